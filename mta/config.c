@@ -1,0 +1,541 @@
+/*
+ * config: parser for mxrelayd's configuration (see config.h).
+ * Keys are table-driven: name, scope, type and the field they fill, so a new
+ * key is one line and every key gets the same error messages.
+ */
+#include "mta/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mta/core/util.h"
+
+#define LINE_MAX_LEN 4096
+
+enum ktype { K_STR, K_PATH, K_SIZE, K_UINT, K_DURATION, K_BOOL, K_CIDRS, K_TLSMODE, K_TLSVER,
+	     K_ADDR, K_DATE, K_LOG };
+enum kscope { GLOBAL, LISTENER };
+
+struct key {
+	const char *name;
+	enum kscope scope;
+	enum ktype type;
+	size_t off;
+};
+
+#define G(n, t, f) {n, GLOBAL, t, offsetof(struct config, f)}
+#define L(n, t, f) {n, LISTENER, t, offsetof(struct listener_conf, f)}
+
+static const struct key keys[] = {
+	G("hostname", K_STR, hostname),
+	G("data_dir", K_PATH, data_dir),
+	G("user", K_STR, user),
+	G("relay_from", K_CIDRS, relay_from),
+	G("credentials", K_PATH, credentials),
+	G("max_message_size", K_SIZE, max_message_size),
+	G("max_recipients", K_UINT, max_recipients),
+	G("max_header_size", K_SIZE, max_header_size),
+	G("max_connections", K_UINT, max_connections),
+	G("max_connections_per_ip", K_UINT, max_connections_per_ip),
+	G("auth_max_failures", K_UINT, auth_max_failures),
+	G("auth_block_time", K_DURATION, auth_block_time),
+	G("session_timeout", K_DURATION, session_timeout),
+	G("shutdown_timeout", K_DURATION, shutdown_timeout),
+	G("spool_max_size", K_SIZE, spool_max_size),
+	G("log", K_LOG, log),
+	L("address", K_ADDR, addr),
+	L("tls", K_TLSMODE, tls),
+	L("cert", K_PATH, cert),
+	L("key", K_PATH, key),
+	L("tls_min_version", K_TLSVER, tls_min_version),
+	L("auth_without_tls", K_BOOL, auth_without_tls),
+	L("legacy_tls", K_BOOL, legacy_tls),
+	L("legacy_tls_from", K_CIDRS, legacy_from),
+	L("legacy_tls_until", K_DATE, legacy_until),
+};
+
+struct parse {
+	const char *file;
+	int line;
+	const char *key;
+	char *err;
+	size_t errlen;
+};
+
+static int
+fail(struct parse *p, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (p->key)
+		snprintf(p->err, p->errlen, "%s:%d: %s: %s", p->file, p->line, p->key, reason);
+	else
+		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, p->line, reason);
+	return -1;
+}
+
+/* "35M" -> bytes. Suffix K/M/G (powers of 1024). */
+static int
+parse_size(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		*out = n;
+		return 0;
+	case 'K':
+		n <<= 10;
+		break;
+	case 'M':
+		n <<= 20;
+		break;
+	case 'G':
+		n <<= 30;
+		break;
+	default:
+		return -1;
+	}
+	if (end[1] != '\0' && !(toupper((unsigned char)end[1]) == 'B' && end[2] == '\0'))
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* "30s", "5m", "2h", "1d", bare number = seconds. */
+static int
+parse_duration(const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n, mult = 1;
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	default:
+		return -1;
+	}
+	if (*end && end[1] != '\0')
+		return -1;
+	if (n > 365UL * 86400 / mult)
+		return -1;
+	*out = (unsigned)(n * mult);
+	return 0;
+}
+
+/* "127.0.0.1:25", "[::1]:25". */
+static int
+parse_addr(const char *v, struct listener_conf *l)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon;
+	char *end;
+	long port;
+	size_t hl;
+
+	memset(&l->addr, 0, sizeof(l->addr));
+	if (v[0] == '[') {
+		const char *rb = strchr(v, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		hl = (size_t)(rb - v - 1);
+		colon = rb + 1;
+		v++;
+	} else {
+		colon = strrchr(v, ':');
+		if (colon == NULL)
+			return -1;
+		hl = (size_t)(colon - v);
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || colon[1] == '\0' || port < 1 || port > 65535)
+		return -1;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&l->addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&l->addr;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		l->addrlen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		l->addrlen = sizeof(*s6);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_date(const char *v, time_t *out)
+{
+	struct tm tm;
+	char *end;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(v, "%Y-%m-%d", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	/* the sunset date is the last day legacy TLS works: it stops at the next midnight UTC */
+	*out = timegm(&tm) + 86400;
+	return 0;
+}
+
+static int
+set_value(struct parse *p, const struct key *k, void *base, const char *v)
+{
+	void *f = (char *)base + k->off;
+	char cerr[256];
+
+	switch (k->type) {
+	case K_STR:
+	case K_PATH:
+	case K_LOG:
+		if (*v == '\0')
+			return fail(p, "empty value");
+		if (k->type == K_LOG && strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0)
+			return fail(p, "\"%s\" is not one of stderr, syslog", v);
+		free(*(char **)f);
+		*(char **)f = xstrdup(v);
+		return 0;
+	case K_SIZE:
+		if (parse_size(v, (uint64_t *)f) != 0)
+			return fail(p, "\"%s\" is not a size (like 512K, 35M, 1G)", v);
+		return 0;
+	case K_UINT: {
+		char *end;
+		unsigned long n;
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (!isdigit((unsigned char)*v) || *end || errno || n > 1000000)
+			return fail(p, "\"%s\" is not a number from 0 to 1000000", v);
+		*(unsigned *)f = (unsigned)n;
+		return 0;
+	}
+	case K_DURATION:
+		if (parse_duration(v, (unsigned *)f) != 0)
+			return fail(p, "\"%s\" is not a duration (like 30s, 5m, 2h, 1d)", v);
+		return 0;
+	case K_BOOL:
+		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+			*(int *)f = 1;
+		else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+			*(int *)f = 0;
+		else
+			return fail(p, "\"%s\" is not yes or no", v);
+		return 0;
+	case K_CIDRS: {
+		struct cidr_list *cl = f;
+		cidr_list_free(cl);
+		if (cidr_list_parse(cl, v, cerr, sizeof(cerr)) != 0)
+			return fail(p, "%s", cerr);
+		return 0;
+	}
+	case K_TLSMODE: {
+		static const char *const names[] = {"none", "starttls", "required", "implicit"};
+		for (int i = 0; i < 4; i++)
+			if (strcmp(v, names[i]) == 0) {
+				*(enum listener_tls *)f = (enum listener_tls)i;
+				return 0;
+			}
+		return fail(p, "\"%s\" is not one of none, starttls, required, implicit", v);
+	}
+	case K_TLSVER: {
+		static const struct { const char *n; int v; } vers[] = {
+			{"1.0", TLS1_VERSION}, {"1.1", TLS1_1_VERSION},
+			{"1.2", TLS1_2_VERSION}, {"1.3", TLS1_3_VERSION}};
+		for (size_t i = 0; i < 4; i++)
+			if (strcmp(v, vers[i].n) == 0) {
+				*(int *)f = vers[i].v;
+				return 0;
+			}
+		return fail(p, "\"%s\" is not one of 1.0, 1.1, 1.2, 1.3", v);
+	}
+	case K_ADDR:
+		if (parse_addr(v, base) != 0)
+			return fail(p, "\"%s\" is not IP:PORT or [IPv6]:PORT", v);
+		free(((struct listener_conf *)base)->address_text);
+		((struct listener_conf *)base)->address_text = xstrdup(v);
+		return 0;
+	case K_DATE:
+		if (parse_date(v, (time_t *)f) != 0)
+			return fail(p, "\"%s\" is not a date YYYY-MM-DD", v);
+		return 0;
+	}
+	return fail(p, "internal: unknown key type");
+}
+
+static struct listener_conf *
+listener_new(const char *name, int line)
+{
+	struct listener_conf *l = xcalloc(1, sizeof(*l));
+	l->name = xstrdup(name);
+	l->tls = LTLS_STARTTLS;
+	l->tls_min_version = TLS1_2_VERSION;
+	l->line = line;
+	return l;
+}
+
+static void
+listener_free(struct listener_conf *l)
+{
+	free(l->name);
+	free(l->address_text);
+	free(l->cert);
+	free(l->key);
+	cidr_list_free(&l->legacy_from);
+	free(l);
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+/* "[listener NAME]": start a new listener section. */
+static int
+parse_section(struct parse *p, struct config *c, char *s, struct listener_conf **cur)
+{
+	char *end = strchr(s, ']');
+	char *name;
+	struct listener_conf *l;
+
+	if (end == NULL || trim(end + 1)[0] != '\0')
+		return fail(p, "section header must look like [listener NAME]");
+	*end = '\0';
+	s = trim(s + 1);
+	if (strncmp(s, "listener", 8) != 0 || (s[8] != ' ' && s[8] != '\t'))
+		return fail(p, "unknown section \"[%s]\" (only [listener NAME])", s);
+	name = trim(s + 8);
+	if (*name == '\0' || strpbrk(name, " \t"))
+		return fail(p, "listener name must be one word");
+	for (l = c->listeners; l; l = l->next)
+		if (strcmp(l->name, name) == 0)
+			return fail(p, "listener \"%s\" defined twice (first at line %d)", name, l->line);
+	l = listener_new(name, p->line);
+	/* append, keeping file order */
+	struct listener_conf **tail = &c->listeners;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = l;
+	*cur = l;
+	return 0;
+}
+
+static int
+parse_line(struct parse *p, struct config *c, char *line, struct listener_conf **cur)
+{
+	char *s = trim(line), *eq, *k, *v;
+	size_t i;
+
+	p->key = NULL;
+	if (*s == '\0' || *s == '#')
+		return 0;
+	if (*s == '[')
+		return parse_section(p, c, s, cur);
+	eq = strchr(s, '=');
+	if (eq == NULL)
+		return fail(p, "expected \"key = value\"");
+	*eq = '\0';
+	k = trim(s);
+	v = trim(eq + 1);
+	p->key = k;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(keys[i].name, k) != 0)
+			continue;
+		if (keys[i].scope == LISTENER && *cur == NULL)
+			return fail(p, "only allowed inside a [listener NAME] section");
+		if (keys[i].scope == GLOBAL && *cur != NULL)
+			return fail(p, "global key inside [listener %s]; move it above the first section",
+				    (*cur)->name);
+		return set_value(p, &keys[i], keys[i].scope == GLOBAL ? (void *)c : (void *)*cur, v);
+	}
+	return fail(p, "unknown key");
+}
+
+static void
+set_defaults(struct config *c)
+{
+	char err[128];
+	c->data_dir = xstrdup("./var/mxrelay");
+	cidr_list_parse(&c->relay_from, "127.0.0.1/32 ::1/128", err, sizeof(err));
+	c->max_message_size = 35ULL << 20;
+	c->max_recipients = 100;
+	c->max_header_size = 256ULL << 10;
+	c->max_connections = 500;
+	c->max_connections_per_ip = 20;
+	c->auth_max_failures = 5;
+	c->auth_block_time = 15 * 60;
+	c->session_timeout = 5 * 60;
+	c->shutdown_timeout = 30;
+	c->log = xstrdup("stderr");
+}
+
+/* The listener used when the file has none: loopback, STARTTLS offered. */
+static void
+add_default_listener(struct config *c)
+{
+	struct listener_conf *l = listener_new("default", 0);
+	parse_addr("127.0.0.1:2525", l);
+	l->address_text = xstrdup("127.0.0.1:2525");
+	c->listeners = l;
+}
+
+static int
+validate(struct parse *p, struct config *c)
+{
+	struct listener_conf *l, *m;
+
+	p->line = 0;
+	for (l = c->listeners; l; l = l->next) {
+		p->line = l->line;
+		p->key = "address";
+		if (l->addrlen == 0)
+			return fail(p, "missing in [listener %s]", l->name);
+		for (m = c->listeners; m != l; m = m->next)
+			if (m->addrlen == l->addrlen && memcmp(&m->addr, &l->addr, l->addrlen) == 0)
+				return fail(p, "%s is also used by [listener %s]", l->address_text,
+					    m->name);
+		p->key = "cert";
+		if ((l->cert == NULL) != (l->key == NULL))
+			return fail(p, "cert and key must be given together in [listener %s]",
+				    l->name);
+		p->key = "legacy_tls";
+		if (l->tls == LTLS_NONE && (l->legacy_tls || l->legacy_from.n))
+			return fail(p, "legacy TLS on [listener %s] which has tls = none", l->name);
+	}
+	p->line = 0;
+	p->key = "max_recipients";
+	if (c->max_recipients < 1)
+		return fail(p, "must be at least 1");
+	p->key = "max_message_size";
+	if (c->max_message_size < 1024)
+		return fail(p, "must be at least 1K");
+	p->key = "max_connections";
+	if (c->max_connections < 1 || c->max_connections_per_ip < 1)
+		return fail(p, "connection limits must be at least 1");
+	return 0;
+}
+
+static int
+read_file(struct parse *p, struct config *c, FILE *fp)
+{
+	char line[LINE_MAX_LEN + 2];
+	struct listener_conf *cur = NULL;
+
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		p->line++;
+		p->key = NULL;
+		if (strlen(line) > LINE_MAX_LEN && line[strlen(line) - 1] != '\n')
+			return fail(p, "line longer than %d characters", LINE_MAX_LEN);
+		if (parse_line(p, c, line, &cur) != 0)
+			return -1;
+	}
+	if (ferror(fp))
+		return fail(p, "read error: %s", strerror(errno));
+	return 0;
+}
+
+int
+config_load(struct config **out, const char *path, char *err, size_t errlen)
+{
+	struct parse p = {path ? path : "(default)", 0, NULL, err, errlen};
+	struct config *c = xcalloc(1, sizeof(*c));
+	char host[256];
+	FILE *fp = NULL;
+	int rc = -1;
+
+	set_defaults(c);
+	if (path != NULL) {
+		c->path = xstrdup(path);
+		fp = fopen(path, "r");
+		if (fp == NULL) {
+			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+			goto done;
+		}
+		if (read_file(&p, c, fp) != 0)
+			goto done;
+	}
+	if (c->listeners == NULL)
+		add_default_listener(c);
+	if (c->hostname == NULL) {
+		if (gethostname(host, sizeof(host)) != 0)
+			strcpy(host, "localhost");
+		host[sizeof(host) - 1] = '\0';
+		c->hostname = xstrdup(host);
+	}
+	if (validate(&p, c) != 0)
+		goto done;
+	rc = 0;
+done:
+	if (fp)
+		fclose(fp);
+	if (rc == 0)
+		*out = c;
+	else
+		config_free(c);
+	return rc;
+}
+
+void
+config_free(struct config *c)
+{
+	struct listener_conf *l, *n;
+	if (c == NULL)
+		return;
+	for (l = c->listeners; l; l = n) {
+		n = l->next;
+		listener_free(l);
+	}
+	free(c->path);
+	free(c->hostname);
+	free(c->data_dir);
+	free(c->user);
+	free(c->credentials);
+	free(c->log);
+	cidr_list_free(&c->relay_from);
+	free(c);
+}

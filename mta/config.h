@@ -1,0 +1,70 @@
+/*
+ * config: mxrelayd's configuration file and the embedded default.
+ *
+ * Owns: parsing "key = value" lines and "[listener NAME]" sections into a
+ * struct config, with every error reported as "FILE:LINE: KEY: reason".
+ * Never: opens sockets, reads certificates or credentials (only names them).
+ */
+#ifndef MXRELAY_CONFIG_H
+#define MXRELAY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "mta/core/cidr.h"
+
+enum listener_tls {
+	LTLS_NONE,		/* plaintext only */
+	LTLS_STARTTLS,		/* STARTTLS offered */
+	LTLS_REQUIRED,		/* STARTTLS before MAIL / AUTH */
+	LTLS_IMPLICIT,		/* TLS from the first byte (RFC 8314, port 465) */
+};
+
+struct listener_conf {
+	char *name;
+	char *address_text;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	enum listener_tls tls;
+	char *cert, *key;	/* NULL: the generated self-signed pair */
+	int tls_min_version;	/* OpenSSL TLS1_x_VERSION */
+	int auth_without_tls;
+	int legacy_tls;		/* TLS 1.0/1.1 for every client */
+	struct cidr_list legacy_from;	/* or only for these */
+	time_t legacy_until;	/* 0: no sunset */
+	int line;		/* where the section starts, for messages */
+	struct listener_conf *next;
+};
+
+struct config {
+	char *path;		/* NULL for the embedded default */
+	char *hostname;
+	char *data_dir;
+	char *user;		/* NULL: automatic (mxrelay, else nobody) */
+	struct cidr_list relay_from;
+	char *credentials;
+	uint64_t max_message_size;
+	unsigned max_recipients;
+	uint64_t max_header_size;
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	unsigned auth_max_failures;
+	unsigned auth_block_time;	/* seconds */
+	unsigned session_timeout;	/* seconds */
+	unsigned shutdown_timeout;	/* seconds */
+	uint64_t spool_max_size;	/* 0: unlimited */
+	char *log;
+	struct listener_conf *listeners;
+};
+
+/*
+ * Load PATH, or the embedded default when path is NULL. On error returns -1
+ * with "FILE:LINE: KEY: reason" in err. The caller frees *out with
+ * config_free.
+ */
+int config_load(struct config **out, const char *path, char *err, size_t errlen);
+void config_free(struct config *c);
+
+#endif

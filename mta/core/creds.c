@@ -1,0 +1,1081 @@
+/*
+ * creds: the local credentials file (format and contract in creds.h).
+ *
+ * Owns parsing, lookup, crypt_r(3) verification, the allowed-sender rule and
+ * the atomic rewrite mxrelayctl uses. Never logs, never touches the network,
+ * keeps no global mutable state: every function may run on any thread.
+ */
+#include "mta/core/creds.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * A valid yescrypt setting with the cost libcrypt picks by default ("$y$",
+ * count 0 gives j9T), so a dummy check costs what a real one does. The salt
+ * is not secret: nothing is ever compared against the result.
+ */
+static const char dummy_setting[] = "$y$j9T$QKlmoiRsnmQPAdUs.VaMi.";
+
+struct entry {
+	struct cred cred; /* first member: creds_find hands out &entry->cred */
+	char *buf;        /* copy of the line; user, hash and senders point into it */
+	size_t line;      /* 1-based line number in the file */
+};
+
+struct creds {
+	struct entry *v; /* sorted by user (then line) once loaded */
+	size_t n;
+	size_t cap;
+};
+
+/* Every raw line of a file, kept to rewrite it (creds_update_file). */
+struct lines {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+
+enum { LINE_NUL = -3, LINE_LONG = -2, LINE_IOERR = -1, LINE_EOF = 0, LINE_OK = 1 };
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Bytes that may not appear in a user name, hash or sender entry. */
+static int
+bad_char(char ch)
+{
+	unsigned char u = (unsigned char)ch;
+
+	return u <= ' ' || u == 0x7f || u == ':';
+}
+
+/* ASCII only, so the result never depends on the process locale. */
+static int
+domain_eq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++) {
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+
+		if (x >= 'A' && x <= 'Z')
+			x += 'a' - 'A';
+		if (y >= 'A' && y <= 'Z')
+			y += 'a' - 'A';
+		if (x != y)
+			return 0;
+	}
+	return *a == *b;
+}
+
+static char *
+trim(char *s)
+{
+	size_t len;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		s[--len] = '\0';
+	return s;
+}
+
+/*
+ * SHA-256 (FIPS 180-4), only to shrink passwords libcrypt would refuse: mxcore
+ * links nothing but libcrypt, which does not export its own digests.
+ */
+#define ROR32(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static const uint32_t sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static void
+sha256_block(uint32_t h[8], const unsigned char *p)
+{
+	uint32_t w[64], s[8], t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+	for (i = 16; i < 64; i++)
+		w[i] = w[i - 16] + w[i - 7] +
+		       (ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ (w[i - 15] >> 3)) +
+		       (ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ (w[i - 2] >> 10));
+	memcpy(s, h, sizeof s);
+	for (i = 0; i < 64; i++) {
+		t1 = s[7] + (ROR32(s[4], 6) ^ ROR32(s[4], 11) ^ ROR32(s[4], 25)) +
+		     ((s[4] & s[5]) ^ (~s[4] & s[6])) + sha256_k[i] + w[i];
+		t2 = (ROR32(s[0], 2) ^ ROR32(s[0], 13) ^ ROR32(s[0], 22)) +
+		     ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
+		memmove(s + 1, s, 7 * sizeof s[0]);
+		s[4] += t1;
+		s[0] = t1 + t2;
+	}
+	for (i = 0; i < 8; i++)
+		h[i] += s[i];
+	/* both were derived from the password */
+	explicit_bzero(w, sizeof w);
+	explicit_bzero(s, sizeof s);
+}
+
+static void
+sha256(const unsigned char *msg, size_t len, unsigned char out[32])
+{
+	uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+	                 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+	unsigned char tail[128] = {0};
+	size_t full = len - len % 64, rest = len % 64, tlen, off;
+	uint64_t bits = (uint64_t)len * 8;
+	int i;
+
+	for (off = 0; off < full; off += 64)
+		sha256_block(h, msg + off);
+	memcpy(tail, msg + full, rest);
+	tail[rest] = 0x80;
+	tlen = rest + 1 + 8 <= 64 ? 64 : 128;
+	for (i = 0; i < 8; i++)
+		tail[tlen - 1 - (size_t)i] = (unsigned char)(bits >> (8 * i));
+	for (off = 0; off < tlen; off += 64)
+		sha256_block(h, tail + off);
+	for (i = 0; i < 32; i++)
+		out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+	explicit_bzero(tail, sizeof tail);
+	explicit_bzero(h, sizeof h);
+}
+
+/*
+ * The phrase crypt_r is given for PASSWORD: the password itself, or, when
+ * libcrypt would refuse it (CRYPT_MAX_PASSPHRASE_SIZE bytes or more), the
+ * lowercase hex SHA-256 of it. -1 when empty or over CREDS_MAX_PASSWORD.
+ */
+static int
+make_phrase(const char *password, char phrase[CRYPT_MAX_PASSPHRASE_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	size_t len = strnlen(password, CREDS_MAX_PASSWORD + 1);
+	int i;
+
+	if (len == 0 || len > CREDS_MAX_PASSWORD)
+		return -1;
+	if (len < CRYPT_MAX_PASSPHRASE_SIZE) {
+		memcpy(phrase, password, len + 1);
+		return 0;
+	}
+	sha256((const unsigned char *)password, len, md);
+	for (i = 0; i < 32; i++) {
+		phrase[2 * i] = hex[md[i] >> 4];
+		phrase[2 * i + 1] = hex[md[i] & 15];
+	}
+	phrase[64] = '\0';
+	explicit_bzero(md, sizeof md);
+	return 0;
+}
+
+/* crypt_r(PASSWORD, SETTING) into out. 0 / -1 (errno from libcrypt). */
+static int
+run_crypt(const char *password, const char *setting, char *out, size_t outlen)
+{
+	char phrase[CRYPT_MAX_PASSPHRASE_SIZE];
+	struct crypt_data *data = NULL;
+	const char *res;
+	size_t len;
+	int rc = -1;
+
+	if (make_phrase(password, phrase) < 0) {
+		errno = EINVAL;
+		goto done;
+	}
+	/* ~32 KB, too big for a worker's stack habits, and it ends up holding
+	 * the phrase: heap, wiped before free. Zeroed = fresh state. */
+	data = calloc(1, sizeof *data);
+	if (!data)
+		goto done;
+	res = crypt_r(phrase, setting, data);
+	/* libcrypt fails with NULL or a "*0"-style token; we only use '$' hashes */
+	if (!res || res[0] != '$')
+		goto done;
+	len = strlen(res);
+	if (len >= outlen) {
+		errno = ERANGE;
+		goto done;
+	}
+	memcpy(out, res, len + 1);
+	rc = 0;
+done:
+	explicit_bzero(phrase, sizeof phrase);
+	if (data) {
+		explicit_bzero(data, sizeof *data);
+		free(data);
+	}
+	return rc;
+}
+
+/* Lengths are fixed per hash method, so only the bytes need constant time. */
+static int
+ct_equal(const char *a, const char *b)
+{
+	size_t len = strlen(a), i;
+	unsigned char diff = 0;
+
+	if (len != strlen(b))
+		return -1;
+	for (i = 0; i < len; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0 ? 0 : -1;
+}
+
+int
+creds_check_password(const struct cred *cred, const char *password)
+{
+	char out[CREDS_HASH_MAX];
+	int rc = -1;
+
+	if (!password)
+		return -1;
+	if (!cred || !cred->hash || cred->hash[0] != '$') {
+		/* pay the same price, so a broken entry looks like a wrong password */
+		creds_dummy_check(password);
+		return -1;
+	}
+	if (run_crypt(password, cred->hash, out, sizeof out) == 0)
+		rc = ct_equal(out, cred->hash);
+	explicit_bzero(out, sizeof out);
+	return rc;
+}
+
+void
+creds_dummy_check(const char *password)
+{
+	char out[CREDS_HASH_MAX];
+
+	/* the hash is thrown away; only the time spent matters */
+	(void)run_crypt(password ? password : "", dummy_setting, out, sizeof out);
+	explicit_bzero(out, sizeof out);
+}
+
+int
+creds_hash_password(const char *password, char *out, size_t outlen, char *err, size_t errlen)
+{
+	static const char *const methods[] = {"$y$", "$6$"};
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	size_t len = strnlen(password, CREDS_MAX_PASSWORD + 1), i;
+	int saved = 0;
+
+	if (len == 0) {
+		seterr(err, errlen, "empty password");
+		return -1;
+	}
+	if (len > CREDS_MAX_PASSWORD) {
+		seterr(err, errlen, "password longer than %d bytes", CREDS_MAX_PASSWORD);
+		return -1;
+	}
+	for (i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+		/* count 0: the method's default cost; NULL rbytes: libcrypt reads
+		 * the salt from the OS random source itself */
+		if (!crypt_gensalt_rn(methods[i], 0, NULL, 0, salt, sizeof salt)) {
+			saved = errno;
+			continue;
+		}
+		if (run_crypt(password, salt, out, outlen) == 0)
+			return 0;
+		saved = errno;
+	}
+	seterr(err, errlen, "cannot hash the password with yescrypt or sha512-crypt: %s",
+	       strerror(saved));
+	return -1;
+}
+
+int
+creds_check_user(const char *user, char *err, size_t errlen)
+{
+	const char *p;
+
+	if (!user || !*user) {
+		seterr(err, errlen, "empty user name");
+		return -1;
+	}
+	/* such a line would read back as a comment */
+	if (user[0] == '#') {
+		seterr(err, errlen, "user name starts with '#'");
+		return -1;
+	}
+	for (p = user; *p; p++) {
+		if (bad_char(*p)) {
+			seterr(err, errlen,
+			       "user name contains ':', whitespace or a control character");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+check_sender_entry(const char *s, char *why, size_t whylen)
+{
+	const char *p, *at;
+
+	if (strcmp(s, "*") == 0)
+		return 0;
+	if (*s == '\0') {
+		seterr(why, whylen, "empty sender entry");
+		return -1;
+	}
+	for (p = s; *p; p++) {
+		if (bad_char(*p) || *p == ',') {
+			seterr(why, whylen,
+			       "sender entry contains ':', whitespace or a control "
+			       "character");
+			return -1;
+		}
+	}
+	/* a glob-looking "*@dom" would silently match only the local part "*" */
+	if (strchr(s, '*')) {
+		seterr(why, whylen, "sender '%.64s': '*' is only allowed on its own", s);
+		return -1;
+	}
+	at = strrchr(s, '@');
+	if (!at) {
+		seterr(why, whylen, "sender '%.64s' is not an address, @domain or *", s);
+		return -1;
+	}
+	if (at[1] == '\0') {
+		seterr(why, whylen, "sender '%.64s' has an empty domain", s);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Split FIELD in place on ',' into trimmed, checked entries. *outv (NULL for
+ * an empty field) is the caller's to free; the strings point into FIELD.
+ */
+static int
+parse_senders(char *field, char ***outv, size_t *outn, char *why, size_t whylen)
+{
+	char **v, *item, *next, *p;
+	size_t count = 1, n = 0;
+
+	*outv = NULL;
+	*outn = 0;
+	field = trim(field);
+	if (*field == '\0')
+		return 0;
+	for (p = field; *p; p++)
+		count += *p == ',';
+	if (count > CREDS_MAX_SENDERS) {
+		seterr(why, whylen, "more than %d senders", CREDS_MAX_SENDERS);
+		return -1;
+	}
+	v = calloc(count, sizeof *v);
+	if (!v) {
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	for (item = field; item; item = next) {
+		next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		item = trim(item);
+		if (check_sender_entry(item, why, whylen) < 0) {
+			free(v);
+			return -1;
+		}
+		v[n++] = item;
+	}
+	*outv = v;
+	*outn = n;
+	return 0;
+}
+
+int
+creds_check_senders(const char *list, char *err, size_t errlen)
+{
+	char *copy, **v;
+	size_t n;
+	int rc;
+
+	if (strlen(list) > CREDS_MAX_LINE) {
+		seterr(err, errlen, "sender list longer than %d bytes", CREDS_MAX_LINE);
+		return -1;
+	}
+	copy = strdup(list);
+	if (!copy) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = parse_senders(copy, &v, &n, err, errlen);
+	if (rc == 0)
+		free(v);
+	free(copy);
+	return rc;
+}
+
+static int
+check_hash(const char *hash, char *why, size_t whylen)
+{
+	const char *p;
+
+	if (hash[0] != '$') {
+		seterr(why, whylen,
+		       "hash does not start with '$' (want a crypt(3) hash such as "
+		       "$y$...)");
+		return -1;
+	}
+	for (p = hash; *p; p++) {
+		if (bad_char(*p)) {
+			seterr(why, whylen, "hash contains whitespace or a control character");
+			return -1;
+		}
+	}
+	switch (crypt_checksalt(hash)) {
+	case CRYPT_SALT_OK:
+	case CRYPT_SALT_METHOD_LEGACY:
+	case CRYPT_SALT_TOO_CHEAP:
+		/* weak but usable: the admin chose it, and it still verifies */
+		return 0;
+	default:
+		seterr(why, whylen, "hash method not supported by libcrypt");
+		return -1;
+	}
+}
+
+/* Fill CR from LINE (a writable copy it will point into). */
+static int
+parse_line(char *line, struct cred *cr, char *why, size_t whylen)
+{
+	char *f[4], *p = line;
+	int nf = 0;
+
+	f[nf++] = p;
+	while ((p = strchr(p, ':')) != NULL) {
+		if (nf == 4) {
+			seterr(why, whylen, "too many fields (want user:hash:state:senders)");
+			return -1;
+		}
+		*p++ = '\0';
+		f[nf++] = p;
+	}
+	if (nf < 4) {
+		seterr(why, whylen, "missing fields (want user:hash:state:senders)");
+		return -1;
+	}
+	if (creds_check_user(f[0], why, whylen) < 0 || check_hash(f[1], why, whylen) < 0)
+		return -1;
+	if (strcmp(f[2], "enabled") == 0) {
+		cr->disabled = 0;
+	} else if (strcmp(f[2], "disabled") == 0) {
+		cr->disabled = 1;
+	} else {
+		seterr(why, whylen, "state must be 'enabled' or 'disabled'");
+		return -1;
+	}
+	if (parse_senders(f[3], &cr->senders, &cr->nsenders, why, whylen) < 0)
+		return -1;
+	cr->user = f[0];
+	cr->hash = f[1];
+	return 0;
+}
+
+static int
+add_entry(struct creds *c, const char *line, size_t lineno, char *why, size_t whylen)
+{
+	struct entry *e;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct entry *v = realloc(c->v, cap * sizeof *v);
+
+		if (!v) {
+			seterr(why, whylen, "out of memory");
+			return -1;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	e = &c->v[c->n];
+	memset(e, 0, sizeof *e);
+	e->buf = strdup(line);
+	if (!e->buf) {
+		seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	if (parse_line(e->buf, &e->cred, why, whylen) < 0) {
+		free(e->buf);
+		return -1;
+	}
+	e->line = lineno;
+	c->n++;
+	return 0;
+}
+
+static int
+lines_push(struct lines *l, const char *s)
+{
+	char *copy;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **v = realloc(l->v, cap * sizeof *v);
+
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	copy = strdup(s);
+	if (!copy)
+		return -1;
+	l->v[l->n++] = copy;
+	return 0;
+}
+
+static void
+lines_free(struct lines *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/*
+ * One line into buf (size >= CREDS_MAX_LINE + 2), without "\n" or "\r\n".
+ * Stops reading at once on an over-long line: memory stays bounded.
+ */
+static int
+read_line(FILE *f, char *buf)
+{
+	size_t len = 0;
+	int ch, nul = 0;
+
+	while ((ch = getc(f)) != EOF && ch != '\n') {
+		if (len > CREDS_MAX_LINE) /* one spare byte for a '\r' */
+			return LINE_LONG;
+		nul |= ch == '\0';
+		buf[len++] = (char)ch;
+	}
+	if (ch == EOF && ferror(f))
+		return LINE_IOERR;
+	if (ch == EOF && len == 0)
+		return LINE_EOF;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	if (len > CREDS_MAX_LINE)
+		return LINE_LONG;
+	if (nul)
+		return LINE_NUL;
+	buf[len] = '\0';
+	return LINE_OK;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int r = strcmp(x->cred.user, y->cred.user);
+
+	if (r != 0)
+		return r;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Sort for bsearch; report the duplicate that comes first in the file. */
+static int
+sort_and_check(struct creds *c, const char *path, char *err, size_t errlen)
+{
+	const struct entry *dup = NULL, *orig = NULL;
+	size_t i;
+
+	if (c->n > 1)
+		qsort(c->v, c->n, sizeof c->v[0], entry_cmp);
+	for (i = 1; i < c->n; i++) {
+		const struct entry *prev = &c->v[i - 1], *cur = &c->v[i];
+
+		if (strcmp(prev->cred.user, cur->cred.user) != 0)
+			continue;
+		/* within a run only the second entry can be the earliest repeat */
+		if (i >= 2 && strcmp(c->v[i - 2].cred.user, cur->cred.user) == 0)
+			continue;
+		if (!dup || cur->line < dup->line) {
+			dup = cur;
+			orig = prev;
+		}
+	}
+	if (dup) {
+		seterr(err, errlen, "%s:%zu: duplicate user '%s' (first on line %zu)", path,
+		       dup->line, dup->cred.user, orig->line);
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse F into c; with keep, also collect every raw line. */
+static int
+load_stream(struct creds *c, FILE *f, const char *path, struct lines *keep, char *err,
+            size_t errlen)
+{
+	char buf[CREDS_MAX_LINE + 2], why[256];
+	size_t lineno = 0;
+	int r;
+
+	while ((r = read_line(f, buf)) == LINE_OK) {
+		const char *p = buf;
+
+		if (++lineno > CREDS_MAX_LINES) {
+			seterr(err, errlen, "%s:%zu: more than %d lines", path, lineno,
+			       CREDS_MAX_LINES);
+			return -1;
+		}
+		if (keep && lines_push(keep, buf) < 0) {
+			seterr(err, errlen, "%s: out of memory", path);
+			return -1;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		if (add_entry(c, buf, lineno, why, sizeof why) < 0) {
+			seterr(err, errlen, "%s:%zu: %s", path, lineno, why);
+			return -1;
+		}
+	}
+	switch (r) {
+	case LINE_EOF:
+		return sort_and_check(c, path, err, errlen);
+	case LINE_LONG:
+		seterr(err, errlen, "%s:%zu: line longer than %d bytes", path, lineno + 1,
+		       CREDS_MAX_LINE);
+		return -1;
+	case LINE_NUL:
+		seterr(err, errlen, "%s:%zu: NUL byte in line", path, lineno + 1);
+		return -1;
+	default:
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+}
+
+int
+creds_load(struct creds **out, const char *path, char *err, size_t errlen)
+{
+	struct creds *c = NULL;
+	FILE *f = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		seterr(err, errlen, "%s: out of memory", path);
+		goto done;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (load_stream(c, f, path, NULL, err, errlen) < 0)
+		goto done;
+	*out = c;
+	c = NULL;
+	rc = 0;
+done:
+	if (f)
+		fclose(f);
+	creds_free(c);
+	return rc;
+}
+
+void
+creds_free(struct creds *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->n; i++) {
+		free(c->v[i].cred.senders);
+		free(c->v[i].buf);
+	}
+	free(c->v);
+	free(c);
+}
+
+static int
+find_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct entry *)elem)->cred.user);
+}
+
+static struct entry *
+find_entry(const struct creds *c, const char *user)
+{
+	if (!c || !user || c->n == 0)
+		return NULL;
+	return bsearch(user, c->v, c->n, sizeof c->v[0], find_cmp);
+}
+
+const struct cred *
+creds_find(const struct creds *c, const char *user)
+{
+	struct entry *e = find_entry(c, user);
+
+	return e ? &e->cred : NULL;
+}
+
+size_t
+creds_count(const struct creds *c)
+{
+	return c ? c->n : 0;
+}
+
+int
+creds_sender_allowed(const struct cred *cred, const char *addr)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+	size_t i;
+
+	for (i = 0; cred && i < cred->nsenders; i++) {
+		const char *s = cred->senders[i], *sat;
+
+		if (strcmp(s, "*") == 0)
+			return 0;
+		/* the null sender, "user" and "user@" or "@dom" match only "*";
+		 * the last '@' splits, as in a quoted local part "a@b"@dom */
+		if (!at || at == addr || at[1] == '\0')
+			continue;
+		sat = strrchr(s, '@');
+		if (!sat || !domain_eq(sat + 1, at + 1))
+			continue;
+		if (sat == s)
+			return 0;
+		if (sat - s == at - addr && memcmp(s, addr, (size_t)(at - addr)) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* ---- rewriting the file (mxrelayctl passwd) ---- */
+
+/*
+ * Open and flock PATH, creating it empty (0640) when absent. Writers replace
+ * the file by rename, so after the lock is ours check that PATH still names
+ * the inode we locked; if not, a writer got in between: start over.
+ */
+static int
+lock_path(const char *path, int *fdp, int *createdp, struct stat *st, char *err, size_t errlen)
+{
+	struct stat now;
+	int tries, fd;
+
+	for (tries = 0; tries < 100; tries++) {
+		*createdp = 0;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOENT) {
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_CREAT | O_EXCL, 0640);
+			if (fd < 0 && errno == EEXIST)
+				continue;
+			if (fd < 0 && errno == ENOENT) {
+				seterr(err, errlen, "%s: cannot create: no such directory", path);
+				return -1;
+			}
+			*createdp = fd >= 0;
+		}
+		if (fd < 0) {
+			seterr(err, errlen, "%s: %s", path,
+			       errno == ELOOP ? "is a symbolic link; refusing to replace it"
+			                      : strerror(errno));
+			return -1;
+		}
+		if (flock(fd, LOCK_EX) < 0 || fstat(fd, st) < 0) {
+			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (!S_ISREG(st->st_mode)) {
+			seterr(err, errlen, "%s: not a regular file", path);
+			goto fail;
+		}
+		if (stat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino) {
+			*fdp = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	seterr(err, errlen, "%s: file keeps changing; cannot lock it", path);
+	return -1;
+fail:
+	if (*createdp)
+		unlink(path);
+	close(fd);
+	return -1;
+}
+
+static int
+sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, rc;
+
+	if (!slash)
+		dir = strdup(".");
+	else if (slash == path)
+		dir = strdup("/");
+	else
+		dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Write LINES to a temp file beside PATH with PATH's mode, owner and group
+ * (0640 and ours when CREATED), fsync, rename over PATH, fsync the directory.
+ * *renamed tells the caller PATH now holds the new content even on error.
+ */
+static int
+replace_file(const char *path, const struct lines *l, int created, const struct stat *st,
+             int *renamed, char *err, size_t errlen)
+{
+	char *tmp = NULL;
+	FILE *f = NULL;
+	int fd = -1, rc = -1;
+	size_t i;
+
+	*renamed = 0;
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+		tmp = NULL;
+		seterr(err, errlen, "%s: out of memory", path);
+		goto done;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto done;
+	}
+	/* the daemon reads this file through its group: losing the group would
+	 * lock it out on the next reload, so that is an error, not a warning */
+	if (!created && (st->st_uid != geteuid() || st->st_gid != getegid()) &&
+	    fchown(fd, st->st_uid, st->st_gid) < 0) {
+		seterr(err, errlen, "%s: cannot keep the file's owner and group: %s", path,
+		       strerror(errno));
+		goto done;
+	}
+	if (fchmod(fd, created ? 0640 : st->st_mode & 07777) < 0) {
+		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	fd = -1;
+	for (i = 0; i < l->n; i++) {
+		fputs(l->v[i], f);
+		putc('\n', f);
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (fclose(f) != 0) {
+		f = NULL;
+		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	f = NULL;
+	if (rename(tmp, path) < 0) {
+		seterr(err, errlen, "%s: rename: %s", path, strerror(errno));
+		goto done;
+	}
+	*renamed = 1;
+	free(tmp);
+	tmp = NULL;
+	if (sync_dir(path) < 0) {
+		seterr(err, errlen, "%s: fsync of the directory: %s", path, strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	return rc;
+}
+
+static int
+join_senders(char *const *v, size_t n, char *out, size_t outlen)
+{
+	size_t used = 0, i, len;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		len = strlen(v[i]);
+		if (used + len + 2 > outlen)
+			return -1;
+		if (i > 0)
+			out[used++] = ',';
+		memcpy(out + used, v[i], len + 1);
+		used += len;
+	}
+	return 0;
+}
+
+/* The new line for USER: the given fields, the existing entry's otherwise. */
+static int
+build_line(char *line, size_t size, const char *user, const char *hash, const char *senders,
+           int disabled, const struct entry *e, char *err, size_t errlen)
+{
+	char list[CREDS_MAX_LINE + 1], *copy = NULL, **v = NULL;
+	size_t n = 0;
+	int len, rc = -1;
+
+	if (senders) {
+		copy = strdup(senders);
+		if (!copy) {
+			seterr(err, errlen, "out of memory");
+			goto done;
+		}
+		if (parse_senders(copy, &v, &n, err, errlen) < 0)
+			goto done;
+	} else if (e) {
+		v = e->cred.senders;
+		n = e->cred.nsenders;
+	}
+	if (join_senders(v, n, list, sizeof list) < 0)
+		goto toolong;
+	if (disabled < 0)
+		disabled = e ? e->cred.disabled : 0;
+	len = snprintf(line, size, "%s:%s:%s:%s", user, hash ? hash : e->cred.hash,
+	               disabled ? "disabled" : "enabled", list);
+	if (len < 0 || (size_t)len >= size || len > CREDS_MAX_LINE)
+		goto toolong;
+	rc = 0;
+	goto done;
+toolong:
+	seterr(err, errlen, "the line for user '%s' would be longer than %d bytes", user,
+	       CREDS_MAX_LINE);
+done:
+	if (copy)
+		free(v);
+	free(copy);
+	return rc;
+}
+
+int
+creds_update_file(const char *path, const char *user, const char *hash, const char *senders,
+                  int disabled, char *err, size_t errlen)
+{
+	char line[CREDS_MAX_LINE + 2], why[256];
+	struct creds *c = NULL;
+	struct lines lines = {0};
+	struct entry *e;
+	struct stat st;
+	FILE *in = NULL;
+	int fd = -1, dupfd, created = 0, renamed = 0, rc = -1;
+
+	if (creds_check_user(user, err, errlen) < 0)
+		return -1;
+	if (hash && check_hash(hash, why, sizeof why) < 0) {
+		seterr(err, errlen, "%s", why);
+		return -1;
+	}
+	if (senders && creds_check_senders(senders, err, errlen) < 0)
+		return -1;
+	if (disabled < -1 || disabled > 1) {
+		seterr(err, errlen, "disabled must be -1, 0 or 1");
+		return -1;
+	}
+	if (lock_path(path, &fd, &created, &st, err, errlen) < 0)
+		return -1;
+	c = calloc(1, sizeof *c);
+	dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	/* read through a dup: closing the FILE must not drop the lock on fd */
+	in = dupfd >= 0 ? fdopen(dupfd, "r") : NULL;
+	if (!c || !in) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		if (dupfd >= 0 && !in)
+			close(dupfd);
+		goto done;
+	}
+	if (load_stream(c, in, path, &lines, err, errlen) < 0)
+		goto done;
+	e = find_entry(c, user);
+	if (!e && !hash) {
+		seterr(err, errlen, "%s: user '%s' does not exist; a new user needs a password",
+		       path, user);
+		goto done;
+	}
+	if (build_line(line, sizeof line, user, hash, senders, disabled, e, err, errlen) < 0)
+		goto done;
+	if (e) {
+		char *copy = strdup(line);
+
+		if (!copy) {
+			seterr(err, errlen, "out of memory");
+			goto done;
+		}
+		free(lines.v[e->line - 1]);
+		lines.v[e->line - 1] = copy;
+	} else if (lines_push(&lines, line) < 0) {
+		seterr(err, errlen, "out of memory");
+		goto done;
+	}
+	rc = replace_file(path, &lines, created, &st, &renamed, err, errlen);
+done:
+	/* do not leave behind the empty file lock_path made for us */
+	if (rc < 0 && created && !renamed)
+		unlink(path);
+	if (in)
+		fclose(in);
+	if (fd >= 0)
+		close(fd);
+	lines_free(&lines);
+	creds_free(c);
+	return rc;
+}

@@ -1,0 +1,31 @@
+/* util: small helpers shared by the daemon and the CLI. */
+#ifndef MXRELAY_UTIL_H
+#define MXRELAY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Fill out (len+1 bytes) with len lowercase hex characters from the kernel CSPRNG. 0 / -1. */
+int util_random_hex(char *out, size_t len);
+
+/* A queue id: 16 hex chars, time-ordered prefix plus random tail. out has 17 bytes. */
+void util_make_qid(char *out);
+
+/* RFC 5322 date-time for t in local time ("Mon, 23 Nov 2026 02:39:06 +0000"). */
+void util_rfc5322_date(char *out, size_t outlen, time_t t);
+
+/* Case-insensitive ASCII compare of n bytes / whole strings (locale-free). */
+int util_strncaseeq(const char *a, const char *b, size_t n);
+
+/* Bounded strdup; aborts on out-of-memory (the daemon cannot continue sanely). */
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+
+/* Monotonic clock in milliseconds. */
+int64_t util_now_ms(void);
+
+#endif

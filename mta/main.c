@@ -1,0 +1,317 @@
+/*
+ * mxrelayd: start-up (config, data folder, certificate, credentials, bind,
+ * drop privileges, spool), signals (TERM/INT drain, HUP reload) and the loop.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mta/async.h"
+#include "mta/config.h"
+#include "mta/core/creds.h"
+#include "mta/core/log.h"
+#include "mta/core/util.h"
+#include "mta/server.h"
+#include "mta/writer.h"
+
+#define VERSION "0.1.0"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: mxrelayd [-n] [-d] [-c FILE]\n"
+			"  -c FILE  configuration file (default: embedded loopback default)\n"
+			"  -n       check the configuration and exit\n"
+			"  -d       debug logging\n");
+	exit(2);
+}
+
+/* mkdir -p with mode 0700 for the last component. */
+static int
+make_dir(const char *path, char *err, size_t errlen)
+{
+	char buf[4096];
+	size_t i;
+	if (strlen(path) >= sizeof(buf)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	strcpy(buf, path);
+	for (i = 1; buf[i]; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) == 0)
+			chmod(buf, 0755);	/* umask is 077: parents must stay traversable */
+		else if (errno != EEXIST)
+			goto fail;
+		buf[i] = '/';
+	}
+	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "data_dir %s: %s", buf, strerror(errno));
+	return -1;
+}
+
+static int
+load_creds(const struct config *c, struct creds **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (c->credentials == NULL)
+		return 0;
+	return creds_load(out, c->credentials, err, errlen);
+}
+
+/* Check everything -n can check without binding: config, credentials, certificates. */
+static int
+check_only(const char *path)
+{
+	struct config *c = NULL;
+	struct creds *cr = NULL;
+	char err[1024];
+	int rc = 1;
+
+	if (config_load(&c, path, err, sizeof(err)) != 0 || load_creds(c, &cr, err, sizeof(err)) != 0)
+		goto done;
+	for (struct listener_conf *l = c->listeners; l; l = l->next) {
+		struct tls_listener t;
+		if (l->tls == LTLS_NONE || l->cert == NULL)
+			continue;
+		if (tls_listener_init(&t, l, c->data_dir, err, sizeof(err)) != 0) {
+			char e2[1024];
+			snprintf(e2, sizeof(e2), "%s:%d: cert: %s", path ? path : "(default)", l->line,
+				 err);
+			memcpy(err, e2, sizeof(err));
+			goto done;
+		}
+		tls_listener_free(&t);
+	}
+	rc = 0;
+done:
+	if (rc != 0)
+		fprintf(stderr, "%s\n", err);
+	else
+		fprintf(stderr, "%s: configuration ok\n", path ? path : "(default)");
+	creds_free(cr);
+	config_free(c);
+	return rc;
+}
+
+static struct event *deadline_ev;
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	static int rounds;
+
+	if (rounds++ == 0) {
+		log_warn("event=shutdown_deadline sessions=%u", srv->nsessions);
+		sessions_abort(srv);
+		/* the spool writer's answers are all that may remain: give them a moment */
+		struct timeval tv = {5, 0};
+		evtimer_add(deadline_ev, &tv);
+		if (srv->nsessions == 0)
+			event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	event_base_loopexit(srv->base, NULL);
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv = {(time_t)srv->cfg->shutdown_timeout, 0};
+
+	if (srv->draining)
+		return;
+	srv->draining = 1;
+	log_info("event=shutdown signal=%d sessions=%u", (int)sig, srv->nsessions);
+	sessions_drain(srv);
+	if (srv->nsessions == 0) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	deadline_ev = evtimer_new(srv->base, on_deadline, srv);
+	evtimer_add(deadline_ev, &tv);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct config *nc = NULL, *old = srv->cfg;
+	struct creds *cr = NULL;
+	struct listener_conf *tmp;
+	char err[1024];
+
+	if (config_load(&nc, old->path, err, sizeof(err)) != 0 ||
+	    load_creds(nc, &cr, err, sizeof(err)) != 0) {
+		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)", err);
+		config_free(nc);
+		return;
+	}
+	/* sockets stay bound as they are: listeners change only with a restart */
+	tmp = nc->listeners;
+	nc->listeners = old->listeners;
+	old->listeners = tmp;
+	if (strcmp(nc->data_dir, old->data_dir) != 0)
+		log_warn("event=reload note=\"data_dir changes need a restart\"");
+	srv->cfg = nc;
+	config_free(old);
+	creds_free(srv->creds);
+	srv->creds = cr;
+	log_info("event=reloaded config=%s credentials=%s", nc->path ? nc->path : "(default)",
+		 nc->credentials ? nc->credentials : "none");
+}
+
+/* Chown data_dir to the daemon user, then give up root for good. */
+static int
+drop_privileges(struct config *c, char *err, size_t errlen)
+{
+	const char *name = c->user;
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return 0;
+	if (name == NULL)
+		name = getpwnam("mxrelay") ? "mxrelay" : "nobody";
+	if ((pw = getpwnam(name)) == NULL) {
+		snprintf(err, errlen, "user: \"%s\" does not exist", name);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		log_warn("event=startup note=\"running as root: set user = to an unprivileged account\"");
+		return 0;
+	}
+	if (chown(c->data_dir, pw->pw_uid, pw->pw_gid) != 0) {
+		snprintf(err, errlen, "chown %s: %s", c->data_dir, strerror(errno));
+		return -1;
+	}
+	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
+	    setuid(0) == 0) {
+		snprintf(err, errlen, "cannot drop privileges to %s", name);
+		return -1;
+	}
+	log_info("event=privileges user=%s uid=%u", name, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+static int
+needs_generated_cert(const struct config *c)
+{
+	for (const struct listener_conf *l = c->listeners; l; l = l->next)
+		if (l->tls != LTLS_NONE && l->cert == NULL)
+			return 1;
+	return 0;
+}
+
+static int
+start(struct server *srv, char *err, size_t errlen)
+{
+	struct config *c = srv->cfg;
+
+	if (make_dir(c->data_dir, err, errlen) != 0)
+		return -1;
+	if (needs_generated_cert(c) &&
+	    tls_ensure_selfsigned(c->data_dir, c->hostname, err, errlen) != 0)
+		return -1;
+	if (load_creds(c, &srv->creds, err, errlen) != 0)
+		return -1;
+	srv->authfail = authfail_new();
+	if (listeners_open(srv, err, errlen) != 0 || listeners_tls_init(srv, err, errlen) != 0)
+		return -1;
+	if (drop_privileges(c, err, errlen) != 0)
+		return -1;
+	srv->async = async_new(srv->base, 2, err, errlen);
+	if (srv->async == NULL)
+		return -1;
+	srv->writer = writer_new(c->data_dir, (int64_t)c->spool_max_size, srv->async, err, errlen);
+	if (srv->writer == NULL)
+		return -1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct server srv;
+	const char *path = NULL;
+	int check = 0, opt;
+	char err[1024];
+	struct event *ev_term, *ev_int, *ev_hup;
+
+	while ((opt = getopt(argc, argv, "c:ndhV")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'd':
+			log_set_debug(1);
+			break;
+		case 'V':
+			printf("mxrelayd %s\n", VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (check)
+		return check_only(path);
+
+	memset(&srv, 0, sizeof(srv));
+	if (config_load(&srv.cfg, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	log_init("mxrelayd", srv.cfg->log);
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	srv.base = event_base_new();
+	if (srv.base == NULL || start(&srv, err, sizeof(err)) != 0) {
+		log_err("event=startup_failed error=\"%s\"", err);
+		fprintf(stderr, "mxrelayd: %s\n", err);
+		return 1;
+	}
+	ev_term = evsignal_new(srv.base, SIGTERM, on_term, &srv);
+	ev_int = evsignal_new(srv.base, SIGINT, on_term, &srv);
+	ev_hup = evsignal_new(srv.base, SIGHUP, on_hup, &srv);
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	evsignal_add(ev_hup, NULL);
+	listeners_enable(&srv);
+	log_info("event=ready version=%s config=%s data_dir=%s hostname=%s", VERSION,
+		 path ? path : "(default)", srv.cfg->data_dir, srv.cfg->hostname);
+	event_base_dispatch(srv.base);
+
+	writer_free(srv.writer);
+	async_free(srv.async);
+	log_info("event=stopped accepted=%llu rejected=%llu", (unsigned long long)srv.accepted,
+		 (unsigned long long)srv.rejected);
+	listeners_free(&srv);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	if (deadline_ev)
+		event_free(deadline_ev);
+	authfail_free(srv.authfail);
+	creds_free(srv.creds);
+	config_free(srv.cfg);
+	event_base_free(srv.base);
+	return 0;
+}

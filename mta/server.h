@@ -1,0 +1,72 @@
+/*
+ * server: the daemon's shared state, owned by the loop thread.
+ * Sessions reach configuration only through srv->cfg at the moment of use
+ * (never caching pointers across events), so SIGHUP can swap it safely.
+ */
+#ifndef MXRELAY_SERVER_H
+#define MXRELAY_SERVER_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "mta/tls.h"
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct config;
+struct creds;
+struct async;
+struct writer;
+struct session;
+struct peer_table;
+struct auth_table;
+
+struct listener {
+	struct server *srv;
+	struct listener_conf *conf;	/* owned by srv->cfg; kept across reloads */
+	struct evconnlistener *evl;
+	struct tls_listener tls;
+	struct listener *next;
+};
+
+struct server {
+	struct event_base *base;
+	struct config *cfg;
+	struct creds *creds;		/* NULL: no credentials file, AUTH not offered */
+	struct async *async;
+	struct writer *writer;
+	struct listener *listeners;
+	struct session *sessions;	/* all live sessions, for shutdown */
+	unsigned nsessions;
+	struct peer_table *peers;	/* sessions per client address */
+	struct auth_table *authfail;	/* failed AUTH per client address */
+	int draining;			/* SIGTERM seen: refuse new mail */
+	uint64_t accepted, rejected;	/* messages, for logs */
+};
+
+/* listener.c */
+int listeners_open(struct server *srv, char *err, size_t errlen);	/* bind, as root */
+int listeners_tls_init(struct server *srv, char *err, size_t errlen);
+void listeners_enable(struct server *srv);
+void listeners_free(struct server *srv);
+void peers_release(struct server *srv, const struct sockaddr *sa);
+
+/* auth.c: failed-AUTH throttling per client address */
+struct auth_table *authfail_new(void);
+void authfail_free(struct auth_table *t);
+/* Seconds the address is still refused AUTH (0: not blocked). */
+unsigned authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t now);
+/* Record a failure; returns the delay in milliseconds before answering it. */
+unsigned authfail_record(struct server *srv, const struct sockaddr *sa, time_t now);
+void authfail_clear(struct server *srv, const struct sockaddr *sa);
+
+/* smtpd_session.c */
+void session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen);
+/* SIGTERM: close idle sessions now (421), the rest after their transaction. */
+void sessions_drain(struct server *srv);
+/* Deadline passed: abort every session not waiting for the spool. */
+void sessions_abort(struct server *srv);
+
+#endif

@@ -1,0 +1,292 @@
+/*
+ * smtpd_auth: AUTH PLAIN and LOGIN (RFC 4954, RFC 4616), with and without
+ * initial response. The crypt(3) check runs on a worker thread; a failure is
+ * answered after a growing delay per client address (auth.c), and never says
+ * whether the user exists or is disabled (the log does).
+ */
+#include "mta/smtpd_int.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mta/async.h"
+#include "mta/config.h"
+#include "mta/core/creds.h"
+#include "mta/core/log.h"
+#include "mta/core/util.h"
+
+struct auth_job {
+	struct session *s;
+	char *user, *pass, *hash;
+	bool disabled, unknown;
+	int result;
+};
+
+static int
+b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Strict base64 decode into a malloc'd buffer (NUL-terminated). 0 / -1. */
+static int
+b64_decode(const char *in, char **out, size_t *outlen)
+{
+	size_t n = strlen(in), i, o = 0;
+	unsigned acc = 0;
+	int bits = 0, pad = 0;
+	char *buf;
+
+	if (n % 4 != 0)
+		return -1;
+	buf = xmalloc(n / 4 * 3 + 1);
+	for (i = 0; i < n; i++) {
+		int v = b64val((unsigned char)in[i]);
+		if (in[i] == '=' && i >= n - 2) {
+			pad++;
+			continue;
+		}
+		if (v < 0 || pad) {
+			free(buf);
+			return -1;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	buf[o] = '\0';
+	*out = buf;
+	*outlen = o;
+	return 0;
+}
+
+void
+smtpd_auth_cleanup(struct session *s)
+{
+	if (s->auth_login_user) {
+		explicit_bzero(s->auth_login_user, strlen(s->auth_login_user));
+		free(s->auth_login_user);
+		s->auth_login_user = NULL;
+	}
+}
+
+static void
+job_free(struct auth_job *j)
+{
+	if (j->pass) {
+		explicit_bzero(j->pass, strlen(j->pass));
+		free(j->pass);
+	}
+	free(j->user);
+	free(j->hash);
+	free(j);
+}
+
+/* worker thread: only the job's own copies are touched here */
+static void
+auth_work(void *arg)
+{
+	struct auth_job *j = arg;
+	if (j->hash == NULL) {
+		creds_dummy_check(j->pass);
+		j->result = -1;
+		return;
+	}
+	struct cred c = {.user = j->user, .hash = j->hash};
+	j->result = creds_check_password(&c, j->pass);
+}
+
+static void
+on_fail_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	if (!s->closed) {
+		smtpd_reply(s, "535 5.7.8 Authentication credentials invalid");
+		s->state = SS_CMD;
+	}
+	smtpd_resume(s);
+}
+
+static void
+auth_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct session *s = j->s;
+	const char *why = j->unknown ? "unknown_user" : j->disabled ? "disabled" : "bad_password";
+
+	if (s->closed) {
+		job_free(j);
+		smtpd_resume(s);
+		return;
+	}
+	if (j->result == 0 && !j->disabled) {
+		s->auth_user = j->user;
+		j->user = NULL;
+		authfail_clear(s->srv, (struct sockaddr *)&s->peer);
+		log_info("s=%s event=auth ip=%s user=%s mech=%s tls=%s", s->id, s->ip, s->auth_user,
+			 s->auth_mech, s->tls_done ? s->tls_version : "none");
+		smtpd_reply(s, "235 2.7.0 Authentication successful");
+		s->state = SS_CMD;
+		job_free(j);
+		smtpd_resume(s);
+		return;
+	}
+	unsigned ms = authfail_record(s->srv, (struct sockaddr *)&s->peer, time(NULL));
+	char u[128];
+	log_warn("s=%s event=auth_failed ip=%s user=\"%s\" mech=%s reason=%s", s->id, s->ip,
+		 log_sanitize(u, sizeof(u), j->user, strlen(j->user)), s->auth_mech, why);
+	job_free(j);
+	struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
+	if (s->timer == NULL)
+		s->timer = evtimer_new(s->srv->base, on_fail_timer, s);
+	evtimer_add(s->timer, &tv);
+}
+
+/* Hand user/password to a worker. Takes ownership of both strings. */
+static void
+auth_check(struct session *s, char *user, char *pass)
+{
+	struct auth_job *j = xcalloc(1, sizeof(*j));
+	const struct cred *c = creds_find(s->srv->creds, user);
+
+	j->s = s;
+	j->user = user;
+	j->pass = pass;
+	j->unknown = c == NULL;
+	if (c) {
+		j->hash = xstrdup(c->hash);	/* a copy: SIGHUP may free the table meanwhile */
+		j->disabled = c->disabled;
+	}
+	s->state = SS_WAIT;
+	async_run(s->srv->async, auth_work, auth_done, j);
+}
+
+/* PLAIN: authzid NUL authcid NUL passwd (RFC 4616 2). */
+static void
+auth_plain(struct session *s, const char *b64)
+{
+	char *buf, *authz, *user, *pass;
+	size_t n;
+
+	if (b64_decode(b64, &buf, &n) != 0) {
+		smtpd_reply(s, "501 5.5.2 Cannot decode response");
+		s->state = SS_CMD;
+		return;
+	}
+	authz = buf;
+	user = memchr(buf, '\0', n);
+	pass = user ? memchr(user + 1, '\0', n - (size_t)(user + 1 - buf)) : NULL;
+	if (user == NULL || pass == NULL || user[1] == '\0' ||
+	    (*authz && strcmp(authz, user + 1) != 0)) {
+		explicit_bzero(buf, n);
+		free(buf);
+		smtpd_reply(s, "501 5.5.2 Malformed PLAIN response");
+		s->state = SS_CMD;
+		return;
+	}
+	auth_check(s, xstrdup(user + 1), xstrdup(pass + 1));
+	explicit_bzero(buf, n);
+	free(buf);
+}
+
+void
+smtpd_auth_line(struct session *s, char *line)
+{
+	char *dec;
+	size_t n;
+
+	if (strcmp(line, "*") == 0) {
+		smtpd_auth_cleanup(s);
+		smtpd_reply(s, "501 5.0.0 Authentication cancelled");
+		s->state = SS_CMD;
+		return;
+	}
+	if (strcmp(s->auth_mech, "PLAIN") == 0) {
+		auth_plain(s, line);
+		return;
+	}
+	dec = NULL;
+	if (b64_decode(line, &dec, &n) != 0 || strlen(dec) != n) {
+		free(dec);
+		smtpd_auth_cleanup(s);
+		smtpd_reply(s, "501 5.5.2 Cannot decode response");
+		s->state = SS_CMD;
+		return;
+	}
+	if (s->auth_step == 0) {
+		s->auth_login_user = dec;
+		s->auth_step = 1;
+		smtpd_reply(s, "334 UGFzc3dvcmQ6");	/* "Password:" */
+		return;
+	}
+	char *user = s->auth_login_user;
+	s->auth_login_user = NULL;
+	auth_check(s, user, dec);
+}
+
+void
+smtpd_cmd_auth(struct session *s, char *arg)
+{
+	char *mech = arg, *ir;
+
+	if (s->auth_user) {
+		smtpd_reply(s, "503 5.5.1 Already authenticated");
+		return;
+	}
+	if (s->srv->creds == NULL) {
+		smtpd_reply(s, "502 5.5.1 AUTH not available");
+		return;
+	}
+	if (!s->tls && !s->lis->conf->auth_without_tls) {
+		smtpd_reply(s, "538 5.7.11 Encryption required for requested authentication mechanism");
+		return;
+	}
+	if (s->in_tx) {
+		smtpd_reply(s, "503 5.5.1 AUTH not permitted during a mail transaction");
+		return;
+	}
+	if (authfail_blocked(s->srv, (struct sockaddr *)&s->peer, time(NULL)) > 0) {
+		smtpd_reply(s, "454 4.7.0 Too many failed authentication attempts, try again later");
+		log_warn("s=%s event=auth_blocked ip=%s", s->id, s->ip);
+		return;
+	}
+	ir = strchr(mech, ' ');
+	if (ir) {
+		*ir++ = '\0';
+		while (*ir == ' ')
+			ir++;
+	}
+	s->auth_step = 0;
+	s->state = SS_AUTH;
+	if (util_strncaseeq(mech, "PLAIN", 6)) {
+		s->auth_mech = "PLAIN";
+		if (ir == NULL || *ir == '\0')
+			smtpd_reply(s, "334 ");
+		else
+			auth_plain(s, strcmp(ir, "=") == 0 ? "" : ir);
+	} else if (util_strncaseeq(mech, "LOGIN", 6)) {
+		s->auth_mech = "LOGIN";
+		if (ir == NULL || *ir == '\0')
+			smtpd_reply(s, "334 VXNlcm5hbWU6");	/* "Username:" */
+		else
+			smtpd_auth_line(s, ir);
+	} else {
+		s->state = SS_CMD;
+		smtpd_reply(s, "504 5.5.4 Unrecognized authentication type");
+	}
+}

@@ -1,0 +1,356 @@
+/*
+ * smtpd_data: the DATA phase. Reads the content line by line from the input
+ * buffer, unstuffs dots (RFC 5321 4.5.2), enforces the limits, and hands the
+ * finished message to the spool writer; the 250 goes out only after the
+ * commit (writer.h).
+ *
+ * Smuggling (CVE-2023-51764 class): the content ends ONLY at CRLF "." CRLF
+ * where the previous line also ended in CRLF. A bare LF or bare CR anywhere
+ * marks the whole message as refused; the refusal is sent after the real end,
+ * so nothing inside a message can ever start a second one.
+ */
+#include "mta/smtpd_int.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mta/config.h"
+#include "mta/core/addr.h"
+#include "mta/core/creds.h"
+#include "mta/core/log.h"
+#include "mta/core/util.h"
+
+#define DATA_LINE_MAX 1000	/* RFC 5321 4.5.3.1.6, incl. CRLF */
+#define FROM_MAX 1024
+
+struct smtpd_data {
+	char *buf;
+	size_t len, cap;
+	uint64_t raw;		/* octets received, for the size limit */
+	size_t hdr_bytes;
+	bool in_header, in_from, seen_msgid, seen_date;
+	bool prev_crlf;		/* the last line ended in CRLF (or DATA just began) */
+	bool midline;		/* dropping the tail of an over-long line */
+	bool bad_bare, bad_long, too_big, hdr_too_big;
+	char from[FROM_MAX];
+	size_t from_len;
+};
+
+static void
+append(struct smtpd_data *d, const char *p, size_t n)
+{
+	if (d->len + n > d->cap) {
+		size_t cap = d->cap ? d->cap : 65536;
+		while (cap < d->len + n)
+			cap *= 2;
+		d->buf = xrealloc(d->buf, cap);
+		d->cap = cap;
+	}
+	memcpy(d->buf + d->len, p, n);
+	d->len += n;
+}
+
+static void
+appendf(struct smtpd_data *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void
+appendf(struct smtpd_data *d, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int n;
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		append(d, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+void
+smtpd_data_free(struct session *s)
+{
+	if (s->data) {
+		free(s->data->buf);
+		free(s->data);
+		s->data = NULL;
+	}
+}
+
+/* Received: header, RFC 5321 4.4 with RFC 3848 protocol names. */
+static void
+add_received(struct session *s, struct smtpd_data *d)
+{
+	char date[64];
+	const char *proto = s->auth_user ? (s->tls ? "ESMTPSA" : "ESMTPA")
+					 : (s->tls ? "ESMTPS" : "ESMTP");
+
+	if (!s->esmtp)
+		proto = "SMTP";
+	util_rfc5322_date(date, sizeof(date), time(NULL));
+	appendf(d, "Received: from %s ([%s])\r\n\tby %s (mxrelay) with %s id %s", s->helo, s->ip,
+		s->srv->cfg->hostname, proto, s->qid);
+	if (s->tls_done)
+		appendf(d, "\r\n\t(using %s with cipher %s)", s->tls_version, s->tls_cipher);
+	if (s->nrcpts == 1)
+		appendf(d, "\r\n\tfor <%s>", s->rcpts[0]);
+	appendf(d, ";\r\n\t%s\r\n", date);
+}
+
+/* Copiers often omit Date and Message-ID; add them where the header ends. */
+static void
+add_missing(struct session *s, struct smtpd_data *d)
+{
+	char date[64];
+	if (!d->seen_date) {
+		util_rfc5322_date(date, sizeof(date), time(NULL));
+		appendf(d, "Date: %s\r\n", date);
+	}
+	if (!d->seen_msgid)
+		appendf(d, "Message-ID: <%s@%s>\r\n", s->qid, s->srv->cfg->hostname);
+	d->seen_date = d->seen_msgid = true;
+}
+
+void
+smtpd_data_begin(struct session *s)
+{
+	struct smtpd_data *d = xcalloc(1, sizeof(*d));
+
+	util_make_qid(s->qid);
+	d->in_header = true;
+	d->prev_crlf = true;
+	s->data = d;
+	add_received(s, d);
+	s->state = SS_DATA;
+	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static bool
+header_is(const char *line, size_t namelen, const char *name)
+{
+	return strlen(name) == namelen && util_strncaseeq(line, name, namelen);
+}
+
+/* One content line (dot-unstuffed, with its line end) while in the header. */
+static void
+header_line(struct session *s, struct smtpd_data *d, const char *p, size_t n)
+{
+	const char *colon;
+	size_t i;
+
+	d->hdr_bytes += n;
+	if (d->hdr_bytes > s->srv->cfg->max_header_size)
+		d->hdr_too_big = true;
+	if (n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+		add_missing(s, d);
+		d->in_header = false;
+		return;
+	}
+	if (p[0] == ' ' || p[0] == '\t') {
+		if (d->in_from && d->from_len + n < FROM_MAX) {
+			memcpy(d->from + d->from_len, p, n);
+			d->from_len += n;
+		}
+		return;
+	}
+	colon = memchr(p, ':', n);
+	for (i = 0; colon && p + i < colon; i++)
+		if (p[i] <= 32 || p[i] >= 127)
+			colon = NULL;
+	if (colon == NULL || colon == p) {
+		/* not a header field: the body began without a blank line */
+		add_missing(s, d);
+		d->in_header = false;
+		return;
+	}
+	i = (size_t)(colon - p);
+	d->in_from = header_is(p, i, "From");
+	if (d->in_from) {
+		d->from_len = 0;
+		size_t vn = n - i - 1 < FROM_MAX - 1 ? n - i - 1 : FROM_MAX - 1;
+		memcpy(d->from, colon + 1, vn);
+		d->from_len = vn;
+	}
+	if (header_is(p, i, "Message-ID"))
+		d->seen_msgid = true;
+	if (header_is(p, i, "Date"))
+		d->seen_date = true;
+}
+
+static void
+finish_reply(struct session *s)
+{
+	smtpd_tx_reset(s);
+	s->ntx++;
+	s->state = SS_CMD;
+	if (s->srv->draining) {
+		smtpd_reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->hostname);
+		smtpd_close_after_reply(s);
+	}
+}
+
+static void
+data_stored(struct writer_job *job)
+{
+	struct session *s = job->arg;
+
+	s->spooling = false;
+	if (job->status == 0) {
+		s->srv->accepted++;
+		log_info("s=%s qid=%s event=accepted ip=%s from=<%s> nrcpt=%zu size=%zu tls=%s "
+			 "auth=%s",
+			 s->id, s->qid, s->ip, s->mail_from, s->nrcpts, job->in.body_len,
+			 s->tls_done ? s->tls_version : "none", s->auth_user ? s->auth_user : "-");
+		if (!s->closed)
+			smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+	} else {
+		log_err("s=%s qid=%s event=spool_error ip=%s disk_full=%d error=\"%s\"", s->id,
+			s->qid, s->ip, job->disk_full, job->err);
+		if (!s->closed) {
+			if (job->disk_full)
+				smtpd_reply(s, "452 4.3.1 Insufficient system storage");
+			else
+				smtpd_reply(s, "451 4.3.0 Local error in processing");
+		}
+	}
+	if (!s->closed)
+		finish_reply(s);
+	else
+		smtpd_tx_reset(s);
+	smtpd_resume(s);
+}
+
+/* The refusal, if any, for a complete message. NULL: acceptable. */
+static const char *
+check_message(struct session *s, struct smtpd_data *d)
+{
+	char from[ADDR_MAX];
+	const struct cred *c;
+
+	if (d->bad_bare)
+		return "550 5.6.0 Message contains bare CR or LF (RFC 5321 2.3.8)";
+	if (d->too_big)
+		return "552 5.3.4 Message size exceeds fixed limit";
+	if (d->hdr_too_big)
+		return "552 5.3.4 Message header size exceeds limit";
+	if (d->bad_long)
+		return "550 5.6.0 Message line longer than 998 characters (RFC 5322 2.1.1)";
+	if (s->auth_user && d->from_len > 0) {
+		c = smtpd_cred(s);
+		if (addr_from_header(d->from, d->from_len, from, sizeof(from)) != 0 || c == NULL ||
+		    creds_sender_allowed(c, from) != 0)
+			return "550 5.7.1 Header From address not allowed for this user";
+	}
+	return NULL;
+}
+
+static void
+finish(struct session *s)
+{
+	struct smtpd_data *d = s->data;
+	const char *refusal;
+
+	if (d->in_header)
+		add_missing(s, d);
+	refusal = check_message(s, d);
+	if (refusal) {
+		s->srv->rejected++;
+		log_warn("s=%s qid=%s event=rejected ip=%s from=<%s> reason=\"%s\"", s->id, s->qid,
+			 s->ip, s->mail_from, refusal + 10);
+		smtpd_reply(s, "%s", refusal);
+		finish_reply(s);
+		return;
+	}
+	struct writer_job *j = &s->job;
+	memset(j, 0, sizeof(*j));
+	memcpy(j->in.qid, s->qid, sizeof(j->in.qid));
+	j->in.sender = s->mail_from;
+	j->in.rcpts = (const char *const *)s->rcpts;
+	j->in.nrcpts = s->nrcpts;
+	j->in.body = d->buf;
+	j->in.body_len = d->len;
+	j->in.received = time(NULL);
+	j->in.client_ip = s->ip;
+	j->in.helo = s->helo;
+	j->in.auth_user = s->auth_user;
+	j->in.flags = s->mail_flags;
+	j->done = data_stored;
+	j->arg = s;
+	s->spooling = true;
+	s->state = SS_WAIT;
+	writer_submit(s->srv->writer, j);
+}
+
+/* Peek whether the n-octet line at the front of in ends in CRLF. */
+static bool
+ends_crlf(struct evbuffer *in, size_t n)
+{
+	struct evbuffer_ptr p;
+	char c;
+	if (n < 2 || evbuffer_ptr_set(in, &p, n - 2, EVBUFFER_PTR_SET) != 0)
+		return false;
+	return evbuffer_copyout_from(in, &p, &c, 1) == 1 && c == '\r';
+}
+
+/* Account for one line's octets; store it unless the message is already refused. */
+static void
+take_line(struct session *s, struct smtpd_data *d, const char *line, size_t n)
+{
+	bool crlf = n >= 2 && line[n - 2] == '\r';
+	const char *p = line;
+
+	if (!crlf || memchr(line, '\r', crlf ? n - 2 : n - 1))
+		d->bad_bare = true;
+	d->prev_crlf = crlf;
+	if (d->raw > s->srv->cfg->max_message_size)
+		d->too_big = true;
+	if (d->bad_bare || d->bad_long || d->too_big || d->hdr_too_big)
+		return;	/* refused anyway: don't grow memory */
+	if (p[0] == '.') {
+		p++;	/* RFC 5321 4.5.2 transparency */
+		n--;
+	}
+	if (d->in_header)
+		header_line(s, d, p, n);
+	append(d, p, n);
+}
+
+bool
+smtpd_data_feed(struct session *s, struct evbuffer *in)
+{
+	struct smtpd_data *d = s->data;
+	char line[DATA_LINE_MAX + 1];
+
+	for (;;) {
+		struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, NULL);
+		size_t avail = evbuffer_get_length(in), n;
+
+		if (eol.pos < 0) {
+			if (avail > DATA_LINE_MAX) {
+				/* surely over-long: drop it now to keep memory bounded */
+				d->bad_long = d->midline = true;
+				d->raw += avail;
+				evbuffer_drain(in, avail);
+			}
+			return true;
+		}
+		n = (size_t)eol.pos + 1;
+		if (d->midline || n > DATA_LINE_MAX) {
+			d->bad_long = true;
+			d->prev_crlf = ends_crlf(in, n);
+			d->midline = false;
+			d->raw += n;
+			evbuffer_drain(in, n);
+			continue;
+		}
+		evbuffer_remove(in, line, n);
+		d->raw += n;
+		if (d->prev_crlf && n == 3 && line[0] == '.' && line[1] == '\r') {
+			finish(s);
+			return false;
+		}
+		take_line(s, d, line, n);
+	}
+}

@@ -1,0 +1,184 @@
+/* writer: group-commit spool writer thread (see writer.h). */
+#include "mta/writer.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mta/async.h"
+#include "mta/core/log.h"
+#include "mta/core/util.h"
+
+#define BATCH_MAX 512		/* messages per transaction at most */
+
+struct writer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct writer_job *head, *tail;
+	int stopping;
+	struct spool *sp;
+	struct async *async;
+	uint64_t nmsgs, ncommits;
+};
+
+struct batch {
+	struct writer_job *jobs;
+};
+
+static void
+batch_done(void *arg)
+{
+	struct batch *b = arg;
+	struct writer_job *j = b->jobs, *n;
+	for (; j; j = n) {
+		n = j->next;
+		j->done(j);
+	}
+	free(b);
+}
+
+/* Store one batch; on a failure that is not "disk full", retry one by one so
+ * one bad message cannot make its neighbours fail. */
+static void
+count(struct writer *w, uint64_t msgs)
+{
+	pthread_mutex_lock(&w->mu);
+	w->nmsgs += msgs;
+	w->ncommits++;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Store one batch; on a failure that is not "disk full", retry one by one so
+ * one bad message cannot make its neighbours fail. */
+static void
+store(struct writer *w, struct writer_job *list, size_t n)
+{
+	struct spool_msg_in *v[BATCH_MAX] = {0};
+	struct writer_job *j;
+	char err[256];
+	int full = 0;
+	size_t i = 0;
+
+	for (j = list; j; j = j->next)
+		v[i++] = &j->in;
+	if (spool_insert_batch(w->sp, v, n, &full, err, sizeof(err)) == 0) {
+		for (j = list; j; j = j->next)
+			j->status = 0;
+		count(w, n);
+		return;
+	}
+	for (j = list; j; j = j->next) {
+		int f = full;
+		if (!full && n > 1) {
+			struct spool_msg_in *one = &j->in;
+			if (spool_insert_batch(w->sp, &one, 1, &f, j->err, sizeof(j->err)) == 0) {
+				j->status = 0;
+				count(w, 1);
+				continue;
+			}
+		} else {
+			snprintf(j->err, sizeof(j->err), "%s", err);
+		}
+		j->status = -1;
+		j->disk_full = f;
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	for (;;) {
+		struct writer_job *list, *last;
+		size_t n = 0;
+
+		pthread_mutex_lock(&w->mu);
+		while (w->head == NULL && !w->stopping)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->head == NULL) {
+			pthread_mutex_unlock(&w->mu);
+			return NULL;
+		}
+		/* take everything waiting, up to BATCH_MAX: that is the group commit */
+		list = last = w->head;
+		for (n = 1; last->next && n < BATCH_MAX; n++)
+			last = last->next;
+		w->head = last->next;
+		if (w->head == NULL)
+			w->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&w->mu);
+
+		store(w, list, n);
+		struct batch *b = xmalloc(sizeof(*b));
+		b->jobs = list;
+		async_post(w->async, batch_done, b);
+	}
+}
+
+struct writer *
+writer_new(const char *data_dir, int64_t max_size, struct async *a, char *err, size_t errlen)
+{
+	struct writer *w = xcalloc(1, sizeof(*w));
+
+	if (spool_open(&w->sp, data_dir, err, errlen) != 0)
+		goto fail;
+	if (max_size > 0 && spool_set_max_size(w->sp, max_size, err, errlen) != 0)
+		goto fail;
+	w->async = a;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		snprintf(err, errlen, "cannot start spool writer thread");
+		goto fail;
+	}
+	return w;
+fail:
+	if (w->sp)
+		spool_close(w->sp);
+	free(w);
+	return NULL;
+}
+
+void
+writer_submit(struct writer *w, struct writer_job *job)
+{
+	job->next = NULL;
+	job->status = -1;
+	job->disk_full = 0;
+	job->err[0] = '\0';
+	pthread_mutex_lock(&w->mu);
+	if (w->tail)
+		w->tail->next = job;
+	else
+		w->head = job;
+	w->tail = job;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+writer_stats(struct writer *w, uint64_t *msgs, uint64_t *commits)
+{
+	pthread_mutex_lock(&w->mu);
+	*msgs = w->nmsgs;
+	*commits = w->ncommits;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+writer_free(struct writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stopping = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	spool_close(w->sp);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+}

@@ -1,0 +1,46 @@
+/*
+ * writer: the spool writer thread (group commit).
+ *
+ * Sessions hand finished messages to writer_submit; the thread takes every
+ * message waiting at that moment and stores them in ONE spool transaction
+ * (one fsync for all), then posts each job's done() back to the loop thread.
+ * A 250 reply is sent from done(), so it always follows a durable commit.
+ * Owns: its own spool handle; never touches sessions.
+ */
+#ifndef MXRELAY_WRITER_H
+#define MXRELAY_WRITER_H
+
+#include <stdint.h>
+
+#include "spool/spool.h"
+
+struct async;
+struct writer;
+
+struct writer_job {
+	struct spool_msg_in in;	/* pointers owned by the submitter until done() */
+	int status;		/* 0 stored, -1 failed */
+	int disk_full;		/* with status -1: storage full / I/O error */
+	char err[256];
+	void (*done)(struct writer_job *job);	/* loop thread */
+	void *arg;
+	struct writer_job *next;	/* writer's private list link */
+};
+
+/*
+ * Open DATA_DIR's spool on a new thread. max_size: spool size cap in bytes
+ * (0 = none). NULL with err on failure.
+ */
+struct writer *writer_new(const char *data_dir, int64_t max_size, struct async *a, char *err,
+			  size_t errlen);
+
+/* Queue job; its done() runs on the loop thread once stored or failed. */
+void writer_submit(struct writer *w, struct writer_job *job);
+
+/* Messages committed so far and commits (transactions) done: for logs and the benchmark. */
+void writer_stats(struct writer *w, uint64_t *msgs, uint64_t *commits);
+
+/* Finish queued jobs, stop the thread, close the spool. */
+void writer_free(struct writer *w);
+
+#endif

@@ -1,0 +1,343 @@
+/*
+ * spool: open/close, the statement cache, and the write side (group-commit
+ * insert, delete, count). Reads live in spool_read.c, the schema in
+ * spool_schema.c.
+ *
+ * Every statement is prepared once at open and only reset/bound per call:
+ * spool_insert_batch runs on the writer thread for every message we accept,
+ * and re-parsing SQL there would cost more than the inserts themselves.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spool_int.h"
+
+#define MSG_COLS "id, qid, sender, received, size, client_ip, helo, auth_user, flags"
+
+static const char *const spool_sql[ST__COUNT] = {
+    [ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_INS_MSG] = "INSERT INTO messages (qid, sender, received, size, client_ip, helo,"
+                   " auth_user, flags, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?3)",
+    [ST_INS_RCPT] = "INSERT INTO recipients (msg_id, address, state, next_try)"
+                    " VALUES (?1, ?2, 0, ?3)",
+    [ST_INS_CHUNK] = "INSERT INTO body_chunks (msg_id, seq, data) VALUES (?1, ?2, ?3)",
+    [ST_COUNT_PENDING] = "SELECT count(*) FROM messages AS m WHERE EXISTS (SELECT 1 FROM"
+                         " recipients AS r WHERE r.msg_id = m.id AND r.state = 0)",
+    [ST_LIST] = "SELECT " MSG_COLS " FROM messages ORDER BY id LIMIT ?1",
+    [ST_GET] = "SELECT " MSG_COLS " FROM messages WHERE qid = ?1",
+    [ST_RCPTS] = "SELECT address, state FROM recipients WHERE msg_id = ?1 ORDER BY id",
+    [ST_BODY_INFO] = "SELECT id, size FROM messages WHERE qid = ?1",
+    [ST_CHUNKS] = "SELECT seq, data FROM body_chunks WHERE msg_id = ?1 ORDER BY seq",
+    [ST_DELETE] = "DELETE FROM messages WHERE qid = ?1",
+};
+
+void
+spool_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void
+sql_err(struct spool *sp, const char *what, const char *qid, char *err, size_t errlen)
+{
+	if (qid != NULL)
+		spool_seterr(err, errlen, "spool: %s %s: %s", what, qid, sqlite3_errmsg(sp->db));
+	else
+		spool_seterr(err, errlen, "spool: %s: %s", what, sqlite3_errmsg(sp->db));
+}
+
+int
+spool_step_done(struct spool *sp, enum spool_stmt id, const char *what, const char *qid, char *err,
+                size_t errlen)
+{
+	sqlite3_stmt *st = sp->st[id];
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	} else {
+		/* Read the message before reset can replace it. */
+		sql_err(sp, what, qid, err, errlen);
+		if (rc == SQLITE_ROW)
+			rc = SQLITE_MISUSE;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+int
+spool_bind_fail(struct spool *sp, enum spool_stmt id, const char *what, const char *qid, char *err,
+                size_t errlen)
+{
+	int rc = sqlite3_extended_errcode(sp->db);
+
+	sql_err(sp, what, qid, err, errlen);
+	sqlite3_reset(sp->st[id]);
+	sqlite3_clear_bindings(sp->st[id]);
+	return rc == SQLITE_OK ? SQLITE_ERROR : rc;
+}
+
+int
+spool_pragma_int(sqlite3 *db, const char *sql, int64_t *val)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*val = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_ERROR; /* PRAGMA unknown to this SQLite build */
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+spool_read_begin(struct spool *sp, const char *what, char *err, size_t errlen)
+{
+	return spool_step_done(sp, ST_BEGIN_READ, what, NULL, err, errlen) == SQLITE_OK ? 0 : -1;
+}
+
+void
+spool_read_end(struct spool *sp)
+{
+	/* A read-only COMMIT cannot lose data; ROLLBACK only if it failed. */
+	if (spool_step_done(sp, ST_COMMIT, "read", NULL, NULL, 0) != SQLITE_OK &&
+	    !sqlite3_get_autocommit(sp->db))
+		spool_step_done(sp, ST_ROLLBACK, "read", NULL, NULL, 0);
+}
+
+/* DIR is created 0700: the spool holds every message and its sender. */
+static int
+make_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		spool_seterr(err, errlen, "spool: mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &sb) < 0) {
+		spool_seterr(err, errlen, "spool: stat %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		spool_seterr(err, errlen, "spool: %s: not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Create spool.db ourselves with 0600 before SQLite does (it would use 0644):
+ * SQLite gives the -wal and -shm files the mode of the database file.
+ */
+static char *
+make_db_file(const char *dir, char *err, size_t errlen)
+{
+	size_t len = strlen(dir) + sizeof "/spool.db";
+	char *path = malloc(len);
+	int fd;
+
+	if (path == NULL) {
+		spool_seterr(err, errlen, "spool: open %s: out of memory", dir);
+		return NULL;
+	}
+	snprintf(path, len, "%s/spool.db", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		spool_seterr(err, errlen, "spool: open %s: %s", path, strerror(errno));
+		free(path);
+		return NULL;
+	}
+	close(fd);
+	return path;
+}
+
+/*
+ * busy_timeout first so the switch to WAL waits for other openers. WAL and
+ * foreign keys are read back: a build or file system that silently ignores
+ * them would break durability or the delete cascade. journal_size_limit
+ * trims the WAL back after a batch of large messages grew it.
+ */
+static int
+apply_pragmas(struct spool *sp, const char *dir, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t fk = 0;
+	int wal = 0;
+
+	sqlite3_busy_timeout(sp->db, 5000);
+	if (sqlite3_prepare_v2(sp->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
+		goto sqlerr;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		wal = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	sqlite3_finalize(st);
+	if (!wal) {
+		spool_seterr(err, errlen, "spool: open %s: cannot enable WAL journal mode: %s", dir,
+		             sqlite3_errmsg(sp->db));
+		return -1;
+	}
+	if (sqlite3_exec(sp->db,
+	                 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+	                 " PRAGMA journal_size_limit = 67108864;",
+	                 NULL, NULL, NULL) != SQLITE_OK ||
+	    spool_pragma_int(sp->db, "PRAGMA foreign_keys", &fk) != SQLITE_OK ||
+	    spool_pragma_int(sp->db, "PRAGMA max_page_count", &sp->default_max_pages) != SQLITE_OK)
+		goto sqlerr;
+	if (fk != 1) {
+		spool_seterr(err, errlen, "spool: open %s: SQLite has no foreign key support", dir);
+		return -1;
+	}
+	return 0;
+sqlerr:
+	spool_seterr(err, errlen, "spool: open %s: %s", dir, sqlite3_errmsg(sp->db));
+	return -1;
+}
+
+static int
+prepare_all(struct spool *sp, const char *dir, char *err, size_t errlen)
+{
+	int i;
+
+	for (i = 0; i < ST__COUNT; i++) {
+		if (sqlite3_prepare_v3(sp->db, spool_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                       &sp->st[i], NULL) != SQLITE_OK) {
+			spool_seterr(err, errlen, "spool: open %s: prepare: %s", dir,
+			             sqlite3_errmsg(sp->db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+spool_open(struct spool **out, const char *dir, char *err, size_t errlen)
+{
+	struct spool *sp = NULL;
+	char *path = NULL;
+	int ret = -1;
+
+	*out = NULL;
+	if (make_dir(dir, err, errlen) < 0 || (path = make_db_file(dir, err, errlen)) == NULL)
+		goto done;
+	if ((sp = calloc(1, sizeof *sp)) == NULL) {
+		spool_seterr(err, errlen, "spool: open %s: out of memory", dir);
+		goto done;
+	}
+	/* NOMUTEX: a handle belongs to one thread (see spool.h). */
+	if (sqlite3_open_v2(path, &sp->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: open %s: %s", path,
+		             sp->db ? sqlite3_errmsg(sp->db) : "out of memory");
+		goto done;
+	}
+	/* Extended codes tell SQLITE_IOERR_* apart for the disk-full test. */
+	sqlite3_extended_result_codes(sp->db, 1);
+	if (apply_pragmas(sp, dir, err, errlen) < 0 ||
+	    spool_schema_migrate(sp->db, dir, err, errlen) < 0 ||
+	    prepare_all(sp, dir, err, errlen) < 0)
+		goto done;
+	*out = sp;
+	sp = NULL;
+	ret = 0;
+done:
+	spool_close(sp);
+	free(path);
+	return ret;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	int i;
+
+	if (sp == NULL)
+		return;
+	for (i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(sp->st[i]);
+	sqlite3_close(sp->db);
+	free(sp);
+}
+
+int
+spool_set_max_size(struct spool *sp, int64_t bytes, char *err, size_t errlen)
+{
+	int64_t page_size, pages;
+	char sql[64];
+
+	if (bytes < 0) {
+		spool_seterr(err, errlen, "spool: max size: negative size %lld", (long long)bytes);
+		return -1;
+	}
+	if (spool_pragma_int(sp->db, "PRAGMA page_size", &page_size) != SQLITE_OK ||
+	    page_size <= 0) {
+		spool_seterr(err, errlen, "spool: max size: %s", sqlite3_errmsg(sp->db));
+		return -1;
+	}
+	/* 0 pages would be ignored by SQLite: keep a cap below one page meaningful. */
+	pages = bytes == 0 ? sp->default_max_pages : bytes / page_size;
+	if (pages < 1)
+		pages = 1;
+	if (pages > sp->default_max_pages)
+		pages = sp->default_max_pages;
+	snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+	if (sqlite3_exec(sp->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: max size: %s", sqlite3_errmsg(sp->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_count(struct spool *sp, int64_t *count, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = sp->st[ST_COUNT_PENDING];
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	else
+		sql_err(sp, "count", NULL, err, errlen);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+spool_delete(struct spool *sp, const char *qid, char *err, size_t errlen)
+{
+	/* foreign_keys=ON: the cascade removes recipients and body chunks too. */
+	if (sqlite3_bind_text(sp->st[ST_DELETE], 1, qid, -1, SQLITE_STATIC) != SQLITE_OK) {
+		spool_bind_fail(sp, ST_DELETE, "delete", qid, err, errlen);
+		return -1;
+	}
+	if (spool_step_done(sp, ST_DELETE, "delete", qid, err, errlen) != SQLITE_OK)
+		return -1;
+	if (sqlite3_changes(sp->db) == 0) {
+		spool_seterr(err, errlen, "spool: delete %s: no such message", qid);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,133 @@
+/*
+ * spool: the durable message queue, one SQLite database in WAL mode with
+ * synchronous=FULL.
+ *
+ * Owns: the schema (versioned in PRAGMA user_version, migrated on open), the
+ * message / recipient / body-chunk tables, and every SQL statement.
+ * Never: starts threads, sets timers, opens sockets or logs. Every call
+ * returns 0 on success or -1 with a one-line reason in the caller's err buffer.
+ *
+ * A struct spool is NOT thread-safe: use one handle per thread (SQLite WAL
+ * allows one writer and many readers across handles/processes).
+ */
+#ifndef MXRELAY_SPOOL_H
+#define MXRELAY_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
+#define SPOOL_SCHEMA_VERSION 1
+
+/* message flags */
+#define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
+#define SPOOL_F_SMTPUTF8 0x02	/* SMTPUTF8 was given */
+
+/* recipient states */
+enum spool_rcpt_state {
+	SPOOL_RCPT_PENDING = 0,	/* not yet tried or waiting for next_try */
+	SPOOL_RCPT_DONE = 1,	/* delivered */
+	SPOOL_RCPT_FAILED = 2,	/* permanently failed (bounce due) */
+};
+
+struct spool;
+
+/*
+ * One message handed to spool_insert_batch. All pointers are borrowed for
+ * the duration of the call only. body is the whole message (headers and
+ * body), CRLF line endings, already dot-unstuffed.
+ */
+struct spool_msg_in {
+	char qid[SPOOL_QID_LEN + 1];	/* caller-made, unique */
+	const char *sender;		/* envelope MAIL FROM, "" for the null sender */
+	const char *const *rcpts;	/* envelope recipients */
+	size_t nrcpts;
+	const char *body;
+	size_t body_len;
+	time_t received;
+	const char *client_ip;		/* may be NULL */
+	const char *helo;		/* may be NULL */
+	const char *auth_user;		/* may be NULL when not authenticated */
+	unsigned flags;			/* SPOOL_F_* */
+};
+
+/* A message summary, as returned by spool_list / spool_get. Free with spool_msg_free. */
+struct spool_msg {
+	int64_t id;
+	char qid[SPOOL_QID_LEN + 1];
+	char *sender;
+	char **rcpts;
+	int *rcpt_state;		/* enum spool_rcpt_state per recipient */
+	size_t nrcpts;
+	size_t body_len;
+	time_t received;
+	char *client_ip, *helo, *auth_user;	/* NULL when not stored */
+	unsigned flags;
+};
+
+/*
+ * Open (creating when needed) DIR/spool.db, creating DIR with mode 0700 if it
+ * does not exist. Applies pragmas (WAL, synchronous=FULL, foreign keys,
+ * busy_timeout) and migrates the schema up to SPOOL_SCHEMA_VERSION. A
+ * database with a NEWER user_version than this code knows is refused.
+ * On success *sp owns the handle; close it with spool_close.
+ */
+int spool_open(struct spool **sp, const char *dir, char *err, size_t errlen);
+void spool_close(struct spool *sp);
+
+/*
+ * Store n messages in ONE transaction (one fsync for all): message row,
+ * recipients, and the body split into chunks of at most 256 KiB. All or
+ * nothing: on failure the transaction is rolled back, nothing is stored, and
+ * -1 is returned; *disk_full (if not NULL) is set to 1 when the cause was
+ * SQLITE_FULL / ENOSPC / SQLITE_IOERR, so the caller can answer 452 4.3.1.
+ * Returns only after the commit is durable. A message with an empty or
+ * unterminated qid, no recipients, or a duplicate qid fails the whole batch
+ * (*disk_full = 0). New messages and recipients are due at once
+ * (next_try = received). n == 0 is a no-op returning 0.
+ */
+int spool_insert_batch(struct spool *sp, struct spool_msg_in *const *msgs, size_t n,
+		       int *disk_full, char *err, size_t errlen);
+
+/* Count messages that still have at least one PENDING recipient. */
+int spool_count(struct spool *sp, int64_t *count, char *err, size_t errlen);
+
+/*
+ * List up to max messages (oldest first). *out is a malloc'd array of
+ * *n malloc'd entries: free each with spool_msg_free and then free(*out).
+ * With no messages *n is 0 and *out may be NULL (free(NULL) is fine).
+ */
+int spool_list(struct spool *sp, size_t max, struct spool_msg ***out, size_t *n,
+	       char *err, size_t errlen);
+
+/* Fetch one message by queue id. -1 with "no such message" if absent. */
+int spool_get(struct spool *sp, const char *qid, struct spool_msg **out, char *err, size_t errlen);
+
+/*
+ * Read the whole body of a message into a malloc'd buffer (*body, *len);
+ * the caller frees *body. The buffer has one extra NUL byte after *len
+ * bytes (not counted in *len), so text callers may treat it as a string.
+ * -1 with "no such message" if absent.
+ */
+int spool_read_body(struct spool *sp, const char *qid, char **body, size_t *len,
+		    char *err, size_t errlen);
+
+/* Delete a message with its recipients and body. -1 if absent. */
+int spool_delete(struct spool *sp, const char *qid, char *err, size_t errlen);
+
+/* Frees m and everything it points to. NULL is a no-op. */
+void spool_msg_free(struct spool_msg *m);
+
+/*
+ * Cap the size of spool.db at about BYTES (PRAGMA max_page_count =
+ * bytes / page_size); 0 removes the cap. Applies to this handle only and is
+ * not stored in the database. A cap below the current size holds the file
+ * at its current size. Once the cap is hit, spool_insert_batch fails with
+ * *disk_full = 1 exactly as on a full disk (tests use this to get a real
+ * SQLITE_FULL; a daemon may use it to keep the spool off the last bytes of
+ * a shared file system).
+ */
+int spool_set_max_size(struct spool *sp, int64_t bytes, char *err, size_t errlen);
+
+#endif

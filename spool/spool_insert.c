@@ -1,0 +1,163 @@
+/*
+ * spool_insert: the group commit. Many messages, one IMMEDIATE transaction,
+ * one fsync; all or nothing.
+ *
+ * The caller answers 250 only after this returns 0, so a failure must leave
+ * no trace of the batch: every error path ends in ROLLBACK.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "spool_int.h"
+
+/*
+ * Only the shape is checked (non-empty, terminated inside the array): the
+ * caller makes the ids, and uniqueness is the UNIQUE constraint's job.
+ */
+static int
+check_msg(const struct spool_msg_in *m, char *err, size_t errlen)
+{
+	const char *why = NULL;
+
+	if (m == NULL || m->qid[0] == '\0' || memchr(m->qid, '\0', sizeof m->qid) == NULL) {
+		spool_seterr(err, errlen, "spool: insert: %s", m ? "bad queue id" : "NULL message");
+		return -1;
+	}
+	if (m->nrcpts == 0 || m->rcpts == NULL)
+		why = "no recipients"; /* RFC 5321 3.3: DATA needs an accepted RCPT */
+	else if (m->body == NULL && m->body_len > 0)
+		why = "NULL body";
+	if (why == NULL)
+		return 0;
+	spool_seterr(err, errlen, "spool: insert %s: %s", m->qid, why);
+	return -1;
+}
+
+static int
+insert_rcpts(struct spool *sp, const struct spool_msg_in *m, int64_t msg_id, char *err,
+             size_t errlen)
+{
+	sqlite3_stmt *st = sp->st[ST_INS_RCPT];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		if (sqlite3_bind_int64(st, 1, msg_id) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 2, m->rcpts[i], -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 3, (int64_t)m->received) != SQLITE_OK)
+			return spool_bind_fail(sp, ST_INS_RCPT, "insert", m->qid, err, errlen);
+		rc = spool_step_done(sp, ST_INS_RCPT, "insert", m->qid, err, errlen);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+/* SQLITE_STATIC: the body is borrowed, and every step is reset before return. */
+static int
+insert_chunks(struct spool *sp, const struct spool_msg_in *m, int64_t msg_id, char *err,
+              size_t errlen)
+{
+	sqlite3_stmt *st = sp->st[ST_INS_CHUNK];
+	size_t off, len;
+	int64_t seq;
+	int rc;
+
+	for (off = 0, seq = 0; off < m->body_len; off += len, seq++) {
+		len = m->body_len - off;
+		if (len > SPOOL_CHUNK_MAX)
+			len = SPOOL_CHUNK_MAX;
+		if (sqlite3_bind_int64(st, 1, msg_id) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, seq) != SQLITE_OK ||
+		    sqlite3_bind_blob64(st, 3, m->body + off, len, SQLITE_STATIC) != SQLITE_OK)
+			return spool_bind_fail(sp, ST_INS_CHUNK, "insert", m->qid, err, errlen);
+		rc = spool_step_done(sp, ST_INS_CHUNK, "insert", m->qid, err, errlen);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+static int
+insert_one(struct spool *sp, const struct spool_msg_in *m, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = sp->st[ST_INS_MSG];
+	int64_t msg_id;
+	int rc;
+
+	if (check_msg(m, err, errlen) < 0)
+		return SQLITE_MISUSE;
+	if (sqlite3_bind_text(st, 1, m->qid, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, m->sender, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, (int64_t)m->received) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, (int64_t)m->body_len) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 5, m->client_ip, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 6, m->helo, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 7, m->auth_user, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 8, (int64_t)m->flags) != SQLITE_OK)
+		return spool_bind_fail(sp, ST_INS_MSG, "insert", m->qid, err, errlen);
+	rc = spool_step_done(sp, ST_INS_MSG, "insert", m->qid, err, errlen);
+	if (rc != SQLITE_OK)
+		return rc;
+	msg_id = sqlite3_last_insert_rowid(sp->db);
+	rc = insert_rcpts(sp, m, msg_id, err, errlen);
+	if (rc != SQLITE_OK)
+		return rc;
+	return insert_chunks(sp, m, msg_id, err, errlen);
+}
+
+/*
+ * Out of space shows up as SQLITE_FULL (also our own max_page_count cap),
+ * as an I/O error from write/fsync, or as a failed create of the WAL or shm
+ * file with ENOSPC. Only the last needs errno, which may be stale otherwise.
+ */
+static int
+is_disk_full(struct spool *sp, int rc)
+{
+	int primary = rc & 0xff;
+
+	if (primary == SQLITE_FULL || primary == SQLITE_IOERR)
+		return 1;
+	return primary == SQLITE_CANTOPEN && sqlite3_system_errno(sp->db) == ENOSPC;
+}
+
+/*
+ * SQLite rolls back by itself after some errors (FULL, IOERR, NOMEM), and a
+ * second ROLLBACK would fail: only roll back a transaction still open.
+ */
+static void
+rollback(struct spool *sp)
+{
+	if (!sqlite3_get_autocommit(sp->db))
+		spool_step_done(sp, ST_ROLLBACK, "rollback", NULL, NULL, 0);
+}
+
+int
+spool_insert_batch(struct spool *sp, struct spool_msg_in *const *msgs, size_t n, int *disk_full,
+                   char *err, size_t errlen)
+{
+	size_t i;
+	int rc;
+
+	if (disk_full != NULL)
+		*disk_full = 0;
+	if (n == 0)
+		return 0;
+	if (msgs == NULL) {
+		spool_seterr(err, errlen, "spool: insert: NULL batch");
+		return -1;
+	}
+	/* A transaction left open by an earlier failed ROLLBACK would hold the write lock. */
+	rollback(sp);
+	rc = spool_step_done(sp, ST_BEGIN_WRITE, "insert: begin", NULL, err, errlen);
+	for (i = 0; rc == SQLITE_OK && i < n; i++)
+		rc = insert_one(sp, msgs[i], err, errlen);
+	if (rc == SQLITE_OK)
+		rc = spool_step_done(sp, ST_COMMIT, "insert: commit", NULL, err, errlen);
+	if (rc == SQLITE_OK)
+		return 0;
+	if (disk_full != NULL && is_disk_full(sp, rc))
+		*disk_full = 1;
+	rollback(sp);
+	return -1;
+}

@@ -1,0 +1,72 @@
+/*
+ * spool internals shared by the spool_*.c files. Not part of the public API:
+ * nothing outside spool/ includes this.
+ */
+#ifndef MXRELAY_SPOOL_INT_H
+#define MXRELAY_SPOOL_INT_H
+
+#include <sqlite3.h>
+
+#include "spool.h"
+
+/*
+ * A 25 MB message becomes ~100 rows instead of one giant blob, so reading it
+ * never needs one 25 MB SQLite value on top of the caller's buffer.
+ */
+#define SPOOL_CHUNK_MAX (256 * 1024)
+
+/* Every statement the spool runs, prepared once at open (see spool_sql[]). */
+enum spool_stmt {
+	ST_BEGIN_WRITE,
+	ST_BEGIN_READ,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_INS_MSG,
+	ST_INS_RCPT,
+	ST_INS_CHUNK,
+	ST_COUNT_PENDING,
+	ST_LIST,
+	ST_GET,
+	ST_RCPTS,
+	ST_BODY_INFO,
+	ST_CHUNKS,
+	ST_DELETE,
+	ST__COUNT
+};
+
+struct spool {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST__COUNT];
+	int64_t default_max_pages; /* max_page_count at open: "unlimited" */
+};
+
+void spool_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Step statement ID once, expecting no row, then reset it and clear its
+ * bindings (blobs are bound SQLITE_STATIC, so no borrowed pointer may
+ * outlive the call). Returns SQLITE_OK, or the extended SQLite error code
+ * with "spool: WHAT[ QID]: sqlite message" in err.
+ */
+int spool_step_done(struct spool *sp, enum spool_stmt id, const char *what, const char *qid,
+                    char *err, size_t errlen);
+
+/* After a failed bind: fill err, reset statement ID, return the error code. */
+int spool_bind_fail(struct spool *sp, enum spool_stmt id, const char *what, const char *qid,
+                    char *err, size_t errlen);
+
+/* Run a PRAGMA (or any one-row query) and read its first column as an integer. */
+int spool_pragma_int(sqlite3 *db, const char *sql, int64_t *val);
+
+/*
+ * A read transaction gives list/get/read_body one consistent snapshot while
+ * another handle writes or deletes. spool_read_end always closes it.
+ */
+int spool_read_begin(struct spool *sp, const char *what, char *err, size_t errlen);
+void spool_read_end(struct spool *sp);
+
+/* spool_schema.c: bring the schema up to SPOOL_SCHEMA_VERSION. */
+int spool_schema_migrate(sqlite3 *db, const char *dir, char *err, size_t errlen);
+
+#endif

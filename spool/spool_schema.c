@@ -1,0 +1,128 @@
+/*
+ * spool_schema: the versioned schema of spool.db.
+ *
+ * PRAGMA user_version holds the version. Step i of migrations[] takes a
+ * database from version i to i + 1, inside one IMMEDIATE transaction that
+ * also writes the new user_version, so a crash mid-migration leaves the old
+ * version intact. Steps are append-only: never edit a released one, add a
+ * new step and bump SPOOL_SCHEMA_VERSION.
+ */
+#include <stdio.h>
+
+#include "spool_int.h"
+
+static const char *const migrations[] = {
+    /*
+     * 1: the initial schema.
+     * AUTOINCREMENT so a message id is never reused after a delete: the
+     * scheduler keeps ids in memory and claims by id, and a recycled id
+     * would let a stale claim hit a different message.
+     * messages.state 0 = queued; next_try starts at received (due now).
+     * recipients(msg_id, state) serves the ON DELETE CASCADE lookup, the
+     * per-message recipient fetch and spool_count (covering). The two
+     * *_due indexes let the scheduler find due work without a scan.
+     */
+    "CREATE TABLE messages ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " qid TEXT UNIQUE NOT NULL,"
+    " sender TEXT NOT NULL,"
+    " received INTEGER,"
+    " size INTEGER,"
+    " client_ip TEXT,"
+    " helo TEXT,"
+    " auth_user TEXT,"
+    " flags INTEGER,"
+    " next_try INTEGER,"
+    " attempts INTEGER DEFAULT 0,"
+    " lease_until INTEGER DEFAULT 0,"
+    " state INTEGER DEFAULT 0);"
+    "CREATE TABLE recipients ("
+    " id INTEGER PRIMARY KEY,"
+    " msg_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+    " address TEXT NOT NULL,"
+    " state INTEGER NOT NULL DEFAULT 0,"
+    " next_try INTEGER,"
+    " attempts INTEGER DEFAULT 0,"
+    " last_reply TEXT);"
+    "CREATE TABLE body_chunks ("
+    " msg_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " data BLOB NOT NULL,"
+    " PRIMARY KEY (msg_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX recipients_msg ON recipients(msg_id, state);"
+    "CREATE INDEX recipients_due ON recipients(state, next_try);"
+    "CREATE INDEX messages_due ON messages(next_try);",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == SPOOL_SCHEMA_VERSION,
+               "one migration step per schema version");
+
+static int
+newer_error(const char *dir, int64_t v, char *err, size_t errlen)
+{
+	spool_seterr(err, errlen,
+	             "spool: open %s: spool.db schema version %lld is newer than this mxrelay (%d)",
+	             dir, (long long)v, SPOOL_SCHEMA_VERSION);
+	return -1;
+}
+
+/*
+ * Apply step I unless the database is already past it. The version is read
+ * again under the write lock: another process may have migrated meanwhile.
+ */
+static int
+apply_step(sqlite3 *db, size_t i, const char *dir, char *err, size_t errlen)
+{
+	char sql[64];
+	int64_t v;
+	int ret = -1;
+
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto sqlerr;
+	if (spool_pragma_int(db, "PRAGMA user_version", &v) != SQLITE_OK)
+		goto sqlerr;
+	if (v > SPOOL_SCHEMA_VERSION) {
+		newer_error(dir, v, err, errlen);
+		goto done;
+	}
+	if (v == (int64_t)i) {
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %zu", i + 1);
+		if (sqlite3_exec(db, migrations[i], NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			goto sqlerr;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto sqlerr;
+	ret = 0;
+	goto done;
+sqlerr:
+	spool_seterr(err, errlen, "spool: open %s: schema step %zu: %s", dir, i + 1,
+	             sqlite3_errmsg(db));
+done:
+	if (ret < 0 && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
+int
+spool_schema_migrate(sqlite3 *db, const char *dir, char *err, size_t errlen)
+{
+	int64_t v;
+	size_t i;
+
+	if (spool_pragma_int(db, "PRAGMA user_version", &v) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: open %s: %s", dir, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (v > SPOOL_SCHEMA_VERSION)
+		return newer_error(dir, v, err, errlen);
+	if (v < 0) {
+		spool_seterr(err, errlen, "spool: open %s: bad schema version %lld", dir,
+		             (long long)v);
+		return -1;
+	}
+	for (i = (size_t)v; i < SPOOL_SCHEMA_VERSION; i++)
+		if (apply_step(db, i, dir, err, errlen) < 0)
+			return -1;
+	return 0;
+}

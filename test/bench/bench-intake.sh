@@ -1,0 +1,644 @@
+#!/usr/bin/env bash
+# bench-intake.sh: intake benchmark, mxrelayd against a Postfix relay on the same machine.
+#
+# For every (message size, concurrency) pair, each relay is started fresh in a temporary directory
+# on disk, warmed up, then fed MSGS messages by Postfix's smtp-source (one SMTP session per message,
+# one recipient, as devices and scripts send). We print messages accepted per second (wall clock of
+# smtp-source) and relay CPU seconds per 1000 messages (user+system of every process and thread of
+# the relay, read from a cgroup created for it).
+#
+# What is compared, and why it is fair:
+#  - Both relays do intake only: accept over SMTP, store durably, answer 250. mxrelayd does not
+#    deliver yet; for Postfix the queue manager (qmgr) is commented out of master.cf, so cleanup
+#    leaves each message fsynced in the incoming queue and nothing moves it afterwards. We chose
+#    that over defer_transports (qmgr would still move every file to active/, call the bounce
+#    daemon to write a defer log and move it to deferred/: extra work mxrelayd does not do) and
+#    over a HOLD access action (cleanup would then write to hold/; same work, but it needs a lookup
+#    table per message). Without qmgr nobody hands out in_flow_delay tokens, so in_flow_delay = 0
+#    (otherwise every message would wait 1 s for a token and Postfix would look absurdly slow).
+#  - Durability is on for both: Postfix fsyncs each queue file before its 250 (its default, not
+#    configurable away); mxrelayd commits to SQLite WAL with synchronous=FULL before its 250.
+#    Both data directories are in one work directory on disk (tmpfs is refused).
+#  - Both are started fresh for every run (empty queue/spool) and get the same warm-up (enough
+#    messages at the run's concurrency for Postfix to have its smtpd/cleanup processes forked).
+#  - No DNS: Postfix has smtpd_peername_lookup = no, explicit myhostname; both relay for
+#    127.0.0.0/8 to recipients @example.com. By default the whole benchmark runs in a private
+#    network namespace with only the loopback interface (unshare --net), so no packet can leave
+#    the machine whatever a component tries to resolve or connect to.
+#  - CPU: each relay runs in its own cgroup (v2 cpu.stat usage_usec, else v1 cpuacct.usage), so
+#    processes that exit during the run (Postfix smtpd/cleanup recycling) still count. Fallback
+#    without cgroups: /proc/PID/stat utime+stime+cutime+cstime of the main process plus
+#    utime+stime of its live children (Postfix's master reaps all its daemons).
+#  - smtp-source runs on the same machine and its CPU is not counted for either side.
+#
+# Usage: test/bench/bench-intake.sh [--quick] [--sizes 1,10,100] [--conc 1,10,50] [options]
+set -euo pipefail
+
+PROG=${0##*/}
+SRC_DIR=$(cd "$(dirname "$0")/../.." && pwd)
+
+SIZES="1,10,100"          # KB of message payload (smtp-source -l)
+CONCS="1,10,50"           # parallel SMTP sessions (smtp-source -s)
+MSGS_OVERRIDE=""
+REPEAT=3                  # runs per cell; the table shows the medians
+SINK=1                    # also measure smtp-sink (the load generator's ceiling)
+ONLY="both"
+MXRELAYD="${MXRELAYD:-$SRC_DIR/build/mta/mxrelayd}"
+WORK_PARENT="${TMPDIR:-/var/tmp}"
+KEEP=0
+USE_NETNS=1
+STRICT=0
+CSV=""
+ALLOW_TMPFS=0
+
+usage() {
+	cat <<EOF
+Usage: $PROG [options]
+
+Drives mxrelayd and a private Postfix relay with smtp-source and prints accepted messages/s and
+relay CPU seconds per 1000 messages for both. Run as root (Postfix needs it).
+
+  --quick             only 1 KB at concurrency 50, both relays (the target check)
+  --sizes LIST        message payload sizes in KB, comma-separated (default $SIZES)
+  --conc LIST         concurrencies, comma-separated (default $CONCS)
+  --msgs N            messages per measured run (default: by size and concurrency, ~2-10 s each)
+  --repeat N          runs per size/concurrency and relay, alternating the relays; the table
+                      shows medians (default $REPEAT)
+  --only WHICH        mxrelayd | postfix | both (default both)
+  --mxrelayd PATH     daemon binary (default \$MXRELAYD or build/mta/mxrelayd)
+  --workdir DIR       parent of the temporary work directory (default \$TMPDIR or /var/tmp);
+                      must be a disk filesystem: durability has to be real
+  --csv FILE          also write the results as CSV
+  --strict            exit 1 when mxrelayd < 3x Postfix msgs/s at 1 KB, concurrency 50
+  --no-sink           skip the smtp-sink ceiling column (one run per cell, ~1 s each)
+  --keep              keep the work directory (configs, logs, queues) for inspection
+  --no-netns          do not run inside a private network namespace (loopback only either way)
+  --allow-tmpfs       allow a tmpfs work directory (numbers then say nothing about fsync)
+  -h, --help          this text
+EOF
+}
+
+die() { echo "$PROG: $*" >&2; exit 2; }
+note() { echo "$PROG: $*" >&2; }
+
+ARGS=("$@")
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) SIZES="1"; CONCS="50" ;;
+	--sizes) SIZES="${2:?--sizes needs a value}"; shift ;;
+	--conc) CONCS="${2:?--conc needs a value}"; shift ;;
+	--msgs) MSGS_OVERRIDE="${2:?--msgs needs a value}"; shift ;;
+	--repeat) REPEAT="${2:?--repeat needs a value}"; shift ;;
+	--only) ONLY="${2:?--only needs a value}"; shift ;;
+	--mxrelayd) MXRELAYD="${2:?--mxrelayd needs a value}"; shift ;;
+	--workdir) WORK_PARENT="${2:?--workdir needs a value}"; shift ;;
+	--csv) CSV="${2:?--csv needs a value}"; shift ;;
+	--strict) STRICT=1 ;;
+	--keep) KEEP=1 ;;
+	--no-sink) SINK=0 ;;
+	--no-netns) USE_NETNS=0 ;;
+	--allow-tmpfs) ALLOW_TMPFS=1 ;;
+	-h|--help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+case "$ONLY" in mxrelayd|postfix|both) ;; *) die "--only: mxrelayd, postfix or both" ;; esac
+for v in ${SIZES//,/ } ${CONCS//,/ } $MSGS_OVERRIDE $REPEAT; do
+	[[ "$v" =~ ^[1-9][0-9]*$ ]] || die "not a positive integer: $v"
+done
+want_mx() { [ "$ONLY" != postfix ]; }
+want_pf() { [ "$ONLY" != mxrelayd ]; }
+
+[ "$(id -u)" = 0 ] || die "run as root (Postfix's master and the cgroups need it)"
+
+# ---- private network namespace: only 'lo' exists inside, nothing can leave the machine --------
+if [ "$USE_NETNS" = 1 ] && [ -z "${MXBENCH_IN_NETNS:-}" ]; then
+	if command -v unshare >/dev/null && unshare --net true 2>/dev/null; then
+		export MXBENCH_IN_NETNS=1
+		# CSV and work paths are resolved the same inside: only the network is private.
+		exec unshare --net -- "$BASH" "$0" "${ARGS[@]}"
+	fi
+	note "unshare --net is not available; running in the host namespace (loopback only anyway)"
+fi
+if [ -n "${MXBENCH_IN_NETNS:-}" ]; then
+	ip link set lo up || die "cannot bring up lo in the private network namespace"
+fi
+
+# ---- tools -----------------------------------------------------------------------------------
+SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
+POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
+POSTCONF=$(command -v postconf || echo /usr/sbin/postconf)
+[ -x "$SMTP_SOURCE" ] || die "smtp-source not found (apt-get install postfix)"
+SMTP_SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
+[ -x "$SMTP_SINK" ] || SINK=0
+if want_pf; then
+	[ -x "$POSTFIX" ] && [ -x "$POSTCONF" ] || die "postfix not found (apt-get install postfix)"
+fi
+if want_mx; then
+	[ -x "$MXRELAYD" ] || die "mxrelayd not found at $MXRELAYD (build it: cmake -B build && cmake --build build -j2; or --only postfix)"
+fi
+HAVE_SQLITE=0; command -v sqlite3 >/dev/null && HAVE_SQLITE=1
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---- work directory (on disk) ----------------------------------------------------------------
+mkdir -p "$WORK_PARENT"
+FSTYPE=$(stat -f -c %T "$WORK_PARENT")
+if [ "$FSTYPE" = tmpfs ] || [ "$FSTYPE" = ramfs ]; then
+	[ "$ALLOW_TMPFS" = 1 ] || die "$WORK_PARENT is $FSTYPE: fsync would be free; use --workdir on disk"
+fi
+WORK=$(mktemp -d "$WORK_PARENT/mxrelay-bench.XXXXXX")
+chmod 755 "$WORK"       # Postfix daemons run as 'postfix', mxrelayd as its own user
+
+# ---- CPU accounting: one cgroup per relay ------------------------------------------------------
+CG_MODE=proc
+CG_ROOT=""
+CG2_MNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+CG1_MNT=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuacct(,|$)/ { print $2; exit }' /proc/mounts)
+if [ -n "$CG2_MNT" ] && mkdir "$CG2_MNT/mxrelay-bench.$$" 2>/dev/null; then
+	CG_MODE=v2; CG_ROOT="$CG2_MNT/mxrelay-bench.$$"
+elif [ -n "$CG1_MNT" ] && mkdir "$CG1_MNT/mxrelay-bench.$$" 2>/dev/null; then
+	CG_MODE=v1; CG_ROOT="$CG1_MNT/mxrelay-bench.$$"
+fi
+
+# cg_make NAME: an empty cgroup for one relay run; prints its path
+cg_make() {
+	[ "$CG_MODE" = proc ] && return 0
+	local d="$CG_ROOT/$1"
+	mkdir "$d"
+	echo "$d"
+}
+
+# cg_enter CG: move the current (sub)shell into cgroup CG; what it starts from now on stays there
+cg_enter() {
+	[ -z "$1" ] || echo "$BASHPID" >"$1/cgroup.procs"
+}
+
+# proc_cpu_ticks PID: utime+stime+cutime+cstime of PID plus utime+stime of its live children
+proc_cpu_ticks() {
+	local pid=$1 total=0 f rest
+	f=$(cat "/proc/$pid/stat" 2>/dev/null) || { echo 0; return; }
+	rest=${f##*) }
+	# fields after comm: state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17)
+	total=$(echo "$rest" | awk '{ print $12 + $13 + $14 + $15 }')
+	local c
+	for c in /proc/[0-9]*/stat; do
+		f=$(cat "$c" 2>/dev/null) || continue
+		rest=${f##*) }
+		set -- $rest
+		[ "$2" = "$pid" ] || continue
+		total=$((total + ${12} + ${13}))
+	done
+	echo "$total"
+}
+
+# cpu_usec CG PID: CPU microseconds used so far by the relay (cgroup CG, or process tree of PID)
+cpu_usec() {
+	local cg=$1 pid=$2
+	case "$CG_MODE" in
+	v2) awk '$1 == "usage_usec" { print $2 }' "$cg/cpu.stat" ;;
+	v1) echo $(( $(cat "$cg/cpuacct.usage") / 1000 )) ;;
+	proc) echo $(( $(proc_cpu_ticks "$pid") * 1000000 / CLK_TCK )) ;;
+	esac
+}
+
+# cg_procs CG: pids still in the cgroup
+cg_procs() { [ -n "$1" ] && [ -f "$1/cgroup.procs" ] && cat "$1/cgroup.procs" || true; }
+
+# cg_drain CG: wait (up to 10 s) for the cgroup to empty, then kill what is left (only processes
+# we started live there), then remove it
+cg_drain() {
+	local cg=$1 p
+	[ -n "$cg" ] && [ -d "$cg" ] || return 0
+	for _ in $(seq 100); do
+		[ -z "$(cg_procs "$cg")" ] && break
+		sleep 0.1
+	done
+	if [ -n "$(cg_procs "$cg")" ]; then
+		for p in $(cg_procs "$cg"); do kill -KILL "$p" 2>/dev/null || true; done
+		for _ in $(seq 50); do [ -z "$(cg_procs "$cg")" ] && break; sleep 0.1; done
+	fi
+	rmdir "$cg" 2>/dev/null || true
+}
+
+# ---- ports -----------------------------------------------------------------------------------
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 40000))
+		port_free "$p" && { echo "$p"; return; }
+	done
+	die "no free port on 127.0.0.1"
+}
+
+# wait_banner PORT SECS: wait until a 220 banner is read on 127.0.0.1:PORT
+wait_banner() {
+	local port=$1 secs=$2 line
+	for _ in $(seq $((secs * 10))); do
+		# (a bare 'exec 3<>... 2>/dev/null' would send the script's stderr to /dev/null for good)
+		if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+			line=""
+			read -r -t 5 line <&3 || true
+			printf 'QUIT\r\n' >&3 2>/dev/null || true
+			exec 3<&- 3>&-
+			case "$line" in 220*) return 0 ;; esac
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- Postfix: a private instance ---------------------------------------------------------------
+PF_DIR="" PF_CG="" PF_PORT="" PF_RUNNING=0
+PF_OWNER=$(getent passwd postfix >/dev/null && echo postfix || echo "")
+
+pf_run_quiet() {
+	# Postfix commands print their errors on stderr only when it is a terminal; give them one.
+	if command -v script >/dev/null; then
+		script -qec "$(printf '%q ' "$@")" /dev/null
+	else
+		"$@"
+	fi
+}
+
+pf_start() {
+	PF_DIR="$WORK/postfix"
+	rm -rf "$PF_DIR"
+	mkdir -p "$PF_DIR/conf" "$PF_DIR/queue" "$PF_DIR/data"
+	chmod 755 "$PF_DIR" "$PF_DIR/conf"
+	[ -n "$PF_OWNER" ] && chown "$PF_OWNER" "$PF_DIR/data"
+	PF_PORT=$(pick_port)
+	: >"$PF_DIR/conf/main.cf"
+	local daemon_dir meta_dir shlib_dir
+	daemon_dir=$("$POSTCONF" -c "$PF_DIR/conf" -d -h daemon_directory 2>/dev/null)
+	meta_dir=$("$POSTCONF" -c "$PF_DIR/conf" -d -h meta_directory 2>/dev/null)
+	shlib_dir=$("$POSTCONF" -c "$PF_DIR/conf" -d -h shlib_directory 2>/dev/null)
+	cat >"$PF_DIR/conf/main.cf" <<EOF
+# Private Postfix instance for bench-intake.sh: an outbound relay for 127.0.0.0/8, intake only.
+compatibility_level = 3.6
+queue_directory = $PF_DIR/queue
+data_directory = $PF_DIR/data
+daemon_directory = $daemon_dir
+meta_directory = $meta_dir
+shlib_directory = $shlib_dir
+myhostname = pfbench.localdomain
+mydomain = localdomain
+myorigin = \$myhostname
+# Relay only: no local delivery, no local domains.
+mydestination =
+relay_domains =
+local_recipient_maps =
+local_transport = error:local delivery is disabled
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+# Nothing slow and irrelevant: no reverse DNS of clients, no per-client limits (the one client
+# is 127.0.0.1, which is in mynetworks and exempt from them by default anyway).
+smtpd_peername_lookup = no
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_banner = \$myhostname ESMTP
+biff = no
+# Enough smtpd and cleanup processes for concurrency 50 (and 100).
+default_process_limit = 200
+# qmgr is off (intake only, see master.cf), so no flow-control tokens: do not wait for them.
+in_flow_delay = 0s
+# Log to a file in the work directory (postlogd's CPU counts, like mxrelayd's own logging).
+maillog_file_prefixes = $PF_DIR
+maillog_file = $PF_DIR/maillog
+EOF
+	cat >"$PF_DIR/conf/master.cf" <<EOF
+# service type  private unpriv  chroot  wakeup  maxproc command
+127.0.0.1:$PF_PORT inet n - n - - smtpd
+cleanup   unix  n       -       n       -       0       cleanup
+# Intake only: no queue manager, so accepted mail stays in queue/incoming, fsynced, untouched.
+#qmgr     unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+proxymap  unix  -       -       n       -       -       proxymap
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+	PF_CG=$(cg_make "postfix")
+	PF_RUNNING=1
+	if ! (cg_enter "$PF_CG" && pf_run_quiet "$POSTFIX" -c "$PF_DIR/conf" start) >"$PF_DIR/start.log" 2>&1; then
+		cat "$PF_DIR/start.log" >&2
+		die "postfix -c $PF_DIR/conf start failed"
+	fi
+	wait_banner "$PF_PORT" 15 || { tail -20 "$PF_DIR/maillog" >&2 || true; die "Postfix does not answer on 127.0.0.1:$PF_PORT"; }
+}
+
+pf_master_pid() { head -1 "$PF_DIR/queue/pid/master.pid" 2>/dev/null | tr -d ' ' || true; }
+
+pf_stop() {
+	[ "$PF_RUNNING" = 1 ] || return 0
+	local m; m=$(pf_master_pid)
+	"$POSTFIX" -c "$PF_DIR/conf" stop >/dev/null 2>&1 || true
+	cg_drain "$PF_CG"
+	if [ -z "$PF_CG" ] && [ -n "$m" ]; then   # no cgroup: wait for our master, then insist
+		for _ in $(seq 100); do kill -0 "$m" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$m" 2>/dev/null || true
+	fi
+	PF_CG="" PF_RUNNING=0
+}
+
+# messages sitting in the Postfix queue (any queue directory)
+pf_queued() {
+	local n=0 q
+	for q in incoming active deferred hold maildrop; do
+		[ -d "$PF_DIR/queue/$q" ] && n=$((n + $(find "$PF_DIR/queue/$q" -type f | wc -l)))
+	done
+	echo "$n"
+}
+
+# ---- mxrelayd ------------------------------------------------------------------------------------
+MX_DIR="" MX_CG="" MX_PID="" MX_PORT=""
+MX_USER=$(getent passwd mxrelay >/dev/null && echo mxrelay || echo nobody)
+
+mx_start() {
+	MX_DIR="$WORK/mxrelayd"
+	rm -rf "$MX_DIR"
+	mkdir -p "$MX_DIR/data"
+	chmod 755 "$MX_DIR"
+	chmod 700 "$MX_DIR/data"
+	chown "$MX_USER" "$MX_DIR/data"
+	MX_PORT=$(pick_port)
+	cat >"$MX_DIR/mxrelay.conf" <<EOF
+# mxrelayd for bench-intake.sh: relay for 127.0.0.0/8, plain SMTP, durable spool on disk.
+hostname = mxbench.localdomain
+data_dir = $MX_DIR/data
+user = $MX_USER
+relay_from = 127.0.0.0/8
+max_connections = 1000
+max_connections_per_ip = 200
+log = stderr
+
+[listener bench]
+address = 127.0.0.1:$MX_PORT
+tls = none
+EOF
+	if ! "$MXRELAYD" -n -c "$MX_DIR/mxrelay.conf" >"$MX_DIR/check.log" 2>&1; then
+		cat "$MX_DIR/check.log" >&2
+		die "mxrelayd -n rejects the benchmark configuration"
+	fi
+	MX_CG=$(cg_make "mxrelayd")
+	(cg_enter "$MX_CG" && exec "$MXRELAYD" -c "$MX_DIR/mxrelay.conf") >"$MX_DIR/mxrelayd.log" 2>&1 &
+	MX_PID=$!
+	if ! wait_banner "$MX_PORT" 15; then
+		tail -20 "$MX_DIR/mxrelayd.log" >&2 || true
+		die "mxrelayd does not answer on 127.0.0.1:$MX_PORT"
+	fi
+}
+
+mx_stop() {
+	[ -n "$MX_PID" ] || return 0
+	if kill -0 "$MX_PID" 2>/dev/null; then
+		kill -TERM "$MX_PID" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$MX_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$MX_PID" 2>/dev/null && { note "mxrelayd ignored SIGTERM for 10 s; killing it"; kill -KILL "$MX_PID" 2>/dev/null || true; }
+	fi
+	wait "$MX_PID" 2>/dev/null || true
+	MX_PID=""
+	cg_drain "$MX_CG"
+	MX_CG=""
+}
+
+# messages in the mxrelayd spool: prints a number, or "?" when it cannot tell
+mx_queued() {
+	local db="$MX_DIR/data/spool.db" t
+	[ "$HAVE_SQLITE" = 1 ] && [ -f "$db" ] || { echo "?"; return; }
+	t=$(sqlite3 "file:$db?mode=ro" "SELECT name FROM sqlite_master WHERE type='table' AND name IN ('message','messages','msg') LIMIT 1" 2>/dev/null) || t=""
+	[ -n "$t" ] || { echo "?"; return; }
+	sqlite3 "file:$db?mode=ro" "SELECT count(*) FROM $t" 2>/dev/null || echo "?"
+}
+
+# ---- load generator ceiling: smtp-sink stores nothing, so its rate is what smtp-source and the
+# loopback can do on this machine; a relay close to it is measured against the client, not itself.
+SINK_PID=""
+sink_rate() {
+	local kb=$1 conc=$2 msgs=$3 port elapsed out="$WORK/sink-${1}k-c$2"
+	port=$(pick_port)
+	"$SMTP_SINK" -u nobody "127.0.0.1:$port" 1000 >"$out.sink.log" 2>&1 &
+	SINK_PID=$!
+	if ! wait_banner "$port" 5; then
+		kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""
+		echo "-"; return
+	fi
+	elapsed=$(smtp_load "$port" "$conc" "$msgs" $((kb * 1024)) "$out")
+	kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""
+	if [ "$(cat "$out.rc")" != 0 ]; then echo "-"; return; fi
+	awk -v m="$msgs" -v e="$elapsed" 'BEGIN { printf "%.0f\n", m / e }'
+}
+
+# ---- teardown --------------------------------------------------------------------------------
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ -n "$SINK_PID" ] && { kill "$SINK_PID" 2>/dev/null || true; }
+	mx_stop
+	pf_stop
+	[ -n "$CG_ROOT" ] && rmdir "$CG_ROOT" 2>/dev/null || true
+	if [ "$KEEP" = 1 ]; then
+		note "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- one measured run ------------------------------------------------------------------------
+# messages per measured run: ~2-10 s per run at the rates of a 2-core machine
+msgs_for() {
+	local kb=$1 conc=$2
+	if [ -n "$MSGS_OVERRIDE" ]; then echo "$MSGS_OVERRIDE"; return; fi
+	if [ "$kb" -ge 100 ]; then
+		[ "$conc" -le 1 ] && echo 500 || echo 1000
+	elif [ "$kb" -ge 10 ]; then
+		[ "$conc" -le 1 ] && echo 1000 || echo 2000
+	else
+		[ "$conc" -le 1 ] && echo 1000 || echo 2000
+	fi
+}
+
+# smtp_load PORT CONC MSGS BYTES OUTPREFIX: run smtp-source; prints elapsed seconds
+smtp_load() {
+	local port=$1 conc=$2 msgs=$3 bytes=$4 out=$5 t0 t1
+	t0=$(date +%s.%N)
+	"$SMTP_SOURCE" -c -s "$conc" -m "$msgs" -l "$bytes" -M bench.localdomain \
+		-f sender@example.com -t rcpt@example.com "127.0.0.1:$port" >"$out.out" 2>"$out.err" \
+		&& echo 0 >"$out.rc" || echo $? >"$out.rc"
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
+}
+
+# RESULT fields set by measure(): R_RATE R_CPU R_NOTE
+measure() {
+	local who=$1 kb=$2 conc=$3 msgs=$4
+	local bytes=$((kb * 1024)) port cg pid warm elapsed c0 c1 out counted rc queued expect
+	warm=$((conc * 4)); [ "$warm" -lt 100 ] && warm=100
+	R_RATE="-" R_CPU="-" R_NOTE=""
+	sync
+	case "$who" in
+	mxrelayd) mx_start; port=$MX_PORT; cg=$MX_CG; pid=$MX_PID ;;
+	postfix) pf_start; port=$PF_PORT; cg=$PF_CG; pid=$(pf_master_pid) ;;
+	esac
+	out="$WORK/$who-${kb}k-c$conc"
+	smtp_load "$port" "$conc" "$warm" "$bytes" "$out.warmup" >/dev/null
+	if [ "$(cat "$out.warmup.rc")" != 0 ]; then
+		R_NOTE="warm-up failed: $(head -c 200 "$out.warmup.err")"
+	else
+		sync; sleep 0.5
+		c0=$(cpu_usec "$cg" "$pid")
+		elapsed=$(smtp_load "$port" "$conc" "$msgs" "$bytes" "$out")
+		sleep 0.3   # let the relay finish the sessions' QUITs and logging
+		c1=$(cpu_usec "$cg" "$pid")
+		rc=$(cat "$out.rc")
+		counted=$(tr '\r' '\n' <"$out.out" | grep -E '^[0-9]+$' | tail -1 || true)
+		R_RATE=$(awk -v m="$msgs" -v e="$elapsed" 'BEGIN { printf "%.0f", m / e }')
+		R_CPU=$(awk -v a="$c0" -v b="$c1" -v m="$msgs" 'BEGIN { printf "%.3f", (b - a) / 1e6 / m * 1000 }')
+		if [ "$rc" != 0 ] || [ -s "$out.err" ]; then
+			R_NOTE="smtp-source exit $rc: $(head -c 200 "$out.err" | tr '\n' ' ')"
+		elif [ "${counted:-0}" != "$msgs" ]; then
+			R_NOTE="smtp-source completed ${counted:-0} of $msgs DATA commands"
+		fi
+		case "$who" in
+		mxrelayd) queued=$(mx_queued) ;;
+		postfix) queued=$(pf_queued) ;;
+		esac
+		expect=$((warm + msgs))
+		if [ "$queued" != "?" ] && [ "$queued" != "$expect" ]; then
+			R_NOTE="${R_NOTE:+$R_NOTE; }queue holds $queued messages, expected $expect"
+		fi
+	fi
+	case "$who" in
+	mxrelayd) mx_stop ;;
+	postfix) pf_stop ;;
+	esac
+}
+
+# ---- main ------------------------------------------------------------------------------------
+RELAYS=""
+want_mx && RELAYS="mxrelayd ($MXRELAYD)"
+if want_pf; then
+	PF_VERSION=$("$POSTCONF" -c "$WORK" -d -h mail_version 2>/dev/null || echo "?")
+	RELAYS="${RELAYS:+$RELAYS, }postfix $PF_VERSION (private instance, qmgr off)"
+fi
+case "$CG_MODE" in
+v2|v1) CPU_HOW="cgroup $CG_MODE" ;;
+*) CPU_HOW="/proc process trees (no writable cgroup)" ;;
+esac
+
+echo "mxrelay intake benchmark, $(date -u '+%Y-%m-%d %H:%M:%SZ')"
+echo "machine: $(nproc) CPUs, $(uname -sr), work dir on $FSTYPE ($WORK_PARENT)"
+echo "relays:  $RELAYS"
+echo "load:    smtp-source, one session per message, 1 recipient; fresh relay and warm-up before"
+echo "         each run; $REPEAT run(s) per cell, relays alternating, medians in the table"
+echo "CPU:     $CPU_HOW${MXBENCH_IN_NETNS:+; network: private namespace, loopback only}"
+echo
+
+# median FORMAT NUMBERS...: the median, printed with FORMAT ("-" when there are no numbers)
+median() {
+	local f=$1; shift
+	[ $# -gt 0 ] || { echo "-"; return; }
+	printf '%s\n' "$@" | sort -g | awk -v f="$f" '{ v[NR] = $1 }
+		END { printf f "\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+WHO=()
+want_mx && WHO+=(mxrelayd)
+want_pf && WHO+=(postfix)
+
+declare -A RATES CPUS NOTE RATE CPU SINKRATE
+ROWS=()
+for kb in ${SIZES//,/ }; do
+	for conc in ${CONCS//,/ }; do
+		msgs=$(msgs_for "$kb" "$conc")
+		ROWS+=("$kb $conc $msgs")
+		if [ "$SINK" = 1 ]; then
+			printf '  %-8s %3s KB  c%-3s %5s msgs  load generator ceiling: ' smtp-sink "$kb" "$conc" "$msgs" >&2
+			SINKRATE[$kb,$conc]=$(sink_rate "$kb" "$conc" "$msgs")
+			printf '%6s msgs/s\n' "${SINKRATE[$kb,$conc]}" >&2
+		fi
+		for rep in $(seq "$REPEAT"); do
+			# alternate who goes first, so slow drifts of the machine hit both relays alike
+			order=("${WHO[@]}")
+			[ $((rep % 2)) = 0 ] && [ "${#WHO[@]}" = 2 ] && order=("${WHO[1]}" "${WHO[0]}")
+			for who in "${order[@]}"; do
+				printf '  %-8s %3s KB  c%-3s %5s msgs  run %s/%s: ' "$who" "$kb" "$conc" "$msgs" "$rep" "$REPEAT" >&2
+				measure "$who" "$kb" "$conc" "$msgs"
+				printf '%6s msgs/s %7s CPU s/1000%s\n' "$R_RATE" "$R_CPU" "${R_NOTE:+  !! $R_NOTE}" >&2
+				if [ -n "$R_NOTE" ]; then
+					NOTE[$who,$kb,$conc]="${NOTE[$who,$kb,$conc]:-}${NOTE[$who,$kb,$conc]:+; }$R_NOTE"
+				fi
+				# a run with errors does not count: smtp-source aborts at the first bad reply
+				{ [ "$R_RATE" = "-" ] || [ -n "$R_NOTE" ]; } && continue
+				RATES[$who,$kb,$conc]="${RATES[$who,$kb,$conc]:-} $R_RATE"
+				CPUS[$who,$kb,$conc]="${CPUS[$who,$kb,$conc]:-} $R_CPU"
+			done
+		done
+		for who in "${WHO[@]}"; do
+			# shellcheck disable=SC2086 # word splitting of the lists is wanted
+			RATE[$who,$kb,$conc]=$(median %.0f ${RATES[$who,$kb,$conc]:-})
+			# shellcheck disable=SC2086
+			CPU[$who,$kb,$conc]=$(median %.3f ${CPUS[$who,$kb,$conc]:-})
+		done
+	done
+done
+
+ratio() {   # ratio A B -> A/B with 2 decimals, or "-"
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'
+}
+
+echo
+fmt='%6s %5s %6s   %9s %11s   %9s %11s   %7s %7s   %9s\n'
+printf "$fmt" "" "" "" "mxrelayd" "" "postfix" "" "mx/pf" "pf/mx" "smtp-sink"
+printf "$fmt" "size" "conc" "msgs" "msgs/s" "CPU s/1000" "msgs/s" "CPU s/1000" "msgs/s" "CPU" "msgs/s"
+printf -- '-%.0s' $(seq 99); echo
+[ -n "$CSV" ] && echo "size_kb,concurrency,msgs,mxrelayd_msgs_per_s,mxrelayd_cpu_s_per_1000,postfix_msgs_per_s,postfix_cpu_s_per_1000,smtp_sink_msgs_per_s,notes" >"$CSV"
+FAILED=0
+for row in "${ROWS[@]}"; do
+	read -r kb conc msgs <<<"$row"
+	mr=${RATE[mxrelayd,$kb,$conc]:--} mc=${CPU[mxrelayd,$kb,$conc]:--}
+	pr=${RATE[postfix,$kb,$conc]:--} pc=${CPU[postfix,$kb,$conc]:--}
+	mn=${NOTE[mxrelayd,$kb,$conc]:-} pn=${NOTE[postfix,$kb,$conc]:-}
+	[ -n "$mn$pn" ] && FAILED=1
+	sr=${SINKRATE[$kb,$conc]:--}
+	printf "$fmt" "$kb KB" "$conc" "$msgs" "$mr${mn:+ !}" "$mc" "$pr${pn:+ !}" "$pc" \
+		"$(ratio "$mr" "$pr")" "$(ratio "$pc" "$mc")" "$sr"
+	[ -n "$CSV" ] && echo "$kb,$conc,$msgs,$mr,$mc,$pr,$pc,$sr,\"${mn:+mxrelayd: $mn }${pn:+postfix: $pn}\"" >>"$CSV"
+done
+echo
+echo "msgs/s: messages accepted per second (wall clock of smtp-source). CPU s/1000: relay user+system"
+echo "CPU seconds per 1000 messages, all its processes and threads. mx/pf: mxrelayd throughput over"
+echo "Postfix's. pf/mx: Postfix CPU per message over mxrelayd's. smtp-sink: the same load against"
+echo "a sink that stores nothing (the load generator's ceiling here; a relay near it is client-bound)."
+echo "'!': errors in a run (see above)."
+
+TARGET_RC=0
+if want_mx && want_pf && [ -n "${RATE[mxrelayd,1,50]:-}" ] && [ -n "${RATE[postfix,1,50]:-}" ]; then
+	r=$(ratio "${RATE[mxrelayd,1,50]}" "${RATE[postfix,1,50]}")
+	if [ "$r" != "-" ] && awk -v r="$r" 'BEGIN { exit !(r >= 3) }'; then
+		verdict="PASS"
+	else
+		verdict="FAIL"; TARGET_RC=1
+	fi
+	echo
+	echo "target: mxrelayd >= 3x Postfix msgs/s at 1 KB, concurrency 50, durability on:" \
+		"${RATE[mxrelayd,1,50]} / ${RATE[postfix,1,50]} = ${r}x -> $verdict"
+fi
+
+[ "$FAILED" = 1 ] && exit 1
+[ "$STRICT" = 1 ] && [ "$TARGET_RC" = 1 ] && exit 1
+exit 0

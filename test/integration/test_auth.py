@@ -1,0 +1,324 @@
+#!/usr/bin/python3
+"""SMTP AUTH: where it is offered, PLAIN and LOGIN in every form, failures,
+the per-IP failure delay and block, allowed senders (envelope and header),
+and real clients (swaks, curl, msmtp) over STARTTLS and implicit TLS."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mxtest  # noqa: E402
+
+USERS = [
+    ("alice", "alice-pw", "alice@example.com,@branch.example.com", False),
+    ("bob", "bob-pw", "*", True),          # disabled
+    ("carol", "carol pw: with spaces", "*", False),
+]
+
+
+def daemon():
+    def make():
+        tmp = mxtest.tmpdir()
+        creds = mxtest.make_creds(os.path.join(tmp, "passwd"), USERS)
+        return mxtest.Daemon(
+            tmp=tmp, shared=True,
+            # no loopback address may relay without AUTH here
+            conf={"credentials": creds, "relay_from": "192.0.2.0/24", "auth_max_failures": "50"},
+            listeners={"sub": {"tls": "starttls"},
+                       "req": {"tls": "required"},
+                       "open": {"tls": "none", "auth_without_tls": "yes"},
+                       "smtps": {"tls": "implicit"}}).start()
+    return mxtest.shared_daemon("auth", make)
+
+
+def authed(listener="sub", src=None):
+    """A session on listener that is under TLS (if possible) and did EHLO."""
+    d = daemon()
+    s = d.connect(listener, src=src)
+    s.ehlo()
+    if listener in ("sub", "req"):
+        s.starttls()
+        s.ehlo()
+    return s
+
+
+def test_auth_offered_only_under_tls():
+    d = daemon()
+    s = d.connect("sub")
+    s.ehlo()
+    assert "AUTH" not in s.ext, f"AUTH offered in plaintext: {s.ext}"
+    s.cmd("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3", 538, "5.7.11")
+    s.cmd("AUTH LOGIN", 538, "5.7.11")
+    s.starttls()
+    s.ehlo()
+    mechs = s.ext.get("AUTH", "").upper().split()
+    assert "PLAIN" in mechs and "LOGIN" in mechs, f"AUTH line: {s.ext.get('AUTH')!r}"
+    s.quit()
+    s = d.connect("smtps")
+    s.ehlo()
+    assert "STARTTLS" not in s.ext, "STARTTLS offered on an implicit TLS listener"
+    assert set(s.ext.get("AUTH", "").upper().split()) >= {"PLAIN", "LOGIN"}, s.ext
+    s.quit()
+    s = d.connect("open")
+    s.ehlo()
+    assert "STARTTLS" not in s.ext, "STARTTLS offered on a tls = none listener"
+    assert set(s.ext.get("AUTH", "").upper().split()) >= {"PLAIN", "LOGIN"}, s.ext
+    s.cmd("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3", 235, "2.7.0")  # alice / alice-pw
+    s.quit()
+
+
+def test_tls_required_listener():
+    d = daemon()
+    s = d.connect("req")
+    s.ehlo()
+    assert "STARTTLS" in s.ext
+    assert "AUTH" not in s.ext
+    s.cmd("MAIL FROM:<alice@example.com>", 530, "5.7.0")
+    s.cmd("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3", 530, "5.7.0")
+    s.cmd("NOOP", 250, "2.0.0")
+    s.starttls()
+    s.ehlo()
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    qid = s.mail("alice@example.com", ["far@example.net"],
+                 mxtest.message("alice@example.com", "far@example.net", "required"))
+    s.quit()
+    m = d.message(qid)
+    assert m["auth_user"] == "alice", m["auth_user"]
+
+
+def test_plain_with_initial_response():
+    s = authed()
+    s.auth_plain("alice", "alice-pw", initial=True).expect(235, "2.7.0")
+    s.quit()
+
+
+def test_plain_without_initial_response():
+    s = authed()
+    r = s.cmd("AUTH PLAIN")
+    r.expect(334)
+    assert r.lines[0].rstrip() in ("334", "334 "), f"PLAIN challenge must be empty: {r}"
+    import base64
+    s.cmd(base64.b64encode(b"\0alice\0alice-pw").decode(), 235, "2.7.0")
+    s.quit()
+
+
+def test_login_without_initial_response():
+    s = authed()
+    s.cmd("AUTH LOGIN", 334)
+    s.cmd("YWxpY2U=", 334)                 # alice
+    s.cmd("YWxpY2UtcHc=", 235, "2.7.0")    # alice-pw
+    s.quit()
+
+
+def test_login_with_initial_response():
+    s = authed()
+    s.cmd("AUTH LOGIN YWxpY2U=", 334)
+    s.cmd("YWxpY2UtcHc=", 235, "2.7.0")
+    s.quit()
+
+
+def test_password_with_spaces_and_colon():
+    s = authed("smtps")
+    s.auth_login("carol", "carol pw: with spaces").expect(235, "2.7.0")
+    s.quit()
+
+
+def test_cancel_with_star():
+    s = authed(src="127.0.0.41")
+    r = s.cmd("AUTH PLAIN")
+    r.expect(334)
+    r = s.cmd("*")
+    assert r.code == 501 and (r.enh or "").startswith("5."), f"cancel PLAIN: {r}"
+    s.cmd("AUTH LOGIN", 334)
+    r = s.cmd("*")
+    assert r.code == 501 and (r.enh or "").startswith("5."), f"cancel LOGIN at user: {r}"
+    s.cmd("AUTH LOGIN", 334)
+    s.cmd("YWxpY2U=", 334)
+    r = s.cmd("*")
+    assert r.code == 501 and (r.enh or "").startswith("5."), f"cancel LOGIN at password: {r}"
+    # the session can still authenticate afterwards
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    s.quit()
+
+
+def test_bad_base64_and_unknown_mechanism():
+    s = authed(src="127.0.0.42")
+    r = s.cmd("AUTH PLAIN !!!not-base64!!!")
+    assert r.code == 501, f"bad base64: {r}"
+    r = s.cmd("AUTH CRAM-MD5")
+    assert r.code == 504, f"unknown mechanism: {r}"
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    r = s.cmd("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3")
+    assert r.code == 503, f"second AUTH in one session: {r}"
+    s.quit()
+
+
+def test_wrong_password():
+    s = authed(src="127.0.0.31")
+    s.auth_plain("alice", "not-her-password").expect(535, "5.7.8")
+    s.cmd("MAIL FROM:<alice@example.com>", 250)
+    s.cmd("RCPT TO:<far@example.net>", 530, "5.7.0")
+    s.quit()
+
+
+def test_unknown_user():
+    s = authed(src="127.0.0.32")
+    s.auth_plain("nosuchuser", "alice-pw").expect(535, "5.7.8")
+    s.quit()
+    s = authed(src="127.0.0.33")
+    s.auth_login("nosuchuser", "whatever").expect(535, "5.7.8")
+    s.quit()
+
+
+def test_disabled_user():
+    s = authed(src="127.0.0.34")
+    s.auth_plain("bob", "bob-pw").expect(535, "5.7.8")
+    s.quit()
+
+
+def test_envelope_sender_restriction():
+    d = daemon()
+    s = authed(src="127.0.0.9")
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    s.cmd("MAIL FROM:<mallory@example.com>", 553, "5.7.1")
+    s.cmd("MAIL FROM:<alice@evil.example>", 553, "5.7.1")
+    s.cmd("MAIL FROM:<>", 553, "5.7.1")
+    s.cmd("MAIL FROM:<scanner@branch.example.com>", 250)
+    s.cmd("RSET", 250, "2.0.0")
+    qid = s.mail("alice@example.com", ["far@example.net"],
+                 mxtest.message("alice@example.com", "far@example.net", "allowed"))
+    s.quit()
+    m = d.message(qid)
+    assert m["auth_user"] == "alice" and m["client_ip"] == "127.0.0.9", m
+
+
+def test_header_from_restriction():
+    d = daemon()
+    before = d.count()
+    s = authed(src="127.0.0.9")
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    s.cmd("MAIL FROM:<alice@example.com>", 250)
+    s.cmd("RCPT TO:<far@example.net>", 250)
+    s.data(mxtest.message("ceo@evil.example", "far@example.net", "spoof")).expect(550, "5.7.1")
+    assert d.count() == before, "a message with a forbidden header From was stored"
+    # the session continues; display names and domain wildcards are fine
+    s.cmd("MAIL FROM:<alice@example.com>", 250)
+    s.cmd("RCPT TO:<far@example.net>", 250)
+    body = ("From: Alice Example <printer@branch.example.com>\r\nTo: far@example.net\r\n"
+            "Subject: ok\r\n\r\nok\r\n")
+    qid = s.data(body).qid()
+    s.quit()
+    assert d.message(qid)["auth_user"] == "alice"
+
+
+def test_swaks_plain_starttls():
+    d = daemon()
+    p = mxtest.swaks(d.port("sub"), "--tls", "--auth", "PLAIN", "--auth-user", "alice",
+                     "--auth-password", "alice-pw", frm="alice@example.com", check=0)
+    assert d.message(mxtest.swaks_qid(p))["auth_user"] == "alice"
+
+
+def test_swaks_login_starttls():
+    d = daemon()
+    p = mxtest.swaks(d.port("req"), "--tls", "--auth", "LOGIN", "--auth-user", "alice",
+                     "--auth-password", "alice-pw", frm="alice@example.com", check=0)
+    assert d.message(mxtest.swaks_qid(p))["auth_user"] == "alice"
+
+
+def test_swaks_plain_implicit_tls():
+    d = daemon()
+    p = mxtest.swaks(d.port("smtps"), "--tls-on-connect", "--auth", "PLAIN", "--auth-user", "carol",
+                     "--auth-password", "carol pw: with spaces", frm="anyone@example.org", check=0)
+    assert d.message(mxtest.swaks_qid(p))["auth_user"] == "carol"
+
+
+def test_swaks_login_implicit_tls():
+    d = daemon()
+    p = mxtest.swaks(d.port("smtps"), "--tls-on-connect", "--auth", "LOGIN", "--auth-user", "alice",
+                     "--auth-password", "alice-pw", frm="alice@example.com", check=0)
+    assert d.message(mxtest.swaks_qid(p))["auth_user"] == "alice"
+
+
+def test_swaks_wrong_password_and_no_auth():
+    d = daemon()
+    mxtest.swaks(d.port("sub"), "--tls", "--auth", "PLAIN", "--auth-user", "alice",
+                 "--auth-password", "wrong", "--local-interface", "127.0.0.35",
+                 frm="alice@example.com", check=28)
+    # no AUTH from a non-allowlisted address: the RCPT is refused (swaks exit 24)
+    p = mxtest.swaks(d.port("sub"), "--tls", frm="alice@example.com", check=24)
+    assert "530 5.7.0" in p.stdout, "RCPT without AUTH should read 530 5.7.0"
+
+
+def test_curl_auth_starttls_and_smtps():
+    d = daemon()
+    p = mxtest.curl(f"smtp://127.0.0.1:{d.port('sub')}", "--ssl-reqd", "-k", "--user", "alice:alice-pw",
+                    frm="alice@example.com", check=0)
+    q1 = mxtest.curl_qid(p)
+    p = mxtest.curl(f"smtps://127.0.0.1:{d.port('smtps')}", "-k", "--user", "alice:alice-pw",
+                    frm="alice@example.com", check=0)
+    q2 = mxtest.curl_qid(p)
+    for q in (q1, q2):
+        assert d.message(q)["auth_user"] == "alice"
+    # curl with a bad password: 67 = login denied
+    mxtest.curl(f"smtps://127.0.0.1:{d.port('smtps')}", "-k", "--user", "alice:bad",
+                "--interface", "127.0.0.36", frm="alice@example.com", check=67)
+
+
+def test_msmtp_auth_login():
+    d = daemon()
+    msg = mxtest.message("alice@example.com", "far@example.net", "via msmtp", "msmtp auth\r\n")
+    mxtest.run(["msmtp", "--host=127.0.0.1", f"--port={d.port('sub')}", "--from=alice@example.com",
+                "--tls=on", "--tls-starttls=on", "--tls-certcheck=off", "--auth=login",
+                "--user=alice", "--passwordeval=echo alice-pw", "far@example.net"],
+               input=msg, check=0)
+    msgs = [m for m in d.messages() if b"msmtp auth" in m["body"]]
+    assert len(msgs) == 1 and msgs[0]["auth_user"] == "alice", msgs
+
+
+def test_failure_delay_and_block():
+    tmp = mxtest.tmpdir()
+    creds = mxtest.make_creds(os.path.join(tmp, "passwd"), USERS[:1])
+    d = mxtest.Daemon(tmp=tmp, conf={"credentials": creds, "relay_from": "192.0.2.0/24",
+                                     "auth_max_failures": "3", "auth_block_time": "4s"},
+                      listeners={"main": {"tls": "none", "auth_without_tls": "yes"}}).start()
+    bad_ip, other_ip = "127.0.0.21", "127.0.0.22"
+    delays = []
+    for i in range(3):
+        s = d.connect(src=bad_ip, timeout=30)
+        s.ehlo()
+        t0 = time.monotonic()
+        s.auth_plain("alice", f"wrong-{i}").expect(535, "5.7.8")
+        delays.append(time.monotonic() - t0)
+        s.close()
+    mxtest.note(f"# failure reply delays: {[round(x, 2) for x in delays]}")
+    assert delays[2] > delays[0] and delays[2] >= 0.5, \
+        f"failures should be answered with a growing delay, got {[round(x, 2) for x in delays]}"
+    # blocked now, even with the right password
+    t_block = time.monotonic()
+    s = d.connect(src=bad_ip, timeout=30)
+    s.ehlo()
+    s.auth_plain("alice", "alice-pw").expect(454, "4.7.0")
+    s.auth_login("alice", "alice-pw").expect(454, "4.7.0")
+    s.quit()
+    # another address is not affected
+    s = d.connect(src=other_ip, timeout=30)
+    s.ehlo()
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    s.quit()
+    # the block ends after auth_block_time
+    time.sleep(max(0.0, 4.5 - (time.monotonic() - t_block)))
+    ok = None
+    for _ in range(6):
+        s = d.connect(src=bad_ip, timeout=30)
+        s.ehlo()
+        ok = s.auth_plain("alice", "alice-pw")
+        s.close()
+        if ok.code == 235:
+            break
+        time.sleep(1)
+    ok.expect(235, "2.7.0")
+
+
+if __name__ == "__main__":
+    mxtest.main()

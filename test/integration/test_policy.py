@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+"""Relay policy: relay_from, address tricks, malformed addresses, recipient,
+connection and idle limits, and PIPELINING order."""
+
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mxtest  # noqa: E402
+
+OUTSIDER = "127.0.0.9"   # not in relay_from
+
+
+def daemon():
+    def make():
+        return mxtest.Daemon(conf={"relay_from": "127.0.0.1/32 ::1/128", "max_recipients": "3"},
+                             shared=True).start()
+    return mxtest.shared_daemon("policy", make)
+
+
+def test_allowlisted_relays():
+    d = daemon()
+    s = d.connect()
+    qid = s.mail("in@example.com", ["out@example.net"], mxtest.message())
+    s.quit()
+    assert d.message(qid)["rcpts"] == ["out@example.net"]
+
+
+def test_outsider_without_auth_offered_gets_554():
+    d = daemon()
+    s = d.connect(src=OUTSIDER)
+    s.ehlo()
+    assert "AUTH" not in s.ext
+    s.cmd("MAIL FROM:<in@example.com>", 250)
+    s.cmd("RCPT TO:<out@example.net>", 554, "5.7.1")
+    s.starttls()
+    s.ehlo()
+    s.cmd("MAIL FROM:<in@example.com>", 250)
+    s.cmd("RCPT TO:<out@example.net>", 554, "5.7.1")
+    r = s.cmd("DATA")
+    assert r.code in (503, 554), f"DATA with no accepted recipient: {r}"
+    s.quit()
+    assert not [m for m in d.messages() if m["client_ip"] == OUTSIDER]
+
+
+def test_outsider_with_auth_offered_gets_530():
+    tmp = mxtest.tmpdir()
+    creds = mxtest.make_creds(os.path.join(tmp, "passwd"),
+                              [("app", "app-secret", "@example.com", False)])
+    d = mxtest.Daemon(tmp=tmp, conf={"credentials": creds},
+                      listeners={"main": {"tls": "starttls"},
+                                 "open": {"tls": "none", "auth_without_tls": "yes"}}).start()
+    s = d.connect("main", src=OUTSIDER)
+    s.ehlo()
+    assert "AUTH" not in s.ext, "AUTH offered in plaintext without auth_without_tls"
+    s.cmd("MAIL FROM:<in@example.com>", 250)
+    s.cmd("RCPT TO:<out@example.net>", 554, "5.7.1")
+    s.starttls()
+    s.ehlo()
+    assert "AUTH" in s.ext
+    s.cmd("MAIL FROM:<in@example.com>", 250)
+    s.cmd("RCPT TO:<out@example.net>", 530, "5.7.0")
+    s.quit()
+    s = d.connect("open", src=OUTSIDER)
+    s.ehlo()
+    assert "AUTH" in s.ext and "STARTTLS" not in s.ext, s.ext
+    s.cmd("MAIL FROM:<in@example.com>", 250)
+    s.cmd("RCPT TO:<out@example.net>", 530, "5.7.0")
+    s.quit()
+
+
+TRICKS = [
+    "<user%other.example@example.net>",
+    "<relay.example!user@example.net>",
+    "<@a.example:user@b.example>",
+    "<@a.example,@c.example:user@b.example>",
+    "<\"a@b\"@example.net>",
+]
+
+
+def test_address_tricks_553():
+    d = daemon()
+    for src in (None, OUTSIDER):
+        s = d.connect(src=src)
+        s.ehlo()
+        s.cmd("MAIL FROM:<in@example.com>", 250)
+        for t in TRICKS:
+            s.cmd(f"RCPT TO:{t}", 553, "5.1.3")
+        s.quit()
+    stored = [r for m in d.messages() for r in m["rcpts"]]
+    assert not [r for r in stored if any(c in r for c in "%!:\"")], stored
+
+
+def test_malformed_addresses():
+    d = daemon()
+    s = d.connect()
+    s.ehlo()
+    for bad in ("<not an address>", "<missing-close@example.com", "<a@b@example.com>",
+                "<user@>", "<user@exa mple.com>"):
+        s.cmd(f"MAIL FROM:{bad}", 501, "5.1.7")
+    s.cmd("MAIL FROM:<ok@example.com>", 250)
+    for bad in ("<not an address>", "<missing-close@example.net", "<>", "<user@>",
+                "<a@b@example.net>"):
+        s.cmd(f"RCPT TO:{bad}", 501, "5.1.3")
+    s.cmd("RCPT TO:<fine@example.net>", 250)
+    s.quit()
+
+
+def test_max_recipients():
+    d = daemon()
+    s = d.connect()
+    s.ehlo()
+    s.cmd("MAIL FROM:<many@example.com>", 250)
+    for i in range(3):
+        s.cmd(f"RCPT TO:<r{i}@example.net>", 250)
+    s.cmd("RCPT TO:<r3@example.net>", 452, "4.5.3")
+    s.cmd("RCPT TO:<r4@example.net>", 452, "4.5.3")
+    qid = s.data(mxtest.message(subject="three")).qid()
+    s.quit()
+    assert d.message(qid)["rcpts"] == ["r0@example.net", "r1@example.net", "r2@example.net"]
+
+
+def test_pipelined_transaction():
+    """MAIL, RCPTs (one rejected), DATA in one write: every reply, in order."""
+    d = daemon()
+    s = d.connect()
+    s.ehlo()
+    assert "PIPELINING" in s.ext
+    s.send("MAIL FROM:<pipe@example.com>\r\n"
+           "RCPT TO:<p1@example.net>\r\n"
+           "RCPT TO:<bad%hack@example.net>\r\n"
+           "RCPT TO:<p2@example.net>\r\n"
+           "RCPT TO:<not an address>\r\n"
+           "RCPT TO:<p3@example.net>\r\n"
+           "DATA\r\n")
+    got = [s.reply() for _ in range(7)]
+    want = [(250, "2."), (250, "2."), (553, "5.1.3"), (250, "2."), (501, "5.1.3"), (250, "2."),
+            (354, None)]
+    for r, (code, enh) in zip(got, want):
+        assert r.code == code and (enh is None or (r.enh or "").startswith(enh)), \
+            "pipelined replies: " + " / ".join(str(x) for x in got)
+    qid = s.send_body(mxtest.message(subject="pipelined")).qid()
+    s.quit()
+    assert d.message(qid)["rcpts"] == ["p1@example.net", "p2@example.net", "p3@example.net"]
+
+
+def test_pipelined_whole_transactions():
+    """Body, final dot and the next transaction in one write, then QUIT after the last dot."""
+    d = daemon()
+    s = d.connect()
+    s.ehlo()
+    before = d.count()
+    s.send("MAIL FROM:<w1@example.com>\r\nRCPT TO:<a@example.net>\r\nDATA\r\n")
+    for code in (250, 250, 354):
+        s.reply().expect(code)
+    body1 = mxtest.message(subject="whole one", body="one\r\n")
+    body2 = mxtest.message(subject="whole two", body="two\r\n")
+    s.send(body1.encode() + b".\r\n"
+           b"MAIL FROM:<w2@example.com>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n")
+    q1 = s.reply(timeout=30).qid()
+    for code in (250, 250, 250, 354):
+        s.reply().expect(code)
+    s.send(body2.encode() + b".\r\nNOOP\r\nRSET\r\nQUIT\r\n")
+    q2 = s.reply(timeout=30).qid()
+    s.reply().expect(250, "2.0.0")
+    s.reply().expect(250, "2.0.0")
+    s.reply().expect(221, "2.0.0")
+    assert d.count() == before + 2
+    m1, m2 = d.message(q1), d.message(q2)
+    assert m1["sender"] == "w1@example.com" and m1["body"].endswith(b"\r\n\r\none\r\n")
+    assert m2["rcpts"] == ["b@example.net", "c@example.net"] and m2["body"].endswith(b"\r\n\r\ntwo\r\n")
+
+
+def test_max_connections_per_ip():
+    d = mxtest.Daemon(conf={"max_connections_per_ip": "2"}).start()
+    a = d.connect()
+    b = d.connect()
+    c = d.connect(banner=False)
+    r = c.reply()
+    r.expect(421, "4.7.0")
+    assert c.closed(5), "connection over the per-IP limit not closed after 421"
+    # another address is not affected
+    o = d.connect(src=OUTSIDER)
+    assert o.banner.code == 220, o.banner
+    o.quit()
+    # a slot frees up when a session ends
+    a.quit()
+    mxtest.wait_for(lambda: _banner_code(d) == 220, 5, what="a free per-IP slot after QUIT")
+    b.quit()
+
+
+def _banner_code(d):
+    s = d.connect(banner=False)
+    try:
+        return s.reply().code
+    except AssertionError:
+        return None
+    finally:
+        s.close()
+
+
+def test_max_connections_total():
+    d = mxtest.Daemon(conf={"max_connections": "2"}).start()
+    a = d.connect(src="127.0.0.11")
+    b = d.connect(src="127.0.0.12")
+    c = d.connect(src="127.0.0.13", banner=False)
+    c.reply().expect(421, "4.7.0")
+    assert c.closed(5)
+    a.quit()
+    b.quit()
+
+
+def test_session_timeout():
+    d = mxtest.Daemon(conf={"session_timeout": "2s"}).start()
+    s = d.connect()
+    s.ehlo()
+    t0 = time.monotonic()
+    assert s.closed(8), "idle session not closed within session_timeout + 6s"
+    took = time.monotonic() - t0
+    assert 1.0 <= took <= 6.0, f"idle session closed after {took:.1f}s with session_timeout = 2s"
+    # the daemon still serves new sessions
+    s = d.connect()
+    s.cmd("NOOP", 250, "2.0.0")
+    s.quit()
+
+
+def test_half_open_client_does_not_block_others():
+    d = daemon()
+    raw = socket.create_connection(("127.0.0.1", d.port()), 5)
+    try:
+        raw.sendall(b"EHLO slow.example\r\nMAIL FROM:<slow@exa")  # never finishes the line
+        s = d.connect()
+        qid = s.mail("fast@example.com", ["r@example.net"], mxtest.message())
+        s.quit()
+        assert d.message(qid)
+    finally:
+        raw.close()
+
+
+if __name__ == "__main__":
+    mxtest.main()

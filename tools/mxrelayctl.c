@@ -1,0 +1,53 @@
+/*
+ * mxrelayctl: the administration tool. main() only dispatches to a
+ * sub-command (tools/ctl.h); each sub-command parses its own options.
+ */
+#include "tools/ctl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"passwd", ctl_passwd},
+};
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: mxrelayctl COMMAND [ARGS...]\n"
+	      "\n"
+	      "commands:\n",
+	      f);
+	ctl_passwd_usage(f);
+	fputs("\n"
+	      "queue, dns, dkim and audit commands come in a later version.\n",
+	      f);
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "mxrelayctl: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
