@@ -230,4 +230,6 @@ listeners_free(struct server *srv)
 		free(l);
 	}
 	srv->listeners = NULL;
+	free(srv->peers);	/* empty by now: every session released its entry */
+	srv->peers = NULL;
 }

@@ -68,7 +68,11 @@ load_creds(const struct config *c, struct creds **out, char *err, size_t errlen)
 	*out = NULL;
 	if (c->credentials == NULL)
 		return 0;
-	return creds_load(out, c->credentials, err, errlen);
+	char e[1024];
+	if (creds_load(out, c->credentials, e, sizeof(e)) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: credentials: %s", c->path ? c->path : "(default)", e);
+	return -1;
 }
 
 /* Check everything -n can check without binding: config, credentials, certificates. */

@@ -42,6 +42,7 @@ struct session {
 	char ip[64];
 	enum sstate state;
 	bool closed;		/* peer gone while we wait: free when the wait ends */
+	bool dying;		/* free is scheduled on the loop */
 	bool paused;		/* stopped reading: too much unsent output */
 	bool discard_line;	/* dropping the rest of an over-long line */
 	bool allowlisted;

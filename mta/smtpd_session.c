@@ -99,6 +99,25 @@ session_free(struct session *s)
 		event_base_loopexit(srv->base, NULL);
 }
 
+static void
+on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	session_free(arg);
+}
+
+/* Free on the next loop turn: never free the session whose callback we are in. */
+static void
+session_free_later(struct session *s)
+{
+	static const struct timeval now = {0, 0};
+	if (s->dying)
+		return;
+	s->dying = true;
+	/* no callback may reach a session that is going away */
+	bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
+	event_base_once(s->srv->base, -1, EV_TIMEOUT, on_reap, s, &now);
+}
+
 /* The peer is gone or we hang up now. */
 static void
 session_drop(struct session *s)
@@ -108,7 +127,7 @@ session_drop(struct session *s)
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		return;
 	}
-	session_free(s);
+	session_free_later(s);
 }
 
 void
@@ -117,7 +136,7 @@ smtpd_close_after_reply(struct session *s)
 	s->state = SS_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_free(s);
+		session_free_later(s);
 	/* else on_write frees it once the reply is out */
 }
 
@@ -196,7 +215,7 @@ void
 smtpd_resume(struct session *s)
 {
 	if (s->closed) {
-		session_free(s);
+		session_free_later(s);
 		return;
 	}
 	if (s->state == SS_CLOSING)
@@ -216,7 +235,7 @@ on_write(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	if (s->state == SS_CLOSING) {
-		session_free(s);
+		session_free_later(s);
 		return;
 	}
 	if (s->paused) {

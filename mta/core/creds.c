@@ -865,6 +865,35 @@ sync_dir(const char *path)
 	return rc;
 }
 
+/* Write LINES to FD (always closed) and make them durable. errno on -1. */
+static int
+write_lines(int fd, const struct lines *l)
+{
+	FILE *f = fdopen(fd, "w");
+	size_t i;
+	int rc = 0, saved;
+
+	if (!f) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	for (i = 0; i < l->n; i++) {
+		fputs(l->v[i], f);
+		putc('\n', f);
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = -1;
+	saved = errno;
+	if (fclose(f) != 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	errno = saved;
+	return rc;
+}
+
 /*
  * Write LINES to a temp file beside PATH with PATH's mode, owner and group
  * (0640 and ours when CREATED), fsync, rename over PATH, fsync the directory.
@@ -875,22 +904,18 @@ replace_file(const char *path, const struct lines *l, int created, const struct 
              int *renamed, char *err, size_t errlen)
 {
 	char *tmp = NULL;
-	FILE *f = NULL;
 	int fd = -1, rc = -1;
-	size_t i;
 
 	*renamed = 0;
 	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
-		tmp = NULL;
 		seterr(err, errlen, "%s: out of memory", path);
-		goto done;
+		return -1;
 	}
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
 		free(tmp);
-		tmp = NULL;
-		goto done;
+		return -1;
 	}
 	/* the daemon reads this file through its group: losing the group would
 	 * lock it out on the next reload, so that is an error, not a warning */
@@ -904,47 +929,29 @@ replace_file(const char *path, const struct lines *l, int created, const struct 
 		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
+	rc = write_lines(fd, l);
 	fd = -1;
-	for (i = 0; i < l->n; i++) {
-		fputs(l->v[i], f);
-		putc('\n', f);
-	}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+	if (rc < 0) {
 		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	f = NULL;
+	rc = -1;
 	if (rename(tmp, path) < 0) {
 		seterr(err, errlen, "%s: rename: %s", path, strerror(errno));
 		goto done;
 	}
 	*renamed = 1;
-	free(tmp);
-	tmp = NULL;
 	if (sync_dir(path) < 0) {
 		seterr(err, errlen, "%s: fsync of the directory: %s", path, strerror(errno));
 		goto done;
 	}
 	rc = 0;
 done:
-	if (f)
-		fclose(f);
 	if (fd >= 0)
 		close(fd);
-	if (tmp) {
+	if (!*renamed)
 		unlink(tmp);
-		free(tmp);
-	}
+	free(tmp);
 	return rc;
 }
 

@@ -567,7 +567,7 @@ for kb in ${SIZES//,/ }; do
 		msgs=$(msgs_for "$kb" "$conc")
 		ROWS+=("$kb $conc $msgs")
 		if [ "$SINK" = 1 ]; then
-			printf '  %-8s %3s KB  c%-3s %5s msgs  load generator ceiling: ' smtp-sink "$kb" "$conc" "$msgs" >&2
+			printf '  %-9s %3s KB  c%-3s %5s msgs  load generator ceiling: ' smtp-sink "$kb" "$conc" "$msgs" >&2
 			SINKRATE[$kb,$conc]=$(sink_rate "$kb" "$conc" "$msgs")
 			printf '%6s msgs/s\n' "${SINKRATE[$kb,$conc]}" >&2
 		fi
@@ -576,7 +576,7 @@ for kb in ${SIZES//,/ }; do
 			order=("${WHO[@]}")
 			[ $((rep % 2)) = 0 ] && [ "${#WHO[@]}" = 2 ] && order=("${WHO[1]}" "${WHO[0]}")
 			for who in "${order[@]}"; do
-				printf '  %-8s %3s KB  c%-3s %5s msgs  run %s/%s: ' "$who" "$kb" "$conc" "$msgs" "$rep" "$REPEAT" >&2
+				printf '  %-9s %3s KB  c%-3s %5s msgs  run %s/%s: ' "$who" "$kb" "$conc" "$msgs" "$rep" "$REPEAT" >&2
 				measure "$who" "$kb" "$conc" "$msgs"
 				printf '%6s msgs/s %7s CPU s/1000%s\n' "$R_RATE" "$R_CPU" "${R_NOTE:+  !! $R_NOTE}" >&2
 				if [ -n "$R_NOTE" ]; then
