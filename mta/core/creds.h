@@ -81,7 +81,9 @@ void creds_dummy_check(const char *password);
  * 0 when ADDR (an envelope or header address, "local@domain") is allowed by
  * cred->senders, -1 otherwise. Domain comparison is case-insensitive, local
  * part case-sensitive; "*" allows everything; "" (null sender) is never
- * allowed unless "*" is present.
+ * allowed unless "*" is present. The last '@' splits the address; one with
+ * no '@', an empty local part or an empty domain matches only "*". "@dom"
+ * matches exactly dom, never a subdomain.
  */
 int creds_sender_allowed(const struct cred *cred, const char *addr);
 
