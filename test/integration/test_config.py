@@ -61,6 +61,7 @@ def check(text, name="mxrelay.conf"):
 
 def test_valid_config_ok():
     tmp = mxtest.tmpdir()
+    mxtest.write_file(os.path.join(tmp, "passwd"), "# no users yet\n")
     path = mxtest.write_file(os.path.join(tmp, "ok.conf"),
                              VALID.format(tmp=tmp, p1=2601, p2=2602, p3=2603, p4=2604))
     p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15)
@@ -129,6 +130,13 @@ def test_missing_listener_address():
     m = re.search(re.escape(path) + r":(\d+): address: \S", p.stderr)
     assert m, f"stderr lacks '{path}:LINE: address: reason': {p.stderr.strip()!r}"
     assert 3 <= int(m.group(1)) <= 5, f"line {m.group(1)} is not in listener a's section (lines 3-5)"
+
+
+def test_missing_credentials_file():
+    path, p = check("hostname = a.example\ncredentials = {tmp}/no-such-passwd\n")
+    assert p.returncode != 0, "a missing credentials file was accepted"
+    assert re.search(re.escape(path) + r":2: credentials: \S", p.stderr), \
+        f"stderr lacks '{path}:2: credentials: reason': {p.stderr.strip()!r}"
 
 
 def test_unknown_section():

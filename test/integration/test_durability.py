@@ -59,22 +59,19 @@ def test_sigkill_mid_data_stores_nothing():
 
 
 def _fill(path):
-    """Write zeros to path until the file system is full."""
-    chunk = b"\0" * (64 * 1024)
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-        try:
-            while True:
-                f.write(b"\0" * 512)
-                f.flush()
-        except OSError:
-            pass
+    """Write zeros to path until the file system is full (unbuffered writes)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for size in (1 << 20, 64 * 1024, 4096, 512, 1):
+            chunk = b"\0" * size
+            try:
+                while True:
+                    os.write(fd, chunk)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
 
 
 def test_disk_full():

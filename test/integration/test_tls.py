@@ -196,12 +196,13 @@ def test_modern_client_on_legacy_listener_gets_modern_tls():
 def test_openssl_s_client_tls1():
     d = daemon()
     cmd = ["openssl", "s_client", "-connect", f"127.0.0.1:{d.port('legacy')}", "-starttls", "smtp",
-           "-tls1", "-cipher", "DEFAULT@SECLEVEL=0", "-name", "copier.example"]
-    p = mxtest.run(cmd, input="QUIT\r\n", timeout=20)
+           "-tls1", "-cipher", "DEFAULT@SECLEVEL=0", "-name", "copier.example", "-crlf", "-ign_eof"]
+    p = mxtest.run(cmd, input="EHLO copier.example\nNOOP\nQUIT\n", timeout=20)
     out = p.stdout + p.stderr
     assert re.search(r"Protocol\s*:\s*TLSv1\s*$", out, re.M), "s_client -tls1 did not negotiate TLSv1"
+    assert re.search(r"^250 2\.0\.0", out, re.M), "no 250 2.0.0 reply to NOOP over TLS 1.0"
     assert re.search(r"^221 2\.0\.0", out, re.M), "no 221 reply to QUIT over TLS 1.0"
-    p = mxtest.run(cmd[:3] + [f"127.0.0.1:{d.port('sub')}"] + cmd[4:], input="QUIT\r\n", timeout=20)
+    p = mxtest.run(cmd[:3] + [f"127.0.0.1:{d.port('sub')}"] + cmd[4:], input="QUIT\n", timeout=20)
     out = p.stdout + p.stderr
     assert p.returncode != 0 or not re.search(r"Protocol\s*:\s*TLSv1\s*$", out, re.M), \
         "s_client -tls1 negotiated TLSv1 on a listener without legacy_tls"
