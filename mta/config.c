@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "mta/core/util.h"
@@ -21,7 +22,7 @@
 #define LINE_MAX_LEN 4096
 
 enum ktype { K_STR, K_PATH, K_SIZE, K_UINT, K_DURATION, K_BOOL, K_CIDRS, K_TLSMODE, K_TLSVER,
-	     K_ADDR, K_DATE, K_LOG };
+	     K_ADDR, K_DATE, K_LOG, K_IP4, K_IP6, K_FAMILY, K_ROUTE, K_PORT };
 enum kscope { GLOBAL, LISTENER };
 
 struct key {
@@ -51,6 +52,25 @@ static const struct key keys[] = {
 	G("shutdown_timeout", K_DURATION, shutdown_timeout),
 	G("spool_max_size", K_SIZE, spool_max_size),
 	G("log", K_LOG, log),
+	G("helo_name", K_STR, helo_name),
+	G("source_ipv4", K_IP4, source_ipv4),
+	G("source_ipv6", K_IP6, source_ipv6),
+	G("address_family", K_FAMILY, address_family),
+	G("dns_servers", K_STR, dns_servers),
+	G("allow_private_mx", K_BOOL, allow_private_mx),
+	G("smtp_port", K_PORT, smtp_port),
+	G("route", K_ROUTE, routes),
+	G("retry_min", K_DURATION, retry_min),
+	G("retry_max", K_DURATION, retry_max),
+	G("max_queue_lifetime", K_DURATION, max_queue_lifetime),
+	G("delivery_concurrency", K_UINT, delivery_concurrency),
+	G("domain_concurrency", K_UINT, domain_concurrency),
+	G("domain_concurrency_start", K_UINT, domain_concurrency_start),
+	G("rcpts_per_transaction", K_UINT, rcpts_per_transaction),
+	G("max_inflight", K_UINT, max_inflight),
+	G("smtp_connect_timeout", K_DURATION, smtp_connect_timeout),
+	G("smtp_command_timeout", K_DURATION, smtp_command_timeout),
+	G("smtp_data_timeout", K_DURATION, smtp_data_timeout),
 	L("address", K_ADDR, addr),
 	L("tls", K_TLSMODE, tls),
 	L("cert", K_PATH, cert),
@@ -218,6 +238,66 @@ parse_date(const char *v, time_t *out)
 }
 
 static int
+parse_source(struct parse *p, int fam, const char *v, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (fam == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		if (inet_pton(AF_INET, v, &s4->sin_addr) != 1)
+			return fail(p, "\"%s\" is not an IPv4 address", v);
+		s4->sin_family = AF_INET;
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		if (inet_pton(AF_INET6, v, &s6->sin6_addr) != 1)
+			return fail(p, "\"%s\" is not an IPv6 address", v);
+		s6->sin6_family = AF_INET6;
+	}
+	return 0;
+}
+
+/* "example.com smtp.example.net:587" (port optional); appended, file order kept. */
+static int
+parse_route(struct parse *p, const char *v, struct route **list)
+{
+	char dom[256], host[256], extra[2];
+	unsigned port = 0;
+	char *colon;
+	struct route *r, **tail;
+
+	if (sscanf(v, "%255s %255s %1s", dom, host, extra) != 2)
+		return fail(p, "expected \"DOMAIN HOST[:PORT]\"");
+	if ((colon = strrchr(host, ':')) != NULL && host[0] != '[') {
+		char *end;
+		long n = strtol(colon + 1, &end, 10);
+		if (*end || n < 1 || n > 65535)
+			return fail(p, "bad port in \"%s\"", host);
+		port = (unsigned)n;
+		*colon = '\0';
+	}
+	for (r = *list; r; r = r->next)
+		if (strcasecmp(r->domain, dom) == 0)
+			return fail(p, "a route for %s is already defined", dom);
+	r = xcalloc(1, sizeof(*r));
+	r->domain = xstrdup(dom);
+	r->host = xstrdup(host);
+	r->port = port;
+	for (tail = list; *tail; tail = &(*tail)->next)
+		;
+	*tail = r;
+	return 0;
+}
+
+const struct route *
+config_route(const struct config *c, const char *domain)
+{
+	const struct route *r;
+	for (r = c->routes; r; r = r->next)
+		if (strcasecmp(r->domain, domain) == 0)
+			return r;
+	return NULL;
+}
+
+static int
 set_value(struct parse *p, const struct key *k, void *base, const char *v)
 {
 	void *f = (char *)base + k->off;
@@ -297,6 +377,29 @@ set_value(struct parse *p, const struct key *k, void *base, const char *v)
 		if (parse_date(v, (time_t *)f) != 0)
 			return fail(p, "\"%s\" is not a date YYYY-MM-DD", v);
 		return 0;
+	case K_IP4:
+	case K_IP6:
+		return parse_source(p, k->type == K_IP4 ? AF_INET : AF_INET6, v, f);
+	case K_FAMILY:
+		if (strcmp(v, "any") == 0)
+			*(enum addr_family *)f = FAM_ANY;
+		else if (strcmp(v, "ipv4") == 0)
+			*(enum addr_family *)f = FAM_IPV4;
+		else if (strcmp(v, "ipv6") == 0)
+			*(enum addr_family *)f = FAM_IPV6;
+		else
+			return fail(p, "\"%s\" is not one of any, ipv4, ipv6", v);
+		return 0;
+	case K_PORT: {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (!isdigit((unsigned char)*v) || *end || n < 1 || n > 65535)
+			return fail(p, "\"%s\" is not a port from 1 to 65535", v);
+		*(unsigned *)f = (unsigned)n;
+		return 0;
+	}
+	case K_ROUTE:
+		return parse_route(p, v, f);
 	}
 	return fail(p, "internal: unknown key type");
 }
@@ -412,6 +515,18 @@ set_defaults(struct config *c)
 	c->session_timeout = 5 * 60;
 	c->shutdown_timeout = 30;
 	c->log = xstrdup("stderr");
+	c->smtp_port = 25;
+	c->retry_min = 5 * 60;
+	c->retry_max = 60 * 60;
+	c->max_queue_lifetime = 5 * 86400;
+	c->delivery_concurrency = 100;
+	c->domain_concurrency = 20;
+	c->domain_concurrency_start = 5;
+	c->rcpts_per_transaction = 50;
+	c->max_inflight = 200;
+	c->smtp_connect_timeout = 30;
+	c->smtp_command_timeout = 5 * 60;
+	c->smtp_data_timeout = 10 * 60;
 }
 
 /* The listener used when the file has none: loopback, STARTTLS offered. */
@@ -457,6 +572,16 @@ validate(struct parse *p, struct config *c)
 	p->key = "max_connections";
 	if (c->max_connections < 1 || c->max_connections_per_ip < 1)
 		return fail(p, "connection limits must be at least 1");
+	p->key = "retry_max";
+	if (c->retry_min < 1 || c->retry_max < c->retry_min)
+		return fail(p, "retry_min must be at least 1s and not above retry_max");
+	p->key = "delivery_concurrency";
+	if (c->delivery_concurrency < 1 || c->domain_concurrency < 1 ||
+	    c->domain_concurrency_start < 1 || c->max_inflight < 1)
+		return fail(p, "delivery concurrency limits must be at least 1");
+	p->key = "rcpts_per_transaction";
+	if (c->rcpts_per_transaction < 1)
+		return fail(p, "must be at least 1");
 	return 0;
 }
 
@@ -536,6 +661,14 @@ config_free(struct config *c)
 	free(c->user);
 	free(c->credentials);
 	free(c->log);
+	free(c->helo_name);
+	free(c->dns_servers);
+	for (struct route *r = c->routes, *rn; r; r = rn) {
+		rn = r->next;
+		free(r->domain);
+		free(r->host);
+		free(r);
+	}
 	cidr_list_free(&c->relay_from);
 	free(c);
 }

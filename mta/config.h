@@ -38,6 +38,16 @@ struct listener_conf {
 	struct listener_conf *next;
 };
 
+/* route = DOMAIN HOST[:PORT]: skip MX lookup for DOMAIN */
+struct route {
+	char *domain;
+	char *host;
+	unsigned port;		/* 0: smtp_port */
+	struct route *next;
+};
+
+enum addr_family { FAM_ANY, FAM_IPV4, FAM_IPV6 };
+
 struct config {
 	char *path;		/* NULL for the embedded default */
 	char *hostname;
@@ -57,7 +67,26 @@ struct config {
 	uint64_t spool_max_size;	/* 0: unlimited */
 	char *log;
 	struct listener_conf *listeners;
+
+	/* delivery */
+	char *helo_name;		/* NULL: hostname */
+	struct sockaddr_storage source_ipv4, source_ipv6;	/* ss_family 0: not set */
+	enum addr_family address_family;
+	char *dns_servers;		/* NULL: the system's resolv.conf */
+	int allow_private_mx;
+	unsigned smtp_port;
+	struct route *routes;
+	unsigned retry_min, retry_max, max_queue_lifetime;	/* seconds */
+	unsigned delivery_concurrency;	/* connections, all destinations */
+	unsigned domain_concurrency;	/* connections per destination, at most */
+	unsigned domain_concurrency_start;
+	unsigned rcpts_per_transaction;
+	unsigned max_inflight;		/* messages being delivered at once */
+	unsigned smtp_connect_timeout, smtp_command_timeout, smtp_data_timeout;
 };
+
+/* The route for domain (case-insensitive), or NULL. */
+const struct route *config_route(const struct config *c, const char *domain);
 
 /*
  * Load PATH, or the embedded default when path is NULL. On error returns -1

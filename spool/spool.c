@@ -38,6 +38,17 @@ static const char *const spool_sql[ST__COUNT] = {
     [ST_BODY_INFO] = "SELECT id, size FROM messages WHERE qid = ?1",
     [ST_CHUNKS] = "SELECT seq, data FROM body_chunks WHERE msg_id = ?1 ORDER BY seq",
     [ST_DELETE] = "DELETE FROM messages WHERE qid = ?1",
+    /* Delivery side (spool_deliver.c). */
+    [ST_PENDING] = "SELECT m.id, m.next_try FROM messages AS m WHERE EXISTS (SELECT 1 FROM"
+                   " recipients AS r WHERE r.msg_id = m.id AND r.state = 0)",
+    [ST_WORK_MSG] = "SELECT " MSG_COLS ", attempts FROM messages WHERE id = ?1",
+    [ST_WORK_RCPTS] = "SELECT id, address, attempts FROM recipients"
+                      " WHERE msg_id = ?1 AND state = 0 ORDER BY id",
+    [ST_UPD_MSG] = "UPDATE messages SET next_try = ?2, attempts = ?3 WHERE id = ?1",
+    [ST_UPD_RCPT] = "UPDATE recipients SET state = ?3, next_try = ?4, attempts = attempts + 1,"
+                    " last_reply = ?5 WHERE id = ?1 AND msg_id = ?2 AND state = 0",
+    [ST_DEL_IF_DONE] = "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM"
+                       " recipients WHERE msg_id = ?1 AND state = 0)",
 };
 
 void

@@ -130,4 +130,104 @@ void spool_msg_free(struct spool_msg *m);
  */
 int spool_set_max_size(struct spool *sp, int64_t bytes, char *err, size_t errlen);
 
+/*
+ * Delivery side (spool_deliver.c). The daemon keeps an in-memory schedule of
+ * (id, next_try); the database stays the durable truth. Ids come from
+ * AUTOINCREMENT and are never reused, so a stale id can only miss, never
+ * hit another message.
+ */
+
+/* One entry of the schedule: a message with work left, and when it is due. */
+struct spool_due {
+	int64_t id;
+	time_t next_try;
+};
+
+/*
+ * Every message that still has a PENDING recipient, for building the
+ * schedule at startup: one scan of the messages_due index with one index
+ * probe per message, never a sort or a table scan (fine for 1M messages).
+ * *out is one malloc'd array of *n entries (the caller frees it; with no
+ * messages *n is 0 and *out may be NULL). The order is unspecified.
+ */
+int spool_load_pending(struct spool *sp, struct spool_due **out, size_t *n, char *err,
+		       size_t errlen);
+
+/* A PENDING recipient as handed to delivery. */
+struct spool_rcpt {
+	int64_t id;		/* recipient row id: the key for spool_result */
+	char *address;
+	int attempts;		/* attempts so far for this recipient */
+};
+
+/*
+ * Everything one delivery attempt needs, read in one snapshot. Free with
+ * spool_work_free: it owns every pointer inside.
+ */
+struct spool_work {
+	int64_t id;
+	char qid[SPOOL_QID_LEN + 1];
+	char *sender;			/* "" for the null sender */
+	time_t received;
+	unsigned flags;			/* SPOOL_F_* */
+	int attempts;			/* message attempts so far */
+	char *client_ip, *helo, *auth_user;	/* NULL when not stored */
+	struct spool_rcpt *rcpts;	/* PENDING recipients only, in arrival order */
+	size_t nrcpts;			/* 0 when nothing is pending any more */
+	char *body;			/* whole message, NUL after body_len (not counted) */
+	size_t body_len;
+};
+
+/*
+ * Load message ID with its PENDING recipients and its body (one malloc,
+ * byte-exact). -1 with "no such message" if absent, and -1 on a damaged body
+ * (missing chunks): never hand out a truncated message. *out is NULL on
+ * failure.
+ */
+int spool_load_work(struct spool *sp, int64_t id, struct spool_work **out, char *err,
+		    size_t errlen);
+
+/* Frees w and everything it points to. NULL is a no-op. */
+void spool_work_free(struct spool_work *w);
+
+/* The outcome of one attempt for one recipient. */
+struct spool_result {
+	int64_t rcpt_id;	/* spool_rcpt.id */
+	int state;		/* enum spool_rcpt_state: PENDING = deferred, DONE, FAILED */
+	time_t next_try;	/* when a deferred recipient is due again */
+	const char *reply;	/* remote or local text for last_reply, may be NULL */
+};
+
+/* The outcome of one attempt for one message. All pointers are borrowed. */
+struct spool_update {
+	int64_t msg_id;
+	const struct spool_result *results;
+	size_t nresults;	/* may be 0: only next_try / attempts change */
+	time_t next_try;	/* message's next due time */
+	int attempts;		/* new attempt count for the message (stored as given) */
+	struct spool_msg_in *bounce;	/* NULL, or a DSN to insert in the SAME transaction */
+};
+
+/*
+ * Record n attempt outcomes in ONE write transaction (group commit from the
+ * writer thread, one fsync), all or nothing, returning only once durable.
+ * For each update, in order: set the message's next_try and attempts; for
+ * each result set the recipient's state, next_try, last_reply and
+ * attempts + 1; insert the bounce exactly as spool_insert_batch would (same
+ * checks, due at once); then delete the message (cascade) if it has no
+ * PENDING recipient left. The bounce commits together with the state change
+ * that caused it, so a crash can neither lose a bounce nor let a retry
+ * create it twice.
+ *
+ * An update whose message no longer exists (deleted by an operator while it
+ * was in flight) is skipped whole, its bounce included. A result for a
+ * recipient that is not a PENDING recipient of that message, or with a state
+ * outside enum spool_rcpt_state, fails the whole call (it is a caller bug:
+ * applying one outcome twice). On failure nothing at all has changed;
+ * *disk_full (if not NULL) is 1 when the cause was lack of space, as in
+ * spool_insert_batch. n == 0 is a no-op returning 0.
+ */
+int spool_apply(struct spool *sp, const struct spool_update *u, size_t n, int *disk_full,
+		char *err, size_t errlen);
+
 #endif

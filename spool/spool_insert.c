@@ -78,8 +78,8 @@ insert_chunks(struct spool *sp, const struct spool_msg_in *m, int64_t msg_id, ch
 	return SQLITE_OK;
 }
 
-static int
-insert_one(struct spool *sp, const struct spool_msg_in *m, char *err, size_t errlen)
+int
+spool_insert_one(struct spool *sp, const struct spool_msg_in *m, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = sp->st[ST_INS_MSG];
 	int64_t msg_id;
@@ -111,8 +111,8 @@ insert_one(struct spool *sp, const struct spool_msg_in *m, char *err, size_t err
  * as an I/O error from write/fsync, or as a failed create of the WAL or shm
  * file with ENOSPC. Only the last needs errno, which may be stale otherwise.
  */
-static int
-is_disk_full(struct spool *sp, int rc)
+int
+spool_is_disk_full(struct spool *sp, int rc)
 {
 	int primary = rc & 0xff;
 
@@ -125,8 +125,8 @@ is_disk_full(struct spool *sp, int rc)
  * SQLite rolls back by itself after some errors (FULL, IOERR, NOMEM), and a
  * second ROLLBACK would fail: only roll back a transaction still open.
  */
-static void
-rollback(struct spool *sp)
+void
+spool_rollback(struct spool *sp)
 {
 	if (!sqlite3_get_autocommit(sp->db))
 		spool_step_done(sp, ST_ROLLBACK, "rollback", NULL, NULL, 0);
@@ -148,16 +148,16 @@ spool_insert_batch(struct spool *sp, struct spool_msg_in *const *msgs, size_t n,
 		return -1;
 	}
 	/* A transaction left open by an earlier failed ROLLBACK would hold the write lock. */
-	rollback(sp);
+	spool_rollback(sp);
 	rc = spool_step_done(sp, ST_BEGIN_WRITE, "insert: begin", NULL, err, errlen);
 	for (i = 0; rc == SQLITE_OK && i < n; i++)
-		rc = insert_one(sp, msgs[i], err, errlen);
+		rc = spool_insert_one(sp, msgs[i], err, errlen);
 	if (rc == SQLITE_OK)
 		rc = spool_step_done(sp, ST_COMMIT, "insert: commit", NULL, err, errlen);
 	if (rc == SQLITE_OK)
 		return 0;
-	if (disk_full != NULL && is_disk_full(sp, rc))
+	if (disk_full != NULL && spool_is_disk_full(sp, rc))
 		*disk_full = 1;
-	rollback(sp);
+	spool_rollback(sp);
 	return -1;
 }

@@ -31,6 +31,12 @@ enum spool_stmt {
 	ST_BODY_INFO,
 	ST_CHUNKS,
 	ST_DELETE,
+	ST_PENDING,	/* spool_deliver.c from here on */
+	ST_WORK_MSG,
+	ST_WORK_RCPTS,
+	ST_UPD_MSG,
+	ST_UPD_RCPT,
+	ST_DEL_IF_DONE,
 	ST__COUNT
 };
 
@@ -65,6 +71,24 @@ int spool_pragma_int(sqlite3 *db, const char *sql, int64_t *val);
  */
 int spool_read_begin(struct spool *sp, const char *what, char *err, size_t errlen);
 void spool_read_end(struct spool *sp);
+
+/*
+ * spool_insert.c, shared with spool_apply so a bounce is stored by the same
+ * code as accepted mail. spool_insert_one stores one message inside the
+ * caller's write transaction and returns SQLITE_OK or an error code (err
+ * filled). spool_is_disk_full says whether such a code means "out of
+ * space". spool_rollback rolls back only a transaction still open.
+ */
+int spool_insert_one(struct spool *sp, const struct spool_msg_in *m, char *err, size_t errlen);
+int spool_is_disk_full(struct spool *sp, int rc);
+void spool_rollback(struct spool *sp);
+
+/*
+ * spool_read.c: copy the chunks of message ID into buf (exactly size bytes)
+ * inside the caller's read transaction; -1 with err on a damaged body.
+ */
+int spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, size_t size,
+                      char *err, size_t errlen);
 
 /* spool_schema.c: bring the schema up to SPOOL_SCHEMA_VERSION. */
 int spool_schema_migrate(sqlite3 *db, const char *dir, char *err, size_t errlen);

@@ -239,9 +239,9 @@ body_info(struct spool *sp, const char *qid, int64_t *id, int64_t *size, char *e
  * damaged spool, and delivering a silently truncated message is worse
  * than an error.
  */
-static int
-copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, size_t size, char *err,
-            size_t errlen)
+int
+spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, size_t size,
+                  char *err, size_t errlen)
 {
 	sqlite3_stmt *st = sp->st[ST_CHUNKS];
 	size_t off = 0, len;
@@ -299,7 +299,7 @@ spool_read_body(struct spool *sp, const char *qid, char **body, size_t *len, cha
 		spool_seterr(err, errlen, "spool: read body %s: out of memory", qid);
 		goto done;
 	}
-	if (copy_chunks(sp, qid, id, buf, (size_t)size, err, errlen) < 0)
+	if (spool_copy_chunks(sp, qid, id, buf, (size_t)size, err, errlen) < 0)
 		goto done;
 	buf[size] = '\0';
 	*body = buf;
