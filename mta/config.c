@@ -30,10 +30,12 @@ struct key {
 	enum kscope scope;
 	enum ktype type;
 	size_t off;
+	uint64_t min;		/* K_UINT, K_SIZE, K_DURATION: smallest value allowed */
 };
 
-#define G(n, t, f) {n, GLOBAL, t, offsetof(struct config, f)}
-#define L(n, t, f) {n, LISTENER, t, offsetof(struct listener_conf, f)}
+#define G(n, t, f) {n, GLOBAL, t, offsetof(struct config, f), 0}
+#define GM(n, t, f, m) {n, GLOBAL, t, offsetof(struct config, f), m}
+#define L(n, t, f) {n, LISTENER, t, offsetof(struct listener_conf, f), 0}
 
 static const struct key keys[] = {
 	G("hostname", K_STR, hostname),
@@ -41,14 +43,14 @@ static const struct key keys[] = {
 	G("user", K_STR, user),
 	G("relay_from", K_CIDRS, relay_from),
 	G("credentials", K_PATH, credentials),
-	G("max_message_size", K_SIZE, max_message_size),
-	G("max_recipients", K_UINT, max_recipients),
-	G("max_header_size", K_SIZE, max_header_size),
-	G("max_connections", K_UINT, max_connections),
-	G("max_connections_per_ip", K_UINT, max_connections_per_ip),
-	G("auth_max_failures", K_UINT, auth_max_failures),
+	GM("max_message_size", K_SIZE, max_message_size, 1024),
+	GM("max_recipients", K_UINT, max_recipients, 1),
+	GM("max_header_size", K_SIZE, max_header_size, 1024),
+	GM("max_connections", K_UINT, max_connections, 1),
+	GM("max_connections_per_ip", K_UINT, max_connections_per_ip, 1),
+	GM("auth_max_failures", K_UINT, auth_max_failures, 1),
 	G("auth_block_time", K_DURATION, auth_block_time),
-	G("session_timeout", K_DURATION, session_timeout),
+	GM("session_timeout", K_DURATION, session_timeout, 1),
 	G("shutdown_timeout", K_DURATION, shutdown_timeout),
 	G("spool_max_size", K_SIZE, spool_max_size),
 	G("log", K_LOG, log),
@@ -60,17 +62,17 @@ static const struct key keys[] = {
 	G("allow_private_mx", K_BOOL, allow_private_mx),
 	G("smtp_port", K_PORT, smtp_port),
 	G("route", K_ROUTE, routes),
-	G("retry_min", K_DURATION, retry_min),
+	GM("retry_min", K_DURATION, retry_min, 1),
 	G("retry_max", K_DURATION, retry_max),
 	G("max_queue_lifetime", K_DURATION, max_queue_lifetime),
-	G("delivery_concurrency", K_UINT, delivery_concurrency),
-	G("domain_concurrency", K_UINT, domain_concurrency),
-	G("domain_concurrency_start", K_UINT, domain_concurrency_start),
-	G("rcpts_per_transaction", K_UINT, rcpts_per_transaction),
-	G("max_inflight", K_UINT, max_inflight),
-	G("smtp_connect_timeout", K_DURATION, smtp_connect_timeout),
-	G("smtp_command_timeout", K_DURATION, smtp_command_timeout),
-	G("smtp_data_timeout", K_DURATION, smtp_data_timeout),
+	GM("delivery_concurrency", K_UINT, delivery_concurrency, 1),
+	GM("domain_concurrency", K_UINT, domain_concurrency, 1),
+	GM("domain_concurrency_start", K_UINT, domain_concurrency_start, 1),
+	GM("rcpts_per_transaction", K_UINT, rcpts_per_transaction, 1),
+	GM("max_inflight", K_UINT, max_inflight, 1),
+	GM("smtp_connect_timeout", K_DURATION, smtp_connect_timeout, 1),
+	GM("smtp_command_timeout", K_DURATION, smtp_command_timeout, 1),
+	GM("smtp_data_timeout", K_DURATION, smtp_data_timeout, 1),
 	L("address", K_ADDR, addr),
 	L("tls", K_TLSMODE, tls),
 	L("cert", K_PATH, cert),
@@ -88,7 +90,18 @@ struct parse {
 	const char *key;
 	char *err;
 	size_t errlen;
+	int key_line[sizeof(keys) / sizeof(keys[0])];	/* where each global key was set */
 };
+
+/* The line that set key (0 if it kept its default), for checks across keys. */
+static int
+line_of(const struct parse *p, const char *key)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, key) == 0)
+			return p->key_line[i];
+	return 0;
+}
 
 static int
 fail(struct parse *p, const char *fmt, ...)
@@ -115,24 +128,29 @@ parse_size(const char *v, uint64_t *out)
 		return -1;
 	errno = 0;
 	n = strtoull(v, &end, 10);
-	if (errno)
+	if (errno || n > (UINT64_C(1) << 62))
 		return -1;
+	int shift;
 	switch (toupper((unsigned char)*end)) {
 	case '\0':
 		*out = n;
 		return 0;
 	case 'K':
-		n <<= 10;
+		shift = 10;
 		break;
 	case 'M':
-		n <<= 20;
+		shift = 20;
 		break;
 	case 'G':
-		n <<= 30;
+		shift = 30;
 		break;
 	default:
 		return -1;
 	}
+	/* sizes live in int64 elsewhere (SQLite, off_t): stay below 2^62 */
+	if (n > (UINT64_C(1) << 62) >> shift)
+		return -1;
+	n <<= shift;
 	if (end[1] != '\0' && !(toupper((unsigned char)end[1]) == 'B' && end[2] == '\0'))
 		return -1;
 	*out = n;
@@ -195,8 +213,8 @@ parse_addr(const char *v, struct listener_conf *l)
 		v++;
 	} else {
 		colon = strrchr(v, ':');
-		if (colon == NULL)
-			return -1;
+		if (colon == NULL || memchr(v, ':', (size_t)(colon - v)) != NULL)
+			return -1;	/* IPv6 needs brackets: "::1:25" is ambiguous */
 		hl = (size_t)(colon - v);
 	}
 	if (hl == 0 || hl >= sizeof(host))
@@ -232,8 +250,14 @@ parse_date(const char *v, time_t *out)
 	end = strptime(v, "%Y-%m-%d", &tm);
 	if (end == NULL || *end != '\0')
 		return -1;
+	int y = tm.tm_year, m = tm.tm_mon, d = tm.tm_mday;
+	time_t t = timegm(&tm);
+	struct tm back;
+	gmtime_r(&t, &back);
+	if (back.tm_year != y || back.tm_mon != m || back.tm_mday != d)
+		return -1;	/* 2026-02-30 does not roll over into March */
 	/* the sunset date is the last day legacy TLS works: it stops at the next midnight UTC */
-	*out = timegm(&tm) + 86400;
+	*out = t + 86400;
 	return 0;
 }
 
@@ -317,6 +341,8 @@ set_value(struct parse *p, const struct key *k, void *base, const char *v)
 	case K_SIZE:
 		if (parse_size(v, (uint64_t *)f) != 0)
 			return fail(p, "\"%s\" is not a size (like 512K, 35M, 1G)", v);
+		if (*(uint64_t *)f < k->min)
+			return fail(p, "must be at least %llu bytes", (unsigned long long)k->min);
 		return 0;
 	case K_UINT: {
 		char *end;
@@ -325,12 +351,16 @@ set_value(struct parse *p, const struct key *k, void *base, const char *v)
 		n = strtoul(v, &end, 10);
 		if (!isdigit((unsigned char)*v) || *end || errno || n > 1000000)
 			return fail(p, "\"%s\" is not a number from 0 to 1000000", v);
+		if (n < k->min)
+			return fail(p, "must be at least %llu", (unsigned long long)k->min);
 		*(unsigned *)f = (unsigned)n;
 		return 0;
 	}
 	case K_DURATION:
 		if (parse_duration(v, (unsigned *)f) != 0)
 			return fail(p, "\"%s\" is not a duration (like 30s, 5m, 2h, 1d)", v);
+		if (*(unsigned *)f < k->min)
+			return fail(p, "must be at least %llus", (unsigned long long)k->min);
 		return 0;
 	case K_BOOL:
 		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
@@ -494,6 +524,8 @@ parse_line(struct parse *p, struct config *c, char *line, struct listener_conf *
 		if (keys[i].scope == GLOBAL && *cur != NULL)
 			return fail(p, "global key inside [listener %s]; move it above the first section",
 				    (*cur)->name);
+		if (keys[i].scope == GLOBAL)
+			p->key_line[i] = p->line;
 		return set_value(p, &keys[i], keys[i].scope == GLOBAL ? (void *)c : (void *)*cur, v);
 	}
 	return fail(p, "unknown key");
@@ -562,26 +594,10 @@ validate(struct parse *p, struct config *c)
 		if (l->tls == LTLS_NONE && (l->legacy_tls || l->legacy_from.n))
 			return fail(p, "legacy TLS on [listener %s] which has tls = none", l->name);
 	}
-	p->line = 0;
-	p->key = "max_recipients";
-	if (c->max_recipients < 1)
-		return fail(p, "must be at least 1");
-	p->key = "max_message_size";
-	if (c->max_message_size < 1024)
-		return fail(p, "must be at least 1K");
-	p->key = "max_connections";
-	if (c->max_connections < 1 || c->max_connections_per_ip < 1)
-		return fail(p, "connection limits must be at least 1");
 	p->key = "retry_max";
+	p->line = line_of(p, "retry_max") ? line_of(p, "retry_max") : line_of(p, "retry_min");
 	if (c->retry_min < 1 || c->retry_max < c->retry_min)
 		return fail(p, "retry_min must be at least 1s and not above retry_max");
-	p->key = "delivery_concurrency";
-	if (c->delivery_concurrency < 1 || c->domain_concurrency < 1 ||
-	    c->domain_concurrency_start < 1 || c->max_inflight < 1)
-		return fail(p, "delivery concurrency limits must be at least 1");
-	p->key = "rcpts_per_transaction";
-	if (c->rcpts_per_transaction < 1)
-		return fail(p, "must be at least 1");
 	return 0;
 }
 
@@ -607,7 +623,7 @@ read_file(struct parse *p, struct config *c, FILE *fp)
 int
 config_load(struct config **out, const char *path, char *err, size_t errlen)
 {
-	struct parse p = {path ? path : "(default)", 0, NULL, err, errlen};
+	struct parse p = {path ? path : "(default)", 0, NULL, err, errlen, {0}};
 	struct config *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	FILE *fp = NULL;

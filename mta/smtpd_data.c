@@ -38,6 +38,7 @@ struct smtpd_data {
 	bool bad_bare, bad_long, too_big, hdr_too_big;
 	char from[FROM_MAX];
 	size_t from_len;
+	unsigned from_headers;
 };
 
 static void
@@ -168,6 +169,7 @@ header_line(struct session *s, struct smtpd_data *d, const char *p, size_t n)
 	i = (size_t)(colon - p);
 	d->in_from = header_is(p, i, "From");
 	if (d->in_from) {
+		d->from_headers++;
 		d->from_len = 0;
 		size_t vn = n - i - 1 < FROM_MAX - 1 ? n - i - 1 : FROM_MAX - 1;
 		memcpy(d->from, colon + 1, vn);
@@ -237,11 +239,19 @@ check_message(struct session *s, struct smtpd_data *d)
 		return "552 5.3.4 Message header size exceeds limit";
 	if (d->bad_long)
 		return "550 5.6.0 Message line longer than 998 characters (RFC 5322 2.1.1)";
+	if (s->auth_user && d->from_headers > 1)
+		return "550 5.7.1 More than one From header (RFC 5322 3.6)";
 	if (s->auth_user && d->from_len > 0) {
+		/* every mailbox in From must be allowed: "ok@x, ceo@bank" is not ok */
+		size_t pos = 0, n = 0;
 		c = smtpd_cred(s);
-		if (addr_from_header(d->from, d->from_len, from, sizeof(from)) != 0 || c == NULL ||
-		    creds_sender_allowed(c, from) != 0)
-			return "550 5.7.1 Header From address not allowed for this user";
+		while (addr_from_header_next(d->from, d->from_len, &pos, from, sizeof(from)) == 0) {
+			n++;
+			if (c == NULL || creds_sender_allowed(c, from) != 0)
+				return "550 5.7.1 Header From address not allowed for this user";
+		}
+		if (n == 0)
+			return "550 5.7.1 Header From has no address";
 	}
 	return NULL;
 }
@@ -265,6 +275,7 @@ finish(struct session *s)
 	}
 	struct writer_job *j = &s->job;
 	memset(j, 0, sizeof(*j));
+	j->kind = WRITER_INSERT;
 	memcpy(j->in.qid, s->qid, sizeof(j->in.qid));
 	j->in.sender = s->mail_from;
 	j->in.rcpts = (const char *const *)s->rcpts;

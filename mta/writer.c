@@ -39,8 +39,6 @@ batch_done(void *arg)
 	free(b);
 }
 
-/* Store one batch; on a failure that is not "disk full", retry one by one so
- * one bad message cannot make its neighbours fail. */
 static void
 count(struct writer *w, uint64_t msgs)
 {
@@ -50,40 +48,68 @@ count(struct writer *w, uint64_t msgs)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* Store one batch; on a failure that is not "disk full", retry one by one so
- * one bad message cannot make its neighbours fail. */
-static void
-store(struct writer *w, struct writer_job *list, size_t n)
+/* One transaction for n jobs of one kind. */
+static int
+run_batch(struct writer *w, struct writer_job **v, size_t n, int *full, char *err, size_t errlen)
 {
-	struct spool_msg_in *v[BATCH_MAX] = {0};
-	struct writer_job *j;
+	if (v[0]->kind == WRITER_INSERT) {
+		struct spool_msg_in *in[BATCH_MAX];
+		for (size_t i = 0; i < n; i++)
+			in[i] = &v[i]->in;
+		return spool_insert_batch(w->sp, in, n, full, err, errlen);
+	}
+	struct spool_update up[BATCH_MAX];
+	for (size_t i = 0; i < n; i++)
+		up[i] = v[i]->upd;
+	return spool_apply(w->sp, up, n, full, err, errlen);
+}
+
+/* Store a batch of one kind; on a failure that is not "disk full", retry one
+ * by one so one bad job cannot make its neighbours fail. */
+static void
+store_kind(struct writer *w, struct writer_job **v, size_t n)
+{
 	char err[256];
 	int full = 0;
-	size_t i = 0;
+	size_t i;
 
-	for (j = list; j; j = j->next)
-		v[i++] = &j->in;
-	if (spool_insert_batch(w->sp, v, n, &full, err, sizeof(err)) == 0) {
-		for (j = list; j; j = j->next)
-			j->status = 0;
+	if (n == 0)
+		return;
+	if (run_batch(w, v, n, &full, err, sizeof(err)) == 0) {
+		for (i = 0; i < n; i++)
+			v[i]->status = 0;
 		count(w, n);
 		return;
 	}
-	for (j = list; j; j = j->next) {
+	for (i = 0; i < n; i++) {
+		struct writer_job *j = v[i];
 		int f = full;
-		if (!full && n > 1) {
-			struct spool_msg_in *one = &j->in;
-			if (spool_insert_batch(w->sp, &one, 1, &f, j->err, sizeof(j->err)) == 0) {
-				j->status = 0;
-				count(w, 1);
-				continue;
-			}
-		} else {
-			snprintf(j->err, sizeof(j->err), "%s", err);
+		if (!full && n > 1 && run_batch(w, &v[i], 1, &f, j->err, sizeof(j->err)) == 0) {
+			j->status = 0;
+			count(w, 1);
+			continue;
 		}
+		if (full || n == 1)
+			snprintf(j->err, sizeof(j->err), "%s", err);
 		j->status = -1;
 		j->disk_full = f;
 	}
+}
+
+static void
+store(struct writer *w, struct writer_job *list, size_t n)
+{
+	struct writer_job *ins[BATCH_MAX], *app[BATCH_MAX], *j;
+	size_t ni = 0, na = 0;
+
+	for (j = list; j; j = j->next) {
+		if (j->kind == WRITER_INSERT)
+			ins[ni++] = j;
+		else
+			app[na++] = j;
+	}
+	store_kind(w, ins, ni);
+	store_kind(w, app, na);
 }
 
 static void *

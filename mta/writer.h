@@ -1,9 +1,10 @@
 /*
  * writer: the spool writer thread (group commit).
  *
- * Sessions hand finished messages to writer_submit; the thread takes every
- * message waiting at that moment and stores them in ONE spool transaction
- * (one fsync for all), then posts each job's done() back to the loop thread.
+ * Sessions hand finished messages, and delivery hands attempt outcomes, to
+ * writer_submit; the thread takes every job waiting at that moment and stores
+ * them in one spool transaction per kind (one fsync for many), then posts
+ * each job's done() back to the loop thread.
  * A 250 reply is sent from done(), so it always follows a durable commit.
  * Owns: its own spool handle; never touches sessions.
  */
@@ -17,8 +18,15 @@
 struct async;
 struct writer;
 
+enum writer_kind {
+	WRITER_INSERT,		/* store an accepted message: in */
+	WRITER_APPLY,		/* record a delivery attempt: upd */
+};
+
 struct writer_job {
+	enum writer_kind kind;
 	struct spool_msg_in in;	/* pointers owned by the submitter until done() */
+	struct spool_update upd;
 	int status;		/* 0 stored, -1 failed */
 	int disk_full;		/* with status -1: storage full / I/O error */
 	char err[256];

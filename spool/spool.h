@@ -50,6 +50,7 @@ struct spool_msg_in {
 	const char *helo;		/* may be NULL */
 	const char *auth_user;		/* may be NULL when not authenticated */
 	unsigned flags;			/* SPOOL_F_* */
+	int64_t id;			/* out: row id given by the insert, for the scheduler */
 };
 
 /* A message summary, as returned by spool_list / spool_get. Free with spool_msg_free. */

@@ -192,8 +192,10 @@ spool_load_work(struct spool *sp, int64_t id, struct spool_work **out, char *err
 		return -1;
 	}
 	/* One snapshot: an operator's delete can't leave us rows without a body. */
-	if (spool_read_begin(sp, "load work", err, errlen) < 0)
-		goto free;
+	if (spool_read_begin(sp, "load work", err, errlen) < 0) {
+		spool_work_free(w);
+		return -1;
+	}
 	if (load_msg(sp, id, w, err, errlen) < 0 || load_rcpts(sp, w, err, errlen) < 0)
 		goto done;
 	/* One spare byte: the body comes back NUL-terminated, as spool_read_body's. */
@@ -209,7 +211,6 @@ spool_load_work(struct spool *sp, int64_t id, struct spool_work **out, char *err
 	ret = 0;
 done:
 	spool_read_end(sp);
-free:
 	spool_work_free(w);
 	return ret;
 }

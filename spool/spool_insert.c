@@ -79,7 +79,7 @@ insert_chunks(struct spool *sp, const struct spool_msg_in *m, int64_t msg_id, ch
 }
 
 int
-spool_insert_one(struct spool *sp, const struct spool_msg_in *m, char *err, size_t errlen)
+spool_insert_one(struct spool *sp, struct spool_msg_in *m, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = sp->st[ST_INS_MSG];
 	int64_t msg_id;
@@ -100,6 +100,7 @@ spool_insert_one(struct spool *sp, const struct spool_msg_in *m, char *err, size
 	if (rc != SQLITE_OK)
 		return rc;
 	msg_id = sqlite3_last_insert_rowid(sp->db);
+	m->id = msg_id;
 	rc = insert_rcpts(sp, m, msg_id, err, errlen);
 	if (rc != SQLITE_OK)
 		return rc;

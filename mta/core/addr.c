@@ -126,9 +126,49 @@ split_at(const char *s, size_t n)
 	return q ? NULL : at;
 }
 
+/* Well-formed UTF-8 (RFC 3629): no overlongs, surrogates, or truncated sequences. */
+static bool
+utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i], need, min, cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			min = 0x80;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			min = 0x800;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			min = 0x10000;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		for (unsigned k = 1; k <= need; k++) {
+			if (i + k >= n || (s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += need + 1;
+	}
+	return true;
+}
+
 static enum addr_status
 check_mailbox(const char *m, size_t n, unsigned flags)
 {
+	if ((flags & ADDR_F_UTF8) && !utf8_valid((const unsigned char *)m, n))
+		return ADDR_SYNTAX;
 	const char *at;
 	size_t ln;
 	enum addr_status st;
@@ -180,6 +220,8 @@ addr_parse_path(const char *arg, unsigned flags, char *out, size_t outlen, const
 		start = p;
 		for (end = p; *end && *end != ' '; end++)
 			;
+		if (end == start)
+			return ADDR_SYNTAX;	/* only "<>" is the null path */
 		p = end;
 	}
 	n = (size_t)(end - start);
@@ -236,51 +278,119 @@ addr_domain(const char *mailbox)
 	return at ? at + 1 : NULL;
 }
 
-int
-addr_from_header(const char *v, size_t len, char *out, size_t outlen)
+/* Skip a comment starting at v[i] == '(' (nested, with quoted-pairs). Returns the index after it. */
+static size_t
+skip_comment(const char *v, size_t len, size_t i)
 {
-	size_t i, start = 0, end = 0, depth = 0;
-	bool q = false, angle = false;
-
-	/* prefer the first <...> outside quotes and comments */
-	for (i = 0; i < len; i++) {
-		char c = v[i];
-		if (q) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				q = false;
-		} else if (depth) {
-			if (c == '\\')
-				i++;
-			else if (c == '(')
-				depth++;
-			else if (c == ')')
-				depth--;
-		} else if (c == '"') {
-			q = true;
-		} else if (c == '(') {
+	size_t depth = 0;
+	for (; i < len; i++) {
+		if (v[i] == '\\')
+			i++;
+		else if (v[i] == '(')
 			depth++;
-		} else if (c == '<' && !angle) {
-			angle = true;
+		else if (v[i] == ')' && --depth == 0)
+			return i + 1;
+	}
+	return len;
+}
+
+/* The mailbox in one address element (no top-level ',' or ';'). 0 / -1. */
+static int
+element_mailbox(const char *v, size_t len, char *out, size_t outlen)
+{
+	size_t i, start = 0, end = 0;
+	bool q = false;
+
+	/* name-addr: the first <...> outside quotes and comments */
+	for (i = 0; i < len; i++) {
+		if (q) {
+			if (v[i] == '\\')
+				i++;
+			else if (v[i] == '"')
+				q = false;
+		} else if (v[i] == '"') {
+			q = true;
+		} else if (v[i] == '(') {
+			i = skip_comment(v, len, i) - 1;
+		} else if (v[i] == '<') {
 			start = i + 1;
-		} else if (c == '>' && angle) {
-			end = i;
+			for (end = start; end < len && v[end] != '>'; end++)
+				;
+			if (end == len)
+				return -1;
 			break;
 		}
 	}
-	if (!angle || end == 0) {
-		/* bare addr-spec: first token that holds an '@', comments dropped */
-		for (start = 0; start < len && (v[start] == ' ' || v[start] == '\t'); start++)
-			;
-		for (end = start; end < len && v[end] != ' ' && v[end] != '\t' && v[end] != '(' &&
-				  v[end] != ',' && v[end] != '\r' && v[end] != '\n';
-		     end++)
-			;
+	if (end == 0) {
+		/* addr-spec: the first token holding an '@', after a group "name:" if any */
+		for (i = 0; i < len;) {
+			if (v[i] == '(') {
+				i = skip_comment(v, len, i);
+				continue;
+			}
+			if (strchr(" \t\r\n:", v[i])) {
+				i++;
+				continue;
+			}
+			for (start = i; i < len && !strchr(" \t\r\n(:", v[i]); i++)
+				;
+			end = i;
+			if (memchr(v + start, '@', end - start))
+				break;
+			end = 0;
+		}
 	}
 	if (end <= start || end - start + 1 > outlen || !memchr(v + start, '@', end - start))
 		return -1;
 	memcpy(out, v + start, end - start);
 	out[end - start] = '\0';
 	return 0;
+}
+
+int
+addr_from_header_next(const char *v, size_t len, size_t *pos, char *out, size_t outlen)
+{
+	while (*pos < len) {
+		size_t i = *pos, depth = 0;
+		bool q = false, angle = false;
+		/* find the element's end: ',' or ';' outside quotes, comments and <> */
+		for (; i < len; i++) {
+			char c = v[i];
+			if (q) {
+				if (c == '\\')
+					i++;
+				else if (c == '"')
+					q = false;
+			} else if (depth) {
+				if (c == '\\')
+					i++;
+				else if (c == '(')
+					depth++;
+				else if (c == ')')
+					depth--;
+			} else if (c == '"') {
+				q = true;
+			} else if (c == '(') {
+				depth++;
+			} else if (c == '<') {
+				angle = true;
+			} else if (c == '>') {
+				angle = false;
+			} else if (!angle && (c == ',' || c == ';')) {
+				break;
+			}
+		}
+		size_t start = *pos;
+		*pos = i + 1;
+		if (element_mailbox(v + start, i - start, out, outlen) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+int
+addr_from_header(const char *v, size_t len, char *out, size_t outlen)
+{
+	size_t pos = 0;
+	return addr_from_header_next(v, len, &pos, out, outlen);
 }

@@ -52,4 +52,12 @@ const char *addr_domain(const char *mailbox);
  */
 int addr_from_header(const char *value, size_t len, char *out, size_t outlen);
 
+/*
+ * Iterate over every mailbox of a From (or any address-list) value: start
+ * with *pos = 0; each call copies the next mailbox into out and returns 0,
+ * or returns -1 when none is left. Groups ("Team: a@b, c@d;"), comments,
+ * quoted display names and folded lines are understood.
+ */
+int addr_from_header_next(const char *value, size_t len, size_t *pos, char *out, size_t outlen);
+
 #endif

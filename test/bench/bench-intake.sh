@@ -41,7 +41,9 @@ SIZES="1,10,100"          # KB of message payload (smtp-source -l)
 CONCS="1,10,50"           # parallel SMTP sessions (smtp-source -s)
 MSGS_OVERRIDE=""
 REPEAT=3                  # runs per cell; the table shows the medians
-SINK=1                    # also measure smtp-sink (the load generator's ceiling)
+SINK=0                    # --sink: also measure smtp-sink, a relay that stores nothing
+MX_EXTRA=()               # --mx-set 'key = value': extra global lines for mxrelayd's config
+CPU_FROM=auto             # --cpu-from proc: ignore cgroups (to cross-check the accounting)
 ONLY="both"
 MXRELAYD="${MXRELAYD:-$SRC_DIR/build/mta/mxrelayd}"
 WORK_PARENT="${TMPDIR:-/var/tmp}"
@@ -70,7 +72,12 @@ relay CPU seconds per 1000 messages for both. Run as root (Postfix needs it).
                       must be a disk filesystem: durability has to be real
   --csv FILE          also write the results as CSV
   --strict            exit 1 when mxrelayd < 3x Postfix msgs/s at 1 KB, concurrency 50
-  --no-sink           skip the smtp-sink ceiling column (one run per cell, ~1 s each)
+  --sink              add a column: the same load against Postfix's smtp-sink, which stores
+                      nothing (one run per cell); a rough upper bound for smtp-source and the
+                      loopback here (smtp-sink is one process: at 100 KB it is its own limit)
+  --mx-set 'K = V'    add a global line to mxrelayd's configuration (repeatable); e.g. to keep
+                      delivery paused once mxrelayd delivers, so both sides stay intake-only
+  --cpu-from WHERE    auto (cgroup v2, else v1 cpuacct, else /proc) or proc (/proc only)
   --keep              keep the work directory (configs, logs, queues) for inspection
   --no-netns          do not run inside a private network namespace (loopback only either way)
   --allow-tmpfs       allow a tmpfs work directory (numbers then say nothing about fsync)
@@ -95,7 +102,9 @@ while [ $# -gt 0 ]; do
 	--csv) CSV="${2:?--csv needs a value}"; shift ;;
 	--strict) STRICT=1 ;;
 	--keep) KEEP=1 ;;
-	--no-sink) SINK=0 ;;
+	--sink) SINK=1 ;;
+	--mx-set) MX_EXTRA+=("${2:?--mx-set needs a value}"); shift ;;
+	--cpu-from) CPU_FROM="${2:?--cpu-from needs a value}"; shift ;;
 	--no-netns) USE_NETNS=0 ;;
 	--allow-tmpfs) ALLOW_TMPFS=1 ;;
 	-h|--help) usage; exit 0 ;;
@@ -105,6 +114,7 @@ while [ $# -gt 0 ]; do
 done
 
 case "$ONLY" in mxrelayd|postfix|both) ;; *) die "--only: mxrelayd, postfix or both" ;; esac
+case "$CPU_FROM" in auto|proc) ;; *) die "--cpu-from: auto or proc" ;; esac
 for v in ${SIZES//,/ } ${CONCS//,/ } $MSGS_OVERRIDE $REPEAT; do
 	[[ "$v" =~ ^[1-9][0-9]*$ ]] || die "not a positive integer: $v"
 done
@@ -156,7 +166,9 @@ CG_MODE=proc
 CG_ROOT=""
 CG2_MNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CG1_MNT=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuacct(,|$)/ { print $2; exit }' /proc/mounts)
-if [ -n "$CG2_MNT" ] && mkdir "$CG2_MNT/mxrelay-bench.$$" 2>/dev/null; then
+if [ "$CPU_FROM" = proc ]; then
+	:
+elif [ -n "$CG2_MNT" ] && mkdir "$CG2_MNT/mxrelay-bench.$$" 2>/dev/null; then
 	CG_MODE=v2; CG_ROOT="$CG2_MNT/mxrelay-bench.$$"
 elif [ -n "$CG1_MNT" ] && mkdir "$CG1_MNT/mxrelay-bench.$$" 2>/dev/null; then
 	CG_MODE=v1; CG_ROOT="$CG1_MNT/mxrelay-bench.$$"
@@ -381,6 +393,7 @@ relay_from = 127.0.0.0/8
 max_connections = 1000
 max_connections_per_ip = 200
 log = stderr
+$(printf '%s\n' "${MX_EXTRA[@]}")
 
 [listener bench]
 address = 127.0.0.1:$MX_PORT
@@ -421,8 +434,8 @@ mx_queued() {
 	sqlite3 "file:$db?mode=ro" "SELECT count(*) FROM $t" 2>/dev/null || echo "?"
 }
 
-# ---- load generator ceiling: smtp-sink stores nothing, so its rate is what smtp-source and the
-# loopback can do on this machine; a relay close to it is measured against the client, not itself.
+# ---- reference: smtp-sink stores nothing, so its rate is roughly what smtp-source and the loopback
+# can do on this machine (smtp-sink is a single process, so at large sizes it is its own limit).
 SINK_PID=""
 sink_rate() {
 	local kb=$1 conc=$2 msgs=$3 port elapsed out="$WORK/sink-${1}k-c$2"
@@ -528,6 +541,15 @@ measure() {
 	esac
 }
 
+# steal_pct "cpu LINE BEFORE" "cpu LINE AFTER": steal time as a percentage of all CPU time
+steal_pct() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		n = split(a, x); split(b, y); tot = 0
+		for (i = 2; i <= n; i++) tot += y[i] - x[i]
+		printf "%.1f", (tot > 0 ? 100 * (y[9] - x[9]) / tot : 0) }'
+}
+STAT0=$(head -1 /proc/stat)
+
 # ---- main ------------------------------------------------------------------------------------
 RELAYS=""
 want_mx && RELAYS="mxrelayd ($MXRELAYD)"
@@ -567,7 +589,7 @@ for kb in ${SIZES//,/ }; do
 		msgs=$(msgs_for "$kb" "$conc")
 		ROWS+=("$kb $conc $msgs")
 		if [ "$SINK" = 1 ]; then
-			printf '  %-9s %3s KB  c%-3s %5s msgs  load generator ceiling: ' smtp-sink "$kb" "$conc" "$msgs" >&2
+			printf '  %-9s %3s KB  c%-3s %5s msgs  reference (stores nothing): ' smtp-sink "$kb" "$conc" "$msgs" >&2
 			SINKRATE[$kb,$conc]=$(sink_rate "$kb" "$conc" "$msgs")
 			printf '%6s msgs/s\n' "${SINKRATE[$kb,$conc]}" >&2
 		fi
@@ -602,10 +624,19 @@ ratio() {   # ratio A B -> A/B with 2 decimals, or "-"
 }
 
 echo
-fmt='%6s %5s %6s   %9s %11s   %9s %11s   %7s %7s   %9s\n'
-printf "$fmt" "" "" "" "mxrelayd" "" "postfix" "" "mx/pf" "pf/mx" "smtp-sink"
-printf "$fmt" "size" "conc" "msgs" "msgs/s" "CPU s/1000" "msgs/s" "CPU s/1000" "msgs/s" "CPU" "msgs/s"
-printf -- '-%.0s' $(seq 99); echo
+fmt='%6s %5s %6s   %9s %11s   %9s %11s   %7s %7s'
+width=87
+[ "$SINK" = 1 ] && { fmt+='   %9s'; width=99; }
+fmt+='\n'
+row_out() {   # row_out COLUMNS... SINK_COLUMN
+	local args=("$@")
+	[ "$SINK" = 1 ] || unset 'args[${#args[@]}-1]'
+	# shellcheck disable=SC2059 # the format is ours
+	printf "$fmt" "${args[@]}"
+}
+row_out "" "" "" "mxrelayd" "" "postfix" "" "mx/pf" "pf/mx" "smtp-sink"
+row_out "size" "conc" "msgs" "msgs/s" "CPU s/1000" "msgs/s" "CPU s/1000" "msgs/s" "CPU" "msgs/s"
+printf -- '-%.0s' $(seq "$width"); echo
 [ -n "$CSV" ] && echo "size_kb,concurrency,msgs,mxrelayd_msgs_per_s,mxrelayd_cpu_s_per_1000,postfix_msgs_per_s,postfix_cpu_s_per_1000,smtp_sink_msgs_per_s,notes" >"$CSV"
 FAILED=0
 for row in "${ROWS[@]}"; do
@@ -615,16 +646,18 @@ for row in "${ROWS[@]}"; do
 	mn=${NOTE[mxrelayd,$kb,$conc]:-} pn=${NOTE[postfix,$kb,$conc]:-}
 	[ -n "$mn$pn" ] && FAILED=1
 	sr=${SINKRATE[$kb,$conc]:--}
-	printf "$fmt" "$kb KB" "$conc" "$msgs" "$mr${mn:+ !}" "$mc" "$pr${pn:+ !}" "$pc" \
+	row_out "$kb KB" "$conc" "$msgs" "$mr${mn:+ !}" "$mc" "$pr${pn:+ !}" "$pc" \
 		"$(ratio "$mr" "$pr")" "$(ratio "$pc" "$mc")" "$sr"
 	[ -n "$CSV" ] && echo "$kb,$conc,$msgs,$mr,$mc,$pr,$pc,$sr,\"${mn:+mxrelayd: $mn }${pn:+postfix: $pn}\"" >>"$CSV"
 done
 echo
 echo "msgs/s: messages accepted per second (wall clock of smtp-source). CPU s/1000: relay user+system"
 echo "CPU seconds per 1000 messages, all its processes and threads. mx/pf: mxrelayd throughput over"
-echo "Postfix's. pf/mx: Postfix CPU per message over mxrelayd's. smtp-sink: the same load against"
-echo "a sink that stores nothing (the load generator's ceiling here; a relay near it is client-bound)."
-echo "'!': errors in a run (see above)."
+echo "Postfix's. pf/mx: Postfix CPU per message over mxrelayd's. '!': errors in a run (see above)."
+[ "$SINK" = 1 ] && echo "smtp-sink: the same load against a sink that stores nothing (one run; a rough upper bound)."
+STEAL=$(steal_pct "$STAT0" "$(head -1 /proc/stat)")
+echo "CPU steal time during the benchmark: $STEAL% of all CPU time (a busy host makes every figure noisy:"
+echo "compare the two relays within one run; use --repeat 5 for steadier medians)."
 
 TARGET_RC=0
 if want_mx && want_pf && [ -n "${RATE[mxrelayd,1,50]:-}" ] && [ -n "${RATE[postfix,1,50]:-}" ]; then

@@ -74,6 +74,15 @@ def note(line):
     _ctx.note(line)
 
 
+def transcript_mark():
+    """A position in the current test's transcript, for transcript_since()."""
+    return len(_ctx.notes)
+
+
+def transcript_since(mark):
+    return "\n".join(_ctx.notes[mark:])
+
+
 def on_cleanup(fn):
     """Run fn() after the current test, whatever its result."""
     _ctx.cleanups.append(fn)

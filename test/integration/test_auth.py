@@ -320,5 +320,103 @@ def test_failure_delay_and_block():
     ok.expect(235, "2.7.0")
 
 
+FROM_TRICKS = [
+    ("two From headers", "From: <alice@example.com>\r\nFrom: <ceo@evil.example>\r\n"),
+    ("two addresses", "From: alice@example.com, ceo@evil.example\r\n"),
+    ("allowed address in the display name", 'From: "alice@example.com" <ceo@evil.example>\r\n'),
+    ("allowed address in a comment", "From: ceo@evil.example (alice@example.com)\r\n"),
+    ("folded header", "From: Alice\r\n <ceo@evil.example>\r\n"),
+    ("lower-case header name", "from: <ceo@evil.example>\r\n"),
+    ("group syntax", "From: staff: alice@example.com, ceo@evil.example;\r\n"),
+]
+
+
+def test_header_from_tricks():
+    d = daemon()
+    before = d.count()
+    s = authed(src="127.0.0.9")
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    bad = []
+    for label, from_lines in FROM_TRICKS:
+        mark = mxtest.transcript_mark()
+        s.cmd("MAIL FROM:<alice@example.com>", 250)
+        s.cmd("RCPT TO:<far@example.net>", 250)
+        r = s.data(from_lines + "To: far@example.net\r\nSubject: " + label + "\r\n\r\nbody\r\n")
+        if not (r.code == 550 and r.enh == "5.7.1"):
+            bad.append(f"{label}: {r}\n" + mxtest.transcript_since(mark))
+    s.quit()
+    assert not bad, "forbidden header From accepted: " + "\n".join(bad)
+    assert d.count() == before
+
+
+def test_from_line_in_body_is_not_header():
+    d = daemon()
+    s = authed(src="127.0.0.9")
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    body = ("From: <alice@example.com>\r\nTo: far@example.net\r\nSubject: quoting\r\n\r\n"
+            "From: ceo@evil.example wrote:\r\n> hi\r\n")
+    qid = s.mail("alice@example.com", ["far@example.net"], body)
+    s.quit()
+    assert d.message(qid)["auth_user"] == "alice"
+
+
+def test_sender_domain_case_insensitive():
+    s = authed(src="127.0.0.9")
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    s.cmd("MAIL FROM:<alice@EXAMPLE.com>", 250)
+    s.cmd("RSET", 250, "2.0.0")
+    s.cmd("MAIL FROM:<x@Branch.Example.COM>", 250)
+    s.cmd("RSET", 250, "2.0.0")
+    s.cmd("MAIL FROM:<alice@example.com.evil.example>", 553, "5.7.1")
+    s.cmd("MAIL FROM:<x@evilbranch.example.com>", 553, "5.7.1")
+    s.cmd("MAIL FROM:<x@sub.branch.example.com>", 553, "5.7.1")
+    s.quit()
+
+
+def test_authzid_does_not_grant_other_rights():
+    d = daemon()
+    s = authed(src="127.0.0.43")
+    r = s.auth_plain("alice", "alice-pw", authzid="carol")   # carol may send as anyone
+    if r.code == 235:
+        s.cmd("MAIL FROM:<ceo@evil.example>", 553, "5.7.1")
+        qid = s.mail("alice@example.com", ["far@example.net"],
+                     mxtest.message("alice@example.com", "far@example.net", "authzid"))
+        assert d.message(qid)["auth_user"] == "alice", "authzid became the authenticated user"
+    else:
+        assert r.code in (535, 501), f"AUTH with a foreign authzid: {r}"
+    s.quit()
+
+
+def test_auth_before_ehlo():
+    d = daemon()
+    s = d.connect("open", src="127.0.0.44")
+    r = s.cmd("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3")
+    r.expect(503, "5.5.1")
+    s.quit()
+
+
+def test_address_tricks_refused_after_auth():
+    s = authed(src="127.0.0.9")
+    s.auth_plain("carol", "carol pw: with spaces").expect(235, "2.7.0")
+    s.cmd("MAIL FROM:<carol@example.org>", 250)
+    for t in ("<user%other.example@example.net>", "<relay.example!user@example.net>",
+              "<@a.example:user@b.example>", "<\"a@b\"@example.net>"):
+        s.cmd(f"RCPT TO:{t}", 553, "5.1.3")
+    s.cmd("RCPT TO:<fine@example.net>", 250)
+    s.quit()
+
+
+def test_rset_keeps_authentication():
+    d = daemon()
+    s = authed(src="127.0.0.9")
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    s.cmd("MAIL FROM:<alice@example.com>", 250)
+    s.cmd("RSET", 250, "2.0.0")
+    qid = s.mail("alice@example.com", ["far@example.net"],
+                 mxtest.message("alice@example.com", "far@example.net", "after rset"))
+    s.quit()
+    assert d.message(qid)["auth_user"] == "alice"
+
+
 if __name__ == "__main__":
     mxtest.main()

@@ -6,6 +6,7 @@ import os
 import re
 import smtplib
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest  # noqa: E402
@@ -50,6 +51,16 @@ def test_helo():
     r = s.cmd("HELO client.test.example", 250)
     assert HOSTNAME in r.lines[0], f"HELO reply should name the host: {r}"
     s.cmd("MAIL FROM:<a@example.com>", 250)
+    s.quit()
+
+
+def test_helo_without_argument():
+    s = daemon().connect()
+    r = s.cmd("EHLO")
+    assert r.code == 501, f"EHLO without a domain: {r}"
+    r = s.cmd("HELO")
+    assert r.code == 501, f"HELO without a domain: {r}"
+    s.ehlo()
     s.quit()
 
 
@@ -130,6 +141,10 @@ def test_raw_relay_and_spool():
     assert not m["auth_user"], m["auth_user"]
     assert m["body"].endswith(b"\r\n\r\nline one\r\nline two\r\n"), m["body"][-80:]
     assert b"Subject: raw\r\n" in m["body"]
+    assert abs(m["received"] - time.time()) < 120, f"received column: {m['received']}"
+    assert m["flags"] == 0, f"flags for a plain 7-bit message: {m['flags']}"
+    states = d.query("SELECT state FROM recipients WHERE msg_id = ?", (m["id"],))
+    assert [x["state"] for x in states] == [0, 0], f"new recipients should be pending (0): {states}"
     assert m["size"] in (len(m["body"]), len(body)), \
         f"size column {m['size']} matches neither stored ({len(m['body'])}) nor received ({len(body)}) length"
 
@@ -222,6 +237,55 @@ def test_ipv6_listener():
     qid = s.mail("v6@example.com", ["r@example.net"], mxtest.message(subject="v6"))
     s.quit()
     assert d.message(qid)["client_ip"] == "::1"
+
+
+def test_lowercase_commands():
+    d = daemon()
+    s = d.connect()
+    s.cmd("ehlo lower.example", 250)
+    s.cmd("mail from:<lower@example.com>", 250)
+    s.cmd("rcpt to:<r@example.net>", 250)
+    qid = s.data(mxtest.message(subject="lower")).qid()
+    s.cmd("noop", 250, "2.0.0")
+    s.cmd("quit", 221, "2.0.0")
+    assert d.message(qid)["sender"] == "lower@example.com"
+
+
+def test_command_line_512_boundary():
+    s = daemon().connect()
+    s.ehlo()
+    # RFC 5321 4.5.3.1.4: 512 octets including the CRLF are allowed
+    s.cmd("NOOP " + "x" * (512 - 2 - 5), 250, "2.0.0")
+    s.cmd("NOOP " + "x" * (513 - 2 - 5), 500, "5.5.2")
+    s.cmd("NOOP", 250, "2.0.0")
+    s.quit()
+
+
+def test_huge_command_line():
+    d = daemon()
+    s = d.connect()
+    s.ehlo()
+    s.send(b"MAIL FROM:<" + b"A" * 200000 + b"@example.com>\r\n")
+    r = s.reply(timeout=15)
+    assert r.code == 500 and r.enh == "5.5.2", f"200 KB command line: {r}"
+    s.cmd("NOOP", 250, "2.0.0")
+    s.quit()
+    assert d.alive()
+
+
+def test_bdat_not_available():
+    """CHUNKING is not advertised, so BDAT must not start a message."""
+    d = daemon()
+    before = d.count()
+    s = d.connect()
+    s.ehlo()
+    assert "CHUNKING" not in s.ext
+    s.cmd("MAIL FROM:<b@example.com>", 250)
+    s.cmd("RCPT TO:<r@example.net>", 250)
+    r = s.cmd("BDAT 8 LAST")
+    assert r.code in (500, 502) and r.enh == "5.5.1", f"BDAT: {r}"
+    s.quit()
+    assert d.count() == before
 
 
 if __name__ == "__main__":

@@ -335,5 +335,55 @@ def test_data_reply_after_reject_keeps_session():
     assert d.message(qid)["sender"] == "again@example.com"
 
 
+def test_header_block_without_end():
+    """A message that is all header lines (no blank line) is still held to max_header_size."""
+    d = daemon()
+    before = d.count()
+    s = session(d)
+    open_data(s)
+    headers = b"".join(b"X-Filler-%04d: %s\r\n" % (i, b"h" * 60) for i in range((MAX_HEADER // 70) + 40))
+    s.send(b"Subject: no body\r\n" + headers + b".\r\n")
+    s.reply().expect(552, "5.3.4")
+    assert d.count() == before
+    s.quit()
+
+
+def test_one_huge_header():
+    """One header folded over many lines counts as header, not body."""
+    d = daemon()
+    before = d.count()
+    s = session(d)
+    open_data(s)
+    folded = b"X-Long: start\r\n" + b"".join(b"\tcontinued %04d %s\r\n" % (i, b"f" * 60) for i in range(200))
+    s.send(b"Subject: folded\r\n" + folded + b"\r\nbody\r\n.\r\n")
+    s.reply().expect(552, "5.3.4")
+    assert d.count() == before
+    s.quit()
+
+
+def test_crlf_and_dots_split_across_writes():
+    """CR and LF of one line end arriving in different reads are not bare; stuffing and line
+    length are judged across read boundaries."""
+    d = daemon()
+    s = session(d)
+    open_data(s)
+    parts = [b"Subject: split\r", b"\nX-Split: yes\r\n\r", b"\nline one\r", b"\n.", b".dots\r\n",
+             b"a" * 500, b"a" * 498 + b"\r", b"\nend\r\n", b".", b"\r", b"\n"]
+    for p in parts:
+        s.send(p)
+        s.silent(0.05)
+    qid = s.reply().qid()
+    body = d.message(qid)["body"]
+    assert body.endswith(b"X-Split: yes\r\n\r\nline one\r\n.dots\r\n" + b"a" * 998 + b"\r\nend\r\n"), \
+        body[-120:]
+    # 999 characters split over two writes is still too long
+    open_data(s)
+    s.send(b"Subject: split long\r\n\r\n" + b"b" * 600)
+    s.silent(0.05)
+    s.send(b"b" * 399 + b"\r\n.\r\n")
+    s.reply().expect(550, "5.6.0")
+    s.quit()
+
+
 if __name__ == "__main__":
     mxtest.main()

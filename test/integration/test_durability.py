@@ -160,5 +160,43 @@ def test_smtp_source_load():
     assert all(m["sender"] == "src@example.com" and m["rcpts"] == ["dst@example.net"] for m in msgs)
 
 
+def test_sigkill_under_load_keeps_every_250():
+    d = mxtest.Daemon(conf={"max_connections_per_ip": "50"}).start()
+    acked, lock, stop = [], threading.Lock(), threading.Event()
+
+    def worker(n):
+        try:
+            s = mxtest.Smtp(d.port(), timeout=20, tag=f"load{n}")
+            s.ehlo()
+            i = 0
+            while not stop.is_set():
+                s.send(f"MAIL FROM:<k{n}.{i}@example.com>\r\nRCPT TO:<r@example.net>\r\nDATA\r\n")
+                for code in (250, 250, 354):
+                    s.reply().expect(code)
+                r = s.send_body(mxtest.message(subject=f"kill {n}/{i}"))
+                if r.code == 250:
+                    with lock:
+                        acked.append(r.qid())
+                i += 1
+        except (AssertionError, OSError):
+            pass    # the daemon was killed under us
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    mxtest.wait_for(lambda: len(acked) >= 60, 30, what="60 acknowledged messages")
+    d.kill()
+    stop.set()
+    for t in threads:
+        t.join(20)
+    with lock:
+        got = list(acked)
+    stored = {m["qid"] for m in d.messages()}
+    lost = [q for q in got if q not in stored]
+    assert not lost, f"{len(lost)} of {len(got)} acknowledged messages missing after SIGKILL: {lost[:5]}"
+    d.start()
+    assert {m["qid"] for m in d.messages()} >= set(got)
+
+
 if __name__ == "__main__":
     mxtest.main()

@@ -93,7 +93,8 @@ def _log_tokens(line):
     while pos < len(rest):
         m = TOKEN.match(rest, pos)
         if not m or m.end() == pos:
-            raise AssertionError(f"log line is not key=value at column {pos}: {line!r}")
+            raise AssertionError(f"log line is not key=value at column {pos} (a value with an unquoted "
+                                 f"space or quote, so client text reads as extra keys): {line!r}")
         keys.append(m.group(1))
         pos = m.end()
         while pos < len(rest) and rest[pos] == " ":
@@ -154,8 +155,9 @@ def test_auth_plain_with_nul_tricks():
     s.ehlo()
     # user name with an embedded NUL in LOGIN: not alice
     u = base64.b64encode(b"alice\0junk").decode()
-    s.cmd("AUTH LOGIN " + u, 334)
-    r = s.cmd(base64.b64encode(b"alice-pw").decode())
+    r = s.cmd("AUTH LOGIN " + u)
+    if r.code == 334:
+        r = s.cmd(base64.b64encode(b"alice-pw").decode())
     assert r.code in (501, 535), f"LOGIN user 'alice\\0junk' accepted: {r}"
     # PLAIN with four fields
     tok = base64.b64encode(b"\0alice\0alice-pw\0extra").decode()

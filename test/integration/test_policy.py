@@ -239,5 +239,77 @@ def test_half_open_client_does_not_block_others():
         raw.close()
 
 
+def test_pipelined_burst_of_commands():
+    """5000 NOOPs in one write (~30 KB) while not reading: every reply arrives, in order."""
+    d = daemon()
+    s = d.connect()
+    s.ehlo()
+    n = 5000
+    s.send("".join(f"NOOP {i}\r\n" for i in range(n)) + "QUIT\r\n")
+    for i in range(n):
+        r = s.reply(timeout=20)
+        if not (r.code == 250 and r.enh == "2.0.0"):
+            raise AssertionError(f"reply {i} of {n} pipelined NOOPs: {r}")
+    s.reply(timeout=20).expect(221, "2.0.0")
+    assert s.closed(3)
+
+
+def test_session_timeout_mid_data():
+    d = mxtest.Daemon(conf={"session_timeout": "2s"}).start()
+    s = d.connect()
+    s.ehlo()
+    s.cmd("MAIL FROM:<slow@example.com>", 250)
+    s.cmd("RCPT TO:<r@example.net>", 250)
+    s.cmd("DATA", 354)
+    s.send(b"Subject: stalled\r\n\r\nhalf\r\n")
+    assert s.closed(8), "a stalled DATA was not timed out"
+    assert d.count() == 0, "a timed-out partial message was stored"
+
+
+def test_connection_slots_not_leaked():
+    """Aborted sessions of every kind give their per-IP slot back."""
+    import ssl
+    import struct
+    d = mxtest.Daemon(conf={"max_connections_per_ip": "2", "credentials": None},
+                      listeners={"main": {"tls": "starttls"}, "smtps": {"tls": "implicit"}}).start()
+
+    def rst(sock):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+    for i in range(6):
+        s = d.connect()                       # reset right after the banner
+        rst(s.sock)
+        s = d.connect()
+        s.ehlo()
+        s.cmd("MAIL FROM:<a@example.com>", 250)
+        s.cmd("RCPT TO:<b@example.net>", 250)
+        s.cmd("DATA", 354)
+        s.send(b"Subject: cut\r\n\r\npartial")
+        rst(s.sock)                           # reset mid-DATA
+        s = d.connect()
+        s.ehlo()
+        s.cmd("STARTTLS", 220, "2.0.0")
+        s.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")   # half a ClientHello
+        rst(s.sock)                           # reset mid-handshake
+        raw = socket.create_connection(("127.0.0.1", d.port("smtps")), 5)
+        rst(raw)                              # reset before the implicit TLS handshake
+        raw = socket.create_connection(("127.0.0.1", d.port("smtps")), 5)
+        raw.sendall(b"EHLO not-tls\r\n")      # plaintext on the TLS port
+        raw.close()
+    s = d.connect(banner=False)
+    try:
+        tls_ok = mxtest.Smtp(d.port("smtps"), implicit_tls=True, banner=False)
+    except (ssl.SSLError, OSError) as e:
+        raise AssertionError(f"implicit TLS after aborted sessions: {e}")
+    got = [s.reply(), tls_ok.reply()]
+    for r in got:
+        if r.code != 220:
+            raise AssertionError(f"per-IP slots leaked by aborted sessions: banner {r}")
+    s.quit()
+    tls_ok.quit()
+    assert d.count() == 0
+
+
 if __name__ == "__main__":
     mxtest.main()

@@ -179,5 +179,22 @@ def test_sighup_with_broken_config_keeps_running():
     assert d.grep(r"this_key_does_not_exist"), "the reload error was not logged"
 
 
+def test_sighup_during_data():
+    d = mxtest.Daemon().start()
+    s = d.connect()
+    s.ehlo()
+    s.cmd("MAIL FROM:<hupdata@example.com>", 250)
+    s.cmd("RCPT TO:<r@example.net>", 250)
+    s.cmd("DATA", 354)
+    s.send(b"Subject: across a reload\r\n\r\nbefore\r\n")
+    d.hup()
+    time.sleep(0.3)
+    s.send(b"after\r\n.\r\n")
+    qid = s.reply().qid()
+    s.quit()
+    assert d.message(qid)["body"].endswith(b"before\r\nafter\r\n")
+    assert d.alive()
+
+
 if __name__ == "__main__":
     mxtest.main()

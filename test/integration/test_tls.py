@@ -89,6 +89,9 @@ def test_starttls_injection_with_pipelined_rcpt():
     s.send("NOOP\r\n")
     s.reply().expect(250, "2.0.0")
     s.silent(0.5)
+    # RFC 3207 4.2: the MAIL given before TLS is forgotten
+    s.ehlo()
+    s.cmd("RCPT TO:<y@example.net>", 503, "5.5.1")
     s.quit()
 
 
@@ -279,6 +282,30 @@ def test_failed_handshake_does_not_hurt_daemon():
     s.starttls()
     s.ehlo()
     s.quit()
+
+
+def test_stalled_tls_handshakes_time_out():
+    import socket
+    import time
+    d = mxtest.Daemon(conf={"session_timeout": "2s"},
+                      listeners={"main": {"tls": "starttls"}, "smtps": {"tls": "implicit"}}).start()
+    implicit = socket.create_connection(("127.0.0.1", d.port("smtps")), 5)     # never says hello
+    s = d.connect()
+    s.ehlo()
+    s.cmd("STARTTLS", 220, "2.0.0")                                            # never says hello
+    t0 = time.monotonic()
+    implicit.settimeout(8)
+    try:
+        data = implicit.recv(100)
+        ok = data == b""
+    except ConnectionResetError:
+        ok = True
+    except socket.timeout:
+        ok = False
+    implicit.close()
+    assert ok, "a silent client on the implicit TLS port was not dropped within session_timeout + 6s"
+    assert s.closed(max(0.5, 8 - (time.monotonic() - t0))), \
+        "a client that never starts the TLS handshake after STARTTLS was not dropped"
 
 
 if __name__ == "__main__":

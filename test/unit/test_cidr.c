@@ -54,8 +54,8 @@ struct parse_case {
 	const char *label;
 	const char *text;
 	int rc;
-	int family;		/* on rc == 0 */
-	const char *norm;	/* on rc == 0: "addr/prefix"; on -1: a word of the error */
+	int family;       /* on rc == 0 */
+	const char *norm; /* on rc == 0: "addr/prefix"; on -1: a word of the error */
 };
 
 static const struct parse_case parse_cases[] = {
@@ -124,15 +124,15 @@ check_parse_row(const struct parse_case *pc)
 	if (rc != 0) {
 		if (strstr(err, pc->norm) == NULL) {
 			print_error("parse \"%s\": error \"%s\" does not mention \"%s\"\n",
-				    pc->label, err, pc->norm);
+			            pc->label, err, pc->norm);
 			return 1;
 		}
 		return 0;
 	}
 	cidr_text(&c, got, sizeof got);
 	if (c.family != pc->family || strcmp(got, pc->norm) != 0) {
-		print_error("parse \"%s\": got %s (family %d), want %s\n", pc->label, got,
-			    c.family, pc->norm);
+		print_error("parse \"%s\": got %s (family %d), want %s\n", pc->label, got, c.family,
+		            pc->norm);
 		return 1;
 	}
 	/* v4 networks use addr[0..3]; the rest stays zero */
@@ -140,7 +140,7 @@ check_parse_row(const struct parse_case *pc)
 		static const unsigned char zero[12];
 		if (memcmp(c.addr + 4, zero, sizeof zero) != 0) {
 			print_error("parse \"%s\": bytes after the v4 address not zero\n",
-				    pc->label);
+			            pc->label);
 			return 1;
 		}
 	}
@@ -180,7 +180,7 @@ struct list_case {
 	const char *label;
 	const char *text;
 	int rc;
-	const char *want;	/* rc 0: entries "a/p" joined by one space; rc -1: word of err */
+	const char *want; /* rc 0: entries "a/p" joined by one space; rc -1: word of err */
 };
 
 static const struct list_case list_cases[] = {
@@ -230,18 +230,18 @@ test_list_parse(void **state)
 
 		if (rc != lc->rc) {
 			print_error("list \"%s\": got rc %d (%s), want %d\n", lc->label, rc, err,
-				    lc->rc);
+			            lc->rc);
 			bad++;
 		} else if (rc == 0) {
 			list_text(&l, got, sizeof got);
 			if (strcmp(got, lc->want) != 0) {
 				print_error("list \"%s\": got \"%s\", want \"%s\"\n", lc->label,
-					    got, lc->want);
+				            got, lc->want);
 				bad++;
 			}
 		} else if (strstr(err, lc->want) == NULL) {
 			print_error("list \"%s\": error \"%s\" does not mention \"%s\"\n",
-				    lc->label, err, lc->want);
+			            lc->label, err, lc->want);
 			bad++;
 		}
 		/* after an error the caller frees whatever was parsed (LSan checks) */
@@ -353,7 +353,7 @@ test_match(void **state)
 		got = cidr_match(&c, peer(mc->peer, &ss));
 		if (got != mc->match) {
 			print_error("match %s vs %s: got %s, want %s\n", mc->net, mc->peer,
-				    got ? "true" : "false", mc->match ? "true" : "false");
+			            got ? "true" : "false", mc->match ? "true" : "false");
 			bad++;
 		}
 	}
@@ -422,7 +422,7 @@ test_list_match(void **state)
 		got = cidr_list_match(&l, peer(mc->peer, &ss));
 		if (got != mc->match) {
 			print_error("list match [%s] vs %s: got %s, want %s\n", mc->list, mc->peer,
-				    got ? "true" : "false", mc->match ? "true" : "false");
+			            got ? "true" : "false", mc->match ? "true" : "false");
 			bad++;
 		}
 		cidr_list_free(&l);
@@ -466,7 +466,7 @@ test_addr_text(void **state)
 		cidr_addr_text(peer(cases[i].peer, &ss), out, cases[i].outlen);
 		if (strcmp(out, cases[i].want) != 0) {
 			print_error("addr_text %s: got \"%s\", want \"%s\"\n", cases[i].peer, out,
-				    cases[i].want);
+			            cases[i].want);
 			bad++;
 		}
 		free(out);

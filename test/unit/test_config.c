@@ -117,7 +117,9 @@ addr_text(const struct listener_conf *l, char *out, size_t outlen)
 		assert_int_equal(l->addrlen, sizeof *s6);
 	}
 	snprintf(out, outlen, "%s %d %s", ip, port,
-		 l->addr.ss_family == AF_INET ? "v4" : l->addr.ss_family == AF_INET6 ? "v6" : "?");
+	         l->addr.ss_family == AF_INET    ? "v4"
+	         : l->addr.ss_family == AF_INET6 ? "v6"
+	                                         : "?");
 }
 
 static void
@@ -130,7 +132,7 @@ cidrs_text(const struct cidr_list *l, char *out, size_t outlen)
 		char a[INET6_ADDRSTRLEN];
 		inet_ntop(l->v[i].family, l->v[i].addr, a, sizeof a);
 		n += (size_t)snprintf(out + n, outlen - n, "%s%s/%d", i ? " " : "", a,
-				      l->v[i].prefix);
+		                      l->v[i].prefix);
 	}
 }
 
@@ -228,53 +230,52 @@ test_files_without_listeners(void **state)
 	config_free(c);
 }
 
-static const char full_conf[] =
-    "# every key, with the spacing variants people write\n"
-    "hostname = relay.example.com\n"
-    "data_dir=/var/lib/mxrelay\n"
-    "\tuser   =   mail  \n"
-    "relay_from = 10.0.0.0/8, 192.168.0.0/16 2001:db8::/32\n"
-    "credentials = /etc/mxrelay/passwd\n"
-    "\n"
-    "max_message_size = 50M\n"
-    "max_recipients = 250\r\n"
-    "max_header_size = 512K\n"
-    "max_connections = 1000\n"
-    "max_connections_per_ip = 30\n"
-    "auth_max_failures = 3\n"
-    "auth_block_time = 1h\n"
-    "session_timeout = 10m\n"
-    "shutdown_timeout = 45s\n"
-    "spool_max_size = 2G\n"
-    "log = syslog\n"
-    "\n"
-    "[listener submission]\n"
-    "address = 0.0.0.0:587\n"
-    "tls = required\n"
-    "cert = /etc/ssl/relay.pem\n"
-    "key = /etc/ssl/relay.key\n"
-    "tls_min_version = 1.3\n"
-    "auth_without_tls = no\n"
-    "\n"
-    "  [ listener   smtps ]  \n"
-    "address = [::1]:465\n"
-    "tls = implicit\n"
-    "tls_min_version = 1.0\n"
-    "legacy_tls = yes\n"
-    "legacy_tls_from = 192.0.2.0/24, 2001:db8:1::/48\n"
-    "legacy_tls_until = 2026-06-30\n"
-    "\n"
-    "[listener lan]\n"
-    "# a comment inside a section\n"
-    "address = 192.168.1.10:25\n"
-    "tls = none\n"
-    "auth_without_tls = true\n"
-    "legacy_tls = false\n"
-    "\n"
-    "[listener v6any]\n"
-    "address = [2001:db8::25]:2525\n"
-    "tls = starttls\n"
-    "tls_min_version = 1.1"; /* no final newline */
+static const char full_conf[] = "# every key, with the spacing variants people write\n"
+                                "hostname = relay.example.com\n"
+                                "data_dir=/var/lib/mxrelay\n"
+                                "\tuser   =   mail  \n"
+                                "relay_from = 10.0.0.0/8, 192.168.0.0/16 2001:db8::/32\n"
+                                "credentials = /etc/mxrelay/passwd\n"
+                                "\n"
+                                "max_message_size = 50M\n"
+                                "max_recipients = 250\r\n"
+                                "max_header_size = 512K\n"
+                                "max_connections = 1000\n"
+                                "max_connections_per_ip = 30\n"
+                                "auth_max_failures = 3\n"
+                                "auth_block_time = 1h\n"
+                                "session_timeout = 10m\n"
+                                "shutdown_timeout = 45s\n"
+                                "spool_max_size = 2G\n"
+                                "log = syslog\n"
+                                "\n"
+                                "[listener submission]\n"
+                                "address = 0.0.0.0:587\n"
+                                "tls = required\n"
+                                "cert = /etc/ssl/relay.pem\n"
+                                "key = /etc/ssl/relay.key\n"
+                                "tls_min_version = 1.3\n"
+                                "auth_without_tls = no\n"
+                                "\n"
+                                "  [ listener   smtps ]  \n"
+                                "address = [::1]:465\n"
+                                "tls = implicit\n"
+                                "tls_min_version = 1.0\n"
+                                "legacy_tls = yes\n"
+                                "legacy_tls_from = 192.0.2.0/24, 2001:db8:1::/48\n"
+                                "legacy_tls_until = 2026-06-30\n"
+                                "\n"
+                                "[listener lan]\n"
+                                "# a comment inside a section\n"
+                                "address = 192.168.1.10:25\n"
+                                "tls = none\n"
+                                "auth_without_tls = true\n"
+                                "legacy_tls = false\n"
+                                "\n"
+                                "[listener v6any]\n"
+                                "address = [2001:db8::25]:2525\n"
+                                "tls = starttls\n"
+                                "tls_min_version = 1.1"; /* no final newline */
 
 static void
 test_full_file(void **state)
@@ -385,10 +386,17 @@ test_sizes(void **state)
 		const char *value;
 		uint64_t want;
 	} cases[] = {
-	    {"512K", 512ULL << 10}, {"35M", 35ULL << 20},   {"1G", 1ULL << 30},
-	    {"10MB", 10ULL << 20},  {"10mb", 10ULL << 20},  {"4kB", 4ULL << 10},
-	    {"2g", 2ULL << 30},     {"1048576", 1048576},  {"0", 0},
-	    {"0K", 0},		    {"4096G", 4096ULL << 30},
+	    {"512K", 512ULL << 10},
+	    {"35M", 35ULL << 20},
+	    {"1G", 1ULL << 30},
+	    {"10MB", 10ULL << 20},
+	    {"10mb", 10ULL << 20},
+	    {"4kB", 4ULL << 10},
+	    {"2g", 2ULL << 30},
+	    {"1048576", 1048576},
+	    {"0", 0},
+	    {"0K", 0},
+	    {"4096G", 4096ULL << 30},
 	};
 	size_t i, n = sizeof cases / sizeof cases[0];
 	int bad = 0;
@@ -402,8 +410,8 @@ test_sizes(void **state)
 		c = load_text(text);
 		if (c->spool_max_size != cases[i].want) {
 			print_error("size %s: got %llu, want %llu\n", cases[i].value,
-				    (unsigned long long)c->spool_max_size,
-				    (unsigned long long)cases[i].want);
+			            (unsigned long long)c->spool_max_size,
+			            (unsigned long long)cases[i].want);
 			bad++;
 		}
 		config_free(c);
@@ -419,9 +427,17 @@ test_durations(void **state)
 		const char *value;
 		unsigned want;
 	} cases[] = {
-	    {"30s", 30},   {"5m", 300},		{"2h", 7200},	 {"1d", 86400},
-	    {"90", 90},	   {"0", 0},		{"1", 1},	 {"365d", 365 * 86400},
-	    {"8760h", 365 * 86400}, {"31536000", 31536000}, {"45s", 45},
+	    {"30s", 30},
+	    {"5m", 300},
+	    {"2h", 7200},
+	    {"1d", 86400},
+	    {"90", 90},
+	    {"0", 0},
+	    {"1", 1},
+	    {"365d", 365 * 86400},
+	    {"8760h", 365 * 86400},
+	    {"31536000", 31536000},
+	    {"45s", 45},
 	};
 	size_t i, n = sizeof cases / sizeof cases[0];
 	int bad = 0;
@@ -431,11 +447,12 @@ test_durations(void **state)
 		char text[128];
 		struct config *c;
 
-		snprintf(text, sizeof text, "session_timeout = %s\n", cases[i].value);
+		/* shutdown_timeout: a duration key with no lower bound, so "0" is valid */
+		snprintf(text, sizeof text, "shutdown_timeout = %s\n", cases[i].value);
 		c = load_text(text);
-		if (c->session_timeout != cases[i].want) {
+		if (c->shutdown_timeout != cases[i].want) {
 			print_error("duration %s: got %u, want %u\n", cases[i].value,
-				    c->session_timeout, cases[i].want);
+			            c->shutdown_timeout, cases[i].want);
 			bad++;
 		}
 		config_free(c);
@@ -473,7 +490,7 @@ test_listener_addresses(void **state)
 		if (strcmp(got, cases[i].want) != 0 ||
 		    strcmp(c->listeners->address_text, cases[i].value) != 0) {
 			print_error("address %s: got \"%s\" (%s), want \"%s\"\n", cases[i].value,
-				    got, c->listeners->address_text, cases[i].want);
+			            got, c->listeners->address_text, cases[i].want);
 			bad++;
 		}
 		config_free(c);
@@ -488,8 +505,8 @@ struct bad_case {
 	const char *label;
 	const char *text;
 	int line;
-	const char *key;	/* NULL: the message has no KEY part ("FILE:LINE: reason") */
-	const char *reason;	/* must appear in the reason; "" only checks it is non-empty */
+	const char *key;    /* NULL: the message has no KEY part ("FILE:LINE: reason") */
+	const char *reason; /* must appear in the reason; "" only checks it is non-empty */
 };
 
 /* listener keys in these rows sit on line 3 */
@@ -515,8 +532,8 @@ static const struct bad_case bad_cases[] = {
     {"missing = in listener", LA "tls none\n", 3, NULL, "key = value"},
     {"line count over comments and CRLF", "# a\r\n\r\n  # b\r\nmax_recipients = x\r\n", 4,
      "max_recipients", "not a number"},
-    {"error on last line without newline", "hostname = a\nmax_recipients = x", 2,
-     "max_recipients", "not a number"},
+    {"error on last line without newline", "hostname = a\nmax_recipients = x", 2, "max_recipients",
+     "not a number"},
 
     /* values */
     {"empty string", "hostname =\n", 1, "hostname", "empty"},
@@ -537,13 +554,11 @@ static const struct bad_case bad_cases[] = {
     {"bad duration unit", "session_timeout = 5x\n", 1, "session_timeout", "not a duration"},
     {"weeks are not a unit", "auth_block_time = 1w\n", 1, "auth_block_time", "not a duration"},
     {"negative duration", "session_timeout = -5\n", 1, "session_timeout", "not a duration"},
-    {"duration double unit", "session_timeout = 5mm\n", 1, "session_timeout",
-     "not a duration"},
-    {"duration with space", "shutdown_timeout = 5 m\n", 1, "shutdown_timeout",
-     "not a duration"},
-    {"duration over a year", "shutdown_timeout = 366d\n", 1, "shutdown_timeout",
-     "not a duration"},
+    {"duration double unit", "session_timeout = 5mm\n", 1, "session_timeout", "not a duration"},
+    {"duration with space", "shutdown_timeout = 5 m\n", 1, "shutdown_timeout", "not a duration"},
+    {"duration over a year", "shutdown_timeout = 366d\n", 1, "shutdown_timeout", "not a duration"},
     {"empty duration", "session_timeout =\n", 1, "session_timeout", ""},
+    {"zero session timeout", "session_timeout = 0\n", 1, "session_timeout", "at least"},
     {"bad number", "max_recipients = many\n", 1, "max_recipients", "not a number"},
     {"negative number", "max_recipients = -1\n", 1, "max_recipients", "not a number"},
     {"number too big", "max_connections = 1000001\n", 1, "max_connections", "not a number"},
@@ -553,18 +568,15 @@ static const struct bad_case bad_cases[] = {
     {"bool upper case", LA "legacy_tls = Yes\n", 3, "legacy_tls", "yes or no"},
     {"bad CIDR prefix", "relay_from = 10.0.0.0/33\n", 1, "relay_from", "10.0.0.0/33"},
     {"bad CIDR in list", "relay_from = 10.0.0.0/8 nonsense\n", 1, "relay_from", "nonsense"},
-    {"bad legacy CIDR", LA "legacy_tls_from = 300.0.0.0/8\n", 3, "legacy_tls_from",
-     "300.0.0.0/8"},
+    {"bad legacy CIDR", LA "legacy_tls_from = 300.0.0.0/8\n", 3, "legacy_tls_from", "300.0.0.0/8"},
     {"CIDR host bits", "relay_from = 10.0.0.1/8\n", 1, "relay_from", "host bits"},
     {"bad tls mode", LA "tls = on\n", 3, "tls", "none, starttls"},
     {"tls mode upper case", LA "tls = STARTTLS\n", 3, "tls", "none, starttls"},
     {"bad tls version", LA "tls_min_version = 1.4\n", 3, "tls_min_version", "1.0, 1.1"},
-    {"tls version as name", LA "tls_min_version = TLSv1.2\n", 3, "tls_min_version",
-     "1.0, 1.1"},
+    {"tls version as name", LA "tls_min_version = TLSv1.2\n", 3, "tls_min_version", "1.0, 1.1"},
     {"address without port", "[listener a]\naddress = 127.0.0.1\n", 2, "address", "IP:PORT"},
     {"address port 0", "[listener a]\naddress = 127.0.0.1:0\n", 2, "address", "IP:PORT"},
-    {"address port 65536", "[listener a]\naddress = 127.0.0.1:65536\n", 2, "address",
-     "IP:PORT"},
+    {"address port 65536", "[listener a]\naddress = 127.0.0.1:65536\n", 2, "address", "IP:PORT"},
     {"address empty port", "[listener a]\naddress = 127.0.0.1:\n", 2, "address", "IP:PORT"},
     {"address junk port", "[listener a]\naddress = 127.0.0.1:25x\n", 2, "address", "IP:PORT"},
     {"address bad IPv4", "[listener a]\naddress = 300.0.0.1:25\n", 2, "address", "IP:PORT"},
@@ -577,12 +589,10 @@ static const struct bad_case bad_cases[] = {
     {"IPv6 bad", "[listener a]\naddress = [::g]:25\n", 2, "address", "IP:PORT"},
     /* README: "IP:PORT or [IPv6]:PORT"; bare "::1:25" is ambiguous (is 25 the port?) */
     {"IPv6 without brackets", "[listener a]\naddress = ::1:25\n", 2, "address", "IP:PORT"},
-    {"bad date month", LA "legacy_tls_until = 2026-13-01\n", 3, "legacy_tls_until",
-     "YYYY-MM-DD"},
+    {"bad date month", LA "legacy_tls_until = 2026-13-01\n", 3, "legacy_tls_until", "YYYY-MM-DD"},
     {"date in other order", LA "legacy_tls_until = 30.06.2026\n", 3, "legacy_tls_until",
      "YYYY-MM-DD"},
-    {"date with junk", LA "legacy_tls_until = 2026-06-30x\n", 3, "legacy_tls_until",
-     "YYYY-MM-DD"},
+    {"date with junk", LA "legacy_tls_until = 2026-06-30x\n", 3, "legacy_tls_until", "YYYY-MM-DD"},
     {"date as word", LA "legacy_tls_until = soon\n", 3, "legacy_tls_until", "YYYY-MM-DD"},
     {"date that does not exist", LA "legacy_tls_until = 2026-02-30\n", 3, "legacy_tls_until",
      "YYYY-MM-DD"},
@@ -592,15 +602,14 @@ static const struct bad_case bad_cases[] = {
      "[listener a]\naddress = 127.0.0.1:25\n[listener a]\naddress = 127.0.0.1:26\n", 3, NULL,
      "defined twice (first at line 1)"},
     {"two listeners on one address",
-     "[listener a]\naddress = 127.0.0.1:25\n\n[listener b]\naddress = 127.0.0.1:25\n", 4,
-     "address", "[listener a]"},
+     "[listener a]\naddress = 127.0.0.1:25\n\n[listener b]\naddress = 127.0.0.1:25\n", 4, "address",
+     "[listener a]"},
     {"one IPv6 address spelled twice",
      "[listener a]\naddress = [::1]:25\n[listener b]\naddress = [0:0::1]:25\n", 3, "address",
      "[listener a]"},
     {"listener without address", "hostname = x\n\n[listener a]\ntls = none\n", 3, "address",
      "missing"},
-    {"second listener without address", LA "[listener b]\ntls = none\n", 3, "address",
-     "missing"},
+    {"second listener without address", LA "[listener b]\ntls = none\n", 3, "address", "missing"},
     {"cert without key", LA "cert = /etc/ssl/c.pem\n", 1, "cert", "together"},
     {"key without cert", LA "key = /etc/ssl/k.pem\n", 1, "cert", "together"},
     {"legacy_tls on tls = none", LA "tls = none\nlegacy_tls = yes\n", 1, "legacy_tls",
@@ -612,14 +621,13 @@ static const struct bad_case bad_cases[] = {
     {"max_recipients = 0", "hostname = x\nmax_recipients = 0\n", 2, "max_recipients", ""},
     {"max_message_size under 1K", "# c\nmax_message_size = 512\n", 2, "max_message_size", ""},
     {"max_connections = 0", "max_connections = 0\n", 1, "max_connections", ""},
-    {"max_connections_per_ip = 0", "max_connections_per_ip = 0\n", 1,
-     "max_connections_per_ip", ""},
+    {"max_connections_per_ip = 0", "max_connections_per_ip = 0\n", 1, "max_connections_per_ip", ""},
 };
 
 /* Check err against "PATH:LINE: KEY: reason" (or "PATH:LINE: reason"). 0 when it matches. */
 static int
 check_error(const char *label, const char *path, const char *err, int line, const char *key,
-	    const char *reason)
+            const char *reason)
 {
 	char prefix[512];
 	const char *rest;
@@ -635,7 +643,7 @@ check_error(const char *label, const char *path, const char *err, int line, cons
 	rest = err + strlen(prefix);
 	if (*rest == '\0' || strchr(rest, '\n') || strstr(rest, reason) == NULL) {
 		print_error("bad \"%s\": reason \"%s\" is empty, multi-line or lacks \"%s\"\n",
-			    label, rest, reason);
+		            label, rest, reason);
 		return 1;
 	}
 	return 0;
@@ -656,7 +664,7 @@ test_bad_files(void **state)
 		write_conf(path, sizeof path, "bad.conf", bc->text, strlen(bc->text));
 		if (config_load(&c, path, err, sizeof err) != -1) {
 			print_error("bad \"%s\": loaded, expected \"%s:%d: %s%s...\"\n", bc->label,
-				    path, bc->line, bc->key ? bc->key : "", bc->key ? ": " : "");
+			            path, bc->line, bc->key ? bc->key : "", bc->key ? ": " : "");
 			config_free(c);
 			bad++;
 			continue;
@@ -673,15 +681,12 @@ test_line_length(void **state)
 {
 	static const struct {
 		const char *label;
-		size_t len;	/* characters before the newline */
-		int comment;	/* a comment line instead of a hostname */
+		size_t len;  /* characters before the newline */
+		int comment; /* a comment line instead of a hostname */
 		int ok;
 	} cases[] = {
-	    {"4096", 4096, 0, 1},
-	    {"4096 comment", 4096, 1, 1},
-	    {"4097", 4097, 0, 0},
-	    {"4097 comment", 4097, 1, 0},
-	    {"10000", 10000, 0, 0},
+	    {"4096", 4096, 0, 1},         {"4096 comment", 4096, 1, 1}, {"4097", 4097, 0, 0},
+	    {"4097 comment", 4097, 1, 0}, {"10000", 10000, 0, 0},
 	};
 	size_t i, n = sizeof cases / sizeof cases[0];
 	int bad = 0;
@@ -705,7 +710,7 @@ test_line_length(void **state)
 				print_error("line \"%s\": %s\n", cases[i].label, err);
 				bad++;
 			} else if (!cases[i].comment &&
-				   strlen(c->hostname) != cases[i].len - strlen("hostname = ")) {
+			           strlen(c->hostname) != cases[i].len - strlen("hostname = ")) {
 				print_error("line \"%s\": hostname cut\n", cases[i].label);
 				bad++;
 			} else if (strcmp(c->log, "syslog") != 0) {

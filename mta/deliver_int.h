@@ -1,0 +1,80 @@
+/* deliver internals shared by deliver.c (jobs, outcomes) and dest.c (destinations, connections). */
+#ifndef MXRELAY_DELIVER_INT_H
+#define MXRELAY_DELIVER_INT_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns/dns.h"
+#include "mta/deliver.h"
+#include "mta/smtpc.h"
+#include "mta/writer.h"
+#include "spool/spool.h"
+
+#define DEST_BUCKETS 1024
+#define IDLE_SECONDS 5		/* keep an idle connection this long for reuse */
+
+struct resolver;
+struct sched;
+struct dest;
+
+struct deliver {
+	struct server *srv;
+	struct sched *sched;
+	struct resolver *res;
+	SSL_CTX *tls;		/* client context: TLS 1.2+, opportunistic */
+	struct dest *dests[DEST_BUCKETS];
+	unsigned nconns;	/* connections open, all destinations */
+	unsigned busy;		/* jobs in flight */
+	bool stopping;
+};
+
+/* Per-recipient outcome of this attempt. */
+struct rres {
+	int state;		/* SPOOL_RCPT_*; PENDING = deferred (or undecided) */
+	bool decided;
+	char dsn[16];		/* "2.0.0", "4.4.1", "5.1.1" */
+	char *reply;
+	char *relay;		/* "mx[ip]:port", NULL when no connection */
+};
+
+/* One message being delivered. */
+struct djob {
+	struct deliver *dl;
+	int64_t id;
+	struct spool_work *w;
+	struct rres *res;	/* per w->rcpts[i] */
+	size_t groups_left;
+	bool need_8bit, need_utf8;
+	int64_t start_ms;
+	struct writer_job wj;
+	struct spool_result *sres;
+	struct spool_msg_in bounce;
+	char *bounce_body;
+	const char *bounce_rcpt;
+	bool has_bounce;
+};
+
+/* Up to rcpts_per_transaction recipients of one job for one destination. */
+struct dgroup {
+	struct djob *job;
+	size_t *idx;		/* indexes into job->w->rcpts */
+	const char **rcpts;
+	size_t n;
+	struct dgroup *next;
+};
+
+/* deliver.c */
+void job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
+		const char *tls);
+void group_done(struct dgroup *g);
+/* Record the same outcome for every recipient of g, then group_done. */
+void group_fail_all(struct dgroup *g, int code, const char *text, const char *relay);
+
+/* dest.c */
+void dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g);
+void dests_free(struct deliver *dl);
+
+#endif

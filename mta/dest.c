@@ -1,0 +1,443 @@
+/*
+ * dest: destinations (one per recipient domain) and their connections.
+ *
+ * A destination queues groups, resolves its MX targets (dns/, cached by
+ * TTL), and runs up to `window` connections: the window starts at
+ * domain_concurrency_start, grows by one on each successful session and
+ * halves when every target failed. A connection walks the target list (next
+ * MX on connect failure, timeout, or 4xx/5xx greeting), retries a target in
+ * plaintext when its TLS handshake fails (opportunistic TLS), carries one
+ * group per transaction, and stays open IDLE_SECONDS for the next group.
+ */
+#include "mta/deliver_int.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mta/config.h"
+#include "mta/core/log.h"
+#include "mta/core/util.h"
+#include "mta/resolver.h"
+#include "mta/server.h"
+
+#define TARGETS_FRESH 30	/* seconds before asking dns/ again (it caches by TTL) */
+
+struct dconn;
+
+struct dest {
+	struct deliver *dl;
+	char domain[256];
+	struct dgroup *qhead, *qtail;
+	size_t qlen;
+	unsigned active;	/* connections: connecting, busy or idle */
+	unsigned connecting;	/* not yet ready: each will take a group */
+	unsigned window;
+	struct dconn *idle;
+	struct dns_query *q;
+	struct dns_target *t;
+	size_t nt;
+	time_t t_at;
+	struct dest *next;
+};
+
+struct dconn {
+	struct dest *d;
+	struct smtpc *c;
+	struct dns_target *t;
+	size_t nt, ti;
+	struct dgroup *cur;
+	bool no_tls, ready;
+	struct event *idle_ev;
+	struct dconn *next_idle;
+};
+
+static void dest_pump(struct dest *d);
+static void conn_connect(struct dconn *k);
+
+static unsigned
+hash(const char *s)
+{
+	unsigned h = 2166136261u;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32 : c)) * 16777619u;
+	}
+	return h % DEST_BUCKETS;
+}
+
+static struct dest *
+dest_get(struct deliver *dl, const char *domain)
+{
+	unsigned h = hash(domain);
+	struct dest *d;
+	for (d = dl->dests[h]; d; d = d->next)
+		if (strcasecmp(d->domain, domain) == 0)
+			return d;
+	d = xcalloc(1, sizeof(*d));
+	d->dl = dl;
+	snprintf(d->domain, sizeof(d->domain), "%s", domain);
+	d->window = dl->srv->cfg->domain_concurrency_start;
+	d->next = dl->dests[h];
+	dl->dests[h] = d;
+	return d;
+}
+
+static struct dgroup *
+pop_group(struct dest *d)
+{
+	struct dgroup *g = d->qhead;
+	if (g) {
+		d->qhead = g->next;
+		if (d->qhead == NULL)
+			d->qtail = NULL;
+		d->qlen--;
+		g->next = NULL;
+	}
+	return g;
+}
+
+/* Every queued group gets the same outcome (DNS failure, all MX down). */
+static void
+fail_queue(struct dest *d, int code, const char *text)
+{
+	struct dgroup *g;
+	while ((g = pop_group(d)) != NULL)
+		group_fail_all(g, code, text, NULL);
+}
+
+/* Pump every destination that has work: a global connection slot came free. */
+static void
+pump_all(struct deliver *dl)
+{
+	for (size_t i = 0; i < DEST_BUCKETS; i++)
+		for (struct dest *d = dl->dests[i]; d; d = d->next)
+			if (d->qhead)
+				dest_pump(d);
+}
+
+static void
+conn_close(struct dconn *k)
+{
+	struct dest *d = k->d;
+	struct deliver *dl = d->dl;
+	bool at_cap = dl->nconns >= dl->srv->cfg->delivery_concurrency;
+
+	if (k->idle_ev)
+		event_free(k->idle_ev);
+	if (!k->ready)
+		d->connecting--;
+	d->active--;
+	dl->nconns--;
+	smtpc_free(k->c);	/* safe inside its own callback */
+	free(k->t);
+	free(k);
+	if (at_cap)
+		pump_all(dl);
+	else
+		dest_pump(d);
+}
+
+static void
+idle_remove(struct dconn *k)
+{
+	struct dconn **pp;
+	for (pp = &k->d->idle; *pp; pp = &(*pp)->next_idle)
+		if (*pp == k) {
+			*pp = k->next_idle;
+			break;
+		}
+	k->next_idle = NULL;
+	if (k->idle_ev)
+		evtimer_del(k->idle_ev);
+}
+
+static void
+on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct dconn *k = arg;
+	idle_remove(k);
+	smtpc_quit(k->c);	/* it closes itself; we forget it */
+	k->c = NULL;
+	conn_close(k);
+}
+
+static void
+conn_idle(struct dconn *k)
+{
+	struct timeval tv = {IDLE_SECONDS, 0};
+	if (k->idle_ev == NULL)
+		k->idle_ev = evtimer_new(k->d->dl->srv->base, on_idle_timeout, k);
+	k->next_idle = k->d->idle;
+	k->d->idle = k;
+	evtimer_add(k->idle_ev, &tv);
+}
+
+/* Give the connection its next group, or park it idle. */
+static void
+conn_next(struct dconn *k)
+{
+	struct dgroup *g;
+	struct smtpc_reply why;
+
+	while ((g = pop_group(k->d)) != NULL) {
+		struct djob *j = g->job;
+		struct smtpc_msg m = {j->w->sender, g->rcpts, g->n, j->w->body, j->w->body_len,
+				      j->need_8bit, j->need_utf8};
+		if (smtpc_check(k->c, &m, &why) != 0) {
+			/* never downgrade or mangle: a clear permanent failure instead */
+			group_fail_all(g, why.code, why.text, smtpc_peer(k->c));
+			continue;
+		}
+		if (smtpc_send(k->c, &m) == 0) {
+			k->cur = g;
+			return;
+		}
+		/* not usable after all: put the group back and drop the connection */
+		g->next = k->d->qhead;
+		k->d->qhead = g;
+		if (k->d->qtail == NULL)
+			k->d->qtail = g;
+		k->d->qlen++;
+		conn_close(k);
+		return;
+	}
+	conn_idle(k);
+}
+
+static void
+on_ready(struct smtpc *c, void *arg)
+{
+	struct dconn *k = arg;
+	struct dest *d = k->d;
+
+	k->ready = true;
+	d->connecting--;
+	if (d->window < d->dl->srv->cfg->domain_concurrency)
+		d->window++;
+	log_debug("event=connected domain=%s relay=%s tls=%s", d->domain, smtpc_peer(c),
+		  smtpc_tls_version(c));
+	conn_next(k);
+}
+
+static void
+on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
+{
+	struct dconn *k = arg;
+	struct dgroup *g = k->cur;
+
+	k->cur = NULL;
+	for (size_t i = 0; i < n && i < g->n; i++)
+		job_record(g->job, g->idx[i], r[i].code, r[i].text, smtpc_peer(c),
+			   smtpc_tls_version(c));
+	group_done(g);
+	if (smtpc_usable(c))
+		conn_next(k);
+	else
+		conn_close(k);
+}
+
+static void
+on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_reply *why)
+{
+	struct dconn *k = arg;
+	struct dest *d = k->d;
+	char text[700];
+
+	if (stage == SMTPC_LOST) {
+		/* an idle connection the server closed */
+		idle_remove(k);
+		conn_close(k);
+		return;
+	}
+	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
+		 smtpc_peer(c), (int)stage, why->text);
+	smtpc_free(k->c);
+	k->c = NULL;
+	if (stage == SMTPC_TLS && !k->no_tls) {
+		k->no_tls = true;	/* opportunistic TLS: the same host in plaintext */
+	} else if (++k->ti >= k->nt) {
+		/* every MX failed: what is queued here would fail the same way now */
+		snprintf(text, sizeof(text), "451 4.4.1 all MX hosts of %s failed; last: %s",
+			 d->domain, why->text);
+		if (d->active == 1)
+			fail_queue(d, 451, text);
+		d->window = d->window > 1 ? d->window / 2 : 1;
+		conn_close(k);
+		return;
+	} else {
+		k->no_tls = false;
+	}
+	conn_connect(k);
+}
+
+static const struct smtpc_cbs conn_cbs = {on_ready, on_result, on_fail};
+
+static void
+conn_connect(struct dconn *k)
+{
+	const struct config *cfg = k->d->dl->srv->cfg;
+	struct smtpc_conf sc;
+
+	for (; k->ti < k->nt; k->ti++) {
+		const struct dns_target *t = &k->t[k->ti];
+		const struct sockaddr_storage *src =
+			t->addr.ss_family == AF_INET6 ? &cfg->source_ipv6 : &cfg->source_ipv4;
+		memset(&sc, 0, sizeof(sc));
+		sc.helo = cfg->helo_name ? cfg->helo_name : cfg->hostname;
+		if (src->ss_family != 0) {
+			sc.src = (const struct sockaddr *)src;
+			sc.srclen = src->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							       : sizeof(struct sockaddr_in);
+		}
+		sc.tls = k->no_tls ? NULL : k->d->dl->tls;
+		sc.t_connect = cfg->smtp_connect_timeout;
+		sc.t_banner = sc.t_cmd = cfg->smtp_command_timeout;
+		sc.t_data = sc.t_block = sc.t_dot = cfg->smtp_data_timeout;
+		k->c = smtpc_connect(k->d->dl->srv->base, &sc, t->host, (const struct sockaddr *)&t->addr,
+				     t->addrlen, &conn_cbs, k);
+		if (k->c != NULL)
+			return;
+		log_warn("event=connect_failed domain=%s host=%s reason=\"socket or bind failed\"",
+			 k->d->domain, t->host);
+	}
+	/* no target could even be tried */
+	if (k->d->active == 1)
+		fail_queue(k->d, 451, "451 4.4.0 cannot open a connection (source address?)");
+	conn_close(k);
+}
+
+static void
+conn_open(struct dest *d)
+{
+	struct dconn *k = xcalloc(1, sizeof(*k));
+	k->d = d;
+	k->t = xcalloc(d->nt, sizeof(*k->t));
+	memcpy(k->t, d->t, d->nt * sizeof(*k->t));
+	k->nt = d->nt;
+	d->active++;
+	d->connecting++;
+	d->dl->nconns++;
+	conn_connect(k);
+}
+
+static void
+on_resolved(void *arg, const struct dns_mx_result *res)
+{
+	struct dest *d = arg;
+	const struct config *cfg = d->dl->srv->cfg;
+	const struct route *rt = config_route(cfg, d->domain);
+	char text[512];
+
+	d->q = NULL;
+	switch (res->status) {
+	case DNS_OK:
+		break;
+	case DNS_NXDOMAIN:
+		snprintf(text, sizeof(text), "550 5.1.2 %s: %s", d->domain, res->reason);
+		fail_queue(d, 550, text);
+		return;
+	case DNS_NULL_MX:
+		/* RFC 7505 3: the domain accepts no mail, permanently */
+		snprintf(text, sizeof(text), "556 5.1.10 %s does not accept mail (null MX)",
+			 d->domain);
+		fail_queue(d, 556, text);
+		return;
+	default:
+		snprintf(text, sizeof(text), "451 4.4.3 %s: %s", d->domain, res->reason);
+		fail_queue(d, 451, text);
+		return;
+	}
+	free(d->t);
+	d->t = xcalloc(res->ntargets, sizeof(*d->t));
+	memcpy(d->t, res->targets, res->ntargets * sizeof(*d->t));
+	d->nt = res->ntargets;
+	d->t_at = time(NULL);
+	for (size_t i = 0; i < d->nt; i++) {
+		unsigned port = rt && rt->port ? rt->port : cfg->smtp_port;
+		struct sockaddr_storage *ss = &d->t[i].addr;
+		if (ss->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		else
+			((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	}
+	dest_pump(d);
+}
+
+static void
+dest_resolve(struct dest *d)
+{
+	const struct route *rt = config_route(d->dl->srv->cfg, d->domain);
+	/* a route names the host to use instead of the domain's MX */
+	const char *name = rt ? rt->host : d->domain;
+	d->q = dns_resolve_mx(resolver_dns(d->dl->res), name, on_resolved, d);
+	if (d->q == NULL)
+		fail_queue(d, 451, "451 4.4.3 cannot start a DNS query");
+}
+
+static void
+dest_pump(struct dest *d)
+{
+	const struct config *cfg = d->dl->srv->cfg;
+
+	while (d->qhead) {
+		if (d->idle) {
+			struct dconn *k = d->idle;
+			idle_remove(k);
+			conn_next(k);
+			continue;
+		}
+		if (d->qlen <= d->connecting || d->active >= d->window ||
+		    d->dl->nconns >= cfg->delivery_concurrency)
+			return;
+		if (d->nt == 0 || time(NULL) - d->t_at > TARGETS_FRESH) {
+			if (d->q == NULL)
+				dest_resolve(d);
+			return;
+		}
+		conn_open(d);
+	}
+}
+
+void
+dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g)
+{
+	struct dest *d = dest_get(dl, domain);
+	g->next = NULL;
+	if (d->qtail)
+		d->qtail->next = g;
+	else
+		d->qhead = g;
+	d->qtail = g;
+	d->qlen++;
+	dest_pump(d);
+}
+
+void
+dests_free(struct deliver *dl)
+{
+	for (size_t i = 0; i < DEST_BUCKETS; i++) {
+		struct dest *d, *n;
+		for (d = dl->dests[i]; d; d = n) {
+			n = d->next;
+			while (d->idle) {
+				struct dconn *k = d->idle;
+				d->idle = k->next_idle;
+				smtpc_quit(k->c);
+				if (k->idle_ev)
+					event_free(k->idle_ev);
+				free(k->t);
+				free(k);
+			}
+			if (d->q)
+				dns_cancel(d->q);
+			free(d->t);
+			free(d);
+		}
+		dl->dests[i] = NULL;
+	}
+}
