@@ -69,7 +69,8 @@ void dns__cache_flush(struct dns_cache *c);
 size_t dns__cache_count(const struct dns_cache *c);
 /* Borrowed pointer, valid until the next cache call; NULL when absent or expired. */
 struct dns_answer *dns__cache_get(struct dns_cache *c, const char *name, int type, int64_t now);
-/* Takes a reference to a; replaces an older entry; evicts the least recently used. */
+/* Takes a reference to a; replaces an older entry; evicts the least recently used.
+   now and expires are dns__now() milliseconds. */
 void dns__cache_put(struct dns_cache *c, const char *name, int type, struct dns_answer *a,
 		    int64_t expires);
 
@@ -93,7 +94,7 @@ struct dns {
 	bool draining;
 };
 
-int64_t dns__now(void); /* monotonic seconds */
+int64_t dns__now(void); /* monotonic milliseconds */
 uint32_t dns__rand(struct dns *d);
 /* mx.c: a new query joins d's live list; a query with its result is queued for delivery. */
 void dns__query_link(struct dns_query *q);

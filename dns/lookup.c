@@ -87,7 +87,7 @@ cache_answer(struct dns *d, const char *name, int type, struct dns_answer *a)
 		ttl = max;
 	if (ttl < d->min_ttl)
 		ttl = d->min_ttl;
-	dns__cache_put(d->cache, name, type, a, dns__now() + ttl);
+	dns__cache_put(d->cache, name, type, a, dns__now() + ttl * 1000);
 }
 
 /* Move on to the CNAME target; false (lookup finished) when too deep. */

@@ -20,9 +20,9 @@
 
 #include "mta/core/util.h"
 
-#define WRAP 76		/* our own lines: RFC 5322 2.1.1 "SHOULD be 78" */
-#define HDR_SPLIT 990	/* original header lines longer than this are folded */
-#define HOST_MAX 255	/* RFC 1035 name length, plus room */
+#define WRAP 76       /* our own lines: RFC 5322 2.1.1 "SHOULD be 78" */
+#define HDR_SPLIT 990 /* original header lines longer than this are folded */
+#define HOST_MAX 255  /* RFC 1035 name length, plus room */
 
 /* A growing output buffer; after a failed allocation it only counts. */
 struct obuf {
@@ -60,8 +60,7 @@ ob_str(struct obuf *b, const char *s)
 	ob_add(b, s, strlen(s));
 }
 
-static void __attribute__((format(printf, 2, 3)))
-ob_fmt(struct obuf *b, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) ob_fmt(struct obuf *b, const char *fmt, ...)
 {
 	char tmp[512];
 	va_list ap;
@@ -177,10 +176,11 @@ newline(struct obuf *b, const char *indent, size_t *col)
 }
 
 /*
- * Append TEXT (clean: printable ASCII words and single spaces) starting at
- * column *col, wrapping at WRAP and starting each new line with INDENT. A
- * word longer than a line is cut: in a header this inserts a space when the
- * field is unfolded, which only happens to a 70-octet run in a diagnostic.
+ * Append TEXT (clean: printable ASCII words and single spaces), the output
+ * being at column COL, wrapping at WRAP and starting each new line with
+ * INDENT. A word longer than a line is cut: in a header that inserts a space
+ * when the field is unfolded, a fair price for a diagnostic holding 70+
+ * octets without a space.
  */
 static void
 wrap(struct obuf *b, const char *text, size_t col, const char *indent)
@@ -383,10 +383,12 @@ part_text(struct obuf *b, const struct bounce_info *bi, const char *date)
 		          "are attached.\r\n\r\n");
 	ob_str(b, "Queue ID: ");
 	clean(b, bi->qid ? bi->qid : "-", ESC_TEXT, 64);
-	ob_fmt(b, "\r\nReceived: %s\r\n\r\n", date);
+	ob_fmt(b, "\r\nArrived: %s\r\n", date);
 	for (i = 0; i < bi->nrcpts; i++) {
 		const struct bounce_rcpt *r = &bi->rcpts[i];
 		struct obuf line = {0};
+
+		ob_str(b, "\r\n");
 
 		clean(&line, r->address, ESC_TEXT, 512);
 		ob_str(&line, ":");
@@ -403,7 +405,7 @@ part_text(struct obuf *b, const struct bounce_info *bi, const char *date)
 			b->oom = 1;
 		else
 			wrap(b, line.p, 0, "    ");
-		ob_str(b, "\r\n\r\n");
+		ob_str(b, "\r\n");
 		free(line.p);
 	}
 }

@@ -31,22 +31,22 @@
 
 /* One recipient to report. All strings borrowed; any may hold hostile bytes. */
 struct bounce_rcpt {
-	const char *address;	/* envelope recipient, required */
-	const char *status;	/* RFC 3463 "x.y.z"; NULL or malformed: 5.0.0 / 4.0.0 */
-	const char *remote_mta;	/* host name of the MX that answered, or NULL */
-	const char *diagnostic;	/* remote reply (CR/LF allowed) or local text, or NULL */
+	const char *address;    /* envelope recipient, required */
+	const char *status;     /* RFC 3463 "x.y.z"; NULL or malformed: 5.0.0 / 4.0.0 */
+	const char *remote_mta; /* host name of the MX that answered, or NULL */
+	const char *diagnostic; /* remote reply (CR/LF allowed) or local text, or NULL */
 };
 
 /* One notice: every recipient in it shares the kind (failed or delayed). */
 struct bounce_info {
-	const char *hostname;	/* our name: From, Message-ID, Reporting-MTA */
-	const char *qid;	/* queue id of the original message, may be NULL */
-	const char *orig_sender;	/* envelope sender of the original: the To */
-	time_t arrival;		/* when we accepted the original (Arrival-Date) */
-	int delayed;		/* 0: "failed" notice; 1: "delayed" (still retried) */
+	const char *hostname;    /* our name: From, Message-ID, Reporting-MTA */
+	const char *qid;         /* queue id of the original message, may be NULL */
+	const char *orig_sender; /* envelope sender of the original: the To */
+	time_t arrival;          /* when we accepted the original (Arrival-Date) */
+	int delayed;             /* 0: "failed" notice; 1: "delayed" (still retried) */
 	const struct bounce_rcpt *rcpts;
-	size_t nrcpts;		/* at least 1 */
-	const char *orig;	/* original message (headers + body), may be NULL */
+	size_t nrcpts;    /* at least 1 */
+	const char *orig; /* original message (headers + body), may be NULL */
 	size_t orig_len;
 };
 

@@ -476,6 +476,7 @@ parse_section(struct parse *p, struct config *c, char *s, struct listener_conf *
 	char *name;
 	struct listener_conf *l;
 
+	p->key = "section";	/* errors here name no key: say what kind of line it was */
 	if (end == NULL || trim(end + 1)[0] != '\0')
 		return fail(p, "section header must look like [listener NAME]");
 	*end = '\0';
@@ -510,8 +511,11 @@ parse_line(struct parse *p, struct config *c, char *line, struct listener_conf *
 	if (*s == '[')
 		return parse_section(p, c, s, cur);
 	eq = strchr(s, '=');
-	if (eq == NULL)
+	if (eq == NULL) {
+		s[strcspn(s, " \t")] = '\0';
+		p->key = s;
 		return fail(p, "expected \"key = value\"");
+	}
 	*eq = '\0';
 	k = trim(s);
 	v = trim(eq + 1);
@@ -610,8 +614,10 @@ read_file(struct parse *p, struct config *c, FILE *fp)
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		p->line++;
 		p->key = NULL;
-		if (strlen(line) > LINE_MAX_LEN && line[strlen(line) - 1] != '\n')
-			return fail(p, "line longer than %d characters", LINE_MAX_LEN);
+		if (strlen(line) > LINE_MAX_LEN && line[strlen(line) - 1] != '\n') {
+			p->key = "line";
+			return fail(p, "longer than %d characters", LINE_MAX_LEN);
+		}
 		if (parse_line(p, c, line, &cur) != 0)
 			return -1;
 	}
@@ -650,6 +656,7 @@ config_load(struct config **out, const char *path, char *err, size_t errlen)
 	}
 	if (validate(&p, c) != 0)
 		goto done;
+	c->credentials_line = line_of(&p, "credentials");
 	rc = 0;
 done:
 	if (fp)

@@ -55,6 +55,7 @@ struct config {
 	char *user;		/* NULL: automatic (mxrelay, else nobody) */
 	struct cidr_list relay_from;
 	char *credentials;
+	int credentials_line;	/* for "FILE:LINE: credentials: reason" */
 	uint64_t max_message_size;
 	unsigned max_recipients;
 	uint64_t max_header_size;

@@ -115,7 +115,7 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 {
 	struct rres *r = &j->res[i];
 	const char *status;
-	char q[600];
+	char q[600], qa[300];
 
 	r->decided = true;
 	dsn_of(code, text, r->dsn, sizeof(r->dsn));
@@ -133,9 +133,9 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 		r->state = SPOOL_RCPT_PENDING;
 		status = "deferred";
 	}
-	log_info("qid=%s event=delivery to=<%s> relay=%s delay=%.1f attempt_time=%.1f dsn=%s "
+	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f dsn=%s "
 		 "status=%s tls=%s reply=\"%s\"",
-		 j->w->qid, j->w->rcpts[i].address, relay ? relay : "none",
+		 j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), relay ? relay : "none",
 		 (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0, r->dsn,
 		 status, tls ? tls : "none", log_sanitize(q, sizeof(q), text, strlen(text)));
 }
@@ -184,7 +184,7 @@ make_bounce(struct djob *j)
 	struct bounce_rcpt *br = xcalloc(j->w->nrcpts, sizeof(*br));
 	char (*mta)[256] = xcalloc(j->w->nrcpts, sizeof(*mta));
 	size_t i, n = 0, len;
-	char err[256];
+	char err[256], qa[300];
 	int rc;
 
 	for (i = 0; i < j->w->nrcpts; i++) {
@@ -213,8 +213,8 @@ make_bounce(struct djob *j)
 		j->bounce.body_len = len;
 		j->bounce.received = time(NULL);
 		j->has_bounce = true;
-		log_info("qid=%s event=bounce bounce_qid=%s to=<%s> failed=%zu", j->w->qid,
-			 j->bounce.qid, j->w->sender, n);
+		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", j->w->qid,
+			 j->bounce.qid, LOG_Q(qa, j->w->sender), n);
 	} else if (n) {
 		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
 	}

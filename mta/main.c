@@ -71,7 +71,8 @@ load_creds(const struct config *c, struct creds **out, char *err, size_t errlen)
 	char e[1024];
 	if (creds_load(out, c->credentials, e, sizeof(e)) == 0)
 		return 0;
-	snprintf(err, errlen, "%s: credentials: %s", c->path ? c->path : "(default)", e);
+	snprintf(err, errlen, "%s:%d: credentials: %s", c->path ? c->path : "(default)",
+		 c->credentials_line, e);
 	return -1;
 }
 

@@ -191,7 +191,9 @@ auth_plain(struct session *s, const char *b64)
 	authz = buf;
 	user = memchr(buf, '\0', n);
 	pass = user ? memchr(user + 1, '\0', n - (size_t)(user + 1 - buf)) : NULL;
+	/* exactly three fields: a NUL inside the password is a different credential */
 	if (user == NULL || pass == NULL || user[1] == '\0' ||
+	    strlen(pass + 1) != n - (size_t)(pass + 1 - buf) ||
 	    (*authz && strcmp(authz, user + 1) != 0)) {
 		explicit_bzero(buf, n);
 		free(buf);

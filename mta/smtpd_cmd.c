@@ -155,7 +155,7 @@ reply_addr_error(struct session *s, enum addr_status st, bool rcpt)
 static void
 cmd_mail(struct session *s, char *arg)
 {
-	char addr[ADDR_MAX];
+	char addr[ADDR_MAX], qa[300];
 	const char *params = NULL;
 	enum addr_status st;
 	char pbuf[SMTPD_AUTH_LINE_MAX];
@@ -191,8 +191,8 @@ cmd_mail(struct session *s, char *arg)
 		if (c == NULL || c->disabled || creds_sender_allowed(c, addr) != 0) {
 			smtpd_reply(s, "553 5.7.1 <%s>: Sender address not allowed for this user",
 				    addr);
-			log_warn("s=%s event=sender_refused ip=%s user=%s from=<%s>", s->id, s->ip,
-				 s->auth_user, addr);
+			log_warn("s=%s event=sender_refused ip=%s user=%s from=\"<%s>\"", s->id, s->ip,
+				 s->auth_user, LOG_Q(qa, addr));
 			return;
 		}
 	}
@@ -204,7 +204,7 @@ cmd_mail(struct session *s, char *arg)
 static void
 cmd_rcpt(struct session *s, char *arg)
 {
-	char addr[ADDR_MAX];
+	char addr[ADDR_MAX], qa[300];
 	const char *params = NULL;
 	unsigned flags = ADDR_F_STRICT;
 	enum addr_status st;
@@ -236,7 +236,7 @@ cmd_rcpt(struct session *s, char *arg)
 			smtpd_reply(s, "530 5.7.0 Authentication required");
 		else
 			smtpd_reply(s, "554 5.7.1 <%s>: Relay access denied", addr);
-		log_warn("s=%s event=relay_denied ip=%s to=<%s>", s->id, s->ip, addr);
+		log_warn("s=%s event=relay_denied ip=%s to=\"<%s>\"", s->id, s->ip, LOG_Q(qa, addr));
 		return;
 	}
 	if (s->nrcpts >= s->srv->cfg->max_recipients) {

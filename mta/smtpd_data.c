@@ -197,13 +197,14 @@ static void
 data_stored(struct writer_job *job)
 {
 	struct session *s = job->arg;
+	char qa[300];
 
 	s->spooling = false;
 	if (job->status == 0) {
 		s->srv->accepted++;
-		log_info("s=%s qid=%s event=accepted ip=%s from=<%s> nrcpt=%zu size=%zu tls=%s "
+		log_info("s=%s qid=%s event=accepted ip=%s from=\"<%s>\" nrcpt=%zu size=%zu tls=%s "
 			 "auth=%s",
-			 s->id, s->qid, s->ip, s->mail_from, s->nrcpts, job->in.body_len,
+			 s->id, s->qid, s->ip, LOG_Q(qa, s->mail_from), s->nrcpts, job->in.body_len,
 			 s->tls_done ? s->tls_version : "none", s->auth_user ? s->auth_user : "-");
 		if (!s->closed)
 			smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
@@ -261,14 +262,15 @@ finish(struct session *s)
 {
 	struct smtpd_data *d = s->data;
 	const char *refusal;
+	char qa[300];
 
 	if (d->in_header)
 		add_missing(s, d);
 	refusal = check_message(s, d);
 	if (refusal) {
 		s->srv->rejected++;
-		log_warn("s=%s qid=%s event=rejected ip=%s from=<%s> reason=\"%s\"", s->id, s->qid,
-			 s->ip, s->mail_from, refusal + 10);
+		log_warn("s=%s qid=%s event=rejected ip=%s from=\"<%s>\" reason=\"%s\"", s->id, s->qid,
+			 s->ip, LOG_Q(qa, s->mail_from), refusal + 10);
 		smtpd_reply(s, "%s", refusal);
 		finish_reply(s);
 		return;

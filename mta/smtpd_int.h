@@ -58,6 +58,7 @@ struct session {
 	int auth_step;		/* LOGIN: 0 wants user, 1 wants password; PLAIN: 0 */
 	char *auth_login_user;
 	struct event *timer;	/* delayed replies (failed AUTH) */
+	struct event *hs_timer;	/* TLS handshake deadline: libevent's TLS filter has none */
 
 	/* the transaction */
 	bool in_tx;

@@ -76,6 +76,8 @@ session_free(struct session *s)
 	smtpd_auth_cleanup(s);
 	if (s->timer)
 		event_free(s->timer);
+	if (s->hs_timer)
+		event_free(s->hs_timer);
 	if (s->bev) {
 		/*
 		 * After STARTTLS the last reply may still sit, encrypted, in the
@@ -252,6 +254,8 @@ tls_established(struct session *s)
 	int ver = SSL_version(ssl);
 
 	s->tls_done = true;
+	if (s->hs_timer)
+		evtimer_del(s->hs_timer);
 	snprintf(s->tls_version, sizeof(s->tls_version), "%s", SSL_get_version(ssl));
 	snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s", SSL_get_cipher_name(ssl));
 	s->tls_legacy = ver < TLS1_2_VERSION;
@@ -291,6 +295,25 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			 s->lis->conf->name, buf);
 	}
 	session_drop(s);
+}
+
+static void
+on_hs_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	log_info("s=%s event=tls_failed ip=%s listener=%s reason=\"handshake timeout\"", s->id, s->ip,
+		 s->lis->conf->name);
+	session_drop(s);
+}
+
+/* A client that connects and never finishes the handshake must not hold a slot. */
+static void
+arm_handshake_timer(struct session *s)
+{
+	struct timeval tv = {(time_t)s->srv->cfg->session_timeout, 0};
+	if (s->hs_timer == NULL)
+		s->hs_timer = evtimer_new(s->srv->base, on_hs_timeout, s);
+	evtimer_add(s->hs_timer, &tv);
 }
 
 static void
@@ -336,6 +359,7 @@ smtpd_starttls(struct session *s)
 	s->bev = tb;
 	s->tls = true;
 	setup_bev(s);
+	arm_handshake_timer(s);
 	return 0;
 }
 
@@ -379,6 +403,8 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 	srv->sessions = s;
 	srv->nsessions++;
 	setup_bev(s);
+	if (s->tls)
+		arm_handshake_timer(s);
 	log_info("s=%s event=connect ip=%s listener=%s allowlisted=%s", s->id, s->ip, l->conf->name,
 		 s->allowlisted ? "yes" : "no");
 	smtpd_reply(s, "220 %s ESMTP mxrelay", srv->cfg->hostname);

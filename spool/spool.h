@@ -215,8 +215,9 @@ struct spool_update {
  * For each update, in order: set the message's next_try and attempts; for
  * each result set the recipient's state, next_try, last_reply and
  * attempts + 1; insert the bounce exactly as spool_insert_batch would (same
- * checks, due at once); then delete the message (cascade) if it has no
- * PENDING recipient left. The bounce commits together with the state change
+ * checks, due at once, bounce->id set to its new row id: valid only when the
+ * call returns 0); then delete the message (cascade) if it has no PENDING
+ * recipient left. The bounce commits together with the state change
  * that caused it, so a crash can neither lose a bounce nor let a retry
  * create it twice.
  *

@@ -171,7 +171,8 @@ load_rcpts(struct spool *sp, struct spool_work *w, char *err, size_t errlen)
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		spool_seterr(err, errlen, "spool: load work %s: %s", w->qid, sqlite3_errmsg(sp->db));
+		spool_seterr(err, errlen, "spool: load work %s: %s", w->qid,
+		             sqlite3_errmsg(sp->db));
 		goto done;
 	}
 	ret = 0;

@@ -31,7 +31,7 @@ enum spool_stmt {
 	ST_BODY_INFO,
 	ST_CHUNKS,
 	ST_DELETE,
-	ST_PENDING,	/* spool_deliver.c from here on */
+	ST_PENDING, /* spool_deliver.c from here on */
 	ST_WORK_MSG,
 	ST_WORK_RCPTS,
 	ST_UPD_MSG,

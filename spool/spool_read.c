@@ -240,8 +240,8 @@ body_info(struct spool *sp, const char *qid, int64_t *id, int64_t *size, char *e
  * than an error.
  */
 int
-spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, size_t size,
-                  char *err, size_t errlen)
+spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, size_t size, char *err,
+                  size_t errlen)
 {
 	sqlite3_stmt *st = sp->st[ST_CHUNKS];
 	size_t off = 0, len;

@@ -8,6 +8,7 @@
 #define MXRELAY_LOG_H
 
 #include <stddef.h>
+#include <string.h>
 
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
@@ -27,5 +28,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(pri
  * value cannot forge log lines. Returns out.
  */
 char *log_sanitize(char *out, size_t outlen, const char *s, size_t len);
+
+/* log_sanitize of a whole string, into a 300-byte buffer the caller provides. */
+#define LOG_Q(buf, str) log_sanitize((buf), sizeof(buf), (str), strlen(str))
 
 #endif

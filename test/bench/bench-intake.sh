@@ -5,31 +5,39 @@
 # on disk, warmed up, then fed MSGS messages by Postfix's smtp-source (one SMTP session per message,
 # one recipient, as devices and scripts send). We print messages accepted per second (wall clock of
 # smtp-source) and relay CPU seconds per 1000 messages (user+system of every process and thread of
-# the relay, read from a cgroup created for it).
+# the relay). Each cell is run --repeat times (default 3), the two relays alternating who goes
+# first, and the table shows medians: on a shared VM single runs swing by +-50%.
 #
 # What is compared, and why it is fair:
 #  - Both relays do intake only: accept over SMTP, store durably, answer 250. mxrelayd does not
-#    deliver yet; for Postfix the queue manager (qmgr) is commented out of master.cf, so cleanup
-#    leaves each message fsynced in the incoming queue and nothing moves it afterwards. We chose
-#    that over defer_transports (qmgr would still move every file to active/, call the bounce
-#    daemon to write a defer log and move it to deferred/: extra work mxrelayd does not do) and
-#    over a HOLD access action (cleanup would then write to hold/; same work, but it needs a lookup
-#    table per message). Without qmgr nobody hands out in_flow_delay tokens, so in_flow_delay = 0
-#    (otherwise every message would wait 1 s for a token and Postfix would look absurdly slow).
+#    deliver yet (once it does, pause its delivery with --mx-set so both stay intake-only). For
+#    Postfix the queue manager (qmgr) is commented out of master.cf, so cleanup leaves each message
+#    fsynced in queue/incoming and nothing touches it afterwards. Alternatives we rejected:
+#    defer_transports (qmgr would still move every file to active/, have the bounce daemon write a
+#    defer log and move it to deferred/: work mxrelayd does not do) and an access-table HOLD action
+#    (same intake work, plus a table lookup and a log line per message). Side effects of "no qmgr":
+#    nobody hands out in_flow_delay tokens, so in_flow_delay = 0 (otherwise each message would wait
+#    1 s for a token); and cleanup logs "unable to look up public/qmgr" once per message, in place
+#    of the "from=" line qmgr would log, so Postfix's log volume stays what it is in production.
 #  - Durability is on for both: Postfix fsyncs each queue file before its 250 (its default, not
-#    configurable away); mxrelayd commits to SQLite WAL with synchronous=FULL before its 250.
-#    Both data directories are in one work directory on disk (tmpfs is refused).
-#  - Both are started fresh for every run (empty queue/spool) and get the same warm-up (enough
-#    messages at the run's concurrency for Postfix to have its smtpd/cleanup processes forked).
-#  - No DNS: Postfix has smtpd_peername_lookup = no, explicit myhostname; both relay for
-#    127.0.0.0/8 to recipients @example.com. By default the whole benchmark runs in a private
-#    network namespace with only the loopback interface (unshare --net), so no packet can leave
-#    the machine whatever a component tries to resolve or connect to.
+#    configurable away); mxrelayd commits to SQLite WAL with synchronous=FULL before its 250 (group
+#    commit). Both data directories are in one work directory on disk (tmpfs is refused).
+#  - Both are started fresh for every run (empty queue/spool, so no run inherits a bigger database,
+#    WAL or queue directory from the one before) and get the same warm-up at the run's size and
+#    concurrency (for Postfix: enough sessions to have its smtpd and cleanup processes forked).
+#  - Both log every session to a file in the work directory (Postfix through postlogd, mxrelayd on
+#    stderr); that CPU counts on both sides.
+#  - No DNS: Postfix has smtpd_peername_lookup = no and an explicit myhostname; both relay for
+#    127.0.0.0/8 to rcpt@example.com. By default the whole benchmark runs in a private network
+#    namespace with only the loopback interface (unshare --net), so no packet can leave the
+#    machine whatever a component tries to resolve or connect to.
 #  - CPU: each relay runs in its own cgroup (v2 cpu.stat usage_usec, else v1 cpuacct.usage), so
-#    processes that exit during the run (Postfix smtpd/cleanup recycling) still count. Fallback
-#    without cgroups: /proc/PID/stat utime+stime+cutime+cstime of the main process plus
-#    utime+stime of its live children (Postfix's master reaps all its daemons).
-#  - smtp-source runs on the same machine and its CPU is not counted for either side.
+#    processes that exit during the run (Postfix recycles smtpd and cleanup) still count. Fallback
+#    without cgroups (or --cpu-from proc): /proc/PID/stat utime+stime+cutime+cstime of the main
+#    process plus utime+stime of its live children (Postfix's master reaps all its daemons).
+#    Sampled just before the load and 0.3 s after smtp-source exits (QUITs and logging finish).
+#  - smtp-source runs on the same machine (2 CPUs here) and its CPU is not counted for either
+#    side; it competes with the relay for the CPUs, equally for both.
 #
 # Usage: test/bench/bench-intake.sh [--quick] [--sizes 1,10,100] [--conc 1,10,50] [options]
 set -euo pipefail
@@ -152,33 +160,22 @@ fi
 HAVE_SQLITE=0; command -v sqlite3 >/dev/null && HAVE_SQLITE=1
 CLK_TCK=$(getconf CLK_TCK)
 
-# ---- work directory (on disk) ----------------------------------------------------------------
+# ---- work directory: on disk, durability has to be real ------------------------------------------
 mkdir -p "$WORK_PARENT"
 FSTYPE=$(stat -f -c %T "$WORK_PARENT")
 if [ "$FSTYPE" = tmpfs ] || [ "$FSTYPE" = ramfs ]; then
 	[ "$ALLOW_TMPFS" = 1 ] || die "$WORK_PARENT is $FSTYPE: fsync would be free; use --workdir on disk"
 fi
-WORK=$(mktemp -d "$WORK_PARENT/mxrelay-bench.XXXXXX")
-chmod 755 "$WORK"       # Postfix daemons run as 'postfix', mxrelayd as its own user
 
-# ---- CPU accounting: one cgroup per relay ------------------------------------------------------
+# ---- CPU accounting: one cgroup per relay run ----------------------------------------------------
 CG_MODE=proc
 CG_ROOT=""
-CG2_MNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-CG1_MNT=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuacct(,|$)/ { print $2; exit }' /proc/mounts)
-if [ "$CPU_FROM" = proc ]; then
-	:
-elif [ -n "$CG2_MNT" ] && mkdir "$CG2_MNT/mxrelay-bench.$$" 2>/dev/null; then
-	CG_MODE=v2; CG_ROOT="$CG2_MNT/mxrelay-bench.$$"
-elif [ -n "$CG1_MNT" ] && mkdir "$CG1_MNT/mxrelay-bench.$$" 2>/dev/null; then
-	CG_MODE=v1; CG_ROOT="$CG1_MNT/mxrelay-bench.$$"
-fi
-
+WORK=""
 # cg_make NAME: an empty cgroup for one relay run; prints its path
 cg_make() {
 	[ "$CG_MODE" = proc ] && return 0
 	local d="$CG_ROOT/$1"
-	mkdir "$d"
+	mkdir -p "$d"
 	echo "$d"
 }
 
@@ -460,16 +457,15 @@ cleanup() {
 	mx_stop
 	pf_stop
 	[ -n "$CG_ROOT" ] && rmdir "$CG_ROOT" 2>/dev/null || true
-	if [ "$KEEP" = 1 ]; then
+	if [ -z "$WORK" ]; then
+		:
+	elif [ "$KEEP" = 1 ]; then
 		note "work directory kept: $WORK"
 	else
 		rm -rf "$WORK"
 	fi
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ---- one measured run ------------------------------------------------------------------------
 # messages per measured run: ~2-10 s per run at the rates of a 2-core machine
@@ -549,6 +545,22 @@ steal_pct() {
 		printf "%.1f", (tot > 0 ? 100 * (y[9] - x[9]) / tot : 0) }'
 }
 STAT0=$(head -1 /proc/stat)
+
+# ---- set up: work directory, cgroup root, teardown on any exit ---------------------------------
+WORK=$(mktemp -d "$WORK_PARENT/mxrelay-bench.XXXXXX")
+chmod 755 "$WORK"       # Postfix daemons run as 'postfix', mxrelayd as its own user
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+CG2_MNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+CG1_MNT=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuacct(,|$)/ { print $2; exit }' /proc/mounts)
+if [ "$CPU_FROM" = proc ]; then
+	:
+elif [ -n "$CG2_MNT" ] && mkdir "$CG2_MNT/mxrelay-bench.$$" 2>/dev/null; then
+	CG_MODE=v2; CG_ROOT="$CG2_MNT/mxrelay-bench.$$"
+elif [ -n "$CG1_MNT" ] && mkdir "$CG1_MNT/mxrelay-bench.$$" 2>/dev/null; then
+	CG_MODE=v1; CG_ROOT="$CG1_MNT/mxrelay-bench.$$"
+fi
 
 # ---- main ------------------------------------------------------------------------------------
 RELAYS=""

@@ -308,5 +308,36 @@ def test_stalled_tls_handshakes_time_out():
         "a client that never starts the TLS handshake after STARTTLS was not dropped"
 
 
+def test_implicit_tls_over_limit_sends_no_plaintext():
+    """Over max_connections_per_ip on an implicit TLS port: a 421 inside TLS, or a plain close;
+    never plaintext bytes that a TLS client reads as a broken handshake."""
+    import socket
+    import time
+    d = mxtest.Daemon(conf={"max_connections_per_ip": "1"},
+                      listeners={"main": {"tls": "starttls"}, "smtps": {"tls": "implicit"}}).start()
+    hold = d.connect("main")
+    raw = socket.create_connection(("127.0.0.1", d.port("smtps")), 5)
+    time.sleep(0.5)
+    raw.setblocking(False)
+    try:
+        early = raw.recv(200)
+    except BlockingIOError:
+        early = None
+    except ConnectionResetError:
+        early = b""
+    raw.close()
+    mxtest.note(f"S (before any ClientHello): {early!r}")
+    assert not early, f"plaintext sent on the implicit TLS port before the handshake: {early!r}"
+    try:
+        s = mxtest.Smtp(d.port("smtps"), implicit_tls=True, banner=False)
+    except (ssl.SSLError, OSError) as e:
+        raise AssertionError(f"TLS client over the limit sees a broken handshake: {e}")
+    try:
+        s.reply().expect(421, "4.7.0")
+    except mxtest.ConnectionClosed:
+        pass
+    hold.quit()
+
+
 if __name__ == "__main__":
     mxtest.main()

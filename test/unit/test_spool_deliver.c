@@ -214,14 +214,14 @@ db_exec(const char *dir, const char *sql)
 static char *
 snapshot(const char *dir)
 {
-	char *s = db_text(dir,
-	               "SELECT (SELECT group_concat(x, '|') FROM (SELECT id || ',' || qid || ','"
-	               " || sender || ',' || ifnull(next_try, '-') || ',' || attempts AS x"
-	               " FROM messages ORDER BY id)) || '#' || (SELECT group_concat(x, '|') FROM"
-	               " (SELECT id || ',' || msg_id || ',' || state || ',' || ifnull(next_try,"
-	               " '-') || ',' || attempts || ',' || ifnull(last_reply, '-') AS x FROM"
-	               " recipients ORDER BY id)) || '#' || (SELECT count(*) || ',' ||"
-	               " ifnull(sum(length(data)), 0) FROM body_chunks)");
+	char *s =
+	    db_text(dir, "SELECT (SELECT group_concat(x, '|') FROM (SELECT id || ',' || qid || ','"
+	                 " || sender || ',' || ifnull(next_try, '-') || ',' || attempts AS x"
+	                 " FROM messages ORDER BY id)) || '#' || (SELECT group_concat(x, '|') FROM"
+	                 " (SELECT id || ',' || msg_id || ',' || state || ',' || ifnull(next_try,"
+	                 " '-') || ',' || attempts || ',' || ifnull(last_reply, '-') AS x FROM"
+	                 " recipients ORDER BY id)) || '#' || (SELECT count(*) || ',' ||"
+	                 " ifnull(sum(length(data)), 0) FROM body_chunks)");
 
 	/* A NULL anywhere (an empty table) would make every snapshot equal. */
 	assert_string_not_equal(s, "(null)");
@@ -241,8 +241,7 @@ rcpt_id(const char *dir, const char *address)
 }
 
 static int
-apply(struct spool *sp, const struct spool_update *u, size_t n, int *full, char *err,
-      size_t errlen)
+apply(struct spool *sp, const struct spool_update *u, size_t n, int *full, char *err, size_t errlen)
 {
 	return spool_apply(sp, u, n, full, err, errlen);
 }
@@ -427,8 +426,8 @@ test_load_work_errors(void **state)
 /* One attempt's outcomes for a four-recipient message. */
 static const struct {
 	const char *label;
-	const char *rcpt;   /* address; NULL ends the table */
-	int state;          /* result given; -1: no result for this recipient */
+	const char *rcpt; /* address; NULL ends the table */
+	int state;        /* result given; -1: no result for this recipient */
 	time_t next_try;
 	const char *reply;
 	int want_attempts;
@@ -532,10 +531,10 @@ test_apply_deletes_finished(void **state)
 	memset(u, 0, sizeof u);
 	res[0] = (struct spool_result){rcpt_id(fx->dir, "r0.1@example.test"), SPOOL_RCPT_DONE, 0,
 	                               "250 ok"};
-	res[1] = (struct spool_result){rcpt_id(fx->dir, "r1.1@example.test"),
-	                               SPOOL_RCPT_PENDING, T0 + 300, "421 busy"};
-	res[2] = (struct spool_result){rcpt_id(fx->dir, "r2.1@example.test"),
-	                               SPOOL_RCPT_FAILED, 0, "550 no"};
+	res[1] = (struct spool_result){rcpt_id(fx->dir, "r1.1@example.test"), SPOOL_RCPT_PENDING,
+	                               T0 + 300, "421 busy"};
+	res[2] = (struct spool_result){rcpt_id(fx->dir, "r2.1@example.test"), SPOOL_RCPT_FAILED, 0,
+	                               "550 no"};
 	u[0] = (struct spool_update){.msg_id = msg_id(fx->dir, b[0].in.qid),
 	                             .results = res,
 	                             .nresults = 3,
@@ -545,9 +544,8 @@ test_apply_deletes_finished(void **state)
 	u[1] = (struct spool_update){.msg_id = keep, .next_try = T0 + 50, .attempts = 0};
 	apply_ok(fx->sp, u, 2);
 	assert_int_equal(db_int(fx->dir, "SELECT count(*) FROM messages", NULL), 2);
-	assert_int_equal(db_int(fx->dir, "SELECT next_try FROM messages WHERE qid = ?1",
-	                        b[1].in.qid),
-	                 T0 + 50);
+	assert_int_equal(
+	    db_int(fx->dir, "SELECT next_try FROM messages WHERE qid = ?1", b[1].in.qid), T0 + 50);
 
 	res[1].state = SPOOL_RCPT_DONE;
 	u[0].results = &res[1];
@@ -555,12 +553,14 @@ test_apply_deletes_finished(void **state)
 	u[0].attempts = 2;
 	apply_ok(fx->sp, u, 1);
 	assert_int_equal(db_int(fx->dir, "SELECT count(*) FROM messages", NULL), 1);
-	assert_int_equal(db_int(fx->dir, "SELECT count(*) FROM recipients WHERE msg_id NOT IN"
-	                                 " (SELECT id FROM messages)",
+	assert_int_equal(db_int(fx->dir,
+	                        "SELECT count(*) FROM recipients WHERE msg_id NOT IN"
+	                        " (SELECT id FROM messages)",
 	                        NULL),
 	                 0);
-	assert_int_equal(db_int(fx->dir, "SELECT count(*) FROM body_chunks WHERE msg_id NOT IN"
-	                                 " (SELECT id FROM messages)",
+	assert_int_equal(db_int(fx->dir,
+	                        "SELECT count(*) FROM body_chunks WHERE msg_id NOT IN"
+	                        " (SELECT id FROM messages)",
 	                        NULL),
 	                 0);
 	assert_int_equal(spool_load_work(fx->sp, u[0].msg_id, &w, err, sizeof err), -1);
@@ -609,9 +609,11 @@ test_apply_bounce(void **state)
 	                          .nresults = 1,
 	                          .attempts = 1,
 	                          .bounce = &dsn.in};
+	dsn.in.id = -1;
 	apply_ok(fx->sp, &u, 1);
 	/* The original is gone, the bounce is queued and due at once. */
 	assert_int_equal(msg_id(fx->dir, b.in.qid), -1);
+	assert_int_equal(dsn.in.id, msg_id(fx->dir, dsn.in.qid)); /* for the scheduler */
 	assert_int_equal(spool_get(fx->sp, dsn.in.qid, &m, err, sizeof err), 0);
 	assert_string_equal(m->sender, "");
 	assert_int_equal(m->nrcpts, 1);
@@ -661,8 +663,8 @@ test_apply_all_or_nothing(void **state)
 		char *before = snapshot(fx->dir), *after, err[256] = "";
 		int full = -1;
 
-		good = (struct spool_result){rcpt_id(fx->dir, "r0.1@example.test"),
-		                             SPOOL_RCPT_DONE, 0, "250 ok"};
+		good = (struct spool_result){rcpt_id(fx->dir, "r0.1@example.test"), SPOOL_RCPT_DONE,
+		                             0, "250 ok"};
 		bad = (struct spool_result){rcpt_id(fx->dir, "r0.2@example.test"),
 		                            SPOOL_RCPT_FAILED, 0, "550 no"};
 		make_bounce(&dsn, 50, 100, "sender@example.test");
@@ -712,9 +714,8 @@ test_apply_all_or_nothing(void **state)
 	/* No transaction was left open: the good update alone commits. */
 	apply_ok(fx->sp, u, 1);
 	assert_int_equal(db_int(fx->dir, "SELECT count(*) FROM messages", NULL), 3);
-	assert_int_equal(db_int(fx->dir, "SELECT attempts FROM messages WHERE qid = ?1",
-	                        b[0].in.qid),
-	                 1);
+	assert_int_equal(
+	    db_int(fx->dir, "SELECT attempts FROM messages WHERE qid = ?1", b[0].in.qid), 1);
 	unbuild(b, 3);
 }
 
@@ -736,14 +737,16 @@ test_apply_disk_full(void **state)
 	build(&b[2], 3, 1, 1 * MiB);
 	insert_ok(fx->sp, b, 3);
 	make_bounce(&dsn, 100, 1 * MiB, "sender@example.test");
-	res[0] = (struct spool_result){rcpt_id(fx->dir, "r0.1@example.test"),
-	                               SPOOL_RCPT_PENDING, T0 + 300, "451 later"};
-	res[1] = (struct spool_result){rcpt_id(fx->dir, "r0.2@example.test"), SPOOL_RCPT_FAILED,
-	                               0, "550 5.1.1 unknown"};
+	res[0] = (struct spool_result){rcpt_id(fx->dir, "r0.1@example.test"), SPOOL_RCPT_PENDING,
+	                               T0 + 300, "451 later"};
+	res[1] = (struct spool_result){rcpt_id(fx->dir, "r0.2@example.test"), SPOOL_RCPT_FAILED, 0,
+	                               "550 5.1.1 unknown"};
 	memset(u, 0, sizeof u);
-	u[0] = (struct spool_update){
-	    .msg_id = msg_id(fx->dir, b[0].in.qid), .results = &res[0], .nresults = 1,
-	    .next_try = T0 + 300, .attempts = 1};
+	u[0] = (struct spool_update){.msg_id = msg_id(fx->dir, b[0].in.qid),
+	                             .results = &res[0],
+	                             .nresults = 1,
+	                             .next_try = T0 + 300,
+	                             .attempts = 1};
 	u[1] = (struct spool_update){.msg_id = msg_id(fx->dir, b[1].in.qid),
 	                             .results = &res[1],
 	                             .nresults = 1,
@@ -751,9 +754,9 @@ test_apply_disk_full(void **state)
 	                             .attempts = 1,
 	                             .bounce = &dsn.in};
 	before = snapshot(fx->dir);
-	size = db_int(fx->dir,
-	              "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
-	              NULL);
+	size =
+	    db_int(fx->dir,
+	           "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size", NULL);
 	/* Room for the state changes and a few chunks of the bounce, not all. */
 	assert_int_equal(spool_set_max_size(fx->sp, size + 256 * KiB, err, sizeof err), 0);
 	assert_int_equal(apply(fx->sp, u, 2, &full, err, sizeof err), -1);
@@ -775,9 +778,9 @@ test_apply_disk_full(void **state)
 	assert_int_equal(spool_get(fx->sp, dsn.in.qid, &m, err, sizeof err), 0);
 	assert_string_equal(m->rcpts[0], "sender@example.test");
 	spool_msg_free(m);
-	assert_int_equal(db_int(fx->dir, "SELECT state FROM recipients WHERE address = ?1",
-	                        "r0.2@example.test"),
-	                 SPOOL_RCPT_FAILED);
+	assert_int_equal(
+	    db_int(fx->dir, "SELECT state FROM recipients WHERE address = ?1", "r0.2@example.test"),
+	    SPOOL_RCPT_FAILED);
 	free(before);
 	unbuild(b, 3);
 	unbuild(&dsn, 1);
@@ -815,10 +818,8 @@ test_two_handles(void **state)
 	free(due);
 	res = (struct spool_result){rcpt_id(fx->dir, "r0.1@example.test"), SPOOL_RCPT_DONE, 0,
 	                            "250 ok"};
-	u = (struct spool_update){.msg_id = msg_id(fx->dir, b.in.qid),
-	                          .results = &res,
-	                          .nresults = 1,
-	                          .attempts = 1};
+	u = (struct spool_update){
+	    .msg_id = msg_id(fx->dir, b.in.qid), .results = &res, .nresults = 1, .attempts = 1};
 	apply_ok(fx->sp, &u, 1);
 	assert_int_equal(load_pending(reader, &due), 0);
 	free(due);
