@@ -92,8 +92,7 @@ job_end(struct djob *j)
 	sched_done(dl->sched, j->id);
 	dl->busy--;
 	job_free(j);
-	if (dl->stopping && dl->busy == 0 && dl->srv->draining && dl->srv->nsessions == 0)
-		event_base_loopexit(dl->srv->base, NULL);
+	server_maybe_exit(dl->srv);
 }
 
 /* "550 5.1.1 text" -> "5.1.1"; without one, the class default. */

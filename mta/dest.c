@@ -338,7 +338,7 @@ on_resolved(void *arg, const struct dns_mx_result *res)
 	case DNS_OK:
 		break;
 	case DNS_NXDOMAIN:
-		snprintf(text, sizeof(text), "550 5.1.2 %s: %s", d->domain, res->reason);
+		snprintf(text, sizeof(text), "550 5.1.2 %s", res->reason);
 		fail_queue(d, 550, text);
 		return;
 	case DNS_NULL_MX:
@@ -348,7 +348,7 @@ on_resolved(void *arg, const struct dns_mx_result *res)
 		fail_queue(d, 556, text);
 		return;
 	default:
-		snprintf(text, sizeof(text), "451 4.4.3 %s: %s", d->domain, res->reason);
+		snprintf(text, sizeof(text), "451 4.4.3 %s", res->reason);
 		fail_queue(d, 451, text);
 		return;
 	}

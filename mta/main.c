@@ -18,6 +18,7 @@
 #include "mta/core/creds.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
+#include "mta/deliver.h"
 #include "mta/server.h"
 #include "mta/writer.h"
 
@@ -113,6 +114,14 @@ done:
 
 static struct event *deadline_ev;
 
+void
+server_maybe_exit(struct server *srv)
+{
+	if (srv->draining && srv->nsessions == 0 &&
+	    (srv->deliver == NULL || deliver_busy(srv->deliver) == 0))
+		event_base_loopexit(srv->base, NULL);
+}
+
 static void
 on_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -122,7 +131,11 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	if (rounds++ == 0) {
 		log_warn("event=shutdown_deadline sessions=%u", srv->nsessions);
 		sessions_abort(srv);
-		/* the spool writer's answers are all that may remain: give them a moment */
+		/*
+		 * The spool writer's answers are all that may remain: give them a
+		 * moment. Deliveries still talking to remote servers are left:
+		 * nothing was recorded for them, so they are tried again at start.
+		 */
 		struct timeval tv = {5, 0};
 		evtimer_add(deadline_ev, &tv);
 		if (srv->nsessions == 0)
@@ -141,12 +154,12 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	if (srv->draining)
 		return;
 	srv->draining = 1;
-	log_info("event=shutdown signal=%d sessions=%u", (int)sig, srv->nsessions);
+	log_info("event=shutdown signal=%d sessions=%u deliveries=%u", (int)sig, srv->nsessions,
+		 srv->deliver ? deliver_busy(srv->deliver) : 0);
+	if (srv->deliver)
+		deliver_stop(srv->deliver);
 	sessions_drain(srv);
-	if (srv->nsessions == 0) {
-		event_base_loopexit(srv->base, NULL);
-		return;
-	}
+	server_maybe_exit(srv);
 	deadline_ev = evtimer_new(srv->base, on_deadline, srv);
 	evtimer_add(deadline_ev, &tv);
 }
@@ -244,6 +257,9 @@ start(struct server *srv, char *err, size_t errlen)
 	srv->writer = writer_new(c->data_dir, (int64_t)c->spool_max_size, srv->async, err, errlen);
 	if (srv->writer == NULL)
 		return -1;
+	srv->deliver = deliver_new(srv, err, errlen);
+	if (srv->deliver == NULL)
+		return -1;
 	return 0;
 }
 
@@ -304,8 +320,10 @@ main(int argc, char **argv)
 		 path ? path : "(default)", srv.cfg->data_dir, srv.cfg->hostname);
 	event_base_dispatch(srv.base);
 
+	/* completions still queued run inside these two, so deliver must outlive them */
 	writer_free(srv.writer);
 	async_free(srv.async);
+	deliver_free(srv.deliver);
 	log_info("event=stopped accepted=%llu rejected=%llu", (unsigned long long)srv.accepted,
 		 (unsigned long long)srv.rejected);
 	listeners_free(&srv);

@@ -19,6 +19,7 @@ struct config;
 struct creds;
 struct async;
 struct writer;
+struct deliver;
 struct session;
 struct peer_table;
 struct auth_table;
@@ -37,6 +38,7 @@ struct server {
 	struct creds *creds;		/* NULL: no credentials file, AUTH not offered */
 	struct async *async;
 	struct writer *writer;
+	struct deliver *deliver;	/* NULL only in tests that run intake alone */
 	struct listener *listeners;
 	struct session *sessions;	/* all live sessions, for shutdown */
 	unsigned nsessions;
@@ -61,6 +63,9 @@ unsigned authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t 
 /* Record a failure; returns the delay in milliseconds before answering it. */
 unsigned authfail_record(struct server *srv, const struct sockaddr *sa, time_t now);
 void authfail_clear(struct server *srv, const struct sockaddr *sa);
+
+/* main.c: leave the loop once draining and nothing is left in flight */
+void server_maybe_exit(struct server *srv);
 
 /* smtpd_session.c */
 void session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen);

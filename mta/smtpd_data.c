@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "mta/config.h"
+#include "mta/deliver.h"
 #include "mta/core/addr.h"
 #include "mta/core/creds.h"
 #include "mta/core/log.h"
@@ -208,6 +209,8 @@ data_stored(struct writer_job *job)
 			 s->tls_done ? s->tls_version : "none", s->auth_user ? s->auth_user : "-");
 		if (!s->closed)
 			smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+		if (s->srv->deliver)
+			deliver_enqueue(s->srv->deliver, job->in.id, time(NULL));
 	} else {
 		log_err("s=%s qid=%s event=spool_error ip=%s disk_full=%d error=\"%s\"", s->id,
 			s->qid, s->ip, job->disk_full, job->err);

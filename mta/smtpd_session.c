@@ -97,8 +97,7 @@ session_free(struct session *s)
 	free(s->helo);
 	free(s->auth_user);
 	free(s);
-	if (srv->draining && srv->nsessions == 0)
-		event_base_loopexit(srv->base, NULL);
+	server_maybe_exit(srv);
 }
 
 static void
