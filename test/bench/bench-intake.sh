@@ -552,6 +552,15 @@ chmod 755 "$WORK"       # Postfix daemons run as 'postfix', mxrelayd as its own 
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+if want_mx; then
+	# Measure a snapshot: a rebuild of build/ during the benchmark must not swap the binary.
+	mkdir -p "$WORK/bin"
+	cp "$MXRELAYD" "$WORK/bin/mxrelayd"
+	MXRELAYD_ORIG=$MXRELAYD MXRELAYD="$WORK/bin/mxrelayd"
+	if ldd "$MXRELAYD" 2>/dev/null | grep -Eq 'lib(a|ub|t)san'; then
+		note "warning: $MXRELAYD_ORIG is built with sanitizers; its figures mean little"
+	fi
+fi
 CG2_MNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CG1_MNT=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuacct(,|$)/ { print $2; exit }' /proc/mounts)
 if [ "$CPU_FROM" = proc ]; then
@@ -564,7 +573,7 @@ fi
 
 # ---- main ------------------------------------------------------------------------------------
 RELAYS=""
-want_mx && RELAYS="mxrelayd ($MXRELAYD)"
+want_mx && RELAYS="mxrelayd ($MXRELAYD_ORIG)"
 if want_pf; then
 	PF_VERSION=$("$POSTCONF" -c "$WORK" -d -h mail_version 2>/dev/null || echo "?")
 	RELAYS="${RELAYS:+$RELAYS, }postfix $PF_VERSION (private instance, qmgr off)"

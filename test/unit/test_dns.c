@@ -2,8 +2,8 @@
  * Unit tests for dns/ and mta/resolver against a real nsd on 127.0.0.1.
  *
  * The group setup writes a test zone and starts `nsd -d` on a free port
- * (its own process group, killed by the group teardown, at exit, and by
- * PDEATHSIG if this process dies). Timeouts use a UDP socket of ours that
+ * under a watchdog child that ends nsd's process group when the group
+ * teardown or exit closes a pipe, or when this process dies. Timeouts use a UDP socket of ours that
  * never answers; "connection refused" a port nobody listens on. No traffic
  * leaves 127.0.0.1. Queries run on a small poll() loop driven only through
  * the public API (sock_cb, dns_process, dns_timeouts, dns_next_timeout), and
@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -41,7 +42,8 @@
 
 static char tmpdir[128];
 static int nsd_port;
-static pid_t nsd_pid;
+static pid_t nsd_pid;  /* the watchdog, leader of nsd's process group */
+static int nsd_pipe = -1; /* closing it stops nsd */
 static int blackhole_fd = -1; /* bound UDP socket that never answers */
 static int blackhole_port, closed_port;
 
@@ -225,44 +227,79 @@ nsd_stop(void)
 
 	if (nsd_pid <= 0)
 		return;
-	kill(-nsd_pid, SIGTERM); /* the group: nsd forks xfrd and a server child */
-	for (int i = 0; i < 50; i++) {
+	close(nsd_pipe); /* the watchdog reads EOF and takes nsd down */
+	nsd_pipe = -1;
+	for (int i = 0; i < 100; i++) {
 		if (waitpid(nsd_pid, &status, WNOHANG) == nsd_pid)
 			goto gone;
-		usleep(100 * 1000);
+		usleep(50 * 1000);
 	}
 	kill(-nsd_pid, SIGKILL);
 	waitpid(nsd_pid, &status, 0);
 gone:
-	kill(-nsd_pid, SIGKILL); /* children that outlived the parent */
 	nsd_pid = 0;
+}
+
+/*
+ * The watchdog: our child, leader of a process group holding nsd and its
+ * children, and their subreaper. It waits for EOF on the pipe, which comes
+ * when nsd_stop closes it or when this test process dies in any way, then
+ * ends the group and reaps everything (and removes tmpdir if the test died).
+ */
+static void __attribute__((noreturn))
+watchdog(int rfd, const char *conf, const char *out)
+{
+	pid_t nsd, parent = getppid();
+	char c;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if ((nsd = fork()) == 0) {
+		signal(SIGTERM, SIG_DFL);
+		if (freopen(out, "w", stdout) == NULL || freopen(out, "a", stderr) == NULL)
+			_exit(126);
+		execlp("nsd", "nsd", "-d", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	while (nsd > 0 && read(rfd, &c, 1) < 0 && errno == EINTR)
+		;
+	kill(0, SIGTERM); /* the whole group, ourselves included: */
+	for (int i = 0; i < 40 && waitpid(-1, NULL, WNOHANG) >= 0; i++)
+		usleep(50 * 1000);
+	if (getppid() != parent)
+		rm_tree(); /* the test died: nobody else will */
+	kill(0, SIGKILL);
+	_exit(0);
 }
 
 static int
 nsd_start(int port)
 {
 	char conf[256], out[256];
+	int fds[2];
 	pid_t pid;
 
 	write_conf(port);
 	snprintf(conf, sizeof conf, "%s/nsd.conf", tmpdir);
 	snprintf(out, sizeof out, "%s/nsd.out", tmpdir);
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
 	if ((pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
 		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (freopen(out, "w", stdout) == NULL || freopen(out, "a", stderr) == NULL)
-			_exit(126);
-		execlp("nsd", "nsd", "-d", "-c", conf, (char *)NULL);
-		_exit(127);
+		signal(SIGTERM, SIG_IGN);
+		close(fds[1]);
+		watchdog(fds[0], conf, out);
 	}
+	close(fds[0]);
 	setpgid(pid, pid);
 	nsd_pid = pid;
+	nsd_pipe = fds[1];
 	for (int i = 0; i < 100; i++) {
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			nsd_pid = 0;
+			close(nsd_pipe);
 			return -1;
 		}
 		if (nsd_answers(port)) {
@@ -303,7 +340,7 @@ group_setup(void **state)
 		return -1;
 	}
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	blackhole_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	blackhole_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (bind(blackhole_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
 	    getsockname(blackhole_fd, (struct sockaddr *)&sa, &len) < 0)
 		return -1;
@@ -408,7 +445,8 @@ on_result(void *arg, const struct dns_mx_result *res)
 	snprintf(c->reason, sizeof c->reason, "%s", res->reason);
 	c->implicit = res->implicit;
 	c->n = res->ntargets < 64 ? res->ntargets : 64;
-	memcpy(c->t, res->targets, c->n * sizeof c->t[0]);
+	if (c->n)
+		memcpy(c->t, res->targets, c->n * sizeof c->t[0]);
 	if (c->cancel)
 		dns_cancel(c->cancel);
 	if (c->self)
