@@ -12,7 +12,7 @@
 #include <string.h>
 
 struct centry {
-	struct centry *hnext;	     /* hash chain */
+	struct centry *hnext;         /* hash chain */
 	struct centry *newer, *older; /* LRU list */
 	int type;
 	int64_t expires;
@@ -126,7 +126,7 @@ dns__cache_get(struct dns_cache *c, const char *name, int type, int64_t now)
 
 void
 dns__cache_put(struct dns_cache *c, const char *name, int type, struct dns_answer *a,
-	       int64_t expires)
+               int64_t expires)
 {
 	struct centry **pp = slot_of(c, name, type);
 	size_t nlen = strlen(name);

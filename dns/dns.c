@@ -120,7 +120,7 @@ init_channel(struct dns *d, const struct dns_opts *o, char *err, size_t errlen)
 
 struct dns *
 dns_new(const struct dns_opts *o, dns_sock_cb sock_cb, dns_timer_cb timer_cb, void *cbarg,
-	char *err, size_t errlen)
+        char *err, size_t errlen)
 {
 	static const struct dns_opts defaults;
 	struct dns *d = NULL;
@@ -153,7 +153,7 @@ dns_new(const struct dns_opts *o, dns_sock_cb sock_cb, dns_timer_cb timer_cb, vo
 	seed(d);
 	if (o->cache_size >= 0 &&
 	    (d->cache = dns__cache_new(o->cache_size ? (size_t)o->cache_size : DEFAULT_CACHE)) ==
-		NULL) {
+	        NULL) {
 		snprintf(err, errlen, "dns: out of memory");
 		goto fail;
 	}

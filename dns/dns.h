@@ -36,36 +36,38 @@ enum dns_family {
 
 /*
  * Options. A zeroed struct gives the defaults. Nothing is kept: dns_new
- * copies what it needs.
+ * copies what it needs. c-ares 1.18 doubles the timeout for every round
+ * over the servers, so with one dead server a query gives up after
+ * timeout * (2^tries - 1): 75 s with the defaults (5 s, 4 tries), 6 s with
+ * 2000 ms and 2 tries. SERVFAIL and REFUSED are not retried elsewhere.
  */
 struct dns_opts {
-	const char *servers;	/* "127.0.0.1:5355,[::1]:53"; NULL or "" = /etc/resolv.conf */
+	const char *servers; /* "127.0.0.1:5355,[::1]:53"; NULL or "" = /etc/resolv.conf */
 	enum dns_family family;
-	bool allow_private;	/* accept loopback, RFC 1918/4193, link-local MX addresses */
-	int timeout_ms;		/* first try's timeout; 0 = resolv.conf/c-ares default (5 s).
-				   c-ares doubles it for every further round over the servers. */
-	int tries;		/* attempts per server; 0 = default (4) */
-	int max_mx;		/* MX hosts used, best first; 0 = 10 */
-	int max_addrs;		/* addresses used per MX host; 0 = 4 */
-	int cache_size;		/* cached answers; 0 = 4096, < 0 = no cache */
-	int min_ttl;		/* seconds an answer is cached at least; 0 = 5 (max is 1 day) */
+	bool allow_private; /* accept loopback, RFC 1918/4193, link-local MX addresses */
+	int timeout_ms;     /* first try's timeout; 0 = resolv.conf "timeout:" or 5 s */
+	int tries;          /* attempts per server; 0 = resolv.conf "attempts:" or 4 */
+	int max_mx;         /* MX hosts used, best first; 0 = 10 */
+	int max_addrs;      /* addresses used per MX host; 0 = 4 */
+	int cache_size;     /* cached answers; 0 = 4096, < 0 = no cache */
+	int min_ttl;        /* seconds an answer is cached at least; 0 = 5 (max is 1 day) */
 };
 
 /* Mapping to the SMTP outcome is the caller's, but this is the intent. */
 enum dns_status {
-	DNS_OK = 0,	/* targets has at least one address */
-	DNS_NXDOMAIN,	/* domain does not exist, or (implicit MX) has no MX and no address
-			   record: permanent, 5.1.2 */
-	DNS_NULL_MX,	/* RFC 7505 null MX: permanent at once, 5.1.10, no retries */
+	DNS_OK = 0,     /* targets has at least one address */
+	DNS_NXDOMAIN,   /* domain does not exist, or (implicit MX) has no MX and no address
+	                   record: permanent, 5.1.2 */
+	DNS_NULL_MX,    /* RFC 7505 null MX: permanent at once, 5.1.10, no retries */
 	DNS_NO_ADDRESS, /* MX hosts exist but none has a usable address (not found, or every
-			   address refused by policy): defer, reason says which */
-	DNS_TEMPFAIL,	/* SERVFAIL, REFUSED, timeout, network error: defer and retry */
+	                   address refused by policy): defer, reason says which */
+	DNS_TEMPFAIL,   /* SERVFAIL, REFUSED, timeout, network error: defer and retry */
 };
 
 /* One address to try. Port is 0: the caller sets it. */
 struct dns_target {
 	char host[256]; /* the MX host name (the domain itself for implicit MX) */
-	int pref;	/* its MX preference (0 for implicit MX) */
+	int pref;       /* its MX preference (0 for implicit MX) */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 };
@@ -79,8 +81,8 @@ struct dns_target {
 struct dns_mx_result {
 	enum dns_status status;
 	char reason[256];
-	bool implicit; /* no MX records: the domain itself was used */
-	const struct dns_target *targets;
+	bool implicit;                    /* no MX records: the domain itself was used */
+	const struct dns_target *targets; /* may be NULL when ntargets is 0 */
 	size_t ntargets;
 };
 
@@ -113,7 +115,7 @@ typedef void (*dns_timer_cb)(void *arg);
  * Free with dns_free.
  */
 struct dns *dns_new(const struct dns_opts *o, dns_sock_cb sock_cb, dns_timer_cb timer_cb,
-		    void *cbarg, char *err, size_t errlen);
+                    void *cbarg, char *err, size_t errlen);
 
 /*
  * Cancel every query (no callback fires), close the sockets (sock_cb is

@@ -18,8 +18,8 @@
 #define DNS_T_MX 15
 #define DNS_T_AAAA 28
 
-#define DNS_MAX_RR 64	     /* records of the asked type kept from one answer */
-#define DNS_MAX_CHAIN 8	     /* CNAME hops followed, inside one answer and across queries */
+#define DNS_MAX_RR 64        /* records of the asked type kept from one answer */
+#define DNS_MAX_CHAIN 8      /* CNAME hops followed, inside one answer and across queries */
 #define DNS_TTL_MAX 86400    /* positive answers: at most one day */
 #define DNS_NEG_TTL_MAX 300  /* NXDOMAIN / NODATA: at most 5 minutes */
 #define DNS_NEG_TTL_NOSOA 30 /* negative answer without an SOA to take the TTL from */
@@ -27,17 +27,17 @@
 /* ---- parsed answers (parse.c) ---- */
 
 enum dns_akind {
-	DNS_A_DATA,	/* records of the asked type for the name (after CNAMEs) */
-	DNS_A_NODATA,	/* the name exists, no record of that type */
+	DNS_A_DATA,     /* records of the asked type for the name (after CNAMEs) */
+	DNS_A_NODATA,   /* the name exists, no record of that type */
 	DNS_A_NXDOMAIN, /* the name does not exist */
-	DNS_A_CNAME,	/* the answer ends at a CNAME whose target it does not cover */
+	DNS_A_CNAME,    /* the answer ends at a CNAME whose target it does not cover */
 	DNS_A_TEMPFAIL, /* not from the parser: SERVFAIL, timeout... (never cached) */
 };
 
 struct dns_rr {
-	uint16_t pref;	 /* MX */
+	uint16_t pref;    /* MX */
 	uint8_t addr[16]; /* A: 4 bytes, AAAA: 16 bytes */
-	char *name;	 /* MX exchange, "" for the root (null MX); NULL otherwise */
+	char *name;       /* MX exchange, "" for the root (null MX); NULL otherwise */
 };
 
 /* Reference counted; the cache holds one reference. Immutable once built. */
@@ -45,8 +45,8 @@ struct dns_answer {
 	int refs;
 	enum dns_akind kind;
 	int type;
-	uint32_t ttl;  /* seconds, as found (clamping is the cache's) */
-	char *cname;   /* DNS_A_CNAME: the name to ask next; NULL otherwise */
+	uint32_t ttl; /* seconds, as found (clamping is the cache's) */
+	char *cname;  /* DNS_A_CNAME: the name to ask next; NULL otherwise */
 	size_t n;
 	struct dns_rr rr[];
 };
@@ -57,7 +57,7 @@ struct dns_answer {
  * NXDOMAIN. Follows CNAMEs from qname inside the answer section.
  */
 struct dns_answer *dns__parse(const unsigned char *buf, size_t len, const char *qname, int qtype,
-			      char *why, size_t whylen);
+                              char *why, size_t whylen);
 void dns__answer_unref(struct dns_answer *a);
 
 /* ---- cache (cache.c) ---- */
@@ -72,7 +72,7 @@ struct dns_answer *dns__cache_get(struct dns_cache *c, const char *name, int typ
 /* Takes a reference to a; replaces an older entry; evicts the least recently used.
    now and expires are dns__now() milliseconds. */
 void dns__cache_put(struct dns_cache *c, const char *name, int type, struct dns_answer *a,
-		    int64_t expires);
+                    int64_t expires);
 
 /* ---- the handle (dns.c) ---- */
 
@@ -87,7 +87,7 @@ struct dns {
 	struct dns_cache *cache; /* NULL: caching off */
 	uint64_t rng;
 	struct dns_stats st;
-	struct dns_query *live;	     /* every query not yet delivered or cancelled */
+	struct dns_query *live;      /* every query not yet delivered or cancelled */
 	struct dns_query *done_head; /* finished, waiting for delivery (FIFO) */
 	struct dns_query *done_tail;
 	struct dns_query *drain_stop; /* last query the current drain delivers */
@@ -109,14 +109,14 @@ struct dns_lookup;
  * why: short text for failures ("NXDOMAIN", "SERVFAIL", "timeout"...).
  */
 typedef void (*dns_lookup_cb)(void *arg, enum dns_akind kind, const struct dns_answer *a,
-			      const char *why);
+                              const char *why);
 /*
  * Start a lookup. cb may run before this returns (cache hit, immediate
  * failure): then NULL is returned. Otherwise the handle, valid until cb
  * runs or dns__lookup_cancel. cb runs exactly once unless cancelled.
  */
 struct dns_lookup *dns__lookup(struct dns *d, const char *name, int type, dns_lookup_cb cb,
-			       void *arg);
+                               void *arg);
 void dns__lookup_cancel(struct dns_lookup *lk);
 
 /* ---- MX pipeline (mx.c) ---- */
@@ -128,7 +128,7 @@ void dns__query_deliver(struct dns_query *q);
 
 struct dns_query {
 	struct dns *d;
-	struct dns_query *prev, *next;	       /* d->live or d->done_* list */
+	struct dns_query *prev, *next; /* d->live or d->done_* list */
 	enum { Q_RUNNING, Q_DONE, Q_DELIVERING } state;
 	dns_mx_cb cb;
 	void *arg;

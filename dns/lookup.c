@@ -47,8 +47,9 @@ kind_text(enum dns_akind k, int type)
 	case DNS_A_NXDOMAIN:
 		return "NXDOMAIN";
 	case DNS_A_NODATA:
-		return type == DNS_T_A ? "no A record" : type == DNS_T_AAAA ? "no AAAA record"
-									  : "no MX record";
+		return type == DNS_T_A      ? "no A record"
+		       : type == DNS_T_AAAA ? "no AAAA record"
+		                            : "no MX record";
 	default:
 		return "";
 	}

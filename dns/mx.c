@@ -34,13 +34,12 @@ struct mx_host {
 	struct dns_query *q;
 	char name[256];
 	int pref;
-	uint32_t key; /* random tie-breaker */
+	uint32_t key;       /* random tie-breaker */
 	struct mx_fam f[2]; /* [0] AAAA, [1] A */
 };
 
 /* Append "; text" (or "text" to an empty buffer); truncation is fine for a log line. */
-static void __attribute__((format(printf, 3, 4)))
-note(char *buf, size_t size, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4))) note(char *buf, size_t size, const char *fmt, ...)
 {
 	size_t used = strlen(buf);
 	va_list ap;
@@ -56,7 +55,7 @@ note(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define reason_add(q, ...) note((q)->res.reason, sizeof (q)->res.reason, __VA_ARGS__)
+#define reason_add(q, ...) note((q)->res.reason, sizeof(q)->res.reason, __VA_ARGS__)
 
 static void
 finish(struct dns_query *q, enum dns_status st)
@@ -121,7 +120,8 @@ filter(struct dns_query *q, struct mx_host *h, char *refusal, size_t rlen)
 		int family = f->type == DNS_T_A ? AF_INET : AF_INET6;
 		size_t keep = 0;
 		for (size_t i = 0; i < f->n; i++) {
-			const char *why = dns__addr_refusal(family, f->addr[i], q->d->allow_private);
+			const char *why =
+			    dns__addr_refusal(family, f->addr[i], q->d->allow_private);
 			if (why == NULL) {
 				memmove(f->addr[keep++], f->addr[i], 16);
 				continue;
@@ -169,7 +169,8 @@ host_why(const struct mx_host *h, bool *temp)
 {
 	const struct mx_fam *a6 = &h->f[0], *a4 = &h->f[1];
 
-	*temp = (a6->asked && a6->kind == DNS_A_TEMPFAIL) || (a4->asked && a4->kind == DNS_A_TEMPFAIL);
+	*temp =
+	    (a6->asked && a6->kind == DNS_A_TEMPFAIL) || (a4->asked && a4->kind == DNS_A_TEMPFAIL);
 	if (a6->asked && a4->asked) {
 		if (*temp)
 			return a6->kind == DNS_A_TEMPFAIL ? a6->why : a4->why;
@@ -199,8 +200,9 @@ assemble(struct dns_query *q)
 		bool temp;
 		const char *why = host_why(h, &temp);
 		size_t refused = filter(q, h, refusal, sizeof refusal);
-		if (add_host_targets(q, h) > 0)
-			continue;
+		size_t usable = h->f[0].n + h->f[1].n;
+		if (add_host_targets(q, h) > 0 || usable > 0)
+			continue; /* used, or every address already listed for a better host */
 		if (temp) {
 			any_temp = true;
 			note(notes, sizeof notes, "%s: %s", h->name, why);
@@ -296,7 +298,8 @@ collect_hosts(struct dns_query *q, const struct dns_answer *a, struct mx_host *h
 		char name[256];
 		size_t j;
 		if (a->rr[i].name[0] == '\0') {
-			*null_mx = true; /* RFC 7505: only meaningful alone; ignored next to others */
+			*null_mx =
+			    true; /* RFC 7505: only meaningful alone; ignored next to others */
 			continue;
 		}
 		if (dns__normalize(a->rr[i].name, name) < 0) {
@@ -384,7 +387,8 @@ dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg)
 	struct dns_query *q;
 	char name[256];
 
-	if (domain == NULL || cb == NULL || strlen(domain) > 254 || dns__normalize(domain, name) < 0) {
+	if (domain == NULL || cb == NULL || strlen(domain) > 254 ||
+	    dns__normalize(domain, name) < 0) {
 		errno = EINVAL;
 		return NULL;
 	}

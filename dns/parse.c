@@ -246,7 +246,7 @@ dns__answer_unref(struct dns_answer *a)
 /* Pass 2: the records of qtype owned by `owner`. NULL with why on error. */
 static struct dns_answer *
 collect_data(struct cur c, unsigned an, const char *owner, int qtype, uint32_t ttl, char *why,
-	     size_t whylen)
+             size_t whylen)
 {
 	struct cur scan = c;
 	struct rrhdr h;
@@ -312,7 +312,7 @@ follow_chain(const struct cname *cn, size_t ncn, const char *qname, const char *
 
 struct dns_answer *
 dns__parse(const unsigned char *buf, size_t len, const char *qname, int qtype, char *why,
-	   size_t whylen)
+           size_t whylen)
 {
 	struct cur c = {buf, len, 0};
 	uint16_t id, flags, qd, an, ns, ar;

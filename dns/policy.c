@@ -23,8 +23,7 @@ v4_refusal(const uint8_t *a, bool allow_private)
 		return a[0] < 240 ? "multicast address" : "reserved address"; /* 224/4, 240/4 */
 	if (a[0] == 127)
 		why = "loopback address";
-	else if (a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
-		 (a[0] == 192 && a[1] == 168))
+	else if (a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168))
 		why = "private address"; /* RFC 1918 */
 	else if (a[0] == 100 && (a[1] & 0xc0) == 64)
 		why = "private address"; /* RFC 6598 shared address space */
@@ -101,7 +100,7 @@ dns__normalize(const char *in, char *out)
 				return -1;
 			label = 0;
 		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-			   c == '_') {
+		           c == '_') {
 			label++;
 		} else if (c >= 'A' && c <= 'Z') {
 			c = (char)(c - 'A' + 'a');

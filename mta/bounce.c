@@ -544,8 +544,11 @@ orig_headers(struct obuf *b, const char *orig, size_t orig_len, int *eight)
 	}
 }
 
-/* Part 3: the original message's header block (RFC 6522 3: text/rfc822-headers). */
-static void
+/*
+ * Part 3: the original message's header block (RFC 6522 3:
+ * text/rfc822-headers). Returns 1 when it is 8-bit.
+ */
+static int
 part_headers(struct obuf *b, const struct bounce_info *bi)
 {
 	struct obuf h = {0};
@@ -563,6 +566,7 @@ part_headers(struct obuf *b, const struct bounce_info *bi)
 	else if (h.p != NULL)
 		ob_add(b, h.p, h.len);
 	free(h.p);
+	return eight;
 }
 
 /* N random hex characters; a pid-and-counter mix when getrandom fails. */
@@ -578,7 +582,8 @@ random_hex(char *out, size_t n)
 }
 
 static void
-put_headers(struct obuf *b, const struct bounce_info *bi, const char *now, const char *boundary)
+put_headers(struct obuf *b, const struct bounce_info *bi, const char *now, const char *boundary,
+            int eight)
 {
 	time_t t = time(NULL);
 	struct tm tm;
@@ -603,7 +608,11 @@ put_headers(struct obuf *b, const struct bounce_info *bi, const char *now, const
 	ob_str(b, "Auto-Submitted: auto-replied\r\n" /* RFC 3834 5 */
 	          "MIME-Version: 1.0\r\n"
 	          "Content-Type: multipart/report; report-type=delivery-status;\r\n");
-	ob_fmt(b, " boundary=\"%s\"\r\n\r\n", boundary);
+	ob_fmt(b, " boundary=\"%s\"\r\n", boundary);
+	/* RFC 2045 6.4: a multipart is labelled with its widest part's encoding. */
+	if (eight)
+		ob_str(b, "Content-Transfer-Encoding: 8bit\r\n");
+	ob_str(b, "\r\n");
 	ob_str(b, "This is a MIME-encapsulated message.\r\n");
 }
 
@@ -635,7 +644,7 @@ bounce_build(const struct bounce_info *bi, char **out, size_t *outlen, char *err
 {
 	struct obuf parts[3] = {{0}}, msg = {0};
 	char now[64], arrival[64], boundary[48], rnd[25];
-	int tries, clash, ret = -1;
+	int tries, clash, eight, ret = -1;
 	size_t i;
 
 	*out = NULL;
@@ -646,7 +655,7 @@ bounce_build(const struct bounce_info *bi, char **out, size_t *outlen, char *err
 	util_rfc5322_date(arrival, sizeof arrival, bi->arrival);
 	part_text(&parts[0], bi, arrival);
 	part_status(&parts[1], bi, arrival, now);
-	part_headers(&parts[2], bi);
+	eight = part_headers(&parts[2], bi);
 	/* The boundary must not occur in any part (RFC 2046 5.1.1). */
 	for (tries = 0, clash = 1; clash && tries < 8; tries++) {
 		random_hex(rnd, 24);
@@ -658,7 +667,7 @@ bounce_build(const struct bounce_info *bi, char **out, size_t *outlen, char *err
 		snprintf(err, errlen, "bounce: cannot find a MIME boundary");
 		goto done;
 	}
-	put_headers(&msg, bi, now, boundary);
+	put_headers(&msg, bi, now, boundary, eight);
 	for (i = 0; i < 3; i++) {
 		ob_fmt(&msg, "\r\n--%s\r\n", boundary);
 		ob_add(&msg, parts[i].p, parts[i].len);

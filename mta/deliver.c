@@ -241,7 +241,7 @@ job_applied(struct writer_job *wj)
 			sched_add(dl->sched, j->id, wj->upd.next_try);
 			break;
 		}
-	if (j->has_bounce)
+	if (j->has_bounce && j->bounce.id > 0)	/* 0: skipped, the message was deleted meanwhile */
 		sched_add(dl->sched, j->bounce.id, now);
 	job_end(j);
 }

@@ -18,7 +18,7 @@ struct resolver;
 
 /* o as for dns_new (copied). Returns NULL with err on failure. Free with resolver_free. */
 struct resolver *resolver_new(struct event_base *base, const struct dns_opts *o, char *err,
-			      size_t errlen);
+                              size_t errlen);
 
 /* The dns handle for queries; owned by r, valid until resolver_free. */
 struct dns *resolver_dns(struct resolver *r);

@@ -104,6 +104,13 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def free_udp_port(host="127.0.0.1"):
+    """A UDP port with nothing behind it a moment ago: queries sent there are refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def _listening_ports():
     ports = set()
     for f in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -232,6 +239,12 @@ DEFAULT_GLOBALS = {
 class Daemon:
     """One mxrelayd with its own temp dir, config, data_dir and log.
 
+    The daemon also delivers what it spools. Tests must never send traffic
+    beyond loopback, so every config points the resolver at a dead UDP port on
+    127.0.0.1 (lookups fail at once, deliveries are deferred) and remote MX
+    hosts at a dead TCP port; after each test the log is checked for any
+    outgoing connection to a non-loopback address.
+
     conf: global keys (None drops a default). listeners: {name: {key: value}};
     a listener without "address" gets 127.0.0.1:<free port>.
     """
@@ -249,6 +262,8 @@ class Daemon:
         self.name = "mxrelayd"
         self.conf = dict(DEFAULT_GLOBALS)
         self.conf["data_dir"] = self.data_dir
+        self.conf["dns_servers"] = f"127.0.0.1:{free_udp_port()}"
+        self.conf["smtp_port"] = str(free_port())
         self.listeners = {}
         self.configure(conf, listeners if listeners is not None else {"main": {}})
         if not shared:
@@ -772,6 +787,10 @@ def _crash_check(daemons):
         bad = d.grep(r"(AddressSanitizer|LeakSanitizer|runtime error:|Segmentation fault)")
         if bad:
             problems.append("sanitizer report in daemon log: " + bad[0])
+        for ln in d.grep(r"\b(relay|host|peer)=\[?[0-9a-fA-F.:]+"):
+            for ip in re.findall(r"\b(?:relay|host|peer)=\[?([0-9a-fA-F.:]*[.:][0-9a-fA-F.:]+)", ln):
+                if not (ip.startswith("127.") or ip in ("::1", "0:0:0:0:0:0:0:1")):
+                    problems.append("outgoing traffic beyond loopback: " + ln)
     return problems
 
 

@@ -316,5 +316,20 @@ def test_connection_slots_not_leaked():
     assert d.count() == 0
 
 
+def test_relay_from_ipv4_and_ipv6_are_distinct():
+    d = mxtest.Daemon(conf={"relay_from": "::1/128"},
+                      listeners={"v4": {}, "v6": {"address": f"[::1]:{mxtest.free_port('::1')}"}}).start()
+    s = d.connect("v6", host="::1")
+    s.ehlo()
+    s.cmd("MAIL FROM:<six@example.com>", 250)
+    s.cmd("RCPT TO:<r@example.net>", 250)
+    s.quit()
+    s = d.connect("v4")
+    s.ehlo()
+    s.cmd("MAIL FROM:<four@example.com>", 250)
+    s.cmd("RCPT TO:<r@example.net>", 554, "5.7.1")
+    s.quit()
+
+
 if __name__ == "__main__":
     mxtest.main()

@@ -51,6 +51,7 @@ def test_starttls_then_mail():
     s.cmd("MAIL FROM:<a@example.com>", 503, "5.5.1")
     s.ehlo()
     assert "STARTTLS" not in s.ext
+    cipher = s.tls[1]
     r = s.cmd("STARTTLS")
     assert 500 <= r.code < 600 and (r.enh or "").startswith("5."), f"second STARTTLS: {r}"
     qid = s.mail("a@example.com", ["b@example.net"], mxtest.message(subject="over tls"))
@@ -58,6 +59,7 @@ def test_starttls_then_mail():
     body = d.message(qid)["body"]
     received = mxtest.header_values(body, "Received")
     assert received and "TLSv1.3" in received[0], f"Received header should name TLSv1.3: {received}"
+    assert cipher in received[0], f"Received header should name the cipher {cipher}: {received}"
 
 
 def test_starttls_plaintext_injection_discarded():

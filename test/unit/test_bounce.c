@@ -62,7 +62,8 @@ static const char py_script[] =
     "p('orig.subject', sm.group(1).decode('utf-8', 'replace') if sm else None)\n"
     "p('orig.fields', len(o.keys()))\n"
     "p('orig.has-body', int(b'Body-Secret' in hb))\n"
-    "p('part3-cte', parts[2]['Content-Transfer-Encoding'])\n";
+    "p('part3-cte', parts[2]['Content-Transfer-Encoding'])\n"
+    "p('cte', m['Content-Transfer-Encoding'])\n";
 
 /* Run the parser on BUF; returns its stdout (malloc'd), fails the test on a crash. */
 static char *
@@ -182,6 +183,10 @@ check_wire(const char *label, const char *m, size_t len)
 			fail_msg("%s: 8-bit byte at %zu, before part 3", label, first8);
 		if (strstr(p3, "Content-Transfer-Encoding: 8bit\r\n") == NULL)
 			fail_msg("%s: 8-bit part 3 without CTE 8bit", label);
+		/* The top-level header block ends at the first empty line. */
+		if (memmem(m, (size_t)(strstr(m, "\r\n\r\n") - m) + 2,
+		           "\r\nContent-Transfer-Encoding: 8bit\r\n", 35) == NULL)
+			fail_msg("%s: 8-bit multipart without CTE 8bit", label);
 	}
 }
 
@@ -299,6 +304,7 @@ static const struct {
       "orig.fields=4",
       "orig.has-body=0",
       "part3-cte=None",
+      "cte=None",
       "injected=0"}},
     {"delayed, 8-bit original header",
      {"relay.example", "fedcba9876543210", "bob@example.com", 1700000000, 1, rcpts_delayed, 1,
@@ -310,7 +316,7 @@ static const struct {
       "text~has not been delivered yet",
       "orig.subject=Gr\xc3\xbc\xc3\x9f"
       "e aus K\xc3\xb6ln",
-      "orig.fields=2", "orig.has-body=0", "part3-cte=8bit"}},
+      "orig.fields=2", "orig.has-body=0", "part3-cte=8bit", "cte=8bit"}},
     {"hostile replies, addresses and sender",
      {"relay.example", "../\r\nX-Bad: 1", "b\xc3\xbcr\xc3\xb6@example.test", 0, 0, rcpts_hostile, 4,
       orig_headers_only, sizeof orig_headers_only - 1},

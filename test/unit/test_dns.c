@@ -42,65 +42,64 @@
 
 static char tmpdir[128];
 static int nsd_port;
-static pid_t nsd_pid;  /* the watchdog, leader of nsd's process group */
-static int nsd_pipe = -1; /* closing it stops nsd */
+static pid_t nsd_pid;         /* the watchdog, leader of nsd's process group */
+static int nsd_pipe = -1;     /* closing it stops nsd */
 static int blackhole_fd = -1; /* bound UDP socket that never answers */
 static int blackhole_port, closed_port;
 
-static const char zone_example[] =
-	"$ORIGIN example.test.\n"
-	"$TTL 300\n"
-	"@ SOA ns host 1 3600 600 86400 60\n"
-	"@ NS ns\n"
-	"ns A 192.0.2.53\n"
-	"multi MX 20 mx2\n"
-	"multi MX 10 mx1\n"
-	"multi MX 30 mx3\n"
-	"mx1 A 192.0.2.1\n"
-	"mx1 AAAA 2001:db8::1\n"
-	"mx2 A 192.0.2.2\n"
-	"mx3 A 192.0.2.3\n"
-	"tie MX 10 ta\n"
-	"tie MX 10 tb\n"
-	"tie MX 20 tc\n"
-	"ta A 192.0.2.11\n"
-	"tb A 192.0.2.12\n"
-	"tc A 192.0.2.13\n"
-	"implicit A 192.0.2.50\n"
-	"v6only MX 10 mx6\n"
-	"mx6 AAAA 2001:db8::6\n"
-	"nullmx MX 0 .\n"
-	"partial MX 10 missing\n"
-	"partial MX 20 mx2\n"
-	"halfbroken MX 10 mx.broken.test.\n"
-	"halfbroken MX 20 mx2\n"
-	"allbroken MX 10 mx.broken.test.\n"
-	"loop MX 10 lo\n"
-	"lo A 127.0.0.2\n"
-	"lo AAAA ::1\n"
-	"private MX 10 priv\n"
-	"priv A 10.1.2.3\n"
-	"ll MX 10 llhost\n"
-	"llhost A 169.254.1.1\n"
-	"llhost AAAA fe80::1\n"
-	"ula MX 10 ulahost\n"
-	"ula MX 20 privb\n"
-	"ulahost AAAA fd00::1\n"
-	"ulahost A 172.16.5.5\n"
-	"privb A 192.168.1.1\n"
-	"mixed MX 10 lo\n"
-	"mixed MX 20 mx3\n"
-	"cname MX 10 alias\n"
-	"alias CNAME mx2\n"
-	"aliasdom CNAME multi\n"
-	"dangle MX 10 alias3\n"
-	"alias3 CNAME host.notserved.test.\n"
-	"nomail TXT \"no mail here\"\n"
-	"manyaddr MX 10 big\n"
-	"dup MX 30 MX2\n"
-	"dup MX 10 mx2\n"
-	"dup MX 20 mx2\n"
-	"short 1 MX 10 mx3\n";
+static const char zone_example[] = "$ORIGIN example.test.\n"
+                                   "$TTL 300\n"
+                                   "@ SOA ns host 1 3600 600 86400 60\n"
+                                   "@ NS ns\n"
+                                   "ns A 192.0.2.53\n"
+                                   "multi MX 20 mx2\n"
+                                   "multi MX 10 mx1\n"
+                                   "multi MX 30 mx3\n"
+                                   "mx1 A 192.0.2.1\n"
+                                   "mx1 AAAA 2001:db8::1\n"
+                                   "mx2 A 192.0.2.2\n"
+                                   "mx3 A 192.0.2.3\n"
+                                   "tie MX 10 ta\n"
+                                   "tie MX 10 tb\n"
+                                   "tie MX 20 tc\n"
+                                   "ta A 192.0.2.11\n"
+                                   "tb A 192.0.2.12\n"
+                                   "tc A 192.0.2.13\n"
+                                   "implicit A 192.0.2.50\n"
+                                   "v6only MX 10 mx6\n"
+                                   "mx6 AAAA 2001:db8::6\n"
+                                   "nullmx MX 0 .\n"
+                                   "partial MX 10 missing\n"
+                                   "partial MX 20 mx2\n"
+                                   "halfbroken MX 10 mx.broken.test.\n"
+                                   "halfbroken MX 20 mx2\n"
+                                   "allbroken MX 10 mx.broken.test.\n"
+                                   "loop MX 10 lo\n"
+                                   "lo A 127.0.0.2\n"
+                                   "lo AAAA ::1\n"
+                                   "private MX 10 priv\n"
+                                   "priv A 10.1.2.3\n"
+                                   "ll MX 10 llhost\n"
+                                   "llhost A 169.254.1.1\n"
+                                   "llhost AAAA fe80::1\n"
+                                   "ula MX 10 ulahost\n"
+                                   "ula MX 20 privb\n"
+                                   "ulahost AAAA fd00::1\n"
+                                   "ulahost A 172.16.5.5\n"
+                                   "privb A 192.168.1.1\n"
+                                   "mixed MX 10 lo\n"
+                                   "mixed MX 20 mx3\n"
+                                   "cname MX 10 alias\n"
+                                   "alias CNAME mx2\n"
+                                   "aliasdom CNAME multi\n"
+                                   "dangle MX 10 alias3\n"
+                                   "alias3 CNAME host.notserved.test.\n"
+                                   "nomail TXT \"no mail here\"\n"
+                                   "manyaddr MX 10 big\n"
+                                   "dup MX 30 MX2\n"
+                                   "dup MX 10 mx2\n"
+                                   "dup MX 20 mx2\n"
+                                   "short 1 MX 10 mx3\n";
 
 static void
 rm_tree(void)
@@ -131,16 +130,20 @@ write_text(const char *name, const char *text)
 static void
 write_zones(void)
 {
-	char buf[8192];
+	char buf[16384];
 	size_t n = 0;
 
 	/* many: 12 MX hosts; big: 10 addresses */
 	n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", zone_example);
 	for (int i = 1; i <= 12; i++)
-		n += (size_t)snprintf(buf + n, sizeof buf - n,
-				      "many MX %d m%d\nm%d A 192.0.2.%d\n", i, i, i, 100 + i);
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "many MX %d m%d\nm%d A 192.0.2.%d\n",
+		                      i, i, i, 100 + i);
 	for (int i = 1; i <= 10; i++)
 		n += (size_t)snprintf(buf + n, sizeof buf - n, "big A 198.51.100.%d\n", i);
+	/* fat: 60 addresses, more than 512 bytes: truncated over UDP, retried over TCP */
+	n += (size_t)snprintf(buf + n, sizeof buf - n, "huge MX 10 fat\n");
+	for (int i = 1; i <= 60; i++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "fat A 203.0.113.%d\n", i);
 	write_text("example.zone", buf);
 }
 
@@ -150,29 +153,29 @@ write_conf(int port)
 	char buf[2048];
 
 	snprintf(buf, sizeof buf,
-		 "server:\n"
-		 "  ip-address: 127.0.0.1@%d\n"
-		 "  port: %d\n"
-		 "  username: \"\"\n"
-		 "  chroot: \"\"\n"
-		 "  database: \"\"\n"
-		 "  zonesdir: \"%s\"\n"
-		 "  zonelistfile: \"%s/zone.list\"\n"
-		 "  xfrdfile: \"%s/xfrd.state\"\n"
-		 "  pidfile: \"%s/nsd.pid\"\n"
-		 "  logfile: \"%s/nsd.log\"\n"
-		 "  server-count: 1\n"
-		 "  verbosity: 1\n"
-		 "remote-control:\n"
-		 "  control-enable: no\n"
-		 "zone:\n"
-		 "  name: example.test\n"
-		 "  zonefile: example.zone\n"
-		 /* no zone file: nsd answers SERVFAIL for broken.test */
-		 "zone:\n"
-		 "  name: broken.test\n"
-		 "  zonefile: broken.zone\n",
-		 port, port, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir);
+	         "server:\n"
+	         "  ip-address: 127.0.0.1@%d\n"
+	         "  port: %d\n"
+	         "  username: \"\"\n"
+	         "  chroot: \"\"\n"
+	         "  database: \"\"\n"
+	         "  zonesdir: \"%s\"\n"
+	         "  zonelistfile: \"%s/zone.list\"\n"
+	         "  xfrdfile: \"%s/xfrd.state\"\n"
+	         "  pidfile: \"%s/nsd.pid\"\n"
+	         "  logfile: \"%s/nsd.log\"\n"
+	         "  server-count: 1\n"
+	         "  verbosity: 1\n"
+	         "remote-control:\n"
+	         "  control-enable: no\n"
+	         "zone:\n"
+	         "  name: example.test\n"
+	         "  zonefile: example.zone\n"
+	         /* no zone file: nsd answers SERVFAIL for broken.test */
+	         "zone:\n"
+	         "  name: broken.test\n"
+	         "  zonefile: broken.zone\n",
+	         port, port, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir);
 	write_text("nsd.conf", buf);
 }
 
@@ -183,7 +186,8 @@ free_port(void)
 	for (int tries = 0; tries < 50; tries++) {
 		struct sockaddr_in sa = {.sin_family = AF_INET};
 		socklen_t len = sizeof sa;
-		int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+		int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0),
+		    port = 0;
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		if (bind(u, (struct sockaddr *)&sa, sizeof sa) == 0 &&
 		    getsockname(u, (struct sockaddr *)&sa, &len) == 0 &&
@@ -246,8 +250,7 @@ gone:
  * when nsd_stop closes it or when this test process dies in any way, then
  * ends the group and reaps everything (and removes tmpdir if the test died).
  */
-static void __attribute__((noreturn))
-watchdog(int rfd, const char *conf, const char *out)
+static void __attribute__((noreturn)) watchdog(int rfd, const char *conf, const char *out)
 {
 	pid_t nsd, parent = getppid();
 	char c;
@@ -414,8 +417,9 @@ run(struct dns *d, struct loop *L, const int *count, int want, int max_ms)
 		}
 		for (int i = 0; i < n; i++)
 			if (fds[i].revents)
-				dns_process(d, fds[i].fd, fds[i].revents & (POLLIN | POLLERR | POLLHUP),
-					    fds[i].revents & POLLOUT);
+				dns_process(d, fds[i].fd,
+				            fds[i].revents & (POLLIN | POLLERR | POLLHUP),
+				            fds[i].revents & POLLOUT);
 	}
 }
 
@@ -429,8 +433,8 @@ struct cap {
 	size_t n;
 	struct dns_target t[64];
 	struct dns_query *cancel; /* cancel this from inside the callback */
-	struct dns_query *self;	  /* cancel this (our own handle) from inside the callback */
-	struct dns *restart;	  /* start a query for restart_domain from inside */
+	struct dns_query *self;   /* cancel this (our own handle) from inside the callback */
+	struct dns *restart;      /* start a query for restart_domain from inside */
 	const char *restart_domain;
 	struct cap *restart_cap;
 };
@@ -452,7 +456,8 @@ on_result(void *arg, const struct dns_mx_result *res)
 	if (c->self)
 		dns_cancel(c->self);
 	if (c->restart) {
-		assert_non_null(dns_resolve_mx(c->restart, c->restart_domain, on_result, c->restart_cap));
+		assert_non_null(
+		    dns_resolve_mx(c->restart, c->restart_domain, on_result, c->restart_cap));
 		assert_int_equal(c->restart_cap->fired, 0);
 	}
 }
@@ -807,12 +812,12 @@ test_private_addresses(void **state)
 	static const struct {
 		const char *domain;
 		const char *refused; /* text in the reason with allow_private off */
-		size_t allowed;	     /* targets with allow_private on */
+		size_t allowed;      /* targets with allow_private on */
 	} cases[] = {
-		{"loop.example.test", "lo.example.test[", 2},
-		{"private.example.test", "priv.example.test[10.1.2.3]: private address refused", 1},
-		{"ll.example.test", "link-local address refused", 2},
-		{"ula.example.test", "private address refused", 3},
+	    {"loop.example.test", "lo.example.test[", 2},
+	    {"private.example.test", "priv.example.test[10.1.2.3]: private address refused", 1},
+	    {"ll.example.test", "link-local address refused", 2},
+	    {"ula.example.test", "private address refused", 3},
 	};
 	struct dns_opts o;
 	char srv[64];
@@ -827,7 +832,8 @@ test_private_addresses(void **state)
 		d = mk(&L, &o);
 		resolve(d, &L, cases[i].domain, &c);
 		if (c.status != DNS_NO_ADDRESS || !strstr(c.reason, cases[i].refused))
-			fail_msg("%s: status %d reason \"%s\"", cases[i].domain, c.status, c.reason);
+			fail_msg("%s: status %d reason \"%s\"", cases[i].domain, c.status,
+			         c.reason);
 		assert_int_equal(c.n, 0);
 		dns_free(d);
 
@@ -883,6 +889,14 @@ test_bounds(void **state)
 	resolve(d, &L, "manyaddr.example.test", &c);
 	assert_int_equal(c.status, DNS_OK);
 	assert_int_equal(c.n, 4); /* 10 addresses, 4 per host by default */
+
+	/* the answer for fat does not fit in 512 bytes: c-ares retries over TCP */
+	resolve(d, &L, "huge.example.test", &c);
+	assert_int_equal(c.status, DNS_OK);
+	assert_int_equal(c.n, 4);
+	for (size_t i = 0; i < c.n; i++)
+		assert_int_equal(
+		    memcmp(&((struct sockaddr_in *)&c.t[i].addr)->sin_addr, "\xcb\x00\x71", 3), 0);
 	dns_free(d);
 
 	o.max_mx = 3;
@@ -1204,6 +1218,13 @@ test_resolver_libevent(void **state)
 	assert_int_equal(a.fired, 1);
 	assert_int_equal(a.status, DNS_OK);
 
+	/* over TCP through the glue (writable interest, sockets coming and going) */
+	memset(&a, 0, sizeof a);
+	assert_non_null(dns_resolve_mx(resolver_dns(r), "huge.example.test", on_result, &a));
+	ev_run(base, &a.fired, 1, 5000);
+	assert_int_equal(a.status, DNS_OK);
+	assert_int_equal(a.n, 4);
+
 	/* SERVFAIL through the glue */
 	memset(&a, 0, sizeof a);
 	assert_non_null(dns_resolve_mx(resolver_dns(r), "broken.test", on_result, &a));
@@ -1460,28 +1481,29 @@ test_parse_table(void **state)
 		uint32_t ttl;
 		const char *text; /* why (error) or cname (dangling) */
 	} t[] = {
-		{"two A, min TTL, owner case ignored", P_TWO_A, "a.t", DNS_T_A, DNS_A_DATA, 2, 50, NULL},
-		{"CNAME chain in the answer", P_CHAIN, "a.t", DNS_T_A, DNS_A_DATA, 1, 30, NULL},
-		{"dangling CNAME", P_DANGLING, "a.t", DNS_T_A, DNS_A_CNAME, 0, 30, "far.away"},
-		{"CNAME loop", P_LOOP, "a.t", DNS_T_A, -1, 0, 0, "CNAME chain too long"},
-		{"NXDOMAIN takes the SOA minimum", P_NX_SOA, "a.t", DNS_T_MX, DNS_A_NXDOMAIN, 0, 20,
-		 NULL},
-		{"NODATA without SOA", P_NODATA, "a.t", DNS_T_MX, DNS_A_NODATA, 0, DNS_NEG_TTL_NOSOA,
-		 NULL},
-		{"SERVFAIL", P_SERVFAIL, "a.t", DNS_T_MX, -1, 0, 0, "SERVFAIL"},
-		{"truncated record", P_TRUNCATED, "a.t", DNS_T_A, -1, 0, 0, "malformed answer"},
-		{"A with 5 bytes", P_BAD_RDLEN, "a.t", DNS_T_A, -1, 0, 0, "malformed answer"},
-		{"rdlength past the end", P_RDLEN_PAST_END, "a.t", DNS_T_A, -1, 0, 0,
-		 "malformed answer"},
-		{"compression pointer loop", P_PTR_LOOP, "a.t", DNS_T_A, -1, 0, 0, "malformed answer"},
-		{"null MX", P_NULL_MX, "a.t", DNS_T_MX, DNS_A_DATA, 1, 300, NULL},
-		{"not a response", P_QUERY_NOT_RESPONSE, "a.t", DNS_T_A, -1, 0, 0,
-		 "malformed answer"},
-		{"records of another owner", P_OTHER_OWNER, "a.t", DNS_T_A, DNS_A_NODATA, 0,
-		 DNS_NEG_TTL_NOSOA, NULL},
-		{"at most DNS_MAX_RR records", P_TOO_MANY, "a.t", DNS_T_A, DNS_A_DATA, DNS_MAX_RR, 100,
-		 NULL},
-		{"TTL with the top bit set reads 0", P_HIGH_TTL, "a.t", DNS_T_A, DNS_A_DATA, 1, 0, NULL},
+	    {"two A, min TTL, owner case ignored", P_TWO_A, "a.t", DNS_T_A, DNS_A_DATA, 2, 50,
+	     NULL},
+	    {"CNAME chain in the answer", P_CHAIN, "a.t", DNS_T_A, DNS_A_DATA, 1, 30, NULL},
+	    {"dangling CNAME", P_DANGLING, "a.t", DNS_T_A, DNS_A_CNAME, 0, 30, "far.away"},
+	    {"CNAME loop", P_LOOP, "a.t", DNS_T_A, -1, 0, 0, "CNAME chain too long"},
+	    {"NXDOMAIN takes the SOA minimum", P_NX_SOA, "a.t", DNS_T_MX, DNS_A_NXDOMAIN, 0, 20,
+	     NULL},
+	    {"NODATA without SOA", P_NODATA, "a.t", DNS_T_MX, DNS_A_NODATA, 0, DNS_NEG_TTL_NOSOA,
+	     NULL},
+	    {"SERVFAIL", P_SERVFAIL, "a.t", DNS_T_MX, -1, 0, 0, "SERVFAIL"},
+	    {"truncated record", P_TRUNCATED, "a.t", DNS_T_A, -1, 0, 0, "malformed answer"},
+	    {"A with 5 bytes", P_BAD_RDLEN, "a.t", DNS_T_A, -1, 0, 0, "malformed answer"},
+	    {"rdlength past the end", P_RDLEN_PAST_END, "a.t", DNS_T_A, -1, 0, 0,
+	     "malformed answer"},
+	    {"compression pointer loop", P_PTR_LOOP, "a.t", DNS_T_A, -1, 0, 0, "malformed answer"},
+	    {"null MX", P_NULL_MX, "a.t", DNS_T_MX, DNS_A_DATA, 1, 300, NULL},
+	    {"not a response", P_QUERY_NOT_RESPONSE, "a.t", DNS_T_A, -1, 0, 0, "malformed answer"},
+	    {"records of another owner", P_OTHER_OWNER, "a.t", DNS_T_A, DNS_A_NODATA, 0,
+	     DNS_NEG_TTL_NOSOA, NULL},
+	    {"at most DNS_MAX_RR records", P_TOO_MANY, "a.t", DNS_T_A, DNS_A_DATA, DNS_MAX_RR, 100,
+	     NULL},
+	    {"TTL with the top bit set reads 0", P_HIGH_TTL, "a.t", DNS_T_A, DNS_A_DATA, 1, 0,
+	     NULL},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -1493,8 +1515,8 @@ test_parse_table(void **state)
 		a = dns__parse(p.b, p.n, t[i].qname, t[i].qtype, why, sizeof why);
 		if (t[i].kind < 0) {
 			if (a != NULL || strcmp(why, t[i].text) != 0)
-				fail_msg("%s: expected error \"%s\", got \"%s\"", t[i].label, t[i].text,
-					 why);
+				fail_msg("%s: expected error \"%s\", got \"%s\"", t[i].label,
+				         t[i].text, why);
 			continue;
 		}
 		if (a == NULL)
@@ -1529,37 +1551,37 @@ test_address_policy(void **state)
 {
 	static const struct {
 		const char *ip;
-		const char *refused;	/* allow_private off */
+		const char *refused;    /* allow_private off */
 		const char *refused_ok; /* allow_private on */
 	} t[] = {
-		{"192.0.2.1", NULL, NULL},
-		{"8.8.8.8", NULL, NULL},
-		{"127.0.0.1", "loopback address", NULL},
-		{"127.255.0.9", "loopback address", NULL},
-		{"10.0.0.1", "private address", NULL},
-		{"172.16.0.1", "private address", NULL},
-		{"172.31.255.255", "private address", NULL},
-		{"172.32.0.1", NULL, NULL},
-		{"172.15.0.1", NULL, NULL},
-		{"192.168.0.1", "private address", NULL},
-		{"100.64.0.1", "private address", NULL},
-		{"169.254.3.4", "link-local address", NULL},
-		{"0.0.0.0", "unspecified address", "unspecified address"},
-		{"224.0.0.1", "multicast address", "multicast address"},
-		{"255.255.255.255", "reserved address", "reserved address"},
-		{"2001:db8::1", NULL, NULL},
-		{"::1", "loopback address", NULL},
-		{"::", "unspecified address", "unspecified address"},
-		{"fc00::1", "private address", NULL},
-		{"fdff::1", "private address", NULL},
-		{"fe80::1", "link-local address", NULL},
-		{"febf::1", "link-local address", NULL},
-		{"fec0::1", "private address", NULL},
-		{"ff02::1", "multicast address", "multicast address"},
-		{"::ffff:10.1.1.1", "private address", NULL},
-		{"::ffff:192.0.2.7", NULL, NULL},
-		{"::ffff:127.0.0.1", "loopback address", NULL},
-		{"::10.0.0.1", "reserved address", "reserved address"},
+	    {"192.0.2.1", NULL, NULL},
+	    {"8.8.8.8", NULL, NULL},
+	    {"127.0.0.1", "loopback address", NULL},
+	    {"127.255.0.9", "loopback address", NULL},
+	    {"10.0.0.1", "private address", NULL},
+	    {"172.16.0.1", "private address", NULL},
+	    {"172.31.255.255", "private address", NULL},
+	    {"172.32.0.1", NULL, NULL},
+	    {"172.15.0.1", NULL, NULL},
+	    {"192.168.0.1", "private address", NULL},
+	    {"100.64.0.1", "private address", NULL},
+	    {"169.254.3.4", "link-local address", NULL},
+	    {"0.0.0.0", "unspecified address", "unspecified address"},
+	    {"224.0.0.1", "multicast address", "multicast address"},
+	    {"255.255.255.255", "reserved address", "reserved address"},
+	    {"2001:db8::1", NULL, NULL},
+	    {"::1", "loopback address", NULL},
+	    {"::", "unspecified address", "unspecified address"},
+	    {"fc00::1", "private address", NULL},
+	    {"fdff::1", "private address", NULL},
+	    {"fe80::1", "link-local address", NULL},
+	    {"febf::1", "link-local address", NULL},
+	    {"fec0::1", "private address", NULL},
+	    {"ff02::1", "multicast address", "multicast address"},
+	    {"::ffff:10.1.1.1", "private address", NULL},
+	    {"::ffff:192.0.2.7", NULL, NULL},
+	    {"::ffff:127.0.0.1", "loopback address", NULL},
+	    {"::10.0.0.1", "reserved address", "reserved address"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -1579,7 +1601,7 @@ test_address_policy(void **state)
 			const char *got = dns_addr_refusal((struct sockaddr *)&ss, allow);
 			if ((want == NULL) != (got == NULL) || (want && strcmp(want, got) != 0))
 				fail_msg("%s allow=%d: want %s got %s", t[i].ip, allow,
-					 want ? want : "ok", got ? got : "ok");
+				         want ? want : "ok", got ? got : "ok");
 		}
 	}
 }
@@ -1590,20 +1612,20 @@ test_name_syntax(void **state)
 	static const struct {
 		const char *in, *out; /* out NULL: rejected */
 	} t[] = {
-		{"Example.COM", "example.com"},
-		{"example.com.", "example.com"},
-		{"_dmarc.x-y.test", "_dmarc.x-y.test"},
-		{"localhost", "localhost"},
-		{"", NULL},
-		{".", NULL},
-		{"a..b", NULL},
-		{".a", NULL},
-		{"a b.c", NULL},
-		{"a\\.b", NULL},
-		{"caf\xc3\xa9.test", NULL},
-		{"0123456789012345678901234567890123456789012345678901234567890123.x", NULL},
-		{"012345678901234567890123456789012345678901234567890123456789012.x",
-		 "012345678901234567890123456789012345678901234567890123456789012.x"},
+	    {"Example.COM", "example.com"},
+	    {"example.com.", "example.com"},
+	    {"_dmarc.x-y.test", "_dmarc.x-y.test"},
+	    {"localhost", "localhost"},
+	    {"", NULL},
+	    {".", NULL},
+	    {"a..b", NULL},
+	    {".a", NULL},
+	    {"a b.c", NULL},
+	    {"a\\.b", NULL},
+	    {"caf\xc3\xa9.test", NULL},
+	    {"0123456789012345678901234567890123456789012345678901234567890123.x", NULL},
+	    {"012345678901234567890123456789012345678901234567890123456789012.x",
+	     "012345678901234567890123456789012345678901234567890123456789012.x"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -1633,31 +1655,32 @@ int
 main(void)
 {
 	const struct CMUnitTest offline[] = {
-		cmocka_unit_test(test_parse_table),
-		cmocka_unit_test(test_address_policy),
-		cmocka_unit_test(test_name_syntax),
-		cmocka_unit_test(test_bad_options),
+	    cmocka_unit_test(test_parse_table),
+	    cmocka_unit_test(test_address_policy),
+	    cmocka_unit_test(test_name_syntax),
+	    cmocka_unit_test(test_bad_options),
 	};
 	const struct CMUnitTest with_nsd[] = {
-		cmocka_unit_test(test_mx_preference_order),
-		cmocka_unit_test(test_mx_ties_shuffled),
-		cmocka_unit_test(test_implicit_mx),
-		cmocka_unit_test(test_family_preference),
-		cmocka_unit_test(test_null_mx_and_nxdomain),
-		cmocka_unit_test(test_host_failures_skipped),
-		cmocka_unit_test(test_cname_mx_host),
-		cmocka_unit_test(test_tempfail_rcodes),
-		cmocka_unit_test(test_timeout_and_refused),
-		cmocka_unit_test(test_private_addresses),
-		cmocka_unit_test(test_bounds),
-		cmocka_unit_test(test_callback_never_synchronous),
-		cmocka_unit_test(test_cancel),
-		cmocka_unit_test(test_cache_hits_without_traffic),
-		cmocka_unit_test(test_cache_ttl_expiry),
-		cmocka_unit_test(test_resolver_libevent),
+	    cmocka_unit_test(test_mx_preference_order),
+	    cmocka_unit_test(test_mx_ties_shuffled),
+	    cmocka_unit_test(test_implicit_mx),
+	    cmocka_unit_test(test_family_preference),
+	    cmocka_unit_test(test_null_mx_and_nxdomain),
+	    cmocka_unit_test(test_host_failures_skipped),
+	    cmocka_unit_test(test_cname_mx_host),
+	    cmocka_unit_test(test_tempfail_rcodes),
+	    cmocka_unit_test(test_timeout_and_refused),
+	    cmocka_unit_test(test_private_addresses),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_callback_never_synchronous),
+	    cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_cache_hits_without_traffic),
+	    cmocka_unit_test(test_cache_ttl_expiry),
+	    cmocka_unit_test(test_resolver_libevent),
 	};
 	int failed = cmocka_run_group_tests_name("dns offline", offline, NULL, NULL);
 
-	failed += cmocka_run_group_tests_name("dns with nsd", with_nsd, group_setup, group_teardown);
+	failed +=
+	    cmocka_run_group_tests_name("dns with nsd", with_nsd, group_setup, group_teardown);
 	return failed;
 }

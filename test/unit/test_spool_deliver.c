@@ -257,25 +257,17 @@ apply_ok(struct spool *sp, const struct spool_update *u, size_t n)
 	assert_int_equal(full, 0);
 }
 
-/* load_pending as a sorted-by-id copy, for comparisons. */
-static int
-cmp_due(const void *a, const void *b)
-{
-	const struct spool_due *x = a, *y = b;
-
-	return (x->id > y->id) - (x->id < y->id);
-}
-
+/* spool_load_pending, checking the promised order (ascending ids). */
 static size_t
 load_pending(struct spool *sp, struct spool_due **out)
 {
 	char err[256] = "";
-	size_t n = 99;
+	size_t n = 99, i;
 
 	if (spool_load_pending(sp, out, &n, err, sizeof err) != 0)
 		fail_msg("load pending: %s", err);
-	if (n > 0)
-		qsort(*out, n, sizeof **out, cmp_due);
+	for (i = 1; i < n; i++)
+		assert_true((*out)[i - 1].id < (*out)[i].id);
 	return n;
 }
 
@@ -316,31 +308,35 @@ test_load_pending(void **state)
 	unbuild(b, 4);
 }
 
-/* The startup scan must stay one index scan: think of a 1M-message queue. */
+/*
+ * The startup load must stay one pass in rowid order with in-order index
+ * probes and no sort: think of a 1M-message queue. (Scanning messages_due
+ * instead probes recipients in random order: 7x slower at 1M.) The SQL is
+ * ST_PENDING's in spool/spool.c: keep the two the same.
+ */
 static void
 test_load_pending_plan(void **state)
 {
 	static const char sql[] =
 	    "EXPLAIN QUERY PLAN SELECT m.id, m.next_try FROM messages AS m WHERE EXISTS"
-	    " (SELECT 1 FROM recipients AS r WHERE r.msg_id = m.id AND r.state = 0)";
+	    " (SELECT 1 FROM recipients AS r WHERE r.msg_id = m.id AND r.state = 0) ORDER BY m.id";
 	struct fx *fx = *state;
 	sqlite3 *db = db_open(fx->dir);
 	sqlite3_stmt *st = NULL;
-	int scan_idx = 0, probe_idx = 0, bad = 0;
+	int scan = 0, probe = 0, bad = 0;
 
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *d = (const char *)sqlite3_column_text(st, 3);
 
-		scan_idx |= strstr(d, "SCAN m USING COVERING INDEX messages_due") != NULL;
-		probe_idx |= strstr(d, "SEARCH r USING COVERING INDEX recipients_msg") != NULL;
-		bad |= strstr(d, "TEMP B-TREE") != NULL || strcmp(d, "SCAN m") == 0 ||
-		       strstr(d, "SCAN r") != NULL;
+		scan |= strcmp(d, "SCAN m") == 0;
+		probe |= strstr(d, "SEARCH r USING COVERING INDEX recipients_msg") != NULL;
+		bad |= strstr(d, "TEMP B-TREE") != NULL || strstr(d, "SCAN r") != NULL;
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	assert_true(scan_idx);
-	assert_true(probe_idx);
+	assert_true(scan);
+	assert_true(probe);
 	assert_false(bad);
 }
 
