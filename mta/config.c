@@ -22,7 +22,7 @@
 #define LINE_MAX_LEN 4096
 
 enum ktype { K_STR, K_PATH, K_SIZE, K_UINT, K_DURATION, K_BOOL, K_CIDRS, K_TLSMODE, K_TLSVER,
-	     K_ADDR, K_DATE, K_LOG, K_IP4, K_IP6, K_FAMILY, K_ROUTE, K_PORT };
+	     K_ADDR, K_DATE, K_LOG, K_IP4, K_IP6, K_FAMILY, K_ROUTE, K_PORT, K_MSDURATION };
 enum kscope { GLOBAL, LISTENER };
 
 struct key {
@@ -59,6 +59,8 @@ static const struct key keys[] = {
 	G("source_ipv6", K_IP6, source_ipv6),
 	G("address_family", K_FAMILY, address_family),
 	G("dns_servers", K_STR, dns_servers),
+	GM("dns_timeout", K_MSDURATION, dns_timeout_ms, 50),
+	GM("dns_tries", K_UINT, dns_tries, 1),
 	G("allow_private_mx", K_BOOL, allow_private_mx),
 	G("smtp_port", K_PORT, smtp_port),
 	G("route", K_ROUTE, routes),
@@ -430,6 +432,22 @@ set_value(struct parse *p, const struct key *k, void *base, const char *v)
 	}
 	case K_ROUTE:
 		return parse_route(p, v, f);
+	case K_MSDURATION: {
+		/* "500ms", or any K_DURATION form in seconds */
+		char *end;
+		unsigned long n = strtoul(v, &end, 10);
+		unsigned sec;
+		if (isdigit((unsigned char)*v) && strcmp(end, "ms") == 0 && n <= 3600000) {
+			*(unsigned *)f = (unsigned)n;
+		} else if (parse_duration(v, &sec) == 0 && sec <= 3600) {
+			*(unsigned *)f = sec * 1000;
+		} else {
+			return fail(p, "\"%s\" is not a duration (like 500ms, 2s)", v);
+		}
+		if (*(unsigned *)f < k->min)
+			return fail(p, "must be at least %llums", (unsigned long long)k->min);
+		return 0;
+	}
 	}
 	return fail(p, "internal: unknown key type");
 }
@@ -552,6 +570,8 @@ set_defaults(struct config *c)
 	c->shutdown_timeout = 30;
 	c->log = xstrdup("stderr");
 	c->smtp_port = 25;
+	c->dns_timeout_ms = 2000;
+	c->dns_tries = 2;	/* with c-ares doubling: 2 s + 4 s before giving up */
 	c->retry_min = 5 * 60;
 	c->retry_max = 60 * 60;
 	c->max_queue_lifetime = 5 * 86400;

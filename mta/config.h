@@ -74,6 +74,8 @@ struct config {
 	struct sockaddr_storage source_ipv4, source_ipv6;	/* ss_family 0: not set */
 	enum addr_family address_family;
 	char *dns_servers;		/* NULL: the system's resolv.conf */
+	unsigned dns_timeout_ms;	/* first try; c-ares doubles it per round */
+	unsigned dns_tries;
 	int allow_private_mx;
 	unsigned smtp_port;
 	struct route *routes;

@@ -424,6 +424,8 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 		   : c->address_family == FAM_IPV6 ? DNS_FAMILY_IPV6
 						   : DNS_FAMILY_ANY;
 	o.allow_private = c->allow_private_mx;
+	o.timeout_ms = (int)c->dns_timeout_ms;
+	o.tries = (int)c->dns_tries;
 	dl->res = resolver_new(srv->base, &o, err, errlen);
 	if (dl->res == NULL)
 		goto fail;

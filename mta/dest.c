@@ -12,6 +12,7 @@
 #include "mta/deliver_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -368,15 +369,62 @@ on_resolved(void *arg, const struct dns_mx_result *res)
 	dest_pump(d);
 }
 
+/* A route to an IP literal ("192.0.2.7", "[2001:db8::7]"): no DNS at all. */
+static bool
+route_literal(struct dest *d, const char *host)
+{
+	struct dns_target t;
+	struct dns_mx_result res;
+	char ip[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(host);
+
+	memset(&t, 0, sizeof(t));
+	if (host[0] == '[' && n > 2 && host[n - 1] == ']' && n - 2 < sizeof(ip)) {
+		memcpy(ip, host + 1, n - 2);
+		ip[n - 2] = '\0';
+	} else {
+		snprintf(ip, sizeof(ip), "%s", host);
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&t.addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t.addr;
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		t.addrlen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		t.addrlen = sizeof(*s6);
+	} else {
+		return false;
+	}
+	/* an admin's explicit route is trusted: no private-address policy here */
+	snprintf(t.host, sizeof(t.host), "%s", host);
+	memset(&res, 0, sizeof(res));
+	res.status = DNS_OK;
+	res.targets = &t;
+	res.ntargets = 1;
+	on_resolved(d, &res);
+	return true;
+}
+
 static void
 dest_resolve(struct dest *d)
 {
 	const struct route *rt = config_route(d->dl->srv->cfg, d->domain);
 	/* a route names the host to use instead of the domain's MX */
 	const char *name = rt ? rt->host : d->domain;
+	char text[400];
+
+	if (rt && route_literal(d, rt->host))
+		return;
 	d->q = dns_resolve_mx(resolver_dns(d->dl->res), name, on_resolved, d);
-	if (d->q == NULL)
+	if (d->q != NULL)
+		return;
+	if (errno == EINVAL) {
+		snprintf(text, sizeof(text), "501 5.1.2 \"%s\" is not a valid domain name", name);
+		fail_queue(d, 501, text);
+	} else {
 		fail_queue(d, 451, "451 4.4.3 cannot start a DNS query");
+	}
 }
 
 static void

@@ -67,7 +67,7 @@ on_sock(void *arg, int fd, bool readable, bool writable)
 
 	for (pp = &r->socks; *pp && (*pp)->fd != fd; pp = &(*pp)->next)
 		;
-	if ((s = *pp) != NULL) {
+	if ((s = *pp) != NULL && s->ev) {
 		event_free(s->ev); /* also when called from s->ev's own callback: allowed */
 		s->ev = NULL;
 	}

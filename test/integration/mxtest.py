@@ -787,10 +787,11 @@ def _crash_check(daemons):
         bad = d.grep(r"(AddressSanitizer|LeakSanitizer|runtime error:|Segmentation fault)")
         if bad:
             problems.append("sanitizer report in daemon log: " + bad[0])
-        for ln in d.grep(r"\b(relay|host|peer)=\[?[0-9a-fA-F.:]+"):
-            for ip in re.findall(r"\b(?:relay|host|peer)=\[?([0-9a-fA-F.:]*[.:][0-9a-fA-F.:]+)", ln):
-                if not (ip.startswith("127.") or ip in ("::1", "0:0:0:0:0:0:0:1")):
-                    problems.append("outgoing traffic beyond loopback: " + ln)
+        for ln in d.grep(r"event=(delivery|connected|connect_failed|bounce)\b"):
+            v4 = re.findall(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?![\w.])", ln)
+            v6 = re.findall(r"\[([0-9a-fA-F]*:[0-9a-fA-F:]*:[0-9a-fA-F]*)\]", ln)
+            if [a for a in v4 if not a.startswith("127.")] or [a for a in v6 if a != "::1"]:
+                problems.append("outgoing traffic beyond loopback: " + ln)
     return problems
 
 

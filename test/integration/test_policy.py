@@ -270,16 +270,23 @@ def test_connection_slots_not_leaked():
     """Aborted sessions of every kind give their per-IP slot back."""
     import ssl
     import struct
-    d = mxtest.Daemon(conf={"max_connections_per_ip": "2", "credentials": None},
+    d = mxtest.Daemon(conf={"max_connections_per_ip": "2"},
                       listeners={"main": {"tls": "starttls"}, "smtps": {"tls": "implicit"}}).start()
 
     def rst(sock):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
 
-    for i in range(6):
+    def settled():
+        # every accepted session has been torn down (the daemon sees closes asynchronously)
+        mxtest.wait_for(lambda: len(d.grep(r"event=disconnect\b")) == len(d.grep(r"event=connect\b")),
+                        5, what="the daemon to notice the aborted connection")
+        assert not d.grep(r"event=refused"), "a connection was refused while slots should be free"
+
+    for i in range(4):
         s = d.connect()                       # reset right after the banner
         rst(s.sock)
+        settled()
         s = d.connect()
         s.ehlo()
         s.cmd("MAIL FROM:<a@example.com>", 250)
@@ -287,31 +294,28 @@ def test_connection_slots_not_leaked():
         s.cmd("DATA", 354)
         s.send(b"Subject: cut\r\n\r\npartial")
         rst(s.sock)                           # reset mid-DATA
+        settled()
         s = d.connect()
         s.ehlo()
         s.cmd("STARTTLS", 220, "2.0.0")
         s.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")   # half a ClientHello
         rst(s.sock)                           # reset mid-handshake
+        settled()
         raw = socket.create_connection(("127.0.0.1", d.port("smtps")), 5)
         rst(raw)                              # reset before the implicit TLS handshake
+        settled()
         raw = socket.create_connection(("127.0.0.1", d.port("smtps")), 5)
         raw.sendall(b"EHLO not-tls\r\n")      # plaintext on the TLS port
         raw.close()
-    # the daemon notices the last closes asynchronously: allow it a moment
-    deadline = time.monotonic() + 5
-    while True:
-        s = d.connect(banner=False)
-        try:
-            tls_ok = mxtest.Smtp(d.port("smtps"), implicit_tls=True, banner=False)
-            got = [s.reply(), tls_ok.reply()]
-        except (ssl.SSLError, OSError, AssertionError) as e:
-            got = [f"error: {e}"]
-        s.close()
-        if all(isinstance(r, mxtest.Reply) and r.code == 220 for r in got):
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"per-IP slots leaked by aborted sessions: {[str(r) for r in got]}")
-        time.sleep(0.5)
+        settled()
+    s = d.connect()
+    try:
+        tls_ok = mxtest.Smtp(d.port("smtps"), implicit_tls=True)
+    except (ssl.SSLError, OSError) as e:
+        raise AssertionError(f"implicit TLS after aborted sessions: {e}")
+    s.banner.expect(220)
+    tls_ok.banner.expect(220)
+    s.quit()
     tls_ok.quit()
     assert d.count() == 0
 
