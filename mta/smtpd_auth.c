@@ -49,12 +49,13 @@ b64_decode(const char *in, char **out, size_t *outlen)
 	int bits = 0, pad = 0;
 	char *buf;
 
-	if (n % 4 != 0)
+	/* liberal: some devices drop the '=' padding; a lone leftover sextet is still wrong */
+	if (n % 4 == 1)
 		return -1;
-	buf = xmalloc(n / 4 * 3 + 1);
+	buf = xmalloc(n / 4 * 3 + 3);
 	for (i = 0; i < n; i++) {
 		int v = b64val((unsigned char)in[i]);
-		if (in[i] == '=' && i >= n - 2) {
+		if (in[i] == '=' && i >= n - 2 && n % 4 == 0) {
 			pad++;
 			continue;
 		}
