@@ -292,14 +292,25 @@ parse_route(struct parse *p, const char *v, struct route **list)
 
 	if (sscanf(v, "%255s %255s %1s", dom, host, extra) != 2)
 		return fail(p, "expected \"DOMAIN HOST[:PORT]\"");
-	if ((colon = strrchr(host, ':')) != NULL && host[0] != '[') {
+	/* "host:port", "[v6]:port" or "[v6]"; a bare IPv6 address needs the brackets */
+	colon = host[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
+	if (host[0] == '[') {
+		if (colon == NULL || (colon[1] != '\0' && colon[1] != ':'))
+			return fail(p, "\"%s\" is not [IPv6] or [IPv6]:PORT", host);
+		colon = colon[1] == ':' ? colon + 1 : NULL;
+	} else if (colon != NULL && memchr(host, ':', (size_t)(colon - host)) != NULL) {
+		return fail(p, "IPv6 address \"%s\" needs brackets: [IPv6]:PORT", host);
+	}
+	if (colon != NULL) {
 		char *end;
 		long n = strtol(colon + 1, &end, 10);
-		if (*end || n < 1 || n > 65535)
+		if (*end || colon[1] == '\0' || n < 1 || n > 65535)
 			return fail(p, "bad port in \"%s\"", host);
 		port = (unsigned)n;
 		*colon = '\0';
 	}
+	if (host[0] == '\0')
+		return fail(p, "empty host");
 	for (r = *list; r; r = r->next)
 		if (strcasecmp(r->domain, dom) == 0)
 			return fail(p, "a route for %s is already defined", dom);

@@ -116,12 +116,14 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 	const char *status;
 	char q[600], qa[300];
 
+	/* copy before freeing: callers may pass r->reply or r->relay back in */
+	char *nreply = xstrdup(text), *nrelay = relay ? xstrdup(relay) : NULL;
 	r->decided = true;
 	dsn_of(code, text, r->dsn, sizeof(r->dsn));
 	free(r->reply);
-	r->reply = xstrdup(text);
+	r->reply = nreply;
 	free(r->relay);
-	r->relay = relay ? xstrdup(relay) : NULL;
+	r->relay = nrelay;
 	if (code >= 200 && code < 300) {
 		r->state = SPOOL_RCPT_DONE;
 		status = "sent";
@@ -134,9 +136,9 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 	}
 	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f dsn=%s "
 		 "status=%s tls=%s reply=\"%s\"",
-		 j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), relay ? relay : "none",
+		 j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
 		 (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0, r->dsn,
-		 status, tls ? tls : "none", log_sanitize(q, sizeof(q), text, strlen(text)));
+		 status, tls ? tls : "none", log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
 }
 
 void
@@ -262,8 +264,11 @@ job_finish(struct djob *j)
 		struct rres *r = &j->res[i];
 		if (r->state == SPOOL_RCPT_PENDING && expired) {
 			/* RFC 3463 4.4.7: delivery time expired */
-			snprintf(text, sizeof(text), "554 5.4.7 message expired after %u days; last: %s",
-				 c->max_queue_lifetime / 86400, r->reply ? r->reply : "not tried");
+			unsigned life = c->max_queue_lifetime;
+			snprintf(text, sizeof(text), "554 5.4.7 message expired after %u%s; last: %s",
+				 life >= 86400 ? life / 86400 : life >= 3600 ? life / 3600 : life,
+				 life >= 86400 ? " days" : life >= 3600 ? " hours" : " seconds",
+				 r->reply ? r->reply : "not tried");
 			job_record(j, i, 554, text, r->relay, NULL);
 			snprintf(r->dsn, sizeof(r->dsn), "4.4.7");
 		}

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <idn2.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -414,9 +415,25 @@ dest_resolve(struct dest *d)
 	const char *name = rt ? rt->host : d->domain;
 	char text[400];
 
+	char *alabel = NULL;
+
 	if (rt && route_literal(d, rt->host))
 		return;
+	/* SMTPUTF8 domains (RFC 6531) are looked up by their A-label (RFC 5891) */
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p >= 0x80) {
+			if (idn2_to_ascii_8z(name, &alabel, IDN2_NONTRANSITIONAL) != IDN2_OK) {
+				snprintf(text, sizeof(text),
+					 "501 5.1.2 \"%s\" is not a valid internationalized domain name",
+					 name);
+				fail_queue(d, 501, text);
+				return;
+			}
+			name = alabel;
+			break;
+		}
 	d->q = dns_resolve_mx(resolver_dns(d->dl->res), name, on_resolved, d);
+	free(alabel);
 	if (d->q != NULL)
 		return;
 	if (errno == EINVAL) {
@@ -475,7 +492,7 @@ dests_free(struct deliver *dl)
 			while (d->idle) {
 				struct dconn *k = d->idle;
 				d->idle = k->next_idle;
-				smtpc_quit(k->c);
+				smtpc_free(k->c);	/* the loop has stopped: no QUIT exchange now */
 				if (k->idle_ev)
 					event_free(k->idle_ev);
 				free(k->t);

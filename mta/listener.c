@@ -94,12 +94,18 @@ peers_release(struct server *srv, const struct sockaddr *sa)
 	}
 }
 
-/* Refuse before any session state exists: one write, then close. */
+/*
+ * Refuse before any session state exists: one write, then close. On an
+ * implicit-TLS port a plaintext reply would only read as a broken handshake,
+ * so there the connection is just closed.
+ */
 static void
-refuse(int fd, const char *text)
+refuse(const struct listener *l, int fd, const char *text)
 {
-	ssize_t r = send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL);
-	(void)r;
+	if (l->conf->tls != LTLS_IMPLICIT) {
+		ssize_t r = send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)r;
+	}
 	close(fd);
 }
 
@@ -115,7 +121,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	if (srv->draining) {
 		snprintf(line, sizeof(line), "421 4.3.2 %s Service shutting down, try again later\r\n",
 			 srv->cfg->hostname);
-		refuse(fd, line);
+		refuse(l, fd, line);
 		log_info("event=refused ip=%s reason=shutting_down", ip);
 		return;
 	}
@@ -123,7 +129,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
 		snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections, try again later\r\n",
 			 srv->cfg->hostname);
-		refuse(fd, line);
+		refuse(l, fd, line);
 		log_warn("event=refused ip=%s reason=%s listener=%s", ip,
 			 srv->nsessions >= srv->cfg->max_connections ? "max_connections"
 								     : "max_connections_per_ip",

@@ -25,7 +25,7 @@ trap cleanup EXIT
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 
 BUILD="build-essential cmake pkg-config libssl-dev libc-ares-dev libopendkim-dev
-	libspf2-dev libsqlite3-dev libevent-dev libcrypt-dev libcmocka-dev sqlite3"
+	libspf2-dev libsqlite3-dev libevent-dev libcrypt-dev libcmocka-dev libidn2-dev sqlite3"
 TEST="swaks libnet-ssleay-perl curl msmtp python3 python3-aiosmtpd python3-dkim
 	nsd dnsutils openssl iproute2 procps postfix"
 

@@ -288,6 +288,21 @@ def nsd():
 # --------------------------------------------------------------------------
 # sinks: the parent side
 
+_cert = None
+
+
+def _sink_cert():
+    """One self-signed certificate for every TLS sink of this test file."""
+    global _cert
+    import mxtest
+    if _cert is None or not os.path.exists(_cert[0]):
+        d = mxtest.tempfile.mkdtemp(prefix="mxsinkcert-")
+        os.chmod(d, 0o755)
+        atexit.register(lambda: mxtest.shutil.rmtree(d, ignore_errors=True))
+        _cert = mxtest.make_cert(d, cn="mx.sink." + ZONE, name="sink")
+    return _cert
+
+
 class Msg:
     def __init__(self, meta, data):
         self.meta = meta
@@ -337,7 +352,7 @@ class Sinks:
             o["name"] = name
             if o.get("tls"):
                 if self.cert is None:
-                    self.cert = self.mx.make_cert(self.dir, cn="mx.sink." + ZONE, name="sink")
+                    self.cert = _sink_cert()
                 t = o["tls"] if isinstance(o["tls"], dict) else {}
                 o["tls"] = dict(t, cert=self.cert[0], key=self.cert[1])
             cfg["listeners"].append(o)
@@ -597,6 +612,13 @@ def sink_main(cfg_path):
         evf.write(json.dumps(kw) + "\n")
         evf.flush()
 
+    def _buffered(server):
+        """Octets the client already sent beyond the current command (pipelining)."""
+        try:
+            return len(server._reader._buffer)
+        except AttributeError:
+            return -1
+
     def reply_lines(first, exts):
         lines = [first] + exts
         return [("250 " if i == len(lines) - 1 else "250-") + x for i, x in enumerate(lines)]
@@ -623,8 +645,13 @@ def sink_main(cfg_path):
         async def handle_MAIL(self, server, session, envelope, address, mail_options):
             envelope.mail_from = address
             envelope.mail_options.extend(mail_options)
-            event("mail", self.lst, conn=server.conn_id, addr=address, opts=mail_options)
+            event("mail", self.lst, conn=server.conn_id, addr=address, opts=mail_options,
+                  buffered=_buffered(server))
             return "250 2.1.0 OK"
+
+        async def handle_QUIT(self, server, session, envelope):
+            event("quit", self.lst, conn=server.conn_id)
+            return "221 2.0.0 bye"
 
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
             local = address.rsplit("@", 1)[0].lower()
@@ -641,7 +668,7 @@ def sink_main(cfg_path):
                     state["temp"][key] = n + 1
                     reply = f"451 4.2.0 <{address}>: greylisted {n + 1}/{m.group(1)} (sink)"
             event("rcpt", self.lst, conn=server.conn_id, addr=address, opts=rcpt_options,
-                  reply=reply)
+                  reply=reply, buffered=_buffered(server))
             if reply.startswith("250"):
                 envelope.rcpt_tos.append(address)
                 envelope.rcpt_options.extend(rcpt_options)

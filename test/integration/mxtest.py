@@ -16,6 +16,7 @@ Paths come from MXRELAYD, MXRELAYCTL and MXRELAY_SRC (set by ctest); without
 them the build tree next to this checkout is used.
 """
 
+import atexit
 import base64
 import os
 import re
@@ -53,6 +54,7 @@ class TestTimeout(Exception):
 
 class _Context:
     def __init__(self):
+        self.all_daemons = []   # every daemon ever started, killed at exit
         self.notes = []         # transcript lines (clients, commands)
         self.daemons = []       # daemons started by the current test
         self.shared = {}        # key -> Daemon kept for the whole file
@@ -321,6 +323,7 @@ class Daemon:
         self.proc = subprocess.Popen([MXRELAYD, "-c", self.conf_path], stdin=subprocess.DEVNULL,
                                      stdout=logf, stderr=logf, cwd=self.tmp)
         logf.close()
+        _ctx.all_daemons.append(self)
         self.stopping = False
         self.started_at = time.monotonic()
         if wait:
@@ -425,12 +428,17 @@ class Daemon:
         finally:
             con.close()
 
-    def messages(self):
-        """Every spooled message as a dict with 'rcpts' (list) and 'body' (bytes)."""
+    def messages(self, received_only=False):
+        """Every spooled message as a dict with 'rcpts' (list) and 'body' (bytes).
+
+        received_only: skip messages the daemon made itself (bounces have no client_ip),
+        which the delivery engine may add or remove at any moment.
+        """
         con = self.db()
+        where = " WHERE client_ip IS NOT NULL" if received_only else ""
         try:
             out = []
-            for r in con.execute("SELECT * FROM messages ORDER BY id"):
+            for r in con.execute("SELECT * FROM messages" + where + " ORDER BY id"):
                 m = dict(r)
                 m["rcpts"] = [x[0] for x in con.execute(
                     "SELECT address FROM recipients WHERE msg_id = ? ORDER BY id", (m["id"],))]
@@ -448,8 +456,9 @@ class Daemon:
                 return m
         raise AssertionError(f"queue id {qid} not in the spool")
 
-    def count(self):
-        return self.query("SELECT count(*) AS n FROM messages")[0]["n"]
+    def count(self, received_only=False):
+        where = " WHERE client_ip IS NOT NULL" if received_only else ""
+        return self.query("SELECT count(*) AS n FROM messages" + where)[0]["n"]
 
     # clients -----------------------------------------------------------
     def connect(self, listener="main", **kw):
@@ -795,6 +804,19 @@ def _crash_check(daemons):
     return problems
 
 
+def _stop_test_daemons():
+    """SIGTERM the current test's daemons (so exit-time reports such as leaks reach the log)."""
+    for d in _ctx.daemons:
+        if d.alive():
+            d.stopping = True
+            d.proc.send_signal(signal.SIGTERM)
+            try:
+                d.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                d.proc.kill()
+                d.proc.wait(5)
+
+
 def _cleanup(passed):
     for fn in reversed(_ctx.cleanups):
         try:
@@ -847,8 +869,29 @@ def _report_failure(name, exc):
             print("    " + ln)
 
 
+def _kill_all():
+    """Last resort when the runner itself is going away: no daemon outlives it."""
+    for d in _ctx.all_daemons:
+        if d.proc is not None and d.proc.poll() is None:
+            try:
+                d.proc.kill()
+                d.proc.wait(5)
+            except Exception:
+                pass
+    if not os.environ.get("MXTEST_KEEP"):
+        for t in _ctx.tmpdirs:
+            shutil.rmtree(t, ignore_errors=True)
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main():
     ns = sys.modules["__main__"].__dict__
+    atexit.register(_kill_all)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
     tests = [(n, f) for n, f in list(ns.items()) if n.startswith("test_") and callable(f)]
     only = sys.argv[1:]
     if only:
@@ -865,6 +908,7 @@ def main():
         try:
             fn()
             signal.alarm(0)
+            _stop_test_daemons()
             problems = _crash_check(list(_ctx.daemons) + list(_ctx.shared.values()))
             if problems:
                 raise AssertionError("; ".join(problems))

@@ -89,7 +89,7 @@ def test_end_only_at_crlf_dot_crlf():
 
 def _rejected_5_6_0(raw, what):
     d = daemon()
-    before = d.count()
+    before = d.count(received_only=True)
     s = session(d)
     open_data(s)
     s.send(raw + b"\r\n.\r\n")
@@ -97,7 +97,7 @@ def _rejected_5_6_0(raw, what):
     assert r.code == 550 and r.enh == "5.6.0", f"{what}: expected 550 5.6.0 after the data, got: {r}"
     s.cmd("NOOP", 250, "2.0.0")
     s.silent(0.3)
-    assert d.count() == before, f"{what}: a message was stored"
+    assert d.count(received_only=True) == before, f"{what}: a message was stored"
     # the session is still usable
     qid = s.mail("after@example.com", ["r@example.net"], mxtest.message(subject="after"))
     s.quit()
@@ -133,7 +133,7 @@ SMUGGLE = {
 def _smuggle(name):
     seq = SMUGGLE[name]
     d = daemon()
-    before = d.count()
+    before = d.count(received_only=True)
     s = session(d)
     open_data(s, sender="outer@example.com")
     payload = (b"Subject: outer\r\n\r\nhello" + seq +
@@ -150,7 +150,7 @@ def _smuggle(name):
         f"{name}: the reply after the data's reply must answer NOOP, got: {n} (smuggled commands answered)"
     s.silent(0.5)
     s.quit()
-    msgs = d.messages()[before:]
+    msgs = d.messages(received_only=True)[before:]
     assert len(msgs) <= 1, f"{name}: {len(msgs)} messages stored from one DATA"
     assert not [m for m in msgs if m["sender"] == "smuggler@evil.example"], f"{name}: smuggled message stored"
     assert r.code == 550 and r.enh == "5.6.0", f"{name}: expected 550 5.6.0 for data with bare CR/LF, got: {r}"
@@ -189,19 +189,19 @@ def test_line_length_limit():
     s.send(b"Subject: long ok\r\n\r\n" + ok_line + b"\r\n.\r\n")
     qid = s.reply().qid()
     assert d.message(qid)["body"].endswith(ok_line + b"\r\n")
-    before = d.count()
+    before = d.count(received_only=True)
     for n in (999, 5000):
         open_data(s)
         s.send(b"Subject: too long\r\n\r\nshort\r\n" + b"b" * n + b"\r\nafter\r\n.\r\n")
         s.reply().expect(550, "5.6.0")
-    assert d.count() == before, "an over-long line was stored"
+    assert d.count(received_only=True) == before, "an over-long line was stored"
     s.cmd("NOOP", 250, "2.0.0")
     s.quit()
 
 
 def test_message_too_big():
     d = daemon()
-    before = d.count()
+    before = d.count(received_only=True)
     s = session(d)
     open_data(s)
     line = b"y" * 78 + b"\r\n"
@@ -209,7 +209,7 @@ def test_message_too_big():
     s.send(big + b".\r\n")
     s.reply(timeout=30).expect(552, "5.3.4")
     s.cmd("NOOP", 250, "2.0.0")
-    assert d.count() == before, "an oversized message was stored"
+    assert d.count(received_only=True) == before, "an oversized message was stored"
     s.quit()
 
 
@@ -224,14 +224,14 @@ def test_size_parameter():
 
 def test_header_block_too_big():
     d = daemon()
-    before = d.count()
+    before = d.count(received_only=True)
     s = session(d)
     open_data(s)
     headers = b"".join(b"X-Filler-%04d: %s\r\n" % (i, b"h" * 60) for i in range((MAX_HEADER // 70) + 40))
     assert len(headers) > MAX_HEADER
     s.send(b"Subject: many headers\r\n" + headers + b"\r\nbody\r\n.\r\n")
     s.reply().expect(552, "5.3.4")
-    assert d.count() == before
+    assert d.count(received_only=True) == before
     # a small header block with a larger body is fine
     open_data(s)
     s.send(b"Subject: small head\r\n\r\n" + (b"z" * 70 + b"\r\n") * 300 + b".\r\n")
@@ -312,13 +312,14 @@ def test_8bitmime():
 def test_smtputf8():
     d = daemon()
     s = session(d)
+    # ASCII domains: the delivery engine would bounce (and drop) an IDN recipient at once
     s.cmd("MAIL FROM:<δοκιμή@παράδειγμα.δοκιμή> SMTPUTF8", 250)
-    s.cmd("RCPT TO:<用户@例子.广告>", 250)
+    s.cmd("RCPT TO:<用户@example.net>", 250)
     qid = s.data("From: <δοκιμή@παράδειγμα.δοκιμή>\r\nSubject: utf8\r\n\r\nΓειά\r\n").qid()
     s.quit()
     m = d.message(qid)
     assert m["sender"] == "δοκιμή@παράδειγμα.δοκιμή", m["sender"]
-    assert m["rcpts"] == ["用户@例子.广告"], m["rcpts"]
+    assert m["rcpts"] == ["用户@example.net"], m["rcpts"]
     assert m["flags"] & 2, f"flags {m['flags']} lack SMTPUTF8"
 
 
@@ -338,26 +339,26 @@ def test_data_reply_after_reject_keeps_session():
 def test_header_block_without_end():
     """A message that is all header lines (no blank line) is still held to max_header_size."""
     d = daemon()
-    before = d.count()
+    before = d.count(received_only=True)
     s = session(d)
     open_data(s)
     headers = b"".join(b"X-Filler-%04d: %s\r\n" % (i, b"h" * 60) for i in range((MAX_HEADER // 70) + 40))
     s.send(b"Subject: no body\r\n" + headers + b".\r\n")
     s.reply().expect(552, "5.3.4")
-    assert d.count() == before
+    assert d.count(received_only=True) == before
     s.quit()
 
 
 def test_one_huge_header():
     """One header folded over many lines counts as header, not body."""
     d = daemon()
-    before = d.count()
+    before = d.count(received_only=True)
     s = session(d)
     open_data(s)
     folded = b"X-Long: start\r\n" + b"".join(b"\tcontinued %04d %s\r\n" % (i, b"f" * 60) for i in range(200))
     s.send(b"Subject: folded\r\n" + folded + b"\r\nbody\r\n.\r\n")
     s.reply().expect(552, "5.3.4")
-    assert d.count() == before
+    assert d.count(received_only=True) == before
     s.quit()
 
 

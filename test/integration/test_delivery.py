@@ -12,6 +12,7 @@ rcpts_per_transaction, kill -9 mid-DATA then restart, route = overrides."""
 
 import os
 import re
+import socket
 import sys
 import time
 
@@ -129,9 +130,11 @@ def test_equal_preference_spread():
 def test_implicit_mx():
     sinks = mxpeers.Sinks({"implicit": {}}).start()
     d = mxpeers.relay(sinks)
-    qid = submit(d, [f"ivy@implicit.{ZONE}"])
+    p = mxtest.swaks(d.port(), "--tls", "--h-Subject", "implicit MX via swaks",
+                     frm=mxpeers.SENDER, to=f"ivy@implicit.{ZONE}", check=0)
+    qid = mxtest.swaks_qid(p)
     (m,) = sinks.wait_messages(1, "implicit")
-    assert m.rcpts == [f"ivy@implicit.{ZONE}"]
+    assert m.rcpts == [f"ivy@implicit.{ZONE}"] and b"implicit MX via swaks" in m.data
     wait_gone(d, qid)
     (ev,) = deliveries(d, qid)
     assert ev["relay"] == f"implicit.{ZONE}[{host_ip('implicit')}]:{sinks.port}", ev["_line"]
@@ -146,6 +149,15 @@ def test_ipv6_only_mx():
     wait_gone(d, qid)
     (ev,) = deliveries(d, qid)
     assert ev["relay"] == f"mx.v6.{ZONE}[::1]:{sinks.port}", ev["_line"]
+
+
+def test_ipv4_only_skips_ipv6_mx():
+    d = mxpeers.relay(None, {"address_family": "ipv4"})
+    qid = submit(d, [f"vera@v6.{ZONE}"])
+    (ev,) = wait_event(d, "delivery", qid=qid)
+    assert ev["status"] == "deferred" and ev["relay"] == "none", ev["_line"]
+    assert f"mx.v6.{ZONE}" in ev["reply"], f"the reason should name the MX host: {ev['_line']}"
+    assert mxpeers.in_spool(d, qid)
 
 
 def test_temp_failure_retried_with_backoff():
@@ -193,6 +205,20 @@ def test_servfail_deferred():
     assert not events(d, "bounce")
 
 
+def test_dns_timeout_deferred():
+    # a "DNS server" that reads queries and never answers
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
+        mute.bind(("127.0.0.1", 0))
+        d = mxpeers.relay(None, {"dns_servers": f"127.0.0.1:{mute.getsockname()[1]}",
+                                 "dns_timeout": "200ms", "dns_tries": "1"})
+        qid = submit(d, [f"tim@sink.{ZONE}"])
+        (ev,) = wait_event(d, "delivery", qid=qid, timeout=15)
+        assert ev["status"] == "deferred" and ev["dsn"] == "4.4.3", ev["_line"]
+        assert mxpeers.in_spool(d, qid)
+        mute.settimeout(0.1)
+        assert mute.recv(512), "the relay sent no DNS query to the configured server"
+
+
 def test_private_mx_refused_without_allow_private_mx():
     # allow_private_mx = no: the MX addresses (10.1.2.3 and 127.A.B.80) are refused
     # before any connection; source_ipv4 stays on 127/8 so that even a buggy connect
@@ -223,12 +249,40 @@ def test_connection_reused_for_later_messages():
     d = mxpeers.relay(sinks)
     # one after the other: each later message finds the idle connection (kept 5 s)
     for i in range(4):
-        submit(d, [f"seq{i}@sink.{ZONE}"], subject=f"sequential {i}")
+        q = submit(d, [f"seq{i}@sink.{ZONE}"], subject=f"sequential {i}")
         sinks.wait_messages(i + 1, "mx.sink")
+        # the relay has read the 250 (and parked the connection) once it logs it
+        wait_event(d, "delivery", qid=q, status="sent")
     conns = {m.conn for m in sinks.messages("mx.sink")}
     assert len(conns) == 1 and sinks.connections("mx.sink") == 1, \
         f"4 messages delivered one after the other used {sinks.connections('mx.sink')} connections"
     mxpeers.wait_spool_empty(d)
+
+
+def test_idle_connection_closed_with_quit():
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    d = mxpeers.relay(sinks)
+    submit(d, [f"idle@sink.{ZONE}"])
+    (m,) = sinks.wait_messages(1, "mx.sink")
+    quit_ev = mxpeers.d_wait(lambda: sinks.events("quit", "mx.sink"), 10,
+                             "QUIT on the idle connection")[0]
+    idle = quit_ev["t"] - m.t
+    assert 3.5 <= idle <= 8, f"the idle connection was closed after {idle:.1f}s (expected ~5 s)"
+    mxpeers.d_wait(lambda: sinks.events("disconnect", "mx.sink"), 5, "the close after QUIT")
+
+
+def test_pipelining_only_when_offered():
+    sinks = mxpeers.Sinks({"mx.sink": {"add": ["PIPELINING"]}, "mx.plain": {}}).start()
+    d = mxpeers.relay(sinks)
+    rcpts = [f"pipe{i}@sink.{ZONE}" for i in range(3)] + [f"nopipe{i}@plain.{ZONE}" for i in range(3)]
+    qid = submit(d, rcpts)
+    wait_gone(d, qid)
+    (piped,) = sinks.events("mail", "mx.sink")
+    assert piped["buffered"] > 0, \
+        "PIPELINING offered, but MAIL came alone (nothing queued behind it): " + str(piped)
+    for e in sinks.events("mail", "mx.plain") + sinks.events("rcpt", "mx.plain"):
+        assert e["buffered"] == 0, f"commands pipelined to a server without PIPELINING: {e}"
+    assert len(sinks.messages("mx.sink")) == 1 and len(sinks.messages("mx.plain")) == 1
 
 
 def test_burst_shares_few_connections():
@@ -325,6 +379,18 @@ def test_route_to_ip_literal():
     (m,) = sinks.wait_messages(1, "lit")
     wait_gone(d, qid)
     assert sinks.connections("mx.routed") == 0
+
+
+def test_route_to_bracketed_ipv6_for_unknown_domain():
+    # the routed domain does not exist in DNS: a route must not need it to
+    sinks = mxpeers.Sinks({"lit6": {"host": "::1", "port": "alt"}}).start()
+    d = mxpeers.relay(sinks, routes=[f"nx-routed.{ZONE} [::1]:{sinks.port2}"])
+    qid = submit(d, [f"six@nx-routed.{ZONE}"])
+    evs = wait_event(d, "delivery", qid=qid)
+    assert evs[0]["status"] == "sent", f"route to [::1]:{sinks.port2} not used: {evs[0]['_line']}"
+    (m,) = sinks.wait_messages(1, "lit6")
+    assert m.peer[0] == "::1"
+    wait_gone(d, qid)
 
 
 if __name__ == "__main__":

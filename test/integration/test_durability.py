@@ -23,20 +23,20 @@ def test_sigkill_after_250_then_restart():
     rc = d.kill()
     assert rc == -9, f"exit status after SIGKILL: {rc}"
     s.close()
-    stored = {m["qid"]: m for m in d.messages()}
+    stored = {m["qid"]: m for m in d.messages(received_only=True)}
     for i, q in enumerate(qids):
         assert q in stored, f"message {q} acknowledged with 250 but not in the spool after SIGKILL"
         assert stored[q]["rcpts"] == [f"r{i}@example.net"]
         assert stored[q]["body"].endswith(f"\r\n\r\nbody {i}\r\n".encode())
     d.start()
-    assert {m["qid"] for m in d.messages()} >= set(qids), "messages lost across restart"
+    assert {m["qid"] for m in d.messages(received_only=True)} >= set(qids), "messages lost across restart"
     s = d.connect()
     q4 = s.mail("durable@example.com", ["after@example.net"], mxtest.message(subject="after restart"))
     s.quit()
-    assert d.count() == 4, f"expected 4 messages after restart, got {d.count()}"
+    assert d.count(received_only=True) == 4, f"expected 4 messages after restart, got {d.count(received_only=True)}"
     assert d.message(q4)["rcpts"] == ["after@example.net"]
     d.stop()
-    assert d.count() == 4
+    assert d.count(received_only=True) == 4
 
 
 def test_sigkill_mid_data_stores_nothing():
@@ -50,12 +50,12 @@ def test_sigkill_mid_data_stores_nothing():
     d.kill()
     s.close()
     if os.path.exists(os.path.join(d.data_dir, "spool.db")):
-        assert d.count() == 0, "a half-received message was stored"
+        assert d.count(received_only=True) == 0, "a half-received message was stored"
     d.start()
     s = d.connect()
     s.mail("whole@example.com", ["r@example.net"], mxtest.message())
     s.quit()
-    assert [m["sender"] for m in d.messages()] == ["whole@example.com"]
+    assert [m["sender"] for m in d.messages(received_only=True)] == ["whole@example.com"]
 
 
 def _fill(path):
@@ -106,7 +106,7 @@ def test_disk_full():
     os.unlink(filler)
     q2 = s.mail("full@example.com", ["r@example.net"], big)
     s.quit()
-    senders = {m["qid"]: m["sender"] for m in d.messages()}
+    senders = {m["qid"]: m["sender"] for m in d.messages(received_only=True)}
     assert senders.get(q1) == "first@example.com" and senders.get(q2) == "full@example.com", senders
     assert len(senders) == 2, f"the refused message was stored: {senders}"
 
@@ -144,7 +144,7 @@ def test_parallel_clients_group_commit():
     assert not errors, f"{len(errors)} clients failed: {errors[:3]}"
     assert len(qids) == clients * per and len(set(qids)) == clients * per, \
         f"{len(qids)} replies, {len(set(qids))} distinct queue ids"
-    msgs = d.messages()
+    msgs = d.messages(received_only=True)
     assert len(msgs) == clients * per, f"spool holds {len(msgs)} messages, expected {clients * per}"
     assert {m["qid"] for m in msgs} == set(qids)
     assert len({m["sender"] for m in msgs}) == clients * per
@@ -155,7 +155,7 @@ def test_smtp_source_load():
     mxtest.run(["smtp-source", "-4", "-s", "10", "-m", "100", "-l", "2000", "-M", "source.test.example",
                 "-f", "src@example.com", "-t", "dst@example.net", f"127.0.0.1:{d.port()}"],
                timeout=60, check=0)
-    msgs = d.messages()
+    msgs = d.messages(received_only=True)
     assert len(msgs) == 100, f"smtp-source sent 100 messages, spool holds {len(msgs)}"
     assert all(m["sender"] == "src@example.com" and m["rcpts"] == ["dst@example.net"] for m in msgs)
 
@@ -191,11 +191,11 @@ def test_sigkill_under_load_keeps_every_250():
         t.join(20)
     with lock:
         got = list(acked)
-    stored = {m["qid"] for m in d.messages()}
+    stored = {m["qid"] for m in d.messages(received_only=True)}
     lost = [q for q in got if q not in stored]
     assert not lost, f"{len(lost)} of {len(got)} acknowledged messages missing after SIGKILL: {lost[:5]}"
     d.start()
-    assert {m["qid"] for m in d.messages()} >= set(got)
+    assert {m["qid"] for m in d.messages(received_only=True)} >= set(got)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+/*
+ * dkim/mxdkim_int.h: what the dkim/ files share (key internals, helpers). Not for callers
+ * outside dkim/.
+ */
+#ifndef MXRELAY_DKIM_MXDKIM_INT_H
+#define MXRELAY_DKIM_MXDKIM_INT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dkim/keys.h"
+
+struct mxdkim_key {
+	enum mxdkim_alg alg;
+	int bits;
+	bool world_readable;
+	/*
+	 * The private key as NUL-terminated PKCS#8 PEM: libopendkim takes the
+	 * key as text on every dkim_sign() and parses it again each time (it
+	 * has no way to take a parsed key), so we keep the text, normalised
+	 * by OpenSSL, in memory. Cleansed on free.
+	 */
+	char *pem;
+	/* public half: DER SubjectPublicKeyInfo (RSA) or the raw 32 bytes (Ed25519) */
+	unsigned char *pub;
+	size_t publen;
+};
+
+/* snprintf into err when err is not NULL and errlen > 0; always returns -1 */
+int mxdkim_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* base64 (RFC 4648, padded, no line breaks) of len bytes; malloc'ed, NULL on ENOMEM */
+char *mxdkim_b64_encode(const unsigned char *in, size_t len);
+
+/*
+ * Decode len bytes of base64, ignoring whitespace and tolerating missing
+ * padding. Returns a malloc'ed buffer (its length in *outlen; at least one
+ * byte is allocated even for empty input), or NULL with errno EINVAL (not
+ * base64) or ENOMEM.
+ */
+unsigned char *mxdkim_b64_decode(const char *in, size_t len, size_t *outlen);
+
+/*
+ * true for a non-empty ASCII DNS name of at most 253 bytes: letters,
+ * digits, '-', '_' and single dots between labels; a trailing dot is
+ * accepted when allow_trailing_dot.
+ */
+bool mxdkim_dns_name_ok(const char *s, bool allow_trailing_dot);
+
+#endif
