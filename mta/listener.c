@@ -125,8 +125,16 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 		log_info("event=refused ip=%s reason=shutting_down", ip);
 		return;
 	}
-	if (srv->nsessions >= srv->cfg->max_connections ||
+	if (srv->nsessions < srv->cfg->max_connections && l->conf->tls == LTLS_IMPLICIT &&
 	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
+		log_warn("event=refused ip=%s reason=max_connections_per_ip listener=%s", ip,
+			 l->conf->name);
+		session_start(l, fd, sa, (socklen_t)salen, true);
+		return;
+	}
+	if (srv->nsessions >= srv->cfg->max_connections ||
+	    (l->conf->tls != LTLS_IMPLICIT &&
+	     peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0)) {
 		snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections, try again later\r\n",
 			 srv->cfg->hostname);
 		refuse(l, fd, line);
@@ -136,7 +144,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 			 l->conf->name);
 		return;
 	}
-	session_start(l, fd, sa, (socklen_t)salen);
+	session_start(l, fd, sa, (socklen_t)salen, false);
 }
 
 static void

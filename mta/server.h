@@ -6,6 +6,7 @@
 #ifndef MXRELAY_SERVER_H
 #define MXRELAY_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -68,7 +69,12 @@ void authfail_clear(struct server *srv, const struct sockaddr *sa);
 void server_maybe_exit(struct server *srv);
 
 /* smtpd_session.c */
-void session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen);
+/*
+ * refuse_tls: an implicit-TLS client over its per-address cap: finish the
+ * handshake, answer 421 inside TLS and close (not counted per address).
+ */
+void session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen,
+		   bool refuse_tls);
 /* SIGTERM: close idle sessions now (421), the rest after their transaction. */
 void sessions_drain(struct server *srv);
 /* Deadline passed: abort every session not waiting for the spool. */

@@ -46,6 +46,7 @@ struct session {
 	bool paused;		/* stopped reading: too much unsent output */
 	bool discard_line;	/* dropping the rest of an over-long line */
 	bool allowlisted;
+	bool refuse_tls;	/* over the per-address cap: 421 once TLS is up, not counted */
 
 	char *helo;
 	bool esmtp;

@@ -71,7 +71,8 @@ session_free(struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->nsessions--;
-	peers_release(srv, (struct sockaddr *)&s->peer);
+	if (!s->refuse_tls)
+		peers_release(srv, (struct sockaddr *)&s->peer);
 	smtpd_tx_reset(s);
 	smtpd_auth_cleanup(s);
 	if (s->timer)
@@ -363,7 +364,8 @@ smtpd_starttls(struct session *s)
 }
 
 void
-session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
+session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen,
+	      bool refuse_tls)
 {
 	struct server *srv = l->srv;
 	struct session *s = xcalloc(1, sizeof(*s));
@@ -371,6 +373,7 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 
 	s->srv = srv;
 	s->lis = l;
+	s->refuse_tls = refuse_tls;
 	memcpy(&s->peer, sa, salen);
 	s->peerlen = salen;
 	cidr_addr_text(sa, s->ip, sizeof(s->ip));
@@ -392,7 +395,8 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 	if (s->bev == NULL) {
 		log_err("event=session_error ip=%s reason=\"cannot set up connection\"", s->ip);
 		close(fd);
-		peers_release(srv, sa);
+		if (!refuse_tls)
+			peers_release(srv, sa);
 		free(s);
 		return;
 	}
@@ -406,6 +410,13 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 		arm_handshake_timer(s);
 	log_info("s=%s event=connect ip=%s listener=%s allowlisted=%s", s->id, s->ip, l->conf->name,
 		 s->allowlisted ? "yes" : "no");
+	if (refuse_tls) {
+		/* queued now, sent once the handshake is done */
+		smtpd_reply(s, "421 4.7.0 %s Too many connections, try again later",
+			    srv->cfg->hostname);
+		smtpd_close_after_reply(s);
+		return;
+	}
 	smtpd_reply(s, "220 %s ESMTP mxrelay", srv->cfg->hostname);
 }
 

@@ -988,20 +988,21 @@ test_signer_api(void **state)
 	assert_non_null(strstr(err, "twice"));
 	assert_int_equal(mxdkim_signer_count(s, DOMAIN), 1);
 
-	/* many domains stay sorted and findable */
-	for (int i = 0; i < 100; i++) {
+	/* many domains stay sorted and findable (inserted out of order) */
+	for (int i = 0; i < 20; i++) {
 		char d[64];
 
-		snprintf(d, sizeof d, "d%03d.example", (i * 37) % 100);
+		snprintf(d, sizeof d, "d%03d.example", (i * 7) % 20);
 		assert_int_equal(mxdkim_key_load(&k, ed_path, err, sizeof err), 0);
 		assert_int_equal(mxdkim_signer_add(s, d, "s", k, err, sizeof err), 0);
 	}
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 20; i++) {
 		char d[64];
 
 		snprintf(d, sizeof d, "D%03d.example.", i);
 		assert_true(mxdkim_signer_has(s, d));
 	}
+	assert_false(mxdkim_signer_has(s, "d020.example"));
 
 	/* the message needs a From: */
 	{
@@ -1252,7 +1253,7 @@ worker_main(void *arg)
 	char err[256];
 	int i;
 
-	for (i = 0; i < 25; i++) {
+	for (i = 0; i < 10; i++) {
 		char *h;
 
 		if (mxdkim_sign(w->s, DOMAIN, w->msg, w->len, &h, err, sizeof err) != 0) {
