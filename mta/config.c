@@ -22,7 +22,8 @@
 #define LINE_MAX_LEN 4096
 
 enum ktype { K_STR, K_PATH, K_SIZE, K_UINT, K_DURATION, K_BOOL, K_CIDRS, K_TLSMODE, K_TLSVER,
-	     K_ADDR, K_DATE, K_LOG, K_IP4, K_IP6, K_FAMILY, K_ROUTE, K_PORT, K_MSDURATION };
+	     K_ADDR, K_DATE, K_LOG, K_IP4, K_IP6, K_FAMILY, K_ROUTE, K_PORT, K_MSDURATION,
+	     K_DKIMKEY, K_UNSIGNED };
 enum kscope { GLOBAL, LISTENER };
 
 struct key {
@@ -64,6 +65,9 @@ static const struct key keys[] = {
 	G("allow_private_mx", K_BOOL, allow_private_mx),
 	G("smtp_port", K_PORT, smtp_port),
 	G("route", K_ROUTE, routes),
+	G("dkim_key", K_DKIMKEY, dkim_keys),
+	G("dkim_unsigned", K_UNSIGNED, dkim_refuse_unsigned),
+	G("dkim_require_published", K_BOOL, dkim_require_published),
 	GM("retry_min", K_DURATION, retry_min, 1),
 	G("retry_max", K_DURATION, retry_max),
 	G("max_queue_lifetime", K_DURATION, max_queue_lifetime),
@@ -324,6 +328,30 @@ parse_route(struct parse *p, const char *v, struct route **list)
 	return 0;
 }
 
+/* "example.com s2026 /etc/mxrelay/dkim/example.com.s2026.pem"; file order kept. */
+static int
+parse_dkim_key(struct parse *p, const char *v, struct dkim_key_conf **list)
+{
+	char dom[256], sel[64], path[4096], extra[2];
+	struct dkim_key_conf *k, **tail;
+
+	if (sscanf(v, "%255s %63s %4095s %1s", dom, sel, path, extra) != 3)
+		return fail(p, "expected \"DOMAIN SELECTOR KEYFILE\"");
+	for (k = *list; k; k = k->next)
+		if (strcasecmp(k->domain, dom) == 0 && strcasecmp(k->selector, sel) == 0)
+			return fail(p, "selector %s of %s is already defined at line %d", sel, dom,
+				    k->line);
+	k = xcalloc(1, sizeof(*k));
+	k->domain = xstrdup(dom);
+	k->selector = xstrdup(sel);
+	k->path = xstrdup(path);
+	k->line = p->line;
+	for (tail = list; *tail; tail = &(*tail)->next)
+		;
+	*tail = k;
+	return 0;
+}
+
 const struct route *
 config_route(const struct config *c, const char *domain)
 {
@@ -443,6 +471,16 @@ set_value(struct parse *p, const struct key *k, void *base, const char *v)
 	}
 	case K_ROUTE:
 		return parse_route(p, v, f);
+	case K_DKIMKEY:
+		return parse_dkim_key(p, v, f);
+	case K_UNSIGNED:
+		if (strcmp(v, "send") == 0)
+			*(int *)f = 0;
+		else if (strcmp(v, "refuse") == 0)
+			*(int *)f = 1;
+		else
+			return fail(p, "\"%s\" is not one of send, refuse", v);
+		return 0;
 	case K_MSDURATION: {
 		/* "500ms", or any K_DURATION form in seconds */
 		char *end;
@@ -715,6 +753,13 @@ config_free(struct config *c)
 	free(c->user);
 	free(c->credentials);
 	free(c->log);
+	for (struct dkim_key_conf *k = c->dkim_keys, *kn; k; k = kn) {
+		kn = k->next;
+		free(k->domain);
+		free(k->selector);
+		free(k->path);
+		free(k);
+	}
 	free(c->helo_name);
 	free(c->dns_servers);
 	for (struct route *r = c->routes, *rn; r; r = rn) {

@@ -48,6 +48,15 @@ struct route {
 
 enum addr_family { FAM_ANY, FAM_IPV4, FAM_IPV6 };
 
+/* dkim_key = DOMAIN SELECTOR KEYFILE (repeatable; two keys for a domain = dual signing) */
+struct dkim_key_conf {
+	char *domain;
+	char *selector;
+	char *path;
+	int line;
+	struct dkim_key_conf *next;
+};
+
 struct config {
 	char *path;		/* NULL for the embedded default */
 	char *hostname;
@@ -86,6 +95,11 @@ struct config {
 	unsigned rcpts_per_transaction;
 	unsigned max_inflight;		/* messages being delivered at once */
 	unsigned smtp_connect_timeout, smtp_command_timeout, smtp_data_timeout;
+
+	/* DKIM */
+	struct dkim_key_conf *dkim_keys;
+	int dkim_refuse_unsigned;	/* mail from a domain without a key: 0 send unsigned, 1 refuse */
+	int dkim_require_published;	/* sign only with keys whose TXT record matches */
 };
 
 /* The route for domain (case-insensitive), or NULL. */
