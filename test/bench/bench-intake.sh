@@ -322,6 +322,8 @@ maillog_file_prefixes = $PF_DIR
 maillog_file = $PF_DIR/maillog
 EOF
 	cat >"$PF_DIR/conf/master.cf" <<EOF
+# No chroot (Debian's default master.cf chroots smtpd and friends): a chroot would need copies of
+# /etc files inside the queue directory and does not change the work done per message.
 # service type  private unpriv  chroot  wakeup  maxproc command
 127.0.0.1:$PF_PORT inet n - n - - smtpd
 cleanup   unix  n       -       n       -       0       cleanup
