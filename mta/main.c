@@ -3,6 +3,7 @@
  * drop privileges, spool), signals (TERM/INT drain, HUP reload) and the loop.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <event2/event.h>
 #include <grp.h>
 #include <pwd.h>
@@ -19,6 +20,7 @@
 #include "mta/core/log.h"
 #include "mta/core/util.h"
 #include "mta/deliver.h"
+#include "mta/dkimsign.h"
 #include "mta/server.h"
 #include "mta/writer.h"
 
@@ -86,8 +88,11 @@ check_only(const char *path)
 	char err[1024];
 	int rc = 1;
 
-	if (config_load(&c, path, err, sizeof(err)) != 0 || load_creds(c, &cr, err, sizeof(err)) != 0)
+	struct dkimsign *dk = NULL;
+	if (config_load(&c, path, err, sizeof(err)) != 0 || load_creds(c, &cr, err, sizeof(err)) != 0 ||
+	    dkimsign_load(c, &dk, err, sizeof(err)) != 0)
 		goto done;
+	dkimsign_unref(dk);
 	for (struct listener_conf *l = c->listeners; l; l = l->next) {
 		struct tls_listener t;
 		if (l->tls == LTLS_NONE || l->cert == NULL)
@@ -164,6 +169,16 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(deadline_ev, &tv);
 }
 
+static bool
+dkim_keys_equal(const struct dkim_key_conf *a, const struct dkim_key_conf *b)
+{
+	for (; a && b; a = a->next, b = b->next)
+		if (strcmp(a->domain, b->domain) != 0 || strcmp(a->selector, b->selector) != 0 ||
+		    strcmp(a->path, b->path) != 0)
+			return false;
+	return a == NULL && b == NULL;
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -173,8 +188,25 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	struct listener_conf *tmp;
 	char err[1024];
 
+	struct dkimsign *dk = NULL;
+	bool same_keys;
 	if (config_load(&nc, old->path, err, sizeof(err)) != 0 ||
 	    load_creds(nc, &cr, err, sizeof(err)) != 0) {
+		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)", err);
+		config_free(nc);
+		return;
+	}
+	/*
+	 * Key files are readable by root only and we run unprivileged now:
+	 * unchanged dkim_key lines keep the keys loaded at start; changed ones
+	 * are tried, and need a restart when they cannot be read.
+	 */
+	same_keys = dkim_keys_equal(old->dkim_keys, nc->dkim_keys) &&
+		    old->dkim_require_published == nc->dkim_require_published;
+	if (same_keys)
+		dk = dkimsign_ref(srv->dkim);
+	else if (dkimsign_load(nc, &dk, err, sizeof(err)) != 0) {
+		creds_free(cr);
 		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)", err);
 		config_free(nc);
 		return;
@@ -189,6 +221,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	config_free(old);
 	creds_free(srv->creds);
 	srv->creds = cr;
+	dkimsign_unref(srv->dkim);	/* jobs signing now hold their own reference */
+	srv->dkim = dk;
 	log_info("event=reloaded config=%s credentials=%s", nc->path ? nc->path : "(default)",
 		 nc->credentials ? nc->credentials : "none");
 }
@@ -245,6 +279,8 @@ start(struct server *srv, char *err, size_t errlen)
 	    tls_ensure_selfsigned(c->data_dir, c->hostname, err, errlen) != 0)
 		return -1;
 	if (load_creds(c, &srv->creds, err, errlen) != 0)
+		return -1;
+	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0)	/* keys are root-only */
 		return -1;
 	srv->authfail = authfail_new();
 	if (listeners_open(srv, err, errlen) != 0 || listeners_tls_init(srv, err, errlen) != 0)
@@ -334,6 +370,7 @@ main(int argc, char **argv)
 		event_free(deadline_ev);
 	authfail_free(srv.authfail);
 	creds_free(srv.creds);
+	dkimsign_unref(srv.dkim);
 	config_free(srv.cfg);
 	event_base_free(srv.base);
 	return 0;

@@ -21,6 +21,7 @@ struct creds;
 struct async;
 struct writer;
 struct deliver;
+struct dkimsign;
 struct session;
 struct peer_table;
 struct auth_table;
@@ -40,6 +41,7 @@ struct server {
 	struct async *async;
 	struct writer *writer;
 	struct deliver *deliver;	/* NULL only in tests that run intake alone */
+	struct dkimsign *dkim;		/* NULL: no dkim_key configured */
 	struct listener *listeners;
 	struct session *sessions;	/* all live sessions, for shutdown */
 	unsigned nsessions;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mta/config.h"
+#include "mta/dkimsign.h"
 #include "mta/core/addr.h"
 #include "mta/core/creds.h"
 #include "mta/core/log.h"
@@ -195,6 +196,14 @@ cmd_mail(struct session *s, char *arg)
 				 s->auth_user, LOG_Q(qa, addr));
 			return;
 		}
+	}
+	/* dkim_unsigned = refuse: say so at MAIL, before the client sends the data */
+	if (s->srv->cfg->dkim_refuse_unsigned && addr[0] != '\0' &&
+	    !dkimsign_has(s->srv->dkim, addr_domain(addr))) {
+		smtpd_reply(s, "550 5.7.1 <%s>: no DKIM key for this sender domain; mail from it "
+			       "is not relayed unsigned",
+			    addr);
+		return;
 	}
 	s->mail_from = xstrdup(addr);
 	s->in_tx = true;

@@ -20,6 +20,8 @@
 
 #include "mta/config.h"
 #include "mta/deliver.h"
+#include "mta/dkimsign.h"
+#include "mta/async.h"
 #include "mta/core/addr.h"
 #include "mta/core/creds.h"
 #include "mta/core/log.h"
@@ -261,23 +263,20 @@ check_message(struct session *s, struct smtpd_data *d)
 }
 
 static void
-finish(struct session *s)
+refuse(struct session *s, const char *refusal)
+{
+	char qa[300];
+	s->srv->rejected++;
+	log_warn("s=%s qid=%s event=rejected ip=%s from=\"<%s>\" reason=\"%s\"", s->id, s->qid,
+		 s->ip, LOG_Q(qa, s->mail_from), refusal + 10);
+	smtpd_reply(s, "%s", refusal);
+	finish_reply(s);
+}
+
+static void
+spool_it(struct session *s)
 {
 	struct smtpd_data *d = s->data;
-	const char *refusal;
-	char qa[300];
-
-	if (d->in_header)
-		add_missing(s, d);
-	refusal = check_message(s, d);
-	if (refusal) {
-		s->srv->rejected++;
-		log_warn("s=%s qid=%s event=rejected ip=%s from=\"<%s>\" reason=\"%s\"", s->id, s->qid,
-			 s->ip, LOG_Q(qa, s->mail_from), refusal + 10);
-		smtpd_reply(s, "%s", refusal);
-		finish_reply(s);
-		return;
-	}
 	struct writer_job *j = &s->job;
 	memset(j, 0, sizeof(*j));
 	j->kind = WRITER_INSERT;
@@ -297,6 +296,109 @@ finish(struct session *s)
 	s->spooling = true;
 	s->state = SS_WAIT;
 	writer_submit(s->srv->writer, j);
+}
+
+struct sign_job {
+	struct session *s;
+	struct dkimsign *dk;	/* a reference: SIGHUP may replace srv->dkim meanwhile */
+	char domain[256];
+	const char *msg;	/* the session's buffer: it waits in SS_WAIT */
+	size_t len;
+	char *headers;
+	char err[256];
+	int rc;
+};
+
+static void
+sign_work(void *arg)
+{
+	struct sign_job *sj = arg;
+	sj->rc = dkimsign_sign(sj->dk, sj->domain, sj->msg, sj->len, &sj->headers, sj->err,
+			       sizeof(sj->err));
+}
+
+static void
+sign_done(void *arg)
+{
+	struct sign_job *sj = arg;
+	struct session *s = sj->s;
+	struct smtpd_data *d = s->data;
+
+	dkimsign_unref(sj->dk);
+	if (s->closed) {
+		free(sj->headers);
+		free(sj);
+		smtpd_resume(s);
+		return;
+	}
+	if (sj->rc != 0) {
+		log_err("s=%s qid=%s event=dkim_failed domain=%s error=\"%s\"", s->id, s->qid,
+			sj->domain, sj->err);
+		free(sj);
+		/* a key that worked at start-up fails now: let the client retry later */
+		refuse(s, "451 4.3.0 DKIM signing failed, try again later");
+		smtpd_resume(s);
+		return;
+	}
+	/* the signature goes on top: signing covers the header below it, not Received */
+	size_t hl = strlen(sj->headers);
+	char *buf = xmalloc(hl + d->len);
+	memcpy(buf, sj->headers, hl);
+	memcpy(buf + hl, d->buf, d->len);
+	free(d->buf);
+	d->buf = buf;
+	d->len += hl;
+	d->cap = d->len;
+	log_debug("s=%s qid=%s event=dkim_signed domain=%s", s->id, s->qid, sj->domain);
+	free(sj->headers);
+	free(sj);
+	spool_it(s);
+}
+
+/* The domain of the header From's first mailbox, or NULL. */
+static const char *
+from_domain(const struct smtpd_data *d, char *buf, size_t buflen)
+{
+	size_t pos = 0;
+	if (addr_from_header_next(d->from, d->from_len, &pos, buf, buflen) != 0)
+		return NULL;
+	return addr_domain(buf);
+}
+
+static void
+finish(struct session *s)
+{
+	struct smtpd_data *d = s->data;
+	const char *refusal, *dom;
+	char fbuf[ADDR_MAX];
+
+	if (d->in_header)
+		add_missing(s, d);
+	refusal = check_message(s, d);
+	if (refusal) {
+		refuse(s, refusal);
+		return;
+	}
+	dom = d->from_headers ? from_domain(d, fbuf, sizeof(fbuf)) : NULL;
+	if (dkimsign_has(s->srv->dkim, dom)) {
+		struct sign_job *sj = xcalloc(1, sizeof(*sj));
+		sj->s = s;
+		sj->dk = dkimsign_ref(s->srv->dkim);
+		snprintf(sj->domain, sizeof(sj->domain), "%s", dom);
+		sj->msg = d->buf;
+		sj->len = d->len;
+		s->state = SS_WAIT;
+		async_run(s->srv->async, sign_work, sign_done, sj);
+		return;
+	}
+	if (s->srv->cfg->dkim_refuse_unsigned) {
+		refuse(s, "550 5.7.1 No DKIM key for the header From domain; mail would be unsigned");
+		return;
+	}
+	if (s->srv->dkim)
+		log_warn("s=%s qid=%s event=unsigned domain=%s reason=no_key", s->id, s->qid,
+			 dom ? dom : "(no From)");
+	spool_it(s);
 }
 
 /* Peek whether the n-octet line at the front of in ends in CRLF. */
