@@ -166,10 +166,10 @@ public_half(struct mxdkim_key *k, EVP_PKEY *pk)
 	if (k->alg == MXDKIM_ED25519) {
 		k->pub = malloc(32);
 		k->publen = 32;
-		return k->pub != NULL && EVP_PKEY_get_raw_public_key(pk, k->pub, &k->publen) == 1 &&
-				       k->publen == 32
-			       ? 0
-			       : -1;
+		if (k->pub == NULL || EVP_PKEY_get_raw_public_key(pk, k->pub, &k->publen) != 1 ||
+		    k->publen != 32)
+			return -1;
+		return 0;
 	}
 	n = i2d_PUBKEY(pk, &der); /* RFC 6376 3.6.1: p= is a SubjectPublicKeyInfo */
 	if (n <= 0)
@@ -192,8 +192,8 @@ key_from_pkey(struct mxdkim_key **out, EVP_PKEY *pk, char *err, size_t errlen)
 
 	if (id != EVP_PKEY_RSA && id != EVP_PKEY_ED25519)
 		return mxdkim_fail(err, errlen,
-				   "unsupported key type %s: DKIM signs with RSA or Ed25519 only",
-				   OBJ_nid2sn(id));
+		                   "unsupported key type %s: DKIM signs with RSA or Ed25519 only",
+		                   OBJ_nid2sn(id));
 	k = calloc(1, sizeof *k);
 	if (k == NULL)
 		return mxdkim_fail(err, errlen, "out of memory");
@@ -201,9 +201,9 @@ key_from_pkey(struct mxdkim_key **out, EVP_PKEY *pk, char *err, size_t errlen)
 	k->bits = EVP_PKEY_get_bits(pk);
 	if (k->alg == MXDKIM_RSA && k->bits < MXDKIM_RSA_MIN_VERIFY_BITS) {
 		mxdkim_fail(err, errlen,
-			    "RSA key has %d bits: DKIM needs at least %d (RFC 8301 3.2), and %d to "
-			    "sign",
-			    k->bits, MXDKIM_RSA_MIN_VERIFY_BITS, MXDKIM_RSA_MIN_SIGN_BITS);
+		            "RSA key has %d bits: DKIM needs at least %d (RFC 8301 3.2), and %d to "
+		            "sign",
+		            k->bits, MXDKIM_RSA_MIN_VERIFY_BITS, MXDKIM_RSA_MIN_SIGN_BITS);
 		goto fail;
 	}
 	k->pem = pem_text(pk, NULL);
@@ -219,8 +219,7 @@ fail:
 }
 
 int
-mxdkim_key_from_pem(struct mxdkim_key **out, const char *pem, size_t len, char *err,
-		    size_t errlen)
+mxdkim_key_from_pem(struct mxdkim_key **out, const char *pem, size_t len, char *err, size_t errlen)
 {
 	BIO *b;
 	EVP_PKEY *pk;
@@ -270,7 +269,7 @@ mxdkim_key_load(struct mxdkim_key **out, const char *path, char *err, size_t err
 	}
 	if (st.st_size > KEY_FILE_MAX) {
 		mxdkim_fail(err, errlen, "%s: too large for a key (%lld bytes)", path,
-			    (long long)st.st_size);
+		            (long long)st.st_size);
 		goto done;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -345,7 +344,8 @@ mxdkim_key_txt(const struct mxdkim_key *k, char **value, char *err, size_t errle
 	char *p64 = mxdkim_b64_encode(k->pub, k->publen);
 
 	*value = NULL;
-	if (p64 == NULL || asprintf(value, "v=DKIM1; k=%s; p=%s", mxdkim_alg_name(k->alg), p64) < 0) {
+	if (p64 == NULL ||
+	    asprintf(value, "v=DKIM1; k=%s; p=%s", mxdkim_alg_name(k->alg), p64) < 0) {
 		*value = NULL;
 		free(p64);
 		return mxdkim_fail(err, errlen, "out of memory");
@@ -397,7 +397,7 @@ sync_dir(const char *path)
 /* Write data to a new file at path, mode 0600, exclusively or replacing it. */
 static int
 write_key_file(const char *path, const char *data, size_t len, bool overwrite, char *err,
-	       size_t errlen)
+               size_t errlen)
 {
 	char tmp[4096];
 	const char *target = path;
@@ -413,7 +413,8 @@ write_key_file(const char *path, const char *data, size_t len, bool overwrite, c
 	}
 	if (fd < 0) {
 		if (errno == EEXIST)
-			return mxdkim_fail(err, errlen, "%s: file exists, not overwriting it", path);
+			return mxdkim_fail(err, errlen, "%s: file exists, not overwriting it",
+			                   path);
 		return mxdkim_fail(err, errlen, "%s: %s", target, strerror(errno));
 	}
 	/* the umask may only have removed bits, but be exact */
@@ -439,7 +440,7 @@ write_key_file(const char *path, const char *data, size_t len, bool overwrite, c
 
 int
 mxdkim_keygen(enum mxdkim_alg alg, int rsa_bits, const char *path, unsigned flags, char *err,
-	      size_t errlen)
+              size_t errlen)
 {
 	EVP_PKEY *pk = NULL;
 	char *pem = NULL;
@@ -451,8 +452,8 @@ mxdkim_keygen(enum mxdkim_alg alg, int rsa_bits, const char *path, unsigned flag
 			rsa_bits = MXDKIM_RSA_MIN_SIGN_BITS;
 		if (rsa_bits < MXDKIM_RSA_MIN_SIGN_BITS || rsa_bits > MXDKIM_RSA_MAX_BITS)
 			return mxdkim_fail(err, errlen,
-					   "RSA key size %d: use %d to %d bits (RFC 8301 3.2)",
-					   rsa_bits, MXDKIM_RSA_MIN_SIGN_BITS, MXDKIM_RSA_MAX_BITS);
+			                   "RSA key size %d: use %d to %d bits (RFC 8301 3.2)",
+			                   rsa_bits, MXDKIM_RSA_MIN_SIGN_BITS, MXDKIM_RSA_MAX_BITS);
 		pk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)rsa_bits);
 	} else if (alg == MXDKIM_ED25519) {
 		pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");

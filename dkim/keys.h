@@ -46,7 +46,7 @@ const char *mxdkim_alg_name(enum mxdkim_alg alg);
  * old key or the new one, never half a file. The file is fsync'ed.
  */
 int mxdkim_keygen(enum mxdkim_alg alg, int rsa_bits, const char *path, unsigned flags, char *err,
-		  size_t errlen);
+                  size_t errlen);
 
 /*
  * Load a private key file (PEM: PKCS#8, PKCS#1 "RSA PRIVATE KEY"; not
@@ -61,14 +61,14 @@ int mxdkim_key_load(struct mxdkim_key **out, const char *path, char *err, size_t
 
 /* Same, from PEM text in memory (len bytes, no NUL needed); never world_readable. */
 int mxdkim_key_from_pem(struct mxdkim_key **out, const char *pem, size_t len, char *err,
-			size_t errlen);
+                        size_t errlen);
 
 void mxdkim_key_free(struct mxdkim_key *k);
 
 enum mxdkim_alg mxdkim_key_alg(const struct mxdkim_key *k);
-int mxdkim_key_bits(const struct mxdkim_key *k);             /* RSA modulus; 256 for Ed25519 */
-bool mxdkim_key_can_sign(const struct mxdkim_key *k);        /* Ed25519, or RSA >= 2048 */
-bool mxdkim_key_world_readable(const struct mxdkim_key *k);  /* file mode has any of 0044 */
+int mxdkim_key_bits(const struct mxdkim_key *k);            /* RSA modulus; 256 for Ed25519 */
+bool mxdkim_key_can_sign(const struct mxdkim_key *k);       /* Ed25519, or RSA >= 2048 */
+bool mxdkim_key_world_readable(const struct mxdkim_key *k); /* file mode has any of 0044 */
 
 /*
  * The TXT record value for the key's public half, on one line:

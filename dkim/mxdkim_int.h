@@ -29,7 +29,7 @@ struct mxdkim_key {
 
 /* snprintf into err when err is not NULL and errlen > 0; always returns -1 */
 int mxdkim_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* base64 (RFC 4648, padded, no line breaks) of len bytes; malloc'ed, NULL on ENOMEM */
 char *mxdkim_b64_encode(const unsigned char *in, size_t len);

@@ -49,7 +49,7 @@ void mxdkim_signer_free(struct mxdkim_signer *s);
  * Signatures come out in the order the keys were added.
  */
 int mxdkim_signer_add(struct mxdkim_signer *s, const char *domain, const char *selector,
-		      struct mxdkim_key *key, char *err, size_t errlen);
+                      struct mxdkim_key *key, char *err, size_t errlen);
 
 /* true when domain has at least one key */
 bool mxdkim_signer_has(const struct mxdkim_signer *s, const char *domain);
@@ -67,6 +67,6 @@ int mxdkim_signer_count(const struct mxdkim_signer *s, const char *domain);
  * From: field (RFC 6376 5.4). -1 with err on failure, *headers NULL.
  */
 int mxdkim_sign(const struct mxdkim_signer *s, const char *domain, const char *msg, size_t len,
-		char **headers, char *err, size_t errlen);
+                char **headers, char *err, size_t errlen);
 
 #endif

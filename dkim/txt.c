@@ -49,8 +49,8 @@ mxdkim_txt_zone_line(const char *selector, const char *domain, const char *value
 	int n;
 
 	*out = NULL;
-	if (selector == NULL || domain == NULL || value == NULL || !mxdkim_dns_name_ok(selector, false) ||
-	    !mxdkim_dns_name_ok(domain, true)) {
+	if (selector == NULL || domain == NULL || value == NULL ||
+	    !mxdkim_dns_name_ok(selector, false) || !mxdkim_dns_name_ok(domain, true)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -106,9 +106,10 @@ unquote(const char *txt)
 			in = !in;
 		} else if (in && txt[i] == '\\' && i + 1 < n) {
 			if (isdigit((unsigned char)txt[i + 1]) && i + 3 < n &&
-			    isdigit((unsigned char)txt[i + 2]) && isdigit((unsigned char)txt[i + 3])) {
-				out[o++] = (char)((txt[i + 1] - '0') * 100 + (txt[i + 2] - '0') * 10 +
-						  (txt[i + 3] - '0'));
+			    isdigit((unsigned char)txt[i + 2]) &&
+			    isdigit((unsigned char)txt[i + 3])) {
+				out[o++] = (char)((txt[i + 1] - '0') * 100 +
+				                  (txt[i + 2] - '0') * 10 + (txt[i + 3] - '0'));
 				i += 3;
 			} else {
 				out[o++] = txt[++i];
@@ -159,7 +160,7 @@ parse_tags(char *s, struct tag *tags, int *ntags, char *why, size_t whylen)
 		eq = strchr(spec, '=');
 		if (eq == NULL)
 			return mxdkim_fail(why, whylen, "not a DKIM tag-list: \"%.40s\" has no '='",
-					   spec);
+			                   spec);
 		*eq = '\0';
 		if (n == TAGS_MAX)
 			return mxdkim_fail(why, whylen, "more than %d tags", TAGS_MAX);
@@ -170,7 +171,7 @@ parse_tags(char *s, struct tag *tags, int *ntags, char *why, size_t whylen)
 		for (i = 0; i < n; i++)
 			if (strcmp(tags[i].name, tags[n].name) == 0)
 				return mxdkim_fail(why, whylen, "duplicate tag %s= (RFC 6376 3.2)",
-						   tags[n].name);
+				                   tags[n].name);
 		n++;
 	}
 	*ntags = n;
@@ -206,7 +207,7 @@ list_has(const char *list, const char *want1, const char *want2)
 /* A p= that is not the key's SPKI/raw form: say what it is. */
 static int
 explain_mismatch(const struct mxdkim_key *k, const unsigned char *p, size_t plen, char *why,
-		 size_t whylen)
+                 size_t whylen)
 {
 	const unsigned char *q = p;
 	EVP_PKEY *pk;
@@ -216,12 +217,13 @@ explain_mismatch(const struct mxdkim_key *k, const unsigned char *p, size_t plen
 	if (k->alg == MXDKIM_ED25519) {
 		/* SPKI of an Ed25519 key: 12 bytes of header, then the raw key */
 		if (plen == 44 && memcmp(p + 12, k->pub, 32) == 0)
-			return mxdkim_fail(why, whylen,
-					   "p= holds this key as a SubjectPublicKeyInfo; RFC 8463 "
-					   "wants the raw 32 bytes (publish mxdkim_key_txt's value)");
+			return mxdkim_fail(
+			    why, whylen,
+			    "p= holds this key as a SubjectPublicKeyInfo; RFC 8463 "
+			    "wants the raw 32 bytes (publish mxdkim_key_txt's value)");
 		if (plen != 32)
-			return mxdkim_fail(why, whylen, "p= is %zu bytes, not a 32-byte Ed25519 key",
-					   plen);
+			return mxdkim_fail(why, whylen,
+			                   "p= is %zu bytes, not a 32-byte Ed25519 key", plen);
 		return mxdkim_fail(why, whylen, "p= is a different key than the private key");
 	}
 	pk = d2i_PublicKey(EVP_PKEY_RSA, NULL, &q, (long)plen); /* PKCS#1 RSAPublicKey? */
@@ -231,9 +233,10 @@ explain_mismatch(const struct mxdkim_key *k, const unsigned char *p, size_t plen
 	ERR_clear_error();
 	if (n > 0 && (size_t)n == k->publen && memcmp(der, k->pub, k->publen) == 0) {
 		OPENSSL_free(der);
-		return mxdkim_fail(why, whylen,
-				   "p= holds this key as a PKCS#1 RSAPublicKey; verifiers want "
-				   "the SubjectPublicKeyInfo form (publish mxdkim_key_txt's value)");
+		return mxdkim_fail(
+		    why, whylen,
+		    "p= holds this key as a PKCS#1 RSAPublicKey; verifiers want "
+		    "the SubjectPublicKeyInfo form (publish mxdkim_key_txt's value)");
 	}
 	OPENSSL_free(der);
 	return mxdkim_fail(why, whylen, "p= is a different key than the private key");
@@ -254,9 +257,9 @@ check_tags(const struct mxdkim_key *k, const struct tag *tags, int n, char *why,
 	if (kt == NULL)
 		kt = "rsa"; /* RFC 6376 3.6.1: k= defaults to rsa */
 	if (strcasecmp(kt, mxdkim_alg_name(k->alg)) != 0)
-		return mxdkim_fail(why, whylen, "wrong k=: record says k=%.20s, the key is %s%s", kt,
-				   mxdkim_alg_name(k->alg),
-				   tag_get(tags, n, "k") == NULL ? " (no k= means rsa)" : "");
+		return mxdkim_fail(why, whylen, "wrong k=: record says k=%.20s, the key is %s%s",
+		                   kt, mxdkim_alg_name(k->alg),
+		                   tag_get(tags, n, "k") == NULL ? " (no k= means rsa)" : "");
 	if (h != NULL && !list_has(h, "sha256", NULL))
 		return mxdkim_fail(why, whylen, "h=%.40s does not allow sha256", h);
 	if (s != NULL && !list_has(s, "email", "*"))
@@ -265,8 +268,8 @@ check_tags(const struct mxdkim_key *k, const struct tag *tags, int n, char *why,
 		return mxdkim_fail(why, whylen, "no p= tag");
 	raw = mxdkim_b64_decode(p, strlen(p), &rawlen);
 	if (raw == NULL)
-		return mxdkim_fail(why, whylen, errno == ENOMEM ? "out of memory"
-							       : "p= is not valid base64");
+		return mxdkim_fail(why, whylen,
+		                   errno == ENOMEM ? "out of memory" : "p= is not valid base64");
 	if (rawlen == 0)
 		rc = mxdkim_fail(why, whylen, "key revoked (empty p=, RFC 6376 3.6.1)");
 	else if (rawlen == k->publen && memcmp(raw, k->pub, rawlen) == 0)
@@ -278,8 +281,7 @@ check_tags(const struct mxdkim_key *k, const struct tag *tags, int n, char *why,
 }
 
 int
-mxdkim_txt_matches(const struct mxdkim_key *k, const char *published_txt, char *why,
-		   size_t whylen)
+mxdkim_txt_matches(const struct mxdkim_key *k, const char *published_txt, char *why, size_t whylen)
 {
 	struct tag tags[TAGS_MAX];
 	char *text;

@@ -40,6 +40,6 @@ int mxdkim_txt_zone_line(const char *selector, const char *domain, const char *v
  * bytes of RFC 8463).
  */
 int mxdkim_txt_matches(const struct mxdkim_key *k, const char *published_txt, char *why,
-		       size_t whylen);
+                       size_t whylen);
 
 #endif

@@ -23,7 +23,7 @@
 
 enum ktype { K_STR, K_PATH, K_SIZE, K_UINT, K_DURATION, K_BOOL, K_CIDRS, K_TLSMODE, K_TLSVER,
 	     K_ADDR, K_DATE, K_LOG, K_IP4, K_IP6, K_FAMILY, K_ROUTE, K_PORT, K_MSDURATION,
-	     K_DKIMKEY, K_UNSIGNED };
+	     K_DKIMKEY, K_UNSIGNED, K_PROXY, K_METRICS };
 enum kscope { GLOBAL, LISTENER };
 
 struct key {
@@ -55,6 +55,8 @@ static const struct key keys[] = {
 	G("shutdown_timeout", K_DURATION, shutdown_timeout),
 	G("spool_max_size", K_SIZE, spool_max_size),
 	G("log", K_LOG, log),
+	G("control_socket", K_PATH, control_socket),
+	G("submit_socket", K_PATH, submit_socket),
 	G("helo_name", K_STR, helo_name),
 	G("source_ipv4", K_IP4, source_ipv4),
 	G("source_ipv6", K_IP6, source_ipv6),
@@ -79,6 +81,8 @@ static const struct key keys[] = {
 	GM("smtp_connect_timeout", K_DURATION, smtp_connect_timeout, 1),
 	GM("smtp_command_timeout", K_DURATION, smtp_command_timeout, 1),
 	GM("smtp_data_timeout", K_DURATION, smtp_data_timeout, 1),
+	G("metrics_listen", K_METRICS, metrics_addr),
+	G("metrics_allow_remote", K_BOOL, metrics_allow_remote),
 	L("address", K_ADDR, addr),
 	L("tls", K_TLSMODE, tls),
 	L("cert", K_PATH, cert),
@@ -88,6 +92,8 @@ static const struct key keys[] = {
 	L("legacy_tls", K_BOOL, legacy_tls),
 	L("legacy_tls_from", K_CIDRS, legacy_from),
 	L("legacy_tls_until", K_DATE, legacy_until),
+	L("proxy_protocol", K_PROXY, proxy_protocol),
+	L("proxy_from", K_CIDRS, proxy_from),
 };
 
 struct parse {
@@ -362,6 +368,26 @@ config_route(const struct config *c, const char *domain)
 	return NULL;
 }
 
+/* Forget a metrics_listen set earlier (a later line replaces it). */
+static void
+c_metrics_off(struct config *c)
+{
+	free(c->metrics_listen);
+	c->metrics_listen = NULL;
+	memset(&c->metrics_addr, 0, sizeof(c->metrics_addr));
+	c->metrics_addrlen = 0;
+}
+
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: reachable from this host only. */
+static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
 static int
 set_value(struct parse *p, const struct key *k, void *base, const char *v)
 {
@@ -473,6 +499,30 @@ set_value(struct parse *p, const struct key *k, void *base, const char *v)
 		return parse_route(p, v, f);
 	case K_DKIMKEY:
 		return parse_dkim_key(p, v, f);
+	case K_PROXY: {
+		/* values are PROXY_V1 / PROXY_V2 bits (mta/proxy.h) */
+		static const char *const names[] = {"no", "v1", "v2", "any"};
+		for (unsigned i = 0; i < 4; i++)
+			if (strcmp(v, names[i]) == 0) {
+				*(unsigned *)f = i;
+				return 0;
+			}
+		return fail(p, "\"%s\" is not one of no, v1, v2, any", v);
+	}
+	case K_METRICS: {
+		/* "IP:PORT" as for a listener; "" or "off": no metrics endpoint */
+		struct listener_conf tmp;
+		memset(&tmp, 0, sizeof(tmp));
+		c_metrics_off((struct config *)base);
+		if (*v == '\0' || strcmp(v, "off") == 0)
+			return 0;
+		if (parse_addr(v, &tmp) != 0)
+			return fail(p, "\"%s\" is not IP:PORT or [IPv6]:PORT (or off)", v);
+		((struct config *)base)->metrics_addr = tmp.addr;
+		((struct config *)base)->metrics_addrlen = tmp.addrlen;
+		((struct config *)base)->metrics_listen = xstrdup(v);
+		return 0;
+	}
 	case K_UNSIGNED:
 		if (strcmp(v, "send") == 0)
 			*(int *)f = 0;
@@ -520,6 +570,7 @@ listener_free(struct listener_conf *l)
 	free(l->cert);
 	free(l->key);
 	cidr_list_free(&l->legacy_from);
+	cidr_list_free(&l->proxy_from);
 	free(l);
 }
 
@@ -666,7 +717,19 @@ validate(struct parse *p, struct config *c)
 		p->key = "legacy_tls";
 		if (l->tls == LTLS_NONE && (l->legacy_tls || l->legacy_from.n))
 			return fail(p, "legacy TLS on [listener %s] which has tls = none", l->name);
+		/* a PROXY header is trusted only from named balancers: never from anyone */
+		p->key = "proxy_from";
+		if (l->proxy_protocol && l->proxy_from.n == 0)
+			return fail(p, "required when proxy_protocol is on in [listener %s]", l->name);
+		if (!l->proxy_protocol && l->proxy_from.n)
+			return fail(p, "set in [listener %s] without proxy_protocol", l->name);
 	}
+	/* metrics say how much mail flows and from whom: not for the network by accident */
+	p->key = "metrics_listen";
+	p->line = line_of(p, "metrics_listen");
+	if (c->metrics_addrlen && !c->metrics_allow_remote && !is_loopback(&c->metrics_addr))
+		return fail(p, "%s is not a loopback address; set metrics_allow_remote = yes to "
+			       "serve metrics beyond this host", c->metrics_listen);
 	p->key = "retry_max";
 	p->line = line_of(p, "retry_max") ? line_of(p, "retry_max") : line_of(p, "retry_min");
 	if (c->retry_min < 1 || c->retry_max < c->retry_min)
@@ -693,6 +756,16 @@ read_file(struct parse *p, struct config *c, FILE *fp)
 	if (ferror(fp))
 		return fail(p, "read error: %s", strerror(errno));
 	return 0;
+}
+
+/* "DIR/NAME", malloc'd. */
+static char *
+join_path(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = xmalloc(n);
+	snprintf(p, n, "%s/%s", dir, name);
+	return p;
 }
 
 int
@@ -725,6 +798,11 @@ config_load(struct config **out, const char *path, char *err, size_t errlen)
 	}
 	if (validate(&p, c) != 0)
 		goto done;
+	/* the sockets follow data_dir unless set */
+	if (c->control_socket == NULL)
+		c->control_socket = join_path(c->data_dir, "control.sock");
+	if (c->submit_socket == NULL)
+		c->submit_socket = join_path(c->data_dir, "submit.sock");
 	c->credentials_line = line_of(&p, "credentials");
 	rc = 0;
 done:
@@ -753,6 +831,8 @@ config_free(struct config *c)
 	free(c->user);
 	free(c->credentials);
 	free(c->log);
+	free(c->control_socket);
+	free(c->submit_socket);
 	for (struct dkim_key_conf *k = c->dkim_keys, *kn; k; k = kn) {
 		kn = k->next;
 		free(k->domain);
@@ -762,6 +842,7 @@ config_free(struct config *c)
 	}
 	free(c->helo_name);
 	free(c->dns_servers);
+	free(c->metrics_listen);
 	for (struct route *r = c->routes, *rn; r; r = rn) {
 		rn = r->next;
 		free(r->domain);

@@ -34,6 +34,8 @@ struct listener_conf {
 	int legacy_tls;		/* TLS 1.0/1.1 for every client */
 	struct cidr_list legacy_from;	/* or only for these */
 	time_t legacy_until;	/* 0: no sunset */
+	unsigned proxy_protocol;	/* PROXY header versions taken (PROXY_V1|PROXY_V2); 0: off */
+	struct cidr_list proxy_from;	/* load balancers allowed to send one */
 	int line;		/* where the section starts, for messages */
 	struct listener_conf *next;
 };
@@ -76,6 +78,8 @@ struct config {
 	unsigned shutdown_timeout;	/* seconds */
 	uint64_t spool_max_size;	/* 0: unlimited */
 	char *log;
+	char *control_socket;	/* mxrelayctl's unix socket; default DATA_DIR/control.sock */
+	char *submit_socket;	/* mxrelay-sendmail's; default DATA_DIR/submit.sock */
 	struct listener_conf *listeners;
 
 	/* delivery */
@@ -100,6 +104,12 @@ struct config {
 	struct dkim_key_conf *dkim_keys;
 	int dkim_refuse_unsigned;	/* mail from a domain without a key: 0 send unsigned, 1 refuse */
 	int dkim_require_published;	/* sign only with keys whose TXT record matches */
+
+	/* metrics (mta/metrics_http.c): Prometheus text on this address; 0 addrlen = off */
+	char *metrics_listen;		/* as written, for logs; NULL: off */
+	struct sockaddr_storage metrics_addr;
+	socklen_t metrics_addrlen;
+	int metrics_allow_remote;	/* permit a non-loopback metrics_listen */
 };
 
 /* The route for domain (case-insensitive), or NULL. */

@@ -26,25 +26,11 @@
 #include "mta/core/addr.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
+#include "mta/metrics.h"
+#include "mta/reader.h"
 #include "mta/resolver.h"
 #include "mta/sched.h"
 #include "mta/server.h"
-
-/* Each worker thread reads the spool through its own handle. */
-static pthread_key_t reader_key;
-static pthread_once_t reader_once = PTHREAD_ONCE_INIT;
-
-static void
-reader_close(void *sp)
-{
-	spool_close(sp);
-}
-
-static void
-reader_init(void)
-{
-	pthread_key_create(&reader_key, reader_close);
-}
 
 struct load {
 	struct djob *job;
@@ -56,16 +42,11 @@ static void
 load_work(void *arg)
 {
 	struct load *l = arg;
-	struct spool *sp;
+	/* each worker thread reads the spool through its own handle */
+	struct spool *sp = reader_spool(l->dir, l->err, sizeof(l->err));
 
-	pthread_once(&reader_once, reader_init);
-	sp = pthread_getspecific(reader_key);
-	if (sp == NULL) {
-		if (spool_open(&sp, l->dir, l->err, sizeof(l->err)) != 0)
-			return;
-		pthread_setspecific(reader_key, sp);
-	}
-	spool_load_work(sp, l->job->id, &l->job->w, l->err, sizeof(l->err));
+	if (sp != NULL)
+		spool_load_work(sp, l->job->id, &l->job->w, l->err, sizeof(l->err));
 }
 
 static void
@@ -238,6 +219,13 @@ job_applied(struct writer_job *wj)
 		job_end(j);
 		return;
 	}
+	/* counted once the outcome is durable, so a crash never counts an attempt twice */
+	for (size_t i = 0; i < j->w->nrcpts; i++) {
+		int st = j->res[i].state;
+		metrics_inc(st == SPOOL_RCPT_DONE     ? M_DELIVERED
+			    : st == SPOOL_RCPT_FAILED ? M_BOUNCED
+						      : M_DEFERRED);
+	}
 	for (size_t i = 0; i < j->w->nrcpts; i++)
 		if (j->res[i].state == SPOOL_RCPT_PENDING) {
 			sched_add(dl->sched, j->id, wj->upd.next_try);
@@ -257,14 +245,18 @@ job_finish(struct djob *j)
 	time_t next = now + backoff(c, attempts);
 	bool expired = now - j->w->received >= (time_t)c->max_queue_lifetime;
 	size_t i, nfailed = 0;
-	char text[700];
+	char text[700], qa[300];
 
+	metrics_observe(H_DELIVERY_SECONDS, (double)(util_now_ms() - j->start_ms) / 1000.0);
 	j->sres = xcalloc(j->w->nrcpts, sizeof(*j->sres));
 	for (i = 0; i < j->w->nrcpts; i++) {
 		struct rres *r = &j->res[i];
 		if (r->state == SPOOL_RCPT_PENDING && expired) {
 			/* RFC 3463 4.4.7: delivery time expired */
 			unsigned life = c->max_queue_lifetime;
+			log_info("qid=%s event=expired to=\"<%s>\" age=%lld lifetime=%u attempts=%d",
+				 j->w->qid, LOG_Q(qa, j->w->rcpts[i].address),
+				 (long long)(now - j->w->received), life, attempts);
 			snprintf(text, sizeof(text), "554 5.4.7 message expired after %u%s; last: %s",
 				 life >= 86400 ? life / 86400 : life >= 3600 ? life / 3600 : life,
 				 life >= 86400 ? " days" : life >= 3600 ? " hours" : " seconds",
@@ -458,6 +450,12 @@ deliver_flush(struct deliver *dl)
 	sched_flush(dl->sched);
 }
 
+struct sched *
+deliver_sched(struct deliver *dl)
+{
+	return dl->sched;
+}
+
 void
 deliver_stop(struct deliver *dl)
 {
@@ -469,6 +467,12 @@ unsigned
 deliver_busy(const struct deliver *dl)
 {
 	return dl->busy;
+}
+
+size_t
+deliver_queued(const struct deliver *dl)
+{
+	return sched_queued(dl->sched) + sched_inflight(dl->sched);
 }
 
 void

@@ -8,11 +8,13 @@
 #ifndef MXRELAY_DELIVER_H
 #define MXRELAY_DELIVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 struct server;
 struct deliver;
+struct sched;
 
 /* Build the delivery engine and load the schedule from the spool. NULL with err. */
 struct deliver *deliver_new(struct server *srv, char *err, size_t errlen);
@@ -23,11 +25,17 @@ void deliver_enqueue(struct deliver *dl, int64_t id, time_t due);
 /* Retry every queued message now. */
 void deliver_flush(struct deliver *dl);
 
+/* The schedule, for queue control (ctl.c uses sched.h's hold/flush/release). */
+struct sched *deliver_sched(struct deliver *dl);
+
 /* Stop starting new deliveries; in-flight ones end by themselves. */
 void deliver_stop(struct deliver *dl);
 
 /* Deliveries still running. */
 unsigned deliver_busy(const struct deliver *dl);
+
+/* Messages with work left: scheduled plus in flight (O(1), for the queue gauge). */
+size_t deliver_queued(const struct deliver *dl);
 
 void deliver_free(struct deliver *dl);
 

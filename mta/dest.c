@@ -24,6 +24,7 @@
 #include "mta/config.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
+#include "mta/metrics.h"
 #include "mta/resolver.h"
 #include "mta/server.h"
 
@@ -41,6 +42,7 @@ struct dest {
 	unsigned window;
 	struct dconn *idle;
 	struct dns_query *q;
+	int64_t q_start_ms;	/* when q began, for the DNS latency histogram; 0: none */
 	struct dns_target *t;
 	size_t nt;
 	time_t t_at;
@@ -336,6 +338,10 @@ on_resolved(void *arg, const struct dns_mx_result *res)
 	char text[512];
 
 	d->q = NULL;
+	if (d->q_start_ms) {	/* 0 for a route to an IP literal: no DNS involved */
+		metrics_observe(H_DNS_SECONDS, (double)(util_now_ms() - d->q_start_ms) / 1000.0);
+		d->q_start_ms = 0;
+	}
 	switch (res->status) {
 	case DNS_OK:
 		break;
@@ -432,10 +438,12 @@ dest_resolve(struct dest *d)
 			name = alabel;
 			break;
 		}
+	d->q_start_ms = util_now_ms();
 	d->q = dns_resolve_mx(resolver_dns(d->dl->res), name, on_resolved, d);
 	free(alabel);
 	if (d->q != NULL)
 		return;
+	d->q_start_ms = 0;
 	if (errno == EINVAL) {
 		snprintf(text, sizeof(text), "501 5.1.2 \"%s\" is not a valid domain name", name);
 		fail_queue(d, 501, text);

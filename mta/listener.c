@@ -58,7 +58,7 @@ peer_slot(struct peer_table *t, const unsigned char key[16])
 }
 
 /* Count one more session for sa unless it is at the cap. 0 / -1. */
-static int
+int
 peers_take(struct server *srv, const struct sockaddr *sa, unsigned cap)
 {
 	unsigned char key[16];
@@ -123,6 +123,11 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 			 srv->cfg->hostname);
 		refuse(l, fd, line);
 		log_info("event=refused ip=%s reason=shutting_down", ip);
+		return;
+	}
+	if (l->conf->proxy_protocol) {
+		/* the balancer's PROXY header comes first, before caps per client and TLS */
+		proxy_accept(l, fd, sa, (socklen_t)salen);
 		return;
 	}
 	if (srv->nsessions < srv->cfg->max_connections && l->conf->tls == LTLS_IMPLICIT &&
@@ -237,6 +242,7 @@ void
 listeners_free(struct server *srv)
 {
 	struct listener *l, *n;
+	proxy_accept_free_all(srv);	/* before the peer table they hold entries in */
 	for (l = srv->listeners; l; l = n) {
 		n = l->next;
 		evconnlistener_free(l->evl);

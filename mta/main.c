@@ -19,7 +19,9 @@
 #include "mta/core/creds.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
+#include "mta/ctl.h"
 #include "mta/deliver.h"
+#include "mta/metrics.h"
 #include "mta/dkimsign.h"
 #include "mta/server.h"
 #include "mta/writer.h"
@@ -123,7 +125,7 @@ void
 server_maybe_exit(struct server *srv)
 {
 	if (srv->draining && srv->nsessions == 0 &&
-	    (srv->deliver == NULL || deliver_busy(srv->deliver) == 0))
+	    (srv->deliver == NULL || deliver_busy(srv->deliver) == 0) && ctl_busy(srv->ctl) == 0)
 		event_base_loopexit(srv->base, NULL);
 }
 
@@ -217,6 +219,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	old->listeners = tmp;
 	if (strcmp(nc->data_dir, old->data_dir) != 0)
 		log_warn("event=reload note=\"data_dir changes need a restart\"");
+	if (strcmp(nc->metrics_listen ? nc->metrics_listen : "",
+		   old->metrics_listen ? old->metrics_listen : "") != 0)
+		log_warn("event=reload note=\"metrics_listen changes need a restart\"");
 	srv->cfg = nc;
 	config_free(old);
 	creds_free(srv->creds);
@@ -296,6 +301,13 @@ start(struct server *srv, char *err, size_t errlen)
 	srv->deliver = deliver_new(srv, err, errlen);
 	if (srv->deliver == NULL)
 		return -1;
+	/* after the drop: the socket files belong to the daemon user */
+	srv->ctl = ctl_open(srv, err, errlen);
+	if (srv->ctl == NULL)
+		return -1;
+	/* after the drop: the HTTP thread never runs as root */
+	if (metrics_start(srv, err, errlen) != 0)
+		return -1;
 	return 0;
 }
 
@@ -359,6 +371,8 @@ main(int argc, char **argv)
 	/* completions still queued run inside these two, so deliver must outlive them */
 	writer_free(srv.writer);
 	async_free(srv.async);
+	ctl_free(srv.ctl);	/* after the completions above: they may still answer a client */
+	metrics_stop();
 	deliver_free(srv.deliver);
 	log_info("event=stopped accepted=%llu rejected=%llu", (unsigned long long)srv.accepted,
 		 (unsigned long long)srv.rejected);

@@ -21,10 +21,12 @@ struct creds;
 struct async;
 struct writer;
 struct deliver;
+struct ctl;
 struct dkimsign;
 struct session;
 struct peer_table;
 struct auth_table;
+struct proxy_conn;
 
 struct listener {
 	struct server *srv;
@@ -41,12 +43,15 @@ struct server {
 	struct async *async;
 	struct writer *writer;
 	struct deliver *deliver;	/* NULL only in tests that run intake alone */
+	struct ctl *ctl;		/* control and submit sockets (ctl.h); NULL in tests */
 	struct dkimsign *dkim;		/* NULL: no dkim_key configured */
 	struct listener *listeners;
 	struct session *sessions;	/* all live sessions, for shutdown */
 	unsigned nsessions;
 	struct peer_table *peers;	/* sessions per client address */
 	struct auth_table *authfail;	/* failed AUTH per client address */
+	struct proxy_conn *proxying;	/* connections still sending their PROXY header */
+	unsigned nproxying;		/* count of those, within max_connections */
 	int draining;			/* SIGTERM seen: refuse new mail */
 	uint64_t accepted, rejected;	/* messages, for logs */
 };
@@ -56,7 +61,15 @@ int listeners_open(struct server *srv, char *err, size_t errlen);	/* bind, as ro
 int listeners_tls_init(struct server *srv, char *err, size_t errlen);
 void listeners_enable(struct server *srv);
 void listeners_free(struct server *srv);
+/* Count one more session for sa unless it is at cap. 0 / -1. */
+int peers_take(struct server *srv, const struct sockaddr *sa, unsigned cap);
 void peers_release(struct server *srv, const struct sockaddr *sa);
+
+/* proxy_accept.c: listeners with proxy_protocol read the header before the session */
+/* Take fd from a balancer: check proxy_from and caps, then await its header. */
+void proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen);
+/* Close every connection still waiting for its header (at exit). */
+void proxy_accept_free_all(struct server *srv);
 
 /* auth.c: failed-AUTH throttling per client address */
 struct auth_table *authfail_new(void);

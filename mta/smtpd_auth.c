@@ -16,6 +16,7 @@
 #include "mta/core/creds.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
+#include "mta/metrics.h"
 
 struct auth_job {
 	struct session *s;
@@ -139,6 +140,7 @@ auth_done(void *arg)
 		s->auth_user = j->user;
 		j->user = NULL;
 		authfail_clear(s->srv, (struct sockaddr *)&s->peer);
+		metrics_inc(M_AUTH_OK);
 		log_info("s=%s event=auth ip=%s user=%s mech=%s tls=%s", s->id, s->ip, s->auth_user,
 			 s->auth_mech, s->tls_done ? s->tls_version : "none");
 		smtpd_reply(s, "235 2.7.0 Authentication successful");
@@ -148,6 +150,7 @@ auth_done(void *arg)
 		return;
 	}
 	unsigned ms = authfail_record(s->srv, (struct sockaddr *)&s->peer, time(NULL));
+	metrics_inc(M_AUTH_FAIL);
 	char u[128];
 	log_warn("s=%s event=auth_failed ip=%s user=\"%s\" mech=%s reason=%s", s->id, s->ip,
 		 log_sanitize(u, sizeof(u), j->user, strlen(j->user)), s->auth_mech, why);

@@ -15,6 +15,7 @@
 #include "mta/core/creds.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
+#include "mta/metrics.h"
 
 #define F_PRE_HELO 0x01		/* allowed before HELO/EHLO */
 #define F_PRE_TLS 0x02		/* allowed before STARTTLS where TLS is required */
@@ -192,6 +193,7 @@ cmd_mail(struct session *s, char *arg)
 		if (c == NULL || c->disabled || creds_sender_allowed(c, addr) != 0) {
 			smtpd_reply(s, "553 5.7.1 <%s>: Sender address not allowed for this user",
 				    addr);
+			metrics_inc(M_REJ_SENDER);
 			log_warn("s=%s event=sender_refused ip=%s user=%s from=\"<%s>\"", s->id, s->ip,
 				 s->auth_user, LOG_Q(qa, addr));
 			return;
@@ -246,6 +248,7 @@ cmd_rcpt(struct session *s, char *arg)
 		else
 			smtpd_reply(s, "554 5.7.1 <%s>: Relay access denied", addr);
 		log_warn("s=%s event=relay_denied ip=%s to=\"<%s>\"", s->id, s->ip, LOG_Q(qa, addr));
+		metrics_inc(M_REJ_RELAY);
 		return;
 	}
 	if (s->nrcpts >= s->srv->cfg->max_recipients) {

@@ -18,8 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mta/audit.h"
 #include "mta/config.h"
+#include "mta/content.h"
 #include "mta/deliver.h"
+#include "mta/metrics.h"
 #include "mta/dkimsign.h"
 #include "mta/async.h"
 #include "mta/core/addr.h"
@@ -31,6 +34,8 @@
 #define FROM_MAX 1024
 
 struct smtpd_data {
+	struct server *srv;	/* limits and hostname at the moment of use (SIGHUP) */
+	const char *qid;	/* the owner's queue id (session or local submission) */
 	char *buf;
 	size_t len, cap;
 	uint64_t raw;		/* octets received, for the size limit */
@@ -42,6 +47,7 @@ struct smtpd_data {
 	char from[FROM_MAX];
 	size_t from_len;
 	unsigned from_headers;
+	struct audit_msg audit;	/* borrowed by the spool writer until data_stored */
 };
 
 static void
@@ -105,7 +111,7 @@ add_received(struct session *s, struct smtpd_data *d)
 
 /* Copiers often omit Date and Message-ID; add them where the header ends. */
 static void
-add_missing(struct session *s, struct smtpd_data *d)
+add_missing(struct smtpd_data *d)
 {
 	char date[64];
 	if (!d->seen_date) {
@@ -113,7 +119,7 @@ add_missing(struct session *s, struct smtpd_data *d)
 		appendf(d, "Date: %s\r\n", date);
 	}
 	if (!d->seen_msgid)
-		appendf(d, "Message-ID: <%s@%s>\r\n", s->qid, s->srv->cfg->hostname);
+		appendf(d, "Message-ID: <%s@%s>\r\n", d->qid, d->srv->cfg->hostname);
 	d->seen_date = d->seen_msgid = true;
 }
 
@@ -123,6 +129,8 @@ smtpd_data_begin(struct session *s)
 	struct smtpd_data *d = xcalloc(1, sizeof(*d));
 
 	util_make_qid(s->qid);
+	d->srv = s->srv;
+	d->qid = s->qid;
 	d->in_header = true;
 	d->prev_crlf = true;
 	s->data = d;
@@ -139,16 +147,16 @@ header_is(const char *line, size_t namelen, const char *name)
 
 /* One content line (dot-unstuffed, with its line end) while in the header. */
 static void
-header_line(struct session *s, struct smtpd_data *d, const char *p, size_t n)
+header_line(struct smtpd_data *d, const char *p, size_t n)
 {
 	const char *colon;
 	size_t i;
 
 	d->hdr_bytes += n;
-	if (d->hdr_bytes > s->srv->cfg->max_header_size)
+	if (d->hdr_bytes > d->srv->cfg->max_header_size)
 		d->hdr_too_big = true;
 	if (n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
-		add_missing(s, d);
+		add_missing(d);
 		d->in_header = false;
 		return;
 	}
@@ -165,7 +173,7 @@ header_line(struct session *s, struct smtpd_data *d, const char *p, size_t n)
 			colon = NULL;
 	if (colon == NULL || colon == p) {
 		/* not a header field: the body began without a blank line */
-		add_missing(s, d);
+		add_missing(d);
 		d->in_header = false;
 		return;
 	}
@@ -205,6 +213,7 @@ data_stored(struct writer_job *job)
 	s->spooling = false;
 	if (job->status == 0) {
 		s->srv->accepted++;
+		metrics_inc(M_ACCEPTED);
 		log_info("s=%s qid=%s event=accepted ip=%s from=\"<%s>\" nrcpt=%zu size=%zu tls=%s "
 			 "auth=%s",
 			 s->id, s->qid, s->ip, LOG_Q(qa, s->mail_from), s->nrcpts, job->in.body_len,
@@ -214,6 +223,7 @@ data_stored(struct writer_job *job)
 		if (s->srv->deliver)
 			deliver_enqueue(s->srv->deliver, job->in.id, time(NULL));
 	} else {
+		metrics_inc(M_REJ_STORAGE);
 		log_err("s=%s qid=%s event=spool_error ip=%s disk_full=%d error=\"%s\"", s->id,
 			s->qid, s->ip, job->disk_full, job->err);
 		if (!s->closed) {
@@ -230,13 +240,10 @@ data_stored(struct writer_job *job)
 	smtpd_resume(s);
 }
 
-/* The refusal, if any, for a complete message. NULL: acceptable. */
+/* The refusal, if any, for the content alone (shared with local submission). */
 static const char *
-check_message(struct session *s, struct smtpd_data *d)
+content_refusal(const struct smtpd_data *d)
 {
-	char from[ADDR_MAX];
-	const struct cred *c;
-
 	if (d->bad_bare)
 		return "550 5.6.0 Message contains bare CR or LF (RFC 5321 2.3.8)";
 	if (d->too_big)
@@ -245,6 +252,19 @@ check_message(struct session *s, struct smtpd_data *d)
 		return "552 5.3.4 Message header size exceeds limit";
 	if (d->bad_long)
 		return "550 5.6.0 Message line longer than 998 characters (RFC 5322 2.1.1)";
+	return NULL;
+}
+
+/* The refusal, if any, for a complete message. NULL: acceptable. */
+static const char *
+check_message(struct session *s, struct smtpd_data *d)
+{
+	char from[ADDR_MAX];
+	const struct cred *c;
+	const char *r = content_refusal(d);
+
+	if (r)
+		return r;
 	if (s->auth_user && d->from_headers > 1)
 		return "550 5.7.1 More than one From header (RFC 5322 3.6)";
 	if (s->auth_user && d->from_len > 0) {
@@ -267,6 +287,7 @@ refuse(struct session *s, const char *refusal)
 {
 	char qa[300];
 	s->srv->rejected++;
+	metrics_reject_reply(refusal);
 	log_warn("s=%s qid=%s event=rejected ip=%s from=\"<%s>\" reason=\"%s\"", s->id, s->qid,
 		 s->ip, LOG_Q(qa, s->mail_from), refusal + 10);
 	smtpd_reply(s, "%s", refusal);
@@ -291,6 +312,7 @@ spool_it(struct session *s)
 	j->in.helo = s->helo;
 	j->in.auth_user = s->auth_user;
 	j->in.flags = s->mail_flags;
+	j->in.audit = audit_fill(&d->audit, s, d->from, d->from_len);
 	j->done = data_stored;
 	j->arg = s;
 	s->spooling = true;
@@ -373,7 +395,7 @@ finish(struct session *s)
 	char fbuf[ADDR_MAX];
 
 	if (d->in_header)
-		add_missing(s, d);
+		add_missing(d);
 	refusal = check_message(s, d);
 	if (refusal) {
 		refuse(s, refusal);
@@ -414,7 +436,7 @@ ends_crlf(struct evbuffer *in, size_t n)
 
 /* Account for one line's octets; store it unless the message is already refused. */
 static void
-take_line(struct session *s, struct smtpd_data *d, const char *line, size_t n)
+take_line(struct smtpd_data *d, const char *line, size_t n)
 {
 	bool crlf = n >= 2 && line[n - 2] == '\r';
 	const char *p = line;
@@ -422,7 +444,7 @@ take_line(struct session *s, struct smtpd_data *d, const char *line, size_t n)
 	if (!crlf || memchr(line, '\r', crlf ? n - 2 : n - 1))
 		d->bad_bare = true;
 	d->prev_crlf = crlf;
-	if (d->raw > s->srv->cfg->max_message_size)
+	if (d->raw > d->srv->cfg->max_message_size)
 		d->too_big = true;
 	if (d->bad_bare || d->bad_long || d->too_big || d->hdr_too_big)
 		return;	/* refused anyway: don't grow memory */
@@ -431,7 +453,7 @@ take_line(struct session *s, struct smtpd_data *d, const char *line, size_t n)
 		n--;
 	}
 	if (d->in_header)
-		header_line(s, d, p, n);
+		header_line(d, p, n);
 	append(d, p, n);
 }
 
@@ -469,6 +491,72 @@ smtpd_data_feed(struct session *s, struct evbuffer *in)
 			finish(s);
 			return false;
 		}
-		take_line(s, d, line, n);
+		take_line(d, line, n);
 	}
+}
+
+/*
+ * Local submission (submit.c, see content.h): the same content rules as
+ * DATA, for a message that arrives without an SMTP session.
+ */
+struct smtpd_data *
+smtpd_content_new(struct server *srv, const char *qid, const char *received)
+{
+	struct smtpd_data *d = xcalloc(1, sizeof(*d));
+
+	d->srv = srv;
+	d->qid = qid;
+	d->in_header = true;
+	d->prev_crlf = true;
+	append(d, received, strlen(received));
+	return d;
+}
+
+void
+smtpd_content_line(struct smtpd_data *d, const char *line, size_t n)
+{
+	d->raw += n;
+	if (n > DATA_LINE_MAX || line == NULL)
+		d->bad_long = true;
+	else
+		take_line(d, line, n);
+}
+
+const char *
+smtpd_content_end(struct smtpd_data *d, char *from_dom, size_t from_domlen)
+{
+	char fbuf[ADDR_MAX];
+	const char *dom;
+
+	if (d->in_header)
+		add_missing(d);
+	dom = d->from_headers ? from_domain(d, fbuf, sizeof(fbuf)) : NULL;
+	snprintf(from_dom, from_domlen, "%s", dom ? dom : "");
+	return content_refusal(d);
+}
+
+unsigned
+smtpd_content_from_headers(const struct smtpd_data *d)
+{
+	return d->from_headers;
+}
+
+char *
+smtpd_content_take(struct smtpd_data *d, size_t *len)
+{
+	char *buf = d->buf;
+
+	*len = d->len;
+	d->buf = NULL;
+	d->len = d->cap = 0;
+	return buf;
+}
+
+void
+smtpd_content_free(struct smtpd_data *d)
+{
+	if (d == NULL)
+		return;
+	free(d->buf);
+	free(d);
 }

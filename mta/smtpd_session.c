@@ -27,6 +27,7 @@
 #include "mta/core/creds.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
+#include "mta/metrics.h"
 
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
@@ -71,6 +72,7 @@ session_free(struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	metrics_gauge_add(G_SESSIONS, -1);
 	if (!s->refuse_tls)
 		peers_release(srv, (struct sockaddr *)&s->peer);
 	smtpd_tx_reset(s);
@@ -259,6 +261,7 @@ tls_established(struct session *s)
 	snprintf(s->tls_version, sizeof(s->tls_version), "%s", SSL_get_version(ssl));
 	snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s", SSL_get_cipher_name(ssl));
 	s->tls_legacy = ver < TLS1_2_VERSION;
+	metrics_tls_seen(s->tls_version);
 	if (s->tls_legacy)
 		log_warn("s=%s event=legacy_tls ip=%s listener=%s version=%s cipher=%s", s->id, s->ip,
 			 s->lis->conf->name, s->tls_version, s->tls_cipher);
@@ -405,6 +408,8 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 		s->next->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
+	metrics_gauge_add(G_SESSIONS, 1);
+	metrics_inc(M_SESSIONS_TOTAL);
 	setup_bev(s);
 	if (s->tls)
 		arm_handshake_timer(s);

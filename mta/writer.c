@@ -99,17 +99,21 @@ store_kind(struct writer *w, struct writer_job **v, size_t n)
 static void
 store(struct writer *w, struct writer_job *list, size_t n)
 {
-	struct writer_job *ins[BATCH_MAX], *app[BATCH_MAX], *j;
-	size_t ni = 0, na = 0;
+	struct writer_job *ins[BATCH_MAX], *app[BATCH_MAX], *fns[BATCH_MAX], *j;
+	size_t ni = 0, na = 0, nf = 0, i;
 
 	for (j = list; j; j = j->next) {
 		if (j->kind == WRITER_INSERT)
 			ins[ni++] = j;
-		else
+		else if (j->kind == WRITER_APPLY)
 			app[na++] = j;
+		else
+			fns[nf++] = j;
 	}
 	store_kind(w, ins, ni);
 	store_kind(w, app, na);
+	for (i = 0; i < nf; i++)
+		fns[i]->status = fns[i]->fn(w->sp, fns[i]->arg, fns[i]->err, sizeof(fns[i]->err));
 }
 
 static void *

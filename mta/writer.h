@@ -21,12 +21,16 @@ struct writer;
 enum writer_kind {
 	WRITER_INSERT,		/* store an accepted message: in */
 	WRITER_APPLY,		/* record a delivery attempt: upd */
+	WRITER_FN,		/* run fn(writer's spool, arg) alone (queue control) */
 };
 
 struct writer_job {
 	enum writer_kind kind;
 	struct spool_msg_in in;	/* pointers owned by the submitter until done() */
 	struct spool_update upd;
+	/* WRITER_FN: runs on the writer thread after the batch's inserts and
+	 * applies, in submission order; 0 / -1 with err (it owns its transaction) */
+	int (*fn)(struct spool *sp, void *arg, char *err, size_t errlen);
 	int status;		/* 0 stored, -1 failed */
 	int disk_full;		/* with status -1: storage full / I/O error */
 	char err[256];

@@ -40,7 +40,8 @@ static const char *const spool_sql[ST__COUNT] = {
     [ST_DELETE] = "DELETE FROM messages WHERE qid = ?1",
     /* Delivery side (spool_deliver.c). */
     /* By id: the recipients_msg probes then walk that index in order (7x faster at 1M). */
-    [ST_PENDING] = "SELECT m.id, m.next_try FROM messages AS m WHERE EXISTS (SELECT 1 FROM"
+    /* held messages (state 1, mxrelayctl queue hold) stay out of the schedule */
+    [ST_PENDING] = "SELECT m.id, m.next_try FROM messages AS m WHERE m.state = 0 AND EXISTS (SELECT 1 FROM"
                    " recipients AS r WHERE r.msg_id = m.id AND r.state = 0) ORDER BY m.id",
     [ST_WORK_MSG] = "SELECT " MSG_COLS ", attempts FROM messages WHERE id = ?1",
     [ST_WORK_RCPTS] = "SELECT id, address, attempts FROM recipients"
@@ -50,6 +51,23 @@ static const char *const spool_sql[ST__COUNT] = {
                     " last_reply = ?5 WHERE id = ?1 AND msg_id = ?2 AND state = 0",
     [ST_DEL_IF_DONE] = "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM"
                        " recipients WHERE msg_id = ?1 AND state = 0)",
+    /* Audit (spool_audit.c): read the row, merge in C, write it back. */
+    [ST_AUDIT_GET] = "SELECT worst_tls, plaintext_auth, allowlisted, senders, header_from,"
+                     " messages, first_seen, last_seen FROM audit"
+                     " WHERE client_ip = ?1 AND auth_user = ?2",
+    [ST_AUDIT_PUT] = "INSERT INTO audit (client_ip, auth_user, tls_version, tls_cipher,"
+                     " worst_tls, auth_mech, plaintext_auth, allowlisted, senders,"
+                     " header_from, messages, first_seen, last_seen)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                     " ON CONFLICT (client_ip, auth_user) DO UPDATE SET"
+                     " tls_version = excluded.tls_version, tls_cipher = excluded.tls_cipher,"
+                     " worst_tls = excluded.worst_tls, auth_mech = excluded.auth_mech,"
+                     " plaintext_auth = excluded.plaintext_auth,"
+                     " allowlisted = excluded.allowlisted, senders = excluded.senders,"
+                     " header_from = excluded.header_from, messages = excluded.messages,"
+                     " first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+    /* ids grow with time: the smallest id is the oldest message, one index probe */
+    [ST_OLDEST] = "SELECT received FROM messages ORDER BY id LIMIT 1",
 };
 
 void

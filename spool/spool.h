@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
-#define SPOOL_SCHEMA_VERSION 1
+#define SPOOL_SCHEMA_VERSION 2
 
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
@@ -32,6 +32,7 @@ enum spool_rcpt_state {
 };
 
 struct spool;
+struct spool_audit_in;
 
 /*
  * One message handed to spool_insert_batch. All pointers are borrowed for
@@ -50,6 +51,7 @@ struct spool_msg_in {
 	const char *helo;		/* may be NULL */
 	const char *auth_user;		/* may be NULL when not authenticated */
 	unsigned flags;			/* SPOOL_F_* */
+	const struct spool_audit_in *audit;	/* NULL, or the client's audit row update */
 	int64_t id;			/* out: row id given by the insert, for the scheduler */
 };
 
@@ -145,8 +147,8 @@ struct spool_due {
 };
 
 /*
- * Every message that still has a PENDING recipient, for building the
- * schedule at startup, ordered by id: one pass over the messages table in
+ * Every message that still has a PENDING recipient and is not held
+ * (SPOOL_MSG_HELD), for building the schedule at startup, ordered by id: one pass over the messages table in
  * rowid order with one in-order probe of the recipients_msg index per
  * message, no sort (about 0.6 s for 1M messages here). *out is one malloc'd
  * array of *n entries (the caller frees it; with no messages *n is 0 and
@@ -232,5 +234,153 @@ struct spool_update {
  */
 int spool_apply(struct spool *sp, const struct spool_update *u, size_t n, int *disk_full,
 		char *err, size_t errlen);
+
+/*
+ * Legacy-client audit (spool_audit.c, schema version 2): one row per
+ * (client address, AUTH user or "") saying how that client talks to us, so
+ * an admin can list the devices to upgrade. Rows change only through
+ * spool_msg_in.audit, inside the transaction that stores the message: an
+ * accepted message and its audit update commit together (no extra fsync).
+ */
+#define SPOOL_AUDIT_LIST_MAX 20		/* distinct senders / From addresses kept per row */
+#define SPOOL_AUDIT_VALUE_MAX 255	/* longer values are cut */
+
+/* One accepted message as the audit sees it. All pointers borrowed for the insert call. */
+struct spool_audit_in {
+	const char *client_ip;		/* required */
+	const char *auth_user;		/* NULL or "": no AUTH */
+	const char *tls_version;	/* NULL or "": plaintext; else OpenSSL's "TLSv1.2" */
+	const char *tls_cipher;		/* NULL or "" with plaintext */
+	const char *auth_mech;		/* NULL or "" without AUTH */
+	int plaintext_auth;		/* AUTH was used without TLS */
+	int allowlisted;		/* sent without AUTH from an allowlisted address */
+	const char *sender;		/* envelope sender, "" for the null sender */
+	const char *const *header_from;	/* header From mailboxes (the first few) */
+	size_t nheader_from;
+	time_t when;
+};
+
+/*
+ * One audit row. tls_version, tls_cipher and auth_mech are the latest
+ * message's; worst_tls is the oldest TLS version ever seen ("" if only
+ * plaintext); plaintext_auth and allowlisted stick once seen. senders and
+ * header_from are comma-joined distinct lists of at most
+ * SPOOL_AUDIT_LIST_MAX values (a ',' inside a value is stored as '?').
+ */
+struct spool_audit_row {
+	char *client_ip, *auth_user, *tls_version, *tls_cipher, *worst_tls, *auth_mech;
+	int plaintext_auth, allowlisted;
+	char *senders, *header_from;
+	int64_t messages;
+	time_t first_seen, last_seen;
+};
+
+/*
+ * Read every audit row last seen at or after `since` (0: all) from
+ * DIR/spool.db, opened read-only: works while mxrelayd runs (WAL) and never
+ * creates, migrates or locks out the daemon. *out is one malloc'd array of
+ * *n rows (free with spool_audit_rows_free), in no particular order.
+ * -1 with err when the database does not exist ("no spool database at
+ * PATH"), predates the audit (schema version 1), or cannot be read.
+ */
+int spool_audit_list(const char *dir, time_t since, struct spool_audit_row **out, size_t *n,
+		     char *err, size_t errlen);
+void spool_audit_rows_free(struct spool_audit_row *rows, size_t n);
+
+/*
+ * The received time of the oldest message still queued (one index probe:
+ * ids grow with time), or 0 with an empty queue. For the queue-age gauge.
+ */
+int spool_oldest_received(struct spool *sp, time_t *oldest, char *err, size_t errlen);
+
+
+/*
+ * Queue administration (spool_admin.c), for mxrelayctl's queue commands
+ * through the daemon. messages.state: SPOOL_MSG_QUEUED, or SPOOL_MSG_HELD
+ * (kept, never delivered, not loaded by spool_load_pending). Errors about a
+ * missing message read exactly "no such message QID".
+ */
+#define SPOOL_MSG_QUEUED 0
+#define SPOOL_MSG_HELD 1
+
+struct spool_qrcpt {
+	char *address;
+	int state;		/* enum spool_rcpt_state */
+	int attempts;
+	time_t next_try;
+	char *last_reply;	/* NULL: not tried yet */
+};
+
+struct spool_qmsg {
+	int64_t id;
+	char qid[SPOOL_QID_LEN + 1];
+	char *sender;			/* "" for the null sender */
+	time_t received;
+	size_t size;
+	int state;			/* SPOOL_MSG_* */
+	int attempts;
+	time_t next_try;
+	char *client_ip, *helo, *auth_user;	/* NULL when not stored */
+	size_t npending, ndone, nfailed;	/* recipients by state */
+	struct spool_qrcpt *rcpts;	/* list: the first few PENDING; show: all, in order */
+	size_t nrcpts;
+	char *last_reply;		/* first stored reply of a pending recipient, or NULL */
+};
+
+/*
+ * The first max messages (oldest first) with up to max_rcpts pending
+ * recipients each, in one snapshot. *out: malloc'd array of *n, free with
+ * spool_qmsgs_free(*out, *n).
+ */
+int spool_queue_list(struct spool *sp, size_t max, size_t max_rcpts, struct spool_qmsg **out,
+		     size_t *n, char *err, size_t errlen);
+/* One message with every recipient. Free with spool_qmsgs_free(*out, 1). */
+int spool_queue_show(struct spool *sp, const char *qid, struct spool_qmsg **out, char *err,
+		     size_t errlen);
+void spool_qmsgs_free(struct spool_qmsg *v, size_t n);
+
+/* Row id (and state, if not NULL) of QID. */
+int spool_queue_find(struct spool *sp, const char *qid, int64_t *id, int *state, char *err,
+		     size_t errlen);
+
+struct spool_qdomain {
+	char *domain;		/* lower case */
+	size_t messages, rcpts;	/* with a pending recipient there / pending recipients */
+	time_t oldest;		/* received time of the oldest such message */
+};
+
+/* Age buckets of spool_qsummary: < 5 min, < 1 h, < 1 day, older. */
+#define SPOOL_AGE_BUCKETS 4
+
+struct spool_qsummary {
+	size_t messages, held, rcpts;	/* rcpts: pending recipients */
+	time_t oldest;			/* 0: empty queue */
+	size_t age_messages[SPOOL_AGE_BUCKETS];
+	time_t age_oldest[SPOOL_AGE_BUCKETS];
+	struct spool_qdomain *domains;	/* most messages first, at most max_domains */
+	size_t ndomains, ndomains_total;
+};
+
+/* Counts per destination domain and per age (relative to now), one snapshot. */
+int spool_queue_summary(struct spool *sp, time_t now, size_t max_domains,
+			struct spool_qsummary *out, char *err, size_t errlen);
+void spool_qsummary_free(struct spool_qsummary *s);
+
+/*
+ * Ids of the queued (not held) messages with a pending recipient in domain
+ * (case-insensitive). *ids is malloc'd (the caller frees).
+ */
+int spool_queue_domain_ids(struct spool *sp, const char *domain, int64_t **ids, size_t *n,
+			   char *err, size_t errlen);
+
+/*
+ * Write side, one transaction each (the writer thread's handle).
+ * set_state: hold (SPOOL_MSG_HELD) or release (SPOOL_MSG_QUEUED); next_try
+ * > 0 also sets the message's next try. delete: the message, its
+ * recipients and body. Both give the row id in *id.
+ */
+int spool_queue_set_state(struct spool *sp, const char *qid, int state, time_t next_try,
+			  int64_t *id, char *err, size_t errlen);
+int spool_queue_delete(struct spool *sp, const char *qid, int64_t *id, char *err, size_t errlen);
 
 #endif

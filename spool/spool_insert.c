@@ -104,7 +104,11 @@ spool_insert_one(struct spool *sp, struct spool_msg_in *m, char *err, size_t err
 	rc = insert_rcpts(sp, m, msg_id, err, errlen);
 	if (rc != SQLITE_OK)
 		return rc;
-	return insert_chunks(sp, m, msg_id, err, errlen);
+	rc = insert_chunks(sp, m, msg_id, err, errlen);
+	/* the audit row commits with the message it counts: same transaction, same fsync */
+	if (rc == SQLITE_OK && m->audit != NULL)
+		rc = spool_audit_record(sp, m->audit, m->qid, err, errlen);
+	return rc;
 }
 
 /*

@@ -37,6 +37,9 @@ enum spool_stmt {
 	ST_UPD_MSG,
 	ST_UPD_RCPT,
 	ST_DEL_IF_DONE,
+	ST_AUDIT_GET, /* spool_audit.c */
+	ST_AUDIT_PUT,
+	ST_OLDEST,
 	ST__COUNT
 };
 
@@ -89,6 +92,13 @@ void spool_rollback(struct spool *sp);
  */
 int spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, size_t size,
                       char *err, size_t errlen);
+
+/*
+ * spool_audit.c: merge one accepted message into its audit row inside the
+ * caller's write transaction. SQLITE_OK or an error code (err filled).
+ */
+int spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char *qid,
+                       char *err, size_t errlen);
 
 /* spool_schema.c: bring the schema up to SPOOL_SCHEMA_VERSION. */
 int spool_schema_migrate(sqlite3 *db, const char *dir, char *err, size_t errlen);

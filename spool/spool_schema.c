@@ -52,6 +52,28 @@ static const char *const migrations[] = {
     "CREATE INDEX recipients_msg ON recipients(msg_id, state);"
     "CREATE INDEX recipients_due ON recipients(state, next_try);"
     "CREATE INDEX messages_due ON messages(next_try);",
+    /*
+     * 2: the legacy-client audit (spool_audit.c). One row per client
+     * address and AUTH user ('' = none), upserted in the transaction that
+     * stores each accepted message. WITHOUT ROWID: the key is the lookup.
+     * audit_last_seen serves `mxrelayctl audit --since`.
+     */
+    "CREATE TABLE audit ("
+    " client_ip TEXT NOT NULL,"
+    " auth_user TEXT NOT NULL DEFAULT '',"
+    " tls_version TEXT NOT NULL DEFAULT '',"
+    " tls_cipher TEXT NOT NULL DEFAULT '',"
+    " worst_tls TEXT NOT NULL DEFAULT '',"
+    " auth_mech TEXT NOT NULL DEFAULT '',"
+    " plaintext_auth INTEGER NOT NULL DEFAULT 0,"
+    " allowlisted INTEGER NOT NULL DEFAULT 0,"
+    " senders TEXT NOT NULL DEFAULT '',"
+    " header_from TEXT NOT NULL DEFAULT '',"
+    " messages INTEGER NOT NULL DEFAULT 0,"
+    " first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " PRIMARY KEY (client_ip, auth_user)) WITHOUT ROWID;"
+    "CREATE INDEX audit_last_seen ON audit(last_seen);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == SPOOL_SCHEMA_VERSION,

@@ -6,10 +6,81 @@
 #ifndef MXRELAY_TOOLS_CTL_H
 #define MXRELAY_TOOLS_CTL_H
 
+#include <stddef.h>
 #include <stdio.h>
+
+#include "tools/dnsq.h"
+#include "tools/spf.h"
 
 int ctl_passwd(int argc, char **argv);
 /* The synopsis lines of `passwd`, for mxrelayctl's usage and its own. */
 void ctl_passwd_usage(FILE *f);
+
+/* dkim keygen (tools/ctl_dkim.c) */
+int ctl_dkim(int argc, char **argv);
+void ctl_dkim_usage(FILE *f);
+
+/* dns spf | dmarc | dkim | check (tools/ctl_dns.c, ctl_dkim.c, ctl_check.c) */
+int ctl_dns(int argc, char **argv);
+void ctl_dns_usage(FILE *f);
+int ctl_dns_dkim(int argc, char **argv);
+int ctl_dns_check(int argc, char **argv);
+
+/* audit: the legacy-client audit from spool.db (tools/ctl_audit.c) */
+int ctl_audit(int argc, char **argv);
+void ctl_audit_usage(FILE *f);
+
+/* stats: a summary of the daemon's metrics endpoint (tools/ctl_stats.c) */
+int ctl_stats(int argc, char **argv);
+void ctl_stats_usage(FILE *f);
+
+/* queue: the running daemon's queue through its control socket (tools/ctl_queue.c) */
+int ctl_queue(int argc, char **argv);
+void ctl_queue_usage(FILE *f);
+
+/* ---- helpers shared by the DNS and DKIM commands (tools/ctl_dns.c) ---- */
+
+struct config;
+
+#define CTL_DEFAULT_CONF "/etc/mxrelay/mxrelay.conf"
+#define CTL_MAX_IPS 8
+
+/*
+ * The daemon's configuration: path, or CTL_DEFAULT_CONF when path is NULL
+ * and that file exists, else the embedded default. On error prints
+ * "PROG: FILE:LINE: KEY: reason" and returns -1. Free *out with config_free.
+ */
+int ctl_load_config(const char *prog, const char *path, struct config **out);
+
+/* The config's path for messages: its file name or "(default)". */
+const char *ctl_config_name(const struct config *c);
+
+/*
+ * A domain argument checked (LDH labels, '_' allowed, at least two labels,
+ * 253 bytes at most), lowercased, without a trailing dot, into out (256
+ * bytes). Prints "PROG: bad domain name 'x'" and returns -1 otherwise.
+ */
+int ctl_domain_arg(const char *prog, const char *in, char *out);
+
+/* A relay address argument, with "PROG: bad IPv4 address 'x'" on error. */
+int ctl_ip_arg(const char *prog, const char *in, int family, struct spf_ip *out);
+
+/* The config's source_ipv4 and source_ipv6 (0, 1 or 2 of them) into out. */
+size_t ctl_config_ips(const struct config *c, struct spf_ip *out);
+
+/* helo_name, or hostname when it is not set. */
+const char *ctl_helo_name(const struct config *c);
+
+/*
+ * The SPF records (TXT starting with v=spf1) at domain. DNSQ_NODATA when
+ * the name has TXT records but none is SPF, or none at all.
+ */
+enum dnsq_status ctl_spf_records(const char *domain, struct dnsq_list *out);
+
+/* An spf_fetch_fn over DNS: the single SPF record of a domain. */
+int ctl_spf_fetch(void *ctx, const char *domain, char **record, char *why, size_t whylen);
+
+/* Print a TXT record as a zone-file line and as web DNS panel fields. */
+void ctl_print_txt(FILE *f, const char *name, const char *zone_line, const char *value);
 
 #endif

@@ -11,7 +11,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
-# Keep package postinst scripts from starting daemons.
+# Keep package postinst scripts from starting daemons (postfix, nsd, haproxy).
 created_policy=0
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -25,9 +25,10 @@ trap cleanup EXIT
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 
 BUILD="build-essential cmake pkg-config libssl-dev libc-ares-dev libopendkim-dev
-	libspf2-dev libsqlite3-dev libevent-dev libcrypt-dev libcmocka-dev libidn2-dev sqlite3"
+	libspf2-dev libsqlite3-dev libevent-dev libcrypt-dev libcmocka-dev libidn2-dev sqlite3
+	libmicrohttpd-dev"
 TEST="swaks libnet-ssleay-perl curl msmtp python3 python3-aiosmtpd python3-dkim
-	nsd dnsutils openssl iproute2 procps postfix"
+	nsd dnsutils openssl iproute2 procps postfix haproxy systemd"
 
 missing=""
 for p in $BUILD $TEST; do

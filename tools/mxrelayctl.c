@@ -14,6 +14,11 @@ struct command {
 
 static const struct command commands[] = {
     {"passwd", ctl_passwd},
+    {"dkim", ctl_dkim},
+    {"dns", ctl_dns},
+    {"audit", ctl_audit},
+    {"stats", ctl_stats},
+    {"queue", ctl_queue},
 };
 
 static void
@@ -24,9 +29,11 @@ usage(FILE *f)
 	      "commands:\n",
 	      f);
 	ctl_passwd_usage(f);
-	fputs("\n"
-	      "queue, dns, dkim and audit commands come in a later version.\n",
-	      f);
+	ctl_dkim_usage(f);
+	ctl_dns_usage(f);
+	ctl_audit_usage(f);
+	ctl_stats_usage(f);
+	ctl_queue_usage(f);
 }
 
 int

@@ -44,6 +44,8 @@ set -euo pipefail
 
 PROG=${0##*/}
 SRC_DIR=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=test/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SIZES="1,10,100"          # KB of message payload (smtp-source -l)
 CONCS="1,10,50"           # parallel SMTP sessions (smtp-source -s)
@@ -92,9 +94,6 @@ relay CPU seconds per 1000 messages for both. Run as root (Postfix needs it).
   -h, --help          this text
 EOF
 }
-
-die() { echo "$PROG: $*" >&2; exit 2; }
-note() { echo "$PROG: $*" >&2; }
 
 ARGS=("$@")
 while [ $# -gt 0 ]; do
@@ -167,110 +166,12 @@ if [ "$FSTYPE" = tmpfs ] || [ "$FSTYPE" = ramfs ]; then
 	[ "$ALLOW_TMPFS" = 1 ] || die "$WORK_PARENT is $FSTYPE: fsync would be free; use --workdir on disk"
 fi
 
-# ---- CPU accounting: one cgroup per relay run ----------------------------------------------------
-CG_MODE=proc
-CG_ROOT=""
+# CPU accounting (one cgroup per relay run), ports, banners, queue counts, medians: lib.sh
 WORK=""
-# cg_make NAME: an empty cgroup for one relay run; prints its path
-cg_make() {
-	[ "$CG_MODE" = proc ] && return 0
-	local d="$CG_ROOT/$1"
-	mkdir -p "$d"
-	echo "$d"
-}
-
-# cg_enter CG: move the current (sub)shell into cgroup CG; what it starts from now on stays there
-cg_enter() {
-	[ -z "$1" ] || echo "$BASHPID" >"$1/cgroup.procs"
-}
-
-# proc_cpu_ticks PID: utime+stime+cutime+cstime of PID plus utime+stime of its live children
-proc_cpu_ticks() {
-	local pid=$1 total=0 f rest
-	f=$(cat "/proc/$pid/stat" 2>/dev/null) || { echo 0; return; }
-	rest=${f##*) }
-	# fields after comm: state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17)
-	total=$(echo "$rest" | awk '{ print $12 + $13 + $14 + $15 }')
-	local c
-	for c in /proc/[0-9]*/stat; do
-		f=$(cat "$c" 2>/dev/null) || continue
-		rest=${f##*) }
-		set -- $rest
-		[ "$2" = "$pid" ] || continue
-		total=$((total + ${12} + ${13}))
-	done
-	echo "$total"
-}
-
-# cpu_usec CG PID: CPU microseconds used so far by the relay (cgroup CG, or process tree of PID)
-cpu_usec() {
-	local cg=$1 pid=$2
-	case "$CG_MODE" in
-	v2) awk '$1 == "usage_usec" { print $2 }' "$cg/cpu.stat" ;;
-	v1) echo $(( $(cat "$cg/cpuacct.usage") / 1000 )) ;;
-	proc) echo $(( $(proc_cpu_ticks "$pid") * 1000000 / CLK_TCK )) ;;
-	esac
-}
-
-# cg_procs CG: pids still in the cgroup
-cg_procs() { [ -n "$1" ] && [ -f "$1/cgroup.procs" ] && cat "$1/cgroup.procs" || true; }
-
-# cg_drain CG: wait (up to 10 s) for the cgroup to empty, then kill what is left (only processes
-# we started live there), then remove it
-cg_drain() {
-	local cg=$1 p
-	[ -n "$cg" ] && [ -d "$cg" ] || return 0
-	for _ in $(seq 100); do
-		[ -z "$(cg_procs "$cg")" ] && break
-		sleep 0.1
-	done
-	if [ -n "$(cg_procs "$cg")" ]; then
-		for p in $(cg_procs "$cg"); do kill -KILL "$p" 2>/dev/null || true; done
-		for _ in $(seq 50); do [ -z "$(cg_procs "$cg")" ] && break; sleep 0.1; done
-	fi
-	rmdir "$cg" 2>/dev/null || true
-}
-
-# ---- ports -----------------------------------------------------------------------------------
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
-		port_free "$p" && { echo "$p"; return; }
-	done
-	die "no free port on 127.0.0.1"
-}
-
-# wait_banner PORT SECS: wait until a 220 banner is read on 127.0.0.1:PORT
-wait_banner() {
-	local port=$1 secs=$2 line
-	for _ in $(seq $((secs * 10))); do
-		# (a bare 'exec 3<>... 2>/dev/null' would send the script's stderr to /dev/null for good)
-		if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
-			line=""
-			read -r -t 5 line <&3 || true
-			printf 'QUIT\r\n' >&3 2>/dev/null || true
-			exec 3<&- 3>&-
-			case "$line" in 220*) return 0 ;; esac
-		fi
-		sleep 0.1
-	done
-	return 1
-}
 
 # ---- Postfix: a private instance ---------------------------------------------------------------
 PF_DIR="" PF_CG="" PF_PORT="" PF_RUNNING=0
 PF_OWNER=$(getent passwd postfix >/dev/null && echo postfix || echo "")
-
-pf_run_quiet() {
-	# Postfix commands print their errors on stderr only when it is a terminal; give them one.
-	if command -v script >/dev/null; then
-		script -qec "$(printf '%q ' "$@")" /dev/null
-	else
-		"$@"
-	fi
-}
 
 pf_start() {
 	PF_DIR="$WORK/postfix"
@@ -348,8 +249,6 @@ EOF
 	wait_banner "$PF_PORT" 15 || { tail -20 "$PF_DIR/maillog" >&2 || true; die "Postfix does not answer on 127.0.0.1:$PF_PORT"; }
 }
 
-pf_master_pid() { head -1 "$PF_DIR/queue/pid/master.pid" 2>/dev/null | tr -d ' ' || true; }
-
 pf_stop() {
 	[ "$PF_RUNNING" = 1 ] || return 0
 	local m; m=$(pf_master_pid)
@@ -360,15 +259,6 @@ pf_stop() {
 		kill -KILL "$m" 2>/dev/null || true
 	fi
 	PF_CG="" PF_RUNNING=0
-}
-
-# messages sitting in the Postfix queue (any queue directory)
-pf_queued() {
-	local n=0 q
-	for q in incoming active deferred hold maildrop; do
-		[ -d "$PF_DIR/queue/$q" ] && n=$((n + $(find "$PF_DIR/queue/$q" -type f | wc -l)))
-	done
-	echo "$n"
 }
 
 # ---- mxrelayd ------------------------------------------------------------------------------------
@@ -441,15 +331,6 @@ mx_stop() {
 	MX_PID=""
 	cg_drain "$MX_CG"
 	MX_CG=""
-}
-
-# messages in the mxrelayd spool: prints a number, or "?" when it cannot tell
-mx_queued() {
-	local db="$MX_DIR/data/spool.db" t
-	[ "$HAVE_SQLITE" = 1 ] && [ -f "$db" ] || { echo "?"; return; }
-	t=$(sqlite3 "file:$db?mode=ro" "SELECT name FROM sqlite_master WHERE type='table' AND name IN ('message','messages','msg') LIMIT 1" 2>/dev/null) || t=""
-	[ -n "$t" ] || { echo "?"; return; }
-	sqlite3 "file:$db?mode=ro" "SELECT count(*) FROM $t" 2>/dev/null || echo "?"
 }
 
 # ---- reference: smtp-sink stores nothing, so its rate is roughly what smtp-source and the loopback
@@ -558,13 +439,6 @@ measure() {
 	esac
 }
 
-# steal_pct "cpu LINE BEFORE" "cpu LINE AFTER": steal time as a percentage of all CPU time
-steal_pct() {
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		n = split(a, x); split(b, y); tot = 0
-		for (i = 2; i <= n; i++) tot += y[i] - x[i]
-		printf "%.1f", (tot > 0 ? 100 * (y[9] - x[9]) / tot : 0) }'
-}
 STAT0=$(head -1 /proc/stat)
 
 # ---- set up: work directory, cgroup root, teardown on any exit ---------------------------------
@@ -582,15 +456,7 @@ if want_mx; then
 		note "warning: $MXRELAYD_ORIG is built with sanitizers; its figures mean little"
 	fi
 fi
-CG2_MNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-CG1_MNT=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpuacct(,|$)/ { print $2; exit }' /proc/mounts)
-if [ "$CPU_FROM" = proc ]; then
-	:
-elif [ -n "$CG2_MNT" ] && mkdir "$CG2_MNT/mxrelay-bench.$$" 2>/dev/null; then
-	CG_MODE=v2; CG_ROOT="$CG2_MNT/mxrelay-bench.$$"
-elif [ -n "$CG1_MNT" ] && mkdir "$CG1_MNT/mxrelay-bench.$$" 2>/dev/null; then
-	CG_MODE=v1; CG_ROOT="$CG1_MNT/mxrelay-bench.$$"
-fi
+cg_init
 
 MX_DELIVERY_ATTEMPTS=0
 want_mx && mx_probe_options
@@ -614,14 +480,6 @@ echo "load:    smtp-source, one session per message, 1 recipient; fresh relay an
 echo "         each run; $REPEAT run(s) per cell, relays alternating, medians in the table"
 echo "CPU:     $CPU_HOW${MXBENCH_IN_NETNS:+; network: private namespace, loopback only}"
 echo
-
-# median FORMAT NUMBERS...: the median, printed with FORMAT ("-" when there are no numbers)
-median() {
-	local f=$1; shift
-	[ $# -gt 0 ] || { echo "-"; return; }
-	printf '%s\n' "$@" | sort -g | awk -v f="$f" '{ v[NR] = $1 }
-		END { printf f "\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 WHO=()
 want_mx && WHO+=(mxrelayd)
@@ -663,10 +521,6 @@ for kb in ${SIZES//,/ }; do
 		done
 	done
 done
-
-ratio() {   # ratio A B -> A/B with 2 decimals, or "-"
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'
-}
 
 echo
 fmt='%6s %5s %6s   %9s %11s   %9s %11s   %7s %7s'

@@ -47,34 +47,34 @@ static int nfile;         /* message files written */
  * when it has at least one DKIM-Signature and every one verifies.
  */
 static const char verify_py[] =
-	"import sys, dkim\n"
-	"recs = {}\n"
-	"for line in open(sys.argv[1], 'rb'):\n"
-	"    line = line.rstrip(b'\\r\\n')\n"
-	"    if not line or line.startswith(b';'):\n"
-	"        continue\n"
-	"    name, _, value = line.partition(b' ')\n"
-	"    if value.startswith(b'TXT '):\n"
-	"        value = value[4:]\n"
-	"    recs[name.rstrip(b'.').lower()] = value\n"
-	"def dnsfunc(name, timeout=5):\n"
-	"    return recs.get(name.rstrip(b'.').lower())\n"
-	"bad = 0\n"
-	"for arg in sys.argv[2:]:\n"
-	"    path, _, want = arg.rpartition(':')\n"
-	"    msg = open(path, 'rb').read()\n"
-	"    sigs = [h for h in dkim.rfc822_parse(msg)[0] if h[0].lower() == b'dkim-signature']\n"
-	"    res = []\n"
-	"    for i in range(len(sigs)):\n"
-	"        try:\n"
-	"            res.append(bool(dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc)))\n"
-	"        except Exception as e:\n"
-	"            res.append(repr(e))\n"
-	"    got = 'pass' if sigs and all(r is True for r in res) else 'fail'\n"
-	"    if got != want:\n"
-	"        bad += 1\n"
-	"        print('%s: want %s, got %s %r' % (path, want, got, res))\n"
-	"sys.exit(1 if bad else 0)\n";
+    "import sys, dkim\n"
+    "recs = {}\n"
+    "for line in open(sys.argv[1], 'rb'):\n"
+    "    line = line.rstrip(b'\\r\\n')\n"
+    "    if not line or line.startswith(b';'):\n"
+    "        continue\n"
+    "    name, _, value = line.partition(b' ')\n"
+    "    if value.startswith(b'TXT '):\n"
+    "        value = value[4:]\n"
+    "    recs[name.rstrip(b'.').lower()] = value\n"
+    "def dnsfunc(name, timeout=5):\n"
+    "    return recs.get(name.rstrip(b'.').lower())\n"
+    "bad = 0\n"
+    "for arg in sys.argv[2:]:\n"
+    "    path, _, want = arg.rpartition(':')\n"
+    "    msg = open(path, 'rb').read()\n"
+    "    sigs = [h for h in dkim.rfc822_parse(msg)[0] if h[0].lower() == b'dkim-signature']\n"
+    "    res = []\n"
+    "    for i in range(len(sigs)):\n"
+    "        try:\n"
+    "            res.append(bool(dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc)))\n"
+    "        except Exception as e:\n"
+    "            res.append(repr(e))\n"
+    "    got = 'pass' if sigs and all(r is True for r in res) else 'fail'\n"
+    "    if got != want:\n"
+    "        bad += 1\n"
+    "        print('%s: want %s, got %s %r' % (path, want, got, res))\n"
+    "sys.exit(1 if bad else 0)\n";
 
 /*
  * Sanitizer builds: libopendkim leaks the parsed key of every Ed25519
@@ -329,11 +329,11 @@ count_sigs(const char *headers)
 static void
 check_policy(const char *headers, const char *msg, size_t len, int nsig)
 {
-	static const char *over[] = {"from",	     "subject",      "date",	    "to",
-				     "message-id",   "mime-version", "content-type"};
-	static const char *signed_once[] = {"cc",	     "reply-to",    "in-reply-to",
-					    "references", "content-transfer-encoding",
-					    "list-id",    "list-unsubscribe"};
+	static const char *over[] = {"from",       "subject",      "date",        "to",
+	                             "message-id", "mime-version", "content-type"};
+	static const char *signed_once[] = {
+	    "cc",      "reply-to",        "in-reply-to", "references", "content-transfer-encoding",
+	    "list-id", "list-unsubscribe"};
 	const char *line;
 	int i, j;
 
@@ -369,10 +369,10 @@ check_policy(const char *headers, const char *msg, size_t len, int nsig)
 		for (j = 0; j < (int)(sizeof over / sizeof over[0]); j++)
 			if (h_count(h, over[j]) != field_count(msg, len, over[j]) + 1)
 				fail_msg("h=%s: %s %d times for %d fields", h, over[j],
-					 h_count(h, over[j]), field_count(msg, len, over[j]));
+				         h_count(h, over[j]), field_count(msg, len, over[j]));
 		for (j = 0; j < (int)(sizeof signed_once / sizeof signed_once[0]); j++)
 			assert_int_equal(h_count(h, signed_once[j]),
-					 field_count(msg, len, signed_once[j]));
+			                 field_count(msg, len, signed_once[j]));
 		free(sig), free(a), free(c), free(h), free(t), free(d);
 	}
 }
@@ -478,9 +478,8 @@ test_keygen_file(void **state)
 	free(after);
 
 	/* overwrite: a new key, still 0600, no temporary file left behind */
-	assert_int_equal(mxdkim_keygen(MXDKIM_RSA, 2048, path, MXDKIM_KEYGEN_OVERWRITE, err,
-				       sizeof err),
-			 0);
+	assert_int_equal(
+	    mxdkim_keygen(MXDKIM_RSA, 2048, path, MXDKIM_KEYGEN_OVERWRITE, err, sizeof err), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	after = slurp(path, NULL);
@@ -515,13 +514,11 @@ test_keygen_file(void **state)
 		assert_int_equal(st.st_mode & 07777, 0600);
 	}
 	/* bad sizes and places */
-	assert_int_equal(mxdkim_keygen(MXDKIM_RSA, 1024, path, MXDKIM_KEYGEN_OVERWRITE, err,
-				       sizeof err),
-			 -1);
+	assert_int_equal(
+	    mxdkim_keygen(MXDKIM_RSA, 1024, path, MXDKIM_KEYGEN_OVERWRITE, err, sizeof err), -1);
 	assert_non_null(strstr(err, "2048"));
-	assert_int_equal(mxdkim_keygen(MXDKIM_RSA, 8192, path, MXDKIM_KEYGEN_OVERWRITE, err,
-				       sizeof err),
-			 -1);
+	assert_int_equal(
+	    mxdkim_keygen(MXDKIM_RSA, 8192, path, MXDKIM_KEYGEN_OVERWRITE, err, sizeof err), -1);
 	snprintf(path, sizeof path, "%s/no/such/dir/k.pem", tmpdir);
 	assert_int_equal(mxdkim_keygen(MXDKIM_ED25519, 0, path, 0, err, sizeof err), -1);
 	assert_non_null(strstr(err, "No such file"));
@@ -530,29 +527,28 @@ test_keygen_file(void **state)
 
 /* keys that must not load, as files */
 static const char encrypted_pem[] =
-	"-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
-	"MIGbMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAjHx9AqeNWgLAICCAAw\n"
-	"DAYIKoZIhvcNAgkFADAdBglghkgBZQMEAQIEEAbOv1/ECa6NqN0m9H5ApEMEQHLp\n"
-	"odEr63FZjp6jfapXrJyBCeH0FuWvEXquNszLEqeNFaIp4ufAUHC0jBcaYHQG1/fy\n"
-	"GESaEi4a4HNI1vE5xTM=\n"
-	"-----END ENCRYPTED PRIVATE KEY-----\n";
-static const char ec_pem[] =
-	"-----BEGIN PRIVATE KEY-----\n"
-	"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgVE6vaAesgewq5e5E\n"
-	"n9M68d6TyojM0KpHqEp0t/58YjmhRANCAATvhI76FOezVaB5q7GkVooSMi0LCoa1\n"
-	"NjcHrzsWC38K6WuS4iE8ueKOFBuhIDpL86D7yZhfzVGWquBBks5kgmww\n"
-	"-----END PRIVATE KEY-----\n";
+    "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+    "MIGbMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAjHx9AqeNWgLAICCAAw\n"
+    "DAYIKoZIhvcNAgkFADAdBglghkgBZQMEAQIEEAbOv1/ECa6NqN0m9H5ApEMEQHLp\n"
+    "odEr63FZjp6jfapXrJyBCeH0FuWvEXquNszLEqeNFaIp4ufAUHC0jBcaYHQG1/fy\n"
+    "GESaEi4a4HNI1vE5xTM=\n"
+    "-----END ENCRYPTED PRIVATE KEY-----\n";
+static const char ec_pem[] = "-----BEGIN PRIVATE KEY-----\n"
+                             "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgVE6vaAesgewq5e5E\n"
+                             "n9M68d6TyojM0KpHqEp0t/58YjmhRANCAATvhI76FOezVaB5q7GkVooSMi0LCoa1\n"
+                             "NjcHrzsWC38K6WuS4iE8ueKOFBuhIDpL86D7yZhfzVGWquBBks5kgmww\n"
+                             "-----END PRIVATE KEY-----\n";
 static const char rsa512_pem[] =
-	"-----BEGIN PRIVATE KEY-----\n"
-	"MIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8AgEAAkEAoEcabljRw66LNG64\n"
-	"uOjHRZtX/EwqNXIOzudN+Sk0IQInreZuX9myvyglQNman1ZkUgMUUnSAUo5LNFI7\n"
-	"aYquVwIDAQABAkEAg1B+CTZf9hDFIFouoeClkxPpDF5inpMqKr47lg36FafgXhlO\n"
-	"CCHKOit8PFiuPcsodar4m6g66qIbIuLRQjMrAQIhAM4nH2T51R7nfL1SProSkxid\n"
-	"HPK6IaM2Cj60b9dN2GQXAiEAxwhPO1uWPYbz6YBeu91NfiVEp83tqRm+4lG5HuKR\n"
-	"L8ECIQCsqJWhs6DsnkKaKc0BeNccEVKSdJQBpxwTgnn9YGRxBwIhALr5BWWfrk3y\n"
-	"fyR2IYieZvQAErUI8SCQPQ/i8eMfuICBAiAmlbnFH+8MtXS170zm5b10bn/bAgIT\n"
-	"3ZozTJkAnQKZZw==\n"
-	"-----END PRIVATE KEY-----\n";
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8AgEAAkEAoEcabljRw66LNG64\n"
+    "uOjHRZtX/EwqNXIOzudN+Sk0IQInreZuX9myvyglQNman1ZkUgMUUnSAUo5LNFI7\n"
+    "aYquVwIDAQABAkEAg1B+CTZf9hDFIFouoeClkxPpDF5inpMqKr47lg36FafgXhlO\n"
+    "CCHKOit8PFiuPcsodar4m6g66qIbIuLRQjMrAQIhAM4nH2T51R7nfL1SProSkxid\n"
+    "HPK6IaM2Cj60b9dN2GQXAiEAxwhPO1uWPYbz6YBeu91NfiVEp83tqRm+4lG5HuKR\n"
+    "L8ECIQCsqJWhs6DsnkKaKc0BeNccEVKSdJQBpxwTgnn9YGRxBwIhALr5BWWfrk3y\n"
+    "fyR2IYieZvQAErUI8SCQPQ/i8eMfuICBAiAmlbnFH+8MtXS170zm5b10bn/bAgIT\n"
+    "3ZozTJkAnQKZZw==\n"
+    "-----END PRIVATE KEY-----\n";
 
 static void
 test_key_load_refused(void **state)
@@ -560,14 +556,14 @@ test_key_load_refused(void **state)
 	static const struct {
 		const char *label, *content, *why;
 	} rows[] = {
-		{"missing", NULL, "No such file"},
-		{"directory", "", "not a regular file"},
-		{"garbage", "hello\n", "no PEM private key"},
-		{"empty", "", "no PEM private key"},
-		{"encrypted", encrypted_pem, "encrypted keys are not supported"},
-		{"ec", ec_pem, "unsupported key type"},
-		{"rsa512", rsa512_pem, "at least 1024"},
-		{"truncated", ec_pem + 40, "no PEM private key"},
+	    {"missing", NULL, "No such file"},
+	    {"directory", "", "not a regular file"},
+	    {"garbage", "hello\n", "no PEM private key"},
+	    {"empty", "", "no PEM private key"},
+	    {"encrypted", encrypted_pem, "encrypted keys are not supported"},
+	    {"ec", ec_pem, "unsupported key type"},
+	    {"rsa512", rsa512_pem, "at least 1024"},
+	    {"truncated", ec_pem + 40, "no PEM private key"},
 	};
 	char path[256], err[256];
 	struct mxdkim_key *k;
@@ -585,7 +581,7 @@ test_key_load_refused(void **state)
 		if (mxdkim_key_load(&k, path, err, sizeof err) != -1 || k != NULL ||
 		    strstr(err, rows[i].why) == NULL || strstr(err, path) == NULL) {
 			print_error("%s: got \"%s\", want \"%s\"\n", rows[i].label, err,
-				    rows[i].why);
+			            rows[i].why);
 			bad++;
 		}
 	}
@@ -672,11 +668,10 @@ test_rfc8463_records(void **state)
 static char *
 msg_with_received(const char *rest, size_t *lenp)
 {
-	static const char recv[] =
-		"Received: from client.example (client.example [192.0.2.7])\r\n"
-		"\tby relay.example (mxrelay) with ESMTPSA id 4kT9;\r\n"
-		"\tSat, 12 Jul 2003 04:00:40 +0000\r\n"
-		"Return-Path: <joe@football.example.com>\r\n";
+	static const char recv[] = "Received: from client.example (client.example [192.0.2.7])\r\n"
+	                           "\tby relay.example (mxrelay) with ESMTPSA id 4kT9;\r\n"
+	                           "\tSat, 12 Jul 2003 04:00:40 +0000\r\n"
+	                           "Return-Path: <joe@football.example.com>\r\n";
 	char *m;
 
 	if (asprintf(&m, "%s%s", recv, rest) < 0)
@@ -720,17 +715,17 @@ make_case(int which, size_t *lenp, const char **label)
 	case 1:
 		*label = "8-bit UTF-8";
 		return msg_with_received(
-			"From: =?utf-8?q?J=C3=B6rg?= <joerg@football.example.com>\r\n"
-			"To: Zoë <zoe@shopping.example.net>\r\n"
-			"Subject: Grüße — ünïcödé ✓\r\n"
-			"Date: Fri, 11 Jul 2003 21:00:37 -0700\r\n"
-			"MIME-Version: 1.0\r\n"
-			"Content-Type: text/plain; charset=utf-8\r\n"
-			"Content-Transfer-Encoding: 8bit\r\n"
-			"\r\n"
-			"Größe: 10 €, naïve café, 日本語のテキスト, emoji 🎉.\r\n"
-			"Zeile mit Tab\tund  Leerzeichen  \r\n",
-			lenp);
+		    "From: =?utf-8?q?J=C3=B6rg?= <joerg@football.example.com>\r\n"
+		    "To: Zoë <zoe@shopping.example.net>\r\n"
+		    "Subject: Grüße — ünïcödé ✓\r\n"
+		    "Date: Fri, 11 Jul 2003 21:00:37 -0700\r\n"
+		    "MIME-Version: 1.0\r\n"
+		    "Content-Type: text/plain; charset=utf-8\r\n"
+		    "Content-Transfer-Encoding: 8bit\r\n"
+		    "\r\n"
+		    "Größe: 10 €, naïve café, 日本語のテキスト, emoji 🎉.\r\n"
+		    "Zeile mit Tab\tund  Leerzeichen  \r\n",
+		    lenp);
 	case 2:
 		*label = "998-byte line";
 		body = malloc(cap);
@@ -743,8 +738,8 @@ make_case(int which, size_t *lenp, const char **label)
 	case 3:
 		*label = "dot lines";
 		return msg_with_received(HDRS "\r\n.\r\n..\r\n. leading dot\r\n.hidden\r\n"
-					      "end\r\n.\r\n",
-					 lenp);
+		                              "end\r\n.\r\n",
+		                         lenp);
 	case 4:
 		*label = "200 headers";
 		body = malloc(cap);
@@ -753,30 +748,30 @@ make_case(int which, size_t *lenp, const char **label)
 			n += (size_t)sprintf(body + n, "X-Trace-%d: hop %d\r\n", i, i);
 		for (i = 0; i < 20; i++)
 			n += (size_t)sprintf(body + n,
-					     "Received: from h%d.example by h%d.example; Sat, 12 "
-					     "Jul 2003 04:00:%02d +0000\r\n",
-					     i, i + 1, i);
+			                     "Received: from h%d.example by h%d.example; Sat, 12 "
+			                     "Jul 2003 04:00:%02d +0000\r\n",
+			                     i, i + 1, i);
 		for (i = 0; i < 20; i++)
 			n += (size_t)sprintf(body + n, "Cc: c%d@example.net\r\n", i);
 		n += (size_t)sprintf(body + n, "List-Id: <x.lists.example>\r\n"
-					       "List-Unsubscribe: <mailto:u@lists.example>\r\n"
-					       "Reply-To: r@example.net\r\n" HDRS "\r\nBody.\r\n");
+		                               "List-Unsubscribe: <mailto:u@lists.example>\r\n"
+		                               "Reply-To: r@example.net\r\n" HDRS "\r\nBody.\r\n");
 		break;
 	case 5:
 		*label = "folded headers";
 		return msg_with_received(
-			"From: Joe SixPack\r\n <joe@football.example.com>\r\n"
-			"To: Suzie Q <suzie@shopping.example.net>,\r\n"
-			"\tAnother One <another@shopping.example.net>,\r\n"
-			"   third@shopping.example.net\r\n"
-			"Subject: a subject\r\n  folded\r\n\tover three lines   \r\n"
-			"Date:   Fri, 11 Jul 2003\r\n 21:00:37 -0700\r\n"
-			"References: <a@example>\r\n <b@example>\r\n\t<c@example>\r\n"
-			"In-Reply-To: <c@example>\r\n"
-			"Message-ID: <x@football.example.com>\r\n"
-			"\r\n"
-			"Body with  double  spaces \t\r\n\r\n\r\n",
-			lenp);
+		    "From: Joe SixPack\r\n <joe@football.example.com>\r\n"
+		    "To: Suzie Q <suzie@shopping.example.net>,\r\n"
+		    "\tAnother One <another@shopping.example.net>,\r\n"
+		    "   third@shopping.example.net\r\n"
+		    "Subject: a subject\r\n  folded\r\n\tover three lines   \r\n"
+		    "Date:   Fri, 11 Jul 2003\r\n 21:00:37 -0700\r\n"
+		    "References: <a@example>\r\n <b@example>\r\n\t<c@example>\r\n"
+		    "In-Reply-To: <c@example>\r\n"
+		    "Message-ID: <x@football.example.com>\r\n"
+		    "\r\n"
+		    "Body with  double  spaces \t\r\n\r\n\r\n",
+		    lenp);
 	case 6:
 		*label = "empty body";
 		return msg_with_received(HDRS "\r\n", lenp);
@@ -865,9 +860,9 @@ tamper(bool rsa, bool ed)
 
 #define ADD(text, start, cut, expect)                                                              \
 	do {                                                                                       \
-		copy = edit(msg, len, (start), (cut), (text), &n);                                \
-		write_signed(path, sizeof path, h, copy, n);                                      \
-		snprintf(args_buf[k], sizeof args_buf[k], "%s:%s", path, (expect));               \
+		copy = edit(msg, len, (start), (cut), (text), &n);                                 \
+		write_signed(path, sizeof path, h, copy, n);                                       \
+		snprintf(args_buf[k], sizeof args_buf[k], "%s:%s", path, (expect));                \
 		args[k] = args_buf[k];                                                             \
 		k++;                                                                               \
 		free(copy);                                                                        \
@@ -895,8 +890,8 @@ tamper(bool rsa, bool ed)
 	ADD("Content-Type: text/html\r\n", at, 0, "fail");
 	ADD("To: eve@example.net\r\n", 0, 0, "fail");
 	/* harmless: another hop's Received on top, relaxed whitespace in the body */
-	ADD("Received: from relay.example by mx.example; Sat, 12 Jul 2003 04:01:00 +0000\r\n", 0,
-	    0, "pass");
+	ADD("Received: from relay.example by mx.example; Sat, 12 Jul 2003 04:01:00 +0000\r\n", 0, 0,
+	    "pass");
 	at = (size_t)(strstr(msg, "Joe.") - msg);
 	ADD("Joe.   \t", at, 4, "pass");
 #undef ADD
@@ -976,7 +971,7 @@ test_signer_api(void **state)
 	/* case and trailing dot do not matter */
 	assert_int_equal(mxdkim_key_load(&k, ed_path, err, sizeof err), 0);
 	assert_int_equal(mxdkim_signer_add(s, "Football.Example.COM.", "ed1", k, err, sizeof err),
-			 0);
+	                 0);
 	assert_true(mxdkim_signer_has(s, DOMAIN));
 	assert_true(mxdkim_signer_has(s, "FOOTBALL.example.com."));
 	assert_false(mxdkim_signer_has(s, "example.com"));
@@ -1008,9 +1003,8 @@ test_signer_api(void **state)
 	{
 		static const char nofrom[] = "Subject: x\r\n\r\nbody\r\n";
 
-		assert_int_equal(mxdkim_sign(s, DOMAIN, nofrom, strlen(nofrom), &h, err,
-					     sizeof err),
-				 -1);
+		assert_int_equal(
+		    mxdkim_sign(s, DOMAIN, nofrom, strlen(nofrom), &h, err, sizeof err), -1);
 		assert_null(h);
 		assert_non_null(strstr(err, "from"));
 		assert_int_equal(mxdkim_sign(s, DOMAIN, "", 0, &h, err, sizeof err), -1);
@@ -1069,7 +1063,8 @@ test_zone_line(void **state)
 
 	/* short value: one string; quotes and backslashes escaped */
 	assert_int_equal(mxdkim_txt_zone_line("sel", "example.com", ed_txt, &line), 0);
-	assert_non_null(strstr(line, "sel._domainkey.example.com. IN TXT ( \"v=DKIM1; k=ed25519; "));
+	assert_non_null(
+	    strstr(line, "sel._domainkey.example.com. IN TXT ( \"v=DKIM1; k=ed25519; "));
 	assert_string_equal(line + strlen(line) - 3, "\" )");
 	free(line);
 	assert_int_equal(mxdkim_txt_zone_line("a.b", "example.com", "x\"y\\z", &line), 0);
@@ -1091,10 +1086,16 @@ test_zone_line(void **state)
 
 	/* names that would break the zone line */
 	static const char *bad[][2] = {
-		{"", "example.com"},	  {"a b", "example.com"}, {"s", ""},
-		{"s", "."},		  {"s", "ex\"ample.com"}, {"s;", "example.com"},
-		{"s", "example..com"},	  {".s", "example.com"},  {"s.", "example.com"},
-		{"s", "exa(mple).com"},
+	    {"", "example.com"},
+	    {"a b", "example.com"},
+	    {"s", ""},
+	    {"s", "."},
+	    {"s", "ex\"ample.com"},
+	    {"s;", "example.com"},
+	    {"s", "example..com"},
+	    {".s", "example.com"},
+	    {"s.", "example.com"},
+	    {"s", "exa(mple).com"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		line = (char *)1;
@@ -1150,7 +1151,7 @@ test_txt_matches(void **state)
 	spaced[j] = '\0';
 	/* zone-file strings: "v=DKIM1; k=rsa; " "p=<100>" "<rest>" */
 	snprintf(split, sizeof split, "\"v=DKIM1; k=rsa; \" \"p=%.100s\" \"%s\"", rsa_p,
-		 rsa_p + 100);
+	         rsa_p + 100);
 	snprintf(nopad, sizeof nopad, "%s", ed_p);
 	while ((n = strlen(nopad)) > 0 && nopad[n - 1] == '=')
 		nopad[n - 1] = '\0';
@@ -1179,44 +1180,44 @@ test_txt_matches(void **state)
 		const char *fmt, *arg; /* the record: fmt with %s = arg */
 		const char *why;       /* NULL: must match */
 	} rows[] = {
-		{"exact rsa", rsa_key, "%s", rsa_txt, NULL},
-		{"exact ed25519", ed_key, "%s", ed_txt, NULL},
-		{"no v=", rsa_key, "k=rsa; p=%s", rsa_p, NULL},
-		{"no k= is rsa", rsa_key, "v=DKIM1; p=%s", rsa_p, NULL},
-		{"tag order", rsa_key, "p=%s; k=rsa; v=DKIM1", rsa_p, NULL},
-		{"whitespace", ed_key, "  v = DKIM1 ;\tk=ed25519 ;  p = %s ;  ", ed_p, NULL},
-		{"FWS in p=", rsa_key, "v=DKIM1; k=rsa; p=%s", spaced, NULL},
-		{"zone strings", rsa_key, "%s", split, NULL},
-		{"t= flags", ed_key, "v=DKIM1; k=ed25519; t=y:s; p=%s", ed_p, NULL},
-		{"unknown tags", ed_key, "v=DKIM1; n=rotated 2024; k=ed25519; x-foo=1; p=%s", ed_p,
-		 NULL},
-		{"h=sha256", rsa_key, "v=DKIM1; h=sha1:sha256; k=rsa; p=%s", rsa_p, NULL},
-		{"s=email", rsa_key, "v=DKIM1; s=email; k=rsa; p=%s", rsa_p, NULL},
-		{"s=*", rsa_key, "v=DKIM1; s=*; k=rsa; p=%s", rsa_p, NULL},
-		{"no padding", ed_key, "v=DKIM1; k=ed25519; p=%s", nopad, NULL},
-		{"k= case", ed_key, "v=DKIM1; k=Ed25519; p=%s", ed_p, NULL},
-		{"no p=", rsa_key, "v=DKIM1; k=rsa%s", "", "no p="},
-		{"revoked", rsa_key, "v=DKIM1; k=rsa; p=%s", "", "revoked"},
-		{"revoked FWS", rsa_key, "v=DKIM1; k=rsa; p= %s ;", "", "revoked"},
-		{"other key", rsa_key, "v=DKIM1; k=rsa; p=%s", other_p, "different key"},
-		{"ed25519 other key", ed_key, "v=DKIM1; k=ed25519; p=%s",
-		 "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", "different key"},
-		{"rsa record, ed key", ed_key, "v=DKIM1; k=rsa; p=%s", ed_p, "wrong k="},
-		{"no k=, ed key", ed_key, "v=DKIM1; p=%s", ed_p, "no k= means rsa"},
-		{"ed record, rsa key", rsa_key, "v=DKIM1; k=ed25519; p=%s", rsa_p, "wrong k="},
-		{"v=DKIM2", rsa_key, "v=DKIM2; k=rsa; p=%s", rsa_p, "v=DKIM2"},
-		{"h=sha1", rsa_key, "v=DKIM1; h=sha1; k=rsa; p=%s", rsa_p, "sha256"},
-		{"s=tlsrpt", rsa_key, "v=DKIM1; s=tlsrpt; k=rsa; p=%s", rsa_p, "excludes email"},
-		{"bad base64", rsa_key, "v=DKIM1; k=rsa; p=%s", "MIIB@IjAN", "base64"},
-		{"data after =", ed_key, "v=DKIM1; k=ed25519; p=%s", "AAAA=AAA", "base64"},
-		{"duplicate p", rsa_key, "v=DKIM1; p=%s; p=x", rsa_p, "duplicate tag p="},
-		{"not a tag-list", rsa_key, "hello %s", "world", "tag-list"},
-		{"empty", rsa_key, "%s", "", "empty record"},
-		{"only ;", rsa_key, " ; ;%s", "", "empty record"},
-		{"no tag name", rsa_key, "=x; p=%s", rsa_p, "no name"},
-		{"pkcs1", rsa_key, "v=DKIM1; k=rsa; p=%s", pkcs1, "PKCS#1"},
-		{"ed spki", ed_key, "v=DKIM1; k=ed25519; p=%s", ed_spki, "SubjectPublicKeyInfo"},
-		{"ed short", ed_key, "v=DKIM1; k=ed25519; p=%s", "AAAA", "not a 32-byte"},
+	    {"exact rsa", rsa_key, "%s", rsa_txt, NULL},
+	    {"exact ed25519", ed_key, "%s", ed_txt, NULL},
+	    {"no v=", rsa_key, "k=rsa; p=%s", rsa_p, NULL},
+	    {"no k= is rsa", rsa_key, "v=DKIM1; p=%s", rsa_p, NULL},
+	    {"tag order", rsa_key, "p=%s; k=rsa; v=DKIM1", rsa_p, NULL},
+	    {"whitespace", ed_key, "  v = DKIM1 ;\tk=ed25519 ;  p = %s ;  ", ed_p, NULL},
+	    {"FWS in p=", rsa_key, "v=DKIM1; k=rsa; p=%s", spaced, NULL},
+	    {"zone strings", rsa_key, "%s", split, NULL},
+	    {"t= flags", ed_key, "v=DKIM1; k=ed25519; t=y:s; p=%s", ed_p, NULL},
+	    {"unknown tags", ed_key, "v=DKIM1; n=rotated 2024; k=ed25519; x-foo=1; p=%s", ed_p,
+	     NULL},
+	    {"h=sha256", rsa_key, "v=DKIM1; h=sha1:sha256; k=rsa; p=%s", rsa_p, NULL},
+	    {"s=email", rsa_key, "v=DKIM1; s=email; k=rsa; p=%s", rsa_p, NULL},
+	    {"s=*", rsa_key, "v=DKIM1; s=*; k=rsa; p=%s", rsa_p, NULL},
+	    {"no padding", ed_key, "v=DKIM1; k=ed25519; p=%s", nopad, NULL},
+	    {"k= case", ed_key, "v=DKIM1; k=Ed25519; p=%s", ed_p, NULL},
+	    {"no p=", rsa_key, "v=DKIM1; k=rsa%s", "", "no p="},
+	    {"revoked", rsa_key, "v=DKIM1; k=rsa; p=%s", "", "revoked"},
+	    {"revoked FWS", rsa_key, "v=DKIM1; k=rsa; p= %s ;", "", "revoked"},
+	    {"other key", rsa_key, "v=DKIM1; k=rsa; p=%s", other_p, "different key"},
+	    {"ed25519 other key", ed_key, "v=DKIM1; k=ed25519; p=%s",
+	     "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", "different key"},
+	    {"rsa record, ed key", ed_key, "v=DKIM1; k=rsa; p=%s", ed_p, "wrong k="},
+	    {"no k=, ed key", ed_key, "v=DKIM1; p=%s", ed_p, "no k= means rsa"},
+	    {"ed record, rsa key", rsa_key, "v=DKIM1; k=ed25519; p=%s", rsa_p, "wrong k="},
+	    {"v=DKIM2", rsa_key, "v=DKIM2; k=rsa; p=%s", rsa_p, "v=DKIM2"},
+	    {"h=sha1", rsa_key, "v=DKIM1; h=sha1; k=rsa; p=%s", rsa_p, "sha256"},
+	    {"s=tlsrpt", rsa_key, "v=DKIM1; s=tlsrpt; k=rsa; p=%s", rsa_p, "excludes email"},
+	    {"bad base64", rsa_key, "v=DKIM1; k=rsa; p=%s", "MIIB@IjAN", "base64"},
+	    {"data after =", ed_key, "v=DKIM1; k=ed25519; p=%s", "AAAA=AAA", "base64"},
+	    {"duplicate p", rsa_key, "v=DKIM1; p=%s; p=x", rsa_p, "duplicate tag p="},
+	    {"not a tag-list", rsa_key, "hello %s", "world", "tag-list"},
+	    {"empty", rsa_key, "%s", "", "empty record"},
+	    {"only ;", rsa_key, " ; ;%s", "", "empty record"},
+	    {"no tag name", rsa_key, "=x; p=%s", rsa_p, "no name"},
+	    {"pkcs1", rsa_key, "v=DKIM1; k=rsa; p=%s", pkcs1, "PKCS#1"},
+	    {"ed spki", ed_key, "v=DKIM1; k=ed25519; p=%s", ed_spki, "SubjectPublicKeyInfo"},
+	    {"ed short", ed_key, "v=DKIM1; k=ed25519; p=%s", "AAAA", "not a 32-byte"},
 	};
 
 	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -1225,10 +1226,9 @@ test_txt_matches(void **state)
 
 		t = subst(rows[i].fmt, rows[i].arg);
 		rc = mxdkim_txt_matches(rows[i].key, t, why, sizeof why);
-		if (rows[i].why == NULL ? rc != 0
-					: rc != -1 || strstr(why, rows[i].why) == NULL) {
+		if (rows[i].why == NULL ? rc != 0 : rc != -1 || strstr(why, rows[i].why) == NULL) {
 			print_error("%s: rc %d why \"%s\", want %s\n", rows[i].label, rc, why,
-				    rows[i].why ? rows[i].why : "a match");
+			            rows[i].why ? rows[i].why : "a match");
 			bad++;
 		}
 		free(t);
@@ -1304,18 +1304,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keygen_file),
-		cmocka_unit_test(test_key_load_refused),
-		cmocka_unit_test(test_rfc8463_records),
-		cmocka_unit_test(test_sign_rsa),
-		cmocka_unit_test(test_sign_ed25519),
-		cmocka_unit_test(test_tamper_rsa),
-		cmocka_unit_test(test_tamper_ed25519),
-		cmocka_unit_test(test_dual_sign),
-		cmocka_unit_test(test_signer_api),
-		cmocka_unit_test(test_zone_line),
-		cmocka_unit_test(test_txt_matches),
-		cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_keygen_file),     cmocka_unit_test(test_key_load_refused),
+	    cmocka_unit_test(test_rfc8463_records), cmocka_unit_test(test_sign_rsa),
+	    cmocka_unit_test(test_sign_ed25519),    cmocka_unit_test(test_tamper_rsa),
+	    cmocka_unit_test(test_tamper_ed25519),  cmocka_unit_test(test_dual_sign),
+	    cmocka_unit_test(test_signer_api),      cmocka_unit_test(test_zone_line),
+	    cmocka_unit_test(test_txt_matches),     cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,46 @@
+/*
+ * ctl: the daemon's two unix sockets for local programs.
+ *
+ *   control_socket (mode 0660, group mxrelay or the daemon's group):
+ *     mxrelayctl queue ... (list, show, summary, flush, hold, release,
+ *     delete, bounce) and INFO.
+ *   submit_socket (mode 0666): INFO and SUBMIT only, for mxrelay-sendmail:
+ *     any local user may send mail, as with any sendmail; the sender's uid
+ *     (SO_PEERCRED) goes into the Received header and the log.
+ *
+ * Protocol: one request per connection, a text line "VERB [ARG...]\n" (at
+ * most CTL_LINE_MAX octets; SUBMIT is followed by its envelope and body,
+ * see submit.c), answered by ONE JSON document and a newline, then close.
+ * Failures are {"error": "text"} (with "code": "5.x.y reply" for SUBMIT).
+ *
+ * Never blocks the loop: sockets are non-blocking (bufferevents), spool
+ * reads run on a worker with the worker's own handle (reader.h), spool
+ * changes go through the writer thread (WRITER_FN / WRITER_APPLY), and the
+ * scheduler is told on the loop once the change is durable.
+ */
+#ifndef MXRELAY_CTL_H
+#define MXRELAY_CTL_H
+
+#include <stddef.h>
+
+struct server;
+struct ctl;
+
+/*
+ * Create both sockets (after privileges are dropped: the files belong to
+ * the daemon user), removing stale socket files first; refuses when another
+ * daemon answers on one. Needs srv->async, srv->writer and srv->deliver.
+ * NULL with err.
+ */
+struct ctl *ctl_open(struct server *srv, char *err, size_t errlen);
+
+/* Local submissions not yet answered: the drain waits for them. */
+unsigned ctl_busy(const struct ctl *c);
+
+/*
+ * Close every connection and unlink the socket files. Call after
+ * writer_free and async_free (their completions still reach connections).
+ */
+void ctl_free(struct ctl *c);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * metrics: the daemon's counters, gauges and histograms, and their
+ * Prometheus text rendering (exposition format 0.0.4).
+ *
+ * Every value is a C11 atomic in static storage: the loop thread (and the
+ * worker that measures the queue age) write them with relaxed atomics, the
+ * HTTP thread (metrics_http.c) only reads them. Nothing here allocates,
+ * locks or blocks, so instrumenting a hot path costs one atomic add.
+ * Names: mxrelay_*; the set is fixed at compile time (bounded memory).
+ */
+#ifndef MXRELAY_METRICS_H
+#define MXRELAY_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Counters. Entries of one family (same name, other label) are adjacent. */
+enum metric_counter {
+	M_SESSIONS_TOTAL,	/* SMTP sessions started */
+	M_ACCEPTED,		/* messages stored (250 sent) */
+	M_REJ_SIZE,		/* messages refused: size or header size limit */
+	M_REJ_CONTENT,		/* bare CR/LF, over-long lines */
+	M_REJ_POLICY,		/* header From not allowed, several From headers */
+	M_REJ_RELAY,		/* RCPT refused: neither allowlisted nor authenticated */
+	M_REJ_SENDER,		/* MAIL FROM not allowed for the AUTH user */
+	M_REJ_STORAGE,		/* the spool could not store it (451/452) */
+	M_DELIVERED,		/* recipients, per attempt outcome recorded in the spool */
+	M_DEFERRED,
+	M_BOUNCED,
+	M_TLS_V10,		/* TLS handshakes completed by SMTP clients, per version */
+	M_TLS_V11,
+	M_TLS_V12,
+	M_TLS_V13,
+	M_TLS_OTHER,
+	M_AUTH_OK,		/* AUTH attempts */
+	M_AUTH_FAIL,
+	M__COUNT
+};
+
+enum metric_gauge {
+	G_SESSIONS,		/* SMTP sessions open now */
+	G_QUEUE_MESSAGES,	/* messages with work left (scheduled or being delivered) */
+	G_QUEUE_OLDEST,		/* received time of the oldest queued message, 0: empty */
+	G__COUNT
+};
+
+enum metric_hist {
+	H_DNS_SECONDS,		/* MX resolution of one destination, start to answer */
+	H_DELIVERY_SECONDS,	/* one delivery attempt of one message, load to outcome */
+	H__COUNT
+};
+
+void metrics_inc(enum metric_counter c);
+void metrics_gauge_set(enum metric_gauge g, int64_t v);
+void metrics_gauge_add(enum metric_gauge g, int64_t delta);
+/* Negative or NaN observations count as 0. */
+void metrics_observe(enum metric_hist h, double seconds);
+
+/* Count a completed client TLS handshake by OpenSSL's version name ("TLSv1.2"). */
+void metrics_tls_seen(const char *version);
+
+/*
+ * Count a refused message by its reply's enhanced status code (RFC 3463):
+ * x.3.4 size, x.6.x content, x.7.x policy, x.3.x other storage. One place
+ * maps replies to classes, so the same refusal always counts the same.
+ */
+void metrics_reject_reply(const char *reply);
+
+uint64_t metrics_counter(enum metric_counter c);
+int64_t metrics_gauge(enum metric_gauge g);
+
+/*
+ * Render everything as Prometheus text into buf (NUL-terminated, cut at
+ * len - 1). Returns the full length, like snprintf: a result >= len means
+ * buf was too small. now: for the queue age.
+ */
+size_t metrics_render(char *buf, size_t len, time_t now);
+
+/* Zero everything (unit tests). */
+void metrics_reset(void);
+
+/*
+ * Daemon wiring, loop thread only. metrics_start serves cfg->metrics_listen
+ * (nothing when unset) and starts the queue poll; call it after privileges
+ * are dropped. 0 / -1 with err. metrics_stop: after async_free, so no
+ * queue-age job is left in flight.
+ */
+struct server;
+int metrics_start(struct server *srv, char *err, size_t errlen);	/* metrics_http.c */
+void metrics_stop(void);
+/* metrics_poll.c: queue size (O(1), every second) and oldest age (a worker, every 5 s) */
+void metrics_poll_start(struct server *srv);
+void metrics_poll_stop(void);
+
+#endif

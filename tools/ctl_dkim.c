@@ -1,0 +1,349 @@
+/*
+ * mxrelayctl dkim keygen / dns dkim: make DKIM keys and print their DNS
+ * records. Keys and record text come from dkim/ (mxdkim_*), shared with the
+ * daemon so both agree on the format; this file only handles arguments,
+ * paths and output.
+ */
+#include "tools/ctl.h"
+#include "dkim/keys.h"
+#include "dkim/txt.h"
+#include "mta/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define KEYGEN_PROG "mxrelayctl dkim keygen"
+#define DNS_DKIM_PROG "mxrelayctl dns dkim"
+#define DEFAULT_KEY_DIR "/etc/mxrelay/dkim"
+
+struct keygen_opts {
+	const char *conf;
+	const char *out;
+	const char *domain;
+	const char *selector;
+	enum mxdkim_alg alg;
+	int bits; /* 0: the default */
+};
+
+void
+ctl_dkim_usage(FILE *f)
+{
+	fputs("  dkim keygen DOMAIN SELECTOR [--type rsa|ed25519] [--bits 2048]\n"
+	      "         [--out FILE] [-c CONF]\n"
+	      "      make a DKIM key (mode 0600, an existing file is never replaced) and\n"
+	      "      print its DNS record and the dkim_key line for the config.\n"
+	      "      --bits 2048..4096 for RSA; FILE defaults to\n"
+	      "      " DEFAULT_KEY_DIR "/DOMAIN.SELECTOR.pem\n",
+	      f);
+}
+
+static int
+usage_error(const char *prog, const char *what, const char *arg)
+{
+	if (arg != NULL)
+		fprintf(stderr, "%s: %s '%s'\n", prog, what, arg);
+	else
+		fprintf(stderr, "%s: %s\n", prog, what);
+	fputs("usage:\n", stderr);
+	ctl_dkim_usage(stderr);
+	return 2;
+}
+
+/* A selector: dot-separated labels of letters, digits, '-', '_' (RFC 6376 3.1), lowercased. */
+static int
+selector_arg(const char *in, char *out, size_t outlen)
+{
+	size_t len = strlen(in), label = 0;
+
+	if (len == 0 || len >= outlen || in[0] == '.' || in[len - 1] == '.')
+		return -1;
+	for (size_t i = 0; i <= len; i++) {
+		char c = in[i];
+
+		if (c == '\0' || c == '.') {
+			if (label == 0)
+				return -1;
+			label = 0;
+			out[i] = c;
+			continue;
+		}
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c + ('a' - 'A'));
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') ||
+		    ++label > 63)
+			return -1;
+		out[i] = c;
+	}
+	return 0;
+}
+
+/* -1: go on; otherwise the exit status */
+static int
+keygen_args(int argc, char **argv, struct keygen_opts *o)
+{
+	enum { OPT_TYPE = 256, OPT_BITS, OPT_OUT };
+	static const struct option longopts[] = {
+	    {"type", required_argument, NULL, OPT_TYPE},
+	    {"bits", required_argument, NULL, OPT_BITS},
+	    {"out", required_argument, NULL, OPT_OUT},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	char *end;
+	long bits;
+	int ch;
+
+	memset(o, 0, sizeof *o);
+	o->alg = MXDKIM_RSA;
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->conf = optarg;
+			break;
+		case OPT_TYPE:
+			if (strcmp(optarg, "rsa") == 0)
+				o->alg = MXDKIM_RSA;
+			else if (strcmp(optarg, "ed25519") == 0)
+				o->alg = MXDKIM_ED25519;
+			else
+				return usage_error(KEYGEN_PROG, "--type must be rsa or ed25519, not", optarg);
+			break;
+		case OPT_BITS:
+			errno = 0;
+			bits = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    bits < MXDKIM_RSA_MIN_SIGN_BITS || bits > MXDKIM_RSA_MAX_BITS)
+				return usage_error(KEYGEN_PROG, "--bits must be 2048 to 4096, not", optarg);
+			o->bits = (int)bits;
+			break;
+		case OPT_OUT:
+			o->out = optarg;
+			break;
+		case 'h':
+			fputs("usage:\n", stdout);
+			ctl_dkim_usage(stdout);
+			return 0;
+		case ':':
+			return usage_error(KEYGEN_PROG, "missing argument for", argv[optind - 1]);
+		default:
+			return usage_error(KEYGEN_PROG, "unknown option", argv[optind - 1]);
+		}
+	}
+	if (o->bits != 0 && o->alg != MXDKIM_RSA)
+		return usage_error(KEYGEN_PROG, "--bits applies to RSA keys only", NULL);
+	if (argc - optind != 2)
+		return usage_error(KEYGEN_PROG, "expected DOMAIN and SELECTOR", NULL);
+	o->domain = argv[optind];
+	o->selector = argv[optind + 1];
+	return -1;
+}
+
+/* Make the default key folder (root only: the daemon reads keys before dropping privileges). */
+static int
+make_default_dir(void)
+{
+	if (mkdir("/etc/mxrelay", 0755) != 0 && errno != EEXIST)
+		return -1;
+	if (mkdir(DEFAULT_KEY_DIR, 0700) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/*
+ * Print the record of key for selector._domainkey.domain. 0, or -1 after
+ * a one-line error on stderr.
+ */
+static int
+print_key_record(const char *prog, const char *domain, const char *selector,
+		 const struct mxdkim_key *key)
+{
+	char err[512], name[600], *value = NULL, *zone = NULL;
+	int rc = -1;
+
+	if (mxdkim_key_txt(key, &value, err, sizeof err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		goto done;
+	}
+	if (mxdkim_txt_zone_line(selector, domain, value, &zone) != 0) {
+		fprintf(stderr, "%s: cannot write the record for %s._domainkey.%s: %s\n", prog,
+			selector, domain, strerror(errno));
+		goto done;
+	}
+	snprintf(name, sizeof name, "%s._domainkey.%s", selector, domain);
+	printf("DKIM record for %s, selector %s (%s):\n\n", domain, selector,
+	       mxdkim_alg_name(mxdkim_key_alg(key)));
+	ctl_print_txt(stdout, name, zone, value);
+	rc = 0;
+done:
+	free(value);
+	free(zone);
+	return rc;
+}
+
+/* Note a dkim_key line of the config that names the same domain and selector. */
+static void
+note_existing(const char *conf, const char *domain, const char *selector)
+{
+	struct config *c;
+	const struct dkim_key_conf *k;
+
+	if (conf == NULL || ctl_load_config(KEYGEN_PROG, conf, &c) != 0)
+		return;
+	for (k = c->dkim_keys; k != NULL; k = k->next)
+		if (strcasecmp(k->domain, domain) == 0 && strcasecmp(k->selector, selector) == 0)
+			printf("\nnote: %s:%d already has dkim_key = %s %s %s: replace that line\n",
+			       ctl_config_name(c), k->line, k->domain, k->selector, k->path);
+	config_free(c);
+}
+
+static int
+keygen(int argc, char **argv)
+{
+	struct keygen_opts o;
+	struct mxdkim_key *key = NULL;
+	struct config *c = NULL;
+	char domain[256], selector[256], path[PATH_MAX], abs[PATH_MAX], err[512];
+	const char *conf;
+	int rc = keygen_args(argc, argv, &o);
+
+	if (rc >= 0)
+		return rc;
+	if (ctl_domain_arg(KEYGEN_PROG, o.domain, domain) != 0)
+		return 1;
+	if (selector_arg(o.selector, selector, sizeof selector) != 0) {
+		fprintf(stderr, KEYGEN_PROG ": bad selector '%s'\n", o.selector);
+		return 1;
+	}
+	/* a config given with -c must load: its name goes into the advice below */
+	if (o.conf != NULL) {
+		if (ctl_load_config(KEYGEN_PROG, o.conf, &c) != 0)
+			return 1;
+		config_free(c);
+	}
+	conf = o.conf != NULL ? o.conf : CTL_DEFAULT_CONF;
+	if (o.out != NULL) {
+		snprintf(path, sizeof path, "%s", o.out);
+	} else {
+		snprintf(path, sizeof path, DEFAULT_KEY_DIR "/%s.%s.pem", domain, selector);
+		if (make_default_dir() != 0) {
+			fprintf(stderr, KEYGEN_PROG ": cannot create " DEFAULT_KEY_DIR ": %s\n",
+				strerror(errno));
+			return 1;
+		}
+	}
+	if (mxdkim_keygen(o.alg, o.bits, path, 0, err, sizeof err) != 0 ||
+	    mxdkim_key_load(&key, path, err, sizeof err) != 0) {
+		fprintf(stderr, KEYGEN_PROG ": %s\n", err);
+		return 1;
+	}
+	if (realpath(path, abs) == NULL)
+		snprintf(abs, sizeof abs, "%s", path);
+	printf("Wrote %s (%s, %d bits, mode 0600).\n\n", abs, mxdkim_alg_name(o.alg),
+	       mxdkim_key_bits(key));
+	rc = 1;
+	if (print_key_record(KEYGEN_PROG, domain, selector, key) != 0)
+		goto done;
+	printf("\nAdd this line to %s, then reload mxrelayd (SIGHUP):\n"
+	       "dkim_key = %s %s %s\n",
+	       conf, domain, selector, abs);
+	note_existing(o.conf, domain, selector);
+	printf("\nCheck the published record with: mxrelayctl dns check %s\n", domain);
+	rc = 0;
+done:
+	mxdkim_key_free(key);
+	return rc;
+}
+
+int
+ctl_dkim(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("mxrelayctl dkim", "expected keygen", NULL);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		fputs("usage:\n", stdout);
+		ctl_dkim_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "keygen") == 0)
+		return keygen(argc - 1, argv + 1);
+	return usage_error("mxrelayctl dkim", "unknown sub-command", argv[1]);
+}
+
+/* ---- dns dkim ---- */
+
+int
+ctl_dns_dkim(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *conf = NULL;
+	struct config *c = NULL;
+	const struct dkim_key_conf *k;
+	char domain[256], err[512];
+	int ch, found = 0, rc = 0;
+
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'h':
+			fputs("usage:\n", stdout);
+			ctl_dns_usage(stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, DNS_DKIM_PROG ": missing argument for '%s'\n", argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, DNS_DKIM_PROG ": unknown option '%s'\n", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, DNS_DKIM_PROG ": expected exactly one DOMAIN\n");
+		return 2;
+	}
+	if (ctl_domain_arg(DNS_DKIM_PROG, argv[optind], domain) != 0 ||
+	    ctl_load_config(DNS_DKIM_PROG, conf, &c) != 0)
+		return 1;
+	for (k = c->dkim_keys; k != NULL; k = k->next) {
+		struct mxdkim_key *key = NULL;
+
+		if (strcasecmp(k->domain, domain) != 0)
+			continue;
+		if (found++)
+			printf("\n");
+		if (mxdkim_key_load(&key, k->path, err, sizeof err) != 0) {
+			fprintf(stderr, DNS_DKIM_PROG ": %s:%d: dkim_key: %s\n", ctl_config_name(c),
+				k->line, err);
+			rc = 1;
+			continue;
+		}
+		if (print_key_record(DNS_DKIM_PROG, domain, k->selector, key) != 0)
+			rc = 1;
+		mxdkim_key_free(key);
+	}
+	if (found == 0) {
+		fprintf(stderr,
+			DNS_DKIM_PROG ": %s has no dkim_key for %s: make one with mxrelayctl dkim "
+				      "keygen %s SELECTOR\n",
+			ctl_config_name(c), domain, domain);
+		rc = 1;
+	}
+	config_free(c);
+	return rc;
+}

@@ -1,0 +1,569 @@
+/*
+ * mxrelayctl dns: the DNS records that make the relay's mail trusted.
+ *
+ *   dns spf DOMAIN    the SPF record for the relay's addresses, merged into
+ *                     what DOMAIN publishes (tools/spf does the text work)
+ *   dns dmarc DOMAIN  a starter DMARC record and how to tighten it
+ *   dns dkim DOMAIN   the records of the configured keys (tools/ctl_dkim.c)
+ *   dns check DOMAIN  what is published, checked (tools/ctl_check.c)
+ *
+ * Also the helpers those commands share (ctl.h). Lookups block (tools/dnsq);
+ * nothing here changes DNS: the admin publishes what is printed.
+ */
+#include "tools/ctl.h"
+#include "tools/dmarc.h"
+#include "tools/dnsq.h"
+#include "tools/spf.h"
+#include "mta/config.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- shared helpers ---- */
+
+int
+ctl_load_config(const char *prog, const char *path, struct config **out)
+{
+	char err[512];
+
+	if (path == NULL && access(CTL_DEFAULT_CONF, F_OK) == 0)
+		path = CTL_DEFAULT_CONF;
+	if (config_load(out, path, err, sizeof err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+ctl_config_name(const struct config *c)
+{
+	return c->path != NULL ? c->path : "(default)";
+}
+
+int
+ctl_domain_arg(const char *prog, const char *in, char *out)
+{
+	size_t len = strlen(in), label = 0, labels = 1, i;
+
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253 || in[0] == '.')
+		goto bad;
+	for (i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '.') {
+			if (label == 0 || in[i - 1] == '-')
+				goto bad;
+			out[i] = '.';
+			label = 0;
+			labels++;
+			continue;
+		}
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c + ('a' - 'A'));
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+		      (c == '-' && label > 0)) ||
+		    ++label > 63)
+			goto bad;
+		out[i] = c;
+	}
+	if (labels < 2 || in[len - 1] == '-')
+		goto bad;
+	out[len] = '\0';
+	return 0;
+bad:
+	fprintf(stderr, "%s: bad domain name '%s'\n", prog, in);
+	return -1;
+}
+
+int
+ctl_ip_arg(const char *prog, const char *in, int family, struct spf_ip *out)
+{
+	if (spf_ip_parse(in, family, out) == 0)
+		return 0;
+	fprintf(stderr, "%s: bad %s address '%s'\n", prog, family == AF_INET ? "IPv4" : "IPv6", in);
+	return -1;
+}
+
+size_t
+ctl_config_ips(const struct config *c, struct spf_ip *out)
+{
+	size_t n = 0;
+
+	if (c->source_ipv4.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&c->source_ipv4;
+
+		memset(&out[n], 0, sizeof out[n]);
+		out[n].family = AF_INET;
+		memcpy(out[n].addr, &s4->sin_addr, 4);
+		n++;
+	}
+	if (c->source_ipv6.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&c->source_ipv6;
+
+		memset(&out[n], 0, sizeof out[n]);
+		out[n].family = AF_INET6;
+		memcpy(out[n].addr, &s6->sin6_addr, 16);
+		n++;
+	}
+	return n;
+}
+
+const char *
+ctl_helo_name(const struct config *c)
+{
+	return c->helo_name != NULL ? c->helo_name : c->hostname;
+}
+
+enum dnsq_status
+ctl_spf_records(const char *domain, struct dnsq_list *out)
+{
+	struct dnsq_list all;
+	enum dnsq_status st = dnsq_txt(domain, &all);
+	size_t i, n = 0;
+
+	out->v = NULL;
+	out->n = 0;
+	if (st != DNSQ_OK)
+		return st;
+	for (i = 0; i < all.n; i++)
+		if (spf_is_record(all.v[i]))
+			all.v[n++] = all.v[i];
+		else
+			free(all.v[i]);
+	all.n = n;
+	if (n == 0) {
+		dnsq_list_free(&all);
+		return DNSQ_NODATA;
+	}
+	*out = all;
+	return DNSQ_OK;
+}
+
+int
+ctl_spf_fetch(void *ctx, const char *domain, char **record, char *why, size_t whylen)
+{
+	struct dnsq_list l;
+	enum dnsq_status st = ctl_spf_records(domain, &l);
+
+	(void)ctx;
+	*record = NULL;
+	if (st == DNSQ_NODATA) {
+		snprintf(why, whylen, "publishes no SPF record (a permerror when included)");
+		return -1;
+	}
+	if (st != DNSQ_OK) {
+		snprintf(why, whylen, "%s", dnsq_strerror(st));
+		return -1;
+	}
+	if (l.n > 1) {
+		snprintf(why, whylen, "publishes %zu SPF records (a permerror)", l.n);
+		dnsq_list_free(&l);
+		return -1;
+	}
+	*record = l.v[0];
+	free(l.v);
+	return 0;
+}
+
+void
+ctl_print_txt(FILE *f, const char *name, const char *zone_line, const char *value)
+{
+	fprintf(f,
+		"Zone-file line:\n"
+		"%s\n"
+		"\n"
+		"Web DNS panel:\n"
+		"  Name:  %s\n"
+		"  Type:  TXT\n"
+		"  Value: %s\n",
+		zone_line, name, value);
+}
+
+/* ---- usage ---- */
+
+void
+ctl_dns_usage(FILE *f)
+{
+	fputs("  dns spf DOMAIN [--ip4 A] [--ip6 B] [--current \"v=spf1 ...\"] [-c CONF]\n"
+	      "      the SPF record authorising the relay's addresses (source_ipv4/6 of\n"
+	      "      CONF, or --ip4/--ip6), merged into DOMAIN's published record or\n"
+	      "      --current, with warnings (+all, ptr, no all, lookups, length).\n"
+	      "  dns dmarc DOMAIN [--rua mailto:ADDR]\n"
+	      "      a starter DMARC record (p=none; reports to ADDR, default\n"
+	      "      dmarc@DOMAIN) and what to tighten later.\n"
+	      "  dns dkim DOMAIN [-c CONF]\n"
+	      "      the DNS records of DOMAIN's dkim_key entries in CONF.\n"
+	      "  dns check DOMAIN [-c CONF] [--ip4 A] [--ip6 B] [--json]\n"
+	      "      check the published SPF, DKIM, DMARC, reverse DNS and MX of DOMAIN\n"
+	      "      against the relay; exit 1 when a check fails.\n"
+	      "      CONF defaults to " CTL_DEFAULT_CONF " (else the built-in default)\n",
+	      f);
+}
+
+static int
+usage_error(const char *prog, const char *what, const char *arg)
+{
+	if (arg != NULL)
+		fprintf(stderr, "%s: %s '%s'\n", prog, what, arg);
+	else
+		fprintf(stderr, "%s: %s\n", prog, what);
+	fputs("usage:\n", stderr);
+	ctl_dns_usage(stderr);
+	return 2;
+}
+
+/* ---- dns spf ---- */
+
+#define SPF_PROG "mxrelayctl dns spf"
+
+struct spf_opts {
+	const char *conf;
+	const char *current;
+	const char *domain;
+	struct spf_ip ips[CTL_MAX_IPS];
+	size_t nips;
+};
+
+/* -1: go on; otherwise the exit status */
+static int
+spf_args(int argc, char **argv, struct spf_opts *o)
+{
+	enum { OPT_IP4 = 256, OPT_IP6, OPT_CURRENT };
+	static const struct option longopts[] = {
+	    {"ip4", required_argument, NULL, OPT_IP4},
+	    {"ip6", required_argument, NULL, OPT_IP6},
+	    {"current", required_argument, NULL, OPT_CURRENT},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	memset(o, 0, sizeof *o);
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->conf = optarg;
+			break;
+		case OPT_IP4:
+		case OPT_IP6:
+			if (o->nips == CTL_MAX_IPS)
+				return usage_error(SPF_PROG, "too many addresses", NULL);
+			if (ctl_ip_arg(SPF_PROG, optarg, ch == OPT_IP4 ? AF_INET : AF_INET6,
+				       &o->ips[o->nips]) != 0)
+				return 1;
+			o->nips++;
+			break;
+		case OPT_CURRENT:
+			o->current = optarg;
+			break;
+		case 'h':
+			fputs("usage:\n", stdout);
+			ctl_dns_usage(stdout);
+			return 0;
+		case ':':
+			return usage_error(SPF_PROG, "missing argument for", argv[optind - 1]);
+		default:
+			return usage_error(SPF_PROG, "unknown option", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(SPF_PROG, "expected exactly one DOMAIN", NULL);
+	o->domain = argv[optind];
+	return -1;
+}
+
+/* The relay's addresses from the config when none were given. -1: exit status in *rc. */
+static int
+spf_relay_ips(struct spf_opts *o, int *rc)
+{
+	struct config *c;
+
+	if (o->nips > 0)
+		return 0;
+	if (ctl_load_config(SPF_PROG, o->conf, &c) != 0) {
+		*rc = 1;
+		return -1;
+	}
+	o->nips = ctl_config_ips(c, o->ips);
+	if (o->nips == 0) {
+		fprintf(stderr,
+			SPF_PROG ": %s sets no source_ipv4 or source_ipv6: give the relay's "
+				 "addresses with --ip4/--ip6\n",
+			ctl_config_name(c));
+		*rc = 2;
+	}
+	config_free(c);
+	return o->nips > 0 ? 0 : -1;
+}
+
+/*
+ * The record to merge into: --current, or the one DOMAIN publishes (NULL:
+ * none). *multiple is set when DNS holds several. -1 after printing why.
+ */
+static int
+spf_current(const struct spf_opts *o, const char *domain, char **current, bool *multiple)
+{
+	struct dnsq_list l;
+	enum dnsq_status st;
+
+	*current = NULL;
+	*multiple = false;
+	if (o->current != NULL) {
+		if (!spf_is_record(o->current)) {
+			fprintf(stderr, SPF_PROG ": --current is not an SPF record (it must start "
+						 "with \"v=spf1\")\n");
+			return -1;
+		}
+		*current = strdup(o->current);
+		return *current != NULL ? 0 : -1;
+	}
+	st = ctl_spf_records(domain, &l);
+	if (st == DNSQ_NODATA)
+		return 0;
+	if (st == DNSQ_NXDOMAIN) {
+		fprintf(stderr, SPF_PROG ": %s: no such domain (NXDOMAIN)\n", domain);
+		return -1;
+	}
+	if (st != DNSQ_OK) {
+		fprintf(stderr, SPF_PROG ": cannot look up the SPF record of %s (%s): give it "
+					 "with --current\n",
+			domain, dnsq_strerror(st));
+		return -1;
+	}
+	*multiple = l.n > 1;
+	*current = l.v[0];
+	for (size_t i = 1; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	return 0;
+}
+
+static void
+spf_print(const char *domain, const char *current, const struct spf_opts *o,
+	  const struct spf_merge *m, unsigned warnings, const struct spf_count *cnt)
+{
+	char *zone = NULL, mech[64];
+
+	printf("SPF record for %s\n", domain);
+	printf("  published now: %s\n", current != NULL ? current : "(none)");
+	printf("  added:        ");
+	if (m->added == 0)
+		printf(" nothing (the relay's addresses are already authorised)");
+	for (size_t i = 0; i < o->nips && i < 32; i++) {
+		if (m->added_ips & (1u << i)) {
+			spf_ip_mechanism(&o->ips[i], mech, sizeof mech);
+			printf(" %s", mech);
+		}
+	}
+	printf("\n\n");
+	if (spf_zone_line(domain, m->record, &zone) == 0)
+		ctl_print_txt(stdout, domain, zone, m->record);
+	free(zone);
+	printf("\nDNS lookups: %d of %d", cnt->total, SPF_LOOKUP_LIMIT);
+	if (cnt->not_followed > 0)
+		printf(" or more (%d not followed: %s)", cnt->not_followed, cnt->problem);
+	printf("\n");
+	if (current == NULL)
+		printf("note: a new record ends in %s (softfail); once the relay and the servers "
+		       "listed are the only senders for %s, change it to -all\n",
+		       SPF_NEW_ALL, domain);
+	for (unsigned b = 0; b < SPF_W_COUNT; b++)
+		if (warnings & (1u << b))
+			printf("warning: %s\n", spf_warning_text((enum spf_warning)(1u << b)));
+}
+
+static int
+dns_spf(int argc, char **argv)
+{
+	struct spf_opts o;
+	struct spf_merge m = {0};
+	struct spf_lint lint;
+	struct spf_count cnt;
+	char domain[256], why[512], *current = NULL;
+	bool multiple;
+	int rc = spf_args(argc, argv, &o);
+
+	if (rc >= 0)
+		return rc;
+	rc = 1;
+	if (ctl_domain_arg(SPF_PROG, o.domain, domain) != 0 || spf_relay_ips(&o, &rc) != 0)
+		return rc;
+	rc = 1;
+	if (spf_current(&o, domain, &current, &multiple) != 0)
+		goto done;
+	if (current != NULL && spf_validate(current, why, sizeof why) != 0) {
+		fprintf(stderr, SPF_PROG ": the current SPF record of %s is malformed: %s\n", domain,
+			why);
+		goto done;
+	}
+	if (spf_merge(current, o.ips, o.nips, &m, why, sizeof why) != 0 ||
+	    spf_validate(m.record, why, sizeof why) != 0 ||
+	    spf_lint(m.record, &lint, why, sizeof why) != 0) {
+		fprintf(stderr, SPF_PROG ": %s: %s\n", domain, why);
+		goto done;
+	}
+	spf_count_lookups(m.record, ctl_spf_fetch, NULL, &cnt);
+	lint.warnings &= ~(unsigned)SPF_W_LOOKUPS;
+	if (cnt.total > SPF_LOOKUP_LIMIT)
+		lint.warnings |= SPF_W_LOOKUPS;
+	spf_print(domain, current, &o, &m, lint.warnings | m.warnings | (multiple ? SPF_W_MULTIPLE : 0),
+		  &cnt);
+	rc = 0;
+done:
+	spf_merge_free(&m);
+	free(current);
+	return rc;
+}
+
+/* ---- dns dmarc ---- */
+
+#define DMARC_PROG "mxrelayctl dns dmarc"
+
+/* What _dmarc.DOMAIN holds now, as a note; a missing domain is an error (-1). */
+static int
+dmarc_published(const char *domain, const char *name)
+{
+	struct dnsq_list l;
+	enum dnsq_status st = dnsq_exists(domain);
+
+	if (st == DNSQ_NXDOMAIN) {
+		fprintf(stderr, DMARC_PROG ": %s: no such domain (NXDOMAIN)\n", domain);
+		return -1;
+	}
+	if (st != DNSQ_OK) {
+		printf("\nnote: could not look up %s (%s); the record above does not depend on it\n",
+		       domain, dnsq_strerror(st));
+		return 0;
+	}
+	st = dnsq_txt(name, &l);
+	if (st == DNSQ_OK) {
+		for (size_t i = 0; i < l.n; i++)
+			printf("\n%s publishes now: %s (replace it)\n", name, l.v[i]);
+		dnsq_list_free(&l);
+	} else if (st == DNSQ_NXDOMAIN || st == DNSQ_NODATA) {
+		printf("\n%s publishes nothing yet.\n", name);
+	}
+	return 0;
+}
+
+static void
+dmarc_advice(const char *domain, const struct dmarc_rua *r)
+{
+	printf("\nTighten it later, once the reports show that everything sending as %s\n"
+	       "passes SPF or DKIM aligned (a few weeks of reports):\n"
+	       "  1. p=quarantine; pct=25   then raise pct to 100\n"
+	       "  2. p=reject               failing mail is refused\n"
+	       "  3. adkim=s                when all mail is signed with d=%s exactly\n"
+	       "     (aspf=s likewise when every envelope sender is in %s)\n",
+	       domain, domain, domain);
+	for (size_t i = 0; i < r->n; i++) {
+		if (!dmarc_rua_external(domain, r->domain[i]))
+			continue;
+		printf("\nnote: reports go to %s, another domain: it must publish\n"
+		       "  %s._report._dmarc.%s. IN TXT \"v=DMARC1\"\n"
+		       "  (RFC 7489 7.1) or receivers send it nothing\n",
+		       r->domain[i], domain, r->domain[i]);
+	}
+}
+
+static int
+dns_dmarc(int argc, char **argv)
+{
+	enum { OPT_RUA = 256 };
+	static const struct option longopts[] = {
+	    {"rua", required_argument, NULL, OPT_RUA},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	char domain[256], name[300], rua_buf[300], err[512], *rec = NULL, *zone = NULL;
+	const char *rua = NULL;
+	struct dmarc_rua r;
+	int ch, rc = 1;
+
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_RUA:
+			rua = optarg;
+			break;
+		case 'h':
+			fputs("usage:\n", stdout);
+			ctl_dns_usage(stdout);
+			return 0;
+		case ':':
+			return usage_error(DMARC_PROG, "missing argument for", argv[optind - 1]);
+		default:
+			return usage_error(DMARC_PROG, "unknown option", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(DMARC_PROG, "expected exactly one DOMAIN", NULL);
+	if (ctl_domain_arg(DMARC_PROG, argv[optind], domain) != 0)
+		return 1;
+	if (rua == NULL) {
+		snprintf(rua_buf, sizeof rua_buf, "mailto:dmarc@%s", domain);
+		rua = rua_buf;
+	}
+	if (dmarc_starter(rua, &rec, err, sizeof err) != 0 ||
+	    dmarc_rua_parse(rua, &r, err, sizeof err) != 0) {
+		fprintf(stderr, DMARC_PROG ": --rua: %s\n", err);
+		goto done;
+	}
+	snprintf(name, sizeof name, "_dmarc.%s", domain);
+	if (spf_zone_line(name, rec, &zone) != 0) {
+		fprintf(stderr, DMARC_PROG ": out of memory\n");
+		goto done;
+	}
+	printf("DMARC record for %s (a starter: p=none only collects reports)\n\n", domain);
+	ctl_print_txt(stdout, name, zone, rec);
+	if (dmarc_published(domain, name) != 0)
+		goto done;
+	dmarc_advice(domain, &r);
+	rc = 0;
+done:
+	free(rec);
+	free(zone);
+	return rc;
+}
+
+/* ---- dispatch ---- */
+
+int
+ctl_dns(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} subs[] = {
+	    {"spf", dns_spf},
+	    {"dmarc", dns_dmarc},
+	    {"dkim", ctl_dns_dkim},
+	    {"check", ctl_dns_check},
+	};
+
+	if (argc < 2)
+		return usage_error("mxrelayctl dns", "expected spf, dmarc, dkim or check", NULL);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		fputs("usage:\n", stdout);
+		ctl_dns_usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].run(argc - 1, argv + 1);
+	return usage_error("mxrelayctl dns", "unknown sub-command", argv[1]);
+}

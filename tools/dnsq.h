@@ -1,0 +1,53 @@
+/*
+ * tools/dnsq: blocking DNS lookups for mxrelayctl (libresolv: res_query and
+ * ns_parse over the system resolver, /etc/resolv.conf).
+ *
+ * Owns: TXT, MX, A/AAAA and PTR answers as lists of text. A CLI may block,
+ * so this is deliberately simple; the daemon uses dns/ (c-ares) instead and
+ * must never link this.
+ *
+ * Must never: print. Every function returns a dnsq_status; a list is
+ * filled only on DNSQ_OK and is freed with dnsq_list_free (also safe on an
+ * empty list).
+ */
+#ifndef MXRELAY_TOOLS_DNSQ_H
+#define MXRELAY_TOOLS_DNSQ_H
+
+#include <stddef.h>
+
+enum dnsq_status {
+	DNSQ_OK = 0,    /* at least one record of the type */
+	DNSQ_NXDOMAIN,  /* the name does not exist */
+	DNSQ_NODATA,    /* the name exists, no record of the type */
+	DNSQ_FAIL,      /* SERVFAIL, REFUSED, timeout, malformed answer */
+};
+
+struct dnsq_list {
+	char **v;
+	size_t n;
+};
+
+/* "ok", "no such domain (NXDOMAIN)", "no record of that type", "DNS lookup failed" */
+const char *dnsq_strerror(enum dnsq_status st);
+
+/* TXT records of name, each one's character-strings joined (RFC 7208 3.3, RFC 6376 3.6.2.2). */
+enum dnsq_status dnsq_txt(const char *name, struct dnsq_list *out);
+
+/*
+ * MX records of name: "PREF HOST" with HOST lowercase and without the
+ * trailing dot; a null MX (RFC 7505) is "0 .".
+ */
+enum dnsq_status dnsq_mx(const char *name, struct dnsq_list *out);
+
+/* A and AAAA records of name as address text. DNSQ_FAIL if either lookup failed. */
+enum dnsq_status dnsq_addrs(const char *name, struct dnsq_list *out);
+
+/* PTR names for an IPv4 or IPv6 address (text), lowercase without the trailing dot. */
+enum dnsq_status dnsq_ptr(const char *ip, struct dnsq_list *out);
+
+/* Whether name exists at all (any answer but NXDOMAIN; DNSQ_FAIL when unknown). */
+enum dnsq_status dnsq_exists(const char *name);
+
+void dnsq_list_free(struct dnsq_list *l);
+
+#endif
