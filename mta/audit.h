@@ -13,7 +13,7 @@
 #include "mta/core/addr.h"
 #include "spool/spool.h"
 
-#define AUDIT_FROM_MAX 5	/* header From mailboxes recorded per message */
+#define AUDIT_FROM_MAX 5 /* header From mailboxes recorded per message */
 
 struct audit_msg {
 	struct spool_audit_in in;
@@ -30,6 +30,6 @@ struct session;
  * unchanged until the writer job that carries it is done.
  */
 const struct spool_audit_in *audit_fill(struct audit_msg *a, const struct session *s,
-					const char *from, size_t from_len);
+                                        const char *from, size_t from_len);
 
 #endif

@@ -27,13 +27,14 @@
 #include "mta/server.h"
 
 #define CTL_GROUP "mxrelay"
-#define CTL_CONNS_MAX 64	/* per socket: a local client cannot hold more */
-#define CTL_TIMEOUT 30		/* seconds of silence before a connection is dropped */
+#define CTL_CONNS_MAX 64           /* per socket: a local client cannot hold more */
+#define CTL_TIMEOUT 30             /* seconds of silence before a connection is dropped */
+#define CTL_INPUT_MAX (256 * 1024) /* stop reading while this much input waits */
 #define CTL_VERSION "0.1.0"
 
 struct ctl_sock {
 	struct ctl *ctl;
-	char *path;		/* NULL: not created */
+	char *path; /* NULL: not created */
 	struct evconnlistener *evl;
 	bool submit;
 	unsigned nconns;
@@ -41,11 +42,11 @@ struct ctl_sock {
 
 struct ctl {
 	struct server *srv;
-	struct ctl_sock socks[2];	/* control, submit */
+	struct ctl_sock socks[2]; /* control, submit */
 	struct ctl_conn *conns;
-	unsigned nsubmits;	/* connections that sent SUBMIT, until freed */
+	unsigned nsubmits; /* connections that sent SUBMIT, until freed */
 	uint64_t seq;
-	bool closing;		/* ctl_free: the loop is gone */
+	bool closing; /* ctl_free: the loop is gone */
 };
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -161,18 +162,13 @@ ctl_info(struct ctl_conn *c, char *arg)
 static const struct verb {
 	const char *name;
 	void (*fn)(struct ctl_conn *c, char *arg);
-	bool control, submit;	/* allowed on which socket */
+	bool control, submit; /* allowed on which socket */
 } verbs[] = {
-    {"INFO", ctl_info, true, true},
-    {"LIST", ctlq_list, true, false},
-    {"SHOW", ctlq_show, true, false},
-    {"SUMMARY", ctlq_summary, true, false},
-    {"FLUSH", ctlq_flush, true, false},
-    {"HOLD", ctlq_hold, true, false},
-    {"RELEASE", ctlq_release, true, false},
-    {"DELETE", ctlq_delete, true, false},
-    {"BOUNCE", ctlq_bounce, true, false},
-    {"SUBMIT", submit_start, false, true},
+    {"INFO", ctl_info, true, true},         {"LIST", ctlq_list, true, false},
+    {"SHOW", ctlq_show, true, false},       {"SUMMARY", ctlq_summary, true, false},
+    {"FLUSH", ctlq_flush, true, false},     {"HOLD", ctlq_hold, true, false},
+    {"RELEASE", ctlq_release, true, false}, {"DELETE", ctlq_delete, true, false},
+    {"BOUNCE", ctlq_bounce, true, false},   {"SUBMIT", submit_start, false, true},
 };
 
 static void
@@ -190,7 +186,7 @@ dispatch(struct ctl_conn *c, char *line)
 			continue;
 		if (c->submit_sock ? !verbs[i].submit : !verbs[i].control) {
 			ctl_error(c, NULL, "%s is not allowed on the %s socket", line,
-				  c->submit_sock ? "submit" : "control");
+			          c->submit_sock ? "submit" : "control");
 			return;
 		}
 		log_debug("%s event=ctl_request uid=%u verb=%s", c->id, (unsigned)c->uid, line);
@@ -198,6 +194,14 @@ dispatch(struct ctl_conn *c, char *line)
 		return;
 	}
 	ctl_error(c, NULL, "unknown request \"%s\"", LOG_Q(q, line));
+}
+
+/* One request per connection: nothing more is read while it is worked on. */
+static void
+pause_if_waiting(struct ctl_conn *c)
+{
+	if (c->waiting && !c->dying)
+		bufferevent_disable(c->bev, EV_READ);
 }
 
 static void
@@ -211,6 +215,7 @@ on_read(struct bufferevent *bev, void *arg)
 		return;
 	if (c->sub) {
 		submit_feed(c, in);
+		pause_if_waiting(c);
 		return;
 	}
 	struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, NULL);
@@ -230,6 +235,7 @@ on_read(struct bufferevent *bev, void *arg)
 		if (evbuffer_get_length(in) > 0 && !c->waiting && !c->replied)
 			submit_feed(c, in);
 	}
+	pause_if_waiting(c);
 }
 
 static void
@@ -258,8 +264,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen,
-	  void *arg)
+on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct ctl_sock *cs = arg;
 	struct ctl *ctl = cs->ctl;
@@ -268,10 +273,10 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	struct timeval tv = {CTL_TIMEOUT, 0};
 	struct ctl_conn *c;
 
-	if (cs->nconns >= CTL_CONNS_MAX ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) != 0) {
+	if (cs->nconns >= CTL_CONNS_MAX || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) != 0) {
 		log_warn("event=ctl_refused socket=%s reason=%s", cs->path,
-			 cs->nconns >= CTL_CONNS_MAX ? "too_many_connections" : "no_peer_credentials");
+		         cs->nconns >= CTL_CONNS_MAX ? "too_many_connections"
+		                                     : "no_peer_credentials");
 		close(fd);
 		return;
 	}
@@ -285,6 +290,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	c->bev = bufferevent_socket_new(ctl->srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CTL_INPUT_MAX);
 	bufferevent_enable(c->bev, EV_READ);
 	c->next = ctl->conns;
 	if (ctl->conns)
@@ -318,8 +324,9 @@ parent_searchable(const char *path, mode_t bits)
 	if (stat(dir, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & bits) == bits)
 		return;
 	if (chmod(dir, (st.st_mode & 07777) | bits) == 0)
-		log_info("event=ctl_dir dir=%s mode=%04o note=\"searchable so local clients reach %s\"",
-			 dir, (unsigned)((st.st_mode & 07777) | bits), path);
+		log_info(
+		    "event=ctl_dir dir=%s mode=%04o note=\"searchable so local clients reach %s\"",
+		    dir, (unsigned)((st.st_mode & 07777) | bits), path);
 }
 
 /* 0: nothing answers at path (stale file removed); -1 with err otherwise. */
@@ -341,7 +348,7 @@ remove_stale(const char *path, const struct sockaddr_un *sun, char *err, size_t 
 		close(fd);
 	if (answered) {
 		snprintf(err, errlen, "%s: another mxrelayd is running (it answers on this socket)",
-			 path);
+		         path);
 		return -1;
 	}
 	if (unlink(path) != 0 && errno != ENOENT) {
@@ -353,7 +360,7 @@ remove_stale(const char *path, const struct sockaddr_un *sun, char *err, size_t 
 
 static int
 sock_open(struct ctl *ctl, struct ctl_sock *cs, const char *path, mode_t mode, gid_t gid,
-	  mode_t dirbits, char *err, size_t errlen)
+          mode_t dirbits, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
 	int fd;
@@ -362,7 +369,7 @@ sock_open(struct ctl *ctl, struct ctl_sock *cs, const char *path, mode_t mode, g
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "%s: socket path longer than %zu bytes", path,
-			 sizeof(sun.sun_path) - 1);
+		         sizeof(sun.sun_path) - 1);
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
@@ -380,10 +387,10 @@ sock_open(struct ctl *ctl, struct ctl_sock *cs, const char *path, mode_t mode, g
 	/* bind made it under umask 077; now the mode it is meant to have */
 	if (chmod(path, mode) != 0 || (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) != 0))
 		log_warn("event=ctl_socket path=%s error=\"%s\" note=\"check its mode and group\"",
-			 path, strerror(errno));
+		         path, strerror(errno));
 	parent_searchable(path, dirbits);
 	cs->evl = evconnlistener_new(ctl->srv->base, on_accept, cs,
-				     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64, fd);
+	                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64, fd);
 	if (cs->evl == NULL) {
 		snprintf(err, errlen, "%s: cannot listen", path);
 		close(fd);
@@ -402,14 +409,14 @@ ctl_open(struct server *srv, char *err, size_t errlen)
 	ctl->srv = srv;
 	ctl->socks[1].submit = true;
 	if (sock_open(ctl, &ctl->socks[0], srv->cfg->control_socket, 0660, gid, 0010, err,
-		      errlen) != 0 ||
+	              errlen) != 0 ||
 	    sock_open(ctl, &ctl->socks[1], srv->cfg->submit_socket, 0666, (gid_t)-1, 0011, err,
-		      errlen) != 0) {
+	              errlen) != 0) {
 		ctl_free(ctl);
 		return NULL;
 	}
 	log_info("event=ctl_ready control_socket=%s group=%s submit_socket=%s",
-		 srv->cfg->control_socket, gr ? CTL_GROUP : "(daemon's)", srv->cfg->submit_socket);
+	         srv->cfg->control_socket, gr ? CTL_GROUP : "(daemon's)", srv->cfg->submit_socket);
 	return ctl;
 }
 

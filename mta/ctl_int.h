@@ -9,7 +9,7 @@
 
 #include "mta/ctl.h"
 
-#define CTL_LINE_MAX 1024	/* request and envelope lines, incl. LF */
+#define CTL_LINE_MAX 1024 /* request and envelope lines, incl. LF */
 
 struct bufferevent;
 struct evbuffer;
@@ -20,14 +20,14 @@ struct ctl_conn {
 	struct server *srv;
 	struct bufferevent *bev;
 	struct ctl_conn *prev, *next;
-	char id[16];		/* "c=..." in logs */
-	bool submit_sock;	/* came in on the submit socket */
-	uid_t uid;		/* peer credentials (SO_PEERCRED) */
+	char id[16];      /* "c=..." in logs */
+	bool submit_sock; /* came in on the submit socket */
+	uid_t uid;        /* peer credentials (SO_PEERCRED) */
 	pid_t pid;
-	bool waiting;		/* a worker or the writer has work for us: input paused */
-	bool closed;		/* the peer left while we waited: free when the wait ends */
+	bool waiting; /* a worker or the writer has work for us: input paused */
+	bool closed;  /* the peer left while we waited: free when the wait ends */
 	bool replied, dying;
-	struct submit *sub;	/* SUBMIT in progress (submit.c) */
+	struct submit *sub; /* SUBMIT in progress (submit.c) */
 };
 
 /*

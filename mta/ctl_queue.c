@@ -35,9 +35,9 @@
 #include "mta/writer.h"
 #include "spool/spool.h"
 
-#define LIST_DEFAULT 1000	/* messages in one listing unless asked */
-#define LIST_MAX 100000		/* bound on one reply's size */
-#define LIST_RCPTS 5		/* pending recipients shown per message in a listing */
+#define LIST_DEFAULT 1000 /* messages in one listing unless asked */
+#define LIST_MAX 100000   /* bound on one reply's size */
+#define LIST_RCPTS 5      /* pending recipients shown per message in a listing */
 #define SUMMARY_DOMAINS 1000
 #define BOUNCE_REPLY "554 5.0.0 bounced by the administrator"
 
@@ -150,7 +150,9 @@ reply_err(struct qop *op, const char *text)
 static const char *
 rcpt_state_name(int st)
 {
-	return st == SPOOL_RCPT_PENDING ? "pending" : st == SPOOL_RCPT_DONE ? "delivered" : "failed";
+	return st == SPOOL_RCPT_PENDING ? "pending"
+	       : st == SPOOL_RCPT_DONE  ? "delivered"
+	                                : "failed";
 }
 
 static void
@@ -223,7 +225,7 @@ list_work(void *arg)
 
 	if (sp)
 		op->rc = spool_queue_list(sp, op->limit + 1, LIST_RCPTS, &op->msgs, &op->nmsgs,
-					  op->err, sizeof(op->err));
+		                          op->err, sizeof(op->err));
 }
 
 static void
@@ -320,7 +322,7 @@ summary_work(void *arg)
 
 	if (sp)
 		op->rc = spool_queue_summary(sp, op->now, SUMMARY_DOMAINS, &op->sum, op->err,
-					     sizeof(op->err));
+		                             sizeof(op->err));
 }
 
 static void
@@ -396,7 +398,7 @@ flush_reply(struct qop *op, const char *target, size_t flushed, size_t inflight)
 	struct jw w;
 
 	log_info("%s event=ctl_flush uid=%u target=%s flushed=%zu in_flight=%zu", op->c->id,
-		 (unsigned)op->c->uid, target, flushed, inflight);
+	         (unsigned)op->c->uid, target, flushed, inflight);
 	jw_init(&w, b);
 	jw_obj(&w, NULL);
 	jw_str(&w, "flushed", target);
@@ -413,8 +415,8 @@ flush_id_work(void *arg)
 	struct spool *sp = op_reader(op);
 
 	if (sp)
-		op->rc = spool_queue_find(sp, op->qid, &op->id, &op->state, op->err,
-					  sizeof(op->err));
+		op->rc =
+		    spool_queue_find(sp, op->qid, &op->id, &op->state, op->err, sizeof(op->err));
 }
 
 static void
@@ -430,7 +432,8 @@ flush_id_done(void *arg)
 		return;
 	}
 	if (op->state == SPOOL_MSG_HELD) {
-		snprintf(text, sizeof(text), "message %s is held: release it to deliver it", op->qid);
+		snprintf(text, sizeof(text), "message %s is held: release it to deliver it",
+		         op->qid);
 		reply_err(op, text);
 		return;
 	}
@@ -447,7 +450,7 @@ flush_domain_work(void *arg)
 
 	if (sp)
 		op->rc = spool_queue_domain_ids(sp, op->domain, &op->ids, &op->nids, op->err,
-						sizeof(op->err));
+		                                sizeof(op->err));
 }
 
 static void
@@ -546,7 +549,9 @@ change_done(struct writer_job *wj)
 	struct qop *op = wj->arg;
 	struct sched *s = sched_of(op->c);
 	enum sched_where where = SCHED_NONE;
-	const char *verb = wj->fn == hold_fn ? "held" : wj->fn == release_fn ? "released" : "deleted";
+	const char *verb = wj->fn == hold_fn      ? "held"
+	                   : wj->fn == release_fn ? "released"
+	                                          : "deleted";
 	struct evbuffer *b;
 	struct jw w;
 
@@ -560,7 +565,7 @@ change_done(struct writer_job *wj)
 	else if (s)
 		where = sched_remove(s, op->id);
 	log_info("qid=%s event=%s by=ctl uid=%u in_flight=%d", op->qid, verb, (unsigned)op->c->uid,
-		 where == SCHED_INFLIGHT);
+	         where == SCHED_INFLIGHT);
 	b = evbuffer_new();
 	jw_init(&w, b);
 	jw_obj(&w, NULL);
@@ -617,7 +622,8 @@ bounce_work(void *arg)
 
 	if (sp == NULL)
 		return;
-	if ((op->rc = spool_queue_find(sp, op->qid, &op->id, NULL, op->err, sizeof(op->err))) != 0 ||
+	if ((op->rc = spool_queue_find(sp, op->qid, &op->id, NULL, op->err, sizeof(op->err))) !=
+	        0 ||
 	    (op->rc = spool_load_work(sp, op->id, &op->w, op->err, sizeof(op->err))) != 0)
 		return;
 	if (op->w->nrcpts == 0) {
@@ -638,10 +644,11 @@ bounce_work(void *arg)
 	}
 	/* never a DSN to the null sender or MAILER-DAEMON (RFC 5321 6.1) */
 	if (bounce_wanted(op->w->sender)) {
-		struct bounce_info bi = {op->hostname, op->w->qid, op->w->sender, op->w->received, 0,
-					 br, op->w->nrcpts, op->w->body, op->w->body_len};
+		struct bounce_info bi = {op->hostname,    op->w->qid,  op->w->sender,
+		                         op->w->received, 0,           br,
+		                         op->w->nrcpts,   op->w->body, op->w->body_len};
 		if (bounce_build(&bi, &op->dsn, &op->dsn_len, op->err, sizeof(op->err)) != 0)
-			op->dsn = NULL;	/* logged on the loop; the recipients still fail */
+			op->dsn = NULL; /* logged on the loop; the recipients still fail */
 	}
 	free(br);
 }
@@ -665,12 +672,12 @@ bounce_applied(struct writer_job *wj)
 	}
 	for (i = 0; i < op->w->nrcpts; i++)
 		log_info("qid=%s event=delivery to=\"<%s>\" relay=none dsn=5.0.0 status=bounced "
-			 "by=ctl uid=%u reply=\"%s\"",
-			 op->qid, LOG_Q(qa, op->w->rcpts[i].address), (unsigned)op->c->uid,
-			 BOUNCE_REPLY);
+		         "by=ctl uid=%u reply=\"%s\"",
+		         op->qid, LOG_Q(qa, op->w->rcpts[i].address), (unsigned)op->c->uid,
+		         BOUNCE_REPLY);
 	if (op->dsn && op->bounce.id > 0) {
 		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", op->qid,
-			 op->bounce.qid, LOG_Q(qa, op->w->sender), op->w->nrcpts);
+		         op->bounce.qid, LOG_Q(qa, op->w->sender), op->w->nrcpts);
 		if (op->c->srv->deliver)
 			deliver_enqueue(op->c->srv->deliver, op->bounce.id, op->now);
 	}
@@ -697,8 +704,8 @@ bounce_loaded(void *arg)
 	}
 	if (s && sched_where(s, op->id) == SCHED_INFLIGHT) {
 		snprintf(text, sizeof(text),
-			 "message %s is being delivered right now; try again when the attempt ends",
-			 op->qid);
+		         "message %s is being delivered right now; try again when the attempt ends",
+		         op->qid);
 		reply_err(op, text);
 		return;
 	}

@@ -49,7 +49,7 @@ put_string(struct evbuffer *b, const char *s)
 		unsigned char c = p[i];
 		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
 			for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
-				      p[run] != '\\';
+			              p[run] != '\\';
 			     run++)
 				;
 			evbuffer_add(b, p + i, run - i);

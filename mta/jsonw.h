@@ -17,7 +17,7 @@ struct evbuffer;
 #define JW_DEPTH 16
 
 struct jw {
-	struct evbuffer *b;	/* borrowed */
+	struct evbuffer *b; /* borrowed */
 	int depth;
 	bool first[JW_DEPTH];
 	char closer[JW_DEPTH];
@@ -27,8 +27,8 @@ struct jw {
 void jw_init(struct jw *w, struct evbuffer *b);
 void jw_obj(struct jw *w, const char *key);
 void jw_arr(struct jw *w, const char *key);
-void jw_end(struct jw *w);	/* closes the innermost object or array */
-void jw_str(struct jw *w, const char *key, const char *v);	/* NULL: null */
+void jw_end(struct jw *w); /* closes the innermost object or array */
+void jw_str(struct jw *w, const char *key, const char *v); /* NULL: null */
 void jw_int(struct jw *w, const char *key, int64_t v);
 void jw_bool(struct jw *w, const char *key, bool v);
 void jw_null(struct jw *w, const char *key);

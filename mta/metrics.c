@@ -16,85 +16,84 @@ struct family {
 
 struct counter_def {
 	const struct family *fam;
-	const char *labels;	/* "reason=\"size\"" or NULL */
+	const char *labels; /* "reason=\"size\"" or NULL */
 };
 
 struct hist_def {
 	const struct family *fam;
 	size_t nb;
-	double le[HIST_MAX_BUCKETS];	/* upper bounds, ascending; +Inf is implicit */
+	double le[HIST_MAX_BUCKETS]; /* upper bounds, ascending; +Inf is implicit */
 };
 
-static const struct family f_sessions_total = {
-	"mxrelay_sessions_total", "counter", "SMTP sessions started."};
-static const struct family f_accepted = {
-	"mxrelay_accepted_total", "counter", "Messages accepted and stored in the spool."};
+static const struct family f_sessions_total = {"mxrelay_sessions_total", "counter",
+                                               "SMTP sessions started."};
+static const struct family f_accepted = {"mxrelay_accepted_total", "counter",
+                                         "Messages accepted and stored in the spool."};
 static const struct family f_rejected = {
-	"mxrelay_rejected_total", "counter",
-	"Messages refused (at end of DATA, or by the spool), RCPTs refused for relaying and "
-	"senders refused for the AUTH user, by reason."};
-static const struct family f_delivered = {
-	"mxrelay_delivered_total", "counter", "Recipients delivered (2xx from the remote MX)."};
-static const struct family f_deferred = {
-	"mxrelay_deferred_total", "counter", "Recipient delivery attempts deferred for a retry."};
+    "mxrelay_rejected_total", "counter",
+    "Messages refused (at end of DATA, or by the spool), RCPTs refused for relaying and "
+    "senders refused for the AUTH user, by reason."};
+static const struct family f_delivered = {"mxrelay_delivered_total", "counter",
+                                          "Recipients delivered (2xx from the remote MX)."};
+static const struct family f_deferred = {"mxrelay_deferred_total", "counter",
+                                         "Recipient delivery attempts deferred for a retry."};
 static const struct family f_bounced = {
-	"mxrelay_bounced_total", "counter",
-	"Recipients failed permanently (5xx or expired); a DSN is sent for them."};
+    "mxrelay_bounced_total", "counter",
+    "Recipients failed permanently (5xx or expired); a DSN is sent for them."};
 static const struct family f_tls = {
-	"mxrelay_tls_sessions_total", "counter",
-	"TLS handshakes completed by SMTP clients, by protocol version."};
-static const struct family f_auth = {
-	"mxrelay_auth_total", "counter", "SMTP AUTH attempts, by result."};
-static const struct family f_sessions = {
-	"mxrelay_sessions", "gauge", "SMTP sessions open now."};
+    "mxrelay_tls_sessions_total", "counter",
+    "TLS handshakes completed by SMTP clients, by protocol version."};
+static const struct family f_auth = {"mxrelay_auth_total", "counter",
+                                     "SMTP AUTH attempts, by result."};
+static const struct family f_sessions = {"mxrelay_sessions", "gauge", "SMTP sessions open now."};
 static const struct family f_queue = {
-	"mxrelay_queue_messages", "gauge",
-	"Messages in the queue with work left (scheduled or being delivered)."};
+    "mxrelay_queue_messages", "gauge",
+    "Messages in the queue with work left (scheduled or being delivered)."};
 static const struct family f_queue_age = {
-	"mxrelay_queue_oldest_age_seconds", "gauge",
-	"Age of the oldest queued message (0 when the queue is empty); refreshed every few "
-	"seconds."};
-static const struct family f_dns = {
-	"mxrelay_dns_lookup_seconds", "histogram",
-	"Time to resolve the MX targets of one destination domain."};
+    "mxrelay_queue_oldest_age_seconds", "gauge",
+    "Age of the oldest queued message (0 when the queue is empty); refreshed every few "
+    "seconds."};
+static const struct family f_dns = {"mxrelay_dns_lookup_seconds", "histogram",
+                                    "Time to resolve the MX targets of one destination domain."};
 static const struct family f_delivery = {
-	"mxrelay_delivery_attempt_seconds", "histogram",
-	"Duration of one delivery attempt of one message (all its recipient domains)."};
+    "mxrelay_delivery_attempt_seconds", "histogram",
+    "Duration of one delivery attempt of one message (all its recipient domains)."};
 
 static const struct counter_def counters[M__COUNT] = {
-	[M_SESSIONS_TOTAL] = {&f_sessions_total, NULL},
-	[M_ACCEPTED] = {&f_accepted, NULL},
-	[M_REJ_SIZE] = {&f_rejected, "reason=\"size\""},
-	[M_REJ_CONTENT] = {&f_rejected, "reason=\"content\""},
-	[M_REJ_POLICY] = {&f_rejected, "reason=\"policy\""},
-	[M_REJ_RELAY] = {&f_rejected, "reason=\"relay\""},
-	[M_REJ_SENDER] = {&f_rejected, "reason=\"sender\""},
-	[M_REJ_STORAGE] = {&f_rejected, "reason=\"storage\""},
-	[M_DELIVERED] = {&f_delivered, NULL},
-	[M_DEFERRED] = {&f_deferred, NULL},
-	[M_BOUNCED] = {&f_bounced, NULL},
-	[M_TLS_V10] = {&f_tls, "version=\"TLSv1\""},
-	[M_TLS_V11] = {&f_tls, "version=\"TLSv1.1\""},
-	[M_TLS_V12] = {&f_tls, "version=\"TLSv1.2\""},
-	[M_TLS_V13] = {&f_tls, "version=\"TLSv1.3\""},
-	[M_TLS_OTHER] = {&f_tls, "version=\"other\""},
-	[M_AUTH_OK] = {&f_auth, "result=\"success\""},
-	[M_AUTH_FAIL] = {&f_auth, "result=\"failure\""},
+    [M_SESSIONS_TOTAL] = {&f_sessions_total, NULL},
+    [M_ACCEPTED] = {&f_accepted, NULL},
+    [M_REJ_SIZE] = {&f_rejected, "reason=\"size\""},
+    [M_REJ_CONTENT] = {&f_rejected, "reason=\"content\""},
+    [M_REJ_POLICY] = {&f_rejected, "reason=\"policy\""},
+    [M_REJ_RELAY] = {&f_rejected, "reason=\"relay\""},
+    [M_REJ_SENDER] = {&f_rejected, "reason=\"sender\""},
+    [M_REJ_SYSTEM] = {&f_rejected, "reason=\"system\""},
+    [M_DELIVERED] = {&f_delivered, NULL},
+    [M_DEFERRED] = {&f_deferred, NULL},
+    [M_BOUNCED] = {&f_bounced, NULL},
+    [M_TLS_V10] = {&f_tls, "version=\"TLSv1\""},
+    [M_TLS_V11] = {&f_tls, "version=\"TLSv1.1\""},
+    [M_TLS_V12] = {&f_tls, "version=\"TLSv1.2\""},
+    [M_TLS_V13] = {&f_tls, "version=\"TLSv1.3\""},
+    [M_TLS_OTHER] = {&f_tls, "version=\"other\""},
+    [M_AUTH_OK] = {&f_auth, "result=\"success\""},
+    [M_AUTH_FAIL] = {&f_auth, "result=\"failure\""},
 };
 
 static const struct hist_def hists[H__COUNT] = {
-	/* a local caching resolver answers in under a millisecond; c-ares gives up after seconds */
-	[H_DNS_SECONDS] = {&f_dns, 11, {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10}},
-	/* connect + TLS + transaction to one or many MX hosts; timeouts are minutes */
-	[H_DELIVERY_SECONDS] = {&f_delivery, 12,
-				{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}},
+    /* a local caching resolver answers in under a millisecond; c-ares gives up after seconds */
+    [H_DNS_SECONDS] = {&f_dns, 11, {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10}},
+    /* connect + TLS + transaction to one or many MX hosts; timeouts are minutes */
+    [H_DELIVERY_SECONDS] = {&f_delivery,
+                            12,
+                            {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}},
 };
 
 static _Atomic uint64_t cval[M__COUNT];
 static _Atomic int64_t gval[G__COUNT];
 /* per bucket (not cumulative: summed when rendered), the last one is +Inf */
 static _Atomic uint64_t hcount[H__COUNT][HIST_MAX_BUCKETS + 1];
-static _Atomic uint64_t hsum_us[H__COUNT];	/* sum in microseconds: integer atomics */
+static _Atomic uint64_t hsum_us[H__COUNT]; /* sum in microseconds: integer atomics */
 
 void
 metrics_inc(enum metric_counter c)
@@ -126,15 +125,15 @@ metrics_observe(enum metric_hist h, double seconds)
 	if ((unsigned)h >= H__COUNT)
 		return;
 	d = &hists[h];
-	if (!(seconds > 0))	/* also NaN */
+	if (!(seconds > 0)) /* also NaN */
 		seconds = 0;
 	if (seconds > 1e9)
-		seconds = 1e9;	/* keeps the microsecond sum far from overflow */
+		seconds = 1e9; /* keeps the microsecond sum far from overflow */
 	for (i = 0; i < d->nb && seconds > d->le[i]; i++)
 		;
 	atomic_fetch_add_explicit(&hcount[h][i], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&hsum_us[h], (uint64_t)(seconds * 1e6 + 0.5),
-				  memory_order_relaxed);
+	                          memory_order_relaxed);
 }
 
 void
@@ -143,8 +142,10 @@ metrics_tls_seen(const char *version)
 	static const struct {
 		const char *name;
 		enum metric_counter c;
-	} map[] = {{"TLSv1", M_TLS_V10}, {"TLSv1.1", M_TLS_V11}, {"TLSv1.2", M_TLS_V12},
-		   {"TLSv1.3", M_TLS_V13}};
+	} map[] = {{"TLSv1", M_TLS_V10},
+	           {"TLSv1.1", M_TLS_V11},
+	           {"TLSv1.2", M_TLS_V12},
+	           {"TLSv1.3", M_TLS_V13}};
 	size_t i;
 
 	for (i = 0; version != NULL && i < sizeof(map) / sizeof(map[0]); i++)
@@ -170,7 +171,7 @@ metrics_reject_reply(const char *reply)
 	else if (subj == 6)
 		metrics_inc(M_REJ_CONTENT);
 	else if (subj == 3)
-		metrics_inc(M_REJ_STORAGE);
+		metrics_inc(M_REJ_SYSTEM);
 	else
 		metrics_inc(M_REJ_POLICY);
 }
@@ -245,7 +246,8 @@ render_hist(struct out *o, enum metric_hist h)
 			put(o, "%s_bucket{le=\"%g\"} %llu\n", d->fam->name, d->le[i],
 			    (unsigned long long)cum);
 		else
-			put(o, "%s_bucket{le=\"+Inf\"} %llu\n", d->fam->name, (unsigned long long)cum);
+			put(o, "%s_bucket{le=\"+Inf\"} %llu\n", d->fam->name,
+			    (unsigned long long)cum);
 	}
 	put(o, "%s_sum %llu.%06llu\n", d->fam->name, (unsigned long long)(sum / 1000000),
 	    (unsigned long long)(sum % 1000000));

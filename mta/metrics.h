@@ -17,37 +17,37 @@
 
 /* Counters. Entries of one family (same name, other label) are adjacent. */
 enum metric_counter {
-	M_SESSIONS_TOTAL,	/* SMTP sessions started */
-	M_ACCEPTED,		/* messages stored (250 sent) */
-	M_REJ_SIZE,		/* messages refused: size or header size limit */
-	M_REJ_CONTENT,		/* bare CR/LF, over-long lines */
-	M_REJ_POLICY,		/* header From not allowed, several From headers */
-	M_REJ_RELAY,		/* RCPT refused: neither allowlisted nor authenticated */
-	M_REJ_SENDER,		/* MAIL FROM not allowed for the AUTH user */
-	M_REJ_STORAGE,		/* the spool could not store it (451/452) */
-	M_DELIVERED,		/* recipients, per attempt outcome recorded in the spool */
+	M_SESSIONS_TOTAL, /* SMTP sessions started */
+	M_ACCEPTED,       /* messages stored (250 sent) */
+	M_REJ_SIZE,       /* messages refused: size or header size limit */
+	M_REJ_CONTENT,    /* bare CR/LF, over-long lines */
+	M_REJ_POLICY,     /* header From not allowed, several From headers */
+	M_REJ_RELAY,      /* RCPT refused: neither allowlisted nor authenticated */
+	M_REJ_SENDER,     /* MAIL FROM not allowed for the AUTH user (or has no DKIM key) */
+	M_REJ_SYSTEM,     /* the spool could not store it, DKIM signing failed (4.3.x) */
+	M_DELIVERED,      /* recipients, per attempt outcome recorded in the spool */
 	M_DEFERRED,
 	M_BOUNCED,
-	M_TLS_V10,		/* TLS handshakes completed by SMTP clients, per version */
+	M_TLS_V10, /* TLS handshakes completed by SMTP clients, per version */
 	M_TLS_V11,
 	M_TLS_V12,
 	M_TLS_V13,
 	M_TLS_OTHER,
-	M_AUTH_OK,		/* AUTH attempts */
+	M_AUTH_OK, /* AUTH attempts */
 	M_AUTH_FAIL,
 	M__COUNT
 };
 
 enum metric_gauge {
-	G_SESSIONS,		/* SMTP sessions open now */
-	G_QUEUE_MESSAGES,	/* messages with work left (scheduled or being delivered) */
-	G_QUEUE_OLDEST,		/* received time of the oldest queued message, 0: empty */
+	G_SESSIONS,       /* SMTP sessions open now */
+	G_QUEUE_MESSAGES, /* messages with work left (scheduled or being delivered) */
+	G_QUEUE_OLDEST,   /* received time of the oldest queued message, 0: empty */
 	G__COUNT
 };
 
 enum metric_hist {
-	H_DNS_SECONDS,		/* MX resolution of one destination, start to answer */
-	H_DELIVERY_SECONDS,	/* one delivery attempt of one message, load to outcome */
+	H_DNS_SECONDS,      /* MX resolution of one destination, start to answer */
+	H_DELIVERY_SECONDS, /* one delivery attempt of one message, load to outcome */
 	H__COUNT
 };
 
@@ -62,7 +62,8 @@ void metrics_tls_seen(const char *version);
 
 /*
  * Count a refused message by its reply's enhanced status code (RFC 3463):
- * x.3.4 size, x.6.x content, x.7.x policy, x.3.x other storage. One place
+ * x.3.4 size, x.6.x content, x.7.x policy, other x.3.x system (spool
+ * errors, DKIM signing failures: RFC 3463 "mail system status"). One place
  * maps replies to classes, so the same refusal always counts the same.
  */
 void metrics_reject_reply(const char *reply);
@@ -87,7 +88,7 @@ void metrics_reset(void);
  * queue-age job is left in flight.
  */
 struct server;
-int metrics_start(struct server *srv, char *err, size_t errlen);	/* metrics_http.c */
+int metrics_start(struct server *srv, char *err, size_t errlen); /* metrics_http.c */
 void metrics_stop(void);
 /* metrics_poll.c: queue size (O(1), every second) and oldest age (a worker, every 5 s) */
 void metrics_poll_start(struct server *srv);

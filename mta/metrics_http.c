@@ -21,14 +21,14 @@
 #include "mta/core/log.h"
 #include "mta/server.h"
 
-#define METRICS_CONN_MAX 8		/* scrapers at once */
-#define METRICS_TIMEOUT 10		/* seconds a connection may idle */
-#define METRICS_BODY_MAX (64 * 1024)	/* the fixed metric set renders to ~6 KiB */
+#define METRICS_CONN_MAX 8           /* scrapers at once */
+#define METRICS_TIMEOUT 10           /* seconds a connection may idle */
+#define METRICS_BODY_MAX (64 * 1024) /* the fixed metric set renders to ~6 KiB */
 
 static const char content_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
 static struct MHD_Daemon *mhd;
-static char start_error[256];	/* last libmicrohttpd message while starting */
+static char start_error[256]; /* last libmicrohttpd message while starting */
 
 /* libmicrohttpd's own messages: into our log (and kept for the start-up error). */
 static void
@@ -46,7 +46,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static enum MHD_Result
 respond(struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len,
-	enum MHD_ResponseMemoryMode mode)
+        enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
 	enum MHD_Result ret;
@@ -66,7 +66,7 @@ respond(struct MHD_Connection *c, unsigned status, const char *type, char *body,
 
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-	   const char *version, const char *upload, size_t *upload_size, void **con_cls)
+           const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
 	static char not_found[] = "not found: try /metrics\n";
 	static char not_allowed[] = "method not allowed\n";
@@ -75,16 +75,16 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 
 	if (strcmp(url, "/metrics") != 0)
 		return respond(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found,
-			       sizeof(not_found) - 1, MHD_RESPMEM_PERSISTENT);
+		               sizeof(not_found) - 1, MHD_RESPMEM_PERSISTENT);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", not_allowed,
-			       sizeof(not_allowed) - 1, MHD_RESPMEM_PERSISTENT);
+		               sizeof(not_allowed) - 1, MHD_RESPMEM_PERSISTENT);
 	body = malloc(METRICS_BODY_MAX);
 	if (body == NULL)
 		return MHD_NO;
 	n = metrics_render(body, METRICS_BODY_MAX, time(NULL));
 	if (n >= METRICS_BODY_MAX)
-		n = METRICS_BODY_MAX - 1;	/* cannot happen with the fixed set; never overrun */
+		n = METRICS_BODY_MAX - 1; /* cannot happen with the fixed set; never overrun */
 	return respond(c, MHD_HTTP_OK, content_type, body, n, MHD_RESPMEM_MUST_FREE);
 }
 
@@ -99,15 +99,14 @@ metrics_start(struct server *srv, char *err, size_t errlen)
 	if (c->metrics_addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	start_error[0] = '\0';
-	mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
-			       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-			       MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&c->metrics_addr,
-			       MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONN_MAX,
-			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT,
-			       MHD_OPTION_END);
+	mhd = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&c->metrics_addr,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)METRICS_TIMEOUT, MHD_OPTION_END);
 	if (mhd == NULL) {
 		snprintf(err, errlen, "metrics_listen %s: cannot serve metrics: %s",
-			 c->metrics_listen, start_error[0] ? start_error : strerror(errno));
+		         c->metrics_listen, start_error[0] ? start_error : strerror(errno));
 		return -1;
 	}
 	metrics_poll_start(srv);

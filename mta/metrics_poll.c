@@ -22,7 +22,7 @@
 #include "spool/spool.h"
 
 #define POLL_SECONDS 1
-#define AGE_EVERY 5		/* ticks between oldest-message probes */
+#define AGE_EVERY 5 /* ticks between oldest-message probes */
 
 struct age_job {
 	char dir[4096];
@@ -108,7 +108,7 @@ metrics_poll_start(struct server *srv)
 	poll_state.srv = srv;
 	poll_state.ev = event_new(srv->base, -1, EV_PERSIST, on_tick, NULL);
 	event_add(poll_state.ev, &tv);
-	on_tick(-1, 0, NULL);	/* the first scrape already sees the queue */
+	on_tick(-1, 0, NULL); /* the first scrape already sees the queue */
 }
 
 void

@@ -17,8 +17,8 @@
 #include "mta/server.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -205,6 +205,7 @@ cmd_mail(struct session *s, char *arg)
 		smtpd_reply(s, "550 5.7.1 <%s>: no DKIM key for this sender domain; mail from it "
 			       "is not relayed unsigned",
 			    addr);
+		metrics_inc(M_REJ_SENDER);
 		return;
 	}
 	s->mail_from = xstrdup(addr);

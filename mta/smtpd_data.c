@@ -223,7 +223,7 @@ data_stored(struct writer_job *job)
 		if (s->srv->deliver)
 			deliver_enqueue(s->srv->deliver, job->in.id, time(NULL));
 	} else {
-		metrics_inc(M_REJ_STORAGE);
+		metrics_inc(M_REJ_SYSTEM);
 		log_err("s=%s qid=%s event=spool_error ip=%s disk_full=%d error=\"%s\"", s->id,
 			s->qid, s->ip, job->disk_full, job->err);
 		if (!s->closed) {

@@ -37,12 +37,13 @@
 #include "mta/deliver.h"
 #include "mta/dkimsign.h"
 #include "mta/jsonw.h"
+#include "mta/metrics.h"
 #include "mta/server.h"
 #include "mta/writer.h"
 #include "spool/spool.h"
 
-#define DATA_LINE_MAX 1000		/* as smtpd_data.c: RFC 5321 4.5.3.1.6 */
-#define SUBMIT_SLACK (64 * 1024)	/* dot-stuffing may add this much over the size limit */
+#define DATA_LINE_MAX 1000       /* as smtpd_data.c: RFC 5321 4.5.3.1.6 */
+#define SUBMIT_SLACK (64 * 1024) /* dot-stuffing may add this much over the size limit */
 
 enum sub_state { SUB_ENVELOPE, SUB_BODY, SUB_DONE };
 
@@ -50,13 +51,13 @@ struct submit {
 	struct ctl_conn *c;
 	enum sub_state state;
 	char qid[SPOOL_QID_LEN + 1];
-	char client[64];	/* "local (uid N)": the spool's client_ip column */
-	char *from;		/* NULL until FROM */
+	char client[64]; /* "local (uid N)": the spool's client_ip column */
+	char *from;      /* NULL until FROM */
 	char **rcpts;
 	size_t nrcpts;
-	unsigned flags;		/* SPOOL_F_SMTPUTF8 for non-ASCII addresses */
-	uint64_t left;		/* body octets still to come */
-	bool midline;		/* dropping the rest of an over-long line */
+	unsigned flags; /* SPOOL_F_SMTPUTF8 for non-ASCII addresses */
+	uint64_t left;  /* body octets still to come */
+	bool midline;   /* dropping the rest of an over-long line */
 	struct smtpd_data *d;
 	char *body;
 	size_t body_len;
@@ -65,7 +66,7 @@ struct submit {
 
 struct sub_sign {
 	struct submit *sub;
-	struct dkimsign *dk;	/* a reference: SIGHUP may replace srv->dkim meanwhile */
+	struct dkimsign *dk; /* a reference: SIGHUP may replace srv->dkim meanwhile */
 	char domain[256];
 	char *headers;
 	char err[256];
@@ -102,9 +103,8 @@ refuse(struct submit *sub, const char *reply)
 		return;
 	}
 	snprintf(code, sizeof(code), "%.*s", (int)(text - reply), reply);
-	log_warn("%s qid=%s event=rejected ip=local uid=%u from=\"<%s>\" reason=\"%s\"",
-		 sub->c->id, sub->qid, (unsigned)sub->c->uid, LOG_Q(q, sub->from ? sub->from : ""),
-		 text + 1);
+	log_warn("%s qid=%s event=rejected ip=local uid=%u from=\"<%s>\" reason=\"%s\"", sub->c->id,
+	         sub->qid, (unsigned)sub->c->uid, LOG_Q(q, sub->from ? sub->from : ""), text + 1);
 	ctl_error(sub->c, code, "%s", text + 1);
 }
 
@@ -153,8 +153,8 @@ parse_addr(struct submit *sub, const char *arg, bool rcpt)
 		st = ADDR_SYNTAX;
 	if (st != ADDR_OK) {
 		snprintf(reply, sizeof(reply), "553 %s Bad %s address <%.256s>: %s",
-			 rcpt ? "5.1.3" : "5.1.7", rcpt ? "recipient" : "sender", arg,
-			 addr_strerror(st));
+		         rcpt ? "5.1.3" : "5.1.7", rcpt ? "recipient" : "sender", arg,
+		         addr_strerror(st));
 		refuse(sub, reply);
 		return NULL;
 	}
@@ -172,9 +172,10 @@ make_received(struct submit *sub, char *out, size_t outlen)
 	util_rfc5322_date(date, sizeof(date), time(NULL));
 	if (sub->nrcpts == 1 && !has_8bit(sub->rcpts[0]))
 		snprintf(rcpt, sizeof(rcpt), "\r\n\tfor <%s>", sub->rcpts[0]);
-	snprintf(out, outlen,
-		 "Received: from local (uid %u)\r\n\tby %s (mxrelay) with local id %s%s;\r\n\t%s\r\n",
-		 (unsigned)sub->c->uid, sub->c->srv->cfg->hostname, sub->qid, rcpt, date);
+	snprintf(
+	    out, outlen,
+	    "Received: from local (uid %u)\r\n\tby %s (mxrelay) with local id %s%s;\r\n\t%s\r\n",
+	    (unsigned)sub->c->uid, sub->c->srv->cfg->hostname, sub->qid, rcpt, date);
 }
 
 static void
@@ -224,14 +225,14 @@ envelope_line(struct submit *sub, char *line)
 		if (sub->nrcpts >= sub->c->srv->cfg->max_recipients) {
 			free(a);
 			snprintf(q, sizeof(q), "552 5.5.3 Too many recipients (at most %u)",
-				 sub->c->srv->cfg->max_recipients);
+			         sub->c->srv->cfg->max_recipients);
 			refuse(sub, q);
 			return;
 		}
 		for (i = 0; i < sub->nrcpts && strcmp(sub->rcpts[i], a) != 0; i++)
 			;
 		if (i < sub->nrcpts) {
-			free(a);	/* the same recipient twice gets one copy */
+			free(a); /* the same recipient twice gets one copy */
 			return;
 		}
 		sub->rcpts = xrealloc(sub->rcpts, (sub->nrcpts + 1) * sizeof(char *));
@@ -264,7 +265,7 @@ body_feed(struct submit *sub, struct evbuffer *in)
 		if (eol.pos >= 0 && (size_t)eol.pos < lim) {
 			n = (size_t)eol.pos + 1;
 		} else if (lim == sub->left || lim > DATA_LINE_MAX) {
-			n = lim;	/* the last octets (no LF: refused as bare) or too long */
+			n = lim; /* the last octets (no LF: refused as bare) or too long */
 		} else {
 			return false;
 		}
@@ -292,8 +293,9 @@ stored(struct writer_job *wj)
 	char qa[300];
 
 	if (wj->status != 0) {
-		log_err("%s qid=%s event=spool_error ip=local uid=%u disk_full=%d error=\"%s\"", c->id,
-			sub->qid, (unsigned)c->uid, wj->disk_full, wj->err);
+		metrics_inc(M_REJ_SYSTEM);
+		log_err("%s qid=%s event=spool_error ip=local uid=%u disk_full=%d error=\"%s\"",
+		        c->id, sub->qid, (unsigned)c->uid, wj->disk_full, wj->err);
 		if (wj->disk_full)
 			ctl_error(c, "452 4.3.1", "Insufficient system storage");
 		else
@@ -301,9 +303,11 @@ stored(struct writer_job *wj)
 		return;
 	}
 	c->srv->accepted++;
-	log_info("%s qid=%s event=accepted ip=local uid=%u pid=%ld from=\"<%s>\" nrcpt=%zu size=%zu",
-		 c->id, sub->qid, (unsigned)c->uid, (long)c->pid, LOG_Q(qa, sub->from), sub->nrcpts,
-		 sub->body_len);
+	metrics_inc(M_ACCEPTED);
+	log_info(
+	    "%s qid=%s event=accepted ip=local uid=%u pid=%ld from=\"<%s>\" nrcpt=%zu size=%zu",
+	    c->id, sub->qid, (unsigned)c->uid, (long)c->pid, LOG_Q(qa, sub->from), sub->nrcpts,
+	    sub->body_len);
 	/* queued whether or not the client is still there to hear it */
 	if (c->srv->deliver)
 		deliver_enqueue(c->srv->deliver, wj->in.id, time(NULL));
@@ -343,7 +347,7 @@ sign_work(void *arg)
 {
 	struct sub_sign *sj = arg;
 	sj->rc = dkimsign_sign(sj->dk, sj->domain, sj->sub->body, sj->sub->body_len, &sj->headers,
-			       sj->err, sizeof(sj->err));
+	                       sj->err, sizeof(sj->err));
 }
 
 static void
@@ -362,7 +366,7 @@ sign_done(void *arg)
 	}
 	if (sj->rc != 0) {
 		log_err("%s qid=%s event=dkim_failed domain=%s error=\"%s\"", sub->c->id, sub->qid,
-			sj->domain, sj->err);
+		        sj->domain, sj->err);
 		free(sj);
 		sub->c->waiting = false;
 		refuse(sub, "451 4.3.0 DKIM signing failed, try again later");
@@ -391,6 +395,7 @@ finish(struct submit *sub)
 	sub->state = SUB_DONE;
 	if (refusal) {
 		srv->rejected++;
+		metrics_inc(strncmp(refusal, "552", 3) == 0 ? M_REJ_SIZE : M_REJ_CONTENT);
 		refuse(sub, refusal);
 		return;
 	}
@@ -405,7 +410,8 @@ finish(struct submit *sub)
 		return;
 	}
 	if (srv->cfg->dkim_refuse_unsigned) {
-		refuse(sub, "550 5.7.1 No DKIM key for the header From domain; mail would be unsigned");
+		refuse(sub,
+		       "550 5.7.1 No DKIM key for the header From domain; mail would be unsigned");
 		return;
 	}
 	spool_it(sub);
@@ -419,7 +425,8 @@ submit_feed(struct ctl_conn *c, struct evbuffer *in)
 
 	while (sub->state == SUB_ENVELOPE && !c->replied) {
 		struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, NULL);
-		if (eol.pos < 0 ? evbuffer_get_length(in) >= CTL_LINE_MAX : eol.pos >= CTL_LINE_MAX) {
+		if (eol.pos < 0 ? evbuffer_get_length(in) >= CTL_LINE_MAX
+		                : eol.pos >= CTL_LINE_MAX) {
 			refuse(sub, "500 5.5.2 Envelope line too long");
 			return;
 		}

@@ -15,7 +15,7 @@
 
 #include "spool_int.h"
 
-#define QMSG_COLS                                                                          \
+#define QMSG_COLS                                                                                  \
 	"id, qid, sender, received, size, client_ip, helo, auth_user, state, attempts, next_try"
 
 /* Domain of an address: the text after its LAST '@', lower case. */
@@ -116,9 +116,9 @@ qmsg_rcpts(struct spool *sp, struct spool_qmsg *m, size_t max_rcpts, char *err, 
 	int rc, oom = 0, ret = -1;
 
 	if (prep(sp,
-		 "SELECT address, state, attempts, next_try, last_reply FROM recipients"
-		 " WHERE msg_id = ?1 ORDER BY id",
-		 &st, "queue", err, errlen) < 0)
+	         "SELECT address, state, attempts, next_try, last_reply FROM recipients"
+	         " WHERE msg_id = ?1 ORDER BY id",
+	         &st, "queue", err, errlen) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, m->id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -167,8 +167,8 @@ done:
 }
 
 int
-spool_queue_list(struct spool *sp, size_t max, size_t max_rcpts, struct spool_qmsg **out,
-		 size_t *n, char *err, size_t errlen)
+spool_queue_list(struct spool *sp, size_t max, size_t max_rcpts, struct spool_qmsg **out, size_t *n,
+                 char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	struct spool_qmsg *v = NULL;
@@ -182,7 +182,7 @@ spool_queue_list(struct spool *sp, size_t max, size_t max_rcpts, struct spool_qm
 	if (spool_read_begin(sp, "queue list", err, errlen) < 0)
 		return -1;
 	if (prep(sp, "SELECT " QMSG_COLS " FROM messages ORDER BY id LIMIT ?1", &st, "queue list",
-		 err, errlen) < 0)
+	         err, errlen) < 0)
 		goto done;
 	sqlite3_bind_int64(st, 1, max > INT64_MAX ? INT64_MAX : (int64_t)max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -220,7 +220,7 @@ done:
 
 int
 spool_queue_show(struct spool *sp, const char *qid, struct spool_qmsg **out, char *err,
-		 size_t errlen)
+                 size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	struct spool_qmsg *m = calloc(1, sizeof *m);
@@ -236,7 +236,7 @@ spool_queue_show(struct spool *sp, const char *qid, struct spool_qmsg **out, cha
 		return -1;
 	}
 	if (prep(sp, "SELECT " QMSG_COLS " FROM messages WHERE qid = ?1", &st, "queue show", err,
-		 errlen) < 0)
+	         errlen) < 0)
 		goto done;
 	sqlite3_bind_text(st, 1, qid, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -260,13 +260,13 @@ done:
 
 int
 spool_queue_find(struct spool *sp, const char *qid, int64_t *id, int *state, char *err,
-		 size_t errlen)
+                 size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, ret = -1;
 
 	if (prep(sp, "SELECT id, state FROM messages WHERE qid = ?1", &st, "queue find", err,
-		 errlen) < 0)
+	         errlen) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, qid, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -326,10 +326,12 @@ summary_domains(struct spool *sp, size_t max, struct spool_qsummary *s, char *er
 	int rc = SQLITE_DONE, oom = 0;
 
 	if (prep(sp,
-		 "SELECT " DOMAIN_OF("r.address") " AS dom, count(DISTINCT r.msg_id), count(*),"
-		 " min(m.received) FROM recipients AS r JOIN messages AS m ON m.id = r.msg_id"
-		 " WHERE r.state = 0 GROUP BY dom ORDER BY 2 DESC, dom",
-		 &st, "queue summary", err, errlen) < 0)
+	         "SELECT " DOMAIN_OF(
+	             "r.address") " AS dom, count(DISTINCT r.msg_id), count(*),"
+	                          " min(m.received) FROM recipients AS r JOIN messages AS m ON "
+	                          "m.id = r.msg_id"
+	                          " WHERE r.state = 0 GROUP BY dom ORDER BY 2 DESC, dom",
+	         &st, "queue summary", err, errlen) < 0)
 		return -1;
 	if (max > 0 && (s->domains = calloc(max, sizeof *s->domains)) == NULL)
 		oom = 1;
@@ -371,7 +373,7 @@ spool_qsummary_free(struct spool_qsummary *s)
 
 int
 spool_queue_summary(struct spool *sp, time_t now, size_t max_domains, struct spool_qsummary *out,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	int ret = -1;
 
@@ -389,7 +391,7 @@ spool_queue_summary(struct spool *sp, time_t now, size_t max_domains, struct spo
 
 int
 spool_queue_domain_ids(struct spool *sp, const char *domain, int64_t **ids, size_t *n, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t *v = NULL;
@@ -399,9 +401,10 @@ spool_queue_domain_ids(struct spool *sp, const char *domain, int64_t **ids, size
 	*ids = NULL;
 	*n = 0;
 	if (prep(sp,
-		 "SELECT DISTINCT r.msg_id FROM recipients AS r JOIN messages AS m ON m.id = r.msg_id"
-		 " WHERE r.state = 0 AND m.state = 0 AND " DOMAIN_OF("r.address") " = lower(?1)",
-		 &st, "queue flush", err, errlen) < 0)
+	         "SELECT DISTINCT r.msg_id FROM recipients AS r JOIN messages AS m ON m.id = "
+	         "r.msg_id"
+	         " WHERE r.state = 0 AND m.state = 0 AND " DOMAIN_OF("r.address") " = lower(?1)",
+	         &st, "queue flush", err, errlen) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -433,7 +436,7 @@ fail:
 
 /*
  * Run one change of message QID in its own write transaction: sql is bound
- * with ?1 = id, ?2 = a, ?3 = b. *id is the message's row id.
+ * with ?1 = id and, when it has them, ?2 = a, ?3 = b. *id is the row id.
  */
 static int
 change(struct spool *sp, const char *qid, const char *sql, int64_t a, int64_t b, int64_t *id,
@@ -450,8 +453,10 @@ change(struct spool *sp, const char *qid, const char *sql, int64_t a, int64_t b,
 	    prep(sp, sql, &st, "queue", err, errlen) < 0)
 		goto fail;
 	sqlite3_bind_int64(st, 1, *id);
-	sqlite3_bind_int64(st, 2, a);
-	sqlite3_bind_int64(st, 3, b);
+	if (sqlite3_bind_parameter_count(st) >= 3) {
+		sqlite3_bind_int64(st, 2, a);
+		sqlite3_bind_int64(st, 3, b);
+	}
 	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
 		spool_seterr(err, errlen, "spool: queue %s: %s", qid, sqlite3_errmsg(sp->db));
 		goto fail;
@@ -468,22 +473,21 @@ fail:
 
 int
 spool_queue_set_state(struct spool *sp, const char *qid, int state, time_t next_try, int64_t *id,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	if (state != SPOOL_MSG_QUEUED && state != SPOOL_MSG_HELD) {
 		spool_seterr(err, errlen, "spool: queue %s: bad state %d", qid, state);
 		return -1;
 	}
 	return change(sp, qid,
-		      "UPDATE messages SET state = ?2,"
-		      " next_try = CASE WHEN ?3 > 0 THEN ?3 ELSE next_try END WHERE id = ?1",
-		      state, (int64_t)next_try, id, err, errlen);
+	              "UPDATE messages SET state = ?2,"
+	              " next_try = CASE WHEN ?3 > 0 THEN ?3 ELSE next_try END WHERE id = ?1",
+	              state, (int64_t)next_try, id, err, errlen);
 }
 
 int
 spool_queue_delete(struct spool *sp, const char *qid, int64_t *id, char *err, size_t errlen)
 {
 	/* foreign_keys=ON: the cascade removes recipients and body chunks */
-	return change(sp, qid, "DELETE FROM messages WHERE id = ?1 AND ?2 = ?3", 0, 0, id, err,
-		      errlen);
+	return change(sp, qid, "DELETE FROM messages WHERE id = ?1", 0, 0, id, err, errlen);
 }

@@ -59,7 +59,7 @@ alist_load(struct alist *l, const char *joined)
 		return;
 	l->len = strlen(joined);
 	if (l->len >= sizeof l->buf)
-		l->len = sizeof l->buf - 1;	/* not written by us: cut, still a list */
+		l->len = sizeof l->buf - 1; /* not written by us: cut, still a list */
 	memcpy(l->buf, joined, l->len);
 	l->buf[l->len] = '\0';
 	l->n = 1;
@@ -138,7 +138,8 @@ read_row(struct spool *sp, const struct spool_audit_in *a, const char *qid, stru
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		o->found = 1;
-		snprintf(o->worst, sizeof o->worst, "%s", nz((const char *)sqlite3_column_text(st, 0)));
+		snprintf(o->worst, sizeof o->worst, "%s",
+		         nz((const char *)sqlite3_column_text(st, 0)));
 		o->plaintext_auth = sqlite3_column_int(st, 1);
 		o->allowlisted = sqlite3_column_int(st, 2);
 		alist_load(senders, (const char *)sqlite3_column_text(st, 3));
@@ -162,7 +163,7 @@ spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char 
                    size_t errlen)
 {
 	sqlite3_stmt *st = sp->st[ST_AUDIT_PUT];
-	struct alist lists[2];	/* ~10 KiB on the writer thread's stack */
+	struct alist lists[2]; /* ~10 KiB on the writer thread's stack */
 	struct old_row o;
 	const char *worst;
 	int64_t first, last, when = (int64_t)a->when;
@@ -170,7 +171,7 @@ spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char 
 	int rc;
 
 	if (a->client_ip == NULL || *a->client_ip == '\0')
-		return SQLITE_OK;	/* nothing to key the row on (not from a client) */
+		return SQLITE_OK; /* nothing to key the row on (not from a client) */
 	rc = read_row(sp, a, qid, &o, &lists[0], &lists[1], err, errlen);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -258,7 +259,7 @@ take_row(sqlite3_stmt *st, struct spool_audit_row **rows, size_t *n, size_t *cap
 	}
 	r = &(*rows)[*n];
 	memset(r, 0, sizeof *r);
-	(*n)++;	/* counted before filling: a failed strdup leaves NULLs that free() takes */
+	(*n)++; /* counted before filling: a failed strdup leaves NULLs that free() takes */
 	r->client_ip = col_dup(st, 0);
 	r->auth_user = col_dup(st, 1);
 	r->tls_version = col_dup(st, 2);
@@ -311,8 +312,8 @@ sqlerr:
 }
 
 int
-spool_audit_list(const char *dir, time_t since, struct spool_audit_row **out, size_t *n,
-                 char *err, size_t errlen)
+spool_audit_list(const char *dir, time_t since, struct spool_audit_row **out, size_t *n, char *err,
+                 size_t errlen)
 {
 	size_t len = strlen(dir) + sizeof "/spool.db";
 	char *path = malloc(len);
@@ -354,9 +355,8 @@ spool_audit_list(const char *dir, time_t since, struct spool_audit_row **out, si
 		goto done;
 	}
 	if (v > SPOOL_SCHEMA_VERSION) {
-		spool_seterr(err, errlen,
-		             "%s: schema version %lld is newer than this mxrelay (%d)", path,
-		             (long long)v, SPOOL_SCHEMA_VERSION);
+		spool_seterr(err, errlen, "%s: schema version %lld is newer than this mxrelay (%d)",
+		             path, (long long)v, SPOOL_SCHEMA_VERSION);
 		goto done;
 	}
 	if (query_rows(db, path, since, out, n, err, errlen) != 0) {

@@ -25,16 +25,16 @@
 #include "spool/spool.h"
 
 #define PROG "mxrelayctl audit"
-#define LIST_SHOWN 3	/* senders / From addresses shown per table cell */
+#define LIST_SHOWN 3 /* senders / From addresses shown per table cell */
 
 struct opts {
 	const char *conf;
-	time_t since;	/* 0: everything */
+	time_t since; /* 0: everything */
 	int json;
 };
 
 static const char *const risk_names[] = {"plaintext-auth", "tls1.0", "tls1.1", "noauth-plain",
-					 "ok"};
+                                         "ok"};
 
 void
 ctl_audit_usage(FILE *f)
@@ -210,8 +210,8 @@ json_list(FILE *f, const char *joined)
 	while (*p) {
 		size_t n = strcspn(p, ",");
 		char v[SPOOL_AUDIT_VALUE_MAX + 1];
-		snprintf(v, sizeof v, "%.*s", (int)(n < SPOOL_AUDIT_VALUE_MAX ? n : SPOOL_AUDIT_VALUE_MAX),
-			 p);
+		snprintf(v, sizeof v, "%.*s",
+		         (int)(n < SPOOL_AUDIT_VALUE_MAX ? n : SPOOL_AUDIT_VALUE_MAX), p);
 		if (!first)
 			fputs(", ", f);
 		json_str(f, v);
@@ -235,8 +235,8 @@ print_json(const struct spool_audit_row *rows, size_t n)
 		utc(first, sizeof first, r->first_seen, 1);
 		utc(last, sizeof last, r->last_seen, 1);
 		fputs(i ? ",\n {" : "\n {", stdout);
-		printf("\"risk\": \"%s\", \"risk_rank\": %d, \"client_ip\": ", risk_names[risk_of(r)],
-		       risk_of(r) + 1);
+		printf("\"risk\": \"%s\", \"risk_rank\": %d, \"client_ip\": ",
+		       risk_names[risk_of(r)], risk_of(r) + 1);
 		json_str(stdout, r->client_ip);
 		fputs(", \"user\": ", stdout);
 		json_str(stdout, r->auth_user);
@@ -290,12 +290,24 @@ short_list(char *out, size_t len, const char *joined)
 		snprintf(out + o, len - o, " +%zu", n - shown);
 }
 
-enum col { C_RISK, C_IP, C_USER, C_TLS, C_CIPHER, C_AUTH, C_MSGS, C_SENDERS, C_FROM, C_FIRST,
-	   C_LAST, C__N };
+enum col {
+	C_RISK,
+	C_IP,
+	C_USER,
+	C_TLS,
+	C_CIPHER,
+	C_AUTH,
+	C_MSGS,
+	C_SENDERS,
+	C_FROM,
+	C_FIRST,
+	C_LAST,
+	C__N
+};
 
-static const char *const col_names[C__N] = {"RISK", "CLIENT", "USER", "TLS", "CIPHER",
-					    "AUTH", "MSGS", "SENDERS", "HEADER FROM",
-					    "FIRST SEEN", "LAST SEEN"};
+static const char *const col_names[C__N] = {"RISK",        "CLIENT",     "USER",     "TLS",
+                                            "CIPHER",      "AUTH",       "MSGS",     "SENDERS",
+                                            "HEADER FROM", "FIRST SEEN", "LAST SEEN"};
 
 /* One table row as text cells (cell[] points into buf). */
 static void
@@ -312,9 +324,9 @@ cells_of(const struct spool_audit_row *r, char buf[C__N][1100], const char *cell
 		snprintf(buf[C_TLS], 1100, "none");
 	else if (strcmp(r->tls_version, r->worst_tls) == 0 || r->worst_tls[0] == '\0')
 		snprintf(buf[C_TLS], 1100, "%s", r->tls_version);
-	else	/* latest first, the oldest version ever seen after it */
-		snprintf(buf[C_TLS], 1100, "%s(min %s)", r->tls_version[0] ? r->tls_version : "none",
-			 r->worst_tls);
+	else /* latest first, the oldest version ever seen after it */
+		snprintf(buf[C_TLS], 1100, "%s(min %s)",
+		         r->tls_version[0] ? r->tls_version : "none", r->worst_tls);
 	snprintf(buf[C_CIPHER], 1100, "%s", r->tls_cipher[0] ? r->tls_cipher : "-");
 	snprintf(buf[C_AUTH], 1100, "%s", r->auth_mech[0] ? r->auth_mech : "-");
 	snprintf(buf[C_MSGS], 1100, "%lld", (long long)r->messages);
@@ -374,13 +386,15 @@ ctl_audit(int argc, char **argv)
 	if (spool_audit_list(c->data_dir, o.since, &rows, &n, err, sizeof err) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		if (strncmp(err, "no spool database", 17) == 0)
-			fprintf(stderr, PROG ": data_dir of %s is %s: has mxrelayd run with it yet?\n",
-				ctl_config_name(c), c->data_dir);
+			fprintf(stderr,
+			        PROG ": data_dir of %s is %s: has mxrelayd run with it yet?\n",
+			        ctl_config_name(c), c->data_dir);
 		config_free(c);
 		return 1;
 	}
 	config_free(c);
-	qsort(rows, n, sizeof *rows, by_risk);
+	if (n > 1)
+		qsort(rows, n, sizeof *rows, by_risk);
 	if (o.json) {
 		print_json(rows, n);
 	} else if (n == 0) {

@@ -11,16 +11,19 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define KEYGEN_PROG "mxrelayctl dkim keygen"
 #define DNS_DKIM_PROG "mxrelayctl dns dkim"
 #define DEFAULT_KEY_DIR "/etc/mxrelay/dkim"
+#define DAEMON_GROUP "mxrelay"
 
 struct keygen_opts {
 	const char *conf;
@@ -115,14 +118,16 @@ keygen_args(int argc, char **argv, struct keygen_opts *o)
 			else if (strcmp(optarg, "ed25519") == 0)
 				o->alg = MXDKIM_ED25519;
 			else
-				return usage_error(KEYGEN_PROG, "--type must be rsa or ed25519, not", optarg);
+				return usage_error(KEYGEN_PROG,
+				                   "--type must be rsa or ed25519, not", optarg);
 			break;
 		case OPT_BITS:
 			errno = 0;
 			bits = strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || end == optarg ||
 			    bits < MXDKIM_RSA_MIN_SIGN_BITS || bits > MXDKIM_RSA_MAX_BITS)
-				return usage_error(KEYGEN_PROG, "--bits must be 2048 to 4096, not", optarg);
+				return usage_error(KEYGEN_PROG, "--bits must be 2048 to 4096, not",
+				                   optarg);
 			o->bits = (int)bits;
 			break;
 		case OPT_OUT:
@@ -147,14 +152,27 @@ keygen_args(int argc, char **argv, struct keygen_opts *o)
 	return -1;
 }
 
-/* Make the default key folder (root only: the daemon reads keys before dropping privileges). */
+/*
+ * Make the default key folder: root's, mode 0750 and, when the group exists,
+ * group mxrelay, so keys handed to that group (docs/deployment.md) can be
+ * re-read by the daemon after it dropped privileges.
+ */
 static int
 make_default_dir(void)
 {
+	struct group *gr;
+
 	if (mkdir("/etc/mxrelay", 0755) != 0 && errno != EEXIST)
 		return -1;
-	if (mkdir(DEFAULT_KEY_DIR, 0700) != 0 && errno != EEXIST)
-		return -1;
+	if (mkdir(DEFAULT_KEY_DIR, 0750) != 0) {
+		if (errno != EEXIST)
+			return -1;
+		return 0; /* an existing folder keeps its owner and mode */
+	}
+	gr = getgrnam(DAEMON_GROUP);
+	if (gr != NULL && geteuid() == 0 && chown(DEFAULT_KEY_DIR, (uid_t)-1, gr->gr_gid) != 0)
+		fprintf(stderr, KEYGEN_PROG ": warning: %s: cannot set group %s: %s\n",
+		        DEFAULT_KEY_DIR, DAEMON_GROUP, strerror(errno));
 	return 0;
 }
 
@@ -164,7 +182,7 @@ make_default_dir(void)
  */
 static int
 print_key_record(const char *prog, const char *domain, const char *selector,
-		 const struct mxdkim_key *key)
+                 const struct mxdkim_key *key)
 {
 	char err[512], name[600], *value = NULL, *zone = NULL;
 	int rc = -1;
@@ -175,12 +193,13 @@ print_key_record(const char *prog, const char *domain, const char *selector,
 	}
 	if (mxdkim_txt_zone_line(selector, domain, value, &zone) != 0) {
 		fprintf(stderr, "%s: cannot write the record for %s._domainkey.%s: %s\n", prog,
-			selector, domain, strerror(errno));
+		        selector, domain, strerror(errno));
 		goto done;
 	}
 	snprintf(name, sizeof name, "%s._domainkey.%s", selector, domain);
-	printf("DKIM record for %s, selector %s (%s):\n\n", domain, selector,
-	       mxdkim_alg_name(mxdkim_key_alg(key)));
+	printf("DKIM record for %s, selector %s (%s):\n"
+	       "\n",
+	       domain, selector, mxdkim_alg_name(mxdkim_key_alg(key)));
 	ctl_print_txt(stdout, name, zone, value);
 	rc = 0;
 done:
@@ -191,18 +210,13 @@ done:
 
 /* Note a dkim_key line of the config that names the same domain and selector. */
 static void
-note_existing(const char *conf, const char *domain, const char *selector)
+note_existing(const struct config *c, const char *domain, const char *selector)
 {
-	struct config *c;
-	const struct dkim_key_conf *k;
-
-	if (conf == NULL || ctl_load_config(KEYGEN_PROG, conf, &c) != 0)
-		return;
-	for (k = c->dkim_keys; k != NULL; k = k->next)
+	for (const struct dkim_key_conf *k = c->dkim_keys; k != NULL; k = k->next)
 		if (strcasecmp(k->domain, domain) == 0 && strcasecmp(k->selector, selector) == 0)
-			printf("\nnote: %s:%d already has dkim_key = %s %s %s: replace that line\n",
+			printf("\n"
+			       "note: %s:%d already has dkim_key = %s %s %s: replace that line\n",
 			       ctl_config_name(c), k->line, k->domain, k->selector, k->path);
-	config_free(c);
 }
 
 static int
@@ -224,11 +238,9 @@ keygen(int argc, char **argv)
 		return 1;
 	}
 	/* a config given with -c must load: its name goes into the advice below */
-	if (o.conf != NULL) {
-		if (ctl_load_config(KEYGEN_PROG, o.conf, &c) != 0)
-			return 1;
-		config_free(c);
-	}
+	if (o.conf != NULL && ctl_load_config(KEYGEN_PROG, o.conf, &c) != 0)
+		return 1;
+	rc = 1;
 	conf = o.conf != NULL ? o.conf : CTL_DEFAULT_CONF;
 	if (o.out != NULL) {
 		snprintf(path, sizeof path, "%s", o.out);
@@ -236,30 +248,43 @@ keygen(int argc, char **argv)
 		snprintf(path, sizeof path, DEFAULT_KEY_DIR "/%s.%s.pem", domain, selector);
 		if (make_default_dir() != 0) {
 			fprintf(stderr, KEYGEN_PROG ": cannot create " DEFAULT_KEY_DIR ": %s\n",
-				strerror(errno));
-			return 1;
+			        strerror(errno));
+			goto done;
 		}
 	}
 	if (mxdkim_keygen(o.alg, o.bits, path, 0, err, sizeof err) != 0 ||
 	    mxdkim_key_load(&key, path, err, sizeof err) != 0) {
 		fprintf(stderr, KEYGEN_PROG ": %s\n", err);
-		return 1;
+		goto done;
 	}
 	if (realpath(path, abs) == NULL)
 		snprintf(abs, sizeof abs, "%s", path);
-	printf("Wrote %s (%s, %d bits, mode 0600).\n\n", abs, mxdkim_alg_name(o.alg),
-	       mxdkim_key_bits(key));
-	rc = 1;
+	/*
+	 * The systemd unit runs mxrelayd as user mxrelay: give the key to that
+	 * group (0640) when it exists, so the daemon can read it and nobody else.
+	 */
+	const char *mode = "0600";
+	struct group *gr = getgrnam("mxrelay");
+	if (gr != NULL && geteuid() == 0 && chown(path, 0, gr->gr_gid) == 0 &&
+	    chmod(path, 0640) == 0)
+		mode = "0640, group mxrelay";
+	printf("Wrote %s (%s, %d bits, mode %s).\n\n", abs, mxdkim_alg_name(o.alg),
+	       mxdkim_key_bits(key), mode);
 	if (print_key_record(KEYGEN_PROG, domain, selector, key) != 0)
 		goto done;
-	printf("\nAdd this line to %s, then reload mxrelayd (SIGHUP):\n"
+	printf("\n"
+	       "Add this line to %s, then reload mxrelayd (SIGHUP):\n"
 	       "dkim_key = %s %s %s\n",
 	       conf, domain, selector, abs);
-	note_existing(o.conf, domain, selector);
-	printf("\nCheck the published record with: mxrelayctl dns check %s\n", domain);
+	if (c != NULL)
+		note_existing(c, domain, selector);
+	printf("\n"
+	       "Check the published record with: mxrelayctl dns check %s\n",
+	       domain);
 	rc = 0;
 done:
 	mxdkim_key_free(key);
+	config_free(c);
 	return rc;
 }
 
@@ -306,7 +331,8 @@ ctl_dns_dkim(int argc, char **argv)
 			ctl_dns_usage(stdout);
 			return 0;
 		case ':':
-			fprintf(stderr, DNS_DKIM_PROG ": missing argument for '%s'\n", argv[optind - 1]);
+			fprintf(stderr, DNS_DKIM_PROG ": missing argument for '%s'\n",
+			        argv[optind - 1]);
 			return 2;
 		default:
 			fprintf(stderr, DNS_DKIM_PROG ": unknown option '%s'\n", argv[optind - 1]);
@@ -329,7 +355,7 @@ ctl_dns_dkim(int argc, char **argv)
 			printf("\n");
 		if (mxdkim_key_load(&key, k->path, err, sizeof err) != 0) {
 			fprintf(stderr, DNS_DKIM_PROG ": %s:%d: dkim_key: %s\n", ctl_config_name(c),
-				k->line, err);
+			        k->line, err);
 			rc = 1;
 			continue;
 		}
@@ -339,9 +365,9 @@ ctl_dns_dkim(int argc, char **argv)
 	}
 	if (found == 0) {
 		fprintf(stderr,
-			DNS_DKIM_PROG ": %s has no dkim_key for %s: make one with mxrelayctl dkim "
-				      "keygen %s SELECTOR\n",
-			ctl_config_name(c), domain, domain);
+		        DNS_DKIM_PROG ": %s has no dkim_key for %s: make one with mxrelayctl dkim "
+		                      "keygen %s SELECTOR\n",
+		        ctl_config_name(c), domain, domain);
 		rc = 1;
 	}
 	config_free(c);

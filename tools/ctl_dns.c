@@ -179,14 +179,10 @@ void
 ctl_print_txt(FILE *f, const char *name, const char *zone_line, const char *value)
 {
 	fprintf(f,
-		"Zone-file line:\n"
-		"%s\n"
-		"\n"
-		"Web DNS panel:\n"
-		"  Name:  %s\n"
-		"  Type:  TXT\n"
-		"  Value: %s\n",
-		zone_line, name, value);
+	        "Zone-file line:\n%s\n\nWeb DNS panel:\n"
+	        "  Name:  %s\n  Type:  TXT\n"
+	        "  Value: %s\n",
+	        zone_line, name, value);
 }
 
 /* ---- usage ---- */
@@ -262,7 +258,7 @@ spf_args(int argc, char **argv, struct spf_opts *o)
 			if (o->nips == CTL_MAX_IPS)
 				return usage_error(SPF_PROG, "too many addresses", NULL);
 			if (ctl_ip_arg(SPF_PROG, optarg, ch == OPT_IP4 ? AF_INET : AF_INET6,
-				       &o->ips[o->nips]) != 0)
+			               &o->ips[o->nips]) != 0)
 				return 1;
 			o->nips++;
 			break;
@@ -300,9 +296,9 @@ spf_relay_ips(struct spf_opts *o, int *rc)
 	o->nips = ctl_config_ips(c, o->ips);
 	if (o->nips == 0) {
 		fprintf(stderr,
-			SPF_PROG ": %s sets no source_ipv4 or source_ipv6: give the relay's "
-				 "addresses with --ip4/--ip6\n",
-			ctl_config_name(c));
+		        SPF_PROG ": %s sets no source_ipv4 or source_ipv6: give the relay's "
+		                 "addresses with --ip4/--ip6\n",
+		        ctl_config_name(c));
 		*rc = 2;
 	}
 	config_free(c);
@@ -323,8 +319,9 @@ spf_current(const struct spf_opts *o, const char *domain, char **current, bool *
 	*multiple = false;
 	if (o->current != NULL) {
 		if (!spf_is_record(o->current)) {
-			fprintf(stderr, SPF_PROG ": --current is not an SPF record (it must start "
-						 "with \"v=spf1\")\n");
+			fprintf(
+			    stderr, SPF_PROG
+			    ": --current is not an SPF record (it must start with \"v=spf1\")\n");
 			return -1;
 		}
 		*current = strdup(o->current);
@@ -338,9 +335,10 @@ spf_current(const struct spf_opts *o, const char *domain, char **current, bool *
 		return -1;
 	}
 	if (st != DNSQ_OK) {
-		fprintf(stderr, SPF_PROG ": cannot look up the SPF record of %s (%s): give it "
-					 "with --current\n",
-			domain, dnsq_strerror(st));
+		fprintf(stderr,
+		        SPF_PROG
+		        ": cannot look up the SPF record of %s (%s): give it with --current\n",
+		        domain, dnsq_strerror(st));
 		return -1;
 	}
 	*multiple = l.n > 1;
@@ -353,7 +351,7 @@ spf_current(const struct spf_opts *o, const char *domain, char **current, bool *
 
 static void
 spf_print(const char *domain, const char *current, const struct spf_opts *o,
-	  const struct spf_merge *m, unsigned warnings, const struct spf_count *cnt)
+          const struct spf_merge *m, unsigned warnings, const struct spf_count *cnt)
 {
 	char *zone = NULL, mech[64];
 
@@ -405,8 +403,8 @@ dns_spf(int argc, char **argv)
 	if (spf_current(&o, domain, &current, &multiple) != 0)
 		goto done;
 	if (current != NULL && spf_validate(current, why, sizeof why) != 0) {
-		fprintf(stderr, SPF_PROG ": the current SPF record of %s is malformed: %s\n", domain,
-			why);
+		fprintf(stderr, SPF_PROG ": the current SPF record of %s is malformed: %s\n",
+		        domain, why);
 		goto done;
 	}
 	if (spf_merge(current, o.ips, o.nips, &m, why, sizeof why) != 0 ||
@@ -419,8 +417,8 @@ dns_spf(int argc, char **argv)
 	lint.warnings &= ~(unsigned)SPF_W_LOOKUPS;
 	if (cnt.total > SPF_LOOKUP_LIMIT)
 		lint.warnings |= SPF_W_LOOKUPS;
-	spf_print(domain, current, &o, &m, lint.warnings | m.warnings | (multiple ? SPF_W_MULTIPLE : 0),
-		  &cnt);
+	spf_print(domain, current, &o, &m,
+	          lint.warnings | m.warnings | (multiple ? SPF_W_MULTIPLE : 0), &cnt);
 	rc = 0;
 done:
 	spf_merge_free(&m);
@@ -444,7 +442,8 @@ dmarc_published(const char *domain, const char *name)
 		return -1;
 	}
 	if (st != DNSQ_OK) {
-		printf("\nnote: could not look up %s (%s); the record above does not depend on it\n",
+		printf("\n"
+		       "note: could not look up %s (%s); the record above does not depend on it\n",
 		       domain, dnsq_strerror(st));
 		return 0;
 	}
@@ -462,7 +461,8 @@ dmarc_published(const char *domain, const char *name)
 static void
 dmarc_advice(const char *domain, const struct dmarc_rua *r)
 {
-	printf("\nTighten it later, once the reports show that everything sending as %s\n"
+	printf("\n"
+	       "Tighten it later, once the reports show that everything sending as %s\n"
 	       "passes SPF or DKIM aligned (a few weeks of reports):\n"
 	       "  1. p=quarantine; pct=25   then raise pct to 100\n"
 	       "  2. p=reject               failing mail is refused\n"
@@ -472,7 +472,8 @@ dmarc_advice(const char *domain, const struct dmarc_rua *r)
 	for (size_t i = 0; i < r->n; i++) {
 		if (!dmarc_rua_external(domain, r->domain[i]))
 			continue;
-		printf("\nnote: reports go to %s, another domain: it must publish\n"
+		printf("\n"
+		       "note: reports go to %s, another domain: it must publish\n"
 		       "  %s._report._dmarc.%s. IN TXT \"v=DMARC1\"\n"
 		       "  (RFC 7489 7.1) or receivers send it nothing\n",
 		       r->domain[i], domain, r->domain[i]);
@@ -528,7 +529,9 @@ dns_dmarc(int argc, char **argv)
 		fprintf(stderr, DMARC_PROG ": out of memory\n");
 		goto done;
 	}
-	printf("DMARC record for %s (a starter: p=none only collects reports)\n\n", domain);
+	printf("DMARC record for %s (a starter: p=none only collects reports)\n"
+	       "\n",
+	       domain);
 	ctl_print_txt(stdout, name, zone, rec);
 	if (dmarc_published(domain, name) != 0)
 		goto done;

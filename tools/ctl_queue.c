@@ -31,20 +31,21 @@ struct qopts {
 void
 ctl_queue_usage(FILE *f)
 {
-	fputs("  queue [-c FILE | --socket PATH] [--json] list [--limit N] | show ID |\n"
-	      "         summary | flush [ID|DOMAIN] | hold ID | release ID | delete ID | bounce ID\n"
-	      "      work on the running daemon's queue through its control socket:\n"
-	      "      list      messages, oldest first (--limit N, default 1000)\n"
-	      "      show      one message with every recipient's state and last reply\n"
-	      "      summary   counts and oldest age per destination domain and per age\n"
-	      "      flush     try now: one message, one destination domain, or all\n"
-	      "      hold      keep a message from delivery until it is released\n"
-	      "      release   undo hold: the message is tried at once\n"
-	      "      delete    remove a message from the queue, without notice\n"
-	      "      bounce    fail its pending recipients (5.0.0) and send the sender a DSN\n"
-	      "      the socket is control_socket of FILE (default " CTL_DEFAULT_CONF
-	      " if present, else the built-in default); root or group mxrelay may use it\n",
-	      f);
+	fputs(
+	    "  queue [-c FILE | --socket PATH] [--json] list [--limit N] | show ID |\n"
+	    "         summary | flush [ID|DOMAIN] | hold ID | release ID | delete ID | bounce ID\n"
+	    "      work on the running daemon's queue through its control socket:\n"
+	    "      list      messages, oldest first (--limit N, default 1000)\n"
+	    "      show      one message with every recipient's state and last reply\n"
+	    "      summary   counts and oldest age per destination domain and per age\n"
+	    "      flush     try now: one message, one destination domain, or all\n"
+	    "      hold      keep a message from delivery until it is released\n"
+	    "      release   undo hold: the message is tried at once\n"
+	    "      delete    remove a message from the queue, without notice\n"
+	    "      bounce    fail its pending recipients (5.0.0) and send the sender a DSN\n"
+	    "      the socket is control_socket of FILE (default " CTL_DEFAULT_CONF
+	    " if present, else the built-in default); root or group mxrelay may use it\n",
+	    f);
 }
 
 static int
@@ -68,9 +69,11 @@ ago(int64_t s, char *buf, size_t len)
 	else if (s < 3600)
 		snprintf(buf, len, "%lldm", (long long)(s / 60));
 	else if (s < 86400)
-		snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+		snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600),
+		         (long long)(s % 3600 / 60));
 	else
-		snprintf(buf, len, "%lldd%02lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+		snprintf(buf, len, "%lldd%02lldh", (long long)(s / 86400),
+		         (long long)(s % 86400 / 3600));
 	return buf;
 }
 
@@ -207,7 +210,8 @@ print_summary(const struct json *s)
 	for (i = 0; doms && i < doms->n; i++) {
 		const struct json *d = doms->v[i];
 		printf("  %-32s %8lld %8lld  %s\n", json_gets(d, "domain"),
-		       (long long)json_geti(d, "messages", 0), (long long)json_geti(d, "recipients", 0),
+		       (long long)json_geti(d, "messages", 0),
+		       (long long)json_geti(d, "recipients", 0),
 		       ago(json_geti(d, "oldest_age", 0), a, sizeof(a)));
 	}
 	if (doms && (int64_t)doms->n < json_geti(s, "domains_total", 0))
@@ -215,7 +219,8 @@ print_summary(const struct json *s)
 	printf("\nby age:\n  %-8s %8s  %s\n", "AGE", "MESSAGES", "OLDEST");
 	for (i = 0; ages && i < ages->n; i++) {
 		const struct json *g = ages->v[i], *o = json_get(g, "oldest_age");
-		printf("  %-8s %8lld  %s\n", json_gets(g, "age"), (long long)json_geti(g, "messages", 0),
+		printf("  %-8s %8lld  %s\n", json_gets(g, "age"),
+		       (long long)json_geti(g, "messages", 0),
 		       o && o->type == JSON_NUM ? ago(o->i, a, sizeof(a)) : "-");
 	}
 }
@@ -243,8 +248,9 @@ print_change(const char *verb, const struct json *d)
 	} else {
 		printf("%s %s%s\n", qid, verb,
 		       json_getb(d, "in_flight")
-			   ? " (the delivery attempt under way finishes; it is not tried again)"
-			   : strcmp(verb, "released") == 0 ? ": delivery starts now" : "");
+		           ? " (the delivery attempt under way finishes; it is not tried again)"
+		       : strcmp(verb, "released") == 0 ? ": delivery starts now"
+		                                       : "");
 	}
 }
 
@@ -277,12 +283,12 @@ request(const char *path, const char *line, struct json **doc, char **raw)
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ECONNREFUSED)
 			fprintf(stderr, PROG ": mxrelayd is not running (control socket %s: %s)\n",
-				path, strerror(errno));
+			        path, strerror(errno));
 		else if (errno == EACCES)
 			fprintf(stderr,
-				PROG ": cannot use the control socket %s: %s (root and the group "
-				     "mxrelay may)\n",
-				path, strerror(errno));
+			        PROG ": cannot use the control socket %s: %s (root and the group "
+			             "mxrelay may)\n",
+			        path, strerror(errno));
 		else
 			fprintf(stderr, PROG ": control socket %s: %s\n", path, strerror(errno));
 		return 1;
@@ -296,7 +302,7 @@ request(const char *path, const char *line, struct json **doc, char **raw)
 	close(fd);
 	if ((*doc = json_parse(*raw, len, err, sizeof(err))) == NULL) {
 		fprintf(stderr, PROG ": unreadable reply from mxrelayd (%s)\n",
-			len ? err : "it closed without an answer");
+		        len ? err : "it closed without an answer");
 		return 1;
 	}
 	return 0;
@@ -308,10 +314,10 @@ build_line(int argc, char **argv, const struct qopts *o, char *line, size_t len)
 {
 	static const struct {
 		const char *cmd, *verb;
-		int nargs;	/* 1: one argument; -1: zero or one; 0: none */
+		int nargs; /* 1: one argument; -1: zero or one; 0: none */
 	} cmds[] = {
-	    {"list", "LIST", 0},   {"show", "SHOW", 1},       {"summary", "SUMMARY", 0},
-	    {"flush", "FLUSH", -1}, {"hold", "HOLD", 1},      {"release", "RELEASE", 1},
+	    {"list", "LIST", 0},     {"show", "SHOW", 1},     {"summary", "SUMMARY", 0},
+	    {"flush", "FLUSH", -1},  {"hold", "HOLD", 1},     {"release", "RELEASE", 1},
 	    {"delete", "DELETE", 1}, {"bounce", "BOUNCE", 1},
 	};
 	size_t i;
@@ -323,14 +329,16 @@ build_line(int argc, char **argv, const struct qopts *o, char *line, size_t len)
 		if ((cmds[i].nargs == 1 && n != 1) || (cmds[i].nargs == 0 && n != 0) ||
 		    (cmds[i].nargs == -1 && n > 1))
 			return usage_error(cmds[i].nargs == 1 ? "one queue id is needed by"
-							      : "wrong arguments for",
-					   argv[0]);
+			                                      : "wrong arguments for",
+			                   argv[0]);
 		if (o->limit && strcmp(argv[0], "list") != 0)
 			return usage_error("--limit is only for list, not", argv[0]);
 		if (strchr(n ? argv[1] : "", '\n') || strlen(n ? argv[1] : "") > 300)
 			return usage_error("bad argument", argv[1]);
 		snprintf(line, len, "%s%s%s\n", cmds[i].verb, n || o->limit ? " " : "",
-			 n ? argv[1] : o->limit ? o->limit : "");
+		         n          ? argv[1]
+		         : o->limit ? o->limit
+		                    : "");
 		return 0;
 	}
 	return usage_error("unknown queue command", argv[0]);
@@ -341,9 +349,12 @@ ctl_queue(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_JSON, OPT_LIMIT };
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, OPT_SOCKET},
-	    {"json", no_argument, NULL, OPT_JSON},    {"limit", required_argument, NULL, OPT_LIMIT},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"socket", required_argument, NULL, OPT_SOCKET},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"limit", required_argument, NULL, OPT_LIMIT},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct qopts o = {0};
 	char path[4096], line[512], *raw = NULL;
@@ -397,12 +408,12 @@ ctl_queue(int argc, char **argv)
 		else if (strcmp(cmd, "summary") == 0)
 			print_summary(doc);
 		else
-			print_change(strcmp(cmd, "flush") == 0	   ? "flushed"
-				     : strcmp(cmd, "hold") == 0	   ? "held"
-				     : strcmp(cmd, "release") == 0 ? "released"
-				     : strcmp(cmd, "delete") == 0  ? "deleted"
-								   : "bounced",
-				     doc);
+			print_change(strcmp(cmd, "flush") == 0     ? "flushed"
+			             : strcmp(cmd, "hold") == 0    ? "held"
+			             : strcmp(cmd, "release") == 0 ? "released"
+			             : strcmp(cmd, "delete") == 0  ? "deleted"
+			                                           : "bounced",
+			             doc);
 	}
 done:
 	json_free(doc);

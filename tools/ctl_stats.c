@@ -24,14 +24,14 @@
 #include "mta/config.h"
 
 #define PROG "mxrelayctl stats"
-#define RESP_MAX (1024 * 1024)	/* the daemon's page is ~6 KiB */
+#define RESP_MAX (1024 * 1024) /* the daemon's page is ~6 KiB */
 #define TIMEOUT_S 5
 #define SAMPLES_MAX 512
 #define PREFIX "mxrelay_"
 
 struct sample {
 	char name[96];
-	char label[64];		/* the one label's value ("size", "TLSv1.3", le "0.5"); "" none */
+	char label[64]; /* the one label's value ("size", "TLSv1.3", le "0.5"); "" none */
 	double value;
 };
 
@@ -88,7 +88,7 @@ dial(const struct config *c, char *err, size_t errlen)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	if (connect(fd, (struct sockaddr *)&ss, c->metrics_addrlen) != 0) {
 		snprintf(err, errlen, "cannot connect to %s: %s (is mxrelayd running?)",
-			 c->metrics_listen, strerror(errno));
+		         c->metrics_listen, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -106,8 +106,9 @@ fetch(const struct config *c, char *err, size_t errlen)
 
 	if (fd < 0)
 		return NULL;
-	n = snprintf(req, sizeof req, "GET /metrics HTTP/1.0\r\nHost: %s\r\nUser-Agent: mxrelayctl\r\n\r\n",
-		     c->metrics_listen);
+	n = snprintf(req, sizeof req,
+	             "GET /metrics HTTP/1.0\r\nHost: %s\r\nUser-Agent: mxrelayctl\r\n\r\n",
+	             c->metrics_listen);
 	if (write(fd, req, (size_t)n) != n) {
 		snprintf(err, errlen, "%s: write: %s", c->metrics_listen, strerror(errno));
 		goto fail;
@@ -125,7 +126,7 @@ fetch(const struct config *c, char *err, size_t errlen)
 	buf[len] = '\0';
 	if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || strncmp(buf + 8, " 200", 4) != 0) {
 		snprintf(err, errlen, "%s: unexpected answer: %.*s", c->metrics_listen,
-			 (int)strcspn(buf, "\r\n"), buf);
+		         (int)strcspn(buf, "\r\n"), buf);
 		goto fail;
 	}
 	if ((body = strstr(buf, "\r\n\r\n")) == NULL) {
@@ -184,7 +185,8 @@ static double
 get(const struct page *p, const char *name, const char *label)
 {
 	for (size_t i = 0; i < p->n; i++)
-		if (strcmp(p->s[i].name, name) == 0 && strcmp(p->s[i].label, label ? label : "") == 0)
+		if (strcmp(p->s[i].name, name) == 0 &&
+		    strcmp(p->s[i].label, label ? label : "") == 0)
 			return p->s[i].value;
 	return 0;
 }
@@ -260,8 +262,8 @@ print_text(const struct page *p, const struct config *c)
 		if (strcmp(p->s[i].name, "rejected_total") == 0)
 			nrej += p->s[i].value;
 	printf("mxrelayd metrics from %s\n", c->metrics_listen);
-	printf("  messages:    %.0f accepted, %.0f rejected%s%s%s\n", get(p, "accepted_total", NULL),
-	       nrej, rej[0] ? " (" : "", rej, rej[0] ? ")" : "");
+	printf("  messages:    %.0f accepted, %.0f rejected%s%s%s\n",
+	       get(p, "accepted_total", NULL), nrej, rej[0] ? " (" : "", rej, rej[0] ? ")" : "");
 	printf("  recipients:  %.0f delivered, %.0f deferred, %.0f bounced\n",
 	       get(p, "delivered_total", NULL), get(p, "deferred_total", NULL),
 	       get(p, "bounced_total", NULL));
@@ -289,7 +291,7 @@ print_json(const struct page *p)
 		for (j = 0; j < i && strcmp(p->s[j].name, s->name) != 0; j++)
 			;
 		if (j < i)
-			continue;	/* family already printed */
+			continue; /* family already printed */
 		printf("%s\n  \"%s\": ", first ? "" : ",", s->name);
 		first = 0;
 		if (s->label[0] == '\0') {
@@ -345,8 +347,9 @@ ctl_stats(int argc, char **argv)
 	if (ctl_load_config(PROG, conf, &c) != 0)
 		return 1;
 	if (c->metrics_addrlen == 0) {
-		fprintf(stderr, PROG ": metrics are off in %s: set metrics_listen = 127.0.0.1:9125\n",
-			ctl_config_name(c));
+		fprintf(stderr,
+		        PROG ": metrics are off in %s: set metrics_listen = 127.0.0.1:9125\n",
+		        ctl_config_name(c));
 		config_free(c);
 		return 1;
 	}

@@ -8,8 +8,8 @@
 
 #include <stddef.h>
 
-#define CTLSOCK_TIMEOUT 60		/* seconds without progress before giving up */
-#define CTLSOCK_REPLY_MAX (256u << 20)	/* a reply larger than this is refused */
+#define CTLSOCK_TIMEOUT 60             /* seconds without progress before giving up */
+#define CTLSOCK_REPLY_MAX (256u << 20) /* a reply larger than this is refused */
 
 /* Connected fd, or -1 with errno (ENOENT / ECONNREFUSED: nothing listens). */
 int ctlsock_connect(const char *path);

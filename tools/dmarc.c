@@ -82,7 +82,8 @@ dmarc_is_record(const char *txt)
 		return false;
 	while (is_wsp(*txt))
 		txt++;
-	return strncmp(txt, "DMARC1", 6) == 0 && (txt[6] == '\0' || txt[6] == ';' || is_wsp(txt[6]));
+	return strncmp(txt, "DMARC1", 6) == 0 &&
+	       (txt[6] == '\0' || txt[6] == ';' || is_wsp(txt[6]));
 }
 
 /* Split txt into tags; -1 with why for a part without '=' or a tag twice. */
@@ -194,8 +195,9 @@ check_uris(const char *tag, const char *v, char *why, size_t whylen)
 			return fail(why, whylen, "%s=: an address is too long", tag);
 		colon = strchr(uri, ':');
 		if (uri[0] == '\0' || colon == NULL || colon == uri || colon[1] == '\0')
-			return fail(why, whylen, "%s=%s: '%s' is not a URI such as mailto:dmarc@example.com",
-				    tag, v, uri);
+			return fail(why, whylen,
+			            "%s=%s: '%s' is not a URI such as mailto:dmarc@example.com",
+			            tag, v, uri);
 		if (*end == '\0')
 			return 0;
 		p = end + 1;
@@ -295,7 +297,8 @@ dmarc_rua_parse(const char *rua, struct dmarc_rua *out, char *err, size_t errlen
 	if (rua == NULL || *rua == '\0')
 		return fail(err, errlen, "empty report address");
 	if (strpbrk(rua, "; \t\r\n\"\\") != NULL)
-		return fail(err, errlen, "report address '%s' contains ';', a space or a quote", rua);
+		return fail(err, errlen, "report address '%s' contains ';', a space or a quote",
+		            rua);
 	for (;;) {
 		const char *end = strchr(p, ','), *at;
 		char uri[512], *bang;
@@ -310,10 +313,12 @@ dmarc_rua_parse(const char *rua, struct dmarc_rua *out, char *err, size_t errlen
 		if (bang != NULL)
 			*bang = '\0';
 		if (strncmp(uri, "mailto:", 7) != 0)
-			return fail(err, errlen, "report address '%s' must start with mailto:", uri);
+			return fail(err, errlen,
+			            "report address '%s' must start with mailto:", uri);
 		at = strrchr(uri + 7, '@');
 		if (at == NULL || at == uri + 7 || !domain_ok(at + 1))
-			return fail(err, errlen, "report address '%s' is not mailto:local@domain", uri);
+			return fail(err, errlen, "report address '%s' is not mailto:local@domain",
+			            uri);
 		snprintf(out->domain[out->n], sizeof out->domain[0], "%s", at + 1);
 		for (char *c = out->domain[out->n]; *c; c++)
 			*c = (char)lower((unsigned char)*c);

@@ -16,10 +16,10 @@
 #include <stddef.h>
 
 enum dnsq_status {
-	DNSQ_OK = 0,    /* at least one record of the type */
-	DNSQ_NXDOMAIN,  /* the name does not exist */
-	DNSQ_NODATA,    /* the name exists, no record of the type */
-	DNSQ_FAIL,      /* SERVFAIL, REFUSED, timeout, malformed answer */
+	DNSQ_OK = 0,   /* at least one record of the type */
+	DNSQ_NXDOMAIN, /* the name does not exist */
+	DNSQ_NODATA,   /* the name exists, no record of the type */
+	DNSQ_FAIL,     /* SERVFAIL, REFUSED, timeout, malformed answer */
 };
 
 struct dnsq_list {

@@ -106,19 +106,34 @@ string(struct rd *r)
 			goto bad;
 		c = (unsigned char)*r->p++;
 		switch (c) {
-		case '"': case '\\': case '/': *o++ = (char)c; break;
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'n': *o++ = '\n'; break;
-		case 'r': *o++ = '\r'; break;
-		case 't': *o++ = '\t'; break;
+		case '"':
+		case '\\':
+		case '/':
+			*o++ = (char)c;
+			break;
+		case 'b':
+			*o++ = '\b';
+			break;
+		case 'f':
+			*o++ = '\f';
+			break;
+		case 'n':
+			*o++ = '\n';
+			break;
+		case 'r':
+			*o++ = '\r';
+			break;
+		case 't':
+			*o++ = '\t';
+			break;
 		case 'u': {
 			unsigned cp, lo;
 			if (r->end - r->p < 4 || hex4(r->p, &cp) != 0)
 				goto bad;
 			r->p += 4;
 			if (cp >= 0xd800 && cp < 0xdc00 && r->end - r->p >= 6 && r->p[0] == '\\' &&
-			    r->p[1] == 'u' && hex4(r->p + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+			    r->p[1] == 'u' && hex4(r->p + 2, &lo) == 0 && lo >= 0xdc00 &&
+			    lo < 0xe000) {
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				r->p += 6;
 			} else if (cp >= 0xd800 && cp < 0xe000) {
@@ -253,7 +268,11 @@ value(struct rd *r)
 		return j;
 	}
 	}
-	static const struct { const char *w; enum json_type t; bool b; } words[] = {
+	static const struct {
+		const char *w;
+		enum json_type t;
+		bool b;
+	} words[] = {
 	    {"true", JSON_BOOL, true}, {"false", JSON_BOOL, false}, {"null", JSON_NULL, false}};
 	for (size_t i = 0; i < 3; i++) {
 		size_t n = strlen(words[i].w);

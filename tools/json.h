@@ -15,10 +15,10 @@ enum json_type { JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_ARR, JSON_OBJ };
 struct json {
 	enum json_type type;
 	bool b;
-	int64_t i;		/* JSON_NUM (fraction dropped) */
-	char *s;		/* JSON_STR: NUL-terminated UTF-8 */
-	struct json **v;	/* JSON_ARR / JSON_OBJ members */
-	char **k;		/* JSON_OBJ keys */
+	int64_t i;       /* JSON_NUM (fraction dropped) */
+	char *s;         /* JSON_STR: NUL-terminated UTF-8 */
+	struct json **v; /* JSON_ARR / JSON_OBJ members */
+	char **k;        /* JSON_OBJ keys */
 	size_t n;
 };
 

@@ -36,8 +36,8 @@
 
 #define PROG "mxrelay-sendmail"
 #define DEFAULT_SOCKET "/var/lib/mxrelay/submit.sock"
-#define LINE_MAX_IN (1024 * 1024)	/* one input line; the daemon refuses > 998 anyway */
-#define HDR_MAX (1024 * 1024)		/* To/Cc/Bcc text collected for -t */
+#define LINE_MAX_IN (1024 * 1024) /* one input line; the daemon refuses > 998 anyway */
+#define HDR_MAX (1024 * 1024)     /* To/Cc/Bcc text collected for -t */
 
 struct buf {
 	char *p;
@@ -55,8 +55,7 @@ static struct {
 	char path[4096];
 } daemon_info;
 
-static void
-die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 static void
 die(int code, const char *fmt, ...)
 {
@@ -150,12 +149,12 @@ qualify(const char *a)
 /* ---- the message ---------------------------------------------------------- */
 
 struct msg {
-	struct buf out;		/* CRLF, dot-stuffed */
-	struct buf rcpt_hdrs;	/* To, Cc, Bcc values for -t, one per line */
-	bool in_header, skipping;	/* skipping: inside a Bcc field */
-	bool collecting;	/* inside a To/Cc/Bcc field (for -t) */
+	struct buf out;           /* CRLF, dot-stuffed */
+	struct buf rcpt_hdrs;     /* To, Cc, Bcc values for -t, one per line */
+	bool in_header, skipping; /* skipping: inside a Bcc field */
+	bool collecting;          /* inside a To/Cc/Bcc field (for -t) */
 	bool seen_from;
-	uint64_t stuffed;	/* octets the daemon will count */
+	uint64_t stuffed; /* octets the daemon will count */
 };
 
 static bool
@@ -180,7 +179,7 @@ static void
 put_line(struct msg *m, const char *l, size_t n)
 {
 	if (n > 0 && l[0] == '.') {
-		badd(&m->out, ".", 1);	/* RFC 5321 4.5.2 */
+		badd(&m->out, ".", 1); /* RFC 5321 4.5.2 */
 		m->stuffed++;
 	}
 	badd(&m->out, l, n);
@@ -195,7 +194,8 @@ put_line(struct msg *m, const char *l, size_t n)
 static void
 put_name(struct buf *b, const char *name)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *p = (const unsigned char *)name;
 	size_t n = strlen(name), i;
 	bool ascii = true;
@@ -215,9 +215,10 @@ put_name(struct buf *b, const char *name)
 	}
 	badds(b, "=?UTF-8?B?");
 	for (i = 0; i < n && i < 300; i += 3) {
-		unsigned v = p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-		char q[4] = {b64[v >> 18], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
-			     i + 2 < n ? b64[v & 63] : '='};
+		unsigned v =
+		    p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+		char q[4] = {b64[v >> 18], b64[(v >> 12) & 63],
+		             i + 1 < n ? b64[(v >> 6) & 63] : '=', i + 2 < n ? b64[v & 63] : '='};
 		badd(b, q, 4);
 	}
 	badds(b, "?=");
@@ -259,8 +260,7 @@ header_line(struct msg *m, const struct opts *o, const char *l, size_t n)
 	if (m->collecting)
 		badd(&m->rcpt_hdrs, "\n", 1);
 	m->skipping = is_field(l, n, "Bcc");
-	m->collecting = o->extract &&
-			(m->skipping || is_field(l, n, "To") || is_field(l, n, "Cc"));
+	m->collecting = o->extract && (m->skipping || is_field(l, n, "To") || is_field(l, n, "Cc"));
 	if (m->collecting && m->rcpt_hdrs.len + n < HDR_MAX) {
 		const char *colon = memchr(l, ':', n);
 		badd(&m->rcpt_hdrs, colon + 1, n - (size_t)(colon + 1 - l));
@@ -292,7 +292,8 @@ read_message(struct msg *m, const struct opts *o, const char *from_addr)
 		if (!o->dots_ok && n == 1 && line[0] == '.')
 			break;
 		if (m->in_header) {
-			if (n > 0 && (is_header_line(line, n) || line[0] == ' ' || line[0] == '\t')) {
+			if (n > 0 &&
+			    (is_header_line(line, n) || line[0] == ' ' || line[0] == '\t')) {
 				header_line(m, o, line, n);
 				continue;
 			}
@@ -301,7 +302,7 @@ read_message(struct msg *m, const struct opts *o, const char *from_addr)
 			m->collecting = m->skipping = false;
 			end_header(m, o, from_addr);
 			if (n > 0)
-				put_line(m, "", 0);	/* the body began without a blank line */
+				put_line(m, "", 0); /* the body began without a blank line */
 		}
 		put_line(m, line, n);
 	}
@@ -380,11 +381,11 @@ submit(const char *sender, const struct rcpts *r, const struct msg *m, bool verb
 	if ((err = json_gets(doc, "error")) != NULL) {
 		code = json_gets(doc, "code");
 		fprintf(stderr, PROG ": %s%s%s%s\n", err, code ? " (" : "", code ? code : "",
-			code ? ")" : "");
-		exit(code == NULL	      ? EX_UNAVAILABLE
-		     : code[0] == '4'	      ? EX_TEMPFAIL
+		        code ? ")" : "");
+		exit(code == NULL            ? EX_UNAVAILABLE
+		     : code[0] == '4'        ? EX_TEMPFAIL
 		     : strstr(code, " 5.1.") ? EX_NOUSER
-					      : EX_DATAERR);
+		                             : EX_DATAERR);
 	}
 	if (json_gets(doc, "queued") == NULL)
 		die(EX_TEMPFAIL, "unexpected answer from mxrelayd");
@@ -420,7 +421,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'o':
 			if (optarg[0] == 'i' && optarg[1] == '\0')
-				o->dots_ok = true;	/* -oi; other -oX are sendmail.cf options */
+				o->dots_ok = true; /* -oi; other -oX are sendmail.cf options */
 			break;
 		case 'f':
 		case 'r':
@@ -437,13 +438,21 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'b':
 			if (strcmp(optarg, "m") != 0)
-				die(EX_USAGE, "-b%s is not supported (only mail from standard input)",
+				die(EX_USAGE,
+				    "-b%s is not supported (only mail from standard input)",
 				    optarg);
 			break;
 		case 'q':
 			die(EX_USAGE, "-q is not supported: mxrelayd runs its own queue");
-		case 'B': case 'h': case 'N': case 'n': case 'p': case 'R': case 'U':
-		case 'V': case 'X':
+		case 'B':
+		case 'h':
+		case 'N':
+		case 'n':
+		case 'p':
+		case 'R':
+		case 'U':
+		case 'V':
+		case 'X':
 			break;
 		default:
 			usage();
@@ -465,7 +474,7 @@ find_socket(const struct opts *o)
 		config_free(c);
 	} else {
 		snprintf(daemon_info.path, sizeof(daemon_info.path), "%s",
-			 env && *env ? env : DEFAULT_SOCKET);
+		         env && *env ? env : DEFAULT_SOCKET);
 	}
 }
 
@@ -512,5 +521,13 @@ main(int argc, char **argv)
 		die(EX_USAGE, "no recipients: name them as arguments%s",
 		    o.extract ? " or in To, Cc or Bcc" : " or use -t");
 	submit(sender, &r, &m, o.verbose);
+	for (size_t k = 0; k < r.n; k++)
+		free(r.v[k]);
+	free(r.v);
+	if (from_addr != sender)
+		free(from_addr);
+	free(sender);
+	free(m.out.p);
+	free(m.rcpt_hdrs.p);
 	return EX_OK;
 }

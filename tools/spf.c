@@ -42,9 +42,9 @@ enum term_kind {
 struct term {
 	const char *text; /* the whole term, not NUL-terminated */
 	size_t len;
-	char qual;        /* '+', '-', '~', '?', or 0 when omitted (= '+') */
+	char qual; /* '+', '-', '~', '?', or 0 when omitted (= '+') */
 	enum term_kind kind;
-	const char *arg;  /* after ':' (mechanism) or '=' (modifier); NULL if none */
+	const char *arg; /* after ':' (mechanism) or '=' (modifier); NULL if none */
 	size_t arglen;
 };
 
@@ -128,11 +128,11 @@ classify(struct term *t)
 		t->arg = t->text + i + 1;
 		t->arglen = t->len - i - 1;
 		t->kind = caseeq(t->text, i, "redirect") ? TK_REDIRECT
-			  : caseeq(t->text, i, "exp")    ? TK_EXP
-							 : TK_MODIFIER;
+		          : caseeq(t->text, i, "exp")    ? TK_EXP
+		                                         : TK_MODIFIER;
 		/* a modifier name starts with a letter (RFC 7208 12): "-redirect=" is no term */
 		if (i == 0 || !((t->text[0] >= 'a' && t->text[0] <= 'z') ||
-				(t->text[0] >= 'A' && t->text[0] <= 'Z')))
+		                (t->text[0] >= 'A' && t->text[0] <= 'Z')))
 			t->kind = TK_UNKNOWN;
 		return;
 	}
@@ -343,7 +343,7 @@ check_mergeable(const struct terms *t, char *err, size_t errlen)
 
 		if (m->kind == TK_UNKNOWN)
 			return fail(err, errlen, "malformed SPF record: unknown term '%.*s'",
-				    (int)m->len, m->text);
+			            (int)m->len, m->text);
 	}
 	return 0;
 }
@@ -355,7 +355,7 @@ check_mergeable(const struct terms *t, char *err, size_t errlen)
  */
 static void
 plan_additions(const struct terms *t, size_t ins, const struct spf_ip *ips, size_t nips,
-	       unsigned char *flags, struct spf_merge *out)
+               unsigned char *flags, struct spf_merge *out)
 {
 	for (size_t i = 0; i < nips; i++) {
 		flags[i] = 1;
@@ -381,7 +381,7 @@ plan_additions(const struct terms *t, size_t ins, const struct spf_ip *ips, size
 
 int
 spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct spf_merge *out,
-	  char *err, size_t errlen)
+          char *err, size_t errlen)
 {
 	struct terms t = {NULL, 0};
 	unsigned char *flags = NULL;
@@ -392,8 +392,8 @@ spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct spf
 
 	memset(out, 0, sizeof *out);
 	fresh = current == NULL || strspn(current, " \t\r\n") == strlen(current);
-	if (!fresh && (split_terms(current, &t, err, errlen) != 0 ||
-		       check_mergeable(&t, err, errlen) != 0))
+	if (!fresh &&
+	    (split_terms(current, &t, err, errlen) != 0 || check_mergeable(&t, err, errlen) != 0))
 		goto done;
 	if (!fresh)
 		ins = insertion_point(&t);
@@ -489,8 +489,8 @@ spf_warning_text(enum spf_warning w)
 {
 	switch (w) {
 	case SPF_W_PLUS_ALL:
-		return "the record ends in +all, which passes every host on the internet: "
-		       "use ~all or -all";
+		return "the record ends in +all, which passes every host on the internet: use ~all "
+		       "or -all";
 	case SPF_W_PTR:
 		return "the ptr mechanism is slow and unreliable (RFC 7208 5.5 says SHOULD NOT): "
 		       "replace it with ip4:/ip6: or a: terms";
@@ -498,25 +498,26 @@ spf_warning_text(enum spf_warning w)
 		return "the record has no all and no redirect=, so unlisted senders get neutral: "
 		       "end it with ~all or -all";
 	case SPF_W_REDIRECT_IGNORED:
-		return "redirect= is ignored because the record has an all mechanism "
-		       "(RFC 7208 6.1): remove one of them";
+		return "redirect= is ignored because the record has an all mechanism (RFC 7208 "
+		       "6.1): remove one of them";
 	case SPF_W_AFTER_ALL:
 		return "terms after all are never evaluated: move them before all";
 	case SPF_W_LOOKUPS:
 		return "more than 10 DNS-querying terms (include, a, mx, ptr, exists, redirect): "
-		       "receivers answer permerror (RFC 7208 4.6.4); replace includes with ip4:/ip6:";
+		       "receivers answer permerror (RFC 7208 4.6.4); replace includes with "
+		       "ip4:/ip6:";
 	case SPF_W_SPLIT:
 		return "longer than 255 characters: publish it as several quoted strings in one "
 		       "TXT record (the zone line does this; most web panels split by themselves)";
 	case SPF_W_UDP:
-		return "longer than 450 characters: the DNS answer may not fit in UDP "
-		       "(RFC 7208 3.4); shorten the record";
+		return "longer than 450 characters: the DNS answer may not fit in UDP (RFC 7208 "
+		       "3.4); shorten the record";
 	case SPF_W_IP_BLOCKED:
-		return "an earlier ip4:/ip6: term with -, ~ or ? matches a relay address, so "
-		       "it never passes: remove that term";
+		return "an earlier ip4:/ip6: term with -, ~ or ? matches a relay address, so it "
+		       "never passes: remove that term";
 	case SPF_W_MULTIPLE:
-		return "the name has more than one SPF record, which is a permerror "
-		       "(RFC 7208 4.5): publish only the one printed here";
+		return "the name has more than one SPF record, which is a permerror (RFC 7208 "
+		       "4.5): publish only the one printed here";
 	}
 	return "";
 }
@@ -649,7 +650,7 @@ duplicate_modifier(const char *record, char *why, size_t whylen)
 	}
 	if (redirects > 1 || exps > 1)
 		rc = fail(why, whylen, "%s= appears more than once (RFC 7208 6)",
-			  redirects > 1 ? "redirect" : "exp");
+		          redirects > 1 ? "redirect" : "exp");
 	free(t.v);
 	return rc;
 }

@@ -20,10 +20,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SPF_LOOKUP_LIMIT 10    /* RFC 7208 4.6.4 */
-#define SPF_STRING_MAX 255     /* one TXT character-string, RFC 7208 3.3 */
-#define SPF_UDP_MAX 450        /* RFC 7208 3.4: keep the answer within 512-byte UDP */
-#define SPF_NEW_ALL "~all"     /* how a record made from nothing ends */
+#define SPF_LOOKUP_LIMIT 10 /* RFC 7208 4.6.4 */
+#define SPF_STRING_MAX 255  /* one TXT character-string, RFC 7208 3.3 */
+#define SPF_UDP_MAX 450     /* RFC 7208 3.4: keep the answer within 512-byte UDP */
+#define SPF_NEW_ALL "~all"  /* how a record made from nothing ends */
 
 enum spf_warning {
 	SPF_W_PLUS_ALL = 1u << 0,         /* "+all" or "all": everyone passes */
@@ -79,7 +79,7 @@ struct spf_merge {
  * -1 when current is not an SPF record or has a term the merge cannot read.
  */
 int spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct spf_merge *out,
-	      char *err, size_t errlen);
+              char *err, size_t errlen);
 void spf_merge_free(struct spf_merge *m);
 
 struct spf_lint {
@@ -101,13 +101,12 @@ const char *spf_warning_text(enum spf_warning w);
  * Fetch the SPF record of domain for spf_count_lookups: 0 with a
  * malloc'ed *record, or -1 with a one-line reason (no record, DNS failure).
  */
-typedef int (*spf_fetch_fn)(void *ctx, const char *domain, char **record, char *why,
-			    size_t whylen);
+typedef int (*spf_fetch_fn)(void *ctx, const char *domain, char **record, char *why, size_t whylen);
 
 struct spf_count {
-	int total;          /* DNS-querying terms, includes and redirects followed */
-	int not_followed;   /* include/redirect targets that could not be counted */
-	char problem[256];  /* the first reason one was not followed, or "" */
+	int total;         /* DNS-querying terms, includes and redirects followed */
+	int not_followed;  /* include/redirect targets that could not be counted */
+	char problem[256]; /* the first reason one was not followed, or "" */
 };
 
 /*

@@ -3,7 +3,6 @@
  * (MAIL FROM / RCPT TO arguments, header From values). Build with
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I../.. \
  *     fuzz_addr.c ../../mta/core/addr.c -o fuzz_addr
- * or cmake -DMXRELAY_FUZZ=ON with CC=clang.
  */
 #include <stdint.h>
 #include <stdlib.h>

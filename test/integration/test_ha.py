@@ -381,6 +381,19 @@ def test_per_ip_cap_follows_client():
         s.quit()
 
 
+def test_shutdown_with_header_pending():
+    """SIGTERM while a balancer's connection has sent half a header: prompt, clean exit."""
+    d = relay("any")
+    s = d.connect(src=LB, banner=False)
+    s.send(b"PROXY TCP4 127.0.0.1")
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    assert d.stop(10) == 0
+    assert time.monotonic() - t0 < 4, "exit waited for the header deadline"
+    assert s.closed(5)
+    assert not d.grep(r"event=connect ")
+
+
 def test_config_keys():
     tmp = mxtest.tmpdir()
     cases = [

@@ -130,8 +130,8 @@ test_merge(void **state)
 	     2, 2000},
 	    {"192.0.2.7", "copier", "TLSv1", "AES256-SHA", "LOGIN", 0, 0, "S1@example.com", from2,
 	     2, 1000},
-	    {"192.0.2.7", "copier", "TLSv1.3", "TLS_AES_128_GCM_SHA256", "PLAIN", 0, 0, "",
-	     NULL, 0, 3000},
+	    {"192.0.2.7", "copier", "TLSv1.3", "TLS_AES_128_GCM_SHA256", "PLAIN", 0, 0, "", NULL, 0,
+	     3000},
 	};
 	const struct spool_audit_row *r;
 	struct spool_audit_row *rows;
@@ -143,13 +143,13 @@ test_merge(void **state)
 	assert_int_equal(n, 1);
 	r = find(rows, n, "192.0.2.7", "copier");
 	assert_int_equal(r->messages, 3);
-	assert_int_equal(r->first_seen, 1000);	/* min, though it came second */
+	assert_int_equal(r->first_seen, 1000); /* min, though it came second */
 	assert_int_equal(r->last_seen, 3000);
-	assert_string_equal(r->tls_version, "TLSv1.3");	/* latest */
+	assert_string_equal(r->tls_version, "TLSv1.3"); /* latest */
 	assert_string_equal(r->tls_cipher, "TLS_AES_128_GCM_SHA256");
-	assert_string_equal(r->worst_tls, "TLSv1");	/* oldest ever */
+	assert_string_equal(r->worst_tls, "TLSv1"); /* oldest ever */
 	assert_string_equal(r->auth_mech, "PLAIN");
-	assert_string_equal(r->senders, "s1@example.com,<>");	/* case-insensitive distinct */
+	assert_string_equal(r->senders, "s1@example.com,<>"); /* case-insensitive distinct */
 	assert_string_equal(r->header_from, "a@example.com,b@example.com,c@example.com");
 	assert_int_equal(r->plaintext_auth, 0);
 	assert_int_equal(r->allowlisted, 0);
@@ -160,16 +160,17 @@ static void
 test_flags_stick_and_keys(void **state)
 {
 	struct fx *fx = *state;
-	struct spool_audit_in a = {"192.0.2.8", NULL, "", "", "", 0, 1, "x@example.com", NULL, 0, 10};
+	struct spool_audit_in a = {"192.0.2.8",     NULL, "", "", "", 0, 1,
+	                           "x@example.com", NULL, 0,  10};
 	const struct spool_audit_row *r;
 	struct spool_audit_row *rows;
 	size_t n;
 
-	store(fx, &a, NULL);	/* allowlisted, plaintext */
+	store(fx, &a, NULL); /* allowlisted, plaintext */
 	a.tls_version = "TLSv1.3";
 	a.allowlisted = 0;
 	a.when = 20;
-	store(fx, &a, NULL);	/* later over TLS: allowlisted sticks, worst stays a version */
+	store(fx, &a, NULL); /* later over TLS: allowlisted sticks, worst stays a version */
 	a.auth_user = "dev";
 	a.auth_mech = "LOGIN";
 	a.tls_version = "";
@@ -178,18 +179,18 @@ test_flags_stick_and_keys(void **state)
 	a.tls_version = "TLSv1.2";
 	a.plaintext_auth = 0;
 	store(fx, &a, NULL);
-	a.client_ip = NULL;	/* not from a client: no row */
+	a.client_ip = NULL; /* not from a client: no row */
 	store(fx, &a, NULL);
-	store(fx, NULL, NULL);	/* a bounce: no audit at all */
+	store(fx, NULL, NULL); /* a bounce: no audit at all */
 	rows = list(fx, 0, &n);
 	assert_int_equal(n, 2);
 	r = find(rows, n, "192.0.2.8", "");
 	assert_int_equal(r->messages, 2);
 	assert_int_equal(r->allowlisted, 1);
 	assert_string_equal(r->tls_version, "TLSv1.3");
-	assert_string_equal(r->worst_tls, "TLSv1.3");	/* plaintext is not a TLS version */
+	assert_string_equal(r->worst_tls, "TLSv1.3"); /* plaintext is not a TLS version */
 	r = find(rows, n, "192.0.2.8", "dev");
-	assert_int_equal(r->plaintext_auth, 1);	/* once is enough */
+	assert_int_equal(r->plaintext_auth, 1); /* once is enough */
 	assert_string_equal(r->tls_version, "TLSv1.2");
 	assert_string_equal(r->auth_mech, "LOGIN");
 	spool_audit_rows_free(rows, n);
@@ -200,8 +201,8 @@ test_bounded_lists(void **state)
 {
 	struct fx *fx = *state;
 	char sender[64], longv[400], *fromv[1];
-	struct spool_audit_in a = {"192.0.2.9", "u", "TLSv1.3", "c", "PLAIN", 0, 0, NULL, NULL, 0,
-				   5};
+	struct spool_audit_in a = {"192.0.2.9", "u",  "TLSv1.3", "c", "PLAIN", 0,
+	                           0,           NULL, NULL,      0,   5};
 	struct spool_audit_row *rows;
 	size_t n, commas = 0;
 	const char *p;
@@ -224,7 +225,7 @@ test_bounded_lists(void **state)
 	assert_int_equal(rows[0].messages, SPOOL_AUDIT_LIST_MAX + 6);
 	for (p = rows[0].senders; *p; p++)
 		commas += *p == ',';
-	assert_int_equal(commas, SPOOL_AUDIT_LIST_MAX - 1);	/* the first 20 kept */
+	assert_int_equal(commas, SPOOL_AUDIT_LIST_MAX - 1); /* the first 20 kept */
 	assert_non_null(strstr(rows[0].senders, "s19@example.com"));
 	assert_null(strstr(rows[0].senders, "s20@example.com"));
 	assert_int_equal(strlen(rows[0].header_from), SPOOL_AUDIT_VALUE_MAX);
@@ -237,8 +238,8 @@ test_rollback_with_message(void **state)
 {
 	static const char *const rcpts[] = {"r@example.net"};
 	struct fx *fx = *state;
-	struct spool_audit_in a = {"192.0.2.10", "u", "TLSv1.3", "c", "PLAIN", 0, 0, "a@x", NULL, 0,
-				   5};
+	struct spool_audit_in a = {"192.0.2.10", "u",  "TLSv1.3", "c", "PLAIN", 0, 0,
+	                           "a@x",        NULL, 0,         5};
 	struct spool_audit_in b = a;
 	struct spool_msg_in m[2], *p[2] = {&m[0], &m[1]};
 	struct spool_audit_row *rows;
@@ -309,7 +310,7 @@ test_list_errors(void **state)
 	assert_null(rows);
 	assert_int_equal(n, 0);
 	assert_non_null(strstr(err, "no spool database at"));
-	assert_int_equal(stat(dir, &sb), -1);	/* nothing created */
+	assert_int_equal(stat(dir, &sb), -1); /* nothing created */
 
 	snprintf(dir, sizeof dir, "%s/v1", fx->base);
 	mkdir(dir, 0700);
@@ -339,10 +340,10 @@ test_upgrade_from_v1(void **state)
 	snprintf(path, sizeof path, "%s/spool.db", fx->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
-				      "DROP TABLE audit; DROP INDEX IF EXISTS audit_last_seen;"
-				      " PRAGMA user_version = 1",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	                              "DROP TABLE audit; DROP INDEX IF EXISTS audit_last_seen;"
+	                              " PRAGMA user_version = 1",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(spool_open(&fx->sp, fx->dir, err, sizeof err), 0);
 	assert_int_equal(spool_count(fx->sp, &count, err, sizeof err), 0);
@@ -359,8 +360,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_merge),	       T(test_flags_stick_and_keys), T(test_bounded_lists),
-	    T(test_rollback_with_message), T(test_since_and_readonly),	 T(test_list_errors),
+	    T(test_merge),
+	    T(test_flags_stick_and_keys),
+	    T(test_bounded_lists),
+	    T(test_rollback_with_message),
+	    T(test_since_and_readonly),
+	    T(test_list_errors),
 	    T(test_upgrade_from_v1),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -622,6 +622,14 @@ static const struct bad_case bad_cases[] = {
     {"max_message_size under 1K", "# c\nmax_message_size = 512\n", 2, "max_message_size", ""},
     {"max_connections = 0", "max_connections = 0\n", 1, "max_connections", ""},
     {"max_connections_per_ip = 0", "max_connections_per_ip = 0\n", 1, "max_connections_per_ip", ""},
+
+    /* metrics: loopback only unless metrics_allow_remote, reported at metrics_listen's line */
+    {"metrics not loopback", "hostname = x\nmetrics_listen = 192.0.2.1:9125\n", 2,
+     "metrics_listen", "metrics_allow_remote"},
+    {"metrics wildcard", "metrics_listen = 0.0.0.0:9125\n", 1, "metrics_listen", "loopback"},
+    {"metrics v6 wildcard", "metrics_listen = [::]:9125\n", 1, "metrics_listen", "loopback"},
+    {"metrics no port", "metrics_listen = 127.0.0.1\n", 1, "metrics_listen", "IP:PORT"},
+    {"metrics name", "metrics_listen = localhost:9125\n", 1, "metrics_listen", "IP:PORT"},
 };
 
 /* Check err against "PATH:LINE: KEY: reason" (or "PATH:LINE: reason"). 0 when it matches. */

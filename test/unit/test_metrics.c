@@ -58,12 +58,18 @@ static void
 test_render_zero(void **state)
 {
 	static const char *const families[] = {
-	    "mxrelay_sessions_total counter",	   "mxrelay_accepted_total counter",
-	    "mxrelay_rejected_total counter",	   "mxrelay_delivered_total counter",
-	    "mxrelay_deferred_total counter",	   "mxrelay_bounced_total counter",
-	    "mxrelay_tls_sessions_total counter",  "mxrelay_auth_total counter",
-	    "mxrelay_sessions gauge",		   "mxrelay_queue_messages gauge",
-	    "mxrelay_queue_oldest_age_seconds gauge", "mxrelay_dns_lookup_seconds histogram",
+	    "mxrelay_sessions_total counter",
+	    "mxrelay_accepted_total counter",
+	    "mxrelay_rejected_total counter",
+	    "mxrelay_delivered_total counter",
+	    "mxrelay_deferred_total counter",
+	    "mxrelay_bounced_total counter",
+	    "mxrelay_tls_sessions_total counter",
+	    "mxrelay_auth_total counter",
+	    "mxrelay_sessions gauge",
+	    "mxrelay_queue_messages gauge",
+	    "mxrelay_queue_oldest_age_seconds gauge",
+	    "mxrelay_dns_lookup_seconds histogram",
 	    "mxrelay_delivery_attempt_seconds histogram",
 	};
 	char want[128];
@@ -79,7 +85,7 @@ test_render_zero(void **state)
 		if (count_of(buf, want) != 1)
 			fail_msg("want exactly one '%s'", want);
 		snprintf(want, sizeof want, "# HELP %.*s ", (int)strcspn(families[i], " "),
-			 families[i]);
+		         families[i]);
 		if (count_of(buf, want) != 1)
 			fail_msg("want exactly one '%s'", want);
 	}
@@ -107,8 +113,8 @@ test_reject_classes(void **state)
 	    {"header size", "552 5.3.4 Message header size exceeds limit", "reason=\"size\""},
 	    {"bare LF", "550 5.6.0 Message contains bare CR or LF", "reason=\"content\""},
 	    {"From", "550 5.7.1 Header From address not allowed", "reason=\"policy\""},
-	    {"disk", "452 4.3.1 Insufficient system storage", "reason=\"storage\""},
-	    {"local", "451 4.3.0 Local error in processing", "reason=\"storage\""},
+	    {"disk", "452 4.3.1 Insufficient system storage", "reason=\"system\""},
+	    {"local", "451 4.3.0 Local error in processing", "reason=\"system\""},
 	    {"no code", "550 go away", "reason=\"policy\""},
 	    {"NULL", NULL, "reason=\"policy\""},
 	};
@@ -134,8 +140,8 @@ test_tls_versions(void **state)
 	static const struct {
 		const char *in, *label;
 	} cases[] = {
-	    {"TLSv1", "TLSv1"},	 {"TLSv1.1", "TLSv1.1"}, {"TLSv1.2", "TLSv1.2"},
-	    {"TLSv1.3", "TLSv1.3"}, {"SSLv3", "other"},	 {NULL, "other"},
+	    {"TLSv1", "TLSv1"},     {"TLSv1.1", "TLSv1.1"}, {"TLSv1.2", "TLSv1.2"},
+	    {"TLSv1.3", "TLSv1.3"}, {"SSLv3", "other"},     {NULL, "other"},
 	};
 	char key[96];
 	size_t i;
@@ -146,7 +152,7 @@ test_tls_versions(void **state)
 	metrics_render(buf, sizeof buf, 0);
 	for (i = 0; i < 4; i++) {
 		snprintf(key, sizeof key, "mxrelay_tls_sessions_total{version=\"%s\"}",
-			 cases[i].label);
+		         cases[i].label);
 		assert_true(sample(buf, key) == 1);
 	}
 	assert_true(sample(buf, "mxrelay_tls_sessions_total{version=\"other\"}") == 2);
@@ -160,8 +166,8 @@ test_histogram(void **state)
 	static const struct {
 		const char *le;
 		double want;
-	} cum[] = {{"0.001", 5}, {"0.005", 5}, {"0.25", 5}, {"0.5", 7}, {"2.5", 7}, {"10", 7},
-		   {"+Inf", 8}};
+	} cum[] = {{"0.001", 5}, {"0.005", 5}, {"0.25", 5}, {"0.5", 7},
+	           {"2.5", 7},   {"10", 7},    {"+Inf", 8}};
 	char key[96];
 	size_t i;
 
@@ -170,7 +176,8 @@ test_histogram(void **state)
 		metrics_observe(H_DNS_SECONDS, obs[i]);
 	metrics_render(buf, sizeof buf, 0);
 	for (i = 0; i < sizeof cum / sizeof cum[0]; i++) {
-		snprintf(key, sizeof key, "mxrelay_dns_lookup_seconds_bucket{le=\"%s\"}", cum[i].le);
+		snprintf(key, sizeof key, "mxrelay_dns_lookup_seconds_bucket{le=\"%s\"}",
+		         cum[i].le);
 		if (sample(buf, key) != cum[i].want)
 			fail_msg("%s: got %g, want %g", key, sample(buf, key), cum[i].want);
 	}

@@ -69,7 +69,7 @@ struct merge_case {
 	const char *current; /* NULL: the domain publishes none */
 	const char *ips;
 	int rc;
-	const char *want;    /* record on 0; a word of the error on -1 */
+	const char *want; /* record on 0; a word of the error on -1 */
 	unsigned added, covered, warnings;
 };
 
@@ -92,12 +92,12 @@ static const struct merge_case merge_cases[] = {
     {"only a modifier", "v=spf1 exp=explain.example.com", IP4, 0,
      "v=spf1 ip4:" IP4 " exp=explain.example.com", 1, 0, 0},
     {"already has the IP", "v=spf1 ip4:" IP4 " -all", IP4, 0, "v=spf1 ip4:" IP4 " -all", 0, 1, 0},
-    {"already has both", "v=spf1 ip4:" IP4 " ip6:" IP6 " include:x.example.com -all",
-     IP4 " " IP6, 0, "v=spf1 ip4:" IP4 " ip6:" IP6 " include:x.example.com -all", 0, 2, 0},
-    {"+ip4 explicit qualifier", "v=spf1 +ip4:" IP4 " -all", IP4, 0, "v=spf1 +ip4:" IP4 " -all",
+    {"already has both", "v=spf1 ip4:" IP4 " ip6:" IP6 " include:x.example.com -all", IP4 " " IP6,
+     0, "v=spf1 ip4:" IP4 " ip6:" IP6 " include:x.example.com -all", 0, 2, 0},
+    {"+ip4 explicit qualifier", "v=spf1 +ip4:" IP4 " -all", IP4, 0, "v=spf1 +ip4:" IP4 " -all", 0,
+     1, 0},
+    {"ip4 /24 covers", "v=spf1 ip4:203.0.113.0/24 -all", IP4, 0, "v=spf1 ip4:203.0.113.0/24 -all",
      0, 1, 0},
-    {"ip4 /24 covers", "v=spf1 ip4:203.0.113.0/24 -all", IP4, 0,
-     "v=spf1 ip4:203.0.113.0/24 -all", 0, 1, 0},
     {"ip4 /30 does not cover .5", "v=spf1 ip4:203.0.113.0/30 -all", IP4, 0,
      "v=spf1 ip4:203.0.113.0/30 ip4:" IP4 " -all", 1, 0, 0},
     {"ip4 /29 covers .5", "v=spf1 ip4:203.0.113.0/29 -all", IP4, 0,
@@ -143,25 +143,27 @@ test_merge(void **state)
 		int rc = spf_merge(mc->current, ips, nips, &m, err, sizeof err);
 
 		if (rc != mc->rc) {
-			print_error("merge \"%s\": rc %d (%s), want %d\n", mc->label, rc, err, mc->rc);
+			print_error("merge \"%s\": rc %d (%s), want %d\n", mc->label, rc, err,
+			            mc->rc);
 			bad++;
 		} else if (rc != 0) {
 			if (strstr(err, mc->want) == NULL) {
-				print_error("merge \"%s\": error \"%s\" lacks \"%s\"\n", mc->label, err,
-					    mc->want);
+				print_error("merge \"%s\": error \"%s\" lacks \"%s\"\n", mc->label,
+				            err, mc->want);
 				bad++;
 			}
 		} else if (strcmp(m.record, mc->want) != 0 || m.added != mc->added ||
-			   m.covered != mc->covered || m.warnings != mc->warnings) {
-			print_error("merge \"%s\":\n  got  \"%s\" added %u covered %u warnings %#x\n"
-				    "  want \"%s\" added %u covered %u warnings %#x\n",
-				    mc->label, m.record, m.added, m.covered, m.warnings, mc->want,
-				    mc->added, mc->covered, mc->warnings);
+		           m.covered != mc->covered || m.warnings != mc->warnings) {
+			print_error(
+			    "merge \"%s\":\n  got  \"%s\" added %u covered %u warnings %#x\n"
+			    "  want \"%s\" added %u covered %u warnings %#x\n",
+			    mc->label, m.record, m.added, m.covered, m.warnings, mc->want,
+			    mc->added, mc->covered, mc->warnings);
 			bad++;
 		} else if (libspf2_compiles(m.record, why, sizeof why) != 0 ||
-			   spf_validate(m.record, why, sizeof why) != 0) {
-			print_error("merge \"%s\": \"%s\" does not compile: %s\n", mc->label, m.record,
-				    why);
+		           spf_validate(m.record, why, sizeof why) != 0) {
+			print_error("merge \"%s\": \"%s\" does not compile: %s\n", mc->label,
+			            m.record, why);
 			bad++;
 		}
 		if (rc == 0)
@@ -181,7 +183,8 @@ test_merge_added_ips(void **state)
 	(void)state;
 	assert_int_equal(spf_merge("v=spf1 ip6:2001:db8::/64 -all", ips, n, &m, NULL, 0), 0);
 	assert_int_equal(m.added_ips, 0x5u); /* the two IPv4 addresses */
-	assert_string_equal(m.record, "v=spf1 ip6:2001:db8::/64 ip4:203.0.113.5 ip4:203.0.113.6 -all");
+	assert_string_equal(m.record,
+	                    "v=spf1 ip6:2001:db8::/64 ip4:203.0.113.5 ip4:203.0.113.6 -all");
 	spf_merge_free(&m);
 }
 
@@ -194,9 +197,9 @@ struct lint_case {
 	int lookups;
 };
 
-#define INCLUDES11                                                                              \
-	"include:a.example include:b.example include:c.example include:d.example "              \
-	"include:e.example include:f.example include:g.example include:h.example "              \
+#define INCLUDES11                                                                                 \
+	"include:a.example include:b.example include:c.example include:d.example "                 \
+	"include:e.example include:f.example include:g.example include:h.example "                 \
 	"include:i.example include:j.example include:k.example"
 
 static const struct lint_case lint_cases[] = {
@@ -218,9 +221,10 @@ static const struct lint_case lint_cases[] = {
     {"every lookup kind", "v=spf1 a mx ptr exists:%{i}.x.example.com include:y.example.com -all",
      SPF_W_PTR, 5},
     {"a and mx with cidr", "v=spf1 a/24 mx:example.com/28 -all", 0, 2},
-    {"ten includes", "v=spf1 include:a.example include:b.example include:c.example "
-		     "include:d.example include:e.example include:f.example include:g.example "
-		     "include:h.example include:i.example include:j.example -all",
+    {"ten includes",
+     "v=spf1 include:a.example include:b.example include:c.example "
+     "include:d.example include:e.example include:f.example include:g.example "
+     "include:h.example include:i.example include:j.example -all",
      0, 10},
     {"eleven includes", "v=spf1 " INCLUDES11 " -all", SPF_W_LOOKUPS, 11},
     {"mixed case terms", "V=SPF1 MX PTR -ALL", SPF_W_PTR, 2},
@@ -242,9 +246,9 @@ test_lint(void **state)
 			print_error("lint \"%s\": failed: %s\n", lc->label, err);
 			bad++;
 		} else if (l.warnings != lc->warnings || l.lookups != lc->lookups ||
-			   l.length != strlen(lc->record)) {
-			print_error("lint \"%s\": warnings %#x lookups %d, want %#x and %d\n", lc->label,
-				    l.warnings, l.lookups, lc->warnings, lc->lookups);
+		           l.length != strlen(lc->record)) {
+			print_error("lint \"%s\": warnings %#x lookups %d, want %#x and %d\n",
+			            lc->label, l.warnings, l.lookups, lc->warnings, lc->lookups);
 			bad++;
 		}
 	}
@@ -305,7 +309,7 @@ test_lint_lengths(void **state)
 		assert_int_equal(spf_lint(rec, &l, NULL, 0), 0);
 		if (l.warnings != rows[i].warnings || l.length != rows[i].len) {
 			print_error("length %zu: warnings %#x, want %#x\n", rows[i].len, l.warnings,
-				    rows[i].warnings);
+			            rows[i].warnings);
 			bad++;
 		}
 		if (libspf2_compiles(rec, why, sizeof why) != 0) {
@@ -413,14 +417,15 @@ test_count(void **state)
 		struct spf_count c;
 
 		fetches = 0;
-		assert_int_equal(spf_count_lookups(cc->record, cc->follow ? fake_fetch : NULL, NULL, &c),
-				 0);
+		assert_int_equal(
+		    spf_count_lookups(cc->record, cc->follow ? fake_fetch : NULL, NULL, &c), 0);
 		if (c.total != cc->total || c.not_followed != cc->not_followed ||
 		    strstr(c.problem, cc->problem) == NULL || (!cc->follow && fetches != 0)) {
-			print_error("count \"%s\": total %d not_followed %d problem \"%s\", want %d %d "
-				    "\"%s\"\n",
-				    cc->label, c.total, c.not_followed, c.problem, cc->total,
-				    cc->not_followed, cc->problem);
+			print_error(
+			    "count \"%s\": total %d not_followed %d problem \"%s\", want %d %d "
+			    "\"%s\"\n",
+			    cc->label, c.total, c.not_followed, c.problem, cc->total,
+			    cc->not_followed, cc->problem);
 			bad++;
 		}
 	}
@@ -467,8 +472,8 @@ test_validate(void **state)
 		int rc = spf_validate(vc->record, why, sizeof why);
 
 		if (rc != vc->rc || (rc != 0 && strstr(why, vc->word) == NULL)) {
-			print_error("validate \"%s\": rc %d \"%s\", want %d \"%s\"\n", vc->record, rc,
-				    why, vc->rc, vc->word ? vc->word : "");
+			print_error("validate \"%s\": rc %d \"%s\", want %d \"%s\"\n", vc->record,
+			            rc, why, vc->rc, vc->word ? vc->word : "");
 			bad++;
 		}
 	}
@@ -550,6 +555,124 @@ test_zone_line(void **state)
 	assert_int_equal(spf_zone_line("example.com", "", &out), -1);
 }
 
+/* ---- the OpenSPF RFC 7208 suite's records ---- */
+
+/*
+ * The value of a "- SPF: ..." or "- TXT: ..." line of the suite's YAML when
+ * it is one plain or quoted string without escapes; NULL otherwise.
+ */
+static char *
+suite_value(char *line)
+{
+	char *p = strstr(line, "- SPF:"), *end;
+
+	if (p == NULL)
+		p = strstr(line, "- TXT:");
+	if (p == NULL)
+		return NULL;
+	p += 6;
+	while (*p == ' ')
+		p++;
+	p[strcspn(p, "\r\n")] = '\0';
+	if (*p == '"' || *p == '\'') {
+		end = strrchr(p + 1, *p);
+		if (end == NULL || strchr(p, '\\') != NULL)
+			return NULL;
+		*end = '\0';
+		p++;
+	} else if (*p == '[') {
+		return NULL;
+	}
+	return p;
+}
+
+/* Every term of a, in order, is a term of b (b may have more). */
+static int
+terms_kept(const char *a, const char *b)
+{
+	char ta[1024], tb[1024], *sa, *sb, *x, *y;
+
+	snprintf(ta, sizeof ta, "%s", a);
+	snprintf(tb, sizeof tb, "%s", b);
+	x = strtok_r(ta, " \t", &sa);
+	y = strtok_r(tb, " \t", &sb);
+	for (x = strtok_r(NULL, " \t", &sa); x != NULL; x = strtok_r(NULL, " \t", &sa)) {
+		do
+			y = strtok_r(NULL, " \t", &sb);
+		while (y != NULL && strcmp(x, y) != 0);
+		if (y == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Over every SPF record of the RFC 7208 test suite: lint and the lookup
+ * counter agree, and merging never turns a record libspf2 compiles into
+ * one it does not, nor drops or reorders a term.
+ */
+static void
+test_suite_records(void **state)
+{
+	const char *dir = getenv("MXRELAY_TESTDATA");
+	char path[4096], line[2048], why[256];
+	struct spf_ip ips[2];
+	FILE *f;
+	int records = 0, merged = 0, bad = 0;
+
+	(void)state;
+	if (dir != NULL) {
+		snprintf(path, sizeof path, "%s/spf/rfc7208-tests.yml", dir);
+	} else {
+		/* next to the checkout: test/unit/ -> ../../../shared/testdata */
+		const char *slash = strrchr(__FILE__, '/');
+
+		snprintf(path, sizeof path, "%.*s/../../../shared/testdata/spf/rfc7208-tests.yml",
+			 slash ? (int)(slash - __FILE__) : 1, slash ? __FILE__ : ".");
+	}
+	f = fopen(path, "r");
+	if (f == NULL) {
+		print_message("no %s: set MXRELAY_TESTDATA\n", path);
+		skip();
+	}
+	parse_ips(IP4 " " IP6, ips, 2);
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *v = suite_value(line);
+		struct spf_lint l;
+		struct spf_count c;
+		struct spf_merge m;
+
+		if (v == NULL || !spf_is_record(v))
+			continue;
+		records++;
+		if (spf_lint(v, &l, why, sizeof why) != 0 ||
+		    spf_count_lookups(v, NULL, NULL, &c) != 0 || c.total != l.lookups) {
+			print_error("suite \"%s\": lint/count disagree (%d vs %d)\n", v, l.lookups,
+				    c.total);
+			bad++;
+		}
+		if (spf_merge(v, ips, 2, &m, why, sizeof why) != 0)
+			continue; /* a term the merge refuses (unknown mechanism) */
+		merged++;
+		if (!terms_kept(v, m.record)) {
+			print_error("suite \"%s\": merged \"%s\" lost a term\n", v, m.record);
+			bad++;
+		}
+		if (libspf2_compiles(v, why, sizeof why) == 0 &&
+		    libspf2_compiles(m.record, why, sizeof why) != 0) {
+			print_error("suite \"%s\": merged \"%s\" does not compile: %s\n", v,
+				    m.record, why);
+			bad++;
+		}
+		spf_merge_free(&m);
+	}
+	fclose(f);
+	print_message("%d suite records, %d merged\n", records, merged);
+	assert_true(records > 100);
+	if (bad)
+		fail_msg("%d suite records failed", bad);
+}
+
 /* ---- DMARC ---- */
 
 struct dmarc_case {
@@ -602,13 +725,13 @@ test_dmarc_parse(void **state)
 
 		if (rc == 0)
 			snprintf(got, sizeof got, "%s %s %c %c %d %d", r.p, r.sp[0] ? r.sp : "-",
-				 r.adkim, r.aspf, r.pct, r.rua);
+			         r.adkim, r.aspf, r.pct, r.rua);
 		else
 			snprintf(got, sizeof got, "%s", why);
-		if (rc != dc->rc || (rc == 0 ? strcmp(got, dc->want) != 0
-					     : strstr(got, dc->want) == NULL)) {
-			print_error("dmarc \"%s\": rc %d \"%s\", want %d \"%s\"\n", dc->label, rc, got,
-				    dc->rc, dc->want);
+		if (rc != dc->rc ||
+		    (rc == 0 ? strcmp(got, dc->want) != 0 : strstr(got, dc->want) == NULL)) {
+			print_error("dmarc \"%s\": rc %d \"%s\", want %d \"%s\"\n", dc->label, rc,
+			            got, dc->rc, dc->want);
 			bad++;
 		}
 	}
@@ -625,13 +748,14 @@ test_dmarc_starter(void **state)
 
 	(void)state;
 	assert_int_equal(dmarc_starter("mailto:dmarc@example.com", &rec, err, sizeof err), 0);
-	assert_string_equal(rec, "v=DMARC1; p=none; rua=mailto:dmarc@example.com; adkim=r; aspf=r; fo=1");
+	assert_string_equal(
+	    rec, "v=DMARC1; p=none; rua=mailto:dmarc@example.com; adkim=r; aspf=r; fo=1");
 	assert_int_equal(dmarc_parse(rec, &r, err, sizeof err), 0);
 	free(rec);
 
-	assert_int_equal(dmarc_rua_parse("mailto:a@Reports.Example.NET!5m,mailto:b@example.com", &rua,
-					 err, sizeof err),
-			 0);
+	assert_int_equal(dmarc_rua_parse("mailto:a@Reports.Example.NET!5m,mailto:b@example.com",
+	                                 &rua, err, sizeof err),
+	                 0);
 	assert_int_equal(rua.n, 2);
 	assert_string_equal(rua.domain[0], "reports.example.net");
 	assert_true(dmarc_rua_external("example.com", rua.domain[0]));
@@ -642,8 +766,8 @@ test_dmarc_starter(void **state)
 	assert_int_equal(dmarc_starter("dmarc@example.com", &rec, err, sizeof err), -1);
 	assert_non_null(strstr(err, "mailto:"));
 	assert_null(rec);
-	assert_int_equal(dmarc_rua_parse("mailto:dmarc@example.com; p=reject", &rua, err, sizeof err),
-			 -1);
+	assert_int_equal(
+	    dmarc_rua_parse("mailto:dmarc@example.com; p=reject", &rua, err, sizeof err), -1);
 	assert_int_equal(dmarc_rua_parse("https://example.com/r", &rua, err, sizeof err), -1);
 	assert_int_equal(dmarc_rua_parse("mailto:nobody", &rua, err, sizeof err), -1);
 	assert_int_equal(dmarc_rua_parse("mailto:a@localhost", &rua, err, sizeof err), -1);
@@ -670,6 +794,7 @@ main(void)
 	    cmocka_unit_test(test_ip_parse),
 	    cmocka_unit_test(test_is_record),
 	    cmocka_unit_test(test_zone_line),
+	    cmocka_unit_test(test_suite_records),
 	    cmocka_unit_test(test_dmarc_parse),
 	    cmocka_unit_test(test_dmarc_starter),
 	};
