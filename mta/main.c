@@ -311,6 +311,27 @@ start(struct server *srv, char *err, size_t errlen)
 	return 0;
 }
 
+/* Free whatever start-up built, in the order the parts depend on each other. */
+static void
+teardown(struct server *srv)
+{
+	/* completions still queued run inside these two, so deliver must outlive them */
+	if (srv->writer)
+		writer_free(srv->writer);
+	if (srv->async)
+		async_free(srv->async);
+	ctl_free(srv->ctl);	/* after the completions above: they may still answer a client */
+	metrics_stop();
+	deliver_free(srv->deliver);
+	listeners_free(srv);
+	authfail_free(srv->authfail);
+	creds_free(srv->creds);
+	dkimsign_unref(srv->dkim);
+	config_free(srv->cfg);
+	if (srv->base)
+		event_base_free(srv->base);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -355,6 +376,7 @@ main(int argc, char **argv)
 	if (srv.base == NULL || start(&srv, err, sizeof(err)) != 0) {
 		log_err("event=startup_failed error=\"%s\"", err);
 		fprintf(stderr, "mxrelayd: %s\n", err);
+		teardown(&srv);
 		return 1;
 	}
 	ev_term = evsignal_new(srv.base, SIGTERM, on_term, &srv);
@@ -368,24 +390,13 @@ main(int argc, char **argv)
 		 path ? path : "(default)", srv.cfg->data_dir, srv.cfg->hostname);
 	event_base_dispatch(srv.base);
 
-	/* completions still queued run inside these two, so deliver must outlive them */
-	writer_free(srv.writer);
-	async_free(srv.async);
-	ctl_free(srv.ctl);	/* after the completions above: they may still answer a client */
-	metrics_stop();
-	deliver_free(srv.deliver);
-	log_info("event=stopped accepted=%llu rejected=%llu", (unsigned long long)srv.accepted,
+	log_info("event=stopping accepted=%llu rejected=%llu", (unsigned long long)srv.accepted,
 		 (unsigned long long)srv.rejected);
-	listeners_free(&srv);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
 	if (deadline_ev)
 		event_free(deadline_ev);
-	authfail_free(srv.authfail);
-	creds_free(srv.creds);
-	dkimsign_unref(srv.dkim);
-	config_free(srv.cfg);
-	event_base_free(srv.base);
+	teardown(&srv);
 	return 0;
 }

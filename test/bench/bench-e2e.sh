@@ -765,7 +765,12 @@ measure() {
 		# exactly the expected number at the sink (a duplicate would push it over)
 		sink_poll
 		[ -z "$R_NOTE" ] && [ "$SINK_N" != "$expect" ] && R_NOTE="the sink counted $SINK_N messages, expected $expect"
-		sent=$(relay_sent "$who")
+		# the relay's log agrees (Postfix logs through postlogd, which may lag a little)
+		for _ in $(seq 50); do
+			sent=$(relay_sent "$who")
+			{ [ -n "$R_NOTE" ] || [ "$sent" -ge "$expect" ]; } && break
+			nap 0.1
+		done
 		[ -z "$R_NOTE" ] && [ "$sent" != "$expect" ] && R_NOTE="the relay logged $sent successful deliveries, expected $expect"
 		if [ -z "$R_NOTE" ]; then
 			p=$(content_check "$who" "$kb" "$who-${kb}k-c$conc-r$rep-$RANDOM$RANDOM")
