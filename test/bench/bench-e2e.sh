@@ -822,7 +822,7 @@ if want_pf; then
 fi
 case "$CG_MODE" in
 v2|v1) CPU_HOW="cgroup $CG_MODE" ;;
-*) CPU_HOW="/proc process trees (no writable cgroup)" ;;
+*) CPU_HOW="/proc process trees ($([ "$CPU_FROM" = proc ] && echo "--cpu-from proc" || echo "no writable cgroup"))" ;;
 esac
 
 echo "mxrelay end-to-end benchmark, $(date -u '+%Y-%m-%d %H:%M:%SZ')"

@@ -88,10 +88,17 @@ cg_drain() {
 
 # ---- ports -----------------------------------------------------------------------------------
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# pick_port: a free port for a listener, below the kernel's ephemeral range: a port in that range
+# may be the local end of an outgoing connection (thousands per run, many in TIME_WAIT), which
+# nothing answers on but which makes the listener's bind() fail with EADDRINUSE
 pick_port() {
-	local p
+	local p lo base=20000 span=40000
+	lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 0)
+	if [ "${lo:-0}" -gt 12000 ]; then
+		base=10000 span=$((lo - 10000))
+	fi
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((base + RANDOM % span))
 		port_free "$p" && { echo "$p"; return; }
 	done
 	die "no free port on 127.0.0.1"
