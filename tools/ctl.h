@@ -6,6 +6,7 @@
 #ifndef MXRELAY_TOOLS_CTL_H
 #define MXRELAY_TOOLS_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -38,12 +39,11 @@ void ctl_stats_usage(FILE *f);
 int ctl_queue(int argc, char **argv);
 void ctl_queue_usage(FILE *f);
 
-/* ---- helpers shared by the DNS and DKIM commands (tools/ctl_dns.c) ---- */
+/* ---- helpers shared by every sub-command (tools/ctl_common.c) ---- */
 
 struct config;
 
 #define CTL_DEFAULT_CONF "/etc/mxrelay/mxrelay.conf"
-#define CTL_MAX_IPS 8
 
 /*
  * The daemon's configuration: path, or CTL_DEFAULT_CONF when path is NULL
@@ -56,6 +56,28 @@ int ctl_load_config(const char *prog, const char *path, struct config **out);
 const char *ctl_config_name(const struct config *c);
 
 /*
+ * A usage error: "PROG: WHAT 'ARG'" (or "PROG: WHAT" when arg is NULL) on
+ * stderr, then "usage:" and usage(stderr) unless usage is NULL. Returns 2.
+ */
+int ctl_usage_error(const char *prog, void (*usage)(FILE *f), const char *what,
+                    const char *arg);
+
+/* --help: "usage:" and usage(stdout). Returns 0. */
+int ctl_help(void (*usage)(FILE *f));
+
+/*
+ * The shared tail of a sub-command's getopt_long switch (optstring starts
+ * with ':'): ch 'h' is --help (ctl_help, 0), ':' a missing argument and
+ * anything else an unknown option (ctl_usage_error, 2). Returns the exit
+ * status; argv is the one given to getopt_long.
+ */
+int ctl_opt_end(int ch, char **argv, const char *prog, void (*usage)(FILE *f));
+
+/* ---- helpers shared by the DNS and DKIM commands (tools/ctl_dns.c) ---- */
+
+#define CTL_MAX_IPS 8
+
+/*
  * A domain argument checked (LDH labels, '_' allowed, at least two labels,
  * 253 bytes at most), lowercased, without a trailing dot, into out (256
  * bytes). Prints "PROG: bad domain name 'x'" and returns -1 otherwise.
@@ -64,6 +86,36 @@ int ctl_domain_arg(const char *prog, const char *in, char *out);
 
 /* A relay address argument, with "PROG: bad IPv4 address 'x'" on error. */
 int ctl_ip_arg(const char *prog, const char *in, int family, struct spf_ip *out);
+
+/*
+ * An --ip4/--ip6 option: arg appended to ips (*nips of CTL_MAX_IPS used).
+ * -1: go on; otherwise the exit status after a message (2 when full, 1 for
+ * a bad address).
+ */
+int ctl_ip_opt(const char *prog, const char *arg, int family, struct spf_ip *ips, size_t *nips);
+
+/* The options of dns spf and dns check; each command accepts its own subset. */
+struct ctl_dns_opts {
+	const char *conf;
+	const char *domain;
+	const char *current; /* dns spf --current */
+	bool json;           /* dns check --json */
+	struct spf_ip ips[CTL_MAX_IPS];
+	size_t nips;
+};
+
+/* The values of the long options in struct ctl_dns_opts (-c and -h are 'c' and 'h'). */
+enum { CTL_OPT_IP4 = 256, CTL_OPT_IP6, CTL_OPT_CURRENT, CTL_OPT_JSON };
+
+struct option;
+
+/*
+ * "[OPTIONS] DOMAIN" of prog, with the long options in longopts (getopt_long's
+ * table of the values above). -1: go on with *o; otherwise the exit status
+ * after a message.
+ */
+int ctl_dns_args(int argc, char **argv, const char *prog, const struct option *longopts,
+                 struct ctl_dns_opts *o);
 
 /* The config's source_ipv4 and source_ipv6 (0, 1 or 2 of them) into out. */
 size_t ctl_config_ips(const struct config *c, struct spf_ip *out);

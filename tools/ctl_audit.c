@@ -49,13 +49,7 @@ ctl_audit_usage(FILE *f)
 static int
 usage_error(const char *what, const char *arg)
 {
-	if (arg)
-		fprintf(stderr, PROG ": %s '%s'\n", what, arg);
-	else
-		fprintf(stderr, PROG ": %s\n", what);
-	fputs("usage:\n", stderr);
-	ctl_audit_usage(stderr);
-	return 2;
+	return ctl_usage_error(PROG, ctl_audit_usage, what, arg);
 }
 
 /* "7d", "12h", "30m", "90s", "2w" or bare seconds. 0 / -1. */
@@ -126,17 +120,9 @@ parse_args(int argc, char **argv, struct opts *o, int *stop)
 		case OPT_JSON:
 			o->json = 1;
 			break;
-		case 'h':
-			*stop = 1;
-			fputs("usage:\n", stdout);
-			ctl_audit_usage(stdout);
-			return 0;
-		case ':':
-			*stop = 1;
-			return usage_error("missing argument for", argv[optind - 1]);
 		default:
 			*stop = 1;
-			return usage_error("unknown option", argv[optind - 1]);
+			return ctl_opt_end(ch, argv, PROG, ctl_audit_usage);
 		}
 	}
 	if (optind != argc) {

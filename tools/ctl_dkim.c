@@ -49,13 +49,7 @@ ctl_dkim_usage(FILE *f)
 static int
 usage_error(const char *prog, const char *what, const char *arg)
 {
-	if (arg != NULL)
-		fprintf(stderr, "%s: %s '%s'\n", prog, what, arg);
-	else
-		fprintf(stderr, "%s: %s\n", prog, what);
-	fputs("usage:\n", stderr);
-	ctl_dkim_usage(stderr);
-	return 2;
+	return ctl_usage_error(prog, ctl_dkim_usage, what, arg);
 }
 
 /* A selector: dot-separated labels of letters, digits, '-', '_' (RFC 6376 3.1), lowercased. */
@@ -133,14 +127,8 @@ keygen_args(int argc, char **argv, struct keygen_opts *o)
 		case OPT_OUT:
 			o->out = optarg;
 			break;
-		case 'h':
-			fputs("usage:\n", stdout);
-			ctl_dkim_usage(stdout);
-			return 0;
-		case ':':
-			return usage_error(KEYGEN_PROG, "missing argument for", argv[optind - 1]);
 		default:
-			return usage_error(KEYGEN_PROG, "unknown option", argv[optind - 1]);
+			return ctl_opt_end(ch, argv, KEYGEN_PROG, ctl_dkim_usage);
 		}
 	}
 	if (o->bits != 0 && o->alg != MXDKIM_RSA)
@@ -293,11 +281,8 @@ ctl_dkim(int argc, char **argv)
 {
 	if (argc < 2)
 		return usage_error("mxrelayctl dkim", "expected keygen", NULL);
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		fputs("usage:\n", stdout);
-		ctl_dkim_usage(stdout);
-		return 0;
-	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+		return ctl_help(ctl_dkim_usage);
 	if (strcmp(argv[1], "keygen") == 0)
 		return keygen(argc - 1, argv + 1);
 	return usage_error("mxrelayctl dkim", "unknown sub-command", argv[1]);
@@ -327,22 +312,13 @@ ctl_dns_dkim(int argc, char **argv)
 			conf = optarg;
 			break;
 		case 'h':
-			fputs("usage:\n", stdout);
-			ctl_dns_usage(stdout);
-			return 0;
-		case ':':
-			fprintf(stderr, DNS_DKIM_PROG ": missing argument for '%s'\n",
-			        argv[optind - 1]);
-			return 2;
-		default:
-			fprintf(stderr, DNS_DKIM_PROG ": unknown option '%s'\n", argv[optind - 1]);
-			return 2;
+			return ctl_help(ctl_dns_usage);
+		default: /* errors here print no synopsis */
+			return ctl_opt_end(ch, argv, DNS_DKIM_PROG, NULL);
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, DNS_DKIM_PROG ": expected exactly one DOMAIN\n");
-		return 2;
-	}
+	if (argc - optind != 1)
+		return ctl_usage_error(DNS_DKIM_PROG, NULL, "expected exactly one DOMAIN", NULL);
 	if (ctl_domain_arg(DNS_DKIM_PROG, argv[optind], domain) != 0 ||
 	    ctl_load_config(DNS_DKIM_PROG, conf, &c) != 0)
 		return 1;

@@ -24,29 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 /* ---- shared helpers ---- */
-
-int
-ctl_load_config(const char *prog, const char *path, struct config **out)
-{
-	char err[512];
-
-	if (path == NULL && access(CTL_DEFAULT_CONF, F_OK) == 0)
-		path = CTL_DEFAULT_CONF;
-	if (config_load(out, path, err, sizeof err) != 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
-		return -1;
-	}
-	return 0;
-}
-
-const char *
-ctl_config_name(const struct config *c)
-{
-	return c->path != NULL ? c->path : "(default)";
-}
 
 int
 ctl_domain_arg(const char *prog, const char *in, char *out)
@@ -91,6 +70,54 @@ ctl_ip_arg(const char *prog, const char *in, int family, struct spf_ip *out)
 	if (spf_ip_parse(in, family, out) == 0)
 		return 0;
 	fprintf(stderr, "%s: bad %s address '%s'\n", prog, family == AF_INET ? "IPv4" : "IPv6", in);
+	return -1;
+}
+
+int
+ctl_dns_args(int argc, char **argv, const char *prog, const struct option *longopts,
+             struct ctl_dns_opts *o)
+{
+	int ch, rc;
+
+	memset(o, 0, sizeof *o);
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->conf = optarg;
+			break;
+		case CTL_OPT_IP4:
+		case CTL_OPT_IP6:
+			rc = ctl_ip_opt(prog, optarg, ch == CTL_OPT_IP4 ? AF_INET : AF_INET6,
+			                o->ips, &o->nips);
+			if (rc >= 0)
+				return rc;
+			break;
+		case CTL_OPT_CURRENT:
+			o->current = optarg;
+			break;
+		case CTL_OPT_JSON:
+			o->json = true;
+			break;
+		default:
+			return ctl_opt_end(ch, argv, prog, ctl_dns_usage);
+		}
+	}
+	if (argc - optind != 1)
+		return ctl_usage_error(prog, ctl_dns_usage, "expected exactly one DOMAIN", NULL);
+	o->domain = argv[optind];
+	return -1;
+}
+
+int
+ctl_ip_opt(const char *prog, const char *arg, int family, struct spf_ip *ips, size_t *nips)
+{
+	if (*nips == CTL_MAX_IPS)
+		return ctl_usage_error(prog, ctl_dns_usage, "too many addresses", NULL);
+	if (ctl_ip_arg(prog, arg, family, &ips[*nips]) != 0)
+		return 1;
+	(*nips)++;
 	return -1;
 }
 
@@ -209,81 +236,32 @@ ctl_dns_usage(FILE *f)
 static int
 usage_error(const char *prog, const char *what, const char *arg)
 {
-	if (arg != NULL)
-		fprintf(stderr, "%s: %s '%s'\n", prog, what, arg);
-	else
-		fprintf(stderr, "%s: %s\n", prog, what);
-	fputs("usage:\n", stderr);
-	ctl_dns_usage(stderr);
-	return 2;
+	return ctl_usage_error(prog, ctl_dns_usage, what, arg);
 }
 
 /* ---- dns spf ---- */
 
 #define SPF_PROG "mxrelayctl dns spf"
 
-struct spf_opts {
-	const char *conf;
-	const char *current;
-	const char *domain;
-	struct spf_ip ips[CTL_MAX_IPS];
-	size_t nips;
-};
-
 /* -1: go on; otherwise the exit status */
 static int
-spf_args(int argc, char **argv, struct spf_opts *o)
+spf_args(int argc, char **argv, struct ctl_dns_opts *o)
 {
-	enum { OPT_IP4 = 256, OPT_IP6, OPT_CURRENT };
 	static const struct option longopts[] = {
-	    {"ip4", required_argument, NULL, OPT_IP4},
-	    {"ip6", required_argument, NULL, OPT_IP6},
-	    {"current", required_argument, NULL, OPT_CURRENT},
+	    {"ip4", required_argument, NULL, CTL_OPT_IP4},
+	    {"ip6", required_argument, NULL, CTL_OPT_IP6},
+	    {"current", required_argument, NULL, CTL_OPT_CURRENT},
 	    {"config", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int ch;
 
-	memset(o, 0, sizeof *o);
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			o->conf = optarg;
-			break;
-		case OPT_IP4:
-		case OPT_IP6:
-			if (o->nips == CTL_MAX_IPS)
-				return usage_error(SPF_PROG, "too many addresses", NULL);
-			if (ctl_ip_arg(SPF_PROG, optarg, ch == OPT_IP4 ? AF_INET : AF_INET6,
-			               &o->ips[o->nips]) != 0)
-				return 1;
-			o->nips++;
-			break;
-		case OPT_CURRENT:
-			o->current = optarg;
-			break;
-		case 'h':
-			fputs("usage:\n", stdout);
-			ctl_dns_usage(stdout);
-			return 0;
-		case ':':
-			return usage_error(SPF_PROG, "missing argument for", argv[optind - 1]);
-		default:
-			return usage_error(SPF_PROG, "unknown option", argv[optind - 1]);
-		}
-	}
-	if (argc - optind != 1)
-		return usage_error(SPF_PROG, "expected exactly one DOMAIN", NULL);
-	o->domain = argv[optind];
-	return -1;
+	return ctl_dns_args(argc, argv, SPF_PROG, longopts, o);
 }
 
 /* The relay's addresses from the config when none were given. -1: exit status in *rc. */
 static int
-spf_relay_ips(struct spf_opts *o, int *rc)
+spf_relay_ips(struct ctl_dns_opts *o, int *rc)
 {
 	struct config *c;
 
@@ -310,7 +288,7 @@ spf_relay_ips(struct spf_opts *o, int *rc)
  * none). *multiple is set when DNS holds several. -1 after printing why.
  */
 static int
-spf_current(const struct spf_opts *o, const char *domain, char **current, bool *multiple)
+spf_current(const struct ctl_dns_opts *o, const char *domain, char **current, bool *multiple)
 {
 	struct dnsq_list l;
 	enum dnsq_status st;
@@ -350,7 +328,7 @@ spf_current(const struct spf_opts *o, const char *domain, char **current, bool *
 }
 
 static void
-spf_print(const char *domain, const char *current, const struct spf_opts *o,
+spf_print(const char *domain, const char *current, const struct ctl_dns_opts *o,
           const struct spf_merge *m, unsigned warnings, const struct spf_count *cnt)
 {
 	char *zone = NULL, mech[64];
@@ -386,7 +364,7 @@ spf_print(const char *domain, const char *current, const struct spf_opts *o,
 static int
 dns_spf(int argc, char **argv)
 {
-	struct spf_opts o;
+	struct ctl_dns_opts o;
 	struct spf_merge m = {0};
 	struct spf_lint lint;
 	struct spf_count cnt;
@@ -501,14 +479,8 @@ dns_dmarc(int argc, char **argv)
 		case OPT_RUA:
 			rua = optarg;
 			break;
-		case 'h':
-			fputs("usage:\n", stdout);
-			ctl_dns_usage(stdout);
-			return 0;
-		case ':':
-			return usage_error(DMARC_PROG, "missing argument for", argv[optind - 1]);
 		default:
-			return usage_error(DMARC_PROG, "unknown option", argv[optind - 1]);
+			return ctl_opt_end(ch, argv, DMARC_PROG, ctl_dns_usage);
 		}
 	}
 	if (argc - optind != 1)
@@ -560,11 +532,8 @@ ctl_dns(int argc, char **argv)
 
 	if (argc < 2)
 		return usage_error("mxrelayctl dns", "expected spf, dmarc, dkim or check", NULL);
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		fputs("usage:\n", stdout);
-		ctl_dns_usage(stdout);
-		return 0;
-	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+		return ctl_help(ctl_dns_usage);
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
 		if (strcmp(argv[1], subs[i].name) == 0)
 			return subs[i].run(argc - 1, argv + 1);

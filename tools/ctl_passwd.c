@@ -58,13 +58,7 @@ ctl_passwd_usage(FILE *f)
 static int
 usage_error(const char *what, const char *arg)
 {
-	if (arg)
-		fprintf(stderr, PROG ": %s '%s'\n", what, arg);
-	else
-		fprintf(stderr, PROG ": %s\n", what);
-	fputs("usage:\n", stderr);
-	ctl_passwd_usage(stderr);
-	return 2;
+	return ctl_usage_error(PROG, ctl_passwd_usage, what, arg);
 }
 
 /* 0, or the exit status (2, or 0 after --help) when the caller must stop. */
@@ -111,14 +105,8 @@ parse_args(int argc, char **argv, struct opts *o, int *stop)
 		case OPT_NO_PASSWORD:
 			o->no_password = 1;
 			break;
-		case 'h':
-			fputs("usage:\n", stdout);
-			ctl_passwd_usage(stdout);
-			return 0;
-		case ':':
-			return usage_error("missing argument for", argv[optind - 1]);
 		default:
-			return usage_error("unknown option", argv[optind - 1]);
+			return ctl_opt_end(ch, argv, PROG, ctl_passwd_usage);
 		}
 	}
 	if (enable && disable)

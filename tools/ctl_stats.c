@@ -52,13 +52,7 @@ ctl_stats_usage(FILE *f)
 static int
 usage_error(const char *what, const char *arg)
 {
-	if (arg)
-		fprintf(stderr, PROG ": %s '%s'\n", what, arg);
-	else
-		fprintf(stderr, PROG ": %s\n", what);
-	fputs("usage:\n", stderr);
-	ctl_stats_usage(stderr);
-	return 2;
+	return ctl_usage_error(PROG, ctl_stats_usage, what, arg);
 }
 
 /* Connect to the metrics address; a wildcard bind is reached over loopback. */
@@ -332,14 +326,8 @@ ctl_stats(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			fputs("usage:\n", stdout);
-			ctl_stats_usage(stdout);
-			return 0;
-		case ':':
-			return usage_error("missing argument for", argv[optind - 1]);
 		default:
-			return usage_error("unknown option", argv[optind - 1]);
+			return ctl_opt_end(ch, argv, PROG, ctl_stats_usage);
 		}
 	}
 	if (optind != argc)

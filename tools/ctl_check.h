@@ -1,0 +1,67 @@
+/*
+ * ctl_check: the state of one `mxrelayctl dns check` run, shared by
+ * tools/ctl_check.c (the command, DKIM, DMARC, reverse DNS, MX, output) and
+ * tools/ctl_check_spf.c (the SPF checks, the only code that drives libspf2).
+ * Private to those two files.
+ */
+#ifndef MXRELAY_TOOLS_CTL_CHECK_H
+#define MXRELAY_TOOLS_CTL_CHECK_H
+
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tools/ctl.h"
+#include "tools/dmarc.h"
+#include "tools/spf.h"
+
+enum status { ST_PASS, ST_WARN, ST_FAIL };
+
+struct check {
+	char *name;
+	enum status st;
+	char *detail;
+	char *fix; /* NULL when there is nothing to do */
+};
+
+struct report {
+	struct check *v;
+	size_t n;
+};
+
+struct ctx {
+	const char *domain;
+	const char *conf_name;
+	const char *helo;
+	const struct config *cfg;
+	struct spf_ip ips[CTL_MAX_IPS];
+	size_t nips;
+	char ipstr[CTL_MAX_IPS][INET6_ADDRSTRLEN];
+	bool spf_ok;       /* exactly one record that compiles */
+	char *spf_record;  /* that record */
+	bool spf_ips_pass; /* every egress IP passes SPF */
+	int dkim_pass;     /* selectors whose record matches */
+	bool dmarc_ok;
+	struct dmarc_record dmarc;
+	struct report r;
+};
+
+/* printf into a new string; a CLI may abort on out-of-memory */
+char *check_fmt(const char *f, ...);
+
+/*
+ * Add a check; detail and fix are strings from check_fmt() (fix may be
+ * NULL), owned by the report from then on.
+ */
+void check_add(struct ctx *c, const char *name, enum status st, char *detail, char *fix);
+
+/* spf: the published record (sets spf_ok and spf_record). */
+void check_spf_record(struct ctx *c);
+/* spf-ip: libspf2's verdict for each egress address (sets spf_ips_pass). */
+void check_spf_ips(struct ctx *c);
+/* spf-lookups: the DNS lookups of the record, through includes. */
+void check_spf_lookups(struct ctx *c);
+/* Silence libspf2's warning and info hooks for the rest of the run. */
+void check_spf_quiet(void);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * ctl_common: what every mxrelayctl sub-command shares (ctl.h): loading
+ * the daemon's configuration, and the usage-error and --help output of the
+ * option parsers, so each command's messages read the same.
+ */
+#include "tools/ctl.h"
+#include "mta/config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int
+ctl_load_config(const char *prog, const char *path, struct config **out)
+{
+	char err[512];
+
+	if (path == NULL && access(CTL_DEFAULT_CONF, F_OK) == 0)
+		path = CTL_DEFAULT_CONF;
+	if (config_load(out, path, err, sizeof err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+ctl_config_name(const struct config *c)
+{
+	return c->path != NULL ? c->path : "(default)";
+}
+
+int
+ctl_usage_error(const char *prog, void (*usage)(FILE *f), const char *what, const char *arg)
+{
+	if (arg != NULL)
+		fprintf(stderr, "%s: %s '%s'\n", prog, what, arg);
+	else
+		fprintf(stderr, "%s: %s\n", prog, what);
+	if (usage != NULL) {
+		fputs("usage:\n", stderr);
+		usage(stderr);
+	}
+	return 2;
+}
+
+int
+ctl_help(void (*usage)(FILE *f))
+{
+	fputs("usage:\n", stdout);
+	usage(stdout);
+	return 0;
+}
+
+int
+ctl_opt_end(int ch, char **argv, const char *prog, void (*usage)(FILE *f))
+{
+	if (ch == 'h')
+		return ctl_help(usage);
+	if (ch == ':')
+		return ctl_usage_error(prog, usage, "missing argument for", argv[optind - 1]);
+	return ctl_usage_error(prog, usage, "unknown option", argv[optind - 1]);
+}
