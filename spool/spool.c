@@ -210,6 +210,11 @@ make_db_file(const char *dir, char *err, size_t errlen)
  * foreign keys are read back: a build or file system that silently ignores
  * them would break durability or the delete cascade. journal_size_limit
  * trims the WAL back after a batch of large messages grew it.
+ * secure_delete = FAST: Debian builds SQLite with secure_delete on, which
+ * zeroes every delivered body through the WAL and again at checkpoint (about
+ * 3x the write volume for 100 KB mail, measured); FAST still clears deleted
+ * content on b-tree pages but not pages that go to the freelist, so a
+ * delivered body may stay on disk until its pages are reused.
  */
 static int
 apply_pragmas(struct spool *sp, const char *dir, char *err, size_t errlen)
@@ -231,7 +236,7 @@ apply_pragmas(struct spool *sp, const char *dir, char *err, size_t errlen)
 	}
 	if (sqlite3_exec(sp->db,
 	                 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-	                 " PRAGMA journal_size_limit = 67108864;",
+	                 " PRAGMA journal_size_limit = 67108864; PRAGMA secure_delete = FAST;",
 	                 NULL, NULL, NULL) != SQLITE_OK ||
 	    spool_pragma_int(sp->db, "PRAGMA foreign_keys", &fk) != SQLITE_OK ||
 	    spool_pragma_int(sp->db, "PRAGMA max_page_count", &sp->default_max_pages) != SQLITE_OK)

@@ -49,8 +49,11 @@
 #  - Isolation: the whole benchmark runs in a private network namespace (only 'lo') and mount
 #    namespace: no packet can leave the machine, whatever a component resolves or connects to.
 #  - Load generator, sinks and nsd run on the same 2 CPUs and are not counted for either relay;
-#    they compete with the relay equally for both. smtp-sink is one process: at 100 KB it can be
-#    the limit for both (then the ratio understates the faster relay).
+#    they compete with the relay equally for both. smtp-sink is one process: were it the limit, the
+#    ratio would understate the faster relay.
+#  - Each run's line also shows the submission rate (smtp-source's own clock): when it equals the
+#    delivered rate, delivery kept up and the relay's intake was the limit; when it is higher, the
+#    relay queued mail faster than it delivered it.
 #
 # Usage: test/bench/bench-e2e.sh [--quick] [--sizes 1,10,100] [--conc 1,10,50] [options]
 set -euo pipefail
@@ -167,6 +170,7 @@ NSD=$(command -v nsd || echo /usr/sbin/nsd)
 NSD_CHECKCONF=$(command -v nsd-checkconf || echo /usr/sbin/nsd-checkconf)
 [ -x "$SMTP_SOURCE" ] && [ -x "$SMTP_SINK" ] || die "smtp-source/smtp-sink not found (apt-get install postfix)"
 [ -x "$NSD" ] || die "nsd not found (apt-get install nsd)"
+command -v dig >/dev/null || die "dig not found (apt-get install dnsutils)"
 if want_pf; then
 	[ -x "$POSTFIX" ] && [ -x "$POSTCONF" ] || die "postfix not found (apt-get install postfix)"
 fi
@@ -539,11 +543,10 @@ relay_sent() {
 }
 
 # ---- teardown --------------------------------------------------------------------------------
-LOAD_PID=""
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	[ -n "$LOAD_PID" ] && { kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; }
+	load_kill
 	mx_stop
 	pf_stop
 	sink_stop
@@ -584,17 +587,31 @@ repeat_for() {
 	[ "$1" = 1 ] && [ "$2" = 50 ] && echo 3 || echo 1
 }
 
-# load_start PORT CONC MSGS BYTES OUTPREFIX: smtp-source in the background (LOAD_PID); its exit code
-# goes to OUTPREFIX.rc and the time it finished to OUTPREFIX.end
+# load_start PORT CONC MSGS BYTES OUTPREFIX: smtp-source in the background (LOAD_PID, a subshell
+# waiting for it; smtp-source's own pid in OUTPREFIX.pid); its exit code goes to OUTPREFIX.rc and
+# the time it finished to OUTPREFIX.end
+LOAD_PID="" LOAD_OUT=""
 load_start() {
 	local port=$1 conc=$2 msgs=$3 bytes=$4 out=$5
-	rm -f "$out.rc" "$out.end"
+	rm -f "$out.rc" "$out.end" "$out.pid"
+	LOAD_OUT=$out
 	( rc=0
 	  "$SMTP_SOURCE" -c -s "$conc" -m "$msgs" -l "$bytes" -M bench.localdomain \
-		-f sender@example.com -t rcpt@bench.test "127.0.0.1:$port" >"$out.out" 2>"$out.err" || rc=$?
+		-f sender@example.com -t rcpt@bench.test "127.0.0.1:$port" >"$out.out" 2>"$out.err" &
+	  echo $! >"$out.pid"
+	  wait $! || rc=$?
 	  echo "$EPOCHREALTIME" >"$out.end"
 	  echo "$rc" >"$out.rc" ) &
 	LOAD_PID=$!
+}
+
+# load_kill: stop a running smtp-source (stuck run, teardown)
+load_kill() {
+	[ -n "$LOAD_PID" ] || return 0
+	[ -s "$LOAD_OUT.pid" ] && { kill "$(cat "$LOAD_OUT.pid")" 2>/dev/null || true; }
+	kill "$LOAD_PID" 2>/dev/null || true
+	wait "$LOAD_PID" 2>/dev/null || true
+	LOAD_PID=""
 }
 
 # load_problem OUTPREFIX MSGS: why smtp-source did not submit MSGS messages cleanly (empty: it did)
@@ -756,9 +773,7 @@ measure() {
 			[ -n "$p" ] && R_NOTE="$p"
 			[ "$left" != 0 ] && R_NOTE="${R_NOTE:+$R_NOTE; }the relay still holds $left messages after delivery"
 		else
-			kill "$LOAD_PID" 2>/dev/null || true
-			wait "$LOAD_PID" 2>/dev/null || true
-			LOAD_PID=""
+			load_kill
 			p=$(load_problem "$out" "$msgs")
 			R_NOTE="${p:+$p; }stuck: the sink got $((SINK_N - warm)) of $msgs messages, none for $STALL s; the relay holds $(relay_queued "$who")"
 		fi
@@ -904,7 +919,7 @@ echo "CPU s/1000: relay user+system CPU seconds per 1000 messages, all its proce
 echo "the same window until its queue was empty. mx/pf: mxrelayd throughput over Postfix's. pf/mx:"
 echo "Postfix CPU per message over mxrelayd's. runs: per relay (medians shown). '!': a run failed (see"
 echo "above and below); failed runs are not in the medians. Every counted run delivered all messages"
-echo "exactly once and passed the content check."
+echo "exactly once and passed the content check. 'submitted' in the run lines: smtp-source's own rate."
 STEAL=$(steal_pct "$STAT0" "$(head -1 /proc/stat)")
 echo "CPU steal time during the benchmark: $STEAL% of all CPU time (a busy host makes every figure noisy:"
 echo "compare the two relays within one run; --repeat 5 steadies the medians)."

@@ -1,4 +1,5 @@
 # lib.sh: shell functions shared by the benchmarks in test/bench/ (sourced, not run).
+# shellcheck shell=bash
 #
 # The sourcing script sets PROG (its name, for messages) before sourcing, and later sets the
 # globals some functions read: CPU_FROM (auto|proc) for cg_init, CLK_TCK for cpu_usec without
