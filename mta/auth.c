@@ -3,8 +3,8 @@
  *
  * Each failure from an address delays the answer (250 ms doubling, at most
  * 4 s); after auth_max_failures failures within auth_block_time the address
- * is refused AUTH (454 4.7.0) until the block time passes. Only the address
- * is slowed: the account keeps working from every other address, so a
+ * is refused AUTH (454 4.7.0) until the block time passes (IPv6: per /64).
+ * Only the address is slowed: the account keeps working from every other address, so a
  * guessing attacker cannot lock a copier out. The table is bounded: the
  * oldest entry is dropped when it is full.
  */
@@ -51,7 +51,13 @@ key_of(const struct sockaddr *sa, unsigned char k[16])
 		k[10] = k[11] = 0xff;
 		memcpy(k + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
-		memcpy(k, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		/*
+		 * One IPv6 client usually owns a whole /64: count failures per /64,
+		 * or rotating the interface id would dodge the throttle.
+		 */
+		const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		memcpy(k, a, memcmp(a, mapped, 12) == 0 ? 16 : 8);
 	}
 }
 

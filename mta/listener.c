@@ -134,6 +134,11 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
 		log_warn("event=refused ip=%s reason=max_connections_per_ip listener=%s", ip,
 			 l->conf->name);
+		/* counted too: unfinished handshakes must not fill every slot */
+		if (peers_take(srv, sa, 2 * srv->cfg->max_connections_per_ip) != 0) {
+			close(fd);
+			return;
+		}
 		session_start(l, fd, sa, (socklen_t)salen, true);
 		return;
 	}

@@ -137,7 +137,13 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 				pc_free(pc);
 				return;
 			}
-			refuse_tls = true;	/* as listener.c: 421 inside TLS, not counted */
+			/* as listener.c: 421 inside TLS, counted up to twice the cap */
+			if (peers_take(srv, (struct sockaddr *)&c,
+				       2 * srv->cfg->max_connections_per_ip) != 0) {
+				pc_free(pc);	/* closes fd */
+				return;
+			}
+			refuse_tls = true;
 		}
 	}
 	pc->fd = -1;	/* handed to the session */

@@ -86,7 +86,8 @@ void server_maybe_exit(struct server *srv);
 /* smtpd_session.c */
 /*
  * refuse_tls: an implicit-TLS client over its per-address cap: finish the
- * handshake, answer 421 inside TLS and close (not counted per address).
+ * handshake, answer 421 inside TLS and close (counted per address like any
+ * session, up to twice the cap; beyond that the connection is just closed).
  */
 void session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen,
 		   bool refuse_tls);

@@ -340,11 +340,13 @@ cmd_starttls(struct session *s, char *arg)
 		return;
 	}
 	smtpd_reply(s, "220 2.0.0 Ready to start TLS");
-	/* RFC 3207 4.2: forget everything learned before TLS */
+	/* RFC 3207 4.2: forget everything learned before TLS, a plaintext AUTH too */
 	smtpd_tx_reset(s);
 	free(s->helo);
 	s->helo = NULL;
 	s->esmtp = false;
+	free(s->auth_user);
+	s->auth_user = NULL;
 	if (smtpd_starttls(s) != 0) {
 		log_err("s=%s event=tls_setup_failed ip=%s", s->id, s->ip);
 		smtpd_close_after_reply(s);

@@ -46,6 +46,7 @@ struct smtpd_data {
 	bool bad_bare, bad_long, too_big, hdr_too_big;
 	char from[FROM_MAX];
 	size_t from_len;
+	bool from_cut;		/* the From did not fit: its tail was never checked */
 	unsigned from_headers;
 	struct audit_msg audit;	/* borrowed by the spool writer until data_stored */
 };
@@ -150,7 +151,7 @@ static void
 header_line(struct smtpd_data *d, const char *p, size_t n)
 {
 	const char *colon;
-	size_t i;
+	size_t i, namelen;
 
 	d->hdr_bytes += n;
 	if (d->hdr_bytes > d->srv->cfg->max_header_size)
@@ -164,21 +165,32 @@ header_line(struct smtpd_data *d, const char *p, size_t n)
 		if (d->in_from && d->from_len + n < FROM_MAX) {
 			memcpy(d->from + d->from_len, p, n);
 			d->from_len += n;
+		} else if (d->in_from) {
+			d->from_cut = true;
 		}
 		return;
 	}
 	colon = memchr(p, ':', n);
-	for (i = 0; colon && p + i < colon; i++)
-		if (p[i] <= 32 || p[i] >= 127)
+	for (i = 0; colon && p + i < colon && p[i] > 32 && p[i] < 127; i++)
+		;
+	namelen = i;
+	/* RFC 5322 4.5: obsolete syntax allows WSP before the colon ("From :") */
+	for (; colon && p + i < colon; i++)
+		if (p[i] != ' ' && p[i] != '\t')
 			colon = NULL;
-	if (colon == NULL || colon == p) {
-		/* not a header field: the body began without a blank line */
+	if (colon == NULL || namelen == 0) {
+		/*
+		 * Not a header field: the body began without a blank line. Add
+		 * one, or a lenient reader could take later lines ("From: ...")
+		 * for header fields that were never checked.
+		 */
 		add_missing(d);
+		append(d, "\r\n", 2);
 		d->in_header = false;
 		return;
 	}
 	i = (size_t)(colon - p);
-	d->in_from = header_is(p, i, "From");
+	d->in_from = header_is(p, namelen, "From");
 	if (d->in_from) {
 		d->from_headers++;
 		d->from_len = 0;
@@ -186,9 +198,9 @@ header_line(struct smtpd_data *d, const char *p, size_t n)
 		memcpy(d->from, colon + 1, vn);
 		d->from_len = vn;
 	}
-	if (header_is(p, i, "Message-ID"))
+	if (header_is(p, namelen, "Message-ID"))
 		d->seen_msgid = true;
-	if (header_is(p, i, "Date"))
+	if (header_is(p, namelen, "Date"))
 		d->seen_date = true;
 }
 
@@ -267,10 +279,15 @@ check_message(struct session *s, struct smtpd_data *d)
 		return r;
 	if (s->auth_user && d->from_headers > 1)
 		return "550 5.7.1 More than one From header (RFC 5322 3.6)";
+	if (s->auth_user && d->from_cut)
+		return "550 5.7.1 Header From too long to check";
 	if (s->auth_user && d->from_len > 0) {
 		/* every mailbox in From must be allowed: "ok@x, ceo@bank" is not ok */
 		size_t pos = 0, n = 0;
 		c = smtpd_cred(s);
+		/* a NUL ends the address for us, not for every reader after us */
+		if (memchr(d->from, '\0', d->from_len))
+			return "550 5.7.1 Header From address not allowed for this user";
 		while (addr_from_header_next(d->from, d->from_len, &pos, from, sizeof(from)) == 0) {
 			n++;
 			if (c == NULL || creds_sender_allowed(c, from) != 0)

@@ -46,7 +46,7 @@ struct session {
 	bool paused;		/* stopped reading: too much unsent output */
 	bool discard_line;	/* dropping the rest of an over-long line */
 	bool allowlisted;
-	bool refuse_tls;	/* over the per-address cap: 421 once TLS is up, not counted */
+	bool refuse_tls;	/* over the per-address cap: 421 once TLS is up, then close */
 
 	char *helo;
 	bool esmtp;

@@ -73,8 +73,7 @@ session_free(struct session *s)
 		s->next->prev = s->prev;
 	srv->nsessions--;
 	metrics_gauge_add(G_SESSIONS, -1);
-	if (!s->refuse_tls)
-		peers_release(srv, (struct sockaddr *)&s->peer);
+	peers_release(srv, (struct sockaddr *)&s->peer);
 	smtpd_tx_reset(s);
 	smtpd_auth_cleanup(s);
 	if (s->timer)
@@ -167,6 +166,14 @@ read_line(struct session *s, struct evbuffer *in, char **line, size_t *len)
 	*line = evbuffer_readln(in, len, EVBUFFER_EOL_CRLF);
 	if (*line == NULL)
 		return 0;
+	if (*len > max && !s->discard_line) {
+		/* arrived whole in one read: still too long */
+		free(*line);
+		*line = NULL;
+		smtpd_reply(s, "500 5.5.2 Line too long");
+		s->bad_cmds++;
+		return 1;
+	}
 	if (s->discard_line) {
 		s->discard_line = false;
 		free(*line);
@@ -398,8 +405,7 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 	if (s->bev == NULL) {
 		log_err("event=session_error ip=%s reason=\"cannot set up connection\"", s->ip);
 		close(fd);
-		if (!refuse_tls)
-			peers_release(srv, sa);
+		peers_release(srv, sa);
 		free(s);
 		return;
 	}
