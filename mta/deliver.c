@@ -340,6 +340,9 @@ job_loaded(void *arg)
 
 	if (j->w == NULL) {
 		log_err("id=%lld event=load_failed error=\"%s\"", (long long)j->id, l->err);
+		/* a passing fault (EMFILE, SQLITE_BUSY) must not drop it from the schedule */
+		if (strstr(l->err, "no such message") == NULL)
+			sched_add(j->dl->sched, j->id, time(NULL) + (time_t)j->dl->srv->cfg->retry_min);
 		free(l);
 		job_end(j);
 		return;

@@ -309,9 +309,11 @@ conn_connect(struct dconn *k)
 		log_warn("event=connect_failed domain=%s host=%s reason=\"socket or bind failed\"",
 			 k->d->domain, t->host);
 	}
-	/* no target could even be tried */
-	if (k->d->active == 1)
-		fail_queue(k->d, 451, "451 4.4.0 cannot open a connection (source address?)");
+	/* no target could even be tried: a local fault (socket, bind) that the
+	 * next conn_open would meet at once too. Defer what is queued even when
+	 * another connection is busy, or conn_close -> dest_pump -> conn_open
+	 * would recurse without end. */
+	fail_queue(k->d, 451, "451 4.4.0 cannot open a connection (source address?)");
 	conn_close(k);
 }
 

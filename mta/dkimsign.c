@@ -77,12 +77,14 @@ lookup_txt(const struct config *c, const char *name, char *why, size_t whylen)
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM), n = 0;
 		struct timeval tv, *tvp;
+		/* c-ares' macros shift a signed int by up to 31: test the bits unsigned */
+		unsigned ub = (unsigned)bits;
 		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			if (!ARES_GETSOCK_READABLE(bits, i) && !ARES_GETSOCK_WRITABLE(bits, i))
+			bool r = (ub >> i) & 1u, w = (ub >> (i + ARES_GETSOCK_MAXNUM)) & 1u;
+			if (!r && !w)
 				continue;
 			pfd[n].fd = socks[i];
-			pfd[n].events = (ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-					(ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0);
+			pfd[n].events = (short)((r ? POLLIN : 0) | (w ? POLLOUT : 0));
 			pfd[n++].revents = 0;
 		}
 		tvp = ares_timeout(ch, NULL, &tv);

@@ -60,6 +60,7 @@ struct smtpc {
 
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
+static enum smtpc_stage stage_of(enum cstate st);
 
 static void
 real_free(struct smtpc *c)
@@ -305,6 +306,13 @@ tx_reply(struct smtpc *c, const struct smtpc_reply *r)
 	for (i = 0; i < n; i++)
 		if (c->rcpt_ok[i])
 			c->rr[i] = *r;
+	if (c->mail_ok) {
+		/* DATA refused after an accepted MAIL: the server still holds the
+		 * transaction, and the next MAIL would read 503 "nested MAIL" */
+		sendf(c, "RSET");
+		c->state = C_RSET;
+		return true;
+	}
 	return finish(c, true);
 }
 
@@ -349,7 +357,10 @@ handle_reply(struct smtpc *c, const struct smtpc_reply *r)
 		for (i = 0; i < c->m.nrcpts; i++)
 			if (c->rcpt_ok[i])
 				c->rr[i] = *r;
-		return finish(c, true);
+		/* a reply before the server had all of the body: our output still
+		 * references the body (freed once the outcome is recorded), and the
+		 * rest would be read as commands: never reuse such a connection */
+		return finish(c, evbuffer_get_length(bufferevent_get_output(c->bev)) == 0);
 	case C_QUIT:
 		smtpc_free(c);
 		return false;
@@ -429,7 +440,8 @@ garbage:
 		finish(c, false);
 		return;
 	}
-	fail(c, c->state == C_BANNER ? SMTPC_BANNER : SMTPC_EHLO, &why);
+	/* on a parked connection (C_READY) this is SMTPC_LOST, never a connect failure */
+	fail(c, stage_of(c->state), &why);
 }
 
 static enum smtpc_stage

@@ -277,7 +277,8 @@ check_message(struct session *s, struct smtpd_data *d)
 
 	if (r)
 		return r;
-	if (s->auth_user && d->from_headers > 1)
+	/* for everyone: two From fields would let the second pick the DKIM signing domain */
+	if (d->from_headers > 1)
 		return "550 5.7.1 More than one From header (RFC 5322 3.6)";
 	if (s->auth_user && d->from_cut)
 		return "550 5.7.1 Header From too long to check";
@@ -394,6 +395,18 @@ sign_done(void *arg)
 	spool_it(s);
 }
 
+/* dkim_unsigned = refuse: every From mailbox's domain must have a key. */
+static bool
+all_from_keyed(const struct session *s, const struct smtpd_data *d)
+{
+	char box[ADDR_MAX];
+	size_t pos = 0;
+	while (addr_from_header_next(d->from, d->from_len, &pos, box, sizeof(box)) == 0)
+		if (!dkimsign_has(s->srv->dkim, addr_domain(box)))
+			return false;
+	return true;
+}
+
 /* The domain of the header From's first mailbox, or NULL. */
 static const char *
 from_domain(const struct smtpd_data *d, char *buf, size_t buflen)
@@ -419,6 +432,10 @@ finish(struct session *s)
 		return;
 	}
 	dom = d->from_headers ? from_domain(d, fbuf, sizeof(fbuf)) : NULL;
+	if (s->srv->cfg->dkim_refuse_unsigned && dom && !all_from_keyed(s, d)) {
+		refuse(s, "550 5.7.1 A header From domain has no DKIM key; mail would be unaligned");
+		return;
+	}
 	if (dkimsign_has(s->srv->dkim, dom)) {
 		struct sign_job *sj = xcalloc(1, sizeof(*sj));
 		sj->s = s;
@@ -434,6 +451,7 @@ finish(struct session *s)
 		refuse(s, "550 5.7.1 No DKIM key for the header From domain; mail would be unsigned");
 		return;
 	}
+
 	if (s->srv->dkim)
 		log_warn("s=%s qid=%s event=unsigned domain=%s reason=no_key", s->id, s->qid,
 			 dom ? dom : "(no From)");

@@ -171,5 +171,23 @@ def test_implicit_tls_over_cap_cannot_hold_every_slot():
             c.close()
 
 
+def test_two_from_fields_refused_for_everyone():
+    """RFC 5322 3.6: one From. A second one could pick the DKIM signing domain, even
+    for an allowlisted client that never authenticated."""
+    d = mxtest.Daemon().start()
+    before = d.count(received_only=True)
+    s = d.connect()
+    s.ehlo()
+    s.cmd("MAIL FROM:<a@example.com>", 250)
+    s.cmd("RCPT TO:<far@example.net>", 250)
+    s.data(b"From: <a@example.com>\r\nFrom: <b@example.org>\r\nSubject: two\r\n\r\nbody\r\n") \
+        .expect(550, "5.7.1")
+    s.cmd("MAIL FROM:<a@example.com>", 250)
+    s.cmd("RCPT TO:<far@example.net>", 250)
+    s.data(b"From: <a@example.com>\r\nSubject: one\r\n\r\nbody\r\n").expect(250, "2.0.0")
+    s.quit()
+    assert d.count(received_only=True) == before + 1
+
+
 if __name__ == "__main__":
     mxtest.main()
