@@ -135,7 +135,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 		log_warn("event=refused ip=%s reason=max_connections_per_ip listener=%s", ip,
 			 l->conf->name);
 		/* counted too: unfinished handshakes must not fill every slot */
-		if (peers_take(srv, sa, 2 * srv->cfg->max_connections_per_ip) != 0) {
+		if (peers_take(srv, sa, REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
 			close(fd);
 			return;
 		}

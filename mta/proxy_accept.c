@@ -139,7 +139,7 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 			}
 			/* as listener.c: 421 inside TLS, counted up to twice the cap */
 			if (peers_take(srv, (struct sockaddr *)&c,
-				       2 * srv->cfg->max_connections_per_ip) != 0) {
+				       REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
 				pc_free(pc);	/* closes fd */
 				return;
 			}

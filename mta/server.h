@@ -56,6 +56,13 @@ struct server {
 	uint64_t accepted, rejected;	/* messages, for logs */
 };
 
+/*
+ * Per-address slots an implicit-TLS client may hold in all, refusal
+ * handshakes included: bounded (one address can't fill every slot) but with
+ * room for a few refusals still closing.
+ */
+#define REFUSAL_CAP(cap) (2 * (cap) + 4)
+
 /* listener.c */
 int listeners_open(struct server *srv, char *err, size_t errlen);	/* bind, as root */
 int listeners_tls_init(struct server *srv, char *err, size_t errlen);
