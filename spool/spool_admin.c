@@ -31,26 +31,6 @@ prep(struct spool *sp, const char *sql, sqlite3_stmt **st, const char *what, cha
 	return -1;
 }
 
-static char *
-dup_col(sqlite3_stmt *st, int col, int *oom)
-{
-	const unsigned char *s;
-	size_t len;
-	char *p;
-
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return NULL;
-	s = sqlite3_column_text(st, col);
-	len = (size_t)sqlite3_column_bytes(st, col);
-	if (s == NULL || (p = malloc(len + 1)) == NULL) {
-		*oom = 1;
-		return NULL;
-	}
-	memcpy(p, s, len);
-	p[len] = '\0';
-	return p;
-}
-
 static void
 qmsg_clear(struct spool_qmsg *m)
 {
@@ -91,12 +71,12 @@ qmsg_row(struct spool_qmsg *m, sqlite3_stmt *st)
 	m->id = sqlite3_column_int64(st, 0);
 	if (qid != NULL)
 		snprintf(m->qid, sizeof m->qid, "%s", (const char *)qid);
-	m->sender = dup_col(st, 2, &oom);
+	m->sender = spool_col_dup(st, 2, &oom);
 	m->received = (time_t)sqlite3_column_int64(st, 3);
 	m->size = (size_t)sqlite3_column_int64(st, 4);
-	m->client_ip = dup_col(st, 5, &oom);
-	m->helo = dup_col(st, 6, &oom);
-	m->auth_user = dup_col(st, 7, &oom);
+	m->client_ip = spool_col_dup(st, 5, &oom);
+	m->helo = spool_col_dup(st, 6, &oom);
+	m->auth_user = spool_col_dup(st, 7, &oom);
 	m->state = sqlite3_column_int(st, 8);
 	m->attempts = sqlite3_column_int(st, 9);
 	m->next_try = (time_t)sqlite3_column_int64(st, 10);
@@ -132,7 +112,7 @@ qmsg_rcpts(struct spool *sp, struct spool_qmsg *m, size_t max_rcpts, char *err, 
 		else
 			m->nfailed++;
 		if (state == SPOOL_RCPT_PENDING && m->last_reply == NULL)
-			m->last_reply = dup_col(st, 4, &oom);
+			m->last_reply = spool_col_dup(st, 4, &oom);
 		if (max_rcpts != 0 && (state != SPOOL_RCPT_PENDING || m->nrcpts >= max_rcpts))
 			continue;
 		if (m->nrcpts == cap) {
@@ -144,11 +124,11 @@ qmsg_rcpts(struct spool *sp, struct spool_qmsg *m, size_t max_rcpts, char *err, 
 		}
 		r = &m->rcpts[m->nrcpts++];
 		memset(r, 0, sizeof *r);
-		r->address = dup_col(st, 0, &oom);
+		r->address = spool_col_dup(st, 0, &oom);
 		r->state = state;
 		r->attempts = sqlite3_column_int(st, 2);
 		r->next_try = (time_t)sqlite3_column_int64(st, 3);
-		r->last_reply = dup_col(st, 4, &oom);
+		r->last_reply = spool_col_dup(st, 4, &oom);
 		if (oom || r->address == NULL)
 			goto oom;
 	}
@@ -343,7 +323,7 @@ summary_domains(struct spool *sp, size_t max, struct spool_qsummary *s, char *er
 		if (s->ndomains >= max)
 			continue;
 		d = &s->domains[s->ndomains++];
-		d->domain = dup_col(st, 0, &oom);
+		d->domain = spool_col_dup(st, 0, &oom);
 		d->messages = (size_t)sqlite3_column_int64(st, 1);
 		d->rcpts = (size_t)sqlite3_column_int64(st, 2);
 		d->oldest = (time_t)sqlite3_column_int64(st, 3);

@@ -15,27 +15,6 @@
 
 #include "spool_int.h"
 
-/* Copy a TEXT column; NULL stays NULL. Sets *oom when malloc fails. */
-static char *
-text_dup(sqlite3_stmt *st, int col, int *oom)
-{
-	const unsigned char *s;
-	size_t len;
-	char *p;
-
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return NULL;
-	s = sqlite3_column_text(st, col);
-	len = (size_t)sqlite3_column_bytes(st, col);
-	if (s == NULL || (p = malloc(len + 1)) == NULL) {
-		*oom = 1;
-		return NULL;
-	}
-	memcpy(p, s, len);
-	p[len] = '\0';
-	return p;
-}
-
 int
 spool_load_pending(struct spool *sp, struct spool_due **out, size_t *n, char *err, size_t errlen)
 {
@@ -88,11 +67,11 @@ work_row(struct spool_work *w, sqlite3_stmt *st)
 	w->id = sqlite3_column_int64(st, 0);
 	if (qid != NULL)
 		strncpy(w->qid, (const char *)qid, SPOOL_QID_LEN);
-	w->sender = text_dup(st, 2, &oom);
+	w->sender = spool_col_dup(st, 2, &oom);
 	w->received = (time_t)sqlite3_column_int64(st, 3);
-	w->client_ip = text_dup(st, 5, &oom);
-	w->helo = text_dup(st, 6, &oom);
-	w->auth_user = text_dup(st, 7, &oom);
+	w->client_ip = spool_col_dup(st, 5, &oom);
+	w->helo = spool_col_dup(st, 6, &oom);
+	w->auth_user = spool_col_dup(st, 7, &oom);
 	w->flags = (unsigned)sqlite3_column_int64(st, 8);
 	w->attempts = sqlite3_column_int(st, 9);
 	if (oom || w->sender == NULL)
@@ -146,7 +125,7 @@ add_rcpt(struct spool_work *w, size_t *cap, sqlite3_stmt *st)
 	r = &w->rcpts[w->nrcpts];
 	r->id = sqlite3_column_int64(st, 0);
 	r->attempts = sqlite3_column_int(st, 2);
-	r->address = text_dup(st, 1, &oom);
+	r->address = spool_col_dup(st, 1, &oom);
 	if (oom || r->address == NULL)
 		return -1;
 	w->nrcpts++;

@@ -82,6 +82,9 @@ void spool_read_end(struct spool *sp);
  * filled). spool_is_disk_full says whether such a code means "out of
  * space". spool_rollback rolls back only a transaction still open.
  */
+/* Copy a TEXT column into a malloc'd string; NULL stays NULL; *oom set when malloc fails. */
+char *spool_col_dup(sqlite3_stmt *st, int col, int *oom);
+
 int spool_insert_one(struct spool *sp, struct spool_msg_in *m, char *err, size_t errlen);
 int spool_is_disk_full(struct spool *sp, int rc);
 void spool_rollback(struct spool *sp);

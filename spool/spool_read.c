@@ -10,8 +10,8 @@
 #include "spool_int.h"
 
 /* Copy a TEXT column; NULL stays NULL. Sets *oom when malloc fails. */
-static char *
-col_dup(sqlite3_stmt *st, int col, int *oom)
+char *
+spool_col_dup(sqlite3_stmt *st, int col, int *oom)
 {
 	const unsigned char *s;
 	size_t len;
@@ -44,12 +44,12 @@ row_to_msg(sqlite3_stmt *st)
 	qid = sqlite3_column_text(st, 1);
 	if (qid != NULL)
 		strncpy(m->qid, (const char *)qid, SPOOL_QID_LEN);
-	m->sender = col_dup(st, 2, &oom);
+	m->sender = spool_col_dup(st, 2, &oom);
 	m->received = (time_t)sqlite3_column_int64(st, 3);
 	m->body_len = (size_t)sqlite3_column_int64(st, 4);
-	m->client_ip = col_dup(st, 5, &oom);
-	m->helo = col_dup(st, 6, &oom);
-	m->auth_user = col_dup(st, 7, &oom);
+	m->client_ip = spool_col_dup(st, 5, &oom);
+	m->helo = spool_col_dup(st, 6, &oom);
+	m->auth_user = spool_col_dup(st, 7, &oom);
 	m->flags = (unsigned)sqlite3_column_int64(st, 8);
 	if (m->sender == NULL)
 		oom = 1; /* NOT NULL column: only malloc can make it NULL */
@@ -78,7 +78,7 @@ add_rcpt(struct spool_msg *m, size_t *cap, sqlite3_stmt *st)
 		m->rcpt_state = s;
 		*cap = ncap;
 	}
-	m->rcpts[m->nrcpts] = col_dup(st, 0, &oom);
+	m->rcpts[m->nrcpts] = spool_col_dup(st, 0, &oom);
 	if (oom || m->rcpts[m->nrcpts] == NULL)
 		return -1;
 	m->rcpt_state[m->nrcpts++] = sqlite3_column_int(st, 1);
