@@ -78,6 +78,7 @@ static const struct key keys[] = {
 	GM("domain_concurrency_start", K_UINT, domain_concurrency_start, 1),
 	GM("rcpts_per_transaction", K_UINT, rcpts_per_transaction, 1),
 	GM("max_inflight", K_UINT, max_inflight, 1),
+	GM("dest_idle_time", K_DURATION, dest_idle_time, 1),
 	GM("smtp_connect_timeout", K_DURATION, smtp_connect_timeout, 1),
 	GM("smtp_command_timeout", K_DURATION, smtp_command_timeout, 1),
 	GM("smtp_data_timeout", K_DURATION, smtp_data_timeout, 1),
@@ -680,6 +681,7 @@ set_defaults(struct config *c)
 	c->domain_concurrency_start = 5;
 	c->rcpts_per_transaction = 50;
 	c->max_inflight = 200;
+	c->dest_idle_time = 120;
 	c->smtp_connect_timeout = 30;
 	c->smtp_command_timeout = 5 * 60;
 	c->smtp_data_timeout = 10 * 60;

@@ -98,6 +98,7 @@ struct config {
 	unsigned domain_concurrency_start;
 	unsigned rcpts_per_transaction;
 	unsigned max_inflight;		/* messages being delivered at once */
+	unsigned dest_idle_time;	/* seconds a destination with no work keeps its state */
 	unsigned smtp_connect_timeout, smtp_command_timeout, smtp_data_timeout;
 
 	/* DKIM */

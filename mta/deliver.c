@@ -410,6 +410,12 @@ load_schedule(struct deliver *dl, char *err, size_t errlen)
 	return 0;
 }
 
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	dests_sweep(arg, time(NULL));
+}
+
 struct deliver *
 deliver_new(struct server *srv, char *err, size_t errlen)
 {
@@ -433,6 +439,12 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 	if (dl->tls == NULL)
 		goto fail;
 	dl->sched = sched_new(srv->base, c->max_inflight, job_start, dl);
+	{
+		/* memory per destination must not grow with every domain ever mailed */
+		struct timeval tv = {c->dest_idle_time < 60 ? (time_t)c->dest_idle_time : 60, 0};
+		dl->sweep = event_new(srv->base, -1, EV_PERSIST, on_sweep, dl);
+		event_add(dl->sweep, &tv);
+	}
 	if (load_schedule(dl, err, errlen) != 0)
 		goto fail;
 	return dl;
@@ -483,6 +495,8 @@ deliver_free(struct deliver *dl)
 {
 	if (dl == NULL)
 		return;
+	if (dl->sweep)
+		event_free(dl->sweep);
 	dests_free(dl);
 	sched_free(dl->sched);
 	if (dl->res)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "dns/dns.h"
 #include "mta/deliver.h"
@@ -29,6 +30,7 @@ struct deliver {
 	unsigned nconns;	/* connections open, all destinations */
 	unsigned busy;		/* jobs in flight */
 	bool stopping;
+	struct event *sweep;	/* frees destinations unused for a while */
 };
 
 /* Per-recipient outcome of this attempt. */
@@ -76,5 +78,7 @@ void group_fail_all(struct dgroup *g, int code, const char *text, const char *re
 /* dest.c */
 void dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g);
 void dests_free(struct deliver *dl);
+/* Free destinations with no work, no connection and no lookup for dest_idle_time. */
+void dests_sweep(struct deliver *dl, time_t now);
 
 #endif

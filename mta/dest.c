@@ -46,6 +46,7 @@ struct dest {
 	struct dns_target *t;
 	size_t nt;
 	time_t t_at;
+	time_t used;		/* last group queued here */
 	struct dest *next;
 };
 
@@ -482,6 +483,7 @@ void
 dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g)
 {
 	struct dest *d = dest_get(dl, domain);
+	d->used = time(NULL);
 	g->next = NULL;
 	if (d->qtail)
 		d->qtail->next = g;
@@ -490,6 +492,25 @@ dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g)
 	d->qtail = g;
 	d->qlen++;
 	dest_pump(d);
+}
+
+void
+dests_sweep(struct deliver *dl, time_t now)
+{
+	for (size_t i = 0; i < DEST_BUCKETS; i++) {
+		struct dest **pp = &dl->dests[i], *d;
+		while ((d = *pp) != NULL) {
+			if (d->qhead == NULL && d->active == 0 && d->idle == NULL && d->q == NULL &&
+			    now - d->used >= (time_t)dl->srv->cfg->dest_idle_time) {
+				log_info("event=dest_released domain=%s", d->domain);
+				*pp = d->next;
+				free(d->t);
+				free(d);
+				continue;
+			}
+			pp = &d->next;
+		}
+	}
 }
 
 void

@@ -230,5 +230,19 @@ def test_rset_after_pipelined_transaction_with_no_valid_rcpt():
     wait_gone(d, q2)
 
 
+def test_idle_destination_is_released_and_recreated():
+    """Per-destination state must not grow with every domain ever mailed: an unused one is
+    freed after dest_idle_time, and mail to it afterwards still goes out."""
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    d = mxpeers.relay(sinks, {"dest_idle_time": "1s"})
+    q1 = submit(d, [f"good@sink.{ZONE}"], subject="first")
+    assert wait_event(d, "delivery", qid=q1)[0]["status"] == "sent"
+    # the idle connection closes after 5 s, then the sweep (every second here) frees it
+    d.wait_log(rf"event=dest_released domain=sink\.{ZONE}", timeout=15)
+    q2 = submit(d, [f"again@sink.{ZONE}"], subject="after release")
+    assert wait_event(d, "delivery", qid=q2)[0]["status"] == "sent"
+    wait_gone(d, q2)
+
+
 if __name__ == "__main__":
     mxtest.main()
