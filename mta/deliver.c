@@ -243,7 +243,8 @@ job_finish(struct djob *j)
 	time_t now = time(NULL);
 	int attempts = j->w->attempts + 1;
 	time_t next = now + backoff(c, attempts);
-	bool expired = now - j->w->received >= (time_t)c->max_queue_lifetime;
+	/* strictly past: received has whole seconds, so ">=" could expire up to 1 s early */
+	bool expired = now - j->w->received > (time_t)c->max_queue_lifetime;
 	size_t i, nfailed = 0;
 	char text[700], qa[300];
 
