@@ -122,6 +122,52 @@ wait_banner() {
 	return 1
 }
 
+# pf_prepare TITLE: a fresh private Postfix instance directory under $WORK, a free port in
+# PF_PORT, and the part of main.cf both benchmarks share (relay for 127.0.0.0/8, no local
+# delivery, nothing slow and irrelevant). The caller appends its own lines to main.cf.
+pf_prepare() {
+	PF_DIR="$WORK/postfix"
+	rm -rf "$PF_DIR"
+	mkdir -p "$PF_DIR/conf" "$PF_DIR/queue" "$PF_DIR/data"
+	chmod 755 "$PF_DIR" "$PF_DIR/conf"
+	[ -n "$PF_OWNER" ] && chown "$PF_OWNER" "$PF_DIR/data"
+	PF_PORT=$(pick_port)
+	: >"$PF_DIR/conf/main.cf"
+	local daemon_dir meta_dir shlib_dir
+	daemon_dir=$("$POSTCONF" -c "$PF_DIR/conf" -d -h daemon_directory 2>/dev/null)
+	meta_dir=$("$POSTCONF" -c "$PF_DIR/conf" -d -h meta_directory 2>/dev/null)
+	shlib_dir=$("$POSTCONF" -c "$PF_DIR/conf" -d -h shlib_directory 2>/dev/null)
+	cat >"$PF_DIR/conf/main.cf" <<EOF
+# Private Postfix instance for $1
+compatibility_level = 3.6
+queue_directory = $PF_DIR/queue
+data_directory = $PF_DIR/data
+daemon_directory = $daemon_dir
+meta_directory = $meta_dir
+shlib_directory = $shlib_dir
+myhostname = pfbench.localdomain
+mydomain = localdomain
+myorigin = \$myhostname
+# Relay only: no local delivery, no local domains.
+mydestination =
+relay_domains =
+local_recipient_maps =
+local_transport = error:local delivery is disabled
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+# No reverse DNS of clients, no per-client limits (127.0.0.1 is exempt from them anyway).
+smtpd_peername_lookup = no
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_banner = \$myhostname ESMTP
+biff = no
+EOF
+}
+
 # ---- Postfix and mxrelayd helpers --------------------------------------------------------------
 pf_run_quiet() {
 	# Postfix commands print their errors on stderr only when it is a terminal; give them one.
