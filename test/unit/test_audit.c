@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sqlite3.h>
 
 #include "spool/spool.h"
@@ -26,15 +28,6 @@ struct fx {
 	struct spool *sp;
 	int seq;
 };
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -64,7 +57,7 @@ teardown(void **state)
 	struct fx *fx = *state;
 
 	spool_close(fx->sp);
-	nftw(fx->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(fx->base);
 	free(fx);
 	return 0;
 }

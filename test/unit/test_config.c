@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "mta/config.h"
 
 #include <arpa/inet.h>
@@ -27,15 +29,6 @@ static char tmpdir[128];
 /* ---- helpers ---- */
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup_dir(void **state)
 {
 	const char *base = getenv("TMPDIR");
@@ -49,7 +42,7 @@ static int
 teardown_dir(void **state)
 {
 	(void)state;
-	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tu_rmtree(tmpdir);
 }
 
 /* Write TEXT (LEN bytes) to NAME in the temp directory; the path goes to out. */

@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "mta/core/creds.h"
 
 #include <crypt.h>
@@ -34,15 +36,6 @@ static char tmpdir[128];
 /* ---- helpers ---- */
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup_dir(void **state)
 {
 	const char *base = getenv("TMPDIR");
@@ -56,7 +49,7 @@ static int
 teardown_dir(void **state)
 {
 	(void)state;
-	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tu_rmtree(tmpdir);
 }
 
 static void

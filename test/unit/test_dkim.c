@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "dkim/keys.h"
 #include "dkim/signer.h"
 #include "dkim/txt.h"
@@ -99,12 +101,6 @@ __lsan_default_suppressions(void)
 }
 
 /* ---- helpers ---- */
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static char *
 slurp(const char *path, size_t *lenp)
@@ -449,7 +445,7 @@ teardown(void **state)
 	free(rsa_txt);
 	free(ed_txt);
 	free(rsa_other_txt);
-	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tu_rmtree(tmpdir);
 }
 
 /* ---- keys ---- */

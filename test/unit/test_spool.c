@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sqlite3.h>
 
 #include "spool/spool.h"
@@ -48,15 +50,6 @@ struct built {
 };
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof *fx);
@@ -79,7 +72,7 @@ teardown(void **state)
 	struct fx *fx = *state;
 
 	spool_close(fx->sp);
-	nftw(fx->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(fx->base);
 	free(fx);
 	return 0;
 }

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "spool/spool.h"
 
 struct fx {
@@ -24,15 +26,6 @@ struct fx {
 	struct spool *sp;
 	int64_t id[3];
 };
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void
 insert(struct fx *fx, int i, const char *qid, const char *sender, const char *const *rcpts,
@@ -87,7 +80,7 @@ teardown(void **state)
 {
 	struct fx *fx = *state;
 	spool_close(fx->sp);
-	nftw(fx->base, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(fx->base);
 	free(fx);
 	return 0;
 }

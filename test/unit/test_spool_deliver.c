@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sqlite3.h>
 
 #include "spool/spool.h"
@@ -39,15 +41,6 @@ struct built {
 	char rcpt_buf[8][64];
 	const char *rcpts[8];
 };
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -78,7 +71,7 @@ teardown(void **state)
 	struct fx *fx = *state;
 
 	spool_close(fx->sp);
-	nftw(fx->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(fx->base);
 	free(fx);
 	return 0;
 }
