@@ -170,16 +170,15 @@ parse_size(const char *v, uint64_t *out)
 	return 0;
 }
 
-/* "30s", "5m", "2h", "1d", bare number = seconds. */
-static int
-parse_duration(const char *v, unsigned *out)
+int
+config_parse_duration(const char *v, bool weeks, uint64_t max_secs, uint64_t *out)
 {
 	char *end;
-	unsigned long n, mult = 1;
+	unsigned long long n, mult = 1;
 	if (!isdigit((unsigned char)v[0]))
 		return -1;
 	errno = 0;
-	n = strtoul(v, &end, 10);
+	n = strtoull(v, &end, 10);
 	if (errno)
 		return -1;
 	switch (*end) {
@@ -195,14 +194,30 @@ parse_duration(const char *v, unsigned *out)
 	case 'd':
 		mult = 86400;
 		break;
+	case 'w':
+		if (!weeks)
+			return -1;
+		mult = 7 * 86400;
+		break;
 	default:
 		return -1;
 	}
 	if (*end && end[1] != '\0')
 		return -1;
-	if (n > 365UL * 86400 / mult)
+	if (n > max_secs / mult)
 		return -1;
-	*out = (unsigned)(n * mult);
+	*out = n * mult;
+	return 0;
+}
+
+/* Configuration durations: no weeks, at most a year. */
+static int
+parse_duration(const char *v, unsigned *out)
+{
+	uint64_t secs;
+	if (config_parse_duration(v, false, 365ULL * 86400, &secs) != 0)
+		return -1;
+	*out = (unsigned)secs;
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #ifndef MXRELAY_CONFIG_H
 #define MXRELAY_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -112,6 +113,12 @@ struct config {
 	socklen_t metrics_addrlen;
 	int metrics_allow_remote;	/* permit a non-loopback metrics_listen */
 };
+
+/*
+ * "30s", "5m", "2h", "1d" (and "2w" when weeks), a bare number = seconds, at
+ * most max_secs. 0 / -1. Shared with mxrelayctl (audit --since).
+ */
+int config_parse_duration(const char *v, bool weeks, uint64_t max_secs, uint64_t *out);
 
 /* The route for domain (case-insensitive), or NULL. */
 const struct route *config_route(const struct config *c, const char *domain);

@@ -52,40 +52,14 @@ usage_error(const char *what, const char *arg)
 	return ctl_usage_error(PROG, ctl_audit_usage, what, arg);
 }
 
-/* "7d", "12h", "30m", "90s", "2w" or bare seconds. 0 / -1. */
+/* "7d", "12h", "30m", "90s", "2w" or bare seconds, back from now. 0 / -1. */
 static int
 parse_since(const char *v, time_t now, time_t *out)
 {
-	char *end;
-	unsigned long long n, mult = 1;
-
-	if (*v < '0' || *v > '9')
+	uint64_t secs;
+	if (config_parse_duration(v, true, 100ULL * 365 * 86400, &secs) != 0)
 		return -1;
-	n = strtoull(v, &end, 10);
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		mult = 60;
-		break;
-	case 'h':
-		mult = 3600;
-		break;
-	case 'd':
-		mult = 86400;
-		break;
-	case 'w':
-		mult = 7 * 86400;
-		break;
-	default:
-		return -1;
-	}
-	if (*end && end[1] != '\0')
-		return -1;
-	if (n > 100ULL * 365 * 86400 / mult)
-		return -1;
-	*out = now - (time_t)(n * mult);
+	*out = now - (time_t)secs;
 	return 0;
 }
 
