@@ -8,6 +8,7 @@
 #include "mta/core/creds.h"
 
 #include <crypt.h>
+#include <openssl/sha.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -102,78 +103,6 @@ trim(char *s)
 }
 
 /*
- * SHA-256 (FIPS 180-4), only to shrink passwords libcrypt would refuse: mxcore
- * links nothing but libcrypt, which does not export its own digests.
- */
-#define ROR32(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-static const uint32_t sha256_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static void
-sha256_block(uint32_t h[8], const unsigned char *p)
-{
-	uint32_t w[64], s[8], t1, t2;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	for (i = 16; i < 64; i++)
-		w[i] = w[i - 16] + w[i - 7] +
-		       (ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ (w[i - 15] >> 3)) +
-		       (ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ (w[i - 2] >> 10));
-	memcpy(s, h, sizeof s);
-	for (i = 0; i < 64; i++) {
-		t1 = s[7] + (ROR32(s[4], 6) ^ ROR32(s[4], 11) ^ ROR32(s[4], 25)) +
-		     ((s[4] & s[5]) ^ (~s[4] & s[6])) + sha256_k[i] + w[i];
-		t2 = (ROR32(s[0], 2) ^ ROR32(s[0], 13) ^ ROR32(s[0], 22)) +
-		     ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
-		memmove(s + 1, s, 7 * sizeof s[0]);
-		s[4] += t1;
-		s[0] = t1 + t2;
-	}
-	for (i = 0; i < 8; i++)
-		h[i] += s[i];
-	/* both were derived from the password */
-	explicit_bzero(w, sizeof w);
-	explicit_bzero(s, sizeof s);
-}
-
-static void
-sha256(const unsigned char *msg, size_t len, unsigned char out[32])
-{
-	uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-	                 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-	unsigned char tail[128] = {0};
-	size_t full = len - len % 64, rest = len % 64, tlen, off;
-	uint64_t bits = (uint64_t)len * 8;
-	int i;
-
-	for (off = 0; off < full; off += 64)
-		sha256_block(h, msg + off);
-	memcpy(tail, msg + full, rest);
-	tail[rest] = 0x80;
-	tlen = rest + 1 + 8 <= 64 ? 64 : 128;
-	for (i = 0; i < 8; i++)
-		tail[tlen - 1 - (size_t)i] = (unsigned char)(bits >> (8 * i));
-	for (off = 0; off < tlen; off += 64)
-		sha256_block(h, tail + off);
-	for (i = 0; i < 32; i++)
-		out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
-	explicit_bzero(tail, sizeof tail);
-	explicit_bzero(h, sizeof h);
-}
-
-/*
  * The phrase crypt_r is given for PASSWORD: the password itself, or, when
  * libcrypt would refuse it (CRYPT_MAX_PASSPHRASE_SIZE bytes or more), the
  * lowercase hex SHA-256 of it. -1 when empty or over CREDS_MAX_PASSWORD.
@@ -192,7 +121,7 @@ make_phrase(const char *password, char phrase[CRYPT_MAX_PASSPHRASE_SIZE])
 		memcpy(phrase, password, len + 1);
 		return 0;
 	}
-	sha256((const unsigned char *)password, len, md);
+	SHA256((const unsigned char *)password, len, md);
 	for (i = 0; i < 32; i++) {
 		phrase[2 * i] = hex[md[i] >> 4];
 		phrase[2 * i + 1] = hex[md[i] & 15];
