@@ -5,7 +5,7 @@
  * the atomic rewrite mxrelayctl uses. Never logs, never touches the network,
  * keeps no global mutable state: every function may run on any thread.
  */
-#include "mta/core/creds.h"
+#include "mta/core/creds_int.h"
 
 #include <crypt.h>
 #include <openssl/sha.h>
@@ -27,32 +27,8 @@
  */
 static const char dummy_setting[] = "$y$j9T$QKlmoiRsnmQPAdUs.VaMi.";
 
-struct entry {
-	struct cred cred; /* first member: creds_find hands out &entry->cred */
-	char *buf;        /* copy of the line; user, hash and senders point into it */
-	size_t line;      /* 1-based line number in the file */
-};
-
-struct creds {
-	struct entry *v; /* sorted by user (then line) once loaded */
-	size_t n;
-	size_t cap;
-};
-
-/* Every raw line of a file, kept to rewrite it (creds_update_file). */
-struct lines {
-	char **v;
-	size_t n;
-	size_t cap;
-};
-
-enum { LINE_NUL = -3, LINE_LONG = -2, LINE_IOERR = -1, LINE_EOF = 0, LINE_OK = 1 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
+void
+creds_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -222,11 +198,11 @@ creds_hash_password(const char *password, char *out, size_t outlen, char *err, s
 	int saved = 0;
 
 	if (len == 0) {
-		seterr(err, errlen, "empty password");
+		creds_seterr(err, errlen, "empty password");
 		return -1;
 	}
 	if (len > CREDS_MAX_PASSWORD) {
-		seterr(err, errlen, "password longer than %d bytes", CREDS_MAX_PASSWORD);
+		creds_seterr(err, errlen, "password longer than %d bytes", CREDS_MAX_PASSWORD);
 		return -1;
 	}
 	for (i = 0; i < sizeof methods / sizeof methods[0]; i++) {
@@ -240,7 +216,7 @@ creds_hash_password(const char *password, char *out, size_t outlen, char *err, s
 			return 0;
 		saved = errno;
 	}
-	seterr(err, errlen, "cannot hash the password with yescrypt or sha512-crypt: %s",
+	creds_seterr(err, errlen, "cannot hash the password with yescrypt or sha512-crypt: %s",
 	       strerror(saved));
 	return -1;
 }
@@ -251,17 +227,17 @@ creds_check_user(const char *user, char *err, size_t errlen)
 	const char *p;
 
 	if (!user || !*user) {
-		seterr(err, errlen, "empty user name");
+		creds_seterr(err, errlen, "empty user name");
 		return -1;
 	}
 	/* such a line would read back as a comment */
 	if (user[0] == '#') {
-		seterr(err, errlen, "user name starts with '#'");
+		creds_seterr(err, errlen, "user name starts with '#'");
 		return -1;
 	}
 	for (p = user; *p; p++) {
 		if (bad_char(*p)) {
-			seterr(err, errlen,
+			creds_seterr(err, errlen,
 			       "user name contains ':', whitespace or a control character");
 			return -1;
 		}
@@ -277,12 +253,12 @@ check_sender_entry(const char *s, char *why, size_t whylen)
 	if (strcmp(s, "*") == 0)
 		return 0;
 	if (*s == '\0') {
-		seterr(why, whylen, "empty sender entry");
+		creds_seterr(why, whylen, "empty sender entry");
 		return -1;
 	}
 	for (p = s; *p; p++) {
 		if (bad_char(*p) || *p == ',') {
-			seterr(why, whylen,
+			creds_seterr(why, whylen,
 			       "sender entry contains ':', whitespace or a control "
 			       "character");
 			return -1;
@@ -290,16 +266,16 @@ check_sender_entry(const char *s, char *why, size_t whylen)
 	}
 	/* a glob-looking "*@dom" would silently match only the local part "*" */
 	if (strchr(s, '*')) {
-		seterr(why, whylen, "sender '%.64s': '*' is only allowed on its own", s);
+		creds_seterr(why, whylen, "sender '%.64s': '*' is only allowed on its own", s);
 		return -1;
 	}
 	at = strrchr(s, '@');
 	if (!at) {
-		seterr(why, whylen, "sender '%.64s' is not an address, @domain or *", s);
+		creds_seterr(why, whylen, "sender '%.64s' is not an address, @domain or *", s);
 		return -1;
 	}
 	if (at[1] == '\0') {
-		seterr(why, whylen, "sender '%.64s' has an empty domain", s);
+		creds_seterr(why, whylen, "sender '%.64s' has an empty domain", s);
 		return -1;
 	}
 	return 0;
@@ -309,8 +285,8 @@ check_sender_entry(const char *s, char *why, size_t whylen)
  * Split FIELD in place on ',' into trimmed, checked entries. *outv (NULL for
  * an empty field) is the caller's to free; the strings point into FIELD.
  */
-static int
-parse_senders(char *field, char ***outv, size_t *outn, char *why, size_t whylen)
+int
+creds_parse_senders(char *field, char ***outv, size_t *outn, char *why, size_t whylen)
 {
 	char **v, *item, *next, *p;
 	size_t count = 1, n = 0;
@@ -323,12 +299,12 @@ parse_senders(char *field, char ***outv, size_t *outn, char *why, size_t whylen)
 	for (p = field; *p; p++)
 		count += *p == ',';
 	if (count > CREDS_MAX_SENDERS) {
-		seterr(why, whylen, "more than %d senders", CREDS_MAX_SENDERS);
+		creds_seterr(why, whylen, "more than %d senders", CREDS_MAX_SENDERS);
 		return -1;
 	}
 	v = calloc(count, sizeof *v);
 	if (!v) {
-		seterr(why, whylen, "out of memory");
+		creds_seterr(why, whylen, "out of memory");
 		return -1;
 	}
 	for (item = field; item; item = next) {
@@ -355,35 +331,35 @@ creds_check_senders(const char *list, char *err, size_t errlen)
 	int rc;
 
 	if (strlen(list) > CREDS_MAX_LINE) {
-		seterr(err, errlen, "sender list longer than %d bytes", CREDS_MAX_LINE);
+		creds_seterr(err, errlen, "sender list longer than %d bytes", CREDS_MAX_LINE);
 		return -1;
 	}
 	copy = strdup(list);
 	if (!copy) {
-		seterr(err, errlen, "out of memory");
+		creds_seterr(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = parse_senders(copy, &v, &n, err, errlen);
+	rc = creds_parse_senders(copy, &v, &n, err, errlen);
 	if (rc == 0)
 		free(v);
 	free(copy);
 	return rc;
 }
 
-static int
-check_hash(const char *hash, char *why, size_t whylen)
+int
+creds_check_hash(const char *hash, char *why, size_t whylen)
 {
 	const char *p;
 
 	if (hash[0] != '$') {
-		seterr(why, whylen,
+		creds_seterr(why, whylen,
 		       "hash does not start with '$' (want a crypt(3) hash such as "
 		       "$y$...)");
 		return -1;
 	}
 	for (p = hash; *p; p++) {
 		if (bad_char(*p)) {
-			seterr(why, whylen, "hash contains whitespace or a control character");
+			creds_seterr(why, whylen, "hash contains whitespace or a control character");
 			return -1;
 		}
 	}
@@ -394,7 +370,7 @@ check_hash(const char *hash, char *why, size_t whylen)
 		/* weak but usable: the admin chose it, and it still verifies */
 		return 0;
 	default:
-		seterr(why, whylen, "hash method not supported by libcrypt");
+		creds_seterr(why, whylen, "hash method not supported by libcrypt");
 		return -1;
 	}
 }
@@ -409,27 +385,27 @@ parse_line(char *line, struct cred *cr, char *why, size_t whylen)
 	f[nf++] = p;
 	while ((p = strchr(p, ':')) != NULL) {
 		if (nf == 4) {
-			seterr(why, whylen, "too many fields (want user:hash:state:senders)");
+			creds_seterr(why, whylen, "too many fields (want user:hash:state:senders)");
 			return -1;
 		}
 		*p++ = '\0';
 		f[nf++] = p;
 	}
 	if (nf < 4) {
-		seterr(why, whylen, "missing fields (want user:hash:state:senders)");
+		creds_seterr(why, whylen, "missing fields (want user:hash:state:senders)");
 		return -1;
 	}
-	if (creds_check_user(f[0], why, whylen) < 0 || check_hash(f[1], why, whylen) < 0)
+	if (creds_check_user(f[0], why, whylen) < 0 || creds_check_hash(f[1], why, whylen) < 0)
 		return -1;
 	if (strcmp(f[2], "enabled") == 0) {
 		cr->disabled = 0;
 	} else if (strcmp(f[2], "disabled") == 0) {
 		cr->disabled = 1;
 	} else {
-		seterr(why, whylen, "state must be 'enabled' or 'disabled'");
+		creds_seterr(why, whylen, "state must be 'enabled' or 'disabled'");
 		return -1;
 	}
-	if (parse_senders(f[3], &cr->senders, &cr->nsenders, why, whylen) < 0)
+	if (creds_parse_senders(f[3], &cr->senders, &cr->nsenders, why, whylen) < 0)
 		return -1;
 	cr->user = f[0];
 	cr->hash = f[1];
@@ -446,7 +422,7 @@ add_entry(struct creds *c, const char *line, size_t lineno, char *why, size_t wh
 		struct entry *v = realloc(c->v, cap * sizeof *v);
 
 		if (!v) {
-			seterr(why, whylen, "out of memory");
+			creds_seterr(why, whylen, "out of memory");
 			return -1;
 		}
 		c->v = v;
@@ -456,7 +432,7 @@ add_entry(struct creds *c, const char *line, size_t lineno, char *why, size_t wh
 	memset(e, 0, sizeof *e);
 	e->buf = strdup(line);
 	if (!e->buf) {
-		seterr(why, whylen, "out of memory");
+		creds_seterr(why, whylen, "out of memory");
 		return -1;
 	}
 	if (parse_line(e->buf, &e->cred, why, whylen) < 0) {
@@ -468,8 +444,8 @@ add_entry(struct creds *c, const char *line, size_t lineno, char *why, size_t wh
 	return 0;
 }
 
-static int
-lines_push(struct lines *l, const char *s)
+int
+creds_lines_push(struct lines *l, const char *s)
 {
 	char *copy;
 
@@ -489,8 +465,8 @@ lines_push(struct lines *l, const char *s)
 	return 0;
 }
 
-static void
-lines_free(struct lines *l)
+void
+creds_lines_free(struct lines *l)
 {
 	size_t i;
 
@@ -563,7 +539,7 @@ sort_and_check(struct creds *c, const char *path, char *err, size_t errlen)
 		}
 	}
 	if (dup) {
-		seterr(err, errlen, "%s:%zu: duplicate user '%s' (first on line %zu)", path,
+		creds_seterr(err, errlen, "%s:%zu: duplicate user '%s' (first on line %zu)", path,
 		       dup->line, dup->cred.user, orig->line);
 		return -1;
 	}
@@ -571,8 +547,8 @@ sort_and_check(struct creds *c, const char *path, char *err, size_t errlen)
 }
 
 /* Parse F into c; with keep, also collect every raw line. */
-static int
-load_stream(struct creds *c, FILE *f, const char *path, struct lines *keep, char *err,
+int
+creds_load_stream(struct creds *c, FILE *f, const char *path, struct lines *keep, char *err,
             size_t errlen)
 {
 	char buf[CREDS_MAX_LINE + 2], why[256];
@@ -583,12 +559,12 @@ load_stream(struct creds *c, FILE *f, const char *path, struct lines *keep, char
 		const char *p = buf;
 
 		if (++lineno > CREDS_MAX_LINES) {
-			seterr(err, errlen, "%s:%zu: more than %d lines", path, lineno,
+			creds_seterr(err, errlen, "%s:%zu: more than %d lines", path, lineno,
 			       CREDS_MAX_LINES);
 			return -1;
 		}
-		if (keep && lines_push(keep, buf) < 0) {
-			seterr(err, errlen, "%s: out of memory", path);
+		if (keep && creds_lines_push(keep, buf) < 0) {
+			creds_seterr(err, errlen, "%s: out of memory", path);
 			return -1;
 		}
 		while (*p == ' ' || *p == '\t')
@@ -596,7 +572,7 @@ load_stream(struct creds *c, FILE *f, const char *path, struct lines *keep, char
 		if (*p == '\0' || *p == '#')
 			continue;
 		if (add_entry(c, buf, lineno, why, sizeof why) < 0) {
-			seterr(err, errlen, "%s:%zu: %s", path, lineno, why);
+			creds_seterr(err, errlen, "%s:%zu: %s", path, lineno, why);
 			return -1;
 		}
 	}
@@ -604,14 +580,14 @@ load_stream(struct creds *c, FILE *f, const char *path, struct lines *keep, char
 	case LINE_EOF:
 		return sort_and_check(c, path, err, errlen);
 	case LINE_LONG:
-		seterr(err, errlen, "%s:%zu: line longer than %d bytes", path, lineno + 1,
+		creds_seterr(err, errlen, "%s:%zu: line longer than %d bytes", path, lineno + 1,
 		       CREDS_MAX_LINE);
 		return -1;
 	case LINE_NUL:
-		seterr(err, errlen, "%s:%zu: NUL byte in line", path, lineno + 1);
+		creds_seterr(err, errlen, "%s:%zu: NUL byte in line", path, lineno + 1);
 		return -1;
 	default:
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		creds_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 }
@@ -626,15 +602,15 @@ creds_load(struct creds **out, const char *path, char *err, size_t errlen)
 	*out = NULL;
 	c = calloc(1, sizeof *c);
 	if (!c) {
-		seterr(err, errlen, "%s: out of memory", path);
+		creds_seterr(err, errlen, "%s: out of memory", path);
 		goto done;
 	}
 	f = fopen(path, "re");
 	if (!f) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		creds_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		goto done;
 	}
-	if (load_stream(c, f, path, NULL, err, errlen) < 0)
+	if (creds_load_stream(c, f, path, NULL, err, errlen) < 0)
 		goto done;
 	*out = c;
 	c = NULL;
@@ -667,8 +643,8 @@ find_cmp(const void *key, const void *elem)
 	return strcmp(key, ((const struct entry *)elem)->cred.user);
 }
 
-static struct entry *
-find_entry(const struct creds *c, const char *user)
+struct entry *
+creds_find_entry(const struct creds *c, const char *user)
 {
 	if (!c || !user || c->n == 0)
 		return NULL;
@@ -678,7 +654,7 @@ find_entry(const struct creds *c, const char *user)
 const struct cred *
 creds_find(const struct creds *c, const char *user)
 {
-	struct entry *e = find_entry(c, user);
+	struct entry *e = creds_find_entry(c, user);
 
 	return e ? &e->cred : NULL;
 }
@@ -713,305 +689,4 @@ creds_sender_allowed(const struct cred *cred, const char *addr)
 			return 0;
 	}
 	return -1;
-}
-
-/* ---- rewriting the file (mxrelayctl passwd) ---- */
-
-/*
- * Open and flock PATH, creating it empty (0640) when absent. Writers replace
- * the file by rename, so after the lock is ours check that PATH still names
- * the inode we locked; if not, a writer got in between: start over.
- */
-static int
-lock_path(const char *path, int *fdp, int *createdp, struct stat *st, char *err, size_t errlen)
-{
-	struct stat now;
-	int tries, fd;
-
-	for (tries = 0; tries < 100; tries++) {
-		*createdp = 0;
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 && errno == ENOENT) {
-			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_CREAT | O_EXCL, 0640);
-			if (fd < 0 && errno == EEXIST)
-				continue;
-			if (fd < 0 && errno == ENOENT) {
-				seterr(err, errlen, "%s: cannot create: no such directory", path);
-				return -1;
-			}
-			*createdp = fd >= 0;
-		}
-		if (fd < 0) {
-			seterr(err, errlen, "%s: %s", path,
-			       errno == ELOOP ? "is a symbolic link; refusing to replace it"
-			                      : strerror(errno));
-			return -1;
-		}
-		if (flock(fd, LOCK_EX) < 0 || fstat(fd, st) < 0) {
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (!S_ISREG(st->st_mode)) {
-			seterr(err, errlen, "%s: not a regular file", path);
-			goto fail;
-		}
-		if (stat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino) {
-			*fdp = fd;
-			return 0;
-		}
-		close(fd);
-	}
-	seterr(err, errlen, "%s: file keeps changing; cannot lock it", path);
-	return -1;
-fail:
-	if (*createdp)
-		unlink(path);
-	close(fd);
-	return -1;
-}
-
-static int
-sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, rc;
-
-	if (!slash)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (!dir)
-		return -1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-/* Write LINES to FD (always closed) and make them durable. errno on -1. */
-static int
-write_lines(int fd, const struct lines *l)
-{
-	FILE *f = fdopen(fd, "w");
-	size_t i;
-	int rc = 0, saved;
-
-	if (!f) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	for (i = 0; i < l->n; i++) {
-		fputs(l->v[i], f);
-		putc('\n', f);
-	}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		rc = -1;
-	saved = errno;
-	if (fclose(f) != 0 && rc == 0) {
-		rc = -1;
-		saved = errno;
-	}
-	errno = saved;
-	return rc;
-}
-
-/*
- * Write LINES to a temp file beside PATH with PATH's mode, owner and group
- * (0640 and ours when CREATED), fsync, rename over PATH, fsync the directory.
- * *renamed tells the caller PATH now holds the new content even on error.
- */
-static int
-replace_file(const char *path, const struct lines *l, int created, const struct stat *st,
-             int *renamed, char *err, size_t errlen)
-{
-	char *tmp = NULL;
-	int fd = -1, rc = -1;
-
-	*renamed = 0;
-	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
-		seterr(err, errlen, "%s: out of memory", path);
-		return -1;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		return -1;
-	}
-	/* the daemon reads this file through its group: losing the group would
-	 * lock it out on the next reload, so that is an error, not a warning */
-	if (!created && (st->st_uid != geteuid() || st->st_gid != getegid()) &&
-	    fchown(fd, st->st_uid, st->st_gid) < 0) {
-		seterr(err, errlen, "%s: cannot keep the file's owner and group: %s", path,
-		       strerror(errno));
-		goto done;
-	}
-	if (fchmod(fd, created ? 0640 : st->st_mode & 07777) < 0) {
-		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	rc = write_lines(fd, l);
-	fd = -1;
-	if (rc < 0) {
-		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	rc = -1;
-	if (rename(tmp, path) < 0) {
-		seterr(err, errlen, "%s: rename: %s", path, strerror(errno));
-		goto done;
-	}
-	*renamed = 1;
-	if (sync_dir(path) < 0) {
-		seterr(err, errlen, "%s: fsync of the directory: %s", path, strerror(errno));
-		goto done;
-	}
-	rc = 0;
-done:
-	if (fd >= 0)
-		close(fd);
-	if (!*renamed)
-		unlink(tmp);
-	free(tmp);
-	return rc;
-}
-
-static int
-join_senders(char *const *v, size_t n, char *out, size_t outlen)
-{
-	size_t used = 0, i, len;
-
-	out[0] = '\0';
-	for (i = 0; i < n; i++) {
-		len = strlen(v[i]);
-		if (used + len + 2 > outlen)
-			return -1;
-		if (i > 0)
-			out[used++] = ',';
-		memcpy(out + used, v[i], len + 1);
-		used += len;
-	}
-	return 0;
-}
-
-/* The new line for USER: the given fields, the existing entry's otherwise. */
-static int
-build_line(char *line, size_t size, const char *user, const char *hash, const char *senders,
-           int disabled, const struct entry *e, char *err, size_t errlen)
-{
-	char list[CREDS_MAX_LINE + 1], *copy = NULL, **v = NULL;
-	size_t n = 0;
-	int len, rc = -1;
-
-	if (senders) {
-		copy = strdup(senders);
-		if (!copy) {
-			seterr(err, errlen, "out of memory");
-			goto done;
-		}
-		if (parse_senders(copy, &v, &n, err, errlen) < 0)
-			goto done;
-	} else if (e) {
-		v = e->cred.senders;
-		n = e->cred.nsenders;
-	}
-	if (join_senders(v, n, list, sizeof list) < 0)
-		goto toolong;
-	if (disabled < 0)
-		disabled = e ? e->cred.disabled : 0;
-	len = snprintf(line, size, "%s:%s:%s:%s", user, hash ? hash : e->cred.hash,
-	               disabled ? "disabled" : "enabled", list);
-	if (len < 0 || (size_t)len >= size || len > CREDS_MAX_LINE)
-		goto toolong;
-	rc = 0;
-	goto done;
-toolong:
-	seterr(err, errlen, "the line for user '%s' would be longer than %d bytes", user,
-	       CREDS_MAX_LINE);
-done:
-	if (copy)
-		free(v);
-	free(copy);
-	return rc;
-}
-
-int
-creds_update_file(const char *path, const char *user, const char *hash, const char *senders,
-                  int disabled, char *err, size_t errlen)
-{
-	char line[CREDS_MAX_LINE + 2], why[256];
-	struct creds *c = NULL;
-	struct lines lines = {0};
-	struct entry *e;
-	struct stat st;
-	FILE *in = NULL;
-	int fd = -1, dupfd, created = 0, renamed = 0, rc = -1;
-
-	if (creds_check_user(user, err, errlen) < 0)
-		return -1;
-	if (hash && check_hash(hash, why, sizeof why) < 0) {
-		seterr(err, errlen, "%s", why);
-		return -1;
-	}
-	if (senders && creds_check_senders(senders, err, errlen) < 0)
-		return -1;
-	if (disabled < -1 || disabled > 1) {
-		seterr(err, errlen, "disabled must be -1, 0 or 1");
-		return -1;
-	}
-	if (lock_path(path, &fd, &created, &st, err, errlen) < 0)
-		return -1;
-	c = calloc(1, sizeof *c);
-	dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	/* read through a dup: closing the FILE must not drop the lock on fd */
-	in = dupfd >= 0 ? fdopen(dupfd, "r") : NULL;
-	if (!c || !in) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		if (dupfd >= 0 && !in)
-			close(dupfd);
-		goto done;
-	}
-	if (load_stream(c, in, path, &lines, err, errlen) < 0)
-		goto done;
-	e = find_entry(c, user);
-	if (!e && !hash) {
-		seterr(err, errlen, "%s: user '%s' does not exist; a new user needs a password",
-		       path, user);
-		goto done;
-	}
-	if (build_line(line, sizeof line, user, hash, senders, disabled, e, err, errlen) < 0)
-		goto done;
-	if (e) {
-		char *copy = strdup(line);
-
-		if (!copy) {
-			seterr(err, errlen, "out of memory");
-			goto done;
-		}
-		free(lines.v[e->line - 1]);
-		lines.v[e->line - 1] = copy;
-	} else if (lines_push(&lines, line) < 0) {
-		seterr(err, errlen, "out of memory");
-		goto done;
-	}
-	rc = replace_file(path, &lines, created, &st, &renamed, err, errlen);
-done:
-	/* do not leave behind the empty file lock_path made for us */
-	if (rc < 0 && created && !renamed)
-		unlink(path);
-	if (in)
-		fclose(in);
-	if (fd >= 0)
-		close(fd);
-	lines_free(&lines);
-	creds_free(c);
-	return rc;
 }
