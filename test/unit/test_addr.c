@@ -443,6 +443,12 @@ static const struct from_case from_cases[] = {
     {"angle without @", "Name <postmaster>", 0, -1, NULL},
     {"unclosed angle", "Name <a@b.example", 0, -1, NULL},
     {"address only inside comment", "(evil@e.example)", 0, -1, NULL},
+    /* issue 8: a trailing backslash must not move the parser past len */
+    {"backslash ends quoted string", "\"\\", 0, -1, NULL},
+    {"backslash ends comment", "a@b.example (\\", 0, -1, NULL},
+    {"backslash ends comment in angle", "<a@b.example> (x\\", 0, -1, NULL},
+    {"NUL inside the mailbox", "a\0b@c.example", 13, -1, NULL},
+    {"NUL in the display name", "A\0B <a@b.example>", 18, -1, NULL},
 };
 
 static void
@@ -455,7 +461,7 @@ test_from_header(void **state)
 	for (i = 0; i < n; i++) {
 		const struct from_case *fc = &from_cases[i];
 		size_t len = fc->len ? fc->len : strlen(fc->value);
-		char *v = malloc(len + 1), out[ADDR_MAX];
+		char *v = malloc(len ? len : 1), out[ADDR_MAX];
 		int rc;
 
 		/* an exact-size heap copy without a NUL: ASan sees any read past len */
