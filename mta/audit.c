@@ -10,12 +10,13 @@ const struct spool_audit_in *
 audit_fill(struct audit_msg *a, const struct session *s, const char *from, size_t from_len)
 {
 	struct spool_audit_in *in = &a->in;
-	size_t pos = 0, n = 0;
+	struct addr_list l;
+	size_t n = 0;
 
 	memset(in, 0, sizeof(*in));
 	/* for everyone, not only AUTH users: the audit lists what each device claims to be */
-	while (from != NULL && n < AUDIT_FROM_MAX &&
-	       addr_from_header_next(from, from_len, &pos, a->from[n], sizeof(a->from[n])) == 0) {
+	addr_list_init(&l, from ? from : "", from ? from_len : 0, 0);
+	while (n < AUDIT_FROM_MAX && addr_list_next(&l, a->from[n], sizeof(a->from[n])) == ADDR_OK) {
 		a->fromv[n] = a->from[n];
 		n++;
 	}

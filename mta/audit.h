@@ -24,8 +24,8 @@ struct audit_msg {
 struct session;
 
 /*
- * Fill a for the message s is about to spool; from/from_len: the raw value
- * of its (last) From header, may be empty. Returns &a->in, which points into
+ * Fill a for the message s is about to spool; from/from_len: its header
+ * From (a mailbox list, read with addr_list_next), may be empty. Returns &a->in, which points into
  * a and into s (ip, TLS names, user, envelope sender): both must stay
  * unchanged until the writer job that carries it is done.
  */

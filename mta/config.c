@@ -23,7 +23,7 @@
 
 enum ktype { K_STR, K_PATH, K_SIZE, K_UINT, K_DURATION, K_BOOL, K_CIDRS, K_TLSMODE, K_TLSVER,
 	     K_ADDR, K_DATE, K_LOG, K_IP4, K_IP6, K_FAMILY, K_ROUTE, K_PORT, K_MSDURATION,
-	     K_DKIMKEY, K_UNSIGNED, K_PROXY, K_METRICS };
+	     K_DKIMKEY, K_UNSIGNED, K_PROXY, K_METRICS, K_MISSINGFROM };
 enum kscope { GLOBAL, LISTENER };
 
 struct key {
@@ -70,6 +70,7 @@ static const struct key keys[] = {
 	G("dkim_key", K_DKIMKEY, dkim_keys),
 	G("dkim_unsigned", K_UNSIGNED, dkim_refuse_unsigned),
 	G("dkim_require_published", K_BOOL, dkim_require_published),
+	G("missing_from", K_MISSINGFROM, missing_from),
 	GM("retry_min", K_DURATION, retry_min, 1),
 	G("retry_max", K_DURATION, retry_max),
 	G("max_queue_lifetime", K_DURATION, max_queue_lifetime),
@@ -547,6 +548,14 @@ set_value(struct parse *p, const struct key *k, void *base, const char *v)
 		else
 			return fail(p, "\"%s\" is not one of send, refuse", v);
 		return 0;
+	case K_MISSINGFROM:
+		if (strcmp(v, "refuse") == 0)
+			*(int *)f = MISSING_FROM_REFUSE;
+		else if (strcmp(v, "envelope") == 0)
+			*(int *)f = MISSING_FROM_ENVELOPE;
+		else
+			return fail(p, "\"%s\" is not one of refuse, envelope", v);
+		return 0;
 	case K_MSDURATION: {
 		/* "500ms", or any K_DURATION form in seconds */
 		char *end;
@@ -682,6 +691,7 @@ set_defaults(struct config *c)
 	c->max_connections_per_ip = 20;
 	c->auth_max_failures = 5;
 	c->auth_block_time = 15 * 60;
+	c->missing_from = MISSING_FROM_ENVELOPE;
 	c->session_timeout = 5 * 60;
 	c->shutdown_timeout = 30;
 	c->log = xstrdup("stderr");

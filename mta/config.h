@@ -51,6 +51,8 @@ struct route {
 
 enum addr_family { FAM_ANY, FAM_IPV4, FAM_IPV6 };
 
+enum missing_from { MISSING_FROM_ENVELOPE, MISSING_FROM_REFUSE };
+
 /* dkim_key = DOMAIN SELECTOR KEYFILE (repeatable; two keys for a domain = dual signing) */
 struct dkim_key_conf {
 	char *domain;
@@ -106,6 +108,9 @@ struct config {
 	struct dkim_key_conf *dkim_keys;
 	int dkim_refuse_unsigned;	/* mail from a domain without a key: 0 send unsigned, 1 refuse */
 	int dkim_require_published;	/* sign only with keys whose TXT record matches */
+
+	/* a message without a From header (RFC 5322 3.6): refused, or given the envelope sender */
+	int missing_from;		/* MISSING_FROM_* */
 
 	/* metrics (mta/metrics_http.c): Prometheus text on this address; 0 addrlen = off */
 	char *metrics_listen;		/* as written, for logs; NULL: off */

@@ -14,11 +14,13 @@ struct server;
 struct smtpd_data;
 
 /*
- * Start a message whose queue id is qid (borrowed: it must outlive the
- * builder) with received (copied) as its first header. Limits are read
- * from srv->cfg as each line arrives.
+ * Start a message whose queue id is qid and envelope sender is sender
+ * ("" for the null sender; both borrowed: they must outlive the builder)
+ * with received (copied) as its first header. Limits are read from
+ * srv->cfg as each line arrives.
  */
-struct smtpd_data *smtpd_content_new(struct server *srv, const char *qid, const char *received);
+struct smtpd_data *smtpd_content_new(struct server *srv, const char *qid, const char *sender,
+				     const char *received);
 
 /*
  * One line as it came in: dot-stuffed, with its CRLF, n octets. line may be
@@ -28,8 +30,8 @@ void smtpd_content_line(struct smtpd_data *d, const char *line, size_t n);
 
 /*
  * The input is complete. Returns NULL when acceptable, else the refusal
- * ("550 5.6.0 ..."). from_dom gets the domain of the header From's first
- * mailbox ("" without one), for DKIM.
+ * ("550 5.6.0 ..."; the header From rules of hdrfrom.h included). from_dom
+ * gets the domain of the header From's mailbox ("" without one), for DKIM.
  */
 const char *smtpd_content_end(struct smtpd_data *d, char *from_dom, size_t from_domlen);
 

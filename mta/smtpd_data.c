@@ -25,13 +25,13 @@
 #include "mta/metrics.h"
 #include "mta/dkimsign.h"
 #include "mta/async.h"
+#include "mta/hdrfrom.h"
 #include "mta/core/addr.h"
 #include "mta/core/creds.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
 
 #define DATA_LINE_MAX 1000	/* RFC 5321 4.5.3.1.6, incl. CRLF */
-#define FROM_MAX 1024
 
 struct smtpd_data {
 	struct server *srv;	/* limits and hostname at the moment of use (SIGHUP) */
@@ -40,14 +40,12 @@ struct smtpd_data {
 	size_t len, cap;
 	uint64_t raw;		/* octets received, for the size limit */
 	size_t hdr_bytes;
-	bool in_header, in_from, seen_msgid, seen_date;
+	bool in_header, seen_msgid, seen_date;
 	bool prev_crlf;		/* the last line ended in CRLF (or DATA just began) */
 	bool midline;		/* dropping the tail of an over-long line */
-	bool bad_bare, bad_long, too_big, hdr_too_big;
-	char from[FROM_MAX];
-	size_t from_len;
-	bool from_cut;		/* the From did not fit: its tail was never checked */
-	unsigned from_headers;
+	bool bad_bare, bad_long, too_big, hdr_too_big, bad_nul;
+	const char *sender;	/* the envelope sender (borrowed), for missing_from */
+	struct hdrfrom hf;	/* From, Sender, Resent-*: read as the header goes by */
 	struct audit_msg audit;	/* borrowed by the spool writer until data_stored */
 };
 
@@ -110,11 +108,19 @@ add_received(struct session *s, struct smtpd_data *d)
 	appendf(d, ";\r\n\t%s\r\n", date);
 }
 
-/* Copiers often omit Date and Message-ID; add them where the header ends. */
+/*
+ * The header ends: copiers often omit Date and Message-ID, add them here.
+ * Devices omit From too: with missing_from = envelope it is the envelope
+ * sender, which the AUTH policy already checked at MAIL.
+ */
 static void
 add_missing(struct smtpd_data *d)
 {
 	char date[64];
+
+	hdrfrom_end(&d->hf);
+	if (d->srv->cfg->missing_from == MISSING_FROM_ENVELOPE && hdrfrom_fill(&d->hf, d->sender) == 0)
+		appendf(d, "From: <%s>\r\n", d->sender);
 	if (!d->seen_date) {
 		util_rfc5322_date(date, sizeof(date), time(NULL));
 		appendf(d, "Date: %s\r\n", date);
@@ -134,6 +140,7 @@ smtpd_data_begin(struct session *s)
 	d->qid = s->qid;
 	d->in_header = true;
 	d->prev_crlf = true;
+	d->sender = s->mail_from;
 	s->data = d;
 	add_received(s, d);
 	s->state = SS_DATA;
@@ -162,12 +169,7 @@ header_line(struct smtpd_data *d, const char *p, size_t n)
 		return;
 	}
 	if (p[0] == ' ' || p[0] == '\t') {
-		if (d->in_from && d->from_len + n < FROM_MAX) {
-			memcpy(d->from + d->from_len, p, n);
-			d->from_len += n;
-		} else if (d->in_from) {
-			d->from_cut = true;
-		}
+		hdrfrom_fold(&d->hf, p, n);
 		return;
 	}
 	colon = memchr(p, ':', n);
@@ -190,14 +192,7 @@ header_line(struct smtpd_data *d, const char *p, size_t n)
 		return;
 	}
 	i = (size_t)(colon - p);
-	d->in_from = header_is(p, namelen, "From");
-	if (d->in_from) {
-		d->from_headers++;
-		d->from_len = 0;
-		size_t vn = n - i - 1 < FROM_MAX - 1 ? n - i - 1 : FROM_MAX - 1;
-		memcpy(d->from, colon + 1, vn);
-		d->from_len = vn;
-	}
+	hdrfrom_field(&d->hf, p, namelen, colon + 1, n - i - 1);
 	if (header_is(p, namelen, "Message-ID"))
 		d->seen_msgid = true;
 	if (header_is(p, namelen, "Date"))
@@ -258,6 +253,9 @@ content_refusal(const struct smtpd_data *d)
 {
 	if (d->bad_bare)
 		return "550 5.6.0 Message contains bare CR or LF (RFC 5321 2.3.8)";
+	/* a next hop that drops NUL could see a "." line we never saw */
+	if (d->bad_nul)
+		return "550 5.6.0 Message contains a NUL byte (RFC 2045 2.8, RFC 6152)";
 	if (d->too_big)
 		return "552 5.3.4 Message size exceeds fixed limit";
 	if (d->hdr_too_big)
@@ -271,33 +269,14 @@ content_refusal(const struct smtpd_data *d)
 static const char *
 check_message(struct session *s, struct smtpd_data *d)
 {
-	char from[ADDR_MAX];
-	const struct cred *c;
 	const char *r = content_refusal(d);
 
 	if (r)
 		return r;
-	/* for everyone: two From fields would let the second pick the DKIM signing domain */
-	if (d->from_headers > 1)
-		return "550 5.7.1 More than one From header (RFC 5322 3.6)";
-	if (s->auth_user && d->from_cut)
-		return "550 5.7.1 Header From too long to check";
-	if (s->auth_user && d->from_len > 0) {
-		/* every mailbox in From must be allowed: "ok@x, ceo@bank" is not ok */
-		size_t pos = 0, n = 0;
-		c = smtpd_cred(s);
-		/* a NUL ends the address for us, not for every reader after us */
-		if (memchr(d->from, '\0', d->from_len))
-			return "550 5.7.1 Header From address not allowed for this user";
-		while (addr_from_header_next(d->from, d->from_len, &pos, from, sizeof(from)) == 0) {
-			n++;
-			if (c == NULL || creds_sender_allowed(c, from) != 0)
-				return "550 5.7.1 Header From address not allowed for this user";
-		}
-		if (n == 0)
-			return "550 5.7.1 Header From has no address";
-	}
-	return NULL;
+	/* an AUTH user's credential also covers Sender and Resent-* (hdrfrom.h) */
+	if (s->auth_user)
+		return hdrfrom_cred_refusal(&d->hf, smtpd_cred(s));
+	return hdrfrom_refusal(&d->hf);
 }
 
 static void
@@ -330,7 +309,7 @@ spool_it(struct session *s)
 	j->in.helo = s->helo;
 	j->in.auth_user = s->auth_user;
 	j->in.flags = s->mail_flags;
-	j->in.audit = audit_fill(&d->audit, s, d->from, d->from_len);
+	j->in.audit = audit_fill(&d->audit, s, hdrfrom_mailbox(&d->hf), strlen(hdrfrom_mailbox(&d->hf)));
 	j->done = data_stored;
 	j->arg = s;
 	s->spooling = true;
@@ -395,26 +374,11 @@ sign_done(void *arg)
 	spool_it(s);
 }
 
-/* dkim_unsigned = refuse: every From mailbox's domain must have a key. */
-static bool
-all_from_keyed(const struct session *s, const struct smtpd_data *d)
-{
-	char box[ADDR_MAX];
-	size_t pos = 0;
-	while (addr_from_header_next(d->from, d->from_len, &pos, box, sizeof(box)) == 0)
-		if (!dkimsign_has(s->srv->dkim, addr_domain(box)))
-			return false;
-	return true;
-}
-
-/* The domain of the header From's first mailbox, or NULL. */
+/* The domain of the header From's mailbox (its only one: hdrfrom_refusal), or NULL. */
 static const char *
-from_domain(const struct smtpd_data *d, char *buf, size_t buflen)
+from_domain(const struct smtpd_data *d)
 {
-	size_t pos = 0;
-	if (addr_from_header_next(d->from, d->from_len, &pos, buf, buflen) != 0)
-		return NULL;
-	return addr_domain(buf);
+	return addr_domain(hdrfrom_mailbox(&d->hf));
 }
 
 static void
@@ -422,7 +386,6 @@ finish(struct session *s)
 {
 	struct smtpd_data *d = s->data;
 	const char *refusal, *dom;
-	char fbuf[ADDR_MAX];
 
 	if (d->in_header)
 		add_missing(d);
@@ -431,11 +394,8 @@ finish(struct session *s)
 		refuse(s, refusal);
 		return;
 	}
-	dom = d->from_headers ? from_domain(d, fbuf, sizeof(fbuf)) : NULL;
-	if (s->srv->cfg->dkim_refuse_unsigned && dom && !all_from_keyed(s, d)) {
-		refuse(s, "550 5.7.1 A header From domain has no DKIM key; mail would be unaligned");
-		return;
-	}
+	/* From is exactly one mailbox here: its domain alone decides signing */
+	dom = from_domain(d);
 	if (dkimsign_has(s->srv->dkim, dom)) {
 		struct sign_job *sj = xcalloc(1, sizeof(*sj));
 		sj->s = s;
@@ -481,7 +441,9 @@ take_line(struct smtpd_data *d, const char *line, size_t n)
 	d->prev_crlf = crlf;
 	if (d->raw > d->srv->cfg->max_message_size)
 		d->too_big = true;
-	if (d->bad_bare || d->bad_long || d->too_big || d->hdr_too_big)
+	if (memchr(line, '\0', n))
+		d->bad_nul = true;
+	if (d->bad_bare || d->bad_long || d->too_big || d->hdr_too_big || d->bad_nul)
 		return;	/* refused anyway: don't grow memory */
 	if (p[0] == '.') {
 		p++;	/* RFC 5321 4.5.2 transparency */
@@ -535,12 +497,13 @@ smtpd_data_feed(struct session *s, struct evbuffer *in)
  * DATA, for a message that arrives without an SMTP session.
  */
 struct smtpd_data *
-smtpd_content_new(struct server *srv, const char *qid, const char *received)
+smtpd_content_new(struct server *srv, const char *qid, const char *sender, const char *received)
 {
 	struct smtpd_data *d = xcalloc(1, sizeof(*d));
 
 	d->srv = srv;
 	d->qid = qid;
+	d->sender = sender;
 	d->in_header = true;
 	d->prev_crlf = true;
 	append(d, received, strlen(received));
@@ -560,20 +523,21 @@ smtpd_content_line(struct smtpd_data *d, const char *line, size_t n)
 const char *
 smtpd_content_end(struct smtpd_data *d, char *from_dom, size_t from_domlen)
 {
-	char fbuf[ADDR_MAX];
-	const char *dom;
+	const char *dom, *r;
 
 	if (d->in_header)
 		add_missing(d);
-	dom = d->from_headers ? from_domain(d, fbuf, sizeof(fbuf)) : NULL;
+	dom = from_domain(d);
 	snprintf(from_dom, from_domlen, "%s", dom ? dom : "");
-	return content_refusal(d);
+	/* the same header From rules as SMTP intake; no credential applies here */
+	r = content_refusal(d);
+	return r ? r : hdrfrom_refusal(&d->hf);
 }
 
 unsigned
 smtpd_content_from_headers(const struct smtpd_data *d)
 {
-	return d->from_headers;
+	return d->hf.nfrom;
 }
 
 char *

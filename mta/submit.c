@@ -198,7 +198,7 @@ begin_data(struct submit *sub, const char *arg)
 		return;
 	}
 	make_received(sub, received, sizeof(received));
-	sub->d = smtpd_content_new(sub->c->srv, sub->qid, received);
+	sub->d = smtpd_content_new(sub->c->srv, sub->qid, sub->from, received);
 	sub->left = n;
 	sub->state = SUB_BODY;
 }

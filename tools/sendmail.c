@@ -342,10 +342,18 @@ rcpts_from_headers(struct rcpts *r, const struct buf *h)
 	const char *p = h->p ? h->p : "";
 
 	while (*p) {
-		size_t n = strcspn(p, "\n"), pos = 0;
+		size_t n = strcspn(p, "\n");
 		char a[ADDR_MAX];
-		while (addr_from_header_next(p, n, &pos, a, sizeof(a)) == 0)
+		struct addr_list l;
+		enum addr_status st;
+
+		/* an address-list (RFC 5322 3.4) read strictly: a bad one is not skipped */
+		addr_list_init(&l, p, n, ADDR_L_GROUPS);
+		while ((st = addr_list_next(&l, a, sizeof(a))) == ADDR_OK)
 			add_rcpt(r, a);
+		if (st != ADDR_END)
+			die(EX_DATAERR, "cannot read the recipients in a To, Cc or Bcc header: %s",
+			    addr_strerror(st));
 		p += n + (p[n] == '\n');
 	}
 }

@@ -267,6 +267,16 @@ addr_strerror(enum addr_status st)
 		return "quoted local part with '@', '%' or '!' is not accepted";
 	case ADDR_NO_DOMAIN:
 		return "address without a domain";
+	case ADDR_END:
+		return "no more addresses";
+	case ADDR_NUL:
+		return "NUL byte";
+	case ADDR_GROUP:
+		return "group syntax where only mailboxes are allowed";
+	case ADDR_MANY:
+		return "more than one mailbox";
+	case ADDR_EMPTY:
+		return "no address";
 	}
 	return "bad address";
 }
@@ -278,119 +288,369 @@ addr_domain(const char *mailbox)
 	return at ? at + 1 : NULL;
 }
 
-/* Skip a comment starting at v[i] == '(' (nested, with quoted-pairs). Returns the index after it. */
-static size_t
-skip_comment(const char *v, size_t len, size_t i)
+
+/*
+ * Header address lists (RFC 5322 3.4, 3.6.2), read strictly: the relay must
+ * find the mailboxes every receiver finds, so whatever a lenient reader could
+ * take two ways is an error, never a guess. Every read is bounded by len (the
+ * value needs no terminator), a NUL is an error, and nothing is skipped: one
+ * bad element fails the whole list.
+ */
+struct rd {
+	const unsigned char *p;
+	size_t len, i;
+};
+
+static int
+rd_peek(const struct rd *r, size_t ahead)
 {
-	size_t depth = 0;
-	for (; i < len; i++) {
-		if (v[i] == '\\')
-			i++;
-		else if (v[i] == '(')
-			depth++;
-		else if (v[i] == ')' && --depth == 0)
-			return i + 1;
-	}
-	return len;
+	return r->i + ahead < r->len ? r->p[r->i + ahead] : -1;
 }
 
-/* The mailbox in one address element (no top-level ',' or ';'). 0 / -1. */
-static int
-element_mailbox(const char *v, size_t len, char *out, size_t outlen)
+static bool
+is_wsp(int c)
 {
-	size_t i, start = 0, end = 0;
-	bool q = false;
+	return c == ' ' || c == '\t';
+}
 
-	/* name-addr: the first <...> outside quotes and comments */
-	for (i = 0; i < len; i++) {
-		if (q) {
-			if (v[i] == '\\')
-				i++;
-			else if (v[i] == '"')
-				q = false;
-		} else if (v[i] == '"') {
-			q = true;
-		} else if (v[i] == '(') {
-			i = skip_comment(v, len, i) - 1;
-		} else if (v[i] == '<') {
-			start = i + 1;
-			for (end = start; end < len && v[end] != '>'; end++)
-				;
-			if (end == len)
-				return -1;
-			break;
-		}
+/* quoted-pair (3.2.1): '\' then VCHAR or WSP, or a non-ASCII octet (RFC 6532 3.2) */
+static bool
+qp_ok(int c)
+{
+	return is_wsp(c) || (c > 32 && c != 127);
+}
+
+/* FWS (3.2.2): octets of WSP or CRLF WSP here; a CRLF that ends the value is its line end. */
+static size_t
+fws_len(const struct rd *r)
+{
+	int c = rd_peek(r, 0);
+
+	if (is_wsp(c))
+		return 1;
+	if (c == '\r' && rd_peek(r, 1) == '\n') {
+		if (is_wsp(rd_peek(r, 2)))
+			return 3;
+		if (r->i + 2 == r->len)
+			return 2;
 	}
-	if (end == 0) {
-		/* addr-spec: the first token holding an '@', after a group "name:" if any */
-		for (i = 0; i < len;) {
-			if (v[i] == '(') {
-				i = skip_comment(v, len, i);
-				continue;
-			}
-			if (strchr(" \t\r\n:", v[i])) {
-				i++;
-				continue;
-			}
-			for (start = i; i < len && !strchr(" \t\r\n(:", v[i]); i++)
-				;
-			end = i;
-			if (memchr(v + start, '@', end - start))
-				break;
-			end = 0;
-		}
-	}
-	if (end <= start || end - start + 1 > outlen || !memchr(v + start, '@', end - start))
-		return -1;
-	memcpy(out, v + start, end - start);
-	out[end - start] = '\0';
 	return 0;
 }
 
-int
-addr_from_header_next(const char *v, size_t len, size_t *pos, char *out, size_t outlen)
+/* comment (3.2.2), nested, at r->p[r->i] == '('. Unterminated: an error. */
+static enum addr_status
+comment(struct rd *r)
 {
-	while (*pos < len) {
-		size_t i = *pos, depth = 0;
-		bool q = false, angle = false;
-		/* find the element's end: ',' or ';' outside quotes, comments and <> */
-		for (; i < len; i++) {
-			char c = v[i];
-			if (q) {
-				if (c == '\\')
-					i++;
-				else if (c == '"')
-					q = false;
-			} else if (depth) {
-				if (c == '\\')
-					i++;
-				else if (c == '(')
-					depth++;
-				else if (c == ')')
-					depth--;
-			} else if (c == '"') {
-				q = true;
-			} else if (c == '(') {
-				depth++;
-			} else if (c == '<') {
-				angle = true;
-			} else if (c == '>') {
-				angle = false;
-			} else if (!angle && (c == ',' || c == ';')) {
-				break;
-			}
+	unsigned depth = 0;
+
+	for (;;) {
+		int c = rd_peek(r, 0);
+		size_t f;
+
+		if (c == '\\') {
+			if (!qp_ok(rd_peek(r, 1)))
+				return ADDR_SYNTAX;
+			r->i += 2;
+		} else if (c == '(') {
+			depth++;
+			r->i++;
+		} else if (c == ')') {
+			r->i++;
+			if (--depth == 0)
+				return ADDR_OK;
+		} else if ((f = fws_len(r)) > 0) {
+			r->i += f;
+		} else if (c > 32 && c != 127) {
+			r->i++;	/* ctext, and non-ASCII (RFC 6532) */
+		} else {
+			return ADDR_SYNTAX;	/* end of value, CR, LF or a control */
 		}
-		size_t start = *pos;
-		*pos = i + 1;
-		if (element_mailbox(v + start, i - start, out, outlen) == 0)
-			return 0;
 	}
-	return -1;
 }
 
-int
-addr_from_header(const char *v, size_t len, char *out, size_t outlen)
+static enum addr_status
+cfws(struct rd *r)
 {
-	size_t pos = 0;
-	return addr_from_header_next(v, len, &pos, out, outlen);
+	for (;;) {
+		size_t f = fws_len(r);
+		enum addr_status st;
+
+		if (f > 0) {
+			r->i += f;
+		} else if (rd_peek(r, 0) == '(') {
+			if ((st = comment(r)) != ADDR_OK)
+				return st;
+		} else {
+			return ADDR_OK;
+		}
+	}
+}
+
+/* quoted-string (3.2.4) at '"'; in a local part no folding (it would land in the address). */
+static enum addr_status
+quoted(struct rd *r, bool in_addr)
+{
+	r->i++;
+	for (;;) {
+		int c = rd_peek(r, 0);
+
+		if (c == '"') {
+			r->i++;
+			return ADDR_OK;
+		}
+		if (c == '\\') {
+			if (!qp_ok(rd_peek(r, 1)))
+				return ADDR_SYNTAX;
+			r->i += 2;
+		} else if (is_wsp(c) || (c > 32 && c != 127)) {
+			r->i++;
+		} else if (!in_addr && fws_len(r) == 3) {
+			r->i += 3;
+		} else {
+			return ADDR_SYNTAX;
+		}
+	}
+}
+
+static size_t
+atom_len(const struct rd *r)
+{
+	size_t n = 0;
+
+	while (r->i + n < r->len && is_atext(r->p[r->i + n], ADDR_F_UTF8))
+		n++;
+	return n;
+}
+
+/* dot-atom-text (3.2.3): atoms joined by single dots, nothing between them. */
+static enum addr_status
+dot_atom(struct rd *r)
+{
+	for (;;) {
+		size_t n = atom_len(r);
+
+		if (n == 0)
+			return ADDR_SYNTAX;
+		r->i += n;
+		if (rd_peek(r, 0) != '.')
+			return ADDR_OK;
+		r->i++;
+	}
+}
+
+/* domain-literal (3.4.1) at '[': dtext only, no folding. */
+static enum addr_status
+domain_literal(struct rd *r)
+{
+	r->i++;
+	for (;;) {
+		int c = rd_peek(r, 0);
+
+		if (c == ']') {
+			r->i++;
+			return ADDR_OK;
+		}
+		if (c < 33 || c > 126 || c == '[' || c == '\\')
+			return ADDR_SYNTAX;
+		r->i++;
+	}
+}
+
+/* addr-spec (3.4.1) with the CFWS its parts may carry; out gets it without that CFWS. */
+static enum addr_status
+addr_spec(struct rd *r, char *out, size_t outlen)
+{
+	size_t la, lb, da, db, n;
+	enum addr_status st;
+
+	if ((st = cfws(r)) != ADDR_OK)
+		return st;
+	la = r->i;
+	st = rd_peek(r, 0) == '"' ? quoted(r, true) : dot_atom(r);
+	lb = r->i;
+	if (st != ADDR_OK || (st = cfws(r)) != ADDR_OK)
+		return st;
+	if (rd_peek(r, 0) != '@')
+		return ADDR_NO_DOMAIN;
+	r->i++;
+	if ((st = cfws(r)) != ADDR_OK)
+		return st;
+	da = r->i;
+	st = rd_peek(r, 0) == '[' ? domain_literal(r) : dot_atom(r);
+	db = r->i;
+	if (st != ADDR_OK)
+		return st;
+	n = (lb - la) + 1 + (db - da);
+	if (n + 2 > ADDR_MAX || n + 1 > outlen)
+		return ADDR_TOO_LONG;
+	memcpy(out, r->p + la, lb - la);
+	out[lb - la] = '@';
+	memcpy(out + (lb - la) + 1, r->p + da, db - da);
+	out[n] = '\0';
+	if (!utf8_valid((const unsigned char *)out, n))
+		return ADDR_SYNTAX;
+	return cfws(r);
+}
+
+/* angle-addr (3.4) at '<'. A source route (obs-route, 4.4) is refused. */
+static enum addr_status
+angle_addr(struct rd *r, char *out, size_t outlen)
+{
+	enum addr_status st;
+
+	r->i++;
+	if ((st = cfws(r)) != ADDR_OK)
+		return st;
+	if (rd_peek(r, 0) == '@')
+		return ADDR_ROUTE;
+	if ((st = addr_spec(r, out, outlen)) != ADDR_OK)
+		return st;
+	if (rd_peek(r, 0) != '>')
+		return ADDR_SYNTAX;
+	r->i++;
+	return cfws(r);
+}
+
+/* display-name = phrase (3.2.5): words; obs-phrase (4.1) also allows '.' after the first. */
+static enum addr_status
+phrase(struct rd *r)
+{
+	unsigned words = 0;
+	enum addr_status st;
+
+	for (;;) {
+		size_t n;
+		int c;
+
+		if ((st = cfws(r)) != ADDR_OK)
+			return st;
+		c = rd_peek(r, 0);
+		if (c == '"') {
+			if ((st = quoted(r, false)) != ADDR_OK)
+				return st;
+			words++;
+		} else if ((n = atom_len(r)) > 0) {
+			r->i += n;
+			words++;
+		} else if (c == '.' && words > 0) {
+			r->i++;
+		} else {
+			return words ? ADDR_OK : ADDR_SYNTAX;
+		}
+	}
+}
+
+/*
+ * One address (3.4): a mailbox into out, or the start of a group
+ * ("name:", *group set). An addr-spec must end where the element ends; any
+ * other text around it ("a@b <c@d>") is an error, not a choice.
+ */
+static bool
+at_element_end(const struct rd *r)
+{
+	int c = rd_peek(r, 0);
+	return c < 0 || c == ',' || c == ';';
+}
+
+static enum addr_status
+address(struct rd *r, char *out, size_t outlen, bool *group)
+{
+	enum addr_status st;
+	size_t start;
+
+	*group = false;
+	if ((st = cfws(r)) != ADDR_OK)
+		return st;
+	start = r->i;
+	if (rd_peek(r, 0) == '<') {
+		st = angle_addr(r, out, outlen);
+	} else {
+		st = addr_spec(r, out, outlen);
+		if (st == ADDR_TOO_LONG || (st == ADDR_OK && at_element_end(r)))
+			return st;
+		r->i = start;
+		if ((st = phrase(r)) != ADDR_OK)
+			return st;
+		if (rd_peek(r, 0) == ':') {
+			r->i++;
+			*group = true;
+			return ADDR_OK;
+		}
+		st = rd_peek(r, 0) == '<' ? angle_addr(r, out, outlen) : ADDR_SYNTAX;
+	}
+	if (st == ADDR_OK && !at_element_end(r))
+		st = ADDR_SYNTAX;
+	return st;
+}
+
+void
+addr_list_init(struct addr_list *l, const char *v, size_t len, unsigned flags)
+{
+	memset(l, 0, sizeof(*l));
+	l->v = v;
+	l->len = len;
+	l->flags = flags;
+	l->st = len > 0 && memchr(v, '\0', len) ? ADDR_NUL : ADDR_OK;
+}
+
+enum addr_status
+addr_list_next(struct addr_list *l, char *out, size_t outlen)
+{
+	struct rd r = {(const unsigned char *)l->v, l->len, l->pos};
+	enum addr_status st = l->st;
+	bool group;
+	int c;
+
+	while (st == ADDR_OK) {
+		if ((st = cfws(&r)) != ADDR_OK)
+			break;
+		c = rd_peek(&r, 0);
+		if (c < 0) {
+			st = l->in_group || l->after_comma ? ADDR_SYNTAX : ADDR_END;
+		} else if (c == ',' && l->need_sep) {
+			r.i++;
+			l->need_sep = false;
+			l->after_comma = true;
+		} else if (c == ';' && l->in_group && !l->after_comma) {
+			r.i++;	/* the group ends; "name:;" is an empty group */
+			l->in_group = false;
+			l->need_sep = true;
+		} else if (l->need_sep) {
+			st = ADDR_SYNTAX;
+		} else if ((st = address(&r, out, outlen, &group)) != ADDR_OK) {
+			break;
+		} else if (group) {
+			if (!(l->flags & ADDR_L_GROUPS))
+				st = ADDR_GROUP;
+			else if (l->in_group)
+				st = ADDR_SYNTAX;	/* groups do not nest */
+			l->in_group = true;
+			l->after_comma = false;
+		} else {
+			l->need_sep = true;
+			l->after_comma = false;
+			l->pos = r.i;
+			return ADDR_OK;
+		}
+	}
+	l->pos = r.i;
+	l->st = st;
+	return st;
+}
+
+enum addr_status
+addr_header_mailbox(const char *v, size_t len, char *out, size_t outlen)
+{
+	struct addr_list l;
+	char more[ADDR_MAX];
+	enum addr_status st;
+
+	addr_list_init(&l, v, len, 0);
+	st = addr_list_next(&l, out, outlen);
+	if (st != ADDR_OK)
+		return st == ADDR_END ? ADDR_EMPTY : st;
+	st = addr_list_next(&l, more, sizeof(more));
+	if (st == ADDR_OK)
+		return ADDR_MANY;
+	return st == ADDR_END ? ADDR_OK : st;
 }

@@ -27,7 +27,9 @@ st_name(enum addr_status st)
 {
 	static const char *const names[] = {"ADDR_OK",        "ADDR_SYNTAX",    "ADDR_TOO_LONG",
 	                                    "ADDR_NEED_UTF8", "ADDR_ROUTE",     "ADDR_PERCENT",
-	                                    "ADDR_BANG",      "ADDR_QUOTED_AT", "ADDR_NO_DOMAIN"};
+	                                    "ADDR_BANG",      "ADDR_QUOTED_AT", "ADDR_NO_DOMAIN",
+	                                    "ADDR_END",       "ADDR_NUL",       "ADDR_GROUP",
+	                                    "ADDR_MANY",      "ADDR_EMPTY"};
 	if ((unsigned)st < sizeof names / sizeof names[0])
 		return names[st];
 	return "(unknown status)";
@@ -357,7 +359,7 @@ test_strerror(void **state)
 
 	(void)state;
 	assert_string_equal(addr_strerror(ADDR_OK), "ok");
-	for (st = ADDR_SYNTAX; st <= ADDR_NO_DOMAIN; st++) {
+	for (st = ADDR_SYNTAX; st <= ADDR_EMPTY; st++) {
 		const char *t = addr_strerror(st);
 		assert_non_null(t);
 		assert_true(strlen(t) > 0);
@@ -406,90 +408,207 @@ test_domain(void **state)
 		fail_msg("%d of %zu addr_domain rows failed", bad, n);
 }
 
-/* ---- addr_from_header ---- */
+/* ---- header address lists (addr_list_next, addr_header_mailbox) ---- */
 
-struct from_case {
+#define G ADDR_L_GROUPS
+#define MAXBOX 4
+
+struct list_case {
 	const char *label;
 	const char *value;
-	size_t len; /* 0: strlen(value) */
-	int rc;
-	const char *addr; /* on rc == 0 */
+	size_t len;    /* 0: strlen(value) */
+	unsigned flags;
+	int nboxes;    /* mailboxes before the end or the error */
+	const char *boxes[MAXBOX];
+	enum addr_status end; /* ADDR_END, or the error after nboxes mailboxes */
 };
 
-static const struct from_case from_cases[] = {
-    {"name and angle address", "Name <a@b.example>", 0, 0, "a@b.example"},
-    {"quoted name with comma", "\"Doe, John\" <j@d.example>", 0, 0, "j@d.example"},
-    {"quoted name with <>", "\"<evil@e.example>\" <good@g.example>", 0, 0, "good@g.example"},
-    {"bare with trailing comment", "a@b.example (comment)", 0, 0, "a@b.example"},
-    {"bare with leading comment", "(c) a@b.example", 0, 0, "a@b.example"},
-    {"angle only", "<a@b.example>", 0, 0, "a@b.example"},
-    {"bare only", "a@b.example", 0, 0, "a@b.example"},
-    {"bare with leading space", "  a@b.example", 0, 0, "a@b.example"},
-    {"group syntax", "Group: a@b.example;", 0, 0, "a@b.example"},
-    {"folded before angle", "\r\n\t<a@b.example>", 0, 0, "a@b.example"},
-    {"name folded before angle", "Name\r\n <a@b.example>", 0, 0, "a@b.example"},
-    {"folded before bare address", "\r\n\ta@b.example", 0, 0, "a@b.example"},
-    {"angle inside comment", "(x <evil@e.example>) <good@g.example>", 0, 0, "good@g.example"},
-    {"nested comment", "(a (b <evil@e.example>) c) <good@g.example>", 0, 0, "good@g.example"},
-    {"escaped paren in comment", "(a \\) <evil@e.example>) <good@g.example>", 0, 0,
-     "good@g.example"},
-    {"two mailboxes: the first", "a@b.example, c@d.example", 0, 0, "a@b.example"},
-    {"len bounds the value", "a@b.exampleXYZ", 11, 0, "a@b.example"},
-    {"UTF-8 name", "J\xc3\xb6rg <j@x.example>", 0, 0, "j@x.example"},
-    {"no address", "Undisclosed", 0, -1, NULL},
-    {"empty", "", 0, -1, NULL},
-    {"only spaces", "   ", 0, -1, NULL},
-    {"empty angle", "Name <>", 0, -1, NULL},
-    {"angle without @", "Name <postmaster>", 0, -1, NULL},
-    {"unclosed angle", "Name <a@b.example", 0, -1, NULL},
-    {"address only inside comment", "(evil@e.example)", 0, -1, NULL},
-    /* issue 8: a trailing backslash must not move the parser past len */
-    {"backslash ends quoted string", "\"\\", 0, -1, NULL},
-    {"backslash ends comment", "a@b.example (\\", 0, -1, NULL},
-    {"backslash ends comment in angle", "<a@b.example> (x\\", 0, -1, NULL},
-    {"NUL inside the mailbox", "a\0b@c.example", 13, -1, NULL},
-    {"NUL in the display name", "A\0B <a@b.example>", 18, -1, NULL},
+static const struct list_case list_cases[] = {
+    {"name and angle address", "Name <a@b.example>", 0, 0, 1, {"a@b.example"}, ADDR_END},
+    {"quoted name with comma", "\"Doe, John\" <j@d.example>", 0, 0, 1, {"j@d.example"}, ADDR_END},
+    {"quoted name with <>", "\"<evil@e.example>\" <good@g.example>", 0, 0, 1, {"good@g.example"},
+     ADDR_END},
+    {"bare with trailing comment", "a@b.example (comment)", 0, 0, 1, {"a@b.example"}, ADDR_END},
+    {"bare with leading comment", "(c) a@b.example", 0, 0, 1, {"a@b.example"}, ADDR_END},
+    {"angle only", "<a@b.example>", 0, 0, 1, {"a@b.example"}, ADDR_END},
+    {"bare only", "a@b.example", 0, 0, 1, {"a@b.example"}, ADDR_END},
+    {"bare with leading space and line end", "  a@b.example\r\n", 0, 0, 1, {"a@b.example"},
+     ADDR_END},
+    {"folded before angle", "\r\n\t<a@b.example>", 0, 0, 1, {"a@b.example"}, ADDR_END},
+    {"name folded before angle", "Name\r\n <a@b.example>\r\n", 0, 0, 1, {"a@b.example"},
+     ADDR_END},
+    {"folded before bare address", "\r\n\ta@b.example", 0, 0, 1, {"a@b.example"}, ADDR_END},
+    {"angle inside comment", "(x <evil@e.example>) <good@g.example>", 0, 0, 1, {"good@g.example"},
+     ADDR_END},
+    {"nested comment", "(a (b <evil@e.example>) c) <good@g.example>", 0, 0, 1,
+     {"good@g.example"}, ADDR_END},
+    {"escaped paren in comment", "(a \\) <evil@e.example>) <good@g.example>", 0, 0, 1,
+     {"good@g.example"}, ADDR_END},
+    {"CFWS inside the angle", "< a (x) @ b.example >", 0, 0, 1, {"a@b.example"}, ADDR_END},
+    {"quoted local part kept as written", "<\"x y\"@b.example>", 0, 0, 1, {"\"x y\"@b.example"},
+     ADDR_END},
+    {"quoted '>' in a local part", "<\"x>\"@ceo.example>", 0, 0, 1, {"\"x>\"@ceo.example"},
+     ADDR_END},
+    {"domain literal", "a@[192.0.2.1]", 0, 0, 1, {"a@[192.0.2.1]"}, ADDR_END},
+    {"obs-phrase: dot in the name", "John Q. Public <j@p.example>", 0, 0, 1, {"j@p.example"},
+     ADDR_END},
+    {"two mailboxes", "a@b.example, Name <c@d.example>", 0, 0, 2, {"a@b.example", "c@d.example"},
+     ADDR_END},
+    {"len bounds the value", "a@b.exampleXYZ", 11, 0, 1, {"a@b.example"}, ADDR_END},
+    {"UTF-8 name", "J\xc3\xb6rg <j@x.example>", 0, 0, 1, {"j@x.example"}, ADDR_END},
+    {"group", "Team: a@b.example, c@d.example;", 0, G, 2, {"a@b.example", "c@d.example"},
+     ADDR_END},
+    {"empty group then mailbox", "undisclosed:;, a@b.example", 0, G, 1, {"a@b.example"},
+     ADDR_END},
+    {"mailbox then empty group", "a@b.example, x: ;", 0, G, 1, {"a@b.example"}, ADDR_END},
+    {"empty value", "", 0, 0, 0, {NULL}, ADDR_END},
+    {"only spaces", "   ", 0, 0, 0, {NULL}, ADDR_END},
+
+    /* errors: the list fails, nothing after the bad element is read */
+    {"no address", "Undisclosed", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"empty angle", "Name <>", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"angle without @", "Name <postmaster>", 0, 0, 0, {NULL}, ADDR_NO_DOMAIN},
+    {"unclosed angle", "Name <a@b.example", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"address only inside comment", "(evil@e.example)", 0, 0, 0, {NULL}, ADDR_END},
+    {"backslash ends quoted string", "\"\\", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"backslash ends comment", "a@b.example (\\", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"backslash ends comment in angle", "<a@b.example> (x\\", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"backslash ends local part", "<\"a\\", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"unterminated comment", "a@b.example (x", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"unterminated quote", "\"Name <a@b.example>", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"NUL inside the mailbox", "a\0b@c.example", 13, 0, 0, {NULL}, ADDR_NUL},
+    {"NUL in the display name", "A\0B <a@b.example>", 18, 0, 0, {NULL}, ADDR_NUL},
+    {"NUL after the mailbox", "a@b.example\0, c@d.example", 25, 0, 0, {NULL}, ADDR_NUL},
+    {"unquoted @ in the name", "ceo@bank.example <scans@example.com>", 0, 0, 0, {NULL},
+     ADDR_SYNTAX},
+    {"address after the angle", "<scans@example.com> ceo@bank.example", 0, 0, 0, {NULL},
+     ADDR_SYNTAX},
+    {"unterminated angle in the second", "Scans <scans@example.com>, <ceo@bank.example", 0, 0, 1,
+     {"scans@example.com"}, ADDR_SYNTAX},
+    {"second element fails", "a@b.example, Undisclosed", 0, 0, 1, {"a@b.example"}, ADDR_SYNTAX},
+    {"trailing comma", "a@b.example,", 0, 0, 1, {"a@b.example"}, ADDR_SYNTAX},
+    {"leading comma", ", a@b.example", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"two addresses without comma", "a@b.example c@d.example", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"group not allowed", "Team: a@b.example;", 0, 0, 0, {NULL}, ADDR_GROUP},
+    {"unterminated group", "Team: a@b.example", 0, G, 1, {"a@b.example"}, ADDR_SYNTAX},
+    {"nested group", "A: B: a@b.example;;", 0, G, 0, {NULL}, ADDR_SYNTAX},
+    {"source route", "<@relay.example:a@b.example>", 0, 0, 0, {NULL}, ADDR_ROUTE},
+    {"CFWS between dot-atoms (obs)", "a . b@c.example", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"encoded word with @ is no atom", "=?utf-8?q?ceo@bank.example?= <s@example.com>", 0, 0, 0,
+     {NULL}, ADDR_SYNTAX},
+    {"bare CR", "a@b.example\r", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"bare LF in the name", "A\nB <a@b.example>", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"fold inside a quoted local part", "<\"a\r\n b\"@c.example>", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+    {"invalid UTF-8 in the mailbox", "a\xff@b.example", 0, 0, 0, {NULL}, ADDR_SYNTAX},
+};
+
+static int
+check_list_case(const struct list_case *lc)
+{
+	size_t len = lc->len ? lc->len : strlen(lc->value);
+	/* an exact-size heap copy without a NUL: ASan sees any read past len */
+	char *v = malloc(len ? len : 1), out[ADDR_MAX];
+	struct addr_list l;
+	enum addr_status st = ADDR_OK;
+	int n = 0, ok = 1;
+
+	assert_non_null(v);
+	memcpy(v, lc->value, len);
+	addr_list_init(&l, v, len, lc->flags);
+	while (n <= MAXBOX && (st = addr_list_next(&l, out, sizeof out)) == ADDR_OK) {
+		if (n >= lc->nboxes || strcmp(out, lc->boxes[n]) != 0) {
+			print_error("list \"%s\": mailbox %d is \"%s\", want \"%s\"\n", lc->label, n,
+			            out, n < lc->nboxes ? lc->boxes[n] : "(none)");
+			ok = 0;
+		}
+		n++;
+	}
+	if (ok && (n != lc->nboxes || st != lc->end)) {
+		print_error("list \"%s\": %d mailboxes then %s, want %d then %s\n", lc->label, n,
+		            st_name(st), lc->nboxes, st_name(lc->end));
+		ok = 0;
+	}
+	/* the status is sticky: a caller that goes on never reads further */
+	if (ok && addr_list_next(&l, out, sizeof out) != st) {
+		print_error("list \"%s\": status not sticky\n", lc->label);
+		ok = 0;
+	}
+	free(v);
+	return ok;
+}
+
+static void
+test_list_table(void **state)
+{
+	size_t i, n = sizeof list_cases / sizeof list_cases[0];
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++)
+		bad += !check_list_case(&list_cases[i]);
+	if (bad)
+		fail_msg("%d of %zu address-list rows failed", bad, n);
+}
+
+struct one_case {
+	const char *label;
+	const char *value;
+	enum addr_status st;
+	const char *addr;
+};
+
+static const struct one_case one_cases[] = {
+    {"one mailbox", "Name <a@b.example>\r\n", ADDR_OK, "a@b.example"},
+    {"two mailboxes", "a@b.example, c@d.example", ADDR_MANY, NULL},
+    {"none", "(nobody)", ADDR_EMPTY, NULL},
+    {"group", "G: a@b.example;", ADDR_GROUP, NULL},
+    {"second one broken", "a@b.example, <c@d.example", ADDR_SYNTAX, NULL},
+    {"quoted > in a second angle-addr", "Scans <scans@example.com>, <\"x>\"@ceo.example>",
+     ADDR_MANY, NULL},
 };
 
 static void
-test_from_header(void **state)
+test_header_mailbox(void **state)
 {
-	size_t i, n = sizeof from_cases / sizeof from_cases[0];
+	size_t i, n = sizeof one_cases / sizeof one_cases[0];
 	int bad = 0;
 
 	(void)state;
 	for (i = 0; i < n; i++) {
-		const struct from_case *fc = &from_cases[i];
-		size_t len = fc->len ? fc->len : strlen(fc->value);
-		char *v = malloc(len ? len : 1), out[ADDR_MAX];
-		int rc;
+		const struct one_case *oc = &one_cases[i];
+		size_t len = strlen(oc->value);
+		char *v = malloc(len), out[ADDR_MAX] = "";
+		enum addr_status st;
 
-		/* an exact-size heap copy without a NUL: ASan sees any read past len */
 		assert_non_null(v);
-		memcpy(v, fc->value, len);
-		strcpy(out, "untouched");
-		rc = addr_from_header(v, len, out, sizeof out);
-		if (rc != fc->rc || (rc == 0 && strcmp(out, fc->addr) != 0)) {
-			print_error("from \"%s\": got %d \"%s\", want %d \"%s\"\n", fc->label, rc,
-			            rc == 0 ? out : "", fc->rc, fc->addr ? fc->addr : "");
+		memcpy(v, oc->value, len);
+		st = addr_header_mailbox(v, len, out, sizeof out);
+		if (st != oc->st || (st == ADDR_OK && strcmp(out, oc->addr) != 0)) {
+			print_error("mailbox \"%s\": got %s \"%s\", want %s\n", oc->label, st_name(st),
+			            out, st_name(oc->st));
 			bad++;
 		}
 		free(v);
 	}
 	if (bad)
-		fail_msg("%d of %zu addr_from_header rows failed", bad, n);
+		fail_msg("%d of %zu addr_header_mailbox rows failed", bad, n);
 }
 
 static void
-test_from_header_outbuf(void **state)
+test_list_outbuf(void **state)
 {
 	static const char v[] = "Name <a@b.example>";
 	char out[sizeof "a@b.example"];
+	char big[300];
 
 	(void)state;
-	assert_int_equal(addr_from_header(v, strlen(v), out, sizeof out), 0);
+	assert_int_equal(addr_header_mailbox(v, strlen(v), out, sizeof out), ADDR_OK);
 	assert_string_equal(out, "a@b.example");
-	assert_int_equal(addr_from_header(v, strlen(v), out, sizeof out - 1), -1);
+	assert_int_equal(addr_header_mailbox(v, strlen(v), out, sizeof out - 1), ADDR_TOO_LONG);
+	/* longer than an SMTP path may be (RFC 5321 4.5.3.1.3) */
+	memset(big, 'a', sizeof big);
+	memcpy(big + sizeof big - 10, "@b.example", 10);
+	assert_int_equal(addr_header_mailbox(big, sizeof big, out, sizeof out), ADDR_TOO_LONG);
 }
 
 int
@@ -501,8 +620,9 @@ main(void)
 	    cmocka_unit_test(test_parse_path_outbuf),
 	    cmocka_unit_test(test_strerror),
 	    cmocka_unit_test(test_domain),
-	    cmocka_unit_test(test_from_header),
-	    cmocka_unit_test(test_from_header_outbuf),
+	    cmocka_unit_test(test_list_table),
+	    cmocka_unit_test(test_header_mailbox),
+	    cmocka_unit_test(test_list_outbuf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
