@@ -328,6 +328,28 @@ FROM_TRICKS = [
     ("folded header", "From: Alice\r\n <ceo@evil.example>\r\n"),
     ("lower-case header name", "from: <ceo@evil.example>\r\n"),
     ("group syntax", "From: staff: alice@example.com, ceo@evil.example;\r\n"),
+    # issue 8: read differently by the old relay and by receivers (Python's email package)
+    ("unquoted @ in the display name", "From: ceo@bank.example <alice@example.com>\r\n"),
+    ("allowed address as a bare display name", "From: alice@example.com <ceo@bank.example>\r\n"),
+    ("address after the angle-addr", "From: <alice@example.com> ceo@bank.example\r\n"),
+    ("unterminated angle in a second mailbox",
+     "From: Alice <alice@example.com>, <ceo@bank.example\r\n"),
+    ("quoted > inside a second angle-addr",
+     'From: Alice <alice@example.com>, <"x@branch.example.com>"@bank.example>\r\n'),
+    ("trailing backslash in a quoted name", 'From: alice@example.com, "\\\r\n'),
+    ("unterminated comment", "From: alice@example.com (ceo@bank.example\r\n"),
+    ("empty From", "From: \r\n"),
+    ("From without an address", "From: Alice\r\n"),
+    ("forbidden Sender", "From: alice@example.com\r\nSender: ceo@bank.example\r\n"),
+    ("forbidden Sender, no From", "Sender: <ceo@bank.example>\r\n"),
+    ("two Sender headers",
+     "From: alice@example.com\r\nSender: alice@example.com\r\nSender: x@branch.example.com\r\n"),
+    ("unreadable Sender", "From: alice@example.com\r\nSender: ceo@bank.example <alice@example.com>\r\n"),
+    ("forbidden second Resent-From mailbox",
+     "From: alice@example.com\r\nResent-From: alice@example.com, ceo@bank.example\r\n"),
+    ("forbidden Resent-From in a second block", "From: alice@example.com\r\n"
+     "Resent-From: alice@example.com\r\nResent-From: <ceo@bank.example>\r\n"),
+    ("forbidden Resent-Sender", "From: alice@example.com\r\nResent-Sender: ceo@bank.example\r\n"),
 ]
 
 
@@ -347,6 +369,32 @@ def test_header_from_tricks():
     s.quit()
     assert not bad, "forbidden header From accepted: " + "\n".join(bad)
     assert d.count(received_only=True) == before
+
+
+def test_sender_and_resent_from_allowed():
+    d = daemon()
+    s = authed(src="127.0.0.9")
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    body = ("From: Alice (the printer) <alice@example.com>\r\n"
+            "Sender: \"Scanner, 2nd floor\" <scan@branch.example.com>\r\n"
+            "Resent-From: alice@example.com, Copier <copier@branch.example.com>\r\n"
+            "Resent-Sender: alice@example.com\r\nTo: far@example.net\r\n"
+            "Subject: all allowed\r\n\r\nbody\r\n")
+    qid = s.mail("alice@example.com", ["far@example.net"], body)
+    s.quit()
+    assert d.message(qid)["auth_user"] == "alice"
+
+
+def test_missing_from_filled_from_envelope():
+    """missing_from = envelope (the default): the checked envelope sender becomes the From."""
+    d = daemon()
+    s = authed(src="127.0.0.9")
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
+    qid = s.mail("scan@branch.example.com", ["far@example.net"],
+                 "To: far@example.net\r\nSubject: no From\r\n\r\nbody\r\n")
+    s.quit()
+    body = d.message(qid)["body"]
+    assert mxtest.header_values(body, "From") == ["<scan@branch.example.com>"], body
 
 
 def test_from_line_in_body_is_not_header():

@@ -120,6 +120,77 @@ def test_bare_lf_at_end():
     _rejected_5_6_0(b"Subject: lf\r\n\r\nbody\n", "bare LF before the terminator")
 
 
+def test_nul_in_body():
+    _rejected_5_6_0(b"From: <a@example.com>\r\nSubject: nul\r\n\r\nline\x00one\r\n", "NUL in body")
+
+
+def test_nul_in_header():
+    _rejected_5_6_0(b"From: <a@example.com>\x00<b@example.com>\r\nSubject: nul\r\n\r\nx\r\n",
+                    "NUL in header From")
+
+
+def test_nul_before_dot_smuggles_nothing():
+    """CR LF NUL . CR LF: a next hop that drops NUL would see an end of data there.
+    The relay refuses the message once, after the real end, and never runs what follows."""
+    d = daemon()
+    before = d.count(received_only=True)
+    s = session(d)
+    open_data(s)
+    s.send(b"From: <a@example.com>\r\nSubject: nul dot\r\n\r\nbefore\r\n\x00.\r\n"
+           b"MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\n"
+           b"smuggled\r\n.\r\n")
+    s.reply().expect(550, "5.6.0")
+    s.cmd("NOOP", 250, "2.0.0")
+    s.silent(0.3)
+    s.quit()
+    assert d.count(received_only=True) == before, "a message with a NUL byte was stored"
+
+
+def test_missing_from_filled_from_envelope():
+    d = daemon()
+    s = session(d)
+    qid = s.mail("device@example.com", ["r@example.net"], "Subject: copier\r\n\r\nscan\r\n")
+    # the null sender has nothing to fill in: refused, as with missing_from = refuse
+    s.cmd("MAIL FROM:<>", 250)
+    s.cmd("RCPT TO:<r@example.net>", 250)
+    s.data("Subject: bounce without From\r\n\r\nx\r\n").expect(550, "5.7.1")
+    s.quit()
+    body = d.message(qid)["body"]
+    assert mxtest.header_values(body, "From") == ["<device@example.com>"], body
+    head = body.split(b"\r\n\r\n", 1)[0]
+    assert head.index(b"Subject:") < head.index(b"From: <device@example.com>"), head
+
+
+def test_missing_from_refused():
+    d = mxtest.Daemon(conf={"missing_from": "refuse"}).start()
+    s = d.connect()
+    s.ehlo()
+    s.cmd("MAIL FROM:<device@example.com>", 250)
+    s.cmd("RCPT TO:<r@example.net>", 250)
+    r = s.data("Subject: copier\r\n\r\nscan\r\n")
+    r.expect(550, "5.7.1")
+    assert "no From" in r.text, r
+    qid = s.mail("device@example.com", ["r@example.net"], mxtest.message("device@example.com"))
+    s.quit()
+    assert d.count(received_only=True) == 1 and d.message(qid)
+
+
+def test_from_must_be_one_mailbox_for_everyone():
+    """Not only AUTH users: DKIM picks its domain from From, so every relayed
+    From must read as exactly one mailbox (RFC 5322 3.6.2)."""
+    d = daemon()
+    before = d.count(received_only=True)
+    s = session(d)
+    for frm in ("a@example.com, b@example.com", "ceo@bank.example <a@example.com>",
+                "<a@example.com", "Team: a@example.com;", '"\\', "Device"):
+        s.cmd("MAIL FROM:<a@example.com>", 250)
+        s.cmd("RCPT TO:<r@example.net>", 250)
+        r = s.data(f"From: {frm}\r\nSubject: x\r\n\r\nx\r\n")
+        assert r.code == 550 and r.enh == "5.7.1" and "From" in r.text, f"From: {frm}: {r}"
+    s.quit()
+    assert d.count(received_only=True) == before
+
+
 SMUGGLE = {
     "LF.CRLF": b"\n.\r\n",
     "CRLF.LF": b"\r\n.\n",

@@ -466,7 +466,7 @@ def keys_for(domain):
 
 def test_refuse_unsigned():
     sinks = mxpeers.Sinks({"mx.sink": {}}).start()
-    d = dkim_relay(sinks, dual_keys(), {"dkim_unsigned": "refuse"})
+    d = dkim_relay(sinks, dual_keys(), {"dkim_unsigned": "refuse", "missing_from": "refuse"})
     c = d.connect()
     c.ehlo()
     # a sender domain without a key: refused before any data is sent
@@ -483,6 +483,14 @@ def test_refuse_unsigned():
     c.cmd(f"RCPT TO:<x@{SINK}>", 250)
     r = c.data(crlf(f"To: <x@{SINK}>", "Subject: no From", "") + "body\r\n")
     r.expect(550, "5.7.1")
+    # issue 8: a second From mailbox the relay cannot read is no longer skipped (the
+    # keyed first one chose the signature), and two readable ones are refused too
+    for frm in (f"<alice@{DUAL}>, <boss@{NOKEY}", f"alice@{DUAL}, boss@{NOKEY}",
+                f'<alice@{DUAL}>, <"x@{DUAL}>"@{NOKEY}>'):
+        c.cmd(f"MAIL FROM:<alice@{DUAL}>", 250)
+        c.cmd(f"RCPT TO:<x@{SINK}>", 250)
+        r = c.data(crlf(f"From: {frm}", f"To: <x@{SINK}>", "Subject: half keyed", "") + "b\r\n")
+        r.expect(550, "5.7.1")
     # keyed domains pass, the envelope domain compared without regard to case
     c.cmd(f"MAIL FROM:<alice@DUAL.{ZONE.upper()}>", 250)
     c.cmd(f"RCPT TO:<ok@{SINK}>", 250)
@@ -501,8 +509,10 @@ def test_refuse_unsigned():
     accepted = events(d, "accepted")
     assert sorted(e["qid"] for e in accepted) == sorted([qid, qid2]), \
         "refused messages were accepted:\n" + "\n".join(e["_line"] for e in accepted)
-    rejected = [e for e in events(d, "rejected") if "DKIM" in e.get("reason", "")]
-    assert len(rejected) == 2, "expected two end-of-DATA refusals in the log:\n" + d.log()
+    rejected = events(d, "rejected")
+    dkim = [e for e in rejected if "DKIM" in e.get("reason", "")]
+    assert len(rejected) == 5 and len(dkim) == 1, \
+        "expected five end-of-DATA refusals, one for DKIM, in the log:\n" + d.log()
     assert sinks.events("mail", "mx.sink") and all(
         e["addr"] != f"carol@{NOKEY}" for e in sinks.events("mail")), "refused mail went out"
 
