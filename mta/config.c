@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "mta/core/addr.h"
 #include "mta/core/util.h"
 
 #define LINE_MAX_LEN 4096
@@ -383,6 +384,13 @@ config_route(const struct config *c, const char *domain)
 		if (strcasecmp(r->domain, domain) == 0)
 			return r;
 	return NULL;
+}
+
+bool
+config_literal_routed(const struct config *c, const char *mailbox)
+{
+	const char *dom = addr_domain(mailbox);
+	return dom == NULL || dom[0] != '[' || config_route(c, dom) != NULL;
 }
 
 /* Forget a metrics_listen set earlier (a later line replaces it). */

@@ -127,6 +127,11 @@ int config_parse_duration(const char *v, bool weeks, uint64_t max_secs, uint64_t
 
 /* The route for domain (case-insensitive), or NULL. */
 const struct route *config_route(const struct config *c, const char *domain);
+/*
+ * false when mailbox's domain is an address literal ("[192.0.2.1]",
+ * "[IPv6:...]", RFC 5321 4.1.3) that no route names; true otherwise.
+ */
+bool config_literal_routed(const struct config *c, const char *mailbox);
 
 /*
  * Load PATH, or the embedded default when path is NULL. On error returns -1

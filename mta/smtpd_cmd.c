@@ -252,6 +252,13 @@ cmd_rcpt(struct session *s, char *arg)
 		metrics_inc(M_REJ_RELAY);
 		return;
 	}
+	/* an address literal has no MX to look up: accepted, it could only bounce later */
+	if (!config_literal_routed(s->srv->cfg, addr)) {
+		smtpd_reply(s, "550 5.1.2 <%s>: Address literals are not relayed (no route for them)",
+			    addr);
+		metrics_inc(M_REJ_RELAY);
+		return;
+	}
 	if (s->nrcpts >= s->srv->cfg->max_recipients) {
 		smtpd_reply(s, "452 4.5.3 Too many recipients");
 		return;

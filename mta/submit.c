@@ -158,6 +158,12 @@ parse_addr(struct submit *sub, const char *arg, bool rcpt)
 		refuse(sub, reply);
 		return NULL;
 	}
+	if (rcpt && !config_literal_routed(sub->c->srv->cfg, addr)) {
+		snprintf(reply, sizeof(reply),
+		         "550 5.1.2 <%s>: Address literals are not relayed (no route for them)", addr);
+		refuse(sub, reply);
+		return NULL;
+	}
 	if (has_8bit(addr))
 		sub->flags |= SPOOL_F_SMTPUTF8;
 	return xstrdup(addr);

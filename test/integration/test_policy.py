@@ -93,6 +93,25 @@ def test_address_tricks_553():
     assert not [r for r in stored if any(c in r for c in "%!:\"")], stored
 
 
+def test_address_literals_refused_at_rcpt():
+    """Issue 8: u@[127.0.0.1] has no MX; accepted, it could only bounce later.
+    Refused at RCPT, unless a route names that literal."""
+    port = mxtest.free_port()
+    d = mxtest.Daemon(conf={"route": f"[127.0.0.2] 127.0.0.1:{port}"}).start()
+    s = d.connect()
+    s.ehlo()
+    s.cmd("MAIL FROM:<in@example.com>", 250)
+    for lit in ("<u@[127.0.0.1]>", "<u@[IPv6:::1]>", "<u@[127.0.0.3]>",
+                "<u@[IPv6:0:0:0:0:0:0:0:1]>"):
+        r = s.cmd(f"RCPT TO:{lit}", 550, "5.1.2")
+        assert "literal" in r.text, r
+    s.cmd("RCPT TO:<u@[127.0.0.2]>", 250, "2.1.5")
+    s.cmd("RCPT TO:<fine@example.net>", 250, "2.1.5")
+    qid = s.data(mxtest.message("in@example.com", "fine@example.net")).qid()
+    s.quit()
+    assert sorted(d.message(qid)["rcpts"]) == ["fine@example.net", "u@[127.0.0.2]"]
+
+
 def test_malformed_addresses():
     d = daemon()
     s = d.connect()

@@ -124,6 +124,26 @@ def test_refusals_and_exit_codes():
     assert d.count() == 0
 
 
+def test_nul_from_and_literal_refused_as_over_smtp():
+    """Issue 8: local submission applies the SMTP intake rules: a NUL byte,
+    a From that is not one readable mailbox, and an address literal."""
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    d = mxpeers.relay(sinks)
+    rcpt = f"x@sink.{ZONE}"
+    p = sendmail(d, [rcpt], b"Subject: nul\n\nbefore\n\x00.\nafter\n", check=65)
+    assert "5.6.0" in p.stderr and "NUL" in p.stderr, p.stderr
+    for frm in ("a@sink.dlv.test, ceo@bank.example", "ceo@bank.example <a@sink.dlv.test>",
+                "<a@sink.dlv.test"):
+        p = sendmail(d, [rcpt], f"From: {frm}\nSubject: from\n\nx\n", check=65)
+        assert "5.7.1" in p.stderr and "From" in p.stderr, p.stderr
+    p = sendmail(d, ["u@[127.0.0.1]"], "Subject: literal\n\nx\n", check=67)
+    assert "5.1.2" in p.stderr and "literal" in p.stderr, p.stderr
+    p = sendmail(d, ["-t"], "To: a@sink.dlv.test, <b@sink.dlv.test\nSubject: t\n\nx\n", check=65)
+    assert "To, Cc or Bcc" in p.stderr, p.stderr
+    assert not sinks.messages(), "a refused message was delivered"
+    assert d.count() == 0
+
+
 def test_daemon_not_running_is_tempfail():
     d = mxtest.Daemon()        # configured, never started
     p = sendmail(d, ["a@b.example"], "Subject: x\n\nx\n", check=75)
