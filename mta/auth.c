@@ -4,6 +4,10 @@
  * Each failure from an address delays the answer (250 ms doubling, at most
  * 4 s); after auth_max_failures failures within auth_block_time the address
  * is refused AUTH (454 4.7.0) until the block time passes (IPv6: per /64).
+ * A password check still running counts as a failure until it succeeds, so
+ * parallel connections get no more checks than one connection would. The
+ * auth_blocked log line is written once per address per AUTHFAIL_LOG_EVERY
+ * seconds, with the count of refusals since the last one.
  * Only the address is slowed: the account keeps working from every other address, so a
  * guessing attacker cannot lock a copier out. The table is bounded: the
  * oldest entry is dropped when it is full.
@@ -18,12 +22,16 @@
 #include "mta/core/util.h"
 
 #define AUTHFAIL_MAX 4096
+#define AUTHFAIL_LOG_EVERY 60	/* seconds between auth_blocked log lines per address */
 
 struct afail {
 	unsigned char addr[16];
 	unsigned failures;
+	unsigned inflight;	/* password checks running now */
 	time_t last;
 	time_t blocked_until;
+	time_t log_after;	/* no auth_blocked line before this */
+	unsigned unlogged;	/* refusals not logged yet */
 };
 
 struct auth_table {
@@ -73,7 +81,7 @@ lookup(struct server *srv, const struct sockaddr *sa, time_t now, int create)
 	key_of(sa, k);
 	for (i = 0; i < t->n;) {
 		struct afail *a = &t->v[i];
-		if (a->blocked_until <= now && a->last + (time_t)window <= now) {
+		if (a->blocked_until <= now && a->last + (time_t)window <= now && a->inflight == 0) {
 			t->v[i] = t->v[--t->n];
 			continue;
 		}
@@ -98,7 +106,42 @@ unsigned
 authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t now)
 {
 	struct afail *a = lookup(srv, sa, now, 0);
-	return a && a->blocked_until > now ? (unsigned)(a->blocked_until - now) : 0;
+
+	if (a == NULL)
+		return 0;
+	if (a->blocked_until > now)
+		return (unsigned)(a->blocked_until - now);
+	/* checks in flight count as failures: 20 parallel tries get no more than 1 would */
+	return a->failures + a->inflight >= srv->cfg->auth_max_failures ? 1 : 0;
+}
+
+void
+authfail_begin(struct server *srv, const struct sockaddr *sa, time_t now)
+{
+	struct afail *a = lookup(srv, sa, now, 1);
+
+	a->inflight++;
+	a->last = now;
+}
+
+static void
+end_check(struct afail *a)
+{
+	if (a->inflight > 0)
+		a->inflight--;	/* 0 when the table dropped the entry meanwhile */
+}
+
+unsigned
+authfail_refused(struct server *srv, const struct sockaddr *sa, time_t now)
+{
+	struct afail *a = lookup(srv, sa, now, 1);
+	unsigned n = ++a->unlogged;
+
+	if (now < a->log_after)
+		return 0;
+	a->log_after = now + AUTHFAIL_LOG_EVERY;
+	a->unlogged = 0;
+	return n;
 }
 
 unsigned
@@ -107,6 +150,7 @@ authfail_record(struct server *srv, const struct sockaddr *sa, time_t now)
 	struct afail *a = lookup(srv, sa, now, 1);
 	unsigned shift;
 
+	end_check(a);
 	a->failures++;
 	a->last = now;
 	if (a->failures >= srv->cfg->auth_max_failures)
@@ -119,6 +163,8 @@ void
 authfail_clear(struct server *srv, const struct sockaddr *sa)
 {
 	struct afail *a = lookup(srv, sa, time(NULL), 0);
-	if (a != NULL)
+	if (a != NULL) {
+		end_check(a);
 		a->failures = 0;
+	}
 }

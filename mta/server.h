@@ -81,11 +81,19 @@ void proxy_accept_free_all(struct server *srv);
 /* auth.c: failed-AUTH throttling per client address */
 struct auth_table *authfail_new(void);
 void authfail_free(struct auth_table *t);
-/* Seconds the address is still refused AUTH (0: not blocked). */
+/* Seconds the address is still refused AUTH (0: not blocked; checks in flight count). */
 unsigned authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t now);
-/* Record a failure; returns the delay in milliseconds before answering it. */
+/* A password check starts; it ends with authfail_record or authfail_clear. */
+void authfail_begin(struct server *srv, const struct sockaddr *sa, time_t now);
+/* A check failed: record it; returns the delay in milliseconds before answering it. */
 unsigned authfail_record(struct server *srv, const struct sockaddr *sa, time_t now);
+/* A check succeeded: the address's failures are forgotten. */
 void authfail_clear(struct server *srv, const struct sockaddr *sa);
+/*
+ * A blocked address was refused once more. Returns the refusals to log now
+ * (this one included) or 0 to stay silent: one log line per address per minute.
+ */
+unsigned authfail_refused(struct server *srv, const struct sockaddr *sa, time_t now);
 
 /* main.c: leave the loop once draining and nothing is left in flight */
 void server_maybe_exit(struct server *srv);

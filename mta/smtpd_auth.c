@@ -2,7 +2,10 @@
  * smtpd_auth: AUTH PLAIN and LOGIN (RFC 4954, RFC 4616), with and without
  * initial response. The crypt(3) check runs on a worker thread; a failure is
  * answered after a growing delay per client address (auth.c), and never says
- * whether the user exists or is disabled (the log does).
+ * whether the user exists or is disabled (the log does). A blocked address is
+ * refused at the AUTH command and again when a dialog's last line arrives
+ * (the block may have begun meanwhile); a session refused more than
+ * SMTPD_AUTH_REFUSALS_MAX times is closed.
  */
 #include "mta/smtpd_int.h"
 
@@ -124,6 +127,34 @@ on_fail_timer(evutil_socket_t fd, short what, void *arg)
 	smtpd_resume(s);
 }
 
+/*
+ * The address is blocked: 454 (and a rate-limited log line), or 421 and
+ * close once this session was refused too often. Returns true when refused.
+ */
+static bool
+auth_refused(struct session *s)
+{
+	const struct sockaddr *peer = (const struct sockaddr *)&s->peer;
+	time_t now = time(NULL);
+	unsigned n;
+
+	if (authfail_blocked(s->srv, peer, now) == 0)
+		return false;
+	n = authfail_refused(s->srv, peer, now);
+	if (n > 0)
+		log_warn("s=%s event=auth_blocked ip=%s refused=%u", s->id, s->ip, n);
+	smtpd_auth_cleanup(s);
+	s->state = SS_CMD;
+	if (++s->auth_refusals > SMTPD_AUTH_REFUSALS_MAX) {
+		smtpd_reply(s, "421 4.7.0 %s Too many failed authentication attempts, closing "
+			       "connection", s->srv->cfg->hostname);
+		smtpd_close_after_reply(s);
+		return true;
+	}
+	smtpd_reply(s, "454 4.7.0 Too many failed authentication attempts, try again later");
+	return true;
+}
+
 static void
 auth_done(void *arg)
 {
@@ -132,6 +163,11 @@ auth_done(void *arg)
 	const char *why = j->unknown ? "unknown_user" : j->disabled ? "disabled" : "bad_password";
 
 	if (s->closed) {
+		/* the check ran: it counts, whether or not the client stayed to hear it */
+		if (j->result == 0 && !j->disabled)
+			authfail_clear(s->srv, (struct sockaddr *)&s->peer);
+		else
+			authfail_record(s->srv, (struct sockaddr *)&s->peer, time(NULL));
 		job_free(j);
 		smtpd_resume(s);
 		return;
@@ -165,9 +201,19 @@ auth_done(void *arg)
 static void
 auth_check(struct session *s, char *user, char *pass)
 {
-	struct auth_job *j = xcalloc(1, sizeof(*j));
-	const struct cred *c = creds_find(s->srv->creds, user);
+	struct auth_job *j;
+	const struct cred *c;
 
+	/* a dialog opened before the block began: no password check now */
+	if (auth_refused(s)) {
+		explicit_bzero(pass, strlen(pass));
+		free(pass);
+		free(user);
+		return;
+	}
+	authfail_begin(s->srv, (struct sockaddr *)&s->peer, time(NULL));
+	j = xcalloc(1, sizeof(*j));
+	c = creds_find(s->srv->creds, user);
 	j->s = s;
 	j->user = user;
 	j->pass = pass;
@@ -266,11 +312,8 @@ smtpd_cmd_auth(struct session *s, char *arg)
 		smtpd_reply(s, "503 5.5.1 AUTH not permitted during a mail transaction");
 		return;
 	}
-	if (authfail_blocked(s->srv, (struct sockaddr *)&s->peer, time(NULL)) > 0) {
-		smtpd_reply(s, "454 4.7.0 Too many failed authentication attempts, try again later");
-		log_warn("s=%s event=auth_blocked ip=%s", s->id, s->ip);
+	if (auth_refused(s))
 		return;
-	}
 	ir = strchr(mech, ' ');
 	if (ir) {
 		*ir++ = '\0';

@@ -19,6 +19,7 @@
 #define SMTPD_AUTH_LINE_MAX 12288	/* RFC 4954 4: AUTH lines may be this long */
 #define SMTPD_OUT_MAX (64 * 1024)	/* stop reading while this much output is unsent */
 #define SMTPD_BAD_CMDS_MAX 10	/* protocol errors before we hang up */
+#define SMTPD_AUTH_REFUSALS_MAX 3	/* 454s to a blocked address, then 421 and close */
 
 enum sstate {
 	SS_CMD,			/* reading commands */
@@ -58,6 +59,7 @@ struct session {
 	const char *auth_mech;
 	int auth_step;		/* LOGIN: 0 wants user, 1 wants password; PLAIN: 0 */
 	char *auth_login_user;
+	unsigned auth_refusals;	/* AUTHs refused because the address is blocked */
 	struct event *timer;	/* delayed replies (failed AUTH) */
 	struct event *hs_timer;	/* TLS handshake deadline: libevent's TLS filter has none */
 

@@ -3,8 +3,11 @@
 the per-IP failure delay and block, allowed senders (envelope and header),
 and real clients (swaks, curl, msmtp) over STARTTLS and implicit TLS."""
 
+import base64
 import os
+import smtplib
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -318,6 +321,103 @@ def test_failure_delay_and_block():
             break
         time.sleep(1)
     ok.expect(235, "2.7.0")
+
+
+def throttle_daemon(max_failures):
+    tmp = mxtest.tmpdir()
+    creds = mxtest.make_creds(os.path.join(tmp, "passwd"), USERS[:1])
+    return mxtest.Daemon(tmp=tmp, conf={"credentials": creds, "relay_from": "192.0.2.0/24",
+                                        "auth_max_failures": str(max_failures),
+                                        "auth_block_time": "10m",
+                                        "max_connections_per_ip": "50"},
+                         listeners={"main": {"tls": "none", "auth_without_tls": "yes"}}).start()
+
+
+PLAIN_WRONG = base64.b64encode(b"\0alice\0wrong-password").decode()
+PLAIN_RIGHT = base64.b64encode(b"\0alice\0alice-pw").decode()
+
+
+def test_parallel_auth_counts_checks_in_flight():
+    """Issue 8: 20 parallel connections from one address, each sending a wrong
+    password at once (smtplib in threads): no more password checks than
+    auth_max_failures; the others get 454 at once."""
+    d = throttle_daemon(3)
+    n = 20
+    conns = []
+    for _ in range(n):
+        c = smtplib.SMTP("127.0.0.1", d.port(), source_address=("127.0.0.61", 0), timeout=30)
+        c.ehlo("parallel.test.example")
+        conns.append(c)
+    barrier = threading.Barrier(n)
+    codes = [None] * n
+
+    def attempt(i):
+        barrier.wait()
+        codes[i] = conns[i].docmd("AUTH", "PLAIN " + PLAIN_WRONG)[0]
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for c in conns:
+        c.close()
+    mxtest.note(f"# replies: {sorted(codes)}")
+    checked = codes.count(535)
+    assert checked <= 3 and codes.count(454) == n - checked, \
+        f"{checked} parallel password checks, want at most 3: {sorted(codes)}"
+    assert len(d.grep(r"event=auth_failed")) == checked
+
+
+def test_dialog_opened_before_the_block_is_refused():
+    """Issue 8: AUTH LOGIN (and PLAIN without initial response) dialogs opened
+    before the block began get 454 when their password arrives, not a check."""
+    d = throttle_daemon(2)
+    ip = "127.0.0.62"
+    login = d.connect(src=ip, timeout=30)
+    login.ehlo()
+    login.cmd("AUTH LOGIN", 334)
+    login.cmd(base64.b64encode(b"alice").decode(), 334)
+    plain = d.connect(src=ip, timeout=30)
+    plain.ehlo()
+    plain.cmd("AUTH PLAIN", 334)
+    for i in range(2):
+        c = d.connect(src=ip, timeout=30)
+        c.ehlo()
+        c.auth_plain("alice", f"wrong-{i}").expect(535, "5.7.8")
+        c.close()
+    # the right password, but the address is blocked now
+    login.cmd(base64.b64encode(b"alice-pw").decode(), 454, "4.7.0")
+    plain.cmd(PLAIN_RIGHT, 454, "4.7.0")
+    login.cmd("MAIL FROM:<alice@example.com>", 250)
+    login.cmd("RCPT TO:<far@example.net>", 530, "5.7.0")
+    login.quit()
+    plain.quit()
+    assert not d.grep(r"event=auth ip="), "a blocked address authenticated"
+
+
+def test_blocked_client_is_closed_and_logged_once():
+    """Issue 8: a blocked client that keeps sending AUTH gets 3 x 454, then 421
+    and the connection closes; the auth_blocked log line is rate-limited."""
+    d = throttle_daemon(1)
+    ip = "127.0.0.63"
+    c = d.connect(src=ip, timeout=30)
+    c.ehlo()
+    c.auth_plain("alice", "wrong").expect(535, "5.7.8")
+    c.close()
+    refusals = 0
+    for _ in range(5):
+        c = d.connect(src=ip, timeout=30)
+        c.ehlo()
+        for _ in range(3):
+            c.cmd("AUTH PLAIN " + PLAIN_RIGHT, 454, "4.7.0")
+        c.send("AUTH PLAIN " + PLAIN_RIGHT + "\r\n")
+        c.reply().expect(421, "4.7.0")
+        refusals += 4
+        assert c.closed(5), "the server kept a blocked client's connection open"
+    lines = d.grep(r"event=auth_blocked")
+    assert len(lines) == 1 and "refused=1" in lines[0], \
+        f"{refusals} refusals gave {len(lines)} log lines: {lines}"
 
 
 FROM_TRICKS = [
