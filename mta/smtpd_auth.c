@@ -20,6 +20,7 @@
 #include "mta/core/log.h"
 #include "mta/core/util.h"
 #include "mta/metrics.h"
+#include "mta/smtpd_parse.h"
 
 struct auth_job {
 	struct session *s;
@@ -27,58 +28,6 @@ struct auth_job {
 	bool disabled, unknown;
 	int result;
 };
-
-static int
-b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Strict base64 decode into a malloc'd buffer (NUL-terminated). 0 / -1. */
-static int
-b64_decode(const char *in, char **out, size_t *outlen)
-{
-	size_t n = strlen(in), i, o = 0;
-	unsigned acc = 0;
-	int bits = 0, pad = 0;
-	char *buf;
-
-	/* liberal: some devices drop the '=' padding; a lone leftover sextet is still wrong */
-	if (n % 4 == 1)
-		return -1;
-	buf = xmalloc(n / 4 * 3 + 3);
-	for (i = 0; i < n; i++) {
-		int v = b64val((unsigned char)in[i]);
-		if (in[i] == '=' && i >= n - 2 && n % 4 == 0) {
-			pad++;
-			continue;
-		}
-		if (v < 0 || pad) {
-			free(buf);
-			return -1;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	buf[o] = '\0';
-	*out = buf;
-	*outlen = o;
-	return 0;
-}
 
 void
 smtpd_auth_cleanup(struct session *s)
@@ -230,28 +179,23 @@ auth_check(struct session *s, char *user, char *pass)
 static void
 auth_plain(struct session *s, const char *b64)
 {
-	char *buf, *authz, *user, *pass;
+	char *buf;
+	const char *user, *pass;
 	size_t n;
 
-	if (b64_decode(b64, &buf, &n) != 0) {
+	if (smtpd_b64_decode(b64, &buf, &n) != 0) {
 		smtpd_reply(s, "501 5.5.2 Cannot decode response");
 		s->state = SS_CMD;
 		return;
 	}
-	authz = buf;
-	user = memchr(buf, '\0', n);
-	pass = user ? memchr(user + 1, '\0', n - (size_t)(user + 1 - buf)) : NULL;
-	/* exactly three fields: a NUL inside the password is a different credential */
-	if (user == NULL || pass == NULL || user[1] == '\0' ||
-	    strlen(pass + 1) != n - (size_t)(pass + 1 - buf) ||
-	    (*authz && strcmp(authz, user + 1) != 0)) {
+	if (smtpd_plain_split(buf, n, &user, &pass) != 0) {
 		explicit_bzero(buf, n);
 		free(buf);
 		smtpd_reply(s, "501 5.5.2 Malformed PLAIN response");
 		s->state = SS_CMD;
 		return;
 	}
-	auth_check(s, xstrdup(user + 1), xstrdup(pass + 1));
+	auth_check(s, xstrdup(user), xstrdup(pass));
 	explicit_bzero(buf, n);
 	free(buf);
 }
@@ -273,7 +217,7 @@ smtpd_auth_line(struct session *s, char *line)
 		return;
 	}
 	dec = NULL;
-	if (b64_decode(line, &dec, &n) != 0 || strlen(dec) != n) {
+	if (smtpd_b64_decode(line, &dec, &n) != 0 || strlen(dec) != n) {
 		free(dec);
 		smtpd_auth_cleanup(s);
 		smtpd_reply(s, "501 5.5.2 Cannot decode response");

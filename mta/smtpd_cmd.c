@@ -16,6 +16,7 @@
 #include "mta/core/log.h"
 #include "mta/core/util.h"
 #include "mta/metrics.h"
+#include "mta/smtpd_parse.h"
 
 #define F_PRE_HELO 0x01		/* allowed before HELO/EHLO */
 #define F_PRE_TLS 0x02		/* allowed before STARTTLS where TLS is required */
@@ -95,44 +96,17 @@ cmd_ehlo(struct session *s, char *arg)
 		smtpd_reply(s, "250%c%s", i == n - 1 ? ' ' : '-', ext[i]);
 }
 
-/* Parse MAIL parameters (RFC 5321 4.1.2 Mail-parameters). 0 / -1 (replied). */
+/* Parse MAIL parameters (smtpd_parse.h). 0 / -1 (replied). */
 static int
 mail_params(struct session *s, char *p)
 {
-	char *tok, *save = NULL;
-	for (tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		if (!s->esmtp) {
-			smtpd_reply(s, "555 5.5.4 Parameters need EHLO");
-			return -1;
-		}
-		if (util_strncaseeq(tok, "SIZE=", 5)) {
-			char *end;
-			unsigned long long n = strtoull(tok + 5, &end, 10);
-			if (*end || tok[5] == '\0') {
-				smtpd_reply(s, "501 5.5.4 Bad SIZE parameter");
-				return -1;
-			}
-			if (n > s->srv->cfg->max_message_size) {
-				smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
-				return -1;
-			}
-		} else if (util_strncaseeq(tok, "BODY=", 5)) {
-			if (util_strncaseeq(tok + 5, "8BITMIME", 9))
-				s->mail_flags |= SPOOL_F_8BITMIME;
-			else if (!util_strncaseeq(tok + 5, "7BIT", 5)) {
-				smtpd_reply(s, "555 5.5.4 Unsupported BODY type");
-				return -1;
-			}
-		} else if (util_strncaseeq(tok, "SMTPUTF8", 9)) {
-			s->mail_flags |= SPOOL_F_SMTPUTF8;
-		} else if (util_strncaseeq(tok, "AUTH=", 5)) {
-			/* RFC 4954 5: accepted, not trusted */
-		} else {
-			smtpd_reply(s, "555 5.5.4 Unsupported parameter");
-			return -1;
-		}
-	}
-	return 0;
+	const char *reply;
+
+	if (smtpd_mail_params(p, s->esmtp, s->srv->cfg->max_message_size, &s->mail_flags,
+			      &reply) == 0)
+		return 0;
+	smtpd_reply(s, "%s", reply);
+	return -1;
 }
 
 static void
@@ -388,12 +362,11 @@ smtpd_dispatch(struct session *s, char *line, size_t len)
 		smtpd_close_after_reply(s);
 		return;
 	}
-	if (strlen(line) != len) {
+	if (smtpd_split_command(line, len, &vlen, &arg) != 0) {
 		smtpd_reply(s, "500 5.5.2 NUL byte in command");
 		s->bad_cmds++;
 		return;
 	}
-	vlen = strcspn(line, " ");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strlen(commands[i].verb) == vlen && util_strncaseeq(line, commands[i].verb, vlen))
 			c = &commands[i];
@@ -407,9 +380,6 @@ smtpd_dispatch(struct session *s, char *line, size_t len)
 		s->bad_cmds++;
 		return;
 	}
-	arg = line + vlen;
-	while (*arg == ' ')
-		arg++;
 	if (!(c->flags & F_PRE_HELO) && s->helo == NULL) {
 		smtpd_reply(s, "503 5.5.1 Send EHLO or HELO first");
 		return;

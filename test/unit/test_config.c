@@ -192,6 +192,7 @@ test_embedded_default(void **state)
 	assert_null(c->path);
 	check_default_globals(c);
 	check_default_listener(c);
+	assert_int_equal(c->missing_from, MISSING_FROM_ENVELOPE);
 	config_free(c);
 	config_free(NULL);
 }
@@ -241,6 +242,7 @@ static const char full_conf[] = "# every key, with the spacing variants people w
                                 "shutdown_timeout = 45s\n"
                                 "spool_max_size = 2G\n"
                                 "log = syslog\n"
+                                "missing_from = refuse\n"
                                 "\n"
                                 "[listener submission]\n"
                                 "address = 0.0.0.0:587\n"
@@ -296,6 +298,7 @@ test_full_file(void **state)
 	assert_int_equal(c->shutdown_timeout, 45);
 	assert_int_equal(c->spool_max_size, 2ULL << 30);
 	assert_string_equal(c->log, "syslog");
+	assert_int_equal(c->missing_from, MISSING_FROM_REFUSE);
 
 	l = c->listeners; /* file order */
 	assert_non_null(l);
@@ -508,6 +511,7 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
     /* keys and sections */
     {"unknown key", "hostname = relay.example\nfoo = 1\n", 2, "foo", "unknown key"},
+    {"missing_from value", "missing_from = fill\n", 1, "missing_from", "refuse, envelope"},
     {"unknown key in listener", LA "bar = 1\n", 3, "bar", "unknown key"},
     {"misspelled key", "max_recipient = 5\n", 1, "max_recipient", "unknown key"},
     {"keys are case-sensitive", "Hostname = x\n", 1, "Hostname", "unknown key"},
