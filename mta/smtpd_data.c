@@ -27,7 +27,6 @@
 #include "mta/async.h"
 #include "mta/hdrfrom.h"
 #include "mta/core/addr.h"
-#include "mta/core/creds.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
 
@@ -433,7 +432,8 @@ ends_crlf(struct evbuffer *in, size_t n)
 static void
 take_line(struct smtpd_data *d, const char *line, size_t n)
 {
-	bool crlf = n >= 2 && line[n - 2] == '\r';
+	/* the last octets of a local submission may come without LF: "x\r*" is no line end */
+	bool crlf = n >= 2 && line[n - 2] == '\r' && line[n - 1] == '\n';
 	const char *p = line;
 
 	if (!crlf || memchr(line, '\r', crlf ? n - 2 : n - 1))

@@ -401,7 +401,7 @@ finish(struct submit *sub)
 	sub->state = SUB_DONE;
 	if (refusal) {
 		srv->rejected++;
-		metrics_inc(strncmp(refusal, "552", 3) == 0 ? M_REJ_SIZE : M_REJ_CONTENT);
+		metrics_reject_reply(refusal); /* size, content or policy (header From) */
 		refuse(sub, refusal);
 		return;
 	}

@@ -4,8 +4,10 @@ line, message and header limits, SIZE=, the headers the relay adds, 8BITMIME
 and SMTPUTF8, and big bodies spread over several spool chunks."""
 
 import email.utils
+import json
 import os
 import re
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -144,6 +146,38 @@ def test_nul_before_dot_smuggles_nothing():
     s.silent(0.3)
     s.quit()
     assert d.count(received_only=True) == before, "a message with a NUL byte was stored"
+
+
+def _submit_raw(d, body):
+    """The submit socket's own protocol (submit.c), for octets mxrelay-sendmail never sends."""
+    with socket.socket(socket.AF_UNIX) as c:
+        c.settimeout(30)
+        c.connect(os.path.join(d.data_dir, "submit.sock"))
+        c.sendall(b"SUBMIT\nFROM <local@example.com>\nTO <r@example.net>\nDATA %d\n" % len(body)
+                  + body)
+        out = b""
+        while not out.endswith(b"\n"):
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+    mxtest.note(f"submit: {body!r} -> {out!r}")
+    return json.loads(out)
+
+
+def test_submit_socket_bare_cr_at_the_very_end():
+    """Found by fuzz_data: the last octets of a local submission come without LF;
+    "x\\r*" there was taken for a line end and a bare CR was stored."""
+    d = daemon()
+    before = d.count(received_only=True)
+    for tail in (b"x\r*", b".\r.", b"x\r"):
+        r = _submit_raw(d, b"From: <local@example.com>\r\nSubject: s\r\n\r\nbody\r\n" + tail)
+        assert r.get("code") == "550 5.6.0", r
+    r = _submit_raw(d, b"From: <local@example.com>\r\nSubject: s\r\n\r\nbody\x00\r\n")
+    assert r.get("code") == "550 5.6.0" and "NUL" in r.get("error", ""), r
+    assert d.count(received_only=True) == before
+    r = _submit_raw(d, b"From: <local@example.com>\r\nSubject: s\r\n\r\nbody\r\n")
+    assert "queued" in r, r
 
 
 def test_missing_from_filled_from_envelope():
