@@ -26,6 +26,10 @@ SENDMAIL = os.environ.get("MXRELAY_SENDMAIL") or os.path.join(mxtest.SRC, "build
 
 
 def sendmail(d, args, stdin, check=None, env=None, conf=True):
+    if d.alive():
+        # "ready" can come before the submit socket exists on a slow (ASan) build
+        sock = os.path.join(d.data_dir, "submit.sock")
+        mxtest.wait_for(lambda: os.path.exists(sock), 20, what="the submit socket")
     cmd = [SENDMAIL] + (["-C", d.conf_path] if conf else []) + list(args)
     return mxtest.run(cmd, input=stdin, timeout=30, check=check, env=env)
 
@@ -98,6 +102,7 @@ def test_other_user_and_env_socket():
     d = mxpeers.relay(sinks)
     rcpt = f"someone@sink.{ZONE}"
     env = dict(os.environ, MXRELAY_SUBMIT_SOCKET=os.path.join(d.data_dir, "submit.sock"))
+    mxtest.wait_for(lambda: os.path.exists(env["MXRELAY_SUBMIT_SOCKET"]), 20, what="the socket")
     mxtest.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", SENDMAIL, rcpt],
                input="Subject: from nobody\n\nhello\n", env=env, timeout=30, check=0)
     m = one_message(sinks)
