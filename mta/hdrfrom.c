@@ -24,7 +24,7 @@ keep_box(struct hdrfrom *h, const char *addr, enum hdrfrom_kind kind)
 	if (h->nboxes == HDRFROM_BOXES_MAX) {
 		if (h->other_err[0] == '\0')
 			snprintf(h->other_err, sizeof(h->other_err),
-				 "550 5.7.1 Too many Sender and Resent-From mailboxes to check");
+			         "550 5.7.1 Too many Sender and Resent-From mailboxes to check");
 		return;
 	}
 	snprintf(h->boxes[h->nboxes].addr, ADDR_MAX, "%s", addr);
@@ -42,10 +42,10 @@ end_other(struct hdrfrom *h)
 	size_t n = 0;
 
 	if (h->other_err[0] != '\0')
-		return;	/* refused already */
+		return; /* refused already */
 	if (h->cut) {
-		snprintf(h->other_err, sizeof(h->other_err), "550 5.7.1 Header %s too long to check",
-			 name);
+		snprintf(h->other_err, sizeof(h->other_err),
+		         "550 5.7.1 Header %s too long to check", name);
 		return;
 	}
 	if (h->kind != HF_RESENT_FROM) {
@@ -61,10 +61,10 @@ end_other(struct hdrfrom *h)
 	}
 	if (st != ADDR_OK)
 		snprintf(h->other_err, sizeof(h->other_err),
-			 "550 5.7.1 Header %s is not %s (RFC 5322 3.4, 3.6): %s", name,
-			 h->kind == HF_RESENT_FROM ? "a list of valid mailboxes"
-						   : "exactly one valid mailbox",
-			 addr_strerror(st));
+		         "550 5.7.1 Header %s is not %s (RFC 5322 3.4, 3.6): %s", name,
+		         h->kind == HF_RESENT_FROM ? "a list of valid mailboxes"
+		                                   : "exactly one valid mailbox",
+		         addr_strerror(st));
 }
 
 static void
@@ -75,14 +75,14 @@ end_field(struct hdrfrom *h)
 	if (h->kind == HF_FROM && h->nfrom == 1) {
 		if (h->cut) {
 			snprintf(h->from_err, sizeof(h->from_err),
-				 "550 5.7.1 Header From too long to check");
+			         "550 5.7.1 Header From too long to check");
 		} else if ((st = addr_header_mailbox(h->val, h->len, h->from, sizeof(h->from))) !=
-			   ADDR_OK) {
+		           ADDR_OK) {
 			h->from[0] = '\0';
 			snprintf(h->from_err, sizeof(h->from_err),
-				 "550 5.7.1 Header From must be exactly one valid mailbox "
-				 "(RFC 5322 3.4, 3.6.2): %s",
-				 addr_strerror(st));
+			         "550 5.7.1 Header From must be exactly one valid mailbox "
+			         "(RFC 5322 3.4, 3.6.2): %s",
+			         addr_strerror(st));
 		}
 	} else if (h->kind != HF_NONE && h->kind != HF_FROM) {
 		end_other(h);

@@ -19,8 +19,8 @@
 
 #include "mta/core/addr.h"
 
-#define HDRFROM_FIELD_MAX 2048	/* one field, folded lines included; longer: refused */
-#define HDRFROM_BOXES_MAX 16	/* Sender and Resent-* mailboxes kept for the AUTH check */
+#define HDRFROM_FIELD_MAX 2048 /* one field, folded lines included; longer: refused */
+#define HDRFROM_BOXES_MAX 16   /* Sender and Resent-* mailboxes kept for the AUTH check */
 #define HDRFROM_ERR_MAX 160
 
 struct cred;
@@ -32,15 +32,15 @@ struct hdrfrom_box {
 	enum hdrfrom_kind kind;
 };
 
-struct hdrfrom {	/* fields private to hdrfrom.c; zeroed memory is a fresh one */
-	enum hdrfrom_kind kind;	/* the field being read */
+struct hdrfrom {                /* fields private to hdrfrom.c; zeroed memory is a fresh one */
+	enum hdrfrom_kind kind; /* the field being read */
 	char val[HDRFROM_FIELD_MAX];
 	size_t len;
 	bool cut;
 	unsigned nfrom, nsender;
-	char from[ADDR_MAX];		/* the From mailbox, once it parsed */
-	char from_err[HDRFROM_ERR_MAX];	/* why From is refused; "" so far fine */
-	char other_err[HDRFROM_ERR_MAX];	/* the same for Sender and Resent-* */
+	char from[ADDR_MAX];             /* the From mailbox, once it parsed */
+	char from_err[HDRFROM_ERR_MAX];  /* why From is refused; "" so far fine */
+	char other_err[HDRFROM_ERR_MAX]; /* the same for Sender and Resent-* */
 	struct hdrfrom_box boxes[HDRFROM_BOXES_MAX];
 	size_t nboxes;
 };
@@ -50,7 +50,7 @@ struct hdrfrom {	/* fields private to hdrfrom.c; zeroed memory is a fresh one */
  * octets after the colon, line end included). Ends the previous field.
  */
 void hdrfrom_field(struct hdrfrom *h, const char *name, size_t namelen, const char *value,
-		   size_t n);
+                   size_t n);
 
 /* A continuation line (leading WSP, line end included) of the current field. */
 void hdrfrom_fold(struct hdrfrom *h, const char *p, size_t n);

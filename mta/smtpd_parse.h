@@ -23,8 +23,7 @@ int smtpd_split_command(char *line, size_t len, size_t *verb_len, char **arg);
  * RFC 6152, SMTPUTF8 RFC 6531, AUTH= RFC 4954 5). p is cut into tokens.
  * 0 with SPOOL_F_* bits added to *flags, or -1 with *reply the full reply.
  */
-int smtpd_mail_params(char *p, bool esmtp, uint64_t max_size, unsigned *flags,
-		      const char **reply);
+int smtpd_mail_params(char *p, bool esmtp, uint64_t max_size, unsigned *flags, const char **reply);
 
 /*
  * Strict base64 (RFC 4648 4; the '=' padding may be missing, as some

@@ -58,7 +58,7 @@ header_list(const char *v, size_t len, unsigned lflags)
 		    strcmp(box, again) != 0)
 			abort();
 		if (++n > len)
-			abort();	/* no progress */
+			abort(); /* no progress */
 	}
 	if (addr_list_next(&l, box, sizeof(box)) != st)
 		abort();

@@ -24,7 +24,7 @@
 #include "mta/core/util.h"
 #include "mta/server.h"
 
-#define LINE_MAX_DATA 1000	/* as smtpd_data.c: RFC 5321 4.5.3.1.6 */
+#define LINE_MAX_DATA 1000 /* as smtpd_data.c: RFC 5321 4.5.3.1.6 */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -53,12 +53,12 @@ check_from(const char *m, size_t len, const char *dom)
 
 	while (i < len) {
 		const char *eol = memchr(m + i, '\n', len - i);
-		size_t n = (size_t)(eol - (m + i)) - 1;	/* without CRLF */
+		size_t n = (size_t)(eol - (m + i)) - 1; /* without CRLF */
 		const char *l = m + i;
 
 		i += n + 2;
 		if (n == 0)
-			break;	/* the end of the header */
+			break; /* the end of the header */
 		if (l[0] == ' ' || l[0] == '\t') {
 			if (in_from && vlen + n + 2 < sizeof(val)) {
 				memcpy(val + vlen, "\r\n", 2);
@@ -117,7 +117,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg->max_header_size = (data[0] & 2) ? 1024 : 256 * 1024;
 	cfg->max_message_size = (data[0] & 2) ? 4096 : 1024 * 1024;
 	d = smtpd_content_new(&srv, qid, (data[0] & 4) ? "" : "fuzz@example.com",
-			      "Received: from fuzz\r\n");
+	                      "Received: from fuzz\r\n");
 	for (p = (const char *)data + 1, end = (const char *)data + size; p < end;) {
 		const char *lf = memchr(p, '\n', (size_t)(end - p));
 		size_t n = lf ? (size_t)(lf - p) + 1 : (size_t)(end - p);

@@ -119,13 +119,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (vlen == 4 && util_strncaseeq(line, "MAIL", 4))
 			mail(arg, data[0] & 1);
 		else if (vlen == 4 && util_strncaseeq(line, "RCPT", 4) &&
-			 util_strncaseeq(arg, "TO:", 3))
+		         util_strncaseeq(arg, "TO:", 3))
 			check_path(arg + 3, ADDR_F_STRICT | ((data[0] & 2) ? ADDR_F_UTF8 : 0));
-		else if (vlen == 4 && (util_strncaseeq(line, "EHLO", 4) ||
-				       util_strncaseeq(line, "HELO", 4)))
+		else if (vlen == 4 &&
+		         (util_strncaseeq(line, "EHLO", 4) || util_strncaseeq(line, "HELO", 4)))
 			helo(arg);
 	} else if (strlen(line) == len) {
-		abort();	/* refused a line without NUL */
+		abort(); /* refused a line without NUL */
 	}
 	free(line);
 	return 0;
