@@ -31,6 +31,9 @@ struct deliver {
 	unsigned busy;		/* jobs in flight */
 	bool stopping;
 	struct event *sweep;	/* frees destinations unused for a while */
+	struct djob *jobs;	/* every job, for the claims left at exit */
+	int64_t *abandoned;	/* claims of jobs that ended while stopping */
+	size_t nabandoned;
 };
 
 /* Per-recipient outcome of this attempt. */
@@ -57,6 +60,8 @@ struct djob {
 	char *bounce_body;
 	const char *bounce_rcpt;
 	bool has_bounce;
+	bool claimed;		/* counted in messages.unfinished (spool_claim) */
+	struct djob *prev, *next;	/* deliver.jobs */
 };
 
 /* Up to rcpts_per_transaction recipients of one job for one destination. */
