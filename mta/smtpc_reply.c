@@ -192,9 +192,10 @@ smtpc_rd_feed(struct smtpc_rd *rd, const char *data, size_t len, size_t *used,
 		const char *nl = memchr(data + off, '\n', len - off);
 		size_t take = nl ? (size_t)(nl - (data + off)) : len - off;
 
-		/* the line so far plus this piece, its CR included, must fit */
+		/* the line so far plus this piece, its CR included, must fit;
+		 * the error is reported at the first octet past the limit */
 		if (take > sizeof(rd->line) - rd->len) {
-			*used = off + take;
+			*used = off + (sizeof(rd->line) - rd->len) + 1;
 			return rd_error(rd, out, "reply line too long");
 		}
 		memcpy(rd->line + rd->len, data + off, take);
