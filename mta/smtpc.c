@@ -8,7 +8,8 @@
  * reply has not come. A reply with nothing outstanding, or bytes already
  * waiting when the last outstanding reply is read (the server cannot have
  * seen our next command yet), is a protocol error. The reader
- * (smtpc_reply.c) only parses; what a reply means is decided here.
+ * (smtpc_reply.c) only parses; what a reply means is decided here and, for
+ * the mail transaction, in smtpc_tx.c.
  *
  * Deferred free (Redis' close-asap idea): every libevent entry point holds
  * the object (`busy`) while it runs, so a callback, or a TLS filter that
@@ -16,7 +17,7 @@
  * any depth: the object is only marked and freed when the outermost entry
  * point returns. Nothing below may touch c after hold_end returned false.
  */
-#include "mta/smtpc.h"
+#include "mta/smtpc_int.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -37,37 +38,6 @@
 #include "mta/core/util.h"
 
 #define IDLE_TIMEOUT 300	/* seconds a parked connection waits for a transaction */
-
-enum cstate { C_CONNECTING, C_BANNER, C_EHLO, C_HELO, C_STARTTLS, C_HANDSHAKE, C_EHLO2,
-	      C_READY, C_TX, C_RSET, C_DOT, C_QUIT, C_DEAD };
-
-struct smtpc {
-	struct event_base *base;
-	struct bufferevent *bev;
-	struct smtpc_conf conf;
-	char helo[256];
-	char mx[256];
-	char peer[80];
-	struct smtpc_cbs cbs;
-	void *arg;
-	enum cstate state;
-	struct smtpc_caps caps;		/* from the last EHLO reply */
-	bool tls_on;
-	char tls_ver[16];
-	struct smtpc_rd *rd;
-	unsigned outstanding;		/* commands sent, reply not yet read */
-	unsigned wait_s;		/* time allowed for the awaited reply */
-	int64_t deadline_ms;		/* the awaited reply must be complete by then */
-	/* the transaction */
-	struct smtpc_msg m;
-	struct smtpc_reply *rr;		/* per recipient */
-	bool *rcpt_ok;
-	bool pipelined;			/* this transaction's commands went out together */
-	bool mail_ok, any_ok, dot_ok;
-	size_t expect;			/* 0 MAIL, 1..n RCPT, n+1 DATA */
-	int busy;			/* inside one of our event handlers */
-	bool free_pending;
-};
 
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
@@ -126,10 +96,8 @@ stopped(const struct smtpc *c)
 	return c->free_pending || c->state == C_DEAD || c->state == C_HANDSHAKE;
 }
 
-static void
-sendf(struct smtpc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void
-sendf(struct smtpc *c, const char *fmt, ...)
+void
+smtpc__sendf(struct smtpc *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -151,19 +119,16 @@ read_timeout(struct smtpc *c, int64_t ms)
  * Await a reply for at most s seconds in all (RFC 5321 4.5.3.2): a server
  * that sends one byte at a time keeps the socket busy but cannot stretch it.
  */
-static void
-await(struct smtpc *c, unsigned s)
+void
+smtpc__await(struct smtpc *c, unsigned s)
 {
 	c->wait_s = s;
 	c->deadline_ms = util_now_ms() + (int64_t)s * 1000;
 	read_timeout(c, (int64_t)s * 1000);
 }
 
-static void
-local_reply(struct smtpc_reply *r, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void
-local_reply(struct smtpc_reply *r, int code, const char *fmt, ...)
+void
+smtpc__local_reply(struct smtpc_reply *r, int code, const char *fmt, ...)
 {
 	va_list ap;
 	r->code = code;
@@ -173,8 +138,8 @@ local_reply(struct smtpc_reply *r, int code, const char *fmt, ...)
 }
 
 /* Octets of ours not yet handed to the kernel (the TLS filter's included). */
-static size_t
-out_pending(struct smtpc *c)
+size_t
+smtpc__out_pending(struct smtpc *c)
 {
 	struct bufferevent *u = bufferevent_get_underlying(c->bev);
 	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
@@ -207,12 +172,12 @@ ready(struct smtpc *c)
 }
 
 /* The transaction is over: hand every recipient's reply to the owner. */
-static void
-finish(struct smtpc *c, bool alive)
+void
+smtpc__finish(struct smtpc *c, bool alive)
 {
 	for (size_t i = 0; i < c->m.nrcpts; i++)
 		if (c->rr[i].code / 100 == 2 && !c->dot_ok)	/* never: see smtpc.h */
-			local_reply(&c->rr[i], 451, "451 4.3.0 no 250 to the message data from %s",
+			smtpc__local_reply(&c->rr[i], 451, "451 4.3.0 no 250 to the message data from %s",
 				    c->peer);
 	c->state = alive ? C_READY : C_DEAD;
 	if (alive)
@@ -228,11 +193,8 @@ finish(struct smtpc *c, bool alive)
  * deferred (after one reply out of place none of its replies can be
  * trusted, RFC 2920 3.1); outside, the connection fails. Closed either way.
  */
-static void
-proto_error(struct smtpc *c, const struct smtpc_reply *r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void
-proto_error(struct smtpc *c, const struct smtpc_reply *r, const char *fmt, ...)
+void
+smtpc__proto_error(struct smtpc *c, const struct smtpc_reply *r, const char *fmt, ...)
 {
 	char what[200];
 	struct smtpc_reply why;
@@ -241,17 +203,19 @@ proto_error(struct smtpc *c, const struct smtpc_reply *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	local_reply(&why, 0, "protocol error: %s from %s%s%s", what, c->peer, r ? ": " : "",
+	smtpc__local_reply(&why, 0, "protocol error: %s from %s%s%s", what, c->peer, r ? ": " : "",
 		    r ? r->text : "");
 	log_info("event=smtp_protocol_error relay=%s reason=\"%s\"", c->peer, why.text);
 	if (c->state == C_RSET) {
-		finish(c, false);	/* every outcome was settled before RSET */
+		smtpc__finish(c, false);	/* every outcome was settled before RSET */
 	} else if (in_tx(c)) {
 		for (size_t i = 0; i < c->m.nrcpts; i++)
-			local_reply(&c->rr[i], 451, "451 4.5.0 %s", why.text);
-		finish(c, false);
-	} else if (c->state == C_QUIT || c->state == C_DEAD) {
-		smtpc_free(c);
+			smtpc__local_reply(&c->rr[i], 451, "451 4.5.0 %s", why.text);
+		smtpc__finish(c, false);
+	} else if (c->state == C_QUIT) {
+		smtpc_free(c);	/* its owner has let go of it (smtpc_quit) */
+	} else if (c->state == C_DEAD) {
+		return;		/* already reported: its owner frees it */
 	} else {
 		fail(c, c->state == C_READY ? SMTPC_LOST : SMTPC_PROTOCOL, &why);
 	}
@@ -261,9 +225,9 @@ static void
 send_ehlo(struct smtpc *c, enum cstate st)
 {
 	memset(&c->caps, 0, sizeof(c->caps));
-	sendf(c, "%s %s", st == C_HELO ? "HELO" : "EHLO", c->helo);
+	smtpc__sendf(c, "%s %s", st == C_HELO ? "HELO" : "EHLO", c->helo);
 	c->state = st;
-	await(c, c->conf.t_cmd);
+	smtpc__await(c, c->conf.t_cmd);
 }
 
 static void
@@ -291,184 +255,8 @@ start_tls(struct smtpc *c)
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 	return;
 fail:
-	local_reply(&why, 0, "TLS setup failed");
+	smtpc__local_reply(&why, 0, "TLS setup failed");
 	fail(c, SMTPC_TLS, &why);
-}
-
-static void
-send_next_rcpt_or_data(struct smtpc *c)
-{
-	/* without PIPELINING: one command at a time, expect is the next to send */
-	if (c->expect <= c->m.nrcpts)
-		sendf(c, "RCPT TO:<%s>", c->m.rcpts[c->expect - 1]);
-	else
-		sendf(c, "DATA");
-	await(c, c->conf.t_cmd);
-}
-
-/* Queue the body, dot-stuffed (RFC 5321 4.5.2), then the final dot. */
-static void
-send_body(struct smtpc *c)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	const char *p = c->m.body, *end = p + c->m.body_len;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *stop = nl ? nl + 1 : end;
-		if (*p == '.')
-			evbuffer_add(out, ".", 1);
-		/* the body outlives the write: add by reference, no copy */
-		evbuffer_add_reference(out, p, (size_t)(stop - p), NULL, NULL);
-		p = stop;
-	}
-	if (c->m.body_len > 0 && end[-1] != '\n')
-		evbuffer_add(out, "\r\n", 2);
-	evbuffer_add(out, ".\r\n", 3);
-	c->outstanding++;
-	c->state = C_DOT;
-	await(c, c->conf.t_dot);
-}
-
-/* A 421 inside a transaction (RFC 5321 3.8): the server is closing. */
-static void
-closing(struct smtpc *c, const struct smtpc_reply *r)
-{
-	for (size_t i = 0; i < c->m.nrcpts; i++)
-		if (c->rr[i].code == 0 || c->rcpt_ok[i])
-			c->rr[i] = *r;
-	finish(c, false);
-}
-
-static void
-mail_reply(struct smtpc *c, const struct smtpc_reply *r, bool extra)
-{
-	int cls = r->code / 100;
-
-	if (r->code != 250 && cls != 4 && cls != 5) {	/* RFC 5321 4.3.2 */
-		proto_error(c, r, "%d reply to MAIL", r->code);
-		return;
-	}
-	c->mail_ok = r->code == 250;
-	if (!c->mail_ok)
-		for (size_t i = 0; i < c->m.nrcpts; i++)
-			c->rr[i] = *r;
-	c->expect = 1;
-	if (c->pipelined)
-		return;
-	if (extra)
-		proto_error(c, r, "data after the reply to MAIL");
-	else if (!c->mail_ok)
-		finish(c, true);
-	else
-		send_next_rcpt_or_data(c);
-}
-
-static void
-rcpt_reply(struct smtpc *c, const struct smtpc_reply *r, bool extra)
-{
-	size_t i = c->expect - 1;
-	int cls = r->code / 100;
-	bool ok = r->code == 250 || r->code == 251;
-
-	if (!ok && cls != 4 && cls != 5) {	/* RFC 5321 4.3.2 */
-		proto_error(c, r, "%d reply to RCPT", r->code);
-		return;
-	}
-	if (c->mail_ok) {
-		c->rr[i] = *r;
-		c->rcpt_ok[i] = ok;
-		c->any_ok |= ok;
-	}
-	c->expect++;
-	if (c->pipelined)
-		return;
-	if (extra) {
-		proto_error(c, r, "data after the reply to RCPT");
-	} else if (c->expect > c->m.nrcpts && !c->any_ok) {
-		sendf(c, "RSET");
-		c->state = C_RSET;
-		await(c, c->conf.t_cmd);
-	} else {
-		send_next_rcpt_or_data(c);
-	}
-}
-
-/* Only a 354 leads to the body (RFC 5321 4.3.2); nothing may follow it. */
-static void
-data_reply(struct smtpc *c, const struct smtpc_reply *r, bool extra)
-{
-	int cls = r->code / 100;
-
-	if (r->code != 354 && cls != 4 && cls != 5) {
-		proto_error(c, r, "%d reply to DATA (354 expected)", r->code);
-		return;
-	}
-	if (extra) {
-		proto_error(c, r, "data after the reply to DATA");
-		return;
-	}
-	if (r->code == 354) {
-		if (c->any_ok) {
-			send_body(c);
-			return;
-		}
-		/* RFC 2920 3.1: 354 with no valid recipient: end it with a lone dot */
-		evbuffer_add(bufferevent_get_output(c->bev), ".\r\n", 3);
-		c->outstanding++;
-		c->state = C_DOT;
-		await(c, c->conf.t_dot);
-		return;
-	}
-	for (size_t i = 0; i < c->m.nrcpts; i++)
-		if (c->rcpt_ok[i])
-			c->rr[i] = *r;
-	if (c->mail_ok) {
-		/* DATA refused after an accepted MAIL: the server still holds the
-		 * transaction, and the next MAIL would read 503 "nested MAIL" */
-		sendf(c, "RSET");
-		c->state = C_RSET;
-		await(c, c->conf.t_cmd);
-		return;
-	}
-	finish(c, true);
-}
-
-/* A reply inside the transaction; expect says which command it answers. */
-static void
-tx_reply(struct smtpc *c, const struct smtpc_reply *r, bool extra)
-{
-	if (r->code == 421)
-		closing(c, r);
-	else if (c->expect == 0)
-		mail_reply(c, r, extra);
-	else if (c->expect <= c->m.nrcpts)
-		rcpt_reply(c, r, extra);
-	else
-		data_reply(c, r, extra);
-}
-
-/* Only the reply read after the final dot went out is the message's outcome. */
-static void
-dot_reply(struct smtpc *c, const struct smtpc_reply *r, bool extra)
-{
-	int cls = r->code / 100;
-
-	if (out_pending(c) > 0) {
-		/* the server cannot have read our final dot yet */
-		proto_error(c, r, "reply before the end of the message data");
-		return;
-	}
-	if (r->code != 250 && cls != 4 && cls != 5) {
-		proto_error(c, r, "%d reply to the end of data (250 expected)", r->code);
-		return;
-	}
-	c->dot_ok = r->code == 250;
-	for (size_t i = 0; i < c->m.nrcpts; i++)
-		if (c->rcpt_ok[i])
-			c->rr[i] = *r;
-	/* bytes after the final reply: the outcome stands, the connection does not */
-	finish(c, !extra && r->code != 421);
 }
 
 static void
@@ -478,14 +266,14 @@ ehlo_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
 	int cls = r->code / 100;
 
 	if (extra) {
-		proto_error(c, r, "data after the reply to %s", c->state == C_HELO ? "HELO" : "EHLO");
+		smtpc__proto_error(c, r, "data after the reply to %s", c->state == C_HELO ? "HELO" : "EHLO");
 	} else if (r->code == 250) {
 		if (c->state != C_HELO)
 			c->caps = rd->caps;
 		if (c->state == C_EHLO && (c->caps.flags & SMTPC_CAP_STARTTLS) && c->conf.tls) {
-			sendf(c, "STARTTLS");
+			smtpc__sendf(c, "STARTTLS");
 			c->state = C_STARTTLS;
-			await(c, c->conf.t_cmd);
+			smtpc__await(c, c->conf.t_cmd);
 			return;
 		}
 		ready(c);
@@ -494,7 +282,7 @@ ehlo_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
 	} else if (cls == 4 || cls == 5) {
 		fail(c, SMTPC_EHLO, r);
 	} else {
-		proto_error(c, r, "%d reply to %s", r->code, c->state == C_HELO ? "HELO" : "EHLO");
+		smtpc__proto_error(c, r, "%d reply to %s", r->code, c->state == C_HELO ? "HELO" : "EHLO");
 	}
 }
 
@@ -507,13 +295,13 @@ handle_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
 	switch (c->state) {
 	case C_BANNER:
 		if (extra)
-			proto_error(c, r, "data after the greeting");
+			smtpc__proto_error(c, r, "data after the greeting");
 		else if (r->code == 220)	/* RFC 5321 4.3.2: 220, or 554 */
 			send_ehlo(c, C_EHLO);
 		else if (cls == 4 || cls == 5)
 			fail(c, SMTPC_BANNER, r);
 		else
-			proto_error(c, r, "%d greeting", r->code);
+			smtpc__proto_error(c, r, "%d greeting", r->code);
 		break;
 	case C_EHLO:
 	case C_EHLO2:
@@ -522,28 +310,28 @@ handle_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
 		break;
 	case C_STARTTLS:
 		if (extra)	/* RFC 3207 5: nothing may come between 220 and TLS */
-			proto_error(c, r, "data after the 220 reply to STARTTLS (RFC 3207)");
+			smtpc__proto_error(c, r, "data after the 220 reply to STARTTLS (RFC 3207)");
 		else if (r->code == 220)
 			start_tls(c);
 		else if (cls == 4 || cls == 5)
 			ready(c);	/* opportunistic: carry on in plaintext */
 		else
-			proto_error(c, r, "%d reply to STARTTLS", r->code);
+			smtpc__proto_error(c, r, "%d reply to STARTTLS", r->code);
 		break;
 	case C_TX:
-		tx_reply(c, r, extra);
+		smtpc__tx_reply(c, r, extra);
 		break;
 	case C_RSET:
-		finish(c, r->code == 250 && !extra);
+		smtpc__finish(c, r->code == 250 && !extra);
 		break;
 	case C_DOT:
-		dot_reply(c, r, extra);
+		smtpc__dot_reply(c, r, extra);
 		break;
 	case C_QUIT:
 		smtpc_free(c);
 		break;
 	default:
-		proto_error(c, r, "unexpected reply");
+		smtpc__proto_error(c, r, "unexpected reply");
 		break;
 	}
 }
@@ -553,12 +341,12 @@ static void
 got_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool more)
 {
 	if (c->outstanding == 0) {
-		proto_error(c, &rd->r, "reply to no command");
+		smtpc__proto_error(c, &rd->r, "reply to no command");
 		return;
 	}
 	c->outstanding--;
 	if (c->outstanding > 0)
-		await(c, c->wait_s);	/* the next reply of a pipelined group */
+		smtpc__await(c, c->wait_s);	/* the next reply of a pipelined group */
 	/* more bytes after the last awaited reply were sent before the server could
 	 * have seen our next command: out of place (RFC 2920 3.1, RFC 3207 5) */
 	handle_reply(c, rd, c->outstanding == 0 && more);
@@ -579,16 +367,16 @@ lost(struct smtpc *c, const char *how)
 		/* lost mid-transaction: every undecided recipient is deferred */
 		for (size_t i = 0; i < c->m.nrcpts; i++)
 			if (c->state == C_DOT ? c->rcpt_ok[i] : (c->rr[i].code == 0 || c->rcpt_ok[i]))
-				local_reply(&c->rr[i], 451, "451 4.4.2 %s with %s during %s", how,
+				smtpc__local_reply(&c->rr[i], 451, "451 4.4.2 %s with %s during %s", how,
 					    c->peer, c->state == C_DOT ? "data" : "transaction");
-		finish(c, false);
+		smtpc__finish(c, false);
 		return;
 	}
 	if (c->state == C_RSET) {
-		finish(c, false);	/* every outcome was settled before RSET */
+		smtpc__finish(c, false);	/* every outcome was settled before RSET */
 		return;
 	}
-	local_reply(&why, 0, "%s %s%s", how, c->state == C_CONNECTING ? "connecting to " : "with ",
+	smtpc__local_reply(&why, 0, "%s %s%s", how, c->state == C_CONNECTING ? "connecting to " : "with ",
 		    c->peer);
 	fail(c, stage_of(c->state), &why);
 }
@@ -605,7 +393,7 @@ read_replies(struct smtpc *c, struct bufferevent *bev)
 		enum smtpc_rd_status st = smtpc_rd_feed(c->rd, p, len, &used, &rd);
 		evbuffer_drain(in, used);
 		if (st == SMTPC_RD_ERROR) {
-			proto_error(c, NULL, "%s", rd.r.text);
+			smtpc__proto_error(c, NULL, "%s", rd.r.text);
 			return;
 		}
 		if (st == SMTPC_RD_REPLY)
@@ -657,7 +445,7 @@ handle_event(struct smtpc *c, struct bufferevent *bev, short what)
 		if (c->state == C_CONNECTING) {
 			c->state = C_BANNER;
 			c->outstanding = 1;	/* the greeting */
-			await(c, c->conf.t_banner);
+			smtpc__await(c, c->conf.t_banner);
 		} else if (c->state == C_HANDSHAKE) {
 			SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 			c->tls_on = true;
@@ -675,7 +463,7 @@ handle_event(struct smtpc *c, struct bufferevent *bev, short what)
 		char buf[200];
 		if (e)
 			ERR_error_string_n(e, buf, sizeof(buf));
-		local_reply(&why, 0, "TLS handshake with %s failed: %s", c->peer, e ? buf : how);
+		smtpc__local_reply(&why, 0, "TLS handshake with %s failed: %s", c->peer, e ? buf : how);
 		fail(c, SMTPC_TLS, &why);
 		return;
 	}
@@ -747,61 +535,6 @@ fail:
 	return NULL;
 }
 
-int
-smtpc_send(struct smtpc *c, const struct smtpc_msg *m)
-{
-	size_t i, n = m->nrcpts;
-	char extra[96] = "";
-
-	if (c->state != C_READY || n == 0)
-		return -1;
-	c->m = *m;
-	free(c->rr);
-	free(c->rcpt_ok);
-	c->rr = xcalloc(n, sizeof(*c->rr));
-	c->rcpt_ok = xcalloc(n, sizeof(*c->rcpt_ok));
-	c->mail_ok = c->any_ok = c->dot_ok = false;
-	c->expect = 0;
-	c->pipelined = (c->caps.flags & SMTPC_CAP_PIPELINING) != 0;
-	if (c->caps.flags & SMTPC_CAP_SIZE)
-		snprintf(extra, sizeof(extra), " SIZE=%zu", m->body_len);
-	if (m->need_8bit && (c->caps.flags & SMTPC_CAP_8BITMIME))
-		strcat(extra, " BODY=8BITMIME");
-	if (m->need_utf8)
-		strcat(extra, " SMTPUTF8");
-	sendf(c, "MAIL FROM:<%s>%s", m->sender, extra);
-	if (c->pipelined) {
-		for (i = 0; i < n; i++)
-			sendf(c, "RCPT TO:<%s>", m->rcpts[i]);
-		sendf(c, "DATA");
-	}
-	c->state = C_TX;
-	await(c, c->conf.t_cmd);
-	return 0;
-}
-
-/* What the server lacks for this message, as a permanent local reply. 0: nothing. */
-int
-smtpc_check(const struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *why)
-{
-	if (m->need_utf8 && !(c->caps.flags & SMTPC_CAP_SMTPUTF8)) {
-		local_reply(why, 553, "553 5.6.7 %s does not support SMTPUTF8 (RFC 6531)", c->peer);
-		return -1;
-	}
-	if (m->need_8bit && !(c->caps.flags & SMTPC_CAP_8BITMIME)) {
-		local_reply(why, 554,
-			    "554 5.6.3 %s does not support 8BITMIME; conversion is not done", c->peer);
-		return -1;
-	}
-	if ((c->caps.flags & SMTPC_CAP_SIZE) && c->caps.size_max > 0 &&
-	    m->body_len > c->caps.size_max) {
-		local_reply(why, 552, "552 5.3.4 message size %zu exceeds %s's limit %llu",
-			    m->body_len, c->peer, c->caps.size_max);
-		return -1;
-	}
-	return 0;
-}
-
 bool
 smtpc_usable(const struct smtpc *c)
 {
@@ -816,9 +549,9 @@ smtpc_quit(struct smtpc *c)
 		smtpc_free(c);
 		return;
 	}
-	sendf(c, "QUIT");
+	smtpc__sendf(c, "QUIT");
 	c->state = C_QUIT;
-	await(c, 5);
+	smtpc__await(c, 5);
 }
 
 const char *
