@@ -641,8 +641,9 @@ def test_silence_and_close_at_each_step():
 # attempts that never finish (the relay is killed during delivery)
 
 def test_unfinished_attempts_are_held():
-    """kill -9 while a stalling peer holds the delivery, twice: the message is then held
-    (max_unfinished_attempts = 2), with an error line, and tried no more until released."""
+    """A delivery attempt cut short by a clean shutdown is not counted; then kill -9 while a
+    stalling peer holds the delivery, twice: the message is held (max_unfinished_attempts =
+    2), with an error line, and tried no more until released."""
     stall = threading.Event()
     stall.set()
 
@@ -660,7 +661,8 @@ def test_unfinished_attempts_are_held():
     mx = Mx("stall", run)
     cls = mxpeers._make_relay_class()
     d = cls(conf={"allow_private_mx": "yes", "retry_min": "1s", "retry_max": "2s",
-                  "smtp_data_timeout": "60s", "max_unfinished_attempts": "2"},
+                  "smtp_data_timeout": "60s", "max_unfinished_attempts": "2",
+                  "shutdown_timeout": "1s"},
             routes=[mx.route()])
     d.start()
 
@@ -668,18 +670,27 @@ def test_unfinished_attempts_are_held():
         return len([1 for _, w, _ in mx.log if w == "stalled"]) >= k
 
     qid = submit(d, [f"victim@{mx.domain}"], sender=SENDER, subject="poisoned")
-    for k in (1, 2):
-        mxpeers.d_wait(lambda: stalled(k), 15, f"attempt {k} stalled at the dot")
-        d.kill()
+    mxpeers.d_wait(lambda: stalled(1), 15, "attempt 1 stalled at the dot")
+    mark = d._log_size()
+    assert d.stop() == 0
+    assert events(d, "attempts_abandoned", since=mark, messages="1"), d.log(mark)
+    for k, how in ((2, "stop"), (3, "kill")):
         mark = d._log_size()
         d.start()
-        if k == 1:
-            ev = wait_event(d, "unfinished_attempts", since=mark, qid=qid)[0]
-            assert ev["count"] == "1" and ev["limit"] == "2", ev["_line"]
+        mxpeers.d_wait(lambda: stalled(k), 15, f"attempt {k} stalled at the dot")
+        unf = events(d, "unfinished_attempts", since=mark, qid=qid)
+        if how == "stop":
+            assert not unf, f"an attempt ended by a clean shutdown was counted: {unf[0]['_line']}"
+        else:
+            assert unf and unf[0]["count"] == "1" and unf[0]["limit"] == "2", unf
+        d.kill()
+    mark = d._log_size()
+    d.start()
     ev = wait_event(d, "held", since=mark, qid=qid)[0]
-    assert "never finished" in ev["_line"] and ev["unfinished"] == "2", ev["_line"]
+    assert ev["level"] == "err" and ev["by"] == "unfinished_attempts", ev["_line"]
+    assert "never finished" in ev["reason"] and ev["unfinished"] == "2", ev["_line"]
     time.sleep(2.5)     # retry_min is 1 s: a held message is not tried again
-    assert not stalled(3), "the held message was tried a third time"
+    assert not stalled(4), "the held message was tried again"
     m = ctl_json(d, "show", qid)
     assert m["state"] == "held" and m["next_try"] is None, m
     # release: the counter starts over and the message goes out
@@ -688,6 +699,7 @@ def test_unfinished_attempts_are_held():
     ev = wait_event(d, "delivery", since=mark, qid=qid, timeout=15)[0]
     assert ev["status"] == "sent", ev["_line"]
     assert mx.accepted, "status=sent but the peer never accepted the body"
+    assert not events(d, "unfinished_attempts", since=mark, qid=qid)
     mxpeers.wait_gone(d, qid)
 
 
