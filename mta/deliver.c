@@ -180,11 +180,17 @@ void
 group_done(struct dgroup *g)
 {
 	struct djob *j = g->job;
+	group_free(g);
+	if (--j->groups_left == 0)
+		job_finish(j);
+}
+
+void
+group_free(struct dgroup *g)
+{
 	free(g->idx);
 	free(g->rcpts);
 	free(g);
-	if (--j->groups_left == 0)
-		job_finish(j);
 }
 
 static time_t
@@ -638,6 +644,8 @@ deliver_free(struct deliver *dl)
 	if (dl->sweep)
 		event_free(dl->sweep);
 	dests_free(dl);
+	while (dl->jobs)	/* attempts still under way at exit (job_free unlinks) */
+		job_free(dl->jobs);
 	sched_free(dl->sched);
 	if (dl->res)
 		resolver_free(dl->res);

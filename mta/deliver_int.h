@@ -77,11 +77,14 @@ struct dgroup {
 void job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
 		const char *tls);
 void group_done(struct dgroup *g);
+/* Free g alone, its job untouched (at exit). */
+void group_free(struct dgroup *g);
 /* Record the same outcome for every recipient of g, then group_done. */
 void group_fail_all(struct dgroup *g, int code, const char *text, const char *relay);
 
 /* dest.c */
 void dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g);
+/* At exit: every destination with its connections (idle or busy) and queued groups. */
 void dests_free(struct deliver *dl);
 /* Free destinations with no work, no connection and no lookup for dest_idle_time. */
 void dests_sweep(struct deliver *dl, time_t now);
