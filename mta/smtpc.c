@@ -177,8 +177,8 @@ smtpc__finish(struct smtpc *c, bool alive)
 {
 	for (size_t i = 0; i < c->m.nrcpts; i++)
 		if (c->rr[i].code / 100 == 2 && !c->dot_ok)	/* never: see smtpc.h */
-			smtpc__local_reply(&c->rr[i], 451, "451 4.3.0 no 250 to the message data from %s",
-				    c->peer);
+			smtpc__local_reply(&c->rr[i], 451,
+					   "451 4.3.0 no 250 to the message data from %s", c->peer);
 	c->state = alive ? C_READY : C_DEAD;
 	if (alive)
 		read_timeout(c, (int64_t)IDLE_TIMEOUT * 1000);
@@ -203,8 +203,8 @@ smtpc__proto_error(struct smtpc *c, const struct smtpc_reply *r, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	smtpc__local_reply(&why, 0, "protocol error: %s from %s%s%s", what, c->peer, r ? ": " : "",
-		    r ? r->text : "");
+	smtpc__local_reply(&why, 0, "protocol error: %s from %s%s%s", what, c->peer,
+			   r ? ": " : "", r ? r->text : "");
 	log_info("event=smtp_protocol_error relay=%s reason=\"%s\"", c->peer, why.text);
 	if (c->state == C_RSET) {
 		smtpc__finish(c, false);	/* every outcome was settled before RSET */
@@ -266,7 +266,8 @@ ehlo_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
 	int cls = r->code / 100;
 
 	if (extra) {
-		smtpc__proto_error(c, r, "data after the reply to %s", c->state == C_HELO ? "HELO" : "EHLO");
+		smtpc__proto_error(c, r, "data after the reply to %s",
+				   c->state == C_HELO ? "HELO" : "EHLO");
 	} else if (r->code == 250) {
 		if (c->state != C_HELO)
 			c->caps = rd->caps;
@@ -282,7 +283,8 @@ ehlo_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
 	} else if (cls == 4 || cls == 5) {
 		fail(c, SMTPC_EHLO, r);
 	} else {
-		smtpc__proto_error(c, r, "%d reply to %s", r->code, c->state == C_HELO ? "HELO" : "EHLO");
+		smtpc__proto_error(c, r, "%d reply to %s", r->code,
+				   c->state == C_HELO ? "HELO" : "EHLO");
 	}
 }
 
@@ -367,8 +369,9 @@ lost(struct smtpc *c, const char *how)
 		/* lost mid-transaction: every undecided recipient is deferred */
 		for (size_t i = 0; i < c->m.nrcpts; i++)
 			if (c->state == C_DOT ? c->rcpt_ok[i] : (c->rr[i].code == 0 || c->rcpt_ok[i]))
-				smtpc__local_reply(&c->rr[i], 451, "451 4.4.2 %s with %s during %s", how,
-					    c->peer, c->state == C_DOT ? "data" : "transaction");
+				smtpc__local_reply(&c->rr[i], 451, "451 4.4.2 %s with %s during %s",
+						   how, c->peer,
+						   c->state == C_DOT ? "data" : "transaction");
 		smtpc__finish(c, false);
 		return;
 	}
@@ -376,8 +379,8 @@ lost(struct smtpc *c, const char *how)
 		smtpc__finish(c, false);	/* every outcome was settled before RSET */
 		return;
 	}
-	smtpc__local_reply(&why, 0, "%s %s%s", how, c->state == C_CONNECTING ? "connecting to " : "with ",
-		    c->peer);
+	smtpc__local_reply(&why, 0, "%s %s%s", how,
+			   c->state == C_CONNECTING ? "connecting to " : "with ", c->peer);
 	fail(c, stage_of(c->state), &why);
 }
 
@@ -463,7 +466,8 @@ handle_event(struct smtpc *c, struct bufferevent *bev, short what)
 		char buf[200];
 		if (e)
 			ERR_error_string_n(e, buf, sizeof(buf));
-		smtpc__local_reply(&why, 0, "TLS handshake with %s failed: %s", c->peer, e ? buf : how);
+		smtpc__local_reply(&why, 0, "TLS handshake with %s failed: %s", c->peer,
+				   e ? buf : how);
 		fail(c, SMTPC_TLS, &why);
 		return;
 	}

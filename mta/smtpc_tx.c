@@ -231,18 +231,20 @@ int
 smtpc_check(const struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *why)
 {
 	if (m->need_utf8 && !(c->caps.flags & SMTPC_CAP_SMTPUTF8)) {
-		smtpc__local_reply(why, 553, "553 5.6.7 %s does not support SMTPUTF8 (RFC 6531)", c->peer);
+		smtpc__local_reply(why, 553, "553 5.6.7 %s does not support SMTPUTF8 (RFC 6531)",
+				   c->peer);
 		return -1;
 	}
 	if (m->need_8bit && !(c->caps.flags & SMTPC_CAP_8BITMIME)) {
 		smtpc__local_reply(why, 554,
-			    "554 5.6.3 %s does not support 8BITMIME; conversion is not done", c->peer);
+				   "554 5.6.3 %s does not support 8BITMIME; conversion is not done",
+				   c->peer);
 		return -1;
 	}
 	if ((c->caps.flags & SMTPC_CAP_SIZE) && c->caps.size_max > 0 &&
 	    m->body_len > c->caps.size_max) {
 		smtpc__local_reply(why, 552, "552 5.3.4 message size %zu exceeds %s's limit %llu",
-			    m->body_len, c->peer, c->caps.size_max);
+				   m->body_len, c->peer, c->caps.size_max);
 		return -1;
 	}
 	return 0;
