@@ -593,6 +593,8 @@ def run_group(cases, rss_limit_kb=None):
         done.set()
         t.join()
     mxtest.note(f"# RSS {rss0} kB before, peak {peak[0]} kB")
+    if os.environ.get("HOSTILE_REPORT"):
+        print(f"#   RSS {rss0} kB before the group, peak {peak[0]} kB")
     if rss_limit_kb is not None:
         assert peak[0] - rss0 < rss_limit_kb, \
             f"RSS grew from {rss0} to {peak[0]} kB during the group (limit +{rss_limit_kb} kB)"
