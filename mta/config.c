@@ -84,6 +84,7 @@ static const struct key keys[] = {
 	GM("smtp_connect_timeout", K_DURATION, smtp_connect_timeout, 1),
 	GM("smtp_command_timeout", K_DURATION, smtp_command_timeout, 1),
 	GM("smtp_data_timeout", K_DURATION, smtp_data_timeout, 1),
+	G("max_unfinished_attempts", K_UINT, max_unfinished_attempts),
 	G("metrics_listen", K_METRICS, metrics_addr),
 	G("metrics_allow_remote", K_BOOL, metrics_allow_remote),
 	L("address", K_ADDR, addr),
@@ -718,6 +719,7 @@ set_defaults(struct config *c)
 	c->smtp_connect_timeout = 30;
 	c->smtp_command_timeout = 5 * 60;
 	c->smtp_data_timeout = 10 * 60;
+	c->max_unfinished_attempts = 3;
 }
 
 /* The listener used when the file has none: loopback, STARTTLS offered. */

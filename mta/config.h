@@ -103,6 +103,9 @@ struct config {
 	unsigned max_inflight;		/* messages being delivered at once */
 	unsigned dest_idle_time;	/* seconds a destination with no work keeps its state */
 	unsigned smtp_connect_timeout, smtp_command_timeout, smtp_data_timeout;
+	/* hold a message after this many delivery attempts in a row never finished
+	 * (the daemon crashed or was killed during them); 0: never hold */
+	unsigned max_unfinished_attempts;
 
 	/* DKIM */
 	struct dkim_key_conf *dkim_keys;

@@ -53,6 +53,12 @@ static void
 job_free(struct djob *j)
 {
 	size_t i;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		j->dl->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
 	if (j->w && j->res)
 		for (i = 0; i < j->w->nrcpts; i++) {
 			free(j->res[i].reply);
@@ -74,6 +80,44 @@ job_end(struct djob *j)
 	dl->busy--;
 	job_free(j);
 	server_maybe_exit(dl->srv);
+}
+
+static void
+job_unclaimed(struct writer_job *wj)
+{
+	struct djob *j = wj->arg;
+	if (wj->status != 0)	/* the count stays one too high: never more than that */
+		log_err("qid=%s event=spool_error error=\"%s\"", wj->claim.qid, wj->err);
+	job_end(j);
+}
+
+/*
+ * The attempt ends without an outcome to record: give its claim back. While
+ * stopping the writer may be gone before this returns: deliver_free gives
+ * it back then.
+ */
+static void
+job_release(struct djob *j)
+{
+	struct deliver *dl = j->dl;
+
+	if (!j->claimed) {
+		job_end(j);
+		return;
+	}
+	if (dl->stopping) {
+		dl->abandoned = xrealloc(dl->abandoned, (dl->nabandoned + 1) * sizeof(int64_t));
+		dl->abandoned[dl->nabandoned++] = j->id;
+		job_end(j);
+		return;
+	}
+	memset(&j->wj, 0, sizeof(j->wj));
+	j->wj.kind = WRITER_CLAIM;
+	j->wj.claim.msg_id = j->id;
+	j->wj.claim.op = SPOOL_UNCLAIM;
+	j->wj.done = job_unclaimed;
+	j->wj.arg = j;
+	writer_submit(dl->srv->writer, &j->wj);
 }
 
 /* "550 5.1.1 text" -> "5.1.1"; without one, the class default. */
@@ -136,11 +180,17 @@ void
 group_done(struct dgroup *g)
 {
 	struct djob *j = g->job;
+	group_free(g);
+	if (--j->groups_left == 0)
+		job_finish(j);
+}
+
+void
+group_free(struct dgroup *g)
+{
 	free(g->idx);
 	free(g->rcpts);
 	free(g);
-	if (--j->groups_left == 0)
-		job_finish(j);
 }
 
 static time_t
@@ -216,9 +266,10 @@ job_applied(struct writer_job *wj)
 		/* nothing changed in the spool: the whole attempt is tried again */
 		log_err("qid=%s event=spool_error error=\"%s\"", j->w->qid, wj->err);
 		sched_add(dl->sched, j->id, now + (time_t)dl->srv->cfg->retry_min);
-		job_end(j);
+		job_release(j);
 		return;
 	}
+	j->claimed = false;	/* spool_apply cleared the count */
 	/* counted once the outcome is durable, so a crash never counts an attempt twice */
 	for (size_t i = 0; i < j->w->nrcpts; i++) {
 		int st = j->res[i].state;
@@ -345,12 +396,12 @@ job_loaded(void *arg)
 		if (strstr(l->err, "no such message") == NULL)
 			sched_add(j->dl->sched, j->id, time(NULL) + (time_t)j->dl->srv->cfg->retry_min);
 		free(l);
-		job_end(j);
+		job_release(j);
 		return;
 	}
 	free(l);
 	if (j->w->nrcpts == 0 || j->dl->stopping) {
-		job_end(j);
+		job_release(j);
 		return;
 	}
 	j->res = xcalloc(j->w->nrcpts, sizeof(*j->res));
@@ -361,18 +412,75 @@ job_loaded(void *arg)
 }
 
 static void
+job_load(struct djob *j)
+{
+	struct load *l = xcalloc(1, sizeof(*l));
+
+	l->job = j;
+	snprintf(l->dir, sizeof(l->dir), "%s", j->dl->srv->cfg->data_dir);
+	async_run(j->dl->srv->async, load_work, job_loaded, l);
+}
+
+/* The claim is on disk: deliver, or hold a message whose attempts keep dying. */
+static void
+job_claimed(struct writer_job *wj)
+{
+	struct djob *j = wj->arg;
+	struct deliver *dl = j->dl;
+	const struct spool_claim *c = &wj->claim;
+	unsigned max = dl->srv->cfg->max_unfinished_attempts;
+
+	if (wj->status != 0) {
+		log_err("id=%lld event=spool_error error=\"%s\"", (long long)j->id, wj->err);
+		sched_add(dl->sched, j->id, time(NULL) + (time_t)dl->srv->cfg->retry_min);
+		job_end(j);
+		return;
+	}
+	if (c->result == SPOOL_CLAIM_HELD) {
+		/* a message that takes the daemon down must not do it again and again */
+		log_err("qid=%s event=held by=unfinished_attempts unfinished=%d limit=%u "
+			"reason=\"%d delivery attempts in a row never finished (mxrelayd stopped "
+			"during them); release with: mxrelayctl queue release %s\"",
+			c->qid, c->unfinished, max, c->unfinished, c->qid);
+		job_end(j);
+		return;
+	}
+	if (c->result != SPOOL_CLAIMED) {	/* deleted or held meanwhile */
+		job_end(j);
+		return;
+	}
+	j->claimed = true;
+	if (c->unfinished > 0)
+		log_warn("qid=%s event=unfinished_attempts count=%d limit=%u", c->qid,
+			 c->unfinished, max);
+	if (dl->stopping) {
+		job_release(j);
+		return;
+	}
+	job_load(j);
+}
+
+/* Claim the message in the spool first, so a crash during the attempt is counted. */
+static void
 job_start(int64_t id, void *arg)
 {
 	struct deliver *dl = arg;
 	struct djob *j = xcalloc(1, sizeof(*j));
-	struct load *l = xcalloc(1, sizeof(*l));
 
 	j->dl = dl;
 	j->id = id;
+	j->next = dl->jobs;
+	if (dl->jobs)
+		dl->jobs->prev = j;
+	dl->jobs = j;
 	dl->busy++;
-	l->job = j;
-	snprintf(l->dir, sizeof(l->dir), "%s", dl->srv->cfg->data_dir);
-	async_run(dl->srv->async, load_work, job_loaded, l);
+	j->wj.kind = WRITER_CLAIM;
+	j->wj.claim.msg_id = id;
+	j->wj.claim.op = SPOOL_CLAIM;
+	j->wj.claim.max_unfinished = (int)dl->srv->cfg->max_unfinished_attempts;
+	j->wj.done = job_claimed;
+	j->wj.arg = j;
+	writer_submit(dl->srv->writer, &j->wj);
 }
 
 static SSL_CTX *
@@ -491,14 +599,53 @@ deliver_queued(const struct deliver *dl)
 	return sched_queued(dl->sched) + sched_inflight(dl->sched);
 }
 
+/* Claims of attempts that did not end before exit (see deliver.h). */
+static void
+release_claims(struct deliver *dl)
+{
+	struct spool_claim *cl, **v;
+	struct spool *sp;
+	size_t n = dl->nabandoned, i = 0;
+	char err[256];
+
+	for (struct djob *j = dl->jobs; j; j = j->next)
+		n += j->claimed;
+	if (n == 0)
+		return;
+	cl = xcalloc(n, sizeof(*cl));
+	v = xcalloc(n, sizeof(*v));
+	for (size_t k = 0; k < dl->nabandoned; k++)
+		cl[i++].msg_id = dl->abandoned[k];
+	for (struct djob *j = dl->jobs; j; j = j->next)
+		if (j->claimed)
+			cl[i++].msg_id = j->id;
+	for (i = 0; i < n; i++) {
+		cl[i].op = SPOOL_UNCLAIM;
+		v[i] = &cl[i];
+	}
+	if (spool_open(&sp, dl->srv->cfg->data_dir, err, sizeof(err)) != 0 ||
+	    spool_claim(sp, v, n, err, sizeof(err)) != 0)
+		log_err("event=spool_error error=\"%s\"", err);
+	else
+		log_info("event=attempts_abandoned messages=%zu", n);
+	if (sp)
+		spool_close(sp);
+	free(cl);
+	free(v);
+}
+
 void
 deliver_free(struct deliver *dl)
 {
 	if (dl == NULL)
 		return;
+	release_claims(dl);
+	free(dl->abandoned);
 	if (dl->sweep)
 		event_free(dl->sweep);
 	dests_free(dl);
+	while (dl->jobs)	/* attempts still under way at exit (job_free unlinks) */
+		job_free(dl->jobs);
 	sched_free(dl->sched);
 	if (dl->res)
 		resolver_free(dl->res);

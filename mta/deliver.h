@@ -37,6 +37,11 @@ unsigned deliver_busy(const struct deliver *dl);
 /* Messages with work left: scheduled plus in flight (O(1), for the queue gauge). */
 size_t deliver_queued(const struct deliver *dl);
 
+/*
+ * After the loop, the writer and the worker pool have stopped: give back the
+ * claims (spool_claim) of attempts that never ended here, on a spool handle
+ * of its own, so a clean shutdown is not counted as an unfinished attempt.
+ */
 void deliver_free(struct deliver *dl);
 
 #endif

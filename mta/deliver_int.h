@@ -31,6 +31,9 @@ struct deliver {
 	unsigned busy;		/* jobs in flight */
 	bool stopping;
 	struct event *sweep;	/* frees destinations unused for a while */
+	struct djob *jobs;	/* every job, for the claims left at exit */
+	int64_t *abandoned;	/* claims of jobs that ended while stopping */
+	size_t nabandoned;
 };
 
 /* Per-recipient outcome of this attempt. */
@@ -57,6 +60,8 @@ struct djob {
 	char *bounce_body;
 	const char *bounce_rcpt;
 	bool has_bounce;
+	bool claimed;		/* counted in messages.unfinished (spool_claim) */
+	struct djob *prev, *next;	/* deliver.jobs */
 };
 
 /* Up to rcpts_per_transaction recipients of one job for one destination. */
@@ -72,11 +77,14 @@ struct dgroup {
 void job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
 		const char *tls);
 void group_done(struct dgroup *g);
+/* Free g alone, its job untouched (at exit). */
+void group_free(struct dgroup *g);
 /* Record the same outcome for every recipient of g, then group_done. */
 void group_fail_all(struct dgroup *g, int code, const char *text, const char *relay);
 
 /* dest.c */
 void dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g);
+/* At exit: every destination with its connections (idle or busy) and queued groups. */
 void dests_free(struct deliver *dl);
 /* Free destinations with no work, no connection and no lookup for dest_idle_time. */
 void dests_sweep(struct deliver *dl, time_t now);

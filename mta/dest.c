@@ -41,6 +41,7 @@ struct dest {
 	unsigned connecting;	/* not yet ready: each will take a group */
 	unsigned window;
 	struct dconn *idle;
+	struct dconn *conns;	/* every connection, idle or busy (for dests_free) */
 	struct dns_query *q;
 	int64_t q_start_ms;	/* when q began, for the DNS latency histogram; 0: none */
 	struct dns_target *t;
@@ -59,6 +60,7 @@ struct dconn {
 	bool no_tls, ready;
 	struct event *idle_ev;
 	struct dconn *next_idle;
+	struct dconn *next_conn;	/* dest.conns */
 };
 
 static void dest_pump(struct dest *d);
@@ -134,6 +136,11 @@ conn_close(struct dconn *k)
 
 	if (k->idle_ev)
 		event_free(k->idle_ev);
+	for (struct dconn **pp = &d->conns; *pp; pp = &(*pp)->next_conn)
+		if (*pp == k) {
+			*pp = k->next_conn;
+			break;
+		}
 	if (!k->ready)
 		d->connecting--;
 	d->active--;
@@ -326,6 +333,8 @@ conn_open(struct dest *d)
 	k->t = xcalloc(d->nt, sizeof(*k->t));
 	memcpy(k->t, d->t, d->nt * sizeof(*k->t));
 	k->nt = d->nt;
+	k->next_conn = d->conns;
+	d->conns = k;
 	d->active++;
 	d->connecting++;
 	d->dl->nconns++;
@@ -520,15 +529,19 @@ dests_free(struct deliver *dl)
 		struct dest *d, *n;
 		for (d = dl->dests[i]; d; d = n) {
 			n = d->next;
-			while (d->idle) {
-				struct dconn *k = d->idle;
-				d->idle = k->next_idle;
+			while (d->conns) {
+				struct dconn *k = d->conns;
+				d->conns = k->next_conn;
 				smtpc_free(k->c);	/* the loop has stopped: no QUIT exchange now */
 				if (k->idle_ev)
 					event_free(k->idle_ev);
+				if (k->cur)	/* its job is freed by deliver_free */
+					group_free(k->cur);
 				free(k->t);
 				free(k);
 			}
+			for (struct dgroup *g; (g = pop_group(d)) != NULL;)
+				group_free(g);
 			if (d->q)
 				dns_cancel(d->q);
 			free(d->t);

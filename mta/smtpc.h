@@ -5,8 +5,15 @@
  * SIZE, 8BITMIME and SMTPUTF8 checks, dot-stuffing, per-recipient results,
  * and reuse of the connection for further transactions.
  *
+ * Every reply is counted against the commands sent: a reply out of place
+ * (221 or 250 where 354 belongs, a reply with no command, bytes after the
+ * last awaited reply) is a protocol error that defers the transaction and
+ * closes the connection. A recipient gets a 2xx result only when the
+ * server's reply to the final dot was 250.
+ *
  * Callbacks never fire inside smtpc_connect or smtpc_send. smtpc_free may be
- * called from inside a callback: the object is then freed after it returns.
+ * called from anywhere, a callback included: while smtpc is handling an event
+ * the object is only marked, and freed when that event's handling ends.
  */
 #ifndef MXRELAY_SMTPC_H
 #define MXRELAY_SMTPC_H
@@ -15,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+
+#include "mta/smtpc_reply.h"
 
 struct event_base;
 struct smtpc;
@@ -27,13 +36,13 @@ struct smtpc_conf {
 	unsigned t_connect, t_banner, t_cmd, t_data, t_block, t_dot;	/* seconds */
 };
 
-/* Where a connection failed before it was ready. */
-enum smtpc_stage { SMTPC_CONNECT, SMTPC_BANNER, SMTPC_EHLO, SMTPC_TLS, SMTPC_LOST };
-
-struct smtpc_reply {
-	int code;		/* 250, 451, 550...; 0 when local (no reply received) */
-	char text[512];		/* "550 5.1.1 <x@y>: no such user" (first and last line joined) */
-};
+/*
+ * Where a connection failed before it was ready. SMTPC_PROTOCOL: the server
+ * broke the protocol (a reply out of place or malformed, data after the 220
+ * to STARTTLS): never retried in plaintext as a TLS failure is.
+ */
+enum smtpc_stage { SMTPC_CONNECT, SMTPC_BANNER, SMTPC_EHLO, SMTPC_TLS, SMTPC_LOST,
+		   SMTPC_PROTOCOL };
 
 struct smtpc_msg {
 	const char *sender;	/* "" for the null sender */

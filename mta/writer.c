@@ -58,6 +58,13 @@ run_batch(struct writer *w, struct writer_job **v, size_t n, int *full, char *er
 			in[i] = &v[i]->in;
 		return spool_insert_batch(w->sp, in, n, full, err, errlen);
 	}
+	if (v[0]->kind == WRITER_CLAIM) {
+		struct spool_claim *cl[BATCH_MAX];
+		for (size_t i = 0; i < n; i++)
+			cl[i] = &v[i]->claim;
+		*full = 0;
+		return spool_claim(w->sp, cl, n, err, errlen);
+	}
 	struct spool_update up[BATCH_MAX];
 	for (size_t i = 0; i < n; i++)
 		up[i] = v[i]->upd;
@@ -99,19 +106,22 @@ store_kind(struct writer *w, struct writer_job **v, size_t n)
 static void
 store(struct writer *w, struct writer_job *list, size_t n)
 {
-	struct writer_job *ins[BATCH_MAX], *app[BATCH_MAX], *fns[BATCH_MAX], *j;
-	size_t ni = 0, na = 0, nf = 0, i;
+	struct writer_job *ins[BATCH_MAX], *app[BATCH_MAX], *cls[BATCH_MAX], *fns[BATCH_MAX], *j;
+	size_t ni = 0, na = 0, nc = 0, nf = 0, i;
 
 	for (j = list; j; j = j->next) {
 		if (j->kind == WRITER_INSERT)
 			ins[ni++] = j;
 		else if (j->kind == WRITER_APPLY)
 			app[na++] = j;
+		else if (j->kind == WRITER_CLAIM)
+			cls[nc++] = j;
 		else
 			fns[nf++] = j;
 	}
 	store_kind(w, ins, ni);
 	store_kind(w, app, na);
+	store_kind(w, cls, nc);
 	for (i = 0; i < nf; i++)
 		fns[i]->status = fns[i]->fn(w->sp, fns[i]->arg, fns[i]->err, sizeof(fns[i]->err));
 }

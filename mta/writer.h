@@ -1,10 +1,11 @@
 /*
  * writer: the spool writer thread (group commit).
  *
- * Sessions hand finished messages, and delivery hands attempt outcomes, to
- * writer_submit; the thread takes every job waiting at that moment and stores
- * them in one spool transaction per kind (one fsync for many), then posts
- * each job's done() back to the loop thread.
+ * Sessions hand finished messages, and delivery hands attempt claims and
+ * outcomes, to writer_submit; the thread takes every job waiting at that
+ * moment and stores them in one spool transaction per kind (one fsync for
+ * many; claims need none, see spool_claim), then posts each job's done()
+ * back to the loop thread.
  * A 250 reply is sent from done(), so it always follows a durable commit.
  * Owns: its own spool handle; never touches sessions.
  */
@@ -22,12 +23,14 @@ enum writer_kind {
 	WRITER_INSERT,		/* store an accepted message: in */
 	WRITER_APPLY,		/* record a delivery attempt: upd */
 	WRITER_FN,		/* run fn(writer's spool, arg) alone (queue control) */
+	WRITER_CLAIM,		/* claim a message for an attempt, or give it back: claim */
 };
 
 struct writer_job {
 	enum writer_kind kind;
 	struct spool_msg_in in;	/* pointers owned by the submitter until done() */
 	struct spool_update upd;
+	struct spool_claim claim;	/* results filled in before done() */
 	/* WRITER_FN: runs on the writer thread after the batch's inserts and
 	 * applies, in submission order; 0 / -1 with err (it owns its transaction) */
 	int (*fn)(struct spool *sp, void *arg, char *err, size_t errlen);

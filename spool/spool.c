@@ -46,7 +46,8 @@ static const char *const spool_sql[ST__COUNT] = {
     [ST_WORK_MSG] = "SELECT " MSG_COLS ", attempts FROM messages WHERE id = ?1",
     [ST_WORK_RCPTS] = "SELECT id, address, attempts FROM recipients"
                       " WHERE msg_id = ?1 AND state = 0 ORDER BY id",
-    [ST_UPD_MSG] = "UPDATE messages SET next_try = ?2, attempts = ?3 WHERE id = ?1",
+    [ST_UPD_MSG] = "UPDATE messages SET next_try = ?2, attempts = ?3, unfinished = 0"
+                   " WHERE id = ?1",
     [ST_UPD_RCPT] = "UPDATE recipients SET state = ?3, next_try = ?4, attempts = attempts + 1,"
                     " last_reply = ?5 WHERE id = ?1 AND msg_id = ?2 AND state = 0",
     [ST_DEL_IF_DONE] = "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM"
@@ -68,6 +69,11 @@ static const char *const spool_sql[ST__COUNT] = {
                      " first_seen = excluded.first_seen, last_seen = excluded.last_seen",
     /* ids grow with time: the smallest id is the oldest message, one index probe */
     [ST_OLDEST] = "SELECT received FROM messages ORDER BY id LIMIT 1",
+    [ST_CLAIM_GET] = "SELECT qid, state, unfinished FROM messages WHERE id = ?1",
+    [ST_CLAIM_ADD] = "UPDATE messages SET unfinished = unfinished + 1 WHERE id = ?1",
+    [ST_CLAIM_HOLD] = "UPDATE messages SET state = 1 WHERE id = ?1",
+    [ST_UNCLAIM] = "UPDATE messages SET unfinished = unfinished - 1"
+                   " WHERE id = ?1 AND unfinished > 0",
 };
 
 void

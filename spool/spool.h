@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
-#define SPOOL_SCHEMA_VERSION 2
+#define SPOOL_SCHEMA_VERSION 3
 
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
@@ -215,7 +215,8 @@ struct spool_update {
 /*
  * Record n attempt outcomes in ONE write transaction (group commit from the
  * writer thread, one fsync), all or nothing, returning only once durable.
- * For each update, in order: set the message's next_try and attempts; for
+ * For each update, in order: set the message's next_try and attempts (and
+ * clear its unfinished count: this attempt finished); for
  * each result set the recipient's state, next_try, last_reply and
  * attempts + 1; insert the bounce exactly as spool_insert_batch would (same
  * checks, due at once, bounce->id set to its new row id: valid only when the
@@ -234,6 +235,39 @@ struct spool_update {
  */
 int spool_apply(struct spool *sp, const struct spool_update *u, size_t n, int *disk_full,
 		char *err, size_t errlen);
+
+/*
+ * Claims (schema version 3): every delivery attempt is recorded before it
+ * starts, so an attempt that takes the daemon down with it is counted.
+ * messages.unfinished is the number of attempts in a row that never
+ * reached spool_apply, which sets it back to 0.
+ *
+ * SPOOL_CLAIM: a message that is gone or held is SKIPPED; one whose count
+ * is already max_unfinished (> 0) is HELD instead (state SPOOL_MSG_HELD,
+ * count kept, `mxrelayctl queue release` clears it); any other is CLAIMED
+ * (count + 1). SPOOL_UNCLAIM gives back the claim of an attempt that ended
+ * without an outcome to record (nothing pending, load failure, shutdown).
+ */
+enum spool_claim_op { SPOOL_CLAIM, SPOOL_UNCLAIM };
+enum spool_claim_result { SPOOL_CLAIMED, SPOOL_CLAIM_HELD, SPOOL_CLAIM_SKIPPED };
+
+struct spool_claim {
+	int64_t msg_id;
+	int op;				/* enum spool_claim_op */
+	int max_unfinished;		/* SPOOL_CLAIM: hold at this count; 0: never */
+	int result;			/* out: enum spool_claim_result */
+	int unfinished;			/* out: the count before this call */
+	char qid[SPOOL_QID_LEN + 1];	/* out: "" when the message is gone */
+};
+
+/*
+ * n claims in ONE write transaction, all or nothing (-1 with err: nothing
+ * changed). Committed with synchronous=NORMAL for this transaction only: the
+ * WAL is written before the call returns, so a claim survives the process
+ * being killed; a power loss may lose it, which costs only a count.
+ */
+int spool_claim(struct spool *sp, struct spool_claim *const *v, size_t n, char *err,
+		size_t errlen);
 
 /*
  * Legacy-client audit (spool_audit.c, schema version 2): one row per

@@ -461,7 +461,9 @@ spool_queue_set_state(struct spool *sp, const char *qid, int state, time_t next_
 	}
 	return change(sp, qid,
 	              "UPDATE messages SET state = ?2,"
-	              " next_try = CASE WHEN ?3 > 0 THEN ?3 ELSE next_try END WHERE id = ?1",
+	              " next_try = CASE WHEN ?3 > 0 THEN ?3 ELSE next_try END,"
+	              /* a release starts the count of unfinished attempts over */
+	              " unfinished = CASE WHEN ?2 = 0 THEN 0 ELSE unfinished END WHERE id = ?1",
 	              state, (int64_t)next_try, id, err, errlen);
 }
 

@@ -311,3 +311,85 @@ spool_apply(struct spool *sp, const struct spool_update *u, size_t n, int *disk_
 	spool_rollback(sp);
 	return -1;
 }
+
+/* Read the message's qid, state and count for one claim. SQLITE_OK, also when gone. */
+static int
+claim_read(struct spool *sp, struct spool_claim *c, int *state, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = sp->st[ST_CLAIM_GET];
+	int rc;
+
+	*state = -1;
+	if (sqlite3_bind_int64(st, 1, c->msg_id) != SQLITE_OK)
+		return spool_bind_fail(sp, ST_CLAIM_GET, "claim", NULL, err, errlen);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *qid = sqlite3_column_text(st, 0);
+		if (qid != NULL)
+			snprintf(c->qid, sizeof c->qid, "%s", (const char *)qid);
+		*state = sqlite3_column_int(st, 1);
+		c->unfinished = sqlite3_column_int(st, 2);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK; /* deleted meanwhile */
+	} else {
+		spool_seterr(err, errlen, "spool: claim %lld: %s", (long long)c->msg_id,
+		             sqlite3_errmsg(sp->db));
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* One claim inside the open write transaction; SQLITE_OK or an error code. */
+static int
+claim_one(struct spool *sp, struct spool_claim *c, char *err, size_t errlen)
+{
+	char tag[32];
+	int rc, state;
+
+	snprintf(tag, sizeof tag, "message %lld", (long long)c->msg_id);
+	c->result = SPOOL_CLAIM_SKIPPED;
+	c->unfinished = 0;
+	c->qid[0] = '\0';
+	if ((rc = claim_read(sp, c, &state, err, errlen)) != SQLITE_OK || state < 0)
+		return rc;
+	if (c->op == SPOOL_UNCLAIM)
+		return step_msg(sp, ST_UNCLAIM, c->msg_id, tag, err, errlen);
+	if (state != SPOOL_MSG_QUEUED)
+		return SQLITE_OK; /* held by an operator meanwhile */
+	if (c->max_unfinished > 0 && c->unfinished >= c->max_unfinished) {
+		c->result = SPOOL_CLAIM_HELD;
+		return step_msg(sp, ST_CLAIM_HOLD, c->msg_id, tag, err, errlen);
+	}
+	c->result = SPOOL_CLAIMED;
+	return step_msg(sp, ST_CLAIM_ADD, c->msg_id, tag, err, errlen);
+}
+
+int
+spool_claim(struct spool *sp, struct spool_claim *const *v, size_t n, char *err, size_t errlen)
+{
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	spool_rollback(sp);
+	/* outside a transaction only; FULL again below, whatever happened */
+	if (sqlite3_exec(sp->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: claim: %s", sqlite3_errmsg(sp->db));
+		return -1;
+	}
+	rc = spool_step_done(sp, ST_BEGIN_WRITE, "claim: begin", NULL, err, errlen);
+	for (i = 0; rc == SQLITE_OK && i < n; i++)
+		rc = claim_one(sp, v[i], err, errlen);
+	if (rc == SQLITE_OK)
+		rc = spool_step_done(sp, ST_COMMIT, "claim: commit", NULL, err, errlen);
+	if (rc != SQLITE_OK)
+		spool_rollback(sp);
+	if (sqlite3_exec(sp->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: claim: cannot restore synchronous=FULL: %s",
+		             sqlite3_errmsg(sp->db));
+		return -1;
+	}
+	return rc == SQLITE_OK ? 0 : -1;
+}

@@ -40,6 +40,10 @@ enum spool_stmt {
 	ST_AUDIT_GET, /* spool_audit.c */
 	ST_AUDIT_PUT,
 	ST_OLDEST,
+	ST_CLAIM_GET, /* spool_claim (spool_deliver.c) */
+	ST_CLAIM_ADD,
+	ST_CLAIM_HOLD,
+	ST_UNCLAIM,
 	ST__COUNT
 };
 

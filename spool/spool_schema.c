@@ -74,6 +74,14 @@ static const char *const migrations[] = {
     " last_seen INTEGER NOT NULL,"
     " PRIMARY KEY (client_ip, auth_user)) WITHOUT ROWID;"
     "CREATE INDEX audit_last_seen ON audit(last_seen);",
+    /*
+     * 3: delivery attempts that never finished (mxrelayd crashed or was
+     * killed during them, issue 8). A claim adds one before an attempt
+     * starts, the attempt's outcome (spool_apply) clears it, so after a
+     * crash it counts the attempts in a row that took the daemon down with
+     * them; at max_unfinished_attempts the message is held.
+     */
+    "ALTER TABLE messages ADD COLUMN unfinished INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == SPOOL_SCHEMA_VERSION,

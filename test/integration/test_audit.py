@@ -234,11 +234,12 @@ def test_upgrade_from_schema_1_keeps_mail():
     path = os.path.join(d.data_dir, "spool.db")
     con = sqlite3.connect(path)
     con.execute("DROP TABLE audit")
+    con.execute("ALTER TABLE messages DROP COLUMN unfinished")   # schema version 3
     con.execute("PRAGMA user_version = 1")
     con.commit()
     con.close()
     d.start()
-    assert d.query("PRAGMA user_version")[0]["user_version"] == 2
+    assert d.query("PRAGMA user_version")[0]["user_version"] == 3
     assert d.message(qid)["sender"] == "a@example.com", "the queued message was lost"
     assert d.query("SELECT count(*) AS n FROM audit")[0]["n"] == 0
     d.connect().mail("c@example.com", ["b@example.net"], mxtest.message())

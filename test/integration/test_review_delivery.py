@@ -8,9 +8,9 @@ connection, or the next message reads 503 "nested MAIL" and is bounced.
 A malformed line from an idle (parked) connection closes just that
 connection: it must not be taken for a failed connection attempt (which
 frees it while it is still on the idle list). A server that replies before
-the whole body was sent: the relay must not keep the connection (its
-output still references the message body, which is freed once the
-outcome is recorded).
+the whole body was sent: the reply is a protocol error (deferred, issue 8),
+and the relay must not keep the connection (its output still references the
+message body, which is freed once the outcome is recorded).
 No connection can be opened (source address cannot be bound) while another
 connection of the same destination is busy: the queued groups are deferred,
 not retried in an endless synchronous loop (stack overflow)."""
@@ -162,14 +162,13 @@ def test_reply_before_end_of_data():
             c.sendall(b"250 2.0.0 ok (early)\r\n")
             time.sleep(3)
         read_data(c, buf)
-        if n > 0:
+        if n == 0:
+            return
+        c.sendall(b"250 2.0.0 ok\r\n")
+        while True:             # later transactions on this connection
+            serve_envelope(c, buf, peer.log, greet=False)
+            read_data(c, buf)
             c.sendall(b"250 2.0.0 ok\r\n")
-        while True:
-            line = read_line(c, buf)
-            if line.upper().startswith(b"QUIT"):
-                c.sendall(b"221 bye\r\n")
-                return
-            c.sendall(b"250 ok\r\n")
 
     peer = RawMx(script)
     sinks = mxpeers.Sinks({}).start()
@@ -177,9 +176,13 @@ def test_reply_before_end_of_data():
     big = mxtest.message(mxpeers.SENDER, "big@raw.example", "big",
                          ("B" * 998 + "\r\n") * 8000)   # 8 MB: more than the socket buffers
     q1 = submit(d, ["big@raw.example"], big)
-    wait_event(d, "delivery", qid=q1)
+    # a reply before the body was sent is not the message's outcome (issue 8): deferred
+    ev = wait_event(d, "delivery", qid=q1)[0]
+    assert ev["status"] == "deferred" and "protocol error" in ev["reply"], ev["_line"]
+    # the retry (connection 1) is answered properly after the dot
+    ev = wait_event(d, "delivery", qid=q1, status="sent", timeout=30)[0]
     wait_gone(d, q1)    # the outcome is recorded and the job (with its body) freed
-    time.sleep(4)       # the peer reads what is left in the relay's output
+    time.sleep(4)       # the first peer reads what is left in the relay's output
     q2 = submit(d, ["next@raw.example"], subject="after the early reply")
     ev = wait_event(d, "delivery", qid=q2)[0]
     assert ev["status"] == "sent", ev["_line"]

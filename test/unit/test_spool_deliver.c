@@ -3,7 +3,8 @@
  * schedule load, per-attempt work loads (pending recipients only, byte-exact
  * bodies), and spool_apply's group commit: mixed outcomes, the delete of a
  * finished message, a bounce committed in the same transaction, and all or
- * nothing on caller errors and on a real SQLITE_FULL.
+ * nothing on caller errors and on a real SQLITE_FULL; claims (attempts that
+ * never finished) counted, cleared and turned into a hold.
  * Each test gets its own mkdtemp directory under /tmp, removed afterwards.
  */
 #include <ftw.h>
@@ -816,6 +817,87 @@ test_two_handles(void **state)
 	unbuild(&b, 1);
 }
 
+/* One claim or unclaim of message id; returns the claim with its results. */
+static struct spool_claim
+claim(struct spool *sp, int64_t id, int op, int max)
+{
+	struct spool_claim c = {.msg_id = id, .op = op, .max_unfinished = max};
+	struct spool_claim *v = &c;
+	char err[256] = "";
+
+	if (spool_claim(sp, &v, 1, err, sizeof err) != 0)
+		fail_msg("claim: %s", err);
+	return c;
+}
+
+/*
+ * Attempts that never finish (issue 8): each claim counts one, the outcome
+ * clears the count, and at max_unfinished the message is held, not claimed;
+ * a release starts over; held and deleted messages are skipped.
+ */
+static void
+test_claims(void **state)
+{
+	struct fx *fx = *state;
+	struct built b[2];
+	struct spool_claim c;
+	struct spool_due *due = NULL;
+	int64_t id, id2, rid;
+	char err[256] = "";
+	const char *cnt = "SELECT unfinished FROM messages WHERE qid = ?1";
+
+	build(&b[0], 1, 1, 100);
+	build(&b[1], 2, 1, 100);
+	insert_ok(fx->sp, b, 2);
+	id = msg_id(fx->dir, b[0].in.qid);
+	id2 = msg_id(fx->dir, b[1].in.qid);
+	c = claim(fx->sp, id, SPOOL_CLAIM, 2);
+	assert_int_equal(c.result, SPOOL_CLAIMED);
+	assert_int_equal(c.unfinished, 0);
+	assert_string_equal(c.qid, b[0].in.qid);
+	/* the daemon died: the next start claims it again, then it is held */
+	c = claim(fx->sp, id, SPOOL_CLAIM, 2);
+	assert_int_equal(c.result, SPOOL_CLAIMED);
+	assert_int_equal(c.unfinished, 1);
+	c = claim(fx->sp, id, SPOOL_CLAIM, 2);
+	assert_int_equal(c.result, SPOOL_CLAIM_HELD);
+	assert_int_equal(c.unfinished, 2);
+	assert_int_equal(db_int(fx->dir, "SELECT state FROM messages WHERE qid = ?1", b[0].in.qid),
+	                 SPOOL_MSG_HELD);
+	assert_int_equal(load_pending(fx->sp, &due), 1); /* only the other one */
+	assert_int_equal(due[0].id, id2);
+	free(due);
+	c = claim(fx->sp, id, SPOOL_CLAIM, 2);
+	assert_int_equal(c.result, SPOOL_CLAIM_SKIPPED);	/* held: no attempt */
+	/* a release starts the count over */
+	assert_int_equal(spool_queue_set_state(fx->sp, b[0].in.qid, SPOOL_MSG_QUEUED, T0, &rid,
+	                                       err, sizeof err), 0);
+	assert_int_equal(db_int(fx->dir, cnt, b[0].in.qid), 0);
+	/* an unclaim gives one back, never below zero; 0 means never hold */
+	c = claim(fx->sp, id2, SPOOL_CLAIM, 0);
+	c = claim(fx->sp, id2, SPOOL_CLAIM, 0);
+	c = claim(fx->sp, id2, SPOOL_CLAIM, 0);
+	assert_int_equal(c.result, SPOOL_CLAIMED);
+	assert_int_equal(db_int(fx->dir, cnt, b[1].in.qid), 3);
+	claim(fx->sp, id2, SPOOL_UNCLAIM, 0);
+	assert_int_equal(db_int(fx->dir, cnt, b[1].in.qid), 2);
+	/* an attempt's outcome clears the count */
+	struct spool_result res = {rcpt_id(fx->dir, "r0.2@example.test"), SPOOL_RCPT_PENDING,
+	                           T0 + 60, "451 later"};
+	struct spool_update u = {.msg_id = id2, .results = &res, .nresults = 1, .attempts = 1,
+	                         .next_try = T0 + 60};
+	apply_ok(fx->sp, &u, 1);
+	assert_int_equal(db_int(fx->dir, cnt, b[1].in.qid), 0);
+	claim(fx->sp, id2, SPOOL_UNCLAIM, 0);
+	assert_int_equal(db_int(fx->dir, cnt, b[1].in.qid), 0);
+	/* gone */
+	assert_int_equal(spool_delete(fx->sp, b[1].in.qid, err, sizeof err), 0);
+	c = claim(fx->sp, id2, SPOOL_CLAIM, 2);
+	assert_int_equal(c.result, SPOOL_CLAIM_SKIPPED);
+	assert_string_equal(c.qid, "");
+	unbuild(b, 2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -834,6 +916,7 @@ main(void)
 	    T(test_apply_disk_full),
 	    T(test_apply_empty),
 	    T(test_two_handles),
+	    T(test_claims),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
