@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <event2/event.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -26,16 +27,20 @@
 #include "mta/server.h"
 #include "mta/writer.h"
 
-#define VERSION "0.1.0"
+#define VERSION MXRELAY_VERSION
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr, "usage: mxrelayd [-n] [-d] [-c FILE]\n"
-			"  -c FILE  configuration file (default: embedded loopback default)\n"
-			"  -n       check the configuration and exit\n"
-			"  -d       debug logging\n");
-	exit(2);
+	fputs("usage: mxrelayd [-n] [-d] [-c FILE]\n"
+	      "  -c, --config FILE  configuration file (default: the embedded loopback default:\n"
+	      "                     127.0.0.1:2525, data_dir ./var/mxrelay)\n"
+	      "  -n, --check        check the configuration, the files it names and the user's\n"
+	      "                     access to them, then exit (0: valid)\n"
+	      "  -d, --debug        debug logging\n"
+	      "  -V, --version      print the version and exit\n"
+	      "  -h, --help         print this help and exit\n",
+	      f);
 }
 
 /* mkdir -p with mode 0700 for the last component. */
@@ -341,7 +346,12 @@ main(int argc, char **argv)
 	char err[1024];
 	struct event *ev_term, *ev_int, *ev_hup;
 
-	while ((opt = getopt(argc, argv, "c:ndhV")) != -1) {
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
+	    {"debug", no_argument, NULL, 'd'},        {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+
+	while ((opt = getopt_long(argc, argv, "c:ndhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
@@ -355,12 +365,19 @@ main(int argc, char **argv)
 		case 'V':
 			printf("mxrelayd %s\n", VERSION);
 			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
 		default:
-			usage();
+			usage(stderr);
+			return 2;
 		}
 	}
-	if (optind != argc)
-		usage();
+	if (optind != argc) {
+		fprintf(stderr, "mxrelayd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
 	if (check)
 		return check_only(path);
 
