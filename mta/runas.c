@@ -187,10 +187,9 @@ runas_key_exposed(const char *path, char *why, size_t whylen, char *fix, size_t 
 	struct runas a = current;
 	struct stat st;
 	char gname[64], dname[64];
-	uid_t reader = geteuid();
 
 	if (!current_set) {
-		a.uid = reader;
+		a.uid = geteuid();
 		a.gid = a.drop_gid = getegid();
 	}
 	if (stat(path, &st) != 0)
@@ -202,12 +201,17 @@ runas_key_exposed(const char *path, char *why, size_t whylen, char *fix, size_t 
 	name_of_group(st.st_gid, gname, sizeof(gname));
 	snprintf(why, whylen, "%s (mode %04o, group %s)", w, (unsigned)(st.st_mode & 07777),
 		 gname);
-	if (reader == 0 || st.st_uid == reader) {
-		/* who reads it now keeps reading it: drop the exposing bits only */
+	/*
+	 * The fix keeps the key readable by whoever reads it: its owner, or root
+	 * at a root start that has no `user` line (then the daemon's group may be
+	 * nogroup: no reason to let it in). Otherwise the daemon account reads
+	 * it through the daemon's group, as under the systemd unit, and after
+	 * SIGHUP for a changed key.
+	 */
+	if (st.st_uid == a.uid || a.uid == 0 || (a.root_start && !a.strict)) {
 		mode_t keep = (st.st_mode & 0600) | (group_ok ? (st.st_mode & 0040) : 0);
 		snprintf(fix, fixlen, "chmod %04o %s", (unsigned)keep, path);
 	} else {
-		/* read through its group (the systemd unit): the daemon's group, 0640 */
 		name_of_group(a.drop_gid, dname, sizeof(dname));
 		snprintf(fix, fixlen, "chgrp %s %s && chmod 0640 %s", dname, path, path);
 	}

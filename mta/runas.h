@@ -68,9 +68,11 @@ int runas_switch(const struct runas *a, const char *data_dir, char *err, size_t 
  * The DKIM key rule: a key file may be readable by its owner and by the
  * daemon's group (the one it runs with, or the one `user` has), nobody
  * else, and writable by its owner only. 1 when path breaks it, with why
- * ("readable by every user") and the fix for this deployment (the account
- * reading it now: root or the owner -> chmod; else chgrp to the daemon's
- * group and 0640); 0 when it keeps it or cannot be looked at.
+ * ("readable by every user") and the fix for this deployment (chmod when
+ * the daemon account owns it, or root reads it: a root start without a
+ * `user` line, or running as root; else chgrp to the daemon's group and
+ * 0640, which also works under the systemd unit); 0 when it keeps the rule
+ * or cannot be looked at.
  */
 int runas_key_exposed(const char *path, char *why, size_t whylen, char *fix, size_t fixlen);
 

@@ -19,6 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest  # noqa: E402
 import mxpeers  # noqa: E402
+import privns  # noqa: E402
 from mxpeers import ZONE, events, wait_event  # noqa: E402
 
 SENDMAIL = os.environ.get("MXRELAY_SENDMAIL") or os.path.join(mxtest.SRC, "build", "tools",
@@ -96,10 +97,12 @@ def test_other_user_and_env_socket():
     sinks = mxpeers.Sinks({"mx.sink": {}}).start()
     d = mxpeers.relay(sinks)
     rcpt = f"someone@sink.{ZONE}"
-    env = dict(os.environ, MXRELAY_SUBMIT_SOCKET=os.path.join(d.data_dir, "submit.sock"))
     # a copy nobody can run: the checkout may sit in a private folder (/root, mktemp -d)
-    exe = os.path.join(mxtest.tmpdir(), "mxrelay-sendmail")
+    tmp = mxtest.tmpdir()
+    exe = os.path.join(tmp, "mxrelay-sendmail")
     shutil.copy(SENDMAIL, exe)
+    env = privns.other_user_env(tmp)
+    env["MXRELAY_SUBMIT_SOCKET"] = os.path.join(d.data_dir, "submit.sock")
     mxtest.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, rcpt],
                input="Subject: from nobody\n\nhello\n", env=env, timeout=30, check=0)
     m = one_message(sinks)
