@@ -304,5 +304,35 @@ def test_root_check_notes_what_the_unit_could_not_read():
     assert not exposed(p), p.stderr
 
 
+def test_help_and_version():
+    """--help lists every option on stdout (exit 0), --version prints the version, a bad
+    option prints the usage on stderr and exits 2 (64, EX_USAGE, for the sendmail command)."""
+    ctl = mxtest.MXRELAYCTL
+    sendmail = os.path.join(os.path.dirname(ctl), "mxrelay-sendmail")
+    version = re.search(r"project\(mxrelay VERSION ([0-9.]+)",
+                        open(os.path.join(mxtest.SRC, "CMakeLists.txt")).read()).group(1)
+    progs = {
+        "mxrelayd": (mxtest.MXRELAYD, ["-c, --config FILE", "-n, --check", "-d, --debug",
+                                       "-V, --version", "-h, --help"], 2),
+        "mxrelayctl": (ctl, ["-h | --help", "-V | --version", "passwd USER", "dkim keygen",
+                             "dns spf", "dns dmarc", "dns dkim", "dns check", "audit", "stats",
+                             "queue"], 2),
+        "mxrelay-sendmail": (sendmail, ["-t ", "-i, -oi", "-f SENDER", "-F NAME", "-C FILE",
+                                        "-v ", "-bm", "-h N", "-V X", "--help", "--version"], 64),
+    }
+    for name, (exe, options, bad_status) in progs.items():
+        helps = ["-h", "--help"]
+        for h in helps:
+            p = mxtest.run([exe, h], timeout=10, check=0)
+            assert p.stdout.startswith(f"usage: {name} ") and not p.stderr, (h, p.stdout)
+            missing = [o for o in options if o not in p.stdout]
+            assert not missing, f"{name} {h} does not list {missing}"
+        for v in ["--version"] + (["-V"] if name != "mxrelay-sendmail" else []):
+            p = mxtest.run([exe, v], timeout=10, check=0)
+            assert p.stdout == f"{name} {version}\n", (v, p.stdout)
+        p = mxtest.run([exe, "--no-such-option"], timeout=10, check=bad_status)
+        assert not p.stdout and "usage:" in p.stderr, p.stderr
+
+
 if __name__ == "__main__":
     mxtest.main()
