@@ -16,8 +16,14 @@ if [ "${1:-}" = "--sanitize" ]; then
 	flags="$flags -DMXRELAY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 	export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+	# LeakSanitizer reads the suppressions at exit, when mxrelayd runs as nobody: a copy
+	# anyone can read, as the checkout may sit in a private folder (/root, mktemp -d)
+	supp=$(mktemp /tmp/mxrelay-lsan.XXXXXX)
+	trap 'rm -f "$supp"' EXIT
+	cp test/lsan.supp "$supp"
+	chmod 0644 "$supp"
 	# fast_unwind_on_malloc=0: the suppression must see through libcrypto's frames
-	export LSAN_OPTIONS="suppressions=$(pwd)/test/lsan.supp:fast_unwind_on_malloc=0"
+	export LSAN_OPTIONS="suppressions=$supp:fast_unwind_on_malloc=0"
 fi
 
 # as root it installs what is missing; as another user it fails naming it
