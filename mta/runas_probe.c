@@ -357,6 +357,9 @@ message(const struct config *c, const struct probe *p, const struct result *r,
 	else if (r->status == P_CREATE)
 		snprintf(what, sizeof(what), "cannot be created by user %s (%s is %s", a->user,
 			 prefix, detail);
+	else if (r->status == P_SELF && p->need == N_SOCKDIR)
+		snprintf(what, sizeof(what), "folder %s not writable by user %s (%s", prefix,
+			 a->user, detail);
 	else if (r->status == P_SELF)
 		snprintf(what, sizeof(what), "%s by user %s (%s", self[p->need], a->user, detail);
 	else

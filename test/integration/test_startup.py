@@ -182,9 +182,9 @@ def test_socket_folder_not_writable():
     conf = conf_file(d, ["user = nobody", f"data_dir = {d}/data",
                          f"control_socket = {sockdir}/control.sock"])
     assert only_line(check(conf, 1)) == (
-        f"{conf}:3: control_socket {sockdir}/control.sock: not writable by user nobody (mode "
-        f"0755, owner root:root): put control_socket in data_dir or in a folder user nobody "
-        f"can write")
+        f"{conf}:3: control_socket {sockdir}/control.sock: folder {sockdir} not writable by "
+        f"user nobody (mode 0755, owner root:root): put control_socket in data_dir or in a "
+        f"folder user nobody can write")
 
 
 def test_not_root_every_file_checked():
