@@ -841,6 +841,10 @@ config_load(struct config **out, const char *path, char *err, size_t errlen)
 	if (c->submit_socket == NULL)
 		c->submit_socket = join_path(c->data_dir, "submit.sock");
 	c->credentials_line = line_of(&p, "credentials");
+	c->user_line = line_of(&p, "user");
+	c->data_dir_line = line_of(&p, "data_dir");
+	c->control_socket_line = line_of(&p, "control_socket");
+	c->submit_socket_line = line_of(&p, "submit_socket");
 	rc = 0;
 done:
 	if (fp)

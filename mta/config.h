@@ -67,6 +67,8 @@ struct config {
 	char *hostname;
 	char *data_dir;
 	char *user;		/* NULL: automatic (mxrelay, else nobody) */
+	int user_line, data_dir_line;	/* where they were set (0: default), for messages */
+	int control_socket_line, submit_socket_line;
 	struct cidr_list relay_from;
 	char *credentials;
 	int credentials_line;	/* for "FILE:LINE: credentials: reason" */

@@ -30,7 +30,7 @@
 #define CTL_CONNS_MAX 64           /* per socket: a local client cannot hold more */
 #define CTL_TIMEOUT 30             /* seconds of silence before a connection is dropped */
 #define CTL_INPUT_MAX (256 * 1024) /* stop reading while this much input waits */
-#define CTL_VERSION "0.1.0"
+#define CTL_VERSION MXRELAY_VERSION
 
 struct ctl_sock {
 	struct ctl *ctl;

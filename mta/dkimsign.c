@@ -17,6 +17,7 @@
 #include "mta/config.h"
 #include "mta/core/log.h"
 #include "mta/core/util.h"
+#include "mta/runas.h"
 
 struct dkimsign {
 	struct mxdkim_signer *signer;
@@ -127,7 +128,7 @@ dkimsign_load(const struct config *c, struct dkimsign **out, char *err, size_t e
 	const struct dkim_key_conf *kc;
 	struct dkimsign *d;
 	const char *file = c->path ? c->path : "(default)";
-	char e[512];
+	char e[512], fix[8400];
 
 	*out = NULL;
 	if (c->dkim_keys == NULL)
@@ -144,8 +145,9 @@ dkimsign_load(const struct config *c, struct dkimsign **out, char *err, size_t e
 		struct mxdkim_key *key;
 		if (mxdkim_key_load(&key, kc->path, e, sizeof(e)) != 0)
 			goto fail;
-		if (mxdkim_key_world_readable(key))
-			log_warn("event=dkim_key_readable path=%s note=\"chmod 0600 it\"", kc->path);
+		if (runas_key_exposed(kc->path, e, sizeof(e), fix, sizeof(fix)))
+			log_warn("event=dkim_key_exposed path=%s reason=\"%s\" fix=\"%s\"", kc->path,
+				 e, fix);
 		if (check_published(c, kc, key, e, sizeof(e)) != 0) {
 			log_warn("event=dkim_key_held domain=%s selector=%s reason=\"%s\"", kc->domain,
 				 kc->selector, e);

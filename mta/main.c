@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <event2/event.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -23,19 +24,24 @@
 #include "mta/deliver.h"
 #include "mta/metrics.h"
 #include "mta/dkimsign.h"
+#include "mta/runas.h"
 #include "mta/server.h"
 #include "mta/writer.h"
 
-#define VERSION "0.1.0"
+#define VERSION MXRELAY_VERSION
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr, "usage: mxrelayd [-n] [-d] [-c FILE]\n"
-			"  -c FILE  configuration file (default: embedded loopback default)\n"
-			"  -n       check the configuration and exit\n"
-			"  -d       debug logging\n");
-	exit(2);
+	fputs("usage: mxrelayd [-n] [-d] [-c FILE]\n"
+	      "  -c, --config FILE  configuration file (default: the embedded loopback default:\n"
+	      "                     127.0.0.1:2525, data_dir ./var/mxrelay)\n"
+	      "  -n, --check        check the configuration, the files it names and the user's\n"
+	      "                     access to them, then exit (0: valid)\n"
+	      "  -d, --debug        debug logging\n"
+	      "  -V, --version      print the version and exit\n"
+	      "  -h, --help         print this help and exit\n",
+	      f);
 }
 
 /* mkdir -p with mode 0700 for the last component. */
@@ -81,7 +87,55 @@ load_creds(const struct config *c, struct creds **out, char *err, size_t errlen)
 	return -1;
 }
 
-/* Check everything -n can check without binding: config, credentials, certificates. */
+/*
+ * Choose the account and check that it reaches what it needs (runas.h): a
+ * root start reads certificates and keys as root, any other start as the
+ * account itself. Problems are errors when `user` is set or when not
+ * started as root; otherwise (the embedded default, root in a private
+ * folder) mxrelayd stays root and says why in one warning line.
+ */
+static int
+plan_account(const struct config *c, struct runas *a, char *err, size_t errlen)
+{
+	char why[1024];
+	unsigned which;
+
+	if (runas_plan(c, a, err, errlen) != 0)
+		return -1;
+	which = RUNAS_AFTER | (a->root_start ? 0 : RUNAS_START);
+	if (runas_check(c, a, which, why, sizeof(why)) == 0) {
+		if (a->root_start && !a->drop)
+			log_warn("event=privileges user=root note=\"running as root: set user = to "
+				 "an unprivileged account\"");
+		return 0;
+	}
+	if (a->strict) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	log_warn("event=privileges user=root note=\"%s\"", why);
+	runas_stay(a);
+	return 0;
+}
+
+/*
+ * -n as root with `user` set: certificates and keys are read as root at a
+ * root start, but the systemd unit starts mxrelayd as that user, so say
+ * (without failing) what that user could not read.
+ */
+static void
+note_unit_access(const struct config *c, const struct runas *a)
+{
+	char why[1024];
+
+	if (a->root_start && a->drop && a->strict &&
+	    runas_check(c, a, RUNAS_START, why, sizeof(why)) != 0)
+		fprintf(stderr, "mxrelayd: note: %s (needed where mxrelayd starts as %s, as under "
+				"the systemd unit; a root start reads it as root)\n",
+			why, a->user);
+}
+
+/* Check everything -n can check without binding: config, the account, credentials, certificates. */
 static int
 check_only(const char *path)
 {
@@ -91,8 +145,11 @@ check_only(const char *path)
 	int rc = 1;
 
 	struct dkimsign *dk = NULL;
-	if (config_load(&c, path, err, sizeof(err)) != 0 || load_creds(c, &cr, err, sizeof(err)) != 0 ||
-	    dkimsign_load(c, &dk, err, sizeof(err)) != 0)
+	struct runas a;
+	if (config_load(&c, path, err, sizeof(err)) != 0 || plan_account(c, &a, err, sizeof(err)) != 0)
+		goto done;
+	note_unit_access(c, &a);
+	if (load_creds(c, &cr, err, sizeof(err)) != 0 || dkimsign_load(c, &dk, err, sizeof(err)) != 0)
 		goto done;
 	dkimsign_unref(dk);
 	for (struct listener_conf *l = c->listeners; l; l = l->next) {
@@ -232,38 +289,6 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		 nc->credentials ? nc->credentials : "none");
 }
 
-/* Chown data_dir to the daemon user, then give up root for good. */
-static int
-drop_privileges(struct config *c, char *err, size_t errlen)
-{
-	const char *name = c->user;
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		return 0;
-	if (name == NULL)
-		name = getpwnam("mxrelay") ? "mxrelay" : "nobody";
-	if ((pw = getpwnam(name)) == NULL) {
-		snprintf(err, errlen, "user: \"%s\" does not exist", name);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		log_warn("event=startup note=\"running as root: set user = to an unprivileged account\"");
-		return 0;
-	}
-	if (chown(c->data_dir, pw->pw_uid, pw->pw_gid) != 0) {
-		snprintf(err, errlen, "chown %s: %s", c->data_dir, strerror(errno));
-		return -1;
-	}
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
-	    setuid(0) == 0) {
-		snprintf(err, errlen, "cannot drop privileges to %s", name);
-		return -1;
-	}
-	log_info("event=privileges user=%s uid=%u", name, (unsigned)pw->pw_uid);
-	return 0;
-}
-
 static int
 needs_generated_cert(const struct config *c)
 {
@@ -277,7 +302,11 @@ static int
 start(struct server *srv, char *err, size_t errlen)
 {
 	struct config *c = srv->cfg;
+	struct runas acct;
 
+	/* before anything is created: whom the files will belong to */
+	if (plan_account(c, &acct, err, errlen) != 0)
+		return -1;
 	if (make_dir(c->data_dir, err, errlen) != 0)
 		return -1;
 	if (needs_generated_cert(c) &&
@@ -290,7 +319,7 @@ start(struct server *srv, char *err, size_t errlen)
 	srv->authfail = authfail_new();
 	if (listeners_open(srv, err, errlen) != 0 || listeners_tls_init(srv, err, errlen) != 0)
 		return -1;
-	if (drop_privileges(c, err, errlen) != 0)
+	if (runas_switch(&acct, c->data_dir, err, errlen) != 0)
 		return -1;
 	srv->async = async_new(srv->base, 2, err, errlen);
 	if (srv->async == NULL)
@@ -341,7 +370,12 @@ main(int argc, char **argv)
 	char err[1024];
 	struct event *ev_term, *ev_int, *ev_hup;
 
-	while ((opt = getopt(argc, argv, "c:ndhV")) != -1) {
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
+	    {"debug", no_argument, NULL, 'd'},        {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+
+	while ((opt = getopt_long(argc, argv, "c:ndhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
@@ -355,12 +389,19 @@ main(int argc, char **argv)
 		case 'V':
 			printf("mxrelayd %s\n", VERSION);
 			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
 		default:
-			usage();
+			usage(stderr);
+			return 2;
 		}
 	}
-	if (optind != argc)
-		usage();
+	if (optind != argc) {
+		fprintf(stderr, "mxrelayd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
 	if (check)
 		return check_only(path);
 

@@ -39,7 +39,8 @@ ctl_dkim_usage(FILE *f)
 {
 	fputs("  dkim keygen DOMAIN SELECTOR [--type rsa|ed25519] [--bits 2048]\n"
 	      "         [--out FILE] [-c CONF]\n"
-	      "      make a DKIM key (mode 0600, an existing file is never replaced) and\n"
+	      "      make a DKIM key (mode 0600, or root:mxrelay 0640 when group mxrelay\n"
+	      "      exists; an existing file is never replaced) and\n"
 	      "      print its DNS record and the dkim_key line for the config.\n"
 	      "      --bits 2048..4096 for RSA; FILE defaults to\n"
 	      "      " DEFAULT_KEY_DIR "/DOMAIN.SELECTOR.pem\n",

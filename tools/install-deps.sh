@@ -1,42 +1,101 @@
 #!/bin/sh
-# Install every Debian 12 package that mxrelay's build, tests and benchmarks need.
-# Run as root. Safe to run again. Daemons pulled in by packages (postfix, nsd) are
-# kept from starting: the tests start their own copies on loopback.
+# Install the Debian 12 packages mxrelay needs. Safe to run again.
+#   tools/install-deps.sh          what building and running the relay needs
+#                                  (README command 1; nothing a production box
+#                                  does not need: no test peers, no daemons)
+#   tools/install-deps.sh --test   that plus the tests' and benchmarks' peers
+#                                  (tools/run-tests.sh calls this)
+# Installing needs root; as another user it only checks and names what is
+# missing. Daemons pulled in by test packages (postfix, nsd, haproxy) are kept
+# from starting: the tests start their own copies on loopback.
 set -eu
 
+# One package per line (easy to merge); a comment says who needs it when not obvious.
+BUILD_AND_RUN="
+build-essential
+cmake
+pkg-config
+libssl-dev
+libc-ares-dev
+libopendkim-dev
+libspf2-dev
+libsqlite3-dev
+libevent-dev
+libcrypt-dev
+libidn2-dev
+libmicrohttpd-dev
+libcmocka-dev
+"
+# libcmocka-dev: `cmake -B build` configures the unit tests too (BUILD_TESTING)
+
+TEST="
+git
+swaks
+libnet-ssleay-perl
+curl
+msmtp
+python3
+python3-aiosmtpd
+python3-dkim
+nsd
+dnsutils
+openssl
+iproute2
+procps
+sqlite3
+postfix
+haproxy
+systemd
+"
+# git: test_newcomer clones the checkout; postfix: smtp-source/smtp-sink and the
+# benchmarks' reference relay; systemd: systemd-analyze for test_systemd
+
+usage() {
+	echo "usage: install-deps.sh [--test]" >&2
+	exit 2
+}
+
+want="$BUILD_AND_RUN"
+test_peers=0
+case "${1:-}" in
+"") ;;
+--test) want="$BUILD_AND_RUN $TEST"; test_peers=1 ;;
+-h | --help)
+	sed -n '2,10s/^# \{0,1\}//p' "$0"
+	exit 0
+	;;
+*) usage ;;
+esac
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "install-deps.sh: all packages present"
+	exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
-	echo "install-deps.sh: run as root" >&2
+	echo "install-deps.sh: missing packages:$missing" >&2
+	echo "install-deps.sh: run it as root (or: sudo apt-get install$missing)" >&2
 	exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-
-# Keep package postinst scripts from starting daemons (postfix, nsd, haproxy).
 created_policy=0
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-	chmod +x /usr/sbin/policy-rc.d
-	created_policy=1
-fi
 cleanup() { [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d; return 0; }
 trap cleanup EXIT
-
-# Postfix is only a benchmark peer and the source of smtp-source/smtp-sink.
-echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-
-BUILD="build-essential cmake pkg-config libssl-dev libc-ares-dev libopendkim-dev
-	libspf2-dev libsqlite3-dev libevent-dev libcrypt-dev libcmocka-dev libidn2-dev sqlite3
-	libmicrohttpd-dev"
-TEST="swaks libnet-ssleay-perl curl msmtp python3 python3-aiosmtpd python3-dkim
-	nsd dnsutils openssl iproute2 procps postfix haproxy systemd"
-
-missing=""
-for p in $BUILD $TEST; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	apt-get update -q
-	# shellcheck disable=SC2086
-	apt-get install -y -q --no-install-recommends $missing
+if [ "$test_peers" = 1 ]; then
+	# Keep package postinst scripts from starting daemons (postfix, nsd, haproxy).
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		created_policy=1
+	fi
+	# Postfix is only a benchmark peer and the source of smtp-source/smtp-sink.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 fi
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
 echo "install-deps.sh: all packages present"

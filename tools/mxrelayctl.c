@@ -25,6 +25,8 @@ static void
 usage(FILE *f)
 {
 	fputs("usage: mxrelayctl COMMAND [ARGS...]\n"
+	      "       mxrelayctl -h | --help      this help (COMMAND --help: one command's)\n"
+	      "       mxrelayctl -V | --version   the version\n"
 	      "\n"
 	      "commands:\n",
 	      f);
@@ -48,6 +50,10 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("mxrelayctl %s\n", MXRELAY_VERSION);
 		return 0;
 	}
 	for (i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -9,7 +9,8 @@
  *   -f SENDER   envelope sender (also -r); default USER@HOSTNAME
  *   -F NAME     full name for the From header added when the message has none
  *   -C FILE     mxrelayd's configuration (for submit_socket)
- *   -oX..., -v, -N, -R, -B, -U, -h, -p, -V, -X, -bm   accepted, ignored
+ *   -oX..., -v, -N, -R, -B, -U, -h N, -p, -V, -X, -bm   accepted, ignored
+ *   --help (or -h alone), --version
  *
  * The socket: submit_socket of -C FILE, else $MXRELAY_SUBMIT_SOCKET, else
  * /var/lib/mxrelay/submit.sock. Bare names ("root") get "@" and the
@@ -405,21 +406,49 @@ submit(const char *sender, const struct rcpts *r, const struct msg *m, bool verb
 /* ---- main ------------------------------------------------------------------ */
 
 static void
-usage(void)
+usage(FILE *f)
 {
 	fputs("usage: " PROG " [-t] [-i] [-f SENDER] [-F NAME] [-C FILE] [--] [RECIPIENT...]\n"
-	      "  reads a message on standard input and queues it with the running mxrelayd\n",
-	      stderr);
+	      "  reads a message on standard input and queues it with the running mxrelayd\n"
+	      "  -t          recipients from To, Cc and Bcc too (Bcc is removed)\n"
+	      "  -i, -oi     a line with a single \".\" does not end the message\n"
+	      "  -f SENDER   envelope sender (also -r SENDER); default USER@HOSTNAME\n"
+	      "  -F NAME     full name for the From header added when the message has none\n"
+	      "  -C FILE     mxrelayd's configuration, for its submit_socket (default:\n"
+	      "              $MXRELAY_SUBMIT_SOCKET, else " DEFAULT_SOCKET ")\n"
+	      "  -v          print the daemon's answer\n"
+	      "  -bm         read mail from standard input (the only mode)\n"
+	      "  -oX, -B X, -h N, -N X, -n, -p X, -R X, -U, -V X, -X X\n"
+	      "              sendmail options, accepted and ignored\n"
+	      "  --help      this help (also -h alone); --version: the version\n"
+	      "exit status: 0 queued, 64 usage, 65 refused content, 67 bad address,\n"
+	      "  69 refused, 75 mxrelayd not running or a temporary failure\n",
+	      f);
+}
+
+static void
+usage_error(void)
+{
+	usage(stderr);
 	exit(EX_USAGE);
 }
 
 static void
 parse_opts(int argc, char **argv, struct opts *o)
 {
+	static const struct option longopts[] = {{"help", no_argument, NULL, 1},
+	                                         {"version", no_argument, NULL, 2},
+	                                         {NULL, 0, NULL, 0}};
 	int c;
 
+	/* sendmail's -h takes a hop count: only a lone -h asks for help */
+	if (argc == 2 && strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		exit(EX_OK);
+	}
 	/* sendmail's letters; those that take a value take it even when ignored */
-	while ((c = getopt(argc, argv, "B:b:C:F:f:h:iN:no:p:q:R:r:tUvV:X:")) != -1) {
+	while ((c = getopt_long(argc, argv, "B:b:C:F:f:h:iN:no:p:q:R:r:tUvV:X:", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 't':
 			o->extract = true;
@@ -462,8 +491,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 'V':
 		case 'X':
 			break;
+		case 1:
+			usage(stdout);
+			exit(EX_OK);
+		case 2:
+			printf(PROG " %s\n", MXRELAY_VERSION);
+			exit(EX_OK);
 		default:
-			usage();
+			usage_error();
 		}
 	}
 }
