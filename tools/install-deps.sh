@@ -26,7 +26,7 @@ echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-se
 
 BUILD="build-essential cmake pkg-config libssl-dev libc-ares-dev libopendkim-dev
 	libspf2-dev libsqlite3-dev libevent-dev libcrypt-dev libcmocka-dev libidn2-dev sqlite3
-	libmicrohttpd-dev"
+	libmicrohttpd-dev clang libclang-rt-14-dev llvm"
 TEST="swaks libnet-ssleay-perl curl msmtp python3 python3-aiosmtpd python3-dkim
 	nsd dnsutils openssl iproute2 procps postfix haproxy systemd"
 

@@ -1,8 +1,7 @@
 /*
  * libFuzzer target: the address parsers that read network input
- * (MAIL FROM / RCPT TO arguments, header From values). Build with
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I../.. \
- *     fuzz_addr.c ../../mta/core/addr.c -o fuzz_addr
+ * (MAIL FROM / RCPT TO arguments, header From values); built by
+ * -DMXRELAY_FUZZ=ON (test/fuzz/README.md). The first byte holds the flags.
  */
 #include <stdint.h>
 #include <stdlib.h>
