@@ -5,8 +5,8 @@
  * written to disk and nothing is left behind when a run stops.
  *
  * Beyond "no crash": a refused file names "FILE:LINE: " first (the error
- * contract of config.h), and a loaded one has listeners with addresses and
- * routes that config_route finds again.
+ * contract of config.h), and a loaded one holds no NUL byte and has
+ * listeners with addresses and routes that config_route finds again.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -73,6 +73,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ftruncate(memfd, 0) != 0 || pwrite(memfd, data, size, 0) != (ssize_t)size)
 		abort();
 	if (config_load(&c, path, err, sizeof(err)) == 0) {
+		if (memchr(data, '\0', size) != NULL)
+			abort(); /* a NUL byte used to cut its line short, unnoticed */
 		check_config(c);
 		config_free(c);
 	} else {
