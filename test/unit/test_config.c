@@ -734,8 +734,9 @@ test_line_length(void **state)
 
 /*
  * A NUL byte is refused wherever it is: the line reader used to stop the
- * line there, so "hostname = a<NUL>junk" loaded as hostname a (found by
- * fuzz_config). Each text is LEN bytes; the error names the line.
+ * line there, so "hostname = a<NUL>junk" loaded as hostname a (seen while
+ * writing the fuzz_config seeds). Each text is LEN bytes; the error names
+ * the line.
  */
 static void
 test_nul_byte(void **state)
