@@ -774,19 +774,40 @@ validate(struct parse *p, struct config *c)
 	return 0;
 }
 
+/*
+ * Like fgets into line (LINE_MAX_LEN + 2 bytes), but returns the length, so
+ * a NUL byte cannot silently end the line early. 0 at the end of the file.
+ */
+static size_t
+get_line(FILE *fp, char *line)
+{
+	size_t n = 0;
+	int ch;
+
+	while (n < LINE_MAX_LEN + 1 && (ch = getc(fp)) != EOF) {
+		line[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	line[n] = '\0';
+	return n;
+}
+
 static int
 read_file(struct parse *p, struct config *c, FILE *fp)
 {
 	char line[LINE_MAX_LEN + 2];
 	struct listener_conf *cur = NULL;
+	size_t n;
 
-	while (fgets(line, sizeof(line), fp) != NULL) {
+	while ((n = get_line(fp, line)) > 0) {
 		p->line++;
-		p->key = NULL;
-		if (strlen(line) > LINE_MAX_LEN && line[strlen(line) - 1] != '\n') {
-			p->key = "line";
+		p->key = "line";
+		if (n > LINE_MAX_LEN && line[n - 1] != '\n')
 			return fail(p, "longer than %d characters", LINE_MAX_LEN);
-		}
+		if (memchr(line, '\0', n) != NULL)
+			return fail(p, "NUL byte (the file must be text)");
+		p->key = NULL;
 		if (parse_line(p, c, line, &cur) != 0)
 			return -1;
 	}

@@ -30,6 +30,9 @@ libcmocka-dev
 
 TEST="
 git
+clang
+libclang-rt-14-dev
+llvm
 swaks
 libnet-ssleay-perl
 curl
@@ -47,7 +50,8 @@ postfix
 haproxy
 systemd
 "
-# git: test_newcomer clones the checkout; postfix: smtp-source/smtp-sink and the
+# git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
+# libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the
 # benchmarks' reference relay; systemd: systemd-analyze for test_systemd
 
 usage() {

@@ -1,10 +1,8 @@
 /*
  * libFuzzer target: the address parsers that read network input: MAIL FROM
  * / RCPT TO arguments (addr_parse_path) and header address lists (From,
- * Sender, To...: addr_list_next, addr_header_mailbox). Built by CMake with
- * -DMXRELAY_FUZZ=ON, or by hand:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I../.. \
- *     fuzz_addr.c ../../mta/core/addr.c -o fuzz_addr
+ * Sender, To...: addr_list_next, addr_header_mailbox). Built by
+ * -DMXRELAY_FUZZ=ON (test/fuzz/README.md).
  * The first input byte picks the flags; the rest is the value.
  *
  * Beyond "no crash": a path we accept parses again to itself; the header

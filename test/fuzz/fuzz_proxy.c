@@ -1,8 +1,7 @@
 /*
  * libFuzzer target: the PROXY protocol v1/v2 header parser, which reads the
- * first bytes a load balancer (or anyone on its network) sends. Build with
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I../.. \
- *     fuzz_proxy.c ../../mta/proxy.c -o fuzz_proxy
+ * first bytes a load balancer (or anyone on its network) sends; built by
+ * -DMXRELAY_FUZZ=ON (test/fuzz/README.md).
  * The first input byte picks the versions accepted; the rest is the stream.
  *
  * Beyond "no crash": a header that parses must parse the same from exactly

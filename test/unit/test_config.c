@@ -733,6 +733,48 @@ test_line_length(void **state)
 		fail_msg("%d of %zu line-length rows failed", bad, n);
 }
 
+/*
+ * A NUL byte is refused wherever it is: the line reader used to stop the
+ * line there, so "hostname = a<NUL>junk" loaded as hostname a (seen while
+ * writing the fuzz_config seeds). Each text is LEN bytes; the error names
+ * the line.
+ */
+static void
+test_nul_byte(void **state)
+{
+	static const struct {
+		const char *label;
+		const char *text;
+		size_t len;
+		int line;
+	} cases[] = {
+	    {"in a value", "hostname = a\0junk\nlog = syslog\n", 31, 1},
+	    {"in a comment", "# a\0b\nhostname = x\n", 19, 1},
+	    {"alone on a line", "hostname = x\n\0\n", 15, 2},
+	    {"after the key", "max_recipients\0 = 5\n", 20, 1},
+	    {"on the last line, no newline", "log = syslog\nuser = a\0", 22, 2},
+	};
+	size_t i, n = sizeof cases / sizeof cases[0];
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		struct config *c = NULL;
+		char path[256], err[1024] = "";
+
+		write_conf(path, sizeof path, "nul.conf", cases[i].text, cases[i].len);
+		if (config_load(&c, path, err, sizeof err) != -1) {
+			print_error("NUL \"%s\": loaded\n", cases[i].label);
+			config_free(c);
+			bad++;
+			continue;
+		}
+		bad += check_error(cases[i].label, path, err, cases[i].line, "line", "NUL byte");
+	}
+	if (bad)
+		fail_msg("%d of %zu NUL-byte rows failed", bad, n);
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -782,6 +824,7 @@ main(void)
 	    cmocka_unit_test(test_listener_addresses),
 	    cmocka_unit_test(test_bad_files),
 	    cmocka_unit_test(test_line_length),
+	    cmocka_unit_test(test_nul_byte),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_small_err_buffer),
 	};
