@@ -90,9 +90,9 @@ load_creds(const struct config *c, struct creds **out, char *err, size_t errlen)
 /*
  * Choose the account and check that it reaches what it needs (runas.h): a
  * root start reads certificates and keys as root, any other start as the
- * account itself. Problems are errors when `user` is set or when not
- * started as root; otherwise (the embedded default, root in a private
- * folder) mxrelayd stays root and says why in one warning line.
+ * account itself. Problems are errors, except for the embedded default
+ * (no configuration file, no `user`) started as root, e.g. README command 1
+ * in a private folder: mxrelayd stays root and says why in one warning line.
  */
 static int
 plan_account(const struct config *c, struct runas *a, char *err, size_t errlen)
@@ -109,7 +109,7 @@ plan_account(const struct config *c, struct runas *a, char *err, size_t errlen)
 				 "an unprivileged account\"");
 		return 0;
 	}
-	if (a->strict) {
+	if (!a->fallback) {
 		snprintf(err, errlen, "%s", why);
 		return -1;
 	}

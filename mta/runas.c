@@ -84,6 +84,8 @@ runas_plan(const struct config *c, struct runas *a, char *err, size_t errlen)
 		snprintf(a->group, sizeof(a->group), "%s", a->drop_group);
 		a->drop = a->uid != 0;
 		a->strict = c->user != NULL;
+		/* only the embedded default (README command 1) may fall back to root */
+		a->fallback = c->user == NULL && c->path == NULL;
 	} else {
 		/* not root: no switch; `user` only names the daemon's group for the key rule */
 		a->uid = geteuid();

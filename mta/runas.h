@@ -34,7 +34,8 @@ struct runas {
 	char drop_user[64], drop_group[64];
 	bool root_start;	/* started with euid 0 */
 	bool drop;		/* switch from root to uid/gid after binding */
-	bool strict;		/* access problems are errors: `user` is set, or not started as root */
+	bool strict;		/* `user` is set, or not started as root (the key rule's reader) */
+	bool fallback;		/* root start of the embedded default: access problems keep it root */
 };
 
 /* What runas_check looks at. */

@@ -316,11 +316,11 @@ static void
 fix_for(const struct probe *p, const struct result *r, const struct runas *a, char *out,
 	size_t outlen)
 {
-	if (p->need == N_DIR && !a->strict)
+	if (p->need == N_DIR && a->fallback)
 		snprintf(out, outlen, "set data_dir under /var/lib");
 	else if (p->need == N_DIR && a->root_start)
 		snprintf(out, outlen, "set data_dir under /var/lib or run without dropping "
-				      "privileges (remove the user line)");
+				      "privileges (user = root)");
 	else if (p->need == N_DIR)
 		snprintf(out, outlen, "set data_dir to a folder user %s can write", a->user);
 	else if (p->need == N_SOCKDIR)
@@ -367,7 +367,7 @@ message(const struct config *c, const struct probe *p, const struct result *r,
 	fix_for(p, r, a, fix, sizeof(fix));
 	snprintf(err, errlen, "%s%s %s: %s%s)%s%s", at, p->label, p->own ? p->abs : p->shown,
 		 what, p->reload ? "; re-read on SIGHUP" : "",
-		 a->strict ? ": " : ": running as root instead; to drop privileges, ", fix);
+		 a->fallback ? ": running as root instead; to drop privileges, " : ": ", fix);
 }
 
 int

@@ -141,11 +141,27 @@ def test_user_set_data_dir_unreachable():
                          f"[listener main]", f"address = 127.0.0.1:{mxtest.free_port()}"])
     want = (f"{conf}:2: data_dir {data}: not reachable by user nobody (parent {top} is mode "
             f"0700, owner root:root): set data_dir under /var/lib or run without dropping "
-            f"privileges (remove the user line)")
+            f"privileges (user = root)")
     assert only_line(check(conf, 1)) == want
     p = mxtest.run([mxtest.MXRELAYD, "-c", conf], timeout=20, check=1)
     assert p.stderr.splitlines()[-1] == "mxrelayd: " + want, p.stderr
     assert not os.path.exists(data), "nothing is created before the check"
+
+
+def test_config_file_without_user_never_stays_root():
+    """Only the embedded default falls back to root: a configuration file
+    without a `user` line fails like one with it."""
+    top = private_dir()
+    d = mxtest.tmpdir()
+    data = os.path.join(top, "data")
+    conf = conf_file(d, [f"data_dir = {data}",
+                         f"[listener main]", f"address = 127.0.0.1:{mxtest.free_port()}"])
+    want = (f"{conf}:1: data_dir {data}: not reachable by user {AUTO_USER} (parent {top} is "
+            f"mode 0700, owner root:root): set data_dir under /var/lib or run without "
+            f"dropping privileges (user = root)")
+    assert only_line(check(conf, 1)) == want
+    p = mxtest.run([mxtest.MXRELAYD, "-c", conf], timeout=20, check=1)
+    assert p.stderr.splitlines()[-1] == "mxrelayd: " + want, p.stderr
 
 
 def test_user_that_does_not_exist():

@@ -150,7 +150,7 @@ test_check_message(void **state)
 	snprintf(want, sizeof want,
 	         "%s/mxrelay.conf:2: data_dir %s/var/mxrelay: not reachable by user nobody (parent "
 	         "%s is mode 0700, owner root:root): set data_dir under /var/lib or run without "
-	         "dropping privileges (remove the user line)",
+	         "dropping privileges (user = root)",
 	         tmpdir, top, top);
 	assert_string_equal(err, want);
 	/* searchable now: nothing to say, though data_dir does not exist yet (root makes it) */
@@ -158,15 +158,17 @@ test_check_message(void **state)
 	assert_int_equal(runas_check(c, &a, RUNAS_AFTER, err, sizeof err), 0);
 	config_free(c);
 
-	/* without a user line the same failure is a warning text: root stays */
+	/* a configuration file without a user line fails the same way: only the
+	 * embedded default falls back to root (it.test_startup) */
 	snprintf(text, sizeof text, "data_dir = %s/var/mxrelay\n", top);
 	chmod(top, 0700);
 	c = conf(text);
 	assert_int_equal(runas_plan(c, &a, err, sizeof err), 0);
 	assert_false(a.strict);
+	assert_false(a.fallback);
 	assert_int_equal(runas_check(c, &a, RUNAS_AFTER, err, sizeof err), -1);
-	assert_non_null(strstr(err, "running as root instead; to drop privileges, set "
-	                            "data_dir under /var/lib"));
+	assert_null(strstr(err, "running as root instead"));
+	assert_non_null(strstr(err, "run without dropping privileges (user = root)"));
 	config_free(c);
 }
 
