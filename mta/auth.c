@@ -5,7 +5,15 @@
  * 4 s); after auth_max_failures failures within auth_block_time the address
  * is refused AUTH (454 4.7.0) until the block time passes (IPv6: per /64).
  * A password check still running counts as a failure until it succeeds, so
- * parallel connections get no more checks than one connection would. The
+ * parallel connections get no more checks than one connection would.
+ *
+ * Failures are kept per user name within the address's entry. A successful
+ * login forgives that user's failures only (the device that mistyped its own
+ * password and then got it right), never another user's: a client holding
+ * one valid credential must not wipe its guesses at other accounts by
+ * logging in between them. A user's failures age out auth_block_time after
+ * that user's last failure. Past AUTHFAIL_USERS distinct names, failures go
+ * to one shared slot that no login forgives. The
  * auth_blocked log line is written once per address per AUTHFAIL_LOG_EVERY
  * seconds, with the count of refusals since the last one.
  * Only the address is slowed: the account keeps working from every other address, so a
@@ -15,6 +23,7 @@
 #include "mta/server.h"
 
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +32,19 @@
 
 #define AUTHFAIL_MAX 4096
 #define AUTHFAIL_LOG_EVERY 60	/* seconds between auth_blocked log lines per address */
+#define AUTHFAIL_USERS 4	/* user names per address whose failures a login can forgive */
+
+/* The failures of one user name from one address. */
+struct ufail {
+	uint64_t user;		/* hash of the name; 0: slot free */
+	unsigned failures;
+	time_t last;		/* they age out auth_block_time after this */
+};
 
 struct afail {
 	unsigned char addr[16];
-	unsigned failures;
+	/* [AUTHFAIL_USERS]: every other name, forgiven by no login */
+	struct ufail u[AUTHFAIL_USERS + 1];
 	unsigned inflight;	/* password checks running now */
 	time_t last;
 	time_t blocked_until;
@@ -102,17 +120,67 @@ lookup(struct server *srv, const struct sockaddr *sa, time_t now, int create)
 	return &t->v[i];
 }
 
+/* FNV-1a, never 0 (a free slot). User names are case-sensitive, as in creds. */
+static uint64_t
+user_hash(const char *user)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *user; user++)
+		h = (h ^ (unsigned char)*user) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+/* The address's failures not yet aged out; expired slots are freed on the way. */
+static unsigned
+failures(struct afail *a, unsigned window, time_t now)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i <= AUTHFAIL_USERS; i++) {
+		struct ufail *u = &a->u[i];
+		if (u->failures > 0 && u->last + (time_t)window <= now)
+			memset(u, 0, sizeof(*u));
+		n += u->failures;
+	}
+	return n;
+}
+
+/* user's slot; with create, a free one or the shared last slot. NULL: none. */
+static struct ufail *
+user_slot(struct afail *a, const char *user, int create)
+{
+	uint64_t h = user_hash(user);
+	struct ufail *free_slot = NULL;
+
+	for (size_t i = 0; i < AUTHFAIL_USERS; i++) {
+		if (a->u[i].user == h)
+			return &a->u[i];
+		if (free_slot == NULL && a->u[i].failures == 0)
+			free_slot = &a->u[i];
+	}
+	if (!create)
+		return NULL;
+	if (free_slot == NULL)
+		return &a->u[AUTHFAIL_USERS];
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->user = h;
+	return free_slot;
+}
+
 unsigned
 authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t now)
 {
 	struct afail *a = lookup(srv, sa, now, 0);
+	unsigned n;
 
 	if (a == NULL)
 		return 0;
 	if (a->blocked_until > now)
 		return (unsigned)(a->blocked_until - now);
 	/* checks in flight count as failures: 20 parallel tries get no more than 1 would */
-	return a->failures + a->inflight >= srv->cfg->auth_max_failures ? 1 : 0;
+	n = failures(a, srv->cfg->auth_block_time, now) + a->inflight;
+	return n >= srv->cfg->auth_max_failures ? 1 : 0;
 }
 
 void
@@ -145,26 +213,35 @@ authfail_refused(struct server *srv, const struct sockaddr *sa, time_t now)
 }
 
 unsigned
-authfail_record(struct server *srv, const struct sockaddr *sa, time_t now)
+authfail_record(struct server *srv, const struct sockaddr *sa, const char *user, time_t now)
 {
 	struct afail *a = lookup(srv, sa, now, 1);
-	unsigned shift;
+	struct ufail *u;
+	unsigned n, shift;
 
 	end_check(a);
-	a->failures++;
+	n = failures(a, srv->cfg->auth_block_time, now);
+	u = user_slot(a, user, 1);
+	u->failures++;
+	u->last = now;
+	n++;
 	a->last = now;
-	if (a->failures >= srv->cfg->auth_max_failures)
+	if (n >= srv->cfg->auth_max_failures)
 		a->blocked_until = now + srv->cfg->auth_block_time;
-	shift = a->failures > 5 ? 4 : a->failures - 1;
+	shift = n > 5 ? 4 : n - 1;
 	return 250u << shift;
 }
 
 void
-authfail_clear(struct server *srv, const struct sockaddr *sa)
+authfail_clear(struct server *srv, const struct sockaddr *sa, const char *user)
 {
 	struct afail *a = lookup(srv, sa, time(NULL), 0);
-	if (a != NULL) {
-		end_check(a);
-		a->failures = 0;
-	}
+	struct ufail *u;
+
+	if (a == NULL)
+		return;
+	end_check(a);
+	/* this user's own failures only: a login never wipes guesses at other accounts */
+	if ((u = user_slot(a, user, 0)) != NULL)
+		memset(u, 0, sizeof(*u));
 }

@@ -85,10 +85,11 @@ void authfail_free(struct auth_table *t);
 unsigned authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t now);
 /* A password check starts; it ends with authfail_record or authfail_clear. */
 void authfail_begin(struct server *srv, const struct sockaddr *sa, time_t now);
-/* A check failed: record it; returns the delay in milliseconds before answering it. */
-unsigned authfail_record(struct server *srv, const struct sockaddr *sa, time_t now);
-/* A check succeeded: the address's failures are forgotten. */
-void authfail_clear(struct server *srv, const struct sockaddr *sa);
+/* A check for user failed: record it; returns the delay in milliseconds before answering it. */
+unsigned authfail_record(struct server *srv, const struct sockaddr *sa, const char *user,
+			 time_t now);
+/* A check for user succeeded: user's failures from this address are forgiven, no other's. */
+void authfail_clear(struct server *srv, const struct sockaddr *sa, const char *user);
 /*
  * A blocked address was refused once more. Returns the refusals to log now
  * (this one included) or 0 to stay silent: one log line per address per minute.

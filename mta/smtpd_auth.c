@@ -114,9 +114,9 @@ auth_done(void *arg)
 	if (s->closed) {
 		/* the check ran: it counts, whether or not the client stayed to hear it */
 		if (j->result == 0 && !j->disabled)
-			authfail_clear(s->srv, (struct sockaddr *)&s->peer);
+			authfail_clear(s->srv, (struct sockaddr *)&s->peer, j->user);
 		else
-			authfail_record(s->srv, (struct sockaddr *)&s->peer, time(NULL));
+			authfail_record(s->srv, (struct sockaddr *)&s->peer, j->user, time(NULL));
 		job_free(j);
 		smtpd_resume(s);
 		return;
@@ -124,7 +124,7 @@ auth_done(void *arg)
 	if (j->result == 0 && !j->disabled) {
 		s->auth_user = j->user;
 		j->user = NULL;
-		authfail_clear(s->srv, (struct sockaddr *)&s->peer);
+		authfail_clear(s->srv, (struct sockaddr *)&s->peer, s->auth_user);
 		metrics_inc(M_AUTH_OK);
 		log_info("s=%s event=auth ip=%s user=%s mech=%s tls=%s", s->id, s->ip, s->auth_user,
 			 s->auth_mech, s->tls_done ? s->tls_version : "none");
@@ -134,7 +134,7 @@ auth_done(void *arg)
 		smtpd_resume(s);
 		return;
 	}
-	unsigned ms = authfail_record(s->srv, (struct sockaddr *)&s->peer, time(NULL));
+	unsigned ms = authfail_record(s->srv, (struct sockaddr *)&s->peer, j->user, time(NULL));
 	metrics_inc(M_AUTH_FAIL);
 	char u[128];
 	log_warn("s=%s event=auth_failed ip=%s user=\"%s\" mech=%s reason=%s", s->id, s->ip,

@@ -323,9 +323,9 @@ def test_failure_delay_and_block():
     ok.expect(235, "2.7.0")
 
 
-def throttle_daemon(max_failures):
+def throttle_daemon(max_failures, users=USERS[:1]):
     tmp = mxtest.tmpdir()
-    creds = mxtest.make_creds(os.path.join(tmp, "passwd"), USERS[:1])
+    creds = mxtest.make_creds(os.path.join(tmp, "passwd"), users)
     return mxtest.Daemon(tmp=tmp, conf={"credentials": creds, "relay_from": "192.0.2.0/24",
                                         "auth_max_failures": str(max_failures),
                                         "auth_block_time": "10m",
@@ -418,6 +418,75 @@ def test_blocked_client_is_closed_and_logged_once():
     lines = d.grep(r"event=auth_blocked")
     assert len(lines) == 1 and "refused=1" in lines[0], \
         f"{refusals} refusals gave {len(lines)} log lines: {lines}"
+
+
+def auth_code(d, ip, user, password):
+    """One AUTH PLAIN on a new smtplib connection from ip: the reply code."""
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    with smtplib.SMTP("127.0.0.1", d.port(), source_address=(ip, 0), timeout=30) as c:
+        c.ehlo("device.test.example")
+        return c.docmd("AUTH", "PLAIN " + token)[0]
+
+
+def test_valid_login_does_not_forgive_other_users_failures():
+    """Review of issue 8: a client holding one valid credential (alice) guesses another
+    user's password (carol), 4 guesses then 1 good login of its own, again and again.
+    The good login forgives alice's failures only: the address is blocked after
+    auth_max_failures guesses (454 4.7.0), alice's password included."""
+    d = throttle_daemon(5, [USERS[0], USERS[2]])
+    ip = "127.0.0.64"
+    got = []
+    for rnd in range(3):
+        for i in range(4):
+            got.append(("carol", auth_code(d, ip, "carol", f"guess-{rnd}-{i}")))
+        got.append(("alice", auth_code(d, ip, "alice", "alice-pw")))
+    mxtest.note(f"# replies: {got}")
+    want = [535] * 4 + [235] + [535] + [454] * 9
+    assert [c for _, c in got] == want, f"want {want}, got {got}"
+    assert len(d.grep(r"event=auth_failed")) == 5
+    # another address is not affected
+    assert auth_code(d, "127.0.0.65", "alice", "alice-pw") == 235
+
+
+def test_parallel_valid_logins_do_not_forgive_other_users_failures():
+    """The same from 4 parallel clients of one address: no more than auth_max_failures
+    guesses are ever checked, however many good logins come in between."""
+    d = throttle_daemon(5, [USERS[0], USERS[2]])
+    ip = "127.0.0.66"
+    codes = []
+    lock = threading.Lock()
+
+    def device(t):
+        for i in range(5):
+            for user, pw in (("carol", f"guess-{t}-{i}"), ("alice", "alice-pw")):
+                c = auth_code(d, ip, user, pw)
+                with lock:
+                    codes.append((user, c))
+
+    threads = [threading.Thread(target=device, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    mxtest.note(f"# replies: {codes}")
+    guesses = [c for u, c in codes if u == "carol"]
+    assert len(codes) == 40 and guesses.count(535) <= 5, \
+        f"{guesses.count(535)} wrong passwords checked, want at most 5: {codes}"
+    assert len(d.grep(r"event=auth_failed")) == guesses.count(535)
+    # the guesses ran out: the address is blocked, its own good password included
+    assert auth_code(d, ip, "alice", "alice-pw") == 454
+
+
+def test_mistyped_then_logged_in_is_never_blocked():
+    """A device that mistypes its own password once and then logs in, again and again,
+    is never blocked: its success forgives its own failure."""
+    d = throttle_daemon(3)
+    ip = "127.0.0.67"
+    got = []
+    for i in range(5):
+        got.append(auth_code(d, ip, "alice", f"typo-{i}"))
+        got.append(auth_code(d, ip, "alice", "alice-pw"))
+    assert got == [535, 235] * 5, got
 
 
 FROM_TRICKS = [
