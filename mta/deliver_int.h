@@ -34,7 +34,14 @@ struct deliver {
 	struct djob *jobs;	/* every job, for the claims left at exit */
 	int64_t *abandoned;	/* claims of jobs that ended while stopping */
 	size_t nabandoned;
+	/* suspects (deliver.c, job_checked): one attempt under way at a time */
+	bool suspect_busy;
+	int64_t *waiting;	/* suspects waiting their turn, oldest first */
+	size_t nwaiting;
 };
+
+/* The late claim of a job (job_claim). */
+enum job_claim_state { JOB_UNCLAIMED, JOB_CLAIMING, JOB_CLAIMED };
 
 /* Per-recipient outcome of this attempt. */
 struct rres {
@@ -60,7 +67,12 @@ struct djob {
 	char *bounce_body;
 	const char *bounce_rcpt;
 	bool has_bounce;
-	bool claimed;		/* counted in messages.unfinished (spool_claim) */
+	enum job_claim_state claim;
+	bool claimed;		/* counted in messages.unfinished (spool_claim): give it back */
+	bool finish_after_claim;	/* every group ended while the claim was written */
+	struct dest **claim_waiters;	/* pumped once the claim is durable */
+	size_t nclaim_waiters;
+	bool suspect;		/* the one suspect under way (deliver.suspect_busy) */
 	struct djob *prev, *next;	/* deliver.jobs */
 };
 
@@ -81,6 +93,14 @@ void group_done(struct dgroup *g);
 void group_free(struct dgroup *g);
 /* Record the same outcome for every recipient of g, then group_done. */
 void group_fail_all(struct dgroup *g, int code, const char *text, const char *relay);
+/*
+ * Claim j's message for this attempt (spool_claim, count + 1) before the
+ * first connection opened for it or its first transaction: true once the
+ * claim is durable. Else it is being written, and d is pumped again when it
+ * is (dest_claim_done). Waiting in DNS or in a destination queue is never
+ * counted: only what can crash while talking to a server.
+ */
+bool job_claim(struct djob *j, struct dest *d);
 
 /* dest.c */
 void dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g);
@@ -88,5 +108,8 @@ void dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g);
 void dests_free(struct deliver *dl);
 /* Free destinations with no work, no connection and no lookup for dest_idle_time. */
 void dests_sweep(struct deliver *dl, time_t now);
+/* d waits for a job's claim (not swept meanwhile) / the claim is durable: pump d. */
+void dest_claim_wait(struct dest *d);
+void dest_claim_done(struct dest *d, bool pump);
 
 #endif

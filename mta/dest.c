@@ -8,6 +8,8 @@
  * MX on connect failure, timeout, or 4xx/5xx greeting), retries a target in
  * plaintext when its TLS handshake fails (opportunistic TLS), carries one
  * group per transaction, and stays open IDLE_SECONDS for the next group.
+ * No connection opens for a group, and no transaction starts, before the
+ * group's message is claimed (job_claim): a crash in either is counted.
  */
 #include "mta/deliver_int.h"
 
@@ -48,6 +50,7 @@ struct dest {
 	size_t nt;
 	time_t t_at;
 	time_t used;		/* last group queued here */
+	unsigned claim_waits;	/* jobs' claims this waits for (job_claim) */
 	struct dest *next;
 };
 
@@ -189,14 +192,48 @@ conn_idle(struct dconn *k)
 	evtimer_add(k->idle_ev, &tv);
 }
 
-/* Give the connection its next group, or park it idle. */
+/*
+ * Claims from the group at index `from` on: true when that group's message
+ * is claimed. While it is not, the claims of the n - 1 groups after it are
+ * asked for too, so that the connections about to take them share one writer
+ * transaction instead of waiting for each other's.
+ */
+static bool
+claimed_from(struct dest *d, unsigned from, unsigned n)
+{
+	struct dgroup *g = d->qhead;
+	bool ok;
+
+	for (; from > 0 && g != NULL; from--)
+		g = g->next;
+	if (g == NULL)
+		return true;
+	ok = job_claim(g->job, d);
+	for (; !ok && n > 1 && (g = g->next) != NULL; n--)
+		job_claim(g->job, d);
+	return ok;
+}
+
+static unsigned
+idle_count(const struct dest *d)
+{
+	unsigned n = 0;
+
+	for (const struct dconn *k = d->idle; k; k = k->next_idle)
+		n++;
+	return n;
+}
+
+/* Give the connection its next group, or park it idle (also while its message is claimed). */
 static void
 conn_next(struct dconn *k)
 {
 	struct dgroup *g;
 	struct smtpc_reply why;
 
-	while ((g = pop_group(k->d)) != NULL) {
+	/* a transaction starts: its message is claimed first (the idle ones' next too) */
+	while (k->d->qhead != NULL && claimed_from(k->d, 0, 1 + idle_count(k->d))) {
+		g = pop_group(k->d);
 		struct djob *j = g->job;
 		struct smtpc_msg m = {j->w->sender, g->rcpts, g->n, j->w->body, j->w->body_len,
 				      j->need_8bit, j->need_utf8};
@@ -464,6 +501,17 @@ dest_resolve(struct dest *d)
 	}
 }
 
+/* Connections that could be opened for d now. */
+static unsigned
+open_room(const struct dest *d)
+{
+	const struct config *cfg = d->dl->srv->cfg;
+	unsigned a = d->window - d->active, b = cfg->delivery_concurrency - d->dl->nconns;
+	unsigned c = (unsigned)d->qlen - d->connecting;
+
+	return a < b ? (a < c ? a : c) : (b < c ? b : c);
+}
+
 static void
 dest_pump(struct dest *d)
 {
@@ -472,6 +520,9 @@ dest_pump(struct dest *d)
 	while (d->qhead) {
 		if (d->idle) {
 			struct dconn *k = d->idle;
+			/* a transaction starts now: its message is claimed first */
+			if (!claimed_from(d, 0, idle_count(d)))
+				return;
 			idle_remove(k);
 			conn_next(k);
 			continue;
@@ -484,8 +535,29 @@ dest_pump(struct dest *d)
 				dest_resolve(d);
 			return;
 		}
+		/*
+		 * A new connection is for the first group that no connection being
+		 * opened will take (index `connecting`): its message is claimed before
+		 * the connection opens, so a crash in the greeting, EHLO or TLS counts.
+		 */
+		if (!claimed_from(d, d->connecting, open_room(d)))
+			return;
 		conn_open(d);
 	}
+}
+
+void
+dest_claim_wait(struct dest *d)
+{
+	d->claim_waits++;
+}
+
+void
+dest_claim_done(struct dest *d, bool pump)
+{
+	d->claim_waits--;
+	if (pump)
+		dest_pump(d);
 }
 
 void
@@ -510,6 +582,7 @@ dests_sweep(struct deliver *dl, time_t now)
 		struct dest **pp = &dl->dests[i], *d;
 		while ((d = *pp) != NULL) {
 			if (d->qhead == NULL && d->active == 0 && d->idle == NULL && d->q == NULL &&
+			    d->claim_waits == 0 &&
 			    now - d->used >= (time_t)dl->srv->cfg->dest_idle_time) {
 				log_info("event=dest_released domain=%s", d->domain);
 				*pp = d->next;

@@ -237,24 +237,27 @@ int spool_apply(struct spool *sp, const struct spool_update *u, size_t n, int *d
 		char *err, size_t errlen);
 
 /*
- * Claims (schema version 3): every delivery attempt is recorded before it
- * starts, so an attempt that takes the daemon down with it is counted.
+ * Claims (schema version 3): a delivery attempt is recorded before it
+ * opens a connection or starts a transaction for the message, so an
+ * attempt that takes the daemon down with it is counted.
  * messages.unfinished is the number of attempts in a row that never
  * reached spool_apply, which sets it back to 0.
  *
- * SPOOL_CLAIM: a message that is gone or held is SKIPPED; one whose count
- * is already max_unfinished (> 0) is HELD instead (state SPOOL_MSG_HELD,
- * count kept, `mxrelayctl queue release` clears it); any other is CLAIMED
- * (count + 1). SPOOL_UNCLAIM gives back the claim of an attempt that ended
- * without an outcome to record (nothing pending, load failure, shutdown).
+ * SPOOL_CHECK, before an attempt: a message that is gone or held is
+ * SKIPPED; one whose count is already max_unfinished (> 0) is HELD instead
+ * (state SPOOL_MSG_HELD, count kept, `mxrelayctl queue release` clears
+ * it); any other is CHECKED (count unchanged, returned in unfinished).
+ * SPOOL_CLAIM: count + 1 (CLAIMED) for a message that still exists, held
+ * or not (the attempt is under way), else SKIPPED. SPOOL_UNCLAIM gives
+ * back the claim of an attempt that ended without an outcome to record.
  */
-enum spool_claim_op { SPOOL_CLAIM, SPOOL_UNCLAIM };
-enum spool_claim_result { SPOOL_CLAIMED, SPOOL_CLAIM_HELD, SPOOL_CLAIM_SKIPPED };
+enum spool_claim_op { SPOOL_CLAIM, SPOOL_UNCLAIM, SPOOL_CHECK };
+enum spool_claim_result { SPOOL_CLAIMED, SPOOL_CLAIM_HELD, SPOOL_CLAIM_SKIPPED, SPOOL_CHECKED };
 
 struct spool_claim {
 	int64_t msg_id;
 	int op;				/* enum spool_claim_op */
-	int max_unfinished;		/* SPOOL_CLAIM: hold at this count; 0: never */
+	int max_unfinished;		/* SPOOL_CHECK: hold at this count; 0: never */
 	int result;			/* out: enum spool_claim_result */
 	int unfinished;			/* out: the count before this call */
 	char qid[SPOOL_QID_LEN + 1];	/* out: "" when the message is gone */

@@ -355,14 +355,19 @@ claim_one(struct spool *sp, struct spool_claim *c, char *err, size_t errlen)
 		return rc;
 	if (c->op == SPOOL_UNCLAIM)
 		return step_msg(sp, ST_UNCLAIM, c->msg_id, tag, err, errlen);
+	if (c->op == SPOOL_CLAIM) {
+		/* the attempt is under way even if an operator held it meanwhile: count it */
+		c->result = SPOOL_CLAIMED;
+		return step_msg(sp, ST_CLAIM_ADD, c->msg_id, tag, err, errlen);
+	}
 	if (state != SPOOL_MSG_QUEUED)
 		return SQLITE_OK; /* held by an operator meanwhile */
 	if (c->max_unfinished > 0 && c->unfinished >= c->max_unfinished) {
 		c->result = SPOOL_CLAIM_HELD;
 		return step_msg(sp, ST_CLAIM_HOLD, c->msg_id, tag, err, errlen);
 	}
-	c->result = SPOOL_CLAIMED;
-	return step_msg(sp, ST_CLAIM_ADD, c->msg_id, tag, err, errlen);
+	c->result = SPOOL_CHECKED;
+	return SQLITE_OK;
 }
 
 int

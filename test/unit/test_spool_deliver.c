@@ -831,9 +831,10 @@ claim(struct spool *sp, int64_t id, int op, int max)
 }
 
 /*
- * Attempts that never finish (issue 8): each claim counts one, the outcome
- * clears the count, and at max_unfinished the message is held, not claimed;
- * a release starts over; held and deleted messages are skipped.
+ * Attempts that never finish (issue 8): a check before each attempt holds a
+ * message whose count reached max_unfinished, each claim (when the attempt
+ * opens a connection for it) counts one, the outcome clears the count; a
+ * release starts over; held and deleted messages are skipped by the check.
  */
 static void
 test_claims(void **state)
@@ -851,15 +852,21 @@ test_claims(void **state)
 	insert_ok(fx->sp, b, 2);
 	id = msg_id(fx->dir, b[0].in.qid);
 	id2 = msg_id(fx->dir, b[1].in.qid);
-	c = claim(fx->sp, id, SPOOL_CLAIM, 2);
-	assert_int_equal(c.result, SPOOL_CLAIMED);
+	c = claim(fx->sp, id, SPOOL_CHECK, 2);
+	assert_int_equal(c.result, SPOOL_CHECKED);
 	assert_int_equal(c.unfinished, 0);
 	assert_string_equal(c.qid, b[0].in.qid);
-	/* the daemon died: the next start claims it again, then it is held */
-	c = claim(fx->sp, id, SPOOL_CLAIM, 2);
+	assert_int_equal(db_int(fx->dir, cnt, b[0].in.qid), 0); /* a check counts nothing */
+	c = claim(fx->sp, id, SPOOL_CLAIM, 0);
 	assert_int_equal(c.result, SPOOL_CLAIMED);
+	assert_int_equal(c.unfinished, 0);
+	/* the daemon died: the next start checks and claims it again, then it is held */
+	c = claim(fx->sp, id, SPOOL_CHECK, 2);
+	assert_int_equal(c.result, SPOOL_CHECKED);
 	assert_int_equal(c.unfinished, 1);
-	c = claim(fx->sp, id, SPOOL_CLAIM, 2);
+	c = claim(fx->sp, id, SPOOL_CLAIM, 0);
+	assert_int_equal(c.result, SPOOL_CLAIMED);
+	c = claim(fx->sp, id, SPOOL_CHECK, 2);
 	assert_int_equal(c.result, SPOOL_CLAIM_HELD);
 	assert_int_equal(c.unfinished, 2);
 	assert_int_equal(db_int(fx->dir, "SELECT state FROM messages WHERE qid = ?1", b[0].in.qid),
@@ -867,8 +874,12 @@ test_claims(void **state)
 	assert_int_equal(load_pending(fx->sp, &due), 1); /* only the other one */
 	assert_int_equal(due[0].id, id2);
 	free(due);
-	c = claim(fx->sp, id, SPOOL_CLAIM, 2);
+	c = claim(fx->sp, id, SPOOL_CHECK, 2);
 	assert_int_equal(c.result, SPOOL_CLAIM_SKIPPED);	/* held: no attempt */
+	/* an attempt already under way is counted even when held meanwhile */
+	c = claim(fx->sp, id, SPOOL_CLAIM, 0);
+	assert_int_equal(c.result, SPOOL_CLAIMED);
+	assert_int_equal(db_int(fx->dir, cnt, b[0].in.qid), 3);
 	/* a release starts the count over */
 	assert_int_equal(spool_queue_set_state(fx->sp, b[0].in.qid, SPOOL_MSG_QUEUED, T0, &rid,
 	                                       err, sizeof err), 0);
@@ -879,6 +890,9 @@ test_claims(void **state)
 	c = claim(fx->sp, id2, SPOOL_CLAIM, 0);
 	assert_int_equal(c.result, SPOOL_CLAIMED);
 	assert_int_equal(db_int(fx->dir, cnt, b[1].in.qid), 3);
+	c = claim(fx->sp, id2, SPOOL_CHECK, 0);
+	assert_int_equal(c.result, SPOOL_CHECKED);
+	assert_int_equal(c.unfinished, 3);
 	claim(fx->sp, id2, SPOOL_UNCLAIM, 0);
 	assert_int_equal(db_int(fx->dir, cnt, b[1].in.qid), 2);
 	/* an attempt's outcome clears the count */
@@ -892,9 +906,11 @@ test_claims(void **state)
 	assert_int_equal(db_int(fx->dir, cnt, b[1].in.qid), 0);
 	/* gone */
 	assert_int_equal(spool_delete(fx->sp, b[1].in.qid, err, sizeof err), 0);
-	c = claim(fx->sp, id2, SPOOL_CLAIM, 2);
+	c = claim(fx->sp, id2, SPOOL_CHECK, 2);
 	assert_int_equal(c.result, SPOOL_CLAIM_SKIPPED);
 	assert_string_equal(c.qid, "");
+	c = claim(fx->sp, id2, SPOOL_CLAIM, 0);
+	assert_int_equal(c.result, SPOOL_CLAIM_SKIPPED);
 	unbuild(b, 2);
 }
 
