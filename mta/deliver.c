@@ -9,17 +9,7 @@
  * bounce for the failed ones, and records all of it in ONE spool
  * transaction through the writer thread. Nothing in the spool changes before
  * that, so a crash mid-delivery means the message is simply tried again.
- *
- * Except a count of attempts that never finished (issue 8), so that a
- * message that crashes the daemon is not tried again and again: before the
- * first connection opened for a message or its first transaction, the job
- * claims it (job_claim, +1 on disk); the recorded outcome sets the count
- * back to 0. Time spent loading, in DNS or queued behind other mail is never
- * counted, as nothing there talks to a server. After a restart, a message
- * with a count (a suspect) is tried alone: never while another suspect's
- * attempt is under way (other mail goes on as usual), so that a crash counts
- * against the suspect that caused it and not against every suspect in
- * flight with it. At max_unfinished_attempts the message is held.
+ * (Except the count of attempts that never finished: deliver_claim.c.)
  */
 #include "mta/deliver_int.h"
 
@@ -83,31 +73,16 @@ job_free(struct djob *j)
 	free(j);
 }
 
-/* No suspect is under way: the next waiting one is due now (see job_checked). */
-static void
-suspect_next(struct deliver *dl)
-{
-	int64_t id;
-
-	if (dl->suspect_busy || dl->nwaiting == 0 || dl->stopping)
-		return;
-	id = dl->waiting[0];
-	dl->nwaiting--;
-	memmove(dl->waiting, dl->waiting + 1, dl->nwaiting * sizeof(*dl->waiting));
-	sched_add(dl->sched, id, time(NULL));
-}
-
-/* The job is over for the scheduler. */
-static void
+void
 job_end(struct djob *j)
 {
 	struct deliver *dl = j->dl;
+	bool suspect = j->suspect;
+
 	sched_done(dl->sched, j->id);
 	dl->busy--;
-	if (j->suspect)
-		dl->suspect_busy = false;
 	job_free(j);
-	suspect_next(dl);
+	suspect_end(dl, suspect);
 	server_maybe_exit(dl->srv);
 }
 
@@ -202,8 +177,6 @@ group_fail_all(struct dgroup *g, int code, const char *text, const char *relay)
 		job_record(g->job, g->idx[k], code, text, relay, NULL);
 	group_done(g);
 }
-
-static void job_finish(struct djob *j);
 
 void
 group_done(struct dgroup *g)
@@ -316,7 +289,7 @@ job_applied(struct writer_job *wj)
 	job_end(j);
 }
 
-static void
+void
 job_finish(struct djob *j)
 {
 	const struct config *c = j->dl->srv->cfg;
@@ -439,6 +412,8 @@ job_loaded(void *arg)
 		job_release(j);
 		return;
 	}
+	if (!job_admit(j))
+		return;
 	j->res = xcalloc(j->w->nrcpts, sizeof(*j->res));
 	j->need_utf8 = (j->w->flags & SPOOL_F_SMTPUTF8) != 0;
 	j->need_8bit = (j->w->flags & SPOOL_F_8BITMIME) || has_8bit(j->w->body, j->w->body_len);
@@ -456,144 +431,7 @@ job_load(struct djob *j)
 	async_run(j->dl->srv->async, load_work, job_loaded, l);
 }
 
-/* The claim is durable (or failed): the destinations that waited for it go on. */
-static void
-job_claim_done(struct writer_job *wj)
-{
-	struct djob *j = wj->arg;
-	/* after the loop (completions run at exit): no new connection, no writer */
-	bool live = !event_base_got_exit(j->dl->srv->base);
-	struct dest **w = j->claim_waiters;
-	size_t n = j->nclaim_waiters;
-
-	j->claim = JOB_CLAIMED;
-	if (wj->status != 0)	/* the attempt goes on uncounted: a count never stops mail */
-		log_err("qid=%s event=spool_error error=\"%s\"", j->w->qid, wj->err);
-	else
-		j->claimed = wj->claim.result == SPOOL_CLAIMED;
-	j->claim_waiters = NULL;
-	j->nclaim_waiters = 0;
-	for (size_t i = 0; i < n; i++)
-		dest_claim_done(w[i], live);
-	free(w);
-	if (j->finish_after_claim && live)
-		job_finish(j);
-}
-
-bool
-job_claim(struct djob *j, struct dest *d)
-{
-	size_t i;
-
-	if (j->claim == JOB_CLAIMED)
-		return true;
-	for (i = 0; i < j->nclaim_waiters && j->claim_waiters[i] != d; i++)
-		;
-	if (i == j->nclaim_waiters) {
-		j->claim_waiters = xrealloc(j->claim_waiters, (i + 1) * sizeof(*j->claim_waiters));
-		j->claim_waiters[j->nclaim_waiters++] = d;
-		dest_claim_wait(d);
-	}
-	if (j->claim == JOB_UNCLAIMED) {
-		/* j->wj is free: the check is done, the outcome waits for this claim */
-		j->claim = JOB_CLAIMING;
-		memset(&j->wj, 0, sizeof(j->wj));
-		j->wj.kind = WRITER_CLAIM;
-		j->wj.claim.msg_id = j->id;
-		j->wj.claim.op = SPOOL_CLAIM;
-		j->wj.done = job_claim_done;
-		j->wj.arg = j;
-		writer_submit(j->dl->srv->writer, &j->wj);
-	}
-	return false;
-}
-
-/*
- * A suspect while another suspect's attempt is under way waits its turn: it
- * stays in the schedule (due after retry_min, so queue control sees it as
- * usual) and suspect_next makes it due at once when its turn comes.
- */
-static void
-suspect_wait(struct deliver *dl, const struct spool_claim *c)
-{
-	size_t i;
-
-	for (i = 0; i < dl->nwaiting && dl->waiting[i] != c->msg_id; i++)
-		;
-	if (i == dl->nwaiting) {
-		dl->waiting = xrealloc(dl->waiting, (i + 1) * sizeof(*dl->waiting));
-		dl->waiting[dl->nwaiting++] = c->msg_id;
-		log_info("qid=%s event=unfinished_wait count=%d note=\"tried alone, after the "
-			 "attempt under way of another message with unfinished attempts\"",
-			 c->qid, c->unfinished);
-	}
-	/* in flight now: it comes back at this time once job_end says it is done */
-	sched_add(dl->sched, c->msg_id, time(NULL) + (time_t)dl->srv->cfg->retry_min);
-}
-
-/* The suspect's turn: it leaves the waiting list (if it came back on its own). */
-static void
-suspect_start(struct deliver *dl, struct djob *j)
-{
-	for (size_t i = 0; i < dl->nwaiting; i++)
-		if (dl->waiting[i] == j->id) {
-			dl->nwaiting--;
-			memmove(dl->waiting + i, dl->waiting + i + 1,
-				(dl->nwaiting - i) * sizeof(*dl->waiting));
-			break;
-		}
-	dl->suspect_busy = true;
-	j->suspect = true;
-}
-
-/* Checked: deliver, hold a message whose attempts keep dying, or wait (suspects). */
-static void
-job_checked(struct writer_job *wj)
-{
-	struct djob *j = wj->arg;
-	struct deliver *dl = j->dl;
-	const struct spool_claim *c = &wj->claim;
-	unsigned max = dl->srv->cfg->max_unfinished_attempts;
-
-	if (wj->status != 0) {
-		log_err("id=%lld event=spool_error error=\"%s\"", (long long)j->id, wj->err);
-		sched_add(dl->sched, j->id, time(NULL) + (time_t)dl->srv->cfg->retry_min);
-		job_end(j);
-		return;
-	}
-	if (c->result == SPOOL_CLAIM_HELD) {
-		/* a message that takes the daemon down must not do it again and again */
-		log_err("qid=%s event=held by=unfinished_attempts unfinished=%d limit=%u "
-			"reason=\"%d delivery attempts in a row never finished (mxrelayd stopped "
-			"during them); release with: mxrelayctl queue release %s\"",
-			c->qid, c->unfinished, max, c->unfinished, c->qid);
-		job_end(j);
-		return;
-	}
-	if (c->result != SPOOL_CHECKED) {	/* deleted or held meanwhile */
-		job_end(j);
-		return;
-	}
-	if (c->unfinished > 0 && max > 0) {
-		/* a suspect: one at a time, so a crash counts against the one that caused it */
-		if (dl->suspect_busy) {
-			suspect_wait(dl, c);
-			job_end(j);
-			return;
-		}
-		suspect_start(dl, j);
-	}
-	if (c->unfinished > 0)
-		log_warn("qid=%s event=unfinished_attempts count=%d limit=%u", c->qid,
-			 c->unfinished, max);
-	if (dl->stopping) {
-		job_release(j);
-		return;
-	}
-	job_load(j);
-}
-
-/* Check the message in the spool first: held at the limit of unfinished attempts? */
+/* Load the message (a worker thread); job_loaded goes on. */
 static void
 job_start(int64_t id, void *arg)
 {
@@ -607,13 +445,7 @@ job_start(int64_t id, void *arg)
 		dl->jobs->prev = j;
 	dl->jobs = j;
 	dl->busy++;
-	j->wj.kind = WRITER_CLAIM;
-	j->wj.claim.msg_id = id;
-	j->wj.claim.op = SPOOL_CHECK;
-	j->wj.claim.max_unfinished = (int)dl->srv->cfg->max_unfinished_attempts;
-	j->wj.done = job_checked;
-	j->wj.arg = j;
-	writer_submit(dl->srv->writer, &j->wj);
+	job_load(j);
 }
 
 static SSL_CTX *

@@ -34,7 +34,7 @@ struct deliver {
 	struct djob *jobs;	/* every job, for the claims left at exit */
 	int64_t *abandoned;	/* claims of jobs that ended while stopping */
 	size_t nabandoned;
-	/* suspects (deliver.c, job_checked): one attempt under way at a time */
+	/* suspects (deliver_claim.c): one attempt under way at a time */
 	bool suspect_busy;
 	int64_t *waiting;	/* suspects waiting their turn, oldest first */
 	size_t nwaiting;
@@ -86,6 +86,10 @@ struct dgroup {
 };
 
 /* deliver.c */
+/* The job is over for the scheduler: sched_done, then freed. */
+void job_end(struct djob *j);
+/* Every group has an outcome: record them all (after the claim, if one is being written). */
+void job_finish(struct djob *j);
 void job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
 		const char *tls);
 void group_done(struct dgroup *g);
@@ -93,14 +97,24 @@ void group_done(struct dgroup *g);
 void group_free(struct dgroup *g);
 /* Record the same outcome for every recipient of g, then group_done. */
 void group_fail_all(struct dgroup *g, int code, const char *text, const char *relay);
+
+/* deliver_claim.c: the count of attempts that never finished */
 /*
- * Claim j's message for this attempt (spool_claim, count + 1) before the
- * first connection opened for it or its first transaction: true once the
+ * The message is loaded: true to go on. False when j was ended or handed to
+ * the writer: held by an operator, held at max_unfinished_attempts, or a
+ * suspect (a count above 0) while another suspect's attempt is under way.
+ */
+bool job_admit(struct djob *j);
+/*
+ * Claim j's message for this attempt (spool_claim, count + 1) before a
+ * connection is opened for it or its transaction starts: true once the
  * claim is durable. Else it is being written, and d is pumped again when it
  * is (dest_claim_done). Waiting in DNS or in a destination queue is never
- * counted: only what can crash while talking to a server.
+ * counted: only what can crash while talking to a server about it.
  */
 bool job_claim(struct djob *j, struct dest *d);
+/* A job ended (suspect: it was the suspect under way): the next suspect's turn. */
+void suspect_end(struct deliver *dl, bool suspect);
 
 /* dest.c */
 void dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g);

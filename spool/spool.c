@@ -43,7 +43,7 @@ static const char *const spool_sql[ST__COUNT] = {
     /* held messages (state 1, mxrelayctl queue hold) stay out of the schedule */
     [ST_PENDING] = "SELECT m.id, m.next_try FROM messages AS m WHERE m.state = 0 AND EXISTS (SELECT 1 FROM"
                    " recipients AS r WHERE r.msg_id = m.id AND r.state = 0) ORDER BY m.id",
-    [ST_WORK_MSG] = "SELECT " MSG_COLS ", attempts FROM messages WHERE id = ?1",
+    [ST_WORK_MSG] = "SELECT " MSG_COLS ", attempts, state, unfinished FROM messages WHERE id = ?1",
     [ST_WORK_RCPTS] = "SELECT id, address, attempts FROM recipients"
                       " WHERE msg_id = ?1 AND state = 0 ORDER BY id",
     [ST_UPD_MSG] = "UPDATE messages SET next_try = ?2, attempts = ?3, unfinished = 0"

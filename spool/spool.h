@@ -175,6 +175,8 @@ struct spool_work {
 	time_t received;
 	unsigned flags;			/* SPOOL_F_* */
 	int attempts;			/* message attempts so far */
+	int state;			/* SPOOL_MSG_*: held by an operator meanwhile? */
+	int unfinished;			/* attempts in a row that never finished (spool_claim) */
 	char *client_ip, *helo, *auth_user;	/* NULL when not stored */
 	struct spool_rcpt *rcpts;	/* PENDING recipients only, in arrival order */
 	size_t nrcpts;			/* 0 when nothing is pending any more */
@@ -243,8 +245,9 @@ int spool_apply(struct spool *sp, const struct spool_update *u, size_t n, int *d
  * messages.unfinished is the number of attempts in a row that never
  * reached spool_apply, which sets it back to 0.
  *
- * SPOOL_CHECK, before an attempt: a message that is gone or held is
- * SKIPPED; one whose count is already max_unfinished (> 0) is HELD instead
+ * SPOOL_CHECK, when spool_load_work read a count at the limit (decided
+ * again here, in a write transaction): a message that is gone or held is
+ * SKIPPED; one whose count is already max_unfinished (> 0) is HELD
  * (state SPOOL_MSG_HELD, count kept, `mxrelayctl queue release` clears
  * it); any other is CHECKED (count unchanged, returned in unfinished).
  * SPOOL_CLAIM: count + 1 (CLAIMED) for a message that still exists, held

@@ -56,7 +56,7 @@ fail:
 	return -1;
 }
 
-/* Fill W from a row of ST_WORK_MSG (MSG_COLS plus attempts, see spool.c). */
+/* Fill W from a row of ST_WORK_MSG (MSG_COLS, attempts, state, unfinished: spool.c). */
 static int
 work_row(struct spool_work *w, sqlite3_stmt *st)
 {
@@ -74,6 +74,8 @@ work_row(struct spool_work *w, sqlite3_stmt *st)
 	w->auth_user = spool_col_dup(st, 7, &oom);
 	w->flags = (unsigned)sqlite3_column_int64(st, 8);
 	w->attempts = sqlite3_column_int(st, 9);
+	w->state = sqlite3_column_int(st, 10);
+	w->unfinished = sqlite3_column_int(st, 11);
 	if (oom || w->sender == NULL)
 		return -1; /* sender is NOT NULL: only malloc makes it NULL */
 	if (size < 0 || (uint64_t)size >= SIZE_MAX)

@@ -349,7 +349,8 @@ test_load_work(void **state)
 	db_exec(fx->dir, "UPDATE recipients SET state = 2, attempts = 3 WHERE address ="
 	                 " 'r2.1@example.test'");
 	db_exec(fx->dir, "UPDATE recipients SET attempts = 2 WHERE address = 'r3.1@example.test'");
-	db_exec(fx->dir, "UPDATE messages SET attempts = 2 WHERE qid = '0000000000000001'");
+	db_exec(fx->dir, "UPDATE messages SET attempts = 2, unfinished = 1 WHERE qid ="
+	                 " '0000000000000001'");
 
 	if (spool_load_work(fx->sp, msg_id(fx->dir, b[0].in.qid), &w, err, sizeof err) != 0)
 		fail_msg("load work: %s", err);
@@ -359,6 +360,8 @@ test_load_work(void **state)
 	assert_int_equal(w->received, b[0].in.received);
 	assert_int_equal(w->flags, SPOOL_F_8BITMIME);
 	assert_int_equal(w->attempts, 2);
+	assert_int_equal(w->state, SPOOL_MSG_QUEUED);
+	assert_int_equal(w->unfinished, 1);
 	assert_string_equal(w->client_ip, "192.0.2.7");
 	assert_string_equal(w->helo, "client.example");
 	assert_string_equal(w->auth_user, "copier");
@@ -382,6 +385,7 @@ test_load_work(void **state)
 	assert_int_equal(w->body[0], '\0');
 	assert_null(w->auth_user);
 	assert_int_equal(w->nrcpts, 1);
+	assert_int_equal(w->unfinished, 0);
 	spool_work_free(w);
 	spool_work_free(NULL);
 	unbuild(b, 2);
