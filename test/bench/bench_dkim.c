@@ -9,7 +9,11 @@
  * with the same signer (as the daemon's worker pool does) and prints the
  * aggregate rate and the speed-up over one thread.
  *
- *   bench_dkim [-n N] [-t T] [-r RSA.pem] [-e ED25519.pem]
+ *   bench_dkim [-n N] [-t T] [-a ALG] [-s KB] [-r RSA.pem] [-e ED25519.pem]
+ *
+ * -a and -s restrict the run to one algorithm cell and one message size:
+ * with -t 1 that is the loop to run under valgrind --tool=callgrind, whose
+ * instruction counts stay put on a busy machine where timings do not.
  *
  * Keys: generated in a temporary directory with mxdkim_keygen unless given
  * (-r / -e load existing PKCS#8 PEM files). Not a test: built with the
@@ -202,10 +206,13 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: bench_dkim [-n MESSAGES] [-t THREADS] [-r RSA.pem] [-e ED25519.pem]\n"
+	        "usage: bench_dkim [-n MESSAGES] [-t THREADS] [-a ALG] [-s KB] [-r RSA.pem]\n"
+	        "                  [-e ED25519.pem]\n"
 	        "  -n  messages signed per thread and cell (default 200)\n"
 	        "  -t  also run every cell with this many threads at once (default: the\n"
 	        "      number of online CPUs; 1 = single-thread table only)\n"
+	        "  -a  only this cell: rsa-2048, ed25519 or dual (default all three)\n"
+	        "  -s  only this message size in KB (default 4 and 100)\n"
 	        "  -r, -e  use these keys instead of generating RSA-2048 / Ed25519 ones\n");
 	exit(2);
 }
@@ -213,19 +220,28 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	const char *rsa_path = NULL, *ed_path = NULL;
+	const char *rsa_path = NULL, *ed_path = NULL, *only = NULL;
 	char dir[] = "/tmp/bench_dkim.XXXXXX", rsa_buf[64], ed_buf[64], err[256];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int n = 200, threads = ncpu > 1 ? (int)ncpu : 1, opt, generated = 0;
-	static const size_t sizes[] = {4 * 1024, 100 * 1024};
+	size_t sizes[] = {4 * 1024, 100 * 1024}, nsizes = 2;
 
-	while ((opt = getopt(argc, argv, "n:t:r:e:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:a:s:r:e:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = atoi(optarg);
 			break;
 		case 't':
 			threads = atoi(optarg);
+			break;
+		case 'a':
+			only = optarg;
+			break;
+		case 's':
+			sizes[0] = (size_t)atoi(optarg) * 1024;
+			nsizes = 1;
+			if (sizes[0] == 0 || sizes[0] > 64u << 20)
+				usage();
 			break;
 		case 'r':
 			rsa_path = optarg;
@@ -238,6 +254,9 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind != argc || n < 1 || threads < 1 || threads > 256)
+		usage();
+	if (only != NULL && strcmp(only, "rsa-2048") != 0 && strcmp(only, "ed25519") != 0 &&
+	    strcmp(only, "dual") != 0)
 		usage();
 
 	if (rsa_path == NULL || ed_path == NULL) {
@@ -277,12 +296,14 @@ main(int argc, char **argv)
 	if (threads > 1)
 		printf(" %8s", "speedup");
 	printf("\n");
-	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+	for (size_t si = 0; si < nsizes; si++) {
 		size_t len;
 		char *msg = make_message(sizes[si], &len);
 		for (size_t ci = 0; ci < sizeof cells / sizeof cells[0]; ci++) {
 			const struct cell *c = &cells[ci];
 			struct result one, many;
+			if (only != NULL && strcmp(only, c->name) != 0)
+				continue;
 			check_cell(c, msg, len); /* also warms up */
 			one = measure(c, msg, len, n, 1);
 			printf("%-9s %6zuK %7d %11.1f %13.1f %10.3f", c->name, sizes[si] / 1024, 1,
