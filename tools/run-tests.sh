@@ -15,8 +15,7 @@ if [ "${1:-}" = "--sanitize" ]; then
 	flags="$flags -DMXRELAY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 	export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-	# fast_unwind_on_malloc=0: the suppression must see through libcrypto's frames
-	export LSAN_OPTIONS="suppressions=$(pwd)/test/lsan.supp:fast_unwind_on_malloc=0"
+	export LSAN_OPTIONS="suppressions=$(pwd)/test/lsan.supp"
 fi
 
 if [ "$(id -u)" = 0 ]; then
