@@ -313,6 +313,8 @@ mxdkim_key_free(struct mxdkim_key *k)
 	if (k->pem != NULL)
 		OPENSSL_clear_free(k->pem, strlen(k->pem));
 	EVP_PKEY_free(k->pkey);
+	if (k->der_b64 != NULL)
+		OPENSSL_clear_free(k->der_b64, strlen(k->der_b64));
 	free(k->pub);
 	free(k);
 }

@@ -27,6 +27,8 @@ struct mxdkim_key {
 	char token[MXDKIM_TOKEN_MAX];
 	/* set by mxdkim_signer_add when the probe signature went through the hand-off */
 	bool handoff;
+	/* MXDKIM_KEYS_DER only: base64 of the DER, the text libopendkim is given */
+	char *der_b64;
 	/* public half: DER SubjectPublicKeyInfo (RSA) or the raw 32 bytes (Ed25519) */
 	unsigned char *pub;
 	size_t publen;

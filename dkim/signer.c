@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <opendkim/dkim.h>
 
 #define DOMAIN_KEYS_MAX 8
@@ -64,6 +65,7 @@ struct domain {
 
 struct mxdkim_signer {
 	DKIM_LIB *lib;
+	enum mxdkim_keymode keymode;
 	struct domain *domains; /* sorted by name */
 	size_t ndomains, cap;
 };
@@ -197,6 +199,33 @@ domain_slot(struct mxdkim_signer *s, const char *name)
 
 static void probe_key(DKIM_LIB *lib, const char *domain, struct entry *e);
 
+void
+mxdkim_signer_keymode(struct mxdkim_signer *s, enum mxdkim_keymode mode)
+{
+	s->keymode = mode;
+}
+
+/* MXDKIM_KEYS_DER: the base64 DER text libopendkim decodes itself ("MII...", RSA only) */
+static int
+der_text(struct mxdkim_key *k, char *err, size_t errlen)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	if (k->alg != MXDKIM_RSA)
+		return mxdkim_fail(err, errlen, "libopendkim takes DER only as base64 \"MII...\", "
+		                                "which an Ed25519 key is not");
+	n = i2d_PrivateKey(k->pkey, &der);
+	if (n <= 0)
+		return mxdkim_fail(err, errlen, "cannot encode the key as DER");
+	k->der_b64 = mxdkim_b64_encode(der, (size_t)n);
+	OPENSSL_clear_free(der, (size_t)n);
+	if (k->der_b64 == NULL || strncmp(k->der_b64, "MII", 3) != 0)
+		return mxdkim_fail(err, errlen, "the DER of this key does not start as libopendkim "
+		                                "needs");
+	return 0;
+}
+
 int
 mxdkim_signer_add(struct mxdkim_signer *s, const char *domain, const char *selector,
                   struct mxdkim_key *key, char *err, size_t errlen)
@@ -239,6 +268,8 @@ mxdkim_signer_add(struct mxdkim_signer *s, const char *domain, const char *selec
 		mxdkim_fail(err, errlen, "%s: more than %d keys", name, DOMAIN_KEYS_MAX);
 		goto fail;
 	}
+	if (s->keymode == MXDKIM_KEYS_DER && der_text(key, err, errlen) != 0)
+		goto fail;
 	e = &d->keys[d->nkeys];
 	e->selector = strdup(selector);
 	if (e->selector == NULL) {
@@ -247,7 +278,9 @@ mxdkim_signer_add(struct mxdkim_signer *s, const char *domain, const char *selec
 	}
 	e->key = key;
 	d->nkeys++;
-	probe_key(s->lib, d->name, e);
+	key->handoff = false;
+	if (s->keymode == MXDKIM_KEYS_PARSED)
+		probe_key(s->lib, d->name, e);
 	return 0;
 fail:
 	mxdkim_key_free(key);
@@ -387,7 +420,8 @@ sign_key(DKIM_LIB *lib, const char *domain, const struct entry *e, const char *m
          struct outbuf *out, char *err, size_t errlen)
 {
 	struct mxdkim_key *k = e->key;
-	struct keyuse ku = {k->handoff ? k->token : k->pem, k->handoff ? k->pkey : NULL, false, 0};
+	const char *text = k->handoff ? k->token : k->der_b64 ? k->der_b64 : k->pem;
+	struct keyuse ku = {text, k->handoff ? k->pkey : NULL, false, 0};
 	int rc = sign_one(lib, domain, e, &ku, msg, len, out, err, errlen);
 
 	/*
@@ -416,7 +450,6 @@ probe_key(DKIM_LIB *lib, const char *domain, struct entry *e)
 	char err[256];
 	int rc;
 
-	e->key->handoff = false;
 	if (mxdkim_handoff_probe_start(&p, e->key->pkey) != 0)
 		return;
 	ku.arm = p.copy;

@@ -37,6 +37,22 @@ struct mxdkim_signer;
 /* A signer with no domains; NULL when libopendkim cannot be set up (or ENOMEM). */
 struct mxdkim_signer *mxdkim_signer_new(void);
 
+/*
+ * How keys reach libopendkim. MXDKIM_KEYS_PARSED (the default): handed over
+ * parsed, once (dkim/handoff.c). For measurements (bench_dkim -k) the ways
+ * libopendkim's API offers, which decode the key again for every signature
+ * (and leak with Ed25519): MXDKIM_KEYS_PEM, the PEM text; MXDKIM_KEYS_DER,
+ * base64 of the DER (libopendkim takes DER only as base64 text starting
+ * "MII", which only RSA keys do: an Ed25519 key is then refused by add).
+ * Set before the first mxdkim_signer_add.
+ */
+enum mxdkim_keymode {
+	MXDKIM_KEYS_PARSED = 0,
+	MXDKIM_KEYS_PEM = 1,
+	MXDKIM_KEYS_DER = 2,
+};
+void mxdkim_signer_keymode(struct mxdkim_signer *s, enum mxdkim_keymode mode);
+
 /* Frees the signer and every key given to it. NULL is a no-op. */
 void mxdkim_signer_free(struct mxdkim_signer *s);
 

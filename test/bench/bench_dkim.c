@@ -9,7 +9,12 @@
  * with the same signer (as the daemon's worker pool does) and prints the
  * aggregate rate and the speed-up over one thread.
  *
- *   bench_dkim [-n N] [-t T] [-a ALG] [-s KB] [-r RSA.pem] [-e ED25519.pem]
+ *   bench_dkim [-n N] [-t T] [-a ALG] [-s KB] [-k parsed|pem|der] [-r RSA.pem]
+ *              [-e ED25519.pem]
+ *
+ * -k: how the keys reach libopendkim (mxdkim_signer_keymode): parsed once,
+ * the default and what mxrelayd does, or through libopendkim's own API as
+ * PEM text or base64 DER (RSA only), decoded again for every signature.
  *
  * -a and -s restrict the run to one algorithm cell and one message size:
  * with -t 1 that is the loop to run under valgrind --tool=callgrind, whose
@@ -109,6 +114,9 @@ load(const char *path)
 	return k;
 }
 
+static enum mxdkim_keymode keymode = MXDKIM_KEYS_PARSED;
+
+/* NULL when the key mode cannot take one of the keys (DER and Ed25519) */
 static struct mxdkim_signer *
 signer_with(const char *rsa_path, const char *ed_path)
 {
@@ -117,6 +125,11 @@ signer_with(const char *rsa_path, const char *ed_path)
 
 	if (s == NULL)
 		die("mxdkim_signer_new", "failed");
+	mxdkim_signer_keymode(s, keymode);
+	if (keymode == MXDKIM_KEYS_DER && ed_path != NULL) {
+		mxdkim_signer_free(s);
+		return NULL;
+	}
 	if (rsa_path && mxdkim_signer_add(s, DOMAIN, "rsa", load(rsa_path), err, sizeof err) != 0)
 		die("mxdkim_signer_add rsa", err);
 	if (ed_path && mxdkim_signer_add(s, DOMAIN, "ed", load(ed_path), err, sizeof err) != 0)
@@ -213,6 +226,8 @@ usage(void)
 	        "      number of online CPUs; 1 = single-thread table only)\n"
 	        "  -a  only this cell: rsa-2048, ed25519 or dual (default all three)\n"
 	        "  -s  only this message size in KB (default 4 and 100)\n"
+	        "  -k  keys to libopendkim: parsed (default), pem or der (RSA only): the\n"
+	        "      last two are libopendkim's API, decoding the key for every signature\n"
 	        "  -r, -e  use these keys instead of generating RSA-2048 / Ed25519 ones\n");
 	exit(2);
 }
@@ -226,7 +241,7 @@ main(int argc, char **argv)
 	int n = 200, threads = ncpu > 1 ? (int)ncpu : 1, opt, generated = 0;
 	size_t sizes[] = {4 * 1024, 100 * 1024}, nsizes = 2;
 
-	while ((opt = getopt(argc, argv, "n:t:a:s:r:e:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:a:s:k:r:e:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = atoi(optarg);
@@ -241,6 +256,16 @@ main(int argc, char **argv)
 			sizes[0] = (size_t)atoi(optarg) * 1024;
 			nsizes = 1;
 			if (sizes[0] == 0 || sizes[0] > 64u << 20)
+				usage();
+			break;
+		case 'k':
+			if (strcmp(optarg, "parsed") == 0)
+				keymode = MXDKIM_KEYS_PARSED;
+			else if (strcmp(optarg, "pem") == 0)
+				keymode = MXDKIM_KEYS_PEM;
+			else if (strcmp(optarg, "der") == 0)
+				keymode = MXDKIM_KEYS_DER;
+			else
 				usage();
 			break;
 		case 'r':
@@ -289,8 +314,11 @@ main(int argc, char **argv)
 	}
 
 	printf("bench_dkim: mxdkim_sign, relaxed/relaxed, %d messages per thread and cell, "
-	       "%ld online CPU(s)\n\n",
-	       n, ncpu);
+	       "%ld online CPU(s), keys %s\n\n",
+	       n, ncpu,
+	       keymode == MXDKIM_KEYS_PEM   ? "as PEM text (libopendkim's API)"
+	       : keymode == MXDKIM_KEYS_DER ? "as base64 DER (libopendkim's API)"
+	                                    : "parsed once (hand-off)");
 	printf("%-9s %7s %7s %11s %13s %10s", "alg", "size", "threads", "msgs/s", "msgs/s/core",
 	       "ms/msg");
 	if (threads > 1)
@@ -304,6 +332,11 @@ main(int argc, char **argv)
 			struct result one, many;
 			if (only != NULL && strcmp(only, c->name) != 0)
 				continue;
+			if (c->signer == NULL) {
+				printf("%-9s %6zuK  (libopendkim takes no Ed25519 key as DER)\n",
+				       c->name, sizes[si] / 1024);
+				continue;
+			}
 			check_cell(c, msg, len); /* also warms up */
 			one = measure(c, msg, len, n, 1);
 			printf("%-9s %6zuK %7d %11.1f %13.1f %10.3f", c->name, sizes[si] / 1024, 1,
