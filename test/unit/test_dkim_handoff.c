@@ -27,6 +27,15 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#define LSAN_OFF() __lsan_disable()
+#define LSAN_ON() __lsan_enable()
+#else
+#define LSAN_OFF()
+#define LSAN_ON()
+#endif
+
 #define DOMAIN "handoff.example"
 
 static const char msg[] = "From: Alice <alice@" DOMAIN ">\r\n"
@@ -170,8 +179,14 @@ test_same_bytes_as_pem(void **state)
 {
 	(void)state;
 	for (int attempt = 0; attempt < 3; attempt++) {
-		char *a = headers_with(MXDKIM_KEYS_PARSED), *b = headers_with(MXDKIM_KEYS_PEM);
-		char *ta = strstr(a, " t="), *tb = strstr(b, " t=");
+		char *a = headers_with(MXDKIM_KEYS_PARSED), *b, *ta, *tb;
+
+		/* libopendkim's own Ed25519 path leaks the key it decodes: that is the point */
+		LSAN_OFF();
+		b = headers_with(MXDKIM_KEYS_PEM);
+		LSAN_ON();
+		ta = strstr(a, " t=");
+		tb = strstr(b, " t=");
 		bool same_second = ta && tb && strncmp(ta, tb, 14) == 0;
 
 		if (same_second)
