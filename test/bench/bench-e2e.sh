@@ -595,7 +595,7 @@ measure() {
 	local bytes=$((kb * 1024)) port cg pid warm out t0 t1 tend c0 c1 left expect sent p n
 	warm=$((conc * 4)); [ "$warm" -lt 100 ] && warm=100
 	expect=$((warm + msgs))
-	R_RATE="-" R_CPU="-" R_SUB="-" R_NOTE="" R_PROBS=""
+	R_RATE="-" R_CPU="-" R_SUB="-" R_BUSY="-" R_NOTE="" R_PROBS=""
 	out="$WORK/$who-$dkim-${kb}k-c$conc-r$rep"
 	sync
 	sink_start "$out.sink"
@@ -619,9 +619,13 @@ measure() {
 		sync; nap 0.5
 		c0=$(cpu_usec "$cg" "$pid")
 		t0=$EPOCHREALTIME
+		read -r b0 </proc/stat
 		load_start "$port" "$conc" "$msgs" "$bytes" "$out"
 		if wait_delivered "$expect"; then
 			t1=$T_DONE
+			read -r b1 </proc/stat
+			# how busy the whole machine was until the last delivery (everyone's processes)
+			R_BUSY=$(busy_pct "$b0" "$b1")
 			wait "$LOAD_PID" || true
 			LOAD_PID=""
 			left=$(wait_drained "$who" 20)
@@ -747,8 +751,8 @@ for kb in ${SIZES//,/ }; do
 					k="$who,$kb,$conc,$dkim"
 					printf '  %-9s %-7s %3s KB  c%-3s %5s msgs  run %s/%s: ' "$who" "$dkim" "$kb" "$conc" "$msgs" "$rep" "$reps" >&2
 					measure "$who" "$kb" "$conc" "$msgs" "$rep" "$dkim"
-					printf '%6s msgs/s delivered %7s CPU s/1000  (submitted %s msgs/s)%s\n' "$R_RATE" "$R_CPU" \
-						"$R_SUB" "${R_NOTE:+  !! $R_NOTE}" >&2
+					printf '%6s msgs/s delivered %7s CPU s/1000  (submitted %s msgs/s, CPUs %s%% busy)%s\n' \
+						"$R_RATE" "$R_CPU" "$R_SUB" "$R_BUSY" "${R_NOTE:+  !! $R_NOTE}" >&2
 					if [ -n "$R_NOTE" ]; then
 						NOTE[$k]="${NOTE[$k]:-}${NOTE[$k]:+; }$R_NOTE"
 						PROBLEM_FILES+=("$who $dkim $kb $conc $rep ${R_PROBS:--} $WORK/$who-$dkim-${kb}k-c$conc-r$rep.relay.log")
@@ -807,7 +811,8 @@ echo "throughput over Postfix's. pf/mx: Postfix CPU per message over mxrelayd's.
 echo "(medians shown). '!': a run failed (see above and below); failed runs are not in the medians."
 echo "Every counted run delivered all messages exactly once and passed the content check (and, when"
 echo "signing, python3-dkim verified the check message's signature). 'submitted' in the run lines:"
-echo "smtp-source's own rate."
+echo "smtp-source's own rate; 'CPUs busy': the whole machine (all users) from the first submission"
+echo "to the last delivery: near 100% means the run was CPU-bound."
 
 if [ -n "$BASELINE" ] && want_mx; then
 	echo

@@ -211,6 +211,16 @@ ratio() {   # ratio A B -> A/B with 2 decimals, or "-"
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "-" }'
 }
 
+# busy_pct "cpu LINE BEFORE" "cpu LINE AFTER": time not idle (nor waiting for I/O) as a
+# percentage of all CPU time
+busy_pct() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		n = split(a, x); split(b, y); tot = 0
+		for (i = 2; i <= n; i++) tot += y[i] - x[i]
+		idle = (y[5] - x[5]) + (y[6] - x[6])
+		printf "%.0f", (tot > 0 ? 100 * (tot - idle) / tot : 0) }'
+}
+
 # steal_pct "cpu LINE BEFORE" "cpu LINE AFTER": steal time as a percentage of all CPU time
 steal_pct() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
