@@ -45,9 +45,11 @@
 #    does not come into play).
 #  - DKIM: both sign every message (From example.com) with the same key type, rsa-sha256 (2048
 #    bits) or ed25519-sha256, relaxed/relaxed, the same signed and oversigned header fields.
-#    mxrelayd signs on its worker threads; Postfix through the Debian opendkim milter on loopback
-#    (inet socket, milter_default_action = tempfail), whose CPU counts for Postfix. Both use
-#    libopendkim 2.11 underneath.
+#    mxrelayd signs on its worker threads; Postfix through the Debian opendkim milter
+#    (milter_default_action = tempfail), whose CPU counts for Postfix. Both use libopendkim 2.11
+#    underneath. The milter listens on a unix socket, as in Debian's opendkim.conf: on a TCP
+#    socket on loopback (--milter inet) Postfix + OpenDKIM is slower at low concurrency (Nagle's
+#    algorithm and delayed ACKs meet libmilter's small writes; see relays.sh).
 #  - TLS: opportunistic on both (Postfix smtp_tls_security_level = may with its tlsmgr; mxrelayd
 #    always tries STARTTLS when offered). smtp-sink offers no STARTTLS, so both send in plaintext.
 #  - --route mx, the older setup: the relays look up the MX of bench.test through a private nsd.
@@ -117,6 +119,7 @@ root; everything runs in private network and mount namespaces.
   --conc LIST         submission concurrencies, comma-separated (default $CONCS)
   --dkim LIST         DKIM modes none, ed25519, rsa, comma-separated (default $DKIMS)
   --route WHICH       static (default: a static route to the sink) or mx (MX lookup via nsd)
+  --milter WHERE      OpenDKIM's socket: unix (default, Debian's) or inet (127.0.0.1)
   --msgs N            messages per measured run (default: by size and concurrency)
   --repeat N          runs per cell and relay, alternating the relays; the table shows medians
                       (default: 3 for 1 KB c50, the target cells, and 1 for the other cells)
@@ -145,6 +148,7 @@ while [ $# -gt 0 ]; do
 	--conc) CONCS="${2:?--conc needs a value}"; shift ;;
 	--dkim) DKIMS="${2:?--dkim needs a value}"; shift ;;
 	--route) ROUTE="${2:?--route needs a value}"; shift ;;
+	--milter) OD_SOCKET="${2:?--milter needs a value}"; shift ;;
 	--msgs) MSGS_OVERRIDE="${2:?--msgs needs a value}"; shift ;;
 	--repeat) REPEAT="${2:?--repeat needs a value}"; shift ;;
 	--only) ONLY="${2:?--only needs a value}"; shift ;;
@@ -168,6 +172,7 @@ done
 case "$ONLY" in mxrelayd|postfix|both) ;; *) die "--only: mxrelayd, postfix or both" ;; esac
 case "$CPU_FROM" in auto|proc) ;; *) die "--cpu-from: auto or proc" ;; esac
 case "$ROUTE" in static|mx) ;; *) die "--route: static or mx" ;; esac
+case "$OD_SOCKET" in unix|inet) ;; *) die "--milter: unix or inet" ;; esac
 SIGNING=0
 for v in ${DKIMS//,/ }; do
 	case "$v" in none) ;; ed25519|rsa) SIGNING=1 ;; *) die "--dkim: none, ed25519 or rsa, not '$v'" ;; esac
@@ -706,7 +711,7 @@ want_mx && [ -n "$BASELINE" ] &&
 if want_pf; then
 	PF_VERSION=$("$POSTCONF" -c "$WORK" -d -h mail_version 2>/dev/null || echo "?")
 	RELAYS="${RELAYS:+$RELAYS, }postfix $PF_VERSION (private instance, qmgr on, smtp client)"
-	[ "$SIGNING" = 1 ] && RELAYS="$RELAYS + $("$OPENDKIM" -V 2>/dev/null | head -1 | sed 's/^opendkim: //') milter"
+	[ "$SIGNING" = 1 ] && RELAYS="$RELAYS + $("$OPENDKIM" -V 2>/dev/null | head -1 | sed 's/^opendkim: //') milter ($OD_SOCKET socket)"
 fi
 case "$CG_MODE" in
 v2|v1) CPU_HOW="cgroup $CG_MODE" ;;

@@ -11,7 +11,7 @@
 # ROUTE=static through a static route, no DNS at all (mxrelayd: route; Postfix: transport_maps to
 # [IP]:25); with ROUTE=mx by the MX records nsd serves. A signed run (DKIM ed25519 or rsa) signs
 # the mail from example.com with selector "sel" and the key in KEYS: mxrelayd itself, Postfix
-# through OpenDKIM (milter on loopback). Both sign relaxed/relaxed with the same header fields:
+# through OpenDKIM (milter). Both sign relaxed/relaxed with the same header fields:
 # OpenDKIM is given mxrelayd's list of signed and oversigned fields (dkim/signer.h).
 
 MX_DIR="" MX_CG="" MX_PID="" MX_PORT=""
@@ -119,13 +119,25 @@ OD_PID="" OD_PORT=""
 OD_USER=$(getent passwd opendkim >/dev/null && echo opendkim || echo "")
 
 # od_start ALG CG: OpenDKIM signing mail from example.com with KEYS/ALG.pem, in cgroup CG (the
-# Postfix instance's: its CPU is the relay's); listens on 127.0.0.1:OD_PORT
+# Postfix instance's: its CPU is the relay's). It listens where OD_SOCKET says: unix (the default,
+# as Debian's opendkim.conf has it: a socket file, OD_MILTER is Postfix's name for it) or inet
+# (127.0.0.1:OD_PORT). Over TCP, libmilter's small writes meet Nagle's algorithm and delayed ACKs:
+# Postfix + OpenDKIM then delivered 108 msgs/s at concurrency 10 where the unix socket gave 272
+# (both CPU-bound near 300 at concurrency 50): the unix socket is the peer at its best.
+OD_SOCKET=${OD_SOCKET:-unix}
+OD_MILTER=""
 od_start() {
-	local alg=$1 cg=$2 d="$PF_DIR/opendkim"
+	local alg=$1 cg=$2 d="$PF_DIR/opendkim" sock
 	mkdir -p "$d"
+	chmod 755 "$d"
 	install -m 600 "$KEYS/$alg.pem" "$d/key.pem"
 	[ -n "$OD_USER" ] && chown -R "$OD_USER" "$d"
 	OD_PORT=$(pick_port)
+	if [ "$OD_SOCKET" = unix ]; then
+		sock="local:$d/milter.sock" OD_MILTER="unix:$d/milter.sock"
+	else
+		sock="inet:$OD_PORT@127.0.0.1" OD_MILTER="inet:127.0.0.1:$OD_PORT"
+	fi
 	cat >"$d/opendkim.conf" <<EOF
 # OpenDKIM for the delivery benchmarks: sign what Postfix relays from example.com, as mxrelayd does
 Mode                    s
@@ -137,7 +149,9 @@ Canonicalization        relaxed/relaxed
 SignHeaders             From,Subject,Date,To,Cc,Message-ID,Reply-To,In-Reply-To,References,MIME-Version,Content-Type,Content-Transfer-Encoding,List-Id,List-Help,List-Unsubscribe,List-Subscribe,List-Post,List-Owner,List-Archive
 OversignHeaders         From,Subject,Date,To,Message-ID,MIME-Version,Content-Type
 InternalHosts           127.0.0.0/8
-Socket                  inet:$OD_PORT@127.0.0.1
+Socket                  $sock
+# the socket file must be writable by Postfix's smtpd
+UMask                   000
 PidFile                 $d/opendkim.pid
 ${OD_USER:+UserID                  $OD_USER}
 # the key lives under /var/tmp, whose sticky world-writable parent OpenDKIM calls unsafe
@@ -149,7 +163,9 @@ EOF
 	(cg_enter "$cg" && exec "$OPENDKIM" -f -x "$d/opendkim.conf") >"$d/opendkim.log" 2>&1 &
 	OD_PID=$!
 	for _ in $(seq 100); do
-		if { exec 3<>"/dev/tcp/127.0.0.1/$OD_PORT"; } 2>/dev/null; then
+		if [ "$OD_SOCKET" = unix ]; then
+			[ -S "$d/milter.sock" ] && return 0
+		elif { exec 3<>"/dev/tcp/127.0.0.1/$OD_PORT"; } 2>/dev/null; then
 			exec 3<&- 3>&-
 			return 0
 		fi
@@ -157,7 +173,7 @@ EOF
 		sleep 0.1
 	done
 	cat "$d/opendkim.log" >&2
-	die "opendkim does not listen on 127.0.0.1:$OD_PORT"
+	die "opendkim does not listen on $sock"
 }
 
 od_stop() {
@@ -210,8 +226,8 @@ EOF
 	if [ "$dkim" != none ]; then
 		od_start "$dkim" "$PF_CG"
 		cat >>"$PF_DIR/conf/main.cf" <<EOF
-# OpenDKIM signs in the SMTP session (milter on loopback); a milter failure is a 4xx, never unsigned.
-smtpd_milters = inet:127.0.0.1:$OD_PORT
+# OpenDKIM signs in the SMTP session (milter); a milter failure is a 4xx, never unsigned mail.
+smtpd_milters = $OD_MILTER
 milter_default_action = tempfail
 milter_protocol = 6
 EOF
