@@ -183,7 +183,7 @@ public_half(struct mxdkim_key *k, EVP_PKEY *pk)
 	return k->pub != NULL ? 0 : -1;
 }
 
-/* Build a key from a parsed EVP_PKEY (not consumed). */
+/* Build a key from a parsed EVP_PKEY (the key takes a reference of its own). */
 static int
 key_from_pkey(struct mxdkim_key **out, EVP_PKEY *pk, char *err, size_t errlen)
 {
@@ -207,10 +207,12 @@ key_from_pkey(struct mxdkim_key **out, EVP_PKEY *pk, char *err, size_t errlen)
 		goto fail;
 	}
 	k->pem = pem_text(pk, NULL);
-	if (k->pem == NULL || public_half(k, pk) != 0) {
+	if (k->pem == NULL || public_half(k, pk) != 0 || EVP_PKEY_up_ref(pk) != 1) {
 		mxdkim_fail(err, errlen, "cannot encode key: %s", ssl_reason());
 		goto fail;
 	}
+	k->pkey = pk;
+	mxdkim_handoff_token(pk, k->token, sizeof k->token);
 	*out = k;
 	return 0;
 fail:
@@ -310,6 +312,9 @@ mxdkim_key_free(struct mxdkim_key *k)
 		return;
 	if (k->pem != NULL)
 		OPENSSL_clear_free(k->pem, strlen(k->pem));
+	EVP_PKEY_free(k->pkey);
+	if (k->der_b64 != NULL)
+		OPENSSL_clear_free(k->der_b64, strlen(k->der_b64));
 	free(k->pub);
 	free(k);
 }

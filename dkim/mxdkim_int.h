@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dkim/handoff.h"
 #include "dkim/keys.h"
 
 struct mxdkim_key {
@@ -16,12 +17,18 @@ struct mxdkim_key {
 	int bits;
 	bool world_readable;
 	/*
-	 * The private key as NUL-terminated PKCS#8 PEM: libopendkim takes the
-	 * key as text on every dkim_sign() and parses it again each time (it
-	 * has no way to take a parsed key), so we keep the text, normalised
-	 * by OpenSSL, in memory. Cleansed on free.
+	 * The private key as NUL-terminated PKCS#8 PEM, normalised by OpenSSL:
+	 * what libopendkim is given when the hand-off (handoff.c) does not
+	 * reach it. Cleansed on free.
 	 */
 	char *pem;
+	/* the parsed key, and the token that hands it to libopendkim (handoff.h) */
+	EVP_PKEY *pkey;
+	char token[MXDKIM_TOKEN_MAX];
+	/* set by mxdkim_signer_add when the probe signature went through the hand-off */
+	bool handoff;
+	/* MXDKIM_KEYS_DER only: base64 of the DER, the text libopendkim is given */
+	char *der_b64;
 	/* public half: DER SubjectPublicKeyInfo (RSA) or the raw 32 bytes (Ed25519) */
 	unsigned char *pub;
 	size_t publen;

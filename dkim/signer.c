@@ -11,14 +11,10 @@
  * - DKIM_OPTS_OVERSIGNHDRS appends each listed name once to h= after the
  *   fields present: exactly "one more than they occur".
  * - dkim_sign() takes the private key as text and parses it again for
- *   every message (OpenSSL 3 PEM decoding plus the first-use RSA set-up is
- *   most of the cost of a signature); there is no way to hand it a parsed
- *   key.
- * - Every Ed25519 signature leaks about 0.5 KB: dkim_free() releases the
- *   parsed key and its 64-byte output buffer only for RSA (valgrind: an
- *   EVP_PKEY of 152 bytes holding ~270 more, plus the 64). See
- *   test/lsan.supp; under ASan the suppression only matches with
- *   fast_unwind_on_malloc=0, libcrypto has no frame pointers.
+ *   every message, and every Ed25519 signature leaks about 0.5 KB
+ *   (dkim_free() releases the parsed key and its 64-byte output buffer
+ *   only for RSA). handoff.c gives it the key parsed once instead and takes
+ *   back what it leaks; every key is probed once when it is added.
  * - Threads: DKIM_LIB is only read after the options are set here; each
  *   dkim_sign() handle is private to its call; the regex of the header
  *   list is shared, and glibc's regexec() is MT-safe.
@@ -37,6 +33,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <opendkim/dkim.h>
 
 #define DOMAIN_KEYS_MAX 8
@@ -68,6 +65,7 @@ struct domain {
 
 struct mxdkim_signer {
 	DKIM_LIB *lib;
+	enum mxdkim_keymode keymode;
 	struct domain *domains; /* sorted by name */
 	size_t ndomains, cap;
 };
@@ -80,7 +78,8 @@ mxdkim_signer_new(void)
 
 	if (s == NULL)
 		return NULL;
-	s->lib = dkim_init(NULL, NULL);
+	/* the arena allocator catches what dkim_free() leaves behind (handoff.h) */
+	s->lib = dkim_init(mxdkim_arena_malloc, mxdkim_arena_free);
 	if (s->lib == NULL ||
 	    dkim_options(s->lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, (void *)sign_hdrs,
 	                 sizeof(char **)) != DKIM_STAT_OK ||
@@ -198,6 +197,35 @@ domain_slot(struct mxdkim_signer *s, const char *name)
 	return d;
 }
 
+static void probe_key(DKIM_LIB *lib, const char *domain, struct entry *e);
+
+void
+mxdkim_signer_keymode(struct mxdkim_signer *s, enum mxdkim_keymode mode)
+{
+	s->keymode = mode;
+}
+
+/* MXDKIM_KEYS_DER: the base64 DER text libopendkim decodes itself ("MII...", RSA only) */
+static int
+der_text(struct mxdkim_key *k, char *err, size_t errlen)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	if (k->alg != MXDKIM_RSA)
+		return mxdkim_fail(err, errlen, "libopendkim takes DER only as base64 \"MII...\", "
+		                                "which an Ed25519 key is not");
+	n = i2d_PrivateKey(k->pkey, &der);
+	if (n <= 0)
+		return mxdkim_fail(err, errlen, "cannot encode the key as DER");
+	k->der_b64 = mxdkim_b64_encode(der, (size_t)n);
+	OPENSSL_clear_free(der, (size_t)n);
+	if (k->der_b64 == NULL || strncmp(k->der_b64, "MII", 3) != 0)
+		return mxdkim_fail(err, errlen, "the DER of this key does not start as libopendkim "
+		                                "needs");
+	return 0;
+}
+
 int
 mxdkim_signer_add(struct mxdkim_signer *s, const char *domain, const char *selector,
                   struct mxdkim_key *key, char *err, size_t errlen)
@@ -240,6 +268,8 @@ mxdkim_signer_add(struct mxdkim_signer *s, const char *domain, const char *selec
 		mxdkim_fail(err, errlen, "%s: more than %d keys", name, DOMAIN_KEYS_MAX);
 		goto fail;
 	}
+	if (s->keymode == MXDKIM_KEYS_DER && der_text(key, err, errlen) != 0)
+		goto fail;
 	e = &d->keys[d->nkeys];
 	e->selector = strdup(selector);
 	if (e->selector == NULL) {
@@ -248,10 +278,26 @@ mxdkim_signer_add(struct mxdkim_signer *s, const char *domain, const char *selec
 	}
 	e->key = key;
 	d->nkeys++;
+	key->handoff = false;
+	if (s->keymode == MXDKIM_KEYS_PARSED)
+		probe_key(s->lib, d->name, e);
 	return 0;
 fail:
 	mxdkim_key_free(key);
 	return -1;
+}
+
+bool
+mxdkim_signer_parsed_once(const struct mxdkim_signer *s)
+{
+	size_t i;
+	int j;
+
+	for (i = 0; i < s->ndomains; i++)
+		for (j = 0; j < s->domains[i].nkeys; j++)
+			if (!s->domains[i].keys[j].key->handoff)
+				return false;
+	return true;
 }
 
 bool
@@ -291,21 +337,45 @@ out_add(struct outbuf *o, const char *data, size_t len)
 	return 0;
 }
 
+/* How one signature gets its key: as text, or armed through the hand-off. */
+struct keyuse {
+	const char *text; /* for dkim_sign(): the token, or the PEM */
+	EVP_PKEY *arm;    /* NULL: the text is the key itself */
+	bool transfer;    /* the probe's copy goes to libopendkim for good */
+	int taken;        /* out: times the hand-off gave the key */
+};
+
+/* dkim_eom() with the hand-off armed for this thread when ku says so */
+static DKIM_STAT
+eom(DKIM *h, struct keyuse *ku)
+{
+	DKIM_STAT st;
+
+	if (ku->arm == NULL)
+		return dkim_eom(h, NULL);
+	mxdkim_handoff_arm(ku->text, ku->arm, ku->transfer);
+	st = dkim_eom(h, NULL);
+	ku->taken = mxdkim_handoff_disarm();
+	return st;
+}
+
 /* One signature of msg with e, appended to out as a whole header field. */
 static int
-sign_one(DKIM_LIB *lib, const char *domain, const struct entry *e, const char *msg, size_t len,
-         struct outbuf *out, char *err, size_t errlen)
+sign_one(DKIM_LIB *lib, const char *domain, const struct entry *e, struct keyuse *ku,
+         const char *msg, size_t len, struct outbuf *out, char *err, size_t errlen)
 {
 	static const unsigned char id[] = "mxdkim"; /* libopendkim keeps the pointer */
 	dkim_alg_t alg =
 	    e->key->alg == MXDKIM_ED25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256;
+	struct mxdkim_arena arena;
 	DKIM_STAT st;
 	DKIM *h;
 	unsigned char *field = NULL;
 	size_t flen = 0;
 	int rc = -1;
 
-	h = dkim_sign(lib, id, NULL, (dkim_sigkey_t)e->key->pem, (const unsigned char *)e->selector,
+	mxdkim_arena_init(&arena);
+	h = dkim_sign(lib, id, &arena, (dkim_sigkey_t)ku->text, (const unsigned char *)e->selector,
 	              (const unsigned char *)domain, DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, alg,
 	              -1, &st);
 	if (h == NULL) {
@@ -320,7 +390,7 @@ sign_one(DKIM_LIB *lib, const char *domain, const struct entry *e, const char *m
 	if (st == DKIM_STAT_OK)
 		st = dkim_chunk(h, NULL, 0);
 	if (st == DKIM_STAT_OK)
-		st = dkim_eom(h, NULL);
+		st = eom(h, ku);
 	if (st == DKIM_STAT_OK)
 		st = dkim_getsighdr_d(h, sizeof SIG_FIELD ": " - 1, &field, &flen);
 	if (st != DKIM_STAT_OK) {
@@ -339,8 +409,53 @@ sign_one(DKIM_LIB *lib, const char *domain, const struct entry *e, const char *m
 done:
 	if (h != NULL)
 		dkim_free(h);
-	ERR_clear_error(); /* see keys.h: leave the thread's OpenSSL queue empty */
+	mxdkim_arena_release(&arena); /* Ed25519: the 64-byte signature buffer */
+	ERR_clear_error();            /* see keys.h: leave the thread's OpenSSL queue empty */
 	return rc;
+}
+
+/* One signature with e's key, through the hand-off when the probe allowed it. */
+static int
+sign_key(DKIM_LIB *lib, const char *domain, const struct entry *e, const char *msg, size_t len,
+         struct outbuf *out, char *err, size_t errlen)
+{
+	struct mxdkim_key *k = e->key;
+	const char *text = k->handoff ? k->token : k->der_b64 ? k->der_b64 : k->pem;
+	struct keyuse ku = {text, k->handoff ? k->pkey : NULL, false, 0};
+	int rc = sign_one(lib, domain, e, &ku, msg, len, out, err, errlen);
+
+	/*
+	 * libopendkim kept the reference it was given (its Ed25519 path): drop
+	 * it. Only after a signature that worked: its error paths differ, and
+	 * a reference kept too many is a counter, one dropped too many a crash.
+	 */
+	if (ku.taken > 0 && rc == 0 && !mxdkim_handoff_lib_frees(k->alg))
+		while (ku.taken-- > 0)
+			EVP_PKEY_free(k->pkey);
+	return rc;
+}
+
+/*
+ * Sign a small message once with a copy of e's key given away through the
+ * hand-off: sets e->key->handoff when that works, and teaches handoff.c
+ * whether libopendkim frees such keys itself.
+ */
+static void
+probe_key(DKIM_LIB *lib, const char *domain, struct entry *e)
+{
+	static const char msg[] = "From: <probe@probe.invalid>\r\nSubject: probe\r\n\r\nprobe\r\n";
+	struct mxdkim_probe p;
+	struct outbuf out = {0};
+	struct keyuse ku = {e->key->token, NULL, true, 0};
+	char err[256];
+	int rc;
+
+	if (mxdkim_handoff_probe_start(&p, e->key->pkey) != 0)
+		return;
+	ku.arm = p.copy;
+	rc = sign_one(lib, domain, e, &ku, msg, sizeof msg - 1, &out, err, sizeof err);
+	free(out.p);
+	e->key->handoff = mxdkim_handoff_probe_record(&p, e->key->alg, ku.taken, rc == 0) == 0;
 }
 
 int
@@ -356,7 +471,7 @@ mxdkim_sign(const struct mxdkim_signer *s, const char *domain, const char *msg, 
 		return mxdkim_fail(err, errlen, "no DKIM key for domain %.255s",
 		                   domain ? domain : "(null)");
 	for (i = 0; i < d->nkeys; i++) {
-		if (sign_one(s->lib, d->name, &d->keys[i], msg, len, &out, err, errlen) != 0) {
+		if (sign_key(s->lib, d->name, &d->keys[i], msg, len, &out, err, errlen) != 0) {
 			free(out.p);
 			return -1;
 		}

@@ -37,6 +37,22 @@ struct mxdkim_signer;
 /* A signer with no domains; NULL when libopendkim cannot be set up (or ENOMEM). */
 struct mxdkim_signer *mxdkim_signer_new(void);
 
+/*
+ * How keys reach libopendkim. MXDKIM_KEYS_PARSED (the default): handed over
+ * parsed, once (dkim/handoff.c). For measurements (bench_dkim -k) the ways
+ * libopendkim's API offers, which decode the key again for every signature
+ * (and leak with Ed25519): MXDKIM_KEYS_PEM, the PEM text; MXDKIM_KEYS_DER,
+ * base64 of the DER (libopendkim takes DER only as base64 text starting
+ * "MII", which only RSA keys do: an Ed25519 key is then refused by add).
+ * Set before the first mxdkim_signer_add.
+ */
+enum mxdkim_keymode {
+	MXDKIM_KEYS_PARSED = 0,
+	MXDKIM_KEYS_PEM = 1,
+	MXDKIM_KEYS_DER = 2,
+};
+void mxdkim_signer_keymode(struct mxdkim_signer *s, enum mxdkim_keymode mode);
+
 /* Frees the signer and every key given to it. NULL is a no-op. */
 void mxdkim_signer_free(struct mxdkim_signer *s);
 
@@ -50,6 +66,14 @@ void mxdkim_signer_free(struct mxdkim_signer *s);
  */
 int mxdkim_signer_add(struct mxdkim_signer *s, const char *domain, const char *selector,
                       struct mxdkim_key *key, char *err, size_t errlen);
+
+/*
+ * true when every key is given to libopendkim parsed (dkim/handoff.c);
+ * false when the hand-off does not reach this libopendkim and some key is
+ * given as text: each signature with it then parses the key again (about
+ * 1 ms), and an Ed25519 one leaks about 0.5 KB inside libopendkim.
+ */
+bool mxdkim_signer_parsed_once(const struct mxdkim_signer *s);
 
 /* true when domain has at least one key */
 bool mxdkim_signer_has(const struct mxdkim_signer *s, const char *domain);

@@ -14,6 +14,8 @@
 
 #include "mta/core/util.h"
 
+#define ASYNC_MAX_WORKERS 64
+
 struct job {
 	async_fn work, done;
 	void *arg;
@@ -125,6 +127,10 @@ async_new(struct event_base *base, int nworkers, char *err, size_t errlen)
 	}
 	a->ev = event_new(base, a->efd, EV_READ | EV_PERSIST, on_eventfd, a);
 	event_add(a->ev, NULL);
+	/* one worker per core at least: DKIM signing runs here, CPU-bound (issue 10) */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu > nworkers)
+		nworkers = ncpu > ASYNC_MAX_WORKERS ? ASYNC_MAX_WORKERS : (int)ncpu;
 	a->threads = xcalloc((size_t)nworkers, sizeof(pthread_t));
 	for (i = 0; i < nworkers; i++) {
 		if (pthread_create(&a->threads[i], NULL, worker_main, a) != 0) {

@@ -1,8 +1,8 @@
 /*
  * async: hand work to threads and get results back on the loop thread.
  *
- * Owns: a small worker pool for CPU-heavy pure work (crypt(3), later DKIM
- * signing) and a completion queue drained by an eventfd watched by the loop.
+ * Owns: a small worker pool for CPU-heavy pure work (crypt(3), DKIM signing,
+ * spool reads) and a completion queue drained by an eventfd watched by the loop.
  * Workers never touch sessions: work() gets only its own copied inputs.
  * done() always runs on the loop thread, never inside async_run/async_post.
  */
@@ -14,7 +14,11 @@ struct async;
 
 typedef void (*async_fn)(void *arg);
 
-/* nworkers >= 1. Returns NULL with err on failure. */
+/*
+ * nworkers >= 1: the pool has at least that many threads, and one per online
+ * CPU when there are more CPUs (up to 64), so that DKIM signing can use every
+ * core. Returns NULL with err on failure.
+ */
 struct async *async_new(struct event_base *base, int nworkers, char *err, size_t errlen);
 
 /* Run work(arg) on a worker, then done(arg) on the loop thread. Loop thread only. */

@@ -7,6 +7,7 @@
 
 #include <ares.h>
 #include <arpa/nameser.h>
+#include <idn2.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,33 @@ struct dkimsign {
 	struct mxdkim_signer *signer;
 	int refs;
 };
+
+/*
+ * domain as the signer knows it: an internationalized one (SMTPUTF8, RFC
+ * 6531) by its A-label, since d= carries A-labels only (RFC 8616 4) and keys
+ * are configured that way. Returns domain itself when it is ASCII, buf with
+ * the A-label, or NULL when it is not a valid IDN.
+ */
+static const char *
+sign_domain(const char *domain, char *buf, size_t buflen)
+{
+	char *alabel = NULL;
+	const char *p;
+
+	for (p = domain; *p && (unsigned char)*p < 0x80; p++)
+		;
+	if (*p == '\0')
+		return domain;
+	if (idn2_to_ascii_8z(domain, &alabel, IDN2_NONTRANSITIONAL) != IDN2_OK)
+		return NULL;
+	if (strlen(alabel) >= buflen) {
+		idn2_free(alabel);
+		return NULL;
+	}
+	memcpy(buf, alabel, strlen(alabel) + 1);
+	idn2_free(alabel);
+	return buf;
+}
 
 struct txt_lookup {
 	int done, status;
@@ -143,6 +171,12 @@ dkimsign_load(const struct config *c, struct dkimsign **out, char *err, size_t e
 	}
 	for (kc = c->dkim_keys; kc; kc = kc->next) {
 		struct mxdkim_key *key;
+		char abuf[256];
+		const char *alabel = sign_domain(kc->domain, abuf, sizeof(abuf));
+		if (alabel != NULL && alabel != kc->domain) {
+			snprintf(e, sizeof(e), "write the domain as its A-label: %s", alabel);
+			goto fail;
+		}
 		if (mxdkim_key_load(&key, kc->path, e, sizeof(e)) != 0)
 			goto fail;
 		if (runas_key_exposed(kc->path, e, sizeof(e), fix, sizeof(fix)))
@@ -158,6 +192,9 @@ dkimsign_load(const struct config *c, struct dkimsign **out, char *err, size_t e
 			goto fail;
 		log_info("event=dkim_key domain=%s selector=%s", kc->domain, kc->selector);
 	}
+	if (!mxdkim_signer_parsed_once(d->signer))
+		log_warn("event=dkim_slow_path note=\"libopendkim parses the key for every signature "
+			 "and leaks with Ed25519 keys: the key hand-off does not reach it\"");
 	*out = d;
 	return 0;
 fail:
@@ -187,12 +224,24 @@ dkimsign_unref(struct dkimsign *d)
 bool
 dkimsign_has(const struct dkimsign *d, const char *domain)
 {
-	return d != NULL && domain != NULL && mxdkim_signer_has(d->signer, domain);
+	char buf[256];
+
+	if (d == NULL || domain == NULL || (domain = sign_domain(domain, buf, sizeof(buf))) == NULL)
+		return false;
+	return mxdkim_signer_has(d->signer, domain);
 }
 
 int
 dkimsign_sign(const struct dkimsign *d, const char *domain, const char *msg, size_t len,
 	      char **headers, char *err, size_t errlen)
 {
-	return mxdkim_sign(d->signer, domain, msg, len, headers, err, errlen);
+	char buf[256];
+	const char *name = sign_domain(domain, buf, sizeof(buf));
+
+	if (name == NULL) {
+		*headers = NULL;
+		snprintf(err, errlen, "%.200s is not a valid internationalized domain name", domain);
+		return -1;
+	}
+	return mxdkim_sign(d->signer, name, msg, len, headers, err, errlen);
 }

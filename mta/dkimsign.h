@@ -26,7 +26,12 @@ int dkimsign_load(const struct config *c, struct dkimsign **out, char *err, size
 struct dkimsign *dkimsign_ref(struct dkimsign *d);
 void dkimsign_unref(struct dkimsign *d);
 
-/* Does the signer have a key for this From domain? NULL-safe. */
+/*
+ * Does the signer have a key for this From domain? NULL-safe. Here and in
+ * dkimsign_sign an internationalized domain (UTF-8, SMTPUTF8) stands for
+ * its A-label: the key configured for xn--bcher-kva.test signs mail from
+ * bücher.test, with d=xn--bcher-kva.test.
+ */
 bool dkimsign_has(const struct dkimsign *d, const char *domain);
 
 /*

@@ -27,8 +27,7 @@ if [ "${1:-}" = "--sanitize" ]; then
 	trap 'rm -f "$supp"' EXIT
 	cp test/lsan.supp "$supp"
 	chmod 0644 "$supp"
-	# fast_unwind_on_malloc=0: the suppression must see through libcrypto's frames
-	export LSAN_OPTIONS="suppressions=$supp:fast_unwind_on_malloc=0"
+	export LSAN_OPTIONS="suppressions=$supp"
 fi
 
 # as root it installs what is missing; as another user it fails naming it

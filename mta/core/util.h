@@ -9,7 +9,10 @@
 /* Fill out (len+1 bytes) with len lowercase hex characters from the kernel CSPRNG. 0 / -1. */
 int util_random_hex(char *out, size_t len);
 
-/* A queue id: 16 hex chars, time-ordered prefix plus random tail. out has 17 bytes. */
+/*
+ * A queue id: 16 hex chars, time-ordered prefix plus a tail counting from a
+ * random start each second (unique in the process). out has 17 bytes.
+ */
 void util_make_qid(char *out);
 
 /* RFC 5322 date-time for t in local time ("Mon, 23 Nov 2026 02:39:06 +0000"). */

@@ -9,7 +9,16 @@
  * with the same signer (as the daemon's worker pool does) and prints the
  * aggregate rate and the speed-up over one thread.
  *
- *   bench_dkim [-n N] [-t T] [-r RSA.pem] [-e ED25519.pem]
+ *   bench_dkim [-n N] [-t T] [-a ALG] [-s KB] [-k parsed|pem|der] [-r RSA.pem]
+ *              [-e ED25519.pem]
+ *
+ * -k: how the keys reach libopendkim (mxdkim_signer_keymode): parsed once,
+ * the default and what mxrelayd does, or through libopendkim's own API as
+ * PEM text or base64 DER (RSA only), decoded again for every signature.
+ *
+ * -a and -s restrict the run to one algorithm cell and one message size:
+ * with -t 1 that is the loop to run under valgrind --tool=callgrind, whose
+ * instruction counts stay put on a busy machine where timings do not.
  *
  * Keys: generated in a temporary directory with mxdkim_keygen unless given
  * (-r / -e load existing PKCS#8 PEM files). Not a test: built with the
@@ -105,6 +114,9 @@ load(const char *path)
 	return k;
 }
 
+static enum mxdkim_keymode keymode = MXDKIM_KEYS_PARSED;
+
+/* NULL when the key mode cannot take one of the keys (DER and Ed25519) */
 static struct mxdkim_signer *
 signer_with(const char *rsa_path, const char *ed_path)
 {
@@ -113,6 +125,11 @@ signer_with(const char *rsa_path, const char *ed_path)
 
 	if (s == NULL)
 		die("mxdkim_signer_new", "failed");
+	mxdkim_signer_keymode(s, keymode);
+	if (keymode == MXDKIM_KEYS_DER && ed_path != NULL) {
+		mxdkim_signer_free(s);
+		return NULL;
+	}
 	if (rsa_path && mxdkim_signer_add(s, DOMAIN, "rsa", load(rsa_path), err, sizeof err) != 0)
 		die("mxdkim_signer_add rsa", err);
 	if (ed_path && mxdkim_signer_add(s, DOMAIN, "ed", load(ed_path), err, sizeof err) != 0)
@@ -202,10 +219,15 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: bench_dkim [-n MESSAGES] [-t THREADS] [-r RSA.pem] [-e ED25519.pem]\n"
+	        "usage: bench_dkim [-n MESSAGES] [-t THREADS] [-a ALG] [-s KB] [-r RSA.pem]\n"
+	        "                  [-e ED25519.pem]\n"
 	        "  -n  messages signed per thread and cell (default 200)\n"
 	        "  -t  also run every cell with this many threads at once (default: the\n"
 	        "      number of online CPUs; 1 = single-thread table only)\n"
+	        "  -a  only this cell: rsa-2048, ed25519 or dual (default all three)\n"
+	        "  -s  only this message size in KB (default 4 and 100)\n"
+	        "  -k  keys to libopendkim: parsed (default), pem or der (RSA only): the\n"
+	        "      last two are libopendkim's API, decoding the key for every signature\n"
 	        "  -r, -e  use these keys instead of generating RSA-2048 / Ed25519 ones\n");
 	exit(2);
 }
@@ -213,19 +235,38 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	const char *rsa_path = NULL, *ed_path = NULL;
+	const char *rsa_path = NULL, *ed_path = NULL, *only = NULL;
 	char dir[] = "/tmp/bench_dkim.XXXXXX", rsa_buf[64], ed_buf[64], err[256];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int n = 200, threads = ncpu > 1 ? (int)ncpu : 1, opt, generated = 0;
-	static const size_t sizes[] = {4 * 1024, 100 * 1024};
+	size_t sizes[] = {4 * 1024, 100 * 1024}, nsizes = 2;
 
-	while ((opt = getopt(argc, argv, "n:t:r:e:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:a:s:k:r:e:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = atoi(optarg);
 			break;
 		case 't':
 			threads = atoi(optarg);
+			break;
+		case 'a':
+			only = optarg;
+			break;
+		case 's':
+			sizes[0] = (size_t)atoi(optarg) * 1024;
+			nsizes = 1;
+			if (sizes[0] == 0 || sizes[0] > 64u << 20)
+				usage();
+			break;
+		case 'k':
+			if (strcmp(optarg, "parsed") == 0)
+				keymode = MXDKIM_KEYS_PARSED;
+			else if (strcmp(optarg, "pem") == 0)
+				keymode = MXDKIM_KEYS_PEM;
+			else if (strcmp(optarg, "der") == 0)
+				keymode = MXDKIM_KEYS_DER;
+			else
+				usage();
 			break;
 		case 'r':
 			rsa_path = optarg;
@@ -238,6 +279,9 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind != argc || n < 1 || threads < 1 || threads > 256)
+		usage();
+	if (only != NULL && strcmp(only, "rsa-2048") != 0 && strcmp(only, "ed25519") != 0 &&
+	    strcmp(only, "dual") != 0)
 		usage();
 
 	if (rsa_path == NULL || ed_path == NULL) {
@@ -270,19 +314,29 @@ main(int argc, char **argv)
 	}
 
 	printf("bench_dkim: mxdkim_sign, relaxed/relaxed, %d messages per thread and cell, "
-	       "%ld online CPU(s)\n\n",
-	       n, ncpu);
+	       "%ld online CPU(s), keys %s\n\n",
+	       n, ncpu,
+	       keymode == MXDKIM_KEYS_PEM   ? "as PEM text (libopendkim's API)"
+	       : keymode == MXDKIM_KEYS_DER ? "as base64 DER (libopendkim's API)"
+	                                    : "parsed once (hand-off)");
 	printf("%-9s %7s %7s %11s %13s %10s", "alg", "size", "threads", "msgs/s", "msgs/s/core",
 	       "ms/msg");
 	if (threads > 1)
 		printf(" %8s", "speedup");
 	printf("\n");
-	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+	for (size_t si = 0; si < nsizes; si++) {
 		size_t len;
 		char *msg = make_message(sizes[si], &len);
 		for (size_t ci = 0; ci < sizeof cells / sizeof cells[0]; ci++) {
 			const struct cell *c = &cells[ci];
 			struct result one, many;
+			if (only != NULL && strcmp(only, c->name) != 0)
+				continue;
+			if (c->signer == NULL) {
+				printf("%-9s %6zuK  (libopendkim takes no Ed25519 key as DER)\n",
+				       c->name, sizes[si] / 1024);
+				continue;
+			}
 			check_cell(c, msg, len); /* also warms up */
 			one = measure(c, msg, len, n, 1);
 			printf("%-9s %6zuK %7d %11.1f %13.1f %10.3f", c->name, sizes[si] / 1024, 1,

@@ -11,10 +11,16 @@ every signature (a=, c=, d=, s=, h= with From oversigned and no Received, no
 l=/x=); tampered copies (a body byte, the Subject, an extra From, an extra
 Subject) failing; a retried recipient getting the identical signed message
 as the one delivered on the first attempt and as the spool holds;
+the RSA signatures of every variant verified a second time by Mail::DKIM
+(libmail-dkim-perl; Debian 12's has no Ed25519), asking nsd for the keys;
+an SMTPUTF8 message from bücher.dlv.test signed (RSA and Ed25519) with the
+keys configured for its A-label xn--bcher-kva.dlv.test, d= the A-label,
+verified by both;
 dkim_unsigned = refuse (550 5.7.1 at MAIL FROM and at the end of DATA) and
 = send (delivered unsigned, warning logged); dkim_require_published = yes
 (only the key whose TXT record matches signs, event=dkim_key_held for the
-others); an unreadable, unparsable or too small key refused by `mxrelayd -n`
+others); a dkim_key line with a U-label domain refused, naming the A-label to write;
+an unreadable, unparsable or too small key refused by `mxrelayd -n`
 and at start-up with FILE:LINE: dkim_key: ...
 
 Everything stays on loopback: nsd on 127.0.0.1, sinks on this run's
@@ -35,17 +41,12 @@ from mxpeers import ZONE, submit, events, wait_event  # noqa: E402
 
 CTL = mxtest.MXRELAYCTL
 
-# Sanitizer builds: test/lsan.supp's entry for libopendkim's Ed25519 leak only
-# matches with the slow unwinder (libcrypto has no frame pointers; see
-# dkim/signer.c). The daemons started here inherit this environment.
-_lsan = os.environ.get("LSAN_OPTIONS", "")
-if "suppressions=" in _lsan and "fast_unwind_on_malloc" not in _lsan:
-    os.environ["LSAN_OPTIONS"] = _lsan + ":fast_unwind_on_malloc=0"
-
 DUAL = f"dual.{ZONE}"       # RSA + Ed25519
 RSAONLY = f"rsa.{ZONE}"     # RSA only
 NOKEY = f"nokey.{ZONE}"     # no key at all
 PUB = f"pub.{ZONE}"         # dkim_require_published: one matching, one wrong, one missing
+IDN_U = f"bücher.{ZONE}"    # internationalized From domain (SMTPUTF8)
+IDN_A = f"xn--bcher-kva.{ZONE}"  # its A-label: the keys are configured for this one
 SINK = f"sink.{ZONE}"       # MX mx.sink
 SINK2 = f"sink2.{ZONE}"     # MX mx.sink as well (a second destination)
 
@@ -102,17 +103,20 @@ def keys():
         "pub_wrong": keygen("pub_wrong", PUB, "wrong", "ed25519"),
         "pub_missing": keygen("pub_missing", PUB, "missing", "ed25519"),
         "other_ed": keygen("other_ed", f"other.{ZONE}", "x", "ed25519"),
+        "idn_ed": keygen("idn_ed", IDN_A, "ie", "ed25519"),
     }
     # RSA key generation costs seconds: pub's matching key is dual's RSA key again
     r = k["dual_rsa"]
     k["pub_good"] = Key(PUB, "good", "rsa", r.path, r.value)
+    k["idn_rsa"] = Key(IDN_A, "ir", "rsa", r.path, r.value)
     return k
 
 
 def published():
     """name -> TXT value as the zone publishes it (wrong: another key's record; missing: none)."""
     k = keys()
-    pub = {x.name: x.value for x in (k["dual_rsa"], k["dual_ed"], k["rsa"], k["pub_good"])}
+    pub = {x.name: x.value for x in (k["dual_rsa"], k["dual_ed"], k["rsa"], k["pub_good"],
+                                     k["idn_rsa"], k["idn_ed"])}
     pub[k["pub_wrong"].name] = k["other_ed"].value
     return pub
 
@@ -232,6 +236,51 @@ def verify_all(data, records, n):
         assert asked == [f"{tags['s']}._domainkey.{tags['d']}"], asked
         out.append(tags)
     return out
+
+
+# Mail::DKIM (libmail-dkim-perl), the second verifier: every signature's result, one per line,
+# "s=SELECTOR a=ALGORITHM RESULT (DETAIL)". It asks the test's nsd for the keys.
+MAIL_DKIM = r"""
+use strict; use warnings;
+use Mail::DKIM::Verifier; use Mail::DKIM::DNS; use Net::DNS;
+my ($file, $port) = @ARGV;
+Mail::DKIM::DNS::resolver(Net::DNS::Resolver->new(nameservers => ['127.0.0.1'], port => $port,
+                                                  recurse => 0, retry => 2, udp_timeout => 5));
+open(my $fh, '<:raw', $file) or die "$file: $!";
+my $v = Mail::DKIM::Verifier->new();
+$v->load($fh);
+for my $sig ($v->signatures) {
+    printf "s=%s a=%s %s (%s)\n", $sig->selector, $sig->algorithm, $sig->result,
+        $sig->result_detail // '';
+}
+"""
+
+
+def mail_dkim(data):
+    """Mail::DKIM's result for each signature of data: {selector: (algorithm, result, detail)}."""
+    tmp = mxtest.tmpdir()
+    path = os.path.join(tmp, "mail-dkim.eml")
+    with open(path, "wb") as f:
+        f.write(data)
+    p = mxtest.run(["perl", "-e", MAIL_DKIM, path, str(dkim_nsd().port)], timeout=60, check=0)
+    out = {}
+    for line in p.stdout.splitlines():
+        m = re.match(r"s=(\S+) a=(\S+) (\S+) \((.*)\)$", line)
+        assert m, f"Mail::DKIM printed {line!r}"
+        out[m.group(1)] = (m.group(2), m.group(3), m.group(4))
+    return out
+
+
+def mail_dkim_rsa_pass(data, key_list, what):
+    """Mail::DKIM verifies every RSA signature of data (the keys in key_list that are RSA)."""
+    got = mail_dkim(data)
+    rsa = [k for k in key_list if k.alg == "rsa"]
+    assert rsa, f"{what}: no RSA signature for Mail::DKIM to check"
+    for k in rsa:
+        assert k.selector in got, f"{what}: Mail::DKIM saw no signature s={k.selector}: {got}"
+        alg, result, detail = got[k.selector]
+        assert alg == "rsa-sha256" and result == "pass", \
+            f"{what}: Mail::DKIM: s={k.selector} a={alg} {result} ({detail})"
 
 
 def verifies_none(data, records):
@@ -427,7 +476,35 @@ def test_signed_variants_verify_at_sink():
             assert h.count("x-filler-000") == 0, "X- fields are not in the signed list"
         for what, bad in tamper_cases(m.data):
             assert verifies_none(bad, records), f"{name}: a copy with {what} still verifies"
+        mail_dkim_rsa_pass(m.data, klist, name)
+        bad = tamper_cases(m.data)[0][1]
+        assert all(r[1] != "pass" for r in mail_dkim(bad).values()), \
+            f"{name}: Mail::DKIM passes a copy with a body byte changed"
     assert not events(d, "dkim_failed") and not events(d, "unsigned"), d.log()
+
+
+def test_idn_from_signed_with_alabel_key():
+    """SMTPUTF8 mail from alice@bücher.dlv.test: the keys configured for the A-label
+    xn--bcher-kva.dlv.test sign it, d= is the A-label (RFC 8616 4)."""
+    k = keys()
+    klist = [k["idn_rsa"], k["idn_ed"]]
+    records = published()
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    d = dkim_relay(sinks, klist + dual_keys(), {"dkim_unsigned": "send"})
+    to = f"idn@{SINK}"
+    data = mxtest.message(f"alice@{IDN_U}", to, "Grüße from an IDN domain", "ünïcödé body\r\n",
+                          headers=["MIME-Version: 1.0",
+                                   "Content-Type: text/plain; charset=utf-8",
+                                   "Content-Transfer-Encoding: 8bit"]).encode()
+    qid = submit(d, [to], data, sender=f"alice@{IDN_U}",
+                 mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    (m,) = sinks.wait_messages(1, "mx.sink", timeout=20)
+    assert m.data.endswith(data), "the message changed on the way"
+    tags = verify_all(m.data, records, 2)
+    check_tags(tags, IDN_A, klist)
+    mail_dkim_rsa_pass(m.data, klist, "IDN From")
+    assert not events(d, "unsigned") and not events(d, "dkim_failed"), d.log()
+    mxpeers.wait_gone(d, qid, 15)
 
 
 def test_retry_sends_identical_signed_message():
@@ -589,6 +666,12 @@ def test_bad_key_refused_by_check_and_start():
         assert p.returncode != 0, f"{what}: mxrelayd -n exited 0:\n{out}"
         want = f"{path}:6: dkim_key: "
         assert want in out, f"{what}: no '{want}...' in:\n{out}"
+    # an internationalized domain is configured by its A-label, which the error names
+    text = "\n".join(base + ["# the U-label", f"dkim_key = {IDN_U} u {good.path}"]) + "\n"
+    path, p = check_only(text, tmp)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, f"mxrelayd -n accepted a U-label dkim_key domain:\n{out}"
+    assert f"{path}:6: dkim_key: write the domain as its A-label: {IDN_A}" in out, out
     # the good key alone passes the check
     path, p = check_only("\n".join(base) + "\n", tmp)
     assert p.returncode == 0, p.stdout + p.stderr
