@@ -135,17 +135,18 @@ def write_file(path, text, mode=0o644):
     return path
 
 
-def run(cmd, input=None, timeout=30, env=None, check=None, quiet=False):
+def run(cmd, input=None, timeout=30, env=None, check=None, quiet=False, cwd=None):
     """Run cmd (a list) with a timeout; returns CompletedProcess with text output.
 
     check: expected exit status (int) or None. Output goes to the transcript.
+    cwd: where to run it (a configuration without data_dir means ./var/mxrelay there).
     """
     if isinstance(input, str):
         input = input.encode()
     note("$ " + " ".join(str(c) for c in cmd))
     try:
         p = subprocess.run([str(c) for c in cmd], input=input, capture_output=True,
-                           timeout=timeout, env=env)
+                           timeout=timeout, env=env, cwd=cwd)
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode("utf-8", "replace") + (e.stderr or b"").decode("utf-8", "replace")
         for ln in out.splitlines()[-40:]:

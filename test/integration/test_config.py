@@ -56,7 +56,9 @@ tls = none
 def check(text, name="mxrelay.conf"):
     tmp = mxtest.tmpdir()
     path = mxtest.write_file(os.path.join(tmp, name), text.format(tmp=tmp, p1=2601, p2=2602, p3=2603, p4=2604))
-    return path, mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15)
+    # from tmp: the default data_dir (./var/mxrelay) must be reachable by the drop user, and
+    # the checkout itself may sit in a private folder
+    return path, mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15, cwd=tmp)
 
 
 def test_valid_config_ok():

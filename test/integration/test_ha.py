@@ -407,7 +407,7 @@ def test_config_keys():
     for i, (keys, want) in enumerate(cases):
         path = mxtest.write_file(os.path.join(tmp, f"c{i}.conf"),
                                  "[listener a]\naddress = 127.0.0.1:2999\n" + keys)
-        p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15)
+        p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15, cwd=tmp)
         if want is None:
             assert p.returncode == 0, p.stderr
         else:
