@@ -240,8 +240,7 @@ mxdkim_handoff_probe_start(struct mxdkim_probe *p, const EVP_PKEY *pkey)
 }
 
 int
-mxdkim_handoff_probe_record(struct mxdkim_probe *p, enum mxdkim_alg alg, int taken,
-                            bool signed_ok)
+mxdkim_handoff_probe_record(struct mxdkim_probe *p, enum mxdkim_alg alg, int taken, bool signed_ok)
 {
 	int lib_freed = p->freed;
 

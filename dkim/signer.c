@@ -213,16 +213,18 @@ der_text(struct mxdkim_key *k, char *err, size_t errlen)
 	int n;
 
 	if (k->alg != MXDKIM_RSA)
-		return mxdkim_fail(err, errlen, "libopendkim takes DER only as base64 \"MII...\", "
-		                                "which an Ed25519 key is not");
+		return mxdkim_fail(err, errlen,
+		                   "libopendkim takes DER only as base64 \"MII...\", "
+		                   "which an Ed25519 key is not");
 	n = i2d_PrivateKey(k->pkey, &der);
 	if (n <= 0)
 		return mxdkim_fail(err, errlen, "cannot encode the key as DER");
 	k->der_b64 = mxdkim_b64_encode(der, (size_t)n);
 	OPENSSL_clear_free(der, (size_t)n);
 	if (k->der_b64 == NULL || strncmp(k->der_b64, "MII", 3) != 0)
-		return mxdkim_fail(err, errlen, "the DER of this key does not start as libopendkim "
-		                                "needs");
+		return mxdkim_fail(err, errlen,
+		                   "the DER of this key does not start as libopendkim "
+		                   "needs");
 	return 0;
 }
 

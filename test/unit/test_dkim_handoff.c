@@ -138,7 +138,8 @@ test_parsed_once(void **state)
 	(void)state;
 	assert_true(mxdkim_signer_parsed_once(s));
 	sign_n(s, 3, 2);
-	/* libopendkim frees the RSA keys it loads; what it does with Ed25519 ones the probe learns */
+	/* libopendkim frees the RSA keys it loads; what it does with Ed25519 ones the probe learns
+	 */
 	assert_true(mxdkim_handoff_lib_frees(MXDKIM_RSA));
 	mxdkim_signer_free(s);
 }
@@ -156,8 +157,8 @@ headers_with(enum mxdkim_keymode mode)
 	for (int i = 0; i < 2; i++) {
 		struct mxdkim_key *src = i == 0 ? rsa : ed;
 
-		assert_int_equal(mxdkim_key_from_pem(&k, src->pem, strlen(src->pem), err, sizeof err),
-		                 0);
+		assert_int_equal(
+		    mxdkim_key_from_pem(&k, src->pem, strlen(src->pem), err, sizeof err), 0);
 		if (mxdkim_signer_add(s, DOMAIN, i == 0 ? "r" : "e", k, err, sizeof err) != 0)
 			fail_msg("mxdkim_signer_add: %s", err);
 	}

@@ -30,7 +30,7 @@ cmp(const void *a, const void *b)
 static void
 test_unique(void **state)
 {
-	char (*ids)[17] = malloc(sizeof(*ids) * N);
+	char(*ids)[17] = malloc(sizeof(*ids) * N);
 	int dups = 0;
 
 	(void)state;
