@@ -7,7 +7,7 @@ then the README's "Try it" (`swaks --server 127.0.0.1:2525 --to someone@example.
 must be accepted with 250 and the message kept in the spool:
 
 - as root, in a clone inside a fresh mode 0700 folder with nothing beside it
-  (like a clone in /root or in `mktemp -d`; no ../shared next to it);
+  (like a clone in /root or in `mktemp -d`; nothing else next to it);
 - as a normal user (a throwaway account), in a clone in their home.
 
 The clone is of this checkout's HEAD (uncommitted changes are not in it; in CI
