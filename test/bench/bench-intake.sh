@@ -269,31 +269,9 @@ $(printf '%s\n' "${MX_OPTIONAL[@]}" "${MX_EXTRA[@]}")
 address = 127.0.0.1:$MX_PORT
 tls = none
 EOF
-	if ! "$MXRELAYD" -n -c "$MX_DIR/mxrelay.conf" >"$MX_DIR/check.log" 2>&1; then
-		cat "$MX_DIR/check.log" >&2
-		die "mxrelayd -n rejects the benchmark configuration"
-	fi
-	MX_CG=$(cg_make "mxrelayd")
-	(cg_enter "$MX_CG" && exec "$MXRELAYD" -c "$MX_DIR/mxrelay.conf") >"$MX_DIR/mxrelayd.log" 2>&1 &
-	MX_PID=$!
-	if ! wait_banner "$MX_PORT" 15; then
-		tail -20 "$MX_DIR/mxrelayd.log" >&2 || true
-		die "mxrelayd does not answer on 127.0.0.1:$MX_PORT"
-	fi
+	mx_launch "$MXRELAYD"
 }
 
-mx_stop() {
-	[ -n "$MX_PID" ] || return 0
-	if kill -0 "$MX_PID" 2>/dev/null; then
-		kill -TERM "$MX_PID" 2>/dev/null || true
-		for _ in $(seq 100); do kill -0 "$MX_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$MX_PID" 2>/dev/null && { note "mxrelayd ignored SIGTERM for 10 s; killing it"; kill -KILL "$MX_PID" 2>/dev/null || true; }
-	fi
-	wait "$MX_PID" 2>/dev/null || true
-	MX_PID=""
-	cg_drain "$MX_CG"
-	MX_CG=""
-}
 
 # ---- reference: smtp-sink stores nothing, so its rate is roughly what smtp-source and the loopback
 # can do on this machine (smtp-sink is a single process, so at large sizes it is its own limit).

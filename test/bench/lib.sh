@@ -277,3 +277,33 @@ for i, sig in enumerate(sigs):
         print(f"signature {i} (s={tags['s']}) does not verify (python3-dkim)"); sys.exit(0)
 PYEOF
 }
+
+# mxrelayd BIN with $MX_DIR/mxrelay.conf (checked with -n first) in a cgroup of its own,
+# listening on 127.0.0.1:$MX_PORT; sets MX_PID and MX_CG. mx_stop ends it and drains the cgroup.
+mx_launch() {
+	local bin=$1
+	if ! "$bin" -n -c "$MX_DIR/mxrelay.conf" >"$MX_DIR/check.log" 2>&1; then
+		cat "$MX_DIR/check.log" >&2
+		die "mxrelayd -n rejects the benchmark configuration"
+	fi
+	MX_CG=$(cg_make "mxrelayd")
+	(cg_enter "$MX_CG" && exec "$bin" -c "$MX_DIR/mxrelay.conf") >"$MX_DIR/mxrelayd.log" 2>&1 &
+	MX_PID=$!
+	if ! wait_banner "$MX_PORT" 15; then
+		tail -20 "$MX_DIR/mxrelayd.log" >&2 || true
+		die "mxrelayd does not answer on 127.0.0.1:$MX_PORT"
+	fi
+}
+
+mx_stop() {
+	[ -n "$MX_PID" ] || return 0
+	if kill -0 "$MX_PID" 2>/dev/null; then
+		kill -TERM "$MX_PID" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$MX_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$MX_PID" 2>/dev/null && { note "mxrelayd ignored SIGTERM for 10 s; killing it"; kill -KILL "$MX_PID" 2>/dev/null || true; }
+	fi
+	wait "$MX_PID" 2>/dev/null || true
+	MX_PID=""
+	cg_drain "$MX_CG"
+	MX_CG=""
+}

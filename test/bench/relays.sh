@@ -82,30 +82,7 @@ EOF
 	esac
 	printf '%s\n' "${MX_EXTRA[@]}" >>"$MX_DIR/mxrelay.conf"
 	printf '\n[listener bench]\naddress = 127.0.0.1:%s\ntls = none\n' "$MX_PORT" >>"$MX_DIR/mxrelay.conf"
-	if ! "$bin" -n -c "$MX_DIR/mxrelay.conf" >"$MX_DIR/check.log" 2>&1; then
-		cat "$MX_DIR/check.log" >&2
-		die "mxrelayd -n rejects the benchmark configuration"
-	fi
-	MX_CG=$(cg_make "mxrelayd")
-	(cg_enter "$MX_CG" && exec "$bin" -c "$MX_DIR/mxrelay.conf") >"$MX_DIR/mxrelayd.log" 2>&1 &
-	MX_PID=$!
-	if ! wait_banner "$MX_PORT" 15; then
-		tail -20 "$MX_DIR/mxrelayd.log" >&2 || true
-		die "mxrelayd does not answer on 127.0.0.1:$MX_PORT"
-	fi
-}
-
-mx_stop() {
-	[ -n "$MX_PID" ] || return 0
-	if kill -0 "$MX_PID" 2>/dev/null; then
-		kill -TERM "$MX_PID" 2>/dev/null || true
-		for _ in $(seq 100); do kill -0 "$MX_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$MX_PID" 2>/dev/null && { note "mxrelayd ignored SIGTERM for 10 s; killing it"; kill -KILL "$MX_PID" 2>/dev/null || true; }
-	fi
-	wait "$MX_PID" 2>/dev/null || true
-	MX_PID=""
-	cg_drain "$MX_CG"
-	MX_CG=""
+	mx_launch "$bin"
 }
 
 mx_log_count() { grep -cE "$1" "$MX_DIR/mxrelayd.log" 2>/dev/null || true; }
