@@ -12,7 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "mta/core/util.h"
+#include "mta/shared/util.h"
 
 #define ASYNC_MAX_WORKERS 64
 

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mta/config.h"
-#include "mta/core/log.h"
+#include "mta/shared/config.h"
+#include "mta/shared/log.h"
 
 /* The plan in force, for runas_key_exposed (set by runas_plan and runas_stay). */
 static struct runas current;

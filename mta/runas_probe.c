@@ -19,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mta/config.h"
-#include "mta/core/util.h"
+#include "mta/shared/config.h"
+#include "mta/shared/util.h"
 
 enum need {
 	N_READ,		/* a file read by the daemon */

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "mta/tls.h"
+#include "mta/smtpd/tls.h"
 
 struct event_base;
 struct event;
@@ -43,7 +43,7 @@ struct server {
 	struct async *async;
 	struct writer *writer;
 	struct deliver *deliver;	/* NULL only in tests that run intake alone */
-	struct ctl *ctl;		/* control and submit sockets (ctl.h); NULL in tests */
+	struct ctl *ctl;		/* control and submit sockets (control.h); NULL in tests */
 	struct dkimsign *dkim;		/* NULL: no dkim_key configured */
 	struct listener *listeners;
 	struct session *sessions;	/* all live sessions, for shutdown */
@@ -78,7 +78,7 @@ void proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen
 /* Close every connection still waiting for its header (at exit). */
 void proxy_accept_free_all(struct server *srv);
 
-/* auth.c: failed-AUTH throttling per client address */
+/* smtpd/peers.c: failed-AUTH throttling per client address */
 struct auth_table *authfail_new(void);
 void authfail_free(struct auth_table *t);
 /* Seconds the address is still refused AUTH (0: not blocked; checks in flight count). */
@@ -99,7 +99,7 @@ unsigned authfail_refused(struct server *srv, const struct sockaddr *sa, time_t 
 /* main.c: leave the loop once draining and nothing is left in flight */
 void server_maybe_exit(struct server *srv);
 
-/* smtpd_session.c */
+/* smtpd/session.c */
 /*
  * refuse_tls: an implicit-TLS client over its per-address cap: finish the
  * handshake, answer 421 inside TLS and close (counted per address like any

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "mta/async.h"
-#include "mta/core/log.h"
-#include "mta/core/util.h"
+#include "mta/shared/log.h"
+#include "mta/shared/util.h"
 
 #define BATCH_MAX 512		/* messages per transaction at most */
 

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mta/config.h"
+#include "mta/shared/config.h"
 #include "spool/spool.h"
 
 #define PROG "mxrelayctl audit"

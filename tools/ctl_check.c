@@ -28,7 +28,7 @@
 #include "tools/spf.h"
 #include "dkim/keys.h"
 #include "dkim/txt.h"
-#include "mta/config.h"
+#include "mta/shared/config.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>

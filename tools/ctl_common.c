@@ -4,7 +4,7 @@
  * option parsers, so each command's messages read the same.
  */
 #include "tools/ctl.h"
-#include "mta/config.h"
+#include "mta/shared/config.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include "tools/ctl.h"
 #include "dkim/keys.h"
 #include "dkim/txt.h"
-#include "mta/config.h"
+#include "mta/shared/config.h"
 
 #include <errno.h>
 #include <getopt.h>

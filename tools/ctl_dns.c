@@ -14,7 +14,7 @@
 #include "tools/dmarc.h"
 #include "tools/dnsq.h"
 #include "tools/spf.h"
-#include "mta/config.h"
+#include "mta/shared/config.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>

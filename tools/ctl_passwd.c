@@ -1,12 +1,12 @@
 /*
  * mxrelayctl passwd: add a user to the credentials file, or change its
- * password, allowed senders or state (mta/core/creds does the file work).
+ * password, allowed senders or state (mta/shared/creds does the file work).
  *
  * The password comes from the terminal with echo off, asked twice, or as
  * one line on standard input; never from argv, where ps(1) would show it.
  */
 #include "tools/ctl.h"
-#include "mta/core/creds.h"
+#include "mta/shared/creds.h"
 
 #include <errno.h>
 #include <fcntl.h>

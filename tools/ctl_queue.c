@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mta/config.h"
+#include "mta/shared/config.h"
 #include "tools/ctlsock.h"
 #include "tools/json.h"
 

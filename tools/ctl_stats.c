@@ -21,7 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "mta/config.h"
+#include "mta/shared/config.h"
 
 #define PROG "mxrelayctl stats"
 #define RESP_MAX (1024 * 1024) /* the daemon's page is ~6 KiB */

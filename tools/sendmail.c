@@ -1,7 +1,7 @@
 /*
  * mxrelay-sendmail: the sendmail(8) command line for cron jobs and scripts
  * on the relay's host. Reads one message on standard input and hands it to
- * the running mxrelayd through its submit socket (see mta/submit.c), which
+ * the running mxrelayd through its submit socket (see mta/control/submit.c), which
  * queues it like SMTP mail and answers only once it is on disk.
  *
  *   -t          recipients from To, Cc and Bcc too (Bcc is always removed)
@@ -30,8 +30,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "mta/config.h"
-#include "mta/core/addr.h"
+#include "mta/shared/config.h"
+#include "mta/shared/addr.h"
 #include "tools/ctlsock.h"
 #include "tools/json.h"
 

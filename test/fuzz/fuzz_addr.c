@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/core/addr.h"
+#include "mta/shared/addr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the AUTH response decoders (mta/smtpd_parse.c), which
+ * libFuzzer target: the AUTH response decoders (mta/smtpd/parse.c), which
  * read what any client sends after AUTH PLAIN / AUTH LOGIN (RFC 4954,
  * RFC 4616): strict base64, then the PLAIN authzid NUL authcid NUL passwd
  * split. Built by CMake with -DMXRELAY_FUZZ=ON (links mxmta).
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/smtpd_parse.h"
+#include "mta/smtpd/parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: DSN building (mta/bounce.c) from hostile text. The
+ * libFuzzer target: DSN building (mta/delivery/bounce.c) from hostile text. The
  * relay parses no incoming DSN, but every bounce it writes quotes what others
  * sent: the remote MX's reply (multi-line, any bytes), recipient and sender
  * addresses, the original header block. Input layout:
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/bounce.h"
+#include "mta/delivery/bounce.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the configuration file parser (mta/config.c), fed the
+ * libFuzzer target: the configuration file parser (mta/shared/config.c), fed the
  * input as a whole file through config_load, the daemon's own entry point.
  * The bytes go into a memfd opened by path (/proc/self/fd/N), so nothing is
  * written to disk and nothing is left behind when a run stops.
@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mta/config.h"
+#include "mta/shared/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

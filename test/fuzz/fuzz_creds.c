@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the credentials file (mta/core/creds.c) and its rewrite
+ * libFuzzer target: the credentials file (mta/shared/creds.c) and its rewrite
  * for mxrelayctl passwd (creds_file.c). The first byte picks what runs; the
  * rest is the file:
  *   - always: creds_load (through a memfd named by path), then every user is
@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mta/core/creds_int.h"
+#include "mta/shared/creds_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

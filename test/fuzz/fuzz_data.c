@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the DATA stream rules that SMTP DATA and local
- * submission share (mta/content.h over mta/smtpd_data.c and mta/hdrfrom.c):
+ * submission share (mta/intake/content.h over mta/smtpd/data.c and mta/intake/hdrfrom.c):
  * dot-unstuffing, bare CR/LF and NUL refusal, line, header and size limits,
  * the header block, Date/Message-ID/From added when missing, and the reading
  * of From, Sender and Resent-* fields. Built by CMake with -DMXRELAY_FUZZ=ON
@@ -18,18 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/config.h"
-#include "mta/content.h"
-#include "mta/core/addr.h"
-#include "mta/core/util.h"
+#include "mta/shared/config.h"
+#include "mta/intake/content.h"
+#include "mta/shared/addr.h"
+#include "mta/shared/util.h"
 #include "mta/server.h"
 
-#define LINE_MAX_DATA 1000 /* as smtpd_data.c: RFC 5321 4.5.3.1.6 */
+#define LINE_MAX_DATA 1000 /* as smtpd/data.c: RFC 5321 4.5.3.1.6 */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
- * smtpd_data.c shares its object file with the SMTP session code, which
+ * smtpd/data.c shares its object file with the SMTP session code, which
  * calls main.c's server_maybe_exit when a session ends; the content path
  * never does. main.c cannot be linked here (it has main), so a stub.
  */

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: SMTP command lines as the server session parses them
- * (mta/smtpd_parse.c, mta/core/addr.c, mta/config.c): the verb split, the
+ * (mta/smtpd/parse.c, mta/shared/addr.c, mta/shared/config.c): the verb split, the
  * MAIL FROM path and parameters (SIZE, BODY, SMTPUTF8, AUTH=), the RCPT TO
  * path with the relay-trick checks and the address-literal rule, and the
  * EHLO/HELO name as it goes into logs and the Received header. Built by
@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/config.h"
-#include "mta/core/addr.h"
-#include "mta/core/log.h"
-#include "mta/core/util.h"
-#include "mta/smtpd_parse.h"
+#include "mta/shared/config.h"
+#include "mta/shared/addr.h"
+#include "mta/shared/log.h"
+#include "mta/shared/util.h"
+#include "mta/smtpd/parse.h"
 #include "spool/spool.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,6 +1,6 @@
 /*
- * libFuzzer target: the SMTP client's reply reader (mta/smtpc_reply.c) and,
- * for half the inputs, the whole client state machine (mta/smtpc.c) talking
+ * libFuzzer target: the SMTP client's reply reader (mta/delivery/smtpc_reply.c) and,
+ * for half the inputs, the whole client state machine (mta/delivery/smtpc.c) talking
  * to the input over a loopback TCP connection: replies in and out of place,
  * multi-line replies, EHLO capabilities, STARTTLS with bytes after the 220.
  *
@@ -34,8 +34,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "mta/smtpc.h"
-#include "mta/smtpc_reply.h"
+#include "mta/delivery/smtpc.h"
+#include "mta/delivery/smtpc_reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: the submit socket (mode 0666: any local user), i.e. the
- * request line and dispatch of mta/ctl.c, the SUBMIT envelope and DATA
- * framing of mta/submit.c and the content rules they feed (content.h). The
+ * request line and dispatch of mta/control/control.c, the SUBMIT envelope and DATA
+ * framing of mta/control/submit.c and the content rules they feed (content.h). The
  * real sockets from ctl_open in a private directory (in /dev/shm); the input
  * is written by a client as one local user would, then the loop runs until
  * the daemon has answered and closed.
@@ -27,8 +27,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "mta/config.h"
-#include "mta/ctl.h"
+#include "mta/shared/config.h"
+#include "mta/control/control.h"
 #include "mta/server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 /*
- * Unit tests for mta/core/addr: the MAIL FROM / RCPT TO path parser
+ * Unit tests for mta/shared/addr: the MAIL FROM / RCPT TO path parser
  * (RFC 5321 4.1.2 syntax, 4.5.3.1 limits, the relay-trick refusals, RFC 6531
  * UTF-8), addr_domain and the header From extractor (RFC 5322 3.4).
  *
@@ -12,7 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mta/core/addr.h"
+#include "mta/shared/addr.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests for mta/bounce.c. Every built DSN is checked twice: in C for
+ * Unit tests for mta/delivery/bounce.c. Every built DSN is checked twice: in C for
  * the wire rules (CRLF only, lines <= 998 octets, 7-bit outside part 3), and
  * by an independent parser, Debian's /usr/bin/python3 with the stdlib email
  * package, for the MIME and RFC 3464 structure. The python script prints
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "mta/bounce.h"
+#include "mta/delivery/bounce.h"
 
 #define PYTHON "/usr/bin/python3"
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for mta/core/cidr: parsing single networks and lists, matching
+ * Unit tests for mta/shared/cidr: parsing single networks and lists, matching
  * IPv4, IPv6 and IPv4-mapped IPv6 peers at prefix boundaries, and the peer
  * address text. Each table reports every failing row, then fails once.
  */
@@ -9,7 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mta/core/cidr.h"
+#include "mta/shared/cidr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests for mta/config: the embedded default, a full valid file, size
+ * Unit tests for mta/shared/config: the embedded default, a full valid file, size
  * and duration units, listener addresses, and a table of bad files, each
  * with the exact "FILE:LINE: KEY: " prefix of its error. Every file lives in
  * a fresh mkdtemp directory. Tables report every failing row, then fail once.
@@ -12,7 +12,7 @@
 
 #include "testutil.h"
 
-#include "mta/config.h"
+#include "mta/shared/config.h"
 
 #include <arpa/inet.h>
 #include <ftw.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests for mta/core/creds: parsing (good and bad files), lookup,
+ * Unit tests for mta/shared/creds: parsing (good and bad files), lookup,
  * password checks (yescrypt, sha512-crypt, long passwords), the sender rule
  * and the file rewrite. Every file lives in a fresh mkdtemp directory.
  */
@@ -11,7 +11,7 @@
 
 #include "testutil.h"
 
-#include "mta/core/creds.h"
+#include "mta/shared/creds.h"
 
 #include <crypt.h>
 #include <dirent.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests for dns/ and mta/resolver against a real nsd on 127.0.0.1.
+ * Unit tests for dns/ and mta/delivery/resolver against a real nsd on 127.0.0.1.
  *
  * The group setup writes a test zone and starts `nsd -d` on a free port
  * under a watchdog child that ends nsd's process group when the group
@@ -7,7 +7,7 @@
  * never answers; "connection refused" a port nobody listens on. No traffic
  * leaves 127.0.0.1. Queries run on a small poll() loop driven only through
  * the public API (sock_cb, dns_process, dns_timeouts, dns_next_timeout), and
- * once through libevent via mta/resolver.c. The response parser, address
+ * once through libevent via mta/delivery/resolver.c. The response parser, address
  * policy and name syntax have table-driven tests of their own.
  */
 #include <stdarg.h>
@@ -18,7 +18,7 @@
 
 #include "dns/dns.h"
 #include "dns/dns_int.h"
-#include "mta/resolver.h"
+#include "mta/delivery/resolver.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

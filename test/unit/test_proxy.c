@@ -1,5 +1,5 @@
 /*
- * Unit tests for mta/proxy: the PROXY protocol v1/v2 header parser. Tables
+ * Unit tests for mta/smtpd/proxy: the PROXY protocol v1/v2 header parser. Tables
  * of (label, bytes, versions, expected result); every header that parses is
  * also cut at every length (each prefix must ask for more) and fed with
  * client data after it (which must not be taken). Each table reports every
@@ -11,7 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mta/proxy.h"
+#include "mta/smtpd/proxy.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

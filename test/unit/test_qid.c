@@ -1,5 +1,5 @@
 /*
- * Unit tests for util_make_qid (mta/core/util.c): queue ids are 16 lower-case
+ * Unit tests for util_make_qid (mta/shared/util.c): queue ids are 16 lower-case
  * hex characters, sort by arrival second, and never repeat in one process,
  * even at rates far above any intake (the spool's UNIQUE constraint would
  * refuse a repeated one with 451: seen in the end-to-end benchmark at 2000
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mta/core/util.h"
+#include "mta/shared/util.h"
 
 #define N 300000
 

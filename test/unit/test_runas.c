@@ -12,7 +12,7 @@
 
 #include "testutil.h"
 
-#include "mta/config.h"
+#include "mta/shared/config.h"
 #include "mta/runas.h"
 
 #include <grp.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests for mta/sched: due order, the in-flight budget, and the queue
+ * Unit tests for mta/delivery/sched: due order, the in-flight budget, and the queue
  * control operations (reschedule, remove while queued or in flight,
  * release) on a real libevent base run without blocking.
  */
@@ -9,7 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mta/sched.h"
+#include "mta/delivery/sched.h"
 
 #include <event2/event.h>
 #include <string.h>

@@ -1,0 +1,620 @@
+/*
+ * deliver: delivery jobs and their outcomes (see deliver.h).
+ *
+ * A job loads one message with its pending recipients on a worker thread,
+ * splits the recipients into groups per destination domain (at most
+ * rcpts_per_transaction each) and hands them to dest.c. When every group has
+ * an outcome, the job computes the next try (exponential backoff with
+ * jitter), expires recipients past max_queue_lifetime, builds one RFC 3464
+ * bounce for the failed ones, and records all of it in ONE spool
+ * transaction through the writer thread. Nothing in the spool changes before
+ * that, so a crash mid-delivery means the message is simply tried again.
+ * (Except the count of attempts that never finished: delivery/claim.c.)
+ */
+#include "mta/delivery/deliver_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <event2/event.h>
+#include <sys/random.h>
+
+#include "mta/async.h"
+#include "mta/delivery/bounce.h"
+#include "mta/shared/config.h"
+#include "mta/shared/addr.h"
+#include "mta/shared/log.h"
+#include "mta/shared/util.h"
+#include "mta/metrics.h"
+#include "mta/reader.h"
+#include "mta/delivery/resolver.h"
+#include "mta/delivery/sched.h"
+#include "mta/server.h"
+
+struct load {
+	struct djob *job;
+	char dir[4096];
+	char err[256];
+};
+
+static void
+load_work(void *arg)
+{
+	struct load *l = arg;
+	/* each worker thread reads the spool through its own handle */
+	struct spool *sp = reader_spool(l->dir, l->err, sizeof(l->err));
+
+	if (sp != NULL)
+		spool_load_work(sp, l->job->id, &l->job->w, l->err, sizeof(l->err));
+}
+
+static void
+job_free(struct djob *j)
+{
+	size_t i;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		j->dl->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	if (j->w && j->res)
+		for (i = 0; i < j->w->nrcpts; i++) {
+			free(j->res[i].reply);
+			free(j->res[i].relay);
+		}
+	free(j->res);
+	free(j->claim_waiters);
+	free(j->sres);
+	free(j->bounce_body);
+	spool_work_free(j->w);
+	free(j);
+}
+
+void
+job_end(struct djob *j)
+{
+	struct deliver *dl = j->dl;
+	bool suspect = j->suspect;
+
+	sched_done(dl->sched, j->id);
+	dl->busy--;
+	job_free(j);
+	suspect_end(dl, suspect);
+	server_maybe_exit(dl->srv);
+}
+
+static void
+job_unclaimed(struct writer_job *wj)
+{
+	struct djob *j = wj->arg;
+	if (wj->status != 0)	/* the count stays one too high: never more than that */
+		log_err("qid=%s event=spool_error error=\"%s\"", wj->claim.qid, wj->err);
+	job_end(j);
+}
+
+/*
+ * The attempt ends without an outcome to record: give its claim back. While
+ * stopping the writer may be gone before this returns: deliver_free gives
+ * it back then.
+ */
+static void
+job_release(struct djob *j)
+{
+	struct deliver *dl = j->dl;
+
+	if (!j->claimed) {
+		job_end(j);
+		return;
+	}
+	if (dl->stopping) {
+		dl->abandoned = xrealloc(dl->abandoned, (dl->nabandoned + 1) * sizeof(int64_t));
+		dl->abandoned[dl->nabandoned++] = j->id;
+		job_end(j);
+		return;
+	}
+	memset(&j->wj, 0, sizeof(j->wj));
+	j->wj.kind = WRITER_CLAIM;
+	j->wj.claim.msg_id = j->id;
+	j->wj.claim.op = SPOOL_UNCLAIM;
+	j->wj.done = job_unclaimed;
+	j->wj.arg = j;
+	writer_submit(dl->srv->writer, &j->wj);
+}
+
+/* "550 5.1.1 text" -> "5.1.1"; without one, the class default. */
+static void
+dsn_of(int code, const char *text, char *out, size_t outlen)
+{
+	unsigned a, b, c;
+	const char *p = strchr(text, ' ');
+	if (p && sscanf(p + 1, "%1u.%3u.%3u", &a, &b, &c) == 3 && (int)a == code / 100) {
+		snprintf(out, outlen, "%u.%u.%u", a, b, c);
+		return;
+	}
+	snprintf(out, outlen, "%d.0.0", code / 100 == 2 ? 2 : code / 100 == 5 ? 5 : 4);
+}
+
+void
+job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
+	   const char *tls)
+{
+	struct rres *r = &j->res[i];
+	const char *status;
+	char q[600], qa[300];
+
+	/* copy before freeing: callers may pass r->reply or r->relay back in */
+	char *nreply = xstrdup(text), *nrelay = relay ? xstrdup(relay) : NULL;
+	r->decided = true;
+	dsn_of(code, text, r->dsn, sizeof(r->dsn));
+	free(r->reply);
+	r->reply = nreply;
+	free(r->relay);
+	r->relay = nrelay;
+	if (code >= 200 && code < 300) {
+		r->state = SPOOL_RCPT_DONE;
+		status = "sent";
+	} else if (code >= 500) {
+		r->state = SPOOL_RCPT_FAILED;
+		status = "bounced";
+	} else {
+		r->state = SPOOL_RCPT_PENDING;
+		status = "deferred";
+	}
+	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f dsn=%s "
+		 "status=%s tls=%s reply=\"%s\"",
+		 j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
+		 (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0, r->dsn,
+		 status, tls ? tls : "none", log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
+}
+
+void
+group_fail_all(struct dgroup *g, int code, const char *text, const char *relay)
+{
+	for (size_t k = 0; k < g->n; k++)
+		job_record(g->job, g->idx[k], code, text, relay, NULL);
+	group_done(g);
+}
+
+void
+group_done(struct dgroup *g)
+{
+	struct djob *j = g->job;
+	group_free(g);
+	if (--j->groups_left == 0)
+		job_finish(j);
+}
+
+void
+group_free(struct dgroup *g)
+{
+	free(g->idx);
+	free(g->rcpts);
+	free(g);
+}
+
+static time_t
+backoff(const struct config *c, int attempts)
+{
+	uint64_t d = c->retry_min;
+	uint32_t rnd = 0;
+	for (int i = 1; i < attempts && d < c->retry_max; i++)
+		d *= 2;
+	if (d > c->retry_max)
+		d = c->retry_max;
+	/* +-10% jitter so a burst of deferrals does not come back as one burst */
+	if (getrandom(&rnd, sizeof(rnd), 0) == sizeof(rnd) && d >= 10)
+		d = d - d / 10 + rnd % (d / 5 + 1);
+	return (time_t)d;
+}
+
+/* One DSN for every failed recipient (RFC 3464). 0 / -1 (then no bounce). */
+static int
+make_bounce(struct djob *j)
+{
+	const struct config *c = j->dl->srv->cfg;
+	struct bounce_rcpt *br = xcalloc(j->w->nrcpts, sizeof(*br));
+	char (*mta)[256] = xcalloc(j->w->nrcpts, sizeof(*mta));
+	size_t i, n = 0, len;
+	char err[256], qa[300];
+	int rc;
+
+	for (i = 0; i < j->w->nrcpts; i++) {
+		struct rres *r = &j->res[i];
+		if (r->state != SPOOL_RCPT_FAILED)
+			continue;
+		if (r->relay)
+			snprintf(mta[n], sizeof(mta[n]), "%.*s", (int)strcspn(r->relay, "["), r->relay);
+		br[n].address = j->w->rcpts[i].address;
+		br[n].status = r->dsn;
+		br[n].remote_mta = r->relay && mta[n][0] ? mta[n] : NULL;
+		br[n].diagnostic = r->reply;
+		n++;
+	}
+	struct bounce_info bi = {c->hostname, j->w->qid, j->w->sender, j->w->received, 0,
+				 br, n, j->w->body, j->w->body_len};
+	rc = n ? bounce_build(&bi, &j->bounce_body, &len, err, sizeof(err)) : -1;
+	if (rc == 0) {
+		memset(&j->bounce, 0, sizeof(j->bounce));
+		util_make_qid(j->bounce.qid);
+		j->bounce.sender = "";
+		j->bounce_rcpt = j->w->sender;
+		j->bounce.rcpts = &j->bounce_rcpt;
+		j->bounce.nrcpts = 1;
+		j->bounce.body = j->bounce_body;
+		j->bounce.body_len = len;
+		j->bounce.received = time(NULL);
+		j->has_bounce = true;
+		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", j->w->qid,
+			 j->bounce.qid, LOG_Q(qa, j->w->sender), n);
+	} else if (n) {
+		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
+	}
+	free(br);
+	free(mta);
+	return rc;
+}
+
+static void
+job_applied(struct writer_job *wj)
+{
+	struct djob *j = wj->arg;
+	struct deliver *dl = j->dl;
+	time_t now = time(NULL);
+
+	if (wj->status != 0) {
+		/* nothing changed in the spool: the whole attempt is tried again */
+		log_err("qid=%s event=spool_error error=\"%s\"", j->w->qid, wj->err);
+		sched_add(dl->sched, j->id, now + (time_t)dl->srv->cfg->retry_min);
+		job_release(j);
+		return;
+	}
+	j->claimed = false;	/* spool_apply cleared the count */
+	/* counted once the outcome is durable, so a crash never counts an attempt twice */
+	for (size_t i = 0; i < j->w->nrcpts; i++) {
+		int st = j->res[i].state;
+		metrics_inc(st == SPOOL_RCPT_DONE     ? M_DELIVERED
+			    : st == SPOOL_RCPT_FAILED ? M_BOUNCED
+						      : M_DEFERRED);
+	}
+	for (size_t i = 0; i < j->w->nrcpts; i++)
+		if (j->res[i].state == SPOOL_RCPT_PENDING) {
+			sched_add(dl->sched, j->id, wj->upd.next_try);
+			break;
+		}
+	if (j->has_bounce && j->bounce.id > 0)	/* 0: skipped, the message was deleted meanwhile */
+		sched_add(dl->sched, j->bounce.id, now);
+	job_end(j);
+}
+
+void
+job_finish(struct djob *j)
+{
+	const struct config *c = j->dl->srv->cfg;
+	time_t now = time(NULL);
+	int attempts = j->w->attempts + 1;
+	time_t next = now + backoff(c, attempts);
+	/* strictly past: received has whole seconds, so ">=" could expire up to 1 s early */
+	bool expired = now - j->w->received > (time_t)c->max_queue_lifetime;
+	size_t i, nfailed = 0;
+	char text[700], qa[300];
+
+	if (j->claim == JOB_CLAIMING) {
+		/* the writer stores claims after outcomes: let the claim land first, or the
+		 * outcome's reset to 0 would come before the +1 */
+		j->finish_after_claim = true;
+		return;
+	}
+	metrics_observe(H_DELIVERY_SECONDS, (double)(util_now_ms() - j->start_ms) / 1000.0);
+	j->sres = xcalloc(j->w->nrcpts, sizeof(*j->sres));
+	for (i = 0; i < j->w->nrcpts; i++) {
+		struct rres *r = &j->res[i];
+		if (r->state == SPOOL_RCPT_PENDING && expired) {
+			/* RFC 3463 4.4.7: delivery time expired */
+			unsigned life = c->max_queue_lifetime;
+			log_info("qid=%s event=expired to=\"<%s>\" age=%lld lifetime=%u attempts=%d",
+				 j->w->qid, LOG_Q(qa, j->w->rcpts[i].address),
+				 (long long)(now - j->w->received), life, attempts);
+			snprintf(text, sizeof(text), "554 5.4.7 message expired after %u%s; last: %s",
+				 life >= 86400 ? life / 86400 : life >= 3600 ? life / 3600 : life,
+				 life >= 86400 ? " days" : life >= 3600 ? " hours" : " seconds",
+				 r->reply ? r->reply : "not tried");
+			job_record(j, i, 554, text, r->relay, NULL);
+			snprintf(r->dsn, sizeof(r->dsn), "4.4.7");
+		}
+		if (r->state == SPOOL_RCPT_FAILED)
+			nfailed++;
+		j->sres[i].rcpt_id = j->w->rcpts[i].id;
+		j->sres[i].state = r->state;
+		j->sres[i].next_try = next;
+		j->sres[i].reply = r->reply;
+	}
+	/* never a bounce for a bounce (RFC 5321 6.1, 3464) */
+	if (nfailed && bounce_wanted(j->w->sender))
+		make_bounce(j);
+	memset(&j->wj, 0, sizeof(j->wj));
+	j->wj.kind = WRITER_APPLY;
+	j->wj.upd.msg_id = j->id;
+	j->wj.upd.results = j->sres;
+	j->wj.upd.nresults = j->w->nrcpts;
+	j->wj.upd.next_try = next;
+	j->wj.upd.attempts = attempts;
+	j->wj.upd.bounce = j->has_bounce ? &j->bounce : NULL;
+	j->wj.done = job_applied;
+	j->wj.arg = j;
+	writer_submit(j->dl->srv->writer, &j->wj);
+}
+
+static bool
+has_8bit(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] & 0x80)
+			return true;
+	return false;
+}
+
+/* Split the pending recipients into groups per domain and hand them out. */
+static void
+job_dispatch(struct djob *j)
+{
+	const struct config *c = j->dl->srv->cfg;
+	size_t n = j->w->nrcpts, i, k, ngroups = 0;
+	struct dgroup **groups = xcalloc(n, sizeof(*groups));
+	const char **gdom = xcalloc(n, sizeof(*gdom));
+
+	for (i = 0; i < n; i++) {
+		const char *dom = addr_domain(j->w->rcpts[i].address);
+		if (dom == NULL)
+			dom = "";
+		/* the open group for this domain, if it still has room */
+		for (k = 0; k < ngroups; k++)
+			if (strcasecmp(gdom[k], dom) == 0 && groups[k]->n < c->rcpts_per_transaction)
+				break;
+		if (k == ngroups) {
+			struct dgroup *g = xcalloc(1, sizeof(*g));
+			g->job = j;
+			g->idx = xcalloc(c->rcpts_per_transaction, sizeof(*g->idx));
+			g->rcpts = xcalloc(c->rcpts_per_transaction, sizeof(*g->rcpts));
+			groups[ngroups] = g;
+			gdom[ngroups++] = dom;
+		}
+		groups[k]->idx[groups[k]->n] = i;
+		groups[k]->rcpts[groups[k]->n++] = j->w->rcpts[i].address;
+	}
+	/* count all first: a group may finish before the last one is handed out */
+	j->groups_left = ngroups;
+	for (k = 0; k < ngroups; k++)
+		dest_enqueue(j->dl, gdom[k], groups[k]);
+	free(groups);
+	free(gdom);
+}
+
+static void
+job_loaded(void *arg)
+{
+	struct load *l = arg;
+	struct djob *j = l->job;
+
+	if (j->w == NULL) {
+		log_err("id=%lld event=load_failed error=\"%s\"", (long long)j->id, l->err);
+		/* a passing fault (EMFILE, SQLITE_BUSY) must not drop it from the schedule */
+		if (strstr(l->err, "no such message") == NULL)
+			sched_add(j->dl->sched, j->id, time(NULL) + (time_t)j->dl->srv->cfg->retry_min);
+		free(l);
+		job_release(j);
+		return;
+	}
+	free(l);
+	if (j->w->nrcpts == 0 || j->dl->stopping) {
+		job_release(j);
+		return;
+	}
+	if (!job_admit(j))
+		return;
+	j->res = xcalloc(j->w->nrcpts, sizeof(*j->res));
+	j->need_utf8 = (j->w->flags & SPOOL_F_SMTPUTF8) != 0;
+	j->need_8bit = (j->w->flags & SPOOL_F_8BITMIME) || has_8bit(j->w->body, j->w->body_len);
+	j->start_ms = util_now_ms();
+	job_dispatch(j);
+}
+
+static void
+job_load(struct djob *j)
+{
+	struct load *l = xcalloc(1, sizeof(*l));
+
+	l->job = j;
+	snprintf(l->dir, sizeof(l->dir), "%s", j->dl->srv->cfg->data_dir);
+	async_run(j->dl->srv->async, load_work, job_loaded, l);
+}
+
+/* Load the message (a worker thread); job_loaded goes on. */
+static void
+job_start(int64_t id, void *arg)
+{
+	struct deliver *dl = arg;
+	struct djob *j = xcalloc(1, sizeof(*j));
+
+	j->dl = dl;
+	j->id = id;
+	j->next = dl->jobs;
+	if (dl->jobs)
+		dl->jobs->prev = j;
+	dl->jobs = j;
+	dl->busy++;
+	job_load(j);
+}
+
+static SSL_CTX *
+client_tls(char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "cannot create TLS client context");
+		return NULL;
+	}
+	/* opportunistic (RFC 7435): encrypt when offered, TLS 1.2 or newer, no verification */
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	return ctx;
+}
+
+/* Fill the schedule from the spool: every message with a pending recipient. */
+static int
+load_schedule(struct deliver *dl, char *err, size_t errlen)
+{
+	struct spool *sp;
+	struct spool_due *due = NULL;
+	size_t n = 0, i;
+
+	if (spool_open(&sp, dl->srv->cfg->data_dir, err, errlen) != 0)
+		return -1;
+	if (spool_load_pending(sp, &due, &n, err, errlen) != 0) {
+		spool_close(sp);
+		return -1;
+	}
+	spool_close(sp);
+	for (i = 0; i < n; i++)
+		sched_add(dl->sched, due[i].id, due[i].next_try);
+	free(due);
+	log_info("event=queue_loaded messages=%zu", n);
+	return 0;
+}
+
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	dests_sweep(arg, time(NULL));
+}
+
+struct deliver *
+deliver_new(struct server *srv, char *err, size_t errlen)
+{
+	const struct config *c = srv->cfg;
+	struct deliver *dl = xcalloc(1, sizeof(*dl));
+	struct dns_opts o;
+
+	dl->srv = srv;
+	memset(&o, 0, sizeof(o));
+	o.servers = c->dns_servers;
+	o.family = c->address_family == FAM_IPV4   ? DNS_FAMILY_IPV4
+		   : c->address_family == FAM_IPV6 ? DNS_FAMILY_IPV6
+						   : DNS_FAMILY_ANY;
+	o.allow_private = c->allow_private_mx;
+	o.timeout_ms = (int)c->dns_timeout_ms;
+	o.tries = (int)c->dns_tries;
+	dl->res = resolver_new(srv->base, &o, err, errlen);
+	if (dl->res == NULL)
+		goto fail;
+	dl->tls = client_tls(err, errlen);
+	if (dl->tls == NULL)
+		goto fail;
+	dl->sched = sched_new(srv->base, c->max_inflight, job_start, dl);
+	{
+		/* memory per destination must not grow with every domain ever mailed */
+		struct timeval tv = {c->dest_idle_time < 60 ? (time_t)c->dest_idle_time : 60, 0};
+		dl->sweep = event_new(srv->base, -1, EV_PERSIST, on_sweep, dl);
+		event_add(dl->sweep, &tv);
+	}
+	if (load_schedule(dl, err, errlen) != 0)
+		goto fail;
+	return dl;
+fail:
+	deliver_free(dl);
+	return NULL;
+}
+
+void
+deliver_enqueue(struct deliver *dl, int64_t id, time_t due)
+{
+	sched_add(dl->sched, id, due);
+}
+
+void
+deliver_flush(struct deliver *dl)
+{
+	sched_flush(dl->sched);
+}
+
+struct sched *
+deliver_sched(struct deliver *dl)
+{
+	return dl->sched;
+}
+
+void
+deliver_stop(struct deliver *dl)
+{
+	dl->stopping = true;
+	sched_stop(dl->sched);
+}
+
+unsigned
+deliver_busy(const struct deliver *dl)
+{
+	return dl->busy;
+}
+
+size_t
+deliver_queued(const struct deliver *dl)
+{
+	return sched_queued(dl->sched) + sched_inflight(dl->sched);
+}
+
+/* Claims of attempts that did not end before exit (see deliver.h). */
+static void
+release_claims(struct deliver *dl)
+{
+	struct spool_claim *cl, **v;
+	struct spool *sp;
+	size_t n = dl->nabandoned, i = 0;
+	char err[256];
+
+	for (struct djob *j = dl->jobs; j; j = j->next)
+		n += j->claimed;
+	if (n == 0)
+		return;
+	cl = xcalloc(n, sizeof(*cl));
+	v = xcalloc(n, sizeof(*v));
+	for (size_t k = 0; k < dl->nabandoned; k++)
+		cl[i++].msg_id = dl->abandoned[k];
+	for (struct djob *j = dl->jobs; j; j = j->next)
+		if (j->claimed)
+			cl[i++].msg_id = j->id;
+	for (i = 0; i < n; i++) {
+		cl[i].op = SPOOL_UNCLAIM;
+		v[i] = &cl[i];
+	}
+	if (spool_open(&sp, dl->srv->cfg->data_dir, err, sizeof(err)) != 0 ||
+	    spool_claim(sp, v, n, err, sizeof(err)) != 0)
+		log_err("event=spool_error error=\"%s\"", err);
+	else
+		log_info("event=attempts_abandoned messages=%zu", n);
+	if (sp)
+		spool_close(sp);
+	free(cl);
+	free(v);
+}
+
+void
+deliver_free(struct deliver *dl)
+{
+	if (dl == NULL)
+		return;
+	release_claims(dl);
+	free(dl->abandoned);
+	free(dl->waiting);
+	if (dl->sweep)
+		event_free(dl->sweep);
+	dests_free(dl);
+	while (dl->jobs)	/* attempts still under way at exit (job_free unlinks) */
+		job_free(dl->jobs);
+	sched_free(dl->sched);
+	if (dl->res)
+		resolver_free(dl->res);
+	SSL_CTX_free(dl->tls);
+	free(dl);
+}

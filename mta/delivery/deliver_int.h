@@ -1,0 +1,129 @@
+/* deliver internals shared by deliver.c (jobs, outcomes) and dest.c (destinations, connections). */
+#ifndef MXRELAY_DELIVER_INT_H
+#define MXRELAY_DELIVER_INT_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "dns/dns.h"
+#include "mta/delivery/deliver.h"
+#include "mta/delivery/smtpc.h"
+#include "mta/writer.h"
+#include "spool/spool.h"
+
+#define DEST_BUCKETS 1024
+#define IDLE_SECONDS 5		/* keep an idle connection this long for reuse */
+
+struct resolver;
+struct sched;
+struct dest;
+
+struct deliver {
+	struct server *srv;
+	struct sched *sched;
+	struct resolver *res;
+	SSL_CTX *tls;		/* client context: TLS 1.2+, opportunistic */
+	struct dest *dests[DEST_BUCKETS];
+	unsigned nconns;	/* connections open, all destinations */
+	unsigned busy;		/* jobs in flight */
+	bool stopping;
+	struct event *sweep;	/* frees destinations unused for a while */
+	struct djob *jobs;	/* every job, for the claims left at exit */
+	int64_t *abandoned;	/* claims of jobs that ended while stopping */
+	size_t nabandoned;
+	/* suspects (delivery/claim.c): one attempt under way at a time */
+	bool suspect_busy;
+	int64_t *waiting;	/* suspects waiting their turn, oldest first */
+	size_t nwaiting;
+};
+
+/* The late claim of a job (job_claim). */
+enum job_claim_state { JOB_UNCLAIMED, JOB_CLAIMING, JOB_CLAIMED };
+
+/* Per-recipient outcome of this attempt. */
+struct rres {
+	int state;		/* SPOOL_RCPT_*; PENDING = deferred (or undecided) */
+	bool decided;
+	char dsn[16];		/* "2.0.0", "4.4.1", "5.1.1" */
+	char *reply;
+	char *relay;		/* "mx[ip]:port", NULL when no connection */
+};
+
+/* One message being delivered. */
+struct djob {
+	struct deliver *dl;
+	int64_t id;
+	struct spool_work *w;
+	struct rres *res;	/* per w->rcpts[i] */
+	size_t groups_left;
+	bool need_8bit, need_utf8;
+	int64_t start_ms;
+	struct writer_job wj;
+	struct spool_result *sres;
+	struct spool_msg_in bounce;
+	char *bounce_body;
+	const char *bounce_rcpt;
+	bool has_bounce;
+	enum job_claim_state claim;
+	bool claimed;		/* counted in messages.unfinished (spool_claim): give it back */
+	bool finish_after_claim;	/* every group ended while the claim was written */
+	struct dest **claim_waiters;	/* pumped once the claim is durable */
+	size_t nclaim_waiters;
+	bool suspect;		/* the one suspect under way (deliver.suspect_busy) */
+	struct djob *prev, *next;	/* deliver.jobs */
+};
+
+/* Up to rcpts_per_transaction recipients of one job for one destination. */
+struct dgroup {
+	struct djob *job;
+	size_t *idx;		/* indexes into job->w->rcpts */
+	const char **rcpts;
+	size_t n;
+	struct dgroup *next;
+};
+
+/* deliver.c */
+/* The job is over for the scheduler: sched_done, then freed. */
+void job_end(struct djob *j);
+/* Every group has an outcome: record them all (after the claim, if one is being written). */
+void job_finish(struct djob *j);
+void job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
+		const char *tls);
+void group_done(struct dgroup *g);
+/* Free g alone, its job untouched (at exit). */
+void group_free(struct dgroup *g);
+/* Record the same outcome for every recipient of g, then group_done. */
+void group_fail_all(struct dgroup *g, int code, const char *text, const char *relay);
+
+/* delivery/claim.c: the count of attempts that never finished */
+/*
+ * The message is loaded: true to go on. False when j was ended or handed to
+ * the writer: held by an operator, held at max_unfinished_attempts, or a
+ * suspect (a count above 0) while another suspect's attempt is under way.
+ */
+bool job_admit(struct djob *j);
+/*
+ * Claim j's message for this attempt (spool_claim, count + 1) before a
+ * connection is opened for it or its transaction starts: true once the
+ * claim is durable. Else it is being written, and d is pumped again when it
+ * is (dest_claim_done). Waiting in DNS or in a destination queue is never
+ * counted: only what can crash while talking to a server about it.
+ */
+bool job_claim(struct djob *j, struct dest *d);
+/* A job ended (suspect: it was the suspect under way): the next suspect's turn. */
+void suspect_end(struct deliver *dl, bool suspect);
+
+/* dest.c */
+void dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g);
+/* At exit: every destination with its connections (idle or busy) and queued groups. */
+void dests_free(struct deliver *dl);
+/* Free destinations with no work, no connection and no lookup for dest_idle_time. */
+void dests_sweep(struct deliver *dl, time_t now);
+/* d waits for a job's claim (not swept meanwhile) / the claim is durable: pump d. */
+void dest_claim_wait(struct dest *d);
+void dest_claim_done(struct dest *d, bool pump);
+
+#endif

@@ -1,0 +1,625 @@
+/*
+ * dest: destinations (one per recipient domain) and their connections.
+ *
+ * A destination queues groups, resolves its MX targets (dns/, cached by
+ * TTL), and runs up to `window` connections: the window starts at
+ * domain_concurrency_start, grows by one on each successful session and
+ * halves when every target failed. A connection walks the target list (next
+ * MX on connect failure, timeout, or 4xx/5xx greeting), retries a target in
+ * plaintext when its TLS handshake fails (opportunistic TLS), carries one
+ * group per transaction, and stays open IDLE_SECONDS for the next group.
+ * No connection opens for a group, and no transaction starts, before the
+ * group's message is claimed (job_claim): a crash in either is counted.
+ */
+#include "mta/delivery/deliver_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <idn2.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mta/shared/config.h"
+#include "mta/shared/log.h"
+#include "mta/shared/util.h"
+#include "mta/metrics.h"
+#include "mta/delivery/resolver.h"
+#include "mta/server.h"
+
+#define TARGETS_FRESH 30	/* seconds before asking dns/ again (it caches by TTL) */
+
+struct dconn;
+
+struct dest {
+	struct deliver *dl;
+	char domain[256];
+	struct dgroup *qhead, *qtail;
+	size_t qlen;
+	unsigned active;	/* connections: connecting, busy or idle */
+	unsigned connecting;	/* not yet ready: each will take a group */
+	unsigned window;
+	struct dconn *idle;
+	struct dconn *conns;	/* every connection, idle or busy (for dests_free) */
+	struct dns_query *q;
+	int64_t q_start_ms;	/* when q began, for the DNS latency histogram; 0: none */
+	struct dns_target *t;
+	size_t nt;
+	time_t t_at;
+	time_t used;		/* last group queued here */
+	unsigned claim_waits;	/* jobs' claims this waits for (job_claim) */
+	struct dest *next;
+};
+
+struct dconn {
+	struct dest *d;
+	struct smtpc *c;
+	struct dns_target *t;
+	size_t nt, ti;
+	struct dgroup *cur;
+	bool no_tls, ready;
+	struct event *idle_ev;
+	struct dconn *next_idle;
+	struct dconn *next_conn;	/* dest.conns */
+};
+
+static void dest_pump(struct dest *d);
+static void conn_connect(struct dconn *k);
+
+static unsigned
+hash(const char *s)
+{
+	unsigned h = 2166136261u;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32 : c)) * 16777619u;
+	}
+	return h % DEST_BUCKETS;
+}
+
+static struct dest *
+dest_get(struct deliver *dl, const char *domain)
+{
+	unsigned h = hash(domain);
+	struct dest *d;
+	for (d = dl->dests[h]; d; d = d->next)
+		if (strcasecmp(d->domain, domain) == 0)
+			return d;
+	d = xcalloc(1, sizeof(*d));
+	d->dl = dl;
+	snprintf(d->domain, sizeof(d->domain), "%s", domain);
+	d->window = dl->srv->cfg->domain_concurrency_start;
+	d->next = dl->dests[h];
+	dl->dests[h] = d;
+	return d;
+}
+
+static struct dgroup *
+pop_group(struct dest *d)
+{
+	struct dgroup *g = d->qhead;
+	if (g) {
+		d->qhead = g->next;
+		if (d->qhead == NULL)
+			d->qtail = NULL;
+		d->qlen--;
+		g->next = NULL;
+	}
+	return g;
+}
+
+/* Every queued group gets the same outcome (DNS failure, all MX down). */
+static void
+fail_queue(struct dest *d, int code, const char *text)
+{
+	struct dgroup *g;
+	while ((g = pop_group(d)) != NULL)
+		group_fail_all(g, code, text, NULL);
+}
+
+/* Pump every destination that has work: a global connection slot came free. */
+static void
+pump_all(struct deliver *dl)
+{
+	for (size_t i = 0; i < DEST_BUCKETS; i++)
+		for (struct dest *d = dl->dests[i]; d; d = d->next)
+			if (d->qhead)
+				dest_pump(d);
+}
+
+static void
+conn_close(struct dconn *k)
+{
+	struct dest *d = k->d;
+	struct deliver *dl = d->dl;
+	bool at_cap = dl->nconns >= dl->srv->cfg->delivery_concurrency;
+
+	if (k->idle_ev)
+		event_free(k->idle_ev);
+	for (struct dconn **pp = &d->conns; *pp; pp = &(*pp)->next_conn)
+		if (*pp == k) {
+			*pp = k->next_conn;
+			break;
+		}
+	if (!k->ready)
+		d->connecting--;
+	d->active--;
+	dl->nconns--;
+	smtpc_free(k->c);	/* safe inside its own callback */
+	free(k->t);
+	free(k);
+	if (at_cap)
+		pump_all(dl);
+	else
+		dest_pump(d);
+}
+
+static void
+idle_remove(struct dconn *k)
+{
+	struct dconn **pp;
+	for (pp = &k->d->idle; *pp; pp = &(*pp)->next_idle)
+		if (*pp == k) {
+			*pp = k->next_idle;
+			break;
+		}
+	k->next_idle = NULL;
+	if (k->idle_ev)
+		evtimer_del(k->idle_ev);
+}
+
+static void
+on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct dconn *k = arg;
+	idle_remove(k);
+	smtpc_quit(k->c);	/* it closes itself; we forget it */
+	k->c = NULL;
+	conn_close(k);
+}
+
+static void
+conn_idle(struct dconn *k)
+{
+	struct timeval tv = {IDLE_SECONDS, 0};
+	if (k->idle_ev == NULL)
+		k->idle_ev = evtimer_new(k->d->dl->srv->base, on_idle_timeout, k);
+	k->next_idle = k->d->idle;
+	k->d->idle = k;
+	evtimer_add(k->idle_ev, &tv);
+}
+
+/*
+ * Claims from the group at index `from` on: true when that group's message
+ * is claimed. While it is not, the claims of the n - 1 groups after it are
+ * asked for too, so that the connections about to take them share one writer
+ * transaction instead of waiting for each other's.
+ */
+static bool
+claimed_from(struct dest *d, unsigned from, unsigned n)
+{
+	struct dgroup *g = d->qhead;
+	bool ok;
+
+	for (; from > 0 && g != NULL; from--)
+		g = g->next;
+	if (g == NULL)
+		return true;
+	ok = job_claim(g->job, d);
+	for (; !ok && n > 1 && (g = g->next) != NULL; n--)
+		job_claim(g->job, d);
+	return ok;
+}
+
+static unsigned
+idle_count(const struct dest *d)
+{
+	unsigned n = 0;
+
+	for (const struct dconn *k = d->idle; k; k = k->next_idle)
+		n++;
+	return n;
+}
+
+/* Give the connection its next group, or park it idle (also while its message is claimed). */
+static void
+conn_next(struct dconn *k)
+{
+	struct dgroup *g;
+	struct smtpc_reply why;
+
+	/* a transaction starts: its message is claimed first (the idle ones' next too) */
+	while (k->d->qhead != NULL && claimed_from(k->d, 0, 1 + idle_count(k->d))) {
+		g = pop_group(k->d);
+		struct djob *j = g->job;
+		struct smtpc_msg m = {j->w->sender, g->rcpts, g->n, j->w->body, j->w->body_len,
+				      j->need_8bit, j->need_utf8};
+		if (smtpc_check(k->c, &m, &why) != 0) {
+			/* never downgrade or mangle: a clear permanent failure instead */
+			group_fail_all(g, why.code, why.text, smtpc_peer(k->c));
+			continue;
+		}
+		if (smtpc_send(k->c, &m) == 0) {
+			k->cur = g;
+			return;
+		}
+		/* not usable after all: put the group back and drop the connection */
+		g->next = k->d->qhead;
+		k->d->qhead = g;
+		if (k->d->qtail == NULL)
+			k->d->qtail = g;
+		k->d->qlen++;
+		conn_close(k);
+		return;
+	}
+	conn_idle(k);
+}
+
+static void
+on_ready(struct smtpc *c, void *arg)
+{
+	struct dconn *k = arg;
+	struct dest *d = k->d;
+
+	k->ready = true;
+	d->connecting--;
+	if (d->window < d->dl->srv->cfg->domain_concurrency)
+		d->window++;
+	log_debug("event=connected domain=%s relay=%s tls=%s", d->domain, smtpc_peer(c),
+		  smtpc_tls_version(c));
+	conn_next(k);
+}
+
+static void
+on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
+{
+	struct dconn *k = arg;
+	struct dgroup *g = k->cur;
+
+	k->cur = NULL;
+	for (size_t i = 0; i < n && i < g->n; i++)
+		job_record(g->job, g->idx[i], r[i].code, r[i].text, smtpc_peer(c),
+			   smtpc_tls_version(c));
+	group_done(g);
+	if (smtpc_usable(c))
+		conn_next(k);
+	else
+		conn_close(k);
+}
+
+static void
+on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_reply *why)
+{
+	struct dconn *k = arg;
+	struct dest *d = k->d;
+	char text[700];
+
+	if (stage == SMTPC_LOST) {
+		/* an idle connection the server closed */
+		idle_remove(k);
+		conn_close(k);
+		return;
+	}
+	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
+		 smtpc_peer(c), (int)stage, why->text);
+	smtpc_free(k->c);
+	k->c = NULL;
+	if (stage == SMTPC_TLS && !k->no_tls) {
+		k->no_tls = true;	/* opportunistic TLS: the same host in plaintext */
+	} else if (++k->ti >= k->nt) {
+		/* every MX failed: what is queued here would fail the same way now */
+		snprintf(text, sizeof(text), "451 4.4.1 all MX hosts of %s failed; last: %s",
+			 d->domain, why->text);
+		if (d->active == 1)
+			fail_queue(d, 451, text);
+		d->window = d->window > 1 ? d->window / 2 : 1;
+		conn_close(k);
+		return;
+	} else {
+		k->no_tls = false;
+	}
+	conn_connect(k);
+}
+
+static const struct smtpc_cbs conn_cbs = {on_ready, on_result, on_fail};
+
+static void
+conn_connect(struct dconn *k)
+{
+	const struct config *cfg = k->d->dl->srv->cfg;
+	struct smtpc_conf sc;
+
+	for (; k->ti < k->nt; k->ti++) {
+		const struct dns_target *t = &k->t[k->ti];
+		const struct sockaddr_storage *src =
+			t->addr.ss_family == AF_INET6 ? &cfg->source_ipv6 : &cfg->source_ipv4;
+		memset(&sc, 0, sizeof(sc));
+		sc.helo = cfg->helo_name ? cfg->helo_name : cfg->hostname;
+		if (src->ss_family != 0) {
+			sc.src = (const struct sockaddr *)src;
+			sc.srclen = src->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							       : sizeof(struct sockaddr_in);
+		}
+		sc.tls = k->no_tls ? NULL : k->d->dl->tls;
+		sc.t_connect = cfg->smtp_connect_timeout;
+		sc.t_banner = sc.t_cmd = cfg->smtp_command_timeout;
+		sc.t_data = sc.t_block = sc.t_dot = cfg->smtp_data_timeout;
+		k->c = smtpc_connect(k->d->dl->srv->base, &sc, t->host, (const struct sockaddr *)&t->addr,
+				     t->addrlen, &conn_cbs, k);
+		if (k->c != NULL)
+			return;
+		log_warn("event=connect_failed domain=%s host=%s reason=\"socket or bind failed\"",
+			 k->d->domain, t->host);
+	}
+	/* no target could even be tried: a local fault (socket, bind) that the
+	 * next conn_open would meet at once too. Defer what is queued even when
+	 * another connection is busy, or conn_close -> dest_pump -> conn_open
+	 * would recurse without end. */
+	fail_queue(k->d, 451, "451 4.4.0 cannot open a connection (source address?)");
+	conn_close(k);
+}
+
+static void
+conn_open(struct dest *d)
+{
+	struct dconn *k = xcalloc(1, sizeof(*k));
+	k->d = d;
+	k->t = xcalloc(d->nt, sizeof(*k->t));
+	memcpy(k->t, d->t, d->nt * sizeof(*k->t));
+	k->nt = d->nt;
+	k->next_conn = d->conns;
+	d->conns = k;
+	d->active++;
+	d->connecting++;
+	d->dl->nconns++;
+	conn_connect(k);
+}
+
+static void
+on_resolved(void *arg, const struct dns_mx_result *res)
+{
+	struct dest *d = arg;
+	const struct config *cfg = d->dl->srv->cfg;
+	const struct route *rt = config_route(cfg, d->domain);
+	char text[512];
+
+	d->q = NULL;
+	if (d->q_start_ms) {	/* 0 for a route to an IP literal: no DNS involved */
+		metrics_observe(H_DNS_SECONDS, (double)(util_now_ms() - d->q_start_ms) / 1000.0);
+		d->q_start_ms = 0;
+	}
+	switch (res->status) {
+	case DNS_OK:
+		break;
+	case DNS_NXDOMAIN:
+		snprintf(text, sizeof(text), "550 5.1.2 %s", res->reason);
+		fail_queue(d, 550, text);
+		return;
+	case DNS_NULL_MX:
+		/* RFC 7505 3: the domain accepts no mail, permanently */
+		snprintf(text, sizeof(text), "556 5.1.10 %s does not accept mail (null MX)",
+			 d->domain);
+		fail_queue(d, 556, text);
+		return;
+	default:
+		snprintf(text, sizeof(text), "451 4.4.3 %s", res->reason);
+		fail_queue(d, 451, text);
+		return;
+	}
+	free(d->t);
+	d->t = xcalloc(res->ntargets, sizeof(*d->t));
+	memcpy(d->t, res->targets, res->ntargets * sizeof(*d->t));
+	d->nt = res->ntargets;
+	d->t_at = time(NULL);
+	for (size_t i = 0; i < d->nt; i++) {
+		unsigned port = rt && rt->port ? rt->port : cfg->smtp_port;
+		struct sockaddr_storage *ss = &d->t[i].addr;
+		if (ss->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		else
+			((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	}
+	dest_pump(d);
+}
+
+/* A route to an IP literal ("192.0.2.7", "[2001:db8::7]"): no DNS at all. */
+static bool
+route_literal(struct dest *d, const char *host)
+{
+	struct dns_target t;
+	struct dns_mx_result res;
+	char ip[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(host);
+
+	memset(&t, 0, sizeof(t));
+	if (host[0] == '[' && n > 2 && host[n - 1] == ']' && n - 2 < sizeof(ip)) {
+		memcpy(ip, host + 1, n - 2);
+		ip[n - 2] = '\0';
+	} else {
+		snprintf(ip, sizeof(ip), "%s", host);
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&t.addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t.addr;
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		t.addrlen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		t.addrlen = sizeof(*s6);
+	} else {
+		return false;
+	}
+	/* an admin's explicit route is trusted: no private-address policy here */
+	snprintf(t.host, sizeof(t.host), "%s", host);
+	memset(&res, 0, sizeof(res));
+	res.status = DNS_OK;
+	res.targets = &t;
+	res.ntargets = 1;
+	on_resolved(d, &res);
+	return true;
+}
+
+static void
+dest_resolve(struct dest *d)
+{
+	const struct route *rt = config_route(d->dl->srv->cfg, d->domain);
+	/* a route names the host to use instead of the domain's MX */
+	const char *name = rt ? rt->host : d->domain;
+	char text[400];
+
+	char *alabel = NULL;
+
+	if (rt && route_literal(d, rt->host))
+		return;
+	/* SMTPUTF8 domains (RFC 6531) are looked up by their A-label (RFC 5891) */
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p >= 0x80) {
+			if (idn2_to_ascii_8z(name, &alabel, IDN2_NONTRANSITIONAL) != IDN2_OK) {
+				snprintf(text, sizeof(text),
+					 "501 5.1.2 \"%s\" is not a valid internationalized domain name",
+					 name);
+				fail_queue(d, 501, text);
+				return;
+			}
+			name = alabel;
+			break;
+		}
+	d->q_start_ms = util_now_ms();
+	d->q = dns_resolve_mx(resolver_dns(d->dl->res), name, on_resolved, d);
+	free(alabel);
+	if (d->q != NULL)
+		return;
+	d->q_start_ms = 0;
+	if (errno == EINVAL) {
+		snprintf(text, sizeof(text), "501 5.1.2 \"%s\" is not a valid domain name", name);
+		fail_queue(d, 501, text);
+	} else {
+		fail_queue(d, 451, "451 4.4.3 cannot start a DNS query");
+	}
+}
+
+/* Connections that could be opened for d now. */
+static unsigned
+open_room(const struct dest *d)
+{
+	const struct config *cfg = d->dl->srv->cfg;
+	unsigned a = d->window - d->active, b = cfg->delivery_concurrency - d->dl->nconns;
+	unsigned c = (unsigned)d->qlen - d->connecting;
+
+	return a < b ? (a < c ? a : c) : (b < c ? b : c);
+}
+
+static void
+dest_pump(struct dest *d)
+{
+	const struct config *cfg = d->dl->srv->cfg;
+
+	while (d->qhead) {
+		if (d->idle) {
+			struct dconn *k = d->idle;
+			/* a transaction starts now: its message is claimed first */
+			if (!claimed_from(d, 0, idle_count(d)))
+				return;
+			idle_remove(k);
+			conn_next(k);
+			continue;
+		}
+		if (d->qlen <= d->connecting || d->active >= d->window ||
+		    d->dl->nconns >= cfg->delivery_concurrency)
+			return;
+		if (d->nt == 0 || time(NULL) - d->t_at > TARGETS_FRESH) {
+			if (d->q == NULL)
+				dest_resolve(d);
+			return;
+		}
+		/*
+		 * A new connection is for the first group that no connection being
+		 * opened will take (index `connecting`): its message is claimed before
+		 * the connection opens, so a crash in the greeting, EHLO or TLS counts.
+		 */
+		if (!claimed_from(d, d->connecting, open_room(d)))
+			return;
+		conn_open(d);
+	}
+}
+
+void
+dest_claim_wait(struct dest *d)
+{
+	d->claim_waits++;
+}
+
+void
+dest_claim_done(struct dest *d, bool pump)
+{
+	d->claim_waits--;
+	if (pump)
+		dest_pump(d);
+}
+
+void
+dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g)
+{
+	struct dest *d = dest_get(dl, domain);
+	d->used = time(NULL);
+	g->next = NULL;
+	if (d->qtail)
+		d->qtail->next = g;
+	else
+		d->qhead = g;
+	d->qtail = g;
+	d->qlen++;
+	dest_pump(d);
+}
+
+void
+dests_sweep(struct deliver *dl, time_t now)
+{
+	for (size_t i = 0; i < DEST_BUCKETS; i++) {
+		struct dest **pp = &dl->dests[i], *d;
+		while ((d = *pp) != NULL) {
+			if (d->qhead == NULL && d->active == 0 && d->idle == NULL && d->q == NULL &&
+			    d->claim_waits == 0 &&
+			    now - d->used >= (time_t)dl->srv->cfg->dest_idle_time) {
+				log_info("event=dest_released domain=%s", d->domain);
+				*pp = d->next;
+				free(d->t);
+				free(d);
+				continue;
+			}
+			pp = &d->next;
+		}
+	}
+}
+
+void
+dests_free(struct deliver *dl)
+{
+	for (size_t i = 0; i < DEST_BUCKETS; i++) {
+		struct dest *d, *n;
+		for (d = dl->dests[i]; d; d = n) {
+			n = d->next;
+			while (d->conns) {
+				struct dconn *k = d->conns;
+				d->conns = k->next_conn;
+				smtpc_free(k->c);	/* the loop has stopped: no QUIT exchange now */
+				if (k->idle_ev)
+					event_free(k->idle_ev);
+				if (k->cur)	/* its job is freed by deliver_free */
+					group_free(k->cur);
+				free(k->t);
+				free(k);
+			}
+			for (struct dgroup *g; (g = pop_group(d)) != NULL;)
+				group_free(g);
+			if (d->q)
+				dns_cancel(d->q);
+			free(d->t);
+			free(d);
+		}
+		dl->dests[i] = NULL;
+	}
+}

@@ -1,0 +1,64 @@
+/*
+ * sched: the only code that decides WHEN a message is tried. An in-memory
+ * min-heap of (due time, message id), filled from the spool at start and
+ * fed by intake and by delivery results; a timer pops due messages while the
+ * in-flight budget allows. Nothing here is O(queue) after start-up.
+ */
+#ifndef MXRELAY_SCHED_H
+#define MXRELAY_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct event_base;
+struct sched;
+
+/* start(id, arg) begins a delivery; the owner calls sched_done(id) when it ends. */
+typedef void (*sched_start_fn)(int64_t id, void *arg);
+
+struct sched *sched_new(struct event_base *base, size_t max_inflight, sched_start_fn start,
+			void *arg);
+void sched_free(struct sched *s);
+
+/*
+ * Schedule message id at time due (now or later). Already queued: the earlier
+ * time wins. In flight: it comes back at due once sched_done is called.
+ */
+void sched_add(struct sched *s, int64_t id, time_t due);
+
+/* A delivery ended (whatever its outcome); frees one in-flight slot. */
+void sched_done(struct sched *s, int64_t id);
+
+/* Try everything now (mxrelayctl queue flush, tests). */
+void sched_flush(struct sched *s);
+
+/*
+ * Queue control (mxrelayctl, through control.c); each O(log n).
+ * SCHED_NONE: sched does not have id (held or unknown); SCHED_QUEUED:
+ * waiting in the heap; SCHED_INFLIGHT: being tried (even when removed
+ * meanwhile: the attempt still runs).
+ */
+enum sched_where { SCHED_NONE, SCHED_QUEUED, SCHED_INFLIGHT };
+
+enum sched_where sched_where(const struct sched *s, int64_t id);
+
+/* flush ID: a queued id becomes due at `due`; one in flight or unknown is left alone. */
+enum sched_where sched_reschedule(struct sched *s, int64_t id, time_t due);
+
+/*
+ * hold / delete / bounce: a queued id leaves the heap; one in flight finishes
+ * its attempt, but that attempt's sched_add is ignored (never started again).
+ */
+enum sched_where sched_remove(struct sched *s, int64_t id);
+
+/* release: add id at due, or undo sched_remove of an attempt still in flight. */
+void sched_release(struct sched *s, int64_t id, time_t due);
+
+/* Stop starting deliveries (shutdown). */
+void sched_stop(struct sched *s);
+
+size_t sched_queued(const struct sched *s);
+size_t sched_inflight(const struct sched *s);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * config: mxrelayd's configuration file and the embedded default.
+ *
+ * Owns: parsing "key = value" lines and "[listener NAME]" sections into a
+ * struct config, with every error reported as "FILE:LINE: KEY: reason".
+ * Never: opens sockets, reads certificates or credentials (only names them).
+ */
+#ifndef MXRELAY_CONFIG_H
+#define MXRELAY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "mta/shared/cidr.h"
+
+enum listener_tls {
+	LTLS_NONE,		/* plaintext only */
+	LTLS_STARTTLS,		/* STARTTLS offered */
+	LTLS_REQUIRED,		/* STARTTLS before MAIL / AUTH */
+	LTLS_IMPLICIT,		/* TLS from the first byte (RFC 8314, port 465) */
+};
+
+struct listener_conf {
+	char *name;
+	char *address_text;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	enum listener_tls tls;
+	char *cert, *key;	/* NULL: the generated self-signed pair */
+	int tls_min_version;	/* OpenSSL TLS1_x_VERSION */
+	int auth_without_tls;
+	int legacy_tls;		/* TLS 1.0/1.1 for every client */
+	struct cidr_list legacy_from;	/* or only for these */
+	time_t legacy_until;	/* 0: no sunset */
+	unsigned proxy_protocol;	/* PROXY header versions taken (PROXY_V1|PROXY_V2); 0: off */
+	struct cidr_list proxy_from;	/* load balancers allowed to send one */
+	int line;		/* where the section starts, for messages */
+	struct listener_conf *next;
+};
+
+/* route = DOMAIN HOST[:PORT]: skip MX lookup for DOMAIN */
+struct route {
+	char *domain;
+	char *host;
+	unsigned port;		/* 0: smtp_port */
+	struct route *next;
+};
+
+enum addr_family { FAM_ANY, FAM_IPV4, FAM_IPV6 };
+
+enum missing_from { MISSING_FROM_ENVELOPE, MISSING_FROM_REFUSE };
+
+/* dkim_key = DOMAIN SELECTOR KEYFILE (repeatable; two keys for a domain = dual signing) */
+struct dkim_key_conf {
+	char *domain;
+	char *selector;
+	char *path;
+	int line;
+	struct dkim_key_conf *next;
+};
+
+struct config {
+	char *path;		/* NULL for the embedded default */
+	char *hostname;
+	char *data_dir;
+	char *user;		/* NULL: automatic (mxrelay, else nobody) */
+	int user_line, data_dir_line;	/* where they were set (0: default), for messages */
+	int control_socket_line, submit_socket_line;
+	struct cidr_list relay_from;
+	char *credentials;
+	int credentials_line;	/* for "FILE:LINE: credentials: reason" */
+	uint64_t max_message_size;
+	unsigned max_recipients;
+	uint64_t max_header_size;
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	unsigned auth_max_failures;
+	unsigned auth_block_time;	/* seconds */
+	unsigned session_timeout;	/* seconds */
+	unsigned shutdown_timeout;	/* seconds */
+	uint64_t spool_max_size;	/* 0: unlimited */
+	char *log;
+	char *control_socket;	/* mxrelayctl's unix socket; default DATA_DIR/control.sock */
+	char *submit_socket;	/* mxrelay-sendmail's; default DATA_DIR/submit.sock */
+	struct listener_conf *listeners;
+
+	/* delivery */
+	char *helo_name;		/* NULL: hostname */
+	struct sockaddr_storage source_ipv4, source_ipv6;	/* ss_family 0: not set */
+	enum addr_family address_family;
+	char *dns_servers;		/* NULL: the system's resolv.conf */
+	unsigned dns_timeout_ms;	/* first try; c-ares doubles it per round */
+	unsigned dns_tries;
+	int allow_private_mx;
+	unsigned smtp_port;
+	struct route *routes;
+	unsigned retry_min, retry_max, max_queue_lifetime;	/* seconds */
+	unsigned delivery_concurrency;	/* connections, all destinations */
+	unsigned domain_concurrency;	/* connections per destination, at most */
+	unsigned domain_concurrency_start;
+	unsigned rcpts_per_transaction;
+	unsigned max_inflight;		/* messages being delivered at once */
+	unsigned dest_idle_time;	/* seconds a destination with no work keeps its state */
+	unsigned smtp_connect_timeout, smtp_command_timeout, smtp_data_timeout;
+	/* hold a message after this many delivery attempts in a row never finished
+	 * (the daemon crashed or was killed during them); 0: never hold */
+	unsigned max_unfinished_attempts;
+
+	/* DKIM */
+	struct dkim_key_conf *dkim_keys;
+	int dkim_refuse_unsigned;	/* mail from a domain without a key: 0 send unsigned, 1 refuse */
+	int dkim_require_published;	/* sign only with keys whose TXT record matches */
+
+	/* a message without a From header (RFC 5322 3.6): refused, or given the envelope sender */
+	int missing_from;		/* MISSING_FROM_* */
+
+	/* metrics (mta/control/metrics_http.c): Prometheus text on this address; 0 addrlen = off */
+	char *metrics_listen;		/* as written, for logs; NULL: off */
+	struct sockaddr_storage metrics_addr;
+	socklen_t metrics_addrlen;
+	int metrics_allow_remote;	/* permit a non-loopback metrics_listen */
+};
+
+/*
+ * "30s", "5m", "2h", "1d" (and "2w" when weeks), a bare number = seconds, at
+ * most max_secs. 0 / -1. Shared with mxrelayctl (audit --since).
+ */
+int config_parse_duration(const char *v, bool weeks, uint64_t max_secs, uint64_t *out);
+
+/* The route for domain (case-insensitive), or NULL. */
+const struct route *config_route(const struct config *c, const char *domain);
+/*
+ * false when mailbox's domain is an address literal ("[192.0.2.1]",
+ * "[IPv6:...]", RFC 5321 4.1.3) that no route names; true otherwise.
+ */
+bool config_literal_routed(const struct config *c, const char *mailbox);
+
+/*
+ * Load PATH, or the embedded default when path is NULL. On error returns -1
+ * with "FILE:LINE: KEY: reason" in err. The caller frees *out with
+ * config_free.
+ */
+int config_load(struct config **out, const char *path, char *err, size_t errlen);
+void config_free(struct config *c);
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * smtpd_auth: AUTH PLAIN and LOGIN (RFC 4954, RFC 4616), with and without
+ * initial response. The crypt(3) check runs on a worker thread; a failure is
+ * answered after a growing delay per client address (smtpd/peers.c), and never says
+ * whether the user exists or is disabled (the log does). A blocked address is
+ * refused at the AUTH command and again when a dialog's last line arrives
+ * (the block may have begun meanwhile); a session refused more than
+ * SMTPD_AUTH_REFUSALS_MAX times is closed.
+ */
+#include "mta/smtpd/smtpd_int.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mta/async.h"
+#include "mta/shared/config.h"
+#include "mta/shared/creds.h"
+#include "mta/shared/log.h"
+#include "mta/shared/util.h"
+#include "mta/metrics.h"
+#include "mta/smtpd/parse.h"
+
+struct auth_job {
+	struct session *s;
+	char *user, *pass, *hash;
+	bool disabled, unknown;
+	int result;
+};
+
+void
+smtpd_auth_cleanup(struct session *s)
+{
+	if (s->auth_login_user) {
+		explicit_bzero(s->auth_login_user, strlen(s->auth_login_user));
+		free(s->auth_login_user);
+		s->auth_login_user = NULL;
+	}
+}
+
+static void
+job_free(struct auth_job *j)
+{
+	if (j->pass) {
+		explicit_bzero(j->pass, strlen(j->pass));
+		free(j->pass);
+	}
+	free(j->user);
+	free(j->hash);
+	free(j);
+}
+
+/* worker thread: only the job's own copies are touched here */
+static void
+auth_work(void *arg)
+{
+	struct auth_job *j = arg;
+	if (j->hash == NULL) {
+		creds_dummy_check(j->pass);
+		j->result = -1;
+		return;
+	}
+	struct cred c = {.user = j->user, .hash = j->hash};
+	j->result = creds_check_password(&c, j->pass);
+}
+
+static void
+on_fail_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	if (!s->closed) {
+		smtpd_reply(s, "535 5.7.8 Authentication credentials invalid");
+		s->state = SS_CMD;
+	}
+	smtpd_resume(s);
+}
+
+/*
+ * The address is blocked: 454 (and a rate-limited log line), or 421 and
+ * close once this session was refused too often. Returns true when refused.
+ */
+static bool
+auth_refused(struct session *s)
+{
+	const struct sockaddr *peer = (const struct sockaddr *)&s->peer;
+	time_t now = time(NULL);
+	unsigned n;
+
+	if (authfail_blocked(s->srv, peer, now) == 0)
+		return false;
+	n = authfail_refused(s->srv, peer, now);
+	if (n > 0)
+		log_warn("s=%s event=auth_blocked ip=%s refused=%u", s->id, s->ip, n);
+	smtpd_auth_cleanup(s);
+	s->state = SS_CMD;
+	if (++s->auth_refusals > SMTPD_AUTH_REFUSALS_MAX) {
+		smtpd_reply(s, "421 4.7.0 %s Too many failed authentication attempts, closing "
+			       "connection", s->srv->cfg->hostname);
+		smtpd_close_after_reply(s);
+		return true;
+	}
+	smtpd_reply(s, "454 4.7.0 Too many failed authentication attempts, try again later");
+	return true;
+}
+
+static void
+auth_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct session *s = j->s;
+	const char *why = j->unknown ? "unknown_user" : j->disabled ? "disabled" : "bad_password";
+
+	if (s->closed) {
+		/* the check ran: it counts, whether or not the client stayed to hear it */
+		if (j->result == 0 && !j->disabled)
+			authfail_clear(s->srv, (struct sockaddr *)&s->peer, j->user);
+		else
+			authfail_record(s->srv, (struct sockaddr *)&s->peer, j->user, time(NULL));
+		job_free(j);
+		smtpd_resume(s);
+		return;
+	}
+	if (j->result == 0 && !j->disabled) {
+		s->auth_user = j->user;
+		j->user = NULL;
+		authfail_clear(s->srv, (struct sockaddr *)&s->peer, s->auth_user);
+		metrics_inc(M_AUTH_OK);
+		log_info("s=%s event=auth ip=%s user=%s mech=%s tls=%s", s->id, s->ip, s->auth_user,
+			 s->auth_mech, s->tls_done ? s->tls_version : "none");
+		smtpd_reply(s, "235 2.7.0 Authentication successful");
+		s->state = SS_CMD;
+		job_free(j);
+		smtpd_resume(s);
+		return;
+	}
+	unsigned ms = authfail_record(s->srv, (struct sockaddr *)&s->peer, j->user, time(NULL));
+	metrics_inc(M_AUTH_FAIL);
+	char u[128];
+	log_warn("s=%s event=auth_failed ip=%s user=\"%s\" mech=%s reason=%s", s->id, s->ip,
+		 log_sanitize(u, sizeof(u), j->user, strlen(j->user)), s->auth_mech, why);
+	job_free(j);
+	struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
+	if (s->timer == NULL)
+		s->timer = evtimer_new(s->srv->base, on_fail_timer, s);
+	evtimer_add(s->timer, &tv);
+}
+
+/* Hand user/password to a worker. Takes ownership of both strings. */
+static void
+auth_check(struct session *s, char *user, char *pass)
+{
+	struct auth_job *j;
+	const struct cred *c;
+
+	/* a dialog opened before the block began: no password check now */
+	if (auth_refused(s)) {
+		explicit_bzero(pass, strlen(pass));
+		free(pass);
+		free(user);
+		return;
+	}
+	authfail_begin(s->srv, (struct sockaddr *)&s->peer, time(NULL));
+	j = xcalloc(1, sizeof(*j));
+	c = creds_find(s->srv->creds, user);
+	j->s = s;
+	j->user = user;
+	j->pass = pass;
+	j->unknown = c == NULL;
+	if (c) {
+		j->hash = xstrdup(c->hash);	/* a copy: SIGHUP may free the table meanwhile */
+		j->disabled = c->disabled;
+	}
+	s->state = SS_WAIT;
+	async_run(s->srv->async, auth_work, auth_done, j);
+}
+
+/* PLAIN: authzid NUL authcid NUL passwd (RFC 4616 2). */
+static void
+auth_plain(struct session *s, const char *b64)
+{
+	char *buf;
+	const char *user, *pass;
+	size_t n;
+
+	if (smtpd_b64_decode(b64, &buf, &n) != 0) {
+		smtpd_reply(s, "501 5.5.2 Cannot decode response");
+		s->state = SS_CMD;
+		return;
+	}
+	if (smtpd_plain_split(buf, n, &user, &pass) != 0) {
+		explicit_bzero(buf, n);
+		free(buf);
+		smtpd_reply(s, "501 5.5.2 Malformed PLAIN response");
+		s->state = SS_CMD;
+		return;
+	}
+	auth_check(s, xstrdup(user), xstrdup(pass));
+	explicit_bzero(buf, n);
+	free(buf);
+}
+
+void
+smtpd_auth_line(struct session *s, char *line)
+{
+	char *dec;
+	size_t n;
+
+	if (strcmp(line, "*") == 0) {
+		smtpd_auth_cleanup(s);
+		smtpd_reply(s, "501 5.0.0 Authentication cancelled");
+		s->state = SS_CMD;
+		return;
+	}
+	if (strcmp(s->auth_mech, "PLAIN") == 0) {
+		auth_plain(s, line);
+		return;
+	}
+	dec = NULL;
+	if (smtpd_b64_decode(line, &dec, &n) != 0 || strlen(dec) != n) {
+		free(dec);
+		smtpd_auth_cleanup(s);
+		smtpd_reply(s, "501 5.5.2 Cannot decode response");
+		s->state = SS_CMD;
+		return;
+	}
+	if (s->auth_step == 0) {
+		s->auth_login_user = dec;
+		s->auth_step = 1;
+		smtpd_reply(s, "334 UGFzc3dvcmQ6");	/* "Password:" */
+		return;
+	}
+	char *user = s->auth_login_user;
+	s->auth_login_user = NULL;
+	auth_check(s, user, dec);
+}
+
+void
+smtpd_cmd_auth(struct session *s, char *arg)
+{
+	char *mech = arg, *ir;
+
+	if (s->auth_user) {
+		smtpd_reply(s, "503 5.5.1 Already authenticated");
+		return;
+	}
+	if (s->srv->creds == NULL) {
+		smtpd_reply(s, "502 5.5.1 AUTH not available");
+		return;
+	}
+	if (!s->tls && !s->lis->conf->auth_without_tls) {
+		smtpd_reply(s, "538 5.7.11 Encryption required for requested authentication mechanism");
+		return;
+	}
+	if (s->in_tx) {
+		smtpd_reply(s, "503 5.5.1 AUTH not permitted during a mail transaction");
+		return;
+	}
+	if (auth_refused(s))
+		return;
+	ir = strchr(mech, ' ');
+	if (ir) {
+		*ir++ = '\0';
+		while (*ir == ' ')
+			ir++;
+	}
+	s->auth_step = 0;
+	s->state = SS_AUTH;
+	if (util_strncaseeq(mech, "PLAIN", 6)) {
+		s->auth_mech = "PLAIN";
+		if (ir == NULL || *ir == '\0')
+			smtpd_reply(s, "334 ");
+		else
+			auth_plain(s, strcmp(ir, "=") == 0 ? "" : ir);
+	} else if (util_strncaseeq(mech, "LOGIN", 6)) {
+		s->auth_mech = "LOGIN";
+		if (ir == NULL || *ir == '\0')
+			smtpd_reply(s, "334 VXNlcm5hbWU6");	/* "Username:" */
+		else
+			smtpd_auth_line(s, ir);
+	} else {
+		s->state = SS_CMD;
+		smtpd_reply(s, "504 5.5.4 Unrecognized authentication type");
+	}
+}

@@ -1,0 +1,392 @@
+/*
+ * smtpd_cmd: the command table and the envelope commands (RFC 5321 4.1.1,
+ * RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3207 STARTTLS).
+ * Every refusal carries an RFC 3463 enhanced status code.
+ */
+#include "mta/smtpd/smtpd_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mta/shared/config.h"
+#include "mta/intake/dkimsign.h"
+#include "mta/shared/addr.h"
+#include "mta/shared/creds.h"
+#include "mta/shared/log.h"
+#include "mta/shared/util.h"
+#include "mta/metrics.h"
+#include "mta/smtpd/parse.h"
+
+#define F_PRE_HELO 0x01		/* allowed before HELO/EHLO */
+#define F_PRE_TLS 0x02		/* allowed before STARTTLS where TLS is required */
+#define F_LONG 0x04		/* may exceed the 512-octet command limit (AUTH) */
+
+struct cmd {
+	const char *verb;
+	void (*fn)(struct session *s, char *arg);
+	unsigned flags;
+};
+
+void
+smtpd_tx_reset(struct session *s)
+{
+	size_t i;
+	smtpd_data_free(s);
+	free(s->mail_from);
+	s->mail_from = NULL;
+	for (i = 0; i < s->nrcpts; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = 0;
+	s->mail_flags = 0;
+	s->in_tx = false;
+}
+
+static void
+cmd_helo_common(struct session *s, char *arg, bool esmtp)
+{
+	char clean[256];
+	if (*arg == '\0') {
+		smtpd_reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		s->bad_cmds++;
+		return;
+	}
+	smtpd_tx_reset(s);
+	free(s->helo);
+	s->helo = xstrdup(log_sanitize(clean, sizeof(clean), arg, strlen(arg)));
+	s->esmtp = esmtp;
+}
+
+static void
+cmd_helo(struct session *s, char *arg)
+{
+	cmd_helo_common(s, arg, false);
+	if (s->helo)
+		smtpd_reply(s, "250 %s", s->srv->cfg->hostname);
+}
+
+static void
+cmd_ehlo(struct session *s, char *arg)
+{
+	const char *ext[10];
+	char size[40];
+	int n = 0, i;
+
+	cmd_helo_common(s, arg, true);
+	if (s->helo == NULL || !s->esmtp)
+		return;
+	snprintf(size, sizeof(size), "SIZE %llu",
+		 (unsigned long long)s->srv->cfg->max_message_size);
+	ext[n++] = "PIPELINING";
+	ext[n++] = size;
+	ext[n++] = "8BITMIME";
+	ext[n++] = "SMTPUTF8";
+	ext[n++] = "ENHANCEDSTATUSCODES";
+	if (s->lis->conf->tls != LTLS_NONE && !s->tls)
+		ext[n++] = "STARTTLS";
+	if (smtpd_auth_offered(s)) {
+		ext[n++] = "AUTH PLAIN LOGIN";
+		ext[n++] = "AUTH=PLAIN LOGIN";	/* for pre-RFC 4954 Outlook-era clients */
+	}
+	ext[n++] = "HELP";
+	smtpd_reply(s, "250-%s Hello [%s]", s->srv->cfg->hostname, s->ip);
+	for (i = 0; i < n; i++)
+		smtpd_reply(s, "250%c%s", i == n - 1 ? ' ' : '-', ext[i]);
+}
+
+/* Parse MAIL parameters (smtpd/parse.h). 0 / -1 (replied). */
+static int
+mail_params(struct session *s, char *p)
+{
+	const char *reply;
+
+	if (smtpd_mail_params(p, s->esmtp, s->srv->cfg->max_message_size, &s->mail_flags,
+			      &reply) == 0)
+		return 0;
+	smtpd_reply(s, "%s", reply);
+	return -1;
+}
+
+static void
+reply_addr_error(struct session *s, enum addr_status st, bool rcpt)
+{
+	switch (st) {
+	case ADDR_NEED_UTF8:
+		smtpd_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+		break;
+	case ADDR_ROUTE:
+	case ADDR_PERCENT:
+	case ADDR_BANG:
+	case ADDR_QUOTED_AT:
+		smtpd_reply(s, "553 5.1.3 Address rejected: %s", addr_strerror(st));
+		break;
+	default:
+		smtpd_reply(s, "501 %s Bad %s address syntax: %s", rcpt ? "5.1.3" : "5.1.7",
+			    rcpt ? "recipient" : "sender", addr_strerror(st));
+	}
+}
+
+static void
+cmd_mail(struct session *s, char *arg)
+{
+	char addr[ADDR_MAX], qa[300];
+	const char *params = NULL;
+	enum addr_status st;
+	char pbuf[SMTPD_AUTH_LINE_MAX];
+
+	if (s->in_tx) {
+		smtpd_reply(s, "503 5.5.1 Nested MAIL command");
+		return;
+	}
+	if (!util_strncaseeq(arg, "FROM:", 5)) {
+		smtpd_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		s->bad_cmds++;
+		return;
+	}
+	/* parse liberally first to reach the parameters, then strictly once we know SMTPUTF8 */
+	st = addr_parse_path(arg + 5, ADDR_F_NULL_OK | ADDR_F_UTF8, addr, sizeof(addr), &params);
+	if (st != ADDR_OK) {
+		reply_addr_error(s, st, false);
+		return;
+	}
+	s->mail_flags = 0;
+	snprintf(pbuf, sizeof(pbuf), "%s", params);
+	if (mail_params(s, pbuf) != 0)
+		return;
+	if (!(s->mail_flags & SPOOL_F_SMTPUTF8)) {
+		st = addr_parse_path(arg + 5, ADDR_F_NULL_OK, addr, sizeof(addr), NULL);
+		if (st != ADDR_OK) {
+			reply_addr_error(s, st, false);
+			return;
+		}
+	}
+	if (s->auth_user != NULL) {
+		const struct cred *c = smtpd_cred(s);
+		if (c == NULL || c->disabled || creds_sender_allowed(c, addr) != 0) {
+			smtpd_reply(s, "553 5.7.1 <%s>: Sender address not allowed for this user",
+				    addr);
+			metrics_inc(M_REJ_SENDER);
+			log_warn("s=%s event=sender_refused ip=%s user=%s from=\"<%s>\"", s->id, s->ip,
+				 s->auth_user, LOG_Q(qa, addr));
+			return;
+		}
+	}
+	/* dkim_unsigned = refuse: say so at MAIL, before the client sends the data */
+	if (s->srv->cfg->dkim_refuse_unsigned && addr[0] != '\0' &&
+	    !dkimsign_has(s->srv->dkim, addr_domain(addr))) {
+		smtpd_reply(s, "550 5.7.1 <%s>: no DKIM key for this sender domain; mail from it "
+			       "is not relayed unsigned",
+			    addr);
+		metrics_inc(M_REJ_SENDER);
+		return;
+	}
+	s->mail_from = xstrdup(addr);
+	s->in_tx = true;
+	smtpd_reply(s, "250 2.1.0 Ok");
+}
+
+static void
+cmd_rcpt(struct session *s, char *arg)
+{
+	char addr[ADDR_MAX], qa[300];
+	const char *params = NULL;
+	unsigned flags = ADDR_F_STRICT;
+	enum addr_status st;
+	size_t i;
+
+	if (!s->in_tx) {
+		smtpd_reply(s, "503 5.5.1 Need MAIL command first");
+		return;
+	}
+	if (!util_strncaseeq(arg, "TO:", 3)) {
+		smtpd_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		s->bad_cmds++;
+		return;
+	}
+	if (s->mail_flags & SPOOL_F_SMTPUTF8)
+		flags |= ADDR_F_UTF8;
+	st = addr_parse_path(arg + 3, flags, addr, sizeof(addr), &params);
+	if (st != ADDR_OK) {
+		reply_addr_error(s, st, true);
+		return;
+	}
+	if (*params) {
+		smtpd_reply(s, "555 5.5.4 Unsupported parameter");
+		return;
+	}
+	/* never an open relay: allowlisted address or authenticated, nothing else */
+	if (!s->allowlisted && s->auth_user == NULL) {
+		if (smtpd_auth_offered(s))
+			smtpd_reply(s, "530 5.7.0 Authentication required");
+		else
+			smtpd_reply(s, "554 5.7.1 <%s>: Relay access denied", addr);
+		log_warn("s=%s event=relay_denied ip=%s to=\"<%s>\"", s->id, s->ip, LOG_Q(qa, addr));
+		metrics_inc(M_REJ_RELAY);
+		return;
+	}
+	/* an address literal has no MX to look up: accepted, it could only bounce later */
+	if (!config_literal_routed(s->srv->cfg, addr)) {
+		smtpd_reply(s, "550 5.1.2 <%s>: Address literals are not relayed (no route for them)",
+			    addr);
+		metrics_inc(M_REJ_RELAY);
+		return;
+	}
+	if (s->nrcpts >= s->srv->cfg->max_recipients) {
+		smtpd_reply(s, "452 4.5.3 Too many recipients");
+		return;
+	}
+	for (i = 0; i < s->nrcpts; i++)
+		if (strcmp(s->rcpts[i], addr) == 0)
+			break;
+	if (i == s->nrcpts) {
+		s->rcpts = xrealloc(s->rcpts, (s->nrcpts + 1) * sizeof(char *));
+		s->rcpts[s->nrcpts++] = xstrdup(addr);
+	}
+	smtpd_reply(s, "250 2.1.5 Ok");
+}
+
+static void
+cmd_data(struct session *s, char *arg)
+{
+	if (*arg) {
+		smtpd_reply(s, "501 5.5.4 DATA takes no arguments");
+		return;
+	}
+	if (!s->in_tx) {
+		smtpd_reply(s, "503 5.5.1 Need MAIL command first");
+		return;
+	}
+	if (s->nrcpts == 0) {
+		/* RFC 2920 3.1: with pipelining, a DATA after failed RCPTs gets 554 */
+		smtpd_reply(s, "554 5.5.1 No valid recipients");
+		return;
+	}
+	smtpd_data_begin(s);
+}
+
+static void
+cmd_rset(struct session *s, char *arg)
+{
+	smtpd_tx_reset(s);
+	smtpd_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_noop(struct session *s, char *arg)
+{
+	smtpd_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_quit(struct session *s, char *arg)
+{
+	smtpd_reply(s, "221 2.0.0 %s Bye", s->srv->cfg->hostname);
+	smtpd_close_after_reply(s);
+}
+
+static void
+cmd_help(struct session *s, char *arg)
+{
+	smtpd_reply(s, "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP");
+	smtpd_reply(s, "214 2.0.0 VRFY EXPN STARTTLS AUTH; see RFC 5321");
+}
+
+static void
+cmd_vrfy(struct session *s, char *arg)
+{
+	smtpd_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void
+cmd_expn(struct session *s, char *arg)
+{
+	smtpd_reply(s, "502 5.5.1 EXPN not supported");
+}
+
+static void
+cmd_starttls(struct session *s, char *arg)
+{
+	if (s->lis->conf->tls == LTLS_NONE) {
+		smtpd_reply(s, "502 5.5.1 STARTTLS not available");
+		return;
+	}
+	if (s->tls) {
+		smtpd_reply(s, "503 5.5.1 TLS already active");
+		return;
+	}
+	if (*arg) {
+		smtpd_reply(s, "501 5.5.4 STARTTLS takes no arguments");
+		return;
+	}
+	smtpd_reply(s, "220 2.0.0 Ready to start TLS");
+	/* RFC 3207 4.2: forget everything learned before TLS, a plaintext AUTH too */
+	smtpd_tx_reset(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	free(s->auth_user);
+	s->auth_user = NULL;
+	if (smtpd_starttls(s) != 0) {
+		log_err("s=%s event=tls_setup_failed ip=%s", s->id, s->ip);
+		smtpd_close_after_reply(s);
+	}
+}
+
+static const struct cmd commands[] = {
+	{"EHLO", cmd_ehlo, F_PRE_HELO | F_PRE_TLS},
+	{"HELO", cmd_helo, F_PRE_HELO | F_PRE_TLS},
+	{"MAIL", cmd_mail, 0},
+	{"RCPT", cmd_rcpt, 0},
+	{"DATA", cmd_data, 0},
+	{"RSET", cmd_rset, F_PRE_HELO | F_PRE_TLS},
+	{"NOOP", cmd_noop, F_PRE_HELO | F_PRE_TLS},
+	{"QUIT", cmd_quit, F_PRE_HELO | F_PRE_TLS},
+	{"HELP", cmd_help, F_PRE_HELO | F_PRE_TLS},
+	{"VRFY", cmd_vrfy, F_PRE_HELO},
+	{"EXPN", cmd_expn, F_PRE_HELO},
+	{"STARTTLS", cmd_starttls, F_PRE_TLS},
+	{"AUTH", smtpd_cmd_auth, F_LONG},
+};
+
+void
+smtpd_dispatch(struct session *s, char *line, size_t len)
+{
+	const struct cmd *c = NULL;
+	size_t vlen, i;
+	char *arg;
+
+	if (s->srv->draining && !s->in_tx) {
+		smtpd_reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->hostname);
+		smtpd_close_after_reply(s);
+		return;
+	}
+	if (smtpd_split_command(line, len, &vlen, &arg) != 0) {
+		smtpd_reply(s, "500 5.5.2 NUL byte in command");
+		s->bad_cmds++;
+		return;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strlen(commands[i].verb) == vlen && util_strncaseeq(line, commands[i].verb, vlen))
+			c = &commands[i];
+	if (c == NULL) {
+		smtpd_reply(s, "500 5.5.1 Command unrecognized");
+		s->bad_cmds++;
+		return;
+	}
+	if (len + 2 > SMTPD_CMD_MAX && !(c->flags & F_LONG)) {
+		smtpd_reply(s, "500 5.5.2 Line too long");
+		s->bad_cmds++;
+		return;
+	}
+	if (!(c->flags & F_PRE_HELO) && s->helo == NULL) {
+		smtpd_reply(s, "503 5.5.1 Send EHLO or HELO first");
+		return;
+	}
+	if (!(c->flags & F_PRE_TLS) && s->lis->conf->tls == LTLS_REQUIRED && !s->tls) {
+		smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return;
+	}
+	c->fn(s, arg);
+}

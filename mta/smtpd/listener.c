@@ -1,0 +1,260 @@
+/*
+ * listener: bound sockets, accept, and the caps checked before the banner
+ * (global and per client address). Sockets are bound before privileges are
+ * dropped; accepting starts with listeners_enable once the daemon is ready.
+ */
+#include "mta/server.h"
+
+#include <errno.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mta/shared/config.h"
+#include "mta/shared/cidr.h"
+#include "mta/shared/log.h"
+#include "mta/shared/util.h"
+
+#define PEER_BUCKETS 1024
+
+struct peer {
+	unsigned char addr[16];
+	unsigned count;
+	struct peer *next;
+};
+
+struct peer_table {
+	struct peer *b[PEER_BUCKETS];
+};
+
+/* 16-byte key for a peer; IPv4 and IPv4-mapped IPv6 give the same key */
+static void
+peer_key(const struct sockaddr *sa, unsigned char key[16])
+{
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
+
+static struct peer **
+peer_slot(struct peer_table *t, const unsigned char key[16])
+{
+	uint32_t h = 2166136261u;
+	struct peer **pp;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	for (pp = &t->b[h % PEER_BUCKETS]; *pp; pp = &(*pp)->next)
+		if (memcmp((*pp)->addr, key, 16) == 0)
+			break;
+	return pp;
+}
+
+/* Count one more session for sa unless it is at the cap. 0 / -1. */
+int
+peers_take(struct server *srv, const struct sockaddr *sa, unsigned cap)
+{
+	unsigned char key[16];
+	struct peer **pp;
+
+	if (srv->peers == NULL)
+		srv->peers = xcalloc(1, sizeof(*srv->peers));
+	peer_key(sa, key);
+	pp = peer_slot(srv->peers, key);
+	if (*pp == NULL) {
+		*pp = xcalloc(1, sizeof(**pp));
+		memcpy((*pp)->addr, key, 16);
+	}
+	if ((*pp)->count >= cap)
+		return -1;
+	(*pp)->count++;
+	return 0;
+}
+
+void
+peers_release(struct server *srv, const struct sockaddr *sa)
+{
+	unsigned char key[16];
+	struct peer **pp, *p;
+
+	peer_key(sa, key);
+	pp = peer_slot(srv->peers, key);
+	if ((p = *pp) == NULL)
+		return;
+	if (--p->count == 0) {
+		*pp = p->next;
+		free(p);
+	}
+}
+
+/*
+ * Refuse before any session state exists: one write, then close. On an
+ * implicit-TLS port a plaintext reply would only read as a broken handshake,
+ * so there the connection is just closed.
+ */
+static void
+refuse(const struct listener *l, int fd, const char *text)
+{
+	if (l->conf->tls != LTLS_IMPLICIT) {
+		ssize_t r = send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)r;
+	}
+	close(fd);
+}
+
+static void
+on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen,
+	  void *arg)
+{
+	struct listener *l = arg;
+	struct server *srv = l->srv;
+	char ip[64], line[512];
+
+	cidr_addr_text(sa, ip, sizeof(ip));
+	if (srv->draining) {
+		snprintf(line, sizeof(line), "421 4.3.2 %s Service shutting down, try again later\r\n",
+			 srv->cfg->hostname);
+		refuse(l, fd, line);
+		log_info("event=refused ip=%s reason=shutting_down", ip);
+		return;
+	}
+	if (l->conf->proxy_protocol) {
+		/* the balancer's PROXY header comes first, before caps per client and TLS */
+		proxy_accept(l, fd, sa, (socklen_t)salen);
+		return;
+	}
+	if (srv->nsessions < srv->cfg->max_connections && l->conf->tls == LTLS_IMPLICIT &&
+	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
+		log_warn("event=refused ip=%s reason=max_connections_per_ip listener=%s", ip,
+			 l->conf->name);
+		/* counted too: unfinished handshakes must not fill every slot */
+		if (peers_take(srv, sa, REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
+			close(fd);
+			return;
+		}
+		session_start(l, fd, sa, (socklen_t)salen, true);
+		return;
+	}
+	if (srv->nsessions >= srv->cfg->max_connections ||
+	    (l->conf->tls != LTLS_IMPLICIT &&
+	     peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0)) {
+		snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections, try again later\r\n",
+			 srv->cfg->hostname);
+		refuse(l, fd, line);
+		log_warn("event=refused ip=%s reason=%s listener=%s", ip,
+			 srv->nsessions >= srv->cfg->max_connections ? "max_connections"
+								     : "max_connections_per_ip",
+			 l->conf->name);
+		return;
+	}
+	session_start(l, fd, sa, (socklen_t)salen, false);
+}
+
+static void
+on_accept_error(struct evconnlistener *evl, void *arg)
+{
+	struct listener *l = arg;
+	/* EMFILE and friends: log, keep listening; libevent retries on the next readiness */
+	log_err("event=accept_error listener=%s error=\"%s\"", l->conf->name, strerror(errno));
+}
+
+static int
+bind_one(const struct listener_conf *lc, char *err, size_t errlen)
+{
+	int fd, one = 1;
+
+	fd = socket(lc->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (lc->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&lc->addr, lc->addrlen) != 0 || listen(fd, 511) != 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "[listener %s] %s: %s", lc->name, lc->address_text, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int
+listeners_open(struct server *srv, char *err, size_t errlen)
+{
+	struct listener_conf *lc;
+	struct listener **tail = &srv->listeners;
+
+	for (lc = srv->cfg->listeners; lc; lc = lc->next) {
+		int fd = bind_one(lc, err, errlen);
+		if (fd < 0)
+			return -1;
+		struct listener *l = xcalloc(1, sizeof(*l));
+		l->srv = srv;
+		l->conf = lc;
+		l->evl = evconnlistener_new(srv->base, on_accept, l,
+					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+						    LEV_OPT_DISABLED,
+					    -1, fd);
+		if (l->evl == NULL) {
+			close(fd);
+			free(l);
+			snprintf(err, errlen, "[listener %s] cannot watch socket", lc->name);
+			return -1;
+		}
+		evconnlistener_set_error_cb(l->evl, on_accept_error);
+		*tail = l;
+		tail = &l->next;
+	}
+	return 0;
+}
+
+int
+listeners_tls_init(struct server *srv, char *err, size_t errlen)
+{
+	struct listener *l;
+	for (l = srv->listeners; l; l = l->next) {
+		char e[512];
+		tls_listener_free(&l->tls);
+		if (tls_listener_init(&l->tls, l->conf, srv->cfg->data_dir, e, sizeof(e)) != 0) {
+			snprintf(err, errlen, "[listener %s] TLS: %s", l->conf->name, e);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+listeners_enable(struct server *srv)
+{
+	struct listener *l;
+	for (l = srv->listeners; l; l = l->next) {
+		evconnlistener_enable(l->evl);
+		log_info("event=listening listener=%s address=%s tls=%s", l->conf->name,
+			 l->conf->address_text,
+			 (const char *[]){"none", "starttls", "required", "implicit"}[l->conf->tls]);
+	}
+}
+
+void
+listeners_free(struct server *srv)
+{
+	struct listener *l, *n;
+	proxy_accept_free_all(srv);	/* before the peer table they hold entries in */
+	for (l = srv->listeners; l; l = n) {
+		n = l->next;
+		evconnlistener_free(l->evl);
+		tls_listener_free(&l->tls);
+		free(l);
+	}
+	srv->listeners = NULL;
+	free(srv->peers);	/* empty by now: every session released its entry */
+	srv->peers = NULL;
+}
