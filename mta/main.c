@@ -22,6 +22,7 @@
 #include "mta/shared/util.h"
 #include "mta/control/control.h"
 #include "mta/delivery/deliver.h"
+#include "mta/delivery/sched.h"
 #include "mta/metrics.h"
 #include "mta/intake/dkimsign.h"
 #include "mta/runas.h"
@@ -60,7 +61,7 @@ make_dir(const char *path, char *err, size_t errlen)
 			continue;
 		buf[i] = '\0';
 		if (mkdir(buf, 0755) == 0)
-			chmod(buf, 0755);	/* umask is 077: parents must stay traversable */
+			chmod(buf, 0755); /* umask is 077: parents must stay traversable */
 		else if (errno != EEXIST)
 			goto fail;
 		buf[i] = '/';
@@ -83,7 +84,7 @@ load_creds(const struct config *c, struct creds **out, char *err, size_t errlen)
 	if (creds_load(out, c->credentials, e, sizeof(e)) == 0)
 		return 0;
 	snprintf(err, errlen, "%s:%d: credentials: %s", c->path ? c->path : "(default)",
-		 c->credentials_line, e);
+	         c->credentials_line, e);
 	return -1;
 }
 
@@ -106,7 +107,7 @@ plan_account(const struct config *c, struct runas *a, char *err, size_t errlen)
 	if (runas_check(c, a, which, why, sizeof(why)) == 0) {
 		if (a->root_start && !a->drop)
 			log_warn("event=privileges user=root note=\"running as root: set user = to "
-				 "an unprivileged account\"");
+			         "an unprivileged account\"");
 		return 0;
 	}
 	if (!a->fallback) {
@@ -130,9 +131,10 @@ note_unit_access(const struct config *c, const struct runas *a)
 
 	if (a->root_start && a->drop && a->strict &&
 	    runas_check(c, a, RUNAS_START, why, sizeof(why)) != 0)
-		fprintf(stderr, "mxrelayd: note: %s (needed where mxrelayd starts as %s, as under "
-				"the systemd unit; a root start reads it as root)\n",
-			why, a->user);
+		fprintf(stderr,
+		        "mxrelayd: note: %s (needed where mxrelayd starts as %s, as under "
+		        "the systemd unit; a root start reads it as root)\n",
+		        why, a->user);
 }
 
 /* Check everything -n can check without binding: config, the account, credentials, certificates. */
@@ -146,10 +148,12 @@ check_only(const char *path)
 
 	struct dkimsign *dk = NULL;
 	struct runas a;
-	if (config_load(&c, path, err, sizeof(err)) != 0 || plan_account(c, &a, err, sizeof(err)) != 0)
+	if (config_load(&c, path, err, sizeof(err)) != 0 ||
+	    plan_account(c, &a, err, sizeof(err)) != 0)
 		goto done;
 	note_unit_access(c, &a);
-	if (load_creds(c, &cr, err, sizeof(err)) != 0 || dkimsign_load(c, &dk, err, sizeof(err)) != 0)
+	if (load_creds(c, &cr, err, sizeof(err)) != 0 ||
+	    dkimsign_load(c, &dk, err, sizeof(err)) != 0)
 		goto done;
 	dkimsign_unref(dk);
 	for (struct listener_conf *l = c->listeners; l; l = l->next) {
@@ -158,8 +162,8 @@ check_only(const char *path)
 			continue;
 		if (tls_listener_init(&t, l, c->data_dir, err, sizeof(err)) != 0) {
 			char e2[1024];
-			snprintf(e2, sizeof(e2), "%s:%d: cert: %s", path ? path : "(default)", l->line,
-				 err);
+			snprintf(e2, sizeof(e2), "%s:%d: cert: %s", path ? path : "(default)",
+			         l->line, err);
 			memcpy(err, e2, sizeof(err));
 			goto done;
 		}
@@ -219,7 +223,9 @@ on_term(evutil_socket_t sig, short what, void *arg)
 		return;
 	srv->draining = 1;
 	log_info("event=shutdown signal=%d sessions=%u deliveries=%u", (int)sig, srv->nsessions,
-		 srv->deliver ? deliver_busy(srv->deliver) : 0);
+	         srv->deliver ? deliver_busy(srv->deliver) : 0);
+	if (srv->sched)
+		sched_stop(srv->sched);
 	if (srv->deliver)
 		deliver_stop(srv->deliver);
 	sessions_drain(srv);
@@ -251,7 +257,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	bool same_keys;
 	if (config_load(&nc, old->path, err, sizeof(err)) != 0 ||
 	    load_creds(nc, &cr, err, sizeof(err)) != 0) {
-		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)", err);
+		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)",
+		        err);
 		config_free(nc);
 		return;
 	}
@@ -261,12 +268,13 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	 * are tried, and need a restart when they cannot be read.
 	 */
 	same_keys = dkim_keys_equal(old->dkim_keys, nc->dkim_keys) &&
-		    old->dkim_require_published == nc->dkim_require_published;
+	            old->dkim_require_published == nc->dkim_require_published;
 	if (same_keys)
 		dk = dkimsign_ref(srv->dkim);
 	else if (dkimsign_load(nc, &dk, err, sizeof(err)) != 0) {
 		creds_free(cr);
-		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)", err);
+		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)",
+		        err);
 		config_free(nc);
 		return;
 	}
@@ -277,16 +285,16 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	if (strcmp(nc->data_dir, old->data_dir) != 0)
 		log_warn("event=reload note=\"data_dir changes need a restart\"");
 	if (strcmp(nc->metrics_listen ? nc->metrics_listen : "",
-		   old->metrics_listen ? old->metrics_listen : "") != 0)
+	           old->metrics_listen ? old->metrics_listen : "") != 0)
 		log_warn("event=reload note=\"metrics_listen changes need a restart\"");
 	srv->cfg = nc;
 	config_free(old);
 	creds_free(srv->creds);
 	srv->creds = cr;
-	dkimsign_unref(srv->dkim);	/* jobs signing now hold their own reference */
+	dkimsign_unref(srv->dkim); /* jobs signing now hold their own reference */
 	srv->dkim = dk;
 	log_info("event=reloaded config=%s credentials=%s", nc->path ? nc->path : "(default)",
-		 nc->credentials ? nc->credentials : "none");
+	         nc->credentials ? nc->credentials : "none");
 }
 
 static int
@@ -314,7 +322,7 @@ start(struct server *srv, char *err, size_t errlen)
 		return -1;
 	if (load_creds(c, &srv->creds, err, errlen) != 0)
 		return -1;
-	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0)	/* keys are root-only */
+	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0) /* keys are root-only */
 		return -1;
 	srv->authfail = authfail_new();
 	if (listeners_open(srv, err, errlen) != 0 || listeners_tls_init(srv, err, errlen) != 0)
@@ -327,6 +335,7 @@ start(struct server *srv, char *err, size_t errlen)
 	srv->writer = writer_new(c->data_dir, (int64_t)c->spool_max_size, srv->async, err, errlen);
 	if (srv->writer == NULL)
 		return -1;
+	srv->sched = sched_new(srv->base, c->max_inflight, deliver_start, srv);
 	srv->deliver = deliver_new(srv, err, errlen);
 	if (srv->deliver == NULL)
 		return -1;
@@ -349,9 +358,11 @@ teardown(struct server *srv)
 		writer_free(srv->writer);
 	if (srv->async)
 		async_free(srv->async);
-	ctl_free(srv->ctl);	/* after the completions above: they may still answer a client */
+	ctl_free(srv->ctl); /* after the completions above: they may still answer a client */
 	metrics_stop();
 	deliver_free(srv->deliver);
+	if (srv->sched)
+		sched_free(srv->sched);
 	listeners_free(srv);
 	authfail_free(srv->authfail);
 	creds_free(srv->creds);
@@ -428,11 +439,11 @@ main(int argc, char **argv)
 	evsignal_add(ev_hup, NULL);
 	listeners_enable(&srv);
 	log_info("event=ready version=%s config=%s data_dir=%s hostname=%s", VERSION,
-		 path ? path : "(default)", srv.cfg->data_dir, srv.cfg->hostname);
+	         path ? path : "(default)", srv.cfg->data_dir, srv.cfg->hostname);
 	event_base_dispatch(srv.base);
 
 	log_info("event=stopping accepted=%llu rejected=%llu", (unsigned long long)srv.accepted,
-		 (unsigned long long)srv.rejected);
+	         (unsigned long long)srv.rejected);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);

@@ -21,6 +21,7 @@ struct creds;
 struct async;
 struct writer;
 struct deliver;
+struct sched;
 struct ctl;
 struct dkimsign;
 struct session;
@@ -30,7 +31,7 @@ struct proxy_conn;
 
 struct listener {
 	struct server *srv;
-	struct listener_conf *conf;	/* owned by srv->cfg; kept across reloads */
+	struct listener_conf *conf; /* owned by srv->cfg; kept across reloads */
 	struct evconnlistener *evl;
 	struct tls_listener tls;
 	struct listener *next;
@@ -39,21 +40,22 @@ struct listener {
 struct server {
 	struct event_base *base;
 	struct config *cfg;
-	struct creds *creds;		/* NULL: no credentials file, AUTH not offered */
+	struct creds *creds; /* NULL: no credentials file, AUTH not offered */
 	struct async *async;
 	struct writer *writer;
-	struct deliver *deliver;	/* NULL only in tests that run intake alone */
-	struct ctl *ctl;		/* control and submit sockets (control.h); NULL in tests */
-	struct dkimsign *dkim;		/* NULL: no dkim_key configured */
+	struct sched *sched;     /* when each message is tried (delivery/sched.h); NULL in tests */
+	struct deliver *deliver; /* NULL only in tests that run intake alone */
+	struct ctl *ctl;         /* control and submit sockets (control.h); NULL in tests */
+	struct dkimsign *dkim;   /* NULL: no dkim_key configured */
 	struct listener *listeners;
-	struct session *sessions;	/* all live sessions, for shutdown */
+	struct session *sessions; /* all live sessions, for shutdown */
 	unsigned nsessions;
-	struct peer_table *peers;	/* sessions per client address */
-	struct auth_table *authfail;	/* failed AUTH per client address */
-	struct proxy_conn *proxying;	/* connections still sending their PROXY header */
-	unsigned nproxying;		/* count of those, within max_connections */
-	int draining;			/* SIGTERM seen: refuse new mail */
-	uint64_t accepted, rejected;	/* messages, for logs */
+	struct peer_table *peers;    /* sessions per client address */
+	struct auth_table *authfail; /* failed AUTH per client address */
+	struct proxy_conn *proxying; /* connections still sending their PROXY header */
+	unsigned nproxying;          /* count of those, within max_connections */
+	int draining;                /* SIGTERM seen: refuse new mail */
+	uint64_t accepted, rejected; /* messages, for logs */
 };
 
 /*
@@ -64,7 +66,7 @@ struct server {
 #define REFUSAL_CAP(cap) (2 * (cap) + 4)
 
 /* listener.c */
-int listeners_open(struct server *srv, char *err, size_t errlen);	/* bind, as root */
+int listeners_open(struct server *srv, char *err, size_t errlen); /* bind, as root */
 int listeners_tls_init(struct server *srv, char *err, size_t errlen);
 void listeners_enable(struct server *srv);
 void listeners_free(struct server *srv);
@@ -87,7 +89,7 @@ unsigned authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t 
 void authfail_begin(struct server *srv, const struct sockaddr *sa, time_t now);
 /* A check for user failed: record it; returns the delay in milliseconds before answering it. */
 unsigned authfail_record(struct server *srv, const struct sockaddr *sa, const char *user,
-			 time_t now);
+                         time_t now);
 /* A check for user succeeded: user's failures from this address are forgiven, no other's. */
 void authfail_clear(struct server *srv, const struct sockaddr *sa, const char *user);
 /*
@@ -106,7 +108,7 @@ void server_maybe_exit(struct server *srv);
  * session, up to twice the cap; beyond that the connection is just closed).
  */
 void session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen,
-		   bool refuse_tls);
+                   bool refuse_tls);
 /* SIGTERM: close idle sessions now (421), the rest after their transaction. */
 void sessions_drain(struct server *srv);
 /* Deadline passed: abort every session not waiting for the spool. */

@@ -17,7 +17,7 @@
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
-#include "mta/delivery/deliver.h"
+#include "mta/delivery/sched.h"
 #include "mta/server.h"
 #include "spool/spool.h"
 
@@ -90,8 +90,9 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = poll_state.srv;
 
-	if (srv->deliver)
-		metrics_gauge_set(G_QUEUE_MESSAGES, (int64_t)deliver_queued(srv->deliver));
+	if (srv->sched)
+		metrics_gauge_set(G_QUEUE_MESSAGES,
+		                  (int64_t)(sched_queued(srv->sched) + sched_inflight(srv->sched)));
 	if (poll_state.ticks++ % AGE_EVERY == 0 && !poll_state.age_busy && srv->async) {
 		struct age_job *j = xcalloc(1, sizeof(*j));
 		snprintf(j->dir, sizeof(j->dir), "%s", srv->cfg->data_dir);

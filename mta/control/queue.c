@@ -27,7 +27,6 @@
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
-#include "mta/delivery/deliver.h"
 #include "mta/control/jsonw.h"
 #include "mta/reader.h"
 #include "mta/delivery/sched.h"
@@ -98,7 +97,7 @@ qop_free(struct qop *op)
 static struct sched *
 sched_of(struct ctl_conn *c)
 {
-	return c->srv->deliver ? deliver_sched(c->srv->deliver) : NULL;
+	return c->srv->sched;
 }
 
 /* Queue ids are 16 hex digits; accept upper case. 0 / -1 (replied). */
@@ -495,8 +494,8 @@ ctlq_flush(struct ctl_conn *c, char *arg)
 		struct sched *s = sched_of(c);
 		op = qop_new(c);
 		size_t n = s ? sched_queued(s) : 0;
-		if (c->srv->deliver)
-			deliver_flush(c->srv->deliver);
+		if (c->srv->sched)
+			sched_flush(c->srv->sched);
 		flush_reply(op, "all", n, s ? sched_inflight(s) : 0);
 		return;
 	}
@@ -678,8 +677,8 @@ bounce_applied(struct writer_job *wj)
 	if (op->dsn && op->bounce.id > 0) {
 		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", op->qid,
 		         op->bounce.qid, LOG_Q(qa, op->w->sender), op->w->nrcpts);
-		if (op->c->srv->deliver)
-			deliver_enqueue(op->c->srv->deliver, op->bounce.id, op->now);
+		if (op->c->srv->sched)
+			sched_add(op->c->srv->sched, op->bounce.id, op->now);
 	}
 	b = evbuffer_new();
 	jw_init(&w, b);

@@ -34,7 +34,7 @@
 #include "mta/shared/addr.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
-#include "mta/delivery/deliver.h"
+#include "mta/delivery/sched.h"
 #include "mta/intake/dkimsign.h"
 #include "mta/control/jsonw.h"
 #include "mta/metrics.h"
@@ -160,7 +160,8 @@ parse_addr(struct submit *sub, const char *arg, bool rcpt)
 	}
 	if (rcpt && !config_literal_routed(sub->c->srv->cfg, addr)) {
 		snprintf(reply, sizeof(reply),
-		         "550 5.1.2 <%s>: Address literals are not relayed (no route for them)", addr);
+		         "550 5.1.2 <%s>: Address literals are not relayed (no route for them)",
+		         addr);
 		refuse(sub, reply);
 		return NULL;
 	}
@@ -315,8 +316,8 @@ stored(struct writer_job *wj)
 	    c->id, sub->qid, (unsigned)c->uid, (long)c->pid, LOG_Q(qa, sub->from), sub->nrcpts,
 	    sub->body_len);
 	/* queued whether or not the client is still there to hear it */
-	if (c->srv->deliver)
-		deliver_enqueue(c->srv->deliver, wj->in.id, time(NULL));
+	if (c->srv->sched)
+		sched_add(c->srv->sched, wj->in.id, time(NULL));
 	b = evbuffer_new();
 	jw_init(&w, b);
 	jw_obj(&w, NULL);

@@ -41,7 +41,7 @@ job_claim_done(struct writer_job *wj)
 	size_t n = j->nclaim_waiters;
 
 	j->claim = JOB_CLAIMED;
-	if (wj->status != 0)	/* the attempt goes on uncounted: a count never stops mail */
+	if (wj->status != 0) /* the attempt goes on uncounted: a count never stops mail */
 		log_err("qid=%s event=spool_error error=\"%s\"", j->w->qid, wj->err);
 	else
 		j->claimed = wj->claim.result == SPOOL_CLAIMED;
@@ -93,16 +93,16 @@ job_held(struct writer_job *wj)
 
 	if (wj->status != 0) {
 		log_err("qid=%s event=spool_error error=\"%s\"", j->w->qid, wj->err);
-		sched_add(dl->sched, j->id, time(NULL) + (time_t)dl->srv->cfg->retry_min);
+		sched_add(dl->srv->sched, j->id, time(NULL) + (time_t)dl->srv->cfg->retry_min);
 	} else if (c->result == SPOOL_CLAIM_HELD) {
 		/* a message that takes the daemon down must not do it again and again */
 		log_err("qid=%s event=held by=unfinished_attempts unfinished=%d limit=%u "
-			"reason=\"%d delivery attempts in a row never finished (mxrelayd stopped "
-			"during them); release with: mxrelayctl queue release %s\"",
-			c->qid, c->unfinished, max, c->unfinished, c->qid);
+		        "reason=\"%d delivery attempts in a row never finished (mxrelayd stopped "
+		        "during them); release with: mxrelayctl queue release %s\"",
+		        c->qid, c->unfinished, max, c->unfinished, c->qid);
 	} else if (c->result == SPOOL_CHECKED) {
 		/* released since it was loaded: a fresh attempt */
-		sched_add(dl->sched, j->id, time(NULL));
+		sched_add(dl->srv->sched, j->id, time(NULL));
 	}
 	job_end(j);
 }
@@ -123,11 +123,11 @@ suspect_wait(struct deliver *dl, const struct djob *j)
 		dl->waiting = xrealloc(dl->waiting, (i + 1) * sizeof(*dl->waiting));
 		dl->waiting[dl->nwaiting++] = j->id;
 		log_info("qid=%s event=unfinished_wait count=%d note=\"tried alone, after the "
-			 "attempt under way of another message with unfinished attempts\"",
-			 j->w->qid, j->w->unfinished);
+		         "attempt under way of another message with unfinished attempts\"",
+		         j->w->qid, j->w->unfinished);
 	}
 	/* in flight now: it comes back at this time once job_end says it is done */
-	sched_add(dl->sched, j->id, time(NULL) + (time_t)dl->srv->cfg->retry_min);
+	sched_add(dl->srv->sched, j->id, time(NULL) + (time_t)dl->srv->cfg->retry_min);
 }
 
 /* The suspect's turn: it leaves the waiting list (if it came back on its own). */
@@ -138,7 +138,7 @@ suspect_start(struct deliver *dl, struct djob *j)
 		if (dl->waiting[i] == j->id) {
 			dl->nwaiting--;
 			memmove(dl->waiting + i, dl->waiting + i + 1,
-				(dl->nwaiting - i) * sizeof(*dl->waiting));
+			        (dl->nwaiting - i) * sizeof(*dl->waiting));
 			break;
 		}
 	dl->suspect_busy = true;
@@ -158,7 +158,7 @@ suspect_end(struct deliver *dl, bool suspect)
 	id = dl->waiting[0];
 	dl->nwaiting--;
 	memmove(dl->waiting, dl->waiting + 1, dl->nwaiting * sizeof(*dl->waiting));
-	sched_add(dl->sched, id, time(NULL));
+	sched_add(dl->srv->sched, id, time(NULL));
 }
 
 bool
@@ -168,7 +168,7 @@ job_admit(struct djob *j)
 	unsigned max = dl->srv->cfg->max_unfinished_attempts;
 	int n = j->w->unfinished;
 
-	if (j->w->state != SPOOL_MSG_QUEUED) {	/* held by an operator meanwhile */
+	if (j->w->state != SPOOL_MSG_QUEUED) { /* held by an operator meanwhile */
 		job_end(j);
 		return false;
 	}

@@ -79,7 +79,7 @@ job_end(struct djob *j)
 	struct deliver *dl = j->dl;
 	bool suspect = j->suspect;
 
-	sched_done(dl->sched, j->id);
+	sched_done(dl->srv->sched, j->id);
 	dl->busy--;
 	job_free(j);
 	suspect_end(dl, suspect);
@@ -90,7 +90,7 @@ static void
 job_unclaimed(struct writer_job *wj)
 {
 	struct djob *j = wj->arg;
-	if (wj->status != 0)	/* the count stays one too high: never more than that */
+	if (wj->status != 0) /* the count stays one too high: never more than that */
 		log_err("qid=%s event=spool_error error=\"%s\"", wj->claim.qid, wj->err);
 	job_end(j);
 }
@@ -138,8 +138,7 @@ dsn_of(int code, const char *text, char *out, size_t outlen)
 }
 
 void
-job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
-	   const char *tls)
+job_record(struct djob *j, size_t i, int code, const char *text, const char *relay, const char *tls)
 {
 	struct rres *r = &j->res[i];
 	const char *status;
@@ -164,10 +163,11 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 		status = "deferred";
 	}
 	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f dsn=%s "
-		 "status=%s tls=%s reply=\"%s\"",
-		 j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
-		 (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0, r->dsn,
-		 status, tls ? tls : "none", log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
+	         "status=%s tls=%s reply=\"%s\"",
+	         j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
+	         (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0,
+	         r->dsn, status, tls ? tls : "none",
+	         log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
 }
 
 void
@@ -216,7 +216,7 @@ make_bounce(struct djob *j)
 {
 	const struct config *c = j->dl->srv->cfg;
 	struct bounce_rcpt *br = xcalloc(j->w->nrcpts, sizeof(*br));
-	char (*mta)[256] = xcalloc(j->w->nrcpts, sizeof(*mta));
+	char(*mta)[256] = xcalloc(j->w->nrcpts, sizeof(*mta));
 	size_t i, n = 0, len;
 	char err[256], qa[300];
 	int rc;
@@ -226,7 +226,8 @@ make_bounce(struct djob *j)
 		if (r->state != SPOOL_RCPT_FAILED)
 			continue;
 		if (r->relay)
-			snprintf(mta[n], sizeof(mta[n]), "%.*s", (int)strcspn(r->relay, "["), r->relay);
+			snprintf(mta[n], sizeof(mta[n]), "%.*s", (int)strcspn(r->relay, "["),
+			         r->relay);
 		br[n].address = j->w->rcpts[i].address;
 		br[n].status = r->dsn;
 		br[n].remote_mta = r->relay && mta[n][0] ? mta[n] : NULL;
@@ -234,7 +235,7 @@ make_bounce(struct djob *j)
 		n++;
 	}
 	struct bounce_info bi = {c->hostname, j->w->qid, j->w->sender, j->w->received, 0,
-				 br, n, j->w->body, j->w->body_len};
+	                         br,          n,         j->w->body,   j->w->body_len};
 	rc = n ? bounce_build(&bi, &j->bounce_body, &len, err, sizeof(err)) : -1;
 	if (rc == 0) {
 		memset(&j->bounce, 0, sizeof(j->bounce));
@@ -248,7 +249,7 @@ make_bounce(struct djob *j)
 		j->bounce.received = time(NULL);
 		j->has_bounce = true;
 		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", j->w->qid,
-			 j->bounce.qid, LOG_Q(qa, j->w->sender), n);
+		         j->bounce.qid, LOG_Q(qa, j->w->sender), n);
 	} else if (n) {
 		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
 	}
@@ -267,25 +268,25 @@ job_applied(struct writer_job *wj)
 	if (wj->status != 0) {
 		/* nothing changed in the spool: the whole attempt is tried again */
 		log_err("qid=%s event=spool_error error=\"%s\"", j->w->qid, wj->err);
-		sched_add(dl->sched, j->id, now + (time_t)dl->srv->cfg->retry_min);
+		sched_add(dl->srv->sched, j->id, now + (time_t)dl->srv->cfg->retry_min);
 		job_release(j);
 		return;
 	}
-	j->claimed = false;	/* spool_apply cleared the count */
+	j->claimed = false; /* spool_apply cleared the count */
 	/* counted once the outcome is durable, so a crash never counts an attempt twice */
 	for (size_t i = 0; i < j->w->nrcpts; i++) {
 		int st = j->res[i].state;
 		metrics_inc(st == SPOOL_RCPT_DONE     ? M_DELIVERED
-			    : st == SPOOL_RCPT_FAILED ? M_BOUNCED
-						      : M_DEFERRED);
+		            : st == SPOOL_RCPT_FAILED ? M_BOUNCED
+		                                      : M_DEFERRED);
 	}
 	for (size_t i = 0; i < j->w->nrcpts; i++)
 		if (j->res[i].state == SPOOL_RCPT_PENDING) {
-			sched_add(dl->sched, j->id, wj->upd.next_try);
+			sched_add(dl->srv->sched, j->id, wj->upd.next_try);
 			break;
 		}
-	if (j->has_bounce && j->bounce.id > 0)	/* 0: skipped, the message was deleted meanwhile */
-		sched_add(dl->sched, j->bounce.id, now);
+	if (j->has_bounce && j->bounce.id > 0) /* 0: skipped, the message was deleted meanwhile */
+		sched_add(dl->srv->sched, j->bounce.id, now);
 	job_end(j);
 }
 
@@ -314,13 +315,19 @@ job_finish(struct djob *j)
 		if (r->state == SPOOL_RCPT_PENDING && expired) {
 			/* RFC 3463 4.4.7: delivery time expired */
 			unsigned life = c->max_queue_lifetime;
-			log_info("qid=%s event=expired to=\"<%s>\" age=%lld lifetime=%u attempts=%d",
-				 j->w->qid, LOG_Q(qa, j->w->rcpts[i].address),
-				 (long long)(now - j->w->received), life, attempts);
-			snprintf(text, sizeof(text), "554 5.4.7 message expired after %u%s; last: %s",
-				 life >= 86400 ? life / 86400 : life >= 3600 ? life / 3600 : life,
-				 life >= 86400 ? " days" : life >= 3600 ? " hours" : " seconds",
-				 r->reply ? r->reply : "not tried");
+			log_info(
+			    "qid=%s event=expired to=\"<%s>\" age=%lld lifetime=%u attempts=%d",
+			    j->w->qid, LOG_Q(qa, j->w->rcpts[i].address),
+			    (long long)(now - j->w->received), life, attempts);
+			snprintf(text, sizeof(text),
+			         "554 5.4.7 message expired after %u%s; last: %s",
+			         life >= 86400  ? life / 86400
+			         : life >= 3600 ? life / 3600
+			                        : life,
+			         life >= 86400  ? " days"
+			         : life >= 3600 ? " hours"
+			                        : " seconds",
+			         r->reply ? r->reply : "not tried");
 			job_record(j, i, 554, text, r->relay, NULL);
 			snprintf(r->dsn, sizeof(r->dsn), "4.4.7");
 		}
@@ -371,7 +378,8 @@ job_dispatch(struct djob *j)
 			dom = "";
 		/* the open group for this domain, if it still has room */
 		for (k = 0; k < ngroups; k++)
-			if (strcasecmp(gdom[k], dom) == 0 && groups[k]->n < c->rcpts_per_transaction)
+			if (strcasecmp(gdom[k], dom) == 0 &&
+			    groups[k]->n < c->rcpts_per_transaction)
 				break;
 		if (k == ngroups) {
 			struct dgroup *g = xcalloc(1, sizeof(*g));
@@ -402,7 +410,8 @@ job_loaded(void *arg)
 		log_err("id=%lld event=load_failed error=\"%s\"", (long long)j->id, l->err);
 		/* a passing fault (EMFILE, SQLITE_BUSY) must not drop it from the schedule */
 		if (strstr(l->err, "no such message") == NULL)
-			sched_add(j->dl->sched, j->id, time(NULL) + (time_t)j->dl->srv->cfg->retry_min);
+			sched_add(j->dl->srv->sched, j->id,
+			          time(NULL) + (time_t)j->dl->srv->cfg->retry_min);
 		free(l);
 		job_release(j);
 		return;
@@ -431,11 +440,11 @@ job_load(struct djob *j)
 	async_run(j->dl->srv->async, load_work, job_loaded, l);
 }
 
-/* Load the message (a worker thread); job_loaded goes on. */
-static void
-job_start(int64_t id, void *arg)
+/* The scheduler's start callback: load the message (a worker thread); job_loaded goes on. */
+void
+deliver_start(int64_t id, void *arg)
 {
-	struct deliver *dl = arg;
+	struct deliver *dl = ((struct server *)arg)->deliver;
 	struct djob *j = xcalloc(1, sizeof(*j));
 
 	j->dl = dl;
@@ -478,7 +487,7 @@ load_schedule(struct deliver *dl, char *err, size_t errlen)
 	}
 	spool_close(sp);
 	for (i = 0; i < n; i++)
-		sched_add(dl->sched, due[i].id, due[i].next_try);
+		sched_add(dl->srv->sched, due[i].id, due[i].next_try);
 	free(due);
 	log_info("event=queue_loaded messages=%zu", n);
 	return 0;
@@ -501,8 +510,8 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 	memset(&o, 0, sizeof(o));
 	o.servers = c->dns_servers;
 	o.family = c->address_family == FAM_IPV4   ? DNS_FAMILY_IPV4
-		   : c->address_family == FAM_IPV6 ? DNS_FAMILY_IPV6
-						   : DNS_FAMILY_ANY;
+	           : c->address_family == FAM_IPV6 ? DNS_FAMILY_IPV6
+	                                           : DNS_FAMILY_ANY;
 	o.allow_private = c->allow_private_mx;
 	o.timeout_ms = (int)c->dns_timeout_ms;
 	o.tries = (int)c->dns_tries;
@@ -512,7 +521,6 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 	dl->tls = client_tls(err, errlen);
 	if (dl->tls == NULL)
 		goto fail;
-	dl->sched = sched_new(srv->base, c->max_inflight, job_start, dl);
 	{
 		/* memory per destination must not grow with every domain ever mailed */
 		struct timeval tv = {c->dest_idle_time < 60 ? (time_t)c->dest_idle_time : 60, 0};
@@ -528,40 +536,15 @@ fail:
 }
 
 void
-deliver_enqueue(struct deliver *dl, int64_t id, time_t due)
-{
-	sched_add(dl->sched, id, due);
-}
-
-void
-deliver_flush(struct deliver *dl)
-{
-	sched_flush(dl->sched);
-}
-
-struct sched *
-deliver_sched(struct deliver *dl)
-{
-	return dl->sched;
-}
-
-void
 deliver_stop(struct deliver *dl)
 {
 	dl->stopping = true;
-	sched_stop(dl->sched);
 }
 
 unsigned
 deliver_busy(const struct deliver *dl)
 {
 	return dl->busy;
-}
-
-size_t
-deliver_queued(const struct deliver *dl)
-{
-	return sched_queued(dl->sched) + sched_inflight(dl->sched);
 }
 
 /* Claims of attempts that did not end before exit (see deliver.h). */
@@ -610,9 +593,8 @@ deliver_free(struct deliver *dl)
 	if (dl->sweep)
 		event_free(dl->sweep);
 	dests_free(dl);
-	while (dl->jobs)	/* attempts still under way at exit (job_free unlinks) */
+	while (dl->jobs) /* attempts still under way at exit (job_free unlinks) */
 		job_free(dl->jobs);
-	sched_free(dl->sched);
 	if (dl->res)
 		resolver_free(dl->res);
 	SSL_CTX_free(dl->tls);

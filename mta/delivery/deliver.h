@@ -3,7 +3,9 @@
  * message attempt), destinations (per recipient domain: MX targets, a
  * concurrency window, idle connections for reuse) and outcome recording
  * (per recipient: delivered, deferred with a next try, or failed with a
- * DSN to the sender). Decides nothing about WHEN: that is sched's.
+ * DSN to the sender). Decides nothing about WHEN: that is the
+ * server's scheduler's (srv->sched, sched.h), which intake and queue control
+ * feed directly.
  */
 #ifndef MXRELAY_DELIVER_H
 #define MXRELAY_DELIVER_H
@@ -16,26 +18,20 @@ struct server;
 struct deliver;
 struct sched;
 
-/* Build the delivery engine and load the schedule from the spool. NULL with err. */
+/*
+ * Build the delivery engine and load srv->sched (made first, with
+ * deliver_start and srv as its start callback) from the spool. NULL with err.
+ */
 struct deliver *deliver_new(struct server *srv, char *err, size_t errlen);
 
-/* A message was accepted (or a bounce made): try it now. */
-void deliver_enqueue(struct deliver *dl, int64_t id, time_t due);
+/* sched's start callback (sched.h): arg is the server. */
+void deliver_start(int64_t id, void *arg);
 
-/* Retry every queued message now. */
-void deliver_flush(struct deliver *dl);
-
-/* The schedule, for queue control (control.c uses sched.h's hold/flush/release). */
-struct sched *deliver_sched(struct deliver *dl);
-
-/* Stop starting new deliveries; in-flight ones end by themselves. */
+/* Stop starting new deliveries (with sched_stop); in-flight ones end by themselves. */
 void deliver_stop(struct deliver *dl);
 
 /* Deliveries still running. */
 unsigned deliver_busy(const struct deliver *dl);
-
-/* Messages with work left: scheduled plus in flight (O(1), for the queue gauge). */
-size_t deliver_queued(const struct deliver *dl);
 
 /*
  * After the loop, the writer and the worker pool have stopped: give back the

@@ -15,7 +15,7 @@
 #include "spool/spool.h"
 
 #define DEST_BUCKETS 1024
-#define IDLE_SECONDS 5		/* keep an idle connection this long for reuse */
+#define IDLE_SECONDS 5 /* keep an idle connection this long for reuse */
 
 struct resolver;
 struct sched;
@@ -23,20 +23,19 @@ struct dest;
 
 struct deliver {
 	struct server *srv;
-	struct sched *sched;
 	struct resolver *res;
-	SSL_CTX *tls;		/* client context: TLS 1.2+, opportunistic */
+	SSL_CTX *tls; /* client context: TLS 1.2+, opportunistic */
 	struct dest *dests[DEST_BUCKETS];
-	unsigned nconns;	/* connections open, all destinations */
-	unsigned busy;		/* jobs in flight */
+	unsigned nconns; /* connections open, all destinations */
+	unsigned busy;   /* jobs in flight */
 	bool stopping;
-	struct event *sweep;	/* frees destinations unused for a while */
-	struct djob *jobs;	/* every job, for the claims left at exit */
-	int64_t *abandoned;	/* claims of jobs that ended while stopping */
+	struct event *sweep; /* frees destinations unused for a while */
+	struct djob *jobs;   /* every job, for the claims left at exit */
+	int64_t *abandoned;  /* claims of jobs that ended while stopping */
 	size_t nabandoned;
 	/* suspects (delivery/claim.c): one attempt under way at a time */
 	bool suspect_busy;
-	int64_t *waiting;	/* suspects waiting their turn, oldest first */
+	int64_t *waiting; /* suspects waiting their turn, oldest first */
 	size_t nwaiting;
 };
 
@@ -45,11 +44,11 @@ enum job_claim_state { JOB_UNCLAIMED, JOB_CLAIMING, JOB_CLAIMED };
 
 /* Per-recipient outcome of this attempt. */
 struct rres {
-	int state;		/* SPOOL_RCPT_*; PENDING = deferred (or undecided) */
+	int state; /* SPOOL_RCPT_*; PENDING = deferred (or undecided) */
 	bool decided;
-	char dsn[16];		/* "2.0.0", "4.4.1", "5.1.1" */
+	char dsn[16]; /* "2.0.0", "4.4.1", "5.1.1" */
 	char *reply;
-	char *relay;		/* "mx[ip]:port", NULL when no connection */
+	char *relay; /* "mx[ip]:port", NULL when no connection */
 };
 
 /* One message being delivered. */
@@ -57,7 +56,7 @@ struct djob {
 	struct deliver *dl;
 	int64_t id;
 	struct spool_work *w;
-	struct rres *res;	/* per w->rcpts[i] */
+	struct rres *res; /* per w->rcpts[i] */
 	size_t groups_left;
 	bool need_8bit, need_utf8;
 	int64_t start_ms;
@@ -68,18 +67,18 @@ struct djob {
 	const char *bounce_rcpt;
 	bool has_bounce;
 	enum job_claim_state claim;
-	bool claimed;		/* counted in messages.unfinished (spool_claim): give it back */
-	bool finish_after_claim;	/* every group ended while the claim was written */
-	struct dest **claim_waiters;	/* pumped once the claim is durable */
+	bool claimed;            /* counted in messages.unfinished (spool_claim): give it back */
+	bool finish_after_claim; /* every group ended while the claim was written */
+	struct dest **claim_waiters; /* pumped once the claim is durable */
 	size_t nclaim_waiters;
-	bool suspect;		/* the one suspect under way (deliver.suspect_busy) */
-	struct djob *prev, *next;	/* deliver.jobs */
+	bool suspect;             /* the one suspect under way (deliver.suspect_busy) */
+	struct djob *prev, *next; /* deliver.jobs */
 };
 
 /* Up to rcpts_per_transaction recipients of one job for one destination. */
 struct dgroup {
 	struct djob *job;
-	size_t *idx;		/* indexes into job->w->rcpts */
+	size_t *idx; /* indexes into job->w->rcpts */
 	const char **rcpts;
 	size_t n;
 	struct dgroup *next;
@@ -91,7 +90,7 @@ void job_end(struct djob *j);
 /* Every group has an outcome: record them all (after the claim, if one is being written). */
 void job_finish(struct djob *j);
 void job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
-		const char *tls);
+                const char *tls);
 void group_done(struct dgroup *g);
 /* Free g alone, its job untouched (at exit). */
 void group_free(struct dgroup *g);

@@ -21,7 +21,7 @@
 #include "mta/intake/audit.h"
 #include "mta/shared/config.h"
 #include "mta/intake/content.h"
-#include "mta/delivery/deliver.h"
+#include "mta/delivery/sched.h"
 #include "mta/metrics.h"
 #include "mta/intake/dkimsign.h"
 #include "mta/async.h"
@@ -30,22 +30,22 @@
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 
-#define DATA_LINE_MAX 1000	/* RFC 5321 4.5.3.1.6, incl. CRLF */
+#define DATA_LINE_MAX 1000 /* RFC 5321 4.5.3.1.6, incl. CRLF */
 
 struct smtpd_data {
-	struct server *srv;	/* limits and hostname at the moment of use (SIGHUP) */
-	const char *qid;	/* the owner's queue id (session or local submission) */
+	struct server *srv; /* limits and hostname at the moment of use (SIGHUP) */
+	const char *qid;    /* the owner's queue id (session or local submission) */
 	char *buf;
 	size_t len, cap;
-	uint64_t raw;		/* octets received, for the size limit */
+	uint64_t raw; /* octets received, for the size limit */
 	size_t hdr_bytes;
 	bool in_header, seen_msgid, seen_date;
-	bool prev_crlf;		/* the last line ended in CRLF (or DATA just began) */
-	bool midline;		/* dropping the tail of an over-long line */
+	bool prev_crlf; /* the last line ended in CRLF (or DATA just began) */
+	bool midline;   /* dropping the tail of an over-long line */
 	bool bad_bare, bad_long, too_big, hdr_too_big, bad_nul;
-	const char *sender;	/* the envelope sender (borrowed), for missing_from */
-	struct hdrfrom hf;	/* From, Sender, Resent-*: read as the header goes by */
-	struct audit_msg audit;	/* borrowed by the spool writer until data_stored */
+	const char *sender;     /* the envelope sender (borrowed), for missing_from */
+	struct hdrfrom hf;      /* From, Sender, Resent-*: read as the header goes by */
+	struct audit_msg audit; /* borrowed by the spool writer until data_stored */
 };
 
 static void
@@ -62,8 +62,8 @@ append(struct smtpd_data *d, const char *p, size_t n)
 	d->len += n;
 }
 
-static void
-appendf(struct smtpd_data *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void appendf(struct smtpd_data *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void
 appendf(struct smtpd_data *d, const char *fmt, ...)
 {
@@ -92,14 +92,14 @@ static void
 add_received(struct session *s, struct smtpd_data *d)
 {
 	char date[64];
-	const char *proto = s->auth_user ? (s->tls ? "ESMTPSA" : "ESMTPA")
-					 : (s->tls ? "ESMTPS" : "ESMTP");
+	const char *proto =
+	    s->auth_user ? (s->tls ? "ESMTPSA" : "ESMTPA") : (s->tls ? "ESMTPS" : "ESMTP");
 
 	if (!s->esmtp)
 		proto = "SMTP";
 	util_rfc5322_date(date, sizeof(date), time(NULL));
 	appendf(d, "Received: from %s ([%s])\r\n\tby %s (mxrelay) with %s id %s", s->helo, s->ip,
-		s->srv->cfg->hostname, proto, s->qid);
+	        s->srv->cfg->hostname, proto, s->qid);
 	if (s->tls_done)
 		appendf(d, "\r\n\t(using %s with cipher %s)", s->tls_version, s->tls_cipher);
 	if (s->nrcpts == 1)
@@ -118,7 +118,8 @@ add_missing(struct smtpd_data *d)
 	char date[64];
 
 	hdrfrom_end(&d->hf);
-	if (d->srv->cfg->missing_from == MISSING_FROM_ENVELOPE && hdrfrom_fill(&d->hf, d->sender) == 0)
+	if (d->srv->cfg->missing_from == MISSING_FROM_ENVELOPE &&
+	    hdrfrom_fill(&d->hf, d->sender) == 0)
 		appendf(d, "From: <%s>\r\n", d->sender);
 	if (!d->seen_date) {
 		util_rfc5322_date(date, sizeof(date), time(NULL));
@@ -221,17 +222,17 @@ data_stored(struct writer_job *job)
 		s->srv->accepted++;
 		metrics_inc(M_ACCEPTED);
 		log_info("s=%s qid=%s event=accepted ip=%s from=\"<%s>\" nrcpt=%zu size=%zu tls=%s "
-			 "auth=%s",
-			 s->id, s->qid, s->ip, LOG_Q(qa, s->mail_from), s->nrcpts, job->in.body_len,
-			 s->tls_done ? s->tls_version : "none", s->auth_user ? s->auth_user : "-");
+		         "auth=%s",
+		         s->id, s->qid, s->ip, LOG_Q(qa, s->mail_from), s->nrcpts, job->in.body_len,
+		         s->tls_done ? s->tls_version : "none", s->auth_user ? s->auth_user : "-");
 		if (!s->closed)
 			smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
-		if (s->srv->deliver)
-			deliver_enqueue(s->srv->deliver, job->in.id, time(NULL));
+		if (s->srv->sched)
+			sched_add(s->srv->sched, job->in.id, time(NULL));
 	} else {
 		metrics_inc(M_REJ_SYSTEM);
 		log_err("s=%s qid=%s event=spool_error ip=%s disk_full=%d error=\"%s\"", s->id,
-			s->qid, s->ip, job->disk_full, job->err);
+		        s->qid, s->ip, job->disk_full, job->err);
 		if (!s->closed) {
 			if (job->disk_full)
 				smtpd_reply(s, "452 4.3.1 Insufficient system storage");
@@ -285,7 +286,7 @@ refuse(struct session *s, const char *refusal)
 	s->srv->rejected++;
 	metrics_reject_reply(refusal);
 	log_warn("s=%s qid=%s event=rejected ip=%s from=\"<%s>\" reason=\"%s\"", s->id, s->qid,
-		 s->ip, LOG_Q(qa, s->mail_from), refusal + 10);
+	         s->ip, LOG_Q(qa, s->mail_from), refusal + 10);
 	smtpd_reply(s, "%s", refusal);
 	finish_reply(s);
 }
@@ -308,7 +309,8 @@ spool_it(struct session *s)
 	j->in.helo = s->helo;
 	j->in.auth_user = s->auth_user;
 	j->in.flags = s->mail_flags;
-	j->in.audit = audit_fill(&d->audit, s, hdrfrom_mailbox(&d->hf), strlen(hdrfrom_mailbox(&d->hf)));
+	j->in.audit =
+	    audit_fill(&d->audit, s, hdrfrom_mailbox(&d->hf), strlen(hdrfrom_mailbox(&d->hf)));
 	j->done = data_stored;
 	j->arg = s;
 	s->spooling = true;
@@ -318,9 +320,9 @@ spool_it(struct session *s)
 
 struct sign_job {
 	struct session *s;
-	struct dkimsign *dk;	/* a reference: SIGHUP may replace srv->dkim meanwhile */
+	struct dkimsign *dk; /* a reference: SIGHUP may replace srv->dkim meanwhile */
 	char domain[256];
-	const char *msg;	/* the session's buffer: it waits in SS_WAIT */
+	const char *msg; /* the session's buffer: it waits in SS_WAIT */
 	size_t len;
 	char *headers;
 	char err[256];
@@ -332,7 +334,7 @@ sign_work(void *arg)
 {
 	struct sign_job *sj = arg;
 	sj->rc = dkimsign_sign(sj->dk, sj->domain, sj->msg, sj->len, &sj->headers, sj->err,
-			       sizeof(sj->err));
+	                       sizeof(sj->err));
 }
 
 static void
@@ -351,7 +353,7 @@ sign_done(void *arg)
 	}
 	if (sj->rc != 0) {
 		log_err("s=%s qid=%s event=dkim_failed domain=%s error=\"%s\"", s->id, s->qid,
-			sj->domain, sj->err);
+		        sj->domain, sj->err);
 		free(sj);
 		/* a key that worked at start-up fails now: let the client retry later */
 		refuse(s, "451 4.3.0 DKIM signing failed, try again later");
@@ -407,13 +409,14 @@ finish(struct session *s)
 		return;
 	}
 	if (s->srv->cfg->dkim_refuse_unsigned) {
-		refuse(s, "550 5.7.1 No DKIM key for the header From domain; mail would be unsigned");
+		refuse(s,
+		       "550 5.7.1 No DKIM key for the header From domain; mail would be unsigned");
 		return;
 	}
 
 	if (s->srv->dkim)
 		log_warn("s=%s qid=%s event=unsigned domain=%s reason=no_key", s->id, s->qid,
-			 dom ? dom : "(no From)");
+		         dom ? dom : "(no From)");
 	spool_it(s);
 }
 
@@ -444,9 +447,9 @@ take_line(struct smtpd_data *d, const char *line, size_t n)
 	if (memchr(line, '\0', n))
 		d->bad_nul = true;
 	if (d->bad_bare || d->bad_long || d->too_big || d->hdr_too_big || d->bad_nul)
-		return;	/* refused anyway: don't grow memory */
+		return; /* refused anyway: don't grow memory */
 	if (p[0] == '.') {
-		p++;	/* RFC 5321 4.5.2 transparency */
+		p++; /* RFC 5321 4.5.2 transparency */
 		n--;
 	}
 	if (d->in_header)
