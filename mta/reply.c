@@ -47,6 +47,12 @@ static const struct reply_def table[R__COUNT] = {
     [R_RESENT_SENDER_NOT_ALLOWED] = {550, "5.7.1", RC_POLICY,
                                      "Header Resent-Sender address not allowed for this user"},
     [R_SHUTTING_DOWN] = {421, "4.3.2", RC_SYSTEM, "%s Service shutting down"},
+
+    /* smtpd (mta/smtpd/) */
+
+    /* delivery (mta/delivery/) */
+
+    /* control (mta/control/) */
 };
 
 static const struct reply_def *

@@ -45,7 +45,14 @@ enum reply_id {
 	/* shared by every listener and socket */
 	R_SHUTTING_DOWN, /* 421 4.3.2 HOST Service shutting down */
 
-	/* more outcomes (sessions, commands, AUTH, delivery) below */
+	/* smtpd: greeting, commands, AUTH, PROXY, session limits (mta/smtpd/) */
+	R_SMTPD_FIRST_,
+
+	/* delivery: outcomes recorded for recipients (mta/delivery/) */
+	R_DELIVERY_FIRST_,
+
+	/* control: local submission envelope, queue commands (mta/control/) */
+	R_CONTROL_FIRST_,
 
 	R__COUNT
 };
