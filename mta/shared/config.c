@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,21 +29,6 @@ line_of(const struct config_parse *p, const char *key)
 		if (strcmp(config_keys[i].name, key) == 0)
 			return p->key_line[i];
 	return 0;
-}
-
-int
-config_fail(struct config_parse *p, const char *fmt, ...)
-{
-	char reason[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	if (p->key)
-		snprintf(p->err, p->errlen, "%s:%d: %s: %s", p->file, p->line, p->key, reason);
-	else
-		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, p->line, reason);
-	return -1;
 }
 
 const struct route *

@@ -2,7 +2,8 @@
  * config_keys: the table of configuration keys (name, scope, setter, field,
  * lower bound) and the small typed setters that parse one value each, so a
  * new key is one line and every key of a type gets the same error messages.
- * The file reader (config.c) finds the key and reports "FILE:LINE: KEY: ".
+ * The file reader (config.c) finds the key; config_fail, here so that the
+ * setters depend on nothing in config.c, writes "FILE:LINE: KEY: reason".
  */
 #include "mta/shared/config_int.h"
 
@@ -11,13 +12,28 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "mta/shared/addr.h"
 #include "mta/shared/util.h"
+
+int
+config_fail(struct config_parse *p, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (p->key)
+		snprintf(p->err, p->errlen, "%s:%d: %s: %s", p->file, p->line, p->key, reason);
+	else
+		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, p->line, reason);
+	return -1;
+}
 
 /* ---- value parsers ---- */
 
