@@ -21,7 +21,8 @@ void ctl_passwd_usage(FILE *f);
 int ctl_dkim(int argc, char **argv);
 void ctl_dkim_usage(FILE *f);
 
-/* dns spf | dmarc | dkim | check (tools/ctl_dns.c, ctl_dkim.c, ctl_check.c) */
+/* dns spf | dmarc | dkim | check (tools/ctl_dns.c, ctl_dkim.c, ctl_check.c; usage in
+ * ctl_dns_common.c) */
 int ctl_dns(int argc, char **argv);
 void ctl_dns_usage(FILE *f);
 int ctl_dns_dkim(int argc, char **argv);
@@ -59,8 +60,7 @@ const char *ctl_config_name(const struct config *c);
  * A usage error: "PROG: WHAT 'ARG'" (or "PROG: WHAT" when arg is NULL) on
  * stderr, then "usage:" and usage(stderr) unless usage is NULL. Returns 2.
  */
-int ctl_usage_error(const char *prog, void (*usage)(FILE *f), const char *what,
-                    const char *arg);
+int ctl_usage_error(const char *prog, void (*usage)(FILE *f), const char *what, const char *arg);
 
 /* --help: "usage:" and usage(stdout). Returns 0. */
 int ctl_help(void (*usage)(FILE *f));
@@ -73,7 +73,7 @@ int ctl_help(void (*usage)(FILE *f));
  */
 int ctl_opt_end(int ch, char **argv, const char *prog, void (*usage)(FILE *f));
 
-/* ---- helpers shared by the DNS and DKIM commands (tools/ctl_dns.c) ---- */
+/* ---- helpers shared by the DNS and DKIM commands (tools/ctl_dns_common.c) ---- */
 
 #define CTL_MAX_IPS 8
 

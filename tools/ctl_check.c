@@ -19,8 +19,8 @@
  * Each is pass, warn or fail; the exit status is 1 when any fails.
  *
  * Lookups are blocking (tools/dnsq, libspf2's own resolver): a CLI may wait.
- * The SPF checks are in tools/ctl_check_spf.c, the state they share in
- * tools/ctl_check.h.
+ * The SPF checks are in tools/ctl_check_spf.c, the report and its output in
+ * tools/ctl_check_report.c, the state they share in tools/ctl_check.h.
  */
 #include "tools/ctl_check.h"
 #include "tools/dmarc.h"
@@ -43,41 +43,6 @@
 #include <sys/stat.h>
 
 #define PROG "mxrelayctl dns check"
-
-static const char *const status_name[] = {"pass", "warn", "fail"};
-
-char *
-check_fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	if (vasprintf(&s, f, ap) < 0) {
-		fputs(PROG ": out of memory\n", stderr);
-		abort();
-	}
-	va_end(ap);
-	return s;
-}
-
-void
-check_add(struct ctx *c, const char *name, enum status st, char *detail, char *fix)
-{
-	struct check *nv = realloc(c->r.v, (c->r.n + 1) * sizeof *nv);
-
-	if (nv == NULL) {
-		fputs(PROG ": out of memory\n", stderr);
-		abort();
-	}
-	c->r.v = nv;
-	nv[c->r.n].name = check_fmt("%s", name);
-	nv[c->r.n].st = st;
-	nv[c->r.n].detail = detail;
-	nv[c->r.n].fix = fix;
-	c->r.n++;
-}
-
 
 /* ---- DKIM ---- */
 
@@ -405,85 +370,6 @@ check_mx(struct ctx *c)
 	              c->domain));
 }
 
-/* ---- output ---- */
-
-static void
-json_string(FILE *f, const char *s)
-{
-	if (s == NULL) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch < 0x20 || ch == 0x7f)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
-static void
-print_json(const struct ctx *c, enum status worst)
-{
-	printf("{\"domain\": ");
-	json_string(stdout, c->domain);
-	printf(", \"config\": ");
-	json_string(stdout, c->conf_name);
-	printf(", \"helo\": ");
-	json_string(stdout, c->helo);
-	printf(", \"ips\": [");
-	for (size_t i = 0; i < c->nips; i++) {
-		printf(i ? ", " : "");
-		json_string(stdout, c->ipstr[i]);
-	}
-	printf("], \"status\": \"%s\", \"checks\": [", status_name[worst]);
-	for (size_t i = 0; i < c->r.n; i++) {
-		const struct check *k = &c->r.v[i];
-
-		printf("%s\n  {\"name\": ", i ? "," : "");
-		json_string(stdout, k->name);
-		printf(", \"status\": \"%s\", \"detail\": ", status_name[k->st]);
-		json_string(stdout, k->detail);
-		printf(", \"fix\": ");
-		json_string(stdout, k->fix);
-		printf("}");
-	}
-	printf("\n]}\n");
-}
-
-static void
-print_text(const struct ctx *c)
-{
-	int count[3] = {0, 0, 0};
-
-	printf("%s: checked with %s, HELO %s, egress", c->domain, c->conf_name, c->helo);
-	for (size_t i = 0; i < c->nips; i++)
-		printf(" %s", c->ipstr[i]);
-	printf("%s\n\n", c->nips ? "" : " unknown");
-	for (size_t i = 0; i < c->r.n; i++) {
-		const struct check *k = &c->r.v[i];
-
-		count[k->st]++;
-		printf("%-4s  %-22s %s\n",
-		       k->st == ST_PASS   ? "PASS"
-		       : k->st == ST_WARN ? "WARN"
-		                          : "FAIL",
-		       k->name, k->detail);
-		if (k->fix != NULL)
-			printf("      %-22s fix: %s\n", "", k->fix);
-	}
-	printf("\n%d passed, %d warnings, %d failed\n", count[ST_PASS], count[ST_WARN],
-	       count[ST_FAIL]);
-}
-
 /* ---- the command ---- */
 
 /* -1: go on; otherwise the exit status */
@@ -502,7 +388,6 @@ parse_args(int argc, char **argv, struct ctl_dns_opts *o)
 	return ctl_dns_args(argc, argv, PROG, longopts, o);
 }
 
-
 int
 ctl_dns_check(int argc, char **argv)
 {
@@ -511,7 +396,7 @@ ctl_dns_check(int argc, char **argv)
 	struct config *cfg = NULL;
 	char domain[256];
 	enum dnsq_status st;
-	enum status worst = ST_PASS;
+	enum status worst;
 	int rc = parse_args(argc, argv, &o);
 
 	if (rc >= 0)
@@ -547,19 +432,8 @@ ctl_dns_check(int argc, char **argv)
 	for (size_t i = 0; i < c.nips; i++)
 		check_fcrdns(&c, i);
 	check_mx(&c);
-	for (size_t i = 0; i < c.r.n; i++)
-		if (c.r.v[i].st > worst)
-			worst = c.r.v[i].st;
-	if (o.json)
-		print_json(&c, worst);
-	else
-		print_text(&c);
-	for (size_t i = 0; i < c.r.n; i++) {
-		free(c.r.v[i].name);
-		free(c.r.v[i].detail);
-		free(c.r.v[i].fix);
-	}
-	free(c.r.v);
+	worst = check_print(&c, o.json);
+	check_report_free(&c.r);
 	free(c.spf_record);
 	config_free(cfg);
 	return worst == ST_FAIL ? 1 : 0;

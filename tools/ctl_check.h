@@ -1,8 +1,9 @@
 /*
  * ctl_check: the state of one `mxrelayctl dns check` run, shared by
- * tools/ctl_check.c (the command, DKIM, DMARC, reverse DNS, MX, output) and
- * tools/ctl_check_spf.c (the SPF checks, the only code that drives libspf2).
- * Private to those two files.
+ * tools/ctl_check.c (the command, DKIM, DMARC, reverse DNS, MX),
+ * tools/ctl_check_spf.c (the SPF checks, the only code that drives libspf2)
+ * and tools/ctl_check_report.c (the report: check_add, output). Private to
+ * those three files.
  */
 #ifndef MXRELAY_TOOLS_CTL_CHECK_H
 #define MXRELAY_TOOLS_CTL_CHECK_H
@@ -54,6 +55,14 @@ char *check_fmt(const char *f, ...);
  * NULL), owned by the report from then on.
  */
 void check_add(struct ctx *c, const char *name, enum status st, char *detail, char *fix);
+
+/*
+ * Print the report (text, or JSON when json) on stdout; returns the worst
+ * status of its checks.
+ */
+enum status check_print(const struct ctx *c, bool json);
+/* Free the checks of r (and their strings); r is empty afterwards. */
+void check_report_free(struct report *r);
 
 /* spf: the published record (sets spf_ok and spf_record). */
 void check_spf_record(struct ctx *c);

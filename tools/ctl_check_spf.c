@@ -101,15 +101,60 @@ is_loopback(const struct spf_ip *ip)
 	return memcmp(ip->addr, v6_loopback, 16) == 0;
 }
 
+/* A request for egress address i, MAIL FROM from, HELO helo_name; NULL when libspf2 refuses it. */
+static SPF_request_t *
+spf_request(SPF_server_t *srv, const struct ctx *c, size_t i, const char *from)
+{
+	SPF_request_t *req = SPF_request_new(srv);
+
+	if (req == NULL)
+		return NULL;
+	if ((c->ips[i].family == AF_INET
+	         ? SPF_request_set_ipv4_str(req, c->ipstr[i])
+	         : SPF_request_set_ipv6_str(req, c->ipstr[i])) != SPF_E_SUCCESS ||
+	    SPF_request_set_helo_dom(req, c->helo) != SPF_E_SUCCESS ||
+	    SPF_request_set_env_from(req, from) != 0) {
+		SPF_request_free(req);
+		return NULL;
+	}
+	return req;
+}
+
+/* The check for libspf2's answer resp about egress address i: pass, or fail with the fix. */
+static void
+add_spf_verdict(struct ctx *c, const char *name, size_t i, const char *from, SPF_response_t *resp)
+{
+	SPF_result_t res = SPF_response_result(resp);
+	const char *comment = SPF_response_get_header_comment(resp);
+	char mech[64];
+
+	spf_ip_mechanism(&c->ips[i], mech, sizeof mech);
+	if (res == SPF_RESULT_PASS) {
+		check_add(c, name, ST_PASS,
+		          check_fmt("SPF passes %s for MAIL FROM %s (HELO %s)", c->ipstr[i], from,
+		                    c->helo),
+		          NULL);
+		return;
+	}
+	c->spf_ips_pass = false;
+	check_add(c, name, ST_FAIL,
+	          check_fmt("SPF result for %s is %s, not pass%s%s", c->ipstr[i],
+	                    SPF_strresult(res), comment ? ": " : "", comment ? comment : ""),
+	          res == SPF_RESULT_TEMPERROR ? check_fmt("a DNS lookup failed; check again later")
+	          : res == SPF_RESULT_PERMERROR
+	              ? check_fmt("make the SPF record valid (see the spf and spf-lookups checks)")
+	          : res == SPF_RESULT_NONE
+	              ? check_fmt("publish an SPF record: mxrelayctl dns spf %s", c->domain)
+	              : check_fmt("add %s to the record: mxrelayctl dns spf %s", mech, c->domain));
+}
+
 /* libspf2's verdict for one egress address. */
 static void
 check_spf_ip(struct ctx *c, SPF_server_t *srv, size_t i)
 {
-	SPF_request_t *req = SPF_request_new(srv);
+	SPF_request_t *req;
 	SPF_response_t *resp = NULL;
-	SPF_result_t res;
-	char name[64], from[300], mech[64];
-	const char *comment;
+	char name[64], from[300];
 
 	snprintf(name, sizeof name, "spf-ip %s", c->ipstr[i]);
 	snprintf(from, sizeof from, "postmaster@%s", c->domain);
@@ -122,48 +167,17 @@ check_spf_ip(struct ctx *c, SPF_server_t *srv, size_t i)
 		              "evaluated for it",
 		              c->ipstr[i]),
 		    check_fmt("set source_ipv4/source_ipv6 to the relay's public addresses"));
-		if (req != NULL)
-			SPF_request_free(req);
 		return;
 	}
-	if (req == NULL ||
-	    (c->ips[i].family == AF_INET
-	         ? SPF_request_set_ipv4_str(req, c->ipstr[i])
-	         : SPF_request_set_ipv6_str(req, c->ipstr[i])) != SPF_E_SUCCESS ||
-	    SPF_request_set_helo_dom(req, c->helo) != SPF_E_SUCCESS ||
-	    SPF_request_set_env_from(req, from) != 0) {
+	req = spf_request(srv, c, i, from);
+	if (req == NULL) {
 		check_add(c, name, ST_FAIL, check_fmt("libspf2 cannot evaluate %s", c->ipstr[i]),
 		          NULL);
 		c->spf_ips_pass = false;
-		if (req != NULL)
-			SPF_request_free(req);
 		return;
 	}
 	SPF_request_query_mailfrom(req, &resp);
-	res = SPF_response_result(resp);
-	comment = SPF_response_get_header_comment(resp);
-	spf_ip_mechanism(&c->ips[i], mech, sizeof mech);
-	if (res == SPF_RESULT_PASS) {
-		check_add(c, name, ST_PASS,
-		          check_fmt("SPF passes %s for MAIL FROM %s (HELO %s)", c->ipstr[i], from,
-		                    c->helo),
-		          NULL);
-	} else {
-		c->spf_ips_pass = false;
-		check_add(
-		    c, name, ST_FAIL,
-		    check_fmt("SPF result for %s is %s, not pass%s%s", c->ipstr[i],
-		              SPF_strresult(res), comment ? ": " : "", comment ? comment : ""),
-		    res == SPF_RESULT_TEMPERROR
-		        ? check_fmt("a DNS lookup failed; check again later")
-		    : res == SPF_RESULT_PERMERROR
-		        ? check_fmt(
-		              "make the SPF record valid (see the spf and spf-lookups checks)")
-		    : res == SPF_RESULT_NONE
-		        ? check_fmt("publish an SPF record: mxrelayctl dns spf %s", c->domain)
-		        : check_fmt("add %s to the record: mxrelayctl dns spf %s", mech,
-		                    c->domain));
-	}
+	add_spf_verdict(c, name, i, from, resp);
 	SPF_response_free(resp);
 	SPF_request_free(req);
 }

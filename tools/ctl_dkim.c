@@ -208,6 +208,40 @@ note_existing(const struct config *c, const char *domain, const char *selector)
 			       ctl_config_name(c), k->line, k->domain, k->selector, k->path);
 }
 
+/* The key file: --out, or DEFAULT_KEY_DIR/DOMAIN.SELECTOR.pem (the directory made). 0 / -1. */
+static int
+key_path(const struct keygen_opts *o, const char *domain, const char *selector, char *path,
+         size_t size)
+{
+	if (o->out != NULL) {
+		snprintf(path, size, "%s", o->out);
+		return 0;
+	}
+	snprintf(path, size, DEFAULT_KEY_DIR "/%s.%s.pem", domain, selector);
+	if (make_default_dir() != 0) {
+		fprintf(stderr, KEYGEN_PROG ": cannot create " DEFAULT_KEY_DIR ": %s\n",
+		        strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The systemd unit runs mxrelayd as user mxrelay: give the key to that
+ * group (0640) when it exists, so the daemon can read it and nobody else.
+ * Returns the mode, as printed.
+ */
+static const char *
+share_with_daemon(const char *path)
+{
+	struct group *gr = getgrnam("mxrelay");
+
+	if (gr != NULL && geteuid() == 0 && chown(path, 0, gr->gr_gid) == 0 &&
+	    chmod(path, 0640) == 0)
+		return "0640, group mxrelay";
+	return "0600";
+}
+
 static int
 keygen(int argc, char **argv)
 {
@@ -231,16 +265,8 @@ keygen(int argc, char **argv)
 		return 1;
 	rc = 1;
 	conf = o.conf != NULL ? o.conf : CTL_DEFAULT_CONF;
-	if (o.out != NULL) {
-		snprintf(path, sizeof path, "%s", o.out);
-	} else {
-		snprintf(path, sizeof path, DEFAULT_KEY_DIR "/%s.%s.pem", domain, selector);
-		if (make_default_dir() != 0) {
-			fprintf(stderr, KEYGEN_PROG ": cannot create " DEFAULT_KEY_DIR ": %s\n",
-			        strerror(errno));
-			goto done;
-		}
-	}
+	if (key_path(&o, domain, selector, path, sizeof path) != 0)
+		goto done;
 	if (mxdkim_keygen(o.alg, o.bits, path, 0, err, sizeof err) != 0 ||
 	    mxdkim_key_load(&key, path, err, sizeof err) != 0) {
 		fprintf(stderr, KEYGEN_PROG ": %s\n", err);
@@ -248,17 +274,8 @@ keygen(int argc, char **argv)
 	}
 	if (realpath(path, abs) == NULL)
 		snprintf(abs, sizeof abs, "%s", path);
-	/*
-	 * The systemd unit runs mxrelayd as user mxrelay: give the key to that
-	 * group (0640) when it exists, so the daemon can read it and nobody else.
-	 */
-	const char *mode = "0600";
-	struct group *gr = getgrnam("mxrelay");
-	if (gr != NULL && geteuid() == 0 && chown(path, 0, gr->gr_gid) == 0 &&
-	    chmod(path, 0640) == 0)
-		mode = "0640, group mxrelay";
 	printf("Wrote %s (%s, %d bits, mode %s).\n\n", abs, mxdkim_alg_name(o.alg),
-	       mxdkim_key_bits(key), mode);
+	       mxdkim_key_bits(key), share_with_daemon(path));
 	if (print_key_record(KEYGEN_PROG, domain, selector, key) != 0)
 		goto done;
 	printf("\n"

@@ -286,59 +286,86 @@ warn_no_senders(const struct opts *o)
 	creds_free(c);
 }
 
+/*
+ * The file as it is now into *c (NULL and *is_new_file set when it does not
+ * exist yet). Read first: a broken file or a missing user should stop us
+ * before anyone types a password twice. 0 / -1 with err.
+ */
+static int
+load_existing(const struct opts *o, struct creds **c, int *is_new_file, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(o->file, &st) == 0)
+		return creds_load(c, o->file, err, errlen);
+	if (errno == ENOENT) {
+		*is_new_file = 1;
+		return 0;
+	}
+	snprintf(err, errlen, "%s: %s", o->file, strerror(errno));
+	return -1;
+}
+
+/*
+ * The password's hash into hash (read from stdin or asked on the tty), or
+ * with --no-password a check that there is something else to change and
+ * hash left empty. 0 / -1 with err.
+ */
+static int
+new_hash(const struct opts *o, int exists, char *hash, size_t hashlen, char *err, size_t errlen)
+{
+	char pw[PW_BUF];
+	int rc = -1;
+
+	if (o->no_password) {
+		if (!exists) {
+			snprintf(err, errlen,
+			         "user %s does not exist in %s; a new user needs a password",
+			         o->user, o->file);
+			return -1;
+		}
+		if (!o->senders && o->disabled < 0) {
+			snprintf(err, errlen,
+			         "nothing to change: --no-password with neither "
+			         "--senders, --disable nor --enable");
+			return -1;
+		}
+		return 0;
+	}
+	pw[0] = '\0';
+	if (o->use_stdin || !isatty(STDIN_FILENO)) {
+		if (read_secret_line(STDIN_FILENO, pw, err, errlen) < 0)
+			goto done;
+	} else if (prompt_password(o->user, pw, err, errlen) < 0) {
+		goto done;
+	}
+	rc = creds_hash_password(pw, hash, hashlen, err, errlen);
+done:
+	explicit_bzero(pw, sizeof pw);
+	return rc;
+}
+
 int
 ctl_passwd(int argc, char **argv)
 {
-	char err[1024], pw[PW_BUF], hash[CREDS_HASH_MAX];
+	char err[1024], hash[CREDS_HASH_MAX];
 	struct creds *c = NULL;
 	struct opts o;
-	struct stat st;
 	int status, stop, exists, is_new_file = 0;
 
 	status = parse_args(argc, argv, &o, &stop);
 	if (stop)
 		return status;
 	status = 1;
-	pw[0] = hash[0] = '\0';
+	hash[0] = '\0';
 	if (creds_check_user(o.user, err, sizeof err) < 0 ||
 	    (o.senders && creds_check_senders(o.senders, err, sizeof err) < 0))
 		goto fail;
-	/* read the file first: a broken file or a missing user should stop us
-	 * before anyone types a password twice */
-	if (stat(o.file, &st) == 0) {
-		if (creds_load(&c, o.file, err, sizeof err) < 0)
-			goto fail;
-	} else if (errno == ENOENT) {
-		is_new_file = 1;
-	} else {
-		snprintf(err, sizeof err, "%s: %s", o.file, strerror(errno));
+	if (load_existing(&o, &c, &is_new_file, err, sizeof err) < 0)
 		goto fail;
-	}
 	exists = creds_find(c, o.user) != NULL;
-	if (o.no_password) {
-		if (!exists) {
-			snprintf(err, sizeof err,
-			         "user %s does not exist in %s; a new user needs a password",
-			         o.user, o.file);
-			goto fail;
-		}
-		if (!o.senders && o.disabled < 0) {
-			snprintf(err, sizeof err,
-			         "nothing to change: --no-password with neither "
-			         "--senders, --disable nor --enable");
-			goto fail;
-		}
-	} else {
-		if (o.use_stdin || !isatty(STDIN_FILENO)) {
-			if (read_secret_line(STDIN_FILENO, pw, err, sizeof err) < 0)
-				goto fail;
-		} else if (prompt_password(o.user, pw, err, sizeof err) < 0) {
-			goto fail;
-		}
-		if (creds_hash_password(pw, hash, sizeof hash, err, sizeof err) < 0)
-			goto fail;
-		explicit_bzero(pw, sizeof pw);
-	}
+	if (new_hash(&o, exists, hash, sizeof hash, err, sizeof err) < 0)
+		goto fail;
 	if (creds_update_file(o.file, o.user, o.no_password ? NULL : hash, o.senders, o.disabled,
 	                      err, sizeof err) < 0)
 		goto fail;
@@ -352,7 +379,6 @@ ctl_passwd(int argc, char **argv)
 fail:
 	fprintf(stderr, PROG ": %s\n", err);
 done:
-	explicit_bzero(pw, sizeof pw);
 	explicit_bzero(hash, sizeof hash);
 	creds_free(c);
 	return status;

@@ -344,8 +344,9 @@ build_line(int argc, char **argv, const struct qopts *o, char *line, size_t len)
 	return usage_error("unknown queue command", argv[0]);
 }
 
-int
-ctl_queue(int argc, char **argv)
+/* The options before the command into *o. -1: go on at optind; otherwise the exit status. */
+static int
+parse_opts(int argc, char **argv, struct qopts *o)
 {
 	enum { OPT_SOCKET = 256, OPT_JSON, OPT_LIMIT };
 	static const struct option longopts[] = {
@@ -356,26 +357,22 @@ ctl_queue(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct qopts o = {0};
-	char path[4096], line[512], *raw = NULL;
-	struct json *doc = NULL;
-	const char *err;
-	int opt, rc;
+	int opt;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			o.conf = optarg;
+			o->conf = optarg;
 			break;
 		case OPT_SOCKET:
-			o.socket = optarg;
+			o->socket = optarg;
 			break;
 		case OPT_JSON:
-			o.json = true;
+			o->json = true;
 			break;
 		case OPT_LIMIT:
-			o.limit = optarg;
+			o->limit = optarg;
 			break;
 		case 'h':
 			ctl_queue_usage(stdout);
@@ -386,6 +383,39 @@ ctl_queue(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
+
+/* The daemon's answer to cmd, for people. */
+static void
+print_reply(const char *cmd, const struct json *doc)
+{
+	if (strcmp(cmd, "list") == 0)
+		print_list(doc);
+	else if (strcmp(cmd, "show") == 0)
+		print_show(doc);
+	else if (strcmp(cmd, "summary") == 0)
+		print_summary(doc);
+	else
+		print_change(strcmp(cmd, "flush") == 0     ? "flushed"
+		             : strcmp(cmd, "hold") == 0    ? "held"
+		             : strcmp(cmd, "release") == 0 ? "released"
+		             : strcmp(cmd, "delete") == 0  ? "deleted"
+		                                           : "bounced",
+		             doc);
+}
+
+int
+ctl_queue(int argc, char **argv)
+{
+	struct qopts o = {0};
+	char path[4096], line[512], *raw = NULL;
+	struct json *doc = NULL;
+	const char *err;
+	int rc;
+
+	if ((rc = parse_opts(argc, argv, &o)) >= 0)
+		return rc;
 	if (optind >= argc)
 		return usage_error("a command is needed (list, show, summary, flush, ...)", NULL);
 	if ((rc = build_line(argc - optind, argv + optind, &o, line, sizeof(line))) != 0)
@@ -400,20 +430,7 @@ ctl_queue(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		rc = 1;
 	} else if (!o.json) {
-		const char *cmd = argv[optind];
-		if (strcmp(cmd, "list") == 0)
-			print_list(doc);
-		else if (strcmp(cmd, "show") == 0)
-			print_show(doc);
-		else if (strcmp(cmd, "summary") == 0)
-			print_summary(doc);
-		else
-			print_change(strcmp(cmd, "flush") == 0     ? "flushed"
-			             : strcmp(cmd, "hold") == 0    ? "held"
-			             : strcmp(cmd, "release") == 0 ? "released"
-			             : strcmp(cmd, "delete") == 0  ? "deleted"
-			                                           : "bounced",
-			             doc);
+		print_reply(argv[optind], doc);
 	}
 done:
 	json_free(doc);

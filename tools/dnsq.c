@@ -148,7 +148,7 @@ rdata_name(const ns_msg *msg, const unsigned char *rd)
 	if (ns_name_uncompress(ns_msg_base(*msg), ns_msg_end(*msg), rd, name, sizeof name) < 0)
 		return NULL;
 	if (name[0] == '\0')
-		strcpy(name, ".");
+		snprintf(name, sizeof name, "%s", ".");
 	lowercase(name);
 	return strdup(name);
 }
@@ -160,6 +160,7 @@ rr_text(const ns_msg *msg, const ns_rr *rr)
 	const unsigned char *rd = ns_rr_rdata(*rr);
 	size_t rdlen = ns_rr_rdlen(*rr);
 	char buf[INET6_ADDRSTRLEN + 16], *host, *s;
+	size_t len;
 
 	switch (ns_rr_type(*rr)) {
 	case ns_t_txt:
@@ -175,9 +176,11 @@ rr_text(const ns_msg *msg, const ns_rr *rr)
 	case ns_t_mx:
 		if (rdlen < 3 || (host = rdata_name(msg, rd + 2)) == NULL)
 			return NULL;
-		s = malloc(strlen(host) + 8);
+		/* "PREF HOST": a 16-bit preference is at most 5 digits */
+		len = strlen(host) + 7;
+		s = malloc(len);
 		if (s != NULL)
-			sprintf(s, "%u %s", (unsigned)ns_get16(rd), host);
+			snprintf(s, len, "%u %s", (unsigned)ns_get16(rd), host);
 		free(host);
 		return s;
 	default:

@@ -87,12 +87,53 @@ put_utf8(char *o, unsigned cp)
 	return 4;
 }
 
+/* "\uXXXX" (r->p after the u), a UTF-16 surrogate pair joined, as UTF-8 into o; its length or -1.
+ */
+static int
+unicode_escape(struct rd *r, char *o)
+{
+	unsigned cp, lo;
+
+	if (r->end - r->p < 4 || hex4(r->p, &cp) != 0)
+		return -1;
+	r->p += 4;
+	if (cp >= 0xd800 && cp < 0xdc00 && r->end - r->p >= 6 && r->p[0] == '\\' &&
+	    r->p[1] == 'u' && hex4(r->p + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+		r->p += 6;
+	} else if (cp >= 0xd800 && cp < 0xe000) {
+		cp = 0xfffd; /* a lone surrogate */
+	}
+	return (int)put_utf8(o, cp);
+}
+
+/* The escape at r->p (after the backslash, RFC 8259 7) into o; its length or -1. */
+static int
+escape(struct rd *r, char *o)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	const char *hit;
+	char c;
+
+	if (r->p >= r->end)
+		return -1;
+	c = *r->p++;
+	if (c == 'u')
+		return unicode_escape(r, o);
+	hit = c != '\0' ? strchr(from, c) : NULL;
+	if (hit == NULL)
+		return -1;
+	*o = to[hit - from];
+	return 1;
+}
+
 /* A string at r->p (after the opening quote); malloc'd result. */
 static char *
 string(struct rd *r)
 {
 	/* the decoded text is never longer than the source */
 	char *out = zalloc((size_t)(r->end - r->p) + 1), *o = out;
+	int n;
 
 	while (r->p < r->end && *r->p != '"') {
 		unsigned char c = (unsigned char)*r->p++;
@@ -102,49 +143,9 @@ string(struct rd *r)
 			*o++ = (char)c;
 			continue;
 		}
-		if (r->p >= r->end)
+		if ((n = escape(r, o)) < 0)
 			goto bad;
-		c = (unsigned char)*r->p++;
-		switch (c) {
-		case '"':
-		case '\\':
-		case '/':
-			*o++ = (char)c;
-			break;
-		case 'b':
-			*o++ = '\b';
-			break;
-		case 'f':
-			*o++ = '\f';
-			break;
-		case 'n':
-			*o++ = '\n';
-			break;
-		case 'r':
-			*o++ = '\r';
-			break;
-		case 't':
-			*o++ = '\t';
-			break;
-		case 'u': {
-			unsigned cp, lo;
-			if (r->end - r->p < 4 || hex4(r->p, &cp) != 0)
-				goto bad;
-			r->p += 4;
-			if (cp >= 0xd800 && cp < 0xdc00 && r->end - r->p >= 6 && r->p[0] == '\\' &&
-			    r->p[1] == 'u' && hex4(r->p + 2, &lo) == 0 && lo >= 0xdc00 &&
-			    lo < 0xe000) {
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				r->p += 6;
-			} else if (cp >= 0xd800 && cp < 0xe000) {
-				cp = 0xfffd;
-			}
-			o += put_utf8(o, cp);
-			break;
-		}
-		default:
-			goto bad;
-		}
+		o += n;
 	}
 	if (r->p >= r->end)
 		goto bad;

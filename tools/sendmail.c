@@ -433,12 +433,78 @@ usage_error(void)
 	exit(EX_USAGE);
 }
 
+/* The letters that set an option in *o; false when c is not one of them. */
+static bool
+take_opt(struct opts *o, int c)
+{
+	switch (c) {
+	case 't':
+		o->extract = true;
+		break;
+	case 'i':
+		o->dots_ok = true;
+		break;
+	case 'o':
+		if (optarg[0] == 'i' && optarg[1] == '\0')
+			o->dots_ok = true; /* -oi; other -oX are sendmail.cf options */
+		break;
+	case 'f':
+	case 'r':
+		o->sender = optarg;
+		break;
+	case 'F':
+		o->fullname = optarg;
+		break;
+	case 'C':
+		o->conf = optarg;
+		break;
+	case 'v':
+		o->verbose = true;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* The other letters: modes, sendmail's ignored ones, --help, --version; exits on an unknown one. */
+static void
+other_opt(int c)
+{
+	switch (c) {
+	case 'b':
+		if (strcmp(optarg, "m") != 0)
+			die(EX_USAGE, "-b%s is not supported (only mail from standard input)",
+			    optarg);
+		break;
+	case 'q':
+		die(EX_USAGE, "-q is not supported: mxrelayd runs its own queue");
+	case 'B':
+	case 'h':
+	case 'N':
+	case 'n':
+	case 'p':
+	case 'R':
+	case 'U':
+	case 'V':
+	case 'X':
+		break;
+	case 1:
+		usage(stdout);
+		exit(EX_OK);
+	case 2:
+		printf(PROG " %s\n", MXRELAY_VERSION);
+		exit(EX_OK);
+	default:
+		usage_error();
+	}
+}
+
 static void
 parse_opts(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL, 1},
-	                                         {"version", no_argument, NULL, 2},
-	                                         {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 1}, {"version", no_argument, NULL, 2}, {NULL, 0, NULL, 0}};
 	int c;
 
 	/* sendmail's -h takes a hop count: only a lone -h asks for help */
@@ -448,59 +514,9 @@ parse_opts(int argc, char **argv, struct opts *o)
 	}
 	/* sendmail's letters; those that take a value take it even when ignored */
 	while ((c = getopt_long(argc, argv, "B:b:C:F:f:h:iN:no:p:q:R:r:tUvV:X:", longopts, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 't':
-			o->extract = true;
-			break;
-		case 'i':
-			o->dots_ok = true;
-			break;
-		case 'o':
-			if (optarg[0] == 'i' && optarg[1] == '\0')
-				o->dots_ok = true; /* -oi; other -oX are sendmail.cf options */
-			break;
-		case 'f':
-		case 'r':
-			o->sender = optarg;
-			break;
-		case 'F':
-			o->fullname = optarg;
-			break;
-		case 'C':
-			o->conf = optarg;
-			break;
-		case 'v':
-			o->verbose = true;
-			break;
-		case 'b':
-			if (strcmp(optarg, "m") != 0)
-				die(EX_USAGE,
-				    "-b%s is not supported (only mail from standard input)",
-				    optarg);
-			break;
-		case 'q':
-			die(EX_USAGE, "-q is not supported: mxrelayd runs its own queue");
-		case 'B':
-		case 'h':
-		case 'N':
-		case 'n':
-		case 'p':
-		case 'R':
-		case 'U':
-		case 'V':
-		case 'X':
-			break;
-		case 1:
-			usage(stdout);
-			exit(EX_OK);
-		case 2:
-			printf(PROG " %s\n", MXRELAY_VERSION);
-			exit(EX_OK);
-		default:
-			usage_error();
-		}
-	}
+	       -1)
+		if (!take_opt(o, c))
+			other_opt(c);
 }
 
 static void

@@ -14,10 +14,11 @@ cidr_parse(struct cidr *out, const char *s, char *err, size_t errlen)
 	char *slash, *end;
 	int maxbits, i;
 	long prefix;
+	size_t len = strlen(s);
 
-	if (strlen(s) >= sizeof(buf))
+	if (len >= sizeof(buf))
 		goto bad;
-	strcpy(buf, s);
+	memcpy(buf, s, len + 1);
 	memset(out, 0, sizeof(*out));
 	slash = strchr(buf, '/');
 	if (slash != NULL)

@@ -36,15 +36,16 @@ lock_path(const char *path, int *fdp, int *createdp, struct stat *st, char *err,
 			if (fd < 0 && errno == EEXIST)
 				continue;
 			if (fd < 0 && errno == ENOENT) {
-				creds_seterr(err, errlen, "%s: cannot create: no such directory", path);
+				creds_seterr(err, errlen, "%s: cannot create: no such directory",
+				             path);
 				return -1;
 			}
 			*createdp = fd >= 0;
 		}
 		if (fd < 0) {
 			creds_seterr(err, errlen, "%s: %s", path,
-			       errno == ELOOP ? "is a symbolic link; refusing to replace it"
-			                      : strerror(errno));
+			             errno == ELOOP ? "is a symbolic link; refusing to replace it"
+			                            : strerror(errno));
 			return -1;
 		}
 		if (flock(fd, LOCK_EX) < 0 || fstat(fd, st) < 0) {
@@ -151,7 +152,7 @@ replace_file(const char *path, const struct lines *l, int created, const struct 
 	if (!created && (st->st_uid != geteuid() || st->st_gid != getegid()) &&
 	    fchown(fd, st->st_uid, st->st_gid) < 0) {
 		creds_seterr(err, errlen, "%s: cannot keep the file's owner and group: %s", path,
-		       strerror(errno));
+		             strerror(errno));
 		goto done;
 	}
 	if (fchmod(fd, created ? 0640 : st->st_mode & 07777) < 0) {
@@ -235,7 +236,7 @@ build_line(char *line, size_t size, const char *user, const char *hash, const ch
 	goto done;
 toolong:
 	creds_seterr(err, errlen, "the line for user '%s' would be longer than %d bytes", user,
-	       CREDS_MAX_LINE);
+	             CREDS_MAX_LINE);
 done:
 	if (copy)
 		free(v);
@@ -243,17 +244,12 @@ done:
 	return rc;
 }
 
-int
-creds_update_file(const char *path, const char *user, const char *hash, const char *senders,
-                  int disabled, char *err, size_t errlen)
+/* The arguments of creds_update_file, checked before the file is touched. */
+static int
+check_update(const char *user, const char *hash, const char *senders, int disabled, char *err,
+             size_t errlen)
 {
-	char line[CREDS_MAX_LINE + 2], why[256];
-	struct creds *c = NULL;
-	struct lines lines = {0};
-	struct entry *e;
-	struct stat st;
-	FILE *in = NULL;
-	int fd = -1, dupfd, created = 0, renamed = 0, rc = -1;
+	char why[256];
 
 	if (creds_check_user(user, err, errlen) < 0)
 		return -1;
@@ -267,6 +263,43 @@ creds_update_file(const char *path, const char *user, const char *hash, const ch
 		creds_seterr(err, errlen, "disabled must be -1, 0 or 1");
 		return -1;
 	}
+	return 0;
+}
+
+/* LINE replaces the entry E's line in place (order and comments kept), or is appended. */
+static int
+put_line(struct lines *l, const struct entry *e, const char *line, char *err, size_t errlen)
+{
+	if (e) {
+		char *copy = strdup(line);
+
+		if (!copy) {
+			creds_seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		free(l->v[e->line - 1]);
+		l->v[e->line - 1] = copy;
+	} else if (creds_lines_push(l, line) < 0) {
+		creds_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+creds_update_file(const char *path, const char *user, const char *hash, const char *senders,
+                  int disabled, char *err, size_t errlen)
+{
+	char line[CREDS_MAX_LINE + 2];
+	struct creds *c = NULL;
+	struct lines lines = {0};
+	struct entry *e;
+	struct stat st;
+	FILE *in = NULL;
+	int fd = -1, dupfd, created = 0, renamed = 0, rc = -1;
+
+	if (check_update(user, hash, senders, disabled, err, errlen) < 0)
+		return -1;
 	if (lock_path(path, &fd, &created, &st, err, errlen) < 0)
 		return -1;
 	c = calloc(1, sizeof *c);
@@ -283,25 +316,15 @@ creds_update_file(const char *path, const char *user, const char *hash, const ch
 		goto done;
 	e = creds_find_entry(c, user);
 	if (!e && !hash) {
-		creds_seterr(err, errlen, "%s: user '%s' does not exist; a new user needs a password",
-		       path, user);
+		creds_seterr(err, errlen,
+		             "%s: user '%s' does not exist; a new user needs a password", path,
+		             user);
 		goto done;
 	}
 	if (build_line(line, sizeof line, user, hash, senders, disabled, e, err, errlen) < 0)
 		goto done;
-	if (e) {
-		char *copy = strdup(line);
-
-		if (!copy) {
-			creds_seterr(err, errlen, "out of memory");
-			goto done;
-		}
-		free(lines.v[e->line - 1]);
-		lines.v[e->line - 1] = copy;
-	} else if (creds_lines_push(&lines, line) < 0) {
-		creds_seterr(err, errlen, "out of memory");
+	if (put_line(&lines, e, line, err, errlen) < 0)
 		goto done;
-	}
 	rc = replace_file(path, &lines, created, &st, &renamed, err, errlen);
 done:
 	/* do not leave behind the empty file lock_path made for us */

@@ -1,0 +1,61 @@
+/*
+ * config_int: what the file reader (config.c) and the key table
+ * (config_keys.c) share. Private to mta/shared/config*.c.
+ */
+#ifndef MXRELAY_CONFIG_INT_H
+#define MXRELAY_CONFIG_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mta/shared/config.h"
+
+/* room for the line of every key; config_keys.c asserts the table fits */
+#define CONFIG_KEYS_MAX 64
+
+enum config_scope { CONFIG_GLOBAL, CONFIG_LISTENER };
+
+struct config_parse {
+	const char *file;
+	int line;
+	const char *key;
+	char *err;
+	size_t errlen;
+	int key_line[CONFIG_KEYS_MAX]; /* where each global key was set */
+};
+
+struct config_key;
+
+/*
+ * A setter parses v into the field at base + k->off (base is the struct
+ * config or the current struct listener_conf, as k->scope says). 0, or -1
+ * after config_fail.
+ */
+typedef int (*config_setter)(struct config_parse *p, const struct config_key *k, void *base,
+                             const char *v);
+
+/* A word a key accepts and the value stored for it (in an int-sized field). */
+struct config_choice {
+	const char *name;
+	int value;
+};
+
+struct config_key {
+	const char *name;
+	enum config_scope scope;
+	config_setter set;
+	size_t off;
+	uint64_t min;                        /* numbers: smallest value allowed */
+	const struct config_choice *choices; /* config_set_choice: NULL-terminated */
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+
+/* "FILE:LINE: KEY: reason" (or "FILE:LINE: reason" with no key) into p->err; -1. */
+int config_fail(struct config_parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "127.0.0.1:25", "[::1]:25" into l->addr / l->addrlen. 0 / -1. */
+int config_parse_addr(const char *v, struct listener_conf *l);
+
+#endif

@@ -1,0 +1,604 @@
+/*
+ * config_keys: the table of configuration keys (name, scope, setter, field,
+ * lower bound) and the small typed setters that parse one value each, so a
+ * new key is one line and every key of a type gets the same error messages.
+ * The file reader (config.c) finds the key; config_fail, here so that the
+ * setters depend on nothing in config.c, writes "FILE:LINE: KEY: reason".
+ */
+#include "mta/shared/config_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mta/shared/util.h"
+
+int
+config_fail(struct config_parse *p, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (p->key)
+		snprintf(p->err, p->errlen, "%s:%d: %s: %s", p->file, p->line, p->key, reason);
+	else
+		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, p->line, reason);
+	return -1;
+}
+
+/* ---- value parsers ---- */
+
+/* "35M" -> bytes. Suffix K/M/G (powers of 1024). */
+static int
+parse_size(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || n > (UINT64_C(1) << 62))
+		return -1;
+	int shift;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		*out = n;
+		return 0;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	default:
+		return -1;
+	}
+	/* sizes live in int64 elsewhere (SQLite, off_t): stay below 2^62 */
+	if (n > (UINT64_C(1) << 62) >> shift)
+		return -1;
+	n <<= shift;
+	if (end[1] != '\0' && !(toupper((unsigned char)end[1]) == 'B' && end[2] == '\0'))
+		return -1;
+	*out = n;
+	return 0;
+}
+
+int
+config_parse_duration(const char *v, bool weeks, uint64_t max_secs, uint64_t *out)
+{
+	char *end;
+	unsigned long long n, mult = 1;
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	case 'w':
+		if (!weeks)
+			return -1;
+		mult = 7 * 86400;
+		break;
+	default:
+		return -1;
+	}
+	if (*end && end[1] != '\0')
+		return -1;
+	if (n > max_secs / mult)
+		return -1;
+	*out = n * mult;
+	return 0;
+}
+
+/* Configuration durations: no weeks, at most a year. */
+static int
+parse_duration(const char *v, unsigned *out)
+{
+	uint64_t secs;
+	if (config_parse_duration(v, false, 365ULL * 86400, &secs) != 0)
+		return -1;
+	*out = (unsigned)secs;
+	return 0;
+}
+
+int
+config_parse_addr(const char *v, struct listener_conf *l)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon;
+	char *end;
+	long port;
+	size_t hl;
+
+	memset(&l->addr, 0, sizeof(l->addr));
+	if (v[0] == '[') {
+		const char *rb = strchr(v, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		hl = (size_t)(rb - v - 1);
+		colon = rb + 1;
+		v++;
+	} else {
+		colon = strrchr(v, ':');
+		if (colon == NULL || memchr(v, ':', (size_t)(colon - v)) != NULL)
+			return -1; /* IPv6 needs brackets: "::1:25" is ambiguous */
+		hl = (size_t)(colon - v);
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || colon[1] == '\0' || port < 1 || port > 65535)
+		return -1;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&l->addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&l->addr;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		l->addrlen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		l->addrlen = sizeof(*s6);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_date(const char *v, time_t *out)
+{
+	struct tm tm;
+	char *end;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(v, "%Y-%m-%d", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	int y = tm.tm_year, m = tm.tm_mon, d = tm.tm_mday;
+	time_t t = timegm(&tm);
+	struct tm back;
+	gmtime_r(&t, &back);
+	if (back.tm_year != y || back.tm_mon != m || back.tm_mday != d)
+		return -1; /* 2026-02-30 does not roll over into March */
+	/* the sunset date is the last day legacy TLS works: it stops at the next midnight UTC */
+	*out = t + 86400;
+	return 0;
+}
+
+static int
+parse_source(struct config_parse *p, int fam, const char *v, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (fam == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		if (inet_pton(AF_INET, v, &s4->sin_addr) != 1)
+			return config_fail(p, "\"%s\" is not an IPv4 address", v);
+		s4->sin_family = AF_INET;
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		if (inet_pton(AF_INET6, v, &s6->sin6_addr) != 1)
+			return config_fail(p, "\"%s\" is not an IPv6 address", v);
+		s6->sin6_family = AF_INET6;
+	}
+	return 0;
+}
+
+/* "example.com smtp.example.net:587" (port optional); appended, file order kept. */
+static int
+parse_route(struct config_parse *p, const char *v, struct route **list)
+{
+	char dom[256], host[256], extra[2];
+	unsigned port = 0;
+	char *colon;
+	struct route *r, **tail;
+
+	if (sscanf(v, "%255s %255s %1s", dom, host, extra) != 2)
+		return config_fail(p, "expected \"DOMAIN HOST[:PORT]\"");
+	/* "host:port", "[v6]:port" or "[v6]"; a bare IPv6 address needs the brackets */
+	colon = host[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
+	if (host[0] == '[') {
+		if (colon == NULL || (colon[1] != '\0' && colon[1] != ':'))
+			return config_fail(p, "\"%s\" is not [IPv6] or [IPv6]:PORT", host);
+		colon = colon[1] == ':' ? colon + 1 : NULL;
+	} else if (colon != NULL && memchr(host, ':', (size_t)(colon - host)) != NULL) {
+		return config_fail(p, "IPv6 address \"%s\" needs brackets: [IPv6]:PORT", host);
+	}
+	if (colon != NULL) {
+		char *end;
+		long n = strtol(colon + 1, &end, 10);
+		if (*end || colon[1] == '\0' || n < 1 || n > 65535)
+			return config_fail(p, "bad port in \"%s\"", host);
+		port = (unsigned)n;
+		*colon = '\0';
+	}
+	if (host[0] == '\0')
+		return config_fail(p, "empty host");
+	for (r = *list; r; r = r->next)
+		if (strcasecmp(r->domain, dom) == 0)
+			return config_fail(p, "a route for %s is already defined", dom);
+	r = xcalloc(1, sizeof(*r));
+	r->domain = xstrdup(dom);
+	r->host = xstrdup(host);
+	r->port = port;
+	for (tail = list; *tail; tail = &(*tail)->next)
+		;
+	*tail = r;
+	return 0;
+}
+
+/* "example.com s2026 /etc/mxrelay/dkim/example.com.s2026.pem"; file order kept. */
+static int
+parse_dkim_key(struct config_parse *p, const char *v, struct dkim_key_conf **list)
+{
+	char dom[256], sel[64], path[4096], extra[2];
+	struct dkim_key_conf *k, **tail;
+
+	if (sscanf(v, "%255s %63s %4095s %1s", dom, sel, path, extra) != 3)
+		return config_fail(p, "expected \"DOMAIN SELECTOR KEYFILE\"");
+	for (k = *list; k; k = k->next)
+		if (strcasecmp(k->domain, dom) == 0 && strcasecmp(k->selector, sel) == 0)
+			return config_fail(p, "selector %s of %s is already defined at line %d",
+			                   sel, dom, k->line);
+	k = xcalloc(1, sizeof(*k));
+	k->domain = xstrdup(dom);
+	k->selector = xstrdup(sel);
+	k->path = xstrdup(path);
+	k->line = p->line;
+	for (tail = list; *tail; tail = &(*tail)->next)
+		;
+	*tail = k;
+	return 0;
+}
+
+/* Forget a metrics_listen set earlier (a later line replaces it). */
+static void
+c_metrics_off(struct config *c)
+{
+	free(c->metrics_listen);
+	c->metrics_listen = NULL;
+	memset(&c->metrics_addr, 0, sizeof(c->metrics_addr));
+	c->metrics_addrlen = 0;
+}
+
+/* ---- setters: one per value type ---- */
+
+#define FIELD(base, k) ((void *)((char *)(base) + (k)->off))
+
+static int
+set_str(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	char **f = FIELD(base, k);
+	if (*v == '\0')
+		return config_fail(p, "empty value");
+	free(*f);
+	*f = xstrdup(v);
+	return 0;
+}
+
+static int
+set_log(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	if (*v != '\0' && strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0)
+		return config_fail(p, "\"%s\" is not one of stderr, syslog", v);
+	return set_str(p, k, base, v);
+}
+
+static int
+set_size(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	uint64_t *f = FIELD(base, k);
+	if (parse_size(v, f) != 0)
+		return config_fail(p, "\"%s\" is not a size (like 512K, 35M, 1G)", v);
+	if (*f < k->min)
+		return config_fail(p, "must be at least %llu bytes", (unsigned long long)k->min);
+	return 0;
+}
+
+static int
+set_uint(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	char *end;
+	unsigned long n;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (!isdigit((unsigned char)*v) || *end || errno || n > 1000000)
+		return config_fail(p, "\"%s\" is not a number from 0 to 1000000", v);
+	if (n < k->min)
+		return config_fail(p, "must be at least %llu", (unsigned long long)k->min);
+	*(unsigned *)FIELD(base, k) = (unsigned)n;
+	return 0;
+}
+
+static int
+set_duration(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	unsigned *f = FIELD(base, k);
+	if (parse_duration(v, f) != 0)
+		return config_fail(p, "\"%s\" is not a duration (like 30s, 5m, 2h, 1d)", v);
+	if (*f < k->min)
+		return config_fail(p, "must be at least %llus", (unsigned long long)k->min);
+	return 0;
+}
+
+/* "500ms", or any set_duration form in seconds; stored in milliseconds */
+static int
+set_msduration(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	unsigned *f = FIELD(base, k);
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+	unsigned sec;
+	if (isdigit((unsigned char)*v) && strcmp(end, "ms") == 0 && n <= 3600000) {
+		*f = (unsigned)n;
+	} else if (parse_duration(v, &sec) == 0 && sec <= 3600) {
+		*f = sec * 1000;
+	} else {
+		return config_fail(p, "\"%s\" is not a duration (like 500ms, 2s)", v);
+	}
+	if (*f < k->min)
+		return config_fail(p, "must be at least %llums", (unsigned long long)k->min);
+	return 0;
+}
+
+static int
+set_bool(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	int *f = FIELD(base, k);
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+		*f = 1;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+		*f = 0;
+	else
+		return config_fail(p, "\"%s\" is not yes or no", v);
+	return 0;
+}
+
+/*
+ * One word of k->choices. The fields are int, unsigned or enums without
+ * negative values (unsigned int under gcc and clang): all int-sized, and a
+ * signed/unsigned pair may alias (C11 6.5p7).
+ */
+static int
+set_choice(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	char names[128];
+	size_t len = 0;
+	const struct config_choice *c;
+
+	for (c = k->choices; c->name; c++)
+		if (strcmp(v, c->name) == 0) {
+			*(int *)FIELD(base, k) = c->value;
+			return 0;
+		}
+	names[0] = '\0';
+	for (c = k->choices; c->name && len < sizeof(names); c++)
+		len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+		                        c == k->choices ? "" : ", ", c->name);
+	return config_fail(p, "\"%s\" is not one of %s", v, names);
+}
+
+static int
+set_cidrs(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	struct cidr_list *cl = FIELD(base, k);
+	char cerr[256];
+	cidr_list_free(cl);
+	if (cidr_list_parse(cl, v, cerr, sizeof(cerr)) != 0)
+		return config_fail(p, "%s", cerr);
+	return 0;
+}
+
+/* a listener's address: base is its struct listener_conf */
+static int
+set_addr(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	struct listener_conf *l = base;
+	(void)k;
+	if (config_parse_addr(v, l) != 0)
+		return config_fail(p, "\"%s\" is not IP:PORT or [IPv6]:PORT", v);
+	free(l->address_text);
+	l->address_text = xstrdup(v);
+	return 0;
+}
+
+static int
+set_date(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	if (parse_date(v, FIELD(base, k)) != 0)
+		return config_fail(p, "\"%s\" is not a date YYYY-MM-DD", v);
+	return 0;
+}
+
+static int
+set_ip4(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	return parse_source(p, AF_INET, v, FIELD(base, k));
+}
+
+static int
+set_ip6(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	return parse_source(p, AF_INET6, v, FIELD(base, k));
+}
+
+static int
+set_port(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (!isdigit((unsigned char)*v) || *end || n < 1 || n > 65535)
+		return config_fail(p, "\"%s\" is not a port from 1 to 65535", v);
+	*(unsigned *)FIELD(base, k) = (unsigned)n;
+	return 0;
+}
+
+static int
+set_route(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	return parse_route(p, v, FIELD(base, k));
+}
+
+static int
+set_dkim_key(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	return parse_dkim_key(p, v, FIELD(base, k));
+}
+
+/* "IP:PORT" as for a listener; "" or "off": no metrics endpoint */
+static int
+set_metrics(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	struct config *c = base;
+	struct listener_conf tmp;
+	(void)k;
+	memset(&tmp, 0, sizeof(tmp));
+	c_metrics_off(c);
+	if (*v == '\0' || strcmp(v, "off") == 0)
+		return 0;
+	if (config_parse_addr(v, &tmp) != 0)
+		return config_fail(p, "\"%s\" is not IP:PORT or [IPv6]:PORT (or off)", v);
+	c->metrics_addr = tmp.addr;
+	c->metrics_addrlen = tmp.addrlen;
+	c->metrics_listen = xstrdup(v);
+	return 0;
+}
+
+/* ---- the words of the choice keys, in the order their errors list them ---- */
+
+static const struct config_choice tls_modes[] = {{"none", LTLS_NONE},
+                                                 {"starttls", LTLS_STARTTLS},
+                                                 {"required", LTLS_REQUIRED},
+                                                 {"implicit", LTLS_IMPLICIT},
+                                                 {NULL, 0}};
+static const struct config_choice tls_versions[] = {{"1.0", TLS1_VERSION},
+                                                    {"1.1", TLS1_1_VERSION},
+                                                    {"1.2", TLS1_2_VERSION},
+                                                    {"1.3", TLS1_3_VERSION},
+                                                    {NULL, 0}};
+static const struct config_choice families[] = {
+    {"any", FAM_ANY}, {"ipv4", FAM_IPV4}, {"ipv6", FAM_IPV6}, {NULL, 0}};
+/* PROXY_V1 / PROXY_V2 bits (mta/smtpd/proxy.h) */
+static const struct config_choice proxy_versions[] = {
+    {"no", 0}, {"v1", 1}, {"v2", 2}, {"any", 3}, {NULL, 0}};
+/* dkim_refuse_unsigned: 0 send unsigned, 1 refuse */
+static const struct config_choice unsigned_modes[] = {{"send", 0}, {"refuse", 1}, {NULL, 0}};
+static const struct config_choice missing_from_modes[] = {
+    {"refuse", MISSING_FROM_REFUSE}, {"envelope", MISSING_FROM_ENVELOPE}, {NULL, 0}};
+
+/* ---- the keys ---- */
+
+#define G(n, s, f)                                                                                 \
+	{                                                                                          \
+		n, CONFIG_GLOBAL, s, offsetof(struct config, f), 0, NULL                           \
+	}
+#define GM(n, s, f, m)                                                                             \
+	{                                                                                          \
+		n, CONFIG_GLOBAL, s, offsetof(struct config, f), m, NULL                           \
+	}
+#define GC(n, f, c)                                                                                \
+	{                                                                                          \
+		n, CONFIG_GLOBAL, set_choice, offsetof(struct config, f), 0, c                     \
+	}
+#define L(n, s, f)                                                                                 \
+	{                                                                                          \
+		n, CONFIG_LISTENER, s, offsetof(struct listener_conf, f), 0, NULL                  \
+	}
+#define LC(n, f, c)                                                                                \
+	{                                                                                          \
+		n, CONFIG_LISTENER, set_choice, offsetof(struct listener_conf, f), 0, c            \
+	}
+
+const struct config_key config_keys[] = {
+    G("hostname", set_str, hostname),
+    G("data_dir", set_str, data_dir),
+    G("user", set_str, user),
+    G("relay_from", set_cidrs, relay_from),
+    G("credentials", set_str, credentials),
+    GM("max_message_size", set_size, max_message_size, 1024),
+    GM("max_recipients", set_uint, max_recipients, 1),
+    GM("max_header_size", set_size, max_header_size, 1024),
+    GM("max_connections", set_uint, max_connections, 1),
+    GM("max_connections_per_ip", set_uint, max_connections_per_ip, 1),
+    GM("auth_max_failures", set_uint, auth_max_failures, 1),
+    G("auth_block_time", set_duration, auth_block_time),
+    GM("session_timeout", set_duration, session_timeout, 1),
+    G("shutdown_timeout", set_duration, shutdown_timeout),
+    G("spool_max_size", set_size, spool_max_size),
+    G("log", set_log, log),
+    G("control_socket", set_str, control_socket),
+    G("submit_socket", set_str, submit_socket),
+    G("helo_name", set_str, helo_name),
+    G("source_ipv4", set_ip4, source_ipv4),
+    G("source_ipv6", set_ip6, source_ipv6),
+    GC("address_family", address_family, families),
+    G("dns_servers", set_str, dns_servers),
+    GM("dns_timeout", set_msduration, dns_timeout_ms, 50),
+    GM("dns_tries", set_uint, dns_tries, 1),
+    G("allow_private_mx", set_bool, allow_private_mx),
+    G("smtp_port", set_port, smtp_port),
+    G("route", set_route, routes),
+    G("dkim_key", set_dkim_key, dkim_keys),
+    GC("dkim_unsigned", dkim_refuse_unsigned, unsigned_modes),
+    G("dkim_require_published", set_bool, dkim_require_published),
+    GC("missing_from", missing_from, missing_from_modes),
+    GM("retry_min", set_duration, retry_min, 1),
+    G("retry_max", set_duration, retry_max),
+    G("max_queue_lifetime", set_duration, max_queue_lifetime),
+    GM("delivery_concurrency", set_uint, delivery_concurrency, 1),
+    GM("domain_concurrency", set_uint, domain_concurrency, 1),
+    GM("domain_concurrency_start", set_uint, domain_concurrency_start, 1),
+    GM("rcpts_per_transaction", set_uint, rcpts_per_transaction, 1),
+    GM("max_inflight", set_uint, max_inflight, 1),
+    GM("dest_idle_time", set_duration, dest_idle_time, 1),
+    GM("smtp_connect_timeout", set_duration, smtp_connect_timeout, 1),
+    GM("smtp_command_timeout", set_duration, smtp_command_timeout, 1),
+    GM("smtp_data_timeout", set_duration, smtp_data_timeout, 1),
+    G("max_unfinished_attempts", set_uint, max_unfinished_attempts),
+    G("metrics_listen", set_metrics, metrics_addr),
+    G("metrics_allow_remote", set_bool, metrics_allow_remote),
+    L("address", set_addr, addr),
+    LC("tls", tls, tls_modes),
+    L("cert", set_str, cert),
+    L("key", set_str, key),
+    LC("tls_min_version", tls_min_version, tls_versions),
+    L("auth_without_tls", set_bool, auth_without_tls),
+    L("legacy_tls", set_bool, legacy_tls),
+    L("legacy_tls_from", set_cidrs, legacy_from),
+    L("legacy_tls_until", set_date, legacy_until),
+    LC("proxy_protocol", proxy_protocol, proxy_versions),
+    L("proxy_from", set_cidrs, proxy_from),
+};
+
+const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
+
+_Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,
+               "raise CONFIG_KEYS_MAX in config_int.h");

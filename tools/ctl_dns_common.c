@@ -1,0 +1,227 @@
+/*
+ * ctl_dns_common: what the DNS and DKIM commands of mxrelayctl share (ctl.h):
+ * argument checks, the relay's addresses and HELO name from the config, SPF
+ * record lookups, TXT record printing and the usage text of `dns`. It calls
+ * no command, so dns, dns check and dkim depend on it one way.
+ */
+#include "tools/ctl.h"
+#include "tools/dnsq.h"
+#include "tools/spf.h"
+#include "mta/shared/config.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* ---- shared helpers ---- */
+
+int
+ctl_domain_arg(const char *prog, const char *in, char *out)
+{
+	size_t len = strlen(in), label = 0, labels = 1, i;
+
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253 || in[0] == '.')
+		goto bad;
+	for (i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '.') {
+			if (label == 0 || in[i - 1] == '-')
+				goto bad;
+			out[i] = '.';
+			label = 0;
+			labels++;
+			continue;
+		}
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c + ('a' - 'A'));
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+		      (c == '-' && label > 0)) ||
+		    ++label > 63)
+			goto bad;
+		out[i] = c;
+	}
+	if (labels < 2 || in[len - 1] == '-')
+		goto bad;
+	out[len] = '\0';
+	return 0;
+bad:
+	fprintf(stderr, "%s: bad domain name '%s'\n", prog, in);
+	return -1;
+}
+
+int
+ctl_ip_arg(const char *prog, const char *in, int family, struct spf_ip *out)
+{
+	if (spf_ip_parse(in, family, out) == 0)
+		return 0;
+	fprintf(stderr, "%s: bad %s address '%s'\n", prog, family == AF_INET ? "IPv4" : "IPv6", in);
+	return -1;
+}
+
+int
+ctl_dns_args(int argc, char **argv, const char *prog, const struct option *longopts,
+             struct ctl_dns_opts *o)
+{
+	int ch, rc;
+
+	memset(o, 0, sizeof *o);
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->conf = optarg;
+			break;
+		case CTL_OPT_IP4:
+		case CTL_OPT_IP6:
+			rc = ctl_ip_opt(prog, optarg, ch == CTL_OPT_IP4 ? AF_INET : AF_INET6,
+			                o->ips, &o->nips);
+			if (rc >= 0)
+				return rc;
+			break;
+		case CTL_OPT_CURRENT:
+			o->current = optarg;
+			break;
+		case CTL_OPT_JSON:
+			o->json = true;
+			break;
+		default:
+			return ctl_opt_end(ch, argv, prog, ctl_dns_usage);
+		}
+	}
+	if (argc - optind != 1)
+		return ctl_usage_error(prog, ctl_dns_usage, "expected exactly one DOMAIN", NULL);
+	o->domain = argv[optind];
+	return -1;
+}
+
+int
+ctl_ip_opt(const char *prog, const char *arg, int family, struct spf_ip *ips, size_t *nips)
+{
+	if (*nips == CTL_MAX_IPS)
+		return ctl_usage_error(prog, ctl_dns_usage, "too many addresses", NULL);
+	if (ctl_ip_arg(prog, arg, family, &ips[*nips]) != 0)
+		return 1;
+	(*nips)++;
+	return -1;
+}
+
+size_t
+ctl_config_ips(const struct config *c, struct spf_ip *out)
+{
+	size_t n = 0;
+
+	if (c->source_ipv4.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&c->source_ipv4;
+
+		memset(&out[n], 0, sizeof out[n]);
+		out[n].family = AF_INET;
+		memcpy(out[n].addr, &s4->sin_addr, 4);
+		n++;
+	}
+	if (c->source_ipv6.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&c->source_ipv6;
+
+		memset(&out[n], 0, sizeof out[n]);
+		out[n].family = AF_INET6;
+		memcpy(out[n].addr, &s6->sin6_addr, 16);
+		n++;
+	}
+	return n;
+}
+
+const char *
+ctl_helo_name(const struct config *c)
+{
+	return c->helo_name != NULL ? c->helo_name : c->hostname;
+}
+
+enum dnsq_status
+ctl_spf_records(const char *domain, struct dnsq_list *out)
+{
+	struct dnsq_list all;
+	enum dnsq_status st = dnsq_txt(domain, &all);
+	size_t i, n = 0;
+
+	out->v = NULL;
+	out->n = 0;
+	if (st != DNSQ_OK)
+		return st;
+	for (i = 0; i < all.n; i++)
+		if (spf_is_record(all.v[i]))
+			all.v[n++] = all.v[i];
+		else
+			free(all.v[i]);
+	all.n = n;
+	if (n == 0) {
+		dnsq_list_free(&all);
+		return DNSQ_NODATA;
+	}
+	*out = all;
+	return DNSQ_OK;
+}
+
+int
+ctl_spf_fetch(void *ctx, const char *domain, char **record, char *why, size_t whylen)
+{
+	struct dnsq_list l;
+	enum dnsq_status st = ctl_spf_records(domain, &l);
+
+	(void)ctx;
+	*record = NULL;
+	if (st == DNSQ_NODATA) {
+		snprintf(why, whylen, "publishes no SPF record (a permerror when included)");
+		return -1;
+	}
+	if (st != DNSQ_OK) {
+		snprintf(why, whylen, "%s", dnsq_strerror(st));
+		return -1;
+	}
+	if (l.n > 1) {
+		snprintf(why, whylen, "publishes %zu SPF records (a permerror)", l.n);
+		dnsq_list_free(&l);
+		return -1;
+	}
+	*record = l.v[0];
+	free(l.v);
+	return 0;
+}
+
+void
+ctl_print_txt(FILE *f, const char *name, const char *zone_line, const char *value)
+{
+	fprintf(f,
+	        "Zone-file line:\n%s\n\nWeb DNS panel:\n"
+	        "  Name:  %s\n  Type:  TXT\n"
+	        "  Value: %s\n",
+	        zone_line, name, value);
+}
+
+/* ---- usage ---- */
+
+void
+ctl_dns_usage(FILE *f)
+{
+	fputs("  dns spf DOMAIN [--ip4 A] [--ip6 B] [--current \"v=spf1 ...\"] [-c CONF]\n"
+	      "      the SPF record authorising the relay's addresses (source_ipv4/6 of\n"
+	      "      CONF, or --ip4/--ip6), merged into DOMAIN's published record or\n"
+	      "      --current, with warnings (+all, ptr, no all, lookups, length).\n"
+	      "  dns dmarc DOMAIN [--rua mailto:ADDR]\n"
+	      "      a starter DMARC record (p=none; reports to ADDR, default\n"
+	      "      dmarc@DOMAIN) and what to tighten later.\n"
+	      "  dns dkim DOMAIN [-c CONF]\n"
+	      "      the DNS records of DOMAIN's dkim_key entries in CONF.\n"
+	      "  dns check DOMAIN [-c CONF] [--ip4 A] [--ip6 B] [--json]\n"
+	      "      check the published SPF, DKIM, DMARC, reverse DNS and MX of DOMAIN\n"
+	      "      against the relay; exit 1 when a check fails.\n"
+	      "      CONF defaults to " CTL_DEFAULT_CONF " (else the built-in default)\n",
+	      f);
+}
