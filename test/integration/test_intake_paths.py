@@ -150,10 +150,16 @@ def counters(d):
 
 
 def delta(d, fn, *args):
-    before = counters(d)
+    """fn's outcome, the counters it moved, and its intake log events (event, reason)."""
+    before, mark = counters(d), d._log_size()
     res = fn(d, *args)
     after = counters(d)
-    return res, {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    events = [(m.group(1), m.group(2)) for ln in d.grep(r"event=(accepted|rejected)", mark)
+              for m in [re.search(r'event=(accepted|rejected) .*?(?:reason="([^"]*)")?$', ln)]]
+    if res[0] == "accepted":
+        assert d.grep(rf"qid={res[1]} event=accepted ", mark), f"no event=accepted for {res[1]}"
+    moved = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    return res, moved, events
 
 
 def check_case(d, label, sender, data, expect, binary=None):
@@ -161,9 +167,12 @@ def check_case(d, label, sender, data, expect, binary=None):
     cannot carry these bytes unchanged (None: the same as the daemon's)."""
     got = {}
     for name, fn in (("smtp", via_smtp), ("socket", via_socket), ("sendmail", via_sendmail)):
-        (kind, val), counted = delta(d, fn, sender, data)
-        got[name] = ("accepted" if kind == "accepted" else val, counted, val)
+        (kind, val), counted, events = delta(d, fn, sender, data)
+        got[name] = ("accepted" if kind == "accepted" else val, counted, val, events)
     smtp, sock, bin_ = got["smtp"], got["socket"], got["sendmail"]
+    # intake logs both doors alike (a refusal at MAIL FROM is smtpd's own and logs none)
+    if smtp[3]:
+        assert sock[3] == smtp[3], f"{label}: submit logged {sock[3]}, SMTP {smtp[3]}"
     assert smtp[0] == expect, f"{label}: SMTP gave {smtp[0]}, expected {expect}"
     assert sock[0] == smtp[0], f"{label}: submit gave {sock[0]}, SMTP {smtp[0]}"
     assert sock[1] == smtp[1], f"{label}: submit counted {sock[1]}, SMTP {smtp[1]}"
