@@ -74,18 +74,29 @@ submit_free(struct submit *sub)
 	free(sub);
 }
 
-/* An envelope refusal: {"error": text, "code": "5xx x.y.z"} (args: the template's strings). */
+/* {"error": text, "code": "5xx x.y.z"} for reply id (args: the template's strings). */
+static void
+error_id(struct ctl_conn *c, enum reply_id id, const char *a0, const char *a1, char *text,
+         size_t textlen)
+{
+	char code[16];
+
+	snprintf(code, sizeof(code), "%u %s", reply_code(id), reply_status(id));
+	reply_format_text(text, textlen, id, a0, a1);
+	ctl_error(c, code, "%s", text);
+}
+
+/* An envelope refusal, logged as SMTP intake logs its refusals. */
 static void
 refuse(struct submit *sub, enum reply_id id, const char *a0, const char *a1)
 {
-	char code[16], text[600], q[300];
+	char text[600], q[300];
 
 	sub->state = SUB_DONE;
-	snprintf(code, sizeof(code), "%u %s", reply_code(id), reply_status(id));
 	reply_format_text(text, sizeof(text), id, a0, a1);
 	log_warn("%s qid=%s event=rejected ip=local uid=%u from=\"<%s>\" reason=\"%s\"", sub->c->id,
 	         sub->qid, (unsigned)sub->c->uid, LOG_Q(q, sub->from ? sub->from : ""), text);
-	ctl_error(sub->c, code, "%s", text);
+	error_id(sub->c, id, a0, a1, text, sizeof(text));
 }
 
 void
@@ -98,11 +109,8 @@ submit_start(struct ctl_conn *c, char *arg)
 		return;
 	}
 	if (c->srv->draining) {
-		char code[16], text[100];
-		snprintf(code, sizeof(code), "%u %s", reply_code(R_SUBMIT_SHUTTING_DOWN),
-		         reply_status(R_SUBMIT_SHUTTING_DOWN));
-		reply_format_text(text, sizeof(text), R_SUBMIT_SHUTTING_DOWN);
-		ctl_error(c, code, "%s", text);
+		char text[100];
+		error_id(c, R_SUBMIT_SHUTTING_DOWN, NULL, NULL, text, sizeof(text));
 		return;
 	}
 	sub = xcalloc(1, sizeof(*sub));
