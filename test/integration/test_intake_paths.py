@@ -283,5 +283,42 @@ def test_unsigned_envelope_sender_refused():
                "550 5.7.1")
 
 
+def submit_raw(d, req):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(20)
+        c.connect(os.path.join(d.data_dir, "submit.sock"))
+        c.sendall(req)
+        out = b""
+        while (b := c.recv(65536)):
+            out += b
+    mxtest.note(f"  submit socket: {out!r}")
+    return json.loads(out)
+
+
+def test_submit_envelope_refusals():
+    """The envelope replies of the submit socket, from the reply table, byte for byte."""
+    d = dkim_daemon()
+    cases = [
+        (b"SUBMIT\nFROM <a@signed.example>\nFROM <b@signed.example>\n",
+         "503 5.5.1", "FROM given twice"),
+        (b"SUBMIT\nDATA 5\n", "503 5.5.1", "FROM and at least one TO come before DATA"),
+        (b"SUBMIT\nFROM <a@signed.example>\nTO <b@example.net>\nDATA x\n",
+         "501 5.5.4", "DATA needs the size in octets"),
+        (b"SUBMIT\nHELO x\n", "500 5.5.2", 'Unknown envelope line "HELO"'),
+        (b"SUBMIT\nFROM <a@@x>\n", "553 5.1.7", "Bad sender address <<a@@x>>: "),
+        (b"SUBMIT\nFROM <a@signed.example>\nTO <b@[192.0.2.1]>\n", "550 5.1.2",
+         "<b@[192.0.2.1]>: Address literals are not relayed (no route for them)"),
+        (b"SUBMIT\nFROM <a@unsigned.example>\n", "550 5.7.1",
+         "<a@unsigned.example>: no DKIM key for this sender domain; mail from it is not "
+         "relayed unsigned"),
+        (b"SUBMIT\nFROM <a@signed.example>\nTO <b@example.net>\nDATA 99999999\n",
+         "552 5.3.4", "Message size exceeds fixed limit"),
+    ]
+    for req, code, text in cases:
+        doc = submit_raw(d, req)
+        assert doc.get("code") == code, f"{req!r}: {doc}"
+        assert doc.get("error", "").startswith(text), f"{req!r}: {doc}"
+
+
 if __name__ == "__main__":
     mxtest.main()
