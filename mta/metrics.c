@@ -157,23 +157,23 @@ metrics_tls_seen(const char *version)
 }
 
 void
-metrics_reject_reply(const char *reply)
+metrics_reject(enum reply_class cls)
 {
-	unsigned code, cls, subj, det;
-
-	/* "552 5.3.4 text" */
-	if (reply == NULL || sscanf(reply, "%3u %1u.%3u.%3u", &code, &cls, &subj, &det) != 4) {
-		metrics_inc(M_REJ_POLICY);
-		return;
-	}
-	if (subj == 3 && det == 4)
+	switch (cls) {
+	case RC_SIZE:
 		metrics_inc(M_REJ_SIZE);
-	else if (subj == 6)
+		break;
+	case RC_CONTENT:
 		metrics_inc(M_REJ_CONTENT);
-	else if (subj == 3)
+		break;
+	case RC_SYSTEM:
 		metrics_inc(M_REJ_SYSTEM);
-	else
+		break;
+	case RC_POLICY:
+	case RC_NONE:
 		metrics_inc(M_REJ_POLICY);
+		break;
+	}
 }
 
 uint64_t

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "mta/reply.h"
+
 /* Counters. Entries of one family (same name, other label) are adjacent. */
 enum metric_counter {
 	M_SESSIONS_TOTAL, /* SMTP sessions started */
@@ -61,12 +63,12 @@ void metrics_observe(enum metric_hist h, double seconds);
 void metrics_tls_seen(const char *version);
 
 /*
- * Count a refused message by its reply's enhanced status code (RFC 3463):
- * x.3.4 size, x.6.x content, x.7.x policy, other x.3.x system (spool
- * errors, DKIM signing failures: RFC 3463 "mail system status"). One place
- * maps replies to classes, so the same refusal always counts the same.
+ * Count a refused message by the class of its reply (reply.h, which maps
+ * each reply id to one): size, content, system (spool errors, DKIM signing
+ * failures: RFC 3463 "mail system status"), and policy for the rest. One
+ * table maps replies to classes, so the same refusal always counts the same.
  */
-void metrics_reject_reply(const char *reply);
+void metrics_reject(enum reply_class cls);
 
 uint64_t metrics_counter(enum metric_counter c);
 int64_t metrics_gauge(enum metric_gauge g);

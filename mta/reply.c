@@ -46,6 +46,22 @@ static const struct reply_def table[R__COUNT] = {
                                    "Header Resent-From address not allowed for this user"},
     [R_RESENT_SENDER_NOT_ALLOWED] = {550, "5.7.1", RC_POLICY,
                                      "Header Resent-Sender address not allowed for this user"},
+    [R_SENDER_NO_DKIM_KEY] = {550, "5.7.1", RC_POLICY,
+                              "<%s>: no DKIM key for this sender domain; mail from it is not "
+                              "relayed unsigned"},
+    [R_SUBMIT_SHUTTING_DOWN] = {421, "4.3.2", RC_SYSTEM,
+                                "mxrelayd is shutting down; try again later"},
+    [R_SUBMIT_BAD_SENDER] = {553, "5.1.7", RC_POLICY, "Bad sender address <%s>: %s"},
+    [R_SUBMIT_BAD_RCPT] = {553, "5.1.3", RC_POLICY, "Bad recipient address <%s>: %s"},
+    [R_SUBMIT_LITERAL] = {550, "5.1.2", RC_POLICY,
+                          "<%s>: Address literals are not relayed (no route for them)"},
+    [R_SUBMIT_TOO_MANY_RCPTS] = {552, "5.5.3", RC_POLICY, "Too many recipients (at most %s)"},
+    [R_SUBMIT_FROM_TWICE] = {503, "5.5.1", RC_POLICY, "FROM given twice"},
+    [R_SUBMIT_NO_ENVELOPE] = {503, "5.5.1", RC_POLICY,
+                              "FROM and at least one TO come before DATA"},
+    [R_SUBMIT_DATA_SIZE] = {501, "5.5.4", RC_POLICY, "DATA needs the size in octets"},
+    [R_SUBMIT_UNKNOWN_LINE] = {500, "5.5.2", RC_POLICY, "Unknown envelope line \"%s\""},
+    [R_SUBMIT_LINE_TOO_LONG] = {500, "5.5.2", RC_POLICY, "Envelope line too long"},
     [R_SHUTTING_DOWN] = {421, "4.3.2", RC_SYSTEM, "%s Service shutting down"},
 
     /* smtpd (mta/smtpd/) */

@@ -41,6 +41,19 @@ enum reply_id {
 	R_SENDER_NOT_ALLOWED,
 	R_RESENT_FROM_NOT_ALLOWED,
 	R_RESENT_SENDER_NOT_ALLOWED,
+	R_SENDER_NO_DKIM_KEY, /* 550 5.7.1 <SENDER>: dkim_unsigned = refuse, at MAIL / FROM */
+
+	/* local submission's envelope (control/submit.c) */
+	R_SUBMIT_SHUTTING_DOWN,  /* 421 4.3.2 */
+	R_SUBMIT_BAD_SENDER,     /* 553 5.1.7 Bad sender address <ARG>: WHY */
+	R_SUBMIT_BAD_RCPT,       /* 553 5.1.3 Bad recipient address <ARG>: WHY */
+	R_SUBMIT_LITERAL,        /* 550 5.1.2 */
+	R_SUBMIT_TOO_MANY_RCPTS, /* 552 5.5.3 (at most N) */
+	R_SUBMIT_FROM_TWICE,     /* 503 5.5.1 */
+	R_SUBMIT_NO_ENVELOPE,    /* 503 5.5.1 DATA before FROM and TO */
+	R_SUBMIT_DATA_SIZE,      /* 501 5.5.4 */
+	R_SUBMIT_UNKNOWN_LINE,   /* 500 5.5.2 */
+	R_SUBMIT_LINE_TOO_LONG,  /* 500 5.5.2 */
 
 	/* shared by every listener and socket */
 	R_SHUTTING_DOWN, /* 421 4.3.2 HOST Service shutting down */

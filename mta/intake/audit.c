@@ -4,10 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "mta/smtpd/smtpd_int.h"
-
 const struct spool_audit_in *
-audit_fill(struct audit_msg *a, const struct session *s, const char *from, size_t from_len)
+audit_fill(struct audit_msg *a, const struct audit_client *cl, const char *from, size_t from_len)
 {
 	struct spool_audit_in *in = &a->in;
 	struct addr_list l;
@@ -16,18 +14,19 @@ audit_fill(struct audit_msg *a, const struct session *s, const char *from, size_
 	memset(in, 0, sizeof(*in));
 	/* for everyone, not only AUTH users: the audit lists what each device claims to be */
 	addr_list_init(&l, from ? from : "", from ? from_len : 0, 0);
-	while (n < AUDIT_FROM_MAX && addr_list_next(&l, a->from[n], sizeof(a->from[n])) == ADDR_OK) {
+	while (n < AUDIT_FROM_MAX &&
+	       addr_list_next(&l, a->from[n], sizeof(a->from[n])) == ADDR_OK) {
 		a->fromv[n] = a->from[n];
 		n++;
 	}
-	in->client_ip = s->ip;
-	in->auth_user = s->auth_user;
-	in->tls_version = s->tls_done ? s->tls_version : "";
-	in->tls_cipher = s->tls_done ? s->tls_cipher : "";
-	in->auth_mech = s->auth_user ? s->auth_mech : "";
-	in->plaintext_auth = s->auth_user != NULL && !s->tls_done;
-	in->allowlisted = s->allowlisted && s->auth_user == NULL;
-	in->sender = s->mail_from;
+	in->client_ip = cl->ip;
+	in->auth_user = cl->auth_user;
+	in->tls_version = cl->tls_version ? cl->tls_version : "";
+	in->tls_cipher = cl->tls_version ? cl->tls_cipher : "";
+	in->auth_mech = cl->auth_user ? cl->auth_mech : "";
+	in->plaintext_auth = cl->auth_user != NULL && cl->tls_version == NULL;
+	in->allowlisted = cl->allowlisted && cl->auth_user == NULL;
+	in->sender = cl->sender;
 	in->header_from = a->fromv;
 	in->nheader_from = n;
 	in->when = time(NULL);

@@ -1,13 +1,15 @@
 /*
  * audit: what the legacy-client audit learns from one accepted message
- * (spool/spool_audit.c stores it). Part of the SMTP server: it reads the
- * session (TLS version and cipher, AUTH, allowlist, envelope sender) and
- * the message's header From, and fills a spool_audit_in that rides along
- * with the message into the spool writer's transaction.
+ * (spool/spool_audit.c stores it): the client's TLS version and cipher,
+ * AUTH, allowlist and envelope sender as the SMTP server describes them
+ * (struct audit_client), and the message's header From. It fills a
+ * spool_audit_in that rides along with the message into the spool
+ * writer's transaction. Knows nothing of sessions.
  */
 #ifndef MXRELAY_AUDIT_H
 #define MXRELAY_AUDIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mta/shared/addr.h"
@@ -21,15 +23,24 @@ struct audit_msg {
 	const char *fromv[AUDIT_FROM_MAX];
 };
 
-struct session;
+/* The SMTP client of one message, as the audit records it. */
+struct audit_client {
+	const char *ip;
+	const char *auth_user;   /* NULL: not authenticated */
+	const char *auth_mech;   /* with auth_user */
+	const char *tls_version; /* NULL: no TLS */
+	const char *tls_cipher;  /* with tls_version */
+	bool allowlisted;        /* relay_from allowed it */
+	const char *sender;      /* the envelope sender ("" for <>) */
+};
 
 /*
- * Fill a for the message s is about to spool; from/from_len: its header
- * From (a mailbox list, read with addr_list_next), may be empty. Returns &a->in, which points into
- * a and into s (ip, TLS names, user, envelope sender): both must stay
+ * Fill a for the message cl is about to spool; from/from_len: its header
+ * From (a mailbox list, read with addr_list_next), may be empty. Returns
+ * &a->in, which points into a and into cl's strings: both must stay
  * unchanged until the writer job that carries it is done.
  */
-const struct spool_audit_in *audit_fill(struct audit_msg *a, const struct session *s,
+const struct spool_audit_in *audit_fill(struct audit_msg *a, const struct audit_client *cl,
                                         const char *from, size_t from_len);
 
 #endif

@@ -1,46 +1,57 @@
 /*
- * content: the DATA content rules of smtpd/data.c (dot transparency, bare
- * CR/LF refusal, line, header and size limits, Date and Message-ID added
- * when missing) for a message that arrives without an SMTP session: local
- * submission through the submit socket (submit.c). One set of rules, so
- * mail from cron and mail from a copier are judged alike.
+ * content: the message content rules of intake, for SMTP DATA
+ * (smtpd/data.c) and local submission (control/submit.c) alike: dot
+ * transparency (RFC 5321 4.5.2), bare CR/LF and NUL refusal, line, header
+ * and size limits, Date, Message-ID and (missing_from = envelope) From
+ * added when missing, and the author fields read for hdrfrom.h as the
+ * header goes by. One set of rules, so mail from cron and mail from a
+ * copier are judged alike. Never reads the network: callers hand it lines.
  */
 #ifndef MXRELAY_CONTENT_H
 #define MXRELAY_CONTENT_H
 
 #include <stddef.h>
 
+#include "mta/reply.h"
+
+#define CONTENT_LINE_MAX 1000 /* RFC 5321 4.5.3.1.6, incl. CRLF */
+
 struct server;
-struct smtpd_data;
+struct content;
+struct hdrfrom;
 
 /*
  * Start a message whose queue id is qid and envelope sender is sender
  * ("" for the null sender; both borrowed: they must outlive the builder)
  * with received (copied) as its first header. Limits are read from
- * srv->cfg as each line arrives.
+ * srv->cfg as each line arrives (SIGHUP may swap it).
  */
-struct smtpd_data *smtpd_content_new(struct server *srv, const char *qid, const char *sender,
-				     const char *received);
+struct content *content_new(struct server *srv, const char *qid, const char *sender,
+                            const char *received);
 
 /*
  * One line as it came in: dot-stuffed, with its CRLF, n octets. line may be
- * NULL when n is over the line limit (the caller dropped the octets).
+ * NULL when the caller dropped the octets (over CONTENT_LINE_MAX): counted
+ * for the size limit and refused as an over-long line.
  */
-void smtpd_content_line(struct smtpd_data *d, const char *line, size_t n);
+void content_line(struct content *c, const char *line, size_t n);
 
 /*
- * The input is complete. Returns NULL when acceptable, else the refusal
- * ("550 5.6.0 ..."; the header From rules of hdrfrom.h included). from_dom
- * gets the domain of the header From's mailbox ("" without one), for DKIM.
+ * The input is complete: finish the header (adding what is missing).
+ * Returns R_NONE when the content is acceptable, else its refusal
+ * (R_BARE_LINE_END, R_NUL_BYTE, R_MSG_TOO_BIG, R_HEADER_TOO_BIG,
+ * R_LINE_TOO_LONG). The header From policy is hdrfrom.h's, on
+ * content_hdrfrom. Call once.
  */
-const char *smtpd_content_end(struct smtpd_data *d, char *from_dom, size_t from_domlen);
+enum reply_id content_end(struct content *c);
 
-/* From header fields seen. */
-unsigned smtpd_content_from_headers(const struct smtpd_data *d);
+/* The author fields read from the header (valid until content_free). */
+const struct hdrfrom *content_hdrfrom(const struct content *c);
 
 /* Hand the message over: the caller frees the result; the builder is left empty. */
-char *smtpd_content_take(struct smtpd_data *d, size_t *len);
+char *content_take(struct content *c, size_t *len);
 
-void smtpd_content_free(struct smtpd_data *d);
+/* NULL is fine. */
+void content_free(struct content *c);
 
 #endif

@@ -19,12 +19,20 @@ kind_of(const char *name, size_t n)
 }
 
 static void
+set_err(struct hdrfrom_refusal *r, enum reply_id id, const char *a0, const char *a1, const char *a2)
+{
+	r->id = id;
+	r->arg[0] = a0;
+	r->arg[1] = a1;
+	r->arg[2] = a2;
+}
+
+static void
 keep_box(struct hdrfrom *h, const char *addr, enum hdrfrom_kind kind)
 {
 	if (h->nboxes == HDRFROM_BOXES_MAX) {
-		if (h->other_err[0] == '\0')
-			snprintf(h->other_err, sizeof(h->other_err),
-			         "550 5.7.1 Too many Sender and Resent-From mailboxes to check");
+		if (h->other_err.id == R_NONE)
+			set_err(&h->other_err, R_HDR_TOO_MANY_BOXES, NULL, NULL, NULL);
 		return;
 	}
 	snprintf(h->boxes[h->nboxes].addr, ADDR_MAX, "%s", addr);
@@ -41,11 +49,10 @@ end_other(struct hdrfrom *h)
 	struct addr_list l;
 	size_t n = 0;
 
-	if (h->other_err[0] != '\0')
+	if (h->other_err.id != R_NONE)
 		return; /* refused already */
 	if (h->cut) {
-		snprintf(h->other_err, sizeof(h->other_err),
-		         "550 5.7.1 Header %s too long to check", name);
+		set_err(&h->other_err, R_HDR_TOO_LONG, name, NULL, NULL);
 		return;
 	}
 	if (h->kind != HF_RESENT_FROM) {
@@ -60,11 +67,10 @@ end_other(struct hdrfrom *h)
 			st = n ? ADDR_OK : ADDR_EMPTY;
 	}
 	if (st != ADDR_OK)
-		snprintf(h->other_err, sizeof(h->other_err),
-		         "550 5.7.1 Header %s is not %s (RFC 5322 3.4, 3.6): %s", name,
-		         h->kind == HF_RESENT_FROM ? "a list of valid mailboxes"
-		                                   : "exactly one valid mailbox",
-		         addr_strerror(st));
+		set_err(&h->other_err, R_HDR_NOT_ADDR, name,
+		        h->kind == HF_RESENT_FROM ? "a list of valid mailboxes"
+		                                  : "exactly one valid mailbox",
+		        addr_strerror(st));
 }
 
 static void
@@ -74,15 +80,11 @@ end_field(struct hdrfrom *h)
 
 	if (h->kind == HF_FROM && h->nfrom == 1) {
 		if (h->cut) {
-			snprintf(h->from_err, sizeof(h->from_err),
-			         "550 5.7.1 Header From too long to check");
+			set_err(&h->from_err, R_FROM_TOO_LONG, NULL, NULL, NULL);
 		} else if ((st = addr_header_mailbox(h->val, h->len, h->from, sizeof(h->from))) !=
 		           ADDR_OK) {
 			h->from[0] = '\0';
-			snprintf(h->from_err, sizeof(h->from_err),
-			         "550 5.7.1 Header From must be exactly one valid mailbox "
-			         "(RFC 5322 3.4, 3.6.2): %s",
-			         addr_strerror(st));
+			set_err(&h->from_err, R_FROM_NOT_ONE, addr_strerror(st), NULL, NULL);
 		}
 	} else if (h->kind != HF_NONE && h->kind != HF_FROM) {
 		end_other(h);
@@ -133,38 +135,39 @@ hdrfrom_fill(struct hdrfrom *h, const char *sender)
 	return 0;
 }
 
-const char *
-hdrfrom_refusal(const struct hdrfrom *h)
+enum reply_id
+hdrfrom_refusal(const struct hdrfrom *h, struct hdrfrom_refusal *r)
 {
+	set_err(r, R_NONE, NULL, NULL, NULL);
 	/* two From fields would let a second reader pick another author and DKIM domain */
 	if (h->nfrom > 1)
-		return "550 5.7.1 More than one From header (RFC 5322 3.6)";
-	if (h->nfrom == 0)
-		return "550 5.7.1 Message has no From header (RFC 5322 3.6)";
-	return h->from_err[0] ? h->from_err : NULL;
+		r->id = R_FROM_MANY;
+	else if (h->nfrom == 0)
+		r->id = R_FROM_NONE;
+	else
+		*r = h->from_err;
+	return r->id;
 }
 
-const char *
-hdrfrom_cred_refusal(const struct hdrfrom *h, const struct cred *c)
+enum reply_id
+hdrfrom_cred_refusal(const struct hdrfrom *h, const struct cred *c, struct hdrfrom_refusal *r)
 {
-	static const char *const not_allowed[] = {
-	    "", "", "550 5.7.1 Header Sender address not allowed for this user",
-	    "550 5.7.1 Header Resent-From address not allowed for this user",
-	    "550 5.7.1 Header Resent-Sender address not allowed for this user"};
-	const char *r = hdrfrom_refusal(h);
+	static const enum reply_id not_allowed[] = {R_NONE, R_NONE, R_SENDER_NOT_ALLOWED,
+	                                            R_RESENT_FROM_NOT_ALLOWED,
+	                                            R_RESENT_SENDER_NOT_ALLOWED};
 
-	if (r != NULL)
-		return r;
+	if (hdrfrom_refusal(h, r) != R_NONE)
+		return r->id;
 	if (c == NULL || creds_sender_allowed(c, h->from) != 0)
-		return "550 5.7.1 Header From address not allowed for this user";
-	if (h->nsender > 1)
-		return "550 5.7.1 More than one Sender header (RFC 5322 3.6)";
-	if (h->other_err[0])
-		return h->other_err;
-	for (size_t i = 0; i < h->nboxes; i++)
+		r->id = R_FROM_NOT_ALLOWED;
+	else if (h->nsender > 1)
+		r->id = R_SENDER_MANY;
+	else if (h->other_err.id != R_NONE)
+		*r = h->other_err;
+	for (size_t i = 0; r->id == R_NONE && i < h->nboxes; i++)
 		if (creds_sender_allowed(c, h->boxes[i].addr) != 0)
-			return not_allowed[h->boxes[i].kind];
-	return NULL;
+			r->id = not_allowed[h->boxes[i].kind];
+	return r->id;
 }
 
 const char *

@@ -2,7 +2,7 @@
  * hdrfrom: the author fields of a message header (From, Sender, Resent-From,
  * Resent-Sender: RFC 5322 3.6.2, 3.6.6) as intake reads them line by line,
  * and the policy on them. Shared by SMTP DATA and local submission
- * (smtpd/data.c), so both judge a header alike.
+ * (intake.c over content.c), so both judge a header alike.
  *
  * The relay must read these fields as receivers do: each is parsed
  * strictly (addr.h), and a field that does not parse refuses the message;
@@ -17,11 +17,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mta/reply.h"
 #include "mta/shared/addr.h"
 
 #define HDRFROM_FIELD_MAX 2048 /* one field, folded lines included; longer: refused */
 #define HDRFROM_BOXES_MAX 16   /* Sender and Resent-* mailboxes kept for the AUTH check */
-#define HDRFROM_ERR_MAX 160
 
 struct cred;
 
@@ -32,15 +32,24 @@ struct hdrfrom_box {
 	enum hdrfrom_kind kind;
 };
 
+/*
+ * A refusal: its reply id (R_NONE: acceptable) and the strings for the
+ * "%s" marks of its template, in order (static texts: valid for ever).
+ */
+struct hdrfrom_refusal {
+	enum reply_id id;
+	const char *arg[3];
+};
+
 struct hdrfrom {                /* fields private to hdrfrom.c; zeroed memory is a fresh one */
 	enum hdrfrom_kind kind; /* the field being read */
 	char val[HDRFROM_FIELD_MAX];
 	size_t len;
 	bool cut;
 	unsigned nfrom, nsender;
-	char from[ADDR_MAX];             /* the From mailbox, once it parsed */
-	char from_err[HDRFROM_ERR_MAX];  /* why From is refused; "" so far fine */
-	char other_err[HDRFROM_ERR_MAX]; /* the same for Sender and Resent-* */
+	char from[ADDR_MAX];              /* the From mailbox, once it parsed */
+	struct hdrfrom_refusal from_err;  /* why From is refused; R_NONE so far fine */
+	struct hdrfrom_refusal other_err; /* the same for Sender and Resent-* */
 	struct hdrfrom_box boxes[HDRFROM_BOXES_MAX];
 	size_t nboxes;
 };
@@ -65,11 +74,18 @@ void hdrfrom_end(struct hdrfrom *h);
  */
 int hdrfrom_fill(struct hdrfrom *h, const char *sender);
 
-/* The refusal for everyone ("550 5.7.1 ...": several From, unreadable, missing), or NULL. */
-const char *hdrfrom_refusal(const struct hdrfrom *h);
+/*
+ * The refusal for everyone (R_FROM_*: several From, unreadable, missing)
+ * into *r; returns r->id (R_NONE: acceptable).
+ */
+enum reply_id hdrfrom_refusal(const struct hdrfrom *h, struct hdrfrom_refusal *r);
 
-/* The refusal for a user restricted to c's senders (NULL c: the user vanished), or NULL. */
-const char *hdrfrom_cred_refusal(const struct hdrfrom *h, const struct cred *c);
+/*
+ * The refusal for a user restricted to c's senders (NULL c: the user
+ * vanished): From, Sender and Resent-* (R_FROM_*, R_HDR_*, R_*_NOT_ALLOWED).
+ */
+enum reply_id hdrfrom_cred_refusal(const struct hdrfrom *h, const struct cred *c,
+                                   struct hdrfrom_refusal *r);
 
 /* The From mailbox ("" when there is none that parsed). */
 const char *hdrfrom_mailbox(const struct hdrfrom *h);

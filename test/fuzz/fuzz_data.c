@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the DATA stream rules that SMTP DATA and local
- * submission share (mta/intake/content.h over mta/smtpd/data.c and mta/intake/hdrfrom.c):
+ * submission share (mta/intake/content.c and mta/intake/hdrfrom.c, as intake.c applies them):
  * dot-unstuffing, bare CR/LF and NUL refusal, line, header and size limits,
  * the header block, Date/Message-ID/From added when missing, and the reading
  * of From, Sender and Resent-* fields. Built by CMake with -DMXRELAY_FUZZ=ON
@@ -20,18 +20,18 @@
 
 #include "mta/shared/config.h"
 #include "mta/intake/content.h"
+#include "mta/intake/hdrfrom.h"
+#include "mta/reply.h"
 #include "mta/shared/addr.h"
 #include "mta/shared/util.h"
 #include "mta/server.h"
 
-#define LINE_MAX_DATA 1000 /* as smtpd/data.c: RFC 5321 4.5.3.1.6 */
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
- * smtpd/data.c shares its object file with the SMTP session code, which
- * calls main.c's server_maybe_exit when a session ends; the content path
- * never does. main.c cannot be linked here (it has main), so a stub.
+ * mxmta's SMTP session code calls main.c's server_maybe_exit when a session
+ * ends; the content path never does. main.c cannot be linked here (it has
+ * main), so a stub.
  */
 void
 server_maybe_exit(struct server *s)
@@ -103,8 +103,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256], dom[256], qid[] = "0123456789abcdef";
-	const char *p, *end, *refusal;
-	struct smtpd_data *d;
+	const char *p, *end, *dp;
+	struct hdrfrom_refusal r;
+	enum reply_id refusal;
+	struct content *d;
 
 	if (cfg == NULL) {
 		if (config_load(&cfg, NULL, err, sizeof(err)) != 0)
@@ -116,23 +118,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg->missing_from = (data[0] & 1) ? MISSING_FROM_REFUSE : MISSING_FROM_ENVELOPE;
 	cfg->max_header_size = (data[0] & 2) ? 1024 : 256 * 1024;
 	cfg->max_message_size = (data[0] & 2) ? 4096 : 1024 * 1024;
-	d = smtpd_content_new(&srv, qid, (data[0] & 4) ? "" : "fuzz@example.com",
-	                      "Received: from fuzz\r\n");
+	d = content_new(&srv, qid, (data[0] & 4) ? "" : "fuzz@example.com",
+	                "Received: from fuzz\r\n");
 	for (p = (const char *)data + 1, end = (const char *)data + size; p < end;) {
 		const char *lf = memchr(p, '\n', (size_t)(end - p));
 		size_t n = lf ? (size_t)(lf - p) + 1 : (size_t)(end - p);
-		smtpd_content_line(d, n > LINE_MAX_DATA ? NULL : p, n);
+		content_line(d, n > CONTENT_LINE_MAX ? NULL : p, n);
 		p += n;
 	}
-	refusal = smtpd_content_end(d, dom, sizeof(dom));
-	if (refusal == NULL) {
+	/* intake's order: the content rules, then the header From rules for everyone */
+	refusal = content_end(d);
+	if (refusal == R_NONE)
+		refusal = hdrfrom_refusal(content_hdrfrom(d), &r);
+	dp = addr_domain(hdrfrom_mailbox(content_hdrfrom(d)));
+	snprintf(dom, sizeof(dom), "%s", dp ? dp : "");
+	if (refusal == R_NONE) {
 		size_t len;
-		char *m = smtpd_content_take(d, &len);
+		char *m = content_take(d, &len);
 		check_accepted(m, len, dom);
 		free(m);
-	} else if (strncmp(refusal, "55", 2) != 0 || refusal[3] != ' ' || refusal[4] != '5') {
+	} else if (reply_code(refusal) / 10 != 55 || reply_status(refusal)[0] != '5') {
 		abort();
 	}
-	smtpd_content_free(d);
+	content_free(d);
 	return 0;
 }

@@ -107,16 +107,22 @@ static void
 test_reject_classes(void **state)
 {
 	static const struct {
-		const char *label, *reply, *sample;
+		const char *label;
+		enum reply_id id;
+		const char *sample;
 	} cases[] = {
-	    {"size", "552 5.3.4 Message size exceeds fixed limit", "reason=\"size\""},
-	    {"header size", "552 5.3.4 Message header size exceeds limit", "reason=\"size\""},
-	    {"bare LF", "550 5.6.0 Message contains bare CR or LF", "reason=\"content\""},
-	    {"From", "550 5.7.1 Header From address not allowed", "reason=\"policy\""},
-	    {"disk", "452 4.3.1 Insufficient system storage", "reason=\"system\""},
-	    {"local", "451 4.3.0 Local error in processing", "reason=\"system\""},
-	    {"no code", "550 go away", "reason=\"policy\""},
-	    {"NULL", NULL, "reason=\"policy\""},
+	    {"size", R_MSG_TOO_BIG, "reason=\"size\""},
+	    {"header size", R_HEADER_TOO_BIG, "reason=\"size\""},
+	    {"bare LF", R_BARE_LINE_END, "reason=\"content\""},
+	    {"NUL", R_NUL_BYTE, "reason=\"content\""},
+	    {"long line", R_LINE_TOO_LONG, "reason=\"content\""},
+	    {"From", R_FROM_NOT_ALLOWED, "reason=\"policy\""},
+	    {"two From", R_FROM_MANY, "reason=\"policy\""},
+	    {"no DKIM key", R_DKIM_NO_KEY, "reason=\"policy\""},
+	    {"disk", R_SPOOL_FULL, "reason=\"system\""},
+	    {"local", R_LOCAL_ERROR, "reason=\"system\""},
+	    {"DKIM failed", R_DKIM_FAILED, "reason=\"system\""},
+	    {"no class", R_NONE, "reason=\"policy\""},
 	};
 	char key[96];
 	size_t i;
@@ -124,7 +130,7 @@ test_reject_classes(void **state)
 	(void)state;
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		metrics_reset();
-		metrics_reject_reply(cases[i].reply);
+		metrics_reject(reply_class(cases[i].id));
 		metrics_render(buf, sizeof buf, 0);
 		snprintf(key, sizeof key, "mxrelay_rejected_total{%s}", cases[i].sample);
 		if (sample(buf, key) != 1)

@@ -1,0 +1,231 @@
+/*
+ * content: the content rules of intake (see content.h).
+ *
+ * Smuggling (CVE-2023-51764 class): a bare LF or bare CR anywhere marks
+ * the whole message as refused, and a refused message stops growing; the
+ * caller's framing decides where a message ends (CRLF "." CRLF for SMTP).
+ */
+#include "mta/intake/content.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mta/intake/hdrfrom.h"
+#include "mta/server.h"
+#include "mta/shared/config.h"
+#include "mta/shared/util.h"
+
+struct content {
+	struct server *srv; /* limits and hostname at the moment of use (SIGHUP) */
+	const char *qid;    /* the owner's queue id (session or local submission) */
+	char *buf;
+	size_t len, cap;
+	uint64_t raw; /* octets received, for the size limit */
+	size_t hdr_bytes;
+	bool in_header, seen_msgid, seen_date;
+	bool bad_bare, bad_long, too_big, hdr_too_big, bad_nul;
+	const char *sender; /* the envelope sender (borrowed), for missing_from */
+	struct hdrfrom hf;  /* From, Sender, Resent-*: read as the header goes by */
+};
+
+static void
+append(struct content *d, const char *p, size_t n)
+{
+	if (d->len + n > d->cap) {
+		size_t cap = d->cap ? d->cap : 65536;
+		while (cap < d->len + n)
+			cap *= 2;
+		d->buf = xrealloc(d->buf, cap);
+		d->cap = cap;
+	}
+	memcpy(d->buf + d->len, p, n);
+	d->len += n;
+}
+
+static void appendf(struct content *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void
+appendf(struct content *d, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int n;
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		append(d, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/*
+ * The header ends: copiers often omit Date and Message-ID, add them here.
+ * Devices omit From too: with missing_from = envelope it is the envelope
+ * sender, which the AUTH policy already checked at MAIL.
+ */
+static void
+add_missing(struct content *d)
+{
+	char date[64];
+
+	hdrfrom_end(&d->hf);
+	if (d->srv->cfg->missing_from == MISSING_FROM_ENVELOPE &&
+	    hdrfrom_fill(&d->hf, d->sender) == 0)
+		appendf(d, "From: <%s>\r\n", d->sender);
+	if (!d->seen_date) {
+		util_rfc5322_date(date, sizeof(date), time(NULL));
+		appendf(d, "Date: %s\r\n", date);
+	}
+	if (!d->seen_msgid)
+		appendf(d, "Message-ID: <%s@%s>\r\n", d->qid, d->srv->cfg->hostname);
+	d->seen_date = d->seen_msgid = true;
+}
+
+static bool
+header_is(const char *line, size_t namelen, const char *name)
+{
+	return strlen(name) == namelen && util_strncaseeq(line, name, namelen);
+}
+
+/* One content line (dot-unstuffed, with its line end) while in the header. */
+static void
+header_line(struct content *d, const char *p, size_t n)
+{
+	const char *colon;
+	size_t i, namelen;
+
+	d->hdr_bytes += n;
+	if (d->hdr_bytes > d->srv->cfg->max_header_size)
+		d->hdr_too_big = true;
+	if (n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+		add_missing(d);
+		d->in_header = false;
+		return;
+	}
+	if (p[0] == ' ' || p[0] == '\t') {
+		hdrfrom_fold(&d->hf, p, n);
+		return;
+	}
+	colon = memchr(p, ':', n);
+	for (i = 0; colon && p + i < colon && p[i] > 32 && p[i] < 127; i++)
+		;
+	namelen = i;
+	/* RFC 5322 4.5: obsolete syntax allows WSP before the colon ("From :") */
+	for (; colon && p + i < colon; i++)
+		if (p[i] != ' ' && p[i] != '\t')
+			colon = NULL;
+	if (colon == NULL || namelen == 0) {
+		/*
+		 * Not a header field: the body began without a blank line. Add
+		 * one, or a lenient reader could take later lines ("From: ...")
+		 * for header fields that were never checked.
+		 */
+		add_missing(d);
+		append(d, "\r\n", 2);
+		d->in_header = false;
+		return;
+	}
+	i = (size_t)(colon - p);
+	hdrfrom_field(&d->hf, p, namelen, colon + 1, n - i - 1);
+	if (header_is(p, namelen, "Message-ID"))
+		d->seen_msgid = true;
+	if (header_is(p, namelen, "Date"))
+		d->seen_date = true;
+}
+
+/* Account for one line's octets; store it unless the message is already refused. */
+static void
+take_line(struct content *d, const char *line, size_t n)
+{
+	/* the last octets of a local submission may come without LF: "x\r*" is no line end */
+	bool crlf = n >= 2 && line[n - 2] == '\r' && line[n - 1] == '\n';
+	const char *p = line;
+
+	if (!crlf || memchr(line, '\r', crlf ? n - 2 : n - 1))
+		d->bad_bare = true;
+	if (d->raw > d->srv->cfg->max_message_size)
+		d->too_big = true;
+	if (memchr(line, '\0', n))
+		d->bad_nul = true;
+	if (d->bad_bare || d->bad_long || d->too_big || d->hdr_too_big || d->bad_nul)
+		return; /* refused anyway: don't grow memory */
+	if (p[0] == '.') {
+		p++; /* RFC 5321 4.5.2 transparency */
+		n--;
+	}
+	if (d->in_header)
+		header_line(d, p, n);
+	append(d, p, n);
+}
+
+struct content *
+content_new(struct server *srv, const char *qid, const char *sender, const char *received)
+{
+	struct content *d = xcalloc(1, sizeof(*d));
+
+	d->srv = srv;
+	d->qid = qid;
+	d->sender = sender;
+	d->in_header = true;
+	append(d, received, strlen(received));
+	return d;
+}
+
+void
+content_line(struct content *d, const char *line, size_t n)
+{
+	d->raw += n;
+	if (n > CONTENT_LINE_MAX || line == NULL)
+		d->bad_long = true;
+	else if (n > 0)
+		take_line(d, line, n);
+}
+
+enum reply_id
+content_end(struct content *d)
+{
+	if (d->in_header)
+		add_missing(d);
+	d->in_header = false;
+	if (d->bad_bare)
+		return R_BARE_LINE_END;
+	/* a next hop that drops NUL could see a "." line we never saw */
+	if (d->bad_nul)
+		return R_NUL_BYTE;
+	if (d->too_big)
+		return R_MSG_TOO_BIG;
+	if (d->hdr_too_big)
+		return R_HEADER_TOO_BIG;
+	if (d->bad_long)
+		return R_LINE_TOO_LONG;
+	return R_NONE;
+}
+
+const struct hdrfrom *
+content_hdrfrom(const struct content *d)
+{
+	return &d->hf;
+}
+
+char *
+content_take(struct content *d, size_t *len)
+{
+	char *buf = d->buf;
+
+	*len = d->len;
+	d->buf = NULL;
+	d->len = d->cap = 0;
+	return buf;
+}
+
+void
+content_free(struct content *d)
+{
+	if (d == NULL)
+		return;
+	free(d->buf);
+	free(d);
+}
