@@ -39,6 +39,7 @@ struct intake_job {
 	char *headers; /* DKIM-Signature fields from the worker */
 	char err[256];
 	int rc;
+	bool at_once; /* still inside intake_submit: no wait began */
 };
 
 /* Render the result, hand it to the caller, free the job. */
@@ -46,7 +47,7 @@ static void
 report(struct intake_job *j, enum reply_id id, const char *a0, const char *a1, const char *a2)
 {
 	char reply[1024], text[1024], code[16] = "";
-	struct intake_result res = {id, reply, text, code};
+	struct intake_result res = {id, reply, text, code, !j->at_once};
 
 	reply[0] = text[0] = '\0';
 	if (id != R_NONE) {
@@ -196,6 +197,7 @@ intake_submit(struct server *srv, const struct intake_env *env, struct content *
 	j->env = *env;
 	j->done = done;
 	j->arg = arg;
+	j->at_once = true;
 	judge(env, content, &r);
 	snprintf(j->from, sizeof(j->from), "%s", hdrfrom_mailbox(content_hdrfrom(content)));
 	j->body = content_take(content, &j->len);
@@ -209,6 +211,7 @@ intake_submit(struct server *srv, const struct intake_env *env, struct content *
 	if (dkimsign_has(srv->dkim, dom)) {
 		j->dk = dkimsign_ref(srv->dkim);
 		snprintf(j->domain, sizeof(j->domain), "%s", dom);
+		j->at_once = false;
 		async_run(srv->async, sign_work, sign_done, j);
 		return;
 	}
@@ -219,6 +222,7 @@ intake_submit(struct server *srv, const struct intake_env *env, struct content *
 	if (srv->dkim)
 		log_warn("%s qid=%s event=unsigned domain=%s reason=no_key", env->log_id, env->qid,
 		         dom ? dom : "(no From)");
+	j->at_once = false;
 	spool_it(j);
 }
 

@@ -56,6 +56,7 @@ struct intake_result {
 	const char *reply; /* "250 2.0.0 Ok: queued as QID": the whole reply line ("" for R_NONE) */
 	const char *text;  /* the same without "CODE X.Y.Z " (JSON errors) */
 	const char *code;  /* "250 2.0.0": code and enhanced status code */
+	bool waited;       /* false: answered inside intake_submit, the caller never waited */
 };
 
 /* res and its strings are valid during the call only. Loop thread. */

@@ -34,9 +34,6 @@ struct smtpd_data {
 	struct audit_client audit;
 };
 
-/* The session whose intake_submit is running: its answer may come at once. */
-static struct session *submitting;
-
 void
 smtpd_data_free(struct session *s)
 {
@@ -100,7 +97,6 @@ static void
 data_done(void *arg, const struct intake_result *res)
 {
 	struct session *s = arg;
-	bool later = submitting != s; /* after a wait: resume reading */
 
 	if (res->id != R_NONE) {
 		if (!s->closed) {
@@ -110,7 +106,7 @@ data_done(void *arg, const struct intake_result *res)
 			smtpd_tx_reset(s);
 		}
 	}
-	if (later)
+	if (res->waited) /* the wait is over: read on */
 		smtpd_resume(s);
 }
 
@@ -145,9 +141,7 @@ finish(struct session *s)
 	env.spooling = &s->spooling;
 	d->c = NULL; /* intake's now */
 	s->state = SS_WAIT;
-	submitting = s;
 	intake_submit(s->srv, &env, c, data_done, s);
-	submitting = NULL;
 }
 
 /* Peek whether the n-octet line at the front of in ends in CRLF. */
