@@ -55,7 +55,7 @@ make_dir(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;
 	}
-	strcpy(buf, path);
+	memcpy(buf, path, strlen(path) + 1); /* length checked above */
 	for (i = 1; buf[i]; i++) {
 		if (buf[i] != '/')
 			continue;

@@ -64,11 +64,88 @@ static const struct reply_def table[R__COUNT] = {
     [R_SUBMIT_LINE_TOO_LONG] = {500, "5.5.2", RC_POLICY, "Envelope line too long"},
     [R_SHUTTING_DOWN] = {421, "4.3.2", RC_SYSTEM, "%s Service shutting down"},
 
-    /* smtpd (mta/smtpd/) */
+    /*
+     * smtpd (mta/smtpd/): refusals of a command are counted by its handler
+     * (M_REJ_SENDER, M_REJ_RELAY), not by class.
+     */
+    [R_GREETING] = {220, "", RC_NONE, "%s ESMTP mxrelay"},
+    [R_HELO] = {250, "", RC_NONE, "%s"},
+    [R_EHLO_HELLO] = {250, "", RC_NONE, "%s Hello [%s]"},
+    [R_HELO_SYNTAX] = {501, "5.5.4", RC_NONE, "Syntax: %s hostname"},
+    [R_OK] = {250, "2.0.0", RC_NONE, "Ok"},
+    [R_MAIL_OK] = {250, "2.1.0", RC_NONE, "Ok"},
+    [R_RCPT_OK] = {250, "2.1.5", RC_NONE, "Ok"},
+    [R_BYE] = {221, "2.0.0", RC_NONE, "%s Bye"},
+    [R_HELP_COMMANDS] = {214, "2.0.0", RC_NONE,
+                         "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP"},
+    [R_HELP_MORE] = {214, "2.0.0", RC_NONE, "VRFY EXPN STARTTLS AUTH; see RFC 5321"},
+    [R_VRFY] = {252, "2.5.2", RC_NONE,
+                "Cannot VRFY user, but will accept message and attempt delivery"},
+    [R_EXPN] = {502, "5.5.1", RC_NONE, "EXPN not supported"},
+    [R_CMD_NUL] = {500, "5.5.2", RC_NONE, "NUL byte in command"},
+    [R_CMD_UNKNOWN] = {500, "5.5.1", RC_NONE, "Command unrecognized"},
+    [R_CMD_TOO_LONG] = {500, "5.5.2", RC_NONE, "Line too long"},
+    [R_NEED_HELO] = {503, "5.5.1", RC_NONE, "Send EHLO or HELO first"},
+    [R_NEED_TLS] = {530, "5.7.0", RC_NONE, "Must issue a STARTTLS command first"},
+    [R_NEED_MAIL] = {503, "5.5.1", RC_NONE, "Need MAIL command first"},
+    [R_NESTED_MAIL] = {503, "5.5.1", RC_NONE, "Nested MAIL command"},
+    [R_MAIL_SYNTAX] = {501, "5.5.4", RC_NONE, "Syntax: MAIL FROM:<address>"},
+    [R_RCPT_SYNTAX] = {501, "5.5.4", RC_NONE, "Syntax: RCPT TO:<address>"},
+    [R_ADDR_NEED_UTF8] = {553, "5.6.7", RC_NONE, "Non-ASCII address needs SMTPUTF8"},
+    [R_ADDR_REJECTED] = {553, "5.1.3", RC_NONE, "Address rejected: %s"},
+    [R_SENDER_BAD] = {501, "5.1.7", RC_NONE, "Bad sender address syntax: %s"},
+    [R_RCPT_BAD] = {501, "5.1.3", RC_NONE, "Bad recipient address syntax: %s"},
+    [R_PARAM_NEED_EHLO] = {555, "5.5.4", RC_NONE, "Parameters need EHLO"},
+    [R_PARAM_SIZE] = {501, "5.5.4", RC_NONE, "Bad SIZE parameter"},
+    [R_PARAM_BODY] = {555, "5.5.4", RC_NONE, "Unsupported BODY type"},
+    [R_PARAM_UNSUPPORTED] = {555, "5.5.4", RC_NONE, "Unsupported parameter"},
+    [R_MAIL_NOT_ALLOWED] = {553, "5.7.1", RC_NONE,
+                            "<%s>: Sender address not allowed for this user"},
+    [R_MAIL_NO_DKIM_KEY] = {550, "5.7.1", RC_NONE,
+                            "<%s>: no DKIM key for this sender domain; mail from it is not "
+                            "relayed unsigned"},
+    [R_AUTH_REQUIRED] = {530, "5.7.0", RC_NONE, "Authentication required"},
+    [R_RELAY_DENIED] = {554, "5.7.1", RC_NONE, "<%s>: Relay access denied"},
+    [R_LITERAL_NO_ROUTE] = {550, "5.1.2", RC_NONE,
+                            "<%s>: Address literals are not relayed (no route for them)"},
+    [R_TOO_MANY_RCPTS] = {452, "4.5.3", RC_NONE, "Too many recipients"},
+    [R_DATA_ARGS] = {501, "5.5.4", RC_NONE, "DATA takes no arguments"},
+    [R_NO_RCPTS] = {554, "5.5.1", RC_NONE, "No valid recipients"},
+    [R_TLS_UNAVAILABLE] = {502, "5.5.1", RC_NONE, "STARTTLS not available"},
+    [R_TLS_ACTIVE] = {503, "5.5.1", RC_NONE, "TLS already active"},
+    [R_TLS_ARGS] = {501, "5.5.4", RC_NONE, "STARTTLS takes no arguments"},
+    [R_TLS_READY] = {220, "2.0.0", RC_NONE, "Ready to start TLS"},
+    [R_AUTH_OK] = {235, "2.7.0", RC_NONE, "Authentication successful"},
+    [R_AUTH_CHALLENGE] = {334, "", RC_NONE, ""},
+    [R_AUTH_USERNAME] = {334, "", RC_NONE, "VXNlcm5hbWU6"}, /* "Username:" */
+    [R_AUTH_PASSWORD] = {334, "", RC_NONE, "UGFzc3dvcmQ6"}, /* "Password:" */
+    [R_AUTH_FAILED] = {535, "5.7.8", RC_NONE, "Authentication credentials invalid"},
+    [R_AUTH_BLOCKED] = {454, "4.7.0", RC_NONE,
+                        "Too many failed authentication attempts, try again later"},
+    [R_AUTH_BLOCKED_CLOSE] = {421, "4.7.0", RC_NONE,
+                              "%s Too many failed authentication attempts, closing connection"},
+    [R_AUTH_BAD_B64] = {501, "5.5.2", RC_NONE, "Cannot decode response"},
+    [R_AUTH_BAD_PLAIN] = {501, "5.5.2", RC_NONE, "Malformed PLAIN response"},
+    [R_AUTH_CANCELLED] = {501, "5.0.0", RC_NONE, "Authentication cancelled"},
+    [R_AUTH_ALREADY] = {503, "5.5.1", RC_NONE, "Already authenticated"},
+    [R_AUTH_UNAVAILABLE] = {502, "5.5.1", RC_NONE, "AUTH not available"},
+    [R_AUTH_NEED_TLS] = {538, "5.7.11", RC_NONE,
+                         "Encryption required for requested authentication mechanism"},
+    [R_AUTH_IN_TX] = {503, "5.5.1", RC_NONE, "AUTH not permitted during a mail transaction"},
+    [R_AUTH_MECH] = {504, "5.5.4", RC_NONE, "Unrecognized authentication type"},
+    [R_TOO_MANY_ERRORS] = {421, "4.7.0", RC_NONE, "%s Too many errors, closing connection"},
+    [R_TIMEOUT] = {421, "4.4.2", RC_NONE, "%s Timeout, closing connection"},
+    [R_TOO_MANY_CONNS] = {421, "4.7.0", RC_NONE, "%s Too many connections, try again later"},
+    [R_SHUTTING_DOWN_RETRY] = {421, "4.3.2", RC_SYSTEM,
+                               "%s Service shutting down, try again later"},
+    [R_PROXY_BAD] = {421, "4.7.0", RC_NONE, "%s Bad or missing PROXY header"},
+    [R_PROXY_TIMEOUT] = {421, "4.4.2", RC_NONE, "%s No PROXY header, closing connection"},
+    [R_PROXY_UNTRUSTED] = {421, "4.7.0", RC_NONE, "%s Connect through the load balancer"},
 
     /* delivery (mta/delivery/) */
 
     /* control (mta/control/) */
+    [R_ADMIN_BOUNCE] = {554, "5.0.0", RC_NONE, "bounced by the administrator"},
 };
 
 static const struct reply_def *
@@ -121,7 +198,9 @@ render(char *buf, size_t len, const struct reply_def *d, bool head, va_list ap)
 	buf[0] = '\0';
 	if (head) {
 		char h[16];
-		int n = snprintf(h, sizeof(h), "%u %s ", d->code, d->status);
+		/* no enhanced code for this entry (see reply.h): "CODE text" */
+		int n = d->status[0] ? snprintf(h, sizeof(h), "%u %s ", d->code, d->status)
+		                     : snprintf(h, sizeof(h), "%u ", d->code);
 		put(buf, len, &at, h, n > 0 ? (size_t)n : 0);
 	}
 	while ((mark = strstr(t, "%s")) != NULL) {
@@ -144,6 +223,18 @@ reply_format(char *buf, size_t len, enum reply_id id, ...)
 	va_start(ap, id);
 	n = render(buf, len, def(id), true, ap);
 	va_end(ap);
+	return n;
+}
+
+size_t
+reply_vformat(char *buf, size_t len, enum reply_id id, va_list ap)
+{
+	va_list cp;
+	size_t n;
+
+	va_copy(cp, ap);
+	n = render(buf, len, def(id), true, cp);
+	va_end(cp);
 	return n;
 }
 

@@ -12,6 +12,7 @@
 #ifndef MXRELAY_REPLY_H
 #define MXRELAY_REPLY_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -60,12 +61,76 @@ enum reply_id {
 
 	/* smtpd: greeting, commands, AUTH, PROXY, session limits (mta/smtpd/) */
 	R_SMTPD_FIRST_,
+	R_GREETING,            /* 220 HOST ESMTP mxrelay (no enhanced code: RFC 2034 3) */
+	R_HELO,                /* 250 HOST; also each EHLO keyword line */
+	R_EHLO_HELLO,          /* 250-HOST Hello [IP], the first EHLO line */
+	R_HELO_SYNTAX,         /* 501 5.5.4 Syntax: VERB hostname */
+	R_OK,                  /* 250 2.0.0 Ok (RSET, NOOP) */
+	R_MAIL_OK,             /* 250 2.1.0 Ok */
+	R_RCPT_OK,             /* 250 2.1.5 Ok */
+	R_BYE,                 /* 221 2.0.0 HOST Bye */
+	R_HELP_COMMANDS,       /* 214 2.0.0 (first HELP line) */
+	R_HELP_MORE,           /* 214 2.0.0 (last HELP line) */
+	R_VRFY,                /* 252 2.5.2 */
+	R_EXPN,                /* 502 5.5.1 */
+	R_CMD_NUL,             /* 500 5.5.2 NUL byte in command */
+	R_CMD_UNKNOWN,         /* 500 5.5.1 */
+	R_CMD_TOO_LONG,        /* 500 5.5.2 Line too long */
+	R_NEED_HELO,           /* 503 5.5.1 */
+	R_NEED_TLS,            /* 530 5.7.0 */
+	R_NEED_MAIL,           /* 503 5.5.1 */
+	R_NESTED_MAIL,         /* 503 5.5.1 */
+	R_MAIL_SYNTAX,         /* 501 5.5.4 Syntax: MAIL FROM:<address> */
+	R_RCPT_SYNTAX,         /* 501 5.5.4 Syntax: RCPT TO:<address> */
+	R_ADDR_NEED_UTF8,      /* 553 5.6.7 */
+	R_ADDR_REJECTED,       /* 553 5.1.3 Address rejected: WHY */
+	R_SENDER_BAD,          /* 501 5.1.7 Bad sender address syntax: WHY */
+	R_RCPT_BAD,            /* 501 5.1.3 Bad recipient address syntax: WHY */
+	R_PARAM_NEED_EHLO,     /* 555 5.5.4 */
+	R_PARAM_SIZE,          /* 501 5.5.4 Bad SIZE parameter */
+	R_PARAM_BODY,          /* 555 5.5.4 Unsupported BODY type */
+	R_PARAM_UNSUPPORTED,   /* 555 5.5.4 Unsupported parameter */
+	R_MAIL_NOT_ALLOWED,    /* 553 5.7.1 <ADDR>: (AUTH user's allowed senders) */
+	R_MAIL_NO_DKIM_KEY,    /* 550 5.7.1 <ADDR>: (dkim_unsigned = refuse) */
+	R_AUTH_REQUIRED,       /* 530 5.7.0 */
+	R_RELAY_DENIED,        /* 554 5.7.1 <ADDR>: Relay access denied */
+	R_LITERAL_NO_ROUTE,    /* 550 5.1.2 <ADDR>: address literal without a route */
+	R_TOO_MANY_RCPTS,      /* 452 4.5.3 */
+	R_DATA_ARGS,           /* 501 5.5.4 */
+	R_NO_RCPTS,            /* 554 5.5.1 No valid recipients */
+	R_TLS_UNAVAILABLE,     /* 502 5.5.1 */
+	R_TLS_ACTIVE,          /* 503 5.5.1 */
+	R_TLS_ARGS,            /* 501 5.5.4 */
+	R_TLS_READY,           /* 220 2.0.0 Ready to start TLS */
+	R_AUTH_OK,             /* 235 2.7.0 */
+	R_AUTH_CHALLENGE,      /* 334 (empty challenge, RFC 4954 4) */
+	R_AUTH_USERNAME,       /* 334 "Username:" in base64 */
+	R_AUTH_PASSWORD,       /* 334 "Password:" in base64 */
+	R_AUTH_FAILED,         /* 535 5.7.8 */
+	R_AUTH_BLOCKED,        /* 454 4.7.0 */
+	R_AUTH_BLOCKED_CLOSE,  /* 421 4.7.0 HOST ... closing connection */
+	R_AUTH_BAD_B64,        /* 501 5.5.2 Cannot decode response */
+	R_AUTH_BAD_PLAIN,      /* 501 5.5.2 */
+	R_AUTH_CANCELLED,      /* 501 5.0.0 */
+	R_AUTH_ALREADY,        /* 503 5.5.1 */
+	R_AUTH_UNAVAILABLE,    /* 502 5.5.1 */
+	R_AUTH_NEED_TLS,       /* 538 5.7.11 */
+	R_AUTH_IN_TX,          /* 503 5.5.1 */
+	R_AUTH_MECH,           /* 504 5.5.4 */
+	R_TOO_MANY_ERRORS,     /* 421 4.7.0 HOST Too many errors, closing connection */
+	R_TIMEOUT,             /* 421 4.4.2 HOST Timeout, closing connection */
+	R_TOO_MANY_CONNS,      /* 421 4.7.0 HOST Too many connections, try again later */
+	R_SHUTTING_DOWN_RETRY, /* 421 4.3.2 HOST ..., try again later (at accept) */
+	R_PROXY_BAD,           /* 421 4.7.0 HOST Bad or missing PROXY header */
+	R_PROXY_TIMEOUT,       /* 421 4.4.2 HOST No PROXY header, closing connection */
+	R_PROXY_UNTRUSTED,     /* 421 4.7.0 HOST Connect through the load balancer */
 
 	/* delivery: outcomes recorded for recipients (mta/delivery/) */
 	R_DELIVERY_FIRST_,
 
 	/* control: local submission envelope, queue commands (mta/control/) */
 	R_CONTROL_FIRST_,
+	R_ADMIN_BOUNCE, /* 554 5.0.0 bounced by the administrator (mxrelayctl bounce) */
 
 	R__COUNT
 };
@@ -80,9 +145,14 @@ enum reply_class reply_class(enum reply_id id);
 /*
  * "CODE X.Y.Z text" into buf (always NUL-terminated, cut to fit), each "%s"
  * of the template replaced by the next const char * argument (NULL reads
- * as ""). Returns the length written.
+ * as ""). Returns the length written. An entry without an enhanced status
+ * code renders "CODE text": the greeting and the HELO/EHLO replies (RFC
+ * 2034 3) and the 334 AUTH challenges (RFC 4954 4) carry none.
  */
 size_t reply_format(char *buf, size_t len, enum reply_id id, ...);
+
+/* The same with the arguments in a va_list (for callers that take "..."). */
+size_t reply_vformat(char *buf, size_t len, enum reply_id id, va_list ap);
 
 /* The same without "CODE X.Y.Z ": the text alone (JSON errors, logs). */
 size_t reply_format_text(char *buf, size_t len, enum reply_id id, ...);

@@ -28,6 +28,7 @@
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 #include "mta/control/jsonw.h"
+#include "mta/reply.h"
 #include "mta/reader.h"
 #include "mta/delivery/sched.h"
 #include "mta/server.h"
@@ -38,7 +39,6 @@
 #define LIST_MAX 100000   /* bound on one reply's size */
 #define LIST_RCPTS 5      /* pending recipients shown per message in a listing */
 #define SUMMARY_DOMAINS 1000
-#define BOUNCE_REPLY "554 5.0.0 bounced by the administrator"
 
 /* One queue command in progress; owned by its completion, which frees it. */
 struct qop {
@@ -65,6 +65,7 @@ struct qop {
 	size_t dsn_len;
 	struct spool_msg_in bounce;
 	const char *bounce_rcpt;
+	char reply[64]; /* R_ADMIN_BOUNCE, recorded for every recipient */
 	bool was_queued;
 	struct writer_job wj;
 };
@@ -636,10 +637,10 @@ bounce_work(void *arg)
 		op->res[i].rcpt_id = op->w->rcpts[i].id;
 		op->res[i].state = SPOOL_RCPT_FAILED;
 		op->res[i].next_try = op->now;
-		op->res[i].reply = BOUNCE_REPLY;
+		op->res[i].reply = op->reply;
 		br[i].address = op->w->rcpts[i].address;
-		br[i].status = "5.0.0";
-		br[i].diagnostic = BOUNCE_REPLY;
+		br[i].status = reply_status(R_ADMIN_BOUNCE);
+		br[i].diagnostic = op->reply;
 	}
 	/* never a DSN to the null sender or MAILER-DAEMON (RFC 5321 6.1) */
 	if (bounce_wanted(op->w->sender)) {
@@ -670,10 +671,10 @@ bounce_applied(struct writer_job *wj)
 		return;
 	}
 	for (i = 0; i < op->w->nrcpts; i++)
-		log_info("qid=%s event=delivery to=\"<%s>\" relay=none dsn=5.0.0 status=bounced "
+		log_info("qid=%s event=delivery to=\"<%s>\" relay=none dsn=%s status=bounced "
 		         "by=ctl uid=%u reply=\"%s\"",
-		         op->qid, LOG_Q(qa, op->w->rcpts[i].address), (unsigned)op->c->uid,
-		         BOUNCE_REPLY);
+		         op->qid, LOG_Q(qa, op->w->rcpts[i].address), reply_status(R_ADMIN_BOUNCE),
+		         (unsigned)op->c->uid, op->reply);
 	if (op->dsn && op->bounce.id > 0) {
 		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", op->qid,
 		         op->bounce.qid, LOG_Q(qa, op->w->sender), op->w->nrcpts);
@@ -743,5 +744,6 @@ ctlq_bounce(struct ctl_conn *c, char *arg)
 		return;
 	struct qop *op = qop_new(c);
 	memcpy(op->qid, qid, sizeof(qid));
+	reply_format(op->reply, sizeof(op->reply), R_ADMIN_BOUNCE);
 	async_run(c->srv->async, bounce_work, bounce_loaded, op);
 }

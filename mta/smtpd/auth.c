@@ -70,7 +70,7 @@ on_fail_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	if (!s->closed) {
-		smtpd_reply(s, "535 5.7.8 Authentication credentials invalid");
+		smtpd_reply_id(s, R_AUTH_FAILED);
 		s->state = SS_CMD;
 	}
 	smtpd_resume(s);
@@ -95,12 +95,11 @@ auth_refused(struct session *s)
 	smtpd_auth_cleanup(s);
 	s->state = SS_CMD;
 	if (++s->auth_refusals > SMTPD_AUTH_REFUSALS_MAX) {
-		smtpd_reply(s, "421 4.7.0 %s Too many failed authentication attempts, closing "
-			       "connection", s->srv->cfg->hostname);
+		smtpd_reply_id(s, R_AUTH_BLOCKED_CLOSE, s->srv->cfg->hostname);
 		smtpd_close_after_reply(s);
 		return true;
 	}
-	smtpd_reply(s, "454 4.7.0 Too many failed authentication attempts, try again later");
+	smtpd_reply_id(s, R_AUTH_BLOCKED);
 	return true;
 }
 
@@ -127,8 +126,8 @@ auth_done(void *arg)
 		authfail_clear(s->srv, (struct sockaddr *)&s->peer, s->auth_user);
 		metrics_inc(M_AUTH_OK);
 		log_info("s=%s event=auth ip=%s user=%s mech=%s tls=%s", s->id, s->ip, s->auth_user,
-			 s->auth_mech, s->tls_done ? s->tls_version : "none");
-		smtpd_reply(s, "235 2.7.0 Authentication successful");
+		         s->auth_mech, s->tls_done ? s->tls_version : "none");
+		smtpd_reply_id(s, R_AUTH_OK);
 		s->state = SS_CMD;
 		job_free(j);
 		smtpd_resume(s);
@@ -138,7 +137,7 @@ auth_done(void *arg)
 	metrics_inc(M_AUTH_FAIL);
 	char u[128];
 	log_warn("s=%s event=auth_failed ip=%s user=\"%s\" mech=%s reason=%s", s->id, s->ip,
-		 log_sanitize(u, sizeof(u), j->user, strlen(j->user)), s->auth_mech, why);
+	         log_sanitize(u, sizeof(u), j->user, strlen(j->user)), s->auth_mech, why);
 	job_free(j);
 	struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
 	if (s->timer == NULL)
@@ -168,7 +167,7 @@ auth_check(struct session *s, char *user, char *pass)
 	j->pass = pass;
 	j->unknown = c == NULL;
 	if (c) {
-		j->hash = xstrdup(c->hash);	/* a copy: SIGHUP may free the table meanwhile */
+		j->hash = xstrdup(c->hash); /* a copy: SIGHUP may free the table meanwhile */
 		j->disabled = c->disabled;
 	}
 	s->state = SS_WAIT;
@@ -184,14 +183,14 @@ auth_plain(struct session *s, const char *b64)
 	size_t n;
 
 	if (smtpd_b64_decode(b64, &buf, &n) != 0) {
-		smtpd_reply(s, "501 5.5.2 Cannot decode response");
+		smtpd_reply_id(s, R_AUTH_BAD_B64);
 		s->state = SS_CMD;
 		return;
 	}
 	if (smtpd_plain_split(buf, n, &user, &pass) != 0) {
 		explicit_bzero(buf, n);
 		free(buf);
-		smtpd_reply(s, "501 5.5.2 Malformed PLAIN response");
+		smtpd_reply_id(s, R_AUTH_BAD_PLAIN);
 		s->state = SS_CMD;
 		return;
 	}
@@ -208,7 +207,7 @@ smtpd_auth_line(struct session *s, char *line)
 
 	if (strcmp(line, "*") == 0) {
 		smtpd_auth_cleanup(s);
-		smtpd_reply(s, "501 5.0.0 Authentication cancelled");
+		smtpd_reply_id(s, R_AUTH_CANCELLED);
 		s->state = SS_CMD;
 		return;
 	}
@@ -220,14 +219,14 @@ smtpd_auth_line(struct session *s, char *line)
 	if (smtpd_b64_decode(line, &dec, &n) != 0 || strlen(dec) != n) {
 		free(dec);
 		smtpd_auth_cleanup(s);
-		smtpd_reply(s, "501 5.5.2 Cannot decode response");
+		smtpd_reply_id(s, R_AUTH_BAD_B64);
 		s->state = SS_CMD;
 		return;
 	}
 	if (s->auth_step == 0) {
 		s->auth_login_user = dec;
 		s->auth_step = 1;
-		smtpd_reply(s, "334 UGFzc3dvcmQ6");	/* "Password:" */
+		smtpd_reply_id(s, R_AUTH_PASSWORD);
 		return;
 	}
 	char *user = s->auth_login_user;
@@ -241,19 +240,19 @@ smtpd_cmd_auth(struct session *s, char *arg)
 	char *mech = arg, *ir;
 
 	if (s->auth_user) {
-		smtpd_reply(s, "503 5.5.1 Already authenticated");
+		smtpd_reply_id(s, R_AUTH_ALREADY);
 		return;
 	}
 	if (s->srv->creds == NULL) {
-		smtpd_reply(s, "502 5.5.1 AUTH not available");
+		smtpd_reply_id(s, R_AUTH_UNAVAILABLE);
 		return;
 	}
 	if (!s->tls && !s->lis->conf->auth_without_tls) {
-		smtpd_reply(s, "538 5.7.11 Encryption required for requested authentication mechanism");
+		smtpd_reply_id(s, R_AUTH_NEED_TLS);
 		return;
 	}
 	if (s->in_tx) {
-		smtpd_reply(s, "503 5.5.1 AUTH not permitted during a mail transaction");
+		smtpd_reply_id(s, R_AUTH_IN_TX);
 		return;
 	}
 	if (auth_refused(s))
@@ -269,17 +268,17 @@ smtpd_cmd_auth(struct session *s, char *arg)
 	if (util_strncaseeq(mech, "PLAIN", 6)) {
 		s->auth_mech = "PLAIN";
 		if (ir == NULL || *ir == '\0')
-			smtpd_reply(s, "334 ");
+			smtpd_reply_id(s, R_AUTH_CHALLENGE);
 		else
 			auth_plain(s, strcmp(ir, "=") == 0 ? "" : ir);
 	} else if (util_strncaseeq(mech, "LOGIN", 6)) {
 		s->auth_mech = "LOGIN";
 		if (ir == NULL || *ir == '\0')
-			smtpd_reply(s, "334 VXNlcm5hbWU6");	/* "Username:" */
+			smtpd_reply_id(s, R_AUTH_USERNAME);
 		else
 			smtpd_auth_line(s, ir);
 	} else {
 		s->state = SS_CMD;
-		smtpd_reply(s, "504 5.5.4 Unrecognized authentication type");
+		smtpd_reply_id(s, R_AUTH_MECH);
 	}
 }

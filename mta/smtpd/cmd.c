@@ -18,9 +18,9 @@
 #include "mta/metrics.h"
 #include "mta/smtpd/parse.h"
 
-#define F_PRE_HELO 0x01		/* allowed before HELO/EHLO */
-#define F_PRE_TLS 0x02		/* allowed before STARTTLS where TLS is required */
-#define F_LONG 0x04		/* may exceed the 512-octet command limit (AUTH) */
+#define F_PRE_HELO 0x01 /* allowed before HELO/EHLO */
+#define F_PRE_TLS 0x02  /* allowed before STARTTLS where TLS is required */
+#define F_LONG 0x04     /* may exceed the 512-octet command limit (AUTH) */
 
 struct cmd {
 	const char *verb;
@@ -49,7 +49,7 @@ cmd_helo_common(struct session *s, char *arg, bool esmtp)
 {
 	char clean[256];
 	if (*arg == '\0') {
-		smtpd_reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		smtpd_reply_id(s, R_HELO_SYNTAX, esmtp ? "EHLO" : "HELO");
 		s->bad_cmds++;
 		return;
 	}
@@ -64,7 +64,7 @@ cmd_helo(struct session *s, char *arg)
 {
 	cmd_helo_common(s, arg, false);
 	if (s->helo)
-		smtpd_reply(s, "250 %s", s->srv->cfg->hostname);
+		smtpd_reply_id(s, R_HELO, s->srv->cfg->hostname);
 }
 
 static void
@@ -78,7 +78,7 @@ cmd_ehlo(struct session *s, char *arg)
 	if (s->helo == NULL || !s->esmtp)
 		return;
 	snprintf(size, sizeof(size), "SIZE %llu",
-		 (unsigned long long)s->srv->cfg->max_message_size);
+	         (unsigned long long)s->srv->cfg->max_message_size);
 	ext[n++] = "PIPELINING";
 	ext[n++] = size;
 	ext[n++] = "8BITMIME";
@@ -88,24 +88,25 @@ cmd_ehlo(struct session *s, char *arg)
 		ext[n++] = "STARTTLS";
 	if (smtpd_auth_offered(s)) {
 		ext[n++] = "AUTH PLAIN LOGIN";
-		ext[n++] = "AUTH=PLAIN LOGIN";	/* for pre-RFC 4954 Outlook-era clients */
+		ext[n++] = "AUTH=PLAIN LOGIN"; /* for pre-RFC 4954 Outlook-era clients */
 	}
 	ext[n++] = "HELP";
-	smtpd_reply(s, "250-%s Hello [%s]", s->srv->cfg->hostname, s->ip);
-	for (i = 0; i < n; i++)
-		smtpd_reply(s, "250%c%s", i == n - 1 ? ' ' : '-', ext[i]);
+	smtpd_reply_more(s, R_EHLO_HELLO, s->srv->cfg->hostname, s->ip);
+	for (i = 0; i < n - 1; i++)
+		smtpd_reply_more(s, R_HELO, ext[i]);
+	smtpd_reply_id(s, R_HELO, ext[n - 1]);
 }
 
 /* Parse MAIL parameters (smtpd/parse.h). 0 / -1 (replied). */
 static int
 mail_params(struct session *s, char *p)
 {
-	const char *reply;
+	enum reply_id reply;
 
-	if (smtpd_mail_params(p, s->esmtp, s->srv->cfg->max_message_size, &s->mail_flags,
-			      &reply) == 0)
+	if (smtpd_mail_params(p, s->esmtp, s->srv->cfg->max_message_size, &s->mail_flags, &reply) ==
+	    0)
 		return 0;
-	smtpd_reply(s, "%s", reply);
+	smtpd_reply_id(s, reply);
 	return -1;
 }
 
@@ -114,17 +115,16 @@ reply_addr_error(struct session *s, enum addr_status st, bool rcpt)
 {
 	switch (st) {
 	case ADDR_NEED_UTF8:
-		smtpd_reply(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
+		smtpd_reply_id(s, R_ADDR_NEED_UTF8);
 		break;
 	case ADDR_ROUTE:
 	case ADDR_PERCENT:
 	case ADDR_BANG:
 	case ADDR_QUOTED_AT:
-		smtpd_reply(s, "553 5.1.3 Address rejected: %s", addr_strerror(st));
+		smtpd_reply_id(s, R_ADDR_REJECTED, addr_strerror(st));
 		break;
 	default:
-		smtpd_reply(s, "501 %s Bad %s address syntax: %s", rcpt ? "5.1.3" : "5.1.7",
-			    rcpt ? "recipient" : "sender", addr_strerror(st));
+		smtpd_reply_id(s, rcpt ? R_RCPT_BAD : R_SENDER_BAD, addr_strerror(st));
 	}
 }
 
@@ -137,11 +137,11 @@ cmd_mail(struct session *s, char *arg)
 	char pbuf[SMTPD_AUTH_LINE_MAX];
 
 	if (s->in_tx) {
-		smtpd_reply(s, "503 5.5.1 Nested MAIL command");
+		smtpd_reply_id(s, R_NESTED_MAIL);
 		return;
 	}
 	if (!util_strncaseeq(arg, "FROM:", 5)) {
-		smtpd_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		smtpd_reply_id(s, R_MAIL_SYNTAX);
 		s->bad_cmds++;
 		return;
 	}
@@ -165,26 +165,23 @@ cmd_mail(struct session *s, char *arg)
 	if (s->auth_user != NULL) {
 		const struct cred *c = smtpd_cred(s);
 		if (c == NULL || c->disabled || creds_sender_allowed(c, addr) != 0) {
-			smtpd_reply(s, "553 5.7.1 <%s>: Sender address not allowed for this user",
-				    addr);
+			smtpd_reply_id(s, R_MAIL_NOT_ALLOWED, addr);
 			metrics_inc(M_REJ_SENDER);
-			log_warn("s=%s event=sender_refused ip=%s user=%s from=\"<%s>\"", s->id, s->ip,
-				 s->auth_user, LOG_Q(qa, addr));
+			log_warn("s=%s event=sender_refused ip=%s user=%s from=\"<%s>\"", s->id,
+			         s->ip, s->auth_user, LOG_Q(qa, addr));
 			return;
 		}
 	}
 	/* dkim_unsigned = refuse: say so at MAIL, before the client sends the data */
 	if (s->srv->cfg->dkim_refuse_unsigned && addr[0] != '\0' &&
 	    !dkimsign_has(s->srv->dkim, addr_domain(addr))) {
-		smtpd_reply(s, "550 5.7.1 <%s>: no DKIM key for this sender domain; mail from it "
-			       "is not relayed unsigned",
-			    addr);
+		smtpd_reply_id(s, R_MAIL_NO_DKIM_KEY, addr);
 		metrics_inc(M_REJ_SENDER);
 		return;
 	}
 	s->mail_from = xstrdup(addr);
 	s->in_tx = true;
-	smtpd_reply(s, "250 2.1.0 Ok");
+	smtpd_reply_id(s, R_MAIL_OK);
 }
 
 static void
@@ -197,11 +194,11 @@ cmd_rcpt(struct session *s, char *arg)
 	size_t i;
 
 	if (!s->in_tx) {
-		smtpd_reply(s, "503 5.5.1 Need MAIL command first");
+		smtpd_reply_id(s, R_NEED_MAIL);
 		return;
 	}
 	if (!util_strncaseeq(arg, "TO:", 3)) {
-		smtpd_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		smtpd_reply_id(s, R_RCPT_SYNTAX);
 		s->bad_cmds++;
 		return;
 	}
@@ -213,28 +210,28 @@ cmd_rcpt(struct session *s, char *arg)
 		return;
 	}
 	if (*params) {
-		smtpd_reply(s, "555 5.5.4 Unsupported parameter");
+		smtpd_reply_id(s, R_PARAM_UNSUPPORTED);
 		return;
 	}
 	/* never an open relay: allowlisted address or authenticated, nothing else */
 	if (!s->allowlisted && s->auth_user == NULL) {
 		if (smtpd_auth_offered(s))
-			smtpd_reply(s, "530 5.7.0 Authentication required");
+			smtpd_reply_id(s, R_AUTH_REQUIRED);
 		else
-			smtpd_reply(s, "554 5.7.1 <%s>: Relay access denied", addr);
-		log_warn("s=%s event=relay_denied ip=%s to=\"<%s>\"", s->id, s->ip, LOG_Q(qa, addr));
+			smtpd_reply_id(s, R_RELAY_DENIED, addr);
+		log_warn("s=%s event=relay_denied ip=%s to=\"<%s>\"", s->id, s->ip,
+		         LOG_Q(qa, addr));
 		metrics_inc(M_REJ_RELAY);
 		return;
 	}
 	/* an address literal has no MX to look up: accepted, it could only bounce later */
 	if (!config_literal_routed(s->srv->cfg, addr)) {
-		smtpd_reply(s, "550 5.1.2 <%s>: Address literals are not relayed (no route for them)",
-			    addr);
+		smtpd_reply_id(s, R_LITERAL_NO_ROUTE, addr);
 		metrics_inc(M_REJ_RELAY);
 		return;
 	}
 	if (s->nrcpts >= s->srv->cfg->max_recipients) {
-		smtpd_reply(s, "452 4.5.3 Too many recipients");
+		smtpd_reply_id(s, R_TOO_MANY_RCPTS);
 		return;
 	}
 	for (i = 0; i < s->nrcpts; i++)
@@ -244,23 +241,23 @@ cmd_rcpt(struct session *s, char *arg)
 		s->rcpts = xrealloc(s->rcpts, (s->nrcpts + 1) * sizeof(char *));
 		s->rcpts[s->nrcpts++] = xstrdup(addr);
 	}
-	smtpd_reply(s, "250 2.1.5 Ok");
+	smtpd_reply_id(s, R_RCPT_OK);
 }
 
 static void
 cmd_data(struct session *s, char *arg)
 {
 	if (*arg) {
-		smtpd_reply(s, "501 5.5.4 DATA takes no arguments");
+		smtpd_reply_id(s, R_DATA_ARGS);
 		return;
 	}
 	if (!s->in_tx) {
-		smtpd_reply(s, "503 5.5.1 Need MAIL command first");
+		smtpd_reply_id(s, R_NEED_MAIL);
 		return;
 	}
 	if (s->nrcpts == 0) {
 		/* RFC 2920 3.1: with pipelining, a DATA after failed RCPTs gets 554 */
-		smtpd_reply(s, "554 5.5.1 No valid recipients");
+		smtpd_reply_id(s, R_NO_RCPTS);
 		return;
 	}
 	smtpd_data_begin(s);
@@ -270,57 +267,57 @@ static void
 cmd_rset(struct session *s, char *arg)
 {
 	smtpd_tx_reset(s);
-	smtpd_reply(s, "250 2.0.0 Ok");
+	smtpd_reply_id(s, R_OK);
 }
 
 static void
 cmd_noop(struct session *s, char *arg)
 {
-	smtpd_reply(s, "250 2.0.0 Ok");
+	smtpd_reply_id(s, R_OK);
 }
 
 static void
 cmd_quit(struct session *s, char *arg)
 {
-	smtpd_reply(s, "221 2.0.0 %s Bye", s->srv->cfg->hostname);
+	smtpd_reply_id(s, R_BYE, s->srv->cfg->hostname);
 	smtpd_close_after_reply(s);
 }
 
 static void
 cmd_help(struct session *s, char *arg)
 {
-	smtpd_reply(s, "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP");
-	smtpd_reply(s, "214 2.0.0 VRFY EXPN STARTTLS AUTH; see RFC 5321");
+	smtpd_reply_more(s, R_HELP_COMMANDS);
+	smtpd_reply_id(s, R_HELP_MORE);
 }
 
 static void
 cmd_vrfy(struct session *s, char *arg)
 {
-	smtpd_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+	smtpd_reply_id(s, R_VRFY);
 }
 
 static void
 cmd_expn(struct session *s, char *arg)
 {
-	smtpd_reply(s, "502 5.5.1 EXPN not supported");
+	smtpd_reply_id(s, R_EXPN);
 }
 
 static void
 cmd_starttls(struct session *s, char *arg)
 {
 	if (s->lis->conf->tls == LTLS_NONE) {
-		smtpd_reply(s, "502 5.5.1 STARTTLS not available");
+		smtpd_reply_id(s, R_TLS_UNAVAILABLE);
 		return;
 	}
 	if (s->tls) {
-		smtpd_reply(s, "503 5.5.1 TLS already active");
+		smtpd_reply_id(s, R_TLS_ACTIVE);
 		return;
 	}
 	if (*arg) {
-		smtpd_reply(s, "501 5.5.4 STARTTLS takes no arguments");
+		smtpd_reply_id(s, R_TLS_ARGS);
 		return;
 	}
-	smtpd_reply(s, "220 2.0.0 Ready to start TLS");
+	smtpd_reply_id(s, R_TLS_READY);
 	/* RFC 3207 4.2: forget everything learned before TLS, a plaintext AUTH too */
 	smtpd_tx_reset(s);
 	free(s->helo);
@@ -335,19 +332,19 @@ cmd_starttls(struct session *s, char *arg)
 }
 
 static const struct cmd commands[] = {
-	{"EHLO", cmd_ehlo, F_PRE_HELO | F_PRE_TLS},
-	{"HELO", cmd_helo, F_PRE_HELO | F_PRE_TLS},
-	{"MAIL", cmd_mail, 0},
-	{"RCPT", cmd_rcpt, 0},
-	{"DATA", cmd_data, 0},
-	{"RSET", cmd_rset, F_PRE_HELO | F_PRE_TLS},
-	{"NOOP", cmd_noop, F_PRE_HELO | F_PRE_TLS},
-	{"QUIT", cmd_quit, F_PRE_HELO | F_PRE_TLS},
-	{"HELP", cmd_help, F_PRE_HELO | F_PRE_TLS},
-	{"VRFY", cmd_vrfy, F_PRE_HELO},
-	{"EXPN", cmd_expn, F_PRE_HELO},
-	{"STARTTLS", cmd_starttls, F_PRE_TLS},
-	{"AUTH", smtpd_cmd_auth, F_LONG},
+    {"EHLO", cmd_ehlo, F_PRE_HELO | F_PRE_TLS},
+    {"HELO", cmd_helo, F_PRE_HELO | F_PRE_TLS},
+    {"MAIL", cmd_mail, 0},
+    {"RCPT", cmd_rcpt, 0},
+    {"DATA", cmd_data, 0},
+    {"RSET", cmd_rset, F_PRE_HELO | F_PRE_TLS},
+    {"NOOP", cmd_noop, F_PRE_HELO | F_PRE_TLS},
+    {"QUIT", cmd_quit, F_PRE_HELO | F_PRE_TLS},
+    {"HELP", cmd_help, F_PRE_HELO | F_PRE_TLS},
+    {"VRFY", cmd_vrfy, F_PRE_HELO},
+    {"EXPN", cmd_expn, F_PRE_HELO},
+    {"STARTTLS", cmd_starttls, F_PRE_TLS},
+    {"AUTH", smtpd_cmd_auth, F_LONG},
 };
 
 void
@@ -358,34 +355,35 @@ smtpd_dispatch(struct session *s, char *line, size_t len)
 	char *arg;
 
 	if (s->srv->draining && !s->in_tx) {
-		smtpd_reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->hostname);
+		smtpd_reply_id(s, R_SHUTTING_DOWN, s->srv->cfg->hostname);
 		smtpd_close_after_reply(s);
 		return;
 	}
 	if (smtpd_split_command(line, len, &vlen, &arg) != 0) {
-		smtpd_reply(s, "500 5.5.2 NUL byte in command");
+		smtpd_reply_id(s, R_CMD_NUL);
 		s->bad_cmds++;
 		return;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strlen(commands[i].verb) == vlen && util_strncaseeq(line, commands[i].verb, vlen))
+		if (strlen(commands[i].verb) == vlen &&
+		    util_strncaseeq(line, commands[i].verb, vlen))
 			c = &commands[i];
 	if (c == NULL) {
-		smtpd_reply(s, "500 5.5.1 Command unrecognized");
+		smtpd_reply_id(s, R_CMD_UNKNOWN);
 		s->bad_cmds++;
 		return;
 	}
 	if (len + 2 > SMTPD_CMD_MAX && !(c->flags & F_LONG)) {
-		smtpd_reply(s, "500 5.5.2 Line too long");
+		smtpd_reply_id(s, R_CMD_TOO_LONG);
 		s->bad_cmds++;
 		return;
 	}
 	if (!(c->flags & F_PRE_HELO) && s->helo == NULL) {
-		smtpd_reply(s, "503 5.5.1 Send EHLO or HELO first");
+		smtpd_reply_id(s, R_NEED_HELO);
 		return;
 	}
 	if (!(c->flags & F_PRE_TLS) && s->lis->conf->tls == LTLS_REQUIRED && !s->tls) {
-		smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		smtpd_reply_id(s, R_NEED_TLS);
 		return;
 	}
 	c->fn(s, arg);

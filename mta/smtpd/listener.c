@@ -4,6 +4,7 @@
  * dropped; accepting starts with listeners_enable once the daemon is ready.
  */
 #include "mta/server.h"
+#include "mta/reply.h"
 
 #include <errno.h>
 #include <event2/listener.h>
@@ -100,28 +101,29 @@ peers_release(struct server *srv, const struct sockaddr *sa)
  * so there the connection is just closed.
  */
 static void
-refuse(const struct listener *l, int fd, const char *text)
+refuse(const struct listener *l, int fd, enum reply_id id)
 {
+	char line[512];
+
 	if (l->conf->tls != LTLS_IMPLICIT) {
-		ssize_t r = send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL);
+		size_t n = reply_format(line, sizeof(line) - 2, id, l->srv->cfg->hostname);
+		memcpy(line + n, "\r\n", 2);
+		ssize_t r = send(fd, line, n + 2, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)r;
 	}
 	close(fd);
 }
 
 static void
-on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen,
-	  void *arg)
+on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener *l = arg;
 	struct server *srv = l->srv;
-	char ip[64], line[512];
+	char ip[64];
 
 	cidr_addr_text(sa, ip, sizeof(ip));
 	if (srv->draining) {
-		snprintf(line, sizeof(line), "421 4.3.2 %s Service shutting down, try again later\r\n",
-			 srv->cfg->hostname);
-		refuse(l, fd, line);
+		refuse(l, fd, R_SHUTTING_DOWN_RETRY);
 		log_info("event=refused ip=%s reason=shutting_down", ip);
 		return;
 	}
@@ -133,7 +135,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	if (srv->nsessions < srv->cfg->max_connections && l->conf->tls == LTLS_IMPLICIT &&
 	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
 		log_warn("event=refused ip=%s reason=max_connections_per_ip listener=%s", ip,
-			 l->conf->name);
+		         l->conf->name);
 		/* counted too: unfinished handshakes must not fill every slot */
 		if (peers_take(srv, sa, REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
 			close(fd);
@@ -145,13 +147,11 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	if (srv->nsessions >= srv->cfg->max_connections ||
 	    (l->conf->tls != LTLS_IMPLICIT &&
 	     peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0)) {
-		snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections, try again later\r\n",
-			 srv->cfg->hostname);
-		refuse(l, fd, line);
+		refuse(l, fd, R_TOO_MANY_CONNS);
 		log_warn("event=refused ip=%s reason=%s listener=%s", ip,
-			 srv->nsessions >= srv->cfg->max_connections ? "max_connections"
-								     : "max_connections_per_ip",
-			 l->conf->name);
+		         srv->nsessions >= srv->cfg->max_connections ? "max_connections"
+		                                                     : "max_connections_per_ip",
+		         l->conf->name);
 		return;
 	}
 	session_start(l, fd, sa, (socklen_t)salen, false);
@@ -199,10 +199,9 @@ listeners_open(struct server *srv, char *err, size_t errlen)
 		struct listener *l = xcalloc(1, sizeof(*l));
 		l->srv = srv;
 		l->conf = lc;
-		l->evl = evconnlistener_new(srv->base, on_accept, l,
-					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-						    LEV_OPT_DISABLED,
-					    -1, fd);
+		l->evl = evconnlistener_new(
+		    srv->base, on_accept, l,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED, -1, fd);
 		if (l->evl == NULL) {
 			close(fd);
 			free(l);
@@ -237,9 +236,10 @@ listeners_enable(struct server *srv)
 	struct listener *l;
 	for (l = srv->listeners; l; l = l->next) {
 		evconnlistener_enable(l->evl);
-		log_info("event=listening listener=%s address=%s tls=%s", l->conf->name,
-			 l->conf->address_text,
-			 (const char *[]){"none", "starttls", "required", "implicit"}[l->conf->tls]);
+		log_info(
+		    "event=listening listener=%s address=%s tls=%s", l->conf->name,
+		    l->conf->address_text,
+		    (const char *[]){"none", "starttls", "required", "implicit"}[l->conf->tls]);
 	}
 }
 
@@ -247,7 +247,7 @@ void
 listeners_free(struct server *srv)
 {
 	struct listener *l, *n;
-	proxy_accept_free_all(srv);	/* before the peer table they hold entries in */
+	proxy_accept_free_all(srv); /* before the peer table they hold entries in */
 	for (l = srv->listeners; l; l = n) {
 		n = l->next;
 		evconnlistener_free(l->evl);
@@ -255,6 +255,6 @@ listeners_free(struct server *srv)
 		free(l);
 	}
 	srv->listeners = NULL;
-	free(srv->peers);	/* empty by now: every session released its entry */
+	free(srv->peers); /* empty by now: every session released its entry */
 	srv->peers = NULL;
 }

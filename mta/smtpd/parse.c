@@ -22,31 +22,31 @@ smtpd_split_command(char *line, size_t len, size_t *verb_len, char **arg)
 }
 
 int
-smtpd_mail_params(char *p, bool esmtp, uint64_t max_size, unsigned *flags, const char **reply)
+smtpd_mail_params(char *p, bool esmtp, uint64_t max_size, unsigned *flags, enum reply_id *reply)
 {
 	char *tok, *save = NULL;
 
 	for (tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		if (!esmtp) {
-			*reply = "555 5.5.4 Parameters need EHLO";
+			*reply = R_PARAM_NEED_EHLO;
 			return -1;
 		}
 		if (util_strncaseeq(tok, "SIZE=", 5)) {
 			char *end;
 			unsigned long long n = strtoull(tok + 5, &end, 10);
 			if (*end || tok[5] < '0' || tok[5] > '9') {
-				*reply = "501 5.5.4 Bad SIZE parameter";
+				*reply = R_PARAM_SIZE;
 				return -1;
 			}
 			if (n > max_size) {
-				*reply = "552 5.3.4 Message size exceeds fixed limit";
+				*reply = R_MSG_TOO_BIG;
 				return -1;
 			}
 		} else if (util_strncaseeq(tok, "BODY=", 5)) {
 			if (util_strncaseeq(tok + 5, "8BITMIME", 9))
 				*flags |= SPOOL_F_8BITMIME;
 			else if (!util_strncaseeq(tok + 5, "7BIT", 5)) {
-				*reply = "555 5.5.4 Unsupported BODY type";
+				*reply = R_PARAM_BODY;
 				return -1;
 			}
 		} else if (util_strncaseeq(tok, "SMTPUTF8", 9)) {
@@ -54,7 +54,7 @@ smtpd_mail_params(char *p, bool esmtp, uint64_t max_size, unsigned *flags, const
 		} else if (util_strncaseeq(tok, "AUTH=", 5)) {
 			/* RFC 4954 5: accepted, not trusted */
 		} else {
-			*reply = "555 5.5.4 Unsupported parameter";
+			*reply = R_PARAM_UNSUPPORTED;
 			return -1;
 		}
 	}

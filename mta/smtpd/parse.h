@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mta/reply.h"
+
 /*
  * Split a command line of len octets (no CRLF, NUL-terminated at len) into
  * the verb (its first *verb_len octets) and *arg (after the spaces that
@@ -21,9 +23,11 @@ int smtpd_split_command(char *line, size_t len, size_t *verb_len, char **arg);
 /*
  * MAIL FROM parameters after the path (RFC 5321 4.1.2; SIZE RFC 1870, BODY
  * RFC 6152, SMTPUTF8 RFC 6531, AUTH= RFC 4954 5). p is cut into tokens.
- * 0 with SPOOL_F_* bits added to *flags, or -1 with *reply the full reply.
+ * 0 with SPOOL_F_* bits added to *flags, or -1 with *reply the refusal
+ * (an id of mta/reply.h).
  */
-int smtpd_mail_params(char *p, bool esmtp, uint64_t max_size, unsigned *flags, const char **reply);
+int smtpd_mail_params(char *p, bool esmtp, uint64_t max_size, unsigned *flags,
+                      enum reply_id *reply);
 
 /*
  * Strict base64 (RFC 4648 4; the '=' padding may be missing, as some

@@ -15,6 +15,7 @@
  * byte past the header: what follows belongs to the session (or TLS).
  */
 #include "mta/server.h"
+#include "mta/reply.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -31,18 +32,18 @@
 #include "mta/shared/util.h"
 #include "mta/smtpd/proxy.h"
 
-#define PROXY_HEADER_TIMEOUT 5	/* seconds; a balancer sends the header at once */
+#define PROXY_HEADER_TIMEOUT 5 /* seconds; a balancer sends the header at once */
 
 struct proxy_conn {
 	struct listener *lis;
 	int fd;
-	struct sockaddr_storage lb;	/* the balancer: counted in srv->peers until handoff */
+	struct sockaddr_storage lb; /* the balancer: counted in srv->peers until handoff */
 	socklen_t lblen;
 	char lbip[64];
-	struct event *rev;	/* readable */
-	struct event *timer;	/* absolute deadline: a trickle of bytes must not extend it */
+	struct event *rev;   /* readable */
+	struct event *timer; /* absolute deadline: a trickle of bytes must not extend it */
 	unsigned char buf[PROXY_HDR_MAX];
-	size_t len;		/* header bytes consumed from the socket so far */
+	size_t len; /* header bytes consumed from the socket so far */
 	struct proxy_conn *prev, *next;
 };
 
@@ -51,13 +52,14 @@ struct proxy_conn {
  * plaintext reply would only read as a broken handshake: just close.
  */
 static void
-refuse_fd(const struct listener *l, int fd, const char *code, const char *text)
+refuse_fd(const struct listener *l, int fd, enum reply_id id)
 {
 	char line[512];
 
 	if (l->conf->tls != LTLS_IMPLICIT) {
-		snprintf(line, sizeof(line), "%s %s %s\r\n", code, l->srv->cfg->hostname, text);
-		ssize_t r = send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+		size_t n = reply_format(line, sizeof(line) - 2, id, l->srv->cfg->hostname);
+		memcpy(line + n, "\r\n", 2);
+		ssize_t r = send(fd, line, n + 2, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)r;
 	}
 	close(fd);
@@ -77,7 +79,7 @@ pc_free(struct proxy_conn *pc)
 		pc->next->prev = pc->prev;
 	srv->nproxying--;
 	if (pc->rev)
-		event_free(pc->rev);	/* safe inside its own callback (libevent 2.1) */
+		event_free(pc->rev); /* safe inside its own callback (libevent 2.1) */
 	if (pc->timer)
 		event_free(pc->timer);
 	if (pc->fd >= 0)
@@ -85,14 +87,14 @@ pc_free(struct proxy_conn *pc)
 	free(pc);
 }
 
-/* Give up on the connection: refusal (code NULL: none), release the balancer's slot. */
+/* Give up on the connection: refusal (R_NONE: none), release the balancer's slot. */
 static void
-pc_fail(struct proxy_conn *pc, const char *code, const char *text)
+pc_fail(struct proxy_conn *pc, enum reply_id refusal)
 {
 	struct server *srv = pc->lis->srv;
 
-	if (code != NULL) {
-		refuse_fd(pc->lis, pc->fd, code, text);
+	if (refusal != R_NONE) {
+		refuse_fd(pc->lis, pc->fd, refusal);
 		pc->fd = -1;
 	}
 	peers_release(srv, (struct sockaddr *)&pc->lb);
@@ -106,7 +108,7 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 	struct listener *l = pc->lis;
 	struct server *srv = l->srv;
 	static const char *const cmds[] = {"proxy", "local", "unknown"};
-	struct sockaddr_storage c;	/* copied: pc is freed before the session starts */
+	struct sockaddr_storage c; /* copied: pc is freed before the session starts */
 	socklen_t clen = pc->lblen;
 	bool refuse_tls = false;
 	char ip[64];
@@ -119,34 +121,35 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 	}
 	cidr_addr_text((struct sockaddr *)&c, ip, sizeof(ip));
 	log_info("event=proxy lb=%s ip=%s listener=%s version=%u command=%s", pc->lbip, ip,
-		 l->conf->name, h->version, cmds[h->cmd]);
+	         l->conf->name, h->version, cmds[h->cmd]);
 	if (srv->draining) {
 		log_info("event=refused ip=%s lb=%s reason=shutting_down", ip, pc->lbip);
-		pc_fail(pc, "421 4.3.2", "Service shutting down, try again later");
+		pc_fail(pc, R_SHUTTING_DOWN_RETRY);
 		return;
 	}
 	if (h->cmd == PROXY_CMD_PROXY) {
 		/* the per-address cap is the client's, not the balancer's */
 		peers_release(srv, (struct sockaddr *)&pc->lb);
 		if (peers_take(srv, (struct sockaddr *)&c, srv->cfg->max_connections_per_ip) != 0) {
-			log_warn("event=refused ip=%s lb=%s reason=max_connections_per_ip listener=%s",
-				 ip, pc->lbip, l->conf->name);
+			log_warn(
+			    "event=refused ip=%s lb=%s reason=max_connections_per_ip listener=%s",
+			    ip, pc->lbip, l->conf->name);
 			if (l->conf->tls != LTLS_IMPLICIT) {
-				refuse_fd(l, fd, "421 4.7.0", "Too many connections, try again later");
+				refuse_fd(l, fd, R_TOO_MANY_CONNS);
 				pc->fd = -1;
 				pc_free(pc);
 				return;
 			}
 			/* as listener.c: 421 inside TLS, counted up to twice the cap */
 			if (peers_take(srv, (struct sockaddr *)&c,
-				       REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
-				pc_free(pc);	/* closes fd */
+			               REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
+				pc_free(pc); /* closes fd */
 				return;
 			}
 			refuse_tls = true;
 		}
 	}
-	pc->fd = -1;	/* handed to the session */
+	pc->fd = -1; /* handed to the session */
 	pc_free(pc);
 	session_start(l, fd, (struct sockaddr *)&c, clen, refuse_tls);
 }
@@ -168,20 +171,22 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	if (n <= 0) {
 		/* a balancer's TCP health check connects and closes: not worth a warning */
 		if (pc->len == 0 && n == 0)
-			log_debug("event=proxy_closed lb=%s listener=%s", pc->lbip, pc->lis->conf->name);
+			log_debug("event=proxy_closed lb=%s listener=%s", pc->lbip,
+			          pc->lis->conf->name);
 		else
 			log_warn("event=proxy_failed lb=%s listener=%s reason=\"%s\"", pc->lbip,
-				 pc->lis->conf->name, n == 0 ? "closed inside the header" : strerror(errno));
-		pc_fail(pc, NULL, NULL);
+			         pc->lis->conf->name,
+			         n == 0 ? "closed inside the header" : strerror(errno));
+		pc_fail(pc, R_NONE);
 		return;
 	}
 	switch (proxy_parse(pc->buf, pc->len + (size_t)n, pc->lis->conf->proxy_protocol, &h)) {
 	case PROXY_NEED_MORE:
-		want = n;	/* every byte so far is header: take them out of the socket */
+		want = n; /* every byte so far is header: take them out of the socket */
 		break;
 	case PROXY_OK:
 		if (h.len > pc->len) {
-			want = (ssize_t)(h.len - pc->len);	/* at most n: the rest is the client's */
+			want = (ssize_t)(h.len - pc->len); /* at most n: the rest is the client's */
 			break;
 		}
 		h.error = "internal: header ends in bytes already taken";
@@ -189,18 +194,18 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	case PROXY_ERROR:
 	default:
 		log_warn("event=proxy_failed lb=%s listener=%s reason=\"%s\"", pc->lbip,
-			 pc->lis->conf->name, h.error);
+		         pc->lis->conf->name, h.error);
 		/* take the bad bytes out: closing with unread input resets, losing the 421 */
 		if (recv(fd, pc->buf + pc->len, (size_t)n, 0) < 0)
 			log_debug("event=proxy_drain_failed lb=%s", pc->lbip);
-		pc_fail(pc, "421 4.7.0", "Bad or missing PROXY header");
+		pc_fail(pc, R_PROXY_BAD);
 		return;
 	}
 	if (recv(fd, pc->buf + pc->len, (size_t)want, 0) != want) {
 		/* peeked bytes are there: only a broken socket lands here */
 		log_warn("event=proxy_failed lb=%s listener=%s reason=\"%s\"", pc->lbip,
-			 pc->lis->conf->name, "short read of peeked header");
-		pc_fail(pc, NULL, NULL);
+		         pc->lis->conf->name, "short read of peeked header");
+		pc_fail(pc, R_NONE);
 		return;
 	}
 	pc->len += (size_t)want;
@@ -214,8 +219,8 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	struct proxy_conn *pc = arg;
 
 	log_warn("event=proxy_failed lb=%s listener=%s reason=\"no PROXY header within %ds\"",
-		 pc->lbip, pc->lis->conf->name, PROXY_HEADER_TIMEOUT);
-	pc_fail(pc, "421 4.4.2", "No PROXY header, closing connection");
+	         pc->lbip, pc->lis->conf->name, PROXY_HEADER_TIMEOUT);
+	pc_fail(pc, R_PROXY_TIMEOUT);
 }
 
 void
@@ -229,19 +234,20 @@ proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t sa
 	cidr_addr_text(sa, ip, sizeof(ip));
 	/* a header from anyone else would let them claim any address, allowlisted ones too */
 	if (!cidr_list_match(&l->conf->proxy_from, sa)) {
-		log_warn("event=refused ip=%s reason=not_proxy_from listener=%s", ip, l->conf->name);
-		refuse_fd(l, fd, "421 4.7.0", "Connect through the load balancer");
+		log_warn("event=refused ip=%s reason=not_proxy_from listener=%s", ip,
+		         l->conf->name);
+		refuse_fd(l, fd, R_PROXY_UNTRUSTED);
 		return;
 	}
 	/* until the header is in, the connection counts against the balancer's address */
 	if (srv->nsessions + srv->nproxying >= srv->cfg->max_connections ||
 	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
 		log_warn("event=refused ip=%s reason=%s listener=%s", ip,
-			 srv->nsessions + srv->nproxying >= srv->cfg->max_connections
-				 ? "max_connections"
-				 : "max_connections_per_ip",
-			 l->conf->name);
-		refuse_fd(l, fd, "421 4.7.0", "Too many connections, try again later");
+		         srv->nsessions + srv->nproxying >= srv->cfg->max_connections
+		             ? "max_connections"
+		             : "max_connections_per_ip",
+		         l->conf->name);
+		refuse_fd(l, fd, R_TOO_MANY_CONNS);
 		return;
 	}
 	pc = xcalloc(1, sizeof(*pc));
@@ -260,7 +266,7 @@ proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t sa
 	if (pc->rev == NULL || pc->timer == NULL || event_add(pc->rev, NULL) != 0 ||
 	    evtimer_add(pc->timer, &tv) != 0) {
 		log_err("event=session_error ip=%s reason=\"cannot set up connection\"", ip);
-		pc_fail(pc, NULL, NULL);
+		pc_fail(pc, R_NONE);
 	}
 }
 
@@ -268,5 +274,5 @@ void
 proxy_accept_free_all(struct server *srv)
 {
 	while (srv->proxying)
-		pc_fail(srv->proxying, NULL, NULL);
+		pc_fail(srv->proxying, R_NONE);
 }

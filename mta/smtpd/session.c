@@ -44,6 +44,39 @@ smtpd_reply(struct session *s, const char *fmt, ...)
 	evbuffer_add(out, "\r\n", 2);
 }
 
+/* Longer than any reply we send: an address (ADDR_MAX) or a host name plus text. */
+#define SMTPD_REPLY_MAX 1024
+
+static void
+reply_line(struct session *s, bool more, enum reply_id id, va_list ap)
+{
+	char line[SMTPD_REPLY_MAX];
+	size_t n = reply_vformat(line, sizeof(line), id, ap);
+
+	if (more && n > 3)
+		line[3] = '-';
+	evbuffer_add(bufferevent_get_output(s->bev), line, n);
+	evbuffer_add(bufferevent_get_output(s->bev), "\r\n", 2);
+}
+
+void
+smtpd_reply_id(struct session *s, enum reply_id id, ...)
+{
+	va_list ap;
+	va_start(ap, id);
+	reply_line(s, false, id, ap);
+	va_end(ap);
+}
+
+void
+smtpd_reply_more(struct session *s, enum reply_id id, ...)
+{
+	va_list ap;
+	va_start(ap, id);
+	reply_line(s, true, id, ap);
+	va_end(ap);
+}
+
 bool
 smtpd_auth_offered(const struct session *s)
 {
@@ -157,7 +190,7 @@ read_line(struct session *s, struct evbuffer *in, char **line, size_t *len)
 			evbuffer_drain(in, have);
 			if (!s->discard_line) {
 				s->discard_line = true;
-				smtpd_reply(s, "500 5.5.2 Line too long");
+				smtpd_reply_id(s, R_CMD_TOO_LONG);
 				s->bad_cmds++;
 			}
 		}
@@ -170,7 +203,7 @@ read_line(struct session *s, struct evbuffer *in, char **line, size_t *len)
 		/* arrived whole in one read: still too long */
 		free(*line);
 		*line = NULL;
-		smtpd_reply(s, "500 5.5.2 Line too long");
+		smtpd_reply_id(s, R_CMD_TOO_LONG);
 		s->bad_cmds++;
 		return 1;
 	}
@@ -207,15 +240,14 @@ process(struct session *s)
 		if (!read_line(s, in, &line, &len))
 			return;
 		if (line == NULL)
-			continue;	/* tail of an over-long line */
+			continue; /* tail of an over-long line */
 		if (s->state == SS_AUTH)
 			smtpd_auth_line(s, line);
 		else
 			smtpd_dispatch(s, line, len);
 		free(line);
 		if (s->bad_cmds >= SMTPD_BAD_CMDS_MAX && s->state != SS_CLOSING) {
-			smtpd_reply(s, "421 4.7.0 %s Too many errors, closing connection",
-				    s->srv->cfg->hostname);
+			smtpd_reply_id(s, R_TOO_MANY_ERRORS, s->srv->cfg->hostname);
 			smtpd_close_after_reply(s);
 			return;
 		}
@@ -270,11 +302,11 @@ tls_established(struct session *s)
 	s->tls_legacy = ver < TLS1_2_VERSION;
 	metrics_tls_seen(s->tls_version);
 	if (s->tls_legacy)
-		log_warn("s=%s event=legacy_tls ip=%s listener=%s version=%s cipher=%s", s->id, s->ip,
-			 s->lis->conf->name, s->tls_version, s->tls_cipher);
+		log_warn("s=%s event=legacy_tls ip=%s listener=%s version=%s cipher=%s", s->id,
+		         s->ip, s->lis->conf->name, s->tls_version, s->tls_cipher);
 	else
 		log_info("s=%s event=tls ip=%s version=%s cipher=%s", s->id, s->ip, s->tls_version,
-			 s->tls_cipher);
+		         s->tls_cipher);
 }
 
 static void
@@ -292,7 +324,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			session_drop(s);
 			return;
 		}
-		smtpd_reply(s, "421 4.4.2 %s Timeout, closing connection", s->srv->cfg->hostname);
+		smtpd_reply_id(s, R_TIMEOUT, s->srv->cfg->hostname);
 		smtpd_close_after_reply(s);
 		return;
 	}
@@ -302,7 +334,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		if (e)
 			ERR_error_string_n(e, buf, sizeof(buf));
 		log_warn("s=%s event=tls_failed ip=%s listener=%s reason=\"%s\"", s->id, s->ip,
-			 s->lis->conf->name, buf);
+		         s->lis->conf->name, buf);
 	}
 	session_drop(s);
 }
@@ -311,8 +343,8 @@ static void
 on_hs_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	log_info("s=%s event=tls_failed ip=%s listener=%s reason=\"handshake timeout\"", s->id, s->ip,
-		 s->lis->conf->name);
+	log_info("s=%s event=tls_failed ip=%s listener=%s reason=\"handshake timeout\"", s->id,
+	         s->ip, s->lis->conf->name);
 	session_drop(s);
 }
 
@@ -360,7 +392,7 @@ smtpd_starttls(struct session *s)
 	if (ssl == NULL)
 		return -1;
 	tb = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					    BEV_OPT_CLOSE_ON_FREE);
+	                                    BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
 		SSL_free(ssl);
 		return -1;
@@ -375,7 +407,7 @@ smtpd_starttls(struct session *s)
 
 void
 session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen,
-	      bool refuse_tls)
+              bool refuse_tls)
 {
 	struct server *srv = l->srv;
 	struct session *s = xcalloc(1, sizeof(*s));
@@ -393,9 +425,9 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 	if (l->conf->tls == LTLS_IMPLICIT) {
 		SSL *ssl = new_ssl(s);
 		s->bev = ssl ? bufferevent_openssl_socket_new(srv->base, fd, ssl,
-							      BUFFEREVENT_SSL_ACCEPTING,
-							      BEV_OPT_CLOSE_ON_FREE)
-			     : NULL;
+		                                              BUFFEREVENT_SSL_ACCEPTING,
+		                                              BEV_OPT_CLOSE_ON_FREE)
+		             : NULL;
 		if (s->bev)
 			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 		s->tls = true;
@@ -420,15 +452,14 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 	if (s->tls)
 		arm_handshake_timer(s);
 	log_info("s=%s event=connect ip=%s listener=%s allowlisted=%s", s->id, s->ip, l->conf->name,
-		 s->allowlisted ? "yes" : "no");
+	         s->allowlisted ? "yes" : "no");
 	if (refuse_tls) {
 		/* queued now, sent once the handshake is done */
-		smtpd_reply(s, "421 4.7.0 %s Too many connections, try again later",
-			    srv->cfg->hostname);
+		smtpd_reply_id(s, R_TOO_MANY_CONNS, srv->cfg->hostname);
 		smtpd_close_after_reply(s);
 		return;
 	}
-	smtpd_reply(s, "220 %s ESMTP mxrelay", srv->cfg->hostname);
+	smtpd_reply_id(s, R_GREETING, srv->cfg->hostname);
 }
 
 void
@@ -438,7 +469,7 @@ sessions_drain(struct server *srv)
 	for (s = srv->sessions; s; s = n) {
 		n = s->next;
 		if (s->state == SS_CMD && !s->in_tx) {
-			smtpd_reply(s, "421 4.3.2 %s Service shutting down", srv->cfg->hostname);
+			smtpd_reply_id(s, R_SHUTTING_DOWN, srv->cfg->hostname);
 			smtpd_close_after_reply(s);
 		}
 	}
@@ -451,7 +482,7 @@ sessions_abort(struct server *srv)
 	for (s = srv->sessions; s; s = n) {
 		n = s->next;
 		if (s->spooling)
-			continue;	/* in the spool writer's hands: its answer comes soon */
+			continue; /* in the spool writer's hands: its answer comes soon */
 		log_warn("s=%s event=aborted ip=%s reason=shutdown_timeout", s->id, s->ip);
 		session_drop(s);
 	}

@@ -21,6 +21,7 @@
 #include "mta/shared/addr.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
+#include "mta/reply.h"
 #include "mta/smtpd/parse.h"
 #include "spool/spool.h"
 
@@ -28,9 +29,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct config *cfg;
 
+/* A refusal id renders as a full 5xx reply whose enhanced code has the same class. */
 static void
-check_reply(const char *r)
+check_reply(enum reply_id id)
 {
+	char r[512];
+
+	reply_format(r, sizeof(r), id);
 	if (strlen(r) < 10 || r[0] != '5' || r[3] != ' ' || r[4] != r[0] || r[5] != '.')
 		abort();
 }
@@ -57,7 +62,8 @@ static void
 mail(char *arg, int esmtp)
 {
 	char out[ADDR_MAX], *pbuf;
-	const char *params = NULL, *reply = NULL;
+	const char *params = NULL;
+	enum reply_id reply = R_NONE;
 	unsigned flags = 0;
 
 	if (!util_strncaseeq(arg, "FROM:", 5))
