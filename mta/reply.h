@@ -48,7 +48,6 @@ enum reply_id {
 	R_SUBMIT_SHUTTING_DOWN,  /* 421 4.3.2 */
 	R_SUBMIT_BAD_SENDER,     /* 553 5.1.7 Bad sender address <ARG>: WHY */
 	R_SUBMIT_BAD_RCPT,       /* 553 5.1.3 Bad recipient address <ARG>: WHY */
-	R_SUBMIT_LITERAL,        /* 550 5.1.2 */
 	R_SUBMIT_TOO_MANY_RCPTS, /* 552 5.5.3 (at most N) */
 	R_SUBMIT_FROM_TWICE,     /* 503 5.5.1 */
 	R_SUBMIT_NO_ENVELOPE,    /* 503 5.5.1 DATA before FROM and TO */
@@ -65,7 +64,7 @@ enum reply_id {
 	R_HELO,                /* 250 HOST; also each EHLO keyword line */
 	R_EHLO_HELLO,          /* 250-HOST Hello [IP], the first EHLO line */
 	R_HELO_SYNTAX,         /* 501 5.5.4 Syntax: VERB hostname */
-	R_OK,                  /* 250 2.0.0 Ok (RSET, NOOP) */
+	R_OK_DONE,             /* 250 2.0.0 Ok (RSET, NOOP) */
 	R_MAIL_OK,             /* 250 2.1.0 Ok */
 	R_RCPT_OK,             /* 250 2.1.5 Ok */
 	R_BYE,                 /* 221 2.0.0 HOST Bye */
@@ -91,11 +90,11 @@ enum reply_id {
 	R_PARAM_BODY,          /* 555 5.5.4 Unsupported BODY type */
 	R_PARAM_UNSUPPORTED,   /* 555 5.5.4 Unsupported parameter */
 	R_MAIL_NOT_ALLOWED,    /* 553 5.7.1 <ADDR>: (AUTH user's allowed senders) */
-	R_MAIL_NO_DKIM_KEY,    /* 550 5.7.1 <ADDR>: (dkim_unsigned = refuse) */
 	R_AUTH_REQUIRED,       /* 530 5.7.0 */
 	R_RELAY_DENIED,        /* 554 5.7.1 <ADDR>: Relay access denied */
 	R_LITERAL_NO_ROUTE,    /* 550 5.1.2 <ADDR>: address literal without a route */
 	R_TOO_MANY_RCPTS,      /* 452 4.5.3 */
+	R_DATA_START,          /* 354 End data with <CR><LF>.<CR><LF> */
 	R_DATA_ARGS,           /* 501 5.5.4 */
 	R_NO_RCPTS,            /* 554 5.5.1 No valid recipients */
 	R_TLS_UNAVAILABLE,     /* 502 5.5.1 */

@@ -150,7 +150,7 @@ parse_addr(struct submit *sub, const char *arg, bool rcpt)
 		return NULL;
 	}
 	if (rcpt && !config_literal_routed(sub->c->srv->cfg, addr)) {
-		refuse(sub, R_SUBMIT_LITERAL, addr, NULL);
+		refuse(sub, R_LITERAL_NO_ROUTE, addr, NULL);
 		return NULL;
 	}
 	/* dkim_unsigned = refuse: as SMTP does at MAIL FROM (smtpd/cmd.c) */

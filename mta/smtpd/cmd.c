@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "mta/shared/config.h"
-#include "mta/intake/dkimsign.h"
+#include "mta/intake/intake.h"
 #include "mta/shared/addr.h"
 #include "mta/shared/creds.h"
 #include "mta/shared/log.h"
@@ -173,9 +173,8 @@ cmd_mail(struct session *s, char *arg)
 		}
 	}
 	/* dkim_unsigned = refuse: say so at MAIL, before the client sends the data */
-	if (s->srv->cfg->dkim_refuse_unsigned && addr[0] != '\0' &&
-	    !dkimsign_has(s->srv->dkim, addr_domain(addr))) {
-		smtpd_reply_id(s, R_MAIL_NO_DKIM_KEY, addr);
+	if (intake_sender_refusal(s->srv, addr) != R_NONE) {
+		smtpd_reply_id(s, R_SENDER_NO_DKIM_KEY, addr);
 		metrics_inc(M_REJ_SENDER);
 		return;
 	}
@@ -267,13 +266,13 @@ static void
 cmd_rset(struct session *s, char *arg)
 {
 	smtpd_tx_reset(s);
-	smtpd_reply_id(s, R_OK);
+	smtpd_reply_id(s, R_OK_DONE);
 }
 
 static void
 cmd_noop(struct session *s, char *arg)
 {
-	smtpd_reply_id(s, R_OK);
+	smtpd_reply_id(s, R_OK_DONE);
 }
 
 static void

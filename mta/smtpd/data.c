@@ -77,7 +77,7 @@ smtpd_data_begin(struct session *s)
 	d->prev_crlf = true;
 	s->data = d;
 	s->state = SS_DATA;
-	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	smtpd_reply_id(s, R_DATA_START);
 }
 
 static void
@@ -87,7 +87,7 @@ finish_reply(struct session *s)
 	s->ntx++;
 	s->state = SS_CMD;
 	if (s->srv->draining) {
-		smtpd_reply(s, "421 4.3.2 %s Service shutting down", s->srv->cfg->hostname);
+		smtpd_reply_id(s, R_SHUTTING_DOWN, s->srv->cfg->hostname);
 		smtpd_close_after_reply(s);
 	}
 }
@@ -100,7 +100,7 @@ data_done(void *arg, const struct intake_result *res)
 
 	if (res->id != R_NONE) {
 		if (!s->closed) {
-			smtpd_reply(s, "%s", res->reply);
+			smtpd_reply_line(s, res->reply);
 			finish_reply(s);
 		} else {
 			smtpd_tx_reset(s);

@@ -34,13 +34,10 @@ static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
 void
-smtpd_reply(struct session *s, const char *fmt, ...)
+smtpd_reply_line(struct session *s, const char *line)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
-	va_list ap;
-	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
-	va_end(ap);
+	evbuffer_add(out, line, strlen(line));
 	evbuffer_add(out, "\r\n", 2);
 }
 

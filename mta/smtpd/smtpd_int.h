@@ -13,7 +13,6 @@
 
 #include "mta/reply.h"
 #include "mta/server.h"
-#include "mta/writer.h"
 #include "spool/spool.h"
 
 #define SMTPD_CMD_MAX 512         /* RFC 5321 4.5.3.1.4, incl. CRLF */
@@ -71,7 +70,6 @@ struct session {
 	char **rcpts;
 	size_t nrcpts;
 	struct smtpd_data *data;
-	struct writer_job job;
 	bool spooling; /* job is in the spool writer's hands */
 	char qid[SPOOL_QID_LEN + 1];
 
@@ -80,7 +78,8 @@ struct session {
 };
 
 /* smtpd/session.c */
-void smtpd_reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One reply line already rendered from reply.h (intake's answer), CRLF added. */
+void smtpd_reply_line(struct session *s, const char *line);
 /*
  * Send the reply id of mta/reply.h, its "%s" marks filled from the const
  * char * arguments; _more sends it as a continuation line ("250-...",

@@ -108,7 +108,7 @@ static const struct golden goldens[] = {
     {"relay denied", R_RELAY_DENIED, "a@b.test", NULL, "554 5.7.1 <a@b.test>: Relay access denied"},
     {"bad sender", R_SENDER_BAD, "why", NULL, "501 5.1.7 Bad sender address syntax: why"},
     {"bad rcpt", R_RCPT_BAD, "why", NULL, "501 5.1.3 Bad recipient address syntax: why"},
-    {"no dkim key", R_MAIL_NO_DKIM_KEY, "a@b.test", NULL,
+    {"no dkim key", R_SENDER_NO_DKIM_KEY, "a@b.test", NULL,
      "550 5.7.1 <a@b.test>: no DKIM key for this sender domain; mail from it is not relayed "
      "unsigned"},
     {"size param", R_MSG_TOO_BIG, NULL, NULL, "552 5.3.4 Message size exceeds fixed limit"},
