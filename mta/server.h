@@ -40,7 +40,7 @@ struct server {
 	struct ctl *ctl;         /* control and submit sockets (control.h); NULL in tests */
 	struct dkimsign *dkim;   /* NULL: no dkim_key configured */
 	struct listener *listeners; /* smtpd/smtpd.h */
-	struct session *sessions; /* all live sessions, for shutdown */
+	struct session *sessions;   /* all live sessions, for shutdown */
 	unsigned nsessions;
 	struct peers *peers;         /* per client address: sessions, failed AUTH (smtpd/peers.h) */
 	struct proxy_conn *proxying; /* connections still sending their PROXY header */

@@ -36,8 +36,7 @@ refuse(const struct listener *l, int fd, const char *text)
 }
 
 static void
-on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen,
-	  void *arg)
+on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener *l = arg;
 	struct server *srv = l->srv;
@@ -45,8 +44,9 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 
 	cidr_addr_text(sa, ip, sizeof(ip));
 	if (srv->draining) {
-		snprintf(line, sizeof(line), "421 4.3.2 %s Service shutting down, try again later\r\n",
-			 srv->cfg->hostname);
+		snprintf(line, sizeof(line),
+		         "421 4.3.2 %s Service shutting down, try again later\r\n",
+		         srv->cfg->hostname);
 		refuse(l, fd, line);
 		log_info("event=refused ip=%s reason=shutting_down", ip);
 		return;
@@ -59,7 +59,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	if (srv->nsessions < srv->cfg->max_connections && l->conf->tls == LTLS_IMPLICIT &&
 	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
 		log_warn("event=refused ip=%s reason=max_connections_per_ip listener=%s", ip,
-			 l->conf->name);
+		         l->conf->name);
 		/* counted too: unfinished handshakes must not fill every slot */
 		if (peers_take(srv, sa, REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
 			close(fd);
@@ -71,13 +71,14 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	if (srv->nsessions >= srv->cfg->max_connections ||
 	    (l->conf->tls != LTLS_IMPLICIT &&
 	     peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0)) {
-		snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections, try again later\r\n",
-			 srv->cfg->hostname);
+		snprintf(line, sizeof(line),
+		         "421 4.7.0 %s Too many connections, try again later\r\n",
+		         srv->cfg->hostname);
 		refuse(l, fd, line);
 		log_warn("event=refused ip=%s reason=%s listener=%s", ip,
-			 srv->nsessions >= srv->cfg->max_connections ? "max_connections"
-								     : "max_connections_per_ip",
-			 l->conf->name);
+		         srv->nsessions >= srv->cfg->max_connections ? "max_connections"
+		                                                     : "max_connections_per_ip",
+		         l->conf->name);
 		return;
 	}
 	session_start(l, fd, sa, (socklen_t)salen, false);
@@ -125,10 +126,9 @@ listeners_open(struct server *srv, char *err, size_t errlen)
 		struct listener *l = xcalloc(1, sizeof(*l));
 		l->srv = srv;
 		l->conf = lc;
-		l->evl = evconnlistener_new(srv->base, on_accept, l,
-					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-						    LEV_OPT_DISABLED,
-					    -1, fd);
+		l->evl = evconnlistener_new(
+		    srv->base, on_accept, l,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED, -1, fd);
 		if (l->evl == NULL) {
 			close(fd);
 			free(l);
@@ -163,9 +163,10 @@ listeners_enable(struct server *srv)
 	struct listener *l;
 	for (l = srv->listeners; l; l = l->next) {
 		evconnlistener_enable(l->evl);
-		log_info("event=listening listener=%s address=%s tls=%s", l->conf->name,
-			 l->conf->address_text,
-			 (const char *[]){"none", "starttls", "required", "implicit"}[l->conf->tls]);
+		log_info(
+		    "event=listening listener=%s address=%s tls=%s", l->conf->name,
+		    l->conf->address_text,
+		    (const char *[]){"none", "starttls", "required", "implicit"}[l->conf->tls]);
 	}
 }
 

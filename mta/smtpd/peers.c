@@ -36,38 +36,38 @@
 
 #define PEER_BUCKETS 1024
 #define PEERS_AUTH_MAX 4096
-#define AUTHFAIL_LOG_EVERY 60	/* seconds between auth_blocked log lines per address */
-#define AUTHFAIL_USERS 4	/* user names per address whose failures a login can forgive */
+#define AUTHFAIL_LOG_EVERY 60 /* seconds between auth_blocked log lines per address */
+#define AUTHFAIL_USERS 4      /* user names per address whose failures a login can forgive */
 
 /* The failures of one user name from one address. */
 struct ufail {
-	uint64_t user;		/* hash of the name; 0: slot free */
+	uint64_t user; /* hash of the name; 0: slot free */
 	unsigned failures;
-	time_t last;		/* they age out auth_block_time after this */
+	time_t last; /* they age out auth_block_time after this */
 };
 
 /* The failed-AUTH state of one address (IPv6: of one /64). */
 struct afail {
 	/* [AUTHFAIL_USERS]: every other name, forgiven by no login */
 	struct ufail u[AUTHFAIL_USERS + 1];
-	unsigned inflight;	/* password checks running now */
+	unsigned inflight; /* password checks running now */
 	time_t last;
 	time_t blocked_until;
-	time_t log_after;	/* no auth_blocked line before this */
-	unsigned unlogged;	/* refusals not logged yet */
+	time_t log_after;  /* no auth_blocked line before this */
+	unsigned unlogged; /* refusals not logged yet */
 };
 
 struct peer {
 	unsigned char key[16];
-	struct peer *next;	/* in its bucket */
-	unsigned sessions;	/* sessions counted by peers_take */
-	bool has_auth;		/* auth is in use (counted in nauth) */
+	struct peer *next; /* in its bucket */
+	unsigned sessions; /* sessions counted by peers_take */
+	bool has_auth;     /* auth is in use (counted in nauth) */
 	struct afail auth;
 };
 
 struct peers {
 	struct peer *b[PEER_BUCKETS];
-	size_t nauth;		/* entries with has_auth */
+	size_t nauth; /* entries with has_auth */
 };
 
 struct peers *
@@ -333,7 +333,7 @@ static void
 end_check(struct afail *a)
 {
 	if (a->inflight > 0)
-		a->inflight--;	/* 0 when the table dropped the entry meanwhile */
+		a->inflight--; /* 0 when the table dropped the entry meanwhile */
 }
 
 unsigned

@@ -36,19 +36,19 @@
 #include "mta/server.h"
 #include "mta/smtpd/proxy.h"
 
-#define PROXY_HEADER_TIMEOUT 5	/* seconds; a balancer sends the header at once */
+#define PROXY_HEADER_TIMEOUT 5 /* seconds; a balancer sends the header at once */
 
 struct proxy_conn {
 	struct evref ref;
 	struct listener *lis;
 	int fd;
-	struct sockaddr_storage lb;	/* the balancer: counted in srv->peers until handoff */
+	struct sockaddr_storage lb; /* the balancer: counted in srv->peers until handoff */
 	socklen_t lblen;
 	char lbip[64];
-	struct event *rev;	/* readable */
-	struct event *timer;	/* absolute deadline: a trickle of bytes must not extend it */
+	struct event *rev;   /* readable */
+	struct event *timer; /* absolute deadline: a trickle of bytes must not extend it */
 	unsigned char buf[PROXY_HDR_MAX];
-	size_t len;		/* header bytes consumed from the socket so far */
+	size_t len; /* header bytes consumed from the socket so far */
 	struct proxy_conn *prev, *next;
 };
 
@@ -126,7 +126,7 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 	struct listener *l = pc->lis;
 	struct server *srv = l->srv;
 	static const char *const cmds[] = {"proxy", "local", "unknown"};
-	struct sockaddr_storage c;	/* the client's (or for LOCAL the balancer's) address */
+	struct sockaddr_storage c; /* the client's (or for LOCAL the balancer's) address */
 	socklen_t clen = pc->lblen;
 	bool refuse_tls = false;
 	char ip[64];
@@ -139,7 +139,7 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 	}
 	cidr_addr_text((struct sockaddr *)&c, ip, sizeof(ip));
 	log_info("event=proxy lb=%s ip=%s listener=%s version=%u command=%s", pc->lbip, ip,
-		 l->conf->name, h->version, cmds[h->cmd]);
+	         l->conf->name, h->version, cmds[h->cmd]);
 	if (srv->draining) {
 		log_info("event=refused ip=%s lb=%s reason=shutting_down", ip, pc->lbip);
 		pc_fail(pc, "421 4.3.2", "Service shutting down, try again later");
@@ -149,24 +149,26 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 		/* the per-address cap is the client's, not the balancer's */
 		peers_release(srv, (struct sockaddr *)&pc->lb);
 		if (peers_take(srv, (struct sockaddr *)&c, srv->cfg->max_connections_per_ip) != 0) {
-			log_warn("event=refused ip=%s lb=%s reason=max_connections_per_ip listener=%s",
-				 ip, pc->lbip, l->conf->name);
+			log_warn(
+			    "event=refused ip=%s lb=%s reason=max_connections_per_ip listener=%s",
+			    ip, pc->lbip, l->conf->name);
 			if (l->conf->tls != LTLS_IMPLICIT) {
-				refuse_fd(l, fd, "421 4.7.0", "Too many connections, try again later");
+				refuse_fd(l, fd, "421 4.7.0",
+				          "Too many connections, try again later");
 				pc->fd = -1;
 				pc_close(pc);
 				return;
 			}
 			/* as listener.c: 421 inside TLS, counted up to twice the cap */
 			if (peers_take(srv, (struct sockaddr *)&c,
-				       REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
-				pc_close(pc);	/* closes fd */
+			               REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
+				pc_close(pc); /* closes fd */
 				return;
 			}
 			refuse_tls = true;
 		}
 	}
-	pc->fd = -1;	/* handed to the session */
+	pc->fd = -1; /* handed to the session */
 	pc_close(pc);
 	session_start(l, fd, (struct sockaddr *)&c, clen, refuse_tls);
 }
@@ -188,20 +190,22 @@ read_header(struct proxy_conn *pc, evutil_socket_t fd)
 	if (n <= 0) {
 		/* a balancer's TCP health check connects and closes: not worth a warning */
 		if (pc->len == 0 && n == 0)
-			log_debug("event=proxy_closed lb=%s listener=%s", pc->lbip, pc->lis->conf->name);
+			log_debug("event=proxy_closed lb=%s listener=%s", pc->lbip,
+			          pc->lis->conf->name);
 		else
 			log_warn("event=proxy_failed lb=%s listener=%s reason=\"%s\"", pc->lbip,
-				 pc->lis->conf->name, n == 0 ? "closed inside the header" : strerror(errno));
+			         pc->lis->conf->name,
+			         n == 0 ? "closed inside the header" : strerror(errno));
 		pc_fail(pc, NULL, NULL);
 		return;
 	}
 	switch (proxy_parse(pc->buf, pc->len + (size_t)n, pc->lis->conf->proxy_protocol, &h)) {
 	case PROXY_NEED_MORE:
-		want = n;	/* every byte so far is header: take them out of the socket */
+		want = n; /* every byte so far is header: take them out of the socket */
 		break;
 	case PROXY_OK:
 		if (h.len > pc->len) {
-			want = (ssize_t)(h.len - pc->len);	/* at most n: the rest is the client's */
+			want = (ssize_t)(h.len - pc->len); /* at most n: the rest is the client's */
 			break;
 		}
 		h.error = "internal: header ends in bytes already taken";
@@ -209,7 +213,7 @@ read_header(struct proxy_conn *pc, evutil_socket_t fd)
 	case PROXY_ERROR:
 	default:
 		log_warn("event=proxy_failed lb=%s listener=%s reason=\"%s\"", pc->lbip,
-			 pc->lis->conf->name, h.error);
+		         pc->lis->conf->name, h.error);
 		/* take the bad bytes out: closing with unread input resets, losing the 421 */
 		if (recv(fd, pc->buf + pc->len, (size_t)n, 0) < 0)
 			log_debug("event=proxy_drain_failed lb=%s", pc->lbip);
@@ -219,7 +223,7 @@ read_header(struct proxy_conn *pc, evutil_socket_t fd)
 	if (recv(fd, pc->buf + pc->len, (size_t)want, 0) != want) {
 		/* peeked bytes are there: only a broken socket lands here */
 		log_warn("event=proxy_failed lb=%s listener=%s reason=\"%s\"", pc->lbip,
-			 pc->lis->conf->name, "short read of peeked header");
+		         pc->lis->conf->name, "short read of peeked header");
 		pc_fail(pc, NULL, NULL);
 		return;
 	}
@@ -246,8 +250,9 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 
 	evref_enter(&pc->ref);
 	if (!evref_closing(&pc->ref)) {
-		log_warn("event=proxy_failed lb=%s listener=%s reason=\"no PROXY header within %ds\"",
-			 pc->lbip, pc->lis->conf->name, PROXY_HEADER_TIMEOUT);
+		log_warn(
+		    "event=proxy_failed lb=%s listener=%s reason=\"no PROXY header within %ds\"",
+		    pc->lbip, pc->lis->conf->name, PROXY_HEADER_TIMEOUT);
 		pc_fail(pc, "421 4.4.2", "No PROXY header, closing connection");
 	}
 	evref_leave(&pc->ref);
@@ -264,7 +269,8 @@ proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t sa
 	cidr_addr_text(sa, ip, sizeof(ip));
 	/* a header from anyone else would let them claim any address, allowlisted ones too */
 	if (!cidr_list_match(&l->conf->proxy_from, sa)) {
-		log_warn("event=refused ip=%s reason=not_proxy_from listener=%s", ip, l->conf->name);
+		log_warn("event=refused ip=%s reason=not_proxy_from listener=%s", ip,
+		         l->conf->name);
 		refuse_fd(l, fd, "421 4.7.0", "Connect through the load balancer");
 		return;
 	}
@@ -272,10 +278,10 @@ proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t sa
 	if (srv->nsessions + srv->nproxying >= srv->cfg->max_connections ||
 	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
 		log_warn("event=refused ip=%s reason=%s listener=%s", ip,
-			 srv->nsessions + srv->nproxying >= srv->cfg->max_connections
-				 ? "max_connections"
-				 : "max_connections_per_ip",
-			 l->conf->name);
+		         srv->nsessions + srv->nproxying >= srv->cfg->max_connections
+		             ? "max_connections"
+		             : "max_connections_per_ip",
+		         l->conf->name);
 		refuse_fd(l, fd, "421 4.7.0", "Too many connections, try again later");
 		return;
 	}

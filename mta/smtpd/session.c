@@ -224,7 +224,7 @@ process(struct session *s)
 		if (!read_line(s, in, &line, &len))
 			return;
 		if (line == NULL)
-			continue;	/* tail of an over-long line */
+			continue; /* tail of an over-long line */
 		if (s->state == SS_AUTH)
 			smtpd_auth_line(s, line);
 		else
@@ -232,7 +232,7 @@ process(struct session *s)
 		free(line);
 		if (s->bad_cmds >= SMTPD_BAD_CMDS_MAX && s->state != SS_CLOSING) {
 			smtpd_reply(s, "421 4.7.0 %s Too many errors, closing connection",
-				    s->srv->cfg->hostname);
+			            s->srv->cfg->hostname);
 			smtpd_close_after_reply(s);
 			return;
 		}
@@ -297,11 +297,11 @@ tls_established(struct session *s)
 	s->tls_legacy = ver < TLS1_2_VERSION;
 	metrics_tls_seen(s->tls_version);
 	if (s->tls_legacy)
-		log_warn("s=%s event=legacy_tls ip=%s listener=%s version=%s cipher=%s", s->id, s->ip,
-			 s->lis->conf->name, s->tls_version, s->tls_cipher);
+		log_warn("s=%s event=legacy_tls ip=%s listener=%s version=%s cipher=%s", s->id,
+		         s->ip, s->lis->conf->name, s->tls_version, s->tls_cipher);
 	else
 		log_info("s=%s event=tls ip=%s version=%s cipher=%s", s->id, s->ip, s->tls_version,
-			 s->tls_cipher);
+		         s->tls_cipher);
 }
 
 /* Handshake done, timeout, error or EOF on the connection. */
@@ -328,7 +328,7 @@ handle_event(struct session *s, struct bufferevent *bev, short what)
 		if (e)
 			ERR_error_string_n(e, buf, sizeof(buf));
 		log_warn("s=%s event=tls_failed ip=%s listener=%s reason=\"%s\"", s->id, s->ip,
-			 s->lis->conf->name, buf);
+		         s->lis->conf->name, buf);
 	}
 	session_drop(s);
 }
@@ -352,7 +352,7 @@ on_hs_timeout(evutil_socket_t fd, short what, void *arg)
 	session_enter(s);
 	if (!evref_closing(&s->ref)) {
 		log_info("s=%s event=tls_failed ip=%s listener=%s reason=\"handshake timeout\"",
-			 s->id, s->ip, s->lis->conf->name);
+		         s->id, s->ip, s->lis->conf->name);
 		session_drop(s);
 	}
 	session_leave(s);
@@ -402,7 +402,7 @@ smtpd_starttls(struct session *s)
 	if (ssl == NULL)
 		return -1;
 	tb = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					    BEV_OPT_CLOSE_ON_FREE);
+	                                    BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
 		SSL_free(ssl);
 		return -1;
@@ -417,7 +417,7 @@ smtpd_starttls(struct session *s)
 
 void
 session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen,
-	      bool refuse_tls)
+              bool refuse_tls)
 {
 	struct server *srv = l->srv;
 	struct session *s = xcalloc(1, sizeof(*s));
@@ -436,9 +436,9 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 	if (l->conf->tls == LTLS_IMPLICIT) {
 		SSL *ssl = new_ssl(s);
 		s->bev = ssl ? bufferevent_openssl_socket_new(srv->base, fd, ssl,
-							      BUFFEREVENT_SSL_ACCEPTING,
-							      BEV_OPT_CLOSE_ON_FREE)
-			     : NULL;
+		                                              BUFFEREVENT_SSL_ACCEPTING,
+		                                              BEV_OPT_CLOSE_ON_FREE)
+		             : NULL;
 		if (s->bev)
 			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 		s->tls = true;
@@ -463,11 +463,11 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 	if (s->tls)
 		arm_handshake_timer(s);
 	log_info("s=%s event=connect ip=%s listener=%s allowlisted=%s", s->id, s->ip, l->conf->name,
-		 s->allowlisted ? "yes" : "no");
+	         s->allowlisted ? "yes" : "no");
 	if (refuse_tls) {
 		/* queued now, sent once the handshake is done */
 		smtpd_reply(s, "421 4.7.0 %s Too many connections, try again later",
-			    srv->cfg->hostname);
+		            srv->cfg->hostname);
 		smtpd_close_after_reply(s);
 		return;
 	}
@@ -494,7 +494,7 @@ sessions_abort(struct server *srv)
 	for (s = srv->sessions; s; s = n) {
 		n = s->next;
 		if (s->spooling)
-			continue;	/* in the spool writer's hands: its answer comes soon */
+			continue; /* in the spool writer's hands: its answer comes soon */
 		log_warn("s=%s event=aborted ip=%s reason=shutdown_timeout", s->id, s->ip);
 		session_drop(s);
 	}

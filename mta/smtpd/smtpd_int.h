@@ -17,21 +17,21 @@
 #include "mta/writer.h"
 #include "spool/spool.h"
 
-#define SMTPD_CMD_MAX 512	/* RFC 5321 4.5.3.1.4, incl. CRLF */
-#define SMTPD_AUTH_LINE_MAX 12288	/* RFC 4954 4: AUTH lines may be this long */
-#define SMTPD_OUT_MAX (64 * 1024)	/* stop reading while this much output is unsent */
-#define SMTPD_BAD_CMDS_MAX 10	/* protocol errors before we hang up */
-#define SMTPD_AUTH_REFUSALS_MAX 3	/* 454s to a blocked address, then 421 and close */
+#define SMTPD_CMD_MAX 512         /* RFC 5321 4.5.3.1.4, incl. CRLF */
+#define SMTPD_AUTH_LINE_MAX 12288 /* RFC 4954 4: AUTH lines may be this long */
+#define SMTPD_OUT_MAX (64 * 1024) /* stop reading while this much output is unsent */
+#define SMTPD_BAD_CMDS_MAX 10     /* protocol errors before we hang up */
+#define SMTPD_AUTH_REFUSALS_MAX 3 /* 454s to a blocked address, then 421 and close */
 
 enum sstate {
-	SS_CMD,			/* reading commands */
-	SS_AUTH,		/* reading an AUTH continuation line */
-	SS_DATA,		/* reading message content */
-	SS_WAIT,		/* waiting for a worker, the spool or a timer */
-	SS_CLOSING,		/* flushing the last reply, then close */
+	SS_CMD,     /* reading commands */
+	SS_AUTH,    /* reading an AUTH continuation line */
+	SS_DATA,    /* reading message content */
+	SS_WAIT,    /* waiting for a worker, the spool or a timer */
+	SS_CLOSING, /* flushing the last reply, then close */
 };
 
-struct smtpd_data;		/* smtpd/data.c */
+struct smtpd_data; /* smtpd/data.c */
 struct evbuffer;
 
 struct session {
@@ -44,13 +44,13 @@ struct session {
 	socklen_t peerlen;
 	char ip[64];
 	enum sstate state;
-	struct evref ref;	/* callbacks and waits hold it (mta/event.h) */
-	bool wait_held;		/* SS_WAIT's hold on ref, given back by smtpd_resume */
-	bool closed;		/* peer gone while we wait: free when the wait ends */
-	bool paused;		/* stopped reading: too much unsent output */
-	bool discard_line;	/* dropping the rest of an over-long line */
+	struct evref ref;  /* callbacks and waits hold it (mta/event.h) */
+	bool wait_held;    /* SS_WAIT's hold on ref, given back by smtpd_resume */
+	bool closed;       /* peer gone while we wait: free when the wait ends */
+	bool paused;       /* stopped reading: too much unsent output */
+	bool discard_line; /* dropping the rest of an over-long line */
 	bool allowlisted;
-	bool refuse_tls;	/* over the per-address cap: 421 once TLS is up, then close */
+	bool refuse_tls; /* over the per-address cap: 421 once TLS is up, then close */
 
 	char *helo;
 	bool esmtp;
@@ -60,21 +60,21 @@ struct session {
 
 	char *auth_user;
 	const char *auth_mech;
-	int auth_step;		/* LOGIN: 0 wants user, 1 wants password; PLAIN: 0 */
+	int auth_step; /* LOGIN: 0 wants user, 1 wants password; PLAIN: 0 */
 	char *auth_login_user;
-	unsigned auth_refusals;	/* AUTHs refused because the address is blocked */
-	struct event *timer;	/* delayed replies (failed AUTH) */
-	struct event *hs_timer;	/* TLS handshake deadline: libevent's TLS filter has none */
+	unsigned auth_refusals; /* AUTHs refused because the address is blocked */
+	struct event *timer;    /* delayed replies (failed AUTH) */
+	struct event *hs_timer; /* TLS handshake deadline: libevent's TLS filter has none */
 
 	/* the transaction */
 	bool in_tx;
 	char *mail_from;
-	unsigned mail_flags;	/* SPOOL_F_* */
+	unsigned mail_flags; /* SPOOL_F_* */
 	char **rcpts;
 	size_t nrcpts;
 	struct smtpd_data *data;
 	struct writer_job job;
-	bool spooling;		/* job is in the spool writer's hands */
+	bool spooling; /* job is in the spool writer's hands */
 	char qid[SPOOL_QID_LEN + 1];
 
 	unsigned bad_cmds;
