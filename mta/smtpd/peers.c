@@ -35,7 +35,6 @@
 #include "mta/shared/util.h"
 
 #define PEER_BUCKETS 1024
-#define PEERS_AUTH_MAX 4096
 #define AUTHFAIL_LOG_EVERY 60 /* seconds between auth_blocked log lines per address */
 #define AUTHFAIL_USERS 4      /* user names per address whose failures a login can forgive */
 

@@ -28,6 +28,9 @@ struct peers;
  */
 #define REFUSAL_CAP(cap) (2 * (cap) + 4)
 
+/* Addresses (IPv6: /64s) whose failed-AUTH state is kept at most. */
+#define PEERS_AUTH_MAX 4096
+
 struct peers *peers_new(void);
 /* Free the table and every entry in it; NULL is fine. */
 void peers_free(struct peers *t);
