@@ -183,7 +183,7 @@ done:
 	return rc;
 }
 
-#define DRAIN_CHECK_MS 10 /* while draining: how often to look whether anything is left */
+#define DRAIN_CHECK_MS 5 /* while draining: how often to look whether anything is left */
 
 static struct event *deadline_ev; /* shutdown_timeout after SIGTERM */
 static struct event *drain_ev;    /* repeating while draining: on_drain_tick */
