@@ -37,6 +37,8 @@ struct ctl_conn {
  * Send doc's content (one JSON document) and a newline, then close once it is
  * written. doc is drained, not freed. If the peer already left, the connection
  * is simply released. The connection must not be used after this call.
+ * It also ends the wait a handler started by setting c->waiting (work handed
+ * to a worker or the writer): every such wait ends in one ctl_reply/ctl_error.
  */
 void ctl_reply(struct ctl_conn *c, struct evbuffer *doc);
 
