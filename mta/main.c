@@ -7,6 +7,7 @@
 #include <event2/event.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "mta/async.h"
+#include "mta/event.h"
 #include "mta/shared/config.h"
 #include "mta/shared/creds.h"
 #include "mta/shared/log.h"
@@ -27,6 +29,7 @@
 #include "mta/intake/dkimsign.h"
 #include "mta/runas.h"
 #include "mta/server.h"
+#include "mta/smtpd/smtpd.h"
 #include "mta/writer.h"
 
 #define VERSION MXRELAY_VERSION
@@ -180,18 +183,34 @@ done:
 	return rc;
 }
 
-static struct event *deadline_ev;
+#define DRAIN_CHECK_MS 5 /* while draining: how often to look whether anything is left */
 
-void
-server_maybe_exit(struct server *srv)
+static struct event *deadline_ev; /* shutdown_timeout after SIGTERM */
+static struct event *drain_ev;    /* repeating while draining: on_drain_tick */
+
+/* Nothing in flight: no session, no delivery, no local submission unanswered. */
+static bool
+server_idle(struct server *srv)
 {
-	if (srv->draining && srv->nsessions == 0 &&
-	    (srv->deliver == NULL || deliver_busy(srv->deliver) == 0) && ctl_busy(srv->ctl) == 0)
+	return srv->nsessions == 0 && (srv->deliver == NULL || deliver_busy(srv->deliver) == 0) &&
+	       ctl_busy(srv->ctl) == 0;
+}
+
+/*
+ * Draining: main.c alone decides when the loop ends. The layers below never
+ * call up here; this check runs every DRAIN_CHECK_MS until they are done.
+ */
+static void
+on_drain_tick(void *arg)
+{
+	struct server *srv = arg;
+
+	if (server_idle(srv))
 		event_base_loopexit(srv->base, NULL);
 }
 
 static void
-on_deadline(evutil_socket_t fd, short what, void *arg)
+on_deadline(void *arg)
 {
 	struct server *srv = arg;
 	static int rounds;
@@ -204,8 +223,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 		 * moment. Deliveries still talking to remote servers are left:
 		 * nothing was recorded for them, so they are tried again at start.
 		 */
-		struct timeval tv = {5, 0};
-		evtimer_add(deadline_ev, &tv);
+		loop_timer_add(deadline_ev, 5000);
 		if (srv->nsessions == 0)
 			event_base_loopexit(srv->base, NULL);
 		return;
@@ -217,7 +235,6 @@ static void
 on_term(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
-	struct timeval tv = {(time_t)srv->cfg->shutdown_timeout, 0};
 
 	if (srv->draining)
 		return;
@@ -229,9 +246,16 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	if (srv->deliver)
 		deliver_stop(srv->deliver);
 	sessions_drain(srv);
-	server_maybe_exit(srv);
-	deadline_ev = evtimer_new(srv->base, on_deadline, srv);
-	evtimer_add(deadline_ev, &tv);
+	if (server_idle(srv))
+		event_base_loopexit(srv->base, NULL);
+	drain_ev = loop_timer_new(srv->base, true, on_drain_tick, srv);
+	if (drain_ev)
+		loop_timer_add(drain_ev, DRAIN_CHECK_MS);
+	deadline_ev = loop_timer_new(srv->base, false, on_deadline, srv);
+	if (deadline_ev) /* in ms: beyond 49 days is forever anyway */
+		loop_timer_add(deadline_ev, srv->cfg->shutdown_timeout > UINT_MAX / 1000
+		                                ? UINT_MAX
+		                                : srv->cfg->shutdown_timeout * 1000);
 }
 
 static bool
@@ -324,7 +348,7 @@ start(struct server *srv, char *err, size_t errlen)
 		return -1;
 	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0) /* keys are root-only */
 		return -1;
-	srv->authfail = authfail_new();
+	srv->peers = peers_new();
 	if (listeners_open(srv, err, errlen) != 0 || listeners_tls_init(srv, err, errlen) != 0)
 		return -1;
 	if (runas_switch(&acct, c->data_dir, err, errlen) != 0)
@@ -364,7 +388,7 @@ teardown(struct server *srv)
 	if (srv->sched)
 		sched_free(srv->sched);
 	listeners_free(srv);
-	authfail_free(srv->authfail);
+	peers_free(srv->peers);
 	creds_free(srv->creds);
 	dkimsign_unref(srv->dkim);
 	config_free(srv->cfg);
@@ -372,15 +396,11 @@ teardown(struct server *srv)
 		event_base_free(srv->base);
 }
 
-int
-main(int argc, char **argv)
+/* The command line. -1: go on and run; else the exit status. */
+static int
+parse_args(int argc, char **argv, const char **path, int *check)
 {
-	struct server srv;
-	const char *path = NULL;
-	int check = 0, opt;
-	char err[1024];
-	struct event *ev_term, *ev_int, *ev_hup;
-
+	int opt;
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
 	    {"debug", no_argument, NULL, 'd'},        {"version", no_argument, NULL, 'V'},
@@ -389,10 +409,10 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "c:ndhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			path = optarg;
+			*path = optarg;
 			break;
 		case 'n':
-			check = 1;
+			*check = 1;
 			break;
 		case 'd':
 			log_set_debug(1);
@@ -413,6 +433,31 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* Signals on the loop: TERM and INT drain, HUP reloads. */
+static void
+signals_add(struct server *srv, struct event *ev[3])
+{
+	ev[0] = evsignal_new(srv->base, SIGTERM, on_term, srv);
+	ev[1] = evsignal_new(srv->base, SIGINT, on_term, srv);
+	ev[2] = evsignal_new(srv->base, SIGHUP, on_hup, srv);
+	for (int i = 0; i < 3; i++)
+		evsignal_add(ev[i], NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct server srv;
+	const char *path = NULL;
+	int check = 0, rc;
+	char err[1024];
+	struct event *sigs[3];
+
+	if ((rc = parse_args(argc, argv, &path, &check)) >= 0)
+		return rc;
 	if (check)
 		return check_only(path);
 
@@ -431,12 +476,7 @@ main(int argc, char **argv)
 		teardown(&srv);
 		return 1;
 	}
-	ev_term = evsignal_new(srv.base, SIGTERM, on_term, &srv);
-	ev_int = evsignal_new(srv.base, SIGINT, on_term, &srv);
-	ev_hup = evsignal_new(srv.base, SIGHUP, on_hup, &srv);
-	evsignal_add(ev_term, NULL);
-	evsignal_add(ev_int, NULL);
-	evsignal_add(ev_hup, NULL);
+	signals_add(&srv, sigs);
 	listeners_enable(&srv);
 	log_info("event=ready version=%s config=%s data_dir=%s hostname=%s", VERSION,
 	         path ? path : "(default)", srv.cfg->data_dir, srv.cfg->hostname);
@@ -444,11 +484,10 @@ main(int argc, char **argv)
 
 	log_info("event=stopping accepted=%llu rejected=%llu", (unsigned long long)srv.accepted,
 	         (unsigned long long)srv.rejected);
-	event_free(ev_term);
-	event_free(ev_int);
-	event_free(ev_hup);
-	if (deadline_ev)
-		event_free(deadline_ev);
+	for (int i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	loop_timer_free(drain_ev);
+	loop_timer_free(deadline_ev);
 	teardown(&srv);
 	return 0;
 }

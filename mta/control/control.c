@@ -24,6 +24,7 @@
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 #include "mta/control/jsonw.h"
+#include "mta/event.h"
 #include "mta/server.h"
 
 #define CTL_GROUP "mxrelay"
@@ -46,7 +47,6 @@ struct ctl {
 	struct ctl_conn *conns;
 	unsigned nsubmits; /* connections that sent SUBMIT, until freed */
 	uint64_t seq;
-	bool closing; /* ctl_free: the loop is gone */
 };
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -55,12 +55,20 @@ static void on_event(struct bufferevent *bev, short what, void *arg);
 
 /* ---- connections ------------------------------------------------------ */
 
+/*
+ * Lifetime (mta/event.h): every bufferevent callback holds c while it runs,
+ * and so does a wait for a worker or the writer (c->waiting when a callback
+ * ends: taken then, given back by ctl_reply, which ends every wait). A close
+ * frees c once nothing holds it.
+ */
+
+/* evref's free_fn, and ctl_free's for every connection left at exit. */
 static void
-conn_free(struct ctl_conn *c)
+conn_free(void *obj)
 {
+	struct ctl_conn *c = obj;
 	struct ctl *ctl = c->ctl;
 	struct ctl_sock *cs = &ctl->socks[c->submit_sock ? 1 : 0];
-	bool was_submit = c->sub != NULL;
 
 	if (c->prev)
 		c->prev->next = c->next;
@@ -76,44 +84,50 @@ conn_free(struct ctl_conn *c)
 	if (c->bev)
 		bufferevent_free(c->bev);
 	free(c);
-	if (was_submit && !ctl->closing)
-		server_maybe_exit(ctl->srv);
 }
 
+/* The callback is done with c; a wait it started holds c on. c may be freed here. */
 static void
-on_reap(evutil_socket_t fd, short what, void *arg)
+conn_leave(struct ctl_conn *c)
 {
-	conn_free(arg);
+	if (c->waiting && !c->wait_held && !c->closed) {
+		c->wait_held = true;
+		evref_enter(&c->ref);
+	}
+	evref_leave(&c->ref);
 }
 
-/* Free on the next loop turn: we may be inside one of c's own callbacks. */
+/* Nothing more on c: freed once no callback or wait holds it (maybe now). */
 static void
 conn_close(struct ctl_conn *c)
 {
-	struct timeval now = {0, 0};
-
-	if (c->dying)
+	if (evref_closing(&c->ref))
 		return;
-	c->dying = true;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	event_base_once(c->srv->base, -1, EV_TIMEOUT, on_reap, c, &now);
+	evref_close(&c->ref);
 }
 
 void
 ctl_reply(struct ctl_conn *c, struct evbuffer *doc)
 {
+	evref_enter(&c->ref); /* the wait's completion may end here: c lives to the end */
+	if (c->wait_held) {
+		c->wait_held = false;
+		evref_leave(&c->ref);
+	}
 	c->waiting = false;
-	if (c->closed || c->dying) {
+	if (c->closed || evref_closing(&c->ref)) {
 		evbuffer_drain(doc, evbuffer_get_length(doc));
 		conn_close(c);
-		return;
+	} else {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		evbuffer_add_buffer(out, doc);
+		evbuffer_add(out, "\n", 1);
+		c->replied = true;
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_enable(c->bev, EV_WRITE);
 	}
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	evbuffer_add_buffer(out, doc);
-	evbuffer_add(out, "\n", 1);
-	c->replied = true;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_enable(c->bev, EV_WRITE);
+	evref_leave(&c->ref);
 }
 
 void
@@ -200,18 +214,18 @@ dispatch(struct ctl_conn *c, char *line)
 static void
 pause_if_waiting(struct ctl_conn *c)
 {
-	if (c->waiting && !c->dying)
+	if (c->waiting && !evref_closing(&c->ref))
 		bufferevent_disable(c->bev, EV_READ);
 }
 
+/* Input: the request line, or more of a SUBMIT. */
 static void
-on_read(struct bufferevent *bev, void *arg)
+read_input(struct ctl_conn *c, struct bufferevent *bev)
 {
-	struct ctl_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	char line[CTL_LINE_MAX + 1];
 
-	if (c->dying || c->waiting || c->replied)
+	if (evref_closing(&c->ref) || c->waiting || c->replied)
 		return;
 	if (c->sub) {
 		submit_feed(c, in);
@@ -239,12 +253,24 @@ on_read(struct bufferevent *bev, void *arg)
 }
 
 static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn *c = arg;
+
+	evref_enter(&c->ref);
+	read_input(c, bev);
+	conn_leave(c);
+}
+
+static void
 on_write(struct bufferevent *bev, void *arg)
 {
 	struct ctl_conn *c = arg;
 
+	evref_enter(&c->ref);
 	if (c->replied && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		conn_close(c);
+	conn_leave(c);
 }
 
 static void
@@ -252,15 +278,14 @@ on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct ctl_conn *c = arg;
 
+	evref_enter(&c->ref);
 	if (what & BEV_EVENT_TIMEOUT)
 		log_info("%s event=ctl_timeout uid=%u", c->id, (unsigned)c->uid);
-	if (c->waiting) {
-		/* a worker or the writer still holds c: release it when they answer */
+	/* a worker or the writer may still hold c: it is freed when they answer */
+	if (c->waiting)
 		c->closed = true;
-		bufferevent_disable(bev, EV_READ | EV_WRITE);
-		return;
-	}
 	conn_close(c);
+	conn_leave(c);
 }
 
 static void
@@ -281,6 +306,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
+	evref_init(&c->ref, conn_free, c);
 	c->ctl = ctl;
 	c->srv = ctl->srv;
 	c->submit_sock = cs->submit;
@@ -431,7 +457,6 @@ ctl_free(struct ctl *ctl)
 {
 	if (ctl == NULL)
 		return;
-	ctl->closing = true;
 	while (ctl->conns)
 		conn_free(ctl->conns);
 	for (int i = 0; i < 2; i++) {

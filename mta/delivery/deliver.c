@@ -83,7 +83,6 @@ job_end(struct djob *j)
 	dl->busy--;
 	job_free(j);
 	suspect_end(dl, suspect);
-	server_maybe_exit(dl->srv);
 }
 
 static void

@@ -3,7 +3,7 @@
  * (global and per client address). Sockets are bound before privileges are
  * dropped; accepting starts with listeners_enable once the daemon is ready.
  */
-#include "mta/server.h"
+#include "mta/smtpd/smtpd.h"
 #include "mta/reply.h"
 
 #include <errno.h>
@@ -19,81 +19,7 @@
 #include "mta/shared/cidr.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
-
-#define PEER_BUCKETS 1024
-
-struct peer {
-	unsigned char addr[16];
-	unsigned count;
-	struct peer *next;
-};
-
-struct peer_table {
-	struct peer *b[PEER_BUCKETS];
-};
-
-/* 16-byte key for a peer; IPv4 and IPv4-mapped IPv6 give the same key */
-static void
-peer_key(const struct sockaddr *sa, unsigned char key[16])
-{
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
-}
-
-static struct peer **
-peer_slot(struct peer_table *t, const unsigned char key[16])
-{
-	uint32_t h = 2166136261u;
-	struct peer **pp;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	for (pp = &t->b[h % PEER_BUCKETS]; *pp; pp = &(*pp)->next)
-		if (memcmp((*pp)->addr, key, 16) == 0)
-			break;
-	return pp;
-}
-
-/* Count one more session for sa unless it is at the cap. 0 / -1. */
-int
-peers_take(struct server *srv, const struct sockaddr *sa, unsigned cap)
-{
-	unsigned char key[16];
-	struct peer **pp;
-
-	if (srv->peers == NULL)
-		srv->peers = xcalloc(1, sizeof(*srv->peers));
-	peer_key(sa, key);
-	pp = peer_slot(srv->peers, key);
-	if (*pp == NULL) {
-		*pp = xcalloc(1, sizeof(**pp));
-		memcpy((*pp)->addr, key, 16);
-	}
-	if ((*pp)->count >= cap)
-		return -1;
-	(*pp)->count++;
-	return 0;
-}
-
-void
-peers_release(struct server *srv, const struct sockaddr *sa)
-{
-	unsigned char key[16];
-	struct peer **pp, *p;
-
-	peer_key(sa, key);
-	pp = peer_slot(srv->peers, key);
-	if ((p = *pp) == NULL)
-		return;
-	if (--p->count == 0) {
-		*pp = p->next;
-		free(p);
-	}
-}
+#include "mta/server.h"
 
 /*
  * Refuse before any session state exists: one write, then close. On an
@@ -247,7 +173,7 @@ void
 listeners_free(struct server *srv)
 {
 	struct listener *l, *n;
-	proxy_accept_free_all(srv); /* before the peer table they hold entries in */
+	proxy_accept_free_all(srv);
 	for (l = srv->listeners; l; l = n) {
 		n = l->next;
 		evconnlistener_free(l->evl);
@@ -255,6 +181,4 @@ listeners_free(struct server *srv)
 		free(l);
 	}
 	srv->listeners = NULL;
-	free(srv->peers); /* empty by now: every session released its entry */
-	srv->peers = NULL;
 }

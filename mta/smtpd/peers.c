@@ -1,11 +1,13 @@
 /*
- * auth: failed-AUTH throttling per client address.
+ * peers: the per-address table (peers.h): sessions per client address for
+ * the connection caps, and failed-AUTH throttling.
  *
- * Each failure from an address delays the answer (250 ms doubling, at most
- * 4 s); after auth_max_failures failures within auth_block_time the address
- * is refused AUTH (454 4.7.0) until the block time passes (IPv6: per /64).
- * A password check still running counts as a failure until it succeeds, so
- * parallel connections get no more checks than one connection would.
+ * AUTH throttling: each failure from an address delays the answer (250 ms
+ * doubling, at most 4 s); after auth_max_failures failures within
+ * auth_block_time the address is refused AUTH (454 4.7.0) until the block
+ * time passes (IPv6: per /64). A password check still running counts as a
+ * failure until it succeeds, so parallel connections get no more checks
+ * than one connection would.
  *
  * Failures are kept per user name within the address's entry. A successful
  * login forgives that user's failures only (the device that mistyped its own
@@ -17,107 +19,241 @@
  * auth_blocked log line is written once per address per AUTHFAIL_LOG_EVERY
  * seconds, with the count of refusals since the last one.
  * Only the address is slowed: the account keeps working from every other address, so a
- * guessing attacker cannot lock a copier out. The table is bounded: the
- * oldest entry is dropped when it is full.
+ * guessing attacker cannot lock a copier out. The AUTH part is bounded: the
+ * oldest address's AUTH state is dropped when PEERS_AUTH_MAX are held.
  */
-#include "mta/server.h"
+#include "mta/smtpd/peers.h"
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mta/server.h"
 #include "mta/shared/config.h"
 #include "mta/shared/util.h"
 
-#define AUTHFAIL_MAX 4096
-#define AUTHFAIL_LOG_EVERY 60	/* seconds between auth_blocked log lines per address */
-#define AUTHFAIL_USERS 4	/* user names per address whose failures a login can forgive */
+#define PEER_BUCKETS 1024
+#define AUTHFAIL_LOG_EVERY 60 /* seconds between auth_blocked log lines per address */
+#define AUTHFAIL_USERS 4      /* user names per address whose failures a login can forgive */
 
 /* The failures of one user name from one address. */
 struct ufail {
-	uint64_t user;		/* hash of the name; 0: slot free */
+	uint64_t user; /* hash of the name; 0: slot free */
 	unsigned failures;
-	time_t last;		/* they age out auth_block_time after this */
+	time_t last; /* they age out auth_block_time after this */
 };
 
+/* The failed-AUTH state of one address (IPv6: of one /64). */
 struct afail {
-	unsigned char addr[16];
 	/* [AUTHFAIL_USERS]: every other name, forgiven by no login */
 	struct ufail u[AUTHFAIL_USERS + 1];
-	unsigned inflight;	/* password checks running now */
+	unsigned inflight; /* password checks running now */
 	time_t last;
 	time_t blocked_until;
-	time_t log_after;	/* no auth_blocked line before this */
-	unsigned unlogged;	/* refusals not logged yet */
+	time_t log_after;  /* no auth_blocked line before this */
+	unsigned unlogged; /* refusals not logged yet */
 };
 
-struct auth_table {
-	struct afail v[AUTHFAIL_MAX];
-	size_t n;
+struct peer {
+	unsigned char key[16];
+	struct peer *next; /* in its bucket */
+	unsigned sessions; /* sessions counted by peers_take */
+	bool has_auth;     /* auth is in use (counted in nauth) */
+	struct afail auth;
 };
 
-struct auth_table *
-authfail_new(void)
+struct peers {
+	struct peer *b[PEER_BUCKETS];
+	size_t nauth; /* entries with has_auth */
+};
+
+struct peers *
+peers_new(void)
 {
-	return xcalloc(1, sizeof(struct auth_table));
+	return xcalloc(1, sizeof(struct peers));
 }
 
 void
-authfail_free(struct auth_table *t)
+peers_free(struct peers *t)
 {
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < PEER_BUCKETS; i++) {
+		struct peer *p, *n;
+		for (p = t->b[i]; p; p = n) {
+			n = p->next;
+			free(p);
+		}
+	}
 	free(t);
 }
 
+static struct peers *
+table(struct server *srv)
+{
+	if (srv->peers == NULL)
+		srv->peers = peers_new();
+	return srv->peers;
+}
+
+/*
+ * The 16-byte key of sa; IPv4 and IPv4-mapped IPv6 give the same key.
+ * per64: the key for AUTH failures, where one IPv6 client usually owns a
+ * whole /64: counted per /64, or rotating the interface id would dodge the
+ * throttle.
+ */
 static void
-key_of(const struct sockaddr *sa, unsigned char k[16])
+addr_key(const struct sockaddr *sa, unsigned char k[16], bool per64)
 {
 	memset(k, 0, 16);
 	if (sa->sa_family == AF_INET) {
 		k[10] = k[11] = 0xff;
 		memcpy(k + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
-		/*
-		 * One IPv6 client usually owns a whole /64: count failures per /64,
-		 * or rotating the interface id would dodge the throttle.
-		 */
 		const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
 		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-		memcpy(k, a, memcmp(a, mapped, 12) == 0 ? 16 : 8);
+		memcpy(k, a, !per64 || memcmp(a, mapped, 12) == 0 ? 16 : 8);
 	}
 }
 
-/* Find the entry for sa, dropping expired ones on the way (linear: bounded table). */
-static struct afail *
-lookup(struct server *srv, const struct sockaddr *sa, time_t now, int create)
+/* The link that points at key's entry (or the bucket's end). FNV-1a over the key. */
+static struct peer **
+slot(struct peers *t, const unsigned char key[16])
 {
-	struct auth_table *t = srv->authfail;
+	uint32_t h = 2166136261u;
+	struct peer **pp;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	for (pp = &t->b[h % PEER_BUCKETS]; *pp; pp = &(*pp)->next)
+		if (memcmp((*pp)->key, key, 16) == 0)
+			break;
+	return pp;
+}
+
+static struct peer *
+entry(struct peers *t, const unsigned char key[16], bool create)
+{
+	struct peer **pp = slot(t, key);
+
+	if (*pp == NULL && create) {
+		*pp = xcalloc(1, sizeof(**pp));
+		memcpy((*pp)->key, key, 16);
+	}
+	return *pp;
+}
+
+/* Free p when it counts no session and holds no AUTH state. */
+static void
+entry_tidy(struct peers *t, struct peer *p)
+{
+	struct peer **pp;
+
+	if (p->sessions > 0 || p->has_auth)
+		return;
+	pp = slot(t, p->key);
+	*pp = p->next;
+	free(p);
+}
+
+int
+peers_take(struct server *srv, const struct sockaddr *sa, unsigned cap)
+{
+	struct peers *t = table(srv);
+	unsigned char k[16];
+	struct peer *p;
+
+	addr_key(sa, k, false);
+	p = entry(t, k, true);
+	if (p->sessions >= cap) {
+		entry_tidy(t, p);
+		return -1;
+	}
+	p->sessions++;
+	return 0;
+}
+
+void
+peers_release(struct server *srv, const struct sockaddr *sa)
+{
+	struct peers *t = table(srv);
+	unsigned char k[16];
+	struct peer *p;
+
+	addr_key(sa, k, false);
+	p = entry(t, k, false);
+	if (p == NULL || p->sessions == 0)
+		return;
+	p->sessions--;
+	entry_tidy(t, p);
+}
+
+/* ---- failed AUTH ------------------------------------------------------------ */
+
+static bool
+auth_expired(const struct afail *a, unsigned window, time_t now)
+{
+	return a->blocked_until <= now && a->last + (time_t)window <= now && a->inflight == 0;
+}
+
+/* Forget p's AUTH state (p may be freed). */
+static void
+auth_drop(struct peers *t, struct peer *p)
+{
+	p->has_auth = false;
+	memset(&p->auth, 0, sizeof(p->auth));
+	t->nauth--;
+	entry_tidy(t, p);
+}
+
+/* The AUTH part is full: drop the expired states, then the oldest if still full. */
+static void
+auth_make_room(struct peers *t, unsigned window, time_t now)
+{
+	struct peer *oldest = NULL;
+
+	for (size_t i = 0; i < PEER_BUCKETS; i++) {
+		struct peer *p, *n;
+		for (p = t->b[i]; p; p = n) {
+			n = p->next;
+			if (!p->has_auth)
+				continue;
+			if (auth_expired(&p->auth, window, now))
+				auth_drop(t, p);
+			else if (oldest == NULL || p->auth.last < oldest->auth.last)
+				oldest = p;
+		}
+	}
+	if (t->nauth >= PEERS_AUTH_MAX && oldest != NULL)
+		auth_drop(t, oldest);
+}
+
+/* The AUTH state of sa's address; an expired one reads as none. NULL: none (!create). */
+static struct afail *
+lookup(struct server *srv, const struct sockaddr *sa, time_t now, bool create)
+{
+	struct peers *t = table(srv);
 	unsigned window = srv->cfg->auth_block_time;
 	unsigned char k[16];
-	size_t i, oldest = 0;
+	struct peer *p;
 
-	key_of(sa, k);
-	for (i = 0; i < t->n;) {
-		struct afail *a = &t->v[i];
-		if (a->blocked_until <= now && a->last + (time_t)window <= now && a->inflight == 0) {
-			t->v[i] = t->v[--t->n];
-			continue;
-		}
-		if (memcmp(a->addr, k, 16) == 0)
-			return a;
-		if (a->last < t->v[oldest].last)
-			oldest = i;
-		i++;
-	}
+	addr_key(sa, k, true);
+	p = entry(t, k, false);
+	if (p != NULL && p->has_auth && auth_expired(&p->auth, window, now))
+		auth_drop(t, p);
+	p = entry(t, k, false);
+	if (p != NULL && p->has_auth)
+		return &p->auth;
 	if (!create)
 		return NULL;
-	if (t->n == AUTHFAIL_MAX)
-		i = oldest;
-	else
-		i = t->n++;
-	memset(&t->v[i], 0, sizeof(t->v[i]));
-	memcpy(t->v[i].addr, k, 16);
-	return &t->v[i];
+	if (t->nauth >= PEERS_AUTH_MAX)
+		auth_make_room(t, window, now);
+	p = entry(t, k, true);
+	p->has_auth = true;
+	t->nauth++;
+	return &p->auth;
 }
 
 /* FNV-1a, never 0 (a free slot). User names are case-sensitive, as in creds. */
@@ -171,7 +307,7 @@ user_slot(struct afail *a, const char *user, int create)
 unsigned
 authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t now)
 {
-	struct afail *a = lookup(srv, sa, now, 0);
+	struct afail *a = lookup(srv, sa, now, false);
 	unsigned n;
 
 	if (a == NULL)
@@ -186,7 +322,7 @@ authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t now)
 void
 authfail_begin(struct server *srv, const struct sockaddr *sa, time_t now)
 {
-	struct afail *a = lookup(srv, sa, now, 1);
+	struct afail *a = lookup(srv, sa, now, true);
 
 	a->inflight++;
 	a->last = now;
@@ -196,13 +332,13 @@ static void
 end_check(struct afail *a)
 {
 	if (a->inflight > 0)
-		a->inflight--;	/* 0 when the table dropped the entry meanwhile */
+		a->inflight--; /* 0 when the table dropped the entry meanwhile */
 }
 
 unsigned
 authfail_refused(struct server *srv, const struct sockaddr *sa, time_t now)
 {
-	struct afail *a = lookup(srv, sa, now, 1);
+	struct afail *a = lookup(srv, sa, now, true);
 	unsigned n = ++a->unlogged;
 
 	if (now < a->log_after)
@@ -215,7 +351,7 @@ authfail_refused(struct server *srv, const struct sockaddr *sa, time_t now)
 unsigned
 authfail_record(struct server *srv, const struct sockaddr *sa, const char *user, time_t now)
 {
-	struct afail *a = lookup(srv, sa, now, 1);
+	struct afail *a = lookup(srv, sa, now, true);
 	struct ufail *u;
 	unsigned n, shift;
 
@@ -235,7 +371,7 @@ authfail_record(struct server *srv, const struct sockaddr *sa, const char *user,
 void
 authfail_clear(struct server *srv, const struct sockaddr *sa, const char *user)
 {
-	struct afail *a = lookup(srv, sa, time(NULL), 0);
+	struct afail *a = lookup(srv, sa, time(NULL), false);
 	struct ufail *u;
 
 	if (a == NULL)

@@ -13,8 +13,11 @@
  * moving the per-address count from the balancer to the client. Never sends
  * a byte before the header is parsed, except a refusal, and never reads a
  * byte past the header: what follows belongs to the session (or TLS).
+ *
+ * Lifetime (mta/event.h): each callback holds the connection; giving up
+ * (pc_close) stops its events at once and frees it when the callback ends.
  */
-#include "mta/server.h"
+#include "mta/smtpd/smtpd.h"
 #include "mta/reply.h"
 
 #include <errno.h>
@@ -30,11 +33,14 @@
 #include "mta/shared/cidr.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
+#include "mta/event.h"
+#include "mta/server.h"
 #include "mta/smtpd/proxy.h"
 
 #define PROXY_HEADER_TIMEOUT 5 /* seconds; a balancer sends the header at once */
 
 struct proxy_conn {
+	struct evref ref;
 	struct listener *lis;
 	int fd;
 	struct sockaddr_storage lb; /* the balancer: counted in srv->peers until handoff */
@@ -65,10 +71,11 @@ refuse_fd(const struct listener *l, int fd, enum reply_id id)
 	close(fd);
 }
 
-/* Unlink and free pc; the fd is closed unless it was handed on (fd < 0). */
+/* evref's free_fn: unlink and free pc; the fd is closed unless it was handed on (fd < 0). */
 static void
-pc_free(struct proxy_conn *pc)
+pc_free(void *obj)
 {
+	struct proxy_conn *pc = obj;
 	struct server *srv = pc->lis->srv;
 
 	if (pc->prev)
@@ -87,6 +94,19 @@ pc_free(struct proxy_conn *pc)
 	free(pc);
 }
 
+/* Done with pc: nothing fires on it any more; freed once no callback holds it. */
+static void
+pc_close(struct proxy_conn *pc)
+{
+	if (evref_closing(&pc->ref))
+		return;
+	if (pc->rev)
+		event_del(pc->rev);
+	if (pc->timer)
+		event_del(pc->timer);
+	evref_close(&pc->ref);
+}
+
 /* Give up on the connection: refusal (R_NONE: none), release the balancer's slot. */
 static void
 pc_fail(struct proxy_conn *pc, enum reply_id refusal)
@@ -98,7 +118,7 @@ pc_fail(struct proxy_conn *pc, enum reply_id refusal)
 		pc->fd = -1;
 	}
 	peers_release(srv, (struct sockaddr *)&pc->lb);
-	pc_free(pc);
+	pc_close(pc);
 }
 
 /* The header is in: start the session as the client (or as the balancer for LOCAL). */
@@ -108,7 +128,7 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 	struct listener *l = pc->lis;
 	struct server *srv = l->srv;
 	static const char *const cmds[] = {"proxy", "local", "unknown"};
-	struct sockaddr_storage c; /* copied: pc is freed before the session starts */
+	struct sockaddr_storage c; /* the client's (or for LOCAL the balancer's) address */
 	socklen_t clen = pc->lblen;
 	bool refuse_tls = false;
 	char ip[64];
@@ -137,27 +157,27 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 			if (l->conf->tls != LTLS_IMPLICIT) {
 				refuse_fd(l, fd, R_TOO_MANY_CONNS);
 				pc->fd = -1;
-				pc_free(pc);
+				pc_close(pc);
 				return;
 			}
 			/* as listener.c: 421 inside TLS, counted up to twice the cap */
 			if (peers_take(srv, (struct sockaddr *)&c,
 			               REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
-				pc_free(pc); /* closes fd */
+				pc_close(pc); /* closes fd */
 				return;
 			}
 			refuse_tls = true;
 		}
 	}
 	pc->fd = -1; /* handed to the session */
-	pc_free(pc);
+	pc_close(pc);
 	session_start(l, fd, (struct sockaddr *)&c, clen, refuse_tls);
 }
 
+/* The socket is readable: take header bytes, hand off once the header is whole. */
 static void
-on_readable(evutil_socket_t fd, short what, void *arg)
+read_header(struct proxy_conn *pc, evutil_socket_t fd)
 {
-	struct proxy_conn *pc = arg;
 	struct proxy_hdr h;
 	ssize_t n, want;
 
@@ -214,13 +234,29 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_conn *pc = arg;
+
+	evref_enter(&pc->ref);
+	if (!evref_closing(&pc->ref))
+		read_header(pc, fd);
+	evref_leave(&pc->ref);
+}
+
+static void
 on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy_conn *pc = arg;
 
-	log_warn("event=proxy_failed lb=%s listener=%s reason=\"no PROXY header within %ds\"",
-	         pc->lbip, pc->lis->conf->name, PROXY_HEADER_TIMEOUT);
-	pc_fail(pc, R_PROXY_TIMEOUT);
+	evref_enter(&pc->ref);
+	if (!evref_closing(&pc->ref)) {
+		log_warn(
+		    "event=proxy_failed lb=%s listener=%s reason=\"no PROXY header within %ds\"",
+		    pc->lbip, pc->lis->conf->name, PROXY_HEADER_TIMEOUT);
+		pc_fail(pc, R_PROXY_TIMEOUT);
+	}
+	evref_leave(&pc->ref);
 }
 
 void
@@ -251,6 +287,7 @@ proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t sa
 		return;
 	}
 	pc = xcalloc(1, sizeof(*pc));
+	evref_init(&pc->ref, pc_free, pc);
 	pc->lis = l;
 	pc->fd = fd;
 	memcpy(&pc->lb, sa, salen);

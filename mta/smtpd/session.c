@@ -3,9 +3,12 @@
  * libevent bufferevent, the read loop that feeds commands or DATA, reply
  * output, timeouts, and closing.
  *
- * A session is freed only when nothing waits on it: while a worker, the
- * spool writer or a timer holds it (state SS_WAIT), a hang-up just marks it
- * closed, and the wait's completion frees it.
+ * Lifetime (mta/event.h): every libevent callback holds the session while
+ * it runs, and so does a wait for a worker, the spool writer or a timer
+ * (state SS_WAIT: taken when a handler ends in SS_WAIT, given back by
+ * smtpd_resume, which every wait's completion calls). A hang-up during a
+ * wait marks the session closed; it is freed when the completion is done
+ * with it, never inside a callback that still uses it.
  */
 #include "mta/smtpd/smtpd_int.h"
 
@@ -27,6 +30,7 @@
 #include "mta/shared/creds.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
+#include "mta/event.h"
 #include "mta/metrics.h"
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -89,9 +93,11 @@ smtpd_cred(const struct session *s)
 	return creds_find(s->srv->creds, s->auth_user);
 }
 
+/* evref's free_fn: the last hold on a closing session is gone. */
 static void
-session_free(struct session *s)
+session_free(void *obj)
 {
+	struct session *s = obj;
 	struct server *srv = s->srv;
 
 	log_info("s=%s event=disconnect ip=%s transactions=%u", s->id, s->ip, s->ntx);
@@ -129,26 +135,38 @@ session_free(struct session *s)
 	free(s->helo);
 	free(s->auth_user);
 	free(s);
-	server_maybe_exit(srv);
 }
 
+/* A callback or a wait's completion starts using s. */
 static void
-on_reap(evutil_socket_t fd, short what, void *arg)
+session_enter(struct session *s)
 {
-	session_free(arg);
+	evref_enter(&s->ref);
 }
 
-/* Free on the next loop turn: never free the session whose callback we are in. */
+/*
+ * The callback is done with s. If it left s waiting (SS_WAIT: work handed
+ * to a worker, the writer or a timer), the wait holds s until smtpd_resume.
+ * s may be freed here.
+ */
 static void
-session_free_later(struct session *s)
+session_leave(struct session *s)
 {
-	static const struct timeval now = {0, 0};
-	if (s->dying)
+	if (s->state == SS_WAIT && !s->wait_held && !s->closed) {
+		s->wait_held = true;
+		evref_enter(&s->ref);
+	}
+	evref_leave(&s->ref);
+}
+
+/* Close: no callback reaches s any more; freed when nothing holds it (maybe now). */
+static void
+session_close(struct session *s)
+{
+	if (evref_closing(&s->ref))
 		return;
-	s->dying = true;
-	/* no callback may reach a session that is going away */
 	bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
-	event_base_once(s->srv->base, -1, EV_TIMEOUT, on_reap, s, &now);
+	evref_close(&s->ref);
 }
 
 /* The peer is gone or we hang up now. */
@@ -158,9 +176,8 @@ session_drop(struct session *s)
 	if (s->state == SS_WAIT) {
 		s->closed = true;
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-		return;
 	}
-	session_free_later(s);
+	session_close(s);
 }
 
 void
@@ -169,7 +186,7 @@ smtpd_close_after_reply(struct session *s)
 	s->state = SS_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_free_later(s);
+		session_close(s);
 	/* else on_write frees it once the reply is out */
 }
 
@@ -254,19 +271,27 @@ process(struct session *s)
 void
 smtpd_resume(struct session *s)
 {
-	if (s->closed) {
-		session_free_later(s);
-		return;
+	session_enter(s);
+	if (s->wait_held) {
+		s->wait_held = false;
+		evref_leave(&s->ref); /* still held: entered above */
 	}
-	if (s->state == SS_CLOSING)
-		return;
-	process(s);
+	if (s->closed)
+		session_close(s);
+	else if (s->state != SS_CLOSING && !evref_closing(&s->ref))
+		process(s);
+	session_leave(s);
 }
 
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
-	process(arg);
+	struct session *s = arg;
+
+	session_enter(s);
+	if (!evref_closing(&s->ref))
+		process(s);
+	session_leave(s);
 }
 
 static void
@@ -274,15 +299,17 @@ on_write(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
-	if (s->state == SS_CLOSING) {
-		session_free_later(s);
-		return;
-	}
-	if (s->paused) {
+	session_enter(s);
+	if (evref_closing(&s->ref)) {
+		/* going away: nothing more to do */
+	} else if (s->state == SS_CLOSING) {
+		session_close(s);
+	} else if (s->paused) {
 		s->paused = false;
 		bufferevent_enable(s->bev, EV_READ);
 		process(s);
 	}
+	session_leave(s);
 }
 
 static void
@@ -306,11 +333,10 @@ tls_established(struct session *s)
 		         s->tls_cipher);
 }
 
+/* Handshake done, timeout, error or EOF on the connection. */
 static void
-on_event(struct bufferevent *bev, short what, void *arg)
+handle_event(struct session *s, struct bufferevent *bev, short what)
 {
-	struct session *s = arg;
-
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_established(s);
 		return;
@@ -337,12 +363,28 @@ on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	session_enter(s);
+	if (!evref_closing(&s->ref))
+		handle_event(s, bev, what);
+	session_leave(s);
+}
+
+static void
 on_hs_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	log_info("s=%s event=tls_failed ip=%s listener=%s reason=\"handshake timeout\"", s->id,
-	         s->ip, s->lis->conf->name);
-	session_drop(s);
+
+	session_enter(s);
+	if (!evref_closing(&s->ref)) {
+		log_info("s=%s event=tls_failed ip=%s listener=%s reason=\"handshake timeout\"",
+		         s->id, s->ip, s->lis->conf->name);
+		session_drop(s);
+	}
+	session_leave(s);
 }
 
 /* A client that connects and never finishes the handshake must not hold a slot. */
@@ -410,6 +452,7 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 	struct session *s = xcalloc(1, sizeof(*s));
 	int one = 1;
 
+	evref_init(&s->ref, session_free, s);
 	s->srv = srv;
 	s->lis = l;
 	s->refuse_tls = refuse_tls;

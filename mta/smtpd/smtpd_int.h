@@ -1,7 +1,7 @@
 /*
  * smtpd internals shared by smtpd/session.c (I/O, lifecycle, dispatch, TLS),
  * smtpd/cmd.c (envelope commands), smtpd/auth.c (AUTH) and smtpd/data.c
- * (DATA). Not for other modules: they use server.h.
+ * (DATA). Not for other modules: main.c uses smtpd.h.
  */
 #ifndef MXRELAY_SMTPD_INT_H
 #define MXRELAY_SMTPD_INT_H
@@ -11,8 +11,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "mta/event.h"
 #include "mta/reply.h"
 #include "mta/server.h"
+#include "mta/smtpd/smtpd.h"
 #include "spool/spool.h"
 
 #define SMTPD_CMD_MAX 512         /* RFC 5321 4.5.3.1.4, incl. CRLF */
@@ -42,8 +44,9 @@ struct session {
 	socklen_t peerlen;
 	char ip[64];
 	enum sstate state;
+	struct evref ref;  /* callbacks and waits hold it (mta/event.h) */
+	bool wait_held;    /* SS_WAIT's hold on ref, given back by smtpd_resume */
 	bool closed;       /* peer gone while we wait: free when the wait ends */
-	bool dying;        /* free is scheduled on the loop */
 	bool paused;       /* stopped reading: too much unsent output */
 	bool discard_line; /* dropping the rest of an over-long line */
 	bool allowlisted;
@@ -88,7 +91,11 @@ void smtpd_reply_line(struct session *s, const char *line);
 void smtpd_reply_id(struct session *s, enum reply_id id, ...);
 void smtpd_reply_more(struct session *s, enum reply_id id, ...);
 void smtpd_close_after_reply(struct session *s);
-void smtpd_resume(struct session *s); /* after a wait: continue with buffered input */
+/*
+ * A wait (SS_WAIT) ended: every completion calls this once, last (s may be
+ * freed inside). Continues with buffered input, or frees a closed session.
+ */
+void smtpd_resume(struct session *s);
 bool smtpd_auth_offered(const struct session *s);
 int smtpd_starttls(struct session *s);
 const struct cred *smtpd_cred(const struct session *s);

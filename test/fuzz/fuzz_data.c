@@ -28,18 +28,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/*
- * mxmta's SMTP session code calls main.c's server_maybe_exit when a session
- * ends; the content path never does. main.c cannot be linked here (it has
- * main), so a stub.
- */
-void
-server_maybe_exit(struct server *s)
-{
-	(void)s;
-	abort();
-}
-
 static struct config *cfg;
 static struct server srv;
 

@@ -40,14 +40,6 @@ static struct server srv;
 static char dir[64];
 static FILE *out; /* our messages: stderr is pointed at /dev/null (see Initialize) */
 
-/* main.c's hook to leave the loop once draining: nothing drains here. */
-void server_maybe_exit(struct server *s);
-void
-server_maybe_exit(struct server *s)
-{
-	(void)s;
-}
-
 static void
 cleanup(void)
 {

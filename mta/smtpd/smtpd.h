@@ -1,0 +1,58 @@
+/*
+ * smtpd: the public face of mta/smtpd/ for main.c: the listeners, the
+ * sessions as a whole (start, drain, abort) and the per-address table
+ * (peers.h). Everything else in the folder is internal (smtpd_int.h).
+ *
+ * Loop thread only. struct server (server.h) holds only opaque pointers to
+ * what is defined here.
+ */
+#ifndef MXRELAY_SMTPD_H
+#define MXRELAY_SMTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "mta/smtpd/peers.h"
+#include "mta/smtpd/tls.h"
+
+struct server;
+struct listener_conf;
+struct evconnlistener;
+
+struct listener {
+	struct server *srv;
+	struct listener_conf *conf; /* owned by srv->cfg; kept across reloads */
+	struct evconnlistener *evl;
+	struct tls_listener tls;
+	struct listener *next;
+};
+
+/* listener.c */
+int listeners_open(struct server *srv, char *err, size_t errlen); /* bind, as root */
+int listeners_tls_init(struct server *srv, char *err, size_t errlen);
+void listeners_enable(struct server *srv);
+/* Close the sockets and the connections still sending a PROXY header. */
+void listeners_free(struct server *srv);
+
+/* proxy_accept.c: listeners with proxy_protocol read the header before the session */
+/* Take fd from a balancer: check proxy_from and caps, then await its header. */
+void proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen);
+/* Close every connection still waiting for its header (at exit). */
+void proxy_accept_free_all(struct server *srv);
+
+/* session.c */
+/*
+ * refuse_tls: an implicit-TLS client over its per-address cap: finish the
+ * handshake, answer 421 inside TLS and close (counted per address like any
+ * session, up to twice the cap; beyond that the connection is just closed).
+ * The session owns fd from here, and one peers_take for sa.
+ */
+void session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen,
+                   bool refuse_tls);
+/* SIGTERM: close idle sessions now (421), the rest after their transaction. */
+void sessions_drain(struct server *srv);
+/* Deadline passed: abort every session not waiting for the spool. */
+void sessions_abort(struct server *srv);
+
+#endif
