@@ -620,27 +620,27 @@ smtpc_connect(struct event_base *base, const struct smtpc_conf *conf, const char
 	return c;
 }
 
-int
-smtpc_send(struct smtpc *c, const struct smtpc_msg *m)
-{
-	if (c->state != C_READY || m->nrcpts == 0)
-		return -1;
-	smtpc_tx_begin(c, m);
-	enter(c, C_MAIL);
-	return 0;
-}
-
 bool
 smtpc_usable(const struct smtpc *c)
 {
 	return c->state == C_READY && !evref_closing(&c->ref);
 }
 
+int
+smtpc_send(struct smtpc *c, const struct smtpc_msg *m)
+{
+	if (!smtpc_usable(c) || m->nrcpts == 0)
+		return -1;
+	smtpc_tx_begin(c, m);
+	enter(c, C_MAIL);
+	return 0;
+}
+
 void
 smtpc_quit(struct smtpc *c)
 {
 	memset(&c->cbs, 0, sizeof(c->cbs));
-	if (c->state != C_READY) {
+	if (!smtpc_usable(c)) {
 		smtpc_free(c);
 		return;
 	}
