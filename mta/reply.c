@@ -137,7 +137,24 @@ static const struct reply_def table[R__COUNT] = {
     [R_PROXY_TIMEOUT] = {421, "4.4.2", RC_NONE, "%s No PROXY header, closing connection"},
     [R_PROXY_UNTRUSTED] = {421, "4.7.0", RC_NONE, "%s Connect through the load balancer"},
 
-    /* delivery (mta/delivery/) */
+    /* delivery (mta/delivery/): outcomes recorded per recipient, never sent to a client */
+    [R_DLV_NO_DOT_250] = {451, "4.3.0", RC_NONE, "no 250 to the message data from %s"},
+    [R_DLV_PROTOCOL] = {451, "4.5.0", RC_NONE, "%s"},
+    [R_DLV_LOST] = {451, "4.4.2", RC_NONE, "%s with %s during %s"},
+    [R_DLV_NO_SMTPUTF8] = {553, "5.6.7", RC_NONE, "%s does not support SMTPUTF8 (RFC 6531)"},
+    [R_DLV_NO_8BITMIME] = {554, "5.6.3", RC_NONE,
+                           "%s does not support 8BITMIME; conversion is not done"},
+    [R_DLV_TOO_BIG] = {552, "5.3.4", RC_NONE, "message size %s exceeds %s's limit %s"},
+    [R_DLV_ALL_MX_FAILED] = {451, "4.4.1", RC_NONE, "all MX hosts of %s failed; last: %s"},
+    [R_DLV_NO_CONNECTION] = {451, "4.4.0", RC_NONE, "cannot open a connection (source address?)"},
+    [R_DLV_NXDOMAIN] = {550, "5.1.2", RC_NONE, "%s"},
+    [R_DLV_NULL_MX] = {556, "5.1.10", RC_NONE, "%s does not accept mail (null MX)"},
+    [R_DLV_DNS_FAILED] = {451, "4.4.3", RC_NONE, "%s"},
+    [R_DLV_DNS_START] = {451, "4.4.3", RC_NONE, "cannot start a DNS query"},
+    [R_DLV_BAD_IDN] = {501, "5.1.2", RC_NONE,
+                       "\"%s\" is not a valid internationalized domain name"},
+    [R_DLV_BAD_DOMAIN] = {501, "5.1.2", RC_NONE, "\"%s\" is not a valid domain name"},
+    [R_DLV_EXPIRED] = {554, "5.4.7", RC_NONE, "message expired after %s%s; last: %s"},
 
     /* control (mta/control/) */
     [R_ADMIN_BOUNCE] = {554, "5.0.0", RC_NONE, "bounced by the administrator"},

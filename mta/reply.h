@@ -126,6 +126,21 @@ enum reply_id {
 
 	/* delivery: outcomes recorded for recipients (mta/delivery/) */
 	R_DELIVERY_FIRST_,
+	R_DLV_NO_DOT_250,    /* 451 4.3.0 no 250 to the message data from RELAY */
+	R_DLV_PROTOCOL,      /* 451 4.5.0 WHY (the server broke the protocol) */
+	R_DLV_LOST,          /* 451 4.4.2 HOW with RELAY during WHAT */
+	R_DLV_NO_SMTPUTF8,   /* 553 5.6.7 */
+	R_DLV_NO_8BITMIME,   /* 554 5.6.3 */
+	R_DLV_TOO_BIG,       /* 552 5.3.4 message size N exceeds RELAY's limit N */
+	R_DLV_ALL_MX_FAILED, /* 451 4.4.1 */
+	R_DLV_NO_CONNECTION, /* 451 4.4.0 (socket or bind failed for every target) */
+	R_DLV_NXDOMAIN,      /* 550 5.1.2 REASON */
+	R_DLV_NULL_MX,       /* 556 5.1.10 (RFC 7505) */
+	R_DLV_DNS_FAILED,    /* 451 4.4.3 REASON */
+	R_DLV_DNS_START,     /* 451 4.4.3 cannot start a DNS query */
+	R_DLV_BAD_IDN,       /* 501 5.1.2 */
+	R_DLV_BAD_DOMAIN,    /* 501 5.1.2 */
+	R_DLV_EXPIRED,       /* 554 5.4.7 message expired after N UNIT; last: REPLY */
 
 	/* control: local submission envelope, queue commands (mta/control/) */
 	R_CONTROL_FIRST_,

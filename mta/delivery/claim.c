@@ -51,7 +51,7 @@ job_claim_done(struct writer_job *wj)
 		dest_claim_done(w[i], live);
 	free(w);
 	if (j->finish_after_claim && live)
-		job_finish(j);
+		j->dl->finish(j);
 }
 
 bool
@@ -104,7 +104,7 @@ job_held(struct writer_job *wj)
 		/* released since it was loaded: a fresh attempt */
 		sched_add(dl->srv->sched, j->id, time(NULL));
 	}
-	job_end(j);
+	dl->end(j);
 }
 
 /*
@@ -126,7 +126,7 @@ suspect_wait(struct deliver *dl, const struct djob *j)
 		         "attempt under way of another message with unfinished attempts\"",
 		         j->w->qid, j->w->unfinished);
 	}
-	/* in flight now: it comes back at this time once job_end says it is done */
+	/* in flight now: it comes back at this time once its end says it is done */
 	sched_add(dl->srv->sched, j->id, time(NULL) + (time_t)dl->srv->cfg->retry_min);
 }
 
@@ -169,7 +169,7 @@ job_admit(struct djob *j)
 	int n = j->w->unfinished;
 
 	if (j->w->state != SPOOL_MSG_QUEUED) { /* held by an operator meanwhile */
-		job_end(j);
+		dl->end(j);
 		return false;
 	}
 	if (max > 0 && n >= (int)max) {
@@ -188,7 +188,7 @@ job_admit(struct djob *j)
 		/* a suspect: one at a time, so a crash counts against the one that caused it */
 		if (dl->suspect_busy) {
 			suspect_wait(dl, j);
-			job_end(j);
+			dl->end(j);
 			return false;
 		}
 		suspect_start(dl, j);

@@ -3,7 +3,8 @@
  *
  * A job loads one message with its pending recipients on a worker thread,
  * splits the recipients into groups per destination domain (at most
- * rcpts_per_transaction each) and hands them to dest.c. When every group has
+ * rcpts_per_transaction each) and hands them to dest.c, which reports each
+ * outcome back through the callbacks registered here. When every group has
  * an outcome, the job computes the next try (exponential backoff with
  * jitter), expires recipients past max_queue_lifetime, builds one RFC 3464
  * bounce for the failed ones, and records all of it in ONE spool
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <event2/event.h>
 #include <sys/random.h>
 
 #include "mta/async.h"
@@ -29,6 +29,7 @@
 #include "mta/shared/util.h"
 #include "mta/metrics.h"
 #include "mta/reader.h"
+#include "mta/reply.h"
 #include "mta/delivery/resolver.h"
 #include "mta/delivery/sched.h"
 #include "mta/server.h"
@@ -73,7 +74,8 @@ job_free(struct djob *j)
 	free(j);
 }
 
-void
+/* The job is over for the scheduler: sched_done, then freed. */
+static void
 job_end(struct djob *j)
 {
 	struct deliver *dl = j->dl;
@@ -123,20 +125,20 @@ job_release(struct djob *j)
 	writer_submit(dl->srv->writer, &j->wj);
 }
 
-/* "550 5.1.1 text" -> "5.1.1"; without one, the class default. */
+/* "550 5.1.1 text" -> "5.1.1" (RFC 3463); without one, the class default. */
 static void
 dsn_of(int code, const char *text, char *out, size_t outlen)
 {
-	unsigned a, b, c;
-	const char *p = strchr(text, ' ');
-	if (p && sscanf(p + 1, "%1u.%3u.%3u", &a, &b, &c) == 3 && (int)a == code / 100) {
+	unsigned rc, a, b, c;
+
+	if (reply_parse(text, &rc, &a, &b, &c) && (int)a == code / 100) {
 		snprintf(out, outlen, "%u.%u.%u", a, b, c);
 		return;
 	}
 	snprintf(out, outlen, "%d.0.0", code / 100 == 2 ? 2 : code / 100 == 5 ? 5 : 4);
 }
 
-void
+static void
 job_record(struct djob *j, size_t i, int code, const char *text, const char *relay, const char *tls)
 {
 	struct rres *r = &j->res[i];
@@ -167,31 +169,6 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 	         (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0,
 	         r->dsn, status, tls ? tls : "none",
 	         log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
-}
-
-void
-group_fail_all(struct dgroup *g, int code, const char *text, const char *relay)
-{
-	for (size_t k = 0; k < g->n; k++)
-		job_record(g->job, g->idx[k], code, text, relay, NULL);
-	group_done(g);
-}
-
-void
-group_done(struct dgroup *g)
-{
-	struct djob *j = g->job;
-	group_free(g);
-	if (--j->groups_left == 0)
-		job_finish(j);
-}
-
-void
-group_free(struct dgroup *g)
-{
-	free(g->idx);
-	free(g->rcpts);
-	free(g);
 }
 
 static time_t
@@ -289,7 +266,32 @@ job_applied(struct writer_job *wj)
 	job_end(j);
 }
 
-void
+/* RFC 3463 4.4.7: delivery time expired; the pending recipient i fails. */
+static void
+job_expire(struct djob *j, size_t i, time_t now, int attempts)
+{
+	unsigned life = j->dl->srv->cfg->max_queue_lifetime;
+	struct rres *r = &j->res[i];
+	char text[700], qa[300], n[16];
+
+	log_info("qid=%s event=expired to=\"<%s>\" age=%lld lifetime=%u attempts=%d", j->w->qid,
+	         LOG_Q(qa, j->w->rcpts[i].address), (long long)(now - j->w->received), life,
+	         attempts);
+	snprintf(n, sizeof(n), "%u",
+	         life >= 86400  ? life / 86400
+	         : life >= 3600 ? life / 3600
+	                        : life);
+	reply_format(text, sizeof(text), R_DLV_EXPIRED, n,
+	             life >= 86400  ? " days"
+	             : life >= 3600 ? " hours"
+	                            : " seconds",
+	             r->reply ? r->reply : "not tried");
+	job_record(j, i, (int)reply_code(R_DLV_EXPIRED), text, r->relay, NULL);
+	snprintf(r->dsn, sizeof(r->dsn), "4.4.7");
+}
+
+/* Every group has an outcome: record them all (after the claim, if one is being written). */
+static void
 job_finish(struct djob *j)
 {
 	const struct config *c = j->dl->srv->cfg;
@@ -299,7 +301,6 @@ job_finish(struct djob *j)
 	/* strictly past: received has whole seconds, so ">=" could expire up to 1 s early */
 	bool expired = now - j->w->received > (time_t)c->max_queue_lifetime;
 	size_t i, nfailed = 0;
-	char text[700], qa[300];
 
 	if (j->claim == JOB_CLAIMING) {
 		/* the writer stores claims after outcomes: let the claim land first, or the
@@ -311,25 +312,8 @@ job_finish(struct djob *j)
 	j->sres = xcalloc(j->w->nrcpts, sizeof(*j->sres));
 	for (i = 0; i < j->w->nrcpts; i++) {
 		struct rres *r = &j->res[i];
-		if (r->state == SPOOL_RCPT_PENDING && expired) {
-			/* RFC 3463 4.4.7: delivery time expired */
-			unsigned life = c->max_queue_lifetime;
-			log_info(
-			    "qid=%s event=expired to=\"<%s>\" age=%lld lifetime=%u attempts=%d",
-			    j->w->qid, LOG_Q(qa, j->w->rcpts[i].address),
-			    (long long)(now - j->w->received), life, attempts);
-			snprintf(text, sizeof(text),
-			         "554 5.4.7 message expired after %u%s; last: %s",
-			         life >= 86400  ? life / 86400
-			         : life >= 3600 ? life / 3600
-			                        : life,
-			         life >= 86400  ? " days"
-			         : life >= 3600 ? " hours"
-			                        : " seconds",
-			         r->reply ? r->reply : "not tried");
-			job_record(j, i, 554, text, r->relay, NULL);
-			snprintf(r->dsn, sizeof(r->dsn), "4.4.7");
-		}
+		if (r->state == SPOOL_RCPT_PENDING && expired)
+			job_expire(j, i, now, attempts);
 		if (r->state == SPOOL_RCPT_FAILED)
 			nfailed++;
 		j->sres[i].rcpt_id = j->w->rcpts[i].id;
@@ -352,6 +336,42 @@ job_finish(struct djob *j)
 	j->wj.arg = j;
 	writer_submit(j->dl->srv->writer, &j->wj);
 }
+
+/* dest_cbs.outcome: recipient k of g has an outcome for this attempt. */
+static void
+group_outcome(struct dgroup *g, size_t k, int code, const char *text, const char *relay,
+              const char *tls)
+{
+	job_record(g->job, g->idx[k], code, text, relay, tls);
+}
+
+/* dest_cbs.drop: free g alone, its job untouched (at exit). */
+static void
+group_free(struct dgroup *g)
+{
+	free(g->idx);
+	free(g->rcpts);
+	free(g);
+}
+
+/* dest_cbs.done: g has every outcome; the job's last group finishes the job. */
+static void
+group_done(struct dgroup *g)
+{
+	struct djob *j = g->job;
+	group_free(g);
+	if (--j->groups_left == 0)
+		job_finish(j);
+}
+
+/* dest_cbs.claim: the message is claimed before anything is sent for it (claim.c). */
+static bool
+group_claim(struct dgroup *g, struct dest *d)
+{
+	return job_claim(g->job, d);
+}
+
+static const struct dest_cbs group_cbs = {group_outcome, group_done, group_free, group_claim};
 
 static bool
 has_8bit(const char *p, size_t n)
@@ -393,8 +413,13 @@ job_dispatch(struct djob *j)
 	}
 	/* count all first: a group may finish before the last one is handed out */
 	j->groups_left = ngroups;
-	for (k = 0; k < ngroups; k++)
-		dest_enqueue(j->dl, gdom[k], groups[k]);
+	for (k = 0; k < ngroups; k++) {
+		struct dgroup *g = groups[k];
+		struct smtpc_msg m = {j->w->sender,   g->rcpts,     g->n,        j->w->body,
+		                      j->w->body_len, j->need_8bit, j->need_utf8};
+		g->m = m;
+		dest_enqueue(j->dl->dests, gdom[k], g);
+	}
 	free(groups);
 	free(gdom);
 }
@@ -492,12 +517,6 @@ load_schedule(struct deliver *dl, char *err, size_t errlen)
 	return 0;
 }
 
-static void
-on_sweep(evutil_socket_t fd, short what, void *arg)
-{
-	dests_sweep(arg, time(NULL));
-}
-
 struct deliver *
 deliver_new(struct server *srv, char *err, size_t errlen)
 {
@@ -506,6 +525,8 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 	struct dns_opts o;
 
 	dl->srv = srv;
+	dl->end = job_end;
+	dl->finish = job_finish;
 	memset(&o, 0, sizeof(o));
 	o.servers = c->dns_servers;
 	o.family = c->address_family == FAM_IPV4   ? DNS_FAMILY_IPV4
@@ -520,12 +541,7 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 	dl->tls = client_tls(err, errlen);
 	if (dl->tls == NULL)
 		goto fail;
-	{
-		/* memory per destination must not grow with every domain ever mailed */
-		struct timeval tv = {c->dest_idle_time < 60 ? (time_t)c->dest_idle_time : 60, 0};
-		dl->sweep = event_new(srv->base, -1, EV_PERSIST, on_sweep, dl);
-		event_add(dl->sweep, &tv);
-	}
+	dl->dests = dests_new(srv, dl->res, dl->tls, &group_cbs);
 	if (load_schedule(dl, err, errlen) != 0)
 		goto fail;
 	return dl;
@@ -589,9 +605,7 @@ deliver_free(struct deliver *dl)
 	release_claims(dl);
 	free(dl->abandoned);
 	free(dl->waiting);
-	if (dl->sweep)
-		event_free(dl->sweep);
-	dests_free(dl);
+	dests_free(dl->dests);
 	while (dl->jobs) /* attempts still under way at exit (job_free unlinks) */
 		job_free(dl->jobs);
 	if (dl->res)

@@ -1,4 +1,9 @@
-/* deliver internals shared by deliver.c (jobs, outcomes) and dest.c (destinations, connections). */
+/*
+ * deliver internals shared by deliver.c (jobs, outcomes) and claim.c (the
+ * count of unfinished attempts). Calls go deliver.c -> claim.c -> dest.c
+ * and deliver.c -> dest.c: claim.c reaches deliver.c only through the two
+ * function pointers in struct deliver, dest.c through struct dest_cbs.
+ */
 #ifndef MXRELAY_DELIVER_INT_H
 #define MXRELAY_DELIVER_INT_H
 
@@ -10,33 +15,32 @@
 
 #include "dns/dns.h"
 #include "mta/delivery/deliver.h"
-#include "mta/delivery/smtpc.h"
+#include "mta/delivery/dest.h"
 #include "mta/writer.h"
 #include "spool/spool.h"
 
-#define DEST_BUCKETS 1024
-#define IDLE_SECONDS 5 /* keep an idle connection this long for reuse */
-
 struct resolver;
 struct sched;
-struct dest;
+struct djob;
 
 struct deliver {
 	struct server *srv;
 	struct resolver *res;
-	SSL_CTX *tls; /* client context: TLS 1.2+, opportunistic */
-	struct dest *dests[DEST_BUCKETS];
-	unsigned nconns; /* connections open, all destinations */
-	unsigned busy;   /* jobs in flight */
+	SSL_CTX *tls;        /* client context: TLS 1.2+, opportunistic */
+	struct dests *dests; /* destinations and their connections (dest.h) */
+	unsigned busy;       /* jobs in flight */
 	bool stopping;
-	struct event *sweep; /* frees destinations unused for a while */
-	struct djob *jobs;   /* every job, for the claims left at exit */
-	int64_t *abandoned;  /* claims of jobs that ended while stopping */
+	struct djob *jobs;  /* every job, for the claims left at exit */
+	int64_t *abandoned; /* claims of jobs that ended while stopping */
 	size_t nabandoned;
 	/* suspects (delivery/claim.c): one attempt under way at a time */
 	bool suspect_busy;
 	int64_t *waiting; /* suspects waiting their turn, oldest first */
 	size_t nwaiting;
+	/* deliver.c's, for claim.c: the job is over for the scheduler (then freed) /
+	 * every group has an outcome: record them all */
+	void (*end)(struct djob *j);
+	void (*finish)(struct djob *j);
 };
 
 /* The late claim of a job (job_claim). */
@@ -75,28 +79,6 @@ struct djob {
 	struct djob *prev, *next; /* deliver.jobs */
 };
 
-/* Up to rcpts_per_transaction recipients of one job for one destination. */
-struct dgroup {
-	struct djob *job;
-	size_t *idx; /* indexes into job->w->rcpts */
-	const char **rcpts;
-	size_t n;
-	struct dgroup *next;
-};
-
-/* deliver.c */
-/* The job is over for the scheduler: sched_done, then freed. */
-void job_end(struct djob *j);
-/* Every group has an outcome: record them all (after the claim, if one is being written). */
-void job_finish(struct djob *j);
-void job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
-                const char *tls);
-void group_done(struct dgroup *g);
-/* Free g alone, its job untouched (at exit). */
-void group_free(struct dgroup *g);
-/* Record the same outcome for every recipient of g, then group_done. */
-void group_fail_all(struct dgroup *g, int code, const char *text, const char *relay);
-
 /* delivery/claim.c: the count of attempts that never finished */
 /*
  * The message is loaded: true to go on. False when j was ended or handed to
@@ -114,15 +96,5 @@ bool job_admit(struct djob *j);
 bool job_claim(struct djob *j, struct dest *d);
 /* A job ended (suspect: it was the suspect under way): the next suspect's turn. */
 void suspect_end(struct deliver *dl, bool suspect);
-
-/* dest.c */
-void dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g);
-/* At exit: every destination with its connections (idle or busy) and queued groups. */
-void dests_free(struct deliver *dl);
-/* Free destinations with no work, no connection and no lookup for dest_idle_time. */
-void dests_sweep(struct deliver *dl, time_t now);
-/* d waits for a job's claim (not swept meanwhile) / the claim is durable: pump d. */
-void dest_claim_wait(struct dest *d);
-void dest_claim_done(struct dest *d, bool pump);
 
 #endif

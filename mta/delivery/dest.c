@@ -9,9 +9,11 @@
  * plaintext when its TLS handshake fails (opportunistic TLS), carries one
  * group per transaction, and stays open IDLE_SECONDS for the next group.
  * No connection opens for a group, and no transaction starts, before the
- * group's message is claimed (job_claim): a crash in either is counted.
+ * group's message is claimed (the owner's claim callback): a crash in
+ * either is counted.
+ * Never: calls its owner (deliver.c, claim.c) but through struct dest_cbs.
  */
-#include "mta/delivery/deliver_int.h"
+#include "mta/delivery/dest.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,34 +25,50 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dns/dns.h"
+#include "mta/delivery/resolver.h"
+#include "mta/event.h"
+#include "mta/metrics.h"
+#include "mta/reply.h"
+#include "mta/server.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
-#include "mta/metrics.h"
-#include "mta/delivery/resolver.h"
-#include "mta/server.h"
 
-#define TARGETS_FRESH 30	/* seconds before asking dns/ again (it caches by TTL) */
+#define DEST_BUCKETS 1024
+#define IDLE_SECONDS 5   /* keep an idle connection this long for reuse */
+#define TARGETS_FRESH 30 /* seconds before asking dns/ again (it caches by TTL) */
+#define SWEEP_MAX 60     /* seconds between sweeps at most */
 
 struct dconn;
 
+struct dests {
+	struct server *srv;
+	struct resolver *res;
+	SSL_CTX *tls; /* client context: TLS 1.2+, opportunistic */
+	struct dest_cbs cbs;
+	struct dest *buckets[DEST_BUCKETS];
+	unsigned nconns;     /* connections open, all destinations */
+	struct event *sweep; /* frees destinations unused for a while */
+};
+
 struct dest {
-	struct deliver *dl;
+	struct dests *ds;
 	char domain[256];
 	struct dgroup *qhead, *qtail;
 	size_t qlen;
-	unsigned active;	/* connections: connecting, busy or idle */
-	unsigned connecting;	/* not yet ready: each will take a group */
+	unsigned active;     /* connections: connecting, busy or idle */
+	unsigned connecting; /* not yet ready: each will take a group */
 	unsigned window;
 	struct dconn *idle;
-	struct dconn *conns;	/* every connection, idle or busy (for dests_free) */
+	struct dconn *conns; /* every connection, idle or busy (for dests_free) */
 	struct dns_query *q;
-	int64_t q_start_ms;	/* when q began, for the DNS latency histogram; 0: none */
+	int64_t q_start_ms; /* when q began, for the DNS latency histogram; 0: none */
 	struct dns_target *t;
 	size_t nt;
 	time_t t_at;
-	time_t used;		/* last group queued here */
-	unsigned claim_waits;	/* jobs' claims this waits for (job_claim) */
+	time_t used;          /* last group queued here */
+	unsigned claim_waits; /* messages' claims this waits for (cbs.claim) */
 	struct dest *next;
 };
 
@@ -63,7 +81,7 @@ struct dconn {
 	bool no_tls, ready;
 	struct event *idle_ev;
 	struct dconn *next_idle;
-	struct dconn *next_conn;	/* dest.conns */
+	struct dconn *next_conn; /* dest.conns */
 };
 
 static void dest_pump(struct dest *d);
@@ -81,19 +99,19 @@ hash(const char *s)
 }
 
 static struct dest *
-dest_get(struct deliver *dl, const char *domain)
+dest_get(struct dests *ds, const char *domain)
 {
 	unsigned h = hash(domain);
 	struct dest *d;
-	for (d = dl->dests[h]; d; d = d->next)
+	for (d = ds->buckets[h]; d; d = d->next)
 		if (strcasecmp(d->domain, domain) == 0)
 			return d;
 	d = xcalloc(1, sizeof(*d));
-	d->dl = dl;
+	d->ds = ds;
 	snprintf(d->domain, sizeof(d->domain), "%s", domain);
-	d->window = dl->srv->cfg->domain_concurrency_start;
-	d->next = dl->dests[h];
-	dl->dests[h] = d;
+	d->window = ds->srv->cfg->domain_concurrency_start;
+	d->next = ds->buckets[h];
+	ds->buckets[h] = d;
 	return d;
 }
 
@@ -111,21 +129,40 @@ pop_group(struct dest *d)
 	return g;
 }
 
+/* The same outcome for every recipient of g, then g is done. */
+static void
+group_fail(struct dests *ds, struct dgroup *g, int code, const char *text, const char *relay)
+{
+	for (size_t k = 0; k < g->m.nrcpts; k++)
+		ds->cbs.outcome(g, k, code, text, relay, NULL);
+	ds->cbs.done(g);
+}
+
 /* Every queued group gets the same outcome (DNS failure, all MX down). */
 static void
 fail_queue(struct dest *d, int code, const char *text)
 {
 	struct dgroup *g;
 	while ((g = pop_group(d)) != NULL)
-		group_fail_all(g, code, text, NULL);
+		group_fail(d->ds, g, code, text, NULL);
+}
+
+/* The same with a reply from the table (mta/reply.h); a, b fill its "%s" marks. */
+static void
+fail_queue_r(struct dest *d, enum reply_id id, const char *a, const char *b)
+{
+	char text[700];
+
+	reply_format(text, sizeof(text), id, a, b);
+	fail_queue(d, (int)reply_code(id), text);
 }
 
 /* Pump every destination that has work: a global connection slot came free. */
 static void
-pump_all(struct deliver *dl)
+pump_all(struct dests *ds)
 {
 	for (size_t i = 0; i < DEST_BUCKETS; i++)
-		for (struct dest *d = dl->dests[i]; d; d = d->next)
+		for (struct dest *d = ds->buckets[i]; d; d = d->next)
 			if (d->qhead)
 				dest_pump(d);
 }
@@ -134,11 +171,10 @@ static void
 conn_close(struct dconn *k)
 {
 	struct dest *d = k->d;
-	struct deliver *dl = d->dl;
-	bool at_cap = dl->nconns >= dl->srv->cfg->delivery_concurrency;
+	struct dests *ds = d->ds;
+	bool at_cap = ds->nconns >= ds->srv->cfg->delivery_concurrency;
 
-	if (k->idle_ev)
-		event_free(k->idle_ev);
+	loop_timer_free(k->idle_ev);
 	for (struct dconn **pp = &d->conns; *pp; pp = &(*pp)->next_conn)
 		if (*pp == k) {
 			*pp = k->next_conn;
@@ -147,12 +183,12 @@ conn_close(struct dconn *k)
 	if (!k->ready)
 		d->connecting--;
 	d->active--;
-	dl->nconns--;
-	smtpc_free(k->c);	/* safe inside its own callback */
+	ds->nconns--;
+	smtpc_free(k->c); /* safe inside its own callback */
 	free(k->t);
 	free(k);
 	if (at_cap)
-		pump_all(dl);
+		pump_all(ds);
 	else
 		dest_pump(d);
 }
@@ -167,16 +203,15 @@ idle_remove(struct dconn *k)
 			break;
 		}
 	k->next_idle = NULL;
-	if (k->idle_ev)
-		evtimer_del(k->idle_ev);
+	loop_timer_stop(k->idle_ev);
 }
 
 static void
-on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+on_idle_timeout(void *arg)
 {
 	struct dconn *k = arg;
 	idle_remove(k);
-	smtpc_quit(k->c);	/* it closes itself; we forget it */
+	smtpc_quit(k->c); /* it closes itself; we forget it */
 	k->c = NULL;
 	conn_close(k);
 }
@@ -184,12 +219,11 @@ on_idle_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 conn_idle(struct dconn *k)
 {
-	struct timeval tv = {IDLE_SECONDS, 0};
 	if (k->idle_ev == NULL)
-		k->idle_ev = evtimer_new(k->d->dl->srv->base, on_idle_timeout, k);
+		k->idle_ev = loop_timer_new(k->d->ds->srv->base, false, on_idle_timeout, k);
 	k->next_idle = k->d->idle;
 	k->d->idle = k;
-	evtimer_add(k->idle_ev, &tv);
+	loop_timer_add(k->idle_ev, IDLE_SECONDS * 1000);
 }
 
 /*
@@ -208,9 +242,9 @@ claimed_from(struct dest *d, unsigned from, unsigned n)
 		g = g->next;
 	if (g == NULL)
 		return true;
-	ok = job_claim(g->job, d);
+	ok = d->ds->cbs.claim(g, d);
 	for (; !ok && n > 1 && (g = g->next) != NULL; n--)
-		job_claim(g->job, d);
+		d->ds->cbs.claim(g, d);
 	return ok;
 }
 
@@ -234,15 +268,12 @@ conn_next(struct dconn *k)
 	/* a transaction starts: its message is claimed first (the idle ones' next too) */
 	while (k->d->qhead != NULL && claimed_from(k->d, 0, 1 + idle_count(k->d))) {
 		g = pop_group(k->d);
-		struct djob *j = g->job;
-		struct smtpc_msg m = {j->w->sender, g->rcpts, g->n, j->w->body, j->w->body_len,
-				      j->need_8bit, j->need_utf8};
-		if (smtpc_check(k->c, &m, &why) != 0) {
+		if (smtpc_check(k->c, &g->m, &why) != 0) {
 			/* never downgrade or mangle: a clear permanent failure instead */
-			group_fail_all(g, why.code, why.text, smtpc_peer(k->c));
+			group_fail(k->d->ds, g, why.code, why.text, smtpc_peer(k->c));
 			continue;
 		}
-		if (smtpc_send(k->c, &m) == 0) {
+		if (smtpc_send(k->c, &g->m) == 0) {
 			k->cur = g;
 			return;
 		}
@@ -266,10 +297,10 @@ on_ready(struct smtpc *c, void *arg)
 
 	k->ready = true;
 	d->connecting--;
-	if (d->window < d->dl->srv->cfg->domain_concurrency)
+	if (d->window < d->ds->srv->cfg->domain_concurrency)
 		d->window++;
 	log_debug("event=connected domain=%s relay=%s tls=%s", d->domain, smtpc_peer(c),
-		  smtpc_tls_version(c));
+	          smtpc_tls_version(c));
 	conn_next(k);
 }
 
@@ -278,12 +309,12 @@ on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
 {
 	struct dconn *k = arg;
 	struct dgroup *g = k->cur;
+	struct dests *ds = k->d->ds;
 
 	k->cur = NULL;
-	for (size_t i = 0; i < n && i < g->n; i++)
-		job_record(g->job, g->idx[i], r[i].code, r[i].text, smtpc_peer(c),
-			   smtpc_tls_version(c));
-	group_done(g);
+	for (size_t i = 0; i < n && i < g->m.nrcpts; i++)
+		ds->cbs.outcome(g, i, r[i].code, r[i].text, smtpc_peer(c), smtpc_tls_version(c));
+	ds->cbs.done(g);
 	if (smtpc_usable(c))
 		conn_next(k);
 	else
@@ -295,7 +326,6 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 {
 	struct dconn *k = arg;
 	struct dest *d = k->d;
-	char text[700];
 
 	if (stage == SMTPC_LOST) {
 		/* an idle connection the server closed */
@@ -304,17 +334,15 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 		return;
 	}
 	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
-		 smtpc_peer(c), (int)stage, why->text);
+	         smtpc_peer(c), (int)stage, why->text);
 	smtpc_free(k->c);
 	k->c = NULL;
 	if (stage == SMTPC_TLS && !k->no_tls) {
-		k->no_tls = true;	/* opportunistic TLS: the same host in plaintext */
+		k->no_tls = true; /* opportunistic TLS: the same host in plaintext */
 	} else if (++k->ti >= k->nt) {
 		/* every MX failed: what is queued here would fail the same way now */
-		snprintf(text, sizeof(text), "451 4.4.1 all MX hosts of %s failed; last: %s",
-			 d->domain, why->text);
 		if (d->active == 1)
-			fail_queue(d, 451, text);
+			fail_queue_r(d, R_DLV_ALL_MX_FAILED, d->domain, why->text);
 		d->window = d->window > 1 ? d->window / 2 : 1;
 		conn_close(k);
 		return;
@@ -329,36 +357,36 @@ static const struct smtpc_cbs conn_cbs = {on_ready, on_result, on_fail};
 static void
 conn_connect(struct dconn *k)
 {
-	const struct config *cfg = k->d->dl->srv->cfg;
+	const struct config *cfg = k->d->ds->srv->cfg;
 	struct smtpc_conf sc;
 
 	for (; k->ti < k->nt; k->ti++) {
 		const struct dns_target *t = &k->t[k->ti];
 		const struct sockaddr_storage *src =
-			t->addr.ss_family == AF_INET6 ? &cfg->source_ipv6 : &cfg->source_ipv4;
+		    t->addr.ss_family == AF_INET6 ? &cfg->source_ipv6 : &cfg->source_ipv4;
 		memset(&sc, 0, sizeof(sc));
 		sc.helo = cfg->helo_name ? cfg->helo_name : cfg->hostname;
 		if (src->ss_family != 0) {
 			sc.src = (const struct sockaddr *)src;
 			sc.srclen = src->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							       : sizeof(struct sockaddr_in);
+			                                       : sizeof(struct sockaddr_in);
 		}
-		sc.tls = k->no_tls ? NULL : k->d->dl->tls;
+		sc.tls = k->no_tls ? NULL : k->d->ds->tls;
 		sc.t_connect = cfg->smtp_connect_timeout;
 		sc.t_banner = sc.t_cmd = cfg->smtp_command_timeout;
 		sc.t_data = sc.t_block = sc.t_dot = cfg->smtp_data_timeout;
-		k->c = smtpc_connect(k->d->dl->srv->base, &sc, t->host, (const struct sockaddr *)&t->addr,
-				     t->addrlen, &conn_cbs, k);
+		k->c = smtpc_connect(k->d->ds->srv->base, &sc, t->host,
+		                     (const struct sockaddr *)&t->addr, t->addrlen, &conn_cbs, k);
 		if (k->c != NULL)
 			return;
 		log_warn("event=connect_failed domain=%s host=%s reason=\"socket or bind failed\"",
-			 k->d->domain, t->host);
+		         k->d->domain, t->host);
 	}
 	/* no target could even be tried: a local fault (socket, bind) that the
 	 * next conn_open would meet at once too. Defer what is queued even when
 	 * another connection is busy, or conn_close -> dest_pump -> conn_open
 	 * would recurse without end. */
-	fail_queue(k->d, 451, "451 4.4.0 cannot open a connection (source address?)");
+	fail_queue_r(k->d, R_DLV_NO_CONNECTION, NULL, NULL);
 	conn_close(k);
 }
 
@@ -374,7 +402,7 @@ conn_open(struct dest *d)
 	d->conns = k;
 	d->active++;
 	d->connecting++;
-	d->dl->nconns++;
+	d->ds->nconns++;
 	conn_connect(k);
 }
 
@@ -382,12 +410,11 @@ static void
 on_resolved(void *arg, const struct dns_mx_result *res)
 {
 	struct dest *d = arg;
-	const struct config *cfg = d->dl->srv->cfg;
+	const struct config *cfg = d->ds->srv->cfg;
 	const struct route *rt = config_route(cfg, d->domain);
-	char text[512];
 
 	d->q = NULL;
-	if (d->q_start_ms) {	/* 0 for a route to an IP literal: no DNS involved */
+	if (d->q_start_ms) { /* 0 for a route to an IP literal: no DNS involved */
 		metrics_observe(H_DNS_SECONDS, (double)(util_now_ms() - d->q_start_ms) / 1000.0);
 		d->q_start_ms = 0;
 	}
@@ -395,18 +422,14 @@ on_resolved(void *arg, const struct dns_mx_result *res)
 	case DNS_OK:
 		break;
 	case DNS_NXDOMAIN:
-		snprintf(text, sizeof(text), "550 5.1.2 %s", res->reason);
-		fail_queue(d, 550, text);
+		fail_queue_r(d, R_DLV_NXDOMAIN, res->reason, NULL);
 		return;
 	case DNS_NULL_MX:
 		/* RFC 7505 3: the domain accepts no mail, permanently */
-		snprintf(text, sizeof(text), "556 5.1.10 %s does not accept mail (null MX)",
-			 d->domain);
-		fail_queue(d, 556, text);
+		fail_queue_r(d, R_DLV_NULL_MX, d->domain, NULL);
 		return;
 	default:
-		snprintf(text, sizeof(text), "451 4.4.3 %s", res->reason);
-		fail_queue(d, 451, text);
+		fail_queue_r(d, R_DLV_DNS_FAILED, res->reason, NULL);
 		return;
 	}
 	free(d->t);
@@ -465,11 +488,9 @@ route_literal(struct dest *d, const char *host)
 static void
 dest_resolve(struct dest *d)
 {
-	const struct route *rt = config_route(d->dl->srv->cfg, d->domain);
+	const struct route *rt = config_route(d->ds->srv->cfg, d->domain);
 	/* a route names the host to use instead of the domain's MX */
 	const char *name = rt ? rt->host : d->domain;
-	char text[400];
-
 	char *alabel = NULL;
 
 	if (rt && route_literal(d, rt->host))
@@ -478,35 +499,30 @@ dest_resolve(struct dest *d)
 	for (const char *p = name; *p; p++)
 		if ((unsigned char)*p >= 0x80) {
 			if (idn2_to_ascii_8z(name, &alabel, IDN2_NONTRANSITIONAL) != IDN2_OK) {
-				snprintf(text, sizeof(text),
-					 "501 5.1.2 \"%s\" is not a valid internationalized domain name",
-					 name);
-				fail_queue(d, 501, text);
+				fail_queue_r(d, R_DLV_BAD_IDN, name, NULL);
 				return;
 			}
 			name = alabel;
 			break;
 		}
 	d->q_start_ms = util_now_ms();
-	d->q = dns_resolve_mx(resolver_dns(d->dl->res), name, on_resolved, d);
+	d->q = dns_resolve_mx(resolver_dns(d->ds->res), name, on_resolved, d);
 	free(alabel);
 	if (d->q != NULL)
 		return;
 	d->q_start_ms = 0;
-	if (errno == EINVAL) {
-		snprintf(text, sizeof(text), "501 5.1.2 \"%s\" is not a valid domain name", name);
-		fail_queue(d, 501, text);
-	} else {
-		fail_queue(d, 451, "451 4.4.3 cannot start a DNS query");
-	}
+	if (errno == EINVAL)
+		fail_queue_r(d, R_DLV_BAD_DOMAIN, name, NULL);
+	else
+		fail_queue_r(d, R_DLV_DNS_START, NULL, NULL);
 }
 
 /* Connections that could be opened for d now. */
 static unsigned
 open_room(const struct dest *d)
 {
-	const struct config *cfg = d->dl->srv->cfg;
-	unsigned a = d->window - d->active, b = cfg->delivery_concurrency - d->dl->nconns;
+	const struct config *cfg = d->ds->srv->cfg;
+	unsigned a = d->window - d->active, b = cfg->delivery_concurrency - d->ds->nconns;
 	unsigned c = (unsigned)d->qlen - d->connecting;
 
 	return a < b ? (a < c ? a : c) : (b < c ? b : c);
@@ -515,7 +531,7 @@ open_room(const struct dest *d)
 static void
 dest_pump(struct dest *d)
 {
-	const struct config *cfg = d->dl->srv->cfg;
+	const struct config *cfg = d->ds->srv->cfg;
 
 	while (d->qhead) {
 		if (d->idle) {
@@ -528,7 +544,7 @@ dest_pump(struct dest *d)
 			continue;
 		}
 		if (d->qlen <= d->connecting || d->active >= d->window ||
-		    d->dl->nconns >= cfg->delivery_concurrency)
+		    d->ds->nconns >= cfg->delivery_concurrency)
 			return;
 		if (d->nt == 0 || time(NULL) - d->t_at > TARGETS_FRESH) {
 			if (d->q == NULL)
@@ -561,9 +577,9 @@ dest_claim_done(struct dest *d, bool pump)
 }
 
 void
-dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g)
+dest_enqueue(struct dests *ds, const char *domain, struct dgroup *g)
 {
-	struct dest *d = dest_get(dl, domain);
+	struct dest *d = dest_get(ds, domain);
 	d->used = time(NULL);
 	g->next = NULL;
 	if (d->qtail)
@@ -576,14 +592,14 @@ dest_enqueue(struct deliver *dl, const char *domain, struct dgroup *g)
 }
 
 void
-dests_sweep(struct deliver *dl, time_t now)
+dests_sweep(struct dests *ds, time_t now)
 {
 	for (size_t i = 0; i < DEST_BUCKETS; i++) {
-		struct dest **pp = &dl->dests[i], *d;
+		struct dest **pp = &ds->buckets[i], *d;
 		while ((d = *pp) != NULL) {
 			if (d->qhead == NULL && d->active == 0 && d->idle == NULL && d->q == NULL &&
 			    d->claim_waits == 0 &&
-			    now - d->used >= (time_t)dl->srv->cfg->dest_idle_time) {
+			    now - d->used >= (time_t)ds->srv->cfg->dest_idle_time) {
 				log_info("event=dest_released domain=%s", d->domain);
 				*pp = d->next;
 				free(d->t);
@@ -595,31 +611,64 @@ dests_sweep(struct deliver *dl, time_t now)
 	}
 }
 
-void
-dests_free(struct deliver *dl)
+static void
+on_sweep(void *arg)
 {
+	dests_sweep(arg, time(NULL));
+}
+
+struct dests *
+dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, const struct dest_cbs *cbs)
+{
+	struct dests *ds = xcalloc(1, sizeof(*ds));
+	unsigned idle = srv->cfg->dest_idle_time;
+
+	ds->srv = srv;
+	ds->res = res;
+	ds->tls = tls;
+	ds->cbs = *cbs;
+	/* memory per destination must not grow with every domain ever mailed */
+	ds->sweep = loop_timer_new(srv->base, true, on_sweep, ds);
+	if (ds->sweep)
+		loop_timer_add(ds->sweep, (idle < SWEEP_MAX ? idle : SWEEP_MAX) * 1000);
+	return ds;
+}
+
+/* At exit: a connection with its group (dropped: its job is freed by deliver_free). */
+static void
+conn_drop(struct dests *ds, struct dconn *k)
+{
+	smtpc_free(k->c); /* the loop has stopped: no QUIT exchange now */
+	loop_timer_free(k->idle_ev);
+	if (k->cur)
+		ds->cbs.drop(k->cur);
+	free(k->t);
+	free(k);
+}
+
+void
+dests_free(struct dests *ds)
+{
+	if (ds == NULL)
+		return;
+	loop_timer_free(ds->sweep);
 	for (size_t i = 0; i < DEST_BUCKETS; i++) {
 		struct dest *d, *n;
-		for (d = dl->dests[i]; d; d = n) {
+		for (d = ds->buckets[i]; d; d = n) {
 			n = d->next;
 			while (d->conns) {
 				struct dconn *k = d->conns;
 				d->conns = k->next_conn;
-				smtpc_free(k->c);	/* the loop has stopped: no QUIT exchange now */
-				if (k->idle_ev)
-					event_free(k->idle_ev);
-				if (k->cur)	/* its job is freed by deliver_free */
-					group_free(k->cur);
-				free(k->t);
-				free(k);
+				conn_drop(ds, k);
 			}
 			for (struct dgroup *g; (g = pop_group(d)) != NULL;)
-				group_free(g);
+				ds->cbs.drop(g);
 			if (d->q)
 				dns_cancel(d->q);
 			free(d->t);
 			free(d);
 		}
-		dl->dests[i] = NULL;
+		ds->buckets[i] = NULL;
 	}
+	free(ds);
 }

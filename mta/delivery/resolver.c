@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "mta/event.h"
+
 /* One watched socket. c-ares keeps a handful open (one per server, UDP/TCP). */
 struct rsock {
 	int fd;
@@ -30,12 +32,10 @@ on_io(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+on_timer(void *arg)
 {
 	struct resolver *r = arg;
 
-	(void)fd;
-	(void)what;
 	dns_timeouts(r->dns);
 }
 
@@ -49,12 +49,10 @@ rearm(void *arg)
 	if (r->dns == NULL)
 		return; /* still inside dns_new */
 	ms = dns_next_timeout(r->dns);
-	if (ms < 0) {
-		evtimer_del(r->timer);
-	} else {
-		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-		evtimer_add(r->timer, &tv);
-	}
+	if (ms < 0)
+		loop_timer_stop(r->timer);
+	else
+		loop_timer_add(r->timer, (unsigned)ms);
 }
 
 /* dns_sock_cb: (re)register fd for the wanted directions, or forget it. */
@@ -100,7 +98,7 @@ resolver_new(struct event_base *base, const struct dns_opts *o, char *err, size_
 		return NULL;
 	}
 	r->base = base;
-	if ((r->timer = evtimer_new(base, on_timer, r)) == NULL) {
+	if ((r->timer = loop_timer_new(base, false, on_timer, r)) == NULL) {
 		snprintf(err, errlen, "resolver: cannot create timer");
 		goto fail;
 	}
@@ -132,7 +130,6 @@ resolver_free(struct resolver *r)
 			event_free(s->ev);
 		free(s);
 	}
-	if (r->timer)
-		event_free(r->timer);
+	loop_timer_free(r->timer);
 	free(r);
 }

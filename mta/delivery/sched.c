@@ -14,19 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mta/event.h"
 #include "mta/shared/util.h"
 
-#define F_QUEUED 0x01		/* in the heap at pos */
-#define F_INFLIGHT 0x02	/* started, sched_done not yet called */
-#define F_READD 0x04		/* in flight; back into the heap at due when done */
-#define F_DROP 0x08		/* in flight; removed meanwhile: ignore its re-add */
+#define F_QUEUED 0x01       /* in the heap at pos */
+#define F_INFLIGHT 0x02     /* started, sched_done not yet called */
+#define F_READD 0x04        /* in flight; back into the heap at due when done */
+#define F_DROP 0x08         /* in flight; removed meanwhile: ignore its re-add */
+#define ARM_MAX (24 * 3600) /* seconds the timer is armed for at most */
 
 struct node {
 	int64_t id;
 	time_t due;
 	size_t pos;
 	unsigned flags;
-	struct node *next;	/* hash chain */
+	struct node *next; /* hash chain */
 };
 
 struct sched {
@@ -34,7 +36,7 @@ struct sched {
 	struct event *timer;
 	struct node **heap;
 	size_t n, cap;
-	struct node **tab;	/* hash table by id, chained; nbuckets a power of two */
+	struct node **tab; /* hash table by id, chained; nbuckets a power of two */
 	size_t nbuckets, nnodes;
 	size_t inflight, max_inflight;
 	sched_start_fn start;
@@ -164,23 +166,25 @@ heap_remove(struct sched *s, struct node *n)
 static void
 arm(struct sched *s)
 {
-	struct timeval tv = {0, 0};
-	time_t now = time(NULL);
+	time_t now = time(NULL), wait = 0;
 
 	if (s->stopped || s->n == 0 || s->inflight >= s->max_inflight)
 		return;
 	if (s->heap[0]->due > now)
-		tv.tv_sec = s->heap[0]->due - now;
-	evtimer_add(s->timer, &tv);	/* re-adding moves the deadline */
+		wait = s->heap[0]->due - now;
+	if (wait > ARM_MAX)
+		wait = ARM_MAX; /* the timer's milliseconds fit an unsigned; it re-arms on firing */
+	loop_timer_add(s->timer, (unsigned)wait * 1000); /* re-adding moves the deadline */
 }
 
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+on_timer(void *arg)
 {
 	struct sched *s = arg;
 	time_t now = time(NULL);
 
-	/* start() may call back into sched (sched_done on an immediate error): fine, the heap is consistent */
+	/* start() may call back into sched (sched_done on an immediate error): fine, the heap is
+	 * consistent */
 	while (!s->stopped && s->n > 0 && s->heap[0]->due <= now && s->inflight < s->max_inflight) {
 		struct node *n = s->heap[0];
 		heap_remove(s, n);
@@ -196,7 +200,7 @@ sched_new(struct event_base *base, size_t max_inflight, sched_start_fn start, vo
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
 	s->base = base;
-	s->timer = evtimer_new(base, on_timer, s);
+	s->timer = loop_timer_new(base, false, on_timer, s);
 	s->max_inflight = max_inflight ? max_inflight : 1;
 	s->start = start;
 	s->arg = arg;
@@ -208,7 +212,7 @@ sched_free(struct sched *s)
 {
 	if (s == NULL)
 		return;
-	event_free(s->timer);
+	loop_timer_free(s->timer);
 	for (size_t i = 0; i < s->nbuckets; i++)
 		for (struct node *n = s->tab[i], *next; n; n = next) {
 			next = n->next;
@@ -236,7 +240,7 @@ sched_add(struct sched *s, int64_t id, time_t due)
 		n->flags |= F_READD;
 		return;
 	} else if (due < n->due) {
-		n->due = due;	/* already queued: the earlier time wins */
+		n->due = due; /* already queued: the earlier time wins */
 		sift_up(s, n->pos);
 	}
 	if (s->heap[0] == n)
@@ -266,7 +270,7 @@ sched_flush(struct sched *s)
 {
 	size_t i;
 	for (i = 0; i < s->n; i++)
-		s->heap[i]->due = 0;	/* all equal: still a valid heap */
+		s->heap[i]->due = 0; /* all equal: still a valid heap */
 	arm(s);
 }
 
@@ -328,7 +332,7 @@ void
 sched_stop(struct sched *s)
 {
 	s->stopped = true;
-	evtimer_del(s->timer);
+	loop_timer_stop(s->timer);
 }
 
 size_t

@@ -1,21 +1,23 @@
 /*
  * smtpc: outbound SMTP client state machine (see smtpc.h).
- * One shape for every state: entering a state sends its command(s); the
- * reply decides the next state. With PIPELINING, MAIL, every RCPT and DATA
- * go out in one write and their replies are matched in order (RFC 2920 3.1).
+ * One shape for every state: entering a state sends its command(s), in
+ * enter(), the one place c->state changes; the reply decides the next
+ * state, in on_reply() (smtpc_tx.c decides for the transaction's states);
+ * connection events (connected, TLS up, lost, timeout) in handle_event().
+ * With PIPELINING, MAIL, every RCPT and DATA go out in one write when
+ * C_MAIL is entered, and entering C_RCPT and C_DATA then sends nothing:
+ * their replies are matched in order (RFC 2920 3.1).
  *
  * Replies are counted: `outstanding` is the number of commands sent whose
  * reply has not come. A reply with nothing outstanding, or bytes already
  * waiting when the last outstanding reply is read (the server cannot have
  * seen our next command yet), is a protocol error. The reader
- * (smtpc_reply.c) only parses; what a reply means is decided here and, for
- * the mail transaction, in smtpc_tx.c.
+ * (smtpc_reply.c) only parses.
  *
- * Deferred free (Redis' close-asap idea): every libevent entry point holds
- * the object (`busy`) while it runs, so a callback, or a TLS filter that
- * reports a failure from inside bufferevent_enable, can call smtpc_free at
- * any depth: the object is only marked and freed when the outermost entry
- * point returns. Nothing below may touch c after hold_end returned false.
+ * Deferred free (mta/event.h): every libevent entry point holds c->ref
+ * while it runs, so a callback, or a TLS filter that reports a failure from
+ * inside bufferevent_enable, can call smtpc_free at any depth: the object is
+ * only marked and freed when the outermost entry point returns.
  */
 #include "mta/delivery/smtpc_int.h"
 
@@ -37,15 +39,18 @@
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 
-#define IDLE_TIMEOUT 300	/* seconds a parked connection waits for a transaction */
+#define IDLE_TIMEOUT 300 /* seconds a parked connection waits for a transaction */
+#define QUIT_TIMEOUT 5   /* seconds for the reply to QUIT */
 
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
-static enum smtpc_stage stage_of(enum cstate st);
+static void enter(struct smtpc *c, enum cstate st);
 
 static void
-real_free(struct smtpc *c)
+real_free(void *arg)
 {
+	struct smtpc *c = arg;
+
 	if (c->bev)
 		bufferevent_free(c->bev);
 	smtpc_rd_free(c->rd);
@@ -60,51 +65,33 @@ smtpc_free(struct smtpc *c)
 	if (c == NULL)
 		return;
 	memset(&c->cbs, 0, sizeof(c->cbs));
-	if (c->busy) {
-		/* an event of ours is being handled further up the stack */
-		c->free_pending = true;
-		c->state = C_DEAD;
-		if (c->bev)
-			bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-		return;
-	}
-	real_free(c);
+	if (c->bev)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	evref_close(&c->ref); /* freed now, or when the event being handled ends */
 }
 
-/* Enter an event handler: c cannot be freed under us until hold_end. */
-static void
-hold(struct smtpc *c)
-{
-	c->busy++;
-}
-
-/* Leave it: false when c is gone and must not be touched. */
-static bool
-hold_end(struct smtpc *c)
-{
-	if (--c->busy == 0 && c->free_pending) {
-		real_free(c);
-		return false;
-	}
-	return true;
-}
-
-/* Stop handling the current event: freed, failed, or TLS has the socket now. */
+/* Stop handling the current event: closed, failed, or TLS has the socket now. */
 static bool
 stopped(const struct smtpc *c)
 {
-	return c->free_pending || c->state == C_DEAD || c->state == C_HANDSHAKE;
+	return evref_closing(&c->ref) || c->state == C_DEAD || c->state == C_HANDSHAKE;
 }
 
-void
-smtpc__sendf(struct smtpc *c, const char *fmt, ...)
+static bool
+in_tx(enum cstate st)
+{
+	return st >= C_MAIL && st <= C_RSET;
+}
+
+/* A text of ours (code 0: no reply was received) for the fail callback or a log. */
+static void __attribute__((format(printf, 2, 3))) note(struct smtpc_reply *r, const char *fmt, ...)
 {
 	va_list ap;
+
+	r->code = 0;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
 	va_end(ap);
-	evbuffer_add(bufferevent_get_output(c->bev), "\r\n", 2);
-	c->outstanding++;
 }
 
 static void
@@ -119,223 +106,326 @@ read_timeout(struct smtpc *c, int64_t ms)
  * Await a reply for at most s seconds in all (RFC 5321 4.5.3.2): a server
  * that sends one byte at a time keeps the socket busy but cannot stretch it.
  */
-void
-smtpc__await(struct smtpc *c, unsigned s)
+static void
+await(struct smtpc *c, unsigned s)
 {
 	c->wait_s = s;
 	c->deadline_ms = util_now_ms() + (int64_t)s * 1000;
 	read_timeout(c, (int64_t)s * 1000);
 }
 
-void
-smtpc__local_reply(struct smtpc_reply *r, int code, const char *fmt, ...)
+static void
+vsendf(struct smtpc *c, const char *fmt, va_list ap)
+{
+	evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
+	evbuffer_add(bufferevent_get_output(c->bev), "\r\n", 2);
+	c->outstanding++;
+}
+
+/* Queue one command line (CRLF added) and count the reply it awaits. */
+static void __attribute__((format(printf, 2, 3))) sendf(struct smtpc *c, const char *fmt, ...)
 {
 	va_list ap;
-	r->code = code;
+
 	va_start(ap, fmt);
-	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	vsendf(c, fmt, ap);
 	va_end(ap);
 }
 
+/* The same, and await its reply for at most s seconds. */
+static void __attribute__((format(printf, 3, 4)))
+send_cmd(struct smtpc *c, unsigned s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsendf(c, fmt, ap);
+	va_end(ap);
+	await(c, s);
+}
+
 /* Octets of ours not yet handed to the kernel (the TLS filter's included). */
-size_t
-smtpc__out_pending(struct smtpc *c)
+static size_t
+out_pending(struct smtpc *c)
 {
 	struct bufferevent *u = bufferevent_get_underlying(c->bev);
 	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
 	return u ? n + evbuffer_get_length(bufferevent_get_output(u)) : n;
 }
 
-static bool
-in_tx(const struct smtpc *c)
+/* The connection fails outside a transaction: the fail callback will say why. */
+static enum cstate
+failed(struct smtpc *c, enum smtpc_stage stage, const struct smtpc_reply *why)
 {
-	return c->state == C_TX || c->state == C_DOT || c->state == C_RSET;
-}
-
-/* The connection failed outside a transaction. */
-static void
-fail(struct smtpc *c, enum smtpc_stage st, const struct smtpc_reply *why)
-{
-	c->state = C_DEAD;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	if (c->cbs.fail)
-		c->cbs.fail(c, c->arg, st, why);
-}
-
-static void
-ready(struct smtpc *c)
-{
-	c->state = C_READY;
-	read_timeout(c, (int64_t)IDLE_TIMEOUT * 1000);	/* idle in the connection cache */
-	if (c->cbs.ready)
-		c->cbs.ready(c, c->arg);
-}
-
-/* The transaction is over: hand every recipient's reply to the owner. */
-void
-smtpc__finish(struct smtpc *c, bool alive)
-{
-	for (size_t i = 0; i < c->m.nrcpts; i++)
-		if (c->rr[i].code / 100 == 2 && !c->dot_ok)	/* never: see smtpc.h */
-			smtpc__local_reply(&c->rr[i], 451,
-					   "451 4.3.0 no 250 to the message data from %s", c->peer);
-	c->state = alive ? C_READY : C_DEAD;
-	if (alive)
-		read_timeout(c, (int64_t)IDLE_TIMEOUT * 1000);
-	else
-		bufferevent_disable(c->bev, EV_READ);
-	if (c->cbs.result)
-		c->cbs.result(c, c->arg, c->rr, c->m.nrcpts);
+	c->fail_stage = stage;
+	c->why = *why;
+	return C_DEAD;
 }
 
 /*
- * The server broke the protocol: inside a transaction every recipient is
- * deferred (after one reply out of place none of its replies can be
- * trusted, RFC 2920 3.1); outside, the connection fails. Closed either way.
+ * The server broke the protocol (r: its reply, or NULL): inside a
+ * transaction every recipient is deferred; outside, the connection fails.
+ * Closed either way: the state it leads to is C_DEAD.
  */
-void
-smtpc__proto_error(struct smtpc *c, const struct smtpc_reply *r, const char *fmt, ...)
+static enum cstate
+broken(struct smtpc *c, const struct smtpc_reply *r, const char *what)
 {
-	char what[200];
 	struct smtpc_reply why;
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	smtpc__local_reply(&why, 0, "protocol error: %s from %s%s%s", what, c->peer,
-			   r ? ": " : "", r ? r->text : "");
+	note(&why, "protocol error: %s from %s%s%s", what, c->peer, r ? ": " : "",
+	     r ? r->text : "");
 	log_info("event=smtp_protocol_error relay=%s reason=\"%s\"", c->peer, why.text);
-	if (c->state == C_RSET) {
-		smtpc__finish(c, false);	/* every outcome was settled before RSET */
-	} else if (in_tx(c)) {
-		for (size_t i = 0; i < c->m.nrcpts; i++)
-			smtpc__local_reply(&c->rr[i], 451, "451 4.5.0 %s", why.text);
-		smtpc__finish(c, false);
-	} else if (c->state == C_QUIT) {
-		smtpc_free(c);	/* its owner has let go of it (smtpc_quit) */
-	} else if (c->state == C_DEAD) {
-		return;		/* already reported: its owner frees it */
-	} else {
-		fail(c, c->state == C_READY ? SMTPC_LOST : SMTPC_PROTOCOL, &why);
-	}
+	if (c->state >= C_MAIL && c->state <= C_DOT)
+		smtpc_tx_broken(c, why.text);
+	else if (c->state != C_RSET && c->state != C_QUIT) /* RSET: all settled before */
+		failed(c, c->state == C_READY ? SMTPC_LOST : SMTPC_PROTOCOL, &why);
+	return C_DEAD;
 }
 
-static void
-send_ehlo(struct smtpc *c, enum cstate st)
-{
-	memset(&c->caps, 0, sizeof(c->caps));
-	smtpc__sendf(c, "%s %s", st == C_HELO ? "HELO" : "EHLO", c->helo);
-	c->state = st;
-	smtpc__await(c, c->conf.t_cmd);
-}
-
-static void
+/* Set up TLS over the connection (RFC 3207); 0, or -1 when it cannot even start. */
+static int
 start_tls(struct smtpc *c)
 {
 	SSL *ssl = SSL_new(c->conf.tls);
 	struct bufferevent *tb;
-	struct smtpc_reply why;
 
 	if (ssl == NULL)
-		goto fail;
-	SSL_set_tlsext_host_name(ssl, c->mx);	/* SNI = MX name */
+		return -1;
+	SSL_set_tlsext_host_name(ssl, c->mx); /* SNI = MX name */
 	tb = bufferevent_openssl_filter_new(c->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
-					    BEV_OPT_CLOSE_ON_FREE);
+	                                    BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
 		SSL_free(ssl);
-		goto fail;
+		return -1;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
 	c->bev = tb;
-	c->state = C_HANDSHAKE;
 	bufferevent_setcb(tb, on_read, NULL, on_event, c);
 	read_timeout(c, (int64_t)c->conf.t_cmd * 1000);
 	/* may run the handshake and report its failure at once: c is held by our caller */
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
-	return;
-fail:
-	smtpc__local_reply(&why, 0, "TLS setup failed");
-	fail(c, SMTPC_TLS, &why);
+	return 0;
 }
 
+/* MAIL, and with PIPELINING every RCPT and DATA in the same write (RFC 2920 3.1). */
 static void
-ehlo_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
+send_mail(struct smtpc *c)
 {
-	const struct smtpc_reply *r = &rd->r;
-	int cls = r->code / 100;
+	char params[96];
 
-	if (extra) {
-		smtpc__proto_error(c, r, "data after the reply to %s",
-				   c->state == C_HELO ? "HELO" : "EHLO");
-	} else if (r->code == 250) {
-		if (c->state != C_HELO)
-			c->caps = rd->caps;
-		if (c->state == C_EHLO && (c->caps.flags & SMTPC_CAP_STARTTLS) && c->conf.tls) {
-			smtpc__sendf(c, "STARTTLS");
-			c->state = C_STARTTLS;
-			smtpc__await(c, c->conf.t_cmd);
-			return;
-		}
-		ready(c);
-	} else if (c->state == C_EHLO && cls == 5) {
-		send_ehlo(c, C_HELO);	/* an old server: RFC 5321 3.2 */
-	} else if (cls == 4 || cls == 5) {
-		fail(c, SMTPC_EHLO, r);
-	} else {
-		smtpc__proto_error(c, r, "%d reply to %s", r->code,
-				   c->state == C_HELO ? "HELO" : "EHLO");
+	smtpc_tx_mail_params(c, params, sizeof(params));
+	sendf(c, "MAIL FROM:<%s>%s", c->m.sender, params);
+	if (c->pipelined) {
+		for (size_t i = 0; i < c->m.nrcpts; i++)
+			sendf(c, "RCPT TO:<%s>", c->m.rcpts[i]);
+		sendf(c, "DATA");
+	}
+	await(c, c->conf.t_cmd);
+}
+
+/* Entering C_READY or C_DEAD from `from`: tell the owner. */
+static void
+report(struct smtpc *c, enum cstate from)
+{
+	if (from == C_DEAD)
+		return; /* already reported */
+	if (in_tx(from)) {
+		smtpc_tx_settle(c);
+		if (c->cbs.result)
+			c->cbs.result(c, c->arg, c->rr, c->m.nrcpts);
+	} else if (c->state == C_READY) {
+		if (c->cbs.ready)
+			c->cbs.ready(c, c->arg);
+	} else if (from == C_QUIT) {
+		smtpc_free(c); /* its owner has let go of it (smtpc_quit) */
+	} else if (c->cbs.fail) {
+		c->cbs.fail(c, c->arg, c->fail_stage, &c->why);
 	}
 }
 
+/* Entering C_CONNECTING: the TCP connection is asked for. */
 static void
-handle_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
+connect_start(struct smtpc *c)
+{
+	struct timeval t = {(time_t)c->conf.t_connect, 0};
+
+	bufferevent_set_timeouts(c->bev, &t, &t);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* a failure here is reported through on_event, never synchronously */
+	bufferevent_socket_connect(c->bev, (struct sockaddr *)&c->dst, (int)c->dstlen);
+}
+
+/* Entering C_HANDSHAKE: TLS starts, or the connection fails at once. */
+static void
+handshake_start(struct smtpc *c)
+{
+	struct smtpc_reply why;
+
+	if (start_tls(c) != 0) {
+		note(&why, "TLS setup failed");
+		enter(c, failed(c, SMTPC_TLS, &why));
+	}
+}
+
+/*
+ * Enter state st: the one place c->state changes. Entering a state sends
+ * its command; C_READY and C_DEAD report to the owner instead, whose
+ * callback may start the next transaction (a nested enter) or free c.
+ */
+static void
+enter(struct smtpc *c, enum cstate st)
+{
+	enum cstate from = c->state;
+
+	c->state = st;
+	switch (st) {
+	case C_CONNECTING:
+		connect_start(c);
+		break;
+	case C_BANNER:
+		c->outstanding = 1; /* the greeting (RFC 5321 4.3.1) */
+		await(c, c->conf.t_banner);
+		break;
+	case C_EHLO:
+	case C_EHLO2: /* RFC 3207 4.2: start over after TLS */
+	case C_HELO:  /* an old server: RFC 5321 3.2 */
+		memset(&c->caps, 0, sizeof(c->caps));
+		send_cmd(c, c->conf.t_cmd, "%s %s", st == C_HELO ? "HELO" : "EHLO", c->helo);
+		break;
+	case C_STARTTLS:
+		send_cmd(c, c->conf.t_cmd, "STARTTLS");
+		break;
+	case C_HANDSHAKE:
+		handshake_start(c);
+		break;
+	case C_READY:
+		read_timeout(c, (int64_t)IDLE_TIMEOUT * 1000); /* idle in the connection cache */
+		report(c, from);
+		break;
+	case C_MAIL:
+		send_mail(c);
+		break;
+	case C_RCPT:
+		c->rcpt = from == C_RCPT ? c->rcpt + 1 : 0;
+		if (!c->pipelined) /* else it went out with MAIL */
+			send_cmd(c, c->conf.t_cmd, "RCPT TO:<%s>", c->m.rcpts[c->rcpt]);
+		break;
+	case C_DATA:
+		if (!c->pipelined)
+			send_cmd(c, c->conf.t_cmd, "DATA");
+		break;
+	case C_DOT:
+		smtpc_tx_body(c, bufferevent_get_output(c->bev));
+		c->outstanding++;
+		await(c, c->conf.t_dot);
+		break;
+	case C_RSET:
+		send_cmd(c, c->conf.t_cmd, "RSET");
+		break;
+	case C_QUIT:
+		send_cmd(c, QUIT_TIMEOUT, "QUIT");
+		break;
+	case C_DEAD:
+		bufferevent_disable(c->bev, in_tx(from) ? EV_READ : EV_READ | EV_WRITE);
+		report(c, from);
+		break;
+	}
+}
+
+/* A reply to EHLO or HELO. */
+static enum cstate
+ehlo_next(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra, char *proto, size_t len)
+{
+	const struct smtpc_reply *r = &rd->r;
+	const char *cmd = c->state == C_HELO ? "HELO" : "EHLO";
+	int cls = r->code / 100;
+
+	if (extra) {
+		snprintf(proto, len, "data after the reply to %s", cmd);
+		return C_DEAD;
+	}
+	if (r->code == 250) {
+		if (c->state != C_HELO)
+			c->caps = rd->caps;
+		if (c->state == C_EHLO && (c->caps.flags & SMTPC_CAP_STARTTLS) && c->conf.tls)
+			return C_STARTTLS;
+		return C_READY;
+	}
+	if (c->state == C_EHLO && cls == 5)
+		return C_HELO;
+	if (cls == 4 || cls == 5)
+		return failed(c, SMTPC_EHLO, r);
+	snprintf(proto, len, "%d reply to %s", r->code, cmd);
+	return C_DEAD;
+}
+
+/* A reply to STARTTLS: only 220 leads to TLS (RFC 3207 4). */
+static enum cstate
+starttls_next(const struct smtpc_reply *r, bool extra, char *proto, size_t len)
+{
+	int cls = r->code / 100;
+
+	if (extra) /* RFC 3207 5: nothing may come between 220 and TLS */
+		snprintf(proto, len, "data after the 220 reply to STARTTLS (RFC 3207)");
+	else if (r->code == 220)
+		return C_HANDSHAKE;
+	else if (cls == 4 || cls == 5)
+		return C_READY; /* opportunistic: carry on in plaintext */
+	else
+		snprintf(proto, len, "%d reply to STARTTLS", r->code);
+	return C_DEAD;
+}
+
+/*
+ * The one decision: a complete reply, counted, in the current state, leads
+ * to the next state. extra: bytes came after it although no other reply was
+ * awaited (RFC 2920 3.1, RFC 3207 5).
+ */
+static void
+on_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
 {
 	const struct smtpc_reply *r = &rd->r;
 	int cls = r->code / 100;
+	char proto[200] = "";
+	enum cstate next = C_DEAD;
 
 	switch (c->state) {
-	case C_BANNER:
+	case C_BANNER: /* RFC 5321 4.3.2: 220, or 554 */
 		if (extra)
-			smtpc__proto_error(c, r, "data after the greeting");
-		else if (r->code == 220)	/* RFC 5321 4.3.2: 220, or 554 */
-			send_ehlo(c, C_EHLO);
+			snprintf(proto, sizeof(proto), "data after the greeting");
+		else if (r->code == 220)
+			next = C_EHLO;
 		else if (cls == 4 || cls == 5)
-			fail(c, SMTPC_BANNER, r);
+			next = failed(c, SMTPC_BANNER, r);
 		else
-			smtpc__proto_error(c, r, "%d greeting", r->code);
+			snprintf(proto, sizeof(proto), "%d greeting", r->code);
 		break;
 	case C_EHLO:
 	case C_EHLO2:
 	case C_HELO:
-		ehlo_reply(c, rd, extra);
+		next = ehlo_next(c, rd, extra, proto, sizeof(proto));
 		break;
 	case C_STARTTLS:
-		if (extra)	/* RFC 3207 5: nothing may come between 220 and TLS */
-			smtpc__proto_error(c, r, "data after the 220 reply to STARTTLS (RFC 3207)");
-		else if (r->code == 220)
-			start_tls(c);
-		else if (cls == 4 || cls == 5)
-			ready(c);	/* opportunistic: carry on in plaintext */
-		else
-			smtpc__proto_error(c, r, "%d reply to STARTTLS", r->code);
+		next = starttls_next(r, extra, proto, sizeof(proto));
 		break;
-	case C_TX:
-		smtpc__tx_reply(c, r, extra);
-		break;
-	case C_RSET:
-		smtpc__finish(c, r->code == 250 && !extra);
-		break;
+	case C_MAIL:
+	case C_RCPT:
+	case C_DATA:
 	case C_DOT:
-		smtpc__dot_reply(c, r, extra);
+		next = smtpc_tx_next(c, r, extra, out_pending(c), proto, sizeof(proto));
+		break;
+	case C_RSET: /* every outcome was settled before RSET */
+		next = r->code == 250 && !extra ? C_READY : C_DEAD;
 		break;
 	case C_QUIT:
-		smtpc_free(c);
 		break;
 	default:
-		smtpc__proto_error(c, r, "unexpected reply");
+		snprintf(proto, sizeof(proto), "unexpected reply");
 		break;
 	}
+	if (proto[0])
+		next = broken(c, r, proto);
+	enter(c, next);
 }
 
 /* A complete reply: count it against the commands sent, then let the state decide. */
@@ -343,45 +433,50 @@ static void
 got_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool more)
 {
 	if (c->outstanding == 0) {
-		smtpc__proto_error(c, &rd->r, "reply to no command");
+		enter(c, broken(c, &rd->r, "reply to no command"));
 		return;
 	}
 	c->outstanding--;
 	if (c->outstanding > 0)
-		smtpc__await(c, c->wait_s);	/* the next reply of a pipelined group */
+		await(c, c->wait_s); /* the next reply of a pipelined group */
 	/* more bytes after the last awaited reply were sent before the server could
 	 * have seen our next command: out of place (RFC 2920 3.1, RFC 3207 5) */
-	handle_reply(c, rd, c->outstanding == 0 && more);
+	on_reply(c, rd, c->outstanding == 0 && more);
 }
 
+static enum smtpc_stage
+stage_of(enum cstate st)
+{
+	switch (st) {
+	case C_CONNECTING:
+		return SMTPC_CONNECT;
+	case C_BANNER:
+		return SMTPC_BANNER;
+	case C_HANDSHAKE:
+		return SMTPC_TLS;
+	case C_READY:
+		return SMTPC_LOST;
+	default:
+		return SMTPC_EHLO;
+	}
+}
+
+/* The connection closed, failed or timed out. */
 static void
 lost(struct smtpc *c, const char *how)
 {
 	struct smtpc_reply why;
 
-	if (c->state == C_QUIT) {
-		smtpc_free(c);
-		return;
-	}
 	if (c->state == C_DEAD)
 		return;
-	if (c->state == C_TX || c->state == C_DOT) {
-		/* lost mid-transaction: every undecided recipient is deferred */
-		for (size_t i = 0; i < c->m.nrcpts; i++)
-			if (c->state == C_DOT ? c->rcpt_ok[i] : (c->rr[i].code == 0 || c->rcpt_ok[i]))
-				smtpc__local_reply(&c->rr[i], 451, "451 4.4.2 %s with %s during %s",
-						   how, c->peer,
-						   c->state == C_DOT ? "data" : "transaction");
-		smtpc__finish(c, false);
-		return;
+	if (c->state >= C_MAIL && c->state <= C_DOT) {
+		smtpc_tx_lost(c, how); /* every undecided recipient is deferred */
+	} else if (c->state != C_RSET && c->state != C_QUIT) {
+		note(&why, "%s %s%s", how, c->state == C_CONNECTING ? "connecting to " : "with ",
+		     c->peer);
+		failed(c, stage_of(c->state), &why);
 	}
-	if (c->state == C_RSET) {
-		smtpc__finish(c, false);	/* every outcome was settled before RSET */
-		return;
-	}
-	smtpc__local_reply(&why, 0, "%s %s%s", how,
-			   c->state == C_CONNECTING ? "connecting to " : "with ", c->peer);
-	fail(c, stage_of(c->state), &why);
+	enter(c, C_DEAD);
 }
 
 static void
@@ -396,7 +491,7 @@ read_replies(struct smtpc *c, struct bufferevent *bev)
 		enum smtpc_rd_status st = smtpc_rd_feed(c->rd, p, len, &used, &rd);
 		evbuffer_drain(in, used);
 		if (st == SMTPC_RD_ERROR) {
-			smtpc__proto_error(c, NULL, "%s", rd.r.text);
+			enter(c, broken(c, NULL, rd.r.text));
 			return;
 		}
 		if (st == SMTPC_RD_REPLY)
@@ -417,58 +512,39 @@ on_read(struct bufferevent *bev, void *arg)
 {
 	struct smtpc *c = arg;
 
-	hold(c);
+	evref_enter(&c->ref);
 	read_replies(c, bev);
-	hold_end(c);
-}
-
-static enum smtpc_stage
-stage_of(enum cstate st)
-{
-	switch (st) {
-	case C_CONNECTING:
-		return SMTPC_CONNECT;
-	case C_BANNER:
-		return SMTPC_BANNER;
-	case C_HANDSHAKE:
-		return SMTPC_TLS;
-	case C_READY:
-		return SMTPC_LOST;
-	default:
-		return SMTPC_EHLO;
-	}
+	evref_leave(&c->ref);
 }
 
 static void
 handle_event(struct smtpc *c, struct bufferevent *bev, short what)
 {
+	struct smtpc_reply why;
 	const char *how;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->state == C_CONNECTING) {
-			c->state = C_BANNER;
-			c->outstanding = 1;	/* the greeting */
-			smtpc__await(c, c->conf.t_banner);
+			enter(c, C_BANNER);
 		} else if (c->state == C_HANDSHAKE) {
 			SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 			c->tls_on = true;
 			snprintf(c->tls_ver, sizeof(c->tls_ver), "%s", SSL_get_version(ssl));
-			send_ehlo(c, C_EHLO2);	/* RFC 3207 4.2: start over after TLS */
+			enter(c, C_EHLO2);
 		}
 		return;
 	}
 	how = (what & BEV_EVENT_TIMEOUT) ? "timeout"
-	      : (what & BEV_EVENT_EOF)	 ? "connection closed"
-					 : strerror(EVUTIL_SOCKET_ERROR() ? EVUTIL_SOCKET_ERROR() : EIO);
+	      : (what & BEV_EVENT_EOF)
+	          ? "connection closed"
+	          : strerror(EVUTIL_SOCKET_ERROR() ? EVUTIL_SOCKET_ERROR() : EIO);
 	if (c->state == C_HANDSHAKE) {
 		unsigned long e = bufferevent_get_openssl_error(bev);
-		struct smtpc_reply why;
 		char buf[200];
 		if (e)
 			ERR_error_string_n(e, buf, sizeof(buf));
-		smtpc__local_reply(&why, 0, "TLS handshake with %s failed: %s", c->peer,
-				   e ? buf : how);
-		fail(c, SMTPC_TLS, &why);
+		note(&why, "TLS handshake with %s failed: %s", c->peer, e ? buf : how);
+		enter(c, failed(c, SMTPC_TLS, &why));
 		return;
 	}
 	lost(c, how);
@@ -479,19 +555,40 @@ on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtpc *c = arg;
 
-	hold(c);
-	handle_event(c, bev, what);
-	hold_end(c);
+	evref_enter(&c->ref);
+	if (!evref_closing(&c->ref))
+		handle_event(c, bev, what);
+	evref_leave(&c->ref);
+}
+
+/* A non-blocking socket to dst, bound to conf->src when it is of dst's family; -1 on error. */
+static int
+open_socket(const struct smtpc_conf *conf, const struct sockaddr *dst)
+{
+	int fd, one = 1;
+
+	fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (conf->src && conf->src->sa_family == dst->sa_family) {
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(fd, conf->src, conf->srclen) != 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
 }
 
 struct smtpc *
 smtpc_connect(struct event_base *base, const struct smtpc_conf *conf, const char *mxname,
-	      const struct sockaddr *dst, socklen_t dstlen, const struct smtpc_cbs *cbs, void *arg)
+              const struct sockaddr *dst, socklen_t dstlen, const struct smtpc_cbs *cbs, void *arg)
 {
 	struct smtpc *c = xcalloc(1, sizeof(*c));
 	char ip[64];
-	int fd, one = 1;
 	uint16_t port;
+	int fd;
 
 	c->base = base;
 	c->conf = *conf;
@@ -500,62 +597,54 @@ smtpc_connect(struct event_base *base, const struct smtpc_conf *conf, const char
 	snprintf(c->mx, sizeof(c->mx), "%s", mxname);
 	cidr_addr_text(dst, ip, sizeof(ip));
 	port = dst->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)dst)->sin6_port)
-					  : ntohs(((const struct sockaddr_in *)dst)->sin_port);
+	                                  : ntohs(((const struct sockaddr_in *)dst)->sin_port);
 	snprintf(c->peer, sizeof(c->peer), "%s[%s]:%u", mxname, ip, port);
 	c->cbs = *cbs;
 	c->arg = arg;
 	snprintf(c->tls_ver, sizeof(c->tls_ver), "none");
 	c->rd = smtpc_rd_new();
+	memcpy(&c->dst, dst, dstlen < sizeof(c->dst) ? dstlen : sizeof(c->dst));
+	c->dstlen = dstlen < sizeof(c->dst) ? dstlen : sizeof(c->dst);
+	evref_init(&c->ref, real_free, c);
 
-	fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (conf->src && conf->src->sa_family == dst->sa_family) {
-		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-		if (bind(fd, conf->src, conf->srclen) != 0) {
+	fd = open_socket(conf, dst);
+	if (fd < 0 || (c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		if (fd >= 0)
 			close(fd);
-			goto fail;
-		}
-	}
-	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		close(fd);
-		goto fail;
+		smtpc_rd_free(c->rd);
+		free(c);
+		return NULL;
 	}
 	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
-	{
-		struct timeval t = {(time_t)conf->t_connect, 0};
-		bufferevent_set_timeouts(c->bev, &t, &t);
-	}
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->state = C_CONNECTING;
-	/* a failure here is reported through on_event, never synchronously */
-	bufferevent_socket_connect(c->bev, dst, (int)dstlen);
+	enter(c, C_CONNECTING);
 	return c;
-fail:
-	smtpc_rd_free(c->rd);
-	free(c);
-	return NULL;
 }
 
 bool
 smtpc_usable(const struct smtpc *c)
 {
-	return c->state == C_READY && !c->free_pending;
+	return c->state == C_READY && !evref_closing(&c->ref);
+}
+
+int
+smtpc_send(struct smtpc *c, const struct smtpc_msg *m)
+{
+	if (!smtpc_usable(c) || m->nrcpts == 0)
+		return -1;
+	smtpc_tx_begin(c, m);
+	enter(c, C_MAIL);
+	return 0;
 }
 
 void
 smtpc_quit(struct smtpc *c)
 {
 	memset(&c->cbs, 0, sizeof(c->cbs));
-	if (c->state != C_READY) {
+	if (!smtpc_usable(c)) {
 		smtpc_free(c);
 		return;
 	}
-	smtpc__sendf(c, "QUIT");
-	c->state = C_QUIT;
-	smtpc__await(c, 5);
+	enter(c, C_QUIT);
 }
 
 const char *

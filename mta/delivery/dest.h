@@ -1,0 +1,71 @@
+/*
+ * dest: destinations (one per recipient domain) and their connections, for
+ * the delivery engine (deliver.c). Its owner hands it groups of recipients
+ * and hears back through the callbacks it registered (struct dest_cbs):
+ * dest never calls deliver.c or claim.c, and never looks inside a job.
+ */
+#ifndef MXRELAY_DEST_H
+#define MXRELAY_DEST_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "mta/delivery/smtpc.h"
+
+struct server;
+struct resolver;
+struct dests;
+struct dest;
+struct djob;
+
+/* Up to rcpts_per_transaction recipients of one message for one destination. */
+struct dgroup {
+	struct djob *job; /* the owner's; dest never touches it */
+	size_t *idx;      /* the owner's: recipient k is idx[k] of its job */
+	const char **rcpts;
+	size_t n;
+	struct smtpc_msg m; /* sender, rcpts/n, body: valid until done() or drop() */
+	struct dgroup *next;
+};
+
+struct dest_cbs {
+	/*
+	 * Recipient k of g has an outcome for this attempt: the reply code and
+	 * text ("550 5.1.1 ..."), the relay ("mx[ip]:port", NULL when no
+	 * connection) and the TLS version (NULL: none). The strings are only
+	 * valid during the call.
+	 */
+	void (*outcome)(struct dgroup *g, size_t k, int code, const char *text, const char *relay,
+	                const char *tls);
+	/* Every recipient of g has an outcome: g is the owner's to free now. */
+	void (*done)(struct dgroup *g);
+	/* At exit (dests_free): free g alone, no outcome. */
+	void (*drop)(struct dgroup *g);
+	/*
+	 * Before a connection opens for g or its transaction starts: is its
+	 * message claimed (durably)? false: not yet; the owner calls
+	 * dest_claim_wait(d) now and dest_claim_done(d, ...) once it is.
+	 */
+	bool (*claim)(struct dgroup *g, struct dest *d);
+};
+
+/* The destinations of one delivery engine; cbs must outlive them. Never NULL. */
+struct dests *dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls,
+                        const struct dest_cbs *cbs);
+
+/* At exit: every destination with its connections (idle or busy), queued groups dropped. */
+void dests_free(struct dests *ds);
+
+/* Queue g for domain's destination (made on first use) and start what can start. */
+void dest_enqueue(struct dests *ds, const char *domain, struct dgroup *g);
+
+/* Free destinations with no work, no connection and no lookup for dest_idle_time. */
+void dests_sweep(struct dests *ds, time_t now);
+
+/* d waits for a message's claim (not swept meanwhile) / the claim is durable: pump d. */
+void dest_claim_wait(struct dest *d);
+void dest_claim_done(struct dest *d, bool pump);
+
+#endif
