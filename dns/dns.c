@@ -1,5 +1,7 @@
 /*
  * dns: the handle, the c-ares channel and the delivery queue (see dns.h).
+ * The query lists themselves are kept by query.c; a query is ended through
+ * its own deliver/discard pointers, so this file never names mx.c.
  *
  * Finished queries are never called back where they finish: they wait in
  * the done list until dns_process/dns_timeouts drain it. A drain delivers
@@ -22,25 +24,6 @@
 #define DEFAULT_MAX_ADDRS 4
 #define DEFAULT_CACHE 4096
 #define DEFAULT_MIN_TTL 5
-
-int64_t
-dns__now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint32_t
-dns__rand(struct dns *d)
-{
-	/* xorshift64*: shuffling MX ties needs spread, not secrecy */
-	d->rng ^= d->rng >> 12;
-	d->rng ^= d->rng << 25;
-	d->rng ^= d->rng >> 27;
-	return (uint32_t)((d->rng * 2685821657736338717ull) >> 32);
-}
 
 static void
 seed(struct dns *d)
@@ -171,62 +154,13 @@ fail:
 	return NULL;
 }
 
-/* Take q off whichever list it is on. */
-static void
-unlink_query(struct dns_query *q)
-{
-	struct dns *d = q->d;
-
-	if (q->state == Q_DONE && d->drain_stop == q)
-		d->drain_stop = q->prev; /* NULL: q was next, the drain ends here */
-	if (q->prev)
-		q->prev->next = q->next;
-	else if (q->state == Q_DONE)
-		d->done_head = q->next;
-	else
-		d->live = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	else if (q->state == Q_DONE)
-		d->done_tail = q->prev;
-	q->prev = q->next = NULL;
-}
-
-void
-dns__query_link(struct dns_query *q)
-{
-	struct dns *d = q->d;
-
-	q->state = Q_RUNNING;
-	q->prev = NULL;
-	q->next = d->live;
-	if (d->live)
-		d->live->prev = q;
-	d->live = q;
-}
-
-void
-dns__finished(struct dns_query *q)
-{
-	struct dns *d = q->d;
-
-	unlink_query(q);
-	q->state = Q_DONE;
-	q->prev = d->done_tail;
-	if (d->done_tail)
-		d->done_tail->next = q;
-	else
-		d->done_head = q;
-	d->done_tail = q;
-}
-
 void
 dns_cancel(struct dns_query *q)
 {
 	if (q == NULL || q->state == Q_DELIVERING)
 		return;
-	unlink_query(q);
-	dns__query_free(q);
+	dns__query_unlink(q);
+	q->discard(q);
 }
 
 static void
@@ -241,18 +175,11 @@ drain(struct dns *d)
 	while (d->drain_stop && (q = d->done_head) != NULL) {
 		if (q == d->drain_stop)
 			d->drain_stop = NULL;
-		unlink_query(q);
+		dns__query_unlink(q);
 		q->state = Q_DELIVERING;
-		dns__query_deliver(q);
+		q->deliver(q);
 	}
 	d->draining = false;
-}
-
-void
-dns__notify_timer(struct dns *d)
-{
-	if (d->timer_cb)
-		d->timer_cb(d->cbarg);
 }
 
 void

@@ -94,12 +94,17 @@ struct dns {
 	bool draining;
 };
 
+/* ---- query bookkeeping, clock, random numbers (query.c, calls no other dns file) ---- */
+
 int64_t dns__now(void); /* monotonic milliseconds */
 uint32_t dns__rand(struct dns *d);
-/* mx.c: a new query joins d's live list; a query with its result is queued for delivery. */
+/* Tell the caller's loop that c-ares' next timeout may have moved. */
+void dns__notify_timer(struct dns *d);
+/* A new query joins d's live list; a query with its result is queued for delivery. */
 void dns__query_link(struct dns_query *q);
 void dns__finished(struct dns_query *q);
-void dns__notify_timer(struct dns *d);
+/* Take q off whichever list it is on (live or done). */
+void dns__query_unlink(struct dns_query *q);
 
 /* ---- (name, type) lookups with cache and CNAME chasing (lookup.c) ---- */
 
@@ -121,15 +126,17 @@ void dns__lookup_cancel(struct dns_lookup *lk);
 
 /* ---- MX pipeline (mx.c) ---- */
 
-/* Free a query without calling back (cancel, dns_free). */
-void dns__query_free(struct dns_query *q);
-/* Call the query's callback and free it. */
-void dns__query_deliver(struct dns_query *q);
-
 struct dns_query {
 	struct dns *d;
 	struct dns_query *prev, *next; /* d->live or d->done_* list */
 	enum { Q_RUNNING, Q_DONE, Q_DELIVERING } state;
+	/*
+	 * Set by whoever starts the query (dns_resolve_mx), so that dns.c ends
+	 * it without naming mx.c. deliver: the drain calls back, then frees q.
+	 * discard: dns_cancel / dns_free free q without calling back.
+	 */
+	void (*deliver)(struct dns_query *q);
+	void (*discard)(struct dns_query *q);
 	dns_mx_cb cb;
 	void *arg;
 	char domain[256];

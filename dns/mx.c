@@ -381,6 +381,30 @@ on_mx(void *arg, enum dns_akind kind, const struct dns_answer *a, const char *wh
 	}
 }
 
+/* q->discard: free a query without calling back (dns_cancel, dns_free). */
+static void
+query_discard(struct dns_query *q)
+{
+	dns__lookup_cancel(q->mxlk);
+	for (size_t i = 0; i < q->nhosts; i++) {
+		for (int fi = 0; fi < 2; fi++) {
+			dns__lookup_cancel(q->hosts[i].f[fi].lk);
+			free(q->hosts[i].f[fi].addr);
+		}
+	}
+	free(q->hosts);
+	free(q->targets);
+	free(q);
+}
+
+/* q->deliver: call back, then free (the drain in dns.c). */
+static void
+query_deliver(struct dns_query *q)
+{
+	q->cb(q->arg, &q->res);
+	query_discard(q);
+}
+
 struct dns_query *
 dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg)
 {
@@ -399,31 +423,11 @@ dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg)
 	q->d = d;
 	q->cb = cb;
 	q->arg = arg;
+	q->deliver = query_deliver;
+	q->discard = query_discard;
 	memcpy(q->domain, name, sizeof name);
 	dns__query_link(q);
 	q->mxlk = dns__lookup(d, q->domain, DNS_T_MX, on_mx, q);
 	dns__notify_timer(d);
 	return q;
-}
-
-void
-dns__query_deliver(struct dns_query *q)
-{
-	q->cb(q->arg, &q->res);
-	dns__query_free(q);
-}
-
-void
-dns__query_free(struct dns_query *q)
-{
-	dns__lookup_cancel(q->mxlk);
-	for (size_t i = 0; i < q->nhosts; i++) {
-		for (int fi = 0; fi < 2; fi++) {
-			dns__lookup_cancel(q->hosts[i].f[fi].lk);
-			free(q->hosts[i].f[fi].addr);
-		}
-	}
-	free(q->hosts);
-	free(q->targets);
-	free(q);
 }

@@ -1,7 +1,7 @@
 /*
  * spool: open/close, the statement cache, and the write side (group-commit
  * insert, delete, count). Reads live in spool_read.c, the schema in
- * spool_schema.c.
+ * spool_schema.c, the error-text and PRAGMA helpers in spool_util.c.
  *
  * Every statement is prepared once at open and only reset/bound per call:
  * spool_insert_batch runs on the writer thread for every message we accept,
@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +40,9 @@ static const char *const spool_sql[ST__COUNT] = {
     /* Delivery side (spool_deliver.c). */
     /* By id: the recipients_msg probes then walk that index in order (7x faster at 1M). */
     /* held messages (state 1, mxrelayctl queue hold) stay out of the schedule */
-    [ST_PENDING] = "SELECT m.id, m.next_try FROM messages AS m WHERE m.state = 0 AND EXISTS (SELECT 1 FROM"
-                   " recipients AS r WHERE r.msg_id = m.id AND r.state = 0) ORDER BY m.id",
+    [ST_PENDING] =
+        "SELECT m.id, m.next_try FROM messages AS m WHERE m.state = 0 AND EXISTS (SELECT 1 FROM"
+        " recipients AS r WHERE r.msg_id = m.id AND r.state = 0) ORDER BY m.id",
     [ST_WORK_MSG] = "SELECT " MSG_COLS ", attempts, state, unfinished FROM messages WHERE id = ?1",
     [ST_WORK_RCPTS] = "SELECT id, address, attempts FROM recipients"
                       " WHERE msg_id = ?1 AND state = 0 ORDER BY id",
@@ -75,18 +75,6 @@ static const char *const spool_sql[ST__COUNT] = {
     [ST_UNCLAIM] = "UPDATE messages SET unfinished = unfinished - 1"
                    " WHERE id = ?1 AND unfinished > 0",
 };
-
-void
-spool_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 sql_err(struct spool *sp, const char *what, const char *qid, char *err, size_t errlen)
@@ -127,26 +115,6 @@ spool_bind_fail(struct spool *sp, enum spool_stmt id, const char *what, const ch
 	sqlite3_reset(sp->st[id]);
 	sqlite3_clear_bindings(sp->st[id]);
 	return rc == SQLITE_OK ? SQLITE_ERROR : rc;
-}
-
-int
-spool_pragma_int(sqlite3 *db, const char *sql, int64_t *val)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*val = sqlite3_column_int64(st, 0);
-		rc = SQLITE_OK;
-	} else if (rc == SQLITE_DONE) {
-		rc = SQLITE_ERROR; /* PRAGMA unknown to this SQLite build */
-	}
-	sqlite3_finalize(st);
-	return rc;
 }
 
 int

@@ -53,8 +53,15 @@ struct spool {
 	int64_t default_max_pages; /* max_page_count at open: "unlimited" */
 };
 
+/*
+ * spool_util.c (the lowest file: it calls no other spool file).
+ * spool_seterr formats into err when err is not NULL and errlen > 0.
+ * spool_pragma_int runs a PRAGMA (or any one-row query) and reads its first
+ * column as an integer; SQLITE_OK or the SQLite error code.
+ */
 void spool_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int spool_pragma_int(sqlite3 *db, const char *sql, int64_t *val);
 
 /*
  * Step statement ID once, expecting no row, then reset it and clear its
@@ -68,9 +75,6 @@ int spool_step_done(struct spool *sp, enum spool_stmt id, const char *what, cons
 /* After a failed bind: fill err, reset statement ID, return the error code. */
 int spool_bind_fail(struct spool *sp, enum spool_stmt id, const char *what, const char *qid,
                     char *err, size_t errlen);
-
-/* Run a PRAGMA (or any one-row query) and read its first column as an integer. */
-int spool_pragma_int(sqlite3 *db, const char *sql, int64_t *val);
 
 /*
  * A read transaction gives list/get/read_body one consistent snapshot while
@@ -104,8 +108,8 @@ int spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, 
  * spool_audit.c: merge one accepted message into its audit row inside the
  * caller's write transaction. SQLITE_OK or an error code (err filled).
  */
-int spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char *qid,
-                       char *err, size_t errlen);
+int spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char *qid, char *err,
+                       size_t errlen);
 
 /* spool_schema.c: bring the schema up to SPOOL_SCHEMA_VERSION. */
 int spool_schema_migrate(sqlite3 *db, const char *dir, char *err, size_t errlen);
