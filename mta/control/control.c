@@ -1,7 +1,7 @@
 /*
  * ctl: the control and submit sockets, their connections, the request line
  * and the dispatch (see control.h). The queue commands live in control/queue.c,
- * SUBMIT in submit.c.
+ * SUBMIT in submit.c; all three answer through conn.c, the lowest file.
  */
 #include "mta/control/control_int.h"
 
@@ -11,7 +11,6 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <grp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +55,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg);
 /* ---- connections ------------------------------------------------------ */
 
 /*
- * Lifetime (mta/event.h): every bufferevent callback holds c while it runs,
- * and so does a wait for a worker or the writer (c->waiting when a callback
- * ends: taken then, given back by ctl_reply, which ends every wait). A close
- * frees c once nothing holds it.
+ * evref's free_fn (conn.h's lifetime), and ctl_free's for every connection
+ * left at exit: the list and the counts are this file's.
  */
-
-/* evref's free_fn, and ctl_free's for every connection left at exit. */
 static void
 conn_free(void *obj)
 {
@@ -84,71 +79,6 @@ conn_free(void *obj)
 	if (c->bev)
 		bufferevent_free(c->bev);
 	free(c);
-}
-
-/* The callback is done with c; a wait it started holds c on. c may be freed here. */
-static void
-conn_leave(struct ctl_conn *c)
-{
-	if (c->waiting && !c->wait_held && !c->closed) {
-		c->wait_held = true;
-		evref_enter(&c->ref);
-	}
-	evref_leave(&c->ref);
-}
-
-/* Nothing more on c: freed once no callback or wait holds it (maybe now). */
-static void
-conn_close(struct ctl_conn *c)
-{
-	if (evref_closing(&c->ref))
-		return;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	evref_close(&c->ref);
-}
-
-void
-ctl_reply(struct ctl_conn *c, struct evbuffer *doc)
-{
-	evref_enter(&c->ref); /* the wait's completion may end here: c lives to the end */
-	if (c->wait_held) {
-		c->wait_held = false;
-		evref_leave(&c->ref);
-	}
-	c->waiting = false;
-	if (c->closed || evref_closing(&c->ref)) {
-		evbuffer_drain(doc, evbuffer_get_length(doc));
-		conn_close(c);
-	} else {
-		struct evbuffer *out = bufferevent_get_output(c->bev);
-		evbuffer_add_buffer(out, doc);
-		evbuffer_add(out, "\n", 1);
-		c->replied = true;
-		bufferevent_disable(c->bev, EV_READ);
-		bufferevent_enable(c->bev, EV_WRITE);
-	}
-	evref_leave(&c->ref);
-}
-
-void
-ctl_error(struct ctl_conn *c, const char *code, const char *fmt, ...)
-{
-	char text[1024];
-	struct evbuffer *b = evbuffer_new();
-	struct jw w;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	jw_init(&w, b);
-	jw_obj(&w, NULL);
-	jw_str(&w, "error", text);
-	if (code)
-		jw_str(&w, "code", code);
-	jw_end(&w);
-	ctl_reply(c, b);
-	evbuffer_free(b);
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -259,7 +189,7 @@ on_read(struct bufferevent *bev, void *arg)
 
 	evref_enter(&c->ref);
 	read_input(c, bev);
-	conn_leave(c);
+	ctl_conn_leave(c);
 }
 
 static void
@@ -269,8 +199,8 @@ on_write(struct bufferevent *bev, void *arg)
 
 	evref_enter(&c->ref);
 	if (c->replied && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_close(c);
-	conn_leave(c);
+		ctl_conn_close(c);
+	ctl_conn_leave(c);
 }
 
 static void
@@ -284,8 +214,8 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	/* a worker or the writer may still hold c: it is freed when they answer */
 	if (c->waiting)
 		c->closed = true;
-	conn_close(c);
-	conn_leave(c);
+	ctl_conn_close(c);
+	ctl_conn_leave(c);
 }
 
 static void

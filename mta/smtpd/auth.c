@@ -29,6 +29,21 @@ struct auth_job {
 	int result;
 };
 
+bool
+smtpd_auth_offered(const struct session *s)
+{
+	return s->srv->creds != NULL && s->auth_user == NULL &&
+	       (s->tls || s->lis->conf->auth_without_tls);
+}
+
+const struct cred *
+smtpd_cred(const struct session *s)
+{
+	if (s->auth_user == NULL || s->srv->creds == NULL)
+		return NULL;
+	return creds_find(s->srv->creds, s->auth_user);
+}
+
 void
 smtpd_auth_cleanup(struct session *s)
 {

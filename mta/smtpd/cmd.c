@@ -28,22 +28,6 @@ struct cmd {
 	unsigned flags;
 };
 
-void
-smtpd_tx_reset(struct session *s)
-{
-	size_t i;
-	smtpd_data_free(s);
-	free(s->mail_from);
-	s->mail_from = NULL;
-	for (i = 0; i < s->nrcpts; i++)
-		free(s->rcpts[i]);
-	free(s->rcpts);
-	s->rcpts = NULL;
-	s->nrcpts = 0;
-	s->mail_flags = 0;
-	s->in_tx = false;
-}
-
 static void
 cmd_helo_common(struct session *s, char *arg, bool esmtp)
 {

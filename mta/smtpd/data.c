@@ -44,6 +44,23 @@ smtpd_data_free(struct session *s)
 	}
 }
 
+/* The transaction is over (RSET, HELO, STARTTLS, the end of DATA, the free): forget it. */
+void
+smtpd_tx_reset(struct session *s)
+{
+	size_t i;
+	smtpd_data_free(s);
+	free(s->mail_from);
+	s->mail_from = NULL;
+	for (i = 0; i < s->nrcpts; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = 0;
+	s->mail_flags = 0;
+	s->in_tx = false;
+}
+
 /* Received: header, RFC 5321 4.4 with RFC 3848 protocol names. */
 static void
 make_received(struct session *s, char *out, size_t outlen)

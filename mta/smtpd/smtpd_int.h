@@ -1,7 +1,10 @@
 /*
- * smtpd internals shared by smtpd/session.c (I/O, lifecycle, dispatch, TLS),
- * smtpd/cmd.c (envelope commands), smtpd/auth.c (AUTH) and smtpd/data.c
- * (DATA). Not for other modules: main.c uses smtpd.h.
+ * smtpd internals shared by smtpd/session.c (start, command loop, free),
+ * smtpd/cmd.c (envelope commands), smtpd/auth.c (AUTH), smtpd/data.c (DATA)
+ * and smtpd/io.c (output, callbacks, lifetime). Calls go one way, top down,
+ * in the order session.c, cmd.c, data.c, auth.c, io.c: each file calls only
+ * files after it. io.c reaches the command loop only through s->process.
+ * Not for other modules: main.c uses smtpd.h.
  */
 #ifndef MXRELAY_SMTPD_INT_H
 #define MXRELAY_SMTPD_INT_H
@@ -44,7 +47,9 @@ struct session {
 	socklen_t peerlen;
 	char ip[64];
 	enum sstate state;
-	struct evref ref;  /* callbacks and waits hold it (mta/event.h) */
+	struct evref ref; /* callbacks and waits hold it (mta/event.h) */
+	/* session.c's command loop: io.c calls it on input and when a wait ends */
+	void (*process)(struct session *s);
 	bool wait_held;    /* SS_WAIT's hold on ref, given back by smtpd_resume */
 	bool closed;       /* peer gone while we wait: free when the wait ends */
 	bool paused;       /* stopped reading: too much unsent output */
@@ -80,7 +85,7 @@ struct session {
 	unsigned ntx;
 };
 
-/* smtpd/session.c */
+/* smtpd/io.c */
 /* One reply line already rendered from reply.h (intake's answer), CRLF added. */
 void smtpd_reply_line(struct session *s, const char *line);
 /*
@@ -93,26 +98,36 @@ void smtpd_reply_more(struct session *s, enum reply_id id, ...);
 void smtpd_close_after_reply(struct session *s);
 /*
  * A wait (SS_WAIT) ended: every completion calls this once, last (s may be
- * freed inside). Continues with buffered input, or frees a closed session.
+ * freed inside). Continues with buffered input (s->process), or frees a
+ * closed session.
  */
 void smtpd_resume(struct session *s);
-bool smtpd_auth_offered(const struct session *s);
+/* The peer is gone or we hang up now (a wait in progress frees s when it ends). */
+void smtpd_session_drop(struct session *s);
+/* RFC 3207: put the TLS filter over s->bev. 0, or -1 (nothing changed but the input drained). */
 int smtpd_starttls(struct session *s);
-const struct cred *smtpd_cred(const struct session *s);
+/* An SSL for s's listener (legacy versions allowed for s's address?); NULL on failure. */
+SSL *smtpd_new_ssl(struct session *s);
+/* Callbacks, watermark and timeouts on s->bev; the handshake deadline when s->tls. */
+void smtpd_io_attach(struct session *s);
 
 /* smtpd/cmd.c: one handler per verb; arg is the text after the verb (may be "") */
 void smtpd_dispatch(struct session *s, char *line, size_t len);
-void smtpd_tx_reset(struct session *s);
 
 /* smtpd/auth.c */
 void smtpd_cmd_auth(struct session *s, char *arg);
 void smtpd_auth_line(struct session *s, char *line);
 void smtpd_auth_cleanup(struct session *s);
+bool smtpd_auth_offered(const struct session *s);
+/* The credentials of the logged-in user; NULL before AUTH or once they are gone. */
+const struct cred *smtpd_cred(const struct session *s);
 
 /* smtpd/data.c */
 void smtpd_data_begin(struct session *s);
 /* Consume DATA input; returns true when the input is used up (wait for more). */
 bool smtpd_data_feed(struct session *s, struct evbuffer *in);
 void smtpd_data_free(struct session *s);
+/* Forget the transaction (and its DATA), as RSET does. */
+void smtpd_tx_reset(struct session *s);
 
 #endif
