@@ -24,7 +24,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
@@ -311,4 +313,19 @@ smtpd_io_attach(struct session *s)
 	setup_bev(s);
 	if (s->tls)
 		arm_handshake_timer(s);
+}
+
+/* On an implicit-TLS port a plaintext reply would only read as a broken handshake. */
+void
+smtpd_refuse_fd(const struct listener *l, int fd, enum reply_id id)
+{
+	char line[512];
+
+	if (l->conf->tls != LTLS_IMPLICIT) {
+		size_t n = reply_format(line, sizeof(line) - 2, id, l->srv->cfg->hostname);
+		memcpy(line + n, "\r\n", 2);
+		ssize_t r = send(fd, line, n + 2, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)r;
+	}
+	close(fd);
 }

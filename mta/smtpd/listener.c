@@ -3,7 +3,7 @@
  * (global and per client address). Sockets are bound before privileges are
  * dropped; accepting starts with listeners_enable once the daemon is ready.
  */
-#include "mta/smtpd/smtpd.h"
+#include "mta/smtpd/smtpd_int.h"
 #include "mta/reply.h"
 
 #include <errno.h>
@@ -21,25 +21,6 @@
 #include "mta/shared/util.h"
 #include "mta/server.h"
 
-/*
- * Refuse before any session state exists: one write, then close. On an
- * implicit-TLS port a plaintext reply would only read as a broken handshake,
- * so there the connection is just closed.
- */
-static void
-refuse(const struct listener *l, int fd, enum reply_id id)
-{
-	char line[512];
-
-	if (l->conf->tls != LTLS_IMPLICIT) {
-		size_t n = reply_format(line, sizeof(line) - 2, id, l->srv->cfg->hostname);
-		memcpy(line + n, "\r\n", 2);
-		ssize_t r = send(fd, line, n + 2, MSG_DONTWAIT | MSG_NOSIGNAL);
-		(void)r;
-	}
-	close(fd);
-}
-
 static void
 on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
@@ -49,7 +30,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 
 	cidr_addr_text(sa, ip, sizeof(ip));
 	if (srv->draining) {
-		refuse(l, fd, R_SHUTTING_DOWN_RETRY);
+		smtpd_refuse_fd(l, fd, R_SHUTTING_DOWN_RETRY);
 		log_info("event=refused ip=%s reason=shutting_down", ip);
 		return;
 	}
@@ -73,7 +54,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 	if (srv->nsessions >= srv->cfg->max_connections ||
 	    (l->conf->tls != LTLS_IMPLICIT &&
 	     peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0)) {
-		refuse(l, fd, R_TOO_MANY_CONNS);
+		smtpd_refuse_fd(l, fd, R_TOO_MANY_CONNS);
 		log_warn("event=refused ip=%s reason=%s listener=%s", ip,
 		         srv->nsessions >= srv->cfg->max_connections ? "max_connections"
 		                                                     : "max_connections_per_ip",

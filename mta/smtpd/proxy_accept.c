@@ -17,7 +17,7 @@
  * Lifetime (mta/event.h): each callback holds the connection; giving up
  * (pc_close) stops its events at once and frees it when the callback ends.
  */
-#include "mta/smtpd/smtpd.h"
+#include "mta/smtpd/smtpd_int.h"
 #include "mta/reply.h"
 
 #include <errno.h>
@@ -52,24 +52,6 @@ struct proxy_conn {
 	size_t len; /* header bytes consumed from the socket so far */
 	struct proxy_conn *prev, *next;
 };
-
-/*
- * One write, then close, as listener.c refuses. On an implicit-TLS port a
- * plaintext reply would only read as a broken handshake: just close.
- */
-static void
-refuse_fd(const struct listener *l, int fd, enum reply_id id)
-{
-	char line[512];
-
-	if (l->conf->tls != LTLS_IMPLICIT) {
-		size_t n = reply_format(line, sizeof(line) - 2, id, l->srv->cfg->hostname);
-		memcpy(line + n, "\r\n", 2);
-		ssize_t r = send(fd, line, n + 2, MSG_DONTWAIT | MSG_NOSIGNAL);
-		(void)r;
-	}
-	close(fd);
-}
 
 /* evref's free_fn: unlink and free pc; the fd is closed unless it was handed on (fd < 0). */
 static void
@@ -114,7 +96,7 @@ pc_fail(struct proxy_conn *pc, enum reply_id refusal)
 	struct server *srv = pc->lis->srv;
 
 	if (refusal != R_NONE) {
-		refuse_fd(pc->lis, pc->fd, refusal);
+		smtpd_refuse_fd(pc->lis, pc->fd, refusal);
 		pc->fd = -1;
 	}
 	peers_release(srv, (struct sockaddr *)&pc->lb);
@@ -155,7 +137,7 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 			    "event=refused ip=%s lb=%s reason=max_connections_per_ip listener=%s",
 			    ip, pc->lbip, l->conf->name);
 			if (l->conf->tls != LTLS_IMPLICIT) {
-				refuse_fd(l, fd, R_TOO_MANY_CONNS);
+				smtpd_refuse_fd(l, fd, R_TOO_MANY_CONNS);
 				pc->fd = -1;
 				pc_close(pc);
 				return;
@@ -272,7 +254,7 @@ proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t sa
 	if (!cidr_list_match(&l->conf->proxy_from, sa)) {
 		log_warn("event=refused ip=%s reason=not_proxy_from listener=%s", ip,
 		         l->conf->name);
-		refuse_fd(l, fd, R_PROXY_UNTRUSTED);
+		smtpd_refuse_fd(l, fd, R_PROXY_UNTRUSTED);
 		return;
 	}
 	/* until the header is in, the connection counts against the balancer's address */
@@ -283,7 +265,7 @@ proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t sa
 		             ? "max_connections"
 		             : "max_connections_per_ip",
 		         l->conf->name);
-		refuse_fd(l, fd, R_TOO_MANY_CONNS);
+		smtpd_refuse_fd(l, fd, R_TOO_MANY_CONNS);
 		return;
 	}
 	pc = xcalloc(1, sizeof(*pc));

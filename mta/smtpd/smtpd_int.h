@@ -89,6 +89,11 @@ struct session {
 /* One reply line already rendered from reply.h (intake's answer), CRLF added. */
 void smtpd_reply_line(struct session *s, const char *line);
 /*
+ * Refuse a connection before any session exists (listener.c, proxy_accept.c):
+ * one write of the reply id, then close; on an implicit-TLS port just close.
+ */
+void smtpd_refuse_fd(const struct listener *l, int fd, enum reply_id id);
+/*
  * Send the reply id of mta/reply.h, its "%s" marks filled from the const
  * char * arguments; _more sends it as a continuation line ("250-...",
  * RFC 5321 4.2.1) of a multi-line reply.

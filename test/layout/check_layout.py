@@ -6,7 +6,7 @@ files. Run from anywhere:  python3 test/layout/check_layout.py [--report]
 
 --report prints files and lines per folder, the call cycles between files
 and the includes that point up a layer, and exits 0; without it the rules
-are enforced and any breach is listed with exit 1. --root DIR checks
+are enforced (no call cycle either) and any breach is listed with exit 1. --root DIR checks
 another tree (test/layout/test_check_layout.py builds broken ones).
 """
 import os
@@ -179,6 +179,7 @@ def main():
                 folder_graph.setdefault(folder(f), set()).add(folder(h))
     folder_circles = cycles(folder_graph)
     problems += [f"folders include each other: {' '.join(c)}" for c in folder_circles]
+    problems += [f"files call each other in a circle: {' '.join(c)}" for c in circles]
 
     if report:
         print("files and lines per folder:")
@@ -200,7 +201,8 @@ def main():
     if problems:
         print(f"{len(problems)} layout problem(s); see mta/ARCHITECTURE.md")
         return 1
-    print(f"layout ok: {len(files)} files, no include against the layers, sizes within limits")
+    print(f"layout ok: {len(files)} files, no include against the layers, no call cycle, "
+          "sizes within limits")
     return 0
 
 

@@ -2,7 +2,7 @@
 """
 The layout check must be able to fail: small trees, each with one breach
 (an include against the layers, a file or a function over the limits, two
-folders including each other), must each be refused, and a clean tree passed.
+files calling each other), must each be refused, and a clean tree passed.
 """
 import os
 import shutil
@@ -51,6 +51,8 @@ BROKEN = {
                                 "mta/smtpd/smtpd.h": "\n"},
     "function over 60 lines": {"mta/smtpd/cmd.c": func("cmd", 61)},
     "file over 800 lines": {"dns/big.c": "/* x */\n" * 801},
+    "two files call each other": {"mta/smtpd/a.c": func("ping", 5).replace("return x;", "return pong(x);"),
+                                  "mta/smtpd/b.c": func("pong", 5).replace("return x;", "return ping(x);")},
 }
 
 
