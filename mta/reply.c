@@ -285,11 +285,14 @@ reply_parse(const char *line, unsigned *code, unsigned *cls, unsigned *subj, uns
 		return false;
 	if (*p != ' ' && *p != '-')
 		return false;
+	/* remote servers are loose: "550  5.1.1", "550 5.7.1: denied", "451 4.7.1;x" */
+	while (p[1] == ' ' || p[1] == '\t')
+		p++;
 	if ((p = number(p + 1, 1, cls)) == NULL || *p != '.' || *cls != *code / 100)
 		return false;
 	if ((p = number(p + 1, 3, subj)) == NULL || *p != '.')
 		return false;
 	if ((p = number(p + 1, 3, det)) == NULL)
 		return false;
-	return *p == '\0' || *p == ' ';
+	return !(*p >= '0' && *p <= '9'); /* a fourth digit: not a status code */
 }

@@ -173,8 +173,10 @@ size_t reply_format_text(char *buf, size_t len, enum reply_id id, ...);
 
 /*
  * The code and enhanced status code of a reply line that someone else wrote
- * (a remote server's reply, recorded): "550 5.1.1 text" gives 550 and 5, 1, 1.
- * false when the line does not start that way (the code alone may still be set).
+ * (a remote server's reply, recorded): "550 5.1.1 text" gives 550 and 5, 1, 1,
+ * and so do "550-5.1.1 ..." (each line of a multi-line reply carries it, RFC
+ * 2034 3), "550  5.1.1", "550 5.1.1: text". false when the line does not
+ * start that way (the code alone may still be set).
  */
 bool reply_parse(const char *line, unsigned *code, unsigned *cls, unsigned *subj, unsigned *det);
 

@@ -344,8 +344,9 @@ class Case:
     """expect: 'sent', 'deferred' or 'bounced'; reason: regex the log's reply must match."""
 
     def __init__(self, name, expect, reason, acts=None, pipelining=True, starttls=False,
-                 drip=0.0, run=None, rcvbuf=None, body=None, retried=False):
+                 drip=0.0, run=None, rcvbuf=None, body=None, retried=False, dsn=None):
         self.name = name
+        self.dsn = dsn              # the status the log and the DSN must carry (None: any)
         self.retried = retried      # deferred: also wait for the retry, deferred the same way
         self.expect = expect
         self.reason = reason
@@ -432,7 +433,18 @@ def build_cases():
              {"dot": lambda c: (c.send(b"250 2.0.0 queued by hostile.test\r\n250 extra\r\n"),
                                 c.mx.accepted.append(c.n), True)[2]}),
         case("rcpt-550", "bounced", r"550 5\.1\.1 scripted no such user",
-             {"rcpt": say(b"550 5.1.1 scripted no such user\r\n")}),
+             {"rcpt": say(b"550 5.1.1 scripted no such user\r\n")}, dsn="5.1.1"),
+        # the enhanced status code as real servers write it (RFC 3463, RFC 2034 3): on
+        # every line of a multi-line reply, with extra blanks or punctuation after it
+        case("rcpt-550-multiline", "bounced", r"550.5\.1\.1 scripted first line",
+             {"rcpt": say(b"550-5.1.1 scripted first line\r\n550-5.1.1 second\r\n"
+                          b"550 5.1.1 last line\r\n")}, dsn="5.1.1"),
+        case("rcpt-550-colon", "bounced", r"550 5\.7\.1: scripted relay denied",
+             {"rcpt": say(b"550 5.7.1: scripted relay denied\r\n")}, dsn="5.7.1"),
+        case("rcpt-450-blanks", "deferred", r"450  4\.2\.1 scripted try later",
+             {"rcpt": say(b"450  4.2.1 scripted try later\r\n")}, dsn="4.2.1"),
+        case("rcpt-550-no-status", "bounced", r"550 scripted plain refusal",
+             {"rcpt": say(b"550 scripted plain refusal\r\n")}, dsn="5.0.0"),
         case("dot-554", "bounced", r"554 5\.7\.1 scripted content refused",
              {"dot": say(b"554 5.7.1 scripted content refused\r\n")}),
         case("ehlo-500-helo", "sent", r"queued by hostile\.test",
@@ -543,6 +555,8 @@ def check_case(d, c, since):
         assert ev["dsn"].startswith("5."), f"{c.name}: bounced with a non-5.x dsn: {line}"
     else:
         assert ev["dsn"] == "2.0.0", line
+    if c.dsn is not None:
+        assert ev["dsn"] == c.dsn, f"{c.name}: expected dsn={c.dsn}: {line}"
     # never "sent" unless this server said 250 to a whole body
     sent = events(d, "delivery", since=since, qid=c.qid, status="sent")
     if sent:

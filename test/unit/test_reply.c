@@ -241,7 +241,14 @@ static const struct parse_case parses[] = {
     {"550 5.999.999 x", true, 550, 5, 999, 999},
     {"250 ok", false, 250, 0, 0, 0}, /* code alone still set */
     {"550 4.1.1 class mismatch", false, 550, 4, 1, 1},
-    {"550 5.1.1x", false, 550, 5, 1, 1},
+    /* what remote servers really send: extra blanks, punctuation after the status */
+    {"550 5.1.1x", true, 550, 5, 1, 1},
+    {"550 5.7.1: Relay denied", true, 550, 5, 7, 1},
+    {"451 4.7.1;x", true, 451, 4, 7, 1},
+    {"550  5.1.1 x", true, 550, 5, 1, 1},
+    {"550 5.1.1\tx", true, 550, 5, 1, 1},
+    {"550-5.1.1 The email account that you tried to reach does not exist", true, 550, 5, 1, 1},
+    {"550 5.1.1234 x", false, 550, 5, 1, 123},
     {"550 5.1234.1 x", false, 550, 5, 123, 0},
     {"550 5..1 x", false, 550, 5, 0, 0},
     {"550", false, 550, 0, 0, 0},
