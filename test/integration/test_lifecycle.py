@@ -91,11 +91,14 @@ def test_client_leaves_during_spool_commit():
 
 def test_client_leaves_during_password_check_and_delay():
     """AUTH with a wrong password, then EOF: during the check on the worker,
-    or during the failure delay after it. The failures still count."""
+    or during the failure delay after it. The failures still count (the
+    address is blocked at once), and each check ends (once auth_block_time
+    has passed the address may log in again: a check left "in flight"
+    would keep it blocked for ever)."""
     tmp = mxtest.tmpdir()
     creds = mxtest.make_creds(os.path.join(tmp, "passwd"), [("alice", "alice-pw", "*", False)])
     d = mxtest.Daemon(tmp=tmp, conf={"credentials": creds, "auth_max_failures": "4",
-                                     "auth_block_time": "60s", "shutdown_timeout": f"{SHUTDOWN}s"},
+                                     "auth_block_time": "3s", "shutdown_timeout": f"{SHUTDOWN}s"},
                       listeners={"main": {"tls": "none", "auth_without_tls": "yes"}}).start()
     for wait in (0, 0, 0.3, 0.3):   # at once: the check runs; 0.3 s: the delay runs
         s = d.connect(src="127.0.0.8")
@@ -112,6 +115,14 @@ def test_client_leaves_during_password_check_and_delay():
     s = d.connect(src="127.0.0.8")
     s.ehlo()
     s.auth_plain("alice", "alice-pw").expect(454, "4.7.0")
+    s.quit()
+    time.sleep(3.5)
+    # the failures aged out; had a check stayed in flight, these 3 more would block
+    s = d.connect(src="127.0.0.8")
+    s.ehlo()
+    for _ in range(3):
+        s.auth_plain("alice", "wrong").expect(535, "5.7.8")
+    s.auth_plain("alice", "alice-pw").expect(235, "2.7.0")
     s.quit()
     _exits_fast(d)
 

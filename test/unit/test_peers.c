@@ -33,6 +33,7 @@ enum op {
 	RELEASE, /* peers_release */
 	FAIL,    /* authfail_begin + authfail_record: want the delay in ms */
 	LOGIN,   /* authfail_begin + authfail_clear */
+	BEGIN,   /* authfail_begin alone: a password check still running */
 	BLOCKED, /* authfail_blocked: want seconds (0: not blocked) */
 	REFUSED, /* authfail_refused: want the count to log now */
 };
@@ -117,6 +118,9 @@ static const struct scenario scenarios[] = {
      {{FAIL, "198.51.100.4", "u", 0, 0, 250},
       {FAIL, "198.51.100.4", "u", 0, 0, 500},
       {BLOCKED, "198.51.100.4", NULL, 0, 0, 0},
+      {BEGIN, "198.51.100.4", NULL, 0, 0, 0},
+      {BLOCKED, "198.51.100.4", NULL, 0, 0, 1}, /* 1 s: until the check ends */
+      {BLOCKED, "198.51.100.5", NULL, 0, 0, 0},
       {LOGIN, "198.51.100.5", "x", 0, 0, 0}}},
     {"one auth_blocked log line per address per minute",
      {{FAIL, "198.51.100.6", "u", 0, 0, 250},
@@ -166,6 +170,9 @@ run_step(struct server *srv, const struct step *st)
 	case LOGIN:
 		authfail_begin(srv, sa, now);
 		authfail_clear(srv, sa, st->user);
+		return 0;
+	case BEGIN:
+		authfail_begin(srv, sa, now);
 		return 0;
 	case BLOCKED:
 		return authfail_blocked(srv, sa, now);
