@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +30,10 @@ struct jobq {
 struct async {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct jobq todo;	/* for workers */
-	struct jobq finished;	/* for the loop */
+	struct jobq todo;     /* for workers */
+	struct jobq finished; /* for the loop */
 	int stopping;
+	int joined; /* the workers have exited (async_free): async_run works inline */
 	int efd;
 	struct event *ev;
 	pthread_t *threads;
@@ -154,8 +156,17 @@ async_run(struct async *a, async_fn work, async_fn done, void *arg)
 	j->done = done;
 	j->arg = arg;
 	pthread_mutex_lock(&a->mu);
-	q_push(&a->todo, j);
-	pthread_cond_signal(&a->cv);
+	if (a->joined) {
+		/* async_free is running completions and the workers are gone: a
+		 * completion that starts more work gets it done here, on the loop */
+		pthread_mutex_unlock(&a->mu);
+		work(arg);
+		pthread_mutex_lock(&a->mu);
+		q_push(&a->finished, j);
+	} else {
+		q_push(&a->todo, j);
+		pthread_cond_signal(&a->cv);
+	}
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -188,8 +199,22 @@ async_free(struct async *a)
 	pthread_mutex_unlock(&a->mu);
 	for (i = 0; i < a->nthreads; i++)
 		pthread_join(a->threads[i], NULL);
-	/* run what finished so owners can release their objects */
-	on_eventfd(a->efd, EV_READ, a);
+	pthread_mutex_lock(&a->mu);
+	a->joined = 1;
+	pthread_mutex_unlock(&a->mu);
+	/*
+	 * Run what finished so owners can release their objects, until nothing
+	 * is left: a completion may start more work or post more completions
+	 * (a stopped writer fails its late jobs through async_post).
+	 */
+	for (;;) {
+		pthread_mutex_lock(&a->mu);
+		bool more = a->finished.head != NULL;
+		pthread_mutex_unlock(&a->mu);
+		if (!more)
+			break;
+		on_eventfd(a->efd, EV_READ, a);
+	}
 	event_free(a->ev);
 	close(a->efd);
 	free(a->threads);

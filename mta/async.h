@@ -27,7 +27,11 @@ void async_run(struct async *a, async_fn work, async_fn done, void *arg);
 /* Thread-safe: queue done(arg) to run on the loop thread. */
 void async_post(struct async *a, async_fn done, void *arg);
 
-/* Stop workers (pending work is finished first) and free. Loop thread only. */
+/*
+ * Stop workers (pending work is finished first), run every completion, also
+ * those that completions cause (work started then runs inline), and free.
+ * Loop thread only.
+ */
 void async_free(struct async *a);
 
 #endif

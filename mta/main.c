@@ -377,11 +377,17 @@ start(struct server *srv, char *err, size_t errlen)
 static void
 teardown(struct server *srv)
 {
-	/* completions still queued run inside these two, so deliver must outlive them */
+	/*
+	 * Completions still queued run inside async_free, so deliver must outlive
+	 * it; one that hands the writer a job after writer_stop gets a failure
+	 * (never a freed writer), so the writer is freed only after them.
+	 */
 	if (srv->writer)
-		writer_free(srv->writer);
+		writer_stop(srv->writer);
 	if (srv->async)
 		async_free(srv->async);
+	if (srv->writer)
+		writer_free(srv->writer);
 	ctl_free(srv->ctl); /* after the completions above: they may still answer a client */
 	metrics_stop();
 	deliver_free(srv->deliver);

@@ -10,7 +10,7 @@
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 
-#define BATCH_MAX 512		/* messages per transaction at most */
+#define BATCH_MAX 512 /* messages per transaction at most */
 
 struct writer {
 	pthread_t thread;
@@ -18,6 +18,7 @@ struct writer {
 	pthread_cond_t cv;
 	struct writer_job *head, *tail;
 	int stopping;
+	int stopped; /* writer_stop returned: submissions fail at once */
 	struct spool *sp;
 	struct async *async;
 	uint64_t nmsgs, ncommits;
@@ -190,6 +191,14 @@ writer_submit(struct writer *w, struct writer_job *job)
 	job->status = -1;
 	job->disk_full = 0;
 	job->err[0] = '\0';
+	if (w->stopped) {
+		/* shutting down: answered as a failure, on the loop, like any batch */
+		struct batch *b = xmalloc(sizeof(*b));
+		snprintf(job->err, sizeof(job->err), "spool writer stopped (shutting down)");
+		b->jobs = job;
+		async_post(w->async, batch_done, b);
+		return;
+	}
 	pthread_mutex_lock(&w->mu);
 	if (w->tail)
 		w->tail->next = job;
@@ -210,13 +219,22 @@ writer_stats(struct writer *w, uint64_t *msgs, uint64_t *commits)
 }
 
 void
-writer_free(struct writer *w)
+writer_stop(struct writer *w)
 {
+	if (w->stopped)
+		return;
 	pthread_mutex_lock(&w->mu);
 	w->stopping = 1;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
+	w->stopped = 1;
+}
+
+void
+writer_free(struct writer *w)
+{
+	writer_stop(w);
 	spool_close(w->sp);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
