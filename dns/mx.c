@@ -39,7 +39,11 @@ struct mx_host {
 };
 
 /* Append "; text" (or "text" to an empty buffer); truncation is fine for a log line. */
-static void __attribute__((format(printf, 3, 4))) note(char *buf, size_t size, const char *fmt, ...)
+static void note(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+note(char *buf, size_t size, const char *fmt, ...)
 {
 	size_t used = strlen(buf);
 	va_list ap;

@@ -60,7 +60,10 @@ ob_str(struct obuf *b, const char *s)
 	ob_add(b, s, strlen(s));
 }
 
-static void __attribute__((format(printf, 2, 3))) ob_fmt(struct obuf *b, const char *fmt, ...)
+static void ob_fmt(struct obuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+ob_fmt(struct obuf *b, const char *fmt, ...)
 {
 	char tmp[512];
 	va_list ap;

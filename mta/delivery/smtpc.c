@@ -84,7 +84,10 @@ in_tx(enum cstate st)
 }
 
 /* A text of ours (code 0: no reply was received) for the fail callback or a log. */
-static void __attribute__((format(printf, 2, 3))) note(struct smtpc_reply *r, const char *fmt, ...)
+static void note(struct smtpc_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+note(struct smtpc_reply *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -123,7 +126,10 @@ vsendf(struct smtpc *c, const char *fmt, va_list ap)
 }
 
 /* Queue one command line (CRLF added) and count the reply it awaits. */
-static void __attribute__((format(printf, 2, 3))) sendf(struct smtpc *c, const char *fmt, ...)
+static void sendf(struct smtpc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sendf(struct smtpc *c, const char *fmt, ...)
 {
 	va_list ap;
 
