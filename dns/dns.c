@@ -1,7 +1,7 @@
 /*
  * dns: the handle, the c-ares channel and the delivery queue (see dns.h).
  * The query lists themselves are kept by query.c; a query is ended through
- * its own deliver/discard pointers, so this file never names mx.c.
+ * its own complete/discard pointers, so this file never names mx.c.
  *
  * Finished queries are never called back where they finish: they wait in
  * the done list until dns_process/dns_timeouts drain it. A drain delivers
@@ -177,7 +177,7 @@ drain(struct dns *d)
 			d->drain_stop = NULL;
 		dns__query_unlink(q);
 		q->state = Q_DELIVERING;
-		q->deliver(q);
+		q->complete(q);
 	}
 	d->draining = false;
 }

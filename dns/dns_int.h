@@ -132,10 +132,10 @@ struct dns_query {
 	enum { Q_RUNNING, Q_DONE, Q_DELIVERING } state;
 	/*
 	 * Set by whoever starts the query (dns_resolve_mx), so that dns.c ends
-	 * it without naming mx.c. deliver: the drain calls back, then frees q.
+	 * it without naming mx.c. complete: the drain calls back, then frees q.
 	 * discard: dns_cancel / dns_free free q without calling back.
 	 */
-	void (*deliver)(struct dns_query *q);
+	void (*complete)(struct dns_query *q);
 	void (*discard)(struct dns_query *q);
 	dns_mx_cb cb;
 	void *arg;

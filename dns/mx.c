@@ -401,7 +401,7 @@ query_discard(struct dns_query *q)
 	free(q);
 }
 
-/* q->deliver: call back, then free (the drain in dns.c). */
+/* q->complete: call back, then free (the drain in dns.c). */
 static void
 query_deliver(struct dns_query *q)
 {
@@ -427,7 +427,7 @@ dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg)
 	q->d = d;
 	q->cb = cb;
 	q->arg = arg;
-	q->deliver = query_deliver;
+	q->complete = query_deliver;
 	q->discard = query_discard;
 	memcpy(q->domain, name, sizeof name);
 	dns__query_link(q);

@@ -5,7 +5,7 @@
  * The lowest file of the query path: lookup.c, mx.c and dns.c call it, it
  * calls none of them. A query is on exactly one list: d->live while it
  * runs, the done FIFO once finished (dns.c drains it and ends each query
- * through the query's own deliver/discard pointers), none while delivering.
+ * through the query's own complete/discard pointers), none while delivering.
  */
 #include "dns/dns_int.h"
 
