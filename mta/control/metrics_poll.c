@@ -7,7 +7,6 @@
  */
 #include "mta/metrics.h"
 
-#include <event2/event.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 #include "mta/delivery/sched.h"
+#include "mta/event.h"
 #include "mta/server.h"
 #include "spool/spool.h"
 
@@ -86,7 +86,7 @@ age_done(void *arg)
 }
 
 static void
-on_tick(evutil_socket_t fd, short what, void *arg)
+on_tick(void *arg)
 {
 	struct server *srv = poll_state.srv;
 
@@ -104,19 +104,15 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 void
 metrics_poll_start(struct server *srv)
 {
-	struct timeval tv = {POLL_SECONDS, 0};
-
 	poll_state.srv = srv;
-	poll_state.ev = event_new(srv->base, -1, EV_PERSIST, on_tick, NULL);
-	event_add(poll_state.ev, &tv);
-	on_tick(-1, 0, NULL); /* the first scrape already sees the queue */
+	poll_state.ev = loop_timer_new(srv->base, true, on_tick, NULL);
+	loop_timer_add(poll_state.ev, POLL_SECONDS * 1000);
+	on_tick(NULL); /* the first scrape already sees the queue */
 }
 
 void
 metrics_poll_stop(void)
 {
-	if (poll_state.ev) {
-		event_free(poll_state.ev);
-		poll_state.ev = NULL;
-	}
+	loop_timer_free(poll_state.ev);
+	poll_state.ev = NULL;
 }

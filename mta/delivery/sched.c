@@ -9,7 +9,6 @@
  */
 #include "mta/delivery/sched.h"
 
-#include <event2/event.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>

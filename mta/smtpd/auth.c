@@ -9,7 +9,6 @@
  */
 #include "mta/smtpd/smtpd_int.h"
 
-#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +80,7 @@ auth_work(void *arg)
 }
 
 static void
-on_fail_timer(evutil_socket_t fd, short what, void *arg)
+on_fail_timer(void *arg)
 {
 	struct session *s = arg;
 	if (!s->closed) {
@@ -154,10 +153,9 @@ auth_done(void *arg)
 	log_warn("s=%s event=auth_failed ip=%s user=\"%s\" mech=%s reason=%s", s->id, s->ip,
 	         log_sanitize(u, sizeof(u), j->user, strlen(j->user)), s->auth_mech, why);
 	job_free(j);
-	struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
 	if (s->timer == NULL)
-		s->timer = evtimer_new(s->srv->base, on_fail_timer, s);
-	evtimer_add(s->timer, &tv);
+		s->timer = loop_timer_new(s->srv->base, false, on_fail_timer, s);
+	loop_timer_add(s->timer, ms);
 }
 
 /* Hand user/password to a worker. Takes ownership of both strings. */

@@ -182,8 +182,7 @@ tls_established(struct session *s)
 	int ver = SSL_version(ssl);
 
 	s->tls_done = true;
-	if (s->hs_timer)
-		evtimer_del(s->hs_timer);
+	loop_timer_stop(s->hs_timer);
 	snprintf(s->tls_version, sizeof(s->tls_version), "%s", SSL_get_version(ssl));
 	snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s", SSL_get_cipher_name(ssl));
 	s->tls_legacy = ver < TLS1_2_VERSION;
@@ -237,7 +236,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-on_hs_timeout(evutil_socket_t fd, short what, void *arg)
+on_hs_timeout(void *arg)
 {
 	struct session *s = arg;
 
@@ -254,10 +253,9 @@ on_hs_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 arm_handshake_timer(struct session *s)
 {
-	struct timeval tv = {(time_t)s->srv->cfg->session_timeout, 0};
 	if (s->hs_timer == NULL)
-		s->hs_timer = evtimer_new(s->srv->base, on_hs_timeout, s);
-	evtimer_add(s->hs_timer, &tv);
+		s->hs_timer = loop_timer_new(s->srv->base, false, on_hs_timeout, s);
+	loop_timer_add(s->hs_timer, s->srv->cfg->session_timeout * 1000);
 }
 
 static void

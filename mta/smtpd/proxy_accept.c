@@ -69,8 +69,7 @@ pc_free(void *obj)
 	srv->nproxying--;
 	if (pc->rev)
 		event_free(pc->rev); /* safe inside its own callback (libevent 2.1) */
-	if (pc->timer)
-		event_free(pc->timer);
+	loop_timer_free(pc->timer);
 	if (pc->fd >= 0)
 		close(pc->fd);
 	free(pc);
@@ -84,8 +83,7 @@ pc_close(struct proxy_conn *pc)
 		return;
 	if (pc->rev)
 		event_del(pc->rev);
-	if (pc->timer)
-		event_del(pc->timer);
+	loop_timer_stop(pc->timer);
 	evref_close(&pc->ref);
 }
 
@@ -227,7 +225,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-on_timeout(evutil_socket_t fd, short what, void *arg)
+on_timeout(void *arg)
 {
 	struct proxy_conn *pc = arg;
 
@@ -245,7 +243,6 @@ void
 proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct server *srv = l->srv;
-	struct timeval tv = {PROXY_HEADER_TIMEOUT, 0};
 	struct proxy_conn *pc;
 	char ip[64];
 
@@ -276,17 +273,19 @@ proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t sa
 	pc->lblen = salen;
 	memcpy(pc->lbip, ip, sizeof(ip));
 	pc->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, pc);
-	pc->timer = evtimer_new(srv->base, on_timeout, pc);
+	pc->timer = loop_timer_new(srv->base, false, on_timeout, pc);
 	pc->next = srv->proxying;
 	if (pc->next)
 		pc->next->prev = pc;
 	srv->proxying = pc;
 	srv->nproxying++;
-	if (pc->rev == NULL || pc->timer == NULL || event_add(pc->rev, NULL) != 0 ||
-	    evtimer_add(pc->timer, &tv) != 0) {
+	if (pc->rev == NULL || pc->timer == NULL || event_add(pc->rev, NULL) != 0) {
 		log_err("event=session_error ip=%s reason=\"cannot set up connection\"", ip);
 		pc_fail(pc, R_NONE);
+		return;
 	}
+	/* an absolute deadline: a trickle of bytes must not extend it */
+	loop_timer_add(pc->timer, PROXY_HEADER_TIMEOUT * 1000);
 }
 
 void

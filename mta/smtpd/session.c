@@ -44,10 +44,8 @@ session_free(void *obj)
 	peers_release(srv, (struct sockaddr *)&s->peer);
 	smtpd_tx_reset(s);
 	smtpd_auth_cleanup(s);
-	if (s->timer)
-		event_free(s->timer);
-	if (s->hs_timer)
-		event_free(s->hs_timer);
+	loop_timer_free(s->timer);
+	loop_timer_free(s->hs_timer);
 	if (s->bev) {
 		/*
 		 * After STARTTLS the last reply may still sit, encrypted, in the
