@@ -148,8 +148,8 @@ sign_done(void *arg)
 	dkimsign_unref(j->dk);
 	j->dk = NULL;
 	if (j->env.gone && *j->env.gone) {
-		report(j, R_NONE, NULL, NULL,
-		       NULL); /* nobody waits for the answer: store nothing */
+		/* nobody waits for the answer: store nothing */
+		report(j, R_NONE, NULL, NULL, NULL);
 		return;
 	}
 	if (j->rc != 0) {
