@@ -714,14 +714,8 @@ bounce_loaded(void *arg)
 	/* out of the schedule first: no attempt may start before the commit */
 	op->was_queued = s && sched_remove(s, op->id) == SCHED_QUEUED;
 	if (op->dsn) {
-		util_make_qid(op->bounce.qid);
-		op->bounce.sender = "";
-		op->bounce_rcpt = op->w->sender;
-		op->bounce.rcpts = &op->bounce_rcpt;
-		op->bounce.nrcpts = 1;
-		op->bounce.body = op->dsn;
-		op->bounce.body_len = op->dsn_len;
-		op->bounce.received = op->now;
+		bounce_msg_in(&op->bounce, &op->bounce_rcpt, op->w->sender, op->dsn, op->dsn_len,
+		              op->now);
 	}
 	op->wj.kind = WRITER_APPLY;
 	op->wj.upd.msg_id = op->id;

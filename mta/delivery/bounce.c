@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "mta/shared/util.h"
+#include "spool/spool.h"
 
 #define WRAP 76       /* our own lines: RFC 5322 2.1.1 "SHOULD be 78" */
 #define HDR_SPLIT 990 /* original header lines longer than this are folded */
@@ -690,4 +691,19 @@ done:
 		free(parts[i].p);
 	free(msg.p);
 	return ret;
+}
+
+void
+bounce_msg_in(struct spool_msg_in *in, const char **rcpt_slot, const char *to, const char *body,
+              size_t len, time_t when)
+{
+	memset(in, 0, sizeof(*in));
+	util_make_qid(in->qid);
+	in->sender = "";
+	*rcpt_slot = to;
+	in->rcpts = rcpt_slot;
+	in->nrcpts = 1;
+	in->body = body;
+	in->body_len = len;
+	in->received = when;
 }

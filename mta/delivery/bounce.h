@@ -66,4 +66,13 @@ int bounce_build(const struct bounce_info *bi, char **out, size_t *outlen, char 
  */
 bool bounce_wanted(const char *sender);
 
+/*
+ * The DSN as a message for the spool: a new queue id, from <> (RFC 5321
+ * 4.5.5) to the original sender `to`, through *rcpt_slot (the caller's: it
+ * must live as long as in). in is cleared first; body is borrowed.
+ */
+struct spool_msg_in;
+void bounce_msg_in(struct spool_msg_in *in, const char **rcpt_slot, const char *to,
+                   const char *body, size_t len, time_t when);
+
 #endif

@@ -54,6 +54,19 @@ job_claim_done(struct writer_job *wj)
 		j->dl->finish(j);
 }
 
+void
+job_claim_write(struct djob *j, int op, int max_unfinished, void (*done)(struct writer_job *))
+{
+	memset(&j->wj, 0, sizeof(j->wj));
+	j->wj.kind = WRITER_CLAIM;
+	j->wj.claim.msg_id = j->id;
+	j->wj.claim.op = op;
+	j->wj.claim.max_unfinished = max_unfinished;
+	j->wj.done = done;
+	j->wj.arg = j;
+	writer_submit(j->dl->srv->writer, &j->wj);
+}
+
 bool
 job_claim(struct djob *j, struct dest *d)
 {
@@ -71,13 +84,7 @@ job_claim(struct djob *j, struct dest *d)
 	if (j->claim == JOB_UNCLAIMED) {
 		/* j->wj is free: nothing was written yet, the outcome waits for this claim */
 		j->claim = JOB_CLAIMING;
-		memset(&j->wj, 0, sizeof(j->wj));
-		j->wj.kind = WRITER_CLAIM;
-		j->wj.claim.msg_id = j->id;
-		j->wj.claim.op = SPOOL_CLAIM;
-		j->wj.done = job_claim_done;
-		j->wj.arg = j;
-		writer_submit(j->dl->srv->writer, &j->wj);
+		job_claim_write(j, SPOOL_CLAIM, 0, job_claim_done);
 	}
 	return false;
 }
@@ -174,14 +181,7 @@ job_admit(struct djob *j)
 	}
 	if (max > 0 && n >= (int)max) {
 		/* hold it, in a write transaction that decides again (job_held) */
-		memset(&j->wj, 0, sizeof(j->wj));
-		j->wj.kind = WRITER_CLAIM;
-		j->wj.claim.msg_id = j->id;
-		j->wj.claim.op = SPOOL_CHECK;
-		j->wj.claim.max_unfinished = (int)max;
-		j->wj.done = job_held;
-		j->wj.arg = j;
-		writer_submit(dl->srv->writer, &j->wj);
+		job_claim_write(j, SPOOL_CHECK, (int)max, job_held);
 		return false;
 	}
 	if (n > 0 && max > 0) {

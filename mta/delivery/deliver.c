@@ -116,13 +116,7 @@ job_release(struct djob *j)
 		job_end(j);
 		return;
 	}
-	memset(&j->wj, 0, sizeof(j->wj));
-	j->wj.kind = WRITER_CLAIM;
-	j->wj.claim.msg_id = j->id;
-	j->wj.claim.op = SPOOL_UNCLAIM;
-	j->wj.done = job_unclaimed;
-	j->wj.arg = j;
-	writer_submit(dl->srv->writer, &j->wj);
+	job_claim_write(j, SPOOL_UNCLAIM, 0, job_unclaimed);
 }
 
 /* "550 5.1.1 text" -> "5.1.1" (RFC 3463); without one, the class default. */
@@ -214,15 +208,8 @@ make_bounce(struct djob *j)
 	                         br,          n,         j->w->body,   j->w->body_len};
 	rc = n ? bounce_build(&bi, &j->bounce_body, &len, err, sizeof(err)) : -1;
 	if (rc == 0) {
-		memset(&j->bounce, 0, sizeof(j->bounce));
-		util_make_qid(j->bounce.qid);
-		j->bounce.sender = "";
-		j->bounce_rcpt = j->w->sender;
-		j->bounce.rcpts = &j->bounce_rcpt;
-		j->bounce.nrcpts = 1;
-		j->bounce.body = j->bounce_body;
-		j->bounce.body_len = len;
-		j->bounce.received = time(NULL);
+		bounce_msg_in(&j->bounce, &j->bounce_rcpt, j->w->sender, j->bounce_body, len,
+		              time(NULL));
 		j->has_bounce = true;
 		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", j->w->qid,
 		         j->bounce.qid, LOG_Q(qa, j->w->sender), n);

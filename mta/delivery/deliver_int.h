@@ -94,6 +94,8 @@ bool job_admit(struct djob *j);
  * counted: only what can crash while talking to a server about it.
  */
 bool job_claim(struct djob *j, struct dest *d);
+/* Hand the writer j's claim operation (enum spool_claim_op) on j->wj; done() on the loop. */
+void job_claim_write(struct djob *j, int op, int max_unfinished, void (*done)(struct writer_job *));
 /* A job ended (suspect: it was the suspect under way): the next suspect's turn. */
 void suspect_end(struct deliver *dl, bool suspect);
 
