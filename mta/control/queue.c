@@ -120,6 +120,20 @@ parse_qid(struct ctl_conn *c, const char *arg, char *qid)
 	return -1;
 }
 
+/* The operation for the queue id in arg; NULL when it is none (replied). */
+static struct qop *
+qop_for_qid(struct ctl_conn *c, const char *arg)
+{
+	char qid[SPOOL_QID_LEN + 1];
+	struct qop *op;
+
+	if (parse_qid(c, arg, qid) != 0)
+		return NULL;
+	op = qop_new(c);
+	memcpy(op->qid, qid, sizeof(qid));
+	return op;
+}
+
 static bool
 looks_like_qid(const char *arg)
 {
@@ -305,12 +319,10 @@ show_done(void *arg)
 void
 ctlq_show(struct ctl_conn *c, char *arg)
 {
-	char qid[SPOOL_QID_LEN + 1];
+	struct qop *op = qop_for_qid(c, arg);
 
-	if (parse_qid(c, arg, qid) != 0)
+	if (op == NULL)
 		return;
-	struct qop *op = qop_new(c);
-	memcpy(op->qid, qid, sizeof(qid));
 	async_run(c->srv->async, show_work, show_done, op);
 }
 
@@ -501,11 +513,8 @@ ctlq_flush(struct ctl_conn *c, char *arg)
 		return;
 	}
 	if (looks_like_qid(arg)) {
-		char qid[SPOOL_QID_LEN + 1];
-		if (parse_qid(c, arg, qid) != 0)
+		if ((op = qop_for_qid(c, arg)) == NULL)
 			return;
-		op = qop_new(c);
-		memcpy(op->qid, qid, sizeof(qid));
 		async_run(c->srv->async, flush_id_work, flush_id_done, op);
 		return;
 	}
@@ -578,12 +587,10 @@ change_done(struct writer_job *wj)
 static void
 change(struct ctl_conn *c, char *arg, int (*fn)(struct spool *, void *, char *, size_t))
 {
-	char qid[SPOOL_QID_LEN + 1];
+	struct qop *op = qop_for_qid(c, arg);
 
-	if (parse_qid(c, arg, qid) != 0)
+	if (op == NULL)
 		return;
-	struct qop *op = qop_new(c);
-	memcpy(op->qid, qid, sizeof(qid));
 	op->wj.kind = WRITER_FN;
 	op->wj.fn = fn;
 	op->wj.arg = op;
@@ -732,12 +739,10 @@ bounce_loaded(void *arg)
 void
 ctlq_bounce(struct ctl_conn *c, char *arg)
 {
-	char qid[SPOOL_QID_LEN + 1];
+	struct qop *op = qop_for_qid(c, arg);
 
-	if (parse_qid(c, arg, qid) != 0)
+	if (op == NULL)
 		return;
-	struct qop *op = qop_new(c);
-	memcpy(op->qid, qid, sizeof(qid));
 	reply_format(op->reply, sizeof(op->reply), R_ADMIN_BOUNCE);
 	async_run(c->srv->async, bounce_work, bounce_loaded, op);
 }
