@@ -187,6 +187,7 @@ done:
 
 static struct event *deadline_ev; /* shutdown_timeout after SIGTERM */
 static struct event *drain_ev;    /* repeating while draining: on_drain_tick */
+static bool deadline_passed;      /* sessions were cut: only their 421s are awaited */
 
 /* Nothing in flight: no session, no delivery, no local submission unanswered. */
 static bool
@@ -205,7 +206,7 @@ on_drain_tick(void *arg)
 {
 	struct server *srv = arg;
 
-	if (server_idle(srv))
+	if (server_idle(srv) || (deadline_passed && srv->nsessions == 0))
 		event_base_loopexit(srv->base, NULL);
 }
 
@@ -217,6 +218,7 @@ on_deadline(void *arg)
 
 	if (rounds++ == 0) {
 		log_warn("event=shutdown_deadline sessions=%u", srv->nsessions);
+		deadline_passed = true;
 		sessions_abort(srv);
 		/*
 		 * The spool writer's answers are all that may remain: give them a

@@ -84,6 +84,7 @@ stored(struct writer_job *wj)
 	if (e->spooling)
 		*e->spooling = false;
 	if (wj->status != 0) {
+		j->srv->rejected++; /* the stop line's count of refusals includes these 452s */
 		metrics_reject(RC_SYSTEM);
 		log_err("%s qid=%s event=spool_error %s disk_full=%d error=\"%s\"", e->log_id,
 		        e->qid, e->log_who, wj->disk_full, wj->err);

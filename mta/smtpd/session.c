@@ -224,6 +224,13 @@ sessions_abort(struct server *srv)
 		if (s->spooling)
 			continue; /* in the spool writer's hands: its answer comes soon */
 		log_warn("s=%s event=aborted ip=%s reason=shutdown_timeout", s->id, s->ip);
-		smtpd_session_drop(s);
+		if (s->state == SS_WAIT || s->state == SS_CLOSING) {
+			smtpd_session_drop(
+			    s); /* a worker's answer is due, or the 421 is on its way */
+			continue;
+		}
+		/* RFC 5321 3.8: tell the client why, also in the middle of DATA */
+		smtpd_reply_id(s, R_SHUTTING_DOWN, srv->cfg->hostname);
+		smtpd_close_after_reply(s);
 	}
 }

@@ -88,6 +88,9 @@ def test_sigterm_idle_session_is_cut_at_timeout():
     assert rc is not None, f"daemon still running {took:.1f}s after SIGTERM with an idle session"
     assert rc == 0, f"exit status after SIGTERM: {rc}"
     assert took >= SHUTDOWN - 0.5, f"daemon cut the in-flight session after {took:.1f}s, before shutdown_timeout"
+    # cut in the middle of DATA, the client still hears why (RFC 5321 3.8)
+    r = s.reply(timeout=2)
+    assert r.code == 421 and "4.3.2" in r.text, f"reply to a session cut at shutdown_timeout: {r}"
     assert s.closed(2), "session not closed by the exiting daemon"
     assert d.count(received_only=True) == 0, "a partial message was stored"
 
