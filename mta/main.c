@@ -29,6 +29,7 @@
 #include "mta/intake/dkimsign.h"
 #include "mta/runas.h"
 #include "mta/server.h"
+#include "mta/space.h"
 #include "mta/smtpd/smtpd.h"
 #include "mta/writer.h"
 
@@ -358,7 +359,8 @@ start(struct server *srv, char *err, size_t errlen)
 	srv->async = async_new(srv->base, 2, err, errlen);
 	if (srv->async == NULL)
 		return -1;
-	srv->writer = writer_new(c->data_dir, (int64_t)c->spool_max_size, srv->async, err, errlen);
+	struct space_conf sc = {c->queue_minfree, c->spool_reserve, c->spool_max_size};
+	srv->writer = writer_new(c->data_dir, &sc, srv->async, err, errlen);
 	if (srv->writer == NULL)
 		return -1;
 	srv->sched = sched_new(srv->base, c->max_inflight, deliver_start, srv);

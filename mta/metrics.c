@@ -53,6 +53,14 @@ static const struct family f_queue_age = {
     "mxrelay_queue_oldest_age_seconds", "gauge",
     "Age of the oldest queued message (0 when the queue is empty); refreshed every few "
     "seconds."};
+static const struct family f_spool_free = {
+    "mxrelay_spool_free_bytes", "gauge",
+    "Bytes free for the daemon on data_dir's file system (statvfs f_bavail), as the spool "
+    "writer last saw them (at most about 1 s old)."};
+static const struct family f_intake_paused = {
+    "mxrelay_intake_paused", "gauge",
+    "1 while new mail is refused with 452 4.3.1 for lack of space (queue_minfree, "
+    "spool_max_size, or the spool reserve in use), else 0."};
 static const struct family f_dns = {"mxrelay_dns_lookup_seconds", "histogram",
                                     "Time to resolve the MX targets of one destination domain."};
 static const struct family f_delivery = {
@@ -280,6 +288,10 @@ metrics_render(char *buf, size_t len, time_t now)
 	header(&o, &f_queue_age);
 	put(&o, "%s %lld\n", f_queue_age.name,
 	    (long long)(oldest > 0 && now > oldest ? now - oldest : 0));
+	header(&o, &f_spool_free);
+	put(&o, "%s %lld\n", f_spool_free.name, (long long)metrics_gauge(G_SPOOL_FREE));
+	header(&o, &f_intake_paused);
+	put(&o, "%s %lld\n", f_intake_paused.name, (long long)metrics_gauge(G_INTAKE_PAUSED));
 	for (i = 0; i < H__COUNT; i++)
 		render_hist(&o, (enum metric_hist)i);
 	if (len > 0 && o.pos >= len)

@@ -44,6 +44,8 @@ enum metric_gauge {
 	G_SESSIONS,       /* SMTP sessions open now */
 	G_QUEUE_MESSAGES, /* messages with work left (scheduled or being delivered) */
 	G_QUEUE_OLDEST,   /* received time of the oldest queued message, 0: empty */
+	G_SPOOL_FREE,     /* bytes free for the daemon in data_dir (the writer's statvfs) */
+	G_INTAKE_PAUSED,  /* 1 while new mail gets 452 4.3.1 for lack of space */
 	G__COUNT
 };
 

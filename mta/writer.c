@@ -1,12 +1,15 @@
 /* writer: group-commit spool writer thread (see writer.h). */
 #include "mta/writer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mta/async.h"
+#include "mta/space.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 
@@ -20,6 +23,7 @@ struct writer {
 	int stopping;
 	int stopped; /* writer_stop returned: submissions fail at once */
 	struct spool *sp;
+	struct space *space; /* NULL: no space policy (tests) */
 	struct async *async;
 	uint64_t nmsgs, ncommits;
 };
@@ -72,6 +76,23 @@ run_batch(struct writer *w, struct writer_job **v, size_t n, int *full, char *er
 	return spool_apply(w->sp, up, n, full, err, errlen);
 }
 
+/*
+ * A result, claim or unclaim batch that failed for lack of space gets the
+ * reserve and one more try: these records are what drains the queue (and
+ * an unrecorded result is a duplicate delivery later). Inserts never do:
+ * new mail waits for space instead (space_intake). 1 when the retry stored it.
+ */
+static int
+retry_reserved(struct writer *w, struct writer_job **v, size_t n, int *full, char *err,
+               size_t errlen)
+{
+	if (v[0]->kind == WRITER_INSERT || w->space == NULL || !spool_take_full(w->sp))
+		return 0;
+	if (space_use_reserve(w->space, w->sp) != 0)
+		return 0;
+	return run_batch(w, v, n, full, err, errlen) == 0;
+}
+
 /* Store a batch of one kind; on a failure that is not "disk full", retry one
  * by one so one bad job cannot make its neighbours fail. */
 static void
@@ -83,7 +104,9 @@ store_kind(struct writer *w, struct writer_job **v, size_t n)
 
 	if (n == 0)
 		return;
-	if (run_batch(w, v, n, &full, err, sizeof(err)) == 0) {
+	spool_take_full(w->sp);
+	if (run_batch(w, v, n, &full, err, sizeof(err)) == 0 ||
+	    retry_reserved(w, v, n, &full, err, sizeof(err))) {
 		for (i = 0; i < n; i++)
 			v[i]->status = 0;
 		count(w, n);
@@ -104,6 +127,44 @@ store_kind(struct writer *w, struct writer_job **v, size_t n)
 	}
 }
 
+/*
+ * queue_minfree, spool_max_size and a reserve in use refuse new mail before
+ * SQLite sees it: every insert job fails as "disk full" (452 4.3.1). 1 when
+ * the batch was refused.
+ */
+static int
+insert_space(struct writer *w, struct writer_job **v, size_t n)
+{
+	uint64_t incoming = 0;
+	char err[256];
+	size_t i;
+
+	if (n == 0 || w->space == NULL)
+		return 0;
+	for (i = 0; i < n; i++)
+		incoming += v[i]->in.body_len;
+	if (space_intake(w->space, w->sp, incoming, err, sizeof(err)) == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		snprintf(v[i]->err, sizeof(v[i]->err), "%s", err);
+		v[i]->status = -1;
+		v[i]->disk_full = 1;
+	}
+	return 1;
+}
+
+/* Queue control (delete, bounce...) owns its transaction: a failure for lack of space gets
+ * the reserve and one more run, as results do (a rolled-back run changed nothing). */
+static void
+run_fn(struct writer *w, struct writer_job *j)
+{
+	spool_take_full(w->sp);
+	j->status = j->fn(w->sp, j->arg, j->err, sizeof(j->err));
+	if (j->status != 0 && w->space != NULL && spool_take_full(w->sp) &&
+	    space_use_reserve(w->space, w->sp) == 0)
+		j->status = j->fn(w->sp, j->arg, j->err, sizeof(j->err));
+}
+
 static void
 store(struct writer *w, struct writer_job *list, size_t n)
 {
@@ -120,11 +181,26 @@ store(struct writer *w, struct writer_job *list, size_t n)
 		else
 			fns[nf++] = j;
 	}
-	store_kind(w, ins, ni);
+	if (!insert_space(w, ins, ni))
+		store_kind(w, ins, ni);
 	store_kind(w, app, na);
 	store_kind(w, cls, nc);
 	for (i = 0; i < nf; i++)
-		fns[i]->status = fns[i]->fn(w->sp, fns[i]->arg, fns[i]->err, sizeof(fns[i]->err));
+		run_fn(w, fns[i]);
+}
+
+/* Wait for work at most a second (w->mu held); ETIMEDOUT when none came. */
+static int
+idle_wait(struct writer *w)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 1;
+	while (w->head == NULL && !w->stopping && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	return w->head == NULL && !w->stopping ? rc : 0;
 }
 
 static void *
@@ -137,8 +213,14 @@ writer_main(void *arg)
 		size_t n = 0;
 
 		pthread_mutex_lock(&w->mu);
-		while (w->head == NULL && !w->stopping)
-			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->head == NULL && !w->stopping && idle_wait(w) == ETIMEDOUT) {
+			/* idle: free space and the reserve still change (deliveries, other files)
+			 */
+			pthread_mutex_unlock(&w->mu);
+			if (w->space)
+				space_tick(w->space);
+			continue;
+		}
 		if (w->head == NULL) {
 			pthread_mutex_unlock(&w->mu);
 			return NULL;
@@ -161,14 +243,19 @@ writer_main(void *arg)
 }
 
 struct writer *
-writer_new(const char *data_dir, int64_t max_size, struct async *a, char *err, size_t errlen)
+writer_new(const char *data_dir, const struct space_conf *space, struct async *a, char *err,
+           size_t errlen)
 {
 	struct writer *w = xcalloc(1, sizeof(*w));
+	int released = 0;
 
+	/* the daemon's first open of the spool: the one that rebuilds the WAL index */
+	if (space && spool_open_preflight(data_dir, &released, err, errlen) != 0)
+		goto fail;
 	if (spool_open(&w->sp, data_dir, err, errlen) != 0)
 		goto fail;
-	if (max_size > 0 && spool_set_max_size(w->sp, max_size, err, errlen) != 0)
-		goto fail;
+	if (space)
+		w->space = space_new(data_dir, space, released);
 	w->async = a;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
@@ -236,6 +323,7 @@ writer_free(struct writer *w)
 {
 	writer_stop(w);
 	spool_close(w->sp);
+	space_free(w->space);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	free(w);

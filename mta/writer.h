@@ -17,6 +17,7 @@
 #include "spool/spool.h"
 
 struct async;
+struct space_conf;
 struct writer;
 
 enum writer_kind {
@@ -43,11 +44,13 @@ struct writer_job {
 };
 
 /*
- * Open DATA_DIR's spool on a new thread. max_size: spool size cap in bytes
- * (0 = none). NULL with err on failure.
+ * Open DATA_DIR's spool on a new thread. space: queue_minfree, spool_reserve
+ * and spool_max_size (see mta/space.h; copied), checked before every insert
+ * batch, with the start-up check of spool_open_preflight; NULL: none (tests).
+ * NULL with err on failure.
  */
-struct writer *writer_new(const char *data_dir, int64_t max_size, struct async *a, char *err,
-                          size_t errlen);
+struct writer *writer_new(const char *data_dir, const struct space_conf *space, struct async *a,
+                          char *err, size_t errlen);
 
 /* Queue job; its done() runs on the loop thread once stored or failed. */
 void writer_submit(struct writer *w, struct writer_job *job);

@@ -99,6 +99,9 @@ spool_step_done(struct spool *sp, enum spool_stmt id, const char *what, const ch
 		sql_err(sp, what, qid, err, errlen);
 		if (rc == SQLITE_ROW)
 			rc = SQLITE_MISUSE;
+		/* sticky until spool_take_full: the writer decides on the reserve */
+		if ((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR)
+			sp->full_seen = 1;
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -183,7 +186,10 @@ make_db_file(const char *dir, char *err, size_t errlen)
  * busy_timeout first so the switch to WAL waits for other openers. WAL and
  * foreign keys are read back: a build or file system that silently ignores
  * them would break durability or the delete cascade. journal_size_limit
- * trims the WAL back after a batch of large messages grew it.
+ * (16 MB) trims the WAL back after a batch of large messages grew it, and
+ * wal_autocheckpoint = 256 pages (1 MB at 4 KB, SQLite's default is 1000)
+ * checkpoints early: on a small disk a 4 MB WAL could fill it before the
+ * first checkpoint, which then can never run (the db file cannot grow).
  * secure_delete = FAST: Debian builds SQLite with secure_delete on, which
  * zeroes every delivered body through the WAL and again at checkpoint (about
  * 3x the write volume for 100 KB mail, measured); FAST still clears deleted
@@ -210,7 +216,8 @@ apply_pragmas(struct spool *sp, const char *dir, char *err, size_t errlen)
 	}
 	if (sqlite3_exec(sp->db,
 	                 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-	                 " PRAGMA journal_size_limit = 67108864; PRAGMA secure_delete = FAST;",
+	                 " PRAGMA journal_size_limit = 16777216; PRAGMA wal_autocheckpoint = 256;"
+	                 " PRAGMA secure_delete = FAST;",
 	                 NULL, NULL, NULL) != SQLITE_OK ||
 	    spool_pragma_int(sp->db, "PRAGMA foreign_keys", &fk) != SQLITE_OK ||
 	    spool_pragma_int(sp->db, "PRAGMA max_page_count", &sp->default_max_pages) != SQLITE_OK)

@@ -134,6 +134,36 @@ void spool_msg_free(struct spool_msg *m);
 int spool_set_max_size(struct spool *sp, int64_t bytes, char *err, size_t errlen);
 
 /*
+ * Disk space (spool_space.c). spool_fs_free: bytes an unprivileged writer
+ * may still use on DIR's file system (statvfs f_bavail). The reserve is the
+ * file DIR/spool.reserve (0600), kept allocated (posix_fallocate, no holes)
+ * so that releasing it frees real blocks: spool_reserve_fill allocates it to
+ * BYTES (all or nothing: on failure it is left empty), spool_reserve_release
+ * truncates it to 0, spool_reserve_size says how many bytes it holds now.
+ * spool_used_bytes: the pages in use (page_count - freelist_count) plus the
+ * WAL file. spool_checkpoint: a PASSIVE WAL checkpoint, 0 / -1.
+ * spool_take_full: 1 when a statement of this handle failed for lack of
+ * space (SQLITE_FULL or an I/O error) since the last call, which it clears.
+ */
+int spool_fs_free(const char *dir, uint64_t *bytes, char *err, size_t errlen);
+int spool_reserve_fill(const char *dir, uint64_t bytes, char *err, size_t errlen);
+int spool_reserve_release(const char *dir, char *err, size_t errlen);
+uint64_t spool_reserve_size(const char *dir);
+int spool_used_bytes(struct spool *sp, uint64_t *bytes, char *err, size_t errlen);
+int spool_checkpoint(struct spool *sp);
+int spool_take_full(struct spool *sp);
+
+/*
+ * Before the daemon's first spool_open of DIR: check that the file system
+ * has the free blocks SQLite's WAL index (-shm) will need for the WAL as it
+ * is (SQLite maps that file with holes and a store into a hole on a full
+ * file system is SIGBUS). If short, release DIR/spool.reserve (*released =
+ * 1) and check again; if still short, -1 with "spool: open DIR: file system
+ * full (N bytes free, M needed ...)".
+ */
+int spool_open_preflight(const char *dir, int *released, char *err, size_t errlen);
+
+/*
  * Delivery side (spool_deliver.c). The daemon keeps an in-memory schedule of
  * (id, next_try); the database stays the durable truth. Ids come from
  * AUTOINCREMENT and are never reused, so a stale id can only miss, never

@@ -51,6 +51,7 @@ struct spool {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
 	int64_t default_max_pages; /* max_page_count at open: "unlimited" */
+	int full_seen;             /* a step failed for lack of space (spool_take_full) */
 };
 
 /*

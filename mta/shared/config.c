@@ -196,6 +196,8 @@ set_defaults(struct config *c)
 	c->smtp_command_timeout = 5 * 60;
 	c->smtp_data_timeout = 10 * 60;
 	c->max_unfinished_attempts = 3;
+	c->queue_minfree = UINT64_MAX; /* validate: 3 x max_message_size + 64M unless set */
+	c->spool_reserve = 16ULL << 20;
 }
 
 /* The listener used when the file has none: loopback, STARTTLS offered. */
@@ -206,6 +208,30 @@ add_default_listener(struct config *c)
 	config_parse_addr("127.0.0.1:2525", l);
 	l->address_text = xstrdup("127.0.0.1:2525");
 	c->listeners = l;
+}
+
+/*
+ * queue_minfree must leave room for one whole message in the WAL and again
+ * at its checkpoint, or the last message accepted could fill the disk and
+ * block the results that drain the queue. The default adds a WAL's worth.
+ */
+static int
+validate_space(struct config_parse *p, struct config *c)
+{
+	uint64_t floor = 2 * c->max_message_size;
+
+	if (c->queue_minfree == UINT64_MAX) {
+		c->queue_minfree = 3 * c->max_message_size + (64ULL << 20);
+		return 0;
+	}
+	p->key = "queue_minfree";
+	p->line = line_of(p, "queue_minfree");
+	if (c->queue_minfree != 0 && c->queue_minfree < floor)
+		return config_fail(p,
+		                   "%llu bytes is below 2 x max_message_size (%llu bytes); "
+		                   "use at least that, or 0 to turn the check off",
+		                   (unsigned long long)c->queue_minfree, (unsigned long long)floor);
+	return 0;
 }
 
 static int
@@ -249,6 +275,8 @@ validate(struct config_parse *p, struct config *c)
 		    "%s is not a loopback address; set metrics_allow_remote = yes to "
 		    "serve metrics beyond this host",
 		    c->metrics_listen);
+	if (validate_space(p, c) != 0)
+		return -1;
 	p->key = "retry_max";
 	p->line = line_of(p, "retry_max") ? line_of(p, "retry_max") : line_of(p, "retry_min");
 	if (c->retry_min < 1 || c->retry_max < c->retry_min)

@@ -82,6 +82,9 @@ struct config {
 	unsigned session_timeout;	/* seconds */
 	unsigned shutdown_timeout;	/* seconds */
 	uint64_t spool_max_size;	/* 0: unlimited */
+	/* intake refused (452 4.3.1) below this many free bytes in data_dir; 0: off */
+	uint64_t queue_minfree;
+	uint64_t spool_reserve;	/* bytes kept in DATA_DIR/spool.reserve for results; 0: none */
 	char *log;
 	char *control_socket;	/* mxrelayctl's unix socket; default DATA_DIR/control.sock */
 	char *submit_socket;	/* mxrelay-sendmail's; default DATA_DIR/submit.sock */

@@ -553,6 +553,8 @@ const struct config_key config_keys[] = {
     GM("session_timeout", set_duration, session_timeout, 1),
     G("shutdown_timeout", set_duration, shutdown_timeout),
     G("spool_max_size", set_size, spool_max_size),
+    G("queue_minfree", set_size, queue_minfree),
+    G("spool_reserve", set_size, spool_reserve),
     G("log", set_log, log),
     G("control_socket", set_str, control_socket),
     G("submit_socket", set_str, submit_socket),

@@ -85,7 +85,8 @@ def test_disk_full():
             raise mxtest.Skip(f"cannot mount tmpfs: {p.stderr.strip()}")
         raise AssertionError(f"mount tmpfs failed: {p.stderr.strip()}")
     mxtest.on_cleanup(lambda: subprocess.run(["umount", "-l", data], capture_output=True))
-    d = mxtest.Daemon(tmp=tmp, data_dir=data)
+    # the file system's own ENOSPC is what this test is about: no floor, no reserve
+    d = mxtest.Daemon(tmp=tmp, data_dir=data, conf={"queue_minfree": "0", "spool_reserve": "0"})
     mxtest.on_cleanup(d.kill)   # runs before the umount (cleanups run newest first)
     d.start()
     s = d.connect()
