@@ -55,8 +55,8 @@ static const struct family f_queue_age = {
     "seconds."};
 static const struct family f_spool_free = {
     "mxrelay_spool_free_bytes", "gauge",
-    "Bytes free for the daemon on data_dir's file system (statvfs f_bavail), as the spool "
-    "writer last saw them (at most about 1 s old)."};
+    "Bytes free for the spool: data_dir's file system (statvfs f_bavail) plus the free pages "
+    "inside spool.db, as the spool writer last saw them (at most about 1 s old)."};
 static const struct family f_intake_paused = {
     "mxrelay_intake_paused", "gauge",
     "1 while new mail is refused with 452 4.3.1 for lack of space (queue_minfree, "

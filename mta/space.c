@@ -13,8 +13,11 @@
 
 struct space {
 	char *dir;
+	struct spool *sp; /* the writer's handle, borrowed */
 	struct space_conf c;
-	uint64_t free_b;    /* last statvfs */
+	uint64_t fs_free;   /* last statvfs (what the reserve file can take) */
+	uint64_t free_b;    /* fs_free plus the free pages inside spool.db: room for mail */
+	uint64_t spent;     /* 2 x the bytes let in since that statvfs (the WAL, then the db) */
 	int64_t checked_ms; /* when (util_now_ms), 0: never */
 	int reserve_used;   /* released for results (or at open), not refilled yet */
 	int paused;         /* intake refused for free space: for the log lines on change */
@@ -22,10 +25,16 @@ struct space {
 };
 
 int
-space_judge(uint64_t free_b, uint64_t minfree, int reserve_used)
+space_judge(uint64_t free_b, uint64_t minfree, uint64_t reserve, int reserve_used)
 {
+	/*
+	 * With the reserve in use, the results need its worth of room on top of
+	 * the floor before new mail may take any: free pages inside spool.db
+	 * serve them as well as the reserve file did (the file itself comes back
+	 * only when the file system has room for it, maybe never without a vacuum).
+	 */
 	if (reserve_used)
-		return -1; /* what is left is for results until the reserve is whole again */
+		return free_b >= minfree + reserve ? 0 : -1;
 	return minfree == 0 || free_b >= minfree ? 0 : -1;
 }
 
@@ -46,7 +55,7 @@ refill(struct space *s)
 	if (s->c.reserve == 0 || have >= s->c.reserve)
 		return;
 	missing = s->c.reserve - have;
-	if (s->free_b < 2 * missing || s->free_b - 2 * missing < s->c.minfree)
+	if (s->fs_free < 2 * missing || s->free_b - 2 * missing < s->c.minfree)
 		return;
 	if (spool_reserve_fill(s->dir, s->c.reserve, err, sizeof(err)) != 0) {
 		log_warn("event=spool_reserve state=short free=%llu error=\"%s\"",
@@ -57,8 +66,8 @@ refill(struct space *s)
 		log_info("event=spool_reserve state=refilled bytes=%llu",
 		         (unsigned long long)s->c.reserve);
 	s->reserve_used = 0;
-	if (spool_fs_free(s->dir, &s->free_b, err, sizeof(err)) != 0)
-		s->free_b = s->free_b - missing;
+	s->fs_free -= missing;
+	s->free_b -= missing;
 }
 
 static void
@@ -75,33 +84,53 @@ set_paused(struct space *s, int paused, const char *why)
 		log_info("event=intake_resumed free=%llu", (unsigned long long)s->free_b);
 }
 
+static void judge(struct space *s);
+
 static void
 refresh(struct space *s, int force)
 {
 	char err[256];
 	int64_t now = util_now_ms();
 
+	uint64_t used = 0, reusable = 0;
+
 	if (!force && s->checked_ms != 0 && now - s->checked_ms < CHECK_EVERY_MS)
 		return;
 	s->checked_ms = now;
-	if (spool_fs_free(s->dir, &s->free_b, err, sizeof(err)) != 0) {
+	if (spool_fs_free(s->dir, &s->fs_free, err, sizeof(err)) != 0) {
 		log_warn("event=spool_space_failed error=\"%s\"", err);
 		return; /* keep the last figure */
 	}
+	/* pages freed by deliveries are reused before the file grows: they count as free */
+	if (spool_bytes(s->sp, &used, &reusable, err, sizeof(err)) != 0)
+		reusable = 0;
+	s->free_b = s->fs_free + reusable;
+	s->spent = 0;
 	refill(s);
 	metrics_gauge_set(G_SPOOL_FREE, (int64_t)s->free_b);
-	if (space_judge(s->free_b, s->c.minfree, s->reserve_used) == 0)
+	judge(s);
+}
+
+/* Decide on the last figures less what was let in since (a burst can fill a small disk
+ * well within the 250 ms between two statvfs calls). */
+static void
+judge(struct space *s)
+{
+	uint64_t left = s->free_b > s->spent ? s->free_b - s->spent : 0;
+
+	if (space_judge(left, s->c.minfree, s->c.reserve, s->reserve_used) == 0)
 		set_paused(s, 0, NULL);
 	else
 		set_paused(s, 1, s->reserve_used ? "spool_reserve" : "queue_minfree");
 }
 
 struct space *
-space_new(const char *dir, const struct space_conf *c, int reserve_released)
+space_new(const char *dir, struct spool *sp, const struct space_conf *c, int reserve_released)
 {
 	struct space *s = xcalloc(1, sizeof(*s));
 
 	s->dir = xstrdup(dir);
+	s->sp = sp;
 	s->c = *c;
 	s->reserve_used = reserve_released;
 	if (reserve_released)
@@ -130,13 +159,13 @@ space_free(struct space *s)
 
 /* spool_max_size: the pages in use and the WAL, plus what this batch adds */
 static int
-over_cap(struct space *s, struct spool *sp, uint64_t incoming, char *err, size_t errlen)
+over_cap(struct space *s, uint64_t incoming, char *err, size_t errlen)
 {
-	uint64_t used = 0;
+	uint64_t used = 0, reusable = 0;
 
 	if (s->c.max_size == 0)
 		return 0;
-	if (spool_used_bytes(sp, &used, err, errlen) != 0)
+	if (spool_bytes(s->sp, &used, &reusable, err, errlen) != 0)
 		return 0; /* cannot tell: let SQLite itself say whether it fits */
 	if (used + incoming <= s->c.max_size) {
 		if (s->capped)
@@ -158,9 +187,10 @@ over_cap(struct space *s, struct spool *sp, uint64_t incoming, char *err, size_t
 }
 
 int
-space_intake(struct space *s, struct spool *sp, uint64_t incoming, char *err, size_t errlen)
+space_intake(struct space *s, uint64_t incoming, char *err, size_t errlen)
 {
 	refresh(s, 0);
+	judge(s);
 	if (s->paused) {
 		if (s->reserve_used)
 			snprintf(err, errlen,
@@ -172,11 +202,14 @@ space_intake(struct space *s, struct spool *sp, uint64_t incoming, char *err, si
 			         (unsigned long long)s->free_b, (unsigned long long)s->c.minfree);
 		return -1;
 	}
-	return over_cap(s, sp, incoming, err, errlen) ? -1 : 0;
+	if (over_cap(s, incoming, err, errlen))
+		return -1;
+	s->spent += 2 * incoming;
+	return 0;
 }
 
 int
-space_use_reserve(struct space *s, struct spool *sp)
+space_use_reserve(struct space *s)
 {
 	char err[256];
 
@@ -188,7 +221,7 @@ space_use_reserve(struct space *s, struct spool *sp)
 	}
 	s->reserve_used = 1;
 	/* with room again the WAL's frames can reach the db, and the WAL restart from its start */
-	spool_checkpoint(sp);
+	spool_checkpoint(s->sp);
 	refresh(s, 1);
 	log_warn("event=spool_reserve state=used bytes=%llu free=%llu",
 	         (unsigned long long)s->c.reserve, (unsigned long long)s->free_b);

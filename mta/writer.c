@@ -88,7 +88,7 @@ retry_reserved(struct writer *w, struct writer_job **v, size_t n, int *full, cha
 {
 	if (v[0]->kind == WRITER_INSERT || w->space == NULL || !spool_take_full(w->sp))
 		return 0;
-	if (space_use_reserve(w->space, w->sp) != 0)
+	if (space_use_reserve(w->space) != 0)
 		return 0;
 	return run_batch(w, v, n, full, err, errlen) == 0;
 }
@@ -143,7 +143,7 @@ insert_space(struct writer *w, struct writer_job **v, size_t n)
 		return 0;
 	for (i = 0; i < n; i++)
 		incoming += v[i]->in.body_len;
-	if (space_intake(w->space, w->sp, incoming, err, sizeof(err)) == 0)
+	if (space_intake(w->space, incoming, err, sizeof(err)) == 0)
 		return 0;
 	for (i = 0; i < n; i++) {
 		snprintf(v[i]->err, sizeof(v[i]->err), "%s", err);
@@ -161,7 +161,7 @@ run_fn(struct writer *w, struct writer_job *j)
 	spool_take_full(w->sp);
 	j->status = j->fn(w->sp, j->arg, j->err, sizeof(j->err));
 	if (j->status != 0 && w->space != NULL && spool_take_full(w->sp) &&
-	    space_use_reserve(w->space, w->sp) == 0)
+	    space_use_reserve(w->space) == 0)
 		j->status = j->fn(w->sp, j->arg, j->err, sizeof(j->err));
 }
 
@@ -255,7 +255,7 @@ writer_new(const char *data_dir, const struct space_conf *space, struct async *a
 	if (spool_open(&w->sp, data_dir, err, errlen) != 0)
 		goto fail;
 	if (space)
-		w->space = space_new(data_dir, space, released);
+		w->space = space_new(data_dir, w->sp, space, released);
 	w->async = a;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
@@ -265,6 +265,7 @@ writer_new(const char *data_dir, const struct space_conf *space, struct async *a
 	}
 	return w;
 fail:
+	space_free(w->space);
 	if (w->sp)
 		spool_close(w->sp);
 	free(w);

@@ -140,8 +140,9 @@ int spool_set_max_size(struct spool *sp, int64_t bytes, char *err, size_t errlen
  * so that releasing it frees real blocks: spool_reserve_fill allocates it to
  * BYTES (all or nothing: on failure it is left empty), spool_reserve_release
  * truncates it to 0, spool_reserve_size says how many bytes it holds now.
- * spool_used_bytes: the pages in use (page_count - freelist_count) plus the
- * WAL file. spool_checkpoint: a PASSIVE WAL checkpoint, 0 / -1.
+ * spool_bytes: *bytes the spool uses, the pages in use (page_count -
+ * freelist_count) plus the WAL file, and *reusable, its free pages (SQLite
+ * fills them before it grows the file: free space for the spool as well). spool_checkpoint: a PASSIVE WAL checkpoint, 0 / -1.
  * spool_take_full: 1 when a statement of this handle failed for lack of
  * space (SQLITE_FULL or an I/O error) since the last call, which it clears.
  */
@@ -149,7 +150,7 @@ int spool_fs_free(const char *dir, uint64_t *bytes, char *err, size_t errlen);
 int spool_reserve_fill(const char *dir, uint64_t bytes, char *err, size_t errlen);
 int spool_reserve_release(const char *dir, char *err, size_t errlen);
 uint64_t spool_reserve_size(const char *dir);
-int spool_used_bytes(struct spool *sp, uint64_t *bytes, char *err, size_t errlen);
+int spool_bytes(struct spool *sp, uint64_t *bytes, uint64_t *reusable, char *err, size_t errlen);
 int spool_checkpoint(struct spool *sp);
 int spool_take_full(struct spool *sp);
 

@@ -113,7 +113,7 @@ file_size(const char *path, uint64_t *allocated)
 }
 
 int
-spool_used_bytes(struct spool *sp, uint64_t *bytes, char *err, size_t errlen)
+spool_bytes(struct spool *sp, uint64_t *bytes, uint64_t *reusable, char *err, size_t errlen)
 {
 	int64_t pages = 0, freelist = 0, page_size = 0;
 	const char *db = sqlite3_db_filename(sp->db, "main");
@@ -127,6 +127,7 @@ spool_used_bytes(struct spool *sp, uint64_t *bytes, char *err, size_t errlen)
 	}
 	/* pages in use (free pages are reused before the file grows) plus the WAL */
 	*bytes = (uint64_t)(pages - freelist) * (uint64_t)page_size;
+	*reusable = (uint64_t)freelist * (uint64_t)page_size;
 	if (db != NULL && *db != '\0') {
 		snprintf(wal, sizeof(wal), "%s-wal", db);
 		*bytes += file_size(wal, NULL);
