@@ -193,6 +193,52 @@ def test_full_tmpfs_mx_down_then_up():
     d.stop()
 
 
+def test_reserve_results_commit():
+    """No floor: the disk really fills with queued mail (MX down) until SQLite
+    says full; the deferral results that follow need the WAL to grow: they
+    get the reserve and commit, and nothing is sent more than twice."""
+    tmp = mxtest.tmpdir()
+    data = _tmpfs(tmp, "8m")
+    sink_port = mxtest.free_port()
+    d = mxtest.Daemon(tmp=tmp, data_dir=data,
+                      conf=_conf(sink_port, queue_minfree="0", spool_reserve="1M"))
+    mxtest.on_cleanup(d.kill)
+    d.start()
+    body = mxtest.message("fill@example.com", "r@d.test", "fill", ("z" * 76 + "\r\n") * 400)
+    acked, refused = [], None
+    s = d.connect()
+    s.ehlo()
+    for n in range(3000):
+        code, v = _submit(s, n, body)
+        if code != "250":
+            refused = (code, v)
+            break
+        acked.append(v)
+    s.quit()
+    mxtest.note(f"# {len(acked)} acknowledged, then {refused}; {_free(data)} bytes free")
+    assert refused == ("452", "4.3.1"), refused
+    # retries every 1-2 s with the MX down: their results need room the disk no longer has
+    d.wait_log(r"event=spool_reserve state=used bytes=1048576", 15)
+    time.sleep(3)
+    assert not d.grep(r"apply: commit|claim: commit"), \
+        "a result or claim failed to commit: " + "; ".join(d.grep(r"apply: commit|claim: commit")[:3])
+    sink = Sink(sink_port)
+    mxtest.wait_for(lambda: d.count() == 0, 50, 0.2, "the queue to drain")
+    got = sink.snapshot()
+    missing = [q for q in acked if q not in got]
+    assert not missing, f"{len(missing)} acknowledged messages never delivered"
+    mxtest.note(f"# deliveries per message: {dict(collections.Counter(got[q] for q in acked))}")
+    assert max(got[q] for q in acked) <= 2
+    s = d.connect()
+    s.ehlo()
+    code, v = _submit(s, 99999, body)
+    s.quit()
+    assert code == "250", f"intake did not come back after the drain: {code} {v}"
+    for ln in d.grep(r"event=(intake_|spool_reserve)"):
+        mxtest.note("# " + ln)
+    d.stop()
+
+
 def test_full_ext4_1k_restart():
     """SIGBUS at start on a full 1 KB-block ext4 (SQLite's -shm mmap with holes)."""
     tmp = mxtest.tmpdir()
