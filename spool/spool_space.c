@@ -116,8 +116,6 @@ int
 spool_bytes(struct spool *sp, uint64_t *bytes, uint64_t *reusable, char *err, size_t errlen)
 {
 	int64_t pages = 0, freelist = 0, page_size = 0;
-	const char *db = sqlite3_db_filename(sp->db, "main");
-	char wal[4096];
 
 	if (spool_pragma_int(sp->db, "PRAGMA page_count", &pages) != SQLITE_OK ||
 	    spool_pragma_int(sp->db, "PRAGMA freelist_count", &freelist) != SQLITE_OK ||
@@ -125,13 +123,13 @@ spool_bytes(struct spool *sp, uint64_t *bytes, uint64_t *reusable, char *err, si
 		spool_seterr(err, errlen, "spool: size: %s", sqlite3_errmsg(sp->db));
 		return -1;
 	}
-	/* pages in use (free pages are reused before the file grows) plus the WAL */
+	/*
+	 * The pages in use as this handle sees the database, committed frames
+	 * still in the WAL included; not the WAL file's length, which keeps its
+	 * size (up to journal_size_limit) after a checkpoint emptied it.
+	 */
 	*bytes = (uint64_t)(pages - freelist) * (uint64_t)page_size;
 	*reusable = (uint64_t)freelist * (uint64_t)page_size;
-	if (db != NULL && *db != '\0') {
-		snprintf(wal, sizeof(wal), "%s-wal", db);
-		*bytes += file_size(wal, NULL);
-	}
 	return 0;
 }
 
