@@ -141,8 +141,9 @@ int spool_set_max_size(struct spool *sp, int64_t bytes, char *err, size_t errlen
  * BYTES (all or nothing: on failure it is left empty), spool_reserve_release
  * truncates it to 0, spool_reserve_size says how many bytes it holds now.
  * spool_bytes: *bytes the spool uses, the pages in use (page_count -
- * freelist_count, committed WAL frames included), and *reusable, its free pages (SQLite
- * fills them before it grows the file: free space for the spool as well). spool_checkpoint: a PASSIVE WAL checkpoint, 0 / -1.
+ * freelist_count, committed WAL frames included), and *reusable, its free
+ * pages (SQLite fills them before it grows the file: room for the spool too).
+ * spool_checkpoint: a PASSIVE WAL checkpoint, 0 / -1.
  * spool_take_full: 1 when a statement of this handle failed for lack of
  * space (SQLITE_FULL or an I/O error) since the last call, which it clears.
  */

@@ -14,8 +14,8 @@
 import collections
 import errno
 import os
+import pwd
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -156,6 +156,7 @@ def test_full_tmpfs_mx_down_then_up():
     st = os.stat(reserve)
     assert st.st_blocks * 512 >= 1 << 20 and st.st_mode & 0o777 == 0o600, \
         f"spool.reserve not preallocated 0600: {st}"
+    assert st.st_uid == pwd.getpwnam(d.conf["user"]).pw_uid, "spool.reserve not the daemon's"
     body = mxtest.message("fill@example.com", "r@d.test", "fill", ("x" * 76 + "\r\n") * 400)
     acked, refused, in_a_row = [], None, 0
     s = d.connect()

@@ -153,6 +153,9 @@ check_default_globals(const struct config *c)
 	assert_int_equal(c->session_timeout, 5 * 60);
 	assert_int_equal(c->shutdown_timeout, 30);
 	assert_int_equal(c->spool_max_size, 0);
+	/* 3 x max_message_size + 64M: a message in the WAL, again at checkpoint, and the WAL */
+	assert_int_equal(c->queue_minfree, 3 * (35ULL << 20) + (64ULL << 20));
+	assert_int_equal(c->spool_reserve, 16ULL << 20);
 	assert_string_equal(c->log, "stderr");
 }
 
@@ -545,6 +548,12 @@ static const struct bad_case bad_cases[] = {
     /* 17179869184G = 2^64 bytes: must not wrap to 0 (= unlimited for spool_max_size) */
     {"size overflow with suffix", "spool_max_size = 17179869184G\n", 1, "spool_max_size",
      "not a size"},
+    {"queue_minfree under 2 x max_message_size",
+     "max_message_size = 10M\nhostname = a\nqueue_minfree = 15M\n", 3, "queue_minfree",
+     "below 2 x max_message_size (20971520 bytes)"},
+    {"queue_minfree checked against a later max_message_size",
+     "queue_minfree = 20M\nmax_message_size = 11M\n", 1, "queue_minfree", "2 x max_message_size"},
+    {"bad spool_reserve", "spool_reserve = lots\n", 1, "spool_reserve", "not a size"},
     {"bad duration unit", "session_timeout = 5x\n", 1, "session_timeout", "not a duration"},
     {"weeks are not a unit", "auth_block_time = 1w\n", 1, "auth_block_time", "not a duration"},
     {"negative duration", "session_timeout = -5\n", 1, "session_timeout", "not a duration"},
