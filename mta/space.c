@@ -70,8 +70,9 @@ refill(struct space *s)
 	s->free_b -= missing;
 }
 
+/* left: the free space the decision saw (the last figure less what was let in since) */
 static void
-set_paused(struct space *s, int paused, const char *why)
+set_paused(struct space *s, int paused, const char *why, uint64_t left)
 {
 	metrics_gauge_set(G_INTAKE_PAUSED, paused || s->capped);
 	if (paused == s->paused)
@@ -79,9 +80,9 @@ set_paused(struct space *s, int paused, const char *why)
 	s->paused = paused;
 	if (paused)
 		log_warn("event=intake_paused reason=%s free=%llu queue_minfree=%llu", why,
-		         (unsigned long long)s->free_b, (unsigned long long)s->c.minfree);
+		         (unsigned long long)left, (unsigned long long)s->c.minfree);
 	else
-		log_info("event=intake_resumed free=%llu", (unsigned long long)s->free_b);
+		log_info("event=intake_resumed free=%llu", (unsigned long long)left);
 }
 
 static void judge(struct space *s);
@@ -119,9 +120,9 @@ judge(struct space *s)
 	uint64_t left = s->free_b > s->spent ? s->free_b - s->spent : 0;
 
 	if (space_judge(left, s->c.minfree, s->c.reserve, s->reserve_used) == 0)
-		set_paused(s, 0, NULL);
+		set_paused(s, 0, NULL, left);
 	else
-		set_paused(s, 1, s->reserve_used ? "spool_reserve" : "queue_minfree");
+		set_paused(s, 1, s->reserve_used ? "spool_reserve" : "queue_minfree", left);
 }
 
 struct space *

@@ -214,8 +214,7 @@ writer_main(void *arg)
 
 		pthread_mutex_lock(&w->mu);
 		if (w->head == NULL && !w->stopping && idle_wait(w) == ETIMEDOUT) {
-			/* idle: free space and the reserve still change (deliveries, other files)
-			 */
+			/* idle: free space still changes (other files, the reserve) */
 			pthread_mutex_unlock(&w->mu);
 			if (w->space)
 				space_tick(w->space);
