@@ -53,6 +53,10 @@ static const struct family f_queue_age = {
     "mxrelay_queue_oldest_age_seconds", "gauge",
     "Age of the oldest queued message (0 when the queue is empty); refreshed every few "
     "seconds."};
+static const struct family f_unrecorded = {
+    "mxrelay_results_unrecorded", "gauge",
+    "Recipients whose delivery outcome was read from an MX but is not committed to the spool "
+    "yet (a crash now delivers them again)."};
 static const struct family f_dns = {"mxrelay_dns_lookup_seconds", "histogram",
                                     "Time to resolve the MX targets of one destination domain."};
 static const struct family f_delivery = {
@@ -280,6 +284,8 @@ metrics_render(char *buf, size_t len, time_t now)
 	header(&o, &f_queue_age);
 	put(&o, "%s %lld\n", f_queue_age.name,
 	    (long long)(oldest > 0 && now > oldest ? now - oldest : 0));
+	header(&o, &f_unrecorded);
+	put(&o, "%s %lld\n", f_unrecorded.name, (long long)metrics_gauge(G_RESULTS_UNRECORDED));
 	for (i = 0; i < H__COUNT; i++)
 		render_hist(&o, (enum metric_hist)i);
 	if (len > 0 && o.pos >= len)

@@ -212,6 +212,9 @@ struct spool_update {
 	time_t next_try;	/* message's next due time */
 	int attempts;		/* new attempt count for the message (stored as given) */
 	struct spool_msg_in *bounce;	/* NULL, or a DSN to insert in the SAME transaction */
+	int results_only;	/* 1: only the results (and the delete below); the message's
+				 * next_try, attempts and unfinished count stay as they are:
+				 * one destination's outcomes, recorded before the attempt ends */
 };
 
 /*
