@@ -129,5 +129,34 @@ def test_apply_fails_retried_no_duplicate():
     assert not d.grep(r"event=result_unrecorded"), "results left unrecorded at a clean stop"
 
 
+def test_unrecorded_results_logged_at_stop():
+    """A stop while results cannot be recorded: the daemon waits up to
+    shutdown_timeout for them, then names each one (event=result_unrecorded,
+    the only way to a duplicate); at the next start they are tried again."""
+    tmp, data = _tmpfs()
+    port = mxtest.free_port()
+    d = _relay(tmp, data, port)
+    rcpts = [f"stall-u{i}@d.test" for i in range(2)]
+    qids = _submit(d, rcpts)
+    _deferred_all(d, 2)
+    d.stop()
+    d.start()
+    sinks = mxpeers.Sinks({"mx": {"host": "127.0.0.1", "port": port,
+                                  "stall": {"seconds": 3, "times": 2}}}).start()
+    mxtest.wait_for(lambda: len(sinks.events("stall", "mx")) >= 2, 20, what="2 DATA phases held")
+    _fill(os.path.join(data, "filler"))
+    mxpeers.wait_event(d, "apply_retry", n=2, timeout=15)
+    t0 = time.monotonic()
+    assert d.stop() == 0
+    assert time.monotonic() - t0 < 3 + 6, "stop did not end at shutdown_timeout"
+    lines = mxpeers.events(d, "result_unrecorded")
+    assert sorted((e["qid"], e["to"], e["status"]) for e in lines) == \
+        sorted((q, f"<{r}>", "sent") for q, r in zip(qids, rcpts)), [e["_line"] for e in lines]
+    os.unlink(os.path.join(data, "filler"))
+    d.start()
+    mxtest.wait_for(lambda: d.count() == 0, 30, interval=0.3, what="the queue to drain")
+    assert _deliveries(sinks) == {r: 2 for r in rcpts}, "tried again after the restart"
+
+
 if __name__ == "__main__":
     mxtest.main()
