@@ -8,9 +8,11 @@ as the MX, brought up only once the disk is full."""
 
 import collections
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest  # noqa: E402
@@ -35,11 +37,18 @@ def _tmpfs(size="8m"):
 def _relay(tmp, data, mx_port):
     cls = mxpeers._make_relay_class()
     d = cls(tmp=tmp, data_dir=data, routes=[f"d.test 127.0.0.1:{mx_port}"], conf={
+        "metrics_listen": f"127.0.0.1:{mxtest.free_port()}",
         "allow_private_mx": "yes", "retry_min": "2s", "retry_max": "2s",
         "domain_concurrency_start": "10", "smtp_connect_timeout": "3s",
         "smtp_data_timeout": "30s", "shutdown_timeout": "3s"})
     mxtest.on_cleanup(d.kill)   # runs before the umount (cleanups run newest first)
     return d.start()
+
+
+def _unrecorded(d):
+    with urllib.request.urlopen(f"http://{d.conf['metrics_listen']}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return int(re.search(r"^mxrelay_results_unrecorded (\d+)$", text, re.M).group(1))
 
 
 def _submit(d, rcpts):
@@ -123,7 +132,9 @@ def test_apply_fails_retried_no_duplicate():
         f"expected an apply_retry for each of the {N} messages, got {len(retries)} lines"
     waits = {e["retry_ms"] for e in retries}
     assert {"1000", "2000"} <= waits, f"no backoff (1 s, then 2 s) in apply_retry: {waits}"
+    assert _unrecorded(d) == N, f"mxrelay_results_unrecorded {_unrecorded(d)}, want {N}"
     _drain(d, sinks, data, rcpts)
+    assert _unrecorded(d) == 0
     assert len(sinks.events("stall", "mx")) == N, "an attempt ran again after its 250"
     d.stop()
     assert not d.grep(r"event=result_unrecorded"), "results left unrecorded at a clean stop"
