@@ -941,8 +941,7 @@ test_apply_results_only(void **state)
 	db_exec(fx->dir, "UPDATE messages SET next_try = 1700000123, attempts = 4");
 	res = (struct spool_result){rcpt_id(fx->dir, "r0.1@example.test"), SPOOL_RCPT_DONE, 0,
 	                            "250 ok"};
-	u = (struct spool_update){.msg_id = id, .results = &res, .nresults = 1,
-	                          .results_only = 1};
+	u = (struct spool_update){.msg_id = id, .results = &res, .nresults = 1, .results_only = 1};
 	apply_ok(fx->sp, &u, 1);
 	assert_int_equal(db_int(fx->dir, "SELECT next_try FROM messages", NULL), 1700000123);
 	assert_int_equal(db_int(fx->dir, "SELECT attempts FROM messages", NULL), 4);
@@ -951,9 +950,9 @@ test_apply_results_only(void **state)
 	                        "SELECT state * 10 + attempts FROM recipients WHERE address = ?1",
 	                        "r0.1@example.test"),
 	                 SPOOL_RCPT_DONE * 10 + 1);
-	assert_int_equal(db_int(fx->dir, "SELECT state FROM recipients WHERE address = ?1",
-	                        "r1.1@example.test"),
-	                 SPOOL_RCPT_PENDING);
+	assert_int_equal(
+	    db_int(fx->dir, "SELECT state FROM recipients WHERE address = ?1", "r1.1@example.test"),
+	    SPOOL_RCPT_PENDING);
 	/* the same result again is a caller bug (counted twice): all or nothing */
 	char err[256] = "";
 	assert_int_equal(apply(fx->sp, &u, 1, NULL, err, sizeof err), -1);
