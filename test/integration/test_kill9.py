@@ -121,5 +121,36 @@ def test_kill9_loop():
     assert rate <= MAX_DUP_RATE, f"duplicate rate {100 * rate:.2f} % over {100 * MAX_DUP_RATE} %"
 
 
+def test_fast_250_recorded_before_slow_destination():
+    """One message to a fast and a slow destination (the sink holds the slow
+    DATA reply 8 s): the fast 250 is in the spool while the slow one is still
+    under way, so a kill -9 then delivers only the slow recipient again (on
+    the code before per-group apply: both)."""
+    port, slow = mxtest.free_port(), mxtest.free_port()
+    sinks = mxpeers.Sinks({"mx": {"host": "127.0.0.1", "port": port},
+                           "slow": {"host": "127.0.0.1", "port": slow,
+                                    "stall": {"seconds": 8, "times": 1}}}).start()
+    cls = mxpeers._make_relay_class()
+    d = cls(routes=[f"a.test 127.0.0.1:{port}", f"s.test 127.0.0.1:{slow}"],
+            conf={"allow_private_mx": "yes", "retry_min": "1s", "retry_max": "2s",
+                  "max_unfinished_attempts": "0"}).start()
+    s = d.connect()
+    qid = s.mail("load@example.com", ["fast@a.test", "stall-slow@s.test"],
+                 mxtest.message(to="fast@a.test", subject="one fast one slow"))
+    s.quit()
+    sinks.wait_messages(1, "mx", timeout=15)
+    mxtest.wait_for(lambda: sinks.events("stall", "slow"), 10, what="the slow DATA held")
+    mxtest.wait_for(lambda: d.query("SELECT r.state FROM recipients r JOIN messages m ON"
+                                    " m.id = r.msg_id WHERE m.qid = ? AND r.address = ?",
+                                    (qid, "fast@a.test")) == [{"state": 1}],
+                    5, what="the fast recipient recorded as delivered while the slow one waits")
+    d.kill()
+    d.start()
+    mxtest.wait_for(lambda: d.count() == 0, 30, interval=0.3, what="the queue to drain")
+    got = _delivered(sinks)
+    assert got[("one fast one slow", "fast@a.test")] == 1, dict(got)
+    assert got[("one fast one slow", "stall-slow@s.test")] == 1, dict(got)
+
+
 if __name__ == "__main__":
     mxtest.main()
