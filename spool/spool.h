@@ -221,8 +221,8 @@ struct spool_update {
  * Record n attempt outcomes in ONE write transaction (group commit from the
  * writer thread, one fsync), all or nothing, returning only once durable.
  * For each update, in order: set the message's next_try and attempts (and
- * clear its unfinished count: this attempt finished); for
- * each result set the recipient's state, next_try, last_reply and
+ * clear its unfinished count: this attempt finished), unless results_only
+ * (then only the existence is checked); for each result set the recipient's state, next_try, last_reply and
  * attempts + 1; insert the bounce exactly as spool_insert_batch would (same
  * checks, due at once, bounce->id set to its new row id: valid only when the
  * call returns 0); then delete the message (cascade) if it has no PENDING
