@@ -61,6 +61,10 @@ static const struct family f_intake_paused = {
     "mxrelay_intake_paused", "gauge",
     "1 while new mail is refused with 452 4.3.1 for lack of space (queue_minfree, "
     "spool_max_size, or the spool reserve in use), else 0."};
+static const struct family f_unrecorded = {
+    "mxrelay_results_unrecorded", "gauge",
+    "Recipients whose delivery outcome was read from an MX but is not committed to the spool "
+    "yet (a crash now delivers them again)."};
 static const struct family f_dns = {"mxrelay_dns_lookup_seconds", "histogram",
                                     "Time to resolve the MX targets of one destination domain."};
 static const struct family f_delivery = {
@@ -292,6 +296,8 @@ metrics_render(char *buf, size_t len, time_t now)
 	put(&o, "%s %lld\n", f_spool_free.name, (long long)metrics_gauge(G_SPOOL_FREE));
 	header(&o, &f_intake_paused);
 	put(&o, "%s %lld\n", f_intake_paused.name, (long long)metrics_gauge(G_INTAKE_PAUSED));
+	header(&o, &f_unrecorded);
+	put(&o, "%s %lld\n", f_unrecorded.name, (long long)metrics_gauge(G_RESULTS_UNRECORDED));
 	for (i = 0; i < H__COUNT; i++)
 		render_hist(&o, (enum metric_hist)i);
 	if (len > 0 && o.pos >= len)

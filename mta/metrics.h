@@ -41,11 +41,12 @@ enum metric_counter {
 };
 
 enum metric_gauge {
-	G_SESSIONS,       /* SMTP sessions open now */
-	G_QUEUE_MESSAGES, /* messages with work left (scheduled or being delivered) */
-	G_QUEUE_OLDEST,   /* received time of the oldest queued message, 0: empty */
-	G_SPOOL_FREE,     /* bytes free for the daemon in data_dir (the writer's statvfs) */
-	G_INTAKE_PAUSED,  /* 1 while new mail gets 452 4.3.1 for lack of space */
+	G_SESSIONS,           /* SMTP sessions open now */
+	G_QUEUE_MESSAGES,     /* messages with work left (scheduled or being delivered) */
+	G_QUEUE_OLDEST,       /* received time of the oldest queued message, 0: empty */
+	G_SPOOL_FREE,         /* bytes free for the daemon in data_dir (the writer's statvfs) */
+	G_INTAKE_PAUSED,      /* 1 while new mail gets 452 4.3.1 for lack of space */
+	G_RESULTS_UNRECORDED, /* recipients' outcomes read from an MX, not yet committed */
 	G__COUNT
 };
 

@@ -244,14 +244,17 @@ struct spool_update {
 	time_t next_try;	/* message's next due time */
 	int attempts;		/* new attempt count for the message (stored as given) */
 	struct spool_msg_in *bounce;	/* NULL, or a DSN to insert in the SAME transaction */
+	int results_only;	/* 1: only the results (and the delete below); the message's
+				 * next_try, attempts and unfinished count stay as they are:
+				 * one destination's outcomes, recorded before the attempt ends */
 };
 
 /*
  * Record n attempt outcomes in ONE write transaction (group commit from the
  * writer thread, one fsync), all or nothing, returning only once durable.
  * For each update, in order: set the message's next_try and attempts (and
- * clear its unfinished count: this attempt finished); for
- * each result set the recipient's state, next_try, last_reply and
+ * clear its unfinished count: this attempt finished), unless results_only
+ * (then only the existence is checked); for each result set the recipient's state, next_try, last_reply and
  * attempts + 1; insert the bounce exactly as spool_insert_batch would (same
  * checks, due at once, bounce->id set to its new row id: valid only when the
  * call returns 0); then delete the message (cascade) if it has no PENDING

@@ -254,6 +254,20 @@ step_msg(struct spool *sp, enum spool_stmt id, int64_t msg_id, const char *tag, 
 	return spool_step_done(sp, id, "apply", tag, err, errlen);
 }
 
+static int claim_read(struct spool *sp, struct spool_claim *c, int *state, char *err,
+                      size_t errlen);
+
+/* Does the message still exist? *gone = 1 when an operator deleted it meanwhile. */
+static int
+apply_exists(struct spool *sp, int64_t msg_id, int *gone, char *err, size_t errlen)
+{
+	struct spool_claim c = {.msg_id = msg_id};
+	int state, rc = claim_read(sp, &c, &state, err, errlen);
+
+	*gone = state < 0;
+	return rc;
+}
+
 /* One update inside the open write transaction; SQLITE_OK or an error code. */
 static int
 apply_one(struct spool *sp, const struct spool_update *u, char *err, size_t errlen)
@@ -268,13 +282,20 @@ apply_one(struct spool *sp, const struct spool_update *u, char *err, size_t errl
 		spool_seterr(err, errlen, "spool: apply %s: NULL results", tag);
 		return SQLITE_MISUSE;
 	}
-	if (sqlite3_bind_int64(st, 1, u->msg_id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, (int64_t)u->next_try) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 3, u->attempts) != SQLITE_OK)
-		return spool_bind_fail(sp, ST_UPD_MSG, "apply", tag, err, errlen);
-	rc = spool_step_done(sp, ST_UPD_MSG, "apply", tag, err, errlen);
-	if (rc != SQLITE_OK || sqlite3_changes(sp->db) == 0)
-		return rc; /* gone (operator delete): nothing to record, no bounce */
+	if (u->results_only) {
+		int gone;
+		rc = apply_exists(sp, u->msg_id, &gone, err, errlen);
+		if (rc != SQLITE_OK || gone)
+			return rc; /* gone (operator delete): nothing to record */
+	} else {
+		if (sqlite3_bind_int64(st, 1, u->msg_id) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, (int64_t)u->next_try) != SQLITE_OK ||
+		    sqlite3_bind_int(st, 3, u->attempts) != SQLITE_OK)
+			return spool_bind_fail(sp, ST_UPD_MSG, "apply", tag, err, errlen);
+		rc = spool_step_done(sp, ST_UPD_MSG, "apply", tag, err, errlen);
+		if (rc != SQLITE_OK || sqlite3_changes(sp->db) == 0)
+			return rc; /* gone (operator delete): nothing to record, no bounce */
+	}
 	for (i = 0; rc == SQLITE_OK && i < u->nresults; i++)
 		rc = apply_rcpt(sp, u->msg_id, &u->results[i], tag, err, errlen);
 	if (rc == SQLITE_OK && u->bounce != NULL)

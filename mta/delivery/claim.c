@@ -30,28 +30,40 @@
 #include "mta/delivery/sched.h"
 #include "mta/server.h"
 
-/* The claim is durable (or failed): the destinations that waited for it go on. */
+/*
+ * The claim is durable (or failed): the destinations that waited for it go on.
+ * A failed claim (disk full, any spool error) calls the attempt off: an
+ * attempt that goes on when nothing can be written would deliver, fail to
+ * record the outcome just the same, and deliver again at every retry.
+ */
 static void
 job_claim_done(struct writer_job *wj)
 {
 	struct djob *j = wj->arg;
+	struct deliver *dl = j->dl;
 	/* after the loop (completions run at exit): no new connection, no writer */
-	bool live = !event_base_got_exit(j->dl->srv->base);
+	bool live = !event_base_got_exit(dl->srv->base);
+	/* every group already ended: no pump below can end j */
+	bool finish = j->finish_after_claim;
 	struct dest **w = j->claim_waiters;
 	size_t n = j->nclaim_waiters;
 
 	j->claim = JOB_CLAIMED;
-	if (wj->status != 0) /* the attempt goes on uncounted: a count never stops mail */
-		log_err("qid=%s event=spool_error error=\"%s\"", j->w->qid, wj->err);
-	else
+	if (wj->status != 0) {
+		j->cancelled = true;
+		log_err("qid=%s event=claim_failed action=cancel retry_in=%u error=\"%s\"",
+		        j->w->qid, dl->srv->cfg->retry_min, wj->err);
+	} else {
 		j->claimed = wj->claim.result == SPOOL_CLAIMED;
+	}
 	j->claim_waiters = NULL;
 	j->nclaim_waiters = 0;
+	/* cancelled: each pump hands back the job's groups, the last one may end j */
 	for (size_t i = 0; i < n; i++)
 		dest_claim_done(w[i], live);
 	free(w);
-	if (j->finish_after_claim && live)
-		j->dl->finish(j);
+	if (finish && live)
+		dl->finish(j);
 }
 
 void
@@ -67,13 +79,15 @@ job_claim_write(struct djob *j, int op, int max_unfinished, void (*done)(struct 
 	writer_submit(j->dl->srv->writer, &j->wj);
 }
 
-bool
+int
 job_claim(struct djob *j, struct dest *d)
 {
 	size_t i;
 
+	if (j->cancelled)
+		return DEST_CLAIM_CANCEL;
 	if (j->claim == JOB_CLAIMED)
-		return true;
+		return DEST_CLAIM_OK;
 	for (i = 0; i < j->nclaim_waiters && j->claim_waiters[i] != d; i++)
 		;
 	if (i == j->nclaim_waiters) {
@@ -86,7 +100,7 @@ job_claim(struct djob *j, struct dest *d)
 		j->claim = JOB_CLAIMING;
 		job_claim_write(j, SPOOL_CLAIM, 0, job_claim_done);
 	}
-	return false;
+	return DEST_CLAIM_WAIT;
 }
 
 /* The check at the limit is written: held (and said so), or tried anew. */

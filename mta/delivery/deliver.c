@@ -8,9 +8,12 @@
  * an outcome, the job computes the next try (exponential backoff with
  * jitter), expires recipients past max_queue_lifetime, builds one RFC 3464
  * bounce for the failed ones, and records all of it in ONE spool
- * transaction through the writer thread. Nothing in the spool changes before
- * that, so a crash mid-delivery means the message is simply tried again.
- * (Except the count of attempts that never finished: delivery/claim.c.)
+ * transaction through the writer thread. Only the 250s of a group done
+ * before the last one are recorded earlier, in an apply of their own, so a
+ * crash repeats as few deliveries as possible (delivery/record.c, which
+ * also retries an apply until it lands). Nothing else in the spool changes
+ * before that, so a crash mid-delivery means the message is simply tried
+ * again. (Except the count of attempts that never finished: claim.c.)
  */
 #include "mta/delivery/deliver_int.h"
 
@@ -61,6 +64,7 @@ job_free(struct djob *j)
 		j->dl->jobs = j->next;
 	if (j->next)
 		j->next->prev = j->prev;
+	job_unrecorded(j); /* at exit only: a job ends once every apply landed */
 	if (j->w && j->res)
 		for (i = 0; i < j->w->nrcpts; i++) {
 			free(j->res[i].reply);
@@ -68,7 +72,6 @@ job_free(struct djob *j)
 		}
 	free(j->res);
 	free(j->claim_waiters);
-	free(j->sres);
 	free(j->bounce_body);
 	spool_work_free(j->w);
 	free(j);
@@ -221,36 +224,34 @@ make_bounce(struct djob *j)
 	return rc;
 }
 
+/* dl->applied (record.c): apply a of j is durable. */
 static void
-job_applied(struct writer_job *wj)
+job_applied(struct djob *j, struct japply *a)
 {
-	struct djob *j = wj->arg;
 	struct deliver *dl = j->dl;
-	time_t now = time(NULL);
 
-	if (wj->status != 0) {
-		/* nothing changed in the spool: the whole attempt is tried again */
-		log_err("qid=%s event=spool_error error=\"%s\"", j->w->qid, wj->err);
-		sched_add(dl->srv->sched, j->id, now + (time_t)dl->srv->cfg->retry_min);
-		job_release(j);
-		return;
-	}
-	j->claimed = false; /* spool_apply cleared the count */
 	/* counted once the outcome is durable, so a crash never counts an attempt twice */
-	for (size_t i = 0; i < j->w->nrcpts; i++) {
-		int st = j->res[i].state;
+	for (size_t i = 0; i < a->n; i++) {
+		int st = a->sres[i].state;
 		metrics_inc(st == SPOOL_RCPT_DONE     ? M_DELIVERED
 		            : st == SPOOL_RCPT_FAILED ? M_BOUNCED
 		                                      : M_DEFERRED);
 	}
-	for (size_t i = 0; i < j->w->nrcpts; i++)
-		if (j->res[i].state == SPOOL_RCPT_PENDING) {
-			sched_add(dl->srv->sched, j->id, wj->upd.next_try);
-			break;
-		}
-	if (j->has_bounce && j->bounce.id > 0) /* 0: skipped, the message was deleted meanwhile */
-		sched_add(dl->srv->sched, j->bounce.id, now);
-	job_end(j);
+	if (a->last) {
+		j->claimed = false; /* spool_apply cleared the count */
+		j->finished = true;
+		for (size_t i = 0; i < j->w->nrcpts; i++)
+			if (j->res[i].state == SPOOL_RCPT_PENDING) {
+				sched_add(dl->srv->sched, j->id, a->wj.upd.next_try);
+				break;
+			}
+		/* bounce.id 0: skipped, the message was deleted meanwhile */
+		if (j->has_bounce && j->bounce.id > 0)
+			sched_add(dl->srv->sched, j->bounce.id, time(NULL));
+	}
+	/* in flight for the scheduler until every apply landed: no attempt starts meanwhile */
+	if (j->finished && j->applies == NULL)
+		job_end(j);
 }
 
 /* RFC 3463 4.4.7: delivery time expired; the pending recipient i fails. */
@@ -295,33 +296,72 @@ job_finish(struct djob *j)
 		j->finish_after_claim = true;
 		return;
 	}
+	if (j->cancelled) { /* the claim failed: nothing was sent, nothing to record */
+		sched_add(j->dl->srv->sched, j->id, now + (time_t)c->retry_min);
+		job_release(j);
+		return;
+	}
 	metrics_observe(H_DELIVERY_SECONDS, (double)(util_now_ms() - j->start_ms) / 1000.0);
-	j->sres = xcalloc(j->w->nrcpts, sizeof(*j->sres));
+	struct japply *a = xcalloc(1, sizeof(*a));
+	a->sres = xcalloc(j->w->nrcpts, sizeof(*a->sres));
 	for (i = 0; i < j->w->nrcpts; i++) {
 		struct rres *r = &j->res[i];
 		if (r->state == SPOOL_RCPT_PENDING && expired)
 			job_expire(j, i, now, attempts);
 		if (r->state == SPOOL_RCPT_FAILED)
 			nfailed++;
-		j->sres[i].rcpt_id = j->w->rcpts[i].id;
-		j->sres[i].state = r->state;
-		j->sres[i].next_try = next;
-		j->sres[i].reply = r->reply;
+		if (r->recorded) /* a 250 of an earlier group: its own apply has it */
+			continue;
+		a->sres[a->n].rcpt_id = j->w->rcpts[i].id;
+		a->sres[a->n].state = r->state;
+		a->sres[a->n].next_try = next;
+		a->sres[a->n++].reply = r->reply;
 	}
 	/* never a bounce for a bounce (RFC 5321 6.1, 3464) */
 	if (nfailed && bounce_wanted(j->w->sender))
 		make_bounce(j);
-	memset(&j->wj, 0, sizeof(j->wj));
-	j->wj.kind = WRITER_APPLY;
-	j->wj.upd.msg_id = j->id;
-	j->wj.upd.results = j->sres;
-	j->wj.upd.nresults = j->w->nrcpts;
-	j->wj.upd.next_try = next;
-	j->wj.upd.attempts = attempts;
-	j->wj.upd.bounce = j->has_bounce ? &j->bounce : NULL;
-	j->wj.done = job_applied;
-	j->wj.arg = j;
-	writer_submit(j->dl->srv->writer, &j->wj);
+	a->last = true;
+	a->wj.upd.msg_id = j->id;
+	a->wj.upd.results = a->sres;
+	a->wj.upd.nresults = a->n;
+	a->wj.upd.next_try = next;
+	a->wj.upd.attempts = attempts;
+	a->wj.upd.bounce = j->has_bounce ? &j->bounce : NULL;
+	job_apply(j, a);
+}
+
+/*
+ * A group done before the job's last one: its 250s are recorded at once, not
+ * after the slowest other destination (a crash in between would deliver
+ * them again). Failures and deferrals wait for the last apply: a bounce
+ * commits with the failures that caused it, and a deferral lost in a crash
+ * costs nothing.
+ */
+static void
+group_record(struct djob *j, const struct dgroup *g)
+{
+	struct japply *a = xcalloc(1, sizeof(*a));
+
+	a->sres = xcalloc(g->n, sizeof(*a->sres));
+	for (size_t k = 0; k < g->n; k++) {
+		struct rres *r = &j->res[g->idx[k]];
+		if (r->state != SPOOL_RCPT_DONE)
+			continue;
+		r->recorded = true;
+		a->sres[a->n].rcpt_id = j->w->rcpts[g->idx[k]].id;
+		a->sres[a->n].state = r->state;
+		a->sres[a->n++].reply = r->reply;
+	}
+	if (a->n == 0) {
+		free(a->sres);
+		free(a);
+		return;
+	}
+	a->wj.upd.msg_id = j->id;
+	a->wj.upd.results = a->sres;
+	a->wj.upd.nresults = a->n;
+	a->wj.upd.results_only = 1;
+	job_apply(j, a);
 }
 
 /* dest_cbs.outcome: recipient k of g has an outcome for this attempt. */
@@ -341,18 +381,24 @@ group_free(struct dgroup *g)
 	free(g);
 }
 
-/* dest_cbs.done: g has every outcome; the job's last group finishes the job. */
+/*
+ * dest_cbs.done: g has every outcome (or was called off: j->cancelled); its
+ * 250s are recorded now, and the job's last group finishes the job.
+ */
 static void
 group_done(struct dgroup *g)
 {
 	struct djob *j = g->job;
+
+	if (--j->groups_left > 0 && !j->cancelled)
+		group_record(j, g);
 	group_free(g);
-	if (--j->groups_left == 0)
+	if (j->groups_left == 0)
 		job_finish(j);
 }
 
 /* dest_cbs.claim: the message is claimed before anything is sent for it (claim.c). */
-static bool
+static int
 group_claim(struct dgroup *g, struct dest *d)
 {
 	return job_claim(g->job, d);
@@ -514,6 +560,7 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 	dl->srv = srv;
 	dl->end = job_end;
 	dl->finish = job_finish;
+	dl->applied = job_applied;
 	memset(&o, 0, sizeof(o));
 	o.servers = c->dns_servers;
 	o.family = c->address_family == FAM_IPV4   ? DNS_FAMILY_IPV4

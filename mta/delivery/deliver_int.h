@@ -22,6 +22,8 @@
 struct resolver;
 struct sched;
 struct djob;
+struct japply;
+struct event;
 
 struct deliver {
 	struct server *srv;
@@ -41,6 +43,8 @@ struct deliver {
 	 * every group has an outcome: record them all */
 	void (*end)(struct djob *j);
 	void (*finish)(struct djob *j);
+	/* deliver.c's, for record.c: apply a of j is durable (then record.c frees a) */
+	void (*applied)(struct djob *j, struct japply *a);
 };
 
 /* The late claim of a job (job_claim). */
@@ -50,6 +54,7 @@ enum job_claim_state { JOB_UNCLAIMED, JOB_CLAIMING, JOB_CLAIMED };
 struct rres {
 	int state; /* SPOOL_RCPT_*; PENDING = deferred (or undecided) */
 	bool decided;
+	bool recorded; /* handed to an apply of its own group already (record.c) */
 	char dsn[16]; /* "2.0.0", "4.4.1", "5.1.1" */
 	char *reply;
 	char *relay; /* "mx[ip]:port", NULL when no connection */
@@ -64,8 +69,10 @@ struct djob {
 	size_t groups_left;
 	bool need_8bit, need_utf8;
 	int64_t start_ms;
-	struct writer_job wj;
-	struct spool_result *sres;
+	struct writer_job wj; /* the claim's (claim.c); applies have their own (struct japply) */
+	struct japply *applies; /* handed to the writer, not yet durable (record.c) */
+	bool finished;          /* the last apply is durable: the job ends with the others */
+	bool cancelled;         /* the claim failed: nothing is sent, tried anew after retry_min */
 	struct spool_msg_in bounce;
 	char *bounce_body;
 	const char *bounce_rcpt;
@@ -79,6 +86,31 @@ struct djob {
 	struct djob *prev, *next; /* deliver.jobs */
 };
 
+/*
+ * One WRITER_APPLY of a job (delivery/record.c): the 250s of one
+ * destination group as soon as that group is done, or the job's last apply
+ * (every other outcome, the message's attempts and next_try, the bounce).
+ * A failed apply is kept and handed to the writer again, never thrown away:
+ * the outcome was read from a server, and re-running the attempt would
+ * deliver the message again.
+ */
+struct japply {
+	struct writer_job wj;
+	struct djob *job;
+	struct spool_result *sres; /* owned; sres[i].reply borrows job->res[].reply */
+	size_t n;
+	bool last;
+	unsigned retry_ms;   /* the wait after the next failure (1 s doubling to 30 s) */
+	struct event *timer; /* armed while waiting to be handed to the writer again */
+	struct japply *next; /* djob.applies */
+};
+
+/* delivery/record.c: applies that land, whatever it takes */
+/* Hand a (filled in: sres, n, last, wj.upd) to the writer; j owns it until dl->applied. */
+void job_apply(struct djob *j, struct japply *a);
+/* At exit: log each result never recorded (event=result_unrecorded), free j's applies. */
+void job_unrecorded(struct djob *j);
+
 /* delivery/claim.c: the count of attempts that never finished */
 /*
  * The message is loaded: true to go on. False when j was ended or handed to
@@ -88,12 +120,13 @@ struct djob {
 bool job_admit(struct djob *j);
 /*
  * Claim j's message for this attempt (spool_claim, count + 1) before a
- * connection is opened for it or its transaction starts: true once the
- * claim is durable. Else it is being written, and d is pumped again when it
- * is (dest_claim_done). Waiting in DNS or in a destination queue is never
+ * connection is opened for it or its transaction starts: DEST_CLAIM_OK once
+ * the claim is durable. DEST_CLAIM_WAIT while it is being written (d is
+ * pumped again when it is: dest_claim_done); DEST_CLAIM_CANCEL once it
+ * failed (the attempt is called off). Waiting in DNS or in a destination queue is never
  * counted: only what can crash while talking to a server about it.
  */
-bool job_claim(struct djob *j, struct dest *d);
+int job_claim(struct djob *j, struct dest *d);
 /* Hand the writer j's claim operation (enum spool_claim_op) on j->wj; done() on the loop. */
 void job_claim_write(struct djob *j, int op, int max_unfinished, void (*done)(struct writer_job *));
 /* A job ended (suspect: it was the suspect under way): the next suspect's turn. */

@@ -128,6 +128,25 @@ pop_group(struct dest *d)
 	return g;
 }
 
+/* Take g out of d's queue, wherever it is. */
+static void
+group_unlink(struct dest *d, struct dgroup *g)
+{
+	struct dgroup **pp = &d->qhead, *prev = NULL;
+
+	while (*pp != NULL && *pp != g) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = g->next;
+	if (d->qtail == g)
+		d->qtail = prev;
+	d->qlen--;
+	g->next = NULL;
+}
+
 /* The same outcome for every recipient of g, then g is done. */
 static void
 group_fail(struct dests *ds, struct dgroup *g, int code, const char *text, const char *relay)
@@ -234,17 +253,27 @@ conn_idle(struct dconn *k)
 static bool
 claimed_from(struct dest *d, unsigned from, unsigned n)
 {
-	struct dgroup *g = d->qhead;
-	bool ok;
+	struct dgroup *g;
+	int r;
+	bool cancelled = false;
 
-	for (; from > 0 && g != NULL; from--)
-		g = g->next;
-	if (g == NULL)
-		return true;
-	ok = d->ds->cbs.claim(g, d);
-	for (; !ok && n > 1 && (g = g->next) != NULL; n--)
+	for (;;) {
+		unsigned i = from;
+		for (g = d->qhead; i > 0 && g != NULL; i--)
+			g = g->next;
+		if (g == NULL)
+			return !cancelled; /* the queue shrank under us: nothing to start */
+		r = d->ds->cbs.claim(g, d);
+		if (r != DEST_CLAIM_CANCEL)
+			break;
+		group_unlink(d, g);
+		cancelled = true;
+		d->ds->cbs.done(g); /* called off: nothing was sent for it */
+	}
+	/* a cancelled group further on is taken out when its turn comes */
+	for (; r == DEST_CLAIM_WAIT && n > 1 && (g = g->next) != NULL; n--)
 		d->ds->cbs.claim(g, d);
-	return ok;
+	return r == DEST_CLAIM_OK;
 }
 
 static unsigned

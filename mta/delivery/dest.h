@@ -45,11 +45,17 @@ struct dest_cbs {
 	void (*drop)(struct dgroup *g);
 	/*
 	 * Before a connection opens for g or its transaction starts: is its
-	 * message claimed (durably)? false: not yet; the owner calls
+	 * message claimed (durably)? DEST_CLAIM_WAIT: not yet; the owner calls
 	 * dest_claim_wait(d) now and dest_claim_done(d, ...) once it is.
+	 * DEST_CLAIM_CANCEL: the attempt is called off (its claim could not be
+	 * written); dest takes g out of its queue and hands it to done() with
+	 * no outcome, never sending anything for it.
 	 */
-	bool (*claim)(struct dgroup *g, struct dest *d);
+	int (*claim)(struct dgroup *g, struct dest *d);
 };
+
+/* Answers of dest_cbs.claim. */
+enum dest_claim { DEST_CLAIM_WAIT, DEST_CLAIM_OK, DEST_CLAIM_CANCEL };
 
 /* The destinations of one delivery engine; cbs must outlive them. Never NULL. */
 struct dests *dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls,

@@ -69,6 +69,7 @@ test_render_zero(void **state)
 	    "mxrelay_sessions gauge",
 	    "mxrelay_queue_messages gauge",
 	    "mxrelay_queue_oldest_age_seconds gauge",
+	    "mxrelay_results_unrecorded gauge",
 	    "mxrelay_dns_lookup_seconds histogram",
 	    "mxrelay_delivery_attempt_seconds histogram",
 	};

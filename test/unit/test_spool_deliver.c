@@ -4,7 +4,8 @@
  * bodies), and spool_apply's group commit: mixed outcomes, the delete of a
  * finished message, a bounce committed in the same transaction, and all or
  * nothing on caller errors and on a real SQLITE_FULL; claims (attempts that
- * never finished) counted, cleared and turned into a hold.
+ * never finished) counted, cleared and turned into a hold; results-only
+ * updates (one destination's outcomes) that leave the message row alone.
  * Each test gets its own mkdtemp directory under /tmp, removed afterwards.
  */
 #include <ftw.h>
@@ -918,6 +919,53 @@ test_claims(void **state)
 	unbuild(b, 2);
 }
 
+/*
+ * results_only (one destination's 250s, recorded before the attempt ends):
+ * only the recipients change, never the message's next_try, attempts or
+ * unfinished count; the last pending recipient still deletes the message;
+ * a message deleted meanwhile is skipped.
+ */
+static void
+test_apply_results_only(void **state)
+{
+	struct fx *fx = *state;
+	struct spool_result res;
+	struct spool_update u;
+	struct built b;
+	int64_t id;
+
+	build(&b, 1, 2, 100);
+	insert_ok(fx->sp, &b, 1);
+	id = msg_id(fx->dir, b.in.qid);
+	assert_int_equal(claim(fx->sp, id, SPOOL_CLAIM, 0).result, SPOOL_CLAIMED);
+	db_exec(fx->dir, "UPDATE messages SET next_try = 1700000123, attempts = 4");
+	res = (struct spool_result){rcpt_id(fx->dir, "r0.1@example.test"), SPOOL_RCPT_DONE, 0,
+	                            "250 ok"};
+	u = (struct spool_update){.msg_id = id, .results = &res, .nresults = 1, .results_only = 1};
+	apply_ok(fx->sp, &u, 1);
+	assert_int_equal(db_int(fx->dir, "SELECT next_try FROM messages", NULL), 1700000123);
+	assert_int_equal(db_int(fx->dir, "SELECT attempts FROM messages", NULL), 4);
+	assert_int_equal(db_int(fx->dir, "SELECT unfinished FROM messages", NULL), 1);
+	assert_int_equal(db_int(fx->dir,
+	                        "SELECT state * 10 + attempts FROM recipients WHERE address = ?1",
+	                        "r0.1@example.test"),
+	                 SPOOL_RCPT_DONE * 10 + 1);
+	assert_int_equal(
+	    db_int(fx->dir, "SELECT state FROM recipients WHERE address = ?1", "r1.1@example.test"),
+	    SPOOL_RCPT_PENDING);
+	/* the same result again is a caller bug (counted twice): all or nothing */
+	char err[256] = "";
+	assert_int_equal(apply(fx->sp, &u, 1, NULL, err, sizeof err), -1);
+	assert_non_null(strstr(err, "not pending"));
+
+	res.rcpt_id = rcpt_id(fx->dir, "r1.1@example.test");
+	apply_ok(fx->sp, &u, 1);
+	assert_int_equal(db_int(fx->dir, "SELECT count(*) FROM messages", NULL), 0);
+	assert_int_equal(db_int(fx->dir, "SELECT count(*) FROM recipients", NULL), 0);
+	apply_ok(fx->sp, &u, 1); /* gone: skipped */
+	unbuild(&b, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -937,6 +985,7 @@ main(void)
 	    T(test_apply_empty),
 	    T(test_two_handles),
 	    T(test_claims),
+	    T(test_apply_results_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
