@@ -150,6 +150,7 @@ smtpd_resume(struct session *s)
 		s->wait_held = false;
 		evref_leave(&s->ref); /* still held: entered above */
 	}
+	s->last_read = util_now_ms(); /* a long wait is not the client's idle time */
 	if (s->closed)
 		session_close(s);
 	else if (s->state != SS_CLOSING && !evref_closing(&s->ref))
