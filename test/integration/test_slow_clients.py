@@ -247,5 +247,28 @@ def test_busy_sessions_are_never_evicted():
         s.quit()
 
 
+def test_config_ceilings_and_bad_values():
+    """RFC 5321 4.5.3.2 values are ceilings: `mxrelayd -n` refuses more, with
+    FILE:LINE: KEY: reason; the defaults and the ceilings themselves pass."""
+    cases = [
+        ("command_deadline = 301s\n", "command_deadline", "at most 5m (RFC 5321 4.5.3.2.7)"),
+        ("\ndata_deadline = 11m\n", "data_deadline", "at most 10m (RFC 5321 4.5.3.2.6)"),
+        ("min_data_rate = fast\n", "min_data_rate", "\"fast\" is not a size"),
+        ("stress_timeout = 0\n", "stress_timeout", "must be at least 1s"),
+        ("command_deadline = 0\n", "command_deadline", "must be at least 1s"),
+    ]
+    tmp = mxtest.tmpdir()
+    for text, key, reason in cases:
+        path = mxtest.write_file(os.path.join(tmp, "bad.conf"), text)
+        p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15, cwd=tmp)
+        line = text.count("\n", 0, text.index(key)) + 1
+        want = f"{path}:{line}: {key}: {reason}"
+        assert p.returncode != 0 and want in p.stderr, f"{text.strip()!r}: {p.stderr.strip()!r}"
+    ok = "command_deadline = 5m\ndata_deadline = 10m\nmin_data_rate = 0\nstress_timeout = 10s\n"
+    path = mxtest.write_file(os.path.join(tmp, "ok.conf"), ok)
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15, cwd=tmp)
+    assert p.returncode == 0, p.stderr
+
+
 if __name__ == "__main__":
     mxtest.main()
