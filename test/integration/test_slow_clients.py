@@ -247,6 +247,34 @@ def test_busy_sessions_are_never_evicted():
         s.quit()
 
 
+def test_tls_handshake_bounded_by_command_deadline():
+    """A ClientHello dripped a byte a second on an implicit-TLS port is dropped at
+    command_deadline (2s), not at session_timeout (60s)."""
+    d = mxtest.Daemon(conf={"command_deadline": "2s"},
+                      listeners={"smtps": {"tls": "implicit"}}).start()
+    raw = socket.create_connection(("127.0.0.1", d.port("smtps")), 5,
+                                   source_address=("127.0.2.10", 0))
+    hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32))
+    t0 = time.monotonic()
+    gone = False
+    try:
+        for b in hello:
+            raw.sendall(bytes([b]))
+            raw.settimeout(1)
+            try:
+                if raw.recv(100) == b"":
+                    gone = True
+                    break
+            except socket.timeout:
+                pass
+    except OSError:
+        gone = True
+    took = time.monotonic() - t0
+    raw.close()
+    assert gone and took < 6, f"dripped handshake still open after {took:.1f}s"
+    assert d.grep(r"event=tls_failed .*handshake timeout")
+
+
 def test_config_ceilings_and_bad_values():
     """RFC 5321 4.5.3.2 values are ceilings: `mxrelayd -n` refuses more, with
     FILE:LINE: KEY: reason; the defaults and the ceilings themselves pass."""
