@@ -247,6 +247,27 @@ def test_busy_sessions_are_never_evicted():
         s.quit()
 
 
+def test_drip_auth_line_closed_at_command_deadline():
+    """An AUTH LOGIN answer dripped a byte a second after the 334: closed at
+    command_deadline (3s) with 421 4.4.2, as any command line."""
+    tmp = mxtest.tmpdir()
+    creds = mxtest.make_creds(os.path.join(tmp, "passwd"),
+                              [("alice", "alice-pw", "alice@example.com", False)])
+    d = mxtest.Daemon(conf={"command_deadline": "3s", "credentials": creds},
+                      listeners={"main": {"tls": "none", "auth_without_tls": "yes"}}).start()
+    s = d.connect(src="127.0.2.20")
+    s.ehlo()
+    s.cmd("AUTH LOGIN", 334)
+    s.sock.setblocking(False)
+    dr = Drippers.__new__(Drippers)
+    dr.socks = [[s.sock, "127.0.2.20", b""]]
+    dr.closed = []
+    dr.t0 = time.monotonic()
+    dr.run(10, until_all_closed=True)
+    _assert_timed_out(dr, 1, 6)
+    assert d.grep(r"event=timeout .*reason=line state=auth")
+
+
 def test_tls_handshake_bounded_by_command_deadline():
     """A ClientHello dripped a byte a second on an implicit-TLS port is dropped at
     command_deadline (2s), not at session_timeout (60s)."""
