@@ -150,12 +150,12 @@ process(struct session *s)
 			return;
 		}
 		s->line_start = 0;
-		s->last_work = util_now_ms();
 		if (line == NULL)
 			continue; /* tail of an over-long line */
-		if (s->state == SS_AUTH)
+		if (s->state == SS_AUTH) {
+			s->last_work = util_now_ms(); /* cmd.c keeps it for commands */
 			smtpd_auth_line(s, line);
-		else
+		} else
 			smtpd_dispatch(s, line, len);
 		free(line);
 		if (s->bad_cmds >= SMTPD_BAD_CMDS_MAX && s->state != SS_CLOSING) {

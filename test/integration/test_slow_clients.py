@@ -230,6 +230,29 @@ def test_flood_from_one_address_leaves_room_for_its_real_client():
     dr.close()
 
 
+def test_noop_drip_does_not_count_as_work():
+    """Eviction order is the last command that moved a transaction on: a session
+    sending NOOP/RSET all the time is older than one that just said EHLO."""
+    d = mxtest.Daemon(conf={"max_connections_per_ip": "2", "relay_from": RELAY_ALL}).start()
+    a = d.connect(src="127.0.2.30")
+    a.ehlo()
+    time.sleep(0.2)
+    b = d.connect(src="127.0.2.30")
+    b.ehlo()
+    for verb in ("NOOP", "RSET", "NOOP"):
+        time.sleep(0.2)
+        a.cmd(verb, 250)
+    c = d.connect(src="127.0.2.30")
+    c.banner.expect(220)
+    a.reply().expect(421, "4.7.0")
+    assert a.closed(5)
+    b.cmd("NOOP", 250)
+    qid = c.mail("c@example.com", ["r@example.net"], mxtest.message())
+    assert d.message(qid)
+    b.quit()
+    c.quit()
+
+
 def test_busy_sessions_are_never_evicted():
     """At the per-address cap with both sessions in DATA (making progress, within
     the rate grace), a newcomer is refused with 421 4.7.0 instead."""
