@@ -18,13 +18,15 @@
  * 80 % load) to max(2, max_connections / (addresses + 1)) at 100 %, so one
  * flooding address cannot take the room the others need. At a cap, the
  * newcomer is not refused while an idle session can make room: the one
- * with the oldest last complete command (of the same address for the
- * per-address cap; of the address holding the most sessions for the global
- * cap) gets 421 4.7.0 and the newcomer its slot. Never evicted: a session
+ * whose last command that moved a transaction on is oldest (NOOP, RSET,
+ * HELP, VRFY, EXPN do not count: cmd.c's F_NO_WORK), of the same address
+ * for the per-address cap, of the address holding the most sessions for
+ * the global cap, gets 421 4.7.0 and the newcomer its slot. Never evicted: a session
  * waiting for a worker or the spool, and one in DATA keeping the minimum
  * rate. Evicted sessions give their slot back at once (srv->nevicting).
  *
- * Calls io.c (replies, close) and peers.c; called by listener.c.
+ * Calls io.c (replies, close) and peers.c; called by listener.c and
+ * proxy_accept.c (the client address from a PROXY header).
  */
 #include "mta/smtpd/smtpd_int.h"
 
