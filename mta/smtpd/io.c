@@ -272,7 +272,7 @@ arm_handshake_timer(struct session *s)
 {
 	const struct config *cfg = s->srv->cfg;
 	unsigned secs = cfg->command_deadline < cfg->session_timeout ? cfg->command_deadline
-	                                                            : cfg->session_timeout;
+	                                                             : cfg->session_timeout;
 	if (s->hs_timer == NULL)
 		s->hs_timer = loop_timer_new(s->srv->base, false, on_hs_timeout, s);
 	loop_timer_add(s->hs_timer, secs * 1000);

@@ -65,8 +65,8 @@ static bool
 rate_ok(const struct session *s, int64_t now)
 {
 	const struct config *cfg = s->srv->cfg;
-	unsigned grace = cfg->command_deadline < RATE_GRACE_MAX ? cfg->command_deadline
-	                                                         : RATE_GRACE_MAX;
+	unsigned grace =
+	    cfg->command_deadline < RATE_GRACE_MAX ? cfg->command_deadline : RATE_GRACE_MAX;
 	int64_t elapsed = now - s->data_start;
 
 	if (cfg->min_data_rate == 0 || elapsed < secs_ms(grace))
@@ -184,9 +184,8 @@ evict(struct session *s, const char *cap, int64_t now)
 {
 	struct server *srv = s->srv;
 
-	log_info("s=%s event=evicted ip=%s cap=%s state=%s idle_ms=%lld sessions=%u", s->id,
-	         s->ip, cap, smtpd_state_name(s->state), (long long)(now - s->last_work),
-	         srv->nsessions);
+	log_info("s=%s event=evicted ip=%s cap=%s state=%s idle_ms=%lld sessions=%u", s->id, s->ip,
+	         cap, smtpd_state_name(s->state), (long long)(now - s->last_work), srv->nsessions);
 	s->evicted = true;
 	srv->nevicting++;
 	peers_release(srv, (struct sockaddr *)&s->peer); /* the slot is the newcomer's now */

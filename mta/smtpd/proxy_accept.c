@@ -133,8 +133,8 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 		/* as listener.c: an idle session of the client may make room (limits.c) */
 		const char *why;
 		if (smtpd_slot_take(srv, (struct sockaddr *)&c, &why) != 0) {
-			log_warn("event=refused ip=%s lb=%s reason=%s listener=%s", ip, pc->lbip, why,
-			         l->conf->name);
+			log_warn("event=refused ip=%s lb=%s reason=%s listener=%s", ip, pc->lbip,
+			         why, l->conf->name);
 			if (l->conf->tls != LTLS_IMPLICIT) {
 				smtpd_refuse_fd(l, fd, R_TOO_MANY_CONNS);
 				pc->fd = -1;
