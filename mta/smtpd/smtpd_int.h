@@ -87,7 +87,7 @@ struct session {
 	/* limits.c reads these (util_now_ms milliseconds) for deadlines and evictions */
 	int64_t line_start;  /* first byte of the command line being read; 0: none */
 	int64_t last_read;   /* the last input: idle time under stress */
-	int64_t last_work;   /* the last command that is work (cmd.c), or the start: eviction order */
+	int64_t last_work;   /* the last working command (cmd.c), or the start: eviction order */
 	int64_t data_start;  /* the 354 went out (SS_DATA) */
 	uint64_t data_bytes; /* DATA octets read since the 354 */
 	bool evicted;        /* closing after an eviction: counted in srv->nevicting */
