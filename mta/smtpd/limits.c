@@ -197,7 +197,11 @@ evict(struct session *s, const char *cap, int64_t now)
 	smtpd_close_after_reply(s);
 }
 
-/* The per-address cap: sa's own oldest idle session makes room. 0 / -1. */
+/*
+ * The per-address cap: sa's own oldest idle session makes room. 0 / -1.
+ * The list runs newest first, so on a tie (same millisecond) "<=" picks
+ * the older session.
+ */
 static int
 evict_same(struct server *srv, const struct sockaddr *sa, int64_t now)
 {
@@ -205,7 +209,7 @@ evict_same(struct server *srv, const struct sockaddr *sa, int64_t now)
 
 	for (s = srv->sessions; s; s = s->next)
 		if (peers_same((struct sockaddr *)&s->peer, sa) && evictable(s, now) &&
-		    (best == NULL || s->last_work < best->last_work))
+		    (best == NULL || s->last_work <= best->last_work))
 			best = s;
 	if (best == NULL)
 		return -1;
@@ -228,7 +232,8 @@ evict_global(struct server *srv, int64_t now)
 		if (!evictable(s, now))
 			continue;
 		n = peers_sessions(srv, (struct sockaddr *)&s->peer);
-		if (best == NULL || n > best_n || (n == best_n && s->last_work < best->last_work)) {
+		if (best == NULL || n > best_n ||
+		    (n == best_n && s->last_work <= best->last_work)) {
 			best = s;
 			best_n = n;
 		}

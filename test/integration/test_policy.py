@@ -199,7 +199,7 @@ def test_max_connections_per_ip():
     d = mxtest.Daemon(conf={"max_connections_per_ip": "2"}).start()
     a = d.connect()
     b = d.connect()
-    b.cmd("NOOP", 250, "2.0.0")  # b worked last: a is the oldest idle one
+    b.ehlo()  # b worked last: a is the oldest idle one
     c = d.connect()
     c.banner.expect(220)
     a.reply().expect(421, "4.7.0")
@@ -228,7 +228,7 @@ def test_max_connections_total():
     d = mxtest.Daemon(conf={"max_connections": "2"}).start()
     a = d.connect(src="127.0.0.11")
     b = d.connect(src="127.0.0.12")
-    b.cmd("NOOP", 250, "2.0.0")
+    b.ehlo()
     c = d.connect(src="127.0.0.13")
     c.banner.expect(220)
     a.reply().expect(421, "4.7.0")
