@@ -150,8 +150,9 @@ smtpd_limits_stop(struct server *srv)
 	srv->smtpd_sweep = NULL;
 }
 
-unsigned
-smtpd_ip_cap(struct server *srv)
+/* The per-address cap now: max_connections_per_ip, shrinking as the global cap nears. */
+static unsigned
+ip_cap(struct server *srv)
 {
 	unsigned max = srv->cfg->max_connections, cap = srv->cfg->max_connections_per_ip;
 	unsigned knee = max - max / 5, n = live(srv), floor;
@@ -248,7 +249,7 @@ int
 smtpd_slot_take(struct server *srv, const struct sockaddr *sa, const char **why)
 {
 	int64_t now = util_now_ms();
-	unsigned cap = smtpd_ip_cap(srv), have = peers_sessions(srv, sa);
+	unsigned cap = ip_cap(srv), have = peers_sessions(srv, sa);
 
 	if (have >= cap) {
 		if (evict_same(srv, sa, now) != 0) {

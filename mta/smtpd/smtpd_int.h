@@ -137,8 +137,6 @@ void smtpd_limits_stop(struct server *srv);
  * refuses it ("max_connections" or "max_connections_per_ip").
  */
 int smtpd_slot_take(struct server *srv, const struct sockaddr *sa, const char **why);
-/* The per-address cap now: max_connections_per_ip, shrinking as the global cap nears. */
-unsigned smtpd_ip_cap(struct server *srv);
 
 /* smtpd/cmd.c: one handler per verb; arg is the text after the verb (may be "") */
 void smtpd_dispatch(struct session *s, char *line, size_t len);

@@ -246,6 +246,29 @@ def test_flood_from_one_address_leaves_room_for_its_real_client():
     dr.close()
 
 
+def test_per_address_cap_shrinks_near_the_global_cap():
+    """max_connections 10, max_connections_per_ip 10: an address holding 8 may not
+    grow once another address has come and the load is past 80 %: its 9th
+    connection replaces its own oldest idle session (the cap is now
+    10 - (10 - 10/3) * (9 - 8) / (10 - 8) = 6); the other address is untouched."""
+    d = mxtest.Daemon(conf={"max_connections": "10", "max_connections_per_ip": "10",
+                            "stress_timeout": "60s", "relay_from": RELAY_ALL}).start()
+    a = [d.connect(src="127.0.2.40") for _ in range(8)]
+    b = d.connect(src="127.0.2.41")
+    b.ehlo()
+    assert not d.grep(r"event=evicted ")
+    a9 = d.connect(src="127.0.2.40")
+    a9.ehlo()
+    a[0].reply().expect(421, "4.7.0")
+    assert a[0].closed(5)
+    ev = d.grep(r"event=evicted ")
+    assert len(ev) == 1 and "ip=127.0.2.40 cap=max_connections_per_ip" in ev[0], ev
+    b.cmd("NOOP", 250)
+    qid = b.mail("b@example.com", ["r@example.net"], mxtest.message())
+    assert d.message(qid)
+    b.quit()
+
+
 def test_noop_drip_does_not_count_as_work():
     """Eviction order is the last command that moved a transaction on: a session
     sending NOOP/RSET all the time is older than one that just said EHLO."""
