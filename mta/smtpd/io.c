@@ -219,6 +219,7 @@ handle_event(struct session *s, struct bufferevent *bev, short what)
 	if (what & BEV_EVENT_TIMEOUT) {
 		log_info("s=%s event=timeout ip=%s reason=idle state=%s", s->id, s->ip,
 		         smtpd_state_name(s->state));
+		metrics_inc(M_CLOSED_IDLE);
 		if (s->state == SS_WAIT || s->state == SS_CLOSING) {
 			smtpd_session_drop(s);
 			return;

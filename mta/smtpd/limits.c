@@ -36,6 +36,7 @@
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 #include "mta/event.h"
+#include "mta/metrics.h"
 
 #define SWEEP_MS 1000
 #define RATE_GRACE_MAX 30 /* seconds of DATA before its rate is judged */
@@ -74,8 +75,18 @@ rate_ok(const struct session *s, int64_t now)
 	return s->data_bytes * 1000 >= cfg->min_data_rate * (uint64_t)elapsed;
 }
 
-/* Which limit s is past now ("line", "data", "rate", "idle"), or NULL. */
-static const char *
+/* A limit that closed a session: its log word and its counter. */
+struct expiry {
+	const char *name;
+	enum metric_counter counter;
+};
+static const struct expiry EXP_LINE = {"line", M_CLOSED_LINE};
+static const struct expiry EXP_DATA = {"data", M_CLOSED_DATA};
+static const struct expiry EXP_RATE = {"rate", M_CLOSED_RATE};
+static const struct expiry EXP_IDLE = {"idle", M_CLOSED_IDLE};
+
+/* Which limit s is past now, or NULL. */
+static const struct expiry *
 expired(const struct session *s, int64_t now, bool stress)
 {
 	const struct config *cfg = s->srv->cfg;
@@ -87,32 +98,33 @@ expired(const struct session *s, int64_t now, bool stress)
 	}
 	if (s->state == SS_CMD || s->state == SS_AUTH) {
 		if (s->line_start != 0 && now - s->line_start >= secs_ms(line))
-			return "line";
+			return &EXP_LINE;
 	} else if (s->state == SS_DATA) {
 		if (now - s->data_start >= secs_ms(cfg->data_deadline))
-			return "data";
+			return &EXP_DATA;
 		if (!rate_ok(s, now))
-			return "rate";
+			return &EXP_RATE;
 	} else {
 		return NULL; /* waiting for us, or closing already */
 	}
 	/* without stress, libevent's timeouts measure silence (io.c) */
 	if (stress && now - s->last_read >= secs_ms(idle))
-		return "idle";
+		return &EXP_IDLE;
 	return NULL;
 }
 
 static void
 check(struct session *s, int64_t now, bool stress)
 {
-	const char *why;
+	const struct expiry *why;
 
 	if (s->evicted || s->closed || evref_closing(&s->ref))
 		return;
 	if ((why = expired(s, now, stress)) == NULL)
 		return;
-	log_info("s=%s event=timeout ip=%s reason=%s state=%s stress=%s", s->id, s->ip, why,
+	log_info("s=%s event=timeout ip=%s reason=%s state=%s stress=%s", s->id, s->ip, why->name,
 	         smtpd_state_name(s->state), stress ? "yes" : "no");
+	metrics_inc(why->counter);
 	if (s->tls && !s->tls_done) {
 		smtpd_session_drop(s); /* no reply can go out before the handshake */
 		return;
@@ -187,6 +199,7 @@ evict(struct session *s, const char *cap, int64_t now)
 
 	log_info("s=%s event=evicted ip=%s cap=%s state=%s idle_ms=%lld sessions=%u", s->id, s->ip,
 	         cap, smtpd_state_name(s->state), (long long)(now - s->last_work), srv->nsessions);
+	metrics_inc(M_CLOSED_EVICTED);
 	s->evicted = true;
 	srv->nevicting++;
 	peers_release(srv, (struct sockaddr *)&s->peer); /* the slot is the newcomer's now */

@@ -9,11 +9,21 @@ import os
 import socket
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest  # noqa: E402
 
 RELAY_ALL = "127.0.0.0/8"
+
+
+def metric(d, sample):
+    """The value of one sample of mxrelayd's /metrics (metrics_listen in d's config)."""
+    with urllib.request.urlopen(f"http://{d.conf['metrics_listen']}/metrics", timeout=5) as r:
+        for ln in r.read().decode().splitlines():
+            if ln.startswith(sample + " "):
+                return int(ln.split()[-1])
+    raise AssertionError(f"{sample} not in /metrics")
 
 
 class Drippers:
@@ -95,7 +105,8 @@ def _assert_timed_out(dr, n, within):
 def test_drip_line_closed_at_command_deadline():
     """One byte a second, never a CRLF: closed at command_deadline (3s), not at
     session_timeout (60s, silence only)."""
-    d = mxtest.Daemon(conf={"command_deadline": "3s", "relay_from": RELAY_ALL}).start()
+    d = mxtest.Daemon(conf={"command_deadline": "3s", "relay_from": RELAY_ALL,
+                            "metrics_listen": f"127.0.0.1:{mxtest.free_port()}"}).start()
     srcs = [f"127.0.1.{i}" for i in range(1, 6)]
     dr = Drippers(d.port(), srcs, prefix=b"EHLO drip")
     dr.run(12, until_all_closed=True)
@@ -103,6 +114,7 @@ def test_drip_line_closed_at_command_deadline():
     for src, _, took in dr.closed:
         assert took >= 2.5, f"dripper from {src} closed after {took:.1f}s, before the deadline"
     assert len(d.grep(r"event=timeout .*reason=line state=cmd")) == len(srcs)
+    assert metric(d, 'mxrelay_sessions_closed_total{reason="line"}') == len(srcs)
     # a client that finishes its lines is not touched by the deadline
     s = d.connect(src="127.0.1.9")
     qid = s.mail("ok@example.com", ["r@example.net"], mxtest.message())
@@ -229,7 +241,8 @@ def test_flood_from_many_addresses_leaves_room_for_a_newcomer():
 def test_flood_from_one_address_leaves_room_for_its_real_client():
     """100 drippers from one address (cap 20 per address), then that address's real
     client: 220 and its message is accepted; the oldest drippers got 421 4.7.0."""
-    d = mxtest.Daemon(conf={"relay_from": RELAY_ALL}).start()
+    d = mxtest.Daemon(conf={"relay_from": RELAY_ALL,
+                            "metrics_listen": f"127.0.0.1:{mxtest.free_port()}"}).start()
     dr = Drippers(d.port(), ["127.0.1.200"], per_source=100, prefix=b"EHLO drip")
     dr.tick()
     s = d.connect(src="127.0.1.200", banner=False)
@@ -242,7 +255,8 @@ def test_flood_from_one_address_leaves_room_for_its_real_client():
     dr.tick()
     evicted = [c for c in dr.closed if any(ln.startswith("421 4.7.0 ") for ln in _replies(c[1]))]
     assert len(evicted) >= 80, f"only {len(evicted)} drippers evicted with 421 4.7.0"
-    assert d.grep(r"event=evicted .*ip=127\.0\.1\.200 cap=max_connections_per_ip")
+    ev = d.grep(r"event=evicted .*ip=127\.0\.1\.200 cap=max_connections_per_ip")
+    assert len(ev) >= 80 and metric(d, 'mxrelay_sessions_closed_total{reason="evicted"}') == len(ev)
     dr.close()
 
 
