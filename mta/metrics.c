@@ -46,6 +46,10 @@ static const struct family f_tls = {
 static const struct family f_auth = {"mxrelay_auth_total", "counter",
                                      "SMTP AUTH attempts, by result."};
 static const struct family f_sessions = {"mxrelay_sessions", "gauge", "SMTP sessions open now."};
+static const struct family f_closed = {
+    "mxrelay_sessions_closed_total", "counter",
+    "SMTP sessions closed by a limit: idle, line (command_deadline), data (data_deadline), rate "
+    "(min_data_rate), evicted (to make room at a connection cap)."};
 static const struct family f_queue = {
     "mxrelay_queue_messages", "gauge",
     "Messages in the queue with work left (scheduled or being delivered)."};
@@ -90,6 +94,11 @@ static const struct counter_def counters[M__COUNT] = {
     [M_TLS_OTHER] = {&f_tls, "version=\"other\""},
     [M_AUTH_OK] = {&f_auth, "result=\"success\""},
     [M_AUTH_FAIL] = {&f_auth, "result=\"failure\""},
+    [M_CLOSED_IDLE] = {&f_closed, "reason=\"idle\""},
+    [M_CLOSED_LINE] = {&f_closed, "reason=\"line\""},
+    [M_CLOSED_DATA] = {&f_closed, "reason=\"data\""},
+    [M_CLOSED_RATE] = {&f_closed, "reason=\"rate\""},
+    [M_CLOSED_EVICTED] = {&f_closed, "reason=\"evicted\""},
 };
 
 static const struct hist_def hists[H__COUNT] = {

@@ -37,6 +37,11 @@ enum metric_counter {
 	M_TLS_OTHER,
 	M_AUTH_OK, /* AUTH attempts */
 	M_AUTH_FAIL,
+	M_CLOSED_IDLE, /* sessions closed by a limit (smtpd/limits.c, io.c), per reason */
+	M_CLOSED_LINE,
+	M_CLOSED_DATA,
+	M_CLOSED_RATE,
+	M_CLOSED_EVICTED,
 	M__COUNT
 };
 

@@ -136,6 +136,8 @@ static const struct reply_def table[R__COUNT] = {
     [R_PROXY_BAD] = {421, "4.7.0", RC_NONE, "%s Bad or missing PROXY header"},
     [R_PROXY_TIMEOUT] = {421, "4.4.2", RC_NONE, "%s No PROXY header, closing connection"},
     [R_PROXY_UNTRUSTED] = {421, "4.7.0", RC_NONE, "%s Connect through the load balancer"},
+    /* RFC 5321 3.8: a server may close a session that holds a slot others need */
+    [R_EVICTED] = {421, "4.7.0", RC_NONE, "%s Idle session closed to make room, try again later"},
 
     /* delivery (mta/delivery/): outcomes recorded per recipient, never sent to a client */
     [R_DLV_NO_DOT_250] = {451, "4.3.0", RC_NONE, "no 250 to the message data from %s"},

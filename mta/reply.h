@@ -123,6 +123,7 @@ enum reply_id {
 	R_PROXY_BAD,           /* 421 4.7.0 HOST Bad or missing PROXY header */
 	R_PROXY_TIMEOUT,       /* 421 4.4.2 HOST No PROXY header, closing connection */
 	R_PROXY_UNTRUSTED,     /* 421 4.7.0 HOST Connect through the load balancer */
+	R_EVICTED,             /* 421 4.7.0 HOST Idle session closed to make room */
 
 	/* delivery: outcomes recorded for recipients (mta/delivery/) */
 	R_DELIVERY_FIRST_,

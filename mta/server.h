@@ -45,6 +45,8 @@ struct server {
 	struct peers *peers;         /* per client address: sessions, failed AUTH (smtpd/peers.h) */
 	struct proxy_conn *proxying; /* connections still sending their PROXY header */
 	unsigned nproxying;          /* count of those, within max_connections */
+	unsigned nevicting;          /* sessions closing after an eviction: no longer counted */
+	struct event *smtpd_sweep;   /* smtpd/limits.c: the once-a-second deadline check */
 	int draining;                /* SIGTERM seen: refuse new mail */
 	uint64_t accepted, rejected; /* messages, for logs */
 };

@@ -179,6 +179,10 @@ set_defaults(struct config *c)
 	c->missing_from = MISSING_FROM_ENVELOPE;
 	c->session_timeout = 5 * 60;
 	c->shutdown_timeout = 30;
+	c->command_deadline = 5 * 60; /* RFC 5321 4.5.3.2.7 */
+	c->data_deadline = 10 * 60;   /* RFC 5321 4.5.3.2.6 */
+	c->min_data_rate = 1024;
+	c->stress_timeout = 10;
 	c->log = xstrdup("stderr");
 	c->smtp_port = 25;
 	c->dns_timeout_ms = 2000;

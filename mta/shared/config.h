@@ -81,6 +81,10 @@ struct config {
 	unsigned auth_block_time;	/* seconds */
 	unsigned session_timeout;	/* seconds */
 	unsigned shutdown_timeout;	/* seconds */
+	unsigned command_deadline;	/* seconds: first byte of a command line to its CRLF */
+	unsigned data_deadline;		/* seconds: the 354 to the final dot */
+	uint64_t min_data_rate;		/* bytes/s over DATA after a grace; 0: off */
+	unsigned stress_timeout;	/* seconds: idle and line limit above 80 % of max_connections */
 	uint64_t spool_max_size;	/* 0: unlimited */
 	/* intake refused (452 4.3.1) below this many free bytes in data_dir; 0: off */
 	uint64_t queue_minfree;

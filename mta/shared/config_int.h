@@ -11,7 +11,7 @@
 #include "mta/shared/config.h"
 
 /* room for the line of every key; config_keys.c asserts the table fits */
-#define CONFIG_KEYS_MAX 64
+#define CONFIG_KEYS_MAX 96
 
 enum config_scope { CONFIG_GLOBAL, CONFIG_LISTENER };
 

@@ -349,6 +349,33 @@ set_duration(struct config_parse *p, const struct config_key *k, void *base, con
 	return 0;
 }
 
+/*
+ * RFC 5321 4.5.3.2: a server should wait at least this long, so a longer
+ * limit buys nothing and a shorter one is the operator's choice.
+ */
+static int
+set_ceiling(struct config_parse *p, const struct config_key *k, void *base, const char *v,
+            unsigned max, const char *rfc)
+{
+	if (set_duration(p, k, base, v) != 0)
+		return -1;
+	if (*(unsigned *)FIELD(base, k) > max)
+		return config_fail(p, "at most %um (RFC 5321 %s)", max / 60, rfc);
+	return 0;
+}
+
+static int
+set_command_deadline(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	return set_ceiling(p, k, base, v, 5 * 60, "4.5.3.2.7");
+}
+
+static int
+set_data_deadline(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	return set_ceiling(p, k, base, v, 10 * 60, "4.5.3.2.6");
+}
+
 /* "500ms", or any set_duration form in seconds; stored in milliseconds */
 static int
 set_msduration(struct config_parse *p, const struct config_key *k, void *base, const char *v)
@@ -552,6 +579,10 @@ const struct config_key config_keys[] = {
     G("auth_block_time", set_duration, auth_block_time),
     GM("session_timeout", set_duration, session_timeout, 1),
     G("shutdown_timeout", set_duration, shutdown_timeout),
+    GM("command_deadline", set_command_deadline, command_deadline, 1),
+    GM("data_deadline", set_data_deadline, data_deadline, 1),
+    G("min_data_rate", set_size, min_data_rate),
+    GM("stress_timeout", set_duration, stress_timeout, 1),
     G("spool_max_size", set_size, spool_max_size),
     G("queue_minfree", set_size, queue_minfree),
     G("spool_reserve", set_size, spool_reserve),

@@ -21,6 +21,7 @@
 #define F_PRE_HELO 0x01 /* allowed before HELO/EHLO */
 #define F_PRE_TLS 0x02  /* allowed before STARTTLS where TLS is required */
 #define F_LONG 0x04     /* may exceed the 512-octet command limit (AUTH) */
+#define F_NO_WORK 0x08  /* moves no transaction on: keeps no session from eviction (limits.c) */
 
 struct cmd {
 	const char *verb;
@@ -320,12 +321,12 @@ static const struct cmd commands[] = {
     {"MAIL", cmd_mail, 0},
     {"RCPT", cmd_rcpt, 0},
     {"DATA", cmd_data, 0},
-    {"RSET", cmd_rset, F_PRE_HELO | F_PRE_TLS},
-    {"NOOP", cmd_noop, F_PRE_HELO | F_PRE_TLS},
+    {"RSET", cmd_rset, F_PRE_HELO | F_PRE_TLS | F_NO_WORK},
+    {"NOOP", cmd_noop, F_PRE_HELO | F_PRE_TLS | F_NO_WORK},
     {"QUIT", cmd_quit, F_PRE_HELO | F_PRE_TLS},
-    {"HELP", cmd_help, F_PRE_HELO | F_PRE_TLS},
-    {"VRFY", cmd_vrfy, F_PRE_HELO},
-    {"EXPN", cmd_expn, F_PRE_HELO},
+    {"HELP", cmd_help, F_PRE_HELO | F_PRE_TLS | F_NO_WORK},
+    {"VRFY", cmd_vrfy, F_PRE_HELO | F_NO_WORK},
+    {"EXPN", cmd_expn, F_PRE_HELO | F_NO_WORK},
     {"STARTTLS", cmd_starttls, F_PRE_TLS},
     {"AUTH", smtpd_cmd_auth, F_LONG},
 };
@@ -369,5 +370,7 @@ smtpd_dispatch(struct session *s, char *line, size_t len)
 		smtpd_reply_id(s, R_NEED_TLS);
 		return;
 	}
+	if (!(c->flags & F_NO_WORK))
+		s->last_work = util_now_ms(); /* a NOOP drip must not look busy */
 	c->fn(s, arg);
 }

@@ -94,6 +94,8 @@ smtpd_data_begin(struct session *s)
 	d->prev_crlf = true;
 	s->data = d;
 	s->state = SS_DATA;
+	s->data_start = util_now_ms(); /* data_deadline and min_data_rate count from here */
+	s->data_bytes = 0;
 	smtpd_reply_id(s, R_DATA_START);
 }
 
@@ -172,8 +174,8 @@ ends_crlf(struct evbuffer *in, size_t n)
 	return evbuffer_copyout_from(in, &p, &c, 1) == 1 && c == '\r';
 }
 
-bool
-smtpd_data_feed(struct session *s, struct evbuffer *in)
+static bool
+feed(struct session *s, struct evbuffer *in)
 {
 	struct smtpd_data *d = s->data;
 	char line[CONTENT_LINE_MAX + 1];
@@ -207,4 +209,14 @@ smtpd_data_feed(struct session *s, struct evbuffer *in)
 		d->prev_crlf = n >= 2 && line[n - 2] == '\r';
 		content_line(d->c, line, n);
 	}
+}
+
+bool
+smtpd_data_feed(struct session *s, struct evbuffer *in)
+{
+	size_t before = evbuffer_get_length(in);
+	bool more = feed(s, in);
+
+	s->data_bytes += before - evbuffer_get_length(in); /* for min_data_rate */
+	return more;
 }

@@ -30,6 +30,7 @@
 
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
+#include "mta/shared/util.h"
 #include "mta/event.h"
 #include "mta/metrics.h"
 #include "mta/smtpd/tls.h"
@@ -37,6 +38,16 @@
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
+
+const char *
+smtpd_state_name(enum sstate st)
+{
+	static const char *const names[] = {
+	    [SS_CMD] = "cmd",   [SS_AUTH] = "auth",       [SS_DATA] = "data",
+	    [SS_WAIT] = "wait", [SS_CLOSING] = "closing",
+	};
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+}
 
 /* Longer than any reply we send: an address (ADDR_MAX) or a host name plus text. */
 #define SMTPD_REPLY_MAX 1024
@@ -139,6 +150,7 @@ smtpd_resume(struct session *s)
 		s->wait_held = false;
 		evref_leave(&s->ref); /* still held: entered above */
 	}
+	s->last_read = util_now_ms(); /* a long wait is not the client's idle time */
 	if (s->closed)
 		session_close(s);
 	else if (s->state != SS_CLOSING && !evref_closing(&s->ref))
@@ -152,6 +164,7 @@ on_read(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	session_enter(s);
+	s->last_read = util_now_ms(); /* limits.c: idle time under stress */
 	if (!evref_closing(&s->ref))
 		s->process(s);
 	session_leave(s);
@@ -204,7 +217,9 @@ handle_event(struct session *s, struct bufferevent *bev, short what)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		log_info("s=%s event=timeout ip=%s state=%d", s->id, s->ip, (int)s->state);
+		log_info("s=%s event=timeout ip=%s reason=idle state=%s", s->id, s->ip,
+		         smtpd_state_name(s->state));
+		metrics_inc(M_CLOSED_IDLE);
 		if (s->state == SS_WAIT || s->state == SS_CLOSING) {
 			smtpd_session_drop(s);
 			return;
@@ -249,13 +264,19 @@ on_hs_timeout(void *arg)
 	session_leave(s);
 }
 
-/* A client that connects and never finishes the handshake must not hold a slot. */
+/*
+ * A client that connects and never finishes the handshake must not hold a
+ * slot: the handshake is one exchange, bounded like a command line.
+ */
 static void
 arm_handshake_timer(struct session *s)
 {
+	const struct config *cfg = s->srv->cfg;
+	unsigned secs = cfg->command_deadline < cfg->session_timeout ? cfg->command_deadline
+	                                                             : cfg->session_timeout;
 	if (s->hs_timer == NULL)
 		s->hs_timer = loop_timer_new(s->srv->base, false, on_hs_timeout, s);
-	loop_timer_add(s->hs_timer, s->srv->cfg->session_timeout * 1000);
+	loop_timer_add(s->hs_timer, secs * 1000);
 }
 
 static void

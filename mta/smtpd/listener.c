@@ -26,6 +26,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 {
 	struct listener *l = arg;
 	struct server *srv = l->srv;
+	const char *why;
 	char ip[64];
 
 	cidr_addr_text(sa, ip, sizeof(ip));
@@ -39,10 +40,12 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 		proxy_accept(l, fd, sa, (socklen_t)salen);
 		return;
 	}
-	if (srv->nsessions < srv->cfg->max_connections && l->conf->tls == LTLS_IMPLICIT &&
-	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
-		log_warn("event=refused ip=%s reason=max_connections_per_ip listener=%s", ip,
-		         l->conf->name);
+	if (smtpd_slot_take(srv, sa, &why) == 0) {
+		session_start(l, fd, sa, (socklen_t)salen, false);
+		return;
+	}
+	log_warn("event=refused ip=%s reason=%s listener=%s", ip, why, l->conf->name);
+	if (l->conf->tls == LTLS_IMPLICIT && strcmp(why, "max_connections_per_ip") == 0) {
 		/* counted too: unfinished handshakes must not fill every slot */
 		if (peers_take(srv, sa, REFUSAL_CAP(srv->cfg->max_connections_per_ip)) != 0) {
 			close(fd);
@@ -51,17 +54,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, i
 		session_start(l, fd, sa, (socklen_t)salen, true);
 		return;
 	}
-	if (srv->nsessions >= srv->cfg->max_connections ||
-	    (l->conf->tls != LTLS_IMPLICIT &&
-	     peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0)) {
-		smtpd_refuse_fd(l, fd, R_TOO_MANY_CONNS);
-		log_warn("event=refused ip=%s reason=%s listener=%s", ip,
-		         srv->nsessions >= srv->cfg->max_connections ? "max_connections"
-		                                                     : "max_connections_per_ip",
-		         l->conf->name);
-		return;
-	}
-	session_start(l, fd, sa, (socklen_t)salen, false);
+	smtpd_refuse_fd(l, fd, R_TOO_MANY_CONNS);
 }
 
 static void
@@ -143,6 +136,7 @@ listeners_enable(struct server *srv)
 	struct listener *l;
 	for (l = srv->listeners; l; l = l->next) {
 		evconnlistener_enable(l->evl);
+		smtpd_limits_start(srv);
 		log_info(
 		    "event=listening listener=%s address=%s tls=%s", l->conf->name,
 		    l->conf->address_text,
@@ -155,6 +149,7 @@ listeners_free(struct server *srv)
 {
 	struct listener *l, *n;
 	proxy_accept_free_all(srv);
+	smtpd_limits_stop(srv);
 	for (l = srv->listeners; l; l = n) {
 		n = l->next;
 		evconnlistener_free(l->evl);

@@ -66,7 +66,8 @@ struct peer {
 
 struct peers {
 	struct peer *b[PEER_BUCKETS];
-	size_t nauth; /* entries with has_auth */
+	size_t nauth;  /* entries with has_auth */
+	size_t naddrs; /* entries holding a session: the fair share divides by it */
 };
 
 struct peers *
@@ -171,7 +172,8 @@ peers_take(struct server *srv, const struct sockaddr *sa, unsigned cap)
 		entry_tidy(t, p);
 		return -1;
 	}
-	p->sessions++;
+	if (p->sessions++ == 0)
+		t->naddrs++;
 	return 0;
 }
 
@@ -186,8 +188,36 @@ peers_release(struct server *srv, const struct sockaddr *sa)
 	p = entry(t, k, false);
 	if (p == NULL || p->sessions == 0)
 		return;
-	p->sessions--;
+	if (--p->sessions == 0)
+		t->naddrs--;
 	entry_tidy(t, p);
+}
+
+unsigned
+peers_sessions(struct server *srv, const struct sockaddr *sa)
+{
+	unsigned char k[16];
+	struct peer *p;
+
+	addr_key(sa, k, false);
+	p = entry(table(srv), k, false);
+	return p ? p->sessions : 0;
+}
+
+unsigned
+peers_addresses(struct server *srv)
+{
+	return (unsigned)table(srv)->naddrs;
+}
+
+bool
+peers_same(const struct sockaddr *a, const struct sockaddr *b)
+{
+	unsigned char ka[16], kb[16];
+
+	addr_key(a, ka, false);
+	addr_key(b, kb, false);
+	return memcmp(ka, kb, 16) == 0;
 }
 
 /* ---- failed AUTH ------------------------------------------------------------ */

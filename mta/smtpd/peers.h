@@ -15,6 +15,7 @@
 #ifndef MXRELAY_SMTPD_PEERS_H
 #define MXRELAY_SMTPD_PEERS_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -39,6 +40,13 @@ void peers_free(struct peers *t);
 int peers_take(struct server *srv, const struct sockaddr *sa, unsigned cap);
 /* One session of sa ended (one peers_take that returned 0). */
 void peers_release(struct server *srv, const struct sockaddr *sa);
+
+/* Sessions counted for sa's address now. */
+unsigned peers_sessions(struct server *srv, const struct sockaddr *sa);
+/* Distinct addresses holding at least one session. */
+unsigned peers_addresses(struct server *srv);
+/* a and b are the same client address for the caps (IPv4-mapped IPv6 = IPv4). */
+bool peers_same(const struct sockaddr *a, const struct sockaddr *b);
 
 /* Seconds the address is still refused AUTH (0: not blocked; checks in flight count). */
 unsigned authfail_blocked(struct server *srv, const struct sockaddr *sa, time_t now);

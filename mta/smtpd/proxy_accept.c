@@ -130,10 +130,11 @@ handoff(struct proxy_conn *pc, const struct proxy_hdr *h)
 	if (h->cmd == PROXY_CMD_PROXY) {
 		/* the per-address cap is the client's, not the balancer's */
 		peers_release(srv, (struct sockaddr *)&pc->lb);
-		if (peers_take(srv, (struct sockaddr *)&c, srv->cfg->max_connections_per_ip) != 0) {
-			log_warn(
-			    "event=refused ip=%s lb=%s reason=max_connections_per_ip listener=%s",
-			    ip, pc->lbip, l->conf->name);
+		/* as listener.c: an idle session of the client may make room (limits.c) */
+		const char *why;
+		if (smtpd_slot_take(srv, (struct sockaddr *)&c, &why) != 0) {
+			log_warn("event=refused ip=%s lb=%s reason=%s listener=%s", ip, pc->lbip,
+			         why, l->conf->name);
 			if (l->conf->tls != LTLS_IMPLICIT) {
 				smtpd_refuse_fd(l, fd, R_TOO_MANY_CONNS);
 				pc->fd = -1;

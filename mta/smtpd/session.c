@@ -41,7 +41,10 @@ session_free(void *obj)
 		s->next->prev = s->prev;
 	srv->nsessions--;
 	metrics_gauge_add(G_SESSIONS, -1);
-	peers_release(srv, (struct sockaddr *)&s->peer);
+	if (s->evicted)
+		srv->nevicting--; /* its slot went back at the eviction (limits.c) */
+	else
+		peers_release(srv, (struct sockaddr *)&s->peer);
 	smtpd_tx_reset(s);
 	smtpd_auth_cleanup(s);
 	loop_timer_free(s->timer);
@@ -107,6 +110,20 @@ read_line(struct session *s, struct evbuffer *in, char **line, size_t *len)
 	return 1;
 }
 
+/*
+ * command_deadline runs from the first byte of a line to its CRLF
+ * (limits.c checks it): start the clock on a partial line, stop it when
+ * none is pending. A dropped over-long line is still one line.
+ */
+static void
+line_clock(struct session *s, struct evbuffer *in)
+{
+	if (evbuffer_get_length(in) == 0 && !s->discard_line)
+		s->line_start = 0;
+	else if (s->line_start == 0)
+		s->line_start = util_now_ms();
+}
+
 static void
 process(struct session *s)
 {
@@ -128,13 +145,17 @@ process(struct session *s)
 		}
 		char *line = NULL;
 		size_t len = 0;
-		if (!read_line(s, in, &line, &len))
+		if (!read_line(s, in, &line, &len)) {
+			line_clock(s, in);
 			return;
+		}
+		s->line_start = 0;
 		if (line == NULL)
 			continue; /* tail of an over-long line */
-		if (s->state == SS_AUTH)
+		if (s->state == SS_AUTH) {
+			s->last_work = util_now_ms(); /* cmd.c keeps it for commands */
 			smtpd_auth_line(s, line);
-		else
+		} else
 			smtpd_dispatch(s, line, len);
 		free(line);
 		if (s->bad_cmds >= SMTPD_BAD_CMDS_MAX && s->state != SS_CLOSING) {
@@ -163,6 +184,7 @@ session_start(struct listener *l, int fd, const struct sockaddr *sa, socklen_t s
 	cidr_addr_text(sa, s->ip, sizeof(s->ip));
 	util_random_hex(s->id, 12);
 	s->allowlisted = cidr_list_match(&srv->cfg->relay_from, sa);
+	s->last_read = s->last_work = util_now_ms();
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (l->conf->tls == LTLS_IMPLICIT) {
 		SSL *ssl = smtpd_new_ssl(s);

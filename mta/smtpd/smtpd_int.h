@@ -83,6 +83,14 @@ struct session {
 
 	unsigned bad_cmds;
 	unsigned ntx;
+
+	/* limits.c reads these (util_now_ms milliseconds) for deadlines and evictions */
+	int64_t line_start;  /* first byte of the command line being read; 0: none */
+	int64_t last_read;   /* the last input: idle time under stress */
+	int64_t last_work;   /* the last working command (cmd.c), or the start: eviction order */
+	int64_t data_start;  /* the 354 went out (SS_DATA) */
+	uint64_t data_bytes; /* DATA octets read since the 354 */
+	bool evicted;        /* closing after an eviction: counted in srv->nevicting */
 };
 
 /* smtpd/io.c */
@@ -115,6 +123,20 @@ int smtpd_starttls(struct session *s);
 SSL *smtpd_new_ssl(struct session *s);
 /* Callbacks, watermark and timeouts on s->bev; the handshake deadline when s->tls. */
 void smtpd_io_attach(struct session *s);
+
+/* The state as a word for logs ("cmd", "data"...). */
+const char *smtpd_state_name(enum sstate st);
+
+/* smtpd/limits.c: deadlines that count work, and slots shared fairly */
+/* Start / stop the once-a-second check of every session's deadlines (listener.c). */
+void smtpd_limits_start(struct server *srv);
+void smtpd_limits_stop(struct server *srv);
+/*
+ * A connection from sa wants a session: take its slot (one peers_take), if
+ * need be by evicting an idle session. 0, or -1 with *why the cap that
+ * refuses it ("max_connections" or "max_connections_per_ip").
+ */
+int smtpd_slot_take(struct server *srv, const struct sockaddr *sa, const char **why);
 
 /* smtpd/cmd.c: one handler per verb; arg is the text after the verb (may be "") */
 void smtpd_dispatch(struct session *s, char *line, size_t len);

@@ -363,11 +363,18 @@ def test_per_ip_cap_follows_client():
         s.send(v2_header("198.51.100.77"))
         s.reply().expect(220)
         a.append(s)
+    # over the cap, that client's own oldest idle session makes room (issue 12),
+    # never another client's behind the same balancer
+    a[1].ehlo()
     s = d.connect(src=LB, banner=False)
     s.send(v2_header("198.51.100.77"))
-    s.reply().expect(421, "4.7.0")
-    assert s.closed(5)
-    d.wait_log(r"event=refused ip=198\.51\.100\.77 lb=127\.0\.0\.5 reason=max_connections_per_ip")
+    s.reply().expect(220)
+    a[0].reply().expect(421, "4.7.0")
+    assert a[0].closed(5)
+    d.wait_log(r"event=evicted ip=198\.51\.100\.77 cap=max_connections_per_ip")
+    for h in held:
+        h.cmd("NOOP", 250)
+    a = [s, a[1]]
     a[0].quit()
     # the freed slot is the client's
     def fresh():
