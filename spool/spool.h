@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
-#define SPOOL_SCHEMA_VERSION 3
+#define SPOOL_SCHEMA_VERSION 5
 
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
@@ -412,6 +412,17 @@ void spool_qsummary_free(struct spool_qsummary *s);
  */
 int spool_queue_domain_ids(struct spool *sp, const char *domain, int64_t **ids, size_t *n,
 			   char *err, size_t errlen);
+
+/*
+ * The start-up pass of the daemon's queue statistics: fn is called once per
+ * pending recipient, in message id order, and once with address NULL for a
+ * message without any (one statement, one snapshot). address is valid
+ * during the call only. held: state SPOOL_MSG_HELD.
+ */
+typedef void (*spool_stats_row_fn)(void *arg, int64_t id, time_t received, int held,
+				   const char *address);
+int spool_queue_stats_load(struct spool *sp, spool_stats_row_fn fn, void *arg, char *err,
+			   size_t errlen);
 
 /*
  * Write side, one transaction each (the writer thread's handle).
