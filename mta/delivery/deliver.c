@@ -236,6 +236,9 @@ job_applied(struct writer_job *wj)
 		return;
 	}
 	j->claimed = false; /* spool_apply cleared the count */
+	for (size_t i = 0; i < j->w->nrcpts; i++)
+		if (j->res[i].state != SPOOL_RCPT_PENDING)
+			qstats_rcpt_done(sched_qstats(dl->srv->sched), j->id, j->w->rcpts[i].address);
 	/* counted once the outcome is durable, so a crash never counts an attempt twice */
 	for (size_t i = 0; i < j->w->nrcpts; i++) {
 		int st = j->res[i].state;
@@ -248,8 +251,11 @@ job_applied(struct writer_job *wj)
 			sched_add(dl->srv->sched, j->id, wj->upd.next_try);
 			break;
 		}
-	if (j->has_bounce && j->bounce.id > 0) /* 0: skipped, the message was deleted meanwhile */
+	if (j->has_bounce && j->bounce.id > 0) { /* 0: skipped, the message was deleted meanwhile */
+		qstats_add(sched_qstats(dl->srv->sched), j->bounce.id, j->bounce.received, false,
+		           j->bounce.rcpts, j->bounce.nrcpts);
 		sched_add(dl->srv->sched, j->bounce.id, now);
+	}
 	job_end(j);
 }
 
@@ -488,11 +494,14 @@ load_schedule(struct deliver *dl, char *err, size_t errlen)
 {
 	struct spool *sp;
 	struct spool_due *due = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, stored, held;
 
 	if (spool_open(&sp, dl->srv->cfg->data_dir, err, errlen) != 0)
 		return -1;
-	if (spool_load_pending(sp, &due, &n, err, errlen) != 0) {
+	/* the queue's counts (qstats) in the same start-up, one more pass */
+	if (spool_load_pending(sp, &due, &n, err, errlen) != 0 ||
+	    spool_queue_stats_load(sp, qstats_load_row, sched_qstats(dl->srv->sched), err,
+	                           errlen) != 0) {
 		spool_close(sp);
 		return -1;
 	}
@@ -500,7 +509,8 @@ load_schedule(struct deliver *dl, char *err, size_t errlen)
 	for (i = 0; i < n; i++)
 		sched_add(dl->srv->sched, due[i].id, due[i].next_try);
 	free(due);
-	log_info("event=queue_loaded messages=%zu", n);
+	qstats_count(sched_qstats(dl->srv->sched), &stored, &held);
+	log_info("event=queue_loaded messages=%zu stored=%zu held=%zu", n, stored, held);
 	return 0;
 }
 
