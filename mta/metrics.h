@@ -44,6 +44,7 @@ enum metric_gauge {
 	G_SESSIONS,       /* SMTP sessions open now */
 	G_QUEUE_MESSAGES, /* messages with work left (scheduled or being delivered) */
 	G_QUEUE_OLDEST,   /* received time of the oldest queued message, 0: empty */
+	G_QUEUE_HELD,     /* messages held (queue hold, unfinished attempts): not scheduled */
 	G__COUNT
 };
 
