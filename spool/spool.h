@@ -414,10 +414,11 @@ int spool_queue_domain_ids(struct spool *sp, const char *domain, int64_t **ids, 
 			   char *err, size_t errlen);
 
 /*
- * The start-up pass of the daemon's queue statistics: fn is called once per
- * pending recipient, in message id order, and once with address NULL for a
- * message without any (one statement, one snapshot). address is valid
- * during the call only. held: state SPOOL_MSG_HELD.
+ * The start-up pass of the daemon's queue statistics, in one snapshot: fn
+ * is called once per message with address NULL (id order; held: state
+ * SPOOL_MSG_HELD), then once per pending recipient with its msg_id and, as
+ * address, its domain (recipients.domain: lower case, no '@'; received and
+ * held 0). address is valid during the call only.
  */
 typedef void (*spool_stats_row_fn)(void *arg, int64_t id, time_t received, int held,
 				   const char *address);

@@ -410,18 +410,15 @@ fail:
 	return -1;
 }
 
-int
-spool_queue_stats_load(struct spool *sp, spool_stats_row_fn fn, void *arg, char *err,
-                       size_t errlen)
+/* One pass of the stats load: columns id, received, state, text (NULL in the first pass). */
+static int
+stats_pass(struct spool *sp, const char *sql, spool_stats_row_fn fn, void *arg, char *err,
+           size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	/* messages in rowid order, each with its pending recipients (recipients_msg probe) */
-	if (prep(sp,
-	         "SELECT m.id, m.received, m.state, r.address FROM messages AS m"
-	         " LEFT JOIN recipients AS r ON r.msg_id = m.id AND r.state = 0 ORDER BY m.id",
-	         &st, "queue stats", err, errlen) < 0)
+	if (prep(sp, sql, &st, "queue stats", err, errlen) < 0)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn(arg, sqlite3_column_int64(st, 0), (time_t)sqlite3_column_int64(st, 1),
@@ -430,6 +427,30 @@ spool_queue_stats_load(struct spool *sp, spool_stats_row_fn fn, void *arg, char 
 		spool_seterr(err, errlen, "spool: queue stats: %s", sqlite3_errmsg(sp->db));
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+spool_queue_stats_load(struct spool *sp, spool_stats_row_fn fn, void *arg, char *err,
+                       size_t errlen)
+{
+	int ret = -1;
+
+	if (spool_read_begin(sp, "queue stats", err, errlen) < 0)
+		return -1;
+	/*
+	 * Two scans, no join: the messages table, then the covering index
+	 * recipients_dom (schema 5) for the pending recipients' domains. A join
+	 * probing recipients per message took twice as long.
+	 */
+	if (stats_pass(sp, "SELECT id, received, state, NULL FROM messages ORDER BY id", fn, arg,
+	               err, errlen) == 0 &&
+	    stats_pass(sp,
+	               "SELECT msg_id, 0, 0, domain FROM recipients INDEXED BY recipients_dom"
+	               " WHERE state = 0",
+	               fn, arg, err, errlen) == 0)
+		ret = 0;
+	spool_read_end(sp);
+	return ret;
 }
 
 /*

@@ -495,6 +495,7 @@ load_schedule(struct deliver *dl, char *err, size_t errlen)
 	struct spool *sp;
 	struct spool_due *due = NULL;
 	size_t n = 0, i, stored, held;
+	int64_t t0 = util_now_ms();
 
 	if (spool_open(&sp, dl->srv->cfg->data_dir, err, errlen) != 0)
 		return -1;
@@ -510,7 +511,8 @@ load_schedule(struct deliver *dl, char *err, size_t errlen)
 		sched_add(dl->srv->sched, due[i].id, due[i].next_try);
 	free(due);
 	qstats_count(sched_qstats(dl->srv->sched), &stored, &held);
-	log_info("event=queue_loaded messages=%zu stored=%zu held=%zu", n, stored, held);
+	log_info("event=queue_loaded messages=%zu stored=%zu held=%zu ms=%lld", n, stored, held,
+	         (long long)(util_now_ms() - t0));
 	return 0;
 }
 

@@ -411,12 +411,16 @@ void
 qstats_load_row(void *arg, int64_t id, time_t received, int held, const char *address)
 {
 	struct qstats *q = arg;
-	struct qs_msg *m = q->last && q->last->id == id ? q->last : msg_find(q, id);
+	struct qs_msg *m;
 
-	if (m == NULL)
-		m = msg_new(q, id, received, held != 0);
+	if (address == NULL) { /* the messages pass: each id once (the primary key) */
+		msg_new(q, id, received, held != 0);
+		return;
+	}
+	m = q->last && q->last->id == id ? q->last : msg_find(q, id);
 	q->last = m;
-	if (address != NULL)
+	/* a domain is its own domain by the rule (no '@', lower case already) */
+	if (m != NULL)
 		ref_add(q, m, address);
 }
 

@@ -73,7 +73,8 @@ size_t sched_inflight(const struct sched *s);
  *   delivery outcomes and queue bounce: rcpt_done per recipient no longer
  *   pending (the message leaves with its last one, as spool_apply deletes it);
  *   queue delete: remove; hold, release, a hold by unfinished attempts: set_held;
- *   start-up: load_row for each row of spool_queue_stats_load (its callback).
+ *   start-up: load_row for each row of spool_queue_stats_load (its callback:
+ *   messages first, then their pending recipients' domains).
  * Addresses are borrowed for the call only.
  */
 struct qstats;
