@@ -507,6 +507,7 @@ load_schedule(struct deliver *dl, char *err, size_t errlen)
 		return -1;
 	}
 	spool_close(sp);
+	qstats_load_done(sched_qstats(dl->srv->sched));
 	for (i = 0; i < n; i++)
 		sched_add(dl->srv->sched, due[i].id, due[i].next_try);
 	free(due);

@@ -86,6 +86,8 @@ void qstats_free(struct qstats *q);
 void qstats_add(struct qstats *q, int64_t id, time_t received, bool held,
 		const char *const *rcpts, size_t n);
 void qstats_load_row(void *q, int64_t id, time_t received, int held, const char *address);
+/* The start-up pass is over: frees what only it needed. */
+void qstats_load_done(struct qstats *q);
 void qstats_rcpt_done(struct qstats *q, int64_t id, const char *address);
 void qstats_remove(struct qstats *q, int64_t id);
 void qstats_set_held(struct qstats *q, int64_t id, bool held);

@@ -97,6 +97,63 @@ test_ages_and_order(void **state)
 	qstats_free(q);
 }
 
+static void
+same_summary(const struct qstats *a, const struct qstats *b)
+{
+	struct spool_qsummary x, y;
+
+	qstats_summary(a, 5000, 100, &x);
+	qstats_summary(b, 5000, 100, &y);
+	assert_int_equal(x.messages, y.messages);
+	assert_int_equal(x.held, y.held);
+	assert_int_equal(x.rcpts, y.rcpts);
+	assert_int_equal(x.oldest, y.oldest);
+	assert_int_equal(x.ndomains_total, y.ndomains_total);
+	for (size_t i = 0; i < x.ndomains; i++) {
+		assert_string_equal(x.domains[i].domain, y.domains[i].domain);
+		assert_int_equal(x.domains[i].messages, y.domains[i].messages);
+		assert_int_equal(x.domains[i].rcpts, y.domains[i].rcpts);
+		assert_int_equal(x.domains[i].oldest, y.domains[i].oldest);
+	}
+	for (int i = 0; i < SPOOL_AGE_BUCKETS; i++)
+		assert_int_equal(x.age_messages[i], y.age_messages[i]);
+	spool_qsummary_free(&x);
+	spool_qsummary_free(&y);
+}
+
+/* The start-up load (messages, then recipients per domain in id order) counts as adds do. */
+static void
+test_load_matches_add(void **state)
+{
+	static const char *const doms[] = {"a.test", "b.test", "c.test"};
+	struct qstats *load = qstats_new(), *add = qstats_new();
+	char buf[3][32];
+	const char *r[3];
+
+	(void)state;
+	for (int64_t id = 1; id <= 3000; id += 1 + id % 3) { /* gaps, as after deletes */
+		qstats_load_row(load, id, 1000 + id, id % 7 == 0, NULL);
+		for (int k = 0; k < 3; k++) {
+			snprintf(buf[k], sizeof(buf[k]), "u%d@%s", k, doms[(id + k * (id % 2)) % 3]);
+			r[k] = buf[k];
+		}
+		qstats_add(add, id, 1000 + id, id % 7 == 0, r, (size_t)(id % 3) + 1);
+	}
+	qstats_load_row(load, 99999, 1, 0, "a.test"); /* a recipient without its message */
+	for (int d = 0; d < 3; d++)
+		for (int64_t id = 1; id <= 3000; id += 1 + id % 3)
+			for (int k = 0; k < (int)(id % 3) + 1; k++)
+				if ((id + k * (id % 2)) % 3 == d)
+					qstats_load_row(load, id, 0, 0, doms[d]);
+	qstats_load_done(load);
+	same_summary(load, add);
+	qstats_remove(load, 4);
+	qstats_remove(add, 4);
+	same_summary(load, add);
+	qstats_free(load);
+	qstats_free(add);
+}
+
 /* ---- random walk against a brute-force model ---------------------------------------------- */
 
 #define NMSG 300
@@ -221,6 +278,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_domain_rule),
 	    cmocka_unit_test(test_ages_and_order),
+	    cmocka_unit_test(test_load_matches_add),
 	    cmocka_unit_test(test_random_walk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
