@@ -60,6 +60,12 @@ struct qs_msg {
 	struct qs_ref *refs; /* nref entries when the message has several domains */
 };
 
+/* The id next to the record: the start-up's search reads one array, not the records. */
+struct qs_load {
+	int64_t id;
+	struct qs_msg *m;
+};
+
 struct qstats {
 	struct qs_msg **mtab;
 	size_t mbuckets, messages, held, rcpts;
@@ -67,7 +73,7 @@ struct qstats {
 	size_t dbuckets, ndoms;
 	struct tcount ages;
 	/* start-up only (qstats_load_done frees it): the messages in id order */
-	struct qs_msg **load_v;
+	struct qs_load *load_v;
 	size_t load_n, load_cap, load_pos;
 };
 
@@ -419,12 +425,12 @@ qstats_add(struct qstats *q, int64_t id, time_t received, bool held, const char 
 static struct qs_msg *
 load_find(struct qstats *q, int64_t id)
 {
-	struct qs_msg **v = q->load_v;
+	struct qs_load *v = q->load_v;
 	size_t n = q->load_n, lo = 0, hi, step = 1;
 
-	if (q->load_pos < n && v[q->load_pos]->id <= id)
+	if (q->load_pos < n && v[q->load_pos].id <= id)
 		lo = q->load_pos;
-	for (hi = lo; hi < n && v[hi]->id < id; step *= 2) {
+	for (hi = lo; hi < n && v[hi].id < id; step *= 2) {
 		lo = hi;
 		hi += step;
 	}
@@ -432,15 +438,15 @@ load_find(struct qstats *q, int64_t id)
 		hi = n;
 	while (lo < hi) { /* the first entry >= id in [lo, hi) */
 		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid]->id < id)
+		if (v[mid].id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo == n || v[lo]->id != id)
+	if (lo == n || v[lo].id != id)
 		return NULL;
 	q->load_pos = lo;
-	return v[lo];
+	return v[lo].m;
 }
 
 void
@@ -463,7 +469,7 @@ qstats_load_row(void *arg, int64_t id, time_t received, int held, const char *ad
 		return;
 	if (address == NULL) { /* the messages pass: each id once (the primary key) */
 		m = msg_new(q, id, received, held != 0);
-		if (q->load_n > 0 && q->load_v[q->load_n - 1]->id >= id) {
+		if (q->load_n > 0 && q->load_v[q->load_n - 1].id >= id) {
 			qstats_load_done(q); /* not in id order after all: hash probes */
 			q->load_cap = SIZE_MAX;
 		}
@@ -473,7 +479,7 @@ qstats_load_row(void *arg, int64_t id, time_t received, int held, const char *ad
 			q->load_cap = q->load_cap ? q->load_cap * 2 : 1024;
 			q->load_v = xrealloc(q->load_v, q->load_cap * sizeof(*q->load_v));
 		}
-		q->load_v[q->load_n++] = m;
+		q->load_v[q->load_n++] = (struct qs_load){id, m};
 		return;
 	}
 	m = q->load_v ? load_find(q, id) : msg_find(q, id);
