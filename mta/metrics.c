@@ -52,7 +52,8 @@ static const struct family f_closed = {
     "(min_data_rate), evicted (to make room at a connection cap)."};
 static const struct family f_queue = {
     "mxrelay_queue_messages", "gauge",
-    "Messages in the queue with work left (scheduled or being delivered)."};
+    "Messages in the spool with work left, by state: queued (scheduled or being delivered) or "
+    "held (not tried until released)."};
 static const struct family f_queue_age = {
     "mxrelay_queue_oldest_age_seconds", "gauge",
     "Age of the oldest queued message (0 when the queue is empty); refreshed every few "
@@ -297,7 +298,10 @@ metrics_render(char *buf, size_t len, time_t now)
 	header(&o, &f_sessions);
 	put(&o, "%s %lld\n", f_sessions.name, (long long)metrics_gauge(G_SESSIONS));
 	header(&o, &f_queue);
-	put(&o, "%s %lld\n", f_queue.name, (long long)metrics_gauge(G_QUEUE_MESSAGES));
+	/* held ones too, labelled (issue 16: the gauge said 0 with held messages) */
+	put(&o, "%s{state=\"queued\"} %lld\n", f_queue.name,
+	    (long long)metrics_gauge(G_QUEUE_MESSAGES));
+	put(&o, "%s{state=\"held\"} %lld\n", f_queue.name, (long long)metrics_gauge(G_QUEUE_HELD));
 	header(&o, &f_queue_age);
 	put(&o, "%s %lld\n", f_queue_age.name,
 	    (long long)(oldest > 0 && now > oldest ? now - oldest : 0));

@@ -52,6 +52,7 @@ enum metric_gauge {
 	G_SPOOL_FREE,         /* bytes free for the daemon in data_dir (the writer's statvfs) */
 	G_INTAKE_PAUSED,      /* 1 while new mail gets 452 4.3.1 for lack of space */
 	G_RESULTS_UNRECORDED, /* recipients' outcomes read from an MX, not yet committed */
+	G_QUEUE_HELD,         /* messages held (queue hold, unfinished attempts): not scheduled */
 	G__COUNT
 };
 

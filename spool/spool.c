@@ -26,8 +26,9 @@ static const char *const spool_sql[ST__COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INS_MSG] = "INSERT INTO messages (qid, sender, received, size, client_ip, helo,"
                    " auth_user, flags, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?3)",
-    [ST_INS_RCPT] = "INSERT INTO recipients (msg_id, address, state, next_try)"
-                    " VALUES (?1, ?2, 0, ?3)",
+    /* domain (schema 5): serves queue flush DOMAIN through recipients_dom */
+    [ST_INS_RCPT] = "INSERT INTO recipients (msg_id, address, state, next_try, domain)"
+                    " VALUES (?1, ?2, 0, ?3, " SPOOL_DOMAIN_OF("?2") ")",
     [ST_INS_CHUNK] = "INSERT INTO body_chunks (msg_id, seq, data) VALUES (?1, ?2, ?3)",
     [ST_COUNT_PENDING] = "SELECT count(*) FROM messages AS m WHERE EXISTS (SELECT 1 FROM"
                          " recipients AS r WHERE r.msg_id = m.id AND r.state = 0)",

@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
-#define SPOOL_SCHEMA_VERSION 3
+#define SPOOL_SCHEMA_VERSION 5
 
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
@@ -447,6 +447,18 @@ void spool_qsummary_free(struct spool_qsummary *s);
  */
 int spool_queue_domain_ids(struct spool *sp, const char *domain, int64_t **ids, size_t *n,
 			   char *err, size_t errlen);
+
+/*
+ * The start-up pass of the daemon's queue statistics, in one snapshot: fn
+ * is called once per message with address NULL (id order; held: state
+ * SPOOL_MSG_HELD), then once per pending recipient with its msg_id and, as
+ * address, its domain (recipients.domain: lower case, no '@'; received and
+ * held 0). address is valid during the call only.
+ */
+typedef void (*spool_stats_row_fn)(void *arg, int64_t id, time_t received, int held,
+				   const char *address);
+int spool_queue_stats_load(struct spool *sp, spool_stats_row_fn fn, void *arg, char *err,
+			   size_t errlen);
 
 /*
  * Write side, one transaction each (the writer thread's handle).

@@ -18,8 +18,6 @@
 #define QMSG_COLS                                                                                  \
 	"id, qid, sender, received, size, client_ip, helo, auth_user, state, attempts, next_try"
 
-/* Domain of an address: the text after its LAST '@', lower case. */
-#define DOMAIN_OF(a) "lower(substr(" a ", length(rtrim(" a ", replace(" a ", '@', ''))) + 1))"
 
 static int
 prep(struct spool *sp, const char *sql, sqlite3_stmt **st, const char *what, char *err,
@@ -306,11 +304,9 @@ summary_domains(struct spool *sp, size_t max, struct spool_qsummary *s, char *er
 	int rc = SQLITE_DONE, oom = 0;
 
 	if (prep(sp,
-	         "SELECT " DOMAIN_OF(
-	             "r.address") " AS dom, count(DISTINCT r.msg_id), count(*),"
-	                          " min(m.received) FROM recipients AS r JOIN messages AS m ON "
-	                          "m.id = r.msg_id"
-	                          " WHERE r.state = 0 GROUP BY dom ORDER BY 2 DESC, dom",
+	         "SELECT r.domain AS dom, count(DISTINCT r.msg_id), count(*), min(m.received)"
+	         " FROM recipients AS r JOIN messages AS m ON m.id = r.msg_id"
+	         " WHERE r.state = 0 GROUP BY dom ORDER BY 2 DESC, dom",
 	         &st, "queue summary", err, errlen) < 0)
 		return -1;
 	if (max > 0 && (s->domains = calloc(max, sizeof *s->domains)) == NULL)
@@ -381,9 +377,9 @@ spool_queue_domain_ids(struct spool *sp, const char *domain, int64_t **ids, size
 	*ids = NULL;
 	*n = 0;
 	if (prep(sp,
+	         /* a range of recipients_dom (schema 5), not a scan of every recipient */
 	         "SELECT DISTINCT r.msg_id FROM recipients AS r JOIN messages AS m ON m.id = "
-	         "r.msg_id"
-	         " WHERE r.state = 0 AND m.state = 0 AND " DOMAIN_OF("r.address") " = lower(?1)",
+	         "r.msg_id WHERE r.domain = lower(?1) AND r.state = 0 AND m.state = 0",
 	         &st, "queue flush", err, errlen) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
@@ -412,6 +408,49 @@ fail:
 	sqlite3_finalize(st);
 	free(v);
 	return -1;
+}
+
+/* One pass of the stats load: columns id, received, state, text (NULL in the first pass). */
+static int
+stats_pass(struct spool *sp, const char *sql, spool_stats_row_fn fn, void *arg, char *err,
+           size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (prep(sp, sql, &st, "queue stats", err, errlen) < 0)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, sqlite3_column_int64(st, 0), (time_t)sqlite3_column_int64(st, 1),
+		   sqlite3_column_int(st, 2) == SPOOL_MSG_HELD, (const char *)sqlite3_column_text(st, 3));
+	if (rc != SQLITE_DONE)
+		spool_seterr(err, errlen, "spool: queue stats: %s", sqlite3_errmsg(sp->db));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+spool_queue_stats_load(struct spool *sp, spool_stats_row_fn fn, void *arg, char *err,
+                       size_t errlen)
+{
+	int ret = -1;
+
+	if (spool_read_begin(sp, "queue stats", err, errlen) < 0)
+		return -1;
+	/*
+	 * Two scans, no join: the messages table, then the covering index
+	 * recipients_dom (schema 5) for the pending recipients' domains. A join
+	 * probing recipients per message took twice as long.
+	 */
+	if (stats_pass(sp, "SELECT id, received, state, NULL FROM messages ORDER BY id", fn, arg,
+	               err, errlen) == 0 &&
+	    stats_pass(sp,
+	               "SELECT msg_id, 0, 0, domain FROM recipients INDEXED BY recipients_dom"
+	               " WHERE state = 0",
+	               fn, arg, err, errlen) == 0)
+		ret = 0;
+	spool_read_end(sp);
+	return ret;
 }
 
 /*

@@ -15,6 +15,14 @@
  */
 #define SPOOL_CHUNK_MAX (256 * 1024)
 
+/*
+ * Domain of an address in SQL: the text after its LAST '@' (all of it
+ * without one), ASCII lower case. recipients.domain (schema 5) holds it;
+ * qstats.c computes the same in C, so the two always agree.
+ */
+#define SPOOL_DOMAIN_OF(a)                                                                         \
+	"lower(substr(" a ", length(rtrim(" a ", replace(" a ", '@', ''))) + 1))"
+
 /* Every statement the spool runs, prepared once at open (see spool_sql[]). */
 enum spool_stmt {
 	ST_BEGIN_WRITE,

@@ -82,6 +82,18 @@ static const char *const migrations[] = {
      * them; at max_unfinished_attempts the message is held.
      */
     "ALTER TABLE messages ADD COLUMN unfinished INTEGER NOT NULL DEFAULT 0;",
+    /* 4: reserved: bodies table, layout branch */
+    "SELECT 1;",
+    /*
+     * 5: the destination domain of each recipient, kept in its own column
+     * so `mxrelayctl queue flush DOMAIN` is an index range instead of a
+     * string expression over every pending recipient (3.5 s at 400,000
+     * messages). Filled at insert (spool.c ST_INS_RCPT) with the same
+     * expression as this backfill.
+     */
+    "ALTER TABLE recipients ADD COLUMN domain TEXT;"
+    "UPDATE recipients SET domain = " SPOOL_DOMAIN_OF("address") ";"
+    "CREATE INDEX recipients_dom ON recipients(domain, state, msg_id);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == SPOOL_SCHEMA_VERSION,

@@ -261,8 +261,10 @@ print_text(const struct page *p, const struct config *c)
 	printf("  recipients:  %.0f delivered, %.0f deferred, %.0f bounced\n",
 	       get(p, "delivered_total", NULL), get(p, "deferred_total", NULL),
 	       get(p, "bounced_total", NULL));
-	printf("  queue:       %.0f messages, oldest %s\n", get(p, "queue_messages", NULL),
-	       get(p, "queue_messages", NULL) > 0 ? age : "-");
+	printf("  queue:       %.0f messages, oldest %s; %.0f held\n",
+	       get(p, "queue_messages", "queued"),
+	       get(p, "queue_messages", "queued") + get(p, "queue_messages", "held") > 0 ? age : "-",
+	       get(p, "queue_messages", "held"));
 	printf("  sessions:    %.0f open, %.0f since start\n", get(p, "sessions", NULL),
 	       get(p, "sessions_total", NULL));
 	printf("  TLS clients: %s\n", tls[0] ? tls : "none yet");

@@ -1,6 +1,6 @@
 /*
- * metrics_poll: the queue gauges. The size comes from the scheduler's
- * in-memory counts (O(1) on the loop, every second). The oldest message's
+ * metrics_poll: the queue gauges. The sizes (queued, held) come from the
+ * in-memory queue counts (qstats, O(1) on the loop, every second). The oldest message's
  * age needs the spool: one index probe (spool_oldest_received) on a worker
  * thread every few seconds, never on the loop; the worker stores the
  * received time in an atomic and the age is computed when scraped.
@@ -89,10 +89,14 @@ static void
 on_tick(void *arg)
 {
 	struct server *srv = poll_state.srv;
+	size_t stored, held;
 
-	if (srv->sched)
-		metrics_gauge_set(G_QUEUE_MESSAGES,
-		                  (int64_t)(sched_queued(srv->sched) + sched_inflight(srv->sched)));
+	if (srv->sched) {
+		/* qstats counts held messages too: the scheduler never sees them */
+		qstats_count(sched_qstats(srv->sched), &stored, &held);
+		metrics_gauge_set(G_QUEUE_MESSAGES, (int64_t)(stored - held));
+		metrics_gauge_set(G_QUEUE_HELD, (int64_t)held);
+	}
 	if (poll_state.ticks++ % AGE_EVERY == 0 && !poll_state.age_busy && srv->async) {
 		struct age_job *j = xcalloc(1, sizeof(*j));
 		snprintf(j->dir, sizeof(j->dir), "%s", srv->cfg->data_dir);

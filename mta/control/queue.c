@@ -327,31 +327,17 @@ ctlq_show(struct ctl_conn *c, char *arg)
 }
 
 static void
-summary_work(void *arg)
-{
-	struct qop *op = arg;
-	struct spool *sp = op_reader(op);
-
-	if (sp)
-		op->rc = spool_queue_summary(sp, op->now, SUMMARY_DOMAINS, &op->sum, op->err,
-		                             sizeof(op->err));
-}
-
-static void
-summary_done(void *arg)
+summary_reply(struct qop *op)
 {
 	static const char *const bucket[SPOOL_AGE_BUCKETS] = {"<5m", "<1h", "<1d", "older"};
-	struct qop *op = arg;
 	struct spool_qsummary *s = &op->sum;
 	struct sched *sc = sched_of(op->c);
 	struct evbuffer *b;
 	struct jw w;
 	size_t i;
 
-	if (op->rc != 0) {
-		reply_err(op, op->err);
-		return;
-	}
+	/* on the loop from the counts kept there (qstats): no spool read, no worker */
+	qstats_summary(sched_qstats(sc), op->now, SUMMARY_DOMAINS, s);
 	b = evbuffer_new();
 	jw_init(&w, b);
 	jw_obj(&w, NULL);
@@ -398,7 +384,7 @@ ctlq_summary(struct ctl_conn *c, char *arg)
 		ctl_error(c, NULL, "SUMMARY takes no argument");
 		return;
 	}
-	async_run(c->srv->async, summary_work, summary_done, qop_new(c));
+	summary_reply(qop_new(c));
 }
 
 /* ---- flush ------------------------------------------------------------------ */
@@ -573,6 +559,10 @@ change_done(struct writer_job *wj)
 		sched_release(s, op->id, op->now);
 	else if (s)
 		where = sched_remove(s, op->id);
+	if (wj->fn == delete_fn)
+		qstats_remove(sched_qstats(s), op->id);
+	else
+		qstats_set_held(sched_qstats(s), op->id, wj->fn == hold_fn);
 	log_info("qid=%s event=%s by=ctl uid=%u in_flight=%d", op->qid, verb, (unsigned)op->c->uid,
 	         where == SCHED_INFLIGHT);
 	b = evbuffer_new();
@@ -678,6 +668,8 @@ bounce_applied(struct writer_job *wj)
 		return;
 	}
 	for (i = 0; i < op->w->nrcpts; i++)
+		qstats_rcpt_done(sched_qstats(s), op->id, op->w->rcpts[i].address);
+	for (i = 0; i < op->w->nrcpts; i++)
 		log_info("qid=%s event=delivery to=\"<%s>\" relay=none dsn=%s status=bounced "
 		         "by=ctl uid=%u reply=\"%s\"",
 		         op->qid, LOG_Q(qa, op->w->rcpts[i].address), reply_status(R_ADMIN_BOUNCE),
@@ -685,6 +677,8 @@ bounce_applied(struct writer_job *wj)
 	if (op->dsn && op->bounce.id > 0) {
 		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", op->qid,
 		         op->bounce.qid, LOG_Q(qa, op->w->sender), op->w->nrcpts);
+		qstats_add(sched_qstats(s), op->bounce.id, op->bounce.received, false,
+		           op->bounce.rcpts, op->bounce.nrcpts);
 		if (op->c->srv->sched)
 			sched_add(op->c->srv->sched, op->bounce.id, op->now);
 	}

@@ -117,6 +117,7 @@ job_held(struct writer_job *wj)
 		sched_add(dl->srv->sched, j->id, time(NULL) + (time_t)dl->srv->cfg->retry_min);
 	} else if (c->result == SPOOL_CLAIM_HELD) {
 		/* a message that takes the daemon down must not do it again and again */
+		qstats_set_held(sched_qstats(dl->srv->sched), j->id, true);
 		log_err("qid=%s event=held by=unfinished_attempts unfinished=%d limit=%u "
 		        "reason=\"%d delivery attempts in a row never finished (mxrelayd stopped "
 		        "during them); release with: mxrelayctl queue release %s\"",

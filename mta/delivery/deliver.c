@@ -224,12 +224,30 @@ make_bounce(struct djob *j)
 	return rc;
 }
 
+/* The recipients of apply a that have an outcome leave the queue counts. */
+static void
+qstats_applied(struct djob *j, const struct japply *a)
+{
+	struct qstats *q = sched_qstats(j->dl->srv->sched);
+
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->sres[i].state == SPOOL_RCPT_PENDING)
+			continue;
+		for (size_t k = 0; k < j->w->nrcpts; k++)
+			if (j->w->rcpts[k].id == a->sres[i].rcpt_id) {
+				qstats_rcpt_done(q, j->id, j->w->rcpts[k].address);
+				break;
+			}
+	}
+}
+
 /* dl->applied (record.c): apply a of j is durable. */
 static void
 job_applied(struct djob *j, struct japply *a)
 {
 	struct deliver *dl = j->dl;
 
+	qstats_applied(j, a);
 	/* counted once the outcome is durable, so a crash never counts an attempt twice */
 	for (size_t i = 0; i < a->n; i++) {
 		int st = a->sres[i].state;
@@ -246,8 +264,11 @@ job_applied(struct djob *j, struct japply *a)
 				break;
 			}
 		/* bounce.id 0: skipped, the message was deleted meanwhile */
-		if (j->has_bounce && j->bounce.id > 0)
+		if (j->has_bounce && j->bounce.id > 0) {
+			qstats_add(sched_qstats(dl->srv->sched), j->bounce.id, j->bounce.received,
+			           false, j->bounce.rcpts, j->bounce.nrcpts);
 			sched_add(dl->srv->sched, j->bounce.id, time(NULL));
+		}
 	}
 	/* in flight for the scheduler until every apply landed: no attempt starts meanwhile */
 	if (j->finished && j->applies == NULL)
@@ -534,19 +555,26 @@ load_schedule(struct deliver *dl, char *err, size_t errlen)
 {
 	struct spool *sp;
 	struct spool_due *due = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, stored, held;
+	int64_t t0 = util_now_ms();
 
 	if (spool_open(&sp, dl->srv->cfg->data_dir, err, errlen) != 0)
 		return -1;
-	if (spool_load_pending(sp, &due, &n, err, errlen) != 0) {
+	/* the queue's counts (qstats) in the same start-up, one more pass */
+	if (spool_load_pending(sp, &due, &n, err, errlen) != 0 ||
+	    spool_queue_stats_load(sp, qstats_load_row, sched_qstats(dl->srv->sched), err,
+	                           errlen) != 0) {
 		spool_close(sp);
 		return -1;
 	}
 	spool_close(sp);
+	qstats_load_done(sched_qstats(dl->srv->sched));
 	for (i = 0; i < n; i++)
 		sched_add(dl->srv->sched, due[i].id, due[i].next_try);
 	free(due);
-	log_info("event=queue_loaded messages=%zu", n);
+	qstats_count(sched_qstats(dl->srv->sched), &stored, &held);
+	log_info("event=queue_loaded messages=%zu stored=%zu held=%zu ms=%lld", n, stored, held,
+	         (long long)(util_now_ms() - t0));
 	return 0;
 }
 

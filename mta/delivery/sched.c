@@ -40,6 +40,7 @@ struct sched {
 	size_t inflight, max_inflight;
 	sched_start_fn start;
 	void *arg;
+	struct qstats *stats; /* the queue's counts (qstats.c), owned here */
 	bool stopped;
 	bool armed;
 };
@@ -203,6 +204,7 @@ sched_new(struct event_base *base, size_t max_inflight, sched_start_fn start, vo
 	s->max_inflight = max_inflight ? max_inflight : 1;
 	s->start = start;
 	s->arg = arg;
+	s->stats = qstats_new();
 	return s;
 }
 
@@ -219,7 +221,14 @@ sched_free(struct sched *s)
 		}
 	free(s->tab);
 	free(s->heap);
+	qstats_free(s->stats);
 	free(s);
+}
+
+struct qstats *
+sched_qstats(struct sched *s)
+{
+	return s ? s->stats : NULL;
 }
 
 void

@@ -7,6 +7,7 @@
 #ifndef MXRELAY_SCHED_H
 #define MXRELAY_SCHED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -60,5 +61,43 @@ void sched_stop(struct sched *s);
 
 size_t sched_queued(const struct sched *s);
 size_t sched_inflight(const struct sched *s);
+
+/*
+ * qstats (delivery/qstats.c): what is in the spool, counted on the loop so
+ * `mxrelayctl queue summary` and the queue metrics never scan it. Every
+ * message in the spool, held or not, with its pending recipients per
+ * destination domain and its received time. sched owns one instance
+ * (sched_qstats, NULL for a NULL sched); every call takes NULL as a no-op.
+ * The owners of each change report it once it is durable:
+ *   intake (stored) and the DSNs delivery and queue control insert: add;
+ *   delivery outcomes and queue bounce: rcpt_done per recipient no longer
+ *   pending (the message leaves with its last one, as spool_apply deletes it);
+ *   queue delete: remove; hold, release, a hold by unfinished attempts: set_held;
+ *   start-up: load_row for each row of spool_queue_stats_load (its callback:
+ *   messages first, then their pending recipients' domains).
+ * Addresses are borrowed for the call only.
+ */
+struct qstats;
+struct spool_qsummary;
+
+struct qstats *sched_qstats(struct sched *s);
+struct qstats *qstats_new(void);
+void qstats_free(struct qstats *q);
+void qstats_add(struct qstats *q, int64_t id, time_t received, bool held,
+		const char *const *rcpts, size_t n);
+void qstats_load_row(void *q, int64_t id, time_t received, int held, const char *address);
+/* The start-up pass is over: frees what only it needed. */
+void qstats_load_done(struct qstats *q);
+void qstats_rcpt_done(struct qstats *q, int64_t id, const char *address);
+void qstats_remove(struct qstats *q, int64_t id);
+void qstats_set_held(struct qstats *q, int64_t id, bool held);
+void qstats_count(const struct qstats *q, size_t *messages, size_t *held);
+/*
+ * Fill out as spool_queue_summary does (same fields, same order of
+ * domains, at most max_domains of them); free with spool_qsummary_free.
+ * O(domains log domains + distinct received seconds).
+ */
+void qstats_summary(const struct qstats *q, time_t now, size_t max_domains,
+		    struct spool_qsummary *out);
 
 #endif

@@ -97,6 +97,8 @@ stored(struct writer_job *wj)
 	         e->qid, e->log_who_accepted ? e->log_who_accepted : e->log_who,
 	         LOG_Q(qa, e->sender), e->nrcpts, wj->in.body_len,
 	         e->log_accepted_tail ? e->log_accepted_tail : "");
+	qstats_add(sched_qstats(j->srv->sched), wj->in.id, wj->in.received, false, wj->in.rcpts,
+	           wj->in.nrcpts);
 	/* queued whether or not the client is still there to hear it */
 	if (j->srv->sched)
 		sched_add(j->srv->sched, wj->in.id, time(NULL));

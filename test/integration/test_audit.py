@@ -235,12 +235,16 @@ def test_upgrade_from_schema_1_keeps_mail():
     con = sqlite3.connect(path)
     con.execute("DROP TABLE audit")
     con.execute("ALTER TABLE messages DROP COLUMN unfinished")   # schema version 3
+    con.execute("DROP INDEX recipients_dom")                      # schema version 5
+    con.execute("ALTER TABLE recipients DROP COLUMN domain")
     con.execute("PRAGMA user_version = 1")
     con.commit()
     con.close()
     d.start()
-    assert d.query("PRAGMA user_version")[0]["user_version"] == 3
+    assert d.query("PRAGMA user_version")[0]["user_version"] == 5
     assert d.message(qid)["sender"] == "a@example.com", "the queued message was lost"
+    # schema 5 filled in the domain of the recipient already queued (queue flush DOMAIN)
+    assert [r["domain"] for r in d.query("SELECT domain FROM recipients")] == ["example.net"]
     assert d.query("SELECT count(*) AS n FROM audit")[0]["n"] == 0
     d.connect().mail("c@example.com", ["b@example.net"], mxtest.message())
     rows = json.loads(mxtest.run([mxtest.MXRELAYCTL, "audit", "-c", d.conf_path, "--json"],

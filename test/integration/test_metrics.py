@@ -20,6 +20,7 @@ import mxpeers  # noqa: E402
 
 FAR = "127.0.0.9"
 USERS = [("alice", "alice-pw", "alice@example.com", False)]
+QUEUED, HELD = 'mxrelay_queue_messages{state="queued"}', 'mxrelay_queue_messages{state="held"}'
 SAMPLE_RE = re.compile(r'^(mxrelay_[a-z_]+)(\{[a-z]+="[^"]*"\})? (-?[0-9.e+]+)$')
 
 
@@ -157,7 +158,7 @@ def test_counters_exact():
     wait_value(d, "mxrelay_sessions", 0)
     # DNS is a dead port here: every recipient is deferred once (retry_min is 5m)
     wait_value(d, "mxrelay_deferred_total", 3)
-    wait_value(d, "mxrelay_queue_messages", 3)
+    wait_value(d, QUEUED, 3)
     v = values(d)
     assert check_histogram(v, "mxrelay_delivery_attempt_seconds") == 3, v
     assert check_histogram(v, "mxrelay_dns_lookup_seconds") >= 1, v
@@ -284,7 +285,31 @@ def test_delivery_outcomes():
     assert v["mxrelay_bounced_total"] == 1 and v["mxrelay_deferred_total"] == 1, v
     assert check_histogram(v, "mxrelay_delivery_attempt_seconds") == 3, v
     assert check_histogram(v, "mxrelay_dns_lookup_seconds") >= 2, v
-    wait_value(d, "mxrelay_queue_messages", 0)
+    wait_value(d, QUEUED, 0)
+
+
+def test_queue_gauge_counts_held():
+    """issue 16: held messages used to make the queue gauge read 0; now labelled state=held."""
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    d = mxpeers.relay(sinks, conf=metrics_conf({"retry_min": "1h", "retry_max": "1h"}))
+    z = mxpeers.ZONE
+    q1 = mxpeers.submit(d, [f"tempforever-a@sink.{z}"])
+    q2 = mxpeers.submit(d, [f"tempforever-b@sink.{z}"])
+    for q in (q1, q2):
+        mxpeers.wait_event(d, "delivery", qid=q, status="deferred")
+    wait_value(d, QUEUED, 2)
+    for q in (q1, q2):
+        mxtest.run([mxtest.MXRELAYCTL, "queue", "-c", d.conf_path, "hold", q], check=0)
+    wait_value(d, HELD, 2)
+    assert values(d)[QUEUED] == 0
+    p = mxtest.run([mxtest.MXRELAYCTL, "stats", "-c", d.conf_path], check=0)
+    assert re.search(r"queue:\s+0 messages, oldest \d+[smhd]; 2 held", p.stdout), p.stdout
+    d.stop()
+    d.start()       # loaded held from the spool at start
+    wait_value(d, HELD, 2)
+    mxtest.run([mxtest.MXRELAYCTL, "queue", "-c", d.conf_path, "release", q1], check=0)
+    wait_value(d, HELD, 1)
+    wait_value(d, QUEUED, 1)
 
 
 def test_expired_logged():

@@ -11,11 +11,16 @@ attempt finishes and is not retried), release (delivered at once),
 flush DOMAIN (only that destination goes now), delete (gone from spool and
 list, never delivered), bounce (DSN with 5.0.0 at the sender's MX), clear
 errors for an unknown or malformed id and when the daemon is not running,
-socket modes (control 0660, submit 0666)."""
+socket modes (control 0660, submit 0666). At 100,000 messages (put in the
+spool by test/bench/spoolfill through spool_insert_batch): summary answers
+in bounded time from the daemon's in-memory counts and equals a fresh SQL
+count, also after deliveries, a bounce, holds, releases and deletes; flush
+DOMAIN is an index range."""
 
 import json
 import os
 import stat
+import subprocess
 import sys
 import time
 
@@ -259,6 +264,146 @@ def test_errors_and_socket_modes():
     assert "mxrelayd is not running" in p.stderr, p.stderr
     d.start()
     ctl(d, "list", check=0)
+
+
+# ---- a large queue ------------------------------------------------------------------------
+
+SPOOLFILL = os.environ.get("SPOOLFILL") or os.path.join(
+    os.path.dirname(os.path.dirname(mxtest.MXRELAYD)), "test", "bench", "spoolfill")
+# the old summary's domain rule, recomputed here from the address (not recipients.domain)
+DOM = "lower(substr(r.address, length(rtrim(r.address, replace(r.address, '@', ''))) + 1))"
+
+
+def figure(line):
+    """A measured figure: in the transcript and on stdout (ctest -V shows it)."""
+    mxtest.note(line)
+    print(line, flush=True)
+
+
+def fill(d, n, *args):
+    p = mxtest.run([SPOOLFILL, d.data_dir, str(n)] + list(args), timeout=60, check=0)
+    mxtest.note(p.stdout.strip())
+
+
+def sql_summary(d, now):
+    """What `queue summary` must say, counted afresh from spool.db."""
+    q = d.query
+    t = q("SELECT count(*) AS n, coalesce(sum(state = 1), 0) AS h FROM messages")[0]
+    doms = {r["dom"]: {"messages": r["m"], "recipients": r["n"], "oldest_age": now - r["o"]}
+            for r in q(f"SELECT {DOM} AS dom, count(DISTINCT r.msg_id) AS m, count(*) AS n,"
+                       " min(m.received) AS o FROM recipients AS r JOIN messages AS m"
+                       " ON m.id = r.msg_id WHERE r.state = 0 GROUP BY dom")}
+    ages = {r["b"]: {"messages": r["n"], "oldest_age": now - r["o"]}
+            for r in q("SELECT CASE WHEN ?1 - received < 300 THEN '<5m' WHEN ?1 - received < 3600"
+                       " THEN '<1h' WHEN ?1 - received < 86400 THEN '<1d' ELSE 'older' END AS b,"
+                       " count(*) AS n, min(received) AS o FROM messages GROUP BY b", (now,))}
+    rc = q("SELECT count(*) AS n FROM recipients WHERE state = 0")[0]["n"]
+    return {"messages": t["n"], "held": t["h"], "recipients": rc, "domains": doms, "ages": ages}
+
+
+def timed_ctl(d, *args):
+    """(seconds, parsed JSON) of one mxrelayctl call, the best of three."""
+    best = None
+    for _ in range(3):
+        t0 = time.monotonic()
+        p = ctl(d, "--json", *args, check=0)
+        dt = time.monotonic() - t0
+        best = dt if best is None or dt < best else best
+    return best, json.loads(p.stdout)
+
+
+def check_summary(d, what):
+    dt, s = timed_ctl(d, "summary")
+    figure(f"# queue summary ({what}): {dt * 1000:.1f} ms for {s['messages']} messages")
+    want = sql_summary(d, s["now"])
+    got = {"messages": s["messages"], "held": s["held"], "recipients": s["recipients"],
+           "domains": {x["domain"]: {k: x[k] for k in ("messages", "recipients", "oldest_age")}
+                       for x in s["domains"]},
+           "ages": {x["age"]: {"messages": x["messages"], "oldest_age": x["oldest_age"]}
+                    for x in s["ages"] if x["messages"]}}
+    for k in want:
+        assert got[k] == want[k], f"{what}: {k}: daemon {got[k]}\n  sql {want[k]}"
+    assert s["domains_total"] == len(want["domains"]), s["domains_total"]
+    counts = [x["messages"] for x in s["domains"]]
+    assert counts == sorted(counts, reverse=True), counts
+    return dt, s
+
+
+def big_queue(n=100_000):
+    """A relay with n spooled messages to 20 unrouted domains (2 recipients each, received over
+    the last 2 days, due in a day: nothing is tried unless asked), 1 in 100 held, plus 300 to
+    few.test (routed to the sink), due in a day too."""
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    sink = f"{mxpeers.host_ip('mx.sink')}:{sinks.port}"
+    routes = [f"d0.few.test {sink}", f"d1.few.test {sink}",
+              f"fill.test {mxpeers.host_ip('mx.sender')}:{sinks.port}"]
+    d = mxpeers.relay(sinks, SLOW, routes=routes)
+    d.stop()
+    t0 = time.monotonic()
+    fill(d, n, "--domains", "20", "--rcpts", "2", "--spread", "172800", "--size", "300")
+    fill(d, 300, "--domains", "2", "--rcpts", "2", "--zone", "few.test", "--size", "300")
+    con = mxtest.sqlite3.connect(os.path.join(d.data_dir, "spool.db"))
+    with con:
+        con.execute("UPDATE messages SET next_try = strftime('%s') + 86400")
+        con.execute("UPDATE messages SET state = 1 WHERE id % 100 = 7")
+    con.close()
+    st = os.stat(d.data_dir)
+    for f in os.listdir(d.data_dir):
+        os.chown(os.path.join(d.data_dir, f), st.st_uid, st.st_gid)
+    mxtest.note(f"# filled {n + 300} messages in {time.monotonic() - t0:.1f} s")
+    mark = d._log_size()
+    t0 = time.monotonic()
+    d.start()
+    (ev,) = wait_event(d, "queue_loaded", since=mark, timeout=30)
+    figure(f"# start to queue_loaded: {time.monotonic() - t0:.2f} s ({ev['_line']})")
+    assert ev["stored"] == str(n + 300) and ev["held"] == str((n + 300) // 100), ev["_line"]
+    return sinks, d
+
+
+def test_summary_bounded_at_100k():
+    sinks, d = big_queue()
+    dt, s = check_summary(d, "after start")
+    assert s["messages"] == 100_300 and s["held"] == 1003 and s["recipients"] == 200_600, s
+    assert all(x["messages"] for x in s["ages"]), f"the fill spans every age bucket: {s['ages']}"
+    # about 50 ms here (mostly mxrelayctl's own start); the SQL summary took 0.6 s+ at 100k
+    assert dt < 0.3, f"queue summary took {dt:.3f} s at 100,000 messages"
+    dt, doc = timed_ctl(d, "list", "--limit", "10")
+    figure(f"# queue list --limit 10: {dt * 1000:.1f} ms")
+    assert doc["count"] == 10 and doc["truncated"] and dt < 0.3, (dt, doc["count"])
+
+
+def test_flush_domain_indexed_and_summary_after_changes():
+    sinks, d = big_queue()
+    want = d.query("SELECT count(DISTINCT r.msg_id) AS n FROM recipients AS r JOIN messages AS m"
+                   " ON m.id = r.msg_id WHERE r.address LIKE '%@d0.few.test' AND r.state = 0"
+                   " AND m.state = 0")[0]["n"]
+    t0 = time.monotonic()
+    doc = json.loads(ctl(d, "--json", "flush", "D0.few.test", check=0).stdout)
+    dt = time.monotonic() - t0
+    figure(f"# queue flush d0.few.test: {dt * 1000:.1f} ms, {doc['messages']} messages")
+    assert doc["messages"] + doc["in_flight"] == want == 297, (doc, want)   # 3 of 300 held
+    # the old flush was a scan of every pending recipient: 1.5 s here
+    assert dt < 0.3, f"flush DOMAIN took {dt:.3f} s at 100,000 messages"
+    # a mixed workload: deliveries (flushed), a bounce, holds, a release, deletes, new mail
+    few = "SELECT count(*) AS n FROM recipients WHERE address LIKE '%.few.test' AND state = 0"
+    mxpeers.d_wait(lambda: d.query(few)[0]["n"] == 6, 45, "the flushed messages delivered")
+    ids = [r["qid"] for r in d.query("SELECT qid FROM messages WHERE state = 0 ORDER BY id"
+                                     " LIMIT 6")]
+    held = [r["qid"] for r in d.query("SELECT qid FROM messages WHERE state = 1 LIMIT 2")]
+    b = ctl_json(d, "bounce", ids[0])
+    ctl(d, "hold", ids[1], check=0)
+    ctl(d, "hold", ids[2], check=0)
+    ctl(d, "delete", ids[3], check=0)
+    ctl(d, "delete", held[0], check=0)
+    ctl(d, "release", held[1], check=0)
+    new = submit(d, [f"tempforever-n@sink.{ZONE}", f"tempforever-m@sink2.{ZONE}"])
+    deferred(d, new, f"tempforever-n@sink.{ZONE}")
+    wait_event(d, "delivery", qid=held[1], status="deferred")   # d?.fill.test: no MX here
+    wait_gone(d, b["dsn"], timeout=20)                          # DSN to the routed fill.test
+    time.sleep(0.5)
+    dt, s = check_summary(d, "after the workload")
+    assert s["messages"] == 100_300 - 297 - 3 + 1 and s["held"] == 1003 - 2 + 2, s
+
 
 
 if __name__ == "__main__":

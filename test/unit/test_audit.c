@@ -335,6 +335,8 @@ test_upgrade_from_v1(void **state)
 	assert_int_equal(sqlite3_exec(db,
 	                              "DROP TABLE audit; DROP INDEX IF EXISTS audit_last_seen;"
 	                              " ALTER TABLE messages DROP COLUMN unfinished;"
+	                              " DROP INDEX recipients_dom;" /* schema 5 */
+	                              " ALTER TABLE recipients DROP COLUMN domain;"
 	                              " PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);

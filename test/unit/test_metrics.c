@@ -204,7 +204,10 @@ test_gauges_and_age(void **state)
 	metrics_gauge_set(G_QUEUE_OLDEST, 5000);
 	metrics_render(buf, sizeof buf, 5042);
 	assert_true(sample(buf, "mxrelay_sessions") == 2);
-	assert_true(sample(buf, "mxrelay_queue_messages") == 1234567);
+	assert_true(sample(buf, "mxrelay_queue_messages{state=\"queued\"}") == 1234567);
+	metrics_gauge_set(G_QUEUE_HELD, 7);
+	metrics_render(buf, sizeof buf, 5042);
+	assert_true(sample(buf, "mxrelay_queue_messages{state=\"held\"}") == 7);
 	assert_true(sample(buf, "mxrelay_queue_oldest_age_seconds") == 42);
 	/* a clock that went back, or an empty queue: never negative */
 	metrics_render(buf, sizeof buf, 4000);
