@@ -198,9 +198,12 @@ space_intake(struct space *s, uint64_t incoming, char *err, size_t errlen)
 			         "spool: insert: the spool reserve is in use (%llu bytes free)",
 			         (unsigned long long)s->free_b);
 		else
-			snprintf(err, errlen,
-			         "spool: insert: %llu bytes free, under queue_minfree (%llu)",
-			         (unsigned long long)s->free_b, (unsigned long long)s->c.minfree);
+			snprintf(
+			    err, errlen,
+			    "spool: insert: %llu bytes free (less what was let in since the "
+			    "last check), under queue_minfree (%llu)",
+			    (unsigned long long)(s->free_b > s->spent ? s->free_b - s->spent : 0),
+			    (unsigned long long)s->c.minfree);
 		return -1;
 	}
 	if (over_cap(s, incoming, err, errlen))

@@ -196,8 +196,14 @@ idle_wait(struct writer *w)
 	struct timespec ts;
 	int rc = 0;
 
+	/* a quarter second: a pause for space (refused at MAIL FROM from its figure)
+	 * lifts soon after space returns */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 1;
+	ts.tv_nsec += 250 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
 	while (w->head == NULL && !w->stopping && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
 	return w->head == NULL && !w->stopping ? rc : 0;
@@ -238,6 +244,9 @@ writer_main(void *arg)
 		struct batch *b = xmalloc(sizeof(*b));
 		b->jobs = list;
 		async_post(w->async, batch_done, b);
+		/* a writer kept busy by results alone must still see space come back */
+		if (w->space)
+			space_tick(w->space);
 	}
 }
 
