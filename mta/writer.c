@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mta/async.h"
 #include "mta/shared/log.h"
@@ -127,6 +128,33 @@ store(struct writer *w, struct writer_job *list, size_t n)
 		fns[i]->status = fns[i]->fn(w->sp, fns[i]->arg, fns[i]->err, sizeof(fns[i]->err));
 }
 
+/*
+ * Idle (w->mu held): one small step of giving freed spool pages back
+ * (spool_vacuum.c, issue 12). 1 when there is more to do right away, 2
+ * when in a second (a reader held the checkpoint up), else 0.
+ */
+static int
+writer_vacuum(struct writer *w)
+{
+	struct spool_vacuum v;
+	char err[256];
+	int r;
+
+	pthread_mutex_unlock(&w->mu);
+	r = spool_vacuum_step(w->sp, &v, err, sizeof(err));
+	pthread_mutex_lock(&w->mu);
+	if (r < 0)
+		log_warn("event=spool_error op=vacuum error=\"%s\"", err);
+	else if (v.pending)
+		log_warn("event=vacuum_pending live_bytes=%lld reason=\"spool.db made before"
+		         " auto_vacuum and too big to convert now: tried at the next start\"",
+		         (long long)v.live_bytes);
+	else if (v.converted)
+		log_info("event=vacuum_converted live_bytes=%lld freed_pages=%lld",
+		         (long long)v.live_bytes, (long long)v.freed_pages);
+	return r < 0 ? 0 : v.more ? 1 : v.later ? 2 : 0;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -137,8 +165,19 @@ writer_main(void *arg)
 		size_t n = 0;
 
 		pthread_mutex_lock(&w->mu);
-		while (w->head == NULL && !w->stopping)
-			pthread_cond_wait(&w->cv, &w->mu);
+		while (w->head == NULL && !w->stopping) {
+			int vac = writer_vacuum(w);
+			struct timespec ts;
+
+			if (vac == 1)
+				continue;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			if (vac == 2 && w->head == NULL && !w->stopping)
+				pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+			else if (vac == 0 && w->head == NULL && !w->stopping)
+				pthread_cond_wait(&w->cv, &w->mu);
+		}
 		if (w->head == NULL) {
 			pthread_mutex_unlock(&w->mu);
 			return NULL;

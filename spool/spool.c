@@ -28,14 +28,14 @@ static const char *const spool_sql[ST__COUNT] = {
                    " auth_user, flags, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?3)",
     [ST_INS_RCPT] = "INSERT INTO recipients (msg_id, address, state, next_try)"
                     " VALUES (?1, ?2, 0, ?3)",
-    [ST_INS_CHUNK] = "INSERT INTO body_chunks (msg_id, seq, data) VALUES (?1, ?2, ?3)",
+    [ST_INS_CHUNK] = "INSERT INTO bodies (msg_id, seq, data) VALUES (?1, ?2, ?3)",
     [ST_COUNT_PENDING] = "SELECT count(*) FROM messages AS m WHERE EXISTS (SELECT 1 FROM"
                          " recipients AS r WHERE r.msg_id = m.id AND r.state = 0)",
     [ST_LIST] = "SELECT " MSG_COLS " FROM messages ORDER BY id LIMIT ?1",
     [ST_GET] = "SELECT " MSG_COLS " FROM messages WHERE qid = ?1",
     [ST_RCPTS] = "SELECT address, state FROM recipients WHERE msg_id = ?1 ORDER BY id",
     [ST_BODY_INFO] = "SELECT id, size FROM messages WHERE qid = ?1",
-    [ST_CHUNKS] = "SELECT seq, data FROM body_chunks WHERE msg_id = ?1 ORDER BY seq",
+    [ST_CHUNKS] = "SELECT seq, data FROM bodies WHERE msg_id = ?1 ORDER BY seq",
     [ST_DELETE] = "DELETE FROM messages WHERE qid = ?1",
     /* Delivery side (spool_deliver.c). */
     /* By id: the recipients_msg probes then walk that index in order (7x faster at 1M). */
@@ -198,6 +198,15 @@ apply_pragmas(struct spool *sp, const char *dir, char *err, size_t errlen)
 	int wal = 0;
 
 	sqlite3_busy_timeout(sp->db, 5000);
+	/*
+	 * Only a new file takes these (before its first table; later they
+	 * are no-ops): freed pages can go back to the file system
+	 * (spool_vacuum.c), and 4 KB pages keep the WAL bytes per small
+	 * commit low. An old file is converted by its first spool_vacuum_step.
+	 */
+	if (sqlite3_exec(sp->db, "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA page_size = 4096;", NULL,
+	                 NULL, NULL) != SQLITE_OK)
+		goto sqlerr;
 	if (sqlite3_prepare_v2(sp->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
 		goto sqlerr;
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -269,6 +278,10 @@ spool_open(struct spool **out, const char *dir, char *err, size_t errlen)
 	    spool_schema_migrate(sp->db, dir, err, errlen) < 0 ||
 	    prepare_all(sp, dir, err, errlen) < 0)
 		goto done;
+	if (spool_pragma_int(sp->db, "PRAGMA page_size", &sp->page_size) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: open %s: %s", dir, sqlite3_errmsg(sp->db));
+		goto done;
+	}
 	*out = sp;
 	sp = NULL;
 	ret = 0;

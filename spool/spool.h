@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
-#define SPOOL_SCHEMA_VERSION 3
+#define SPOOL_SCHEMA_VERSION 4
 
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
@@ -132,6 +132,33 @@ void spool_msg_free(struct spool_msg *m);
  * a shared file system).
  */
 int spool_set_max_size(struct spool *sp, int64_t bytes, char *err, size_t errlen);
+
+/* What one spool_vacuum_step did (all zero: nothing to do now). */
+struct spool_vacuum {
+	int more;		/* call again when idle: there is more to give back */
+	int later;		/* call again in a second: a reader held the checkpoint up */
+	int converted;		/* this step turned an old file into auto_vacuum = INCREMENTAL */
+	int pending;		/* old file too big to convert now: left for the next start */
+	int64_t live_bytes;	/* with converted or pending: the live data in the file */
+	int64_t freed_pages;	/* pages this step gave back to the file system */
+	int dropped_old;	/* this step dropped the emptied pre-version-4 body table */
+};
+
+/*
+ * Give freed space back to the file system, one small step per call, so
+ * a caller that runs it between its writes never holds them up for long
+ * (the daemon's writer thread runs it while it has nothing queued).
+ * The first call converts a spool made before auto_vacuum existed (one
+ * VACUUM, only when its live data is under 64 MB, else *v says pending and
+ * it is left alone until the next handle). After that a step is one
+ * PRAGMA incremental_vacuum of at most 256 pages, taken only when the free
+ * list is both large and a big part of the file, or, at the end of a run, a
+ * TRUNCATE checkpoint that gives the WAL back too (never waiting for a
+ * reader: when one is busy it is retried later). After an error the step
+ * does nothing for 10 s, so a caller logging errors logs few. Fills *v;
+ * 0, or -1 with err.
+ */
+int spool_vacuum_step(struct spool *sp, struct spool_vacuum *v, char *err, size_t errlen);
 
 /*
  * Delivery side (spool_deliver.c). The daemon keeps an in-memory schedule of

@@ -446,7 +446,7 @@ class Daemon:
                 m["rcpts"] = [x[0] for x in con.execute(
                     "SELECT address FROM recipients WHERE msg_id = ? ORDER BY id", (m["id"],))]
                 chunks = [x[0] for x in con.execute(
-                    "SELECT data FROM body_chunks WHERE msg_id = ? ORDER BY seq", (m["id"],))]
+                    "SELECT data FROM bodies WHERE msg_id = ? ORDER BY seq", (m["id"],))]
                 m["body"] = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
                 out.append(m)
             return out
