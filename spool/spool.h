@@ -136,7 +136,7 @@ int spool_set_max_size(struct spool *sp, int64_t bytes, char *err, size_t errlen
 /* What one spool_vacuum_step did (all zero: nothing to do now). */
 struct spool_vacuum {
 	int more;		/* call again when idle: there is more to give back */
-	int later;		/* call again in a second: a reader held the checkpoint up */
+	int later;		/* call again in a second (a busy reader, or waiting for quiet) */
 	int converted;		/* this step turned an old file into auto_vacuum = INCREMENTAL */
 	int pending;		/* old file too big to convert now: left for the next start */
 	int64_t live_bytes;	/* with converted or pending: the live data in the file */
@@ -154,7 +154,9 @@ struct spool_vacuum {
  * PRAGMA incremental_vacuum of at most 256 pages, taken only when the free
  * list is both large and a big part of the file, or, at the end of a run, a
  * TRUNCATE checkpoint that gives the WAL back too (never waiting for a
- * reader: when one is busy it is retried later). After an error the step
+ * reader: when one is busy it is retried later); a WAL file over 1 MB is
+ * also trimmed that way once nothing was written for 2 s (v->later asks
+ * to be called again meanwhile). After an error the step
  * does nothing for 10 s, so a caller logging errors logs few. Fills *v;
  * 0, or -1 with err.
  */

@@ -58,6 +58,8 @@ struct spool {
 	int vac_running;     /* giving back until the free list is small */
 	int vac_ckpt;        /* pages were given back: a TRUNCATE checkpoint is due */
 	time_t vac_retry_at; /* after an error or a busy checkpoint: no step before */
+	int64_t vac_changes; /* sqlite3_total_changes64 at the last step... */
+	time_t vac_quiet;    /* ...and since when it has not moved */
 };
 
 /*

@@ -11,6 +11,7 @@
  * messages stored in it are gone (spool_schema.c, step 4).
  */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,6 +24,8 @@
 #define VAC_CONVERT_MAX ((int64_t)64 * 1024 * 1024) /* live bytes: VACUUM at start below */
 #define VAC_RETRY_SECS 10    /* after an error: no step for this long */
 #define VAC_BUSY_MS 5000     /* the handle's busy timeout, as spool_open sets it */
+#define VAC_WAL_KEEP ((int64_t)1024 * 1024) /* a bigger WAL is trimmed once writes stop... */
+#define VAC_QUIET_SECS 2     /* ...for this long (whole seconds of time(): at least 1 s) */
 
 static int
 fail(struct spool *sp, const char *what, char *err, size_t errlen)
@@ -152,6 +155,40 @@ checkpoint(struct spool *sp, struct spool_vacuum *v, char *err, size_t errlen)
 	return drop_old_chunks(sp, v, err, errlen);
 }
 
+static int64_t
+wal_bytes(struct spool *sp)
+{
+	const char *wal = sqlite3_filename_wal(sqlite3_db_filename(sp->db, "main"));
+	struct stat sb;
+
+	return wal != NULL && stat(wal, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+/*
+ * The WAL file keeps the largest size it reached (up to journal_size_limit)
+ * even with the queue empty. Once nothing was written on this handle (the
+ * daemon's only writer) for VAC_QUIET_SECS, one TRUNCATE checkpoint gives
+ * it back; while writes go on, the checkpoint would only be redone.
+ */
+static int
+trim_wal(struct spool *sp, struct spool_vacuum *v, char *err, size_t errlen)
+{
+	int64_t changes = sqlite3_total_changes64(sp->db);
+	time_t now = time(NULL);
+
+	if (wal_bytes(sp) <= VAC_WAL_KEEP)
+		return 0;
+	if (changes != sp->vac_changes || sp->vac_quiet == 0) {
+		sp->vac_changes = changes;
+		sp->vac_quiet = now;
+	}
+	if (now - sp->vac_quiet < VAC_QUIET_SECS) {
+		v->later = 1;
+		return 0;
+	}
+	return checkpoint(sp, v, err, errlen);
+}
+
 int
 spool_vacuum_step(struct spool *sp, struct spool_vacuum *v, char *err, size_t errlen)
 {
@@ -177,5 +214,5 @@ spool_vacuum_step(struct spool *sp, struct spool_vacuum *v, char *err, size_t er
 	sp->vac_running = 0;
 	if (sp->vac_ckpt)
 		return checkpoint(sp, v, err, errlen);
-	return 0;
+	return trim_wal(sp, v, err, errlen);
 }
