@@ -131,7 +131,8 @@ store(struct writer *w, struct writer_job *list, size_t n)
 /*
  * Idle (w->mu held): one small step of giving freed spool pages back
  * (spool_vacuum.c, issue 12). 1 when there is more to do right away, 2
- * when in a second (a reader held the checkpoint up), else 0.
+ * when in a second (a reader held a checkpoint up, or the WAL waits for
+ * writes to stop), else 0.
  */
 static int
 writer_vacuum(struct writer *w)
