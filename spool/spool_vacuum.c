@@ -18,8 +18,8 @@
 #include "spool_int.h"
 
 #define VAC_STEP_PAGES 256  /* pages per step: 1 MB at 4 KB pages */
-#define VAC_KEEP_PAGES 256  /* a run stops here: the next messages reuse these */
-#define VAC_START_PAGES 1024 /* a run starts at this many free pages... */
+#define VAC_KEEP_PAGES 128  /* a run stops here: the next messages reuse these */
+#define VAC_START_PAGES 512 /* a run starts at this many free pages (2 MB)... */
 #define VAC_START_SHARE 4    /* ...that are also 1/4 of the file: churn reuses fewer */
 #define VAC_CONVERT_MAX ((int64_t)64 * 1024 * 1024) /* live bytes: VACUUM at start below */
 #define VAC_RETRY_SECS 10    /* after an error: no step for this long */
@@ -93,8 +93,9 @@ first_step(struct spool *sp, struct spool_vacuum *v, char *err, size_t errlen)
 		return 0;
 	}
 	v->live_bytes = (pages - free_pages) * sp->page_size;
+	/* no incremental steps on a file that is not INCREMENTAL: they would do nothing */
+	sp->vac_off = 1;
 	if (v->live_bytes >= VAC_CONVERT_MAX) {
-		sp->vac_off = 1;
 		v->pending = 1;
 		return 0;
 	}
@@ -102,6 +103,7 @@ first_step(struct spool *sp, struct spool_vacuum *v, char *err, size_t errlen)
 	        SQLITE_OK ||
 	    page_counts(sp, &after, &unused) < 0)
 		return fail(sp, "convert", err, errlen);
+	sp->vac_off = 0;
 	v->converted = 1;
 	v->freed_pages = pages - after;
 	v->more = 1;
@@ -126,7 +128,7 @@ give_back(struct spool *sp, struct spool_vacuum *v, int64_t pages, int64_t free_
 	v->freed_pages = pages - after;
 	v->more = v->freed_pages > 0;
 	sp->vac_running = v->more; /* nothing moved: never spin on it */
-	sp->vac_ckpt = 1;
+	sp->vac_ckpt |= v->more;
 	return 0;
 }
 
@@ -203,7 +205,7 @@ spool_vacuum_step(struct spool *sp, struct spool_vacuum *v, char *err, size_t er
 	if (!sp->vac_started)
 		return first_step(sp, v, err, errlen);
 	if (sp->vac_off)
-		return 0;
+		return trim_wal(sp, v, err, errlen);
 	if (page_counts(sp, &pages, &free_pages) < 0)
 		return fail(sp, "read", err, errlen);
 	if (!sp->vac_running && free_pages >= VAC_START_PAGES &&

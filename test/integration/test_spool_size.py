@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Spool size on disk (issue 12): 20,000 messages of ~1.3 KB from Postfix's
+"""Spool size on disk (issue 12). Mail queued in a version-3 spool (bodies in
+body_chunks) is delivered after the upgrade to schema 4, and the file is
+converted to incremental vacuum. 20,000 messages of ~1.3 KB from Postfix's
 smtp-source, queued while their MX is down, take at most 1.5x their bytes
 in spool.db + WAL (4.9 KB per 1.56 KB message before schema 4); drained to
 smtp-sink, the files shrink below 10 % of their peak within 60 s, and mail
@@ -138,6 +140,103 @@ def test_spool_size_and_shrink_after_drain():
     assert prober.worst < PROMPT_S, f"a submission waited {prober.worst:.2f} s for its 250"
     assert not d.grep(r"event=spool_error op=vacuum"), d.tail(5)
 
+
+V3_SCHEMA = """
+CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, qid TEXT UNIQUE NOT NULL,
+ sender TEXT NOT NULL, received INTEGER, size INTEGER, client_ip TEXT, helo TEXT, auth_user TEXT,
+ flags INTEGER, next_try INTEGER, attempts INTEGER DEFAULT 0, lease_until INTEGER DEFAULT 0,
+ state INTEGER DEFAULT 0);
+CREATE TABLE recipients (id INTEGER PRIMARY KEY, msg_id INTEGER NOT NULL REFERENCES messages(id)
+ ON DELETE CASCADE, address TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, next_try INTEGER,
+ attempts INTEGER DEFAULT 0, last_reply TEXT);
+CREATE TABLE body_chunks (msg_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+ seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (msg_id, seq)) WITHOUT ROWID;
+CREATE INDEX recipients_msg ON recipients(msg_id, state);
+CREATE INDEX recipients_due ON recipients(state, next_try);
+CREATE INDEX messages_due ON messages(next_try);
+CREATE TABLE audit (client_ip TEXT NOT NULL, auth_user TEXT NOT NULL DEFAULT '',
+ tls_version TEXT NOT NULL DEFAULT '', tls_cipher TEXT NOT NULL DEFAULT '',
+ worst_tls TEXT NOT NULL DEFAULT '', auth_mech TEXT NOT NULL DEFAULT '',
+ plaintext_auth INTEGER NOT NULL DEFAULT 0, allowlisted INTEGER NOT NULL DEFAULT 0,
+ senders TEXT NOT NULL DEFAULT '', header_from TEXT NOT NULL DEFAULT '',
+ messages INTEGER NOT NULL DEFAULT 0, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+ PRIMARY KEY (client_ip, auth_user)) WITHOUT ROWID;
+CREATE INDEX audit_last_seen ON audit(last_seen);
+ALTER TABLE messages ADD COLUMN unfinished INTEGER NOT NULL DEFAULT 0;
+PRAGMA user_version = 3;
+"""
+
+
+def make_v3_spool(data_dir, bodies):
+    """A version-3 spool (as mxrelay made it before schema 4) with BODIES queued, 256 KB chunks."""
+    import sqlite3
+    os.makedirs(data_dir, mode=0o700)
+    con = sqlite3.connect(os.path.join(data_dir, "spool.db"), isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.executescript(V3_SCHEMA)
+    now = int(time.time())
+    con.execute("BEGIN")
+    for i, body in enumerate(bodies, 1):
+        con.execute("INSERT INTO messages (id, qid, sender, received, size, flags, next_try)"
+                    " VALUES (?, ?, 'old@example.com', ?, ?, 0, ?)",
+                    (i, "%016x" % (0xa0 + i), now, len(body), now))
+        con.execute("INSERT INTO recipients (msg_id, address, next_try) VALUES (?, ?, ?)",
+                    (i, f"old{i}@d.test", now))
+        for seq, off in enumerate(range(0, len(body), 256 * 1024)):
+            con.execute("INSERT INTO body_chunks VALUES (?, ?, ?)",
+                        (i, seq, body[off:off + 256 * 1024]))
+    con.execute("COMMIT")
+    con.close()
+
+
+def old_body(n, lines):
+    head = f"From: old@example.com\r\nTo: old{n}@d.test\r\nSubject: stored by version 3\r\n\r\n"
+    return (head + "".join(f"{n}.{i:06d} stored before the upgrade\r\n"
+                           for i in range(lines))).encode()
+
+
+def test_upgrade_from_version_3_delivers_old_mail():
+    """Mail queued by a version-3 spool (bodies in body_chunks) is delivered byte for byte
+    after the upgrade; the small old file is converted to incremental vacuum at start, and
+    body_chunks, once empty, is dropped at the next start."""
+    tmp = mxtest.tmpdir()
+    sink_dir = os.path.join(tmp, "sink")
+    os.mkdir(sink_dir)
+    os.chmod(sink_dir, 0o777)
+    bodies = [old_body(1, 30), old_body(2, 8000)]   # 1.5 KB and 300 KB: one and two chunks
+    d = mxtest.Daemon(tmp=tmp, conf={"allow_private_mx": "yes", "retry_min": "1s",
+                                     "retry_max": "2s"})
+    make_v3_spool(d.data_dir, bodies)
+    sink_port = mxtest.free_port()
+    d.configure({"route": f"d.test 127.0.0.1:{sink_port}"})
+    sink = subprocess.Popen(["smtp-sink", "-u", "nobody", "-d", os.path.join(sink_dir, "%M%S."),
+                             f"127.0.0.1:{sink_port}", "100"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mxtest.on_cleanup(lambda: (sink.kill(), sink.wait()))
+    mxtest.wait_for(lambda: sink_port in mxtest._listening_ports(), timeout=10,
+                    what="smtp-sink listening")
+    d.start()
+    d.wait_log(r"event=vacuum_converted", timeout=10)
+    mxtest.wait_for(lambda: d.query("SELECT count(*) AS n FROM messages")[0]["n"] == 0,
+                    timeout=30, interval=0.2, what="old messages delivered")
+    assert d.query("PRAGMA auto_vacuum")[0]["auto_vacuum"] == 2
+    dumps = [open(os.path.join(sink_dir, f), "rb").read() for f in os.listdir(sink_dir)]
+    for i, body in enumerate(bodies, 1):
+        lf = body.replace(b"\r\n", b"\n")   # smtp-sink -d writes LF line ends
+        got = [x for x in dumps if lf in x]
+        assert len(got) == 1, f"old message {i} ({len(body)} B): {len(got)} intact copies at the sink"
+    assert d.query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'body_chunks'")[0]["n"] == 1
+    d.stop()
+    d.start()
+    mxtest.wait_for(lambda: d.query("SELECT count(*) AS n FROM sqlite_master"
+                                    " WHERE name = 'body_chunks'")[0]["n"] == 0,
+                    timeout=10, what="the emptied body_chunks dropped at start")
+    s = d.connect()
+    s.mail("new@example.com", ["new@d.test"],
+           mxtest.message("new@example.com", "new@d.test", "after the upgrade"))
+    s.quit()
+    mxtest.wait_for(lambda: d.query("SELECT count(*) AS n FROM messages")[0]["n"] == 0,
+                    timeout=30, interval=0.2, what="new message delivered")
 
 if __name__ == "__main__":
     mxtest.main()

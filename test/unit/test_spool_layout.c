@@ -299,6 +299,49 @@ test_upgrade_from_v3(void **state)
 	free(nbody);
 }
 
+/*
+ * An old spool holding 64 MB or more is left as it is (one VACUUM would
+ * hold the writer for seconds): pending, and later steps do nothing. Once
+ * the queue is small, the next start converts it.
+ */
+static void
+test_big_old_spool_pending(void **state)
+{
+	struct fx *fx = *state;
+	char *bodies[NOLD];
+	struct spool_vacuum v;
+	size_t i;
+
+	make_v3_spool(fx, bodies);
+	db_exec(fx->path,
+	        "INSERT INTO messages (id, qid, sender, received, size, flags, next_try) VALUES"
+	        " (10, '00000000000000c1', 's@example.test', 1700000000, 68157440, 0, 1700000000);"
+	        "INSERT INTO recipients (msg_id, address) VALUES (10, 'r@example.test');"
+	        "WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 259)"
+	        " INSERT INTO body_chunks SELECT 10, n, zeroblob(262144) FROM s");
+	fx->sp = open_ok(fx->dir);
+	vacuum_ok(fx->sp, &v);
+	assert_int_equal(v.pending, 1);
+	assert_int_equal(v.converted, 0);
+	assert_true(v.live_bytes >= 64 * 1024 * 1024);
+	vacuum_ok(fx->sp, &v);
+	assert_int_equal(v.pending + v.converted + v.more + (int)v.freed_pages, 0);
+	assert_int_equal(db_int(fx->path, "PRAGMA auto_vacuum"), 0);
+
+	db_exec(fx->path, "PRAGMA foreign_keys = ON; DELETE FROM messages WHERE id = 10");
+	spool_close(fx->sp); /* the next start */
+	fx->sp = open_ok(fx->dir);
+	vacuum_ok(fx->sp, &v);
+	assert_int_equal(v.converted, 1);
+	assert_int_equal(v.pending, 0);
+	assert_true(v.freed_pages > 64 * 1024 * 1024 / 4096);
+	assert_int_equal(db_int(fx->path, "PRAGMA auto_vacuum"), 2);
+	for (i = 0; i < NOLD; i++) {
+		assert_body(fx->sp, old_msgs[i].qid, bodies[i], old_msgs[i].len);
+		free(bodies[i]);
+	}
+}
+
 static int64_t
 file_size(const char *path)
 {
@@ -401,6 +444,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_upgrade_from_v3),
+	    T(test_big_old_spool_pending),
 	    T(test_vacuum_shrinks_drained),
 	};
 
