@@ -156,6 +156,12 @@ make_dir(const char *dir, char *err, size_t errlen)
 /*
  * Create spool.db ourselves with 0600 before SQLite does (it would use 0644):
  * SQLite gives the -wal and -shm files the mode of the database file.
+ * Only when it does not exist yet: close() of any descriptor of the file
+ * drops every POSIX lock this process holds on it, the SHARED locks of the
+ * handles already open included, and then another process's last close
+ * (sqlite3, a test reading the spool) believes it is alone, checkpoints
+ * and deletes the WAL the daemon is still writing to (seen: every spool
+ * handle opened after the writer's did this).
  */
 static char *
 make_db_file(const char *dir, char *err, size_t errlen)
@@ -169,7 +175,11 @@ make_db_file(const char *dir, char *err, size_t errlen)
 		return NULL;
 	}
 	snprintf(path, len, "%s/spool.db", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (access(path, F_OK) == 0)
+		return path;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return path; /* made meanwhile by another opener */
 	if (fd < 0) {
 		spool_seterr(err, errlen, "spool: open %s: %s", path, strerror(errno));
 		free(path);
