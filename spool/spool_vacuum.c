@@ -188,6 +188,7 @@ trim_wal(struct spool *sp, struct spool_vacuum *v, char *err, size_t errlen)
 		v->later = 1;
 		return 0;
 	}
+	sp->vac_ckpt = 1; /* until it is done: a busy retry asks to be called again */
 	return checkpoint(sp, v, err, errlen);
 }
 
