@@ -189,7 +189,7 @@ store(struct writer *w, struct writer_job *list, size_t n)
 		run_fn(w, fns[i]);
 }
 
-/* Wait for work at most a second (w->mu held); ETIMEDOUT when none came. */
+/* Wait for work at most a quarter second (w->mu held); ETIMEDOUT when none came. */
 static int
 idle_wait(struct writer *w)
 {
@@ -209,6 +209,34 @@ idle_wait(struct writer *w)
 	return w->head == NULL && !w->stopping ? rc : 0;
 }
 
+/*
+ * Idle (w->mu held): one small step of giving freed spool pages back
+ * (spool_vacuum.c, issue 12). 1 when there is more to do right away, 2
+ * when in a second (a reader held a checkpoint up, or the WAL waits for
+ * writes to stop), else 0.
+ */
+static int
+writer_vacuum(struct writer *w)
+{
+	struct spool_vacuum v;
+	char err[256];
+	int r;
+
+	pthread_mutex_unlock(&w->mu);
+	r = spool_vacuum_step(w->sp, &v, err, sizeof(err));
+	pthread_mutex_lock(&w->mu);
+	if (r < 0)
+		log_warn("event=spool_error op=vacuum error=\"%s\"", err);
+	else if (v.pending)
+		log_warn("event=vacuum_pending live_bytes=%lld reason=\"spool.db made before"
+		         " auto_vacuum and too big to convert now: tried at the next start\"",
+		         (long long)v.live_bytes);
+	else if (v.converted)
+		log_info("event=vacuum_converted live_bytes=%lld freed_pages=%lld",
+		         (long long)v.live_bytes, (long long)v.freed_pages);
+	return r < 0 ? 0 : v.more ? 1 : v.later ? 2 : 0;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -219,12 +247,16 @@ writer_main(void *arg)
 		size_t n = 0;
 
 		pthread_mutex_lock(&w->mu);
-		if (w->head == NULL && !w->stopping && idle_wait(w) == ETIMEDOUT) {
-			/* idle: free space still changes (other files, the reserve) */
-			pthread_mutex_unlock(&w->mu);
-			if (w->space)
+		while (w->head == NULL && !w->stopping) {
+			/* idle: give freed pages back one step at a time, and watch free
+			 * space (other files, the reserve) every quarter second */
+			if (writer_vacuum(w) == 1)
+				continue;
+			if (idle_wait(w) == ETIMEDOUT && w->space) {
+				pthread_mutex_unlock(&w->mu);
 				space_tick(w->space);
-			continue;
+				pthread_mutex_lock(&w->mu);
+			}
 		}
 		if (w->head == NULL) {
 			pthread_mutex_unlock(&w->mu);

@@ -29,14 +29,14 @@ static const char *const spool_sql[ST__COUNT] = {
     /* domain (schema 5): serves queue flush DOMAIN through recipients_dom */
     [ST_INS_RCPT] = "INSERT INTO recipients (msg_id, address, state, next_try, domain)"
                     " VALUES (?1, ?2, 0, ?3, " SPOOL_DOMAIN_OF("?2") ")",
-    [ST_INS_CHUNK] = "INSERT INTO body_chunks (msg_id, seq, data) VALUES (?1, ?2, ?3)",
+    [ST_INS_CHUNK] = "INSERT INTO bodies (msg_id, seq, data) VALUES (?1, ?2, ?3)",
     [ST_COUNT_PENDING] = "SELECT count(*) FROM messages AS m WHERE EXISTS (SELECT 1 FROM"
                          " recipients AS r WHERE r.msg_id = m.id AND r.state = 0)",
     [ST_LIST] = "SELECT " MSG_COLS " FROM messages ORDER BY id LIMIT ?1",
     [ST_GET] = "SELECT " MSG_COLS " FROM messages WHERE qid = ?1",
     [ST_RCPTS] = "SELECT address, state FROM recipients WHERE msg_id = ?1 ORDER BY id",
     [ST_BODY_INFO] = "SELECT id, size FROM messages WHERE qid = ?1",
-    [ST_CHUNKS] = "SELECT seq, data FROM body_chunks WHERE msg_id = ?1 ORDER BY seq",
+    [ST_CHUNKS] = "SELECT seq, data FROM bodies WHERE msg_id = ?1 ORDER BY seq",
     [ST_DELETE] = "DELETE FROM messages WHERE qid = ?1",
     /* Delivery side (spool_deliver.c). */
     /* By id: the recipients_msg probes then walk that index in order (7x faster at 1M). */
@@ -160,6 +160,12 @@ make_dir(const char *dir, char *err, size_t errlen)
 /*
  * Create spool.db ourselves with 0600 before SQLite does (it would use 0644):
  * SQLite gives the -wal and -shm files the mode of the database file.
+ * Only when it does not exist yet: close() of any descriptor of the file
+ * drops every POSIX lock this process holds on it, the SHARED locks of the
+ * handles already open included, and then another process's last close
+ * (sqlite3, a test reading the spool) believes it is alone, checkpoints
+ * and deletes the WAL the daemon is still writing to (seen: every spool
+ * handle opened after the writer's did this).
  */
 static char *
 make_db_file(const char *dir, char *err, size_t errlen)
@@ -173,7 +179,11 @@ make_db_file(const char *dir, char *err, size_t errlen)
 		return NULL;
 	}
 	snprintf(path, len, "%s/spool.db", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (access(path, F_OK) == 0)
+		return path;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return path; /* made meanwhile by another opener */
 	if (fd < 0) {
 		spool_seterr(err, errlen, "spool: open %s: %s", path, strerror(errno));
 		free(path);
@@ -205,6 +215,15 @@ apply_pragmas(struct spool *sp, const char *dir, char *err, size_t errlen)
 	int wal = 0;
 
 	sqlite3_busy_timeout(sp->db, 5000);
+	/*
+	 * Only a new file takes these (before its first table; later they
+	 * are no-ops): freed pages can go back to the file system
+	 * (spool_vacuum.c), and 4 KB pages keep the WAL bytes per small
+	 * commit low. An old file is converted by its first spool_vacuum_step.
+	 */
+	if (sqlite3_exec(sp->db, "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA page_size = 4096;", NULL,
+	                 NULL, NULL) != SQLITE_OK)
+		goto sqlerr;
 	if (sqlite3_prepare_v2(sp->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
 		goto sqlerr;
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -277,6 +296,10 @@ spool_open(struct spool **out, const char *dir, char *err, size_t errlen)
 	    spool_schema_migrate(sp->db, dir, err, errlen) < 0 ||
 	    prepare_all(sp, dir, err, errlen) < 0)
 		goto done;
+	if (spool_pragma_int(sp->db, "PRAGMA page_size", &sp->page_size) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: open %s: %s", dir, sqlite3_errmsg(sp->db));
+		goto done;
+	}
 	*out = sp;
 	sp = NULL;
 	ret = 0;

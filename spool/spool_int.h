@@ -60,6 +60,15 @@ struct spool {
 	sqlite3_stmt *st[ST__COUNT];
 	int64_t default_max_pages; /* max_page_count at open: "unlimited" */
 	int full_seen;             /* a step failed for lack of space (spool_take_full) */
+	int64_t page_size;         /* read at open: spool_insert.c sizes body rows by it */
+	/* spool_vacuum.c: where this handle's vacuum steps stand */
+	int vac_started;     /* the first step (conversion of an old file) is done */
+	int vac_off;         /* the file is not auto_vacuum = INCREMENTAL: no steps */
+	int vac_running;     /* giving back until the free list is small */
+	int vac_ckpt;        /* pages were given back: a TRUNCATE checkpoint is due */
+	time_t vac_retry_at; /* after an error or a busy checkpoint: no step before */
+	int64_t vac_changes; /* sqlite3_total_changes64 at the last step... */
+	time_t vac_quiet;    /* ...and since when it has not moved */
 };
 
 /*

@@ -234,24 +234,19 @@ body_info(struct spool *sp, const char *qid, int64_t *id, int64_t *size, char *e
 }
 
 /*
- * Copy the chunks of message ID into buf (size bytes). Chunks must be
+ * Step ST (one message's body rows: seq, data) into buf. Rows must be
  * numbered 0, 1, 2... and add up to exactly size: anything else is a
  * damaged spool, and delivering a silently truncated message is worse
- * than an error.
+ * than an error. *rows says how many rows there were.
  */
-int
-spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, size_t size, char *err,
-                  size_t errlen)
+static int
+copy_rows(struct spool *sp, sqlite3_stmt *st, const char *qid, char *buf, size_t size,
+          int64_t *rows, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = sp->st[ST_CHUNKS];
 	size_t off = 0, len;
 	int64_t seq = 0;
-	int rc, ret = -1;
+	int rc;
 
-	if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-		spool_bind_fail(sp, ST_CHUNKS, "read body", qid, err, errlen);
-		return -1;
-	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const void *data = sqlite3_column_blob(st, 1);
 
@@ -263,15 +258,65 @@ spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, size
 			memcpy(buf + off, data, len);
 		off += len;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	*rows = seq;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		spool_seterr(err, errlen, "spool: read body %s: %s", qid, sqlite3_errmsg(sp->db));
-	else if (rc == SQLITE_ROW || off != size)
+		return -1;
+	}
+	if (rc == SQLITE_ROW || off != size) {
 		spool_seterr(err, errlen,
 		             "spool: read body %s: body chunks damaged (%zu of %zu bytes)", qid,
 		             off, size);
-	else
-		ret = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A message stored before schema version 4 has its body in body_chunks
+ * (spool_schema.c). Prepared per call: such messages only exist until the
+ * queue that held them at the upgrade drains, and the table may be gone
+ * (spool_vacuum.c drops it once empty), which reads as no rows.
+ */
+static int
+copy_old_rows(struct spool *sp, const char *qid, int64_t id, char *buf, size_t size, char *err,
+              size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t rows;
+	int ret;
+
+	if (sqlite3_prepare_v2(sp->db,
+	                       "SELECT seq, data FROM body_chunks WHERE msg_id = ?1 ORDER BY seq",
+	                       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		spool_seterr(err, errlen,
+		             "spool: read body %s: body chunks damaged (0 of %zu bytes)", qid, size);
+		return -1;
+	}
+	ret = copy_rows(sp, st, qid, buf, size, &rows, err, errlen);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* Copy the body of message ID into buf (size bytes): bodies, else body_chunks. */
+int
+spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, size_t size, char *err,
+                  size_t errlen)
+{
+	sqlite3_stmt *st = sp->st[ST_CHUNKS];
+	int64_t rows = 0;
+	int ret;
+
+	if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+		spool_bind_fail(sp, ST_CHUNKS, "read body", qid, err, errlen);
+		return -1;
+	}
+	ret = copy_rows(sp, st, qid, buf, size, &rows, err, errlen);
 	sqlite3_reset(st);
+	if (ret < 0 && rows == 0 && size > 0)
+		ret = copy_old_rows(sp, qid, id, buf, size, err, errlen);
 	return ret;
 }
 

@@ -113,6 +113,22 @@ reply_addr_error(struct session *s, enum addr_status st, bool rcpt)
 	}
 }
 
+/* Out of space (queue_minfree, spool reserve in use): say so before the data is
+ * sent, like Postfix; the writer still judges each batch at the end. 1: refused. */
+static int
+mail_paused(struct session *s, const char *addr)
+{
+	char qa[300];
+
+	if (metrics_gauge(G_INTAKE_PAUSED) == 0)
+		return 0;
+	smtpd_reply_id(s, R_SPOOL_FULL);
+	metrics_reject(RC_SYSTEM);
+	log_warn("s=%s event=mail_refused ip=%s reason=intake_paused from=\"<%s>\"", s->id, s->ip,
+	         LOG_Q(qa, addr));
+	return 1;
+}
+
 static void
 cmd_mail(struct session *s, char *arg)
 {
@@ -157,15 +173,8 @@ cmd_mail(struct session *s, char *arg)
 			return;
 		}
 	}
-	/* out of space (queue_minfree, spool reserve in use): say so before the data
-	 * is sent, like Postfix; the writer still judges each batch at the end */
-	if (metrics_gauge(G_INTAKE_PAUSED) != 0) {
-		smtpd_reply_id(s, R_SPOOL_FULL);
-		metrics_reject(RC_SYSTEM);
-		log_warn("s=%s event=mail_refused ip=%s reason=intake_paused from=\"<%s>\"", s->id,
-		         s->ip, LOG_Q(qa, addr));
+	if (mail_paused(s, addr))
 		return;
-	}
 	/* dkim_unsigned = refuse: say so at MAIL, before the client sends the data */
 	if (intake_sender_refusal(s->srv, addr) != R_NONE) {
 		smtpd_reply_id(s, R_SENDER_NO_DKIM_KEY, addr);

@@ -441,12 +441,17 @@ class Daemon:
         where = " WHERE client_ip IS NOT NULL" if received_only else ""
         try:
             out = []
+            old_chunks = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'body_chunks'"
+                                     ).fetchone() is not None
             for r in con.execute("SELECT * FROM messages" + where + " ORDER BY id"):
                 m = dict(r)
                 m["rcpts"] = [x[0] for x in con.execute(
                     "SELECT address FROM recipients WHERE msg_id = ? ORDER BY id", (m["id"],))]
                 chunks = [x[0] for x in con.execute(
-                    "SELECT data FROM body_chunks WHERE msg_id = ? ORDER BY seq", (m["id"],))]
+                    "SELECT data FROM bodies WHERE msg_id = ? ORDER BY seq", (m["id"],))]
+                if not chunks and old_chunks:   # stored before schema version 4
+                    chunks = [x[0] for x in con.execute(
+                        "SELECT data FROM body_chunks WHERE msg_id = ? ORDER BY seq", (m["id"],))]
                 m["body"] = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
                 out.append(m)
             return out

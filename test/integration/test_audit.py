@@ -237,12 +237,19 @@ def test_upgrade_from_schema_1_keeps_mail():
     con.execute("ALTER TABLE messages DROP COLUMN unfinished")   # schema version 3
     con.execute("DROP INDEX recipients_dom")                      # schema version 5
     con.execute("ALTER TABLE recipients DROP COLUMN domain")
+    # schema version 4 moved bodies out of body_chunks (dropped once empty): move them back
+    con.execute("CREATE TABLE IF NOT EXISTS body_chunks (msg_id INTEGER NOT NULL REFERENCES"
+                " messages(id) ON DELETE CASCADE, seq INTEGER NOT NULL, data BLOB NOT NULL,"
+                " PRIMARY KEY (msg_id, seq)) WITHOUT ROWID")
+    con.execute("INSERT INTO body_chunks SELECT msg_id, seq, data FROM bodies")
+    con.execute("DROP TABLE bodies")
     con.execute("PRAGMA user_version = 1")
     con.commit()
     con.close()
     d.start()
     assert d.query("PRAGMA user_version")[0]["user_version"] == 5
     assert d.message(qid)["sender"] == "a@example.com", "the queued message was lost"
+    assert b"\r\n\r\n" in d.message(qid)["body"], "the queued message lost its body"
     # schema 5 filled in the domain of the recipient already queued (queue flush DOMAIN)
     assert [r["domain"] for r in d.query("SELECT domain FROM recipients")] == ["example.net"]
     assert d.query("SELECT count(*) AS n FROM audit")[0]["n"] == 0

@@ -355,7 +355,7 @@ def test_big_body_over_several_chunks():
     s.quit()
     m = d.message(qid)
     assert m["body"].endswith(text[len(b"Subject: chunks\r\n"):]), "big body not stored byte for byte"
-    n = d.query("SELECT count(*) AS n FROM body_chunks WHERE msg_id = ?", (m["id"],))[0]["n"]
+    n = d.query("SELECT count(*) AS n FROM bodies WHERE msg_id = ?", (m["id"],))[0]["n"]
     assert n >= 2, f"an 800 KB body should span several chunks, got {n}"
 
 

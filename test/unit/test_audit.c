@@ -334,6 +334,8 @@ test_upgrade_from_v1(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
 	                              "DROP TABLE audit; DROP INDEX IF EXISTS audit_last_seen;"
+	                              " INSERT INTO body_chunks SELECT msg_id, seq, data FROM bodies;"
+	                              " DROP TABLE bodies;"
 	                              " ALTER TABLE messages DROP COLUMN unfinished;"
 	                              " DROP INDEX recipients_dom;" /* schema 5 */
 	                              " ALTER TABLE recipients DROP COLUMN domain;"

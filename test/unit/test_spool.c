@@ -38,7 +38,7 @@ struct msg_spec {
 	const char *sender;
 	const char *client_ip, *helo, *auth_user;
 	unsigned flags;
-	int64_t chunks; /* expected rows in body_chunks */
+	int64_t chunks; /* expected rows in bodies */
 };
 
 /* A built message: the spool_msg_in plus the storage it borrows. */
@@ -131,7 +131,7 @@ total_rows(const char *dir)
 	return db_int(dir,
 	              "SELECT (SELECT count(*) FROM messages) * 1000000 +"
 	              " (SELECT count(*) FROM recipients) * 1000 +"
-	              " (SELECT count(*) FROM body_chunks)",
+	              " (SELECT count(*) FROM bodies)",
 	              NULL);
 }
 
@@ -287,7 +287,7 @@ test_open_creates_schema(void **state)
 	    {"messages", "attempts"},   {"messages", "lease_until"}, {"messages", "state"},
 	    {"recipients", "msg_id"},   {"recipients", "address"},   {"recipients", "state"},
 	    {"recipients", "next_try"}, {"recipients", "attempts"},  {"recipients", "last_reply"},
-	    {"body_chunks", "msg_id"},  {"body_chunks", "seq"},      {"body_chunks", "data"},
+	    {"bodies", "msg_id"},       {"bodies", "seq"},           {"bodies", "data"},
 	};
 	struct fx *fx = *state;
 	char path[128], sql[160];
@@ -324,7 +324,7 @@ test_scans_use_indexes(void **state)
 	    {"due messages", "SELECT id FROM messages WHERE next_try <= 5", "messages_due"},
 	    {"cascade and rcpt fetch", "SELECT address FROM recipients WHERE msg_id = 5",
 	     "recipients_msg"},
-	    {"body chunks", "SELECT data FROM body_chunks WHERE msg_id = 5", "PRIMARY KEY"},
+	    {"body chunks", "SELECT data FROM bodies WHERE msg_id = 5", "bodies_msg"},
 	    {"by qid", "SELECT id FROM messages WHERE qid = 'x'", "autoindex_messages"},
 	    {"spool_count",
 	     "SELECT count(*) FROM messages AS m WHERE EXISTS (SELECT 1 FROM"
@@ -424,6 +424,10 @@ test_open_errors(void **state)
 static const struct msg_spec roundtrip[] = {
     {.body_len = 0, .nrcpts = 1, .sender = "", .chunks = 0},
     {.body_len = 1, .nrcpts = 2, .client_ip = "192.0.2.1", .chunks = 1},
+    {.body_len = 1280, .nrcpts = 1, .chunks = 1}, /* 5/16 of a 4 KB page: one row */
+    {.body_len = 1562, .nrcpts = 1, .chunks = 2}, /* cut: two rows pack 2.6 per page */
+    {.body_len = 4096, .nrcpts = 1, .chunks = 4},
+    {.body_len = 4097, .nrcpts = 1, .chunks = 1}, /* over a page: overflow pages, whole */
     {.body_len = 256 * KiB - 1, .nrcpts = 3, .helo = "client.example", .chunks = 1},
     {.body_len = 256 * KiB, .nrcpts = 1, .auth_user = "copier", .chunks = 1},
     {.body_len = 256 * KiB + 1, .nrcpts = 8, .flags = SPOOL_F_8BITMIME, .chunks = 2},
@@ -456,7 +460,7 @@ test_batch_roundtrip(void **state)
 	for (i = 0; i < NROUNDTRIP; i++) {
 		assert_stored(fx->sp, &b[i].in);
 		assert_int_equal(db_int(fx->dir,
-		                        "SELECT count(*) FROM body_chunks WHERE msg_id ="
+		                        "SELECT count(*) FROM bodies WHERE msg_id ="
 		                        " (SELECT id FROM messages WHERE qid = ?1)",
 		                        b[i].in.qid),
 		                 roundtrip[i].chunks);
@@ -465,7 +469,7 @@ test_batch_roundtrip(void **state)
 		    db_int(fx->dir, "SELECT next_try FROM messages WHERE qid = ?1", b[i].in.qid),
 		    b[i].in.received);
 	}
-	assert_int_equal(db_int(fx->dir, "SELECT max(length(data)) FROM body_chunks", NULL),
+	assert_int_equal(db_int(fx->dir, "SELECT max(length(data)) FROM bodies", NULL),
 	                 256 * KiB);
 
 	assert_int_equal(spool_list(fx->sp, 100, &list, &n, err, sizeof err), 0);

@@ -216,7 +216,7 @@ snapshot(const char *dir)
 	                 " (SELECT id || ',' || msg_id || ',' || state || ',' || ifnull(next_try,"
 	                 " '-') || ',' || attempts || ',' || ifnull(last_reply, '-') AS x FROM"
 	                 " recipients ORDER BY id)) || '#' || (SELECT count(*) || ',' ||"
-	                 " ifnull(sum(length(data)), 0) FROM body_chunks)");
+	                 " ifnull(sum(length(data)), 0) FROM bodies)");
 
 	/* A NULL anywhere (an empty table) would make every snapshot equal. */
 	assert_string_not_equal(s, "(null)");
@@ -409,7 +409,7 @@ test_load_work_errors(void **state)
 	build(&b, 1, 1, 300 * KiB);
 	insert_ok(fx->sp, &b, 1);
 	id = msg_id(fx->dir, b.in.qid);
-	db_exec(fx->dir, "DELETE FROM body_chunks WHERE seq = 1");
+	db_exec(fx->dir, "DELETE FROM bodies WHERE seq = 1");
 	w = (struct spool_work *)1;
 	assert_int_equal(spool_load_work(fx->sp, id, &w, err, sizeof err), -1);
 	assert_null(w);
@@ -554,7 +554,7 @@ test_apply_deletes_finished(void **state)
 	                        NULL),
 	                 0);
 	assert_int_equal(db_int(fx->dir,
-	                        "SELECT count(*) FROM body_chunks WHERE msg_id NOT IN"
+	                        "SELECT count(*) FROM bodies WHERE msg_id NOT IN"
 	                        " (SELECT id FROM messages)",
 	                        NULL),
 	                 0);
