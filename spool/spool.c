@@ -211,7 +211,7 @@ static int
 apply_pragmas(struct spool *sp, const char *dir, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t fk = 0;
+	int64_t fk = 0, pages = 0;
 	int wal = 0;
 
 	sqlite3_busy_timeout(sp->db, 5000);
@@ -221,8 +221,12 @@ apply_pragmas(struct spool *sp, const char *dir, char *err, size_t errlen)
 	 * (spool_vacuum.c), and 4 KB pages keep the WAL bytes per small
 	 * commit low. An old file is converted by its first spool_vacuum_step.
 	 */
-	if (sqlite3_exec(sp->db, "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA page_size = 4096;", NULL,
-	                 NULL, NULL) != SQLITE_OK)
+	/* only on an empty file: on an existing one, even as a no-op, setting
+	 * auto_vacuum writes, and on a full disk every open (readers too) failed */
+	if (spool_pragma_int(sp->db, "PRAGMA page_count", &pages) != SQLITE_OK ||
+	    (pages == 0 &&
+	     sqlite3_exec(sp->db, "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA page_size = 4096;",
+	                  NULL, NULL, NULL) != SQLITE_OK))
 		goto sqlerr;
 	if (sqlite3_prepare_v2(sp->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
 		goto sqlerr;
