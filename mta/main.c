@@ -207,7 +207,8 @@ on_drain_tick(void *arg)
 {
 	struct server *srv = arg;
 
-	if (server_idle(srv) || (deadline_passed && srv->nsessions == 0))
+	if (server_idle(srv) ||
+	    (deadline_passed && srv->nsessions == 0 && metrics_gauge(G_RESULTS_UNRECORDED) == 0))
 		event_base_loopexit(srv->base, NULL);
 }
 
@@ -227,7 +228,7 @@ on_deadline(void *arg)
 		 * nothing was recorded for them, so they are tried again at start.
 		 */
 		loop_timer_add(deadline_ev, 5000);
-		if (srv->nsessions == 0)
+		if (srv->nsessions == 0 && metrics_gauge(G_RESULTS_UNRECORDED) == 0)
 			event_base_loopexit(srv->base, NULL);
 		return;
 	}

@@ -235,5 +235,11 @@ space_use_reserve(struct space *s)
 void
 space_tick(struct space *s)
 {
+	char err[256];
+
 	refresh(s, 0);
+	/* capped is otherwise judged only by an insert batch, and while the gauge says
+	 * paused new mail is refused at MAIL FROM: none would come to lift it */
+	if (s->capped && over_cap(s, 0, err, sizeof(err)) == 0)
+		metrics_gauge_set(G_INTAKE_PAUSED, s->paused);
 }

@@ -278,6 +278,10 @@ apply_one(struct spool *sp, const struct spool_update *u, char *err, size_t errl
 	int rc;
 
 	snprintf(tag, sizeof tag, "message %lld", (long long)u->msg_id);
+	/* set again below only by an insert in this transaction: a retry after a
+	 * rolled-back commit must not report the id that commit never made */
+	if (u->bounce != NULL)
+		u->bounce->id = 0;
 	if (u->nresults > 0 && u->results == NULL) {
 		spool_seterr(err, errlen, "spool: apply %s: NULL results", tag);
 		return SQLITE_MISUSE;

@@ -124,6 +124,7 @@ mail_paused(struct session *s, const char *addr)
 		return 0;
 	smtpd_reply_id(s, R_SPOOL_FULL);
 	metrics_reject(RC_SYSTEM);
+	s->srv->rejected++;
 	log_warn("s=%s event=mail_refused ip=%s reason=intake_paused from=\"<%s>\"", s->id, s->ip,
 	         LOG_Q(qa, addr));
 	return 1;

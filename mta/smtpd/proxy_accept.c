@@ -255,13 +255,17 @@ proxy_accept(struct listener *l, int fd, const struct sockaddr *sa, socklen_t sa
 		smtpd_refuse_fd(l, fd, R_PROXY_UNTRUSTED);
 		return;
 	}
-	/* until the header is in, the connection counts against the balancer's address */
-	if (srv->nsessions + srv->nproxying >= srv->cfg->max_connections ||
+	/*
+	 * Until the header is in, the connection counts against the balancer's
+	 * address, and headers still awaited are capped on their own (each is
+	 * bounded in time too): the session cap is judged at handoff, where an
+	 * idle session can make room (limits.c), as on a plain listener.
+	 */
+	if (srv->nproxying >= srv->cfg->max_connections ||
 	    peers_take(srv, sa, srv->cfg->max_connections_per_ip) != 0) {
 		log_warn("event=refused ip=%s reason=%s listener=%s", ip,
-		         srv->nsessions + srv->nproxying >= srv->cfg->max_connections
-		             ? "max_connections"
-		             : "max_connections_per_ip",
+		         srv->nproxying >= srv->cfg->max_connections ? "max_connections"
+		                                                     : "max_connections_per_ip",
 		         l->conf->name);
 		smtpd_refuse_fd(l, fd, R_TOO_MANY_CONNS);
 		return;

@@ -294,6 +294,13 @@ def test_spool_max_size_holds_intake_only():
     mxtest.note(f"# 550 RCPTs per address: {dict(collections.Counter(tries.values()))}")
     assert len(tries) == len(acked) and max(tries.values()) <= 2, tries
     assert not got, "a refused recipient's message reached the sink"
+    # under the cap again: intake comes back by itself, although new mail is refused at
+    # MAIL FROM while paused (no insert batch reaches the writer to lift the pause)
+    d.wait_log(r"event=intake_resumed reason=spool_max_size", 5)
+    s = d.connect()
+    s.ehlo()
+    s.cmd("MAIL FROM:<cap@example.com>", 250)
+    s.quit()
     d.stop()
 
 
@@ -394,6 +401,9 @@ def test_queue_minfree_refusal_and_return():
     assert _submit(s, 3, body)[0] == "250"
     s.quit()
     d.stop()
+    # the refusals (one at the end of DATA, one at MAIL FROM) count in the stop line
+    stop = d.grep(r"event=stopping")[-1]
+    assert int(re.search(r"rejected=(\d+)", stop).group(1)) >= 2, stop
 
 
 def test_queue_minfree_config_check():

@@ -624,6 +624,45 @@ test_apply_bounce(void **state)
 	unbuild(&dsn, 1);
 }
 
+
+/* A DSN's id is valid only after the commit that inserted it: an apply rolled back
+ * (here by a trigger) and retried after the message was deleted must not leave the
+ * rolled-back id behind, or the queue counts would gain a message that is not there. */
+static void
+test_apply_retry_forgets_bounce_id(void **state)
+{
+	struct fx *fx = *state;
+	struct spool_result res;
+	struct spool_update u;
+	struct built b, dsn;
+	char err[256] = "";
+	int full = 0;
+	int64_t mid;
+	sqlite3 *db;
+
+	build(&b, 1, 1, 2000);
+	insert_ok(fx->sp, &b, 1);
+	make_bounce(&dsn, 100, 5000, "sender@example.test");
+	mid = msg_id(fx->dir, b.in.qid);
+	res = (struct spool_result){rcpt_id(fx->dir, "r0.1@example.test"), SPOOL_RCPT_FAILED, 0,
+	                            "550 5.1.1 unknown"};
+	u = (struct spool_update){.msg_id = mid, .results = &res, .nresults = 1, .attempts = 1,
+	                          .bounce = &dsn.in};
+	db = db_open(fx->dir);
+	assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER t BEFORE INSERT ON bodies BEGIN"
+	                                  " SELECT RAISE(ABORT, 'injected'); END", 0, 0, 0), SQLITE_OK);
+	dsn.in.id = 0;
+	assert_int_equal(apply(fx->sp, &u, 1, &full, err, sizeof err), -1); /* 1st try fails */
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER t", 0, 0, 0), SQLITE_OK);
+	/* operator deletes the message while record.c waits to retry */
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM messages", 0, 0, 0), SQLITE_OK);
+	sqlite3_close(db);
+	apply_ok(fx->sp, &u, 1); /* retry: gone, returns 0 */
+	assert_int_equal(dsn.in.id, 0); /* what deliver.c's job_applied assumes */
+	unbuild(&b, 1);
+	unbuild(&dsn, 1);
+}
+
 enum fault { F_FOREIGN_RCPT, F_DONE_RCPT, F_BAD_STATE, F_DUP_BOUNCE, F_BAD_BOUNCE, F_NULL_RES };
 
 /* Batches that must change nothing: the bad update comes after a good one. */
@@ -979,7 +1018,7 @@ main(void)
 	    T(test_load_work_errors),
 	    T(test_apply_mixed),
 	    T(test_apply_deletes_finished),
-	    T(test_apply_bounce),
+	    T(test_apply_bounce), T(test_apply_retry_forgets_bounce_id),
 	    T(test_apply_all_or_nothing),
 	    T(test_apply_disk_full),
 	    T(test_apply_empty),
