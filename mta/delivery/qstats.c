@@ -267,7 +267,7 @@ dom_put(struct qstats *q, struct qs_dom *x)
 static size_t
 msg_bucket(const struct qstats *q, int64_t id)
 {
-	return (size_t)(((uint64_t)id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (q->mbuckets - 1);
+	return util_id_bucket(id, q->mbuckets);
 }
 
 static struct qs_msg *

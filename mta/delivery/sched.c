@@ -48,7 +48,7 @@ struct sched {
 static size_t
 bucket(const struct sched *s, int64_t id)
 {
-	return (size_t)(((uint64_t)id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (s->nbuckets - 1);
+	return util_id_bucket(id, s->nbuckets);
 }
 
 static struct node *

@@ -31,4 +31,14 @@ void *xrealloc(void *p, size_t n);
 /* Monotonic clock in milliseconds. */
 int64_t util_now_ms(void);
 
+/*
+ * The bucket of a row id in a hash table of nbuckets (a power of two):
+ * Fibonacci hashing, so ids that grow by one spread over every bucket.
+ */
+static inline size_t
+util_id_bucket(int64_t id, size_t nbuckets)
+{
+	return (size_t)(((uint64_t)id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (nbuckets - 1);
+}
+
 #endif
