@@ -133,6 +133,26 @@ def _submit(s, n, body):
     return str(r.code), r.enh
 
 
+def _drained_and_back(d, sink, acked, body, since):
+    """Every acknowledged message reached the sink, none more than twice, and intake
+    is back by itself after the drain: nobody touched the daemon or the file system
+    (the writer sees the space within a quarter second of its last write)."""
+    got = sink.snapshot()
+    missing = [q for q in acked if q not in got]
+    assert not missing, f"{len(missing)} acknowledged messages never delivered: {missing[:5]}"
+    dups = collections.Counter(got[q] for q in acked)
+    mxtest.note(f"# deliveries per message: {dict(dups)}")
+    assert max(dups) <= 2, f"a message was delivered more than twice: {dups}"
+    d.wait_log(r"event=intake_resumed", 5, since=since)
+    s = d.connect()
+    s.ehlo()
+    code, v = _submit(s, 99999, body)
+    s.quit()
+    assert code == "250", f"intake did not come back after the drain: {code} {v}"
+    for ln in d.grep(r"event=(intake_|spool_reserve)"):
+        mxtest.note("# " + ln)
+
+
 def _conf(sink_port, **extra):
     c = {
         "route": f"d.test 127.0.0.1:{sink_port}",
@@ -188,23 +208,8 @@ def test_full_tmpfs_mx_down_then_up():
     # the MX comes up: every 250 must reach it, the queue must drain
     sink = Sink(sink_port)
     mxtest.wait_for(lambda: d.count() == 0, 50, 0.2, "the queue to drain")
-    got = sink.snapshot()
-    missing = [q for q in acked if q not in got]
-    assert not missing, f"{len(missing)} acknowledged messages never delivered: {missing[:5]}"
-    dups = collections.Counter(v for q, v in got.items() if q in acked)
-    mxtest.note(f"# deliveries per message: {dict(dups)}")
-    assert max(got[q] for q in acked) <= 2, f"a message was delivered more than twice: {dups}"
     assert not d.grep(r"apply: commit: database or disk is full"), "a result failed to commit"
-    # intake is back by itself: nobody touched the daemon or the file system (the writer
-    # sees the space within a quarter second of its last write)
-    d.wait_log(r"event=intake_resumed", 5, since=full_mark)
-    s = d.connect()
-    s.ehlo()
-    code, v = _submit(s, 99999, body)
-    s.quit()
-    assert code == "250", f"intake did not come back after the drain: {code} {v}"
-    for ln in d.grep(r"event=(intake_|spool_reserve)"):
-        mxtest.note("# " + ln)
+    _drained_and_back(d, sink, acked, body, full_mark)
     d.stop()
 
 
@@ -230,11 +235,11 @@ def test_reserve_results_commit():
             break
         acked.append(v)
     s.quit()
+    full_mark = d._log_size()
     mxtest.note(f"# {len(acked)} acknowledged, then {refused}; {_free(data)} bytes free")
     assert refused == ("452", "4.3.1"), refused
     # retries every 1-2 s with the MX down: their results need room the disk no longer has
     d.wait_log(r"event=spool_reserve state=used bytes=1048576", 15)
-    time.sleep(3)
     # the first result that found the disk full was absorbed by the reserve: no result or
     # claim failed before it was used. With no floor (queue_minfree = 0) the reserve is one
     # cushion, not a guarantee: later deferrals may fill it again, and those are kept and
@@ -245,18 +250,7 @@ def test_reserve_results_commit():
     mxtest.note(f"# result or claim failures after the reserve: {len(lines) - 1}")
     sink = Sink(sink_port)
     mxtest.wait_for(lambda: d.count() == 0, 50, 0.2, "the queue to drain")
-    got = sink.snapshot()
-    missing = [q for q in acked if q not in got]
-    assert not missing, f"{len(missing)} acknowledged messages never delivered"
-    mxtest.note(f"# deliveries per message: {dict(collections.Counter(got[q] for q in acked))}")
-    assert max(got[q] for q in acked) <= 2
-    s = d.connect()
-    s.ehlo()
-    code, v = _submit(s, 99999, body)
-    s.quit()
-    assert code == "250", f"intake did not come back after the drain: {code} {v}"
-    for ln in d.grep(r"event=(intake_|spool_reserve)"):
-        mxtest.note("# " + ln)
+    _drained_and_back(d, sink, acked, body, full_mark)
     d.stop()
 
 
