@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "spool/spool.h"
+#include "spoolfx.h"
 
 #define KiB 1024
 #define MiB (1024 * 1024)
@@ -56,12 +57,10 @@ setup(void **state)
 
 	if (fx == NULL)
 		return -1;
-	snprintf(fx->base, sizeof fx->base, "/tmp/test_spool.XXXXXX");
-	if (mkdtemp(fx->base) == NULL) {
+	if (tu_spool_dirs("test_spool", fx->base, sizeof fx->base, fx->dir, sizeof fx->dir) != 0) {
 		free(fx);
 		return -1;
 	}
-	snprintf(fx->dir, sizeof fx->dir, "%s/spool", fx->base);
 	*state = fx;
 	return 0;
 }
@@ -75,18 +74,6 @@ teardown(void **state)
 	tu_rmtree(fx->base);
 	free(fx);
 	return 0;
-}
-
-static struct spool *
-open_ok(const char *dir)
-{
-	char err[256] = "";
-	struct spool *sp = NULL;
-
-	if (spool_open(&sp, dir, err, sizeof err) != 0)
-		fail_msg("spool_open %s: %s", dir, err);
-	assert_non_null(sp);
-	return sp;
 }
 
 /* Raw SQLite access, as other programs reading the spool would do it. */
@@ -294,7 +281,7 @@ test_open_creates_schema(void **state)
 	struct stat sb;
 	size_t i;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	assert_int_equal(stat(fx->dir, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0700);
 	snprintf(path, sizeof path, "%s/spool.db", fx->dir);
@@ -335,7 +322,7 @@ test_scans_use_indexes(void **state)
 	char path[128];
 	size_t i;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	snprintf(path, sizeof path, "%s/spool.db", fx->dir);
 	for (i = 0; i < sizeof plans / sizeof plans[0]; i++) {
 		char p[256];
@@ -364,11 +351,11 @@ test_reopen_idempotent(void **state)
 	int round;
 
 	build(&b, 1, &plain);
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	insert_ok(fx->sp, &b, 1);
 	for (round = 0; round < 3; round++) {
 		spool_close(fx->sp);
-		fx->sp = open_ok(fx->dir);
+		fx->sp = tu_spool_open(fx->dir);
 		assert_int_equal(db_int(fx->dir, "PRAGMA user_version", NULL),
 		                 SPOOL_SCHEMA_VERSION);
 		assert_int_equal(count(fx->sp), 1);
@@ -384,7 +371,7 @@ test_newer_version_refused(void **state)
 	char err[256] = "", want[96], sql[64];
 	struct spool *sp = (struct spool *)1;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	spool_close(fx->sp);
 	fx->sp = NULL;
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SPOOL_SCHEMA_VERSION + 1);
@@ -452,7 +439,7 @@ test_batch_roundtrip(void **state)
 	char err[256] = "";
 	size_t i, n = 0;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	for (i = 0; i < NROUNDTRIP; i++)
 		build(&b[i], (unsigned)i + 1, &roundtrip[i]);
 	insert_ok(fx->sp, b, NROUNDTRIP);
@@ -469,8 +456,7 @@ test_batch_roundtrip(void **state)
 		    db_int(fx->dir, "SELECT next_try FROM messages WHERE qid = ?1", b[i].in.qid),
 		    b[i].in.received);
 	}
-	assert_int_equal(db_int(fx->dir, "SELECT max(length(data)) FROM bodies", NULL),
-	                 256 * KiB);
+	assert_int_equal(db_int(fx->dir, "SELECT max(length(data)) FROM bodies", NULL), 256 * KiB);
 
 	assert_int_equal(spool_list(fx->sp, 100, &list, &n, err, sizeof err), 0);
 	assert_int_equal(n, NROUNDTRIP);
@@ -492,7 +478,7 @@ test_list_max(void **state)
 	char err[256] = "";
 	size_t i, n = 99;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	assert_int_equal(spool_list(fx->sp, 10, &list, &n, err, sizeof err), 0);
 	assert_int_equal(n, 0);
 	free(list);
@@ -536,7 +522,7 @@ test_all_or_nothing(void **state)
 	struct built stored, b[3];
 	size_t c, i;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	build(&stored, 100, &plain);
 	insert_ok(fx->sp, &stored, 1);
 	for (c = 0; c < sizeof bad_batches / sizeof bad_batches[0]; c++) {
@@ -586,7 +572,7 @@ test_disk_full(void **state)
 	int full = -1;
 	size_t i;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	for (i = 0; i < 3; i++)
 		build(&old[i], (unsigned)i + 1, &huge);
 	insert_ok(fx->sp, old, 3);
@@ -618,7 +604,7 @@ test_disk_full(void **state)
 	insert_ok(fx->sp, b, 2);
 	assert_int_equal(count(fx->sp), 5);
 	spool_close(fx->sp);
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	assert_int_equal(count(fx->sp), 5);
 	assert_stored(fx->sp, &b[1].in);
 	assert_stored(fx->sp, &old[0].in);
@@ -632,7 +618,7 @@ test_set_max_size_errors(void **state)
 	struct fx *fx = *state;
 	char err[256] = "";
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	assert_int_equal(spool_set_max_size(fx->sp, -1, err, sizeof err), -1);
 	assert_non_null(strstr(err, "negative"));
 }
@@ -646,7 +632,7 @@ test_delete_cascades(void **state)
 	char err[256] = "", *body = NULL;
 	size_t len;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	build(&b[0], 1, &spec);
 	build(&b[1], 2, &spec);
 	insert_ok(fx->sp, b, 2);
@@ -676,7 +662,7 @@ test_count_pending_only(void **state)
 	struct spool_msg *m = NULL;
 	char err[256] = "";
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	build(&b[0], 1, &spec);
 	build(&b[1], 2, &spec);
 	insert_ok(fx->sp, b, 2);
@@ -702,8 +688,8 @@ test_two_handles(void **state)
 	struct built b[2];
 	char err[256] = "";
 
-	fx->sp = open_ok(fx->dir);
-	reader = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
+	reader = tu_spool_open(fx->dir);
 	build(&b[0], 1, &roundtrip[5]);
 	build(&b[1], 2, &plain);
 	assert_int_equal(count(reader), 0);
@@ -726,7 +712,7 @@ test_empty_batch(void **state)
 	char err[256] = "";
 	int full = -1;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	assert_int_equal(spool_insert_batch(fx->sp, NULL, 0, &full, err, sizeof err), 0);
 	assert_int_equal(full, 0);
 	assert_int_equal(count(fx->sp), 0);

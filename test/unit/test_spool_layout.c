@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "spool/spool.h"
+#include "spoolfx.h"
 
 /*
  * The schema of a version-3 spool, as spool_schema.c steps 1-3 made it
@@ -78,12 +79,11 @@ setup(void **state)
 
 	if (fx == NULL)
 		return -1;
-	snprintf(fx->base, sizeof fx->base, "/tmp/test_spool_layout.XXXXXX");
-	if (mkdtemp(fx->base) == NULL) {
+	if (tu_spool_dirs("test_spool_layout", fx->base, sizeof fx->base, fx->dir,
+	                  sizeof fx->dir) != 0) {
 		free(fx);
 		return -1;
 	}
-	snprintf(fx->dir, sizeof fx->dir, "%s/spool", fx->base);
 	snprintf(fx->path, sizeof fx->path, "%s/spool.db", fx->dir);
 	*state = fx;
 	return 0;
@@ -98,17 +98,6 @@ teardown(void **state)
 	tu_rmtree(fx->base);
 	free(fx);
 	return 0;
-}
-
-static struct spool *
-open_ok(const char *dir)
-{
-	char err[256] = "";
-	struct spool *sp = NULL;
-
-	if (spool_open(&sp, dir, err, sizeof err) != 0)
-		fail_msg("spool_open %s: %s", dir, err);
-	return sp;
 }
 
 static int64_t
@@ -168,9 +157,9 @@ put_old(sqlite3 *db, int64_t id, const char *qid, const char *body, size_t len)
 	         " VALUES (%lld, 'r@example.test', 1700000000);",
 	         (long long)id, qid, len, (long long)id);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO body_chunks VALUES (?1, ?2, ?3)", -1,
-	                                    &st, NULL),
-	                 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "INSERT INTO body_chunks VALUES (?1, ?2, ?3)", -1, &st, NULL),
+	    SQLITE_OK);
 	for (off = 0, seq = 0; off < len; off += OLD_CHUNK, seq++) {
 		size_t n = len - off < OLD_CHUNK ? len - off : OLD_CHUNK;
 
@@ -254,15 +243,18 @@ test_upgrade_from_v3(void **state)
 {
 	struct fx *fx = *state;
 	char *bodies[NOLD], *nbody = gen_body(1562, 99), err[256] = "";
-	struct spool_msg_in in = {.qid = "00000000000000b1", .sender = "", .body = nbody,
-	                          .body_len = 1562, .received = 1700000100};
+	struct spool_msg_in in = {.qid = "00000000000000b1",
+	                          .sender = "",
+	                          .body = nbody,
+	                          .body_len = 1562,
+	                          .received = 1700000100};
 	const char *rcpt = "n@example.test";
 	struct spool_msg_in *p = &in;
 	struct spool_vacuum v;
 	size_t i;
 
 	make_v3_spool(fx, bodies);
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	assert_int_equal(db_int(fx->path, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
 	assert_true(SPOOL_SCHEMA_VERSION >= 4);
 	for (i = 0; i < NOLD; i++) {
@@ -286,7 +278,7 @@ test_upgrade_from_v3(void **state)
 	assert_int_equal(db_int(fx->path, "SELECT count(*) FROM body_chunks"), 0);
 
 	spool_close(fx->sp); /* a restart */
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	vacuum_ok(fx->sp, &v);
 	assert_int_equal(v.dropped_old, 1);
 	assert_int_equal(v.converted, 0);
@@ -319,7 +311,7 @@ test_big_old_spool_pending(void **state)
 	        "INSERT INTO recipients (msg_id, address) VALUES (10, 'r@example.test');"
 	        "WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 259)"
 	        " INSERT INTO body_chunks SELECT 10, n, zeroblob(262144) FROM s");
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	vacuum_ok(fx->sp, &v);
 	assert_int_equal(v.pending, 1);
 	assert_int_equal(v.converted, 0);
@@ -330,7 +322,7 @@ test_big_old_spool_pending(void **state)
 
 	db_exec(fx->path, "PRAGMA foreign_keys = ON; DELETE FROM messages WHERE id = 10");
 	spool_close(fx->sp); /* the next start */
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	vacuum_ok(fx->sp, &v);
 	assert_int_equal(v.converted, 1);
 	assert_int_equal(v.pending, 0);
@@ -404,7 +396,7 @@ test_vacuum_shrinks_drained(void **state)
 	struct spool_vacuum v;
 	int64_t peak, pages, steps = 0;
 
-	fx->sp = open_ok(fx->dir);
+	fx->sp = tu_spool_open(fx->dir);
 	assert_int_equal(db_int(fx->path, "PRAGMA auto_vacuum"), 2);
 	assert_int_equal(db_int(fx->path, "PRAGMA page_size"), 4096);
 	fill(fx->sp, body);
@@ -422,7 +414,8 @@ test_vacuum_shrinks_drained(void **state)
 		vacuum_ok(fx->sp, &v);
 		/* 256 free pages, and the pointer-map page among them when it is cut off */
 		if (v.freed_pages > 257)
-			fail_msg("step %lld freed %lld pages", (long long)steps, (long long)v.freed_pages);
+			fail_msg("step %lld freed %lld pages", (long long)steps,
+			         (long long)v.freed_pages);
 		if (v.later)
 			sleep(1);
 		else if (!v.more)
