@@ -70,6 +70,7 @@ struct dns_target {
 	int pref;       /* its MX preference (0 for implicit MX) */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	bool secure;    /* the host's address records were DNSSEC-validated (AD, RFC 7672 2.1.1) */
 };
 
 /*
@@ -84,6 +85,7 @@ struct dns_mx_result {
 	bool implicit;                    /* no MX records: the domain itself was used */
 	const struct dns_target *targets; /* may be NULL when ntargets is 0 */
 	size_t ntargets;
+	bool mx_secure;                   /* the MX RRset (and CNAMEs to it) had AD */
 };
 
 /*
@@ -131,6 +133,68 @@ void dns_free(struct dns *d);
  * ENOMEM) if nothing was started: then cb never fires.
  */
 struct dns_query *dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg);
+
+/*
+ * ---- DNSSEC-aware lookups for transport security (RFC 7672, 8461, 8460) ----
+ *
+ * "secure" is the AD bit of the answer from the resolver in dns_servers,
+ * ANDed along CNAME hops (RFC 6840 5.7: the query sets AD to ask for it).
+ * It means something only when that resolver validates and the path to it
+ * cannot be tampered with: see dns_resolver_trusted. Status for these:
+ * DNS_OK (records), DNS_NXDOMAIN (the name or the type does not exist:
+ * "none"), DNS_TEMPFAIL (SERVFAIL, timeout, malformed answer).
+ */
+
+/* One TLSA record (RFC 6698 2.1). */
+struct dns_tlsa_rec {
+	unsigned usage, selector, mtype;
+	const unsigned char *data;
+	size_t len;
+};
+
+struct dns_tlsa_result {
+	enum dns_status status;
+	bool secure;
+	char reason[256];
+	const struct dns_tlsa_rec *recs;
+	size_t n;
+};
+typedef void (*dns_tlsa_cb)(void *arg, const struct dns_tlsa_result *res);
+
+/* TLSA of _PORT._tcp.HOST. Same handle rules as dns_resolve_mx. */
+struct dns_query *dns_resolve_tlsa(struct dns *d, const char *host, unsigned port,
+                                   dns_tlsa_cb cb, void *arg);
+
+/* One TXT record: its character-strings concatenated (RFC 7208 3.3, 8461 3.1). */
+struct dns_txt {
+	const char *data; /* NUL-terminated as well; may hold NUL bytes, len counts */
+	size_t len;
+};
+
+struct dns_txt_result {
+	enum dns_status status;
+	bool secure;
+	char reason[256];
+	const struct dns_txt *txt;
+	size_t n;
+};
+typedef void (*dns_txt_cb)(void *arg, const struct dns_txt_result *res);
+
+/* TXT records of name. Same handle rules as dns_resolve_mx. */
+struct dns_query *dns_resolve_txt(struct dns *d, const char *name, dns_txt_cb cb, void *arg);
+
+/*
+ * The addresses of one host (A/AAAA per the family option, the address
+ * policy applied), delivered as a dns_mx_result with implicit set and every
+ * target named host (e.g. mta-sts.DOMAIN for the policy fetch).
+ */
+struct dns_query *dns_resolve_addrs(struct dns *d, const char *host, dns_mx_cb cb, void *arg);
+
+/*
+ * true when every configured resolver is on loopback (127.0.0.0/8, ::1):
+ * only then is an AD bit worth trusting (RFC 7672 2.1.1, RFC 4035 4.9.3).
+ */
+bool dns_resolver_trusted(const struct dns *d);
 
 /* Stop a query: its callback never fires afterwards. The handle is freed. */
 void dns_cancel(struct dns_query *q);

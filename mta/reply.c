@@ -157,6 +157,18 @@ static const struct reply_def table[R__COUNT] = {
                        "\"%s\" is not a valid internationalized domain name"},
     [R_DLV_BAD_DOMAIN] = {501, "5.1.2", RC_NONE, "\"%s\" is not a valid domain name"},
     [R_DLV_EXPIRED] = {554, "5.4.7", RC_NONE, "message expired after %s%s; last: %s"},
+    /* RFC 3463 4.7.4: security features not supported; 4.7.5: cryptographic failure */
+    [R_DLV_TLS_NOT_OFFERED] = {451, "4.7.4", RC_NONE,
+                               "%s offered no STARTTLS (%s); TLS required by %s"},
+    [R_DLV_TLS_CERT] = {451, "4.7.5", RC_NONE, "%s certificate: %s; required by %s"},
+    [R_DLV_TLS_HANDSHAKE] = {451, "4.7.5", RC_NONE,
+                             "TLS handshake with %s failed: %s; required by %s"},
+    [R_DLV_TLSA_FAILED] = {451, "4.7.5", RC_NONE, "TLSA lookup for %s failed: %s"},
+    [R_DLV_DANE_REQUIRED] = {451, "4.7.5", RC_NONE,
+                             "no usable DNSSEC-signed TLSA record for %s (tls_policy dane)"},
+    [R_DLV_STS_NO_MX] = {451, "4.7.0", RC_NONE,
+                         "no MX host of %s matches its MTA-STS policy (id %s)"},
+    [R_DLV_STS_FETCH] = {451, "4.7.0", RC_NONE, "MTA-STS policy of %s could not be fetched: %s"},
 
     /* control (mta/control/) */
     [R_ADMIN_BOUNCE] = {554, "5.0.0", RC_NONE, "bounced by the administrator"},

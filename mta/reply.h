@@ -142,6 +142,14 @@ enum reply_id {
 	R_DLV_BAD_IDN,       /* 501 5.1.2 */
 	R_DLV_BAD_DOMAIN,    /* 501 5.1.2 */
 	R_DLV_EXPIRED,       /* 554 5.4.7 message expired after N UNIT; last: REPLY */
+	/* transport security (RFC 7672, 8461): always 4xx, never a plaintext retry */
+	R_DLV_TLS_NOT_OFFERED, /* 451 4.7.4 RELAY offered no STARTTLS (WHY); TLS required by POLICY */
+	R_DLV_TLS_CERT,        /* 451 4.7.5 RELAY certificate: REASON; required by POLICY */
+	R_DLV_TLS_HANDSHAKE,   /* 451 4.7.5 TLS handshake with RELAY failed: ERR; required by POLICY */
+	R_DLV_TLSA_FAILED,     /* 451 4.7.5 TLSA lookup for HOST failed: WHY */
+	R_DLV_DANE_REQUIRED,   /* 451 4.7.5 no usable DNSSEC-signed TLSA for HOST (tls_policy dane) */
+	R_DLV_STS_NO_MX,       /* 451 4.7.0 no MX host of DOMAIN matches its MTA-STS policy (id ID) */
+	R_DLV_STS_FETCH,       /* 451 4.7.0 MTA-STS policy of DOMAIN could not be fetched: WHY */
 
 	/* control: local submission envelope, queue commands (mta/control/) */
 	R_CONTROL_FIRST_,

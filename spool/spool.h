@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
-#define SPOOL_SCHEMA_VERSION 5
+#define SPOOL_SCHEMA_VERSION 6
 
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
@@ -498,5 +498,24 @@ int spool_queue_stats_load(struct spool *sp, spool_stats_row_fn fn, void *arg, c
 int spool_queue_set_state(struct spool *sp, const char *qid, int state, time_t next_try,
 			  int64_t *id, char *err, size_t errlen);
 int spool_queue_delete(struct spool *sp, const char *qid, int64_t *id, char *err, size_t errlen);
+
+/*
+ * Outbound TLS counters (schema 6, issue 13). The daemon adds to them
+ * (spool_tls_add, spool_tlsstats.c, on the writer); `mxrelayctl tls report`
+ * and the daily TLS-RPT read them (spool_tls_list, spool_tlsread.c). day is
+ * UTC days since the epoch; policy is tls_kind_name() (mta/delivery/tlsreq.h),
+ * result_type an RFC 8460 result type. Strings borrowed for the call.
+ */
+struct spool_tls_row {
+	int64_t day;
+	const char *domain, *policy, *policy_string, *mx;
+	int64_t sessions_ok, sessions_failed, delivered, verified;
+};
+
+struct spool_tls_failure {
+	int64_t day;
+	const char *domain, *policy, *result_type, *sending_ip, *mx, *mx_ip, *detail;
+	int64_t count;
+};
 
 #endif

@@ -109,6 +109,56 @@ static const char *const migrations[] = {
     "ALTER TABLE recipients ADD COLUMN domain TEXT;"
     "UPDATE recipients SET domain = " SPOOL_DOMAIN_OF("address") ";"
     "CREATE INDEX recipients_dom ON recipients(domain, state, msg_id);",
+    /*
+     * 6: outbound transport security (issue 13).
+     * sts_policies: the last MTA-STS policy fetched per recipient domain
+     * (RFC 8461 3.3 and 5.1: used until max_age even while the policy host
+     * is down, so a restart keeps it). tls_stats / tls_failures: per UTC day
+     * (days since the epoch), what each recipient domain's deliveries were
+     * under (policy = tls_kind_name) and which RFC 8460 result types their
+     * failures had; the daemon adds to the counts, `mxrelayctl tls report`
+     * and the daily TLS-RPT read them. tlsrpt_sent: one row per report sent
+     * (or given up), so no day is reported twice to the same rua.
+     */
+    "CREATE TABLE sts_policies ("
+    " domain TEXT PRIMARY KEY,"
+    " id TEXT NOT NULL,"
+    " mode TEXT NOT NULL,"
+    " mx TEXT NOT NULL,"
+    " max_age INTEGER NOT NULL,"
+    " policy TEXT NOT NULL,"
+    " fetched INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE tls_stats ("
+    " day INTEGER NOT NULL,"
+    " domain TEXT NOT NULL,"
+    " policy TEXT NOT NULL,"
+    " policy_string TEXT NOT NULL DEFAULT '',"
+    " mx TEXT NOT NULL DEFAULT '',"
+    " sessions_ok INTEGER NOT NULL DEFAULT 0,"
+    " sessions_failed INTEGER NOT NULL DEFAULT 0,"
+    " delivered INTEGER NOT NULL DEFAULT 0,"
+    " verified INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (day, domain, policy, mx)) WITHOUT ROWID;"
+    "CREATE TABLE tls_failures ("
+    " day INTEGER NOT NULL,"
+    " domain TEXT NOT NULL,"
+    " policy TEXT NOT NULL,"
+    " result_type TEXT NOT NULL,"
+    " sending_ip TEXT NOT NULL DEFAULT '',"
+    " mx TEXT NOT NULL DEFAULT '',"
+    " mx_ip TEXT NOT NULL DEFAULT '',"
+    " detail TEXT NOT NULL DEFAULT '',"
+    " count INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (day, domain, policy, result_type, sending_ip, mx, mx_ip)) WITHOUT ROWID;"
+    "CREATE TABLE tlsrpt_sent ("
+    " day INTEGER NOT NULL,"
+    " domain TEXT NOT NULL,"
+    " rua TEXT NOT NULL,"
+    " report_id TEXT NOT NULL,"
+    " sent INTEGER NOT NULL,"
+    " status TEXT NOT NULL,"
+    " PRIMARY KEY (day, domain, rua)) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == SPOOL_SCHEMA_VERSION,

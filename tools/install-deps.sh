@@ -25,6 +25,8 @@ libcrypt-dev
 libidn2-dev
 libmicrohttpd-dev
 libcmocka-dev
+libcurl4-openssl-dev
+zlib1g-dev
 "
 # libcmocka-dev: `cmake -B build` configures the unit tests too (BUILD_TESTING)
 
@@ -49,10 +51,15 @@ sqlite3
 postfix
 haproxy
 systemd
+ldnsutils
+unbound
+python3-jsonschema
 "
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
 # libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the
-# benchmarks' reference relay; systemd: systemd-analyze for test_systemd
+# benchmarks' reference relay; systemd: systemd-analyze for test_systemd;
+# ldnsutils (ldns-signzone) and unbound: the DNSSEC-signed zone and the
+# validating resolver of the DANE tests; python3-jsonschema: TLS-RPT schema
 
 usage() {
 	echo "usage: install-deps.sh [--test]" >&2
@@ -90,7 +97,7 @@ created_policy=0
 cleanup() { [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d; return 0; }
 trap cleanup EXIT
 if [ "$test_peers" = 1 ]; then
-	# Keep package postinst scripts from starting daemons (postfix, nsd, haproxy).
+	# Keep package postinst scripts from starting daemons (postfix, nsd, haproxy, unbound).
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 		chmod +x /usr/sbin/policy-rc.d

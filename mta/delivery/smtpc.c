@@ -54,6 +54,7 @@ real_free(void *arg)
 	if (c->bev)
 		bufferevent_free(c->bev);
 	smtpc_rd_free(c->rd);
+	tls_req_clear(&c->req);
 	free(c->rr);
 	free(c->rcpt_ok);
 	free(c);
@@ -536,6 +537,9 @@ handle_event(struct smtpc *c, struct bufferevent *bev, short what)
 			SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 			c->tls_on = true;
 			snprintf(c->tls_ver, sizeof(c->tls_ver), "%s", SSL_get_version(ssl));
+			snprintf(c->out.version, sizeof(c->out.version), "%s", c->tls_ver);
+			c->out.tls = true;
+			c->out.kind = c->req.kind;
 			enter(c, C_EHLO2);
 		}
 		return;
@@ -608,6 +612,12 @@ smtpc_connect(struct event_base *base, const struct smtpc_conf *conf, const char
 	c->cbs = *cbs;
 	c->arg = arg;
 	snprintf(c->tls_ver, sizeof(c->tls_ver), "none");
+	tls_req_init(&c->req);
+	if (conf->req != NULL)
+		tls_req_copy(&c->req, conf->req);
+	c->conf.req = &c->req;
+	c->out.kind = TLSK_PLAINTEXT;
+	snprintf(c->out.version, sizeof(c->out.version), "none");
 	c->rd = smtpc_rd_new();
 	memcpy(&c->dst, dst, dstlen < sizeof(c->dst) ? dstlen : sizeof(c->dst));
 	c->dstlen = dstlen < sizeof(c->dst) ? dstlen : sizeof(c->dst);
@@ -651,6 +661,12 @@ smtpc_quit(struct smtpc *c)
 		return;
 	}
 	enter(c, C_QUIT);
+}
+
+const struct tls_outcome *
+smtpc_tls_outcome(const struct smtpc *c)
+{
+	return &c->out;
 }
 
 const char *

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "mta/delivery/smtpc_reply.h"
+#include "mta/delivery/tlsreq.h"
 
 struct event_base;
 struct smtpc;
@@ -33,6 +34,8 @@ struct smtpc_conf {
 	const struct sockaddr *src;		/* source address to bind, or NULL */
 	socklen_t srclen;
 	SSL_CTX *tls;				/* NULL: never STARTTLS */
+	const struct tls_req *req;		/* what TLS is required; NULL: opportunistic.
+						   Copied by smtpc_connect. */
 	unsigned t_connect, t_banner, t_cmd, t_data, t_block, t_dot;	/* seconds */
 };
 
@@ -41,8 +44,15 @@ struct smtpc_conf {
  * broke the protocol (a reply out of place or malformed, data after the 220
  * to STARTTLS): never retried in plaintext as a TLS failure is.
  */
+/*
+ * SMTPC_TLS_REQUIRED: the request needed TLS and the server offered no
+ * STARTTLS or refused it; SMTPC_TLS_VERIFY: the handshake completed but the
+ * certificate does not meet the request (judged before EHLO is sent again,
+ * so not one byte of mail went out). Neither is ever retried in plaintext;
+ * smtpc_tls_outcome says why (RFC 8460 result type and detail).
+ */
 enum smtpc_stage { SMTPC_CONNECT, SMTPC_BANNER, SMTPC_EHLO, SMTPC_TLS, SMTPC_LOST,
-		   SMTPC_PROTOCOL };
+		   SMTPC_PROTOCOL, SMTPC_TLS_REQUIRED, SMTPC_TLS_VERIFY };
 
 struct smtpc_msg {
 	const char *sender;	/* "" for the null sender */
@@ -90,5 +100,11 @@ void smtpc_free(struct smtpc *c);
 const char *smtpc_tls_version(const struct smtpc *c);
 const char *smtpc_peer(const struct smtpc *c);
 const char *smtpc_mxname(const struct smtpc *c);
+/*
+ * What TLS this connection achieved against its request: kind, verified,
+ * version, and the RFC 8460 result when the request was not met. Valid
+ * until smtpc_free.
+ */
+const struct tls_outcome *smtpc_tls_outcome(const struct smtpc *c);
 
 #endif

@@ -61,6 +61,8 @@ struct smtpc {
 	struct smtpc_caps caps; /* from the last EHLO reply */
 	bool tls_on;
 	char tls_ver[16];
+	struct tls_req req;	/* copy of conf.req (or opportunistic) */
+	struct tls_outcome out;
 	struct smtpc_rd *rd;
 	unsigned outstanding; /* commands sent, reply not yet read */
 	unsigned wait_s;      /* time allowed for the awaited reply */

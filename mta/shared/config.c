@@ -202,6 +202,9 @@ set_defaults(struct config *c)
 	c->max_unfinished_attempts = 3;
 	c->queue_minfree = UINT64_MAX; /* validate: 3 x max_message_size + 64M unless set */
 	c->spool_reserve = 16ULL << 20;
+	c->mta_sts = 1;
+	c->dane = 1;
+	c->tlsrpt = 1;
 }
 
 /* The listener used when the file has none: loopback, STARTTLS offered. */
@@ -280,6 +283,10 @@ validate(struct config_parse *p, struct config *c)
 		    "serve metrics beyond this host",
 		    c->metrics_listen);
 	if (validate_space(p, c) != 0)
+		return -1;
+	c->tls_client_cert_line = line_of(p, "tls_client_cert") ? line_of(p, "tls_client_cert")
+	                                                         : line_of(p, "tls_client_key");
+	if (config_tls_validate(p, c, line_of(p, "tlsrpt_from")) != 0)
 		return -1;
 	p->key = "retry_max";
 	p->line = line_of(p, "retry_max") ? line_of(p, "retry_max") : line_of(p, "retry_min");
@@ -425,6 +432,7 @@ config_free(struct config *c)
 		free(r->host);
 		free(r);
 	}
+	config_tls_free(c);
 	cidr_list_free(&c->relay_from);
 	free(c);
 }

@@ -51,6 +51,27 @@ struct route {
 
 enum addr_family { FAM_ANY, FAM_IPV4, FAM_IPV6 };
 
+/*
+ * tls_policy = DOMAIN LEVEL: the outbound TLS floor for a recipient domain
+ * (like Postfix's smtp_tls_policy_maps). NONE and MAY are the admin's
+ * explicit downgrades: they switch DANE and MTA-STS off for the domain.
+ */
+enum tls_level {
+	TLS_L_NONE,	/* plaintext, never STARTTLS */
+	TLS_L_MAY,	/* opportunistic: TLS when offered, plaintext fallback */
+	TLS_L_ENCRYPT,	/* TLS required, certificate not checked */
+	TLS_L_VERIFY,	/* TLS required, certificate verified for the MX name (PKIX) */
+	TLS_L_DANE,	/* DNSSEC-signed usable TLSA required (RFC 7672) */
+};
+
+/* DOMAIN matches itself; ".example.com" matches every name below example.com */
+struct tls_policy_conf {
+	char *domain;
+	enum tls_level level;
+	int line;
+	struct tls_policy_conf *next;
+};
+
 enum missing_from { MISSING_FROM_ENVELOPE, MISSING_FROM_REFUSE };
 
 /* dkim_key = DOMAIN SELECTOR KEYFILE (repeatable; two keys for a domain = dual signing) */
@@ -116,6 +137,16 @@ struct config {
 	 * (the daemon crashed or was killed during them); 0: never hold */
 	unsigned max_unfinished_attempts;
 
+	/* outbound transport security (issue 13: RFC 8461, 7672, 8460) */
+	char *tls_ca_file;		/* PEM bundle for MX and MTA-STS certificates; NULL: system */
+	int mta_sts;			/* RFC 8461 on (default yes) */
+	int dane;			/* RFC 7672 on (default yes; needs a validating resolver) */
+	struct tls_policy_conf *tls_policies;	/* file order */
+	char *tls_client_cert, *tls_client_key;	/* presented on outbound STARTTLS; NULL: none */
+	int tls_client_cert_line;
+	int tlsrpt;			/* RFC 8460 daily reports (default yes) */
+	char *tlsrpt_from;		/* NULL: tlsrpt-noreply@HOSTNAME */
+
 	/* DKIM */
 	struct dkim_key_conf *dkim_keys;
 	int dkim_refuse_unsigned;	/* mail from a domain without a key: 0 send unsigned, 1 refuse */
@@ -139,6 +170,14 @@ int config_parse_duration(const char *v, bool weeks, uint64_t max_secs, uint64_t
 
 /* The route for domain (case-insensitive), or NULL. */
 const struct route *config_route(const struct config *c, const char *domain);
+/*
+ * The tls_policy entry for a recipient domain (case-insensitive): the exact
+ * domain first, then the nearest ".parent" entry; NULL when none applies.
+ */
+const struct tls_policy_conf *config_tls_policy(const struct config *c, const char *domain);
+/* "none", "may", "encrypt", "verify", "dane" */
+const char *config_tls_level_name(enum tls_level l);
+
 /*
  * false when mailbox's domain is an address literal ("[192.0.2.1]",
  * "[IPv6:...]", RFC 5321 4.1.3) that no route names; true otherwise.

@@ -55,6 +55,10 @@ extern const size_t config_nkeys;
 /* "FILE:LINE: KEY: reason" (or "FILE:LINE: reason" with no key) into p->err; -1. */
 int config_fail(struct config_parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* config_tls.c: the cross-key checks and the frees of the TLS keys. */
+int config_tls_validate(struct config_parse *p, struct config *c, int from_line);
+void config_tls_free(struct config *c);
+
 /* "127.0.0.1:25", "[::1]:25" into l->addr / l->addrlen. 0 / -1. */
 int config_parse_addr(const char *v, struct listener_conf *l);
 

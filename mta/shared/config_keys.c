@@ -255,6 +255,63 @@ parse_route(struct config_parse *p, const char *v, struct route **list)
 	return 0;
 }
 
+static const char *const level_names[] = {
+    [TLS_L_NONE] = "none",     [TLS_L_MAY] = "may",   [TLS_L_ENCRYPT] = "encrypt",
+    [TLS_L_VERIFY] = "verify", [TLS_L_DANE] = "dane",
+};
+
+const char *
+config_tls_level_name(enum tls_level l)
+{
+	return (unsigned)l < sizeof level_names / sizeof level_names[0] ? level_names[l] : "?";
+}
+
+/* A domain name or ".domain": letters, digits, '-', '.', no empty label. */
+static int
+policy_domain_ok(const char *d)
+{
+	size_t n = strlen(d);
+	if (*d == '.')
+		d++, n--;
+	if (n == 0 || n > 253 || d[0] == '.' || d[n - 1] == '.' || strstr(d, "..") != NULL)
+		return 0;
+	return strspn(d, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
+}
+
+/* "example.com encrypt" / ".example.com verify"; file order kept. */
+static int
+set_tls_policy(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	struct config *c = base;
+	char dom[256], level[16], extra[2];
+	struct tls_policy_conf *t, **tail;
+	size_t i;
+	(void)k;
+
+	if (sscanf(v, "%255s %15s %1s", dom, level, extra) != 2)
+		return config_fail(p, "expected \"DOMAIN none|may|encrypt|verify|dane\"");
+	if (!policy_domain_ok(dom))
+		return config_fail(p, "\"%s\" is not a domain name (or .domain for its subdomains)",
+		                   dom);
+	for (i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
+		if (strcmp(level, level_names[i]) == 0)
+			break;
+	if (i == sizeof level_names / sizeof level_names[0])
+		return config_fail(p, "\"%s\" is not one of none, may, encrypt, verify, dane", level);
+	for (t = c->tls_policies; t; t = t->next)
+		if (strcasecmp(t->domain, dom) == 0)
+			return config_fail(p, "a tls_policy for %s is already set on line %d", dom,
+			                   t->line);
+	t = xcalloc(1, sizeof(*t));
+	t->domain = xstrdup(dom);
+	t->level = (enum tls_level)i;
+	t->line = p->line;
+	for (tail = &c->tls_policies; *tail; tail = &(*tail)->next)
+		;
+	*tail = t;
+	return 0;
+}
+
 /* "example.com s2026 /etc/mxrelay/dkim/example.com.s2026.pem"; file order kept. */
 static int
 parse_dkim_key(struct config_parse *p, const char *v, struct dkim_key_conf **list)
@@ -625,6 +682,14 @@ const struct config_key config_keys[] = {
     GM("smtp_command_timeout", set_duration, smtp_command_timeout, 1),
     GM("smtp_data_timeout", set_duration, smtp_data_timeout, 1),
     G("max_unfinished_attempts", set_uint, max_unfinished_attempts),
+    G("tls_ca_file", set_str, tls_ca_file),
+    G("mta_sts", set_bool, mta_sts),
+    G("dane", set_bool, dane),
+    G("tls_policy", set_tls_policy, tls_policies),
+    G("tls_client_cert", set_str, tls_client_cert),
+    G("tls_client_key", set_str, tls_client_key),
+    G("tlsrpt", set_bool, tlsrpt),
+    G("tlsrpt_from", set_str, tlsrpt_from),
     G("metrics_listen", set_metrics, metrics_addr),
     G("metrics_allow_remote", set_bool, metrics_allow_remote),
     L("address", set_addr, addr),

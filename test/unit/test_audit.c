@@ -337,6 +337,8 @@ test_upgrade_from_v1(void **state)
 	                              " INSERT INTO body_chunks SELECT msg_id, seq, data FROM bodies;"
 	                              " DROP TABLE bodies;"
 	                              " ALTER TABLE messages DROP COLUMN unfinished;"
+	                              " DROP TABLE sts_policies; DROP TABLE tls_stats;" /* 6 */
+	                              " DROP TABLE tls_failures; DROP TABLE tlsrpt_sent;"
 	                              " DROP INDEX recipients_dom;" /* schema 5 */
 	                              " ALTER TABLE recipients DROP COLUMN domain;"
 	                              " PRAGMA user_version = 1",
