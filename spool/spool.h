@@ -518,4 +518,17 @@ struct spool_tls_failure {
 	int64_t count;
 };
 
+/* Add rows and failures to the counts (upsert, count = count + ?); prune days
+ * older than 40 in the same transaction. Writer handle. 0 / -1. */
+int spool_tls_add(struct spool *sp, const struct spool_tls_row *rows, size_t nrows,
+                  const struct spool_tls_failure *fails, size_t nfails, int64_t today,
+                  char *err, size_t errlen);
+
+/* Read-only, for mxrelayctl and the report job: every row and failure from
+ * since_day on, in (day, domain) order; the callbacks return 0 to go on. */
+int spool_tls_list(const char *dir, int64_t since_day,
+                   int (*row_cb)(void *arg, const struct spool_tls_row *r),
+                   int (*fail_cb)(void *arg, const struct spool_tls_failure *f), void *arg,
+                   char *err, size_t errlen);
+
 #endif

@@ -1,0 +1,56 @@
+/*
+ * sts: MTA-STS (RFC 8461) for the delivery engine, on the loop thread.
+ *
+ * Owns: the policy of each recipient domain as the relay knows it: in
+ * memory, in the spool (sts_policies, so a restart keeps it until max_age),
+ * refreshed when the _mta-sts TXT id changes or the cached copy expires,
+ * fetched from https://mta-sts.DOMAIN/.well-known/mta-sts.txt (port 443,
+ * certificate verified, no redirects, size and time bounded). A failed
+ * fetch keeps a cached policy (RFC 8461 5.1); with none, the domain has no
+ * policy (RFC 8461 5) and the failure is reported (TLS-RPT).
+ * Never: connects to an MX, decides a delivery's TLS level (tlspol.c does,
+ * from what sts reports), or blocks the loop.
+ */
+#ifndef MXRELAY_STS_H
+#define MXRELAY_STS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mta/delivery/tlsreq.h"
+
+struct server;
+struct resolver;
+struct sts;
+struct sts_wait;
+
+enum sts_mode { STS_MODE_NONE, STS_MODE_TESTING, STS_MODE_ENFORCE };
+
+/* What is known of a domain's policy; valid only during the callback. */
+struct sts_view {
+	enum sts_mode mode;		/* STS_MODE_NONE: no policy applies */
+	const char *id;			/* the policy's TXT id ("" when none) */
+	const char *const *mx;		/* the policy's mx patterns */
+	size_t nmx;
+	const char *policy_text;	/* the policy as fetched, for TLS-RPT policy-string */
+	/* a fetch or TXT problem seen on the way (TLSRES_OK when none): reported
+	 * even when a cached policy still applies */
+	enum tls_result problem;
+	const char *problem_detail;
+};
+
+typedef void (*sts_cb)(void *arg, const struct sts_view *v);
+
+/* The per-process MTA-STS state; NULL when mta_sts = no. */
+struct sts *sts_new(struct server *srv, struct resolver *res);
+void sts_free(struct sts *s);
+
+/*
+ * The policy for domain (A-label, lower case). cb fires exactly once,
+ * never inside this call, unless sts_cancel comes first. Returns NULL only
+ * when s is NULL (then cb never fires: treat as no policy).
+ */
+struct sts_wait *sts_get(struct sts *s, const char *domain, sts_cb cb, void *arg);
+void sts_cancel(struct sts_wait *w);
+
+#endif
