@@ -370,6 +370,22 @@ follow_chain(const struct cname *cn, size_t ncn, const char *qname, const char *
 	return 0;
 }
 
+/* NXDOMAIN or NODATA: the negative TTL from the SOA after the answer section. */
+static struct dns_answer *
+denial(struct dns_answer *a, struct cur c, unsigned an, unsigned ns, bool nxdomain)
+{
+	struct rrhdr h;
+	uint32_t neg;
+
+	for (unsigned i = 0; i < an; i++)
+		if (get_rrhdr(&c, &h) < 0)
+			break;
+	neg = negative_ttl(c, ns);
+	a->kind = nxdomain ? DNS_A_NXDOMAIN : DNS_A_NODATA;
+	a->ttl = neg < a->ttl ? neg : a->ttl;
+	return a;
+}
+
 struct dns_answer *
 dns__parse(const unsigned char *buf, size_t len, const char *qname, int qtype, char *why,
            size_t whylen)
@@ -417,17 +433,8 @@ dns__parse(const unsigned char *buf, size_t len, const char *qname, int qtype, c
 		return a;
 
 	/* nothing of the asked type: NXDOMAIN, a dangling CNAME, or NODATA */
-	if (rcode == 3 || end == qname) {
-		struct cur auth = c;
-		struct rrhdr h;
-		for (unsigned i = 0; i < an; i++)
-			if (get_rrhdr(&auth, &h) < 0)
-				break;
-		uint32_t neg = negative_ttl(auth, ns);
-		a->kind = rcode == 3 ? DNS_A_NXDOMAIN : DNS_A_NODATA;
-		a->ttl = neg < a->ttl ? neg : a->ttl;
-		return a;
-	}
+	if (rcode == 3 || end == qname)
+		return denial(a, c, an, ns, rcode == 3);
 	a->kind = DNS_A_CNAME;
 	if ((a->cname = strdup(end)) == NULL) {
 		dns__answer_unref(a);
