@@ -42,7 +42,8 @@ enum dns_family {
  * 2000 ms and 2 tries. SERVFAIL and REFUSED are not retried elsewhere.
  */
 struct dns_opts {
-	const char *servers; /* "127.0.0.1:5355,[::1]:53"; NULL or "" = /etc/resolv.conf */
+	const char *servers;     /* "127.0.0.1:5355,[::1]:53"; NULL or "" = resolv_conf */
+	const char *resolv_conf; /* NULL = /etc/resolv.conf (tests name a file of their own) */
 	enum dns_family family;
 	bool allow_private; /* accept loopback, RFC 1918/4193, link-local MX addresses */
 	int timeout_ms;     /* first try's timeout; 0 = resolv.conf "timeout:" or 5 s */
