@@ -63,7 +63,8 @@ check_answer(const struct dns_answer *a, int type, const unsigned char *pkt)
 				abort();
 		} else if (type == DNS_T_A || type == DNS_T_AAAA) {
 			/* the address policy reads what the packet gave */
-			(void)dns__addr_refusal(type == DNS_T_A ? AF_INET : AF_INET6, rr->addr, false);
+			(void)dns__addr_refusal(type == DNS_T_A ? AF_INET : AF_INET6, rr->addr,
+			                        false);
 		}
 	}
 }
