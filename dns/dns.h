@@ -154,11 +154,11 @@ struct dns_query *dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb
  */
 
 /*
- * One TLSA record (RFC 6698 2.1). data is never empty (an answer with an
- * empty or shorter-than-3-byte TLSA rdata is TEMPFAIL, "malformed
- * answer"); whether len fits the matching type (1: 32, 2: 64 bytes) is the
- * caller's check: such a record is unusable (RFC 7671 5), OpenSSL's
- * SSL_dane_tlsa_add refuses it. At most 64 records per answer.
+ * One TLSA record (RFC 6698 2.1). data is never empty (an answer with a
+ * TLSA rdata of 3 bytes or less is TEMPFAIL, "malformed answer"); whether
+ * len fits the matching type (RFC 6698 2.1.3; 1: 32, 2: 64 bytes) is the
+ * caller's check: such a record is one unusable record, not a broken
+ * answer (OpenSSL's SSL_dane_tlsa_add refuses it). At most 64 records.
  */
 struct dns_tlsa_rec {
 	unsigned usage, selector, mtype;

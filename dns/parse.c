@@ -206,8 +206,8 @@ get_txt(struct cur *r, struct dns_rr *rr, size_t *total)
 /*
  * TLSA rdata (RFC 6698 2.1): usage, selector, matching type, then the
  * association data, which must not be empty. Whether the data length
- * fits the matching type is the consumer's check (RFC 7671 5: such a
- * record is unusable, not a broken answer).
+ * fits the matching type is the consumer's check (such a record is
+ * unusable for DANE, not a broken answer: dns.h).
  */
 static int
 get_tlsa(const struct cur *r, struct dns_rr *rr)
