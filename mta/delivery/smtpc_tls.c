@@ -93,7 +93,9 @@ load_client_cert(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errle
 		file_err(err, errlen, cfg, cline, "tls_client_cert", cert, NULL);
 		return -1;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+	/* OpenSSL 3 refuses a mismatched key already here: say so in our words */
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 &&
+	    ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
 		file_err(err, errlen, cfg, kline, "tls_client_key", key, NULL);
 		return -1;
 	}
@@ -117,7 +119,8 @@ smtpc_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* judged afterwards (smtpc_tls_judge): opportunistic TLS never fails on a certificate */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	if (load_anchors(ctx, cfg, err, errlen) != 0 || load_client_cert(ctx, cfg, err, errlen) != 0)
+	if (load_anchors(ctx, cfg, err, errlen) != 0 ||
+	    load_client_cert(ctx, cfg, err, errlen) != 0)
 		goto fail;
 	/* RFC 7671: the SHA2-256 and SHA2-512 matching types are on by default */
 	if (SSL_CTX_dane_enable(ctx) <= 0) {
@@ -220,8 +223,8 @@ smtpc_tls_failed(const struct tls_req *req, struct tls_outcome *out, const char 
 	out->tls = false;
 	out->verified = false;
 	snprintf(out->version, sizeof(out->version), "none");
-	out->result = req->level >= TLSR_ENCRYPT || req->report_only ? TLSRES_VALIDATION_FAILURE
-	                                                             : TLSRES_OK;
+	out->result =
+	    req->level >= TLSR_ENCRYPT || req->report_only ? TLSRES_VALIDATION_FAILURE : TLSRES_OK;
 	snprintf(out->detail, sizeof(out->detail), "%s", detail);
 }
 
