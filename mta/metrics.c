@@ -76,6 +76,10 @@ static const struct family f_delivery = {
     "mxrelay_delivery_attempt_seconds", "histogram",
     "Duration of one delivery attempt of one message (all its recipient domains)."};
 
+static const struct family f_sts_fetch = {
+    "mxrelay_sts_fetch_total", "counter",
+    "MTA-STS policy fetches (RFC 8461 3.3), by result: ok (a valid policy) or error."};
+
 static const struct counter_def counters[M__COUNT] = {
     [M_SESSIONS_TOTAL] = {&f_sessions_total, NULL},
     [M_ACCEPTED] = {&f_accepted, NULL},
@@ -100,6 +104,8 @@ static const struct counter_def counters[M__COUNT] = {
     [M_CLOSED_DATA] = {&f_closed, "reason=\"data\""},
     [M_CLOSED_RATE] = {&f_closed, "reason=\"rate\""},
     [M_CLOSED_EVICTED] = {&f_closed, "reason=\"evicted\""},
+    [M_STS_FETCH_OK] = {&f_sts_fetch, "result=\"ok\""},
+    [M_STS_FETCH_ERR] = {&f_sts_fetch, "result=\"error\""},
 };
 
 static const struct hist_def hists[H__COUNT] = {

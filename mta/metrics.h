@@ -42,6 +42,8 @@ enum metric_counter {
 	M_CLOSED_DATA,
 	M_CLOSED_RATE,
 	M_CLOSED_EVICTED,
+	M_STS_FETCH_OK, /* MTA-STS policy fetches (delivery/sts.c): a valid policy */
+	M_STS_FETCH_ERR, /* ... or none (HTTPS failure, invalid policy) */
 	M__COUNT
 };
 

@@ -24,6 +24,7 @@
 #include "mta/delivery/https.h"
 #include "mta/delivery/resolver.h"
 #include "mta/event.h"
+#include "mta/metrics.h"
 #include "mta/server.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
@@ -272,6 +273,7 @@ store(struct sts_dom *d)
 static void
 fetch_failed(struct sts_dom *d, enum tls_result r, const char *why)
 {
+	metrics_inc(M_STS_FETCH_ERR);
 	set_problem(d, r, why);
 	snprintf(d->fail_id, sizeof d->fail_id, "%s", d->txt_id);
 	d->retry_at = now_s() + STS_RETRY_S;
@@ -322,6 +324,7 @@ on_fetch(void *arg, const struct https_result *r)
 	}
 	/* RFC 8461 3.3/5.1: the id is the TXT record's; max_age counts from now */
 	adopt(d, d->txt_id, &pol, r->body, r->len, t, t + pol.max_age);
+	metrics_inc(M_STS_FETCH_OK);
 	d->src = SRC_FETCH;
 	d->fail_id[0] = '\0';
 	store(d);

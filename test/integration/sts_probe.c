@@ -4,7 +4,8 @@
  * it.test_mta_sts: the same pieces mxrelayd builds in deliver_new, from a
  * real mxrelay.conf, on a libevent loop, with the writer thread storing the
  * policies. Lines on stdin: "get DOMAIN" asks sts_get and prints the view
- * as one JSON line on stdout; "quit" ends. Logs go where the config says.
+ * as one JSON line on stdout; "stats" prints the fetch counters
+ * (mxrelay_sts_fetch_total); "quit" ends. Logs go where the config says.
  *     sts_probe CONFIG
  */
 #include <event2/event.h>
@@ -17,6 +18,7 @@
 #include "mta/delivery/resolver.h"
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/delivery/sts.h"
+#include "mta/metrics.h"
 #include "mta/server.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
@@ -79,6 +81,11 @@ command(struct probe *p, char *line)
 			printf("{\"error\": \"sts off\"}\n");
 			fflush(stdout);
 		}
+	} else if (strcmp(line, "stats") == 0) {
+		printf("{\"fetch_ok\": %llu, \"fetch_error\": %llu}\n",
+		       (unsigned long long)metrics_counter(M_STS_FETCH_OK),
+		       (unsigned long long)metrics_counter(M_STS_FETCH_ERR));
+		fflush(stdout);
 	} else if (strcmp(line, "quit") == 0) {
 		event_base_loopexit(p->srv.base, NULL);
 	}

@@ -62,6 +62,11 @@ class Probe:
         assert line, "sts_probe died:\n" + self.logtext()
         return json.loads(line)
 
+    def stats(self):
+        self.p.stdin.write("stats\n")
+        self.p.stdin.flush()
+        return json.loads(self.p.stdout.readline())
+
     def quit(self):
         self.p.stdin.write("quit\n")
         self.p.stdin.flush()
@@ -120,6 +125,7 @@ def test_fetched_once_cached_refreshed_and_kept_across_a_restart():
     v = wait_id(pr, "a.plain.test", "2")
     assert (v["mode"], v["id"], v["mx"]) == ("testing", "2", ["mx2.a.plain.test"]), v
     assert len(h.requests()) == 2, h.requests()
+    assert pr.stats() == {"fetch_ok": 2, "fetch_error": 0}, pr.stats()
     pr.quit()
     db = sqlite3.connect(os.path.join(d.data_dir, "spool.db"))
     rows = db.execute("SELECT domain, id, mode, mx, max_age, expires - fetched FROM"
@@ -193,6 +199,7 @@ def test_bad_policy_hosts_give_no_policy_and_say_why():
     v = pr.get("nosts.plain.test")
     assert (v["mode"], v["problem"]) == ("none", "ok"), v
     assert pr.events("sts_policy") == [], pr.logtext()
+    assert pr.stats() == {"fetch_ok": 0, "fetch_error": len(BAD)}, pr.stats()
     pr.quit()
 
 
