@@ -115,6 +115,24 @@ dom_find(struct sts *s, const char *domain, bool create)
 	return d;
 }
 
+/*
+ * Free d when it remembers nothing (no policy, no failed fetch) and nothing
+ * runs for it: domains without MTA-STS cost no memory between deliveries.
+ */
+static void
+dom_forget(struct sts_dom *d)
+{
+	struct sts_dom **pp = &d->s->buckets[bucket(d->domain)];
+
+	if (d->busy || d->have || d->fail_id[0] || d->waiters || d->firing)
+		return;
+	while (*pp != d)
+		pp = &(*pp)->next;
+	*pp = d->next;
+	free(d->domain);
+	free(d);
+}
+
 /* A reason for a key="value" log field: no quotes, no control characters. */
 static void
 log_safe(char *dst, size_t n, const char *src)
@@ -207,6 +225,7 @@ round_end(struct sts_dom *d, bool fresh)
 		w->cb(w->arg, &v);
 		free(w);
 	}
+	dom_forget(d);
 }
 
 /* ---- the spool copy ------------------------------------------------------ */
@@ -348,7 +367,7 @@ static void
 on_txt(void *arg, const struct dns_txt_result *res)
 {
 	struct sts_dom *d = arg;
-	struct sts_txt recs[16];
+	struct sts_txt recs[64];
 	size_t n = 0;
 	char err[200];
 	enum sts_txt_status st = STS_TXT_NONE;
@@ -359,7 +378,7 @@ on_txt(void *arg, const struct dns_txt_result *res)
 		round_end(d, false); /* the cached policy, if any (RFC 8461 5.1) */
 		return;
 	}
-	for (; res->status == DNS_OK && n < res->n && n < 16; n++)
+	for (; res->status == DNS_OK && n < res->n && n < 64; n++)
 		recs[n] = (struct sts_txt){res->txt[n].data, res->txt[n].len};
 	if (n)
 		st = sts_txt_parse(recs, n, d->txt_id, err, sizeof err);

@@ -4,7 +4,7 @@ driven by test/integration/sts_probe.c (what deliver_new builds, from a real
 mxrelay.conf) inside the tlspeers network: nsd + unbound for the _mta-sts
 TXT records, a real HTTPS policy server on 443 with a certificate from the
 test CA. Checks:
-- the policy is fetched once, then served from memory (no new GET), and
+- the policy is fetched once (also for waiters asking at the same time), then served from memory (no new GET), and
   fetched again when the TXT id changes;
 - it is stored (sts_policies) and applies after a restart while the HTTPS
   server is down (event=sts_policy source=spool), also when a new id cannot
@@ -54,12 +54,14 @@ class Probe:
         line = self.p.stdout.readline()
         assert line.startswith('{"ready"'), line + self.logtext()
 
-    def get(self, domain):
-        self.p.stdin.write(f"get {domain}\n")
+    def get(self, domain, times=1):
+        """times > 1: asked that often at once (one write), the last view returned."""
+        self.p.stdin.write(f"get {domain}\n" * times)
         self.p.stdin.flush()
-        line = self.p.stdout.readline()
-        mxtest.note(f"# probe get {domain}: {line.strip()}")
-        assert line, "sts_probe died:\n" + self.logtext()
+        for _ in range(times):
+            line = self.p.stdout.readline()
+            mxtest.note(f"# probe get {domain}: {line.strip()}")
+            assert line, "sts_probe died:\n" + self.logtext()
         return json.loads(line)
 
     def stats(self):
@@ -108,7 +110,7 @@ def test_fetched_once_cached_refreshed_and_kept_across_a_restart():
                                                                        "*.b.plain.test")))
     d = relay_conf(n)
     pr = Probe(n, d)
-    v = pr.get("a.plain.test")
+    v = pr.get("a.plain.test", times=3)     # three waiters share one lookup and fetch
     assert (v["mode"], v["id"], v["mx"], v["problem"]) == (
         "enforce", "1", ["mx1.a.plain.test", "*.b.plain.test"], "ok"), v
     assert v["policy"] == policy(mx=("mx1.a.plain.test", "*.b.plain.test")), v
