@@ -205,5 +205,33 @@ def test_bad_policy_hosts_give_no_policy_and_say_why():
     pr.quit()
 
 
+def test_https_post_for_tlsrpt_reports():
+    """https_post (TLS-RPT https: rua, RFC 8460 3): the body arrives once with its
+    Content-Type; a certificate for another name stops it before any request;
+    an address literal or a non-https URL is refused at once."""
+    n = net()
+    n.set_zone("plain.test", ["rua A 127.0.0.61", "badrua A 127.0.0.62"])
+    good = n.https("rua.plain.test", "127.0.0.61")
+    bad = n.https("badrua.plain.test", "127.0.0.62", cert=n.leaf("other.plain.test"))
+    pr = Probe(n, relay_conf(n))
+    pr.p.stdin.write("post https://rua.plain.test/tlsrpt report-body-1\n")
+    pr.p.stdin.flush()
+    r = json.loads(pr.p.stdout.readline())
+    assert (r["status"], r["http_code"], r["body"]) == ("ok", 200, "ok\n"), r
+    reqs = good.requests()
+    assert [(q["method"], q["path"], q["body"]) for q in reqs] == [
+        ("POST", "/tlsrpt", b"report-body-1")], reqs
+    assert reqs[0]["headers"].get("Content-Type") == "application/tlsrpt+gzip", reqs[0]
+    pr.p.stdin.write("post https://badrua.plain.test/tlsrpt report-body-2\n")
+    pr.p.stdin.flush()
+    r = json.loads(pr.p.stdout.readline())
+    assert r["status"] == "certificate" and bad.requests() == [], (r, bad.requests())
+    for url in ("https://127.0.0.61/tlsrpt", "http://rua.plain.test/tlsrpt"):
+        pr.p.stdin.write(f"post {url} x\n")
+        pr.p.stdin.flush()
+        assert json.loads(pr.p.stdout.readline()) == {"status": "refused"}, url
+    pr.quit()
+
+
 if __name__ == "__main__":
     mxtest.main()
