@@ -153,7 +153,15 @@ def test_https_policy_server():
                "mta-sts.bad.plain.test:443:127.0.0.31",
                "https://mta-sts.bad.plain.test/.well-known/mta-sts.txt"], quiet=True)
     assert p.returncode == 60 and bad.requests() == [], p.stderr
-    mxtest.wait_for(bad.tls_errors, 5, what="the refused handshake in tls_errors()")
+    # a certificate from another CA: curl aborts the handshake, the server logs it
+    rogue = n.https("mta-sts.rogue.plain.test", "127.0.0.32", body=policy,
+                    cert=n.leaf("mta-sts.rogue.plain.test", ca=n.new_ca("rogue CA")))
+    p = n.run(["curl", "-sS", "--max-time", "5", "--cacert", n.ca_file, "--resolve",
+               "mta-sts.rogue.plain.test:443:127.0.0.32",
+               "https://mta-sts.rogue.plain.test/.well-known/mta-sts.txt"], quiet=True)
+    assert p.returncode == 60 and rogue.requests() == [], p.stderr
+    err = mxtest.wait_for(rogue.tls_errors, 5, what="the refused handshake in tls_errors()")
+    assert "UNKNOWN_CA" in err[0]["error"], err
     h.stop()
     assert curl(url).returncode != 0
     h.start()

@@ -669,7 +669,9 @@ class Https:
         return p is not None and p.poll() is None
 
     def tls_errors(self):
-        """Handshakes that failed (the client refused the certificate, or spoke no TLS)."""
+        """Handshakes that failed (the client aborted on the certificate's issuer, or spoke
+        no TLS). A client that checks the name after the handshake (curl) just closes:
+        no request, no entry here."""
         try:
             with open(os.path.join(self.dir, "tls_errors.jsonl")) as f:
                 return [json.loads(ln) for ln in f if ln.endswith("\n")]
