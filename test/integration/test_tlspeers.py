@@ -120,6 +120,44 @@ def test_sink_requires_a_client_certificate():
     assert [e["tls"] for e in sinks.events("mail", "cc")] == [m.tls]
 
 
+def test_plaintext_and_refused_starttls_are_seen():
+    """The "no plaintext copy reached the MX" check can fail: MAIL without TLS is seen."""
+    n = net()
+    leaf = n.leaf("mx.nostarttls.plain.test")
+    sinks = n.sinks({
+        "strip": {"host": "127.0.0.15", "drop": ["STARTTLS"],
+                  "tls": {"cert": leaf.cert, "key": leaf.key}},
+        "refuse": {"host": "127.0.0.16", "starttls_reply": "454 4.7.0 TLS not available now",
+                   "tls": {"cert": leaf.cert, "key": leaf.key}},
+        "cc": {"host": "127.0.0.17", "tls": {"cert": leaf.cert, "key": leaf.key,
+                                             "client_ca": n.ca_file}},
+    })
+    with n.inside():
+        s = mxtest.Smtp(25, host="127.0.0.15")
+        assert "STARTTLS" not in s.ehlo().lines[-1] and "STARTTLS" not in s.ext, s.ext
+        s.cmd("MAIL FROM:<a@sender.plain.test>", 250)
+        s.cmd("RCPT TO:<b@x.plain.test>", 250)
+        s.quit()
+        s = mxtest.Smtp(25, host="127.0.0.16")
+        assert "STARTTLS" in s.ehlo().lines[-1] or "STARTTLS" in s.ext
+        s.cmd("STARTTLS", 454, "4.7.0")
+        s.cmd("MAIL FROM:<a@sender.plain.test>", 250)
+        s.quit()
+        s = mxtest.Smtp(25, host="127.0.0.17")
+        s.ehlo()
+        s.cmd("STARTTLS", 220)
+        try:
+            s.wrap(mxtest.client_ctx())
+            s.ehlo()
+        except (ssl.SSLError, OSError, mxtest.ConnectionClosed):
+            pass
+        s.close()
+    seen = [(e["listener"], e["ev"]) for e in n.plaintext_mail(sinks)]
+    assert seen == [("strip", "mail"), ("strip", "rcpt"), ("refuse", "mail")], seen
+    fails = mxtest.wait_for(lambda: sinks.events("tls_failed", "cc"), 5, what="tls_failed")
+    assert "CERTIFICATE" in fails[0]["error"].upper(), fails
+
+
 def test_https_policy_server():
     n = net()
     policy = "version: STSv1\r\nmode: enforce\r\nmx: mx.good.plain.test\r\nmax_age: 86400\r\n"

@@ -66,7 +66,9 @@ client_ca. sinks.events("mail") / ("rcpt") / ("data") carry tls="TLSv1.3" or
 None; net.plaintext_mail(sinks) lists MAIL/RCPT/DATA events sent without
 TLS (the "no plaintext copy reached the MX" check); saved messages carry tls,
 sni and peer_cert (the client certificate's subject, "CN=..."). Sinks are
-stopped after the test. `hostname` sets the name in the greeting.
+stopped after the test. `hostname` sets the name in the greeting;
+`starttls_reply` ("454 4.7.0 ...") offers STARTTLS and then refuses it; a
+failed handshake (either side refused) is a tls_failed event with error.
     net.s_client("127.0.0.11", "-dane_tlsa_domain", host, "-dane_tlsa_rrdata", rr)
         openssl s_client -starttls smtp -brief in the namespace (stdout+stderr)
 
