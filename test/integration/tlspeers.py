@@ -85,6 +85,12 @@ logged with its body (a TLS-RPT https rua receiver). Stopped after the test
 unless keep=True (then at the end of the module). Add the name's A record to
 plain.test or sig.test yourself (the relay resolves mta-sts.DOMAIN).
 
+Logs and files
+--------------
+net.dir (0755) holds the certificates, zones, nsd.log, unbound.out (failed
+validations are logged, val-log-level 2) and https*/ (requests, tls_errors);
+net.output("unbound.out") reads a log. MXTEST_KEEP=1 keeps the directory.
+
 Relay
 -----
     d = net.relay(conf={...}, routes=(), start=True)   mxrelayd in the namespace:
@@ -420,7 +426,7 @@ class TlsNet:
         d = self.dir
         conf = ["server:", "    interface: 127.0.0.1", "    port: 53",
                 '    username: ""', '    chroot: ""', f'    directory: "{d}"',
-                '    pidfile: ""', "    use-syslog: no", f'    logfile: ""',
+                '    pidfile: ""', "    use-syslog: no", '    logfile: ""',
                 "    verbosity: 1", "    do-not-query-localhost: no",
                 "    do-ip6: no", "    access-control: 127.0.0.0/8 allow",
                 f'    trust-anchor-file: "{d}/anchor.key"',
@@ -697,11 +703,9 @@ class Https:
 # --------------------------------------------------------------------------
 # the HTTPS child (runs under /usr/bin/python3 inside the namespace)
 
-def https_main(cfg_path):
+def _https_handler(d):
+    """The request handler class: answers from d/site.json, logs to d/requests.jsonl."""
     import http.server
-    import ssl
-    cfg = json.load(open(cfg_path))
-    d = cfg["dir"]
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -741,6 +745,14 @@ def https_main(cfg_path):
             self._record(body)
             self._answer(200, "text/plain", b"ok\n")
 
+    return Handler
+
+
+def https_main(cfg_path):
+    import http.server
+    import ssl
+    cfg = json.load(open(cfg_path))
+    d = cfg["dir"]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cfg["cert"], cfg["key"])
 
@@ -759,7 +771,7 @@ def https_main(cfg_path):
                 return
             super().finish_request(request, client_address)
 
-    srv = Server((cfg["host"], cfg["port"]), Handler)
+    srv = Server((cfg["host"], cfg["port"]), _https_handler(d))
     open(os.path.join(d, "ready"), "w").close()
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     srv.serve_forever()
