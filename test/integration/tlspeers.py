@@ -653,8 +653,9 @@ class Https:
     def set(self, **kw):
         """Change the response (body, status, content_type, redirect) for the next request."""
         for k, v in kw.items():
-            if k == "body" and isinstance(v, bytes):
-                v = v.decode()
+            if k == "body":     # bytes kept as they are (a policy that is not UTF-8)
+                v = v if isinstance(v, bytes) else v.encode()
+                k, v = "body_b64", base64.b64encode(v).decode()
             self.site[k] = v
         tmp = os.path.join(self.dir, "site.json.tmp")
         with open(tmp, "w") as f:
@@ -749,7 +750,7 @@ def _https_handler(d):
                 return self._answer(301, "text/plain", b"moved\n",
                                     [("Location", site["redirect"])])
             self._answer(site.get("status", 200), site.get("content_type", "text/plain"),
-                         site.get("body", "").encode())
+                         base64.b64decode(site.get("body_b64", "")))
 
         def do_POST(self):
             n = int(self.headers.get("Content-Length") or 0)
