@@ -74,8 +74,9 @@ failed handshake (either side refused) is a tls_failed event with error.
 
 HTTPS
 -----
-    h = net.https("mta-sts.good.plain.test", "127.0.0.30", body=POLICY,
-                  cert=leaf, status=200, content_type="text/plain", redirect=None)
+    h = net.https("mta-sts.good.plain.test", "127.0.0.30", body=POLICY (str or bytes),
+                  cert=leaf (default: a leaf for the name), status=200,
+                  content_type="text/plain", redirect=None (or a Location for a 301))
     h.requests()  -> [{"method", "path", "host", "headers", "body" (bytes), "t"}]
     h.set(body=..., status=...)  (takes effect on the next request)
     h.tls_errors()  -> handshakes that failed (e.g. the client refused the cert)
