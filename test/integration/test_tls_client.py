@@ -7,7 +7,10 @@ untrusted issuer, defers 451 4.7.5 right after the handshake, before EHLO is
 sent again (the sink saw STARTTLS and no second EHLO, no MAIL); `verify` with
 a certificate trusted through `tls_ca_file` and naming the MX delivers;
 `encrypt` delivers over TLS whatever the certificate; `none` never sends
-STARTTLS. Start-up errors for the certificate files name FILE:LINE: KEY."""
+STARTTLS. The client certificate (tls_client_cert/key, the key root's alone)
+reaches an MX that requires one (tlspeers network); without it, `encrypt`
+defers and opportunistic TLS falls back to plaintext. Start-up errors for the
+certificate files name FILE:LINE: KEY."""
 
 import os
 import re
@@ -125,6 +128,62 @@ def test_policy_none_never_starttls():
     ev = delivered(d, qid)
     assert m.tls is None and ev["tls"] == "none", ev["_line"]
     assert not sinks.events("starttls_cmd", "mx.tls"), "STARTTLS sent under tls_policy none"
+
+
+_net = None
+
+
+def net():
+    """The module's TlsNet (netns, test CA, zones), for the client certificate cases."""
+    global _net
+    if _net is None:
+        import tlspeers
+        _net = tlspeers.TlsNet()
+    return _net
+
+
+def cc_sink(n):
+    """mx.cc.plain.test requiring a client certificate from the test CA."""
+    leaf = n.leaf("mx.cc.plain.test")
+    n.set_zone("plain.test", ["cc MX 10 mx.cc", "mx.cc A 127.0.0.14"])
+    return n.sinks({"cc": {"host": "127.0.0.14", "tls": {
+        "cert": leaf.cert, "key": leaf.key, "client_ca": n.ca_file}}})
+
+
+def test_client_certificate_presented():
+    n = net()
+    sinks = cc_sink(n)
+    client = n.leaf("relay.client.test", client=True)
+    os.chmod(client.key, 0o600)  # root's alone: read before the privilege drop
+    d = n.relay(conf={"tls_client_cert": client.cert, "tls_client_key": client.key,
+                      "tls_policy": "cc.plain.test verify"})
+    qid = n.submit(d, ["carl@cc.plain.test"])
+    (m,) = sinks.wait_messages(1, "cc")
+    assert m.tls and m.peer_cert == "CN=relay.client.test", m.meta
+    assert n.plaintext_mail(sinks) == [], n.plaintext_mail(sinks)
+    (ev,) = wait_event(d, "delivery", qid=qid, status="sent")
+    assert ev["tls"] == m.tls, ev["_line"]
+    assert events(d, "privileges") and "user=root" not in events(d, "privileges")[-1]["_line"]
+
+
+def test_without_client_certificate_not_over_tls():
+    n = net()
+    sinks = cc_sink(n)
+    # TLS required: the sink's refusal (an alert after our side of the TLS 1.3
+    # handshake) is a failed handshake: deferred, never retried in plaintext
+    d = n.relay(conf=dict(ONE_TRY, tls_policy="cc.plain.test encrypt"))
+    qid = n.submit(d, ["cora@cc.plain.test"])
+    ev = deferred(d, qid)
+    assert ev["dsn"] == "4.7.5" and "TLS handshake with mx.cc.plain.test" in ev["reply"], \
+        ev["_line"]
+    assert sinks.events("mail", "cc") == [] and sinks.connections("cc") == 1, sinks.events()
+    d.stop()
+    # opportunistic: as after any failed handshake, the same host again in plaintext
+    d = n.relay(conf=ONE_TRY)
+    qid = n.submit(d, ["cole@cc.plain.test"])
+    (m,) = sinks.wait_messages(1, "cc")
+    assert m.tls is None and m.peer_cert is None, m.meta
+    assert sinks.connections("cc") == 3, sinks.events()
 
 
 def check(text):
