@@ -592,8 +592,9 @@ handle_event(struct smtpc *c, struct bufferevent *bev, short what)
 	e = bufferevent_get_openssl_error(bev);
 	/* TLS 1.3: a server refuses our certificate (or its absence) only after
 	 * our side of the handshake is done: an alert, or a bare close, comes
-	 * instead of the EHLO reply. That is a failed handshake too. */
-	if (c->state == C_HANDSHAKE || c->state == C_EHLO2) {
+	 * instead of the EHLO reply. That is a failed handshake too (a silent
+	 * server is not: it times out as at any other command). */
+	if (c->state == C_HANDSHAKE || (c->state == C_EHLO2 && !(what & BEV_EVENT_TIMEOUT))) {
 		char buf[200];
 		if (e)
 			ERR_error_string_n(e, buf, sizeof(buf));
