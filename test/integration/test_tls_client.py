@@ -120,6 +120,21 @@ def test_verify_good_certificate_delivers():
     assert m.sni == f"mx.sink.{ZONE}", m.sni
 
 
+def test_certificate_changes_need_a_restart():
+    sinks = mxpeers.Sinks({"mx.sink": {"tls": True}}).start()
+    d = relay(sinks, f"sink.{ZONE} verify", tls_ca_file=mxpeers._sink_cert()[0])
+    d.configure({"tls_policy": f"sink.{ZONE} encrypt",
+                 "tls_ca_file": os.path.join(d.tmp, "elsewhere.pem")})
+    d.hup()
+    wait_event(d, "reloaded")
+    assert re.search(r"event=reload note=\"tls_ca_file and tls_client_cert/key changes need "
+                     r"a restart\"", d.log()), d.log()[-2000:]
+    # the context loaded at start still verifies; the policy change applies now
+    qid = submit(d, [f"rita@sink.{ZONE}"])
+    sinks.wait_messages(1, "mx.sink")
+    delivered(d, qid)
+
+
 def test_policy_none_never_starttls():
     sinks = mxpeers.Sinks({"mx.tls": {"tls": True}}).start()
     d = relay(sinks, f"tls.{ZONE} none")
