@@ -235,5 +235,22 @@ def test_certificate_file_errors_name_file_line_key():
     assert not failures, "\n".join(failures)
 
 
+def test_root_only_client_key_noted_for_the_unit():
+    """-n as root, user = nobody: the key is read as root at a root start, but the
+    systemd unit starts mxrelayd as that user: say so (runas probe), exit 0."""
+    tmp = mxtest.tmpdir()
+    os.chmod(tmp, 0o755)
+    cert, key = mxtest.make_cert(tmp, cn="relay.test.example", name="client")
+    os.chmod(key, 0o600)
+    path = mxtest.write_file(os.path.join(tmp, "mxrelay.conf"),
+                             f"hostname = relay.test.example\nuser = nobody\n"
+                             f"tls_client_cert = {cert}\ntls_client_key = {key}\n")
+    os.chmod(path, 0o644)
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15, cwd=tmp, check=0)
+    assert p.returncode == 0, p.stderr
+    assert re.search(rf"note: {re.escape(path)}:4: tls_client_key {re.escape(key)}: not readable "
+                     r"by user nobody \(mode 0600", p.stderr), p.stderr
+
+
 if __name__ == "__main__":
     mxtest.main()
