@@ -531,4 +531,17 @@ int spool_tls_list(const char *dir, int64_t since_day,
                    int (*fail_cb)(void *arg, const struct spool_tls_failure *f), void *arg,
                    char *err, size_t errlen);
 
+/*
+ * TLS-RPT bookkeeping (tlsrpt_sent, spool_tlsread.c). spool_tlsrpt_sent:
+ * read-only (own handle, like spool_tls_list), *sent = 1 when any report
+ * row exists for (day, domain), sent or given up. spool_tlsrpt_mark: writer
+ * handle, one row per (day, domain, rua); status is "sent", "queued QID" or
+ * why it was given up. 0 / -1 with err.
+ */
+int spool_tlsrpt_sent(const char *dir, int64_t day, const char *domain, int *sent, char *err,
+                      size_t errlen);
+int spool_tlsrpt_mark(struct spool *sp, int64_t day, const char *domain, const char *rua,
+                      const char *report_id, int64_t when, const char *status, char *err,
+                      size_t errlen);
+
 #endif
