@@ -88,6 +88,10 @@ init_channel(struct dns *d, const struct dns_opts *o, char *err, size_t errlen)
 		mask |= ARES_OPT_TRIES;
 		ao.tries = o->tries;
 	}
+	if (o->resolv_conf) {
+		mask |= ARES_OPT_RESOLVCONF;
+		ao.resolvconf_path = (char *)o->resolv_conf; /* c-ares copies it */
+	}
 	if ((rc = ares_init_options(&d->ch, &ao, mask)) != ARES_SUCCESS) {
 		snprintf(err, errlen, "dns: c-ares init: %s", ares_strerror(rc));
 		d->ch = NULL;

@@ -42,7 +42,8 @@ enum dns_family {
  * 2000 ms and 2 tries. SERVFAIL and REFUSED are not retried elsewhere.
  */
 struct dns_opts {
-	const char *servers; /* "127.0.0.1:5355,[::1]:53"; NULL or "" = /etc/resolv.conf */
+	const char *servers;     /* "127.0.0.1:5355,[::1]:53"; NULL or "" = resolv_conf */
+	const char *resolv_conf; /* NULL = /etc/resolv.conf (tests name a file of their own) */
 	enum dns_family family;
 	bool allow_private; /* accept loopback, RFC 1918/4193, link-local MX addresses */
 	int timeout_ms;     /* first try's timeout; 0 = resolv.conf "timeout:" or 5 s */
@@ -70,7 +71,7 @@ struct dns_target {
 	int pref;       /* its MX preference (0 for implicit MX) */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	bool secure;    /* the host's address records were DNSSEC-validated (AD, RFC 7672 2.1.1) */
+	bool secure; /* the host's address records were DNSSEC-validated (AD, RFC 7672 2.1.1) */
 };
 
 /*
@@ -85,7 +86,14 @@ struct dns_mx_result {
 	bool implicit;                    /* no MX records: the domain itself was used */
 	const struct dns_target *targets; /* may be NULL when ntargets is 0 */
 	size_t ntargets;
-	bool mx_secure;                   /* the MX RRset (and CNAMEs to it) had AD */
+	/*
+	 * The MX RRset (and CNAMEs to it) had AD; with no MX, the denial had
+	 * AD; always false from dns_resolve_addrs. An insecure MX RRset does
+	 * not rule DANE out: RFC 7672 2.2.1 lets the client use DANE with MX
+	 * hosts from an insecure MX RRset, per host whose address records
+	 * are secure (dns_target.secure), as Postfix does.
+	 */
+	bool mx_secure;
 };
 
 /*
@@ -145,7 +153,13 @@ struct dns_query *dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb
  * "none"), DNS_TEMPFAIL (SERVFAIL, timeout, malformed answer).
  */
 
-/* One TLSA record (RFC 6698 2.1). */
+/*
+ * One TLSA record (RFC 6698 2.1). data is never empty (an answer with a
+ * TLSA rdata of 3 bytes or less is TEMPFAIL, "malformed answer"); whether
+ * len fits the matching type (RFC 6698 2.1.3; 1: 32, 2: 64 bytes) is the
+ * caller's check: such a record is one unusable record, not a broken
+ * answer (OpenSSL's SSL_dane_tlsa_add refuses it). At most 64 records.
+ */
 struct dns_tlsa_rec {
 	unsigned usage, selector, mtype;
 	const unsigned char *data;
@@ -161,9 +175,13 @@ struct dns_tlsa_result {
 };
 typedef void (*dns_tlsa_cb)(void *arg, const struct dns_tlsa_result *res);
 
-/* TLSA of _PORT._tcp.HOST. Same handle rules as dns_resolve_mx. */
-struct dns_query *dns_resolve_tlsa(struct dns *d, const char *host, unsigned port,
-                                   dns_tlsa_cb cb, void *arg);
+/*
+ * TLSA of _PORT._tcp.HOST (RFC 6698 3; port 1-65535). Same handle rules
+ * as dns_resolve_mx (EINVAL: bad host or port). res->recs point into the
+ * answer: valid during the callback only.
+ */
+struct dns_query *dns_resolve_tlsa(struct dns *d, const char *host, unsigned port, dns_tlsa_cb cb,
+                                   void *arg);
 
 /* One TXT record: its character-strings concatenated (RFC 7208 3.3, 8461 3.1). */
 struct dns_txt {
@@ -180,13 +198,20 @@ struct dns_txt_result {
 };
 typedef void (*dns_txt_cb)(void *arg, const struct dns_txt_result *res);
 
-/* TXT records of name. Same handle rules as dns_resolve_mx. */
+/*
+ * TXT records of name (underscore labels allowed: _mta-sts.D, _smtp._tls.D),
+ * at most 64 records and 64 KB of text per answer. Same handle rules as
+ * dns_resolve_mx; res->txt valid during the callback only.
+ */
 struct dns_query *dns_resolve_txt(struct dns *d, const char *name, dns_txt_cb cb, void *arg);
 
 /*
  * The addresses of one host (A/AAAA per the family option, the address
  * policy applied), delivered as a dns_mx_result with implicit set and every
- * target named host (e.g. mta-sts.DOMAIN for the policy fetch).
+ * target named host (e.g. mta-sts.DOMAIN for the policy fetch), each with
+ * its own secure flag. DNS_NXDOMAIN: no such host or no address record;
+ * DNS_NO_ADDRESS: every address refused by the policy; DNS_TEMPFAIL.
+ * Same handle rules as dns_resolve_mx.
  */
 struct dns_query *dns_resolve_addrs(struct dns *d, const char *host, dns_mx_cb cb, void *arg);
 

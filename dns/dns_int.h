@@ -16,13 +16,17 @@
 #define DNS_T_CNAME 5
 #define DNS_T_SOA 6
 #define DNS_T_MX 15
+#define DNS_T_TXT 16
 #define DNS_T_AAAA 28
+#define DNS_T_TLSA 52
 
 #define DNS_MAX_RR 64        /* records of the asked type kept from one answer */
 #define DNS_MAX_CHAIN 8      /* CNAME hops followed, inside one answer and across queries */
 #define DNS_TTL_MAX 86400    /* positive answers: at most one day */
 #define DNS_NEG_TTL_MAX 300  /* NXDOMAIN / NODATA: at most 5 minutes */
 #define DNS_NEG_TTL_NOSOA 30 /* negative answer without an SOA to take the TTL from */
+#define DNS_TXT_MAX 65536    /* TXT bytes kept from one answer, all records together */
+#define DNS_HDR_AD 0x0020    /* header flags: Authentic Data (RFC 4035 3.2.3, RFC 6840 5.7) */
 
 /* ---- parsed answers (parse.c) ---- */
 
@@ -38,6 +42,10 @@ struct dns_rr {
 	uint16_t pref;    /* MX */
 	uint8_t addr[16]; /* A: 4 bytes, AAAA: 16 bytes */
 	char *name;       /* MX exchange, "" for the root (null MX); NULL otherwise */
+	uint8_t tlsa[3];  /* TLSA: usage, selector, matching type */
+	uint8_t *data;    /* TXT: the strings joined, NUL added; TLSA: association data;
+	                     NULL for other types */
+	size_t len;       /* bytes in data (without the added NUL) */
 };
 
 /* Reference counted; the cache holds one reference. Immutable once built. */
@@ -46,6 +54,7 @@ struct dns_answer {
 	enum dns_akind kind;
 	int type;
 	uint32_t ttl; /* seconds, as found (clamping is the cache's) */
+	bool secure;  /* the header's AD bit: the resolver validated the whole answer */
 	char *cname;  /* DNS_A_CNAME: the name to ask next; NULL otherwise */
 	size_t n;
 	struct dns_rr rr[];
@@ -111,10 +120,12 @@ void dns__query_unlink(struct dns_query *q);
 struct dns_lookup;
 /*
  * kind and a: the result (a is non-NULL for DATA, borrowed for the call).
+ * secure: every answer on the way had AD (CNAME hops across queries
+ * included, cached ones too); false for TEMPFAIL.
  * why: short text for failures ("NXDOMAIN", "SERVFAIL", "timeout"...).
  */
 typedef void (*dns_lookup_cb)(void *arg, enum dns_akind kind, const struct dns_answer *a,
-                              const char *why);
+                              bool secure, const char *why);
 /*
  * Start a lookup. cb may run before this returns (cache hit, immediate
  * failure): then NULL is returned. Otherwise the handle, valid until cb
@@ -140,6 +151,7 @@ struct dns_query {
 	dns_mx_cb cb;
 	void *arg;
 	char domain[256];
+	bool host_only; /* dns_resolve_addrs: no MX step, domain is the host */
 	struct dns_lookup *mxlk;
 	struct mx_host *hosts;
 	size_t nhosts, pending;

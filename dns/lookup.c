@@ -6,8 +6,14 @@
  * c-ares has no per-query cancel, so a cancelled lookup stays allocated,
  * orphaned (cb NULL), until c-ares calls back; its answer is still cached.
  * Lifetime: whoever is outermost on the stack when the lookup is finished
- * frees it (`starting` counts ares_query calls in progress for it, since
- * c-ares may call back from inside ares_query).
+ * frees it (`starting` counts ares_send calls in progress for it, since
+ * c-ares may call back from inside ares_send).
+ *
+ * Every query carries the AD bit (RFC 6840 5.7: a stub resolver that sets
+ * AD asks for AD in the answer); ares_query cannot set it, so the query is
+ * built with ares_create_query and sent with ares_send. No EDNS DO bit:
+ * the AD bit is all we read, RRSIGs would only add bytes. The lookup's
+ * `secure` is the AND of the AD bits of every answer on its CNAME chain.
  */
 #include "dns/dns_int.h"
 
@@ -22,8 +28,9 @@ struct dns_lookup {
 	dns_lookup_cb cb; /* NULL once finished or cancelled */
 	void *arg;
 	int type, hops;
-	int starting; /* ares_query calls for this lookup on the stack */
+	int starting; /* ares_send calls for this lookup on the stack */
 	bool done;
+	bool secure; /* every answer so far had AD */
 	char name[256];
 };
 
@@ -37,7 +44,7 @@ finish(struct dns_lookup *lk, enum dns_akind kind, const struct dns_answer *a, c
 	lk->cb = NULL;
 	lk->done = true;
 	if (cb)
-		cb(lk->arg, kind, a, why);
+		cb(lk->arg, kind, a, kind != DNS_A_TEMPFAIL && lk->secure, why);
 }
 
 static const char *
@@ -47,9 +54,18 @@ kind_text(enum dns_akind k, int type)
 	case DNS_A_NXDOMAIN:
 		return "NXDOMAIN";
 	case DNS_A_NODATA:
-		return type == DNS_T_A      ? "no A record"
-		       : type == DNS_T_AAAA ? "no AAAA record"
-		                            : "no MX record";
+		switch (type) {
+		case DNS_T_A:
+			return "no A record";
+		case DNS_T_AAAA:
+			return "no AAAA record";
+		case DNS_T_MX:
+			return "no MX record";
+		case DNS_T_TXT:
+			return "no TXT record";
+		default:
+			return "no TLSA record";
+		}
 	default:
 		return "";
 	}
@@ -91,10 +107,16 @@ cache_answer(struct dns *d, const char *name, int type, struct dns_answer *a)
 	dns__cache_put(d->cache, name, type, a, dns__now() + ttl * 1000);
 }
 
-/* Move on to the CNAME target; false (lookup finished) when too deep. */
+/*
+ * Move on to the CNAME target of answer a; false (lookup finished) when too
+ * deep. The chain stays secure only if this hop's answer was.
+ */
 static bool
-next_hop(struct dns_lookup *lk, const char *target)
+next_hop(struct dns_lookup *lk, const struct dns_answer *a)
 {
+	const char *target = a->cname;
+
+	lk->secure = lk->secure && a->secure;
 	if (lk->hops++ == DNS_MAX_CHAIN || strlen(target) > 255) {
 		finish(lk, DNS_A_TEMPFAIL, NULL, "CNAME chain too long");
 		return false;
@@ -104,6 +126,30 @@ next_hop(struct dns_lookup *lk, const char *target)
 }
 
 static void on_ares(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
+/* Ask c-ares: rd=1, AD set, no EDNS (c-ares picks the id). */
+static int
+send_query(struct dns_lookup *lk)
+{
+	struct dns *d = lk->d;
+	unsigned char *q = NULL;
+	int qlen = 0, rc;
+
+	rc = ares_create_query(lk->name, C_IN, lk->type, 0, 1, &q, &qlen, 0);
+	if (rc != ARES_SUCCESS || qlen < 12) {
+		ares_free_string(q);
+		finish(lk, DNS_A_TEMPFAIL, NULL,
+		       ares_text(rc == ARES_SUCCESS ? ARES_EBADQUERY : rc));
+		return STEP_DONE;
+	}
+	q[3] |= DNS_HDR_AD & 0xff; /* RFC 6840 5.7 */
+	d->st.queries_sent++;
+	lk->starting++;
+	ares_send(d->ch, q, qlen, on_ares, lk);
+	lk->starting--;
+	ares_free_string(q);
+	return lk->done ? STEP_DONE : STEP_PENDING;
+}
 
 /* Answer from the cache as far as it goes, else ask c-ares. */
 static int
@@ -115,20 +161,17 @@ step(struct dns_lookup *lk)
 	while (d->cache && (a = dns__cache_get(d->cache, lk->name, lk->type, dns__now()))) {
 		d->st.cache_hits++;
 		if (a->kind == DNS_A_CNAME) {
-			if (!next_hop(lk, a->cname))
+			if (!next_hop(lk, a))
 				return STEP_DONE;
 			continue;
 		}
+		lk->secure = lk->secure && a->secure;
 		a->refs++; /* the callback may evict it */
 		finish(lk, a->kind, a, kind_text(a->kind, lk->type));
 		dns__answer_unref(a);
 		return STEP_DONE;
 	}
-	d->st.queries_sent++;
-	lk->starting++;
-	ares_query(d->ch, lk->name, C_IN, lk->type, on_ares, lk);
-	lk->starting--;
-	return lk->done ? STEP_DONE : STEP_PENDING;
+	return send_query(lk);
 }
 
 static void
@@ -157,10 +200,11 @@ on_ares(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	}
 	cache_answer(lk->d, lk->name, lk->type, a);
 	if (a->kind != DNS_A_CNAME) {
+		lk->secure = lk->secure && a->secure;
 		finish(lk, a->kind, a, kind_text(a->kind, lk->type));
 	} else if (lk->cb == NULL) {
 		lk->done = true; /* cancelled: no need to chase */
-	} else if (next_hop(lk, a->cname)) {
+	} else if (next_hop(lk, a)) {
 		step(lk);
 	}
 done:
@@ -175,7 +219,7 @@ dns__lookup(struct dns *d, const char *name, int type, dns_lookup_cb cb, void *a
 	struct dns_lookup *lk = calloc(1, sizeof *lk);
 
 	if (lk == NULL || strlen(name) > 255) {
-		cb(arg, DNS_A_TEMPFAIL, NULL, lk ? "name too long" : "out of memory");
+		cb(arg, DNS_A_TEMPFAIL, NULL, false, lk ? "name too long" : "out of memory");
 		free(lk);
 		return NULL;
 	}
@@ -183,6 +227,7 @@ dns__lookup(struct dns *d, const char *name, int type, dns_lookup_cb cb, void *a
 	lk->cb = cb;
 	lk->arg = arg;
 	lk->type = type;
+	lk->secure = true;
 	memcpy(lk->name, name, strlen(name) + 1);
 	if (step(lk) == STEP_DONE) {
 		free(lk);

@@ -8,6 +8,7 @@
  * at once; a host whose lookups fail is skipped, the others still count.
  * When all are answered the addresses that pass the policy become the
  * targets. The query finishes through dns__finished(), never calling back.
+ * dns_resolve_addrs runs the same pipeline from the A/AAAA step for one host.
  */
 #include "dns/dns_int.h"
 
@@ -25,6 +26,7 @@ struct mx_fam {
 	bool asked;
 	struct dns_lookup *lk; /* in flight */
 	enum dns_akind kind;
+	bool secure; /* the answer (and CNAMEs to it) had AD */
 	char why[48];
 	size_t n;
 	uint8_t (*addr)[16];
@@ -161,6 +163,7 @@ add_host_targets(struct dns_query *q, struct mx_host *h)
 			continue;
 		snprintf(t->host, sizeof t->host, "%s", h->name);
 		t->pref = h->pref;
+		t->secure = f->secure;
 		q->res.ntargets++;
 		added++;
 	}
@@ -222,11 +225,16 @@ assemble(struct dns_query *q)
 			reason_add(q, "skipped %s", notes);
 		finish(q, DNS_OK);
 	} else if (any_temp) {
-		reason_add(q, "%s: MX host lookup failed: %s", q->domain, notes);
+		reason_add(q, "%s: %s lookup failed: %s", q->domain,
+		           q->host_only ? "address" : "MX host", notes);
 		finish(q, DNS_TEMPFAIL);
 	} else if (any_refused || !q->res.implicit) {
-		reason_add(q, "%s: no usable MX address: %s", q->domain, notes);
+		reason_add(q, "%s: no usable %saddress: %s", q->domain, q->host_only ? "" : "MX ",
+		           notes);
 		finish(q, DNS_NO_ADDRESS);
+	} else if (q->host_only) {
+		reason_add(q, "%s", notes);
+		finish(q, DNS_NXDOMAIN);
 	} else {
 		/* RFC 5321 5.1: no MX and no address record: not a mail domain */
 		reason_add(q, "%s: no MX and no address records", q->domain);
@@ -235,13 +243,14 @@ assemble(struct dns_query *q)
 }
 
 static void
-on_addr(void *arg, enum dns_akind kind, const struct dns_answer *a, const char *why)
+on_addr(void *arg, enum dns_akind kind, const struct dns_answer *a, bool secure, const char *why)
 {
 	struct mx_fam *f = arg;
 	struct dns_query *q = f->h->q;
 
 	f->lk = NULL;
 	f->kind = kind;
+	f->secure = secure;
 	snprintf(f->why, sizeof f->why, "%s", why);
 	if (kind == DNS_A_DATA && a->n > 0 && (f->addr = calloc(a->n, 16)) != NULL) {
 		for (size_t i = 0; i < a->n; i++)
@@ -353,11 +362,12 @@ mx_hosts(struct dns_query *q, const struct dns_answer *a)
 }
 
 static void
-on_mx(void *arg, enum dns_akind kind, const struct dns_answer *a, const char *why)
+on_mx(void *arg, enum dns_akind kind, const struct dns_answer *a, bool secure, const char *why)
 {
 	struct dns_query *q = arg;
 
 	q->mxlk = NULL;
+	q->res.mx_secure = secure; /* for NODATA: a secure denial, then the implicit MX */
 	switch (kind) {
 	case DNS_A_DATA:
 		mx_hosts(q, a);
@@ -409,8 +419,9 @@ query_deliver(struct dns_query *q)
 	query_discard(q);
 }
 
-struct dns_query *
-dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg)
+/* A new query on d for domain, linked; NULL with errno set. */
+static struct dns_query *
+query_new(struct dns *d, const char *domain, dns_mx_cb cb, void *arg)
 {
 	struct dns_query *q;
 	char name[256];
@@ -431,7 +442,43 @@ dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg)
 	q->discard = query_discard;
 	memcpy(q->domain, name, sizeof name);
 	dns__query_link(q);
+	return q;
+}
+
+struct dns_query *
+dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg)
+{
+	struct dns_query *q = query_new(d, domain, cb, arg);
+
+	if (q == NULL)
+		return NULL;
 	q->mxlk = dns__lookup(d, q->domain, DNS_T_MX, on_mx, q);
+	dns__notify_timer(d);
+	return q;
+}
+
+/*
+ * One host's addresses (dns.h): the MX pipeline from the address step on,
+ * with the host as its only "MX" (implicit, preference 0).
+ */
+struct dns_query *
+dns_resolve_addrs(struct dns *d, const char *host, dns_mx_cb cb, void *arg)
+{
+	struct dns_query *q = query_new(d, host, cb, arg);
+
+	if (q == NULL)
+		return NULL;
+	if ((q->hosts = calloc(1, sizeof *q->hosts)) == NULL) {
+		dns__query_unlink(q);
+		free(q);
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(q->hosts[0].name, q->domain, sizeof q->domain);
+	q->nhosts = 1;
+	q->res.implicit = true;
+	q->host_only = true;
+	start_hosts(q);
 	dns__notify_timer(d);
 	return q;
 }

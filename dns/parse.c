@@ -170,9 +170,63 @@ collect_cnames(struct cur c, unsigned an, struct cname *cn, size_t *ncn)
 	return 0;
 }
 
+/*
+ * TXT rdata: one or more character-strings (RFC 1035 3.3.14), joined into
+ * one value as RFC 7208 3.3 and RFC 8461 3.1 read them. *total counts the
+ * bytes of the whole answer against DNS_TXT_MAX.
+ */
+static int
+get_txt(struct cur *r, struct dns_rr *rr, size_t *total)
+{
+	size_t len = 0, off = r->off;
+
+	if (r->off == r->len)
+		return -1; /* no character-string at all */
+	while (off < r->len) {
+		size_t n = r->b[off];
+		if (r->len - off - 1 < n)
+			return -1;
+		len += n;
+		off += 1 + n;
+	}
+	if (len > DNS_TXT_MAX - *total)
+		return -1;
+	if ((rr->data = malloc(len + 1)) == NULL)
+		return -1;
+	rr->len = 0;
+	for (off = r->off; off < r->len; off += 1 + r->b[off]) {
+		memcpy(rr->data + rr->len, r->b + off + 1, r->b[off]);
+		rr->len += r->b[off];
+	}
+	rr->data[len] = '\0';
+	*total += len;
+	return 0;
+}
+
+/*
+ * TLSA rdata (RFC 6698 2.1): usage, selector, matching type, then the
+ * association data, which must not be empty. Whether the data length
+ * fits the matching type is the consumer's check (such a record is
+ * unusable for DANE, not a broken answer: dns.h).
+ */
+static int
+get_tlsa(const struct cur *r, struct dns_rr *rr)
+{
+	size_t n = r->len - r->off;
+
+	if (n < 4)
+		return -1;
+	memcpy(rr->tlsa, r->b + r->off, 3);
+	if ((rr->data = malloc(n - 3)) == NULL)
+		return -1;
+	memcpy(rr->data, r->b + r->off + 3, n - 3);
+	rr->len = n - 3;
+	return 0;
+}
+
 /* Decode one record of the asked type into rr. 0 ok, -1 malformed. */
 static int
-get_rdata(const struct cur *c, const struct rrhdr *h, struct dns_rr *rr)
+get_rdata(const struct cur *c, const struct rrhdr *h, struct dns_rr *rr, size_t *txt_total)
 {
 	struct cur r = rdata_cur(c, h);
 	char name[256];
@@ -193,6 +247,10 @@ get_rdata(const struct cur *c, const struct rrhdr *h, struct dns_rr *rr)
 			return -1;
 		rr->name = strdup(name);
 		return rr->name ? 0 : -1;
+	case DNS_T_TXT:
+		return get_txt(&r, rr, txt_total);
+	case DNS_T_TLSA:
+		return get_tlsa(&r, rr);
 	default:
 		return -1;
 	}
@@ -237,8 +295,10 @@ dns__answer_unref(struct dns_answer *a)
 {
 	if (a == NULL || --a->refs > 0)
 		return;
-	for (size_t i = 0; i < a->n; i++)
+	for (size_t i = 0; i < a->n; i++) {
 		free(a->rr[i].name);
+		free(a->rr[i].data);
+	}
 	free(a->cname);
 	free(a);
 }
@@ -250,7 +310,7 @@ collect_data(struct cur c, unsigned an, const char *owner, int qtype, uint32_t t
 {
 	struct cur scan = c;
 	struct rrhdr h;
-	size_t n = 0;
+	size_t n = 0, txt_total = 0;
 	struct dns_answer *a;
 
 	for (unsigned i = 0; i < an; i++) {
@@ -272,7 +332,7 @@ collect_data(struct cur c, unsigned an, const char *owner, int qtype, uint32_t t
 			break;
 		if (h.type != qtype || h.cls != C_IN || !dns__name_eq(h.owner, owner))
 			continue;
-		if (get_rdata(&c, &h, &a->rr[a->n]) < 0) {
+		if (get_rdata(&c, &h, &a->rr[a->n], &txt_total) < 0) {
 			dns__answer_unref(a);
 			goto bad;
 		}
@@ -310,6 +370,22 @@ follow_chain(const struct cname *cn, size_t ncn, const char *qname, const char *
 	return 0;
 }
 
+/* NXDOMAIN or NODATA: the negative TTL from the SOA after the answer section. */
+static struct dns_answer *
+denial(struct dns_answer *a, struct cur c, unsigned an, unsigned ns, bool nxdomain)
+{
+	struct rrhdr h;
+	uint32_t neg;
+
+	for (unsigned i = 0; i < an; i++)
+		if (get_rrhdr(&c, &h) < 0)
+			break;
+	neg = negative_ttl(c, ns);
+	a->kind = nxdomain ? DNS_A_NXDOMAIN : DNS_A_NODATA;
+	a->ttl = neg < a->ttl ? neg : a->ttl;
+	return a;
+}
+
 struct dns_answer *
 dns__parse(const unsigned char *buf, size_t len, const char *qname, int qtype, char *why,
            size_t whylen)
@@ -345,21 +421,20 @@ dns__parse(const unsigned char *buf, size_t len, const char *qname, int qtype, c
 		snprintf(why, whylen, "CNAME chain too long");
 		return NULL;
 	}
-	if ((a = collect_data(c, an, end, qtype, ttl, why, whylen)) == NULL || a->n > 0)
+	if ((a = collect_data(c, an, end, qtype, ttl, why, whylen)) == NULL)
+		return NULL;
+	/*
+	 * RFC 4035 3.2.3 / RFC 6840 5.7: a validating resolver sets AD when it
+	 * validated every RRset of the answer and authority sections, so one
+	 * bit covers the whole chain inside this packet (and a denial).
+	 */
+	a->secure = (flags & DNS_HDR_AD) != 0;
+	if (a->n > 0)
 		return a;
 
 	/* nothing of the asked type: NXDOMAIN, a dangling CNAME, or NODATA */
-	if (rcode == 3 || end == qname) {
-		struct cur auth = c;
-		struct rrhdr h;
-		for (unsigned i = 0; i < an; i++)
-			if (get_rrhdr(&auth, &h) < 0)
-				break;
-		uint32_t neg = negative_ttl(auth, ns);
-		a->kind = rcode == 3 ? DNS_A_NXDOMAIN : DNS_A_NODATA;
-		a->ttl = neg < a->ttl ? neg : a->ttl;
-		return a;
-	}
+	if (rcode == 3 || end == qname)
+		return denial(a, c, an, ns, rcode == 3);
 	a->kind = DNS_A_CNAME;
 	if ((a->cname = strdup(end)) == NULL) {
 		dns__answer_unref(a);

@@ -73,7 +73,7 @@ def proxy_seeds():
     }
 
 
-# ---- dns: type byte (0 A, 1 AAAA, 2 MX), then a response for "a.t" ---------------
+# ---- dns: type byte (0 A, 1 AAAA, 2 MX, 3 TXT, 4 TLSA), then a response for "a.t" ---
 
 def dname(name):
     out = b""
@@ -86,8 +86,9 @@ def rr(owner, rtype, rdata, ttl=300):
     return owner + struct.pack(">HHIH", rtype, 1, ttl, len(rdata)) + rdata
 
 
-def packet(qtype, answers=(), authority=(), rcode=0, qname="a.t"):
-    hdr = struct.pack(">HHHHHH", 0x1234, 0x8180 | rcode, 1, len(answers), len(authority), 0)
+def packet(qtype, answers=(), authority=(), rcode=0, qname="a.t", ad=False):
+    flags = 0x8180 | rcode | (0x20 if ad else 0)  # 0x20: AD, the resolver validated it
+    hdr = struct.pack(">HHHHHH", 0x1234, flags, 1, len(answers), len(authority), 0)
     q = dname(qname) + struct.pack(">HH", qtype, 1)
     return hdr + q + b"".join(answers) + b"".join(authority)
 
@@ -122,6 +123,34 @@ def dns_seeds():
         "servfail": b"\x00" + packet(a, rcode=2),
         "other-name": b"\x00" + packet(a, [rr(dname("z.t"), a, bytes([192, 0, 2, 3]))]),
         "pointer-loop": b"\x02" + packet(mx, [rr(PTR_QNAME, mx, b"\x00\x0a\xc0\x2b")]),
+        **dns_sec_seeds(),
+    }
+
+
+def txt(*strings):
+    return b"".join(bytes([len(x)]) + x for x in strings)
+
+
+def dns_sec_seeds():
+    """TXT and TLSA answers, with and without the AD bit."""
+    a, cname, txtt, tlsa, soat = 1, 5, 16, 52, 6
+    return {
+        "a-secure": b"\x00" + packet(a, [rr(PTR_QNAME, a, bytes([192, 0, 2, 1]))], ad=True),
+        "txt-sts": b"\x03" + packet(txtt, [rr(PTR_QNAME, txtt, txt(b"v=STSv1; ", b"id=2026"))],
+                                    ad=True),
+        "txt-two-records": b"\x03" + packet(txtt, [
+            rr(PTR_QNAME, txtt, txt(b"v=TLSRPTv1; rua=mailto:r@a.t")),
+            rr(PTR_QNAME, txtt, txt(b""))]),
+        "txt-string-overrun": b"\x03" + packet(txtt, [rr(PTR_QNAME, txtt, b"\x05abc")]),
+        "txt-empty-rdata": b"\x03" + packet(txtt, [rr(PTR_QNAME, txtt, b"")]),
+        "tlsa-dane-ee": b"\x04" + packet(tlsa, [rr(PTR_QNAME, tlsa, bytes([3, 1, 1]) + bytes(range(32)))],
+                                         ad=True),
+        "tlsa-cname": b"\x04" + packet(tlsa, [rr(PTR_QNAME, cname, dname("_25._tcp.b.t")),
+                                              rr(dname("_25._tcp.b.t"), tlsa,
+                                                 bytes([2, 0, 2]) + bytes(64))], ad=True),
+        "tlsa-no-data": b"\x04" + packet(tlsa, [rr(PTR_QNAME, tlsa, bytes([3, 1, 1]))], ad=True),
+        "tlsa-nxdomain": b"\x04" + packet(tlsa, authority=[rr(dname("t"), soat, soa(60))],
+                                          rcode=3, ad=True),
     }
 
 
