@@ -402,7 +402,7 @@ json_lines(struct sb *b, const char *text, const char *prefix)
 }
 
 static void
-json_failure(struct sb *b, const struct spool_tls_failure *f, int first)
+json_failure(struct sb *b, const struct tlsrpt_failure *f, int first)
 {
 	sb_puts(b, first ? "\n    {" : ",\n    {");
 	sb_puts(b, "\"result-type\": ");
@@ -453,7 +453,7 @@ json_group(struct sb *b, const struct tlsrpt_report *r, const struct group *g)
 	          "\"total-failure-session-count\": %lld},\n   \"failure-details\": [",
 	          (long long)g->ok, (long long)(g->failed ? g->failed : g->failsum));
 	for (i = 0; i < r->nfails; i++) {
-		const struct spool_tls_failure *f = &r->fails[i];
+		const struct tlsrpt_failure *f = &r->fails[i];
 		const char *pt = tlsrpt_policy_type(f->policy);
 		if (!mine(r, f->day, f->domain) || strcmp(pt, g->ptype) != 0 ||
 		    (g->mx && !nz_eq(g->mx, f->mx)))
@@ -482,7 +482,7 @@ fold(const struct tlsrpt_report *r, struct group *g)
 	size_t i, ng = 0;
 
 	for (i = 0; i < r->nrows; i++) {
-		const struct spool_tls_row *w = &r->rows[i];
+		const struct tlsrpt_row *w = &r->rows[i];
 		struct group *x;
 		if (!mine(r, w->day, w->domain))
 			continue;
@@ -493,7 +493,7 @@ fold(const struct tlsrpt_report *r, struct group *g)
 			x->pstr = w->policy_string;
 	}
 	for (i = 0; i < r->nfails; i++) {
-		const struct spool_tls_failure *f = &r->fails[i];
+		const struct tlsrpt_failure *f = &r->fails[i];
 		if (mine(r, f->day, f->domain))
 			group_of(g, &ng, f->policy, f->mx)->failsum += f->count;
 	}

@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "spool/spool.h" /* struct spool_tls_row / spool_tls_failure (types only) */
 
 #define TLSRPT_RUA_MAX 8      /* report URIs kept from one record; more are ignored */
 #define TLSRPT_URI_MAX 512    /* longer URIs are refused */
@@ -40,6 +39,23 @@ struct tlsrpt_rua {
 int tlsrpt_txt_parse(const char *const *txts, size_t n, struct tlsrpt_rua *out, char *err,
                      size_t errlen);
 
+/*
+ * The counters a report is made of: the fields of spool.h's spool_tls_row
+ * and spool_tls_failure that a report uses (mta/shared includes no other
+ * folder; the callers copy them). Strings borrowed.
+ */
+struct tlsrpt_row {
+	int64_t day; /* UTC days since the epoch */
+	const char *domain, *policy, *policy_string, *mx; /* policy: tls_kind_name() */
+	int64_t sessions_ok, sessions_failed;
+};
+
+struct tlsrpt_failure {
+	int64_t day;
+	const char *domain, *policy, *result_type, *sending_ip, *mx, *mx_ip, *detail;
+	int64_t count;
+};
+
 /* The facts of one report: one policy domain, one UTC day (RFC 8460 4.1). */
 struct tlsrpt_report {
 	const char *org;       /* organization-name */
@@ -48,9 +64,9 @@ struct tlsrpt_report {
 	const char *domain;    /* the policy domain */
 	int64_t day;           /* UTC days since the epoch */
 	const char *report_id; /* unique per report; a MIME token plus '@' and '.' */
-	const struct spool_tls_row *rows;
+	const struct tlsrpt_row *rows;
 	size_t nrows;
-	const struct spool_tls_failure *fails;
+	const struct tlsrpt_failure *fails;
 	size_t nfails;
 };
 

@@ -40,8 +40,8 @@ check_rua(const struct tlsrpt_rua *rua)
 static void
 check_json(const char *text)
 {
-	struct spool_tls_row w = {1, "d.example", "mta-sts", text, text, 1, 2, 3, 1};
-	struct spool_tls_failure f = {1, "d.example", "dane", text, text, text, text, text, 4};
+	struct tlsrpt_row w = {1, "d.example", "mta-sts", text, text, 1, 2};
+	struct tlsrpt_failure f = {1, "d.example", "dane", text, text, text, text, text, 4};
 	struct tlsrpt_report r = {.org = text, .contact = text, .submitter = "s", .domain = "d.example",
 	                          .day = 1, .report_id = text, .rows = &w, .nrows = 1,
 	                          .fails = &f, .nfails = 1};
