@@ -30,4 +30,11 @@ void submit_start(struct ctl_conn *c, char *arg);
 void submit_feed(struct ctl_conn *c, struct evbuffer *in);
 void submit_free(struct submit *sub);
 
+/* tlsrpt.c: the daily TLS-RPT job (timer made here, freed by ctl_free) and the
+ * verb TLS-SEND-REPORTS [YYYY-MM-DD] (its reply comes when the run ends) */
+struct tlsrpt_job;
+struct tlsrpt_job *tlsrpt_job_new(struct server *srv);
+void tlsrpt_job_free(struct tlsrpt_job *job);
+void tlsrpt_verb(struct tlsrpt_job *job, struct ctl_conn *c, char *arg);
+
 #endif
