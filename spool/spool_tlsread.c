@@ -59,9 +59,10 @@ open_ro(const char *dir, const char *what, sqlite3 **db, char *err, size_t errle
 	}
 	if (v < TLS_SCHEMA || v > SPOOL_SCHEMA_VERSION) {
 		spool_seterr(err, errlen,
-		             v < TLS_SCHEMA ? "%s has schema version %lld, which has no TLS counters"
-		                              " yet: start this version of mxrelayd once to upgrade it"
-		                            : "%s: schema version %lld is newer than this mxrelay",
+		             v < TLS_SCHEMA
+		                 ? "%s has schema version %lld, which has no TLS counters"
+		                   " yet: start this version of mxrelayd once to upgrade it"
+		                 : "%s: schema version %lld is newer than this mxrelay",
 		             path, (long long)v);
 		goto done;
 	}
@@ -153,8 +154,8 @@ fail:
 int
 spool_tls_list(const char *dir, int64_t since_day,
                int (*row_cb)(void *arg, const struct spool_tls_row *r),
-               int (*fail_cb)(void *arg, const struct spool_tls_failure *f), void *arg,
-               char *err, size_t errlen)
+               int (*fail_cb)(void *arg, const struct spool_tls_failure *f), void *arg, char *err,
+               size_t errlen)
 {
 	sqlite3 *db;
 	int rc = -1;
@@ -210,8 +211,7 @@ done:
 
 int
 spool_tlsrpt_mark(struct spool *sp, int64_t day, const char *domain, const char *rua,
-                  const char *report_id, int64_t when, const char *status, char *err,
-                  size_t errlen)
+                  const char *report_id, int64_t when, const char *status, char *err, size_t errlen)
 {
 	static const char sql[] =
 	    "INSERT OR REPLACE INTO tlsrpt_sent (day, domain, rua, report_id, sent, status)"

@@ -34,11 +34,12 @@
 static const char *const kinds[NKINDS] = {"dane",    "mta-sts",       "verify",
                                           "encrypt", "opportunistic", "plaintext"};
 /* RFC 8460 4.3 result types, and "other" for anything else. */
-static const char *const results[NRESULTS] = {
-    "starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
-    "certificate-not-trusted", "validation-failure",       "tlsa-invalid",
-    "dnssec-invalid",          "dane-required",            "sts-policy-fetch-error",
-    "sts-policy-invalid",      "sts-webpki-invalid",       "other"};
+static const char *const results[NRESULTS] = {"starttls-not-supported", "certificate-host-mismatch",
+                                              "certificate-expired",    "certificate-not-trusted",
+                                              "validation-failure",     "tlsa-invalid",
+                                              "dnssec-invalid",         "dane-required",
+                                              "sts-policy-fetch-error", "sts-policy-invalid",
+                                              "sts-webpki-invalid",     "other"};
 
 struct dom {
 	char domain[256];
@@ -100,9 +101,12 @@ parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_SINCE = 256, OPT_JSON, OPT_DAY };
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
-	    {"since", required_argument, NULL, OPT_SINCE}, {"json", no_argument, NULL, OPT_JSON},
-	    {"day", required_argument, NULL, OPT_DAY},     {"help", no_argument, NULL, 'h'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"since", required_argument, NULL, OPT_SINCE},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"day", required_argument, NULL, OPT_DAY},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -126,7 +130,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->json = 1;
 			break;
 		case OPT_DAY:
-			if (strlen(optarg) != 10 || strptime(optarg, "%Y-%m-%d", &(struct tm){0}) == NULL)
+			if (strlen(optarg) != 10 ||
+			    strptime(optarg, "%Y-%m-%d", &(struct tm){0}) == NULL)
 				return usage_error("bad --day (YYYY-MM-DD)", optarg);
 			o->day = optarg;
 			break;
@@ -203,15 +208,18 @@ print_json(const struct agg *a, const char *since)
 		 * beyond quotes, which a domain never holds */
 		printf("%s\n {\"domain\": \"%s\", \"delivered\": {", i ? "," : "", d->domain);
 		for (k = 0; k < NKINDS; k++)
-			printf("%s\"%s\": %lld", k ? ", " : "", kinds[k], (long long)d->delivered[k]);
+			printf("%s\"%s\": %lld", k ? ", " : "", kinds[k],
+			       (long long)d->delivered[k]);
 		printf("}, \"verified\": %lld, \"sessions_ok\": %lld, \"sessions_failed\": %lld,"
 		       " \"failures\": {",
-		       (long long)d->verified, (long long)d->sessions_ok, (long long)d->sessions_failed);
+		       (long long)d->verified, (long long)d->sessions_ok,
+		       (long long)d->sessions_failed);
 		int first = 1;
 		for (k = 0; k < NRESULTS; k++) {
 			if (d->failures[k] == 0)
 				continue;
-			printf("%s\"%s\": %lld", first ? "" : ", ", results[k], (long long)d->failures[k]);
+			printf("%s\"%s\": %lld", first ? "" : ", ", results[k],
+			       (long long)d->failures[k]);
 			first = 0;
 		}
 		printf("}}");
@@ -224,7 +232,8 @@ print_table(const struct agg *a, const char *since)
 {
 	size_t i, k;
 
-	printf("outbound TLS since %s (deliveries by policy; failed TLS sessions by kind)\n\n", since);
+	printf("outbound TLS since %s (deliveries by policy; failed TLS sessions by kind)\n\n",
+	       since);
 	printf("%-30s %6s %8s %6s %7s %13s %9s  %s\n", "DOMAIN", "DANE", "MTA-STS", "VERIFY",
 	       "ENCRYPT", "OPPORTUNISTIC", "PLAINTEXT", "FAILURES");
 	for (i = 0; i < a->n; i++) {
@@ -236,7 +245,8 @@ print_table(const struct agg *a, const char *since)
 		       (long long)d->delivered[4], (long long)d->delivered[5]);
 		for (k = 0; k < NRESULTS; k++)
 			if (d->failures[k]) {
-				printf("%s%s=%lld", any ? " " : "", results[k], (long long)d->failures[k]);
+				printf("%s%s=%lld", any ? " " : "", results[k],
+				       (long long)d->failures[k]);
 				any = 1;
 			}
 		printf("%s\n", any ? "" : "-");
@@ -302,7 +312,8 @@ send_reports(const struct opts *o)
 		        errno == ENOENT || errno == ECONNREFUSED ? " (is mxrelayd running?)" : "");
 		return 1;
 	}
-	if (ctlsock_send(fd, line, strlen(line)) != 0 || (raw = ctlsock_read_all(fd, &len)) == NULL) {
+	if (ctlsock_send(fd, line, strlen(line)) != 0 ||
+	    (raw = ctlsock_read_all(fd, &len)) == NULL) {
 		fprintf(stderr, PROG ": control socket %s: %s\n", path, strerror(errno));
 		goto done;
 	}
@@ -320,8 +331,10 @@ send_reports(const struct opts *o)
 		printf("TLS reports %s .. %s: %lld queued, %lld domains without a reporting policy,"
 		       " %lld skipped (https), %lld failed\n",
 		       json_gets(doc, "from"), json_gets(doc, "to"),
-		       (long long)json_geti(doc, "sent", 0), (long long)json_geti(doc, "no_policy", 0),
-		       (long long)json_geti(doc, "skipped", 0), (long long)json_geti(doc, "failed", 0));
+		       (long long)json_geti(doc, "sent", 0),
+		       (long long)json_geti(doc, "no_policy", 0),
+		       (long long)json_geti(doc, "skipped", 0),
+		       (long long)json_geti(doc, "failed", 0));
 	rc = json_geti(doc, "failed", 0) ? 1 : 0;
 done:
 	close(fd);

@@ -48,10 +48,10 @@
 #include "mta/writer.h"
 #include "spool/spool.h"
 
-#define RPT_DAYS_BACK 7          /* the timer reports this many complete days at most */
-#define RPT_AT (10 * 60)         /* seconds after 00:00 UTC */
-#define RPT_JITTER (30 * 60)     /* plus up to this many */
-#define RPT_ITEMS_MAX 10000      /* (day, domain) pairs per run */
+#define RPT_DAYS_BACK 7      /* the timer reports this many complete days at most */
+#define RPT_AT (10 * 60)     /* seconds after 00:00 UTC */
+#define RPT_JITTER (30 * 60) /* plus up to this many */
+#define RPT_ITEMS_MAX 10000  /* (day, domain) pairs per run */
 
 /* One (day, domain) to report, with copies of its counters. */
 struct item {
@@ -138,8 +138,8 @@ on_row(void *arg, const struct spool_tls_row *w)
 		return 0;
 	it->rows = xrealloc(it->rows, (it->nrows + 1) * sizeof *it->rows);
 	it->rows[it->nrows++] = (struct tlsrpt_row){
-	    w->day,       it->domain,     dup0(w->policy), dup0(w->policy_string),
-	    dup0(w->mx),  w->sessions_ok, w->sessions_failed,
+	    w->day,      it->domain,     dup0(w->policy),    dup0(w->policy_string),
+	    dup0(w->mx), w->sessions_ok, w->sessions_failed,
 	};
 	return 0;
 }
@@ -154,8 +154,14 @@ on_fail(void *arg, const struct spool_tls_failure *f)
 		return 0;
 	it->fails = xrealloc(it->fails, (it->nfails + 1) * sizeof *it->fails);
 	it->fails[it->nfails++] = (struct tlsrpt_failure){
-	    f->day,           it->domain,   dup0(f->policy), dup0(f->result_type),
-	    dup0(f->sending_ip), dup0(f->mx), dup0(f->mx_ip),  dup0(f->detail),
+	    f->day,
+	    it->domain,
+	    dup0(f->policy),
+	    dup0(f->result_type),
+	    dup0(f->sending_ip),
+	    dup0(f->mx),
+	    dup0(f->mx_ip),
+	    dup0(f->detail),
 	    f->count,
 	};
 	return 0;
@@ -198,8 +204,8 @@ read_work(void *arg)
 	}
 	for (i = 0; i < r->nitems; i++) {
 		int sent = 0;
-		if (spool_tlsrpt_sent(r->data_dir, r->items[i].day, r->items[i].domain, &sent, r->err,
-		                      sizeof r->err) != 0) {
+		if (spool_tlsrpt_sent(r->data_dir, r->items[i].day, r->items[i].domain, &sent,
+		                      r->err, sizeof r->err) != 0) {
 			r->failed_read = 1;
 			sent = 1; /* not this run */
 		}
@@ -246,9 +252,10 @@ run_end(struct run *r)
 
 	day_name(from, sizeof from, r->from);
 	day_name(to, sizeof to, r->to);
-	log_info("event=tlsrpt_run from=%s to=%s sent=%u no_policy=%u skipped=%u failed=%u%s%s%s", from,
-	         to, r->sent, r->no_policy, r->skipped, r->failed, r->failed_read ? " error=\"" : "",
-	         r->failed_read ? r->err : "", r->failed_read ? "\"" : "");
+	log_info("event=tlsrpt_run from=%s to=%s sent=%u no_policy=%u skipped=%u failed=%u%s%s%s",
+	         from, to, r->sent, r->no_policy, r->skipped, r->failed,
+	         r->failed_read ? " error=\"" : "", r->failed_read ? r->err : "",
+	         r->failed_read ? "\"" : "");
 	if (r->c) {
 		struct evbuffer *b = evbuffer_new();
 		struct jw w;
@@ -304,7 +311,8 @@ mark_done(struct writer_job *job)
 	struct run *r = job->arg;
 
 	if (job->status != 0)
-		log_warn("event=tlsrpt_mark domain=%s error=\"%s\"", r->items[r->cur].domain, job->err);
+		log_warn("event=tlsrpt_mark domain=%s error=\"%s\"", r->items[r->cur].domain,
+		         job->err);
 	if (r->ucur < r->rua.n) {
 		r->ucur++;
 		next_uri(r);
@@ -380,8 +388,8 @@ build_message(struct run *r, const char *from, const char *to, char **msg, size_
 {
 	const struct config *cfg = r->job->srv->cfg;
 	const struct item *it = &r->items[r->cur];
-	struct tlsrpt_report rep = {cfg->hostname, from,      cfg->hostname, it->domain, it->day,
-	                            r->report_id,  it->rows,  it->nrows,     it->fails,  it->nfails};
+	struct tlsrpt_report rep = {cfg->hostname, from,     cfg->hostname, it->domain, it->day,
+	                            r->report_id,  it->rows, it->nrows,     it->fails,  it->nfails};
 	char date[64], boundary[40] = "tlsrpt-";
 
 	util_rfc5322_date(date, sizeof date, time(NULL));
@@ -472,8 +480,10 @@ make_report(struct run *r)
 		return -1;
 	snprintf(r->report_id, sizeof r->report_id, "%s.%s@%s", day, hex, cfg->hostname);
 	rep = (struct tlsrpt_report){cfg->hostname, from_address(cfg, fbuf, sizeof fbuf),
-	                             cfg->hostname, it->domain, it->day, r->report_id, it->rows,
-	                             it->nrows,     it->fails,  it->nfails};
+	                             cfg->hostname, it->domain,
+	                             it->day,       r->report_id,
+	                             it->rows,      it->nrows,
+	                             it->fails,     it->nfails};
 	if (tlsrpt_json(&rep, &js, &len) != 0)
 		return -1;
 	free(r->gz);
@@ -645,7 +655,8 @@ tlsrpt_verb(struct tlsrpt_job *job, struct ctl_conn *c, char *arg)
 	}
 	if (*arg) {
 		if (parse_day(arg, &from) != 0 || from > today()) {
-			ctl_error(c, NULL, "bad day \"%.20s\" (YYYY-MM-DD, not in the future)", arg);
+			ctl_error(c, NULL, "bad day \"%.20s\" (YYYY-MM-DD, not in the future)",
+			          arg);
 			return;
 		}
 		to = from;

@@ -105,7 +105,8 @@ add_uri(const char *s, size_t n, struct tlsrpt_rua *out, char *err, size_t errle
 	if (n > 7 && strncasecmp(s, "mailto:", 7) == 0) {
 		size_t an = strcspn(u->uri + 7, "?");
 		u->kind = TLSRPT_MAILTO;
-		if (pct_decode(u->uri + 7, an, u->addr, sizeof u->addr) != 0 || !mailto_ok(u->addr)) {
+		if (pct_decode(u->uri + 7, an, u->addr, sizeof u->addr) != 0 ||
+		    !mailto_ok(u->addr)) {
 			seterr(err, errlen, "rua %s: not one mail address", u->uri);
 			return -1;
 		}
@@ -213,8 +214,8 @@ tlsrpt_txt_parse(const char *const *txts, size_t n, struct tlsrpt_rua *out, char
 		rec = t;
 	}
 	if (found != 1) {
-		seterr(err, errlen, found == 0 ? "no v=TLSRPTv1 record"
-		                               : "more than one v=TLSRPTv1 record");
+		seterr(err, errlen,
+		       found == 0 ? "no v=TLSRPTv1 record" : "more than one v=TLSRPTv1 record");
 		return -1;
 	}
 	if (strlen(rec) > TLSRPT_TXT_MAX) {
@@ -625,8 +626,7 @@ mime_headers(struct sb *b, const struct tlsrpt_report *r, const char *from, cons
 
 int
 tlsrpt_mime(const struct tlsrpt_report *r, const char *from, const char *to, const char *date,
-            const char *boundary, const unsigned char *gz, size_t gzlen, char **out,
-            size_t *len)
+            const char *boundary, const unsigned char *gz, size_t gzlen, char **out, size_t *len)
 {
 	struct sb b = {0};
 	char start[32], uid[64];
@@ -646,7 +646,9 @@ tlsrpt_mime(const struct tlsrpt_report *r, const char *from, const char *to, con
 	sb_printf(&b, "--%s\r\nContent-Type: application/tlsrpt+gzip\r\n", boundary);
 	sb_puts(&b, "Content-Transfer-Encoding: base64\r\n");
 	/* RFC 8460 5.3: sender "!" policy-domain "!" begin "!" end ["!" unique-id] ".json.gz" */
-	sb_printf(&b, "Content-Disposition: attachment;\r\n\tfilename=\"%s!%s!%lld!%lld%s%s.json.gz\"\r\n\r\n",
+	sb_printf(&b,
+	          "Content-Disposition: "
+	          "attachment;\r\n\tfilename=\"%s!%s!%lld!%lld%s%s.json.gz\"\r\n\r\n",
 	          r->submitter, r->domain, begin, begin + 86399, *uid ? "!" : "", uid);
 	sb_base64(&b, gz, gzlen);
 	sb_printf(&b, "\r\n--%s--\r\n", boundary);

@@ -10,10 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
-#define TLSRPT_RUA_MAX 8      /* report URIs kept from one record; more are ignored */
-#define TLSRPT_URI_MAX 512    /* longer URIs are refused */
-#define TLSRPT_TXT_MAX 4096   /* longer TXT records are refused */
+#define TLSRPT_RUA_MAX 8    /* report URIs kept from one record; more are ignored */
+#define TLSRPT_URI_MAX 512  /* longer URIs are refused */
+#define TLSRPT_TXT_MAX 4096 /* longer TXT records are refused */
 
 enum tlsrpt_uri_kind { TLSRPT_MAILTO, TLSRPT_HTTPS };
 
@@ -45,7 +44,7 @@ int tlsrpt_txt_parse(const char *const *txts, size_t n, struct tlsrpt_rua *out, 
  * folder; the callers copy them). Strings borrowed.
  */
 struct tlsrpt_row {
-	int64_t day; /* UTC days since the epoch */
+	int64_t day;                                      /* UTC days since the epoch */
 	const char *domain, *policy, *policy_string, *mx; /* policy: tls_kind_name() */
 	int64_t sessions_ok, sessions_failed;
 };

@@ -30,7 +30,8 @@ check_rua(const struct tlsrpt_rua *rua)
 		if (memchr(u->uri, '\0', sizeof u->uri) == NULL ||
 		    memchr(u->addr, '\0', sizeof u->addr) == NULL)
 			abort();
-		if (u->kind == TLSRPT_MAILTO && (strchr(u->addr, '@') == NULL || strchr(u->addr, ',')))
+		if (u->kind == TLSRPT_MAILTO &&
+		    (strchr(u->addr, '@') == NULL || strchr(u->addr, ',')))
 			abort();
 		if (u->kind == TLSRPT_HTTPS && strncasecmp(u->uri, "https://", 8) != 0)
 			abort();
@@ -42,9 +43,16 @@ check_json(const char *text)
 {
 	struct tlsrpt_row w = {1, "d.example", "mta-sts", text, text, 1, 2};
 	struct tlsrpt_failure f = {1, "d.example", "dane", text, text, text, text, text, 4};
-	struct tlsrpt_report r = {.org = text, .contact = text, .submitter = "s", .domain = "d.example",
-	                          .day = 1, .report_id = text, .rows = &w, .nrows = 1,
-	                          .fails = &f, .nfails = 1};
+	struct tlsrpt_report r = {.org = text,
+	                          .contact = text,
+	                          .submitter = "s",
+	                          .domain = "d.example",
+	                          .day = 1,
+	                          .report_id = text,
+	                          .rows = &w,
+	                          .nrows = 1,
+	                          .fails = &f,
+	                          .nfails = 1};
 	char *js;
 	size_t len, i;
 

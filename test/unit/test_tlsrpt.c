@@ -30,37 +30,68 @@ struct txt_case {
 	const char *label;
 	const char *recs[3];
 	int ok;
-	size_t n;              /* URIs kept */
-	const char *first;     /* first URI's address (mailto) or uri (https) */
-	const char *errpart;   /* part of the error text */
+	size_t n;            /* URIs kept */
+	const char *first;   /* first URI's address (mailto) or uri (https) */
+	const char *errpart; /* part of the error text */
 };
 
 static const struct txt_case txt_cases[] = {
     {"mailto", {"v=TLSRPTv1; rua=mailto:rpt@example.com"}, 1, 1, "rpt@example.com", NULL},
-    {"https", {"v=TLSRPTv1;rua=https://r.example.com/tls"}, 1, 1, "https://r.example.com/tls",
+    {"https",
+     {"v=TLSRPTv1;rua=https://r.example.com/tls"},
+     1,
+     1,
+     "https://r.example.com/tls",
      NULL},
-    {"both, spaces", {"v=TLSRPTv1 ; rua=mailto:a@x.example , https://h.example/r ;"}, 1, 2,
-     "a@x.example", NULL},
-    {"percent and query", {"v=TLSRPTv1; rua=mailto:a%2Bb@x.example?subject=hi"}, 1, 1,
-     "a+b@x.example", NULL},
-    {"other records ignored", {"v=spf1 -all", "v=TLSRPTv1; rua=mailto:r@x.example"}, 1, 1,
-     "r@x.example", NULL},
-    {"unknown scheme skipped", {"v=TLSRPTv1; rua=ftp://x.example,mailto:r@x.example"}, 1, 1,
-     "r@x.example", NULL},
-    {"extension ignored", {"v=TLSRPTv1; ext=1; rua=mailto:r@x.example"}, 1, 1, "r@x.example",
+    {"both, spaces",
+     {"v=TLSRPTv1 ; rua=mailto:a@x.example , https://h.example/r ;"},
+     1,
+     2,
+     "a@x.example",
      NULL},
+    {"percent and query",
+     {"v=TLSRPTv1; rua=mailto:a%2Bb@x.example?subject=hi"},
+     1,
+     1,
+     "a+b@x.example",
+     NULL},
+    {"other records ignored",
+     {"v=spf1 -all", "v=TLSRPTv1; rua=mailto:r@x.example"},
+     1,
+     1,
+     "r@x.example",
+     NULL},
+    {"unknown scheme skipped",
+     {"v=TLSRPTv1; rua=ftp://x.example,mailto:r@x.example"},
+     1,
+     1,
+     "r@x.example",
+     NULL},
+    {"extension ignored", {"v=TLSRPTv1; ext=1; rua=mailto:r@x.example"}, 1, 1, "r@x.example", NULL},
     {"none", {"v=spf1 -all"}, 0, 0, NULL, "no v=TLSRPTv1"},
-    {"two records", {"v=TLSRPTv1; rua=mailto:a@x.example", "v=TLSRPTv1; rua=mailto:b@x.example"},
-     0, 0, NULL, "more than one"},
+    {"two records",
+     {"v=TLSRPTv1; rua=mailto:a@x.example", "v=TLSRPTv1; rua=mailto:b@x.example"},
+     0,
+     0,
+     NULL,
+     "more than one"},
     {"version prefix only", {"v=TLSRPTv10; rua=mailto:a@x.example"}, 0, 0, NULL, "no v="},
     {"no rua", {"v=TLSRPTv1"}, 0, 0, NULL, "no rua"},
     {"only unknown schemes", {"v=TLSRPTv1; rua=ftp://x.example"}, 0, 0, NULL, "no mailto"},
     {"bad mailto", {"v=TLSRPTv1; rua=mailto:nobody"}, 0, 0, NULL, "not one mail address"},
-    {"two addresses in one mailto", {"v=TLSRPTv1; rua=mailto:a@x.example%2Cb@x.example"}, 0, 0,
-     NULL, "not one mail address"},
+    {"two addresses in one mailto",
+     {"v=TLSRPTv1; rua=mailto:a@x.example%2Cb@x.example"},
+     0,
+     0,
+     NULL,
+     "not one mail address"},
     {"bad percent", {"v=TLSRPTv1; rua=mailto:a%4@x.example"}, 0, 0, NULL, "not one"},
     {"https without host", {"v=TLSRPTv1; rua=https:///x"}, 0, 0, NULL, "no host"},
-    {"rua twice", {"v=TLSRPTv1; rua=mailto:a@x.example; rua=mailto:b@x.example"}, 0, 0, NULL,
+    {"rua twice",
+     {"v=TLSRPTv1; rua=mailto:a@x.example; rua=mailto:b@x.example"},
+     0,
+     0,
+     NULL,
      "twice"},
     {"garbage field", {"v=TLSRPTv1; rua"}, 0, 0, NULL, "name=value"},
     {"missing semicolon", {"v=TLSRPTv1 rua=mailto:a@x.example"}, 0, 0, NULL, "expected ';'"},
@@ -86,7 +117,8 @@ test_txt_table(void **state)
 			fail_msg("%s: rc %d err \"%s\"", c->label, rc, err);
 		if (!c->ok) {
 			if (strstr(err, c->errpart) == NULL)
-				fail_msg("%s: error \"%s\" lacks \"%s\"", c->label, err, c->errpart);
+				fail_msg("%s: error \"%s\" lacks \"%s\"", c->label, err,
+				         c->errpart);
 			continue;
 		}
 		if (rua.n != c->n)
@@ -127,8 +159,9 @@ test_txt_limits(void **state)
 #define DAY 20428 /* 2025-12-06 */
 
 static const struct tlsrpt_row rows[] = {
-    {DAY, "example.net", "mta-sts", "version: STSv1\nmode: enforce\nmx: *.mx.example.net\nmax_age: 86400",
-     "mx1.mx.example.net", 7, 2},
+    {DAY, "example.net", "mta-sts",
+     "version: STSv1\nmode: enforce\nmx: *.mx.example.net\nmax_age: 86400", "mx1.mx.example.net", 7,
+     2},
     {DAY, "example.net", "dane", "3 1 1 aabbcc", "mx2.example.net", 3, 0},
     {DAY, "example.net", "opportunistic", "", "mx3.example.net", 4, 0},
     {DAY, "example.net", "plaintext", "", "mx3.example.net", 1, 0},
@@ -185,10 +218,12 @@ test_json(void **state)
 	must_have(js, "\"contact-info\": \"tlsrpt-noreply@relay.example.org\"");
 	must_have(js, "\"report-id\": \"2025-12-06.0123abcd@relay.example.org\"");
 	/* sts: policy lines and the mx patterns */
-	must_have(js, "\"policy-type\": \"sts\", \"policy-string\": [\"version: STSv1\", \"mode: "
-	              "enforce\", \"mx: *.mx.example.net\", \"max_age: 86400\"], \"policy-domain\": "
-	              "\"example.net\", \"mx-host\": [\"*.mx.example.net\"]");
-	must_have(js, "{\"total-successful-session-count\": 7, \"total-failure-session-count\": 2}");
+	must_have(js,
+	          "\"policy-type\": \"sts\", \"policy-string\": [\"version: STSv1\", \"mode: "
+	          "enforce\", \"mx: *.mx.example.net\", \"max_age: 86400\"], \"policy-domain\": "
+	          "\"example.net\", \"mx-host\": [\"*.mx.example.net\"]");
+	must_have(js,
+	          "{\"total-successful-session-count\": 7, \"total-failure-session-count\": 2}");
 	must_have(js, "{\"result-type\": \"certificate-host-mismatch\", \"sending-mta-ip\": "
 	              "\"192.0.2.7\", \"receiving-mx-hostname\": \"mx1.mx.example.net\", "
 	              "\"receiving-ip\": \"198.51.100.1\", \"failed-session-count\": 2, "
@@ -196,8 +231,9 @@ test_json(void **state)
 	/* tlsa per MX host; a host seen only in failures counts those */
 	must_have(js, "\"policy-type\": \"tlsa\", \"policy-string\": [\"3 1 1 aabbcc\"], "
 	              "\"policy-domain\": \"example.net\", \"mx-host\": [\"mx2.example.net\"]");
-	must_have(js, "\"mx-host\": [\"mx9.example.net\"]},\n   \"summary\": "
-	              "{\"total-successful-session-count\": 0, \"total-failure-session-count\": 1}");
+	must_have(js,
+	          "\"mx-host\": [\"mx9.example.net\"]},\n   \"summary\": "
+	          "{\"total-successful-session-count\": 0, \"total-failure-session-count\": 1}");
 	/* opportunistic and plaintext fold into no-policy-found */
 	must_have(js, "\"policy-type\": \"no-policy-found\", \"policy-string\": [], "
 	              "\"policy-domain\": \"example.net\"},\n   \"summary\": "
@@ -212,9 +248,14 @@ static void
 test_json_escapes(void **state)
 {
 	struct tlsrpt_row w = {DAY, "x.example", "dane", "a\"b\\c\x01", "mx.x.example", 1, 0};
-	struct tlsrpt_report r = {.org = "o", .contact = "c", .submitter = "s",
-	                          .domain = "X.EXAMPLE", .day = DAY, .report_id = "id",
-	                          .rows = &w, .nrows = 1};
+	struct tlsrpt_report r = {.org = "o",
+	                          .contact = "c",
+	                          .submitter = "s",
+	                          .domain = "X.EXAMPLE",
+	                          .day = DAY,
+	                          .report_id = "id",
+	                          .rows = &w,
+	                          .nrows = 1};
 	char *js;
 	size_t len;
 
