@@ -196,6 +196,23 @@ by_domain(const void *a, const void *b)
 	return strcasecmp(((const struct dom *)a)->domain, ((const struct dom *)b)->domain);
 }
 
+/* JSON string (RFC 8259 7): quotes, backslash and control bytes escaped; UTF-8 as is. */
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
 static void
 print_json(const struct agg *a, const char *since)
 {
@@ -204,9 +221,9 @@ print_json(const struct agg *a, const char *since)
 	printf("{\"since\": \"%s\", \"domains\": [", since);
 	for (i = 0; i < a->n; i++) {
 		const struct dom *d = &a->d[i];
-		/* domain names from the spool are LDH (or U-labels): no JSON escapes needed
-		 * beyond quotes, which a domain never holds */
-		printf("%s\n {\"domain\": \"%s\", \"delivered\": {", i ? "," : "", d->domain);
+		printf("%s\n {\"domain\": ", i ? "," : "");
+		json_str(d->domain);
+		printf(", \"delivered\": {");
 		for (k = 0; k < NKINDS; k++)
 			printf("%s\"%s\": %lld", k ? ", " : "", kinds[k],
 			       (long long)d->delivered[k]);

@@ -41,6 +41,7 @@
 #include "mta/intake/content.h"
 #include "mta/intake/intake.h"
 #include "mta/server.h"
+#include "mta/shared/addr.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/tlsrpt.h"
@@ -398,6 +399,19 @@ build_message(struct run *r, const char *from, const char *to, char **msg, size_
 	return tlsrpt_mime(&rep, from, to, date, boundary, r->gz, r->gzlen, msg, len);
 }
 
+/* The rua address as SMTP RCPT would take it (the same rules as the submit socket). */
+static bool
+rua_addr_ok(const struct config *cfg, const char *addr)
+{
+	char path[TLSRPT_URI_MAX + 3], out[ADDR_MAX];
+	const char *params = NULL;
+
+	snprintf(path, sizeof path, "<%s>", addr);
+	return addr_parse_path(path, ADDR_F_UTF8 | ADDR_F_STRICT, out, sizeof out, &params) ==
+	           ADDR_OK &&
+	       *params == '\0' && config_literal_routed(cfg, out);
+}
+
 static void
 submit_mailto(struct run *r, const char *addr)
 {
@@ -408,6 +422,15 @@ submit_mailto(struct run *r, const char *addr)
 	struct content *ct;
 	size_t len;
 
+	if (!rua_addr_ok(srv->cfg, addr)) {
+		r->failed++;
+		log_warn("event=tlsrpt_refused domain=%s rua=\"%s\" reason=\"not a deliverable "
+		         "address (an address literal needs a route)\"",
+		         r->items[r->cur].domain, r->rua.u[r->ucur].uri);
+		r->ucur++;
+		next_uri(r);
+		return;
+	}
 	free(r->from_addr);
 	free(r->rcpt);
 	r->from_addr = xstrdup(from);
