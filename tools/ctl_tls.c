@@ -345,12 +345,11 @@ send_reports(const struct opts *o)
 	if (o->json)
 		fputs(raw, stdout);
 	else
-		printf("TLS reports %s .. %s: %lld queued, %lld domains without a reporting policy,"
-		       " %lld skipped (https), %lld failed\n",
+		printf("TLS reports %s .. %s: %lld sent, %lld domains without a reporting policy,"
+		       " %lld failed\n",
 		       json_gets(doc, "from"), json_gets(doc, "to"),
 		       (long long)json_geti(doc, "sent", 0),
 		       (long long)json_geti(doc, "no_policy", 0),
-		       (long long)json_geti(doc, "skipped", 0),
 		       (long long)json_geti(doc, "failed", 0));
 	rc = json_geti(doc, "failed", 0) ? 1 : 0;
 done:

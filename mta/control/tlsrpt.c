@@ -6,7 +6,7 @@
  * for from spool.db (read-only handle, spool_tls_list) and drop every
  * (day, domain) that already has a tlsrpt_sent row; (2) on the loop, one
  * (day, domain) after the other: TXT _smtp._tls.DOMAIN through delivery's
- * resolver (txtq.h), tlsrpt_txt_parse, the JSON report gzipped once, then
+ * resolver (rptnet.h), tlsrpt_txt_parse, the JSON report gzipped once, then
  * per rua URI: mailto: -> a multipart/report message handed to intake like
  * a local submission (so it is DKIM-signed when tlsrpt_from's domain has a
  * key, spooled and delivered by the relay itself), then a tlsrpt_sent row
@@ -14,8 +14,12 @@
  * then a crash before the mark may send that report twice (the receiver
  * drops duplicates by report-id, RFC 8460 4.4).
  *
- * https: URIs are not posted yet (no HTTPS client here); they are marked
- * "skipped: https" so the day is not tried again, and logged.
+ * https: URIs get the same gzip body in a POST (Content-Type
+ * application/tlsrpt+gzip, RFC 8460 5.4) through delivery's HTTPS client
+ * (https.h: our resolver, the SMTP client's trust store, no redirects); any
+ * 2xx counts as sent. A refused or failed URI is logged and not marked; the
+ * day counts as reported once any URI of it is marked, so a failed URI is
+ * not tried again when another one got the report.
  * A domain with no (valid) record is marked "no policy"; a DNS failure
  * leaves the day unmarked for the next run.
  *
@@ -37,7 +41,8 @@
 
 #include "mta/async.h"
 #include "mta/control/jsonw.h"
-#include "mta/delivery/txtq.h"
+#include "mta/delivery/https.h"
+#include "mta/delivery/rptnet.h"
 #include "mta/intake/content.h"
 #include "mta/intake/intake.h"
 #include "mta/server.h"
@@ -74,7 +79,7 @@ struct run {
 	struct item *items;
 	size_t nitems, cur;
 	/* the current item */
-	struct txtq *q;
+	struct rptnet_txt *q;
 	struct tlsrpt_rua rua;
 	size_t ucur;
 	char report_id[128];
@@ -86,17 +91,20 @@ struct run {
 	char status[300];
 	struct writer_job wj;
 	/* totals for the reply and the log */
-	unsigned sent, no_policy, skipped, failed;
+	unsigned sent, no_policy, failed;
+	struct https_req *post; /* the POST in flight */
 };
 
 struct tlsrpt_job {
 	struct server *srv;
 	struct event *timer;
-	struct run *run; /* at most one at a time */
+	struct run *run;     /* at most one at a time */
+	struct https *https; /* made at the first https: rua, freed with the job */
 };
 
 static void next_item(struct run *r);
 static void next_uri(struct run *r);
+static void post_https(struct run *r, const char *uri);
 
 /* ---- the counters, read on a worker --------------------------------------- */
 
@@ -225,7 +233,9 @@ run_free(struct run *r)
 {
 	size_t i;
 
-	txtq_cancel(r->q);
+	rptnet_txt_cancel(r->q);
+	if (r->post)
+		https_cancel(r->post);
 	for (i = 0; i < r->nitems; i++)
 		item_free(&r->items[i]);
 	free(r->items);
@@ -253,10 +263,9 @@ run_end(struct run *r)
 
 	day_name(from, sizeof from, r->from);
 	day_name(to, sizeof to, r->to);
-	log_info("event=tlsrpt_run from=%s to=%s sent=%u no_policy=%u skipped=%u failed=%u%s%s%s",
-	         from, to, r->sent, r->no_policy, r->skipped, r->failed,
-	         r->failed_read ? " error=\"" : "", r->failed_read ? r->err : "",
-	         r->failed_read ? "\"" : "");
+	log_info("event=tlsrpt_run from=%s to=%s sent=%u no_policy=%u failed=%u%s%s%s", from, to,
+	         r->sent, r->no_policy, r->failed, r->failed_read ? " error=\"" : "",
+	         r->failed_read ? r->err : "", r->failed_read ? "\"" : "");
 	if (r->c) {
 		struct evbuffer *b = evbuffer_new();
 		struct jw w;
@@ -266,7 +275,6 @@ run_end(struct run *r)
 		jw_str(&w, "to", to);
 		jw_int(&w, "sent", r->sent);
 		jw_int(&w, "no_policy", r->no_policy);
-		jw_int(&w, "skipped", r->skipped);
 		jw_int(&w, "failed", r->failed);
 		if (r->failed_read)
 			jw_str(&w, "error", r->err);
@@ -459,6 +467,50 @@ submit_mailto(struct run *r, const char *addr)
 	intake_submit(srv, &env, ct, submitted, r);
 }
 
+static void
+posted(void *arg, const struct https_result *res)
+{
+	struct run *r = arg;
+	const char *domain = r->items[r->cur].domain, *uri = r->rua.u[r->ucur].uri;
+
+	r->post = NULL;
+	if (res->status == HTTPS_OK) {
+		r->sent++;
+		snprintf(r->status, sizeof r->status, "posted %ld", res->http_code);
+		log_info("event=tlsrpt_posted domain=%s rua=\"%s\" http=%ld report_id=%s", domain,
+		         uri, res->http_code, r->report_id);
+		mark(r);
+		return;
+	}
+	r->failed++;
+	log_warn("event=tlsrpt_post_failed domain=%s rua=\"%s\" http=%ld error=\"%s: %s\"", domain,
+	         uri, res->http_code, https_status_name(res->status), res->error);
+	r->ucur++;
+	next_uri(r);
+}
+
+/* RFC 8460 5.4: the gzip body, Content-Type application/tlsrpt+gzip. */
+static void
+post_https(struct run *r, const char *uri)
+{
+	struct tlsrpt_job *job = r->job;
+	char err[256] = "";
+
+	if (job->https == NULL)
+		job->https = rptnet_https_new(job->srv->deliver, err, sizeof err);
+	if (job->https)
+		r->post = https_post(job->https, uri, "application/tlsrpt+gzip", r->gz, r->gzlen,
+		                     posted, r);
+	if (r->post == NULL) {
+		r->failed++;
+		log_warn("event=tlsrpt_post_failed domain=%s rua=\"%s\" error=\"%s\"",
+		         r->items[r->cur].domain, uri,
+		         *err ? err : "not an https URL with a host name");
+		r->ucur++;
+		next_uri(r);
+	}
+}
+
 /* The current item's next rua URI, or the next item. */
 static void
 next_uri(struct run *r)
@@ -479,11 +531,7 @@ next_uri(struct run *r)
 		submit_mailto(r, u->addr);
 		return;
 	}
-	r->skipped++;
-	snprintf(r->status, sizeof r->status, "skipped: https rua not supported yet");
-	log_warn("event=tlsrpt_skipped domain=%s rua=\"%s\" reason=\"https rua not supported yet\"",
-	         r->items[r->cur].domain, u->uri);
-	mark(r);
+	post_https(r, u->uri);
 }
 
 /* ---- one (day, domain) ------------------------------------------------------ */
@@ -517,21 +565,21 @@ make_report(struct run *r)
 }
 
 static void
-on_txt(void *arg, enum txtq_status st, const char *const *txts, size_t n, const char *reason)
+on_txt(void *arg, enum rptnet_status st, const char *const *txts, size_t n, const char *reason)
 {
 	struct run *r = arg;
 	const char *domain = r->items[r->cur].domain;
 	char why[256] = "no TXT record";
 
 	r->q = NULL;
-	if (st == TXTQ_TEMPFAIL) {
+	if (st == RPTNET_TEMPFAIL) {
 		r->failed++;
 		log_warn("event=tlsrpt_dns domain=%s error=\"%s\"", domain, reason);
 		r->cur++;
 		next_item(r);
 		return;
 	}
-	if (st == TXTQ_NONE || tlsrpt_txt_parse(txts, n, &r->rua, why, sizeof why) != 0) {
+	if (st == RPTNET_NONE || tlsrpt_txt_parse(txts, n, &r->rua, why, sizeof why) != 0) {
 		r->no_policy++;
 		r->rua.n = 0;
 		r->ucur = 0;
@@ -562,7 +610,7 @@ next_item(struct run *r)
 	}
 	memset(&r->rua, 0, sizeof r->rua);
 	snprintf(name, sizeof name, "_smtp._tls.%s", r->items[r->cur].domain);
-	r->q = txtq_start(r->job->srv->deliver, name, on_txt, r);
+	r->q = rptnet_txt(r->job->srv->deliver, name, on_txt, r);
 	if (r->q == NULL) {
 		r->failed++;
 		log_warn("event=tlsrpt_dns domain=%s error=\"bad name\"", r->items[r->cur].domain);
@@ -648,6 +696,7 @@ tlsrpt_job_free(struct tlsrpt_job *job)
 		return;
 	if (job->run)
 		run_free(job->run); /* its connection is closed by ctl_free */
+	https_free(job->https);
 	if (job->timer)
 		event_free(job->timer);
 	free(job);
