@@ -2,7 +2,7 @@
 """TLS-RPT (RFC 8460): the daemon's reports and `mxrelayctl tls`.
 
 A relay resolving through nsd (mxpeers) where `_smtp._tls.rpt.dlv.test`
-publishes `v=TLSRPTv1; rua=mailto:tlsrpt@sink.dlv.test,https://...`; outbound
+publishes `v=TLSRPTv1; rua=mailto:tlsrpt@sink.dlv.test`; outbound
 TLS counters for today and yesterday are seeded into spool.db with sqlite3
 (the rows the daemon's delivery code writes). Then:
 - `mxrelayctl tls send-reports --day TODAY`: the sink (MX of sink.dlv.test)
@@ -11,15 +11,20 @@ TLS counters for today and yesterday are seeded into spool.db with sqlite3
   python's gzip, is JSON valid against RFC 8460's report schema
   (test/data/tlsrpt.schema.json, python3-jsonschema) with the seeded counts;
   the message is DKIM-signed by tlsrpt_from's domain key and verified by
-  dkimpy; the https: rua is reported as skipped (no HTTPS client yet);
+  dkimpy;
 - a second run sends nothing (tlsrpt_sent);
 - the default run (last 7 complete days) marks a domain without a
   _smtp._tls record as "no policy" and sends nothing for it;
 - `mxrelayctl tls report --json` and the table show the counts by policy
   and failures by result type;
 - tlsrpt = no: the verb says reports are off; bad --day values are usage
-  errors.
-Everything on loopback (nsd on 127.0.0.1, sinks on this run's 127.A.B.0/24)."""
+  errors;
+- in the TLS test network (tlspeers: a netns with unbound and HTTPS on :443)
+  a record with an https: and a mailto: rua: the HTTPS receiver gets one
+  POST, Content-Type application/tlsrpt+gzip, with the same gzip body as
+  the mail, its certificate verified through tls_ca_file; once only.
+Everything on loopback (nsd on 127.0.0.1, sinks on this run's 127.A.B.0/24) or
+inside the test's own network namespace."""
 
 import base64
 import email
@@ -97,7 +102,7 @@ def relay(extra=None):
     return d.start()
 
 
-def seed(d):
+def seed(d, RPT=RPT):
     """Counters as the delivery code keeps them: today for RPT, yesterday for NOPOL."""
     con = sqlite3.connect(os.path.join(d.data_dir, "spool.db"), timeout=10)
     sts = "version: STSv1\nmode: enforce\nmx: mx.rpt.dlv.test\nmax_age: 86400"
@@ -136,7 +141,7 @@ def report_part(msg):
     return m, parts[0].get_filename(), json.loads(gzip.decompress(raw))
 
 
-def check_json(doc):
+def check_json(doc, RPT=RPT):
     import jsonschema
     with open(SCHEMA) as f:
         jsonschema.validate(doc, json.load(f))
@@ -249,6 +254,53 @@ def test_off_and_usage():
     assert "bad --since" in p.stderr, p.stderr
     p = mxtest.run([CTL, "tls", "frobnicate"], check=2)
     assert "unknown tls command" in p.stderr, p.stderr
+
+
+# --------------------------------------------------------------------------
+# the https: rua, in the TLS test network (tlspeers: netns, unbound, HTTPS on :443)
+
+_net = None
+
+
+def net():
+    global _net
+    if _net is None:
+        import tlspeers
+        _net = tlspeers.TlsNet()
+    return _net
+
+
+def test_https_and_mailto_rua():
+    """Both URIs of one record get the same gzip body: POSTed (RFC 8460 5.4) to the
+    HTTPS receiver, whose certificate the relay verifies with tls_ca_file, and mailed."""
+    n = net()
+    dom = "rpt.sig.test"
+    n.set_zones({"sig.test": [
+        '_smtp._tls.rpt TXT "v=TLSRPTv1; rua=https://rua.sig.test/v1/tlsrpt,'
+        'mailto:tlsrpt@sink.sig.test"',
+        "rua A 127.0.0.40", "sink MX 10 mx.sink", "mx.sink A 127.0.0.41"]})
+    h = n.https("rua.sig.test", "127.0.0.40")
+    sinks = n.sinks({"mx.sink": {"host": "127.0.0.41"}})
+    d = n.relay({"tlsrpt_from": FROM})
+    seed(d, RPT=dom)
+    p = tls(d, "send-reports", "--day", day_name(TODAY), "--json")
+    assert json.loads(p.stdout) == {"from": day_name(TODAY), "to": day_name(TODAY), "sent": 2,
+                                    "no_policy": 0, "failed": 0}, p.stdout
+    posts = [r for r in h.requests() if r["method"] == "POST"]
+    assert len(posts) == 1 and posts[0]["path"] == "/v1/tlsrpt", h.requests()
+    ctype = {k.lower(): v for k, v in posts[0]["headers"].items()}["content-type"]
+    assert ctype == "application/tlsrpt+gzip", posts[0]["headers"]
+    doc = json.loads(gzip.decompress(posts[0]["body"]))
+    check_json(doc, RPT=dom)
+    msg = sinks.wait_messages(1, listener="mx.sink")[-1]
+    m = email.message_from_bytes(msg.data, policy=email.policy.default)
+    part = [x for x in m.iter_parts() if x.get_content_type() == "application/tlsrpt+gzip"][0]
+    assert base64.b64decode(part.get_payload()) == posts[0]["body"], "mail and POST differ"
+    mxpeers.wait_event(d, "tlsrpt_posted", domain=dom)
+    # reported: a second run posts nothing
+    p = tls(d, "send-reports", "--day", day_name(TODAY), "--json")
+    assert json.loads(p.stdout)["sent"] == 0, p.stdout
+    assert len([r for r in h.requests() if r["method"] == "POST"]) == 1, h.requests()
 
 
 mxtest.main()
