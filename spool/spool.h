@@ -543,6 +543,13 @@ int spool_tlsrpt_sent(const char *dir, int64_t day, const char *domain, int *sen
 int spool_tlsrpt_mark(struct spool *sp, int64_t day, const char *domain, const char *rua,
                       const char *report_id, int64_t when, const char *status, char *err,
                       size_t errlen);
+/*
+ * Read-only (own handle): the MTA-STS policy text cached for domain
+ * (sts_policies.policy), malloc'ed into *policy, or NULL when none. For the
+ * policy-string of TLS reports (RFC 8460 4.4). 0 / -1 with err.
+ */
+int spool_sts_policy_text(const char *dir, const char *domain, char **policy, char *err,
+                          size_t errlen);
 
 /*
  * MTA-STS policies (table sts_policies, spool_sts.c), one row per recipient

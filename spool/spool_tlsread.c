@@ -2,9 +2,9 @@
  * spool_tlsread: the read side of the outbound TLS counters (schema 6) and
  * the TLS-RPT bookkeeping.
  *
- * spool_tls_list and spool_tlsrpt_sent open spool.db read-only on their own
- * handle (like spool_audit_list): mxrelayctl uses them while the daemon
- * runs, the daily report job on a worker thread. spool_tlsrpt_mark writes
+ * spool_tls_list, spool_tlsrpt_sent and spool_sts_policy_text open spool.db
+ * read-only on their own handle (like spool_audit_list): mxrelayctl uses
+ * them while the daemon runs, the daily report job on a worker thread. spool_tlsrpt_mark writes
  * one tlsrpt_sent row on the writer's handle (autocommit: one statement).
  * Never creates the file and never migrates it.
  */
@@ -233,5 +233,38 @@ spool_tlsrpt_mark(struct spool *sp, int64_t day, const char *domain, const char 
 	ret = 0;
 done:
 	sqlite3_finalize(st);
+	return ret;
+}
+
+int
+spool_sts_policy_text(const char *dir, const char *domain, char **policy, char *err, size_t errlen)
+{
+	static const char sql[] = "SELECT policy FROM sts_policies WHERE domain = lower(?1)";
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	int rc, ret = -1, oom = 0;
+
+	*policy = NULL;
+	if (open_ro(dir, "sts_policies", &db, err, errlen) != 0)
+		return -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*policy = spool_col_dup(st, 0, &oom);
+	else if (rc != SQLITE_DONE)
+		goto fail;
+	if (oom) {
+		spool_seterr(err, errlen, "spool: sts_policies: out of memory");
+		goto done;
+	}
+	ret = 0;
+	goto done;
+fail:
+	spool_seterr(err, errlen, "spool: sts_policies: %s", sqlite3_errmsg(db));
+done:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 	return ret;
 }

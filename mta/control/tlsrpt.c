@@ -200,6 +200,30 @@ item_free(struct item *it)
 	free(it->domain);
 }
 
+/*
+ * MTA-STS rows carry no policy text: add one row without sessions holding
+ * the policy cached now, for the report's policy-string and mx-host (RFC
+ * 8460 4.4; the cache may be newer than the day reported).
+ */
+static void
+add_sts_text(struct run *r, struct item *it)
+{
+	char *text = NULL, err[256];
+	size_t i;
+	bool sts = false;
+
+	for (i = 0; i < it->nrows && !sts; i++)
+		sts = strcmp(it->rows[i].policy, "mta-sts") == 0;
+	for (i = 0; i < it->nfails && !sts; i++)
+		sts = strcmp(it->fails[i].policy, "mta-sts") == 0;
+	if (!sts || spool_sts_policy_text(r->data_dir, it->domain, &text, err, sizeof err) != 0 ||
+	    text == NULL)
+		return;
+	it->rows = xrealloc(it->rows, (it->nrows + 1) * sizeof *it->rows);
+	it->rows[it->nrows++] =
+	    (struct tlsrpt_row){it->day, it->domain, xstrdup("mta-sts"), text, xstrdup(""), 0, 0};
+}
+
 /* Worker: the counters of [from, to], minus what was reported already. */
 static void
 read_work(void *arg)
@@ -218,10 +242,12 @@ read_work(void *arg)
 			r->failed_read = 1;
 			sent = 1; /* not this run */
 		}
-		if (sent)
+		if (sent) {
 			item_free(&r->items[i]);
-		else
-			r->items[keep++] = r->items[i];
+			continue;
+		}
+		add_sts_text(r, &r->items[i]);
+		r->items[keep++] = r->items[i];
 	}
 	r->nitems = keep;
 }

@@ -109,10 +109,14 @@ def seed(d, RPT=RPT):
     con.executemany(
         "INSERT INTO tls_stats (day, domain, policy, policy_string, mx, sessions_ok,"
         " sessions_failed, delivered, verified) VALUES (?,?,?,?,?,?,?,?,?)",
-        [(TODAY, RPT, "mta-sts", sts, "mx.rpt.dlv.test", 11, 3, 12, 11),
+        [(TODAY, RPT, "mta-sts", "", "mx.rpt.dlv.test", 11, 3, 12, 11),
          (TODAY, RPT, "dane", "3 1 1 " + "ab" * 32, "mx2.rpt.dlv.test", 5, 1, 5, 5),
          (TODAY, RPT, "opportunistic", "", "mx3.rpt.dlv.test", 2, 0, 2, 0),
          (TODAY - 1, NOPOL, "plaintext", "", "mx.nopol.dlv.test", 4, 0, 4, 0)])
+    # the delivery code keeps the MTA-STS policy text in sts_policies, not in tls_stats
+    con.execute("INSERT INTO sts_policies (domain, id, mode, mx, max_age, policy, fetched,"
+                " expires) VALUES (?, '1', 'enforce', 'mx.rpt.dlv.test', 86400, ?, ?, ?)",
+                (RPT, sts, int(time.time()), int(time.time()) + 86400))
     con.executemany(
         "INSERT INTO tls_failures (day, domain, policy, result_type, sending_ip, mx, mx_ip,"
         " detail, count) VALUES (?,?,?,?,?,?,?,?,?)",
