@@ -387,7 +387,7 @@ ctl_open(struct server *srv, char *err, size_t errlen)
 unsigned
 ctl_busy(const struct ctl *ctl)
 {
-	return ctl ? ctl->nsubmits : 0;
+	return ctl ? ctl->nsubmits + tlsrpt_busy(ctl->rpt) : 0;
 }
 
 void

@@ -36,5 +36,7 @@ struct tlsrpt_job;
 struct tlsrpt_job *tlsrpt_job_new(struct server *srv);
 void tlsrpt_job_free(struct tlsrpt_job *job);
 void tlsrpt_verb(struct tlsrpt_job *job, struct ctl_conn *c, char *arg);
+/* 1 while a run is under way (the drain waits: it stops at its next step), else 0 */
+unsigned tlsrpt_busy(const struct tlsrpt_job *job);
 
 #endif

@@ -715,6 +715,12 @@ tlsrpt_job_new(struct server *srv)
 	return job;
 }
 
+unsigned
+tlsrpt_busy(const struct tlsrpt_job *job)
+{
+	return job && job->run ? 1 : 0;
+}
+
 void
 tlsrpt_job_free(struct tlsrpt_job *job)
 {
