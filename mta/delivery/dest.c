@@ -374,8 +374,8 @@ hook_req(const struct dest *d, const char *host, struct tls_req *r)
 
 /* ISSUE-13 HOOK: a TLS failure under a required level, as its 4.7.x reply; else false. */
 static bool
-hook_tls_reply(const struct dest *d, struct smtpc *c, enum smtpc_stage stage,
-               const struct smtpc_reply *why, char *text, size_t len)
+hook_tls_reply(const struct dest *d, struct smtpc *c, enum smtpc_stage stage, char *text,
+               size_t len)
 {
 	const struct tls_policy_conf *p = config_tls_policy(d->ds->srv->cfg, d->domain);
 	char pol[64];
@@ -388,7 +388,7 @@ hook_tls_reply(const struct dest *d, struct smtpc *c, enum smtpc_stage stage,
 	             stage == SMTPC_TLS_REQUIRED ? R_DLV_TLS_NOT_OFFERED
 	             : stage == SMTPC_TLS_VERIFY ? R_DLV_TLS_CERT
 	                                         : R_DLV_TLS_HANDSHAKE,
-	             smtpc_peer(c), why->text, pol);
+	             smtpc_peer(c), smtpc_tls_outcome(c)->detail, pol);
 	return true;
 }
 
@@ -408,7 +408,7 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	}
 	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
 	         smtpc_peer(c), (int)stage, why->text);
-	tls_req = hook_tls_reply(d, c, stage, why, tls_text, sizeof(tls_text)); /* ISSUE-13 */
+	tls_req = hook_tls_reply(d, c, stage, tls_text, sizeof(tls_text)); /* ISSUE-13 */
 	smtpc_free(k->c);
 	k->c = NULL;
 	if (stage == SMTPC_TLS && !k->no_tls && !tls_req) {
