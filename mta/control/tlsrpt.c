@@ -11,8 +11,8 @@
  * a local submission (so it is DKIM-signed when tlsrpt_from's domain has a
  * key, spooled and delivered by the relay itself), then a tlsrpt_sent row
  * through the writer. A day is reported once per rua: a message queued and
- * then a crash before the mark may send that report twice (the receiver
- * drops duplicates by report-id, RFC 8460 4.4).
+ * then a crash before the mark may send that report twice, with the same
+ * report-id (DAY.DOMAIN@HOSTNAME), so the receiver can tell.
  *
  * https: URIs get the same gzip body in a POST (Content-Type
  * application/tlsrpt+gzip, RFC 8460 5.4) through delivery's HTTPS client
@@ -82,7 +82,7 @@ struct run {
 	struct rptnet_txt *q;
 	struct tlsrpt_rua rua;
 	size_t ucur;
-	char report_id[128];
+	char report_id[600]; /* DAY.DOMAIN@HOSTNAME */
 	unsigned char *gz;
 	size_t gzlen;
 	/* the current submission */
@@ -567,15 +567,14 @@ make_report(struct run *r)
 {
 	const struct config *cfg = r->job->srv->cfg;
 	const struct item *it = &r->items[r->cur];
-	char fbuf[300], day[16], hex[17], *js;
+	char fbuf[300], day[16], *js;
 	struct tlsrpt_report rep = {0};
 	size_t len;
 	int rc;
 
 	day_name(day, sizeof day, it->day);
-	if (util_random_hex(hex, 16) != 0)
-		return -1;
-	snprintf(r->report_id, sizeof r->report_id, "%s.%s@%s", day, hex, cfg->hostname);
+	/* the same for a report sent again after a crash, so receivers see the duplicate */
+	snprintf(r->report_id, sizeof r->report_id, "%s.%s@%s", day, it->domain, cfg->hostname);
 	rep = (struct tlsrpt_report){cfg->hostname, from_address(cfg, fbuf, sizeof fbuf),
 	                             cfg->hostname, it->domain,
 	                             it->day,       r->report_id,

@@ -197,6 +197,7 @@ def test_send_reports_day():
     assert msg.meta["rcpts"] == [RUA] and msg.meta["mail_from"] == FROM, msg.meta
     m, fname, doc = report_part(msg)
     rid = doc["report-id"]
+    assert rid == f"{day_name(TODAY)}.{RPT}@{mxtest.HOSTNAME}", rid  # the same if sent again
     assert m["Subject"] == f"Report Domain: {RPT} Submitter: {mxtest.HOSTNAME} Report-ID: <{rid}>"
     assert m["TLS-Report-Domain"] == RPT and m["TLS-Report-Submitter"] == mxtest.HOSTNAME, m
     begin = TODAY * 86400
