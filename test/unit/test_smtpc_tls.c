@@ -11,6 +11,7 @@
  * file, line and key (unreadable CA, not a CA bundle, key of another cert).
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,6 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -25,6 +32,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "mta/delivery/smtpc.h"
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/shared/config.h"
 #include "testutil.h"
@@ -123,7 +131,7 @@ conf_init(struct config *c)
 }
 
 /* The server's leaf: what each case presents. */
-enum leaf { L_GOOD, L_WRONG_NAME, L_EXPIRED, L_SELF_SIGNED, L_WILDCARD, L_PARTIAL_WILDCARD };
+enum leaf { L_GOOD, L_WRONG_NAME, L_EXPIRED, L_SELF_SIGNED, L_WILDCARD, L_PARTIAL_WILDCARD, L_IP };
 
 struct server {
 	EVP_PKEY *key;
@@ -137,6 +145,7 @@ server_make(struct server *s, enum leaf l)
 	    [L_GOOD] = "DNS:mx.example.test",    [L_WRONG_NAME] = "DNS:other.example.test",
 	    [L_EXPIRED] = "DNS:mx.example.test", [L_SELF_SIGNED] = "DNS:mx.example.test",
 	    [L_WILDCARD] = "DNS:*.example.test", [L_PARTIAL_WILDCARD] = "DNS:m*.example.test",
+	    [L_IP] = "IP:192.0.2.7,IP:2001:db8::7",
 	};
 	bool self = l == L_SELF_SIGNED;
 
@@ -174,6 +183,10 @@ accept_any(int ok, X509_STORE_CTX *x)
 	return 1;
 }
 
+/* The MX name handshake() gives smtpc_tls_setup, and the SNI the server got ("" for none). */
+static const char *H_mx = "mx.example.test";
+static char H_sni[256];
+
 /*
  * One handshake of a client SSL made by smtpc_tls under req against a
  * server presenting s (its chain: the test CA), then the judgement. When
@@ -199,7 +212,7 @@ handshake(SSL_CTX *cctx, const struct tls_req *req, struct server *s, struct tls
 	assert_true(BIO_new_bio_pair(&cb, 0, &sb, 0) == 1);
 	SSL_set_bio(cl, cb, cb);
 	SSL_set_bio(sv, sb, sb);
-	assert_int_equal(smtpc_tls_setup(cl, req, "mx.example.test"), 0);
+	assert_int_equal(smtpc_tls_setup(cl, req, H_mx), 0);
 	SSL_set_connect_state(cl);
 	SSL_set_accept_state(sv);
 	for (int i = 0; i < 20 && (rc != 1 || rs != 1); i++) {
@@ -215,6 +228,10 @@ handshake(SSL_CTX *cctx, const struct tls_req *req, struct server *s, struct tls
 		client_subject[0] = '\0';
 		if (peer)
 			X509_NAME_oneline(X509_get_subject_name(peer), client_subject, (int)sublen);
+	}
+	{
+		const char *sni = SSL_get_servername(sv, TLSEXT_NAMETYPE_host_name);
+		snprintf(H_sni, sizeof(H_sni), "%s", sni ? sni : "");
 	}
 	memset(out, 0x55, sizeof(*out));
 	smtpc_tls_judge(cl, req, out);
@@ -294,7 +311,7 @@ test_pkix_table(void **state)
 }
 
 /* DANE cases: which TLSA record, which leaf -> verified, result. */
-enum tlsa_kind { T_EE_SPKI, T_EE_OTHER, T_TA_CERT, T_UNUSABLE };
+enum tlsa_kind { T_EE_SPKI, T_EE_OTHER, T_TA_CERT, T_UNUSABLE, T_PKIX_TA, T_PKIX_EE };
 
 static void
 add_tlsa(struct tls_req *r, enum tlsa_kind t, X509 *leaf)
@@ -327,6 +344,14 @@ add_tlsa(struct tls_req *r, enum tlsa_kind t, X509 *leaf)
 		rec.usage = 3, rec.selector = 1, rec.mtype = 9;
 		digest(leaf, 1, d);
 		break;
+	case T_PKIX_TA: /* 0 0 1 of the CA: PKIX-TA, unusable in SMTP (RFC 7672 3.1.3) */
+		rec.usage = 0, rec.selector = 0, rec.mtype = 1;
+		digest(P.ca, 0, d);
+		break;
+	case T_PKIX_EE: /* 1 1 1 of the leaf: PKIX-EE, unusable in SMTP (RFC 7672 3.1.3) */
+		rec.usage = 1, rec.selector = 1, rec.mtype = 1;
+		digest(leaf, 1, d);
+		break;
 	}
 	r->tlsa = &rec; /* the test's own: never tls_req_clear'd */
 	r->ntlsa = 1;
@@ -354,10 +379,18 @@ test_dane_table(void **state)
 	     TLSRES_VALIDATION_FAILURE},
 	    {"no usable record (PKIX would pass)", T_UNUSABLE, L_GOOD, false,
 	     TLSRES_VALIDATION_FAILURE},
+	    /* RFC 6125 6.4.3: no partial wildcards under DANE-TA either */
+	    {"DANE-TA, m*.example.test (partial)", T_TA_CERT, L_PARTIAL_WILDCARD, false,
+	     TLSRES_CERT_HOST_MISMATCH},
+	    /* RFC 7672 3.1.3: usages 0 and 1 are unusable, even when they match */
+	    {"PKIX-TA 0 0 1 of the CA only", T_PKIX_TA, L_GOOD, false, TLSRES_VALIDATION_FAILURE},
+	    {"PKIX-EE 1 1 1 of the leaf only", T_PKIX_EE, L_GOOD, false,
+	     TLSRES_VALIDATION_FAILURE},
 	};
 	struct config cfg;
 	char err[512];
 	SSL_CTX *ctx;
+	int bad = 0;
 
 	(void)state;
 	conf_init(&cfg);
@@ -371,13 +404,14 @@ test_dane_table(void **state)
 		req_make(&r, TLSR_DANE, false);
 		add_tlsa(&r, cases[i].tlsa, s.cert);
 		handshake(ctx, &r, &s, &o, NULL, 0);
-		printf("  %-45s verified=%d result=%s detail=\"%s\"\n", cases[i].label, o.verified,
-		       tls_result_name(o.result), o.detail);
-		assert_int_equal(o.verified, cases[i].verified);
-		assert_int_equal(o.result, cases[i].result);
+		bool ok = o.verified == cases[i].verified && o.result == cases[i].result;
+		printf("  %-45s verified=%d result=%s detail=\"%s\"%s\n", cases[i].label, o.verified,
+		       tls_result_name(o.result), o.detail, ok ? "" : "  <-- WRONG");
+		bad += !ok; /* every row printed, then the verdict */
 		assert_int_equal(o.kind, TLSK_DANE);
 		server_free(&s);
 	}
+	assert_int_equal(bad, 0);
 	SSL_CTX_free(ctx);
 }
 
@@ -475,6 +509,291 @@ test_ctx_errors(void **state)
 	server_free(&b);
 }
 
+/*
+ * IP-literal routes: no SNI (RFC 6066 3 allows host names only) and the
+ * address checked against the certificate's iPAddress SANs, in every form
+ * a route may name it.
+ */
+static void
+test_ip_literal_table(void **state)
+{
+	static const struct {
+		const char *mx;
+		enum leaf leaf;
+		bool verified;
+		enum tls_result result;
+		const char *sni;
+	} cases[] = {
+	    {"192.0.2.7", L_IP, true, TLSRES_OK, ""},
+	    {"[192.0.2.7]", L_IP, true, TLSRES_OK, ""},
+	    {"[2001:db8::7]", L_IP, true, TLSRES_OK, ""},
+	    {"[IPv6:2001:db8::7]", L_IP, true, TLSRES_OK, ""},
+	    {"[192.0.2.8]", L_IP, false, TLSRES_CERT_HOST_MISMATCH, ""},
+	    {"[192.0.2.7]", L_GOOD, false, TLSRES_CERT_HOST_MISMATCH, ""},
+	    {"mx.example.test", L_GOOD, true, TLSRES_OK, "mx.example.test"},
+	};
+	struct config cfg;
+	char err[512];
+	SSL_CTX *ctx;
+	int bad = 0;
+
+	(void)state;
+	conf_init(&cfg);
+	ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
+	assert_non_null(ctx);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct server s;
+		struct tls_req r;
+		struct tls_outcome o;
+		server_make(&s, cases[i].leaf);
+		req_make(&r, TLSR_VERIFY, false);
+		snprintf(r.verify_name, sizeof(r.verify_name), "%s", cases[i].mx); /* as dest.c */
+		H_mx = cases[i].mx;
+		handshake(ctx, &r, &s, &o, NULL, 0);
+		printf("  %-20s verified=%d result=%s sni=\"%s\" detail=\"%s\"\n", cases[i].mx,
+		       o.verified, tls_result_name(o.result), H_sni, o.detail);
+		bad += strcmp(H_sni, cases[i].sni) != 0 || o.verified != cases[i].verified ||
+		       o.result != cases[i].result;
+		server_free(&s);
+	}
+	assert_int_equal(bad, 0);
+	H_mx = "mx.example.test";
+	SSL_CTX_free(ctx);
+}
+
+/*
+ * An encrypted tls_client_key is refused with FILE:LINE: KEY, never asked
+ * for: the child has no terminal and the passphrase waits on its stdin,
+ * where OpenSSL's default prompt would read it (and block on a terminal).
+ */
+static void
+test_encrypted_client_key(void **state)
+{
+	struct server me;
+	char cert[128], key[128], want[256];
+	int fds[2], status;
+	pid_t pid;
+	FILE *f;
+
+	(void)state;
+	server_make(&me, L_GOOD);
+	snprintf(cert, sizeof(cert), "%s/enc.pem", P.dir);
+	snprintf(key, sizeof(key), "%s/enc.key", P.dir);
+	write_pem(cert, me.cert, NULL);
+	f = fopen(key, "w");
+	assert_non_null(f);
+	assert_true(PEM_write_PrivateKey(f, me.key, EVP_aes_256_cbc(), (unsigned char *)"secret",
+	                                 6, NULL, NULL) == 1);
+	fclose(f);
+	snprintf(want, sizeof(want), "/etc/mxrelay/mxrelay.conf:12: tls_client_key: cannot use %s: ",
+	         key);
+	assert_int_equal(pipe(fds), 0);
+	assert_true(write(fds[1], "secret\n", 7) == 7);
+	close(fds[1]);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct config cfg;
+		char err[512];
+		SSL_CTX *ctx;
+		alarm(10);
+		setsid(); /* no controlling terminal: /dev/tty cannot be opened */
+		dup2(fds[0], 0);
+		conf_init(&cfg);
+		cfg.tls_client_cert = cert;
+		cfg.tls_client_key = key;
+		cfg.tls_client_cert_line = 11;
+		cfg.tls_client_key_line = 12;
+		ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
+		printf("  encrypted key: %s\n", ctx ? "loaded with the passphrase from stdin" : err);
+		fflush(stdout);
+		_exit(ctx == NULL && strncmp(err, want, strlen(want)) == 0 ? 0 : 1);
+	}
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	server_free(&me);
+}
+
+/*
+ * A blocking SMTP server for one session in a child process: 220, STARTTLS
+ * offered and accepted, the handshake with s, then 250 to an EHLO over TLS.
+ * Exits 2 when that second EHLO came, 0 when the client hung up without it.
+ */
+static void
+serve_one(int lfd, struct server *s)
+{
+	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
+	char buf[512];
+	int fd;
+	SSL *ssl;
+
+	alarm(10);
+	signal(SIGPIPE, SIG_IGN); /* the client may hang up while a TLS 1.3 ticket goes out */
+	fd = accept(lfd, NULL, NULL);
+	SSL_CTX_use_certificate(sctx, s->cert);
+	SSL_CTX_use_PrivateKey(sctx, s->key);
+	SSL_CTX_add1_chain_cert(sctx, P.ca);
+	static const char *const say[] = {"220 sink ESMTP\r\n", "250-sink\r\n250 STARTTLS\r\n",
+	                                  "220 go ahead\r\n"};
+	for (size_t i = 0; i < 3; i++) { /* the greeting, then one reply per command line */
+		if (i > 0 && recv(fd, buf, sizeof(buf), 0) <= 0)
+			_exit(1);
+		if (write(fd, say[i], strlen(say[i])) < 0)
+			_exit(1);
+	}
+	ssl = SSL_new(sctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_accept(ssl) != 1)
+		_exit(1);
+	int n = SSL_read(ssl, buf, sizeof(buf) - 1);
+	if (n <= 0 || strncmp(buf, "EHLO ", 5) != 0)
+		_exit(0);
+	SSL_write(ssl, "250 sink\r\n", 10);
+	while (SSL_read(ssl, buf, sizeof(buf)) > 0)
+		;
+	_exit(2);
+}
+
+struct sess {
+	struct event_base *base;
+	bool ready;
+	enum smtpc_stage stage;
+};
+
+static void
+s_ready(struct smtpc *c, void *arg)
+{
+	struct sess *x = arg;
+
+	x->ready = true;
+	smtpc_free(c); /* the loop ends when its last event is gone */
+}
+
+static void
+s_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_reply *why)
+{
+	struct sess *x = arg;
+
+	printf("    fail stage=%d why=\"%s\"\n", (int)stage, why->text);
+	x->stage = stage;
+	smtpc_free(c); /* the loop ends when its last event is gone */
+}
+
+/*
+ * A whole smtpc session: report_only (MTA-STS testing) never lets a VERIFY
+ * or DANE session go on with an unverified certificate; at MAY it only
+ * reports. (level, report_only, leaf, TLSA) -> ready, or the failed stage,
+ * and whether EHLO was sent again over TLS.
+ */
+static void
+test_session_report_only(void **state)
+{
+	static const struct {
+		const char *label;
+		enum tls_req_level level;
+		bool report_only;
+		bool dane_mismatch;
+		bool ready, ehlo2;
+	} cases[] = {
+	    {"may, report_only, wrong name: goes on", TLSR_MAY, true, false, true, true},
+	    {"verify, wrong name: refused", TLSR_VERIFY, false, false, false, false},
+	    {"verify, report_only, wrong name: refused", TLSR_VERIFY, true, false, false, false},
+	    {"dane, report_only, no match: refused", TLSR_DANE, true, true, false, false},
+	};
+	struct config cfg;
+	char err[512];
+	SSL_CTX *ctx;
+	int bad = 0;
+
+	(void)state;
+	conf_init(&cfg);
+	ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
+	assert_non_null(ctx);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+		socklen_t salen = sizeof(sa);
+		struct sess x = {.base = event_base_new(), .stage = -1};
+		struct smtpc_cbs cbs = {.ready = s_ready, .fail = s_fail};
+		struct server s;
+		struct tls_req r;
+		int lfd = socket(AF_INET, SOCK_STREAM, 0), status;
+		server_make(&s, L_WRONG_NAME);
+		req_make(&r, cases[i].level, cases[i].report_only);
+		if (cases[i].dane_mismatch)
+			add_tlsa(&r, T_EE_OTHER, s.cert);
+		struct smtpc_conf sc = {.helo = "relay.example.test", .tls = ctx, .req = &r,
+		                        .t_connect = 5, .t_banner = 5, .t_cmd = 5, .t_data = 5,
+		                        .t_block = 5, .t_dot = 5};
+		assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(listen(lfd, 1), 0);
+		getsockname(lfd, (struct sockaddr *)&sa, &salen);
+		fflush(NULL);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			serve_one(lfd, &s);
+		close(lfd);
+		assert_non_null(smtpc_connect(x.base, &sc, "mx.example.test", (struct sockaddr *)&sa,
+		                              salen, &cbs, &x));
+		event_base_dispatch(x.base);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		bool ehlo2 = WIFEXITED(status) && WEXITSTATUS(status) == 2;
+		bool ok = x.ready == cases[i].ready && ehlo2 == cases[i].ehlo2 &&
+		          (cases[i].ready || x.stage == SMTPC_TLS_VERIFY);
+		printf("  %-45s ready=%d stage=%d ehlo2=%d%s\n", cases[i].label, x.ready, (int)x.stage,
+		       ehlo2, ok ? "" : "  <-- WRONG");
+		bad += !ok;
+		event_base_free(x.base);
+		server_free(&s);
+	}
+	assert_int_equal(bad, 0);
+	SSL_CTX_free(ctx);
+}
+
+/*
+ * smtpc_connect failing before a connection exists (the source address is
+ * not ours) frees all it copied, the TLSA records included. mallinfo2 sees
+ * the leak in a normal build; LeakSanitizer in a sanitized one.
+ */
+static void
+test_connect_failure_frees_request(void **state)
+{
+	struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000201)};
+	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001),
+	                          .sin_port = htons(9)};
+	struct event_base *base = event_base_new();
+	struct smtpc_cbs cbs = {.ready = s_ready, .fail = s_fail};
+	static unsigned char d[4096];
+	struct tls_tlsa recs[4];
+	struct tls_req r;
+	size_t before, after;
+
+	(void)state;
+	req_make(&r, TLSR_DANE, false);
+	for (size_t i = 0; i < 4; i++)
+		recs[i] = (struct tls_tlsa){.usage = 3, .selector = 1, .mtype = 0, .len = sizeof(d),
+		                            .data = d};
+	r.tlsa = recs;
+	r.ntlsa = 4;
+	struct smtpc_conf sc = {.helo = "relay.example.test", .req = &r,
+	                        .src = (struct sockaddr *)&src, .srclen = sizeof(src),
+	                        .t_connect = 5, .t_banner = 5, .t_cmd = 5, .t_data = 5,
+	                        .t_block = 5, .t_dot = 5};
+	assert_null(smtpc_connect(base, &sc, "mx.example.test", (struct sockaddr *)&dst,
+	                          sizeof(dst), &cbs, NULL));
+	before = mallinfo2().uordblks;
+	for (int i = 0; i < 50; i++)
+		assert_null(smtpc_connect(base, &sc, "mx.example.test", (struct sockaddr *)&dst,
+		                          sizeof(dst), &cbs, NULL));
+	after = mallinfo2().uordblks;
+	printf("  50 failed connects: %zd bytes still allocated\n", (ssize_t)(after - before));
+	assert_true(after < before + 50 * 1024); /* a leak: 50 x 4 x 4 KiB */
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -483,6 +802,10 @@ main(void)
 	    cmocka_unit_test(test_dane_table),
 	    cmocka_unit_test(test_client_cert),
 	    cmocka_unit_test(test_ctx_errors),
+	    cmocka_unit_test(test_ip_literal_table),
+	    cmocka_unit_test(test_encrypted_client_key),
+	    cmocka_unit_test(test_session_report_only),
+	    cmocka_unit_test(test_connect_failure_frees_request),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
