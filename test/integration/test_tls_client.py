@@ -251,6 +251,12 @@ def test_certificate_file_errors_name_file_line_key():
         ("certificate file without one", f"tls_client_cert = {key}\ntls_client_key = {key}\n", 2,
          "tls_client_cert", ""),
     ]
+    enc_key = os.path.join(mxtest.tmpdir(), "enc.key")  # the sink's key under a passphrase
+    mxtest.run(["openssl", "pkey", "-in", key, "-aes256", "-passout", "pass:secret", "-out",
+                enc_key], timeout=30, quiet=True, check=0)
+    cases.append(("encrypted client key (never prompted for)",
+                  f"tls_client_cert = {cert}\ntls_client_key = {enc_key}\n", 3, "tls_client_key",
+                  "the key is encrypted"))
     failures = []
     for label, body, line, keyname, why in cases:
         path, tmp, p = check("hostname = relay.test.example\n" + body)
