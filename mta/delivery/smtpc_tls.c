@@ -127,8 +127,9 @@ load_client_cert(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errle
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 &&
 	    ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
 		file_err(err, errlen, cfg, kline, "tls_client_key", key,
-		         encrypted_pem(key) ? "the key is encrypted (a passphrase is never asked for)"
-		                            : NULL);
+		         encrypted_pem(key)
+		             ? "the key is encrypted (a passphrase is never asked for)"
+		             : NULL);
 		return -1;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {

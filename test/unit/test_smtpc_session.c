@@ -69,16 +69,17 @@ req_make(struct tls_req *r, enum tls_req_level level, bool report_only)
 {
 	tls_req_init(r);
 	r->level = level;
-	r->kind = level == TLSR_DANE ? TLSK_DANE : level == TLSR_VERIFY ? TLSK_VERIFY
-	                                                                 : TLSK_OPPORTUNISTIC;
+	r->kind = level == TLSR_DANE     ? TLSK_DANE
+	          : level == TLSR_VERIFY ? TLSK_VERIFY
+	                                 : TLSK_OPPORTUNISTIC;
 	r->report_only = report_only;
 	snprintf(r->verify_name, sizeof(r->verify_name), "mx.example.test");
 }
 
 /* 3 1 1 of a key nobody has: a DANE-EE record that matches nothing. */
 static unsigned char other_digest[32] = {0x42};
-static struct tls_tlsa other_key = {.usage = 3, .selector = 1, .mtype = 1, .len = 32,
-                                    .data = other_digest};
+static struct tls_tlsa other_key = {
+    .usage = 3, .selector = 1, .mtype = 1, .len = 32, .data = other_digest};
 
 /*
  * A blocking SMTP server for one session in a child process: 220, STARTTLS
@@ -173,7 +174,8 @@ test_session_report_only(void **state)
 	ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
 	assert_non_null(ctx);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+		                         .sin_addr.s_addr = htonl(0x7f000001)};
 		socklen_t salen = sizeof(sa);
 		struct event_base *base = event_base_new();
 		struct sess x = {.stage = -1};
@@ -187,9 +189,15 @@ test_session_report_only(void **state)
 			r.tlsa = &other_key; /* the test's own: never tls_req_clear'd */
 			r.ntlsa = 1;
 		}
-		struct smtpc_conf sc = {.helo = "relay.example.test", .tls = ctx, .req = &r,
-		                        .t_connect = 5, .t_banner = 5, .t_cmd = 5, .t_data = 5,
-		                        .t_block = 5, .t_dot = 5};
+		struct smtpc_conf sc = {.helo = "relay.example.test",
+		                        .tls = ctx,
+		                        .req = &r,
+		                        .t_connect = 5,
+		                        .t_banner = 5,
+		                        .t_cmd = 5,
+		                        .t_data = 5,
+		                        .t_block = 5,
+		                        .t_dot = 5};
 		assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 		assert_int_equal(listen(lfd, 1), 0);
 		getsockname(lfd, (struct sockaddr *)&sa, &salen);
@@ -206,8 +214,8 @@ test_session_report_only(void **state)
 		bool ehlo2 = WIFEXITED(status) && WEXITSTATUS(status) == 2;
 		bool ok = x.ready == cases[i].ready && ehlo2 == cases[i].ehlo2 &&
 		          (cases[i].ready || x.stage == SMTPC_TLS_VERIFY);
-		printf("  %-45s ready=%d stage=%d ehlo2=%d%s\n", cases[i].label, x.ready, (int)x.stage,
-		       ehlo2, ok ? "" : "  <-- WRONG");
+		printf("  %-45s ready=%d stage=%d ehlo2=%d%s\n", cases[i].label, x.ready,
+		       (int)x.stage, ehlo2, ok ? "" : "  <-- WRONG");
 		bad += !ok;
 		event_base_free(base);
 		server_free(&s);
@@ -225,8 +233,8 @@ static void
 test_connect_failure_frees_request(void **state)
 {
 	struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000201)};
-	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001),
-	                          .sin_port = htons(9)};
+	struct sockaddr_in dst = {
+	    .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001), .sin_port = htons(9)};
 	struct event_base *base = event_base_new();
 	struct smtpc_cbs cbs = {.ready = s_ready, .fail = s_fail};
 	static unsigned char d[4096];
@@ -237,14 +245,20 @@ test_connect_failure_frees_request(void **state)
 	(void)state;
 	req_make(&r, TLSR_DANE, false);
 	for (size_t i = 0; i < 4; i++)
-		recs[i] = (struct tls_tlsa){.usage = 3, .selector = 1, .mtype = 0, .len = sizeof(d),
-		                            .data = d};
+		recs[i] = (struct tls_tlsa){
+		    .usage = 3, .selector = 1, .mtype = 0, .len = sizeof(d), .data = d};
 	r.tlsa = recs;
 	r.ntlsa = 4;
-	struct smtpc_conf sc = {.helo = "relay.example.test", .req = &r,
-	                        .src = (struct sockaddr *)&src, .srclen = sizeof(src),
-	                        .t_connect = 5, .t_banner = 5, .t_cmd = 5, .t_data = 5,
-	                        .t_block = 5, .t_dot = 5};
+	struct smtpc_conf sc = {.helo = "relay.example.test",
+	                        .req = &r,
+	                        .src = (struct sockaddr *)&src,
+	                        .srclen = sizeof(src),
+	                        .t_connect = 5,
+	                        .t_banner = 5,
+	                        .t_cmd = 5,
+	                        .t_data = 5,
+	                        .t_block = 5,
+	                        .t_dot = 5};
 	assert_null(smtpc_connect(base, &sc, "mx.example.test", (struct sockaddr *)&dst,
 	                          sizeof(dst), &cbs, NULL));
 	before = mallinfo2().uordblks;

@@ -138,9 +138,9 @@ static void
 server_make(struct server *s, enum leaf l)
 {
 	static const char *const san[] = {
-	    [L_GOOD] = "DNS:mx.example.test",    [L_WRONG_NAME] = "DNS:other.example.test",
-	    [L_EXPIRED] = "DNS:mx.example.test", [L_SELF_SIGNED] = "DNS:mx.example.test",
-	    [L_WILDCARD] = "DNS:*.example.test", [L_PARTIAL_WILDCARD] = "DNS:m*.example.test",
+	    [L_GOOD] = "DNS:mx.example.test",       [L_WRONG_NAME] = "DNS:other.example.test",
+	    [L_EXPIRED] = "DNS:mx.example.test",    [L_SELF_SIGNED] = "DNS:mx.example.test",
+	    [L_WILDCARD] = "DNS:*.example.test",    [L_PARTIAL_WILDCARD] = "DNS:m*.example.test",
 	    [L_IP] = "IP:192.0.2.7,IP:2001:db8::7",
 	};
 	bool self = l == L_SELF_SIGNED;
@@ -380,8 +380,7 @@ test_dane_table(void **state)
 	     TLSRES_CERT_HOST_MISMATCH},
 	    /* RFC 7672 3.1.3: usages 0 and 1 are unusable, even when they match */
 	    {"PKIX-TA 0 0 1 of the CA only", T_PKIX_TA, L_GOOD, false, TLSRES_VALIDATION_FAILURE},
-	    {"PKIX-EE 1 1 1 of the leaf only", T_PKIX_EE, L_GOOD, false,
-	     TLSRES_VALIDATION_FAILURE},
+	    {"PKIX-EE 1 1 1 of the leaf only", T_PKIX_EE, L_GOOD, false, TLSRES_VALIDATION_FAILURE},
 	};
 	struct config cfg;
 	char err[512];
@@ -401,8 +400,8 @@ test_dane_table(void **state)
 		add_tlsa(&r, cases[i].tlsa, s.cert);
 		handshake(ctx, &r, &s, &o, NULL, 0);
 		bool ok = o.verified == cases[i].verified && o.result == cases[i].result;
-		printf("  %-45s verified=%d result=%s detail=\"%s\"%s\n", cases[i].label, o.verified,
-		       tls_result_name(o.result), o.detail, ok ? "" : "  <-- WRONG");
+		printf("  %-45s verified=%d result=%s detail=\"%s\"%s\n", cases[i].label,
+		       o.verified, tls_result_name(o.result), o.detail, ok ? "" : "  <-- WRONG");
 		bad += !ok; /* every row printed, then the verdict */
 		assert_int_equal(o.kind, TLSK_DANE);
 		server_free(&s);
@@ -578,11 +577,11 @@ test_encrypted_client_key(void **state)
 	write_pem(cert, me.cert, NULL);
 	f = fopen(key, "w");
 	assert_non_null(f);
-	assert_true(PEM_write_PrivateKey(f, me.key, EVP_aes_256_cbc(), (unsigned char *)"secret",
-	                                 6, NULL, NULL) == 1);
+	assert_true(PEM_write_PrivateKey(f, me.key, EVP_aes_256_cbc(), (unsigned char *)"secret", 6,
+	                                 NULL, NULL) == 1);
 	fclose(f);
-	snprintf(want, sizeof(want), "/etc/mxrelay/mxrelay.conf:12: tls_client_key: cannot use %s: ",
-	         key);
+	snprintf(want, sizeof(want),
+	         "/etc/mxrelay/mxrelay.conf:12: tls_client_key: cannot use %s: ", key);
 	assert_int_equal(pipe(fds), 0);
 	assert_true(write(fds[1], "secret\n", 7) == 7);
 	close(fds[1]);
@@ -602,7 +601,8 @@ test_encrypted_client_key(void **state)
 		cfg.tls_client_cert_line = 11;
 		cfg.tls_client_key_line = 12;
 		ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
-		printf("  encrypted key: %s\n", ctx ? "loaded with the passphrase from stdin" : err);
+		printf("  encrypted key: %s\n",
+		       ctx ? "loaded with the passphrase from stdin" : err);
 		fflush(stdout);
 		_exit(ctx == NULL && strncmp(err, want, strlen(want)) == 0 ? 0 : 1);
 	}
@@ -617,12 +617,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pkix_table),
-	    cmocka_unit_test(test_dane_table),
-	    cmocka_unit_test(test_client_cert),
-	    cmocka_unit_test(test_ctx_errors),
-	    cmocka_unit_test(test_ip_literal_table),
-	    cmocka_unit_test(test_encrypted_client_key),
+	    cmocka_unit_test(test_pkix_table),       cmocka_unit_test(test_dane_table),
+	    cmocka_unit_test(test_client_cert),      cmocka_unit_test(test_ctx_errors),
+	    cmocka_unit_test(test_ip_literal_table), cmocka_unit_test(test_encrypted_client_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
