@@ -25,6 +25,7 @@
 #include "mta/control/control.h"
 #include "mta/delivery/deliver.h"
 #include "mta/delivery/sched.h"
+#include "mta/delivery/smtpc_tls.h"
 #include "mta/metrics.h"
 #include "mta/intake/dkimsign.h"
 #include "mta/runas.h"
@@ -173,6 +174,10 @@ check_only(const char *path)
 		}
 		tls_listener_free(&t);
 	}
+	SSL_CTX *client = smtpc_tls_ctx_new(c, err, sizeof(err)); /* tls_ca_file, client cert */
+	if (client == NULL)
+		goto done;
+	SSL_CTX_free(client);
 	rc = 0;
 done:
 	if (rc != 0)
@@ -272,6 +277,13 @@ dkim_keys_equal(const struct dkim_key_conf *a, const struct dkim_key_conf *b)
 	return a == NULL && b == NULL;
 }
 
+/* Two optional strings (NULL: not set) alike? */
+static bool
+same_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -315,6 +327,11 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	if (strcmp(nc->metrics_listen ? nc->metrics_listen : "",
 	           old->metrics_listen ? old->metrics_listen : "") != 0)
 		log_warn("event=reload note=\"metrics_listen changes need a restart\"");
+	if (!same_str(nc->tls_ca_file, old->tls_ca_file) ||
+	    !same_str(nc->tls_client_cert, old->tls_client_cert) ||
+	    !same_str(nc->tls_client_key, old->tls_client_key))
+		log_warn("event=reload note=\"tls_ca_file and tls_client_cert/key changes need a "
+		         "restart\"");
 	srv->cfg = nc;
 	config_free(old);
 	creds_free(srv->creds);
@@ -351,6 +368,9 @@ start(struct server *srv, char *err, size_t errlen)
 	if (load_creds(c, &srv->creds, err, errlen) != 0)
 		return -1;
 	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0) /* keys are root-only */
+		return -1;
+	srv->client_tls = smtpc_tls_ctx_new(c, err, errlen); /* so may tls_client_key be */
+	if (srv->client_tls == NULL)
 		return -1;
 	srv->peers = peers_new();
 	if (listeners_open(srv, err, errlen) != 0 || listeners_tls_init(srv, err, errlen) != 0)
@@ -396,6 +416,7 @@ teardown(struct server *srv)
 	ctl_free(srv->ctl); /* after the completions above: they may still answer a client */
 	metrics_stop();
 	deliver_free(srv->deliver);
+	SSL_CTX_free(srv->client_tls); /* after deliver, which holds a reference */
 	if (srv->sched)
 		sched_free(srv->sched);
 	listeners_free(srv);

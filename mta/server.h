@@ -28,6 +28,7 @@ struct session;
 struct listener;
 struct peers;
 struct proxy_conn;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 struct server {
 	struct event_base *base;
@@ -39,6 +40,9 @@ struct server {
 	struct deliver *deliver; /* NULL only in tests that run intake alone */
 	struct ctl *ctl;         /* control and submit sockets (control.h); NULL in tests */
 	struct dkimsign *dkim;   /* NULL: no dkim_key configured */
+	/* the outbound TLS client context (delivery/smtpc_tls.h): made before the
+	 * privilege drop, as tls_ca_file and tls_client_key may be root's alone */
+	struct ssl_ctx_st *client_tls;
 	struct listener *listeners; /* smtpd/smtpd.h */
 	struct session *sessions;   /* all live sessions, for shutdown */
 	unsigned nsessions;

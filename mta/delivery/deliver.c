@@ -26,6 +26,7 @@
 
 #include "mta/async.h"
 #include "mta/delivery/bounce.h"
+#include "mta/delivery/smtpc_tls.h"
 #include "mta/shared/config.h"
 #include "mta/shared/addr.h"
 #include "mta/shared/log.h"
@@ -535,20 +536,6 @@ deliver_start(int64_t id, void *arg)
 	job_load(j);
 }
 
-static SSL_CTX *
-client_tls(char *err, size_t errlen)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL) {
-		snprintf(err, errlen, "cannot create TLS client context");
-		return NULL;
-	}
-	/* opportunistic (RFC 7435): encrypt when offered, TLS 1.2 or newer, no verification */
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	return ctx;
-}
-
 /* Fill the schedule from the spool: every message with a pending recipient. */
 static int
 load_schedule(struct deliver *dl, char *err, size_t errlen)
@@ -600,7 +587,11 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 	dl->res = resolver_new(srv->base, &o, err, errlen);
 	if (dl->res == NULL)
 		goto fail;
-	dl->tls = client_tls(err, errlen);
+	/* main.c made it before the privilege drop (smtpc_tls.h); tests may not have */
+	if (srv->client_tls != NULL && SSL_CTX_up_ref(srv->client_tls) == 1)
+		dl->tls = srv->client_tls;
+	else
+		dl->tls = smtpc_tls_ctx_new(c, err, errlen);
 	if (dl->tls == NULL)
 		goto fail;
 	dl->dests = dests_new(srv, dl->res, dl->tls, &group_cbs);

@@ -349,11 +349,56 @@ on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
 		conn_close(k);
 }
 
+/*
+ * ISSUE-13 MINIMAL HOOK (client branch, replaced by tlspol.c): the
+ * tls_policy floor of d's domain as a request for the MX host; `dane` is
+ * taken as verify until TLSA records reach here.
+ */
+static void
+hook_req(const struct dest *d, const char *host, struct tls_req *r)
+{
+	static const enum tls_req_level lv[] = {TLSR_NONE, TLSR_MAY, TLSR_ENCRYPT, TLSR_VERIFY,
+	                                        TLSR_VERIFY};
+	static const enum tls_kind kd[] = {TLSK_PLAINTEXT, TLSK_OPPORTUNISTIC, TLSK_ENCRYPT,
+	                                   TLSK_VERIFY, TLSK_VERIFY};
+	const struct tls_policy_conf *p = config_tls_policy(d->ds->srv->cfg, d->domain);
+
+	tls_req_init(r);
+	if (p != NULL) {
+		r->level = lv[p->level];
+		r->kind = kd[p->level];
+	}
+	snprintf(r->verify_name, sizeof(r->verify_name), "%s", host);
+	snprintf(r->policy_domain, sizeof(r->policy_domain), "%s", d->domain);
+}
+
+/* ISSUE-13 HOOK: a TLS failure under a required level, as its 4.7.x reply; else false. */
+static bool
+hook_tls_reply(const struct dest *d, struct smtpc *c, enum smtpc_stage stage,
+               const struct smtpc_reply *why, char *text, size_t len)
+{
+	const struct tls_policy_conf *p = config_tls_policy(d->ds->srv->cfg, d->domain);
+	char pol[64];
+
+	if (p == NULL || p->level < TLS_L_ENCRYPT ||
+	    (stage != SMTPC_TLS && stage != SMTPC_TLS_REQUIRED && stage != SMTPC_TLS_VERIFY))
+		return false;
+	snprintf(pol, sizeof(pol), "tls_policy %s", config_tls_level_name(p->level));
+	reply_format(text, len,
+	             stage == SMTPC_TLS_REQUIRED ? R_DLV_TLS_NOT_OFFERED
+	             : stage == SMTPC_TLS_VERIFY ? R_DLV_TLS_CERT
+	                                         : R_DLV_TLS_HANDSHAKE,
+	             smtpc_peer(c), why->text, pol);
+	return true;
+}
+
 static void
 on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_reply *why)
 {
 	struct dconn *k = arg;
 	struct dest *d = k->d;
+	char tls_text[700];
+	bool tls_req;
 
 	if (stage == SMTPC_LOST) {
 		/* an idle connection the server closed */
@@ -363,13 +408,16 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	}
 	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
 	         smtpc_peer(c), (int)stage, why->text);
+	tls_req = hook_tls_reply(d, c, stage, why, tls_text, sizeof(tls_text)); /* ISSUE-13 */
 	smtpc_free(k->c);
 	k->c = NULL;
-	if (stage == SMTPC_TLS && !k->no_tls) {
+	if (stage == SMTPC_TLS && !k->no_tls && !tls_req) {
 		k->no_tls = true; /* opportunistic TLS: the same host in plaintext */
 	} else if (++k->ti >= k->nt) {
 		/* every MX failed: what is queued here would fail the same way now */
-		if (d->active == 1)
+		if (d->active == 1 && tls_req) /* ISSUE-13 HOOK: the TLS reply (4.7.x) */
+			fail_queue(d, (int)reply_code(R_DLV_TLS_NOT_OFFERED), tls_text);
+		else if (d->active == 1)
 			fail_queue_r(d, R_DLV_ALL_MX_FAILED, d->domain, why->text);
 		d->window = d->window > 1 ? d->window / 2 : 1;
 		conn_close(k);
@@ -387,6 +435,7 @@ conn_connect(struct dconn *k)
 {
 	const struct config *cfg = k->d->ds->srv->cfg;
 	struct smtpc_conf sc;
+	struct tls_req req;
 
 	for (; k->ti < k->nt; k->ti++) {
 		const struct dns_target *t = &k->t[k->ti];
@@ -400,6 +449,8 @@ conn_connect(struct dconn *k)
 			                                       : sizeof(struct sockaddr_in);
 		}
 		sc.tls = k->no_tls ? NULL : k->d->ds->tls;
+		hook_req(k->d, t->host, &req); /* ISSUE-13 HOOK: tlspol.c replaces it */
+		sc.req = &req;
 		sc.t_connect = cfg->smtp_connect_timeout;
 		sc.t_banner = sc.t_cmd = cfg->smtp_command_timeout;
 		sc.t_data = sc.t_block = sc.t_dot = cfg->smtp_data_timeout;

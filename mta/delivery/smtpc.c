@@ -20,6 +20,7 @@
  * only marked and freed when the outermost entry point returns.
  */
 #include "mta/delivery/smtpc_int.h"
+#include "mta/delivery/smtpc_tls.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -198,7 +199,10 @@ start_tls(struct smtpc *c)
 
 	if (ssl == NULL)
 		return -1;
-	SSL_set_tlsext_host_name(ssl, c->mx); /* SNI = MX name */
+	if (smtpc_tls_setup(ssl, &c->req, c->mx) != 0) { /* SNI, names, TLSA */
+		SSL_free(ssl);
+		return -1;
+	}
 	tb = bufferevent_openssl_filter_new(c->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
 	                                    BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
@@ -339,6 +343,23 @@ enter(struct smtpc *c, enum cstate st)
 	}
 }
 
+/*
+ * TLS is required (level ENCRYPT and above) but cannot be had: no STARTTLS
+ * in the EHLO reply (r NULL), or a 4xx/5xx to it. Never on in plaintext.
+ */
+static enum cstate
+tls_missing(struct smtpc *c, const struct smtpc_reply *r)
+{
+	struct smtpc_reply why;
+
+	if (r != NULL)
+		note(&why, "STARTTLS refused: %s", r->text);
+	else
+		note(&why, "no STARTTLS in the %s reply", c->state == C_HELO ? "HELO" : "EHLO");
+	smtpc_tls_missing(&c->req, &c->out, why.text);
+	return failed(c, SMTPC_TLS_REQUIRED, &why);
+}
+
 /* A reply to EHLO or HELO. */
 static enum cstate
 ehlo_next(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra, char *proto, size_t len)
@@ -354,8 +375,11 @@ ehlo_next(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra, char *pr
 	if (r->code == 250) {
 		if (c->state != C_HELO)
 			c->caps = rd->caps;
-		if (c->state == C_EHLO && (c->caps.flags & SMTPC_CAP_STARTTLS) && c->conf.tls)
+		if (c->state == C_EHLO && (c->caps.flags & SMTPC_CAP_STARTTLS) && c->conf.tls &&
+		    c->req.level != TLSR_NONE)
 			return C_STARTTLS;
+		if (c->state != C_EHLO2 && c->req.level >= TLSR_ENCRYPT)
+			return tls_missing(c, NULL);
 		return C_READY;
 	}
 	if (c->state == C_EHLO && cls == 5)
@@ -368,7 +392,7 @@ ehlo_next(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra, char *pr
 
 /* A reply to STARTTLS: only 220 leads to TLS (RFC 3207 4). */
 static enum cstate
-starttls_next(const struct smtpc_reply *r, bool extra, char *proto, size_t len)
+starttls_next(struct smtpc *c, const struct smtpc_reply *r, bool extra, char *proto, size_t len)
 {
 	int cls = r->code / 100;
 
@@ -376,6 +400,8 @@ starttls_next(const struct smtpc_reply *r, bool extra, char *proto, size_t len)
 		snprintf(proto, len, "data after the 220 reply to STARTTLS (RFC 3207)");
 	else if (r->code == 220)
 		return C_HANDSHAKE;
+	else if ((cls == 4 || cls == 5) && c->req.level >= TLSR_ENCRYPT)
+		return tls_missing(c, r);
 	else if (cls == 4 || cls == 5)
 		return C_READY; /* opportunistic: carry on in plaintext */
 	else
@@ -413,7 +439,7 @@ on_reply(struct smtpc *c, const struct smtpc_rd_reply *rd, bool extra)
 		next = ehlo_next(c, rd, extra, proto, sizeof(proto));
 		break;
 	case C_STARTTLS:
-		next = starttls_next(r, extra, proto, sizeof(proto));
+		next = starttls_next(c, r, extra, proto, sizeof(proto));
 		break;
 	case C_MAIL:
 	case C_RCPT:
@@ -524,23 +550,37 @@ on_read(struct bufferevent *bev, void *arg)
 	evref_leave(&c->ref);
 }
 
+/*
+ * The handshake is done: judge the certificate against the request. When it
+ * required a verified one (VERIFY, DANE; RFC 7672 2.2, RFC 8461 5) and did
+ * not get it, fail now, before EHLO is sent again: not one byte of mail.
+ */
+static enum cstate
+tls_up(struct smtpc *c)
+{
+	struct smtpc_reply why;
+
+	c->tls_on = true;
+	smtpc_tls_judge(bufferevent_openssl_get_ssl(c->bev), &c->req, &c->out);
+	snprintf(c->tls_ver, sizeof(c->tls_ver), "%s", c->out.version);
+	if (c->out.verified || c->req.level < TLSR_VERIFY || c->req.report_only)
+		return C_EHLO2;
+	note(&why, "%s", c->out.detail);
+	return failed(c, SMTPC_TLS_VERIFY, &why);
+}
+
 static void
 handle_event(struct smtpc *c, struct bufferevent *bev, short what)
 {
 	struct smtpc_reply why;
+	unsigned long e;
 	const char *how;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->state == C_CONNECTING) {
 			enter(c, C_BANNER);
 		} else if (c->state == C_HANDSHAKE) {
-			SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-			c->tls_on = true;
-			snprintf(c->tls_ver, sizeof(c->tls_ver), "%s", SSL_get_version(ssl));
-			snprintf(c->out.version, sizeof(c->out.version), "%s", c->tls_ver);
-			c->out.tls = true;
-			c->out.kind = c->req.kind;
-			enter(c, C_EHLO2);
+			enter(c, tls_up(c));
 		}
 		return;
 	}
@@ -548,12 +588,15 @@ handle_event(struct smtpc *c, struct bufferevent *bev, short what)
 	      : (what & BEV_EVENT_EOF)
 	          ? "connection closed"
 	          : strerror(EVUTIL_SOCKET_ERROR() ? EVUTIL_SOCKET_ERROR() : EIO);
-	if (c->state == C_HANDSHAKE) {
-		unsigned long e = bufferevent_get_openssl_error(bev);
+	e = bufferevent_get_openssl_error(bev);
+	/* TLS 1.3: a server refuses our certificate (or its absence) only after
+	 * our side of the handshake is done, with an alert instead of the EHLO reply */
+	if (c->state == C_HANDSHAKE || (c->state == C_EHLO2 && e != 0)) {
 		char buf[200];
 		if (e)
 			ERR_error_string_n(e, buf, sizeof(buf));
 		note(&why, "TLS handshake with %s failed: %s", c->peer, e ? buf : how);
+		smtpc_tls_failed(&c->req, &c->out, e ? buf : how);
 		enter(c, failed(c, SMTPC_TLS, &why));
 		return;
 	}

@@ -1,7 +1,8 @@
 /*
  * smtpc: one outbound SMTP client connection (RFC 5321) to a recipient's MX:
  * connect from a chosen source address, banner, EHLO (HELO fallback),
- * opportunistic STARTTLS (RFC 3207, SNI = MX name), PIPELINING (RFC 2920),
+ * STARTTLS (RFC 3207, SNI = MX name) opportunistic or required as the
+ * struct tls_req says (smtpc_tls.h judges the certificate), PIPELINING (RFC 2920),
  * SIZE, 8BITMIME and SMTPUTF8 checks, dot-stuffing, per-recipient results,
  * and reuse of the connection for further transactions.
  *

@@ -4,7 +4,8 @@
  * smtpc_tx.c (below it: the mail transaction's bookkeeping, what each reply
  * to MAIL, RCPT, DATA and the final dot leads to, the body's bytes). The
  * dependency goes one way: smtpc.c calls smtpc_tx.c, never the reverse.
- * Nothing outside these two includes this.
+ * Nothing outside these two includes this (smtpc_tls.c, the TLS setup and
+ * verdict, sees no struct smtpc: smtpc.c hands it the SSL and the request).
  */
 #ifndef MXRELAY_SMTPC_INT_H
 #define MXRELAY_SMTPC_INT_H

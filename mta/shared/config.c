@@ -286,6 +286,8 @@ validate(struct config_parse *p, struct config *c)
 		return -1;
 	c->tls_client_cert_line = line_of(p, "tls_client_cert") ? line_of(p, "tls_client_cert")
 	                                                         : line_of(p, "tls_client_key");
+	c->tls_ca_file_line = line_of(p, "tls_ca_file");
+	c->tls_client_key_line = line_of(p, "tls_client_key");
 	if (config_tls_validate(p, c, line_of(p, "tlsrpt_from")) != 0)
 		return -1;
 	p->key = "retry_max";

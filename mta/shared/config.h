@@ -144,6 +144,7 @@ struct config {
 	struct tls_policy_conf *tls_policies;	/* file order */
 	char *tls_client_cert, *tls_client_key;	/* presented on outbound STARTTLS; NULL: none */
 	int tls_client_cert_line;
+	int tls_ca_file_line, tls_client_key_line;	/* 0: not set; for "FILE:LINE: KEY:" at load */
 	int tlsrpt;			/* RFC 8460 daily reports (default yes) */
 	char *tlsrpt_from;		/* NULL: tlsrpt-noreply@HOSTNAME */
 
