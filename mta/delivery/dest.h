@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "mta/delivery/smtpc.h"
+#include "mta/delivery/tlsreq.h"
 
 struct server;
 struct resolver;
@@ -34,11 +35,12 @@ struct dest_cbs {
 	/*
 	 * Recipient k of g has an outcome for this attempt: the reply code and
 	 * text ("550 5.1.1 ..."), the relay ("mx[ip]:port", NULL when no
-	 * connection) and the TLS version (NULL: none). The strings are only
-	 * valid during the call.
+	 * connection) and what TLS the session achieved against its policy
+	 * (NULL: no session was tried, e.g. a DNS failure). The strings and o
+	 * are only valid during the call.
 	 */
 	void (*outcome)(struct dgroup *g, size_t k, int code, const char *text, const char *relay,
-	                const char *tls);
+	                const struct tls_outcome *o);
 	/* Every recipient of g has an outcome: g is the owner's to free now. */
 	void (*done)(struct dgroup *g);
 	/* At exit (dests_free): free g alone, no outcome. */
