@@ -25,8 +25,10 @@
 #include <strings.h>
 
 #include "dns/dns.h"
+#include "mta/delivery/dest_int.h"
 #include "mta/delivery/resolver.h"
 #include "mta/delivery/tlspol.h"
+#include "mta/delivery/tlsstats.h"
 #include "mta/event.h"
 #include "mta/metrics.h"
 #include "mta/reply.h"
@@ -34,63 +36,6 @@
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
-
-#define DEST_BUCKETS 1024
-#define IDLE_SECONDS 5   /* keep an idle connection this long for reuse */
-#define TARGETS_FRESH 30 /* seconds before asking dns/ again (it caches by TTL) */
-#define SWEEP_MAX 60     /* seconds between sweeps at most */
-
-struct dconn;
-
-struct dests {
-	struct server *srv;
-	struct resolver *res;
-	SSL_CTX *tls; /* client context: TLS 1.2+, judged per session (smtpc_tls.h) */
-	bool resolver_trusted; /* DANE possible: dns_resolver_trusted() at start-up */
-	struct dest_cbs cbs;
-	struct dest *buckets[DEST_BUCKETS];
-	unsigned nconns;     /* connections open, all destinations */
-	struct event *sweep; /* frees destinations unused for a while */
-};
-
-struct dest {
-	struct dests *ds;
-	char domain[256];
-	struct dgroup *qhead, *qtail;
-	size_t qlen;
-	unsigned active;     /* connections: connecting, busy or idle */
-	unsigned connecting; /* not yet ready: each will take a group */
-	unsigned window;
-	struct dconn *idle;
-	struct dconn *conns; /* every connection, idle or busy (for dests_free) */
-	struct dns_query *q;
-	int64_t q_start_ms; /* when q began, for the DNS latency histogram; 0: none */
-	struct dns_target *t;
-	size_t nt;
-	time_t t_at;
-	time_t used;          /* last group queued here */
-	unsigned claim_waits; /* messages' claims this waits for (cbs.claim) */
-	struct tlspol_dest *tp; /* TLSA answers per MX host, MTA-STS policy */
-	bool literal;           /* routed to an IP literal: only its tls_policy applies */
-	struct dest *next;
-};
-
-struct dconn {
-	struct dest *d;
-	struct smtpc *c;
-	struct dns_target *t;
-	size_t nt, ti;
-	struct dgroup *cur;
-	bool no_tls, ready;
-	struct dns_query *tq; /* the TLSA lookup of t[ti], before connecting */
-	struct tls_req req;   /* what the session with t[ti] must achieve */
-	int tls_code;         /* a 4.7.x reply met on this walk (0: none) ... */
-	char tls_text[512];   /* ... its text, and the TLS outcome with it */
-	struct tls_outcome tls_out;
-	struct event *idle_ev;
-	struct dconn *next_idle;
-	struct dconn *next_conn; /* dest.conns */
-};
 
 static void dest_pump(struct dest *d);
 static void conn_connect(struct dconn *k);
@@ -344,6 +289,7 @@ on_ready(struct smtpc *c, void *arg)
 		d->window++;
 	log_debug("event=connected domain=%s relay=%s tls=%s", d->domain, smtpc_peer(c),
 	          smtpc_tls_version(c));
+	dest_tls_stats(k, smtpc_tls_outcome(c), true, true);
 	conn_next(k);
 }
 
@@ -355,8 +301,12 @@ on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
 	struct dests *ds = k->d->ds;
 
 	k->cur = NULL;
-	for (size_t i = 0; i < n && i < g->m.nrcpts; i++)
+	for (size_t i = 0; i < n && i < g->m.nrcpts; i++) {
+		if (r[i].code >= 200 && r[i].code < 300)
+			tlsstats_delivered(ds->stats, k->d->domain, k->t[k->ti].host,
+			                   smtpc_tls_outcome(c));
 		ds->cbs.outcome(g, i, r[i].code, r[i].text, smtpc_peer(c), smtpc_tls_outcome(c));
+	}
 	ds->cbs.done(g);
 	if (smtpc_usable(c))
 		conn_next(k);
@@ -406,6 +356,8 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 		k->tls_code = code;
 		k->tls_out = *o;
 	}
+	if (code || o->result != TLSRES_OK)
+		dest_tls_stats(k, o, false, true);
 	smtpc_free(k->c);
 	k->c = NULL;
 	if (stage == SMTPC_TLS && !k->no_tls && !code) {
@@ -431,54 +383,6 @@ on_tlsa(void *arg, const struct dns_tlsa_result *res)
 	conn_connect(k);
 }
 
-/*
- * The request for target t (tlspol.h); false when t is skipped (its 4.7.x
- * reply kept in k) or while its TLSA lookup runs (k->tq: on_tlsa goes on).
- */
-static bool
-target_req(struct dconn *k, const struct dns_target *t)
-{
-	struct dest *d = k->d;
-	const struct config *cfg = d->ds->srv->cfg;
-	const struct tls_policy_conf *p = config_tls_policy(cfg, d->domain);
-	const struct route *rt = config_route(cfg, d->domain);
-	struct tlspol_in in = {.domain = d->domain, .host = t->host, .host_secure = t->secure};
-	enum tlspol_verdict v;
-
-	in.has_floor = p != NULL;
-	in.floor = p ? p->level : TLS_L_MAY;
-	in.dane_on = cfg->dane && d->ds->resolver_trusted;
-	in.named_route = rt != NULL && !d->literal;
-	in.literal = d->literal;
-	if (cfg->mta_sts)
-		tlspol_dest_sts(d->tp, &in);
-	if (tlspol_want_tlsa(&in) && tlspol_dest_tlsa(d->tp, &in) != 0) {
-		unsigned port = ntohs(t->addr.ss_family == AF_INET6
-		                          ? ((const struct sockaddr_in6 *)&t->addr)->sin6_port
-		                          : ((const struct sockaddr_in *)&t->addr)->sin_port);
-		k->tq = dns_resolve_tlsa(resolver_dns(d->ds->res), t->host, port, on_tlsa, k);
-		if (k->tq != NULL)
-			return false;
-		in.tlsa = TLSPOL_TLSA_FAILED; /* RFC 7672 2.2: no downgrade */
-	}
-	tls_req_clear(&k->req);
-	if (tlspol_decide(&in, &k->req, &v) != 0 || v == TLSPOL_GO)
-		return true;
-	k->tls_code = tlspol_skip_reply(v, d->domain, t->host, in.sts_id,
-	                                tlspol_dest_tlsa_why(d->tp, t->host), k->tls_text,
-	                                sizeof(k->tls_text));
-	memset(&k->tls_out, 0, sizeof(k->tls_out));
-	k->tls_out.kind = k->req.kind;
-	k->tls_out.result = v == TLSPOL_SKIP_TLSA_FAILED    ? TLSRES_TLSA_INVALID
-	                    : v == TLSPOL_SKIP_DANE_REQUIRED ? TLSRES_DANE_REQUIRED
-	                                                     : TLSRES_VALIDATION_FAILURE;
-	snprintf(k->tls_out.version, sizeof(k->tls_out.version), "none");
-	snprintf(k->tls_out.detail, sizeof(k->tls_out.detail), "%s", k->tls_text);
-	log_info("event=mx_skipped domain=%s host=%s reason=\"%s\"", d->domain, t->host,
-	         k->tls_text);
-	return false;
-}
-
 static void
 conn_connect(struct dconn *k)
 {
@@ -490,7 +394,7 @@ conn_connect(struct dconn *k)
 		const struct dns_target *t = &k->t[k->ti];
 		const struct sockaddr_storage *src =
 		    t->addr.ss_family == AF_INET6 ? &cfg->source_ipv6 : &cfg->source_ipv4;
-		if (!target_req(k, t)) {
+		if (!dest_tls_target(k, t, on_tlsa)) {
 			if (k->tq != NULL)
 				return; /* on_tlsa comes back here */
 			continue;
@@ -760,20 +664,6 @@ on_sweep(void *arg)
 	dests_sweep(arg, time(NULL));
 }
 
-/* What the admin switched off, said once at start-up (issue 13). */
-static void
-tls_startup_log(const struct dests *ds)
-{
-	const struct config *cfg = ds->srv->cfg;
-
-	if (cfg->dane && !ds->resolver_trusted)
-		log_warn("event=dane_off reason=\"resolver not on loopback\"");
-	for (const struct tls_policy_conf *p = cfg->tls_policies; p; p = p->next)
-		if (p->level == TLS_L_NONE || p->level == TLS_L_MAY)
-			log_info("event=tls_policy_downgrade domain=%s level=%s", p->domain,
-			           config_tls_level_name(p->level));
-}
-
 struct dests *
 dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, const struct dest_cbs *cbs)
 {
@@ -785,7 +675,8 @@ dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, const struct d
 	ds->tls = tls;
 	ds->cbs = *cbs;
 	ds->resolver_trusted = dns_resolver_trusted(resolver_dns(res));
-	tls_startup_log(ds);
+	ds->stats = tlsstats_new(srv);
+	dest_tls_startup(ds);
 	/* memory per destination must not grow with every domain ever mailed */
 	ds->sweep = loop_timer_new(srv->base, true, on_sweep, ds);
 	if (ds->sweep)
@@ -814,6 +705,7 @@ dests_free(struct dests *ds)
 	if (ds == NULL)
 		return;
 	loop_timer_free(ds->sweep);
+	tlsstats_free(ds->stats);
 	for (size_t i = 0; i < DEST_BUCKETS; i++) {
 		struct dest *d, *n;
 		for (d = ds->buckets[i]; d; d = n) {
