@@ -54,12 +54,14 @@ systemd
 ldnsutils
 unbound
 python3-jsonschema
+python3-cryptography
 "
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
 # libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the
 # benchmarks' reference relay; systemd: systemd-analyze for test_systemd;
 # ldnsutils (ldns-signzone) and unbound: the DNSSEC-signed zone and the
-# validating resolver of the DANE tests; python3-jsonschema: TLS-RPT schema
+# validating resolver of the DANE tests; python3-jsonschema: TLS-RPT schema;
+# python3-cryptography: the TLS tests' CA and certificates (test/integration/tlspeers.py)
 
 usage() {
 	echo "usage: install-deps.sh [--test]" >&2

@@ -326,9 +326,16 @@ class Sinks:
     e.g. PIPELINING), size (SIZE limit), kind ("smtp", "silent": never greets,
     "greet": answers every line with `greeting`), greeting, stall ({"seconds", "times"}
     for stall-* recipients). A listener named "mx.sender" (the DSN sink) is always added.
+    tls dict keys: max (highest version), cert/key (PEM paths; default one self-signed
+    certificate), client_ca (PEM path: a client certificate signed by it is required;
+    its subject lands in the starttls event and the message as peer_cert).
+    Events mail, rcpt and data carry tls (the TLS version, or None in plaintext).
+
+    wrap: an argv prefix for the child (ip netns exec NS); port: a fixed port (e.g. 25
+    inside a namespace) instead of a free one.
     """
 
-    def __init__(self, listeners, tmp=None):
+    def __init__(self, listeners, tmp=None, wrap=None, port=None):
         import mxtest
         self.mx = mxtest
         self.dir = tmp or mxtest.tmpdir("mxsink-")
@@ -339,6 +346,8 @@ class Sinks:
         self.port = self.port2 = None
         self.proc = None
         self.cert = None
+        self.wrap = [str(a) for a in wrap or ()]
+        self.fixed_port = port
         mxtest.on_cleanup(self.stop)
 
     def _config(self):
@@ -351,23 +360,26 @@ class Sinks:
             o.setdefault("port", self.port)
             o["name"] = name
             if o.get("tls"):
-                if self.cert is None:
-                    self.cert = _sink_cert()
                 t = o["tls"] if isinstance(o["tls"], dict) else {}
-                o["tls"] = dict(t, cert=self.cert[0], key=self.cert[1])
+                if not t.get("cert"):
+                    if self.cert is None:
+                        self.cert = _sink_cert()
+                    t = dict(t, cert=self.cert[0], key=self.cert[1])
+                o["tls"] = t
             cfg["listeners"].append(o)
         return cfg
 
     def start(self):
         for _ in range(6):
-            self.port = self.mx.free_port()
+            self.port = self.fixed_port or self.mx.free_port()
             self.port2 = self.mx.free_port()
             cfg = self._config()
             path = os.path.join(self.dir, "sink.json")
             with open(path, "w") as f:
                 json.dump(cfg, f)
             err = open(os.path.join(self.dir, "sink.err"), "ab")
-            self.proc = spawn([DEBIAN_PYTHON, os.path.join(HERE, "mxpeers.py"), "sink", path],
+            self.proc = spawn(self.wrap + [DEBIAN_PYTHON, os.path.join(HERE, "mxpeers.py"), "sink",
+                                           path],
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
             err.close()
             line = self._readline(15)
@@ -619,6 +631,21 @@ def sink_main(cfg_path):
         except AttributeError:
             return -1
 
+    def tls_of(server):
+        """The TLS version of the connection now, or None in plaintext."""
+        so = server.transport.get_extra_info("ssl_object") if server.transport else None
+        return so.version() if so else None
+
+    def peer_subject(so):
+        """The client certificate's subject as one string (RFC 4514 order), or None."""
+        cert = so.getpeercert() if so else None
+        if not cert:
+            return None
+        short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
+                 "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST"}
+        return ",".join("+".join(f"{short.get(k, k)}={v}" for k, v in rdn)
+                        for rdn in reversed(cert.get("subject", ())))
+
     def reply_lines(first, exts):
         lines = [first] + exts
         return [("250 " if i == len(lines) - 1 else "250-") + x for i, x in enumerate(lines)]
@@ -646,7 +673,7 @@ def sink_main(cfg_path):
             envelope.mail_from = address
             envelope.mail_options.extend(mail_options)
             event("mail", self.lst, conn=server.conn_id, addr=address, opts=mail_options,
-                  buffered=_buffered(server))
+                  buffered=_buffered(server), tls=tls_of(server))
             return "250 2.1.0 OK"
 
         async def handle_QUIT(self, server, session, envelope):
@@ -668,7 +695,7 @@ def sink_main(cfg_path):
                     state["temp"][key] = n + 1
                     reply = f"451 4.2.0 <{address}>: greylisted {n + 1}/{m.group(1)} (sink)"
             event("rcpt", self.lst, conn=server.conn_id, addr=address, opts=rcpt_options,
-                  reply=reply, buffered=_buffered(server))
+                  reply=reply, buffered=_buffered(server), tls=tls_of(server))
             if reply.startswith("250"):
                 envelope.rcpt_tos.append(address)
                 envelope.rcpt_options.extend(rcpt_options)
@@ -677,7 +704,7 @@ def sink_main(cfg_path):
         async def handle_DATA(self, server, session, envelope):
             lst = self.lst
             event("data", lst, conn=server.conn_id, rcpts=list(envelope.rcpt_tos),
-                  size=len(envelope.original_content or b""))
+                  size=len(envelope.original_content or b""), tls=tls_of(server))
             stall = lst.get("stall")
             if stall and any(r.lower().startswith("stall-") for r in envelope.rcpt_tos):
                 k = lst["name"]
@@ -702,7 +729,7 @@ def sink_main(cfg_path):
                 "rcpt_options": envelope.rcpt_options,
                 "tls": sslobj.version() if sslobj else None,
                 "cipher": sslobj.cipher()[0] if sslobj else None,
-                "sni": server.sni, "t": time.time(),
+                "sni": server.sni, "peer_cert": peer_subject(sslobj), "t": time.time(),
             }
             base = os.path.join(outdir, f"msg-{seq:05d}")
             with open(base + ".eml", "wb") as f:
@@ -727,9 +754,9 @@ def sink_main(cfg_path):
                 event("connect", self.lst, conn=self.conn_id,
                       peer=list(transport.get_extra_info("peername") or ())[:2])
             else:
+                so = transport.get_extra_info("ssl_object")
                 event("starttls", self.lst, conn=self.conn_id, sni=self.sni,
-                      version=(transport.get_extra_info("ssl_object").version()
-                               if transport.get_extra_info("ssl_object") else None))
+                      version=so.version() if so else None, peer_cert=peer_subject(so))
             super().connection_made(transport)
 
         @syntax("STARTTLS", when="tls_context")
@@ -784,6 +811,9 @@ def sink_main(cfg_path):
             ctx.set_ciphers("DEFAULT@SECLEVEL=0")
             ctx.minimum_version = ssl.TLSVersion.TLSv1
             ctx.maximum_version = getattr(ssl.TLSVersion, t["max"])
+        if t.get("client_ca"):
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(t["client_ca"])
         return ctx
 
     async def run():
@@ -796,7 +826,8 @@ def sink_main(cfg_path):
             elif kind == "greet":
                 factory = (lambda l: lambda: Greet(l))(lst)
             else:
-                kw = {"hostname": lst["name"] + "." + ZONE, "enable_SMTPUTF8": True,
+                kw = {"hostname": lst.get("hostname") or lst["name"] + "." + ZONE,
+                      "enable_SMTPUTF8": True,
                       "decode_data": False, "ident": "sink"}
                 if "SMTPUTF8" in [x.upper() for x in lst.get("drop", [])]:
                     kw["enable_SMTPUTF8"] = False

@@ -249,10 +249,13 @@ class Daemon:
     outgoing connection to a non-loopback address.
 
     conf: global keys (None drops a default). listeners: {name: {key: value}};
-    a listener without "address" gets 127.0.0.1:<free port>.
+    a listener without "address" gets 127.0.0.1:<free port>. wrap: an argv prefix that
+    must exec mxrelayd (the pid stays the daemon's), e.g. ["ip", "netns", "exec", NS].
     """
 
-    def __init__(self, conf=None, listeners=None, tmp=None, data_dir=None, shared=False):
+    def __init__(self, conf=None, listeners=None, tmp=None, data_dir=None, shared=False,
+                 wrap=None):
+        self.wrap = [str(a) for a in wrap or ()]   # argv prefix, e.g. ip netns exec NS
         self.tmp = tmp or tmpdir()
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.conf_path = os.path.join(self.tmp, "mxrelay.conf")
@@ -321,7 +324,8 @@ class Daemon:
         self.start_mark = self.mark
         logf = open(self.log_path, "ab")
         note(f"# start {MXRELAYD} -c {self.conf_path}")
-        self.proc = subprocess.Popen([MXRELAYD, "-c", self.conf_path], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.wrap + [MXRELAYD, "-c", self.conf_path],
+                                     stdin=subprocess.DEVNULL,
                                      stdout=logf, stderr=logf, cwd=self.tmp)
         logf.close()
         _ctx.all_daemons.append(self)
