@@ -114,11 +114,12 @@ group_fail(struct dests *ds, struct dgroup *g, int code, const char *text, const
 
 /* Every queued group gets the same outcome (DNS failure, all MX down). */
 static void
-fail_queue(struct dest *d, int code, const char *text, const struct tls_outcome *o)
+fail_queue(struct dest *d, int code, const char *text, const char *relay,
+           const struct tls_outcome *o)
 {
 	struct dgroup *g;
 	while ((g = pop_group(d)) != NULL)
-		group_fail(d->ds, g, code, text, NULL, o);
+		group_fail(d->ds, g, code, text, relay, o);
 }
 
 /* The same with a reply from the table (mta/reply.h); a, b fill its "%s" marks. */
@@ -128,7 +129,7 @@ fail_queue_r(struct dest *d, enum reply_id id, const char *a, const char *b)
 	char text[700];
 
 	reply_format(text, sizeof(text), id, a, b);
-	fail_queue(d, (int)reply_code(id), text, NULL);
+	fail_queue(d, (int)reply_code(id), text, NULL, NULL);
 }
 
 /* Pump every destination that has work: a global connection slot came free. */
@@ -326,7 +327,8 @@ walk_failed(struct dconn *k, const char *why)
 	struct dest *d = k->d;
 
 	if (d->active == 1 && k->tls_code)
-		fail_queue(d, k->tls_code, k->tls_text, &k->tls_out);
+		fail_queue(d, k->tls_code, k->tls_text, k->tls_relay[0] ? k->tls_relay : NULL,
+		           &k->tls_out);
 	else if (d->active == 1)
 		fail_queue_r(d, R_DLV_ALL_MX_FAILED, d->domain, why);
 	d->window = d->window > 1 ? d->window / 2 : 1;
@@ -355,6 +357,7 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	if (code) {
 		k->tls_code = code;
 		k->tls_out = *o;
+		snprintf(k->tls_relay, sizeof(k->tls_relay), "%s", smtpc_peer(c));
 	}
 	if (code || o->result != TLSRES_OK)
 		dest_tls_stats(k, o, false, true);
@@ -427,7 +430,8 @@ conn_connect(struct dconn *k)
 	 * once too. Defer what is queued even when another connection is busy,
 	 * or conn_close -> dest_pump -> conn_open would recurse without end. */
 	if (k->tls_code)
-		fail_queue(k->d, k->tls_code, k->tls_text, &k->tls_out);
+		fail_queue(k->d, k->tls_code, k->tls_text, k->tls_relay[0] ? k->tls_relay : NULL,
+		           &k->tls_out);
 	else
 		fail_queue_r(k->d, R_DLV_NO_CONNECTION, NULL, NULL);
 	conn_close(k);

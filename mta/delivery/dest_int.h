@@ -63,6 +63,7 @@ struct dconn {
 	int tls_code;         /* a 4.7.x reply met on this walk (0: none) ... */
 	char tls_text[512];   /* ... its text, and the TLS outcome with it */
 	struct tls_outcome tls_out;
+	char tls_relay[300];  /* ... and the relay that refused ("": a skipped host) */
 	struct event *idle_ev;
 	struct dconn *next_idle;
 	struct dconn *next_conn; /* dest.conns */

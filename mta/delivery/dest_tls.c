@@ -76,6 +76,7 @@ dest_tls_target(struct dconn *k, const struct dns_target *t, dns_tlsa_cb on_tlsa
 	                                tlspol_dest_tlsa_why(d->tp, t->host), k->tls_text,
 	                                sizeof(k->tls_text));
 	memset(&k->tls_out, 0, sizeof(k->tls_out));
+	k->tls_relay[0] = '\0';
 	k->tls_out.kind = k->req.kind;
 	k->tls_out.result = v == TLSPOL_SKIP_TLSA_FAILED    ? TLSRES_TLSA_INVALID
 	                    : v == TLSPOL_SKIP_DANE_REQUIRED ? TLSRES_DANE_REQUIRED
