@@ -531,4 +531,30 @@ int spool_tls_list(const char *dir, int64_t since_day,
                    int (*fail_cb)(void *arg, const struct spool_tls_failure *f), void *arg,
                    char *err, size_t errlen);
 
+/*
+ * MTA-STS policies (table sts_policies, spool_sts.c), one row per recipient
+ * domain: the policy as fetched (policy), its parsed mode and mx patterns
+ * (mx: one per line), max_age, and fetched / expires (unix seconds,
+ * expires = fetched + max_age). Strings are borrowed: during the call only.
+ */
+struct spool_sts_row {
+	const char *domain, *id, *mode, *mx, *policy;
+	int64_t max_age, fetched, expires;
+};
+
+/*
+ * Insert or replace r (by domain) and drop rows expired at now. On the
+ * writer's handle (WRITER_FN). 0 / -1 with err.
+ */
+int spool_sts_put(struct spool *sp, const struct spool_sts_row *r, int64_t now, char *err,
+                  size_t errlen);
+
+/*
+ * cb for every row not expired at now (cb returns non-zero to stop).
+ * 0 / -1 with err.
+ */
+int spool_sts_load(struct spool *sp, int64_t now,
+                   int (*cb)(void *arg, const struct spool_sts_row *r), void *arg, char *err,
+                   size_t errlen);
+
 #endif

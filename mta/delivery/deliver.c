@@ -36,6 +36,7 @@
 #include "mta/reply.h"
 #include "mta/delivery/resolver.h"
 #include "mta/delivery/sched.h"
+#include "mta/delivery/sts.h"
 #include "mta/server.h"
 
 struct load {
@@ -596,6 +597,7 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 		dl->tls = smtpc_tls_ctx_new(c, err, errlen);
 	if (dl->tls == NULL)
 		goto fail;
+	dl->sts = sts_new(srv, dl->res); /* NULL with mta_sts = no */
 	dl->dests = dests_new(srv, dl->res, dl->tls, &group_cbs);
 	if (load_schedule(dl, err, errlen) != 0)
 		goto fail;
@@ -663,6 +665,7 @@ deliver_free(struct deliver *dl)
 	dests_free(dl->dests);
 	while (dl->jobs) /* attempts still under way at exit (job_free unlinks) */
 		job_free(dl->jobs);
+	sts_free(dl->sts); /* before the resolver it queries */
 	if (dl->res)
 		resolver_free(dl->res);
 	SSL_CTX_free(dl->tls);

@@ -20,6 +20,7 @@
 #include "spool/spool.h"
 
 struct resolver;
+struct sts;
 struct sched;
 struct djob;
 struct japply;
@@ -30,6 +31,7 @@ struct deliver {
 	struct resolver *res;
 	SSL_CTX *tls;        /* client context: TLS 1.2+, opportunistic */
 	struct dests *dests; /* destinations and their connections (dest.h) */
+	struct sts *sts;     /* MTA-STS policies (sts.h); NULL with mta_sts = no */
 	unsigned busy;       /* jobs in flight */
 	bool stopping;
 	struct djob *jobs;  /* every job, for the claims left at exit */

@@ -18,13 +18,12 @@
 #include <stddef.h>
 
 #include "mta/delivery/tlsreq.h"
+#include "mta/shared/sts.h" /* enum sts_mode */
 
 struct server;
 struct resolver;
 struct sts;
 struct sts_wait;
-
-enum sts_mode { STS_MODE_NONE, STS_MODE_TESTING, STS_MODE_ENFORCE };
 
 /* What is known of a domain's policy; valid only during the callback. */
 struct sts_view {

@@ -1,0 +1,161 @@
+/*
+ * sts_probe: drives the daemon's MTA-STS code (mta/delivery/sts.c with
+ * https.c, the dns module and the spool's sts_policies) alone, for
+ * it.test_mta_sts: the same pieces mxrelayd builds in deliver_new, from a
+ * real mxrelay.conf, on a libevent loop, with the writer thread storing the
+ * policies. Lines on stdin: "get DOMAIN" asks sts_get and prints the view
+ * as one JSON line on stdout; "quit" ends. Logs go where the config says.
+ *     sts_probe CONFIG
+ */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mta/async.h"
+#include "mta/delivery/resolver.h"
+#include "mta/delivery/smtpc_tls.h"
+#include "mta/delivery/sts.h"
+#include "mta/server.h"
+#include "mta/shared/config.h"
+#include "mta/shared/log.h"
+#include "mta/writer.h"
+
+struct probe {
+	struct server srv;
+	struct resolver *res;
+	struct sts *sts;
+	struct event *in;
+	char buf[4096];
+	size_t len;
+};
+
+/* JSON string: the views hold policy text from the network (printable expected). */
+static void
+jstr(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void
+on_view(void *arg, const struct sts_view *v)
+{
+	char *domain = arg;
+
+	printf("{\"domain\": ");
+	jstr(domain);
+	printf(", \"mode\": \"%s\", \"id\": ", sts_mode_name(v->mode));
+	jstr(v->id);
+	printf(", \"mx\": [");
+	for (size_t i = 0; i < v->nmx; i++) {
+		printf(i ? ", " : "");
+		jstr(v->mx[i]);
+	}
+	printf("], \"problem\": \"%s\", \"detail\": ", tls_result_name(v->problem));
+	jstr(v->problem_detail ? v->problem_detail : "");
+	printf(", \"policy\": ");
+	jstr(v->policy_text ? v->policy_text : "");
+	printf("}\n");
+	fflush(stdout);
+	free(domain);
+}
+
+static void
+command(struct probe *p, char *line)
+{
+	if (strncmp(line, "get ", 4) == 0) {
+		if (sts_get(p->sts, line + 4, on_view, strdup(line + 4)) == NULL) {
+			printf("{\"error\": \"sts off\"}\n");
+			fflush(stdout);
+		}
+	} else if (strcmp(line, "quit") == 0) {
+		event_base_loopexit(p->srv.base, NULL);
+	}
+}
+
+static void
+on_stdin(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+	ssize_t n = read((int)fd, p->buf + p->len, sizeof p->buf - p->len - 1);
+	char *nl;
+
+	(void)what;
+	if (n <= 0) {
+		event_base_loopexit(p->srv.base, NULL);
+		return;
+	}
+	p->len += (size_t)n;
+	p->buf[p->len] = '\0';
+	while ((nl = strchr(p->buf, '\n')) != NULL) {
+		*nl = '\0';
+		command(p, p->buf);
+		p->len -= (size_t)(nl + 1 - p->buf);
+		memmove(p->buf, nl + 1, p->len + 1);
+	}
+}
+
+static int
+setup(struct probe *p, const char *conf, char *err, size_t errlen)
+{
+	struct dns_opts o = {0};
+
+	if (config_load(&p->srv.cfg, conf, err, errlen) != 0)
+		return -1;
+	log_init("sts_probe", p->srv.cfg->log);
+	p->srv.base = event_base_new();
+	p->srv.client_tls = smtpc_tls_ctx_new(p->srv.cfg, err, errlen);
+	if (p->srv.client_tls == NULL ||
+	    (p->srv.async = async_new(p->srv.base, 1, err, errlen)) == NULL ||
+	    (p->srv.writer = writer_new(p->srv.cfg->data_dir, NULL, p->srv.async, err, errlen)) ==
+	        NULL)
+		return -1;
+	o.servers = p->srv.cfg->dns_servers;
+	o.allow_private = p->srv.cfg->allow_private_mx;
+	if ((p->res = resolver_new(p->srv.base, &o, err, errlen)) == NULL)
+		return -1;
+	p->sts = sts_new(&p->srv, p->res);
+	p->in = event_new(p->srv.base, 0, EV_READ | EV_PERSIST, on_stdin, p);
+	return event_add(p->in, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct probe p;
+	char err[512] = "";
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: sts_probe CONFIG\n");
+		return 2;
+	}
+	if (setup(&p, argv[1], err, sizeof err) != 0) {
+		fprintf(stderr, "sts_probe: %s\n", err);
+		return 1;
+	}
+	printf("{\"ready\": true}\n");
+	fflush(stdout);
+	event_base_dispatch(p.srv.base);
+	/* the order of main.c: stored policies are durable before exit */
+	writer_stop(p.srv.writer);
+	async_free(p.srv.async);
+	writer_free(p.srv.writer);
+	sts_free(p.sts);
+	resolver_free(p.res);
+	event_free(p.in);
+	SSL_CTX_free(p.srv.client_tls);
+	event_base_free(p.srv.base);
+	config_free(p.srv.cfg);
+	return 0;
+}

@@ -1,0 +1,200 @@
+"""MTA-STS discovery and caching (RFC 8461 3, 5.1) in the daemon's own code:
+mta/delivery/sts.c with https.c, the dns module and the spool's sts_policies,
+driven by test/integration/sts_probe.c (what deliver_new builds, from a real
+mxrelay.conf) inside the tlspeers network: nsd + unbound for the _mta-sts
+TXT records, a real HTTPS policy server on 443 with a certificate from the
+test CA. Checks:
+- the policy is fetched once, then served from memory (no new GET), and
+  fetched again when the TXT id changes;
+- it is stored (sts_policies) and applies after a restart while the HTTPS
+  server is down (event=sts_policy source=spool), also when a new id cannot
+  be fetched (5.1: a failed fetch keeps the cached policy);
+- a redirect, a wrong Content-Type, an oversized body, a 404, an invalid
+  policy, or a certificate for another name give no policy, the RFC 8460
+  problem and an event=sts_fetch_failed line; redirects are never followed.
+Enforcement (MX filtering, certificate names) is tlspol's and dest's test."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import time
+
+import mxtest
+import tlspeers
+
+PROBE = os.path.join(os.path.dirname(mxtest.MXRELAYD), "..", "test", "sts_probe")
+
+_net = None
+
+
+def net():
+    global _net
+    if _net is None:
+        _net = tlspeers.TlsNet()
+    return _net
+
+
+def policy(mode="enforce", mx=("mx.example.plain.test",), max_age=86400):
+    lines = ["version: STSv1", f"mode: {mode}"] + [f"mx: {m}" for m in mx]
+    return "\n".join(lines + [f"max_age: {max_age}"]) + "\n"
+
+
+class Probe:
+    """sts_probe CONFIG in the namespace; get(domain) -> the view as a dict."""
+
+    runs = 0
+
+    def __init__(self, n, d):
+        Probe.runs += 1
+        self.log_path = os.path.join(d.tmp, f"probe-{Probe.runs}.log")
+        self.log = open(self.log_path, "ab")
+        self.p = subprocess.Popen(n.cmd([PROBE, d.conf_path]), stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.p.stdout.readline()
+        assert line.startswith('{"ready"'), line + self.logtext()
+
+    def get(self, domain):
+        self.p.stdin.write(f"get {domain}\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        mxtest.note(f"# probe get {domain}: {line.strip()}")
+        assert line, "sts_probe died:\n" + self.logtext()
+        return json.loads(line)
+
+    def quit(self):
+        self.p.stdin.write("quit\n")
+        self.p.stdin.flush()
+        assert self.p.wait(timeout=20) == 0, self.logtext()
+        self.log.close()
+
+    def logtext(self):
+        self.log.flush()
+        return open(self.log_path, errors="replace").read()
+
+    def events(self, name):
+        out = []
+        for ln in self.logtext().splitlines():
+            if f"event={name} " in ln + " ":
+                out.append(dict(kv.split("=", 1) for kv in ln.split() if "=" in kv))
+        return out
+
+
+def relay_conf(n):
+    d = n.relay(start=False)
+    os.makedirs(d.data_dir, exist_ok=True)
+    return d
+
+
+def wait_id(pr, domain, want, timeout=20):
+    """The TXT record is cached for its TTL (min 5 s in the dns module): ask until seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pr.get(domain)
+        if v["id"] == want or time.monotonic() > deadline:
+            return v
+        time.sleep(1)
+
+
+def test_fetched_once_cached_refreshed_and_kept_across_a_restart():
+    n = net()
+    n.set_zone("plain.test", ['_mta-sts.a TXT "v=STSv1; id=1"', "mta-sts.a A 127.0.0.31"])
+    h = n.https("mta-sts.a.plain.test", "127.0.0.31", body=policy(mx=("mx1.a.plain.test",
+                                                                       "*.b.plain.test")))
+    d = relay_conf(n)
+    pr = Probe(n, d)
+    v = pr.get("a.plain.test")
+    assert (v["mode"], v["id"], v["mx"], v["problem"]) == (
+        "enforce", "1", ["mx1.a.plain.test", "*.b.plain.test"], "ok"), v
+    assert v["policy"] == policy(mx=("mx1.a.plain.test", "*.b.plain.test")), v
+    reqs = h.requests()
+    assert [(r["method"], r["path"], r["host"]) for r in reqs] == [
+        ("GET", "/.well-known/mta-sts.txt", "mta-sts.a.plain.test")], reqs
+    assert [e["source"] for e in pr.events("sts_policy")] == ["fetch"], pr.logtext()
+    # same id, policy not expired: from memory, no second GET
+    v = pr.get("a.plain.test")
+    assert (v["mode"], v["id"]) == ("enforce", "1") and len(h.requests()) == 1, v
+    # a new id means a new policy (RFC 8461 3.1, 5.1)
+    h.set(body=policy(mode="testing", mx=("mx2.a.plain.test",), max_age=3600))
+    n.set_zone("plain.test", ['_mta-sts.a TXT "v=STSv1; id=2"', "mta-sts.a A 127.0.0.31"])
+    v = wait_id(pr, "a.plain.test", "2")
+    assert (v["mode"], v["id"], v["mx"]) == ("testing", "2", ["mx2.a.plain.test"]), v
+    assert len(h.requests()) == 2, h.requests()
+    pr.quit()
+    db = sqlite3.connect(os.path.join(d.data_dir, "spool.db"))
+    rows = db.execute("SELECT domain, id, mode, mx, max_age, expires - fetched FROM"
+                      " sts_policies").fetchall()
+    db.close()
+    assert rows == [("a.plain.test", "2", "testing", "mx2.a.plain.test", 3600, 3600)], rows
+
+    # restart with the policy server down: the stored policy applies
+    h.stop()
+    pr = Probe(n, d)
+    v = pr.get("a.plain.test")
+    assert (v["mode"], v["id"], v["mx"], v["problem"]) == (
+        "testing", "2", ["mx2.a.plain.test"], "ok"), v
+    assert [e["source"] for e in pr.events("sts_policy")] == ["spool"], pr.logtext()
+    assert pr.events("sts_fetch_failed") == [], pr.logtext()
+    # a new id that cannot be fetched: the cached policy still applies (RFC 8461 5.1)
+    n.set_zone("plain.test", ['_mta-sts.a TXT "v=STSv1; id=3"', "mta-sts.a A 127.0.0.31"])
+    deadline = time.monotonic() + 20
+    while not pr.events("sts_fetch_failed") and time.monotonic() < deadline:
+        v = pr.get("a.plain.test")
+        time.sleep(1)
+    assert (v["mode"], v["id"], v["problem"]) == ("testing", "2", "sts-policy-fetch-error"), v
+    ev = pr.events("sts_fetch_failed")
+    assert ev and ev[0]["domain"] == "a.plain.test" and ev[0]["id"] == "3", pr.logtext()
+    assert ev[0]["cached"] == "2", ev
+    pr.quit()
+    h.start()
+
+
+# (label, https options, problem, words in the reason)
+BAD = [
+    ("redirect", {"redirect": "https://mta-sts.a.plain.test/.well-known/mta-sts.txt"},
+     "sts-policy-fetch-error", "HTTP status 301"),
+    ("ctype", {"content_type": "text/html"}, "sts-policy-fetch-error", "Content-Type"),
+    ("big", {"body": policy() + "x" * 70000 + "\n"}, "sts-policy-fetch-error", "larger than"),
+    ("missing", {"status": 404}, "sts-policy-fetch-error", "HTTP status 404"),
+    ("invalid", {"body": "version: STSv1\nmode: enforce\nmax_age: 100\n"},
+     "sts-policy-invalid", "no mx field"),
+    ("cert", {"wrong_cert": True}, "sts-webpki-invalid", "certificate"),
+]
+
+
+def test_bad_policy_hosts_give_no_policy_and_say_why():
+    n = net()
+    recs, servers = [], {}
+    for i, (label, _, _, _) in enumerate(BAD):
+        recs += [f'_mta-sts.{label} TXT "v=STSv1; id=7"', f"mta-sts.{label} A 127.0.0.{41 + i}"]
+    n.set_zone("plain.test", recs)
+    for i, (label, opts, _, _) in enumerate(BAD):
+        opts = dict(opts)
+        cert = n.leaf("other.plain.test") if opts.pop("wrong_cert", False) else None
+        opts.setdefault("body", policy())
+        servers[label] = n.https(f"mta-sts.{label}.plain.test", f"127.0.0.{41 + i}",
+                                 cert=cert, **opts)
+    d = relay_conf(n)
+    pr = Probe(n, d)
+    for label, _, problem, why in BAD:
+        v = pr.get(f"{label}.plain.test")
+        assert (v["mode"], v["id"], v["mx"], v["problem"]) == ("none", "", [], problem), v
+        assert why in v["detail"], (label, v)
+        fails = [e for e in pr.events("sts_fetch_failed") if e["domain"] == f"{label}.plain.test"]
+        assert len(fails) == 1 and fails[0]["result"] == problem, pr.logtext()
+    # the redirect was not followed: one GET, to the policy host only
+    assert len(servers["redirect"].requests()) == 1, servers["redirect"].requests()
+    # the TLS handshake failed before any request reached the server
+    assert servers["cert"].requests() == [], servers["cert"].requests()
+    # a failed fetch is not repeated for the same id at once
+    v = pr.get("missing.plain.test")
+    assert v["problem"] == "sts-policy-fetch-error" and len(servers["missing"].requests()) == 1
+    # no TXT record at all: no policy, no problem, no fetch
+    v = pr.get("nosts.plain.test")
+    assert (v["mode"], v["problem"]) == ("none", "ok"), v
+    assert pr.events("sts_policy") == [], pr.logtext()
+    pr.quit()
+
+
+if __name__ == "__main__":
+    mxtest.main()
