@@ -598,7 +598,7 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 	if (dl->tls == NULL)
 		goto fail;
 	dl->sts = sts_new(srv, dl->res); /* NULL with mta_sts = no */
-	dl->dests = dests_new(srv, dl->res, dl->tls, &group_cbs);
+	dl->dests = dests_new(srv, dl->res, dl->tls, dl->sts, &group_cbs);
 	if (load_schedule(dl, err, errlen) != 0)
 		goto fail;
 	return dl;

@@ -16,6 +16,7 @@
 #include "mta/delivery/dest.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <idn2.h>
 #include <netinet/in.h>
@@ -535,6 +536,16 @@ route_literal(struct dest *d, const char *host)
 }
 
 static void
+on_sts(void *arg, const struct sts_view *v)
+{
+	struct dest *d = arg;
+
+	d->sw = NULL;
+	dest_tls_sts(d, v);
+	dest_pump(d);
+}
+
+static void
 dest_resolve(struct dest *d)
 {
 	const struct route *rt = config_route(d->ds->srv->cfg, d->domain);
@@ -555,6 +566,15 @@ dest_resolve(struct dest *d)
 			name = alabel;
 			break;
 		}
+	/* MTA-STS (RFC 8461) is about the domain's own MX set: never for a route */
+	if (rt == NULL && d->ds->srv->cfg->mta_sts && d->sw == NULL) {
+		char low[256];
+		size_t i;
+		for (i = 0; name[i] && i < sizeof(low) - 1; i++)
+			low[i] = (char)tolower((unsigned char)name[i]);
+		low[i] = '\0';
+		d->sw = sts_get(d->ds->sts, low, on_sts, d);
+	}
 	d->q_start_ms = util_now_ms();
 	d->q = dns_resolve_mx(resolver_dns(d->ds->res), name, on_resolved, d);
 	free(alabel);
@@ -601,6 +621,8 @@ dest_pump(struct dest *d)
 				dest_resolve(d);
 			return;
 		}
+		if (d->sw != NULL)
+			return; /* the MX targets wait for the MTA-STS policy (on_sts pumps) */
 		/*
 		 * A new connection is for the first group that no connection being
 		 * opened will take (index `connecting`): its message is claimed before
@@ -648,6 +670,7 @@ dests_sweep(struct dests *ds, time_t now)
 		struct dest **pp = &ds->buckets[i], *d;
 		while ((d = *pp) != NULL) {
 			if (d->qhead == NULL && d->active == 0 && d->idle == NULL && d->q == NULL &&
+			    d->sw == NULL &&
 			    d->claim_waits == 0 &&
 			    now - d->used >= (time_t)ds->srv->cfg->dest_idle_time) {
 				log_info("event=dest_released domain=%s", d->domain);
@@ -669,7 +692,8 @@ on_sweep(void *arg)
 }
 
 struct dests *
-dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, const struct dest_cbs *cbs)
+dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, struct sts *sts,
+          const struct dest_cbs *cbs)
 {
 	struct dests *ds = xcalloc(1, sizeof(*ds));
 	unsigned idle = srv->cfg->dest_idle_time;
@@ -677,6 +701,7 @@ dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, const struct d
 	ds->srv = srv;
 	ds->res = res;
 	ds->tls = tls;
+	ds->sts = sts;
 	ds->cbs = *cbs;
 	ds->resolver_trusted = dns_resolver_trusted(resolver_dns(res));
 	ds->stats = tlsstats_new(srv);
@@ -723,6 +748,8 @@ dests_free(struct dests *ds)
 				ds->cbs.drop(g);
 			if (d->q)
 				dns_cancel(d->q);
+			if (d->sw)
+				sts_cancel(d->sw);
 			tlspol_dest_free(d->tp);
 			free(d->t);
 			free(d);

@@ -18,6 +18,7 @@
 struct server;
 struct resolver;
 struct dests;
+struct sts;
 struct dest;
 struct djob;
 
@@ -59,8 +60,9 @@ struct dest_cbs {
 /* Answers of dest_cbs.claim. */
 enum dest_claim { DEST_CLAIM_WAIT, DEST_CLAIM_OK, DEST_CLAIM_CANCEL };
 
-/* The destinations of one delivery engine; cbs must outlive them. Never NULL. */
-struct dests *dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls,
+/* The destinations of one delivery engine; cbs and sts (MTA-STS, NULL: off) must outlive
+ * them. Never NULL. */
+struct dests *dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, struct sts *sts,
                         const struct dest_cbs *cbs);
 
 /* At exit: every destination with its connections (idle or busy), queued groups dropped. */

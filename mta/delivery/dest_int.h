@@ -7,6 +7,7 @@
 
 #include "dns/dns.h"
 #include "mta/delivery/dest.h"
+#include "mta/delivery/sts.h"
 #include "mta/delivery/tlspol.h"
 #include "mta/delivery/tlsstats.h"
 
@@ -23,6 +24,7 @@ struct dests {
 	SSL_CTX *tls; /* client context: TLS 1.2+, judged per session (smtpc_tls.h) */
 	bool resolver_trusted; /* DANE possible: dns_resolver_trusted() at start-up */
 	struct tlsstats *stats; /* outbound TLS counters (TLS-RPT, tls report, metrics) */
+	struct sts *sts;        /* MTA-STS policies (NULL: mta_sts = no) */
 	struct dest_cbs cbs;
 	struct dest *buckets[DEST_BUCKETS];
 	unsigned nconns;     /* connections open, all destinations */
@@ -47,6 +49,7 @@ struct dest {
 	time_t used;          /* last group queued here */
 	unsigned claim_waits; /* messages' claims this waits for (cbs.claim) */
 	struct tlspol_dest *tp; /* TLSA answers per MX host, MTA-STS policy */
+	struct sts_wait *sw;    /* the MTA-STS policy being asked for, with the MX query */
 	bool literal;           /* routed to an IP literal: only its tls_policy applies */
 	struct dest *next;
 };
@@ -78,6 +81,8 @@ struct dconn {
 bool dest_tls_target(struct dconn *k, const struct dns_target *t, dns_tlsa_cb on_tlsa);
 /* A session with k's current target ended (or was skipped): the TLS counters. */
 void dest_tls_stats(struct dconn *k, const struct tls_outcome *o, bool ok, bool connected);
+/* The domain's MTA-STS policy as sts.c reports it (sts_get's callback): kept in d->tp. */
+void dest_tls_sts(struct dest *d, const struct sts_view *v);
 /* What the admin switched off, said once at start-up. */
 void dest_tls_startup(const struct dests *ds);
 

@@ -40,7 +40,8 @@ dest_tls_stats(struct dconn *k, const struct tls_outcome *o, bool ok, bool conne
 		addr_text(&t->addr, ip, sizeof(ip));
 	if (src->ss_family != 0)
 		addr_text(src, sip, sizeof(sip));
-	tlsstats_session(k->d->ds->stats, k->d->domain, t->host, ip, sip, o, ok);
+	tlsstats_session(k->d->ds->stats, k->d->domain, t->host, ip, sip, o, ok,
+	                 o->kind == TLSK_MTA_STS ? tlspol_dest_sts_text(k->d->tp) : "");
 }
 
 bool
@@ -102,3 +103,21 @@ dest_tls_startup(const struct dests *ds)
 			           config_tls_level_name(p->level));
 }
 
+
+void
+dest_tls_sts(struct dest *d, const struct sts_view *v)
+{
+	static const enum tlspol_sts mode[] = {
+	    [STS_MODE_NONE] = TLSPOL_STS_NONE,
+	    [STS_MODE_TESTING] = TLSPOL_STS_TESTING,
+	    [STS_MODE_ENFORCE] = TLSPOL_STS_ENFORCE,
+	};
+
+	tlspol_dest_sts_put(d->tp, mode[v->mode], v->mx, v->nmx, v->id, v->policy_text);
+	if (v->problem != TLSRES_OK) {
+		/* RFC 8460 4.3.2.2: reported even when a cached policy still applies */
+		struct tls_outcome o = {.kind = TLSK_MTA_STS, .result = v->problem};
+		snprintf(o.detail, sizeof(o.detail), "%s", v->problem_detail ? v->problem_detail : "");
+		tlsstats_problem(d->ds->stats, d->domain, &o, v->policy_text);
+	}
+}

@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "mta/reply.h"
+#include "mta/shared/sts.h"
 
 bool
 tlspol_tlsa_usable(const struct dns_tlsa_rec *r)
@@ -57,25 +58,6 @@ tlspol_tlsa_class(const struct dns_tlsa_result *res)
 		if (tlspol_tlsa_usable(&res->recs[i]))
 			return TLSPOL_TLSA_USABLE;
 	return res->n ? TLSPOL_TLSA_UNUSABLE : TLSPOL_TLSA_NONE;
-}
-
-bool
-tlspol_sts_match(const char *pattern, const char *host)
-{
-	size_t hl = strlen(host), pl;
-
-	if (hl && host[hl - 1] == '.')
-		hl--;
-	if (strncmp(pattern, "*.", 2) != 0) {
-		pl = strlen(pattern);
-		return pl == hl && strncasecmp(pattern, host, hl) == 0;
-	}
-	/* RFC 8461 4.1: the wildcard stands for exactly one leftmost label */
-	const char *dot = memchr(host, '.', hl);
-	if (dot == NULL || dot == host)
-		return false;
-	pl = strlen(pattern + 1);
-	return (size_t)(host + hl - dot) == pl && strncasecmp(pattern + 1, dot, pl) == 0;
 }
 
 bool
@@ -123,7 +105,7 @@ static bool
 sts_listed(const struct tlspol_in *in)
 {
 	for (size_t i = 0; i < in->sts_nmx; i++)
-		if (tlspol_sts_match(in->sts_mx[i], in->host))
+		if (sts_mx_match(in->sts_mx[i], in->host))
 			return true;
 	return false;
 }

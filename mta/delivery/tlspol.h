@@ -70,9 +70,6 @@ bool tlspol_want_tlsa(const struct tlspol_in *in);
 /* RFC 6698 2.1 usable for SMTP per RFC 7672 3.1.3: usage 2 or 3, known selector and length. */
 bool tlspol_tlsa_usable(const struct dns_tlsa_rec *r);
 
-/* RFC 8461 4.1: host matches the policy pattern ("mx.example.com", "*.example.com"). */
-bool tlspol_sts_match(const char *pattern, const char *host);
-
 /* The TLSA classification of a lookup result, for tlspol_in.tlsa. */
 enum tlspol_tlsa tlspol_tlsa_class(const struct dns_tlsa_result *res);
 
@@ -114,9 +111,11 @@ int tlspol_dest_tlsa(const struct tlspol_dest *p, struct tlspol_in *in);
 void tlspol_dest_tlsa_put(struct tlspol_dest *p, const char *host, const struct dns_tlsa_result *res);
 /* The reason a host's TLSA lookup failed ("" when it did not). */
 const char *tlspol_dest_tlsa_why(const struct tlspol_dest *p, const char *host);
-/* Remember the domain's MTA-STS mode, patterns and id (copied). */
+/* Remember the domain's MTA-STS mode, patterns, id and policy text (copied). */
 void tlspol_dest_sts_put(struct tlspol_dest *p, enum tlspol_sts mode, const char *const *mx,
-                         size_t nmx, const char *id);
+                         size_t nmx, const char *id, const char *text);
+/* The MTA-STS policy text ("" when none), for TLS-RPT policy-string (RFC 8460 4.4). */
+const char *tlspol_dest_sts_text(const struct tlspol_dest *p);
 /* Fill in->sts/sts_mx/sts_nmx/sts_id (p's storage). */
 void tlspol_dest_sts(const struct tlspol_dest *p, struct tlspol_in *in);
 

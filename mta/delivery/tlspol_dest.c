@@ -27,6 +27,7 @@ struct tlspol_dest {
 	char **sts_mx;
 	size_t sts_nmx;
 	char sts_id[33];
+	char *sts_text;
 };
 
 struct tlspol_dest *
@@ -57,6 +58,8 @@ sts_clear(struct tlspol_dest *p)
 	free(p->sts_mx);
 	p->sts_mx = NULL;
 	p->sts_nmx = 0;
+	free(p->sts_text);
+	p->sts_text = NULL;
 }
 
 void
@@ -135,10 +138,11 @@ tlspol_dest_tlsa_put(struct tlspol_dest *p, const char *host, const struct dns_t
 
 void
 tlspol_dest_sts_put(struct tlspol_dest *p, enum tlspol_sts mode, const char *const *mx, size_t nmx,
-                    const char *id)
+                    const char *id, const char *text)
 {
 	sts_clear(p);
 	p->sts = mode;
+	p->sts_text = xstrdup(text ? text : "");
 	snprintf(p->sts_id, sizeof(p->sts_id), "%s", id ? id : "");
 	if (nmx == 0)
 		return;
@@ -155,4 +159,10 @@ tlspol_dest_sts(const struct tlspol_dest *p, struct tlspol_in *in)
 	in->sts_mx = (const char *const *)p->sts_mx;
 	in->sts_nmx = p->sts_nmx;
 	in->sts_id = p->sts_id;
+}
+
+const char *
+tlspol_dest_sts_text(const struct tlspol_dest *p)
+{
+	return p->sts_text ? p->sts_text : "";
 }

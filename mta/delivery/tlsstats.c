@@ -35,7 +35,7 @@ _Static_assert(M_OUT_TLSF_STS_WEBPKI - M_OUT_TLSF_STARTTLS ==
 struct entry {
 	bool fail;
 	int64_t day;
-	char *domain, *policy, *mx, *result, *sending_ip, *mx_ip, *detail;
+	char *domain, *policy, *mx, *result, *sending_ip, *mx_ip, *detail, *pstring;
 	int64_t ok, failed, delivered, verified, count;
 };
 
@@ -84,6 +84,7 @@ entries_free(struct entry *e, size_t n)
 		free(e[i].sending_ip);
 		free(e[i].mx_ip);
 		free(e[i].detail);
+		free(e[i].pstring);
 	}
 	free(e);
 }
@@ -125,29 +126,60 @@ get(struct tlsstats *t, bool fail, const char *domain, const char *policy, const
 	e->sending_ip = dup(sip);
 	e->mx_ip = dup(mxip);
 	e->detail = dup("");
+	e->pstring = dup("");
 	return e;
 }
 
-void
-tlsstats_session(struct tlsstats *t, const char *domain, const char *mx, const char *mx_ip,
-                 const char *sending_ip, const struct tls_outcome *o, bool ok)
+static void
+set_pstring(struct entry *e, const char *ps)
 {
-	const char *policy = tls_kind_name(o->kind);
-	struct entry *e = get(t, false, domain, policy, mx, NULL, NULL, NULL);
-
-	if (e != NULL) {
-		e->ok += ok;
-		e->failed += !ok;
+	if (e != NULL && ps != NULL && *ps != '\0' && strcmp(e->pstring, ps) != 0) {
+		free(e->pstring);
+		e->pstring = dup(ps);
 	}
-	if (o->result == TLSRES_OK)
-		return;
+}
+
+static void
+add_failure(struct tlsstats *t, const char *domain, const char *mx, const char *mx_ip,
+            const char *sending_ip, const struct tls_outcome *o)
+{
+	struct entry *e;
+
 	metrics_inc((enum metric_counter)(M_OUT_TLSF_STARTTLS + (o->result - 1)));
-	e = get(t, true, domain, policy, mx, tls_result_name(o->result), sending_ip, mx_ip);
+	e = get(t, true, domain, tls_kind_name(o->kind), mx, tls_result_name(o->result),
+	        sending_ip, mx_ip);
 	if (e == NULL)
 		return;
 	e->count++;
 	free(e->detail);
 	e->detail = dup(o->detail);
+}
+
+void
+tlsstats_session(struct tlsstats *t, const char *domain, const char *mx, const char *mx_ip,
+                 const char *sending_ip, const struct tls_outcome *o, bool ok,
+                 const char *policy_string)
+{
+	struct entry *e = get(t, false, domain, tls_kind_name(o->kind), mx, NULL, NULL, NULL);
+
+	if (e != NULL) {
+		e->ok += ok;
+		e->failed += !ok;
+		set_pstring(e, policy_string);
+	}
+	if (o->result != TLSRES_OK)
+		add_failure(t, domain, mx, mx_ip, sending_ip, o);
+}
+
+void
+tlsstats_problem(struct tlsstats *t, const char *domain, const struct tls_outcome *o,
+                 const char *policy_string)
+{
+	/* a zero row carries the policy string for the report */
+	set_pstring(get(t, false, domain, tls_kind_name(o->kind), "", NULL, NULL, NULL),
+	            policy_string);
+	if (o->result != TLSRES_OK)
+		add_failure(t, domain, "", "", "", o);
 }
 
 void
@@ -179,7 +211,7 @@ store(struct spool *sp, const struct entry *e, size_t n, int64_t day, char *err,
 			    e[i].mx,  e[i].mx_ip,  e[i].detail, e[i].count};
 		} else {
 			rows[nr++] = (struct spool_tls_row){e[i].day,     e[i].domain,    e[i].policy,
-			                                    "",           e[i].mx,        e[i].ok,
+			                                    e[i].pstring, e[i].mx,        e[i].ok,
 			                                    e[i].failed, e[i].delivered, e[i].verified};
 		}
 	}

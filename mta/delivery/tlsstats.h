@@ -34,7 +34,11 @@ void tlsstats_flush(struct tlsstats *t);
  * policy text or "" (RFC 8460 4.4 policy-string).
  */
 void tlsstats_session(struct tlsstats *t, const char *domain, const char *mx, const char *mx_ip,
-                      const char *sending_ip, const struct tls_outcome *o, bool ok);
+                      const char *sending_ip, const struct tls_outcome *o, bool ok,
+                      const char *policy_string);
+/* A failure that is no session's (an MTA-STS fetch): a failure row only. */
+void tlsstats_problem(struct tlsstats *t, const char *domain, const struct tls_outcome *o,
+                      const char *policy_string);
 /* One recipient delivered over a session with outcome o. */
 void tlsstats_delivered(struct tlsstats *t, const char *domain, const char *mx,
                         const struct tls_outcome *o);

@@ -1,8 +1,8 @@
 /*
  * tlspol (mta/delivery/tlspol.c): the outbound TLS precedence as a table
  * (label, inputs, expected verdict, level, kind, report_only, TLSA count),
- * then the TLSA usability rules, the MTA-STS mx pattern match and the
- * 4.7.x replies.
+ * then the TLSA usability rules and the 4.7.x replies (the MTA-STS mx
+ * pattern itself is test_sts.c's).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -221,29 +221,6 @@ test_tlsa_class(void **state)
 }
 
 static void
-test_sts_match(void **state)
-{
-	static const struct {
-		const char *pat, *host;
-		bool ok;
-	} t[] = {
-	    {"mx.example.com", "mx.example.com", true},
-	    {"mx.example.com", "MX.Example.COM.", true},
-	    {"mx.example.com", "mx.example.co", false},
-	    {"*.example.com", "mx.example.com", true},
-	    {"*.example.com", "example.com", false},
-	    {"*.example.com", "a.b.example.com", false},
-	    {"*.example.com", ".example.com", false},
-	    {"*.example.com", "mxexample.com", false},
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (tlspol_sts_match(t[i].pat, t[i].host) != t[i].ok)
-			fail_msg("%s vs %s", t[i].pat, t[i].host);
-}
-
-static void
 test_replies(void **state)
 {
 	struct tls_req req;
@@ -286,7 +263,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_precedence), cmocka_unit_test(test_tlsa_records),
-	    cmocka_unit_test(test_tlsa_class), cmocka_unit_test(test_sts_match),
+	    cmocka_unit_test(test_tlsa_class),
 	    cmocka_unit_test(test_replies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
