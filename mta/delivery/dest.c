@@ -353,8 +353,9 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
 	         smtpc_peer(c), (int)stage, why->text);
 	/* a required level is never retried in plaintext (RFC 7672 2.2, RFC 8461 5) */
-	code = tlspol_fail_reply(&k->req, stage, smtpc_peer(c), o->detail[0] ? o->detail : why->text,
-	                         k->tls_text, sizeof(k->tls_text));
+	code =
+	    tlspol_fail_reply(&k->req, stage, smtpc_peer(c), o->detail[0] ? o->detail : why->text,
+	                      k->tls_text, sizeof(k->tls_text));
 	if (code) {
 		k->tls_code = code;
 		k->tls_out = *o;
@@ -670,8 +671,7 @@ dests_sweep(struct dests *ds, time_t now)
 		struct dest **pp = &ds->buckets[i], *d;
 		while ((d = *pp) != NULL) {
 			if (d->qhead == NULL && d->active == 0 && d->idle == NULL && d->q == NULL &&
-			    d->sw == NULL &&
-			    d->claim_waits == 0 &&
+			    d->sw == NULL && d->claim_waits == 0 &&
 			    now - d->used >= (time_t)ds->srv->cfg->dest_idle_time) {
 				log_info("event=dest_released domain=%s", d->domain);
 				*pp = d->next;

@@ -21,8 +21,8 @@ struct dconn;
 struct dests {
 	struct server *srv;
 	struct resolver *res;
-	SSL_CTX *tls; /* client context: TLS 1.2+, judged per session (smtpc_tls.h) */
-	bool resolver_trusted; /* DANE possible: dns_resolver_trusted() at start-up */
+	SSL_CTX *tls;           /* client context: TLS 1.2+, judged per session (smtpc_tls.h) */
+	bool resolver_trusted;  /* DANE possible: dns_resolver_trusted() at start-up */
 	struct tlsstats *stats; /* outbound TLS counters (TLS-RPT, tls report, metrics) */
 	struct sts *sts;        /* MTA-STS policies (NULL: mta_sts = no) */
 	struct dest_cbs cbs;
@@ -46,8 +46,8 @@ struct dest {
 	struct dns_target *t;
 	size_t nt;
 	time_t t_at;
-	time_t used;          /* last group queued here */
-	unsigned claim_waits; /* messages' claims this waits for (cbs.claim) */
+	time_t used;            /* last group queued here */
+	unsigned claim_waits;   /* messages' claims this waits for (cbs.claim) */
 	struct tlspol_dest *tp; /* TLSA answers per MX host, MTA-STS policy */
 	struct sts_wait *sw;    /* the MTA-STS policy being asked for, with the MX query */
 	bool literal;           /* routed to an IP literal: only its tls_policy applies */
@@ -66,7 +66,7 @@ struct dconn {
 	int tls_code;         /* a 4.7.x reply met on this walk (0: none) ... */
 	char tls_text[512];   /* ... its text, and the TLS outcome with it */
 	struct tls_outcome tls_out;
-	char tls_relay[300];  /* ... and the relay that refused ("": a skipped host) */
+	char tls_relay[300]; /* ... and the relay that refused ("": a skipped host) */
 	struct event *idle_ev;
 	struct dconn *next_idle;
 	struct dconn *next_conn; /* dest.conns */

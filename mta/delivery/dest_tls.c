@@ -79,7 +79,7 @@ dest_tls_target(struct dconn *k, const struct dns_target *t, dns_tlsa_cb on_tlsa
 	memset(&k->tls_out, 0, sizeof(k->tls_out));
 	k->tls_relay[0] = '\0';
 	k->tls_out.kind = k->req.kind;
-	k->tls_out.result = v == TLSPOL_SKIP_TLSA_FAILED    ? TLSRES_TLSA_INVALID
+	k->tls_out.result = v == TLSPOL_SKIP_TLSA_FAILED     ? TLSRES_TLSA_INVALID
 	                    : v == TLSPOL_SKIP_DANE_REQUIRED ? TLSRES_DANE_REQUIRED
 	                                                     : TLSRES_VALIDATION_FAILURE;
 	snprintf(k->tls_out.version, sizeof(k->tls_out.version), "none");
@@ -100,9 +100,8 @@ dest_tls_startup(const struct dests *ds)
 	for (const struct tls_policy_conf *p = cfg->tls_policies; p; p = p->next)
 		if (p->level == TLS_L_NONE || p->level == TLS_L_MAY)
 			log_info("event=tls_policy_downgrade domain=%s level=%s", p->domain,
-			           config_tls_level_name(p->level));
+			         config_tls_level_name(p->level));
 }
-
 
 void
 dest_tls_sts(struct dest *d, const struct sts_view *v)
@@ -117,7 +116,8 @@ dest_tls_sts(struct dest *d, const struct sts_view *v)
 	if (v->problem != TLSRES_OK) {
 		/* RFC 8460 4.3.2.2: reported even when a cached policy still applies */
 		struct tls_outcome o = {.kind = TLSK_MTA_STS, .result = v->problem};
-		snprintf(o.detail, sizeof(o.detail), "%s", v->problem_detail ? v->problem_detail : "");
+		snprintf(o.detail, sizeof(o.detail), "%s",
+		         v->problem_detail ? v->problem_detail : "");
 		tlsstats_problem(d->ds->stats, d->domain, &o, v->policy_text);
 	}
 }

@@ -121,6 +121,7 @@ decide_rest(const struct tlspol_in *in, struct tls_req *out, enum tlspol_verdict
 	if (sts && in->sts == TLSPOL_STS_ENFORCE) {
 		if (!sts_listed(in)) {
 			*v = TLSPOL_SKIP_STS_MX;
+			out->kind = TLSK_MTA_STS; /* what the refusal counts as (TLS-RPT) */
 			return;
 		}
 		raise_to(out, TLSR_VERIFY, TLSK_MTA_STS);
@@ -155,6 +156,7 @@ tlspol_decide(const struct tlspol_in *in, struct tls_req *out, enum tlspol_verdi
 		switch (in->tlsa) {
 		case TLSPOL_TLSA_FAILED:
 			*v = TLSPOL_SKIP_TLSA_FAILED;
+			out->kind = TLSK_DANE;
 			return 0;
 		case TLSPOL_TLSA_USABLE:
 			out->level = TLSR_DANE;
@@ -170,6 +172,7 @@ tlspol_decide(const struct tlspol_in *in, struct tls_req *out, enum tlspol_verdi
 	}
 	if (in->has_floor && in->floor == TLS_L_DANE) {
 		*v = TLSPOL_SKIP_DANE_REQUIRED;
+		out->kind = TLSK_DANE;
 		return 0;
 	}
 	decide_rest(in, out, v);
@@ -218,10 +221,10 @@ tlspol_fail_reply(const struct tls_req *req, enum smtpc_stage stage, const char 
 }
 
 int
-tlspol_skip_reply(enum tlspol_verdict v, const char *domain, const char *host,
-                  const char *sts_id, const char *why, char *text, size_t len)
+tlspol_skip_reply(enum tlspol_verdict v, const char *domain, const char *host, const char *sts_id,
+                  const char *why, char *text, size_t len)
 {
-	enum reply_id id = v == TLSPOL_SKIP_TLSA_FAILED    ? R_DLV_TLSA_FAILED
+	enum reply_id id = v == TLSPOL_SKIP_TLSA_FAILED     ? R_DLV_TLSA_FAILED
 	                   : v == TLSPOL_SKIP_DANE_REQUIRED ? R_DLV_DANE_REQUIRED
 	                                                    : R_DLV_STS_NO_MX;
 

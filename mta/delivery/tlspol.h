@@ -24,36 +24,36 @@ enum tlspol_tlsa {
 	TLSPOL_TLSA_NONE,     /* not asked, not secure, or a secure denial (NXDOMAIN/NODATA) */
 	TLSPOL_TLSA_USABLE,   /* secure, at least one usable record (usage 2 or 3) */
 	TLSPOL_TLSA_UNUSABLE, /* secure, records present, none usable (RFC 7672 2.2, 3.1.3) */
-	TLSPOL_TLSA_FAILED,   /* the host is secure but its TLSA lookup failed (SERVFAIL, timeout) */
+	TLSPOL_TLSA_FAILED, /* the host is secure but its TLSA lookup failed (SERVFAIL, timeout) */
 };
 
 /* MTA-STS as it applies to the recipient domain (sts.h: sts_view, copied). */
 enum tlspol_sts { TLSPOL_STS_NONE, TLSPOL_STS_TESTING, TLSPOL_STS_ENFORCE };
 
 struct tlspol_in {
-	const char *domain;                /* the recipient domain (policy_domain) */
-	const char *host;                  /* the MX (or route) host name */
-	enum tls_level floor;              /* the tls_policy entry's level ... */
-	bool has_floor;                    /* ... when there is one */
-	bool dane_on;                      /* dane = yes and dns_resolver_trusted() */
-	bool literal;                      /* a route to an IP literal: its tls_policy only */
-	bool named_route;                  /* a named route: DANE for its host, never MTA-STS */
-	bool host_secure;                  /* the host's address records had AD */
-	enum tlspol_tlsa tlsa;             /* see above */
-	const struct dns_tlsa_rec *recs;   /* the secure TLSA RRset (USABLE/UNUSABLE) */
+	const char *domain;              /* the recipient domain (policy_domain) */
+	const char *host;                /* the MX (or route) host name */
+	enum tls_level floor;            /* the tls_policy entry's level ... */
+	bool has_floor;                  /* ... when there is one */
+	bool dane_on;                    /* dane = yes and dns_resolver_trusted() */
+	bool literal;                    /* a route to an IP literal: its tls_policy only */
+	bool named_route;                /* a named route: DANE for its host, never MTA-STS */
+	bool host_secure;                /* the host's address records had AD */
+	enum tlspol_tlsa tlsa;           /* see above */
+	const struct dns_tlsa_rec *recs; /* the secure TLSA RRset (USABLE/UNUSABLE) */
 	size_t nrecs;
-	enum tlspol_sts sts;               /* the domain's MTA-STS mode */
-	const char *const *sts_mx;         /* the policy's mx patterns */
+	enum tlspol_sts sts;       /* the domain's MTA-STS mode */
+	const char *const *sts_mx; /* the policy's mx patterns */
 	size_t sts_nmx;
-	const char *sts_id;                /* the policy id, "" or NULL when none */
+	const char *sts_id; /* the policy id, "" or NULL when none */
 };
 
 /* The verdict for one host: go with a request, or skip the host (with why). */
 enum tlspol_verdict {
 	TLSPOL_GO,
-	TLSPOL_SKIP_TLSA_FAILED,  /* RFC 7672 2.2: never downgrade after a failed lookup */
+	TLSPOL_SKIP_TLSA_FAILED,   /* RFC 7672 2.2: never downgrade after a failed lookup */
 	TLSPOL_SKIP_DANE_REQUIRED, /* tls_policy dane, and no usable secure TLSA */
-	TLSPOL_SKIP_STS_MX,       /* MTA-STS enforce: the host is not in the policy's mx list */
+	TLSPOL_SKIP_STS_MX,        /* MTA-STS enforce: the host is not in the policy's mx list */
 };
 
 /*
@@ -108,7 +108,8 @@ void tlspol_dest_reset(struct tlspol_dest *p);
  */
 int tlspol_dest_tlsa(const struct tlspol_dest *p, struct tlspol_in *in);
 /* Remember res for host (copied); why is kept for the 4.7.5 reply. */
-void tlspol_dest_tlsa_put(struct tlspol_dest *p, const char *host, const struct dns_tlsa_result *res);
+void tlspol_dest_tlsa_put(struct tlspol_dest *p, const char *host,
+                          const struct dns_tlsa_result *res);
 /* The reason a host's TLSA lookup failed ("" when it did not). */
 const char *tlspol_dest_tlsa_why(const struct tlspol_dest *p, const char *host);
 /* Remember the domain's MTA-STS mode, patterns, id and policy text (copied). */

@@ -101,8 +101,8 @@ get(struct tlsstats *t, bool fail, const char *domain, const char *policy, const
 		e = &t->e[i];
 		if (e->fail == fail && e->day == day && same(e->domain, domain) &&
 		    same(e->policy, policy) && same(e->mx, mx) &&
-		    (!fail || (same(e->result, result) && same(e->sending_ip, sip) &&
-		               same(e->mx_ip, mxip))))
+		    (!fail ||
+		     (same(e->result, result) && same(e->sending_ip, sip) && same(e->mx_ip, mxip))))
 			return e;
 	}
 	if (t->n >= MAX_ENTRIES) {
@@ -146,8 +146,8 @@ add_failure(struct tlsstats *t, const char *domain, const char *mx, const char *
 	struct entry *e;
 
 	metrics_inc((enum metric_counter)(M_OUT_TLSF_STARTTLS + (o->result - 1)));
-	e = get(t, true, domain, tls_kind_name(o->kind), mx, tls_result_name(o->result),
-	        sending_ip, mx_ip);
+	e = get(t, true, domain, tls_kind_name(o->kind), mx, tls_result_name(o->result), sending_ip,
+	        mx_ip);
 	if (e == NULL)
 		return;
 	e->count++;
@@ -210,9 +210,9 @@ store(struct spool *sp, const struct entry *e, size_t n, int64_t day, char *err,
 			    e[i].day, e[i].domain, e[i].policy, e[i].result, e[i].sending_ip,
 			    e[i].mx,  e[i].mx_ip,  e[i].detail, e[i].count};
 		} else {
-			rows[nr++] = (struct spool_tls_row){e[i].day,     e[i].domain,    e[i].policy,
-			                                    e[i].pstring, e[i].mx,        e[i].ok,
-			                                    e[i].failed, e[i].delivered, e[i].verified};
+			rows[nr++] = (struct spool_tls_row){
+			    e[i].day, e[i].domain, e[i].policy,    e[i].pstring, e[i].mx,
+			    e[i].ok,  e[i].failed, e[i].delivered, e[i].verified};
 		}
 	}
 	rc = spool_tls_add(sp, rows, nr, fails, nf, day, err, errlen);

@@ -48,19 +48,18 @@ struct row {
 };
 
 static const struct row rows[] = {
-    {"nothing: opportunistic", NOF, true, false, false, true, TLSPOL_TLSA_NONE, 0,
-     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
+    {"nothing: opportunistic", NOF, true, false, false, true, TLSPOL_TLSA_NONE, 0, TLSPOL_STS_NONE,
+     "mx1.example.com", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
     {"dane usable", NOF, true, false, false, true, TLSPOL_TLSA_USABLE, 1, TLSPOL_STS_NONE,
      "mx1.example.com", TLSPOL_GO, TLSR_DANE, TLSK_DANE, false, 2},
-    {"dane usable, insecure host: ignored", NOF, true, false, false, false, TLSPOL_TLSA_USABLE,
-     1, TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
+    {"dane usable, insecure host: ignored", NOF, true, false, false, false, TLSPOL_TLSA_USABLE, 1,
+     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
     {"dane usable, dane = no", NOF, false, false, false, true, TLSPOL_TLSA_USABLE, 1,
      TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
     {"dane all unusable: encrypt", NOF, true, false, false, true, TLSPOL_TLSA_UNUSABLE, 2,
      TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_ENCRYPT, TLSK_ENCRYPT, false, 0},
     {"dane lookup failed: skip", NOF, true, false, false, true, TLSPOL_TLSA_FAILED, 0,
-     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_TLSA_FAILED, TLSR_MAY, TLSK_OPPORTUNISTIC,
-     false, 0},
+     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_TLSA_FAILED, TLSR_MAY, TLSK_DANE, false, 0},
     {"dane lookup failed, insecure host: opportunistic", NOF, true, false, false, false,
      TLSPOL_TLSA_FAILED, 0, TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_MAY,
      TLSK_OPPORTUNISTIC, false, 0},
@@ -70,70 +69,61 @@ static const struct row rows[] = {
      TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
     {"may downgrades sts enforce", TLS_L_MAY, true, false, false, false, TLSPOL_TLSA_NONE, 0,
      TLSPOL_STS_ENFORCE, "other.example.com", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
-    {"none downgrades a failed lookup", TLS_L_NONE, true, false, false, true, TLSPOL_TLSA_FAILED,
-     0, TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_NONE, TLSK_PLAINTEXT, false, 0},
+    {"none downgrades a failed lookup", TLS_L_NONE, true, false, false, true, TLSPOL_TLSA_FAILED, 0,
+     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_NONE, TLSK_PLAINTEXT, false, 0},
     {"dane wins over sts enforce", NOF, true, false, false, true, TLSPOL_TLSA_USABLE, 1,
      TLSPOL_STS_ENFORCE, "mx1.example.com", TLSPOL_GO, TLSR_DANE, TLSK_DANE, false, 2},
     {"dane wins over an sts mx mismatch", NOF, true, false, false, true, TLSPOL_TLSA_USABLE, 1,
      TLSPOL_STS_ENFORCE, "other.example.com", TLSPOL_GO, TLSR_DANE, TLSK_DANE, false, 2},
-    {"floor dane met", TLS_L_DANE, true, false, false, true, TLSPOL_TLSA_USABLE, 1,
-     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_DANE, TLSK_DANE, false, 2},
+    {"floor dane met", TLS_L_DANE, true, false, false, true, TLSPOL_TLSA_USABLE, 1, TLSPOL_STS_NONE,
+     "mx1.example.com", TLSPOL_GO, TLSR_DANE, TLSK_DANE, false, 2},
     {"floor dane, no tlsa", TLS_L_DANE, true, false, false, true, TLSPOL_TLSA_NONE, 0,
-     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_DANE_REQUIRED, TLSR_MAY,
-     TLSK_OPPORTUNISTIC, false, 0},
+     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_DANE_REQUIRED, TLSR_MAY, TLSK_DANE, false, 0},
     {"floor dane, unusable tlsa", TLS_L_DANE, true, false, false, true, TLSPOL_TLSA_UNUSABLE, 2,
-     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_DANE_REQUIRED, TLSR_ENCRYPT, TLSK_ENCRYPT,
-     false, 0},
+     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_DANE_REQUIRED, TLSR_ENCRYPT, TLSK_DANE, false,
+     0},
     {"floor dane, insecure host", TLS_L_DANE, true, false, false, false, TLSPOL_TLSA_NONE, 0,
-     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_DANE_REQUIRED, TLSR_MAY,
-     TLSK_OPPORTUNISTIC, false, 0},
-    {"floor dane, untrusted resolver", TLS_L_DANE, false, false, false, true,
-     TLSPOL_TLSA_USABLE, 1, TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_DANE_REQUIRED,
-     TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
-    {"sts enforce, listed", NOF, true, false, false, false, TLSPOL_TLSA_NONE, 0,
-     TLSPOL_STS_ENFORCE, "mx1.example.com", TLSPOL_GO, TLSR_VERIFY, TLSK_MTA_STS, false, 0},
+     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_DANE_REQUIRED, TLSR_MAY, TLSK_DANE, false, 0},
+    {"floor dane, untrusted resolver", TLS_L_DANE, false, false, false, true, TLSPOL_TLSA_USABLE, 1,
+     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_SKIP_DANE_REQUIRED, TLSR_MAY, TLSK_DANE, false, 0},
+    {"sts enforce, listed", NOF, true, false, false, false, TLSPOL_TLSA_NONE, 0, TLSPOL_STS_ENFORCE,
+     "mx1.example.com", TLSPOL_GO, TLSR_VERIFY, TLSK_MTA_STS, false, 0},
     {"sts enforce, wildcard", NOF, true, false, false, false, TLSPOL_TLSA_NONE, 0,
      TLSPOL_STS_ENFORCE, "a.mail.example.com", TLSPOL_GO, TLSR_VERIFY, TLSK_MTA_STS, false, 0},
     {"sts enforce, wildcard is one label", NOF, true, false, false, false, TLSPOL_TLSA_NONE, 0,
-     TLSPOL_STS_ENFORCE, "a.b.mail.example.com", TLSPOL_SKIP_STS_MX, TLSR_MAY,
-     TLSK_OPPORTUNISTIC, false, 0},
+     TLSPOL_STS_ENFORCE, "a.b.mail.example.com", TLSPOL_SKIP_STS_MX, TLSR_MAY, TLSK_MTA_STS, false,
+     0},
     {"sts enforce, not listed", NOF, true, false, false, false, TLSPOL_TLSA_NONE, 0,
-     TLSPOL_STS_ENFORCE, "other.example.com", TLSPOL_SKIP_STS_MX, TLSR_MAY, TLSK_OPPORTUNISTIC,
-     false, 0},
-    {"sts enforce over encrypt floor", TLS_L_ENCRYPT, true, false, false, false,
-     TLSPOL_TLSA_NONE, 0, TLSPOL_STS_ENFORCE, "mx1.example.com", TLSPOL_GO, TLSR_VERIFY,
-     TLSK_MTA_STS, false, 0},
+     TLSPOL_STS_ENFORCE, "other.example.com", TLSPOL_SKIP_STS_MX, TLSR_MAY, TLSK_MTA_STS, false, 0},
+    {"sts enforce over encrypt floor", TLS_L_ENCRYPT, true, false, false, false, TLSPOL_TLSA_NONE,
+     0, TLSPOL_STS_ENFORCE, "mx1.example.com", TLSPOL_GO, TLSR_VERIFY, TLSK_MTA_STS, false, 0},
     {"sts enforce with unusable tlsa", NOF, true, false, false, true, TLSPOL_TLSA_UNUSABLE, 2,
      TLSPOL_STS_ENFORCE, "mx1.example.com", TLSPOL_GO, TLSR_VERIFY, TLSK_MTA_STS, false, 0},
     {"sts testing: report only", NOF, true, false, false, false, TLSPOL_TLSA_NONE, 0,
      TLSPOL_STS_TESTING, "other.example.com", TLSPOL_GO, TLSR_MAY, TLSK_MTA_STS, true, 0},
-    {"sts testing under encrypt floor", TLS_L_ENCRYPT, true, false, false, false,
-     TLSPOL_TLSA_NONE, 0, TLSPOL_STS_TESTING, "mx1.example.com", TLSPOL_GO, TLSR_ENCRYPT,
-     TLSK_ENCRYPT, false, 0},
-    {"named route: no sts", NOF, true, false, true, false, TLSPOL_TLSA_NONE, 0,
-     TLSPOL_STS_ENFORCE, "relay.example.net", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false,
-     0},
+    {"sts testing under encrypt floor", TLS_L_ENCRYPT, true, false, false, false, TLSPOL_TLSA_NONE,
+     0, TLSPOL_STS_TESTING, "mx1.example.com", TLSPOL_GO, TLSR_ENCRYPT, TLSK_ENCRYPT, false, 0},
+    {"named route: no sts", NOF, true, false, true, false, TLSPOL_TLSA_NONE, 0, TLSPOL_STS_ENFORCE,
+     "relay.example.net", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
     {"named route: dane for its host", NOF, true, false, true, true, TLSPOL_TLSA_USABLE, 1,
      TLSPOL_STS_ENFORCE, "relay.example.net", TLSPOL_GO, TLSR_DANE, TLSK_DANE, false, 2},
     {"literal route: no dane", NOF, true, true, false, true, TLSPOL_TLSA_USABLE, 1,
      TLSPOL_STS_ENFORCE, "192.0.2.7", TLSPOL_GO, TLSR_MAY, TLSK_OPPORTUNISTIC, false, 0},
-    {"literal route: its encrypt floor", TLS_L_ENCRYPT, true, true, false, true,
-     TLSPOL_TLSA_USABLE, 1, TLSPOL_STS_NONE, "192.0.2.7", TLSPOL_GO, TLSR_ENCRYPT,
-     TLSK_ENCRYPT, false, 0},
+    {"literal route: its encrypt floor", TLS_L_ENCRYPT, true, true, false, true, TLSPOL_TLSA_USABLE,
+     1, TLSPOL_STS_NONE, "192.0.2.7", TLSPOL_GO, TLSR_ENCRYPT, TLSK_ENCRYPT, false, 0},
     {"literal route: dane floor cannot be met", TLS_L_DANE, true, true, false, true,
      TLSPOL_TLSA_USABLE, 1, TLSPOL_STS_NONE, "192.0.2.7", TLSPOL_SKIP_DANE_REQUIRED, TLSR_MAY,
-     TLSK_OPPORTUNISTIC, false, 0},
-    {"verify floor", TLS_L_VERIFY, true, false, false, false, TLSPOL_TLSA_NONE, 0,
-     TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_VERIFY, TLSK_VERIFY, false, 0},
+     TLSK_DANE, false, 0},
+    {"verify floor", TLS_L_VERIFY, true, false, false, false, TLSPOL_TLSA_NONE, 0, TLSPOL_STS_NONE,
+     "mx1.example.com", TLSPOL_GO, TLSR_VERIFY, TLSK_VERIFY, false, 0},
     {"verify floor, dane on top", TLS_L_VERIFY, true, false, false, true, TLSPOL_TLSA_USABLE, 1,
      TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_DANE, TLSK_DANE, false, 2},
     {"verify floor, sts enforce", TLS_L_VERIFY, true, false, false, false, TLSPOL_TLSA_NONE, 0,
      TLSPOL_STS_ENFORCE, "mx1.example.com", TLSPOL_GO, TLSR_VERIFY, TLSK_MTA_STS, false, 0},
     {"encrypt floor", TLS_L_ENCRYPT, true, false, false, false, TLSPOL_TLSA_NONE, 0,
      TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_ENCRYPT, TLSK_ENCRYPT, false, 0},
-    {"encrypt floor, unusable tlsa", TLS_L_ENCRYPT, true, false, false, true,
-     TLSPOL_TLSA_UNUSABLE, 2, TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_ENCRYPT,
-     TLSK_ENCRYPT, false, 0},
+    {"encrypt floor, unusable tlsa", TLS_L_ENCRYPT, true, false, false, true, TLSPOL_TLSA_UNUSABLE,
+     2, TLSPOL_STS_NONE, "mx1.example.com", TLSPOL_GO, TLSR_ENCRYPT, TLSK_ENCRYPT, false, 0},
 };
 
 static void
@@ -162,9 +152,9 @@ test_precedence(void **state)
 		assert_int_equal(tlspol_decide(&in, &req, &v), 0);
 		if (v != r->v || req.level != r->level || req.kind != r->kind ||
 		    req.report_only != r->report_only || req.ntlsa != r->ntlsa)
-			fail_msg("%s: verdict %d level %d kind %s report_only %d ntlsa %zu", r->label,
-			         (int)v, (int)req.level, tls_kind_name(req.kind), req.report_only,
-			         req.ntlsa);
+			fail_msg("%s: verdict %d level %d kind %s report_only %d ntlsa %zu",
+			         r->label, (int)v, (int)req.level, tls_kind_name(req.kind),
+			         req.report_only, req.ntlsa);
 		assert_string_equal(req.verify_name, r->host);
 		assert_string_equal(req.policy_domain, "example.com");
 		tls_req_clear(&req);
@@ -229,9 +219,8 @@ test_replies(void **state)
 	(void)state;
 	tls_req_init(&req);
 	/* opportunistic: a failed handshake is no policy failure (plaintext retry) */
-	assert_int_equal(tlspol_fail_reply(&req, SMTPC_TLS, "mx[127.0.0.1]:25", "x", text,
-	                                   sizeof(text)),
-	                 0);
+	assert_int_equal(
+	    tlspol_fail_reply(&req, SMTPC_TLS, "mx[127.0.0.1]:25", "x", text, sizeof(text)), 0);
 	req.level = TLSR_DANE;
 	req.kind = TLSK_DANE;
 	assert_int_equal(tlspol_fail_reply(&req, SMTPC_TLS_VERIFY, "mx[127.0.0.1]:25",
@@ -262,7 +251,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_precedence), cmocka_unit_test(test_tlsa_records),
+	    cmocka_unit_test(test_precedence),
+	    cmocka_unit_test(test_tlsa_records),
 	    cmocka_unit_test(test_tlsa_class),
 	    cmocka_unit_test(test_replies),
 	};
