@@ -6,6 +6,8 @@ from the test CA or self-signed. Every case checks the delivery log
 no MAIL at all when the certificate does not match) and the tls_stats /
 tls_failures rows the daemon writes for the TLS report and TLS-RPT."""
 
+import urllib.request
+
 import mxpeers
 import mxtest
 import tlspeers
@@ -68,6 +70,16 @@ def stats(d, domain):
     return rows, fails
 
 
+def metric(d, name):
+    """One value from GET /metrics (metrics_listen inside the namespace)."""
+    with net().inside():
+        body = urllib.request.urlopen("http://127.0.0.1:9125/metrics", timeout=5).read()
+    for ln in body.decode().splitlines():
+        if ln.startswith(name + " "):
+            return float(ln.split()[1])
+    return 0.0
+
+
 def every_connection_used_tls(sinks, listener):
     """Each connection to listener sent STARTTLS (none went on in plaintext)."""
     conns = {e["conn"] for e in sinks.events("connect", listener)}
@@ -79,7 +91,7 @@ def test_tlsa_match_dane_ee_and_dane_ta():
     n = net()
     s1 = s2 = n.sinks({**mx("mx.ee.sig.test", "127.0.0.11", _certs["ee"]),
                        **mx("mx.ta.sig.test", "127.0.0.12", _certs["ta"])})
-    d = n.relay()
+    d = n.relay(conf={"metrics_listen": "127.0.0.1:9125"})
     q1 = n.submit(d, ["bob@ee.sig.test"])
     q2 = n.submit(d, ["carol@ta.sig.test"])
     for q, host in ((q1, "mx.ee.sig.test"), (q2, "mx.ta.sig.test")):
@@ -89,6 +101,8 @@ def test_tlsa_match_dane_ee_and_dane_ta():
     assert s1.wait_messages(1, "mx.ee.sig.test")[0].rcpts == ["bob@ee.sig.test"]
     assert s2.wait_messages(1, "mx.ta.sig.test")[0].rcpts == ["carol@ta.sig.test"]
     assert n.plaintext_mail(s1) == [] and n.plaintext_mail(s2) == []
+    assert metric(d, 'mxrelay_outbound_tls_total{policy="dane"}') == 2
+    assert metric(d, 'mxrelay_outbound_tls_total{policy="opportunistic"}') == 0
     d.stop()
     rows, fails = stats(d, "ee.sig.test")
     assert rows == [{"policy": "dane", "mx": "mx.ee.sig.test", "sessions_ok": 1,
@@ -101,7 +115,7 @@ def test_tlsa_match_dane_ee_and_dane_ta():
 def test_tlsa_mismatch_defers_without_plaintext_retry():
     n = net()
     s = sink("mx.bad.sig.test", "127.0.0.13", _certs["bad"])
-    d = n.relay()
+    d = n.relay(conf={"metrics_listen": "127.0.0.1:9125"})
     qid = n.submit(d, ["dan@bad.sig.test"])
     evs = delivery(d, qid, "deferred", n=2)         # two tries (retry_min 1 s)
     for ev in evs:
@@ -112,6 +126,7 @@ def test_tlsa_mismatch_defers_without_plaintext_retry():
     # the handshake happened, then nothing: no MAIL at all, no connection without TLS
     assert s.events("mail") == [] and s.messages() == [], s.events()
     assert every_connection_used_tls(s, "mx.bad.sig.test"), s.events()
+    assert metric(d, 'mxrelay_outbound_tls_failures_total{result="validation-failure"}') >= 2
     d.stop()
     rows, fails = stats(d, "bad.sig.test")
     assert rows and rows[0]["sessions_failed"] >= 2 and rows[0]["delivered"] == 0, rows
