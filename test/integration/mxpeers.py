@@ -328,7 +328,9 @@ class Sinks:
     for stall-* recipients). A listener named "mx.sender" (the DSN sink) is always added.
     tls dict keys: max (highest version), cert/key (PEM paths; default one self-signed
     certificate), client_ca (PEM path: a client certificate signed by it is required;
-    its subject lands in the starttls event and the message as peer_cert).
+    its subject lands in the starttls event and the message as peer_cert). A failed
+    handshake is a tls_failed event (with error). starttls_reply (listener option): the
+    answer to STARTTLS instead of 220, e.g. "454 4.7.0 TLS not available".
     Events mail, rcpt and data carry tls (the TLS version, or None in plaintext).
 
     wrap: an argv prefix for the child (ip netns exec NS); port: a fixed port (e.g. 25
@@ -762,7 +764,15 @@ def sink_main(cfg_path):
         @syntax("STARTTLS", when="tls_context")
         async def smtp_STARTTLS(self, arg):
             event("starttls_cmd", self.lst, conn=self.conn_id)
-            await super().smtp_STARTTLS(arg)
+            if self.lst.get("starttls_reply"):      # offered, then refused
+                await self.push(self.lst["starttls_reply"])
+                return
+            try:
+                await super().smtp_STARTTLS(arg)
+            except Exception as e:
+                # the handshake failed (the client refused our certificate, or we its)
+                event("tls_failed", self.lst, conn=self.conn_id, error=str(e.__cause__ or e))
+                raise
 
         def connection_lost(self, exc):
             event("disconnect", self.lst, conn=self.conn_id)

@@ -11,62 +11,43 @@ import mxtest
 import tlspeers
 from tlspeers import tlsa_311, tlsa_201
 
-_net = None
-
-
-def net():
-    """The module's TlsNet (one namespace, CA and zone pair for all tests)."""
-    global _net
-    if _net is None:
-        _net = tlspeers.TlsNet()
-    return _net
-
-
-def flags(dig_out):
-    for ln in dig_out.splitlines():
-        if ln.startswith(";; flags:"):
-            return ln.split(":")[1].split(";")[0].split()
-    raise AssertionError("no flags line in dig output:\n" + dig_out)
-
-
-def s_client(n, ip, *args, input_="QUIT\n"):
-    p = n.run(["openssl", "s_client", "-starttls", "smtp", "-connect", f"{ip}:25",
-               "-brief", *args], input=input_, timeout=20, quiet=True)
-    return p.stdout + p.stderr
+net = tlspeers.net
 
 
 def test_resolver_sets_ad_for_the_signed_zone_only():
     n = net()
     leaf = n.leaf("mx1.dane.sig.test")
+    rr = tlsa_311(leaf)
     n.set_zones({
         "sig.test": ["dane MX 10 mx1.dane", "mx1.dane A 127.0.0.11",
-                     "_25._tcp.mx1.dane TLSA " + tlsa_311(leaf)],
-        "plain.test": ["mx A 127.0.0.12", "_25._tcp.mx TLSA " + tlsa_311(leaf)],
+                     "_25._tcp.mx1.dane TLSA " + rr],
+        "plain.test": ["mx A 127.0.0.12", "_25._tcp.mx TLSA " + rr],
     })
-    out = n.dig("+dnssec", "TLSA", "_25._tcp.mx1.dane.sig.test")
-    assert "ad" in flags(out) and "NOERROR" in out, out
-    assert tlsa_311(leaf)[6:].upper()[:20] in out.replace(" ", "").upper(), out
-    out = n.dig("+dnssec", "A", "mx1.dane.sig.test")
-    assert "ad" in flags(out) and "127.0.0.11" in out, out
-    out = n.dig("+dnssec", "TLSA", "_25._tcp.mx.plain.test")
-    assert "ad" not in flags(out) and "NOERROR" in out and "TLSA" in out, out
+    r = n.lookup("TLSA", "_25._tcp.mx1.dane.sig.test")
+    assert r["status"] == "NOERROR" and r["ad"], r["text"]
+    assert [(t, d.replace(" ", "").lower()) for _, t, d in r["answer"]] == [
+        ("TLSA", rr.replace(" ", ""))], r["text"]
+    r = n.lookup("A", "mx1.dane.sig.test")
+    assert r["ad"] and r["answer"] == [("mx1.dane.sig.test.", "A", "127.0.0.11")], r["text"]
+    r = n.lookup("MX", "dane.sig.test")
+    assert r["ad"] and r["answer"] == [("dane.sig.test.", "MX", "10 mx1.dane.sig.test.")]
+    r = n.lookup("TLSA", "_25._tcp.mx.plain.test")
+    assert r["status"] == "NOERROR" and not r["ad"] and len(r["answer"]) == 1, r["text"]
+    # a signed name that does not exist: NXDOMAIN proven by NSEC, so AD too
+    r = n.lookup("TLSA", "_25._tcp.nowhere.sig.test")
+    assert r["status"] == "NXDOMAIN" and r["ad"], r["text"]
     # nsd itself is authoritative, never validating: no AD from it
-    p = n.run(["dig", "@127.0.0.1", "-p", str(tlspeers.NSD_PORT), "+dnssec", "TLSA",
-               "_25._tcp.mx1.dane.sig.test"], quiet=True)
-    assert "ad" not in flags(p.stdout) and "RRSIG" in p.stdout, p.stdout
-    # a record whose signature does not verify is SERVFAIL through unbound (bogus)
-    n.run(["sed", "-i", r"s/^\(_25._tcp.mx1.dane.sig.test.*TLSA.*\)3 1 1 ../\13 1 1 00/",
-           n.dir + "/sig.test.zone.signed"], check=0, quiet=True)
-    n._stop("nsd")
-    n._start_nsd()
-    n._wait_serial()
-    n.run(["unbound-control", "-c", n.dir + "/unbound.conf", "flush_zone", "test."],
-          check=0, quiet=True)
-    out = n.dig("+dnssec", "TLSA", "_25._tcp.mx1.dane.sig.test")
-    assert "SERVFAIL" in out, out
-    n.set_zone("sig.test", [])          # back to a clean signed zone
-    out = n.dig("+dnssec", "TLSA", "_25._tcp.mx1.dane.sig.test")
-    assert "NXDOMAIN" in out and "ad" in flags(out), out
+    r = n.lookup("TLSA", "_25._tcp.mx1.dane.sig.test", port=tlspeers.NSD_PORT)
+    assert not r["ad"] and "RRSIG" in r["text"] and "aa" in r["flags"], r["text"]
+    # a broken signature: unbound finds the RRset bogus and answers SERVFAIL
+    n.set_zone("sig.test", ["mx1.dane A 127.0.0.11", "_25._tcp.mx1.dane TLSA " + rr],
+               bogus=[("_25._tcp.mx1.dane", "TLSA")])
+    r = n.lookup("TLSA", "_25._tcp.mx1.dane.sig.test")
+    assert r["status"] == "SERVFAIL" and r["answer"] == [], r["text"]
+    assert n.lookup("A", "mx1.dane.sig.test")["ad"]
+    n.set_zone("sig.test", ["mx1.dane A 127.0.0.11", "_25._tcp.mx1.dane TLSA " + rr])
+    r = n.lookup("TLSA", "_25._tcp.mx1.dane.sig.test")
+    assert r["status"] == "NOERROR" and r["ad"], r["text"]
 
 
 def test_sink_certificates_verify_with_dane_and_pkix():
@@ -79,23 +60,23 @@ def test_sink_certificates_verify_with_dane_and_pkix():
         "mx2": {"host": "127.0.0.12", "tls": {"cert": ca_signed.chain, "key": ca_signed.key}},
         "mx3": {"host": "127.0.0.13", "tls": {"cert": expired.cert, "key": expired.key}},
     })
-    out = s_client(n, "127.0.0.11", "-dane_tlsa_domain", "mx1.dane.sig.test",
+    out = n.s_client("127.0.0.11", "-dane_tlsa_domain", "mx1.dane.sig.test",
                    "-dane_tlsa_rrdata", tlsa_311(ee))
     assert "Verification: OK" in out and "DANE TLSA 3 1 1" in out, out
     wrong = tlsa_311(n.leaf("other.sig.test"))
-    out = s_client(n, "127.0.0.11", "-dane_tlsa_domain", "mx1.dane.sig.test",
+    out = n.s_client("127.0.0.11", "-dane_tlsa_domain", "mx1.dane.sig.test",
                    "-dane_tlsa_rrdata", wrong)
     assert "no matching DANE TLSA records" in out, out
-    out = s_client(n, "127.0.0.12", "-dane_tlsa_domain", "mx2.dane.sig.test",
+    out = n.s_client("127.0.0.12", "-dane_tlsa_domain", "mx2.dane.sig.test",
                    "-dane_tlsa_rrdata", tlsa_201(n.ca))
     assert "Verification: OK" in out and "DANE TLSA 2 0 1" in out, out
-    out = s_client(n, "127.0.0.12", "-CAfile", n.ca_file, "-verify_hostname",
+    out = n.s_client("127.0.0.12", "-CAfile", n.ca_file, "-verify_hostname",
                    "mx2.dane.sig.test")
     assert "Verification: OK" in out, out
-    out = s_client(n, "127.0.0.12", "-CAfile", n.ca_file, "-verify_hostname",
+    out = n.s_client("127.0.0.12", "-CAfile", n.ca_file, "-verify_hostname",
                    "mx9.dane.sig.test")
     assert "hostname mismatch" in out, out
-    out = s_client(n, "127.0.0.13", "-CAfile", n.ca_file, "-verify_hostname",
+    out = n.s_client("127.0.0.13", "-CAfile", n.ca_file, "-verify_hostname",
                    "mx3.dane.sig.test")
     assert "certificate has expired" in out, out
     assert sinks.events("starttls", "mx1"), sinks.events()
@@ -139,6 +120,44 @@ def test_sink_requires_a_client_certificate():
     assert [e["tls"] for e in sinks.events("mail", "cc")] == [m.tls]
 
 
+def test_plaintext_and_refused_starttls_are_seen():
+    """The "no plaintext copy reached the MX" check can fail: MAIL without TLS is seen."""
+    n = net()
+    leaf = n.leaf("mx.nostarttls.plain.test")
+    sinks = n.sinks({
+        "strip": {"host": "127.0.0.15", "drop": ["STARTTLS"],
+                  "tls": {"cert": leaf.cert, "key": leaf.key}},
+        "refuse": {"host": "127.0.0.16", "starttls_reply": "454 4.7.0 TLS not available now",
+                   "tls": {"cert": leaf.cert, "key": leaf.key}},
+        "cc": {"host": "127.0.0.17", "tls": {"cert": leaf.cert, "key": leaf.key,
+                                             "client_ca": n.ca_file}},
+    })
+    with n.inside():
+        s = mxtest.Smtp(25, host="127.0.0.15")
+        assert "STARTTLS" not in s.ehlo().lines[-1] and "STARTTLS" not in s.ext, s.ext
+        s.cmd("MAIL FROM:<a@sender.plain.test>", 250)
+        s.cmd("RCPT TO:<b@x.plain.test>", 250)
+        s.quit()
+        s = mxtest.Smtp(25, host="127.0.0.16")
+        assert "STARTTLS" in s.ehlo().lines[-1] or "STARTTLS" in s.ext
+        s.cmd("STARTTLS", 454, "4.7.0")
+        s.cmd("MAIL FROM:<a@sender.plain.test>", 250)
+        s.quit()
+        s = mxtest.Smtp(25, host="127.0.0.17")
+        s.ehlo()
+        s.cmd("STARTTLS", 220)
+        try:
+            s.wrap(mxtest.client_ctx())
+            s.ehlo()
+        except (ssl.SSLError, OSError, mxtest.ConnectionClosed):
+            pass
+        s.close()
+    seen = [(e["listener"], e["ev"]) for e in n.plaintext_mail(sinks)]
+    assert seen == [("strip", "mail"), ("strip", "rcpt"), ("refuse", "mail")], seen
+    fails = mxtest.wait_for(lambda: sinks.events("tls_failed", "cc"), 5, what="tls_failed")
+    assert "CERTIFICATE" in fails[0]["error"].upper(), fails
+
+
 def test_https_policy_server():
     n = net()
     policy = "version: STSv1\r\nmode: enforce\r\nmx: mx.good.plain.test\r\nmax_age: 86400\r\n"
@@ -172,6 +191,15 @@ def test_https_policy_server():
                "mta-sts.bad.plain.test:443:127.0.0.31",
                "https://mta-sts.bad.plain.test/.well-known/mta-sts.txt"], quiet=True)
     assert p.returncode == 60 and bad.requests() == [], p.stderr
+    # a certificate from another CA: curl aborts the handshake, the server logs it
+    rogue = n.https("mta-sts.rogue.plain.test", "127.0.0.32", body=policy,
+                    cert=n.leaf("mta-sts.rogue.plain.test", ca=n.new_ca("rogue CA")))
+    p = n.run(["curl", "-sS", "--max-time", "5", "--cacert", n.ca_file, "--resolve",
+               "mta-sts.rogue.plain.test:443:127.0.0.32",
+               "https://mta-sts.rogue.plain.test/.well-known/mta-sts.txt"], quiet=True)
+    assert p.returncode == 60 and rogue.requests() == [], p.stderr
+    err = mxtest.wait_for(rogue.tls_errors, 5, what="the refused handshake in tls_errors()")
+    assert "UNKNOWN_CA" in err[0]["error"], err
     h.stop()
     assert curl(url).returncode != 0
     h.start()

@@ -5,7 +5,8 @@ as `/usr/bin/python3 tlspeers.py https CONFIG`.
 
 The network
 -----------
-One TlsNet per test module: a private network namespace (only `lo`, up; no
+One TlsNet per test module (`net = tlspeers.net()`: created on first use,
+torn down at exit; about 0.3 s): a private network namespace (only `lo`, up; no
 route anywhere) in which everything runs on the real ports, so `_25._tcp`
 and `https://mta-sts.DOMAIN/` are exactly as in production and parallel
 test modules never collide:
@@ -45,9 +46,16 @@ Zones
     net.set_zones({"sig.test": [...], "plain.test": [...]})   (one reload)
 Records are zone-file lines relative to the zone (or absolute with a dot);
 SOA, NS and `ns A 127.0.0.1` are added; $TTL is net.ttl (default 2 s, so
-a running relay sees changes quickly). sig.test is re-signed; nsd is
-restarted and unbound's cache flushed, and the call returns when unbound
-answers the new SOA serial. About 0.2 s.
+a running relay sees changes quickly). sig.test is re-signed; nsd
+reloads (SIGHUP) and unbound's cache is flushed, and the call returns when
+unbound answers the new SOA serial. About 0.1 s. Both zones start empty.
+    net.set_zone("sig.test", [...], bogus=[("_25._tcp.mx1.dane", "TLSA")])
+        breaks that RRset's signature: unbound answers SERVFAIL (a failed,
+        never-downgraded TLSA lookup, RFC 7672 2.2)
+    net.lookup("TLSA", "_25._tcp.mx1.dane.sig.test") -> {"status", "ad", "flags",
+        "answer": [(owner, type, rdata)], "text"}   (dig +dnssec via unbound;
+        port=tlspeers.NSD_PORT asks nsd)
+    net.dig(*args)   raw dig output
 
 Sinks
 -----
@@ -55,22 +63,39 @@ Sinks
                        "key": leaf.key, "client_ca": net.ca_file}}, "mx2": {...}})
 mxpeers.Sinks options (drop, add, kind, ...) plus the tls keys cert, key,
 client_ca. sinks.events("mail") / ("rcpt") / ("data") carry tls="TLSv1.3" or
-None; net.plaintext_mail(sinks) lists MAIL events sent without TLS (the
-"no plaintext copy reached the MX" check). Stopped after the test.
+None; net.plaintext_mail(sinks) lists MAIL/RCPT/DATA events sent without
+TLS (the "no plaintext copy reached the MX" check); saved messages carry tls,
+sni and peer_cert (the client certificate's subject, "CN=..."). Sinks are
+stopped after the test. `hostname` sets the name in the greeting;
+`starttls_reply` ("454 4.7.0 ...") offers STARTTLS and then refuses it; a
+failed handshake (either side refused) is a tls_failed event with error.
+    net.s_client("127.0.0.11", "-dane_tlsa_domain", host, "-dane_tlsa_rrdata", rr)
+        openssl s_client -starttls smtp -brief in the namespace (stdout+stderr)
 
 HTTPS
 -----
-    h = net.https("mta-sts.good.plain.test", "127.0.0.30", body=POLICY,
-                  cert=leaf, status=200, content_type="text/plain", redirect=None)
+    h = net.https("mta-sts.good.plain.test", "127.0.0.30", body=POLICY (str or bytes),
+                  cert=leaf (default: a leaf for the name), status=200,
+                  content_type="text/plain", redirect=None (or a Location for a 301))
     h.requests()  -> [{"method", "path", "host", "headers", "body" (bytes), "t"}]
     h.set(body=..., status=...)  (takes effect on the next request)
+    h.tls_errors()  -> handshakes that failed (e.g. the client refused the cert)
     h.stop(); h.start()
 GET of any path answers the configured response; POST answers 200 and is
-logged with its body (a TLS-RPT https rua receiver). Kept for the module.
+logged with its body (a TLS-RPT https rua receiver). Stopped after the test
+unless keep=True (then at the end of the module). Add the name's A record to
+plain.test or sig.test yourself (the relay resolves mta-sts.DOMAIN).
+
+Logs and files
+--------------
+net.dir (0755) holds the certificates, zones, nsd.log, unbound.out (failed
+validations are logged, val-log-level 2) and https*/ (requests, tls_errors);
+net.output("unbound.out") reads a log. MXTEST_KEEP=1 keeps the directory.
 
 Relay
 -----
-    d = net.relay(conf={...}, routes=(), start=True)   mxrelayd in the namespace:
+    d = net.relay(conf={...}, routes=(), start=True)   mxrelayd in the namespace
+        (conf values None drop a default):
         dns_servers = 127.0.0.1:53, allow_private_mx = yes, tls_ca_file = CA,
         smtp_port = 25, short retries; a listener on 127.0.0.1:<port> there.
     qid = net.submit(d, ["a@dane.sig.test"])   smtplib from inside the namespace
@@ -225,6 +250,13 @@ def _make_cert(directory, fname, cn, sans=(), ca=None, is_ca=False, expired=Fals
     return Cert(cpath, kpath, obj, key, chain)
 
 
+def _abs(name, zone):
+    """An owner name made absolute (with the final dot) relative to zone."""
+    if name.endswith("."):
+        return name
+    return (f"{name}.{zone}." if name not in ("", "@") else zone + ".")
+
+
 def _skip_name(data, i):
     """The offset after the (possibly compressed) domain name at data[i]."""
     while True:
@@ -344,7 +376,7 @@ class TlsNet:
                 f"@ IN NS ns.{zone}.", "ns IN A 127.0.0.1"]
         return "\n".join(head + list(self.records[zone])) + "\n"
 
-    def _write_zones(self):
+    def _write_zones(self, bogus=()):
         for zone in ZONES:
             path = os.path.join(self.dir, zone + ".zone")
             with open(path, "w") as f:
@@ -357,6 +389,25 @@ class TlsNet:
                                    text=True, timeout=30)
                 assert p.returncode == 0, f"ldns-signzone {zone}: {p.stderr}\n" + \
                     self._zone_text(zone)
+                if bogus:
+                    self._break_signatures(path + ".signed", bogus)
+
+    def _break_signatures(self, path, bogus):
+        """Flip one bit of the RRSIG over (owner, type) for each pair: unbound then
+        finds the RRset bogus and answers SERVFAIL (RFC 4035 5.5)."""
+        want = {(_abs(o, SIGNED).lower(), t.upper()) for o, t in bogus}
+        out, hit = [], set()
+        for ln in open(path).read().splitlines():
+            f = ln.split()
+            if len(f) > 5 and f[3] == "RRSIG" and (f[0].lower(), f[4].upper()) in want:
+                sig = f[-1]
+                f[-1] = ("B" if sig[0] != "B" else "C") + sig[1:]
+                hit.add((f[0].lower(), f[4].upper()))
+                ln = "\t".join(f)
+            out.append(ln)
+        assert hit == want, f"bogus: no RRSIG for {sorted(want - hit)} in {SIGNED}"
+        with open(path, "w") as fh:
+            fh.write("\n".join(out) + "\n")
 
     def _start_nsd(self):
         d = self.dir
@@ -377,7 +428,7 @@ class TlsNet:
         d = self.dir
         conf = ["server:", "    interface: 127.0.0.1", "    port: 53",
                 '    username: ""', '    chroot: ""', f'    directory: "{d}"',
-                '    pidfile: ""', "    use-syslog: no", f'    logfile: ""',
+                '    pidfile: ""', "    use-syslog: no", '    logfile: ""',
                 "    verbosity: 1", "    do-not-query-localhost: no",
                 "    do-ip6: no", "    access-control: 127.0.0.0/8 allow",
                 f'    trust-anchor-file: "{d}/anchor.key"',
@@ -441,37 +492,72 @@ class TlsNet:
                             self.output("unbound.out"))
                     time.sleep(0.02)
 
-    def set_zone(self, zone, records):
-        self.set_zones({zone: records})
+    def _nsd_serial(self, timeout):
+        """Whether nsd serves the current serial for both zones within timeout."""
+        deadline = time.monotonic() + timeout
+        while any(self._serial_of(NSD_PORT, z) != self.serial for z in ZONES):
+            if self.procs["nsd"].poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
-    def set_zones(self, zones):
-        """Replace the records of the given zones (lines relative to the zone)."""
+    def set_zone(self, zone, records, bogus=()):
+        self.set_zones({zone: records}, bogus)
+
+    def set_zones(self, zones, bogus=()):
+        """Replace the records of the given zones (lines relative to the zone).
+        bogus: (owner, type) pairs in sig.test whose signature is broken on purpose
+        (owner relative to sig.test or absolute), e.g. [("_25._tcp.mx1.dane", "TLSA")]."""
         for zone, records in zones.items():
             assert zone in ZONES, f"{zone}: the zones are {ZONES}"
             self.records[zone] = [r for r in records]
         self.serial += 1
-        self._write_zones()
-        self._stop("nsd")
-        self._start_nsd()
-        deadline = time.monotonic() + 10
-        while self._serial_of(NSD_PORT, SIGNED) != self.serial:
-            if self.procs["nsd"].poll() is not None or time.monotonic() > deadline:
+        self._write_zones(bogus)
+        # SIGHUP: nsd re-reads the zone files that changed (20 ms); a restart if not
+        self.procs["nsd"].send_signal(signal.SIGHUP)
+        if not self._nsd_serial(2):
+            self._stop("nsd")
+            self._start_nsd()
+            if not self._nsd_serial(10):
                 raise AssertionError("nsd did not come back:\n" + self.output("nsd.out") +
                                      self.output("nsd.log"))
-            time.sleep(0.02)
-        p = self.run(["unbound-control", "-c", os.path.join(self.dir, "unbound.conf"),
-                      "flush_zone", "test."], quiet=True)
-        assert p.returncode == 0, f"unbound-control flush_zone: {p.stdout}{p.stderr}"
-        for sub in ("flush_negative", "flush_bogus", "flush_requestlist"):
-            self.run(["unbound-control", "-c", os.path.join(self.dir, "unbound.conf"), sub],
-                     quiet=True)
+        # the control socket is a file: no need to enter the namespace
+        for sub in (["flush_zone", "test."], ["flush_negative"], ["flush_bogus"]):
+            p = subprocess.run(["unbound-control", "-c", os.path.join(self.dir, "unbound.conf"),
+                                *sub], capture_output=True, text=True, timeout=10)
+            assert p.returncode == 0, f"unbound-control {sub}: {p.stdout}{p.stderr}"
         self._wait_serial()
         _note(f"# tlspeers: zones {', '.join(zones)} serial {self.serial}")
 
-    def dig(self, *args):
-        """dig @127.0.0.1 (unbound) in the namespace; returns stdout."""
-        p = self.run(["dig", "@127.0.0.1", "+tries=1", "+time=2", *args], quiet=True)
+    def dig(self, *args, port=53):
+        """dig @127.0.0.1 (unbound; port=NSD_PORT: nsd) in the namespace; returns stdout."""
+        p = self.run(["dig", "@127.0.0.1", "-p", port, "+tries=1", "+time=2", *args],
+                     quiet=True)
         return p.stdout
+
+    def lookup(self, rtype, name, port=53):
+        """One +dnssec query: {"status": "NOERROR", "flags": [...], "ad": bool,
+        "answer": [(owner, type, rdata), ...] (RRSIGs left out), "text": dig's output}."""
+        out = self.dig("+dnssec", "+noall", "+comments", "+answer", rtype, name, port=port)
+        r = {"status": None, "flags": [], "answer": [], "text": out}
+        for ln in out.splitlines():
+            if ln.startswith(";; ->>HEADER<<-"):
+                r["status"] = ln.split("status:")[1].split(",")[0].strip()
+            elif ln.startswith(";; flags:"):
+                r["flags"] = ln.split(":")[1].split(";")[0].split()
+            elif ln and not ln.startswith(";"):
+                f = ln.split(None, 4)
+                if len(f) == 5 and f[3] != "RRSIG":
+                    r["answer"].append((f[0], f[3], f[4]))
+        r["ad"] = "ad" in r["flags"]
+        return r
+
+    def s_client(self, ip, *args, port=25, input="QUIT\n"):
+        """openssl s_client -starttls smtp -brief against ip:port in the namespace;
+        stdout and stderr together (look for "Verification: OK")."""
+        p = self.run(["openssl", "s_client", "-starttls", "smtp", "-connect", f"{ip}:{port}",
+                      "-brief", *args], input=input, timeout=20, quiet=True)
+        return p.stdout + p.stderr
 
     # sinks, https, relay -------------------------------------------------
     def sinks(self, listeners, start=True):
@@ -488,13 +574,22 @@ class TlsNet:
                 if e["ev"] in ("mail", "rcpt", "data") and not e.get("tls")]
 
     def https(self, name, ip, body="", cert=None, status=200, content_type="text/plain",
-              redirect=None, start=True):
-        h = Https(self, name, ip, cert or self.leaf(name), body, status, content_type, redirect)
+              redirect=None, start=True, keep=False):
+        """An HTTPS server for name on ip:443 (cert: default a leaf for name). Stopped
+        after the test, or with keep=True at the end of the module."""
+        import mxtest
+        self._nhttps = getattr(self, "_nhttps", 0) + 1
+        h = Https(self, self._nhttps, name, ip, cert or self.leaf(name), body, status,
+                  content_type, redirect)
         self.servers.append(h)
+        if not keep:
+            mxtest.on_cleanup(h.stop)
         return h.start() if start else h
 
-    def relay(self, conf=None, routes=(), listeners=None, start=True):
-        """mxrelayd inside the namespace delivering through unbound to port 25."""
+    def relay(self, conf=None, routes=(), listeners=None, start=True, conf_extra=None):
+        """mxrelayd inside the namespace delivering through unbound to port 25.
+        conf (or conf_extra): keys added to or replacing the defaults; a None value
+        drops a default (tls_ca_file: None = the system bundle)."""
         cls = mxpeers._make_relay_class()
         c = {
             "dns_servers": "127.0.0.1:53",
@@ -509,6 +604,7 @@ class TlsNet:
             "smtp_data_timeout": "20s",
         }
         c.update(conf or {})
+        c.update(conf_extra or {})
         d = cls(conf=c, routes=routes, listeners=listeners, wrap=self.wrap)
         if start:
             d.start()
@@ -533,22 +629,34 @@ class TlsNet:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+_shared = None
+
+
+def net():
+    """The TlsNet of this test module (created on first use, torn down at exit)."""
+    global _shared
+    if _shared is None or _shared._closed:
+        _shared = TlsNet()
+    return _shared
+
+
 class Https:
     """/usr/bin/python3 http.server + ssl on ip:443 in the namespace (see the docstring)."""
 
-    def __init__(self, net, name, ip, cert, body, status, content_type, redirect):
+    def __init__(self, net, n, name, ip, cert, body, status, content_type, redirect):
         self.net, self.name, self.ip, self.certobj = net, name, ip, cert
-        self.dir = os.path.join(net.dir, f"https-{name}-{ip}")
-        os.makedirs(self.dir, exist_ok=True)
-        self.key = f"https-{name}-{ip}"
+        self.key = f"https{n}-{name}-{ip}"
+        self.dir = os.path.join(net.dir, self.key)
+        os.makedirs(self.dir)
         self.site = {}
         self.set(body=body, status=status, content_type=content_type, redirect=redirect)
 
     def set(self, **kw):
         """Change the response (body, status, content_type, redirect) for the next request."""
         for k, v in kw.items():
-            if k == "body" and isinstance(v, bytes):
-                v = v.decode()
+            if k == "body":     # bytes kept as they are (a policy that is not UTF-8)
+                v = v if isinstance(v, bytes) else v.encode()
+                k, v = "body_b64", base64.b64encode(v).decode()
             self.site[k] = v
         tmp = os.path.join(self.dir, "site.json.tmp")
         with open(tmp, "w") as f:
@@ -565,12 +673,12 @@ class Https:
         if os.path.exists(ready):
             os.unlink(ready)
         p = self.net._spawn(self.key, [DEBIAN_PYTHON, os.path.join(HERE, "tlspeers.py"),
-                                       "https", path], f"https-{self.name}-{self.ip}.out")
+                                       "https", path], self.key + ".out")
         deadline = time.monotonic() + timeout
         while not os.path.exists(ready):
             if p.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"https {self.name} on {self.ip}:443 did not start:\n" +
-                                     self.net.output(f"https-{self.name}-{self.ip}.out"))
+                                     self.net.output(self.key + ".out"))
             time.sleep(0.02)
         _note(f"# tlspeers: https {self.name} on {self.ip}:443")
         return self
@@ -581,6 +689,16 @@ class Https:
     def alive(self):
         p = self.net.procs.get(self.key)
         return p is not None and p.poll() is None
+
+    def tls_errors(self):
+        """Handshakes that failed (the client aborted on the certificate's issuer, or spoke
+        no TLS). A client that checks the name after the handshake (curl) just closes:
+        no request, no entry here."""
+        try:
+            with open(os.path.join(self.dir, "tls_errors.jsonl")) as f:
+                return [json.loads(ln) for ln in f if ln.endswith("\n")]
+        except OSError:
+            return []
 
     def requests(self):
         out = []
@@ -599,11 +717,9 @@ class Https:
 # --------------------------------------------------------------------------
 # the HTTPS child (runs under /usr/bin/python3 inside the namespace)
 
-def https_main(cfg_path):
+def _https_handler(d):
+    """The request handler class: answers from d/site.json, logs to d/requests.jsonl."""
     import http.server
-    import ssl
-    cfg = json.load(open(cfg_path))
-    d = cfg["dir"]
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -635,7 +751,7 @@ def https_main(cfg_path):
                 return self._answer(301, "text/plain", b"moved\n",
                                     [("Location", site["redirect"])])
             self._answer(site.get("status", 200), site.get("content_type", "text/plain"),
-                         site.get("body", "").encode())
+                         base64.b64decode(site.get("body_b64", "")))
 
         def do_POST(self):
             n = int(self.headers.get("Content-Length") or 0)
@@ -643,6 +759,14 @@ def https_main(cfg_path):
             self._record(body)
             self._answer(200, "text/plain", b"ok\n")
 
+    return Handler
+
+
+def https_main(cfg_path):
+    import http.server
+    import ssl
+    cfg = json.load(open(cfg_path))
+    d = cfg["dir"]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cfg["cert"], cfg["key"])
 
@@ -661,7 +785,7 @@ def https_main(cfg_path):
                 return
             super().finish_request(request, client_address)
 
-    srv = Server((cfg["host"], cfg["port"]), Handler)
+    srv = Server((cfg["host"], cfg["port"]), _https_handler(d))
     open(os.path.join(d, "ready"), "w").close()
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     srv.serve_forever()
