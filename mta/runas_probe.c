@@ -173,6 +173,10 @@ collect(const struct config *c, const struct runas *a, unsigned which, struct pr
 		}
 		for (const struct dkim_key_conf *k = c->dkim_keys; k; k = k->next)
 			add(ps, "dkim_key", k->path, k->line, N_READ);
+		/* outbound TLS (delivery/smtpc_tls.c): read once at start, like the keys above */
+		add(ps, "tls_ca_file", c->tls_ca_file, c->tls_ca_file_line, N_READ);
+		add(ps, "tls_client_cert", c->tls_client_cert, c->tls_client_cert_line, N_READ);
+		add(ps, "tls_client_key", c->tls_client_key, c->tls_client_key_line, N_READ);
 	}
 }
 

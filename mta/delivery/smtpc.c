@@ -274,6 +274,7 @@ handshake_start(struct smtpc *c)
 
 	if (start_tls(c) != 0) {
 		note(&why, "TLS setup failed");
+		smtpc_tls_failed(&c->req, &c->out, why.text);
 		enter(c, failed(c, SMTPC_TLS, &why));
 	}
 }
@@ -590,13 +591,18 @@ handle_event(struct smtpc *c, struct bufferevent *bev, short what)
 	          : strerror(EVUTIL_SOCKET_ERROR() ? EVUTIL_SOCKET_ERROR() : EIO);
 	e = bufferevent_get_openssl_error(bev);
 	/* TLS 1.3: a server refuses our certificate (or its absence) only after
-	 * our side of the handshake is done, with an alert instead of the EHLO reply */
-	if (c->state == C_HANDSHAKE || (c->state == C_EHLO2 && e != 0)) {
+	 * our side of the handshake is done: an alert, or a bare close, comes
+	 * instead of the EHLO reply. That is a failed handshake too (a silent
+	 * server is not: it times out as at any other command). */
+	if (c->state == C_HANDSHAKE || (c->state == C_EHLO2 && !(what & BEV_EVENT_TIMEOUT))) {
 		char buf[200];
 		if (e)
 			ERR_error_string_n(e, buf, sizeof(buf));
-		note(&why, "TLS handshake with %s failed: %s", c->peer, e ? buf : how);
-		smtpc_tls_failed(&c->req, &c->out, e ? buf : how);
+		else
+			snprintf(buf, sizeof(buf), "%s%s", how,
+			         c->state == C_EHLO2 ? " before the EHLO reply" : "");
+		note(&why, "TLS handshake with %s failed: %s", c->peer, buf);
+		smtpc_tls_failed(&c->req, &c->out, buf);
 		enter(c, failed(c, SMTPC_TLS, &why));
 		return;
 	}

@@ -214,6 +214,7 @@ smtpc_tls_judge(SSL *ssl, const struct tls_req *req, struct tls_outcome *out)
 		out->verified = true;
 	}
 	out->result = req->level >= TLSR_VERIFY || req->report_only ? res : TLSRES_OK;
+	ERR_clear_error(); /* nothing of this session's verdict lingers for the next user */
 }
 
 void

@@ -7,7 +7,10 @@ untrusted issuer, defers 451 4.7.5 right after the handshake, before EHLO is
 sent again (the sink saw STARTTLS and no second EHLO, no MAIL); `verify` with
 a certificate trusted through `tls_ca_file` and naming the MX delivers;
 `encrypt` delivers over TLS whatever the certificate; `none` never sends
-STARTTLS. Start-up errors for the certificate files name FILE:LINE: KEY."""
+STARTTLS. The client certificate (tls_client_cert/key, the key root's alone)
+reaches an MX that requires one (tlspeers network); without it, `encrypt`
+defers and opportunistic TLS falls back to plaintext. Start-up errors for the
+certificate files name FILE:LINE: KEY."""
 
 import os
 import re
@@ -117,6 +120,21 @@ def test_verify_good_certificate_delivers():
     assert m.sni == f"mx.sink.{ZONE}", m.sni
 
 
+def test_certificate_changes_need_a_restart():
+    sinks = mxpeers.Sinks({"mx.sink": {"tls": True}}).start()
+    d = relay(sinks, f"sink.{ZONE} verify", tls_ca_file=mxpeers._sink_cert()[0])
+    d.configure({"tls_policy": f"sink.{ZONE} encrypt",
+                 "tls_ca_file": os.path.join(d.tmp, "elsewhere.pem")})
+    d.hup()
+    wait_event(d, "reloaded")
+    assert re.search(r"event=reload note=\"tls_ca_file and tls_client_cert/key changes need "
+                     r"a restart\"", d.log()), d.log()[-2000:]
+    # the context loaded at start still verifies; the policy change applies now
+    qid = submit(d, [f"rita@sink.{ZONE}"])
+    sinks.wait_messages(1, "mx.sink")
+    delivered(d, qid)
+
+
 def test_policy_none_never_starttls():
     sinks = mxpeers.Sinks({"mx.tls": {"tls": True}}).start()
     d = relay(sinks, f"tls.{ZONE} none")
@@ -125,6 +143,62 @@ def test_policy_none_never_starttls():
     ev = delivered(d, qid)
     assert m.tls is None and ev["tls"] == "none", ev["_line"]
     assert not sinks.events("starttls_cmd", "mx.tls"), "STARTTLS sent under tls_policy none"
+
+
+_net = None
+
+
+def net():
+    """The module's TlsNet (netns, test CA, zones), for the client certificate cases."""
+    global _net
+    if _net is None:
+        import tlspeers
+        _net = tlspeers.TlsNet()
+    return _net
+
+
+def cc_sink(n):
+    """mx.cc.plain.test requiring a client certificate from the test CA."""
+    leaf = n.leaf("mx.cc.plain.test")
+    n.set_zone("plain.test", ["cc MX 10 mx.cc", "mx.cc A 127.0.0.14"])
+    return n.sinks({"cc": {"host": "127.0.0.14", "tls": {
+        "cert": leaf.cert, "key": leaf.key, "client_ca": n.ca_file}}})
+
+
+def test_client_certificate_presented():
+    n = net()
+    sinks = cc_sink(n)
+    client = n.leaf("relay.client.test", client=True)
+    os.chmod(client.key, 0o600)  # root's alone: read before the privilege drop
+    d = n.relay(conf={"tls_client_cert": client.cert, "tls_client_key": client.key,
+                      "tls_policy": "cc.plain.test verify"})
+    qid = n.submit(d, ["carl@cc.plain.test"])
+    (m,) = sinks.wait_messages(1, "cc")
+    assert m.tls and m.peer_cert == "CN=relay.client.test", m.meta
+    assert n.plaintext_mail(sinks) == [], n.plaintext_mail(sinks)
+    (ev,) = wait_event(d, "delivery", qid=qid, status="sent")
+    assert ev["tls"] == m.tls, ev["_line"]
+    assert events(d, "privileges") and "user=root" not in events(d, "privileges")[-1]["_line"]
+
+
+def test_without_client_certificate_not_over_tls():
+    n = net()
+    sinks = cc_sink(n)
+    # TLS required: the sink's refusal (an alert after our side of the TLS 1.3
+    # handshake) is a failed handshake: deferred, never retried in plaintext
+    d = n.relay(conf=dict(ONE_TRY, tls_policy="cc.plain.test encrypt"))
+    qid = n.submit(d, ["cora@cc.plain.test"])
+    ev = deferred(d, qid)
+    assert ev["dsn"] == "4.7.5" and "TLS handshake with mx.cc.plain.test" in ev["reply"], \
+        ev["_line"]
+    assert sinks.events("mail", "cc") == [] and sinks.connections("cc") == 1, sinks.events()
+    d.stop()
+    # opportunistic: as after any failed handshake, the same host again in plaintext
+    d = n.relay(conf=ONE_TRY)
+    qid = n.submit(d, ["cole@cc.plain.test"])
+    (m,) = sinks.wait_messages(1, "cc")
+    assert m.tls is None and m.peer_cert is None, m.meta
+    assert sinks.connections("cc") == 3, sinks.events()
 
 
 def check(text):
@@ -159,6 +233,23 @@ def test_certificate_file_errors_name_file_line_key():
     if p.returncode != 0:
         failures.append(f"a good cert, key and CA file refused: {p.stderr.strip()!r}")
     assert not failures, "\n".join(failures)
+
+
+def test_root_only_client_key_noted_for_the_unit():
+    """-n as root, user = nobody: the key is read as root at a root start, but the
+    systemd unit starts mxrelayd as that user: say so (runas probe), exit 0."""
+    tmp = mxtest.tmpdir()
+    os.chmod(tmp, 0o755)
+    cert, key = mxtest.make_cert(tmp, cn="relay.test.example", name="client")
+    os.chmod(key, 0o600)
+    path = mxtest.write_file(os.path.join(tmp, "mxrelay.conf"),
+                             f"hostname = relay.test.example\nuser = nobody\n"
+                             f"tls_client_cert = {cert}\ntls_client_key = {key}\n")
+    os.chmod(path, 0o644)
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15, cwd=tmp, check=0)
+    assert p.returncode == 0, p.stderr
+    assert re.search(rf"note: {re.escape(path)}:4: tls_client_key {re.escape(key)}: not readable "
+                     r"by user nobody \(mode 0600", p.stderr), p.stderr
 
 
 if __name__ == "__main__":
