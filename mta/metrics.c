@@ -82,6 +82,10 @@ static const struct family f_delivery = {
     "mxrelay_delivery_attempt_seconds", "histogram",
     "Duration of one delivery attempt of one message (all its recipient domains)."};
 
+static const struct family f_sts_fetch = {
+    "mxrelay_sts_fetch_total", "counter",
+    "MTA-STS policy fetches (RFC 8461 3.3), by result: ok (a valid policy) or error."};
+
 static const struct counter_def counters[M__COUNT] = {
     [M_SESSIONS_TOTAL] = {&f_sessions_total, NULL},
     [M_ACCEPTED] = {&f_accepted, NULL},
@@ -123,6 +127,8 @@ static const struct counter_def counters[M__COUNT] = {
     [M_OUT_TLSF_STS_FETCH] = {&f_out_tlsf, "result=\"sts-policy-fetch-error\""},
     [M_OUT_TLSF_STS_INVALID] = {&f_out_tlsf, "result=\"sts-policy-invalid\""},
     [M_OUT_TLSF_STS_WEBPKI] = {&f_out_tlsf, "result=\"sts-webpki-invalid\""},
+    [M_STS_FETCH_OK] = {&f_sts_fetch, "result=\"ok\""},
+    [M_STS_FETCH_ERR] = {&f_sts_fetch, "result=\"error\""},
 };
 
 static const struct hist_def hists[H__COUNT] = {

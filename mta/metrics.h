@@ -63,6 +63,8 @@ enum metric_counter {
 	M_OUT_TLSF_STS_FETCH,
 	M_OUT_TLSF_STS_INVALID,
 	M_OUT_TLSF_STS_WEBPKI,
+	M_STS_FETCH_OK, /* MTA-STS policy fetches (delivery/sts.c): a valid policy */
+	M_STS_FETCH_ERR, /* ... or none (HTTPS failure, invalid policy) */
 	M__COUNT
 };
 

@@ -24,6 +24,7 @@
 #include "mta/delivery/https.h"
 #include "mta/delivery/resolver.h"
 #include "mta/event.h"
+#include "mta/metrics.h"
 #include "mta/server.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
@@ -112,6 +113,24 @@ dom_find(struct sts *s, const char *domain, bool create)
 	d->next = s->buckets[b];
 	s->buckets[b] = d;
 	return d;
+}
+
+/*
+ * Free d when it remembers nothing (no policy, no failed fetch) and nothing
+ * runs for it: domains without MTA-STS cost no memory between deliveries.
+ */
+static void
+dom_forget(struct sts_dom *d)
+{
+	struct sts_dom **pp = &d->s->buckets[bucket(d->domain)];
+
+	if (d->busy || d->have || d->fail_id[0] || d->waiters || d->firing)
+		return;
+	while (*pp != d)
+		pp = &(*pp)->next;
+	*pp = d->next;
+	free(d->domain);
+	free(d);
 }
 
 /* A reason for a key="value" log field: no quotes, no control characters. */
@@ -206,6 +225,7 @@ round_end(struct sts_dom *d, bool fresh)
 		w->cb(w->arg, &v);
 		free(w);
 	}
+	dom_forget(d);
 }
 
 /* ---- the spool copy ------------------------------------------------------ */
@@ -272,6 +292,7 @@ store(struct sts_dom *d)
 static void
 fetch_failed(struct sts_dom *d, enum tls_result r, const char *why)
 {
+	metrics_inc(M_STS_FETCH_ERR);
 	set_problem(d, r, why);
 	snprintf(d->fail_id, sizeof d->fail_id, "%s", d->txt_id);
 	d->retry_at = now_s() + STS_RETRY_S;
@@ -322,6 +343,7 @@ on_fetch(void *arg, const struct https_result *r)
 	}
 	/* RFC 8461 3.3/5.1: the id is the TXT record's; max_age counts from now */
 	adopt(d, d->txt_id, &pol, r->body, r->len, t, t + pol.max_age);
+	metrics_inc(M_STS_FETCH_OK);
 	d->src = SRC_FETCH;
 	d->fail_id[0] = '\0';
 	store(d);
@@ -345,7 +367,7 @@ static void
 on_txt(void *arg, const struct dns_txt_result *res)
 {
 	struct sts_dom *d = arg;
-	struct sts_txt recs[16];
+	struct sts_txt recs[64];
 	size_t n = 0;
 	char err[200];
 	enum sts_txt_status st = STS_TXT_NONE;
@@ -356,7 +378,7 @@ on_txt(void *arg, const struct dns_txt_result *res)
 		round_end(d, false); /* the cached policy, if any (RFC 8461 5.1) */
 		return;
 	}
-	for (; res->status == DNS_OK && n < res->n && n < 16; n++)
+	for (; res->status == DNS_OK && n < res->n && n < 64; n++)
 		recs[n] = (struct sts_txt){res->txt[n].data, res->txt[n].len};
 	if (n)
 		st = sts_txt_parse(recs, n, d->txt_id, err, sizeof err);

@@ -4,7 +4,9 @@
  * it.test_mta_sts: the same pieces mxrelayd builds in deliver_new, from a
  * real mxrelay.conf, on a libevent loop, with the writer thread storing the
  * policies. Lines on stdin: "get DOMAIN" asks sts_get and prints the view
- * as one JSON line on stdout; "quit" ends. Logs go where the config says.
+ * as one JSON line on stdout; "stats" prints the fetch counters
+ * (mxrelay_sts_fetch_total); "post URL TEXT" POSTs TEXT with https_post and
+ * prints the result; "quit" ends. Logs go where the config says.
  *     sts_probe CONFIG
  */
 #include <event2/event.h>
@@ -14,9 +16,11 @@
 #include <unistd.h>
 
 #include "mta/async.h"
+#include "mta/delivery/https.h"
 #include "mta/delivery/resolver.h"
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/delivery/sts.h"
+#include "mta/metrics.h"
 #include "mta/server.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
@@ -26,6 +30,7 @@ struct probe {
 	struct server srv;
 	struct resolver *res;
 	struct sts *sts;
+	struct https *https; /* the probe's own, for "post" (TLS-RPT's use of https.c) */
 	struct event *in;
 	char buf[4096];
 	size_t len;
@@ -72,13 +77,42 @@ on_view(void *arg, const struct sts_view *v)
 }
 
 static void
+on_posted(void *arg, const struct https_result *r)
+{
+	(void)arg;
+	printf("{\"status\": \"%s\", \"http_code\": %ld, \"error\": ", https_status_name(r->status),
+	       r->http_code);
+	jstr(r->error);
+	printf(", \"body\": ");
+	jstr(r->body);
+	printf("}\n");
+	fflush(stdout);
+}
+
+static void
 command(struct probe *p, char *line)
 {
+	char *sp;
+
+	if (strncmp(line, "post ", 5) == 0 && (sp = strchr(line + 5, ' ')) != NULL) {
+		*sp = '\0'; /* post URL BODY */
+		if (https_post(p->https, line + 5, "application/tlsrpt+gzip", sp + 1,
+		               strlen(sp + 1), on_posted, NULL) == NULL) {
+			printf("{\"status\": \"refused\"}\n");
+			fflush(stdout);
+		}
+		return;
+	}
 	if (strncmp(line, "get ", 4) == 0) {
 		if (sts_get(p->sts, line + 4, on_view, strdup(line + 4)) == NULL) {
 			printf("{\"error\": \"sts off\"}\n");
 			fflush(stdout);
 		}
+	} else if (strcmp(line, "stats") == 0) {
+		printf("{\"fetch_ok\": %llu, \"fetch_error\": %llu}\n",
+		       (unsigned long long)metrics_counter(M_STS_FETCH_OK),
+		       (unsigned long long)metrics_counter(M_STS_FETCH_ERR));
+		fflush(stdout);
 	} else if (strcmp(line, "quit") == 0) {
 		event_base_loopexit(p->srv.base, NULL);
 	}
@@ -126,6 +160,9 @@ setup(struct probe *p, const char *conf, char *err, size_t errlen)
 	if ((p->res = resolver_new(p->srv.base, &o, err, errlen)) == NULL)
 		return -1;
 	p->sts = sts_new(&p->srv, p->res);
+	p->https = https_new(p->srv.base, resolver_dns(p->res), p->srv.client_tls, err, errlen);
+	if (p->https == NULL)
+		return -1;
 	p->in = event_new(p->srv.base, 0, EV_READ | EV_PERSIST, on_stdin, p);
 	return event_add(p->in, NULL);
 }
@@ -152,6 +189,7 @@ main(int argc, char **argv)
 	async_free(p.srv.async);
 	writer_free(p.srv.writer);
 	sts_free(p.sts);
+	https_free(p.https);
 	resolver_free(p.res);
 	event_free(p.in);
 	SSL_CTX_free(p.srv.client_tls);

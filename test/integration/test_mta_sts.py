@@ -4,7 +4,7 @@ driven by test/integration/sts_probe.c (what deliver_new builds, from a real
 mxrelay.conf) inside the tlspeers network: nsd + unbound for the _mta-sts
 TXT records, a real HTTPS policy server on 443 with a certificate from the
 test CA. Checks:
-- the policy is fetched once, then served from memory (no new GET), and
+- the policy is fetched once (also for waiters asking at the same time), then served from memory (no new GET), and
   fetched again when the TXT id changes;
 - it is stored (sts_policies) and applies after a restart while the HTTPS
   server is down (event=sts_policy source=spool), also when a new id cannot
@@ -54,13 +54,20 @@ class Probe:
         line = self.p.stdout.readline()
         assert line.startswith('{"ready"'), line + self.logtext()
 
-    def get(self, domain):
-        self.p.stdin.write(f"get {domain}\n")
+    def get(self, domain, times=1):
+        """times > 1: asked that often at once (one write), the last view returned."""
+        self.p.stdin.write(f"get {domain}\n" * times)
         self.p.stdin.flush()
-        line = self.p.stdout.readline()
-        mxtest.note(f"# probe get {domain}: {line.strip()}")
-        assert line, "sts_probe died:\n" + self.logtext()
+        for _ in range(times):
+            line = self.p.stdout.readline()
+            mxtest.note(f"# probe get {domain}: {line.strip()}")
+            assert line, "sts_probe died:\n" + self.logtext()
         return json.loads(line)
+
+    def stats(self):
+        self.p.stdin.write("stats\n")
+        self.p.stdin.flush()
+        return json.loads(self.p.stdout.readline())
 
     def quit(self):
         self.p.stdin.write("quit\n")
@@ -103,7 +110,7 @@ def test_fetched_once_cached_refreshed_and_kept_across_a_restart():
                                                                        "*.b.plain.test")))
     d = relay_conf(n)
     pr = Probe(n, d)
-    v = pr.get("a.plain.test")
+    v = pr.get("a.plain.test", times=3)     # three waiters share one lookup and fetch
     assert (v["mode"], v["id"], v["mx"], v["problem"]) == (
         "enforce", "1", ["mx1.a.plain.test", "*.b.plain.test"], "ok"), v
     assert v["policy"] == policy(mx=("mx1.a.plain.test", "*.b.plain.test")), v
@@ -120,6 +127,7 @@ def test_fetched_once_cached_refreshed_and_kept_across_a_restart():
     v = wait_id(pr, "a.plain.test", "2")
     assert (v["mode"], v["id"], v["mx"]) == ("testing", "2", ["mx2.a.plain.test"]), v
     assert len(h.requests()) == 2, h.requests()
+    assert pr.stats() == {"fetch_ok": 2, "fetch_error": 0}, pr.stats()
     pr.quit()
     db = sqlite3.connect(os.path.join(d.data_dir, "spool.db"))
     rows = db.execute("SELECT domain, id, mode, mx, max_age, expires - fetched FROM"
@@ -193,6 +201,35 @@ def test_bad_policy_hosts_give_no_policy_and_say_why():
     v = pr.get("nosts.plain.test")
     assert (v["mode"], v["problem"]) == ("none", "ok"), v
     assert pr.events("sts_policy") == [], pr.logtext()
+    assert pr.stats() == {"fetch_ok": 0, "fetch_error": len(BAD)}, pr.stats()
+    pr.quit()
+
+
+def test_https_post_for_tlsrpt_reports():
+    """https_post (TLS-RPT https: rua, RFC 8460 3): the body arrives once with its
+    Content-Type; a certificate for another name stops it before any request;
+    an address literal or a non-https URL is refused at once."""
+    n = net()
+    n.set_zone("plain.test", ["rua A 127.0.0.61", "badrua A 127.0.0.62"])
+    good = n.https("rua.plain.test", "127.0.0.61")
+    bad = n.https("badrua.plain.test", "127.0.0.62", cert=n.leaf("other.plain.test"))
+    pr = Probe(n, relay_conf(n))
+    pr.p.stdin.write("post https://rua.plain.test/tlsrpt report-body-1\n")
+    pr.p.stdin.flush()
+    r = json.loads(pr.p.stdout.readline())
+    assert (r["status"], r["http_code"], r["body"]) == ("ok", 200, "ok\n"), r
+    reqs = good.requests()
+    assert [(q["method"], q["path"], q["body"]) for q in reqs] == [
+        ("POST", "/tlsrpt", b"report-body-1")], reqs
+    assert reqs[0]["headers"].get("Content-Type") == "application/tlsrpt+gzip", reqs[0]
+    pr.p.stdin.write("post https://badrua.plain.test/tlsrpt report-body-2\n")
+    pr.p.stdin.flush()
+    r = json.loads(pr.p.stdout.readline())
+    assert r["status"] == "certificate" and bad.requests() == [], (r, bad.requests())
+    for url in ("https://127.0.0.61/tlsrpt", "http://rua.plain.test/tlsrpt"):
+        pr.p.stdin.write(f"post {url} x\n")
+        pr.p.stdin.flush()
+        assert json.loads(pr.p.stdout.readline()) == {"status": "refused"}, url
     pr.quit()
 
 
