@@ -41,7 +41,7 @@ def net():
         n.set_zone("plain.test", recs)
         for label, (ip, web, mode, mx) in DOMAINS.items():
             _c["https-" + label] = n.https(f"mta-sts.{label}.plain.test", web,
-                                           body=policy(mode, mx))
+                                           body=policy(mode, mx), keep=True)
         _c["other"] = n.leaf("other.plain.test")         # valid chain, another name
         _net = n
     return _net
