@@ -166,5 +166,31 @@ def test_tlsa_in_unsigned_zone_is_ignored():
     assert fails == [], fails
 
 
+
+def test_tls_policy_may_is_an_admin_downgrade():
+    """tls_policy = D may switches DANE off for D: the mismatching TLSA no longer defers."""
+    n = net()
+    s = sink("mx.bad.sig.test", "127.0.0.13", _certs["bad"])
+    d = n.relay(conf={"tls_policy": "bad.sig.test may"})
+    d.wait_log(r"event=tls_policy_downgrade domain=bad.sig.test level=may")
+    assert not d.grep("event=dane_off"), d.tail()
+    qid = n.submit(d, ["gil@bad.sig.test"])
+    ev = delivery(d, qid, "sent")[0]
+    assert ev["tls_policy"] == "opportunistic" and ev["tls_verified"] == "no", ev
+    assert s.wait_messages(1)[0].tls
+
+
+def test_dane_off_when_a_resolver_is_not_on_loopback():
+    """An AD bit that crossed a network proves nothing (RFC 7672 2.1.1): DANE off, said once."""
+    n = net()
+    s = sink("mx.bad.sig.test", "127.0.0.13", _certs["bad"])
+    d = n.relay(conf={"dns_servers": "127.0.0.1:53,192.0.2.53"})
+    assert len(d.wait_log(r'event=dane_off reason="resolver not on loopback"')) == 1
+    qid = n.submit(d, ["hui@bad.sig.test"])
+    ev = delivery(d, qid, "sent")[0]
+    assert ev["tls_policy"] == "opportunistic", ev
+    assert s.wait_messages(1)[0].tls
+
+
 if __name__ == "__main__":
     mxtest.main()
