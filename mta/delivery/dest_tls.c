@@ -79,7 +79,8 @@ dest_tls_target(struct dconn *k, const struct dns_target *t, dns_tlsa_cb on_tlsa
 	memset(&k->tls_out, 0, sizeof(k->tls_out));
 	k->tls_relay[0] = '\0';
 	k->tls_out.kind = k->req.kind;
-	k->tls_out.result = v == TLSPOL_SKIP_TLSA_FAILED     ? TLSRES_TLSA_INVALID
+	/* RFC 8460 4.3.2.1: a lookup with no valid answer is dnssec-invalid */
+	k->tls_out.result = v == TLSPOL_SKIP_TLSA_FAILED     ? TLSRES_DNSSEC_INVALID
 	                    : v == TLSPOL_SKIP_DANE_REQUIRED ? TLSRES_DANE_REQUIRED
 	                                                     : TLSRES_VALIDATION_FAILURE;
 	snprintf(k->tls_out.version, sizeof(k->tls_out.version), "none");

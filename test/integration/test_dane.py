@@ -38,11 +38,14 @@ def net():
                 "_25._tcp.mx.bad TLSA " + tlsa_311(other),     # another key: no match
                 "nost MX 10 mx.nost", "mx.nost A 127.0.0.14",
                 "_25._tcp.mx.nost TLSA " + tlsa_311(other),
+                # a signed host whose TLSA signature is broken: SERVFAIL via unbound
+                "bogus MX 10 mx.bogus", "mx.bogus A 127.0.0.16",
+                "_25._tcp.mx.bogus TLSA " + tlsa_311(ee),
             ],
             # the same mismatching TLSA in the unsigned zone: no AD, so ignored
             "plain.test": ["un MX 10 mx.un", "mx.un A 127.0.0.15",
                            "_25._tcp.mx.un TLSA " + tlsa_311(other)],
-        })
+        }, bogus=[("_25._tcp.mx.bogus", "TLSA")])
         _net = n
     return _net
 
@@ -165,6 +168,21 @@ def test_tlsa_in_unsigned_zone_is_ignored():
         ("opportunistic", 1, 0)], rows
     assert fails == [], fails
 
+
+
+def test_tlsa_lookup_failure_for_a_signed_host_is_never_a_downgrade():
+    n = net()
+    s = sink("mx.bogus.sig.test", "127.0.0.16", _certs["ee"])
+    d = n.relay()
+    qid = n.submit(d, ["hal@bogus.sig.test"])
+    ev = delivery(d, qid, "deferred")[0]
+    assert ev["dsn"] == "4.7.5" and "TLSA lookup for mx.bogus.sig.test failed" in ev["reply"], ev
+    assert ev["tls_policy"] == "dane" and ev["relay"] == "none", ev
+    assert s.connections() == 0, s.events()
+    d.stop()
+    _, fails = stats(d, "bogus.sig.test")
+    assert [(f["policy"], f["result_type"], f["mx"]) for f in fails] == [
+        ("dane", "dnssec-invalid", "mx.bogus.sig.test")], fails
 
 
 def test_tls_policy_may_is_an_admin_downgrade():
