@@ -97,7 +97,7 @@ dest_tls_startup(const struct dests *ds)
 	const struct config *cfg = ds->srv->cfg;
 
 	if (cfg->dane && !ds->resolver_trusted)
-		log_warn("event=dane_off reason=\"resolver not on loopback\"");
+		log_info("event=dane_off reason=\"resolver not on loopback\"");
 	for (const struct tls_policy_conf *p = cfg->tls_policies; p; p = p->next)
 		if (p->level == TLS_L_NONE || p->level == TLS_L_MAY)
 			log_info("event=tls_policy_downgrade domain=%s level=%s", p->domain,
