@@ -532,6 +532,26 @@ int spool_tls_list(const char *dir, int64_t since_day,
                    char *err, size_t errlen);
 
 /*
+ * TLS-RPT bookkeeping (tlsrpt_sent, spool_tlsread.c). spool_tlsrpt_sent:
+ * read-only (own handle, like spool_tls_list), *sent = 1 when any report
+ * row exists for (day, domain), sent or given up. spool_tlsrpt_mark: writer
+ * handle, one row per (day, domain, rua); status is "sent", "queued QID" or
+ * why it was given up. 0 / -1 with err.
+ */
+int spool_tlsrpt_sent(const char *dir, int64_t day, const char *domain, int *sent, char *err,
+                      size_t errlen);
+int spool_tlsrpt_mark(struct spool *sp, int64_t day, const char *domain, const char *rua,
+                      const char *report_id, int64_t when, const char *status, char *err,
+                      size_t errlen);
+/*
+ * Read-only (own handle): the MTA-STS policy text cached for domain
+ * (sts_policies.policy), malloc'ed into *policy, or NULL when none. For the
+ * policy-string of TLS reports (RFC 8460 4.4). 0 / -1 with err.
+ */
+int spool_sts_policy_text(const char *dir, const char *domain, char **policy, char *err,
+                          size_t errlen);
+
+/*
  * MTA-STS policies (table sts_policies, spool_sts.c), one row per recipient
  * domain: the policy as fetched (policy), its parsed mode and mx patterns
  * (mx: one per line), max_age, and fetched / expires (unix seconds,

@@ -40,6 +40,10 @@ void ctl_stats_usage(FILE *f);
 int ctl_queue(int argc, char **argv);
 void ctl_queue_usage(FILE *f);
 
+/* tls: outbound TLS report from spool.db, TLS-RPT sending (tools/ctl_tls.c) */
+int ctl_tls(int argc, char **argv);
+void ctl_tls_usage(FILE *f);
+
 /* ---- helpers shared by every sub-command (tools/ctl_common.c) ---- */
 
 struct config;

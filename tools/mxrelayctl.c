@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"audit", ctl_audit},
     {"stats", ctl_stats},
     {"queue", ctl_queue},
+    {"tls", ctl_tls},
 };
 
 static void
@@ -36,6 +37,7 @@ usage(FILE *f)
 	ctl_audit_usage(f);
 	ctl_stats_usage(f);
 	ctl_queue_usage(f);
+	ctl_tls_usage(f);
 }
 
 int

@@ -44,6 +44,7 @@ struct ctl {
 	struct ctl_sock socks[2]; /* control, submit */
 	struct ctl_conn *conns;
 	unsigned nsubmits; /* connections that sent SUBMIT, until freed */
+	struct tlsrpt_job *rpt; /* the daily TLS reports (tlsrpt.c) */
 	uint64_t seq;
 };
 
@@ -102,6 +103,12 @@ ctl_info(struct ctl_conn *c, char *arg)
 	evbuffer_free(b);
 }
 
+static void
+ctl_tls_reports(struct ctl_conn *c, char *arg)
+{
+	tlsrpt_verb(c->ctl->rpt, c, arg);
+}
+
 static const struct verb {
 	const char *name;
 	void (*fn)(struct ctl_conn *c, char *arg);
@@ -112,6 +119,7 @@ static const struct verb {
     {"FLUSH", ctlq_flush, true, false},     {"HOLD", ctlq_hold, true, false},
     {"RELEASE", ctlq_release, true, false}, {"DELETE", ctlq_delete, true, false},
     {"BOUNCE", ctlq_bounce, true, false},   {"SUBMIT", submit_start, false, true},
+    {"TLS-SEND-REPORTS", ctl_tls_reports, true, false},
 };
 
 static void
@@ -370,6 +378,7 @@ ctl_open(struct server *srv, char *err, size_t errlen)
 		ctl_free(ctl);
 		return NULL;
 	}
+	ctl->rpt = tlsrpt_job_new(srv);
 	log_info("event=ctl_ready control_socket=%s group=%s submit_socket=%s",
 	         srv->cfg->control_socket, gr ? CTL_GROUP : "(daemon's)", srv->cfg->submit_socket);
 	return ctl;
@@ -378,7 +387,7 @@ ctl_open(struct server *srv, char *err, size_t errlen)
 unsigned
 ctl_busy(const struct ctl *ctl)
 {
-	return ctl ? ctl->nsubmits : 0;
+	return ctl ? ctl->nsubmits + tlsrpt_busy(ctl->rpt) : 0;
 }
 
 void
@@ -386,6 +395,7 @@ ctl_free(struct ctl *ctl)
 {
 	if (ctl == NULL)
 		return;
+	tlsrpt_job_free(ctl->rpt);
 	while (ctl->conns)
 		conn_free(ctl->conns);
 	for (int i = 0; i < 2; i++) {

@@ -34,7 +34,7 @@ struct ctl;
  */
 struct ctl *ctl_open(struct server *srv, char *err, size_t errlen);
 
-/* Local submissions not yet answered: the drain waits for them. */
+/* Local submissions not yet answered and a TLS-RPT run under way: the drain waits for them. */
 unsigned ctl_busy(const struct ctl *c);
 
 /*

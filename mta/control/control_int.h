@@ -30,4 +30,13 @@ void submit_start(struct ctl_conn *c, char *arg);
 void submit_feed(struct ctl_conn *c, struct evbuffer *in);
 void submit_free(struct submit *sub);
 
+/* tlsrpt.c: the daily TLS-RPT job (timer made here, freed by ctl_free) and the
+ * verb TLS-SEND-REPORTS [YYYY-MM-DD] (its reply comes when the run ends) */
+struct tlsrpt_job;
+struct tlsrpt_job *tlsrpt_job_new(struct server *srv);
+void tlsrpt_job_free(struct tlsrpt_job *job);
+void tlsrpt_verb(struct tlsrpt_job *job, struct ctl_conn *c, char *arg);
+/* 1 while a run is under way (the drain waits: it stops at its next step), else 0 */
+unsigned tlsrpt_busy(const struct tlsrpt_job *job);
+
 #endif

@@ -38,6 +38,15 @@ struct sts_view {
 	const char *problem_detail;
 };
 
+/*
+ * Reading a view (sts.c): mode ENFORCE/TESTING with problem OK: a policy
+ * applies (fetched now, from memory or from the spool); with a problem: a
+ * cached policy still applies although this round's TXT or fetch failed
+ * (RFC 8461 5.1: report it, keep enforcing). Mode NONE with a problem: the
+ * domain announced a policy that could not be fetched and none is cached:
+ * deliver as without MTA-STS (RFC 8461 5), report the problem. Mode NONE
+ * without a problem: no MTA-STS (or the policy says mode none).
+ */
 typedef void (*sts_cb)(void *arg, const struct sts_view *v);
 
 /* The per-process MTA-STS state; NULL when mta_sts = no. */

@@ -1,0 +1,270 @@
+/*
+ * spool_tlsread: the read side of the outbound TLS counters (schema 6) and
+ * the TLS-RPT bookkeeping.
+ *
+ * spool_tls_list, spool_tlsrpt_sent and spool_sts_policy_text open spool.db
+ * read-only on their own handle (like spool_audit_list): mxrelayctl uses
+ * them while the daemon runs, the daily report job on a worker thread. spool_tlsrpt_mark writes
+ * one tlsrpt_sent row on the writer's handle (autocommit: one statement).
+ * Never creates the file and never migrates it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "spool_int.h"
+
+#define TLS_SCHEMA 6 /* the first schema with tls_stats, tls_failures, tlsrpt_sent */
+
+static const char *
+col(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? s : "";
+}
+
+/* Open DIR/spool.db read-only and check it has the TLS tables. 0 / -1. */
+static int
+open_ro(const char *dir, const char *what, sqlite3 **db, char *err, size_t errlen)
+{
+	size_t len = strlen(dir) + sizeof "/spool.db";
+	char *path = malloc(len);
+	struct stat sb;
+	int64_t v = 0;
+	int ret = -1;
+
+	*db = NULL;
+	if (path == NULL) {
+		spool_seterr(err, errlen, "spool: %s: out of memory", what);
+		return -1;
+	}
+	snprintf(path, len, "%s/spool.db", dir);
+	/* never create it: SQLite would make an empty file for a mistyped data_dir */
+	if (stat(path, &sb) != 0) {
+		spool_seterr(err, errlen, errno == ENOENT ? "no spool database at %s%s" : "%s: %s",
+		             path, errno == ENOENT ? "" : strerror(errno));
+		goto done;
+	}
+	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: %s %s: %s", what, path,
+		             *db ? sqlite3_errmsg(*db) : "out of memory");
+		goto done;
+	}
+	sqlite3_busy_timeout(*db, 5000);
+	if (spool_pragma_int(*db, "PRAGMA user_version", &v) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: %s %s: %s", what, path, sqlite3_errmsg(*db));
+		goto done;
+	}
+	if (v < TLS_SCHEMA || v > SPOOL_SCHEMA_VERSION) {
+		spool_seterr(err, errlen,
+		             v < TLS_SCHEMA
+		                 ? "%s has schema version %lld, which has no TLS counters"
+		                   " yet: start this version of mxrelayd once to upgrade it"
+		                 : "%s: schema version %lld is newer than this mxrelay",
+		             path, (long long)v);
+		goto done;
+	}
+	ret = 0;
+done:
+	if (ret != 0 && *db) {
+		sqlite3_close(*db);
+		*db = NULL;
+	}
+	free(path);
+	return ret;
+}
+
+static int
+list_rows(sqlite3 *db, int64_t since, int (*cb)(void *, const struct spool_tls_row *), void *arg,
+          char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT day, domain, policy, policy_string, mx, sessions_ok, sessions_failed,"
+	    " delivered, verified FROM tls_stats WHERE day >= ?1 ORDER BY day, domain, policy, mx";
+	sqlite3_stmt *st = NULL;
+	int rc, stop = 0;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, since);
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct spool_tls_row r = {
+		    .day = sqlite3_column_int64(st, 0),
+		    .domain = col(st, 1),
+		    .policy = col(st, 2),
+		    .policy_string = col(st, 3),
+		    .mx = col(st, 4),
+		    .sessions_ok = sqlite3_column_int64(st, 5),
+		    .sessions_failed = sqlite3_column_int64(st, 6),
+		    .delivered = sqlite3_column_int64(st, 7),
+		    .verified = sqlite3_column_int64(st, 8),
+		};
+		stop = cb ? cb(arg, &r) : 0;
+	}
+	if (!stop && rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	return stop ? 1 : 0;
+fail:
+	spool_seterr(err, errlen, "spool: tls_stats: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return -1;
+}
+
+static int
+list_fails(sqlite3 *db, int64_t since, int (*cb)(void *, const struct spool_tls_failure *),
+           void *arg, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT day, domain, policy, result_type, sending_ip, mx, mx_ip, detail, count"
+	    " FROM tls_failures WHERE day >= ?1"
+	    " ORDER BY day, domain, policy, result_type, mx, mx_ip, sending_ip";
+	sqlite3_stmt *st = NULL;
+	int rc, stop = 0;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, since);
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct spool_tls_failure f = {
+		    .day = sqlite3_column_int64(st, 0),
+		    .domain = col(st, 1),
+		    .policy = col(st, 2),
+		    .result_type = col(st, 3),
+		    .sending_ip = col(st, 4),
+		    .mx = col(st, 5),
+		    .mx_ip = col(st, 6),
+		    .detail = col(st, 7),
+		    .count = sqlite3_column_int64(st, 8),
+		};
+		stop = cb ? cb(arg, &f) : 0;
+	}
+	if (!stop && rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	return stop ? 1 : 0;
+fail:
+	spool_seterr(err, errlen, "spool: tls_failures: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return -1;
+}
+
+int
+spool_tls_list(const char *dir, int64_t since_day,
+               int (*row_cb)(void *arg, const struct spool_tls_row *r),
+               int (*fail_cb)(void *arg, const struct spool_tls_failure *f), void *arg, char *err,
+               size_t errlen)
+{
+	sqlite3 *db;
+	int rc = -1;
+
+	if (open_ro(dir, "tls", &db, err, errlen) != 0)
+		return -1;
+	/* one read transaction: rows and failures from the same snapshot */
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: tls: %s", sqlite3_errmsg(db));
+		goto done;
+	}
+	rc = list_rows(db, since_day, row_cb, arg, err, errlen);
+	if (rc == 0)
+		rc = list_fails(db, since_day, fail_cb, arg, err, errlen);
+	if (rc > 0)
+		rc = 0; /* a callback asked to stop */
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+done:
+	sqlite3_close(db);
+	return rc;
+}
+
+int
+spool_tlsrpt_sent(const char *dir, int64_t day, const char *domain, int *sent, char *err,
+                  size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT 1 FROM tlsrpt_sent WHERE day = ?1 AND domain = ?2 COLLATE NOCASE LIMIT 1";
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	int rc, ret = -1;
+
+	*sent = 0;
+	if (open_ro(dir, "tlsrpt", &db, err, errlen) != 0)
+		return -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, day) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, domain, -1, SQLITE_STATIC) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto fail;
+	*sent = rc == SQLITE_ROW;
+	ret = 0;
+	goto done;
+fail:
+	spool_seterr(err, errlen, "spool: tlsrpt_sent: %s", sqlite3_errmsg(db));
+done:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return ret;
+}
+
+int
+spool_tlsrpt_mark(struct spool *sp, int64_t day, const char *domain, const char *rua,
+                  const char *report_id, int64_t when, const char *status, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "INSERT OR REPLACE INTO tlsrpt_sent (day, domain, rua, report_id, sent, status)"
+	    " VALUES (?1, lower(?2), ?3, ?4, ?5, ?6)";
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+
+	if (sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, day) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, domain, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, rua, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 4, report_id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 5, when) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 6, status, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE) {
+		spool_seterr(err, errlen, "spool: tlsrpt_sent: %s", sqlite3_errmsg(sp->db));
+		goto done;
+	}
+	ret = 0;
+done:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int
+spool_sts_policy_text(const char *dir, const char *domain, char **policy, char *err, size_t errlen)
+{
+	static const char sql[] = "SELECT policy FROM sts_policies WHERE domain = lower(?1)";
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	int rc, ret = -1, oom = 0;
+
+	*policy = NULL;
+	if (open_ro(dir, "sts_policies", &db, err, errlen) != 0)
+		return -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*policy = spool_col_dup(st, 0, &oom);
+	else if (rc != SQLITE_DONE)
+		goto fail;
+	if (oom) {
+		spool_seterr(err, errlen, "spool: sts_policies: out of memory");
+		goto done;
+	}
+	ret = 0;
+	goto done;
+fail:
+	spool_seterr(err, errlen, "spool: sts_policies: %s", sqlite3_errmsg(db));
+done:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return ret;
+}
