@@ -6,6 +6,7 @@ from the test CA or self-signed. Every case checks the delivery log
 no MAIL at all when the certificate does not match) and the tls_stats /
 tls_failures rows the daemon writes for the TLS report and TLS-RPT."""
 
+import json
 import urllib.request
 
 import mxpeers
@@ -73,6 +74,13 @@ def stats(d, domain):
     return rows, fails
 
 
+def report(d):
+    """`mxrelayctl tls report --json` (the admin's view of the same rows), per domain."""
+    p = mxtest.run([mxtest.MXRELAYCTL, "tls", "report", "--json", "-c", d.conf_path],
+                   timeout=30, check=0)
+    return {x["domain"]: x for x in json.loads(p.stdout)["domains"]}
+
+
 def metric(d, name):
     """One value from GET /metrics (metrics_listen inside the namespace)."""
     with net().inside():
@@ -113,6 +121,9 @@ def test_tlsa_match_dane_ee_and_dane_ta():
     assert fails == [], fails
     rows, _ = stats(d, "ta.sig.test")
     assert [(r["policy"], r["delivered"], r["verified"]) for r in rows] == [("dane", 1, 1)], rows
+    rep = report(d)
+    assert rep["ee.sig.test"]["delivered"]["dane"] == 1, rep
+    assert rep["ta.sig.test"]["delivered"]["dane"] == 1 and rep["ta.sig.test"]["verified"] == 1
 
 
 def test_tlsa_mismatch_defers_without_plaintext_retry():
@@ -136,6 +147,8 @@ def test_tlsa_mismatch_defers_without_plaintext_retry():
     assert [(f["policy"], f["result_type"], f["mx_ip"]) for f in fails] == [
         ("dane", "validation-failure", "127.0.0.13")], fails
     assert fails[0]["count"] >= 2, fails
+    rep = report(d)["bad.sig.test"]
+    assert rep["failures"]["validation-failure"] >= 2 and sum(rep["delivered"].values()) == 0, rep
 
 
 def test_tlsa_but_no_starttls_defers_474():
