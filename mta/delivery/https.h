@@ -92,6 +92,13 @@ struct https_req *https_post(struct https *h, const char *url, const char *conte
 /* Stop a request: its callback never fires. Also from inside another request's callback. */
 void https_cancel(struct https_req *r);
 
+/*
+ * Host entries handed to curl's DNS cache (CURLOPT_RESOLVE) and not yet
+ * withdrawn: live requests' hosts plus the ended ones waiting for the next
+ * transfer to withdraw them. For tests and metrics.
+ */
+size_t https_dns_entries(const struct https *h);
+
 /* "ok", "dns", "connect", "certificate", "tls", "http-status", "content-type", "too-large", ... */
 const char *https_status_name(enum https_status s);
 
