@@ -16,6 +16,8 @@ test CA. Checks:
   waiters their problem detail;
 - max_age 0 is cached for 300 s (no GET per round), and domains whose policy
   expired or whose failed fetch may be retried are freed (sts_sweep);
+- a policy host that answers after 12 s (RFC 8461 3.3 gives hosts a minute)
+  still delivers its policy;
 - https.c withdraws each ended host from curl's DNS cache (CURLOPT_RESOLVE
   entries never expire), so many hosts do not pile up there.
 Enforcement (MX filtering, certificate names) is tlspol's and dest's test."""
@@ -295,6 +297,42 @@ def test_tiny_max_age_is_floored_and_expired_domains_are_freed():
     rows = db.execute("SELECT domain, max_age, expires - fetched FROM sts_policies").fetchall()
     db.close()
     assert rows == [("zero.plain.test", 0, 300)], rows
+
+
+SLOW_SERVER = r"""
+import socket, ssl, sys, time
+cert, key, body = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ls = socket.create_server(("127.0.0.55", 443))
+print("ready", flush=True)
+c, _ = ls.accept()
+t = ctx.wrap_socket(c, server_side=True)
+t.recv(4096)
+time.sleep(12)
+t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+          b"Connection: close\r\n\r\n" % len(body) + body)
+t.close()
+"""
+
+
+def test_slow_policy_host_within_a_minute_is_waited_for():
+    n = net()
+    n.set_zone("plain.test", ['_mta-sts.slow TXT "v=STSv1; id=1"', "mta-sts.slow A 127.0.0.55"])
+    leaf = n.leaf("mta-sts.slow.plain.test")
+    srv = subprocess.Popen(n.cmd(["python3", "-c", SLOW_SERVER, leaf.cert, leaf.key, policy()]),
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline().strip() == "ready"
+        pr = Probe(n, relay_conf(n))
+        t0 = time.monotonic()
+        v = pr.get("slow.plain.test")
+        assert (v["mode"], v["id"], v["problem"]) == ("enforce", "1", "ok"), v
+        assert time.monotonic() - t0 >= 12
+        pr.quit()
+    finally:
+        srv.kill()
+        srv.wait()
 
 
 def test_https_withdraws_ended_hosts_from_the_curl_dns_cache():
