@@ -157,6 +157,8 @@ sts_sweep(struct sts *s, int64_t now)
 {
 	size_t left = 0;
 
+	if (s == NULL)
+		return 0;
 	for (size_t b = 0; b < STS_BUCKETS; b++) {
 		struct sts_dom *d = s->buckets[b], *next;
 		for (; d; d = next) {

@@ -65,7 +65,7 @@ void sts_cancel(struct sts_wait *w);
 /*
  * Free the domains that remember nothing in force at now (unix seconds):
  * policy expired (or none) and no failed fetch waiting for its retry time,
- * with no round running. A timer does it every 10 minutes; tests call it
+ * with no round running (s NULL: 0). A timer does it every 10 minutes; tests call it
  * with a later now. Returns how many domains are still held.
  */
 size_t sts_sweep(struct sts *s, int64_t now);
