@@ -30,8 +30,8 @@ struct https {
 	 * handle's DNS cache: each ended host is withdrawn ("-HOST:PORT") with
 	 * the next transfer, so the cache holds live hosts and the last few.
 	 */
-	struct curl_slist *stale;    /* "-HOST:PORT" waiting for the next transfer */
-	struct curl_slist *cached;   /* "HOST:PORT" handed to curl, not withdrawn */
+	struct curl_slist *stale;  /* "-HOST:PORT" waiting for the next transfer */
+	struct curl_slist *cached; /* "HOST:PORT" handed to curl, not withdrawn */
 };
 
 /* One socket curl wants watched (curl_multi_assign keeps it with the socket). */

@@ -115,9 +115,8 @@ test_entry_stays_until_withdrawn(void **state)
 	                 CURLE_COULDNT_CONNECT);
 	assert_int_equal(transfer(m, "x.mxrelay.invalid", port, NULL), CURLE_COULDNT_CONNECT);
 	/* y's transfer carries x's withdrawal first, as https.c's lists do */
-	assert_int_equal(
-	    transfer(m, "y.mxrelay.invalid", port, (const char *[]){minus_x, y, NULL}),
-	    CURLE_COULDNT_CONNECT);
+	assert_int_equal(transfer(m, "y.mxrelay.invalid", port, (const char *[]){minus_x, y, NULL}),
+	                 CURLE_COULDNT_CONNECT);
 	/* x is gone from the cache; y (not withdrawn) is still there */
 	assert_int_not_equal(transfer(m, "x.mxrelay.invalid", port, NULL), CURLE_COULDNT_CONNECT);
 	assert_int_equal(transfer(m, "y.mxrelay.invalid", port, NULL), CURLE_COULDNT_CONNECT);
