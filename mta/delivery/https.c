@@ -25,6 +25,13 @@ struct https {
 	CURLM *multi;
 	struct event *timer;
 	struct https_req *reqs; /* every live request */
+	/*
+	 * CURLOPT_RESOLVE entries without '+' never expire in the multi
+	 * handle's DNS cache: each ended host is withdrawn ("-HOST:PORT") with
+	 * the next transfer, so the cache holds live hosts and the last few.
+	 */
+	struct curl_slist *stale;  /* "-HOST:PORT" waiting for the next transfer */
+	struct curl_slist *cached; /* "HOST:PORT" handed to curl, not withdrawn */
 };
 
 /* One socket curl wants watched (curl_multi_assign keeps it with the socket). */
@@ -44,6 +51,7 @@ struct https_req {
 	char *want_type; /* GET: wanted media type, NULL: any */
 	size_t max_body;
 	bool post;
+	bool done; /* curl finished the transfer: its CURLOPT_RESOLVE list was applied */
 	char *post_body;
 	size_t post_len;
 	struct curl_slist *headers, *resolve;
@@ -65,6 +73,72 @@ https_status_name(enum https_status s)
 	return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "other";
 }
 
+/* ---- the DNS cache entries handed to curl ---------------------------------- */
+
+static bool
+slist_has(const struct curl_slist *l, const char *s)
+{
+	for (; l; l = l->next)
+		if (strcmp(l->data, s) == 0)
+			return true;
+	return false;
+}
+
+/* l without its first item equal to s. */
+static struct curl_slist *
+slist_del(struct curl_slist *l, const char *s)
+{
+	struct curl_slist **pp = &l, *n;
+
+	while ((n = *pp) != NULL && strcmp(n->data, s) != 0)
+		pp = &n->next;
+	if (n) {
+		*pp = n->next;
+		n->next = NULL;
+		curl_slist_free_all(n);
+	}
+	return l;
+}
+
+static struct curl_slist *
+slist_add(struct curl_slist *l, const char *s)
+{
+	struct curl_slist *n = slist_has(l, s) ? l : curl_slist_append(l, s);
+
+	return n ? n : l; /* out of memory: the entry is only kept a little longer */
+}
+
+/* Another live request for r's host and port (it will hand its own entry). */
+static bool
+host_live(const struct https_req *r)
+{
+	for (const struct https_req *o = r->h->reqs; o; o = o->next)
+		if (o != r && o->host && o->port == r->port && strcmp(o->host, r->host) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * r's transfer is over: withdraw its host from curl's cache with the next
+ * transfer. A transfer curl never started did not apply the withdrawals r
+ * carried: they wait for the next one again.
+ */
+static void
+resolve_release(struct https_req *r)
+{
+	struct https *h = r->h;
+	char key[300];
+
+	for (const struct curl_slist *l = r->resolve; !r->done && l; l = l->next)
+		if (l->data[0] == '-') {
+			h->stale = slist_add(h->stale, l->data);
+			h->cached = slist_add(h->cached, l->data + 1);
+		}
+	snprintf(key, sizeof key, "-%s:%ld", r->host, r->port);
+	if (!host_live(r) && slist_has(h->cached, key + 1))
+		h->stale = slist_add(h->stale, key);
+}
+
 static void
 req_free(struct https_req *r)
 {
@@ -76,6 +150,8 @@ req_free(struct https_req *r)
 		curl_multi_remove_handle(h->multi, r->easy); /* may call on_socket */
 		curl_easy_cleanup(r->easy);
 	}
+	if (r->resolve)
+		resolve_release(r);
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -265,8 +341,10 @@ check_done(struct https *h)
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		if (r)
+		if (r) {
+			r->done = true;
 			done_one(r, m->data.result);
+		}
 	}
 }
 
@@ -341,6 +419,45 @@ easy_opts(struct https_req *r)
 	return bad ? -1 : 0;
 }
 
+/*
+ * r's CURLOPT_RESOLVE list: the withdrawals of ended hosts (curl applies
+ * them when this transfer starts), then entry, r's own host. Its own host
+ * needs no withdrawal: the new entry replaces the old one.
+ */
+static int
+resolve_list(struct https_req *r, const char *entry)
+{
+	struct https *h = r->h;
+	struct curl_slist *l = NULL, *n;
+	char key[300];
+
+	snprintf(key, sizeof key, "%s:%ld", r->host, r->port);
+	while ((n = h->stale) != NULL) {
+		h->stale = n->next;
+		n->next = NULL;
+		if (strcmp(n->data + 1, key) == 0) {
+			curl_slist_free_all(n);
+			continue;
+		}
+		h->cached = slist_del(h->cached, n->data + 1);
+		if (l == NULL)
+			l = n;
+		else {
+			struct curl_slist *t = l;
+			while (t->next)
+				t = t->next;
+			t->next = n;
+		}
+	}
+	if ((n = curl_slist_append(l, entry)) == NULL) {
+		r->resolve = l; /* given back by req_free: not applied */
+		return -1;
+	}
+	r->resolve = n;
+	h->cached = slist_add(h->cached, key);
+	return 0;
+}
+
 /* "host:port:addr1,addr2" for CURLOPT_RESOLVE (IPv6 in brackets). */
 static int
 resolve_entry(struct https_req *r, const struct dns_mx_result *res)
@@ -363,8 +480,7 @@ resolve_entry(struct https_req *r, const struct dns_mx_result *res)
 	}
 	if (line[off - 1] == ':')
 		return -1;
-	r->resolve = curl_slist_append(NULL, line);
-	return r->resolve ? 0 : -1;
+	return resolve_list(r, line);
 }
 
 static void
@@ -530,7 +646,19 @@ https_free(struct https *h)
 	if (h->multi)
 		curl_multi_cleanup(h->multi); /* closes its sockets through on_socket */
 	loop_timer_free(h->timer);
+	curl_slist_free_all(h->stale);
+	curl_slist_free_all(h->cached);
 	SSL_CTX_free(h->trust);
 	curl_global_cleanup();
 	free(h);
+}
+
+size_t
+https_dns_entries(const struct https *h)
+{
+	size_t n = 0;
+
+	for (const struct curl_slist *l = h->cached; l; l = l->next)
+		n++;
+	return n;
 }

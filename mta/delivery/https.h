@@ -12,7 +12,7 @@
  * trust store as the SMTP client's (tls_ca_file, or the system's: the
  * SSL_CTX given to https_new, loaded before the privilege drop).
  * Fixed bounds: https only, no redirects, no proxy, TLS 1.2 or newer, 5 s
- * to connect, 10 s for the whole transfer (after the DNS lookup), bodies
+ * to connect, 60 s for the whole transfer (after the DNS lookup), bodies
  * above the caller's cap are cut off and fail.
  * Never: blocks the loop, follows a redirect, sends cookies or credentials.
  * Loop thread only.
@@ -28,7 +28,14 @@ struct dns;
 struct https;
 struct https_req;
 
-#define HTTPS_TIMEOUT_MS 10000
+/*
+ * RFC 8461 3.3 suggests a one-minute timeout for the policy GET and asks
+ * policy hosts to answer within it: a shorter bound would drop MTA-STS for
+ * slow but compliant hosts. An unreachable host still fails after the 5 s
+ * connect bound; a host that accepts and stalls delays only its own
+ * domain's mail, once per policy id per 5 minutes (sts.c STS_RETRY_S).
+ */
+#define HTTPS_TIMEOUT_MS 60000
 #define HTTPS_CONNECT_TIMEOUT_MS 5000
 
 enum https_status {
@@ -91,6 +98,13 @@ struct https_req *https_post(struct https *h, const char *url, const char *conte
 
 /* Stop a request: its callback never fires. Also from inside another request's callback. */
 void https_cancel(struct https_req *r);
+
+/*
+ * Host entries handed to curl's DNS cache (CURLOPT_RESOLVE) and not yet
+ * withdrawn: live requests' hosts plus the ended ones waiting for the next
+ * transfer to withdraw them. For tests and metrics.
+ */
+size_t https_dns_entries(const struct https *h);
 
 /* "ok", "dns", "connect", "certificate", "tls", "http-status", "content-type", "too-large", ... */
 const char *https_status_name(enum https_status s);

@@ -34,6 +34,17 @@
 
 #define STS_BUCKETS 1024
 #define STS_RETRY_S 300 /* a failed fetch for one id is not repeated sooner */
+/*
+ * The shortest time a fetched policy is cached, whatever its max_age (0
+ * included): without it a tiny max_age means a GET and a spool write on
+ * every delivery round. RFC 8461 3.2 says clients SHOULD cache a policy
+ * "for up to" max_age; the floor outlives it only while the TXT id stays
+ * the same (a new id is fetched at once, 3.1: the id changes with the
+ * policy), i.e. a policy is applied at most 5 minutes after its record
+ * vanished or its max_age ran out.
+ */
+#define STS_MIN_CACHE_S 300
+#define STS_SWEEP_S 600 /* how often domains that remember nothing in force are freed */
 
 enum sts_src { SRC_NONE, SRC_SPOOL, SRC_FETCH, SRC_CACHE };
 
@@ -75,7 +86,8 @@ struct sts {
 	struct server *srv;
 	struct dns *dns;
 	struct https *https;
-	struct event *kick; /* delivers rounds that ended inside sts_get */
+	struct event *kick;  /* delivers rounds that ended inside sts_get */
+	struct event *sweep; /* frees expired domains (sts_sweep) */
 	struct sts_dom *kicked;
 	struct sts_dom *buckets[STS_BUCKETS];
 };
@@ -116,21 +128,54 @@ dom_find(struct sts *s, const char *domain, bool create)
 }
 
 /*
- * Free d when it remembers nothing (no policy, no failed fetch) and nothing
- * runs for it: domains without MTA-STS cost no memory between deliveries.
+ * Free d when nothing runs for it and it remembers nothing still in force
+ * at now: no unexpired policy, no failed fetch whose retry time is ahead.
+ * Domains without MTA-STS cost no memory between deliveries; expired ones
+ * (up to STS_POLICY_MAX of text each) go at the latest with the next sweep.
+ * true: d was freed.
  */
-static void
-dom_forget(struct sts_dom *d)
+static bool
+dom_forget(struct sts_dom *d, int64_t now)
 {
 	struct sts_dom **pp = &d->s->buckets[bucket(d->domain)];
 
-	if (d->busy || d->have || d->fail_id[0] || d->waiters || d->firing)
-		return;
+	if (d->busy || d->kicked || d->waiters || d->firing || (d->have && d->expires > now) ||
+	    (d->fail_id[0] && d->retry_at > now))
+		return false;
 	while (*pp != d)
 		pp = &(*pp)->next;
 	*pp = d->next;
+	sts_policy_free(&d->pol);
+	free(d->text);
 	free(d->domain);
 	free(d);
+	return true;
+}
+
+size_t
+sts_sweep(struct sts *s, int64_t now)
+{
+	size_t left = 0;
+
+	if (s == NULL)
+		return 0;
+	for (size_t b = 0; b < STS_BUCKETS; b++) {
+		struct sts_dom *d = s->buckets[b], *next;
+		for (; d; d = next) {
+			next = d->next;
+			left += dom_forget(d, now) ? 0 : 1;
+		}
+	}
+	return left;
+}
+
+static void
+on_sweep(void *arg)
+{
+	struct sts *s = arg;
+	size_t left = sts_sweep(s, now_s());
+
+	log_debug("event=sts_sweep domains=%zu", left);
 }
 
 /* A reason for a key="value" log field: no quotes, no control characters. */
@@ -203,6 +248,7 @@ round_end(struct sts_dom *d, bool fresh)
 {
 	struct sts_view v = {.mode = STS_MODE_NONE, .id = "", .policy_text = ""};
 	struct sts_wait *w;
+	char detail[sizeof d->detail];
 
 	d->busy = false;
 	if (usable(d, fresh)) {
@@ -213,8 +259,10 @@ round_end(struct sts_dom *d, bool fresh)
 		v.policy_text = d->text;
 		log_use(d, fresh ? SRC_FETCH : SRC_CACHE);
 	}
+	/* a copy: a waiter starting a new round clears d->detail for the later ones */
 	v.problem = d->problem;
-	v.problem_detail = d->detail;
+	memcpy(detail, d->detail, sizeof detail);
+	v.problem_detail = detail;
 	/* waiters may start a new round (d->waiters) or cancel others (d->firing) */
 	d->firing = d->waiters;
 	for (w = d->firing; w; w = w->next)
@@ -225,7 +273,7 @@ round_end(struct sts_dom *d, bool fresh)
 		w->cb(w->arg, &v);
 		free(w);
 	}
-	dom_forget(d);
+	dom_forget(d, now_s());
 }
 
 /* ---- the spool copy ------------------------------------------------------ */
@@ -342,7 +390,8 @@ on_fetch(void *arg, const struct https_result *r)
 		return;
 	}
 	/* RFC 8461 3.3/5.1: the id is the TXT record's; max_age counts from now */
-	adopt(d, d->txt_id, &pol, r->body, r->len, t, t + pol.max_age);
+	adopt(d, d->txt_id, &pol, r->body, r->len, t,
+	      t + (pol.max_age > STS_MIN_CACHE_S ? pol.max_age : STS_MIN_CACHE_S));
 	metrics_inc(M_STS_FETCH_OK);
 	d->src = SRC_FETCH;
 	d->fail_id[0] = '\0';
@@ -512,14 +561,16 @@ sts_new(struct server *srv, struct resolver *res)
 	s->srv = srv;
 	s->dns = resolver_dns(res);
 	s->kick = loop_timer_new(srv->base, false, on_kick, s);
+	s->sweep = loop_timer_new(srv->base, true, on_sweep, s);
 	s->https = https_new(srv->base, s->dns, srv->client_tls, err, sizeof err);
-	if (s->https == NULL || s->kick == NULL) {
+	if (s->https == NULL || s->kick == NULL || s->sweep == NULL) {
 		log_err("event=sts_off reason=\"%s\"", s->https ? "no timer" : err);
 		sts_free(s);
 		return NULL;
 	}
 	if (srv->cfg->data_dir)
 		load_spool(s);
+	loop_timer_add(s->sweep, STS_SWEEP_S * 1000);
 	return s;
 }
 
@@ -545,5 +596,6 @@ sts_free(struct sts *s)
 	}
 	https_free(s->https); /* cancels fetches: their callbacks never fire */
 	loop_timer_free(s->kick);
+	loop_timer_free(s->sweep);
 	free(s);
 }

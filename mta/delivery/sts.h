@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mta/delivery/tlsreq.h"
 #include "mta/shared/sts.h" /* enum sts_mode */
@@ -60,5 +61,13 @@ void sts_free(struct sts *s);
  */
 struct sts_wait *sts_get(struct sts *s, const char *domain, sts_cb cb, void *arg);
 void sts_cancel(struct sts_wait *w);
+
+/*
+ * Free the domains that remember nothing in force at now (unix seconds):
+ * policy expired (or none) and no failed fetch waiting for its retry time,
+ * with no round running (s NULL: 0). A timer does it every 10 minutes; tests call it
+ * with a later now. Returns how many domains are still held.
+ */
+size_t sts_sweep(struct sts *s, int64_t now);
 
 #endif

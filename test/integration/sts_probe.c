@@ -6,13 +6,18 @@
  * policies. Lines on stdin: "get DOMAIN" asks sts_get and prints the view
  * as one JSON line on stdout; "stats" prints the fetch counters
  * (mxrelay_sts_fetch_total); "post URL TEXT" POSTs TEXT with https_post and
- * prints the result; "quit" ends. Logs go where the config says.
+ * prints the result; "reget DOMAIN" is "get" whose callback asks sts_get
+ * again for DOMAIN (a waiter starting a new round; that view is printed
+ * too); "sweep SECONDS" runs sts_sweep as at now + SECONDS and prints the
+ * domains left; "entries" prints https_dns_entries of the probe's own
+ * client (the one "post" uses); "quit" ends. Logs go where the config says.
  *     sts_probe CONFIG
  */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mta/async.h"
@@ -76,6 +81,18 @@ on_view(void *arg, const struct sts_view *v)
 	free(domain);
 }
 
+static struct probe *the_probe;
+
+/* A waiter that starts a new round from its callback (sts.c round_end must cope). */
+static void
+on_view_reget(void *arg, const struct sts_view *v)
+{
+	char *domain = strdup(arg);
+
+	on_view(arg, v);
+	sts_get(the_probe->sts, domain, on_view, domain);
+}
+
 static void
 on_posted(void *arg, const struct https_result *r)
 {
@@ -108,6 +125,15 @@ command(struct probe *p, char *line)
 			printf("{\"error\": \"sts off\"}\n");
 			fflush(stdout);
 		}
+	} else if (strncmp(line, "reget ", 6) == 0) {
+		sts_get(p->sts, line + 6, on_view_reget, strdup(line + 6));
+	} else if (strncmp(line, "sweep ", 6) == 0) {
+		printf("{\"domains\": %zu}\n",
+		       sts_sweep(p->sts, (int64_t)time(NULL) + strtol(line + 6, NULL, 10)));
+		fflush(stdout);
+	} else if (strcmp(line, "entries") == 0) {
+		printf("{\"dns_entries\": %zu}\n", https_dns_entries(p->https));
+		fflush(stdout);
 	} else if (strcmp(line, "stats") == 0) {
 		printf("{\"fetch_ok\": %llu, \"fetch_error\": %llu}\n",
 		       (unsigned long long)metrics_counter(M_STS_FETCH_OK),
@@ -173,6 +199,7 @@ main(int argc, char **argv)
 	static struct probe p;
 	char err[512] = "";
 
+	the_probe = &p;
 	if (argc != 2) {
 		fprintf(stderr, "usage: sts_probe CONFIG\n");
 		return 2;

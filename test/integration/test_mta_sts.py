@@ -11,7 +11,15 @@ test CA. Checks:
   be fetched (5.1: a failed fetch keeps the cached policy);
 - a redirect, a wrong Content-Type, an oversized body, a 404, an invalid
   policy, or a certificate for another name give no policy, the RFC 8460
-  problem and an event=sts_fetch_failed line; redirects are never followed.
+  problem and an event=sts_fetch_failed line; redirects are never followed;
+- a waiter that starts a new round from its callback leaves the later
+  waiters their problem detail;
+- max_age 0 is cached for 300 s (no GET per round), and domains whose policy
+  expired or whose failed fetch may be retried are freed (sts_sweep);
+- a policy host that answers after 12 s (RFC 8461 3.3 gives hosts a minute)
+  still delivers its policy;
+- https.c withdraws each ended host from curl's DNS cache (CURLOPT_RESOLVE
+  entries never expire), so many hosts do not pile up there.
 Enforcement (MX filtering, certificate names) is tlspol's and dest's test."""
 
 import json
@@ -230,6 +238,120 @@ def test_https_post_for_tlsrpt_reports():
         pr.p.stdin.write(f"post {url} x\n")
         pr.p.stdin.flush()
         assert json.loads(pr.p.stdout.readline()) == {"status": "refused"}, url
+    pr.quit()
+
+
+def command(pr, line, replies=1):
+    pr.p.stdin.write(line + "\n")
+    pr.p.stdin.flush()
+    out = []
+    for _ in range(replies):
+        ln = pr.p.stdout.readline()
+        mxtest.note(f"# probe {line}: {ln.strip()}")
+        assert ln, "sts_probe died:\n" + pr.logtext()
+        out.append(json.loads(ln))
+    return out if replies > 1 else out[0]
+
+
+def test_waiter_starting_a_new_round_keeps_the_detail_for_the_others():
+    """round_end: the first waiter's callback asks again (a new round starts and
+    clears the domain's detail); the waiter after it must still get the detail."""
+    n = net()
+    n.set_zone("plain.test", ['_mta-sts.nf TXT "v=STSv1; id=1"', "mta-sts.nf A 127.0.0.51"])
+    h = n.https("mta-sts.nf.plain.test", "127.0.0.51", status=404, body=policy())
+    pr = Probe(n, relay_conf(n))
+    # waiters fire newest first: "reget" (which asks again) before "get"
+    pr.p.stdin.write("get nf.plain.test\nreget nf.plain.test\n")
+    pr.p.stdin.flush()
+    views = [json.loads(pr.p.stdout.readline()) for _ in range(3)]
+    mxtest.note(f"# views: {views}")
+    for v in views:
+        assert v["problem"] == "sts-policy-fetch-error" and v["detail"], views
+    assert "HTTP status 404" in views[0]["detail"] and views[0]["detail"] == views[1]["detail"]
+    assert len(h.requests()) == 1, h.requests()
+    pr.quit()
+
+
+def test_tiny_max_age_is_floored_and_expired_domains_are_freed():
+    n = net()
+    n.set_zone("plain.test", ['_mta-sts.zero TXT "v=STSv1; id=1"', "mta-sts.zero A 127.0.0.52",
+                              '_mta-sts.gone TXT "v=STSv1; id=1"', "mta-sts.gone A 127.0.0.53"])
+    h = n.https("mta-sts.zero.plain.test", "127.0.0.52", body=policy(max_age=0))
+    n.https("mta-sts.gone.plain.test", "127.0.0.53", status=404, body=policy())
+    d = relay_conf(n)
+    pr = Probe(n, d)
+    for _ in range(3):
+        v = pr.get("zero.plain.test")
+        assert (v["mode"], v["id"], v["problem"]) == ("enforce", "1", "ok"), v
+    # max_age 0: cached for the 300 s floor, not fetched on every round
+    assert len(h.requests()) == 1, h.requests()
+    assert pr.get("gone.plain.test")["problem"] == "sts-policy-fetch-error"
+    assert pr.get("nosts.plain.test")["problem"] == "ok"   # remembers nothing: freed at once
+    assert command(pr, "sweep 0") == {"domains": 2}
+    assert command(pr, "sweep 200") == {"domains": 2}      # policy and retry time still ahead
+    assert command(pr, "sweep 400") == {"domains": 0}      # both past: freed
+    v = pr.get("zero.plain.test")                           # asked again: fetched again
+    assert (v["mode"], v["problem"]) == ("enforce", "ok") and len(h.requests()) == 2, v
+    pr.quit()
+    db = sqlite3.connect(os.path.join(d.data_dir, "spool.db"))
+    rows = db.execute("SELECT domain, max_age, expires - fetched FROM sts_policies").fetchall()
+    db.close()
+    assert rows == [("zero.plain.test", 0, 300)], rows
+
+
+SLOW_SERVER = r"""
+import socket, ssl, sys, time
+cert, key, body = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ls = socket.create_server(("127.0.0.55", 443))
+print("ready", flush=True)
+c, _ = ls.accept()
+t = ctx.wrap_socket(c, server_side=True)
+t.recv(4096)
+time.sleep(12)
+t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+          b"Connection: close\r\n\r\n" % len(body) + body)
+t.close()
+"""
+
+
+def test_slow_policy_host_within_a_minute_is_waited_for():
+    n = net()
+    n.set_zone("plain.test", ['_mta-sts.slow TXT "v=STSv1; id=1"', "mta-sts.slow A 127.0.0.55"])
+    leaf = n.leaf("mta-sts.slow.plain.test")
+    srv = subprocess.Popen(n.cmd(["python3", "-c", SLOW_SERVER, leaf.cert, leaf.key, policy()]),
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline().strip() == "ready"
+        pr = Probe(n, relay_conf(n))
+        t0 = time.monotonic()
+        v = pr.get("slow.plain.test")
+        assert (v["mode"], v["id"], v["problem"]) == ("enforce", "1", "ok"), v
+        assert time.monotonic() - t0 >= 12
+        pr.quit()
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def test_https_withdraws_ended_hosts_from_the_curl_dns_cache():
+    """CURLOPT_RESOLVE entries never expire in the multi handle's cache: one per
+    host for the life of the process unless withdrawn. 30 hosts, one after the
+    other, leave at most the last one there."""
+    n = net()
+    hosts = [f"h{i}.plain.test" for i in range(30)]
+    n.set_zone("plain.test", [f"h{i} A 127.0.0.54" for i in range(30)])
+    srv = n.https("h0.plain.test", "127.0.0.54")   # certificate for h0 only
+    pr = Probe(n, relay_conf(n))
+    for i, host in enumerate(hosts):
+        r = command(pr, f"post https://{host}/r x")
+        assert r["status"] == ("ok" if i == 0 else "certificate"), r
+        assert command(pr, "entries")["dns_entries"] <= 1
+    assert len(srv.requests()) == 1
+    # the withdrawal went with a later transfer, and h0 still resolves (its own entry)
+    assert command(pr, "post https://h0.plain.test/r y")["status"] == "ok"
+    assert command(pr, "entries") == {"dns_entries": 1}
     pr.quit()
 
 
