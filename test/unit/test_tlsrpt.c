@@ -469,6 +469,36 @@ test_spool_list_and_mark(void **state)
 	assert_int_equal(sent, 1);
 	assert_int_equal(spool_tlsrpt_sent(dir, 100, "a.example", &sent, err, sizeof err), 0);
 	assert_int_equal(sent, 0);
+
+	/* the due pairs of [100, 101]: 101/a.example is sent, so 100/a and 101/b are left */
+	int capped = -1;
+	memset(&s, 0, sizeof s);
+	assert_int_equal(spool_tlsrpt_due(dir, 100, 101, 10, on_row, on_fail, &s, &capped, err,
+	                                  sizeof err),
+	                 0);
+	assert_int_equal(capped, 0);
+	assert_int_equal(s.rows, 2);
+	assert_int_equal(s.ok, 3 + 4);
+	assert_int_equal(s.fails, 2);
+	/* a cap of one: the oldest due pair, and capped says more are due */
+	memset(&s, 0, sizeof s);
+	assert_int_equal(spool_tlsrpt_due(dir, 100, 101, 1, on_row, on_fail, &s, &capped, err,
+	                                  sizeof err),
+	                 0);
+	assert_int_equal(capped, 1);
+	assert_int_equal(s.rows, 1);
+	assert_string_equal(s.last_domain, "a.example");
+	/* once 100/a is marked, the cap of one takes 101/b: sent pairs never use it up */
+	assert_int_equal(spool_tlsrpt_mark(sp, 100, "a.example", "", "id0", 5, "no policy", err,
+	                                   sizeof err),
+	                 0);
+	memset(&s, 0, sizeof s);
+	assert_int_equal(spool_tlsrpt_due(dir, 100, 101, 1, on_row, on_fail, &s, &capped, err,
+	                                  sizeof err),
+	                 0);
+	assert_int_equal(capped, 0);
+	assert_int_equal(s.rows, 1);
+	assert_string_equal(s.last_domain, "b.example");
 	spool_close(sp);
 	tu_rmtree(base);
 }
