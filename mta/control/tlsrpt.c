@@ -9,8 +9,9 @@
  * (day, domain) after the other: TXT _smtp._tls.DOMAIN through delivery's
  * resolver (rptnet.h), tlsrpt_txt_parse, the JSON report gzipped once, then
  * per rua URI: mailto: -> a multipart/report message handed to intake like
- * a local submission (so it is DKIM-signed when tlsrpt_from's domain has a
- * key, spooled and delivered by the relay itself), then a tlsrpt_sent row
+ * a local submission (DKIM-signed with tlsrpt_from's domain key, spooled
+ * and delivered by the relay itself; without such a key mailto: is skipped
+ * and logged, event=tlsrpt_unsigned, RFC 8460 3), then a tlsrpt_sent row
  * through the writer. A day is reported once per rua: a message queued and
  * then a crash before the mark may send that report twice, with the same
  * report-id (DAY.DOMAIN@HOSTNAME), so the receiver can tell.
@@ -45,6 +46,7 @@
 #include "mta/delivery/https.h"
 #include "mta/delivery/rptnet.h"
 #include "mta/intake/content.h"
+#include "mta/intake/dkimsign.h"
 #include "mta/intake/intake.h"
 #include "mta/server.h"
 #include "mta/shared/addr.h"
@@ -454,6 +456,16 @@ submit_mailto(struct run *r, const char *addr)
 	struct content *ct;
 	size_t len;
 
+	/* RFC 8460 3: receivers ignore unsigned reports; left due for a run with a key */
+	if (!dkimsign_has(srv->dkim, addr_domain(from))) {
+		r->failed++;
+		log_warn("event=tlsrpt_unsigned domain=%s rua=\"%s\" from=%s reason=\"no dkim_key "
+		         "for the From domain: mailed reports must be DKIM-signed\"",
+		         r->items[r->cur].domain, r->rua.u[r->ucur].uri, from);
+		r->ucur++;
+		next_uri(r);
+		return;
+	}
 	if (!rua_addr_ok(srv->cfg, addr)) {
 		r->failed++;
 		log_warn("event=tlsrpt_refused domain=%s rua=\"%s\" reason=\"not a deliverable "

@@ -331,6 +331,34 @@ def test_report_json_utf8():
     assert [x["domain"] for x in doc["domains"]] == ["caf\ufffd\ufffd.example"], doc
 
 
+def test_unsigned_mailto_skipped():
+    """RFC 8460 3: mailed reports must be DKIM-signed. Without a dkim_key for tlsrpt_from's
+    domain: a warning at start-up and from `mxrelayd -n`, the mailto: rua is skipped and
+    logged, nothing is mailed and the day stays due for a run with a key."""
+    d = relay(key=False)
+    seed(d)
+    sinks = env()["sinks"]
+    before = len(sinks.messages("mx.sink"))
+    mxpeers.wait_event(d, "tlsrpt_unsigned", **{"from": FROM})
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", d.conf_path], timeout=15, check=0)
+    assert f"tlsrpt_from {FROM} has no dkim_key" in p.stderr, p.stderr
+    p = tls(d, "send-reports", "--day", day_name(YDAY), "--json", check=1)
+    assert json.loads(p.stdout) == {"from": day_name(YDAY), "to": day_name(YDAY), "sent": 0,
+                                    "no_policy": 0, "failed": 1}, p.stdout
+    ev = mxpeers.wait_event(d, "tlsrpt_unsigned", domain=RPT)
+    assert ev[0]["rua"] == f"mailto:{RUA}", ev
+    time.sleep(0.5)
+    assert len(sinks.messages("mx.sink")) == before, "an unsigned report was mailed"
+    rows = sqlite3.connect(os.path.join(d.data_dir, "spool.db")).execute(
+        "SELECT count(*) FROM tlsrpt_sent").fetchone()
+    assert rows == (0,), rows
+    # with the key, -n has nothing to say about it
+    k = relay()
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", k.conf_path], timeout=15, check=0)
+    assert "no dkim_key" not in p.stderr, p.stderr
+    assert not mxpeers.events(k, "tlsrpt_unsigned"), k.log()
+
+
 # --------------------------------------------------------------------------
 # the https: rua, in the TLS test network (tlspeers: netns, unbound, HTTPS on :443)
 
@@ -356,7 +384,8 @@ def test_https_and_mailto_rua():
         "rua A 127.0.0.40", "sink MX 10 mx.sink", "mx.sink A 127.0.0.41"]})
     h = n.https("rua.sig.test", "127.0.0.40")
     sinks = n.sinks({"mx.sink": {"host": "127.0.0.41"}})
-    d = n.relay({"tlsrpt_from": FROM})
+    key, _ = make_key()  # RFC 8460 3: mailed reports are DKIM-signed
+    d = n.relay({"tlsrpt_from": FROM, "dkim_key": f"{FROM_DOMAIN} rpt {key}"})
     seed(d, RPT=dom)
     p = tls(d, "send-reports", "--day", day_name(YDAY), "--json")
     assert json.loads(p.stdout) == {"from": day_name(YDAY), "to": day_name(YDAY), "sent": 2,
