@@ -45,6 +45,12 @@ static const struct family f_tls = {
     "TLS handshakes completed by SMTP clients, by protocol version."};
 static const struct family f_auth = {"mxrelay_auth_total", "counter",
                                      "SMTP AUTH attempts, by result."};
+static const struct family f_out_tls = {
+    "mxrelay_outbound_tls_total", "counter",
+    "Recipients delivered, by the TLS policy of their session (plaintext: no TLS)."};
+static const struct family f_out_tlsf = {
+    "mxrelay_outbound_tls_failures_total", "counter",
+    "Outbound sessions or MX hosts that failed their TLS policy, by RFC 8460 result type."};
 static const struct family f_sessions = {"mxrelay_sessions", "gauge", "SMTP sessions open now."};
 static const struct family f_closed = {
     "mxrelay_sessions_closed_total", "counter",
@@ -104,6 +110,23 @@ static const struct counter_def counters[M__COUNT] = {
     [M_CLOSED_DATA] = {&f_closed, "reason=\"data\""},
     [M_CLOSED_RATE] = {&f_closed, "reason=\"rate\""},
     [M_CLOSED_EVICTED] = {&f_closed, "reason=\"evicted\""},
+    [M_OUT_TLS_PLAINTEXT] = {&f_out_tls, "policy=\"plaintext\""},
+    [M_OUT_TLS_OPPORTUNISTIC] = {&f_out_tls, "policy=\"opportunistic\""},
+    [M_OUT_TLS_ENCRYPT] = {&f_out_tls, "policy=\"encrypt\""},
+    [M_OUT_TLS_VERIFY] = {&f_out_tls, "policy=\"verify\""},
+    [M_OUT_TLS_MTA_STS] = {&f_out_tls, "policy=\"mta-sts\""},
+    [M_OUT_TLS_DANE] = {&f_out_tls, "policy=\"dane\""},
+    [M_OUT_TLSF_STARTTLS] = {&f_out_tlsf, "result=\"starttls-not-supported\""},
+    [M_OUT_TLSF_HOST_MISMATCH] = {&f_out_tlsf, "result=\"certificate-host-mismatch\""},
+    [M_OUT_TLSF_EXPIRED] = {&f_out_tlsf, "result=\"certificate-expired\""},
+    [M_OUT_TLSF_NOT_TRUSTED] = {&f_out_tlsf, "result=\"certificate-not-trusted\""},
+    [M_OUT_TLSF_VALIDATION] = {&f_out_tlsf, "result=\"validation-failure\""},
+    [M_OUT_TLSF_TLSA_INVALID] = {&f_out_tlsf, "result=\"tlsa-invalid\""},
+    [M_OUT_TLSF_DNSSEC_INVALID] = {&f_out_tlsf, "result=\"dnssec-invalid\""},
+    [M_OUT_TLSF_DANE_REQUIRED] = {&f_out_tlsf, "result=\"dane-required\""},
+    [M_OUT_TLSF_STS_FETCH] = {&f_out_tlsf, "result=\"sts-policy-fetch-error\""},
+    [M_OUT_TLSF_STS_INVALID] = {&f_out_tlsf, "result=\"sts-policy-invalid\""},
+    [M_OUT_TLSF_STS_WEBPKI] = {&f_out_tlsf, "result=\"sts-webpki-invalid\""},
     [M_STS_FETCH_OK] = {&f_sts_fetch, "result=\"ok\""},
     [M_STS_FETCH_ERR] = {&f_sts_fetch, "result=\"error\""},
 };

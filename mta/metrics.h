@@ -42,6 +42,27 @@ enum metric_counter {
 	M_CLOSED_DATA,
 	M_CLOSED_RATE,
 	M_CLOSED_EVICTED,
+	/* outbound recipients delivered, by TLS policy: in enum tls_kind order
+	 * (mta/delivery/tlsreq.h), so M_OUT_TLS_PLAINTEXT + kind */
+	M_OUT_TLS_PLAINTEXT,
+	M_OUT_TLS_OPPORTUNISTIC,
+	M_OUT_TLS_ENCRYPT,
+	M_OUT_TLS_VERIFY,
+	M_OUT_TLS_MTA_STS,
+	M_OUT_TLS_DANE,
+	/* outbound TLS failures by RFC 8460 result type: enum tls_result order
+	 * from TLSRES_STARTTLS_NOT_SUPPORTED, so M_OUT_TLSF_STARTTLS + result - 1 */
+	M_OUT_TLSF_STARTTLS,
+	M_OUT_TLSF_HOST_MISMATCH,
+	M_OUT_TLSF_EXPIRED,
+	M_OUT_TLSF_NOT_TRUSTED,
+	M_OUT_TLSF_VALIDATION,
+	M_OUT_TLSF_TLSA_INVALID,
+	M_OUT_TLSF_DNSSEC_INVALID,
+	M_OUT_TLSF_DANE_REQUIRED,
+	M_OUT_TLSF_STS_FETCH,
+	M_OUT_TLSF_STS_INVALID,
+	M_OUT_TLSF_STS_WEBPKI,
 	M_STS_FETCH_OK, /* MTA-STS policy fetches (delivery/sts.c): a valid policy */
 	M_STS_FETCH_ERR, /* ... or none (HTTPS failure, invalid policy) */
 	M__COUNT

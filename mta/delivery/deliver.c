@@ -138,7 +138,8 @@ dsn_of(int code, const char *text, char *out, size_t outlen)
 }
 
 static void
-job_record(struct djob *j, size_t i, int code, const char *text, const char *relay, const char *tls)
+job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
+           const struct tls_outcome *o)
 {
 	struct rres *r = &j->res[i];
 	const char *status;
@@ -163,10 +164,11 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 		status = "deferred";
 	}
 	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f dsn=%s "
-	         "status=%s tls=%s reply=\"%s\"",
+	         "status=%s tls=%s tls_policy=%s tls_verified=%s reply=\"%s\"",
 	         j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
 	         (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0,
-	         r->dsn, status, tls ? tls : "none",
+	         r->dsn, status, o && o->tls ? o->version : "none",
+	         o ? tls_kind_name(o->kind) : "none", o && o->verified ? "yes" : "no",
 	         log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
 }
 
@@ -390,9 +392,9 @@ group_record(struct djob *j, const struct dgroup *g)
 /* dest_cbs.outcome: recipient k of g has an outcome for this attempt. */
 static void
 group_outcome(struct dgroup *g, size_t k, int code, const char *text, const char *relay,
-              const char *tls)
+              const struct tls_outcome *o)
 {
-	job_record(g->job, g->idx[k], code, text, relay, tls);
+	job_record(g->job, g->idx[k], code, text, relay, o);
 }
 
 /* dest_cbs.drop: free g alone, its job untouched (at exit). */
@@ -596,7 +598,7 @@ deliver_new(struct server *srv, char *err, size_t errlen)
 	if (dl->tls == NULL)
 		goto fail;
 	dl->sts = sts_new(srv, dl->res); /* NULL with mta_sts = no */
-	dl->dests = dests_new(srv, dl->res, dl->tls, &group_cbs);
+	dl->dests = dests_new(srv, dl->res, dl->tls, dl->sts, &group_cbs);
 	if (load_schedule(dl, err, errlen) != 0)
 		goto fail;
 	return dl;

@@ -16,6 +16,7 @@
 #include "mta/delivery/dest.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <idn2.h>
 #include <netinet/in.h>
@@ -25,7 +26,10 @@
 #include <strings.h>
 
 #include "dns/dns.h"
+#include "mta/delivery/dest_int.h"
 #include "mta/delivery/resolver.h"
+#include "mta/delivery/tlspol.h"
+#include "mta/delivery/tlsstats.h"
 #include "mta/event.h"
 #include "mta/metrics.h"
 #include "mta/reply.h"
@@ -33,55 +37,6 @@
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
-
-#define DEST_BUCKETS 1024
-#define IDLE_SECONDS 5   /* keep an idle connection this long for reuse */
-#define TARGETS_FRESH 30 /* seconds before asking dns/ again (it caches by TTL) */
-#define SWEEP_MAX 60     /* seconds between sweeps at most */
-
-struct dconn;
-
-struct dests {
-	struct server *srv;
-	struct resolver *res;
-	SSL_CTX *tls; /* client context: TLS 1.2+, opportunistic */
-	struct dest_cbs cbs;
-	struct dest *buckets[DEST_BUCKETS];
-	unsigned nconns;     /* connections open, all destinations */
-	struct event *sweep; /* frees destinations unused for a while */
-};
-
-struct dest {
-	struct dests *ds;
-	char domain[256];
-	struct dgroup *qhead, *qtail;
-	size_t qlen;
-	unsigned active;     /* connections: connecting, busy or idle */
-	unsigned connecting; /* not yet ready: each will take a group */
-	unsigned window;
-	struct dconn *idle;
-	struct dconn *conns; /* every connection, idle or busy (for dests_free) */
-	struct dns_query *q;
-	int64_t q_start_ms; /* when q began, for the DNS latency histogram; 0: none */
-	struct dns_target *t;
-	size_t nt;
-	time_t t_at;
-	time_t used;          /* last group queued here */
-	unsigned claim_waits; /* messages' claims this waits for (cbs.claim) */
-	struct dest *next;
-};
-
-struct dconn {
-	struct dest *d;
-	struct smtpc *c;
-	struct dns_target *t;
-	size_t nt, ti;
-	struct dgroup *cur;
-	bool no_tls, ready;
-	struct event *idle_ev;
-	struct dconn *next_idle;
-	struct dconn *next_conn; /* dest.conns */
-};
 
 static void dest_pump(struct dest *d);
 static void conn_connect(struct dconn *k);
@@ -109,6 +64,7 @@ dest_get(struct dests *ds, const char *domain)
 	d->ds = ds;
 	snprintf(d->domain, sizeof(d->domain), "%s", domain);
 	d->window = ds->srv->cfg->domain_concurrency_start;
+	d->tp = tlspol_dest_new();
 	d->next = ds->buckets[h];
 	ds->buckets[h] = d;
 	return d;
@@ -149,20 +105,22 @@ group_unlink(struct dest *d, struct dgroup *g)
 
 /* The same outcome for every recipient of g, then g is done. */
 static void
-group_fail(struct dests *ds, struct dgroup *g, int code, const char *text, const char *relay)
+group_fail(struct dests *ds, struct dgroup *g, int code, const char *text, const char *relay,
+           const struct tls_outcome *o)
 {
 	for (size_t k = 0; k < g->m.nrcpts; k++)
-		ds->cbs.outcome(g, k, code, text, relay, NULL);
+		ds->cbs.outcome(g, k, code, text, relay, o);
 	ds->cbs.done(g);
 }
 
 /* Every queued group gets the same outcome (DNS failure, all MX down). */
 static void
-fail_queue(struct dest *d, int code, const char *text)
+fail_queue(struct dest *d, int code, const char *text, const char *relay,
+           const struct tls_outcome *o)
 {
 	struct dgroup *g;
 	while ((g = pop_group(d)) != NULL)
-		group_fail(d->ds, g, code, text, NULL);
+		group_fail(d->ds, g, code, text, relay, o);
 }
 
 /* The same with a reply from the table (mta/reply.h); a, b fill its "%s" marks. */
@@ -172,7 +130,7 @@ fail_queue_r(struct dest *d, enum reply_id id, const char *a, const char *b)
 	char text[700];
 
 	reply_format(text, sizeof(text), id, a, b);
-	fail_queue(d, (int)reply_code(id), text);
+	fail_queue(d, (int)reply_code(id), text, NULL, NULL);
 }
 
 /* Pump every destination that has work: a global connection slot came free. */
@@ -193,6 +151,9 @@ conn_close(struct dconn *k)
 	bool at_cap = ds->nconns >= ds->srv->cfg->delivery_concurrency;
 
 	loop_timer_free(k->idle_ev);
+	if (k->tq)
+		dns_cancel(k->tq);
+	tls_req_clear(&k->req);
 	for (struct dconn **pp = &d->conns; *pp; pp = &(*pp)->next_conn)
 		if (*pp == k) {
 			*pp = k->next_conn;
@@ -298,7 +259,8 @@ conn_next(struct dconn *k)
 		g = pop_group(k->d);
 		if (smtpc_check(k->c, &g->m, &why) != 0) {
 			/* never downgrade or mangle: a clear permanent failure instead */
-			group_fail(k->d->ds, g, why.code, why.text, smtpc_peer(k->c));
+			group_fail(k->d->ds, g, why.code, why.text, smtpc_peer(k->c),
+			           smtpc_tls_outcome(k->c));
 			continue;
 		}
 		if (smtpc_send(k->c, &g->m) == 0) {
@@ -329,6 +291,7 @@ on_ready(struct smtpc *c, void *arg)
 		d->window++;
 	log_debug("event=connected domain=%s relay=%s tls=%s", d->domain, smtpc_peer(c),
 	          smtpc_tls_version(c));
+	dest_tls_stats(k, smtpc_tls_outcome(c), true, true);
 	conn_next(k);
 }
 
@@ -340,8 +303,12 @@ on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
 	struct dests *ds = k->d->ds;
 
 	k->cur = NULL;
-	for (size_t i = 0; i < n && i < g->m.nrcpts; i++)
-		ds->cbs.outcome(g, i, r[i].code, r[i].text, smtpc_peer(c), smtpc_tls_version(c));
+	for (size_t i = 0; i < n && i < g->m.nrcpts; i++) {
+		if (r[i].code >= 200 && r[i].code < 300)
+			tlsstats_delivered(ds->stats, k->d->domain, k->t[k->ti].host,
+			                   smtpc_tls_outcome(c));
+		ds->cbs.outcome(g, i, r[i].code, r[i].text, smtpc_peer(c), smtpc_tls_outcome(c));
+	}
 	ds->cbs.done(g);
 	if (smtpc_usable(c))
 		conn_next(k);
@@ -350,46 +317,23 @@ on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
 }
 
 /*
- * ISSUE-13 MINIMAL HOOK (client branch, replaced by tlspol.c): the
- * tls_policy floor of d's domain as a request for the MX host; `dane` is
- * taken as verify until TLSA records reach here.
+ * Every target of k's walk failed: what is queued here would fail the same
+ * way now (only when k is d's one connection: another may still get
+ * through). A TLS refusal met on the walk is the outcome (4.7.x), else the
+ * last failure.
  */
 static void
-hook_req(const struct dest *d, const char *host, struct tls_req *r)
+walk_failed(struct dconn *k, const char *why)
 {
-	static const enum tls_req_level lv[] = {TLSR_NONE, TLSR_MAY, TLSR_ENCRYPT, TLSR_VERIFY,
-	                                        TLSR_VERIFY};
-	static const enum tls_kind kd[] = {TLSK_PLAINTEXT, TLSK_OPPORTUNISTIC, TLSK_ENCRYPT,
-	                                   TLSK_VERIFY, TLSK_VERIFY};
-	const struct tls_policy_conf *p = config_tls_policy(d->ds->srv->cfg, d->domain);
+	struct dest *d = k->d;
 
-	tls_req_init(r);
-	if (p != NULL) {
-		r->level = lv[p->level];
-		r->kind = kd[p->level];
-	}
-	snprintf(r->verify_name, sizeof(r->verify_name), "%s", host);
-	snprintf(r->policy_domain, sizeof(r->policy_domain), "%s", d->domain);
-}
-
-/* ISSUE-13 HOOK: a TLS failure under a required level, as its 4.7.x reply; else false. */
-static bool
-hook_tls_reply(const struct dest *d, struct smtpc *c, enum smtpc_stage stage, char *text,
-               size_t len)
-{
-	const struct tls_policy_conf *p = config_tls_policy(d->ds->srv->cfg, d->domain);
-	char pol[64];
-
-	if (p == NULL || p->level < TLS_L_ENCRYPT ||
-	    (stage != SMTPC_TLS && stage != SMTPC_TLS_REQUIRED && stage != SMTPC_TLS_VERIFY))
-		return false;
-	snprintf(pol, sizeof(pol), "tls_policy %s", config_tls_level_name(p->level));
-	reply_format(text, len,
-	             stage == SMTPC_TLS_REQUIRED ? R_DLV_TLS_NOT_OFFERED
-	             : stage == SMTPC_TLS_VERIFY ? R_DLV_TLS_CERT
-	                                         : R_DLV_TLS_HANDSHAKE,
-	             smtpc_peer(c), smtpc_tls_outcome(c)->detail, pol);
-	return true;
+	if (d->active == 1 && k->tls_code)
+		fail_queue(d, k->tls_code, k->tls_text, k->tls_relay[0] ? k->tls_relay : NULL,
+		           &k->tls_out);
+	else if (d->active == 1)
+		fail_queue_r(d, R_DLV_ALL_MX_FAILED, d->domain, why);
+	d->window = d->window > 1 ? d->window / 2 : 1;
+	conn_close(k);
 }
 
 static void
@@ -397,8 +341,8 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 {
 	struct dconn *k = arg;
 	struct dest *d = k->d;
-	char tls_text[700];
-	bool tls_req;
+	const struct tls_outcome *o = smtpc_tls_outcome(c);
+	int code;
 
 	if (stage == SMTPC_LOST) {
 		/* an idle connection the server closed */
@@ -408,19 +352,23 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	}
 	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
 	         smtpc_peer(c), (int)stage, why->text);
-	tls_req = hook_tls_reply(d, c, stage, tls_text, sizeof(tls_text)); /* ISSUE-13 */
+	/* a required level is never retried in plaintext (RFC 7672 2.2, RFC 8461 5) */
+	code =
+	    tlspol_fail_reply(&k->req, stage, smtpc_peer(c), o->detail[0] ? o->detail : why->text,
+	                      k->tls_text, sizeof(k->tls_text));
+	if (code) {
+		k->tls_code = code;
+		k->tls_out = *o;
+		snprintf(k->tls_relay, sizeof(k->tls_relay), "%s", smtpc_peer(c));
+	}
+	if (code || o->result != TLSRES_OK)
+		dest_tls_stats(k, o, false, true);
 	smtpc_free(k->c);
 	k->c = NULL;
-	if (stage == SMTPC_TLS && !k->no_tls && !tls_req) {
+	if (stage == SMTPC_TLS && !k->no_tls && !code) {
 		k->no_tls = true; /* opportunistic TLS: the same host in plaintext */
 	} else if (++k->ti >= k->nt) {
-		/* every MX failed: what is queued here would fail the same way now */
-		if (d->active == 1 && tls_req) /* ISSUE-13 HOOK: the TLS reply (4.7.x) */
-			fail_queue(d, (int)reply_code(R_DLV_TLS_NOT_OFFERED), tls_text);
-		else if (d->active == 1)
-			fail_queue_r(d, R_DLV_ALL_MX_FAILED, d->domain, why->text);
-		d->window = d->window > 1 ? d->window / 2 : 1;
-		conn_close(k);
+		walk_failed(k, why->text);
 		return;
 	} else {
 		k->no_tls = false;
@@ -431,16 +379,31 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 static const struct smtpc_cbs conn_cbs = {on_ready, on_result, on_fail};
 
 static void
+on_tlsa(void *arg, const struct dns_tlsa_result *res)
+{
+	struct dconn *k = arg;
+
+	k->tq = NULL;
+	tlspol_dest_tlsa_put(k->d->tp, k->t[k->ti].host, res);
+	conn_connect(k);
+}
+
+static void
 conn_connect(struct dconn *k)
 {
 	const struct config *cfg = k->d->ds->srv->cfg;
 	struct smtpc_conf sc;
-	struct tls_req req;
+	bool tried = k->ti > 0;
 
 	for (; k->ti < k->nt; k->ti++) {
 		const struct dns_target *t = &k->t[k->ti];
 		const struct sockaddr_storage *src =
 		    t->addr.ss_family == AF_INET6 ? &cfg->source_ipv6 : &cfg->source_ipv4;
+		if (!dest_tls_target(k, t, on_tlsa)) {
+			if (k->tq != NULL)
+				return; /* on_tlsa comes back here */
+			continue;
+		}
 		memset(&sc, 0, sizeof(sc));
 		sc.helo = cfg->helo_name ? cfg->helo_name : cfg->hostname;
 		if (src->ss_family != 0) {
@@ -448,9 +411,8 @@ conn_connect(struct dconn *k)
 			sc.srclen = src->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 			                                       : sizeof(struct sockaddr_in);
 		}
-		sc.tls = k->no_tls ? NULL : k->d->ds->tls;
-		hook_req(k->d, t->host, &req); /* ISSUE-13 HOOK: tlspol.c replaces it */
-		sc.req = &req;
+		sc.tls = k->no_tls || k->req.level == TLSR_NONE ? NULL : k->d->ds->tls;
+		sc.req = &k->req;
 		sc.t_connect = cfg->smtp_connect_timeout;
 		sc.t_banner = sc.t_cmd = cfg->smtp_command_timeout;
 		sc.t_data = sc.t_block = sc.t_dot = cfg->smtp_data_timeout;
@@ -461,11 +423,19 @@ conn_connect(struct dconn *k)
 		log_warn("event=connect_failed domain=%s host=%s reason=\"socket or bind failed\"",
 		         k->d->domain, t->host);
 	}
-	/* no target could even be tried: a local fault (socket, bind) that the
-	 * next conn_open would meet at once too. Defer what is queued even when
-	 * another connection is busy, or conn_close -> dest_pump -> conn_open
-	 * would recurse without end. */
-	fail_queue_r(k->d, R_DLV_NO_CONNECTION, NULL, NULL);
+	if (k->tls_code && tried) {
+		walk_failed(k, k->tls_text); /* the rest of the walk was skipped for TLS */
+		return;
+	}
+	/* no target could even be tried: a local fault (socket, bind) or a TLS
+	 * policy that rules out every MX, which the next conn_open would meet at
+	 * once too. Defer what is queued even when another connection is busy,
+	 * or conn_close -> dest_pump -> conn_open would recurse without end. */
+	if (k->tls_code)
+		fail_queue(k->d, k->tls_code, k->tls_text, k->tls_relay[0] ? k->tls_relay : NULL,
+		           &k->tls_out);
+	else
+		fail_queue_r(k->d, R_DLV_NO_CONNECTION, NULL, NULL);
 	conn_close(k);
 }
 
@@ -516,6 +486,7 @@ on_resolved(void *arg, const struct dns_mx_result *res)
 	memcpy(d->t, res->targets, res->ntargets * sizeof(*d->t));
 	d->nt = res->ntargets;
 	d->t_at = time(NULL);
+	tlspol_dest_reset(d->tp); /* TLSA asked again for the new targets */
 	for (size_t i = 0; i < d->nt; i++) {
 		unsigned port = rt && rt->port ? rt->port : cfg->smtp_port;
 		struct sockaddr_storage *ss = &d->t[i].addr;
@@ -556,12 +527,23 @@ route_literal(struct dest *d, const char *host)
 	}
 	/* an admin's explicit route is trusted: no private-address policy here */
 	snprintf(t.host, sizeof(t.host), "%s", host);
+	d->literal = true;
 	memset(&res, 0, sizeof(res));
 	res.status = DNS_OK;
 	res.targets = &t;
 	res.ntargets = 1;
 	on_resolved(d, &res);
 	return true;
+}
+
+static void
+on_sts(void *arg, const struct sts_view *v)
+{
+	struct dest *d = arg;
+
+	d->sw = NULL;
+	dest_tls_sts(d, v);
+	dest_pump(d);
 }
 
 static void
@@ -572,6 +554,7 @@ dest_resolve(struct dest *d)
 	const char *name = rt ? rt->host : d->domain;
 	char *alabel = NULL;
 
+	d->literal = false;
 	if (rt && route_literal(d, rt->host))
 		return;
 	/* SMTPUTF8 domains (RFC 6531) are looked up by their A-label (RFC 5891) */
@@ -584,6 +567,15 @@ dest_resolve(struct dest *d)
 			name = alabel;
 			break;
 		}
+	/* MTA-STS (RFC 8461) is about the domain's own MX set: never for a route */
+	if (rt == NULL && d->ds->srv->cfg->mta_sts && d->sw == NULL) {
+		char low[256];
+		size_t i;
+		for (i = 0; name[i] && i < sizeof(low) - 1; i++)
+			low[i] = (char)tolower((unsigned char)name[i]);
+		low[i] = '\0';
+		d->sw = sts_get(d->ds->sts, low, on_sts, d);
+	}
 	d->q_start_ms = util_now_ms();
 	d->q = dns_resolve_mx(resolver_dns(d->ds->res), name, on_resolved, d);
 	free(alabel);
@@ -630,6 +622,8 @@ dest_pump(struct dest *d)
 				dest_resolve(d);
 			return;
 		}
+		if (d->sw != NULL)
+			return; /* the MX targets wait for the MTA-STS policy (on_sts pumps) */
 		/*
 		 * A new connection is for the first group that no connection being
 		 * opened will take (index `connecting`): its message is claimed before
@@ -677,10 +671,11 @@ dests_sweep(struct dests *ds, time_t now)
 		struct dest **pp = &ds->buckets[i], *d;
 		while ((d = *pp) != NULL) {
 			if (d->qhead == NULL && d->active == 0 && d->idle == NULL && d->q == NULL &&
-			    d->claim_waits == 0 &&
+			    d->sw == NULL && d->claim_waits == 0 &&
 			    now - d->used >= (time_t)ds->srv->cfg->dest_idle_time) {
 				log_info("event=dest_released domain=%s", d->domain);
 				*pp = d->next;
+				tlspol_dest_free(d->tp);
 				free(d->t);
 				free(d);
 				continue;
@@ -697,7 +692,8 @@ on_sweep(void *arg)
 }
 
 struct dests *
-dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, const struct dest_cbs *cbs)
+dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, struct sts *sts,
+          const struct dest_cbs *cbs)
 {
 	struct dests *ds = xcalloc(1, sizeof(*ds));
 	unsigned idle = srv->cfg->dest_idle_time;
@@ -705,7 +701,11 @@ dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, const struct d
 	ds->srv = srv;
 	ds->res = res;
 	ds->tls = tls;
+	ds->sts = sts;
 	ds->cbs = *cbs;
+	ds->resolver_trusted = dns_resolver_trusted(resolver_dns(res));
+	ds->stats = tlsstats_new(srv);
+	dest_tls_startup(ds);
 	/* memory per destination must not grow with every domain ever mailed */
 	ds->sweep = loop_timer_new(srv->base, true, on_sweep, ds);
 	if (ds->sweep)
@@ -719,6 +719,9 @@ conn_drop(struct dests *ds, struct dconn *k)
 {
 	smtpc_free(k->c); /* the loop has stopped: no QUIT exchange now */
 	loop_timer_free(k->idle_ev);
+	if (k->tq)
+		dns_cancel(k->tq);
+	tls_req_clear(&k->req);
 	if (k->cur)
 		ds->cbs.drop(k->cur);
 	free(k->t);
@@ -731,6 +734,7 @@ dests_free(struct dests *ds)
 	if (ds == NULL)
 		return;
 	loop_timer_free(ds->sweep);
+	tlsstats_free(ds->stats);
 	for (size_t i = 0; i < DEST_BUCKETS; i++) {
 		struct dest *d, *n;
 		for (d = ds->buckets[i]; d; d = n) {
@@ -744,6 +748,9 @@ dests_free(struct dests *ds)
 				ds->cbs.drop(g);
 			if (d->q)
 				dns_cancel(d->q);
+			if (d->sw)
+				sts_cancel(d->sw);
+			tlspol_dest_free(d->tp);
 			free(d->t);
 			free(d);
 		}

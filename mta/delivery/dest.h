@@ -13,10 +13,12 @@
 #include <time.h>
 
 #include "mta/delivery/smtpc.h"
+#include "mta/delivery/tlsreq.h"
 
 struct server;
 struct resolver;
 struct dests;
+struct sts;
 struct dest;
 struct djob;
 
@@ -34,11 +36,12 @@ struct dest_cbs {
 	/*
 	 * Recipient k of g has an outcome for this attempt: the reply code and
 	 * text ("550 5.1.1 ..."), the relay ("mx[ip]:port", NULL when no
-	 * connection) and the TLS version (NULL: none). The strings are only
-	 * valid during the call.
+	 * connection) and what TLS the session achieved against its policy
+	 * (NULL: no session was tried, e.g. a DNS failure). The strings and o
+	 * are only valid during the call.
 	 */
 	void (*outcome)(struct dgroup *g, size_t k, int code, const char *text, const char *relay,
-	                const char *tls);
+	                const struct tls_outcome *o);
 	/* Every recipient of g has an outcome: g is the owner's to free now. */
 	void (*done)(struct dgroup *g);
 	/* At exit (dests_free): free g alone, no outcome. */
@@ -57,8 +60,9 @@ struct dest_cbs {
 /* Answers of dest_cbs.claim. */
 enum dest_claim { DEST_CLAIM_WAIT, DEST_CLAIM_OK, DEST_CLAIM_CANCEL };
 
-/* The destinations of one delivery engine; cbs must outlive them. Never NULL. */
-struct dests *dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls,
+/* The destinations of one delivery engine; cbs and sts (MTA-STS, NULL: off) must outlive
+ * them. Never NULL. */
+struct dests *dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, struct sts *sts,
                         const struct dest_cbs *cbs);
 
 /* At exit: every destination with its connections (idle or busy), queued groups dropped. */

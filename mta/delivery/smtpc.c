@@ -555,6 +555,8 @@ on_read(struct bufferevent *bev, void *arg)
  * The handshake is done: judge the certificate against the request. When it
  * required a verified one (VERIFY, DANE; RFC 7672 2.2, RFC 8461 5) and did
  * not get it, fail now, before EHLO is sent again: not one byte of mail.
+ * report_only (MTA-STS testing, RFC 8461 5) only reports below VERIFY: it
+ * never weakens a level that tls_policy or DANE required.
  */
 static enum cstate
 tls_up(struct smtpc *c)
@@ -564,7 +566,7 @@ tls_up(struct smtpc *c)
 	c->tls_on = true;
 	smtpc_tls_judge(bufferevent_openssl_get_ssl(c->bev), &c->req, &c->out);
 	snprintf(c->tls_ver, sizeof(c->tls_ver), "%s", c->out.version);
-	if (c->out.verified || c->req.level < TLSR_VERIFY || c->req.report_only)
+	if (c->out.verified || c->req.level < TLSR_VERIFY)
 		return C_EHLO2;
 	note(&why, "%s", c->out.detail);
 	return failed(c, SMTPC_TLS_VERIFY, &why);
@@ -676,8 +678,7 @@ smtpc_connect(struct event_base *base, const struct smtpc_conf *conf, const char
 	if (fd < 0 || (c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		if (fd >= 0)
 			close(fd);
-		smtpc_rd_free(c->rd);
-		free(c);
+		real_free(c); /* the reader and the request's TLSA copies too */
 		return NULL;
 	}
 	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);

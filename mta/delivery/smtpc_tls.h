@@ -32,10 +32,13 @@ SSL_CTX *smtpc_tls_ctx_new(const struct config *cfg, char *err, size_t errlen);
 
 /*
  * Prepare ssl (from the context above) for the server mxname under req:
- * SNI = mxname; TLSR_DANE: the TLSA records, base domain verify_name (else
- * mxname), no name checks for DANE-EE (RFC 7672 3.1.1); every other level
- * but TLSR_NONE: the PKIX name check for verify_name (else mxname), no
- * partial wildcards (RFC 6125 6.4.3, RFC 8461 4.1), so that tls_verified
+ * SNI = mxname, none when it is an IP literal (RFC 6066 3); TLSR_DANE: the
+ * DANE-TA(2) and DANE-EE(3) records (usages 0 and 1 are skipped, RFC 7672
+ * 3.1.3), base domain verify_name (else mxname), no name checks for DANE-EE
+ * (RFC 7672 3.1.1); every other level but TLSR_NONE: the PKIX name check
+ * for verify_name (else mxname), or the address (iPAddress SAN) when that
+ * is an IP literal ("192.0.2.7", "[2001:db8::7]"). No partial wildcards
+ * (RFC 6125 6.4.3, RFC 8461 4.1), DANE-TA included, so that tls_verified
  * is honest at MAY and ENCRYPT too. 0 / -1 (out of memory, bad name).
  */
 int smtpc_tls_setup(SSL *ssl, const struct tls_req *req, const char *mxname);

@@ -249,7 +249,7 @@ static enum proxy_status
 parse_v2(const unsigned char *buf, size_t len, struct proxy_hdr *out)
 {
 	struct rd r = {buf, len, 0};
-	unsigned ver_cmd, fam, plen;
+	unsigned ver_cmd, fam, plen = 0; /* gcc 12 -O1 under ASan: maybe-uninitialized */
 
 	if (!prefix_ok(buf, len, v2_sig, sizeof(v2_sig)))
 		return fail(out, "bad v2 signature");

@@ -7,7 +7,8 @@ untrusted issuer, defers 451 4.7.5 right after the handshake, before EHLO is
 sent again (the sink saw STARTTLS and no second EHLO, no MAIL); `verify` with
 a certificate trusted through `tls_ca_file` and naming the MX delivers;
 `encrypt` delivers over TLS whatever the certificate; `none` never sends
-STARTTLS. The client certificate (tls_client_cert/key, the key root's alone)
+STARTTLS; `verify` over a route to [ADDR] sends no SNI and checks the address
+against the certificate's iPAddress SAN. The client certificate (tls_client_cert/key, the key root's alone)
 reaches an MX that requires one (tlspeers network); without it, `encrypt`
 defers and opportunistic TLS falls back to plaintext. Start-up errors for the
 certificate files name FILE:LINE: KEY."""
@@ -145,6 +146,34 @@ def test_policy_none_never_starttls():
     assert not sinks.events("starttls_cmd", "mx.tls"), "STARTTLS sent under tls_policy none"
 
 
+def ip_cert(addr):
+    """A self-signed certificate naming addr in an iPAddress SAN (and no DNS name)."""
+    tmp = mxtest.tmpdir()
+    os.chmod(tmp, 0o755)
+    cert, key = os.path.join(tmp, "ip.pem"), os.path.join(tmp, "ip.key")
+    mxtest.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-days", "2", "-subj", "/CN=ip literal", "-addext",
+                f"subjectAltName=IP:{addr}", "-keyout", key, "-out", cert], timeout=60, quiet=True,
+               check=0)
+    os.chmod(key, 0o644)
+    return cert, key
+
+
+def test_verify_ip_literal_route():
+    """route = DOMAIN [ADDR]:PORT with tls_policy verify: no SNI (RFC 6066 3), and the
+    certificate is checked for the address (iPAddress SAN), not for "[ADDR]" as a name."""
+    addr = mxpeers.ip(73)
+    cert, key = ip_cert(addr)
+    sinks = mxpeers.Sinks({"lit": {"host": addr, "tls": {"cert": cert, "key": key}}}).start()
+    d = mxpeers.relay(sinks, conf=dict(ONE_TRY, tls_policy=f"lit.{ZONE} verify", tls_ca_file=cert),
+                      routes=[f"lit.{ZONE} [{addr}]:{sinks.port}"])
+    qid = submit(d, [f"lena@lit.{ZONE}"])
+    (ev,) = wait_event(d, "delivery", qid=qid)
+    assert ev["status"] == "sent", ev["_line"]
+    (m,) = sinks.wait_messages(1, "lit")
+    assert m.tls and m.sni is None, f"SNI {m.sni!r} sent for an IP literal"
+
+
 _net = None
 
 
@@ -222,6 +251,12 @@ def test_certificate_file_errors_name_file_line_key():
         ("certificate file without one", f"tls_client_cert = {key}\ntls_client_key = {key}\n", 2,
          "tls_client_cert", ""),
     ]
+    enc_key = os.path.join(mxtest.tmpdir(), "enc.key")  # the sink's key under a passphrase
+    mxtest.run(["openssl", "pkey", "-in", key, "-aes256", "-passout", "pass:secret", "-out",
+                enc_key], timeout=30, quiet=True, check=0)
+    cases.append(("encrypted client key (never prompted for)",
+                  f"tls_client_cert = {cert}\ntls_client_key = {enc_key}\n", 3, "tls_client_key",
+                  "the key is encrypted"))
     failures = []
     for label, body, line, keyname, why in cases:
         path, tmp, p = check("hostname = relay.test.example\n" + body)

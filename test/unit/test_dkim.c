@@ -736,6 +736,8 @@ make_case(int which, size_t *lenp, const char **label)
 		*label = "998-byte line";
 		body = malloc(cap);
 		assert_non_null(body);
+		if (body == NULL) /* gcc 12 -O2 -fsanitize: -Warray-bounds otherwise */
+			abort();
 		n = (size_t)sprintf(body, HDRS "\r\n");
 		memset(body + n, 'x', 998);
 		n += 998;

@@ -6,9 +6,12 @@
  * then checks smtpc_tls_judge: verified or not and the RFC 8460 result type
  * (certificate-host-mismatch, -expired, -not-trusted, validation-failure),
  * for PKIX names (wildcards: one whole label only) and DANE (DANE-EE without
- * name checks, DANE-TA with them, a mismatch, no usable record). Also: the
- * client certificate reaches the server, and the start-up errors name the
- * file, line and key (unreadable CA, not a CA bundle, key of another cert).
+ * name checks, DANE-TA with them and without partial wildcards, a mismatch,
+ * no usable record, PKIX-TA/PKIX-EE records ignored as RFC 7672 3.1.3
+ * says). IP-literal routes: no SNI, the address checked against iPAddress
+ * SANs. Also: the client certificate reaches the server, and the start-up
+ * errors name the file, line and key (unreadable CA, not a CA bundle, key
+ * of another cert, an encrypted key: refused, never prompted for).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -123,7 +127,7 @@ conf_init(struct config *c)
 }
 
 /* The server's leaf: what each case presents. */
-enum leaf { L_GOOD, L_WRONG_NAME, L_EXPIRED, L_SELF_SIGNED, L_WILDCARD, L_PARTIAL_WILDCARD };
+enum leaf { L_GOOD, L_WRONG_NAME, L_EXPIRED, L_SELF_SIGNED, L_WILDCARD, L_PARTIAL_WILDCARD, L_IP };
 
 struct server {
 	EVP_PKEY *key;
@@ -134,9 +138,10 @@ static void
 server_make(struct server *s, enum leaf l)
 {
 	static const char *const san[] = {
-	    [L_GOOD] = "DNS:mx.example.test",    [L_WRONG_NAME] = "DNS:other.example.test",
-	    [L_EXPIRED] = "DNS:mx.example.test", [L_SELF_SIGNED] = "DNS:mx.example.test",
-	    [L_WILDCARD] = "DNS:*.example.test", [L_PARTIAL_WILDCARD] = "DNS:m*.example.test",
+	    [L_GOOD] = "DNS:mx.example.test",       [L_WRONG_NAME] = "DNS:other.example.test",
+	    [L_EXPIRED] = "DNS:mx.example.test",    [L_SELF_SIGNED] = "DNS:mx.example.test",
+	    [L_WILDCARD] = "DNS:*.example.test",    [L_PARTIAL_WILDCARD] = "DNS:m*.example.test",
+	    [L_IP] = "IP:192.0.2.7,IP:2001:db8::7",
 	};
 	bool self = l == L_SELF_SIGNED;
 
@@ -174,6 +179,10 @@ accept_any(int ok, X509_STORE_CTX *x)
 	return 1;
 }
 
+/* The MX name handshake() gives smtpc_tls_setup, and the SNI the server got ("" for none). */
+static const char *H_mx = "mx.example.test";
+static char H_sni[256];
+
 /*
  * One handshake of a client SSL made by smtpc_tls under req against a
  * server presenting s (its chain: the test CA), then the judgement. When
@@ -199,7 +208,7 @@ handshake(SSL_CTX *cctx, const struct tls_req *req, struct server *s, struct tls
 	assert_true(BIO_new_bio_pair(&cb, 0, &sb, 0) == 1);
 	SSL_set_bio(cl, cb, cb);
 	SSL_set_bio(sv, sb, sb);
-	assert_int_equal(smtpc_tls_setup(cl, req, "mx.example.test"), 0);
+	assert_int_equal(smtpc_tls_setup(cl, req, H_mx), 0);
 	SSL_set_connect_state(cl);
 	SSL_set_accept_state(sv);
 	for (int i = 0; i < 20 && (rc != 1 || rs != 1); i++) {
@@ -215,6 +224,10 @@ handshake(SSL_CTX *cctx, const struct tls_req *req, struct server *s, struct tls
 		client_subject[0] = '\0';
 		if (peer)
 			X509_NAME_oneline(X509_get_subject_name(peer), client_subject, (int)sublen);
+	}
+	{
+		const char *sni = SSL_get_servername(sv, TLSEXT_NAMETYPE_host_name);
+		snprintf(H_sni, sizeof(H_sni), "%s", sni ? sni : "");
 	}
 	memset(out, 0x55, sizeof(*out));
 	smtpc_tls_judge(cl, req, out);
@@ -294,7 +307,7 @@ test_pkix_table(void **state)
 }
 
 /* DANE cases: which TLSA record, which leaf -> verified, result. */
-enum tlsa_kind { T_EE_SPKI, T_EE_OTHER, T_TA_CERT, T_UNUSABLE };
+enum tlsa_kind { T_EE_SPKI, T_EE_OTHER, T_TA_CERT, T_UNUSABLE, T_PKIX_TA, T_PKIX_EE };
 
 static void
 add_tlsa(struct tls_req *r, enum tlsa_kind t, X509 *leaf)
@@ -327,6 +340,14 @@ add_tlsa(struct tls_req *r, enum tlsa_kind t, X509 *leaf)
 		rec.usage = 3, rec.selector = 1, rec.mtype = 9;
 		digest(leaf, 1, d);
 		break;
+	case T_PKIX_TA: /* 0 0 1 of the CA: PKIX-TA, unusable in SMTP (RFC 7672 3.1.3) */
+		rec.usage = 0, rec.selector = 0, rec.mtype = 1;
+		digest(P.ca, 0, d);
+		break;
+	case T_PKIX_EE: /* 1 1 1 of the leaf: PKIX-EE, unusable in SMTP (RFC 7672 3.1.3) */
+		rec.usage = 1, rec.selector = 1, rec.mtype = 1;
+		digest(leaf, 1, d);
+		break;
 	}
 	r->tlsa = &rec; /* the test's own: never tls_req_clear'd */
 	r->ntlsa = 1;
@@ -354,10 +375,17 @@ test_dane_table(void **state)
 	     TLSRES_VALIDATION_FAILURE},
 	    {"no usable record (PKIX would pass)", T_UNUSABLE, L_GOOD, false,
 	     TLSRES_VALIDATION_FAILURE},
+	    /* RFC 6125 6.4.3: no partial wildcards under DANE-TA either */
+	    {"DANE-TA, m*.example.test (partial)", T_TA_CERT, L_PARTIAL_WILDCARD, false,
+	     TLSRES_CERT_HOST_MISMATCH},
+	    /* RFC 7672 3.1.3: usages 0 and 1 are unusable, even when they match */
+	    {"PKIX-TA 0 0 1 of the CA only", T_PKIX_TA, L_GOOD, false, TLSRES_VALIDATION_FAILURE},
+	    {"PKIX-EE 1 1 1 of the leaf only", T_PKIX_EE, L_GOOD, false, TLSRES_VALIDATION_FAILURE},
 	};
 	struct config cfg;
 	char err[512];
 	SSL_CTX *ctx;
+	int bad = 0;
 
 	(void)state;
 	conf_init(&cfg);
@@ -371,13 +399,14 @@ test_dane_table(void **state)
 		req_make(&r, TLSR_DANE, false);
 		add_tlsa(&r, cases[i].tlsa, s.cert);
 		handshake(ctx, &r, &s, &o, NULL, 0);
-		printf("  %-45s verified=%d result=%s detail=\"%s\"\n", cases[i].label, o.verified,
-		       tls_result_name(o.result), o.detail);
-		assert_int_equal(o.verified, cases[i].verified);
-		assert_int_equal(o.result, cases[i].result);
+		bool ok = o.verified == cases[i].verified && o.result == cases[i].result;
+		printf("  %-45s verified=%d result=%s detail=\"%s\"%s\n", cases[i].label,
+		       o.verified, tls_result_name(o.result), o.detail, ok ? "" : "  <-- WRONG");
+		bad += !ok; /* every row printed, then the verdict */
 		assert_int_equal(o.kind, TLSK_DANE);
 		server_free(&s);
 	}
+	assert_int_equal(bad, 0);
 	SSL_CTX_free(ctx);
 }
 
@@ -475,14 +504,122 @@ test_ctx_errors(void **state)
 	server_free(&b);
 }
 
+/*
+ * IP-literal routes: no SNI (RFC 6066 3 allows host names only) and the
+ * address checked against the certificate's iPAddress SANs, in every form
+ * a route may name it.
+ */
+static void
+test_ip_literal_table(void **state)
+{
+	static const struct {
+		const char *mx;
+		enum leaf leaf;
+		bool verified;
+		enum tls_result result;
+		const char *sni;
+	} cases[] = {
+	    {"192.0.2.7", L_IP, true, TLSRES_OK, ""},
+	    {"[192.0.2.7]", L_IP, true, TLSRES_OK, ""},
+	    {"[2001:db8::7]", L_IP, true, TLSRES_OK, ""},
+	    {"[IPv6:2001:db8::7]", L_IP, true, TLSRES_OK, ""},
+	    {"[192.0.2.8]", L_IP, false, TLSRES_CERT_HOST_MISMATCH, ""},
+	    {"[192.0.2.7]", L_GOOD, false, TLSRES_CERT_HOST_MISMATCH, ""},
+	    {"mx.example.test", L_GOOD, true, TLSRES_OK, "mx.example.test"},
+	};
+	struct config cfg;
+	char err[512];
+	SSL_CTX *ctx;
+	int bad = 0;
+
+	(void)state;
+	conf_init(&cfg);
+	ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
+	assert_non_null(ctx);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct server s;
+		struct tls_req r;
+		struct tls_outcome o;
+		server_make(&s, cases[i].leaf);
+		req_make(&r, TLSR_VERIFY, false);
+		snprintf(r.verify_name, sizeof(r.verify_name), "%s", cases[i].mx); /* as dest.c */
+		H_mx = cases[i].mx;
+		handshake(ctx, &r, &s, &o, NULL, 0);
+		printf("  %-20s verified=%d result=%s sni=\"%s\" detail=\"%s\"\n", cases[i].mx,
+		       o.verified, tls_result_name(o.result), H_sni, o.detail);
+		bad += strcmp(H_sni, cases[i].sni) != 0 || o.verified != cases[i].verified ||
+		       o.result != cases[i].result;
+		server_free(&s);
+	}
+	assert_int_equal(bad, 0);
+	H_mx = "mx.example.test";
+	SSL_CTX_free(ctx);
+}
+
+/*
+ * An encrypted tls_client_key is refused with FILE:LINE: KEY, never asked
+ * for: the child has no terminal and the passphrase waits on its stdin,
+ * where OpenSSL's default prompt would read it (and block on a terminal).
+ */
+static void
+test_encrypted_client_key(void **state)
+{
+	struct server me;
+	char cert[128], key[128], want[256];
+	int fds[2], status;
+	pid_t pid;
+	FILE *f;
+
+	(void)state;
+	server_make(&me, L_GOOD);
+	snprintf(cert, sizeof(cert), "%s/enc.pem", P.dir);
+	snprintf(key, sizeof(key), "%s/enc.key", P.dir);
+	write_pem(cert, me.cert, NULL);
+	f = fopen(key, "w");
+	assert_non_null(f);
+	assert_true(PEM_write_PrivateKey(f, me.key, EVP_aes_256_cbc(), (unsigned char *)"secret", 6,
+	                                 NULL, NULL) == 1);
+	fclose(f);
+	snprintf(want, sizeof(want),
+	         "/etc/mxrelay/mxrelay.conf:12: tls_client_key: cannot use %s: ", key);
+	assert_int_equal(pipe(fds), 0);
+	assert_true(write(fds[1], "secret\n", 7) == 7);
+	close(fds[1]);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct config cfg;
+		char err[512];
+		SSL_CTX *ctx;
+		alarm(10);
+		setsid(); /* no controlling terminal: /dev/tty cannot be opened */
+		dup2(fds[0], 0);
+		conf_init(&cfg);
+		cfg.tls_client_cert = cert;
+		cfg.tls_client_key = key;
+		cfg.tls_client_cert_line = 11;
+		cfg.tls_client_key_line = 12;
+		ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
+		printf("  encrypted key: %s\n",
+		       ctx ? "loaded with the passphrase from stdin" : err);
+		fflush(stdout);
+		_exit(ctx == NULL && strncmp(err, want, strlen(want)) == 0 ? 0 : 1);
+	}
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	server_free(&me);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pkix_table),
-	    cmocka_unit_test(test_dane_table),
-	    cmocka_unit_test(test_client_cert),
-	    cmocka_unit_test(test_ctx_errors),
+	    cmocka_unit_test(test_pkix_table),       cmocka_unit_test(test_dane_table),
+	    cmocka_unit_test(test_client_cert),      cmocka_unit_test(test_ctx_errors),
+	    cmocka_unit_test(test_ip_literal_table), cmocka_unit_test(test_encrypted_client_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

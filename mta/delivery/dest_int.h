@@ -1,0 +1,89 @@
+/*
+ * dest_int: the structures of dest.c, shared with dest_tls.c (the outbound
+ * TLS policy of a destination's connections). Private to mta/delivery/dest*.c.
+ */
+#ifndef MXRELAY_DEST_INT_H
+#define MXRELAY_DEST_INT_H
+
+#include "dns/dns.h"
+#include "mta/delivery/dest.h"
+#include "mta/delivery/sts.h"
+#include "mta/delivery/tlspol.h"
+#include "mta/delivery/tlsstats.h"
+
+#define DEST_BUCKETS 1024
+#define IDLE_SECONDS 5   /* keep an idle connection this long for reuse */
+#define TARGETS_FRESH 30 /* seconds before asking dns/ again (it caches by TTL) */
+#define SWEEP_MAX 60     /* seconds between sweeps at most */
+
+struct dconn;
+
+struct dests {
+	struct server *srv;
+	struct resolver *res;
+	SSL_CTX *tls;           /* client context: TLS 1.2+, judged per session (smtpc_tls.h) */
+	bool resolver_trusted;  /* DANE possible: dns_resolver_trusted() at start-up */
+	struct tlsstats *stats; /* outbound TLS counters (TLS-RPT, tls report, metrics) */
+	struct sts *sts;        /* MTA-STS policies (NULL: mta_sts = no) */
+	struct dest_cbs cbs;
+	struct dest *buckets[DEST_BUCKETS];
+	unsigned nconns;     /* connections open, all destinations */
+	struct event *sweep; /* frees destinations unused for a while */
+};
+
+struct dest {
+	struct dests *ds;
+	char domain[256];
+	struct dgroup *qhead, *qtail;
+	size_t qlen;
+	unsigned active;     /* connections: connecting, busy or idle */
+	unsigned connecting; /* not yet ready: each will take a group */
+	unsigned window;
+	struct dconn *idle;
+	struct dconn *conns; /* every connection, idle or busy (for dests_free) */
+	struct dns_query *q;
+	int64_t q_start_ms; /* when q began, for the DNS latency histogram; 0: none */
+	struct dns_target *t;
+	size_t nt;
+	time_t t_at;
+	time_t used;            /* last group queued here */
+	unsigned claim_waits;   /* messages' claims this waits for (cbs.claim) */
+	struct tlspol_dest *tp; /* TLSA answers per MX host, MTA-STS policy */
+	struct sts_wait *sw;    /* the MTA-STS policy being asked for, with the MX query */
+	bool literal;           /* routed to an IP literal: only its tls_policy applies */
+	struct dest *next;
+};
+
+struct dconn {
+	struct dest *d;
+	struct smtpc *c;
+	struct dns_target *t;
+	size_t nt, ti;
+	struct dgroup *cur;
+	bool no_tls, ready;
+	struct dns_query *tq; /* the TLSA lookup of t[ti], before connecting */
+	struct tls_req req;   /* what the session with t[ti] must achieve */
+	int tls_code;         /* a 4.7.x reply met on this walk (0: none) ... */
+	char tls_text[512];   /* ... its text, and the TLS outcome with it */
+	struct tls_outcome tls_out;
+	char tls_relay[300]; /* ... and the relay that refused ("": a skipped host) */
+	struct event *idle_ev;
+	struct dconn *next_idle;
+	struct dconn *next_conn; /* dest.conns */
+};
+
+/*
+ * dest_tls.c. dest_tls_target: the TLS request for k's target t into
+ * k->req; false when t is skipped (its 4.7.x reply kept in k->tls_code,
+ * tls_text, tls_out) or while its TLSA lookup runs (k->tq set: on_tlsa is
+ * called with k when it ends).
+ */
+bool dest_tls_target(struct dconn *k, const struct dns_target *t, dns_tlsa_cb on_tlsa);
+/* A session with k's current target ended (or was skipped): the TLS counters. */
+void dest_tls_stats(struct dconn *k, const struct tls_outcome *o, bool ok, bool connected);
+/* The domain's MTA-STS policy as sts.c reports it (sts_get's callback): kept in d->tp. */
+void dest_tls_sts(struct dest *d, const struct sts_view *v);
+/* What the admin switched off, said once at start-up. */
+void dest_tls_startup(const struct dests *ds);
+
+#endif
