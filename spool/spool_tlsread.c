@@ -138,8 +138,7 @@ fail:
 
 static int
 list_fails(sqlite3 *db, const char *sql, const struct span *sp,
-           int (*cb)(void *, const struct spool_tls_failure *), void *arg, char *err,
-           size_t errlen)
+           int (*cb)(void *, const struct spool_tls_failure *), void *arg, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, stop = 0;
@@ -204,19 +203,19 @@ done:
  * row, oldest day first, at most ?3 of them. Sent pairs are left out here,
  * before the cap, so pairs already reported never take a due one's place.
  */
-#define DUE_PAIRS                                                                             \
-	"WITH due(day, domain) AS (SELECT day, domain FROM"                                   \
-	" (SELECT day, lower(domain) AS domain FROM tls_stats WHERE day BETWEEN ?1 AND ?2"    \
-	" UNION SELECT day, lower(domain) FROM tls_failures WHERE day BETWEEN ?1 AND ?2) AS p" \
-	" WHERE NOT EXISTS (SELECT 1 FROM tlsrpt_sent s"                                      \
-	" WHERE s.day = p.day AND s.domain = p.domain)"                                       \
+#define DUE_PAIRS                                                                                  \
+	"WITH due(day, domain) AS (SELECT day, domain FROM"                                        \
+	" (SELECT day, lower(domain) AS domain FROM tls_stats WHERE day BETWEEN ?1 AND ?2"         \
+	" UNION SELECT day, lower(domain) FROM tls_failures WHERE day BETWEEN ?1 AND ?2) AS p"     \
+	" WHERE NOT EXISTS (SELECT 1 FROM tlsrpt_sent s"                                           \
+	" WHERE s.day = p.day AND s.domain = p.domain)"                                            \
 	" ORDER BY day, domain LIMIT ?3) "
 
-static const char rows_due[] = DUE_PAIRS
-    "SELECT t.day, t.domain, t.policy, t.policy_string, t.mx, t.sessions_ok,"
-    " t.sessions_failed, t.delivered, t.verified FROM tls_stats t"
-    " JOIN due ON t.day = due.day AND lower(t.domain) = due.domain"
-    " ORDER BY t.day, t.domain, t.policy, t.mx";
+static const char rows_due[] =
+    DUE_PAIRS "SELECT t.day, t.domain, t.policy, t.policy_string, t.mx, t.sessions_ok,"
+              " t.sessions_failed, t.delivered, t.verified FROM tls_stats t"
+              " JOIN due ON t.day = due.day AND lower(t.domain) = due.domain"
+              " ORDER BY t.day, t.domain, t.policy, t.mx";
 static const char fails_due[] = DUE_PAIRS
     "SELECT t.day, t.domain, t.policy, t.result_type, t.sending_ip, t.mx, t.mx_ip, t.detail,"
     " t.count FROM tls_failures t JOIN due ON t.day = due.day AND lower(t.domain) = due.domain"

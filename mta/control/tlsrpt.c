@@ -774,9 +774,10 @@ tlsrpt_verb(struct tlsrpt_job *job, struct ctl_conn *c, char *arg)
 		/* RFC 8460 4.1: a report covers a whole UTC day; one for a day not
 		 * over yet would be marked sent and the rest of the day never reported */
 		if (from >= today()) {
-			ctl_error(c, NULL,
-			          "day %.20s is not over yet (UTC): only complete days are reported",
-			          arg);
+			ctl_error(
+			    c, NULL,
+			    "day %.20s is not over yet (UTC): only complete days are reported",
+			    arg);
 			return;
 		}
 		to = from;
