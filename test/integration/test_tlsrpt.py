@@ -407,4 +407,29 @@ def test_https_and_mailto_rua():
     assert len([r for r in h.requests() if r["method"] == "POST"]) == 1, h.requests()
 
 
+def test_unsigned_https_still_posted():
+    """No dkim_key for tlsrpt_from's domain: the https: rua is still posted, the mailto: one
+    skipped (RFC 8460 3); the day counts as reported through the POST."""
+    n = net()
+    dom = "rpt2.sig.test"
+    n.set_zones({"sig.test": [
+        '_smtp._tls.rpt2 TXT "v=TLSRPTv1; rua=https://rua.sig.test/v2,'
+        'mailto:tlsrpt@sink.sig.test"',
+        "rua A 127.0.0.40", "sink MX 10 mx.sink", "mx.sink A 127.0.0.41"]})
+    h = n.https("rua.sig.test", "127.0.0.40")
+    sinks = n.sinks({"mx.sink": {"host": "127.0.0.41"}})
+    d = n.relay({"tlsrpt_from": FROM})
+    seed(d, RPT=dom)
+    p = tls(d, "send-reports", "--day", day_name(YDAY), "--json", check=1)
+    assert json.loads(p.stdout) == {"from": day_name(YDAY), "to": day_name(YDAY), "sent": 1,
+                                    "no_policy": 0, "failed": 1}, p.stdout
+    posts = [r for r in h.requests() if r["method"] == "POST"]
+    assert len(posts) == 1 and posts[0]["path"] == "/v2", h.requests()
+    check_json(json.loads(gzip.decompress(posts[0]["body"])), RPT=dom)
+    ev = mxpeers.wait_event(d, "tlsrpt_unsigned", domain=dom)
+    assert ev[0]["rua"] == "mailto:tlsrpt@sink.sig.test", ev
+    time.sleep(0.5)
+    assert sinks.messages("mx.sink") == [], "an unsigned report was mailed"
+
+
 mxtest.main()
