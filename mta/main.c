@@ -160,16 +160,24 @@ tlsrpt_unsigned_from(const struct config *c, const struct dkimsign *dk, char *bu
 	return dkimsign_has(dk, addr_domain(buf)) ? NULL : buf;
 }
 
+/*
+ * A warning when the admin set up signing (a dkim_key or tlsrpt_from) but
+ * not for tlsrpt_from's domain; a relay with neither (a first install) gets
+ * the same line at info level, so a default start stays free of warnings.
+ */
 static void
 tlsrpt_warn_unsigned(const struct config *c, const struct dkimsign *dk)
 {
 	char buf[600];
 	const char *from = tlsrpt_unsigned_from(c, dk, buf, sizeof buf);
+	bool setup = c->dkim_keys != NULL || c->tlsrpt_from != NULL;
 
-	if (from)
-		log_warn("event=tlsrpt_unsigned from=%s note=\"no dkim_key for its domain: mailed "
-		         "TLS reports (mailto:) are skipped, https: ones still posted\"",
-		         from);
+	if (from == NULL)
+		return;
+	log_msg(setup ? LOG_LVL_WARN : LOG_LVL_INFO,
+	        "event=tlsrpt_unsigned from=%s note=\"no dkim_key for its domain: mailed TLS "
+	        "reports (mailto:) are skipped, https: ones still posted\"",
+	        from);
 }
 
 /* Check everything -n can check without binding: config, the account, credentials, certificates. */
@@ -194,7 +202,7 @@ check_only(const char *path)
 	const char *from = tlsrpt_unsigned_from(c, dk, from_buf, sizeof from_buf);
 	if (from)
 		fprintf(stderr,
-		        "mxrelayd: note: tlsrpt = yes and tlsrpt_from %s has no dkim_key for its "
+		        "mxrelayd: tlsrpt: tlsrpt = yes and tlsrpt_from %s has no dkim_key for its "
 		        "domain: mailed TLS reports are skipped until one exists (RFC 8460 3 wants "
 		        "them DKIM-signed); https: reports are still posted\n",
 		        from);
