@@ -339,7 +339,8 @@ def test_unsigned_mailto_skipped():
     seed(d)
     sinks = env()["sinks"]
     before = len(sinks.messages("mx.sink"))
-    mxpeers.wait_event(d, "tlsrpt_unsigned", **{"from": FROM})
+    ev = mxpeers.wait_event(d, "tlsrpt_unsigned", **{"from": FROM})
+    assert "level=warn" in ev[0]["_line"], ev  # tlsrpt_from is set: signing was meant
     p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", d.conf_path], timeout=15, check=0)
     assert f"tlsrpt_from {FROM} has no dkim_key" in p.stderr, p.stderr
     p = tls(d, "send-reports", "--day", day_name(YDAY), "--json", check=1)
