@@ -20,6 +20,7 @@
 #include "mta/event.h"
 #include "mta/shared/config.h"
 #include "mta/shared/creds.h"
+#include "mta/shared/addr.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 #include "mta/control/control.h"
@@ -142,6 +143,43 @@ note_unit_access(const struct config *c, const struct runas *a)
 		        why, a->user);
 }
 
+/*
+ * RFC 8460 3: reports sent by mail must be DKIM-signed (receivers ignore
+ * unsigned ones), so the report job skips mailto: without a key for
+ * tlsrpt_from's domain. The From address (in buf) when that is so, else NULL.
+ */
+static const char *
+tlsrpt_unsigned_from(const struct config *c, const struct dkimsign *dk, char *buf, size_t len)
+{
+	if (!c->tlsrpt)
+		return NULL;
+	if (c->tlsrpt_from)
+		snprintf(buf, len, "%s", c->tlsrpt_from);
+	else
+		snprintf(buf, len, "tlsrpt-noreply@%s", c->hostname);
+	return dkimsign_has(dk, addr_domain(buf)) ? NULL : buf;
+}
+
+/*
+ * A warning when the admin set up signing (a dkim_key or tlsrpt_from) but
+ * not for tlsrpt_from's domain; a relay with neither (a first install) gets
+ * the same line at info level, so a default start stays free of warnings.
+ */
+static void
+tlsrpt_warn_unsigned(const struct config *c, const struct dkimsign *dk)
+{
+	char buf[600];
+	const char *from = tlsrpt_unsigned_from(c, dk, buf, sizeof buf);
+	bool setup = c->dkim_keys != NULL || c->tlsrpt_from != NULL;
+
+	if (from == NULL)
+		return;
+	log_msg(setup ? LOG_LVL_WARN : LOG_LVL_INFO,
+	        "event=tlsrpt_unsigned from=%s note=\"no dkim_key for its domain: mailed TLS "
+	        "reports (mailto:) are skipped, https: ones still posted\"",
+	        from);
+}
+
 /* Check everything -n can check without binding: config, the account, credentials, certificates. */
 static int
 check_only(const char *path)
@@ -160,6 +198,14 @@ check_only(const char *path)
 	if (load_creds(c, &cr, err, sizeof(err)) != 0 ||
 	    dkimsign_load(c, &dk, err, sizeof(err)) != 0)
 		goto done;
+	char from_buf[600];
+	const char *from = tlsrpt_unsigned_from(c, dk, from_buf, sizeof from_buf);
+	if (from)
+		fprintf(stderr,
+		        "mxrelayd: tlsrpt: tlsrpt = yes and tlsrpt_from %s has no dkim_key for its "
+		        "domain: mailed TLS reports are skipped until one exists (RFC 8460 3 wants "
+		        "them DKIM-signed); https: reports are still posted\n",
+		        from);
 	dkimsign_unref(dk);
 	for (struct listener_conf *l = c->listeners; l; l = l->next) {
 		struct tls_listener t;
@@ -338,6 +384,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	srv->creds = cr;
 	dkimsign_unref(srv->dkim); /* jobs signing now hold their own reference */
 	srv->dkim = dk;
+	tlsrpt_warn_unsigned(nc, dk);
 	log_info("event=reloaded config=%s credentials=%s", nc->path ? nc->path : "(default)",
 	         nc->credentials ? nc->credentials : "none");
 }
@@ -369,6 +416,7 @@ start(struct server *srv, char *err, size_t errlen)
 		return -1;
 	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0) /* keys are root-only */
 		return -1;
+	tlsrpt_warn_unsigned(c, srv->dkim);
 	srv->client_tls = smtpc_tls_ctx_new(c, err, errlen); /* so may tls_client_key be */
 	if (srv->client_tls == NULL)
 		return -1;

@@ -538,6 +538,16 @@ int spool_tls_list(const char *dir, int64_t since_day,
  * handle, one row per (day, domain, rua); status is "sent", "queued QID" or
  * why it was given up. 0 / -1 with err.
  */
+/*
+ * Read-only, for the report job: the rows and failures of the (day, domain)
+ * pairs of days [from, to] that have no tlsrpt_sent row yet, at most
+ * max_pairs pairs, oldest day first (then domain); *capped = 1 when more
+ * pairs were due (the next run takes them). Callbacks as spool_tls_list's.
+ */
+int spool_tlsrpt_due(const char *dir, int64_t from, int64_t to, size_t max_pairs,
+                     int (*row_cb)(void *arg, const struct spool_tls_row *r),
+                     int (*fail_cb)(void *arg, const struct spool_tls_failure *f), void *arg,
+                     int *capped, char *err, size_t errlen);
 int spool_tlsrpt_sent(const char *dir, int64_t day, const char *domain, int *sent, char *err,
                       size_t errlen);
 int spool_tlsrpt_mark(struct spool *sp, int64_t day, const char *domain, const char *rua,

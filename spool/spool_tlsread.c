@@ -2,7 +2,7 @@
  * spool_tlsread: the read side of the outbound TLS counters (schema 6) and
  * the TLS-RPT bookkeeping.
  *
- * spool_tls_list, spool_tlsrpt_sent and spool_sts_policy_text open spool.db
+ * spool_tls_list, spool_tlsrpt_due, spool_tlsrpt_sent and spool_sts_policy_text open spool.db
  * read-only on their own handle (like spool_audit_list): mxrelayctl uses
  * them while the daemon runs, the daily report job on a worker thread. spool_tlsrpt_mark writes
  * one tlsrpt_sent row on the writer's handle (autocommit: one statement).
@@ -76,19 +76,42 @@ done:
 	return ret;
 }
 
-static int
-list_rows(sqlite3 *db, int64_t since, int (*cb)(void *, const struct spool_tls_row *), void *arg,
-          char *err, size_t errlen)
+/* The day range and pair cap of a query: ?1 from, ?2 to, ?3 the most pairs (those it uses). */
+struct span {
+	int64_t from, to, max;
+};
+
+static void
+bind_span(sqlite3_stmt *st, const struct span *sp)
 {
-	static const char sql[] =
-	    "SELECT day, domain, policy, policy_string, mx, sessions_ok, sessions_failed,"
-	    " delivered, verified FROM tls_stats WHERE day >= ?1 ORDER BY day, domain, policy, mx";
+	int n = sqlite3_bind_parameter_count(st);
+
+	if (n >= 1)
+		sqlite3_bind_int64(st, 1, sp->from);
+	if (n >= 2)
+		sqlite3_bind_int64(st, 2, sp->to);
+	if (n >= 3)
+		sqlite3_bind_int64(st, 3, sp->max);
+}
+
+static const char rows_all[] =
+    "SELECT day, domain, policy, policy_string, mx, sessions_ok, sessions_failed,"
+    " delivered, verified FROM tls_stats WHERE day >= ?1 ORDER BY day, domain, policy, mx";
+static const char fails_all[] =
+    "SELECT day, domain, policy, result_type, sending_ip, mx, mx_ip, detail, count"
+    " FROM tls_failures WHERE day >= ?1"
+    " ORDER BY day, domain, policy, result_type, mx, mx_ip, sending_ip";
+
+static int
+list_rows(sqlite3 *db, const char *sql, const struct span *sp,
+          int (*cb)(void *, const struct spool_tls_row *), void *arg, char *err, size_t errlen)
+{
 	sqlite3_stmt *st = NULL;
 	int rc, stop = 0;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto fail;
-	sqlite3_bind_int64(st, 1, since);
+	bind_span(st, sp);
 	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct spool_tls_row r = {
 		    .day = sqlite3_column_int64(st, 0),
@@ -114,19 +137,15 @@ fail:
 }
 
 static int
-list_fails(sqlite3 *db, int64_t since, int (*cb)(void *, const struct spool_tls_failure *),
-           void *arg, char *err, size_t errlen)
+list_fails(sqlite3 *db, const char *sql, const struct span *sp,
+           int (*cb)(void *, const struct spool_tls_failure *), void *arg, char *err, size_t errlen)
 {
-	static const char sql[] =
-	    "SELECT day, domain, policy, result_type, sending_ip, mx, mx_ip, detail, count"
-	    " FROM tls_failures WHERE day >= ?1"
-	    " ORDER BY day, domain, policy, result_type, mx, mx_ip, sending_ip";
 	sqlite3_stmt *st = NULL;
 	int rc, stop = 0;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto fail;
-	sqlite3_bind_int64(st, 1, since);
+	bind_span(st, sp);
 	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct spool_tls_failure f = {
 		    .day = sqlite3_column_int64(st, 0),
@@ -157,6 +176,7 @@ spool_tls_list(const char *dir, int64_t since_day,
                int (*fail_cb)(void *arg, const struct spool_tls_failure *f), void *arg, char *err,
                size_t errlen)
 {
+	struct span sp = {since_day, 0, 0};
 	sqlite3 *db;
 	int rc = -1;
 
@@ -167,11 +187,91 @@ spool_tls_list(const char *dir, int64_t since_day,
 		spool_seterr(err, errlen, "spool: tls: %s", sqlite3_errmsg(db));
 		goto done;
 	}
-	rc = list_rows(db, since_day, row_cb, arg, err, errlen);
+	rc = list_rows(db, rows_all, &sp, row_cb, arg, err, errlen);
 	if (rc == 0)
-		rc = list_fails(db, since_day, fail_cb, arg, err, errlen);
+		rc = list_fails(db, fails_all, &sp, fail_cb, arg, err, errlen);
 	if (rc > 0)
 		rc = 0; /* a callback asked to stop */
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+done:
+	sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * The (day, domain) pairs of [?1, ?2] that have counters and no tlsrpt_sent
+ * row, oldest day first, at most ?3 of them. Sent pairs are left out here,
+ * before the cap, so pairs already reported never take a due one's place.
+ */
+#define DUE_PAIRS                                                                                  \
+	"WITH due(day, domain) AS (SELECT day, domain FROM"                                        \
+	" (SELECT day, lower(domain) AS domain FROM tls_stats WHERE day BETWEEN ?1 AND ?2"         \
+	" UNION SELECT day, lower(domain) FROM tls_failures WHERE day BETWEEN ?1 AND ?2) AS p"     \
+	" WHERE NOT EXISTS (SELECT 1 FROM tlsrpt_sent s"                                           \
+	" WHERE s.day = p.day AND s.domain = p.domain)"                                            \
+	" ORDER BY day, domain LIMIT ?3) "
+
+static const char rows_due[] =
+    DUE_PAIRS "SELECT t.day, t.domain, t.policy, t.policy_string, t.mx, t.sessions_ok,"
+              " t.sessions_failed, t.delivered, t.verified FROM tls_stats t"
+              " JOIN due ON t.day = due.day AND lower(t.domain) = due.domain"
+              " ORDER BY t.day, t.domain, t.policy, t.mx";
+static const char fails_due[] = DUE_PAIRS
+    "SELECT t.day, t.domain, t.policy, t.result_type, t.sending_ip, t.mx, t.mx_ip, t.detail,"
+    " t.count FROM tls_failures t JOIN due ON t.day = due.day AND lower(t.domain) = due.domain"
+    " ORDER BY t.day, t.domain, t.policy, t.result_type, t.mx, t.mx_ip, t.sending_ip";
+
+/* How many due pairs, counting up to sp->max. 0 / -1. */
+static int
+count_due(sqlite3 *db, const struct span *sp, int64_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+
+	if (sqlite3_prepare_v2(db, DUE_PAIRS "SELECT count(*) FROM due", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto done;
+	bind_span(st, sp);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto done;
+	*n = sqlite3_column_int64(st, 0);
+	ret = 0;
+done:
+	if (ret != 0)
+		spool_seterr(err, errlen, "spool: tlsrpt_sent: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int
+spool_tlsrpt_due(const char *dir, int64_t from, int64_t to, size_t max_pairs,
+                 int (*row_cb)(void *arg, const struct spool_tls_row *r),
+                 int (*fail_cb)(void *arg, const struct spool_tls_failure *f), void *arg,
+                 int *capped, char *err, size_t errlen)
+{
+	struct span sp = {from, to, (int64_t)max_pairs + 1};
+	int64_t n = 0;
+	sqlite3 *db;
+	int rc = -1;
+
+	*capped = 0;
+	if (open_ro(dir, "tls", &db, err, errlen) != 0)
+		return -1;
+	/* one read transaction: the pairs, their rows and failures from one snapshot */
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: tls: %s", sqlite3_errmsg(db));
+		goto done;
+	}
+	if (count_due(db, &sp, &n, err, errlen) != 0)
+		goto end;
+	*capped = n > (int64_t)max_pairs;
+	sp.max = (int64_t)max_pairs;
+	rc = list_rows(db, rows_due, &sp, row_cb, arg, err, errlen);
+	if (rc == 0)
+		rc = list_fails(db, fails_due, &sp, fail_cb, arg, err, errlen);
+	if (rc > 0)
+		rc = 0;
+end:
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 done:
 	sqlite3_close(db);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mta/shared/config.h"
+#include "mta/shared/tlsrpt.h"
 #include "spool/spool.h"
 #include "tools/ctlsock.h"
 #include "tools/json.h"
@@ -196,19 +197,24 @@ by_domain(const void *a, const void *b)
 	return strcasecmp(((const struct dom *)a)->domain, ((const struct dom *)b)->domain);
 }
 
-/* JSON string (RFC 8259 7): quotes, backslash and control bytes escaped; UTF-8 as is. */
+/* JSON string (RFC 8259 7): quotes, backslash and control bytes escaped; bad UTF-8 as U+FFFD. */
 static void
 json_str(const char *s)
 {
+	size_t n = strlen(s), k;
+
 	putchar('"');
-	for (; *s; s++) {
+	for (; n > 0; s += k ? k : 1, n -= k ? k : 1) {
 		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
+		k = tlsrpt_utf8_len(s, n);
+		if (k == 0)
+			fputs("\xef\xbf\xbd", stdout); /* U+FFFD: JSON is UTF-8 (RFC 8259 8.1) */
+		else if (c == '"' || c == '\\')
 			printf("\\%c", c);
 		else if (c < 0x20 || c == 0x7f)
 			printf("\\u%04x", c);
 		else
-			putchar(c);
+			fwrite(s, 1, k, stdout);
 	}
 	putchar('"');
 }

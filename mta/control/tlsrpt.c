@@ -1,15 +1,17 @@
 /*
  * tlsrpt (control): the daily SMTP TLS reports (RFC 8460) and the control
- * verb TLS-SEND-REPORTS [YYYY-MM-DD].
+ * verb TLS-SEND-REPORTS [YYYY-MM-DD] (a complete UTC day: before today).
  *
  * A run: (1) on a worker, read the outbound TLS counters of the days asked
- * for from spool.db (read-only handle, spool_tls_list) and drop every
- * (day, domain) that already has a tlsrpt_sent row; (2) on the loop, one
+ * for from spool.db (read-only handle, spool_tlsrpt_due) of every (day,
+ * domain) that has no tlsrpt_sent row yet, at most RPT_ITEMS_MAX pairs
+ * (event=tlsrpt_capped: the next run takes the rest); (2) on the loop, one
  * (day, domain) after the other: TXT _smtp._tls.DOMAIN through delivery's
  * resolver (rptnet.h), tlsrpt_txt_parse, the JSON report gzipped once, then
  * per rua URI: mailto: -> a multipart/report message handed to intake like
- * a local submission (so it is DKIM-signed when tlsrpt_from's domain has a
- * key, spooled and delivered by the relay itself), then a tlsrpt_sent row
+ * a local submission (DKIM-signed with tlsrpt_from's domain key, spooled
+ * and delivered by the relay itself; without such a key mailto: is skipped
+ * and logged, event=tlsrpt_unsigned, RFC 8460 3), then a tlsrpt_sent row
  * through the writer. A day is reported once per rua: a message queued and
  * then a crash before the mark may send that report twice, with the same
  * report-id (DAY.DOMAIN@HOSTNAME), so the receiver can tell.
@@ -44,6 +46,7 @@
 #include "mta/delivery/https.h"
 #include "mta/delivery/rptnet.h"
 #include "mta/intake/content.h"
+#include "mta/intake/dkimsign.h"
 #include "mta/intake/intake.h"
 #include "mta/server.h"
 #include "mta/shared/addr.h"
@@ -76,6 +79,7 @@ struct run {
 	char *data_dir;
 	char err[256];
 	int failed_read;
+	int capped; /* more than RPT_ITEMS_MAX pairs were due */
 	struct item *items;
 	size_t nitems, cur;
 	/* the current item */
@@ -224,32 +228,24 @@ add_sts_text(struct run *r, struct item *it)
 	    (struct tlsrpt_row){it->day, it->domain, xstrdup("mta-sts"), text, xstrdup(""), 0, 0};
 }
 
-/* Worker: the counters of [from, to], minus what was reported already. */
+/*
+ * Worker: the counters of [from, to], minus what was reported already. The
+ * spool leaves sent pairs out before the cap (RPT_ITEMS_MAX), so a capped
+ * run takes the oldest due pairs and the next run the rest.
+ */
 static void
 read_work(void *arg)
 {
 	struct run *r = arg;
-	size_t i, keep = 0;
+	size_t i;
 
-	if (spool_tls_list(r->data_dir, r->from, on_row, on_fail, r, r->err, sizeof r->err) != 0) {
+	if (spool_tlsrpt_due(r->data_dir, r->from, r->to, RPT_ITEMS_MAX, on_row, on_fail, r,
+	                     &r->capped, r->err, sizeof r->err) != 0) {
 		r->failed_read = 1;
 		return;
 	}
-	for (i = 0; i < r->nitems; i++) {
-		int sent = 0;
-		if (spool_tlsrpt_sent(r->data_dir, r->items[i].day, r->items[i].domain, &sent,
-		                      r->err, sizeof r->err) != 0) {
-			r->failed_read = 1;
-			sent = 1; /* not this run */
-		}
-		if (sent) {
-			item_free(&r->items[i]);
-			continue;
-		}
+	for (i = 0; i < r->nitems; i++)
 		add_sts_text(r, &r->items[i]);
-		r->items[keep++] = r->items[i];
-	}
-	r->nitems = keep;
 }
 
 /* ---- the end of a run ------------------------------------------------------ */
@@ -318,6 +314,10 @@ read_done(void *arg)
 {
 	struct run *r = arg;
 
+	if (r->capped)
+		log_warn("event=tlsrpt_capped pairs=%zu note=\"more (day, domain) pairs are due:"
+		         " the next run reports them\"",
+		         r->nitems);
 	if (r->job->srv->draining) {
 		run_end(r);
 		return;
@@ -456,6 +456,16 @@ submit_mailto(struct run *r, const char *addr)
 	struct content *ct;
 	size_t len;
 
+	/* RFC 8460 3: receivers ignore unsigned reports; left due for a run with a key */
+	if (!dkimsign_has(srv->dkim, addr_domain(from))) {
+		r->failed++;
+		log_warn("event=tlsrpt_unsigned domain=%s rua=\"%s\" from=%s reason=\"no dkim_key "
+		         "for the From domain: mailed reports must be DKIM-signed\"",
+		         r->items[r->cur].domain, r->rua.u[r->ucur].uri, from);
+		r->ucur++;
+		next_uri(r);
+		return;
+	}
 	if (!rua_addr_ok(srv->cfg, addr)) {
 		r->failed++;
 		log_warn("event=tlsrpt_refused domain=%s rua=\"%s\" reason=\"not a deliverable "
@@ -757,9 +767,17 @@ tlsrpt_verb(struct tlsrpt_job *job, struct ctl_conn *c, char *arg)
 		return;
 	}
 	if (*arg) {
-		if (parse_day(arg, &from) != 0 || from > today()) {
-			ctl_error(c, NULL, "bad day \"%.20s\" (YYYY-MM-DD, not in the future)",
-			          arg);
+		if (parse_day(arg, &from) != 0) {
+			ctl_error(c, NULL, "bad day \"%.20s\" (YYYY-MM-DD)", arg);
+			return;
+		}
+		/* RFC 8460 4.1: a report covers a whole UTC day; one for a day not
+		 * over yet would be marked sent and the rest of the day never reported */
+		if (from >= today()) {
+			ctl_error(
+			    c, NULL,
+			    "day %.20s is not over yet (UTC): only complete days are reported",
+			    arg);
 			return;
 		}
 		to = from;

@@ -294,22 +294,65 @@ sb_printf(struct sb *b, const char *fmt, ...)
 	free(big);
 }
 
-/* A JSON string (RFC 8259 7) of s[0..n). */
+size_t
+tlsrpt_utf8_len(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (n == 0)
+		return 0;
+	if (u[0] < 0x80)
+		return 1;
+	/* RFC 3629 4: no overlong forms, no surrogates, nothing above U+10FFFF */
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		len = 2;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef)
+		len = 3;
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (u[0] == 0xe0)
+		lo = 0xa0;
+	else if (u[0] == 0xed)
+		hi = 0x9f;
+	else if (u[0] == 0xf0)
+		lo = 0x90;
+	else if (u[0] == 0xf4)
+		hi = 0x8f;
+	if (n < len || u[1] < lo || u[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (u[i] < 0x80 || u[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/*
+ * A JSON string (RFC 8259 7) of s[0..n). RFC 8259 8.1: JSON text is UTF-8;
+ * a policy text or an MX reply may hold any bytes, so each byte that does
+ * not start a valid sequence becomes U+FFFD.
+ */
 static void
 sb_jstrn(struct sb *b, const char *s, size_t n)
 {
-	size_t i;
+	size_t i, k;
 
 	sb_add(b, "\"", 1);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i += k ? k : 1) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
+		k = tlsrpt_utf8_len(s + i, n - i);
+		if (k == 0) {
+			sb_add(b, "\xef\xbf\xbd", 3); /* U+FFFD */
+		} else if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
 			sb_add(b, e, 2);
 		} else if (c < 0x20 || c == 0x7f) {
 			sb_printf(b, "\\u%04x", c);
 		} else {
-			sb_add(b, (const char *)&s[i], 1);
+			sb_add(b, s + i, k);
 		}
 	}
 	sb_add(b, "\"", 1);
@@ -596,16 +639,27 @@ sb_base64(struct sb *b, const unsigned char *p, size_t n)
 	}
 }
 
-/* The report id's part before '@', cut to MIME token characters (RFC 2045 5.1). */
+/*
+ * RFC 8460 5.3: unique-id = 1*(ALPHA / DIGIT). YYYYMMDD and 8 hex digits of
+ * a hash (FNV-1a) of the lower-cased domain: the same for the same (day,
+ * domain), so a report sent again after a crash has the same file name.
+ */
 static void
-unique_id(const char *id, char *out, size_t len)
+unique_id(const struct tlsrpt_report *r, char *out, size_t len)
 {
-	size_t o = 0;
+	time_t t = (time_t)(r->day * 86400);
+	uint32_t h = 2166136261u;
+	const char *p;
+	struct tm tm;
+	char day[16];
 
-	for (; id && *id && *id != '@' && o + 1 < len; id++)
-		if (isalnum((unsigned char)*id) || strchr("-._", *id))
-			out[o++] = *id;
-	out[o] = '\0';
+	for (p = r->domain ? r->domain : ""; *p; p++) {
+		h ^= (unsigned char)tolower((unsigned char)*p);
+		h *= 16777619u;
+	}
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof day, "%Y%m%d", &tm);
+	snprintf(out, len, "%s%08x", day, (unsigned)h);
 }
 
 static void
@@ -635,7 +689,7 @@ tlsrpt_mime(const struct tlsrpt_report *r, const char *from, const char *to, con
 	*out = NULL;
 	*len = 0;
 	day_str(start, sizeof start, r->day, "00:00:00");
-	unique_id(r->report_id, uid, sizeof uid);
+	unique_id(r, uid, sizeof uid);
 	mime_headers(&b, r, from, to, date, boundary);
 	sb_printf(&b, "This is a multi-part message in MIME format.\r\n\r\n--%s\r\n", boundary);
 	sb_puts(&b, "Content-Type: text/plain; charset=us-ascii\r\n\r\n");

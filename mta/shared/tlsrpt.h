@@ -69,6 +69,12 @@ struct tlsrpt_report {
 	size_t nfails;
 };
 
+/*
+ * The length (1-4) of the valid UTF-8 sequence (RFC 3629 4) at s[0..n), or 0
+ * when s[0] starts none (a stray, overlong, surrogate or cut sequence).
+ */
+size_t tlsrpt_utf8_len(const char *s, size_t n);
+
 /* policy-type for a tls_kind_name(): "tlsa" (dane), "sts" (mta-sts), else "no-policy-found". */
 const char *tlsrpt_policy_type(const char *kind_name);
 
@@ -88,7 +94,8 @@ int tlsrpt_gzip(const unsigned char *in, size_t len, unsigned char **out, size_t
  * Domain: D Submitter: S Report-ID: <ID>", Date, Message-ID,
  * TLS-Report-Domain, TLS-Report-Submitter, multipart/report;
  * report-type="tlsrpt" with a text/plain part and the application/tlsrpt+gzip
- * part (base64, file name S!D!BEGIN!END!UNIQUE.json.gz). CRLF line ends,
+ * part (base64, file name S!D!BEGIN!END!UNIQUE.json.gz, UNIQUE = YYYYMMDD and
+ * 8 hex digits from the domain). CRLF line ends,
  * malloc'ed and NUL-terminated. date is the RFC 5322 Date value; boundary a
  * token unique to this message. 0 / -1.
  */

@@ -3,16 +3,22 @@
 
 A relay resolving through nsd (mxpeers) where `_smtp._tls.rpt.dlv.test`
 publishes `v=TLSRPTv1; rua=mailto:tlsrpt@sink.dlv.test`; outbound
-TLS counters for today and yesterday are seeded into spool.db with sqlite3
-(the rows the daemon's delivery code writes). Then:
-- `mxrelayctl tls send-reports --day TODAY`: the sink (MX of sink.dlv.test)
+TLS counters for yesterday and the day before are seeded into spool.db with
+sqlite3 (the rows the daemon's delivery code writes), a policy text and an
+MX reply holding bytes that are not UTF-8. Then:
+- `mxrelayctl tls send-reports --day YESTERDAY`: the sink (MX of sink.dlv.test)
   gets one multipart/report; report-type=tlsrpt message with the RFC 8460
   5.3 headers and subject; its application/tlsrpt+gzip part, gunzipped by
   python's gzip, is JSON valid against RFC 8460's report schema
   (test/data/tlsrpt.schema.json, python3-jsonschema) with the seeded counts;
   the message is DKIM-signed by tlsrpt_from's domain key and verified by
-  dkimpy;
+  dkimpy; bad bytes arrive as U+FFFD; the file name's unique-id is letters
+  and digits (RFC 8460 5.3);
 - a second run sends nothing (tlsrpt_sent);
+- `--day TODAY` (or later) is refused: the day is not complete (RFC 8460 4.1);
+- 10,000 pairs reported already do not push a due one out of the run's cap;
+- with no dkim_key for tlsrpt_from's domain the mailto: rua is skipped
+  (event=tlsrpt_unsigned) and the day stays due; `mxrelayd -n` says so;
 - the default run (last 7 complete days) marks a domain without a
   _smtp._tls record as "no policy" and sends nothing for it;
 - `mxrelayctl tls report --json` and the table show the counts by policy
@@ -52,6 +58,7 @@ RUA = f"tlsrpt@sink.{ZONE}"  # its mailto: rua (MX mx.sink)
 FROM_DOMAIN = f"sender.{ZONE}"
 FROM = f"tlsrpt@{FROM_DOMAIN}"
 TODAY = int(time.time()) // 86400
+YDAY = TODAY - 1  # the last complete UTC day
 
 
 def day_name(day):
@@ -61,11 +68,8 @@ def day_name(day):
 _env = {}
 
 
-def env():
-    """nsd with the policy records, the sink, an Ed25519 key for FROM_DOMAIN (once per test:
-    mxtest cleans temp dirs and peers up after each)."""
-    if _env:
-        return _env
+def make_key():
+    """An Ed25519 key for FROM_DOMAIN: (its file, its TXT value)."""
     tmp = mxtest.tmpdir("mxtlsrpt-")
     key = os.path.join(tmp, "sender.pem")
     p = mxtest.run([CTL, "dkim", "keygen", FROM_DOMAIN, "rpt", "--type", "ed25519", "--out", key],
@@ -73,6 +77,15 @@ def env():
     value = re.findall(r"^  Value: (.*)$", p.stdout, re.M)[0].strip()
     os.chmod(tmp, 0o755)
     os.chmod(key, 0o644)
+    return key, value
+
+
+def env():
+    """nsd with the policy records, the sink, an Ed25519 key for FROM_DOMAIN (once per test:
+    mxtest cleans temp dirs and peers up after each)."""
+    if _env:
+        return _env
+    key, value = make_key()
     zone = mxpeers.delivery_zone()
     zone += (f'_smtp._tls.rpt IN TXT "v=TLSRPTv1; rua=mailto:{RUA}"\n'
              f'_smtp._tls.rpt IN TXT "v=spf1 -all"\n'
@@ -84,7 +97,7 @@ def env():
     return _env
 
 
-def relay(extra=None):
+def relay(extra=None, key=True):
     _env.clear()
     e = env()
     conf = {"dns_servers": f"127.0.0.1:{e['ns'].port}", "tlsrpt_from": FROM}
@@ -97,22 +110,24 @@ def relay(extra=None):
             head, sep, rest = base.config_text(self).partition("\n[listener")
             return head.rstrip("\n") + f"\ndkim_key = {FROM_DOMAIN} rpt {e['key']}\n" + sep + rest
 
-    d.__class__ = KeyRelay
+    if key:
+        d.__class__ = KeyRelay
     d.write_config()
     return d.start()
 
 
-def seed(d, RPT=RPT):
-    """Counters as the delivery code keeps them: today for RPT, yesterday for NOPOL."""
+def seed(d, RPT=RPT, day=YDAY):
+    """Counters as the delivery code keeps them: DAY for RPT, the day before for NOPOL.
+    The MTA-STS policy text and one MX reply hold bytes that are not UTF-8."""
     con = sqlite3.connect(os.path.join(d.data_dir, "spool.db"), timeout=10)
-    sts = "version: STSv1\nmode: enforce\nmx: mx.rpt.dlv.test\nmax_age: 86400"
+    sts = b"version: STSv1\nmode: enforce\nmx: mx.rpt.dlv.test\nmax_age: 86400\nx-note: caf\xe9\xff"
     con.executemany(
         "INSERT INTO tls_stats (day, domain, policy, policy_string, mx, sessions_ok,"
         " sessions_failed, delivered, verified) VALUES (?,?,?,?,?,?,?,?,?)",
-        [(TODAY, RPT, "mta-sts", "", "mx.rpt.dlv.test", 11, 3, 12, 11),
-         (TODAY, RPT, "dane", "3 1 1 " + "ab" * 32, "mx2.rpt.dlv.test", 5, 1, 5, 5),
-         (TODAY, RPT, "opportunistic", "", "mx3.rpt.dlv.test", 2, 0, 2, 0),
-         (TODAY - 1, NOPOL, "plaintext", "", "mx.nopol.dlv.test", 4, 0, 4, 0)])
+        [(day, RPT, "mta-sts", "", "mx.rpt.dlv.test", 11, 3, 12, 11),
+         (day, RPT, "dane", "3 1 1 " + "ab" * 32, "mx2.rpt.dlv.test", 5, 1, 5, 5),
+         (day, RPT, "opportunistic", "", "mx3.rpt.dlv.test", 2, 0, 2, 0),
+         (day - 1, NOPOL, "plaintext", "", "mx.nopol.dlv.test", 4, 0, 4, 0)])
     # the delivery code keeps the MTA-STS policy text in sts_policies, not in tls_stats
     con.execute("INSERT INTO sts_policies (domain, id, mode, mx, max_age, policy, fetched,"
                 " expires) VALUES (?, '1', 'enforce', 'mx.rpt.dlv.test', 86400, ?, ?, ?)",
@@ -120,11 +135,11 @@ def seed(d, RPT=RPT):
     con.executemany(
         "INSERT INTO tls_failures (day, domain, policy, result_type, sending_ip, mx, mx_ip,"
         " detail, count) VALUES (?,?,?,?,?,?,?,?,?)",
-        [(TODAY, RPT, "mta-sts", "certificate-host-mismatch", "192.0.2.25", "mx.rpt.dlv.test",
-          "198.51.100.7", "hostname mismatch", 2),
-         (TODAY, RPT, "mta-sts", "starttls-not-supported", "192.0.2.25", "mx.rpt.dlv.test",
+        [(day, RPT, "mta-sts", "certificate-host-mismatch", "192.0.2.25", "mx.rpt.dlv.test",
+          "198.51.100.7", b"hostname mismatch \xe9\xff", 2),
+         (day, RPT, "mta-sts", "starttls-not-supported", "192.0.2.25", "mx.rpt.dlv.test",
           "198.51.100.7", "", 1),
-         (TODAY, RPT, "dane", "validation-failure", "192.0.2.25", "mx2.rpt.dlv.test",
+         (day, RPT, "dane", "validation-failure", "192.0.2.25", "mx2.rpt.dlv.test",
           "198.51.100.8", "no matching TLSA record", 1)])
     con.commit()
     con.close()
@@ -149,8 +164,8 @@ def check_json(doc, RPT=RPT):
     import jsonschema
     with open(SCHEMA) as f:
         jsonschema.validate(doc, json.load(f))
-    assert doc["date-range"] == {"start-datetime": day_name(TODAY) + "T00:00:00Z",
-                                 "end-datetime": day_name(TODAY) + "T23:59:59Z"}, doc
+    assert doc["date-range"] == {"start-datetime": day_name(YDAY) + "T00:00:00Z",
+                                 "end-datetime": day_name(YDAY) + "T23:59:59Z"}, doc
     assert doc["contact-info"] == FROM and doc["organization-name"] == mxtest.HOSTNAME, doc
     pol = {p["policy"]["policy-type"]: p for p in doc["policies"]}
     assert sorted(pol) == ["no-policy-found", "sts", "tlsa"], doc
@@ -158,6 +173,8 @@ def check_json(doc, RPT=RPT):
     assert sts["policy"]["policy-domain"] == RPT and sts["policy"]["mx-host"] == [
         "mx.rpt.dlv.test"], sts
     assert sts["policy"]["policy-string"][1] == "mode: enforce", sts
+    # RFC 8259 8.1: bytes that are not UTF-8 arrive as U+FFFD (json.loads read the bytes)
+    assert sts["policy"]["policy-string"][-1] == "x-note: caf\ufffd\ufffd", sts
     assert sts["summary"] == {"total-successful-session-count": 11,
                               "total-failure-session-count": 3}, sts
     got = sorted((f["result-type"], f["failed-session-count"]) for f in sts["failure-details"])
@@ -165,6 +182,7 @@ def check_json(doc, RPT=RPT):
     f0 = [f for f in sts["failure-details"] if f["result-type"].startswith("cert")][0]
     assert f0["sending-mta-ip"] == "192.0.2.25" and f0["receiving-ip"] == "198.51.100.7", f0
     assert f0["receiving-mx-hostname"] == "mx.rpt.dlv.test", f0
+    assert f0["failure-reason-code"] == "hostname mismatch \ufffd\ufffd", f0
     dane = pol["tlsa"]
     assert dane["policy"]["mx-host"] == ["mx2.rpt.dlv.test"], dane
     assert dane["summary"]["total-successful-session-count"] == 5, dane
@@ -188,37 +206,39 @@ def test_send_reports_day():
     seed(d)
     sinks = env()["sinks"]
     before = len(sinks.messages("mx.sink"))
-    p = tls(d, "send-reports", "--day", day_name(TODAY), "--json")
+    p = tls(d, "send-reports", "--day", day_name(YDAY), "--json")
     res = json.loads(p.stdout)
-    assert res == {"from": day_name(TODAY), "to": day_name(TODAY), "sent": 1, "no_policy": 0,
+    assert res == {"from": day_name(YDAY), "to": day_name(YDAY), "sent": 1, "no_policy": 0,
                    "failed": 0}, res
     msgs = sinks.wait_messages(before + 1, listener="mx.sink")
     msg = msgs[-1]
     assert msg.meta["rcpts"] == [RUA] and msg.meta["mail_from"] == FROM, msg.meta
     m, fname, doc = report_part(msg)
     rid = doc["report-id"]
-    assert rid == f"{day_name(TODAY)}.{RPT}@{mxtest.HOSTNAME}", rid  # the same if sent again
+    assert rid == f"{day_name(YDAY)}.{RPT}@{mxtest.HOSTNAME}", rid  # the same if sent again
     assert m["Subject"] == f"Report Domain: {RPT} Submitter: {mxtest.HOSTNAME} Report-ID: <{rid}>"
     assert m["TLS-Report-Domain"] == RPT and m["TLS-Report-Submitter"] == mxtest.HOSTNAME, m
-    begin = TODAY * 86400
+    begin = YDAY * 86400
+    # RFC 8460 5.3: unique-id = 1*(ALPHA / DIGIT)
     assert re.fullmatch(rf"{re.escape(mxtest.HOSTNAME)}!{re.escape(RPT)}!{begin}!{begin + 86399}"
-                        r"!\S+\.json\.gz", fname), fname
+                        r"![A-Za-z0-9]+\.json\.gz", fname), fname
     check_json(doc)
     check_dkim(msg)
     mxpeers.wait_event(d, "tlsrpt_queued", domain=RPT)
     # the same day again: already reported
-    p = tls(d, "send-reports", "--day", day_name(TODAY), "--json")
+    p = tls(d, "send-reports", "--day", day_name(YDAY), "--json")
     assert json.loads(p.stdout)["sent"] == 0, p.stdout
     time.sleep(1)
     assert len(sinks.messages("mx.sink")) == before + 1, "a second report was sent"
     rows = sqlite3.connect(os.path.join(d.data_dir, "spool.db")).execute(
-        "SELECT rua, status FROM tlsrpt_sent WHERE day = ? ORDER BY rua", (TODAY,)).fetchall()
+        "SELECT rua, status FROM tlsrpt_sent WHERE day = ? ORDER BY rua", (YDAY,)).fetchall()
     assert [r[0] for r in rows] == [f"mailto:{RUA}"] and rows[0][1].startswith("queued "), rows
 
 
 def test_default_run_no_policy():
+    """The default run: complete days only (today's RPT counters wait), NOPOL marked."""
     d = relay()
-    seed(d)
+    seed(d, day=TODAY)
     sinks = env()["sinks"]
     before = len(sinks.messages("mx.sink"))
     p = tls(d, "send-reports")
@@ -240,8 +260,8 @@ def test_report_command():
                                     "validation-failure": 1}, dom
     assert dom[RPT]["sessions_failed"] == 4 and dom[RPT]["verified"] == 16, dom
     assert dom[NOPOL]["delivered"]["plaintext"] == 4, dom
-    # --since today leaves yesterday's domain out; the table names the columns
-    doc = json.loads(tls(d, "report", "--json", "--since", day_name(TODAY)).stdout)
+    # --since yesterday leaves the day before's domain out; the table names the columns
+    doc = json.loads(tls(d, "report", "--json", "--since", day_name(YDAY)).stdout)
     assert [x["domain"] for x in doc["domains"]] == [RPT], doc
     out = tls(d, "report").stdout
     assert re.search(r"DANE +MTA-STS +VERIFY +ENCRYPT +OPPORTUNISTIC +PLAINTEXT", out), out
@@ -259,6 +279,85 @@ def test_off_and_usage():
     assert "bad --since" in p.stderr, p.stderr
     p = mxtest.run([CTL, "tls", "frobnicate"], check=2)
     assert "unknown tls command" in p.stderr, p.stderr
+
+
+def test_day_not_complete_refused():
+    """RFC 8460 4.1: a report covers a whole UTC day. Today (or later) is refused with a
+    clear error and exit 1, and nothing is marked: the day is reported once it is over."""
+    d = relay()
+    seed(d, day=TODAY)
+    for day in (TODAY, TODAY + 1):
+        p = tls(d, "send-reports", "--day", day_name(day), check=1)
+        assert f"day {day_name(day)} is not over yet (UTC)" in p.stderr, p.stderr
+    rows = sqlite3.connect(os.path.join(d.data_dir, "spool.db")).execute(
+        "SELECT count(*) FROM tlsrpt_sent").fetchone()
+    assert rows == (0,), rows
+    assert not mxpeers.events(d, "tlsrpt_queued"), d.log()
+
+
+def test_sent_pairs_do_not_fill_the_cap():
+    """10,000 (day, domain) pairs reported already (the run's cap) and one due pair
+    sorting after them: the due one is reported; the sent ones are left out first."""
+    d = relay()
+    seed(d)
+    con = sqlite3.connect(os.path.join(d.data_dir, "spool.db"), timeout=10)
+    doms = [f"a{i:05d}.example" for i in range(10000)]
+    con.executemany("INSERT INTO tls_stats (day, domain, policy, mx, sessions_ok) VALUES"
+                    " (?, ?, 'opportunistic', 'mx', 1)", [(YDAY, x) for x in doms])
+    con.executemany("INSERT INTO tlsrpt_sent (day, domain, rua, report_id, sent, status)"
+                    " VALUES (?, ?, '', 'x', 0, 'no policy')", [(YDAY, x) for x in doms])
+    con.commit()
+    con.close()
+    p = tls(d, "send-reports", "--day", day_name(YDAY), "--json")
+    assert json.loads(p.stdout)["sent"] == 1, p.stdout
+    mxpeers.wait_event(d, "tlsrpt_queued", domain=RPT)
+    assert not mxpeers.events(d, "tlsrpt_capped"), d.log()
+
+
+def test_report_json_utf8():
+    """`mxrelayctl tls report --json`: a domain holding a byte that is not UTF-8 still
+    gives JSON that a strict UTF-8 reader takes (U+FFFD)."""
+    import subprocess
+    d = relay()
+    con = sqlite3.connect(os.path.join(d.data_dir, "spool.db"), timeout=10)
+    con.execute("INSERT INTO tls_stats (day, domain, policy, mx, sessions_ok) VALUES"
+                " (?, ?, 'opportunistic', 'mx', 1)", (YDAY, b"caf\xe9\xff.example"))
+    con.commit()
+    con.close()
+    p = subprocess.run([CTL, "tls", "report", "--json", "-c", d.conf_path], capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)  # bytes: decoded as strict UTF-8
+    assert [x["domain"] for x in doc["domains"]] == ["caf\ufffd\ufffd.example"], doc
+
+
+def test_unsigned_mailto_skipped():
+    """RFC 8460 3: mailed reports must be DKIM-signed. Without a dkim_key for tlsrpt_from's
+    domain: a warning at start-up and from `mxrelayd -n`, the mailto: rua is skipped and
+    logged, nothing is mailed and the day stays due for a run with a key."""
+    d = relay(key=False)
+    seed(d)
+    sinks = env()["sinks"]
+    before = len(sinks.messages("mx.sink"))
+    ev = mxpeers.wait_event(d, "tlsrpt_unsigned", **{"from": FROM})
+    assert "level=warn" in ev[0]["_line"], ev  # tlsrpt_from is set: signing was meant
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", d.conf_path], timeout=15, check=0)
+    assert f"tlsrpt_from {FROM} has no dkim_key" in p.stderr, p.stderr
+    p = tls(d, "send-reports", "--day", day_name(YDAY), "--json", check=1)
+    assert json.loads(p.stdout) == {"from": day_name(YDAY), "to": day_name(YDAY), "sent": 0,
+                                    "no_policy": 0, "failed": 1}, p.stdout
+    ev = mxpeers.wait_event(d, "tlsrpt_unsigned", domain=RPT)
+    assert ev[0]["rua"] == f"mailto:{RUA}", ev
+    time.sleep(0.5)
+    assert len(sinks.messages("mx.sink")) == before, "an unsigned report was mailed"
+    rows = sqlite3.connect(os.path.join(d.data_dir, "spool.db")).execute(
+        "SELECT count(*) FROM tlsrpt_sent").fetchone()
+    assert rows == (0,), rows
+    # with the key, -n has nothing to say about it
+    k = relay()
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", k.conf_path], timeout=15, check=0)
+    assert "no dkim_key" not in p.stderr, p.stderr
+    assert not mxpeers.events(k, "tlsrpt_unsigned"), k.log()
 
 
 # --------------------------------------------------------------------------
@@ -286,10 +385,11 @@ def test_https_and_mailto_rua():
         "rua A 127.0.0.40", "sink MX 10 mx.sink", "mx.sink A 127.0.0.41"]})
     h = n.https("rua.sig.test", "127.0.0.40")
     sinks = n.sinks({"mx.sink": {"host": "127.0.0.41"}})
-    d = n.relay({"tlsrpt_from": FROM})
+    key, _ = make_key()  # RFC 8460 3: mailed reports are DKIM-signed
+    d = n.relay({"tlsrpt_from": FROM, "dkim_key": f"{FROM_DOMAIN} rpt {key}"})
     seed(d, RPT=dom)
-    p = tls(d, "send-reports", "--day", day_name(TODAY), "--json")
-    assert json.loads(p.stdout) == {"from": day_name(TODAY), "to": day_name(TODAY), "sent": 2,
+    p = tls(d, "send-reports", "--day", day_name(YDAY), "--json")
+    assert json.loads(p.stdout) == {"from": day_name(YDAY), "to": day_name(YDAY), "sent": 2,
                                     "no_policy": 0, "failed": 0}, p.stdout
     posts = [r for r in h.requests() if r["method"] == "POST"]
     assert len(posts) == 1 and posts[0]["path"] == "/v1/tlsrpt", h.requests()
@@ -303,9 +403,34 @@ def test_https_and_mailto_rua():
     assert base64.b64decode(part.get_payload()) == posts[0]["body"], "mail and POST differ"
     mxpeers.wait_event(d, "tlsrpt_posted", domain=dom)
     # reported: a second run posts nothing
-    p = tls(d, "send-reports", "--day", day_name(TODAY), "--json")
+    p = tls(d, "send-reports", "--day", day_name(YDAY), "--json")
     assert json.loads(p.stdout)["sent"] == 0, p.stdout
     assert len([r for r in h.requests() if r["method"] == "POST"]) == 1, h.requests()
+
+
+def test_unsigned_https_still_posted():
+    """No dkim_key for tlsrpt_from's domain: the https: rua is still posted, the mailto: one
+    skipped (RFC 8460 3); the day counts as reported through the POST."""
+    n = net()
+    dom = "rpt2.sig.test"
+    n.set_zones({"sig.test": [
+        '_smtp._tls.rpt2 TXT "v=TLSRPTv1; rua=https://rua.sig.test/v2,'
+        'mailto:tlsrpt@sink.sig.test"',
+        "rua A 127.0.0.40", "sink MX 10 mx.sink", "mx.sink A 127.0.0.41"]})
+    h = n.https("rua.sig.test", "127.0.0.40")
+    sinks = n.sinks({"mx.sink": {"host": "127.0.0.41"}})
+    d = n.relay({"tlsrpt_from": FROM})
+    seed(d, RPT=dom)
+    p = tls(d, "send-reports", "--day", day_name(YDAY), "--json", check=1)
+    assert json.loads(p.stdout) == {"from": day_name(YDAY), "to": day_name(YDAY), "sent": 1,
+                                    "no_policy": 0, "failed": 1}, p.stdout
+    posts = [r for r in h.requests() if r["method"] == "POST"]
+    assert len(posts) == 1 and posts[0]["path"] == "/v2", h.requests()
+    check_json(json.loads(gzip.decompress(posts[0]["body"])), RPT=dom)
+    ev = mxpeers.wait_event(d, "tlsrpt_unsigned", domain=dom)
+    assert ev[0]["rua"] == "mailto:tlsrpt@sink.sig.test", ev
+    time.sleep(0.5)
+    assert sinks.messages("mx.sink") == [], "an unsigned report was mailed"
 
 
 mxtest.main()

@@ -265,6 +265,50 @@ test_json_escapes(void **state)
 	free(js);
 }
 
+/* RFC 8259 8.1: the report is UTF-8 whatever bytes a policy or an MX reply held. */
+static void
+test_json_utf8(void **state)
+{
+	struct tlsrpt_row w = {
+	    DAY, "x.example", "dane", "caf\xe9 \xff\xc3\xa9\xed\xa0\x80\xc0\xaf", "mx.x.example", 1,
+	    0};
+	struct tlsrpt_failure f = {DAY,
+	                           "x.example",
+	                           "dane",
+	                           "validation-failure",
+	                           "192.0.2.1",
+	                           "mx.x.example",
+	                           "",
+	                           "bad \xe9\x01\xf0\x9f\x98\x80 \xf0\x9f",
+	                           1};
+	struct tlsrpt_report r = {.org = "o",
+	                          .contact = "c",
+	                          .submitter = "s",
+	                          .domain = "x.example",
+	                          .day = DAY,
+	                          .report_id = "id",
+	                          .rows = &w,
+	                          .nrows = 1,
+	                          .fails = &f,
+	                          .nfails = 1};
+	char *js;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(tlsrpt_json(&r, &js, &len), 0);
+	/* a stray byte, a surrogate and an overlong form: U+FFFD per byte; good UTF-8 kept */
+	must_have(js, "[\"caf\xef\xbf\xbd \xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+	              "\xef\xbf\xbd\xef\xbf\xbd\"]");
+	must_have(js, "\"failure-reason-code\": \"bad \xef\xbf\xbd\\u0001\xf0\x9f\x98\x80 "
+	              "\xef\xbf\xbd\xef\xbf\xbd\"");
+	for (size_t i = 0; i < len;) { /* the whole text is valid UTF-8 */
+		size_t k = tlsrpt_utf8_len(js + i, len - i);
+		assert_true(k > 0);
+		i += k;
+	}
+	free(js);
+}
+
 /* ---- gzip ------------------------------------------------------------------- */
 
 static unsigned char *
@@ -343,7 +387,12 @@ test_mime(void **state)
 	               "Content-Transfer-Encoding: base64\r\n");
 	/* RFC 8460 5.3 file name: the day's first and last second */
 	must_have(msg, "filename=\"relay.example.org!example.net!1764979200!1765065599!"
-	               "2025-12-06.0123abcd.json.gz\"");
+	               "2025120699859450.json.gz\"");
+	/* RFC 8460 5.3: unique-id = 1*(ALPHA / DIGIT), the same for the same (day, domain) */
+	p = strstr(msg, "!1765065599!");
+	assert_non_null(p);
+	for (p += 12; *p != '.'; p++)
+		assert_true((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z'));
 	EVP_EncodeBlock((unsigned char *)b64, gz, sizeof gz);
 	p = strstr(msg, "json.gz\"\r\n\r\n");
 	assert_non_null(p);
@@ -427,6 +476,32 @@ test_spool_list_and_mark(void **state)
 	assert_int_equal(sent, 1);
 	assert_int_equal(spool_tlsrpt_sent(dir, 100, "a.example", &sent, err, sizeof err), 0);
 	assert_int_equal(sent, 0);
+
+	/* the due pairs of [100, 101]: 101/a.example is sent, so 100/a and 101/b are left */
+	int capped = -1;
+	memset(&s, 0, sizeof s);
+	assert_int_equal(
+	    spool_tlsrpt_due(dir, 100, 101, 10, on_row, on_fail, &s, &capped, err, sizeof err), 0);
+	assert_int_equal(capped, 0);
+	assert_int_equal(s.rows, 2);
+	assert_int_equal(s.ok, 3 + 4);
+	assert_int_equal(s.fails, 2);
+	/* a cap of one: the oldest due pair, and capped says more are due */
+	memset(&s, 0, sizeof s);
+	assert_int_equal(
+	    spool_tlsrpt_due(dir, 100, 101, 1, on_row, on_fail, &s, &capped, err, sizeof err), 0);
+	assert_int_equal(capped, 1);
+	assert_int_equal(s.rows, 1);
+	assert_string_equal(s.last_domain, "a.example");
+	/* once 100/a is marked, the cap of one takes 101/b: sent pairs never use it up */
+	assert_int_equal(
+	    spool_tlsrpt_mark(sp, 100, "a.example", "", "id0", 5, "no policy", err, sizeof err), 0);
+	memset(&s, 0, sizeof s);
+	assert_int_equal(
+	    spool_tlsrpt_due(dir, 100, 101, 1, on_row, on_fail, &s, &capped, err, sizeof err), 0);
+	assert_int_equal(capped, 0);
+	assert_int_equal(s.rows, 1);
+	assert_string_equal(s.last_domain, "b.example");
 	spool_close(sp);
 	tu_rmtree(base);
 }
@@ -435,13 +510,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_txt_table),
-	    cmocka_unit_test(test_txt_limits),
-	    cmocka_unit_test(test_json),
-	    cmocka_unit_test(test_json_escapes),
-	    cmocka_unit_test(test_gzip_round_trip),
-	    cmocka_unit_test(test_mime),
-	    cmocka_unit_test(test_spool_list_and_mark),
+	    cmocka_unit_test(test_txt_table), cmocka_unit_test(test_txt_limits),
+	    cmocka_unit_test(test_json),      cmocka_unit_test(test_json_escapes),
+	    cmocka_unit_test(test_json_utf8), cmocka_unit_test(test_gzip_round_trip),
+	    cmocka_unit_test(test_mime),      cmocka_unit_test(test_spool_list_and_mark),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
