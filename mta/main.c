@@ -379,6 +379,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		log_warn("event=reload note=\"tls_ca_file and tls_client_cert/key changes need a "
 		         "restart\"");
 	srv->cfg = nc;
+	srv->cfg_gen++;
 	config_free(old);
 	creds_free(srv->creds);
 	srv->creds = cr;

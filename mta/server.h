@@ -33,6 +33,7 @@ struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 struct server {
 	struct event_base *base;
 	struct config *cfg;
+	unsigned cfg_gen; /* bumped by each reload: what was decided under an older cfg is stale */
 	struct creds *creds; /* NULL: no credentials file, AUTH not offered */
 	struct async *async;
 	struct writer *writer;

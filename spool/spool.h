@@ -23,6 +23,8 @@
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
 #define SPOOL_F_SMTPUTF8 0x02	/* SMTPUTF8 was given */
+#define SPOOL_F_TLSRPT 0x04	/* an RFC 8460 TLS report (control/tlsrpt.c): delivered under
+				   opportunistic TLS whatever the policy, not counted */
 
 /* recipient states */
 enum spool_rcpt_state {

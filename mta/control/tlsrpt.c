@@ -498,6 +498,7 @@ submit_mailto(struct run *r, const char *addr)
 	env.sender = r->from_addr;
 	env.rcpts = (const char *const *)&r->rcpt;
 	env.nrcpts = 1;
+	env.flags = SPOOL_F_TLSRPT; /* RFC 8460 3: delivered despite TLS failures */
 	env.client_ip = "local (tlsrpt)";
 	env.log_who = "ip=local tlsrpt=yes";
 	intake_submit(srv, &env, ct, submitted, r);

@@ -476,6 +476,7 @@ job_dispatch(struct djob *j)
 		struct smtpc_msg m = {j->w->sender,   g->rcpts,     g->n,        j->w->body,
 		                      j->w->body_len, j->need_8bit, j->need_utf8};
 		g->m = m;
+		g->tls_report = (j->w->flags & SPOOL_F_TLSRPT) != 0;
 		dest_enqueue(j->dl->dests, gdom[k], g);
 	}
 	free(groups);

@@ -53,15 +53,16 @@ hash(const char *s)
 }
 
 static struct dest *
-dest_get(struct dests *ds, const char *domain)
+dest_get(struct dests *ds, const char *domain, bool tls_report)
 {
 	unsigned h = hash(domain);
 	struct dest *d;
 	for (d = ds->buckets[h]; d; d = d->next)
-		if (strcasecmp(d->domain, domain) == 0)
+		if (strcasecmp(d->domain, domain) == 0 && d->tls_report == tls_report)
 			return d;
 	d = xcalloc(1, sizeof(*d));
 	d->ds = ds;
+	d->tls_report = tls_report;
 	snprintf(d->domain, sizeof(d->domain), "%s", domain);
 	d->window = ds->srv->cfg->domain_concurrency_start;
 	d->tp = tlspol_dest_new();
@@ -254,6 +255,15 @@ conn_next(struct dconn *k)
 	struct dgroup *g;
 	struct smtpc_reply why;
 
+	if (k->d->qhead != NULL && !dest_tls_reusable(k)) {
+		/* never carry mail under a weaker TLS request than the one in force */
+		log_info("event=conn_retired domain=%s relay=%s reason=\"TLS policy changed\"",
+		         k->d->domain, smtpc_peer(k->c));
+		smtpc_quit(k->c); /* it closes itself; we forget it */
+		k->c = NULL;
+		conn_close(k);
+		return;
+	}
 	/* a transaction starts: its message is claimed first (the idle ones' next too) */
 	while (k->d->qhead != NULL && claimed_from(k->d, 0, 1 + idle_count(k->d))) {
 		g = pop_group(k->d);
@@ -304,7 +314,7 @@ on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
 
 	k->cur = NULL;
 	for (size_t i = 0; i < n && i < g->m.nrcpts; i++) {
-		if (r[i].code >= 200 && r[i].code < 300)
+		if (r[i].code >= 200 && r[i].code < 300 && !k->d->tls_report)
 			tlsstats_delivered(ds->stats, k->d->domain, k->t[k->ti].host,
 			                   smtpc_tls_outcome(c));
 		ds->cbs.outcome(g, i, r[i].code, r[i].text, smtpc_peer(c), smtpc_tls_outcome(c));
@@ -568,7 +578,7 @@ dest_resolve(struct dest *d)
 			break;
 		}
 	/* MTA-STS (RFC 8461) is about the domain's own MX set: never for a route */
-	if (rt == NULL && d->ds->srv->cfg->mta_sts && d->sw == NULL) {
+	if (rt == NULL && d->ds->srv->cfg->mta_sts && d->sw == NULL && !d->tls_report) {
 		char low[256];
 		size_t i;
 		for (i = 0; name[i] && i < sizeof(low) - 1; i++)
@@ -652,7 +662,7 @@ dest_claim_done(struct dest *d, bool pump)
 void
 dest_enqueue(struct dests *ds, const char *domain, struct dgroup *g)
 {
-	struct dest *d = dest_get(ds, domain);
+	struct dest *d = dest_get(ds, domain, g->tls_report);
 	d->used = time(NULL);
 	g->next = NULL;
 	if (d->qtail)

@@ -29,6 +29,7 @@ struct dgroup {
 	const char **rcpts;
 	size_t n;
 	struct smtpc_msg m; /* sender, rcpts/n, body: valid until done() or drop() */
+	bool tls_report;    /* an RFC 8460 report (SPOOL_F_TLSRPT): a destination of its own */
 	struct dgroup *next;
 };
 

@@ -51,6 +51,10 @@ struct dest {
 	struct tlspol_dest *tp; /* TLSA answers per MX host, MTA-STS policy */
 	struct sts_wait *sw;    /* the MTA-STS policy being asked for, with the MX query */
 	bool literal;           /* routed to an IP literal: only its tls_policy applies */
+	/* TLS reports only (RFC 8460 3): opportunistic TLS, no MTA-STS, no TLSA, not
+	 * counted; never shares connections with the domain's other mail */
+	bool tls_report;
+	unsigned sts_gen; /* bumped when the MTA-STS mode or id changes */
 	struct dest *next;
 };
 
@@ -70,6 +74,8 @@ struct dconn {
 	struct event *idle_ev;
 	struct dconn *next_idle;
 	struct dconn *next_conn; /* dest.conns */
+	/* req was decided under these srv->cfg_gen and d->sts_gen (dest_tls_reusable) */
+	unsigned gen_cfg, gen_sts;
 };
 
 /*
@@ -83,6 +89,13 @@ bool dest_tls_target(struct dconn *k, const struct dns_target *t, dns_tlsa_cb on
 void dest_tls_stats(struct dconn *k, const struct tls_outcome *o, bool ok, bool connected);
 /* The domain's MTA-STS policy as sts.c reports it (sts_get's callback): kept in d->tp. */
 void dest_tls_sts(struct dest *d, const struct sts_view *v);
+/*
+ * Before k's open session takes another group: false when the request its
+ * target would get now differs from the one it was opened under (a reload
+ * changed tls_policy, dane or mta_sts, or the MTA-STS policy changed): the
+ * caller closes it, and a new connection meets the new request.
+ */
+bool dest_tls_reusable(struct dconn *k);
 /* What the admin switched off, said once at start-up. */
 void dest_tls_startup(const struct dests *ds);
 

@@ -36,6 +36,8 @@ dest_tls_stats(struct dconn *k, const struct tls_outcome *o, bool ok, bool conne
 	    t->addr.ss_family == AF_INET6 ? &cfg->source_ipv6 : &cfg->source_ipv4;
 	char ip[INET6_ADDRSTRLEN] = "", sip[INET6_ADDRSTRLEN] = "";
 
+	if (k->d->tls_report)
+		return; /* RFC 8460 3: a report's session is not in the next report */
 	if (connected)
 		addr_text(&t->addr, ip, sizeof(ip));
 	if (src->ss_family != 0)
@@ -44,23 +46,36 @@ dest_tls_stats(struct dconn *k, const struct tls_outcome *o, bool ok, bool conne
 	                 o->kind == TLSK_MTA_STS ? tlspol_dest_sts_text(k->d->tp) : "");
 }
 
+/* The decision's inputs for d's target t, from the configuration in force now. */
+static void
+decide_in(const struct dest *d, const struct dns_target *t, struct tlspol_in *in)
+{
+	const struct config *cfg = d->ds->srv->cfg;
+	const struct tls_policy_conf *p = config_tls_policy(cfg, d->domain);
+	const struct route *rt = config_route(cfg, d->domain);
+
+	memset(in, 0, sizeof(*in));
+	in->domain = d->domain;
+	in->host = t->host;
+	in->host_secure = t->secure;
+	in->has_floor = p != NULL;
+	in->floor = p ? p->level : TLS_L_MAY;
+	in->dane_on = cfg->dane && d->ds->resolver_trusted;
+	in->named_route = rt != NULL && !d->literal;
+	in->literal = d->literal;
+	in->tls_report = d->tls_report;
+	if (cfg->mta_sts && !d->tls_report)
+		tlspol_dest_sts(d->tp, in);
+}
+
 bool
 dest_tls_target(struct dconn *k, const struct dns_target *t, dns_tlsa_cb on_tlsa)
 {
 	struct dest *d = k->d;
-	const struct config *cfg = d->ds->srv->cfg;
-	const struct tls_policy_conf *p = config_tls_policy(cfg, d->domain);
-	const struct route *rt = config_route(cfg, d->domain);
-	struct tlspol_in in = {.domain = d->domain, .host = t->host, .host_secure = t->secure};
+	struct tlspol_in in;
 	enum tlspol_verdict v;
 
-	in.has_floor = p != NULL;
-	in.floor = p ? p->level : TLS_L_MAY;
-	in.dane_on = cfg->dane && d->ds->resolver_trusted;
-	in.named_route = rt != NULL && !d->literal;
-	in.literal = d->literal;
-	if (cfg->mta_sts)
-		tlspol_dest_sts(d->tp, &in);
+	decide_in(d, t, &in);
 	if (tlspol_want_tlsa(&in) && tlspol_dest_tlsa(d->tp, &in) != 0) {
 		unsigned port = ntohs(t->addr.ss_family == AF_INET6
 		                          ? ((const struct sockaddr_in6 *)&t->addr)->sin6_port
@@ -70,6 +85,8 @@ dest_tls_target(struct dconn *k, const struct dns_target *t, dns_tlsa_cb on_tlsa
 			return false;
 		in.tlsa = TLSPOL_TLSA_FAILED; /* RFC 7672 2.2: no downgrade */
 	}
+	k->gen_cfg = d->ds->srv->cfg_gen;
+	k->gen_sts = d->sts_gen;
 	tls_req_clear(&k->req);
 	if (tlspol_decide(&in, &k->req, &v) != 0 || v == TLSPOL_GO)
 		return true;
@@ -89,6 +106,45 @@ dest_tls_target(struct dconn *k, const struct dns_target *t, dns_tlsa_cb on_tlsa
 	         k->tls_text);
 	dest_tls_stats(k, &k->tls_out, false, false);
 	return false;
+}
+
+/* The same request: level, kind, report_only, name and TLSA records. */
+static bool
+req_same(const struct tls_req *a, const struct tls_req *b)
+{
+	if (a->level != b->level || a->kind != b->kind || a->report_only != b->report_only ||
+	    strcmp(a->verify_name, b->verify_name) != 0 || a->ntlsa != b->ntlsa)
+		return false;
+	for (size_t i = 0; i < a->ntlsa; i++) {
+		const struct tls_tlsa *x = &a->tlsa[i], *y = &b->tlsa[i];
+		if (x->usage != y->usage || x->selector != y->selector || x->mtype != y->mtype ||
+		    x->len != y->len || memcmp(x->data, y->data, x->len) != 0)
+			return false;
+	}
+	return true;
+}
+
+bool
+dest_tls_reusable(struct dconn *k)
+{
+	struct dest *d = k->d;
+	struct tlspol_in in;
+	struct tls_req now;
+	enum tlspol_verdict v;
+	bool same;
+
+	if (k->gen_cfg == d->ds->srv->cfg_gen && k->gen_sts == d->sts_gen)
+		return true;
+	decide_in(d, &k->t[k->ti], &in);
+	if (tlspol_want_tlsa(&in) && tlspol_dest_tlsa(d->tp, &in) != 0)
+		return false; /* its TLSA is not known yet: a new connection asks for it */
+	same = tlspol_decide(&in, &now, &v) == 0 && v == TLSPOL_GO && req_same(&now, &k->req);
+	tls_req_clear(&now);
+	if (!same)
+		return false;
+	k->gen_cfg = d->ds->srv->cfg_gen;
+	k->gen_sts = d->sts_gen;
+	return true;
 }
 
 void
@@ -112,7 +168,11 @@ dest_tls_sts(struct dest *d, const struct sts_view *v)
 	    [STS_MODE_TESTING] = TLSPOL_STS_TESTING,
 	    [STS_MODE_ENFORCE] = TLSPOL_STS_ENFORCE,
 	};
+	struct tlspol_in was = {0};
 
+	tlspol_dest_sts(d->tp, &was);
+	if (was.sts != mode[v->mode] || strcmp(was.sts_id, v->id ? v->id : "") != 0)
+		d->sts_gen++; /* open connections meet the new policy (dest_tls_reusable) */
 	tlspol_dest_sts_put(d->tp, mode[v->mode], v->mx, v->nmx, v->id, v->policy_text);
 	if (v->problem != TLSRES_OK) {
 		/* RFC 8460 4.3.2.2: reported even when a cached policy still applies */

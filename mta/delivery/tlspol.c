@@ -13,6 +13,8 @@
  *    certificate verify for its name (RFC 8461 4.2); testing: report only.
  * 5. tls_policy verify / encrypt: floors.
  * 6. Otherwise opportunistic (RFC 7435).
+ * TLS reports (in->tls_report) stop after rule 1: RFC 8460 3, "Sending MTAs
+ * MUST deliver reports despite any TLS-related failures".
  */
 #include "mta/delivery/tlspol.h"
 
@@ -63,7 +65,7 @@ tlspol_tlsa_class(const struct dns_tlsa_result *res)
 bool
 tlspol_want_tlsa(const struct tlspol_in *in)
 {
-	if (in->literal || !in->dane_on || !in->host_secure)
+	if (in->literal || in->tls_report || !in->dane_on || !in->host_secure)
 		return false;
 	return !(in->has_floor && (in->floor == TLS_L_NONE || in->floor == TLS_L_MAY));
 }
@@ -150,7 +152,7 @@ tlspol_decide(const struct tlspol_in *in, struct tls_req *out, enum tlspol_verdi
 		out->kind = TLSK_PLAINTEXT;
 		return 0;
 	}
-	if (in->has_floor && in->floor == TLS_L_MAY)
+	if ((in->has_floor && in->floor == TLS_L_MAY) || in->tls_report)
 		return 0;
 	if (tlspol_want_tlsa(in)) {
 		switch (in->tlsa) {

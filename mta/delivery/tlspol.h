@@ -46,6 +46,9 @@ struct tlspol_in {
 	const char *const *sts_mx; /* the policy's mx patterns */
 	size_t sts_nmx;
 	const char *sts_id; /* the policy id, "" or NULL when none */
+	/* a TLS report (RFC 8460 3: delivered despite any TLS failure): opportunistic,
+	 * whatever DANE, MTA-STS or a tls_policy floor say; only `none` still applies */
+	bool tls_report;
 };
 
 /* The verdict for one host: go with a request, or skip the host (with why). */

@@ -161,10 +161,14 @@ tlsstats_session(struct tlsstats *t, const char *domain, const char *mx, const c
                  const char *policy_string)
 {
 	struct entry *e = get(t, false, domain, tls_kind_name(o->kind), mx, NULL, NULL, NULL);
+	/* RFC 8460 4.3: a session that failed the policy's checks is a failure
+	 * session, also when MTA-STS testing let the mail go on (RFC 8461 5):
+	 * counted once, never as a success and a failure both */
+	bool met = ok && o->result == TLSRES_OK;
 
 	if (e != NULL) {
-		e->ok += ok;
-		e->failed += !ok;
+		e->ok += met;
+		e->failed += !met;
 		set_pstring(e, policy_string);
 	}
 	if (o->result != TLSRES_OK)

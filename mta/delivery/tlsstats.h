@@ -30,8 +30,9 @@ void tlsstats_flush(struct tlsstats *t);
  * A session with mx (address mx_ip, "" when no connection was made) ended
  * or was never started for policy reasons: ok says whether the policy was
  * met. A failure (o->result != TLSRES_OK) is recorded also when ok (MTA-STS
- * testing, RFC 8461 5: delivered, reported). policy_string: the MTA-STS
- * policy text or "" (RFC 8460 4.4 policy-string).
+ * testing, RFC 8461 5: delivered, reported), and the session then counts as
+ * failed, not as a success. policy_string: the MTA-STS policy text or ""
+ * (RFC 8460 4.4 policy-string).
  */
 void tlsstats_session(struct tlsstats *t, const char *domain, const char *mx, const char *mx_ip,
                       const char *sending_ip, const struct tls_outcome *o, bool ok,

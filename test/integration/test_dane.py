@@ -223,5 +223,33 @@ def test_dane_off_when_a_resolver_is_not_on_loopback():
     assert s.wait_messages(1)[0].tls
 
 
+def test_named_route_host_gets_dane():
+    """route = D HOST (a name): DANE applies to HOST's secure TLSA (the lead's decision;
+    RFC 7672 2.2.1: per host whose address records are secure). A match is delivered
+    verified; a mismatch defers 4.7.5 with no MAIL. D itself has no MX at all."""
+    n = net()
+    s = n.sinks({**mx("mx.ee.sig.test", "127.0.0.11", _certs["ee"]),
+                 **mx("mx.bad.sig.test", "127.0.0.13", _certs["bad"])})
+    d = n.relay(routes=["viaee.plain.test mx.ee.sig.test", "viabad.plain.test mx.bad.sig.test"])
+    q1 = n.submit(d, ["ina@viaee.plain.test"])
+    ev = delivery(d, q1, "sent")[0]
+    assert ev["tls_policy"] == "dane" and ev["tls_verified"] == "yes", ev
+    assert ev["relay"].startswith("mx.ee.sig.test[127.0.0.11]"), ev
+    assert s.wait_messages(1, "mx.ee.sig.test")[0].rcpts == ["ina@viaee.plain.test"]
+    q2 = n.submit(d, ["jon@viabad.plain.test"])
+    ev = delivery(d, q2, "deferred")[0]
+    assert ev["dsn"] == "4.7.5" and ev["tls_policy"] == "dane", ev
+    assert ev["tls_verified"] == "no" and "DANE" in ev["reply"], ev
+    assert s.events("mail", "mx.bad.sig.test") == [], s.events()
+    assert every_connection_used_tls(s, "mx.bad.sig.test"), s.events()
+    d.stop()
+    rows, _ = stats(d, "viaee.plain.test")
+    assert [(r["policy"], r["mx"], r["delivered"], r["verified"]) for r in rows] == [
+        ("dane", "mx.ee.sig.test", 1, 1)], rows
+    _, fails = stats(d, "viabad.plain.test")
+    assert [(f["policy"], f["result_type"]) for f in fails] == [
+        ("dane", "validation-failure")], fails
+
+
 if __name__ == "__main__":
     mxtest.main()

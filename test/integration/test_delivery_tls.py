@@ -3,7 +3,9 @@
 sink sees the TLS session and the SNI = MX host name, the log says
 tls=TLSv1.x), plaintext when it is not offered, TLS 1.2 accepted, and a
 server that only speaks TLS 1.0/1.1 (below the relay's floor) gets the mail
-in plaintext on a second connection to the same host."""
+in plaintext on a second connection to the same host. A tighter tls_policy
+loaded by SIGHUP reaches a connection already open: its next message is not
+sent over it in plaintext."""
 
 import os
 import sys
@@ -69,6 +71,31 @@ def test_failed_handshake_falls_back_to_plaintext():
     assert not sinks.events("starttls", "mx.oldtls"), "a TLS 1.0/1.1 session was established"
     assert sinks.connections("mx.oldtls") == 2, f"{sinks.connections('mx.oldtls')} connections"
     assert events(d, "connect_failed"), "the failed handshake is not logged"
+
+
+def test_reload_tighter_policy_retires_open_plaintext_connection():
+    """Message 1 goes in plaintext (no STARTTLS offered, tls_policy may); the
+    connection stays open (idle, 5 s). `tls_policy = D encrypt` + SIGHUP, then
+    message 2 to D: deferred 4.7.4, never sent over the old connection."""
+    sinks = mxpeers.Sinks({"mx.plain": {}}).start()
+    d = mxpeers.relay(sinks)
+    q1 = submit(d, [f"una@plain.{ZONE}"])
+    (m1,) = sinks.wait_messages(1, "mx.plain")
+    assert delivered(d, q1)["tls"] == "none" and m1.tls is None
+    mark = d._log_size()
+    d.configure(conf={"tls_policy": f"plain.{ZONE} encrypt"})
+    d.hup()
+    d.wait_log("event=reloaded", since=mark)
+    assert sinks.connections("mx.plain") == 1 and not sinks.events("disconnect", "mx.plain"), \
+        "message 1's connection should still be open for reuse: " + str(sinks.events())
+    q2 = submit(d, [f"vic@plain.{ZONE}"])
+    (ev,) = mxpeers.wait_event(d, "delivery", qid=q2, timeout=15)
+    assert ev["status"] == "deferred" and ev["dsn"] == "4.7.4", ev["_line"]
+    assert ev["tls_policy"] == "encrypt", ev["_line"]
+    mails = sinks.events("mail", "mx.plain")
+    assert len(mails) == 1 and mails[0]["conn"] == m1.conn, \
+        f"message 2 went out in plaintext after the reload: {mails}"
+    assert events(d, "conn_retired"), "the old connection was not retired"
 
 
 if __name__ == "__main__":

@@ -162,6 +162,46 @@ test_precedence(void **state)
 	assert_true(sizeof(rows) / sizeof(rows[0]) >= 30);
 }
 
+/* RFC 8460 3: a TLS report goes under opportunistic TLS whatever DANE, MTA-STS
+ * or a floor say; only the admin's `none` still applies. */
+static void
+test_tls_report(void **state)
+{
+	static const struct {
+		int floor;
+		enum tlspol_sts sts;
+		enum tls_req_level level;
+	} t[] = {
+	    {NOF, TLSPOL_STS_ENFORCE, TLSR_MAY},
+	    {TLS_L_DANE, TLSPOL_STS_NONE, TLSR_MAY},
+	    {TLS_L_VERIFY, TLSPOL_STS_TESTING, TLSR_MAY},
+	    {TLS_L_ENCRYPT, TLSPOL_STS_NONE, TLSR_MAY},
+	    {TLS_L_NONE, TLSPOL_STS_ENFORCE, TLSR_NONE},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct tlspol_in in = {.domain = "example.com", .host = "other.example.com"};
+		struct tls_req req;
+		enum tlspol_verdict v;
+
+		in.tls_report = in.dane_on = in.host_secure = true;
+		in.has_floor = t[i].floor != NOF;
+		in.floor = t[i].floor == NOF ? TLS_L_MAY : (enum tls_level)t[i].floor;
+		in.tlsa = TLSPOL_TLSA_FAILED; /* even a failed TLSA lookup */
+		in.sts = t[i].sts;
+		in.sts_mx = STS_MX;
+		in.sts_nmx = 2;
+		assert_false(tlspol_want_tlsa(&in));
+		assert_int_equal(tlspol_decide(&in, &req, &v), 0);
+		assert_int_equal(v, TLSPOL_GO);
+		assert_int_equal(req.level, t[i].level);
+		assert_false(req.report_only);
+		assert_int_equal(req.ntlsa, 0);
+		tls_req_clear(&req);
+	}
+}
+
 static void
 test_tlsa_records(void **state)
 {
@@ -251,9 +291,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_precedence),
-	    cmocka_unit_test(test_tlsa_records),
-	    cmocka_unit_test(test_tlsa_class),
+	    cmocka_unit_test(test_precedence),   cmocka_unit_test(test_tls_report),
+	    cmocka_unit_test(test_tlsa_records), cmocka_unit_test(test_tlsa_class),
 	    cmocka_unit_test(test_replies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
