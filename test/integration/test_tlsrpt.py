@@ -46,6 +46,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest  # noqa: E402
 import mxpeers  # noqa: E402
+import tlspeers  # noqa: E402
 from mxpeers import ZONE  # noqa: E402
 
 CTL = mxtest.MXRELAYCTL
@@ -70,14 +71,7 @@ _env = {}
 
 def make_key():
     """An Ed25519 key for FROM_DOMAIN: (its file, its TXT value)."""
-    tmp = mxtest.tmpdir("mxtlsrpt-")
-    key = os.path.join(tmp, "sender.pem")
-    p = mxtest.run([CTL, "dkim", "keygen", FROM_DOMAIN, "rpt", "--type", "ed25519", "--out", key],
-                   timeout=60, check=0)
-    value = re.findall(r"^  Value: (.*)$", p.stdout, re.M)[0].strip()
-    os.chmod(tmp, 0o755)
-    os.chmod(key, 0o644)
-    return key, value
+    return tlspeers.dkim_key(FROM_DOMAIN)
 
 
 def env():
@@ -369,7 +363,6 @@ _net = None
 def net():
     global _net
     if _net is None:
-        import tlspeers
         _net = tlspeers.TlsNet()
     return _net
 

@@ -118,7 +118,8 @@ def test_reports_from_real_deliveries_and_reports_despite_tls_failures():
                  **mx("mx.tst.plain.test", "127.0.0.53", _c["other"]),
                  **mx("mx.opp.plain.test", "127.0.0.55", _c["opp"]),
                  **mx("mx.rua.plain.test", "127.0.0.54", _c["other"])})
-    d = n.relay(conf={"tlsrpt_from": FROM})
+    key, _ = tlspeers.dkim_key(FROM.split("@")[1])  # RFC 8460 3: mailed reports are signed
+    d = n.relay(conf={"tlsrpt_from": FROM, "dkim_key": f"{FROM.split('@')[1]} rpt {key}"})
     # ---- day 1: real deliveries, counted by the daemon
     q = {dom: n.submit(d, [f"user@{dom}"]) for dom in
          ("dok.sig.test", "tst.plain.test", "opp.plain.test", "dmis.sig.test")}

@@ -110,6 +110,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -168,6 +169,19 @@ class Cert:
 
     def __repr__(self):
         return f"<Cert {self.subject} {self.cert}>"
+
+
+def dkim_key(domain, selector="rpt"):
+    """A new Ed25519 DKIM key made by mxrelayctl for domain: (its file, its TXT value)."""
+    import mxtest
+    tmp = mxtest.tmpdir("mxdkimkey-")
+    key = os.path.join(tmp, domain + ".pem")
+    p = mxtest.run([mxtest.MXRELAYCTL, "dkim", "keygen", domain, selector, "--type", "ed25519",
+                    "--out", key], timeout=60, check=0)
+    value = re.findall(r"^  Value: (.*)$", p.stdout, re.M)[0].strip()
+    os.chmod(tmp, 0o755)
+    os.chmod(key, 0o644)
+    return key, value
 
 
 def tlsa(cert, usage, selector, mtype):
