@@ -267,7 +267,8 @@ test_upgrade_from_v3(void **state)
 	assert_int_equal(v.converted, 0);
 	assert_int_equal(v.pending, 0);
 	assert_int_equal(
-	    tu_db_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name = 'body_chunks'"), 0);
+	    tu_db_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name = 'body_chunks'"),
+	    0);
 	assert_body(fx->sp, in.qid, nbody, in.body_len);
 	for (i = 0; i < NOLD; i++)
 		free(bodies[i]);
