@@ -73,41 +73,6 @@ static int nsd_port, unbound_port;
 static pid_t peers_pid = -1; /* the watchdog, leader of the peers' process group */
 static int peers_pipe = -1;  /* closing it ends the peers */
 
-static void
-write_file(const char *name, const char *text)
-{
-	char path[128];
-	FILE *f;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
-/* A port free for UDP and TCP on 127.0.0.1 right now. */
-static int
-free_port(void)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET};
-		socklen_t len = sizeof sa;
-		int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0),
-		    port = 0;
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(u, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-		    getsockname(u, (struct sockaddr *)&sa, &len) == 0 &&
-		    bind(t, (struct sockaddr *)&sa, sizeof sa) == 0)
-			port = ntohs(sa.sin_port);
-		close(u);
-		close(t);
-		if (port)
-			return port;
-	}
-	return -1;
-}
-
 /*
  * Keys, the signed zone, and the tampering: a TXT and a TLSA changed after
  * signing, so their RRSIGs no longer match (a validator calls them bogus).
@@ -117,8 +82,8 @@ make_zones(void)
 {
 	char cmd[1024];
 
-	write_file("sig.zone", zone_sig);
-	write_file("plain.zone", zone_plain);
+	tu_write_file(dir, "sig.zone", zone_sig);
+	tu_write_file(dir, "plain.zone", zone_plain);
 	snprintf(
 	    cmd, sizeof cmd,
 	    "cd '%s' && ldns-keygen -a ECDSAP256SHA256 -k sig.test > ksk && "
@@ -145,7 +110,7 @@ write_confs(void)
 	         "zone:\n  name: sig.test\n  zonefile: sig.zone.signed\n"
 	         "zone:\n  name: plain.test\n  zonefile: plain.zone\n",
 	         nsd_port, nsd_port, dir, dir, dir, dir, dir);
-	write_file("nsd.conf", buf);
+	tu_write_file(dir, "nsd.conf", buf);
 	/* local-zone nodefault: unbound otherwise answers NXDOMAIN for all of .test */
 	snprintf(buf, sizeof buf,
 	         "server:\n  interface: 127.0.0.1@%d\n  port: %d\n  username: \"\"\n"
@@ -159,7 +124,7 @@ write_confs(void)
 	         "stub-zone:\n  name: \"sig.test\"\n  stub-addr: 127.0.0.1@%d\n"
 	         "stub-zone:\n  name: \"plain.test\"\n  stub-addr: 127.0.0.1@%d\n",
 	         unbound_port, unbound_port, dir, dir, dir, dir, nsd_port, nsd_port);
-	write_file("unbound.conf", buf);
+	tu_write_file(dir, "unbound.conf", buf);
 }
 
 /*
@@ -232,8 +197,8 @@ peers_start(void)
 {
 	int fds[2];
 
-	nsd_port = free_port();
-	unbound_port = free_port();
+	nsd_port = tu_free_port();
+	unbound_port = tu_free_port();
 	write_confs();
 	if (pipe2(fds, O_CLOEXEC) < 0 || (peers_pid = fork()) < 0)
 		return -1;
