@@ -3,8 +3,8 @@
  * dns_process, dns_timeouts, dns_next_timeout), result captures for the
  * TLSA, TXT and address lookups, and what starting a peer on 127.0.0.1
  * needs (a free port, its files). Shared by the dns/ unit tests
- * (header-only: each test is one program). Include after <cmocka.h> and
- * "dns/dns.h".
+ * (header-only: each test is one program). Include after <cmocka.h>,
+ * "dns/dns.h" and "dns/dns_int.h".
  */
 #ifndef MXRELAY_DNSLOOP_H
 #define MXRELAY_DNSLOOP_H
@@ -133,6 +133,35 @@ tu_write_file(const char *dir, const char *name, const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * One SOA query for name over UDP to 127.0.0.1:port, with RD and AD set
+ * when ad (RFC 6840 5.7: ask a validator for the AD bit): byte 3 of the
+ * answer's header (RA, AD, CD, RCODE), or -1 when none came in wait_ms.
+ * Tells when a peer started by a test is up.
+ */
+static inline int
+tu_soa_probe(int port, const char *name, bool ad, int wait_ms)
+{
+	unsigned char *q = NULL, buf[1024];
+	int qlen = 0, r = -1;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct pollfd p;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (ares_create_query(name, 1, DNS_T_SOA, 4242, ad, &q, &qlen, 0) != ARES_SUCCESS)
+		return -1;
+	if (ad)
+		q[3] |= DNS_HDR_AD;
+	p.fd = socket(AF_INET, SOCK_DGRAM, 0);
+	p.events = POLLIN;
+	if (sendto(p.fd, q, (size_t)qlen, 0, (struct sockaddr *)&sa, sizeof sa) == qlen &&
+	    poll(&p, 1, wait_ms) == 1 && recv(p.fd, buf, sizeof buf, 0) >= 12)
+		r = buf[3];
+	close(p.fd);
+	ares_free_string(q);
+	return r;
 }
 
 /* What a TLSA, TXT or address callback saw, copied out. */
