@@ -92,4 +92,25 @@ rdlen(struct pkt *p, size_t at)
 	p->b[at + 1] = (unsigned char)((p->n - at - 2) & 0xff);
 }
 
+/*
+ * p parsed by dns/'s parser as the answer to (qname, qtype), failing the
+ * test under label unless it goes as expected: error NULL, an answer (the
+ * caller unrefs it); else NULL, the parser having said error.
+ */
+static inline struct dns_answer *
+tu_parse(const struct pkt *p, const char *label, const char *qname, int qtype, const char *error)
+{
+	char why[64] = "";
+	struct dns_answer *a = dns__parse(p->b, p->n, qname, qtype, why, sizeof why);
+
+	if (error != NULL) {
+		if (a != NULL || strcmp(why, error) != 0)
+			fail_msg("%s: expected error \"%s\", got \"%s\"", label, error, why);
+		return NULL;
+	}
+	if (a == NULL)
+		fail_msg("%s: parse failed: %s", label, why);
+	return a;
+}
+
 #endif
