@@ -89,6 +89,17 @@ conf_init(struct config *c)
 	c->tls_ca_file_line = 7;
 }
 
+/* conf_init's, with tls_client_cert (line 11) and tls_client_key (line 12). */
+static void
+conf_client(struct config *c, char *cert, char *key)
+{
+	conf_init(c);
+	c->tls_client_cert = cert;
+	c->tls_client_key = key;
+	c->tls_client_cert_line = 11;
+	c->tls_client_key_line = 12;
+}
+
 /* The server's leaf: what each case presents. */
 enum leaf { L_GOOD, L_WRONG_NAME, L_EXPIRED, L_SELF_SIGNED, L_WILDCARD, L_PARTIAL_WILDCARD, L_IP };
 
@@ -435,11 +446,7 @@ test_ctx_errors(void **state)
 	snprintf(key, sizeof(key), "%s/b.key", P.dir);
 	write_pem(cert, a.cert, NULL);
 	write_pem(key, NULL, b.key);
-	conf_init(&cfg);
-	cfg.tls_client_cert = cert;
-	cfg.tls_client_key = key;
-	cfg.tls_client_cert_line = 11;
-	cfg.tls_client_key_line = 12;
+	conf_client(&cfg, cert, key);
 	assert_null(smtpc_tls_ctx_new(&cfg, err, sizeof(err)));
 	snprintf(want, sizeof(want),
 	         "/etc/mxrelay/mxrelay.conf:12: tls_client_key: cannot use %s: the key does not "
@@ -539,11 +546,7 @@ test_encrypted_client_key(void **state)
 		alarm(10);
 		setsid(); /* no controlling terminal: /dev/tty cannot be opened */
 		dup2(fds[0], 0);
-		conf_init(&cfg);
-		cfg.tls_client_cert = cert;
-		cfg.tls_client_key = key;
-		cfg.tls_client_cert_line = 11;
-		cfg.tls_client_key_line = 12;
+		conf_client(&cfg, cert, key);
 		ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
 		printf("  encrypted key: %s\n",
 		       ctx ? "loaded with the passphrase from stdin" : err);
