@@ -21,6 +21,7 @@
 #include "mta/delivery/resolver.h"
 #include "test/unit/dnsloop.h"
 #include "test/unit/dnspkt.h"
+#include "test/unit/peergroup.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,8 +45,7 @@
 
 static char tmpdir[128];
 static int nsd_port;
-static pid_t nsd_pid;         /* the watchdog, leader of nsd's process group */
-static int nsd_pipe = -1;     /* closing it stops nsd */
+static struct tu_group nsd;   /* nsd under its watchdog */
 static int blackhole_fd = -1; /* bound UDP socket that never answers */
 static int blackhole_port, closed_port;
 
@@ -180,84 +180,22 @@ nsd_answers(int port)
 static void
 nsd_stop(void)
 {
-	int status;
-
-	if (nsd_pid <= 0)
-		return;
-	close(nsd_pipe); /* the watchdog reads EOF and takes nsd down */
-	nsd_pipe = -1;
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(nsd_pid, &status, WNOHANG) == nsd_pid)
-			goto gone;
-		usleep(50 * 1000);
-	}
-	kill(-nsd_pid, SIGKILL);
-	waitpid(nsd_pid, &status, 0);
-gone:
-	nsd_pid = 0;
-}
-
-/*
- * The watchdog: our child, leader of a process group holding nsd and its
- * children, and their subreaper. It waits for EOF on the pipe, which comes
- * when nsd_stop closes it or when this test process dies in any way, then
- * ends the group and reaps everything (and removes tmpdir if the test died).
- */
-static void __attribute__((noreturn)) watchdog(int rfd, const char *conf, const char *out)
-{
-	pid_t nsd, parent = getppid();
-	char c;
-
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if ((nsd = fork()) == 0) {
-		signal(SIGTERM, SIG_DFL);
-		if (freopen(out, "w", stdout) == NULL || freopen(out, "a", stderr) == NULL)
-			_exit(126);
-		execlp("nsd", "nsd", "-d", "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	while (nsd > 0 && read(rfd, &c, 1) < 0 && errno == EINTR)
-		;
-	kill(0, SIGTERM); /* the whole group, ourselves included: */
-	for (int i = 0; i < 40 && waitpid(-1, NULL, WNOHANG) >= 0; i++)
-		usleep(50 * 1000);
-	if (getppid() != parent)
-		rm_tree(); /* the test died: nobody else will */
-	kill(0, SIGKILL);
-	_exit(0);
+	tu_group_stop(&nsd);
 }
 
 static int
 nsd_start(int port)
 {
-	char conf[256], out[256];
-	int fds[2];
-	pid_t pid;
+	char cmd[600];
 
 	write_conf(port);
-	snprintf(conf, sizeof conf, "%s/nsd.conf", tmpdir);
-	snprintf(out, sizeof out, "%s/nsd.out", tmpdir);
-	if (pipe2(fds, O_CLOEXEC) < 0)
+	snprintf(cmd, sizeof cmd, "exec nsd -d -c '%s/nsd.conf' > '%s/nsd.out' 2>&1", tmpdir,
+	         tmpdir);
+	if (tu_group_start(&nsd, cmd, tmpdir) < 0)
 		return -1;
-	if ((pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		setpgid(0, 0);
-		signal(SIGTERM, SIG_IGN);
-		close(fds[1]);
-		watchdog(fds[0], conf, out);
-	}
-	close(fds[0]);
-	setpgid(pid, pid);
-	nsd_pid = pid;
-	nsd_pipe = fds[1];
 	for (int i = 0; i < 100; i++) {
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			nsd_pid = 0;
-			close(nsd_pipe);
+		if (tu_group_gone(&nsd))
 			return -1;
-		}
 		if (nsd_answers(port)) {
 			nsd_port = port;
 			return 0;
@@ -291,7 +229,7 @@ group_setup(void **state)
 	for (int i = 0; i < 5; i++)
 		if (nsd_start(tu_free_port()) == 0)
 			break;
-	if (nsd_pid <= 0) {
+	if (nsd.pid <= 0) {
 		fprintf(stderr, "nsd did not start (see %s/nsd.log)\n", tmpdir);
 		return -1;
 	}

@@ -22,6 +22,7 @@
 #include "dns/dns.h"
 #include "dns/dns_int.h"
 #include "test/unit/dnsloop.h"
+#include "test/unit/peergroup.h"
 #include "test/unit/testutil.h"
 
 #include <arpa/inet.h>
@@ -70,8 +71,7 @@ static const char zone_plain[] = "$ORIGIN plain.test.\n"
 
 static char dir[64];
 static int nsd_port, unbound_port;
-static pid_t peers_pid = -1; /* the watchdog, leader of the peers' process group */
-static int peers_pipe = -1;  /* closing it ends the peers */
+static struct tu_group peers; /* nsd and unbound under their watchdog */
 
 /*
  * Keys, the signed zone, and the tampering: a TXT and a TLSA changed after
@@ -127,45 +127,10 @@ write_confs(void)
 	tu_write_file(dir, "unbound.conf", buf);
 }
 
-/*
- * The watchdog: leader of a process group holding nsd and unbound, and
- * their subreaper. On EOF on the pipe (peers_stop, or this test dying) it
- * ends the group.
- */
-static void __attribute__((noreturn)) watchdog(int rfd)
-{
-	char cmd[512], c;
-
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	snprintf(cmd, sizeof cmd,
-	         "cd '%s' && nsd -d -c nsd.conf > nsd.out 2>&1 & "
-	         "cd '%s' && unbound -d -c unbound.conf > unbound.out 2>&1 & wait",
-	         dir, dir);
-	if (fork() == 0) {
-		signal(SIGTERM, SIG_DFL);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	while (read(rfd, &c, 1) < 0 && errno == EINTR)
-		;
-	kill(0, SIGTERM);
-	for (int i = 0; i < 40 && waitpid(-1, NULL, WNOHANG) >= 0; i++)
-		usleep(50 * 1000);
-	kill(0, SIGKILL);
-	_exit(0);
-}
-
 static void
 peers_stop(void)
 {
-	if (peers_pid <= 0)
-		return;
-	close(peers_pipe);
-	for (int i = 0; i < 100 && waitpid(peers_pid, NULL, WNOHANG) != peers_pid; i++)
-		usleep(50 * 1000);
-	kill(-peers_pid, SIGKILL);
-	waitpid(peers_pid, NULL, WNOHANG);
-	peers_pid = -1;
+	tu_group_stop(&peers);
 }
 
 /* Does port answer sig.test SOA with NOERROR (unbound: also validated)? */
@@ -180,22 +145,17 @@ answers(int port)
 static int
 peers_start(void)
 {
-	int fds[2];
+	char cmd[512];
 
 	nsd_port = tu_free_port();
 	unbound_port = tu_free_port();
 	write_confs();
-	if (pipe2(fds, O_CLOEXEC) < 0 || (peers_pid = fork()) < 0)
+	snprintf(cmd, sizeof cmd,
+	         "cd '%s' && nsd -d -c nsd.conf > nsd.out 2>&1 & "
+	         "cd '%s' && unbound -d -c unbound.conf > unbound.out 2>&1 & wait",
+	         dir, dir);
+	if (tu_group_start(&peers, cmd, dir) < 0)
 		return -1;
-	if (peers_pid == 0) {
-		setpgid(0, 0);
-		signal(SIGTERM, SIG_IGN);
-		close(fds[1]);
-		watchdog(fds[0]);
-	}
-	close(fds[0]);
-	setpgid(peers_pid, peers_pid);
-	peers_pipe = fds[1];
 	for (int i = 0; i < 100; i++) {
 		if (answers(nsd_port) && answers(unbound_port))
 			return 0;
