@@ -127,10 +127,20 @@ on_lookup(void *arg, enum dns_akind kind, const struct dns_answer *a, bool secur
 	dns__finished(&s->q);
 }
 
-/* Start a lookup of type for name (already normalized, 255 bytes at most). */
+/* Start a lookup of type for name (already normalized, 255 bytes at most),
+ * answered through tlsa_cb or txt_cb. NULL with errno ENOMEM. */
 static struct dns_query *
-sec_start(struct dns *d, const char *name, int type, struct sec_query *s, void *arg)
+sec_start(struct dns *d, const char *name, int type, dns_tlsa_cb tlsa_cb, dns_txt_cb txt_cb,
+          void *arg)
 {
+	struct sec_query *s = calloc(1, sizeof *s);
+
+	if (s == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->tlsa_cb = tlsa_cb;
+	s->txt_cb = txt_cb;
 	s->q.d = d;
 	s->q.complete = sec_deliver;
 	s->q.discard = sec_discard;
@@ -147,7 +157,6 @@ struct dns_query *
 dns_resolve_tlsa(struct dns *d, const char *host, unsigned port, dns_tlsa_cb cb, void *arg)
 {
 	char norm[256], name[256];
-	struct sec_query *s;
 
 	/* RFC 6698 3: the TLSA owner is _PORT._PROTOCOL.HOST */
 	if (host == NULL || cb == NULL || port == 0 || port > 65535 || strlen(host) > 254 ||
@@ -156,30 +165,19 @@ dns_resolve_tlsa(struct dns *d, const char *host, unsigned port, dns_tlsa_cb cb,
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((s = calloc(1, sizeof *s)) == NULL) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	s->tlsa_cb = cb;
-	return sec_start(d, name, DNS_T_TLSA, s, arg);
+	return sec_start(d, name, DNS_T_TLSA, cb, NULL, arg);
 }
 
 struct dns_query *
 dns_resolve_txt(struct dns *d, const char *name, dns_txt_cb cb, void *arg)
 {
 	char norm[256];
-	struct sec_query *s;
 
 	if (name == NULL || cb == NULL || strlen(name) > 254 || dns__normalize(name, norm) < 0) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((s = calloc(1, sizeof *s)) == NULL) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	s->txt_cb = cb;
-	return sec_start(d, norm, DNS_T_TXT, s, arg);
+	return sec_start(d, norm, DNS_T_TXT, NULL, cb, arg);
 }
 
 static bool

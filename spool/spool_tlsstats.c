@@ -42,6 +42,18 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 	sqlite3_bind_text(st, i, nz(s), -1, SQLITE_STATIC);
 }
 
+/* Run the bound statement once and make it ready for the next row: SQLITE_OK or the error. */
+static int
+step_once(sqlite3_stmt *st)
+{
+	int rc =
+	    sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(sqlite3_db_handle(st));
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
 static int
 add_rows(sqlite3_stmt *st, const struct spool_tls_row *rows, size_t n)
 {
@@ -58,10 +70,7 @@ add_rows(sqlite3_stmt *st, const struct spool_tls_row *rows, size_t n)
 		sqlite3_bind_int64(st, 7, r->sessions_failed);
 		sqlite3_bind_int64(st, 8, r->delivered);
 		sqlite3_bind_int64(st, 9, r->verified);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK
-		                                     : sqlite3_errcode(sqlite3_db_handle(st));
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
+		rc = step_once(st);
 	}
 	return rc;
 }
@@ -81,10 +90,7 @@ add_fails(sqlite3_stmt *st, const struct spool_tls_failure *f, size_t n)
 		bind_text(st, 7, f[i].mx_ip);
 		bind_text(st, 8, f[i].detail);
 		sqlite3_bind_int64(st, 9, f[i].count);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK
-		                                     : sqlite3_errcode(sqlite3_db_handle(st));
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
+		rc = step_once(st);
 	}
 	return rc;
 }

@@ -293,25 +293,30 @@ smtpc_tls_judge(SSL *ssl, const struct tls_req *req, struct tls_outcome *out)
 	ERR_clear_error(); /* nothing of this session's verdict lingers for the next user */
 }
 
-void
-smtpc_tls_failed(const struct tls_req *req, struct tls_outcome *out, const char *detail)
+/* The outcome of a session that ended up without TLS. */
+static void
+outcome_no_tls(const struct tls_req *req, struct tls_outcome *out, enum tls_result result,
+               const char *detail)
 {
 	out->kind = req->kind;
 	out->tls = false;
 	out->verified = false;
 	snprintf(out->version, sizeof(out->version), "none");
-	out->result =
-	    req->level >= TLSR_ENCRYPT || req->report_only ? TLSRES_VALIDATION_FAILURE : TLSRES_OK;
+	out->result = result;
 	snprintf(out->detail, sizeof(out->detail), "%s", detail);
+}
+
+void
+smtpc_tls_failed(const struct tls_req *req, struct tls_outcome *out, const char *detail)
+{
+	outcome_no_tls(req, out,
+	               req->level >= TLSR_ENCRYPT || req->report_only ? TLSRES_VALIDATION_FAILURE
+	                                                              : TLSRES_OK,
+	               detail);
 }
 
 void
 smtpc_tls_missing(const struct tls_req *req, struct tls_outcome *out, const char *detail)
 {
-	out->kind = req->kind;
-	out->tls = false;
-	out->verified = false;
-	snprintf(out->version, sizeof(out->version), "none");
-	out->result = TLSRES_STARTTLS_NOT_SUPPORTED;
-	snprintf(out->detail, sizeof(out->detail), "%s", detail);
+	outcome_no_tls(req, out, TLSRES_STARTTLS_NOT_SUPPORTED, detail);
 }

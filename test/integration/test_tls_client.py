@@ -174,16 +174,10 @@ def test_verify_ip_literal_route():
     assert m.tls and m.sni is None, f"SNI {m.sni!r} sent for an IP literal"
 
 
-_net = None
-
-
 def net():
     """The module's TlsNet (netns, test CA, zones), for the client certificate cases."""
-    global _net
-    if _net is None:
-        import tlspeers
-        _net = tlspeers.TlsNet()
-    return _net
+    import tlspeers  # only these cases need the TLS test network
+    return tlspeers.net()
 
 
 def cc_sink(n):

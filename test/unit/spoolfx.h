@@ -1,10 +1,11 @@
 /*
  * Spool fixture pieces shared by the spool unit tests (header-only: each test
- * is one program). Include after <cmocka.h> and "spool/spool.h".
+ * is one program). Include after <cmocka.h>, <sqlite3.h> and "spool/spool.h".
  */
 #ifndef MXRELAY_SPOOLFX_H
 #define MXRELAY_SPOOLFX_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,6 +32,26 @@ tu_spool_open(const char *dir)
 		fail_msg("spool_open %s: %s", dir, err);
 	assert_non_null(sp);
 	return sp;
+}
+
+/* The first column of the first row of sql on the database file at path
+ * (-1: no row), read beside the spool's own handle; fails the test when
+ * the statement does not compile. */
+static inline int64_t
+tu_db_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
 }
 
 #endif

@@ -22,6 +22,7 @@
 #include "dns/dns.h"
 #include "dns/dns_int.h"
 #include "test/unit/dnsloop.h"
+#include "test/unit/peergroup.h"
 #include "test/unit/testutil.h"
 
 #include <arpa/inet.h>
@@ -70,43 +71,7 @@ static const char zone_plain[] = "$ORIGIN plain.test.\n"
 
 static char dir[64];
 static int nsd_port, unbound_port;
-static pid_t peers_pid = -1; /* the watchdog, leader of the peers' process group */
-static int peers_pipe = -1;  /* closing it ends the peers */
-
-static void
-write_file(const char *name, const char *text)
-{
-	char path[128];
-	FILE *f;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
-/* A port free for UDP and TCP on 127.0.0.1 right now. */
-static int
-free_port(void)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET};
-		socklen_t len = sizeof sa;
-		int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0),
-		    port = 0;
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(u, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-		    getsockname(u, (struct sockaddr *)&sa, &len) == 0 &&
-		    bind(t, (struct sockaddr *)&sa, sizeof sa) == 0)
-			port = ntohs(sa.sin_port);
-		close(u);
-		close(t);
-		if (port)
-			return port;
-	}
-	return -1;
-}
+static struct tu_group peers; /* nsd and unbound under their watchdog */
 
 /*
  * Keys, the signed zone, and the tampering: a TXT and a TLSA changed after
@@ -117,8 +82,8 @@ make_zones(void)
 {
 	char cmd[1024];
 
-	write_file("sig.zone", zone_sig);
-	write_file("plain.zone", zone_plain);
+	tu_write_file(dir, "sig.zone", zone_sig);
+	tu_write_file(dir, "plain.zone", zone_plain);
 	snprintf(
 	    cmd, sizeof cmd,
 	    "cd '%s' && ldns-keygen -a ECDSAP256SHA256 -k sig.test > ksk && "
@@ -145,7 +110,7 @@ write_confs(void)
 	         "zone:\n  name: sig.test\n  zonefile: sig.zone.signed\n"
 	         "zone:\n  name: plain.test\n  zonefile: plain.zone\n",
 	         nsd_port, nsd_port, dir, dir, dir, dir, dir);
-	write_file("nsd.conf", buf);
+	tu_write_file(dir, "nsd.conf", buf);
 	/* local-zone nodefault: unbound otherwise answers NXDOMAIN for all of .test */
 	snprintf(buf, sizeof buf,
 	         "server:\n  interface: 127.0.0.1@%d\n  port: %d\n  username: \"\"\n"
@@ -159,93 +124,38 @@ write_confs(void)
 	         "stub-zone:\n  name: \"sig.test\"\n  stub-addr: 127.0.0.1@%d\n"
 	         "stub-zone:\n  name: \"plain.test\"\n  stub-addr: 127.0.0.1@%d\n",
 	         unbound_port, unbound_port, dir, dir, dir, dir, nsd_port, nsd_port);
-	write_file("unbound.conf", buf);
-}
-
-/*
- * The watchdog: leader of a process group holding nsd and unbound, and
- * their subreaper. On EOF on the pipe (peers_stop, or this test dying) it
- * ends the group.
- */
-static void __attribute__((noreturn)) watchdog(int rfd)
-{
-	char cmd[512], c;
-
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	snprintf(cmd, sizeof cmd,
-	         "cd '%s' && nsd -d -c nsd.conf > nsd.out 2>&1 & "
-	         "cd '%s' && unbound -d -c unbound.conf > unbound.out 2>&1 & wait",
-	         dir, dir);
-	if (fork() == 0) {
-		signal(SIGTERM, SIG_DFL);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	while (read(rfd, &c, 1) < 0 && errno == EINTR)
-		;
-	kill(0, SIGTERM);
-	for (int i = 0; i < 40 && waitpid(-1, NULL, WNOHANG) >= 0; i++)
-		usleep(50 * 1000);
-	kill(0, SIGKILL);
-	_exit(0);
+	tu_write_file(dir, "unbound.conf", buf);
 }
 
 static void
 peers_stop(void)
 {
-	if (peers_pid <= 0)
-		return;
-	close(peers_pipe);
-	for (int i = 0; i < 100 && waitpid(peers_pid, NULL, WNOHANG) != peers_pid; i++)
-		usleep(50 * 1000);
-	kill(-peers_pid, SIGKILL);
-	waitpid(peers_pid, NULL, WNOHANG);
-	peers_pid = -1;
+	tu_group_stop(&peers);
 }
 
 /* Does port answer sig.test SOA with NOERROR (unbound: also validated)? */
 static bool
 answers(int port)
 {
-	unsigned char *q = NULL, buf[1024];
-	int qlen = 0;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	struct pollfd p;
-	bool ok = false;
+	int b3 = tu_soa_probe(port, "sig.test", true, 300);
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (ares_create_query("sig.test", 1, DNS_T_SOA, 4242, 1, &q, &qlen, 0) != ARES_SUCCESS)
-		return false;
-	q[3] |= DNS_HDR_AD;
-	p.fd = socket(AF_INET, SOCK_DGRAM, 0);
-	p.events = POLLIN;
-	if (sendto(p.fd, q, (size_t)qlen, 0, (struct sockaddr *)&sa, sizeof sa) == qlen &&
-	    poll(&p, 1, 300) == 1 && recv(p.fd, buf, sizeof buf, 0) >= 12)
-		ok = (buf[3] & 0xf) == 0 && (port == nsd_port || (buf[3] & DNS_HDR_AD));
-	close(p.fd);
-	ares_free_string(q);
-	return ok;
+	return b3 >= 0 && (b3 & 0xf) == 0 && (port == nsd_port || (b3 & DNS_HDR_AD));
 }
 
 static int
 peers_start(void)
 {
-	int fds[2];
+	char cmd[512];
 
-	nsd_port = free_port();
-	unbound_port = free_port();
+	nsd_port = tu_free_port();
+	unbound_port = tu_free_port();
 	write_confs();
-	if (pipe2(fds, O_CLOEXEC) < 0 || (peers_pid = fork()) < 0)
+	snprintf(cmd, sizeof cmd,
+	         "cd '%s' && nsd -d -c nsd.conf > nsd.out 2>&1 & "
+	         "cd '%s' && unbound -d -c unbound.conf > unbound.out 2>&1 & wait",
+	         dir, dir);
+	if (tu_group_start(&peers, cmd, dir) < 0)
 		return -1;
-	if (peers_pid == 0) {
-		setpgid(0, 0);
-		signal(SIGTERM, SIG_IGN);
-		close(fds[1]);
-		watchdog(fds[0]);
-	}
-	close(fds[0]);
-	setpgid(peers_pid, peers_pid);
-	peers_pipe = fds[1];
 	for (int i = 0; i < 100; i++) {
 		if (answers(nsd_port) && answers(unbound_port))
 			return 0;

@@ -31,49 +31,29 @@
 #include "mta/delivery/smtpc.h"
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/shared/config.h"
-
-struct server {
-	EVP_PKEY *key;
-	X509 *cert;
-};
+#include "tlsfx.h"
 
 /* A self-signed leaf for other.example.test: never verified for mx.example.test. */
 static void
-server_make(struct server *s)
+server_make(struct tu_server *s)
 {
-	X509 *x = X509_new();
-
 	s->key = EVP_EC_gen("P-256");
-	assert_non_null(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), -86400);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_set_pubkey(x, s->key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-	                           (const unsigned char *)"other.example.test", -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	assert_true(X509_sign(x, s->key, EVP_sha256()) > 0);
-	s->cert = x;
+	s->cert = tu_make_cert(s->key, "other.example.test", NULL, false, -1, 1, NULL, NULL);
 }
 
-static void
-server_free(struct server *s)
+/* The session's configuration: our name, ctx and r, 5 s for every timeout. */
+static struct smtpc_conf
+sconf_make(SSL_CTX *ctx, const struct tls_req *r)
 {
-	X509_free(s->cert);
-	EVP_PKEY_free(s->key);
-}
-
-static void
-req_make(struct tls_req *r, enum tls_req_level level, bool report_only)
-{
-	tls_req_init(r);
-	r->level = level;
-	r->kind = level == TLSR_DANE     ? TLSK_DANE
-	          : level == TLSR_VERIFY ? TLSK_VERIFY
-	                                 : TLSK_OPPORTUNISTIC;
-	r->report_only = report_only;
-	snprintf(r->verify_name, sizeof(r->verify_name), "mx.example.test");
+	return (struct smtpc_conf){.helo = "relay.example.test",
+	                           .tls = ctx,
+	                           .req = r,
+	                           .t_connect = 5,
+	                           .t_banner = 5,
+	                           .t_cmd = 5,
+	                           .t_data = 5,
+	                           .t_block = 5,
+	                           .t_dot = 5};
 }
 
 /* 3 1 1 of a key nobody has: a DANE-EE record that matches nothing. */
@@ -87,7 +67,7 @@ static struct tls_tlsa other_key = {
  * Exits 2 when that second EHLO came, 0 when the client hung up without it.
  */
 static void
-serve_one(int lfd, struct server *s)
+serve_one(int lfd, struct tu_server *s)
 {
 	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
 	char buf[512];
@@ -180,24 +160,16 @@ test_session_report_only(void **state)
 		struct event_base *base = event_base_new();
 		struct sess x = {.stage = -1};
 		struct smtpc_cbs cbs = {.ready = s_ready, .fail = s_fail};
-		struct server s;
+		struct tu_server s;
 		struct tls_req r;
 		int lfd = socket(AF_INET, SOCK_STREAM, 0), status;
 		server_make(&s);
-		req_make(&r, cases[i].level, cases[i].report_only);
+		tu_req_make(&r, cases[i].level, cases[i].report_only);
 		if (cases[i].dane_mismatch) {
 			r.tlsa = &other_key; /* the test's own: never tls_req_clear'd */
 			r.ntlsa = 1;
 		}
-		struct smtpc_conf sc = {.helo = "relay.example.test",
-		                        .tls = ctx,
-		                        .req = &r,
-		                        .t_connect = 5,
-		                        .t_banner = 5,
-		                        .t_cmd = 5,
-		                        .t_data = 5,
-		                        .t_block = 5,
-		                        .t_dot = 5};
+		struct smtpc_conf sc = sconf_make(ctx, &r);
 		assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 		assert_int_equal(listen(lfd, 1), 0);
 		getsockname(lfd, (struct sockaddr *)&sa, &salen);
@@ -218,7 +190,7 @@ test_session_report_only(void **state)
 		       (int)x.stage, ehlo2, ok ? "" : "  <-- WRONG");
 		bad += !ok;
 		event_base_free(base);
-		server_free(&s);
+		tu_server_free(&s);
 	}
 	assert_int_equal(bad, 0);
 	SSL_CTX_free(ctx);
@@ -243,22 +215,15 @@ test_connect_failure_frees_request(void **state)
 	size_t before, after;
 
 	(void)state;
-	req_make(&r, TLSR_DANE, false);
+	tu_req_make(&r, TLSR_DANE, false);
 	for (size_t i = 0; i < 4; i++)
 		recs[i] = (struct tls_tlsa){
 		    .usage = 3, .selector = 1, .mtype = 0, .len = sizeof(d), .data = d};
 	r.tlsa = recs;
 	r.ntlsa = 4;
-	struct smtpc_conf sc = {.helo = "relay.example.test",
-	                        .req = &r,
-	                        .src = (struct sockaddr *)&src,
-	                        .srclen = sizeof(src),
-	                        .t_connect = 5,
-	                        .t_banner = 5,
-	                        .t_cmd = 5,
-	                        .t_data = 5,
-	                        .t_block = 5,
-	                        .t_dot = 5};
+	struct smtpc_conf sc = sconf_make(NULL, &r);
+	sc.src = (struct sockaddr *)&src;
+	sc.srclen = sizeof(src);
 	assert_null(smtpc_connect(base, &sc, "mx.example.test", (struct sockaddr *)&dst,
 	                          sizeof(dst), &cbs, NULL));
 	before = mallinfo2().uordblks;

@@ -32,6 +32,7 @@
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/shared/config.h"
 #include "testutil.h"
+#include "tlsfx.h"
 
 struct pki {
 	char dir[64];
@@ -41,44 +42,6 @@ struct pki {
 };
 
 static struct pki P;
-
-/* A certificate for key signed by (issuer, ikey), or self-signed when issuer is NULL. */
-static X509 *
-make_cert(EVP_PKEY *key, const char *cn, const char *san, bool ca, long from_days, long to_days,
-          X509 *issuer, EVP_PKEY *ikey)
-{
-	static long serial = 1;
-	X509 *x = X509_new();
-	X509V3_CTX v3;
-	X509_EXTENSION *e;
-
-	assert_non_null(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_gmtime_adj(X509_getm_notBefore(x), from_days * 86400);
-	X509_gmtime_adj(X509_getm_notAfter(x), to_days * 86400);
-	X509_set_pubkey(x, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-	                           (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
-	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-	e = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
-	                        ca ? "critical,CA:TRUE" : "CA:FALSE");
-	X509_add_ext(x, e, -1);
-	X509_EXTENSION_free(e);
-	if (ca) {
-		e = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, "critical,keyCertSign,cRLSign");
-		X509_add_ext(x, e, -1);
-		X509_EXTENSION_free(e);
-	}
-	if (san) {
-		e = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
-		X509_add_ext(x, e, -1);
-		X509_EXTENSION_free(e);
-	}
-	assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
-	return x;
-}
 
 static void
 write_pem(const char *path, X509 *x, EVP_PKEY *k)
@@ -100,7 +63,7 @@ setup(void **state)
 	snprintf(P.dir, sizeof(P.dir), "/tmp/mxtlsXXXXXX");
 	assert_non_null(mkdtemp(P.dir));
 	P.ca_key = EVP_EC_gen("P-256");
-	P.ca = make_cert(P.ca_key, "mxrelay test CA", NULL, true, -1, 30, NULL, NULL);
+	P.ca = tu_make_cert(P.ca_key, "mxrelay test CA", NULL, true, -1, 30, NULL, NULL);
 	snprintf(P.ca_path, sizeof(P.ca_path), "%s/ca.pem", P.dir);
 	write_pem(P.ca_path, P.ca, NULL);
 	return 0;
@@ -126,16 +89,22 @@ conf_init(struct config *c)
 	c->tls_ca_file_line = 7;
 }
 
+/* conf_init's, with tls_client_cert (line 11) and tls_client_key (line 12). */
+static void
+conf_client(struct config *c, char *cert, char *key)
+{
+	conf_init(c);
+	c->tls_client_cert = cert;
+	c->tls_client_key = key;
+	c->tls_client_cert_line = 11;
+	c->tls_client_key_line = 12;
+}
+
 /* The server's leaf: what each case presents. */
 enum leaf { L_GOOD, L_WRONG_NAME, L_EXPIRED, L_SELF_SIGNED, L_WILDCARD, L_PARTIAL_WILDCARD, L_IP };
 
-struct server {
-	EVP_PKEY *key;
-	X509 *cert;
-};
-
 static void
-server_make(struct server *s, enum leaf l)
+server_make(struct tu_server *s, enum leaf l)
 {
 	static const char *const san[] = {
 	    [L_GOOD] = "DNS:mx.example.test",       [L_WRONG_NAME] = "DNS:other.example.test",
@@ -146,15 +115,9 @@ server_make(struct server *s, enum leaf l)
 	bool self = l == L_SELF_SIGNED;
 
 	s->key = EVP_EC_gen("P-256");
-	s->cert = make_cert(s->key, "leaf", san[l], false, l == L_EXPIRED ? -10 : -1,
-	                    l == L_EXPIRED ? -2 : 30, self ? NULL : P.ca, self ? NULL : P.ca_key);
-}
-
-static void
-server_free(struct server *s)
-{
-	X509_free(s->cert);
-	EVP_PKEY_free(s->key);
+	s->cert =
+	    tu_make_cert(s->key, "leaf", san[l], false, l == L_EXPIRED ? -10 : -1,
+	                 l == L_EXPIRED ? -2 : 30, self ? NULL : P.ca, self ? NULL : P.ca_key);
 }
 
 /* SHA2-256 of the DER of x (selector 0) or of its public key (selector 1). */
@@ -190,7 +153,7 @@ static char H_sni[256];
  * copies the subject it got ("" for none).
  */
 static void
-handshake(SSL_CTX *cctx, const struct tls_req *req, struct server *s, struct tls_outcome *out,
+handshake(SSL_CTX *cctx, const struct tls_req *req, struct tu_server *s, struct tls_outcome *out,
           char *client_subject, size_t sublen)
 {
 	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
@@ -236,17 +199,81 @@ handshake(SSL_CTX *cctx, const struct tls_req *req, struct server *s, struct tls
 	SSL_CTX_free(sctx);
 }
 
+/* The TLSA record a DANE case gives (T_NONE: none added). */
+enum tlsa_kind { T_NONE, T_EE_SPKI, T_EE_OTHER, T_TA_CERT, T_UNUSABLE, T_PKIX_TA, T_PKIX_EE };
+
 static void
-req_make(struct tls_req *r, enum tls_req_level level, bool report_only)
+add_tlsa(struct tls_req *r, enum tlsa_kind t, X509 *leaf)
 {
-	tls_req_init(r);
-	r->level = level;
-	r->kind = level == TLSR_DANE      ? TLSK_DANE
-	          : level == TLSR_VERIFY  ? TLSK_VERIFY
-	          : level == TLSR_ENCRYPT ? TLSK_ENCRYPT
-	                                  : TLSK_OPPORTUNISTIC;
-	r->report_only = report_only;
-	snprintf(r->verify_name, sizeof(r->verify_name), "mx.example.test");
+	static unsigned char d[32];
+	static struct tls_tlsa rec;
+	EVP_PKEY *other;
+	X509 *ox;
+
+	rec.data = d;
+	rec.len = sizeof(d);
+	switch (t) {
+	case T_NONE:
+		return;
+	case T_EE_SPKI: /* 3 1 1 of the leaf's key */
+		rec.usage = 3, rec.selector = 1, rec.mtype = 1;
+		digest(leaf, 1, d);
+		break;
+	case T_EE_OTHER: /* 3 1 1 of another key */
+		rec.usage = 3, rec.selector = 1, rec.mtype = 1;
+		other = EVP_EC_gen("P-256");
+		ox = tu_make_cert(other, "x", NULL, false, -1, 1, NULL, NULL);
+		digest(ox, 1, d);
+		X509_free(ox);
+		EVP_PKEY_free(other);
+		break;
+	case T_TA_CERT: /* 2 0 1 of the CA certificate */
+		rec.usage = 2, rec.selector = 0, rec.mtype = 1;
+		digest(P.ca, 0, d);
+		break;
+	case T_UNUSABLE: /* matching type 9: unknown (RFC 6698 7.4), never usable */
+		rec.usage = 3, rec.selector = 1, rec.mtype = 9;
+		digest(leaf, 1, d);
+		break;
+	case T_PKIX_TA: /* 0 0 1 of the CA: PKIX-TA, unusable in SMTP (RFC 7672 3.1.3) */
+		rec.usage = 0, rec.selector = 0, rec.mtype = 1;
+		digest(P.ca, 0, d);
+		break;
+	case T_PKIX_EE: /* 1 1 1 of the leaf: PKIX-EE, unusable in SMTP (RFC 7672 3.1.3) */
+		rec.usage = 1, rec.selector = 1, rec.mtype = 1;
+		digest(leaf, 1, d);
+		break;
+	}
+	r->tlsa = &rec; /* the test's own: never tls_req_clear'd */
+	r->ntlsa = 1;
+}
+
+/* An SSL_CTX as the daemon makes it from conf_init's configuration. */
+static SSL_CTX *
+ctx_make(void)
+{
+	struct config cfg;
+	char err[512];
+	SSL_CTX *ctx;
+
+	conf_init(&cfg);
+	ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
+	assert_non_null(ctx);
+	return ctx;
+}
+
+/* One table row: a server presenting leaf, the TLSA record tlsa added to r
+ * for it, a handshake under r, the judgement in o. */
+static void
+run_case(SSL_CTX *ctx, struct tls_req *r, enum leaf leaf, enum tlsa_kind tlsa,
+         struct tls_outcome *o)
+{
+	struct tu_server s;
+
+	server_make(&s, leaf);
+	add_tlsa(r, tlsa, s.cert);
+	handshake(ctx, r, &s, o, NULL, 0);
+	tu_server_free(&s);
 }
 
 /* PKIX cases: (label, level, report_only, leaf) -> (verified, result). */
@@ -278,21 +305,14 @@ test_pkix_table(void **state)
 	    {"may report_only (STS testing), wrong name", TLSR_MAY, true, L_WRONG_NAME, false,
 	     TLSRES_CERT_HOST_MISMATCH},
 	};
-	struct config cfg;
-	char err[512];
-	SSL_CTX *ctx;
+	SSL_CTX *ctx = ctx_make();
 
 	(void)state;
-	conf_init(&cfg);
-	ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
-	assert_non_null(ctx);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct server s;
 		struct tls_req r;
 		struct tls_outcome o;
-		server_make(&s, cases[i].leaf);
-		req_make(&r, cases[i].level, cases[i].report_only);
-		handshake(ctx, &r, &s, &o, NULL, 0);
+		tu_req_make(&r, cases[i].level, cases[i].report_only);
+		run_case(ctx, &r, cases[i].leaf, T_NONE, &o);
 		printf("  %-45s verified=%d result=%s detail=\"%s\"\n", cases[i].label, o.verified,
 		       tls_result_name(o.result), o.detail);
 		assert_int_equal(o.verified, cases[i].verified);
@@ -301,56 +321,8 @@ test_pkix_table(void **state)
 		assert_int_equal(o.kind, r.kind);
 		assert_true(strncmp(o.version, "TLSv1.", 6) == 0);
 		assert_int_equal(o.detail[0] == '\0', cases[i].verified); /* why, when not */
-		server_free(&s);
 	}
 	SSL_CTX_free(ctx);
-}
-
-/* DANE cases: which TLSA record, which leaf -> verified, result. */
-enum tlsa_kind { T_EE_SPKI, T_EE_OTHER, T_TA_CERT, T_UNUSABLE, T_PKIX_TA, T_PKIX_EE };
-
-static void
-add_tlsa(struct tls_req *r, enum tlsa_kind t, X509 *leaf)
-{
-	static unsigned char d[32];
-	static struct tls_tlsa rec;
-	EVP_PKEY *other;
-	X509 *ox;
-
-	rec.data = d;
-	rec.len = sizeof(d);
-	switch (t) {
-	case T_EE_SPKI: /* 3 1 1 of the leaf's key */
-		rec.usage = 3, rec.selector = 1, rec.mtype = 1;
-		digest(leaf, 1, d);
-		break;
-	case T_EE_OTHER: /* 3 1 1 of another key */
-		rec.usage = 3, rec.selector = 1, rec.mtype = 1;
-		other = EVP_EC_gen("P-256");
-		ox = make_cert(other, "x", NULL, false, -1, 1, NULL, NULL);
-		digest(ox, 1, d);
-		X509_free(ox);
-		EVP_PKEY_free(other);
-		break;
-	case T_TA_CERT: /* 2 0 1 of the CA certificate */
-		rec.usage = 2, rec.selector = 0, rec.mtype = 1;
-		digest(P.ca, 0, d);
-		break;
-	case T_UNUSABLE: /* matching type 9: unknown (RFC 6698 7.4), never usable */
-		rec.usage = 3, rec.selector = 1, rec.mtype = 9;
-		digest(leaf, 1, d);
-		break;
-	case T_PKIX_TA: /* 0 0 1 of the CA: PKIX-TA, unusable in SMTP (RFC 7672 3.1.3) */
-		rec.usage = 0, rec.selector = 0, rec.mtype = 1;
-		digest(P.ca, 0, d);
-		break;
-	case T_PKIX_EE: /* 1 1 1 of the leaf: PKIX-EE, unusable in SMTP (RFC 7672 3.1.3) */
-		rec.usage = 1, rec.selector = 1, rec.mtype = 1;
-		digest(leaf, 1, d);
-		break;
-	}
-	r->tlsa = &rec; /* the test's own: never tls_req_clear'd */
-	r->ntlsa = 1;
 }
 
 static void
@@ -382,29 +354,20 @@ test_dane_table(void **state)
 	    {"PKIX-TA 0 0 1 of the CA only", T_PKIX_TA, L_GOOD, false, TLSRES_VALIDATION_FAILURE},
 	    {"PKIX-EE 1 1 1 of the leaf only", T_PKIX_EE, L_GOOD, false, TLSRES_VALIDATION_FAILURE},
 	};
-	struct config cfg;
-	char err[512];
-	SSL_CTX *ctx;
+	SSL_CTX *ctx = ctx_make();
 	int bad = 0;
 
 	(void)state;
-	conf_init(&cfg);
-	ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
-	assert_non_null(ctx);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct server s;
 		struct tls_req r;
 		struct tls_outcome o;
-		server_make(&s, cases[i].leaf);
-		req_make(&r, TLSR_DANE, false);
-		add_tlsa(&r, cases[i].tlsa, s.cert);
-		handshake(ctx, &r, &s, &o, NULL, 0);
+		tu_req_make(&r, TLSR_DANE, false);
+		run_case(ctx, &r, cases[i].leaf, cases[i].tlsa, &o);
 		bool ok = o.verified == cases[i].verified && o.result == cases[i].result;
 		printf("  %-45s verified=%d result=%s detail=\"%s\"%s\n", cases[i].label,
 		       o.verified, tls_result_name(o.result), o.detail, ok ? "" : "  <-- WRONG");
 		bad += !ok; /* every row printed, then the verdict */
 		assert_int_equal(o.kind, TLSK_DANE);
-		server_free(&s);
 	}
 	assert_int_equal(bad, 0);
 	SSL_CTX_free(ctx);
@@ -415,7 +378,7 @@ static void
 test_client_cert(void **state)
 {
 	struct config cfg;
-	struct server s, me;
+	struct tu_server s, me;
 	struct tls_req r;
 	struct tls_outcome o;
 	char err[512], cert[128], key[128], subject[256];
@@ -423,14 +386,14 @@ test_client_cert(void **state)
 
 	(void)state;
 	me.key = EVP_EC_gen("P-256");
-	me.cert = make_cert(me.key, "relay.example.test", "DNS:relay.example.test", false, -1, 30,
-	                    P.ca, P.ca_key);
+	me.cert = tu_make_cert(me.key, "relay.example.test", "DNS:relay.example.test", false, -1,
+	                       30, P.ca, P.ca_key);
 	snprintf(cert, sizeof(cert), "%s/client.pem", P.dir);
 	snprintf(key, sizeof(key), "%s/client.key", P.dir);
 	write_pem(cert, me.cert, NULL);
 	write_pem(key, NULL, me.key);
 	server_make(&s, L_GOOD);
-	req_make(&r, TLSR_MAY, false);
+	tu_req_make(&r, TLSR_MAY, false);
 
 	conf_init(&cfg);
 	ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
@@ -445,8 +408,8 @@ test_client_cert(void **state)
 	handshake(ctx, &r, &s, &o, subject, sizeof(subject));
 	assert_string_equal(subject, "/CN=relay.example.test");
 	SSL_CTX_free(ctx);
-	server_free(&s);
-	server_free(&me);
+	tu_server_free(&s);
+	tu_server_free(&me);
 }
 
 /* Start-up errors: "FILE:LINE: KEY: cannot use PATH: reason". */
@@ -454,7 +417,7 @@ static void
 test_ctx_errors(void **state)
 {
 	struct config cfg;
-	struct server a, b;
+	struct tu_server a, b;
 	char err[512], junk[128], ca[128], cert[128], key[128], want[256];
 
 	(void)state;
@@ -483,11 +446,7 @@ test_ctx_errors(void **state)
 	snprintf(key, sizeof(key), "%s/b.key", P.dir);
 	write_pem(cert, a.cert, NULL);
 	write_pem(key, NULL, b.key);
-	conf_init(&cfg);
-	cfg.tls_client_cert = cert;
-	cfg.tls_client_key = key;
-	cfg.tls_client_cert_line = 11;
-	cfg.tls_client_key_line = 12;
+	conf_client(&cfg, cert, key);
 	assert_null(smtpc_tls_ctx_new(&cfg, err, sizeof(err)));
 	snprintf(want, sizeof(want),
 	         "/etc/mxrelay/mxrelay.conf:12: tls_client_key: cannot use %s: the key does not "
@@ -500,8 +459,8 @@ test_ctx_errors(void **state)
 	snprintf(want, sizeof(want),
 	         "/etc/mxrelay/mxrelay.conf:11: tls_client_cert: cannot use %s: ", junk);
 	assert_true(strncmp(err, want, strlen(want)) == 0);
-	server_free(&a);
-	server_free(&b);
+	tu_server_free(&a);
+	tu_server_free(&b);
 }
 
 /*
@@ -527,29 +486,21 @@ test_ip_literal_table(void **state)
 	    {"[192.0.2.7]", L_GOOD, false, TLSRES_CERT_HOST_MISMATCH, ""},
 	    {"mx.example.test", L_GOOD, true, TLSRES_OK, "mx.example.test"},
 	};
-	struct config cfg;
-	char err[512];
-	SSL_CTX *ctx;
+	SSL_CTX *ctx = ctx_make();
 	int bad = 0;
 
 	(void)state;
-	conf_init(&cfg);
-	ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
-	assert_non_null(ctx);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct server s;
 		struct tls_req r;
 		struct tls_outcome o;
-		server_make(&s, cases[i].leaf);
-		req_make(&r, TLSR_VERIFY, false);
+		tu_req_make(&r, TLSR_VERIFY, false);
 		snprintf(r.verify_name, sizeof(r.verify_name), "%s", cases[i].mx); /* as dest.c */
 		H_mx = cases[i].mx;
-		handshake(ctx, &r, &s, &o, NULL, 0);
+		run_case(ctx, &r, cases[i].leaf, T_NONE, &o);
 		printf("  %-20s verified=%d result=%s sni=\"%s\" detail=\"%s\"\n", cases[i].mx,
 		       o.verified, tls_result_name(o.result), H_sni, o.detail);
 		bad += strcmp(H_sni, cases[i].sni) != 0 || o.verified != cases[i].verified ||
 		       o.result != cases[i].result;
-		server_free(&s);
 	}
 	assert_int_equal(bad, 0);
 	H_mx = "mx.example.test";
@@ -564,7 +515,7 @@ test_ip_literal_table(void **state)
 static void
 test_encrypted_client_key(void **state)
 {
-	struct server me;
+	struct tu_server me;
 	char cert[128], key[128], want[256];
 	int fds[2], status;
 	pid_t pid;
@@ -595,11 +546,7 @@ test_encrypted_client_key(void **state)
 		alarm(10);
 		setsid(); /* no controlling terminal: /dev/tty cannot be opened */
 		dup2(fds[0], 0);
-		conf_init(&cfg);
-		cfg.tls_client_cert = cert;
-		cfg.tls_client_key = key;
-		cfg.tls_client_cert_line = 11;
-		cfg.tls_client_key_line = 12;
+		conf_client(&cfg, cert, key);
 		ctx = smtpc_tls_ctx_new(&cfg, err, sizeof(err));
 		printf("  encrypted key: %s\n",
 		       ctx ? "loaded with the passphrase from stdin" : err);
@@ -610,7 +557,7 @@ test_encrypted_client_key(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	server_free(&me);
+	tu_server_free(&me);
 }
 
 int

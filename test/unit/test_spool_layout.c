@@ -100,23 +100,6 @@ teardown(void **state)
 	return 0;
 }
 
-static int64_t
-db_int(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int64_t v = -1;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
-
 static void
 db_exec(const char *path, const char *sql)
 {
@@ -191,7 +174,7 @@ make_v3_spool(struct fx *fx, char **bodies)
 	}
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(db_int(fx->path, "PRAGMA auto_vacuum"), 0);
+	assert_int_equal(tu_db_int(fx->path, "PRAGMA auto_vacuum"), 0);
 }
 
 static void
@@ -255,7 +238,7 @@ test_upgrade_from_v3(void **state)
 
 	make_v3_spool(fx, bodies);
 	fx->sp = tu_spool_open(fx->dir);
-	assert_int_equal(db_int(fx->path, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
+	assert_int_equal(tu_db_int(fx->path, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
 	assert_true(SPOOL_SCHEMA_VERSION >= 4);
 	for (i = 0; i < NOLD; i++) {
 		assert_body(fx->sp, old_msgs[i].qid, bodies[i], old_msgs[i].len);
@@ -264,18 +247,18 @@ test_upgrade_from_v3(void **state)
 	in.rcpts = &rcpt;
 	in.nrcpts = 1;
 	assert_int_equal(spool_insert_batch(fx->sp, &p, 1, NULL, err, sizeof err), 0);
-	assert_int_equal(db_int(fx->path, "SELECT count(*) FROM bodies WHERE msg_id = 4"), 2);
+	assert_int_equal(tu_db_int(fx->path, "SELECT count(*) FROM bodies WHERE msg_id = 4"), 2);
 	assert_body(fx->sp, in.qid, nbody, in.body_len);
 
 	vacuum_ok(fx->sp, &v); /* the first step: convert, keep the non-empty body_chunks */
 	assert_int_equal(v.converted, 1);
 	assert_int_equal(v.dropped_old, 0);
-	assert_int_equal(db_int(fx->path, "PRAGMA auto_vacuum"), 2);
+	assert_int_equal(tu_db_int(fx->path, "PRAGMA auto_vacuum"), 2);
 	for (i = 0; i < NOLD; i++) {
 		assert_body(fx->sp, old_msgs[i].qid, bodies[i], old_msgs[i].len);
 		assert_int_equal(spool_delete(fx->sp, old_msgs[i].qid, err, sizeof err), 0);
 	}
-	assert_int_equal(db_int(fx->path, "SELECT count(*) FROM body_chunks"), 0);
+	assert_int_equal(tu_db_int(fx->path, "SELECT count(*) FROM body_chunks"), 0);
 
 	spool_close(fx->sp); /* a restart */
 	fx->sp = tu_spool_open(fx->dir);
@@ -284,7 +267,8 @@ test_upgrade_from_v3(void **state)
 	assert_int_equal(v.converted, 0);
 	assert_int_equal(v.pending, 0);
 	assert_int_equal(
-	    db_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name = 'body_chunks'"), 0);
+	    tu_db_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name = 'body_chunks'"),
+	    0);
 	assert_body(fx->sp, in.qid, nbody, in.body_len);
 	for (i = 0; i < NOLD; i++)
 		free(bodies[i]);
@@ -318,7 +302,7 @@ test_big_old_spool_pending(void **state)
 	assert_true(v.live_bytes >= 64 * 1024 * 1024);
 	vacuum_ok(fx->sp, &v);
 	assert_int_equal(v.pending + v.converted + v.more + (int)v.freed_pages, 0);
-	assert_int_equal(db_int(fx->path, "PRAGMA auto_vacuum"), 0);
+	assert_int_equal(tu_db_int(fx->path, "PRAGMA auto_vacuum"), 0);
 
 	db_exec(fx->path, "PRAGMA foreign_keys = ON; DELETE FROM messages WHERE id = 10");
 	spool_close(fx->sp); /* the next start */
@@ -327,7 +311,7 @@ test_big_old_spool_pending(void **state)
 	assert_int_equal(v.converted, 1);
 	assert_int_equal(v.pending, 0);
 	assert_true(v.freed_pages > 64 * 1024 * 1024 / 4096);
-	assert_int_equal(db_int(fx->path, "PRAGMA auto_vacuum"), 2);
+	assert_int_equal(tu_db_int(fx->path, "PRAGMA auto_vacuum"), 2);
 	for (i = 0; i < NOLD; i++) {
 		assert_body(fx->sp, old_msgs[i].qid, bodies[i], old_msgs[i].len);
 		free(bodies[i]);
@@ -397,14 +381,14 @@ test_vacuum_shrinks_drained(void **state)
 	int64_t peak, pages, steps = 0;
 
 	fx->sp = tu_spool_open(fx->dir);
-	assert_int_equal(db_int(fx->path, "PRAGMA auto_vacuum"), 2);
-	assert_int_equal(db_int(fx->path, "PRAGMA page_size"), 4096);
+	assert_int_equal(tu_db_int(fx->path, "PRAGMA auto_vacuum"), 2);
+	assert_int_equal(tu_db_int(fx->path, "PRAGMA page_size"), 4096);
 	fill(fx->sp, body);
 	do
 		vacuum_ok(fx->sp, &v);
 	while (v.more && ++steps < 10);
 	assert_int_equal(v.freed_pages, 0);
-	pages = db_int(fx->path, "PRAGMA page_count");
+	pages = tu_db_int(fx->path, "PRAGMA page_count");
 	if (pages * 4096 > (int64_t)NFILL * FILL_LEN * 3 / 2)
 		fail_msg("%lld B per %d B message", (long long)(pages * 4096 / NFILL), FILL_LEN);
 	peak = fx_spool_bytes(fx);
