@@ -33,14 +33,7 @@ import tlspeers
 
 PROBE = os.path.join(os.path.dirname(mxtest.MXRELAYD), "..", "test", "sts_probe")
 
-_net = None
-
-
-def net():
-    global _net
-    if _net is None:
-        _net = tlspeers.TlsNet()
-    return _net
+net = tlspeers.net
 
 
 def policy(mode="enforce", mx=("mx.example.plain.test",), max_age=86400):

@@ -357,14 +357,7 @@ def test_unsigned_mailto_skipped():
 # --------------------------------------------------------------------------
 # the https: rua, in the TLS test network (tlspeers: netns, unbound, HTTPS on :443)
 
-_net = None
-
-
-def net():
-    global _net
-    if _net is None:
-        _net = tlspeers.TlsNet()
-    return _net
+net = tlspeers.net
 
 
 def test_https_and_mailto_rua():
