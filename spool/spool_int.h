@@ -111,6 +111,17 @@ void spool_read_end(struct spool *sp);
 /* Copy a TEXT column into a malloc'd string; NULL stays NULL; *oom set when malloc fails. */
 char *spool_col_dup(sqlite3_stmt *st, int col, int *oom);
 
+/* A TEXT column, "" for NULL; valid until the next step or finalize of st. */
+const char *spool_col_text(sqlite3_stmt *st, int col);
+
+/*
+ * Step st (prepared and bound by the caller, who finalizes it), handing
+ * each row to each; a nonzero return from each stops early. 0 when every
+ * row was read, 1 when each stopped, -1 on an SQLite error (errmsg on the
+ * statement's handle).
+ */
+int spool_step_rows(sqlite3_stmt *st, int (*each)(void *ctx, sqlite3_stmt *st), void *ctx);
+
 int spool_insert_one(struct spool *sp, struct spool_msg_in *m, char *err, size_t errlen);
 int spool_is_disk_full(struct spool *sp, int rc);
 void spool_rollback(struct spool *sp);

@@ -48,12 +48,28 @@ spool_sts_put(struct spool *sp, const struct spool_sts_row *r, int64_t now, char
 	return 0;
 }
 
-static const char *
-col(sqlite3_stmt *st, int i)
-{
-	const unsigned char *s = sqlite3_column_text(st, i);
+/* One sts_policies row to the caller's callback. */
+struct sts_sink {
+	int (*cb)(void *arg, const struct spool_sts_row *r);
+	void *arg;
+};
 
-	return s ? (const char *)s : "";
+static int
+sts_each(void *ctx, sqlite3_stmt *st)
+{
+	const struct sts_sink *k = ctx;
+	struct spool_sts_row r = {
+	    .domain = spool_col_text(st, 0),
+	    .id = spool_col_text(st, 1),
+	    .mode = spool_col_text(st, 2),
+	    .mx = spool_col_text(st, 3),
+	    .max_age = sqlite3_column_int64(st, 4),
+	    .policy = spool_col_text(st, 5),
+	    .fetched = sqlite3_column_int64(st, 6),
+	    .expires = sqlite3_column_int64(st, 7),
+	};
+
+	return k->cb(k->arg, &r);
 }
 
 int
@@ -62,27 +78,11 @@ spool_sts_load(struct spool *sp, int64_t now, int (*cb)(void *arg, const struct 
 {
 	static const char sql[] = "SELECT domain, id, mode, mx, max_age, policy, fetched, expires"
 	                          " FROM sts_policies WHERE expires > ?1";
+	struct sts_sink k = {cb, arg};
 	sqlite3_stmt *st = NULL;
-	int rc;
 
 	if (sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, now) != SQLITE_OK)
-		return sql_fail(sp, st, "sts_policies load", err, errlen);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct spool_sts_row r = {
-		    .domain = col(st, 0),
-		    .id = col(st, 1),
-		    .mode = col(st, 2),
-		    .mx = col(st, 3),
-		    .max_age = sqlite3_column_int64(st, 4),
-		    .policy = col(st, 5),
-		    .fetched = sqlite3_column_int64(st, 6),
-		    .expires = sqlite3_column_int64(st, 7),
-		};
-		if (cb(arg, &r) != 0)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	    sqlite3_bind_int64(st, 1, now) != SQLITE_OK || spool_step_rows(st, sts_each, &k) < 0)
 		return sql_fail(sp, st, "sts_policies load", err, errlen);
 	sqlite3_finalize(st);
 	return 0;

@@ -18,13 +18,6 @@
 
 #define TLS_SCHEMA 6 /* the first schema with tls_stats, tls_failures, tlsrpt_sent */
 
-static const char *
-col(sqlite3_stmt *st, int i)
-{
-	const char *s = (const char *)sqlite3_column_text(st, i);
-	return s ? s : "";
-}
-
 /* Open DIR/spool.db read-only and check it has the TLS tables. 0 / -1. */
 static int
 open_ro(const char *dir, const char *what, sqlite3 **db, char *err, size_t errlen)
@@ -102,72 +95,83 @@ static const char fails_all[] =
     " FROM tls_failures WHERE day >= ?1"
     " ORDER BY day, domain, policy, result_type, mx, mx_ip, sending_ip";
 
-static int
-list_rows(sqlite3 *db, const char *sql, const struct span *sp,
-          int (*cb)(void *, const struct spool_tls_row *), void *arg, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, stop = 0;
+/* The caller's callbacks for tls_stats rows and tls_failures rows (either may be NULL). */
+struct tls_sink {
+	int (*row_cb)(void *arg, const struct spool_tls_row *r);
+	int (*fail_cb)(void *arg, const struct spool_tls_failure *f);
+	void *arg;
+};
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	bind_span(st, sp);
-	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct spool_tls_row r = {
-		    .day = sqlite3_column_int64(st, 0),
-		    .domain = col(st, 1),
-		    .policy = col(st, 2),
-		    .policy_string = col(st, 3),
-		    .mx = col(st, 4),
-		    .sessions_ok = sqlite3_column_int64(st, 5),
-		    .sessions_failed = sqlite3_column_int64(st, 6),
-		    .delivered = sqlite3_column_int64(st, 7),
-		    .verified = sqlite3_column_int64(st, 8),
-		};
-		stop = cb ? cb(arg, &r) : 0;
-	}
-	if (!stop && rc != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(st);
-	return stop ? 1 : 0;
-fail:
-	spool_seterr(err, errlen, "spool: tls_stats: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	return -1;
+static int
+row_each(void *ctx, sqlite3_stmt *st)
+{
+	const struct tls_sink *k = ctx;
+	struct spool_tls_row r = {
+	    .day = sqlite3_column_int64(st, 0),
+	    .domain = spool_col_text(st, 1),
+	    .policy = spool_col_text(st, 2),
+	    .policy_string = spool_col_text(st, 3),
+	    .mx = spool_col_text(st, 4),
+	    .sessions_ok = sqlite3_column_int64(st, 5),
+	    .sessions_failed = sqlite3_column_int64(st, 6),
+	    .delivered = sqlite3_column_int64(st, 7),
+	    .verified = sqlite3_column_int64(st, 8),
+	};
+
+	return k->row_cb ? k->row_cb(k->arg, &r) : 0;
 }
 
 static int
-list_fails(sqlite3 *db, const char *sql, const struct span *sp,
-           int (*cb)(void *, const struct spool_tls_failure *), void *arg, char *err, size_t errlen)
+fail_each(void *ctx, sqlite3_stmt *st)
+{
+	const struct tls_sink *k = ctx;
+	struct spool_tls_failure f = {
+	    .day = sqlite3_column_int64(st, 0),
+	    .domain = spool_col_text(st, 1),
+	    .policy = spool_col_text(st, 2),
+	    .result_type = spool_col_text(st, 3),
+	    .sending_ip = spool_col_text(st, 4),
+	    .mx = spool_col_text(st, 5),
+	    .mx_ip = spool_col_text(st, 6),
+	    .detail = spool_col_text(st, 7),
+	    .count = sqlite3_column_int64(st, 8),
+	};
+
+	return k->fail_cb ? k->fail_cb(k->arg, &f) : 0;
+}
+
+/*
+ * Run sql over the span, each row to each: 0 all read, 1 a callback asked to
+ * stop, -1 error (err names table).
+ */
+static int
+list_query(sqlite3 *db, const char *sql, const struct span *sp, const char *table,
+           int (*each)(void *, sqlite3_stmt *), const struct tls_sink *k, char *err,
+           size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, stop = 0;
+	int rc = -1;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	bind_span(st, sp);
-	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct spool_tls_failure f = {
-		    .day = sqlite3_column_int64(st, 0),
-		    .domain = col(st, 1),
-		    .policy = col(st, 2),
-		    .result_type = col(st, 3),
-		    .sending_ip = col(st, 4),
-		    .mx = col(st, 5),
-		    .mx_ip = col(st, 6),
-		    .detail = col(st, 7),
-		    .count = sqlite3_column_int64(st, 8),
-		};
-		stop = cb ? cb(arg, &f) : 0;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		bind_span(st, sp);
+		rc = spool_step_rows(st, each, (void *)k);
 	}
-	if (!stop && rc != SQLITE_DONE)
-		goto fail;
+	if (rc < 0)
+		spool_seterr(err, errlen, "spool: %s: %s", table, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
-	return stop ? 1 : 0;
-fail:
-	spool_seterr(err, errlen, "spool: tls_failures: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	return -1;
+	return rc;
+}
+
+/* Rows then failures of one snapshot: 0 / -1 (a callback's stop is not an error). */
+static int
+list_both(sqlite3 *db, const char *rows_sql, const char *fails_sql, const struct span *sp,
+          const struct tls_sink *k, char *err, size_t errlen)
+{
+	int rc = list_query(db, rows_sql, sp, "tls_stats", row_each, k, err, errlen);
+
+	if (rc == 0)
+		rc = list_query(db, fails_sql, sp, "tls_failures", fail_each, k, err, errlen);
+	return rc > 0 ? 0 : rc;
 }
 
 int
@@ -177,6 +181,7 @@ spool_tls_list(const char *dir, int64_t since_day,
                size_t errlen)
 {
 	struct span sp = {since_day, 0, 0};
+	struct tls_sink k = {row_cb, fail_cb, arg};
 	sqlite3 *db;
 	int rc = -1;
 
@@ -187,11 +192,7 @@ spool_tls_list(const char *dir, int64_t since_day,
 		spool_seterr(err, errlen, "spool: tls: %s", sqlite3_errmsg(db));
 		goto done;
 	}
-	rc = list_rows(db, rows_all, &sp, row_cb, arg, err, errlen);
-	if (rc == 0)
-		rc = list_fails(db, fails_all, &sp, fail_cb, arg, err, errlen);
-	if (rc > 0)
-		rc = 0; /* a callback asked to stop */
+	rc = list_both(db, rows_all, fails_all, &sp, &k, err, errlen);
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 done:
 	sqlite3_close(db);
@@ -250,6 +251,7 @@ spool_tlsrpt_due(const char *dir, int64_t from, int64_t to, size_t max_pairs,
                  int *capped, char *err, size_t errlen)
 {
 	struct span sp = {from, to, (int64_t)max_pairs + 1};
+	struct tls_sink k = {row_cb, fail_cb, arg};
 	int64_t n = 0;
 	sqlite3 *db;
 	int rc = -1;
@@ -266,11 +268,7 @@ spool_tlsrpt_due(const char *dir, int64_t from, int64_t to, size_t max_pairs,
 		goto end;
 	*capped = n > (int64_t)max_pairs;
 	sp.max = (int64_t)max_pairs;
-	rc = list_rows(db, rows_due, &sp, row_cb, arg, err, errlen);
-	if (rc == 0)
-		rc = list_fails(db, fails_due, &sp, fail_cb, arg, err, errlen);
-	if (rc > 0)
-		rc = 0;
+	rc = list_both(db, rows_due, fails_due, &sp, &k, err, errlen);
 end:
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 done:

@@ -41,3 +41,22 @@ spool_pragma_int(sqlite3 *db, const char *sql, int64_t *val)
 	sqlite3_finalize(st);
 	return rc;
 }
+
+const char *
+spool_col_text(sqlite3_stmt *st, int col)
+{
+	const char *s = (const char *)sqlite3_column_text(st, col);
+
+	return s ? s : "";
+}
+
+int
+spool_step_rows(sqlite3_stmt *st, int (*each)(void *ctx, sqlite3_stmt *st), void *ctx)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (each(ctx, st) != 0)
+			return 1;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
