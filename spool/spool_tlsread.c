@@ -146,8 +146,7 @@ fail_each(void *ctx, sqlite3_stmt *st)
  */
 static int
 list_query(sqlite3 *db, const char *sql, const struct span *sp, const char *table,
-           int (*each)(void *, sqlite3_stmt *), const struct tls_sink *k, char *err,
-           size_t errlen)
+           int (*each)(void *, sqlite3_stmt *), const struct tls_sink *k, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1;

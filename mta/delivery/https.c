@@ -553,9 +553,9 @@ req_start(struct https *h, struct https_req *r)
 	return r;
 }
 
-struct https_req *
-https_get(struct https *h, const char *url, const char *want_type, size_t max_body, https_cb cb,
-          void *arg)
+/* A request for url owned by h with its callback set, or NULL when url does not parse. */
+static struct https_req *
+req_new(struct https *h, const char *url, https_cb cb, void *arg)
 {
 	struct https_req *r = xcalloc(1, sizeof *r);
 
@@ -566,10 +566,21 @@ https_get(struct https *h, const char *url, const char *want_type, size_t max_bo
 		free(r);
 		return NULL;
 	}
-	r->want_type = want_type ? xstrdup(want_type) : NULL;
-	r->max_body = max_body;
 	r->cb = cb;
 	r->arg = arg;
+	return r;
+}
+
+struct https_req *
+https_get(struct https *h, const char *url, const char *want_type, size_t max_body, https_cb cb,
+          void *arg)
+{
+	struct https_req *r = req_new(h, url, cb, arg);
+
+	if (r == NULL)
+		return NULL;
+	r->want_type = want_type ? xstrdup(want_type) : NULL;
+	r->max_body = max_body;
 	return req_start(h, r);
 }
 
@@ -577,16 +588,11 @@ struct https_req *
 https_post(struct https *h, const char *url, const char *content_type, const void *body, size_t len,
            https_cb cb, void *arg)
 {
-	struct https_req *r = xcalloc(1, sizeof *r);
+	struct https_req *r = req_new(h, url, cb, arg);
 	char hdr[256];
 
-	r->h = h;
-	if (parse_url(r, url) != 0) {
-		free(r->host);
-		free(r->url);
-		free(r);
+	if (r == NULL)
 		return NULL;
-	}
 	snprintf(hdr, sizeof hdr, "Content-Type: %s", content_type);
 	r->headers = curl_slist_append(NULL, hdr);
 	r->post = true;
@@ -594,8 +600,6 @@ https_post(struct https *h, const char *url, const char *content_type, const voi
 	memcpy(r->post_body, body, len);
 	r->post_len = len;
 	r->max_body = POST_MAX_BODY;
-	r->cb = cb;
-	r->arg = arg;
 	return req_start(h, r);
 }
 

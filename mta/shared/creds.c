@@ -11,7 +11,6 @@
 #include <openssl/sha.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,18 +25,6 @@
  * is not secret: nothing is ever compared against the result.
  */
 static const char dummy_setting[] = "$y$j9T$QKlmoiRsnmQPAdUs.VaMi.";
-
-void
-creds_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Bytes that may not appear in a user name, hash or sender entry. */
 static int
@@ -198,11 +185,11 @@ creds_hash_password(const char *password, char *out, size_t outlen, char *err, s
 	int saved = 0;
 
 	if (len == 0) {
-		creds_seterr(err, errlen, "empty password");
+		util_seterrf(err, errlen, "empty password");
 		return -1;
 	}
 	if (len > CREDS_MAX_PASSWORD) {
-		creds_seterr(err, errlen, "password longer than %d bytes", CREDS_MAX_PASSWORD);
+		util_seterrf(err, errlen, "password longer than %d bytes", CREDS_MAX_PASSWORD);
 		return -1;
 	}
 	for (i = 0; i < sizeof methods / sizeof methods[0]; i++) {
@@ -216,7 +203,7 @@ creds_hash_password(const char *password, char *out, size_t outlen, char *err, s
 			return 0;
 		saved = errno;
 	}
-	creds_seterr(err, errlen, "cannot hash the password with yescrypt or sha512-crypt: %s",
+	util_seterrf(err, errlen, "cannot hash the password with yescrypt or sha512-crypt: %s",
 	       strerror(saved));
 	return -1;
 }
@@ -227,17 +214,17 @@ creds_check_user(const char *user, char *err, size_t errlen)
 	const char *p;
 
 	if (!user || !*user) {
-		creds_seterr(err, errlen, "empty user name");
+		util_seterrf(err, errlen, "empty user name");
 		return -1;
 	}
 	/* such a line would read back as a comment */
 	if (user[0] == '#') {
-		creds_seterr(err, errlen, "user name starts with '#'");
+		util_seterrf(err, errlen, "user name starts with '#'");
 		return -1;
 	}
 	for (p = user; *p; p++) {
 		if (bad_char(*p)) {
-			creds_seterr(err, errlen,
+			util_seterrf(err, errlen,
 			       "user name contains ':', whitespace or a control character");
 			return -1;
 		}
@@ -253,12 +240,12 @@ check_sender_entry(const char *s, char *why, size_t whylen)
 	if (strcmp(s, "*") == 0)
 		return 0;
 	if (*s == '\0') {
-		creds_seterr(why, whylen, "empty sender entry");
+		util_seterrf(why, whylen, "empty sender entry");
 		return -1;
 	}
 	for (p = s; *p; p++) {
 		if (bad_char(*p) || *p == ',') {
-			creds_seterr(why, whylen,
+			util_seterrf(why, whylen,
 			       "sender entry contains ':', whitespace or a control "
 			       "character");
 			return -1;
@@ -266,16 +253,16 @@ check_sender_entry(const char *s, char *why, size_t whylen)
 	}
 	/* a glob-looking "*@dom" would silently match only the local part "*" */
 	if (strchr(s, '*')) {
-		creds_seterr(why, whylen, "sender '%.64s': '*' is only allowed on its own", s);
+		util_seterrf(why, whylen, "sender '%.64s': '*' is only allowed on its own", s);
 		return -1;
 	}
 	at = strrchr(s, '@');
 	if (!at) {
-		creds_seterr(why, whylen, "sender '%.64s' is not an address, @domain or *", s);
+		util_seterrf(why, whylen, "sender '%.64s' is not an address, @domain or *", s);
 		return -1;
 	}
 	if (at[1] == '\0') {
-		creds_seterr(why, whylen, "sender '%.64s' has an empty domain", s);
+		util_seterrf(why, whylen, "sender '%.64s' has an empty domain", s);
 		return -1;
 	}
 	return 0;
@@ -299,12 +286,12 @@ creds_parse_senders(char *field, char ***outv, size_t *outn, char *why, size_t w
 	for (p = field; *p; p++)
 		count += *p == ',';
 	if (count > CREDS_MAX_SENDERS) {
-		creds_seterr(why, whylen, "more than %d senders", CREDS_MAX_SENDERS);
+		util_seterrf(why, whylen, "more than %d senders", CREDS_MAX_SENDERS);
 		return -1;
 	}
 	v = calloc(count, sizeof *v);
 	if (!v) {
-		creds_seterr(why, whylen, "out of memory");
+		util_seterrf(why, whylen, "out of memory");
 		return -1;
 	}
 	for (item = field; item; item = next) {
@@ -331,12 +318,12 @@ creds_check_senders(const char *list, char *err, size_t errlen)
 	int rc;
 
 	if (strlen(list) > CREDS_MAX_LINE) {
-		creds_seterr(err, errlen, "sender list longer than %d bytes", CREDS_MAX_LINE);
+		util_seterrf(err, errlen, "sender list longer than %d bytes", CREDS_MAX_LINE);
 		return -1;
 	}
 	copy = strdup(list);
 	if (!copy) {
-		creds_seterr(err, errlen, "out of memory");
+		util_seterrf(err, errlen, "out of memory");
 		return -1;
 	}
 	rc = creds_parse_senders(copy, &v, &n, err, errlen);
@@ -352,14 +339,14 @@ creds_check_hash(const char *hash, char *why, size_t whylen)
 	const char *p;
 
 	if (hash[0] != '$') {
-		creds_seterr(why, whylen,
+		util_seterrf(why, whylen,
 		       "hash does not start with '$' (want a crypt(3) hash such as "
 		       "$y$...)");
 		return -1;
 	}
 	for (p = hash; *p; p++) {
 		if (bad_char(*p)) {
-			creds_seterr(why, whylen, "hash contains whitespace or a control character");
+			util_seterrf(why, whylen, "hash contains whitespace or a control character");
 			return -1;
 		}
 	}
@@ -370,7 +357,7 @@ creds_check_hash(const char *hash, char *why, size_t whylen)
 		/* weak but usable: the admin chose it, and it still verifies */
 		return 0;
 	default:
-		creds_seterr(why, whylen, "hash method not supported by libcrypt");
+		util_seterrf(why, whylen, "hash method not supported by libcrypt");
 		return -1;
 	}
 }
@@ -385,14 +372,14 @@ parse_line(char *line, struct cred *cr, char *why, size_t whylen)
 	f[nf++] = p;
 	while ((p = strchr(p, ':')) != NULL) {
 		if (nf == 4) {
-			creds_seterr(why, whylen, "too many fields (want user:hash:state:senders)");
+			util_seterrf(why, whylen, "too many fields (want user:hash:state:senders)");
 			return -1;
 		}
 		*p++ = '\0';
 		f[nf++] = p;
 	}
 	if (nf < 4) {
-		creds_seterr(why, whylen, "missing fields (want user:hash:state:senders)");
+		util_seterrf(why, whylen, "missing fields (want user:hash:state:senders)");
 		return -1;
 	}
 	if (creds_check_user(f[0], why, whylen) < 0 || creds_check_hash(f[1], why, whylen) < 0)
@@ -402,7 +389,7 @@ parse_line(char *line, struct cred *cr, char *why, size_t whylen)
 	} else if (strcmp(f[2], "disabled") == 0) {
 		cr->disabled = 1;
 	} else {
-		creds_seterr(why, whylen, "state must be 'enabled' or 'disabled'");
+		util_seterrf(why, whylen, "state must be 'enabled' or 'disabled'");
 		return -1;
 	}
 	if (creds_parse_senders(f[3], &cr->senders, &cr->nsenders, why, whylen) < 0)
@@ -422,7 +409,7 @@ add_entry(struct creds *c, const char *line, size_t lineno, char *why, size_t wh
 		struct entry *v = realloc(c->v, cap * sizeof *v);
 
 		if (!v) {
-			creds_seterr(why, whylen, "out of memory");
+			util_seterrf(why, whylen, "out of memory");
 			return -1;
 		}
 		c->v = v;
@@ -432,7 +419,7 @@ add_entry(struct creds *c, const char *line, size_t lineno, char *why, size_t wh
 	memset(e, 0, sizeof *e);
 	e->buf = strdup(line);
 	if (!e->buf) {
-		creds_seterr(why, whylen, "out of memory");
+		util_seterrf(why, whylen, "out of memory");
 		return -1;
 	}
 	if (parse_line(e->buf, &e->cred, why, whylen) < 0) {
@@ -539,7 +526,7 @@ sort_and_check(struct creds *c, const char *path, char *err, size_t errlen)
 		}
 	}
 	if (dup) {
-		creds_seterr(err, errlen, "%s:%zu: duplicate user '%s' (first on line %zu)", path,
+		util_seterrf(err, errlen, "%s:%zu: duplicate user '%s' (first on line %zu)", path,
 		       dup->line, dup->cred.user, orig->line);
 		return -1;
 	}
@@ -559,12 +546,12 @@ creds_load_stream(struct creds *c, FILE *f, const char *path, struct lines *keep
 		const char *p = buf;
 
 		if (++lineno > CREDS_MAX_LINES) {
-			creds_seterr(err, errlen, "%s:%zu: more than %d lines", path, lineno,
+			util_seterrf(err, errlen, "%s:%zu: more than %d lines", path, lineno,
 			       CREDS_MAX_LINES);
 			return -1;
 		}
 		if (keep && creds_lines_push(keep, buf) < 0) {
-			creds_seterr(err, errlen, "%s: out of memory", path);
+			util_seterrf(err, errlen, "%s: out of memory", path);
 			return -1;
 		}
 		while (*p == ' ' || *p == '\t')
@@ -572,7 +559,7 @@ creds_load_stream(struct creds *c, FILE *f, const char *path, struct lines *keep
 		if (*p == '\0' || *p == '#')
 			continue;
 		if (add_entry(c, buf, lineno, why, sizeof why) < 0) {
-			creds_seterr(err, errlen, "%s:%zu: %s", path, lineno, why);
+			util_seterrf(err, errlen, "%s:%zu: %s", path, lineno, why);
 			return -1;
 		}
 	}
@@ -580,14 +567,14 @@ creds_load_stream(struct creds *c, FILE *f, const char *path, struct lines *keep
 	case LINE_EOF:
 		return sort_and_check(c, path, err, errlen);
 	case LINE_LONG:
-		creds_seterr(err, errlen, "%s:%zu: line longer than %d bytes", path, lineno + 1,
+		util_seterrf(err, errlen, "%s:%zu: line longer than %d bytes", path, lineno + 1,
 		       CREDS_MAX_LINE);
 		return -1;
 	case LINE_NUL:
-		creds_seterr(err, errlen, "%s:%zu: NUL byte in line", path, lineno + 1);
+		util_seterrf(err, errlen, "%s:%zu: NUL byte in line", path, lineno + 1);
 		return -1;
 	default:
-		creds_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		util_seterrf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 }
@@ -602,12 +589,12 @@ creds_load(struct creds **out, const char *path, char *err, size_t errlen)
 	*out = NULL;
 	c = calloc(1, sizeof *c);
 	if (!c) {
-		creds_seterr(err, errlen, "%s: out of memory", path);
+		util_seterrf(err, errlen, "%s: out of memory", path);
 		goto done;
 	}
 	f = fopen(path, "re");
 	if (!f) {
-		creds_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		util_seterrf(err, errlen, "%s: %s", path, strerror(errno));
 		goto done;
 	}
 	if (creds_load_stream(c, f, path, NULL, err, errlen) < 0)

@@ -36,24 +36,24 @@ lock_path(const char *path, int *fdp, int *createdp, struct stat *st, char *err,
 			if (fd < 0 && errno == EEXIST)
 				continue;
 			if (fd < 0 && errno == ENOENT) {
-				creds_seterr(err, errlen, "%s: cannot create: no such directory",
+				util_seterrf(err, errlen, "%s: cannot create: no such directory",
 				             path);
 				return -1;
 			}
 			*createdp = fd >= 0;
 		}
 		if (fd < 0) {
-			creds_seterr(err, errlen, "%s: %s", path,
+			util_seterrf(err, errlen, "%s: %s", path,
 			             errno == ELOOP ? "is a symbolic link; refusing to replace it"
 			                            : strerror(errno));
 			return -1;
 		}
 		if (flock(fd, LOCK_EX) < 0 || fstat(fd, st) < 0) {
-			creds_seterr(err, errlen, "%s: %s", path, strerror(errno));
+			util_seterrf(err, errlen, "%s: %s", path, strerror(errno));
 			goto fail;
 		}
 		if (!S_ISREG(st->st_mode)) {
-			creds_seterr(err, errlen, "%s: not a regular file", path);
+			util_seterrf(err, errlen, "%s: not a regular file", path);
 			goto fail;
 		}
 		if (stat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino) {
@@ -62,7 +62,7 @@ lock_path(const char *path, int *fdp, int *createdp, struct stat *st, char *err,
 		}
 		close(fd);
 	}
-	creds_seterr(err, errlen, "%s: file keeps changing; cannot lock it", path);
+	util_seterrf(err, errlen, "%s: file keeps changing; cannot lock it", path);
 	return -1;
 fail:
 	if (*createdp)
@@ -138,12 +138,12 @@ replace_file(const char *path, const struct lines *l, int created, const struct 
 
 	*renamed = 0;
 	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
-		creds_seterr(err, errlen, "%s: out of memory", path);
+		util_seterrf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		creds_seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		util_seterrf(err, errlen, "%s: %s", tmp, strerror(errno));
 		free(tmp);
 		return -1;
 	}
@@ -151,28 +151,28 @@ replace_file(const char *path, const struct lines *l, int created, const struct 
 	 * lock it out on the next reload, so that is an error, not a warning */
 	if (!created && (st->st_uid != geteuid() || st->st_gid != getegid()) &&
 	    fchown(fd, st->st_uid, st->st_gid) < 0) {
-		creds_seterr(err, errlen, "%s: cannot keep the file's owner and group: %s", path,
+		util_seterrf(err, errlen, "%s: cannot keep the file's owner and group: %s", path,
 		             strerror(errno));
 		goto done;
 	}
 	if (fchmod(fd, created ? 0640 : st->st_mode & 07777) < 0) {
-		creds_seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		util_seterrf(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
 	rc = write_lines(fd, l);
 	fd = -1;
 	if (rc < 0) {
-		creds_seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		util_seterrf(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
 	rc = -1;
 	if (rename(tmp, path) < 0) {
-		creds_seterr(err, errlen, "%s: rename: %s", path, strerror(errno));
+		util_seterrf(err, errlen, "%s: rename: %s", path, strerror(errno));
 		goto done;
 	}
 	*renamed = 1;
 	if (sync_dir(path) < 0) {
-		creds_seterr(err, errlen, "%s: fsync of the directory: %s", path, strerror(errno));
+		util_seterrf(err, errlen, "%s: fsync of the directory: %s", path, strerror(errno));
 		goto done;
 	}
 	rc = 0;
@@ -215,7 +215,7 @@ build_line(char *line, size_t size, const char *user, const char *hash, const ch
 	if (senders) {
 		copy = strdup(senders);
 		if (!copy) {
-			creds_seterr(err, errlen, "out of memory");
+			util_seterrf(err, errlen, "out of memory");
 			goto done;
 		}
 		if (creds_parse_senders(copy, &v, &n, err, errlen) < 0)
@@ -235,7 +235,7 @@ build_line(char *line, size_t size, const char *user, const char *hash, const ch
 	rc = 0;
 	goto done;
 toolong:
-	creds_seterr(err, errlen, "the line for user '%s' would be longer than %d bytes", user,
+	util_seterrf(err, errlen, "the line for user '%s' would be longer than %d bytes", user,
 	             CREDS_MAX_LINE);
 done:
 	if (copy)
@@ -254,13 +254,13 @@ check_update(const char *user, const char *hash, const char *senders, int disabl
 	if (creds_check_user(user, err, errlen) < 0)
 		return -1;
 	if (hash && creds_check_hash(hash, why, sizeof why) < 0) {
-		creds_seterr(err, errlen, "%s", why);
+		util_seterrf(err, errlen, "%s", why);
 		return -1;
 	}
 	if (senders && creds_check_senders(senders, err, errlen) < 0)
 		return -1;
 	if (disabled < -1 || disabled > 1) {
-		creds_seterr(err, errlen, "disabled must be -1, 0 or 1");
+		util_seterrf(err, errlen, "disabled must be -1, 0 or 1");
 		return -1;
 	}
 	return 0;
@@ -274,13 +274,13 @@ put_line(struct lines *l, const struct entry *e, const char *line, char *err, si
 		char *copy = strdup(line);
 
 		if (!copy) {
-			creds_seterr(err, errlen, "out of memory");
+			util_seterrf(err, errlen, "out of memory");
 			return -1;
 		}
 		free(l->v[e->line - 1]);
 		l->v[e->line - 1] = copy;
 	} else if (creds_lines_push(l, line) < 0) {
-		creds_seterr(err, errlen, "out of memory");
+		util_seterrf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -307,7 +307,7 @@ creds_update_file(const char *path, const char *user, const char *hash, const ch
 	/* read through a dup: closing the FILE must not drop the lock on fd */
 	in = dupfd >= 0 ? fdopen(dupfd, "r") : NULL;
 	if (!c || !in) {
-		creds_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		util_seterrf(err, errlen, "%s: %s", path, strerror(errno));
 		if (dupfd >= 0 && !in)
 			close(dupfd);
 		goto done;
@@ -316,7 +316,7 @@ creds_update_file(const char *path, const char *user, const char *hash, const ch
 		goto done;
 	e = creds_find_entry(c, user);
 	if (!e && !hash) {
-		creds_seterr(err, errlen,
+		util_seterrf(err, errlen,
 		             "%s: user '%s' does not exist; a new user needs a password", path,
 		             user);
 		goto done;

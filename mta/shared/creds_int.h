@@ -30,8 +30,7 @@ struct lines {
 
 enum { LINE_NUL = -3, LINE_LONG = -2, LINE_IOERR = -1, LINE_EOF = 0, LINE_OK = 1 };
 
-void creds_seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#include "mta/shared/util.h" /* util_seterrf: the error text of the 0 / -1 functions */
 int creds_lines_push(struct lines *l, const char *s);
 void creds_lines_free(struct lines *l);
 /* Parse an open file into c; every raw line also goes to keep when it is not NULL. */

@@ -3,6 +3,7 @@
  * shape, gzip framing and the MIME form; never does I/O.
  */
 #include "mta/shared/tlsrpt.h"
+#include "mta/shared/util.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -15,18 +16,6 @@
 #include <zlib.h>
 
 /* ---- TXT record (RFC 8460 3) --------------------------------------------- */
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 is_wsp(char c)
@@ -89,12 +78,13 @@ add_uri(const char *s, size_t n, struct tlsrpt_rua *out, char *err, size_t errle
 	size_t i;
 
 	if (n == 0 || n >= TLSRPT_URI_MAX) {
-		seterr(err, errlen, "rua URI empty or longer than %d octets", TLSRPT_URI_MAX - 1);
+		util_seterrf(err, errlen, "rua URI empty or longer than %d octets",
+		             TLSRPT_URI_MAX - 1);
 		return -1;
 	}
 	for (i = 0; i < n; i++)
 		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) {
-			seterr(err, errlen, "rua URI with a space or a non-ASCII byte");
+			util_seterrf(err, errlen, "rua URI with a space or a non-ASCII byte");
 			return -1;
 		}
 	if (out->n >= TLSRPT_RUA_MAX)
@@ -107,12 +97,12 @@ add_uri(const char *s, size_t n, struct tlsrpt_rua *out, char *err, size_t errle
 		u->kind = TLSRPT_MAILTO;
 		if (pct_decode(u->uri + 7, an, u->addr, sizeof u->addr) != 0 ||
 		    !mailto_ok(u->addr)) {
-			seterr(err, errlen, "rua %s: not one mail address", u->uri);
+			util_seterrf(err, errlen, "rua %s: not one mail address", u->uri);
 			return -1;
 		}
 	} else if (n > 8 && strncasecmp(s, "https://", 8) == 0) {
 		if (strchr("/?#:", s[8]) != NULL) {
-			seterr(err, errlen, "rua %s: no host", u->uri);
+			util_seterrf(err, errlen, "rua %s: no host", u->uri);
 			return -1;
 		}
 		u->kind = TLSRPT_HTTPS;
@@ -157,7 +147,7 @@ parse_fields(const char *p, struct tlsrpt_rua *out, char *err, size_t errlen)
 		while (is_wsp(*p))
 			p++;
 		if (*p != ';') {
-			seterr(err, errlen, "expected ';' at \"%.20s\"", p);
+			util_seterrf(err, errlen, "expected ';' at \"%.20s\"", p);
 			return -1;
 		}
 		p++;
@@ -172,12 +162,13 @@ parse_fields(const char *p, struct tlsrpt_rua *out, char *err, size_t errlen)
 		}
 		nl = strcspn(p, "=");
 		if (nl == 0 || nl >= n) {
-			seterr(err, errlen, "field without a name=value form: \"%.*s\"", (int)n, p);
+			util_seterrf(err, errlen, "field without a name=value form: \"%.*s\"",
+			             (int)n, p);
 			return -1;
 		}
 		if (nl == 3 && strncmp(p, "rua", 3) == 0) {
 			if (have_rua++) {
-				seterr(err, errlen, "rua given twice");
+				util_seterrf(err, errlen, "rua given twice");
 				return -1;
 			}
 			if (parse_rua(p + 4, n - 4, out, err, errlen) != 0)
@@ -186,11 +177,11 @@ parse_fields(const char *p, struct tlsrpt_rua *out, char *err, size_t errlen)
 		p += strcspn(p, ";");
 	}
 	if (!have_rua) {
-		seterr(err, errlen, "no rua= field");
+		util_seterrf(err, errlen, "no rua= field");
 		return -1;
 	}
 	if (out->n == 0) {
-		seterr(err, errlen, "no mailto: or https: URI in rua=");
+		util_seterrf(err, errlen, "no mailto: or https: URI in rua=");
 		return -1;
 	}
 	return 0;
@@ -214,12 +205,13 @@ tlsrpt_txt_parse(const char *const *txts, size_t n, struct tlsrpt_rua *out, char
 		rec = t;
 	}
 	if (found != 1) {
-		seterr(err, errlen,
-		       found == 0 ? "no v=TLSRPTv1 record" : "more than one v=TLSRPTv1 record");
+		util_seterrf(err, errlen,
+		             found == 0 ? "no v=TLSRPTv1 record"
+		                        : "more than one v=TLSRPTv1 record");
 		return -1;
 	}
 	if (strlen(rec) > TLSRPT_TXT_MAX) {
-		seterr(err, errlen, "record longer than %d octets", TLSRPT_TXT_MAX);
+		util_seterrf(err, errlen, "record longer than %d octets", TLSRPT_TXT_MAX);
 		return -1;
 	}
 	if (parse_fields(rec + 10, out, err, errlen) != 0) {

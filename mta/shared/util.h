@@ -28,6 +28,10 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 
+/* The error text of a 0 / -1 function: printf into err when err != NULL and errlen > 0. */
+void util_seterrf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Monotonic clock in milliseconds. */
 int64_t util_now_ms(void);
 
