@@ -9,10 +9,9 @@ tls_failures rows the daemon writes for the TLS report and TLS-RPT."""
 import json
 import urllib.request
 
-import mxpeers
 import mxtest
 import tlspeers
-from tlspeers import tlsa_201, tlsa_311
+from tlspeers import delivery, tlsa_201, tlsa_311
 
 _net = None
 _certs = {}
@@ -59,10 +58,6 @@ def mx(name, host, cert, **kw):
 
 def sink(name, host, cert, **kw):
     return net().sinks(mx(name, host, cert, **kw))
-
-
-def delivery(d, qid, status, n=1):
-    return mxpeers.wait_event(d, "delivery", qid=qid, status=status, n=n, timeout=20)
 
 
 def stats(d, domain):
@@ -130,8 +125,7 @@ def test_tlsa_mismatch_defers_without_plaintext_retry():
     n = net()
     s = sink("mx.bad.sig.test", "127.0.0.13", _certs["bad"])
     d = n.relay(conf={"metrics_listen": "127.0.0.1:9125"})
-    qid = n.submit(d, ["dan@bad.sig.test"])
-    evs = delivery(d, qid, "deferred", n=2)         # two tries (retry_min 1 s)
+    evs = n.deliver(d, ["dan@bad.sig.test"], "deferred", n=2)  # two tries (retry_min 1 s)
     for ev in evs:
         assert ev["dsn"] == "4.7.5" and ev["tls_policy"] == "dane", ev
         assert ev["tls_verified"] == "no", ev
@@ -155,8 +149,7 @@ def test_tlsa_but_no_starttls_defers_474():
     n = net()
     s = sink("mx.nost.sig.test", "127.0.0.14", _certs["nost"], drop=["STARTTLS"])
     d = n.relay()
-    qid = n.submit(d, ["erin@nost.sig.test"])
-    ev = delivery(d, qid, "deferred")[0]
+    ev = n.deliver(d, ["erin@nost.sig.test"], "deferred")[0]
     assert ev["dsn"] == "4.7.4" and ev["tls_policy"] == "dane", ev
     assert "offered no STARTTLS" in ev["reply"], ev
     assert s.events("mail") == [] and n.plaintext_mail(s) == [], s.events()
@@ -170,8 +163,7 @@ def test_tlsa_in_unsigned_zone_is_ignored():
     n = net()
     s = sink("mx.un.plain.test", "127.0.0.15", _certs["plain"])
     d = n.relay()
-    qid = n.submit(d, ["fay@un.plain.test"])
-    ev = delivery(d, qid, "sent")[0]
+    ev = n.deliver(d, ["fay@un.plain.test"], "sent")[0]
     # the TLSA record would not match: had it been used, this would be deferred
     assert ev["tls_policy"] == "opportunistic" and ev["tls_verified"] == "no", ev
     assert s.wait_messages(1)[0].tls, s.events()
@@ -187,8 +179,7 @@ def test_tlsa_lookup_failure_for_a_signed_host_is_never_a_downgrade():
     n = net()
     s = sink("mx.bogus.sig.test", "127.0.0.16", _certs["ee"])
     d = n.relay()
-    qid = n.submit(d, ["hal@bogus.sig.test"])
-    ev = delivery(d, qid, "deferred")[0]
+    ev = n.deliver(d, ["hal@bogus.sig.test"], "deferred")[0]
     assert ev["dsn"] == "4.7.5" and "TLSA lookup for mx.bogus.sig.test failed" in ev["reply"], ev
     assert ev["tls_policy"] == "dane" and ev["relay"] == "none", ev
     assert s.connections() == 0, s.events()
@@ -205,8 +196,7 @@ def test_tls_policy_may_is_an_admin_downgrade():
     d = n.relay(conf={"tls_policy": "bad.sig.test may"})
     d.wait_log(r"event=tls_policy_downgrade domain=bad.sig.test level=may")
     assert not d.grep("event=dane_off"), d.tail()
-    qid = n.submit(d, ["gil@bad.sig.test"])
-    ev = delivery(d, qid, "sent")[0]
+    ev = n.deliver(d, ["gil@bad.sig.test"], "sent")[0]
     assert ev["tls_policy"] == "opportunistic" and ev["tls_verified"] == "no", ev
     assert s.wait_messages(1)[0].tls
 
@@ -217,8 +207,7 @@ def test_dane_off_when_a_resolver_is_not_on_loopback():
     s = sink("mx.bad.sig.test", "127.0.0.13", _certs["bad"])
     d = n.relay(conf={"dns_servers": "127.0.0.1:53,192.0.2.53"})
     assert len(d.wait_log(r'event=dane_off reason="resolver not on loopback"')) == 1
-    qid = n.submit(d, ["hui@bad.sig.test"])
-    ev = delivery(d, qid, "sent")[0]
+    ev = n.deliver(d, ["hui@bad.sig.test"], "sent")[0]
     assert ev["tls_policy"] == "opportunistic", ev
     assert s.wait_messages(1)[0].tls
 
@@ -231,13 +220,11 @@ def test_named_route_host_gets_dane():
     s = n.sinks({**mx("mx.ee.sig.test", "127.0.0.11", _certs["ee"]),
                  **mx("mx.bad.sig.test", "127.0.0.13", _certs["bad"])})
     d = n.relay(routes=["viaee.plain.test mx.ee.sig.test", "viabad.plain.test mx.bad.sig.test"])
-    q1 = n.submit(d, ["ina@viaee.plain.test"])
-    ev = delivery(d, q1, "sent")[0]
+    ev = n.deliver(d, ["ina@viaee.plain.test"], "sent")[0]
     assert ev["tls_policy"] == "dane" and ev["tls_verified"] == "yes", ev
     assert ev["relay"].startswith("mx.ee.sig.test[127.0.0.11]"), ev
     assert s.wait_messages(1, "mx.ee.sig.test")[0].rcpts == ["ina@viaee.plain.test"]
-    q2 = n.submit(d, ["jon@viabad.plain.test"])
-    ev = delivery(d, q2, "deferred")[0]
+    ev = n.deliver(d, ["jon@viabad.plain.test"], "deferred")[0]
     assert ev["dsn"] == "4.7.5" and ev["tls_policy"] == "dane", ev
     assert ev["tls_verified"] == "no" and "DANE" in ev["reply"], ev
     assert s.events("mail", "mx.bad.sig.test") == [], s.events()

@@ -7,9 +7,9 @@ MX side (no MAIL without TLS; for a certificate refused, no MAIL at all;
 for an MX outside the policy, no connection) and the tls_stats /
 tls_failures rows."""
 
-import mxpeers
 import mxtest
 import tlspeers
+from tlspeers import delivery
 
 _net = None
 _c = {}
@@ -55,11 +55,6 @@ def mx(label, cert=None, **kw):
                             "tls": {"cert": cert.chain, "key": cert.key}, **kw}}
 
 
-def delivery(d, qid, status, n=1, since=0):
-    return mxpeers.wait_event(d, "delivery", qid=qid, status=status, n=n, since=since,
-                              timeout=20)
-
-
 def failures(d, domain):
     return [(f["policy"], f["result_type"]) for f in d.query(
         "SELECT policy, result_type FROM tls_failures WHERE domain = ?", (domain,))]
@@ -69,8 +64,7 @@ def test_enforce_good_certificate_delivers():
     n = net()
     s = n.sinks(mx("good"))
     d = n.relay()
-    qid = n.submit(d, ["bob@good.plain.test"])
-    ev = delivery(d, qid, "sent")[0]
+    ev = n.deliver(d, ["bob@good.plain.test"], "sent")[0]
     assert ev["tls_policy"] == "mta-sts" and ev["tls_verified"] == "yes", ev
     assert s.wait_messages(1)[0].tls and n.plaintext_mail(s) == []
     gets = [r for r in _c["https-good"].requests() if r["method"] == "GET"]
@@ -87,8 +81,7 @@ def test_enforce_wrong_name_certificate_defers_475_no_mail():
     n = net()
     s = n.sinks(mx("wrong", cert=_c["other"]))
     d = n.relay()
-    qid = n.submit(d, ["carol@wrong.plain.test"])
-    ev = delivery(d, qid, "deferred")[0]
+    ev = n.deliver(d, ["carol@wrong.plain.test"], "deferred")[0]
     assert ev["dsn"] == "4.7.5" and ev["tls_policy"] == "mta-sts", ev
     assert ev["tls_verified"] == "no" and "MTA-STS" in ev["reply"], ev
     assert s.connections() >= 1 and s.events("mail") == [], s.events()
@@ -100,8 +93,7 @@ def test_enforce_mx_not_in_policy_defers_470_no_connection():
     n = net()
     s = n.sinks(mx("nomx"))
     d = n.relay()
-    qid = n.submit(d, ["dan@nomx.plain.test"])
-    ev = delivery(d, qid, "deferred")[0]
+    ev = n.deliver(d, ["dan@nomx.plain.test"], "deferred")[0]
     assert ev["dsn"] == "4.7.0" and "MTA-STS policy (id 1)" in ev["reply"], ev
     assert ev["relay"] == "none" and ev["tls_policy"] == "mta-sts", ev
     assert s.connections() == 0, s.events()
@@ -113,8 +105,7 @@ def test_enforce_starttls_stripped_defers_474():
     n = net()
     s = n.sinks(mx("strip", drop=["STARTTLS"]))
     d = n.relay()
-    qid = n.submit(d, ["erin@strip.plain.test"])
-    ev = delivery(d, qid, "deferred")[0]
+    ev = n.deliver(d, ["erin@strip.plain.test"], "deferred")[0]
     assert ev["dsn"] == "4.7.4" and ev["tls_policy"] == "mta-sts", ev
     assert s.connections() >= 1 and s.events("mail") == [], s.events()
     d.stop()
@@ -125,8 +116,7 @@ def test_testing_mode_bad_certificate_delivers_and_reports():
     n = net()
     s = n.sinks(mx("tst", cert=_c["other"]))
     d = n.relay()
-    qid = n.submit(d, ["fay@tst.plain.test"])
-    ev = delivery(d, qid, "sent")[0]
+    ev = n.deliver(d, ["fay@tst.plain.test"], "sent")[0]
     assert ev["tls_policy"] == "mta-sts" and ev["tls_verified"] == "no", ev
     assert s.wait_messages(1)[0].tls
     d.stop()
@@ -146,8 +136,7 @@ def test_policy_cached_across_restart_while_https_down():
     h.stop()
     s = n.sinks(mx("cache", cert=_c["other"]))      # now a certificate for another name
     d.start()
-    q2 = n.submit(d, ["hal@cache.plain.test"])
-    ev = delivery(d, q2, "deferred")[0]
+    ev = n.deliver(d, ["hal@cache.plain.test"], "deferred")[0]
     assert ev["dsn"] == "4.7.5" and ev["tls_policy"] == "mta-sts", ev
     assert s.events("mail") == [], s.events()
     assert d.query("SELECT count(*) AS n FROM sts_policies WHERE domain = 'cache.plain.test'")[
@@ -160,8 +149,7 @@ def test_tls_policy_encrypt_without_starttls_defers_474():
     n = net()
     s = n.sinks(mx("noenc", drop=["STARTTLS"]))
     d = n.relay(conf={"tls_policy": "noenc.plain.test encrypt"})
-    qid = n.submit(d, ["ivy@noenc.plain.test"])
-    ev = delivery(d, qid, "deferred")[0]
+    ev = n.deliver(d, ["ivy@noenc.plain.test"], "deferred")[0]
     assert ev["dsn"] == "4.7.4" and ev["tls_policy"] == "encrypt", ev
     assert "tls_policy encrypt" in ev["reply"], ev
     assert s.connections() == 1 and s.events("mail") == [], s.events()

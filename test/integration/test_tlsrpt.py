@@ -360,17 +360,23 @@ def test_unsigned_mailto_skipped():
 net = tlspeers.net
 
 
-def test_https_and_mailto_rua():
-    """Both URIs of one record get the same gzip body: POSTed (RFC 8460 5.4) to the
-    HTTPS receiver, whose certificate the relay verifies with tls_ca_file, and mailed."""
+def rua_net(label, path):
+    """The module's network with a TLS-RPT record for label.sig.test naming two rua URIs:
+    https://rua.sig.test PATH and mailto:tlsrpt@sink.sig.test. (net, HTTPS receiver, MX sink)."""
     n = net()
-    dom = "rpt.sig.test"
     n.set_zones({"sig.test": [
-        '_smtp._tls.rpt TXT "v=TLSRPTv1; rua=https://rua.sig.test/v1/tlsrpt,'
+        f'_smtp._tls.{label} TXT "v=TLSRPTv1; rua=https://rua.sig.test{path},'
         'mailto:tlsrpt@sink.sig.test"',
         "rua A 127.0.0.40", "sink MX 10 mx.sink", "mx.sink A 127.0.0.41"]})
     h = n.https("rua.sig.test", "127.0.0.40")
-    sinks = n.sinks({"mx.sink": {"host": "127.0.0.41"}})
+    return n, h, n.sinks({"mx.sink": {"host": "127.0.0.41"}})
+
+
+def test_https_and_mailto_rua():
+    """Both URIs of one record get the same gzip body: POSTed (RFC 8460 5.4) to the
+    HTTPS receiver, whose certificate the relay verifies with tls_ca_file, and mailed."""
+    dom = "rpt.sig.test"
+    n, h, sinks = rua_net("rpt", "/v1/tlsrpt")
     key, _ = make_key()  # RFC 8460 3: mailed reports are DKIM-signed
     d = n.relay({"tlsrpt_from": FROM, "dkim_key": f"{FROM_DOMAIN} rpt {key}"})
     seed(d, RPT=dom)
@@ -397,14 +403,8 @@ def test_https_and_mailto_rua():
 def test_unsigned_https_still_posted():
     """No dkim_key for tlsrpt_from's domain: the https: rua is still posted, the mailto: one
     skipped (RFC 8460 3); the day counts as reported through the POST."""
-    n = net()
     dom = "rpt2.sig.test"
-    n.set_zones({"sig.test": [
-        '_smtp._tls.rpt2 TXT "v=TLSRPTv1; rua=https://rua.sig.test/v2,'
-        'mailto:tlsrpt@sink.sig.test"',
-        "rua A 127.0.0.40", "sink MX 10 mx.sink", "mx.sink A 127.0.0.41"]})
-    h = n.https("rua.sig.test", "127.0.0.40")
-    sinks = n.sinks({"mx.sink": {"host": "127.0.0.41"}})
+    n, h, sinks = rua_net("rpt2", "/v2")
     d = n.relay({"tlsrpt_from": FROM})
     seed(d, RPT=dom)
     p = tls(d, "send-reports", "--day", day_name(YDAY), "--json", check=1)

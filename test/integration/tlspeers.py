@@ -184,6 +184,12 @@ def dkim_key(domain, selector="rpt"):
     return key, value
 
 
+def delivery(d, qid, status, n=1, since=0, timeout=20):
+    """The first n delivery events of qid with status, from d's log."""
+    return mxpeers.wait_event(d, "delivery", qid=qid, status=status, n=n, since=since,
+                              timeout=timeout)
+
+
 def tlsa(cert, usage, selector, mtype):
     """TLSA rdata text (RFC 6698 2.1): selector 0 full certificate, 1 SPKI; mtype
     0 exact, 1 SHA-256, 2 SHA-512."""
@@ -629,6 +635,10 @@ class TlsNet:
         kw.setdefault("sender", "alice@sender.plain.test")
         with self.inside():
             return mxpeers.submit(d, rcpts, **kw)
+
+    def deliver(self, d, rcpts, status, **kw):
+        """submit, then the delivery events of that queue id with status (see delivery)."""
+        return delivery(d, self.submit(d, rcpts), status, **kw)
 
     def close(self):
         if self._closed:
