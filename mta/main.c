@@ -151,13 +151,12 @@ note_unit_access(const struct config *c, const struct runas *a)
 static const char *
 tlsrpt_unsigned_from(const struct config *c, const struct dkimsign *dk, char *buf, size_t len)
 {
+	const char *from;
+
 	if (!c->tlsrpt)
 		return NULL;
-	if (c->tlsrpt_from)
-		snprintf(buf, len, "%s", c->tlsrpt_from);
-	else
-		snprintf(buf, len, "tlsrpt-noreply@%s", c->hostname);
-	return dkimsign_has(dk, addr_domain(buf)) ? NULL : buf;
+	from = config_tlsrpt_from(c, buf, len);
+	return dkimsign_has(dk, addr_domain(from)) ? NULL : from;
 }
 
 /*

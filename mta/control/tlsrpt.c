@@ -371,15 +371,6 @@ mark(struct run *r)
 
 /* ---- one report message ---------------------------------------------------- */
 
-static const char *
-from_address(const struct config *cfg, char *buf, size_t len)
-{
-	if (cfg->tlsrpt_from)
-		return cfg->tlsrpt_from;
-	snprintf(buf, len, "tlsrpt-noreply@%s", cfg->hostname);
-	return buf;
-}
-
 static void
 submitted(void *arg, const struct intake_result *res)
 {
@@ -451,7 +442,7 @@ submit_mailto(struct run *r, const char *addr)
 {
 	struct server *srv = r->job->srv;
 	char fbuf[300], received[512], date[64], *msg;
-	const char *from = from_address(srv->cfg, fbuf, sizeof fbuf);
+	const char *from = config_tlsrpt_from(srv->cfg, fbuf, sizeof fbuf);
 	struct intake_env env = {0};
 	struct content *ct;
 	size_t len;
@@ -586,7 +577,7 @@ make_report(struct run *r)
 	day_name(day, sizeof day, it->day);
 	/* the same for a report sent again after a crash, so receivers see the duplicate */
 	snprintf(r->report_id, sizeof r->report_id, "%s.%s@%s", day, it->domain, cfg->hostname);
-	rep = (struct tlsrpt_report){cfg->hostname, from_address(cfg, fbuf, sizeof fbuf),
+	rep = (struct tlsrpt_report){cfg->hostname, config_tlsrpt_from(cfg, fbuf, sizeof fbuf),
 	                             cfg->hostname, it->domain,
 	                             it->day,       r->report_id,
 	                             it->rows,      it->nrows,

@@ -178,6 +178,11 @@ const struct route *config_route(const struct config *c, const char *domain);
 const struct tls_policy_conf *config_tls_policy(const struct config *c, const char *domain);
 /* "none", "may", "encrypt", "verify", "dane" */
 const char *config_tls_level_name(enum tls_level l);
+/*
+ * The From address of TLS-RPT report mail (RFC 8460 3): tlsrpt_from, or
+ * tlsrpt-noreply@HOSTNAME written into buf. Valid while c and buf live.
+ */
+const char *config_tlsrpt_from(const struct config *c, char *buf, size_t len);
 
 /*
  * false when mailbox's domain is an address literal ("[192.0.2.1]",

@@ -6,6 +6,7 @@
  */
 #include "mta/shared/config_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,4 +69,13 @@ config_tls_free(struct config *c)
 	free(c->tls_client_cert);
 	free(c->tls_client_key);
 	free(c->tlsrpt_from);
+}
+
+const char *
+config_tlsrpt_from(const struct config *c, char *buf, size_t len)
+{
+	if (c->tlsrpt_from)
+		return c->tlsrpt_from;
+	snprintf(buf, len, "tlsrpt-noreply@%s", c->hostname);
+	return buf;
 }
