@@ -13,19 +13,9 @@
 #include "mta/delivery/dest_int.h"
 #include "mta/delivery/resolver.h"
 #include "mta/server.h"
+#include "mta/shared/cidr.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
-
-static void
-addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	const void *a = ss->ss_family == AF_INET6
-	                    ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
-	                    : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
-
-	if (inet_ntop(ss->ss_family, a, buf, (socklen_t)len) == NULL)
-		buf[0] = '\0';
-}
 
 void
 dest_tls_stats(struct dconn *k, const struct tls_outcome *o, bool ok, bool connected)
@@ -39,9 +29,9 @@ dest_tls_stats(struct dconn *k, const struct tls_outcome *o, bool ok, bool conne
 	if (k->d->tls_report)
 		return; /* RFC 8460 3: a report's session is not in the next report */
 	if (connected)
-		addr_text(&t->addr, ip, sizeof(ip));
+		cidr_addr_text((const struct sockaddr *)&t->addr, ip, sizeof(ip));
 	if (src->ss_family != 0)
-		addr_text(src, sip, sizeof(sip));
+		cidr_addr_text((const struct sockaddr *)src, sip, sizeof(sip));
 	tlsstats_session(k->d->ds->stats, k->d->domain, t->host, ip, sip, o, ok,
 	                 o->kind == TLSK_MTA_STS ? tlspol_dest_sts_text(k->d->tp) : "");
 }
