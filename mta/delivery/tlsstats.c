@@ -6,6 +6,7 @@
  */
 #include "mta/delivery/tlsstats.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 #define FLUSH_MS 60000
 #define MAX_ENTRIES 4096
+#define SLOTS 8192 /* index of the entries: a power of 2, at most half full */
 
 _Static_assert(M_OUT_TLS_DANE - M_OUT_TLS_PLAINTEXT == TLSK_DANE - TLSK_PLAINTEXT,
                "metrics policy order is enum tls_kind's");
@@ -53,6 +55,9 @@ struct tlsstats {
 	struct entry *e;
 	size_t n, cap;
 	uint64_t dropped;
+	/* get() runs per delivered recipient: a hash index, not a scan of up
+	 * to MAX_ENTRIES rows; entry i + 1 per slot, 0 empty, open addressing */
+	uint32_t slot[SLOTS];
 };
 
 static int64_t
@@ -89,20 +94,41 @@ entries_free(struct entry *e, size_t n)
 	free(e);
 }
 
+/* FNV-1a over s lowercased (the keys compare case-insensitively), and a separator. */
+static uint32_t
+hash_str(uint32_t h, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++)
+		h = (h ^ (uint32_t)tolower(*p)) * 16777619u;
+	return (h ^ 0xffu) * 16777619u;
+}
+
+static bool
+key_eq(const struct entry *e, bool fail, int64_t day, const char *domain, const char *policy,
+       const char *mx, const char *result, const char *sip, const char *mxip)
+{
+	return e->fail == fail && e->day == day && same(e->domain, domain) &&
+	       same(e->policy, policy) && same(e->mx, mx) &&
+	       (!fail || (same(e->result, result) && same(e->sending_ip, sip) &&
+	                  same(e->mx_ip, mxip)));
+}
+
 /* The entry for this key, made when new; NULL when the table is full. */
 static struct entry *
 get(struct tlsstats *t, bool fail, const char *domain, const char *policy, const char *mx,
     const char *result, const char *sip, const char *mxip)
 {
 	int64_t day = today();
+	uint32_t h = 2166136261u ^ (uint32_t)fail ^ (uint32_t)day;
+	size_t i;
 	struct entry *e;
 
-	for (size_t i = 0; i < t->n; i++) {
-		e = &t->e[i];
-		if (e->fail == fail && e->day == day && same(e->domain, domain) &&
-		    same(e->policy, policy) && same(e->mx, mx) &&
-		    (!fail ||
-		     (same(e->result, result) && same(e->sending_ip, sip) && same(e->mx_ip, mxip))))
+	h = hash_str(hash_str(hash_str(h, domain), policy), mx);
+	if (fail)
+		h = hash_str(hash_str(hash_str(h, result), sip), mxip);
+	for (i = h & (SLOTS - 1); t->slot[i] != 0; i = (i + 1) & (SLOTS - 1)) {
+		e = &t->e[t->slot[i] - 1];
+		if (key_eq(e, fail, day, domain, policy, mx, result, sip, mxip))
 			return e;
 	}
 	if (t->n >= MAX_ENTRIES) {
@@ -116,6 +142,7 @@ get(struct tlsstats *t, bool fail, const char *domain, const char *policy, const
 			abort();
 	}
 	e = &t->e[t->n++];
+	t->slot[i] = (uint32_t)t->n;
 	memset(e, 0, sizeof(*e));
 	e->fail = fail;
 	e->day = day;
@@ -261,6 +288,7 @@ tlsstats_flush(struct tlsstats *t)
 	b->today = today();
 	t->e = NULL;
 	t->n = t->cap = 0;
+	memset(t->slot, 0, sizeof(t->slot));
 	b->wj.kind = WRITER_FN;
 	b->wj.fn = batch_fn;
 	b->wj.done = batch_done;
