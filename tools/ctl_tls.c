@@ -82,14 +82,10 @@ usage_error(const char *what, const char *arg)
 static int
 parse_since(const char *v, int64_t *day)
 {
-	struct tm tm = {0};
 	uint64_t secs;
-	char *end = strptime(v, "%Y-%m-%d", &tm);
 
-	if (end && *end == '\0' && strlen(v) == 10) {
-		*day = (int64_t)(timegm(&tm) / 86400);
+	if (tlsrpt_day_parse(v, day) == 0)
 		return 0;
-	}
 	if (config_parse_duration(v, true, 100ULL * 365 * 86400, &secs) != 0)
 		return -1;
 	*day = (int64_t)((time(NULL) - (time_t)secs) / 86400);
@@ -131,8 +127,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->json = 1;
 			break;
 		case OPT_DAY:
-			if (strlen(optarg) != 10 ||
-			    strptime(optarg, "%Y-%m-%d", &(struct tm){0}) == NULL)
+			if (tlsrpt_day_parse(optarg, &(int64_t){0}) != 0)
 				return usage_error("bad --day (YYYY-MM-DD)", optarg);
 			o->day = optarg;
 			break;
@@ -284,8 +279,6 @@ tls_report(const struct opts *o)
 	struct config *c = NULL;
 	struct agg a = {0};
 	char err[512], since[16];
-	time_t t = (time_t)(o->since * 86400);
-	struct tm tm;
 
 	if (ctl_load_config(PROG, o->conf, &c) != 0)
 		return 1;
@@ -298,8 +291,7 @@ tls_report(const struct opts *o)
 	config_free(c);
 	if (a.n > 1)
 		qsort(a.d, a.n, sizeof *a.d, by_domain);
-	gmtime_r(&t, &tm);
-	strftime(since, sizeof since, "%Y-%m-%d", &tm);
+	tlsrpt_day_name(o->since, since, sizeof since);
 	if (o->json)
 		print_json(&a, since);
 	else

@@ -269,22 +269,12 @@ run_free(struct run *r)
 }
 
 static void
-day_name(char *out, size_t len, int64_t day)
-{
-	time_t t = (time_t)(day * 86400);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%d", &tm);
-}
-
-static void
 run_end(struct run *r)
 {
 	char from[16], to[16];
 
-	day_name(from, sizeof from, r->from);
-	day_name(to, sizeof to, r->to);
+	tlsrpt_day_name(r->from, from, sizeof from);
+	tlsrpt_day_name(r->to, to, sizeof to);
 	log_info("event=tlsrpt_run from=%s to=%s sent=%u no_policy=%u failed=%u%s%s%s", from, to,
 	         r->sent, r->no_policy, r->failed, r->failed_read ? " error=\"" : "",
 	         r->failed_read ? r->err : "", r->failed_read ? "\"" : "");
@@ -574,7 +564,7 @@ make_report(struct run *r)
 	size_t len;
 	int rc;
 
-	day_name(day, sizeof day, it->day);
+	tlsrpt_day_name(it->day, day, sizeof day);
 	/* the same for a report sent again after a crash, so receivers see the duplicate */
 	snprintf(r->report_id, sizeof r->report_id, "%s.%s@%s", day, it->domain, cfg->hostname);
 	rep = (struct tlsrpt_report){cfg->hostname, config_tlsrpt_from(cfg, fbuf, sizeof fbuf),
@@ -735,20 +725,6 @@ tlsrpt_job_free(struct tlsrpt_job *job)
 	free(job);
 }
 
-/* "YYYY-MM-DD" -> UTC days since the epoch. 0 / -1. */
-static int
-parse_day(const char *s, int64_t *day)
-{
-	struct tm tm = {0};
-	char *end;
-
-	end = strptime(s, "%Y-%m-%d", &tm);
-	if (end == NULL || *end || strlen(s) != 10)
-		return -1;
-	*day = (int64_t)(timegm(&tm) / 86400);
-	return 0;
-}
-
 void
 tlsrpt_verb(struct tlsrpt_job *job, struct ctl_conn *c, char *arg)
 {
@@ -759,7 +735,7 @@ tlsrpt_verb(struct tlsrpt_job *job, struct ctl_conn *c, char *arg)
 		return;
 	}
 	if (*arg) {
-		if (parse_day(arg, &from) != 0) {
+		if (tlsrpt_day_parse(arg, &from) != 0) {
 			ctl_error(c, NULL, "bad day \"%.20s\" (YYYY-MM-DD)", arg);
 			return;
 		}

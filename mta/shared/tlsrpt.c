@@ -500,15 +500,36 @@ json_group(struct sb *b, const struct tlsrpt_report *r, const struct group *g)
 	sb_puts(b, "]}");
 }
 
-static void
-day_str(char *out, size_t len, int64_t day, const char *clock)
+int
+tlsrpt_day_parse(const char *s, int64_t *day)
+{
+	struct tm tm = {0};
+	const char *end = strptime(s, "%Y-%m-%d", &tm);
+
+	if (end == NULL || *end != '\0' || strlen(s) != 10)
+		return -1;
+	*day = (int64_t)(timegm(&tm) / 86400);
+	return 0;
+}
+
+void
+tlsrpt_day_name(int64_t day, char *out, size_t len)
 {
 	time_t t = (time_t)(day * 86400);
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
-	snprintf(out, len, "%04d-%02d-%02dT%sZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	         clock);
+	strftime(out, len, "%Y-%m-%d", &tm);
+}
+
+/* "YYYY-MM-DDT" clock "Z": a date-range end (UTC). */
+static void
+day_str(char *out, size_t len, int64_t day, const char *clock)
+{
+	char d[16];
+
+	tlsrpt_day_name(day, d, sizeof d);
+	snprintf(out, len, "%sT%sZ", d, clock);
 }
 
 /* Rows and failures of this report folded into groups (g holds nrows + nfails + 1). */

@@ -75,6 +75,14 @@ struct tlsrpt_report {
  */
 size_t tlsrpt_utf8_len(const char *s, size_t n);
 
+/*
+ * A report day (UTC days since the epoch, as the spool keeps them) from and
+ * to "YYYY-MM-DD": parse 0 / -1 (nothing but the ten characters); name
+ * writes at most len bytes (11 hold it).
+ */
+int tlsrpt_day_parse(const char *s, int64_t *day);
+void tlsrpt_day_name(int64_t day, char *out, size_t len);
+
 /* policy-type for a tls_kind_name(): "tlsa" (dane), "sts" (mta-sts), else "no-policy-found". */
 const char *tlsrpt_policy_type(const char *kind_name);
 
