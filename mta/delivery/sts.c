@@ -178,22 +178,12 @@ on_sweep(void *arg)
 	log_debug("event=sts_sweep domains=%zu", left);
 }
 
-/* A reason for a key="value" log field: no quotes, no control characters. */
-static void
-log_safe(char *dst, size_t n, const char *src)
-{
-	size_t i = 0;
-
-	for (; src[i] && i + 1 < n; i++)
-		dst[i] = (src[i] == '"' || (unsigned char)src[i] < 0x20) ? '?' : src[i];
-	dst[i] = '\0';
-}
-
 static void
 set_problem(struct sts_dom *d, enum tls_result r, const char *detail)
 {
 	d->problem = r;
-	log_safe(d->detail, sizeof d->detail, detail);
+	/* logged as reason="..." and reported: no quotes, no control bytes */
+	log_sanitize(d->detail, sizeof d->detail, detail, strlen(detail));
 }
 
 /* ---- waiters ------------------------------------------------------------ */
