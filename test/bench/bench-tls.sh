@@ -403,13 +403,21 @@ relay_start() {
 		pf_start none
 		return
 	fi
-	local keep=("${MX_EXTRA[@]}")
+	local keep=(${MX_EXTRA[@]+"${MX_EXTRA[@]}"}) lines=() l u set
 	case "$mode" in
-	dane) MX_EXTRA+=("dane = yes") ;;
-	verify) MX_EXTRA+=("tls_policy = .verify.bench.test verify" "tls_ca_file = $WORK/pki/ca.pem") ;;
+	dane) lines=("dane = yes") ;;
+	verify) lines=("tls_policy = .verify.bench.test verify" "tls_ca_file = $WORK/pki/ca.pem") ;;
 	esac
+	# a --mx-set line replaces the mode's line for the same key
+	MX_EXTRA=()
+	for l in ${lines[@]+"${lines[@]}"}; do
+		set=0
+		for u in ${keep[@]+"${keep[@]}"}; do [ "${u%%[ =]*}" = "${l%%[ =]*}" ] && set=1; done
+		[ "$set" = 1 ] || MX_EXTRA+=("$l")
+	done
+	MX_EXTRA+=(${keep[@]+"${keep[@]}"})
 	if [ "$who" = baseline ]; then mx_start "$BASELINE" none; else mx_start "$MXRELAYD" none; fi
-	MX_EXTRA=("${keep[@]}")
+	MX_EXTRA=(${keep[@]+"${keep[@]}"})
 }
 is_mx() { [ "$1" != postfix ]; }
 relay_stop() { if is_mx "$1"; then mx_stop; else pf_stop; fi; }
@@ -523,14 +531,14 @@ per1000() {   # per1000 USEC0 USEC1 MSGS: CPU s per 1000 messages, or "-"
 
 # measure WHO MODE REP: one run; sets R_RATE R_CPU R_SESS R_SINK R_DNS R_BUSY R_NOTE
 measure() {
-	local who=$1 mode=$2 rep=$3 warm=$((NDOM * 20)) out port cg pid p n m0 k0 c0 c1 s0 s1 d0 d1 t0 t1 b0 b1 left sent
+	local who=$1 mode=$2 rep=$3 warm=$((NDOM * 20)) out port cg pid p n m0 k0 ka c0 c1 s0 s1 d0 d1 t0 t1 b0 b1 left sent
 	out="$WORK/$who-$mode-r$rep"
-	R_RATE="-" R_CPU="-" R_SESS="-" R_SINK="-" R_DNS="-" R_BUSY="-" R_NOTE=""
+	R_RATE="-" R_CPU="-" R_SESS="-" R_SALL="-" R_SINK="-" R_DNS="-" R_BUSY="-" R_NOTE=""
 	sync
 	relay_start "$who" "$mode"
 	port=$(relay_port "$who") cg=$(relay_cg "$who") pid=$(relay_pid "$who")
 	sink_poll
-	m0=$SK_MSGS
+	m0=$SK_MSGS ka=$SK_CONN
 	load_start "$port" "$warm" "$mode" "$out.warm"
 	wait "$LOAD_PID" || true
 	LOAD_PID=""
@@ -567,7 +575,7 @@ measure() {
 		fi
 		nap 0.5   # a duplicate would show up now
 		sink_poll
-		R_SESS=$((SK_CONN - k0))
+		R_SESS=$((SK_CONN - k0)) R_SALL=$((SK_CONN - ka))
 		[ -z "$R_NOTE" ] && [ "$SK_MSGS" != $((m0 + MSGS)) ] && R_NOTE="the sink counted $((SK_MSGS - m0)) messages, expected $MSGS"
 		[ -z "$R_NOTE" ] && [ $((SK_TLS - n)) != "$R_SESS" ] && R_NOTE="the sink saw $R_SESS sessions but $((SK_TLS - n)) TLS handshakes"
 		for _ in $(seq 50); do
@@ -655,7 +663,7 @@ echo "sink alone (plaintext, smtp-source c$CONC): $CEIL_RATE msgs/s, sink CPU $C
 echo "runs:     $MSGS messages each (after a warm-up of $((NDOM * 20))), $REPEAT per mode and relay, relays alternating; medians"
 echo
 
-declare -A RATES CPUS SESSS SINKS DNSS NOTE
+declare -A RATES CPUS SESSS SALLS SINKS DNSS NOTE
 STAT0=$(head -1 /proc/stat)
 for mode in ${MODES//,/ }; do
 	for rep in $(seq "$REPEAT"); do
@@ -666,23 +674,23 @@ for mode in ${MODES//,/ }; do
 			k="$who,$mode"
 			printf '  %-8s %-6s run %s/%s: ' "$who" "$mode" "$rep" "$REPEAT" >&2
 			measure "$who" "$mode" "$rep"
-			printf '%5s msgs/s %6s CPU s/1000 %5s sessions  sink %s dns %s s/1000  (CPUs %s%% busy)%s\n' \
-				"$R_RATE" "$R_CPU" "$R_SESS" "$R_SINK" "$R_DNS" "$R_BUSY" "${R_NOTE:+  !! $R_NOTE}" >&2
+			printf '%5s msgs/s %6s CPU s/1000 %5s sessions (%s with warm-up)  sink %s dns %s s/1000  (CPUs %s%% busy)%s\n' \
+				"$R_RATE" "$R_CPU" "$R_SESS" "$R_SALL" "$R_SINK" "$R_DNS" "$R_BUSY" "${R_NOTE:+  !! $R_NOTE}" >&2
 			if [ -n "$R_NOTE" ] || [ "$R_RATE" = "-" ]; then
 				NOTE[$k]="${NOTE[$k]:-}${NOTE[$k]:+; }${R_NOTE:-no figure}"
 				continue
 			fi
-			RATES[$k]="${RATES[$k]:-} $R_RATE" CPUS[$k]="${CPUS[$k]:-} $R_CPU" SESSS[$k]="${SESSS[$k]:-} $R_SESS"
+			RATES[$k]="${RATES[$k]:-} $R_RATE" CPUS[$k]="${CPUS[$k]:-} $R_CPU" SESSS[$k]="${SESSS[$k]:-} $R_SESS" SALLS[$k]="${SALLS[$k]:-} $R_SALL"
 			SINKS[$k]="${SINKS[$k]:-} $R_SINK" DNSS[$k]="${DNSS[$k]:-} $R_DNS"
 		done
 	done
 done
 
 echo
-fmt='%-7s %-9s %8s %11s %9s %10s %9s %5s\n'
+fmt='%-7s %-9s %8s %11s %9s %9s %10s %9s %5s\n'
 # shellcheck disable=SC2059
-printf "$fmt" mode relay msgs/s "CPU s/1000" sessions "sink s/1k" "dns s/1k" runs
-printf -- '-%.0s' $(seq 76); echo
+printf "$fmt" mode relay msgs/s "CPU s/1000" sessions "+warm-up" "sink s/1k" "dns s/1k" runs
+printf -- '-%.0s' $(seq 86); echo
 FAILED=0
 declare -A RATE CPU
 for mode in ${MODES//,/ }; do
@@ -694,7 +702,7 @@ for mode in ${MODES//,/ }; do
 		n=$(echo ${RATES[$k]:-} | wc -w)
 		[ -n "${NOTE[$k]:-}" ] && FAILED=1
 		# shellcheck disable=SC2059,SC2086
-		printf "$fmt" "$mode" "$who" "${RATE[$k]}${NOTE[$k]:+ !}" "${CPU[$k]}" "$(median %.0f ${SESSS[$k]:-})" \
+		printf "$fmt" "$mode" "$who" "${RATE[$k]}${NOTE[$k]:+ !}" "${CPU[$k]}" "$(median %.0f ${SESSS[$k]:-})" "$(median %.0f ${SALLS[$k]:-})" \
 			"$(median %.3f ${SINKS[$k]:-})" "$(median %.3f ${DNSS[$k]:-})" "$n/$REPEAT"
 	done
 	if want_mx && want_pf; then
@@ -704,7 +712,7 @@ done
 echo
 echo "msgs/s: first submission to the sink's last message. CPU s/1000: the relay's CPU (all its"
 echo "processes) per 1000 messages until its queue was empty. sessions: SMTP sessions the sink saw in"
-echo "the measured window (every one TLS). sink/dns s/1k: the sink's and unbound+nsd's CPU per 1000"
+echo "the measured window (every one TLS; +warm-up: from the relay's start). sink/dns s/1k: the sink's and unbound+nsd's CPU per 1000"
 echo "messages (counted for neither relay). '!': a run failed (below); failed runs are not in the medians."
 echo "CPU steal: $(steal_pct "$STAT0" "$(head -1 /proc/stat)")%; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 for k in "${!NOTE[@]}"; do echo "  failed: $k: ${NOTE[$k]}"; done
