@@ -77,11 +77,14 @@ BASELINE=""
 WORK_PARENT="${TMPDIR:-/var/tmp}"
 KEEP=0
 STALL=30
+# shellcheck disable=SC2034 # read by lib.sh
 CPU_FROM=auto
 MX_EXTRA=()
 PF_EXTRA=()
 PF_USER_SET=()
+# shellcheck disable=SC2034 # read by relays.sh
 ROUTE=mx                  # relays.sh: MX lookups (through unbound on port 53)
+# shellcheck disable=SC2034 # read by relays.sh
 DNS_PORT=53
 NSD_PORT=5353
 
@@ -162,8 +165,8 @@ if want_mx; then
 	[ -x "$MXRELAYD" ] || die "mxrelayd not found at $MXRELAYD (build it, or --only postfix)"
 	[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || die "--baseline: no executable at $BASELINE"
 fi
-HAVE_SQLITE=1
-CLK_TCK=$(getconf CLK_TCK)
+# shellcheck disable=SC2034 # read by lib.sh
+HAVE_SQLITE=1 CLK_TCK=$(getconf CLK_TCK)
 mkdir -p "$WORK_PARENT"
 FSTYPE=$(stat -f -c %T "$WORK_PARENT")
 case "$FSTYPE" in tmpfs|ramfs) die "$WORK_PARENT is $FSTYPE: the relays' fsync would be free; --workdir on disk" ;; esac
@@ -397,6 +400,7 @@ relay_start() {
 		esac
 		PF_EXTRA+=(${PF_USER_SET[@]+"${PF_USER_SET[@]}"})
 		# (a server certificate only to keep tlsproxy from warning that its server role is off)
+		# shellcheck disable=SC2034 # read by relays.sh
 		PF_MASTER_EXTRA=("tlsproxy  unix  -       -       n       -       0       tlsproxy
   -o tlsproxy_tls_security_level=may -o tlsproxy_tls_cert_file=$WORK/pki/mx.pem
   -o tlsproxy_tls_key_file=$WORK/pki/mx.key")
@@ -462,7 +466,7 @@ relay_tls_problem() {
 # background (LOAD_PID waits for all; OUT.end gets the time the last one finished)
 LOAD_PID=""
 load_start() {
-	local port=$1 msgs=$2 mode=$3 out=$4 per=$(($2 / NDOM)) c=$((CONC / NDOM)) i
+	local port=$1 mode=$3 out=$4 per=$(($2 / NDOM)) c=$((CONC / NDOM)) i
 	rm -f "$out".*.rc "$out.end"
 	( for i in $(seq "$NDOM"); do
 		( rc=0
