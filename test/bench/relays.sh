@@ -239,6 +239,8 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+	# PF_MASTER_EXTRA (optional array): more master.cf lines, e.g. tlsproxy for bench-tls.sh
+	[ -z "${PF_MASTER_EXTRA+set}" ] || printf '%s\n' "${PF_MASTER_EXTRA[@]}" >>"$PF_DIR/conf/master.cf"
 	PF_RUNNING=1
 	if ! (cg_enter "$PF_CG" && pf_run_quiet "$POSTFIX" -c "$PF_DIR/conf" start) >"$PF_DIR/start.log" 2>&1; then
 		cat "$PF_DIR/start.log" >&2
