@@ -257,30 +257,7 @@ mx       IN A   127.0.0.2
 check    IN MX  10 mxcheck.bench.test.
 mxcheck  IN A   127.0.0.3
 EOF
-	cat >"$d/nsd.conf" <<EOF
-server:
-	ip-address: 127.0.0.1@$DNS_PORT
-	port: $DNS_PORT
-	do-ip6: no
-	server-count: 1
-	username: ""
-	chroot: ""
-	database: ""
-	zonesdir: "$d"
-	zonelistfile: "$d/zone.list"
-	xfrdfile: "$d/xfrd.state"
-	pidfile: "$d/nsd.pid"
-	logfile: "$d/nsd.log"
-	hide-version: yes
-	verbosity: 0
-	# no response rate limiting: Postfix asks for every delivery (see the header)
-	rrl-ratelimit: 0
-remote-control:
-	control-enable: no
-zone:
-	name: bench.test
-	zonefile: "$d/bench.test.zone"
-EOF
+	nsd_conf "$d/nsd.conf" "$d" "$DNS_PORT" bench.test "$d/bench.test.zone"
 	if [ -x "$NSD_CHECKCONF" ] && ! "$NSD_CHECKCONF" "$d/nsd.conf" >"$d/check.log" 2>&1; then
 		cat "$d/check.log" >&2
 		die "nsd-checkconf rejects the benchmark's nsd.conf"

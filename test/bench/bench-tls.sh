@@ -218,28 +218,7 @@ dns_start() {
 		incep=$(date -u -d '-1 hour' +%Y%m%d%H%M%S) &&
 		ldns-signzone -i "$incep" -o bench.test "$z" "$ksk" "$zsk" ) >"$d/sign.log" 2>&1 ||
 		{ cat "$d/sign.log" >&2; die "ldns-keygen/ldns-signzone failed"; }
-	cat >"$d/nsd.conf" <<EOF
-server:
-	ip-address: 127.0.0.1@$NSD_PORT
-	port: $NSD_PORT
-	do-ip6: no
-	server-count: 1
-	username: ""
-	chroot: ""
-	database: ""
-	zonesdir: "$d"
-	zonelistfile: "$d/zone.list"
-	xfrdfile: "$d/xfrd.state"
-	pidfile: "$d/nsd.pid"
-	logfile: "$d/nsd.log"
-	verbosity: 0
-	rrl-ratelimit: 0
-remote-control:
-	control-enable: no
-zone:
-	name: bench.test
-	zonefile: "$z.signed"
-EOF
+	nsd_conf "$d/nsd.conf" "$d" "$NSD_PORT" bench.test "$z.signed"
 	cat >"$d/unbound.conf" <<EOF
 server:
 	interface: 127.0.0.1

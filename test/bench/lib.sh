@@ -88,6 +88,34 @@ cg_drain() {
 }
 
 # ---- ports -----------------------------------------------------------------------------------
+# nsd_conf FILE DIR PORT ZONE ZONEFILE: an nsd.conf for one zone on 127.0.0.1@PORT, state and
+# logs in DIR, no response rate limiting (Postfix asks for every delivery, see bench-e2e.sh).
+nsd_conf() {
+	cat >"$1" <<EOF
+server:
+	ip-address: 127.0.0.1@$3
+	port: $3
+	do-ip6: no
+	server-count: 1
+	username: ""
+	chroot: ""
+	database: ""
+	zonesdir: "$2"
+	zonelistfile: "$2/zone.list"
+	xfrdfile: "$2/xfrd.state"
+	pidfile: "$2/nsd.pid"
+	logfile: "$2/nsd.log"
+	hide-version: yes
+	verbosity: 0
+	rrl-ratelimit: 0
+remote-control:
+	control-enable: no
+zone:
+	name: $4
+	zonefile: "$5"
+EOF
+}
+
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # pick_port: a free port for a listener, below the kernel's ephemeral range: a port in that range
 # may be the local end of an outgoing connection (thousands per run, many in TIME_WAIT), which
