@@ -106,11 +106,16 @@ check_domain(const char *d, size_t n, unsigned flags)
 	return ADDR_OK;
 }
 
-/* Find the '@' that separates local part and domain, honouring quotes. */
+/*
+ * Find the '@' that separates local part and domain: the first one outside a
+ * quoted local part. Neither a dot-atom nor a quoted-string local part holds
+ * an unquoted '@', while a domain literal may hold '@' and '"' (RFC 5322
+ * 3.4.1 dtext), so neither "the last '@'" nor quote counting over the whole
+ * address finds it.
+ */
 static const char *
 split_at(const char *s, size_t n)
 {
-	const char *at = NULL;
 	bool q = false;
 	size_t i;
 	for (i = 0; i < n; i++) {
@@ -121,9 +126,9 @@ split_at(const char *s, size_t n)
 		if (s[i] == '"')
 			q = !q;
 		else if (!q && s[i] == '@')
-			at = s + i;
+			return s + i;
 	}
-	return q ? NULL : at;
+	return NULL;
 }
 
 /* Well-formed UTF-8 (RFC 3629): no overlongs, surrogates, or truncated sequences. */

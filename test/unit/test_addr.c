@@ -388,6 +388,9 @@ test_domain(void **state)
 	    {"null path", "", NULL},
 	    {"only quoted @", "\"x@y\"", NULL},
 	    {"UTF-8 domain", "a@b\303\274cher.example", "b\303\274cher.example"},
+	    /* dtext (RFC 5322 3.4.1) holds '"' and '@': a From the header reader takes */
+	    {"quotes in a domain literal", "a@[\"\"\"]", "[\"\"\"]"},
+	    {"@ in a domain literal", "a@[x@y]", "[x@y]"},
 	};
 	size_t i, n = sizeof cases / sizeof cases[0];
 	int bad = 0;
