@@ -27,6 +27,9 @@ int ctl_dns(int argc, char **argv);
 void ctl_dns_usage(FILE *f);
 int ctl_dns_dkim(int argc, char **argv);
 int ctl_dns_check(int argc, char **argv);
+int ctl_dns_dmarc(int argc, char **argv);
+/* dns spf-eval (tools/ctl_spfeval.c) */
+int ctl_dns_spf_eval(int argc, char **argv);
 
 /* audit: the legacy-client audit from spool.db (tools/ctl_audit.c) */
 int ctl_audit(int argc, char **argv);

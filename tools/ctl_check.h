@@ -1,9 +1,11 @@
 /*
  * ctl_check: the state of one `mxrelayctl dns check` run, shared by
- * tools/ctl_check.c (the command, DKIM, DMARC, reverse DNS, MX),
- * tools/ctl_check_spf.c (the SPF checks, the only code that drives libspf2)
- * and tools/ctl_check_report.c (the report: check_add, output). Private to
- * those three files.
+ * tools/ctl_check.c (the command) and the files of its checks:
+ * ctl_check_spf.c (the published SPF record and its limits),
+ * ctl_check_spfip.c (spf-ip: tools/spfeval's verdict per egress address),
+ * ctl_check_dkim.c, ctl_check_dmarc.c (dmarc, dmarc-alignment),
+ * ctl_check_host.c (fcrdns, mx) and ctl_check_report.c (the report:
+ * check_add, output). Private to those files.
  */
 #ifndef MXRELAY_TOOLS_CTL_CHECK_H
 #define MXRELAY_TOOLS_CTL_CHECK_H
@@ -64,9 +66,20 @@ enum status check_print(const struct ctx *c, bool json);
 /* Free the checks of r (and their strings); r is empty afterwards. */
 void check_report_free(struct report *r);
 
+/* dkim SELECTOR: one check per dkim_key of the domain (sets dkim_pass). */
+void check_dkim(struct ctx *c);
+/* dmarc: the published policy (sets dmarc_ok and dmarc). */
+void check_dmarc(struct ctx *c);
+/* dmarc-alignment: from dkim_pass and spf_ips_pass; nothing when !dmarc_ok. */
+void check_alignment(struct ctx *c);
+/* fcrdns IP: egress address ips[i] -> PTR -> A/AAAA, and the HELO name. */
+void check_fcrdns(struct ctx *c, size_t i);
+/* mx: the domain receives mail (bounces and reports reach it). */
+void check_mx(struct ctx *c);
+
 /* spf: the published record (sets spf_ok and spf_record). */
 void check_spf_record(struct ctx *c);
-/* spf-ip: libspf2's verdict for each egress address (sets spf_ips_pass). */
+/* spf-ip: tools/spfeval's verdict for each egress address (sets spf_ips_pass; tools/ctl_check_spfip.c). */
 void check_spf_ips(struct ctx *c);
 /* spf-lookups: the DNS lookups of the record, through includes. */
 void check_spf_lookups(struct ctx *c);

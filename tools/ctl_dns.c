@@ -4,8 +4,10 @@
  *   dns spf DOMAIN    the SPF record for the relay's addresses, merged into
  *                     what DOMAIN publishes (tools/spf does the text work)
  *   dns dmarc DOMAIN  a starter DMARC record and how to tighten it
+ *                     (tools/ctl_dns_dmarc.c)
  *   dns dkim DOMAIN   the records of the configured keys (tools/ctl_dkim.c)
  *   dns check DOMAIN  what is published, checked (tools/ctl_check.c)
+ *   dns spf-eval IP SENDER  RFC 7208 check_host() (tools/ctl_spfeval.c)
  *
  * The helpers those commands share are tools/ctl_dns_common.c's. Lookups
  * block (tools/dnsq); nothing here changes DNS: the admin publishes what is
@@ -197,117 +199,6 @@ done:
 	return rc;
 }
 
-/* ---- dns dmarc ---- */
-
-#define DMARC_PROG "mxrelayctl dns dmarc"
-
-/* What _dmarc.DOMAIN holds now, as a note; a missing domain is an error (-1). */
-static int
-dmarc_published(const char *domain, const char *name)
-{
-	struct dnsq_list l;
-	enum dnsq_status st = dnsq_exists(domain);
-
-	if (st == DNSQ_NXDOMAIN) {
-		fprintf(stderr, DMARC_PROG ": %s: no such domain (NXDOMAIN)\n", domain);
-		return -1;
-	}
-	if (st != DNSQ_OK) {
-		printf("\n"
-		       "note: could not look up %s (%s); the record above does not depend on it\n",
-		       domain, dnsq_strerror(st));
-		return 0;
-	}
-	st = dnsq_txt(name, &l);
-	if (st == DNSQ_OK) {
-		for (size_t i = 0; i < l.n; i++)
-			printf("\n%s publishes now: %s (replace it)\n", name, l.v[i]);
-		dnsq_list_free(&l);
-	} else if (st == DNSQ_NXDOMAIN || st == DNSQ_NODATA) {
-		printf("\n%s publishes nothing yet.\n", name);
-	}
-	return 0;
-}
-
-static void
-dmarc_advice(const char *domain, const struct dmarc_rua *r)
-{
-	printf("\n"
-	       "Tighten it later, once the reports show that everything sending as %s\n"
-	       "passes SPF or DKIM aligned (a few weeks of reports):\n"
-	       "  1. p=quarantine; pct=25   then raise pct to 100\n"
-	       "  2. p=reject               failing mail is refused\n"
-	       "  3. adkim=s                when all mail is signed with d=%s exactly\n"
-	       "     (aspf=s likewise when every envelope sender is in %s)\n",
-	       domain, domain, domain);
-	for (size_t i = 0; i < r->n; i++) {
-		if (!dmarc_rua_external(domain, r->domain[i]))
-			continue;
-		printf("\n"
-		       "note: reports go to %s, another domain: it must publish\n"
-		       "  %s._report._dmarc.%s. IN TXT \"v=DMARC1\"\n"
-		       "  (RFC 7489 7.1) or receivers send it nothing\n",
-		       r->domain[i], domain, r->domain[i]);
-	}
-}
-
-static int
-dns_dmarc(int argc, char **argv)
-{
-	enum { OPT_RUA = 256 };
-	static const struct option longopts[] = {
-	    {"rua", required_argument, NULL, OPT_RUA},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	char domain[256], name[300], rua_buf[300], err[512], *rec = NULL, *zone = NULL;
-	const char *rua = NULL;
-	struct dmarc_rua r;
-	int ch, rc = 1;
-
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_RUA:
-			rua = optarg;
-			break;
-		default:
-			return ctl_opt_end(ch, argv, DMARC_PROG, ctl_dns_usage);
-		}
-	}
-	if (argc - optind != 1)
-		return usage_error(DMARC_PROG, "expected exactly one DOMAIN", NULL);
-	if (ctl_domain_arg(DMARC_PROG, argv[optind], domain) != 0)
-		return 1;
-	if (rua == NULL) {
-		snprintf(rua_buf, sizeof rua_buf, "mailto:dmarc@%s", domain);
-		rua = rua_buf;
-	}
-	if (dmarc_starter(rua, &rec, err, sizeof err) != 0 ||
-	    dmarc_rua_parse(rua, &r, err, sizeof err) != 0) {
-		fprintf(stderr, DMARC_PROG ": --rua: %s\n", err);
-		goto done;
-	}
-	snprintf(name, sizeof name, "_dmarc.%s", domain);
-	if (spf_zone_line(name, rec, &zone) != 0) {
-		fprintf(stderr, DMARC_PROG ": out of memory\n");
-		goto done;
-	}
-	printf("DMARC record for %s (a starter: p=none only collects reports)\n"
-	       "\n",
-	       domain);
-	ctl_print_txt(stdout, name, zone, rec);
-	if (dmarc_published(domain, name) != 0)
-		goto done;
-	dmarc_advice(domain, &r);
-	rc = 0;
-done:
-	free(rec);
-	free(zone);
-	return rc;
-}
-
 /* ---- dispatch ---- */
 
 int
@@ -318,13 +209,14 @@ ctl_dns(int argc, char **argv)
 		int (*run)(int argc, char **argv);
 	} subs[] = {
 	    {"spf", dns_spf},
-	    {"dmarc", dns_dmarc},
+	    {"dmarc", ctl_dns_dmarc},
+	    {"spf-eval", ctl_dns_spf_eval},
 	    {"dkim", ctl_dns_dkim},
 	    {"check", ctl_dns_check},
 	};
 
 	if (argc < 2)
-		return usage_error("mxrelayctl dns", "expected spf, dmarc, dkim or check", NULL);
+		return usage_error("mxrelayctl dns", "expected spf, dmarc, dkim, check or spf-eval", NULL);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
 		return ctl_help(ctl_dns_usage);
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)

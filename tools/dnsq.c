@@ -260,6 +260,26 @@ dnsq_addrs(const char *name, struct dnsq_list *out)
 	return a == DNSQ_NXDOMAIN ? DNSQ_NXDOMAIN : DNSQ_NODATA;
 }
 
+enum dnsq_status
+dnsq_a(const char *name, int family, struct dnsq_list *out)
+{
+	out->v = NULL;
+	out->n = 0;
+	if (family != AF_INET && family != AF_INET6)
+		return DNSQ_FAIL;
+	return lookup_list(name, family == AF_INET ? ns_t_a : ns_t_aaaa, out);
+}
+
+int
+dnsq_set_servers(const char *servers, char *err, size_t errlen)
+{
+	/* groundwork: accepted and ignored until dnsq runs on c-ares */
+	(void)servers;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
 /* "4.3.2.1.in-addr.arpa" or the 32 nibbles of ip6.arpa (RFC 3596 2.5). */
 static int
 reverse_name(const char *ip, char *out, size_t outlen)

@@ -42,6 +42,16 @@ enum dnsq_status dnsq_mx(const char *name, struct dnsq_list *out);
 /* A and AAAA records of name as address text. DNSQ_FAIL if either lookup failed. */
 enum dnsq_status dnsq_addrs(const char *name, struct dnsq_list *out);
 
+/* A (family AF_INET) or AAAA (AF_INET6) records of name only, as address text. */
+enum dnsq_status dnsq_a(const char *name, int family, struct dnsq_list *out);
+
+/*
+ * Send every later lookup to servers, the config's dns_servers syntax
+ * ("127.0.0.1", "127.0.0.1:5300,[::1]:53"); NULL or "" = /etc/resolv.conf.
+ * -1 with err for a list that does not parse.
+ */
+int dnsq_set_servers(const char *servers, char *err, size_t errlen);
+
 /* PTR names for an IPv4 or IPv6 address (text), lowercase without the trailing dot. */
 enum dnsq_status dnsq_ptr(const char *ip, struct dnsq_list *out);
 
