@@ -25,7 +25,8 @@ How zonedata becomes DNS (zones_for):
   TIMEOUT name also has TXT records, those are served and only the other
   types would time out: nsd cannot fail one type of a name, so that part is
   reported (served_as) and not reproduced; it only concerns type SPF, which
-  no RFC 7208 evaluator queries.
+  no RFC 7208 evaluator queries. Names below a TIMEOUT name that the
+  scenario does not list answer SERVFAIL too, not NXDOMAIN (reported).
 - What DNS cannot carry (a label over 63 bytes, a name over 255, an empty
   label) is reported in Scenario.unservable, never dropped silently.
 
@@ -198,9 +199,9 @@ def zones_for(sc):
                                      "nsd cannot fail one type of a name"))
             else:
                 failing.append(name)
-                for t, _ in rrs:
-                    sc.served_as.append((name, f"{t} record not served: the name answers "
-                                         "SERVFAIL for every type (TIMEOUT)"))
+                lost = "".join(f"; its {t} record is not served" for t, _ in rrs)
+                sc.served_as.append((name, "TIMEOUT: SERVFAIL for every type, and for names "
+                                     "below it the scenario does not list (not NXDOMAIN)" + lost))
     apexes = ["."] + failing + [n for n in byname if n not in failing
                                 and any(_under(n, f) for f in failing)]
     zones = {a: ([] if a not in failing else None) for a in apexes}
@@ -307,19 +308,20 @@ def pyspf_default_exp(result):
     return spf.EXPLANATIONS.get(result, "")
 
 
-class PyspfWorker:
-    """One pyspf process inside a namespace answering many cases (JSON lines)."""
+class JsonWorker:
+    """One evaluator process inside a namespace answering many cases: a JSON
+    line [ip, sender, helo] in, a JSON line {"result", "explanation"} out."""
 
-    def __init__(self, netns):
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", _netns_name(netns), PYTHON, os.path.abspath(__file__), "worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    def __init__(self, netns, argv):
+        self.proc = subprocess.Popen(["ip", "netns", "exec", _netns_name(netns)] + argv,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     bufsize=1)
 
     def eval(self, ip, sender, helo):
         self.proc.stdin.write(json.dumps([ip, sender, helo]) + "\n")
         line = self.proc.stdout.readline()
         if not line:
-            raise AssertionError("the pyspf worker exited")
+            raise AssertionError(f"the evaluator {self.proc.args[4:]} exited")
         r = json.loads(line)
         return r["result"], r["explanation"]
 
@@ -331,6 +333,15 @@ class PyspfWorker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def pyspf_worker(netns):
+    return JsonWorker(netns, [PYTHON, os.path.abspath(__file__), "worker"])
+
+
+def mailspf_worker(netns):
+    """Mail::SPF (libmail-spf-perl), the second opinion (mailspf_worker.pl)."""
+    return JsonWorker(netns, ["perl", os.path.join(HERE, "mailspf_worker.pl")])
 
 
 # --------------------------------------------------------------------------
@@ -365,14 +376,11 @@ def ours_eval(netns, ip, sender, helo, ctl=None):
 # the whole run
 
 class Outcome:
-    def __init__(self, case, pyspf, ours):
+    def __init__(self, case, pyspf, ours, mailspf):
         self.case = case
         self.pyspf = pyspf          # (result, explanation)
         self.ours = ours            # (result, explanation, output) or None
-
-    @property
-    def label(self):
-        return f"{self.case.name}"
+        self.mailspf = mailspf      # (result, explanation) or None
 
     def pyspf_problem(self):
         """Why pyspf is outside the suite for this case, or None."""
@@ -384,13 +392,24 @@ class Outcome:
             return f"pyspf explanation {exp!r}, suite {c.explanation!r}"
         return None
 
+    def mailspf_problem(self):
+        """Why Mail::SPF is outside the suite for this case, or None (its
+        default explanation is its own text: only exp= ones are compared)."""
+        c, (res, exp) = self.case, self.mailspf
+        if res not in c.allowed:
+            return f"Mail::SPF {res}, suite allows {'/'.join(c.allowed)}"
+        if c.explanation not in (None, "DEFAULT") and exp != c.explanation:
+            return f"Mail::SPF explanation {exp!r}, suite {c.explanation!r}"
+        return None
+
     def ours_problem(self):
         """Why ours disagrees (with the suite or with pyspf), or None."""
         c, (res, exp, out) = self.case, self.ours
+        why = next((ln for ln in out.splitlines() if ln.startswith("why: ")), out[-200:])
         if res not in c.allowed:
-            return f"ours {res}, suite allows {'/'.join(c.allowed)} ({out.splitlines()[-1] if out else ''})"
+            return f"ours {res}, suite allows {'/'.join(c.allowed)} ({why})"
         if self.pyspf[0] != res and self.pyspf_problem() is None:
-            return f"ours {res}, pyspf {self.pyspf[0]}"
+            return f"ours {res}, pyspf {self.pyspf[0]} ({why})"
         # the suite's "DEFAULT": the implementation's own text, i.e. no exp= one
         want = "" if c.explanation == "DEFAULT" else c.explanation
         if c.explanation is not None and exp != want:
@@ -398,11 +417,14 @@ class Outcome:
         return None
 
 
-def run_suite(ours=True, only=None, log=print):
-    """Serve every scenario, evaluate every case; [Scenario], [Outcome]."""
+def run_suite(ours=True, mailspf=True, only=None):
+    """Serve every scenario, evaluate every case; ([Scenario], [Outcome]).
+
+    only: case names to run (None: all)."""
     scenarios = load()
     ns = SuiteDns().start()
-    worker = PyspfWorker(ns)
+    py = pyspf_worker(ns)
+    perl = mailspf_worker(ns) if mailspf else None
     outcomes = []
     try:
         for sc in scenarios:
@@ -411,11 +433,14 @@ def run_suite(ours=True, only=None, log=print):
                 continue
             ns.serve(zones_for(sc))
             for c in cases:
-                py = worker.eval(c.host, c.mailfrom, c.helo)
-                our = ours_eval(ns, c.host, c.mailfrom, c.helo) if ours else None
-                outcomes.append(Outcome(c, py, our))
+                args = (c.host, c.mailfrom, c.helo)
+                outcomes.append(Outcome(c, py.eval(*args),
+                                        ours_eval(ns, *args) if ours else None,
+                                        perl.eval(*args) if perl else None))
     finally:
-        worker.close()
+        py.close()
+        if perl:
+            perl.close()
         ns.stop()
     return scenarios, outcomes
 
@@ -428,12 +453,23 @@ def _worker():
         sys.stdout.flush()
 
 
+def _table(only):
+    """One line per case: name, suite, pyspf, Mail::SPF, ours (a debugging aid)."""
+    _scenarios, outcomes = run_suite(only=only or None)
+    for o in outcomes:
+        verdict = o.ours_problem() or "ok"
+        print(f"{o.case.name:32} suite={'/'.join(o.case.allowed):18} pyspf={o.pyspf[0]:10} "
+              f"mailspf={o.mailspf[0]:10} ours={o.ours[0]:10} {verdict}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "pyspf":
         r, e = pyspf_eval(*sys.argv[2:5])
         print(json.dumps({"result": r, "explanation": e}))
     elif len(sys.argv) == 2 and sys.argv[1] == "worker":
         _worker()
+    elif len(sys.argv) >= 2 and sys.argv[1] == "table":
+        _table(sys.argv[2:])
     else:
-        sys.stderr.write("usage: spfsuite.py pyspf IP SENDER HELO | worker\n")
+        sys.stderr.write("usage: spfsuite.py table [CASE...] | pyspf IP SENDER HELO | worker\n")
         sys.exit(2)
