@@ -299,6 +299,8 @@ def pyspf_eval(ip, sender, helo, netns=None, timeout=20):
     if p.returncode != 0:
         raise AssertionError(f"pyspf in {_netns_name(netns)} failed: {p.stderr.strip()}")
     r = json.loads(p.stdout)
+    mxtest.note(f"# pyspf ip={ip} sender={sender!r} helo={helo!r}: {r['result']} "
+                f"{r['explanation']!r}")
     return r["result"], r["explanation"]
 
 
