@@ -237,8 +237,9 @@ add_macro(struct sbuf *b, const struct spfe_macro_env *env, const char *m, size_
 
 	if (val == NULL)
 		return -1;
-	while (m[i] >= '0' && m[i] <= '9')
-		keep = keep < 1000 ? keep * 10 + (size_t)(m[i++] - '0') : keep;
+	/* any count over PARTS_MAX keeps every part: stop growing there */
+	for (; m[i] >= '0' && m[i] <= '9'; i++)
+		keep = keep <= PARTS_MAX ? keep * 10 + (size_t)(m[i] - '0') : keep;
 	if (m[i] == 'r' || m[i] == 'R') {
 		rev = true;
 		i++;
