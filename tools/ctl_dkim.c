@@ -5,6 +5,7 @@
  * paths and output.
  */
 #include "tools/ctl.h"
+#include "tools/ctl_dkim.h"
 #include "dkim/keys.h"
 #include "dkim/txt.h"
 #include "mta/shared/config.h"
@@ -45,6 +46,7 @@ ctl_dkim_usage(FILE *f)
 	      "      --bits 2048..4096 for RSA; FILE defaults to\n"
 	      "      " DEFAULT_KEY_DIR "/DOMAIN.SELECTOR.pem\n",
 	      f);
+	ctl_dkim_rotate_usage(f);
 }
 
 static int
@@ -54,8 +56,8 @@ usage_error(const char *prog, const char *what, const char *arg)
 }
 
 /* A selector: dot-separated labels of letters, digits, '-', '_' (RFC 6376 3.1), lowercased. */
-static int
-selector_arg(const char *in, char *out, size_t outlen)
+int
+ctl_dkim_selector_arg(const char *in, char *out, size_t outlen)
 {
 	size_t len = strlen(in), label = 0;
 
@@ -169,8 +171,8 @@ make_default_dir(void)
  * Print the record of key for selector._domainkey.domain. 0, or -1 after
  * a one-line error on stderr.
  */
-static int
-print_key_record(const char *prog, const char *domain, const char *selector,
+int
+ctl_dkim_print_record(const char *prog, const char *domain, const char *selector,
                  const struct mxdkim_key *key)
 {
 	char err[512], name[600], *value = NULL, *zone = NULL;
@@ -256,7 +258,7 @@ keygen(int argc, char **argv)
 		return rc;
 	if (ctl_domain_arg(KEYGEN_PROG, o.domain, domain) != 0)
 		return 1;
-	if (selector_arg(o.selector, selector, sizeof selector) != 0) {
+	if (ctl_dkim_selector_arg(o.selector, selector, sizeof selector) != 0) {
 		fprintf(stderr, KEYGEN_PROG ": bad selector '%s'\n", o.selector);
 		return 1;
 	}
@@ -276,7 +278,7 @@ keygen(int argc, char **argv)
 		snprintf(abs, sizeof abs, "%s", path);
 	printf("Wrote %s (%s, %d bits, mode %s).\n\n", abs, mxdkim_alg_name(o.alg),
 	       mxdkim_key_bits(key), share_with_daemon(path));
-	if (print_key_record(KEYGEN_PROG, domain, selector, key) != 0)
+	if (ctl_dkim_print_record(KEYGEN_PROG, domain, selector, key) != 0)
 		goto done;
 	printf("\n"
 	       "Add this line to %s, then reload mxrelayd (SIGHUP):\n"
@@ -298,11 +300,13 @@ int
 ctl_dkim(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_error("mxrelayctl dkim", "expected keygen", NULL);
+		return usage_error("mxrelayctl dkim", "expected keygen or rotate", NULL);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
 		return ctl_help(ctl_dkim_usage);
 	if (strcmp(argv[1], "keygen") == 0)
 		return keygen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rotate") == 0)
+		return ctl_dkim_rotate(argc - 1, argv + 1);
 	return usage_error("mxrelayctl dkim", "unknown sub-command", argv[1]);
 }
 
@@ -353,7 +357,7 @@ ctl_dns_dkim(int argc, char **argv)
 			rc = 1;
 			continue;
 		}
-		if (print_key_record(DNS_DKIM_PROG, domain, k->selector, key) != 0)
+		if (ctl_dkim_print_record(DNS_DKIM_PROG, domain, k->selector, key) != 0)
 			rc = 1;
 		mxdkim_key_free(key);
 	}
