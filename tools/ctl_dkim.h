@@ -5,6 +5,8 @@
 #ifndef MXRELAY_TOOLS_CTL_DKIM_H
 #define MXRELAY_TOOLS_CTL_DKIM_H
 
+#include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <time.h>
@@ -57,6 +59,41 @@ struct rot_state {
 	size_t nold, nnew;
 };
 
+#define ROT_PROG "mxrelayctl dkim rotate"
+#define ROT_DAY 86400L
+/* the first words of the comment a switched dkim_key line becomes */
+#define ROT_RETIRED_MARK "# retired by mxrelayctl dkim rotate"
+
+struct config;
+
+struct rot_opts {
+	const char *conf, *selector, *domain_arg;
+	unsigned algs; /* bit 1: rsa, bit 2: ed25519; 0: those the domain signs with today */
+	long retire_days; /* -1: not given */
+	bool check, status, abort;
+};
+
+/* One run of the command: its options, the loaded config and state. */
+struct rot_run {
+	const struct rot_opts *o;
+	struct config *c;
+	const char *conf;
+	char domain[256], state_path[PATH_MAX + 300];
+	struct rot_state s;
+	time_t now;
+};
+
+/* step 3, --status and --abort (ctl_dkim_retire.c). Exit statuses. */
+int rot_step_retire(struct rot_run *r);
+int rot_status(const struct rot_run *r);
+int rot_abort(const struct rot_run *r);
+
+/* "YYYY-MM-DD HH:MM UTC" into buf; returns buf. */
+const char *rot_fmt_time(time_t t, char *buf, size_t len);
+
+/* Append n bytes of s to the malloc'ed, NUL-terminated *buf of *len bytes (abort on ENOMEM). */
+void rot_append(char **buf, size_t *len, const char *s, size_t n);
+
 /* CONF.dkim-rotate.DOMAIN into out. */
 void rot_state_path(const char *conf, const char *domain, char *out, size_t outlen);
 
@@ -77,13 +114,14 @@ char *rot_read_file(const char *path, size_t *len, char *err, size_t errlen);
 int rot_conf_writable(const char *path, char *err, size_t errlen);
 
 /*
- * Replace the file at path by text, atomically: PATH.bak gets the bytes it
- * had (old), the new text goes to a temp file in the same directory with
- * path's owner and mode, is fsync'ed and renamed over path. The new text
+ * Replace the config file conf (the file a symlink points to) by text,
+ * atomically: FILE.bak gets the bytes it had (old), the new text goes to a
+ * temp file in the same directory with the file's owner and mode, is
+ * fsync'ed and renamed over it. The new text
  * is loaded as a config first: one that does not parse is never installed
  * (err says why). 0 / -1 with err.
  */
-int rot_replace_config(const char *path, const char *old, size_t oldlen, const char *text,
+int rot_replace_config(const char *conf, const char *old, size_t oldlen, const char *text,
                        char *err, size_t errlen);
 
 /*

@@ -32,37 +32,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PROG "mxrelayctl dkim rotate"
-#define DAY 86400L
+#define PROG ROT_PROG
 #define DEFAULT_RETIRE_DAYS 7L
-#define RETIRED_MARK "# retired by mxrelayctl dkim rotate"
-
-struct rot_opts {
-	const char *conf, *selector, *domain_arg;
-	unsigned algs; /* bit 1: rsa, bit 2: ed25519; 0: those the domain signs with today */
-	long retire_days; /* -1: not given */
-	bool check, status;
-};
-
-struct rot_run {
-	const struct rot_opts *o;
-	struct config *c;
-	const char *conf;
-	char domain[256], state_path[PATH_MAX + 300];
-	struct rot_state s;
-	time_t now;
-};
 
 void
 ctl_dkim_rotate_usage(FILE *f)
 {
 	fputs("  dkim rotate DOMAIN [-c CONF] [--selector S] [--type rsa|ed25519|both]\n"
-	      "         [--retire-after DAYS] [--check | --status]\n"
+	      "         [--retire-after DAYS] [--check | --status | --abort]\n"
 	      "      replace DOMAIN's DKIM keys in three runs of the same command:\n"
 	      "      new key(s) and record(s) (config untouched); once DNS serves them,\n"
 	      "      CONF's dkim_key lines switch (backup CONF.bak) and mxrelayd is\n"
 	      "      reloaded; DAYS (default 7) later the old keys are retired.\n"
-	      "      --check: only look the new records up; --status: show the state\n",
+	      "      --check: only look the new records up; --status: show the state;\n"
+	      "      --abort: drop a rotation whose switch has not happened\n",
 	      f);
 }
 
@@ -83,16 +66,6 @@ rot_now(void)
 	return time(NULL);
 }
 
-static const char *
-fmt_time(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
-	return buf;
-}
-
 /* --type: bits of the algorithms; 0 when arg is none of them. */
 static unsigned
 type_arg(const char *arg)
@@ -110,13 +83,14 @@ type_arg(const char *arg)
 static int
 rot_args(int argc, char **argv, struct rot_opts *o)
 {
-	enum { OPT_SEL = 256, OPT_TYPE, OPT_RETIRE, OPT_CHECK, OPT_STATUS };
+	enum { OPT_SEL = 256, OPT_TYPE, OPT_RETIRE, OPT_CHECK, OPT_STATUS, OPT_ABORT };
 	static const struct option longopts[] = {
 	    {"selector", required_argument, NULL, OPT_SEL},
 	    {"type", required_argument, NULL, OPT_TYPE},
 	    {"retire-after", required_argument, NULL, OPT_RETIRE},
 	    {"check", no_argument, NULL, OPT_CHECK},
 	    {"status", no_argument, NULL, OPT_STATUS},
+	    {"abort", no_argument, NULL, OPT_ABORT},
 	    {"config", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -147,12 +121,14 @@ rot_args(int argc, char **argv, struct rot_opts *o)
 			o->check = true;
 		else if (ch == OPT_STATUS)
 			o->status = true;
+		else if (ch == OPT_ABORT)
+			o->abort = true;
 		else if (ch != OPT_TYPE)
 			return ctl_opt_end(ch, argv, PROG, ctl_dkim_rotate_usage);
 	}
-	if (o->check && o->status)
-		return ctl_usage_error(PROG, ctl_dkim_rotate_usage, "--check and --status exclude "
-		                                                    "each other", NULL);
+	if (o->check + o->status + o->abort > 1)
+		return ctl_usage_error(PROG, ctl_dkim_rotate_usage,
+		                       "--check, --status and --abort exclude each other", NULL);
 	if (argc - optind != 1)
 		return ctl_usage_error(PROG, ctl_dkim_rotate_usage, "expected exactly one DOMAIN",
 		                       NULL);
@@ -440,17 +416,6 @@ old_line(const struct rot_run *r, int line)
 	return NULL;
 }
 
-static void
-append(char **buf, size_t *len, const char *s, size_t n)
-{
-	*buf = realloc(*buf, *len + n + 1);
-	if (*buf == NULL)
-		abort();
-	memcpy(*buf + *len, s, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-}
-
 /*
  * text with each old dkim_key line of the domain replaced by a comment
  * naming its retirement date, the new lines after the last of them; the
@@ -463,27 +428,27 @@ switched_text(const struct rot_run *r, const char *text, time_t retire, char **d
 	size_t len = 0, last = 0, dlen = 0;
 	int no = 0;
 
-	append(&out, &len, "", 0);
-	append(diff, &dlen, "", 0);
+	rot_append(&out, &len, "", 0);
+	rot_append(diff, &dlen, "", 0);
 	for (const char *p = text; *p != '\0';) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl != NULL ? (size_t)(nl - p + 1) : strlen(p);
 		const struct dkim_key_conf *k = old_line(r, ++no);
 
 		if (k == NULL) {
-			append(&out, &len, p, n);
+			rot_append(&out, &len, p, n);
 		} else {
 			snprintf(line, sizeof line, "line %d:\n- %.*s\n", no,
 			         (int)(nl != NULL ? n - 1 : n), p);
-			append(diff, &dlen, line, strlen(line));
+			rot_append(diff, &dlen, line, strlen(line));
 			snprintf(line, sizeof line,
-			         RETIRED_MARK " on %.10s, its DNS record stays until %.10s: dkim_key = %s "
+			         ROT_RETIRED_MARK " on %.10s, its DNS record stays until %.10s: dkim_key = %s "
 			                      "%s %s\n",
-			         fmt_time(r->now, d1, sizeof d1), fmt_time(retire, d2, sizeof d2),
+			         rot_fmt_time(r->now, d1, sizeof d1), rot_fmt_time(retire, d2, sizeof d2),
 			         k->domain, k->selector, k->path);
-			append(diff, &dlen, "+ ", 2);
-			append(diff, &dlen, line, strlen(line));
-			append(&out, &len, line, strlen(line));
+			rot_append(diff, &dlen, "+ ", 2);
+			rot_append(diff, &dlen, line, strlen(line));
+			rot_append(&out, &len, line, strlen(line));
 			last = len;
 		}
 		p += n;
@@ -497,11 +462,11 @@ switched_text(const struct rot_run *r, const char *text, time_t retire, char **d
 	for (size_t i = 0; i < r->s.nnew; i++) {
 		snprintf(line, sizeof line, "dkim_key = %s %s %s\n", r->domain, r->s.new[i].selector,
 		         r->s.new[i].path);
-		append(diff, &dlen, "+ ", 2);
-		append(diff, &dlen, line, strlen(line));
-		append(&out, &len, line, strlen(line));
+		rot_append(diff, &dlen, "+ ", 2);
+		rot_append(diff, &dlen, line, strlen(line));
+		rot_append(&out, &len, line, strlen(line));
 	}
-	append(&out, &len, tail, strlen(tail));
+	rot_append(&out, &len, tail, strlen(tail));
 	free(tail);
 	return out;
 }
@@ -512,7 +477,7 @@ switch_config(struct rot_run *r)
 {
 	char err[1200], msg[1200], d1[32], *old, *text, *diff = NULL;
 	size_t oldlen;
-	time_t retire = r->now + r->s.retire_days * DAY;
+	time_t retire = r->now + r->s.retire_days * ROT_DAY;
 	int rc = 1;
 
 	if ((old = rot_read_file(r->conf, &oldlen, err, sizeof err)) == NULL) {
@@ -522,8 +487,8 @@ switch_config(struct rot_run *r)
 	if ((text = switched_text(r, old, retire, &diff)) == NULL) {
 		fprintf(stderr,
 		        PROG ": %s no longer has the dkim_key line of %s selector %s: put it back, or "
-		             "edit the config by hand and remove %s\n",
-		        r->conf, r->domain, r->s.old[0].selector, r->state_path);
+		             "give up this rotation with " PROG " %s --abort\n",
+		        r->conf, r->domain, r->s.old[0].selector, r->domain);
 		goto done;
 	}
 	if (rot_replace_config(r->conf, old, oldlen, text, err, sizeof err) != 0) {
@@ -546,7 +511,7 @@ switch_config(struct rot_run *r)
 		                     "kill -HUP its pid)\n", msg);
 	printf("Keep the old record%s published until %s (%ld days: mail signed before the switch "
 	       "may still be queued or in transit), then run " PROG " %s -c %s to retire %s.\n",
-	       r->s.nold > 1 ? "s" : "", fmt_time(retire, d1, sizeof d1), r->s.retire_days,
+	       r->s.nold > 1 ? "s" : "", rot_fmt_time(retire, d1, sizeof d1), r->s.retire_days,
 	       r->domain, r->conf, r->s.nold > 1 ? "them" : "it");
 	rc = rl < 0 ? 1 : 0;
 done:
@@ -554,6 +519,16 @@ done:
 	free(text);
 	free(old);
 	return rc;
+}
+
+/* Does the config still hold one of the old dkim_key lines of the rotation? */
+static bool
+has_old_lines(const struct rot_run *r)
+{
+	for (const struct dkim_key_conf *k = r->c->dkim_keys; k != NULL; k = k->next)
+		if (old_line(r, k->line) != NULL)
+			return true;
+	return false;
 }
 
 static int
@@ -564,6 +539,13 @@ step_switch(struct rot_run *r)
 		        PROG ": a rotation of %s is already pending (selector %s, state %s): run " PROG
 		             " %s to switch once its record is published\n",
 		        r->domain, r->s.new[0].selector, r->state_path, r->domain);
+		return 1;
+	}
+	if (!has_old_lines(r)) {
+		fprintf(stderr,
+		        PROG ": %s no longer has the dkim_key line of %s selector %s: put it back, or "
+		             "give up this rotation with " PROG " %s --abort\n",
+		        r->conf, r->domain, r->s.old[0].selector, r->domain);
 		return 1;
 	}
 	if (check_published(r) != 0) {
@@ -577,160 +559,6 @@ step_switch(struct rot_run *r)
 		return 0;
 	}
 	return switch_config(r);
-}
-
-/* ---- step 3: retire the old keys ---- */
-
-/* text without the retired comments of the old keys. NULL when there is none. */
-static char *
-retired_text(const struct rot_run *r, const char *text)
-{
-	char *out = NULL, dom[256], sel[64];
-	size_t len = 0;
-	bool removed = false;
-
-	append(&out, &len, "", 0);
-	for (const char *p = text; *p != '\0';) {
-		const char *nl = strchr(p, '\n'), *kv;
-		size_t n = nl != NULL ? (size_t)(nl - p + 1) : strlen(p);
-		bool drop = false;
-
-		if (strncmp(p, RETIRED_MARK, strlen(RETIRED_MARK)) == 0 &&
-		    (kv = strstr(p, ": dkim_key = ")) != NULL && kv < p + n &&
-		    sscanf(kv, ": dkim_key = %255s %63s", dom, sel) == 2 &&
-		    strcasecmp(dom, r->domain) == 0)
-			for (size_t i = 0; i < r->s.nold; i++)
-				drop = drop || strcasecmp(sel, r->s.old[i].selector) == 0;
-		if (drop) {
-			printf("- %.*s\n", (int)(nl != NULL ? n - 1 : n), p);
-			removed = true;
-		} else {
-			append(&out, &len, p, n);
-		}
-		p += n;
-	}
-	if (!removed) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
-/*
- * Move an old key file aside (PATH.retired) rather than deleting it: the
- * tool cannot see when its DNS record is gone, and until then a copy lets
- * the admin roll back. A file another dkim_key line still uses stays.
- */
-static void
-retire_key_file(const struct rot_run *r, const struct rot_key *k)
-{
-	char aside[4200];
-
-	for (const struct dkim_key_conf *c = r->c->dkim_keys; c != NULL; c = c->next)
-		if (strcmp(c->path, k->path) == 0) {
-			printf("Kept %s: %s:%d still uses it.\n", k->path, r->conf, c->line);
-			return;
-		}
-	snprintf(aside, sizeof aside, "%s.retired", k->path);
-	if (rename(k->path, aside) != 0)
-		fprintf(stderr, PROG ": warning: cannot move %s aside: %s\n", k->path, strerror(errno));
-	else
-		printf("Moved the old key %s to %s (delete it once its DNS record is gone).\n",
-		       k->path, aside);
-}
-
-static int
-step_retire(struct rot_run *r)
-{
-	time_t due = r->s.switched + r->s.retire_days * DAY;
-	char err[1200], d1[32], *old, *text;
-	size_t oldlen;
-
-	if (r->o->selector != NULL || r->o->algs != 0 || r->o->check) {
-		fprintf(stderr, PROG ": the rotation of %s switched to %s on %s; it has nothing to "
-		                     "check: run " PROG " %s to retire the old key when due\n",
-		        r->domain, r->s.new[0].selector, fmt_time(r->s.switched, d1, sizeof d1),
-		        r->domain);
-		return 1;
-	}
-	if (r->now < due) {
-		long left = (long)(due - r->now);
-		printf("The old key%s of %s retire%s on %s, in %ld days %ld hours: keep %s DNS "
-		       "record%s published until then. Nothing changed.\n",
-		       r->s.nold > 1 ? "s" : "", r->domain, r->s.nold > 1 ? "" : "s",
-		       fmt_time(due, d1, sizeof d1), left / DAY, left % DAY / 3600,
-		       r->s.nold > 1 ? "their" : "its", r->s.nold > 1 ? "s" : "");
-		return 0;
-	}
-	if ((old = rot_read_file(r->conf, &oldlen, err, sizeof err)) == NULL) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
-	printf("Retiring the old key%s of %s:\n", r->s.nold > 1 ? "s" : "", r->domain);
-	text = retired_text(r, old);
-	if (text != NULL && rot_replace_config(r->conf, old, oldlen, text, err, sizeof err) != 0) {
-		fprintf(stderr, PROG ": %s: nothing changed\n", err);
-		free(text);
-		free(old);
-		return 1;
-	}
-	if (text != NULL)
-		printf("Changed %s (the previous version is %s.bak).\n", r->conf, r->conf);
-	free(text);
-	free(old);
-	for (size_t i = 0; i < r->s.nold; i++)
-		retire_key_file(r, &r->s.old[i]);
-	printf("\nDelete %s DNS record%s (or revoke with an empty key, \"v=DKIM1; p=\", RFC 6376 "
-	       "3.6.1):\n",
-	       r->s.nold > 1 ? "these" : "this", r->s.nold > 1 ? "s" : "");
-	for (size_t i = 0; i < r->s.nold; i++)
-		printf("  %s._domainkey.%s. IN TXT\n", r->s.old[i].selector, r->domain);
-	if (unlink(r->state_path) != 0)
-		fprintf(stderr, PROG ": warning: cannot remove %s: %s\n", r->state_path,
-		        strerror(errno));
-	printf("The rotation of %s is complete.\n", r->domain);
-	return 0;
-}
-
-/* ---- --status ---- */
-
-static int
-status(const struct rot_run *r)
-{
-	char d1[32];
-	struct mxdkim_key *key = NULL;
-	char err[512];
-
-	if (r->s.phase == ROT_NONE) {
-		printf("No key rotation of %s under way (%s); start one with " PROG " %s.\n",
-		       r->domain, r->state_path, r->domain);
-		return 0;
-	}
-	printf("Key rotation of %s (state %s):\n  started %s\n", r->domain, r->state_path,
-	       fmt_time(r->s.started, d1, sizeof d1));
-	for (size_t i = 0; i < r->s.nold; i++)
-		printf("  old: %s (%s) %s\n", r->s.old[i].selector, mxdkim_alg_name(r->s.old[i].alg),
-		       r->s.old[i].path);
-	for (size_t i = 0; i < r->s.nnew; i++)
-		printf("  new: %s (%s) %s\n", r->s.new[i].selector, mxdkim_alg_name(r->s.new[i].alg),
-		       r->s.new[i].path);
-	if (r->s.phase == ROT_SWITCHED) {
-		printf("  switched %s: mxrelayd signs with the new key; the old one retires on %s\n",
-		       fmt_time(r->s.switched, d1, sizeof d1),
-		       fmt_time(r->s.switched + r->s.retire_days * DAY, d1, sizeof d1));
-		return 0;
-	}
-	printf("  pending: mxrelayd signs with the old key until the new record is published:\n\n");
-	for (size_t i = 0; i < r->s.nnew; i++) {
-		if (mxdkim_key_load(&key, r->s.new[i].path, err, sizeof err) != 0) {
-			fprintf(stderr, PROG ": %s\n", err);
-			return 1;
-		}
-		ctl_dkim_print_record(PROG, r->domain, r->s.new[i].selector, key);
-		mxdkim_key_free(key);
-		printf("\n");
-	}
-	return 0;
 }
 
 int
@@ -761,8 +589,8 @@ ctl_dkim_rotate(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		goto done;
 	}
-	if (o.status) {
-		rc = status(&r);
+	if (o.status || o.abort) {
+		rc = o.status ? rot_status(&r) : rot_abort(&r);
 		goto done;
 	}
 	if (!o.check && rot_conf_writable(r.conf, err, sizeof err) != 0) {
@@ -778,7 +606,7 @@ ctl_dkim_rotate(int argc, char **argv)
 	else if (r.s.phase == ROT_PENDING)
 		rc = step_switch(&r);
 	else
-		rc = step_retire(&r);
+		rc = rot_step_retire(&r);
 done:
 	config_free(r.c);
 	return rc;

@@ -248,12 +248,18 @@ sync_dir_of(const char *path)
 }
 
 int
-rot_replace_config(const char *path, const char *old, size_t oldlen, const char *text, char *err,
+rot_replace_config(const char *conf, const char *old, size_t oldlen, const char *text, char *err,
                    size_t errlen)
 {
-	char tmp[PATH_MAX + 32], bak[PATH_MAX + 8], btmp[PATH_MAX + 48], e[1024];
+	char tmp[PATH_MAX + 32], bak[PATH_MAX + 8], btmp[PATH_MAX + 48], e[1024], path[PATH_MAX];
 	struct config *c = NULL;
 	struct stat st;
+
+	/* a symlinked config: replace the file it points to, keep the link */
+	if (realpath(conf, path) == NULL) {
+		snprintf(err, errlen, "%s: %s", conf, strerror(errno));
+		return -1;
+	}
 
 	if (stat(path, &st) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -286,6 +292,27 @@ rot_replace_config(const char *path, const char *old, size_t oldlen, const char 
 fail:
 	unlink(tmp);
 	return -1;
+}
+
+const char *
+rot_fmt_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
+	return buf;
+}
+
+void
+rot_append(char **buf, size_t *len, const char *s, size_t n)
+{
+	*buf = realloc(*buf, *len + n + 1);
+	if (*buf == NULL)
+		abort();
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
 }
 
 /* ---- DNS: the daemon's resolver (dns/), driven by a blocking poll loop ---- */

@@ -13,12 +13,14 @@ signed with the old selectors. Step 2 is refused (exit 1, config untouched,
 no .bak) while the new records are missing, and while one is wrong. After
 nsd publishes them (zone rewritten, SIGHUP to nsd) step 2 rewrites the
 config (old dkim_key lines commented with the dates, new ones after them,
-every other byte kept, .bak = the old file, mode kept), SIGHUPs the daemon
+every other byte kept, .bak = the old file, mode and group kept, the config
+a symlink edited through the link), SIGHUPs the daemon
 it found through INFO on the control socket, and mail is signed with the
 new selectors (both verifiers pass). Before the delay the command says how
 long is left; with the clock moved past it (MXRELAYCTL_NOW) it retires the
 old keys: comments removed, key files moved to .retired, records to
-delete printed, state removed. Errors: no dkim_key for the domain (points at
+delete printed, state removed. --abort before the switch deletes the new
+keys; after it, it is refused. Errors: no dkim_key for the domain (points at
 keygen), a rotation already pending, a config that does not parse, a
 read-only config (private mount namespace), usage errors (exit 2).
 
@@ -156,8 +158,13 @@ class World:
                 f"dkim_key = {DOM} {ed[0]} {ed[1]}\n"
                 "dkim_unsigned = send   \n"
                 + sep + rest)
-        mxtest.write_file(self.conf, text, mode=0o640)
-        shutil.chown(self.conf, group="nogroup")
+        # the config is a symlink (as with configuration management): edits go to its target
+        self.real = os.path.join(self.tmp, "etc", "mxrelay.conf")
+        os.makedirs(os.path.dirname(self.real), 0o755)
+        mxtest.write_file(self.real, text, mode=0o640)
+        shutil.chown(self.real, group="nogroup")
+        os.unlink(self.conf)
+        os.symlink(self.real, self.conf)
         self.original = text.encode()
 
     def conf_bytes(self):
@@ -226,7 +233,7 @@ def test_rotation_end_to_end():
         st = os.stat(path)  # the old key's owner, group and mode, so the daemon reads it
         assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_gid == NOGROUP, (oct(st.st_mode), st)
     assert w.conf_bytes() == w.original, "step 1 changed the config"
-    assert not os.path.exists(w.conf + ".bak")
+    assert not os.path.exists(w.real + ".bak")
     assert os.path.exists(f"{w.conf}.dkim-rotate.{DOM}")
     assert "keeps signing" in p.stdout, p.stdout
     w.verify(w.send("after step 1"), old_sels)
@@ -239,7 +246,7 @@ def test_rotation_end_to_end():
     p = w.rotate(code=1)
     assert p.stdout.count("not ready:") == 2, p.stdout
     assert "no TXT record" in p.stdout, p.stdout
-    assert w.conf_bytes() == w.original and not os.path.exists(w.conf + ".bak")
+    assert w.conf_bytes() == w.original and not os.path.exists(w.real + ".bak")
 
     # one right, one wrong (the old RSA key's record at the new RSA name)
     rname = f"{new_sels[0]}._domainkey.{DOM}"
@@ -249,7 +256,7 @@ def test_rotation_end_to_end():
     assert re.search(rf"^not ready: {re.escape(rname)}: .*different key", p.stdout, re.M), p.stdout
     assert re.search(rf"^published: {re.escape(ename)}", p.stdout, re.M), p.stdout
     p = w.rotate(code=1)
-    assert w.conf_bytes() == w.original and not os.path.exists(w.conf + ".bak")
+    assert w.conf_bytes() == w.original and not os.path.exists(w.real + ".bak")
     w.verify(w.send("wrong record published"), old_sels)
 
     # published: --check says ready and changes nothing; the plain run switches
@@ -259,9 +266,10 @@ def test_rotation_end_to_end():
     mark = w.d._log_size()
     p = w.rotate()
     assert f"SIGHUP sent to pid {w.d.proc.pid}" in p.stdout, p.stdout
-    with open(w.conf + ".bak", "rb") as f:
+    assert os.path.islink(w.conf), "the config symlink was replaced by a file"
+    with open(w.real + ".bak", "rb") as f:
         assert f.read() == w.original, ".bak is not the previous config"
-    st = os.stat(w.conf)
+    st = os.stat(w.real)
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_gid == NOGROUP, (oct(st.st_mode), st)
     text = w.conf_bytes().decode()
     day, until = time.strftime("%Y-%m-%d", time.gmtime(t0)), \
@@ -282,6 +290,9 @@ def test_rotation_end_to_end():
                  since=mark)
     w.d.wait_log(r"event=reloaded", 10, since=mark)
     w.verify(w.send("after the switch"), new_sels)
+
+    p = w.rotate("--abort", code=1)
+    assert "has switched" in p.stderr and ".bak" in p.stderr, p.stderr
 
     # before the delay: how long is left, nothing changes
     p = w.rotate()
@@ -343,6 +354,32 @@ def test_errors():
     assert f"{conf} is not writable (Read-only file system)" in p.stderr, p.stderr
     assert "not ready" not in p.stdout, p.stdout
     assert open(conf, "rb").read() == before
+
+    # the old line gone from the config: refused before any lookup; --abort drops the rotation
+    mxtest.write_file(conf, f"# test\ndata_dir = {tmp}/data\n")
+    p = mxtest.run(ctl + [DOM, "-c", conf], check=1)
+    assert "no longer has the dkim_key line" in p.stderr and "--abort" in p.stderr, p.stderr
+    p = mxtest.run(ctl + [DOM, "-c", conf, "--abort"], check=0)
+    assert not os.path.exists(os.path.join(tmp, f"{DOM}.fixed.pem"))
+    assert not os.path.exists(f"{conf}.dkim-rotate.{DOM}")
+    p = mxtest.run(ctl + [DOM, "-c", conf, "--abort"], check=1)
+    assert "no key rotation" in p.stderr, p.stderr
+
+
+def test_selector_names():
+    """sYYYYMM for one algorithm, with the next free letter when that selector is in use."""
+    tmp = mxtest.tmpdir()
+    month = time.strftime("s%Y%m", time.gmtime())
+    key = os.path.join(tmp, f"{DOM}.{month}.pem")
+    mxtest.run([CTL, "dkim", "keygen", DOM, month, "--type", "ed25519", "--out", key], check=0)
+    real = os.path.join(tmp, "real.conf")
+    mxtest.write_file(real, f"data_dir = {tmp}/data\ndkim_key = {DOM} {month} {key}\n")
+    conf = real
+    p = mxtest.run([CTL, "dkim", "rotate", DOM, "-c", conf], check=0)
+    assert f"{month}b._domainkey.{DOM}" in printed_records(p.stdout), p.stdout
+    assert os.path.exists(os.path.join(tmp, f"{DOM}.{month}b.pem"))
+    p = mxtest.run([CTL, "dkim", "rotate", DOM, "-c", conf, "--status"], check=0)
+    assert "pending" in p.stdout and f"new: {month}b (ed25519)" in p.stdout, p.stdout
 
 
 if __name__ == "__main__":
