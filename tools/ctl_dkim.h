@@ -68,7 +68,7 @@ struct config;
 
 struct rot_opts {
 	const char *conf, *selector, *domain_arg;
-	unsigned algs; /* bit 1: rsa, bit 2: ed25519; 0: those the domain signs with today */
+	unsigned algs;    /* bit 1: rsa, bit 2: ed25519; 0: those the domain signs with today */
 	long retire_days; /* -1: not given */
 	bool check, status, abort;
 };
@@ -130,8 +130,7 @@ int rot_replace_config(const char *conf, const char *old, size_t oldlen, const c
  * 0 with *txt malloc'ed (exactly one record); -1 with why (no record, more
  * than one, lookup failure).
  */
-int rot_lookup_txt(const struct config *c, const char *name, char **txt, char *why,
-                   size_t whylen);
+int rot_lookup_txt(const struct config *c, const char *name, char **txt, char *why, size_t whylen);
 
 /*
  * Tell a running mxrelayd to reload: its pid from INFO on the config's

@@ -69,7 +69,8 @@ retire_key_file(const struct rot_run *r, const struct rot_key *k)
 		}
 	snprintf(aside, sizeof aside, "%s.retired", k->path);
 	if (rename(k->path, aside) != 0)
-		fprintf(stderr, PROG ": warning: cannot move %s aside: %s\n", k->path, strerror(errno));
+		fprintf(stderr, PROG ": warning: cannot move %s aside: %s\n", k->path,
+		        strerror(errno));
 	else
 		printf("Moved the old key %s to %s (delete it once its DNS record is gone).\n",
 		       k->path, aside);
@@ -83,15 +84,17 @@ rot_step_retire(struct rot_run *r)
 	size_t oldlen;
 
 	if (r->o->selector != NULL || r->o->algs != 0 || r->o->check) {
-		fprintf(stderr, PROG ": the rotation of %s switched to %s on %s; it has nothing to "
-		                     "check: run " PROG " %s to retire the old key when due\n",
+		fprintf(stderr,
+		        PROG ": the rotation of %s switched to %s on %s; it has nothing to "
+		             "check: run " PROG " %s to retire the old key when due\n",
 		        r->domain, r->s.new[0].selector, rot_fmt_time(r->s.switched, d1, sizeof d1),
 		        r->domain);
 		return 1;
 	}
 	if (r->now < due) {
 		long left = (long)(due - r->now);
-		if (r->o->retire_days >= 0 && rot_state_save(r->state_path, &r->s, err, sizeof err) != 0)
+		if (r->o->retire_days >= 0 &&
+		    rot_state_save(r->state_path, &r->s, err, sizeof err) != 0)
 			fprintf(stderr, PROG ": warning: %s\n", err);
 		printf("The old key%s of %s retire%s on %s, in %ld days %ld hours: keep %s DNS "
 		       "record%s published until then. Nothing changed.\n",
@@ -147,15 +150,16 @@ rot_status(const struct rot_run *r)
 	printf("Key rotation of %s (state %s):\n  started %s\n", r->domain, r->state_path,
 	       rot_fmt_time(r->s.started, d1, sizeof d1));
 	for (size_t i = 0; i < r->s.nold; i++)
-		printf("  old: %s (%s) %s\n", r->s.old[i].selector, mxdkim_alg_name(r->s.old[i].alg),
-		       r->s.old[i].path);
+		printf("  old: %s (%s) %s\n", r->s.old[i].selector,
+		       mxdkim_alg_name(r->s.old[i].alg), r->s.old[i].path);
 	for (size_t i = 0; i < r->s.nnew; i++)
-		printf("  new: %s (%s) %s\n", r->s.new[i].selector, mxdkim_alg_name(r->s.new[i].alg),
-		       r->s.new[i].path);
+		printf("  new: %s (%s) %s\n", r->s.new[i].selector,
+		       mxdkim_alg_name(r->s.new[i].alg), r->s.new[i].path);
 	if (r->s.phase == ROT_SWITCHED) {
-		printf("  switched %s: mxrelayd signs with the new key; the old one retires on %s\n",
-		       rot_fmt_time(r->s.switched, d1, sizeof d1),
-		       rot_fmt_time(r->s.switched + r->s.retire_days * ROT_DAY, d1, sizeof d1));
+		printf(
+		    "  switched %s: mxrelayd signs with the new key; the old one retires on %s\n",
+		    rot_fmt_time(r->s.switched, d1, sizeof d1),
+		    rot_fmt_time(r->s.switched + r->s.retire_days * ROT_DAY, d1, sizeof d1));
 		return 0;
 	}
 	printf("  pending: mxrelayd signs with the old key until the new record is published:\n\n");
@@ -171,7 +175,6 @@ rot_status(const struct rot_run *r)
 	return 0;
 }
 
-
 /*
  * Drop a pending rotation: its new keys were never used to sign nor
  * configured, so they are deleted with the state. After the switch the
@@ -186,8 +189,9 @@ rot_abort(const struct rot_run *r)
 	}
 	if (r->s.phase == ROT_SWITCHED) {
 		fprintf(stderr,
-		        PROG ": the rotation of %s has switched %s to selector %s already: to go back, "
-		             "restore the old dkim_key lines (%s.bak) and reload mxrelayd\n",
+		        PROG
+		        ": the rotation of %s has switched %s to selector %s already: to go back, "
+		        "restore the old dkim_key lines (%s.bak) and reload mxrelayd\n",
 		        r->domain, r->conf, r->s.new[0].selector, r->conf);
 		return 1;
 	}
@@ -197,9 +201,10 @@ rot_abort(const struct rot_run *r)
 			        strerror(errno));
 			return 1;
 		}
-		printf("Deleted the unused new key %s; remove its DNS record %s._domainkey.%s if you "
-		       "published it.\n",
-		       r->s.new[i].path, r->s.new[i].selector, r->domain);
+		printf(
+		    "Deleted the unused new key %s; remove its DNS record %s._domainkey.%s if you "
+		    "published it.\n",
+		    r->s.new[i].path, r->s.new[i].selector, r->domain);
 	}
 	if (unlink(r->state_path) != 0) {
 		fprintf(stderr, PROG ": cannot delete %s: %s\n", r->state_path, strerror(errno));

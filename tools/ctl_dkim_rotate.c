@@ -116,7 +116,8 @@ rot_args(int argc, char **argv, struct rot_opts *o)
 			if (errno != 0 || *end != '\0' || end == optarg || o->retire_days < 0 ||
 			    o->retire_days > 3650)
 				return ctl_usage_error(PROG, ctl_dkim_rotate_usage,
-				                       "--retire-after must be 0 to 3650 days, not", optarg);
+				                       "--retire-after must be 0 to 3650 days, not",
+				                       optarg);
 		} else if (ch == OPT_CHECK)
 			o->check = true;
 		else if (ch == OPT_STATUS)
@@ -194,7 +195,9 @@ pick_selectors(struct rot_run *r, unsigned algs)
 			k = &r->s.new[r->s.nnew++];
 			k->alg = (enum mxdkim_alg)alg;
 			snprintf(sel, sizeof sel, "%s%s", base,
-			         !two ? "" : alg == MXDKIM_RSA ? "r" : "e");
+			         !two                ? ""
+			         : alg == MXDKIM_RSA ? "r"
+			                             : "e");
 			snprintf(k->selector, sizeof k->selector, "%s", sel);
 			new_key_path(&r->s, k->alg, sel, k->path, sizeof k->path);
 			if (selector_taken(r, sel, k->path))
@@ -203,8 +206,10 @@ pick_selectors(struct rot_run *r, unsigned algs)
 		if (free_all)
 			return 0;
 		if (r->o->selector != NULL) {
-			fprintf(stderr, PROG ": selector %s of %s is taken (a dkim_key line or its key file "
-			                     "exists): choose another with --selector\n",
+			fprintf(stderr,
+			        PROG
+			        ": selector %s of %s is taken (a dkim_key line or its key file "
+			        "exists): choose another with --selector\n",
 			        base, r->domain);
 			return -1;
 		}
@@ -231,8 +236,8 @@ collect_old(struct rot_run *r, unsigned *algs, int *rsa_bits)
 		if (strcasecmp(k->domain, r->domain) != 0)
 			continue;
 		if (r->s.nold == ROT_MAX_KEYS) {
-			fprintf(stderr, PROG ": %s has more than %d dkim_key lines for %s\n", r->conf,
-			        ROT_MAX_KEYS, r->domain);
+			fprintf(stderr, PROG ": %s has more than %d dkim_key lines for %s\n",
+			        r->conf, ROT_MAX_KEYS, r->domain);
 			return -1;
 		}
 		if (mxdkim_key_load(&key, k->path, err, sizeof err) != 0) {
@@ -250,8 +255,9 @@ collect_old(struct rot_run *r, unsigned *algs, int *rsa_bits)
 	}
 	if (r->s.nold == 0) {
 		fprintf(stderr,
-		        PROG ": %s has no dkim_key for %s: nothing to rotate; make a first key with "
-		             "mxrelayctl dkim keygen %s SELECTOR\n",
+		        PROG
+		        ": %s has no dkim_key for %s: nothing to rotate; make a first key with "
+		        "mxrelayctl dkim keygen %s SELECTOR\n",
 		        r->conf, r->domain, r->domain);
 		return -1;
 	}
@@ -268,8 +274,8 @@ like_old_key(const char *path, const char *old, char *how, size_t howlen)
 	if (stat(old, &st) != 0)
 		return;
 	if (chown(path, st.st_uid, st.st_gid) != 0 || chmod(path, st.st_mode & 0640) != 0) {
-		fprintf(stderr, PROG ": warning: %s: cannot copy the owner and mode of %s: %s\n", path,
-		        old, strerror(errno));
+		fprintf(stderr, PROG ": warning: %s: cannot copy the owner and mode of %s: %s\n",
+		        path, old, strerror(errno));
 		return;
 	}
 	snprintf(how, howlen, "mode %04o, owner and group as %s", (unsigned)(st.st_mode & 0640),
@@ -338,7 +344,8 @@ step_start(struct rot_run *r)
 	char err[512];
 
 	if (r->o->check) {
-		fprintf(stderr, PROG ": no key rotation of %s under way: start one with " PROG " %s\n",
+		fprintf(stderr,
+		        PROG ": no key rotation of %s under way: start one with " PROG " %s\n",
 		        r->domain, r->domain);
 		return 1;
 	}
@@ -442,10 +449,12 @@ switched_text(const struct rot_run *r, const char *text, time_t retire, char **d
 			         (int)(nl != NULL ? n - 1 : n), p);
 			rot_append(diff, &dlen, line, strlen(line));
 			snprintf(line, sizeof line,
-			         ROT_RETIRED_MARK " on %.10s, its DNS record stays until %.10s: dkim_key = %s "
-			                      "%s %s\n",
-			         rot_fmt_time(r->now, d1, sizeof d1), rot_fmt_time(retire, d2, sizeof d2),
-			         k->domain, k->selector, k->path);
+			         ROT_RETIRED_MARK
+			         " on %.10s, its DNS record stays until %.10s: dkim_key = %s "
+			         "%s %s\n",
+			         rot_fmt_time(r->now, d1, sizeof d1),
+			         rot_fmt_time(retire, d2, sizeof d2), k->domain, k->selector,
+			         k->path);
 			rot_append(diff, &dlen, "+ ", 2);
 			rot_append(diff, &dlen, line, strlen(line));
 			rot_append(&out, &len, line, strlen(line));
@@ -460,8 +469,8 @@ switched_text(const struct rot_run *r, const char *text, time_t retire, char **d
 	char *tail = strdup(out + last);
 	len = last;
 	for (size_t i = 0; i < r->s.nnew; i++) {
-		snprintf(line, sizeof line, "dkim_key = %s %s %s\n", r->domain, r->s.new[i].selector,
-		         r->s.new[i].path);
+		snprintf(line, sizeof line, "dkim_key = %s %s %s\n", r->domain,
+		         r->s.new[i].selector, r->s.new[i].path);
 		rot_append(diff, &dlen, "+ ", 2);
 		rot_append(diff, &dlen, line, strlen(line));
 		rot_append(&out, &len, line, strlen(line));
@@ -486,8 +495,9 @@ switch_config(struct rot_run *r)
 	}
 	if ((text = switched_text(r, old, retire, &diff)) == NULL) {
 		fprintf(stderr,
-		        PROG ": %s no longer has the dkim_key line of %s selector %s: put it back, or "
-		             "give up this rotation with " PROG " %s --abort\n",
+		        PROG
+		        ": %s no longer has the dkim_key line of %s selector %s: put it back, or "
+		        "give up this rotation with " PROG " %s --abort\n",
 		        r->conf, r->domain, r->s.old[0].selector, r->domain);
 		goto done;
 	}
@@ -507,8 +517,10 @@ switch_config(struct rot_run *r)
 		printf("%s: it signs with the new key%s when it starts.\n", msg,
 		       r->s.nnew > 1 ? "s" : "");
 	else
-		fprintf(stderr, PROG ": %s: reload mxrelayd yourself (systemctl reload mxrelayd, or "
-		                     "kill -HUP its pid)\n", msg);
+		fprintf(stderr,
+		        PROG ": %s: reload mxrelayd yourself (systemctl reload mxrelayd, or "
+		             "kill -HUP its pid)\n",
+		        msg);
 	printf("Keep the old record%s published until %s (%ld days: mail signed before the switch "
 	       "may still be queued or in transit), then run " PROG " %s -c %s to retire %s.\n",
 	       r->s.nold > 1 ? "s" : "", rot_fmt_time(retire, d1, sizeof d1), r->s.retire_days,
@@ -536,15 +548,17 @@ step_switch(struct rot_run *r)
 {
 	if (r->o->selector != NULL || r->o->algs != 0) {
 		fprintf(stderr,
-		        PROG ": a rotation of %s is already pending (selector %s, state %s): run " PROG
-		             " %s to switch once its record is published\n",
+		        PROG
+		        ": a rotation of %s is already pending (selector %s, state %s): run " PROG
+		        " %s to switch once its record is published\n",
 		        r->domain, r->s.new[0].selector, r->state_path, r->domain);
 		return 1;
 	}
 	if (!has_old_lines(r)) {
 		fprintf(stderr,
-		        PROG ": %s no longer has the dkim_key line of %s selector %s: put it back, or "
-		             "give up this rotation with " PROG " %s --abort\n",
+		        PROG
+		        ": %s no longer has the dkim_key line of %s selector %s: put it back, or "
+		        "give up this rotation with " PROG " %s --abort\n",
 		        r->conf, r->domain, r->s.old[0].selector, r->domain);
 		return 1;
 	}
@@ -555,7 +569,8 @@ step_switch(struct rot_run *r)
 		return 1;
 	}
 	if (r->o->check) {
-		printf("Ready: run " PROG " %s -c %s to switch to the new key.\n", r->domain, r->conf);
+		printf("Ready: run " PROG " %s -c %s to switch to the new key.\n", r->domain,
+		       r->conf);
 		return 0;
 	}
 	return switch_config(r);
@@ -579,8 +594,10 @@ ctl_dkim_rotate(int argc, char **argv)
 		return 1;
 	rc = 1;
 	if (r.c->path == NULL) {
-		fprintf(stderr, PROG ": no config file (%s does not exist): give the daemon's with -c "
-		                     "CONF\n", CTL_DEFAULT_CONF);
+		fprintf(stderr,
+		        PROG ": no config file (%s does not exist): give the daemon's with -c "
+		             "CONF\n",
+		        CTL_DEFAULT_CONF);
 		goto done;
 	}
 	r.conf = r.c->path;

@@ -83,7 +83,9 @@ state_line(struct rot_state *s, const char *key, const char *val)
 	long long t;
 
 	if (strcmp(key, "domain") == 0)
-		return snprintf(s->domain, sizeof s->domain, "%s", val) < (int)sizeof s->domain ? 0 : -1;
+		return snprintf(s->domain, sizeof s->domain, "%s", val) < (int)sizeof s->domain
+		           ? 0
+		           : -1;
 	if (strcmp(key, "phase") == 0) {
 		s->phase = strcmp(val, "pending") == 0    ? ROT_PENDING
 		           : strcmp(val, "switched") == 0 ? ROT_SWITCHED
@@ -129,7 +131,8 @@ rot_state_load(const char *path, struct rot_state *s, char *err, size_t errlen)
 		lineno++;
 		if (line[0] == '#' || line[0] == '\0')
 			continue;
-		if (strlen(line) >= sizeof val || sscanf(line, "%31s = %4399[^\n]", key, val) != 2 ||
+		if (strlen(line) >= sizeof val ||
+		    sscanf(line, "%31s = %4399[^\n]", key, val) != 2 ||
 		    state_line(s, key, val) != 0) {
 			snprintf(err, errlen, "%s:%zu: not a line this tool wrote", path, lineno);
 			free(text);
@@ -138,7 +141,8 @@ rot_state_load(const char *path, struct rot_state *s, char *err, size_t errlen)
 	}
 	free(text);
 	if (s->phase == ROT_NONE || s->domain[0] == '\0' || s->nnew == 0 || s->nold == 0) {
-		snprintf(err, errlen, "%s: incomplete (phase, domain, old and new keys needed)", path);
+		snprintf(err, errlen, "%s: incomplete (phase, domain, old and new keys needed)",
+		         path);
 		return -1;
 	}
 	return 0;
@@ -167,7 +171,8 @@ write_temp(const char *path, const char *text, size_t len, mode_t mode, char *tm
 	}
 	if (fchmod(fd, mode) != 0 || fsync(fd) != 0)
 		goto fail;
-	return close(fd) == 0 ? 0 : (unlink(tmp), snprintf(err, errlen, "cannot write %s", tmp), -1);
+	return close(fd) == 0 ? 0
+	                      : (unlink(tmp), snprintf(err, errlen, "cannot write %s", tmp), -1);
 fail:
 	snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 	close(fd);
@@ -190,11 +195,13 @@ rot_state_save(const char *path, const struct rot_state *s, char *err, size_t er
 	                      s->phase == ROT_SWITCHED ? "switched" : "pending",
 	                      (long long)s->started, (long long)s->switched, s->retire_days);
 	for (size_t i = 0; i < s->nold && n < sizeof buf; i++)
-		n += (size_t)snprintf(buf + n, sizeof buf - n, "old = %s %s %s\n", s->old[i].selector,
-		                      mxdkim_alg_name(s->old[i].alg), s->old[i].path);
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "old = %s %s %s\n",
+		                      s->old[i].selector, mxdkim_alg_name(s->old[i].alg),
+		                      s->old[i].path);
 	for (size_t i = 0; i < s->nnew && n < sizeof buf; i++)
-		n += (size_t)snprintf(buf + n, sizeof buf - n, "new = %s %s %s\n", s->new[i].selector,
-		                      mxdkim_alg_name(s->new[i].alg), s->new[i].path);
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "new = %s %s %s\n",
+		                      s->new[i].selector, mxdkim_alg_name(s->new[i].alg),
+		                      s->new[i].path);
 	if (n >= sizeof buf) {
 		snprintf(err, errlen, "%s: state too large", path);
 		return -1;
@@ -220,10 +227,11 @@ rot_conf_writable(const char *path, char *err, size_t errlen)
 	else
 		snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
 	if (access(path, W_OK) != 0 || access(dir, W_OK) != 0) {
-		snprintf(err, errlen,
-		         "%s is not writable (%s): the rotation edits it, with a temp file and a .bak "
-		         "in %s",
-		         path, strerror(errno), dir);
+		snprintf(
+		    err, errlen,
+		    "%s is not writable (%s): the rotation edits it, with a temp file and a .bak "
+		    "in %s",
+		    path, strerror(errno), dir);
 		return -1;
 	}
 	return 0;
@@ -267,11 +275,12 @@ rot_replace_config(const char *conf, const char *old, size_t oldlen, const char 
 	}
 	if (rot_conf_writable(path, err, errlen) != 0)
 		return -1;
-	if (write_temp(path, text, strlen(text), st.st_mode & 07777, tmp, sizeof tmp, err, errlen) !=
-	    0)
+	if (write_temp(path, text, strlen(text), st.st_mode & 07777, tmp, sizeof tmp, err,
+	               errlen) != 0)
 		return -1;
 	if (chown(tmp, st.st_uid, st.st_gid) != 0 && geteuid() == 0) {
-		snprintf(err, errlen, "cannot give %s the owner of %s: %s", tmp, path, strerror(errno));
+		snprintf(err, errlen, "cannot give %s the owner of %s: %s", tmp, path,
+		         strerror(errno));
 		goto fail;
 	}
 	if (config_load(&c, tmp, e, sizeof e) != 0) {
@@ -390,7 +399,8 @@ rot_lookup_txt(const struct config *c, const char *name, char **txt, char *why, 
 		}
 		for (int i = 0; i < w.nfds; i++)
 			if (w.fds[i].revents != 0)
-				dns_process(d, w.fds[i].fd, (w.fds[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0,
+				dns_process(d, w.fds[i].fd,
+				            (w.fds[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0,
 				            (w.fds[i].revents & POLLOUT) != 0);
 	}
 	dns_free(d);
@@ -399,8 +409,9 @@ rot_lookup_txt(const struct config *c, const char *name, char **txt, char *why, 
 	else if (w.status != DNS_OK)
 		snprintf(why, whylen, "DNS lookup failed: %s", w.reason);
 	else if (w.n != 1)
-		snprintf(why, whylen, "%zu TXT records at %s: publish exactly one (RFC 6376 3.6.2.2)",
-		         w.n, name);
+		snprintf(why, whylen,
+		         "%zu TXT records at %s: publish exactly one (RFC 6376 3.6.2.2)", w.n,
+		         name);
 	*txt = w.txt;
 	return w.txt != NULL ? 0 : -1;
 }
@@ -432,7 +443,8 @@ rot_reload(const struct config *c, char *msg, size_t msglen)
 		goto done;
 	}
 	if (kill((pid_t)pid, SIGHUP) != 0) {
-		snprintf(msg, msglen, "cannot signal mxrelayd (pid %lld): %s", pid, strerror(errno));
+		snprintf(msg, msglen, "cannot signal mxrelayd (pid %lld): %s", pid,
+		         strerror(errno));
 		goto done;
 	}
 	snprintf(msg, msglen,
