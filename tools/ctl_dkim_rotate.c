@@ -336,6 +336,14 @@ done:
 	return rc;
 }
 
+/* A failed step 1 leaves no key behind: delete the first n new key files. */
+static void
+unmake_keys(const struct rot_state *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		unlink(s->new[i].path);
+}
+
 static int
 step_start(struct rot_run *r)
 {
@@ -359,10 +367,13 @@ step_start(struct rot_run *r)
 	r->s.phase = ROT_PENDING;
 	r->s.started = r->now;
 	for (size_t i = 0; i < r->s.nnew; i++)
-		if (make_key(r, &r->s.new[i], rsa_bits) != 0)
+		if (make_key(r, &r->s.new[i], rsa_bits) != 0) {
+			unmake_keys(&r->s, i);
 			return 1;
+		}
 	if (rot_state_save(r->state_path, &r->s, err, sizeof err) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
+		unmake_keys(&r->s, r->s.nnew);
 		return 1;
 	}
 	printf("Nothing in %s changed: mxrelayd keeps signing %s with", r->conf, r->domain);
@@ -581,7 +592,7 @@ ctl_dkim_rotate(int argc, char **argv)
 {
 	struct rot_opts o;
 	struct rot_run r;
-	char err[1200];
+	char err[1200], real[PATH_MAX];
 	int rc = rot_args(argc, argv, &o);
 
 	if (rc >= 0)
@@ -601,7 +612,12 @@ ctl_dkim_rotate(int argc, char **argv)
 		goto done;
 	}
 	r.conf = r.c->path;
-	rot_state_path(r.conf, r.domain, r.state_path, sizeof r.state_path);
+	/* the file's real name, so -c with a relative path or a symlink finds the same state */
+	if (realpath(r.conf, real) == NULL) {
+		fprintf(stderr, PROG ": %s: %s\n", r.conf, strerror(errno));
+		goto done;
+	}
+	rot_state_path(real, r.domain, r.state_path, sizeof r.state_path);
 	if (rot_state_load(r.state_path, &r.s, err, sizeof err) != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		goto done;

@@ -429,9 +429,12 @@ rot_reload(const struct config *c, char *msg, size_t msglen)
 	int fd = ctlsock_connect(path), rc = -1;
 
 	if (fd < 0) {
-		snprintf(msg, msglen, "mxrelayd is not running (control socket %s: %s)", path,
-		         strerror(errno));
-		return errno == ENOENT || errno == ECONNREFUSED ? 1 : -1;
+		int e = errno;
+		snprintf(msg, msglen, "%s (control socket %s: %s)",
+		         e == ENOENT || e == ECONNREFUSED ? "mxrelayd is not running"
+		                                          : "cannot reach mxrelayd",
+		         path, strerror(e));
+		return e == ENOENT || e == ECONNREFUSED ? 1 : -1;
 	}
 	if (ctlsock_send(fd, "INFO\n", 5) != 0 || (raw = ctlsock_read_all(fd, &len)) == NULL) {
 		snprintf(msg, msglen, "control socket %s: %s", path, strerror(errno));

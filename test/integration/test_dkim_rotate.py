@@ -234,7 +234,7 @@ def test_rotation_end_to_end():
         assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_gid == NOGROUP, (oct(st.st_mode), st)
     assert w.conf_bytes() == w.original, "step 1 changed the config"
     assert not os.path.exists(w.real + ".bak")
-    assert os.path.exists(f"{w.conf}.dkim-rotate.{DOM}")
+    assert os.path.exists(f"{w.real}.dkim-rotate.{DOM}")  # beside the config's real file
     assert "keeps signing" in p.stdout, p.stdout
     w.verify(w.send("after step 1"), old_sels)
 
@@ -310,7 +310,7 @@ def test_rotation_end_to_end():
     for sel_, path in (rsa, ed):
         assert not os.path.exists(path) and os.path.exists(path + ".retired"), path
         assert f"{sel_}._domainkey.{DOM}. IN TXT" in p.stdout, p.stdout
-    assert not os.path.exists(f"{w.conf}.dkim-rotate.{DOM}")
+    assert not os.path.exists(f"{w.real}.dkim-rotate.{DOM}")
     p = w.rotate("--status")
     assert "No key rotation" in p.stdout, p.stdout
     # the daemon still signs with the new keys after a reload of the final config
