@@ -382,5 +382,57 @@ def test_selector_names():
     assert "pending" in p.stdout and f"new: {month}b (ed25519)" in p.stdout, p.stdout
 
 
+def test_switch_without_daemon():
+    """--retire-after 0: the switch with no mxrelayd running (it says the keys apply at the
+    next start), two TXT records at the new name refused, retirement right after."""
+    tmp = mxtest.tmpdir()
+    dom = f"solo.{ZONE}"
+    key = os.path.join(tmp, f"{dom}.a1.pem")
+    p = mxtest.run([CTL, "dkim", "keygen", dom, "a1", "--type", "ed25519", "--out", key], check=0)
+    old = printed_records(p.stdout)
+    nsd_dir = tempfile.mkdtemp(prefix="mxrotnsd-")
+    atexit.register(shutil.rmtree, nsd_dir, True)
+
+    def zone(extra=()):
+        z = mxpeers.delivery_zone()
+        for name, value in list(old.items()) + list(extra):
+            z += f"{name[:-len('.' + ZONE)]} IN TXT {txt_strings(value)}\n"
+        return z
+    nsd = mxpeers.Nsd(nsd_dir, {ZONE: zone()}).start()
+    atexit.register(nsd.stop)
+
+    def serve(extra, name):
+        path = os.path.join(nsd_dir, ZONE + ".zone")
+        with open(path, "w") as f:
+            f.write(zone(extra))
+        later = time.time() + 10
+        os.utime(path, (later, later))
+        nsd.proc.send_signal(signal.SIGHUP)
+        mxtest.wait_for(lambda: (mxpeers.dns_query(nsd.port, name, 16) or (0, 0))[1] == len(extra),
+                        10, what=f"nsd serving {len(extra)} records at {name}")
+
+    conf = os.path.join(tmp, "mx.conf")
+    mxtest.write_file(conf, f"data_dir = {tmp}/data\ndns_servers = 127.0.0.1:{nsd.port}\n"
+                            f"dkim_key = {dom} a1 {key}\n")
+    ctl = [CTL, "dkim", "rotate", dom, "-c", conf]
+    p = mxtest.run(ctl + ["--retire-after", "0"], check=0)
+    new = printed_records(p.stdout)
+    (name, value), = new.items()
+    serve([(name, value), (name, list(old.values())[0])], name)
+    p = mxtest.run(ctl, check=1)
+    assert f"2 TXT records at {name}: publish exactly one" in p.stdout, p.stdout
+    serve([(name, value)], name)
+    p = mxtest.run(ctl, check=0)
+    assert "mxrelayd is not running" in p.stdout and "when it starts" in p.stdout, p.stdout
+    p = mxtest.run(ctl, check=0)
+    assert "rotation of solo.dlv.test is complete" in p.stdout, p.stdout
+    sel = name.split(".")[0]
+    with open(conf) as f:
+        assert f.read() == (f"data_dir = {tmp}/data\ndns_servers = 127.0.0.1:{nsd.port}\n"
+                            f"dkim_key = {dom} {sel} {tmp}/{dom}.{sel}.pem\n")
+    assert os.path.exists(key + ".retired") and not os.path.exists(key)
+    nsd.stop()
+
+
 if __name__ == "__main__":
     mxtest.main()
