@@ -139,14 +139,18 @@ rot_args(int argc, char **argv, struct rot_opts *o)
 
 /* ---- step 1: new keys ---- */
 
-/* Is selector taken for the domain (a dkim_key line, or a key file at path)? */
+/* Is selector taken for the domain (a dkim_key line, a key file at path, or one retired)? */
 static bool
 selector_taken(const struct rot_run *r, const char *selector, const char *path)
 {
+	char retired[4200];
+
 	for (const struct dkim_key_conf *k = r->c->dkim_keys; k != NULL; k = k->next)
 		if (strcasecmp(k->domain, r->domain) == 0 && strcasecmp(k->selector, selector) == 0)
 			return true;
-	return access(path, F_OK) == 0;
+	/* a retired key's record may still be published: never reuse its selector */
+	snprintf(retired, sizeof retired, "%s.retired", path);
+	return access(path, F_OK) == 0 || access(retired, F_OK) == 0;
 }
 
 /* The key file of a new selector: beside the old key of the same algorithm. */

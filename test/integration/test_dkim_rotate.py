@@ -384,7 +384,8 @@ def test_selector_names():
 
 def test_switch_without_daemon():
     """--retire-after 0: the switch with no mxrelayd running (it says the keys apply at the
-    next start), two TXT records at the new name refused, retirement right after."""
+    next start), two TXT records at the new name refused, retirement right after, the
+    retired selector not reused."""
     tmp = mxtest.tmpdir()
     dom = f"solo.{ZONE}"
     key = os.path.join(tmp, f"{dom}.a1.pem")
@@ -431,6 +432,9 @@ def test_switch_without_daemon():
         assert f.read() == (f"data_dir = {tmp}/data\ndns_servers = 127.0.0.1:{nsd.port}\n"
                             f"dkim_key = {dom} {sel} {tmp}/{dom}.{sel}.pem\n")
     assert os.path.exists(key + ".retired") and not os.path.exists(key)
+    # the retired selector is never reused (its record may still be published)
+    p = mxtest.run(ctl + ["--selector", "a1"], check=1)
+    assert "selector a1 of solo.dlv.test is taken" in p.stderr, p.stderr
     nsd.stop()
 
 
