@@ -119,10 +119,10 @@ int rot_conf_writable(const char *path, char *err, size_t errlen);
  * temp file in the same directory with the file's owner and mode, is
  * fsync'ed and renamed over it. The new text
  * is loaded as a config first: one that does not parse is never installed
- * (err says why). 0 / -1 with err.
+ * (err says why). The backup's name goes to bak. 0 / -1 with err.
  */
 int rot_replace_config(const char *conf, const char *old, size_t oldlen, const char *text,
-                       char *err, size_t errlen);
+                       char *bak, size_t baklen, char *err, size_t errlen);
 
 /*
  * The TXT record at name, asked through the config's resolver settings

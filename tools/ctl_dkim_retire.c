@@ -80,7 +80,7 @@ int
 rot_step_retire(struct rot_run *r)
 {
 	time_t due = r->s.switched + r->s.retire_days * ROT_DAY;
-	char err[1200], d1[32], *old, *text;
+	char err[1200], d1[32], bak[PATH_MAX + 8], *old, *text;
 	size_t oldlen;
 
 	if (r->o->selector != NULL || r->o->algs != 0 || r->o->check) {
@@ -109,14 +109,15 @@ rot_step_retire(struct rot_run *r)
 	}
 	printf("Retiring the old key%s of %s:\n", r->s.nold > 1 ? "s" : "", r->domain);
 	text = retired_text(r, old);
-	if (text != NULL && rot_replace_config(r->conf, old, oldlen, text, err, sizeof err) != 0) {
+	if (text != NULL &&
+	    rot_replace_config(r->conf, old, oldlen, text, bak, sizeof bak, err, sizeof err) != 0) {
 		fprintf(stderr, PROG ": %s: nothing changed\n", err);
 		free(text);
 		free(old);
 		return 1;
 	}
 	if (text != NULL)
-		printf("Changed %s (the previous version is %s.bak).\n", r->conf, r->conf);
+		printf("Changed %s (the previous version is %s).\n", r->conf, bak);
 	free(text);
 	free(old);
 	for (size_t i = 0; i < r->s.nold; i++)

@@ -499,7 +499,7 @@ switched_text(const struct rot_run *r, const char *text, time_t retire, char **d
 static int
 switch_config(struct rot_run *r)
 {
-	char err[1200], msg[1200], d1[32], *old, *text, *diff = NULL;
+	char err[1200], msg[1200], d1[32], bak[PATH_MAX + 8], *old, *text, *diff = NULL;
 	size_t oldlen;
 	time_t retire = r->now + r->s.retire_days * ROT_DAY;
 	int rc = 1;
@@ -516,7 +516,7 @@ switch_config(struct rot_run *r)
 		        r->conf, r->domain, r->s.old[0].selector, r->domain);
 		goto done;
 	}
-	if (rot_replace_config(r->conf, old, oldlen, text, err, sizeof err) != 0) {
+	if (rot_replace_config(r->conf, old, oldlen, text, bak, sizeof bak, err, sizeof err) != 0) {
 		fprintf(stderr, PROG ": %s: nothing changed\n", err);
 		goto done;
 	}
@@ -524,7 +524,7 @@ switch_config(struct rot_run *r)
 	r->s.switched = r->now;
 	if (rot_state_save(r->state_path, &r->s, err, sizeof err) != 0)
 		fprintf(stderr, PROG ": warning: %s (the config is switched already)\n", err);
-	printf("\nChanged %s (the previous version is %s.bak):\n%s\n", r->conf, r->conf, diff);
+	printf("\nChanged %s (the previous version is %s):\n%s\n", r->conf, bak, diff);
 	int rl = rot_reload(r->c, msg, sizeof msg);
 	if (rl == 0)
 		printf("%s.\n", msg);

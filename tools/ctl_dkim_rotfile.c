@@ -256,10 +256,10 @@ sync_dir_of(const char *path)
 }
 
 int
-rot_replace_config(const char *conf, const char *old, size_t oldlen, const char *text, char *err,
-                   size_t errlen)
+rot_replace_config(const char *conf, const char *old, size_t oldlen, const char *text, char *bak,
+                   size_t baklen, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX + 32], bak[PATH_MAX + 8], btmp[PATH_MAX + 48], e[1024], path[PATH_MAX];
+	char tmp[PATH_MAX + 32], btmp[PATH_MAX + 48], e[1024], path[PATH_MAX];
 	struct config *c = NULL;
 	struct stat st;
 
@@ -288,7 +288,7 @@ rot_replace_config(const char *conf, const char *old, size_t oldlen, const char 
 		goto fail;
 	}
 	config_free(c);
-	snprintf(bak, sizeof bak, "%s.bak", path);
+	snprintf(bak, baklen, "%s.bak", path);
 	if (write_temp(bak, old, oldlen, st.st_mode & 0600, btmp, sizeof btmp, err, errlen) != 0)
 		goto fail;
 	if (rename(btmp, bak) != 0 || rename(tmp, path) != 0) {

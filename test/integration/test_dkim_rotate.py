@@ -267,6 +267,7 @@ def test_rotation_end_to_end():
     p = w.rotate()
     assert f"SIGHUP sent to pid {w.d.proc.pid}" in p.stdout, p.stdout
     assert os.path.islink(w.conf), "the config symlink was replaced by a file"
+    assert f"(the previous version is {w.real}.bak)" in p.stdout, p.stdout
     with open(w.real + ".bak", "rb") as f:
         assert f.read() == w.original, ".bak is not the previous config"
     st = os.stat(w.real)
