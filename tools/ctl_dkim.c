@@ -5,6 +5,7 @@
  * paths and output.
  */
 #include "tools/ctl.h"
+#include "tools/ctl_dkim.h"
 #include "dkim/keys.h"
 #include "dkim/txt.h"
 #include "mta/shared/config.h"
@@ -45,40 +46,13 @@ ctl_dkim_usage(FILE *f)
 	      "      --bits 2048..4096 for RSA; FILE defaults to\n"
 	      "      " DEFAULT_KEY_DIR "/DOMAIN.SELECTOR.pem\n",
 	      f);
+	ctl_dkim_rotate_usage(f);
 }
 
 static int
 usage_error(const char *prog, const char *what, const char *arg)
 {
 	return ctl_usage_error(prog, ctl_dkim_usage, what, arg);
-}
-
-/* A selector: dot-separated labels of letters, digits, '-', '_' (RFC 6376 3.1), lowercased. */
-static int
-selector_arg(const char *in, char *out, size_t outlen)
-{
-	size_t len = strlen(in), label = 0;
-
-	if (len == 0 || len >= outlen || in[0] == '.' || in[len - 1] == '.')
-		return -1;
-	for (size_t i = 0; i <= len; i++) {
-		char c = in[i];
-
-		if (c == '\0' || c == '.') {
-			if (label == 0)
-				return -1;
-			label = 0;
-			out[i] = c;
-			continue;
-		}
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c + ('a' - 'A'));
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') ||
-		    ++label > 63)
-			return -1;
-		out[i] = c;
-	}
-	return 0;
 }
 
 /* -1: go on; otherwise the exit status */
@@ -165,38 +139,6 @@ make_default_dir(void)
 	return 0;
 }
 
-/*
- * Print the record of key for selector._domainkey.domain. 0, or -1 after
- * a one-line error on stderr.
- */
-static int
-print_key_record(const char *prog, const char *domain, const char *selector,
-                 const struct mxdkim_key *key)
-{
-	char err[512], name[600], *value = NULL, *zone = NULL;
-	int rc = -1;
-
-	if (mxdkim_key_txt(key, &value, err, sizeof err) != 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
-		goto done;
-	}
-	if (mxdkim_txt_zone_line(selector, domain, value, &zone) != 0) {
-		fprintf(stderr, "%s: cannot write the record for %s._domainkey.%s: %s\n", prog,
-		        selector, domain, strerror(errno));
-		goto done;
-	}
-	snprintf(name, sizeof name, "%s._domainkey.%s", selector, domain);
-	printf("DKIM record for %s, selector %s (%s):\n"
-	       "\n",
-	       domain, selector, mxdkim_alg_name(mxdkim_key_alg(key)));
-	ctl_print_txt(stdout, name, zone, value);
-	rc = 0;
-done:
-	free(value);
-	free(zone);
-	return rc;
-}
-
 /* Note a dkim_key line of the config that names the same domain and selector. */
 static void
 note_existing(const struct config *c, const char *domain, const char *selector)
@@ -256,7 +198,7 @@ keygen(int argc, char **argv)
 		return rc;
 	if (ctl_domain_arg(KEYGEN_PROG, o.domain, domain) != 0)
 		return 1;
-	if (selector_arg(o.selector, selector, sizeof selector) != 0) {
+	if (ctl_dkim_selector_arg(o.selector, selector, sizeof selector) != 0) {
 		fprintf(stderr, KEYGEN_PROG ": bad selector '%s'\n", o.selector);
 		return 1;
 	}
@@ -276,7 +218,7 @@ keygen(int argc, char **argv)
 		snprintf(abs, sizeof abs, "%s", path);
 	printf("Wrote %s (%s, %d bits, mode %s).\n\n", abs, mxdkim_alg_name(o.alg),
 	       mxdkim_key_bits(key), share_with_daemon(path));
-	if (print_key_record(KEYGEN_PROG, domain, selector, key) != 0)
+	if (ctl_dkim_print_record(KEYGEN_PROG, domain, selector, key) != 0)
 		goto done;
 	printf("\n"
 	       "Add this line to %s, then reload mxrelayd (SIGHUP):\n"
@@ -298,11 +240,13 @@ int
 ctl_dkim(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_error("mxrelayctl dkim", "expected keygen", NULL);
+		return usage_error("mxrelayctl dkim", "expected keygen or rotate", NULL);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
 		return ctl_help(ctl_dkim_usage);
 	if (strcmp(argv[1], "keygen") == 0)
 		return keygen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rotate") == 0)
+		return ctl_dkim_rotate(argc - 1, argv + 1);
 	return usage_error("mxrelayctl dkim", "unknown sub-command", argv[1]);
 }
 
@@ -353,7 +297,7 @@ ctl_dns_dkim(int argc, char **argv)
 			rc = 1;
 			continue;
 		}
-		if (print_key_record(DNS_DKIM_PROG, domain, k->selector, key) != 0)
+		if (ctl_dkim_print_record(DNS_DKIM_PROG, domain, k->selector, key) != 0)
 			rc = 1;
 		mxdkim_key_free(key);
 	}
