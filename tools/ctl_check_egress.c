@@ -53,62 +53,74 @@ add_ip(struct ctx *c, const struct spf_ip *ip)
 	c->nips++;
 }
 
-/* The line for one family's address ip, from where. */
+/* The line being built: one for every family, the worst status wins. */
+struct line {
+	enum status st;
+	char detail[1024], fix[512];
+};
+
 static void
-egress_line(struct ctx *c, const struct spf_ip *ip, enum ctl_egress_from from, bool given)
+append(char *buf, size_t len, const char *sep, const char *text)
+{
+	size_t used = strlen(buf);
+
+	snprintf(buf + used, len - used, "%s%s", used > 0 ? sep : "", text);
+}
+
+/* One family's address ip, from where, into the line. */
+static void
+egress_part(struct line *l, const struct ctx *c, const struct spf_ip *ip,
+            enum ctl_egress_from from, bool given)
 {
 	const char *why = ctl_ip_nonpublic(ip), *src;
-	char text[INET6_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN], part[512];
 
 	spf_ip_format(ip, text, sizeof text);
 	src = from_text(from, given, ip->family, c->conf_name);
 	if (why != NULL) {
-		check_add(c, "egress IP", ST_WARN,
-		          check_fmt("%s (%s) is %s: behind NAT receivers see another address, so "
-		                    "SPF, PTR and blocklist checks must use the public one",
-		                    text, src, why),
-		          check_fmt("pin the public address: %s PUBLIC-IP in %s, or check with %s "
-		                    "PUBLIC-IP",
-		                    key_of(ip->family), c->conf_name, opt_of(ip->family)));
+		snprintf(part, sizeof part,
+		         "%s (%s) is %s: behind NAT receivers see another address, so SPF, PTR "
+		         "and blocklist checks must use the public one",
+		         text, src, why);
+		append(l->detail, sizeof l->detail, "; ", part);
+		snprintf(part, sizeof part, "pin the public address: %s PUBLIC-IP in %s, or check "
+		         "with %s PUBLIC-IP", key_of(ip->family), c->conf_name, opt_of(ip->family));
+		append(l->fix, sizeof l->fix, "; ", part);
+		l->st = ST_WARN;
 		return;
 	}
-	if (from == CTL_EGRESS_KERNEL && !given) {
-		check_add(c, "egress IP", ST_PASS,
-		          check_fmt("%s (%s); pin it so that it cannot change", text, src),
-		          check_fmt("%s %s in %s", key_of(ip->family), text, c->conf_name));
-		return;
-	}
-	check_add(c, "egress IP", ST_PASS, check_fmt("%s (%s)", text, src), NULL);
+	if (from == CTL_EGRESS_KERNEL && !given)
+		snprintf(part, sizeof part, "%s (%s; pin it: %s %s)", text, src, key_of(ip->family),
+		         text);
+	else
+		snprintf(part, sizeof part, "%s (%s)", text, src);
+	append(l->detail, sizeof l->detail, "; ", part);
 }
 
 void
 check_egress(struct ctx *c, bool given)
 {
 	static const int families[] = {AF_INET, AF_INET6};
+	struct line l = {ST_PASS, "", ""};
 	struct spf_ip ip;
-	size_t lines = 0;
 
 	for (size_t f = 0; f < 2; f++) {
-		enum ctl_egress_from from = CTL_EGRESS_NONE;
+		enum ctl_egress_from from;
 
 		if (given) {
-			for (size_t i = 0; i < c->nips; i++) {
-				if (c->ips[i].family != families[f])
-					continue;
-				egress_line(c, &c->ips[i], from, true);
-				lines++;
-			}
+			for (size_t i = 0; i < c->nips; i++)
+				if (c->ips[i].family == families[f])
+					egress_part(&l, c, &c->ips[i], CTL_EGRESS_NONE, true);
 			continue;
 		}
 		from = ctl_egress_ip(c->cfg, families[f], &ip);
 		if (from == CTL_EGRESS_NONE)
 			continue;
-		egress_line(c, &ip, from, false);
-		lines++;
+		egress_part(&l, c, &ip, from, false);
 		if (from == CTL_EGRESS_KERNEL && ctl_ip_nonpublic(&ip) == NULL)
 			add_ip(c, &ip);
 	}
-	if (lines == 0)
+	if (l.detail[0] == '\0') {
 		check_add(c, "egress IP", ST_WARN,
 		          check_fmt("%s sets no source_ipv4 or source_ipv6 and the kernel has no "
 		                    "route to the Internet: the relay's address is unknown, so SPF "
@@ -116,4 +128,8 @@ check_egress(struct ctx *c, bool given)
 		                    c->conf_name),
 		          check_fmt("source_ipv4 PUBLIC-IP in %s, or check with --ip4 PUBLIC-IP",
 		                    c->conf_name));
+		return;
+	}
+	check_add(c, "egress IP", l.st, check_fmt("%s", l.detail),
+	          l.st == ST_PASS ? NULL : check_fmt("%s", l.fix));
 }
