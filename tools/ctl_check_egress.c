@@ -69,8 +69,8 @@ append(char *buf, size_t len, const char *sep, const char *text)
 
 /* One family's address ip, from where, into the line. */
 static void
-egress_part(struct line *l, const struct ctx *c, const struct spf_ip *ip,
-            enum ctl_egress_from from, bool given)
+egress_part(struct line *l, const struct ctx *c, const struct spf_ip *ip, enum ctl_egress_from from,
+            bool given)
 {
 	const char *why = ctl_ip_nonpublic(ip), *src;
 	char text[INET6_ADDRSTRLEN], part[512];
@@ -83,8 +83,10 @@ egress_part(struct line *l, const struct ctx *c, const struct spf_ip *ip,
 		         "and blocklist checks must use the public one",
 		         text, src, why);
 		append(l->detail, sizeof l->detail, "; ", part);
-		snprintf(part, sizeof part, "pin the public address: %s PUBLIC-IP in %s, or check "
-		         "with %s PUBLIC-IP", key_of(ip->family), c->conf_name, opt_of(ip->family));
+		snprintf(part, sizeof part,
+		         "pin the public address: %s PUBLIC-IP in %s, or check "
+		         "with %s PUBLIC-IP",
+		         key_of(ip->family), c->conf_name, opt_of(ip->family));
 		append(l->fix, sizeof l->fix, "; ", part);
 		l->st = ST_WARN;
 		return;

@@ -149,7 +149,8 @@ static int
 kernel_source(int family, struct spf_ip *out)
 {
 	struct sockaddr_storage to, me;
-	socklen_t len = sizeof me;
+	socklen_t len = sizeof me, tolen = family == AF_INET ? sizeof(struct sockaddr_in)
+	                                                     : sizeof(struct sockaddr_in6);
 	int fd, rc = -1;
 
 	memset(&to, 0, sizeof to);
@@ -169,8 +170,7 @@ kernel_source(int family, struct spf_ip *out)
 	if ((fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
 		return -1;
 	/* connect() on UDP only routes (ENETUNREACH without a route); no packet leaves */
-	if (connect(fd, (struct sockaddr *)&to, family == AF_INET ? sizeof(struct sockaddr_in)
-	                                                         : sizeof(struct sockaddr_in6)) == 0 &&
+	if (connect(fd, (struct sockaddr *)&to, tolen) == 0 &&
 	    getsockname(fd, (struct sockaddr *)&me, &len) == 0 && me.ss_family == family) {
 		memset(out, 0, sizeof *out);
 		out->family = family;
@@ -234,7 +234,8 @@ ctl_ip_nonpublic(const struct spf_ip *ip)
 	};
 
 	for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
-		if (ranges[i].family == ip->family && in_prefix(ip->addr, ranges[i].prefix, ranges[i].bits))
+		if (ranges[i].family == ip->family &&
+		    in_prefix(ip->addr, ranges[i].prefix, ranges[i].bits))
 			return ranges[i].what;
 	return NULL;
 }

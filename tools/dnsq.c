@@ -194,7 +194,10 @@ run_until(struct answer *a)
 		tvp = ares_timeout(q.ch, NULL, &tv);
 		poll(pfd, n, tvp ? (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) : 1000);
 		for (nfds_t i = 0; i < n; i++)
-			ares_process_fd(q.ch, pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ? pfd[i].fd : ARES_SOCKET_BAD,
+			ares_process_fd(q.ch,
+			                pfd[i].revents & (POLLIN | POLLERR | POLLHUP)
+			                    ? pfd[i].fd
+			                    : ARES_SOCKET_BAD,
 			                pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD);
 		if (n == 0)
 			ares_process_fd(q.ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);

@@ -216,8 +216,8 @@ list_add(struct dnsq_list *l, char *s)
  * appended to out; a CNAME owned by name copied to target. -1 malformed.
  */
 static int
-scan_answers(const struct msg *m, size_t off, unsigned an, const char *name,
-             enum dnsq_type type, struct dnsq_list *out, char *target)
+scan_answers(const struct msg *m, size_t off, unsigned an, const char *name, enum dnsq_type type,
+             struct dnsq_list *out, char *target)
 {
 	struct rr rr;
 
@@ -252,7 +252,8 @@ norm_name(const char *qname, char *out)
 	if (n == 0 || n >= DNSQ_NAME_MAX)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		out[i] = (char)(qname[i] >= 'A' && qname[i] <= 'Z' ? qname[i] + ('a' - 'A') : qname[i]);
+		out[i] =
+		    (char)(qname[i] >= 'A' && qname[i] <= 'Z' ? qname[i] + ('a' - 'A') : qname[i]);
 	out[n] = '\0';
 	return 0;
 }
@@ -307,7 +308,8 @@ dnsq_parse(const unsigned char *msg, size_t len, const char *qname, enum dnsq_ty
 			return DNSQ_OK;
 		if (target[0] == '\0')
 			break;
-		memcpy(cur, target, sizeof cur); /* RFC 1034 3.6.2: the data is at the alias' target */
+		/* RFC 1034 3.6.2: the data is at the alias' target */
+		memcpy(cur, target, sizeof cur);
 	}
 	if (hops > CHAIN_MAX)
 		return DNSQ_FAIL; /* a CNAME loop */

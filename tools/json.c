@@ -401,7 +401,8 @@ json_write_text(FILE *f, const char *s)
 
 		k = tlsrpt_utf8_len(s, n);
 		/* C1 controls (U+0080..U+009F, 0xc2 0x80..0x9f) start terminal escapes too */
-		if (k == 0 || u[0] < 0x20 || u[0] == 0x7f || (k == 2 && u[0] == 0xc2 && u[1] < 0xa0)) {
+		if (k == 0 || u[0] < 0x20 || u[0] == 0x7f ||
+		    (k == 2 && u[0] == 0xc2 && u[1] < 0xa0)) {
 			if (k == 0)
 				k = 1;
 			for (size_t i = 0; i < k; i++)

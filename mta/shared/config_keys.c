@@ -566,7 +566,7 @@ set_dkim_key(struct config_parse *p, const struct config_key *k, void *base, con
 	return parse_dkim_key(p, v, FIELD(base, k));
 }
 
-/* One dns_servers item: "IPv4[:PORT]", "[IPv6]:PORT" or a bare IPv6 (c-ares 1.18's forms); 0 or -1. */
+/* One dns_servers item: "IPv4[:PORT]", "[IPv6]:PORT" or a bare IPv6 (c-ares 1.18); 0 or -1. */
 static int
 dns_server_ok(const char *item, size_t n)
 {
@@ -619,8 +619,9 @@ set_dns_servers(struct config_parse *p, const struct config_key *k, void *base, 
 		size_t n = strcspn(s, ",");
 
 		if (dns_server_ok(s, n) != 0)
-			return config_fail(p, "\"%.*s\" is not IPv4[:PORT], IPv6 or [IPv6]:PORT (a "
-			                      "list: comma-separated, no spaces)",
+			return config_fail(p,
+			                   "\"%.*s\" is not IPv4[:PORT], IPv6 or [IPv6]:PORT (a "
+			                   "list: comma-separated, no spaces)",
 			                   (int)n, s);
 		if (s[n] == '\0')
 			break;
