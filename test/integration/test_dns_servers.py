@@ -171,7 +171,9 @@ def run_raw(cmd, timeout=60):
     for ln in (p.stdout + p.stderr).decode("utf-8", "replace").splitlines()[-40:]:
         mxtest.note("  " + ln)
     mxtest.note(f"  (exit {p.returncode}, {took:.1f}s)")
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"), took
+    err = p.stderr.decode("utf-8", "replace")
+    assert not re.search(r"(AddressSanitizer|LeakSanitizer|runtime error:)", err), err[-3000:]
+    return p.returncode, p.stdout, err, took
 
 
 def check_json(domain, cfg, *args):
