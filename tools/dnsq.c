@@ -30,6 +30,8 @@ static struct {
 	bool ready, lib;
 	char *servers; /* NULL: resolv.conf */
 	unsigned timeout_ms, tries;
+	char why[160];  /* the last failure, for dnsq_strerror */
+	char text[512]; /* dnsq_strerror's DNSQ_FAIL text */
 } q = {.timeout_ms = DEFAULT_TIMEOUT_MS, .tries = DEFAULT_TRIES};
 
 const char *
@@ -45,7 +47,11 @@ dnsq_strerror(enum dnsq_status st)
 	case DNSQ_FAIL:
 		break;
 	}
-	return "DNS lookup failed (SERVFAIL, refused or timeout)";
+	/* which failure and which servers: "check your resolver" needs both */
+	snprintf(q.text, sizeof q.text, "DNS lookup failed (%s; servers: %s)",
+	         q.why[0] ? q.why : "SERVFAIL, refused or timeout",
+	         q.servers ? q.servers : "/etc/resolv.conf's");
+	return q.text;
 }
 
 void
@@ -109,6 +115,8 @@ channel_ready(void)
 
 	if (!q.ready && channel_new(&q.ch, q.servers, err, sizeof err) == 0)
 		q.ready = true;
+	if (!q.ready)
+		snprintf(q.why, sizeof q.why, "%s", err);
 	return q.ready;
 }
 
@@ -204,6 +212,26 @@ run_until(struct answer *a)
 	}
 }
 
+/* Why a query failed: the c-ares status without an answer, else the answer's RCODE. */
+static void
+fail_why(int status, const struct answer *a)
+{
+	unsigned rcode = a != NULL && a->len >= 4 ? a->buf[3] & 0x0fu : 0;
+
+	if (a == NULL && status == ARES_ETIMEOUT)
+		snprintf(q.why, sizeof q.why, "no answer: timeout %u ms, doubled over %u tries",
+		         q.timeout_ms, q.tries);
+	else if (a == NULL && (status == ARES_ECONNREFUSED || status == ARES_ESERVFAIL))
+		/* c-ares reads SERVFAIL and REFUSED answers as these (and moves on to the next server) */
+		snprintf(q.why, sizeof q.why, "SERVFAIL, REFUSED or nothing listening");
+	else if (a == NULL)
+		snprintf(q.why, sizeof q.why, "%s", ares_strerror(status));
+	else if (rcode == 2 || rcode == 5)
+		snprintf(q.why, sizeof q.why, "%s", rcode == 2 ? "SERVFAIL" : "REFUSED");
+	else
+		snprintf(q.why, sizeof q.why, "malformed answer or CNAME loop (RCODE %u)", rcode);
+}
+
 /* One query of name; the records of type appended to out (*next: a CNAME target to ask). */
 static enum dnsq_status
 query(const char *name, enum dnsq_type type, struct dnsq_list *out, char *next)
@@ -216,9 +244,13 @@ query(const char *name, enum dnsq_type type, struct dnsq_list *out, char *next)
 		return DNSQ_FAIL;
 	ares_query(q.ch, name, 1 /* IN */, (int)type, on_answer, &a);
 	run_until(&a);
-	if (a.buf == NULL)
-		return DNSQ_FAIL; /* timeout, unreachable, refused over every server */
+	if (a.buf == NULL) {
+		fail_why(a.status, NULL);
+		return DNSQ_FAIL;
+	}
 	st = dnsq_parse(a.buf, a.len, name, type, out, next);
+	if (st == DNSQ_FAIL)
+		fail_why(ARES_SUCCESS, &a);
 	free(a.buf);
 	return st;
 }
@@ -230,8 +262,10 @@ lookup(const char *name, enum dnsq_type type, struct dnsq_list *out)
 	char cur[DNSQ_NAME_MAX], next[DNSQ_NAME_MAX];
 	enum dnsq_status st;
 
-	if (strlen(name) >= sizeof cur)
+	if (strlen(name) >= sizeof cur) {
+		snprintf(q.why, sizeof q.why, "name too long");
 		return DNSQ_FAIL;
+	}
 	snprintf(cur, sizeof cur, "%s", name);
 	for (int i = 0; i <= REQUERY_MAX; i++) {
 		st = query(cur, type, out, next);
@@ -239,6 +273,7 @@ lookup(const char *name, enum dnsq_type type, struct dnsq_list *out)
 			return st;
 		memcpy(cur, next, sizeof cur);
 	}
+	snprintf(q.why, sizeof q.why, "CNAME chain longer than %d names", REQUERY_MAX);
 	return DNSQ_FAIL; /* a chain longer than any resolver follows */
 }
 

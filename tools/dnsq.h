@@ -28,7 +28,12 @@ struct dnsq_list {
 	size_t n;
 };
 
-/* "ok", "no such domain (NXDOMAIN)", "no record of that type", "DNS lookup failed" */
+/*
+ * "ok", "no such domain (NXDOMAIN)", "no record of that type", or for
+ * DNSQ_FAIL "DNS lookup failed (WHY; servers: LIST)" with why the last
+ * lookup failed (timeout, SERVFAIL or REFUSED, malformed answer) and the
+ * servers asked. The text stays valid until the next call.
+ */
 const char *dnsq_strerror(enum dnsq_status st);
 
 /* TXT records of name, each one's character-strings joined (RFC 7208 3.3, RFC 6376 3.6.2.2). */

@@ -238,8 +238,8 @@ def test_dead_servers_fail_within_bounds():
                 "dns_timeout = 300ms", "dns_tries = 2")
     rc, out, err, took = run_raw([CTL, "dns", "check", "good.test", "-c", dead])
     assert rc == 1, (rc, err)
-    assert err.strip() == ("mxrelayctl dns check: good.test: DNS lookup failed "
-                           "(SERVFAIL, refused or timeout)"), err
+    assert err.strip() == ("mxrelayctl dns check: good.test: DNS lookup failed (no answer: "
+                           "timeout 300 ms, doubled over 2 tries; servers: 127.0.0.1:5301)"), err
     assert 0.8 < took < 4, f"{took:.1f}s: 300 ms + 600 ms expected"
     rc, out, err, took = run_raw([CTL, "dns", "spf", "good.test", "-c", dead])
     assert rc == 1 and "cannot look up the SPF record of good.test" in err, err
@@ -247,8 +247,19 @@ def test_dead_servers_fail_within_bounds():
     # the defaults: 2 s, then 4 s, then give up
     dflt = conf("dead-default.conf", f"source_ipv4 = {IP4}", "dns_servers = 127.0.0.1:5301")
     rc, out, err, took = run_raw([CTL, "dns", "check", "good.test", "-c", dflt])
-    assert rc == 1 and "DNS lookup failed" in err, err
+    assert rc == 1 and "DNS lookup failed (no answer: timeout 2000 ms" in err, err
     assert 5.5 < took < 9, f"{took:.1f}s: 2 s + 4 s expected"
+    # nothing listening: refused at once
+    closed = conf("closed.conf", f"source_ipv4 = {IP4}", "dns_servers = 127.0.0.1:5302")
+    rc, out, err, took = run_raw([CTL, "dns", "check", "good.test", "-c", closed])
+    assert rc == 1 and "DNS lookup failed (SERVFAIL, REFUSED or nothing listening; servers: " \
+        "127.0.0.1:5302)" in err, err
+    assert took < 2, f"{took:.1f}s"
+    # a server that answers REFUSED (nsd, for a name outside its zones)
+    real = conf("real4.conf", f"source_ipv4 = {IP4}", "dns_servers = 127.0.0.1:5300")
+    rc, out, err, took = run_raw([CTL, "dns", "check", "outside.test", "-c", real])
+    assert rc == 1 and "outside.test: DNS lookup failed (SERVFAIL, REFUSED or nothing " \
+        "listening; servers: 127.0.0.1:5300)" in err, err
 
 
 def test_bad_dns_servers_is_a_config_error():
