@@ -72,8 +72,8 @@ spf_egress(const struct config *c, int family, struct ctl_dns_opts *o, char *nat
 	spf_ip_format(&ip, text, sizeof text);
 	if (from == CTL_EGRESS_KERNEL && (why = ctl_ip_nonpublic(&ip)) != NULL) {
 		snprintf(nat, natlen,
-		         ", and %s, the kernel's choice for outgoing IPv%c, is %s: behind NAT "
-		         "receivers see another address",
+		         "%s, the kernel's choice for outgoing IPv%c, is %s: behind NAT receivers "
+		         "see another address",
 		         text, v, why);
 		return;
 	}
@@ -102,12 +102,14 @@ spf_relay_ips(struct ctl_dns_opts *o, int *rc)
 	if (o->nips == 0) {
 		spf_egress(c, AF_INET, o, nat, sizeof nat);
 		spf_egress(c, AF_INET6, o, nat, sizeof nat);
+		if (o->nips > 0 && nat[0] != '\0')
+			printf("note: not authorised: %s; add the public one with --ip4/--ip6\n\n", nat);
 	}
 	if (o->nips == 0) {
 		fprintf(stderr,
-		        SPF_PROG ": %s sets no source_ipv4 or source_ipv6%s: give the relay's "
+		        SPF_PROG ": %s sets no source_ipv4 or source_ipv6%s%s: give the relay's "
 		                 "addresses with --ip4/--ip6\n",
-		        ctl_config_name(c), nat);
+		        ctl_config_name(c), nat[0] ? ", and " : "", nat);
 		*rc = 2;
 	}
 	config_free(c);

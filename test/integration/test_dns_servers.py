@@ -292,18 +292,17 @@ def test_json_is_strict_utf8_with_non_utf8_txt():
 # --------------------------------------------------------------------------
 # egress address
 
-def with_route(addr, gateway, family=4):
-    """An interface with addr and a default route through gateway; removed after."""
+def with_route(addr, gateway, family=4, dev="egress0"):
+    """An interface dev with addr and a default route through gateway; removed after."""
     w = world()
     # a veth pair with both ends in the namespace (this kernel has no dummy driver)
-    w.ns._exec(["ip", "link", "add", "egress0", "type", "veth", "peer", "name", "egress1"],
-               check=True)
-    mxtest.on_cleanup(lambda: w.ns._exec(["ip", "link", "del", "egress0"]))
-    for dev in ("egress0", "egress1"):
-        w.ns._exec(["ip", "link", "set", dev, "up"], check=True)
+    w.ns._exec(["ip", "link", "add", dev, "type", "veth", "peer", "name", dev + "p"], check=True)
+    mxtest.on_cleanup(lambda: w.ns._exec(["ip", "link", "del", dev]))
+    for d in (dev, dev + "p"):
+        w.ns._exec(["ip", "link", "set", d, "up"], check=True)
     extra = ["nodad"] if family == 6 else []
-    w.ns._exec(["ip", f"-{family}", "addr", "add", addr, "dev", "egress0", *extra], check=True)
-    w.ns._exec(["ip", f"-{family}", "route", "add", "default", "via", gateway, "dev", "egress0"],
+    w.ns._exec(["ip", f"-{family}", "addr", "add", addr, "dev", dev, *extra], check=True)
+    w.ns._exec(["ip", f"-{family}", "route", "add", "default", "via", gateway, "dev", dev],
                check=True)
 
 
@@ -369,6 +368,18 @@ def test_egress_ipv6_unique_local():
     assert line["status"] == "warn", line
     assert "fd00:1::5" in line["detail"] and "unique local (RFC 4193)" in line["detail"], line
     assert "source_ipv6 PUBLIC-IP" in line["fix"], line
+    # with a public IPv4 beside it: dns spf authorises that one only, and says why
+    with_route("203.0.113.7/24", "203.0.113.1", dev="egress4")
+    rc, out, err, _ = run_raw([CTL, "dns", "spf", "good.test", "-c", SAMPLE,
+                               "--current", "v=spf1 -all"])
+    assert rc == 0, err
+    out = out.decode()
+    assert '"v=spf1 ip4:203.0.113.7 -all"' in out, out
+    assert ("note: not authorised: fd00:1::5, the kernel's choice for outgoing IPv6, is unique "
+            "local (RFC 4193): behind NAT receivers see another address") in out, out
+    line, doc = egress_of(conf("noips.conf", "dns_servers = 127.0.0.1:5300"))
+    assert line["status"] == "warn" and "203.0.113.7 (the kernel's choice" in line["detail"], line
+    assert doc["ips"] == ["203.0.113.7"]
 
 
 if __name__ == "__main__":
