@@ -103,7 +103,8 @@ spf_relay_ips(struct ctl_dns_opts *o, int *rc)
 		spf_egress(c, AF_INET, o, nat, sizeof nat);
 		spf_egress(c, AF_INET6, o, nat, sizeof nat);
 		if (o->nips > 0 && nat[0] != '\0')
-			printf("note: not authorised: %s; add the public one with --ip4/--ip6\n\n", nat);
+			printf("note: not authorised: %s; add the public one with --ip4/--ip6\n\n",
+			       nat);
 	}
 	if (o->nips == 0) {
 		fprintf(stderr,
