@@ -36,6 +36,8 @@ SAMPLE = os.path.join(mxtest.SRC, "etc", "mxrelay.conf.sample")
 IP4 = "203.0.113.10"
 REAL_SPF = f"v=spf1 ip4:{IP4} -all"
 DECOY_SPF = "v=spf1 ip4:198.51.100.99 -all"
+# ~1.8 KB: over UDP's 512 bytes, the answer comes truncated and c-ares asks again over TCP
+BIG_SPF = "v=spf1 " + " ".join(f"ip4:198.51.100.{i}" for i in range(1, 100)) + " -all"
 OLD_NO_IPS = "sets no source_ipv4 or source_ipv6: give the relay's addresses with --ip4/--ip6"
 
 # TXT bytes that are not UTF-8 (zone-file \DDD escapes): Latin-1 e-acute, an
@@ -67,6 +69,7 @@ def real_zones(dkim_value):
         "@ IN MX 10 mx.good.test.",
         "mx IN A 203.0.113.20",
         "alias IN CNAME good.test.",
+        f"big IN TXT {dnsns.txt_strings(BIG_SPF)}",
     ])
     return {"good.test": good, "latin.test": latin_zone()}
 
@@ -231,6 +234,18 @@ def test_cname_followed():
     rc, out, err, _ = run_raw([CTL, "dns", "spf", "alias.good.test", "-c", real])
     assert rc == 0, err
     assert f"published now: {REAL_SPF}" in out.decode(), out
+
+
+def test_large_answer_over_tcp():
+    real = conf("real4.conf", f"source_ipv4 = {IP4}", "dns_servers = 127.0.0.1:5300")
+    assert len(BIG_SPF) > 1500
+    # what c-ares gets first (no EDNS over UDP): a truncated answer, TC set
+    p = world().ns._exec(["dig", "+ignore", "+noedns", "+time=1", "+tries=1", "-p", "5300",
+                          "@127.0.0.1", "TXT", "big.good.test"])
+    assert re.search(r"flags: [a-z ]*\btc\b", p.stdout), p.stdout
+    rc, out, err, _ = run_raw([CTL, "dns", "spf", "big.good.test", "-c", real])
+    assert rc == 0, err
+    assert f"published now: {BIG_SPF}\n" in out.decode(), out
 
 
 def test_dead_servers_fail_within_bounds():
