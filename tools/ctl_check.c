@@ -96,6 +96,7 @@ ctl_dns_check(int argc, char **argv)
 	}
 	for (size_t i = 0; i < c.nips; i++)
 		spf_ip_format(&c.ips[i], c.ipstr[i], sizeof c.ipstr[i]);
+	check_egress(&c, o.nips > 0);
 	check_spf_quiet();
 	check_spf_record(&c);
 	check_spf_ips(&c);

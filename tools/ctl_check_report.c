@@ -4,6 +4,7 @@
  * calls neither checking file, so both depend on it one way.
  */
 #include "tools/ctl_check.h"
+#include "tools/json.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -48,27 +49,11 @@ check_add(struct ctx *c, const char *name, enum status st, char *detail, char *f
 
 /* ---- output ---- */
 
+/* one JSON string writer for tools/ (json.c): strict UTF-8 whatever DNS held */
 static void
 json_string(FILE *f, const char *s)
 {
-	if (s == NULL) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch < 0x20 || ch == 0x7f)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
+	json_write_str(f, s);
 }
 
 static void
@@ -113,13 +98,17 @@ print_text(const struct ctx *c)
 		const struct check *k = &c->r.v[i];
 
 		count[k->st]++;
-		printf("%-4s  %-22s %s\n",
+		printf("%-4s  %-22s ",
 		       k->st == ST_PASS   ? "PASS"
 		       : k->st == ST_WARN ? "WARN"
 		                          : "FAIL",
-		       k->name, k->detail);
-		if (k->fix != NULL)
-			printf("      %-22s fix: %s\n", "", k->fix);
+		       k->name);
+		json_write_text(stdout, k->detail); /* DNS bytes: \xNN, never raw to a terminal */
+		if (k->fix != NULL) {
+			printf("\n      %-22s fix: ", "");
+			json_write_text(stdout, k->fix);
+		}
+		putchar('\n');
 	}
 	printf("\n%d passed, %d warnings, %d failed\n", count[ST_PASS], count[ST_WARN],
 	       count[ST_FAIL]);

@@ -59,6 +59,13 @@ int config_fail(struct config_parse *p, const char *fmt, ...) __attribute__((for
 int config_tls_validate(struct config_parse *p, struct config *c, int from_line);
 void config_tls_free(struct config *c);
 
+/*
+ * item[0..n) is one dns_servers entry in c-ares 1.18's forms (what
+ * ares_set_servers_ports_csv takes): "IPv4[:PORT]", "[IPv6]:PORT" or a bare
+ * IPv6. 0 / -1.
+ */
+int config_dns_server_ok(const char *item, size_t n);
+
 /* "127.0.0.1:25", "[::1]:25" into l->addr / l->addrlen. 0 / -1. */
 int config_parse_addr(const char *v, struct listener_conf *l);
 

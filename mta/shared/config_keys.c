@@ -566,6 +566,27 @@ set_dkim_key(struct config_parse *p, const struct config_key *k, void *base, con
 	return parse_dkim_key(p, v, FIELD(base, k));
 }
 
+/* c-ares' server list (ares_set_servers_ports_csv), checked here so a typo is FILE:LINE */
+static int
+set_dns_servers(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	const char *s = v;
+
+	for (;;) {
+		size_t n = strcspn(s, ",");
+
+		if (config_dns_server_ok(s, n) != 0)
+			return config_fail(p,
+			                   "\"%.*s\" is not IPv4[:PORT], IPv6 or [IPv6]:PORT (a "
+			                   "list: comma-separated, no spaces)",
+			                   (int)n, s);
+		if (s[n] == '\0')
+			break;
+		s += n + 1;
+	}
+	return set_str(p, k, base, v);
+}
+
 /* "IP:PORT" as for a listener; "" or "off": no metrics endpoint */
 static int
 set_metrics(struct config_parse *p, const struct config_key *k, void *base, const char *v)
@@ -659,7 +680,7 @@ const struct config_key config_keys[] = {
     G("source_ipv4", set_ip4, source_ipv4),
     G("source_ipv6", set_ip6, source_ipv6),
     GC("address_family", address_family, families),
-    G("dns_servers", set_str, dns_servers),
+    G("dns_servers", set_dns_servers, dns_servers),
     GM("dns_timeout", set_msduration, dns_timeout_ms, 50),
     GM("dns_tries", set_uint, dns_tries, 1),
     G("allow_private_mx", set_bool, allow_private_mx),
