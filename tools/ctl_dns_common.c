@@ -219,9 +219,13 @@ ctl_dns_usage(FILE *f)
 	      "      dmarc@DOMAIN) and what to tighten later.\n"
 	      "  dns dkim DOMAIN [-c CONF]\n"
 	      "      the DNS records of DOMAIN's dkim_key entries in CONF.\n"
-	      "  dns check DOMAIN [-c CONF] [--ip4 A] [--ip6 B] [--json]\n"
-	      "      check the published SPF, DKIM, DMARC, reverse DNS and MX of DOMAIN\n"
-	      "      against the relay; exit 1 when a check fails.\n"
+	      "  dns check DOMAIN [-c CONF] [--ip4 A] [--ip6 B] [--port25 MXDOMAIN] [--json]\n"
+	      "  dns check --all [-c CONF] [--port25 MXDOMAIN] [--json]\n"
+	      "      check the published SPF, DKIM, DMARC and MX of DOMAIN (--all: of every\n"
+	      "      domain with a dkim_key or allowed in CONF's credentials file, with a\n"
+	      "      summary table), and the relay's reverse DNS (FCrDNS with helo_name)\n"
+	      "      and DNS blocklist listings; --port25 also connects to MXDOMAIN's MX\n"
+	      "      on port 25. Exit 0 all pass, 3 worst is a warning, 1 a failure.\n"
 	      "      CONF defaults to " CTL_DEFAULT_CONF " (else the built-in default)\n",
 	      f);
 }
