@@ -88,8 +88,8 @@ parse_args(int argc, char **argv, struct check_opts *o)
 		if (ch == 'c') {
 			o->d.conf = optarg;
 		} else if (ch == CTL_OPT_IP4 || ch == CTL_OPT_IP6) {
-			rc = ctl_ip_opt(PROG, optarg, ch == CTL_OPT_IP4 ? AF_INET : AF_INET6, o->d.ips,
-			                &o->d.nips);
+			rc = ctl_ip_opt(PROG, optarg, ch == CTL_OPT_IP4 ? AF_INET : AF_INET6,
+			                o->d.ips, &o->d.nips);
 			if (rc >= 0)
 				return rc;
 		} else if (ch == CTL_OPT_JSON) {
@@ -105,8 +105,8 @@ parse_args(int argc, char **argv, struct check_opts *o)
 	if (o->all && argc - optind != 0)
 		return ctl_usage_error(PROG, ctl_dns_usage, "--all takes no DOMAIN", argv[optind]);
 	if (!o->all && argc - optind != 1)
-		return ctl_usage_error(PROG, ctl_dns_usage, "expected exactly one DOMAIN (or --all)",
-		                       NULL);
+		return ctl_usage_error(PROG, ctl_dns_usage,
+		                       "expected exactly one DOMAIN (or --all)", NULL);
 	if (!o->all)
 		o->d.domain = argv[optind];
 	return -1;
@@ -234,8 +234,10 @@ run_all(struct ctx *host, const struct check_opts *o)
 		return 1;
 	}
 	if (n == 0) {
-		fprintf(stderr, PROG ": %s has no dkim_key and its credentials allow no domain: "
-		                     "nothing to check (give a DOMAIN)\n", host->conf_name);
+		fprintf(stderr,
+		        PROG ": %s has no dkim_key and its credentials allow no domain: "
+		             "nothing to check (give a DOMAIN)\n",
+		        host->conf_name);
 		return 1;
 	}
 	doms = calloc(n, sizeof *doms);

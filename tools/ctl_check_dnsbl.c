@@ -130,12 +130,13 @@ lookup_one(struct ctx *c, const struct bl *b, size_t i)
 	if (st == DNSQ_NXDOMAIN || st == DNSQ_NODATA)
 		return true;
 	if (st != DNSQ_OK) {
-		check_add(c, label, ST_WARN,
-		          check_fmt("cannot tell whether %s is listed on %s: %s", ip, b->zone,
-		                    dnsq_strerror(st)),
-		          check_fmt("check again later; if it persists, remove the dnsbl line for %s "
-		                    "(dnsbl = ZONE lines replace the built-in lists)",
-		                    b->zone));
+		check_add(
+		    c, label, ST_WARN,
+		    check_fmt("cannot tell whether %s is listed on %s: %s", ip, b->zone,
+		              dnsq_strerror(st)),
+		    check_fmt("check again later; if it persists, remove the dnsbl line for %s "
+		              "(dnsbl = ZONE lines replace the built-in lists)",
+		              b->zone));
 		return false;
 	}
 	if ((why = refused_reason(a.v[0])) != NULL)
@@ -149,13 +150,14 @@ lookup_one(struct ctx *c, const struct bl *b, size_t i)
 	else if (strncmp(a.v[0], "127.0.0.", 8) == 0)
 		listed(c, label, b, ip, a.v[0], name);
 	else
-		check_add(c, label, ST_WARN,
-		          check_fmt("%s answered %s for %s, not a 127.0.0.x listing code (RFC 5782 "
-		                    "2.1): the list may be closed, or the resolver rewrites NXDOMAIN",
-		                    b->zone, a.v[0], ip),
-		          check_fmt("use your own recursive resolver (dns_servers), or remove the "
-		                    "dnsbl line for %s",
-		                    b->zone));
+		check_add(
+		    c, label, ST_WARN,
+		    check_fmt("%s answered %s for %s, not a 127.0.0.x listing code (RFC 5782 "
+		              "2.1): the list may be closed, or the resolver rewrites NXDOMAIN",
+		              b->zone, a.v[0], ip),
+		    check_fmt("use your own recursive resolver (dns_servers), or remove the "
+		              "dnsbl line for %s",
+		              b->zone));
 	dnsq_list_free(&a);
 	return false;
 }
@@ -200,7 +202,8 @@ check_dnsbl(struct ctx *c)
 			conf = conf->next;
 	}
 	if (clean > 0)
-		check_add(c, "dnsbl", ST_PASS,
-		          check_fmt("not listed on %zu of %zu blocklists: %s", clean, nlists, names),
-		          NULL);
+		check_add(
+		    c, "dnsbl", ST_PASS,
+		    check_fmt("not listed on %zu of %zu blocklists: %s", clean, nlists, names),
+		    NULL);
 }

@@ -115,12 +115,13 @@ check_fcrdns(struct ctx *c, size_t i)
 	if (st == DNSQ_NXDOMAIN || st == DNSQ_NODATA) {
 		fcrdns_broken(c, i, label, NULL, helo_says);
 	} else if (st != DNSQ_OK) {
-		check_add(c, label, ST_FAIL, check_fmt("PTR lookup of %s: %s", ip, dnsq_strerror(st)),
+		check_add(c, label, ST_FAIL,
+		          check_fmt("PTR lookup of %s: %s", ip, dnsq_strerror(st)),
 		          check_fmt("check again later"));
 	} else if ((name = confirmed_name(&ptr, &c->ips[i], c->helo)) == NULL) {
 		fcrdns_broken(c, i, label, &ptr, helo_says);
 	} else if (fwd < 0) {
-		/* receivers check that the HELO name exists (Postfix reject_unknown_helo_hostname) */
+		/* receivers check the HELO name exists (Postfix reject_unknown_helo_hostname) */
 		check_add(c, label, ST_FAIL,
 		          check_fmt("%s -> %s -> %s, but %s: receivers that check HELO refuse it",
 		                    ip, name, ip, helo_says),
@@ -130,8 +131,8 @@ check_fcrdns(struct ctx *c, size_t i)
 		check_add(c, label, ST_WARN,
 		          check_fmt("%s -> %s -> %s, but the relay says HELO %s (%s)", ip, name, ip,
 		                    c->helo, helo_says),
-		          check_fmt("set helo_name = %s in the config (or change the PTR to %s)", name,
-		                    c->helo));
+		          check_fmt("set helo_name = %s in the config (or change the PTR to %s)",
+		                    name, c->helo));
 	} else {
 		check_add(c, label, ST_PASS,
 		          check_fmt("%s -> %s -> %s, the HELO name (%s)", ip, name, ip, helo_says),
@@ -162,11 +163,12 @@ check_exchange_online(struct ctx *c, const struct dnsq_list *mx)
 			continue;
 		check_add(
 		    c, "exchange-online", ST_WARN,
-		    check_fmt("%s's MX %s is Exchange Online: the relay's mail to %s's own mailboxes "
-		              "arrives as Direct Send, and with Reject Direct Send on Exchange Online "
-		              "refuses it (550 5.7.68) unless an inbound partner connector "
-		              "recognises the relay",
-		              c->domain, host, c->domain),
+		    check_fmt(
+		        "%s's MX %s is Exchange Online: the relay's mail to %s's own mailboxes "
+		        "arrives as Direct Send, and with Reject Direct Send on Exchange Online "
+		        "refuses it (550 5.7.68) unless an inbound partner connector "
+		        "recognises the relay",
+		        c->domain, host, c->domain),
 		    check_fmt("create a Partner inbound connector for %s that recognises the relay "
 		              "by IP or by its tls_client_cert name (docs/deployment.md section 7 "
 		              "has the PowerShell)",

@@ -57,7 +57,8 @@ targets(const char *domain, struct target *t, size_t max, bool *null_mx)
 		const char *host = domain; /* implicit MX (RFC 5321 5.1) */
 
 		for (size_t i = 0; i < mx.n; i++)
-			if (mx.v[i][0] != '\0' && (mx.v[best][0] == '\0' || atoi(mx.v[i]) < atoi(mx.v[best])))
+			if (mx.v[i][0] != '\0' &&
+			    (mx.v[best][0] == '\0' || atoi(mx.v[i]) < atoi(mx.v[best])))
 				best = i;
 		if (mx.n > 0) {
 			host = strchr(mx.v[best], ' ') + 1;
@@ -140,7 +141,8 @@ read_greeting(int fd, char *line, size_t linelen, const struct timespec *dl)
 			*nl = '\0';
 			snprintf(line, linelen, "%.100s", start);
 			for (char *s = line; *s; s++)
-				if (*s == '\r' || (unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+				if (*s == '\r' || (unsigned char)*s < 0x20 ||
+				    (unsigned char)*s > 0x7e)
 					*s = *s == '\r' ? '\0' : '?';
 			return strncmp(line, "220", 3) == 0 ? P25_OK : P25_NOT_220;
 		}
@@ -153,7 +155,8 @@ read_greeting(int fd, char *line, size_t linelen, const struct timespec *dl)
 static const struct sockaddr_storage *
 source_for(const struct config *cfg, int family)
 {
-	const struct sockaddr_storage *s = family == AF_INET ? &cfg->source_ipv4 : &cfg->source_ipv6;
+	const struct sockaddr_storage *s =
+	    family == AF_INET ? &cfg->source_ipv4 : &cfg->source_ipv6;
 
 	return s->ss_family == family ? s : NULL;
 }
@@ -207,7 +210,8 @@ try_one(const struct config *cfg, const struct target *t, char *line, size_t lin
 		dl.tv_sec += P25_TIMEOUT_MS / 1000;
 		r = read_greeting(fd, line, linelen, &dl);
 		if (r == P25_OK || r == P25_NOT_220)
-			(void)!write(fd, "QUIT\r\n", 6); /* RFC 5321 4.1.1.10; the reply does not matter */
+			(void)!write(fd, "QUIT\r\n",
+			             6); /* RFC 5321 4.1.1.10; the reply does not matter */
 	}
 	close(fd);
 	return r;
@@ -222,21 +226,24 @@ describe(const struct target *t, enum p25 r, const char *line, const struct conf
 
 	if (s != NULL)
 		inet_ntop(t->family,
-		          t->family == AF_INET ? (const void *)&((const struct sockaddr_in *)s)->sin_addr
-		                               : (const void *)&((const struct sockaddr_in6 *)s)->sin6_addr,
+		          t->family == AF_INET
+		              ? (const void *)&((const struct sockaddr_in *)s)->sin_addr
+		              : (const void *)&((const struct sockaddr_in6 *)s)->sin6_addr,
 		          src, sizeof src);
 	switch (r) {
 	case P25_TIMEOUT:
-		return check_fmt("%s [%s]: no answer within %d s", t->host, t->addr, P25_TIMEOUT_MS / 1000);
+		return check_fmt("%s [%s]: no answer within %d s", t->host, t->addr,
+		                 P25_TIMEOUT_MS / 1000);
 	case P25_REFUSED:
 		return check_fmt("%s [%s]: connection refused", t->host, t->addr);
 	case P25_NO_GREETING:
-		return check_fmt("%s [%s]: connected, but no 220 greeting within %d s", t->host, t->addr,
-		                 P25_TIMEOUT_MS / 1000);
+		return check_fmt("%s [%s]: connected, but no 220 greeting within %d s", t->host,
+		                 t->addr, P25_TIMEOUT_MS / 1000);
 	case P25_NOT_220:
 		return check_fmt("%s [%s]: greeting \"%s\" is not 220", t->host, t->addr, line);
 	case P25_BIND:
-		return check_fmt("%s [%s]: cannot use source address %s: %s", t->host, t->addr, src, line);
+		return check_fmt("%s [%s]: cannot use source address %s: %s", t->host, t->addr, src,
+		                 line);
 	default:
 		return check_fmt("%s [%s]: %s", t->host, t->addr, line);
 	}
@@ -247,17 +254,20 @@ fix_for(enum p25 r, const char *domain)
 {
 	switch (r) {
 	case P25_TIMEOUT:
-		return check_fmt("outbound port 25 looks blocked: ask the provider to open it, or run "
-		                 "the relay on a host that may send on port 25");
+		return check_fmt(
+		    "outbound port 25 looks blocked: ask the provider to open it, or run "
+		    "the relay on a host that may send on port 25");
 	case P25_BIND:
-		return check_fmt("source_ipv4/source_ipv6 must be addresses of this host (ip addr)");
+		return check_fmt(
+		    "source_ipv4/source_ipv6 must be addresses of this host (ip addr)");
 	case P25_REFUSED:
 	case P25_NO_GREETING:
 	case P25_NOT_220:
-		return check_fmt("something between here and %s (a provider's filter or proxy) "
-		                 "answers instead of its MX: ask the provider, or try --port25 with "
-		                 "another domain",
-		                 domain);
+		return check_fmt(
+		    "something between here and %s (a provider's filter or proxy) "
+		    "answers instead of its MX: ask the provider, or try --port25 with "
+		    "another domain",
+		    domain);
 	default:
 		return check_fmt("check the host's network, then try again");
 	}
@@ -274,11 +284,12 @@ check_port25(struct ctx *c, const char *domain)
 
 	snprintf(label, sizeof label, "port25 %s", domain);
 	if (n == 0) {
-		check_add(c, label, ST_FAIL,
-		          check_fmt(null_mx ? "%s publishes a null MX (RFC 7505): nothing to connect to"
-		                            : "%s has no MX host with an address",
-		                    domain),
-		          check_fmt("give --port25 a domain that receives mail, such as gmail.com"));
+		check_add(
+		    c, label, ST_FAIL,
+		    check_fmt(null_mx ? "%s publishes a null MX (RFC 7505): nothing to connect to"
+		                      : "%s has no MX host with an address",
+		              domain),
+		    check_fmt("give --port25 a domain that receives mail, such as gmail.com"));
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -287,8 +298,9 @@ check_port25(struct ctx *c, const char *domain)
 
 		if (r == P25_OK) {
 			check_add(c, label, ST_PASS,
-			          check_fmt("%s [%s] port 25 answered: %s%s%s", t[i].host, t[i].addr, line,
-			                    tried ? "; before that " : "", tried ? tried : ""),
+			          check_fmt("%s [%s] port 25 answered: %s%s%s", t[i].host,
+			                    t[i].addr, line, tried ? "; before that " : "",
+			                    tried ? tried : ""),
 			          NULL);
 			free(tried);
 			return;

@@ -243,7 +243,8 @@ print_all_json(const struct ctx *host, const struct ctx *doms, size_t n, enum st
 		json_string(stdout, doms[d].domain);
 		for (int f = 0; f < FAM_N; f++)
 			printf(", \"%s\": %s%s%s", family_name[f], cell[f] < 0 ? "" : "\"",
-			       cell[f] < 0 ? "null" : status_name[cell[f]], cell[f] < 0 ? "" : "\"");
+			       cell[f] < 0 ? "null" : status_name[cell[f]],
+			       cell[f] < 0 ? "" : "\"");
 		printf("}");
 	}
 	printf("\n], \"host\": {\"status\": \"%s\", \"checks\": ",

@@ -403,7 +403,8 @@ parse_dnsbl(struct config_parse *p, const char *v, struct config *c)
 		return config_fail(p, "\"%s\" is not an http:// or https:// URL", url);
 	for (tail = &c->dnsbls; *tail; tail = &(*tail)->next)
 		if (strcasecmp((*tail)->zone, zone) == 0)
-			return config_fail(p, "%s is already listed on line %d", zone, (*tail)->line);
+			return config_fail(p, "%s is already listed on line %d", zone,
+			                   (*tail)->line);
 	b = xcalloc(1, sizeof(*b));
 	b->zone = xstrdup(zone);
 	b->delist = n == 2 ? xstrdup(url) : NULL;
