@@ -425,12 +425,7 @@ config_free(struct config *c)
 		free(k->path);
 		free(k);
 	}
-	for (struct dnsbl_conf *b = c->dnsbls, *bn; b; b = bn) {
-		bn = b->next;
-		free(b->zone);
-		free(b->delist);
-		free(b);
-	}
+	config_dnsbl_free(c);
 	free(c->helo_name);
 	free(c->dns_servers);
 	free(c->metrics_listen);

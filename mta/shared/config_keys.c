@@ -336,83 +336,6 @@ parse_dkim_key(struct config_parse *p, const char *v, struct dkim_key_conf **lis
 	return 0;
 }
 
-/*
- * A blocklist zone: LDH labels, at least two. At most 180 bytes, so that the
- * 32 reversed nibbles of an IPv6 address (RFC 5782 2.4) still fit a name.
- */
-static int
-dnsbl_zone_ok(const char *z)
-{
-	size_t len = strlen(z), label = 0, dots = 0;
-
-	if (len == 0 || len > 180 || z[0] == '.' || z[len - 1] == '.' || z[len - 1] == '-')
-		return -1;
-	for (const char *s = z; *s; s++) {
-		if (*s == '.') {
-			if (label == 0 || s[-1] == '-')
-				return -1;
-			label = 0;
-			dots++;
-		} else if (isalnum((unsigned char)*s) || *s == '_' || (*s == '-' && label > 0)) {
-			if (++label > 63)
-				return -1;
-		} else {
-			return -1;
-		}
-	}
-	return dots > 0 ? 0 : -1;
-}
-
-/* http(s)://, then printable ASCII without spaces or quotes */
-static int
-dnsbl_url_ok(const char *u)
-{
-	const char *rest = strncmp(u, "https://", 8) == 0  ? u + 8
-	                   : strncmp(u, "http://", 7) == 0 ? u + 7
-	                                                   : NULL;
-
-	if (rest == NULL || *rest == '\0' || *rest == '/' || strlen(u) > 512)
-		return -1;
-	for (; *u; u++)
-		if (*u <= ' ' || *u > '~' || *u == '"' || *u == '\\')
-			return -1;
-	return 0;
-}
-
-/* "zen.spamhaus.org https://check.spamhaus.org/", "bl.test", or "none" */
-static int
-parse_dnsbl(struct config_parse *p, const char *v, struct config *c)
-{
-	char zone[256], url[1024], extra[2];
-	int n = sscanf(v, "%255s %1023s %1s", zone, url, extra);
-	struct dnsbl_conf *b, **tail;
-
-	if (n < 1 || n > 2)
-		return config_fail(p, "expected \"ZONE [DELISTING-URL]\" or \"none\"");
-	if (strcmp(zone, "none") == 0 && n == 1) {
-		if (c->dnsbls != NULL)
-			return config_fail(p, "\"none\" but line %d names a list", c->dnsbls->line);
-		c->dnsbl_none = p->line;
-		return 0;
-	}
-	if (c->dnsbl_none)
-		return config_fail(p, "line %d says \"dnsbl = none\"", c->dnsbl_none);
-	if (dnsbl_zone_ok(zone) != 0)
-		return config_fail(p, "\"%s\" is not a DNS zone name", zone);
-	if (n == 2 && dnsbl_url_ok(url) != 0)
-		return config_fail(p, "\"%s\" is not an http:// or https:// URL", url);
-	for (tail = &c->dnsbls; *tail; tail = &(*tail)->next)
-		if (strcasecmp((*tail)->zone, zone) == 0)
-			return config_fail(p, "%s is already listed on line %d", zone,
-			                   (*tail)->line);
-	b = xcalloc(1, sizeof(*b));
-	b->zone = xstrdup(zone);
-	b->delist = n == 2 ? xstrdup(url) : NULL;
-	b->line = p->line;
-	*tail = b;
-	return 0;
-}
-
 /* Forget a metrics_listen set earlier (a later line replaces it). */
 static void
 c_metrics_off(struct config *c)
@@ -643,13 +566,6 @@ set_dkim_key(struct config_parse *p, const struct config_key *k, void *base, con
 	return parse_dkim_key(p, v, FIELD(base, k));
 }
 
-static int
-set_dnsbl(struct config_parse *p, const struct config_key *k, void *base, const char *v)
-{
-	(void)k;
-	return parse_dnsbl(p, v, base);
-}
-
 /* "IP:PORT" as for a listener; "" or "off": no metrics endpoint */
 static int
 set_metrics(struct config_parse *p, const struct config_key *k, void *base, const char *v)
@@ -666,6 +582,18 @@ set_metrics(struct config_parse *p, const struct config_key *k, void *base, cons
 	c->metrics_addr = tmp.addr;
 	c->metrics_addrlen = tmp.addrlen;
 	c->metrics_listen = xstrdup(v);
+	return 0;
+}
+
+/* dnsbl = ZONE [URL] | none (config_dnsbl.c); base is the struct config */
+static int
+set_dnsbl(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	char why[512];
+
+	(void)k;
+	if (config_dnsbl_add(base, v, p->line, why, sizeof why) != 0)
+		return config_fail(p, "%s", why);
 	return 0;
 }
 
