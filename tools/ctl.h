@@ -55,8 +55,10 @@ struct config;
 
 /*
  * The daemon's configuration: path, or CTL_DEFAULT_CONF when path is NULL
- * and that file exists, else the embedded default. On error prints
- * "PROG: FILE:LINE: KEY: reason" and returns -1. Free *out with config_free.
+ * and that file exists, else the embedded default. Its dns_servers,
+ * dns_timeout and dns_tries then apply to every tools/dnsq lookup of the
+ * process. On error prints "PROG: FILE:LINE: KEY: reason" and returns -1.
+ * Free *out with config_free.
  */
 int ctl_load_config(const char *prog, const char *path, struct config **out);
 
@@ -126,6 +128,36 @@ int ctl_dns_args(int argc, char **argv, const char *prog, const struct option *l
 
 /* The config's source_ipv4 and source_ipv6 (0, 1 or 2 of them) into out. */
 size_t ctl_config_ips(const struct config *c, struct spf_ip *out);
+
+/* Where the relay's outgoing address of one family comes from (ctl_egress_ip). */
+enum ctl_egress_from {
+	CTL_EGRESS_NONE,   /* not set, and the kernel has no route */
+	CTL_EGRESS_CONFIG, /* source_ipv4 / source_ipv6 */
+	CTL_EGRESS_KERNEL, /* the source the kernel picks for a global destination */
+};
+
+/*
+ * The relay's outgoing address of family (AF_INET or AF_INET6) into out:
+ * the config's source_ipv4/6, else the kernel's choice, found with a UDP
+ * socket connect()ed to a global address (nothing is sent) and
+ * getsockname(). The daemon's connections use the same when unpinned.
+ */
+enum ctl_egress_from ctl_egress_ip(const struct config *c, int family, struct spf_ip *out);
+
+/*
+ * NULL for an address receivers can see, else why not: RFC 1918 private,
+ * RFC 6598 shared (carrier-grade NAT), loopback, link-local, RFC 4193
+ * unique local or unspecified. Behind NAT, receivers see another address.
+ */
+const char *ctl_ip_nonpublic(const struct spf_ip *ip);
+
+/*
+ * Load conf (NULL: CTL_DEFAULT_CONF when it exists) only for its DNS
+ * settings, for a command that needs nothing else from it (ctl_load_config
+ * applies dns_servers, dns_timeout and dns_tries to tools/dnsq). -1 after
+ * printing the config error.
+ */
+int ctl_dns_setup(const char *prog, const char *conf);
 
 /* helo_name, or hostname when it is not set. */
 const char *ctl_helo_name(const struct config *c);

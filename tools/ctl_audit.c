@@ -13,6 +13,7 @@
  * Within a class, the most recently seen first.
  */
 #include "tools/ctl.h"
+#include "tools/json.h"
 
 #include <getopt.h>
 #include <stdint.h>
@@ -143,23 +144,6 @@ utc(char *out, size_t len, time_t t, int iso)
 	strftime(out, len, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M", &tm);
 }
 
-/* JSON string (RFC 8259 7): quotes, backslash and control bytes escaped; UTF-8 as is. */
-static void
-json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static void
 json_list(FILE *f, const char *joined)
 {
@@ -174,7 +158,7 @@ json_list(FILE *f, const char *joined)
 		         (int)(n < SPOOL_AUDIT_VALUE_MAX ? n : SPOOL_AUDIT_VALUE_MAX), p);
 		if (!first)
 			fputs(", ", f);
-		json_str(f, v);
+		json_write_str(f, v);
 		first = 0;
 		p += n;
 		if (*p == ',')
@@ -197,17 +181,17 @@ print_json(const struct spool_audit_row *rows, size_t n)
 		fputs(i ? ",\n {" : "\n {", stdout);
 		printf("\"risk\": \"%s\", \"risk_rank\": %d, \"client_ip\": ",
 		       risk_names[risk_of(r)], risk_of(r) + 1);
-		json_str(stdout, r->client_ip);
+		json_write_str(stdout, r->client_ip);
 		fputs(", \"user\": ", stdout);
-		json_str(stdout, r->auth_user);
+		json_write_str(stdout, r->auth_user);
 		fputs(", \"tls_version\": ", stdout);
-		json_str(stdout, r->tls_version);
+		json_write_str(stdout, r->tls_version);
 		fputs(", \"tls_cipher\": ", stdout);
-		json_str(stdout, r->tls_cipher);
+		json_write_str(stdout, r->tls_cipher);
 		fputs(", \"worst_tls\": ", stdout);
-		json_str(stdout, r->worst_tls);
+		json_write_str(stdout, r->worst_tls);
 		fputs(", \"auth_mech\": ", stdout);
-		json_str(stdout, r->auth_mech);
+		json_write_str(stdout, r->auth_mech);
 		printf(", \"plaintext_auth\": %s, \"allowlisted\": %s, \"messages\": %lld,"
 		       " \"senders\": ",
 		       r->plaintext_auth ? "true" : "false", r->allowlisted ? "true" : "false",

@@ -247,6 +247,7 @@ run_all(struct ctx *host, const struct check_opts *o)
 		enum dnsq_status st = dnsq_exists(names[d]);
 
 		doms[d] = *host;
+		doms[d].r = (struct report){NULL, 0}; /* the host's lines (egress) stay the host's */
 		doms[d].domain = names[d];
 		if (st == DNSQ_OK)
 			check_domain(&doms[d]);
@@ -292,6 +293,7 @@ ctl_dns_check(int argc, char **argv)
 	}
 	for (size_t i = 0; i < c.nips; i++)
 		spf_ip_format(&c.ips[i], c.ipstr[i], sizeof c.ipstr[i]);
+	check_egress(&c, o.d.nips > 0); /* a host check, first: it may add the detected address */
 	check_spf_quiet();
 	rc = o.all ? run_all(&c, &o) : run_one(&c, &o, domain);
 	config_free(cfg);

@@ -83,6 +83,12 @@ void check_dmarc(struct ctx *c);
 void check_alignment(struct ctx *c);
 /* fcrdns IP: egress address ips[i] -> PTR -> A/AAAA, and the HELO name. */
 void check_fcrdns(struct ctx *c, size_t i);
+/*
+ * egress IP: the relay's outgoing address per family and where it comes
+ * from (given: --ip4/--ip6 were); WARN behind NAT. A detected public address
+ * joins ips when none was given or set (tools/ctl_check_egress.c).
+ */
+void check_egress(struct ctx *c, bool given);
 /* mx: the domain receives mail (bounces and reports reach it); exchange-online. */
 void check_mx(struct ctx *c);
 /* dnsbl: the egress addresses on the config's (or built-in) blocklists (ctl_check_dnsbl.c). */

@@ -151,6 +151,17 @@ read_greeting(int fd, char *line, size_t linelen, const struct timespec *dl)
 	}
 }
 
+/* QUIT (RFC 5321 4.1.1.10) and a moment for its 221 before closing; the reply does not matter. */
+static void
+quit(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char buf[512];
+
+	if (write(fd, "QUIT\r\n", 6) == 6 && poll(&p, 1, 2000) == 1)
+		(void)!read(fd, buf, sizeof buf);
+}
+
 /* The source address of the config for family, or NULL (the kernel's choice). */
 static const struct sockaddr_storage *
 source_for(const struct config *cfg, int family)
@@ -210,8 +221,7 @@ try_one(const struct config *cfg, const struct target *t, char *line, size_t lin
 		dl.tv_sec += P25_TIMEOUT_MS / 1000;
 		r = read_greeting(fd, line, linelen, &dl);
 		if (r == P25_OK || r == P25_NOT_220)
-			(void)!write(fd, "QUIT\r\n",
-			             6); /* RFC 5321 4.1.1.10; the reply does not matter */
+			quit(fd);
 	}
 	close(fd);
 	return r;

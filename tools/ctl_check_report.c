@@ -4,6 +4,7 @@
  * calls neither checking file, so both depend on it one way.
  */
 #include "tools/ctl_check.h"
+#include "tools/json.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -49,27 +50,11 @@ check_add(struct ctx *c, const char *name, enum status st, char *detail, char *f
 
 /* ---- output ---- */
 
+/* one JSON string writer for tools/ (json.c): strict UTF-8 whatever DNS held */
 static void
 json_string(FILE *f, const char *s)
 {
-	if (s == NULL) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch < 0x20 || ch == 0x7f)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
+	json_write_str(f, s);
 }
 
 /* The checks of r as a JSON array, one per line. */
@@ -125,9 +110,13 @@ static const char *const status_upper[] = {"PASS", "WARN", "FAIL"};
 static void
 print_check(const struct check *k)
 {
-	printf("%-4s  %-22s %s\n", status_upper[k->st], k->name, k->detail);
-	if (k->fix != NULL)
-		printf("      %-22s fix: %s\n", "", k->fix);
+	printf("%-4s  %-22s ", status_upper[k->st], k->name);
+	json_write_text(stdout, k->detail); /* DNS bytes: \xNN, never raw to a terminal */
+	if (k->fix != NULL) {
+		printf("\n      %-22s fix: ", "");
+		json_write_text(stdout, k->fix);
+	}
+	putchar('\n');
 }
 
 static void

@@ -1,9 +1,11 @@
 /*
  * ctl_common: what every mxrelayctl sub-command shares (ctl.h): loading
- * the daemon's configuration, and the usage-error and --help output of the
- * option parsers, so each command's messages read the same.
+ * the daemon's configuration (and its resolvers for tools/dnsq), and the
+ * usage-error and --help output of the option parsers, so each command's
+ * messages read the same.
  */
 #include "tools/ctl.h"
+#include "tools/dnsq.h"
 #include "mta/shared/config.h"
 
 #include <getopt.h>
@@ -19,6 +21,14 @@ ctl_load_config(const char *prog, const char *path, struct config **out)
 		path = CTL_DEFAULT_CONF;
 	if (config_load(out, path, err, sizeof err) != 0) {
 		fprintf(stderr, "%s: %s\n", prog, err);
+		return -1;
+	}
+	/* the relay's resolvers for every lookup, never silently /etc/resolv.conf */
+	dnsq_set_timeout((*out)->dns_timeout_ms, (*out)->dns_tries);
+	if (dnsq_set_servers((*out)->dns_servers, err, sizeof err) != 0) {
+		fprintf(stderr, "%s: %s: dns_servers: %s\n", prog, ctl_config_name(*out), err);
+		config_free(*out);
+		*out = NULL;
 		return -1;
 	}
 	return 0;

@@ -54,24 +54,60 @@ spf_args(int argc, char **argv, struct ctl_dns_opts *o)
 	return ctl_dns_args(argc, argv, SPF_PROG, longopts, o);
 }
 
-/* The relay's addresses from the config when none were given. -1: exit status in *rc. */
+/*
+ * One family's egress address appended to o->ips: source_ipv4/6, else the
+ * kernel's choice (said on stdout, with how to pin it). A detected address
+ * behind NAT is never authorised: nat says why instead.
+ */
+static void
+spf_egress(const struct config *c, int family, struct ctl_dns_opts *o, char *nat, size_t natlen)
+{
+	const char *key = family == AF_INET ? "source_ipv4" : "source_ipv6", *why;
+	char v = family == AF_INET ? '4' : '6', text[INET6_ADDRSTRLEN];
+	struct spf_ip ip;
+	enum ctl_egress_from from = ctl_egress_ip(c, family, &ip);
+
+	if (from == CTL_EGRESS_NONE)
+		return;
+	spf_ip_format(&ip, text, sizeof text);
+	if (from == CTL_EGRESS_KERNEL && (why = ctl_ip_nonpublic(&ip)) != NULL) {
+		snprintf(nat, natlen,
+		         ", and %s, the kernel's choice for outgoing IPv%c, is %s: behind NAT "
+		         "receivers see another address",
+		         text, v, why);
+		return;
+	}
+	if (from == CTL_EGRESS_KERNEL)
+		printf("note: %s sets no %s: %s is the address the kernel picks for outgoing IPv%c "
+		       "(detected); pin it with \"%s %s\" in %s\n\n",
+		       ctl_config_name(c), key, text, v, key, text, ctl_config_name(c));
+	o->ips[o->nips++] = ip;
+}
+
+/*
+ * The relay's egress addresses when none were given (spf_egress per
+ * family). The config is loaded either way: its dns_servers serve every
+ * lookup. -1: exit status in *rc.
+ */
 static int
 spf_relay_ips(struct ctl_dns_opts *o, int *rc)
 {
 	struct config *c;
+	char nat[300] = "";
 
-	if (o->nips > 0)
-		return 0;
 	if (ctl_load_config(SPF_PROG, o->conf, &c) != 0) {
 		*rc = 1;
 		return -1;
 	}
-	o->nips = ctl_config_ips(c, o->ips);
+	if (o->nips == 0) {
+		spf_egress(c, AF_INET, o, nat, sizeof nat);
+		spf_egress(c, AF_INET6, o, nat, sizeof nat);
+	}
 	if (o->nips == 0) {
 		fprintf(stderr,
-		        SPF_PROG ": %s sets no source_ipv4 or source_ipv6: give the relay's "
+		        SPF_PROG ": %s sets no source_ipv4 or source_ipv6%s: give the relay's "
 		                 "addresses with --ip4/--ip6\n",
-		        ctl_config_name(c));
+		        ctl_config_name(c), nat);
 		*rc = 2;
 	}
 	config_free(c);

@@ -1,8 +1,9 @@
 /*
  * ctl_dns_common: what the DNS and DKIM commands of mxrelayctl share (ctl.h):
- * argument checks, the relay's addresses and HELO name from the config, SPF
- * record lookups, TXT record printing and the usage text of `dns`. It calls
- * no command, so dns, dns check and dkim depend on it one way.
+ * argument checks, the relay's addresses and HELO name from the config, its
+ * egress address (source_ipv4/6, else the kernel's choice), SPF record
+ * lookups, TXT record printing and the usage text of `dns`. It calls no
+ * command, so dns, dns check and dkim depend on it one way.
  */
 #include "tools/ctl.h"
 #include "tools/dnsq.h"
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* ---- shared helpers ---- */
 
@@ -138,6 +140,117 @@ ctl_config_ips(const struct config *c, struct spf_ip *out)
 	return n;
 }
 
+/* Global destinations (a.root-servers.net) for the kernel's choice of source: nothing is sent. */
+#define EGRESS_PROBE4 "198.41.0.4"
+#define EGRESS_PROBE6 "2001:503:ba3e::2:30"
+
+/* The source address the kernel picks for a UDP socket connect()ed to a global address. */
+static int
+kernel_source(int family, struct spf_ip *out)
+{
+	struct sockaddr_storage to, me;
+	socklen_t len = sizeof me, tolen = family == AF_INET ? sizeof(struct sockaddr_in)
+	                                                     : sizeof(struct sockaddr_in6);
+	int fd, rc = -1;
+
+	memset(&to, 0, sizeof to);
+	if (family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&to;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(53);
+		inet_pton(AF_INET, EGRESS_PROBE4, &s4->sin_addr);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&to;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(53);
+		inet_pton(AF_INET6, EGRESS_PROBE6, &s6->sin6_addr);
+	}
+	if ((fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	/* connect() on UDP only routes (ENETUNREACH without a route); no packet leaves */
+	if (connect(fd, (struct sockaddr *)&to, tolen) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&me, &len) == 0 && me.ss_family == family) {
+		memset(out, 0, sizeof *out);
+		out->family = family;
+		if (family == AF_INET)
+			memcpy(out->addr, &((struct sockaddr_in *)&me)->sin_addr, 4);
+		else
+			memcpy(out->addr, &((struct sockaddr_in6 *)&me)->sin6_addr, 16);
+		rc = 0;
+	}
+	close(fd);
+	return rc;
+}
+
+enum ctl_egress_from
+ctl_egress_ip(const struct config *c, int family, struct spf_ip *out)
+{
+	struct spf_ip ips[2];
+	size_t n = ctl_config_ips(c, ips);
+
+	for (size_t i = 0; i < n; i++) {
+		if (ips[i].family == family) {
+			*out = ips[i];
+			return CTL_EGRESS_CONFIG;
+		}
+	}
+	return kernel_source(family, out) == 0 ? CTL_EGRESS_KERNEL : CTL_EGRESS_NONE;
+}
+
+/* Whether the first bits of a (network order) match prefix. */
+static bool
+in_prefix(const unsigned char *a, const unsigned char *prefix, unsigned bits)
+{
+	for (unsigned i = 0; i < bits; i++) {
+		unsigned byte = i / 8, bit = 7 - i % 8;
+
+		if (((a[byte] >> bit) & 1u) != ((prefix[byte] >> bit) & 1u))
+			return false;
+	}
+	return true;
+}
+
+const char *
+ctl_ip_nonpublic(const struct spf_ip *ip)
+{
+	static const struct {
+		int family;
+		unsigned char prefix[16];
+		unsigned bits;
+		const char *what;
+	} ranges[] = {
+	    {AF_INET, {10}, 8, "private (RFC 1918)"},
+	    {AF_INET, {172, 16}, 12, "private (RFC 1918)"},
+	    {AF_INET, {192, 168}, 16, "private (RFC 1918)"},
+	    {AF_INET, {100, 64}, 10, "shared address space, carrier-grade NAT (RFC 6598)"},
+	    {AF_INET, {127}, 8, "loopback (RFC 1122 3.2.1.3)"},
+	    {AF_INET, {169, 254}, 16, "link-local (RFC 3927)"},
+	    {AF_INET, {0}, 8, "unspecified (RFC 1122 3.2.1.3)"},
+	    {AF_INET6, {0xfc}, 7, "unique local (RFC 4193)"},
+	    {AF_INET6, {0xfe, 0x80}, 10, "link-local (RFC 4291 2.5.6)"},
+	    {AF_INET6, {0}, 127, "loopback or unspecified (RFC 4291 2.5.2)"},
+	};
+
+	for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+		if (ranges[i].family == ip->family &&
+		    in_prefix(ip->addr, ranges[i].prefix, ranges[i].bits))
+			return ranges[i].what;
+	return NULL;
+}
+
+int
+ctl_dns_setup(const char *prog, const char *conf)
+{
+	struct config *c;
+
+	if (ctl_load_config(prog, conf, &c) != 0)
+		return -1;
+	config_free(c);
+	return 0;
+}
+
 const char *
 ctl_helo_name(const struct config *c)
 {
@@ -214,7 +327,7 @@ ctl_dns_usage(FILE *f)
 	      "      the SPF record authorising the relay's addresses (source_ipv4/6 of\n"
 	      "      CONF, or --ip4/--ip6), merged into DOMAIN's published record or\n"
 	      "      --current, with warnings (+all, ptr, no all, lookups, length).\n"
-	      "  dns dmarc DOMAIN [--rua mailto:ADDR]\n"
+	      "  dns dmarc DOMAIN [--rua mailto:ADDR] [-c CONF]\n"
 	      "      a starter DMARC record (p=none; reports to ADDR, default\n"
 	      "      dmarc@DOMAIN) and what to tighten later.\n"
 	      "  dns dkim DOMAIN [-c CONF]\n"
@@ -226,6 +339,7 @@ ctl_dns_usage(FILE *f)
 	      "      summary table), and the relay's reverse DNS (FCrDNS with helo_name)\n"
 	      "      and DNS blocklist listings; --port25 also connects to MXDOMAIN's MX\n"
 	      "      on port 25. Exit 0 all pass, 3 worst is a warning, 1 a failure.\n"
-	      "      CONF defaults to " CTL_DEFAULT_CONF " (else the built-in default)\n",
+	      "      CONF defaults to " CTL_DEFAULT_CONF " (else the built-in default);\n"
+	      "      every lookup goes to its dns_servers (else /etc/resolv.conf's)\n",
 	      f);
 }

@@ -74,20 +74,24 @@ ctl_dns_dmarc(int argc, char **argv)
 	enum { OPT_RUA = 256 };
 	static const struct option longopts[] = {
 	    {"rua", required_argument, NULL, OPT_RUA},
+	    {"config", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	char domain[256], name[300], rua_buf[300], err[512], *rec = NULL, *zone = NULL;
-	const char *rua = NULL;
+	const char *rua = NULL, *conf = NULL;
 	struct dmarc_rua r;
 	int ch, rc = 1;
 
 	opterr = 0;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_RUA:
 			rua = optarg;
+			break;
+		case 'c':
+			conf = optarg;
 			break;
 		default:
 			return ctl_opt_end(ch, argv, DMARC_PROG, ctl_dns_usage);
@@ -95,7 +99,8 @@ ctl_dns_dmarc(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return ctl_usage_error(DMARC_PROG, ctl_dns_usage, "expected exactly one DOMAIN", NULL);
-	if (ctl_domain_arg(DMARC_PROG, argv[optind], domain) != 0)
+	if (ctl_domain_arg(DMARC_PROG, argv[optind], domain) != 0 ||
+	    ctl_dns_setup(DMARC_PROG, conf) != 0) /* the config's dns_servers */
 		return 1;
 	if (rua == NULL) {
 		snprintf(rua_buf, sizeof rua_buf, "mailto:dmarc@%s", domain);

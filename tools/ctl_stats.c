@@ -9,6 +9,7 @@
  * surface) to the tool for nothing.
  */
 #include "tools/ctl.h"
+#include "tools/json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -288,7 +289,9 @@ print_json(const struct page *p)
 			;
 		if (j < i)
 			continue; /* family already printed */
-		printf("%s\n  \"%s\": ", first ? "" : ",", s->name);
+		printf("%s\n  ", first ? "" : ",");
+		json_write_str(stdout, s->name); /* text from an HTTP page: strict JSON */
+		fputs(": ", stdout);
 		first = 0;
 		if (s->label[0] == '\0') {
 			printf("%.17g", s->value);
@@ -296,9 +299,11 @@ print_json(const struct page *p)
 		}
 		fputs("{", stdout);
 		for (j = i; j < p->n; j++)
-			if (strcmp(p->s[j].name, s->name) == 0)
-				printf("%s\"%s\": %.17g", j == i ? "" : ", ", p->s[j].label,
-				       p->s[j].value);
+			if (strcmp(p->s[j].name, s->name) == 0) {
+				fputs(j == i ? "" : ", ", stdout);
+				json_write_str(stdout, p->s[j].label);
+				printf(": %.17g", p->s[j].value);
+			}
 		fputs("}", stdout);
 	}
 	fputs("\n}\n", stdout);

@@ -192,28 +192,6 @@ by_domain(const void *a, const void *b)
 	return strcasecmp(((const struct dom *)a)->domain, ((const struct dom *)b)->domain);
 }
 
-/* JSON string (RFC 8259 7): quotes, backslash and control bytes escaped; bad UTF-8 as U+FFFD. */
-static void
-json_str(const char *s)
-{
-	size_t n = strlen(s), k;
-
-	putchar('"');
-	for (; n > 0; s += k ? k : 1, n -= k ? k : 1) {
-		unsigned char c = (unsigned char)*s;
-		k = tlsrpt_utf8_len(s, n);
-		if (k == 0)
-			fputs("\xef\xbf\xbd", stdout); /* U+FFFD: JSON is UTF-8 (RFC 8259 8.1) */
-		else if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			printf("\\u%04x", c);
-		else
-			fwrite(s, 1, k, stdout);
-	}
-	putchar('"');
-}
-
 static void
 print_json(const struct agg *a, const char *since)
 {
@@ -223,7 +201,7 @@ print_json(const struct agg *a, const char *since)
 	for (i = 0; i < a->n; i++) {
 		const struct dom *d = &a->d[i];
 		printf("%s\n {\"domain\": ", i ? "," : "");
-		json_str(d->domain);
+		json_write_str(stdout, d->domain);
 		printf(", \"delivered\": {");
 		for (k = 0; k < NKINDS; k++)
 			printf("%s\"%s\": %lld", k ? ", " : "", kinds[k],

@@ -1,24 +1,36 @@
 /*
- * tools/dnsq: blocking lookups through glibc's stub resolver (see dnsq.h).
+ * tools/dnsq: blocking lookups through c-ares (see dnsq.h).
  *
- * res_nquery follows the resolver configuration, retries over TCP when an
- * answer is truncated (large DKIM keys) and maps the response code into
- * res_h_errno: HOST_NOT_FOUND for NXDOMAIN, NO_DATA for an empty NOERROR
- * answer, anything else is a failure we cannot conclude from.
+ * One process-wide channel, made on the first lookup: the servers of
+ * dnsq_set_servers (the config's dns_servers) or /etc/resolv.conf's, with
+ * dnsq_set_timeout's bounds. A lookup runs the channel with poll() until
+ * its callback fired; c-ares retries over TCP when an answer is truncated
+ * (large DKIM keys). The answer itself is read by tools/dnsq_parse.c, which
+ * keeps NXDOMAIN, NODATA and failures apart and follows CNAME chains.
  */
 #include "tools/dnsq.h"
+#include "tools/dnsq_parse.h"
 
+#include <ares.h>
 #include <arpa/inet.h>
-#include <arpa/nameser.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <resolv.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
-#define ANSWER_MAX 65536 /* the largest DNS message (over TCP) */
+#define DEFAULT_TIMEOUT_MS 2000 /* the daemon's defaults (mta/shared/config.c) */
+#define DEFAULT_TRIES 2
+#define REQUERY_MAX 8 /* CNAME targets asked for again (an authoritative server's answers) */
+
+static struct {
+	ares_channel ch;
+	bool ready, lib;
+	char *servers; /* NULL: resolv.conf */
+	unsigned timeout_ms, tries;
+} q = {.timeout_ms = DEFAULT_TIMEOUT_MS, .tries = DEFAULT_TRIES};
 
 const char *
 dnsq_strerror(enum dnsq_status st)
@@ -46,180 +58,192 @@ dnsq_list_free(struct dnsq_list *l)
 	l->n = 0;
 }
 
-static int
-list_add(struct dnsq_list *l, char *s)
+static void
+channel_close(void)
 {
-	char **nv;
+	if (q.ready)
+		ares_destroy(q.ch);
+	q.ready = false;
+	free(q.servers);
+	q.servers = NULL;
+	if (q.lib)
+		ares_library_cleanup();
+	q.lib = false;
+}
 
-	if (s == NULL)
-		return -1;
-	nv = realloc(l->v, (l->n + 1) * sizeof *nv);
-	if (nv == NULL) {
-		free(s);
+/* A channel with servers (NULL: resolv.conf) into *ch; -1 with err. */
+static int
+channel_new(ares_channel *ch, const char *servers, char *err, size_t errlen)
+{
+	struct ares_options o;
+	int rc;
+
+	if (!q.lib) {
+		if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+			snprintf(err, errlen, "c-ares cannot start");
+			return -1;
+		}
+		q.lib = true;
+		atexit(channel_close); /* quiet leak checkers */
+	}
+	memset(&o, 0, sizeof o);
+	o.timeout = (int)q.timeout_ms; /* c-ares doubles it on each round over the servers */
+	o.tries = (int)q.tries;
+	rc = ares_init_options(ch, &o, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	if (rc != ARES_SUCCESS) {
+		snprintf(err, errlen, "c-ares cannot start: %s", ares_strerror(rc));
 		return -1;
 	}
-	l->v = nv;
-	l->v[l->n++] = s;
+	if (servers != NULL && (rc = ares_set_servers_ports_csv(*ch, servers)) != ARES_SUCCESS) {
+		snprintf(err, errlen, "bad DNS server list '%s': %s", servers, ares_strerror(rc));
+		ares_destroy(*ch);
+		return -1;
+	}
 	return 0;
 }
 
-static void
-lowercase(char *s)
+static bool
+channel_ready(void)
 {
-	for (; *s; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s + ('a' - 'A'));
+	char err[256];
+
+	if (!q.ready && channel_new(&q.ch, q.servers, err, sizeof err) == 0)
+		q.ready = true;
+	return q.ready;
 }
 
-/* our own resolver state: libspf2 initialises and closes the global _res itself */
-static struct __res_state res;
-
-static void
-close_res(void)
+int
+dnsq_set_servers(const char *servers, char *err, size_t errlen)
 {
-	res_nclose(&res);
-}
+	ares_channel ch;
+	char *copy = NULL;
 
-/* One query; on DNSQ_OK *msg is initialised over the malloc'ed *buf. */
-static enum dnsq_status
-query(const char *name, ns_type type, unsigned char **buf, ns_msg *msg)
-{
-	static bool ready;
-	int n;
-
-	*buf = NULL;
-	if (!ready) {
-		if (res_ninit(&res) != 0)
-			return DNSQ_FAIL;
-		ready = true;
-		atexit(close_res); /* releases the parsed resolv.conf (quiet leak checkers) */
-	}
-	*buf = malloc(ANSWER_MAX);
-	if (*buf == NULL)
-		return DNSQ_FAIL;
-	n = res_nquery(&res, name, ns_c_in, type, *buf, ANSWER_MAX);
-	if (n < 0) {
-		free(*buf);
-		*buf = NULL;
-		if (res.res_h_errno == HOST_NOT_FOUND)
-			return DNSQ_NXDOMAIN;
-		if (res.res_h_errno == NO_DATA)
-			return DNSQ_NODATA;
-		return DNSQ_FAIL;
-	}
-	if (ns_initparse(*buf, n, msg) < 0) {
-		free(*buf);
-		*buf = NULL;
-		return DNSQ_FAIL;
-	}
-	return DNSQ_OK;
-}
-
-/* TXT rdata: one or more <length><bytes> character-strings, joined. */
-static char *
-txt_join(const unsigned char *rd, size_t rdlen)
-{
-	char *s = malloc(rdlen + 1);
-	size_t pos = 0, i = 0;
-
-	if (s == NULL)
-		return NULL;
-	while (i < rdlen) {
-		size_t len = rd[i++];
-
-		if (len > rdlen - i) {
-			free(s);
-			return NULL;
+	if (servers != NULL && servers[0] != '\0') {
+		if ((copy = strdup(servers)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
 		}
-		for (size_t k = 0; k < len; k++)
-			s[pos++] = rd[i + k] != '\0' ? (char)rd[i + k] : '?';
-		i += len;
+		/* checked on a channel of its own: a bad list leaves the current one */
+		if (channel_new(&ch, copy, err, errlen) != 0) {
+			free(copy);
+			return -1;
+		}
+		ares_destroy(ch);
 	}
-	s[pos] = '\0';
-	return s;
+	if (q.ready)
+		ares_destroy(q.ch);
+	q.ready = false;
+	free(q.servers);
+	q.servers = copy;
+	return 0;
 }
 
-/* The domain name at rd, lowercase, without the trailing dot ("." for the root). */
-static char *
-rdata_name(const ns_msg *msg, const unsigned char *rd)
+void
+dnsq_set_timeout(unsigned timeout_ms, unsigned tries)
 {
-	char name[NS_MAXDNAME];
-
-	if (ns_name_uncompress(ns_msg_base(*msg), ns_msg_end(*msg), rd, name, sizeof name) < 0)
-		return NULL;
-	if (name[0] == '\0')
-		snprintf(name, sizeof name, "%s", ".");
-	lowercase(name);
-	return strdup(name);
+	q.timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
+	q.tries = tries > 0 ? tries : DEFAULT_TRIES;
+	if (q.ready)
+		ares_destroy(q.ch); /* the next lookup makes one with the new bounds */
+	q.ready = false;
 }
 
-/* One answer record as text, or NULL when it is malformed. */
-static char *
-rr_text(const ns_msg *msg, const ns_rr *rr)
-{
-	const unsigned char *rd = ns_rr_rdata(*rr);
-	size_t rdlen = ns_rr_rdlen(*rr);
-	char buf[INET6_ADDRSTRLEN + 16], *host, *s;
+struct answer {
+	bool done;
+	int status;
+	unsigned char *buf; /* a copy of the response, malloc'd */
 	size_t len;
+};
 
-	switch (ns_rr_type(*rr)) {
-	case ns_t_txt:
-		return txt_join(rd, rdlen);
-	case ns_t_a:
-		return rdlen == 4 && inet_ntop(AF_INET, rd, buf, sizeof buf) ? strdup(buf) : NULL;
-	case ns_t_aaaa:
-		return rdlen == 16 && inet_ntop(AF_INET6, rd, buf, sizeof buf) ? strdup(buf) : NULL;
-	case ns_t_ptr:
-		return rdata_name(msg, rd);
-	case ns_t_soa:
-		return strdup("SOA"); /* only its presence matters (dnsq_exists) */
-	case ns_t_mx:
-		if (rdlen < 3 || (host = rdata_name(msg, rd + 2)) == NULL)
-			return NULL;
-		/* "PREF HOST": a 16-bit preference is at most 5 digits */
-		len = strlen(host) + 7;
-		s = malloc(len);
-		if (s != NULL)
-			snprintf(s, len, "%u %s", (unsigned)ns_get16(rd), host);
-		free(host);
-		return s;
-	default:
-		return NULL;
+static void
+on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct answer *a = arg;
+
+	(void)timeouts;
+	a->done = true;
+	a->status = status;
+	/* c-ares hands NXDOMAIN and NODATA responses over too: their RCODE is read here */
+	if (abuf != NULL && alen > 0 && (a->buf = malloc((size_t)alen)) != NULL) {
+		memcpy(a->buf, abuf, (size_t)alen);
+		a->len = (size_t)alen;
 	}
 }
 
-/* The records of type in the answer section of name's lookup, appended to out. */
-static enum dnsq_status
-lookup(const char *name, ns_type type, struct dnsq_list *out)
+/* Run the channel until a's callback fired (c-ares' own timeouts bound the wait). */
+static void
+run_until(struct answer *a)
 {
-	unsigned char *buf;
-	ns_msg msg;
-	ns_rr rr;
-	enum dnsq_status st = query(name, type, &buf, &msg);
-	size_t before = out->n;
+	while (!a->done) {
+		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+		/* c-ares' macros shift a signed int by up to 31: test the bits unsigned */
+		unsigned bits = (unsigned)ares_getsock(q.ch, socks, ARES_GETSOCK_MAXNUM);
+		struct timeval tv, *tvp;
+		nfds_t n = 0;
 
-	if (st != DNSQ_OK)
-		return st;
-	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
-		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0) {
-			st = DNSQ_FAIL;
-			break;
+		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+			bool r = (bits >> i) & 1u, w = (bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u;
+
+			if (!r && !w)
+				continue;
+			pfd[n].fd = socks[i];
+			pfd[n].events = (short)((r ? POLLIN : 0) | (w ? POLLOUT : 0));
+			pfd[n++].revents = 0;
 		}
-		if (ns_rr_type(rr) != type)
-			continue; /* CNAMEs on the way */
-		if (list_add(out, rr_text(&msg, &rr)) != 0) {
-			st = DNSQ_FAIL;
-			break;
-		}
+		tvp = ares_timeout(q.ch, NULL, &tv);
+		poll(pfd, n, tvp ? (int)(tvp->tv_sec * 1000 + tvp->tv_usec / 1000) : 1000);
+		for (nfds_t i = 0; i < n; i++)
+			ares_process_fd(q.ch,
+			                pfd[i].revents & (POLLIN | POLLERR | POLLHUP)
+			                    ? pfd[i].fd
+			                    : ARES_SOCKET_BAD,
+			                pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD);
+		if (n == 0)
+			ares_process_fd(q.ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 	}
-	free(buf);
-	if (st == DNSQ_OK && out->n == before)
-		st = DNSQ_NODATA;
+}
+
+/* One query of name; the records of type appended to out (*next: a CNAME target to ask). */
+static enum dnsq_status
+query(const char *name, enum dnsq_type type, struct dnsq_list *out, char *next)
+{
+	struct answer a = {false, 0, NULL, 0};
+	enum dnsq_status st;
+
+	next[0] = '\0';
+	if (!channel_ready())
+		return DNSQ_FAIL;
+	ares_query(q.ch, name, 1 /* IN */, (int)type, on_answer, &a);
+	run_until(&a);
+	if (a.buf == NULL)
+		return DNSQ_FAIL; /* timeout, unreachable, refused over every server */
+	st = dnsq_parse(a.buf, a.len, name, type, out, next);
+	free(a.buf);
 	return st;
 }
 
+/* The records of type in the answer of name's lookup (CNAMEs followed), appended to out. */
 static enum dnsq_status
-lookup_list(const char *name, ns_type type, struct dnsq_list *out)
+lookup(const char *name, enum dnsq_type type, struct dnsq_list *out)
+{
+	char cur[DNSQ_NAME_MAX], next[DNSQ_NAME_MAX];
+	enum dnsq_status st;
+
+	if (strlen(name) >= sizeof cur)
+		return DNSQ_FAIL;
+	snprintf(cur, sizeof cur, "%s", name);
+	for (int i = 0; i <= REQUERY_MAX; i++) {
+		st = query(cur, type, out, next);
+		if (st != DNSQ_NODATA || next[0] == '\0')
+			return st;
+		memcpy(cur, next, sizeof cur);
+	}
+	return DNSQ_FAIL; /* a chain longer than any resolver follows */
+}
+
+static enum dnsq_status
+lookup_list(const char *name, enum dnsq_type type, struct dnsq_list *out)
 {
 	enum dnsq_status st;
 
@@ -234,13 +258,13 @@ lookup_list(const char *name, ns_type type, struct dnsq_list *out)
 enum dnsq_status
 dnsq_txt(const char *name, struct dnsq_list *out)
 {
-	return lookup_list(name, ns_t_txt, out);
+	return lookup_list(name, DNSQ_T_TXT, out);
 }
 
 enum dnsq_status
 dnsq_mx(const char *name, struct dnsq_list *out)
 {
-	return lookup_list(name, ns_t_mx, out);
+	return lookup_list(name, DNSQ_T_MX, out);
 }
 
 enum dnsq_status
@@ -250,8 +274,8 @@ dnsq_addrs(const char *name, struct dnsq_list *out)
 
 	out->v = NULL;
 	out->n = 0;
-	a = lookup(name, ns_t_a, out);
-	aaaa = lookup(name, ns_t_aaaa, out);
+	a = lookup(name, DNSQ_T_A, out);
+	aaaa = lookup(name, DNSQ_T_AAAA, out);
 	if (out->n > 0 && a != DNSQ_FAIL && aaaa != DNSQ_FAIL)
 		return DNSQ_OK;
 	dnsq_list_free(out);
@@ -267,17 +291,7 @@ dnsq_a(const char *name, int family, struct dnsq_list *out)
 	out->n = 0;
 	if (family != AF_INET && family != AF_INET6)
 		return DNSQ_FAIL;
-	return lookup_list(name, family == AF_INET ? ns_t_a : ns_t_aaaa, out);
-}
-
-int
-dnsq_set_servers(const char *servers, char *err, size_t errlen)
-{
-	/* groundwork: accepted and ignored until dnsq runs on c-ares */
-	(void)servers;
-	(void)err;
-	(void)errlen;
-	return 0;
+	return lookup_list(name, family == AF_INET ? DNSQ_T_A : DNSQ_T_AAAA, out);
 }
 
 /* "4.3.2.1.in-addr.arpa" or the 32 nibbles of ip6.arpa (RFC 3596 2.5). */
@@ -314,14 +328,14 @@ dnsq_ptr(const char *ip, struct dnsq_list *out)
 	out->n = 0;
 	if (reverse_name(ip, name, sizeof name) != 0)
 		return DNSQ_FAIL;
-	return lookup_list(name, ns_t_ptr, out);
+	return lookup_list(name, DNSQ_T_PTR, out);
 }
 
 enum dnsq_status
 dnsq_exists(const char *name)
 {
 	struct dnsq_list l;
-	enum dnsq_status st = lookup_list(name, ns_t_soa, &l);
+	enum dnsq_status st = lookup_list(name, DNSQ_T_SOA, &l);
 
 	dnsq_list_free(&l);
 	return st == DNSQ_NODATA ? DNSQ_OK : st;

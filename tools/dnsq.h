@@ -1,10 +1,11 @@
 /*
- * tools/dnsq: blocking DNS lookups for mxrelayctl (libresolv: res_query and
- * ns_parse over the system resolver, /etc/resolv.conf).
+ * tools/dnsq: blocking DNS lookups for mxrelayctl, on c-ares: the servers
+ * the config's dns_servers names (dnsq_set_servers), else the system's
+ * (/etc/resolv.conf), within bounded time (dnsq_set_timeout).
  *
  * Owns: TXT, MX, A/AAAA and PTR answers as lists of text. A CLI may block,
- * so this is deliberately simple; the daemon uses dns/ (c-ares) instead and
- * must never link this.
+ * so this is deliberately simple: one channel for the process, one query
+ * at a time. The daemon uses dns/ (its event loop) and never links this.
  *
  * Must never: print. Every function returns a dnsq_status; a list is
  * filled only on DNSQ_OK and is freed with dnsq_list_free (also safe on an
@@ -51,6 +52,13 @@ enum dnsq_status dnsq_a(const char *name, int family, struct dnsq_list *out);
  * -1 with err for a list that does not parse.
  */
 int dnsq_set_servers(const char *servers, char *err, size_t errlen);
+
+/*
+ * Bound every later lookup: timeout_ms for the first try, c-ares doubling
+ * it on each later round over the servers, tries rounds (the config's
+ * dns_timeout and dns_tries). 0 = the default, 2000 ms and 2 tries.
+ */
+void dnsq_set_timeout(unsigned timeout_ms, unsigned tries);
 
 /* PTR names for an IPv4 or IPv6 address (text), lowercase without the trailing dot. */
 enum dnsq_status dnsq_ptr(const char *ip, struct dnsq_list *out);

@@ -1,5 +1,6 @@
 /* json: a small JSON reader (see json.h). RFC 8259. */
 #include "tools/json.h"
+#include "mta/shared/tlsrpt.h" /* tlsrpt_utf8_len: the one UTF-8 validator */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,4 +355,60 @@ json_getb(const struct json *j, const char *key)
 {
 	const struct json *v = json_get(j, key);
 	return v && v->type == JSON_BOOL && v->b;
+}
+
+/* ---- writers ---- */
+
+void
+json_write_str(FILE *f, const char *s)
+{
+	size_t n, k;
+
+	if (s == NULL) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (n = strlen(s); n > 0; s += k, n -= k) {
+		unsigned char c = (unsigned char)*s;
+
+		k = tlsrpt_utf8_len(s, n);
+		if (k == 0) {
+			fputs("\\ufffd", f); /* one replacement per stray byte */
+			k = 1;
+		} else if (c == '"' || c == '\\') {
+			fprintf(f, "\\%c", c);
+		} else if (c == '\n') {
+			fputs("\\n", f);
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(f, "\\u%04x", c);
+		} else {
+			fwrite(s, 1, k, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void
+json_write_text(FILE *f, const char *s)
+{
+	size_t n, k;
+
+	if (s == NULL)
+		return;
+	for (n = strlen(s); n > 0; s += k, n -= k) {
+		const unsigned char *u = (const unsigned char *)s;
+
+		k = tlsrpt_utf8_len(s, n);
+		/* C1 controls (U+0080..U+009F, 0xc2 0x80..0x9f) start terminal escapes too */
+		if (k == 0 || u[0] < 0x20 || u[0] == 0x7f ||
+		    (k == 2 && u[0] == 0xc2 && u[1] < 0xa0)) {
+			if (k == 0)
+				k = 1;
+			for (size_t i = 0; i < k; i++)
+				fprintf(f, "\\x%02x", u[i]);
+		} else {
+			fwrite(s, 1, k, f);
+		}
+	}
 }

@@ -566,6 +566,70 @@ set_dkim_key(struct config_parse *p, const struct config_key *k, void *base, con
 	return parse_dkim_key(p, v, FIELD(base, k));
 }
 
+/* One dns_servers item: "IPv4[:PORT]", "[IPv6]:PORT" or a bare IPv6 (c-ares 1.18); 0 or -1. */
+static int
+dns_server_ok(const char *item, size_t n)
+{
+	char host[INET6_ADDRSTRLEN + 1], *end;
+	const char *port = NULL, *close;
+	unsigned char a[16];
+	size_t hlen;
+
+	if (n > 0 && item[0] == '[') {
+		close = memchr(item, ']', n);
+		if (close == NULL)
+			return -1;
+		hlen = (size_t)(close - item) - 1;
+		memcpy(host, item + 1, hlen < sizeof host ? hlen : 0);
+		port = close + 1 < item + n ? close + 1 : NULL;
+		if (hlen == 0 || hlen >= sizeof host || port == NULL || *port != ':')
+			return -1;
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, a) != 1)
+			return -1;
+	} else {
+		const char *colon = memchr(item, ':', n);
+
+		if (n == 0 || n >= sizeof host)
+			return -1;
+		memcpy(host, item, n);
+		host[n] = '\0';
+		if (colon != NULL && memchr(colon + 1, ':', n - (size_t)(colon + 1 - item)) != NULL)
+			return inet_pton(AF_INET6, host, a) == 1 ? 0 : -1; /* bare IPv6, no port */
+		if (colon != NULL) {
+			host[colon - item] = '\0';
+			port = colon;
+		}
+		if (inet_pton(AF_INET, host, a) != 1)
+			return -1;
+	}
+	if (port == NULL)
+		return 0;
+	long v = strtol(port + 1, &end, 10);
+	return isdigit((unsigned char)port[1]) && end == item + n && v >= 1 && v <= 65535 ? 0 : -1;
+}
+
+/* c-ares' server list (ares_set_servers_ports_csv), checked here so a typo is FILE:LINE */
+static int
+set_dns_servers(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	const char *s = v;
+
+	for (;;) {
+		size_t n = strcspn(s, ",");
+
+		if (dns_server_ok(s, n) != 0)
+			return config_fail(p,
+			                   "\"%.*s\" is not IPv4[:PORT], IPv6 or [IPv6]:PORT (a "
+			                   "list: comma-separated, no spaces)",
+			                   (int)n, s);
+		if (s[n] == '\0')
+			break;
+		s += n + 1;
+	}
+	return set_str(p, k, base, v);
+}
+
 /* "IP:PORT" as for a listener; "" or "off": no metrics endpoint */
 static int
 set_metrics(struct config_parse *p, const struct config_key *k, void *base, const char *v)
@@ -671,7 +735,7 @@ const struct config_key config_keys[] = {
     G("source_ipv4", set_ip4, source_ipv4),
     G("source_ipv6", set_ip6, source_ipv6),
     GC("address_family", address_family, families),
-    G("dns_servers", set_str, dns_servers),
+    G("dns_servers", set_dns_servers, dns_servers),
     GM("dns_timeout", set_msduration, dns_timeout_ms, 50),
     GM("dns_tries", set_uint, dns_tries, 1),
     G("allow_private_mx", set_bool, allow_private_mx),

@@ -581,6 +581,13 @@ static const struct bad_case bad_cases[] = {
     {"ms duration under minimum", "dns_timeout = 10ms\n", 1, "dns_timeout", "at least 50ms"},
     {"bad port", "smtp_port = 70000\n", 1, "smtp_port", ""},
     {"bad source_ipv4", "source_ipv4 = ::1\n", 1, "source_ipv4", "not an IPv4 address"},
+    /* dns_servers: c-ares' list, checked at load (mxrelayctl and the daemon both use it) */
+    {"dns_servers port", "dns_servers = 127.0.0.1:dns\n", 1, "dns_servers", "IPv4[:PORT]"},
+    {"dns_servers name", "dns_servers = ns1.example\n", 1, "dns_servers", "IPv6 or [IPv6]:PORT"},
+    {"dns_servers port 0", "dns_servers = [::1]:0\n", 1, "dns_servers", "\"[::1]:0\""},
+    {"dns_servers brackets", "dns_servers = [::1]\n", 1, "dns_servers", "[IPv6]:PORT"},
+    {"dns_servers space", "dns_servers = 127.0.0.1, ::1\n", 1, "dns_servers", "\" ::1\""},
+    {"dns_servers empty item", "dns_servers = 127.0.0.1,\n", 1, "dns_servers", "\"\""},
     {"bad source_ipv6", "source_ipv6 = 10.0.0.1\n", 1, "source_ipv6", "not an IPv6 address"},
     {"bad metrics_listen", "metrics_listen = localhost\n", 1, "metrics_listen", "(or off)"},
     {"bad tls mode", LA "tls = on\n", 3, "tls", "none, starttls"},
