@@ -148,7 +148,6 @@ static int
 run_one(struct ctx *base, const struct check_opts *o, const char *domain)
 {
 	enum dnsq_status st = dnsq_exists(domain);
-	int rc;
 
 	if (st != DNSQ_OK) {
 		fprintf(stderr, PROG ": %s: %s\n", domain, dnsq_strerror(st));
@@ -157,9 +156,7 @@ run_one(struct ctx *base, const struct check_opts *o, const char *domain)
 	base->domain = domain;
 	check_domain(base);
 	check_host(base, o->port25);
-	rc = check_exit_status(check_print(base, o->d.json));
-	ctx_free(base);
-	return rc;
+	return check_exit_status(check_print(base, o->d.json));
 }
 
 /* Append dom (lowercased) to the list unless it is there; -1 when it is no domain name. */
@@ -247,7 +244,8 @@ run_all(struct ctx *host, const struct check_opts *o)
 		enum dnsq_status st = dnsq_exists(names[d]);
 
 		doms[d] = *host;
-		doms[d].r = (struct report){NULL, 0}; /* the host's lines (egress) stay the host's */
+		/* the host's lines (egress) stay the host's */
+		doms[d].r = (struct report){NULL, 0};
 		doms[d].domain = names[d];
 		if (st == DNSQ_OK)
 			check_domain(&doms[d]);
@@ -261,7 +259,6 @@ run_all(struct ctx *host, const struct check_opts *o)
 	rc = check_exit_status(check_print_all(host, doms, n, o->d.json));
 	for (size_t d = 0; d < n; d++)
 		ctx_free(&doms[d]);
-	ctx_free(host);
 	free(doms);
 	free(names);
 	return rc;
@@ -296,6 +293,7 @@ ctl_dns_check(int argc, char **argv)
 	check_egress(&c, o.d.nips > 0); /* a host check, first: it may add the detected address */
 	check_spf_quiet();
 	rc = o.all ? run_all(&c, &o) : run_one(&c, &o, domain);
+	ctx_free(&c); /* the host's report: egress, fcrdns, dnsbl, port25 */
 	config_free(cfg);
 	return rc;
 }
