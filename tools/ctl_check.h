@@ -4,8 +4,9 @@
  * ctl_check_spf.c (the published SPF record and its limits),
  * ctl_check_spfip.c (spf-ip: tools/spfeval's verdict per egress address),
  * ctl_check_dkim.c, ctl_check_dmarc.c (dmarc, dmarc-alignment),
- * ctl_check_host.c (fcrdns, mx) and ctl_check_report.c (the report:
- * check_add, output). Private to those files.
+ * ctl_check_host.c (fcrdns, mx, exchange-online), ctl_check_dnsbl.c,
+ * ctl_check_port25.c and ctl_check_report.c (the report: check_add,
+ * output, the --all summary table). Private to those files.
  */
 #ifndef MXRELAY_TOOLS_CTL_CHECK_H
 #define MXRELAY_TOOLS_CTL_CHECK_H
@@ -63,6 +64,14 @@ void check_add(struct ctx *c, const char *name, enum status st, char *detail, ch
  * status of its checks.
  */
 enum status check_print(const struct ctx *c, bool json);
+/*
+ * dns check --all: the host's checks (host->r), then each domain's report
+ * (doms[0..n)), as the summary table with the details of what did not
+ * pass, or as one JSON document. Returns the worst status of them all.
+ */
+enum status check_print_all(const struct ctx *host, const struct ctx *doms, size_t n, bool json);
+/* The exit status for a worst status: 0 pass, 3 warn, 1 fail. */
+int check_exit_status(enum status worst);
 /* Free the checks of r (and their strings); r is empty afterwards. */
 void check_report_free(struct report *r);
 
@@ -80,8 +89,12 @@ void check_fcrdns(struct ctx *c, size_t i);
  * joins ips when none was given or set (tools/ctl_check_egress.c).
  */
 void check_egress(struct ctx *c, bool given);
-/* mx: the domain receives mail (bounces and reports reach it). */
+/* mx: the domain receives mail (bounces and reports reach it); exchange-online. */
 void check_mx(struct ctx *c);
+/* dnsbl: the egress addresses on the config's (or built-in) blocklists (ctl_check_dnsbl.c). */
+void check_dnsbl(struct ctx *c);
+/* port25 DOMAIN: DOMAIN's MX answers on port 25 from here (ctl_check_port25.c). */
+void check_port25(struct ctx *c, const char *domain);
 
 /* spf: the published record (sets spf_ok and spf_record). */
 void check_spf_record(struct ctx *c);

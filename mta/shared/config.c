@@ -425,6 +425,7 @@ config_free(struct config *c)
 		free(k->path);
 		free(k);
 	}
+	config_dnsbl_free(c);
 	free(c->helo_name);
 	free(c->dns_servers);
 	free(c->metrics_listen);

@@ -83,6 +83,18 @@ struct dkim_key_conf {
 	struct dkim_key_conf *next;
 };
 
+/*
+ * dnsbl = ZONE [DELISTING-URL] (repeatable; file order kept): a DNS blocklist
+ * mxrelayctl dns check looks the relay's egress addresses up in (RFC 5782).
+ * No dnsbl line: a built-in list; "dnsbl = none": no lookups.
+ */
+struct dnsbl_conf {
+	char *zone;
+	char *delist; /* NULL: none given */
+	int line;
+	struct dnsbl_conf *next;
+};
+
 struct config {
 	char *path;		/* NULL for the embedded default */
 	char *hostname;
@@ -152,6 +164,10 @@ struct config {
 	struct dkim_key_conf *dkim_keys;
 	int dkim_refuse_unsigned;	/* mail from a domain without a key: 0 send unsigned, 1 refuse */
 	int dkim_require_published;	/* sign only with keys whose TXT record matches */
+
+	/* DNS blocklists for mxrelayctl dns check (the daemon ignores them) */
+	struct dnsbl_conf *dnsbls;	/* NULL and !dnsbl_none: the built-in list */
+	int dnsbl_none;			/* line of "dnsbl = none"; 0: not given */
 
 	/* a message without a From header (RFC 5322 3.6): refused, or given the envelope sender */
 	int missing_from;		/* MISSING_FROM_* */

@@ -55,6 +55,10 @@ extern const size_t config_nkeys;
 /* "FILE:LINE: KEY: reason" (or "FILE:LINE: reason" with no key) into p->err; -1. */
 int config_fail(struct config_parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* config_dnsbl.c: one dnsbl line (of line) into c->dnsbls, or "none"; 0, or -1 with why. */
+int config_dnsbl_add(struct config *c, const char *v, int line, char *why, size_t whylen);
+void config_dnsbl_free(struct config *c);
+
 /* config_tls.c: the cross-key checks and the frees of the TLS keys. */
 int config_tls_validate(struct config_parse *p, struct config *c, int from_line);
 void config_tls_free(struct config *c);

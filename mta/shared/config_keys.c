@@ -606,6 +606,18 @@ set_metrics(struct config_parse *p, const struct config_key *k, void *base, cons
 	return 0;
 }
 
+/* dnsbl = ZONE [URL] | none (config_dnsbl.c); base is the struct config */
+static int
+set_dnsbl(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	char why[512];
+
+	(void)k;
+	if (config_dnsbl_add(base, v, p->line, why, sizeof why) != 0)
+		return config_fail(p, "%s", why);
+	return 0;
+}
+
 /* ---- the words of the choice keys, in the order their errors list them ---- */
 
 static const struct config_choice tls_modes[] = {{"none", LTLS_NONE},
@@ -687,6 +699,7 @@ const struct config_key config_keys[] = {
     G("smtp_port", set_port, smtp_port),
     G("route", set_route, routes),
     G("dkim_key", set_dkim_key, dkim_keys),
+    G("dnsbl", set_dnsbl, dnsbls),
     GC("dkim_unsigned", dkim_refuse_unsigned, unsigned_modes),
     G("dkim_require_published", set_bool, dkim_require_published),
     GC("missing_from", missing_from, missing_from_modes),

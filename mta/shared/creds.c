@@ -652,6 +652,12 @@ creds_count(const struct creds *c)
 	return c ? c->n : 0;
 }
 
+const struct cred *
+creds_at(const struct creds *c, size_t i)
+{
+	return c && i < c->n ? &c->v[i].cred : NULL;
+}
+
 int
 creds_sender_allowed(const struct cred *cred, const char *addr)
 {

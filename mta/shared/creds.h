@@ -49,6 +49,9 @@ const struct cred *creds_find(const struct creds *c, const char *user);
 /* Number of users in c. */
 size_t creds_count(const struct creds *c);
 
+/* The i-th user (0 <= i < creds_count, sorted by name); lives as long as c. NULL past the end. */
+const struct cred *creds_at(const struct creds *c, size_t i);
+
 /*
  * 0 when USER is usable as a user name (non-empty, no ':', whitespace or
  * control character, does not start with '#'), -1 with the reason in err.

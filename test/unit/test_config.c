@@ -650,7 +650,55 @@ static const struct bad_case bad_cases[] = {
     {"metrics v6 wildcard", "metrics_listen = [::]:9125\n", 1, "metrics_listen", "loopback"},
     {"metrics no port", "metrics_listen = 127.0.0.1\n", 1, "metrics_listen", "IP:PORT"},
     {"metrics name", "metrics_listen = localhost:9125\n", 1, "metrics_listen", "IP:PORT"},
+    /* dnsbl = ZONE [DELISTING-URL] | none */
+    {"dnsbl empty label", "dnsbl = bl..test\n", 1, "dnsbl", "not a DNS zone name"},
+    {"dnsbl one label", "dnsbl = localhost\n", 1, "dnsbl", "not a DNS zone name"},
+    {"dnsbl bad character", "dnsbl = bl!.test\n", 1, "dnsbl", "not a DNS zone name"},
+    {"dnsbl url scheme", "dnsbl = bl.test ftp://bl.test/\n", 1, "dnsbl", "http:// or https://"},
+    {"dnsbl url no host", "dnsbl = bl.test https://\n", 1, "dnsbl", "http:// or https://"},
+    {"dnsbl three words", "dnsbl = bl.test https://a b\n", 1, "dnsbl", "ZONE [DELISTING-URL]"},
+    {"dnsbl twice", "dnsbl = bl.test\ndnsbl = BL.Test\n", 2, "dnsbl", "already listed on line 1"},
+    {"dnsbl after none", "dnsbl = none\ndnsbl = bl.test\n", 2, "dnsbl", "line 1 says"},
+    {"dnsbl none after a list", "dnsbl = bl.test\ndnsbl = none\n", 2, "dnsbl", "line 1 names"},
+    {"dnsbl zone too long for IPv6 names",
+     "dnsbl = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test\n",
+     1, "dnsbl", "not a DNS zone name"},
 };
+
+/* dnsbl lines: file order, the URL optional, none switches the check off. */
+static void
+test_dnsbl(void **state)
+{
+	static const char text[] = "dnsbl = bl.test https://bl.test/delist\n"
+	                           "dnsbl = other-list.example\n";
+	struct config *c = NULL;
+	char path[256], err[1024] = "";
+
+	(void)state;
+	write_conf(path, sizeof path, "dnsbl.conf", text, strlen(text));
+	assert_int_equal(config_load(&c, path, err, sizeof err), 0);
+	assert_non_null(c->dnsbls);
+	assert_string_equal(c->dnsbls->zone, "bl.test");
+	assert_string_equal(c->dnsbls->delist, "https://bl.test/delist");
+	assert_int_equal(c->dnsbls->line, 1);
+	assert_string_equal(c->dnsbls->next->zone, "other-list.example");
+	assert_null(c->dnsbls->next->delist);
+	assert_null(c->dnsbls->next->next);
+	assert_int_equal(c->dnsbl_none, 0);
+	config_free(c);
+	write_conf(path, sizeof path, "dnsbl.conf", "dnsbl = none\n", 13);
+	assert_int_equal(config_load(&c, path, err, sizeof err), 0);
+	assert_null(c->dnsbls);
+	assert_int_equal(c->dnsbl_none, 1);
+	config_free(c);
+	/* no line: the built-in lists (mxrelayctl's), nothing in the config */
+	assert_int_equal(config_load(&c, NULL, err, sizeof err), 0);
+	assert_null(c->dnsbls);
+	assert_int_equal(c->dnsbl_none, 0);
+	config_free(c);
+}
 
 /* Check err against "PATH:LINE: KEY: reason" (or "PATH:LINE: reason"). 0 when it matches. */
 static int
@@ -849,6 +897,7 @@ main(void)
 	    cmocka_unit_test(test_durations),
 	    cmocka_unit_test(test_listener_addresses),
 	    cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_dnsbl),
 	    cmocka_unit_test(test_line_length),
 	    cmocka_unit_test(test_nul_byte),
 	    cmocka_unit_test(test_missing_file),
