@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_TAGS 32
 
@@ -548,30 +549,52 @@ put(char *buf, size_t cap, size_t *len, const char *tag, const char *value)
 	*len += n > 0 ? (size_t)n : 0;
 }
 
+/* true when the rua= list already holds every address of add (case-insensitive). */
+static bool
+rua_holds(const char *list, const char *add)
+{
+	while (*add) {
+		size_t len = strcspn(add, ",");
+		bool found = false;
+
+		for (const char *p = list; *p && !found; p++)
+			found = strncasecmp(p, add, len) == 0 &&
+			        (p == list || p[-1] == ',') && strchr(",!", p[len]) != NULL;
+		if (!found)
+			return false;
+		add += len;
+		if (*add == ',')
+			add++;
+	}
+	return true;
+}
+
 int
 dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, char **changes,
               char *err, size_t errlen)
 {
 	struct dmarc_rua check;
 	char pct[8], adkim[2] = {cur->adkim ? cur->adkim : 'r', '\0'};
-	char aspf[2] = {cur->aspf ? cur->aspf : 'r', '\0'};
-	const char *rua = cur->rua_list[0] ? cur->rua_list : add_rua;
+	char aspf[2] = {cur->aspf ? cur->aspf : 'r', '\0'}, *rua;
 	size_t cap, len, clen = 0;
+	bool add = add_rua != NULL && !rua_holds(cur->rua_list, add_rua);
 
 	*out = *changes = NULL;
-	cap = 2048 + (add_rua ? strlen(add_rua) : 0);
-	if (!cur->rua_list[0] &&
-	    (add_rua == NULL || dmarc_rua_parse(add_rua, &check, err, errlen) != 0))
+	if (add && dmarc_rua_parse(add_rua, &check, err, errlen) != 0)
 		return -1;
+	cap = 2048 + (add_rua ? 2 * strlen(add_rua) : 0);
 	*out = malloc(cap);
 	*changes = malloc(cap);
-	if (*out == NULL || *changes == NULL) {
+	rua = malloc(cap);
+	if (*out == NULL || *changes == NULL || rua == NULL) {
 		free(*out);
 		free(*changes);
+		free(rua);
 		*out = *changes = NULL;
 		return fail(err, errlen, "out of memory");
 	}
-	(*changes)[0] = '\0';
+	snprintf(rua, cap, "%s%s%s", cur->rua_list, add && cur->rua_list[0] ? "," : "",
+	         add ? add_rua : "");
 	len = (size_t)snprintf(*out, cap, "v=DMARC1; p=%s", cur->p);
 	put(*out, cap, &len, "sp", cur->sp);
 	put(*out, cap, &len, "np", cur->np);
@@ -584,8 +607,9 @@ dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, c
 	put(*out, cap, &len, "fo", cur->ruf_list[0] ? cur->fo : NULL);
 	put(*out, cap, &len, "rf", cur->rf);
 	put(*out, cap, &len, "ri", cur->ri);
-	if (!cur->rua_list[0])
-		clen += (size_t)snprintf(*changes + clen, cap - clen, "adds rua=%s", add_rua);
+	(*changes)[0] = '\0';
+	if (add)
+		clen += (size_t)snprintf(*changes, cap, "adds rua=%s", add_rua);
 	for (size_t i = 0; i < cur->nnotes && clen < cap; i++) {
 		const char *tag = cur->notes[i].tag;
 
@@ -593,5 +617,6 @@ dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, c
 			clen += (size_t)snprintf(*changes + clen, cap - clen, "%sdrops %s=",
 			                         clen ? ", " : "", tag[0] == 'f' ? tag : tag + 4);
 	}
+	free(rua);
 	return 0;
 }

@@ -87,10 +87,11 @@ int dmarc_starter(const char *rua, char **out, char *err, size_t errlen);
 /*
  * The record to publish in place of cur, never weaker (issue 14): cur's
  * p, sp, np, pct, adkim, aspf, rua, ruf, fo (only with ruf), rf and ri
- * kept; add_rua ("mailto:..." list) appended when cur has no rua; unknown
- * tags dropped. *changes (malloc'ed, "" when the record stays as it is)
- * says what differs, e.g. "adds rua=mailto:dmarc@example.com". *out is
- * malloc'ed. -1 with err when add_rua does not parse or out of memory.
+ * kept; the addresses of add_rua (a "mailto:..." list, or NULL) appended
+ * to rua= when it does not hold them yet; unknown tags dropped. *changes
+ * (malloc'ed, "" when nothing that matters differs) says what changed,
+ * e.g. "adds rua=mailto:dmarc@example.com, drops fo=". *out is malloc'ed.
+ * -1 with err when add_rua does not parse or out of memory.
  */
 int dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, char **changes,
                   char *err, size_t errlen);
