@@ -78,8 +78,19 @@ dkim_several(struct ctx *c, const struct dkim_key_conf *k, const struct mxdkim_k
              const char *label, const char *name, const struct dnsq_list *l)
 {
 	char err[256];
-	bool split = false;
+	bool split = false, one_matches = false;
 
+	for (size_t i = 0; i < l->n; i++)
+		one_matches = one_matches || mxdkim_txt_matches(key, l->v[i], err, sizeof err) == 0;
+	if (one_matches) {
+		/* RFC 6376 3.6.2.2: a verifier may pick any of them, or try each */
+		check_add(c, label, ST_WARN,
+		          check_fmt("%s has %zu TXT records, one of them this key: verifiers that pick "
+		                    "another one fail the signature (RFC 6376 3.6.2.2)",
+		                    name, l->n),
+		          record_fix(c, k, key, "delete the others and keep only"));
+		return;
+	}
 	for (size_t i = 0; i < l->n && !split; i++)
 		for (size_t j = 0; j < l->n && !split; j++) {
 			char *joined = i == j ? NULL : check_fmt("%s%s", l->v[i], l->v[j]);
@@ -118,7 +129,9 @@ dkim_one(struct ctx *c, const struct dkim_key_conf *k, const struct mxdkim_key *
 	}
 	if (mxdkim_txt_matches(key, txt, err, sizeof err) != 0) {
 		check_add(c, label, ST_FAIL,
-		          check_fmt("%s does not match %s: %s", name, k->path, err),
+		          check_fmt("%s does not match %s: %s; signatures fail to verify "
+		                    "(RFC 6376 6.1.3)",
+		                    name, k->path, err),
 		          record_fix(c, k, key, "replace it with"));
 		return;
 	}
@@ -131,8 +144,7 @@ dkim_one(struct ctx *c, const struct dkim_key_conf *k, const struct mxdkim_key *
 	if (warns[0])
 		check_add(c, label, ST_WARN, check_fmt("%s matches %s, but %s", name, k->path, warns),
 		          rec.testing ? record_fix(c, k, key, "when tests are over, replace it with")
-		                      : check_fmt("make a 2048-bit key: mxrelayctl dkim rotate %s",
-		                                  c->domain));
+		                      : record_fix(c, k, key, "replace it with"));
 	else if (stat(k->path, &sb) == 0 && (sb.st_mode & S_IROTH))
 		check_add(c, label, ST_WARN,
 		          check_fmt("%s matches %s, but every user can read that key file", name,

@@ -280,6 +280,12 @@ check_p(struct dkimrec *r, const char *p, size_t txtlen)
 		return;
 	}
 	der = b64_decode(p, &len);
+	if (der == NULL && txtlen == TXT_STRING_MAX) {
+		note(r, true, "p= is cut short: the record is exactly 255 bytes, only the first "
+		     "character-string was published (RFC 6376 3.6.2.2: a longer record is several "
+		     "strings in ONE TXT record)");
+		return;
+	}
 	if (der == NULL) {
 		note(r, true, "p= is not base64 (RFC 6376 3.6.1)");
 		return;
@@ -302,9 +308,20 @@ check_tags(struct dkimrec *r, const struct tag *tags, int n, size_t txtlen)
 	const char *h = tag_get(tags, n, "h"), *s = tag_get(tags, n, "s");
 	const char *t = tag_get(tags, n, "t");
 
-	if (v != NULL && (strcmp(tags[0].name, "v") != 0 || strcmp(v, "DKIM1") != 0))
-		note(r, true, "v=%.20s%s: when present, v= is first and exactly DKIM1 (RFC 6376 3.6.1)",
-		     v, strcmp(tags[0].name, "v") != 0 ? " is not the first tag" : "");
+	if (v != NULL && strcmp(v, "DKIM1") != 0)
+		note(r, true, "v=%.20s: when present, v= is exactly DKIM1 (RFC 6376 3.6.1)", v);
+	else if (v != NULL && strcmp(tags[0].name, "v") != 0)
+		note(r, false,
+		     "v=DKIM1 is not the first tag: RFC 6376 3.6.1 requires it first (verifiers "
+		     "tested here tolerate it)");
+	for (int i = 0; i < n; i++)
+		if ((strcmp(tags[i].name, "h") == 0 || strcmp(tags[i].name, "s") == 0 ||
+		     strcmp(tags[i].name, "t") == 0) &&
+		    strpbrk(tags[i].value, " \t\r\n") != NULL)
+			note(r, false,
+			     "%s=%.40s: RFC 6376 3.6.1 allows spaces around ':', but Mail::DKIM then "
+			     "refuses the record: write the list without spaces",
+			     tags[i].name, tags[i].value);
 	if (k == NULL || strcmp(k, "rsa") == 0) {
 		r->k = DKIMREC_K_RSA;
 	} else if (strcmp(k, "ed25519") == 0) {
@@ -341,13 +358,13 @@ panel_marks(struct dkimrec *r, const char *txt)
 	if (len >= 2 && txt[0] == '"' && txt[len - 1] == '"') {
 		note(r, true,
 		     "the value is wrapped in literal quotes (the DNS panel stored the zone-file "
-		     "quotes as text): publish it without them");
+		     "quotes as text, RFC 6376 3.6.2.2): publish it without them");
 		return true;
 	}
 	if (strstr(txt, "\\;") != NULL) {
 		note(r, true,
 		     "the semicolons are escaped with a backslash ('\\;'): the DNS panel stored the "
-		     "escapes, publish plain ';'");
+		     "escapes, publish plain ';' (RFC 6376 3.2)");
 		return true;
 	}
 	return false;
