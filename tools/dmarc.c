@@ -312,6 +312,15 @@ parse_policy(struct dmarc_record *r, const struct tag *tags, int n, char *why, s
 	return 0;
 }
 
+/* v (or "") into dst; -1 with why when it does not fit (never a silently cut value). */
+static int
+keep(char *dst, size_t dstlen, const char *tag, const char *v, char *why, size_t whylen)
+{
+	if ((size_t)snprintf(dst, dstlen, "%s", v ? v : "") >= dstlen)
+		return fail(why, whylen, "%s= is longer than %zu characters", tag, dstlen - 1);
+	return 0;
+}
+
 /* rua=, ruf=, fo=, rf=, ri=: the reporting tags. */
 static int
 parse_reporting(struct dmarc_record *r, const struct tag *tags, int n, char *why, size_t whylen)
@@ -327,11 +336,12 @@ parse_reporting(struct dmarc_record *r, const struct tag *tags, int n, char *why
 	    (rf != NULL && check_rf(r, rf, why, whylen) != 0))
 		return -1;
 	r->rua = rua != NULL;
-	snprintf(r->rua_list, sizeof r->rua_list, "%s", rua ? rua : "");
-	snprintf(r->ruf_list, sizeof r->ruf_list, "%s", ruf ? ruf : "");
-	snprintf(r->fo, sizeof r->fo, "%s", fo ? fo : "");
-	snprintf(r->rf, sizeof r->rf, "%s", rf ? rf : "");
-	snprintf(r->ri, sizeof r->ri, "%s", ri ? ri : "");
+	if (keep(r->rua_list, sizeof r->rua_list, "rua", rua, why, whylen) != 0 ||
+	    keep(r->ruf_list, sizeof r->ruf_list, "ruf", ruf, why, whylen) != 0 ||
+	    keep(r->fo, sizeof r->fo, "fo", fo, why, whylen) != 0 ||
+	    keep(r->rf, sizeof r->rf, "rf", rf, why, whylen) != 0 ||
+	    keep(r->ri, sizeof r->ri, "ri", ri, why, whylen) != 0)
+		return -1;
 	if (fo != NULL && ruf == NULL)
 		add_note(r, "fo",
 		         "fo=%s without ruf=: failure options only shape failure reports, and none "
