@@ -122,8 +122,14 @@ dkim_one(struct ctx *c, const struct dkim_key_conf *k, const struct mxdkim_key *
 
 	if (dkimrec_parse(txt, &rec) != 0) {
 		first = dkimrec_first(&rec, &fail);
+		/* a key of the other type: "wrong k=" says more than the key's bytes */
+		if (rec.k != DKIMREC_K_OTHER &&
+		    (rec.k == DKIMREC_K_RSA) != (mxdkim_key_alg(key) == MXDKIM_RSA) &&
+		    mxdkim_txt_matches(key, txt, err, sizeof err) != 0)
+			first = err;
 		check_add(c, label, ST_FAIL,
-		          check_fmt("%s: verifiers refuse this record: %s", name, first),
+		          check_fmt("%s: verifiers refuse this record: %s%s", name, first,
+		                    first == err ? " (RFC 6376 3.6.1, RFC 8463 4.2)" : ""),
 		          record_fix(c, k, key, "replace it with"));
 		return;
 	}
