@@ -17,6 +17,8 @@
 #include "tools/dmarc.h"
 #include "tools/orgdomain.h"
 
+#include "mta/shared/config.h"
+
 /* ---- DMARC ---- */
 
 /* A fix: record r as dmarc_propose writes it (never weaker than r). */
@@ -209,6 +211,16 @@ check_dmarc(struct ctx *c)
 	ctl_dmarc_found_free(&f);
 }
 
+/* true when the configuration has a dkim_key for the domain (its dkim lines say why it fails) */
+static bool
+has_dkim_key(const struct ctx *c)
+{
+	for (const struct dkim_key_conf *k = c->cfg->dkim_keys; k != NULL; k = k->next)
+		if (strcasecmp(k->domain, c->domain) == 0)
+			return true;
+	return false;
+}
+
 /*
  * RFC 7489 3.1: DKIM aligns when d= is the From domain (strict) or shares
  * its organisational domain (relaxed); the relay signs mail from DOMAIN with
@@ -243,8 +255,10 @@ check_alignment(struct ctx *c)
 		        "only SPF aligns with From: @%s (MAIL FROM in %s); forwarded mail will "
 		        "fail DMARC",
 		        c->domain, c->domain),
-		    check_fmt("sign with a key of %s: mxrelayctl dkim keygen %s SELECTOR",
-		              c->domain, c->domain));
+		    has_dkim_key(c)
+		        ? check_fmt("fix the dkim lines above: DKIM does not pass for %s", c->domain)
+		        : check_fmt("sign with a key of %s: mxrelayctl dkim keygen %s SELECTOR",
+		                    c->domain, c->domain));
 	else
 		check_add(
 		    c, "dmarc-alignment", ST_FAIL,

@@ -171,8 +171,9 @@ keep_published(const char *domain, const char *add_rua, const struct ctl_dmarc_f
 		return 1;
 	}
 	if (f->org)
-		printf("%s has no record of its own: %s's applies to it (RFC 7489 6.6.3%s).\n\n",
-		       domain, f->at, cur->sp[0] ? ", its sp= policy" : "");
+		printf("%s has no record of its own: %s's applies to it with %s=%s "
+		       "(RFC 7489 6.6.3).\n\n",
+		       domain, f->at, cur->sp[0] ? "sp" : "p", cur->sp[0] ? cur->sp : cur->p);
 	if (changes[0] == '\0' && f->l.n == 1) {
 		printf("%s publishes a valid DMARC record (p=%s): keep it.\n\n  %s\n", f->where,
 		       cur->p, f->l.v[which]);
