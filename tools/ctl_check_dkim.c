@@ -34,7 +34,8 @@ record_fix(struct ctx *c, const struct dkim_key_conf *k, const struct mxdkim_key
 	if (mxdkim_key_txt(key, &value, err, sizeof err) != 0 ||
 	    mxdkim_txt_zone_line(k->selector, c->domain, value, &zone) != 0) {
 		free(value);
-		return check_fmt("%s the record printed by mxrelayctl dns dkim %s", what, c->domain);
+		return check_fmt("%s the record printed by mxrelayctl dns dkim %s", what,
+		                 c->domain);
 	}
 	fix = check_fmt("%s this record (mxrelayctl dns dkim %s prints it): %s", what, c->domain,
 	                zone);
@@ -56,14 +57,15 @@ dkim_missing(struct ctx *c, const struct dkim_key_conf *k, const struct mxdkim_k
 
 	snprintf(twice, sizeof twice, "%s.%s", name, c->domain);
 	if (dnsq_txt(twice, &l) == DNSQ_OK) {
-		check_add(c, label, ST_FAIL,
-		          check_fmt("no DKIM record at %s, but one at %s: the DNS panel appended "
-		                    "the zone to the name (RFC 6376 3.6.2.1)",
-		                    name, twice),
-		          check_fmt("in the panel, enter the name as %s._domainkey only (or %s. with "
-		                    "the final dot), then delete %s; the record is the one printed by "
-		                    "mxrelayctl dns dkim %s",
-		                    k->selector, name, twice, c->domain));
+		check_add(
+		    c, label, ST_FAIL,
+		    check_fmt("no DKIM record at %s, but one at %s: the DNS panel appended "
+		              "the zone to the name (RFC 6376 3.6.2.1)",
+		              name, twice),
+		    check_fmt("in the panel, enter the name as %s._domainkey only (or %s. with "
+		              "the final dot), then delete %s; the record is the one printed by "
+		              "mxrelayctl dns dkim %s",
+		              k->selector, name, twice, c->domain));
 	} else {
 		check_add(c, label, ST_FAIL,
 		          check_fmt("no DKIM record at %s (RFC 6376 3.6.2.1)", name),
@@ -84,18 +86,20 @@ dkim_several(struct ctx *c, const struct dkim_key_conf *k, const struct mxdkim_k
 		one_matches = one_matches || mxdkim_txt_matches(key, l->v[i], err, sizeof err) == 0;
 	if (one_matches) {
 		/* RFC 6376 3.6.2.2: a verifier may pick any of them, or try each */
-		check_add(c, label, ST_WARN,
-		          check_fmt("%s has %zu TXT records, one of them this key: verifiers that pick "
-		                    "another one fail the signature (RFC 6376 3.6.2.2)",
-		                    name, l->n),
-		          record_fix(c, k, key, "delete the others and keep only"));
+		check_add(
+		    c, label, ST_WARN,
+		    check_fmt("%s has %zu TXT records, one of them this key: verifiers that pick "
+		              "another one fail the signature (RFC 6376 3.6.2.2)",
+		              name, l->n),
+		    record_fix(c, k, key, "delete the others and keep only"));
 		return;
 	}
 	for (size_t i = 0; i < l->n && !split; i++)
 		for (size_t j = 0; j < l->n && !split; j++) {
 			char *joined = i == j ? NULL : check_fmt("%s%s", l->v[i], l->v[j]);
 
-			split = joined != NULL && mxdkim_txt_matches(key, joined, err, sizeof err) == 0;
+			split =
+			    joined != NULL && mxdkim_txt_matches(key, joined, err, sizeof err) == 0;
 			free(joined);
 		}
 	check_add(c, label, ST_FAIL,
@@ -145,12 +149,14 @@ dkim_one(struct ctx *c, const struct dkim_key_conf *k, const struct mxdkim_key *
 	for (size_t i = 0; i < rec.nnotes; i++) {
 		size_t len = strlen(warns);
 
-		snprintf(warns + len, sizeof warns - len, "%s%s", len ? "; " : "", rec.notes[i].text);
+		snprintf(warns + len, sizeof warns - len, "%s%s", len ? "; " : "",
+		         rec.notes[i].text);
 	}
 	if (warns[0])
-		check_add(c, label, ST_WARN, check_fmt("%s matches %s, but %s", name, k->path, warns),
-		          rec.testing ? record_fix(c, k, key, "when tests are over, replace it with")
-		                      : record_fix(c, k, key, "replace it with"));
+		check_add(
+		    c, label, ST_WARN, check_fmt("%s matches %s, but %s", name, k->path, warns),
+		    rec.testing ? record_fix(c, k, key, "when tests are over, replace it with")
+		                : record_fix(c, k, key, "replace it with"));
 	else if (stat(k->path, &sb) == 0 && (sb.st_mode & S_IROTH))
 		check_add(c, label, ST_WARN,
 		          check_fmt("%s matches %s, but every user can read that key file", name,

@@ -68,8 +68,9 @@ dmarc_notes(struct ctx *c, const char *where)
 			fixed.rf[0] = '\0';
 		check_add(c, name, ST_WARN, check_fmt("%s: %s", where, nt->text),
 		          record_fix(c, where, &fixed,
-		                     strcmp(nt->tag, "pct") == 0 ? "once the reports are clean, publish"
-		                                                 : "publish"));
+		                     strcmp(nt->tag, "pct") == 0
+		                         ? "once the reports are clean, publish"
+		                         : "publish"));
 	}
 }
 
@@ -122,12 +123,12 @@ report_auth(struct ctx *c, const char *at, const char *rdomain, const char *tag)
 		                    rdomain, tag, at, name),
 		          NULL);
 	else
-		check_add(c, label, st == DNSQ_FAIL ? ST_FAIL : ST_WARN,
-		          check_fmt("%s (%s=) is another organisational domain and %s holds no "
-		                    "v=DMARC1 record%s: receivers send it no reports (RFC 7489 7.1)",
-		                    rdomain, tag, name,
-		                    st == DNSQ_FAIL ? " (the lookup failed)" : ""),
-		          check_fmt("%s's DNS must publish: %s. IN TXT \"v=DMARC1\"", rdomain, name));
+		check_add(
+		    c, label, st == DNSQ_FAIL ? ST_FAIL : ST_WARN,
+		    check_fmt("%s (%s=) is another organisational domain and %s holds no "
+		              "v=DMARC1 record%s: receivers send it no reports (RFC 7489 7.1)",
+		              rdomain, tag, name, st == DNSQ_FAIL ? " (the lookup failed)" : ""),
+		    check_fmt("%s's DNS must publish: %s. IN TXT \"v=DMARC1\"", rdomain, name));
 }
 
 static void
@@ -158,24 +159,24 @@ dmarc_valid(struct ctx *c, const struct ctl_dmarc_found *f)
 	const char *policy = f->org && c->dmarc.sp[0] ? c->dmarc.sp : c->dmarc.p;
 
 	c->dmarc_ok = true;
-	check_add(c, "dmarc", ST_PASS,
-	          check_fmt("%s: %s=%s%s%s", f->where, f->org && c->dmarc.sp[0] ? "sp" : "p",
-	                    policy,
-	                    f->org ? " (the organisational domain's record applies, RFC 7489 "
-	                             "6.6.3)"
-	                           : "",
-	                    strcmp(policy, "none") == 0
-	                        ? "; monitoring only: tighten to quarantine, "
-	                          "then reject, once the reports are clean"
-	                        : ""),
-	          NULL);
+	check_add(
+	    c, "dmarc", ST_PASS,
+	    check_fmt("%s: %s=%s%s%s", f->where, f->org && c->dmarc.sp[0] ? "sp" : "p", policy,
+	              f->org ? " (the organisational domain's record applies, RFC 7489 "
+	                       "6.6.3)"
+	                     : "",
+	              strcmp(policy, "none") == 0 ? "; monitoring only: tighten to quarantine, "
+	                                            "then reject, once the reports are clean"
+	                                          : ""),
+	    NULL);
 	dmarc_notes(c, f->where);
 	if (!c->dmarc.rua)
-		check_add(c, "dmarc rua", ST_WARN,
-		          check_fmt("%s has no rua=: nobody receives the aggregate reports that show "
-		                    "what fails (RFC 7489 7.2)",
-		                    f->where),
-		          record_fix(c, f->where, &c->dmarc, "publish"));
+		check_add(
+		    c, "dmarc rua", ST_WARN,
+		    check_fmt("%s has no rua=: nobody receives the aggregate reports that show "
+		              "what fails (RFC 7489 7.2)",
+		              f->where),
+		    record_fix(c, f->where, &c->dmarc, "publish"));
 	dmarc_reports(c, f->at);
 }
 
@@ -202,9 +203,10 @@ check_dmarc(struct ctx *c)
 		                    f.where, f.l.n),
 		          check_fmt("keep only one: mxrelayctl dns dmarc %s", c->domain));
 	} else if (dmarc_parse(f.l.v[0], &c->dmarc, why, sizeof why) != 0) {
-		check_add(c, "dmarc", ST_FAIL,
-		          check_fmt("%s is malformed (RFC 7489 6.3): %s: %s", f.where, why, f.l.v[0]),
-		          starter_fix(c, "publish a correct record"));
+		check_add(
+		    c, "dmarc", ST_FAIL,
+		    check_fmt("%s is malformed (RFC 7489 6.3): %s: %s", f.where, why, f.l.v[0]),
+		    starter_fix(c, "publish a correct record"));
 	} else {
 		dmarc_valid(c, &f);
 	}
@@ -256,7 +258,8 @@ check_alignment(struct ctx *c)
 		        "fail DMARC",
 		        c->domain, c->domain),
 		    has_dkim_key(c)
-		        ? check_fmt("fix the dkim lines above: DKIM does not pass for %s", c->domain)
+		        ? check_fmt("fix the dkim lines above: DKIM does not pass for %s",
+		                    c->domain)
 		        : check_fmt("sign with a key of %s: mxrelayctl dkim keygen %s SELECTOR",
 		                    c->domain, c->domain));
 	else

@@ -115,7 +115,8 @@ tighten_advice(const char *domain, const struct dmarc_record *r)
 		return;
 	if (strcmp(r->p, "none") != 0) {
 		if (r->pct < 100)
-			printf("\nRaise pct to 100 once the reports show that everything sending as %s\n"
+			printf("\nRaise pct to 100 once the reports show that everything sending "
+			       "as %s\n"
 			       "passes SPF or DKIM aligned.\n",
 			       domain);
 		return;
@@ -178,12 +179,14 @@ keep_published(const char *domain, const char *add_rua, const struct ctl_dmarc_f
 		printf("%s publishes a valid DMARC record (p=%s): keep it.\n\n  %s\n", f->where,
 		       cur->p, f->l.v[which]);
 	} else {
-		printf("DMARC record for %s: the published policy (p=%s) kept, never weakened%s%s\n\n",
-		       f->at, cur->p, changes[0] ? "; it " : "", changes);
+		printf(
+		    "DMARC record for %s: the published policy (p=%s) kept, never weakened%s%s\n\n",
+		    f->at, cur->p, changes[0] ? "; it " : "", changes);
 		print_record(f->where, rec);
 		for (size_t i = 0; i < f->l.n; i++)
 			printf("\n%s publishes now: %s (replace it%s)\n", f->where, f->l.v[i],
-			       f->l.n > 1 ? ": with several records none applies, RFC 7489 6.6.3" : "");
+			       f->l.n > 1 ? ": with several records none applies, RFC 7489 6.6.3"
+			                  : "");
 	}
 	tighten_advice(f->at, cur);
 	report_notes(f->at, cur->rua_list);
@@ -211,8 +214,9 @@ starter(const char *domain, const char *rua, const struct ctl_dmarc_found *f,
 	printf("DMARC record for %s (a starter: p=none only collects reports)\n\n", domain);
 	print_record(name, rec);
 	if (exists != DNSQ_OK)
-		printf("\nnote: could not look up %s (%s); the record above does not depend on it\n",
-		       domain, dnsq_strerror(exists));
+		printf(
+		    "\nnote: could not look up %s (%s); the record above does not depend on it\n",
+		    domain, dnsq_strerror(exists));
 	else if (f->l.n == 0 && f->st != DNSQ_FAIL)
 		printf("\n%s publishes nothing yet.\n", name);
 	for (size_t i = 0; i < f->l.n; i++)
@@ -253,7 +257,8 @@ ctl_dns_dmarc(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1)
-		return ctl_usage_error(DMARC_PROG, ctl_dns_usage, "expected exactly one DOMAIN", NULL);
+		return ctl_usage_error(DMARC_PROG, ctl_dns_usage, "expected exactly one DOMAIN",
+		                       NULL);
 	if (ctl_domain_arg(DMARC_PROG, argv[optind], domain) != 0)
 		return 1;
 	snprintf(rua_buf, sizeof rua_buf, "mailto:dmarc@%s", domain);

@@ -281,7 +281,8 @@ check_p(struct dkimrec *r, const char *p, size_t txtlen)
 	}
 	der = b64_decode(p, &len);
 	if (der == NULL && txtlen == TXT_STRING_MAX) {
-		note(r, true, "p= is cut short: the record is exactly 255 bytes, only the first "
+		note(r, true,
+		     "p= is cut short: the record is exactly 255 bytes, only the first "
 		     "character-string was published (RFC 6376 3.6.2.2: a longer record is several "
 		     "strings in ONE TXT record)");
 		return;
@@ -319,7 +320,8 @@ check_tags(struct dkimrec *r, const struct tag *tags, int n, size_t txtlen)
 		     strcmp(tags[i].name, "t") == 0) &&
 		    strpbrk(tags[i].value, " \t\r\n") != NULL)
 			note(r, false,
-			     "%s=%.40s: RFC 6376 3.6.1 allows spaces around ':', but Mail::DKIM then "
+			     "%s=%.40s: RFC 6376 3.6.1 allows spaces around ':', but Mail::DKIM "
+			     "then "
 			     "refuses the record: write the list without spaces",
 			     tags[i].name, tags[i].value);
 	if (k == NULL || strcmp(k, "rsa") == 0) {
@@ -328,11 +330,14 @@ check_tags(struct dkimrec *r, const struct tag *tags, int n, size_t txtlen)
 		r->k = DKIMREC_K_ED25519;
 	} else {
 		r->k = DKIMREC_K_OTHER;
-		note(r, true, "k=%.20s: not a key type verifiers know (rsa, ed25519; RFC 6376 3.6.1, "
-		     "RFC 8463)", k);
+		note(r, true,
+		     "k=%.20s: not a key type verifiers know (rsa, ed25519; RFC 6376 3.6.1, "
+		     "RFC 8463)",
+		     k);
 	}
 	if (h != NULL && !list_has(h, "sha256", NULL))
-		note(r, true, "h=%.40s does not allow sha256, the relay's hash (RFC 6376 3.6.1)", h);
+		note(r, true, "h=%.40s does not allow sha256, the relay's hash (RFC 6376 3.6.1)",
+		     h);
 	if (s != NULL && !list_has(s, "email", "*"))
 		note(r, true, "s=%.40s excludes email (RFC 6376 3.6.1: * or email)", s);
 	if (t != NULL && list_has(t, "y", NULL)) {
@@ -362,9 +367,10 @@ panel_marks(struct dkimrec *r, const char *txt)
 		return true;
 	}
 	if (strstr(txt, "\\;") != NULL) {
-		note(r, true,
-		     "the semicolons are escaped with a backslash ('\\;'): the DNS panel stored the "
-		     "escapes, publish plain ';' (RFC 6376 3.2)");
+		note(
+		    r, true,
+		    "the semicolons are escaped with a backslash ('\\;'): the DNS panel stored the "
+		    "escapes, publish plain ';' (RFC 6376 3.2)");
 		return true;
 	}
 	return false;

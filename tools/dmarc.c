@@ -210,10 +210,11 @@ check_uris(const char *tag, const char *v, char *why, size_t whylen)
 			return fail(why, whylen, "%s=: an address is too long", tag);
 		bang = strchr(uri, '!');
 		if (bang != NULL && !size_ok(bang + 1))
-			return fail(why, whylen,
-			            "%s=%s: '%s' has a bad size limit (RFC 7489 6.2: !NUMBER with an "
-			            "optional k, m, g or t)",
-			            tag, v, uri);
+			return fail(
+			    why, whylen,
+			    "%s=%s: '%s' has a bad size limit (RFC 7489 6.2: !NUMBER with an "
+			    "optional k, m, g or t)",
+			    tag, v, uri);
 		if (bang != NULL)
 			*bang = '\0';
 		colon = strchr(uri, ':');
@@ -267,7 +268,8 @@ check_ri(const char *v, char *why, size_t whylen)
 	errno = 0;
 	n = strtoull(v, &end, 10);
 	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n > 4294967295ULL)
-		return fail(why, whylen, "ri=%s: must be a number of seconds from 0 to 4294967295", v);
+		return fail(why, whylen, "ri=%s: must be a number of seconds from 0 to 4294967295",
+		            v);
 	return 0;
 }
 
@@ -280,7 +282,8 @@ check_rf(struct dmarc_record *r, const char *v, char *why, size_t whylen)
 		      (*p >= '0' && *p <= '9') || *p == ':' || *p == '-'))
 			return fail(why, whylen, "rf=%s: must be report formats joined by ':'", v);
 	if (!caseeq(v, "afrf"))
-		add_note(r, "rf", "rf=%s: afrf is the only failure report format (RFC 7489 6.3)", v);
+		add_note(r, "rf", "rf=%s: afrf is the only failure report format (RFC 7489 6.3)",
+		         v);
 	return 0;
 }
 
@@ -350,7 +353,7 @@ parse_reporting(struct dmarc_record *r, const struct tag *tags, int n, char *why
 	return 0;
 }
 
-static const char *const known_tags[] = {"v",  "p",  "sp",  "np",  "adkim", "aspf",
+static const char *const known_tags[] = {"v",   "p",  "sp", "np", "adkim", "aspf",
                                          "pct", "fo", "rf", "ri", "rua",   "ruf"};
 
 /* true when a and b differ by one insertion, deletion, substitution or swap */
@@ -421,8 +424,9 @@ dmarc_parse(const char *txt, struct dmarc_record *out, char *why, size_t whylen)
 		const char *rua = tag_value(tags, n, "rua"), *p = tag_value(tags, n, "p");
 		const char *sp = tag_value(tags, n, "sp");
 		char ignore[80], pol[12];
-		bool bad_p = p == NULL || policy("p", p, pol, sizeof pol, ignore, sizeof ignore) != 0 ||
-		             (sp != NULL && policy("sp", sp, pol, sizeof pol, ignore, sizeof ignore) != 0);
+		bool bad_p =
+		    p == NULL || policy("p", p, pol, sizeof pol, ignore, sizeof ignore) != 0 ||
+		    (sp != NULL && policy("sp", sp, pol, sizeof pol, ignore, sizeof ignore) != 0);
 
 		out->p_none_by_rua =
 		    bad_p && rua != NULL && check_uris("rua", rua, ignore, sizeof ignore) == 0;
@@ -568,8 +572,8 @@ rua_holds(const char *list, const char *add)
 		bool found = false;
 
 		for (const char *p = list; *p && !found; p++)
-			found = strncasecmp(p, add, len) == 0 &&
-			        (p == list || p[-1] == ',') && strchr(",!", p[len]) != NULL;
+			found = strncasecmp(p, add, len) == 0 && (p == list || p[-1] == ',') &&
+			        strchr(",!", p[len]) != NULL;
 		if (!found)
 			return false;
 		add += len;
@@ -624,8 +628,9 @@ dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, c
 		const char *tag = cur->notes[i].tag;
 
 		if (strcmp(tag, "fo") == 0 || strncmp(tag, "tag ", 4) == 0)
-			clen += (size_t)snprintf(*changes + clen, cap - clen, "%sdrops %s=",
-			                         clen ? ", " : "", tag[0] == 'f' ? tag : tag + 4);
+			clen += (size_t)snprintf(*changes + clen, cap - clen,
+			                         "%sdrops %s=", clen ? ", " : "",
+			                         tag[0] == 'f' ? tag : tag + 4);
 	}
 	free(rua);
 	return 0;

@@ -30,12 +30,13 @@ struct dmarc_record {
 	char aspf;   /* 'r' or 's' */
 	int pct;     /* 0..100, 100 when absent */
 	bool rua;    /* aggregate reports are requested */
-	bool p_none_by_rua; /* on -1: no valid p= but a valid rua=: receivers apply p=none (6.6.3) */
+	bool
+	    p_none_by_rua; /* on -1: no valid p= but a valid rua=: receivers apply p=none (6.6.3) */
 	char rua_list[1024]; /* the rua= value as published, "" when absent */
 	char ruf_list[1024]; /* the ruf= value, "" when absent */
-	char fo[32];        /* "" when absent */
-	char rf[32];        /* "" when absent */
-	char ri[16];        /* "" when absent */
+	char fo[32];         /* "" when absent */
+	char rf[32];         /* "" when absent */
+	char ri[16];         /* "" when absent */
 	size_t nnotes;
 	struct dmarc_note notes[DMARC_NOTES_MAX];
 };

@@ -163,8 +163,9 @@ test_dkimrec(void **state)
 		subst(txt, sizeof txt, dc->fmt, keys[dc->key]);
 		rc = dkimrec_parse(txt, &r);
 		first = dkimrec_first(&r, &fail);
-		if (rc != dc->rc || (dc->want[0] == '\0' ? first != NULL
-		                                         : first == NULL || !strstr(first, dc->want))) {
+		if (rc != dc->rc ||
+		    (dc->want[0] == '\0' ? first != NULL
+		                         : first == NULL || !strstr(first, dc->want))) {
 			print_error("dkimrec \"%s\": rc %d \"%s\", want %d \"%s\"\n", dc->label, rc,
 			            first ? first : "(no note)", dc->rc, dc->want);
 			bad++;
@@ -301,14 +302,15 @@ test_dmarc_propose(void **state)
 		char why[256], *out = NULL, *changes = NULL;
 
 		assert_int_equal(dmarc_parse(pc->cur, &cur, why, sizeof why), 0);
-		assert_int_equal(dmarc_propose(&cur, pc->add_rua, &out, &changes, why, sizeof why), 0);
+		assert_int_equal(dmarc_propose(&cur, pc->add_rua, &out, &changes, why, sizeof why),
+		                 0);
 		/* the proposal parses and keeps the policy */
 		assert_int_equal(dmarc_parse(out, &again, why, sizeof why), 0);
 		assert_string_equal(again.p, cur.p);
 		assert_int_equal(again.pct, cur.pct);
 		if (strcmp(out, pc->want) != 0 || strcmp(changes, pc->changes) != 0) {
-			print_error("propose \"%s\":\n  got  %s [%s]\n  want %s [%s]\n", pc->label, out,
-			            changes, pc->want, pc->changes);
+			print_error("propose \"%s\":\n  got  %s [%s]\n  want %s [%s]\n", pc->label,
+			            out, changes, pc->want, pc->changes);
 			bad++;
 		}
 		free(out);
@@ -340,7 +342,8 @@ test_orgdomain(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		if (orgdomain_get(rows[i][0], out, sizeof out) != 0 || strcmp(out, rows[i][1]) != 0) {
+		if (orgdomain_get(rows[i][0], out, sizeof out) != 0 ||
+		    strcmp(out, rows[i][1]) != 0) {
 			print_error("orgdomain(%s) = %s, want %s\n", rows[i][0], out, rows[i][1]);
 			bad++;
 		}
@@ -361,10 +364,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dkimrec),
-	    cmocka_unit_test(test_dkimrec_truncated),
-	    cmocka_unit_test(test_dmarc_tags),
-	    cmocka_unit_test(test_dmarc_propose),
+	    cmocka_unit_test(test_dkimrec),    cmocka_unit_test(test_dkimrec_truncated),
+	    cmocka_unit_test(test_dmarc_tags), cmocka_unit_test(test_dmarc_propose),
 	    cmocka_unit_test(test_orgdomain),
 	};
 
