@@ -14,23 +14,46 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define DMARC_NOTES_MAX 8
+
+/* A warning about a record receivers still apply: tag names the tag ("pct", "fo", "tag dkim"). */
+struct dmarc_note {
+	char tag[40];
+	char text[240];
+};
+
 struct dmarc_record {
 	char p[12];  /* "none", "quarantine" or "reject" (lowercase) */
 	char sp[12]; /* subdomain policy, "" when absent (p applies) */
+	char np[12]; /* RFC 9091 non-existent subdomain policy, "" when absent */
 	char adkim;  /* 'r' (relaxed, the default) or 's' (strict) */
 	char aspf;   /* 'r' or 's' */
 	int pct;     /* 0..100, 100 when absent */
 	bool rua;    /* aggregate reports are requested */
+	bool
+	    p_none_by_rua; /* on -1: no valid p= but a valid rua=: receivers apply p=none (6.6.3) */
+	char rua_list[1024]; /* the rua= value as published, "" when absent */
+	char ruf_list[1024]; /* the ruf= value, "" when absent */
+	char fo[32];         /* "" when absent */
+	char rf[32];         /* "" when absent */
+	char ri[16];         /* "" when absent */
+	size_t nnotes;
+	struct dmarc_note notes[DMARC_NOTES_MAX];
 };
 
 /* true when txt starts with the DMARC version tag "v=DMARC1" (6.4: spaces around '=' allowed). */
 bool dmarc_is_record(const char *txt);
 
 /*
- * Parse a published record. -1 with why: not starting with v=DMARC1, a
- * tag without '=', a tag twice, p= missing or not none/quarantine/reject,
- * sp= likewise, adkim/aspf not r or s, pct not 0..100, fo not 0/1/d/s
- * joined by ':', rua/ruf with an entry that is not a URI.
+ * Parse a published record (RFC 7489 6.3, RFC 9091 np=). -1 with why: not
+ * starting with v=DMARC1, a tag without '=', a tag twice, p= missing or not
+ * none/quarantine/reject (p_none_by_rua says whether receivers fall back
+ * to p=none), sp= or np= likewise, adkim/aspf not r or s, pct not 0..100,
+ * fo not 0/1/d/s joined by ':', rf not a format list, ri not a 32-bit
+ * unsigned integer, rua/ruf with an entry that is not a URI with an
+ * optional !size[kmgt]. On 0, notes holds warnings: pct under 100 with an
+ * enforcing policy, fo= without ruf=, rf= other than afrf, an unknown tag
+ * that looks like a typo of a known one.
  */
 int dmarc_parse(const char *txt, struct dmarc_record *out, char *why, size_t whylen);
 
@@ -50,8 +73,8 @@ int dmarc_rua_parse(const char *rua, struct dmarc_rua *out, char *err, size_t er
 
 /*
  * true when a report address in rua_domain needs the authorisation record
- * "DOMAIN._report._dmarc.RUA_DOMAIN TXT v=DMARC1" (7.1): rua_domain is
- * neither domain nor a subdomain of it (simplified organisational domain).
+ * "DOMAIN._report._dmarc.RUA_DOMAIN TXT v=DMARC1" (7.1): the two have
+ * different organisational domains (tools/orgdomain, RFC 7489 3.2).
  */
 bool dmarc_rua_external(const char *domain, const char *rua_domain);
 
@@ -61,6 +84,18 @@ bool dmarc_rua_external(const char *domain, const char *rua_domain);
  * malloc'ed. -1 with err when rua does not parse.
  */
 int dmarc_starter(const char *rua, char **out, char *err, size_t errlen);
+
+/*
+ * The record to publish in place of cur, never weaker (issue 14): cur's
+ * p, sp, np, pct, adkim, aspf, rua, ruf, fo (only with ruf), rf and ri
+ * kept; the addresses of add_rua (a "mailto:..." list, or NULL) appended
+ * to rua= when it does not hold them yet; unknown tags dropped. *changes
+ * (malloc'ed, "" when nothing that matters differs) says what changed,
+ * e.g. "adds rua=mailto:dmarc@example.com, drops fo=". *out is malloc'ed.
+ * -1 with err when add_rua does not parse or out of memory.
+ */
+int dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, char **changes,
+                  char *err, size_t errlen);
 
 /* true when sub is domain or one of its subdomains (case-insensitive, trailing dots ignored). */
 bool dmarc_same_or_sub(const char *sub, const char *domain);

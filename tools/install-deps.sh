@@ -27,7 +27,10 @@ libmicrohttpd-dev
 libcmocka-dev
 libcurl4-openssl-dev
 zlib1g-dev
+libpsl-dev
+publicsuffix
 "
+# libpsl-dev, publicsuffix: DMARC's organisational domain (tools/orgdomain.c)
 # libcmocka-dev: `cmake -B build` configures the unit tests too (BUILD_TESTING)
 
 TEST="
@@ -59,7 +62,9 @@ python3-spf
 python3-dnspython
 python3-yaml
 libmail-spf-perl
+libmail-dkim-perl
 "
+# libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
 # libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the
 # benchmarks' reference relay; systemd: systemd-analyze for test_systemd;

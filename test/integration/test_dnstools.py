@@ -700,7 +700,8 @@ def test_dmarc_starter():
     p = w.ns.run([CTL, "dns", "dmarc", "good.test", "--rua", "mailto:reports@dmarc.example.net"],
                  check=0)
     _, value = parse_record_output(p.stdout, "_dmarc.good.test")
-    assert "rua=mailto:reports@dmarc.example.net;" in value
+    # never weaker (issue 14): the published address is kept, --rua's is added
+    assert "rua=mailto:dmarc@good.test,mailto:reports@dmarc.example.net;" in value
     assert "publishes now: v=DMARC1; p=none; rua=mailto:dmarc@good.test" in p.stdout, p.stdout
     assert "good.test._report._dmarc.dmarc.example.net. IN TXT \"v=DMARC1\"" in p.stdout
 
