@@ -100,6 +100,7 @@ ctl_dns_check(int argc, char **argv)
 	check_spf_record(&c);
 	check_spf_ips(&c);
 	check_spf_lookups(&c);
+	check_spf_no_false_pass(&c);
 	check_dkim(&c);
 	check_dmarc(&c);
 	check_alignment(&c);
@@ -109,6 +110,7 @@ ctl_dns_check(int argc, char **argv)
 	worst = check_print(&c, o.json);
 	check_report_free(&c.r);
 	free(c.spf_record);
+	free(c.spf_find);
 	config_free(cfg);
 	return worst == ST_FAIL ? 1 : 0;
 }

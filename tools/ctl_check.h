@@ -18,6 +18,8 @@
 #include "tools/dmarc.h"
 #include "tools/spf.h"
 
+struct spf_findings;
+
 enum status { ST_PASS, ST_WARN, ST_FAIL };
 
 struct check {
@@ -42,6 +44,8 @@ struct ctx {
 	char ipstr[CTL_MAX_IPS][INET6_ADDRSTRLEN];
 	bool spf_ok;       /* exactly one record that compiles */
 	char *spf_record;  /* that record */
+	struct spf_findings *spf_find; /* its findings (tools/spf_lint.h), NULL if none */
+	bool spf_permerror; /* a finding makes it permerror for every address */
 	bool spf_ips_pass; /* every egress IP passes SPF */
 	int dkim_pass;     /* selectors whose record matches */
 	bool dmarc_ok;
@@ -83,6 +87,12 @@ void check_spf_record(struct ctx *c);
 void check_spf_ips(struct ctx *c);
 /* spf-lookups: the DNS lookups of the record, through includes. */
 void check_spf_lookups(struct ctx *c);
+/*
+ * spf-ip lines that say pass while the record is a permerror for every
+ * address (a processing limit, a syntax error) become fail, so nothing in
+ * the report says PASS for SPF that receivers would not (ctl_check_spf.c).
+ */
+void check_spf_no_false_pass(struct ctx *c);
 /* Silence libspf2's warning and info hooks for the rest of the run. */
 void check_spf_quiet(void);
 
