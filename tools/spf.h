@@ -163,4 +163,21 @@ int spf_validate(const char *record, char *why, size_t whylen);
  */
 int spf_zone_line(const char *name, const char *record, char **out);
 
+#define SPF_TARGETS_MAX 32
+
+/*
+ * The include: targets of record, then its redirect= target, in order,
+ * lowercase, without macros (those need an evaluation): at most max of
+ * them into targets. Returns how many.
+ */
+size_t spf_include_targets(const char *record, char (*targets)[256], size_t max);
+
+/*
+ * A sample address a record authorises: the first ip4:/ip6: term with a
+ * pass qualifier (its network address), looked for depth first through
+ * includes and redirect (fetched with fetch, at most 10 deep). -1 when
+ * there is none.
+ */
+int spf_sample_ip(const char *record, spf_fetch_fn fetch, void *ctx, struct spf_ip *out);
+
 #endif

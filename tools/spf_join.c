@@ -10,11 +10,13 @@
 #include "tools/spf.h"
 #include "tools/spf_int.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct buf {
 	char *s;
@@ -257,4 +259,86 @@ spf_join_free(struct spf_join *j)
 {
 	free(j->record);
 	j->record = NULL;
+}
+
+/* ---- includes and their sample addresses (for dns spf's before/after table) ---- */
+
+/* The target of include:/redirect= term m into buf; false for macros or none. */
+static bool
+target_of(const struct term *m, char *buf, size_t len)
+{
+	size_t n = m->arg != NULL ? m->arglen : 0;
+
+	if (n == 0 || n >= len || memchr(m->arg, '%', n) != NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)tolower((unsigned char)m->arg[i]);
+	buf[n] = '\0';
+	if (buf[n - 1] == '.')
+		buf[n - 1] = '\0';
+	return true;
+}
+
+size_t
+spf_include_targets(const char *record, char (*targets)[256], size_t max)
+{
+	struct terms t;
+	size_t n = 0;
+
+	if (spf_split_terms(record, &t, NULL, 0) != 0)
+		return 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < t.n && n < max; i++)
+			if (t.v[i].kind == (pass == 0 ? TK_INCLUDE : TK_REDIRECT) &&
+			    target_of(&t.v[i], targets[n], sizeof targets[n]))
+				n++;
+	free(t.v);
+	return n;
+}
+
+/* The network address of a pass ip4:/ip6: term. */
+static bool
+term_sample(const struct term *m, struct spf_ip *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash;
+
+	if ((m->kind != TK_IP4 && m->kind != TK_IP6) || (m->qual != 0 && m->qual != '+') ||
+	    m->arg == NULL || m->arglen >= sizeof buf)
+		return false;
+	memcpy(buf, m->arg, m->arglen);
+	buf[m->arglen] = '\0';
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash = '\0';
+	return spf_ip_parse(buf, m->kind == TK_IP4 ? AF_INET : AF_INET6, out) == 0;
+}
+
+static int
+sample_in(const char *record, spf_fetch_fn fetch, void *ctx, struct spf_ip *out, int depth)
+{
+	struct terms t;
+	char target[256], *rec, why[200];
+	int rc = -1;
+
+	if (depth > 10 || spf_split_terms(record, &t, NULL, 0) != 0)
+		return -1;
+	for (size_t i = 0; i < t.n && rc != 0; i++) {
+		const struct term *m = &t.v[i];
+
+		if (term_sample(m, out))
+			rc = 0;
+		else if ((m->kind == TK_INCLUDE || m->kind == TK_REDIRECT) &&
+		         target_of(m, target, sizeof target) &&
+		         fetch(ctx, target, &rec, why, sizeof why) == 0) {
+			rc = sample_in(rec, fetch, ctx, out, depth + 1);
+			free(rec);
+		}
+	}
+	free(t.v);
+	return rc;
+}
+
+int
+spf_sample_ip(const char *record, spf_fetch_fn fetch, void *ctx, struct spf_ip *out)
+{
+	return sample_in(record, fetch, ctx, out, 0);
 }
