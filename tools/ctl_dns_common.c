@@ -222,6 +222,10 @@ ctl_dns_usage(FILE *f)
 	      "  dns check DOMAIN [-c CONF] [--ip4 A] [--ip6 B] [--json]\n"
 	      "      check the published SPF, DKIM, DMARC, reverse DNS and MX of DOMAIN\n"
 	      "      against the relay; exit 1 when a check fails.\n"
+	      "  dns spf-eval [-c CONF] [--helo NAME] [--record TEXT] [--trace] IP SENDER\n"
+	      "      RFC 7208 check_host() for client IP and MAIL FROM SENDER (\"\" = null\n"
+	      "      sender, postmaster@NAME): the result, why, the exp= explanation,\n"
+	      "      with --trace each lookup; --record evaluates TEXT unpublished.\n"
 	      "      CONF defaults to " CTL_DEFAULT_CONF " (else the built-in default)\n",
 	      f);
 }

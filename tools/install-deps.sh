@@ -55,6 +55,10 @@ ldnsutils
 unbound
 python3-jsonschema
 python3-cryptography
+python3-spf
+python3-dnspython
+python3-yaml
+libmail-spf-perl
 "
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
 # libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the
@@ -62,6 +66,8 @@ python3-cryptography
 # ldnsutils (ldns-signzone) and unbound: the DNSSEC-signed zone and the
 # validating resolver of the DANE tests; python3-jsonschema: TLS-RPT schema;
 # python3-cryptography: the TLS tests' CA and certificates (test/integration/tlspeers.py)
+# python3-spf (pyspf; its resolver python3-dnspython), python3-yaml, libmail-spf-perl
+# (Mail::SPF, second opinion): the RFC 7208 suite test (test/integration/spfsuite.py)
 
 usage() {
 	echo "usage: install-deps.sh [--test]" >&2
