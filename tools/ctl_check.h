@@ -88,9 +88,10 @@ void check_spf_ips(struct ctx *c);
 /* spf-lookups: the DNS lookups of the record, through includes. */
 void check_spf_lookups(struct ctx *c);
 /*
- * spf-ip lines that say pass while the record is a permerror for every
- * address (a processing limit, a syntax error) become fail, so nothing in
- * the report says PASS for SPF that receivers would not (ctl_check_spf.c).
+ * When check_host() answers permerror for an egress address, the spf and
+ * spf-* lines that say pass become fail with its reason: nothing in the
+ * report says PASS for SPF where receivers answer permerror
+ * (ctl_check_spf.c; the spf-ip lines are the evaluator's own).
  */
 void check_spf_no_false_pass(struct ctx *c);
 /* Silence libspf2's warning and info hooks for the rest of the run. */

@@ -251,48 +251,48 @@ check_spf_lookups(struct ctx *c)
 		          check_fmt("%d of %d DNS lookups", f->lookups, SPF_LOOKUP_LIMIT), NULL);
 }
 
-/* Whether the evaluator answers permerror for ips[i] because of a processing limit. */
+/* The evaluator's permerror for egress address i, into why; false for any other result. */
 static bool
-eval_over_limit(const struct ctx *c, size_t i)
+eval_permerror(const struct ctx *c, size_t i, char *why, size_t whylen)
 {
 	struct spf_eval ev;
 	char from[300];
-	bool over;
+	bool perm;
 
 	snprintf(from, sizeof from, "postmaster@%s", c->domain);
 	memset(&ev, 0, sizeof ev);
 	if (spf_eval(spf_dns_system(), &c->ips[i], from, c->helo, NULL, &ev) != 0)
 		return false;
-	over = ev.result == SPF_R_PERMERROR && ev.over_limit;
+	perm = ev.result == SPF_R_PERMERROR;
+	snprintf(why, whylen, "%s", ev.why);
 	spf_eval_free(&ev);
-	return over;
+	return perm;
 }
 
 void
 check_spf_no_false_pass(struct ctx *c)
 {
-	char name[64];
+	char why[512];
+	size_t i;
 
-	for (size_t i = 0; i < c->nips; i++) {
-		snprintf(name, sizeof name, "spf-ip %s", c->ipstr[i]);
-		for (size_t k = 0; k < c->r.n; k++) {
-			struct check *ck = &c->r.v[k];
+	for (i = 0; i < c->nips; i++)
+		if (eval_permerror(c, i, why, sizeof why))
+			break;
+	if (i == c->nips)
+		return;
+	/* the record's own lines (spf, spf-lookups...) saw nothing the evaluator did */
+	for (size_t k = 0; k < c->r.n; k++) {
+		struct check *ck = &c->r.v[k];
 
-			if (strcmp(ck->name, name) != 0 || ck->st != ST_PASS)
-				continue;
-			if (!c->spf_permerror || (c->spf_find != NULL && !c->spf_find->f[SPF_F_SYNTAX].count &&
-			                          !c->spf_find->f[SPF_F_UNKNOWN].count &&
-			                          !c->spf_find->f[SPF_F_TWICE].count &&
-			                          !eval_over_limit(c, i)))
-				continue;
-			ck->st = ST_FAIL;
-			free(ck->detail);
-			ck->detail = check_fmt("SPF result for %s is permerror, not pass: the record "
-			                       "breaks RFC 7208 (see the spf-* lines)",
-			                       c->ipstr[i]);
-			ck->fix = check_fmt("fix the spf-* lines above");
-			c->spf_ips_pass = false;
-		}
+		if (ck->st != ST_PASS || strncmp(ck->name, "spf", 3) != 0 ||
+		    (ck->name[3] != '\0' && ck->name[3] != '-') || strncmp(ck->name, "spf-ip ", 7) == 0)
+			continue;
+		ck->st = ST_FAIL;
+		free(ck->detail);
+		ck->detail = check_fmt("RFC 7208 check_host() answers permerror for %s: %s",
+		                       c->ipstr[i], why);
+		ck->fix = check_fmt("every lookup: mxrelayctl dns spf-eval --trace %s postmaster@%s",
+		                    c->ipstr[i], c->domain);
 	}
 }
 
