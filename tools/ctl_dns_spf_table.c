@@ -21,7 +21,8 @@
 #include <sys/socket.h>
 
 #define OTHER_IP "192.0.2.1" /* TEST-NET-1 (RFC 5737): authorised by nobody */
-#define MAX_SAMPLES (CTL_MAX_IPS + SPF_TARGETS_MAX + 1)
+#define MAX_SOURCES 8 /* published records sampled one by one */
+#define MAX_SAMPLES (CTL_MAX_IPS + SPF_TARGETS_MAX + MAX_SOURCES + 1)
 
 struct sample {
 	struct spf_ip ip;
@@ -56,6 +57,31 @@ eval(const char *domain, const struct spf_ip *ip, const char *sender, const char
 		snprintf(why, whylen, "%s", ev.why);
 	spf_eval_free(&ev);
 	return r;
+}
+
+static bool
+have_sample(const struct spf_table *t, const struct spf_ip *ip)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i].ip.family == ip->family && memcmp(t->v[i].ip.addr, ip->addr, 16) == 0)
+			return true;
+	return false;
+}
+
+/* With several published records: the first address each authorises, for the per-record check. */
+static void
+add_source_samples(struct spf_table *t, char *const *sources, size_t nsources)
+{
+	for (size_t k = 0; k < nsources && k < MAX_SOURCES && nsources > 1; k++) {
+		struct sample *s = &t->v[t->n];
+
+		if (spf_sample_ip(sources[k], ctl_spf_fetch, NULL, &s->ip) != 0 ||
+		    have_sample(t, &s->ip))
+			continue;
+		snprintf(s->label, sizeof s->label, "published record %zu", k + 1);
+		s->must_keep = true;
+		t->n++;
+	}
 }
 
 /* The samples: relay addresses, one per include target, the other address. */
@@ -97,6 +123,10 @@ ctl_spf_table_eval(const char *domain, const char *before_record, char *const *s
 		return NULL;
 	snprintf(t->sender, sizeof t->sender, "postmaster@%s", domain);
 	add_samples(t, after, ips, nips);
+	/* the other address stays last */
+	t->v[MAX_SAMPLES - 1] = t->v[--t->n];
+	add_source_samples(t, sources, nsources);
+	t->v[t->n++] = t->v[MAX_SAMPLES - 1];
 	for (size_t i = 0; i < t->n; i++) {
 		struct sample *s = &t->v[i];
 		char why[512];
