@@ -122,6 +122,24 @@ finding_fix(const struct ctx *c, enum spf_fcode code, const char *record)
 	}
 }
 
+/* The worst status among the findings' lines. */
+static enum status
+worst_finding(const struct ctx *c)
+{
+	enum status worst = ST_PASS, st;
+	char *detail;
+
+	for (int code = 0; code < SPF_F_COUNT; code++) {
+		if (c->spf_find->f[code].count == 0)
+			continue;
+		st = finding_detail((enum spf_fcode)code, &c->spf_find->f[code], &detail);
+		free(detail);
+		if (st > worst)
+			worst = st;
+	}
+	return worst;
+}
+
 /* One check line per finding of the record (spf-lookups aside: check_spf_lookups). */
 static void
 add_findings(struct ctx *c, const char *record)
@@ -182,6 +200,9 @@ check_one_record(struct ctx *c, const char *record)
 		          warn ? warn : check_fmt("fix the spf-* lines below"));
 	} else if (warn != NULL) {
 		check_add(c, "spf", ST_WARN, check_fmt("%s", record), warn);
+	} else if (worst_finding(c) != ST_PASS) {
+		check_add(c, "spf", worst_finding(c), check_fmt("%s", record),
+		          check_fmt("see the spf-* lines below"));
 	} else {
 		check_add(c, "spf", ST_PASS, check_fmt("%s", record), NULL);
 	}
