@@ -5,7 +5,7 @@
  *
  * Checks (name: what passes):
  *   spf                  exactly one SPF record, libspf2 compiles it, no +all
- *   spf-ip IP            libspf2 evaluates pass for IP, MAIL FROM
+ *   spf-ip IP            tools/spfeval (RFC 7208) passes IP, MAIL FROM
  *                        postmaster@DOMAIN, HELO helo_name (one per egress IP)
  *   spf-lookups          at most 10 DNS-querying terms, through includes
  *   dkim SELECTOR        the published key record matches the configured key

@@ -37,7 +37,10 @@ verdict_fix(const struct ctx *c, size_t i, const struct spf_eval *ev, const char
 		                       "DNS-querying terms, 2 void lookups, 10 MX names); every "
 		                       "lookup: mxrelayctl dns spf-eval --trace %s postmaster@%s",
 		                       c->ipstr[i], c->domain)
-		           : check_fmt("make the SPF record valid (see the spf and spf-lookups checks)");
+		           : check_fmt(
+		                 "make the SPF record valid: mxrelayctl dns spf %s prints one "
+		                 "(see the spf check)",
+		                 c->domain);
 	case SPF_R_NONE:
 		return check_fmt("publish an SPF record: mxrelayctl dns spf %s", c->domain);
 	default:
@@ -55,8 +58,8 @@ add_spf_verdict(struct ctx *c, const char *name, size_t i, const char *from,
 	spf_ip_mechanism(&c->ips[i], mech, sizeof mech);
 	if (ev->result == SPF_R_PASS) {
 		check_add(c, name, ST_PASS,
-		          check_fmt("SPF passes %s for MAIL FROM %s (HELO %s): %s", c->ipstr[i], from,
-		                    c->helo, ev->why),
+		          check_fmt("SPF passes %s for MAIL FROM %s (HELO %s): %s", c->ipstr[i],
+		                    from, c->helo, ev->why),
 		          NULL);
 		return;
 	}

@@ -41,9 +41,12 @@ static int
 parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"helo", required_argument, NULL, OPT_HELO},
-	    {"record", required_argument, NULL, OPT_RECORD}, {"trace", no_argument, NULL, OPT_TRACE},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"helo", required_argument, NULL, OPT_HELO},
+	    {"record", required_argument, NULL, OPT_RECORD},
+	    {"trace", no_argument, NULL, OPT_TRACE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -52,11 +55,20 @@ parse_args(int argc, char **argv, struct args *a)
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': a->conf = optarg; break;
-		case OPT_HELO: a->helo = optarg; break;
-		case OPT_RECORD: a->record = optarg; break;
-		case OPT_TRACE: a->trace = true; break;
-		default: return ctl_opt_end(ch, argv, PROG, ctl_dns_usage);
+		case 'c':
+			a->conf = optarg;
+			break;
+		case OPT_HELO:
+			a->helo = optarg;
+			break;
+		case OPT_RECORD:
+			a->record = optarg;
+			break;
+		case OPT_TRACE:
+			a->trace = true;
+			break;
+		default:
+			return ctl_opt_end(ch, argv, PROG, ctl_dns_usage);
 		}
 	}
 	if (argc - optind != 2)

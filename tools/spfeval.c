@@ -33,19 +33,19 @@ struct st {
 	const char *odom, *helo;
 	const struct spf_eval_opts *opts;
 	struct spf_eval *out;
-	const char *domain;   /* the current <domain>, for %{d} and %{p} */
+	const char *domain;    /* the current <domain>, for %{d} and %{p} */
 	struct dnsq_list ptrs; /* validated PTR names, once computed */
 	bool ptrs_done;
-	bool stopped;         /* a limit was passed inside a %{p} expansion */
+	bool stopped; /* a limit was passed inside a %{p} expansion */
 };
 
 const char *
 spf_result_name(enum spf_result r)
 {
 	static const char *const names[] = {
-	    [SPF_R_NONE] = "none",         [SPF_R_NEUTRAL] = "neutral",
-	    [SPF_R_PASS] = "pass",         [SPF_R_FAIL] = "fail",
-	    [SPF_R_SOFTFAIL] = "softfail", [SPF_R_TEMPERROR] = "temperror",
+	    [SPF_R_NONE] = "none",           [SPF_R_NEUTRAL] = "neutral",
+	    [SPF_R_PASS] = "pass",           [SPF_R_FAIL] = "fail",
+	    [SPF_R_SOFTFAIL] = "softfail",   [SPF_R_TEMPERROR] = "temperror",
 	    [SPF_R_PERMERROR] = "permerror",
 	};
 
@@ -87,7 +87,8 @@ error(struct st *st, enum spf_result res, bool limit, const char *fmt, ...)
 	return res;
 }
 
-/* A name DNS can hold: labels of 1-63 octets, at most 253 in all, one trailing dot allowed (4.3). */
+/* A name DNS can hold: labels of 1-63 octets, at most 253 in all, one trailing dot allowed (4.3).
+ */
 static bool
 name_ok(const char *name)
 {
@@ -141,7 +142,8 @@ lookup(struct st *st, enum qtype q, const char *name, int family, struct dnsq_li
 		return M_TEMP;
 	if (count_void && ++st->out->void_lookups > VOID_MAX) {
 		error(st, SPF_R_PERMERROR, true,
-		      "more than %d void lookups (RFC 7208 4.6.4), the last %s %s", VOID_MAX, qn[q], name);
+		      "more than %d void lookups (RFC 7208 4.6.4), the last %s %s", VOID_MAX, qn[q],
+		      name);
 		return M_PERM;
 	}
 	return M_NO;
@@ -264,9 +266,16 @@ static char *
 expand(struct st *st, const char *spec, size_t len, bool exp)
 {
 	struct spfe_macro_env env = {
-	    .sender = st->sender, .local = st->local, .odom = st->odom, .domain = st->domain,
-	    .helo = st->helo, .receiver = st->opts ? st->opts->receiver : NULL, .ip = &st->ip,
-	    .now = st->opts ? st->opts->now : 0, .pname = pname, .ctx = st,
+	    .sender = st->sender,
+	    .local = st->local,
+	    .odom = st->odom,
+	    .domain = st->domain,
+	    .helo = st->helo,
+	    .receiver = st->opts ? st->opts->receiver : NULL,
+	    .ip = &st->ip,
+	    .now = st->opts ? st->opts->now : 0,
+	    .pname = pname,
+	    .ctx = st,
 	};
 	char *out;
 
@@ -345,8 +354,8 @@ mech_ptr(struct st *st, const char *target)
 	return M_NO;
 }
 
-static enum spf_result check_host(struct st *st, const char *domain, const char *record,
-                                  int depth, bool top);
+static enum spf_result check_host(struct st *st, const char *domain, const char *record, int depth,
+                                  bool top);
 
 /* include (5.2): its result mapped by the table of 5.2. */
 static enum match
@@ -385,18 +394,28 @@ mechanism(struct st *st, const struct spfe_term *t, int depth)
 		return M_YES;
 	if (t->kind == SPFE_IP4 || t->kind == SPFE_IP6)
 		return in_net(&st->ip, &t->net, t->kind == SPFE_IP4 ? t->cidr4 : t->cidr6) ? M_YES
-		                                                                            : M_NO;
+		                                                                           : M_NO;
 	if (!count_term(st, t->text, t->textlen))
 		return M_PERM;
 	target = t->spec ? expand(st, t->spec, t->speclen, false) : strdup(st->domain);
 	if (target == NULL)
 		return M_PERM;
 	switch (t->kind) {
-	case SPFE_INCLUDE: m = mech_include(st, target, depth); break;
-	case SPFE_A: m = mech_a(st, target, t->cidr4, t->cidr6); break;
-	case SPFE_MX: m = mech_mx(st, target, t->cidr4, t->cidr6); break;
-	case SPFE_PTR: m = mech_ptr(st, target); break;
-	default: m = mech_exists(st, target); break;
+	case SPFE_INCLUDE:
+		m = mech_include(st, target, depth);
+		break;
+	case SPFE_A:
+		m = mech_a(st, target, t->cidr4, t->cidr6);
+		break;
+	case SPFE_MX:
+		m = mech_mx(st, target, t->cidr4, t->cidr6);
+		break;
+	case SPFE_PTR:
+		m = mech_ptr(st, target);
+		break;
+	default:
+		m = mech_exists(st, target);
+		break;
 	}
 	if (m == M_TEMP)
 		error(st, SPF_R_TEMPERROR, false, "DNS lookup failed for \"%.*s\" (%s)",
@@ -439,7 +458,8 @@ fetch_record(struct st *st, const char *domain, char **rec)
 	if (m == M_PERM)
 		return SPF_R_PERMERROR;
 	for (size_t i = 0; i < l.n; i++) {
-		if (strncasecmp(l.v[i], "v=spf1", 6) != 0 || (l.v[i][6] != ' ' && l.v[i][6] != '\0'))
+		if (strncasecmp(l.v[i], "v=spf1", 6) != 0 ||
+		    (l.v[i][6] != ' ' && l.v[i][6] != '\0'))
 			continue;
 		if (found++ == 0)
 			*rec = strdup(l.v[i]);
@@ -449,7 +469,8 @@ fetch_record(struct st *st, const char *domain, char **rec)
 		free(*rec);
 		*rec = NULL;
 		return error(st, SPF_R_PERMERROR, false,
-		             "%s publishes %zu SPF records (RFC 7208 4.5: exactly one)", domain, found);
+		             "%s publishes %zu SPF records (RFC 7208 4.5: exactly one)", domain,
+		             found);
 	}
 	return found == 0 ? SPF_R_NONE : *rec ? SPF_R_PASS : SPF_R_TEMPERROR;
 }
@@ -457,7 +478,10 @@ fetch_record(struct st *st, const char *domain, char **rec)
 static enum spf_result
 qual_result(char q)
 {
-	return q == '-' ? SPF_R_FAIL : q == '~' ? SPF_R_SOFTFAIL : q == '?' ? SPF_R_NEUTRAL : SPF_R_PASS;
+	return q == '-'   ? SPF_R_FAIL
+	       : q == '~' ? SPF_R_SOFTFAIL
+	       : q == '?' ? SPF_R_NEUTRAL
+	                  : SPF_R_PASS;
 }
 
 /* No mechanism matched: redirect= (6.1) or the default neutral (4.7). */
@@ -480,8 +504,8 @@ no_match(struct st *st, const struct spfe_record *rec, int depth, bool top)
 	trace(st, "redirect %s", target);
 	r = check_host(st, target, NULL, depth + 1, top);
 	if (r == SPF_R_NONE) /* 6.1: a redirect to no record is a permerror */
-		r = error(st, SPF_R_PERMERROR, false, "redirect=%s has no SPF record (RFC 7208 6.1)",
-		          target);
+		r = error(st, SPF_R_PERMERROR, false,
+		          "redirect=%s has no SPF record (RFC 7208 6.1)", target);
 	free(target);
 	return r;
 }
@@ -502,7 +526,8 @@ eval_record(struct st *st, const struct spfe_record *rec, int depth, bool top)
 			continue;
 		trace(st, "match %.*s at %s", (int)t->textlen, t->text, st->domain);
 		if (top) {
-			snprintf(st->out->why, sizeof st->out->why, "%.*s", (int)t->textlen, t->text);
+			snprintf(st->out->why, sizeof st->out->why, "%.*s", (int)t->textlen,
+			         t->text);
 			if (t->qual == '-')
 				explain(st, rec);
 		}
@@ -526,8 +551,8 @@ check_host(struct st *st, const char *domain, const char *record, int depth, boo
 		r = fetch_record(st, domain, &txt);
 		if (r != SPF_R_PASS) {
 			if (r == SPF_R_NONE && top && depth == 0)
-				snprintf(st->out->why, sizeof st->out->why, "%s publishes no SPF record",
-				         domain);
+				snprintf(st->out->why, sizeof st->out->why,
+				         "%s publishes no SPF record", domain);
 			return r;
 		}
 		record = txt;
@@ -571,8 +596,8 @@ set_sender(struct st *st, const char *sender, const char *helo)
 }
 
 int
-spf_eval(const struct spf_dns *dns, const struct spf_ip *ip, const char *sender,
-         const char *helo, const struct spf_eval_opts *opts, struct spf_eval *out)
+spf_eval(const struct spf_dns *dns, const struct spf_ip *ip, const char *sender, const char *helo,
+         const struct spf_eval_opts *opts, struct spf_eval *out)
 {
 	static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff};
 	struct st st = {.dns = dns, .ip = *ip, .opts = opts, .out = out};

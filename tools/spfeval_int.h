@@ -26,12 +26,13 @@ enum spfe_kind {
 /* One mechanism of a record (RFC 7208 5). */
 struct spfe_term {
 	enum spfe_kind kind;
-	char qual;          /* '+', '-', '~' or '?' (4.6.2) */
-	const char *spec;   /* domain-spec as written (points into the record copy), NULL = <domain> */
+	char qual; /* '+', '-', '~' or '?' (4.6.2) */
+	const char
+	    *spec; /* domain-spec as written (points into the record copy), NULL = <domain> */
 	size_t speclen;
-	struct spf_ip net;  /* ip4/ip6 */
-	int cidr4, cidr6;   /* prefix lengths (32 and 128 when not given) */
-	const char *text;   /* the term as written, for why and the trace */
+	struct spf_ip net; /* ip4/ip6 */
+	int cidr4, cidr6;  /* prefix lengths (32 and 128 when not given) */
+	const char *text;  /* the term as written, for why and the trace */
 	size_t textlen;
 };
 
@@ -40,9 +41,9 @@ struct spfe_record {
 	char *buf;               /* the record's copy every pointer points into */
 	struct spfe_term *terms; /* mechanisms in order */
 	size_t n;
-	const char *redirect;    /* redirect= domain-spec, or NULL (6.1) */
+	const char *redirect; /* redirect= domain-spec, or NULL (6.1) */
 	size_t redirectlen;
-	const char *exp;         /* exp= domain-spec, or NULL (6.2) */
+	const char *exp; /* exp= domain-spec, or NULL (6.2) */
 	size_t explen;
 };
 

@@ -86,9 +86,9 @@ spfe_macro_check(const char *s, size_t len, bool exp, char *why, size_t whylen)
 
 		if (c == '%') {
 			if ((n = expand_len(s + i, len - i, exp)) == 0) {
-				snprintf(why, whylen,
-				         "bad macro at \"%.*s\" (RFC 7208 7.1%s)", (int)(len - i < 16 ? len - i : 16),
-				         s + i, exp ? "" : "; c, r and t only in exp text, 7.2");
+				snprintf(why, whylen, "bad macro at \"%.*s\" (RFC 7208 7.1%s)",
+				         (int)(len - i < 16 ? len - i : 16), s + i,
+				         exp ? "" : "; c, r and t only in exp text, 7.2");
 				return -1;
 			}
 			i += n;
@@ -97,7 +97,8 @@ spfe_macro_check(const char *s, size_t len, bool exp, char *why, size_t whylen)
 		/* macro-literal is %x21-24 / %x26-7E; the explanation also has SP (6.2) */
 		if (c < 0x21 || c > 0x7e) {
 			if (!(exp && c == ' ')) {
-				snprintf(why, whylen, "character 0x%02x not allowed (RFC 7208 7.1)", c);
+				snprintf(why, whylen, "character 0x%02x not allowed (RFC 7208 7.1)",
+				         c);
 				return -1;
 			}
 		}
@@ -162,7 +163,8 @@ spfe_ip_dotted(const struct spf_ip *ip, bool upper, char *buf, size_t len)
 	size_t pos = 0;
 
 	if (ip->family == AF_INET) {
-		snprintf(buf, len, "%u.%u.%u.%u", ip->addr[0], ip->addr[1], ip->addr[2], ip->addr[3]);
+		snprintf(buf, len, "%u.%u.%u.%u", ip->addr[0], ip->addr[1], ip->addr[2],
+		         ip->addr[3]);
 		return;
 	}
 	/* 7.3: "i" of an IPv6 client is its 32 nibbles, dot-separated */
@@ -186,14 +188,22 @@ static const char *
 letter_value(const struct spfe_macro_env *env, char l, bool exp, char *v, size_t vlen)
 {
 	switch (l) {
-	case 's': return env->sender;
-	case 'l': return env->local;
-	case 'o': return env->odom;
-	case 'd': return env->domain;
-	case 'h': return env->helo;
-	case 'r': return env->receiver ? env->receiver : "unknown";
-	case 'v': return env->ip->family == AF_INET ? "in-addr" : "ip6";
-	case 'p': return env->pname(env->ctx);
+	case 's':
+		return env->sender;
+	case 'l':
+		return env->local;
+	case 'o':
+		return env->odom;
+	case 'd':
+		return env->domain;
+	case 'h':
+		return env->helo;
+	case 'r':
+		return env->receiver ? env->receiver : "unknown";
+	case 'v':
+		return env->ip->family == AF_INET ? "in-addr" : "ip6";
+	case 'p':
+		return env->pname(env->ctx);
 	case 'i':
 		spfe_ip_dotted(env->ip, exp, v, vlen);
 		return v;
@@ -203,7 +213,8 @@ letter_value(const struct spfe_macro_env *env, char l, bool exp, char *v, size_t
 	case 't':
 		snprintf(v, vlen, "%lld", env->now ? env->now : (long long)time(NULL));
 		return v;
-	default: return "";
+	default:
+		return "";
 	}
 }
 
@@ -237,8 +248,9 @@ add_macro(struct sbuf *b, const struct spfe_macro_env *env, const char *m, size_
 
 	if (val == NULL)
 		return -1;
-	while (m[i] >= '0' && m[i] <= '9')
-		keep = keep < 1000 ? keep * 10 + (size_t)(m[i++] - '0') : keep;
+	/* any count over PARTS_MAX keeps every part: stop growing there */
+	for (; m[i] >= '0' && m[i] <= '9'; i++)
+		keep = keep <= PARTS_MAX ? keep * 10 + (size_t)(m[i] - '0') : keep;
 	if (m[i] == 'r' || m[i] == 'R') {
 		rev = true;
 		i++;
@@ -300,8 +312,7 @@ trim_domain(char *s)
 }
 
 int
-spfe_macro_expand(const struct spfe_macro_env *env, const char *s, size_t len, bool exp,
-                  char **out)
+spfe_macro_expand(const struct spfe_macro_env *env, const char *s, size_t len, bool exp, char **out)
 {
 	struct sbuf b = {0};
 

@@ -17,9 +17,8 @@ static const struct {
 	const char *name;
 	enum spfe_kind kind;
 } mechanisms[] = {
-    {"all", SPFE_ALL},   {"include", SPFE_INCLUDE}, {"a", SPFE_A},
-    {"mx", SPFE_MX},     {"ptr", SPFE_PTR},         {"ip4", SPFE_IP4},
-    {"ip6", SPFE_IP6},   {"exists", SPFE_EXISTS},
+    {"all", SPFE_ALL}, {"include", SPFE_INCLUDE}, {"a", SPFE_A},     {"mx", SPFE_MX},
+    {"ptr", SPFE_PTR}, {"ip4", SPFE_IP4},         {"ip6", SPFE_IP6}, {"exists", SPFE_EXISTS},
 };
 
 void
@@ -80,9 +79,10 @@ check_spec(const char *spec, size_t len, const char *term, char *why, size_t why
 		return -1;
 	}
 	if (!spfe_domain_end_ok(spec, len)) {
-		snprintf(why, whylen,
-		         "\"%s\": the domain must end in a valid top label or a macro (RFC 7208 7.1)",
-		         term);
+		snprintf(
+		    why, whylen,
+		    "\"%s\": the domain must end in a valid top label or a macro (RFC 7208 7.1)",
+		    term);
 		return -1;
 	}
 	return 0;
@@ -150,7 +150,8 @@ parse_arg(struct spfe_term *t, const char *arg, size_t len, const char *term, ch
 		return 0;
 	}
 	if (arg[0] != ':' || t->kind == SPFE_ALL) {
-		snprintf(why, whylen, "unexpected \"%.*s\" in \"%s\" (RFC 7208 12)", (int)len, arg, term);
+		snprintf(why, whylen, "unexpected \"%.*s\" in \"%s\" (RFC 7208 12)", (int)len, arg,
+		         term);
 		return -1;
 	}
 	t->spec = arg + 1;
@@ -193,7 +194,8 @@ add_mechanism(struct spfe_record *rec, const char *term, size_t namelen, char *w
 	return 0;
 }
 
-/* A modifier "name=value" (6): redirect and exp at most once, others ignored after a syntax check. */
+/* A modifier "name=value" (6): redirect and exp at most once, others ignored after a syntax check.
+ */
 static int
 add_modifier(struct spfe_record *rec, const char *term, size_t namelen, char *why, size_t whylen)
 {
@@ -233,7 +235,8 @@ parse_term(struct spfe_record *rec, const char *term, char *why, size_t whylen)
 		n++;
 	if (term[n] == '=' && n > 0) {
 		if (q) {
-			snprintf(why, whylen, "a modifier takes no qualifier: \"%s\" (RFC 7208 12)", term);
+			snprintf(why, whylen, "a modifier takes no qualifier: \"%s\" (RFC 7208 12)",
+			         term);
 			return -1;
 		}
 		return add_modifier(rec, term, n, why, whylen);

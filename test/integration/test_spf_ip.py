@@ -161,6 +161,11 @@ def test_spf_eval_cli():
     # the null sender is postmaster@HELO; no record there: none
     p = spf_eval(w, IP4, "", "--helo", HELO)
     assert p.stdout.splitlines()[0] == "none", p.stdout
+    # a config error exits 1 with FILE:LINE: KEY: reason
+    bad = mxtest.write_file(os.path.join(w.dir, "bad.conf"), "helo_name = a.test\nno_such_key = 1\n")
+    p = w.ns.run([CTL, "dns", "spf-eval", "-c", bad, IP4, "a@ok.lim.test"], check=1)
+    assert re.search(rf"{re.escape(bad)}:2: no_such_key: ", p.stderr), p.stderr
+    assert p.stdout == "", p.stdout
     # usage errors exit 2 with a clear message
     for args, word in [([IP4], "expected IP and SENDER"), (["1.2.3", "a@b.test"], "bad IP"),
                        (["--helo", "", IP4, "a@b.test"], "empty --helo"),

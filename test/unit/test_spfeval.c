@@ -31,9 +31,15 @@ static struct spfe_macro_env
 rfc_env(const struct spf_ip *ip)
 {
 	struct spfe_macro_env env = {
-	    .sender = "strong-bad@email.example.com", .local = "strong-bad",
-	    .odom = "email.example.com", .domain = "email.example.com", .helo = "mx.example.org",
-	    .receiver = "mx.example.net", .ip = ip, .now = 1234567890, .pname = fixed_pname,
+	    .sender = "strong-bad@email.example.com",
+	    .local = "strong-bad",
+	    .odom = "email.example.com",
+	    .domain = "email.example.com",
+	    .helo = "mx.example.org",
+	    .receiver = "mx.example.net",
+	    .ip = ip,
+	    .now = 1234567890,
+	    .pname = fixed_pname,
 	    .ctx = "mx.example.org",
 	};
 
@@ -73,10 +79,13 @@ static const struct {
     {"192.0.2.3", "%%%_%-", "% %20", true},
     {"192.0.2.3", "%{S}", "strong-bad%40email.example.com", false},
     {"192.0.2.3", "%{L-}", "strong.bad", false},
-    {"192.0.2.3", "%{c} %{r} %{t} %{h} %{p}", "192.0.2.3 mx.example.net 1234567890 mx.example.org "
-                                                "mx.example.org", true},
+    {"192.0.2.3", "%{c} %{r} %{t} %{h} %{p}",
+     "192.0.2.3 mx.example.net 1234567890 mx.example.org "
+     "mx.example.org",
+     true},
     {"2001:db8::cb01", "%{c}", "2001:db8::cb01", true},
-    {"2001:db8::cb01", "%{i}", "2.0.0.1.0.D.B.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.C.B.0.1", true},
+    {"2001:db8::cb01", "%{i}", "2.0.0.1.0.D.B.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.C.B.0.1",
+     true},
     {"192.0.2.3", "%{d}.", "email.example.com", false},
     {"192.0.2.3", "%{l2-}", "strong.bad", false},
     {"192.0.2.3", "%{d99}", "email.example.com", false},
@@ -88,7 +97,7 @@ static const struct {
     {"192.0.2.3", "%{x}", NULL, false},
     {"192.0.2.3", "%{d", NULL, false},
     {"192.0.2.3", "50%", NULL, false},
-    {"192.0.2.3", "a b", NULL, false},   /* SP only in exp text (6.2) */
+    {"192.0.2.3", "a b", NULL, false}, /* SP only in exp text (6.2) */
 };
 
 static void
@@ -105,20 +114,20 @@ test_macro_rfc_examples(void **state)
 		assert_int_equal(spf_ip_parse(macro_rows[i].ip, 0, &ip), 0);
 		env = rfc_env(&ip);
 		if (macro_rows[i].out == NULL) {
-			if (spfe_macro_check(macro_rows[i].in, strlen(macro_rows[i].in), macro_rows[i].exp,
-			                     why, sizeof why) == 0) {
+			if (spfe_macro_check(macro_rows[i].in, strlen(macro_rows[i].in),
+			                     macro_rows[i].exp, why, sizeof why) == 0) {
 				fprintf(stderr, "row %zu %s: accepted\n", i, macro_rows[i].in);
 				bad++;
 			}
 			continue;
 		}
-		if (spfe_macro_check(macro_rows[i].in, strlen(macro_rows[i].in), macro_rows[i].exp, why,
-		                     sizeof why) != 0 ||
+		if (spfe_macro_check(macro_rows[i].in, strlen(macro_rows[i].in), macro_rows[i].exp,
+		                     why, sizeof why) != 0 ||
 		    spfe_macro_expand(&env, macro_rows[i].in, strlen(macro_rows[i].in),
 		                      macro_rows[i].exp, &out) != 0 ||
 		    strcmp(out, macro_rows[i].out) != 0) {
-			fprintf(stderr, "row %zu %s: got \"%s\", want \"%s\"\n", i, macro_rows[i].in,
-			        out ? out : "(error)", macro_rows[i].out);
+			fprintf(stderr, "row %zu %s: got \"%s\", want \"%s\"\n", i,
+			        macro_rows[i].in, out ? out : "(error)", macro_rows[i].out);
 			bad++;
 		}
 		free(out);
@@ -220,11 +229,13 @@ test_parse_verdicts(void **state)
 /* ---- evaluations over a table of answers ---- */
 
 static const struct spftable_row zone[] = {
-    {"many.test", "TXT", "v=spf1 a:h1.test a:h2.test a:h3.test a:h4.test a:h5.test a:h6.test "
-                         "a:h7.test a:h8.test a:h9.test a:h10.test a:h11.test ip4:192.0.2.3"},
+    {"many.test", "TXT",
+     "v=spf1 a:h1.test a:h2.test a:h3.test a:h4.test a:h5.test a:h6.test "
+     "a:h7.test a:h8.test a:h9.test a:h10.test a:h11.test ip4:192.0.2.3"},
     {"inc.test", "TXT", "v=spf1 include:nine.test ip4:192.0.2.3 -all"},
-    {"nine.test", "TXT", "v=spf1 a:h1.test a:h2.test a:h3.test a:h4.test a:h5.test a:h6.test "
-                         "a:h7.test a:h8.test a:h9.test -all"},
+    {"nine.test", "TXT",
+     "v=spf1 a:h1.test a:h2.test a:h3.test a:h4.test a:h5.test a:h6.test "
+     "a:h7.test a:h8.test a:h9.test -all"},
     {"void.test", "TXT", "v=spf1 a:n1.test mx:n2.test exists:n3.test ip4:192.0.2.3"},
     {"void2.test", "TXT", "v=spf1 a:n1.test mx:n2.test ip4:192.0.2.3"},
     {"mx.test", "TXT", "v=spf1 mx -all"},
@@ -256,10 +267,14 @@ static const struct spftable_row zone[] = {
     {"h11.test", "A", "198.51.100.11"},
     {"m0.test", "A", "192.0.2.3"},
     {"mx.test", "MX", "0 m0.test"},
-    {"mx.test", "MX", "1 h1.test"}, {"mx.test", "MX", "2 h2.test"},
-    {"mx.test", "MX", "3 h3.test"}, {"mx.test", "MX", "4 h4.test"},
-    {"mx.test", "MX", "5 h5.test"}, {"mx.test", "MX", "6 h6.test"},
-    {"mx.test", "MX", "7 h7.test"}, {"mx.test", "MX", "8 h8.test"},
+    {"mx.test", "MX", "1 h1.test"},
+    {"mx.test", "MX", "2 h2.test"},
+    {"mx.test", "MX", "3 h3.test"},
+    {"mx.test", "MX", "4 h4.test"},
+    {"mx.test", "MX", "5 h5.test"},
+    {"mx.test", "MX", "6 h6.test"},
+    {"mx.test", "MX", "7 h7.test"},
+    {"mx.test", "MX", "8 h8.test"},
     {"mx.test", "MX", "9 h9.test"}, /* 10 names: the limit of 4.6.4 */
 };
 
@@ -301,8 +316,7 @@ static const struct {
     {"192.0.2.4", "a@ptr.test", NULL, SPF_R_FAIL, "-all", "", false},
     {"192.0.2.3", "", NULL, SPF_R_PASS, "ip4:192.0.2.3", "", false}, /* postmaster@inc.test */
     {"192.0.2.3", "a@x.test", "v=spf1 exists:%{p}.ok.test", SPF_R_NEUTRAL, "4.7", "", false},
-    {"192.0.2.3", "a@x.test", "v=spf1 moo -all", SPF_R_PERMERROR, "unknown mechanism", "",
-     false},
+    {"192.0.2.3", "a@x.test", "v=spf1 moo -all", SPF_R_PERMERROR, "unknown mechanism", "", false},
 };
 
 static void
@@ -319,14 +333,16 @@ test_eval_table(void **state)
 		struct spf_ip ip;
 
 		assert_int_equal(spf_ip_parse(eval_rows[i].ip, 0, &ip), 0);
-		assert_int_equal(spf_eval(&dns, &ip, eval_rows[i].sender, "inc.test", &opts, &ev), 0);
+		assert_int_equal(spf_eval(&dns, &ip, eval_rows[i].sender, "inc.test", &opts, &ev),
+		                 0);
 		if (ev.result != eval_rows[i].want || strstr(ev.why, eval_rows[i].why) == NULL ||
 		    strcmp(ev.explanation, eval_rows[i].explanation) != 0 ||
 		    ev.over_limit != eval_rows[i].over_limit) {
-			fprintf(stderr, "row %zu %s %s: %s \"%s\" exp \"%s\" limit %d; want %s \"%s\"\n", i,
-			        eval_rows[i].ip, eval_rows[i].sender, spf_result_name(ev.result), ev.why,
-			        ev.explanation, ev.over_limit, spf_result_name(eval_rows[i].want),
-			        eval_rows[i].why);
+			fprintf(stderr,
+			        "row %zu %s %s: %s \"%s\" exp \"%s\" limit %d; want %s \"%s\"\n", i,
+			        eval_rows[i].ip, eval_rows[i].sender, spf_result_name(ev.result),
+			        ev.why, ev.explanation, ev.over_limit,
+			        spf_result_name(eval_rows[i].want), eval_rows[i].why);
 			bad++;
 		}
 		spf_eval_free(&ev);
@@ -361,10 +377,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_macro_rfc_examples),
-	    cmocka_unit_test(test_macro_long_name),
-	    cmocka_unit_test(test_parse_verdicts),
-	    cmocka_unit_test(test_eval_table),
+	    cmocka_unit_test(test_macro_rfc_examples), cmocka_unit_test(test_macro_long_name),
+	    cmocka_unit_test(test_parse_verdicts),     cmocka_unit_test(test_eval_table),
 	    cmocka_unit_test(test_eval_mx_limit),
 	};
 
