@@ -44,12 +44,14 @@ struct ctx {
 	char ipstr[CTL_MAX_IPS][INET6_ADDRSTRLEN];
 	bool spf_ok;       /* exactly one record that compiles */
 	char *spf_record;  /* that record */
-	struct spf_findings *spf_find; /* its findings (tools/spf_lint.h), NULL if none */
-	bool spf_permerror; /* a finding makes it permerror for every address */
 	bool spf_ips_pass; /* every egress IP passes SPF */
 	int dkim_pass;     /* selectors whose record matches */
 	bool dmarc_ok;
 	struct dmarc_record dmarc;
+	/* the findings of spf_record (tools/spf_lint.h), NULL if none */
+	struct spf_findings *spf_find;
+	/* a finding makes spf_record a permerror for every address */
+	bool spf_permerror;
 	struct report r;
 };
 

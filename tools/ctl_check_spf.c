@@ -306,14 +306,16 @@ check_spf_no_false_pass(struct ctx *c)
 		struct check *ck = &c->r.v[k];
 
 		if (ck->st != ST_PASS || strncmp(ck->name, "spf", 3) != 0 ||
-		    (ck->name[3] != '\0' && ck->name[3] != '-') || strncmp(ck->name, "spf-ip ", 7) == 0)
+		    (ck->name[3] != '\0' && ck->name[3] != '-') ||
+		    strncmp(ck->name, "spf-ip ", 7) == 0)
 			continue;
 		ck->st = ST_FAIL;
 		free(ck->detail);
 		ck->detail = check_fmt("RFC 7208 check_host() answers permerror for %s: %s",
 		                       c->ipstr[i], why);
-		ck->fix = check_fmt("every lookup: mxrelayctl dns spf-eval --trace %s postmaster@%s",
-		                    c->ipstr[i], c->domain);
+		ck->fix =
+		    check_fmt("every lookup: mxrelayctl dns spf-eval --trace %s postmaster@%s",
+		              c->ipstr[i], c->domain);
 	}
 }
 

@@ -128,7 +128,8 @@ spf_print_join(const struct spf_join *j)
 	printf("  merged:        %zu records merged into one: every term of each kept, in order",
 	       j->records);
 	if (j->duplicates > 0)
-		printf(" (%u duplicate%s written once)", j->duplicates, j->duplicates == 1 ? "" : "s");
+		printf(" (%u duplicate%s written once)", j->duplicates,
+		       j->duplicates == 1 ? "" : "s");
 	printf("\n");
 	if (j->all[0] != '\0')
 		printf("  all:           %s%s\n", j->all,
@@ -141,13 +142,15 @@ spf_print_join(const struct spf_join *j)
 	if (j->redirect_kept)
 		printf("  redirect:      the one redirect= stays last (no record has all)\n");
 	if (j->exp_dropped > 0)
-		printf("  exp:           the first exp= kept, %u more left out (one allowed, RFC 7208 "
-		       "6; an explanation authorises nobody)\n",
-		       j->exp_dropped);
+		printf(
+		    "  exp:           the first exp= kept, %u more left out (one allowed, RFC 7208 "
+		    "6; an explanation authorises nobody)\n",
+		    j->exp_dropped);
 	if (j->revived > 0)
-		printf("  note:          %u term%s that followed an all (never evaluated until now) "
-		       "now come before the all\n",
-		       j->revived, j->revived == 1 ? "" : "s");
+		printf(
+		    "  note:          %u term%s that followed an all (never evaluated until now) "
+		    "now come before the all\n",
+		    j->revived, j->revived == 1 ? "" : "s");
 }
 
 static void
@@ -203,7 +206,8 @@ spf_base(const char *domain, const struct dnsq_list *cur, struct spf_join *j, co
 	*base = NULL;
 	for (size_t i = 0; i < cur->n; i++) {
 		if (spf_validate(cur->v[i], why, sizeof why) != 0) {
-			fprintf(stderr, SPF_PROG ": the current SPF record of %s is malformed: %s\n",
+			fprintf(stderr,
+			        SPF_PROG ": the current SPF record of %s is malformed: %s\n",
 			        domain, why);
 			return -1;
 		}

@@ -21,13 +21,13 @@
 #include <sys/socket.h>
 
 #define OTHER_IP "192.0.2.1" /* TEST-NET-1 (RFC 5737): authorised by nobody */
-#define MAX_SOURCES 8 /* published records sampled one by one */
+#define MAX_SOURCES 8        /* published records sampled one by one */
 #define MAX_SAMPLES (CTL_MAX_IPS + SPF_TARGETS_MAX + MAX_SOURCES + 1)
 
 struct sample {
 	struct spf_ip ip;
 	char label[300];
-	bool must_keep;           /* relay and include samples; not the other address */
+	bool must_keep; /* relay and include samples; not the other address */
 	enum spf_result before, after;
 	enum spf_result best_source; /* pass when any source record alone passes it */
 };
@@ -40,8 +40,8 @@ struct spf_table {
 };
 
 static enum spf_result
-eval(const char *domain, const struct spf_ip *ip, const char *sender, const char *record,
-     char *why, size_t whylen)
+eval(const char *domain, const struct spf_ip *ip, const char *sender, const char *record, char *why,
+     size_t whylen)
 {
 	struct spf_eval ev;
 	struct spf_eval_opts o;
@@ -159,7 +159,8 @@ ctl_spf_table_check(const struct spf_table *t, FILE *err)
 		        "mxrelayctl dns spf: BUG: the merged record would stop %s (%s) from "
 		        "passing SPF (%s today%s, %s with the merged record); not printing it\n",
 		        a, s->label, spf_result_name(s->before),
-		        s->best_source == SPF_R_PASS ? ", pass under one of the published records" : "",
+		        s->best_source == SPF_R_PASS ? ", pass under one of the published records"
+		                                     : "",
 		        spf_result_name(s->after));
 		return -1;
 	}

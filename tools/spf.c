@@ -361,8 +361,8 @@ spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct spf
 
 	memset(out, 0, sizeof *out);
 	fresh = current == NULL || strspn(current, " \t\r\n") == strlen(current);
-	if (!fresh &&
-	    (spf_split_terms(current, &t, err, errlen) != 0 || check_mergeable(&t, err, errlen) != 0))
+	if (!fresh && (spf_split_terms(current, &t, err, errlen) != 0 ||
+	               check_mergeable(&t, err, errlen) != 0))
 		goto done;
 	if (!fresh)
 		ins = insertion_point(&t);

@@ -109,8 +109,7 @@ struct spf_join {
  *    merged all (revived).
  * -1 with err for a record that is not SPF or holds an unknown mechanism.
  */
-int spf_join(const char *const *records, size_t n, struct spf_join *out, char *err,
-             size_t errlen);
+int spf_join(const char *const *records, size_t n, struct spf_join *out, char *err, size_t errlen);
 void spf_join_free(struct spf_join *j);
 
 struct spf_lint {

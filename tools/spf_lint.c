@@ -16,10 +16,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define WALK_DEPTH 10     /* include/redirect nesting followed */
-#define WALK_GIVE_UP 60   /* far past the limit: stop querying */
-#define WIDE_IP4 8        /* ip4 prefixes shorter than this: 1/256 of IPv4 or more */
-#define WIDE_IP6 16       /* ip6 prefixes shorter than this */
+#define WALK_DEPTH 10   /* include/redirect nesting followed */
+#define WALK_GIVE_UP 60 /* far past the limit: stop querying */
+#define WIDE_IP4 8      /* ip4 prefixes shorter than this: 1/256 of IPv4 or more */
+#define WIDE_IP6 16     /* ip6 prefixes shorter than this */
 
 static const char *const names[SPF_F_COUNT] = {
     [SPF_F_SYNTAX] = "spf-syntax",
@@ -406,8 +406,7 @@ network_term(const struct term *t, char *buf, size_t len)
 
 /* What becomes of term i for code: written as is, rewritten into buf, or left out. */
 static const char *
-fix_term(const struct terms *t, size_t i, enum spf_fcode code, int *seen, char *buf,
-         size_t len)
+fix_term(const struct terms *t, size_t i, enum spf_fcode code, int *seen, char *buf, size_t len)
 {
 	const struct term *m = &t->v[i];
 
@@ -466,7 +465,8 @@ spf_lint_fix(const char *record, enum spf_fcode code)
 		if (w != NULL)
 			len += (size_t)snprintf(out + len, cap - len, " %s", w);
 		if (code == SPF_F_AFTER_ALL && i == last_mech && all != NULL)
-			len += (size_t)snprintf(out + len, cap - len, " %.*s", (int)all->len, all->text);
+			len += (size_t)snprintf(out + len, cap - len, " %.*s", (int)all->len,
+			                        all->text);
 		if (code == SPF_F_NO_ALL && i == last_mech)
 			len += (size_t)snprintf(out + len, cap - len, " ~all");
 	}
@@ -544,7 +544,8 @@ follow(struct walker *w, const struct term *t, const char *target)
 
 	for (int i = 0; i < w->depth; i++)
 		if (strcmp(w->path[i], target) == 0) {
-			note(w->out, SPF_F_LOOP, "%s%s from %s", how, target, w->path[w->depth - 1]);
+			note(w->out, SPF_F_LOOP, "%s%s from %s", how, target,
+			     w->path[w->depth - 1]);
 			return;
 		}
 	st = w->dns->txt(w->dns->ctx, target, &l);

@@ -22,34 +22,34 @@
 #include "tools/spfeval.h"
 
 enum spf_fcode {
-	SPF_F_SYNTAX,        /* a term that does not parse (12, 7.1 macros): permerror */
-	SPF_F_UNKNOWN,       /* an unknown mechanism (5): permerror */
-	SPF_F_TWICE,         /* redirect= or exp= more than once (6): permerror */
-	SPF_F_PLUS_ALL,      /* +all / all: everyone passes */
-	SPF_F_NEUTRAL_ALL,   /* ?all: neutral for everyone else, protects nothing */
-	SPF_F_NO_ALL,        /* neither all nor redirect: neutral default (4.7) */
-	SPF_F_REDIRECT_IGN,  /* redirect with all: never used (6.1) */
-	SPF_F_AFTER_ALL,     /* terms after all: never evaluated (5.1) */
-	SPF_F_PTR,           /* ptr: SHOULD NOT be used (5.5) */
-	SPF_F_HOST_BITS,     /* ip4/ip6 with bits set past the prefix (5.6) */
-	SPF_F_WIDE,          /* ip4/ip6 prefix that authorises a large part of the internet */
-	SPF_F_CIDR,          /* a/mx with a prefix: neighbours of each address pass (5.3, 5.4) */
-	SPF_F_LENGTH,        /* over 450 bytes (3.4) */
-	SPF_F_TARGET,        /* include/redirect target without one SPF record (5.2, 6.1) */
-	SPF_F_LOOP,          /* include or redirect of itself (5.2) */
-	SPF_F_LOOKUPS,       /* over 10 DNS-querying terms (4.6.4) */
-	SPF_F_VOID,          /* over 2 void lookups (4.6.4) */
-	SPF_F_MX_NAMES,      /* an mx with over 10 MX names (4.6.4): permerror */
-	SPF_F_PTR_NAMES,     /* a ptr reaching over 10 names: the rest ignored (4.6.4) */
+	SPF_F_SYNTAX,       /* a term that does not parse (12, 7.1 macros): permerror */
+	SPF_F_UNKNOWN,      /* an unknown mechanism (5): permerror */
+	SPF_F_TWICE,        /* redirect= or exp= more than once (6): permerror */
+	SPF_F_PLUS_ALL,     /* +all / all: everyone passes */
+	SPF_F_NEUTRAL_ALL,  /* ?all: neutral for everyone else, protects nothing */
+	SPF_F_NO_ALL,       /* neither all nor redirect: neutral default (4.7) */
+	SPF_F_REDIRECT_IGN, /* redirect with all: never used (6.1) */
+	SPF_F_AFTER_ALL,    /* terms after all: never evaluated (5.1) */
+	SPF_F_PTR,          /* ptr: SHOULD NOT be used (5.5) */
+	SPF_F_HOST_BITS,    /* ip4/ip6 with bits set past the prefix (5.6) */
+	SPF_F_WIDE,         /* ip4/ip6 prefix that authorises a large part of the internet */
+	SPF_F_CIDR,         /* a/mx with a prefix: neighbours of each address pass (5.3, 5.4) */
+	SPF_F_LENGTH,       /* over 450 bytes (3.4) */
+	SPF_F_TARGET,       /* include/redirect target without one SPF record (5.2, 6.1) */
+	SPF_F_LOOP,         /* include or redirect of itself (5.2) */
+	SPF_F_LOOKUPS,      /* over 10 DNS-querying terms (4.6.4) */
+	SPF_F_VOID,         /* over 2 void lookups (4.6.4) */
+	SPF_F_MX_NAMES,     /* an mx with over 10 MX names (4.6.4): permerror */
+	SPF_F_PTR_NAMES,    /* a ptr reaching over 10 names: the rest ignored (4.6.4) */
 	SPF_F_COUNT,
 };
 
-#define SPF_VOID_LIMIT 2  /* RFC 7208 4.6.4 */
+#define SPF_VOID_LIMIT 2   /* RFC 7208 4.6.4 */
 #define SPF_NAMES_LIMIT 10 /* RFC 7208 4.6.4: MX names per mx, PTR names per ptr */
 
 struct spf_finding {
-	int count;       /* occurrences (terms, names, lookups); 0 = not found */
-	char what[600];  /* the terms or names involved, "; "-separated, cut short */
+	int count;      /* occurrences (terms, names, lookups); 0 = not found */
+	char what[600]; /* the terms or names involved, "; "-separated, cut short */
 };
 
 struct spf_findings {

@@ -62,7 +62,8 @@ check_ips_kept(const char *rec, const char *joined)
 			bool found = false;
 
 			while (t != NULL && !found && (q = strcasestr(q, t)) != NULL) {
-				found = (q[-1] == ' ' || q[-1] == '+') && (q[n] == ' ' || q[n] == '\0');
+				found =
+				    (q[-1] == ' ' || q[-1] == '+') && (q[n] == ' ' || q[n] == '\0');
 				q++;
 			}
 			if (t != NULL && !found)

@@ -88,10 +88,11 @@ test_lint_terms(void **state)
 			bad++;
 			continue;
 		}
-		if (f.f[lc->code].count != lc->count || strstr(f.f[lc->code].what, lc->what) == NULL) {
-			print_error("lint \"%s\" %s: count %d \"%s\", want %d with \"%s\"\n", lc->record,
-			            spf_finding_name(lc->code), f.f[lc->code].count, f.f[lc->code].what,
-			            lc->count, lc->what);
+		if (f.f[lc->code].count != lc->count ||
+		    strstr(f.f[lc->code].what, lc->what) == NULL) {
+			print_error("lint \"%s\" %s: count %d \"%s\", want %d with \"%s\"\n",
+			            lc->record, spf_finding_name(lc->code), f.f[lc->code].count,
+			            f.f[lc->code].what, lc->count, lc->what);
 			bad++;
 		}
 	}
@@ -155,8 +156,8 @@ test_lint_fix(void **state)
 			            fc->want ? fc->want : "(none)");
 			bad++;
 		} else if (got != NULL &&
-		           (spf_validate(got, why, sizeof why) != 0 || spf_lint_terms(got, &f) != 0 ||
-		            f.f[fc->code].count != 0)) {
+		           (spf_validate(got, why, sizeof why) != 0 ||
+		            spf_lint_terms(got, &f) != 0 || f.f[fc->code].count != 0)) {
 			print_error("fix \"%s\": \"%s\" still has %s (%s)\n", fc->record, got,
 			            spf_finding_name(fc->code), why);
 			bad++;
@@ -178,35 +179,115 @@ struct join_case {
 static const struct join_case join_cases[] = {
     {"tenant: ~all and an include with -all",
      {"v=spf1 ip4:198.51.100.20 ~all", "v=spf1 include:spf.protection.outlook.com -all"},
-     "v=spf1 ip4:198.51.100.20 include:spf.protection.outlook.com -all", "-all", 0, 0, 0, 0,
-     false, true},
+     "v=spf1 ip4:198.51.100.20 include:spf.protection.outlook.com -all",
+     "-all",
+     0,
+     0,
+     0,
+     0,
+     false,
+     true},
     {"same all, duplicates written once (case, + qualifier)",
      {"v=spf1 mx IP4:192.0.2.1 -all", "V=SPF1 +mx ip4:192.0.2.1 a -all"},
-     "v=spf1 mx IP4:192.0.2.1 a -all", "-all", 2, 0, 0, 0, false, false},
-    {"?all and ~all: ~all", {"v=spf1 a ?all", "v=spf1 mx ~all", "v=spf1 ptr ?all"},
-     "v=spf1 a mx ptr ~all", "~all", 0, 0, 0, 0, false, true},
-    {"+all with ?all: never +all", {"v=spf1 a +all", "v=spf1 mx ?all"}, "v=spf1 a mx ?all",
-     "?all", 0, 0, 0, 0, false, true},
-    {"+all only when the only all", {"v=spf1 a +all", "v=spf1 mx"}, "v=spf1 a mx +all",
-     "+all", 0, 0, 0, 0, false, false},
+     "v=spf1 mx IP4:192.0.2.1 a -all",
+     "-all",
+     2,
+     0,
+     0,
+     0,
+     false,
+     false},
+    {"?all and ~all: ~all",
+     {"v=spf1 a ?all", "v=spf1 mx ~all", "v=spf1 ptr ?all"},
+     "v=spf1 a mx ptr ~all",
+     "~all",
+     0,
+     0,
+     0,
+     0,
+     false,
+     true},
+    {"+all with ?all: never +all",
+     {"v=spf1 a +all", "v=spf1 mx ?all"},
+     "v=spf1 a mx ?all",
+     "?all",
+     0,
+     0,
+     0,
+     0,
+     false,
+     true},
+    {"+all only when the only all",
+     {"v=spf1 a +all", "v=spf1 mx"},
+     "v=spf1 a mx +all",
+     "+all",
+     0,
+     0,
+     0,
+     0,
+     false,
+     false},
     {"no all anywhere", {"v=spf1 a", "v=spf1 mx"}, "v=spf1 a mx", "", 0, 0, 0, 0, false, false},
     {"redirect plus mechanisms: include before the all",
      {"v=spf1 redirect=_spf.example.com", "v=spf1 include:spf.protection.outlook.com -all"},
-     "v=spf1 include:_spf.example.com include:spf.protection.outlook.com -all", "-all", 0, 1, 0,
-     0, false, false},
+     "v=spf1 include:_spf.example.com include:spf.protection.outlook.com -all",
+     "-all",
+     0,
+     1,
+     0,
+     0,
+     false,
+     false},
     {"one redirect, no all: stays a redirect",
      {"v=spf1 redirect=_spf.example.com", "v=spf1 ip4:192.0.2.1"},
-     "v=spf1 ip4:192.0.2.1 redirect=_spf.example.com", "", 0, 0, 0, 0, true, false},
+     "v=spf1 ip4:192.0.2.1 redirect=_spf.example.com",
+     "",
+     0,
+     0,
+     0,
+     0,
+     true,
+     false},
     {"two redirects, no all: both includes",
      {"v=spf1 redirect=a.example.com", "v=spf1 redirect=b.example.com"},
-     "v=spf1 include:a.example.com include:b.example.com", "", 0, 2, 0, 0, false, false},
-    {"redirect already included", {"v=spf1 include:a.example.com -all", "v=spf1 redirect=a.example.com"},
-     "v=spf1 include:a.example.com -all", "-all", 0, 0, 0, 0, false, false},
+     "v=spf1 include:a.example.com include:b.example.com",
+     "",
+     0,
+     2,
+     0,
+     0,
+     false,
+     false},
+    {"redirect already included",
+     {"v=spf1 include:a.example.com -all", "v=spf1 redirect=a.example.com"},
+     "v=spf1 include:a.example.com -all",
+     "-all",
+     0,
+     0,
+     0,
+     0,
+     false,
+     false},
     {"exp: the first kept, modifiers last",
      {"v=spf1 a -all exp=one.example.com", "v=spf1 mx moo=x -all exp=two.example.com"},
-     "v=spf1 a mx -all exp=one.example.com moo=x", "-all", 0, 0, 1, 0, false, false},
-    {"terms after all revived before the all", {"v=spf1 -all a", "v=spf1 mx -all"},
-     "v=spf1 a mx -all", "-all", 0, 0, 0, 1, false, false},
+     "v=spf1 a mx -all exp=one.example.com moo=x",
+     "-all",
+     0,
+     0,
+     1,
+     0,
+     false,
+     false},
+    {"terms after all revived before the all",
+     {"v=spf1 -all a", "v=spf1 mx -all"},
+     "v=spf1 a mx -all",
+     "-all",
+     0,
+     0,
+     0,
+     1,
+     false,
+     false},
 };
 
 static void
@@ -233,17 +314,18 @@ test_join(void **state)
 		    j.exp_dropped != jc->exp_dropped || j.revived != jc->revived ||
 		    j.redirect_kept != jc->redirect_kept || j.all_differed != jc->all_differed ||
 		    j.records != n) {
-			print_error("join \"%s\":\n  got  \"%s\" all %s dup %u redir %u exp %u rev %u "
-			            "kept %d differed %d\n  want \"%s\" all %s dup %u redir %u exp %u "
-			            "rev %u kept %d differed %d\n",
-			            jc->label, j.record, j.all, j.duplicates, j.redirects, j.exp_dropped,
-			            j.revived, j.redirect_kept, j.all_differed, jc->want, jc->all,
-			            jc->duplicates, jc->redirects, jc->exp_dropped, jc->revived,
-			            jc->redirect_kept, jc->all_differed);
+			print_error(
+			    "join \"%s\":\n  got  \"%s\" all %s dup %u redir %u exp %u rev %u "
+			    "kept %d differed %d\n  want \"%s\" all %s dup %u redir %u exp %u "
+			    "rev %u kept %d differed %d\n",
+			    jc->label, j.record, j.all, j.duplicates, j.redirects, j.exp_dropped,
+			    j.revived, j.redirect_kept, j.all_differed, jc->want, jc->all,
+			    jc->duplicates, jc->redirects, jc->exp_dropped, jc->revived,
+			    jc->redirect_kept, jc->all_differed);
 			bad++;
 		} else if (spf_validate(j.record, why, sizeof why) != 0) {
-			print_error("join \"%s\": \"%s\" does not validate: %s\n", jc->label, j.record,
-			            why);
+			print_error("join \"%s\": \"%s\" does not validate: %s\n", jc->label,
+			            j.record, why);
 			bad++;
 		}
 		spf_join_free(&j);
