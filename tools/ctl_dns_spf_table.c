@@ -35,6 +35,7 @@ struct sample {
 struct spf_table {
 	char sender[300];
 	char before_why[512]; /* why the first sample's before is not pass */
+	char after_why[512];  /* why the first sample's after is a permerror */
 	struct sample v[MAX_SAMPLES];
 	size_t n;
 };
@@ -134,7 +135,9 @@ ctl_spf_table_eval(const char *domain, const char *before_record, char *const *s
 		s->before = eval(domain, &s->ip, t->sender, before_record, why, sizeof why);
 		if (i == 0 && s->before != SPF_R_PASS)
 			snprintf(t->before_why, sizeof t->before_why, "%s", why);
-		s->after = eval(domain, &s->ip, t->sender, after, NULL, 0);
+		s->after = eval(domain, &s->ip, t->sender, after, why, sizeof why);
+		if (i == 0 && s->after == SPF_R_PERMERROR)
+			snprintf(t->after_why, sizeof t->after_why, "%s", why);
 		s->best_source = SPF_R_PERMERROR;
 		for (size_t k = 0; k < nsources && nsources > 1; k++)
 			if (eval(domain, &s->ip, t->sender, sources[k], NULL, 0) == SPF_R_PASS)
@@ -183,6 +186,12 @@ ctl_spf_table_print(const struct spf_table *t, FILE *f)
 	}
 	if (t->before_why[0] != '\0')
 		fprintf(f, "  before: %s\n", t->before_why);
+	/* e.g. the relay's terms after an 11th lookup (RFC 7208 4.6.4): say why */
+	if (t->after_why[0] != '\0')
+		fprintf(f,
+		        "  after: %s\nwarning: the printed record is a permerror for the relay: "
+		        "remove lookups or includes first (mxrelayctl dns check lists them)\n",
+		        t->after_why);
 }
 
 void

@@ -93,9 +93,10 @@ FAMILIES = {
     # macros only check_host() can expand: three void lookups before the relay's terms
     "macrovoid": ([f"v=spf1 exists:%{{l}}.m1.spfrec.test exists:%{{l}}.m2.spfrec.test "
                    f"exists:%{{l}}.m3.spfrec.test ip4:{IP4} ip6:{IP6} -all"],
-                  {"spf": "fail", "spf-lookups": "warn", f"spf-ip {IP4}": "fail",
-                   f"spf-ip {IP6}": "fail"},
-                  {"spf": "check_host() answers permerror", "spf-lookups": "not followed"}),
+                  {"spf": "fail", "spf-void-lookups": "fail", "spf-lookups": "fail",
+                   f"spf-ip {IP4}": "fail", f"spf-ip {IP6}": "fail"},
+                  {"spf": "check_host() answers permerror",
+                   "spf-void-lookups": "3 void lookups through macros"}),
 }
 # the records published for the merges
 MERGES = {
@@ -357,6 +358,15 @@ def test_merge_that_would_stop_a_sender_is_refused():
     p = dns_spf(w, "conflict.spfrec.test", "--ip4", IP4, check=1)
     assert "BUG: the merged record would stop 198.51.100.50 (published record 2)" in p.stderr, p.stderr
     assert "Value:" not in p.stdout, p.stdout
+
+
+def test_merged_record_past_the_limit_says_so():
+    w = world()
+    p = dns_spf(w, "lookups.spfrec.test")
+    assert "DNS lookups: 11 of 10" in p.stdout, p.stdout
+    assert re.search(r"^  after: .*4\.6\.4", p.stdout, re.M), p.stdout
+    assert "warning: the printed record is a permerror for the relay" in p.stdout, p.stdout
+    assert table(p)[IP4] == ("the relay", "permerror", "permerror"), p.stdout
 
 
 def test_current_option_still_merges():
