@@ -119,6 +119,7 @@ check_domain(struct ctx *c)
 	check_spf_record(c);
 	check_spf_ips(c);
 	check_spf_lookups(c);
+	check_spf_no_false_pass(c);
 	check_dkim(c);
 	check_dmarc(c);
 	check_alignment(c);
@@ -142,6 +143,8 @@ ctx_free(struct ctx *c)
 	check_report_free(&c->r);
 	free(c->spf_record);
 	c->spf_record = NULL;
+	free(c->spf_find);
+	c->spf_find = NULL;
 }
 
 static int

@@ -19,6 +19,8 @@
 #include "tools/dmarc.h"
 #include "tools/spf.h"
 
+struct spf_findings;
+
 enum status { ST_PASS, ST_WARN, ST_FAIL };
 
 struct check {
@@ -47,6 +49,10 @@ struct ctx {
 	int dkim_pass;     /* selectors whose record matches */
 	bool dmarc_ok;
 	struct dmarc_record dmarc;
+	/* the findings of spf_record (tools/spf_lint.h), NULL if none */
+	struct spf_findings *spf_find;
+	/* a finding makes spf_record a permerror for every address */
+	bool spf_permerror;
 	struct report r;
 };
 
@@ -102,6 +108,13 @@ void check_spf_record(struct ctx *c);
 void check_spf_ips(struct ctx *c);
 /* spf-lookups: the DNS lookups of the record, through includes. */
 void check_spf_lookups(struct ctx *c);
+/*
+ * When check_host() answers permerror for an egress address, the spf and
+ * spf-* lines that say pass become fail with its reason: nothing in the
+ * report says PASS for SPF where receivers answer permerror
+ * (ctl_check_spf.c; the spf-ip lines are the evaluator's own).
+ */
+void check_spf_no_false_pass(struct ctx *c);
 /* Silence libspf2's warning and info hooks for the rest of the run. */
 void check_spf_quiet(void);
 

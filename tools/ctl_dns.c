@@ -15,8 +15,10 @@
  */
 #include "tools/ctl.h"
 #include "tools/dmarc.h"
+#include "tools/ctl_dns_spf.h"
 #include "tools/dnsq.h"
 #include "tools/spf.h"
+#include "tools/spf_lint.h"
 #include "mta/shared/config.h"
 
 #include <arpa/inet.h>
@@ -118,17 +120,16 @@ spf_relay_ips(struct ctl_dns_opts *o, int *rc)
 }
 
 /*
- * The record to merge into: --current, or the one DOMAIN publishes (NULL:
- * none). *multiple is set when DNS holds several. -1 after printing why.
+ * The records to merge into: --current, or the SPF records DOMAIN
+ * publishes (cur->n 0: none). -1 after printing why.
  */
 static int
-spf_current(const struct ctl_dns_opts *o, const char *domain, char **current, bool *multiple)
+spf_current(const struct ctl_dns_opts *o, const char *domain, struct dnsq_list *cur)
 {
-	struct dnsq_list l;
 	enum dnsq_status st;
 
-	*current = NULL;
-	*multiple = false;
+	cur->v = NULL;
+	cur->n = 0;
 	if (o->current != NULL) {
 		if (!spf_is_record(o->current)) {
 			fprintf(
@@ -136,10 +137,13 @@ spf_current(const struct ctl_dns_opts *o, const char *domain, char **current, bo
 			    ": --current is not an SPF record (it must start with \"v=spf1\")\n");
 			return -1;
 		}
-		*current = strdup(o->current);
-		return *current != NULL ? 0 : -1;
+		cur->v = malloc(sizeof *cur->v);
+		if (cur->v == NULL || (cur->v[0] = strdup(o->current)) == NULL)
+			return -1;
+		cur->n = 1;
+		return 0;
 	}
-	st = ctl_spf_records(domain, &l);
+	st = ctl_spf_records(domain, cur);
 	if (st == DNSQ_NODATA)
 		return 0;
 	if (st == DNSQ_NXDOMAIN) {
@@ -153,22 +157,59 @@ spf_current(const struct ctl_dns_opts *o, const char *domain, char **current, bo
 		        domain, dnsq_strerror(st));
 		return -1;
 	}
-	*multiple = l.n > 1;
-	*current = l.v[0];
-	for (size_t i = 1; i < l.n; i++)
-		free(l.v[i]);
-	free(l.v);
 	return 0;
 }
 
+/* What the join of several records did, one line each (RFC 7208 4.5). */
 static void
-spf_print(const char *domain, const char *current, const struct ctl_dns_opts *o,
-          const struct spf_merge *m, unsigned warnings, const struct spf_count *cnt)
+spf_print_join(const struct spf_join *j)
+{
+	printf("  merged:        %zu records merged into one: every term of each kept, in order",
+	       j->records);
+	if (j->duplicates > 0)
+		printf(" (%u duplicate%s written once)", j->duplicates,
+		       j->duplicates == 1 ? "" : "s");
+	printf("\n");
+	if (j->all[0] != '\0')
+		printf("  all:           %s%s\n", j->all,
+		       j->all_differed ? " (the strictest of the records' alls: -all > ~all > ?all)"
+		                       : "");
+	if (j->redirects > 0)
+		printf("  redirect:      %u redirect= turned into include: before the all, so the "
+		       "other records' terms still apply (RFC 7208 6.1)\n",
+		       j->redirects);
+	if (j->redirect_kept)
+		printf("  redirect:      the one redirect= stays last (no record has all)\n");
+	if (j->exp_dropped > 0)
+		printf(
+		    "  exp:           the first exp= kept, %u more left out (one allowed, RFC 7208 "
+		    "6; an explanation authorises nobody)\n",
+		    j->exp_dropped);
+	if (j->revived > 0)
+		printf(
+		    "  note:          %u term%s that followed an all (never evaluated until now) "
+		    "now come before the all\n",
+		    j->revived, j->revived == 1 ? "" : "s");
+}
+
+static void
+spf_print(const char *domain, const struct dnsq_list *cur, const struct spf_join *j,
+          const struct ctl_dns_opts *o, const struct spf_merge *m, unsigned warnings,
+          const struct spf_count *cnt)
 {
 	char *zone = NULL, mech[64];
 
 	printf("SPF record for %s\n", domain);
-	printf("  published now: %s\n", current != NULL ? current : "(none)");
+	if (cur->n <= 1)
+		printf("  published now: %s\n", cur->n == 1 ? cur->v[0] : "(none)");
+	else
+		printf("  published now: %zu SPF records, a permerror for every sender (RFC 7208 "
+		       "4.5):\n",
+		       cur->n);
+	for (size_t i = 0; i < cur->n && cur->n > 1; i++)
+		printf("    %zu: %s\n", i + 1, cur->v[i]);
+	if (j->record != NULL)
+		spf_print_join(j);
 	printf("  added:        ");
 	if (m->added == 0)
 		printf(" nothing (the relay's addresses are already authorised)");
@@ -186,7 +227,7 @@ spf_print(const char *domain, const char *current, const struct ctl_dns_opts *o,
 	if (cnt->not_followed > 0)
 		printf(" or more (%d not followed: %s)", cnt->not_followed, cnt->problem);
 	printf("\n");
-	if (current == NULL)
+	if (cur->n == 0)
 		printf("note: a new record ends in %s (softfail); once the relay and the servers "
 		       "listed are the only senders for %s, change it to -all\n",
 		       SPF_NEW_ALL, domain);
@@ -195,15 +236,63 @@ spf_print(const char *domain, const char *current, const struct ctl_dns_opts *o,
 			printf("warning: %s\n", spf_warning_text((enum spf_warning)(1u << b)));
 }
 
+/* Each published record compiles; several are joined into j. The base record or NULL. */
+static int
+spf_base(const char *domain, const struct dnsq_list *cur, struct spf_join *j, const char **base)
+{
+	char why[512];
+
+	*base = NULL;
+	for (size_t i = 0; i < cur->n; i++) {
+		if (spf_validate(cur->v[i], why, sizeof why) != 0) {
+			fprintf(stderr,
+			        SPF_PROG ": the current SPF record of %s is malformed: %s\n",
+			        domain, why);
+			return -1;
+		}
+	}
+	if (cur->n == 1)
+		*base = cur->v[0];
+	if (cur->n > 1) {
+		if (spf_join((const char *const *)cur->v, cur->n, j, why, sizeof why) != 0) {
+			fprintf(stderr, SPF_PROG ": %s: cannot merge its SPF records: %s\n", domain,
+			        why);
+			return -1;
+		}
+		*base = j->record;
+	}
+	return 0;
+}
+
+/* The merged record passes the evaluator's syntax rules (RFC 7208 4.6, 12). */
+static int
+spf_syntax_ok(const char *record, char *why, size_t whylen)
+{
+	struct spf_findings f;
+
+	if (spf_lint_terms(record, &f) != 0)
+		return -1;
+	for (int code = SPF_F_SYNTAX; code <= SPF_F_TWICE; code++)
+		if (f.f[code].count > 0) {
+			snprintf(why, whylen, "the merged record breaks RFC 7208 (%s: %s)",
+			         spf_finding_name((enum spf_fcode)code), f.f[code].what);
+			return -1;
+		}
+	return 0;
+}
+
 static int
 dns_spf(int argc, char **argv)
 {
 	struct ctl_dns_opts o;
 	struct spf_merge m = {0};
+	struct spf_join j = {0};
 	struct spf_lint lint;
 	struct spf_count cnt;
-	char domain[256], why[512], *current = NULL;
-	bool multiple;
+	struct dnsq_list cur = {NULL, 0};
+	struct spf_table *table = NULL;
+	char domain[256], why[512];
+	const char *base;
 	int rc = spf_args(argc, argv, &o);
 
 	if (rc >= 0)
@@ -212,29 +301,32 @@ dns_spf(int argc, char **argv)
 	if (ctl_domain_arg(SPF_PROG, o.domain, domain) != 0 || spf_relay_ips(&o, &rc) != 0)
 		return rc;
 	rc = 1;
-	if (spf_current(&o, domain, &current, &multiple) != 0)
+	if (spf_current(&o, domain, &cur) != 0 || spf_base(domain, &cur, &j, &base) != 0)
 		goto done;
-	if (current != NULL && spf_validate(current, why, sizeof why) != 0) {
-		fprintf(stderr, SPF_PROG ": the current SPF record of %s is malformed: %s\n",
-		        domain, why);
-		goto done;
-	}
-	if (spf_merge(current, o.ips, o.nips, &m, why, sizeof why) != 0 ||
+	if (spf_merge(base, o.ips, o.nips, &m, why, sizeof why) != 0 ||
 	    spf_validate(m.record, why, sizeof why) != 0 ||
+	    spf_syntax_ok(m.record, why, sizeof why) != 0 ||
 	    spf_lint(m.record, &lint, why, sizeof why) != 0) {
 		fprintf(stderr, SPF_PROG ": %s: %s\n", domain, why);
 		goto done;
 	}
+	table = ctl_spf_table_eval(domain, o.current, cur.n > 1 ? cur.v : NULL, cur.n, m.record,
+	                           o.ips, o.nips);
+	if (table == NULL || ctl_spf_table_check(table, stderr) != 0)
+		goto done;
 	spf_count_lookups(m.record, ctl_spf_fetch, NULL, &cnt);
 	lint.warnings &= ~(unsigned)SPF_W_LOOKUPS;
 	if (cnt.total > SPF_LOOKUP_LIMIT)
 		lint.warnings |= SPF_W_LOOKUPS;
-	spf_print(domain, current, &o, &m,
-	          lint.warnings | m.warnings | (multiple ? SPF_W_MULTIPLE : 0), &cnt);
+	spf_print(domain, &cur, &j, &o, &m,
+	          lint.warnings | m.warnings | (cur.n > 1 ? SPF_W_MULTIPLE : 0), &cnt);
+	ctl_spf_table_print(table, stdout);
 	rc = 0;
 done:
+	ctl_spf_table_free(table);
 	spf_merge_free(&m);
-	free(current);
+	spf_join_free(&j);
+	dnsq_list_free(&cur);
 	return rc;
 }
 

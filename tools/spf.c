@@ -8,6 +8,7 @@
  * the version tag, which is normalised to "v=spf1".
  */
 #include "tools/spf.h"
+#include "tools/spf_int.h"
 
 /* libspf2's headers use struct in_addr without including it (TESTING.md) */
 #include <netinet/in.h>
@@ -23,35 +24,6 @@
 
 #define MAX_DEPTH 10     /* include/redirect nesting followed by the counter */
 #define COUNT_GIVE_UP 99 /* far past the limit: stop fetching */
-
-enum term_kind {
-	TK_ALL,
-	TK_INCLUDE,
-	TK_A,
-	TK_MX,
-	TK_PTR,
-	TK_IP4,
-	TK_IP6,
-	TK_EXISTS,
-	TK_REDIRECT,
-	TK_EXP,
-	TK_MODIFIER, /* unknown modifiers are ignored by receivers (6) */
-	TK_UNKNOWN,  /* an unknown mechanism is a permerror (5) */
-};
-
-struct term {
-	const char *text; /* the whole term, not NUL-terminated */
-	size_t len;
-	char qual; /* '+', '-', '~', '?', or 0 when omitted (= '+') */
-	enum term_kind kind;
-	const char *arg; /* after ':' (mechanism) or '=' (modifier); NULL if none */
-	size_t arglen;
-};
-
-struct terms {
-	struct term *v;
-	size_t n;
-};
 
 static const struct {
 	const char *name;
@@ -99,15 +71,14 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static bool
-is_mechanism(enum term_kind k)
+bool
+spf_is_mechanism(enum term_kind k)
 {
 	return k != TK_REDIRECT && k != TK_EXP && k != TK_MODIFIER;
 }
 
-/* RFC 7208 4.6.4: the terms that cost a DNS query. */
-static bool
-costs_lookup(enum term_kind k)
+bool
+spf_costs_lookup(enum term_kind k)
 {
 	return k == TK_INCLUDE || k == TK_A || k == TK_MX || k == TK_PTR || k == TK_EXISTS;
 }
@@ -173,9 +144,8 @@ spf_is_record(const char *txt)
 	return version_len(txt) > 0;
 }
 
-/* Split rec into its terms after the version. t->v is malloc'ed; NULL when empty. */
-static int
-split_terms(const char *rec, struct terms *t, char *err, size_t errlen)
+int
+spf_split_terms(const char *rec, struct terms *t, char *err, size_t errlen)
 {
 	const char *p = rec;
 	size_t cap = 0;
@@ -252,9 +222,8 @@ spf_ip_mechanism(const struct spf_ip *ip, char *buf, size_t len)
 	snprintf(buf, len, "%s:%s", ip->family == AF_INET ? "ip4" : "ip6", a);
 }
 
-/* true when the ip4/ip6 term t matches ip (its address, or a prefix holding it). */
-static bool
-term_covers(const struct term *t, const struct spf_ip *ip)
+bool
+spf_term_covers(const struct term *t, const struct spf_ip *ip)
 {
 	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
 	unsigned char net[16];
@@ -329,7 +298,7 @@ insertion_point(const struct terms *t)
 	for (i = 0; i < t->n; i++) {
 		if (t->v[i].kind == TK_ALL)
 			return i;
-		if (is_mechanism(t->v[i].kind))
+		if (spf_is_mechanism(t->v[i].kind))
 			after_last = i + 1;
 	}
 	return after_last;
@@ -366,7 +335,7 @@ plan_additions(const struct terms *t, size_t ins, const struct spf_ip *ips, size
 		if (!flags[i])
 			continue;
 		for (size_t j = 0; j < ins && t != NULL; j++) {
-			if (!term_covers(&t->v[j], &ips[i]))
+			if (!spf_term_covers(&t->v[j], &ips[i]))
 				continue;
 			if (t->v[j].qual == 0 || t->v[j].qual == '+') {
 				flags[i] = 0;
@@ -392,8 +361,8 @@ spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct spf
 
 	memset(out, 0, sizeof *out);
 	fresh = current == NULL || strspn(current, " \t\r\n") == strlen(current);
-	if (!fresh &&
-	    (split_terms(current, &t, err, errlen) != 0 || check_mergeable(&t, err, errlen) != 0))
+	if (!fresh && (spf_split_terms(current, &t, err, errlen) != 0 ||
+	               check_mergeable(&t, err, errlen) != 0))
 		goto done;
 	if (!fresh)
 		ins = insertion_point(&t);
@@ -448,12 +417,12 @@ spf_lint(const char *record, struct spf_lint *out, char *err, size_t errlen)
 	bool seen_all = false, redirect = false;
 
 	memset(out, 0, sizeof *out);
-	if (split_terms(record, &t, err, errlen) != 0)
+	if (spf_split_terms(record, &t, err, errlen) != 0)
 		return -1;
 	for (size_t i = 0; i < t.n; i++) {
 		const struct term *m = &t.v[i];
 
-		if (seen_all && is_mechanism(m->kind))
+		if (seen_all && spf_is_mechanism(m->kind))
 			out->warnings |= SPF_W_AFTER_ALL;
 		if (m->kind == TK_ALL && !seen_all) {
 			seen_all = true;
@@ -464,7 +433,7 @@ spf_lint(const char *record, struct spf_lint *out, char *err, size_t errlen)
 			out->warnings |= SPF_W_PTR;
 		if (m->kind == TK_REDIRECT)
 			redirect = true;
-		if (costs_lookup(m->kind))
+		if (spf_costs_lookup(m->kind))
 			out->lookups++;
 	}
 	if (redirect && seen_all)
@@ -596,7 +565,7 @@ count_record(struct counter *c, const char *record)
 	const struct term *redirect = NULL;
 	bool all = false;
 
-	if (split_terms(record, &t, NULL, 0) != 0)
+	if (spf_split_terms(record, &t, NULL, 0) != 0)
 		return;
 	for (size_t i = 0; i < t.n; i++) {
 		if (t.v[i].kind == TK_ALL)
@@ -605,7 +574,7 @@ count_record(struct counter *c, const char *record)
 			redirect = &t.v[i];
 	}
 	for (size_t i = 0; i < t.n; i++) {
-		if (!costs_lookup(t.v[i].kind))
+		if (!spf_costs_lookup(t.v[i].kind))
 			continue;
 		c->out->total++;
 		if (t.v[i].kind == TK_INCLUDE)
@@ -642,7 +611,7 @@ duplicate_modifier(const char *record, char *why, size_t whylen)
 	struct terms t;
 	int redirects = 0, exps = 0, rc = 0;
 
-	if (split_terms(record, &t, why, whylen) != 0)
+	if (spf_split_terms(record, &t, why, whylen) != 0)
 		return -1;
 	for (size_t i = 0; i < t.n; i++) {
 		redirects += t.v[i].kind == TK_REDIRECT;

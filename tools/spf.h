@@ -82,6 +82,36 @@ int spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct
               char *err, size_t errlen);
 void spf_merge_free(struct spf_merge *m);
 
+struct spf_join {
+	char *record;         /* the one record; free with spf_join_free */
+	size_t records;       /* how many were joined */
+	unsigned duplicates;  /* terms left out because an equal one came first */
+	unsigned redirects;   /* redirect= turned into include: before the all */
+	bool redirect_kept;   /* the only redirect= (and no all anywhere) stays one */
+	char all[8];          /* the all kept ("-all", "~all"...), "" when none */
+	bool all_differed;    /* the records ended in different alls */
+	unsigned exp_dropped; /* exp= of later records left out (6: at most one) */
+	unsigned revived;     /* terms that followed an all, now before the merged all */
+};
+
+/*
+ * Join n SPF records published at one name into one (RFC 7208 4.5: several
+ * are a permerror, so receivers honour none of them today). Every term of
+ * every record is kept, in order, without duplicates (compared without
+ * case and with "+" and no qualifier equal), so no authorisation is lost:
+ *  - all: the strictest of the records' (-all > ~all > ?all); +all only
+ *    when every all present is +all; placed last among the mechanisms;
+ *  - redirect=: with no all anywhere and a single redirect=, it stays
+ *    (the last term); otherwise each becomes include:TARGET where its
+ *    record's terms end, so it applies before the all;
+ *  - exp=: the first one (an explanation, not an authorisation);
+ *  - terms after a record's all (never evaluated before) come before the
+ *    merged all (revived).
+ * -1 with err for a record that is not SPF or holds an unknown mechanism.
+ */
+int spf_join(const char *const *records, size_t n, struct spf_join *out, char *err, size_t errlen);
+void spf_join_free(struct spf_join *j);
+
 struct spf_lint {
 	unsigned warnings; /* SPF_W_* bits found in the record itself */
 	int lookups;       /* DNS-querying terms of this record alone (4.6.4) */
@@ -131,5 +161,22 @@ int spf_validate(const char *record, char *why, size_t whylen);
  * '\' are escaped). -1 with errno EINVAL for an empty name or record.
  */
 int spf_zone_line(const char *name, const char *record, char **out);
+
+#define SPF_TARGETS_MAX 32
+
+/*
+ * The include: targets of record, then its redirect= target, in order,
+ * lowercase, without macros (those need an evaluation): at most max of
+ * them into targets. Returns how many.
+ */
+size_t spf_include_targets(const char *record, char (*targets)[256], size_t max);
+
+/*
+ * A sample address a record authorises: the first ip4:/ip6: term with a
+ * pass qualifier (its network address), looked for depth first through
+ * includes and redirect (fetched with fetch, at most 10 deep). -1 when
+ * there is none.
+ */
+int spf_sample_ip(const char *record, spf_fetch_fn fetch, void *ctx, struct spf_ip *out);
 
 #endif

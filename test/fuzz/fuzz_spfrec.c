@@ -1,0 +1,115 @@
+/*
+ * libFuzzer target: the SPF record findings and joins of mxrelayctl
+ * (tools/spf_lint.c spf_lint_terms and spf_lint_fix, tools/spf_join.c
+ * spf_join and spf_include_targets, then tools/spf.c spf_merge of the
+ * join). Built by -DMXRELAY_FUZZ=ON (test/fuzz/README.md). The input is an
+ * RRset of TXT records as DNS hands them over: records separated by a
+ * 0xff byte, each copied into its own NUL-terminated buffer (NUL bytes in
+ * a record cut it short, as C strings do).
+ *
+ * Beyond "no crash": every fix spf_lint_fix offers is an SPF record
+ * without the finding it fixes (for the codes whose terms it removes or
+ * rewrites); a join is an SPF record holding no unknown term and every
+ * ip4:/ip6: term of every record (no authorisation lost).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/spf.h"
+#include "tools/spf_lint.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAXREC 4
+
+static void
+check_fixes(const char *rec)
+{
+	static const enum spf_fcode gone[] = {SPF_F_UNKNOWN, SPF_F_TWICE, SPF_F_WIDE,
+	                                      SPF_F_HOST_BITS, SPF_F_PLUS_ALL};
+	struct spf_findings f;
+
+	for (int code = 0; code < SPF_F_COUNT; code++) {
+		char *fix = spf_lint_fix(rec, (enum spf_fcode)code);
+
+		if (fix == NULL)
+			continue;
+		if (!spf_is_record(fix) || spf_lint_terms(fix, &f) != 0)
+			abort();
+		for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
+			if ((int)gone[i] == code && f.f[code].count != 0)
+				abort();
+		free(fix);
+	}
+}
+
+/* Every ip4:/ip6: term of rec is a term of joined (case aside). */
+static void
+check_ips_kept(const char *rec, const char *joined)
+{
+	const char *p = rec;
+
+	while ((p = strstr(p, "ip")) != NULL) {
+		size_t n = strcspn(p, " \t\r\n");
+		bool start = p == rec || strchr(" \t\r\n+", p[-1]) != NULL;
+
+		if (start && n > 4 && (p[2] == '4' || p[2] == '6') && p[3] == ':') {
+			char *t = strndup(p, n);
+			const char *q = joined;
+			bool found = false;
+
+			while (t != NULL && !found && (q = strcasestr(q, t)) != NULL) {
+				found =
+				    (q[-1] == ' ' || q[-1] == '+') && (q[n] == ' ' || q[n] == '\0');
+				q++;
+			}
+			if (t != NULL && !found)
+				abort();
+			free(t);
+		}
+		p += 2;
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *recs[MAXREC];
+	size_t n = 0, start = 0;
+	struct spf_findings f;
+	struct spf_join j;
+	struct spf_merge m;
+	struct spf_ip ip;
+	char err[256], targets[SPF_TARGETS_MAX][256];
+
+	for (size_t i = 0; i <= size && n < MAXREC; i++) {
+		if (i < size && data[i] != 0xff)
+			continue;
+		recs[n] = strndup((const char *)data + start, i - start);
+		if (recs[n] == NULL)
+			break;
+		n++;
+		start = i + 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (spf_lint_terms(recs[i], &f) == 0)
+			check_fixes(recs[i]);
+	if (spf_join((const char *const *)recs, n, &j, err, sizeof err) == 0) {
+		if (!spf_is_record(j.record) || spf_lint_terms(j.record, &f) != 0 ||
+		    f.f[SPF_F_UNKNOWN].count != 0)
+			abort();
+		for (size_t i = 0; i < n; i++)
+			check_ips_kept(recs[i], j.record);
+		spf_include_targets(j.record, targets, SPF_TARGETS_MAX);
+		spf_ip_parse("192.0.2.1", 0, &ip);
+		if (spf_merge(j.record, &ip, 1, &m, err, sizeof err) == 0)
+			spf_merge_free(&m);
+		spf_join_free(&j);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(recs[i]);
+	return 0;
+}
