@@ -43,4 +43,24 @@ struct audit_client {
 const struct spool_audit_in *audit_fill(struct audit_msg *a, const struct audit_client *cl,
                                         const char *from, size_t from_len);
 
+/*
+ * Events counted in a client's audit row without a message being accepted
+ * (issue 15): the client is identified as for audit_fill (its address and
+ * AUTH user, NULL when none). Groundwork: declared here, a no-op in
+ * mta/intake/audit_event.c until the spool side (schema 7 columns and a
+ * writer job) lands; callers may call it already.
+ */
+enum audit_event {
+	AUDIT_EV_SUNSET_WARN,    /* a use within 30 days before its sunset date */
+	AUDIT_EV_SUNSET_REFUSED, /* refused because its sunset date has passed */
+	AUDIT_EV_RATE_LIMITED,   /* a rate_limit refused a message or recipient (451 4.7.1) */
+	AUDIT_EV_REPAIRED,       /* header_repair changed a message */
+	AUDIT_EV_BARE_LF,        /* bare LF line ends normalised in a message */
+};
+
+struct server;
+
+void audit_event(struct server *srv, const char *client_ip, const char *auth_user,
+                 enum audit_event ev);
+
 #endif

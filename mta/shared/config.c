@@ -426,6 +426,7 @@ config_free(struct config *c)
 		free(k);
 	}
 	config_dnsbl_free(c);
+	config_sender_free(c);
 	free(c->helo_name);
 	free(c->dns_servers);
 	free(c->metrics_listen);

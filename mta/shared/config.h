@@ -23,6 +23,12 @@ enum listener_tls {
 	LTLS_IMPLICIT,		/* TLS from the first byte (RFC 8314, port 465) */
 };
 
+/* bare_lf: a line ending in LF alone inside DATA */
+enum bare_lf_mode {
+	BARE_LF_NORMALIZE = 0,	/* taken as a line end, stored as CRLF (the default) */
+	BARE_LF_REJECT,		/* the message is refused (550 5.6.0), as before issue 15 */
+};
+
 struct listener_conf {
 	char *name;
 	char *address_text;
@@ -35,6 +41,8 @@ struct listener_conf {
 	int legacy_tls;		/* TLS 1.0/1.1 for every client */
 	struct cidr_list legacy_from;	/* or only for these */
 	time_t legacy_until;	/* 0: no sunset */
+	time_t auth_without_tls_until;	/* 0: no sunset for auth_without_tls (issue 15) */
+	int bare_lf;		/* BARE_LF_*: a bare LF in DATA (issue 15) */
 	unsigned proxy_protocol;	/* PROXY header versions taken (PROXY_V1|PROXY_V2); 0: off */
 	struct cidr_list proxy_from;	/* load balancers allowed to send one */
 	int line;		/* where the section starts, for messages */
@@ -93,6 +101,49 @@ struct dnsbl_conf {
 	char *delist; /* NULL: none given */
 	int line;
 	struct dnsbl_conf *next;
+};
+
+/*
+ * Who a per-sender rule applies to (issue 15): "*" everyone, "user:NAME" an
+ * AUTH credential, "listener:NAME" a [listener NAME] section, or a CIDR of
+ * client addresses ("192.0.2.0/24", "2001:db8::/32", a bare address).
+ */
+enum sender_who_kind { WHO_ALL, WHO_USER, WHO_LISTENER, WHO_CIDR };
+
+struct sender_who {
+	enum sender_who_kind kind;
+	char *name;		/* WHO_USER, WHO_LISTENER */
+	struct cidr net;	/* WHO_CIDR */
+};
+
+/* rate_limit = WHO MESSAGES [RECIPIENTS]: at most that many per hour (0: no limit) */
+struct rate_limit_conf {
+	struct sender_who who;
+	unsigned messages, recipients;
+	int line;
+	struct rate_limit_conf *next;
+};
+
+/* bounce_owner = WHO ADDRESS [digest]: DSNs for mail of WHO go to ADDRESS */
+struct bounce_owner_conf {
+	struct sender_who who;
+	char *address;
+	int digest;		/* also a daily digest of failures to ADDRESS */
+	int line;
+	struct bounce_owner_conf *next;
+};
+
+/* header_repair = WHO REPAIR[,REPAIR...] | WHO none */
+enum header_repair {
+	HREPAIR_FROM_AT = 1u << 0,	/* from_at: quote a From display name holding '@' */
+	HREPAIR_ADD_TO = 1u << 1,	/* add_to: "To: undisclosed-recipients:;" when no To/Cc */
+};
+
+struct header_repair_conf {
+	struct sender_who who;
+	unsigned repairs;	/* HREPAIR_* bits; 0: none (switches repairs off for WHO) */
+	int line;
+	struct header_repair_conf *next;
 };
 
 struct config {
@@ -169,6 +220,13 @@ struct config {
 	struct dnsbl_conf *dnsbls;	/* NULL and !dnsbl_none: the built-in list */
 	int dnsbl_none;			/* line of "dnsbl = none"; 0: not given */
 
+	/* legacy senders (issue 15) */
+	int sender_case_sensitive;	/* sender_case: 0 local parts compare case-insensitively */
+	char *local_sender;		/* domain for mxrelay-sendmail's senders; NULL: hostname */
+	struct rate_limit_conf *rate_limits;		/* file order */
+	struct bounce_owner_conf *bounce_owners;	/* file order */
+	struct header_repair_conf *header_repairs;	/* file order */
+
 	/* a message without a From header (RFC 5322 3.6): refused, or given the envelope sender */
 	int missing_from;		/* MISSING_FROM_* */
 
@@ -184,6 +242,19 @@ struct config {
  * most max_secs. 0 / -1. Shared with mxrelayctl (audit --since).
  */
 int config_parse_duration(const char *v, bool weeks, uint64_t max_secs, uint64_t *out);
+
+/*
+ * Per-sender rules (config_sender.c). true when w applies to a client
+ * authenticated as user (NULL: none) on listener (its section name; NULL:
+ * local submission) from address client (NULL: local). config_who_rank
+ * orders matches by how specific they are: user 3000, listener 2000, CIDR
+ * 1000 + prefix length, everyone 0; the highest wins where one rule must.
+ * config_who_text writes "user:NAME", "listener:NAME", the CIDR or "*".
+ */
+bool config_who_matches(const struct sender_who *w, const char *user, const char *listener,
+			const struct sockaddr *client);
+int config_who_rank(const struct sender_who *w);
+void config_who_text(const struct sender_who *w, char *buf, size_t len);
 
 /* The route for domain (case-insensitive), or NULL. */
 const struct route *config_route(const struct config *c, const char *domain);

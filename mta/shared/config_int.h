@@ -59,6 +59,16 @@ int config_fail(struct config_parse *p, const char *fmt, ...) __attribute__((for
 int config_dnsbl_add(struct config *c, const char *v, int line, char *why, size_t whylen);
 void config_dnsbl_free(struct config *c);
 
+/*
+ * config_sender.c: one rate_limit / bounce_owner / header_repair line (of
+ * line) appended to c's list; 0, or -1 with why. config_sender_free frees
+ * them and local_sender.
+ */
+int config_rate_limit_add(struct config *c, const char *v, int line, char *why, size_t whylen);
+int config_bounce_owner_add(struct config *c, const char *v, int line, char *why, size_t whylen);
+int config_header_repair_add(struct config *c, const char *v, int line, char *why, size_t whylen);
+void config_sender_free(struct config *c);
+
 /* config_tls.c: the cross-key checks and the frees of the TLS keys. */
 int config_tls_validate(struct config_parse *p, struct config *c, int from_line);
 void config_tls_free(struct config *c);

@@ -618,6 +618,33 @@ set_dnsbl(struct config_parse *p, const struct config_key *k, void *base, const 
 	return 0;
 }
 
+/* rate_limit, bounce_owner, header_repair: "WHO ..." lines (config_sender.c) */
+static int
+set_sender_rule(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	int (*add)(struct config *, const char *, int, char *, size_t) =
+	    strcmp(k->name, "rate_limit") == 0     ? config_rate_limit_add
+	    : strcmp(k->name, "bounce_owner") == 0 ? config_bounce_owner_add
+						   : config_header_repair_add;
+	char why[512];
+
+	if (add(base, v, p->line, why, sizeof why) != 0)
+		return config_fail(p, "%s", why);
+	return 0;
+}
+
+/* local_sender = DOMAIN (mxrelay-sendmail's sender domain) */
+static int
+set_domain(struct config_parse *p, const struct config_key *k, void *base, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 253 || strchr(v, '.') == NULL || v[0] == '.' || v[n - 1] == '.' ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
+		return config_fail(p, "\"%s\" is not a domain name (A-label, e.g. example.com)", v);
+	return set_str(p, k, base, v);
+}
+
 /* ---- the words of the choice keys, in the order their errors list them ---- */
 
 static const struct config_choice tls_modes[] = {{"none", LTLS_NONE},
@@ -636,6 +663,9 @@ static const struct config_choice families[] = {
 static const struct config_choice proxy_versions[] = {
     {"no", 0}, {"v1", 1}, {"v2", 2}, {"any", 3}, {NULL, 0}};
 /* dkim_refuse_unsigned: 0 send unsigned, 1 refuse */
+static const struct config_choice bare_lf_modes[] = {
+    {"normalize", BARE_LF_NORMALIZE}, {"reject", BARE_LF_REJECT}, {NULL, 0}};
+static const struct config_choice case_modes[] = {{"insensitive", 0}, {"sensitive", 1}, {NULL, 0}};
 static const struct config_choice unsigned_modes[] = {{"send", 0}, {"refuse", 1}, {NULL, 0}};
 static const struct config_choice missing_from_modes[] = {
     {"refuse", MISSING_FROM_REFUSE}, {"envelope", MISSING_FROM_ENVELOPE}, {NULL, 0}};
@@ -700,6 +730,11 @@ const struct config_key config_keys[] = {
     G("route", set_route, routes),
     G("dkim_key", set_dkim_key, dkim_keys),
     G("dnsbl", set_dnsbl, dnsbls),
+    GC("sender_case", sender_case_sensitive, case_modes),
+    G("local_sender", set_domain, local_sender),
+    G("rate_limit", set_sender_rule, rate_limits),
+    G("bounce_owner", set_sender_rule, bounce_owners),
+    G("header_repair", set_sender_rule, header_repairs),
     GC("dkim_unsigned", dkim_refuse_unsigned, unsigned_modes),
     G("dkim_require_published", set_bool, dkim_require_published),
     GC("missing_from", missing_from, missing_from_modes),
@@ -735,6 +770,8 @@ const struct config_key config_keys[] = {
     L("legacy_tls", set_bool, legacy_tls),
     L("legacy_tls_from", set_cidrs, legacy_from),
     L("legacy_tls_until", set_date, legacy_until),
+    L("auth_without_tls_until", set_date, auth_without_tls_until),
+    LC("bare_lf", bare_lf, bare_lf_modes),
     LC("proxy_protocol", proxy_protocol, proxy_versions),
     L("proxy_from", set_cidrs, proxy_from),
 };

@@ -1,0 +1,324 @@
+/*
+ * config_sender: the per-sender rules of issue 15 (legacy senders):
+ * rate_limit, bounce_owner and header_repair lines, each "WHO ..." where
+ * WHO is "*", "user:NAME", "listener:NAME" or a CIDR, kept in file order;
+ * and the matcher the daemon uses to find the rules of one client. It
+ * calls nothing in config_keys.c (whose setters call it), so the two
+ * depend one way.
+ */
+#include "mta/shared/config_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mta/shared/addr.h"
+#include "mta/shared/util.h"
+
+#define WORD_MAX 512
+
+static int bad(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int
+bad(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The next blank-separated word of *s into w (WORD_MAX bytes); 0, or -1 at the end or when too long. */
+static int
+next_word(const char **s, char *w)
+{
+	const char *p = *s;
+	size_t n;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	n = strcspn(p, " \t");
+	if (n == 0 || n >= WORD_MAX)
+		return -1;
+	memcpy(w, p, n);
+	w[n] = '\0';
+	*s = p + n;
+	return 0;
+}
+
+/* local@domain, as tlsrpt_from is checked */
+static int
+mailbox_ok(const char *a)
+{
+	char box[320];
+	const char *params;
+
+	return addr_parse_path(a, 0, box, sizeof box, &params) == ADDR_OK && *params == '\0' &&
+			   addr_domain(box) != NULL
+		   ? 0
+		   : -1;
+}
+
+static int
+name_ok(const char *n)
+{
+	if (*n == '\0' || strlen(n) > 255)
+		return -1;
+	for (; *n; n++)
+		if ((unsigned char)*n <= ' ' || *n == ':' || (unsigned char)*n >= 0x7f)
+			return -1;
+	return 0;
+}
+
+/* "*", "user:NAME", "listener:NAME" or a CIDR into w. */
+static int
+parse_who(const char *word, struct sender_who *w, char *why, size_t whylen)
+{
+	char err[256];
+
+	memset(w, 0, sizeof(*w));
+	if (strcmp(word, "*") == 0) {
+		w->kind = WHO_ALL;
+		return 0;
+	}
+	if (strncmp(word, "user:", 5) == 0 || strncmp(word, "listener:", 9) == 0) {
+		const char *n = strchr(word, ':') + 1;
+
+		if (name_ok(n) != 0)
+			return bad(why, whylen, "\"%s\": no valid name after the ':'", word);
+		w->kind = word[0] == 'u' ? WHO_USER : WHO_LISTENER;
+		w->name = xstrdup(n);
+		return 0;
+	}
+	if (cidr_parse(&w->net, word, err, sizeof err) != 0)
+		return bad(why, whylen,
+			   "\"%s\" is not *, user:NAME, listener:NAME or a network (%s)", word, err);
+	w->kind = WHO_CIDR;
+	return 0;
+}
+
+/* A count per hour: 0 .. 10000000. */
+static int
+parse_count(const char *word, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (!isdigit((unsigned char)*word))
+		return -1;
+	n = strtoul(word, &end, 10);
+	if (strcmp(end, "/h") != 0 && *end != '\0')
+		return -1;
+	if (n > 10000000)
+		return -1;
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* "WHO MESSAGES [RECIPIENTS]" (per hour; "100" or "100/h") */
+int
+config_rate_limit_add(struct config *c, const char *v, int line, char *why, size_t whylen)
+{
+	struct rate_limit_conf r, **tail;
+	char w[WORD_MAX];
+
+	memset(&r, 0, sizeof r);
+	if (next_word(&v, w) != 0)
+		return bad(why, whylen, "expected WHO MESSAGES [RECIPIENTS] (per hour)");
+	if (parse_who(w, &r.who, why, whylen) != 0)
+		return -1;
+	if (next_word(&v, w) != 0 || parse_count(w, &r.messages) != 0)
+		goto fail;
+	if (next_word(&v, w) == 0 && parse_count(w, &r.recipients) != 0)
+		goto fail;
+	if (next_word(&v, w) == 0)
+		goto fail;
+	r.line = line;
+	for (tail = &c->rate_limits; *tail; tail = &(*tail)->next)
+		;
+	*tail = xcalloc(1, sizeof(**tail));
+	**tail = r;
+	return 0;
+fail:
+	free(r.who.name);
+	return bad(why, whylen,
+		   "expected WHO MESSAGES [RECIPIENTS]: counts per hour from 0 to 10000000 "
+		   "(0: no limit), e.g. \"user:scanner 100 500\"");
+}
+
+/* "WHO ADDRESS [digest]" */
+int
+config_bounce_owner_add(struct config *c, const char *v, int line, char *why, size_t whylen)
+{
+	struct bounce_owner_conf b, **tail;
+	char w[WORD_MAX];
+
+	memset(&b, 0, sizeof b);
+	if (next_word(&v, w) != 0)
+		return bad(why, whylen, "expected WHO ADDRESS [digest]");
+	if (parse_who(w, &b.who, why, whylen) != 0)
+		return -1;
+	if (next_word(&v, w) != 0 || mailbox_ok(w) != 0) {
+		free(b.who.name);
+		return bad(why, whylen, "expected WHO ADDRESS [digest], ADDRESS a mailbox local@domain");
+	}
+	b.address = xstrdup(w);
+	if (next_word(&v, w) == 0) {
+		if (strcmp(w, "digest") != 0 || next_word(&v, w) == 0) {
+			free(b.who.name);
+			free(b.address);
+			return bad(why, whylen, "after the address only \"digest\" may follow");
+		}
+		b.digest = 1;
+	}
+	b.line = line;
+	for (tail = &c->bounce_owners; *tail; tail = &(*tail)->next)
+		;
+	*tail = xcalloc(1, sizeof(**tail));
+	**tail = b;
+	return 0;
+}
+
+/* "from_at,add_to" or "none" into bits */
+static int
+parse_repairs(const char *list, unsigned *out)
+{
+	char w[WORD_MAX];
+	const char *s = list;
+
+	*out = 0;
+	if (strcmp(list, "none") == 0)
+		return 0;
+	for (;;) {
+		size_t n = strcspn(s, ",");
+
+		if (n == 0 || n >= sizeof w)
+			return -1;
+		memcpy(w, s, n);
+		w[n] = '\0';
+		if (strcmp(w, "from_at") == 0)
+			*out |= HREPAIR_FROM_AT;
+		else if (strcmp(w, "add_to") == 0)
+			*out |= HREPAIR_ADD_TO;
+		else
+			return -1;
+		if (s[n] == '\0')
+			return 0;
+		s += n + 1;
+	}
+}
+
+/* "WHO REPAIR[,REPAIR]" or "WHO none" */
+int
+config_header_repair_add(struct config *c, const char *v, int line, char *why, size_t whylen)
+{
+	struct header_repair_conf h, **tail;
+	char w[WORD_MAX];
+
+	memset(&h, 0, sizeof h);
+	if (next_word(&v, w) != 0)
+		return bad(why, whylen, "expected WHO from_at,add_to (or WHO none)");
+	if (parse_who(w, &h.who, why, whylen) != 0)
+		return -1;
+	if (next_word(&v, w) != 0 || parse_repairs(w, &h.repairs) != 0 || next_word(&v, w) == 0) {
+		free(h.who.name);
+		return bad(why, whylen,
+			   "expected WHO REPAIRS: from_at, add_to, both comma-separated, or none");
+	}
+	h.line = line;
+	for (tail = &c->header_repairs; *tail; tail = &(*tail)->next)
+		;
+	*tail = xcalloc(1, sizeof(**tail));
+	**tail = h;
+	return 0;
+}
+
+void
+config_sender_free(struct config *c)
+{
+	while (c->rate_limits) {
+		struct rate_limit_conf *n = c->rate_limits->next;
+
+		free(c->rate_limits->who.name);
+		free(c->rate_limits);
+		c->rate_limits = n;
+	}
+	while (c->bounce_owners) {
+		struct bounce_owner_conf *n = c->bounce_owners->next;
+
+		free(c->bounce_owners->who.name);
+		free(c->bounce_owners->address);
+		free(c->bounce_owners);
+		c->bounce_owners = n;
+	}
+	while (c->header_repairs) {
+		struct header_repair_conf *n = c->header_repairs->next;
+
+		free(c->header_repairs->who.name);
+		free(c->header_repairs);
+		c->header_repairs = n;
+	}
+	free(c->local_sender);
+	c->local_sender = NULL;
+}
+
+bool
+config_who_matches(const struct sender_who *w, const char *user, const char *listener,
+		   const struct sockaddr *client)
+{
+	switch (w->kind) {
+	case WHO_ALL:
+		return true;
+	case WHO_USER:
+		return user != NULL && strcmp(user, w->name) == 0;
+	case WHO_LISTENER:
+		return listener != NULL && strcmp(listener, w->name) == 0;
+	case WHO_CIDR:
+		return client != NULL && cidr_match(&w->net, client);
+	}
+	return false;
+}
+
+int
+config_who_rank(const struct sender_who *w)
+{
+	switch (w->kind) {
+	case WHO_USER:
+		return 3000;
+	case WHO_LISTENER:
+		return 2000;
+	case WHO_CIDR:
+		return 1000 + w->net.prefix;
+	case WHO_ALL:
+		break;
+	}
+	return 0;
+}
+
+void
+config_who_text(const struct sender_who *w, char *buf, size_t len)
+{
+	char a[64];
+
+	switch (w->kind) {
+	case WHO_USER:
+		snprintf(buf, len, "user:%s", w->name);
+		return;
+	case WHO_LISTENER:
+		snprintf(buf, len, "listener:%s", w->name);
+		return;
+	case WHO_CIDR:
+		if (inet_ntop(w->net.family, w->net.addr, a, sizeof a) == NULL)
+			a[0] = '\0';
+		snprintf(buf, len, "%s/%d", a, w->net.prefix);
+		return;
+	case WHO_ALL:
+		break;
+	}
+	snprintf(buf, len, "*");
+}
