@@ -87,12 +87,7 @@ def decoy_zones():
 def start_real_nsd(w, zones):
     """The relay's nsd on 127.0.0.1:5300 and [::1]:5300 in the namespace."""
     d = w.dir
-    conf = ["server:", "    ip-address: 127.0.0.1@5300", "    ip-address: ::1@5300",
-            "    port: 5300", '    username: ""', '    chroot: ""', '    database: ""',
-            f'    zonesdir: "{d}"', f'    zonelistfile: "{d}/zone.list"',
-            f'    xfrdfile: "{d}/xfrd.state"', f'    xfrdir: "{d}"', f'    pidfile: "{d}/nsd.pid"',
-            f'    logfile: "{d}/nsd.log"', "    server-count: 1", "    verbosity: 1",
-            "remote-control:", "    control-enable: no"]
+    conf = dnsns.nsd_conf(d, ("127.0.0.1@5300", "::1@5300"), 5300, hide_version=False)
     for origin, text in zones.items():
         fn = mxtest.write_file(os.path.join(d, origin + ".zone"), text)
         conf += ["zone:", f"    name: {origin}", f'    zonefile: "{fn}"']
