@@ -12,7 +12,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +24,6 @@ struct buf {
 	size_t nkeys;
 	bool oom;
 };
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Strictness of an all term: -all 3, ~all 2, ?all 1, +all / all 0 (RFC 7208 4.6.2). */
 static int
@@ -211,13 +197,13 @@ spf_join(const char *const *records, size_t n, struct spf_join *out, char *err, 
 	memset(out, 0, sizeof *out);
 	out->records = n;
 	if (t == NULL)
-		return fail(err, errlen, "out of memory");
+		return spf_fail(err, errlen, "out of memory");
 	for (size_t r = 0; r < n; r++) {
 		if (spf_split_terms(records[r], &t[r], err, errlen) != 0)
 			goto done;
 		for (size_t i = 0; i < t[r].n; i++)
 			if (t[r].v[i].kind == TK_UNKNOWN) {
-				fail(err, errlen, "record %zu has an unknown term '%.*s'", r + 1,
+				spf_fail(err, errlen, "record %zu has an unknown term '%.*s'", r + 1,
 				     (int)t[r].v[i].len, t[r].v[i].text);
 				goto done;
 			}
@@ -237,7 +223,7 @@ spf_join(const char *const *records, size_t n, struct spf_join *out, char *err, 
 	}
 	put_modifiers(&b, t, n, keep_redirect, out);
 	if (b.oom) {
-		fail(err, errlen, "out of memory");
+		spf_fail(err, errlen, "out of memory");
 		goto done;
 	}
 	out->record = b.s;
