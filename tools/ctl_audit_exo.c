@@ -271,10 +271,13 @@ parse_row(struct csv *s, const int colof[COL__N], struct exo_row *r, char *err, 
 {
 	double *share[3] = {&r->tls10, &r->tls11, &r->tls12};
 
-	for (int c = 0; c < COL__N; c++)
-		if ((size_t)colof[c] >= s->nf)
-			return field_error(s, colof[c], (enum col)c, "missing (short row)", err,
-			                   errlen);
+	for (int c = 0; c < COL__N; c++) {
+		if ((size_t)colof[c] >= s->nf) {
+			snprintf(err, errlen, "%s:%d: column %d '%s': missing: the row has %zu columns",
+			         s->path, s->rec_line, colof[c] + 1, col_label[c], s->nf);
+			return -1;
+		}
+	}
 	memset(r, 0, sizeof *r);
 	r->line = s->rec_line;
 	if (!valid_sender(s->f[colof[COL_SENDER]]))

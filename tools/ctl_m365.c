@@ -165,25 +165,33 @@ egress_ips(const struct config *c, char text[2][64], size_t *n)
 	return 0;
 }
 
-/* The New-InboundConnector line. 0 / -1 (message printed). */
+/* The name Exchange Online matches the relay's certificate against. 0 / -1 (printed). */
 static int
-print_connector(const struct config *c, const struct m365_opts *o, const char **dom, size_t nd)
+cert_of(const struct config *c, char *name, size_t len)
 {
-	char name[256], err[600], ips[2][64];
+	char err[600];
+
+	if (!c->tls_client_cert) {
+		fprintf(stderr, PROG ": --by-cert: %s sets no tls_client_cert (the certificate the "
+		                     "relay presents on STARTTLS)\n",
+		        ctl_config_name(c));
+		return -1;
+	}
+	if (cert_name(c->tls_client_cert, name, len, err, sizeof err) != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The New-InboundConnector line (name: the certificate's, by_cert). 0 / -1 (printed). */
+static int
+print_connector(const struct config *c, const struct m365_opts *o, const char *name,
+                const char **dom, size_t nd)
+{
+	char err[600], ips[2][64];
 	size_t nips = 0;
 
-	if (o->by_cert) {
-		if (!c->tls_client_cert) {
-			fprintf(stderr, PROG ": --by-cert: %s sets no tls_client_cert (the "
-			                     "certificate the relay presents on STARTTLS)\n",
-			        ctl_config_name(c));
-			return -1;
-		}
-		if (cert_name(c->tls_client_cert, name, sizeof name, err, sizeof err) != 0) {
-			fprintf(stderr, PROG ": %s\n", err);
-			return -1;
-		}
-	}
 	printf("# 1. An inbound Partner connector: Exchange Online knows the relay by its %s.\n",
 	       o->by_cert ? "TLS certificate" : "IP addresses");
 	if (!o->by_cert && egress_ips(c, ips, &nips) != 0)
@@ -294,7 +302,7 @@ ctl_m365(int argc, char **argv)
 	struct m365_opts o;
 	struct config *c = NULL;
 	struct plan p = {0};
-	char err[1024];
+	char err[1024], cert[256] = "";
 	size_t nd;
 	int stop, rc = 1;
 
@@ -308,10 +316,12 @@ ctl_m365(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		goto done;
 	}
+	if (o.by_cert && cert_of(c, cert, sizeof cert) != 0)
+		goto done;
 	nd = sender_domains(c, o.plan ? &p : NULL, dom);
 	printf("# Exchange Online PowerShell for moving senders to mxrelay (%s).\n", c->hostname);
 	printf("# Run it in a session opened with Connect-ExchangeOnline.\n");
-	if (print_connector(c, &o, dom, nd) != 0)
+	if (print_connector(c, &o, cert, dom, nd) != 0)
 		goto done;
 	if (o.plan)
 		print_mailboxes(&p);
