@@ -38,6 +38,9 @@ struct exo_row {
  * 'NAME': reason" in err.
  */
 int exo_parse(const char *path, struct exo_row **rows, size_t *n, char *err, size_t errlen);
+/* The same from len bytes of buf (tools/exo_csv.c); name stands for the file in errors. */
+int exo_parse_buf(const char *name, const char *buf, size_t len, struct exo_row **rows, size_t *n,
+                  char *err, size_t errlen);
 
 /* DATA_DIR/exo-inventory.csv into buf. */
 void exo_store_path(const struct config *c, char *buf, size_t len);
