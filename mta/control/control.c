@@ -94,6 +94,8 @@ ctl_info(struct ctl_conn *c, char *arg)
 	jw_obj(&w, NULL);
 	jw_str(&w, "version", CTL_VERSION);
 	jw_str(&w, "hostname", cfg->hostname);
+	if (cfg->local_sender != NULL) /* mxrelay-sendmail's domain for bare names (issue 15) */
+		jw_str(&w, "local_sender", cfg->local_sender);
 	jw_int(&w, "max_message_size", (int64_t)cfg->max_message_size);
 	jw_int(&w, "max_recipients", cfg->max_recipients);
 	jw_int(&w, "pid", (int64_t)getpid());
