@@ -27,6 +27,7 @@
 #include "mta/async.h"
 #include "mta/delivery/bounce.h"
 #include "mta/delivery/bowner.h"
+#include "mta/delivery/bdigest.h"
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/shared/config.h"
 #include "mta/shared/addr.h"
@@ -206,6 +207,16 @@ bounce_logged(struct djob *j, const struct bounce_owner_conf *bo, size_t n)
 	         bo->line);
 }
 
+/* bounce_owner ... digest: the failures wait for the owner's daily digest (bdigest.h). */
+static void
+digest_note(struct djob *j, const struct bounce_owner_conf *bo, const struct bounce_rcpt *br,
+            size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		bdigest_add(bo->address, j->w->qid, j->w->sender, br[i].address,
+		            br[i].status ? br[i].status : "5.0.0", br[i].diagnostic);
+}
+
 /* One DSN for every failed recipient (RFC 3464). 0 / -1 (then no bounce). */
 static int
 make_bounce(struct djob *j)
@@ -241,7 +252,9 @@ make_bounce(struct djob *j)
 		bounce_msg_in(&j->bounce, &j->bounce_rcpt, to, j->bounce_body, len, time(NULL));
 		j->has_bounce = true;
 		bounce_logged(j, bo, n);
-	} else if (n) {
+	}
+	if (bo != NULL && bo->digest)
+		digest_note(j, bo, br, n); else if (n) {
 		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
 	}
 	free(br);

@@ -8,7 +8,10 @@ not at the device's sender), its To is OWNER and its text names the
 sender and the bounce_owner setting; the log's event=bounce says to=OWNER
 with the sender and the rule. A CIDR rule covers allowlisted devices
 without AUTH (the user rule, more specific, wins for the credential); mail
-matching no rule still bounces to its envelope sender."""
+matching no rule still bounces to its envelope sender. With `digest`, the
+owner also gets one digest listing the failures (queue ids, recipients,
+reasons), triggered as the daily job does with `mxrelayctl queue
+bounce-digest`."""
 
 import os
 import smtplib
@@ -37,11 +40,12 @@ def relay(sinks, rules):
 
 def send_auth(d, user, sender, rcpt):
     body = mxtest.message(sender, rcpt, "scan to email", "scan attached\r\n")
+    mark = d._log_size()
     with smtplib.SMTP("127.0.0.1", d.port(), timeout=20) as s:
         s.ehlo("copier.test.example")
         s.login(user, user + "-pw")
         s.sendmail(sender, [rcpt], body.encode())
-    (acc,) = wait_event(d, "accepted", auth=user)
+    (acc,) = wait_event(d, "accepted", since=mark, auth=user)
     return acc["qid"]
 
 
@@ -79,6 +83,35 @@ def test_cidr_rule_and_no_rule():
     assert b["to"] == f"<{crm}>" and "bounce_owner" not in b, b["_line"]
     ms = sinks.wait_messages(2, "mx.sender", timeout=20)
     check_dsn_envelope(ms[1], to=crm)
+
+
+
+def test_daily_digest_to_the_owner():
+    """bounce_owner ... digest: `mxrelayctl queue bounce-digest` (the daily job's verb)
+    queues one message for the owner listing every failure since the last digest."""
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    d = relay(sinks, [f"user:scanner {OWNER} digest"])
+    q1 = send_auth(d, "scanner", DEVICE, f"perm-one@sink.{ZONE}")
+    wait_event(d, "bounce", qid=q1)
+    q2 = send_auth(d, "scanner", DEVICE, f"perm-two@sink.{ZONE}")
+    wait_event(d, "bounce", qid=q2)
+    sinks.wait_messages(2, "mx.sender", timeout=20)      # the two DSNs
+    ctl = [mxtest.MXRELAYCTL, "queue", "-c", d.conf_path]
+    p = mxtest.run(ctl + ["bounce-digest"], check=0)
+    assert p.stdout.strip() == "bounce digests queued: 1, refused: 0", p.stdout
+    (ev,) = wait_event(d, "bounce_digest")
+    assert ev["to"] == f"<{OWNER}>", ev["_line"]
+    ms = sinks.wait_messages(3, "mx.sender", timeout=20)
+    m = ms[2]
+    assert m.mail_from in ("", "<>") and m.rcpts == [OWNER], (m.mail_from, m.rcpts)
+    body = m.data.decode()
+    assert "Subject: Undelivered mail digest: 2 recipients" in body, body[:600]
+    for qid, rcpt in ((q1, "perm-one"), (q2, "perm-two")):
+        assert f"queue id {qid}" in body and f"to <{rcpt}@sink.{ZONE}>" in body, body
+    assert f"from <{DEVICE}>" in body and "5.1.1 550 5.1.1" in body, body
+    # taken: the next run has nothing to send
+    p = mxtest.run(ctl + ["--json", "bounce-digest"], check=0)
+    assert '"digests":0' in p.stdout.replace(" ", ""), p.stdout
 
 
 if __name__ == "__main__":
