@@ -183,7 +183,8 @@ tlsrpt_warn_unsigned(const struct config *c, const struct dkimsign *dk)
  * mxrelay-sendmail gives bare names ("root", its default sender USER) the
  * domain local_sender, else the hostname. A hostname without a dot is no
  * mail domain: mail from root@HOST cannot be answered and its bounces are
- * lost (issue 15). Said on stderr by -n (fp), else in the log.
+ * lost (issue 15). Said on stderr by -n (fp), else in the log (a warning
+ * once a configuration file is in use).
  */
 static void
 local_sender_warn(const struct config *c, FILE *fp)
@@ -196,11 +197,12 @@ local_sender_warn(const struct config *c, FILE *fp)
 		        "USER@%s has no mailbox and bounces to it are lost; set local_sender = "
 		        "DOMAIN (or hostname = a fully qualified name)\n",
 		        c->hostname, c->hostname);
-	else
-		log_warn("event=local_sender_missing hostname=%s note=\"no dot in hostname: "
-		         "mxrelay-sendmail's default sender USER@%s has no mailbox; set local_sender "
-		         "= DOMAIN\"",
-		         c->hostname, c->hostname);
+	else /* the embedded default (a first try) starts free of warnings, as tlsrpt's does */
+		log_msg(c->path != NULL ? LOG_LVL_WARN : LOG_LVL_INFO,
+		        "event=local_sender_missing hostname=%s note=\"no dot in hostname: "
+		        "mxrelay-sendmail's default sender USER@%s has no mailbox; set local_sender "
+		        "= DOMAIN\"",
+		        c->hostname, c->hostname);
 }
 
 /* Check everything -n can check without binding: config, the account, credentials, certificates. */

@@ -128,7 +128,7 @@ def test_dotless_hostname_warns_without_local_sender():
     assert "no dot" not in p.stderr, p.stderr
     # and at start-up, in the log
     d = mxtest.Daemon(conf={"hostname": "relaybox"}).start()
-    d.wait_log(r"event=local_sender_missing hostname=relaybox ")
+    d.wait_log(r"level=warn event=local_sender_missing hostname=relaybox ")
 
 
 def test_other_user_and_env_socket():
