@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mta/shared/config.h"
 
@@ -68,6 +69,31 @@ plain_addr(const char *p, size_t n)
 	return memchr(p, '@', n) != NULL;
 }
 
+/*
+ * A word of the display name that reads as another address (local@domain
+ * with a dot in the domain, not the mailbox itself): quoting it would make
+ * receivers show that address as the author's name, the spoof hdrfrom.h
+ * refuses (`ceo@bank.example <scans@example.com>`). Left unrepaired.
+ */
+static bool
+names_other_address(const char *p, size_t n, const char *addr, size_t alen)
+{
+	size_t i = 0, w;
+
+	while (i < n) {
+		const char *at, *dot;
+		for (; i < n && is_wsp(p[i]); i++)
+			;
+		for (w = i; i < n && !is_wsp(p[i]); i++)
+			;
+		at = memchr(p + w, '@', i - w);
+		dot = at ? memchr(at, '.', (size_t)(p + i - at)) : NULL;
+		if (dot && !(i - w == alen && strncasecmp(p + w, addr, alen) == 0))
+			return true;
+	}
+	return false;
+}
+
 int
 repair_from_at(const char *val, size_t n, char *out, size_t outlen)
 {
@@ -96,7 +122,8 @@ repair_from_at(const char *val, size_t n, char *out, size_t outlen)
 		return -1;
 	for (i = lt; i > b && is_wsp(flat[i - 1]); i--)
 		;
-	if (!plain_phrase(flat + b, i - b, &has_at) || !has_at)
+	if (!plain_phrase(flat + b, i - b, &has_at) || !has_at ||
+	    names_other_address(flat + b, i - b, flat + lt + 1, e - lt - 2))
 		return -1;
 	w = snprintf(out, outlen, " \"%.*s\" %.*s\r\n", (int)(i - b), flat + b, (int)(e - lt),
 	             flat + lt);

@@ -32,7 +32,8 @@ unsigned repair_choose(const struct config *cfg, const char *user, const char *l
  * `DISPLAY <ADDR>` and DISPLAY holds '@' unquoted, writes the value with
  * DISPLAY as a quoted-string (RFC 5322 3.2.4), ` "DISPLAY" <ADDR>` CRLF,
  * to out and returns its length. -1: nothing to repair, or a form it
- * leaves alone (comments, quotes, groups, lists, a line over 998 octets).
+ * leaves alone (comments, quotes, groups, lists, a line over 998 octets,
+ * a display name naming another address: `ceo@bank.example <x@y.example>`).
  */
 int repair_from_at(const char *val, size_t n, char *out, size_t outlen);
 

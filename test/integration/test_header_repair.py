@@ -3,7 +3,8 @@
 broken header forms through the relay to an aiosmtpd sink (nsd, mxpeers).
 
 from_at: `From: scans@x <scans@x>` and `From: John@Acme <j@...>` (also folded)
-arrive with the display name quoted (RFC 5322 3.2.4); add_to: a message without
+arrive with the display name quoted (RFC 5322 3.2.4), but not
+`ceo@bank.example <scans@x>` (still refused: a spoof); add_to: a message without
 To or Cc arrives with `To: undisclosed-recipients:;`. Each repair is logged
 (event=header_repair repair=...), and with a dkim_key the signature made by
 the relay (after the repair) verifies at the sink with python3-dkim. Repairs
@@ -109,6 +110,9 @@ def test_from_at_and_add_to_signed():
             assert d.wait_log(rf"qid={qid} event=header_repair repair={rep} ip="), d.tail(20)
         ok = dkim.DKIM(data).verify(dnsfunc=lambda name, timeout=5: txt.encode())
         assert ok, f"the DKIM signature does not verify at the sink:\n{data[:800]!r}"
+    # a display name naming another address stays refused (the spoof hdrfrom refuses)
+    r = device(d, "dev", f"From: ceo@bank.example <scans@{DOM}>\r\n".encode(), subject="spoof")
+    assert r.code == 550 and r.enh == "5.7.1", f"a spoofing display name was repaired: {r}"
     # a message that needs nothing is left alone, and logs no repair
     r = device(d, "dev", f'From: "Scans" <scans@{DOM}>\r\nCc: <c@sink.{ZONE}>\r\n'.encode(),
                subject="fine")
