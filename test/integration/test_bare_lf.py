@@ -73,7 +73,7 @@ def test_bare_cr_still_refused():
     open_data(s)
     s.send(b"Subject: cr\n\nline one\rline two\n\r\n.\r\n")
     r = s.reply()
-    assert r.code == 550 and r.enh == "5.6.0" and "bare CR" in r.text, r
+    assert r.code == 550 and r.enh == "5.6.0" and "a bare CR (" in r.text, r
     s.cmd("NOOP", 250, "2.0.0")
     s.quit()
 
