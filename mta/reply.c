@@ -24,6 +24,14 @@ static const struct reply_def table[R__COUNT] = {
                          "Message contains bare CR or LF (RFC 5321 2.3.8)"},
     [R_NUL_BYTE] = {550, "5.6.0", RC_CONTENT,
                     "Message contains a NUL byte (RFC 2045 2.8, RFC 6152)"},
+    [R_BARE_CR] = {550, "5.6.0", RC_CONTENT,
+                   "Message contains a bare CR (RFC 5321 2.3.8); end lines with CRLF or LF"},
+    [R_BARE_DOT] = {550, "5.6.0", RC_CONTENT,
+                    "Message contains a \".\" line next to a bare LF, which could end DATA "
+                    "for another server (SMTP smuggling); end DATA with CRLF.CRLF only"},
+    [R_LF_DOT_END] = {550, "5.6.0", RC_CONTENT,
+                      "DATA must end with CRLF.CRLF; your client ended it with LF.LF "
+                      "(RFC 5321 4.1.1.4): make it send CRLF line ends"},
     [R_MSG_TOO_BIG] = {552, "5.3.4", RC_SIZE, "Message size exceeds fixed limit"},
     [R_HEADER_TOO_BIG] = {552, "5.3.4", RC_SIZE, "Message header size exceeds limit"},
     [R_LINE_TOO_LONG] = {550, "5.6.0", RC_CONTENT,

@@ -27,6 +27,9 @@ enum reply_id {
 	R_DKIM_NO_KEY,        /* 550 5.7.1 */
 	R_BARE_LINE_END,      /* 550 5.6.0 */
 	R_NUL_BYTE,           /* 550 5.6.0 */
+	R_BARE_CR,            /* 550 5.6.0 bare CR (bare_lf = normalize: LF alone is fine) */
+	R_BARE_DOT,           /* 550 5.6.0 a "." line next to a bare LF (smuggling shape) */
+	R_LF_DOT_END,         /* 550 5.6.0 DATA ended with LF.LF, then silence */
 	R_MSG_TOO_BIG,        /* 552 5.3.4 */
 	R_HEADER_TOO_BIG,     /* 552 5.3.4 */
 	R_LINE_TOO_LONG,      /* 550 5.6.0 */

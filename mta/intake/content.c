@@ -4,6 +4,12 @@
  * Smuggling (CVE-2023-51764 class): a bare LF or bare CR anywhere marks
  * the whole message as refused, and a refused message stops growing; the
  * caller's framing decides where a message ends (CRLF "." CRLF for SMTP).
+ *
+ * bare_lf = normalize (SMTP only, content_options): a line ending in LF
+ * alone is stored with CRLF, as Postfix's smtpd_forbid_bare_newline =
+ * normalize does; a bare CR is still refused, and so is a "." line next to
+ * a bare LF ("." LF, or LF "." CRLF): that is the shape that ends DATA for
+ * a lenient server downstream, so it refuses the whole message.
  */
 #include "mta/intake/content.h"
 
@@ -16,6 +22,7 @@
 #include <time.h>
 
 #include "mta/intake/hdrfrom.h"
+#include "mta/intake/repair.h"
 #include "mta/server.h"
 #include "mta/shared/config.h"
 #include "mta/shared/util.h"
@@ -29,6 +36,13 @@ struct content {
 	size_t hdr_bytes;
 	bool in_header, seen_msgid, seen_date;
 	bool bad_bare, bad_long, too_big, hdr_too_big, bad_nul;
+	/* bare_lf = normalize (content_options): LF alone is a line end */
+	bool normalize_lf, prev_bare_lf, bad_cr, bad_dot, seen_to;
+	size_t bare_lf;              /* lines normalised */
+	unsigned repairs, repaired;  /* HREPAIR_* asked for, and done */
+	/* from_at: the From field held back until its last folded line */
+	char pend[HDRFROM_FIELD_MAX];
+	size_t pend_len, pend_colon; /* 0: nothing held */
 	const char *sender; /* the envelope sender (borrowed), for missing_from */
 	struct hdrfrom hf;  /* From, Sender, Resent-*: read as the header goes by */
 };
@@ -66,11 +80,36 @@ appendf(struct content *d, const char *fmt, ...)
  * Devices omit From too: with missing_from = envelope it is the envelope
  * sender, which the AUTH policy already checked at MAIL.
  */
+/* The held From field is complete: repair it if it needs it, then store it. */
+static void
+flush_from(struct content *d)
+{
+	char out[HDRFROM_FIELD_MAX];
+	const char *val = d->pend + d->pend_colon + 1;
+	size_t vlen = d->pend_len - d->pend_colon - 1, namelen = 4; /* "From" */
+	int n;
+
+	if (d->pend_len == 0)
+		return;
+	n = repair_from_at(val, vlen, out, sizeof(out));
+	if (n >= 0) {
+		append(d, "From:", 5);
+		append(d, out, (size_t)n);
+		hdrfrom_field(&d->hf, "From", namelen, out, (size_t)n);
+		d->repaired |= HREPAIR_FROM_AT;
+	} else {
+		append(d, d->pend, d->pend_len);
+		hdrfrom_field(&d->hf, "From", namelen, val, vlen);
+	}
+	d->pend_len = 0;
+}
+
 static void
 add_missing(struct content *d)
 {
 	char date[64];
 
+	flush_from(d);
 	hdrfrom_end(&d->hf);
 	if (d->srv->cfg->missing_from == MISSING_FROM_ENVELOPE &&
 	    hdrfrom_fill(&d->hf, d->sender) == 0)
@@ -81,7 +120,12 @@ add_missing(struct content *d)
 	}
 	if (!d->seen_msgid)
 		appendf(d, "Message-ID: <%s@%s>\r\n", d->qid, d->srv->cfg->hostname);
-	d->seen_date = d->seen_msgid = true;
+	/* RFC 5322 3.6.3: an empty group says the recipients were not disclosed */
+	if ((d->repairs & HREPAIR_ADD_TO) && !d->seen_to) {
+		appendf(d, "To: undisclosed-recipients:;\r\n");
+		d->repaired |= HREPAIR_ADD_TO;
+	}
+	d->seen_date = d->seen_msgid = d->seen_to = true;
 }
 
 static bool
@@ -90,8 +134,30 @@ header_is(const char *line, size_t namelen, const char *name)
 	return strlen(name) == namelen && util_strncaseeq(line, name, namelen);
 }
 
-/* One content line (dot-unstuffed, with its line end) while in the header. */
-static void
+/*
+ * A From field for the from_at repair: held back (true) until the next
+ * field or the header's end, as folded lines may follow. One too long to
+ * hold goes through unrepaired.
+ */
+static bool
+hold_from(struct content *d, const char *p, size_t n, size_t colon)
+{
+	if (d->pend_len + n > sizeof(d->pend)) {
+		flush_from(d);
+		return false;
+	}
+	if (d->pend_len == 0)
+		d->pend_colon = colon;
+	memcpy(d->pend + d->pend_len, p, n);
+	d->pend_len += n;
+	return true;
+}
+
+/*
+ * One content line (dot-unstuffed, with its line end) while in the header.
+ * true: the line is held (hold_from), the caller must not store it.
+ */
+static bool
 header_line(struct content *d, const char *p, size_t n)
 {
 	const char *colon;
@@ -103,11 +169,13 @@ header_line(struct content *d, const char *p, size_t n)
 	if (n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
 		add_missing(d);
 		d->in_header = false;
-		return;
+		return false;
 	}
 	if (p[0] == ' ' || p[0] == '\t') {
+		if (d->pend_len > 0 && hold_from(d, p, n, 0))
+			return true;
 		hdrfrom_fold(&d->hf, p, n);
-		return;
+		return false;
 	}
 	colon = memchr(p, ':', n);
 	for (i = 0; colon && p + i < colon && p[i] > 32 && p[i] < 127; i++)
@@ -126,14 +194,53 @@ header_line(struct content *d, const char *p, size_t n)
 		add_missing(d);
 		append(d, "\r\n", 2);
 		d->in_header = false;
-		return;
+		return false;
 	}
 	i = (size_t)(colon - p);
+	flush_from(d);
+	if (header_is(p, namelen, "To") || header_is(p, namelen, "Cc"))
+		d->seen_to = true;
+	if ((d->repairs & HREPAIR_FROM_AT) && header_is(p, namelen, "From") &&
+	    hold_from(d, p, n, i))
+		return true;
 	hdrfrom_field(&d->hf, p, namelen, colon + 1, n - i - 1);
 	if (header_is(p, namelen, "Message-ID"))
 		d->seen_msgid = true;
 	if (header_is(p, namelen, "Date"))
 		d->seen_date = true;
+	return false;
+}
+
+/*
+ * bare_lf = normalize: the line's bare CR (refused), its lone LF (made
+ * CRLF into buf, which holds CONTENT_LINE_MAX + 1), and a "." line next
+ * to a bare LF (refused: RFC 5321 4.1.1.4 ends DATA only at CRLF "."
+ * CRLF, and a lenient server downstream would end it there). Returns the
+ * line's new length.
+ */
+static size_t
+normalize(struct content *d, const char *line, size_t n, char *buf)
+{
+	bool bare;
+	size_t body;
+
+	if (line[n - 1] != '\n') { /* no line end at all: refused, stored as is */
+		d->bad_cr = true;
+		memcpy(buf, line, n);
+		return n;
+	}
+	bare = n < 2 || line[n - 2] != '\r';
+	body = n - (bare ? 1 : 2);
+	if (memchr(line, '\r', body))
+		d->bad_cr = true;
+	if (body == 1 && line[0] == '.' && (bare || d->prev_bare_lf))
+		d->bad_dot = true;
+	d->prev_bare_lf = bare;
+	memcpy(buf, line, body);
+	memcpy(buf + body, "\r\n", 2);
+	if (bare)
+		d->bare_lf++;
+	return body + 2;
 }
 
 /* Account for one line's octets; store it unless the message is already refused. */
@@ -143,21 +250,27 @@ take_line(struct content *d, const char *line, size_t n)
 	/* the last octets of a local submission may come without LF: "x\r*" is no line end */
 	bool crlf = n >= 2 && line[n - 2] == '\r' && line[n - 1] == '\n';
 	const char *p = line;
+	char buf[CONTENT_LINE_MAX + 1];
 
-	if (!crlf || memchr(line, '\r', crlf ? n - 2 : n - 1))
+	if (d->normalize_lf) {
+		n = normalize(d, line, n, buf);
+		p = line = buf;
+	} else if (!crlf || memchr(line, '\r', crlf ? n - 2 : n - 1)) {
 		d->bad_bare = true;
+	}
 	if (d->raw > d->srv->cfg->max_message_size)
 		d->too_big = true;
 	if (memchr(line, '\0', n))
 		d->bad_nul = true;
-	if (d->bad_bare || d->bad_long || d->too_big || d->hdr_too_big || d->bad_nul)
+	if (d->bad_bare || d->bad_long || d->too_big || d->hdr_too_big || d->bad_nul ||
+	    d->bad_cr || d->bad_dot)
 		return; /* refused anyway: don't grow memory */
 	if (p[0] == '.') {
 		p++; /* RFC 5321 4.5.2 transparency */
 		n--;
 	}
-	if (d->in_header)
-		header_line(d, p, n);
+	if (d->in_header && header_line(d, p, n))
+		return;
 	append(d, p, n);
 }
 
@@ -175,10 +288,21 @@ content_new(struct server *srv, const char *qid, const char *sender, const char 
 }
 
 void
+content_options(struct content *d, bool normalize_lf, unsigned repairs)
+{
+	d->normalize_lf = normalize_lf;
+	d->repairs = repairs;
+}
+
+void
 content_line(struct content *d, const char *line, size_t n)
 {
+	/* a normalised LF becomes CRLF: the line limit counts the stored octets */
+	bool grows = d->normalize_lf && line && n > 0 && line[n - 1] == '\n' &&
+	             (n < 2 || line[n - 2] != '\r');
+
 	d->raw += n;
-	if (n > CONTENT_LINE_MAX || line == NULL)
+	if (n + (grows ? 1u : 0u) > CONTENT_LINE_MAX || line == NULL)
 		d->bad_long = true;
 	else if (n > 0)
 		take_line(d, line, n);
@@ -190,6 +314,10 @@ content_end(struct content *d)
 	if (d->in_header)
 		add_missing(d);
 	d->in_header = false;
+	if (d->bad_dot)
+		return R_BARE_DOT;
+	if (d->bad_cr)
+		return R_BARE_CR;
 	if (d->bad_bare)
 		return R_BARE_LINE_END;
 	/* a next hop that drops NUL could see a "." line we never saw */
@@ -202,6 +330,18 @@ content_end(struct content *d)
 	if (d->bad_long)
 		return R_LINE_TOO_LONG;
 	return R_NONE;
+}
+
+size_t
+content_bare_lf(const struct content *d)
+{
+	return d->bare_lf;
+}
+
+unsigned
+content_repaired(const struct content *d)
+{
+	return d->repaired;
 }
 
 const struct hdrfrom *

@@ -10,6 +10,7 @@
 #ifndef MXRELAY_CONTENT_H
 #define MXRELAY_CONTENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mta/reply.h"
@@ -30,6 +31,15 @@ struct content *content_new(struct server *srv, const char *qid, const char *sen
                             const char *received);
 
 /*
+ * SMTP DATA's per-session choices, before the first line: normalize_lf
+ * (bare_lf = normalize) takes a line ending in LF alone as ending in CRLF
+ * (a bare CR and a "." line next to a bare LF are still refused:
+ * R_BARE_CR, R_BARE_DOT); repairs are repair.h's HREPAIR_* bits. Local
+ * submission keeps the defaults (strict, no repairs).
+ */
+void content_options(struct content *c, bool normalize_lf, unsigned repairs);
+
+/*
  * One line as it came in: dot-stuffed, with its CRLF, n octets. line may be
  * NULL when the caller dropped the octets (over CONTENT_LINE_MAX): counted
  * for the size limit and refused as an over-long line.
@@ -44,6 +54,10 @@ void content_line(struct content *c, const char *line, size_t n);
  * content_hdrfrom. Call once.
  */
 enum reply_id content_end(struct content *c);
+
+/* Lines whose bare LF was normalised (content_options), and the HREPAIR_* bits applied. */
+size_t content_bare_lf(const struct content *c);
+unsigned content_repaired(const struct content *c);
 
 /* The author fields read from the header (valid until content_free). */
 const struct hdrfrom *content_hdrfrom(const struct content *c);

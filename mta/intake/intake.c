@@ -16,6 +16,7 @@
 #include "mta/intake/content.h"
 #include "mta/intake/dkimsign.h"
 #include "mta/intake/hdrfrom.h"
+#include "mta/intake/repair.h"
 #include "mta/metrics.h"
 #include "mta/server.h"
 #include "mta/shared/addr.h"
@@ -40,6 +41,7 @@ struct intake_job {
 	char err[256];
 	int rc;
 	bool at_once; /* still inside intake_submit: no wait began */
+	size_t bare_lf; /* lines whose bare LF content.c normalised */
 };
 
 /* Render the result, hand it to the caller, free the job. */
@@ -79,7 +81,7 @@ stored(struct writer_job *wj)
 {
 	struct intake_job *j = wj->arg;
 	const struct intake_env *e = &j->env;
-	char qa[300];
+	char qa[300], lf[32];
 
 	if (e->spooling)
 		*e->spooling = false;
@@ -93,10 +95,11 @@ stored(struct writer_job *wj)
 	}
 	j->srv->accepted++;
 	metrics_inc(M_ACCEPTED);
-	log_info("%s qid=%s event=accepted %s from=\"<%s>\" nrcpt=%zu size=%zu%s", e->log_id,
+	snprintf(lf, sizeof(lf), " bare_lf=%zu", j->bare_lf);
+	log_info("%s qid=%s event=accepted %s from=\"<%s>\" nrcpt=%zu size=%zu%s%s", e->log_id,
 	         e->qid, e->log_who_accepted ? e->log_who_accepted : e->log_who,
 	         LOG_Q(qa, e->sender), e->nrcpts, wj->in.body_len,
-	         e->log_accepted_tail ? e->log_accepted_tail : "");
+	         e->log_accepted_tail ? e->log_accepted_tail : "", j->bare_lf ? lf : "");
 	qstats_add(sched_qstats(j->srv->sched), wj->in.id, wj->in.received, false, wj->in.rcpts,
 	           wj->in.nrcpts);
 	/* queued whether or not the client is still there to hear it */
@@ -174,6 +177,31 @@ sign_done(void *arg)
 	spool_it(j);
 }
 
+/*
+ * What content.c changed for bare_lf = normalize and header_repair (SMTP
+ * only): counted in the audit once per message, each repair logged. The
+ * repairs are already in j->body, so the signature made next covers them.
+ */
+static void
+note_changes(struct intake_job *j, const struct content *c, bool accepted)
+{
+	const struct intake_env *e = &j->env;
+	unsigned done = content_repaired(c);
+
+	j->bare_lf = content_bare_lf(c);
+	if (j->bare_lf > 0)
+		audit_event(j->srv, e->client_ip, e->auth_user, AUDIT_EV_BARE_LF);
+	if (!accepted || done == 0)
+		return;
+	if (done & HREPAIR_FROM_AT)
+		log_info("%s qid=%s event=header_repair repair=from_at %s", e->log_id, e->qid,
+		         e->log_who);
+	if (done & HREPAIR_ADD_TO)
+		log_info("%s qid=%s event=header_repair repair=add_to %s", e->log_id, e->qid,
+		         e->log_who);
+	audit_event(j->srv, e->client_ip, e->auth_user, AUDIT_EV_REPAIRED);
+}
+
 /* The content and author rules; R_NONE when acceptable. */
 static enum reply_id
 judge(const struct intake_env *e, struct content *c, struct hdrfrom_refusal *r)
@@ -202,6 +230,7 @@ intake_submit(struct server *srv, const struct intake_env *env, struct content *
 	j->arg = arg;
 	j->at_once = true;
 	judge(env, content, &r);
+	note_changes(j, content, r.id == R_NONE);
 	snprintf(j->from, sizeof(j->from), "%s", hdrfrom_mailbox(content_hdrfrom(content)));
 	j->body = content_take(content, &j->len);
 	content_free(content);

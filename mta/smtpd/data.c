@@ -9,6 +9,21 @@
  * where the previous line also ended in CRLF. A bare LF or bare CR anywhere
  * marks the whole message as refused (content.c); the refusal is sent after
  * the real end, so nothing inside a message can ever start a second one.
+ *
+ * bare_lf = normalize (the listener default, issue 15) keeps that end rule
+ * unchanged: content.c stores a line ending in LF alone with CRLF, but
+ * only a "." CRLF after a line that really ended in CRLF ends DATA, never
+ * after a normalised LF. So "LF . LF", "CR LF . LF" and "LF . CR LF" end
+ * nothing here; content.c refuses a message holding such a "." line
+ * (R_BARE_DOT) after the real end. Postfix's smtpd_forbid_bare_newline =
+ * normalize (postconf(5), Postfix 3.9) likewise accepts LF line ends yet
+ * requires the standard CR LF . CR LF to end DATA.
+ *
+ * A device that ends DATA with "LF . LF" waits for a reply that the rule
+ * above never gives: when the input stops right after such a "." line for
+ * LF_DOT_QUIET_MS, smtpd_data_stalled refuses the message (R_LF_DOT_END)
+ * and closes: what such a client sends next cannot be told apart from the
+ * rest of its message, so none of it may be read as a command.
  */
 #include "mta/smtpd/smtpd_int.h"
 
@@ -22,13 +37,20 @@
 #include "mta/intake/audit.h"
 #include "mta/intake/content.h"
 #include "mta/intake/intake.h"
+#include "mta/intake/repair.h"
+#include "mta/metrics.h"
 #include "mta/shared/config.h"
+#include "mta/shared/log.h"
 #include "mta/shared/util.h"
+
+#define LF_DOT_QUIET_MS 5000 /* silence after a "." LF that means the client is done */
 
 struct smtpd_data {
 	struct content *c;
 	bool prev_crlf; /* the last line ended in CRLF (or DATA just began) */
 	bool midline;   /* dropping the tail of an over-long line */
+	bool last_dot;  /* the last line was "." that did not end DATA ("." LF, LF "." CRLF) */
+	bool dot_wait;  /* ... and nothing came after it yet */
 	/* what intake borrows until its answer: log keys and the audit's view */
 	char log_id[24], who[80], tail[128];
 	struct audit_client audit;
@@ -91,6 +113,9 @@ smtpd_data_begin(struct session *s)
 	util_make_qid(s->qid);
 	make_received(s, received, sizeof(received));
 	d->c = content_new(s->srv, s->qid, s->mail_from, received);
+	content_options(d->c, s->lis->conf->bare_lf == BARE_LF_NORMALIZE,
+	                repair_choose(s->srv->cfg, s->auth_user, s->lis->conf->name,
+	                              (const struct sockaddr *)&s->peer));
 	d->prev_crlf = true;
 	s->data = d;
 	s->state = SS_DATA;
@@ -185,6 +210,7 @@ feed(struct session *s, struct evbuffer *in)
 		size_t avail = evbuffer_get_length(in), n;
 
 		if (eol.pos < 0) {
+			d->dot_wait = d->last_dot && avail == 0;
 			if (avail > CONTENT_LINE_MAX) {
 				/* surely over-long: drop it now to keep memory bounded */
 				d->midline = true;
@@ -196,7 +222,7 @@ feed(struct session *s, struct evbuffer *in)
 		n = (size_t)eol.pos + 1;
 		if (d->midline || n > CONTENT_LINE_MAX) {
 			d->prev_crlf = ends_crlf(in, n);
-			d->midline = false;
+			d->midline = d->last_dot = false;
 			content_line(d->c, NULL, n);
 			evbuffer_drain(in, n);
 			continue;
@@ -207,6 +233,7 @@ feed(struct session *s, struct evbuffer *in)
 			return false;
 		}
 		d->prev_crlf = n >= 2 && line[n - 2] == '\r';
+		d->last_dot = line[0] == '.' && (n == 2 || (n == 3 && line[1] == '\r'));
 		content_line(d->c, line, n);
 	}
 }
@@ -219,4 +246,26 @@ smtpd_data_feed(struct session *s, struct evbuffer *in)
 
 	s->data_bytes += before - evbuffer_get_length(in); /* for min_data_rate */
 	return more;
+}
+
+bool
+smtpd_data_stalled(struct session *s, int64_t now)
+{
+	struct smtpd_data *d = s->data;
+	char text[512], qa[300];
+
+	if (s->state != SS_DATA || d == NULL || !d->dot_wait ||
+	    now - s->last_read < LF_DOT_QUIET_MS)
+		return false;
+	reply_format_text(text, sizeof(text), R_LF_DOT_END);
+	s->srv->rejected++;
+	metrics_reject(reply_class(R_LF_DOT_END));
+	log_warn("s=%s qid=%s event=rejected ip=%s from=\"<%s>\" reason=\"%s\" quiet_ms=%lld",
+	         s->id, s->qid, s->ip, LOG_Q(qa, s->mail_from ? s->mail_from : ""), text,
+	         (long long)(now - s->last_read));
+	audit_event(s->srv, s->ip, s->auth_user, AUDIT_EV_BARE_LF);
+	smtpd_reply_id(s, R_LF_DOT_END);
+	smtpd_tx_reset(s);
+	smtpd_close_after_reply(s);
+	return true;
 }

@@ -120,6 +120,8 @@ check(struct session *s, int64_t now, bool stress)
 
 	if (s->evicted || s->closed || evref_closing(&s->ref))
 		return;
+	if (smtpd_data_stalled(s, now))
+		return; /* the LF.LF device: its own 5xx, not a timeout (data.c) */
 	if ((why = expired(s, now, stress)) == NULL)
 		return;
 	log_info("s=%s event=timeout ip=%s reason=%s state=%s stress=%s", s->id, s->ip, why->name,

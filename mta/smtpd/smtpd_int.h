@@ -153,6 +153,11 @@ const struct cred *smtpd_cred(const struct session *s);
 void smtpd_data_begin(struct session *s);
 /* Consume DATA input; returns true when the input is used up (wait for more). */
 bool smtpd_data_feed(struct session *s, struct evbuffer *in);
+/*
+ * limits.c's sweep: DATA ended with "LF . LF" (or LF "." CRLF) and the
+ * client has been quiet since: refuse (550 5.6.0), close, true.
+ */
+bool smtpd_data_stalled(struct session *s, int64_t now);
 void smtpd_data_free(struct session *s);
 /* Forget the transaction (and its DATA), as RSET does. */
 void smtpd_tx_reset(struct session *s);

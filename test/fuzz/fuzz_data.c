@@ -5,13 +5,16 @@
  * the header block, Date/Message-ID/From added when missing, and the reading
  * of From, Sender and Resent-* fields. Built by CMake with -DMXRELAY_FUZZ=ON
  * (links mxmta). The first byte is a flag byte (bit 0: missing_from =
- * refuse; bit 1: small size limits; bit 2: null envelope sender); the rest
+ * refuse; bit 1: small size limits; bit 2: null envelope sender; bit 3:
+ * bare_lf = normalize; bit 4: header_repair from_at; bit 5: add_to); the rest
  * is the content as a client sends it after DATA, dot-stuffed, without the
  * final ".", cut into lines as the submit socket does.
  *
  * Beyond "no crash": an accepted message has CRLF line ends only, no NUL,
  * exactly one From field in its header, and that field reads (strictly) as
- * one mailbox whose domain is the one DKIM would sign for.
+ * one mailbox whose domain is the one DKIM would sign for (with the
+ * repairs and bare LF normalisation too: what they produce is held to the
+ * same rules).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 
 #include "mta/shared/config.h"
+#include "mta/intake/repair.h"
 #include "mta/intake/content.h"
 #include "mta/intake/hdrfrom.h"
 #include "mta/reply.h"
@@ -108,6 +112,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg->max_message_size = (data[0] & 2) ? 4096 : 1024 * 1024;
 	d = content_new(&srv, qid, (data[0] & 4) ? "" : "fuzz@example.com",
 	                "Received: from fuzz\r\n");
+	content_options(d, (data[0] & 8) != 0,
+	                ((data[0] & 16) ? HREPAIR_FROM_AT : 0) | ((data[0] & 32) ? HREPAIR_ADD_TO : 0));
 	for (p = (const char *)data + 1, end = (const char *)data + size; p < end;) {
 		const char *lf = memchr(p, '\n', (size_t)(end - p));
 		size_t n = lf ? (size_t)(lf - p) + 1 : (size_t)(end - p);

@@ -47,7 +47,9 @@ def _daemon(key, conf):
              "missing_from": "refuse"}
         c.update(conf(tmp))
         return mxtest.Daemon(tmp=tmp, shared=True, conf=c,
-                             listeners={"main": {"tls": "none"}}).start()
+                             # the submit socket is strict about bare CR/LF: so is this
+                             # listener (bare_lf = normalize has test_bare_lf.py)
+                             listeners={"main": {"tls": "none", "bare_lf": "reject"}}).start()
     return mxtest.shared_daemon(key, make)
 
 

@@ -1,0 +1,134 @@
+/*
+ * repair: header_repair rules and the From display-name repair (repair.h).
+ */
+#include "mta/intake/repair.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mta/shared/config.h"
+
+#define LINE_OCTETS_MAX 998 /* RFC 5322 2.1.1, without CRLF */
+
+unsigned
+repair_choose(const struct config *cfg, const char *user, const char *listener,
+              const struct sockaddr *client)
+{
+	const struct header_repair_conf *r, *best = NULL;
+
+	for (r = cfg->header_repairs; r; r = r->next) {
+		if (!config_who_matches(&r->who, user, listener, client))
+			continue;
+		/* strictly higher: on a tie the first rule in file order stays */
+		if (best == NULL || config_who_rank(&r->who) > config_who_rank(&best->who))
+			best = r;
+	}
+	return best ? best->repairs : 0;
+}
+
+static bool
+is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * A display name the repair may quote: printable (UTF-8 too, RFC 6532) and
+ * none of the specials that would change what the field means once quoted
+ * (a comma could be a list, a colon a group, parentheses a comment).
+ */
+static bool
+plain_phrase(const char *p, size_t n, bool *has_at)
+{
+	size_t i;
+
+	*has_at = false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '@')
+			*has_at = true;
+		else if ((c < 32 && c != '\t') || c == 127 || strchr("\"(),:;<>[]\\", c))
+			return false;
+	}
+	return n > 0;
+}
+
+/* ADDR between the angle brackets: no specials beyond what an addr-spec needs. */
+static bool
+plain_addr(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c <= 32 || c == 127 || strchr("\"(),:;<>\\", c))
+			return false;
+	}
+	return memchr(p, '@', n) != NULL;
+}
+
+/*
+ * A word of the display name that reads as another address (local@domain
+ * with a dot in the domain, not the mailbox itself): quoting it would make
+ * receivers show that address as the author's name, the spoof hdrfrom.h
+ * refuses (`ceo@bank.example <scans@example.com>`). Left unrepaired.
+ */
+static bool
+names_other_address(const char *p, size_t n, const char *addr, size_t alen)
+{
+	size_t i = 0, w;
+
+	while (i < n) {
+		const char *at, *dot;
+		for (; i < n && is_wsp(p[i]); i++)
+			;
+		for (w = i; i < n && !is_wsp(p[i]); i++)
+			;
+		at = memchr(p + w, '@', i - w);
+		dot = at ? memchr(at, '.', (size_t)(p + i - at)) : NULL;
+		if (dot && !(i - w == alen && strncasecmp(p + w, addr, alen) == 0))
+			return true;
+	}
+	return false;
+}
+
+int
+repair_from_at(const char *val, size_t n, char *out, size_t outlen)
+{
+	char flat[LINE_OCTETS_MAX + 1];
+	size_t i, len = 0, b, e, lt;
+	bool has_at;
+	int w;
+
+	/* unfold (RFC 5322 2.2.3): drop the CR and LF, keep the WSP after them */
+	for (i = 0; i < n; i++) {
+		if (val[i] == '\r' || val[i] == '\n')
+			continue;
+		if (len == sizeof(flat))
+			return -1;
+		flat[len++] = val[i];
+	}
+	for (b = 0; b < len && is_wsp(flat[b]); b++)
+		;
+	for (e = len; e > b && is_wsp(flat[e - 1]); e--)
+		;
+	if (e - b < 3 || flat[e - 1] != '>')
+		return -1;
+	for (lt = e - 1; lt > b && flat[lt] != '<'; lt--)
+		;
+	if (flat[lt] != '<' || !plain_addr(flat + lt + 1, e - lt - 2))
+		return -1;
+	for (i = lt; i > b && is_wsp(flat[i - 1]); i--)
+		;
+	if (!plain_phrase(flat + b, i - b, &has_at) || !has_at ||
+	    names_other_address(flat + b, i - b, flat + lt + 1, e - lt - 2))
+		return -1;
+	w = snprintf(out, outlen, " \"%.*s\" %.*s\r\n", (int)(i - b), flat + b, (int)(e - lt),
+	             flat + lt);
+	/* "From:" and the value must still fit one line */
+	if (w < 0 || (size_t)w >= outlen || (size_t)w - 2 + 5 > LINE_OCTETS_MAX)
+		return -1;
+	return w;
+}
