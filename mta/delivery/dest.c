@@ -38,6 +38,7 @@
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
 
+static void dest_pump(struct dest *d);
 static void conn_connect(struct dconn *k);
 
 static unsigned
@@ -615,7 +616,7 @@ open_room(const struct dest *d)
 	return a < b ? (a < c ? a : c) : (b < c ? b : c);
 }
 
-void
+static void
 dest_pump(struct dest *d)
 {
 	const struct config *cfg = d->ds->srv->cfg;
@@ -723,6 +724,7 @@ dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, struct sts *st
 	ds->tls = tls;
 	ds->sts = sts;
 	ds->cbs = *cbs;
+	ds->pump = dest_pump;
 	ds->resolver_trusted = dns_resolver_trusted(resolver_dns(res));
 	ds->stats = tlsstats_new(srv);
 	dest_tls_startup(ds);

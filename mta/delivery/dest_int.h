@@ -38,6 +38,7 @@ struct dests {
 	unsigned nconns;     /* connections open, all destinations */
 	struct event *sweep; /* frees destinations unused for a while */
 	struct prov_state prov[PROVIDER__COUNT];
+	void (*pump)(struct dest *d); /* dest.c's: start what can start (dest_provider.c's timer) */
 };
 
 struct dest {
@@ -109,9 +110,6 @@ void dest_tls_sts(struct dest *d, const struct sts_view *v);
 bool dest_tls_reusable(struct dconn *k);
 /* What the admin switched off, said once at start-up. */
 void dest_tls_startup(const struct dests *ds);
-
-/* dest.c: start what can start for d (dest_provider.c's timer). */
-void dest_pump(struct dest *d);
 
 /*
  * dest_provider.c: provider-aware pacing. A rate-limit reply (provider.h)

@@ -95,7 +95,9 @@ dest_provider_result(struct dconn *k, const struct smtpc_reply *r, size_t n)
 static void
 on_prov_timer(void *arg)
 {
-	dest_pump(arg);
+	struct dest *d = arg;
+
+	d->ds->pump(d);
 }
 
 bool
