@@ -131,7 +131,8 @@ provider_classify(const char *text)
 {
 	char enh[16];
 
-	if (text == NULL)
+	/* only a refusal or deferral means something here: never a 2xx that happens to match */
+	if (text == NULL || (text[0] != '4' && text[0] != '5'))
 		return NULL;
 	enh_of(text, enh, sizeof(enh));
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {

@@ -47,8 +47,8 @@ struct provider_reply {
 
 /*
  * The known reply that text ("451 4.7.650 The mail server ...", a whole
- * reply as struct smtpc_reply keeps it) is, or NULL. The result points into
- * a static table.
+ * reply as struct smtpc_reply keeps it) is, or NULL (always for a reply that
+ * is not 4xx or 5xx). The result points into a static table.
  */
 const struct provider_reply *provider_classify(const char *text);
 

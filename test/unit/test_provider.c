@@ -68,6 +68,7 @@ static const struct cls_case cls_cases[] = {
     {"no enhanced code", "421 Service not available", NULL, PROVIDER_NONE, false},
     {"empty", "", NULL, PROVIDER_NONE, false},
     {"plain 250", "250 2.0.0 OK", NULL, PROVIDER_NONE, false},
+    {"a 2xx with the pattern", "250 2.0.0 OK [TSS04]", NULL, PROVIDER_NONE, false},
 };
 
 static void
