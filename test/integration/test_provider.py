@@ -10,7 +10,7 @@ Each MX host is a scripted SMTP server (one thread per connection) on its
 own 127.A.B.X address; the recipient's local part picks the reply.
 
 Checked: every known reply gives its reason_code in the delivery log line,
-its reason and fix in `mxrelayctl queue show` and its count in
+its reason and fix in `mxrelayctl queue show` (text and --json) and its count in
 mxrelay_delivery_provider_replies_total; a rate-limit reply (4.7.650) from
 host A of the Microsoft group pauses the next connection to host B of the
 same group (measured), doubles on a second one, logs event=provider_backoff,
@@ -18,6 +18,7 @@ shows in mxrelay_provider_backoff_seconds and steps back on each success;
 an unrelated domain is delivered at once meanwhile."""
 
 import atexit
+import json
 import os
 import re
 import socket
@@ -261,6 +262,11 @@ def test_reason_codes_log_queue_show_metrics():
             continue
         block = re.split(r"\n  \S", out.split(rcpt, 1)[1])[0]
         assert f"reason: {code}" in block and fix in block, f"{rcpt}:\n{block}"
+    js = json.loads(ctl(d, "--json", "show", qid))
+    for r in js["recipients"]:
+        code, _, fix = EXPECT[r["address"]]
+        assert r["reason_code"] == (None if code == "none" else code), r
+        assert fix is None and r["fix"] is None or fix in r["fix"], r
     text = scrape(d)
     for rcpt, (code, _, _) in EXPECT.items():
         if code != "none":
