@@ -314,14 +314,16 @@ on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
 	struct dests *ds = k->d->ds;
 
 	k->cur = NULL;
-	for (size_t i = 0; i < n && i < g->m.nrcpts; i++) {
+	if (n > g->m.nrcpts)
+		n = g->m.nrcpts;
+	for (size_t i = 0; i < n; i++) {
 		if (r[i].code >= 200 && r[i].code < 300 && !k->d->tls_report)
 			tlsstats_delivered(ds->stats, k->d->domain, k->t[k->ti].host,
 			                   smtpc_tls_outcome(c));
 		ds->cbs.outcome(g, i, r[i].code, r[i].text, smtpc_peer(c), smtpc_tls_outcome(c));
 	}
 	ds->cbs.done(g);
-	dest_provider_result(k, r, n < g->m.nrcpts ? n : g->m.nrcpts);
+	dest_provider_result(k, r, n);
 	if (smtpc_usable(c) && dest_provider_wait(k->d))
 		conn_idle(k); /* its provider group is backing off: the pump resumes it */
 	else if (smtpc_usable(c))
