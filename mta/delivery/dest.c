@@ -323,8 +323,12 @@ on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
 		ds->cbs.outcome(g, i, r[i].code, r[i].text, smtpc_peer(c), smtpc_tls_outcome(c));
 	}
 	ds->cbs.done(g);
-	dest_provider_result(k, r, n);
-	if (smtpc_usable(c) && dest_provider_wait(k->d))
+	if (dest_provider_result(k, r, n) && smtpc_usable(c)) {
+		/* throttled: an open connection would hold the group's one slot for nothing */
+		smtpc_quit(k->c); /* it closes itself; we forget it */
+		k->c = NULL;
+		conn_close(k);
+	} else if (smtpc_usable(c) && dest_provider_wait(k->d))
 		conn_idle(k); /* its provider group is backing off: the pump resumes it */
 	else if (smtpc_usable(c))
 		conn_next(k);

@@ -122,8 +122,9 @@ void dest_tls_startup(const struct dests *ds);
  * d's timer, when d is freed.
  */
 void dest_provider_reply(struct dconn *k, int code, const char *text);
-/* The replies of one transaction (one step: a rate-limit reply, else a 2xx). */
-void dest_provider_result(struct dconn *k, const struct smtpc_reply *r, size_t n);
+/* The replies of one transaction (one step: a rate-limit reply, else a 2xx): true for a
+ * rate-limit reply (the caller closes the connection). */
+bool dest_provider_result(struct dconn *k, const struct smtpc_reply *r, size_t n);
 bool dest_provider_wait(struct dest *d);
 void dest_provider_go(struct dest *d, struct dconn *k);
 void dest_provider_close(struct dconn *k);

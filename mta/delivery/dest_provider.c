@@ -73,7 +73,7 @@ dest_provider_reply(struct dconn *k, int code, const char *text)
 	set_delay(ds, g, d, "backoff", pr->code);
 }
 
-void
+bool
 dest_provider_result(struct dconn *k, const struct smtpc_reply *r, size_t n)
 {
 	size_t ok = n;
@@ -83,13 +83,14 @@ dest_provider_result(struct dconn *k, const struct smtpc_reply *r, size_t n)
 		const struct provider_reply *pr = provider_classify(r[i].text);
 		if (pr != NULL && pr->rate_limit) {
 			dest_provider_reply(k, r[i].code, r[i].text);
-			return;
+			return true;
 		}
 		if (r[i].code >= 200 && r[i].code < 300 && ok == n)
 			ok = i;
 	}
 	if (ok < n)
 		dest_provider_reply(k, r[ok].code, r[ok].text);
+	return false;
 }
 
 static void

@@ -297,7 +297,7 @@ def test_rate_limit_slows_the_whole_group_and_recovers():
     wait_event(d, "delivery", qid=q2, status="sent", timeout=20)
     t_b = mx.times(b, "connect")[n_b] - t_rl
     print(f"# pause at host B after host A's 4.7.650: {t_b:.2f}s; unrelated: {t_other:.2f}s")
-    assert t_b >= 2.8, f"host B was tried {t_b:.2f}s after host A's rate-limit reply"
+    assert 2.8 <= t_b < 4.5, f"host B was tried {t_b:.2f}s after host A's rate-limit reply"
     assert t_other < 1.5, f"an unrelated domain waited {t_other:.2f}s"
     # the success at B stepped the backoff back: 3 s halves below the minimum, so it ends
     wait_event(d, "provider_backoff", group="microsoft", delay="0", state="recovered")
