@@ -91,6 +91,19 @@ static const struct family f_rate_limited = {
     "MAIL and RCPT commands refused with 451 4.7.1 by a rate_limit rule, by the limit reached: "
     "messages or recipients per hour."};
 
+static const struct family f_prov = {
+    "mxrelay_delivery_provider_replies_total", "counter",
+    "Replies of large mailbox providers recognised by the delivery (README: provider-aware "
+    "delivery), by reason code."};
+
+static const struct family f_prov_backoff = {
+    "mxrelay_provider_backoff_total", "counter",
+    "Rate-limit replies that started or lengthened a provider group's backoff, by group."};
+
+static const struct family f_prov_delay = {
+    "mxrelay_provider_backoff_seconds", "gauge",
+    "The current pause between new connections to a provider group's MX hosts (0: none)."};
+
 static const struct counter_def counters[M__COUNT] = {
     [M_SESSIONS_TOTAL] = {&f_sessions_total, NULL},
     [M_ACCEPTED] = {&f_accepted, NULL},
@@ -136,6 +149,18 @@ static const struct counter_def counters[M__COUNT] = {
     [M_STS_FETCH_ERR] = {&f_sts_fetch, "result=\"error\""},
     [M_RATE_LIMITED_MSGS] = {&f_rate_limited, "limit=\"messages\""},
     [M_RATE_LIMITED_RCPTS] = {&f_rate_limited, "limit=\"recipients\""},
+
+    [M_PROV_MS_IP_THROTTLED] = {&f_prov, "reason=\"ms_ip_throttled\""},
+    [M_PROV_MS_BANNED_IP] = {&f_prov, "reason=\"ms_banned_ip\""},
+    [M_PROV_MS_AUTH_REQUIRED] = {&f_prov, "reason=\"ms_auth_required\""},
+    [M_PROV_MS_DIRECT_SEND] = {&f_prov, "reason=\"ms_direct_send_rejected\""},
+    [M_PROV_GMAIL_RATE_LIMITED] = {&f_prov, "reason=\"gmail_rate_limited\""},
+    [M_PROV_GMAIL_UNAUTHENTICATED] = {&f_prov, "reason=\"gmail_unauthenticated\""},
+    [M_PROV_GMAIL_NO_MESSAGE_ID] = {&f_prov, "reason=\"gmail_no_message_id\""},
+    [M_PROV_YAHOO_TSS04] = {&f_prov, "reason=\"yahoo_tss04\""},
+    [M_PROV_BACKOFF_MICROSOFT] = {&f_prov_backoff, "group=\"microsoft\""},
+    [M_PROV_BACKOFF_GOOGLE] = {&f_prov_backoff, "group=\"google\""},
+    [M_PROV_BACKOFF_YAHOO] = {&f_prov_backoff, "group=\"yahoo\""},
 };
 
 static const struct hist_def hists[H__COUNT] = {
@@ -347,6 +372,13 @@ metrics_render(char *buf, size_t len, time_t now)
 	put(&o, "%s %lld\n", f_intake_paused.name, (long long)metrics_gauge(G_INTAKE_PAUSED));
 	header(&o, &f_unrecorded);
 	put(&o, "%s %lld\n", f_unrecorded.name, (long long)metrics_gauge(G_RESULTS_UNRECORDED));
+	header(&o, &f_prov_delay);
+	put(&o, "%s{group=\"microsoft\"} %lld\n", f_prov_delay.name,
+	    (long long)metrics_gauge(G_PROV_BACKOFF_MICROSOFT));
+	put(&o, "%s{group=\"google\"} %lld\n", f_prov_delay.name,
+	    (long long)metrics_gauge(G_PROV_BACKOFF_GOOGLE));
+	put(&o, "%s{group=\"yahoo\"} %lld\n", f_prov_delay.name,
+	    (long long)metrics_gauge(G_PROV_BACKOFF_YAHOO));
 	for (i = 0; i < H__COUNT; i++)
 		render_hist(&o, (enum metric_hist)i);
 	if (len > 0 && o.pos >= len)

@@ -67,6 +67,20 @@ enum metric_counter {
 	M_STS_FETCH_ERR, /* ... or none (HTTPS failure, invalid policy) */
 	M_RATE_LIMITED_MSGS,  /* MAIL refused by a rate_limit (smtpd/ratelimit.c), per limit */
 	M_RATE_LIMITED_RCPTS, /* RCPT refused by a rate_limit */
+	/* known provider replies (mta/shared/provider.h): enum provider_reason
+	 * order, so M_PROV_MS_IP_THROTTLED + reason */
+	M_PROV_MS_IP_THROTTLED,
+	M_PROV_MS_BANNED_IP,
+	M_PROV_MS_AUTH_REQUIRED,
+	M_PROV_MS_DIRECT_SEND,
+	M_PROV_GMAIL_RATE_LIMITED,
+	M_PROV_GMAIL_UNAUTHENTICATED,
+	M_PROV_GMAIL_NO_MESSAGE_ID,
+	M_PROV_YAHOO_TSS04,
+	/* provider group backoffs started or lengthened: enum provider_group order */
+	M_PROV_BACKOFF_MICROSOFT,
+	M_PROV_BACKOFF_GOOGLE,
+	M_PROV_BACKOFF_YAHOO,
 	M__COUNT
 };
 
@@ -78,6 +92,10 @@ enum metric_gauge {
 	G_INTAKE_PAUSED,      /* 1 while new mail gets 452 4.3.1 for lack of space */
 	G_RESULTS_UNRECORDED, /* recipients' outcomes read from an MX, not yet committed */
 	G_QUEUE_HELD,         /* messages held (queue hold, unfinished attempts): not scheduled */
+	/* the current backoff of each provider group in seconds (0: none), enum provider_group order */
+	G_PROV_BACKOFF_MICROSOFT,
+	G_PROV_BACKOFF_GOOGLE,
+	G_PROV_BACKOFF_YAHOO,
 	G__COUNT
 };
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mta/shared/config.h"
+#include "mta/shared/provider.h"
 #include "tools/ctlsock.h"
 #include "tools/json.h"
 
@@ -154,6 +155,18 @@ print_list(const struct json *doc)
 	putchar('\n');
 }
 
+/* A large provider's known reply (mta/shared/provider.h): its reason code and the fix. */
+static void
+print_provider(const char *last)
+{
+	const struct provider_reply *pr = last ? provider_classify(last) : NULL;
+
+	if (pr == NULL)
+		return;
+	printf("             reason: %s (%s)\n", pr->code, provider_group_name(pr->group));
+	printf("             fix: %s\n", pr->fix);
+}
+
 static void
 print_show(const struct json *m)
 {
@@ -190,6 +203,7 @@ print_show(const struct json *m)
 		       json_geti(r, "attempts", 0) == 1 ? "" : "s");
 		if (last)
 			printf("             last: %s\n", last);
+		print_provider(last);
 	}
 }
 

@@ -26,6 +26,7 @@
 #include "mta/delivery/bounce.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
+#include "mta/shared/provider.h"
 #include "mta/shared/util.h"
 #include "mta/control/jsonw.h"
 #include "mta/reply.h"
@@ -169,6 +170,21 @@ rcpt_state_name(int st)
 	                                : "failed";
 }
 
+
+/* A large provider's known reply (mta/shared/provider.h): its reason code and the fix, or nulls. */
+static void
+put_provider(struct jw *w, const char *last_reply)
+{
+	const struct provider_reply *pr = last_reply ? provider_classify(last_reply) : NULL;
+
+	if (pr == NULL) {
+		jw_null(w, "reason_code");
+		jw_null(w, "fix");
+		return;
+	}
+	jw_str(w, "reason_code", pr->code);
+	jw_str(w, "fix", pr->fix);
+}
 static void
 put_msg(struct jw *w, const struct spool_qmsg *m, struct sched *s, time_t now, bool full)
 {
@@ -215,6 +231,7 @@ put_msg(struct jw *w, const struct spool_qmsg *m, struct sched *s, time_t now, b
 		else
 			jw_null(w, "next_try");
 		jw_str(w, "last_reply", r->last_reply);
+		put_provider(w, r->last_reply);
 		jw_end(w);
 	}
 	jw_end(w);

@@ -32,6 +32,7 @@
 #include "mta/shared/config.h"
 #include "mta/shared/addr.h"
 #include "mta/shared/log.h"
+#include "mta/shared/provider.h"
 #include "mta/shared/util.h"
 #include "mta/metrics.h"
 #include "mta/reader.h"
@@ -146,6 +147,8 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 	struct rres *r = &j->res[i];
 	const char *status;
 	char q[600], qa[300];
+	/* a large provider's known reply: its reason code (README: provider-aware delivery) */
+	const struct provider_reply *pr = code >= 400 ? provider_classify(text) : NULL;
 
 	/* copy before freeing: callers may pass r->reply or r->relay back in */
 	char *nreply = xstrdup(text), *nrelay = relay ? xstrdup(relay) : NULL;
@@ -165,13 +168,15 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 		r->state = SPOOL_RCPT_PENDING;
 		status = "deferred";
 	}
+	if (pr != NULL)
+		metrics_inc((enum metric_counter)(M_PROV_MS_IP_THROTTLED + pr->reason));
 	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f dsn=%s "
-	         "status=%s tls=%s tls_policy=%s tls_verified=%s reply=\"%s\"",
+	         "status=%s tls=%s tls_policy=%s tls_verified=%s reason_code=%s reply=\"%s\"",
 	         j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
 	         (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0,
 	         r->dsn, status, o && o->tls ? o->version : "none",
 	         o ? tls_kind_name(o->kind) : "none", o && o->verified ? "yes" : "no",
-	         log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
+	         pr ? pr->code : "none", log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
 }
 
 static time_t

@@ -162,6 +162,7 @@ conn_close(struct dconn *k)
 		}
 	if (!k->ready)
 		d->connecting--;
+	dest_provider_close(k);
 	d->active--;
 	ds->nconns--;
 	smtpc_free(k->c); /* safe inside its own callback */
@@ -313,14 +314,23 @@ on_result(struct smtpc *c, void *arg, const struct smtpc_reply *r, size_t n)
 	struct dests *ds = k->d->ds;
 
 	k->cur = NULL;
-	for (size_t i = 0; i < n && i < g->m.nrcpts; i++) {
+	if (n > g->m.nrcpts)
+		n = g->m.nrcpts;
+	for (size_t i = 0; i < n; i++) {
 		if (r[i].code >= 200 && r[i].code < 300 && !k->d->tls_report)
 			tlsstats_delivered(ds->stats, k->d->domain, k->t[k->ti].host,
 			                   smtpc_tls_outcome(c));
 		ds->cbs.outcome(g, i, r[i].code, r[i].text, smtpc_peer(c), smtpc_tls_outcome(c));
 	}
 	ds->cbs.done(g);
-	if (smtpc_usable(c))
+	if (dest_provider_result(k, r, n) && smtpc_usable(c)) {
+		/* throttled: an open connection would hold the group's one slot for nothing */
+		smtpc_quit(k->c); /* it closes itself; we forget it */
+		k->c = NULL;
+		conn_close(k);
+	} else if (smtpc_usable(c) && dest_provider_wait(k->d))
+		conn_idle(k); /* its provider group is backing off: the pump resumes it */
+	else if (smtpc_usable(c))
 		conn_next(k);
 	else
 		conn_close(k);
@@ -362,6 +372,8 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	}
 	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
 	         smtpc_peer(c), (int)stage, why->text);
+	if (why->code > 0)
+		dest_provider_reply(k, why->code, why->text); /* e.g. a 421 [TSS04] greeting */
 	/* a required level is never retried in plaintext (RFC 7672 2.2, RFC 8461 5) */
 	code =
 	    tlspol_fail_reply(&k->req, stage, smtpc_peer(c), o->detail[0] ? o->detail : why->text,
@@ -462,6 +474,7 @@ conn_open(struct dest *d)
 	d->active++;
 	d->connecting++;
 	d->ds->nconns++;
+	dest_provider_go(d, k);
 	conn_connect(k);
 }
 
@@ -615,12 +628,15 @@ dest_pump(struct dest *d)
 	const struct config *cfg = d->ds->srv->cfg;
 
 	while (d->qhead) {
+		if (dest_provider_wait(d))
+			return; /* its provider group is backing off: a timer pumps d */
 		if (d->idle) {
 			struct dconn *k = d->idle;
 			/* a transaction starts now: its message is claimed first */
 			if (!claimed_from(d, 0, idle_count(d)))
 				return;
 			idle_remove(k);
+			dest_provider_go(d, NULL);
 			conn_next(k);
 			continue;
 		}
@@ -685,6 +701,7 @@ dests_sweep(struct dests *ds, time_t now)
 			    now - d->used >= (time_t)ds->srv->cfg->dest_idle_time) {
 				log_info("event=dest_released domain=%s", d->domain);
 				*pp = d->next;
+				dest_provider_free(d);
 				tlspol_dest_free(d->tp);
 				free(d->t);
 				free(d);
@@ -713,6 +730,7 @@ dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, struct sts *st
 	ds->tls = tls;
 	ds->sts = sts;
 	ds->cbs = *cbs;
+	ds->pump = dest_pump;
 	ds->resolver_trusted = dns_resolver_trusted(resolver_dns(res));
 	ds->stats = tlsstats_new(srv);
 	dest_tls_startup(ds);
@@ -760,6 +778,7 @@ dests_free(struct dests *ds)
 				dns_cancel(d->q);
 			if (d->sw)
 				sts_cancel(d->sw);
+			dest_provider_free(d);
 			tlspol_dest_free(d->tp);
 			free(d->t);
 			free(d);

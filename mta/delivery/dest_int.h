@@ -10,6 +10,7 @@
 #include "mta/delivery/sts.h"
 #include "mta/delivery/tlspol.h"
 #include "mta/delivery/tlsstats.h"
+#include "mta/shared/provider.h"
 
 #define DEST_BUCKETS 1024
 #define IDLE_SECONDS 5   /* keep an idle connection this long for reuse */
@@ -17,6 +18,13 @@
 #define SWEEP_MAX 60     /* seconds between sweeps at most */
 
 struct dconn;
+
+/* One provider group's backoff (dest_provider.c). */
+struct prov_state {
+	unsigned delay;  /* seconds between new connections to the group; 0: no backoff */
+	int64_t next_ms; /* no new connection (or transaction) to the group before this */
+	unsigned active; /* connections open to the group's MX hosts */
+};
 
 struct dests {
 	struct server *srv;
@@ -29,6 +37,8 @@ struct dests {
 	struct dest *buckets[DEST_BUCKETS];
 	unsigned nconns;     /* connections open, all destinations */
 	struct event *sweep; /* frees destinations unused for a while */
+	struct prov_state prov[PROVIDER__COUNT];
+	void (*pump)(struct dest *d); /* dest.c's: start what can start (dest_provider.c's timer) */
 };
 
 struct dest {
@@ -55,6 +65,7 @@ struct dest {
 	 * counted; never shares connections with the domain's other mail */
 	bool tls_report;
 	unsigned sts_gen; /* bumped when the MTA-STS mode or id changes */
+	struct event *prov_ev; /* pumps d when its provider group's pause is over */
 	struct dest *next;
 };
 
@@ -76,6 +87,7 @@ struct dconn {
 	struct dconn *next_conn; /* dest.conns */
 	/* req was decided under these srv->cfg_gen and d->sts_gen (dest_tls_reusable) */
 	unsigned gen_cfg, gen_sts;
+	enum provider_group grp; /* counted in ds->prov[grp].active (PROVIDER_NONE: none) */
 };
 
 /*
@@ -98,5 +110,24 @@ void dest_tls_sts(struct dest *d, const struct sts_view *v);
 bool dest_tls_reusable(struct dconn *k);
 /* What the admin switched off, said once at start-up. */
 void dest_tls_startup(const struct dests *ds);
+
+/*
+ * dest_provider.c: provider-aware pacing. A rate-limit reply (provider.h)
+ * from any MX host of a group backs off the whole group; a 2xx steps it back.
+ * dest_provider_reply: a reply read from k's current host (code, text).
+ * dest_provider_wait: true when d may not start a transaction now (its
+ * group is paused, or at its one connection while backing off): a timer
+ * pumps d later. dest_provider_go: d starts one (k: a new connection, NULL:
+ * an idle one reused). dest_provider_close: k is gone. dest_provider_free:
+ * d's timer, when d is freed.
+ */
+void dest_provider_reply(struct dconn *k, int code, const char *text);
+/* The replies of one transaction (one step: a rate-limit reply, else a 2xx): true for a
+ * rate-limit reply (the caller closes the connection). */
+bool dest_provider_result(struct dconn *k, const struct smtpc_reply *r, size_t n);
+bool dest_provider_wait(struct dest *d);
+void dest_provider_go(struct dest *d, struct dconn *k);
+void dest_provider_close(struct dconn *k);
+void dest_provider_free(struct dest *d);
 
 #endif

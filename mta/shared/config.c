@@ -196,6 +196,8 @@ set_defaults(struct config *c)
 	c->rcpts_per_transaction = 50;
 	c->max_inflight = 200;
 	c->dest_idle_time = 120;
+	c->provider_backoff_min = 60;
+	c->provider_backoff_max = 30 * 60;
 	c->smtp_connect_timeout = 30;
 	c->smtp_command_timeout = 5 * 60;
 	c->smtp_data_timeout = 10 * 60;
@@ -294,6 +296,11 @@ validate(struct config_parse *p, struct config *c)
 	p->line = line_of(p, "retry_max") ? line_of(p, "retry_max") : line_of(p, "retry_min");
 	if (c->retry_min < 1 || c->retry_max < c->retry_min)
 		return config_fail(p, "retry_min must be at least 1s and not above retry_max");
+	p->key = "provider_backoff_max";
+	p->line = line_of(p, "provider_backoff_max") ? line_of(p, "provider_backoff_max")
+	                                             : line_of(p, "provider_backoff_min");
+	if (c->provider_backoff_max < c->provider_backoff_min)
+		return config_fail(p, "must not be below provider_backoff_min");
 	return 0;
 }
 

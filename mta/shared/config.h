@@ -195,6 +195,9 @@ struct config {
 	unsigned rcpts_per_transaction;
 	unsigned max_inflight;		/* messages being delivered at once */
 	unsigned dest_idle_time;	/* seconds a destination with no work keeps its state */
+	/* a provider's rate-limit reply: the pause before its next connection, doubling
+	 * from min to max, halved by each success (delivery/dest_provider.c); seconds */
+	unsigned provider_backoff_min, provider_backoff_max;
 	unsigned smtp_connect_timeout, smtp_command_timeout, smtp_data_timeout;
 	/* hold a message after this many delivery attempts in a row never finished
 	 * (the daemon crashed or was killed during them); 0: never hold */

@@ -747,6 +747,8 @@ const struct config_key config_keys[] = {
     GM("rcpts_per_transaction", set_uint, rcpts_per_transaction, 1),
     GM("max_inflight", set_uint, max_inflight, 1),
     GM("dest_idle_time", set_duration, dest_idle_time, 1),
+    GM("provider_backoff_min", set_duration, provider_backoff_min, 1),
+    GM("provider_backoff_max", set_duration, provider_backoff_max, 1),
     GM("smtp_connect_timeout", set_duration, smtp_connect_timeout, 1),
     GM("smtp_command_timeout", set_duration, smtp_command_timeout, 1),
     GM("smtp_data_timeout", set_duration, smtp_data_timeout, 1),

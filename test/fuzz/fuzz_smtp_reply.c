@@ -36,6 +36,7 @@
 
 #include "mta/delivery/smtpc.h"
 #include "mta/delivery/smtpc_reply.h"
+#include "mta/shared/provider.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -93,6 +94,11 @@ check_reply(const struct smtpc_rd_reply *r)
 		if ((unsigned char)r->r.text[i] < 0x20 || r->r.text[i] == 0x7f)
 			abort();
 	if (r->enh[0] != '\0' && (r->enh[0] != '0' + r->r.code / 100 || r->enh[1] != '.'))
+		abort();
+	/* the provider table (issue 15) reads the same text: only 4xx/5xx, a valid entry */
+	const struct provider_reply *pr = provider_classify(r->r.text);
+	if (pr != NULL && (r->r.code < 400 || provider_reply_of(pr->reason) == NULL ||
+	                   pr->group < 0 || pr->group >= PROVIDER__COUNT))
 		abort();
 }
 
