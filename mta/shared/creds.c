@@ -8,6 +8,7 @@
 #include "mta/shared/creds_int.h"
 
 #include <crypt.h>
+#include <idn2.h>
 #include <openssl/sha.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -362,17 +364,62 @@ creds_check_hash(const char *hash, char *why, size_t whylen)
 	}
 }
 
+int
+creds_parse_date(const char *v, time_t *out)
+{
+	struct tm tm, back;
+	const char *end;
+	time_t t;
+
+	memset(&tm, 0, sizeof tm);
+	end = strptime(v, "%Y-%m-%d", &tm);
+	if (end == NULL || *end != '\0' || strlen(v) != 10)
+		return -1;
+	back = tm; /* timegm normalizes its argument: keep the date as written */
+	t = timegm(&tm);
+	gmtime_r(&t, &tm);
+	if (back.tm_year != tm.tm_year || back.tm_mon != tm.tm_mon || back.tm_mday != tm.tm_mday)
+		return -1; /* 2027-02-30 does not roll over into March */
+	/* like legacy_tls_until: the date is the last day that still works */
+	*out = t + 86400;
+	return 0;
+}
+
+void
+creds_format_date(time_t sunset, char *out, size_t outlen)
+{
+	struct tm tm;
+	time_t day = sunset - 86400;
+
+	gmtime_r(&day, &tm);
+	strftime(out, outlen, "%Y-%m-%d", &tm);
+}
+
+/* The optional fifth field: "sunset=YYYY-MM-DD" (issue 15). */
+static int
+parse_options(const char *field, struct cred *cr, char *why, size_t whylen)
+{
+	if (strncmp(field, "sunset=", 7) != 0 || creds_parse_date(field + 7, &cr->sunset) < 0) {
+		util_seterrf(why, whylen,
+		             "fifth field must be sunset=YYYY-MM-DD (a real date), not \"%.40s\"",
+		             field);
+		return -1;
+	}
+	return 0;
+}
+
 /* Fill CR from LINE (a writable copy it will point into). */
 static int
 parse_line(char *line, struct cred *cr, char *why, size_t whylen)
 {
-	char *f[4], *p = line;
+	char *f[5], *p = line;
 	int nf = 0;
 
 	f[nf++] = p;
 	while ((p = strchr(p, ':')) != NULL) {
-		if (nf == 4) {
-			util_seterrf(why, whylen, "too many fields (want user:hash:state:senders)");
+		if (nf == 5) {
+			util_seterrf(why, whylen,
+			             "too many fields (want user:hash:state:senders[:sunset=DATE])");
 			return -1;
 		}
 		*p++ = '\0';
@@ -392,6 +439,8 @@ parse_line(char *line, struct cred *cr, char *why, size_t whylen)
 		util_seterrf(why, whylen, "state must be 'enabled' or 'disabled'");
 		return -1;
 	}
+	if (nf == 5 && parse_options(f[4], cr, why, whylen) < 0)
+		return -1;
 	if (creds_parse_senders(f[3], &cr->senders, &cr->nsenders, why, whylen) < 0)
 		return -1;
 	cr->user = f[0];
@@ -658,6 +707,64 @@ creds_at(const struct creds *c, size_t i)
 	return c && i < c->n ? &c->v[i].cred : NULL;
 }
 
+/* ASCII only, so the result never depends on the process locale. */
+static int
+ascii_ieq_n(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+
+		if (x >= 'A' && x <= 'Z')
+			x += 'a' - 'A';
+		if (y >= 'A' && y <= 'Z')
+			y += 'a' - 'A';
+		if (x != y)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
+/*
+ * Domains compare by A-label (RFC 5890 section 2.3.2.1): an entry or address
+ * written in U-labels (SMTPUTF8, RFC 6531) matches its xn-- form. A name
+ * libidn2 refuses matches only itself, byte for byte (ASCII case folded).
+ */
+static int
+domain_match(const char *entry, const char *addr)
+{
+	char *ea = NULL, *aa = NULL;
+	int eq;
+
+	if (domain_eq(entry, addr))
+		return 1;
+	if (!has_8bit(entry) && !has_8bit(addr))
+		return 0;
+	if (has_8bit(entry) && idn2_to_ascii_8z(entry, &ea, IDN2_NONTRANSITIONAL) != IDN2_OK)
+		ea = NULL;
+	if (has_8bit(addr) && idn2_to_ascii_8z(addr, &aa, IDN2_NONTRANSITIONAL) != IDN2_OK)
+		aa = NULL;
+	eq = domain_eq(ea ? ea : entry, aa ? aa : addr);
+	idn2_free(ea);
+	idn2_free(aa);
+	return eq;
+}
+
+void
+creds_set_sender_case(struct creds *c, int sensitive)
+{
+	for (size_t i = 0; c && i < c->n; i++)
+		c->v[i].cred.sender_case_sensitive = sensitive;
+}
+
 int
 creds_sender_allowed(const struct cred *cred, const char *addr)
 {
@@ -666,6 +773,7 @@ creds_sender_allowed(const struct cred *cred, const char *addr)
 
 	for (i = 0; cred && i < cred->nsenders; i++) {
 		const char *s = cred->senders[i], *sat;
+		size_t llen;
 
 		if (strcmp(s, "*") == 0)
 			return 0;
@@ -674,11 +782,17 @@ creds_sender_allowed(const struct cred *cred, const char *addr)
 		if (!at || at == addr || at[1] == '\0')
 			continue;
 		sat = strrchr(s, '@');
-		if (!sat || !domain_eq(sat + 1, at + 1))
+		if (!sat || !domain_match(sat + 1, at + 1))
 			continue;
 		if (sat == s)
 			return 0;
-		if (sat - s == at - addr && memcmp(s, addr, (size_t)(at - addr)) == 0)
+		llen = (size_t)(at - addr);
+		if (sat - s != at - addr)
+			continue;
+		/* Scans@ and scans@ are one mailbox at Exchange and nearly every
+		 * receiver, though RFC 5321 section 2.4 lets a host tell them apart */
+		if (cred->sender_case_sensitive ? memcmp(s, addr, llen) == 0
+		                                : ascii_ieq_n(s, addr, llen))
 			return 0;
 	}
 	return -1;
