@@ -134,6 +134,14 @@ auth_done(void *arg)
 		smtpd_resume(s);
 		return;
 	}
+	if (j->result == 0 && !j->disabled && !smtpd_sunset_cred(s, j->user)) {
+		/* the right password: no throttling, but no session either */
+		authfail_clear(s->srv, (struct sockaddr *)&s->peer, j->user);
+		s->state = SS_CMD;
+		job_free(j);
+		smtpd_resume(s);
+		return;
+	}
 	if (j->result == 0 && !j->disabled) {
 		s->auth_user = j->user;
 		j->user = NULL;
@@ -264,6 +272,8 @@ smtpd_cmd_auth(struct session *s, char *arg)
 		smtpd_reply_id(s, R_AUTH_NEED_TLS);
 		return;
 	}
+	if (!smtpd_sunset_auth_cmd(s))
+		return;
 	if (s->in_tx) {
 		smtpd_reply_id(s, R_AUTH_IN_TX);
 		return;
