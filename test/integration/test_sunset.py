@@ -9,9 +9,11 @@ ssl with TLS 1.0 (an old copier), openssl s_client -tls1, raw sessions."""
 
 import base64
 import datetime
+import json
 import os
 import re
 import ssl
+import sqlite3
 import subprocess
 import sys
 
@@ -257,6 +259,76 @@ def test_passwd_sunset_round_trip():
     passwd(path, "copier", "--no-password", "--sunset", "2030-01-01")
     text = open(path).read()
     assert "# kept" in text and ":sunset=2030-01-01" in text, text
+
+
+# ---- the audit's counts ----
+
+def audit_rows(conf_path, *args):
+    p = mxtest.run([mxtest.MXRELAYCTL, "audit", "-c", conf_path, "--json", *args], check=0)
+    return {(r["client_ip"], r["user"]): r for r in json.loads(p.stdout)}
+
+
+def test_audit_counts_warnings_and_refusals():
+    d = daemon()
+    src = "127.0.0.77"
+    s, err = handshake(d, "sub", mxtest.client_ctx(), src=src)
+    s.ehlo()
+    s.auth_plain("gone", "pw-xxxxxxxx").expect(535, "5.7.8")
+    s.quit()
+    for _ in range(2):
+        s, err = handshake(d, "sub", mxtest.client_ctx(), src=src)
+        s.ehlo()
+        s.auth_plain("soon", "pw-xxxxxxxx").expect(235, "2.7.0")
+        s.quit()
+    s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(), src=src)
+    assert s, err
+    s.quit()
+    s = d.connect("plain_past", src=src)
+    s.ehlo()
+    s.cmd("AUTH LOGIN", 538, "5.7.11")
+    s.quit()
+    want = {("gone", "sunset_refused"): 1, ("soon", "sunset_warn"): 2,
+            ("", "sunset_warn"): 1, ("", "sunset_refused"): 1}
+
+    def counted():
+        rows = audit_rows(d.conf_path)
+        return all((src, u) in rows and rows[(src, u)][k] == n for (u, k), n in want.items())
+    mxtest.wait_for(counted, 10, what="audit counts")
+    rows = audit_rows(d.conf_path)
+    assert rows[(src, "gone")]["messages"] == 0 and rows[(src, "gone")]["sunset_warn"] == 0
+    for k in ("rate_limited", "repaired", "bare_lf"):
+        assert rows[(src, "soon")][k] == 0, rows[(src, "soon")]
+    p = mxtest.run([mxtest.MXRELAYCTL, "audit", "-c", d.conf_path], check=0)
+    head = p.stdout.splitlines()[0]
+    assert head.rstrip().endswith("EVENTS"), head
+    line = [ln for ln in p.stdout.splitlines() if re.search(src + r"\s+gone\s", ln)]
+    assert line and line[0].rstrip().endswith("sunset_refused=1"), p.stdout
+
+
+def test_schema_6_spool_upgrades_to_7():
+    d = mxtest.Daemon(listeners={"main": {"tls": "none"}})
+    d.start()
+    qid = d.connect().mail("a@example.com", ["b@example.net"], mxtest.message())
+    d.stop()
+    path = os.path.join(d.data_dir, "spool.db")
+    con = sqlite3.connect(path)
+    for col in ("sunset_warn", "sunset_refused", "rate_limited", "repaired", "bare_lf"):
+        con.execute(f"ALTER TABLE audit DROP COLUMN {col}")
+    con.execute("PRAGMA user_version = 6")
+    con.commit()
+    con.close()
+    # mxrelayctl reads a schema 6 spool as it is: no event columns, counts 0
+    rows = audit_rows(d.conf_path)
+    assert rows[("127.0.0.1", "")]["messages"] == 1 and rows[("127.0.0.1", "")]["bare_lf"] == 0
+    d.start()
+    assert d.query("PRAGMA user_version")[0]["user_version"] == 7
+    cols = [r["name"] for r in d.query("PRAGMA table_info(audit)")]
+    assert cols[-5:] == ["sunset_warn", "sunset_refused", "rate_limited", "repaired",
+                         "bare_lf"], cols
+    assert d.message(qid)["sender"] == "a@example.com"
+    rows = audit_rows(d.conf_path)
+    assert rows[("127.0.0.1", "")]["messages"] == 1
+    assert rows[("127.0.0.1", "")]["sunset_refused"] == 0
 
 
 if __name__ == "__main__":
