@@ -32,6 +32,7 @@ struct opts {
 	const char *user;
 	const char *senders; /* NULL: keep */
 	int disabled;        /* -1 keep, 0 enable, 1 disable */
+	const char *sunset_arg; /* --sunset DATE|none, NULL: keep */
 	time_t sunset;       /* -1 keep, 0 none, else creds_parse_date's value */
 	int use_stdin;
 	int no_password;
@@ -64,12 +65,21 @@ usage_error(const char *what, const char *arg)
 	return ctl_usage_error(PROG, ctl_passwd_usage, what, arg);
 }
 
+/* --sunset: absent (-1, keep), "none" (0) or a date (creds_parse_date). 0 / -1. */
+static int
+parse_sunset(const char *v, time_t *out)
+{
+	*out = v == NULL ? -1 : 0;
+	if (v == NULL || strcmp(v, "none") == 0)
+		return 0;
+	return creds_parse_date(v, out);
+}
+
 /* 0, or the exit status (2, or 0 after --help) when the caller must stop. */
 static int
 parse_args(int argc, char **argv, struct opts *o, int *stop)
 {
-	enum { OPT_SENDERS = 256, OPT_DISABLE, OPT_ENABLE, OPT_STDIN, OPT_NO_PASSWORD,
-	       OPT_SUNSET };
+	enum { OPT_SENDERS = 256, OPT_DISABLE, OPT_ENABLE, OPT_STDIN, OPT_NO_PASSWORD, OPT_SUNSET };
 	static const struct option longopts[] = {
 	    {"file", required_argument, NULL, 'f'},
 	    {"senders", required_argument, NULL, OPT_SENDERS},
@@ -86,7 +96,6 @@ parse_args(int argc, char **argv, struct opts *o, int *stop)
 	memset(o, 0, sizeof *o);
 	o->file = DEFAULT_FILE;
 	o->disabled = -1;
-	o->sunset = -1;
 	*stop = 1;
 	/* our own messages: getopt's would be prefixed "passwd:", like passwd(1) */
 	opterr = 0;
@@ -112,11 +121,7 @@ parse_args(int argc, char **argv, struct opts *o, int *stop)
 			o->no_password = 1;
 			break;
 		case OPT_SUNSET:
-			if (strcmp(optarg, "none") == 0)
-				o->sunset = 0;
-			else if (creds_parse_date(optarg, &o->sunset) < 0)
-				return usage_error("--sunset wants a date YYYY-MM-DD or none, not",
-				                   optarg);
+			o->sunset_arg = optarg;
 			break;
 		default:
 			return ctl_opt_end(ch, argv, PROG, ctl_passwd_usage);
@@ -378,6 +383,8 @@ ctl_passwd(int argc, char **argv)
 	status = parse_args(argc, argv, &o, &stop);
 	if (stop)
 		return status;
+	if (parse_sunset(o.sunset_arg, &o.sunset) < 0)
+		return usage_error("--sunset wants a date YYYY-MM-DD or none, not", o.sunset_arg);
 	status = 1;
 	hash[0] = '\0';
 	if (creds_check_user(o.user, err, sizeof err) < 0 ||

@@ -149,10 +149,10 @@ bool smtpd_auth_offered(const struct session *s);
 /* The credentials of the logged-in user; NULL before AUTH or once they are gone. */
 const struct cred *smtpd_cred(const struct session *s);
 
-/* sunset.c: the sunset dates of issue 15 (false: refused, the reply is sent) */
+/* sunset.c: the sunset dates of issue 15 (false: refused and logged; day names the date) */
 void smtpd_sunset_tls(struct session *s);
-bool smtpd_sunset_auth_cmd(struct session *s);
-bool smtpd_sunset_cred(struct session *s, const char *user);
+bool smtpd_sunset_auth_cmd(struct session *s, char *day, size_t daylen);
+bool smtpd_sunset_cred(struct session *s, const char *user, char *day, size_t daylen);
 /* Which setting refused a handshake whose OpenSSL error is ERR (NULL: not a version refusal). */
 const char *smtpd_tls_refusal_rule(const struct session *s, unsigned long err, char *day,
                                    size_t daylen);

@@ -3,9 +3,10 @@
  * 15): a credential's sunset (credentials file), a listener's
  * legacy_tls_until (TLS 1.0/1.1) and auth_without_tls_until (AUTH before
  * STARTTLS). From SUNSET_WARN_DAYS before the date each use is logged as
- * event=sunset_near and counted in the audit; after it the client gets a 5xx
- * that names the date and the fix, logged as event=sunset_refused. Also the
- * "rule=" of a refused TLS handshake and the start-up warnings.
+ * event=sunset_near and counted in the audit; after it the caller (auth.c)
+ * sends a 5xx that names the date and the fix, logged here as
+ * event=sunset_refused. Also the "rule=" of a refused TLS handshake and the
+ * start-up warnings. Sends no reply itself: io.c calls in here.
  */
 #include "mta/smtpd/smtpd_int.h"
 
@@ -71,19 +72,17 @@ smtpd_sunset_tls(struct session *s)
 }
 
 bool
-smtpd_sunset_auth_cmd(struct session *s)
+smtpd_sunset_auth_cmd(struct session *s, char *day, size_t daylen)
 {
 	time_t until = s->lis->conf->auth_without_tls_until;
-	char day[16];
 	long left;
 
 	if (s->tls || until == 0)
 		return true;
 	left = days_left(until, time(NULL));
-	creds_format_date(until, day, sizeof day);
+	creds_format_date(until, day, daylen);
 	if (left < 0) {
 		log_refused(s, NULL, "auth_without_tls_until", day);
-		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET, day, s->lis->conf->name);
 		return false;
 	}
 	if (left <= SUNSET_WARN_DAYS)
@@ -92,19 +91,17 @@ smtpd_sunset_auth_cmd(struct session *s)
 }
 
 bool
-smtpd_sunset_cred(struct session *s, const char *user)
+smtpd_sunset_cred(struct session *s, const char *user, char *day, size_t daylen)
 {
 	const struct cred *c = s->srv->creds ? creds_find(s->srv->creds, user) : NULL;
-	char day[16];
 	long left;
 
 	if (c == NULL || c->sunset == 0)
 		return true;
 	left = days_left(c->sunset, time(NULL));
-	creds_format_date(c->sunset, day, sizeof day);
+	creds_format_date(c->sunset, day, daylen);
 	if (left < 0) {
 		log_refused(s, user, "credential", day);
-		smtpd_reply_id(s, R_AUTH_SUNSET, user, day);
 		return false;
 	}
 	if (left <= SUNSET_WARN_DAYS) {
