@@ -8,6 +8,7 @@
 #include "mta/shared/creds_int.h"
 
 #include <crypt.h>
+#include <ctype.h>
 #include <idn2.h>
 #include <openssl/sha.h>
 #include <errno.h>
@@ -371,9 +372,13 @@ creds_parse_date(const char *v, time_t *out)
 	const char *end;
 	time_t t;
 
+	/* exactly YYYY-MM-DD, 1970 on: what creds_format_date writes back */
+	for (int i = 0; i < 10; i++)
+		if (v[i] == '\0' || ((i == 4 || i == 7) ? v[i] != '-' : !isdigit((unsigned char)v[i])))
+			return -1;
 	memset(&tm, 0, sizeof tm);
 	end = strptime(v, "%Y-%m-%d", &tm);
-	if (end == NULL || *end != '\0' || strlen(v) != 10)
+	if (end == NULL || *end != '\0' || tm.tm_year < 70)
 		return -1;
 	back = tm; /* timegm normalizes its argument: keep the date as written */
 	t = timegm(&tm);

@@ -101,6 +101,13 @@ test_dates(void **state)
 	assert_int_equal(creds_parse_date("2027-3-31x", &t), -1);
 	assert_int_equal(creds_parse_date("2027-03-31 ", &t), -1);
 	assert_int_equal(creds_parse_date("", &t), -1);
+	assert_int_equal(creds_parse_date("0000-01-01", &t), -1);
+	assert_int_equal(creds_parse_date("1969-12-31", &t), -1);
+	assert_int_equal(creds_parse_date("+202-01-01", &t), -1);
+	assert_int_equal(creds_parse_date("2027-1-031", &t), -1);
+	assert_int_equal(creds_parse_date("9999-12-31", &t), 0);
+	creds_format_date(t, day, sizeof day);
+	assert_string_equal(day, "9999-12-31");
 }
 
 static void
