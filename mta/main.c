@@ -84,11 +84,16 @@ static int
 load_creds(const struct config *c, struct creds **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (c->credentials == NULL)
+	if (c->credentials == NULL) {
+		smtpd_sunset_startup(c, NULL, time(NULL));
 		return 0;
+	}
 	char e[1024];
-	if (creds_load(out, c->credentials, e, sizeof(e)) == 0)
+	if (creds_load(out, c->credentials, e, sizeof(e)) == 0) {
+		creds_set_sender_case(*out, c->sender_case_sensitive);
+		smtpd_sunset_startup(c, *out, time(NULL));
 		return 0;
+	}
 	snprintf(err, errlen, "%s:%d: credentials: %s", c->path ? c->path : "(default)",
 	         c->credentials_line, e);
 	return -1;

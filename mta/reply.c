@@ -138,6 +138,13 @@ static const struct reply_def table[R__COUNT] = {
     [R_AUTH_UNAVAILABLE] = {502, "5.5.1", RC_NONE, "AUTH not available"},
     [R_AUTH_NEED_TLS] = {538, "5.7.11", RC_NONE,
                          "Encryption required for requested authentication mechanism"},
+    /* issue 15: a sunset date has passed; name the date and what to change */
+    [R_AUTH_NO_TLS_SUNSET] = {538, "5.7.11", RC_NONE,
+                              "AUTH without TLS ended on %s on listener %s; use STARTTLS "
+                              "(TLS 1.2 or newer) before AUTH"},
+    [R_AUTH_SUNSET] = {535, "5.7.8", RC_NONE,
+                       "Credential %s expired on %s (its sunset date); ask the relay's "
+                       "administrator for a new credential"},
     [R_AUTH_IN_TX] = {503, "5.5.1", RC_NONE, "AUTH not permitted during a mail transaction"},
     [R_AUTH_MECH] = {504, "5.5.4", RC_NONE, "Unrecognized authentication type"},
     [R_TOO_MANY_ERRORS] = {421, "4.7.0", RC_NONE, "%s Too many errors, closing connection"},

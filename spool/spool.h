@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
-#define SPOOL_SCHEMA_VERSION 6
+#define SPOOL_SCHEMA_VERSION 7
 
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
@@ -373,13 +373,36 @@ struct spool_audit_in {
  * header_from are comma-joined distinct lists of at most
  * SPOOL_AUDIT_LIST_MAX values (a ',' inside a value is stored as '?').
  */
+/*
+ * Event counts of the audit row (schema version 7, issue 15), in the order
+ * of enum audit_event (mta/intake/audit.h): sunset_warn, sunset_refused,
+ * rate_limited, repaired, bare_lf. 0 when read from an older spool.
+ */
+#define SPOOL_AUDIT_NEVENTS 5
+
 struct spool_audit_row {
 	char *client_ip, *auth_user, *tls_version, *tls_cipher, *worst_tls, *auth_mech;
 	int plaintext_auth, allowlisted;
 	char *senders, *header_from;
 	int64_t messages;
 	time_t first_seen, last_seen;
+	int64_t events[SPOOL_AUDIT_NEVENTS];
 };
+
+/* Counts to add to one audit row (spool_auditev.c); strings borrowed for the call. */
+struct spool_audit_event {
+	const char *client_ip; /* NULL or "": skipped */
+	const char *auth_user; /* NULL or "": no AUTH */
+	int64_t count[SPOOL_AUDIT_NEVENTS];
+	time_t when;           /* last_seen becomes at least this; first_seen of a new row */
+};
+
+/*
+ * Add the counts of v[0..n) to their audit rows (a new row has messages =
+ * 0) in one transaction on the writer's handle. 0 / -1 with err.
+ */
+int spool_audit_events(struct spool *sp, const struct spool_audit_event *v, size_t n, char *err,
+		       size_t errlen);
 
 /*
  * Read every audit row last seen at or after `since` (0: all) from

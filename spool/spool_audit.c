@@ -273,6 +273,8 @@ take_row(sqlite3_stmt *st, struct spool_audit_row **rows, size_t *n, size_t *cap
 	r->messages = sqlite3_column_int64(st, 10);
 	r->first_seen = (time_t)sqlite3_column_int64(st, 11);
 	r->last_seen = (time_t)sqlite3_column_int64(st, 12);
+	for (int k = 0; k < SPOOL_AUDIT_NEVENTS; k++) /* columns 13..: schema 7 */
+		r->events[k] = sqlite3_column_count(st) > 13 + k ? sqlite3_column_int64(st, 13 + k) : 0;
 	if (!r->client_ip || !r->auth_user || !r->tls_version || !r->tls_cipher || !r->worst_tls ||
 	    !r->auth_mech || !r->senders || !r->header_from)
 		return -1;
@@ -280,18 +282,24 @@ take_row(sqlite3_stmt *st, struct spool_audit_row **rows, size_t *n, size_t *cap
 }
 
 static int
-query_rows(sqlite3 *db, const char *path, time_t since, struct spool_audit_row **out, size_t *n,
-           char *err, size_t errlen)
+query_rows(sqlite3 *db, const char *path, int64_t version, time_t since,
+           struct spool_audit_row **out, size_t *n, char *err, size_t errlen)
 {
 	static const char sql[] =
 	    "SELECT client_ip, auth_user, tls_version, tls_cipher, worst_tls, auth_mech,"
 	    " plaintext_auth, allowlisted, senders, header_from, messages, first_seen, last_seen"
 	    " FROM audit WHERE last_seen >= ?1";
+	static const char sql7[] =
+	    "SELECT client_ip, auth_user, tls_version, tls_cipher, worst_tls, auth_mech,"
+	    " plaintext_auth, allowlisted, senders, header_from, messages, first_seen, last_seen,"
+	    " sunset_warn, sunset_refused, rate_limited, repaired, bare_lf"
+	    " FROM audit WHERE last_seen >= ?1";
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	/* read-only: an older spool is read as it is, without the event columns */
+	if (sqlite3_prepare_v2(db, version >= 7 ? sql7 : sql, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, (int64_t)since) != SQLITE_OK)
 		goto sqlerr;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -359,7 +367,7 @@ spool_audit_list(const char *dir, time_t since, struct spool_audit_row **out, si
 		             path, (long long)v, SPOOL_SCHEMA_VERSION);
 		goto done;
 	}
-	if (query_rows(db, path, since, out, n, err, errlen) != 0) {
+	if (query_rows(db, path, v, since, out, n, err, errlen) != 0) {
 		spool_audit_rows_free(*out, *n);
 		*out = NULL;
 		*n = 0;

@@ -159,6 +159,16 @@ static const char *const migrations[] = {
     " sent INTEGER NOT NULL,"
     " status TEXT NOT NULL,"
     " PRIMARY KEY (day, domain, rua)) WITHOUT ROWID;",
+    /*
+     * 7: the audit's event counts (issue 15, spool_auditev.c), in the order
+     * of SPOOL_AUDIT_NEVENTS. ADD COLUMN with a constant default rewrites
+     * nothing: old rows read 0.
+     */
+    "ALTER TABLE audit ADD COLUMN sunset_warn INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN sunset_refused INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN repaired INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN bare_lf INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == SPOOL_SCHEMA_VERSION,

@@ -169,6 +169,10 @@ json_list(FILE *f, const char *joined)
 	fputc(']', f);
 }
 
+/* The audit row's event counts (schema 7), in spool order (SPOOL_AUDIT_NEVENTS). */
+static const char *const event_names[SPOOL_AUDIT_NEVENTS] = {
+    "sunset_warn", "sunset_refused", "rate_limited", "repaired", "bare_lf"};
+
 static void
 print_json(const struct spool_audit_row *rows, size_t n)
 {
@@ -202,8 +206,11 @@ print_json(const struct spool_audit_row *rows, size_t n)
 		fputs(", \"header_from\": ", stdout);
 		json_list(stdout, r->header_from);
 		printf(", \"first_seen\": \"%s\", \"last_seen\": \"%s\", \"first_seen_unix\": %lld,"
-		       " \"last_seen_unix\": %lld}",
+		       " \"last_seen_unix\": %lld",
 		       first, last, (long long)r->first_seen, (long long)r->last_seen);
+		for (int k = 0; k < SPOOL_AUDIT_NEVENTS; k++)
+			printf(", \"%s\": %lld", event_names[k], (long long)r->events[k]);
+		fputs("}", stdout);
 	}
 	fputs(n ? "\n]\n" : "]\n", stdout);
 }
@@ -248,12 +255,31 @@ enum col {
 	C_FROM,
 	C_FIRST,
 	C_LAST,
+	C_EVENTS,
 	C__N
 };
 
 static const char *const col_names[C__N] = {"RISK",        "CLIENT",     "USER",     "TLS",
                                             "CIPHER",      "AUTH",       "MSGS",     "SENDERS",
-                                            "HEADER FROM", "FIRST SEEN", "LAST SEEN"};
+                                            "HEADER FROM", "FIRST SEEN", "LAST SEEN", "EVENTS"};
+
+/* The non-zero event counts, "sunset_warn=2,bare_lf=1", or "-". */
+static void
+events_cell(char *out, size_t len, const struct spool_audit_row *r)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int k = 0; k < SPOOL_AUDIT_NEVENTS; k++) {
+		if (r->events[k] == 0 || o >= len)
+			continue;
+		int w = snprintf(out + o, len - o, "%s%s=%lld", o ? "," : "", event_names[k],
+		                 (long long)r->events[k]);
+		o += w > 0 ? (size_t)w : 0;
+	}
+	if (o == 0)
+		snprintf(out, len, "-");
+}
 
 /* One table row as text cells (cell[] points into buf). */
 static void
@@ -280,6 +306,7 @@ cells_of(const struct spool_audit_row *r, char buf[C__N][1100], const char *cell
 	short_list(buf[C_FROM], 1100, r->header_from);
 	utc(buf[C_FIRST], 1100, r->first_seen, 0);
 	utc(buf[C_LAST], 1100, r->last_seen, 0);
+	events_cell(buf[C_EVENTS], 1100, r);
 }
 
 static void

@@ -32,6 +32,8 @@ struct opts {
 	const char *user;
 	const char *senders; /* NULL: keep */
 	int disabled;        /* -1 keep, 0 enable, 1 disable */
+	const char *sunset_arg; /* --sunset DATE|none, NULL: keep */
+	time_t sunset;       /* -1 keep, 0 none, else creds_parse_date's value */
 	int use_stdin;
 	int no_password;
 };
@@ -46,10 +48,12 @@ void
 ctl_passwd_usage(FILE *f)
 {
 	fputs("  passwd USER [-f FILE] [--senders LIST] [--disable|--enable]\n"
-	      "         [--stdin | --no-password]\n"
+	      "         [--sunset YYYY-MM-DD|none] [--stdin | --no-password]\n"
 	      "      add USER or set its password (asked on the terminal, or one line\n"
 	      "      on standard input when it is not a terminal or with --stdin).\n"
 	      "      --senders a@dom,@dom2,*  allowed senders (replaces the list)\n"
+	      "      --sunset DATE|none       last day USER may authenticate (warnings\n"
+	      "                               from 30 days before); none removes it\n"
 	      "      --no-password            keep the password of an existing user\n"
 	      "      FILE defaults to " DEFAULT_FILE "\n",
 	      f);
@@ -61,11 +65,21 @@ usage_error(const char *what, const char *arg)
 	return ctl_usage_error(PROG, ctl_passwd_usage, what, arg);
 }
 
+/* --sunset: absent (-1, keep), "none" (0) or a date (creds_parse_date). 0 / -1. */
+static int
+parse_sunset(const char *v, time_t *out)
+{
+	*out = v == NULL ? -1 : 0;
+	if (v == NULL || strcmp(v, "none") == 0)
+		return 0;
+	return creds_parse_date(v, out);
+}
+
 /* 0, or the exit status (2, or 0 after --help) when the caller must stop. */
 static int
 parse_args(int argc, char **argv, struct opts *o, int *stop)
 {
-	enum { OPT_SENDERS = 256, OPT_DISABLE, OPT_ENABLE, OPT_STDIN, OPT_NO_PASSWORD };
+	enum { OPT_SENDERS = 256, OPT_DISABLE, OPT_ENABLE, OPT_STDIN, OPT_NO_PASSWORD, OPT_SUNSET };
 	static const struct option longopts[] = {
 	    {"file", required_argument, NULL, 'f'},
 	    {"senders", required_argument, NULL, OPT_SENDERS},
@@ -73,6 +87,7 @@ parse_args(int argc, char **argv, struct opts *o, int *stop)
 	    {"enable", no_argument, NULL, OPT_ENABLE},
 	    {"stdin", no_argument, NULL, OPT_STDIN},
 	    {"no-password", no_argument, NULL, OPT_NO_PASSWORD},
+	    {"sunset", required_argument, NULL, OPT_SUNSET},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -104,6 +119,9 @@ parse_args(int argc, char **argv, struct opts *o, int *stop)
 			break;
 		case OPT_NO_PASSWORD:
 			o->no_password = 1;
+			break;
+		case OPT_SUNSET:
+			o->sunset_arg = optarg;
 			break;
 		default:
 			return ctl_opt_end(ch, argv, PROG, ctl_passwd_usage);
@@ -267,7 +285,10 @@ give_to_daemon_group(const char *path)
 		        strerror(errno));
 }
 
-/* Warn when the user as written can authenticate but may send nothing. */
+/*
+ * Show the sunset as written, and warn when the user as written can
+ * authenticate but may send nothing.
+ */
 static void
 warn_no_senders(const struct opts *o)
 {
@@ -278,6 +299,12 @@ warn_no_senders(const struct opts *o)
 	if (creds_load(&c, o->file, err, sizeof err) < 0)
 		return;
 	cr = creds_find(c, o->user);
+	if (cr && cr->sunset > 0) {
+		char day[16];
+
+		creds_format_date(cr->sunset, day, sizeof day);
+		printf(PROG ": %s sunset=%s (the last day it may authenticate)\n", o->user, day);
+	}
 	if (cr && cr->nsenders == 0)
 		fprintf(stderr,
 		        PROG ": warning: %s has no allowed senders and cannot send mail "
@@ -324,10 +351,10 @@ new_hash(const struct opts *o, int exists, char *hash, size_t hashlen, char *err
 			         o->user, o->file);
 			return -1;
 		}
-		if (!o->senders && o->disabled < 0) {
+		if (!o->senders && o->disabled < 0 && o->sunset < 0) {
 			snprintf(err, errlen,
 			         "nothing to change: --no-password with neither "
-			         "--senders, --disable nor --enable");
+			         "--senders, --sunset, --disable nor --enable");
 			return -1;
 		}
 		return 0;
@@ -356,6 +383,8 @@ ctl_passwd(int argc, char **argv)
 	status = parse_args(argc, argv, &o, &stop);
 	if (stop)
 		return status;
+	if (parse_sunset(o.sunset_arg, &o.sunset) < 0)
+		return usage_error("--sunset wants a date YYYY-MM-DD or none, not", o.sunset_arg);
 	status = 1;
 	hash[0] = '\0';
 	if (creds_check_user(o.user, err, sizeof err) < 0 ||
@@ -366,8 +395,8 @@ ctl_passwd(int argc, char **argv)
 	exists = creds_find(c, o.user) != NULL;
 	if (new_hash(&o, exists, hash, sizeof hash, err, sizeof err) < 0)
 		goto fail;
-	if (creds_update_file(o.file, o.user, o.no_password ? NULL : hash, o.senders, o.disabled,
-	                      err, sizeof err) < 0)
+	if (creds_update_file_sunset(o.file, o.user, o.no_password ? NULL : hash, o.senders,
+	                             o.disabled, o.sunset, err, sizeof err) < 0)
 		goto fail;
 	if (is_new_file)
 		give_to_daemon_group(o.file);

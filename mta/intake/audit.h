@@ -46,9 +46,9 @@ const struct spool_audit_in *audit_fill(struct audit_msg *a, const struct audit_
 /*
  * Events counted in a client's audit row without a message being accepted
  * (issue 15): the client is identified as for audit_fill (its address and
- * AUTH user, NULL when none). Groundwork: declared here, a no-op in
- * mta/intake/audit_event.c until the spool side (schema 7 columns and a
- * writer job) lands; callers may call it already.
+ * AUTH user, NULL when none). Loop thread only; never blocks: the counts
+ * are summed in memory and reach the spool's audit row (schema 7 columns)
+ * through a writer job (mta/intake/audit_event.c).
  */
 enum audit_event {
 	AUDIT_EV_SUNSET_WARN,    /* a use within 30 days before its sunset date */

@@ -8,6 +8,7 @@
 #include "mta/shared/creds_int.h"
 
 #include <crypt.h>
+#include <ctype.h>
 #include <openssl/sha.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,23 +35,6 @@ bad_char(char ch)
 	unsigned char u = (unsigned char)ch;
 
 	return u <= ' ' || u == 0x7f || u == ':';
-}
-
-/* ASCII only, so the result never depends on the process locale. */
-static int
-domain_eq(const char *a, const char *b)
-{
-	for (; *a && *b; a++, b++) {
-		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-
-		if (x >= 'A' && x <= 'Z')
-			x += 'a' - 'A';
-		if (y >= 'A' && y <= 'Z')
-			y += 'a' - 'A';
-		if (x != y)
-			return 0;
-	}
-	return *a == *b;
 }
 
 static char *
@@ -362,17 +347,66 @@ creds_check_hash(const char *hash, char *why, size_t whylen)
 	}
 }
 
+int
+creds_parse_date(const char *v, time_t *out)
+{
+	struct tm tm, back;
+	const char *end;
+	time_t t;
+
+	/* exactly YYYY-MM-DD, 1970 on: what creds_format_date writes back */
+	for (int i = 0; i < 10; i++)
+		if (v[i] == '\0' || ((i == 4 || i == 7) ? v[i] != '-' : !isdigit((unsigned char)v[i])))
+			return -1;
+	memset(&tm, 0, sizeof tm);
+	end = strptime(v, "%Y-%m-%d", &tm);
+	if (end == NULL || *end != '\0' || tm.tm_year < 70)
+		return -1;
+	back = tm; /* timegm normalizes its argument: keep the date as written */
+	t = timegm(&tm);
+	gmtime_r(&t, &tm);
+	if (back.tm_year != tm.tm_year || back.tm_mon != tm.tm_mon || back.tm_mday != tm.tm_mday)
+		return -1; /* 2027-02-30 does not roll over into March */
+	/* like legacy_tls_until: the date is the last day that still works */
+	*out = t + 86400;
+	return 0;
+}
+
+void
+creds_format_date(time_t sunset, char *out, size_t outlen)
+{
+	struct tm tm;
+	time_t day = sunset - 86400;
+
+	gmtime_r(&day, &tm);
+	strftime(out, outlen, "%Y-%m-%d", &tm);
+}
+
+/* The optional fifth field: "sunset=YYYY-MM-DD" (issue 15). */
+static int
+parse_options(const char *field, struct cred *cr, char *why, size_t whylen)
+{
+	if (strncmp(field, "sunset=", 7) != 0 || creds_parse_date(field + 7, &cr->sunset) < 0) {
+		util_seterrf(why, whylen,
+		             "fifth field must be sunset=YYYY-MM-DD (a real date), not \"%.40s\"",
+		             field);
+		return -1;
+	}
+	return 0;
+}
+
 /* Fill CR from LINE (a writable copy it will point into). */
 static int
 parse_line(char *line, struct cred *cr, char *why, size_t whylen)
 {
-	char *f[4], *p = line;
+	char *f[5], *p = line;
 	int nf = 0;
 
 	f[nf++] = p;
 	while ((p = strchr(p, ':')) != NULL) {
-		if (nf == 4) {
-			util_seterrf(why, whylen, "too many fields (want user:hash:state:senders)");
+		if (nf == 5) {
+			util_seterrf(why, whylen,
+			             "too many fields (want user:hash:state:senders[:sunset=DATE])");
 			return -1;
 		}
 		*p++ = '\0';
@@ -392,6 +426,8 @@ parse_line(char *line, struct cred *cr, char *why, size_t whylen)
 		util_seterrf(why, whylen, "state must be 'enabled' or 'disabled'");
 		return -1;
 	}
+	if (nf == 5 && parse_options(f[4], cr, why, whylen) < 0)
+		return -1;
 	if (creds_parse_senders(f[3], &cr->senders, &cr->nsenders, why, whylen) < 0)
 		return -1;
 	cr->user = f[0];
@@ -656,30 +692,4 @@ const struct cred *
 creds_at(const struct creds *c, size_t i)
 {
 	return c && i < c->n ? &c->v[i].cred : NULL;
-}
-
-int
-creds_sender_allowed(const struct cred *cred, const char *addr)
-{
-	const char *at = addr ? strrchr(addr, '@') : NULL;
-	size_t i;
-
-	for (i = 0; cred && i < cred->nsenders; i++) {
-		const char *s = cred->senders[i], *sat;
-
-		if (strcmp(s, "*") == 0)
-			return 0;
-		/* the null sender, "user" and "user@" or "@dom" match only "*";
-		 * the last '@' splits, as in a quoted local part "a@b"@dom */
-		if (!at || at == addr || at[1] == '\0')
-			continue;
-		sat = strrchr(s, '@');
-		if (!sat || !domain_eq(sat + 1, at + 1))
-			continue;
-		if (sat == s)
-			return 0;
-		if (sat - s == at - addr && memcmp(s, addr, (size_t)(at - addr)) == 0)
-			return 0;
-	}
-	return -1;
 }

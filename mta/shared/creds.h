@@ -1,6 +1,7 @@
 /*
  * creds: the local credentials file (one user per line,
- * "user:crypt-hash:enabled|disabled:sender,sender,...").
+ * "user:crypt-hash:enabled|disabled:sender,sender,...[:sunset=YYYY-MM-DD]";
+ * the optional fifth field is the last day the credential may authenticate).
  *
  * Owns: parsing, lookup, password verification with crypt_r(3), the
  * allowed-sender check, and rewriting the file (mxrelayctl passwd).
@@ -11,6 +12,7 @@
 #define MXRELAY_CREDS_H
 
 #include <stddef.h>
+#include <time.h>
 
 /* Bounds on everything read from the file or handed in by a caller. */
 #define CREDS_MAX_LINE 4096     /* bytes per line, without the newline */
@@ -25,6 +27,8 @@ struct cred {
 	int disabled;		/* 1: may not authenticate */
 	char **senders;		/* "addr@dom", "@dom" or "*" */
 	size_t nsenders;
+	int sender_case_sensitive; /* 1: local parts compare byte for byte (creds_set_sender_case) */
+	time_t sunset;		/* 0 none, else the first second (UTC) it may no longer authenticate */
 };
 
 struct creds;
@@ -82,13 +86,17 @@ void creds_dummy_check(const char *password);
 
 /*
  * 0 when ADDR (an envelope or header address, "local@domain") is allowed by
- * cred->senders, -1 otherwise. Domain comparison is case-insensitive, local
- * part case-sensitive; "*" allows everything; "" (null sender) is never
+ * cred->senders, -1 otherwise. Domains compare case-insensitively by A-label
+ * (a U-label entry or address matches its xn-- form); local parts compare
+ * ASCII case-insensitively unless cred->sender_case_sensitive; "*" allows everything; "" (null sender) is never
  * allowed unless "*" is present. The last '@' splits the address; one with
  * no '@', an empty local part or an empty domain matches only "*". "@dom"
  * matches exactly dom, never a subdomain.
  */
 int creds_sender_allowed(const struct cred *cred, const char *addr);
+
+/* Config sender_case: 1 = sensitive for every user in c (default 0, insensitive). */
+void creds_set_sender_case(struct creds *c, int sensitive);
 
 /*
  * Hash PASSWORD (1..CREDS_MAX_PASSWORD bytes) with yescrypt (fallback
@@ -110,5 +118,22 @@ int creds_hash_password(const char *password, char *out, size_t outlen, char *er
  */
 int creds_update_file(const char *path, const char *user, const char *hash, const char *senders,
 		      int disabled, char *err, size_t errlen);
+
+/*
+ * creds_update_file that also sets the sunset: -1 keeps the existing one
+ * (none for a new user), 0 removes it, else a value from creds_parse_date.
+ */
+int creds_update_file_sunset(const char *path, const char *user, const char *hash,
+			     const char *senders, int disabled, time_t sunset, char *err,
+			     size_t errlen);
+
+/*
+ * "YYYY-MM-DD" (a real calendar date) into the first second after that day
+ * UTC: the date names the last day that still works. 0 / -1.
+ */
+int creds_parse_date(const char *v, time_t *out);
+
+/* The inverse of creds_parse_date: "YYYY-MM-DD" into out (11 bytes are enough). */
+void creds_format_date(time_t sunset, char *out, size_t outlen);
 
 #endif

@@ -206,9 +206,9 @@ join_senders(char *const *v, size_t n, char *out, size_t outlen)
 /* The new line for USER: the given fields, the existing entry's otherwise. */
 static int
 build_line(char *line, size_t size, const char *user, const char *hash, const char *senders,
-           int disabled, const struct entry *e, char *err, size_t errlen)
+           int disabled, time_t sunset, const struct entry *e, char *err, size_t errlen)
 {
-	char list[CREDS_MAX_LINE + 1], *copy = NULL, **v = NULL;
+	char list[CREDS_MAX_LINE + 1], *copy = NULL, **v = NULL, opt[32] = "";
 	size_t n = 0;
 	int len, rc = -1;
 
@@ -228,8 +228,14 @@ build_line(char *line, size_t size, const char *user, const char *hash, const ch
 		goto toolong;
 	if (disabled < 0)
 		disabled = e ? e->cred.disabled : 0;
-	len = snprintf(line, size, "%s:%s:%s:%s", user, hash ? hash : e->cred.hash,
-	               disabled ? "disabled" : "enabled", list);
+	if (sunset < 0)
+		sunset = e ? e->cred.sunset : 0;
+	if (sunset > 0) {
+		memcpy(opt, ":sunset=", 9);
+		creds_format_date(sunset, opt + 8, sizeof opt - 8);
+	}
+	len = snprintf(line, size, "%s:%s:%s:%s%s", user, hash ? hash : e->cred.hash,
+	               disabled ? "disabled" : "enabled", list, opt);
 	if (len < 0 || (size_t)len >= size || len > CREDS_MAX_LINE)
 		goto toolong;
 	rc = 0;
@@ -290,6 +296,14 @@ int
 creds_update_file(const char *path, const char *user, const char *hash, const char *senders,
                   int disabled, char *err, size_t errlen)
 {
+	return creds_update_file_sunset(path, user, hash, senders, disabled, -1, err, errlen);
+}
+
+int
+creds_update_file_sunset(const char *path, const char *user, const char *hash,
+                         const char *senders, int disabled, time_t sunset, char *err,
+                         size_t errlen)
+{
 	char line[CREDS_MAX_LINE + 2];
 	struct creds *c = NULL;
 	struct lines lines = {0};
@@ -321,7 +335,7 @@ creds_update_file(const char *path, const char *user, const char *hash, const ch
 		             user);
 		goto done;
 	}
-	if (build_line(line, sizeof line, user, hash, senders, disabled, e, err, errlen) < 0)
+	if (build_line(line, sizeof line, user, hash, senders, disabled, sunset, e, err, errlen) < 0)
 		goto done;
 	if (put_line(&lines, e, line, err, errlen) < 0)
 		goto done;

@@ -123,6 +123,7 @@ auth_done(void *arg)
 	struct auth_job *j = arg;
 	struct session *s = j->s;
 	const char *why = j->unknown ? "unknown_user" : j->disabled ? "disabled" : "bad_password";
+	char day[16];
 
 	if (s->closed) {
 		/* the check ran: it counts, whether or not the client stayed to hear it */
@@ -130,6 +131,15 @@ auth_done(void *arg)
 			authfail_clear(s->srv, (struct sockaddr *)&s->peer, j->user);
 		else
 			authfail_record(s->srv, (struct sockaddr *)&s->peer, j->user, time(NULL));
+		job_free(j);
+		smtpd_resume(s);
+		return;
+	}
+	if (j->result == 0 && !j->disabled && !smtpd_sunset_cred(s, j->user, day, sizeof day)) {
+		/* the right password: no throttling, but no session either */
+		authfail_clear(s->srv, (struct sockaddr *)&s->peer, j->user);
+		smtpd_reply_id(s, R_AUTH_SUNSET, j->user, day);
+		s->state = SS_CMD;
 		job_free(j);
 		smtpd_resume(s);
 		return;
@@ -250,7 +260,7 @@ smtpd_auth_line(struct session *s, char *line)
 void
 smtpd_cmd_auth(struct session *s, char *arg)
 {
-	char *mech = arg, *ir;
+	char *mech = arg, *ir, day[16];
 
 	if (s->auth_user) {
 		smtpd_reply_id(s, R_AUTH_ALREADY);
@@ -262,6 +272,10 @@ smtpd_cmd_auth(struct session *s, char *arg)
 	}
 	if (!s->tls && !s->lis->conf->auth_without_tls) {
 		smtpd_reply_id(s, R_AUTH_NEED_TLS);
+		return;
+	}
+	if (!smtpd_sunset_auth_cmd(s, day, sizeof day)) {
+		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET, day, s->lis->conf->name);
 		return;
 	}
 	if (s->in_tx) {

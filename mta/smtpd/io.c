@@ -200,10 +200,11 @@ tls_established(struct session *s)
 	snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s", SSL_get_cipher_name(ssl));
 	s->tls_legacy = ver < TLS1_2_VERSION;
 	metrics_tls_seen(s->tls_version);
-	if (s->tls_legacy)
+	if (s->tls_legacy) {
 		log_warn("s=%s event=legacy_tls ip=%s listener=%s version=%s cipher=%s", s->id,
 		         s->ip, s->lis->conf->name, s->tls_version, s->tls_cipher);
-	else
+		smtpd_sunset_tls(s);
+	} else
 		log_info("s=%s event=tls ip=%s version=%s cipher=%s", s->id, s->ip, s->tls_version,
 		         s->tls_cipher);
 }
@@ -230,11 +231,13 @@ handle_event(struct session *s, struct bufferevent *bev, short what)
 	}
 	if ((what & BEV_EVENT_ERROR) && s->tls && !s->tls_done) {
 		unsigned long e = bufferevent_get_openssl_error(bev);
-		char buf[256] = "connection closed during handshake";
+		char buf[256] = "connection closed during handshake", day[16] = "";
 		if (e)
 			ERR_error_string_n(e, buf, sizeof(buf));
-		log_warn("s=%s event=tls_failed ip=%s listener=%s reason=\"%s\"", s->id, s->ip,
-		         s->lis->conf->name, buf);
+		const char *rule = e ? smtpd_tls_refusal_rule(s, e, day, sizeof day) : NULL;
+		log_warn("s=%s event=tls_failed ip=%s listener=%s reason=\"%s\"%s%s%s%s", s->id,
+		         s->ip, s->lis->conf->name, buf, rule ? " rule=" : "", rule ? rule : "",
+		         day[0] ? " date=" : "", rule ? day : "");
 	}
 	smtpd_session_drop(s);
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "mta/smtpd/peers.h"
 #include "mta/smtpd/tls.h"
@@ -34,6 +35,11 @@ int listeners_tls_init(struct server *srv, char *err, size_t errlen);
 void listeners_enable(struct server *srv);
 /* Close the sockets and the connections still sending a PROXY header. */
 void listeners_free(struct server *srv);
+
+/* sunset.c: start-up warnings for sunset dates within 30 days or past */
+struct config;
+struct creds;
+void smtpd_sunset_startup(const struct config *c, const struct creds *cr, time_t now);
 
 /* proxy_accept.c: listeners with proxy_protocol read the header before the session */
 /* Take fd from a balancer: check proxy_from and caps, then await its header. */

@@ -149,6 +149,14 @@ bool smtpd_auth_offered(const struct session *s);
 /* The credentials of the logged-in user; NULL before AUTH or once they are gone. */
 const struct cred *smtpd_cred(const struct session *s);
 
+/* sunset.c: the sunset dates of issue 15 (false: refused and logged; day names the date) */
+void smtpd_sunset_tls(struct session *s);
+bool smtpd_sunset_auth_cmd(struct session *s, char *day, size_t daylen);
+bool smtpd_sunset_cred(struct session *s, const char *user, char *day, size_t daylen);
+/* Which setting refused a handshake whose OpenSSL error is ERR (NULL: not a version refusal). */
+const char *smtpd_tls_refusal_rule(const struct session *s, unsigned long err, char *day,
+                                   size_t daylen);
+
 /* smtpd/data.c */
 void smtpd_data_begin(struct session *s);
 /* Consume DATA input; returns true when the input is used up (wait for more). */

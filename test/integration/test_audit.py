@@ -249,7 +249,7 @@ def test_upgrade_from_schema_1_keeps_mail():
     con.commit()
     con.close()
     d.start()
-    assert d.query("PRAGMA user_version")[0]["user_version"] == 6
+    assert d.query("PRAGMA user_version")[0]["user_version"] == 7
     assert d.message(qid)["sender"] == "a@example.com", "the queued message was lost"
     assert b"\r\n\r\n" in d.message(qid)["body"], "the queued message lost its body"
     # schema 5 filled in the domain of the recipient already queued (queue flush DOMAIN)

@@ -225,7 +225,8 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
     {"missing fields", "alice:" H ":enabled\n", 0, 1, "missing fields"},
     {"user only", "alice\n", 0, 1, "missing fields"},
-    {"too many fields", "alice:" H ":enabled:a@x.org:more\n", 0, 1, "too many fields"},
+    {"too many fields", "alice:" H ":enabled:a@x.org:sunset=2027-01-01:more\n", 0, 1, "too many fields"},
+    {"bad fifth field", "alice:" H ":enabled:a@x.org:more\n", 0, 1, "fifth field must be sunset="},
     {"empty user", ":" H ":enabled:\n", 0, 1, "empty user name"},
     {"user with space", "al ice:" H ":enabled:\n", 0, 1, "user name contains"},
     {"user after tab", "\talice:" H ":enabled:\n", 0, 1, "user name contains"},
@@ -590,39 +591,51 @@ struct sender_case {
 	const char *list;
 	const char *addr;
 	int want;
+	int sensitive; /* config sender_case = sensitive */
 };
 
 static const struct sender_case sender_cases[] = {
-    {"exact", "scans@example.com", "scans@example.com", 0},
-    {"exact, domain case", "scans@example.com", "scans@EXAMPLE.Com", 0},
-    {"exact, entry domain case", "scans@Example.COM", "scans@example.com", 0},
-    {"exact, local part case", "scans@example.com", "Scans@example.com", -1},
-    {"exact, other local part", "scans@example.com", "scan@example.com", -1},
-    {"exact, longer local part", "scans@example.com", "xscans@example.com", -1},
-    {"exact, subdomain", "scans@example.com", "scans@sub.example.com", -1},
-    {"domain", "@example.com", "anyone@example.com", 0},
-    {"domain, case", "@example.com", "anyone@ExAmPlE.CoM", 0},
-    {"domain, entry case", "@EXAMPLE.com", "anyone@example.com", 0},
-    {"domain, look-alike", "@example.com", "a@evil-example.com", -1},
-    {"domain, glued look-alike", "@example.com", "a@evilexample.com", -1},
-    {"domain, subdomain", "@example.com", "a@sub.example.com", -1},
-    {"domain, as a prefix", "@example.com", "a@example.com.evil.org", -1},
-    {"domain, second @", "@example.com", "a@example.com@evil.org", -1},
-    {"domain, last @ decides", "@example.com", "a@evil.org@example.com", 0},
-    {"domain, null sender", "@example.com", "", -1},
-    {"exact, null sender", "a@example.com", "", -1},
-    {"domain, no @", "@example.com", "example.com", -1},
-    {"exact, no @", "a@example.com", "a", -1},
-    {"domain, empty local part", "@example.com", "@example.com", -1},
-    {"domain, empty domain", "@example.com", "a@", -1},
-    {"star", "*", "anyone@anywhere.org", 0},
-    {"star, null sender", "*", "", 0},
-    {"star, no @", "*", "postmaster", 0},
-    {"star in a list", "a@x.org,*", "b@y.org", 0},
-    {"second entry", "a@x.org, @y.org", "b@Y.org", 0},
-    {"no entry matches", "a@x.org, @y.org", "b@z.org", -1},
-    {"empty list", "", "a@x.org", -1},
-    {"empty list, null sender", "", "", -1},
+    {"exact", "scans@example.com", "scans@example.com", 0, 0},
+    {"exact, domain case", "scans@example.com", "scans@EXAMPLE.Com", 0, 0},
+    {"exact, entry domain case", "scans@Example.COM", "scans@example.com", 0, 0},
+    {"exact, local part case", "scans@example.com", "Scans@example.com", 0, 0},
+    {"exact, local part and domain case", "scans@example.com", "SCANS@Example.COM", 0, 0},
+    {"exact, entry local part case", "Scans@example.com", "scans@example.com", 0, 0},
+    {"exact, local part case, sensitive", "scans@example.com", "Scans@example.com", -1, 1},
+    {"exact, sensitive, same bytes", "Scans@example.com", "Scans@example.com", 0, 1},
+    {"exact, non-ASCII local part is not folded", "j\xc3\xb6rg@example.com",
+     "J\xc3\x96RG@example.com", -1, 0},
+    {"IDN entry, A-label address", "scans@b\xc3\xbc""cher.example", "scans@xn--bcher-kva.example", 0, 0},
+    {"A-label entry, U-label address", "@xn--bcher-kva.example", "a@b\xc3\xbc""cher.example", 0, 0},
+    {"A-label entry, A-label address case", "@XN--bcher-kva.example", "a@xn--BCHER-kva.example", 0, 0},
+    {"IDN entry, other IDN", "@b\xc3\xbc""cher.example", "a@bucher.example", -1, 0},
+    {"IDN entry, U-label address", "@b\xc3\xbc""cher.example", "a@b\xc3\xbc""cher.example", 0, 0},
+    {"exact, other local part", "scans@example.com", "scan@example.com", -1, 0},
+    {"exact, longer local part", "scans@example.com", "xscans@example.com", -1, 0},
+    {"exact, subdomain", "scans@example.com", "scans@sub.example.com", -1, 0},
+    {"domain", "@example.com", "anyone@example.com", 0, 0},
+    {"domain, case", "@example.com", "anyone@ExAmPlE.CoM", 0, 0},
+    {"domain, entry case", "@EXAMPLE.com", "anyone@example.com", 0, 0},
+    {"domain, look-alike", "@example.com", "a@evil-example.com", -1, 0},
+    {"domain, glued look-alike", "@example.com", "a@evilexample.com", -1, 0},
+    {"domain, subdomain", "@example.com", "a@sub.example.com", -1, 0},
+    {"domain, as a prefix", "@example.com", "a@example.com.evil.org", -1, 0},
+    {"domain, second @", "@example.com", "a@example.com@evil.org", -1, 0},
+    {"domain, last @ decides", "@example.com", "a@evil.org@example.com", 0, 0},
+    {"domain, null sender", "@example.com", "", -1, 0},
+    {"exact, null sender", "a@example.com", "", -1, 0},
+    {"domain, no @", "@example.com", "example.com", -1, 0},
+    {"exact, no @", "a@example.com", "a", -1, 0},
+    {"domain, empty local part", "@example.com", "@example.com", -1, 0},
+    {"domain, empty domain", "@example.com", "a@", -1, 0},
+    {"star", "*", "anyone@anywhere.org", 0, 0},
+    {"star, null sender", "*", "", 0, 0},
+    {"star, no @", "*", "postmaster", 0, 0},
+    {"star in a list", "a@x.org,*", "b@y.org", 0, 0},
+    {"second entry", "a@x.org, @y.org", "b@Y.org", 0, 0},
+    {"no entry matches", "a@x.org, @y.org", "b@z.org", -1, 0},
+    {"empty list", "", "a@x.org", -1, 0},
+    {"empty list, null sender", "", "", -1, 0},
 };
 
 static void
@@ -643,6 +656,7 @@ test_sender_allowed(void **state)
 		c = NULL;
 		if (creds_load(&c, path, err, sizeof err) != 0)
 			fail_msg("%s: %s", sc->label, err);
+		creds_set_sender_case(c, sc->sensitive);
 		if (creds_sender_allowed(creds_find(c, "u"), sc->addr) != sc->want)
 			fail_msg("%s: list \"%s\", address \"%s\": want %d", sc->label, sc->list,
 			         sc->addr, sc->want);
