@@ -97,12 +97,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < n; i++)
 		if (spf_lint_terms(recs[i], &f) == 0)
 			check_fixes(recs[i]);
-	if (spf_join((const char *const *)recs, n, &j, err, sizeof err) == 0) {
+	if (spf_join("example.org", (const char *const *)recs, n, NULL, NULL, &j, err,
+	             sizeof err) == 0) {
 		if (!spf_is_record(j.record) || spf_lint_terms(j.record, &f) != 0 ||
 		    f.f[SPF_F_UNKNOWN].count != 0)
 			abort();
 		for (size_t i = 0; i < n; i++)
-			check_ips_kept(recs[i], j.record);
+			check_ips_kept(recs[i], j.by_include ? j.part_record[i] : j.record);
 		spf_include_targets(j.record, targets, SPF_TARGETS_MAX);
 		spf_ip_parse("192.0.2.1", 0, &ip);
 		if (spf_merge(j.record, &ip, 1, &m, err, sizeof err) == 0)
