@@ -37,7 +37,7 @@ struct sample {
 struct spf_table {
 	char sender[300];
 	char before_why[512]; /* why the first sample's before is not pass */
-	char after_why[512];  /* why the first sample's after is a permerror */
+	char after_why[512];  /* why a relay sample does not pass after */
 	struct sample v[MAX_SAMPLES];
 	size_t n;
 	size_t nrelay; /* the first nrelay samples are the relay's addresses */
@@ -184,7 +184,7 @@ ctl_spf_table_eval(const char *domain, const char *before_record, char *const *s
 		if (i == 0 && s->before != SPF_R_PASS)
 			snprintf(t->before_why, sizeof t->before_why, "%s", why);
 		s->after = eval(domain, &s->ip, t->sender, after, why, sizeof why);
-		if (i == 0 && s->after == SPF_R_PERMERROR)
+		if (i < t->nrelay && s->after != SPF_R_PASS && t->after_why[0] == '\0')
 			snprintf(t->after_why, sizeof t->after_why, "%s", why);
 		s->best_source = SPF_R_PERMERROR;
 		for (size_t k = 0; k < nsources && nsources > 1; k++)
@@ -209,8 +209,8 @@ ctl_spf_table_check(const struct spf_table *t, FILE *err)
 		if (i < t->nrelay) {
 			fprintf(err,
 			        "mxrelayctl dns spf: the printed record would not pass the relay %s "
-			        "(%s with it): not printing it\n",
-			        a, spf_result_name(s->after));
+			        "(%s with it: %s): not printing it\n",
+			        a, spf_result_name(s->after), t->after_why);
 			return -1;
 		}
 		if (s->before != SPF_R_PASS && s->best_source != SPF_R_PASS)
