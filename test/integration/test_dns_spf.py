@@ -97,6 +97,15 @@ FAMILIES = {
                    f"spf-ip {IP4}": "fail", f"spf-ip {IP6}": "fail"},
                   {"spf": "check_host() answers permerror",
                    "spf-void-lookups": "3 void lookups through macros"}),
+    # review D4: the relay matches first, yet the MX hosts' address lookups are void (4.6.4)
+    "mxvoid": ([f"v=spf1 ip4:{IP4} ip6:{IP6} mx:e3.spfrec.test -all"],
+               {"spf-void-lookups": "fail"},
+               {"spf-void-lookups": "3 void lookups (names that answer nothing)"}),
+    # review D5: an included record with a term that does not parse
+    "badinc": ([f"v=spf1 ip4:{IP4} ip6:{IP6} include:e65b.spfrec.test -all"],
+               {"spf": "fail", "spf-include": "fail"},
+               {"spf-include": "include:e65b.spfrec.test: its record \"v=spf1 ip4:192.0.2.65 "
+                               "ip4:192.0.2.300 -all\" does not parse"}),
 }
 # the records published for the merges
 MERGES = {
@@ -140,7 +149,8 @@ def spfrec_zone(merged=None, extra=()):
     """The spfrec.test zone; merged {name: record} replaces those names' SPF records;
     extra: more zone lines (the _spfN names dns spf says to publish)."""
     recs = [f"mail IN A {IP4}", f"mail IN AAAA {IP6}", "@ IN MX 10 mail.spfrec.test.",
-            "out.m1 IN A 192.0.2.10", "strict9 IN TXT \"v=spf1 ip4:203.0.113.9 -all\"",
+            "out.m1 IN A 192.0.2.10", "e3 IN MX 1 nx1.spfrec.test.", "e3 IN MX 2 nx2.spfrec.test.",
+            "e3 IN MX 3 nx3.spfrec.test.", "e65b IN TXT \"v=spf1 ip4:192.0.2.65 ip4:192.0.2.300 -all\"", "strict9 IN TXT \"v=spf1 ip4:203.0.113.9 -all\"",
             *extra,
             f"plain IN TXT \"v=spf1 ip4:{IP4} ip6:{IP6} -all\"",
             "plaintxt IN TXT \"google-site-verification=abc\"",
