@@ -439,7 +439,7 @@ samples_in(const char *record, spf_fetch_fn fetch, void *ctx, struct spf_ip *out
 
 		if (term_sample(m, &out[n]))
 			n++;
-		else if ((m->kind == TK_INCLUDE || m->kind == TK_REDIRECT) &&
+		else if ((m->kind == TK_INCLUDE || m->kind == TK_REDIRECT) && fetch != NULL &&
 		         target_of(m, target, sizeof target) &&
 		         fetch(ctx, target, &rec, why, sizeof why) == 0) {
 			n = samples_in(rec, fetch, ctx, out, max, n, depth + 1);
