@@ -78,4 +78,12 @@ bool mxdkim_key_world_readable(const struct mxdkim_key *k); /* file mode has any
  */
 int mxdkim_key_txt(const struct mxdkim_key *k, char **value, char *err, size_t errlen);
 
+/*
+ * Decode len bytes of base64 (a key record's p=, RFC 6376 3.6.1), ignoring
+ * whitespace and tolerating missing padding. Returns a malloc'ed buffer
+ * (its length in *outlen; at least one byte is allocated even for empty
+ * input), or NULL with errno EINVAL (not base64) or ENOMEM.
+ */
+unsigned char *mxdkim_b64_decode(const char *in, size_t len, size_t *outlen);
+
 #endif

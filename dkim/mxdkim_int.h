@@ -42,14 +42,6 @@ int mxdkim_fail(char *err, size_t errlen, const char *fmt, ...)
 char *mxdkim_b64_encode(const unsigned char *in, size_t len);
 
 /*
- * Decode len bytes of base64, ignoring whitespace and tolerating missing
- * padding. Returns a malloc'ed buffer (its length in *outlen; at least one
- * byte is allocated even for empty input), or NULL with errno EINVAL (not
- * base64) or ENOMEM.
- */
-unsigned char *mxdkim_b64_decode(const char *in, size_t len, size_t *outlen);
-
-/*
  * true for a non-empty ASCII DNS name of at most 253 bytes: letters,
  * digits, '-', '_' and single dots between labels; a trailing dot is
  * accepted when allow_trailing_dot.

@@ -133,8 +133,8 @@ is_fws(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static char *
-trim(char *s)
+char *
+mxdkim_fws_trim(char *s)
 {
 	char *e;
 
@@ -154,7 +154,7 @@ parse_tags(char *s, struct tag *tags, int *ntags, char *why, size_t whylen)
 	int n = 0, i;
 
 	for (spec = strtok_r(s, ";", &save); spec != NULL; spec = strtok_r(NULL, ";", &save)) {
-		spec = trim(spec);
+		spec = mxdkim_fws_trim(spec);
 		if (*spec == '\0')
 			continue; /* a trailing ';' (or ';;') */
 		eq = strchr(spec, '=');
@@ -164,8 +164,8 @@ parse_tags(char *s, struct tag *tags, int *ntags, char *why, size_t whylen)
 		*eq = '\0';
 		if (n == TAGS_MAX)
 			return mxdkim_fail(why, whylen, "more than %d tags", TAGS_MAX);
-		tags[n].name = trim(spec);
-		tags[n].value = trim(eq + 1);
+		tags[n].name = mxdkim_fws_trim(spec);
+		tags[n].value = mxdkim_fws_trim(eq + 1);
 		if (tags[n].name[0] == '\0')
 			return mxdkim_fail(why, whylen, "not a DKIM tag-list: a tag has no name");
 		for (i = 0; i < n; i++)
@@ -197,7 +197,7 @@ list_has(const char *list, const char *want1, const char *want2)
 
 	snprintf(buf, sizeof buf, "%s", list);
 	for (item = strtok_r(buf, ":", &save); item != NULL; item = strtok_r(NULL, ":", &save)) {
-		item = trim(item);
+		item = mxdkim_fws_trim(item);
 		if (strcasecmp(item, want1) == 0 || (want2 != NULL && strcasecmp(item, want2) == 0))
 			return true;
 	}

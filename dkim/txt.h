@@ -42,4 +42,11 @@ int mxdkim_txt_zone_line(const char *selector, const char *domain, const char *v
 int mxdkim_txt_matches(const struct mxdkim_key *k, const char *published_txt, char *why,
                        size_t whylen);
 
+/*
+ * s (modified) without the FWS (space, tab, CR, LF; RFC 6376 3.2) at either
+ * end: the trailing FWS is cut with a NUL, the result points past the
+ * leading FWS. How a tag-list's names and values are read.
+ */
+char *mxdkim_fws_trim(char *s);
+
 #endif

@@ -179,6 +179,32 @@ tlsrpt_warn_unsigned(const struct config *c, const struct dkimsign *dk)
 	        from);
 }
 
+/*
+ * mxrelay-sendmail gives bare names ("root", its default sender USER) the
+ * domain local_sender, else the hostname. A hostname without a dot is no
+ * mail domain: mail from root@HOST cannot be answered and its bounces are
+ * lost (issue 15). Said on stderr by -n (fp), else in the log (a warning
+ * once a configuration file is in use).
+ */
+static void
+local_sender_warn(const struct config *c, FILE *fp)
+{
+	if (c->local_sender != NULL || strchr(c->hostname, '.') != NULL)
+		return;
+	if (fp != NULL)
+		fprintf(fp,
+		        "mxrelayd: hostname %s has no dot: mxrelay-sendmail's default sender "
+		        "USER@%s has no mailbox and bounces to it are lost; set local_sender = "
+		        "DOMAIN (or hostname = a fully qualified name)\n",
+		        c->hostname, c->hostname);
+	else /* the embedded default (a first try) starts free of warnings, as tlsrpt's does */
+		log_msg(c->path != NULL ? LOG_LVL_WARN : LOG_LVL_INFO,
+		        "event=local_sender_missing hostname=%s note=\"no dot in hostname: "
+		        "mxrelay-sendmail's default sender USER@%s has no mailbox; set local_sender "
+		        "= DOMAIN\"",
+		        c->hostname, c->hostname);
+}
+
 /* Check everything -n can check without binding: config, the account, credentials, certificates. */
 static int
 check_only(const char *path)
@@ -206,6 +232,7 @@ check_only(const char *path)
 		        "them DKIM-signed); https: reports are still posted\n",
 		        from);
 	dkimsign_unref(dk);
+	local_sender_warn(c, stderr);
 	for (struct listener_conf *l = c->listeners; l; l = l->next) {
 		struct tls_listener t;
 		if (l->tls == LTLS_NONE || l->cert == NULL)
@@ -417,6 +444,7 @@ start(struct server *srv, char *err, size_t errlen)
 	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0) /* keys are root-only */
 		return -1;
 	tlsrpt_warn_unsigned(c, srv->dkim);
+	local_sender_warn(c, NULL);
 	srv->client_tls = smtpc_tls_ctx_new(c, err, errlen); /* so may tls_client_key be */
 	if (srv->client_tls == NULL)
 		return -1;

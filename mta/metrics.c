@@ -86,6 +86,11 @@ static const struct family f_sts_fetch = {
     "mxrelay_sts_fetch_total", "counter",
     "MTA-STS policy fetches (RFC 8461 3.3), by result: ok (a valid policy) or error."};
 
+static const struct family f_rate_limited = {
+    "mxrelay_rate_limited_total", "counter",
+    "MAIL and RCPT commands refused with 451 4.7.1 by a rate_limit rule, by the limit reached: "
+    "messages or recipients per hour."};
+
 static const struct counter_def counters[M__COUNT] = {
     [M_SESSIONS_TOTAL] = {&f_sessions_total, NULL},
     [M_ACCEPTED] = {&f_accepted, NULL},
@@ -129,6 +134,8 @@ static const struct counter_def counters[M__COUNT] = {
     [M_OUT_TLSF_STS_WEBPKI] = {&f_out_tlsf, "result=\"sts-webpki-invalid\""},
     [M_STS_FETCH_OK] = {&f_sts_fetch, "result=\"ok\""},
     [M_STS_FETCH_ERR] = {&f_sts_fetch, "result=\"error\""},
+    [M_RATE_LIMITED_MSGS] = {&f_rate_limited, "limit=\"messages\""},
+    [M_RATE_LIMITED_RCPTS] = {&f_rate_limited, "limit=\"recipients\""},
 };
 
 static const struct hist_def hists[H__COUNT] = {

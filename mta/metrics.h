@@ -65,6 +65,8 @@ enum metric_counter {
 	M_OUT_TLSF_STS_WEBPKI,
 	M_STS_FETCH_OK, /* MTA-STS policy fetches (delivery/sts.c): a valid policy */
 	M_STS_FETCH_ERR, /* ... or none (HTTPS failure, invalid policy) */
+	M_RATE_LIMITED_MSGS,  /* MAIL refused by a rate_limit (smtpd/ratelimit.c), per limit */
+	M_RATE_LIMITED_RCPTS, /* RCPT refused by a rate_limit */
 	M__COUNT
 };
 

@@ -103,6 +103,10 @@ static const struct reply_def table[R__COUNT] = {
     [R_LITERAL_NO_ROUTE] = {550, "5.1.2", RC_NONE,
                             "<%s>: Address literals are not relayed (no route for them)"},
     [R_TOO_MANY_RCPTS] = {452, "4.5.3", RC_NONE, "Too many recipients"},
+    /* RFC 3463 4.7.1: delivery not authorized, message refused (here: for now) */
+    [R_RATE_LIMITED] = {451, "4.7.1", RC_POLICY,
+                        "Rate limit reached: at most %s %s per hour for %s (rate_limit, config "
+                        "line %s); try again after %s"},
     [R_DATA_START] = {354, "", RC_NONE, "End data with <CR><LF>.<CR><LF>"},
     [R_DATA_ARGS] = {501, "5.5.4", RC_NONE, "DATA takes no arguments"},
     [R_NO_RCPTS] = {554, "5.5.1", RC_NONE, "No valid recipients"},

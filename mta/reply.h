@@ -94,6 +94,7 @@ enum reply_id {
 	R_RELAY_DENIED,        /* 554 5.7.1 <ADDR>: Relay access denied */
 	R_LITERAL_NO_ROUTE,    /* 550 5.1.2 <ADDR>: address literal without a route */
 	R_TOO_MANY_RCPTS,      /* 452 4.5.3 */
+	R_RATE_LIMITED,        /* 451 4.7.1 rate_limit WHO: N messages|recipients per hour; after TIME */
 	R_DATA_START,          /* 354 End data with <CR><LF>.<CR><LF> */
 	R_DATA_ARGS,           /* 501 5.5.4 */
 	R_NO_RCPTS,            /* 554 5.5.1 No valid recipients */

@@ -35,6 +35,10 @@ int ctl_dns_spf_eval(int argc, char **argv);
 int ctl_audit(int argc, char **argv);
 void ctl_audit_usage(FILE *f);
 
+/* m365: the Exchange Online PowerShell for the migration (tools/ctl_m365.c) */
+int ctl_m365(int argc, char **argv);
+void ctl_m365_usage(FILE *f);
+
 /* stats: a summary of the daemon's metrics endpoint (tools/ctl_stats.c) */
 int ctl_stats(int argc, char **argv);
 void ctl_stats_usage(FILE *f);

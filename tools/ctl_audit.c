@@ -13,6 +13,7 @@
  * Within a class, the most recently seen first.
  */
 #include "tools/ctl.h"
+#include "tools/ctl_exo.h"
 #include "tools/json.h"
 
 #include <getopt.h>
@@ -45,6 +46,7 @@ ctl_audit_usage(FILE *f)
 	      "      without AUTH or TLS, then the rest; with TLS, AUTH, senders, counts.\n"
 	      "      --since 7d   only clients seen in the last 7 days (s, m, h, d, w)\n",
 	      f);
+	ctl_audit_exo_usage(f);
 }
 
 static int
@@ -322,6 +324,8 @@ ctl_audit(int argc, char **argv)
 	size_t n = 0;
 	int stop, rc;
 
+	if (argc > 1 && ctl_audit_exo_cmd(argv[1]))
+		return ctl_audit_exo_run(argc - 1, argv + 1);
 	rc = parse_args(argc, argv, &o, &stop);
 	if (stop)
 		return rc;

@@ -125,12 +125,12 @@ int rot_replace_config(const char *conf, const char *old, size_t oldlen, const c
                        char *bak, size_t baklen, char *err, size_t errlen);
 
 /*
- * The TXT record at name, asked through the config's resolver settings
- * (dns_servers, dns_timeout_ms, dns_tries: the daemon's own c-ares lookup).
+ * The TXT record at name, asked through tools/dnsq with the config's resolver
+ * settings (dns_servers, dns_timeout_ms, dns_tries: ctl_load_config sets them).
  * 0 with *txt malloc'ed (exactly one record); -1 with why (no record, more
  * than one, lookup failure).
  */
-int rot_lookup_txt(const struct config *c, const char *name, char **txt, char *why, size_t whylen);
+int rot_lookup_txt(const char *name, char **txt, char *why, size_t whylen);
 
 /*
  * Tell a running mxrelayd to reload: its pid from INFO on the config's

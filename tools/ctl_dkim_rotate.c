@@ -411,7 +411,7 @@ check_published(const struct rot_run *r)
 
 		snprintf(name, sizeof name, "%s._domainkey.%s", k->selector, r->domain);
 		if (mxdkim_key_load(&key, k->path, why, sizeof why) != 0 ||
-		    rot_lookup_txt(r->c, name, &txt, why, sizeof why) != 0 ||
+		    rot_lookup_txt(name, &txt, why, sizeof why) != 0 ||
 		    mxdkim_txt_matches(key, txt, why, sizeof why) != 0) {
 			printf("not ready: %s: %s\n", name, why);
 			rc = -1;

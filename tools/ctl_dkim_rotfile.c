@@ -1,10 +1,10 @@
 /*
  * ctl_dkim_rotfile: the files and peers `dkim rotate` touches: its state
  * file, the atomic config rewrite (postconf -e style: temp file, same owner
- * and mode, a .bak, rename), the TXT lookup through the daemon's own c-ares
- * resolver (dns/, so dns_servers of the config is honoured exactly as the
- * daemon's dkim_require_published check does), and the reload of a running
- * mxrelayd (INFO on its control socket for the pid, then SIGHUP).
+ * and mode, a .bak, rename), the TXT lookup (tools/dnsq on the config's
+ * dns_servers, the servers the daemon's dkim_require_published check asks),
+ * and the reload of a running mxrelayd (INFO on its control socket for the
+ * pid, then SIGHUP).
  *
  * Must never: change a file other than the config, the state file and
  * PATH.bak, nor install a config that does not load.
@@ -12,13 +12,12 @@
 #include "tools/ctl_dkim.h"
 #include "tools/ctlsock.h"
 #include "tools/json.h"
-#include "dns/dns.h"
+#include "tools/dnsq.h"
 #include "mta/shared/config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,96 +323,27 @@ rot_append(char **buf, size_t *len, const char *s, size_t n)
 	(*buf)[*len] = '\0';
 }
 
-/* ---- DNS: the daemon's resolver (dns/), driven by a blocking poll loop ---- */
-
-struct txt_wait {
-	struct pollfd fds[16];
-	int nfds;
-	bool done;
-	enum dns_status status;
-	char reason[256];
-	char *txt;
-	size_t n;
-};
-
-static void
-on_sock(void *arg, int fd, bool readable, bool writable)
-{
-	struct txt_wait *w = arg;
-	int i;
-
-	for (i = 0; i < w->nfds && w->fds[i].fd != fd; i++)
-		;
-	if (!readable && !writable) {
-		if (i < w->nfds)
-			w->fds[i] = w->fds[--w->nfds];
-		return;
-	}
-	if (i == w->nfds) {
-		if (w->nfds == (int)(sizeof w->fds / sizeof w->fds[0]))
-			return;
-		w->nfds++;
-	}
-	w->fds[i].fd = fd;
-	w->fds[i].events = (short)((readable ? POLLIN : 0) | (writable ? POLLOUT : 0));
-}
-
-static void
-on_txt(void *arg, const struct dns_txt_result *res)
-{
-	struct txt_wait *w = arg;
-
-	w->done = true;
-	w->status = res->status;
-	w->n = res->n;
-	snprintf(w->reason, sizeof w->reason, "%s", res->reason);
-	if (res->status == DNS_OK && res->n == 1)
-		w->txt = strndup(res->txt[0].data, res->txt[0].len);
-}
+/* ---- DNS: tools/dnsq, on the config's dns_servers (set by ctl_load_config) ---- */
 
 int
-rot_lookup_txt(const struct config *c, const char *name, char **txt, char *why, size_t whylen)
+rot_lookup_txt(const char *name, char **txt, char *why, size_t whylen)
 {
-	struct dns_opts o = {0};
-	struct txt_wait w = {0};
-	struct dns *d;
+	struct dnsq_list l;
+	enum dnsq_status st = dnsq_txt(name, &l);
 
 	*txt = NULL;
-	o.servers = c->dns_servers;
-	o.timeout_ms = (int)c->dns_timeout_ms;
-	o.tries = (int)c->dns_tries;
-	o.cache_size = -1;
-	if ((d = dns_new(&o, on_sock, NULL, &w, why, whylen)) == NULL)
-		return -1;
-	if (dns_resolve_txt(d, name, on_txt, &w) == NULL) {
-		snprintf(why, whylen, "cannot look up %s: %s", name, strerror(errno));
-		dns_free(d);
-		return -1;
-	}
-	while (!w.done) {
-		int ms = dns_next_timeout(d);
-
-		if (ms == 0 || poll(w.fds, (nfds_t)w.nfds, ms < 0 ? 1000 : ms) == 0) {
-			dns_timeouts(d);
-			continue;
-		}
-		for (int i = 0; i < w.nfds; i++)
-			if (w.fds[i].revents != 0)
-				dns_process(d, w.fds[i].fd,
-				            (w.fds[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0,
-				            (w.fds[i].revents & POLLOUT) != 0);
-	}
-	dns_free(d);
-	if (w.status == DNS_NXDOMAIN)
+	if (st == DNSQ_NXDOMAIN || st == DNSQ_NODATA)
 		snprintf(why, whylen, "no TXT record at %s (not published yet?)", name);
-	else if (w.status != DNS_OK)
-		snprintf(why, whylen, "DNS lookup failed: %s", w.reason);
-	else if (w.n != 1)
+	else if (st != DNSQ_OK)
+		snprintf(why, whylen, "%s", dnsq_strerror(st));
+	else if (l.n != 1)
 		snprintf(why, whylen,
-		         "%zu TXT records at %s: publish exactly one (RFC 6376 3.6.2.2)", w.n,
+		         "%zu TXT records at %s: publish exactly one (RFC 6376 3.6.2.2)", l.n,
 		         name);
-	*txt = w.txt;
-	return w.txt != NULL ? 0 : -1;
+	else if ((*txt = strdup(l.v[0])) == NULL)
+		snprintf(why, whylen, "out of memory");
+	dnsq_list_free(&l);
+	return *txt != NULL ? 0 : -1;
 }
 
 /* ---- reload ---- */

@@ -33,7 +33,8 @@ ctl_queue_usage(FILE *f)
 {
 	fputs(
 	    "  queue [-c FILE | --socket PATH] [--json] list [--limit N] | show ID |\n"
-	    "         summary | flush [ID|DOMAIN] | hold ID | release ID | delete ID | bounce ID\n"
+	    "         summary | flush [ID|DOMAIN] | hold ID | release ID | delete ID | bounce ID |\n"
+	    "         bounce-digest\n"
 	    "      work on the running daemon's queue through its control socket:\n"
 	    "      list      messages, oldest first (--limit N, default 1000)\n"
 	    "      show      one message with every recipient's state and last reply\n"
@@ -43,6 +44,7 @@ ctl_queue_usage(FILE *f)
 	    "      release   undo hold: the message is tried at once\n"
 	    "      delete    remove a message from the queue, without notice\n"
 	    "      bounce    fail its pending recipients (5.0.0) and send the sender a DSN\n"
+	    "      bounce-digest  send the bounce owners' digests due now (bounce_owner ... digest)\n"
 	    "      the socket is control_socket of FILE (default " CTL_DEFAULT_CONF
 	    " if present, else the built-in default); root or group mxrelay may use it\n",
 	    f);
@@ -319,6 +321,7 @@ build_line(int argc, char **argv, const struct qopts *o, char *line, size_t len)
 	    {"list", "LIST", 0},     {"show", "SHOW", 1},     {"summary", "SUMMARY", 0},
 	    {"flush", "FLUSH", -1},  {"hold", "HOLD", 1},     {"release", "RELEASE", 1},
 	    {"delete", "DELETE", 1}, {"bounce", "BOUNCE", 1},
+	    {"bounce-digest", "BOUNCE-DIGEST", 0},
 	};
 	size_t i;
 	int n = argc - 1;
@@ -396,6 +399,9 @@ print_reply(const char *cmd, const struct json *doc)
 		print_show(doc);
 	else if (strcmp(cmd, "summary") == 0)
 		print_summary(doc);
+	else if (strcmp(cmd, "bounce-digest") == 0)
+		printf("bounce digests queued: %lld, refused: %lld\n",
+		       (long long)json_geti(doc, "digests", 0), (long long)json_geti(doc, "refused", 0));
 	else
 		print_change(strcmp(cmd, "flush") == 0     ? "flushed"
 		             : strcmp(cmd, "hold") == 0    ? "held"

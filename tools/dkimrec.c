@@ -10,6 +10,9 @@
  */
 #include "tools/dkimrec.h"
 
+#include "dkim/keys.h"
+#include "dkim/txt.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,19 +51,6 @@ is_fws(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static char *
-trim(char *s)
-{
-	char *e;
-
-	while (is_fws(*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && is_fws(e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 /* RFC 6376 3.2: tag-name = ALPHA *ALNUMPUNC */
 static bool
 name_ok(const char *s)
@@ -95,7 +85,7 @@ split_tags(char *s, struct tag *tags, int *ntags, struct dkimrec *r)
 		end = strchr(spec, ';');
 		if (end != NULL)
 			*end++ = '\0';
-		spec = trim(spec);
+		spec = mxdkim_fws_trim(spec);
 		if (*spec == '\0')
 			continue; /* a trailing ';' */
 		eq = strchr(spec, '=');
@@ -105,8 +95,8 @@ split_tags(char *s, struct tag *tags, int *ntags, struct dkimrec *r)
 			return false;
 		}
 		*eq = '\0';
-		tags[n].name = trim(spec);
-		tags[n].value = trim(eq + 1);
+		tags[n].name = mxdkim_fws_trim(spec);
+		tags[n].value = mxdkim_fws_trim(eq + 1);
 		if (!name_ok(tags[n].name) || !value_ok(tags[n].value)) {
 			note(r, true, "not a DKIM tag-list: bad tag \"%.40s\" (RFC 6376 3.2)",
 			     tags[n].name);
@@ -159,57 +149,6 @@ list_has(const char *list, const char *want1, const char *want2)
 		p = *e ? e + 1 : e;
 	}
 	return false;
-}
-
-static int
-b64_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/*
- * Decode base64 with FWS anywhere (RFC 6376 3.6.1 p=); padding optional.
- * Returns a malloc'ed buffer (length in *outlen), NULL when not base64.
- */
-static unsigned char *
-b64_decode(const char *in, size_t *outlen)
-{
-	unsigned char *out = malloc(strlen(in) / 4 * 3 + 3);
-	unsigned acc = 0, nbits = 0, pad = 0;
-	size_t o = 0, nchars = 0;
-
-	if (out == NULL)
-		return NULL;
-	for (; *in; in++) {
-		int v = b64_val(*in);
-
-		if (is_fws(*in))
-			continue;
-		if (*in == '=' && ++pad <= 2)
-			continue;
-		if (v < 0 || pad > 0)
-			goto bad; /* not base64, or data after the padding */
-		acc = (acc << 6) | (unsigned)v;
-		nchars++;
-		if ((nbits += 6) >= 8) {
-			nbits -= 8;
-			out[o++] = (unsigned char)(acc >> nbits);
-			acc &= (1u << nbits) - 1;
-		}
-	}
-	if (nchars % 4 == 1 || (pad > 0 && (nchars + pad) % 4 != 0))
-		goto bad;
-	*outlen = o;
-	return out;
-bad:
-	free(out);
-	return NULL;
 }
 
 /* p= of a k=rsa record: a SubjectPublicKeyInfo of >= 1024 bits (RFC 8301 3.2). */
@@ -279,7 +218,7 @@ check_p(struct dkimrec *r, const char *p, size_t txtlen)
 		note(r, true, "no p= tag (it is required, RFC 6376 3.6.1)");
 		return;
 	}
-	der = b64_decode(p, &len);
+	der = mxdkim_b64_decode(p, strlen(p), &len);
 	if (der == NULL && txtlen == TXT_STRING_MAX) {
 		note(r, true,
 		     "p= is cut short: the record is exactly 255 bytes, only the first "

@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"stats", ctl_stats},
     {"queue", ctl_queue},
     {"tls", ctl_tls},
+    {"m365", ctl_m365},
 };
 
 static void
@@ -38,6 +39,7 @@ usage(FILE *f)
 	ctl_stats_usage(f);
 	ctl_queue_usage(f);
 	ctl_tls_usage(f);
+	ctl_m365_usage(f);
 }
 
 int

@@ -6,15 +6,16 @@
  *
  *   -t          recipients from To, Cc and Bcc too (Bcc is always removed)
  *   -i, -oi     a line with a single "." does not end the message
- *   -f SENDER   envelope sender (also -r); default USER@HOSTNAME
+ *   -f SENDER   envelope sender (also -r); default USER@DOMAIN
  *   -F NAME     full name for the From header added when the message has none
  *   -C FILE     mxrelayd's configuration (for submit_socket)
  *   -oX..., -v, -N, -R, -B, -U, -h N, -p, -V, -X, -bm   accepted, ignored
  *   --help (or -h alone), --version
  *
  * The socket: submit_socket of -C FILE, else $MXRELAY_SUBMIT_SOCKET, else
- * /var/lib/mxrelay/submit.sock. Bare names ("root") get "@" and the
- * daemon's hostname. Exit status as sendmail's (sysexits.h): 0 queued,
+ * /var/lib/mxrelay/submit.sock. Bare names ("root") get "@" and DOMAIN:
+ * the daemon's local_sender, else its hostname (a host name seldom has a
+ * mailbox: local_sender keeps cron's bounces from vanishing, issue 15). Exit status as sendmail's (sysexits.h): 0 queued,
  * 64 usage, 65 refused content, 67 bad address, 69 refused, 75 try later
  * (daemon not running or a temporary failure); a line on stderr says why.
  */
@@ -51,7 +52,7 @@ struct opts {
 };
 
 static struct {
-	char hostname[256];
+	char hostname[256]; /* the domain of bare names: local_sender, else the hostname */
 	unsigned long long max_size;
 	char path[4096];
 } daemon_info;
@@ -121,17 +122,20 @@ get_info(void)
 {
 	struct json *doc = ask("INFO\n", 5);
 	const char *host = json_gets(doc, "hostname"), *err = json_gets(doc, "error");
+	const char *local = json_gets(doc, "local_sender");
 
 	if (err)
 		die(EX_UNAVAILABLE, "mxrelayd refused: %s", err);
 	if (host == NULL || strlen(host) >= sizeof(daemon_info.hostname))
 		die(EX_UNAVAILABLE, "mxrelayd did not tell its hostname");
+	if (local != NULL && *local != '\0' && strlen(local) < sizeof(daemon_info.hostname))
+		host = local;
 	snprintf(daemon_info.hostname, sizeof(daemon_info.hostname), "%s", host);
 	daemon_info.max_size = (unsigned long long)json_geti(doc, "max_message_size", 35 << 20);
 	json_free(doc);
 }
 
-/* "root" -> "root@HOSTNAME"; anything with an '@' stays. malloc'd. */
+/* "root" -> "root@DOMAIN" (local_sender or hostname); anything with an '@' stays. malloc'd. */
 static char *
 qualify(const char *a)
 {

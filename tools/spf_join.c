@@ -12,7 +12,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,19 +25,6 @@ all_rank(char qual)
 }
 
 static const char *const all_text[] = {"+all", "?all", "~all", "-all"};
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Append " text" to *s (malloc'ed); false when out of memory. */
 static bool
@@ -216,7 +202,7 @@ part_record(const struct terms *t, size_t r, const char *domain, char *err, size
 		for (size_t k = 0; k + 2 < m->len; k++)
 			if (m->text[k] == '%' && m->text[k + 1] == '{' &&
 			    (m->text[k + 2] == 'd' || m->text[k + 2] == 'D')) {
-				fail(err, errlen,
+				spf_fail(err, errlen,
 				     "record %zu uses %.*s: %%{d} names the domain being checked, which "
 				     "changes once the record moves to a name of its own; merge by hand",
 				     r + 1, (int)m->len, m->text);
@@ -235,7 +221,7 @@ part_record(const struct terms *t, size_t r, const char *domain, char *err, size
 
 			if (w < 0 || (size_t)w >= sizeof buf) {
 				free(s);
-				fail(err, errlen, "record %zu: term too long", r + 1);
+				spf_fail(err, errlen, "record %zu: term too long", r + 1);
 				return NULL;
 			}
 			text = buf;
@@ -247,7 +233,7 @@ part_record(const struct terms *t, size_t r, const char *domain, char *err, size
 		}
 	}
 	if (s == NULL)
-		fail(err, errlen, "out of memory");
+		spf_fail(err, errlen, "out of memory");
 	return s;
 }
 
@@ -261,7 +247,7 @@ join_by_include(const struct terms *t, size_t n, const char *domain, struct spf_
 
 	if (n > SPF_JOIN_MAX || strlen(domain) > 240) {
 		free(s);
-		return fail(err, errlen, "too many records (%zu) or too long a domain to merge", n);
+		return spf_fail(err, errlen, "too many records (%zu) or too long a domain to merge", n);
 	}
 	for (size_t r = 0; r < n && s != NULL; r++) {
 		snprintf(out->part_name[r], sizeof out->part_name[r], "_spf%zu.%s", r + 1, domain);
@@ -279,7 +265,7 @@ join_by_include(const struct terms *t, size_t n, const char *domain, struct spf_
 	}
 	if (s == NULL || !put(&s, &len, out->all, strlen(out->all))) {
 		free(s);
-		return fail(err, errlen, "out of memory");
+		return spf_fail(err, errlen, "out of memory");
 	}
 	out->record = s;
 	out->by_include = true;
@@ -296,7 +282,7 @@ spf_join(const char *domain, const char *const *records, size_t n, spf_fetch_fn 
 	memset(out, 0, sizeof *out);
 	out->records = n;
 	if (t == NULL)
-		return fail(err, errlen, "out of memory");
+		return spf_fail(err, errlen, "out of memory");
 	for (size_t r = 0; r < n; r++) {
 		int rank;
 
@@ -304,7 +290,7 @@ spf_join(const char *domain, const char *const *records, size_t n, spf_fetch_fn 
 			goto done;
 		for (size_t i = 0; i < t[r].n; i++)
 			if (t[r].v[i].kind == TK_UNKNOWN) {
-				fail(err, errlen, "record %zu has an unknown term '%.*s'", r + 1,
+				spf_fail(err, errlen, "record %zu has an unknown term '%.*s'", r + 1,
 				     (int)t[r].v[i].len, t[r].v[i].text);
 				goto done;
 			}
@@ -318,7 +304,7 @@ spf_join(const char *domain, const char *const *records, size_t n, spf_fetch_fn 
 	if (!out->why[0])
 		exp_agree(t, n, out->why, sizeof out->why);
 	if (!out->why[0])
-		rc = join_inline(t, n, out) == 0 ? 0 : fail(err, errlen, "out of memory");
+		rc = join_inline(t, n, out) == 0 ? 0 : spf_fail(err, errlen, "out of memory");
 	else
 		rc = join_by_include(t, n, domain, out, err, errlen);
 done:

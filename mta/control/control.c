@@ -45,6 +45,7 @@ struct ctl {
 	struct ctl_conn *conns;
 	unsigned nsubmits; /* connections that sent SUBMIT, until freed */
 	struct tlsrpt_job *rpt; /* the daily TLS reports (tlsrpt.c) */
+	struct bdigest_job *digest; /* bounce owners' daily digests (bdigest_job.c) */
 	uint64_t seq;
 };
 
@@ -94,6 +95,8 @@ ctl_info(struct ctl_conn *c, char *arg)
 	jw_obj(&w, NULL);
 	jw_str(&w, "version", CTL_VERSION);
 	jw_str(&w, "hostname", cfg->hostname);
+	if (cfg->local_sender != NULL) /* mxrelay-sendmail's domain for bare names (issue 15) */
+		jw_str(&w, "local_sender", cfg->local_sender);
 	jw_int(&w, "max_message_size", (int64_t)cfg->max_message_size);
 	jw_int(&w, "max_recipients", cfg->max_recipients);
 	jw_int(&w, "pid", (int64_t)getpid());
@@ -109,6 +112,12 @@ ctl_tls_reports(struct ctl_conn *c, char *arg)
 	tlsrpt_verb(c->ctl->rpt, c, arg);
 }
 
+static void
+ctl_bounce_digest(struct ctl_conn *c, char *arg)
+{
+	bdigest_verb(c->ctl->digest, c, arg);
+}
+
 static const struct verb {
 	const char *name;
 	void (*fn)(struct ctl_conn *c, char *arg);
@@ -120,6 +129,7 @@ static const struct verb {
     {"RELEASE", ctlq_release, true, false}, {"DELETE", ctlq_delete, true, false},
     {"BOUNCE", ctlq_bounce, true, false},   {"SUBMIT", submit_start, false, true},
     {"TLS-SEND-REPORTS", ctl_tls_reports, true, false},
+    {"BOUNCE-DIGEST", ctl_bounce_digest, true, false},
 };
 
 static void
@@ -379,6 +389,7 @@ ctl_open(struct server *srv, char *err, size_t errlen)
 		return NULL;
 	}
 	ctl->rpt = tlsrpt_job_new(srv);
+	ctl->digest = bdigest_job_new(srv);
 	log_info("event=ctl_ready control_socket=%s group=%s submit_socket=%s",
 	         srv->cfg->control_socket, gr ? CTL_GROUP : "(daemon's)", srv->cfg->submit_socket);
 	return ctl;
@@ -387,7 +398,7 @@ ctl_open(struct server *srv, char *err, size_t errlen)
 unsigned
 ctl_busy(const struct ctl *ctl)
 {
-	return ctl ? ctl->nsubmits + tlsrpt_busy(ctl->rpt) : 0;
+	return ctl ? ctl->nsubmits + tlsrpt_busy(ctl->rpt) + bdigest_busy(ctl->digest) : 0;
 }
 
 void
@@ -396,6 +407,7 @@ ctl_free(struct ctl *ctl)
 	if (ctl == NULL)
 		return;
 	tlsrpt_job_free(ctl->rpt);
+	bdigest_job_free(ctl->digest);
 	while (ctl->conns)
 		conn_free(ctl->conns);
 	for (int i = 0; i < 2; i++) {

@@ -39,4 +39,12 @@ void tlsrpt_verb(struct tlsrpt_job *job, struct ctl_conn *c, char *arg);
 /* 1 while a run is under way (the drain waits: it stops at its next step), else 0 */
 unsigned tlsrpt_busy(const struct tlsrpt_job *job);
 
+/* bdigest_job.c: bounce owners' daily digests (issue 15; timer made here, freed by
+ * ctl_free) and the verb BOUNCE-DIGEST (its reply comes when the digests are queued) */
+struct bdigest_job;
+struct bdigest_job *bdigest_job_new(struct server *srv);
+void bdigest_job_free(struct bdigest_job *job);
+void bdigest_verb(struct bdigest_job *job, struct ctl_conn *c, char *arg);
+unsigned bdigest_busy(const struct bdigest_job *job);
+
 #endif

@@ -643,7 +643,8 @@ bounce_work(void *arg)
 	if (bounce_wanted(op->w->sender)) {
 		struct bounce_info bi = {op->hostname,    op->w->qid,  op->w->sender,
 		                         op->w->received, 0,           br,
-		                         op->w->nrcpts,   op->w->body, op->w->body_len};
+		                         op->w->nrcpts,   op->w->body, op->w->body_len,
+		                         NULL /* bounce_owner: not for admin bounces yet */};
 		if (bounce_build(&bi, &op->dsn, &op->dsn_len, op->err, sizeof(op->err)) != 0)
 			op->dsn = NULL; /* logged on the loop; the recipients still fail */
 	}

@@ -368,6 +368,26 @@ rcpt_status(const struct bounce_info *bi, const struct bounce_rcpt *r)
 	return bi->delayed ? "4.0.0" : "5.0.0";
 }
 
+/* bounce_owner: why this notice reaches the owner and not the sender. */
+static void
+part_owner(struct obuf *b, const struct bounce_info *bi)
+{
+	struct obuf line = {0};
+
+	ob_str(&line, "You receive this notice as the bounce owner of this sender: the message "
+	              "was sent as <");
+	clean(&line, bi->orig_sender, ESC_TEXT, 512);
+	ob_str(&line, ">, and the relay's bounce_owner setting sends its delivery notices to <");
+	clean(&line, bi->owner, ESC_TEXT, 512);
+	ob_str(&line, "> instead of the envelope sender.");
+	if (line.oom)
+		b->oom = 1;
+	else
+		wrap(b, line.p, 0, "");
+	ob_str(b, "\r\n\r\n");
+	free(line.p);
+}
+
 /* Part 1: what a person reads. */
 static void
 part_text(struct obuf *b, const struct bounce_info *bi, const char *date)
@@ -385,6 +405,8 @@ part_text(struct obuf *b, const struct bounce_info *bi, const char *date)
 		ob_str(b, "Your message could not be delivered to the recipients listed below.\r\n"
 		          "The mail system has given up on them. The headers of your message\r\n"
 		          "are attached.\r\n\r\n");
+	if (bi->owner != NULL)
+		part_owner(b, bi);
 	ob_str(b, "Queue ID: ");
 	clean(b, bi->qid ? bi->qid : "-", ESC_TEXT, 64);
 	ob_fmt(b, "\r\nArrived: %s\r\n", date);
@@ -594,7 +616,7 @@ put_headers(struct obuf *b, const struct bounce_info *bi, const char *now, const
 	char rnd[17], stamp[32], *qid;
 
 	ob_fmt(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", bi->hostname);
-	put_to(b, bi->orig_sender);
+	put_to(b, bi->owner != NULL ? bi->owner : bi->orig_sender);
 	ob_fmt(b, "Subject: %s\r\n",
 	       bi->delayed ? "Delayed Mail (still being retried)"
 	                   : "Undelivered Mail Returned to Sender");

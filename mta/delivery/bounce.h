@@ -7,7 +7,8 @@
  * the result as a new message (spool_update.bounce) with:
  *   - the NULL envelope sender "" (RFC 5321 4.5.5, RFC 3464 2), so a DSN
  *     can never cause another DSN;
- *   - the original envelope sender as the only recipient;
+ *   - the original envelope sender as the only recipient (or the owner
+ *     address of a bounce_owner rule, bounce_info.owner);
  *   - only when bounce_wanted(original sender) says so: a message whose
  *     sender is "" (a bounce itself) or MAILER-DAEMON@... is never bounced,
  *     or two relays could bounce a message back and forth for ever.
@@ -48,6 +49,9 @@ struct bounce_info {
 	size_t nrcpts;    /* at least 1 */
 	const char *orig; /* original message (headers + body), may be NULL */
 	size_t orig_len;
+	/* bounce_owner (issue 15): NULL, or the address the DSN goes to instead
+	 * of orig_sender: it is the To, and the text says why */
+	const char *owner;
 };
 
 /*

@@ -26,6 +26,8 @@
 
 #include "mta/async.h"
 #include "mta/delivery/bounce.h"
+#include "mta/delivery/bowner.h"
+#include "mta/delivery/bdigest.h"
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/shared/config.h"
 #include "mta/shared/addr.h"
@@ -187,6 +189,34 @@ backoff(const struct config *c, int attempts)
 	return (time_t)d;
 }
 
+/* event=bounce; with a bounce_owner rule, also the sender and the rule (new fields). */
+static void
+bounce_logged(struct djob *j, const struct bounce_owner_conf *bo, size_t n)
+{
+	char qa[300], qs[300], who[300];
+
+	if (bo == NULL) {
+		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", j->w->qid,
+		         j->bounce.qid, LOG_Q(qa, j->w->sender), n);
+		return;
+	}
+	config_who_text(&bo->who, who, sizeof(who));
+	log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu sender=\"<%s>\" "
+	         "bounce_owner=\"%s\" line=%d",
+	         j->w->qid, j->bounce.qid, LOG_Q(qa, bo->address), n, LOG_Q(qs, j->w->sender), who,
+	         bo->line);
+}
+
+/* bounce_owner ... digest: the failures wait for the owner's daily digest (bdigest.h). */
+static void
+digest_note(struct djob *j, const struct bounce_owner_conf *bo, const struct bounce_rcpt *br,
+            size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		bdigest_add(bo->address, j->w->qid, j->w->sender, br[i].address,
+		            br[i].status ? br[i].status : "5.0.0", br[i].diagnostic);
+}
+
 /* One DSN for every failed recipient (RFC 3464). 0 / -1 (then no bounce). */
 static int
 make_bounce(struct djob *j)
@@ -195,7 +225,7 @@ make_bounce(struct djob *j)
 	struct bounce_rcpt *br = xcalloc(j->w->nrcpts, sizeof(*br));
 	char(*mta)[256] = xcalloc(j->w->nrcpts, sizeof(*mta));
 	size_t i, n = 0, len;
-	char err[256], qa[300];
+	char err[256];
 	int rc;
 
 	for (i = 0; i < j->w->nrcpts; i++) {
@@ -211,16 +241,20 @@ make_bounce(struct djob *j)
 		br[n].diagnostic = r->reply;
 		n++;
 	}
+	/* bounce_owner (issue 15): a device sender without a mailbox has an owner */
+	const struct bounce_owner_conf *bo = bowner_find(c, j->w->auth_user, j->w->client_ip);
+	const char *to = bo != NULL ? bo->address : j->w->sender;
 	struct bounce_info bi = {c->hostname, j->w->qid, j->w->sender, j->w->received, 0,
-	                         br,          n,         j->w->body,   j->w->body_len};
+	                         br,          n,         j->w->body,   j->w->body_len, NULL};
+	bi.owner = bo != NULL ? bo->address : NULL;
 	rc = n ? bounce_build(&bi, &j->bounce_body, &len, err, sizeof(err)) : -1;
 	if (rc == 0) {
-		bounce_msg_in(&j->bounce, &j->bounce_rcpt, j->w->sender, j->bounce_body, len,
-		              time(NULL));
+		bounce_msg_in(&j->bounce, &j->bounce_rcpt, to, j->bounce_body, len, time(NULL));
 		j->has_bounce = true;
-		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", j->w->qid,
-		         j->bounce.qid, LOG_Q(qa, j->w->sender), n);
-	} else if (n) {
+		bounce_logged(j, bo, n);
+	}
+	if (bo != NULL && bo->digest)
+		digest_note(j, bo, br, n); else if (n) {
 		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
 	}
 	free(br);

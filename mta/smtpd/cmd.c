@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mta/shared/config.h"
+#include "mta/intake/audit.h"
 #include "mta/intake/intake.h"
 #include "mta/shared/addr.h"
 #include "mta/shared/creds.h"
@@ -17,6 +19,7 @@
 #include "mta/shared/util.h"
 #include "mta/metrics.h"
 #include "mta/smtpd/parse.h"
+#include "mta/smtpd/ratelimit.h"
 
 #define F_PRE_HELO 0x01 /* allowed before HELO/EHLO */
 #define F_PRE_TLS 0x02  /* allowed before STARTTLS where TLS is required */
@@ -130,6 +133,40 @@ mail_paused(struct session *s, const char *addr)
 	return 1;
 }
 
+/*
+ * rate_limit rules (smtpd/ratelimit.c): count msgs messages and rcpts
+ * recipients; 1 when a rule is at its limit (451 4.7.1 sent, logged,
+ * counted in the audit and metrics), else 0. Only clients that may relay
+ * reach here, so a stranger's MAIL never fills the counter table.
+ */
+static int
+rate_limited(struct session *s, unsigned msgs, unsigned rcpts)
+{
+	struct ratelimit_client cl = {s->auth_user, s->lis->conf->name,
+	                              (const struct sockaddr *)&s->peer, s->ip};
+	struct ratelimit_hit hit;
+	char lim[16], line[16], when[32], qr[RATELIMIT_KEY_MAX + 40], qk[RATELIMIT_KEY_MAX + 40];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (s->srv->cfg->rate_limits == NULL || ratelimit_take(s->srv->cfg, &cl, msgs, rcpts, now,
+	                                                       &hit) == 0)
+		return 0;
+	snprintf(lim, sizeof(lim), "%u", hit.limit);
+	snprintf(line, sizeof(line), "%d", hit.line);
+	gmtime_r(&hit.free_at, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	smtpd_reply_id(s, R_RATE_LIMITED, lim, hit.what, hit.who, line,
+	               when);
+	metrics_inc(msgs ? M_RATE_LIMITED_MSGS : M_RATE_LIMITED_RCPTS);
+	audit_event(s->srv, s->ip, s->auth_user, AUDIT_EV_RATE_LIMITED);
+	log_warn("s=%s event=rate_limited ip=%s user=%s rule=\"%s\" line=%d key=\"%s\" limit=%s "
+	         "max=%u free_at=%s retry_in=%lld",
+	         s->id, s->ip, s->auth_user ? s->auth_user : "-", LOG_Q(qr, hit.rule), hit.line,
+	         LOG_Q(qk, hit.key), hit.what, hit.limit, when, (long long)(hit.free_at - now));
+	return 1;
+}
+
 static void
 cmd_mail(struct session *s, char *arg)
 {
@@ -175,6 +212,8 @@ cmd_mail(struct session *s, char *arg)
 		}
 	}
 	if (mail_paused(s, addr))
+		return;
+	if ((s->allowlisted || s->auth_user != NULL) && rate_limited(s, 1, 0))
 		return;
 	/* dkim_unsigned = refuse: say so at MAIL, before the client sends the data */
 	if (intake_sender_refusal(s->srv, addr) != R_NONE) {
@@ -240,6 +279,8 @@ cmd_rcpt(struct session *s, char *arg)
 	for (i = 0; i < s->nrcpts; i++)
 		if (strcmp(s->rcpts[i], addr) == 0)
 			break;
+	if (i == s->nrcpts && rate_limited(s, 0, 1))
+		return;
 	if (i == s->nrcpts) {
 		s->rcpts = xrealloc(s->rcpts, (s->nrcpts + 1) * sizeof(char *));
 		s->rcpts[s->nrcpts++] = xstrdup(addr);

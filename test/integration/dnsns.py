@@ -53,6 +53,26 @@ def txt_strings(value):
     return " ".join(f'"{c}"' for c in chunks)
 
 
+def nsd_conf(d, listen=("127.0.0.1",), port=53, hide_version=True):
+    """The server: and remote-control: clauses of an nsd.conf keeping its files in d, as lines;
+    listen: nsd's ip-address values (ADDRESS or ADDRESS@PORT). The zone: clauses follow."""
+    return (["server:"] + [f"    ip-address: {a}" for a in listen] + [
+        f"    port: {port}",
+        '    username: ""', '    chroot: ""', '    database: ""',
+        f'    zonesdir: "{d}"',
+        f'    zonelistfile: "{d}/zone.list"',
+        f'    xfrdfile: "{d}/xfrd.state"',
+        f'    xfrdir: "{d}"',
+        f'    pidfile: "{d}/nsd.pid"',
+        f'    logfile: "{d}/nsd.log"',
+        "    server-count: 1",
+        "    verbosity: 1",
+    ] + (["    hide-version: yes"] if hide_version else []) + [
+        "remote-control:",
+        "    control-enable: no",
+    ])
+
+
 class NetnsDns:
     def __init__(self, zones):
         """zones: {origin: zone file text} (see zone_text)."""
@@ -88,23 +108,7 @@ class NetnsDns:
 
     def _write_conf(self):
         d = self.dir
-        conf = [
-            "server:",
-            "    ip-address: 127.0.0.1",
-            "    port: 53",
-            '    username: ""', '    chroot: ""', '    database: ""',
-            f'    zonesdir: "{d}"',
-            f'    zonelistfile: "{d}/zone.list"',
-            f'    xfrdfile: "{d}/xfrd.state"',
-            f'    xfrdir: "{d}"',
-            f'    pidfile: "{d}/nsd.pid"',
-            f'    logfile: "{d}/nsd.log"',
-            "    server-count: 1",
-            "    verbosity: 1",
-            "    hide-version: yes",
-            "remote-control:",
-            "    control-enable: no",
-        ]
+        conf = nsd_conf(d)
         for origin, text in self.zones.items():
             fn = os.path.join(d, origin + ".zone")
             with open(fn, "w") as f:

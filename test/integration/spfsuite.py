@@ -238,13 +238,7 @@ class SuiteDns(dnsns.NetnsDns):
 
     def _write_conf(self):
         d = self.dir
-        conf = ["server:", "    ip-address: 127.0.0.1", "    port: 53",
-                '    username: ""', '    chroot: ""', '    database: ""',
-                f'    zonesdir: "{d}"', f'    zonelistfile: "{d}/zone.list"',
-                f'    xfrdfile: "{d}/xfrd.state"', f'    xfrdir: "{d}"',
-                f'    pidfile: "{d}/nsd.pid"', f'    logfile: "{d}/nsd.log"',
-                "    server-count: 1", "    verbosity: 1", "    hide-version: yes",
-                "remote-control:", "    control-enable: no"]
+        conf = dnsns.nsd_conf(d)
         for i, (apex, text) in enumerate(self.zones.items()):
             fn = os.path.join(d, f"zone{i}.zone")
             if text is not None:

@@ -35,6 +35,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dnstest  # noqa: E402
 import mxtest  # noqa: E402
 import mxpeers  # noqa: E402
 from mxpeers import ZONE, submit, events, wait_event  # noqa: E402
@@ -238,31 +239,17 @@ def verify_all(data, records, n):
     return out
 
 
-# Mail::DKIM (libmail-dkim-perl), the second verifier: every signature's result, one per line,
-# "s=SELECTOR a=ALGORITHM RESULT (DETAIL)". It asks the test's nsd for the keys.
-MAIL_DKIM = r"""
-use strict; use warnings;
-use Mail::DKIM::Verifier; use Mail::DKIM::DNS; use Net::DNS;
-my ($file, $port) = @ARGV;
-Mail::DKIM::DNS::resolver(Net::DNS::Resolver->new(nameservers => ['127.0.0.1'], port => $port,
-                                                  recurse => 0, retry => 2, udp_timeout => 5));
-open(my $fh, '<:raw', $file) or die "$file: $!";
-my $v = Mail::DKIM::Verifier->new();
-$v->load($fh);
-for my $sig ($v->signatures) {
-    printf "s=%s a=%s %s (%s)\n", $sig->selector, $sig->algorithm, $sig->result,
-        $sig->result_detail // '';
-}
-"""
-
-
 def mail_dkim(data):
-    """Mail::DKIM's result for each signature of data: {selector: (algorithm, result, detail)}."""
+    """Mail::DKIM's result for each signature of data: {selector: (algorithm, result, detail)}.
+
+    Mail::DKIM (libmail-dkim-perl) is the second verifier (dnstest.MAIL_DKIM); it asks the
+    test's nsd for the keys."""
     tmp = mxtest.tmpdir()
     path = os.path.join(tmp, "mail-dkim.eml")
     with open(path, "wb") as f:
         f.write(data)
-    p = mxtest.run(["perl", "-e", MAIL_DKIM, path, str(dkim_nsd().port)], timeout=60, check=0)
+    p = mxtest.run(["perl", "-e", dnstest.MAIL_DKIM, path, str(dkim_nsd().port)], timeout=60,
+                   check=0)
     out = {}
     for line in p.stdout.splitlines():
         m = re.match(r"s=(\S+) a=(\S+) (\S+) \((.*)\)$", line)

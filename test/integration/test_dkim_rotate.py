@@ -40,6 +40,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dnsns  # noqa: E402
+import dnstest  # noqa: E402
 import mxtest  # noqa: E402
 import mxpeers  # noqa: E402
 from mxpeers import ZONE  # noqa: E402
@@ -49,26 +51,6 @@ DOM = f"rot.{ZONE}"
 RCPT = f"someone@sink.{ZONE}"
 WEEK = 7 * 86400
 NOGROUP = grp.getgrnam("nogroup").gr_gid
-
-MAIL_DKIM = r"""
-use strict; use warnings;
-use Mail::DKIM::Verifier; use Mail::DKIM::DNS; use Net::DNS;
-my ($file, $port) = @ARGV;
-Mail::DKIM::DNS::resolver(Net::DNS::Resolver->new(nameservers => ['127.0.0.1'], port => $port,
-                                                  recurse => 0, retry => 2, udp_timeout => 5));
-open(my $fh, '<:raw', $file) or die "$file: $!";
-my $v = Mail::DKIM::Verifier->new();
-$v->load($fh);
-for my $sig ($v->signatures) {
-    printf "s=%s a=%s %s (%s)\n", $sig->selector, $sig->algorithm, $sig->result,
-        $sig->result_detail // '';
-}
-"""
-
-
-def txt_strings(value):
-    value = value.replace("\\", "\\\\").replace('"', '\\"')
-    return " ".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255))
 
 
 def printed_records(out):
@@ -114,7 +96,7 @@ class World:
     def zone(self):
         z = mxpeers.delivery_zone()
         for name, value in self.records.items():
-            z += f"{name[:-len('.' + ZONE)]} IN TXT {txt_strings(value)}\n"
+            z += f"{name[:-len('.' + ZONE)]} IN TXT {dnsns.txt_strings(value)}\n"
         return z
 
     def publish(self, records):
@@ -207,7 +189,8 @@ class World:
         path = os.path.join(self.tmp, "msg.eml")
         with open(path, "wb") as f:
             f.write(data)
-        p = mxtest.run(["perl", "-e", MAIL_DKIM, path, str(self.nsd.port)], timeout=60, check=0)
+        p = mxtest.run(["perl", "-e", dnstest.MAIL_DKIM, path, str(self.nsd.port)], timeout=60,
+                       check=0)
         rsa_sel = [s for s in selectors if s.endswith("r")]
         assert re.search(rf"^s={re.escape(rsa_sel[0])} a=rsa-sha256 pass ", p.stdout, re.M), \
             f"Mail::DKIM does not pass s={rsa_sel[0]}:\n{p.stdout}"
@@ -398,7 +381,7 @@ def test_switch_without_daemon():
     def zone(extra=()):
         z = mxpeers.delivery_zone()
         for name, value in list(old.items()) + list(extra):
-            z += f"{name[:-len('.' + ZONE)]} IN TXT {txt_strings(value)}\n"
+            z += f"{name[:-len('.' + ZONE)]} IN TXT {dnsns.txt_strings(value)}\n"
         return z
     nsd = mxpeers.Nsd(nsd_dir, {ZONE: zone()}).start()
     atexit.register(nsd.stop)

@@ -24,18 +24,17 @@ veth pair, whose both ends are inside.
   parsed strictly (bytes decoded as UTF-8 with errors raised).
 """
 
+import atexit
 import ipaddress
-import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsns  # noqa: E402
+import dnstest  # noqa: E402
 import mxtest  # noqa: E402
 
 CTL = mxtest.MXRELAYCTL
@@ -75,8 +74,6 @@ serve(sys.argv[2], True)
 class World:
     pass
 
-
-_world = None
 
 
 def rev4(ip, zone):
@@ -149,25 +146,14 @@ def build_zones(w):
     return zones
 
 
+@dnstest.once
 def world():
-    global _world
-    if isinstance(_world, mxtest.Skip):
-        raise _world
-    if _world is not None:
-        return _world
     w = World()
-    w.dir = tempfile.mkdtemp(prefix="mxdoctor-")
-    os.chmod(w.dir, 0o755)
-    import atexit
-    atexit.register(shutil.rmtree, w.dir, True)
+    w.dir = dnstest.world_dir("mxdoctor-")
     w.a_key, w.a_value = keygen(w, "a.test")
     w.b_key, w.b_value = keygen(w, "b.test")
     w.exo_key, w.exo_value = keygen(w, "exo.test")
-    try:
-        w.ns = dnsns.NetnsDns(build_zones(w)).start()
-    except mxtest.Skip as e:
-        _world = e
-        raise
+    w.ns = dnsns.NetnsDns(build_zones(w)).start()
     # a veth pair inside the namespace (no dummy driver here): the addresses on d0; frames
     # for BLACKHOLE go to a MAC nobody has, so its connections time out
     for cmd in (["ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"],
@@ -189,16 +175,12 @@ def world():
     atexit.register(w.sink.kill)
     mxtest.wait_for(lambda: os.path.exists(w.sink_log) and "ready" in open(w.sink_log).read(),
                     what="the SMTP sink")
-    _world = w
     return w
 
 
 def conf(name, ip4=IP4, ip6=IP6, helo=HELO, dnsbl=("none",), keys=("a.test",), creds=None):
     w = world()
-    lines = [f"helo_name = {helo}"]
-    lines += [f"source_ipv4 = {ip4}"] if ip4 else []
-    lines += [f"source_ipv6 = {ip6}"] if ip6 else []
-    lines += [f"dnsbl = {b}" for b in dnsbl]
+    lines = [f"dnsbl = {b}" for b in dnsbl]
     lines += [f"dkim_key = {d} sel1 {getattr(w, d.split('.')[0] + '_key')}" for d in keys]
     if creds is not None:
         path = os.path.join(w.dir, name + ".creds")
@@ -206,35 +188,16 @@ def conf(name, ip4=IP4, ip6=IP6, helo=HELO, dnsbl=("none",), keys=("a.test",), c
             os.unlink(path)
         mxtest.make_creds(path, [(u, "pw-" + u, s, False) for u, s in creds])
         lines.append(f"credentials = {path}")
-    return mxtest.write_file(os.path.join(w.dir, name + ".conf"), "\n".join(lines) + "\n")
-
-
-def strict_json(raw):
-    """json.loads of bytes decoded strictly as UTF-8."""
-    return json.loads(raw.decode("utf-8", errors="strict"))
+    return dnstest.relay_conf(os.path.join(w.dir, name + ".conf"), helo, ip4, ip6, lines=lines)
 
 
 def run_check(args, code):
     """dns check ARGS --json in the namespace: (document, {name: check})."""
-    w = world()
-    cmd = ["ip", "netns", "exec", w.ns.name, CTL, "dns", "check", *args, "--json"]
-    mxtest.note("$ " + " ".join(cmd))
-    p = subprocess.run(cmd, capture_output=True, timeout=120)
-    mxtest.note(p.stdout.decode("utf-8", "replace")[-3000:] + p.stderr.decode("utf-8", "replace"))
+    p, _ = dnstest.run_raw(world().ns, [CTL, "dns", "check", *args, "--json"])
     assert p.returncode == code, f"exit {p.returncode}, expected {code}: {p.stderr!r}"
     assert p.stderr == b"", p.stderr
-    doc = strict_json(p.stdout)
-    return doc, checks_of(doc.get("checks", []))
-
-
-def checks_of(lst):
-    got = {}
-    for c in lst:
-        assert set(c) == {"name", "status", "detail", "fix"}, c
-        assert (c["fix"] is None) == (c["status"] == "pass"), c
-        assert c["name"] not in got, c["name"]
-        got[c["name"]] = c
-    return got
+    doc = dnstest.strict_json(p.stdout)
+    return doc, dnstest.check_lines(doc.get("checks", []))
 
 
 # --------------------------------------------------------------------------
@@ -433,10 +396,10 @@ def test_all_pass():
     assert [s["domain"] for s in doc["summary"]] == ["a.test", "b.test"]
     for s in doc["summary"]:
         assert (s["spf"], s["dkim"], s["dmarc"], s["mx"]) == ("pass",) * 4, s
-    host = checks_of(doc["host"]["checks"])
+    host = dnstest.check_lines(doc["host"]["checks"])
     assert set(host) == {"egress IP", f"fcrdns {IP4}", f"fcrdns {IP6}", "dnsbl"}, host
     for d in doc["domains"]:
-        assert not [n for n in checks_of(d["checks"]) if n.startswith(("fcrdns", "dnsbl", "egress"))]
+        assert not [n for n in dnstest.check_lines(d["checks"]) if n.startswith(("fcrdns", "dnsbl", "egress"))]
 
 
 def test_all_warn_from_credentials_domain():
@@ -466,7 +429,7 @@ def test_all_fail():
     assert rows["bad.test"]["spf"] == "fail", rows
     assert rows["nosuch.test"] == {"domain": "nosuch.test", "spf": "fail", "dkim": "fail",
                                    "dmarc": "fail", "mx": "fail"}, rows
-    host = checks_of(doc["host"]["checks"])
+    host = dnstest.check_lines(doc["host"]["checks"])
     assert host[f"dnsbl bl.test {IP4}"]["status"] == "fail"
     p = run_all(cfg, 1, text=True)
     assert re.search(r"^\(host\) +egress PASS fcrdns PASS dnsbl FAIL$", p.stdout, re.M), p.stdout

@@ -18,13 +18,12 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsns  # noqa: E402
+import dnstest  # noqa: E402
 import mxtest  # noqa: E402
 
 CTL = mxtest.MXRELAYCTL
@@ -66,8 +65,6 @@ def spki_b64(path):
 class World:
     pass
 
-
-_world = None
 
 # DKIM scenarios: domain -> (key file attribute, record builder, expected status, word)
 # The record builders take the world and return a list of TXT record values (None: absent).
@@ -173,17 +170,10 @@ def build_zones(w):
     return zones
 
 
+@dnstest.once
 def world():
-    global _world
-    if isinstance(_world, mxtest.Skip):
-        raise _world
-    if _world is not None:
-        return _world
     w = World()
-    w.dir = tempfile.mkdtemp(prefix="mxrecords-")
-    os.chmod(w.dir, 0o755)
-    import atexit
-    atexit.register(shutil.rmtree, w.dir, True)
+    w.dir = dnstest.world_dir("mxrecords-")
     w.rsa, w.rsa_value = keygen(w.dir, "rsa")
     w.ed, w.ed_value = keygen(w.dir, "ed", "--type", "ed25519")
     w.other, w.other_value = keygen(w.dir, "other")
@@ -195,51 +185,25 @@ def world():
     w.weak = rsa_file(w.dir, "weak", 1024)
     w.weak_value = "v=DKIM1; k=rsa; p=" + spki_b64(w.weak)
     w.zones = build_zones(w)
-    try:
-        w.ns = dnsns.NetnsDns(w.zones).start()
-    except mxtest.Skip as e:
-        _world = e
-        raise
-    _world = w
+    w.ns = dnsns.NetnsDns(w.zones).start()
     return w
 
 
 def conf(w, domain, key=None):
-    lines = [f"helo_name = mail.{domain}", f"source_ipv4 = {IP4}"]
-    if key is not None:
-        lines.append(f"dkim_key = {domain} sel1 {getattr(w, key)}")
-    return mxtest.write_file(os.path.join(w.dir, domain + ".conf"), "\n".join(lines) + "\n")
-
-
-def strict_json(raw):
-    """json.loads of raw bytes: strict UTF-8, no NaN/Infinity, no duplicate keys."""
-    def pairs(kv):
-        keys = [k for k, _ in kv]
-        assert len(keys) == len(set(keys)), f"duplicate keys {keys}"
-        return dict(kv)
-
-    def constant(name):
-        raise AssertionError(f"not JSON: {name}")
-    return json.loads(raw.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+    lines = [f"dkim_key = {domain} sel1 {getattr(w, key)}"] if key is not None else []
+    return dnstest.relay_conf(os.path.join(w.dir, domain + ".conf"), f"mail.{domain}", IP4,
+                              lines=lines)
 
 
 def check(domain, key=None):
     """dns check --json in the namespace; returns {name: (status, detail, fix)}."""
     w = world()
     cfg = conf(w, domain, key)
-    mxtest.note(f"$ mxrelayctl dns check {domain} -c {cfg} --json")
-    p = subprocess.run(["ip", "netns", "exec", w.ns.name, CTL, "dns", "check", domain, "-c", cfg,
-                        "--json"], capture_output=True, timeout=120)
-    for ln in p.stdout.decode("utf-8", "replace").splitlines():
-        mxtest.note("  " + ln)
+    p, _ = dnstest.run_raw(w.ns, [CTL, "dns", "check", domain, "-c", cfg, "--json"])
     assert p.stderr == b"", p.stderr
-    doc = strict_json(p.stdout)
-    got = {}
-    for c in doc["checks"]:
-        assert set(c) == {"name", "status", "detail", "fix"}, c
-        assert c["name"] not in got, f"check {c['name']} twice"
-        assert (c["fix"] is None) == (c["status"] == "pass"), c
-        got[c["name"]] = (c["status"], c["detail"], c["fix"])
+    doc = dnstest.strict_json(p.stdout)
+    got = {n: (c["status"], c["detail"], c["fix"])
+           for n, c in dnstest.check_lines(doc["checks"]).items()}
     assert p.returncode == (1 if doc["status"] == "fail" else 0), (p.returncode, doc["status"])
     return got
 

@@ -29,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsns  # noqa: E402
+import dnstest  # noqa: E402
 import mxtest  # noqa: E402
 
 CTL = mxtest.MXRELAYCTL
@@ -86,12 +87,7 @@ def decoy_zones():
 def start_real_nsd(w, zones):
     """The relay's nsd on 127.0.0.1:5300 and [::1]:5300 in the namespace."""
     d = w.dir
-    conf = ["server:", "    ip-address: 127.0.0.1@5300", "    ip-address: ::1@5300",
-            "    port: 5300", '    username: ""', '    chroot: ""', '    database: ""',
-            f'    zonesdir: "{d}"', f'    zonelistfile: "{d}/zone.list"',
-            f'    xfrdfile: "{d}/xfrd.state"', f'    xfrdir: "{d}"', f'    pidfile: "{d}/nsd.pid"',
-            f'    logfile: "{d}/nsd.log"', "    server-count: 1", "    verbosity: 1",
-            "remote-control:", "    control-enable: no"]
+    conf = dnsns.nsd_conf(d, ("127.0.0.1@5300", "::1@5300"), 5300, hide_version=False)
     for origin, text in zones.items():
         fn = mxtest.write_file(os.path.join(d, origin + ".zone"), text)
         conf += ["zone:", f"    name: {origin}", f'    zonefile: "{fn}"']
@@ -159,33 +155,22 @@ def world():
 
 def conf(name, *lines):
     w = world()
-    return mxtest.write_file(os.path.join(w.dir, name), "\n".join(
-        ["helo_name = mail.good.test", f"dkim_key = good.test sel1 {w.key}", *lines,
-         "dnsbl = none"]) + "\n")
+    return dnstest.relay_conf(os.path.join(w.dir, name), "mail.good.test",
+                              lines=[f"dkim_key = good.test sel1 {w.key}", *lines, "dnsbl = none"])
 
 
 def run_raw(cmd, timeout=60):
     """cmd in the namespace; (exit status, stdout bytes, stderr text, seconds)."""
-    w = world()
-    mxtest.note("$ " + " ".join(str(c) for c in cmd))
-    t0 = time.monotonic()
-    p = subprocess.run(["ip", "netns", "exec", w.ns.name] + [str(c) for c in cmd],
-                       capture_output=True, timeout=timeout)
-    took = time.monotonic() - t0
-    for ln in (p.stdout + p.stderr).decode("utf-8", "replace").splitlines()[-40:]:
-        mxtest.note("  " + ln)
-    mxtest.note(f"  (exit {p.returncode}, {took:.1f}s)")
-    err = p.stderr.decode("utf-8", "replace")
-    assert not re.search(r"(AddressSanitizer|LeakSanitizer|runtime error:)", err), err[-3000:]
-    return p.returncode, p.stdout, err, took
+    p, took = dnstest.run_raw(world().ns, cmd, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"), took
 
 
 def check_json(domain, cfg, *args):
     """dns check --json: the document, decoded as strict UTF-8 and strict JSON."""
     rc, out, err, _ = run_raw([CTL, "dns", "check", domain, "-c", cfg, "--json", *args])
     assert rc in (0, 1, 3), f"exit {rc}: {err}"  # 3: the worst finding is a warning
-    doc = json.loads(out.decode("utf-8"))  # strict: a stray byte raises
-    return {c["name"]: c for c in doc["checks"]}, doc
+    doc = dnstest.strict_json(out)  # strict: a stray byte raises
+    return dnstest.check_lines(doc["checks"]), doc
 
 
 # --------------------------------------------------------------------------

@@ -14,15 +14,13 @@ The relay's addresses are from TEST-NET-3 and 2001:db8::/32: evaluated
 only, never connected to; the namespace has only its loopback.
 """
 
-import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsns  # noqa: E402
+import dnstest  # noqa: E402
 import mxtest  # noqa: E402
 import spfsuite  # noqa: E402
 
@@ -142,8 +140,6 @@ class World:
     pass
 
 
-_world = None
-
 
 def spfrec_zone(merged=None, extra=()):
     """The spfrec.test zone; merged {name: record} replaces those names' SPF records;
@@ -177,57 +173,24 @@ def zones(merged=None, extra=()):
     }
 
 
+@dnstest.once
 def world():
-    global _world
-    if isinstance(_world, mxtest.Skip):
-        raise _world
-    if _world is not None:
-        return _world
     w = World()
-    w.dir = tempfile.mkdtemp(prefix="mxdnsspf-")
-    os.chmod(w.dir, 0o755)
-    import atexit
-    atexit.register(shutil.rmtree, w.dir, True)
-    w.conf = mxtest.write_file(os.path.join(w.dir, "relay.conf"),
-                               f"helo_name = {HELO}\nsource_ipv4 = {IP4}\nsource_ipv6 = {IP6}\n")
-    try:
-        w.ns = dnsns.NetnsDns(zones()).start()
-    except mxtest.Skip as e:
-        _world = e
-        raise
-    _world = w
+    w.dir = dnstest.world_dir("mxdnsspf-")
+    w.conf = dnstest.relay_conf(os.path.join(w.dir, "relay.conf"), HELO, IP4, IP6)
+    w.ns = dnsns.NetnsDns(zones()).start()
     return w
 
 
 def no_sanitizer_report(p):
-    bad = re.search(r"(AddressSanitizer|LeakSanitizer|runtime error:)", p.stdout + p.stderr)
-    assert bad is None, p.stderr[-3000:]
-
-
-def strict_json(text):
-    """json.loads that refuses NaN/Infinity and duplicate keys: the output must be strict JSON."""
-    def pairs(kv):
-        keys = [k for k, _ in kv]
-        assert len(keys) == len(set(keys)), f"duplicate keys {keys}"
-        return dict(kv)
-
-    def constant(c):
-        raise AssertionError(f"not JSON: {c}")
-
-    return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    dnstest.no_sanitizer_report(p.stdout, p.stderr)
 
 
 def dns_check(w, domain):
     p = w.ns.run([CTL, "dns", "check", domain, "-c", w.conf, "--json"], timeout=120)
     no_sanitizer_report(p)
     assert p.stderr == "", p.stderr
-    doc = strict_json(p.stdout)
-    checks = {}
-    for c in doc["checks"]:
-        assert c["name"] not in checks, f"{c['name']} twice"
-        assert (c["fix"] is None) == (c["status"] == "pass"), c
-        checks[c["name"]] = c
-    return p, checks
+    return p, dnstest.check_lines(dnstest.strict_json(p.stdout)["checks"])
 
 
 def dns_spf(w, domain, *args, check=0):

@@ -24,10 +24,10 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsns  # noqa: E402
+import dnstest  # noqa: E402
 import mxtest  # noqa: E402
 
 CTL = mxtest.MXRELAYCTL
@@ -45,8 +45,7 @@ _plain_run = mxtest.run
 def _run_no_sanitizer_reports(cmd, *args, **kw):
     """mxtest.run, failing on any sanitizer report (for builds with MXRELAY_SANITIZE)."""
     p = _plain_run(cmd, *args, **kw)
-    bad = re.search(r"(AddressSanitizer|LeakSanitizer|runtime error:)", p.stdout + p.stderr)
-    assert bad is None, f"sanitizer report from {cmd}:\n{p.stderr[-3000:]}"
+    dnstest.no_sanitizer_report(p.stdout, p.stderr)
     return p
 
 
@@ -214,8 +213,6 @@ class World:
     pass
 
 
-_world = None
-
 
 def default_records(origin, w, spf="default", dkim="default", dmarc="default", mx="default"):
     """The records of a scenario domain: everything fine unless overridden (None = absent)."""
@@ -299,18 +296,11 @@ def build_zones(w):
     return zones
 
 
+@dnstest.once
 def world():
     """Keys, zones, configs and the namespace, made on first use (Skip is remembered)."""
-    global _world
-    if isinstance(_world, mxtest.Skip):
-        raise _world
-    if _world is not None:
-        return _world
     w = World()
-    w.dir = tempfile.mkdtemp(prefix="mxdnstools-")
-    os.chmod(w.dir, 0o755)
-    import atexit
-    atexit.register(shutil.rmtree, w.dir, True)
+    w.dir = dnstest.world_dir("mxdnstools-")
     p, w.rsa = keygen(w.dir, "good.test", "sel1")
     w.rsa_value = check_key_output(p, w.rsa, "good.test", "sel1", "rsa")
     p, w.ed = keygen(w.dir, "good.test", "sel2", "--type", "ed25519")
@@ -318,30 +308,21 @@ def world():
     p, w.other = keygen(w.dir, "other.test", "sel1")
     w.other_value = parse_record_output(p.stdout, "sel1._domainkey.other.test")[1]
     w.zones = build_zones(w)
-    try:
-        w.ns = dnsns.NetnsDns(w.zones).start()
-    except mxtest.Skip as e:
-        _world = e
-        raise
-    _world = w
+    w.ns = dnsns.NetnsDns(w.zones).start()
     return w
 
 
 def conf(w, domain, ip4=IP4, ip6=IP6, helo=HELO, keys=True, name=None):
     """A relay config for domain: egress addresses, HELO name, its DKIM keys."""
     # no blocklist lookups here (test_dns_doctor.py covers dnsbl)
-    lines = [f"helo_name = {helo}", "dnsbl = none"]
-    if ip4:
-        lines.append(f"source_ipv4 = {ip4}")
-    if ip6:
-        lines.append(f"source_ipv6 = {ip6}")
+    lines = ["dnsbl = none"]
     if keys:
         lines.append(f"dkim_key = {domain} sel1 {w.rsa}")
         if domain == "good.test":
             lines.append(f"dkim_key = {domain} sel2 {w.ed}")
     lines.append(f"dkim_key = elsewhere.test sel1 {w.other}")  # other domains are not checked
     path = os.path.join(w.dir, name or f"{domain}-{ip4}-{ip6}-{int(keys)}.conf")
-    return mxtest.write_file(path, "\n".join(lines) + "\n")
+    return dnstest.relay_conf(path, helo, ip4, ip6, lines=lines)
 
 
 def check(domain, *args, code=None, **kw):
@@ -350,17 +331,13 @@ def check(domain, *args, code=None, **kw):
     cfg = conf(w, domain, **kw)
     p = w.ns.run([CTL, "dns", "check", domain, "-c", cfg, "--json", *args], timeout=120)
     assert p.stderr == "", f"stderr: {p.stderr!r}"
-    doc = json.loads(p.stdout)
+    doc = dnstest.strict_json(p.stdout)
     assert doc["domain"] == domain
     assert isinstance(doc["checks"], list) and doc["checks"]
     got = {}
-    for c in doc["checks"]:
-        assert set(c) == {"name", "status", "detail", "fix"}, c
-        assert c["status"] in ("pass", "warn", "fail"), c
+    for n, c in dnstest.check_lines(doc["checks"]).items():
         assert c["detail"], c
-        assert (c["fix"] is None) == (c["status"] == "pass"), c
-        assert c["name"] not in got, f"check {c['name']} twice"
-        got[c["name"]] = c["status"]
+        got[n] = c["status"]
     worst = "fail" if "fail" in got.values() else "warn" if "warn" in got.values() else "pass"
     assert doc["status"] == worst, doc["status"]
     if code is not None:

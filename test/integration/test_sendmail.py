@@ -96,6 +96,41 @@ def test_command_line_rcpts_default_sender_and_dot():
     assert ms[2].data.endswith(b"\r\n.\r\nafter\r\n"), ms[2].data
 
 
+def test_local_sender_domain_for_bare_names():
+    """Issue 15: cron mail gets USER@local_sender, not USER@HOSTNAME (a host
+    without a mailbox, where bounces vanish); bare recipients ("ops", as in
+    MAILTO=ops) get the same domain."""
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    domain = f"sink.{ZONE}"
+    d = mxpeers.relay(sinks, conf={"local_sender": domain, "hostname": "relaybox"})
+    assert not d.grep(r"event=local_sender_missing"), "local_sender is set: no warning"
+    sendmail(d, ["ops"], "Subject: nightly backup\n\nok\n", check=0)
+    m = one_message(sinks)
+    user = pwd.getpwuid(os.getuid()).pw_name
+    assert m.mail_from == f"{user}@{domain}", m.mail_from
+    assert m.rcpts == [f"ops@{domain}"], m.rcpts
+    assert mxtest.header_values(m.data, "From") == [f"{user}@{domain}"]
+    # a bare -f name too
+    sendmail(d, ["-f", "backup", "ops"], "Subject: again\n\nok\n", check=0)
+    ms = sinks.wait_messages(2, "mx.sink")
+    assert ms[1].mail_from == f"backup@{domain}", ms[1].mail_from
+
+
+def test_dotless_hostname_warns_without_local_sender():
+    tmp = mxtest.tmpdir()
+    conf = os.path.join(tmp, "mxrelay.conf")
+    base = f"hostname = relaybox\ndata_dir = {tmp}/data\nuser = nobody\n"
+    mxtest.write_file(conf, base)
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", conf], timeout=15, check=0)
+    assert "hostname relaybox has no dot" in p.stderr and "local_sender" in p.stderr, p.stderr
+    mxtest.write_file(conf, base + "local_sender = example.com\n")
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", conf], timeout=15, check=0)
+    assert "no dot" not in p.stderr, p.stderr
+    # and at start-up, in the log
+    d = mxtest.Daemon(conf={"hostname": "relaybox"}).start()
+    d.wait_log(r"level=warn event=local_sender_missing hostname=relaybox ")
+
+
 def test_other_user_and_env_socket():
     assert shutil.which("setpriv"), "setpriv not installed (package util-linux)"
     sinks = mxpeers.Sinks({"mx.sink": {}}).start()

@@ -10,15 +10,13 @@ reference: spf-ip is PASS exactly when pyspf passes, and a permerror's
 detail names the limit. The whole RFC 7208 suite is test_spf_suite.py.
 """
 
-import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsns  # noqa: E402
+import dnstest  # noqa: E402
 import mxtest  # noqa: E402
 import spfsuite  # noqa: E402
 
@@ -45,8 +43,6 @@ CASES = {
     "plain.lim.test": (f"v=spf1 ip4:{IP4} ip6:{IP6} -all", "pass", ""),
 }
 
-_world = None
-
 
 class World:
     pass
@@ -68,39 +64,25 @@ def zone():
     return dnsns.zone_text("lim.test", recs)
 
 
+@dnstest.once
 def world():
-    global _world
-    if isinstance(_world, mxtest.Skip):
-        raise _world
-    if _world is not None:
-        return _world
     w = World()
-    w.dir = tempfile.mkdtemp(prefix="mxspfip-")
-    os.chmod(w.dir, 0o755)
-    import atexit
-    atexit.register(shutil.rmtree, w.dir, True)
-    w.conf = mxtest.write_file(os.path.join(w.dir, "relay.conf"),
-                               f"helo_name = {HELO}\nsource_ipv4 = {IP4}\nsource_ipv6 = {IP6}\n")
-    try:
-        w.ns = dnsns.NetnsDns({"lim.test": zone()}).start()
-    except mxtest.Skip as e:
-        _world = e
-        raise
-    _world = w
+    w.dir = dnstest.world_dir("mxspfip-")
+    w.conf = dnstest.relay_conf(os.path.join(w.dir, "relay.conf"), HELO, IP4, IP6)
+    w.ns = dnsns.NetnsDns({"lim.test": zone()}).start()
     return w
 
 
 def spf_eval(w, ip, sender, *args, check=0):
     p = w.ns.run([CTL, "dns", "spf-eval", "-c", w.conf, *args, ip, sender], check=check)
-    assert not re.search(r"(AddressSanitizer|LeakSanitizer|runtime error:)", p.stderr), p.stderr
+    dnstest.no_sanitizer_report(p.stderr)
     return p
 
 
 def dns_check(w, domain):
     p = w.ns.run([CTL, "dns", "check", domain, "-c", w.conf, "--json"], timeout=120)
-    assert not re.search(r"(AddressSanitizer|LeakSanitizer|runtime error:)", p.stderr), p.stderr
-    doc = json.loads(p.stdout)
-    return {c["name"]: c for c in doc["checks"]}
+    dnstest.no_sanitizer_report(p.stderr)
+    return dnstest.check_lines(dnstest.strict_json(p.stdout)["checks"])
 
 
 def test_pyspf_sees_the_limits():
