@@ -174,10 +174,11 @@ spf_print_join(const struct spf_join *j)
 			       j->duplicates == 1 ? "" : "s");
 		printf("\n");
 	} else {
-		printf("  merged:        %zu records, each published unchanged at a name of its own "
-		       "and included (an include passes exactly when its record passes, RFC 7208 "
-		       "5.2): %s\n",
-		       j->records, j->why);
+		printf(
+		    "  merged:        %zu records, each published unchanged at a name of its own "
+		    "and included (an include passes exactly when its record passes, RFC 7208 "
+		    "5.2): %s\n",
+		    j->records, j->why);
 	}
 	printf("  all:           %s%s\n", j->all,
 	       j->all_differed ? " (the strictest of the records' defaults: -all > ~all > ?all; "
@@ -280,8 +281,8 @@ spf_base(const char *domain, const struct dnsq_list *cur, struct spf_join *j, co
 	if (cur->n == 1)
 		*base = cur->v[0];
 	if (cur->n > 1) {
-		if (spf_join(domain, (const char *const *)cur->v, cur->n, ctl_spf_fetch, NULL, j, why,
-		             sizeof why) != 0) {
+		if (spf_join(domain, (const char *const *)cur->v, cur->n, ctl_spf_fetch, NULL, j,
+		             why, sizeof why) != 0) {
 			fprintf(stderr, SPF_PROG ": %s: cannot merge its SPF records: %s\n", domain,
 			        why);
 			return -1;
@@ -331,7 +332,8 @@ dns_spf(int argc, char **argv)
 	if (spf_current(&o, domain, &cur) != 0 || spf_base(domain, &cur, &j, &base) != 0)
 		goto done;
 	/* joined records: the relay first, so no record's -/~/? term can fail it (4.6.2) */
-	if ((cur.n > 1 ? spf_merge_first : spf_merge)(base, o.ips, o.nips, &m, why, sizeof why) != 0 ||
+	if ((cur.n > 1 ? spf_merge_first : spf_merge)(base, o.ips, o.nips, &m, why, sizeof why) !=
+	        0 ||
 	    spf_validate(m.record, why, sizeof why) != 0 ||
 	    spf_syntax_ok(m.record, why, sizeof why) != 0 ||
 	    spf_lint(m.record, &lint, why, sizeof why) != 0) {
@@ -341,11 +343,12 @@ dns_spf(int argc, char **argv)
 	spf_count_lookups(m.record, spf_fetch_joined, &j, &cnt);
 	if (cur.n > 1 && cnt.total > SPF_LOOKUP_LIMIT) {
 		fprintf(stderr,
-		        SPF_PROG ": %s: the %zu records together need %d DNS lookups, over the limit "
-		                 "of %d (RFC 7208 4.6.4: receivers answer permerror once a sender's "
-		                 "evaluation reaches the 11th): drop includes no longer used and "
-		                 "replace a/mx terms by the ip4:/ip6: addresses they stand for, then "
-		                 "run this again\n",
+		        SPF_PROG
+		        ": %s: the %zu records together need %d DNS lookups, over the limit "
+		        "of %d (RFC 7208 4.6.4: receivers answer permerror once a sender's "
+		        "evaluation reaches the 11th): drop includes no longer used and "
+		        "replace a/mx terms by the ip4:/ip6: addresses they stand for, then "
+		        "run this again\n",
 		        domain, cur.n, cnt.total, SPF_LOOKUP_LIMIT);
 		goto done;
 	}

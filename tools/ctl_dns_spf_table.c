@@ -207,10 +207,11 @@ ctl_spf_table_check(const struct spf_table *t, FILE *err)
 		spf_ip_format(&s->ip, a, sizeof a);
 		/* the relay not passing after is the record's failure, whatever it was before */
 		if (i < t->nrelay) {
-			fprintf(err,
-			        "mxrelayctl dns spf: the printed record would not pass the relay %s "
-			        "(%s with it: %s): not printing it\n",
-			        a, spf_result_name(s->after), t->after_why);
+			fprintf(
+			    err,
+			    "mxrelayctl dns spf: the printed record would not pass the relay %s "
+			    "(%s with it: %s): not printing it\n",
+			    a, spf_result_name(s->after), t->after_why);
 			return -1;
 		}
 		if (s->before != SPF_R_PASS && s->best_source != SPF_R_PASS)

@@ -364,8 +364,8 @@ spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct spf
 }
 
 int
-spf_merge_first(const char *current, const struct spf_ip *ips, size_t nips,
-                struct spf_merge *out, char *err, size_t errlen)
+spf_merge_first(const char *current, const struct spf_ip *ips, size_t nips, struct spf_merge *out,
+                char *err, size_t errlen)
 {
 	return merge_at(current, ips, nips, true, out, err, errlen);
 }

@@ -95,22 +95,25 @@ not_inline(const struct terms *t, size_t r, char *why, size_t whylen)
 		bool mech = spf_is_mechanism(m->kind);
 
 		if (after_all && (mech || m->kind == TK_REDIRECT))
-			return snprintf(why, whylen,
-			                "record %zu has %.*s after its all (never evaluated today, RFC "
-			                "7208 4.6.2): merging inline would make it count",
-			                r + 1, (int)m->len, m->text) > 0;
+			return snprintf(
+			           why, whylen,
+			           "record %zu has %.*s after its all (never evaluated today, RFC "
+			           "7208 4.6.2): merging inline would make it count",
+			           r + 1, (int)m->len, m->text) > 0;
 		if (m->kind == TK_REDIRECT)
-			return snprintf(why, whylen,
-			                "record %zu has %.*s: merged inline it would apply before or "
-			                "instead of the other records' terms (RFC 7208 6.1)",
-			                r + 1, (int)m->len, m->text) > 0;
+			return snprintf(
+			           why, whylen,
+			           "record %zu has %.*s: merged inline it would apply before or "
+			           "instead of the other records' terms (RFC 7208 6.1)",
+			           r + 1, (int)m->len, m->text) > 0;
 		if (m->kind == TK_ALL)
 			after_all = true;
 		else if (mech && m->qual != 0 && m->qual != '+')
-			return snprintf(why, whylen,
-			                "record %zu has %.*s before a pass term: merging inline would "
-			                "fail addresses another record passes (RFC 7208 4.6.2)",
-			                r + 1, (int)m->len, m->text) > 0;
+			return snprintf(
+			           why, whylen,
+			           "record %zu has %.*s before a pass term: merging inline would "
+			           "fail addresses another record passes (RFC 7208 4.6.2)",
+			           r + 1, (int)m->len, m->text) > 0;
 	}
 	return false;
 }
@@ -127,11 +130,12 @@ exp_agree(const struct terms *t, size_t n, char *why, size_t whylen)
 
 			if (m->kind != TK_EXP)
 				continue;
-			if (first != NULL && (first->len != m->len ||
-			                      memcmp(first->text, m->text, m->len) != 0)) {
-				snprintf(why, whylen,
-				         "the records give different exp= explanations (one allowed, "
-				         "RFC 7208 6)");
+			if (first != NULL &&
+			    (first->len != m->len || memcmp(first->text, m->text, m->len) != 0)) {
+				snprintf(
+				    why, whylen,
+				    "the records give different exp= explanations (one allowed, "
+				    "RFC 7208 6)");
 				return false;
 			}
 			first = m;
@@ -203,9 +207,11 @@ part_record(const struct terms *t, size_t r, const char *domain, char *err, size
 			if (m->text[k] == '%' && m->text[k + 1] == '{' &&
 			    (m->text[k + 2] == 'd' || m->text[k + 2] == 'D')) {
 				spf_fail(err, errlen,
-				     "record %zu uses %.*s: %%{d} names the domain being checked, which "
-				     "changes once the record moves to a name of its own; merge by hand",
-				     r + 1, (int)m->len, m->text);
+				         "record %zu uses %.*s: %%{d} names the domain being "
+				         "checked, which "
+				         "changes once the record moves to a name of its own; "
+				         "merge by hand",
+				         r + 1, (int)m->len, m->text);
 				free(s);
 				return NULL;
 			}
@@ -216,8 +222,8 @@ part_record(const struct terms *t, size_t r, const char *domain, char *err, size
 				name++;
 			int w;
 
-			w = snprintf(buf, sizeof buf, "%.*s:%s%.*s", (int)(q + name), m->text, domain,
-			             (int)(m->len - q - name), m->text + q + name);
+			w = snprintf(buf, sizeof buf, "%.*s:%s%.*s", (int)(q + name), m->text,
+			             domain, (int)(m->len - q - name), m->text + q + name);
 
 			if (w < 0 || (size_t)w >= sizeof buf) {
 				free(s);
@@ -247,7 +253,8 @@ join_by_include(const struct terms *t, size_t n, const char *domain, struct spf_
 
 	if (n > SPF_JOIN_MAX || strlen(domain) > 240) {
 		free(s);
-		return spf_fail(err, errlen, "too many records (%zu) or too long a domain to merge", n);
+		return spf_fail(err, errlen, "too many records (%zu) or too long a domain to merge",
+		                n);
 	}
 	for (size_t r = 0; r < n && s != NULL; r++) {
 		snprintf(out->part_name[r], sizeof out->part_name[r], "_spf%zu.%s", r + 1, domain);

@@ -547,8 +547,8 @@ target_parses(struct walker *w, const char *how, const char *target, const char 
 
 	spfe_record_free(&r);
 	if (!ok)
-		note(w->out, SPF_F_TARGET, "%s%s: its record \"%s\" does not parse (%s)", how, target,
-		     rec, why);
+		note(w->out, SPF_F_TARGET, "%s%s: its record \"%s\" does not parse (%s)", how,
+		     target, rec, why);
 	return ok;
 }
 
