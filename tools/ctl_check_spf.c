@@ -68,8 +68,9 @@ finding_detail(enum spf_fcode code, const struct spf_finding *f, char **detail)
 	                             "each address passes too (RFC 7208 5.3, 5.4): %s"},
 	    [SPF_F_LENGTH] = {ST_WARN, "%d: the record is %s, over 450: the answer may not fit "
 	                               "in UDP (RFC 7208 3.4)"},
-	    [SPF_F_TARGET] = {ST_FAIL, "%d include/redirect target(s) without exactly one SPF "
-	                               "record: a permerror when reached (RFC 7208 5.2, 6.1): %s"},
+	    [SPF_F_TARGET] = {ST_FAIL, "%d include/redirect target(s) without exactly one valid "
+	                               "SPF record: a permerror for senders whose evaluation "
+	                               "reaches it (RFC 7208 4.6, 5.2, 6.1): %s"},
 	    [SPF_F_LOOP] = {ST_FAIL, "%d include/redirect loop(s): a permerror (RFC 7208 5.2): %s"},
 	    [SPF_F_VOID] = {ST_FAIL, "%d void lookups (names that answer nothing), over the limit "
 	                             "of 2: receivers answer permerror (RFC 7208 4.6.4): %s"},
@@ -295,7 +296,8 @@ check_spf_lookups(struct ctx *c)
 		    c, "spf-lookups", ST_FAIL,
 		    check_fmt(
 		        "%d DNS-querying terms through includes, over the limit of %d: receivers "
-		        "answer permerror (RFC 7208 4.6.4)",
+		        "answer permerror for every sender whose evaluation reaches the 11th "
+		        "lookup (RFC 7208 4.6.4; senders matched earlier still pass)",
 		        lookups, SPF_LOOKUP_LIMIT),
 		    check_fmt("replace includes, a and mx with ip4:/ip6: terms, or drop unused "
 		              "includes, then run mxrelayctl dns spf %s",

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 static int
@@ -164,32 +165,57 @@ spf_current(const struct ctl_dns_opts *o, const char *domain, struct dnsq_list *
 static void
 spf_print_join(const struct spf_join *j)
 {
-	printf("  merged:        %zu records merged into one: every term of each kept, in order",
-	       j->records);
-	if (j->duplicates > 0)
-		printf(" (%u duplicate%s written once)", j->duplicates,
-		       j->duplicates == 1 ? "" : "s");
-	printf("\n");
-	if (j->all[0] != '\0')
-		printf("  all:           %s%s\n", j->all,
-		       j->all_differed ? " (the strictest of the records' alls: -all > ~all > ?all)"
-		                       : "");
-	if (j->redirects > 0)
-		printf("  redirect:      %u redirect= turned into include: before the all, so the "
-		       "other records' terms still apply (RFC 7208 6.1)\n",
-		       j->redirects);
-	if (j->redirect_kept)
-		printf("  redirect:      the one redirect= stays last (no record has all)\n");
-	if (j->exp_dropped > 0)
+	if (!j->by_include) {
+		printf("  merged:        %zu records merged into one: every term of each kept, in "
+		       "order",
+		       j->records);
+		if (j->duplicates > 0)
+			printf(" (%u duplicate%s written once)", j->duplicates,
+			       j->duplicates == 1 ? "" : "s");
+		printf("\n");
+	} else {
 		printf(
-		    "  exp:           the first exp= kept, %u more left out (one allowed, RFC 7208 "
-		    "6; an explanation authorises nobody)\n",
-		    j->exp_dropped);
-	if (j->revived > 0)
-		printf(
-		    "  note:          %u term%s that followed an all (never evaluated until now) "
-		    "now come before the all\n",
-		    j->revived, j->revived == 1 ? "" : "s");
+		    "  merged:        %zu records, each published unchanged at a name of its own "
+		    "and included (an include passes exactly when its record passes, RFC 7208 "
+		    "5.2): %s\n",
+		    j->records, j->why);
+	}
+	printf("  all:           %s%s\n", j->all,
+	       j->all_differed ? " (the strictest of the records' defaults: -all > ~all > ?all; "
+	                         "a redirect= counts with its target's)"
+	                       : "");
+}
+
+/* The inclusion form's records, as zone lines to add before changing the domain's. */
+static void
+spf_print_parts(const struct spf_join *j)
+{
+	char *zone = NULL;
+
+	if (!j->by_include)
+		return;
+	printf("Publish first (each record as it is today, at its own name):\n");
+	for (size_t i = 0; i < j->nparts; i++) {
+		if (spf_zone_line(j->part_name[i], j->part_record[i], &zone) == 0)
+			printf("  %s\n", zone);
+		free(zone);
+		zone = NULL;
+	}
+	printf("then replace the records at the domain with:\n");
+}
+
+/* spf_fetch_fn that answers the inclusion form's names from j, else DNS. */
+static int
+spf_fetch_joined(void *ctx, const char *domain, char **record, char *why, size_t whylen)
+{
+	const struct spf_join *j = ctx;
+
+	for (size_t i = 0; j != NULL && i < j->nparts; i++)
+		if (strcasecmp(j->part_name[i], domain) == 0) {
+			*record = strdup(j->part_record[i]);
+			return *record != NULL ? 0 : -1;
+		}
+	return ctl_spf_fetch(NULL, domain, record, why, whylen);
 }
 
 static void
@@ -220,6 +246,7 @@ spf_print(const char *domain, const struct dnsq_list *cur, const struct spf_join
 		}
 	}
 	printf("\n\n");
+	spf_print_parts(j);
 	if (spf_zone_line(domain, m->record, &zone) == 0)
 		ctl_print_txt(stdout, domain, zone, m->record);
 	free(zone);
@@ -254,7 +281,8 @@ spf_base(const char *domain, const struct dnsq_list *cur, struct spf_join *j, co
 	if (cur->n == 1)
 		*base = cur->v[0];
 	if (cur->n > 1) {
-		if (spf_join((const char *const *)cur->v, cur->n, j, why, sizeof why) != 0) {
+		if (spf_join(domain, (const char *const *)cur->v, cur->n, ctl_spf_fetch, NULL, j,
+		             why, sizeof why) != 0) {
 			fprintf(stderr, SPF_PROG ": %s: cannot merge its SPF records: %s\n", domain,
 			        why);
 			return -1;
@@ -303,18 +331,31 @@ dns_spf(int argc, char **argv)
 	rc = 1;
 	if (spf_current(&o, domain, &cur) != 0 || spf_base(domain, &cur, &j, &base) != 0)
 		goto done;
-	if (spf_merge(base, o.ips, o.nips, &m, why, sizeof why) != 0 ||
+	/* joined records: the relay first, so no record's -/~/? term can fail it (4.6.2) */
+	if ((cur.n > 1 ? spf_merge_first : spf_merge)(base, o.ips, o.nips, &m, why, sizeof why) !=
+	        0 ||
 	    spf_validate(m.record, why, sizeof why) != 0 ||
 	    spf_syntax_ok(m.record, why, sizeof why) != 0 ||
 	    spf_lint(m.record, &lint, why, sizeof why) != 0) {
 		fprintf(stderr, SPF_PROG ": %s: %s\n", domain, why);
 		goto done;
 	}
+	spf_count_lookups(m.record, spf_fetch_joined, &j, &cnt);
+	if (cur.n > 1 && cnt.total > SPF_LOOKUP_LIMIT) {
+		fprintf(stderr,
+		        SPF_PROG
+		        ": %s: the %zu records together need %d DNS lookups, over the limit "
+		        "of %d (RFC 7208 4.6.4: receivers answer permerror once a sender's "
+		        "evaluation reaches the 11th): drop includes no longer used and "
+		        "replace a/mx terms by the ip4:/ip6: addresses they stand for, then "
+		        "run this again\n",
+		        domain, cur.n, cnt.total, SPF_LOOKUP_LIMIT);
+		goto done;
+	}
 	table = ctl_spf_table_eval(domain, o.current, cur.n > 1 ? cur.v : NULL, cur.n, m.record,
-	                           o.ips, o.nips);
+	                           cur.n > 1 ? &j : NULL, o.ips, o.nips);
 	if (table == NULL || ctl_spf_table_check(table, stderr) != 0)
 		goto done;
-	spf_count_lookups(m.record, ctl_spf_fetch, NULL, &cnt);
 	lint.warnings &= ~(unsigned)SPF_W_LOOKUPS;
 	if (cnt.total > SPF_LOOKUP_LIMIT)
 		lint.warnings |= SPF_W_LOOKUPS;

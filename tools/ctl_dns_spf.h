@@ -18,11 +18,14 @@ struct spf_table;
  * DNS publishes at domain, which is what receivers answer today) and
  * "after" with the record to be printed. With several sources (the
  * records DNS publishes), each is evaluated alone too. NULL when out of
- * memory. Free with ctl_spf_table_free.
+ * memory. join (or NULL): its _spfN.DOMAIN records, when joined by
+ * inclusion, are answered from memory for "after", as if published. Free
+ * with ctl_spf_table_free.
  */
 struct spf_table *ctl_spf_table_eval(const char *domain, const char *before_record,
                                      char *const *sources, size_t nsources, const char *after,
-                                     const struct spf_ip *ips, size_t nips);
+                                     const struct spf_join *join, const struct spf_ip *ips,
+                                     size_t nips);
 
 /*
  * 0 when no sample is worse after: one that passed before (or under any

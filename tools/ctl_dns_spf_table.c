@@ -18,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #define OTHER_IP "192.0.2.1" /* TEST-NET-1 (RFC 5737): authorised by nobody */
 #define MAX_SOURCES 8        /* published records sampled one by one */
-#define MAX_SAMPLES (CTL_MAX_IPS + SPF_TARGETS_MAX + MAX_SOURCES + 1)
+#define PER_SOURCE 16        /* sample addresses taken from each */
+#define MAX_SAMPLES (CTL_MAX_IPS + SPF_TARGETS_MAX + MAX_SOURCES * PER_SOURCE + 1)
 
 struct sample {
 	struct spf_ip ip;
@@ -35,10 +37,48 @@ struct sample {
 struct spf_table {
 	char sender[300];
 	char before_why[512]; /* why the first sample's before is not pass */
-	char after_why[512];  /* why the first sample's after is a permerror */
+	char after_why[512];  /* why a relay sample does not pass after */
 	struct sample v[MAX_SAMPLES];
 	size_t n;
+	size_t nrelay; /* the first nrelay samples are the relay's addresses */
 };
+
+/*
+ * The lookups with the inclusion form's _spfN.DOMAIN records answered
+ * from memory: the "after" column evaluates them as if published.
+ */
+static const struct spf_join *overlay;
+
+static enum dnsq_status
+overlay_txt(void *ctx, const char *name, struct dnsq_list *out)
+{
+	size_t n = strlen(name);
+
+	n -= n > 0 && name[n - 1] == '.';
+	for (size_t i = 0; overlay != NULL && i < overlay->nparts; i++) {
+		if (strlen(overlay->part_name[i]) != n ||
+		    strncasecmp(overlay->part_name[i], name, n) != 0)
+			continue;
+		out->v = calloc(1, sizeof *out->v);
+		if (out->v == NULL || (out->v[0] = strdup(overlay->part_record[i])) == NULL) {
+			free(out->v);
+			return DNSQ_FAIL;
+		}
+		out->n = 1;
+		return DNSQ_OK;
+	}
+	return spf_dns_system()->txt(ctx, name, out);
+}
+
+static const struct spf_dns *
+dns_with_overlay(void)
+{
+	static struct spf_dns d;
+
+	d = *spf_dns_system();
+	d.txt = overlay_txt;
+	return &d;
+}
 
 static enum spf_result
 eval(const char *domain, const struct spf_ip *ip, const char *sender, const char *record, char *why,
@@ -51,7 +91,7 @@ eval(const char *domain, const struct spf_ip *ip, const char *sender, const char
 	memset(&ev, 0, sizeof ev);
 	memset(&o, 0, sizeof o);
 	o.record = record;
-	if (spf_eval(spf_dns_system(), ip, sender, domain, &o, &ev) != 0)
+	if (spf_eval(dns_with_overlay(), ip, sender, domain, &o, &ev) != 0)
 		ev.result = SPF_R_PERMERROR;
 	r = ev.result;
 	if (why != NULL)
@@ -74,14 +114,19 @@ static void
 add_source_samples(struct spf_table *t, char *const *sources, size_t nsources)
 {
 	for (size_t k = 0; k < nsources && k < MAX_SOURCES && nsources > 1; k++) {
-		struct sample *s = &t->v[t->n];
+		struct spf_ip ips[PER_SOURCE];
+		size_t n = spf_sample_ips(sources[k], ctl_spf_fetch, NULL, ips, PER_SOURCE);
 
-		if (spf_sample_ip(sources[k], ctl_spf_fetch, NULL, &s->ip) != 0 ||
-		    have_sample(t, &s->ip))
-			continue;
-		snprintf(s->label, sizeof s->label, "published record %zu", k + 1);
-		s->must_keep = true;
-		t->n++;
+		for (size_t i = 0; i < n && t->n < MAX_SAMPLES - 1; i++) {
+			struct sample *s = &t->v[t->n];
+
+			if (have_sample(t, &ips[i]))
+				continue;
+			s->ip = ips[i];
+			snprintf(s->label, sizeof s->label, "published record %zu", k + 1);
+			s->must_keep = true;
+			t->n++;
+		}
 	}
 }
 
@@ -97,6 +142,7 @@ add_samples(struct spf_table *t, const char *after, const struct spf_ip *ips, si
 		snprintf(t->v[t->n].label, sizeof t->v[t->n].label, "the relay");
 		t->v[t->n].must_keep = true;
 	}
+	t->nrelay = t->n;
 	for (size_t i = 0; i < nt && t->n < MAX_SAMPLES - 1; i++) {
 		struct sample *s = &t->v[t->n];
 
@@ -116,12 +162,14 @@ add_samples(struct spf_table *t, const char *after, const struct spf_ip *ips, si
 
 struct spf_table *
 ctl_spf_table_eval(const char *domain, const char *before_record, char *const *sources,
-                   size_t nsources, const char *after, const struct spf_ip *ips, size_t nips)
+                   size_t nsources, const char *after, const struct spf_join *join,
+                   const struct spf_ip *ips, size_t nips)
 {
 	struct spf_table *t = calloc(1, sizeof *t);
 
 	if (t == NULL)
 		return NULL;
+	overlay = join;
 	snprintf(t->sender, sizeof t->sender, "postmaster@%s", domain);
 	add_samples(t, after, ips, nips);
 	/* the other address stays last */
@@ -136,7 +184,7 @@ ctl_spf_table_eval(const char *domain, const char *before_record, char *const *s
 		if (i == 0 && s->before != SPF_R_PASS)
 			snprintf(t->before_why, sizeof t->before_why, "%s", why);
 		s->after = eval(domain, &s->ip, t->sender, after, why, sizeof why);
-		if (i == 0 && s->after == SPF_R_PERMERROR)
+		if (i < t->nrelay && s->after != SPF_R_PASS && t->after_why[0] == '\0')
 			snprintf(t->after_why, sizeof t->after_why, "%s", why);
 		s->best_source = SPF_R_PERMERROR;
 		for (size_t k = 0; k < nsources && nsources > 1; k++)
@@ -154,10 +202,20 @@ ctl_spf_table_check(const struct spf_table *t, FILE *err)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct sample *s = &t->v[i];
 
-		if (s->after == SPF_R_PASS ||
-		    (s->before != SPF_R_PASS && s->best_source != SPF_R_PASS))
+		if (s->after == SPF_R_PASS)
 			continue;
 		spf_ip_format(&s->ip, a, sizeof a);
+		/* the relay not passing after is the record's failure, whatever it was before */
+		if (i < t->nrelay) {
+			fprintf(
+			    err,
+			    "mxrelayctl dns spf: the printed record would not pass the relay %s "
+			    "(%s with it: %s): not printing it\n",
+			    a, spf_result_name(s->after), t->after_why);
+			return -1;
+		}
+		if (s->before != SPF_R_PASS && s->best_source != SPF_R_PASS)
+			continue;
 		fprintf(err,
 		        "mxrelayctl dns spf: BUG: the merged record would stop %s (%s) from "
 		        "passing SPF (%s today%s, %s with the merged record); not printing it\n",

@@ -289,14 +289,19 @@ append_term(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 	return append(buf, len, cap, " ", 1) != 0 || append(buf, len, cap, s, n) != 0 ? -1 : 0;
 }
 
-/* Where new mechanisms go: before the first all, else after the last mechanism. */
+/*
+ * Where new mechanisms go: before the first all or -/~/? mechanism (the
+ * first match decides, RFC 7208 4.6.2: a -ip4: covering the relay must not
+ * come first), else after the last mechanism.
+ */
 static size_t
 insertion_point(const struct terms *t)
 {
 	size_t i, after_last = 0;
 
 	for (i = 0; i < t->n; i++) {
-		if (t->v[i].kind == TK_ALL)
+		if (t->v[i].kind == TK_ALL ||
+		    (spf_is_mechanism(t->v[i].kind) && t->v[i].qual != 0 && t->v[i].qual != '+'))
 			return i;
 		if (spf_is_mechanism(t->v[i].kind))
 			after_last = i + 1;
@@ -348,9 +353,26 @@ plan_additions(const struct terms *t, size_t ins, const struct spf_ip *ips, size
 	}
 }
 
+static int merge_at(const char *current, const struct spf_ip *ips, size_t nips, bool first,
+                    struct spf_merge *out, char *err, size_t errlen);
+
 int
 spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct spf_merge *out,
           char *err, size_t errlen)
+{
+	return merge_at(current, ips, nips, false, out, err, errlen);
+}
+
+int
+spf_merge_first(const char *current, const struct spf_ip *ips, size_t nips, struct spf_merge *out,
+                char *err, size_t errlen)
+{
+	return merge_at(current, ips, nips, true, out, err, errlen);
+}
+
+static int
+merge_at(const char *current, const struct spf_ip *ips, size_t nips, bool first,
+         struct spf_merge *out, char *err, size_t errlen)
 {
 	struct terms t = {NULL, 0};
 	unsigned char *flags = NULL;
@@ -364,7 +386,7 @@ spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct spf
 	if (!fresh && (spf_split_terms(current, &t, err, errlen) != 0 ||
 	               check_mergeable(&t, err, errlen) != 0))
 		goto done;
-	if (!fresh)
+	if (!fresh && !first)
 		ins = insertion_point(&t);
 	flags = calloc(nips ? nips : 1, 1);
 	if (flags == NULL || append(&buf, &len, &cap, "v=spf1", 6) != 0)

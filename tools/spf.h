@@ -73,43 +73,59 @@ struct spf_merge {
  * "v=spf1 ip4:.. ip6:.. ~all". Otherwise current's terms are kept in order,
  * whitespace normalised to one space and the version to "v=spf1", and an
  * ip4:/ip6: mechanism for every relay IP not already passed by an ip4/ip6
- * term (exact or a covering prefix) is inserted before the first "all";
+ * term (exact or a covering prefix) is inserted before the first "all" or
+ * -/~/? mechanism (so a published -ip4: covering the relay cannot fail it);
  * without "all" after the last mechanism, so modifiers such as redirect=
  * stay last (a redirect applies only when no mechanism matched, 6.1).
  * -1 when current is not an SPF record or has a term the merge cannot read.
  */
 int spf_merge(const char *current, const struct spf_ip *ips, size_t nips, struct spf_merge *out,
               char *err, size_t errlen);
+/* spf_merge with the relay's mechanisms first, before every term of current (joined records). */
+int spf_merge_first(const char *current, const struct spf_ip *ips, size_t nips,
+                    struct spf_merge *out, char *err, size_t errlen);
 void spf_merge_free(struct spf_merge *m);
 
+/*
+ * Fetch the SPF record of domain for spf_count_lookups: 0 with a
+ * malloc'ed *record, or -1 with a one-line reason (no record, DNS failure).
+ */
+typedef int (*spf_fetch_fn)(void *ctx, const char *domain, char **record, char *why, size_t whylen);
+
+#define SPF_JOIN_MAX 8 /* records joined at one name */
+
 struct spf_join {
-	char *record;         /* the one record; free with spf_join_free */
-	size_t records;       /* how many were joined */
-	unsigned duplicates;  /* terms left out because an equal one came first */
-	unsigned redirects;   /* redirect= turned into include: before the all */
-	bool redirect_kept;   /* the only redirect= (and no all anywhere) stays one */
-	char all[8];          /* the all kept ("-all", "~all"...), "" when none */
-	bool all_differed;    /* the records ended in different alls */
-	unsigned exp_dropped; /* exp= of later records left out (6: at most one) */
-	unsigned revived;     /* terms that followed an all, now before the merged all */
+	char *record;        /* the domain's one record; free with spf_join_free */
+	size_t records;      /* how many were joined */
+	unsigned duplicates; /* inline: mechanisms left out because an equal one came first */
+	char all[8];         /* the all ending the record ("-all", "~all", "?all", "+all") */
+	bool all_differed;   /* the records' effective defaults differed */
+	bool by_include;     /* the inclusion form: each record at a name of its own */
+	char why[300];       /* by_include: why inline would change results */
+	size_t nparts;       /* by_include: names to publish, in order */
+	char part_name[SPF_JOIN_MAX][256]; /* "_spfN.DOMAIN" */
+	char *part_record[SPF_JOIN_MAX];   /* record N for it */
 };
 
 /*
- * Join n SPF records published at one name into one (RFC 7208 4.5: several
- * are a permerror, so receivers honour none of them today). Every term of
- * every record is kept, in order, without duplicates (compared without
- * case and with "+" and no qualifier equal), so no authorisation is lost:
- *  - all: the strictest of the records' (-all > ~all > ?all); +all only
- *    when every all present is +all; placed last among the mechanisms;
- *  - redirect=: with no all anywhere and a single redirect=, it stays
- *    (the last term); otherwise each becomes include:TARGET where its
- *    record's terms end, so it applies before the all;
- *  - exp=: the first one (an explanation, not an authorisation);
- *  - terms after a record's all (never evaluated before) come before the
- *    merged all (revived).
- * -1 with err for a record that is not SPF or holds an unknown mechanism.
+ * Join n SPF records published at domain into one (RFC 7208 4.5: several
+ * are a permerror, so receivers honour none of them today) that passes
+ * every address any of them passes alone and never ends weaker:
+ *  - all: the strictest effective default of the records (a literal all,
+ *    or through redirect= the target's, followed with fetch, else ?all);
+ *  - inline when every record holds only pass mechanisms, then at most one
+ *    all (and nothing but exp= / unknown modifiers after it), no redirect,
+ *    one exp= text: every mechanism in order, byte-exact duplicates once;
+ *  - otherwise by inclusion: record N is to be published at _spfN.DOMAIN
+ *    (bare a, mx, ptr get DOMAIN written out; a %{d} macro is refused) and
+ *    the domain's record is "v=spf1 include:_spf1.DOMAIN ... ALL": an
+ *    include matches exactly when its record passes (5.2), so the pass
+ *    sets add up; why says which term made inline unsafe.
+ * fetch may be NULL (redirect targets then count as ?all). -1 with err for
+ * a record that is not SPF, an unknown mechanism, or more than SPF_JOIN_MAX.
  */
-int spf_join(const char *const *records, size_t n, struct spf_join *out, char *err, size_t errlen);
+int spf_join(const char *domain, const char *const *records, size_t n, spf_fetch_fn fetch,
+             void *ctx, struct spf_join *out, char *err, size_t errlen);
 void spf_join_free(struct spf_join *j);
 
 struct spf_lint {
@@ -126,12 +142,6 @@ int spf_lint(const char *record, struct spf_lint *out, char *err, size_t errlen)
 
 /* One line naming the problem and its fix; "" for an unknown bit. */
 const char *spf_warning_text(enum spf_warning w);
-
-/*
- * Fetch the SPF record of domain for spf_count_lookups: 0 with a
- * malloc'ed *record, or -1 with a one-line reason (no record, DNS failure).
- */
-typedef int (*spf_fetch_fn)(void *ctx, const char *domain, char **record, char *why, size_t whylen);
 
 struct spf_count {
 	int total;         /* DNS-querying terms, includes and redirects followed */
@@ -178,5 +188,9 @@ size_t spf_include_targets(const char *record, char (*targets)[256], size_t max)
  * there is none.
  */
 int spf_sample_ip(const char *record, spf_fetch_fn fetch, void *ctx, struct spf_ip *out);
+
+/* Like spf_sample_ip, every such address (not only the first), at most max. Returns how many. */
+size_t spf_sample_ips(const char *record, spf_fetch_fn fetch, void *ctx, struct spf_ip *out,
+                      size_t max);
 
 #endif

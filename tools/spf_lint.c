@@ -7,6 +7,7 @@
  */
 #include "tools/spf_lint.h"
 #include "tools/spf_int.h"
+#include "tools/spfeval_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -532,6 +533,25 @@ term_target(struct walker *w, const struct term *t, const char *domain, char *bu
 	return true;
 }
 
+/*
+ * The evaluator's own parser on a record the walk reaches (RFC 7208 4.6:
+ * a term that does not parse is a permerror for every sender whose
+ * evaluation reaches the record); false after noting it.
+ */
+static bool
+target_parses(struct walker *w, const char *how, const char *target, const char *rec)
+{
+	struct spfe_record r;
+	char why[300];
+	bool ok = spfe_parse(rec, &r, why, sizeof why) == 0;
+
+	spfe_record_free(&r);
+	if (!ok)
+		note(w->out, SPF_F_TARGET, "%s%s: its record \"%s\" does not parse (%s)", how,
+		     target, rec, why);
+	return ok;
+}
+
 /* include: or redirect=: the target's one SPF record, walked (5.2, 6.1). */
 static void
 follow(struct walker *w, const struct term *t, const char *target)
@@ -564,6 +584,8 @@ follow(struct walker *w, const struct term *t, const char *target)
 		note(w->out, SPF_F_TARGET, "%s%s: publishes %zu SPF records", how, target, n);
 	else if (w->depth >= WALK_DEPTH)
 		note(w->out, SPF_F_TARGET, "%s%s: nested too deeply", how, target);
+	else if (!target_parses(w, how, target, rec))
+		; /* 4.6: its whole syntax is checked before any term is evaluated */
 	else
 		walk_record(w, target, rec);
 	dnsq_list_free(&l);
@@ -595,6 +617,13 @@ mx_lookup(struct walker *w, const char *name)
 	}
 	if (l.n > SPF_NAMES_LIMIT)
 		note(w->out, SPF_F_MX_NAMES, "mx:%s has %zu MX names", name, l.n);
+	/* 4.6.4: each MX host's address lookup counts for the void limit too */
+	for (size_t i = 0; i < l.n && i < SPF_NAMES_LIMIT; i++) {
+		const char *host = strchr(l.v[i], ' ');
+
+		if (host != NULL && host[1] != '\0' && strcmp(host + 1, ".") != 0)
+			addr_lookup(w, host + 1, true);
+	}
 	dnsq_list_free(&l);
 }
 

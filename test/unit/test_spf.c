@@ -109,8 +109,11 @@ static const struct merge_case merge_cases[] = {
      "v=spf1 ip6:2001:DB8:0:0::5 -all", 0, 1, 0},
     {"ip4 term does not cover ip6", "v=spf1 ip4:203.0.113.0/24 -all", IP6, 0,
      "v=spf1 ip4:203.0.113.0/24 ip6:" IP6 " -all", 1, 0, 0},
-    {"-ip4 blocks the relay", "v=spf1 -ip4:" IP4 " ~all", IP4, 0,
-     "v=spf1 -ip4:" IP4 " ip4:" IP4 " ~all", 1, 0, SPF_W_IP_BLOCKED},
+    /* D6: the relay goes before the -ip4 that would fail it (first match, RFC 7208 4.6.2) */
+    {"-ip4 covering the relay: relay first", "v=spf1 -ip4:" IP4 " ~all", IP4, 0,
+     "v=spf1 ip4:" IP4 " -ip4:" IP4 " ~all", 1, 0, 0},
+    {"?include before pass terms: relay before it", "v=spf1 a ?include:x.example mx -all", IP4,
+     0, "v=spf1 a ip4:" IP4 " ?include:x.example mx -all", 1, 0, 0},
     {"ip after all does not count", "v=spf1 -all ip4:" IP4, IP4, 0,
      "v=spf1 ip4:" IP4 " -all ip4:" IP4, 1, 0, 0},
     {"ptr kept (lint warns)", "v=spf1 ptr -all", IP4, 0, "v=spf1 ptr ip4:" IP4 " -all", 1, 0, 0},
