@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define DMARC_NOTES_MAX 8
+#define DMARC_NOTES_MAX 16
 
 /* A warning about a record receivers still apply: tag names the tag ("pct", "fo", "tag dkim"). */
 struct dmarc_note {
