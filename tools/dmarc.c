@@ -441,7 +441,7 @@ keep_uris(struct dmarc_record *r, const char *tag, const char *v, char *out, siz
 			end = p + strlen(p);
 		if (copy_trimmed(p, end, uri, sizeof uri) == 0 &&
 		    one_uri(uri, fixed, sizeof fixed, &size_dropped) &&
-		    len + strlen(fixed) + 2 < outlen) {
+		    len + (len ? 1 : 0) + strlen(fixed) < outlen) {
 			len += (size_t)snprintf(out + len, outlen - len, "%s%s", len ? "," : "",
 			                        fixed);
 			sized += size_dropped;

@@ -158,9 +158,9 @@ DMARC_CASES = {
     "dm-order.test": ["v=DMARC1; rua=mailto:d@dm-order.test; p=reject"],
     "dm-wsp.test": ["v=DMARC1; p=reject; rua=mailto:a@dm-wsp.test, MAILTO:b@noauth.test"],
     "dm-long.test": ["v=DMARC1; p=reject; rua=" +
-                     ",".join(f"mailto:aggregate-{i:02}@dm-long.test" for i in range(30)) +
+                     ",".join(f"mailto:aggregate-{i:02}@dm-long.test" for i in range(31)) +
                      "; ruf=" +
-                     ",".join(f"mailto:failures-{i:02}@dm-long.test" for i in range(30)) +
+                     ",".join(f"mailto:failures-{i:02}@dm-long.test" for i in range(32)) +
                      "; adkim=s; aspf=s"],
     "dm-esc.test": [],  # built in build_zones: ESC bytes
     "dm-fail.test": [],  # _dmarc.dm-fail.test is a zone nsd cannot load: SERVFAIL
