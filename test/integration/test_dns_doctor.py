@@ -474,6 +474,17 @@ def test_all_fail():
                      re.M), p.stdout
 
 
+def test_all_skips_an_address_literal_sender():
+    """Review 6, 5: a credentials sender a@[192.0.2.1] is named and skipped, the rest checked."""
+    cfg = conf("all-literal", keys=["a.test"], creds=[("u1", "x@[192.0.2.1],y@b.test")],
+               dnsbl=["clean.test"])
+    doc = run_all(cfg, 3)
+    assert [d["domain"] for d in doc["domains"]] == ["a.test", "b.test"], doc["domains"]
+    host = checks_of(doc["host"]["checks"])
+    c = host["credentials sender x@[192.0.2.1]"]
+    assert c["status"] == "pass" and "skipped" in c["detail"] and "u1" in c["detail"], c
+
+
 def test_all_usage():
     w = world()
     cfg = conf("all-usage", keys=["a.test"])
