@@ -123,6 +123,7 @@ def build_zones(w):
         f"{rev4(IP4, 'bl.test')}. IN TXT \"Listed: spam trap hits, see https://bl.test/q\"",
         f"{rev4('203.0.113.11', 'bl.test')}. IN A 127.255.255.254",
         f"{rev6(IP6, 'bl.test')}. IN A 127.0.0.4",
+        f"{rev4('203.0.113.14', 'bl.test')}. IN A 127.0.0.10",  # Spamhaus PBL-style code
     ]
     zones = {
         "host.test": dnsns.zone_text("host.test", host),
@@ -272,6 +273,27 @@ def test_dnsbl_not_listed():
     _, got = run_check(["a.test", "-c", cfg], 1)
     assert got["dnsbl"]["status"] == "pass", got["dnsbl"]
     assert not [n for n in got if n.startswith("dnsbl ")], got
+
+
+def test_dnsbl_policy_listing_advice():
+    """Review 6: 127.0.0.10/11 (Spamhaus PBL) is a policy listing: no "compromised" advice."""
+    cfg = conf("bl-pbl", ip4="203.0.113.14", ip6=None, dnsbl=["bl.test https://bl.test/d"])
+    _, got = run_check(["a.test", "-c", cfg], 1)
+    c = got["dnsbl bl.test 203.0.113.14"]
+    assert c["status"] == "fail" and "policy block list" in c["detail"], c
+    assert "compromised" not in c["fix"] and "exception at https://bl.test/d" in c["fix"], c
+
+
+def test_egress_special_ranges_are_not_public():
+    """Review 6: 198.18.0.0/15, 192.0.0.0/24, 240.0.0.0/4 and ::ffff:10.0.0.1 are flagged."""
+    cfg = conf("eg-special", dnsbl=["none"])
+    for args, word in ((["--ip4", "198.18.0.5"], "benchmarking"),
+                       (["--ip4", "192.0.0.9"], "IETF protocol assignments"),
+                       (["--ip4", "240.0.0.1"], "reserved"),
+                       (["--ip6", "::ffff:10.0.0.1"], "private (RFC 1918)")):
+        _, got = run_check(["a.test", "-c", cfg, *args], 1)
+        c = got["egress IP"]
+        assert c["status"] == "warn" and word in c["detail"], (args, c)
 
 
 def test_dnsbl_default_lists_and_none():

@@ -112,6 +112,9 @@ DKIM_CASES = {
     # missing; the CNAME itself is not named yet (tools/dnsq has no CNAME query)
     "cname.test": ("rsa", lambda w: [], "fail", "no DKIM record"),
     "weakfile.test": ("weak", lambda w: [w.weak_value], "fail", "refuses to sign"),
+    # review 6: a duplicate tag past the 32nd is still found (the split used to stop there)
+    "dupe33.test": ("rsa", lambda w: [w.rsa_value + "".join(f"; x{i}=1" for i in range(32)) +
+                                      "; k=rsa"], "fail", "twice"),
 }
 
 
@@ -365,6 +368,7 @@ VERIFIERS_DIFFER = {
     "quoted.test": (False, "pass"),
     # RFC 6376 3.2: a duplicate tag invalidates the record; Mail::DKIM takes one
     "dupe.test": (False, "pass"),
+    "dupe33.test": (False, "pass"),
     # RFC 6376 6.1.2: h= without the signature's hash MUST be ignored (PERMFAIL);
     # python3-dkim does not look at h=
     "hsha1.test": (True, "invalid"),
