@@ -206,8 +206,7 @@ keep_published(const char *domain, const char *add_rua, const struct ctl_dmarc_f
 
 /* No usable record: the p=none starter at _dmarc.DOMAIN. */
 static int
-starter(const char *domain, const char *rua, const struct ctl_dmarc_found *f,
-        enum dnsq_status exists)
+starter(const char *domain, const char *rua, const struct ctl_dmarc_found *f)
 {
 	char name[300], err[512], *rec = NULL;
 	struct dmarc_record none = {.p = "none", .pct = 100};
@@ -219,8 +218,7 @@ starter(const char *domain, const char *rua, const struct ctl_dmarc_found *f,
 	snprintf(name, sizeof name, "_dmarc.%s", domain);
 	printf("DMARC record for %s (a starter: p=none only collects reports)\n\n", domain);
 	print_record(name, rec);
-	(void)exists; /* only DNSQ_OK reaches here: a failed lookup is an error */
-	if (f->l.n == 0)
+	if (f->l.n == 0) /* a failed lookup never gets here (lookup_failed) */
 		printf("\n%s publishes nothing yet.\n", name);
 	for (size_t i = 0; i < f->l.n; i++) {
 		printf("\n%s publishes now: ", f->where);
@@ -231,6 +229,23 @@ starter(const char *domain, const char *rua, const struct ctl_dmarc_found *f,
 	report_notes(domain, rua);
 	free(rec);
 	return 0;
+}
+
+/* true (with the error printed) when what DOMAIN publishes is unknown: a proposal could weaken it */
+static bool
+lookup_failed(const char *domain, enum dnsq_status st, const struct ctl_dmarc_found *f)
+{
+	if (st == DNSQ_OK && !(f->l.n == 0 && f->st == DNSQ_FAIL))
+		return false;
+	if (st == DNSQ_NXDOMAIN) {
+		fprintf(stderr, DMARC_PROG ": %s: no such domain (NXDOMAIN)\n", domain);
+		return true;
+	}
+	fprintf(stderr,
+	        DMARC_PROG ": lookup of %s failed (%s): cannot tell which policy it publishes, "
+	                   "so no record is proposed; fix the DNS answer and run again\n",
+	        st != DNSQ_OK ? domain : f->where, dnsq_strerror(st != DNSQ_OK ? st : f->st));
+	return true;
 }
 
 int
@@ -278,28 +293,18 @@ ctl_dns_dmarc(int argc, char **argv)
 		return 1;
 	}
 	st = dnsq_exists(domain);
-	if (st == DNSQ_NXDOMAIN) {
-		fprintf(stderr, DMARC_PROG ": %s: no such domain (NXDOMAIN)\n", domain);
-		return 1;
-	}
 	memset(&f, 0, sizeof f);
 	if (st == DNSQ_OK)
 		ctl_dmarc_find(domain, &f);
-	if (st != DNSQ_OK || (f.l.n == 0 && f.st == DNSQ_FAIL)) {
-		/* what is published is unknown: any proposal could weaken it */
-		fprintf(stderr,
-		        DMARC_PROG ": lookup of %s failed (%s): cannot tell which policy it "
-		                   "publishes, so no record is proposed; fix the DNS answer and "
-		                   "run again\n",
-		        st != DNSQ_OK ? domain : f.where, dnsq_strerror(st != DNSQ_OK ? st : f.st));
+	if (lookup_failed(domain, st, &f)) {
 		ctl_dmarc_found_free(&f);
 		return 1;
 	}
-	if (st == DNSQ_OK && strongest(&f, &cur, &which)) {
+	if (strongest(&f, &cur, &which)) {
 		snprintf(rua_buf, sizeof rua_buf, "mailto:dmarc@%s", f.at);
 		rc = keep_published(domain, rua ? rua : cur.rua ? NULL : rua_buf, &f, &cur, which);
 	} else {
-		rc = starter(domain, rua ? rua : rua_buf, &f, st);
+		rc = starter(domain, rua ? rua : rua_buf, &f);
 	}
 	ctl_dmarc_found_free(&f);
 	return rc;

@@ -74,8 +74,8 @@ dmarc_rua_parse(const char *rua, struct dmarc_rua *out, char *err, size_t errlen
 	if (rua == NULL || *rua == '\0')
 		return fail(err, errlen, "empty report address");
 	if (strpbrk(rua, ";\r\n\"\\") != NULL)
-		return fail(err, errlen, "report address '%s' contains ';', a line break or a quote",
-		            rua);
+		return fail(err, errlen,
+		            "report address '%s' contains ';', a line break or a quote", rua);
 	for (;;) {
 		const char *end = strchr(p, ','), *at;
 		char uri[512], *bang;
