@@ -130,6 +130,13 @@ long_part(struct dmarc_record *r, const char *p, const char *end)
 	          name);
 }
 
+/* none 0, quarantine 1, reject 2, anything else -1: of a tag twice, the stronger stays */
+static int
+policy_rank(const char *v)
+{
+	return caseeq(v, "reject") ? 2 : caseeq(v, "quarantine") ? 1 : caseeq(v, "none") ? 0 : -1;
+}
+
 /* Split txt into tags; a part without '=' or a repeated tag is dropped with a note. */
 static int
 split_tags(const char *txt, struct tag *tags, int *n, struct dmarc_record *r)
@@ -167,12 +174,15 @@ split_tags(const char *txt, struct tag *tags, int *n, struct dmarc_record *r)
 			long_part(r, part, part + strlen(part));
 			continue;
 		}
-		for (int i = 0; i < *n && !twice; i++)
+		for (int i = 0; i < *n && !twice; i++) {
 			twice = caseeq(tags[i].name, tags[*n].name);
+			if (twice && policy_rank(tags[*n].value) > policy_rank(tags[i].value))
+				memcpy(tags[i].value, tags[*n].value, sizeof tags[i].value);
+		}
 		if (twice)
 			drop_note(r, tags[*n].name,
-			          "%s= appears twice: receivers may take either; the first is kept "
-			          "(RFC 7489 6.3)",
+			          "%s= appears twice: receivers may take either; one is kept, the "
+			          "stronger policy for p/sp/np (RFC 7489 6.3)",
 			          tags[*n].name);
 		else
 			(*n)++;
