@@ -43,6 +43,7 @@
 #include "mta/shared/creds.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -188,9 +189,24 @@ add_domain(char (**v)[256], size_t *n, const char *dom)
  * Every domain with a dkim_key, then every domain the credentials file
  * allows as a sender ("addr@dom" and "@dom"; "*" names none), in that order.
  */
-static int
-all_domains(const struct config *cfg, char (**v)[256], size_t *n)
+/* true when d can be checked as a DNS name (not an address literal "[192.0.2.1]", RFC 5321 4.1.3) */
+static bool
+dns_name(const char *d)
 {
+	size_t len = strlen(d);
+
+	if (len == 0 || len > 253)
+		return false;
+	for (; *d; d++)
+		if (!isalnum((unsigned char)*d) && *d != '.' && *d != '-' && *d != '_')
+			return false;
+	return true;
+}
+
+static int
+all_domains(struct ctx *host, char (**v)[256], size_t *n)
+{
+	const struct config *cfg = host->cfg;
 	struct creds *cr = NULL;
 	char err[512];
 
@@ -211,6 +227,18 @@ all_domains(const struct config *cfg, char (**v)[256], size_t *n)
 		for (size_t s = 0; s < u->nsenders; s++) {
 			const char *at = strrchr(u->senders[s], '@');
 
+			if (at != NULL && !dns_name(at + 1)) {
+				char name[300];
+
+				/* one odd entry must not stop the check of every other domain */
+				snprintf(name, sizeof name, "credentials sender %s", u->senders[s]);
+				check_add(host, name, ST_PASS,
+				          check_fmt("%s (user %s) is not a domain name (an address "
+				                    "literal?): no DNS records to check, skipped",
+				                    u->senders[s], u->user),
+				          NULL);
+				continue;
+			}
 			if (at != NULL && add_domain(v, n, at + 1) != 0) {
 				creds_free(cr);
 				return -1;
@@ -229,7 +257,7 @@ run_all(struct ctx *host, const struct check_opts *o)
 	struct ctx *doms;
 	int rc;
 
-	if (all_domains(host->cfg, &names, &n) != 0) {
+	if (all_domains(host, &names, &n) != 0) {
 		free(names);
 		return 1;
 	}

@@ -101,7 +101,27 @@ listed(struct ctx *c, const char *label, const struct bl *b, const char *ip, con
        const char *name)
 {
 	char *why = txt_reason(name);
+	/* Spamhaus PBL (127.0.0.10, .11) lists address ranges that should not send direct mail,
+	 * by the ISP's or Spamhaus' policy: nothing was abused, the range needs an exception */
+	bool policy = strcmp(code, "127.0.0.10") == 0 || strcmp(code, "127.0.0.11") == 0;
 
+	if (policy) {
+		check_add(c, label, ST_FAIL,
+		          check_fmt("%s is on %s's policy block list (answer %s, RFC 5782 2.1): %s; "
+		                    "its range is not meant to send mail directly, receivers that "
+		                    "use the list refuse it",
+		                    ip, b->zone, code, why),
+		          b->delist != NULL
+		              ? check_fmt("a relay on a dedicated address with its own rDNS can "
+		                          "request an exception at %s; else relay through your "
+		                          "provider's smarthost",
+		                          b->delist)
+		              : check_fmt("ask the operator of %s for an exception for %s, or relay "
+		                          "through your provider's smarthost",
+		                          b->zone, ip));
+		free(why);
+		return;
+	}
 	check_add(c, label, ST_FAIL,
 	          check_fmt("%s is listed on %s (answer %s, RFC 5782 2.1): %s; receivers that "
 	                    "use the list refuse the relay's mail",

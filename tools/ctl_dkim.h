@@ -88,6 +88,12 @@ int rot_step_retire(struct rot_run *r);
 int rot_status(const struct rot_run *r);
 int rot_abort(const struct rot_run *r);
 
+/*
+ * The config's dkim_key line whose key file is path (the same name, or the
+ * same file through another name or a link); NULL when none names it.
+ */
+const struct dkim_key_conf *rot_conf_key(const struct rot_run *r, const char *path);
+
 /* "YYYY-MM-DD HH:MM UTC" into buf; returns buf. */
 const char *rot_fmt_time(time_t t, char *buf, size_t len);
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PROG ROT_PROG
@@ -52,28 +53,46 @@ retired_text(const struct rot_run *r, const char *text)
 	return out;
 }
 
+const struct dkim_key_conf *
+rot_conf_key(const struct rot_run *r, const char *path)
+{
+	struct stat a, b;
+	bool have = stat(path, &a) == 0;
+
+	for (const struct dkim_key_conf *c = r->c->dkim_keys; c != NULL; c = c->next)
+		if (strcmp(c->path, path) == 0 ||
+		    (have && stat(c->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+			return c;
+	return NULL;
+}
+
 /*
  * Move an old key file aside (PATH.retired) rather than deleting it: the
  * tool cannot see when its DNS record is gone, and until then a copy lets
- * the admin roll back. A file another dkim_key line still uses stays.
+ * the admin roll back. A file a dkim_key line still uses stays. The copy
+ * is made owner-only: the daemon's group no longer needs to read it.
  */
 static void
 retire_key_file(const struct rot_run *r, const struct rot_key *k)
 {
+	const struct dkim_key_conf *c = rot_conf_key(r, k->path);
 	char aside[4200];
 
-	for (const struct dkim_key_conf *c = r->c->dkim_keys; c != NULL; c = c->next)
-		if (strcmp(c->path, k->path) == 0) {
-			printf("Kept %s: %s:%d still uses it.\n", k->path, r->conf, c->line);
-			return;
-		}
+	if (c != NULL) {
+		printf("Kept %s: %s:%d still uses it.\n", k->path, r->conf, c->line);
+		return;
+	}
 	snprintf(aside, sizeof aside, "%s.retired", k->path);
-	if (rename(k->path, aside) != 0)
+	if (rename(k->path, aside) != 0) {
 		fprintf(stderr, PROG ": warning: cannot move %s aside: %s\n", k->path,
 		        strerror(errno));
-	else
-		printf("Moved the old key %s to %s (delete it once its DNS record is gone).\n",
-		       k->path, aside);
+		return;
+	}
+	if (chmod(aside, 0600) != 0)
+		fprintf(stderr, PROG ": warning: cannot make %s owner-only: %s\n", aside,
+		        strerror(errno));
+	printf("Moved the old key %s to %s (mode 0600; delete it once its DNS record is gone).\n",
+	       k->path, aside);
 }
 
 int
@@ -194,6 +213,18 @@ rot_abort(const struct rot_run *r)
 		        ": the rotation of %s has switched %s to selector %s already: to go back, "
 		        "restore the old dkim_key lines (%s.bak) and reload mxrelayd\n",
 		        r->domain, r->conf, r->s.new[0].selector, r->conf);
+		return 1;
+	}
+	for (size_t i = 0; i < r->s.nnew; i++) {
+		const struct dkim_key_conf *c = rot_conf_key(r, r->s.new[i].path);
+
+		if (c == NULL)
+			continue;
+		/* switched by hand: deleting the key would break the next reload */
+		fprintf(stderr,
+		        PROG ": %s:%d signs with the new key %s already (the switch happened): "
+		             "nothing deleted; run " PROG " %s -c %s to record the switch\n",
+		        r->conf, c->line, r->s.new[i].path, r->domain, r->conf);
 		return 1;
 	}
 	for (size_t i = 0; i < r->s.nnew; i++) {

@@ -502,6 +502,7 @@ switch_config(struct rot_run *r)
 	char err[1200], msg[1200], d1[32], bak[PATH_MAX + 8], *old, *text, *diff = NULL;
 	size_t oldlen;
 	time_t retire = r->now + r->s.retire_days * ROT_DAY;
+	bool state_lost = false;
 	int rc = 1;
 
 	if ((old = rot_read_file(r->conf, &oldlen, err, sizeof err)) == NULL) {
@@ -522,9 +523,15 @@ switch_config(struct rot_run *r)
 	}
 	r->s.phase = ROT_SWITCHED;
 	r->s.switched = r->now;
-	if (rot_state_save(r->state_path, &r->s, err, sizeof err) != 0)
-		fprintf(stderr, PROG ": warning: %s (the config is switched already)\n", err);
 	printf("\nChanged %s (the previous version is %s):\n%s\n", r->conf, bak, diff);
+	if (rot_state_save(r->state_path, &r->s, err, sizeof err) != 0) {
+		/* the next run sees the config naming the new keys and records the switch */
+		fprintf(stderr,
+		        PROG ": %s: the config is switched, the rotation state is not: run " PROG
+		             " %s -c %s again to record it\n",
+		        err, r->domain, r->conf);
+		state_lost = true;
+	}
 	int rl = rot_reload(r->c, msg, sizeof msg);
 	if (rl == 0)
 		printf("%s.\n", msg);
@@ -540,7 +547,7 @@ switch_config(struct rot_run *r)
 	       "may still be queued or in transit), then run " PROG " %s -c %s to retire %s.\n",
 	       r->s.nold > 1 ? "s" : "", rot_fmt_time(retire, d1, sizeof d1), r->s.retire_days,
 	       r->domain, r->conf, r->s.nold > 1 ? "them" : "it");
-	rc = rl < 0 ? 1 : 0;
+	rc = rl < 0 || state_lost ? 1 : 0;
 done:
 	free(diff);
 	free(text);
@@ -558,9 +565,40 @@ has_old_lines(const struct rot_run *r)
 	return false;
 }
 
+/*
+ * The config names every new key already (the admin switched by hand, or a
+ * switch whose state could not be saved): record the switch as of now, so
+ * the old keys retire after the delay; -1 when it does not.
+ */
+static int
+record_done_switch(struct rot_run *r)
+{
+	char err[1200], d1[32];
+
+	for (size_t i = 0; i < r->s.nnew; i++)
+		if (rot_conf_key(r, r->s.new[i].path) == NULL)
+			return -1;
+	r->s.phase = ROT_SWITCHED;
+	r->s.switched = r->now;
+	if (rot_state_save(r->state_path, &r->s, err, sizeof err) != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	printf("%s signs with the new key%s of %s already (selector %s): the switch is recorded "
+	       "as of now. Keep the old record%s published until %s, then run " PROG
+	       " %s -c %s to retire %s.\n",
+	       r->conf, r->s.nnew > 1 ? "s" : "", r->domain, r->s.new[0].selector,
+	       r->s.nold > 1 ? "s" : "",
+	       rot_fmt_time(r->now + r->s.retire_days * ROT_DAY, d1, sizeof d1), r->domain,
+	       r->conf, r->s.nold > 1 ? "them" : "it");
+	return 0;
+}
+
 static int
 step_switch(struct rot_run *r)
 {
+	int rc;
+
 	if (r->o->selector != NULL || r->o->algs != 0) {
 		fprintf(stderr,
 		        PROG
@@ -569,6 +607,8 @@ step_switch(struct rot_run *r)
 		        r->domain, r->s.new[0].selector, r->state_path, r->domain);
 		return 1;
 	}
+	if (!r->o->check && (rc = record_done_switch(r)) >= 0)
+		return rc;
 	if (!has_old_lines(r)) {
 		fprintf(stderr,
 		        PROG

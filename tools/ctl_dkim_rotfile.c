@@ -260,7 +260,7 @@ rot_replace_config(const char *conf, const char *old, size_t oldlen, const char 
 {
 	char tmp[PATH_MAX + 32], btmp[PATH_MAX + 48], e[1024], path[PATH_MAX];
 	struct config *c = NULL;
-	struct stat st;
+	struct stat st, bst;
 
 	/* a symlinked config: replace the file it points to, keep the link */
 	if (realpath(conf, path) == NULL) {
@@ -287,7 +287,16 @@ rot_replace_config(const char *conf, const char *old, size_t oldlen, const char 
 		goto fail;
 	}
 	config_free(c);
+	/* never overwrite an earlier backup (the switch's, when retiring; the admin's own) */
 	snprintf(bak, baklen, "%s.bak", path);
+	for (int i = 1; lstat(bak, &bst) == 0; i++) {
+		if (i == 100) {
+			snprintf(err, errlen, "%s.bak and .bak.1 to .bak.99 exist: remove old ones",
+			         path);
+			goto fail;
+		}
+		snprintf(bak, baklen, "%s.bak.%d", path, i);
+	}
 	if (write_temp(bak, old, oldlen, st.st_mode & 0600, btmp, sizeof btmp, err, errlen) != 0)
 		goto fail;
 	if (rename(btmp, bak) != 0 || rename(tmp, path) != 0) {

@@ -228,11 +228,23 @@ ctl_ip_nonpublic(const struct spf_ip *ip)
 	    {AF_INET, {127}, 8, "loopback (RFC 1122 3.2.1.3)"},
 	    {AF_INET, {169, 254}, 16, "link-local (RFC 3927)"},
 	    {AF_INET, {0}, 8, "unspecified (RFC 1122 3.2.1.3)"},
+	    {AF_INET, {192, 0, 0}, 24, "IETF protocol assignments (RFC 6890 2.2.2)"},
+	    {AF_INET, {198, 18}, 15, "benchmarking (RFC 2544 C.2.2)"},
+	    {AF_INET, {240}, 4, "reserved or broadcast (RFC 1112 4, RFC 919 7)"},
 	    {AF_INET6, {0xfc}, 7, "unique local (RFC 4193)"},
 	    {AF_INET6, {0xfe, 0x80}, 10, "link-local (RFC 4291 2.5.6)"},
 	    {AF_INET6, {0}, 127, "loopback or unspecified (RFC 4291 2.5.2)"},
 	};
 
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (ip->family == AF_INET6 && memcmp(ip->addr, mapped, sizeof mapped) == 0) {
+		/* ::ffff:a.b.c.d is the IPv4 address a.b.c.d (RFC 4291 2.5.5.2) */
+		struct spf_ip v4 = {.family = AF_INET};
+
+		memcpy(v4.addr, ip->addr + 12, 4);
+		return ctl_ip_nonpublic(&v4);
+	}
 	for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
 		if (ranges[i].family == ip->family &&
 		    in_prefix(ip->addr, ranges[i].prefix, ranges[i].bits))

@@ -13,6 +13,7 @@
 #include "tools/ctl_dmarc.h"
 #include "tools/dmarc.h"
 #include "tools/dnsq.h"
+#include "tools/json.h"
 #include "tools/orgdomain.h"
 #include "tools/spf.h"
 
@@ -176,17 +177,22 @@ keep_published(const char *domain, const char *add_rua, const struct ctl_dmarc_f
 		       "(RFC 7489 6.6.3).\n\n",
 		       domain, f->at, cur->sp[0] ? "sp" : "p", cur->sp[0] ? cur->sp : cur->p);
 	if (changes[0] == '\0' && f->l.n == 1) {
-		printf("%s publishes a valid DMARC record (p=%s): keep it.\n\n  %s\n", f->where,
-		       cur->p, f->l.v[which]);
+		printf("%s publishes a valid DMARC record (p=%s): keep it.\n\n  ", f->where,
+		       cur->p);
+		json_write_text(stdout, f->l.v[which]); /* DNS data: no escape sequences */
+		putchar('\n');
 	} else {
 		printf(
 		    "DMARC record for %s: the published policy (p=%s) kept, never weakened%s%s\n\n",
 		    f->at, cur->p, changes[0] ? "; it " : "", changes);
 		print_record(f->where, rec);
-		for (size_t i = 0; i < f->l.n; i++)
-			printf("\n%s publishes now: %s (replace it%s)\n", f->where, f->l.v[i],
+		for (size_t i = 0; i < f->l.n; i++) {
+			printf("\n%s publishes now: ", f->where);
+			json_write_text(stdout, f->l.v[i]);
+			printf(" (replace it%s)\n",
 			       f->l.n > 1 ? ": with several records none applies, RFC 7489 6.6.3"
 			                  : "");
+		}
 	}
 	tighten_advice(f->at, cur);
 	report_notes(f->at, cur->rua_list);
@@ -200,8 +206,7 @@ keep_published(const char *domain, const char *add_rua, const struct ctl_dmarc_f
 
 /* No usable record: the p=none starter at _dmarc.DOMAIN. */
 static int
-starter(const char *domain, const char *rua, const struct ctl_dmarc_found *f,
-        enum dnsq_status exists)
+starter(const char *domain, const char *rua, const struct ctl_dmarc_found *f)
 {
 	char name[300], err[512], *rec = NULL;
 	struct dmarc_record none = {.p = "none", .pct = 100};
@@ -213,18 +218,34 @@ starter(const char *domain, const char *rua, const struct ctl_dmarc_found *f,
 	snprintf(name, sizeof name, "_dmarc.%s", domain);
 	printf("DMARC record for %s (a starter: p=none only collects reports)\n\n", domain);
 	print_record(name, rec);
-	if (exists != DNSQ_OK)
-		printf(
-		    "\nnote: could not look up %s (%s); the record above does not depend on it\n",
-		    domain, dnsq_strerror(exists));
-	else if (f->l.n == 0 && f->st != DNSQ_FAIL)
+	if (f->l.n == 0) /* a failed lookup never gets here (lookup_failed) */
 		printf("\n%s publishes nothing yet.\n", name);
-	for (size_t i = 0; i < f->l.n; i++)
-		printf("\n%s publishes now: %s (not valid: replace it)\n", f->where, f->l.v[i]);
+	for (size_t i = 0; i < f->l.n; i++) {
+		printf("\n%s publishes now: ", f->where);
+		json_write_text(stdout, f->l.v[i]);
+		printf(" (not valid: replace it)\n");
+	}
 	tighten_advice(domain, &none);
 	report_notes(domain, rua);
 	free(rec);
 	return 0;
+}
+
+/* true (with the error printed) when what DOMAIN publishes is unknown: a proposal could weaken it */
+static bool
+lookup_failed(const char *domain, enum dnsq_status st, const struct ctl_dmarc_found *f)
+{
+	if (st == DNSQ_OK && !(f->l.n == 0 && f->st == DNSQ_FAIL))
+		return false;
+	if (st == DNSQ_NXDOMAIN) {
+		fprintf(stderr, DMARC_PROG ": %s: no such domain (NXDOMAIN)\n", domain);
+		return true;
+	}
+	fprintf(stderr,
+	        DMARC_PROG ": lookup of %s failed (%s): cannot tell which policy it publishes, "
+	                   "so no record is proposed; fix the DNS answer and run again\n",
+	        st != DNSQ_OK ? domain : f->where, dnsq_strerror(st != DNSQ_OK ? st : f->st));
+	return true;
 }
 
 int
@@ -272,18 +293,18 @@ ctl_dns_dmarc(int argc, char **argv)
 		return 1;
 	}
 	st = dnsq_exists(domain);
-	if (st == DNSQ_NXDOMAIN) {
-		fprintf(stderr, DMARC_PROG ": %s: no such domain (NXDOMAIN)\n", domain);
-		return 1;
-	}
 	memset(&f, 0, sizeof f);
 	if (st == DNSQ_OK)
 		ctl_dmarc_find(domain, &f);
-	if (st == DNSQ_OK && strongest(&f, &cur, &which)) {
+	if (lookup_failed(domain, st, &f)) {
+		ctl_dmarc_found_free(&f);
+		return 1;
+	}
+	if (strongest(&f, &cur, &which)) {
 		snprintf(rua_buf, sizeof rua_buf, "mailto:dmarc@%s", f.at);
 		rc = keep_published(domain, rua ? rua : cur.rua ? NULL : rua_buf, &f, &cur, which);
 	} else {
-		rc = starter(domain, rua ? rua : rua_buf, &f, st);
+		rc = starter(domain, rua ? rua : rua_buf, &f);
 	}
 	ctl_dmarc_found_free(&f);
 	return rc;

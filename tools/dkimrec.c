@@ -24,7 +24,6 @@
 #include <openssl/x509.h>
 
 #define TXT_STRING_MAX 255 /* RFC 1035 3.3: one character-string */
-#define TAGS_MAX 32
 
 struct tag {
 	const char *name;
@@ -110,8 +109,7 @@ split_tags(char *s, struct tag *tags, int *ntags, struct dkimrec *r)
 				     tags[n].name);
 				return false;
 			}
-		if (++n == TAGS_MAX)
-			break; /* a key record has a handful of tags */
+		n++; /* tags has room for every ';'-separated part: none goes unexamined */
 	}
 	*ntags = n;
 	return true;
@@ -318,15 +316,21 @@ panel_marks(struct dkimrec *r, const char *txt)
 int
 dkimrec_parse(const char *txt, struct dkimrec *out)
 {
-	struct tag tags[TAGS_MAX];
+	struct tag *tags;
 	char *copy;
 	int n = 0;
+	size_t parts = 1;
 
 	memset(out, 0, sizeof *out);
 	if (panel_marks(out, txt))
 		return -1;
+	for (const char *p = txt; *p; p++)
+		parts += *p == ';';
 	copy = strdup(txt);
-	if (copy == NULL) {
+	tags = calloc(parts, sizeof *tags);
+	if (copy == NULL || tags == NULL) {
+		free(copy);
+		free(tags);
 		note(out, true, "out of memory");
 		return -1;
 	}
@@ -336,6 +340,7 @@ dkimrec_parse(const char *txt, struct dkimrec *out)
 		else
 			check_tags(out, tags, n, strlen(txt));
 	}
+	free(tags);
 	free(copy);
 	for (size_t i = 0; i < out->nnotes; i++)
 		if (out->notes[i].fail)

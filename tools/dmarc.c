@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_TAGS 32
+#define MAX_TAGS 64
 
 struct tag {
 	char name[16];
@@ -89,9 +89,57 @@ dmarc_is_record(const char *txt)
 	       (txt[6] == '\0' || txt[6] == ';' || is_wsp(txt[6]));
 }
 
-/* Split txt into tags; -1 with why for a part without '=' or a tag twice. */
+static void __attribute__((format(printf, 3, 4)))
+add_note(struct dmarc_record *r, const char *tag, const char *fmt, ...);
+
+/*
+ * RFC 7489 6.3: "Unknown tags MUST be ignored. Syntax errors in the
+ * remainder of the record SHOULD be discarded in favor of default values
+ * (if any) or ignored outright", so only a bad v= or p= (or sp=, 6.6.3)
+ * makes receivers drop the record. Anything else bad is dropped here with
+ * a note and the policy kept: the proposal must never be weaker.
+ */
+static void __attribute__((format(printf, 3, 4)))
+drop_note(struct dmarc_record *r, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	char key[40];
+
+	if (r->nnotes == DMARC_NOTES_MAX)
+		return;
+	snprintf(key, sizeof key, "drop %s", name);
+	snprintf(r->notes[r->nnotes].tag, sizeof r->notes[0].tag, "%s", key);
+	va_start(ap, fmt);
+	vsnprintf(r->notes[r->nnotes].text, sizeof r->notes[0].text, fmt, ap);
+	va_end(ap);
+	r->nnotes++;
+}
+
+/* The name of a part "name=value" too long to keep, for the note. */
+static void
+long_part(struct dmarc_record *r, const char *p, const char *end)
+{
+	char name[16];
+	const char *eq = memchr(p, '=', (size_t)(end - p));
+
+	if (eq == NULL || copy_trimmed(p, eq, name, sizeof name) != 0 || name[0] == '\0')
+		snprintf(name, sizeof name, "part");
+	drop_note(r, name,
+	          "%s=: longer than this tool keeps (1023 characters); receivers may truncate "
+	          "or ignore it: it is not kept (RFC 7489 6.3)",
+	          name);
+}
+
+/* none 0, quarantine 1, reject 2, anything else -1: of a tag twice, the stronger stays */
 static int
-split_tags(const char *txt, struct tag *tags, int *n, char *why, size_t whylen)
+policy_rank(const char *v)
+{
+	return caseeq(v, "reject") ? 2 : caseeq(v, "quarantine") ? 1 : caseeq(v, "none") ? 0 : -1;
+}
+
+/* Split txt into tags; a part without '=' or a repeated tag is dropped with a note. */
+static int
+split_tags(const char *txt, struct tag *tags, int *n, struct dmarc_record *r)
 {
 	const char *p = txt;
 
@@ -99,27 +147,45 @@ split_tags(const char *txt, struct tag *tags, int *n, char *why, size_t whylen)
 	while (*p != '\0') {
 		const char *end = strchr(p, ';'), *eq;
 		char part[1100];
+		bool twice = false;
 
 		if (end == NULL)
 			end = p + strlen(p);
-		if (copy_trimmed(p, end, part, sizeof part) != 0)
-			return fail(why, whylen, "a tag is too long");
+		if (copy_trimmed(p, end, part, sizeof part) != 0) {
+			long_part(r, p, end);
+			p = *end ? end + 1 : end;
+			continue;
+		}
 		p = *end ? end + 1 : end;
 		if (part[0] == '\0')
 			continue; /* "a=b;" and "a=b; ;" are fine */
 		eq = strchr(part, '=');
-		if (eq == NULL)
-			return fail(why, whylen, "'%s' is not a tag=value pair", part);
-		if (*n == MAX_TAGS)
-			return fail(why, whylen, "too many tags");
-		if (copy_trimmed(part, eq, tags[*n].name, sizeof tags[*n].name) != 0 ||
-		    tags[*n].name[0] == '\0')
-			return fail(why, whylen, "bad tag name in '%s'", part);
-		copy_trimmed(eq + 1, part + strlen(part), tags[*n].value, sizeof tags[*n].value);
-		for (int i = 0; i < *n; i++)
-			if (caseeq(tags[i].name, tags[*n].name))
-				return fail(why, whylen, "tag %s= appears twice", tags[*n].name);
-		(*n)++;
+		if (eq == NULL || *n == MAX_TAGS ||
+		    copy_trimmed(part, eq, tags[*n].name, sizeof tags[*n].name) != 0 ||
+		    tags[*n].name[0] == '\0') {
+			add_note(r, "junk",
+			         "'%.60s' is not a tag=value pair (or past %d tags): receivers ignore "
+			         "it (RFC 7489 6.3)",
+			         part, MAX_TAGS);
+			continue;
+		}
+		if (copy_trimmed(eq + 1, part + strlen(part), tags[*n].value,
+		                 sizeof tags[*n].value) != 0) {
+			long_part(r, part, part + strlen(part));
+			continue;
+		}
+		for (int i = 0; i < *n && !twice; i++) {
+			twice = caseeq(tags[i].name, tags[*n].name);
+			if (twice && policy_rank(tags[*n].value) > policy_rank(tags[i].value))
+				memcpy(tags[i].value, tags[*n].value, sizeof tags[i].value);
+		}
+		if (twice)
+			drop_note(r, tags[*n].name,
+			          "%s= appears twice: receivers may take either; one is kept, the "
+			          "stronger policy for p/sp/np (RFC 7489 6.3)",
+			          tags[*n].name);
+		else
+			(*n)++;
 	}
 	return 0;
 }
@@ -287,6 +353,31 @@ check_rf(struct dmarc_record *r, const char *v, char *why, size_t whylen)
 	return 0;
 }
 
+/* A bad np=, adkim=, aspf= or pct= is dropped: receivers use the default (RFC 7489 6.3). */
+static void
+lenient_policy(struct dmarc_record *r, const struct tag *tags, int n)
+{
+	const char *v = tag_value(tags, n, "np");
+	char why[200];
+
+	if (v != NULL && policy("np", v, r->np, sizeof r->np, why, sizeof why) != 0) {
+		r->np[0] = '\0';
+		drop_note(r, "np", "%s; receivers apply sp= or p= instead (RFC 9091)", why);
+	}
+	if (alignment("adkim", tag_value(tags, n, "adkim"), &r->adkim, why, sizeof why) != 0) {
+		r->adkim = 'r';
+		drop_note(r, "adkim", "%s; receivers use the default r (RFC 7489 6.3)", why);
+	}
+	if (alignment("aspf", tag_value(tags, n, "aspf"), &r->aspf, why, sizeof why) != 0) {
+		r->aspf = 'r';
+		drop_note(r, "aspf", "%s; receivers use the default r (RFC 7489 6.3)", why);
+	}
+	if (check_pct(tag_value(tags, n, "pct"), &r->pct, why, sizeof why) != 0) {
+		r->pct = 100;
+		drop_note(r, "pct", "%s; receivers use the default 100 (RFC 7489 6.3)", why);
+	}
+}
+
 /* p=, sp=, np= (RFC 9091), adkim, aspf, pct. */
 static int
 parse_policy(struct dmarc_record *r, const struct tag *tags, int n, char *why, size_t whylen)
@@ -300,13 +391,7 @@ parse_policy(struct dmarc_record *r, const struct tag *tags, int n, char *why, s
 	v = tag_value(tags, n, "sp");
 	if (v != NULL && policy("sp", v, r->sp, sizeof r->sp, why, whylen) != 0)
 		return -1;
-	v = tag_value(tags, n, "np");
-	if (v != NULL && policy("np", v, r->np, sizeof r->np, why, whylen) != 0)
-		return -1;
-	if (alignment("adkim", tag_value(tags, n, "adkim"), &r->adkim, why, whylen) != 0 ||
-	    alignment("aspf", tag_value(tags, n, "aspf"), &r->aspf, why, whylen) != 0 ||
-	    check_pct(tag_value(tags, n, "pct"), &r->pct, why, whylen) != 0)
-		return -1;
+	lenient_policy(r, tags, n);
 	if (r->pct < 100 && (strcmp(r->p, "none") != 0 || (r->sp[0] && strcmp(r->sp, "none") != 0)))
 		add_note(r, "pct",
 		         "pct=%d: only %d%% of failing mail gets p=%s, the rest one step less "
@@ -324,33 +409,106 @@ keep(char *dst, size_t dstlen, const char *tag, const char *v, char *why, size_t
 	return 0;
 }
 
-/* rua=, ruf=, fo=, rf=, ri=: the reporting tags. */
-static int
-parse_reporting(struct dmarc_record *r, const struct tag *tags, int n, char *why, size_t whylen)
+/* One report URI (6.2) into out, without a bad "!size"; false when it is no URI at all. */
+static bool
+one_uri(const char *uri, char *out, size_t outlen, bool *size_dropped)
+{
+	char tmp[1024], why[64], *bang;
+
+	*size_dropped = false;
+	if (snprintf(tmp, sizeof tmp, "%s", uri) >= (int)sizeof tmp)
+		return false;
+	bang = strchr(tmp, '!');
+	if (bang != NULL && check_uris("u", tmp, why, sizeof why) != 0) {
+		*bang = '\0';
+		*size_dropped = true;
+	}
+	if (check_uris("u", tmp, why, sizeof why) != 0)
+		return false;
+	for (const char *c = tmp; *c; c++)
+		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+			return false; /* not in a URI (RFC 3986 2): never echo such bytes */
+	return snprintf(out, outlen, "%s", tmp) < (int)outlen;
+}
+
+/*
+ * rua=/ruf= into out: the valid URIs kept, a bad "!size" removed from its
+ * URI, a URI that is none dropped; a note says what changed.
+ */
+static void
+keep_uris(struct dmarc_record *r, const char *tag, const char *v, char *out, size_t outlen)
+{
+	char uri[1024], fixed[1024];
+	size_t len = 0, dropped = 0, sized = 0;
+	const char *p = v;
+
+	out[0] = '\0';
+	for (;;) {
+		const char *end = strchr(p, ',');
+		bool size_dropped;
+
+		if (end == NULL)
+			end = p + strlen(p);
+		if (copy_trimmed(p, end, uri, sizeof uri) == 0 &&
+		    one_uri(uri, fixed, sizeof fixed, &size_dropped) &&
+		    len + (len ? 1 : 0) + strlen(fixed) < outlen) {
+			len += (size_t)snprintf(out + len, outlen - len, "%s%s", len ? "," : "",
+			                        fixed);
+			sized += size_dropped;
+		} else {
+			dropped++;
+		}
+		if (*end == '\0')
+			break;
+		p = end + 1;
+	}
+	if (out[0] == '\0')
+		drop_note(r, tag,
+		          "%s= holds no valid report URI such as mailto:dmarc@example.com; "
+		          "receivers send no reports (RFC 7489 6.2, 6.3)",
+		          tag);
+	else if (dropped || sized) {
+		char key[40];
+
+		snprintf(key, sizeof key, "fix %s", tag);
+		add_note(r, key,
+		         "%s=%.120s: %zu address(es) that are not a URI dropped, %zu bad size "
+		         "limit(s) removed (RFC 7489 6.2: !NUMBER with an optional k, m, g or t); "
+		         "receivers skip them",
+		         tag, v, dropped, sized);
+	}
+}
+
+/* rua=, ruf=, fo=, rf=, ri=: the reporting tags; a bad one is dropped with a note. */
+static void
+parse_reporting(struct dmarc_record *r, const struct tag *tags, int n)
 {
 	const char *fo = tag_value(tags, n, "fo"), *ruf = tag_value(tags, n, "ruf");
 	const char *rua = tag_value(tags, n, "rua"), *rf = tag_value(tags, n, "rf");
 	const char *ri = tag_value(tags, n, "ri");
+	char why[200];
 
-	if ((fo != NULL && check_fo(fo, why, whylen) != 0) ||
-	    (ruf != NULL && check_uris("ruf", ruf, why, whylen) != 0) ||
-	    (rua != NULL && check_uris("rua", rua, why, whylen) != 0) ||
-	    (ri != NULL && check_ri(ri, why, whylen) != 0) ||
-	    (rf != NULL && check_rf(r, rf, why, whylen) != 0))
-		return -1;
-	r->rua = rua != NULL;
-	if (keep(r->rua_list, sizeof r->rua_list, "rua", rua, why, whylen) != 0 ||
-	    keep(r->ruf_list, sizeof r->ruf_list, "ruf", ruf, why, whylen) != 0 ||
-	    keep(r->fo, sizeof r->fo, "fo", fo, why, whylen) != 0 ||
-	    keep(r->rf, sizeof r->rf, "rf", rf, why, whylen) != 0 ||
-	    keep(r->ri, sizeof r->ri, "ri", ri, why, whylen) != 0)
-		return -1;
-	if (fo != NULL && ruf == NULL)
+	if (rua != NULL)
+		keep_uris(r, "rua", rua, r->rua_list, sizeof r->rua_list);
+	if (ruf != NULL)
+		keep_uris(r, "ruf", ruf, r->ruf_list, sizeof r->ruf_list);
+	r->rua = r->rua_list[0] != '\0';
+	if (fo != NULL && (check_fo(fo, why, sizeof why) != 0 ||
+	                   keep(r->fo, sizeof r->fo, "fo", fo, why, sizeof why) != 0))
+		drop_note(r, "fo", "%s; receivers use the default 0 (RFC 7489 6.3)", why);
+	if (ri != NULL && (check_ri(ri, why, sizeof why) != 0 ||
+	                   keep(r->ri, sizeof r->ri, "ri", ri, why, sizeof why) != 0))
+		drop_note(r, "ri", "%s; receivers use the default 86400 (RFC 7489 6.3)", why);
+	if (rf != NULL && (check_rf(r, rf, why, sizeof why) != 0 ||
+	                   keep(r->rf, sizeof r->rf, "rf", rf, why, sizeof why) != 0)) {
+		r->rf[0] = '\0';
+		drop_note(r, "rf", "%s; receivers use the default afrf (RFC 7489 6.3)", why);
+	}
+	if (r->fo[0] && !r->ruf_list[0])
 		add_note(r, "fo",
 		         "fo=%s without ruf=: failure options only shape failure reports, and none "
 		         "are requested (RFC 7489 6.3)",
-		         fo);
-	return 0;
+		         r->fo);
 }
 
 static const char *const known_tags[] = {"v",   "p",  "sp", "np", "adkim", "aspf",
@@ -417,8 +575,11 @@ dmarc_parse(const char *txt, struct dmarc_record *out, char *why, size_t whylen)
 	tags = calloc(MAX_TAGS, sizeof *tags);
 	if (tags == NULL)
 		return fail(why, whylen, "out of memory");
-	if (split_tags(txt, tags, &n, why, whylen) != 0)
-		goto done;
+	split_tags(txt, tags, &n, out);
+	if (n > 1 && tag_value(tags, n, "p") != NULL && !caseeq(tags[1].name, "p"))
+		add_note(out, "order",
+		         "p= must come right after v=DMARC1 (RFC 7489 6.3 MUST); a strict receiver "
+		         "discards the record");
 	if (parse_policy(out, tags, n, why, whylen) != 0) {
 		/* RFC 7489 6.6.3: without a valid p= (or sp=), a valid rua= means p=none */
 		const char *rua = tag_value(tags, n, "rua"), *p = tag_value(tags, n, "p");
@@ -438,8 +599,7 @@ dmarc_parse(const char *txt, struct dmarc_record *out, char *why, size_t whylen)
 		}
 		goto done;
 	}
-	if (parse_reporting(out, tags, n, why, whylen) != 0)
-		goto done;
+	parse_reporting(out, tags, n);
 	note_typos(out, tags, n);
 	rc = 0;
 done:
@@ -447,117 +607,13 @@ done:
 	return rc;
 }
 
-/* A host name: dot-separated labels of letters, digits, '-' (and '_'), 1..63 each. */
-static bool
-domain_ok(const char *d)
-{
-	size_t len = strlen(d), label = 0;
-
-	if (len == 0 || len > 253 || d[0] == '.' || d[len - 1] == '.' || strchr(d, '.') == NULL)
-		return false;
-	for (; *d; d++) {
-		if (*d == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((*d >= 'a' && *d <= 'z') || (*d >= 'A' && *d <= 'Z') ||
-		      (*d >= '0' && *d <= '9') || *d == '-' || *d == '_') ||
-		    ++label > 63)
-			return false;
-	}
-	return true;
-}
-
-int
-dmarc_rua_parse(const char *rua, struct dmarc_rua *out, char *err, size_t errlen)
-{
-	const char *p = rua;
-
-	memset(out, 0, sizeof *out);
-	if (rua == NULL || *rua == '\0')
-		return fail(err, errlen, "empty report address");
-	if (strpbrk(rua, "; \t\r\n\"\\") != NULL)
-		return fail(err, errlen, "report address '%s' contains ';', a space or a quote",
-		            rua);
-	for (;;) {
-		const char *end = strchr(p, ','), *at;
-		char uri[512], *bang;
-
-		if (end == NULL)
-			end = p + strlen(p);
-		if ((size_t)(end - p) >= sizeof uri || out->n == DMARC_RUA_MAX)
-			return fail(err, errlen, "report address list '%s' is too long", rua);
-		memcpy(uri, p, (size_t)(end - p));
-		uri[end - p] = '\0';
-		bang = strchr(uri, '!'); /* size limit, e.g. "!10m" */
-		if (bang != NULL)
-			*bang = '\0';
-		if (strncmp(uri, "mailto:", 7) != 0)
-			return fail(err, errlen,
-			            "report address '%s' must start with mailto:", uri);
-		at = strrchr(uri + 7, '@');
-		if (at == NULL || at == uri + 7 || !domain_ok(at + 1))
-			return fail(err, errlen, "report address '%s' is not mailto:local@domain",
-			            uri);
-		snprintf(out->domain[out->n], sizeof out->domain[0], "%s", at + 1);
-		for (char *c = out->domain[out->n]; *c; c++)
-			*c = (char)lower((unsigned char)*c);
-		out->n++;
-		if (*end == '\0')
-			return 0;
-		p = end + 1;
-	}
-}
-
-bool
-dmarc_same_or_sub(const char *sub, const char *domain)
-{
-	size_t sl = strlen(sub), dl = strlen(domain);
-
-	if (sl > 0 && sub[sl - 1] == '.')
-		sl--;
-	if (dl > 0 && domain[dl - 1] == '.')
-		dl--;
-	if (dl == 0 || sl < dl)
-		return false;
-	for (size_t i = 0; i < dl; i++)
-		if (lower((unsigned char)sub[sl - dl + i]) != lower((unsigned char)domain[i]))
-			return false;
-	return sl == dl || sub[sl - dl - 1] == '.';
-}
-
-bool
-dmarc_rua_external(const char *domain, const char *rua_domain)
-{
-	return !orgdomain_same(domain, rua_domain);
-}
-
-int
-dmarc_starter(const char *rua, char **out, char *err, size_t errlen)
-{
-	struct dmarc_rua r;
-	size_t len;
-
-	*out = NULL;
-	if (dmarc_rua_parse(rua, &r, err, errlen) != 0)
-		return -1;
-	len = strlen(rua) + 64;
-	*out = malloc(len);
-	if (*out == NULL)
-		return fail(err, errlen, "out of memory");
-	snprintf(*out, len, "v=DMARC1; p=none; rua=%s; adkim=r; aspf=r; fo=1", rua);
-	return 0;
-}
-
-/* Append ";  tag=value" to buf (size cap) at *len. */
+/* Append "; tag=value" to buf at *len; the caller sized buf for every value (never cut). */
 static void
 put(char *buf, size_t cap, size_t *len, const char *tag, const char *value)
 {
 	int n;
 
-	if (value == NULL || value[0] == '\0' || *len >= cap)
+	if (value == NULL || value[0] == '\0')
 		return;
 	n = snprintf(buf + *len, cap - *len, "; %s=%s", tag, value);
 	*len += n > 0 ? (size_t)n : 0;
@@ -583,6 +639,35 @@ rua_holds(const char *list, const char *add)
 	return true;
 }
 
+/* What dmarc_propose changed, from the notes of dmarc_parse, into changes (cap bytes). */
+static void
+describe_changes(const struct dmarc_record *cur, const char *added, char *changes, size_t cap)
+{
+	size_t clen = 0;
+
+	changes[0] = '\0';
+	if (added != NULL)
+		clen += (size_t)snprintf(changes, cap, "adds rua=%s", added);
+	for (size_t i = 0; i < cur->nnotes && clen < cap; i++) {
+		const char *tag = cur->notes[i].tag, *sep = clen ? ", " : "";
+
+		if (strcmp(tag, "fo") == 0 || strncmp(tag, "tag ", 4) == 0 ||
+		    strncmp(tag, "drop ", 5) == 0)
+			clen += (size_t)snprintf(changes + clen, cap - clen, "%sdrops %s=", sep,
+			                         tag[0] == 'f' ? tag : strchr(tag, ' ') + 1);
+		else if (strncmp(tag, "fix ", 4) == 0)
+			clen += (size_t)snprintf(changes + clen, cap - clen,
+			                         "%skeeps only the valid addresses of %s=", sep,
+			                         tag + 4);
+		else if (strcmp(tag, "junk") == 0)
+			clen += (size_t)snprintf(changes + clen, cap - clen,
+			                         "%sdrops text that is no tag=value", sep);
+		else if (strcmp(tag, "order") == 0)
+			clen += (size_t)snprintf(changes + clen, cap - clen,
+			                         "%sputs p= right after v=", sep);
+	}
+}
+
 int
 dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, char **changes,
               char *err, size_t errlen)
@@ -590,15 +675,18 @@ dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, c
 	struct dmarc_rua check;
 	char pct[8], adkim[2] = {cur->adkim ? cur->adkim : 'r', '\0'};
 	char aspf[2] = {cur->aspf ? cur->aspf : 'r', '\0'}, *rua;
-	size_t cap, len, clen = 0;
+	size_t cap, ccap, len;
 	bool add = add_rua != NULL && !rua_holds(cur->rua_list, add_rua);
 
 	*out = *changes = NULL;
 	if (add && dmarc_rua_parse(add_rua, &check, err, errlen) != 0)
 		return -1;
-	cap = 2048 + (add_rua ? 2 * strlen(add_rua) : 0);
+	/* room for every value: the record is never cut (a cut one would weaken it) */
+	cap = 256 + strlen(cur->rua_list) + strlen(cur->ruf_list) + strlen(cur->fo) +
+	      strlen(cur->rf) + strlen(cur->ri) + (add ? strlen(add_rua) : 0);
+	ccap = 64 + (add ? strlen(add_rua) : 0) + cur->nnotes * 64;
 	*out = malloc(cap);
-	*changes = malloc(cap);
+	*changes = malloc(ccap);
 	rua = malloc(cap);
 	if (*out == NULL || *changes == NULL || rua == NULL) {
 		free(*out);
@@ -621,17 +709,13 @@ dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, c
 	put(*out, cap, &len, "fo", cur->ruf_list[0] ? cur->fo : NULL);
 	put(*out, cap, &len, "rf", cur->rf);
 	put(*out, cap, &len, "ri", cur->ri);
-	(*changes)[0] = '\0';
-	if (add)
-		clen += (size_t)snprintf(*changes, cap, "adds rua=%s", add_rua);
-	for (size_t i = 0; i < cur->nnotes && clen < cap; i++) {
-		const char *tag = cur->notes[i].tag;
-
-		if (strcmp(tag, "fo") == 0 || strncmp(tag, "tag ", 4) == 0)
-			clen += (size_t)snprintf(*changes + clen, cap - clen,
-			                         "%sdrops %s=", clen ? ", " : "",
-			                         tag[0] == 'f' ? tag : tag + 4);
-	}
 	free(rua);
+	if (len >= cap) { /* cannot happen with cap above; refuse rather than print a cut record */
+		free(*out);
+		free(*changes);
+		*out = *changes = NULL;
+		return fail(err, errlen, "the proposed record does not fit (internal error)");
+	}
+	describe_changes(cur, add ? add_rua : NULL, *changes, ccap);
 	return 0;
 }

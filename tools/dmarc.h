@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define DMARC_NOTES_MAX 8
+#define DMARC_NOTES_MAX 16
 
 /* A warning about a record receivers still apply: tag names the tag ("pct", "fo", "tag dkim"). */
 struct dmarc_note {
@@ -45,15 +45,17 @@ struct dmarc_record {
 bool dmarc_is_record(const char *txt);
 
 /*
- * Parse a published record (RFC 7489 6.3, RFC 9091 np=). -1 with why: not
- * starting with v=DMARC1, a tag without '=', a tag twice, p= missing or not
- * none/quarantine/reject (p_none_by_rua says whether receivers fall back
- * to p=none), sp= or np= likewise, adkim/aspf not r or s, pct not 0..100,
- * fo not 0/1/d/s joined by ':', rf not a format list, ri not a 32-bit
- * unsigned integer, rua/ruf with an entry that is not a URI with an
- * optional !size[kmgt]. On 0, notes holds warnings: pct under 100 with an
- * enforcing policy, fo= without ruf=, rf= other than afrf, an unknown tag
- * that looks like a typo of a known one.
+ * Parse a published record (RFC 7489 6.3, RFC 9091 np=). -1 with why only
+ * where receivers drop the record: not starting with v=DMARC1, p= missing
+ * or not none/quarantine/reject (p_none_by_rua says whether receivers fall
+ * back to p=none), sp= likewise (6.6.3). Any other bad tag is ignored or
+ * defaulted by receivers (6.3), so it is dropped or repaired here with a
+ * note and the record still parses: "drop TAG" (a bad np, adkim, aspf,
+ * pct, fo, rf or ri, a tag twice, a value too long), "fix rua"/"fix ruf"
+ * (bad URIs dropped, a bad !size removed), "junk" (a part without '='),
+ * "order" (p= not right after v=, a MUST of 6.3). Other notes: pct under
+ * 100 with an enforcing policy, fo= without ruf=, rf= other than afrf, an
+ * unknown tag that looks like a typo of a known one ("tag NAME").
  */
 int dmarc_parse(const char *txt, struct dmarc_record *out, char *why, size_t whylen);
 
@@ -92,7 +94,8 @@ int dmarc_starter(const char *rua, char **out, char *err, size_t errlen);
  * to rua= when it does not hold them yet; unknown tags dropped. *changes
  * (malloc'ed, "" when nothing that matters differs) says what changed,
  * e.g. "adds rua=mailto:dmarc@example.com, drops fo=". *out is malloc'ed.
- * -1 with err when add_rua does not parse or out of memory.
+ * The record is sized to its values, never cut. -1 with err when add_rua
+ * does not parse or out of memory.
  */
 int dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, char **changes,
                   char *err, size_t errlen);

@@ -416,10 +416,48 @@ def test_switch_without_daemon():
         assert f.read() == (f"data_dir = {tmp}/data\ndns_servers = 127.0.0.1:{nsd.port}\n"
                             f"dkim_key = {dom} {sel} {tmp}/{dom}.{sel}.pem\n")
     assert os.path.exists(key + ".retired") and not os.path.exists(key)
+    # review 6: the retired copy is owner-only; the retire step's backup never overwrites
+    # the switch's (conf.bak keeps the config from before the switch)
+    assert stat.S_IMODE(os.stat(key + ".retired").st_mode) == 0o600
+    with open(conf + ".bak") as f:
+        bak = f.read()
+    assert f"dkim_key = {dom} a1 {key}\n" in bak and "# retired" not in bak, bak
+    with open(conf + ".bak.1") as f:
+        assert "# retired by mxrelayctl dkim rotate" in f.read()
     # the retired selector is never reused (its record may still be published)
     p = mxtest.run(ctl + ["--selector", "a1"], check=1)
     assert "selector a1 of solo.dlv.test is taken" in p.stderr, p.stderr
     nsd.stop()
+
+
+def test_switch_by_hand_keeps_the_keys():
+    """Review 6, 3: the admin points dkim_key at the new selector by hand: --abort must not
+    delete that key (the config names it), and the next run records the switch."""
+    tmp = mxtest.tmpdir()
+    key = os.path.join(tmp, "k.pem")
+    mxtest.run([CTL, "dkim", "keygen", DOM, "k1", "--type", "ed25519", "--out", key], check=0)
+    conf = os.path.join(tmp, "m.conf")
+    mxtest.write_file(conf, f"data_dir = {tmp}/data\ndkim_key = {DOM} k1 {key}\n")
+    ctl = [CTL, "dkim", "rotate", DOM, "-c", conf]
+    mxtest.run(ctl + ["--selector", "new1"], check=0)
+    new = os.path.join(tmp, f"{DOM}.new1.pem")
+    assert os.path.exists(new)
+    mxtest.write_file(conf, f"data_dir = {tmp}/data\ndkim_key = {DOM} new1 {new}\n")
+    p = mxtest.run(ctl + ["--abort"], check=1)
+    assert "the switch happened" in p.stderr and "nothing deleted" in p.stderr, p.stderr
+    assert os.path.exists(new), "--abort deleted the key the config names"
+    assert os.path.exists(f"{conf}.dkim-rotate.{DOM}")
+    p = mxtest.run(ctl, check=0)
+    assert "the switch is recorded" in p.stdout, p.stdout
+    p = mxtest.run(ctl + ["--status"], check=0)
+    assert "switched" in p.stdout, p.stdout
+    p = mxtest.run(ctl + ["--abort"], check=1)  # switched now: refused, nothing deleted
+    assert os.path.exists(new)
+    # retirement after the delay keeps the configured key, moves the old one aside
+    p = mxtest.run(ctl, check=0, env=dict(os.environ, MXRELAYCTL_NOW=str(int(time.time()) +
+                                                                         8 * 86400)))
+    assert "is complete" in p.stdout, p.stdout
+    assert os.path.exists(new) and os.path.exists(key + ".retired"), p.stdout
 
 
 if __name__ == "__main__":

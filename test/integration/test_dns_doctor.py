@@ -120,6 +120,7 @@ def build_zones(w):
         f"{rev4(IP4, 'bl.test')}. IN TXT \"Listed: spam trap hits, see https://bl.test/q\"",
         f"{rev4('203.0.113.11', 'bl.test')}. IN A 127.255.255.254",
         f"{rev6(IP6, 'bl.test')}. IN A 127.0.0.4",
+        f"{rev4('203.0.113.14', 'bl.test')}. IN A 127.0.0.10",  # Spamhaus PBL-style code
     ]
     zones = {
         "host.test": dnsns.zone_text("host.test", host),
@@ -235,6 +236,27 @@ def test_dnsbl_not_listed():
     _, got = run_check(["a.test", "-c", cfg], 1)
     assert got["dnsbl"]["status"] == "pass", got["dnsbl"]
     assert not [n for n in got if n.startswith("dnsbl ")], got
+
+
+def test_dnsbl_policy_listing_advice():
+    """Review 6: 127.0.0.10/11 (Spamhaus PBL) is a policy listing: no "compromised" advice."""
+    cfg = conf("bl-pbl", ip4="203.0.113.14", ip6=None, dnsbl=["bl.test https://bl.test/d"])
+    _, got = run_check(["a.test", "-c", cfg], 1)
+    c = got["dnsbl bl.test 203.0.113.14"]
+    assert c["status"] == "fail" and "policy block list" in c["detail"], c
+    assert "compromised" not in c["fix"] and "exception at https://bl.test/d" in c["fix"], c
+
+
+def test_egress_special_ranges_are_not_public():
+    """Review 6: 198.18.0.0/15, 192.0.0.0/24, 240.0.0.0/4 and ::ffff:10.0.0.1 are flagged."""
+    cfg = conf("eg-special", dnsbl=["none"])
+    for args, word in ((["--ip4", "198.18.0.5"], "benchmarking"),
+                       (["--ip4", "192.0.0.9"], "IETF protocol assignments"),
+                       (["--ip4", "240.0.0.1"], "reserved"),
+                       (["--ip6", "::ffff:10.0.0.1"], "private (RFC 1918)")):
+        _, got = run_check(["a.test", "-c", cfg, *args], 1)
+        c = got["egress IP"]
+        assert c["status"] == "warn" and word in c["detail"], (args, c)
 
 
 def test_dnsbl_default_lists_and_none():
@@ -435,6 +457,17 @@ def test_all_fail():
     assert re.search(r"^\(host\) +egress PASS fcrdns PASS dnsbl FAIL$", p.stdout, re.M), p.stdout
     assert re.search(r"^the relay host:\nFAIL  dnsbl bl\.test 203\.0\.113\.10 ", p.stdout,
                      re.M), p.stdout
+
+
+def test_all_skips_an_address_literal_sender():
+    """Review 6, 5: a credentials sender a@[192.0.2.1] is named and skipped, the rest checked."""
+    cfg = conf("all-literal", keys=["a.test"], creds=[("u1", "x@[192.0.2.1],y@b.test")],
+               dnsbl=["clean.test"])
+    doc = run_all(cfg, 3)
+    assert [d["domain"] for d in doc["domains"]] == ["a.test", "b.test"], doc["domains"]
+    host = checks_of(doc["host"]["checks"])
+    c = host["credentials sender x@[192.0.2.1]"]
+    assert c["status"] == "pass" and "skipped" in c["detail"] and "u1" in c["detail"], c
 
 
 def test_all_usage():

@@ -109,6 +109,9 @@ DKIM_CASES = {
     # missing; the CNAME itself is not named yet (tools/dnsq has no CNAME query)
     "cname.test": ("rsa", lambda w: [], "fail", "no DKIM record"),
     "weakfile.test": ("weak", lambda w: [w.weak_value], "fail", "refuses to sign"),
+    # review 6: a duplicate tag past the 32nd is still found (the split used to stop there)
+    "dupe33.test": ("rsa", lambda w: [w.rsa_value + "".join(f"; x{i}=1" for i in range(32)) +
+                                      "; k=rsa"], "fail", "twice"),
 }
 
 
@@ -146,6 +149,21 @@ DMARC_CASES = {
     "dm-two.test": ["v=DMARC1; p=none", "v=DMARC1; p=reject"],
     "dm-other.test": ["google-site-verification=abc"],
     "dm-org.test": ["v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@dm-org.test"],
+    # review 6: one bad tag other than v/p: receivers ignore it and keep p= (RFC 7489 6.3)
+    "dm-badfo.test": ["v=DMARC1; p=reject; fo=x; rua=mailto:d@dm-badfo.test"],
+    "dm-mb.test": ["v=DMARC1; p=reject; rua=mailto:d@dm-mb.test!10MB"],
+    "dm-pctf.test": ["v=DMARC1; p=quarantine; pct=100.0; rua=mailto:d@dm-pctf.test"],
+    "dm-dup.test": ["v=DMARC1; p=reject; rua=mailto:d@dm-dup.test; rua=mailto:e@dm-dup.test"],
+    "dm-junk.test": ["v=DMARC1; p=reject; sp=quarantine; junk; rua=mailto:d@dm-junk.test"],
+    "dm-order.test": ["v=DMARC1; rua=mailto:d@dm-order.test; p=reject"],
+    "dm-wsp.test": ["v=DMARC1; p=reject; rua=mailto:a@dm-wsp.test, MAILTO:b@noauth.test"],
+    "dm-long.test": ["v=DMARC1; p=reject; rua=" +
+                     ",".join(f"mailto:aggregate-{i:02}@dm-long.test" for i in range(31)) +
+                     "; ruf=" +
+                     ",".join(f"mailto:failures-{i:02}@dm-long.test" for i in range(32)) +
+                     "; adkim=s; aspf=s"],
+    "dm-esc.test": [],  # built in build_zones: ESC bytes
+    "dm-fail.test": [],  # _dmarc.dm-fail.test is a zone nsd cannot load: SERVFAIL
 }
 
 
@@ -159,7 +177,11 @@ def build_zones(w):
         recs += [f"_dmarc IN TXT {dnsns.txt_strings(v)}" for v in values]
         if origin == "dm-org.test":  # a subdomain without a record of its own
             recs += [f'sub IN TXT "v=spf1 ip4:{IP4} -all"', f"sub IN MX 10 mx.{origin}."]
+        if origin == "dm-esc.test":  # an escape sequence in DNS data (\027 is ESC)
+            recs.append('_dmarc IN TXT "v=DMARC1; p=reject; rua=mailto:d@dm-esc.test; '
+                        'x=\\027[2J\\027]0;owned\\007"')
         zones[origin] = dnsns.zone_text(origin, recs)
+    zones["_dmarc.dm-fail.test"] = "this is not a zone file\n"
     # report domains: auth.test authorises dm-ext.test (RFC 7489 7.1), noauth.test nobody
     zones["auth.test"] = dnsns.zone_text("auth.test", [
         '@ IN MX 10 mx.auth.test.', 'mx IN A 203.0.113.51',
@@ -310,6 +332,7 @@ VERIFIERS_DIFFER = {
     "quoted.test": (False, "pass"),
     # RFC 6376 3.2: a duplicate tag invalidates the record; Mail::DKIM takes one
     "dupe.test": (False, "pass"),
+    "dupe33.test": (False, "pass"),
     # RFC 6376 6.1.2: h= without the signature's hash MUST be ignored (PERMFAIL);
     # python3-dkim does not look at h=
     "hsha1.test": (True, "invalid"),
@@ -372,9 +395,19 @@ DMARC_EXPECT = {
     "dm-pct.test": [("dmarc", "pass", "p=quarantine"), ("dmarc pct", "warn", "pct=50")],
     "dm-fo.test": [("dmarc", "pass", "p=none"), ("dmarc fo", "warn", "without ruf")],
     "dm-typo.test": [("dmarc", "pass", "p=reject"), ("dmarc tag dkim", "warn", "adkim")],
-    "dm-ri.test": [("dmarc", "fail", "ri=")],
+    "dm-ri.test": [("dmarc", "pass", "p=reject"), ("dmarc drop ri", "warn", "ri="),
+                   ("dmarc rua", "warn", "no rua")],
     "dm-rf.test": [("dmarc", "pass", "p=reject"), ("dmarc rf", "warn", "afrf")],
-    "dm-size.test": [("dmarc", "fail", "size")],
+    "dm-size.test": [("dmarc", "pass", "p=reject"), ("dmarc fix rua", "warn", "size")],
+    "dm-badfo.test": [("dmarc", "pass", "p=reject"), ("dmarc drop fo", "warn", "fo=x")],
+    "dm-mb.test": [("dmarc", "pass", "p=reject"), ("dmarc fix rua", "warn", "size")],
+    "dm-pctf.test": [("dmarc", "pass", "p=quarantine"), ("dmarc drop pct", "warn", "pct=100.0")],
+    "dm-dup.test": [("dmarc", "pass", "p=reject"), ("dmarc drop rua", "warn", "twice")],
+    "dm-junk.test": [("dmarc", "pass", "p=reject"), ("dmarc junk", "warn", "junk")],
+    "dm-order.test": [("dmarc", "pass", "p=reject"), ("dmarc order", "warn", "right after v=")],
+    "dm-wsp.test": [("dmarc", "pass", "p=reject"),
+                    ("dmarc-report noauth.test", "warn", "no v=DMARC1 record")],
+    "dm-fail.test": [("dmarc", "fail", "lookup")],
     "dm-np.test": [("dmarc", "pass", "p=reject")],
     "dm-norua.test": [("dmarc", "pass", "p=reject"), ("dmarc rua", "warn", "no rua")],
     "dm-two.test": [("dmarc", "fail", "apply none")],
@@ -479,6 +512,62 @@ def test_dns_dmarc_starter_only_without_a_valid_record():
         p = dmarc_cmd(domain)
         value = zone_value(p.stdout, "_dmarc." + domain)
         assert value == f"v=DMARC1; p=none; rua=mailto:dmarc@{domain}; adkim=r; aspf=r; fo=1"
+
+
+def test_dns_dmarc_a_bad_tag_keeps_the_policy():
+    """Review 6, 1: a bad tag other than v/p is ignored by receivers (RFC 7489 6.3), so the
+    proposal keeps p/sp/pct and drops or fixes only that tag; dns check's fix says the same."""
+    want = {
+        "dm-badfo.test": "v=DMARC1; p=reject; rua=mailto:d@dm-badfo.test; adkim=r; aspf=r",
+        "dm-mb.test": "v=DMARC1; p=reject; rua=mailto:d@dm-mb.test; adkim=r; aspf=r",
+        "dm-size.test": "v=DMARC1; p=reject; rua=mailto:d@dm-size.test; adkim=r; aspf=r",
+        "dm-pctf.test": "v=DMARC1; p=quarantine; rua=mailto:d@dm-pctf.test; adkim=r; aspf=r",
+        "dm-dup.test": "v=DMARC1; p=reject; rua=mailto:d@dm-dup.test; adkim=r; aspf=r",
+        "dm-ri.test": "v=DMARC1; p=reject; rua=mailto:dmarc@dm-ri.test; adkim=r; aspf=r",
+        "dm-order.test": "v=DMARC1; p=reject; rua=mailto:d@dm-order.test; adkim=r; aspf=r",
+        "dm-junk.test": "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@dm-junk.test; "
+                        "adkim=r; aspf=r",
+    }
+    bad = []
+    for domain, value in want.items():
+        p = dmarc_cmd(domain)
+        got = zone_value(p.stdout, "_dmarc." + domain)
+        if got != value or "not valid" in p.stdout or "starter" in p.stdout:
+            bad.append(f"{domain}: {got!r}\n{p.stdout}")
+        for name, (st, det, fix) in check(domain).items():
+            if (name == "dmarc" or name.startswith("dmarc ")) and fix is not None and \
+                    f'"{value}"' not in fix:
+                bad.append(f"{domain}: {name} fix {fix!r}")
+    assert not bad, "\n".join(bad)
+
+
+def test_dns_dmarc_long_record_is_never_cut():
+    """Review 6, 4: ~1000-character rua= and ruf= with adkim=s; aspf=s come back whole."""
+    published = DMARC_CASES["dm-long.test"][0]
+    p = dmarc_cmd("dm-long.test")
+    assert "keep it" in p.stdout, p.stdout
+    assert p.stdout.count(published) == 1, p.stdout
+    p = dmarc_cmd("dm-long.test", "--rua", "mailto:extra@dm-long.test")
+    value = zone_value(p.stdout, "_dmarc.dm-long.test")
+    rua, rest = published.split("; ruf=")
+    assert value == rua + ",mailto:extra@dm-long.test; ruf=" + rest, value
+
+
+def test_dns_dmarc_failed_lookup_is_an_error():
+    """Review 6, 2: _dmarc.dm-fail.test answers SERVFAIL: no proposal, exit 1."""
+    w = world()
+    p = w.ns.run([CTL, "dns", "dmarc", "dm-fail.test"], check=1)
+    assert p.stdout == "", p.stdout
+    assert "lookup of _dmarc.dm-fail.test failed" in p.stderr, p.stderr
+
+
+def test_dns_dmarc_published_text_is_escaped_and_lists_read_per_abnf():
+    """Review 6, 6: DNS bytes never reach the terminal raw; "a, MAILTO:b" is a valid rua=."""
+    p = dmarc_cmd("dm-esc.test")
+    assert "\x1b" not in p.stdout and "\x07" not in p.stdout, repr(p.stdout)
+    assert "\\x1b[2J" in p.stdout, p.stdout
+    p = dmarc_cmd("dm-wsp.test")
+    assert 'dm-wsp.test._report._dmarc.noauth.test. IN TXT "v=DMARC1"' in p.stdout, p.stdout
 
 
 if __name__ == "__main__":

@@ -694,13 +694,14 @@ static const struct dmarc_case dmarc_cases[] = {
     {"no p", "v=DMARC1; rua=mailto:d@example.com", -1, "p= is missing"},
     {"bad p", "v=DMARC1; p=maybe", -1, "p=maybe"},
     {"bad sp", "v=DMARC1; p=none; sp=all", -1, "sp=all"},
-    {"bad adkim", "v=DMARC1; p=none; adkim=x", -1, "adkim"},
-    {"pct over 100", "v=DMARC1; p=none; pct=101", -1, "pct"},
-    {"pct not a number", "v=DMARC1; p=none; pct=ten", -1, "pct"},
-    {"bad fo", "v=DMARC1; p=none; fo=2", -1, "fo"},
-    {"rua not a URI", "v=DMARC1; p=none; rua=dmarc@example.com", -1, "rua"},
-    {"tag twice", "v=DMARC1; p=none; p=reject", -1, "twice"},
-    {"not a tag", "v=DMARC1; p=none; hello", -1, "hello"},
+    /* RFC 7489 6.3: a bad tag other than v/p/sp is dropped (default), the record applies */
+    {"bad adkim", "v=DMARC1; p=none; adkim=x", 0, "none - r r 100 0"},
+    {"pct over 100", "v=DMARC1; p=none; pct=101", 0, "none - r r 100 0"},
+    {"pct not a number", "v=DMARC1; p=quarantine; pct=ten", 0, "quarantine - r r 100 0"},
+    {"bad fo", "v=DMARC1; p=none; fo=2", 0, "none - r r 100 0"},
+    {"rua not a URI", "v=DMARC1; p=none; rua=dmarc@example.com", 0, "none - r r 100 0"},
+    {"tag twice", "v=DMARC1; p=none; p=reject", 0, "reject - r r 100 0"},
+    {"not a tag", "v=DMARC1; p=reject; hello", 0, "reject - r r 100 0"},
     {"empty", "", -1, "v=DMARC1"},
 };
 
