@@ -465,7 +465,7 @@ def test_all_skips_an_address_literal_sender():
                dnsbl=["clean.test"])
     doc = run_all(cfg, 3)
     assert [d["domain"] for d in doc["domains"]] == ["a.test", "b.test"], doc["domains"]
-    host = checks_of(doc["host"]["checks"])
+    host = dnstest.check_lines(doc["host"]["checks"])
     c = host["credentials sender x@[192.0.2.1]"]
     assert c["status"] == "pass" and "skipped" in c["detail"] and "u1" in c["detail"], c
 
