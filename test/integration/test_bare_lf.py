@@ -147,6 +147,30 @@ def test_lf_dot_lf_then_quiet_gets_5xx_in_seconds():
                       r"ended it with LF\.LF.* quiet_ms=\d+"), d.tail(20)
 
 
+def test_size_limit_counts_normalized_octets():
+    """Each bare LF is stored as CRLF: max_message_size applies to that (review of issue 15)."""
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    d = mxpeers.relay(sinks, {"max_message_size": "20000"}, start=False)
+    d.configure(listeners={"main": {}})
+    d.start()
+    before = d.count(received_only=True)
+    s = d.connect()
+    open_data(s)
+    # 19014 octets received, 38030 once stored with CRLF
+    s.send(b"Subject: big\n\n" + b"\n" * 19000 + b"\r\n.\r\n")
+    r = s.reply()
+    assert r.code == 552 and r.enh == "5.3.4", f"twice the size limit was accepted: {r}"
+    s.quit()
+    assert d.count(received_only=True) == before, "a message over the limit was stored"
+    # under the limit once normalized: still accepted
+    s = d.connect()
+    open_data(s)
+    s.send(b"Subject: small\n\n" + b"\n" * 9000 + b"\r\n.\r\n")
+    r = s.reply()
+    assert r.code == 250, r
+    s.quit()
+
+
 def test_reject_mode_keeps_the_550():
     _, d = env()
     before = d.count(received_only=True)

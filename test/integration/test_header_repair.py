@@ -121,6 +121,22 @@ def test_from_at_and_add_to_signed():
     assert not d.grep(rf"qid={r.qid()} event=header_repair")
 
 
+def test_look_alike_spoofs_stay_refused():
+    """from_at never turns hdrfrom's refusal into an acceptance (review of issue 15)."""
+    sinks, d = env(["header_repair = * from_at"], {"main": {}})
+    spoofs = ["ceo@bank\u2024example", "ceo@bank\uff0eexample", "ceo@bank\u3002example",
+              "ceo@bank\t.example", "ceo@bank .example", "ceo@bank.example"]
+    for i, name in enumerate(spoofs):
+        r = device(d, "main", f"From: {name} <scans@{DOM}>\r\n".encode(), subject=f"lk{i}")
+        assert r.code == 550 and r.enh == "5.7.1", f"{name!r} was repaired: {r}"
+    assert not d.grep("event=header_repair")
+    # the mailbox's own address, any case, and an '@' with no dot after it are still repaired
+    r = device(d, "main", f"From: SCANS@{DOM.upper()} <scans@{DOM}>\r\n".encode(), subject="own")
+    assert r.code == 250, r
+    r = device(d, "main", f"From: Scan@Floor 2 <scans@{DOM}>\r\n".encode(), subject="nodot")
+    assert r.code == 250, r
+
+
 def test_off_by_default():
     sinks, d = env([], {"main": {}})
     r = device(d, "main", f"From: scans@{DOM} <scans@{DOM}>\r\n".encode())
