@@ -257,6 +257,11 @@ def test_passwd_sunset_round_trip():
     for bad in ("2027-02-30", "31.03.2027", "soon"):
         p = passwd(path, "copier", "--no-password", "--sunset", bad, check=2)
         assert "--sunset" in p.stderr and bad in p.stderr, p.stderr
+    # a past date is taken, with a warning that the credential is refused from now on
+    p = passwd(path, "copier", "--no-password", "--sunset", PAST)
+    assert "warning" in p.stderr and PAST in p.stderr and "refuses" in p.stderr, p.stderr
+    p = passwd(path, "copier", "--no-password", "--sunset", FAR)
+    assert "warning" not in p.stderr, p.stderr
     # an old four-field file still loads and gains the field
     with open(path, "a") as f:
         f.write("# kept\n")
