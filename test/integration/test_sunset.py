@@ -93,7 +93,7 @@ def test_credential_past_refused_with_date_and_fix():
     d = daemon()
     s = tls_session(d)
     r = s.auth_plain("gone", "pw-xxxxxxxx")
-    r.expect(535, "5.7.8")
+    r.expect(535, "5.7.13")
     assert PAST in r.text and "new credential" in r.text, r
     # refused, not authenticated: relaying stays closed
     s.cmd("MAIL FROM:<a@example.com>", 250)
@@ -282,7 +282,7 @@ def test_audit_counts_warnings_and_refusals():
     src = "127.0.0.77"
     s, err = handshake(d, "sub", mxtest.client_ctx(), src=src)
     s.ehlo()
-    s.auth_plain("gone", "pw-xxxxxxxx").expect(535, "5.7.8")
+    s.auth_plain("gone", "pw-xxxxxxxx").expect(535, "5.7.13")
     s.quit()
     for _ in range(2):
         s, err = handshake(d, "sub", mxtest.client_ctx(), src=src)
