@@ -11,6 +11,7 @@ and at the sink); an emulated device (raw socket) that ends DATA with
 timeout, and the connection is closed. bare_lf = reject keeps the 550 for
 any bare LF."""
 
+import json
 import os
 import re
 import socket
@@ -48,6 +49,13 @@ def marker(d, sinks, tag):
     s.quit()
     sinks.wait_messages(1, "mx.sink", pred=lambda m: b"marker " + tag.encode() in m.data)
     return qid
+
+
+def audit_count(d, ip, key):
+    """The audit's KEY count for ip without AUTH (mxrelayctl audit --json)."""
+    p = mxtest.run([mxtest.MXRELAYCTL, "audit", "-c", d.conf_path, "--json"], check=0)
+    rows = [r for r in json.loads(p.stdout) if r["client_ip"] == ip and r["user"] == ""]
+    return rows[0][key] if rows else 0
 
 
 def test_curl_lf_file_normalized():
@@ -169,6 +177,9 @@ def test_size_limit_counts_normalized_octets():
     r = s.reply()
     assert r.code == 250, r
     s.quit()
+    # both had bare LFs: the refused one and the stored one are counted
+    mxtest.wait_for(lambda: audit_count(d, "127.0.0.1", "bare_lf") == 2, 10,
+                    what="bare_lf=2 in the audit")
 
 
 def test_reject_mode_keeps_the_550():

@@ -12,6 +12,7 @@ are off by default (another listener: the broken From is refused as before);
 a user:NAME rule applies to that credential only, and `none` switches a
 broader rule off."""
 
+import json
 import os
 import re
 import sys
@@ -85,6 +86,13 @@ def field(data, name):
             if ln.lower().startswith(name.lower().encode() + b":")]
 
 
+def audit_count(d, ip, key):
+    """The audit's KEY count for ip without AUTH (mxrelayctl audit --json)."""
+    p = mxtest.run([mxtest.MXRELAYCTL, "audit", "-c", d.conf_path, "--json"], check=0)
+    rows = [r for r in json.loads(p.stdout) if r["client_ip"] == ip and r["user"] == ""]
+    return rows[0][key] if rows else 0
+
+
 def test_from_at_and_add_to_signed():
     tmp = mxtest.tmpdir()
     key, txt = keygen(tmp)
@@ -141,6 +149,9 @@ def test_look_alike_spoofs_stay_refused():
     assert r.code == 250, r
     r = device(d, "main", f"From: Scan@Floor 2 <scans@{DOM}>\r\n".encode(), subject="nodot")
     assert r.code == 250, r
+    # counted in the audit once stored: the two repaired ones, not the refused spoofs
+    mxtest.wait_for(lambda: audit_count(d, "127.0.0.1", "repaired") == 2, 10,
+                    what="repaired=2 in the audit")
 
 
 def test_off_by_default():
