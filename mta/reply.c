@@ -142,7 +142,9 @@ static const struct reply_def table[R__COUNT] = {
     [R_AUTH_NO_TLS_SUNSET] = {538, "5.7.11", RC_NONE,
                               "AUTH without TLS ended on %s on listener %s; use STARTTLS "
                               "(TLS 1.2 or newer) before AUTH"},
-    [R_AUTH_SUNSET] = {535, "5.7.8", RC_NONE,
+    /* X.7.13 "user account disabled": the right password for an account that
+     * stays refused until the administrator acts (RFC 5248 registry) */
+    [R_AUTH_SUNSET] = {535, "5.7.13", RC_NONE,
                        "Credential %s expired on %s (its sunset date); ask the relay's "
                        "administrator for a new credential"},
     [R_AUTH_IN_TX] = {503, "5.5.1", RC_NONE, "AUTH not permitted during a mail transaction"},

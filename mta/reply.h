@@ -119,7 +119,7 @@ enum reply_id {
 	R_AUTH_UNAVAILABLE,    /* 502 5.5.1 */
 	R_AUTH_NEED_TLS,       /* 538 5.7.11 */
 	R_AUTH_NO_TLS_SUNSET,  /* 538 5.7.11 auth_without_tls_until passed */
-	R_AUTH_SUNSET,         /* 535 5.7.8 the credential's sunset passed */
+	R_AUTH_SUNSET,         /* 535 5.7.13 the credential's sunset passed */
 	R_AUTH_IN_TX,          /* 503 5.5.1 */
 	R_AUTH_MECH,           /* 504 5.5.4 */
 	R_TOO_MANY_ERRORS,     /* 421 4.7.0 HOST Too many errors, closing connection */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROG "mxrelayctl passwd"
@@ -304,6 +305,12 @@ warn_no_senders(const struct opts *o)
 
 		creds_format_date(cr->sunset, day, sizeof day);
 		printf(PROG ": %s sunset=%s (the last day it may authenticate)\n", o->user, day);
+		/* sunset is the first second refused (end of that day UTC) */
+		if (time(NULL) >= cr->sunset)
+			fprintf(stderr,
+			        PROG ": warning: %s's sunset %s has passed: mxrelayd refuses its AUTH "
+			             "from now on (--sunset a later date or none to undo)\n",
+			        o->user, day);
 	}
 	if (cr && cr->nsenders == 0)
 		fprintf(stderr,

@@ -32,7 +32,7 @@ struct content {
 	const char *qid;    /* the owner's queue id (session or local submission) */
 	char *buf;
 	size_t len, cap;
-	uint64_t raw; /* octets received, for the size limit */
+	uint64_t raw; /* octets stored (bare LF as CRLF), for the size limit */
 	size_t hdr_bytes;
 	bool in_header, seen_msgid, seen_date;
 	bool bad_bare, bad_long, too_big, hdr_too_big, bad_nul;
@@ -301,7 +301,8 @@ content_line(struct content *d, const char *line, size_t n)
 	bool grows = d->normalize_lf && line && n > 0 && line[n - 1] == '\n' &&
 	             (n < 2 || line[n - 2] != '\r');
 
-	d->raw += n;
+	/* the size limit counts what is stored and relayed, so a bare LF counts as CRLF */
+	d->raw += n + (grows ? 1u : 0u);
 	if (n + (grows ? 1u : 0u) > CONTENT_LINE_MAX || line == NULL)
 		d->bad_long = true;
 	else if (n > 0)

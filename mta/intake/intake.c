@@ -42,7 +42,22 @@ struct intake_job {
 	int rc;
 	bool at_once; /* still inside intake_submit: no wait began */
 	size_t bare_lf; /* lines whose bare LF content.c normalised */
+	bool repaired;  /* header_repair changed the header */
 };
+
+/*
+ * The audit's bare_lf and repaired counts, once the outcome is known: a
+ * repair counts only for a message stored (after the spool commit), a
+ * normalised bare LF for every message that had one.
+ */
+static void
+count_changes(struct intake_job *j, bool stored)
+{
+	if (j->bare_lf > 0)
+		audit_event(j->srv, j->env.client_ip, j->env.auth_user, AUDIT_EV_BARE_LF);
+	if (stored && j->repaired)
+		audit_event(j->srv, j->env.client_ip, j->env.auth_user, AUDIT_EV_REPAIRED);
+}
 
 /* Render the result, hand it to the caller, free the job. */
 static void
@@ -70,6 +85,7 @@ reject(struct intake_job *j, enum reply_id id, const char *a0, const char *a1, c
 
 	j->srv->rejected++;
 	metrics_reject(reply_class(id));
+	count_changes(j, false);
 	reply_format_text(text, sizeof(text), id, a0, a1, a2);
 	log_warn("%s qid=%s event=rejected %s from=\"<%s>\" reason=\"%s\"", j->env.log_id,
 	         j->env.qid, j->env.log_who, LOG_Q(qa, j->env.sender), text);
@@ -90,6 +106,7 @@ stored(struct writer_job *wj)
 		metrics_reject(RC_SYSTEM);
 		log_err("%s qid=%s event=spool_error %s disk_full=%d error=\"%s\"", e->log_id,
 		        e->qid, e->log_who, wj->disk_full, wj->err);
+		count_changes(j, false);
 		report(j, wj->disk_full ? R_SPOOL_FULL : R_LOCAL_ERROR, NULL, NULL, NULL);
 		return;
 	}
@@ -100,6 +117,7 @@ stored(struct writer_job *wj)
 	         e->qid, e->log_who_accepted ? e->log_who_accepted : e->log_who,
 	         LOG_Q(qa, e->sender), e->nrcpts, wj->in.body_len,
 	         e->log_accepted_tail ? e->log_accepted_tail : "", j->bare_lf ? lf : "");
+	count_changes(j, true);
 	qstats_add(sched_qstats(j->srv->sched), wj->in.id, wj->in.received, false, wj->in.rcpts,
 	           wj->in.nrcpts);
 	/* queued whether or not the client is still there to hear it */
@@ -179,7 +197,7 @@ sign_done(void *arg)
 
 /*
  * What content.c changed for bare_lf = normalize and header_repair (SMTP
- * only): counted in the audit once per message, each repair logged. The
+ * only): counted in the audit once per message (count_changes), each repair logged. The
  * repairs are already in j->body, so the signature made next covers them.
  */
 static void
@@ -189,17 +207,15 @@ note_changes(struct intake_job *j, const struct content *c, bool accepted)
 	unsigned done = content_repaired(c);
 
 	j->bare_lf = content_bare_lf(c);
-	if (j->bare_lf > 0)
-		audit_event(j->srv, e->client_ip, e->auth_user, AUDIT_EV_BARE_LF);
 	if (!accepted || done == 0)
 		return;
+	j->repaired = true; /* counted once stored (count_changes) */
 	if (done & HREPAIR_FROM_AT)
 		log_info("%s qid=%s event=header_repair repair=from_at %s", e->log_id, e->qid,
 		         e->log_who);
 	if (done & HREPAIR_ADD_TO)
 		log_info("%s qid=%s event=header_repair repair=add_to %s", e->log_id, e->qid,
 		         e->log_who);
-	audit_event(j->srv, e->client_ip, e->auth_user, AUDIT_EV_REPAIRED);
 }
 
 /* The content and author rules; R_NONE when acceptable. */

@@ -70,26 +70,31 @@ plain_addr(const char *p, size_t n)
 }
 
 /*
- * A word of the display name that reads as another address (local@domain
- * with a dot in the domain, not the mailbox itself): quoting it would make
- * receivers show that address as the author's name, the spoof hdrfrom.h
- * refuses (`ceo@bank.example <scans@example.com>`). Left unrepaired.
+ * Whether an '@' of the display name could read as another address: quoting
+ * it would make receivers show that address as the author's name, a spoof
+ * (`ceo@bank.example <scans@example.com>`). Words that are the mailbox itself
+ * (case-insensitive) are fine. Any other '@' followed, anywhere later in the
+ * name, by a '.' or by a non-ASCII octet (U+2024, U+FF0E, U+3002 and other
+ * look-alike full stops) is left unrepaired, and so is judged by hdrfrom as
+ * sent: the repair never turns a refusal into an acceptance. The later text is
+ * searched, not only the word, since "ceo@bank\t.example" shows as one.
  */
 static bool
 names_other_address(const char *p, size_t n, const char *addr, size_t alen)
 {
-	size_t i = 0, w;
+	size_t i = 0, w, k;
 
 	while (i < n) {
-		const char *at, *dot;
 		for (; i < n && is_wsp(p[i]); i++)
 			;
 		for (w = i; i < n && !is_wsp(p[i]); i++)
 			;
-		at = memchr(p + w, '@', i - w);
-		dot = at ? memchr(at, '.', (size_t)(p + i - at)) : NULL;
-		if (dot && !(i - w == alen && strncasecmp(p + w, addr, alen) == 0))
-			return true;
+		if (!memchr(p + w, '@', i - w) ||
+		    (i - w == alen && strncasecmp(p + w, addr, alen) == 0))
+			continue;
+		for (k = (size_t)((const char *)memchr(p + w, '@', i - w) - p); k < n; k++)
+			if (p[k] == '.' || (unsigned char)p[k] >= 0x80)
+				return true;
 	}
 	return false;
 }

@@ -149,6 +149,7 @@ auth_done(void *arg)
 		j->user = NULL;
 		authfail_clear(s->srv, (struct sockaddr *)&s->peer, s->auth_user);
 		metrics_inc(M_AUTH_OK);
+		smtpd_sunset_auth_ok(s);
 		log_info("s=%s event=auth ip=%s user=%s mech=%s tls=%s", s->id, s->ip, s->auth_user,
 		         s->auth_mech, s->tls_done ? s->tls_version : "none");
 		smtpd_reply_id(s, R_AUTH_OK);

@@ -221,6 +221,7 @@ cmd_mail(struct session *s, char *arg)
 		metrics_inc(M_REJ_SENDER);
 		return;
 	}
+	smtpd_sunset_mail(s);
 	s->mail_from = xstrdup(addr);
 	s->in_tx = true;
 	smtpd_reply_id(s, R_MAIL_OK);

@@ -49,6 +49,7 @@ struct smtpd_data {
 	struct content *c;
 	bool prev_crlf; /* the last line ended in CRLF (or DATA just began) */
 	bool midline;   /* dropping the tail of an over-long line */
+	bool tail_cr;   /* ... and the octets dropped so far ended in CR */
 	bool last_dot;  /* the last line was "." that did not end DATA ("." LF, LF "." CRLF) */
 	bool dot_wait;  /* ... and nothing came after it yet */
 	/* what intake borrows until its answer: log keys and the audit's view */
@@ -214,6 +215,7 @@ feed(struct session *s, struct evbuffer *in)
 			if (avail > CONTENT_LINE_MAX) {
 				/* surely over-long: drop it now to keep memory bounded */
 				d->midline = true;
+				d->tail_cr = ends_crlf(in, avail + 1);
 				content_line(d->c, NULL, avail);
 				evbuffer_drain(in, avail);
 			}
@@ -221,7 +223,8 @@ feed(struct session *s, struct evbuffer *in)
 		}
 		n = (size_t)eol.pos + 1;
 		if (d->midline || n > CONTENT_LINE_MAX) {
-			d->prev_crlf = ends_crlf(in, n);
+			/* the CR of a CRLF may have gone with the dropped part */
+			d->prev_crlf = ends_crlf(in, n) || (d->midline && n == 1 && d->tail_cr);
 			d->midline = d->last_dot = false;
 			content_line(d->c, NULL, n);
 			evbuffer_drain(in, n);

@@ -15,8 +15,11 @@
  * counters; a changed rule starts from zero.
  *
  * Memory is bounded: at most RATELIMIT_KEYS_MAX counters. A new one takes a
- * free or expired slot; when all are live, the one opened earliest is dropped
- * (its sender starts again from zero, logged as event=rate_table_full). Only
+ * free or expired slot; when all are live, the per-address counter ("*" or
+ * listener: rules without AUTH) opened earliest is dropped, and a shared
+ * user:/CIDR one only when there is none, so a flood of allowlisted addresses
+ * cannot reset a credential's or a network's limit (its sender starts again
+ * from zero, logged as event=rate_table_full). Only
  * clients that may relay are ever counted (cmd.c), so the table holds
  * credentials and allowlisted addresses, not the Internet at large.
  */
@@ -33,6 +36,7 @@ struct rl_entry {
 	uint64_t hash;
 	time_t start; /* 0: free */
 	unsigned msgs, rcpts;
+	bool per_addr; /* "ip:" counter: dropped first when the table is full */
 	char key[RATELIMIT_KEY_MAX];
 };
 
@@ -92,9 +96,18 @@ rl_find(const char *key, uint64_t h, time_t now)
 	return NULL;
 }
 
-/* A new counter named key: a free or expired slot, else the oldest one. */
+/* Whether a should be dropped before b: per-address first, then the older. */
+static bool
+evict_before(const struct rl_entry *a, const struct rl_entry *b)
+{
+	if (a->per_addr != b->per_addr)
+		return a->per_addr;
+	return a->start < b->start;
+}
+
+/* A new counter named key: a free or expired slot, else see evict_before. */
 static struct rl_entry *
-rl_new(const char *key, uint64_t h, time_t now)
+rl_new(const char *key, uint64_t h, time_t now, bool per_addr)
 {
 	struct rl_entry *oldest = &table[0];
 	size_t i;
@@ -102,7 +115,7 @@ rl_new(const char *key, uint64_t h, time_t now)
 	for (i = 0; i < RATELIMIT_KEYS_MAX; i++) {
 		if (!live(&table[i], now))
 			break;
-		if (table[i].start < oldest->start)
+		if (evict_before(&table[i], oldest))
 			oldest = &table[i];
 	}
 	if (i == RATELIMIT_KEYS_MAX) {
@@ -115,11 +128,12 @@ rl_new(const char *key, uint64_t h, time_t now)
 	snprintf(table[i].key, sizeof(table[i].key), "%s", key);
 	table[i].hash = h;
 	table[i].start = now;
+	table[i].per_addr = per_addr;
 	return &table[i];
 }
 
-/* The rule as written, and the name of its counter for cl. */
-static void
+/* The rule as written, and the name of its counter for cl; true: a per-address one. */
+static bool
 rule_key(const struct rate_limit_conf *r, const struct ratelimit_client *cl, char *rule,
          char *key)
 {
@@ -132,9 +146,10 @@ rule_key(const struct rate_limit_conf *r, const struct ratelimit_client *cl, cha
 			snprintf(key, RATELIMIT_KEY_MAX, "%.150s user:%.150s", rule, cl->user);
 		else
 			snprintf(key, RATELIMIT_KEY_MAX, "%.150s ip:%.100s", rule, cl->ip);
-	} else {
-		snprintf(key, RATELIMIT_KEY_MAX, "%s", rule);
+		return cl->user == NULL;
 	}
+	snprintf(key, RATELIMIT_KEY_MAX, "%s", rule);
+	return false;
 }
 
 /* Would r refuse msgs/rcpts more? 0, or -1 with *hit filled. */
@@ -174,6 +189,7 @@ ratelimit_take(const struct config *c, const struct ratelimit_client *cl, unsign
 	char rule[RATELIMIT_KEY_MAX], key[RATELIMIT_KEY_MAX];
 	struct rl_entry *e;
 	uint64_t h;
+	bool per_addr;
 
 	/* check every rule first: a refusal counts nowhere */
 	for (r = c->rate_limits; r != NULL; r = r->next)
@@ -184,11 +200,11 @@ ratelimit_take(const struct config *c, const struct ratelimit_client *cl, unsign
 		if (!config_who_matches(&r->who, cl->user, cl->listener, cl->addr) ||
 		    (r->messages == 0 && r->recipients == 0))
 			continue;
-		rule_key(r, cl, rule, key);
+		per_addr = rule_key(r, cl, rule, key);
 		h = key_hash(key);
 		e = rl_find(key, h, now);
 		if (e == NULL)
-			e = rl_new(key, h, now);
+			e = rl_new(key, h, now, per_addr);
 		e->msgs += msgs;
 		e->rcpts += rcpts;
 	}

@@ -60,6 +60,8 @@ struct session {
 	char *helo;
 	bool esmtp;
 	bool tls, tls_done, tls_legacy;
+	bool sunset_tls_due;  /* legacy TLS in the warning window: counted at MAIL */
+	bool sunset_auth_due; /* AUTH without TLS in the window: counted if AUTH succeeds */
 	char tls_version[16];
 	char tls_cipher[64];
 
@@ -153,6 +155,9 @@ const struct cred *smtpd_cred(const struct session *s);
 void smtpd_sunset_tls(struct session *s);
 bool smtpd_sunset_auth_cmd(struct session *s, char *day, size_t daylen);
 bool smtpd_sunset_cred(struct session *s, const char *user, char *day, size_t daylen);
+/* sunset.c: count a due warning against the user, once known (after AUTH; at MAIL) */
+void smtpd_sunset_auth_ok(struct session *s);
+void smtpd_sunset_mail(struct session *s);
 /* Which setting refused a handshake whose OpenSSL error is ERR (NULL: not a version refusal). */
 const char *smtpd_tls_refusal_rule(const struct session *s, unsigned long err, char *day,
                                    size_t daylen);

@@ -37,17 +37,19 @@ days_left(time_t until, time_t now)
 	return (long)((until - 86400 - (now - now % 86400)) / 86400);
 }
 
-/* Log and count a use within the warning window. */
+/* Log and count a use within the warning window against USER ("": none, allowlisted). */
 static void
-warn_near(struct session *s, const char *rule, time_t until, long left)
+warn_near(struct session *s, const char *user, const char *rule, time_t until)
 {
 	char day[16];
+	long left = days_left(until, time(NULL));
 
+	if (left < 0 || left > SUNSET_WARN_DAYS)
+		return;
 	creds_format_date(until, day, sizeof day);
 	log_warn("s=%s event=sunset_near ip=%s listener=%s user=%s rule=%s date=%s days_left=%ld",
-	         s->id, s->ip, s->lis->conf->name, s->auth_user ? s->auth_user : "-", rule, day,
-	         left);
-	audit_event(s->srv, s->ip, s->auth_user, AUDIT_EV_SUNSET_WARN);
+	         s->id, s->ip, s->lis->conf->name, *user ? user : "-", rule, day, left);
+	audit_event(s->srv, s->ip, *user ? user : NULL, AUDIT_EV_SUNSET_WARN);
 }
 
 static void
@@ -67,8 +69,27 @@ smtpd_sunset_tls(struct session *s)
 	if (!s->tls_legacy || until == 0)
 		return;
 	left = days_left(until, time(NULL));
-	if (left >= 0 && left <= SUNSET_WARN_DAYS)
-		warn_near(s, "legacy_tls_until", until, left);
+	/* the user is not known yet: counted once, at MAIL (smtpd_sunset_mail) */
+	s->sunset_tls_due = left >= 0 && left <= SUNSET_WARN_DAYS;
+}
+
+void
+smtpd_sunset_mail(struct session *s)
+{
+	if (!s->sunset_tls_due)
+		return;
+	s->sunset_tls_due = false;
+	warn_near(s, s->auth_user ? s->auth_user : "", "legacy_tls_until",
+	          s->lis->conf->legacy_until);
+}
+
+void
+smtpd_sunset_auth_ok(struct session *s)
+{
+	if (!s->sunset_auth_due)
+		return;
+	s->sunset_auth_due = false;
+	warn_near(s, s->auth_user, "auth_without_tls_until", s->lis->conf->auth_without_tls_until);
 }
 
 bool
@@ -77,6 +98,7 @@ smtpd_sunset_auth_cmd(struct session *s, char *day, size_t daylen)
 	time_t until = s->lis->conf->auth_without_tls_until;
 	long left;
 
+	s->sunset_auth_due = false;
 	if (s->tls || until == 0)
 		return true;
 	left = days_left(until, time(NULL));
@@ -85,8 +107,9 @@ smtpd_sunset_auth_cmd(struct session *s, char *day, size_t daylen)
 		log_refused(s, NULL, "auth_without_tls_until", day);
 		return false;
 	}
-	if (left <= SUNSET_WARN_DAYS)
-		warn_near(s, "auth_without_tls_until", until, left);
+	/* counted against the user once AUTH succeeds (smtpd_sunset_auth_ok): a failed
+	 * or cancelled AUTH must not raise the counts */
+	s->sunset_auth_due = left <= SUNSET_WARN_DAYS;
 	return true;
 }
 

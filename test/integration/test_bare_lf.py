@@ -11,6 +11,7 @@ and at the sink); an emulated device (raw socket) that ends DATA with
 timeout, and the connection is closed. bare_lf = reject keeps the 550 for
 any bare LF."""
 
+import json
 import os
 import re
 import socket
@@ -48,6 +49,13 @@ def marker(d, sinks, tag):
     s.quit()
     sinks.wait_messages(1, "mx.sink", pred=lambda m: b"marker " + tag.encode() in m.data)
     return qid
+
+
+def audit_count(d, ip, key):
+    """The audit's KEY count for ip without AUTH (mxrelayctl audit --json)."""
+    p = mxtest.run([mxtest.MXRELAYCTL, "audit", "-c", d.conf_path, "--json"], check=0)
+    rows = [r for r in json.loads(p.stdout) if r["client_ip"] == ip and r["user"] == ""]
+    return rows[0][key] if rows else 0
 
 
 def test_curl_lf_file_normalized():
@@ -145,6 +153,33 @@ def test_lf_dot_lf_then_quiet_gets_5xx_in_seconds():
     assert d.count(received_only=True) == before, "a message was stored"
     assert d.wait_log(r"event=rejected .*reason=\"DATA must end with CRLF\.CRLF; your client "
                       r"ended it with LF\.LF.* quiet_ms=\d+"), d.tail(20)
+
+
+def test_size_limit_counts_normalized_octets():
+    """Each bare LF is stored as CRLF: max_message_size applies to that (review of issue 15)."""
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    d = mxpeers.relay(sinks, {"max_message_size": "20000"}, start=False)
+    d.configure(listeners={"main": {}})
+    d.start()
+    before = d.count(received_only=True)
+    s = d.connect()
+    open_data(s)
+    # 19014 octets received, 38030 once stored with CRLF
+    s.send(b"Subject: big\n\n" + b"\n" * 19000 + b"\r\n.\r\n")
+    r = s.reply()
+    assert r.code == 552 and r.enh == "5.3.4", f"twice the size limit was accepted: {r}"
+    s.quit()
+    assert d.count(received_only=True) == before, "a message over the limit was stored"
+    # under the limit once normalized: still accepted
+    s = d.connect()
+    open_data(s)
+    s.send(b"Subject: small\n\n" + b"\n" * 9000 + b"\r\n.\r\n")
+    r = s.reply()
+    assert r.code == 250, r
+    s.quit()
+    # both had bare LFs: the refused one and the stored one are counted
+    mxtest.wait_for(lambda: audit_count(d, "127.0.0.1", "bare_lf") == 2, 10,
+                    what="bare_lf=2 in the audit")
 
 
 def test_reject_mode_keeps_the_550():

@@ -307,6 +307,26 @@ def test_line_length_limit():
     s.quit()
 
 
+def test_long_line_drained_at_its_cr_still_ends_at_crlf_dot_crlf():
+    """An over-long line dropped in a chunk that ends in its CR, then LF . CRLF: that is
+    CRLF.CRLF and ends DATA with the line-length 550 at once (review of issue 15)."""
+    import time
+    d = daemon()
+    s = session(d)
+    open_data(s)
+    s.send(b"Subject: x\r\n\r\n" + b"a" * 1500 + b"\r")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    s.send(b"\n.\r\n")
+    r = s.reply(timeout=15)
+    waited = time.monotonic() - t0
+    r.expect(550, "5.6.0")
+    assert "LF.LF" not in r.text, f"a CRLF.CRLF got the LF.LF refusal: {r}"
+    assert waited < 3.0, f"the reply took {waited:.2f}s"
+    s.cmd("NOOP", 250, "2.0.0")
+    s.quit()
+
+
 def test_message_too_big():
     d = daemon()
     before = d.count(received_only=True)

@@ -12,6 +12,7 @@ are off by default (another listener: the broken From is refused as before);
 a user:NAME rule applies to that credential only, and `none` switches a
 broader rule off."""
 
+import json
 import os
 import re
 import sys
@@ -85,6 +86,13 @@ def field(data, name):
             if ln.lower().startswith(name.lower().encode() + b":")]
 
 
+def audit_count(d, ip, key):
+    """The audit's KEY count for ip without AUTH (mxrelayctl audit --json)."""
+    p = mxtest.run([mxtest.MXRELAYCTL, "audit", "-c", d.conf_path, "--json"], check=0)
+    rows = [r for r in json.loads(p.stdout) if r["client_ip"] == ip and r["user"] == ""]
+    return rows[0][key] if rows else 0
+
+
 def test_from_at_and_add_to_signed():
     tmp = mxtest.tmpdir()
     key, txt = keygen(tmp)
@@ -119,6 +127,31 @@ def test_from_at_and_add_to_signed():
     data = at_sink(sinks, "fine")
     assert field(data, "From") == [f'From: "Scans" <scans@{DOM}>'.encode()] and not field(data, "To")
     assert not d.grep(rf"qid={r.qid()} event=header_repair")
+
+
+def test_look_alike_spoofs_stay_refused():
+    """from_at never turns hdrfrom's refusal into an acceptance (review of issue 15)."""
+    sinks, d = env(["header_repair = * from_at"], {"main": {}})
+    spoofs = ["ceo@bank\u2024example", "ceo@bank\uff0eexample", "ceo@bank\u3002example",
+              "ceo@bank\t.example", "ceo@bank .example", "ceo@bank.example"]
+    for i, name in enumerate(spoofs):
+        r = device(d, "main", f"From: {name} <scans@{DOM}>\r\n".encode(), subject=f"lk{i}")
+        assert r.code == 550 and r.enh == "5.7.1", f"{name!r} was repaired: {r}"
+    assert not d.grep("event=header_repair")
+    # already quoted: valid RFC 5322, accepted as sent, not touched (README, Header From)
+    quoted = f'From: "ceo@bank.example" <scans@{DOM}>'.encode()
+    r = device(d, "main", quoted + b"\r\n", subject="quoted")
+    assert r.code == 250, r
+    assert field(at_sink(sinks, "quoted"), "From") == [quoted]
+    assert not d.grep(rf"qid={r.qid()} event=header_repair")
+    # the mailbox's own address, any case, and an '@' with no dot after it are still repaired
+    r = device(d, "main", f"From: SCANS@{DOM.upper()} <scans@{DOM}>\r\n".encode(), subject="own")
+    assert r.code == 250, r
+    r = device(d, "main", f"From: Scan@Floor 2 <scans@{DOM}>\r\n".encode(), subject="nodot")
+    assert r.code == 250, r
+    # counted in the audit once stored: the two repaired ones, not the refused spoofs
+    mxtest.wait_for(lambda: audit_count(d, "127.0.0.1", "repaired") == 2, 10,
+                    what="repaired=2 in the audit")
 
 
 def test_off_by_default():

@@ -16,6 +16,7 @@ import ssl
 import sqlite3
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest  # noqa: E402
@@ -92,7 +93,7 @@ def test_credential_past_refused_with_date_and_fix():
     d = daemon()
     s = tls_session(d)
     r = s.auth_plain("gone", "pw-xxxxxxxx")
-    r.expect(535, "5.7.8")
+    r.expect(535, "5.7.13")
     assert PAST in r.text and "new credential" in r.text, r
     # refused, not authenticated: relaying stays closed
     s.cmd("MAIL FROM:<a@example.com>", 250)
@@ -145,6 +146,9 @@ def test_legacy_tls_far_quiet_near_warns():
     assert not d.grep(r"event=sunset_near")
     s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(ssl.TLSVersion.TLSv1_1))
     assert s and s.tls[0] == "TLSv1.1", err
+    s.ehlo()
+    # counted at MAIL, once the user (here none: "-") is known
+    s.cmd("MAIL FROM:<dev@example.com>", 250)
     s.quit()
     assert d.wait_log(r"event=sunset_near .*listener=legacy_near .*rule=legacy_tls_until date="
                       + NEAR + r" days_left=10\b")
@@ -253,6 +257,11 @@ def test_passwd_sunset_round_trip():
     for bad in ("2027-02-30", "31.03.2027", "soon"):
         p = passwd(path, "copier", "--no-password", "--sunset", bad, check=2)
         assert "--sunset" in p.stderr and bad in p.stderr, p.stderr
+    # a past date is taken, with a warning that the credential is refused from now on
+    p = passwd(path, "copier", "--no-password", "--sunset", PAST)
+    assert "warning" in p.stderr and PAST in p.stderr and "refuses" in p.stderr, p.stderr
+    p = passwd(path, "copier", "--no-password", "--sunset", FAR)
+    assert "warning" not in p.stderr, p.stderr
     # an old four-field file still loads and gains the field
     with open(path, "a") as f:
         f.write("# kept\n")
@@ -273,7 +282,7 @@ def test_audit_counts_warnings_and_refusals():
     src = "127.0.0.77"
     s, err = handshake(d, "sub", mxtest.client_ctx(), src=src)
     s.ehlo()
-    s.auth_plain("gone", "pw-xxxxxxxx").expect(535, "5.7.8")
+    s.auth_plain("gone", "pw-xxxxxxxx").expect(535, "5.7.13")
     s.quit()
     for _ in range(2):
         s, err = handshake(d, "sub", mxtest.client_ctx(), src=src)
@@ -282,6 +291,8 @@ def test_audit_counts_warnings_and_refusals():
         s.quit()
     s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(), src=src)
     assert s, err
+    s.ehlo()
+    s.cmd("MAIL FROM:<dev@example.com>", 250)
     s.quit()
     s = d.connect("plain_past", src=src)
     s.ehlo()
@@ -303,6 +314,46 @@ def test_audit_counts_warnings_and_refusals():
     assert head.rstrip().endswith("EVENTS"), head
     line = [ln for ln in p.stdout.splitlines() if re.search(src + r"\s+gone\s", ln)]
     assert line and line[0].rstrip().endswith("sunset_refused=1"), p.stdout
+
+
+def test_warnings_credited_to_the_user():
+    """auth_without_tls_until counts after a successful AUTH, against that user; failed or
+    cancelled AUTH counts nothing; legacy TLS counts once per session at MAIL (review)."""
+    d = daemon()
+    src = "127.0.0.78"
+    s = d.connect("plain_near", src=src)
+    s.ehlo()
+    s.auth_plain("later", "wrong-password").expect(535)
+    s.cmd("AUTH LOGIN", 334)
+    s.cmd("*", 501)
+    s.auth_plain("later", "pw-xxxxxxxx").expect(235, "2.7.0")
+    s.quit()
+    assert d.wait_log(r"event=sunset_near ip=" + src + r" listener=plain_near user=later "
+                      r"rule=auth_without_tls_until")
+    s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(), src=src)
+    assert s, err
+    s.ehlo()
+    s.auth_plain("later", "pw-xxxxxxxx").expect(235, "2.7.0")
+    for _ in range(2):
+        s.cmd("MAIL FROM:<dev@example.com>", 250)
+        s.cmd("RSET", 250)
+    s.quit()
+    s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(), src=src)
+    s.ehlo()
+    s.cmd("MAIL FROM:<dev@example.com>", 250)
+    s.quit()
+    s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(), src=src)
+    s.quit()  # no MAIL: no user known, nothing counted
+    want = {("later", "sunset_warn"): 2, ("", "sunset_warn"): 1}
+
+    def counted():
+        rows = audit_rows(d.conf_path)
+        return all((src, u) in rows and rows[(src, u)][k] == n for (u, k), n in want.items())
+    mxtest.wait_for(counted, 10, what="audit counts")
+    time.sleep(1)
+    assert counted(), audit_rows(d.conf_path)
+    assert d.wait_log(r"event=sunset_near ip=" + src + r" listener=legacy_near user=later "
+                      r"rule=legacy_tls_until")
 
 
 def test_schema_6_spool_upgrades_to_7():

@@ -157,6 +157,34 @@ test_table_full_drops_the_oldest(void **state)
 	assert_int_equal(ratelimit_take(&cfg, &cl, 1, 0, T0 + i / 4, &hit), -1);
 }
 
+/* A full table drops per-address counters before a shared CIDR (or user:) one. */
+static void
+test_table_full_keeps_shared_counters(void **state)
+{
+	struct ratelimit_hit hit;
+	struct ratelimit_client cl;
+	char ip[32];
+	int i;
+
+	(void)state;
+	rule(0, "192.0.2.0/24", 1, 0);
+	rule(1, "*", 1, 0);
+	/* the oldest two: the network's shared counter and 192.0.2.5's own */
+	cl = client(NULL, "192.0.2.5");
+	assert_int_equal(ratelimit_take(&cfg, &cl, 1, 0, T0, &hit), 0);
+	for (i = 2; i < RATELIMIT_KEYS_MAX; i++) {
+		snprintf(ip, sizeof(ip), "10.%d.%d.1", i / 256, i % 256);
+		cl = client(NULL, ip);
+		assert_int_equal(ratelimit_take(&cfg, &cl, 1, 0, T0 + 1, &hit), 0);
+	}
+	/* the table is full: a new sender evicts 192.0.2.5's counter, not the network's */
+	cl = client(NULL, "172.16.0.1");
+	assert_int_equal(ratelimit_take(&cfg, &cl, 1, 0, T0 + 2, &hit), 0);
+	cl = client(NULL, "192.0.2.9");
+	assert_int_equal(ratelimit_take(&cfg, &cl, 1, 0, T0 + 2, &hit), -1);
+	assert_string_equal(hit.who, "192.0.2.0/24");
+}
+
 int
 main(void)
 {
@@ -164,6 +192,7 @@ main(void)
 	    cmocka_unit_test_setup(test_user_and_cidr_both_count, setup),
 	    cmocka_unit_test_setup(test_recipients_and_star_per_sender, setup),
 	    cmocka_unit_test_setup(test_table_full_drops_the_oldest, setup),
+	    cmocka_unit_test_setup(test_table_full_keeps_shared_counters, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
