@@ -230,7 +230,7 @@ make_bounce(struct djob *j)
 	struct bounce_rcpt *br = xcalloc(j->w->nrcpts, sizeof(*br));
 	char(*mta)[256] = xcalloc(j->w->nrcpts, sizeof(*mta));
 	size_t i, n = 0, len;
-	char err[256];
+	char err[256] = "";
 	int rc;
 
 	for (i = 0; i < j->w->nrcpts; i++) {
@@ -257,11 +257,11 @@ make_bounce(struct djob *j)
 		bounce_msg_in(&j->bounce, &j->bounce_rcpt, to, j->bounce_body, len, time(NULL));
 		j->has_bounce = true;
 		bounce_logged(j, bo, n);
-	}
-	if (bo != NULL && bo->digest)
-		digest_note(j, bo, br, n); else if (n) {
+	} else if (n) {
 		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
 	}
+	if (bo != NULL && bo->digest && n)
+		digest_note(j, bo, br, n);
 	free(br);
 	free(mta);
 	return rc;

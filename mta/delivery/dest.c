@@ -152,6 +152,7 @@ conn_close(struct dconn *k)
 	bool at_cap = ds->nconns >= ds->srv->cfg->delivery_concurrency;
 
 	loop_timer_free(k->idle_ev);
+	loop_timer_free(k->hold_ev);
 	if (k->tq)
 		dns_cancel(k->tq);
 	tls_req_clear(&k->req);
@@ -357,6 +358,13 @@ walk_failed(struct dconn *k, const char *why)
 }
 
 static void
+on_hold(void *arg)
+{
+	if (!dest_provider_hold(arg, on_hold)) /* the group's delay has passed */
+		conn_connect(arg);
+}
+
+static void
 on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_reply *why)
 {
 	struct dconn *k = arg;
@@ -372,8 +380,7 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	}
 	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
 	         smtpc_peer(c), (int)stage, why->text);
-	if (why->code > 0)
-		dest_provider_reply(k, why->code, why->text); /* e.g. a 421 [TSS04] greeting */
+	bool throttled = why->code > 0 && dest_provider_reply(k, why->code, why->text); /* [TSS04] */
 	/* a required level is never retried in plaintext (RFC 7672 2.2, RFC 8461 5) */
 	code =
 	    tlspol_fail_reply(&k->req, stage, smtpc_peer(c), o->detail[0] ? o->detail : why->text,
@@ -394,6 +401,8 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 		return;
 	} else {
 		k->no_tls = false;
+		if (throttled && dest_provider_hold(k, on_hold))
+			return; /* the next MX of the same provider waits its group's delay */
 	}
 	conn_connect(k);
 }
@@ -747,6 +756,7 @@ conn_drop(struct dests *ds, struct dconn *k)
 {
 	smtpc_free(k->c); /* the loop has stopped: no QUIT exchange now */
 	loop_timer_free(k->idle_ev);
+	loop_timer_free(k->hold_ev);
 	if (k->tq)
 		dns_cancel(k->tq);
 	tls_req_clear(&k->req);
