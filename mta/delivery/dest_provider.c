@@ -63,8 +63,8 @@ dest_provider_reply(struct dconn *k, int code, const char *text)
 		return false;
 	}
 	pr = provider_classify(text);
-	if (pr == NULL || !pr->rate_limit)
-		return false;
+	if (pr == NULL || !pr->rate_limit || pr->group != g)
+		return false; /* only a provider's own reply slows its group */
 	d = ps->delay ? ps->delay * 2 : cfg->provider_backoff_min;
 	if (d > cfg->provider_backoff_max || d < ps->delay)
 		d = cfg->provider_backoff_max;

@@ -362,5 +362,19 @@ def test_rate_limit_at_greeting_or_ehlo_pauses_the_next_mx_of_the_group():
         wait_event(d, "provider_backoff", since=mark, delay="0", state="recovered")
 
 
+
+def test_provider_reply_from_another_mx_gets_no_reason_code():
+    """Microsoft's 5.7.606 text from an MX outside Microsoft's group is not
+    classified: its reason_code is none (no Microsoft delisting page)."""
+    d, mx = make_relay()
+    q = submit(d, ["ms606@other.prov.test"], sender=SENDER)
+    (ev,) = wait_event(d, "delivery", qid=q, status="bounced")
+    assert ev["reason_code"] == "none" and "5.7.606" in ev["reply"], ev["_line"]
+    assert ev["relay"].startswith("mx.other.prov.test["), ev["_line"]
+    q = submit(d, ["ms606@msa.prov.test"], sender=SENDER)
+    (ev,) = wait_event(d, "delivery", qid=q, status="bounced")
+    assert ev["reason_code"] == "ms_banned_ip", ev["_line"]
+
+
 if __name__ == "__main__":
     mxtest.main()
