@@ -380,7 +380,8 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	}
 	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
 	         smtpc_peer(c), (int)stage, why->text);
-	bool throttled = why->code > 0 && dest_provider_reply(k, why->code, why->text); /* [TSS04] */
+	if (why->code > 0)
+		dest_provider_reply(k, why->code, why->text); /* e.g. a 421 [TSS04] greeting */
 	/* a required level is never retried in plaintext (RFC 7672 2.2, RFC 8461 5) */
 	code =
 	    tlspol_fail_reply(&k->req, stage, smtpc_peer(c), o->detail[0] ? o->detail : why->text,
@@ -401,8 +402,8 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 		return;
 	} else {
 		k->no_tls = false;
-		if (throttled && dest_provider_hold(k, on_hold))
-			return; /* the next MX of the same provider waits its group's delay */
+		if (dest_provider_hold(k, on_hold))
+			return; /* the next MX is of a provider backing off: its group's delay */
 	}
 	conn_connect(k);
 }

@@ -125,11 +125,12 @@ void dest_tls_startup(const struct dests *ds);
  */
 bool dest_provider_reply(struct dconn *k, int code, const char *text);
 /*
- * dest_provider_hold: after a rate-limit reply before any transaction (a
- * 421 greeting or EHLO), k's walk goes on to t[ti]. When t[ti] is in a
- * group that is backing off (a provider throttles the sending IP on all its
- * MX hosts), true: resume(k) is called once the group's delay has passed
- * (k keeps its slot meanwhile). Else false (the start is counted).
+ * dest_provider_hold: k's walk goes on to t[ti] after a failed host (e.g. a
+ * rate-limit reply at the greeting or EHLO). When t[ti] is in a group that
+ * is backing off (a provider throttles the sending IP on all its MX hosts,
+ * whichever MX of the domain it is), true: resume(k) is called once the
+ * group's delay has passed (k keeps its slot meanwhile). Else false (the
+ * start is counted).
  */
 bool dest_provider_hold(struct dconn *k, loop_timer_fn resume);
 /* The replies of one transaction (one step: a rate-limit reply, else a 2xx): true for a

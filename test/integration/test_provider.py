@@ -205,6 +205,9 @@ def zones():
             recs += [f"{d} IN MX 10 {h}." for d, h in DOMAINS.items()]
             recs += [f"{d} IN MX {10 * (i + 1)} {h}." for d, hs in TWO_MX.items()
                      for i, h in enumerate(hs)]
+            # "mix": a first MX where nothing listens, then Microsoft's host B
+            recs += [f"down IN A {IP(51)}", "mix IN MX 10 down.prov.test.",
+                     "mix IN MX 20 b.mail.protection.outlook.com."]
         out[origin] = zone(origin, recs)
     return out
 
@@ -361,6 +364,25 @@ def test_rate_limit_at_greeting_or_ehlo_pauses_the_next_mx_of_the_group():
         # the success at MX 2 steps the group's backoff back (3 s halves: ends)
         wait_event(d, "provider_backoff", since=mark, delay="0", state="recovered")
 
+
+
+def test_backup_mx_of_a_group_waits_its_delay():
+    """A domain whose first MX is no provider's and whose second is
+    Microsoft's: while the Microsoft group backs off, the walk from the failed
+    first MX to the second waits the group's delay."""
+    d, mx = make_relay()
+    b = DOMAINS["msb"]
+    q1 = submit(d, ["ms650@msa.prov.test"], sender=SENDER)
+    wait_event(d, "delivery", qid=q1, status="deferred", reason_code="ms_ip_throttled")
+    t_rl = mx.times(DOMAINS["msa"], "reply:ms650")[-1]
+    n_b = len(mx.times(b, "connect"))
+    mark = d._log_size()
+    q2 = submit(d, ["ok@mix.prov.test"], sender=SENDER)
+    (h,) = wait_event(d, "provider_hold", since=mark, domain="mix.prov.test")
+    assert h["host"] == b and h["group"] == "microsoft", h["_line"]
+    wait_event(d, "delivery", since=mark, qid=q2, status="sent", timeout=20)
+    t_b = mx.times(b, "connect")[n_b] - t_rl
+    assert 2.8 <= t_b < 4.5, f"the backup MX {b} was tried {t_b:.2f}s after the 4.7.650"
 
 
 def test_provider_reply_from_another_mx_gets_no_reason_code():
