@@ -383,7 +383,12 @@ todo_of(const struct plan *p, const struct plan_entry *e, char out[TODO_MAX][600
 	} else if (e->legacy) {
 		snprintf(out[n++], 600, "move the device to TLS 1.2, then set legacy_tls_until");
 	}
-	if (e->seen)
+	if (e->seen && e->allowlisted) /* one message from relay_from proves less than AUTH */
+		snprintf(out[n++], 600,
+		         "seen only without AUTH from allowlisted %s: check that this is the device, "
+		         "then turn SMTP AUTH off for %s in Exchange Online",
+		         e->seen_ip, e->exo->sender);
+	else if (e->seen)
 		snprintf(out[n++], 600,
 		         "turn SMTP AUTH off for %s in Exchange Online (mxrelayctl m365 --plan)",
 		         e->exo->sender);

@@ -258,6 +258,10 @@ print_mailboxes(const struct plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		if (!p->e[i].seen)
 			continue;
+		if (p->e[i].allowlisted) /* no AUTH: maybe another sender using that address */
+			printf("# seen only without AUTH from allowlisted %s: check it is the device, "
+			       "then:\n# ",
+			       p->e[i].seen_ip);
 		fputs("Set-CASMailbox -Identity ", stdout);
 		ps_str(p->rows[i].sender);
 		fputs(" -SmtpClientAuthenticationDisabled $true\n", stdout);

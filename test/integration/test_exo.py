@@ -128,6 +128,9 @@ def test_plan_json():
     assert e["messages"] == 1250, e
     e = by["alerts@example.org"]
     assert (e["status"], e["seen_user"], e["credential"]) == ("moved", None, None), e
+    assert e["todo"][-1] == ("seen only without AUTH from allowlisted 127.0.0.1: check that "
+                             "this is the device, then turn SMTP AUTH off for "
+                             "alerts@example.org in Exchange Online"), e
     e = by["Copier-3F@example.com"]
     port = d.port("legacy")
     assert (e["status"], e["seen"], e["first_seen"], e["credential"]) == \
@@ -205,7 +208,8 @@ def test_m365_by_ip_with_plan():
         "# 2. SMTP AUTH off for the mailboxes whose devices send through the relay now.",
         "Set-CASMailbox -Identity 'scans@example.com' -SmtpClientAuthenticationDisabled $true",
         "Set-CASMailbox -Identity 'crm@example.com' -SmtpClientAuthenticationDisabled $true",
-        "Set-CASMailbox -Identity 'alerts@example.org' -SmtpClientAuthenticationDisabled $true",
+        "# seen only without AUTH from allowlisted 127.0.0.1: check it is the device, then:",
+        "# Set-CASMailbox -Identity 'alerts@example.org' -SmtpClientAuthenticationDisabled $true",
         "# not moved yet (keep SMTP AUTH): Copier-3F@example.com",
         "# not moved yet (keep SMTP AUTH): o'brien@example.com",
         "# 3. SPF and DKIM for each sending domain (DNS, not PowerShell): keep "
