@@ -123,7 +123,7 @@ void dest_tls_startup(const struct dests *ds);
  * an idle one reused). dest_provider_close: k is gone. dest_provider_free:
  * d's timer, when d is freed.
  */
-bool dest_provider_reply(struct dconn *k, int code, const char *text);
+void dest_provider_reply(struct dconn *k, int code, const char *text);
 /*
  * dest_provider_hold: k's walk goes on to t[ti] after a failed host (e.g. a
  * rate-limit reply at the greeting or EHLO). When t[ti] is in a group that

@@ -41,7 +41,7 @@ set_delay(struct dests *ds, enum provider_group g, unsigned delay, const char *s
 	         provider_group_name(g), delay, state, why);
 }
 
-bool
+void
 dest_provider_reply(struct dconn *k, int code, const char *text)
 {
 	struct dests *ds = k->d->ds;
@@ -52,26 +52,25 @@ dest_provider_reply(struct dconn *k, int code, const char *text)
 	unsigned d;
 
 	if (g == PROVIDER_NONE)
-		return false;
+		return;
 	ps = &ds->prov[g];
 	if (code >= 200 && code < 300) {
 		/* recovering one step per success (halving), not all at once */
 		if (ps->delay == 0)
-			return false;
+			return;
 		d = ps->delay / 2 >= cfg->provider_backoff_min ? ps->delay / 2 : 0;
 		set_delay(ds, g, d, d ? "recovering" : "recovered", "none");
-		return false;
+		return;
 	}
 	pr = provider_classify(text);
 	if (pr == NULL || !pr->rate_limit || pr->group != g)
-		return false; /* only a provider's own reply slows its group */
+		return; /* only a provider's own reply slows its group */
 	d = ps->delay ? ps->delay * 2 : cfg->provider_backoff_min;
 	if (d > cfg->provider_backoff_max || d < ps->delay)
 		d = cfg->provider_backoff_max;
 	ps->next_ms = util_now_ms() + (int64_t)d * 1000;
 	metrics_inc((enum metric_counter)(M_PROV_BACKOFF_MICROSOFT + g));
 	set_delay(ds, g, d, "backoff", pr->code);
-	return true;
 }
 
 bool
