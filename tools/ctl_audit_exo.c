@@ -160,7 +160,8 @@ ctl_audit_import_exo(int argc, char **argv)
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		total += rows[i].messages;
+		/* saturating: a report's counts are untrusted (up to INT64_MAX each) */
+		total = rows[i].messages > INT64_MAX - total ? INT64_MAX : total + rows[i].messages;
 		legacy += rows[i].tls10 > 0 || rows[i].tls11 > 0;
 	}
 	printf("imported %zu senders (%lld messages, %lld with TLS 1.0/1.1) into %s\n", n,

@@ -96,39 +96,126 @@ pick_cred(struct plan_entry *e, const struct creds *cs)
 	}
 	if (e->cred[0])
 		return;
-	/* a new user named after the local part: letters, digits, . _ - only */
+	/* a new user named after the local part: letters, digits, . _ - only,
+	 * starting with a letter or digit (passwd would take "-x" for an option) */
 	for (const char *p = addr; *p && *p != '@' && o + 1 < 64; p++)
-		e->new_user[o++] = isalnum((unsigned char)*p) || strchr("._-", *p)
-		                       ? (char)tolower((unsigned char)*p)
-		                       : '-';
+		if (o > 0 || isalnum((unsigned char)*p))
+			e->new_user[o++] = isalnum((unsigned char)*p) || strchr("._-", *p)
+			                       ? (char)tolower((unsigned char)*p)
+			                       : '-';
 	e->new_user[o] = '\0';
 	if (o == 0 || (cs && creds_find(cs, e->new_user)))
 		snprintf(e->new_user + o, sizeof e->new_user - o, "%sdevice", o ? "-" : "");
 }
 
-static int
-offers_legacy(const struct listener_conf *l)
+/* Two senders must not be told to create one credential: the second passwd
+ * would replace the first's password and senders. "-2", "-3"... make each
+ * proposed name unique among the plan's and the credentials file's. */
+static void
+unique_new_user(struct plan *p, size_t i, const struct creds *cs)
 {
+	struct plan_entry *e = &p->e[i];
+	char base[200];
+
+	if (e->cred[0] || !e->new_user[0])
+		return;
+	snprintf(base, sizeof base, "%s", e->new_user);
+	for (unsigned k = 2; k < 1000000; k++) {
+		int taken = cs && creds_find(cs, e->new_user);
+		for (size_t j = 0; j < i && !taken; j++)
+			taken = strcmp(p->e[j].new_user, e->new_user) == 0;
+		if (!taken)
+			return;
+		snprintf(e->new_user, sizeof e->new_user, "%s-%u", base, k);
+	}
+}
+
+static int
+offers_legacy(const struct listener_conf *l, time_t now)
+{
+	if (l->legacy_until && l->legacy_until <= now)
+		return 0; /* its sunset has passed: the daemon refuses TLS 1.0/1.1 there */
 	return l->legacy_tls || l->legacy_from.n > 0;
 }
 
-/* A listener with TLS where AUTH is safe; legacy TLS when the device needs it. */
+/* A listener with TLS where AUTH is safe; legacy TLS when the device needs it
+ * and a listener still offers it (else a TLS 1.2 one, and e->ended says why). */
 static void
-pick_listener(struct plan_entry *e, const struct config *c)
+pick_listener(struct plan_entry *e, const struct config *c, time_t now)
 {
 	const struct listener_conf *fit = NULL;
 
-	for (const struct listener_conf *l = c->listeners; l; l = l->next) {
-		if (l->tls == LTLS_NONE || (e->legacy && !offers_legacy(l)))
+	for (const struct listener_conf *l = c->listeners; l && e->legacy && !fit; l = l->next)
+		if (l->tls != LTLS_NONE && offers_legacy(l, now))
+			fit = l;
+	for (const struct listener_conf *l = c->listeners; l && e->legacy && !fit; l = l->next)
+		if (l->tls != LTLS_NONE && (l->legacy_tls || l->legacy_from.n > 0) && !e->ended) {
+			e->ended = l->name;
+			e->ended_on = l->legacy_until;
+		}
+	if (e->legacy && !fit && !e->ended)
+		return;
+	e->sunset = fit ? fit->legacy_until : 0;
+	for (const struct listener_conf *l = c->listeners; l && (!e->legacy || e->ended); l = l->next) {
+		if (l->tls == LTLS_NONE)
 			continue;
-		if (!fit || (!e->legacy && offers_legacy(fit) && !offers_legacy(l)))
+		if (!fit || (offers_legacy(fit, now) && !offers_legacy(l, now)))
 			fit = l;
 	}
 	if (!fit)
 		return;
 	e->listener = fit->name;
 	e->listener_addr = fit->address_text;
-	e->sunset = e->legacy ? fit->legacy_until : 0;
+}
+
+/* Case variants of one address (Scans@ and scans@) are one mailbox: one row. */
+static int
+row_cmp(const void *a, const void *b)
+{
+	const struct exo_row *x = *(const struct exo_row *const *)a;
+	const struct exo_row *y = *(const struct exo_row *const *)b;
+	int r = strcasecmp(x->sender, y->sender);
+	return r ? r : (x < y ? -1 : x > y);
+}
+
+static void
+merge_row(struct exo_row *into, struct exo_row *r)
+{
+	double m1 = (double)into->messages, m2 = (double)r->messages, t = m1 + m2;
+
+	if (t > 0) { /* the shares weighted by each row's messages */
+		into->tls10 = (into->tls10 * m1 + r->tls10 * m2) / t;
+		into->tls11 = (into->tls11 * m1 + r->tls11 * m2) / t;
+		into->tls12 = (into->tls12 * m1 + r->tls12 * m2) / t;
+	}
+	into->messages = r->messages > INT64_MAX - into->messages ? INT64_MAX
+	                                                          : into->messages + r->messages;
+	r->sender[0] = '\0';
+}
+
+static int
+merge_case_variants(struct exo_row *rows, size_t *n)
+{
+	struct exo_row **v = calloc(*n ? *n : 1, sizeof *v);
+	size_t o = 0;
+
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < *n; i++)
+		v[i] = &rows[i];
+	qsort(v, *n, sizeof *v, row_cmp);
+	for (size_t i = 1, k = 0; i < *n; i++) {
+		if (strcasecmp(v[k]->sender, v[i]->sender) == 0)
+			merge_row(v[k], v[i]); /* v[k] is the first in the file */
+		else
+			k = i;
+	}
+	free(v);
+	for (size_t i = 0; i < *n; i++)
+		if (rows[i].sender[0])
+			rows[o++] = rows[i];
+	*n = o;
+	return 0;
 }
 
 static int
@@ -155,6 +242,10 @@ plan_build(const struct config *c, struct plan *p, char *err, size_t errlen)
 	memset(p, 0, sizeof *p);
 	if (exo_store_load(c, &p->rows, &p->n, err, errlen) != 0)
 		return -1;
+	if (merge_case_variants(p->rows, &p->n) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (c->credentials && creds_load(&cs, c->credentials, err, errlen) != 0)
 		goto fail;
 	if (load_audit(c, &rows, &nrows, err, errlen) != 0)
@@ -172,7 +263,8 @@ plan_build(const struct config *c, struct plan *p, char *err, size_t errlen)
 		e->legacy = e->exo->tls10 > 0 || e->exo->tls11 > 0;
 		join_audit(e, rows, nrows);
 		pick_cred(e, cs);
-		pick_listener(e, c);
+		unique_new_user(p, i, cs);
+		pick_listener(e, c, time(NULL));
 	}
 	spool_audit_rows_free(rows, nrows);
 	creds_free(cs);
@@ -277,7 +369,13 @@ todo_of(const struct plan *p, const struct plan_entry *e, char out[TODO_MAX][600
 	else if (!e->seen)
 		snprintf(out[n++], 600, "point the device at %s (listener %s, STARTTLS, AUTH as %s)",
 		         to, e->listener, e->cred[0] ? e->cred : e->new_user);
-	if (e->legacy && e->sunset) {
+	if (e->legacy && e->ended) {
+		day(d, sizeof d, e->ended_on);
+		snprintf(out[n++], 600,
+		         "move the device to TLS 1.2 now: legacy TLS ended on %s (legacy_tls_until "
+		         "of listener %s)",
+		         d, e->ended);
+	} else if (e->legacy && e->sunset) {
 		day(d, sizeof d, e->sunset);
 		snprintf(out[n++], 600,
 		         "move the device to TLS 1.2 before %s (legacy_tls_until of listener %s)", d,
@@ -285,7 +383,12 @@ todo_of(const struct plan *p, const struct plan_entry *e, char out[TODO_MAX][600
 	} else if (e->legacy) {
 		snprintf(out[n++], 600, "move the device to TLS 1.2, then set legacy_tls_until");
 	}
-	if (e->seen)
+	if (e->seen && e->allowlisted) /* one message from relay_from proves less than AUTH */
+		snprintf(out[n++], 600,
+		         "seen only without AUTH from allowlisted %s: check that this is the device, "
+		         "then turn SMTP AUTH off for %s in Exchange Online",
+		         e->seen_ip, e->exo->sender);
+	else if (e->seen)
 		snprintf(out[n++], 600,
 		         "turn SMTP AUTH off for %s in Exchange Online (mxrelayctl m365 --plan)",
 		         e->exo->sender);

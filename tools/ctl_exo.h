@@ -66,6 +66,8 @@ struct plan_entry {
 	const char *listener;      /* listener it needs; NULL none fits */
 	const char *listener_addr;
 	time_t sunset;             /* that listener's legacy_tls_until; 0 none */
+	const char *ended;         /* a legacy listener whose legacy_tls_until has passed */
+	time_t ended_on;           /* ... and that date (the end of the day) */
 };
 
 struct plan {

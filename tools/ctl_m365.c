@@ -38,27 +38,39 @@ struct m365_opts {
 	const char *conf;
 	int by_cert;
 	int plan;
+	const char *domains[MAX_DOMAINS]; /* --domain D (repeatable) */
+	size_t ndomains;
 };
 
 void
 ctl_m365_usage(FILE *f)
 {
-	fputs("  m365 [-c CONF] [--by-ip | --by-cert] [--plan]\n"
+	fputs("  m365 [-c CONF] [--by-ip | --by-cert] [--plan] [--domain D]...\n"
 	      "      the Exchange Online PowerShell for the migration: an inbound Partner\n"
-	      "      connector for the relay (by its egress addresses, or by the name in\n"
-	      "      tls_client_cert), the SPF and DKIM records to publish and, with\n"
+	      "      connector for the relay (by its IPv4 egress addresses, or by the name in\n"
+	      "      tls_client_cert) for the sending domains (dkim_key lines, --plan's\n"
+	      "      senders, --domain), the SPF and DKIM records to publish and, with\n"
 	      "      --plan, Set-CASMailbox for the senders the audit saw move\n",
 	      f);
 }
 
-/* A PowerShell single-quoted string: nothing expands, ' is doubled. */
+/* A PowerShell single-quoted string: nothing expands, each quote doubled.
+ * PowerShell ends such a string at ' and at U+2018-U+201B too (UTF-8
+ * E2 80 98..9B), so those are doubled as well. */
 static void
 ps_str(const char *s)
 {
 	putchar('\'');
 	for (; *s; s++) {
+		const unsigned char *u = (const unsigned char *)s;
 		if (*s == '\'')
 			putchar('\'');
+		else if (u[0] == 0xe2 && u[1] == 0x80 && u[2] >= 0x98 && u[2] <= 0x9b) {
+			fwrite(s, 1, 3, stdout);
+			fwrite(s, 1, 3, stdout);
+			s += 2;
+			continue;
+		}
 		putchar(*s);
 	}
 	putchar('\'');
@@ -109,11 +121,14 @@ add_domain(const char **v, size_t *n, const char *d)
 		v[(*n)++] = d;
 }
 
-/* The sending domains: the dkim_key domains, then the plan's senders'. */
+/* The sending domains: --domain, the dkim_key domains, then the plan's senders'. */
 static size_t
-sender_domains(const struct config *c, const struct plan *p, const char **v)
+sender_domains(const struct config *c, const struct m365_opts *o, const struct plan *p,
+               const char **v)
 {
 	size_t n = 0;
+	for (size_t i = 0; i < o->ndomains; i++)
+		add_domain(v, &n, o->domains[i]);
 	for (const struct dkim_key_conf *k = c->dkim_keys; k; k = k->next)
 		add_domain(v, &n, k->domain);
 	for (size_t i = 0; p && i < p->n; i++)
@@ -124,8 +139,6 @@ sender_domains(const struct config *c, const struct plan *p, const char **v)
 static void
 print_domains(const char **v, size_t n)
 {
-	if (n == 0)
-		fputs("'*'", stdout);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			putchar(',');
@@ -148,6 +161,14 @@ egress_ips(const struct config *c, char text[2][64], size_t *n)
 		if (from == CTL_EGRESS_NONE)
 			continue;
 		spf_ip_format(&ip, text[*n], 64);
+		if (fams[i] == AF_INET6) {
+			/* New-InboundConnector -SenderIPAddresses takes IPv4 only (CIDR /24-/32) */
+			printf("# note: %s (IPv6) is left out: -SenderIPAddresses takes IPv4 only, so "
+			       "mail the relay sends over IPv6 does not match this connector "
+			       "(--by-cert matches both)\n",
+			       text[*n]);
+			continue;
+		}
 		if (from == CTL_EGRESS_KERNEL)
 			printf("# %s: detected (the kernel's source address); set source_ipv%d to pin "
 			       "it\n",
@@ -159,7 +180,9 @@ egress_ips(const struct config *c, char text[2][64], size_t *n)
 		(*n)++;
 	}
 	if (*n == 0) {
-		fprintf(stderr, PROG ": no egress address: set source_ipv4 or source_ipv6\n");
+		fprintf(stderr, PROG ": --by-ip: no IPv4 egress address (Exchange Online's "
+		                     "-SenderIPAddresses takes IPv4 only): set source_ipv4, or use "
+		                     "--by-cert\n");
 		return -1;
 	}
 	return 0;
@@ -194,6 +217,12 @@ print_connector(const struct config *c, const struct m365_opts *o, const char *n
 
 	printf("# 1. An inbound Partner connector: Exchange Online knows the relay by its %s.\n",
 	       o->by_cert ? "TLS certificate" : "IP addresses");
+	printf("# warning: %s makes Exchange Online reject mail from these domains that comes "
+	       "from any other %s:\n"
+	       "#   services that send as these domains straight to Exchange Online (SaaS: CRM, "
+	       "ticketing, newsletters) need their own connector or must relay through mxrelay.\n",
+	       o->by_cert ? "-RestrictDomainsToCertificate" : "-RestrictDomainsToIPAddresses",
+	       o->by_cert ? "certificate" : "IP address");
 	if (!o->by_cert && egress_ips(c, ips, &nips) != 0)
 		return -1;
 	snprintf(err, sizeof err, "mxrelay %s", c->hostname);
@@ -229,6 +258,10 @@ print_mailboxes(const struct plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		if (!p->e[i].seen)
 			continue;
+		if (p->e[i].allowlisted) /* no AUTH: maybe another sender using that address */
+			printf("# seen only without AUTH from allowlisted %s: check it is the device, "
+			       "then:\n# ",
+			       p->e[i].seen_ip);
 		fputs("Set-CASMailbox -Identity ", stdout);
 		ps_str(p->rows[i].sender);
 		fputs(" -SmtpClientAuthenticationDisabled $true\n", stdout);
@@ -254,19 +287,17 @@ print_dns(const struct config *c, const char **dom, size_t nd)
 		printf("#   mxrelayctl dns dkim %s%s%s\n", dom[i], conf ? " -c " : "",
 		       conf ? conf : "");
 	}
-	if (nd == 0)
-		printf("#   (no dkim_key in the config and no --plan: run mxrelayctl dns spf DOMAIN "
-		       "and dns dkim DOMAIN per domain)\n");
 }
 
 /* 0, or the exit status when the caller must stop. */
 static int
 m365_args(int argc, char **argv, struct m365_opts *o, int *stop)
 {
-	enum { OPT_IP = 256, OPT_CERT, OPT_PLAN };
+	enum { OPT_IP = 256, OPT_CERT, OPT_PLAN, OPT_DOMAIN };
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'}, {"by-ip", no_argument, NULL, OPT_IP},
 	    {"by-cert", no_argument, NULL, OPT_CERT}, {"plan", no_argument, NULL, OPT_PLAN},
+	    {"domain", required_argument, NULL, OPT_DOMAIN},
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	int ch, ip = 0;
@@ -283,6 +314,13 @@ m365_args(int argc, char **argv, struct m365_opts *o, int *stop)
 			o->by_cert = 1;
 		else if (ch == OPT_PLAN)
 			o->plan = 1;
+		else if (ch == OPT_DOMAIN && (!*optarg || strchr(optarg, '*') || strchr(optarg, '@')))
+			return ctl_usage_error(PROG, ctl_m365_usage,
+			                       "--domain takes a domain name (no '*', no '@')", optarg);
+		else if (ch == OPT_DOMAIN && o->ndomains < MAX_DOMAINS)
+			o->domains[o->ndomains++] = optarg;
+		else if (ch == OPT_DOMAIN)
+			return ctl_usage_error(PROG, ctl_m365_usage, "too many --domain", optarg);
 		else
 			return ctl_opt_end(ch, argv, PROG, ctl_m365_usage);
 	}
@@ -318,7 +356,16 @@ ctl_m365(int argc, char **argv)
 	}
 	if (o.by_cert && cert_of(c, cert, sizeof cert) != 0)
 		goto done;
-	nd = sender_domains(c, o.plan ? &p : NULL, dom);
+	nd = sender_domains(c, &o, o.plan ? &p : NULL, dom);
+	if (nd == 0) {
+		/* '*' with a Restrict switch would reject all inbound internet mail */
+		fprintf(stderr,
+		        PROG ": no sending domain known for the connector's -SenderDomains: add "
+		             "dkim_key lines to %s, import the report (audit import-exo) and use "
+		             "--plan, or name them with --domain D\n",
+		        ctl_config_name(c));
+		goto done;
+	}
 	printf("# Exchange Online PowerShell for moving senders to mxrelay (%s).\n", c->hostname);
 	printf("# Run it in a session opened with Connect-ExchangeOnline.\n");
 	if (print_connector(c, &o, cert, dom, nd) != 0)

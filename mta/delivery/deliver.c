@@ -140,6 +140,20 @@ dsn_of(int code, const char *text, char *out, size_t outlen)
 	snprintf(out, outlen, "%d.0.0", code / 100 == 2 ? 2 : code / 100 == 5 ? 5 : 4);
 }
 
+/* A provider's reason code only for a reply from one of its MX hosts (relay
+ * "host[ip]"): another MX's 5.7.606 must not get Microsoft's delisting page. */
+static const struct provider_reply *
+reply_provider(int code, const char *text, const char *relay)
+{
+	const struct provider_reply *pr = code >= 400 ? provider_classify(text) : NULL;
+	char host[256];
+
+	if (pr == NULL || relay == NULL)
+		return pr;
+	snprintf(host, sizeof(host), "%.*s", (int)strcspn(relay, "["), relay);
+	return provider_group_of_host(host) == pr->group ? pr : NULL;
+}
+
 static void
 job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
            const struct tls_outcome *o)
@@ -148,7 +162,7 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 	const char *status;
 	char q[600], qa[300];
 	/* a large provider's known reply: its reason code (README: provider-aware delivery) */
-	const struct provider_reply *pr = code >= 400 ? provider_classify(text) : NULL;
+	const struct provider_reply *pr = reply_provider(code, text, relay);
 
 	/* copy before freeing: callers may pass r->reply or r->relay back in */
 	char *nreply = xstrdup(text), *nrelay = relay ? xstrdup(relay) : NULL;
@@ -230,7 +244,7 @@ make_bounce(struct djob *j)
 	struct bounce_rcpt *br = xcalloc(j->w->nrcpts, sizeof(*br));
 	char(*mta)[256] = xcalloc(j->w->nrcpts, sizeof(*mta));
 	size_t i, n = 0, len;
-	char err[256];
+	char err[256] = "";
 	int rc;
 
 	for (i = 0; i < j->w->nrcpts; i++) {
@@ -257,11 +271,11 @@ make_bounce(struct djob *j)
 		bounce_msg_in(&j->bounce, &j->bounce_rcpt, to, j->bounce_body, len, time(NULL));
 		j->has_bounce = true;
 		bounce_logged(j, bo, n);
-	}
-	if (bo != NULL && bo->digest)
-		digest_note(j, bo, br, n); else if (n) {
+	} else if (n) {
 		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
 	}
+	if (bo != NULL && bo->digest && n)
+		digest_note(j, bo, br, n);
 	free(br);
 	free(mta);
 	return rc;

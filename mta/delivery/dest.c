@@ -152,6 +152,7 @@ conn_close(struct dconn *k)
 	bool at_cap = ds->nconns >= ds->srv->cfg->delivery_concurrency;
 
 	loop_timer_free(k->idle_ev);
+	loop_timer_free(k->hold_ev);
 	if (k->tq)
 		dns_cancel(k->tq);
 	tls_req_clear(&k->req);
@@ -357,6 +358,13 @@ walk_failed(struct dconn *k, const char *why)
 }
 
 static void
+on_hold(void *arg)
+{
+	if (!dest_provider_hold(arg, on_hold)) /* the group's delay has passed */
+		conn_connect(arg);
+}
+
+static void
 on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_reply *why)
 {
 	struct dconn *k = arg;
@@ -394,6 +402,8 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 		return;
 	} else {
 		k->no_tls = false;
+		if (dest_provider_hold(k, on_hold))
+			return; /* the next MX is of a provider backing off: its group's delay */
 	}
 	conn_connect(k);
 }
@@ -747,6 +757,7 @@ conn_drop(struct dests *ds, struct dconn *k)
 {
 	smtpc_free(k->c); /* the loop has stopped: no QUIT exchange now */
 	loop_timer_free(k->idle_ev);
+	loop_timer_free(k->hold_ev);
 	if (k->tq)
 		dns_cancel(k->tq);
 	tls_req_clear(&k->req);

@@ -10,6 +10,7 @@
 #include "mta/delivery/sts.h"
 #include "mta/delivery/tlspol.h"
 #include "mta/delivery/tlsstats.h"
+#include "mta/event.h"
 #include "mta/shared/provider.h"
 
 #define DEST_BUCKETS 1024
@@ -88,6 +89,7 @@ struct dconn {
 	/* req was decided under these srv->cfg_gen and d->sts_gen (dest_tls_reusable) */
 	unsigned gen_cfg, gen_sts;
 	enum provider_group grp; /* counted in ds->prov[grp].active (PROVIDER_NONE: none) */
+	struct event *hold_ev;   /* waiting for its provider group before t[ti] */
 };
 
 /*
@@ -122,6 +124,15 @@ void dest_tls_startup(const struct dests *ds);
  * d's timer, when d is freed.
  */
 void dest_provider_reply(struct dconn *k, int code, const char *text);
+/*
+ * dest_provider_hold: k's walk goes on to t[ti] after a failed host (e.g. a
+ * rate-limit reply at the greeting or EHLO). When t[ti] is in a group that
+ * is backing off (a provider throttles the sending IP on all its MX hosts,
+ * whichever MX of the domain it is), true: resume(k) is called once the
+ * group's delay has passed (k keeps its slot meanwhile). Else false (the
+ * start is counted).
+ */
+bool dest_provider_hold(struct dconn *k, loop_timer_fn resume);
 /* The replies of one transaction (one step: a rate-limit reply, else a 2xx): true for a
  * rate-limit reply (the caller closes the connection). */
 bool dest_provider_result(struct dconn *k, const struct smtpc_reply *r, size_t n);

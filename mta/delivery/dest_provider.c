@@ -63,14 +63,38 @@ dest_provider_reply(struct dconn *k, int code, const char *text)
 		return;
 	}
 	pr = provider_classify(text);
-	if (pr == NULL || !pr->rate_limit)
-		return;
+	if (pr == NULL || !pr->rate_limit || pr->group != g)
+		return; /* only a provider's own reply slows its group */
 	d = ps->delay ? ps->delay * 2 : cfg->provider_backoff_min;
 	if (d > cfg->provider_backoff_max || d < ps->delay)
 		d = cfg->provider_backoff_max;
 	ps->next_ms = util_now_ms() + (int64_t)d * 1000;
 	metrics_inc((enum metric_counter)(M_PROV_BACKOFF_MICROSOFT + g));
 	set_delay(ds, g, d, "backoff", pr->code);
+}
+
+bool
+dest_provider_hold(struct dconn *k, loop_timer_fn resume)
+{
+	enum provider_group g = provider_group_of_host(k->t[k->ti].host);
+	struct prov_state *ps;
+	int64_t now = util_now_ms();
+
+	if (g == PROVIDER_NONE || k->d->ds->prov[g].delay == 0)
+		return false;
+	ps = &k->d->ds->prov[g];
+	if (ps->next_ms <= now) {
+		ps->next_ms = now + (int64_t)ps->delay * 1000; /* this start counts */
+		return false;
+	}
+	if (k->hold_ev == NULL)
+		k->hold_ev = loop_timer_new(k->d->ds->srv->base, false, resume, k);
+	if (k->hold_ev == NULL)
+		return false;
+	log_info("event=provider_hold domain=%s host=%s group=%s wait_ms=%lld", k->d->domain,
+	         k->t[k->ti].host, provider_group_name(g), (long long)(ps->next_ms - now));
+	loop_timer_add(k->hold_ev, (unsigned)(ps->next_ms - now));
+	return true;
 }
 
 bool

@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest  # noqa: E402
 import mxpeers  # noqa: E402
-from mxpeers import ZONE, submit, wait_event  # noqa: E402
+from mxpeers import ZONE, events, submit, wait_event  # noqa: E402
 from test_bounce import Dsn, check_dsn_envelope  # noqa: E402
 
 DEVICE = f"scanner@sender.{ZONE}"          # the device's sender: no one reads it
@@ -83,7 +83,9 @@ def test_cidr_rule_and_no_rule():
     assert b["to"] == f"<{crm}>" and "bounce_owner" not in b, b["_line"]
     ms = sinks.wait_messages(2, "mx.sender", timeout=20)
     check_dsn_envelope(ms[1], to=crm)
-
+    # a DSN that was built and queued is no bounce_failed (review of 0c7abde)
+    for r in (d, d2):
+        assert not events(r, "bounce_failed"), [e["_line"] for e in events(r, "bounce_failed")]
 
 
 def test_daily_digest_to_the_owner():
@@ -108,6 +110,7 @@ def test_daily_digest_to_the_owner():
     assert "Subject: Undelivered mail digest: 2 recipients" in body, body[:600]
     for qid, rcpt in ((q1, "perm-one"), (q2, "perm-two")):
         assert f"queue id {qid}" in body and f"to <{rcpt}@sink.{ZONE}>" in body, body
+    assert not events(d, "bounce_failed"), [e["_line"] for e in events(d, "bounce_failed")]
     assert f"from <{DEVICE}>" in body and "5.1.1 550 5.1.1" in body, body
     # taken: the next run has nothing to send
     p = mxtest.run(ctl + ["--json", "bounce-digest"], check=0)

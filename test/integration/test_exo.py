@@ -128,6 +128,9 @@ def test_plan_json():
     assert e["messages"] == 1250, e
     e = by["alerts@example.org"]
     assert (e["status"], e["seen_user"], e["credential"]) == ("moved", None, None), e
+    assert e["todo"][-1] == ("seen only without AUTH from allowlisted 127.0.0.1: check that "
+                             "this is the device, then turn SMTP AUTH off for "
+                             "alerts@example.org in Exchange Online"), e
     e = by["Copier-3F@example.com"]
     port = d.port("legacy")
     assert (e["status"], e["seen"], e["first_seen"], e["credential"]) == \
@@ -179,6 +182,15 @@ def m365_conf(d, extra):
     return path
 
 
+RESTRICT_WARNING = {
+    kind: [f"# warning: -RestrictDomainsTo{sw} makes Exchange Online reject mail from these "
+           f"domains that comes from any other {what}:",
+           "#   services that send as these domains straight to Exchange Online (SaaS: CRM, "
+           "ticketing, newsletters) need their own connector or must relay through mxrelay."]
+    for kind, sw, what in (("ip", "IPAddresses", "IP address"),
+                           ("cert", "Certificate", "certificate"))}
+
+
 def test_m365_by_ip_with_plan():
     d = populate()
     conf = m365_conf(d, [])
@@ -187,13 +199,17 @@ def test_m365_by_ip_with_plan():
         "# Exchange Online PowerShell for moving senders to mxrelay (relay.example.com).",
         "# Run it in a session opened with Connect-ExchangeOnline.",
         "# 1. An inbound Partner connector: Exchange Online knows the relay by its IP addresses.",
+        ] + RESTRICT_WARNING["ip"] + [
+        "# note: 2001:db8::25 (IPv6) is left out: -SenderIPAddresses takes IPv4 only, so mail "
+        "the relay sends over IPv6 does not match this connector (--by-cert matches both)",
         "New-InboundConnector -Name 'mxrelay relay.example.com' -ConnectorType Partner "
         "-SenderDomains 'example.com','example.org' -SenderIPAddresses "
-        "'192.0.2.25','2001:db8::25' -RestrictDomainsToIPAddresses $true",
+        "'192.0.2.25' -RestrictDomainsToIPAddresses $true",
         "# 2. SMTP AUTH off for the mailboxes whose devices send through the relay now.",
         "Set-CASMailbox -Identity 'scans@example.com' -SmtpClientAuthenticationDisabled $true",
         "Set-CASMailbox -Identity 'crm@example.com' -SmtpClientAuthenticationDisabled $true",
-        "Set-CASMailbox -Identity 'alerts@example.org' -SmtpClientAuthenticationDisabled $true",
+        "# seen only without AUTH from allowlisted 127.0.0.1: check it is the device, then:",
+        "# Set-CASMailbox -Identity 'alerts@example.org' -SmtpClientAuthenticationDisabled $true",
         "# not moved yet (keep SMTP AUTH): Copier-3F@example.com",
         "# not moved yet (keep SMTP AUTH): o'brien@example.com",
         "# 3. SPF and DKIM for each sending domain (DNS, not PowerShell): keep "
@@ -209,12 +225,23 @@ def test_m365_by_cert():
     d = populate()
     cert, key = mxtest.make_cert(d.tmp, cn="cn-only.example.com", name="cn")
     conf = m365_conf(d, [f"tls_client_cert = {cert}", f"tls_client_key = {key}"])
-    out = ctl(d, "m365", "--by-cert", conf=conf).stdout.splitlines()
-    assert out[2:5] == [
+    # no known domain: never -SenderDomains '*' with a Restrict switch (it would
+    # reject all inbound internet mail): refused, naming the ways to give them
+    for how in ("--by-cert", "--by-ip"):
+        p = ctl(d, "m365", how, conf=conf, check=1)
+        assert p.stdout == "" and p.stderr.strip() == (
+            f"mxrelayctl m365: no sending domain known for the connector's -SenderDomains: "
+            f"add dkim_key lines to {conf}, import the report (audit import-exo) and use "
+            "--plan, or name them with --domain D"), (p.stdout, p.stderr)
+    out = ctl(d, "m365", "--by-cert", "--domain", "example.com", "--domain",
+              "ex\u2019ample.net", conf=conf).stdout.splitlines()
+    assert "'*'" not in "\n".join(out), out
+    assert out[2:7] == [
         "# 1. An inbound Partner connector: Exchange Online knows the relay by its TLS certificate.",
+        ] + RESTRICT_WARNING["cert"] + [
         "New-InboundConnector -Name 'mxrelay relay.example.com' -ConnectorType Partner "
-        "-SenderDomains '*' -RequireTls $true -RestrictDomainsToCertificate $true "
-        "-TlsSenderCertificateName 'cn-only.example.com'",
+        "-SenderDomains 'example.com','ex\u2019\u2019ample.net' -RequireTls $true "
+        "-RestrictDomainsToCertificate $true -TlsSenderCertificateName 'cn-only.example.com'",
         "# 2. SMTP AUTH off per mailbox: mxrelayctl audit import-exo, then m365 --plan.",
     ], "\n".join(out)
     # with a subjectAltName, its first DNS name wins over the CN
@@ -225,10 +252,10 @@ def test_m365_by_cert():
                 "-keyout", san_key, "-out", san_cert], check=0, quiet=True, timeout=60)
     conf = m365_conf(d, [f"tls_client_cert = {san_cert}", f"tls_client_key = {san_key}", "#"])
     out = ctl(d, "m365", "--by-cert", "--plan", conf=conf).stdout.splitlines()
-    assert out[3] == ("New-InboundConnector -Name 'mxrelay relay.example.com' -ConnectorType "
+    assert out[5] == ("New-InboundConnector -Name 'mxrelay relay.example.com' -ConnectorType "
                       "Partner -SenderDomains 'example.com','example.org' -RequireTls $true "
                       "-RestrictDomainsToCertificate $true -TlsSenderCertificateName "
-                      "'relay.example.com'"), out[3]
+                      "'relay.example.com'"), out[5]
 
 
 def test_m365_errors():
@@ -237,6 +264,45 @@ def test_m365_errors():
     assert "sets no tls_client_cert" in p.stderr and p.stdout == "", p.stderr
     p = ctl(d, "m365", "--by-ip", "--by-cert", check=2)
     assert "--by-ip and --by-cert exclude each other" in p.stderr, p.stderr
+    p = ctl(d, "m365", "--by-ip", "--domain", "*", check=2)
+    assert "--domain takes a domain name (no '*', no '@')" in p.stderr, p.stderr
+
+
+def test_plan_unique_names_case_variants_ended_sunset():
+    """Two senders with one local part get two credential names (one passwd
+    would replace the other's password and senders), case variants of one
+    address are one row, no name starts with '-', and a legacy listener whose
+    legacy_tls_until has passed is never recommended (review of issue 15 item 7)."""
+    d = daemon()
+    conf_dir = mxtest.tmpdir()
+    conf = os.path.join(conf_dir, "c.conf")
+    text = d.config_text().replace("2027-03-31", "2020-01-31")
+    text = "\n".join(f"data_dir = {conf_dir}" if ln.strip().startswith("data_dir") else ln
+                     for ln in text.splitlines()) + "\n"
+    mxtest.write_file(conf, text)
+    path = os.path.join(conf_dir, "r.csv")
+    mxtest.write_file(path, "Sender address,TLS 1.0,TLS 1.1,TLS 1.2,Messages sent\n"
+                            "scans@a.example.com,100,0,0,30\n"
+                            "scans@b.example.com,0,0,100,5\n"
+                            "Scans@A.example.com,0,0,100,10\n"
+                            "-x@example.com,0,0,100,1\n" +
+                            "".join(f"big{i}@example.com,0,0,100,922337203685477000\n"
+                                    for i in range(11)))
+    p = ctl(d, "audit", "import-exo", path, conf=conf)  # the total saturates (was UB)
+    assert "(9223372036854775807 messages," in p.stdout, p.stdout
+    doc = strict_json(ctl(d, "audit", "plan", "--json", conf=conf).stdout)
+    by = {e["sender"]: e for e in doc["senders"]}
+    assert list(by) == ["scans@a.example.com", "scans@b.example.com", "-x@example.com"] + \
+        [f"big{i}@example.com" for i in range(11)], list(by)
+    a, b = by["scans@a.example.com"], by["scans@b.example.com"]
+    assert (a["messages"], a["tls10"], a["tls12"]) == (40, 75, 25), a
+    assert (a["create_credential"], b["create_credential"]) == ("scans", "scans-2"), (a, b)
+    assert b["todo"][0].startswith("create the credential: mxrelayctl passwd scans-2 "), b
+    assert by["-x@example.com"]["create_credential"] == "x", by["-x@example.com"]
+    # legacy_tls_until 2020-01-31 has passed: TLS 1.2 now, on a listener that takes it
+    assert (a["legacy_tls"], a["listener"], a["sunset"]) == (True, "legacy", None), a
+    assert a["todo"][2] == ("move the device to TLS 1.2 now: legacy TLS ended on 2020-01-31 "
+                            "(legacy_tls_until of listener legacy)"), a
 
 
 def bad_csv(d, name, text):

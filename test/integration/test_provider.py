@@ -42,6 +42,10 @@ HOSTS = {
     "g.l.google.com": 21,
     "g2.l.google.com": 22,
     "y.am0.yahoodns.net": 31,
+    "y1.am0.yahoodns.net": 32,
+    "y2.am0.yahoodns.net": 33,
+    "g3.l.google.com": 23,
+    "g4.l.google.com": 24,
     "mx.other.prov.test": 41,
 }
 # recipient domain (under prov.test) -> its MX host
@@ -52,6 +56,12 @@ DOMAINS = {
     "gm2": "g2.l.google.com",
     "ya": "y.am0.yahoodns.net",
     "other": "mx.other.prov.test",
+}
+# recipient domain -> its two MX hosts of one provider (10, 20): the first
+# refuses with a rate-limit reply at the greeting or at EHLO
+TWO_MX = {
+    "yy": ("y1.am0.yahoodns.net", "y2.am0.yahoodns.net"),
+    "gg": ("g3.l.google.com", "g4.l.google.com"),
 }
 
 # Replies as the providers send them (see mta/shared/provider.c for the pages).
@@ -77,6 +87,8 @@ RCPT_REPLIES = {
               "unexpected volume or user complaints; see "
               "https://postmaster.yahooinc.com/error-codes"],
 }
+GREETING_REFUSE = {"y1.am0.yahoodns.net": RCPT_REPLIES["tss04"]}
+EHLO_REFUSE = {"g3.l.google.com": RCPT_REPLIES["gm28"]}
 DOT_REPLIES = {
     "gmmid": ["550-5.7.1 Messages missing a valid Message-ID header are not accepted.",
               "550 5.7.1 Review RFC 5322 specifications. x3si - gsmtp"],
@@ -128,6 +140,8 @@ class ScriptedMx:
         f = c.makefile("rb")
         say = lambda lines: c.sendall("".join(ln + "\r\n" for ln in lines).encode())  # noqa: E731
         try:
+            if host in GREETING_REFUSE:
+                return say(GREETING_REFUSE[host])
             say([f"220 {host} ESMTP scripted"])
             rcpts = []
             while True:
@@ -136,6 +150,8 @@ class ScriptedMx:
                     return
                 cmd = line.decode(errors="replace").strip()
                 up = cmd.upper()
+                if up.startswith("EHLO") and host in EHLO_REFUSE:
+                    return say(EHLO_REFUSE[host])
                 if up.startswith("EHLO"):
                     say([f"250-{host}", "250 8BITMIME"])
                 elif up.startswith("MAIL"):
@@ -187,6 +203,11 @@ def zones():
                 if h.endswith("." + origin)]
         if origin == "prov.test":
             recs += [f"{d} IN MX 10 {h}." for d, h in DOMAINS.items()]
+            recs += [f"{d} IN MX {10 * (i + 1)} {h}." for d, hs in TWO_MX.items()
+                     for i, h in enumerate(hs)]
+            # "mix": a first MX where nothing listens, then Microsoft's host B
+            recs += [f"down IN A {IP(51)}", "mix IN MX 10 down.prov.test.",
+                     "mix IN MX 20 b.mail.protection.outlook.com."]
         out[origin] = zone(origin, recs)
     return out
 
@@ -321,6 +342,60 @@ def test_rate_limit_slows_the_whole_group_and_recovers():
         wait_event(d, "delivery", since=mark, qid=q, status="sent")
     starts = mx.times(b, "connect")[-2:]
     assert starts[1] - starts[0] >= 2.8, f"B's connections {starts[1] - starts[0]:.2f}s apart"
+
+
+def test_rate_limit_at_greeting_or_ehlo_pauses_the_next_mx_of_the_group():
+    """A 421 [TSS04] greeting (Yahoo) or a 421 4.7.28 EHLO reply (Gmail) from
+    a domain's first MX: its second MX, of the same provider, is tried only
+    after the group's delay (it throttles the sending IP on both), not at once
+    (review of issue 15 item 8)."""
+    d, mx = make_relay()
+    for dom, reason in (("yy", "yahoo_tss04"), ("gg", "gmail_rate_limited")):
+        first, second = TWO_MX[dom]
+        mark = d._log_size()
+        q = submit(d, [f"ok@{dom}.prov.test"], sender=SENDER)
+        wait_event(d, "provider_backoff", since=mark, state="backoff", reason_code=reason)
+        (h,) = wait_event(d, "provider_hold", since=mark, domain=f"{dom}.prov.test")
+        assert h["host"] == second and 2000 <= int(h["wait_ms"]) <= 3000, h["_line"]
+        wait_event(d, "delivery", since=mark, qid=q, status="sent", timeout=20)
+        gap = mx.times(second, "connect")[0] - mx.times(first, "connect")[0]
+        print(f"# {dom}: MX 2 tried {gap:.2f}s after MX 1's rate-limit reply")
+        assert 2.8 <= gap < 4.5, f"{second} was tried {gap:.2f}s after {first}'s refusal"
+        # the success at MX 2 steps the group's backoff back (3 s halves: ends)
+        wait_event(d, "provider_backoff", since=mark, delay="0", state="recovered")
+
+
+
+def test_backup_mx_of_a_group_waits_its_delay():
+    """A domain whose first MX is no provider's and whose second is
+    Microsoft's: while the Microsoft group backs off, the walk from the failed
+    first MX to the second waits the group's delay."""
+    d, mx = make_relay()
+    b = DOMAINS["msb"]
+    q1 = submit(d, ["ms650@msa.prov.test"], sender=SENDER)
+    wait_event(d, "delivery", qid=q1, status="deferred", reason_code="ms_ip_throttled")
+    t_rl = mx.times(DOMAINS["msa"], "reply:ms650")[-1]
+    n_b = len(mx.times(b, "connect"))
+    mark = d._log_size()
+    q2 = submit(d, ["ok@mix.prov.test"], sender=SENDER)
+    (h,) = wait_event(d, "provider_hold", since=mark, domain="mix.prov.test")
+    assert h["host"] == b and h["group"] == "microsoft", h["_line"]
+    wait_event(d, "delivery", since=mark, qid=q2, status="sent", timeout=20)
+    t_b = mx.times(b, "connect")[n_b] - t_rl
+    assert 2.8 <= t_b < 4.5, f"the backup MX {b} was tried {t_b:.2f}s after the 4.7.650"
+
+
+def test_provider_reply_from_another_mx_gets_no_reason_code():
+    """Microsoft's 5.7.606 text from an MX outside Microsoft's group is not
+    classified: its reason_code is none (no Microsoft delisting page)."""
+    d, mx = make_relay()
+    q = submit(d, ["ms606@other.prov.test"], sender=SENDER)
+    (ev,) = wait_event(d, "delivery", qid=q, status="bounced")
+    assert ev["reason_code"] == "none" and "5.7.606" in ev["reply"], ev["_line"]
+    assert ev["relay"].startswith("mx.other.prov.test["), ev["_line"]
+    q = submit(d, ["ms606@msa.prov.test"], sender=SENDER)
+    (ev,) = wait_event(d, "delivery", qid=q, status="bounced")
+    assert ev["reason_code"] == "ms_banned_ip", ev["_line"]
 
 
 if __name__ == "__main__":
