@@ -17,7 +17,7 @@
 
 #include "spool_int.h"
 
-#define MSG_COLS "id, qid, sender, received, size, client_ip, helo, auth_user, flags"
+#define MSG_COLS "id, qid, sender, received, size, client_ip, helo, auth_user, flags, listener, message_id"
 
 static const char *const spool_sql[ST__COUNT] = {
     [ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
@@ -25,7 +25,8 @@ static const char *const spool_sql[ST__COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INS_MSG] = "INSERT INTO messages (qid, sender, received, size, client_ip, helo,"
-                   " auth_user, flags, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?3)",
+                   " auth_user, flags, next_try, listener, message_id)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?3, ?9, ?10)",
     /* domain (schema 5): serves queue flush DOMAIN through recipients_dom */
     [ST_INS_RCPT] = "INSERT INTO recipients (msg_id, address, state, next_try, domain)"
                     " VALUES (?1, ?2, 0, ?3, " SPOOL_DOMAIN_OF("?2") ")",

@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
-#define SPOOL_SCHEMA_VERSION 7
+#define SPOOL_SCHEMA_VERSION 8
 
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
@@ -52,6 +52,8 @@ struct spool_msg_in {
 	const char *client_ip;		/* may be NULL */
 	const char *helo;		/* may be NULL */
 	const char *auth_user;		/* may be NULL when not authenticated */
+	const char *listener;		/* name of the accepting listener; NULL = none (local submit) */
+	const char *message_id;		/* Message-ID field value as sent, bounded; NULL = none */
 	unsigned flags;			/* SPOOL_F_* */
 	const struct spool_audit_in *audit;	/* NULL, or the client's audit row update */
 	int64_t id;			/* out: row id given by the insert, for the scheduler */
@@ -68,6 +70,7 @@ struct spool_msg {
 	size_t body_len;
 	time_t received;
 	char *client_ip, *helo, *auth_user;	/* NULL when not stored */
+	char *listener, *message_id;	/* NULL when not stored (schema 8) */
 	unsigned flags;
 };
 
@@ -241,6 +244,7 @@ struct spool_work {
 	int state;			/* SPOOL_MSG_*: held by an operator meanwhile? */
 	int unfinished;			/* attempts in a row that never finished (spool_claim) */
 	char *client_ip, *helo, *auth_user;	/* NULL when not stored */
+	char *listener, *message_id;	/* NULL when not stored (schema 8) */
 	struct spool_rcpt *rcpts;	/* PENDING recipients only, in arrival order */
 	size_t nrcpts;			/* 0 when nothing is pending any more */
 	char *body;			/* whole message, NUL after body_len (not counted) */
@@ -450,6 +454,7 @@ struct spool_qmsg {
 	int attempts;
 	time_t next_try;
 	char *client_ip, *helo, *auth_user;	/* NULL when not stored */
+	char *listener, *message_id;	/* NULL when not stored (schema 8) */
 	size_t npending, ndone, nfailed;	/* recipients by state */
 	struct spool_qrcpt *rcpts;	/* list: the first few PENDING; show: all, in order */
 	size_t nrcpts;

@@ -16,7 +16,8 @@
 #include "spool_int.h"
 
 #define QMSG_COLS                                                                                  \
-	"id, qid, sender, received, size, client_ip, helo, auth_user, state, attempts, next_try"
+	"id, qid, sender, received, size, client_ip, helo, auth_user, state, attempts, next_try, "     \
+	"listener, message_id"
 
 
 static int
@@ -43,6 +44,8 @@ qmsg_clear(struct spool_qmsg *m)
 	free(m->client_ip);
 	free(m->helo);
 	free(m->auth_user);
+	free(m->listener);
+	free(m->message_id);
 	free(m->last_reply);
 	memset(m, 0, sizeof *m);
 }
@@ -78,6 +81,8 @@ qmsg_row(struct spool_qmsg *m, sqlite3_stmt *st)
 	m->state = sqlite3_column_int(st, 8);
 	m->attempts = sqlite3_column_int(st, 9);
 	m->next_try = (time_t)sqlite3_column_int64(st, 10);
+	m->listener = spool_col_dup(st, 11, &oom);
+	m->message_id = spool_col_dup(st, 12, &oom);
 	return oom || m->sender == NULL ? -1 : 0;
 }
 

@@ -73,9 +73,11 @@ work_row(struct spool_work *w, sqlite3_stmt *st)
 	w->helo = spool_col_dup(st, 6, &oom);
 	w->auth_user = spool_col_dup(st, 7, &oom);
 	w->flags = (unsigned)sqlite3_column_int64(st, 8);
-	w->attempts = sqlite3_column_int(st, 9);
-	w->state = sqlite3_column_int(st, 10);
-	w->unfinished = sqlite3_column_int(st, 11);
+	w->listener = spool_col_dup(st, 9, &oom);
+	w->message_id = spool_col_dup(st, 10, &oom);
+	w->attempts = sqlite3_column_int(st, 11);
+	w->state = sqlite3_column_int(st, 12);
+	w->unfinished = sqlite3_column_int(st, 13);
 	if (oom || w->sender == NULL)
 		return -1; /* sender is NOT NULL: only malloc makes it NULL */
 	if (size < 0 || (uint64_t)size >= SIZE_MAX)
@@ -211,6 +213,8 @@ spool_work_free(struct spool_work *w)
 	free(w->client_ip);
 	free(w->helo);
 	free(w->auth_user);
+	free(w->listener);
+	free(w->message_id);
 	free(w->body);
 	free(w);
 }

@@ -115,7 +115,9 @@ spool_insert_one(struct spool *sp, struct spool_msg_in *m, char *err, size_t err
 	    sqlite3_bind_text(st, 5, m->client_ip, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 6, m->helo, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 7, m->auth_user, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 8, (int64_t)m->flags) != SQLITE_OK)
+	    sqlite3_bind_int64(st, 8, (int64_t)m->flags) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 9, m->listener, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 10, m->message_id, -1, SQLITE_STATIC) != SQLITE_OK)
 		return spool_bind_fail(sp, ST_INS_MSG, "insert", m->qid, err, errlen);
 	rc = spool_step_done(sp, ST_INS_MSG, "insert", m->qid, err, errlen);
 	if (rc != SQLITE_OK)

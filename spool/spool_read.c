@@ -51,6 +51,8 @@ row_to_msg(sqlite3_stmt *st)
 	m->helo = spool_col_dup(st, 6, &oom);
 	m->auth_user = spool_col_dup(st, 7, &oom);
 	m->flags = (unsigned)sqlite3_column_int64(st, 8);
+	m->listener = spool_col_dup(st, 9, &oom);
+	m->message_id = spool_col_dup(st, 10, &oom);
 	if (m->sender == NULL)
 		oom = 1; /* NOT NULL column: only malloc can make it NULL */
 	if (oom) {
@@ -372,5 +374,7 @@ spool_msg_free(struct spool_msg *m)
 	free(m->client_ip);
 	free(m->helo);
 	free(m->auth_user);
+	free(m->listener);
+	free(m->message_id);
 	free(m);
 }

@@ -169,6 +169,14 @@ static const char *const migrations[] = {
     "ALTER TABLE audit ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE audit ADD COLUMN repaired INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE audit ADD COLUMN bare_lf INTEGER NOT NULL DEFAULT 0;",
+    /*
+     * 8: what operations need per message (issue 15/16): the listener that
+     * accepted it (bounce_owner and the audit plan match listener: rules)
+     * and its Message-ID (log lines, queue tools). NULL on older rows and for
+     * messages that had none.
+     */
+    "ALTER TABLE messages ADD COLUMN listener TEXT;"
+    "ALTER TABLE messages ADD COLUMN message_id TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == SPOOL_SCHEMA_VERSION,

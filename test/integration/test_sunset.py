@@ -365,6 +365,8 @@ def test_schema_6_spool_upgrades_to_7():
     con = sqlite3.connect(path)
     for col in ("sunset_warn", "sunset_refused", "rate_limited", "repaired", "bare_lf"):
         con.execute(f"ALTER TABLE audit DROP COLUMN {col}")
+    for col in ("listener", "message_id"):  # schema 8's
+        con.execute(f"ALTER TABLE messages DROP COLUMN {col}")
     con.execute("PRAGMA user_version = 6")
     con.commit()
     con.close()
@@ -372,7 +374,7 @@ def test_schema_6_spool_upgrades_to_7():
     rows = audit_rows(d.conf_path)
     assert rows[("127.0.0.1", "")]["messages"] == 1 and rows[("127.0.0.1", "")]["bare_lf"] == 0
     d.start()
-    assert d.query("PRAGMA user_version")[0]["user_version"] == 7
+    assert d.query("PRAGMA user_version")[0]["user_version"] == 8
     cols = [r["name"] for r in d.query("PRAGMA table_info(audit)")]
     assert cols[-5:] == ["sunset_warn", "sunset_refused", "rate_limited", "repaired",
                          "bare_lf"], cols
