@@ -63,7 +63,14 @@ python3-dnspython
 python3-yaml
 libmail-spf-perl
 libmail-dkim-perl
+debhelper
+lintian
+debootstrap
+systemd-container
 "
+# debhelper, lintian: test_deb builds the .deb (dpkg-buildpackage) and lints it;
+# debootstrap, systemd-container: the Debian 12 root (below) it installs the .deb
+# into and boots with systemd-nspawn
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
 # libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the
@@ -73,6 +80,53 @@ libmail-dkim-perl
 # python3-cryptography: the TLS tests' CA and certificates (test/integration/tlspeers.py)
 # python3-spf (pyspf; its resolver python3-dnspython), python3-yaml, libmail-spf-perl
 # (Mail::SPF, second opinion): the RFC 7208 suite test (test/integration/spfsuite.py)
+
+# test_deb's Debian 12 root (test/integration/test_deb.py): minbase, a systemd
+# to boot, adduser (the package's Depends) and the runtime libraries the .deb
+# depends on (ldd build/mta/mxrelayd), so the .deb installs offline. Made once
+# with debootstrap, outside any checkout; the only download a test relies on.
+DEB_ROOT=/var/cache/mxrelay-test/bookworm
+DEB_ROOT_MIRROR=${MXRELAY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+DEB_ROOT_PKGS="
+systemd
+systemd-sysv
+dbus
+adduser
+libevent-core-2.1-7
+libevent-pthreads-2.1-7
+libevent-openssl-2.1-7
+libssl3
+libc-ares2
+libopendkim11
+libspf2-2
+libsqlite3-0
+libidn2-0
+libmicrohttpd12
+libcurl4
+libpsl5
+zlib1g
+libcrypt1
+libsystemd0
+"
+
+deb_root_ok() {
+	[ -f "$DEB_ROOT/.mxrelay-root" ] &&
+		[ "$(cat "$DEB_ROOT/.mxrelay-root")" = "$(echo $DEB_ROOT_PKGS)" ]
+}
+
+# Made in DIR.new and renamed when complete: a broken run leaves no half root.
+make_deb_root() {
+	deb_root_ok && return 0
+	echo "install-deps.sh: debootstrap of $DEB_ROOT (test_deb's Debian 12 root)"
+	rm -rf "$DEB_ROOT.new"
+	mkdir -p "$(dirname "$DEB_ROOT")"
+	debootstrap --variant=minbase --include="$(echo $DEB_ROOT_PKGS | tr ' ' ,)" \
+		bookworm "$DEB_ROOT.new" "$DEB_ROOT_MIRROR"
+	chroot "$DEB_ROOT.new" apt-get clean
+	echo $DEB_ROOT_PKGS >"$DEB_ROOT.new/.mxrelay-root"
+	rm -rf "$DEB_ROOT"
+	mv "$DEB_ROOT.new" "$DEB_ROOT"
+}
 
 usage() {
 	echo "usage: install-deps.sh [--test]" >&2
@@ -95,12 +149,13 @@ missing=""
 for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-if [ -z "$missing" ]; then
+if [ -z "$missing" ] && { [ "$test_peers" = 0 ] || deb_root_ok; }; then
 	echo "install-deps.sh: all packages present"
 	exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-	echo "install-deps.sh: missing packages:$missing" >&2
+	[ -n "$missing" ] && echo "install-deps.sh: missing packages:$missing" >&2
+	[ "$test_peers" = 1 ] && ! deb_root_ok && echo "install-deps.sh: missing $DEB_ROOT (test_deb)" >&2
 	echo "install-deps.sh: run it as root (or: sudo apt-get install$missing)" >&2
 	exit 1
 fi
@@ -119,7 +174,10 @@ if [ "$test_peers" = 1 ]; then
 	# Postfix is only a benchmark peer and the source of smtp-source/smtp-sink.
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 fi
-apt-get update -q
-# shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+if [ -n "$missing" ]; then
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+fi
+[ "$test_peers" = 1 ] && make_deb_root
 echo "install-deps.sh: all packages present"
