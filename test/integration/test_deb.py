@@ -104,7 +104,7 @@ def test_lintian_no_errors():
     deb = build()
     exe = shutil.which("lintian")
     assert exe, "lintian not installed (tools/install-deps.sh --test)"
-    p = mxtest.run([exe, "--fail-on", "error", "--no-tag-display-limit", deb], timeout=300)
+    p = mxtest.run([exe, "--fail-on", "error", "--tag-display-limit", "0", deb], timeout=300)
     tags = [ln for ln in p.stdout.splitlines() if re.match(r"^[EWIPX]: ", ln)]
     for t in tags:
         if t.startswith(("E:", "W:")):
