@@ -54,6 +54,10 @@ sqlite3
 postfix
 haproxy
 systemd
+debhelper
+lintian
+debootstrap
+systemd-container
 ldnsutils
 unbound
 python3-jsonschema
@@ -63,14 +67,7 @@ python3-dnspython
 python3-yaml
 libmail-spf-perl
 libmail-dkim-perl
-debhelper
-lintian
-debootstrap
-systemd-container
 "
-# debhelper, lintian: test_deb builds the .deb (dpkg-buildpackage) and lints it;
-# debootstrap, systemd-container: the Debian 12 root (below) it installs the .deb
-# into and boots with systemd-nspawn
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
 # libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the
@@ -81,6 +78,9 @@ systemd-container
 # python3-spf (pyspf; its resolver python3-dnspython), python3-yaml, libmail-spf-perl
 # (Mail::SPF, second opinion): the RFC 7208 suite test (test/integration/spfsuite.py)
 
+# debhelper, lintian: test_deb builds the .deb (dpkg-buildpackage) and lints it;
+# debootstrap, systemd-container: the Debian 12 root below, which it installs
+# the .deb into and boots with systemd-nspawn.
 # test_deb's Debian 12 root (test/integration/test_deb.py): minbase, a systemd
 # to boot, adduser (the package's Depends) and the runtime libraries the .deb
 # depends on (ldd build/mta/mxrelayd), so the .deb installs offline. Made once
