@@ -187,6 +187,8 @@ def install_checks(box, version):
     assert state(box, CONF) == "root:mxrelay 640"
     assert state(box, "/etc/mxrelay/passwd") == "root:mxrelay 640"
     assert state(box, "/var/lib/mxrelay") == "mxrelay:mxrelay 751"
+    for d in ("/etc/mxrelay", "/etc/mxrelay/dkim", "/etc/mxrelay/tls"):
+        assert state(box, d) == "root:mxrelay 750", d
     assert CONF in box.sh("dpkg-query -W -f='${Conffiles}' mxrelay").stdout
     assert box.sh("systemctl is-enabled mxrelayd", check=None).stdout.strip() == "enabled"
     assert active(box) == "inactive"
