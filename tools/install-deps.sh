@@ -109,9 +109,13 @@ libcrypt1
 libsystemd0
 "
 
+# the list on one line, as the root's stamp file keeps it (a changed list remakes the root)
+# shellcheck disable=SC2086
+deb_root_list() { echo $DEB_ROOT_PKGS; }
+
 deb_root_ok() {
 	[ -f "$DEB_ROOT/.mxrelay-root" ] &&
-		[ "$(cat "$DEB_ROOT/.mxrelay-root")" = "$(echo $DEB_ROOT_PKGS)" ]
+		[ "$(cat "$DEB_ROOT/.mxrelay-root")" = "$(deb_root_list)" ]
 }
 
 # Made in DIR.new and renamed when complete: a broken run leaves no half root.
@@ -120,10 +124,10 @@ make_deb_root() {
 	echo "install-deps.sh: debootstrap of $DEB_ROOT (test_deb's Debian 12 root)"
 	rm -rf "$DEB_ROOT.new"
 	mkdir -p "$(dirname "$DEB_ROOT")"
-	debootstrap --variant=minbase --include="$(echo $DEB_ROOT_PKGS | tr ' ' ,)" \
+	debootstrap --variant=minbase --include="$(deb_root_list | tr ' ' ,)" \
 		bookworm "$DEB_ROOT.new" "$DEB_ROOT_MIRROR"
 	chroot "$DEB_ROOT.new" apt-get clean
-	echo $DEB_ROOT_PKGS >"$DEB_ROOT.new/.mxrelay-root"
+	deb_root_list >"$DEB_ROOT.new/.mxrelay-root"
 	rm -rf "$DEB_ROOT"
 	mv "$DEB_ROOT.new" "$DEB_ROOT"
 }
