@@ -751,12 +751,6 @@ dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, struct sts *st
 	return ds;
 }
 
-void
-dests_set_tls(struct dests *ds, SSL_CTX *tls)
-{
-	ds->tls = tls;
-}
-
 /* At exit: a connection with its group (dropped: its job is freed by deliver_free). */
 static void
 conn_drop(struct dests *ds, struct dconn *k)
