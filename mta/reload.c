@@ -97,15 +97,18 @@ reload_status_line(struct server *srv, const char *head, char *buf, size_t len)
 	         srv->nsessions, srv->nsessions == 1 ? "" : "s");
 }
 
+/* "reload failed at ...: why" until a reload succeeds: systemctl status keeps showing it */
+static char status_head[1000];
+
 void
 reload_status_tick(void *arg)
 {
 	struct server *srv = arg;
-	char st[256];
+	char st[1200];
 
 	if (srv->draining)
 		return;
-	reload_status_line(srv, "", st, sizeof(st));
+	reload_status_line(srv, status_head, st, sizeof(st));
 	notify_status(st);
 }
 
@@ -195,7 +198,7 @@ int
 reload_run(struct server *srv, char *err, size_t errlen, char *notes, size_t noteslen)
 {
 	struct reload_parts p;
-	char why[960], st[1200];
+	char st[1200];
 
 	notes[0] = '\0';
 	notify_reloading();
@@ -203,11 +206,17 @@ reload_run(struct server *srv, char *err, size_t errlen, char *notes, size_t not
 		reload_discard(srv, &p);
 		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)",
 		        err);
-		snprintf(why, sizeof(why), "reload failed: %.900s", err);
-		reload_status_line(srv, why, st, sizeof(st));
+		time_t now = time(NULL);
+		struct tm tm;
+		char at[32];
+		gmtime_r(&now, &tm);
+		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(status_head, sizeof(status_head), "reload failed at %s: %.900s", at, err);
+		reload_status_line(srv, status_head, st, sizeof(st));
 		notify_ready(st);
 		return -1;
 	}
+	status_head[0] = '\0';
 	config_restart_notes(srv->cfg, p.cfg, notes, noteslen);
 	reload_commit(srv, &p);
 	if (log_reopen() != 0)

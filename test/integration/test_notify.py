@@ -169,6 +169,15 @@ def test_reload_and_stop_notify():
         assert before <= int(f["MONOTONIC_USEC"]) <= after, (before, f, after)
         pid, f, _ = n.wait("READY")
         assert f["STATUS"].startswith("accepting on 1 listener,"), f
+    # a failed reload: READY=1 again (the old configuration runs), the failure in STATUS=
+    good = open(d.conf_path).read()
+    mxtest.write_file(d.conf_path, good + "no_such_key = 1\n")
+    d.hup()
+    n.wait("RELOADING")
+    pid, f, _ = n.wait("READY")
+    assert re.match(r"reload failed at \S+Z: \S+:\d+: no_such_key: unknown key; accepting on 1 "
+                    r"listener,", f["STATUS"]), f
+    mxtest.write_file(d.conf_path, good)
     d.signal(signal.SIGTERM)
     pid, f, _ = n.wait("STOPPING")
     assert pid == d.proc.pid and f["STATUS"].startswith("draining"), f
