@@ -502,12 +502,16 @@ signals_add(struct server *srv, struct event *ev[NSIGS])
 /*
  * A failure before the loop, on stderr as well as in the log (the log may
  * be syslog or a file): under journald at priority err ("<3>", sd-daemon(3))
- * so that `journalctl -p err` shows why a start failed.
+ * so that `journalctl -p err` shows why a start failed, and only once when
+ * the log line went to the journal already.
  */
 static void
 say_failed(const char *err)
 {
-	fprintf(stderr, "%smxrelayd: %s\n", log_stderr_is_journal() ? "<3>" : "", err);
+	if (!log_stderr_is_journal())
+		fprintf(stderr, "mxrelayd: %s\n", err);
+	else if (!log_to_stderr())
+		fprintf(stderr, "<3>mxrelayd: %s\n", err);
 }
 
 /* Listening, the spool open, privileges dropped: tell the service manager. */
@@ -550,7 +554,7 @@ main(int argc, char **argv)
 	if (log_init("mxrelayd", srv.cfg->log) != 0) {
 		snprintf(err, sizeof(err), "%s: log %s: %s", srv.cfg->path ? srv.cfg->path : "(default)",
 		         srv.cfg->log, strerror(errno));
-		say_failed(err);
+		fprintf(stderr, "%smxrelayd: %s\n", log_stderr_is_journal() ? "<3>" : "", err);
 		config_free(srv.cfg);
 		return EXIT_CONFIG;
 	}

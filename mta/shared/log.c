@@ -96,6 +96,12 @@ log_init(const char *ident, const char *target)
 	return 0;
 }
 
+int
+log_to_stderr(void)
+{
+	return !use_syslog && file_fd < 0;
+}
+
 const char *
 log_file(void)
 {

@@ -24,6 +24,8 @@ enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 int log_init(const char *ident, const char *target);
 /* 1 when stderr is journald's stream (see log_init), else 0. */
 int log_stderr_is_journal(void);
+/* 1 when log lines go to stderr (neither syslog nor a file), else 0. */
+int log_to_stderr(void);
 /* The log file's path, NULL unless log = FILE. */
 const char *log_file(void);
 /* Hand the log file to the account a root start drops to. 0 / -1 with errno. */
