@@ -681,6 +681,7 @@ deliver_set_tls(struct deliver *dl, SSL_CTX *tls)
 	SSL_CTX_free(dl->tls);
 	dl->tls = tls;
 	dests_set_tls(dl->dests, tls);
+	sts_set_trust(dl->sts, tls); /* MTA-STS policy fetches: the same tls_ca_file */
 }
 
 /* Claims of attempts that did not end before exit (see deliver.h). */
