@@ -50,7 +50,11 @@ usage(FILE *f)
 	      "                     access to them, then exit (0: valid)\n"
 	      "  -d, --debug        debug logging\n"
 	      "  -V, --version      print the version and exit\n"
-	      "  -h, --help         print this help and exit\n",
+	      "  -h, --help         print this help and exit\n"
+	      "signals: HUP reloads (as mxrelayctl reload), USR1 reopens the log file,\n"
+	      "TERM and INT drain and stop. Under systemd (NOTIFY_SOCKET) it reports\n"
+	      "READY=1 once listening. A failed start exits 78 when only the admin can\n"
+	      "fix it (the configuration, a file it names, a port in use), else 1.\n",
 	      f);
 }
 
