@@ -673,6 +673,17 @@ deliver_busy(const struct deliver *dl)
 	return dl->busy;
 }
 
+void
+deliver_set_tls(struct deliver *dl, SSL_CTX *tls)
+{
+	if (tls == NULL || SSL_CTX_up_ref(tls) != 1)
+		return;
+	SSL_CTX_free(dl->tls);
+	dl->tls = tls;
+	dests_set_tls(dl->dests, tls);
+	sts_set_trust(dl->sts, tls); /* MTA-STS policy fetches: the same tls_ca_file */
+}
+
 /* Claims of attempts that did not end before exit (see deliver.h). */
 static void
 release_claims(struct deliver *dl)

@@ -364,8 +364,9 @@ set_str(struct config_parse *p, const struct config_key *k, void *base, const ch
 static int
 set_log(struct config_parse *p, const struct config_key *k, void *base, const char *v)
 {
-	if (*v != '\0' && strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0)
-		return config_fail(p, "\"%s\" is not one of stderr, syslog", v);
+	if (*v != '\0' && strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0 && *v != '/')
+		return config_fail(p, "\"%s\" is not one of stderr, syslog or an absolute file path",
+		                   v);
 	return set_str(p, k, base, v);
 }
 
