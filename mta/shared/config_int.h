@@ -66,6 +66,10 @@ void config_dnsbl_free(struct config *c);
  */
 int config_sender_rule_add(struct config *c, const char *key, const char *v, int line, char *why,
 			   size_t whylen);
+/* After reading: every listener:NAME of those rules names a [listener NAME] section; else
+ * -1 with why, and the rule's line and key in *line and *key. */
+int config_sender_validate(const struct config *c, int *line, const char **key, char *why,
+			   size_t whylen);
 void config_sender_free(struct config *c);
 
 /* config_tls.c: the cross-key checks and the frees of the TLS keys. */

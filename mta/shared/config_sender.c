@@ -262,6 +262,38 @@ config_sender_rule_add(struct config *c, const char *key, const char *v, int lin
 	return config_display_name_add(c, v, line, why, whylen);
 }
 
+/* A listener: rule must name a [listener NAME] section: a typo would silently never match. */
+static bool
+listener_known(const struct config *c, const struct sender_who *w)
+{
+	if (w->kind != WHO_LISTENER)
+		return true;
+	for (const struct listener_conf *l = c->listeners; l != NULL; l = l->next)
+		if (strcmp(l->name, w->name) == 0)
+			return true;
+	return false;
+}
+
+#define CHECK_RULES(list, keyname)                                                                \
+	for (const __typeof__(*(list)) *r_ = (list); r_ != NULL; r_ = r_->next)                   \
+		if (!listener_known(c, &r_->who)) {                                               \
+			*line = r_->line;                                                         \
+			*key = (keyname);                                                         \
+			return util_failf(why, whylen, "listener:%s names no [listener %s] section", \
+					  r_->who.name, r_->who.name);                           \
+		}
+
+int
+config_sender_validate(const struct config *c, int *line, const char **key, char *why,
+		       size_t whylen)
+{
+	CHECK_RULES(c->rate_limits, "rate_limit");
+	CHECK_RULES(c->bounce_owners, "bounce_owner");
+	CHECK_RULES(c->header_repairs, "header_repair");
+	CHECK_RULES(c->display_name_rules, "display_name_address");
+	return 0;
+}
+
 void
 config_sender_free(struct config *c)
 {

@@ -163,6 +163,19 @@ def test_listener_rule_survives_a_restart():
     assert b["to"] == f"<{NET_OWNER}>" and b["bounce_owner"] == "127.0.0.0/8", b["_line"]
 
 
+def test_listener_rule_naming_no_listener_is_a_config_error():
+    """A listener: rule whose name has no [listener NAME] section would never match: a
+    typo is a config error at start and with mxrelayd -n, naming the line and the key."""
+    tmp = mxtest.tmpdir()
+    path = mxtest.write_file(os.path.join(tmp, "typo.conf"),
+                             "hostname = x.example\n"
+                             f"bounce_owner = listener:scaners {OWNER}\n"
+                             "[listener scanners]\naddress = 127.0.0.1:2999\n")
+    p = mxtest.run([mxtest.MXRELAYD, "-n", "-c", path], timeout=15)
+    assert p.returncode != 0 and (f"{path}:2: bounce_owner: listener:scaners names no "
+                                  "[listener scaners] section") in p.stderr, p.stderr
+
+
 def test_digest_survives_a_restart():
     """bounce_owner ... digest: the failures waiting for the digest are in the
     spool (schema 9, bounce_digest), so a restart before the daily run loses
