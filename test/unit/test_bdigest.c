@@ -61,8 +61,7 @@ teardown(void **state)
 {
 	struct fx *fx = *state;
 
-	spool_close(fx->sp);
-	tu_rmtree(fx->base);
+	tu_spool_close_rm(fx->sp, fx->base);
 	free(fx);
 	return 0;
 }
