@@ -51,6 +51,11 @@ void ctl_queue_usage(FILE *f);
 int ctl_tls(int argc, char **argv);
 void ctl_tls_usage(FILE *f);
 
+/* reload, log-reopen: the running daemon's RELOAD and LOG-REOPEN (tools/ctl_reload.c) */
+int ctl_reload(int argc, char **argv);
+int ctl_log_reopen(int argc, char **argv);
+void ctl_reload_usage(FILE *f);
+
 /* ---- helpers shared by every sub-command (tools/ctl_common.c) ---- */
 
 struct config;
