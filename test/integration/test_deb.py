@@ -141,7 +141,7 @@ def test_package_contents():
     assert "adduser" in depends and "libc6" in depends, depends
     assert "mail-transport-agent" in deb_field("Provides")
     conffiles = mxtest.run(["dpkg-deb", "-I", deb, "conffiles"], check=0).stdout.split()
-    assert conffiles == [CONF], conffiles
+    assert sorted(conffiles) == sorted([CONF, "/etc/logrotate.d/mxrelay"]), conffiles
     # as shipped, nothing listens beyond loopback (the postinst then leaves it stopped)
     conf = mxtest.run(["sh", "-c", f"dpkg-deb --fsys-tarfile {deb} | tar -xO .{CONF}"],
                       check=0, quiet=True).stdout
@@ -242,8 +242,8 @@ def remove_checks(box):
     assert active(box) == "inactive"
     box.sh(f"test -f /var/lib/mxrelay/spool.db && test -f {CONF} && getent passwd mxrelay")
     box.sh("dpkg --purge mxrelay", timeout=120)
-    box.sh("! test -e /var/lib/mxrelay && ! test -e /etc/mxrelay && ! getent passwd mxrelay "
-           "&& ! getent group mxrelay")
+    box.sh("! test -e /var/lib/mxrelay && ! test -e /etc/mxrelay && ! test -e /var/log/mxrelay "
+           "&& ! getent passwd mxrelay && ! getent group mxrelay")
 
 
 def preseeded_checks(box):
