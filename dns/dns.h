@@ -63,6 +63,9 @@ enum dns_status {
 	DNS_NO_ADDRESS, /* MX hosts exist but none has a usable address (not found, or every
 	                   address refused by policy): defer, reason says which */
 	DNS_TEMPFAIL,   /* SERVFAIL, REFUSED, timeout, network error: defer and retry */
+	DNS_MX_NXDOMAIN, /* MX records exist but every MX host name is NXDOMAIN (none
+	                    SERVFAIL or timed out): permanent, 5.4.4, as Postfix's "Host or
+	                    domain name not found" */
 };
 
 /* One address to try. Port is 0: the caller sets it. */
