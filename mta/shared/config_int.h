@@ -68,6 +68,8 @@ int config_rate_limit_add(struct config *c, const char *v, int line, char *why, 
 int config_bounce_owner_add(struct config *c, const char *v, int line, char *why, size_t whylen);
 int config_header_repair_add(struct config *c, const char *v, int line, char *why, size_t whylen);
 void config_sender_free(struct config *c);
+/* postmaster_bounce_copy = ADDRESS | none (issue 16); same signature as the rules' add */
+int config_pm_copy_set(struct config *c, const char *v, int line, char *why, size_t whylen);
 
 /* config_tls.c: the cross-key checks and the frees of the TLS keys. */
 int config_tls_validate(struct config_parse *p, struct config *c, int from_line);

@@ -625,6 +625,7 @@ set_sender_rule(struct config_parse *p, const struct config_key *k, void *base, 
 	int (*add)(struct config *, const char *, int, char *, size_t) =
 	    strcmp(k->name, "rate_limit") == 0     ? config_rate_limit_add
 	    : strcmp(k->name, "bounce_owner") == 0 ? config_bounce_owner_add
+	    : strcmp(k->name, "postmaster_bounce_copy") == 0 ? config_pm_copy_set
 						   : config_header_repair_add;
 	char why[512];
 
@@ -734,6 +735,7 @@ const struct config_key config_keys[] = {
     G("local_sender", set_domain, local_sender),
     G("rate_limit", set_sender_rule, rate_limits),
     G("bounce_owner", set_sender_rule, bounce_owners),
+    G("postmaster_bounce_copy", set_sender_rule, postmaster_bounce_copy),
     G("header_repair", set_sender_rule, header_repairs),
     GC("dkim_unsigned", dkim_refuse_unsigned, unsigned_modes),
     G("dkim_require_published", set_bool, dkim_require_published),

@@ -265,6 +265,21 @@ config_sender_free(struct config *c)
 	}
 	free(c->local_sender);
 	c->local_sender = NULL;
+	free(c->postmaster_bounce_copy);
+	c->postmaster_bounce_copy = NULL;
+}
+
+int
+config_pm_copy_set(struct config *c, const char *v, int line, char *why, size_t whylen)
+{
+	(void)line;
+	if (strcmp(v, "none") != 0 && mailbox_ok(v) != 0) {
+		snprintf(why, whylen, "\"%s\" is not a mailbox (local@domain) or none", v);
+		return -1;
+	}
+	free(c->postmaster_bounce_copy);
+	c->postmaster_bounce_copy = strcmp(v, "none") == 0 ? NULL : xstrdup(v);
+	return 0;
 }
 
 bool
