@@ -537,10 +537,11 @@ cat_open(const char *dir, sqlite3 **db, char *err, size_t errlen)
 		goto fail;
 	}
 	if (v != SPOOL_SCHEMA_VERSION) {
-		spool_seterr(err, errlen,
-		             "%s has schema version %lld, this mxrelayctl reads %d: run the mxrelayd of "
-		             "the same version",
-		             path, (long long)v, SPOOL_SCHEMA_VERSION);
+		spool_seterr(
+		    err, errlen,
+		    "%s has schema version %lld, this mxrelayctl reads %d: run the mxrelayd of "
+		    "the same version",
+		    path, (long long)v, SPOOL_SCHEMA_VERSION);
 		goto fail;
 	}
 	sqlite3_busy_timeout(*db, 5000);
@@ -556,8 +557,9 @@ static int
 cat_body(sqlite3 *db, const struct spool_qmsg *m, char **body, size_t *len, char *err,
          size_t errlen)
 {
-	static const char *const sql[] = {"SELECT data FROM bodies WHERE msg_id = ?1 ORDER BY seq",
-	                                  "SELECT data FROM body_chunks WHERE msg_id = ?1 ORDER BY seq"};
+	static const char *const sql[] = {
+	    "SELECT data FROM bodies WHERE msg_id = ?1 ORDER BY seq",
+	    "SELECT data FROM body_chunks WHERE msg_id = ?1 ORDER BY seq"};
 	char *buf = malloc(m->size + 1);
 	size_t off = 0;
 
@@ -591,8 +593,8 @@ cat_body(sqlite3 *db, const struct spool_qmsg *m, char **body, size_t *len, char
 }
 
 int
-spool_queue_cat(const char *dir, const char *qid, struct spool_qmsg **msg, char **body,
-                size_t *len, char *err, size_t errlen)
+spool_queue_cat(const char *dir, const char *qid, struct spool_qmsg **msg, char **body, size_t *len,
+                char *err, size_t errlen)
 {
 	struct spool ro;
 	sqlite3_stmt *st = NULL;

@@ -96,7 +96,8 @@ spool_queue_select(struct spool *sp, const struct spool_qsel *sel, struct spool_
 	if (spool_read_begin(sp, "queue select", err, errlen) < 0)
 		return -1;
 	if (sel->nqids > 0)
-		snprintf(sql, sizeof(sql), "SELECT id, qid, size, state FROM messages WHERE qid = ?1");
+		snprintf(sql, sizeof(sql),
+		         "SELECT id, qid, size, state FROM messages WHERE qid = ?1");
 	else
 		select_sql(sel, sql, sizeof(sql));
 	if (sqlite3_prepare_v2(sp->db, sql, -1, &st, NULL) != SQLITE_OK) {

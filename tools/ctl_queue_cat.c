@@ -36,7 +36,8 @@ ctl_queue_is_cat(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 || strcmp(a, "--socket") == 0) {
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
+		    strcmp(a, "--socket") == 0) {
 			i++;
 			continue;
 		}

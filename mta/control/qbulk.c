@@ -46,11 +46,11 @@
 #include "mta/writer.h"
 #include "spool/spool.h"
 
-#define QB_IDS_MAX 64               /* queue ids in one request (the line has 1,023 octets) */
-#define QB_BATCH 1000               /* messages per write transaction */
-#define QB_BATCH_BYTES (64u << 20)  /* ...and at most these message bytes (unless one is more) */
-#define QB_RCPT_BATCH 100           /* messages per bounce batch: each is loaded, may get a DSN */
-#define QB_FLUSH_TURN 10000         /* flushes per turn of the loop */
+#define QB_IDS_MAX 64              /* queue ids in one request (the line has 1,023 octets) */
+#define QB_BATCH 1000              /* messages per write transaction */
+#define QB_BATCH_BYTES (64u << 20) /* ...and at most these message bytes (unless one is more) */
+#define QB_RCPT_BATCH 100          /* messages per bounce batch: each is loaded, may get a DSN */
+#define QB_FLUSH_TURN 10000        /* flushes per turn of the loop */
 
 /* A message of a recipient batch (bounce; delete with to= or domain=). */
 struct qb_msg {
@@ -94,8 +94,8 @@ struct qbulk {
 };
 
 static const char *const verb_done[] = {
-    [CTLQ_HOLD] = "held",       [CTLQ_RELEASE] = "released", [CTLQ_DELETE] = "deleted",
-    [CTLQ_BOUNCE] = "bounced",  [CTLQ_FLUSH] = "flushed",
+    [CTLQ_HOLD] = "held",      [CTLQ_RELEASE] = "released", [CTLQ_DELETE] = "deleted",
+    [CTLQ_BOUNCE] = "bounced", [CTLQ_FLUSH] = "flushed",
 };
 
 static void next_batch(struct qbulk *b);
@@ -144,7 +144,8 @@ domain_ok(const char *d)
 	if (n == 0 || n > 253 || d[0] == '.' || d[0] == '-')
 		return false;
 	for (; *d; d++)
-		if (!isalnum((unsigned char)*d) && !strchr(".-_", *d) && !((unsigned char)*d & 0x80))
+		if (!isalnum((unsigned char)*d) && !strchr(".-_", *d) &&
+		    !((unsigned char)*d & 0x80))
 			return false;
 	return true;
 }
@@ -186,7 +187,8 @@ parse_word(struct qbulk *b, char *w)
 		for (i = 0; i < SPOOL_QID_LEN && isxdigit((unsigned char)w[i]); i++)
 			;
 		if (i != SPOOL_QID_LEN || w[i] != '\0')
-			return "is neither a queue id (16 hex digits), ALL, nor from=, to=, domain=";
+			return "is neither a queue id (16 hex digits), ALL, nor from=, to=, "
+			       "domain=";
 		if (b->nqids == QB_IDS_MAX)
 			return "is one queue id too many for one request";
 		for (i = 0; i < SPOOL_QID_LEN; i++)
@@ -220,8 +222,9 @@ parse(struct qbulk *b, const char *arg)
 		return -1;
 	}
 	if ((b->nqids > 0) + b->all + filter > 1) {
-		ctl_error(b->c, NULL, "give queue ids, ALL, or filters (from=, to=, domain=), "
-		                      "not several of them");
+		ctl_error(b->c, NULL,
+		          "give queue ids, ALL, or filters (from=, to=, domain=), "
+		          "not several of them");
 		return -1;
 	}
 	b->per_rcpt = b->verb == CTLQ_BOUNCE || (b->verb == CTLQ_DELETE && (b->to || b->domain));
@@ -421,19 +424,19 @@ rcpt_prepare(struct qbulk *b, struct qb_msg *m)
 	for (size_t i = 0; i < w->nrcpts; i++) {
 		if (!rcpt_selected(b, w->rcpts[i].address))
 			continue;
-		m->res[m->nres] = (struct spool_result){w->rcpts[i].id, SPOOL_RCPT_FAILED, b->now,
-		                                        b->reply};
+		m->res[m->nres] =
+		    (struct spool_result){w->rcpts[i].id, SPOOL_RCPT_FAILED, b->now, b->reply};
 		br[m->nres].address = w->rcpts[i].address;
 		br[m->nres].status = reply_status(R_ADMIN_BOUNCE);
 		br[m->nres++].diagnostic = b->reply;
 	}
 	/* never a DSN to the null sender or MAILER-DAEMON (RFC 5321 6.1) */
 	if (b->verb == CTLQ_BOUNCE && m->nres > 0 && bounce_wanted(w->sender)) {
-		struct bounce_info bi = {b->hostname, w->qid,  w->sender, w->received, 0, br,
-		                         m->nres,     w->body, w->body_len, NULL};
+		struct bounce_info bi = {b->hostname, w->qid,  w->sender, w->received, 0,
+		                         br,          m->nres, w->body,   w->body_len, NULL};
 		if (bounce_build(&bi, &m->dsn, &m->dsn_len, err, sizeof(err)) != 0)
 			m->dsn = NULL; /* the recipients still fail; no notice */
-		else if (b->pm[0]) /* a copy that cannot be made costs no notice */
+		else if (b->pm[0])     /* a copy that cannot be made costs no notice */
 			bounce_copy_make(&m->bcopy, &bi, b->pm, b->now, err, sizeof(err));
 	}
 	free(br);
@@ -451,7 +454,8 @@ rcpt_load(void *arg)
 		if (m->skip)
 			continue;
 		/* gone since the selection (delivered, deleted): nothing to do */
-		if (spool_load_work(sp, b->hits[b->pos + i].id, &m->w, b->err, sizeof(b->err)) != 0) {
+		if (spool_load_work(sp, b->hits[b->pos + i].id, &m->w, b->err, sizeof(b->err)) !=
+		    0) {
 			m->skip = true;
 			continue;
 		}
@@ -504,14 +508,13 @@ rcpt_loaded(void *arg)
 		if (m->dsn)
 			bounce_msg_in(&m->bounce, &m->bounce_rcpt, m->w->sender, m->dsn, m->dsn_len,
 			              b->now);
-		b->upd[b->nupd++] = (struct spool_update){.msg_id = m->w->id,
-		                                          .results = m->res,
-		                                          .nresults = m->nres,
-		                                          .bounce = m->dsn ? &m->bounce : NULL,
-		                                          .bounce_copy =
-		                                              m->dsn && m->bcopy.body ? &m->bcopy.in
-		                                                                      : NULL,
-		                                          .results_only = 1};
+		b->upd[b->nupd++] = (struct spool_update){
+		    .msg_id = m->w->id,
+		    .results = m->res,
+		    .nresults = m->nres,
+		    .bounce = m->dsn ? &m->bounce : NULL,
+		    .bounce_copy = m->dsn && m->bcopy.body ? &m->bcopy.in : NULL,
+		    .results_only = 1};
 	}
 	memset(&b->wj, 0, sizeof(b->wj));
 	b->wj.kind = WRITER_FN;
@@ -540,10 +543,11 @@ rcpt_message_done(struct qbulk *b, struct qb_msg *m)
 				addr = m->w->rcpts[i].address;
 		qstats_rcpt_done(sched_qstats(s), m->w->id, addr);
 		if (b->verb == CTLQ_BOUNCE)
-			log_info("qid=%s event=delivery to=\"<%s>\" relay=none dsn=%s status=bounced "
-			         "by=ctl uid=%u reply=\"%s\"",
-			         m->w->qid, LOG_Q(qa, addr), reply_status(R_ADMIN_BOUNCE),
-			         (unsigned)b->c->uid, b->reply);
+			log_info(
+			    "qid=%s event=delivery to=\"<%s>\" relay=none dsn=%s status=bounced "
+			    "by=ctl uid=%u reply=\"%s\"",
+			    m->w->qid, LOG_Q(qa, addr), reply_status(R_ADMIN_BOUNCE),
+			    (unsigned)b->c->uid, b->reply);
 		else
 			log_info("qid=%s event=deleted to=\"<%s>\" by=ctl uid=%u", m->w->qid,
 			         LOG_Q(qa, addr), (unsigned)b->c->uid);
@@ -553,8 +557,8 @@ rcpt_message_done(struct qbulk *b, struct qb_msg *m)
 	if (m->dsn && m->bounce.id > 0) {
 		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", m->w->qid,
 		         m->bounce.qid, LOG_Q(qa, m->w->sender), m->nres);
-		qstats_add(sched_qstats(s), m->bounce.id, m->bounce.received, false, m->bounce.rcpts,
-		           m->bounce.nrcpts);
+		qstats_add(sched_qstats(s), m->bounce.id, m->bounce.received, false,
+		           m->bounce.rcpts, m->bounce.nrcpts);
 		if (s)
 			sched_add(s, m->bounce.id, b->now);
 		b->dsns++;
@@ -635,11 +639,10 @@ select_work(void *arg)
 
 	/* explicit ids: whatever their state; otherwise only what the verb changes */
 	if (b->nqids == 0)
-		sel.state = b->verb == CTLQ_RELEASE                           ? SPOOL_MSG_HELD
+		sel.state = b->verb == CTLQ_RELEASE                         ? SPOOL_MSG_HELD
 		            : b->verb == CTLQ_HOLD || b->verb == CTLQ_FLUSH ? SPOOL_MSG_QUEUED
-		                                                              : -1;
-	b->rc = sp ? spool_queue_select(sp, &sel, &b->hits, &b->nhits, b->err, sizeof(b->err))
-	           : -1;
+		                                                            : -1;
+	b->rc = sp ? spool_queue_select(sp, &sel, &b->hits, &b->nhits, b->err, sizeof(b->err)) : -1;
 }
 
 static void

@@ -681,8 +681,9 @@ bounce_work(void *arg)
 		                         NULL /* bounce_owner: not for admin bounces yet */};
 		if (bounce_build(&bi, &op->dsn, &op->dsn_len, op->err, sizeof(op->err)) != 0)
 			op->dsn = NULL; /* logged on the loop; the recipients still fail */
-		else if (op->pm[0]) /* a copy that cannot be made costs no notice */
-			bounce_copy_make(&op->bcopy, &bi, op->pm, op->now, op->err, sizeof(op->err));
+		else if (op->pm[0])     /* a copy that cannot be made costs no notice */
+			bounce_copy_make(&op->bcopy, &bi, op->pm, op->now, op->err,
+			                 sizeof(op->err));
 	}
 	free(br);
 }

@@ -394,7 +394,8 @@ part_copy(struct obuf *b, const struct bounce_info *bi)
 {
 	struct obuf line = {0};
 
-	ob_str(&line, "This is the postmaster's copy (postmaster_bounce_copy) of the notice sent to <");
+	ob_str(&line,
+	       "This is the postmaster's copy (postmaster_bounce_copy) of the notice sent to <");
 	clean(&line, bi->owner != NULL ? bi->owner : bi->orig_sender, ESC_TEXT, 512);
 	ob_str(&line, ">. As in that notice, only the headers of the message are attached, "
 	              "never its body.");

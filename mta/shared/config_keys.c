@@ -623,10 +623,10 @@ static int
 set_sender_rule(struct config_parse *p, const struct config_key *k, void *base, const char *v)
 {
 	int (*add)(struct config *, const char *, int, char *, size_t) =
-	    strcmp(k->name, "rate_limit") == 0     ? config_rate_limit_add
-	    : strcmp(k->name, "bounce_owner") == 0 ? config_bounce_owner_add
+	    strcmp(k->name, "rate_limit") == 0               ? config_rate_limit_add
+	    : strcmp(k->name, "bounce_owner") == 0           ? config_bounce_owner_add
 	    : strcmp(k->name, "postmaster_bounce_copy") == 0 ? config_pm_copy_set
-						   : config_header_repair_add;
+	                                                     : config_header_repair_add;
 	char why[512];
 
 	if (add(base, v, p->line, why, sizeof why) != 0)
