@@ -187,8 +187,7 @@ parse_word(struct qbulk *b, char *w)
 		for (i = 0; i < SPOOL_QID_LEN && isxdigit((unsigned char)w[i]); i++)
 			;
 		if (i != SPOOL_QID_LEN || w[i] != '\0')
-			return "is neither a queue id (16 hex digits), ALL, nor from=, to=, "
-			       "domain=";
+			return "is not a queue id (16 hex digits), ALL, or from=, to=, domain=";
 		if (b->nqids == QB_IDS_MAX)
 			return "is one queue id too many for one request";
 		for (i = 0; i < SPOOL_QID_LEN; i++)

@@ -175,7 +175,7 @@ def test_usage_errors():
         assert want in p.stderr, (args, p.stderr)
     p = ctl(d, "hold", "ALL", "--domain", "x.test", check=2)
     p = ctl(d, "bounce", "xyz", check=1)
-    assert "neither a queue id" in p.stderr, p.stderr
+    assert "is not a queue id" in p.stderr, p.stderr
     p = ctl(d, "hold", "--domain", "bad..domain!", check=1)
     assert "domain= needs a domain name" in p.stderr, p.stderr
     ids = ["%016x" % i for i in range(1, 61)]
