@@ -63,7 +63,9 @@ python3-dnspython
 python3-yaml
 libmail-spf-perl
 libmail-dkim-perl
+prometheus
 "
+# prometheus: promtool check metrics on /metrics (queue engineer, test_queue_bulk)
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
 # libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the

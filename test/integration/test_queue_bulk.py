@@ -11,7 +11,7 @@ delete of several ids with one unknown (counts, "no such message", exit 1),
 ALL matching nothing (exit 0), usage errors (exit 2), the log lines
 (event=held|released|deleted by=ctl, event=removed, event=ctl_bulk); the
 queue gauge (curl on /metrics, state="held") after hold --domain and after a
-restart; at 20,000 messages (test/bench/spoolfill): hold ALL and delete ALL
+restart, the scrape passing `promtool check metrics`; at 20,000 messages (test/bench/spoolfill): hold ALL and delete ALL
 in batches while `queue summary` keeps answering; queue cat (envelope,
 headers, body; -e, -h, -b alone; unknown id); postmaster_bounce_copy: a 550
 makes two DSNs, the copy to the postmaster carries the headers and never the
@@ -61,9 +61,14 @@ def figure(line):
     print(line, flush=True)
 
 
-def metrics(d):
+def metrics(d, lint=False):
+    """(queued, held) of the queue gauge, scraped with curl; lint: promtool check metrics too."""
     p = mxtest.run(["curl", "-sS", "--max-time", "5", f"http://{d.conf['metrics_listen']}/metrics"],
                    check=0)
+    if lint:
+        lp = subprocess.run(["promtool", "check", "metrics"], input=p.stdout, text=True,
+                            capture_output=True, timeout=30)
+        assert lp.returncode == 0, f"promtool check metrics: {lp.stdout}{lp.stderr}"
     held = re.search(r'^mxrelay_queue_messages\{state="held"\} (\d+)$', p.stdout, re.M)
     queued = re.search(r'^mxrelay_queue_messages\{state="queued"\} (\d+)$', p.stdout, re.M)
     assert held and queued, p.stdout[:2000]
@@ -99,6 +104,7 @@ def test_selectors_and_several_ids():
     d.stop()
     d.start()
     mxpeers.d_wait(lambda: metrics(d) == (1, 3), 5, "queue gauge after a restart")
+    metrics(d, lint=True)
 
     # release by sender, then the rest with ALL
     p = ctl(d, "release", "--from", f"<{SENDER.upper()}>", check=0)
