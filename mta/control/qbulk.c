@@ -192,6 +192,9 @@ parse_word(struct qbulk *b, char *w)
 			return "is one queue id too many for one request";
 		for (i = 0; i < SPOOL_QID_LEN; i++)
 			b->qids[b->nqids][i] = (char)tolower((unsigned char)w[i]);
+		for (i = 0; i < b->nqids; i++) /* twice is once: a batch holds a message once */
+			if (strcmp(b->qids[i], b->qids[b->nqids]) == 0)
+				return NULL;
 		b->qidp[b->nqids] = b->qids[b->nqids];
 		b->nqids++;
 	}

@@ -149,7 +149,7 @@ def test_selectors_and_several_ids():
 
     # several ids, one of them unknown: the others go, exit 1 names it
     ghost = "0123456789abcdef"
-    p = ctl(d, "delete", q1, q2.upper(), ghost, check=1)
+    p = ctl(d, "delete", q1, q2.upper(), ghost, q1, check=1)
     assert p.stdout.strip() == "deleted 2 messages", p.stdout
     assert p.stderr.strip() == f"mxrelayctl queue: no such message {ghost}", p.stderr
     for q in (q1, q2):
