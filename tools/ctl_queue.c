@@ -560,8 +560,8 @@ ctl_queue(int argc, char **argv)
 		return 1;
 	if ((rc = request(path, line, &doc, &raw)) != 0)
 		goto done;
-	if (o.json)
-		fputs(raw, stdout);
+	if (o.json) /* a long bulk run sends spaces first to show it is alive */
+		fputs(raw + strspn(raw, " "), stdout);
 	if ((err = json_gets(doc, "error")) != NULL) {
 		fprintf(stderr, PROG ": %s\n", err);
 		rc = 1;

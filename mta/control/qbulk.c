@@ -25,6 +25,7 @@
 
 #include <ctype.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@
 #define QB_BATCH_BYTES (64u << 20) /* ...and at most these message bytes (unless one is more) */
 #define QB_RCPT_BATCH 100          /* messages per bounce batch: each is loaded, may get a DSN */
 #define QB_FLUSH_TURN 10000        /* flushes per turn of the loop */
+#define QB_BEAT 10 /* seconds between the spaces a long run sends (mxrelayctl waits 60 s) */
 
 /* A message of a recipient batch (bounce; delete with to= or domain=). */
 struct qb_msg {
@@ -89,6 +91,7 @@ struct qbulk {
 	size_t messages, rcpts, inflight, held, dsns, removed;
 	int rc;
 	char err[256];
+	time_t beat;        /* the last sign of life sent (heartbeat) */
 	struct event *turn; /* flush: the next turn */
 	struct writer_job wj;
 };
@@ -619,9 +622,26 @@ rcpt_batch(struct qbulk *b)
 
 /* ---- the run ------------------------------------------------------------------------- */
 
+/*
+ * A long run (a bounce of many messages loads and answers each) shows it is
+ * alive: mxrelayctl gives up after 60 s without a byte (CTLSOCK_TIMEOUT), and
+ * JSON allows whitespace before the reply document.
+ */
+static void
+heartbeat(struct qbulk *b)
+{
+	time_t now = time(NULL);
+
+	if (now - b->beat < QB_BEAT || b->c->closed || evref_closing(&b->c->ref))
+		return;
+	b->beat = now;
+	bufferevent_write(b->c->bev, " ", 1);
+}
+
 static void
 next_batch(struct qbulk *b)
 {
+	heartbeat(b);
 	if (b->pos >= b->nhits)
 		finish(b);
 	else if (b->verb == CTLQ_FLUSH)
@@ -671,7 +691,7 @@ qbulk_start(struct ctl_conn *c, enum ctlq_verb verb, const char *arg)
 
 	b->c = c;
 	b->verb = verb;
-	b->now = time(NULL);
+	b->now = b->beat = time(NULL);
 	if (parse(b, arg) != 0) {
 		free(b);
 		return;
