@@ -8,6 +8,7 @@ Covered: hold --domain, release --from, release ALL, flush --to, bounce --to
 (only that recipient fails, one DSN, the others stay queued), delete --domain
 (only those recipients; messages left with nothing pending leave the queue),
 delete of several ids with one unknown (counts, "no such message", exit 1),
+bounce ALL leaving a message being delivered alone (in_flight),
 ALL matching nothing (exit 0), usage errors (exit 2), the log lines
 (event=held|released|deleted by=ctl, event=removed, event=ctl_bulk); the
 queue gauge (curl on /metrics, state="held") after hold --domain and after a
@@ -167,6 +168,25 @@ def test_selectors_and_several_ids():
     assert p.stdout.strip() == "held 0 messages", p.stdout
     time.sleep(1)
     assert len(sinks.messages("mx.sender")) == 1, "one DSN in all"
+
+
+def test_bounce_all_leaves_a_delivery_under_way_alone():
+    sinks = mxpeers.Sinks({"mx.sink": {}, "mx.stall": {"stall": {"seconds": 3, "times": 1}}}).start()
+    d = mxpeers.relay(sinks, SLOW)
+    waiting = f"tempforever-w@sink.{ZONE}"
+    q1 = submit(d, [waiting])
+    wait_event(d, "delivery", qid=q1, status="deferred")
+    q2 = submit(d, [f"stall-s@stall.{ZONE}"])
+    mxpeers.d_wait(lambda: sinks.events("stall", "mx.stall"), 10, "the DATA stall")
+    doc = ctl_json(d, "bounce", "ALL")
+    assert (doc["matched"], doc["messages"], doc["recipients"], doc["in_flight"], doc["dsns"]) == \
+        (2, 1, 1, 1, 1), doc
+    (ev,) = wait_event(d, "delivery", qid=q2)
+    assert ev["status"] == "sent", ev["_line"]     # its own attempt decided, not the bounce
+    (m,) = sinks.wait_messages(1, "mx.sender")
+    assert [b["Final-Recipient"].split(";")[1].strip() for b in Dsn(m).rcpts] == [waiting]
+    wait_gone(d, q1)
+    wait_gone(d, q2)
 
 
 def test_usage_errors():
