@@ -174,6 +174,8 @@ static const struct reply_def table[R__COUNT] = {
     [R_DLV_ALL_MX_FAILED] = {451, "4.4.1", RC_NONE, "all MX hosts of %s failed; last: %s"},
     [R_DLV_NO_CONNECTION] = {451, "4.4.0", RC_NONE, "cannot open a connection (source address?)"},
     [R_DLV_NXDOMAIN] = {550, "5.1.2", RC_NONE, "%s"},
+    /* RFC 3463 3.5 X.4.4: unable to route (every MX host name is NXDOMAIN) */
+    [R_DLV_MX_NXDOMAIN] = {550, "5.4.4", RC_NONE, "Host or domain name not found: %s"},
     [R_DLV_NULL_MX] = {556, "5.1.10", RC_NONE, "%s does not accept mail (null MX)"},
     [R_DLV_DNS_FAILED] = {451, "4.4.3", RC_NONE, "%s"},
     [R_DLV_DNS_START] = {451, "4.4.3", RC_NONE, "cannot start a DNS query"},
@@ -196,6 +198,7 @@ static const struct reply_def table[R__COUNT] = {
 
     /* control (mta/control/) */
     [R_ADMIN_BOUNCE] = {554, "5.0.0", RC_NONE, "bounced by the administrator"},
+    [R_ADMIN_DELETE] = {554, "5.0.0", RC_NONE, "deleted by the administrator"},
 };
 
 static const struct reply_def *

@@ -66,7 +66,9 @@ python3-yaml
 libmail-spf-perl
 libmail-dkim-perl
 logrotate
+prometheus
 "
+# prometheus: promtool check metrics on /metrics (queue engineer, test_queue_bulk)
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # logrotate: test_logfile runs etc/logrotate.d/mxrelay for real (systemd engineer, issue 16)
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the

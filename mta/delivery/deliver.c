@@ -79,6 +79,7 @@ job_free(struct djob *j)
 	free(j->claim_waiters);
 	free(j->bounce_body);
 	free(j->digest);
+	bounce_copy_clear(&j->bcopy);
 	spool_work_free(j->w);
 	free(j);
 }
@@ -279,6 +280,11 @@ make_bounce(struct djob *j)
 		bounce_msg_in(&j->bounce, &j->bounce_rcpt, to, j->bounce_body, len, time(NULL));
 		j->has_bounce = true;
 		bounce_logged(j, bo, n);
+		/* issue 16: Postfix's notify_classes = bounce; a failed copy costs no notice */
+		if (c->postmaster_bounce_copy &&
+		    bounce_copy_make(&j->bcopy, &bi, c->postmaster_bounce_copy, time(NULL), err,
+		                     sizeof(err)) != 0)
+			log_err("qid=%s event=bounce_copy_failed error=\"%s\"", j->w->qid, err);
 	} else if (n) {
 		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
 	}
@@ -304,6 +310,20 @@ qstats_applied(struct djob *j, const struct japply *a)
 				break;
 			}
 	}
+}
+
+/* The postmaster's copy of j's DSN is in the spool: counted, scheduled, logged. */
+static void
+bcopy_queued(struct djob *j)
+{
+	struct sched *s = j->dl->srv->sched;
+	char qa[300];
+
+	log_info("qid=%s event=bounce_copy bounce_qid=%s to=\"<%s>\"", j->w->qid, j->bcopy.in.qid,
+	         LOG_Q(qa, j->bcopy.rcpt));
+	qstats_add(sched_qstats(s), j->bcopy.in.id, j->bcopy.in.received, false, j->bcopy.in.rcpts,
+	           j->bcopy.in.nrcpts);
+	sched_add(s, j->bcopy.in.id, time(NULL));
 }
 
 /* dl->applied (record.c): apply a of j is durable. */
@@ -334,6 +354,8 @@ job_applied(struct djob *j, struct japply *a)
 			           false, j->bounce.rcpts, j->bounce.nrcpts);
 			sched_add(dl->srv->sched, j->bounce.id, time(NULL));
 		}
+		if (j->has_bounce && j->bcopy.body && j->bcopy.in.id > 0)
+			bcopy_queued(j);
 	}
 	/* in flight for the scheduler until every apply landed: no attempt starts meanwhile */
 	if (j->finished && j->applies == NULL)
@@ -415,6 +437,7 @@ job_finish(struct djob *j)
 	a->wj.upd.bounce = j->has_bounce ? &j->bounce : NULL;
 	a->wj.upd.digest = j->digest;
 	a->wj.upd.ndigest = j->ndigest;
+	a->wj.upd.bounce_copy = j->has_bounce && j->bcopy.body ? &j->bcopy.in : NULL;
 	job_apply(j, a);
 }
 
