@@ -454,6 +454,7 @@ start(struct server *srv, char *err, size_t errlen)
 	if (srv->client_tls == NULL)
 		return -1;
 	srv->peers = peers_new();
+	srv->authfail = &peers_authfail_ops; /* mxrelayctl unblock (control/ops.c) */
 	if (listeners_open(srv, err, errlen) != 0 || listeners_tls_init(srv, err, errlen) != 0)
 		return -1;
 	if (runas_switch(&acct, c->data_dir, err, errlen) != 0)

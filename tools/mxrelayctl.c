@@ -21,6 +21,8 @@ static const struct command commands[] = {
     {"queue", ctl_queue},
     {"tls", ctl_tls},
     {"m365", ctl_m365},
+    {"unblock", ctl_unblock},
+    {"backup", ctl_backup},
 };
 
 static void
@@ -40,6 +42,8 @@ usage(FILE *f)
 	ctl_queue_usage(f);
 	ctl_tls_usage(f);
 	ctl_m365_usage(f);
+	ctl_unblock_usage(f);
+	ctl_backup_usage(f);
 }
 
 int

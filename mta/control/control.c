@@ -130,6 +130,8 @@ static const struct verb {
     {"BOUNCE", ctlq_bounce, true, false},   {"SUBMIT", submit_start, false, true},
     {"TLS-SEND-REPORTS", ctl_tls_reports, true, false},
     {"BOUNCE-DIGEST", ctl_bounce_digest, true, false},
+    {"MAILQ", ops_mailq, true, false}, {"BLOCKS", ops_blocks, true, false},
+    {"UNBLOCK", ops_unblock, true, false},
 };
 
 static void

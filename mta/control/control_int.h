@@ -24,6 +24,11 @@ void ctlq_release(struct ctl_conn *c, char *arg);
 void ctlq_delete(struct ctl_conn *c, char *arg);
 void ctlq_bounce(struct ctl_conn *c, char *arg);
 
+/* ops.c: MAILQ [N] (mailq, mxrelay-sendmail -bp), BLOCKS and UNBLOCK ALL|NET (mxrelayctl unblock) */
+void ops_mailq(struct ctl_conn *c, char *arg);
+void ops_blocks(struct ctl_conn *c, char *arg);
+void ops_unblock(struct ctl_conn *c, char *arg);
+
 /* submit.c: "SUBMIT" read; the envelope and body follow on the same connection */
 void submit_start(struct ctl_conn *c, char *arg);
 /* Consume input of a SUBMIT in progress (it may reply and finish). */
