@@ -185,6 +185,7 @@ ctl_unblock(int argc, char **argv)
 		rc = 1;
 	} else if (o.json) {
 		fputs(raw, stdout);
+		rc = !o.list && !o.all && json_geti(doc, "count", 0) == 0;
 	} else if (json_geti(doc, "count", 0) == 0 && !o.list && !o.all) {
 		/* a named address with nothing to clear: likely a typo, so it is an error */
 		fprintf(stderr, PROG ": nothing to clear: no failed AUTH attempts recorded for %s\n",
