@@ -38,9 +38,10 @@ ctl_backup_usage(FILE *f)
 	      "      an online copy of spool.db while mxrelayd runs (one consistent\n"
 	      "      snapshot; the daemon keeps accepting and delivering), written as a\n"
 	      "      new file mode 0600 owned by you, then checked (integrity_check).\n"
-	      "      An existing BACKUP is refused unless --force. Needs read access to\n"
-	      "      data_dir (root or the daemon's user). Restore: stop mxrelayd, install\n"
-	      "      -m 0600 -o USER BACKUP DATA_DIR/spool.db, remove spool.db-wal and\n"
+	      "      An existing BACKUP is refused unless --force. data_dir comes from FILE\n"
+	      "      (default " CTL_DEFAULT_CONF " if present); reading it needs root or\n"
+	      "      the daemon's user. Restore: stop mxrelayd, install -m 0600 -o mxrelay\n"
+	      "      -g mxrelay BACKUP DATA_DIR/spool.db, remove spool.db-wal and\n"
 	      "      spool.db-shm, start it; mail delivered since the backup goes again\n",
 	      f);
 }

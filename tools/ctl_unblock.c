@@ -36,7 +36,8 @@ ctl_unblock_usage(FILE *f)
 	      "      prints what was cleared. IPv6 failures count per /64: an IPv6 address\n"
 	      "      lifts its /64. --list: the addresses with failures (address, failures,\n"
 	      "      blocked until). Exit 1 when IP|CIDR had nothing to clear.\n"
-	      "      Through control_socket of FILE (root and the group mxrelay)\n",
+	      "      Through control_socket of FILE (default " CTL_DEFAULT_CONF " if present;\n"
+	      "      root and the group mxrelay may use it)\n",
 	      f);
 }
 
