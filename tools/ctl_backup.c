@@ -161,8 +161,8 @@ backup(const char *dir, const struct bopts *o)
 		goto done;
 	printf("backup %s: %lld messages, %lld recipients to deliver, %lld bytes, "
 	       "integrity %s, mode 0600\n",
-	       o->dest, (long long)info.messages, (long long)info.pending,
-	       (long long)info.bytes, info.integrity);
+	       o->dest, (long long)info.messages, (long long)info.pending, (long long)info.bytes,
+	       info.integrity);
 	rc = 0;
 done:
 	close(fd);

@@ -38,7 +38,7 @@ struct opts {
 	time_t sunset;       /* -1 keep, 0 none, else creds_parse_date's value */
 	int use_stdin;
 	int no_password;
-	int list, json;          /* --list [--json] */
+	int list, json;         /* --list [--json] */
 	const char *delete_user; /* --delete USER */
 };
 
@@ -85,8 +85,17 @@ parse_sunset(const char *v, time_t *out)
 	return creds_parse_date(v, out);
 }
 
-enum { OPT_SENDERS = 256, OPT_DISABLE, OPT_ENABLE, OPT_STDIN, OPT_NO_PASSWORD, OPT_SUNSET,
-       OPT_LIST, OPT_DELETE, OPT_JSON };
+enum {
+	OPT_SENDERS = 256,
+	OPT_DISABLE,
+	OPT_ENABLE,
+	OPT_STDIN,
+	OPT_NO_PASSWORD,
+	OPT_SUNSET,
+	OPT_LIST,
+	OPT_DELETE,
+	OPT_JSON
+};
 
 /* One option into *o (enable/disable counted); 0, or -1 when ch is none of ours. */
 static int
@@ -144,7 +153,8 @@ check_admin(int argc, char **argv, const struct opts *o, int changes)
 		                           : "--delete USER takes no other option than -f",
 		                   NULL);
 	if (argc - optind != 0)
-		return usage_error(o->list ? "--list takes no USER" : "--delete takes one USER only",
+		return usage_error(o->list ? "--list takes no USER"
+		                           : "--delete takes one USER only",
 		                   argv[optind]);
 	return 0;
 }

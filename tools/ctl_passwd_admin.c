@@ -27,7 +27,8 @@ senders_text(const struct cred *cr, char *out, size_t len)
 		return;
 	}
 	for (size_t i = 0; i < cr->nsenders && used < len; i++)
-		used += (size_t)snprintf(out + used, len - used, "%s%s", i ? "," : "", cr->senders[i]);
+		used +=
+		    (size_t)snprintf(out + used, len - used, "%s%s", i ? "," : "", cr->senders[i]);
 }
 
 /* "2027-03-31", "2027-03-31 (passed)" or "-". */
@@ -129,7 +130,7 @@ ctl_passwd_delete(const char *file, const char *user)
 	}
 	printf(PROG ": deleted user %s from %s\n", user, file);
 	printf(PROG ": the running mxrelayd accepts %s until it reloads: "
-	       "systemctl reload mxrelayd (or kill -HUP its pid)\n",
+	            "systemctl reload mxrelayd (or kill -HUP its pid)\n",
 	       user);
 	return 0;
 }

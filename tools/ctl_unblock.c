@@ -111,7 +111,8 @@ request(const struct uopts *o, const char *line, struct json **doc, char **raw)
 		        path, strerror(e));
 		return 1;
 	}
-	if (ctlsock_send(fd, line, strlen(line)) != 0 || (*raw = ctlsock_read_all(fd, &len)) == NULL) {
+	if (ctlsock_send(fd, line, strlen(line)) != 0 ||
+	    (*raw = ctlsock_read_all(fd, &len)) == NULL) {
 		fprintf(stderr, PROG ": control socket %s: %s\n", path, strerror(errno));
 		close(fd);
 		return 1;
@@ -131,9 +132,12 @@ parse_opts(int argc, char **argv, struct uopts *o)
 {
 	enum { OPT_SOCKET = 256, OPT_JSON, OPT_LIST, OPT_ALL };
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, OPT_SOCKET},
-	    {"json", no_argument, NULL, OPT_JSON},     {"list", no_argument, NULL, OPT_LIST},
-	    {"all", no_argument, NULL, OPT_ALL},       {"help", no_argument, NULL, 'h'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"socket", required_argument, NULL, OPT_SOCKET},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"list", no_argument, NULL, OPT_LIST},
+	    {"all", no_argument, NULL, OPT_ALL},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -178,7 +182,9 @@ ctl_unblock(int argc, char **argv)
 	if ((rc = parse_opts(argc, argv, &o)) >= 0)
 		return rc;
 	snprintf(line, sizeof(line), "%s%s\n", o.list ? "BLOCKS" : "UNBLOCK ",
-	         o.list ? "" : o.all ? "ALL" : argv[optind]);
+	         o.list  ? ""
+	         : o.all ? "ALL"
+	                 : argv[optind]);
 	if ((rc = request(&o, line, &doc, &raw)) != 0)
 		goto done;
 	if ((err = json_gets(doc, "error")) != NULL) {
@@ -189,7 +195,8 @@ ctl_unblock(int argc, char **argv)
 		rc = !o.list && !o.all && json_geti(doc, "count", 0) == 0;
 	} else if (json_geti(doc, "count", 0) == 0 && !o.list && !o.all) {
 		/* a named address with nothing to clear: likely a typo, so it is an error */
-		fprintf(stderr, PROG ": nothing to clear: no failed AUTH attempts recorded for %s\n",
+		fprintf(stderr,
+		        PROG ": nothing to clear: no failed AUTH attempts recorded for %s\n",
 		        argv[optind]);
 		rc = 1;
 	} else if (json_geti(doc, "count", 0) == 0) {

@@ -322,8 +322,8 @@ submit(const char *sender, const struct rcpts *r, const struct msg *m, bool verb
 		fprintf(stderr, PROG ": %s (%s)\n", res.text, code);
 	else
 		fprintf(stderr, PROG ": %s\n", res.text);
-	exit(code[0] == '4'              ? EX_TEMPFAIL
-	     : strstr(code, " 5.1.")     ? EX_NOUSER
+	exit(code[0] == '4'               ? EX_TEMPFAIL
+	     : strstr(code, " 5.1.")      ? EX_NOUSER
 	     : strncmp(code, "5", 1) == 0 ? EX_DATAERR
 	                                  : EX_UNAVAILABLE);
 }
@@ -498,7 +498,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		usage(stdout);
 		exit(EX_OK);
 	}
-	/* sendmail's letters; those that take a value take it even when ignored; -q's is optional */
+	/* sendmail's letters; those taking a value take it even when ignored; -q's is optional */
 	while ((c = getopt_long(argc, argv, "B:b:C:F:f:h:iN:no:p:q::R:r:tUvV:X:", longopts,
 	                        NULL)) != -1) {
 		if (!take_opt(o, c))

@@ -33,7 +33,8 @@ void sm_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3),
 /* INFO on the submit socket into sm_daemon; exits (75, 69) when the daemon cannot tell. */
 void sm_get_info(void);
 
-/* "root" -> "root@DOMAIN"; anything with an '@' (or "") stays. malloc'd; exits when out of memory. */
+/* "root" -> "root@DOMAIN"; anything with an '@' (or "") stays. malloc'd; exits when out of memory.
+ */
 char *sm_qualify(const char *addr);
 
 /* The outcome of one SUBMIT. */

@@ -115,7 +115,8 @@ sm_mailq(void)
 	for (i = 0; i < n; i++)
 		bytes += print_msg(msgs->v[i]);
 	if (json_getb(doc, "truncated"))
-		printf("-- the listing stops at %zu messages: mxrelayctl queue summary counts them all\n",
+		printf("-- the listing stops at %zu messages: mxrelayctl queue summary counts them "
+		       "all\n",
 		       n);
 	printf("-- %lld Kbytes in %zu Request%s.\n", (long long)(bytes / 1024), n,
 	       n == 1 ? "" : "s");

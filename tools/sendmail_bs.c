@@ -48,12 +48,12 @@ struct input {
 struct session {
 	struct input in;
 	bool esmtp;
-	bool in_tx;              /* MAIL given */
-	struct smtp_mail mail;   /* its sender and parameters */
+	bool in_tx;            /* MAIL given */
+	struct smtp_mail mail; /* its sender and parameters */
 	char **rcpts;
 	size_t nrcpts;
 	unsigned errors;
-	char user[64];           /* the caller, for the From of a null-sender message */
+	char user[64]; /* the caller, for the From of a null-sender message */
 };
 
 struct body {
@@ -73,8 +73,8 @@ out_flush(void)
 }
 
 /* "CODE ENH text" (ENH "" for 220, 354) with CRLF; sent at the next flush. */
-static void
-reply(int code, const char *enh, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reply(int code, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void
 reply(int code, const char *enh, const char *fmt, ...)
 {
@@ -430,7 +430,8 @@ command(struct session *s, enum smtp_verb v, const char *arg)
 		reply(221, "2.0.0", "%s Bye", sm_daemon.hostname);
 		return 0;
 	case SV_VRFY:
-		reply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
+		reply(252, "2.5.2",
+		      "Cannot VRFY user, but will accept message and attempt delivery");
 		break;
 	case SV_HELP:
 		reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY");
@@ -439,8 +440,9 @@ command(struct session *s, enum smtp_verb v, const char *arg)
 		reply(502, "5.5.1", "EXPN not supported");
 		break;
 	case SV_NOT_HERE:
-		reply(502, "5.5.1", "Not offered on a pipe: STARTTLS and AUTH are the SMTP "
-		                    "listener's");
+		reply(502, "5.5.1",
+		      "Not offered on a pipe: STARTTLS and AUTH are the SMTP "
+		      "listener's");
 		s->errors++;
 		break;
 	default:

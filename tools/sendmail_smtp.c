@@ -16,12 +16,11 @@ static const struct {
 	const char *name;
 	enum smtp_verb verb;
 } verbs[] = {
-    {"HELO", SV_HELO},     {"EHLO", SV_EHLO},         {"MAIL", SV_MAIL},
-    {"RCPT", SV_RCPT},     {"DATA", SV_DATA},         {"RSET", SV_RSET},
-    {"NOOP", SV_NOOP},     {"QUIT", SV_QUIT},         {"VRFY", SV_VRFY},
-    {"HELP", SV_HELP},     {"EXPN", SV_EXPN},         {"STARTTLS", SV_NOT_HERE},
-    {"AUTH", SV_NOT_HERE}, {"BDAT", SV_NOT_HERE},     {"ETRN", SV_NOT_HERE},
-    {"TURN", SV_NOT_HERE}, {"ATRN", SV_NOT_HERE},
+    {"HELO", SV_HELO},     {"EHLO", SV_EHLO},     {"MAIL", SV_MAIL},     {"RCPT", SV_RCPT},
+    {"DATA", SV_DATA},     {"RSET", SV_RSET},     {"NOOP", SV_NOOP},     {"QUIT", SV_QUIT},
+    {"VRFY", SV_VRFY},     {"HELP", SV_HELP},     {"EXPN", SV_EXPN},     {"STARTTLS", SV_NOT_HERE},
+    {"AUTH", SV_NOT_HERE}, {"BDAT", SV_NOT_HERE}, {"ETRN", SV_NOT_HERE}, {"TURN", SV_NOT_HERE},
+    {"ATRN", SV_NOT_HERE},
 };
 
 int

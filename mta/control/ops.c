@@ -38,7 +38,7 @@
 
 #define OPS_MAILQ_MAX 100000 /* messages in one listing: bounds the reply (as LIST does) */
 #define OPS_MAILQ_RCPTS 1000 /* pending recipients listed per message; the count says the rest */
-#define OPS_BLOCKS_MAX 4096   /* entries in one reply: peers.c keeps at most as many */
+#define OPS_BLOCKS_MAX 4096  /* entries in one reply: peers.c keeps at most as many */
 
 /* One MAILQ in progress; owned by its completion, which frees it. */
 struct mailq_op {
@@ -129,7 +129,8 @@ ops_mailq(struct ctl_conn *c, char *arg)
 	if (*arg) {
 		n = strtoul(arg, &end, 10);
 		if (*end || n == 0 || n > OPS_MAILQ_MAX || !isdigit((unsigned char)*arg)) {
-			ctl_error(c, NULL, "the limit must be a number from 1 to %d", OPS_MAILQ_MAX);
+			ctl_error(c, NULL, "the limit must be a number from 1 to %d",
+			          OPS_MAILQ_MAX);
 			return;
 		}
 	}
@@ -217,7 +218,8 @@ ops_unblock(struct ctl_conn *c, char *arg)
 	}
 	if (strcmp(arg, "ALL") != 0) {
 		if (cidr_parse(&net, arg, err, sizeof(err)) != 0) {
-			ctl_error(c, NULL, "\"%s\" is not an address or CIDR: %s", LOG_Q(q, arg), err);
+			ctl_error(c, NULL, "\"%s\" is not an address or CIDR: %s", LOG_Q(q, arg),
+			          err);
 			return;
 		}
 		netp = &net;
