@@ -3,9 +3,9 @@
  *
  *   MAILQ [N]        the queue as mailq(1) shows it (mxrelay-sendmail -bp):
  *                    every message with ALL its pending recipients (up to
- *                    OPS_MAILQ_RCPTS) and each one's last reply, read on a
- *                    worker in one snapshot; N messages at most (default
- *                    and bound OPS_MAILQ_MAX)
+ *                    OPS_MAILQ_RCPTS) and each one's last reply, read and
+ *                    written as JSON on workers, one snapshot; N messages
+ *                    at most (default and bound OPS_MAILQ_MAX)
  *   BLOCKS           the addresses with failed-AUTH state (mxrelayctl unblock
  *                    --list): failures, block end
  *   UNBLOCK ALL|NET  forget that state for every address, or those inside
@@ -40,7 +40,13 @@
 #define OPS_MAILQ_RCPTS 1000 /* pending recipients listed per message; the count says the rest */
 #define OPS_BLOCKS_MAX 4096  /* entries in one reply: peers.c keeps at most as many */
 
-/* One MAILQ in progress; owned by its completion, which frees it. */
+/*
+ * One MAILQ in progress, owned by whichever step holds it: the read on a
+ * worker, the in-flight marks on the loop (the scheduler is the loop's),
+ * the JSON written on a worker, the reply on the loop. A listing of 100,000
+ * messages is ~30 MB of JSON: written on the loop, it held the loop for
+ * most of a second.
+ */
 struct mailq_op {
 	struct ctl_conn *c;
 	char dir[4096];
@@ -50,7 +56,19 @@ struct mailq_op {
 	char err[256];
 	struct spool_qmsg *msgs;
 	size_t nmsgs;
+	bool *active; /* [nmsgs]: being delivered now */
+	struct evbuffer *doc;
 };
+
+static void
+mailq_free(struct mailq_op *op)
+{
+	spool_qmsgs_free(op->msgs, op->nmsgs);
+	free(op->active);
+	if (op->doc)
+		evbuffer_free(op->doc);
+	free(op);
+}
 
 static void
 mailq_work(void *arg)
@@ -65,10 +83,8 @@ mailq_work(void *arg)
 }
 
 static void
-put_mailq_msg(struct jw *w, const struct spool_qmsg *m, struct sched *s)
+put_mailq_msg(struct jw *w, const struct spool_qmsg *m, bool active)
 {
-	bool active = s && sched_where(s, m->id) == SCHED_INFLIGHT;
-
 	jw_obj(w, NULL);
 	jw_str(w, "qid", m->qid);
 	/* mailq's marks: '!' held, '*' being delivered now */
@@ -88,35 +104,55 @@ put_mailq_msg(struct jw *w, const struct spool_qmsg *m, struct sched *s)
 	jw_end(w);
 }
 
+/* On a worker: the document, then the messages are freed there too. */
 static void
-mailq_done(void *arg)
+mailq_format(void *arg)
 {
 	struct mailq_op *op = arg;
-	struct evbuffer *b;
+	size_t i, n = op->nmsgs > op->limit ? op->limit : op->nmsgs;
 	struct jw w;
-	size_t i, n;
 
-	if (op->rc != 0) {
-		ctl_error(op->c, NULL, "%s", op->err);
-		goto done;
-	}
-	n = op->nmsgs > op->limit ? op->limit : op->nmsgs;
-	b = evbuffer_new();
-	jw_init(&w, b);
+	op->doc = evbuffer_new();
+	jw_init(&w, op->doc);
 	jw_obj(&w, NULL);
 	jw_int(&w, "now", (int64_t)op->now);
 	jw_arr(&w, "messages");
 	for (i = 0; i < n; i++)
-		put_mailq_msg(&w, &op->msgs[i], op->c->srv->sched);
+		put_mailq_msg(&w, &op->msgs[i], op->active[i]);
 	jw_end(&w);
 	jw_int(&w, "count", (int64_t)n);
 	jw_bool(&w, "truncated", op->nmsgs > op->limit);
 	jw_end(&w);
-	ctl_reply(op->c, b);
-	evbuffer_free(b);
-done:
 	spool_qmsgs_free(op->msgs, op->nmsgs);
-	free(op);
+	op->msgs = NULL;
+	op->nmsgs = 0;
+}
+
+static void
+mailq_send(void *arg)
+{
+	struct mailq_op *op = arg;
+
+	ctl_reply(op->c, op->doc);
+	mailq_free(op);
+}
+
+/* On the loop: which messages are in flight (O(log n) each), then the JSON on a worker. */
+static void
+mailq_marks(void *arg)
+{
+	struct mailq_op *op = arg;
+	struct sched *s = op->c->srv->sched;
+
+	if (op->rc != 0) {
+		ctl_error(op->c, NULL, "%s", op->err);
+		mailq_free(op);
+		return;
+	}
+	op->active = xcalloc(op->nmsgs ? op->nmsgs : 1, sizeof(*op->active));
+	for (size_t i = 0; s && i < op->nmsgs; i++)
+		op->active[i] = sched_where(s, op->msgs[i].id) == SCHED_INFLIGHT;
+	async_run(op->c->srv->async, mailq_format, mailq_send, op);
 }
 
 void
@@ -140,7 +176,7 @@ ops_mailq(struct ctl_conn *c, char *arg)
 	op->now = time(NULL);
 	snprintf(op->dir, sizeof(op->dir), "%s", c->srv->cfg->data_dir);
 	c->waiting = true;
-	async_run(c->srv->async, mailq_work, mailq_done, op);
+	async_run(c->srv->async, mailq_work, mailq_marks, op);
 }
 
 /* ---- failed-AUTH blocks ------------------------------------------------ */
