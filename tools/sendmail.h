@@ -19,6 +19,7 @@ struct sm_daemon {
 	char domain[256];   /* the domain of bare names: local_sender, else the hostname */
 	unsigned long long max_size;
 	unsigned max_rcpts;
+	unsigned idle; /* seconds of silence -bs allows: the listener's session_timeout */
 	char submit_path[4096];
 	char control_path[4096];
 };

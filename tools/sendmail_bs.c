@@ -9,7 +9,8 @@
  * Bounded: a command line (BS_LINE_MAX), a text line (998 octets, RFC 5322
  * 2.1.1, the daemon's limit too), the message (the daemon's
  * max_message_size, read from INFO), recipients (its max_recipients),
- * errors (BS_ERRORS_MAX) and silence (BS_IDLE seconds, RFC 5321 4.5.3.2.7).
+ * errors (BS_ERRORS_MAX) and silence (the listener's session_timeout, from
+ * INFO; 5 minutes by default, RFC 5321 4.5.3.2.7).
  * Replies use the listener's words and RFC 3463 codes (mta/reply.c).
  * Line ends: CRLF, or a bare LF (a pipe is not the network: scripts write
  * LF); only a line holding "." ends DATA. Replies are flushed whenever no
@@ -34,7 +35,6 @@
 
 #define BS_LINE_MAX 2048 /* a command (RFC 5321 4.5.3.1.4: 512, more with extensions) */
 #define BS_TEXT_MAX 998  /* a message line without its CRLF (RFC 5322 2.1.1) */
-#define BS_IDLE 300      /* seconds without input before we hang up */
 #define BS_ERRORS_MAX 20 /* refused commands in one session */
 #define BS_INBUF 16384
 
@@ -87,7 +87,7 @@ reply(int code, const char *enh, const char *fmt, ...)
 	fputs("\r\n", stdout);
 }
 
-/* More input into in->buf: 1, 0 at the end, -1 after BS_IDLE seconds of silence. */
+/* More input into in->buf: 1, 0 at the end, -1 after sm_daemon.idle seconds of silence. */
 static int
 fill(struct input *in)
 {
@@ -101,7 +101,7 @@ fill(struct input *in)
 		in->pos = 0;
 	}
 	for (;;) {
-		int n = poll(&pfd, 1, BS_IDLE * 1000);
+		int n = poll(&pfd, 1, (int)sm_daemon.idle * 1000);
 		if (n == 0)
 			return -1;
 		if (n < 0 && errno == EINTR)
@@ -485,8 +485,9 @@ run(struct session *s)
 		reply(421, "4.4.2", "%s Timeout, closing", sm_daemon.hostname);
 	out_flush();
 	if (r < 0) {
-		fprintf(stderr, "%s: -bs: %s: the message was not queued\n", sm_prog,
-		        s->in.eof ? "end of input inside DATA" : "no input for 300 seconds");
+		fprintf(stderr, "%s: -bs: %s\n", sm_prog,
+		        s->in.eof ? "end of input inside DATA: the message was not queued"
+		                  : "no input within session_timeout: closed");
 		return EX_TEMPFAIL;
 	}
 	return EX_OK;

@@ -88,6 +88,10 @@ sm_get_info(void)
 	snprintf(sm_daemon.domain, sizeof(sm_daemon.domain), "%s", host);
 	sm_daemon.max_size = (unsigned long long)json_geti(doc, "max_message_size", 35 << 20);
 	sm_daemon.max_rcpts = (unsigned)json_geti(doc, "max_recipients", 100);
+	/* RFC 5321 4.5.3.2.7: 5 minutes, unless the daemon says otherwise */
+	sm_daemon.idle = (unsigned)json_geti(doc, "session_timeout", 300);
+	if (sm_daemon.idle == 0 || sm_daemon.idle > 3600)
+		sm_daemon.idle = 300;
 	json_free(doc);
 }
 

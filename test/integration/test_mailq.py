@@ -12,7 +12,8 @@ why; exit 69 with no daemon; -q, -qR DOMAIN, -qI ID deliver at once and
 print nothing; -bs driven by swaks --pipe and by Python over stdin/stdout
 (pipelining, LF line ends, a From added, bare names qualified, every
 refusal with its code and enhanced code, the bounds: line length, size,
-recipients, errors; EOF inside DATA queues nothing)."""
+recipients, errors, silence (session_timeout); EOF inside DATA queues
+nothing)."""
 
 import os
 import re
@@ -295,6 +296,29 @@ def test_bs_end_of_input_in_data_and_too_many_errors():
     s.expect(421, "4.7.0")
     rc, _ = s.close()
     assert rc == 76, rc
+
+
+def test_bs_silence_ends_the_session():
+    """-bs waits no longer than the listener's session_timeout, in commands and in DATA."""
+    d = mxtest.Daemon(conf={"session_timeout": "2s"}).start()
+    for in_data in (False, True):
+        s = Pipe(d)
+        s.expect(220)
+        s.send("HELO me\r\n")
+        s.expect(250)
+        if in_data:
+            s.send("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n")
+            s.expect(250)
+            s.expect(250)
+            s.expect(354)
+            s.send("Subject: then silence\r\n\r\nhalf\r\n")
+        t = time.monotonic()
+        s.expect(421, "4.4.2")
+        waited = time.monotonic() - t
+        assert 1.5 < waited < 6, f"closed after {waited:.1f}s, session_timeout is 2s"
+        assert s.p.wait(10) == 75
+        assert "session_timeout" in s.p.stderr.read().decode(), "no reason on stderr"
+    assert d.count() == 0, "a message cut by the timeout was queued"
 
 
 if __name__ == "__main__":
