@@ -11,8 +11,9 @@ shows it, unblock IP clears it and AUTH succeeds at once, a CIDR and --all
 clear several, nothing to clear is exit 1; backup while smtplib clients keep
 submitting: mode 0600 whatever the umask, owned by the caller, one file,
 integrity ok, every message whole and the count between the counts before
-and after, an existing file refused unless --force, a user who cannot read
-the spool gets a clear error."""
+and after, an existing file refused unless --force, the copy restored as
+another daemon's spool.db loads every message; a user who cannot read the
+spool gets a clear error."""
 
 import base64
 import json
@@ -303,6 +304,17 @@ def test_backup_under_load_mode_and_integrity():
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
     assert check_copy(dest)[0] == d.count()
     assert sorted(os.listdir(out)) == ["spool-backup.db"], os.listdir(out)
+
+    # the restore of the README: the file as spool.db of a stopped daemon
+    want = d.count()
+    d2 = mxtest.Daemon()
+    os.makedirs(d2.data_dir, mode=0o700)
+    shutil.copy(dest, os.path.join(d2.data_dir, "spool.db"))
+    subprocess.run(["chown", "-R", "nobody", d2.data_dir], check=True)
+    mark = d2._log_size()
+    d2.start()
+    d2.wait_log(rf"event=queue_loaded messages={want} ", since=mark)
+    assert d2.count() == want
 
 
 def test_backup_refused_without_read_access():
