@@ -480,6 +480,24 @@ void spool_audit_rows_free(struct spool_audit_row *rows, size_t n);
 int spool_oldest_received(struct spool *sp, time_t *oldest, char *err, size_t errlen);
 
 
+/* What spool_backup copied (counted in the copy). */
+struct spool_backup_info {
+	int64_t messages, pending; /* messages; recipients still to deliver */
+	int64_t pages, bytes;
+	char integrity[256]; /* "ok", or the first problem integrity_check found */
+};
+
+/*
+ * An online backup of DIR/spool.db (spool_backup.c, mxrelayctl backup) into
+ * dest, an EMPTY file the caller has made (mode 0600: it holds mail): every
+ * page in one read transaction of the live database (WAL: the daemon's
+ * writers go on; the copy is consistent as of the transaction's start),
+ * then made a single file (journal_mode=DELETE) and checked. 0, or -1 with
+ * err (a copy that fails integrity_check or foreign_key_check is -1).
+ */
+int spool_backup(const char *dir, const char *dest, struct spool_backup_info *info, char *err,
+		 size_t errlen);
+
 /*
  * Queue administration (spool_admin.c), for mxrelayctl's queue commands
  * through the daemon. messages.state: SPOOL_MSG_QUEUED, or SPOOL_MSG_HELD

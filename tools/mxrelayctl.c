@@ -23,6 +23,8 @@ static const struct command commands[] = {
     {"m365", ctl_m365},
     {"reload", ctl_reload},
     {"log-reopen", ctl_log_reopen},
+    {"unblock", ctl_unblock},
+    {"backup", ctl_backup},
 };
 
 static void
@@ -43,6 +45,8 @@ usage(FILE *f)
 	ctl_tls_usage(f);
 	ctl_m365_usage(f);
 	ctl_reload_usage(f);
+	ctl_unblock_usage(f);
+	ctl_backup_usage(f);
 }
 
 int
