@@ -135,7 +135,7 @@ def test_q_flushes_all_domain_and_id():
     wait_event(d, "delivery", qid=q3, status="sent")
     sm(d, ["-q30m"], check=0)          # a queue runner's interval: accepted, nothing to do
     p = sm(d, ["-qI", "no/such"], check=65)
-    assert "neither a queue id nor a domain" in p.stderr, p.stderr
+    assert "is not a queue id" in p.stderr, p.stderr
 
 
 # ---- -bs ---------------------------------------------------------------------
