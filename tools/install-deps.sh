@@ -63,6 +63,7 @@ python3-dnspython
 python3-yaml
 libmail-spf-perl
 libmail-dkim-perl
+fail2ban
 "
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
@@ -73,6 +74,7 @@ libmail-dkim-perl
 # python3-cryptography: the TLS tests' CA and certificates (test/integration/tlspeers.py)
 # python3-spf (pyspf; its resolver python3-dnspython), python3-yaml, libmail-spf-perl
 # (Mail::SPF, second opinion): the RFC 7208 suite test (test/integration/spfsuite.py)
+# fail2ban: fail2ban-regex checks etc/fail2ban/filter.d/mxrelay.conf on a real log (test_logs)
 
 usage() {
 	echo "usage: install-deps.sh [--test]" >&2

@@ -3,6 +3,7 @@
  * sub-command (tools/ctl.h); each sub-command parses its own options.
  */
 #include "tools/ctl.h"
+#include "tools/ctl_report.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static const struct command commands[] = {
     {"queue", ctl_queue},
     {"tls", ctl_tls},
     {"m365", ctl_m365},
+    {"report", ctl_report},
 };
 
 static void
@@ -40,6 +42,7 @@ usage(FILE *f)
 	ctl_queue_usage(f);
 	ctl_tls_usage(f);
 	ctl_m365_usage(f);
+	ctl_report_usage(f);
 }
 
 int

@@ -24,6 +24,7 @@
 
 #include "mta/async.h"
 #include "mta/delivery/bounce.h"
+#include "mta/delivery/dlvlog.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/provider.h"
@@ -68,6 +69,7 @@ struct qop {
 	const char *bounce_rcpt;
 	char reply[64]; /* R_ADMIN_BOUNCE, recorded for every recipient */
 	bool was_queued;
+	int removed; /* spool_update.removed of the bounce */
 	struct writer_job wj;
 };
 
@@ -582,6 +584,8 @@ change_done(struct writer_job *wj)
 		qstats_set_held(sched_qstats(s), op->id, wj->fn == hold_fn);
 	log_info("qid=%s event=%s by=ctl uid=%u in_flight=%d", op->qid, verb, (unsigned)op->c->uid,
 	         where == SCHED_INFLIGHT);
+	if (wj->fn == delete_fn)
+		dlvlog_removed(op->qid, "deleted");
 	b = evbuffer_new();
 	jw_init(&w, b);
 	jw_obj(&w, NULL);
@@ -692,6 +696,8 @@ bounce_applied(struct writer_job *wj)
 		         "by=ctl uid=%u reply=\"%s\"",
 		         op->qid, LOG_Q(qa, op->w->rcpts[i].address), reply_status(R_ADMIN_BOUNCE),
 		         (unsigned)op->c->uid, op->reply);
+	if (op->removed)
+		dlvlog_removed(op->qid, "bounced");
 	if (op->dsn && op->bounce.id > 0) {
 		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", op->qid,
 		         op->bounce.qid, LOG_Q(qa, op->w->sender), op->w->nrcpts);
@@ -743,6 +749,7 @@ bounce_loaded(void *arg)
 	op->wj.upd.next_try = op->now;
 	op->wj.upd.attempts = op->w->attempts;
 	op->wj.upd.bounce = op->dsn ? &op->bounce : NULL;
+	op->wj.upd.removed = &op->removed;
 	op->wj.done = bounce_applied;
 	op->wj.arg = op;
 	writer_submit(op->c->srv->writer, &op->wj);

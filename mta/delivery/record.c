@@ -105,6 +105,7 @@ void
 job_apply(struct djob *j, struct japply *a)
 {
 	a->job = j;
+	a->wj.upd.removed = &a->removed; /* event=removed once it lands (deliver.c) */
 	a->retry_ms = RETRY_FIRST_MS;
 	a->next = j->applies;
 	j->applies = a;

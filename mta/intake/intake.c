@@ -43,6 +43,7 @@ struct intake_job {
 	bool at_once; /* still inside intake_submit: no wait began */
 	size_t bare_lf; /* lines whose bare LF content.c normalised */
 	bool repaired;  /* header_repair changed the header */
+	char msgid[CONTENT_MSGID_MAX + 1]; /* content_msgid: logged and stored */
 };
 
 /*
@@ -87,9 +88,26 @@ reject(struct intake_job *j, enum reply_id id, const char *a0, const char *a1, c
 	metrics_reject(reply_class(id));
 	count_changes(j, false);
 	reply_format_text(text, sizeof(text), id, a0, a1, a2);
-	log_warn("%s qid=%s event=rejected %s from=\"<%s>\" reason=\"%s\"", j->env.log_id,
-	         j->env.qid, j->env.log_who, LOG_Q(qa, j->env.sender), text);
+	log_warn("%s qid=%s event=rejected %s from=\"<%s>\" code=%u dsn=%s reason=\"%s\"",
+	         j->env.log_id, j->env.qid, j->env.log_who, LOG_Q(qa, j->env.sender),
+	         reply_code(id), reply_status(id), text);
 	report(j, id, a0, a1, a2);
+}
+
+/*
+ * The Message-ID for event=accepted: one token (no space, quote or control
+ * byte, so a hostile value cannot add keys), or "none" when empty.
+ */
+static const char *
+msgid_log(char *out, size_t outlen, const char *msgid)
+{
+	if (msgid[0] == '\0')
+		return "none";
+	log_sanitize(out, outlen, msgid, strlen(msgid));
+	for (char *p = out; *p; p++)
+		if (*p == ' ')
+			*p = '?';
+	return out;
 }
 
 static void
@@ -97,7 +115,7 @@ stored(struct writer_job *wj)
 {
 	struct intake_job *j = wj->arg;
 	const struct intake_env *e = &j->env;
-	char qa[300], lf[32];
+	char qa[300], lf[32], mid[CONTENT_MSGID_MAX + 4];
 
 	if (e->spooling)
 		*e->spooling = false;
@@ -113,10 +131,11 @@ stored(struct writer_job *wj)
 	j->srv->accepted++;
 	metrics_inc(M_ACCEPTED);
 	snprintf(lf, sizeof(lf), " bare_lf=%zu", j->bare_lf);
-	log_info("%s qid=%s event=accepted %s from=\"<%s>\" nrcpt=%zu size=%zu%s%s", e->log_id,
-	         e->qid, e->log_who_accepted ? e->log_who_accepted : e->log_who,
+	log_info("%s qid=%s event=accepted %s from=\"<%s>\" nrcpt=%zu size=%zu%s%s msgid=%s",
+	         e->log_id, e->qid, e->log_who_accepted ? e->log_who_accepted : e->log_who,
 	         LOG_Q(qa, e->sender), e->nrcpts, wj->in.body_len,
-	         e->log_accepted_tail ? e->log_accepted_tail : "", j->bare_lf ? lf : "");
+	         e->log_accepted_tail ? e->log_accepted_tail : "", j->bare_lf ? lf : "",
+	         msgid_log(mid, sizeof(mid), j->msgid));
 	count_changes(j, true);
 	qstats_add(sched_qstats(j->srv->sched), wj->in.id, wj->in.received, false, wj->in.rcpts,
 	           wj->in.nrcpts);
@@ -145,6 +164,7 @@ spool_it(struct intake_job *j)
 	w->in.helo = e->helo;
 	w->in.auth_user = e->auth_user;
 	w->in.flags = e->flags;
+	w->in.message_id = j->msgid[0] ? j->msgid : NULL;
 	if (e->audit)
 		w->in.audit = audit_fill(&j->audit, e->audit, j->from, strlen(j->from));
 	w->done = stored;
@@ -248,6 +268,7 @@ intake_submit(struct server *srv, const struct intake_env *env, struct content *
 	judge(env, content, &r);
 	note_changes(j, content, r.id == R_NONE);
 	snprintf(j->from, sizeof(j->from), "%s", hdrfrom_mailbox(content_hdrfrom(content)));
+	snprintf(j->msgid, sizeof(j->msgid), "%s", content_msgid(content));
 	j->body = content_take(content, &j->len);
 	content_free(content);
 	if (r.id != R_NONE) {
