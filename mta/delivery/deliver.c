@@ -213,11 +213,13 @@ job_record(struct djob *j, const struct dgroup *g, size_t i, int code, const cha
 	}
 	if (pr != NULL)
 		metrics_inc((enum metric_counter)(M_PROV_MS_IP_THROTTLED + pr->reason));
-	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f delays=%s attempt_time=%.1f "
+	/* delays= after the keys that were there before it: existing greps keep matching */
+	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f delays=%s "
 	         "dsn=%s status=%s tls=%s tls_policy=%s tls_verified=%s reason_code=%s reply=\"%s\"",
 	         j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
-	         (double)(time(NULL) - j->w->received), delays_of(j, g, dl, sizeof(dl)),
-	         (util_now_ms() - j->start_ms) / 1000.0, r->dsn, status, o && o->tls ? o->version : "none",
+	         (double)(wall_ms() - (int64_t)j->w->received * 1000) / 1000.0,
+	         (util_now_ms() - j->start_ms) / 1000.0, delays_of(j, g, dl, sizeof(dl)), r->dsn,
+	         status, o && o->tls ? o->version : "none",
 	         o ? tls_kind_name(o->kind) : "none", o && o->verified ? "yes" : "no",
 	         pr ? pr->code : "none", log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
 }
