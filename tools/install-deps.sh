@@ -64,6 +64,7 @@ python3-yaml
 libmail-spf-perl
 libmail-dkim-perl
 fail2ban
+time
 "
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
@@ -75,6 +76,7 @@ fail2ban
 # python3-spf (pyspf; its resolver python3-dnspython), python3-yaml, libmail-spf-perl
 # (Mail::SPF, second opinion): the RFC 7208 suite test (test/integration/spfsuite.py)
 # fail2ban: fail2ban-regex checks etc/fail2ban/filter.d/mxrelay.conf on a real log (test_logs)
+# time: GNU time, the peak memory of mxrelayctl report (test_logs)
 
 usage() {
 	echo "usage: install-deps.sh [--test]" >&2
