@@ -295,9 +295,17 @@ def test_fail2ban_filter_finds_exactly_the_failed_auths():
                 'reason=bad_password\n')
     p = mxtest.run(["fail2ban-regex", "--out", "ip", forged, FILTER], timeout=120, check=0)
     assert p.stdout.split() == ["192.0.2.1"], p.stdout
-    # the jail example names this filter and the unit's journal
-    jail = open(JAIL).read()
-    assert "filter       = mxrelay" in jail and "_SYSTEMD_UNIT=mxrelayd.service" in jail
+    # the jail example as fail2ban-client reads it (a copy of /etc/fail2ban with our files)
+    conf = os.path.join(d.tmp, "fail2ban")
+    shutil.copytree("/etc/fail2ban", conf)
+    for f in os.listdir(os.path.join(conf, "jail.d")):
+        os.unlink(os.path.join(conf, "jail.d", f))
+    shutil.copy(FILTER, os.path.join(conf, "filter.d"))
+    shutil.copy(JAIL, os.path.join(conf, "jail.d"))
+    out = mxtest.run(["fail2ban-client", "-c", conf, "-d"], timeout=60, check=0).stdout
+    assert "['add', 'mxrelay', 'systemd']" in out, out
+    assert out.count("['set', 'mxrelay', 'addjournalmatch', '_SYSTEMD_UNIT=mxrelayd.service']") == 1, out
+    assert "'mxrelay-file'" not in out, "the file variant is enabled by default"
 
 
 def report(*args, input=None, check=0):
