@@ -155,18 +155,9 @@ reply_provider(int code, const char *text, const char *relay)
 	return provider_group_of_host(host) == pr->group ? pr : NULL;
 }
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * delays=a/b/c/d of an outcome now (README "Log lines"): a from arrival to
- * this attempt's start (whole seconds of arrival: the spool keeps no more);
+ * this attempt's start (job_arrival);
  * b to the group's first claim (a connection opened or handed to it); c to
  * MAIL FROM; d to now. Stages not reached take no time: with no claim (a DNS
  * failure, an expiry) all is b, with no MAIL FROM all after the claim is c.
@@ -177,8 +168,7 @@ delays_of(const struct djob *j, const struct dgroup *g, char *out, size_t outlen
 	int64_t now = util_now_ms(), slot = g && g->t_slot ? g->t_slot : now;
 	int64_t tx = g && g->t_tx ? g->t_tx : now;
 
-	return dlvlog_delays(out, outlen,
-	                     (double)(j->pickup_wall_ms - (int64_t)j->w->received * 1000) / 1000.0,
+	return dlvlog_delays(out, outlen, (double)(j->pickup_wall_ms - j->arrival_ms) / 1000.0,
 	                     (double)(slot - j->pickup_ms) / 1000.0, (double)(tx - slot) / 1000.0,
 	                     (double)(now - tx) / 1000.0);
 }
@@ -217,7 +207,7 @@ job_record(struct djob *j, const struct dgroup *g, size_t i, int code, const cha
 	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f delays=%s "
 	         "dsn=%s status=%s tls=%s tls_policy=%s tls_verified=%s reason_code=%s reply=\"%s\"",
 	         j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
-	         (double)(wall_ms() - (int64_t)j->w->received * 1000) / 1000.0,
+	         (double)(util_wall_ms() - j->arrival_ms) / 1000.0,
 	         (util_now_ms() - j->start_ms) / 1000.0, delays_of(j, g, dl, sizeof(dl)), r->dsn,
 	         status, o && o->tls ? o->version : "none",
 	         o ? tls_kind_name(o->kind) : "none", o && o->verified ? "yes" : "no",
@@ -572,6 +562,23 @@ job_dispatch(struct djob *j)
 	free(gdom);
 }
 
+/*
+ * The message's arrival in milliseconds for delay= and delays=: intake's
+ * note (sched_arrived) when it is there and agrees with the stored second (a
+ * row id used again by a DSN must not take an old message's), else the
+ * stored second.
+ */
+static void
+job_arrival(struct djob *j)
+{
+	int64_t ms = sched_arrival(j->dl->srv->sched, j->id);
+
+	if (ms / 1000 == (int64_t)j->w->received)
+		j->arrival_ms = ms;
+	else
+		j->arrival_ms = (int64_t)j->w->received * 1000;
+}
+
 static void
 job_loaded(void *arg)
 {
@@ -599,6 +606,7 @@ job_loaded(void *arg)
 	j->need_utf8 = (j->w->flags & SPOOL_F_SMTPUTF8) != 0;
 	j->need_8bit = (j->w->flags & SPOOL_F_8BITMIME) || has_8bit(j->w->body, j->w->body_len);
 	j->start_ms = util_now_ms();
+	job_arrival(j);
 	job_dispatch(j);
 }
 
@@ -622,7 +630,7 @@ deliver_start(int64_t id, void *arg)
 	j->dl = dl;
 	j->id = id;
 	j->pickup_ms = util_now_ms(); /* delays=: the end of a */
-	j->pickup_wall_ms = wall_ms();
+	j->pickup_wall_ms = util_wall_ms();
 	j->next = dl->jobs;
 	if (dl->jobs)
 		dl->jobs->prev = j;

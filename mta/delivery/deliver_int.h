@@ -72,7 +72,7 @@ struct djob {
 	bool need_8bit, need_utf8;
 	int64_t start_ms;
 	/* delays= (deliver.c): when sched started this attempt, monotonic and wall clock */
-	int64_t pickup_ms, pickup_wall_ms;
+	int64_t pickup_ms, pickup_wall_ms, arrival_ms;
 	struct writer_job wj; /* the claim's (claim.c); applies have their own (struct japply) */
 	struct japply *applies; /* handed to the writer, not yet durable (record.c) */
 	bool finished;          /* the last apply is durable: the job ends with the others */

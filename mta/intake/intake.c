@@ -44,6 +44,7 @@ struct intake_job {
 	size_t bare_lf; /* lines whose bare LF content.c normalised */
 	bool repaired;  /* header_repair changed the header */
 	char msgid[CONTENT_MSGID_MAX + 1]; /* content_msgid: logged and stored */
+	int64_t arrival_ms; /* util_wall_ms when stored: spool_msg_in.received is its second */
 };
 
 /*
@@ -140,6 +141,7 @@ stored(struct writer_job *wj)
 	qstats_add(sched_qstats(j->srv->sched), wj->in.id, wj->in.received, false, wj->in.rcpts,
 	           wj->in.nrcpts);
 	/* queued whether or not the client is still there to hear it */
+	sched_arrived(j->srv->sched, wj->in.id, j->arrival_ms); /* delays= to the millisecond */
 	if (j->srv->sched)
 		sched_add(j->srv->sched, wj->in.id, time(NULL));
 	report(j, R_QUEUED, e->qid, NULL, NULL);
@@ -159,7 +161,8 @@ spool_it(struct intake_job *j)
 	w->in.nrcpts = e->nrcpts;
 	w->in.body = j->body;
 	w->in.body_len = j->len;
-	w->in.received = time(NULL);
+	j->arrival_ms = util_wall_ms();
+	w->in.received = (time_t)(j->arrival_ms / 1000);
 	w->in.client_ip = e->client_ip;
 	w->in.helo = e->helo;
 	w->in.auth_user = e->auth_user;
