@@ -116,6 +116,20 @@ host_and_tag(struct cur *c)
 	return our_tag(tok, k);
 }
 
+/* The daemon's lines start with the session, control, queue or row id, or the event. */
+static bool
+our_first_key(const struct cur *c)
+{
+	static const char *const first[] = {"s=", "c=", "qid=", "id=", "event="};
+
+	for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
+		size_t n = strlen(first[i]);
+		if (c->n >= n && memcmp(c->p, first[i], n) == 0)
+			return true;
+	}
+	return false;
+}
+
 int
 rlog_parse(const char *line, size_t len, int year, struct rlog_line *out)
 {
@@ -132,6 +146,8 @@ rlog_parse(const char *line, size_t len, int year, struct rlog_line *out)
 		skip(&c, 3);
 	if (c.n >= 6 && memcmp(c.p, "level=", 6) == 0)
 		token(&c, &tok);
+	if (!our_first_key(&c))
+		return -1; /* a bare line that is not the daemon's (journalctl -o cat of more units) */
 	out->kv = c.p;
 	out->kvlen = c.n;
 	char ev[64];

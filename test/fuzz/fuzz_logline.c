@@ -8,7 +8,7 @@
  * -DMXRELAY_FUZZ=ON (test/fuzz/README.md).
  *
  * Beyond "no crash": a line taken as ours has its key=value part inside
- * the line and an event= value; its day is "" or YYYY-MM-DD; every value
+ * the line, starting with s=, c=, id=, qid= or event=, and an event= value; its day is "" or YYYY-MM-DD; every value
  * read is NUL-terminated within its buffer; reason keys never hold '<'.
  */
 #include <ctype.h>
@@ -50,6 +50,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rlog_parse(line, size - 1, 1900 + data[0], &l) == 0) {
 		if (l.kv < line || l.kv + l.kvlen > line + size - 1)
 			abort();
+		if (l.kvlen < 2 || (memcmp(l.kv, "s=", 2) != 0 && memcmp(l.kv, "c=", 2) != 0 &&
+		                    (l.kvlen < 3 || memcmp(l.kv, "id=", 3) != 0) &&
+		                    (l.kvlen < 4 || memcmp(l.kv, "qid=", 4) != 0) &&
+		                    (l.kvlen < 6 || memcmp(l.kv, "event=", 6) != 0)))
+			abort(); /* a line taken as ours starts with one of its first keys */
 		check_day(l.day);
 		if (!rlog_get(&l, "event", v, sizeof(v)))
 			abort();
