@@ -29,18 +29,28 @@
 #define TAB_CAP 10000
 #define TOP_N 10
 
-enum { C_RECEIVED, C_BYTES, C_DELIVERED, C_DEFERRED, C_BOUNCED, C_EXPIRED, C_REJECTED,
-       C_AUTH_FAILED, C__COUNT };
-static const char *const cname[C__COUNT] = {"received", "bytes",    "delivered", "deferred",
-                                            "bounced",  "expired",  "rejected",  "auth_failed"};
+enum {
+	C_RECEIVED,
+	C_BYTES,
+	C_DELIVERED,
+	C_DEFERRED,
+	C_BOUNCED,
+	C_EXPIRED,
+	C_REJECTED,
+	C_AUTH_FAILED,
+	C__COUNT
+};
+static const char *const cname[C__COUNT] = {"received", "bytes",   "delivered", "deferred",
+                                            "bounced",  "expired", "rejected",  "auth_failed"};
 
 enum { T_SENDERS, T_DOMAINS, T_DEFERRALS, T_BOUNCES, T_REJECTS, T_AUTH_IPS, T__COUNT };
-static const char *const tname[T__COUNT] = {"senders", "recipient_domains", "deferral_reasons",
-                                            "bounce_reasons", "reject_reasons", "auth_failures"};
+static const char *const tname[T__COUNT] = {"senders",          "recipient_domains",
+                                            "deferral_reasons", "bounce_reasons",
+                                            "reject_reasons",   "auth_failures"};
 static const char *const ttitle[T__COUNT] = {
-    "Senders (messages received)", "Recipient domains (recipients delivered)",
+    "Senders (messages received)",   "Recipient domains (recipients delivered)",
     "Deferral reasons (recipients)", "Bounce reasons (recipients)",
-    "Rejections at intake", "Failed AUTH by client address"};
+    "Rejections at intake",          "Failed AUTH by client address"};
 
 struct rday {
 	char day[11];
@@ -60,10 +70,11 @@ struct report {
 void
 ctl_report_usage(FILE *f)
 {
-	fputs("  report [--day YYYY-MM-DD] [--year YYYY] [--json] [FILE|-]\n"
-	      "                                 summary of mxrelayd's log (FILE, or standard\n"
-	      "                                 input: journalctl -u mxrelayd -o short-iso | ...)\n",
-	      f);
+	fputs(
+	    "  report [--day YYYY-MM-DD] [--year YYYY] [--json] [FILE|-]\n"
+	    "                                 summary of mxrelayd's log (FILE, or standard\n"
+	    "                                 input: journalctl -u mxrelayd -o short-iso | ...)\n",
+	    f);
 }
 
 static long long *
@@ -154,8 +165,8 @@ on_reject(struct report *r, const struct rlog_line *l, const char *ev, long long
 static bool
 is_refusal(const char *ev)
 {
-	static const char *const ev_refused[] = {"rejected",    "relay_denied",   "sender_refused",
-	                                         "mail_refused", "rate_limited",  "sunset_refused"};
+	static const char *const ev_refused[] = {"rejected",     "relay_denied", "sender_refused",
+	                                         "mail_refused", "rate_limited", "sunset_refused"};
 	for (size_t i = 0; i < sizeof(ev_refused) / sizeof(ev_refused[0]); i++)
 		if (strcmp(ev, ev_refused[i]) == 0)
 			return true;
@@ -252,7 +263,8 @@ print_text(const struct report *r, const char *src)
 			printf("\n");
 		}
 		if (rtab_others(r->t[t]) > 0)
-			printf("  %8lld  (others: over %d distinct)\n", rtab_others(r->t[t]), TAB_CAP);
+			printf("  %8lld  (others: over %d distinct)\n", rtab_others(r->t[t]),
+			       TAB_CAP);
 	}
 }
 
@@ -336,9 +348,9 @@ parse_args(int argc, char **argv, struct report *r, struct ropts *o)
 		} else if ((a[0] != '-' || strcmp(a, "-") == 0) && o->file == NULL) {
 			o->file = a;
 		} else {
-			return ctl_usage_error("mxrelayctl report", ctl_report_usage,
-			                       a[0] == '-' ? "unknown option" : "one FILE only, not",
-			                       a);
+			return ctl_usage_error(
+			    "mxrelayctl report", ctl_report_usage,
+			    a[0] == '-' ? "unknown option" : "one FILE only, not", a);
 		}
 	}
 	return 0;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define RLOG_LINE_MAX 8192 /* longer lines are cut there (the daemon writes < 2048) */
+#define RLOG_LINE_MAX 8192  /* longer lines are cut there (the daemon writes < 2048) */
 #define RLOG_VALUE_MAX 1024 /* one value: the longest the daemon writes is msgid= (998) */
 
 /* One line of the log, read by rlog_parse. */

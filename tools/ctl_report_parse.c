@@ -56,8 +56,8 @@ iso_stamp(struct cur *c, char *day)
 {
 	const char *tok;
 
-	if (!digits(c, 0, 4) || c->n < 11 || c->p[4] != '-' || !digits(c, 5, 2) ||
-	    c->p[7] != '-' || !digits(c, 8, 2) || (c->p[10] != 'T' && c->p[10] != ' '))
+	if (!digits(c, 0, 4) || c->n < 11 || c->p[4] != '-' || !digits(c, 5, 2) || c->p[7] != '-' ||
+	    !digits(c, 8, 2) || (c->p[10] != 'T' && c->p[10] != ' '))
 		return false;
 	memcpy(day, c->p, 10);
 	day[10] = '\0';
@@ -147,7 +147,8 @@ rlog_parse(const char *line, size_t len, int year, struct rlog_line *out)
 	if (c.n >= 6 && memcmp(c.p, "level=", 6) == 0)
 		token(&c, &tok);
 	if (!our_first_key(&c))
-		return -1; /* a bare line that is not the daemon's (journalctl -o cat of more units) */
+		return -1; /* a bare line that is not the daemon's (journalctl -o cat of more units)
+		            */
 	out->kv = c.p;
 	out->kvlen = c.n;
 	char ev[64];

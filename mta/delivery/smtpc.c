@@ -707,8 +707,8 @@ smtpc_send(struct smtpc *c, const struct smtpc_msg *m)
 const char *
 smtpc_stage_name(enum smtpc_stage st)
 {
-	static const char *const name[] = {"connect",  "banner",       "ehlo",      "starttls",
-	                                   "lost",     "protocol",     "tls_required", "tls_verify"};
+	static const char *const name[] = {"connect", "banner",   "ehlo",         "starttls",
+	                                   "lost",    "protocol", "tls_required", "tls_verify"};
 
 	return (unsigned)st < sizeof(name) / sizeof(name[0]) ? name[st] : "unknown";
 }

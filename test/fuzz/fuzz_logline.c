@@ -8,8 +8,8 @@
  * -DMXRELAY_FUZZ=ON (test/fuzz/README.md).
  *
  * Beyond "no crash": a line taken as ours has its key=value part inside
- * the line, starting with s=, c=, id=, qid= or event=, and an event= value; its day is "" or YYYY-MM-DD; every value
- * read is NUL-terminated within its buffer; reason keys never hold '<'.
+ * the line, starting with s=, c=, id=, qid= or event=, and an event= value; its day is "" or
+ * YYYY-MM-DD; every value read is NUL-terminated within its buffer; reason keys never hold '<'.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -35,8 +35,8 @@ check_day(const char *d)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const keys[] = {"event", "to", "from", "status", "reply", "ip", "dsn",
-	                                   "reason_code", "size", "reason", "user"};
+	static const char *const keys[] = {"event", "to",          "from", "status", "reply", "ip",
+	                                   "dsn",   "reason_code", "size", "reason", "user"};
 	struct rlog_line l;
 	char v[64], dom[32], why[48];
 	char *line;

@@ -26,25 +26,23 @@ struct pcase {
 };
 
 static const struct pcase pcases[] = {
-    {"stderr", "2026-12-06T21:07:36.123Z mxrelayd[42]: level=info s=a qid=q event=accepted",
-     0, "2026-12-06", "accepted"},
+    {"stderr", "2026-12-06T21:07:36.123Z mxrelayd[42]: level=info s=a qid=q event=accepted", 0,
+     "2026-12-06", "accepted"},
     {"short-iso", "2026-12-06T21:07:36+0000 relay mxrelayd[42]: level=info event=delivery", 0,
      "2026-12-06", "delivery"},
     {"rsyslog rfc3339", "2026-12-06T21:07:36.000001+01:00 relay mxrelayd[7]: event=removed", 0,
      "2026-12-06", "removed"},
-    {"space form", "2026-12-06 21:07:36 relay mxrelayd: event=expired", 0, "2026-12-06",
-     "expired"},
+    {"space form", "2026-12-06 21:07:36 relay mxrelayd: event=expired", 0, "2026-12-06", "expired"},
     {"bsd one digit", "Dec  6 21:07:36 relay mxrelayd[1]: level=warn s=a event=auth_failed", 0,
      "2025-12-06", "auth_failed"},
     {"bsd two digits", "Jan 16 01:02:03 relay mxrelayd[1]: event=accepted", 0, "2025-01-16",
      "accepted"},
     {"journal short", "Dec 06 21:07:36 relay mxrelayd[1]: event=accepted", 0, "2025-12-06",
      "accepted"},
-    {"cat with priority", "<4>level=warn s=a event=auth_failed ip=192.0.2.1", 0, "",
-     "auth_failed"},
+    {"cat with priority", "<4>level=warn s=a event=auth_failed ip=192.0.2.1", 0, "", "auth_failed"},
     {"cat bare", "qid=q event=bounce bounce_qid=r", 0, "", "bounce"},
-    {"another program", "2026-12-06T21:07:36+0000 relay postfix/smtpd[9]: event=accepted", -1,
-     NULL, NULL},
+    {"another program", "2026-12-06T21:07:36+0000 relay postfix/smtpd[9]: event=accepted", -1, NULL,
+     NULL},
     {"another ident", "Dec  6 21:07:36 relay mxrelaydx[1]: event=accepted", -1, NULL, NULL},
     {"no event", "2026-12-06T21:07:36.123Z mxrelayd[42]: level=info listening", -1, NULL, NULL},
     {"event only quoted", "x=\"event=accepted\"", -1, NULL, NULL},
@@ -75,8 +73,8 @@ test_parse(void **state)
 			continue;
 		rlog_get(&l, "event", ev, sizeof(ev));
 		if (strcmp(l.day, c->day) != 0 || strcmp(ev, c->event) != 0) {
-			printf("FAIL %s: day '%s' event '%s', want '%s' '%s'\n", c->label, l.day, ev,
-			       c->day, c->event);
+			printf("FAIL %s: day '%s' event '%s', want '%s' '%s'\n", c->label, l.day,
+			       ev, c->day, c->event);
 			bad++;
 		}
 	}
@@ -165,7 +163,8 @@ test_delays(void **state)
 
 	for (size_t i = 0; i < sizeof(dcases) / sizeof(dcases[0]); i++) {
 		const struct dcase *c = &dcases[i];
-		assert_string_equal(dlvlog_delays(out, sizeof(out), c->a, c->b, c->c, c->d), c->want);
+		assert_string_equal(dlvlog_delays(out, sizeof(out), c->a, c->b, c->c, c->d),
+		                    c->want);
 	}
 	/* cut, never overrun */
 	dlvlog_delays(tiny, sizeof(tiny), 1393, 1393, 1393, 1393);
