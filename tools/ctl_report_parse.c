@@ -133,22 +133,34 @@ our_first_key(const struct cur *c)
 int
 rlog_parse(const char *line, size_t len, int year, struct rlog_line *out)
 {
-	struct cur c = {line, len};
+	struct cur c = {line, len}, peek;
 	const char *tok;
+	size_t k;
 
 	memset(out, 0, sizeof(*out));
 	if (len > RLOG_LINE_MAX)
 		c.n = RLOG_LINE_MAX;
-	if ((iso_stamp(&c, out->day) || bsd_stamp(&c, year, out->day)) && !host_and_tag(&c))
-		return -1; /* another program's line in a shared log */
+	if (iso_stamp(&c, out->day) || bsd_stamp(&c, year, out->day)) {
+		if (!host_and_tag(&c))
+			return -1; /* another program's line in a shared log */
+	} else {
+		/* no stamp: the daemon's stderr under journald may still start "<6>mxrelayd[42]: "
+		 */
+		if (c.n >= 3 && c.p[0] == '<' && isdigit((unsigned char)c.p[1]) && c.p[2] == '>')
+			skip(&c, 3);
+		peek = c;
+		k = token(&peek, &tok);
+		if (our_tag(tok, k))
+			c = peek;
+	}
 	/* journald's priority prefix, then the level the daemon writes first */
 	if (c.n >= 3 && c.p[0] == '<' && isdigit((unsigned char)c.p[1]) && c.p[2] == '>')
 		skip(&c, 3);
 	if (c.n >= 6 && memcmp(c.p, "level=", 6) == 0)
 		token(&c, &tok);
+	/* a bare line that is not the daemon's (journalctl -o cat of several units) */
 	if (!our_first_key(&c))
-		return -1; /* a bare line that is not the daemon's (journalctl -o cat of more units)
-		            */
+		return -1;
 	out->kv = c.p;
 	out->kvlen = c.n;
 	char ev[64];

@@ -40,6 +40,7 @@ static const struct pcase pcases[] = {
     {"journal short", "Dec 06 21:07:36 relay mxrelayd[1]: event=accepted", 0, "2025-12-06",
      "accepted"},
     {"cat with priority", "<4>level=warn s=a event=auth_failed ip=192.0.2.1", 0, "", "auth_failed"},
+    {"stderr under journald", "<6>mxrelayd[42]: level=info qid=q event=removed", 0, "", "removed"},
     {"cat bare", "qid=q event=bounce bounce_qid=r", 0, "", "bounce"},
     {"another program", "2026-12-06T21:07:36+0000 relay postfix/smtpd[9]: event=accepted", -1, NULL,
      NULL},
