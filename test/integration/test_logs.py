@@ -382,6 +382,29 @@ def test_report_exact_counts_in_every_log_form():
     assert doc["days"] == [] and doc["total"]["received"] == 0, doc
 
 
+def test_report_counts_an_expiry():
+    """A recipient that only ever gets 451 until max_queue_lifetime: expired and bounced once,
+    deferred as often as the log says it was tried, the DSN delivered, removed once."""
+    sinks = mxpeers.Sinks({"mx.sink": {}}).start()
+    d = mxpeers.relay(sinks, {"max_queue_lifetime": "2s"})
+    q = submit(d, [f"tempforever-x@sink.{ZONE}"])
+    (b,) = wait_event(d, "bounce", qid=q, timeout=20)
+    wait_gone(d, q)
+    wait_gone(d, b["bounce_qid"])
+    wait_event(d, "removed", qid=b["bounce_qid"])
+    tries = len(events(d, "delivery", qid=q, status="deferred"))
+    assert tries >= 1 and len(events(d, "expired", qid=q)) == 1, d.log()
+    doc = json.loads(report("--json", d.log_path).stdout)
+    t = doc["total"]
+    got = {k: t[k] for k in ("received", "delivered", "deferred", "bounced", "expired")}
+    assert got == {"received": 1, "delivered": 1, "deferred": tries, "bounced": 1,
+                   "expired": 1}, got
+    (bnc,) = doc["bounce_reasons"]
+    assert bnc["count"] == 1 and bnc["key"].startswith(
+        "5.4.7 554 5.4.7 message expired after 2 seconds; last: 451 4.2.0 : mailbox busy"), bnc
+    assert len(removed(d, q)) == 1 and removed(d, q)[0]["reason"] == "done"
+
+
 def test_report_usage_errors():
     p = report("--day", "2026-13-45", "/dev/null", check=2)
     assert "--day wants YYYY-MM-DD" in p.stderr, p.stderr
