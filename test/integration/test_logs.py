@@ -11,7 +11,8 @@ operator; stage= words on connect_failed; the fail2ban filter run by
 fail2ban-regex on a real daemon's log (failed AUTH over plaintext and
 STARTTLS, by smtplib and swaks, and no match on a successful AUTH); and
 `mxrelayctl report` on that same log with exact counts, in the stderr,
-journalctl and syslog forms."""
+journalctl and syslog forms, an expiry, usage errors, and its memory bound
+(150,000 distinct senders, peak RSS by GNU time)."""
 
 import json
 import os
