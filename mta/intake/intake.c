@@ -123,8 +123,8 @@ stored(struct writer_job *wj)
 	if (wj->status != 0) {
 		j->srv->rejected++; /* the stop line's count of refusals includes these 452s */
 		metrics_reject(RC_SYSTEM);
-		log_err("%s qid=%s event=spool_error %s disk_full=%d error=\"%s\"", e->log_id,
-		        e->qid, e->log_who, wj->disk_full, wj->err);
+		log_err("%s qid=%s event=spool_error %s disk_full=%s error=\"%s\"", e->log_id,
+		        e->qid, e->log_who, wj->disk_full ? "yes" : "no", wj->err);
 		count_changes(j, false);
 		report(j, wj->disk_full ? R_SPOOL_FULL : R_LOCAL_ERROR, NULL, NULL, NULL);
 		return;
