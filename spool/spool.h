@@ -334,6 +334,8 @@ struct spool_update {
 	int results_only;	/* 1: only the results (and the delete below); the message's
 				 * next_try, attempts and unfinished count stay as they are:
 				 * one destination's outcomes, recorded before the attempt ends */
+	int *removed;		/* out (NULL: not wanted): 1 when this update deleted the
+				 * message (no PENDING recipient left), else 0 */
 };
 
 /*

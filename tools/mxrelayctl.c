@@ -3,6 +3,7 @@
  * sub-command (tools/ctl.h); each sub-command parses its own options.
  */
 #include "tools/ctl.h"
+#include "tools/ctl_report.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,7 @@ static const struct command commands[] = {
     {"log-reopen", ctl_log_reopen},
     {"unblock", ctl_unblock},
     {"backup", ctl_backup},
+    {"report", ctl_report},
 };
 
 static void
@@ -47,6 +49,7 @@ usage(FILE *f)
 	ctl_reload_usage(f);
 	ctl_unblock_usage(f);
 	ctl_backup_usage(f);
+	ctl_report_usage(f);
 }
 
 int

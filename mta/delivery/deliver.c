@@ -28,6 +28,7 @@
 #include "mta/delivery/bounce.h"
 #include "mta/delivery/bowner.h"
 #include "mta/delivery/bdigest.h"
+#include "mta/delivery/dlvlog.h"
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/shared/config.h"
 #include "mta/shared/addr.h"
@@ -156,13 +157,31 @@ reply_provider(int code, const char *text, const char *relay)
 	return provider_group_of_host(host) == pr->group ? pr : NULL;
 }
 
+/*
+ * delays=a/b/c/d of an outcome now (README "Log lines"): a from arrival to
+ * this attempt's start (job_arrival);
+ * b to the group's first claim (a connection opened or handed to it); c to
+ * MAIL FROM; d to now. Stages not reached take no time: with no claim (a DNS
+ * failure, an expiry) all is b, with no MAIL FROM all after the claim is c.
+ */
+static char *
+delays_of(const struct djob *j, const struct dgroup *g, char *out, size_t outlen)
+{
+	int64_t now = util_now_ms(), slot = g && g->t_slot ? g->t_slot : now;
+	int64_t tx = g && g->t_tx ? g->t_tx : now;
+
+	return dlvlog_delays(out, outlen, (double)(j->pickup_wall_ms - j->arrival_ms) / 1000.0,
+	                     (double)(slot - j->pickup_ms) / 1000.0, (double)(tx - slot) / 1000.0,
+	                     (double)(now - tx) / 1000.0);
+}
+
 static void
-job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
-           const struct tls_outcome *o)
+job_record(struct djob *j, const struct dgroup *g, size_t i, int code, const char *text,
+           const char *relay, const struct tls_outcome *o)
 {
 	struct rres *r = &j->res[i];
 	const char *status;
-	char q[600], qa[300];
+	char q[600], qa[300], dl[64];
 	/* a large provider's known reply: its reason code (README: provider-aware delivery) */
 	const struct provider_reply *pr = reply_provider(code, text, relay);
 
@@ -186,11 +205,13 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 	}
 	if (pr != NULL)
 		metrics_inc((enum metric_counter)(M_PROV_MS_IP_THROTTLED + pr->reason));
-	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f dsn=%s "
-	         "status=%s tls=%s tls_policy=%s tls_verified=%s reason_code=%s reply=\"%s\"",
+	/* delays= after the keys that were there before it: existing greps keep matching */
+	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f delays=%s "
+	         "dsn=%s status=%s tls=%s tls_policy=%s tls_verified=%s reason_code=%s reply=\"%s\"",
 	         j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
-	         (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0,
-	         r->dsn, status, o && o->tls ? o->version : "none",
+	         (double)(util_wall_ms() - j->arrival_ms) / 1000.0,
+	         (util_now_ms() - j->start_ms) / 1000.0, delays_of(j, g, dl, sizeof(dl)), r->dsn,
+	         status, o && o->tls ? o->version : "none",
 	         o ? tls_kind_name(o->kind) : "none", o && o->verified ? "yes" : "no",
 	         pr ? pr->code : "none", log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
 }
@@ -333,6 +354,8 @@ job_applied(struct djob *j, struct japply *a)
 	struct deliver *dl = j->dl;
 
 	qstats_applied(j, a);
+	if (a->removed) /* gone from the spool with this apply: exactly once (spool_apply) */
+		dlvlog_removed(j->w->qid, "done");
 	/* counted once the outcome is durable, so a crash never counts an attempt twice */
 	for (size_t i = 0; i < a->n; i++) {
 		int st = a->sres[i].state;
@@ -382,7 +405,7 @@ job_expire(struct djob *j, size_t i, time_t now, int attempts)
 	             : life >= 3600 ? " hours"
 	                            : " seconds",
 	             r->reply ? r->reply : "not tried");
-	job_record(j, i, (int)reply_code(R_DLV_EXPIRED), text, r->relay, NULL);
+	job_record(j, NULL, i, (int)reply_code(R_DLV_EXPIRED), text, r->relay, NULL);
 	snprintf(r->dsn, sizeof(r->dsn), "4.4.7");
 }
 
@@ -480,7 +503,7 @@ static void
 group_outcome(struct dgroup *g, size_t k, int code, const char *text, const char *relay,
               const struct tls_outcome *o)
 {
-	job_record(g->job, g->idx[k], code, text, relay, o);
+	job_record(g->job, g, g->idx[k], code, text, relay, o);
 }
 
 /* dest_cbs.drop: free g alone, its job untouched (at exit). */
@@ -512,6 +535,8 @@ group_done(struct dgroup *g)
 static int
 group_claim(struct dgroup *g, struct dest *d)
 {
+	if (g->t_slot == 0) /* delays=: the end of b */
+		g->t_slot = util_now_ms();
 	return job_claim(g->job, d);
 }
 
@@ -559,14 +584,32 @@ job_dispatch(struct djob *j)
 	j->groups_left = ngroups;
 	for (k = 0; k < ngroups; k++) {
 		struct dgroup *g = groups[k];
-		struct smtpc_msg m = {j->w->sender,   g->rcpts,     g->n,        j->w->body,
-		                      j->w->body_len, j->need_8bit, j->need_utf8};
+		/* t_sent: MAIL FROM stamps g->t_tx, the end of c in delays= */
+		struct smtpc_msg m = {j->w->sender,   g->rcpts,     g->n,         j->w->body,
+		                      j->w->body_len, j->need_8bit, j->need_utf8, &g->t_tx};
 		g->m = m;
 		g->tls_report = (j->w->flags & SPOOL_F_TLSRPT) != 0;
 		dest_enqueue(j->dl->dests, gdom[k], g);
 	}
 	free(groups);
 	free(gdom);
+}
+
+/*
+ * The message's arrival in milliseconds for delay= and delays=: intake's
+ * note (sched_arrived) when it is there and agrees with the stored second (a
+ * row id used again by a DSN must not take an old message's), else the
+ * stored second.
+ */
+static void
+job_arrival(struct djob *j)
+{
+	int64_t ms = sched_arrival(j->dl->srv->sched, j->id);
+
+	if (ms / 1000 == (int64_t)j->w->received)
+		j->arrival_ms = ms;
+	else
+		j->arrival_ms = (int64_t)j->w->received * 1000;
 }
 
 static void
@@ -596,6 +639,7 @@ job_loaded(void *arg)
 	j->need_utf8 = (j->w->flags & SPOOL_F_SMTPUTF8) != 0;
 	j->need_8bit = (j->w->flags & SPOOL_F_8BITMIME) || has_8bit(j->w->body, j->w->body_len);
 	j->start_ms = util_now_ms();
+	job_arrival(j);
 	job_dispatch(j);
 }
 
@@ -618,6 +662,8 @@ deliver_start(int64_t id, void *arg)
 
 	j->dl = dl;
 	j->id = id;
+	j->pickup_ms = util_now_ms(); /* delays=: the end of a */
+	j->pickup_wall_ms = util_wall_ms();
 	j->next = dl->jobs;
 	if (dl->jobs)
 		dl->jobs->prev = j;

@@ -72,6 +72,8 @@ struct djob {
 	size_t groups_left;
 	bool need_8bit, need_utf8;
 	int64_t start_ms;
+	/* delays= (deliver.c): when sched started this attempt, monotonic and wall clock */
+	int64_t pickup_ms, pickup_wall_ms, arrival_ms;
 	struct writer_job wj; /* the claim's (claim.c); applies have their own (struct japply) */
 	struct japply *applies; /* handed to the writer, not yet durable (record.c) */
 	bool finished;          /* the last apply is durable: the job ends with the others */
@@ -106,6 +108,7 @@ struct japply {
 	struct spool_result *sres; /* owned; sres[i].reply borrows job->res[].reply */
 	size_t n;
 	bool last;
+	int removed; /* spool_update.removed: this apply deleted the message */
 	unsigned retry_ms;   /* the wait after the next failure (1 s doubling to 30 s) */
 	struct event *timer; /* armed while waiting to be handed to the writer again */
 	struct japply *next; /* djob.applies */
