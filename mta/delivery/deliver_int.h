@@ -141,4 +141,7 @@ void job_claim_write(struct djob *j, int op, int max_unfinished, void (*done)(st
 /* A job ended (suspect: it was the suspect under way): the next suspect's turn. */
 void suspect_end(struct deliver *dl, bool suspect);
 
+/* deliver_bounce.c: j's DSN (j->bounce, j->bcopy, j->digest) for its failed recipients; 0 / -1 */
+int job_make_bounce(struct djob *j);
+
 #endif
