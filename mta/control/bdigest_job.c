@@ -26,8 +26,10 @@
 #include "mta/control/jsonw.h"
 #include "mta/delivery/bdigest.h"
 #include "mta/intake/content.h"
+#include "mta/intake/dkimsign.h"
 #include "mta/intake/intake.h"
 #include "mta/server.h"
+#include "mta/shared/addr.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
@@ -54,7 +56,7 @@ static void next_owner(struct drun *r);
 
 /* Append the header and the list for owner to b (CRLF lines, none over 998 octets). */
 static void
-digest_text(struct evbuffer *b, const char *host, const char *owner,
+digest_text(struct evbuffer *b, const char *host, const char *from_dom, const char *owner,
             const struct bdigest_entry *v, size_t n, size_t dropped)
 {
 	char date[64], rnd[17] = "0", stamp[32];
@@ -68,8 +70,8 @@ digest_text(struct evbuffer *b, const char *host, const char *owner,
 	                    "Subject: Undelivered mail digest: %zu recipient%s\r\nDate: %s\r\n"
 	                    "Message-ID: <digest.%s@%s>\r\nAuto-Submitted: auto-generated\r\n"
 	                    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
-	                    host, owner, n + dropped, n + dropped == 1 ? "" : "s", date, rnd,
-	                    host);
+	                    from_dom, owner, n + dropped, n + dropped == 1 ? "" : "s", date, rnd,
+	                    from_dom);
 	evbuffer_add_printf(b,
 	                    "This is the mail delivery system at %s.\r\n\r\n"
 	                    "The recipients below failed since the last digest, for mail whose\r\n"
@@ -96,9 +98,7 @@ feed(struct content *ct, const char *msg, size_t len)
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		if (*p == '.')
-			content_line(ct, ".", 1);
-		content_line(ct, p, n);
+		content_line_unstuffed(ct, p, n);
 		p += n;
 	}
 }
@@ -159,7 +159,8 @@ submit_one(struct drun *r, const char *owner)
 			evbuffer_free(b);
 		return -1;
 	}
-	digest_text(b, srv->cfg->hostname, r->owner, v, n, dropped);
+	digest_text(b, srv->cfg->hostname, bdigest_from_domain(srv->cfg, srv->dkim, r->owner),
+	            r->owner, v, n, dropped);
 	free(v);
 	util_make_qid(r->qid);
 	util_rfc5322_date(date, sizeof date, time(NULL));
@@ -278,4 +279,42 @@ bdigest_verb(struct bdigest_job *job, struct ctl_conn *c, char *arg)
 	}
 	if (run_start(job, c) != 0)
 		ctl_error(c, NULL, "a digest run is in progress; try again later");
+}
+
+const char *
+bdigest_from_domain(const struct config *c, const struct dkimsign *dk, const char *owner)
+{
+	const char *dom = addr_domain(owner);
+
+	if (dkimsign_has(dk, c->hostname) || dom == NULL || !dkimsign_has(dk, dom))
+		return c->hostname;
+	return dom;
+}
+
+int
+bdigest_warn_unsigned(const struct config *c, const struct dkimsign *dk, FILE *fp)
+{
+	int rc = 0;
+
+	if (!c->dkim_refuse_unsigned)
+		return 0;
+	for (const struct bounce_owner_conf *o = c->bounce_owners; o; o = o->next) {
+		const char *dom = bdigest_from_domain(c, dk, o->address);
+		if (!o->digest || dkimsign_has(dk, dom))
+			continue;
+		rc = -1;
+		if (fp)
+			fprintf(fp,
+			        "mxrelayd: %s:%d: bounce_owner: dkim_unsigned = refuse and no "
+			        "dkim_key for %s or %s: the digests to %s are refused (and kept) "
+			        "until one exists\n",
+			        c->path ? c->path : "(default)", o->line, c->hostname,
+			        addr_domain(o->address) ? addr_domain(o->address) : "?", o->address);
+		else
+			log_warn("event=bounce_digest_unsigned to=\"<%s>\" line=%d note=\"dkim_unsigned "
+			         "= refuse and no dkim_key for %s or the owner's domain: its digests "
+			         "are refused until one exists\"",
+			         o->address, o->line, c->hostname);
+	}
+	return rc;
 }
