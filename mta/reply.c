@@ -142,6 +142,14 @@ static const struct reply_def table[R__COUNT] = {
     [R_AUTH_NO_TLS_SUNSET] = {538, "5.7.11", RC_NONE,
                               "AUTH without TLS ended on %s on listener %s; use STARTTLS "
                               "(TLS 1.2 or newer) before AUTH"},
+    /* a tls = none listener offers no STARTTLS: name the listener that has TLS */
+    [R_AUTH_NO_TLS_SUNSET_MOVE] = {538, "5.7.11", RC_NONE,
+                                   "AUTH without TLS ended on %s on listener %s; connect to "
+                                   "listener %s at %s and use %s (TLS 1.2 or newer)"},
+    [R_AUTH_NO_TLS_SUNSET_NONE] = {538, "5.7.11", RC_NONE,
+                                   "AUTH without TLS ended on %s on listener %s, which offers "
+                                   "no TLS; ask the relay's administrator for a listener with "
+                                   "TLS 1.2 or newer"},
     /* X.7.13 "user account disabled": the right password for an account that
      * stays refused until the administrator acts (RFC 5248 registry) */
     [R_AUTH_SUNSET] = {535, "5.7.13", RC_NONE,

@@ -32,7 +32,7 @@ bool
 smtpd_auth_offered(const struct session *s)
 {
 	return s->srv->creds != NULL && s->auth_user == NULL &&
-	       (s->tls || s->lis->conf->auth_without_tls);
+	       (s->tls || (s->lis->conf->auth_without_tls && !smtpd_sunset_auth_passed(s)));
 }
 
 const struct cred *
@@ -276,7 +276,7 @@ smtpd_cmd_auth(struct session *s, char *arg)
 		return;
 	}
 	if (!smtpd_sunset_auth_cmd(s, day, sizeof day)) {
-		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET, day, s->lis->conf->name);
+		smtpd_sunset_auth_refuse(s, day);
 		return;
 	}
 	if (s->in_tx) {
