@@ -36,7 +36,6 @@
 #include "mta/server.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
-#include "mta/shared/provider.h"
 #include "mta/shared/util.h"
 
 static void dest_pump(struct dest *d);
@@ -371,7 +370,6 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	struct dconn *k = arg;
 	struct dest *d = k->d;
 	const struct tls_outcome *o = smtpc_tls_outcome(c);
-	char said[700];
 	int code;
 
 	if (stage == SMTPC_LOST) {
@@ -382,10 +380,7 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	}
 	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
 	         smtpc_peer(c), (int)stage, why->text);
-	if (why->code > 0)
-		dest_provider_reply(k, why->code, why->text); /* e.g. a 421 [TSS04] greeting */
-	/* a remote reply names its host: only that host's provider may classify it */
-	provider_said(said, sizeof(said), smtpc_peer(c), why->text);
+	dest_provider_fail(k, why, smtpc_peer(c)); /* e.g. a 421 [TSS04] greeting */
 	/* a required level is never retried in plaintext (RFC 7672 2.2, RFC 8461 5) */
 	code =
 	    tlspol_fail_reply(&k->req, stage, smtpc_peer(c), o->detail[0] ? o->detail : why->text,
@@ -402,7 +397,7 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	if (stage == SMTPC_TLS && !k->no_tls && !code) {
 		k->no_tls = true; /* opportunistic TLS: the same host in plaintext */
 	} else if (++k->ti >= k->nt) {
-		walk_failed(k, why->code > 0 ? said : why->text);
+		walk_failed(k, why->code > 0 ? k->said : why->text);
 		return;
 	} else {
 		k->no_tls = false;

@@ -121,26 +121,6 @@ smtpd_sunset_auth_passed(const struct session *s)
 	return !s->tls && until != 0 && time(NULL) >= until;
 }
 
-void
-smtpd_sunset_auth_refuse(struct session *s, const char *day)
-{
-	const struct listener_conf *l = s->lis->conf, *o;
-
-	if (l->tls != LTLS_NONE) { /* STARTTLS is right here */
-		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET, day, l->name);
-		return;
-	}
-	for (o = s->srv->cfg->listeners; o; o = o->next)
-		if (o->tls != LTLS_NONE)
-			break;
-	if (o == NULL)
-		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET_NONE, day, l->name);
-	else
-		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET_MOVE, day, l->name, o->name,
-		               o->address_text,
-		               o->tls == LTLS_IMPLICIT ? "TLS from the start (RFC 8314)" : "STARTTLS");
-}
-
 bool
 smtpd_sunset_cred(struct session *s, const char *user, char *day, size_t daylen)
 {
