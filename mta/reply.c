@@ -30,8 +30,9 @@ static const struct reply_def table[R__COUNT] = {
                     "Message contains a \".\" line next to a bare LF, which could end DATA "
                     "for another server (SMTP smuggling); end DATA with CRLF.CRLF only"},
     [R_LF_DOT_END] = {550, "5.6.0", RC_CONTENT,
-                      "DATA must end with CRLF.CRLF; your client ended it with LF.LF "
-                      "(RFC 5321 4.1.1.4): make it send CRLF line ends"},
+                      "DATA must end with CRLF.CRLF; your client ended it with LF.LF or "
+                      "another '.' line next to a bare LF (RFC 5321 4.1.1.4): make it send "
+                      "CRLF line ends"},
     [R_MSG_TOO_BIG] = {552, "5.3.4", RC_SIZE, "Message size exceeds fixed limit"},
     [R_HEADER_TOO_BIG] = {552, "5.3.4", RC_SIZE, "Message header size exceeds limit"},
     [R_LINE_TOO_LONG] = {550, "5.6.0", RC_CONTENT,
