@@ -236,7 +236,7 @@ check_only(const char *path)
 		        "domain: mailed TLS reports are skipped until one exists (RFC 8460 3 wants "
 		        "them DKIM-signed); https: reports are still posted\n",
 		        from);
-	(void)bdigest_warn_unsigned(c, dk, stderr);
+	bdigest_warn_unsigned(c, dk, stderr);
 	dkimsign_unref(dk);
 	local_sender_warn(c, stderr);
 	for (struct listener_conf *l = c->listeners; l; l = l->next) {
@@ -418,7 +418,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	dkimsign_unref(srv->dkim); /* jobs signing now hold their own reference */
 	srv->dkim = dk;
 	tlsrpt_warn_unsigned(nc, dk);
-	(void)bdigest_warn_unsigned(nc, dk, NULL);
+	bdigest_warn_unsigned(nc, dk, NULL);
 	log_info("event=reloaded config=%s credentials=%s", nc->path ? nc->path : "(default)",
 	         nc->credentials ? nc->credentials : "none");
 }
@@ -451,7 +451,7 @@ start(struct server *srv, char *err, size_t errlen)
 	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0) /* keys are root-only */
 		return -1;
 	tlsrpt_warn_unsigned(c, srv->dkim);
-	(void)bdigest_warn_unsigned(c, srv->dkim, NULL);
+	bdigest_warn_unsigned(c, srv->dkim, NULL);
 	local_sender_warn(c, NULL);
 	srv->client_tls = smtpc_tls_ctx_new(c, err, errlen); /* so may tls_client_key be */
 	if (srv->client_tls == NULL)

@@ -291,23 +291,20 @@ bdigest_from_domain(const struct config *c, const struct dkimsign *dk, const cha
 	return dom;
 }
 
-int
+void
 bdigest_warn_unsigned(const struct config *c, const struct dkimsign *dk, FILE *fp)
 {
-	int rc = 0;
-
 	if (!c->dkim_refuse_unsigned)
-		return 0;
+		return;
 	for (const struct bounce_owner_conf *o = c->bounce_owners; o; o = o->next) {
 		const char *dom = bdigest_from_domain(c, dk, o->address);
 		if (!o->digest || dkimsign_has(dk, dom))
 			continue;
-		rc = -1;
 		if (fp)
 			fprintf(fp,
 			        "mxrelayd: %s:%d: bounce_owner: dkim_unsigned = refuse and no "
-			        "dkim_key for %s or %s: the digests to %s are refused (and kept) "
-			        "until one exists\n",
+			        "dkim_key for %s or %s: the digests to %s are refused until one "
+			        "exists\n",
 			        c->path ? c->path : "(default)", o->line, c->hostname,
 			        addr_domain(o->address) ? addr_domain(o->address) : "?", o->address);
 		else
@@ -316,5 +313,4 @@ bdigest_warn_unsigned(const struct config *c, const struct dkimsign *dk, FILE *f
 			         "are refused until one exists\"",
 			         o->address, o->line, c->hostname);
 	}
-	return rc;
 }

@@ -51,10 +51,10 @@ const char *bdigest_from_domain(const struct config *c, const struct dkimsign *d
 
 /*
  * With dkim_unsigned = refuse, the digests that can never be signed are
- * refused by intake (and kept): said once per such owner, on fp (-n) or
- * in the log (start-up, reload). 0, or -1 when one was said.
+ * refused by intake: said once per such owner, on fp (-n) or in the log
+ * (start-up, reload).
  */
-int bdigest_warn_unsigned(const struct config *c, const struct dkimsign *dk, FILE *fp);
+void bdigest_warn_unsigned(const struct config *c, const struct dkimsign *dk, FILE *fp);
 
 /*
  * Close every connection and unlink the socket files. Call after
