@@ -55,6 +55,9 @@ static const struct reply_def table[R__COUNT] = {
                                    "Header Resent-From address not allowed for this user"},
     [R_RESENT_SENDER_NOT_ALLOWED] = {550, "5.7.1", RC_POLICY,
                                      "Header Resent-Sender address not allowed for this user"},
+    [R_FROM_DISPLAY_ADDRESS] = {550, "5.7.1", RC_POLICY,
+                                "Header From display name shows another domain's address %s:"
+                                " readers would take it for the author (display_name_address)"},
     [R_SENDER_NO_DKIM_KEY] = {550, "5.7.1", RC_POLICY,
                               "<%s>: no DKIM key for this sender domain; mail from it is not "
                               "relayed unsigned"},

@@ -46,6 +46,7 @@ enum reply_id {
 	R_RESENT_FROM_NOT_ALLOWED,
 	R_RESENT_SENDER_NOT_ALLOWED,
 	R_SENDER_NO_DKIM_KEY, /* 550 5.7.1 <SENDER>: dkim_unsigned = refuse, at MAIL / FROM */
+	R_FROM_DISPLAY_ADDRESS, /* 550 5.7.1 From shows ADDR of another domain (display_name_address) */
 
 	/* local submission's envelope (control/submit.c) */
 	R_SUBMIT_SHUTTING_DOWN,  /* 421 4.3.2 */

@@ -308,6 +308,8 @@ apply_one(struct spool *sp, const struct spool_update *u, char *err, size_t errl
 		rc = apply_rcpt(sp, u->msg_id, &u->results[i], tag, err, errlen);
 	if (rc == SQLITE_OK && u->bounce != NULL)
 		rc = spool_insert_one(sp, u->bounce, err, errlen);
+	if (rc == SQLITE_OK && u->ndigest > 0) /* with the failures that caused them */
+		rc = spool_bdigest_add(sp, u->digest, u->ndigest, err, errlen);
 	if (rc == SQLITE_OK)
 		rc = step_msg(sp, ST_DEL_IF_DONE, u->msg_id, tag, err, errlen);
 	return rc;

@@ -9,6 +9,7 @@
 
 #include "mta/control/conn.h"
 #include "mta/control/control.h"
+#include "mta/intake/intake.h"
 
 #define CTL_LINE_MAX 1024 /* request and envelope lines, incl. LF */
 
@@ -29,6 +30,16 @@ void submit_start(struct ctl_conn *c, char *arg);
 /* Consume input of a SUBMIT in progress (it may reply and finish). */
 void submit_feed(struct ctl_conn *c, struct evbuffer *in);
 void submit_free(struct submit *sub);
+
+/* daily.c: fn(arg) once a day, at seconds after 00:00 UTC plus 0 .. jitter - 1 more
+ * (0: none), never while draining; daily_free stops it. Loop thread. */
+struct daily;
+struct daily *daily_new(struct server *srv, int at, int jitter, void (*fn)(void *arg), void *arg);
+void daily_free(struct daily *d);
+/* A job's message (CRLF lines, len octets; copied) into intake with env (its qid, sender,
+ * recipients) under "Received: ... with local id QID (WHAT)"; done as intake_submit's. */
+void daily_submit(struct server *srv, const struct intake_env *env, const char *what,
+                  const char *msg, size_t len, intake_done_fn done, void *arg);
 
 /* tlsrpt.c: the daily TLS-RPT job (timer made here, freed by ctl_free) and the
  * verb TLS-SEND-REPORTS [YYYY-MM-DD] (its reply comes when the run ends) */

@@ -79,6 +79,7 @@ job_free(struct djob *j)
 	free(j->res);
 	free(j->claim_waiters);
 	free(j->bounce_body);
+	free(j->digest);
 	spool_work_free(j->w);
 	free(j);
 }
@@ -228,14 +229,20 @@ bounce_logged(struct djob *j, const struct bounce_owner_conf *bo, size_t n)
 	         bo->line);
 }
 
-/* bounce_owner ... digest: the failures wait for the owner's daily digest (bdigest.h). */
+/*
+ * bounce_owner ... digest: the failures wait for the owner's daily digest,
+ * stored by the job's last apply with the failures themselves (bdigest.h).
+ */
 static void
 digest_note(struct djob *j, const struct bounce_owner_conf *bo, const struct bounce_rcpt *br,
             size_t n)
 {
+	free(j->digest);
+	j->digest = xcalloc(n, sizeof(*j->digest));
+	j->ndigest = n;
 	for (size_t i = 0; i < n; i++)
-		bdigest_add(bo->address, j->w->qid, j->w->sender, br[i].address,
-		            br[i].status ? br[i].status : "5.0.0", br[i].diagnostic);
+		bdigest_fill(&j->digest[i], bo->address, j->w->qid, j->w->sender, br[i].address,
+		             br[i].status ? br[i].status : "5.0.0", br[i].diagnostic, time(NULL));
 }
 
 /* One DSN for every failed recipient (RFC 3464). 0 / -1 (then no bounce). */
@@ -263,7 +270,8 @@ make_bounce(struct djob *j)
 		n++;
 	}
 	/* bounce_owner (issue 15): a device sender without a mailbox has an owner */
-	const struct bounce_owner_conf *bo = bowner_find(c, j->w->auth_user, j->w->client_ip);
+	const struct bounce_owner_conf *bo =
+	    bowner_find(c, j->w->auth_user, j->w->listener, j->w->client_ip);
 	const char *to = bo != NULL ? bo->address : j->w->sender;
 	struct bounce_info bi = {c->hostname, j->w->qid, j->w->sender, j->w->received, 0,
 	                         br,          n,         j->w->body,   j->w->body_len, NULL};
@@ -407,6 +415,8 @@ job_finish(struct djob *j)
 	a->wj.upd.next_try = next;
 	a->wj.upd.attempts = attempts;
 	a->wj.upd.bounce = j->has_bounce ? &j->bounce : NULL;
+	a->wj.upd.digest = j->digest;
+	a->wj.upd.ndigest = j->ndigest;
 	job_apply(j, a);
 }
 

@@ -80,6 +80,8 @@ struct djob {
 	char *bounce_body;
 	const char *bounce_rcpt;
 	bool has_bounce;
+	struct spool_bdigest *digest; /* bounce_owner ... digest entries, stored with the apply */
+	size_t ndigest;
 	enum job_claim_state claim;
 	bool claimed;            /* counted in messages.unfinished (spool_claim): give it back */
 	bool finish_after_claim; /* every group ended while the claim was written */
