@@ -120,6 +120,8 @@ enum reply_id {
 	R_AUTH_UNAVAILABLE,    /* 502 5.5.1 */
 	R_AUTH_NEED_TLS,       /* 538 5.7.11 */
 	R_AUTH_NO_TLS_SUNSET,  /* 538 5.7.11 auth_without_tls_until passed */
+	R_AUTH_NO_TLS_SUNSET_MOVE, /* 538 5.7.11 the same on a tls = none listener: another has TLS */
+	R_AUTH_NO_TLS_SUNSET_NONE, /* 538 5.7.11 the same, and no listener has TLS */
 	R_AUTH_SUNSET,         /* 535 5.7.13 the credential's sunset passed */
 	R_AUTH_IN_TX,          /* 503 5.5.1 */
 	R_AUTH_MECH,           /* 504 5.5.4 */
@@ -143,6 +145,7 @@ enum reply_id {
 	R_DLV_ALL_MX_FAILED, /* 451 4.4.1 */
 	R_DLV_NO_CONNECTION, /* 451 4.4.0 (socket or bind failed for every target) */
 	R_DLV_NXDOMAIN,      /* 550 5.1.2 REASON */
+	R_DLV_MX_NXDOMAIN,   /* 550 5.4.4 Host or domain name not found: REASON (no MX host exists) */
 	R_DLV_NULL_MX,       /* 556 5.1.10 (RFC 7505) */
 	R_DLV_DNS_FAILED,    /* 451 4.4.3 REASON */
 	R_DLV_DNS_START,     /* 451 4.4.3 cannot start a DNS query */
@@ -161,6 +164,7 @@ enum reply_id {
 	/* control: local submission envelope, queue commands (mta/control/) */
 	R_CONTROL_FIRST_,
 	R_ADMIN_BOUNCE, /* 554 5.0.0 bounced by the administrator (mxrelayctl bounce) */
+	R_ADMIN_DELETE, /* 554 5.0.0 deleted by the administrator (queue delete --to/--domain) */
 
 	R__COUNT
 };

@@ -329,9 +329,13 @@ struct spool_update {
 	struct spool_msg_in *bounce;	/* NULL, or a DSN to insert in the SAME transaction */
 	const struct spool_bdigest *digest;	/* bounce_owner ... digest entries (schema 9) */
 	size_t ndigest;		/* inserted in the SAME transaction (spool_bdigest.c) */
+	struct spool_msg_in *bounce_copy; /* NULL, or the postmaster's copy of that DSN (issue 16:
+				 * postmaster_bounce_copy), inserted with it, id set alike */
 	int results_only;	/* 1: only the results (and the delete below); the message's
 				 * next_try, attempts and unfinished count stay as they are:
 				 * one destination's outcomes, recorded before the attempt ends */
+	int *removed;		/* out (NULL: not wanted): 1 when this update deleted the
+				 * message (no PENDING recipient left), else 0 */
 };
 
 /*
@@ -478,6 +482,24 @@ void spool_audit_rows_free(struct spool_audit_row *rows, size_t n);
 int spool_oldest_received(struct spool *sp, time_t *oldest, char *err, size_t errlen);
 
 
+/* What spool_backup copied (counted in the copy). */
+struct spool_backup_info {
+	int64_t messages, pending; /* messages; recipients still to deliver */
+	int64_t pages, bytes;
+	char integrity[256]; /* "ok", or the first problem integrity_check found */
+};
+
+/*
+ * An online backup of DIR/spool.db (spool_backup.c, mxrelayctl backup) into
+ * dest, an EMPTY file the caller has made (mode 0600: it holds mail): every
+ * page in one read transaction of the live database (WAL: the daemon's
+ * writers go on; the copy is consistent as of the transaction's start),
+ * then made a single file (journal_mode=DELETE) and checked. 0, or -1 with
+ * err (a copy that fails integrity_check or foreign_key_check is -1).
+ */
+int spool_backup(const char *dir, const char *dest, struct spool_backup_info *info, char *err,
+		 size_t errlen);
+
 /*
  * Queue administration (spool_admin.c), for mxrelayctl's queue commands
  * through the daemon. messages.state: SPOOL_MSG_QUEUED, or SPOOL_MSG_HELD
@@ -579,6 +601,58 @@ int spool_queue_stats_load(struct spool *sp, spool_stats_row_fn fn, void *arg, c
 int spool_queue_set_state(struct spool *sp, const char *qid, int state, time_t next_try,
 			  int64_t *id, char *err, size_t errlen);
 int spool_queue_delete(struct spool *sp, const char *qid, int64_t *id, char *err, size_t errlen);
+
+/*
+ * Bulk queue commands (spool_qsel.c, issue 16). A selection is either
+ * explicit queue ids (lower case; any state), or every message (ALL) that
+ * matches all of the given filters: from (the envelope sender, ASCII
+ * case-insensitive, "" the null sender), to (a PENDING recipient's address,
+ * same), domain (a PENDING recipient's domain, lower case) and state
+ * (SPOOL_MSG_QUEUED, SPOOL_MSG_HELD, or -1 for both).
+ */
+struct spool_qsel {
+	const char *const *qids;
+	size_t nqids;
+	const char *from, *to, *domain; /* NULL: no such filter */
+	int state;
+};
+
+struct spool_qhit {
+	int64_t id;
+	uint64_t qid; /* the 16 hex digits as a number: "%016llx" prints it again */
+	int64_t size; /* bytes: the daemon bounds a batch by them */
+	int state;    /* SPOOL_MSG_* */
+};
+
+/*
+ * The matching messages in id order, one snapshot: *out is malloc'd (*n
+ * entries; the caller frees it). An explicit id that is not in the spool is
+ * simply not in *out.
+ */
+int spool_queue_select(struct spool *sp, const struct spool_qsel *sel, struct spool_qhit **out,
+		       size_t *n, char *err, size_t errlen);
+
+/* The domain of a recipient address as recipients.domain has it (after the last '@'). */
+void spool_qsel_domain(const char *addr, char *out, size_t outlen);
+
+/*
+ * Hold, release (due at next_try, unfinished count cleared) or delete the
+ * messages ids[0..n) in ONE write transaction (the writer's handle):
+ * done[i] = 1 for each message that still existed. All or nothing.
+ */
+enum spool_qb_op { SPOOL_QB_HOLD, SPOOL_QB_RELEASE, SPOOL_QB_DELETE };
+int spool_queue_batch(struct spool *sp, enum spool_qb_op op, const int64_t *ids, size_t n,
+		      time_t next_try, unsigned char *done, char *err, size_t errlen);
+
+/*
+ * `mxrelayctl queue cat` (spool_admin.c): message QID with every recipient
+ * (*msg, free with spool_qmsgs_free(*msg, 1)) and its stored bytes (*body,
+ * NUL-terminated, *len without the NUL; the caller frees), read from
+ * DIR/spool.db opened read-only in one snapshot: works while mxrelayd runs
+ * and never changes the file. "no such message QID" when it is not there.
+ */
+int spool_queue_cat(const char *dir, const char *qid, struct spool_qmsg **msg, char **body,
+		    size_t *len, char *err, size_t errlen);
 
 /*
  * Outbound TLS counters (schema 6, issue 13). The daemon adds to them

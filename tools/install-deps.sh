@@ -70,7 +70,11 @@ python3-yaml
 libmail-spf-perl
 libmail-dkim-perl
 logrotate
+prometheus
+fail2ban
+time
 "
+# prometheus: promtool check metrics on /metrics (queue engineer, test_queue_bulk)
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # logrotate: test_logfile runs etc/logrotate.d/mxrelay for real (systemd engineer, issue 16)
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
@@ -81,6 +85,8 @@ logrotate
 # python3-cryptography: the TLS tests' CA and certificates (test/integration/tlspeers.py)
 # python3-spf (pyspf; its resolver python3-dnspython), python3-yaml, libmail-spf-perl
 # (Mail::SPF, second opinion): the RFC 7208 suite test (test/integration/spfsuite.py)
+# fail2ban: fail2ban-regex checks etc/fail2ban/filter.d/mxrelay.conf on a real log (test_logs)
+# time: GNU time, the peak memory of mxrelayctl report (test_logs)
 
 # debhelper, lintian: test_deb builds the .deb (dpkg-buildpackage) and lints it;
 # debootstrap, systemd-container: the Debian 12 root below, which it installs

@@ -25,6 +25,19 @@ void ctlq_release(struct ctl_conn *c, char *arg);
 void ctlq_delete(struct ctl_conn *c, char *arg);
 void ctlq_bounce(struct ctl_conn *c, char *arg);
 
+/*
+ * qbulk.c (issue 16): HOLD, RELEASE, DELETE, BOUNCE and FLUSH of ALL, of
+ * several queue ids, or by from=ADDR to=ADDR domain=DOMAIN, in batches; one
+ * reply with the counts. queue.c hands it every request that is not a lone
+ * queue id (or, for FLUSH, nothing, "all" or a lone domain).
+ */
+enum ctlq_verb { CTLQ_HOLD, CTLQ_RELEASE, CTLQ_DELETE, CTLQ_BOUNCE, CTLQ_FLUSH };
+void qbulk_start(struct ctl_conn *c, enum ctlq_verb verb, const char *arg);
+/* ops.c: MAILQ [N] (mailq, mxrelay-sendmail -bp), BLOCKS and UNBLOCK ALL|NET (mxrelayctl unblock) */
+void ops_mailq(struct ctl_conn *c, char *arg);
+void ops_blocks(struct ctl_conn *c, char *arg);
+void ops_unblock(struct ctl_conn *c, char *arg);
+
 /* submit.c: "SUBMIT" read; the envelope and body follow on the same connection */
 void submit_start(struct ctl_conn *c, char *arg);
 /* Consume input of a SUBMIT in progress (it may reply and finish). */

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "dns/dns.h"
+#include "mta/delivery/bounce.h"
 #include "mta/delivery/deliver.h"
 #include "mta/delivery/dest.h"
 #include "mta/writer.h"
@@ -60,6 +61,7 @@ struct rres {
 	char dsn[16]; /* "2.0.0", "4.4.1", "5.1.1" */
 	char *reply;
 	char *relay; /* "mx[ip]:port", NULL when no connection */
+	char *stored; /* reply as last_reply: "host RELAY said: REPLY", NULL without relay */
 };
 
 /* One message being delivered. */
@@ -71,6 +73,8 @@ struct djob {
 	size_t groups_left;
 	bool need_8bit, need_utf8;
 	int64_t start_ms;
+	/* delays= (deliver.c): when sched started this attempt, monotonic and wall clock */
+	int64_t pickup_ms, pickup_wall_ms, arrival_ms;
 	struct writer_job wj; /* the claim's (claim.c); applies have their own (struct japply) */
 	struct japply *applies; /* handed to the writer, not yet durable (record.c) */
 	bool finished;          /* the last apply is durable: the job ends with the others */
@@ -81,6 +85,7 @@ struct djob {
 	bool has_bounce;
 	struct spool_bdigest *digest; /* bounce_owner ... digest entries, stored with the apply */
 	size_t ndigest;
+	struct bounce_copy bcopy; /* postmaster_bounce_copy (issue 16): body NULL when none */
 	enum job_claim_state claim;
 	bool claimed;            /* counted in messages.unfinished (spool_claim): give it back */
 	bool finish_after_claim; /* every group ended while the claim was written */
@@ -104,6 +109,7 @@ struct japply {
 	struct spool_result *sres; /* owned; sres[i].reply borrows job->res[].reply */
 	size_t n;
 	bool last;
+	int removed; /* spool_update.removed: this apply deleted the message */
 	unsigned retry_ms;   /* the wait after the next failure (1 s doubling to 30 s) */
 	struct event *timer; /* armed while waiting to be handed to the writer again */
 	struct japply *next; /* djob.applies */
@@ -135,5 +141,8 @@ int job_claim(struct djob *j, struct dest *d);
 void job_claim_write(struct djob *j, int op, int max_unfinished, void (*done)(struct writer_job *));
 /* A job ended (suspect: it was the suspect under way): the next suspect's turn. */
 void suspect_end(struct deliver *dl, bool suspect);
+
+/* deliver_bounce.c: j's DSN (j->bounce, j->bcopy, j->digest) for its failed recipients; 0 / -1 */
+int job_make_bounce(struct djob *j);
 
 #endif

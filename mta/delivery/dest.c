@@ -1,16 +1,14 @@
 /*
  * dest: destinations (one per recipient domain) and their connections.
  *
- * A destination queues groups, resolves its MX targets (dns/, cached by
- * TTL), and runs up to `window` connections: the window starts at
- * domain_concurrency_start, grows by one on each successful session and
- * halves when every target failed. A connection walks the target list (next
- * MX on connect failure, timeout, or 4xx/5xx greeting), retries a target in
- * plaintext when its TLS handshake fails (opportunistic TLS), carries one
- * group per transaction, and stays open IDLE_SECONDS for the next group.
- * No connection opens for a group, and no transaction starts, before the
- * group's message is claimed (the owner's claim callback): a crash in
- * either is counted.
+ * A destination queues groups, resolves its MX targets (dns/, cached by TTL), and runs up to
+ * `window` connections: the window starts at domain_concurrency_start, grows by one on each
+ * successful session and halves when every target failed. A connection walks the target list
+ * (next MX on connect failure, timeout, or 4xx/5xx greeting), retries a target in plaintext
+ * when its TLS handshake fails (opportunistic TLS), carries one group per transaction, and
+ * stays open IDLE_SECONDS for the next group. No connection opens for a group, and no
+ * transaction starts, before the group's message is claimed (the owner's claim callback): a
+ * crash in either is counted.
  * Never: calls its owner (deliver.c, claim.c) but through struct dest_cbs.
  */
 #include "mta/delivery/dest.h"
@@ -378,10 +376,9 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 		conn_close(k);
 		return;
 	}
-	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
-	         smtpc_peer(c), (int)stage, why->text);
-	if (why->code > 0)
-		dest_provider_reply(k, why->code, why->text); /* e.g. a 421 [TSS04] greeting */
+	log_info("event=connect_failed domain=%s relay=%s stage=%s reason=\"%s\"", d->domain,
+	         smtpc_peer(c), smtpc_stage_name(stage), why->text);
+	dest_provider_fail(k, why, smtpc_peer(c)); /* e.g. a 421 [TSS04] greeting */
 	/* a required level is never retried in plaintext (RFC 7672 2.2, RFC 8461 5) */
 	code =
 	    tlspol_fail_reply(&k->req, stage, smtpc_peer(c), o->detail[0] ? o->detail : why->text,
@@ -398,7 +395,7 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	if (stage == SMTPC_TLS && !k->no_tls && !code) {
 		k->no_tls = true; /* opportunistic TLS: the same host in plaintext */
 	} else if (++k->ti >= k->nt) {
-		walk_failed(k, why->text);
+		walk_failed(k, why->code > 0 ? k->said : why->text);
 		return;
 	} else {
 		k->no_tls = false;
@@ -504,7 +501,9 @@ on_resolved(void *arg, const struct dns_mx_result *res)
 	case DNS_OK:
 		break;
 	case DNS_NXDOMAIN:
-		fail_queue_r(d, R_DLV_NXDOMAIN, res->reason, NULL);
+	case DNS_MX_NXDOMAIN: /* no such domain (5.1.2) / no MX host exists (5.4.4) */
+		fail_queue_r(d, res->status == DNS_NXDOMAIN ? R_DLV_NXDOMAIN : R_DLV_MX_NXDOMAIN,
+		             res->reason, NULL);
 		return;
 	case DNS_NULL_MX:
 		/* RFC 7505 3: the domain accepts no mail, permanently */

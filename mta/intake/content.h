@@ -16,6 +16,7 @@
 #include "mta/reply.h"
 
 #define CONTENT_LINE_MAX 1000 /* RFC 5321 4.5.3.1.6, incl. CRLF */
+#define CONTENT_MSGID_MAX 998 /* the Message-ID value kept: RFC 5322 2.1.1's line limit */
 
 struct server;
 struct content;
@@ -47,6 +48,13 @@ void content_options(struct content *c, bool normalize_lf, unsigned repairs);
 void content_line(struct content *c, const char *line, size_t n);
 
 /*
+ * One line of a message the relay wrote itself (a digest, a report): not
+ * dot-stuffed, with its CRLF. Stuffed here (RFC 5321 4.5.2) and handed to
+ * content_line, so a line starting with "." is kept as it is.
+ */
+void content_line_unstuffed(struct content *c, const char *line, size_t n);
+
+/*
  * The input is complete: finish the header (adding what is missing).
  * Returns R_NONE when the content is acceptable, else its refusal
  * (R_BARE_LINE_END, R_NUL_BYTE, R_MSG_TOO_BIG, R_HEADER_TOO_BIG,
@@ -58,6 +66,13 @@ enum reply_id content_end(struct content *c);
 /* Lines whose bare LF was normalised (content_options), and the HREPAIR_* bits applied. */
 size_t content_bare_lf(const struct content *c);
 unsigned content_repaired(const struct content *c);
+
+/*
+ * The first Message-ID field's value, unfolded and trimmed, at most
+ * CONTENT_MSGID_MAX octets (the one added when the message had none); ""
+ * when the field is empty. After content_end; valid until content_free.
+ */
+const char *content_msgid(struct content *c);
 
 /* The author fields read from the header (valid until content_free). */
 const struct hdrfrom *content_hdrfrom(const struct content *c);

@@ -240,6 +240,8 @@ struct config {
 	/* legacy senders (issue 15) */
 	int sender_case_sensitive;	/* sender_case: 0 local parts compare case-insensitively */
 	char *local_sender;		/* domain for mxrelay-sendmail's senders; NULL: hostname */
+	char *postmaster_bounce_copy;	/* issue 16: a copy of every DSN (headers only) goes
+					 * here; NULL: none */
 	struct rate_limit_conf *rate_limits;		/* file order */
 	struct bounce_owner_conf *bounce_owners;	/* file order */
 	struct header_repair_conf *header_repairs;	/* file order */

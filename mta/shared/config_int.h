@@ -71,6 +71,8 @@ int config_sender_rule_add(struct config *c, const char *key, const char *v, int
 int config_sender_validate(const struct config *c, int *line, const char **key, char *why,
 			   size_t whylen);
 void config_sender_free(struct config *c);
+/* postmaster_bounce_copy = ADDRESS | none (issue 16); same signature as the rules' add */
+int config_pm_copy_set(struct config *c, const char *v, int line, char *why, size_t whylen);
 
 /* config_tls.c: the cross-key checks and the frees of the TLS keys. */
 int config_tls_validate(struct config_parse *p, struct config *c, int from_line);

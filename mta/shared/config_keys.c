@@ -731,6 +731,7 @@ const struct config_key config_keys[] = {
     G("local_sender", set_domain, local_sender),
     G("rate_limit", set_sender_rule, rate_limits),
     G("bounce_owner", set_sender_rule, bounce_owners),
+    G("postmaster_bounce_copy", set_sender_rule, postmaster_bounce_copy),
     G("header_repair", set_sender_rule, header_repairs),
     G("display_name_address", set_sender_rule, display_name_rules),
     GC("dkim_unsigned", dkim_refuse_unsigned, unsigned_modes),

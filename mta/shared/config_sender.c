@@ -259,6 +259,8 @@ config_sender_rule_add(struct config *c, const char *key, const char *v, int lin
 		return config_bounce_owner_add(c, v, line, why, whylen);
 	if (strcmp(key, "header_repair") == 0)
 		return config_header_repair_add(c, v, line, why, whylen);
+	if (strcmp(key, "postmaster_bounce_copy") == 0)
+		return config_pm_copy_set(c, v, line, why, whylen);
 	return config_display_name_add(c, v, line, why, whylen);
 }
 
@@ -328,6 +330,21 @@ config_sender_free(struct config *c)
 	}
 	free(c->local_sender);
 	c->local_sender = NULL;
+	free(c->postmaster_bounce_copy);
+	c->postmaster_bounce_copy = NULL;
+}
+
+int
+config_pm_copy_set(struct config *c, const char *v, int line, char *why, size_t whylen)
+{
+	(void)line;
+	if (strcmp(v, "none") != 0 && mailbox_ok(v) != 0) {
+		snprintf(why, whylen, "\"%s\" is not a mailbox (local@domain) or none", v);
+		return -1;
+	}
+	free(c->postmaster_bounce_copy);
+	c->postmaster_bounce_copy = strcmp(v, "none") == 0 ? NULL : xstrdup(v);
+	return 0;
 }
 
 bool
