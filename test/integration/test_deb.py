@@ -209,6 +209,11 @@ def start_checks(box):
     box.sh("dpkg -i /mnt/deb/mxrelay_*_amd64.deb", timeout=120)
     assert active(box) == "active" and main_pid(box) != pid, "upgrade did not restart the relay"
     assert "address = 0.0.0.0:25" in box.sh(f"cat {CONF}").stdout, "upgrade lost the admin's edit"
+    # the MTA names: cron's sendmail queues through the relay, mailq lists it
+    assert box.sh("mailq").stdout.strip() == "Mail queue is empty"
+    box.sh("printf 'Subject: package test\\n\\nhello\\n' | sendmail postmaster@example.com")
+    q = box.sh("mailq").stdout
+    assert "postmaster@example.com" in q and " in 1 Request." in q, q
 
 
 def failure_checks(box):
