@@ -63,7 +63,12 @@ python3-dnspython
 python3-yaml
 libmail-spf-perl
 libmail-dkim-perl
+mandoc
+groff-base
+man-db
 "
+# mandoc, groff-base, man-db: it.test_manpages lints docs/man with mandoc -Tlint,
+# groff -ww and man --warnings
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
 # libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the

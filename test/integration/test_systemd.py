@@ -24,7 +24,8 @@ EXPECTED = {
     "share/doc/mxrelay/deployment.md",
     "share/doc/mxrelay/senders.md",
 }
-FOLDERS = ("sbin/", "lib/systemd/system/", "share/doc/mxrelay/")
+FOLDERS = ("sbin/", "lib/systemd/system/", "share/doc/mxrelay/",
+           "share/man/", "share/bash-completion/completions/")  # it.test_manpages checks these
 HARDENING = [
     "Type=simple",
     "User=mxrelay",

@@ -1,0 +1,88 @@
+"""clihelp: what the programs say they accept, read from their --help text.
+
+it.test_manpages checks the manual pages against it and it.test_completion
+the bash completion, so a command, sub-command or option added to a
+program's help without a page entry or a completion fails those tests.
+
+commands():          {command: {"subs": [...], "options": [...]}} of mxrelayctl
+                     (from `mxrelayctl --help` and each `mxrelayctl COMMAND --help`)
+top_options():       the options of `mxrelayctl --help` itself (-h, --help, -V, ...)
+options_of(argv):    the options named in `argv --help` (mxrelayd, mxrelay-sendmail)
+"""
+
+import os
+import re
+import subprocess
+
+import mxtest
+
+SENDMAIL = os.environ.get("MXRELAY_SENDMAIL") or os.path.join(mxtest.SRC, "build", "tools",
+                                                               "mxrelay-sendmail")
+# an option: one or two dashes, a letter or digit, then letters, digits and dashes,
+# at the start of a word (after a blank, "[", "|", "(" or ",")
+OPTION = re.compile(r"(?:^|(?<=[\s\[|(,]))(--?[A-Za-z0-9][A-Za-z0-9-]*)")
+COMMAND_LINE = re.compile(r"^  ([a-z][a-z0-9-]*)(?=\s|$)")
+# "  dkim keygen DOMAIN": a lower-case word after the command is a sub-command
+SUB_LINE = r"^  {cmd} ([a-z][a-z0-9-]*)(?=\s|$)"
+# an indented list of sub-commands ("      list      messages, oldest first")
+SUB_ITEM = re.compile(r"^ {4,}([a-z][a-z0-9-]*) {2,}\S")
+
+
+def help_text(argv):
+    """stdout of `argv --help`, which must exit 0."""
+    p = mxtest.run(list(argv) + ["--help"], timeout=20, quiet=True)
+    assert p.returncode == 0, f"{' '.join(argv)} --help exited {p.returncode}: {p.stderr}"
+    assert p.stdout.strip(), f"{' '.join(argv)} --help printed nothing"
+    return p.stdout
+
+
+def options_in(text):
+    """Options named in a help text, in order, without repeats."""
+    out = []
+    for line in text.splitlines():
+        for o in OPTION.findall(line):
+            if o not in out:
+                out.append(o)
+    return out
+
+
+def options_of(argv):
+    return options_in(help_text(argv))
+
+
+def _command_names(text):
+    names, seen_commands = [], False
+    for line in text.splitlines():
+        if line.strip() == "commands:":
+            seen_commands = True
+            continue
+        m = COMMAND_LINE.match(line) if seen_commands else None
+        if m and m.group(1) not in names:
+            names.append(m.group(1))
+    assert names, "no commands found in mxrelayctl --help:\n" + text
+    return names
+
+
+def _subcommands(cmd, text):
+    subs = []
+    line_re = re.compile(SUB_LINE.format(cmd=re.escape(cmd)))
+    for line in text.splitlines():
+        m = line_re.match(line) or SUB_ITEM.match(line)
+        if m and m.group(1) not in subs:
+            subs.append(m.group(1))
+    return subs
+
+
+def commands():
+    top = help_text([mxtest.MXRELAYCTL])
+    out = {}
+    for cmd in _command_names(top):
+        text = help_text([mxtest.MXRELAYCTL, cmd])
+        out[cmd] = {"subs": _subcommands(cmd, text), "options": options_in(text)}
+    return out
+
+
+def top_options():
+    """The options of mxrelayctl itself: those named before its list of commands."""
+    top = help_text([mxtest.MXRELAYCTL])
+    return options_in(top.split("\ncommands:", 1)[0])
