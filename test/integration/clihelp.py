@@ -36,9 +36,13 @@ def help_text(argv):
     return p.stdout
 
 
-def options_in(text):
-    """Options named in a help text, in order, without repeats."""
+def options_in(text, foreign=()):
+    """Options named in a help text, in order, without repeats; not those that follow the
+    name of a command in foreign ("for audit plan and m365 --plan" in audit's help)."""
     out = []
+    if foreign:
+        other = "|".join(re.escape(c) for c in foreign)
+        text = re.sub(r"(?<![\w-])(?:" + other + r")\s+--?[A-Za-z0-9][A-Za-z0-9-]*", "", text)
     for line in text.splitlines():
         for o in OPTION.findall(line):
             if o not in out:
@@ -75,10 +79,11 @@ def _subcommands(cmd, text):
 
 def commands():
     top = help_text([mxtest.MXRELAYCTL])
-    out = {}
-    for cmd in _command_names(top):
+    out, names = {}, _command_names(top)
+    for cmd in names:
         text = help_text([mxtest.MXRELAYCTL, cmd])
-        out[cmd] = {"subs": _subcommands(cmd, text), "options": options_in(text)}
+        out[cmd] = {"subs": _subcommands(cmd, text),
+                    "options": options_in(text, [c for c in names if c != cmd])}
     return out
 
 
