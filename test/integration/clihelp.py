@@ -21,9 +21,9 @@ SENDMAIL = os.environ.get("MXRELAY_SENDMAIL") or os.path.join(mxtest.SRC, "build
 # an option: one or two dashes, a letter or digit, then letters, digits and dashes,
 # at the start of a word (after a blank, "[", "|", "(" or ",")
 OPTION = re.compile(r"(?:^|(?<=[\s\[|(,]))(--?[A-Za-z0-9][A-Za-z0-9-]*)")
-COMMAND_LINE = re.compile(r"^  ([a-z][a-z0-9-]*)(?=\s|$)")
+COMMAND_LINE = re.compile(r"^  (?:mxrelayctl )?([a-z][a-z0-9-]*)(?=\s|$)")
 # "  dkim keygen DOMAIN": a lower-case word after the command is a sub-command
-SUB_LINE = r"^  {cmd} ([a-z][a-z0-9-]*)(?=\s|$)"
+SUB_LINE = r"^  (?:mxrelayctl )?{cmd} ([a-z][a-z0-9-]*)(?=\s|$)"
 # an indented list of sub-commands ("      list      messages, oldest first")
 SUB_ITEM = re.compile(r"^ {4,}([a-z][a-z0-9-]*) {2,}\S")
 

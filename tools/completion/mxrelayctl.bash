@@ -110,19 +110,31 @@ _mxrelayctl_users()
 	sed -n 's/^\([^#:[:space:]][^:]*\):.*/\1/p' -- "$f" 2>/dev/null
 }
 
-# Queue ids from the running daemon; nothing (and no message) when it does not answer.
+# The control socket mxrelayctl would use: --socket, else the configuration's
+# control_socket, else DATA_DIR/control.sock (data_dir's default: ./var/mxrelay).
+_mxrelayctl_socket()
+{
+	local v
+	_mxrelayctl_optval --socket && return 0
+	v=$(_mxrelayctl_confval control_socket)
+	if [[ -z $v ]]; then
+		v=$(_mxrelayctl_confval data_dir)
+		v=${v:-./var/mxrelay}/control.sock
+	fi
+	printf '%s\n' "$v"
+}
+
+# Queue ids from the running daemon, only when its socket is there; nothing (and no
+# message) when it does not answer within 2 s.
 _mxrelayctl_qids()
 {
-	local prog=${COMP_WORDS[0]} args=() v
+	local prog=${COMP_WORDS[0]} sock
 	# shellcheck disable=SC2088 # the ~/ typed on the line, not expanded by bash here
 	[[ $prog == "~/"* ]] && prog=$HOME/${prog#"~/"}
 	command -v -- "$prog" >/dev/null 2>&1 || return 0
-	if v=$(_mxrelayctl_optval --socket); then
-		args=(--socket "$v")
-	elif v=$(_mxrelayctl_optval -c --config); then
-		args=(-c "$v")
-	fi
-	timeout 2 "$prog" queue "${args[@]}" list --limit 1000 </dev/null 2>/dev/null |
+	sock=$(_mxrelayctl_socket)
+	[[ -S $sock ]] || return 0
+	timeout 2 "$prog" queue --socket "$sock" list --limit 1000 </dev/null 2>/dev/null |
 		sed -n 's/^\([0-9A-Fa-f]\{16\}\) .*/\1/p'
 }
 
