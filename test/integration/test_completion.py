@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Bash completion for mxrelayctl (tools/completion/mxrelayctl.bash), run by a
 real bash the way readline calls it (COMP_WORDS, COMP_CWORD, then the
-function `complete -p mxrelayctl` names): commands, sub-commands and options,
-checked against `mxrelayctl --help` and each `COMMAND --help` so that a new
-one without a completion fails here; option values; users of a readable
-credentials file; domains of the dkim_key lines; queue ids from a running
-mxrelayd, and nothing, quietly and quickly, when none answers."""
+function `complete -p mxrelayctl` names): commands, sub-commands and options
+read from the program's own help (every one that `mxrelayctl --help` and each
+`COMMAND --help` name must complete, and a program with other commands gets
+those); option values; users of a readable credentials file; domains of the
+dkim_key lines; queue ids from a running mxrelayd, and nothing, quietly and
+quickly, when none answers."""
 
 import os
 import re
@@ -139,6 +140,44 @@ def test_queue_ids_from_running_daemon():
     assert time.monotonic() - t0 < 5
     # a program that cannot be run is no error either
     assert complete("queue", "show", "", prog="/nonexistent/mxrelayctl") == []
+
+
+def test_names_come_from_the_programs_help():
+    # a mxrelayctl with another command set: the completion follows its help, not a list
+    tmp = mxtest.tmpdir()
+    fake = mxtest.write_file(os.path.join(tmp, "mxrelayctl"), """#!/bin/sh
+if [ "$1" = --help ]; then cat <<'EOF'
+usage: mxrelayctl COMMAND [ARGS...]
+       mxrelayctl -h | --help      this help
+
+commands:
+  queue [-c FILE] list | delete ALL | ID...
+  mxrelayctl frobnicate twiddle [--wibble N] [-c FILE]
+      twiddle the frob; see queue --json
+  mxrelayctl frobnicate knob [--knob-only]
+EOF
+elif [ "$1" = frobnicate ] && [ "$2" = --help ]; then cat <<'EOF'
+usage:
+  mxrelayctl frobnicate twiddle [--wibble N] [-c FILE]
+      twiddle the frob; see queue --json
+  mxrelayctl frobnicate knob [--knob-only]
+EOF
+elif [ "$1" = queue ] && [ "$2" = --help ]; then cat <<'EOF'
+usage:
+  queue [-c FILE] list | delete ALL | ID...
+      list      the queue
+      delete    remove messages
+EOF
+else exit 2; fi
+""", mode=0o755)
+    assert complete("", prog=fake) == ["frobnicate", "queue"]
+    assert complete("-", prog=fake) == ["--help", "-h"]
+    assert complete("frobnicate", "", prog=fake) == ["knob", "twiddle"]
+    # a sub-command's own usage block; not the options of another command it names
+    assert complete("frobnicate", "twiddle", "-", prog=fake) == ["--help", "--wibble", "-c"]
+    assert complete("frobnicate", "knob", "-", prog=fake) == ["--help", "--knob-only"]
+    assert complete("queue", "delete", "", prog=fake) == ["ALL"]
+    assert complete("queue", "", prog=fake) == ["delete", "list"]
 
 
 def test_loaded_by_name_from_install_folder():

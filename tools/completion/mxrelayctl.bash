@@ -3,59 +3,94 @@
 # Installed as PREFIX/share/bash-completion/completions/mxrelayctl, where
 # bash-completion loads it on first use; without that package:
 #   source tools/completion/mxrelayctl.bash
-# Completes commands, sub-commands and options (the lists below follow
-# `mxrelayctl --help` and `mxrelayctl COMMAND --help`;
-# test/integration/test_completion.py fails when they drift apart), and
-# values it can find without side effects: the domains of the dkim_key lines
-# and the users of the credentials file when they are readable, and queue ids
-# from `mxrelayctl queue list` when the control socket answers (at most 2 s,
-# errors discarded). It needs nothing from the bash-completion package.
+# Commands, sub-commands and options are read from the program's own help
+# (`mxrelayctl --help`, `mxrelayctl COMMAND --help`, as bash-completion's
+# _parse_help does; once per shell), so they always match the binary being
+# completed. Values come from what can be read without side effects: the
+# domains of the configuration's dkim_key lines and the users of the
+# credentials file when they are readable, and queue ids from `mxrelayctl
+# queue list` when the control socket exists (at most 2 s, errors
+# discarded). test/integration/test_completion.py runs it in a real bash.
+# It needs nothing from the bash-completion package.
 
-_mxrelayctl_commands="passwd dkim dns audit stats queue tls m365"
+declare -gA _mxrelayctl_cache 2>/dev/null
 
-# The sub-commands of command $1 (none: the command takes arguments directly).
-_mxrelayctl_subcommands()
+# The program on the command line, as a path bash can run; 1 when there is none.
+_mxrelayctl_prog()
 {
-	case $1 in
-	dkim) echo "keygen rotate" ;;
-	dns) echo "spf dmarc dkim check spf-eval" ;;
-	audit) echo "import-exo plan" ;;
-	queue) echo "list show summary flush hold release delete bounce bounce-digest" ;;
-	tls) echo "report send-reports" ;;
-	esac
+	local prog=${COMP_WORDS[0]}
+	# shellcheck disable=SC2088 # the ~/ typed on the line, not expanded by bash here
+	[[ $prog == "~/"* ]] && prog=$HOME/${prog#"~/"}
+	command -v -- "$prog" 2>/dev/null
 }
 
-# The options of command $1, sub-command $2.
+# The help text of command $1 ("" for mxrelayctl's own), cached.
+_mxrelayctl_help()
+{
+	local prog key
+	prog=$(_mxrelayctl_prog) || return 0
+	key="$prog|$1"
+	if [[ -z ${_mxrelayctl_cache[$key]+set} ]]; then
+		if [[ -n $1 ]]; then
+			_mxrelayctl_cache[$key]=$(timeout 2 "$prog" "$1" --help </dev/null 2>/dev/null)
+		else
+			_mxrelayctl_cache[$key]=$(timeout 2 "$prog" --help </dev/null 2>/dev/null)
+		fi
+	fi
+	printf '%s\n' "${_mxrelayctl_cache[$key]}"
+}
+
+# The commands: the first word of each usage line after "commands:".
+_mxrelayctl_commands()
+{
+	_mxrelayctl_help "" | sed -nE '/^commands:$/,$ s/^  (mxrelayctl )?([a-z][a-z0-9-]*)([[:space:]].*)?$/\2/p' |
+		awk '!seen[$0]++'
+}
+
+# The sub-commands of command $1: "  CMD SUB ..." usage lines and the
+# "      SUB   what it does" list some commands print.
+_mxrelayctl_subcommands()
+{
+	[[ $1 =~ ^[a-z0-9-]+$ ]] || return 0
+	_mxrelayctl_help "$1" |
+		sed -nE "s/^  (mxrelayctl )?$1 ([a-z][a-z0-9-]*)([[:space:]].*)?\$/\\2/p
+			s/^ {4,}([a-z][a-z0-9-]*) {2,}[^ ].*/\\1/p" | awk '!seen[$0]++'
+}
+
+# The options of command $1, sub-command $2: those of the sub-command's own
+# usage block when it has one, else all of the command's; not the options
+# of other commands its text mentions ("for audit plan and m365 --plan").
 _mxrelayctl_options()
 {
-	case "$1 $2" in
-	"passwd "*) echo "-f --file --senders --disable --enable --sunset --stdin --no-password" ;;
-	"dkim keygen") echo "--type --bits --out -c --config" ;;
-	"dkim rotate") echo "-c --config --selector --type --retire-after --check --status --abort" ;;
-	"dns spf") echo "--ip4 --ip6 --current -c --config" ;;
-	"dns dmarc") echo "--rua -c --config" ;;
-	"dns dkim") echo "-c --config" ;;
-	"dns check") echo "--all -c --config --ip4 --ip6 --port25 --json" ;;
-	"dns spf-eval") echo "-c --config --helo --record --trace" ;;
-	"audit import-exo") echo "-c --config" ;;
-	"audit plan") echo "-c --config --json" ;;
-	"audit "*) echo "-c --config --since --json" ;;
-	"stats "*) echo "-c --config --json" ;;
-	"queue "*) echo "-c --config --socket --json --limit" ;;
-	"tls report") echo "-c --config --since --json" ;;
-	"tls send-reports") echo "-c --config -s --socket --day" ;;
-	"m365 "*) echo "-c --config --by-ip --by-cert --plan --domain" ;;
-	esac
+	local text others
+	if [[ -z $1 ]]; then # mxrelayctl's own: those before its list of commands
+		_mxrelayctl_help "" | sed '/^commands:$/,$d' |
+			grep -oE '(^|[][[:space:]|(,])--?[[:alnum:]][[:alnum:]-]*' | sed -E 's/^[^-]//'
+		return 0
+	fi
+	[[ $1 =~ ^[a-z0-9-]+$ && $2 =~ ^[a-z0-9-]*$ ]] || return 0
+	text=$(_mxrelayctl_help "$1")
+	if [[ -n $2 ]] && grep -qE "^  (mxrelayctl )?$1 $2( |\$)" <<<"$text"; then
+		text=$(awk -v h="^  (mxrelayctl )?$1 $2( |\$)" \
+			'$0 ~ h { p = 1; print; next } /^  [^ ]/ { p = 0 } p' <<<"$text")
+	fi
+	others=$(_mxrelayctl_commands | grep -vxF -- "$1" | paste -sd '|' -)
+	[[ -n $others ]] &&
+		text=$(sed -E "s/(^|[^[:alnum:]_-])($others) +--?[[:alnum:]][[:alnum:]-]*/\\1/g" <<<"$text")
+	grep -oE '(^|[][[:space:]|(,])--?[[:alnum:]][[:alnum:]-]*' <<<"$text" |
+		sed -E 's/^[^-]//' | awk '!seen[$0]++'
 	echo "--help"
 }
 
-# Options that take a value (the next word).
+# Options that take a value (the next word): those written "-x VALUE" in the
+# help, and the long forms the programs also accept.
 _mxrelayctl_takes_value()
 {
 	case $1 in
 	-c | --config | -f | --file | -s | --socket | --senders | --sunset | --limit | --type | \
 		--bits | --out | --selector | --retire-after | --ip4 | --ip6 | --current | --rua | \
-		--port25 | --helo | --record | --since | --day | --domain) return 0 ;;
+		--port25 | --helo | --record | --since | --day | --year | --domain | --from | --to | \
+		--delete) return 0 ;;
 	esac
 	return 1
 }
@@ -128,27 +163,29 @@ _mxrelayctl_socket()
 # message) when it does not answer within 2 s.
 _mxrelayctl_qids()
 {
-	local prog=${COMP_WORDS[0]} sock
-	# shellcheck disable=SC2088 # the ~/ typed on the line, not expanded by bash here
-	[[ $prog == "~/"* ]] && prog=$HOME/${prog#"~/"}
-	command -v -- "$prog" >/dev/null 2>&1 || return 0
+	local prog sock
+	prog=$(_mxrelayctl_prog) || return 0
 	sock=$(_mxrelayctl_socket)
 	[[ -S $sock ]] || return 0
 	timeout 2 "$prog" queue --socket "$sock" list --limit 1000 </dev/null 2>/dev/null |
 		sed -n 's/^\([0-9A-Fa-f]\{16\}\) .*/\1/p'
 }
 
-# What to offer for a positional argument of command $1, sub-command $2.
+# What to offer for a positional argument of command $1, sub-command $2;
+# 1: a file name.
 _mxrelayctl_argument()
 {
 	case "$1 $2" in
 	"passwd ") _mxrelayctl_users ;;
 	"dkim keygen" | "dkim rotate" | "dns spf" | "dns dmarc" | "dns dkim" | "dns check")
 		_mxrelayctl_domains ;;
-	"queue show" | "queue flush" | "queue hold" | "queue release" | "queue delete" | \
-		"queue bounce")
-		_mxrelayctl_qids ;;
-	"audit import-exo") return 1 ;; # a file
+	"queue show" | "queue cat") _mxrelayctl_qids ;;
+	"queue flush" | "queue hold" | "queue release" | "queue delete" | "queue bounce")
+		# the whole queue at once, where this mxrelayctl takes it
+		grep -qw ALL <<<"$(_mxrelayctl_help queue)" && echo ALL
+		_mxrelayctl_qids
+		;;
+	"audit import-exo" | "backup " | "report ") return 1 ;;
 	esac
 	return 0
 }
@@ -156,7 +193,7 @@ _mxrelayctl_argument()
 _mxrelayctl()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local cmd="" sub="" npos=0 i w subs
+	local cmd="" sub="" npos=0 i w subs="" words
 	COMPREPLY=()
 
 	# the command, its sub-command and how many arguments came after them
@@ -169,7 +206,7 @@ _mxrelayctl()
 		if [[ -z $cmd ]]; then
 			cmd=$w
 			subs=$(_mxrelayctl_subcommands "$cmd")
-		elif [[ -z $sub && -n $subs && " $subs " == *" $w "* ]]; then
+		elif [[ -z $sub && -n $subs ]] && grep -qxF -- "$w" <<<"$subs"; then
 			sub=$w
 		else
 			((npos++))
@@ -178,10 +215,11 @@ _mxrelayctl()
 
 	if [[ -z $cmd ]]; then
 		if [[ $cur == -* ]]; then
-			mapfile -t COMPREPLY < <(compgen -W "-h --help -V --version" -- "$cur")
+			words=$(_mxrelayctl_options "" "")
 		else
-			mapfile -t COMPREPLY < <(compgen -W "$_mxrelayctl_commands" -- "$cur")
+			words=$(_mxrelayctl_commands)
 		fi
+		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 		return 0
 	fi
 	if [[ $COMP_CWORD -ge 2 ]] && _mxrelayctl_takes_value "$prev"; then
@@ -192,12 +230,14 @@ _mxrelayctl()
 			;;
 		--type)
 			if [[ $sub == rotate ]]; then
-				mapfile -t COMPREPLY < <(compgen -W "rsa ed25519 both" -- "$cur")
+				words="rsa ed25519 both"
 			else
-				mapfile -t COMPREPLY < <(compgen -W "rsa ed25519" -- "$cur")
+				words="rsa ed25519"
 			fi
+			mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 			;;
 		--sunset) mapfile -t COMPREPLY < <(compgen -W "none" -- "$cur") ;;
+		--delete) mapfile -t COMPREPLY < <(compgen -W "$(_mxrelayctl_users)" -- "$cur") ;;
 		--domain) mapfile -t COMPREPLY < <(compgen -W "$(_mxrelayctl_domains)" -- "$cur") ;;
 		esac
 		return 0
@@ -214,7 +254,6 @@ _mxrelayctl()
 	if [[ $npos -gt 0 && $cmd != queue ]]; then
 		return 0
 	fi
-	local words
 	if ! words=$(_mxrelayctl_argument "$cmd" "$sub"); then
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
