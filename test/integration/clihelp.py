@@ -45,6 +45,8 @@ def options_in(text, foreign=()):
         text = re.sub(r"(?<![\w-])(?:" + other + r")\s+--?[A-Za-z0-9][A-Za-z0-9-]*", "", text)
     for line in text.splitlines():
         for o in OPTION.findall(line):
+            # "-qINTERVAL": option -q with a value written in capitals
+            o = re.sub(r"(?<=^-[a-z])[A-Z]{2,}$", "", o)
             if o not in out:
                 out.append(o)
     return out
