@@ -260,6 +260,8 @@ dns_strerror(enum dns_status s)
 		return "no usable MX address";
 	case DNS_TEMPFAIL:
 		return "temporary DNS failure";
+	case DNS_MX_NXDOMAIN:
+		return "no MX host exists (NXDOMAIN)";
 	}
 	return "unknown DNS status";
 }

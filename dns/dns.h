@@ -56,13 +56,16 @@ struct dns_opts {
 
 /* Mapping to the SMTP outcome is the caller's, but this is the intent. */
 enum dns_status {
-	DNS_OK = 0,     /* targets has at least one address */
-	DNS_NXDOMAIN,   /* domain does not exist, or (implicit MX) has no MX and no address
-	                   record: permanent, 5.1.2 */
-	DNS_NULL_MX,    /* RFC 7505 null MX: permanent at once, 5.1.10, no retries */
-	DNS_NO_ADDRESS, /* MX hosts exist but none has a usable address (not found, or every
-	                   address refused by policy): defer, reason says which */
-	DNS_TEMPFAIL,   /* SERVFAIL, REFUSED, timeout, network error: defer and retry */
+	DNS_OK = 0,      /* targets has at least one address */
+	DNS_NXDOMAIN,    /* domain does not exist, or (implicit MX) has no MX and no address
+	                    record: permanent, 5.1.2 */
+	DNS_NULL_MX,     /* RFC 7505 null MX: permanent at once, 5.1.10, no retries */
+	DNS_NO_ADDRESS,  /* MX hosts exist but none has a usable address (not found, or every
+	                    address refused by policy): defer, reason says which */
+	DNS_TEMPFAIL,    /* SERVFAIL, REFUSED, timeout, network error: defer and retry */
+	DNS_MX_NXDOMAIN, /* MX records exist but every MX host name is NXDOMAIN (none
+	                    SERVFAIL or timed out): permanent, 5.4.4, as Postfix's "Host or
+	                    domain name not found" */
 };
 
 /* One address to try. Port is 0: the caller sets it. */

@@ -188,11 +188,19 @@ host_why(const struct mx_host *h, bool *temp)
 	return a6->asked ? a6->why : a4->why;
 }
 
+/* The host name does not exist: an NXDOMAIN answer for it (RFC 8020: nor anything below). */
+static bool
+host_nxdomain(const struct mx_host *h)
+{
+	return (h->f[0].asked && h->f[0].kind == DNS_A_NXDOMAIN) ||
+	       (h->f[1].asked && h->f[1].kind == DNS_A_NXDOMAIN);
+}
+
 /* Every host lookup is answered: build the targets and the status. */
 static void
 assemble(struct dns_query *q)
 {
-	bool any_temp = false, any_refused = false;
+	bool any_temp = false, any_refused = false, all_nx = true;
 	char refusal[160], notes[sizeof q->res.reason] = "";
 
 	q->targets = calloc(q->nhosts * (size_t)q->d->max_addrs, sizeof *q->targets);
@@ -219,6 +227,7 @@ assemble(struct dns_query *q)
 		} else {
 			note(notes, sizeof notes, "%s: %s", h->name, why);
 		}
+		all_nx = all_nx && !temp && !refused && host_nxdomain(h);
 	}
 	if (q->res.ntargets > 0) {
 		if (notes[0])
@@ -228,6 +237,11 @@ assemble(struct dns_query *q)
 		reason_add(q, "%s: %s lookup failed: %s", q->domain,
 		           q->host_only ? "address" : "MX host", notes);
 		finish(q, DNS_TEMPFAIL);
+	} else if (all_nx && !q->res.implicit) {
+		/* MX records name hosts that do not exist: no retry can help (Postfix bounces
+		 * them at once as "Host or domain name not found", 5.4.4) */
+		reason_add(q, "%s: no MX host exists: %s", q->domain, notes);
+		finish(q, DNS_MX_NXDOMAIN);
 	} else if (any_refused || !q->res.implicit) {
 		reason_add(q, "%s: no usable %saddress: %s", q->domain, q->host_only ? "" : "MX ",
 		           notes);

@@ -1,6 +1,7 @@
 /*
  * mxrelayd: start-up (config, data folder, certificate, credentials, bind,
- * drop privileges, spool), signals (TERM/INT drain, HUP reload) and the loop.
+ * drop privileges, spool), readiness (notify.h), signals (TERM/INT drain,
+ * HUP reload, USR1 log reopen) and the loop.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -28,6 +29,8 @@
 #include "mta/delivery/sched.h"
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/metrics.h"
+#include "mta/notify.h"
+#include "mta/reload.h"
 #include "mta/intake/dkimsign.h"
 #include "mta/runas.h"
 #include "mta/server.h"
@@ -47,7 +50,11 @@ usage(FILE *f)
 	      "                     access to them, then exit (0: valid)\n"
 	      "  -d, --debug        debug logging\n"
 	      "  -V, --version      print the version and exit\n"
-	      "  -h, --help         print this help and exit\n",
+	      "  -h, --help         print this help and exit\n"
+	      "signals: HUP reloads (as mxrelayctl reload), USR1 reopens the log file,\n"
+	      "TERM and INT drain and stop. Under systemd (NOTIFY_SOCKET) it reports\n"
+	      "READY=1 once listening. A failed start exits 78 when only the admin can\n"
+	      "fix it (the configuration, a file it names, a port in use), else 1.\n",
 	      f);
 }
 
@@ -77,25 +84,6 @@ make_dir(const char *path, char *err, size_t errlen)
 	return 0;
 fail:
 	snprintf(err, errlen, "data_dir %s: %s", buf, strerror(errno));
-	return -1;
-}
-
-static int
-load_creds(const struct config *c, struct creds **out, char *err, size_t errlen)
-{
-	*out = NULL;
-	if (c->credentials == NULL) {
-		smtpd_sunset_startup(c, NULL, time(NULL));
-		return 0;
-	}
-	char e[1024];
-	if (creds_load(out, c->credentials, e, sizeof(e)) == 0) {
-		creds_set_sender_case(*out, c->sender_case_sensitive);
-		smtpd_sunset_startup(c, *out, time(NULL));
-		return 0;
-	}
-	snprintf(err, errlen, "%s:%d: credentials: %s", c->path ? c->path : "(default)",
-	         c->credentials_line, e);
 	return -1;
 }
 
@@ -149,42 +137,6 @@ note_unit_access(const struct config *c, const struct runas *a)
 }
 
 /*
- * RFC 8460 3: reports sent by mail must be DKIM-signed (receivers ignore
- * unsigned ones), so the report job skips mailto: without a key for
- * tlsrpt_from's domain. The From address (in buf) when that is so, else NULL.
- */
-static const char *
-tlsrpt_unsigned_from(const struct config *c, const struct dkimsign *dk, char *buf, size_t len)
-{
-	const char *from;
-
-	if (!c->tlsrpt)
-		return NULL;
-	from = config_tlsrpt_from(c, buf, len);
-	return dkimsign_has(dk, addr_domain(from)) ? NULL : from;
-}
-
-/*
- * A warning when the admin set up signing (a dkim_key or tlsrpt_from) but
- * not for tlsrpt_from's domain; a relay with neither (a first install) gets
- * the same line at info level, so a default start stays free of warnings.
- */
-static void
-tlsrpt_warn_unsigned(const struct config *c, const struct dkimsign *dk)
-{
-	char buf[600];
-	const char *from = tlsrpt_unsigned_from(c, dk, buf, sizeof buf);
-	bool setup = c->dkim_keys != NULL || c->tlsrpt_from != NULL;
-
-	if (from == NULL)
-		return;
-	log_msg(setup ? LOG_LVL_WARN : LOG_LVL_INFO,
-	        "event=tlsrpt_unsigned from=%s note=\"no dkim_key for its domain: mailed TLS "
-	        "reports (mailto:) are skipped, https: ones still posted\"",
-	        from);
-}
-
-/*
  * mxrelay-sendmail gives bare names ("root", its default sender USER) the
  * domain local_sender, else the hostname. A hostname without a dot is no
  * mail domain: mail from root@HOST cannot be answered and its bounces are
@@ -225,11 +177,11 @@ check_only(const char *path)
 	    plan_account(c, &a, err, sizeof(err)) != 0)
 		goto done;
 	note_unit_access(c, &a);
-	if (load_creds(c, &cr, err, sizeof(err)) != 0 ||
+	if (reload_load_creds(c, &cr, err, sizeof(err)) != 0 ||
 	    dkimsign_load(c, &dk, err, sizeof(err)) != 0)
 		goto done;
 	char from_buf[600];
-	const char *from = tlsrpt_unsigned_from(c, dk, from_buf, sizeof from_buf);
+	const char *from = reload_tlsrpt_unsigned_from(c, dk, from_buf, sizeof from_buf);
 	if (from)
 		fprintf(stderr,
 		        "mxrelayd: tlsrpt: tlsrpt = yes and tlsrpt_from %s has no dkim_key for its "
@@ -327,6 +279,10 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	srv->draining = 1;
 	log_info("event=shutdown signal=%d sessions=%u deliveries=%u", (int)sig, srv->nsessions,
 	         srv->deliver ? deliver_busy(srv->deliver) : 0);
+	char st[128];
+	snprintf(st, sizeof(st), "draining: %u sessions, %u deliveries", srv->nsessions,
+	         srv->deliver ? deliver_busy(srv->deliver) : 0);
+	notify_stopping(st);
 	if (srv->sched)
 		sched_stop(srv->sched);
 	if (srv->deliver)
@@ -344,81 +300,26 @@ on_term(evutil_socket_t sig, short what, void *arg)
 		                                : srv->cfg->shutdown_timeout * 1000);
 }
 
-static bool
-dkim_keys_equal(const struct dkim_key_conf *a, const struct dkim_key_conf *b)
-{
-	for (; a && b; a = a->next, b = b->next)
-		if (strcmp(a->domain, b->domain) != 0 || strcmp(a->selector, b->selector) != 0 ||
-		    strcmp(a->path, b->path) != 0)
-			return false;
-	return a == NULL && b == NULL;
-}
-
-/* Two optional strings (NULL: not set) alike? */
-static bool
-same_str(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
+/* Every STATUS_SECONDS under a service manager: the counts in `systemctl status` stay fresh. */
+#define STATUS_SECONDS 30
+static struct event *status_ev;
 
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
-	struct server *srv = arg;
-	struct config *nc = NULL, *old = srv->cfg;
-	struct creds *cr = NULL;
-	struct listener_conf *tmp;
-	char err[1024];
+	char err[1024], notes[2048];
 
-	struct dkimsign *dk = NULL;
-	bool same_keys;
-	if (config_load(&nc, old->path, err, sizeof(err)) != 0 ||
-	    load_creds(nc, &cr, err, sizeof(err)) != 0) {
-		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)",
-		        err);
-		config_free(nc);
-		return;
-	}
-	/*
-	 * Key files are readable by root only and we run unprivileged now:
-	 * unchanged dkim_key lines keep the keys loaded at start; changed ones
-	 * are tried, and need a restart when they cannot be read.
-	 */
-	same_keys = dkim_keys_equal(old->dkim_keys, nc->dkim_keys) &&
-	            old->dkim_require_published == nc->dkim_require_published;
-	if (same_keys)
-		dk = dkimsign_ref(srv->dkim);
-	else if (dkimsign_load(nc, &dk, err, sizeof(err)) != 0) {
-		creds_free(cr);
-		log_err("event=reload_failed error=\"%s\" (keeping the running configuration)",
-		        err);
-		config_free(nc);
-		return;
-	}
-	/* sockets stay bound as they are: listeners change only with a restart */
-	tmp = nc->listeners;
-	nc->listeners = old->listeners;
-	old->listeners = tmp;
-	if (strcmp(nc->data_dir, old->data_dir) != 0)
-		log_warn("event=reload note=\"data_dir changes need a restart\"");
-	if (strcmp(nc->metrics_listen ? nc->metrics_listen : "",
-	           old->metrics_listen ? old->metrics_listen : "") != 0)
-		log_warn("event=reload note=\"metrics_listen changes need a restart\"");
-	if (!same_str(nc->tls_ca_file, old->tls_ca_file) ||
-	    !same_str(nc->tls_client_cert, old->tls_client_cert) ||
-	    !same_str(nc->tls_client_key, old->tls_client_key))
-		log_warn("event=reload note=\"tls_ca_file and tls_client_cert/key changes need a "
-		         "restart\"");
-	srv->cfg = nc;
-	srv->cfg_gen++;
-	config_free(old);
-	creds_free(srv->creds);
-	srv->creds = cr;
-	dkimsign_unref(srv->dkim); /* jobs signing now hold their own reference */
-	srv->dkim = dk;
-	tlsrpt_warn_unsigned(nc, dk);
-	log_info("event=reloaded config=%s credentials=%s", nc->path ? nc->path : "(default)",
-	         nc->credentials ? nc->credentials : "none");
+	reload_run(arg, err, sizeof(err), notes, sizeof(notes)); /* it logs the outcome */
+}
+
+/* SIGUSR1: logrotate renamed the log file (etc/logrotate.d/mxrelay). */
+static void
+on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+	if (log_reopen() != 0)
+		log_err("event=log_reopen_failed file=%s error=\"%s\"", log_file(), strerror(errno));
+	else if (log_file() != NULL)
+		log_info("event=log_reopened file=%s", log_file());
 }
 
 static int
@@ -430,34 +331,73 @@ needs_generated_cert(const struct config *c)
 	return 0;
 }
 
+/*
+ * Exit statuses of a failed start: EXIT_CONFIG (sysexits' EX_CONFIG) when
+ * only the admin can fix it (the configuration, a file it names, an
+ * account, a port another program holds): the unit's
+ * RestartPreventExitStatus= stops systemd from retrying; 1 for what may
+ * pass (the spool, an address not up yet), retried within StartLimitBurst.
+ */
+#define EXIT_CONFIG 78
+
+/* Bind every listener; a port in use or refused is the admin's to fix. */
 static int
-start(struct server *srv, char *err, size_t errlen)
+open_listeners(struct server *srv, char *err, size_t errlen, int *status)
+{
+	if (listeners_open(srv, err, errlen) == 0)
+		return 0;
+	*status = errno == EADDRINUSE || errno == EACCES ? EXIT_CONFIG : 1;
+	return -1;
+}
+
+/* Everything before the spool: read as the starting account. */
+static int
+start_files(struct server *srv, struct runas *acct, char *err, size_t errlen, int *status)
 {
 	struct config *c = srv->cfg;
-	struct runas acct;
 
+	*status = EXIT_CONFIG;
 	/* before anything is created: whom the files will belong to */
-	if (plan_account(c, &acct, err, errlen) != 0)
+	if (plan_account(c, acct, err, errlen) != 0)
 		return -1;
 	if (make_dir(c->data_dir, err, errlen) != 0)
 		return -1;
 	if (needs_generated_cert(c) &&
 	    tls_ensure_selfsigned(c->data_dir, c->hostname, err, errlen) != 0)
 		return -1;
-	if (load_creds(c, &srv->creds, err, errlen) != 0)
+	if (reload_load_creds(c, &srv->creds, err, errlen) != 0)
 		return -1;
 	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0) /* keys are root-only */
 		return -1;
-	tlsrpt_warn_unsigned(c, srv->dkim);
+	reload_tlsrpt_warn_unsigned(c, srv->dkim);
 	local_sender_warn(c, NULL);
 	srv->client_tls = smtpc_tls_ctx_new(c, err, errlen); /* so may tls_client_key be */
 	if (srv->client_tls == NULL)
 		return -1;
+	if (acct->drop && log_file_chown(acct->drop_uid, acct->drop_gid) != 0) {
+		snprintf(err, errlen, "log %s: %s", log_file(), strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Start-up; -1 with err and the exit status in *status. */
+static int
+start(struct server *srv, char *err, size_t errlen, int *status)
+{
+	struct config *c = srv->cfg;
+	struct runas acct;
+
+	if (start_files(srv, &acct, err, errlen, status) != 0)
+		return -1;
 	srv->peers = peers_new();
-	if (listeners_open(srv, err, errlen) != 0 || listeners_tls_init(srv, err, errlen) != 0)
+	if (open_listeners(srv, err, errlen, status) != 0)
 		return -1;
-	if (runas_switch(&acct, c->data_dir, err, errlen) != 0)
+	*status = EXIT_CONFIG;
+	if (listeners_tls_init(srv, err, errlen) != 0 ||
+	    runas_switch(&acct, c->data_dir, err, errlen) != 0)
 		return -1;
+	*status = 1; /* the spool: a full disk or a lock may pass */
 	srv->async = async_new(srv->base, 2, err, errlen);
 	if (srv->async == NULL)
 		return -1;
@@ -469,6 +409,7 @@ start(struct server *srv, char *err, size_t errlen)
 	srv->deliver = deliver_new(srv, err, errlen);
 	if (srv->deliver == NULL)
 		return -1;
+	*status = EXIT_CONFIG; /* another daemon on the sockets, the metrics port taken */
 	/* after the drop: the socket files belong to the daemon user */
 	srv->ctl = ctl_open(srv, err, errlen);
 	if (srv->ctl == NULL)
@@ -549,15 +490,50 @@ parse_args(int argc, char **argv, const char **path, int *check)
 	return -1;
 }
 
-/* Signals on the loop: TERM and INT drain, HUP reloads. */
+/* Signals on the loop: TERM and INT drain, HUP reloads, USR1 reopens the log file. */
+#define NSIGS 4
 static void
-signals_add(struct server *srv, struct event *ev[3])
+signals_add(struct server *srv, struct event *ev[NSIGS])
 {
 	ev[0] = evsignal_new(srv->base, SIGTERM, on_term, srv);
 	ev[1] = evsignal_new(srv->base, SIGINT, on_term, srv);
 	ev[2] = evsignal_new(srv->base, SIGHUP, on_hup, srv);
-	for (int i = 0; i < 3; i++)
+	ev[3] = evsignal_new(srv->base, SIGUSR1, on_usr1, srv);
+	for (int i = 0; i < NSIGS; i++)
 		evsignal_add(ev[i], NULL);
+}
+
+/*
+ * A failure before the loop, on stderr as well as in the log (the log may
+ * be syslog or a file): under journald at priority err ("<3>", sd-daemon(3))
+ * so that `journalctl -p err` shows why a start failed, and only once when
+ * the log line went to the journal already.
+ */
+static void
+say_failed(const char *err)
+{
+	if (!log_stderr_is_journal())
+		fprintf(stderr, "mxrelayd: %s\n", err);
+	else if (!log_to_stderr())
+		fprintf(stderr, "<3>mxrelayd: %s\n", err);
+}
+
+/* Listening, the spool open, privileges dropped: tell the service manager. */
+static void
+ready(struct server *srv, const char *path)
+{
+	char st[256];
+
+	listeners_enable(srv);
+	log_info("event=ready version=%s config=%s data_dir=%s hostname=%s", VERSION,
+	         path ? path : "(default)", srv->cfg->data_dir, srv->cfg->hostname);
+	reload_status_line(srv, "", st, sizeof(st));
+	notify_ready(st);
+	if (notify_enabled()) {
+		status_ev = loop_timer_new(srv->base, true, reload_status_tick, srv);
+		if (status_ev)
+			loop_timer_add(status_ev, STATUS_SECONDS * 1000);
+	}
 }
 
 int
@@ -567,7 +543,7 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	int check = 0, rc;
 	char err[1024];
-	struct event *sigs[3];
+	struct event *sigs[NSIGS];
 
 	if ((rc = parse_args(argc, argv, &path, &check)) >= 0)
 		return rc;
@@ -576,29 +552,38 @@ main(int argc, char **argv)
 
 	memset(&srv, 0, sizeof(srv));
 	if (config_load(&srv.cfg, path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
+		fprintf(stderr, "%s%s\n", log_stderr_is_journal() ? "<3>" : "", err);
+		return EXIT_CONFIG;
 	}
-	log_init("mxrelayd", srv.cfg->log);
+	if (log_init("mxrelayd", srv.cfg->log) != 0) {
+		snprintf(err, sizeof(err), "%s: log %s: %s", srv.cfg->path ? srv.cfg->path : "(default)",
+		         srv.cfg->log, strerror(errno));
+		fprintf(stderr, "%smxrelayd: %s\n", log_stderr_is_journal() ? "<3>" : "", err);
+		config_free(srv.cfg);
+		return EXIT_CONFIG;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
+	srv.reload = reload_run;
 	srv.base = event_base_new();
-	if (srv.base == NULL || start(&srv, err, sizeof(err)) != 0) {
+	rc = 1;
+	if (srv.base == NULL || start(&srv, err, sizeof(err), &rc) != 0) {
+		if (srv.base == NULL)
+			snprintf(err, sizeof(err), "cannot create the event loop");
 		log_err("event=startup_failed error=\"%s\"", err);
-		fprintf(stderr, "mxrelayd: %s\n", err);
+		say_failed(err);
 		teardown(&srv);
-		return 1;
+		return rc;
 	}
 	signals_add(&srv, sigs);
-	listeners_enable(&srv);
-	log_info("event=ready version=%s config=%s data_dir=%s hostname=%s", VERSION,
-	         path ? path : "(default)", srv.cfg->data_dir, srv.cfg->hostname);
+	ready(&srv, path);
 	event_base_dispatch(srv.base);
 
 	log_info("event=stopping accepted=%llu rejected=%llu", (unsigned long long)srv.accepted,
 	         (unsigned long long)srv.rejected);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < NSIGS; i++)
 		event_free(sigs[i]);
+	loop_timer_free(status_ev);
 	loop_timer_free(drain_ev);
 	loop_timer_free(deadline_ev);
 	teardown(&srv);

@@ -54,6 +54,9 @@ static const struct reply_def table[R__COUNT] = {
                                    "Header Resent-From address not allowed for this user"},
     [R_RESENT_SENDER_NOT_ALLOWED] = {550, "5.7.1", RC_POLICY,
                                      "Header Resent-Sender address not allowed for this user"},
+    [R_FROM_DISPLAY_ADDRESS] = {550, "5.7.1", RC_POLICY,
+                                "Header From display name shows another domain's address %s:"
+                                " readers would take it for the author (display_name_address)"},
     [R_SENDER_NO_DKIM_KEY] = {550, "5.7.1", RC_POLICY,
                               "<%s>: no DKIM key for this sender domain; mail from it is not "
                               "relayed unsigned"},
@@ -171,6 +174,8 @@ static const struct reply_def table[R__COUNT] = {
     [R_DLV_ALL_MX_FAILED] = {451, "4.4.1", RC_NONE, "all MX hosts of %s failed; last: %s"},
     [R_DLV_NO_CONNECTION] = {451, "4.4.0", RC_NONE, "cannot open a connection (source address?)"},
     [R_DLV_NXDOMAIN] = {550, "5.1.2", RC_NONE, "%s"},
+    /* RFC 3463 3.5 X.4.4: unable to route (every MX host name is NXDOMAIN) */
+    [R_DLV_MX_NXDOMAIN] = {550, "5.4.4", RC_NONE, "Host or domain name not found: %s"},
     [R_DLV_NULL_MX] = {556, "5.1.10", RC_NONE, "%s does not accept mail (null MX)"},
     [R_DLV_DNS_FAILED] = {451, "4.4.3", RC_NONE, "%s"},
     [R_DLV_DNS_START] = {451, "4.4.3", RC_NONE, "cannot start a DNS query"},
@@ -193,6 +198,7 @@ static const struct reply_def table[R__COUNT] = {
 
     /* control (mta/control/) */
     [R_ADMIN_BOUNCE] = {554, "5.0.0", RC_NONE, "bounced by the administrator"},
+    [R_ADMIN_DELETE] = {554, "5.0.0", RC_NONE, "deleted by the administrator"},
 };
 
 static const struct reply_def *

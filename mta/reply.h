@@ -46,6 +46,7 @@ enum reply_id {
 	R_RESENT_FROM_NOT_ALLOWED,
 	R_RESENT_SENDER_NOT_ALLOWED,
 	R_SENDER_NO_DKIM_KEY, /* 550 5.7.1 <SENDER>: dkim_unsigned = refuse, at MAIL / FROM */
+	R_FROM_DISPLAY_ADDRESS, /* 550 5.7.1 From shows ADDR of another domain (display_name_address) */
 
 	/* local submission's envelope (control/submit.c) */
 	R_SUBMIT_SHUTTING_DOWN,  /* 421 4.3.2 */
@@ -142,6 +143,7 @@ enum reply_id {
 	R_DLV_ALL_MX_FAILED, /* 451 4.4.1 */
 	R_DLV_NO_CONNECTION, /* 451 4.4.0 (socket or bind failed for every target) */
 	R_DLV_NXDOMAIN,      /* 550 5.1.2 REASON */
+	R_DLV_MX_NXDOMAIN,   /* 550 5.4.4 Host or domain name not found: REASON (no MX host exists) */
 	R_DLV_NULL_MX,       /* 556 5.1.10 (RFC 7505) */
 	R_DLV_DNS_FAILED,    /* 451 4.4.3 REASON */
 	R_DLV_DNS_START,     /* 451 4.4.3 cannot start a DNS query */
@@ -160,6 +162,7 @@ enum reply_id {
 	/* control: local submission envelope, queue commands (mta/control/) */
 	R_CONTROL_FIRST_,
 	R_ADMIN_BOUNCE, /* 554 5.0.0 bounced by the administrator (mxrelayctl bounce) */
+	R_ADMIN_DELETE, /* 554 5.0.0 deleted by the administrator (queue delete --to/--domain) */
 
 	R__COUNT
 };

@@ -53,6 +53,11 @@ struct server {
 	unsigned nevicting;          /* sessions closing after an eviction: no longer counted */
 	struct event *smtpd_sweep;   /* smtpd/limits.c: the once-a-second deadline check */
 	int draining;                /* SIGTERM seen: refuse new mail */
+	/*
+	 * main.c's reload (reload.h's reload_run), for the control socket's
+	 * RELOAD: lower layers reach it only through this pointer. NULL in tests.
+	 */
+	int (*reload)(struct server *srv, char *err, size_t errlen, char *notes, size_t noteslen);
 	uint64_t accepted, rejected; /* messages, for logs */
 };
 

@@ -60,15 +60,16 @@ static const char *const spool_sql[ST__COUNT] = {
                      " WHERE client_ip = ?1 AND auth_user = ?2",
     [ST_AUDIT_PUT] = "INSERT INTO audit (client_ip, auth_user, tls_version, tls_cipher,"
                      " worst_tls, auth_mech, plaintext_auth, allowlisted, senders,"
-                     " header_from, messages, first_seen, last_seen)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                     " header_from, messages, first_seen, last_seen, listener)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
                      " ON CONFLICT (client_ip, auth_user) DO UPDATE SET"
                      " tls_version = excluded.tls_version, tls_cipher = excluded.tls_cipher,"
                      " worst_tls = excluded.worst_tls, auth_mech = excluded.auth_mech,"
                      " plaintext_auth = excluded.plaintext_auth,"
                      " allowlisted = excluded.allowlisted, senders = excluded.senders,"
                      " header_from = excluded.header_from, messages = excluded.messages,"
-                     " first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+                     " first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
+                     " listener = coalesce(excluded.listener, listener)", /* schema 9 */
     /* ids grow with time: the smallest id is the oldest message, one index probe */
     [ST_OLDEST] = "SELECT received FROM messages ORDER BY id LIMIT 1",
     [ST_CLAIM_GET] = "SELECT qid, state, unfinished FROM messages WHERE id = ?1",

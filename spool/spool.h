@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define SPOOL_QID_LEN 16	/* queue ids are 16 lowercase hex characters */
-#define SPOOL_SCHEMA_VERSION 8
+#define SPOOL_SCHEMA_VERSION 9
 
 /* message flags */
 #define SPOOL_F_8BITMIME 0x01	/* BODY=8BITMIME was given */
@@ -272,6 +272,54 @@ struct spool_result {
 };
 
 /* The outcome of one attempt for one message. All pointers are borrowed. */
+/*
+ * bounce_owner ... digest (schema 9, spool_bdigest.c): the failures waiting
+ * for an owner's daily digest, kept in the spool so a restart loses none.
+ * Entries are added by spool_apply with the failures (and the DSN) that
+ * caused them; at most SPOOL_BDIGEST_MAX rows in all, past that an owner's
+ * further failures are only counted (bounce_digest_dropped). Text fields
+ * arrive cleaned (printable ASCII) and cut to their sizes.
+ */
+#define SPOOL_BDIGEST_MAX 10000
+#define SPOOL_BDIGEST_FIELD 300
+
+struct spool_bdigest {
+	time_t when;
+	char owner[SPOOL_BDIGEST_FIELD];
+	char qid[20];
+	char sender[SPOOL_BDIGEST_FIELD];
+	char rcpt[SPOOL_BDIGEST_FIELD];
+	char status[16];
+	char reason[SPOOL_BDIGEST_FIELD];
+};
+
+/* One owner's waiting failures, as spool_bdigest_load read them. */
+struct spool_bdigest_set {
+	char owner[SPOOL_BDIGEST_FIELD];	/* "" when no owner has any waiting */
+	struct spool_bdigest *v;	/* malloc'd: the first max entries, oldest first */
+	size_t n;
+	uint64_t more;		/* failures beyond v: rows past max plus the dropped count */
+	int64_t last_id;	/* the newest row read: spool_bdigest_done removes up to it */
+	int64_t dropped;	/* the dropped count read */
+};
+
+/*
+ * The first owner after `after` (byte order; "" for the first) with
+ * failures waiting, into *out (spool_bdigest_set_free frees it), in one
+ * read transaction. 0 (out->owner "" when there is none) / -1 with err.
+ */
+int spool_bdigest_load(struct spool *sp, const char *after, size_t max,
+		       struct spool_bdigest_set *out, char *err, size_t errlen);
+void spool_bdigest_set_free(struct spool_bdigest_set *s);
+
+/*
+ * The digest of s->owner is queued: remove its rows up to s->last_id and
+ * s->dropped of its dropped count (what arrived since stays for the next
+ * digest). Writer handle (WRITER_FN), own transaction. 0 / -1 with err.
+ */
+int spool_bdigest_done(struct spool *sp, const struct spool_bdigest_set *s, char *err,
+		       size_t errlen);
+
 struct spool_update {
 	int64_t msg_id;
 	const struct spool_result *results;
@@ -279,6 +327,10 @@ struct spool_update {
 	time_t next_try;	/* message's next due time */
 	int attempts;		/* new attempt count for the message (stored as given) */
 	struct spool_msg_in *bounce;	/* NULL, or a DSN to insert in the SAME transaction */
+	const struct spool_bdigest *digest;	/* bounce_owner ... digest entries (schema 9) */
+	size_t ndigest;		/* inserted in the SAME transaction (spool_bdigest.c) */
+	struct spool_msg_in *bounce_copy; /* NULL, or the postmaster's copy of that DSN (issue 16:
+				 * postmaster_bounce_copy), inserted with it, id set alike */
 	int results_only;	/* 1: only the results (and the delete below); the message's
 				 * next_try, attempts and unfinished count stay as they are:
 				 * one destination's outcomes, recorded before the attempt ends */
@@ -391,6 +443,7 @@ struct spool_audit_row {
 	int64_t messages;
 	time_t first_seen, last_seen;
 	int64_t events[SPOOL_AUDIT_NEVENTS];
+	char *listener;			/* the last listener it used; "" unknown (schema 9) */
 };
 
 /* Counts to add to one audit row (spool_auditev.c); strings borrowed for the call. */
@@ -528,6 +581,58 @@ int spool_queue_stats_load(struct spool *sp, spool_stats_row_fn fn, void *arg, c
 int spool_queue_set_state(struct spool *sp, const char *qid, int state, time_t next_try,
 			  int64_t *id, char *err, size_t errlen);
 int spool_queue_delete(struct spool *sp, const char *qid, int64_t *id, char *err, size_t errlen);
+
+/*
+ * Bulk queue commands (spool_qsel.c, issue 16). A selection is either
+ * explicit queue ids (lower case; any state), or every message (ALL) that
+ * matches all of the given filters: from (the envelope sender, ASCII
+ * case-insensitive, "" the null sender), to (a PENDING recipient's address,
+ * same), domain (a PENDING recipient's domain, lower case) and state
+ * (SPOOL_MSG_QUEUED, SPOOL_MSG_HELD, or -1 for both).
+ */
+struct spool_qsel {
+	const char *const *qids;
+	size_t nqids;
+	const char *from, *to, *domain; /* NULL: no such filter */
+	int state;
+};
+
+struct spool_qhit {
+	int64_t id;
+	uint64_t qid; /* the 16 hex digits as a number: "%016llx" prints it again */
+	int64_t size; /* bytes: the daemon bounds a batch by them */
+	int state;    /* SPOOL_MSG_* */
+};
+
+/*
+ * The matching messages in id order, one snapshot: *out is malloc'd (*n
+ * entries; the caller frees it). An explicit id that is not in the spool is
+ * simply not in *out.
+ */
+int spool_queue_select(struct spool *sp, const struct spool_qsel *sel, struct spool_qhit **out,
+		       size_t *n, char *err, size_t errlen);
+
+/* The domain of a recipient address as recipients.domain has it (after the last '@'). */
+void spool_qsel_domain(const char *addr, char *out, size_t outlen);
+
+/*
+ * Hold, release (due at next_try, unfinished count cleared) or delete the
+ * messages ids[0..n) in ONE write transaction (the writer's handle):
+ * done[i] = 1 for each message that still existed. All or nothing.
+ */
+enum spool_qb_op { SPOOL_QB_HOLD, SPOOL_QB_RELEASE, SPOOL_QB_DELETE };
+int spool_queue_batch(struct spool *sp, enum spool_qb_op op, const int64_t *ids, size_t n,
+		      time_t next_try, unsigned char *done, char *err, size_t errlen);
+
+/*
+ * `mxrelayctl queue cat` (spool_admin.c): message QID with every recipient
+ * (*msg, free with spool_qmsgs_free(*msg, 1)) and its stored bytes (*body,
+ * NUL-terminated, *len without the NUL; the caller frees), read from
+ * DIR/spool.db opened read-only in one snapshot: works while mxrelayd runs
+ * and never changes the file. "no such message QID" when it is not there.
+ */
+int spool_queue_cat(const char *dir, const char *qid, struct spool_qmsg **msg, char **body,
+		    size_t *len, char *err, size_t errlen);
 
 /*
  * Outbound TLS counters (schema 6, issue 13). The daemon adds to them

@@ -517,3 +517,119 @@ spool_queue_delete(struct spool *sp, const char *qid, int64_t *id, char *err, si
 	/* foreign_keys=ON: the cascade removes recipients and body chunks */
 	return change(sp, qid, "DELETE FROM messages WHERE id = ?1", 0, 0, id, err, errlen);
 }
+
+/* ---- queue cat: read-only, on a handle of its own ------------------------------------- */
+
+/* DIR/spool.db opened read-only, at this schema version; never created. */
+static int
+cat_open(const char *dir, sqlite3 **db, char *err, size_t errlen)
+{
+	char path[4096];
+	int64_t v = 0;
+
+	snprintf(path, sizeof path, "%s/spool.db", dir);
+	*db = NULL;
+	/* SQLITE_OPEN_READONLY never creates the file, so a mistyped data_dir reads as missing */
+	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    spool_pragma_int(*db, "PRAGMA user_version", &v) != SQLITE_OK) {
+		spool_seterr(err, errlen, "spool: queue cat: %s: %s", path,
+		             *db ? sqlite3_errmsg(*db) : "out of memory");
+		goto fail;
+	}
+	if (v != SPOOL_SCHEMA_VERSION) {
+		spool_seterr(
+		    err, errlen,
+		    "%s has schema version %lld, this mxrelayctl reads %d: run the mxrelayd of "
+		    "the same version",
+		    path, (long long)v, SPOOL_SCHEMA_VERSION);
+		goto fail;
+	}
+	sqlite3_busy_timeout(*db, 5000);
+	return 0;
+fail:
+	sqlite3_close(*db);
+	*db = NULL;
+	return -1;
+}
+
+/* The stored bytes of message id (bodies; body_chunks for a message older than schema 4). */
+static int
+cat_body(sqlite3 *db, const struct spool_qmsg *m, char **body, size_t *len, char *err,
+         size_t errlen)
+{
+	static const char *const sql[] = {
+	    "SELECT data FROM bodies WHERE msg_id = ?1 ORDER BY seq",
+	    "SELECT data FROM body_chunks WHERE msg_id = ?1 ORDER BY seq"};
+	char *buf = malloc(m->size + 1);
+	size_t off = 0;
+
+	for (size_t k = 0; buf != NULL && k < 2 && off == 0; k++) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(db, sql[k], -1, &st, NULL) != SQLITE_OK)
+			break; /* body_chunks is dropped once empty */
+		sqlite3_bind_int64(st, 1, m->id);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			size_t n = (size_t)sqlite3_column_bytes(st, 0);
+			if (n > m->size - off) {
+				off = m->size + 1; /* more than the message's size: damaged */
+				break;
+			}
+			memcpy(buf + off, sqlite3_column_blob(st, 0), n);
+			off += n;
+		}
+		sqlite3_finalize(st);
+	}
+	if (buf == NULL || off != m->size) {
+		spool_seterr(err, errlen, "spool: queue cat %s: %s", m->qid,
+		             buf ? "body damaged (its rows do not add up to its size)"
+		                 : "out of memory");
+		free(buf);
+		return -1;
+	}
+	buf[off] = '\0';
+	*body = buf;
+	*len = off;
+	return 0;
+}
+
+int
+spool_queue_cat(const char *dir, const char *qid, struct spool_qmsg **msg, char **body, size_t *len,
+                char *err, size_t errlen)
+{
+	struct spool ro;
+	sqlite3_stmt *st = NULL;
+	struct spool_qmsg *m = calloc(1, sizeof *m);
+	int rc, ret = -1;
+
+	*msg = NULL;
+	*body = NULL;
+	*len = 0;
+	memset(&ro, 0, sizeof ro);
+	if (m == NULL || cat_open(dir, &ro.db, err, errlen) < 0)
+		goto done;
+	/* one snapshot: the envelope, the recipients and the body agree */
+	if (sqlite3_exec(ro.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    prep(&ro, "SELECT " QMSG_COLS " FROM messages WHERE qid = ?1", &st, "queue cat", err,
+	         errlen) < 0)
+		goto done;
+	sqlite3_bind_text(st, 1, qid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		spool_seterr(err, errlen, "no such message %s", qid);
+	else if (rc != SQLITE_ROW)
+		spool_seterr(err, errlen, "spool: queue cat %s: %s", qid, sqlite3_errmsg(ro.db));
+	else if (qmsg_row(m, st) < 0)
+		spool_seterr(err, errlen, "spool: queue cat %s: out of memory", qid);
+	else if (qmsg_rcpts(&ro, m, 0, err, errlen) == 0 &&
+	         cat_body(ro.db, m, body, len, err, errlen) == 0)
+		ret = 0;
+done:
+	sqlite3_finalize(st);
+	if (ro.db)
+		sqlite3_close(ro.db); /* ends the read transaction */
+	if (ret == 0)
+		*msg = m;
+	else
+		spool_qmsgs_free(m, m ? 1 : 0);
+	return ret;
+}

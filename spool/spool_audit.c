@@ -159,8 +159,8 @@ read_row(struct spool *sp, const struct spool_audit_in *a, const char *qid, stru
 }
 
 int
-spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char *qid, char *err,
-                   size_t errlen)
+spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char *qid,
+                   const char *listener, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = sp->st[ST_AUDIT_PUT];
 	struct alist lists[2]; /* ~10 KiB on the writer thread's stack */
@@ -196,7 +196,8 @@ spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char 
 	    sqlite3_bind_text(st, 10, lists[1].buf, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 11, o.messages + 1) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 12, first) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 13, last) != SQLITE_OK)
+	    sqlite3_bind_int64(st, 13, last) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 14, listener, -1, SQLITE_STATIC) != SQLITE_OK)
 		return spool_bind_fail(sp, ST_AUDIT_PUT, "audit", qid, err, errlen);
 	return spool_step_done(sp, ST_AUDIT_PUT, "audit", qid, err, errlen);
 }
@@ -239,6 +240,7 @@ spool_audit_rows_free(struct spool_audit_row *rows, size_t n)
 		free(rows[i].auth_mech);
 		free(rows[i].senders);
 		free(rows[i].header_from);
+		free(rows[i].listener);
 	}
 	free(rows);
 }
@@ -275,8 +277,9 @@ take_row(sqlite3_stmt *st, struct spool_audit_row **rows, size_t *n, size_t *cap
 	r->last_seen = (time_t)sqlite3_column_int64(st, 12);
 	for (int k = 0; k < SPOOL_AUDIT_NEVENTS; k++) /* columns 13..: schema 7 */
 		r->events[k] = sqlite3_column_count(st) > 13 + k ? sqlite3_column_int64(st, 13 + k) : 0;
+	r->listener = sqlite3_column_count(st) > 18 ? col_dup(st, 18) : strdup(""); /* schema 9 */
 	if (!r->client_ip || !r->auth_user || !r->tls_version || !r->tls_cipher || !r->worst_tls ||
-	    !r->auth_mech || !r->senders || !r->header_from)
+	    !r->auth_mech || !r->senders || !r->header_from || !r->listener)
 		return -1;
 	return 0;
 }
@@ -294,12 +297,18 @@ query_rows(sqlite3 *db, const char *path, int64_t version, time_t since,
 	    " plaintext_auth, allowlisted, senders, header_from, messages, first_seen, last_seen,"
 	    " sunset_warn, sunset_refused, rate_limited, repaired, bare_lf"
 	    " FROM audit WHERE last_seen >= ?1";
+	static const char sql9[] =
+	    "SELECT client_ip, auth_user, tls_version, tls_cipher, worst_tls, auth_mech,"
+	    " plaintext_auth, allowlisted, senders, header_from, messages, first_seen, last_seen,"
+	    " sunset_warn, sunset_refused, rate_limited, repaired, bare_lf, listener"
+	    " FROM audit WHERE last_seen >= ?1";
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
 	int rc;
 
 	/* read-only: an older spool is read as it is, without the event columns */
-	if (sqlite3_prepare_v2(db, version >= 7 ? sql7 : sql, -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(db, version >= 9 ? sql9 : version >= 7 ? sql7 : sql, -1, &st, NULL) !=
+	        SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, (int64_t)since) != SQLITE_OK)
 		goto sqlerr;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

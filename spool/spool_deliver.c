@@ -286,6 +286,8 @@ apply_one(struct spool *sp, const struct spool_update *u, char *err, size_t errl
 	 * rolled-back commit must not report the id that commit never made */
 	if (u->bounce != NULL)
 		u->bounce->id = 0;
+	if (u->bounce_copy != NULL)
+		u->bounce_copy->id = 0;
 	if (u->nresults > 0 && u->results == NULL) {
 		spool_seterr(err, errlen, "spool: apply %s: NULL results", tag);
 		return SQLITE_MISUSE;
@@ -308,6 +310,10 @@ apply_one(struct spool *sp, const struct spool_update *u, char *err, size_t errl
 		rc = apply_rcpt(sp, u->msg_id, &u->results[i], tag, err, errlen);
 	if (rc == SQLITE_OK && u->bounce != NULL)
 		rc = spool_insert_one(sp, u->bounce, err, errlen);
+	if (rc == SQLITE_OK && u->ndigest > 0) /* with the failures that caused them */
+		rc = spool_bdigest_add(sp, u->digest, u->ndigest, err, errlen);
+	if (rc == SQLITE_OK && u->bounce != NULL && u->bounce_copy != NULL)
+		rc = spool_insert_one(sp, u->bounce_copy, err, errlen);
 	if (rc == SQLITE_OK)
 		rc = step_msg(sp, ST_DEL_IF_DONE, u->msg_id, tag, err, errlen);
 	return rc;

@@ -130,7 +130,7 @@ spool_insert_one(struct spool *sp, struct spool_msg_in *m, char *err, size_t err
 	rc = insert_chunks(sp, m, msg_id, err, errlen);
 	/* the audit row commits with the message it counts: same transaction, same fsync */
 	if (rc == SQLITE_OK && m->audit != NULL)
-		rc = spool_audit_record(sp, m->audit, m->qid, err, errlen);
+		rc = spool_audit_record(sp, m->audit, m->qid, m->listener, err, errlen);
 	return rc;
 }
 

@@ -123,6 +123,9 @@ const char *spool_col_text(sqlite3_stmt *st, int col);
 int spool_step_rows(sqlite3_stmt *st, int (*each)(void *ctx, sqlite3_stmt *st), void *ctx);
 
 int spool_insert_one(struct spool *sp, struct spool_msg_in *m, char *err, size_t errlen);
+/* spool_bdigest.c: n digest entries inside spool_apply's transaction; SQLITE_OK or a code. */
+int spool_bdigest_add(struct spool *sp, const struct spool_bdigest *v, size_t n, char *err,
+                      size_t errlen);
 int spool_is_disk_full(struct spool *sp, int rc);
 void spool_rollback(struct spool *sp);
 
@@ -135,10 +138,11 @@ int spool_copy_chunks(struct spool *sp, const char *qid, int64_t id, char *buf, 
 
 /*
  * spool_audit.c: merge one accepted message into its audit row inside the
- * caller's write transaction. SQLITE_OK or an error code (err filled).
+ * caller's write transaction, with the message's listener (NULL keeps the
+ * row's). SQLITE_OK or an error code (err filled).
  */
-int spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char *qid, char *err,
-                       size_t errlen);
+int spool_audit_record(struct spool *sp, const struct spool_audit_in *a, const char *qid,
+                       const char *listener, char *err, size_t errlen);
 
 /* spool_schema.c: bring the schema up to SPOOL_SCHEMA_VERSION. */
 int spool_schema_migrate(sqlite3 *db, const char *dir, char *err, size_t errlen);

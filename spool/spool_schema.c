@@ -177,6 +177,26 @@ static const char *const migrations[] = {
      */
     "ALTER TABLE messages ADD COLUMN listener TEXT;"
     "ALTER TABLE messages ADD COLUMN message_id TEXT;",
+    /*
+     * 9: bounce owners' digests kept across restarts (issue 15,
+     * spool_bdigest.c): the failures waiting per owner, and per owner the
+     * count of those past SPOOL_BDIGEST_MAX; the audit's last listener (the
+     * audit plan), NULL on older rows and for local submission.
+     */
+    "CREATE TABLE bounce_digest ("
+    " id INTEGER PRIMARY KEY,"
+    " owner TEXT NOT NULL,"
+    " failed_at INTEGER NOT NULL,"
+    " qid TEXT NOT NULL,"
+    " sender TEXT NOT NULL,"
+    " rcpt TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " reason TEXT NOT NULL);"
+    "CREATE INDEX bounce_digest_owner ON bounce_digest(owner, id);"
+    "CREATE TABLE bounce_digest_dropped ("
+    " owner TEXT PRIMARY KEY,"
+    " n INTEGER NOT NULL) WITHOUT ROWID;"
+    "ALTER TABLE audit ADD COLUMN listener TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == SPOOL_SCHEMA_VERSION,

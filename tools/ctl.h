@@ -46,10 +46,18 @@ void ctl_stats_usage(FILE *f);
 /* queue: the running daemon's queue through its control socket (tools/ctl_queue.c) */
 int ctl_queue(int argc, char **argv);
 void ctl_queue_usage(FILE *f);
+/* queue cat (tools/ctl_queue_cat.c): the stored message, read from spool.db */
+bool ctl_queue_is_cat(int argc, char **argv);
+int ctl_queue_cat(int argc, char **argv);
 
 /* tls: outbound TLS report from spool.db, TLS-RPT sending (tools/ctl_tls.c) */
 int ctl_tls(int argc, char **argv);
 void ctl_tls_usage(FILE *f);
+
+/* reload, log-reopen: the running daemon's RELOAD and LOG-REOPEN (tools/ctl_reload.c) */
+int ctl_reload(int argc, char **argv);
+int ctl_log_reopen(int argc, char **argv);
+void ctl_reload_usage(FILE *f);
 
 /* ---- helpers shared by every sub-command (tools/ctl_common.c) ---- */
 

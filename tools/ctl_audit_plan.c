@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mta/shared/cidr.h"
 #include "mta/shared/config.h"
 #include "mta/shared/creds.h"
 #include "spool/spool.h"
@@ -51,6 +52,7 @@ join_audit(struct plan_entry *e, const struct spool_audit_row *rows, size_t n)
 			e->last_seen = r->last_seen;
 			snprintf(e->seen_user, sizeof e->seen_user, "%s", r->auth_user);
 			snprintf(e->seen_ip, sizeof e->seen_ip, "%s", r->client_ip);
+			snprintf(e->seen_listener, sizeof e->seen_listener, "%s", r->listener);
 			e->allowlisted = r->allowlisted && !r->auth_user[0];
 		}
 		e->seen = 1;
@@ -145,6 +147,15 @@ pick_listener(struct plan_entry *e, const struct config *c, time_t now)
 {
 	const struct listener_conf *fit = NULL;
 
+	/* a sender already moved keeps the listener it uses while that still serves it */
+	for (const struct listener_conf *l = c->listeners; l && e->seen_listener[0]; l = l->next)
+		if (strcmp(l->name, e->seen_listener) == 0 &&
+		    (l->tls == LTLS_NONE || !e->legacy || offers_legacy(l, now))) {
+			e->listener = l->name;
+			e->listener_addr = l->address_text;
+			e->sunset = l->legacy_tls || l->legacy_from.n ? l->legacy_until : 0;
+			return;
+		}
 	for (const struct listener_conf *l = c->listeners; l && e->legacy && !fit; l = l->next)
 		if (l->tls != LTLS_NONE && offers_legacy(l, now))
 			fit = l;
@@ -166,6 +177,21 @@ pick_listener(struct plan_entry *e, const struct config *c, time_t now)
 		return;
 	e->listener = fit->name;
 	e->listener_addr = fit->address_text;
+}
+
+/*
+ * The bounce_owner rule its DSNs will follow (user:, listener: and CIDR
+ * rules as the daemon matches them: bowner.h): the credential it uses or
+ * will use, the listener above, the address it was seen from.
+ */
+static void
+pick_owner(struct plan_entry *e, const struct config *c)
+{
+	const char *user = e->seen ? e->seen_user : e->cred[0] ? e->cred : e->new_user;
+	struct sockaddr_storage ss;
+
+	e->owner = config_bounce_owner(c, *user ? user : NULL, e->listener,
+	                               cidr_addr_parse(e->seen ? e->seen_ip : NULL, &ss));
 }
 
 /* Case variants of one address (Scans@ and scans@) are one mailbox: one row. */
@@ -265,6 +291,7 @@ plan_build(const struct config *c, struct plan *p, char *err, size_t errlen)
 		pick_cred(e, cs);
 		unique_new_user(p, i, cs);
 		pick_listener(e, c, time(NULL));
+		pick_owner(e, c);
 	}
 	spool_audit_rows_free(rows, nrows);
 	creds_free(cs);
@@ -398,7 +425,7 @@ todo_of(const struct plan *p, const struct plan_entry *e, char out[TODO_MAX][600
 static void
 print_text(const struct plan *p)
 {
-	char todo[TODO_MAX][600], a[32], b[32];
+	char todo[TODO_MAX][600], a[32], b[32], who[300];
 
 	if (p->n == 0)
 		printf("no senders in the Exchange Online inventory\n");
@@ -422,6 +449,11 @@ print_text(const struct plan *p)
 		printf("  listener:    %s%s%s%s\n", e->listener ? e->listener : "none fits",
 		       e->listener ? " " : "", e->listener ? e->listener_addr : "",
 		       e->legacy ? " (legacy TLS 1.0/1.1)" : "");
+		if (e->owner) {
+			config_who_text(&e->owner->who, who, sizeof who);
+			printf("  bounces:     to %s (bounce_owner %s, line %d)\n", e->owner->address,
+			       who, e->owner->line);
+		}
 		for (size_t t = 0; t < nt; t++)
 			printf("  todo:        %s\n", todo[t]);
 	}
@@ -475,6 +507,8 @@ print_json_entry(const struct plan *p, const struct plan_entry *e)
 	json_str_or_null(stdout, e->listener);
 	fputs(",\"listener_address\":", stdout);
 	json_str_or_null(stdout, e->listener_addr);
+	fputs(",\"bounce_owner\":", stdout);
+	json_str_or_null(stdout, e->owner ? e->owner->address : NULL);
 	printf(",\"legacy_tls\":%s,\"sunset\":", e->legacy ? "true" : "false");
 	if (e->sunset)
 		day(d, sizeof d, e->sunset);

@@ -59,6 +59,7 @@ struct plan_entry {
 	time_t first_seen, last_seen;
 	char seen_user[256];       /* the AUTH user it was seen with; "" allowlisted */
 	char seen_ip[64];
+	char seen_listener[256];   /* the listener it was last seen on; "" unknown */
 	int allowlisted;           /* seen without AUTH (relay_from) */
 	char cred[256];            /* a credential allowing it; "" none */
 	char new_user[256];        /* the credential to create when cred is "" */
@@ -68,6 +69,7 @@ struct plan_entry {
 	time_t sunset;             /* that listener's legacy_tls_until; 0 none */
 	const char *ended;         /* a legacy listener whose legacy_tls_until has passed */
 	time_t ended_on;           /* ... and that date (the end of the day) */
+	const struct bounce_owner_conf *owner; /* where its DSNs go; NULL: its own address */
 };
 
 struct plan {

@@ -6,6 +6,7 @@
  */
 #include "tools/ctl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -27,6 +28,7 @@ struct qopts {
 	const char *socket;
 	bool json;
 	const char *limit;
+	const char *from, *to, *domain; /* issue 16: bulk selections */
 };
 
 void
@@ -36,6 +38,9 @@ ctl_queue_usage(FILE *f)
 	    "  queue [-c FILE | --socket PATH] [--json] list [--limit N] | show ID |\n"
 	    "         summary | flush [ID|DOMAIN] | hold ID | release ID | delete ID | bounce ID |\n"
 	    "         bounce-digest\n"
+	    "  queue [-c FILE | --socket PATH] [--json] hold|release|delete|bounce|flush\n"
+	    "         ALL | ID... | [--from ADDR] [--to ADDR] [--domain DOMAIN]\n"
+	    "  queue [-c FILE] cat [-e] [-h] [-b] ID\n"
 	    "      work on the running daemon's queue through its control socket:\n"
 	    "      list      messages, oldest first (--limit N, default 1000)\n"
 	    "      show      one message with every recipient's state and last reply\n"
@@ -46,6 +51,16 @@ ctl_queue_usage(FILE *f)
 	    "      delete    remove a message from the queue, without notice\n"
 	    "      bounce    fail its pending recipients (5.0.0) and send the sender a DSN\n"
 	    "      bounce-digest  send the bounce owners' digests due now (bounce_owner ... digest)\n"
+	    "      ALL, several IDs (up to 59) or the selectors pick many messages at once:\n"
+	    "      --from ADDR    the envelope sender (--from '<>': the null sender, bounces)\n"
+	    "      --to ADDR      a pending recipient; bounce and delete then fail only the\n"
+	    "                     matching recipients, the others stay queued\n"
+	    "      --domain DOMAIN  a pending recipient's domain (same rule as --to)\n"
+	    "                     selectors combine (all must match); no prompt: scriptable.\n"
+	    "                     Prints what was done (\"deleted 42 messages\"); exit 1 only\n"
+	    "                     when an ID is not in the queue (nothing matching is no error)\n"
+	    "      cat       the stored message, read from spool.db (read-only, as root or the\n"
+	    "                daemon's user): -e envelope, -h headers, -b body (default all)\n"
 	    "      the socket is control_socket of FILE (default " CTL_DEFAULT_CONF
 	    " if present, else the built-in default); root or group mxrelay may use it\n",
 	    f);
@@ -270,6 +285,41 @@ print_change(const char *verb, const struct json *d)
 	}
 }
 
+/* The reply of a bulk command (issue 16): counts, then the ids not found (exit 1). */
+static int
+print_bulk(const struct json *d, bool quiet)
+{
+	const char *act = json_gets(d, "action");
+	const struct json *nf = json_get(d, "not_found");
+	int64_t msgs = json_geti(d, "messages", 0), inf = json_geti(d, "in_flight", 0);
+	int64_t rc = json_geti(d, "recipients", -1);
+	size_t i;
+
+	if (!quiet && strcmp(act, "flushed") == 0) {
+		printf("flushed %lld message%s (due now)", (long long)msgs, msgs == 1 ? "" : "s");
+		if (json_geti(d, "held", 0))
+			printf(", %lld held left alone (release them)", (long long)json_geti(d, "held", 0));
+	} else if (!quiet && rc >= 0) {
+		printf("%s %lld recipient%s of %lld message%s (%lld left the queue)", act,
+		       (long long)rc, rc == 1 ? "" : "s", (long long)msgs, msgs == 1 ? "" : "s",
+		       (long long)json_geti(d, "removed", 0));
+		if (json_get(d, "dsns"))
+			printf("; %lld DSN%s queued", (long long)json_geti(d, "dsns", 0),
+			       json_geti(d, "dsns", 0) == 1 ? "" : "s");
+	} else if (!quiet) {
+		printf("%s %lld message%s", act, (long long)msgs, msgs == 1 ? "" : "s");
+	}
+	if (!quiet && inf)
+		printf(rc >= 0 ? "; %lld being delivered right now left alone (try again)"
+		               : "; %lld being delivered right now (that attempt finishes)",
+		       (long long)inf);
+	if (!quiet)
+		putchar('\n');
+	for (i = 0; nf && i < nf->n; i++)
+		fprintf(stderr, PROG ": no such message %s\n", nf->v[i]->s ? nf->v[i]->s : "?");
+	return nf && nf->n > 0 ? 1 : 0;
+}
+
 /* ---- talking to the daemon ----------------------------------------------- */
 
 static int
@@ -324,6 +374,48 @@ request(const char *path, const char *line, struct json **doc, char **raw)
 	return 0;
 }
 
+/* Append " key=value" (value without spaces or line ends) to line. 0 / 2 (usage error). */
+static int
+add_word(char *line, size_t len, const char *key, const char *val)
+{
+	size_t used = strlen(line);
+
+	if (val[strcspn(val, " \t\r\n")] != '\0')
+		return usage_error("no spaces or line ends in", val);
+	if (snprintf(line + used, len - used, " %s%s", key, val) >= (int)(len - used))
+		return usage_error("too long for one request (at most 59 queue ids):", val);
+	return 0;
+}
+
+/* VERB ALL | ID... | from=ADDR to=ADDR domain=DOMAIN (issue 16). 0 / 2. */
+static int
+bulk_line(int argc, char **argv, const struct qopts *o, char *line, size_t len)
+{
+	int i, rc = 0;
+
+	if (argc > 1 && (o->from || o->to || o->domain))
+		return usage_error("give queue ids, ALL, or --from/--to/--domain, not both, to",
+		                   argv[0]);
+	if (o->to && (!*o->to || !strchr(o->to, '@')))
+		return usage_error("--to needs a recipient address, not", o->to);
+	snprintf(line, len, "%s", argv[0]);
+	for (char *p = line; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	for (i = 1; i < argc && rc == 0; i++)
+		rc = add_word(line, len, "", argv[i]);
+	if (rc == 0 && o->from) /* "<>" keeps the null sender one word */
+		rc = add_word(line, len, "from=", *o->from ? o->from : "<>");
+	if (rc == 0 && o->to)
+		rc = add_word(line, len, "to=", o->to);
+	if (rc == 0 && o->domain)
+		rc = add_word(line, len, "domain=", o->domain);
+	if (rc == 0 && strlen(line) + 1 >= len)
+		return usage_error("too long for one request (at most 59 queue ids):", argv[0]);
+	if (rc == 0)
+		strcat(line, "\n");
+	return rc;
+}
+
 /* The request line for a command and its arguments; NULL after a usage error. */
 static int
 build_line(int argc, char **argv, const struct qopts *o, char *line, size_t len)
@@ -339,7 +431,16 @@ build_line(int argc, char **argv, const struct qopts *o, char *line, size_t len)
 	};
 	size_t i;
 	int n = argc - 1;
+	bool bulk = strcmp(argv[0], "flush") == 0 || strcmp(argv[0], "hold") == 0 ||
+	            strcmp(argv[0], "release") == 0 || strcmp(argv[0], "delete") == 0 ||
+	            strcmp(argv[0], "bounce") == 0;
 
+	if ((o->from || o->to || o->domain) && !bulk)
+		return usage_error("--from, --to and --domain are for hold, release, delete, bounce "
+		                   "and flush, not",
+		                   argv[0]);
+	if (bulk && (n > 1 || o->from || o->to || o->domain))
+		return bulk_line(argc, argv, o, line, len);
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[0], cmds[i].cmd) != 0)
 			continue;
@@ -365,12 +466,15 @@ build_line(int argc, char **argv, const struct qopts *o, char *line, size_t len)
 static int
 parse_opts(int argc, char **argv, struct qopts *o)
 {
-	enum { OPT_SOCKET = 256, OPT_JSON, OPT_LIMIT };
+	enum { OPT_SOCKET = 256, OPT_JSON, OPT_LIMIT, OPT_FROM, OPT_TO, OPT_DOMAIN };
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"socket", required_argument, NULL, OPT_SOCKET},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"limit", required_argument, NULL, OPT_LIMIT},
+	    {"from", required_argument, NULL, OPT_FROM},
+	    {"to", required_argument, NULL, OPT_TO},
+	    {"domain", required_argument, NULL, OPT_DOMAIN},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -390,6 +494,15 @@ parse_opts(int argc, char **argv, struct qopts *o)
 			break;
 		case OPT_LIMIT:
 			o->limit = optarg;
+			break;
+		case OPT_FROM:
+			o->from = optarg;
+			break;
+		case OPT_TO:
+			o->to = optarg;
+			break;
+		case OPT_DOMAIN:
+			o->domain = optarg;
 			break;
 		case 'h':
 			ctl_queue_usage(stdout);
@@ -429,11 +542,14 @@ int
 ctl_queue(int argc, char **argv)
 {
 	struct qopts o = {0};
-	char path[4096], line[512], *raw = NULL;
+	char path[4096], line[1024], *raw = NULL;
 	struct json *doc = NULL;
 	const char *err;
 	int rc;
 
+	/* cat reads the spool itself, with options of its own (-h is its headers) */
+	if (ctl_queue_is_cat(argc, argv))
+		return ctl_queue_cat(argc, argv);
 	if ((rc = parse_opts(argc, argv, &o)) >= 0)
 		return rc;
 	if (optind >= argc)
@@ -444,11 +560,13 @@ ctl_queue(int argc, char **argv)
 		return 1;
 	if ((rc = request(path, line, &doc, &raw)) != 0)
 		goto done;
-	if (o.json)
-		fputs(raw, stdout);
+	if (o.json) /* a long bulk run sends spaces first to show it is alive */
+		fputs(raw + strspn(raw, " "), stdout);
 	if ((err = json_gets(doc, "error")) != NULL) {
 		fprintf(stderr, PROG ": %s\n", err);
 		rc = 1;
+	} else if (json_gets(doc, "action") != NULL) {
+		rc = print_bulk(doc, o.json);
 	} else if (!o.json) {
 		print_reply(argv[optind], doc);
 	}

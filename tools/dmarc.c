@@ -15,25 +15,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mta/shared/util.h"
+
 #define MAX_TAGS 64
 
 struct tag {
 	char name[16];
 	char value[1024];
 };
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static bool
 is_wsp(char c)
@@ -210,7 +199,7 @@ policy(const char *tag, const char *v, char *out, size_t outlen, char *why, size
 			return 0;
 		}
 	}
-	return fail(why, whylen, "%s=%s: must be none, quarantine or reject", tag, v);
+	return util_failf(why, whylen, "%s=%s: must be none, quarantine or reject", tag, v);
 }
 
 static int
@@ -224,7 +213,7 @@ alignment(const char *tag, const char *v, char *out, char *why, size_t whylen)
 		*out = (char)lower((unsigned char)v[0]);
 		return 0;
 	}
-	return fail(why, whylen, "%s=%s: must be r (relaxed) or s (strict)", tag, v);
+	return util_failf(why, whylen, "%s=%s: must be r (relaxed) or s (strict)", tag, v);
 }
 
 static int
@@ -237,14 +226,14 @@ check_fo(const char *v, char *why, size_t whylen)
 			p++;
 		if (*p != '0' && *p != '1' && lower((unsigned char)*p) != 'd' &&
 		    lower((unsigned char)*p) != 's')
-			return fail(why, whylen, "fo=%s: must be 0, 1, d or s joined by ':'", v);
+			return util_failf(why, whylen, "fo=%s: must be 0, 1, d or s joined by ':'", v);
 		p++;
 		while (is_wsp(*p))
 			p++;
 		if (*p == '\0')
 			return 0;
 		if (*p++ != ':')
-			return fail(why, whylen, "fo=%s: must be 0, 1, d or s joined by ':'", v);
+			return util_failf(why, whylen, "fo=%s: must be 0, 1, d or s joined by ':'", v);
 	}
 }
 
@@ -273,10 +262,10 @@ check_uris(const char *tag, const char *v, char *why, size_t whylen)
 		if (end == NULL)
 			end = p + strlen(p);
 		if (copy_trimmed(p, end, uri, sizeof uri) != 0)
-			return fail(why, whylen, "%s=: an address is too long", tag);
+			return util_failf(why, whylen, "%s=: an address is too long", tag);
 		bang = strchr(uri, '!');
 		if (bang != NULL && !size_ok(bang + 1))
-			return fail(
+			return util_failf(
 			    why, whylen,
 			    "%s=%s: '%s' has a bad size limit (RFC 7489 6.2: !NUMBER with an "
 			    "optional k, m, g or t)",
@@ -285,7 +274,7 @@ check_uris(const char *tag, const char *v, char *why, size_t whylen)
 			*bang = '\0';
 		colon = strchr(uri, ':');
 		if (uri[0] == '\0' || colon == NULL || colon == uri || colon[1] == '\0')
-			return fail(why, whylen,
+			return util_failf(why, whylen,
 			            "%s=%s: '%s' is not a URI such as mailto:dmarc@example.com",
 			            tag, v, uri);
 		if (*end == '\0')
@@ -305,7 +294,7 @@ check_pct(const char *v, int *pct, char *why, size_t whylen)
 		return 0;
 	n = strtol(v, &end, 10);
 	if (end == v || *end != '\0' || n < 0 || n > 100)
-		return fail(why, whylen, "pct=%s: must be a number from 0 to 100", v);
+		return util_failf(why, whylen, "pct=%s: must be a number from 0 to 100", v);
 	*pct = (int)n;
 	return 0;
 }
@@ -334,7 +323,7 @@ check_ri(const char *v, char *why, size_t whylen)
 	errno = 0;
 	n = strtoull(v, &end, 10);
 	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n > 4294967295ULL)
-		return fail(why, whylen, "ri=%s: must be a number of seconds from 0 to 4294967295",
+		return util_failf(why, whylen, "ri=%s: must be a number of seconds from 0 to 4294967295",
 		            v);
 	return 0;
 }
@@ -346,7 +335,7 @@ check_rf(struct dmarc_record *r, const char *v, char *why, size_t whylen)
 	for (const char *p = v; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		      (*p >= '0' && *p <= '9') || *p == ':' || *p == '-'))
-			return fail(why, whylen, "rf=%s: must be report formats joined by ':'", v);
+			return util_failf(why, whylen, "rf=%s: must be report formats joined by ':'", v);
 	if (!caseeq(v, "afrf"))
 		add_note(r, "rf", "rf=%s: afrf is the only failure report format (RFC 7489 6.3)",
 		         v);
@@ -385,7 +374,7 @@ parse_policy(struct dmarc_record *r, const struct tag *tags, int n, char *why, s
 	const char *v = tag_value(tags, n, "p");
 
 	if (v == NULL)
-		return fail(why, whylen, "p= is missing (it is required)");
+		return util_failf(why, whylen, "p= is missing (it is required)");
 	if (policy("p", v, r->p, sizeof r->p, why, whylen) != 0)
 		return -1;
 	v = tag_value(tags, n, "sp");
@@ -405,7 +394,7 @@ static int
 keep(char *dst, size_t dstlen, const char *tag, const char *v, char *why, size_t whylen)
 {
 	if ((size_t)snprintf(dst, dstlen, "%s", v ? v : "") >= dstlen)
-		return fail(why, whylen, "%s= is longer than %zu characters", tag, dstlen - 1);
+		return util_failf(why, whylen, "%s= is longer than %zu characters", tag, dstlen - 1);
 	return 0;
 }
 
@@ -571,10 +560,10 @@ dmarc_parse(const char *txt, struct dmarc_record *out, char *why, size_t whylen)
 
 	memset(out, 0, sizeof *out);
 	if (!dmarc_is_record(txt))
-		return fail(why, whylen, "does not start with v=DMARC1 (receivers ignore it)");
+		return util_failf(why, whylen, "does not start with v=DMARC1 (receivers ignore it)");
 	tags = calloc(MAX_TAGS, sizeof *tags);
 	if (tags == NULL)
-		return fail(why, whylen, "out of memory");
+		return util_failf(why, whylen, "out of memory");
 	split_tags(txt, tags, &n, out);
 	if (n > 1 && tag_value(tags, n, "p") != NULL && !caseeq(tags[1].name, "p"))
 		add_note(out, "order",
@@ -693,7 +682,7 @@ dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, c
 		free(*changes);
 		free(rua);
 		*out = *changes = NULL;
-		return fail(err, errlen, "out of memory");
+		return util_failf(err, errlen, "out of memory");
 	}
 	snprintf(rua, cap, "%s%s%s", cur->rua_list, add && cur->rua_list[0] ? "," : "",
 	         add ? add_rua : "");
@@ -714,7 +703,7 @@ dmarc_propose(const struct dmarc_record *cur, const char *add_rua, char **out, c
 		free(*out);
 		free(*changes);
 		*out = *changes = NULL;
-		return fail(err, errlen, "the proposed record does not fit (internal error)");
+		return util_failf(err, errlen, "the proposed record does not fit (internal error)");
 	}
 	describe_changes(cur, add ? add_rua : NULL, *changes, ccap);
 	return 0;

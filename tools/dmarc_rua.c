@@ -5,24 +5,12 @@
 #include "tools/dmarc.h"
 #include "tools/orgdomain.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
+#include "mta/shared/util.h"
 
 static int
 lower(int c)
@@ -72,9 +60,9 @@ dmarc_rua_parse(const char *rua, struct dmarc_rua *out, char *err, size_t errlen
 
 	memset(out, 0, sizeof *out);
 	if (rua == NULL || *rua == '\0')
-		return fail(err, errlen, "empty report address");
+		return util_failf(err, errlen, "empty report address");
 	if (strpbrk(rua, ";\r\n\"\\") != NULL)
-		return fail(err, errlen,
+		return util_failf(err, errlen,
 		            "report address '%s' contains ';', a line break or a quote", rua);
 	for (;;) {
 		const char *end = strchr(p, ','), *at;
@@ -83,19 +71,19 @@ dmarc_rua_parse(const char *rua, struct dmarc_rua *out, char *err, size_t errlen
 		if (end == NULL)
 			end = p + strlen(p);
 		if ((size_t)(end - p) >= sizeof uri || out->n == DMARC_RUA_MAX)
-			return fail(err, errlen, "report address list '%s' is too long", rua);
+			return util_failf(err, errlen, "report address list '%s' is too long", rua);
 		trim_copy(p, end, uri);
 		bang = strchr(uri, '!'); /* size limit, e.g. "!10m" */
 		if (bang != NULL)
 			*bang = '\0';
 		if (strpbrk(uri, " \t") != NULL)
-			return fail(err, errlen, "report address '%s' contains a space", uri);
+			return util_failf(err, errlen, "report address '%s' contains a space", uri);
 		if (strncasecmp(uri, "mailto:", 7) != 0) /* URI schemes are case-insensitive */
-			return fail(err, errlen,
+			return util_failf(err, errlen,
 			            "report address '%s' must start with mailto:", uri);
 		at = strrchr(uri + 7, '@');
 		if (at == NULL || at == uri + 7 || !domain_ok(at + 1))
-			return fail(err, errlen, "report address '%s' is not mailto:local@domain",
+			return util_failf(err, errlen, "report address '%s' is not mailto:local@domain",
 			            uri);
 		snprintf(out->domain[out->n], sizeof out->domain[0], "%s", at + 1);
 		for (char *c = out->domain[out->n]; *c; c++)
@@ -142,7 +130,7 @@ dmarc_starter(const char *rua, char **out, char *err, size_t errlen)
 	len = strlen(rua) + 64;
 	*out = malloc(len);
 	if (*out == NULL)
-		return fail(err, errlen, "out of memory");
+		return util_failf(err, errlen, "out of memory");
 	snprintf(*out, len, "v=DMARC1; p=none; rua=%s; adkim=r; aspf=r; fo=1", rua);
 	return 0;
 }

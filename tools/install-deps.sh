@@ -29,9 +29,11 @@ libcurl4-openssl-dev
 zlib1g-dev
 libpsl-dev
 publicsuffix
+libsystemd-dev
 "
 # libpsl-dev, publicsuffix: DMARC's organisational domain (tools/orgdomain.c)
 # libcmocka-dev: `cmake -B build` configures the unit tests too (BUILD_TESTING)
+# libsystemd-dev: sd_notify, the unit's Type=notify readiness and reload (mta/notify.c)
 
 TEST="
 git
@@ -63,13 +65,17 @@ python3-dnspython
 python3-yaml
 libmail-spf-perl
 libmail-dkim-perl
+logrotate
+prometheus
 mandoc
 groff-base
 man-db
 "
+# prometheus: promtool check metrics on /metrics (queue engineer, test_queue_bulk)
 # mandoc, groff-base, man-db: it.test_manpages lints docs/man with mandoc -Tlint,
 # groff -ww and man --warnings
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
+# logrotate: test_logfile runs etc/logrotate.d/mxrelay for real (systemd engineer, issue 16)
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the
 # libFuzzer targets (test/fuzz); postfix: smtp-source/smtp-sink and the
 # benchmarks' reference relay; systemd: systemd-analyze for test_systemd;

@@ -21,6 +21,8 @@ static const struct command commands[] = {
     {"queue", ctl_queue},
     {"tls", ctl_tls},
     {"m365", ctl_m365},
+    {"reload", ctl_reload},
+    {"log-reopen", ctl_log_reopen},
 };
 
 static void
@@ -40,6 +42,7 @@ usage(FILE *f)
 	ctl_queue_usage(f);
 	ctl_tls_usage(f);
 	ctl_m365_usage(f);
+	ctl_reload_usage(f);
 }
 
 int

@@ -16,11 +16,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "mta/shared/util.h"
 
 #define MAX_DEPTH 10     /* include/redirect nesting followed by the counter */
 #define COUNT_GIVE_UP 99 /* far past the limit: stop fetching */
@@ -32,19 +33,6 @@ static const struct {
     {"all", TK_ALL}, {"include", TK_INCLUDE}, {"a", TK_A},     {"mx", TK_MX},
     {"ptr", TK_PTR}, {"ip4", TK_IP4},         {"ip6", TK_IP6}, {"exists", TK_EXISTS},
 };
-
-int
-spf_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static int
 lower(int c)
@@ -155,7 +143,7 @@ spf_split_terms(const char *rec, struct terms *t, char *err, size_t errlen)
 	while (is_space(*p))
 		p++;
 	if (version_len(p) == 0)
-		return spf_fail(err, errlen, "not an SPF record (it must start with \"v=spf1\")");
+		return util_failf(err, errlen, "not an SPF record (it must start with \"v=spf1\")");
 	p += 6;
 	for (;;) {
 		const char *start;
@@ -175,7 +163,7 @@ spf_split_terms(const char *rec, struct terms *t, char *err, size_t errlen)
 			if (nv == NULL) {
 				free(t->v);
 				t->v = NULL;
-				return spf_fail(err, errlen, "out of memory");
+				return util_failf(err, errlen, "out of memory");
 			}
 			t->v = nv;
 		}
@@ -316,7 +304,7 @@ check_mergeable(const struct terms *t, char *err, size_t errlen)
 		const struct term *m = &t->v[i];
 
 		if (m->kind == TK_UNKNOWN)
-			return spf_fail(err, errlen, "malformed SPF record: unknown term '%.*s'",
+			return util_failf(err, errlen, "malformed SPF record: unknown term '%.*s'",
 			            (int)m->len, m->text);
 	}
 	return 0;
@@ -415,7 +403,7 @@ merge_at(const char *current, const struct spf_ip *ips, size_t nips, bool first,
 	rc = 0;
 	goto done;
 oom:
-	spf_fail(err, errlen, "out of memory");
+	util_failf(err, errlen, "out of memory");
 done:
 	free(buf);
 	free(flags);
@@ -640,7 +628,7 @@ duplicate_modifier(const char *record, char *why, size_t whylen)
 		exps += t.v[i].kind == TK_EXP;
 	}
 	if (redirects > 1 || exps > 1)
-		rc = spf_fail(why, whylen, "%s= appears more than once (RFC 7208 6)",
+		rc = util_failf(why, whylen, "%s= appears more than once (RFC 7208 6)",
 		          redirects > 1 ? "redirect" : "exp");
 	free(t.v);
 	return rc;
@@ -656,15 +644,15 @@ spf_validate(const char *record, char *why, size_t whylen)
 	int rc = 0;
 
 	if (!spf_is_record(record))
-		return spf_fail(why, whylen, "not an SPF record (it must start with \"v=spf1\")");
+		return util_failf(why, whylen, "not an SPF record (it must start with \"v=spf1\")");
 	/* the zone resolver never queries anything: compiling needs no DNS */
 	srv = SPF_server_new(SPF_DNS_ZONE, 0);
 	if (srv == NULL)
-		return spf_fail(why, whylen, "libspf2: cannot create a server");
+		return util_failf(why, whylen, "libspf2: cannot create a server");
 	resp = SPF_response_new(NULL);
 	if (resp == NULL) {
 		SPF_server_free(srv);
-		return spf_fail(why, whylen, "out of memory");
+		return util_failf(why, whylen, "out of memory");
 	}
 	e = SPF_record_compile(srv, resp, &rec, record);
 	if (e != SPF_E_SUCCESS) {
@@ -678,7 +666,7 @@ spf_validate(const char *record, char *why, size_t whylen)
 				break;
 			}
 		}
-		rc = spf_fail(why, whylen, "%s", msg);
+		rc = util_failf(why, whylen, "%s", msg);
 	}
 	/* SPF_record_free does not accept NULL (libspf2 1.2.10) */
 	if (rec != NULL)

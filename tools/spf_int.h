@@ -56,7 +56,4 @@ bool spf_costs_lookup(enum term_kind k);
 /* true when the ip4/ip6 term t matches ip (its address, or a prefix holding it). */
 bool spf_term_covers(const struct term *t, const struct spf_ip *ip);
 
-/* snprintf into err when err is not NULL and errlen > 0; always returns -1 */
-int spf_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 #endif

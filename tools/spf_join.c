@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "mta/shared/util.h"
+
 /* Strictness of an all qualifier: -all 3, ~all 2, ?all 1, +all / all 0 (RFC 7208 4.6.2). */
 static int
 all_rank(char qual)
@@ -206,7 +208,7 @@ part_record(const struct terms *t, size_t r, const char *domain, char *err, size
 		for (size_t k = 0; k + 2 < m->len; k++)
 			if (m->text[k] == '%' && m->text[k + 1] == '{' &&
 			    (m->text[k + 2] == 'd' || m->text[k + 2] == 'D')) {
-				spf_fail(err, errlen,
+				util_failf(err, errlen,
 				         "record %zu uses %.*s: %%{d} names the domain being "
 				         "checked, which "
 				         "changes once the record moves to a name of its own; "
@@ -227,7 +229,7 @@ part_record(const struct terms *t, size_t r, const char *domain, char *err, size
 
 			if (w < 0 || (size_t)w >= sizeof buf) {
 				free(s);
-				spf_fail(err, errlen, "record %zu: term too long", r + 1);
+				util_failf(err, errlen, "record %zu: term too long", r + 1);
 				return NULL;
 			}
 			text = buf;
@@ -239,7 +241,7 @@ part_record(const struct terms *t, size_t r, const char *domain, char *err, size
 		}
 	}
 	if (s == NULL)
-		spf_fail(err, errlen, "out of memory");
+		util_failf(err, errlen, "out of memory");
 	return s;
 }
 
@@ -253,7 +255,7 @@ join_by_include(const struct terms *t, size_t n, const char *domain, struct spf_
 
 	if (n > SPF_JOIN_MAX || strlen(domain) > 240) {
 		free(s);
-		return spf_fail(err, errlen, "too many records (%zu) or too long a domain to merge",
+		return util_failf(err, errlen, "too many records (%zu) or too long a domain to merge",
 		                n);
 	}
 	for (size_t r = 0; r < n && s != NULL; r++) {
@@ -272,7 +274,7 @@ join_by_include(const struct terms *t, size_t n, const char *domain, struct spf_
 	}
 	if (s == NULL || !put(&s, &len, out->all, strlen(out->all))) {
 		free(s);
-		return spf_fail(err, errlen, "out of memory");
+		return util_failf(err, errlen, "out of memory");
 	}
 	out->record = s;
 	out->by_include = true;
@@ -289,7 +291,7 @@ spf_join(const char *domain, const char *const *records, size_t n, spf_fetch_fn 
 	memset(out, 0, sizeof *out);
 	out->records = n;
 	if (t == NULL)
-		return spf_fail(err, errlen, "out of memory");
+		return util_failf(err, errlen, "out of memory");
 	for (size_t r = 0; r < n; r++) {
 		int rank;
 
@@ -297,7 +299,7 @@ spf_join(const char *domain, const char *const *records, size_t n, spf_fetch_fn 
 			goto done;
 		for (size_t i = 0; i < t[r].n; i++)
 			if (t[r].v[i].kind == TK_UNKNOWN) {
-				spf_fail(err, errlen, "record %zu has an unknown term '%.*s'", r + 1,
+				util_failf(err, errlen, "record %zu has an unknown term '%.*s'", r + 1,
 				     (int)t[r].v[i].len, t[r].v[i].text);
 				goto done;
 			}
@@ -311,7 +313,7 @@ spf_join(const char *domain, const char *const *records, size_t n, spf_fetch_fn 
 	if (!out->why[0])
 		exp_agree(t, n, out->why, sizeof out->why);
 	if (!out->why[0])
-		rc = join_inline(t, n, out) == 0 ? 0 : spf_fail(err, errlen, "out of memory");
+		rc = join_inline(t, n, out) == 0 ? 0 : util_failf(err, errlen, "out of memory");
 	else
 		rc = join_by_include(t, n, domain, out, err, errlen);
 done:

@@ -4,33 +4,37 @@
  * BOUNCE-DIGEST that sends the digests due now (mxrelayctl queue
  * bounce-digest).
  *
- * Every day at 00:20 UTC, each owner with failures waiting in
- * delivery/bdigest.c gets one plain-text message listing them (time, queue
- * id, sender, recipient, status, reason; at most DIGEST_LINES_MAX, then "N
- * more"), from the null sender <> like a DSN (RFC 3834: automatic mail
- * never answered by more automatic mail), handed to intake like a local
- * submission and delivered by the relay itself. An owner with nothing
- * waiting gets no message. The entries are taken when the message is built:
- * a digest refused by intake (logged, event=bounce_digest_refused) is lost;
- * each failure had its own DSN anyway.
+ * Every day at 00:20 UTC (daily.c), each owner with failures waiting in the
+ * spool (schema 9, spool_bdigest.c: stored by delivery with the failures
+ * themselves, so a restart keeps them) gets one plain-text message listing
+ * them (time, queue id, sender, recipient, status, reason; at most
+ * DIGEST_LINES_MAX, then "N more"), from the null sender <> like a DSN
+ * (RFC 3834: automatic mail never answered by more automatic mail), handed
+ * to intake like a local submission and delivered by the relay itself. An
+ * owner with nothing waiting gets no message. One owner after the other:
+ * its entries are read on a worker, and removed through the writer only
+ * once intake has queued its digest; a digest refused by intake (logged,
+ * event=bounce_digest_refused) keeps them for the next run. A crash between
+ * the digest's commit and the removal sends those failures again in the
+ * next digest (at least once, never lost).
  */
 #include "mta/control/control_int.h"
 
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "mta/async.h"
 #include "mta/control/jsonw.h"
-#include "mta/delivery/bdigest.h"
-#include "mta/intake/content.h"
 #include "mta/intake/intake.h"
 #include "mta/server.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
+#include "mta/reader.h"
 #include "mta/shared/util.h"
+#include "mta/writer.h"
 #include "spool/spool.h"
 
 #define DIGEST_AT (20 * 60)      /* seconds after 00:00 UTC */
@@ -38,15 +42,21 @@
 
 struct bdigest_job {
 	struct server *srv;
-	struct event *timer;
+	struct daily *timer;
 	struct drun *run;
 };
 
 struct drun {
 	struct bdigest_job *job;
 	struct ctl_conn *c; /* NULL for the timer's run */
-	char *owner;
+	char *data_dir;
+	struct spool_bdigest_set set; /* the owner being sent; set.owner "" at the start */
+	char after[SPOOL_BDIGEST_FIELD]; /* owners up to this one are done in this run */
+	char *owner;                     /* set.owner as intake's recipient list */
 	char qid[SPOOL_QID_LEN + 1];
+	struct writer_job wj; /* the removal of a queued digest's entries */
+	int rc;
+	char err[256];
 	unsigned queued, refused;
 };
 
@@ -55,8 +65,9 @@ static void next_owner(struct drun *r);
 /* Append the header and the list for owner to b (CRLF lines, none over 998 octets). */
 static void
 digest_text(struct evbuffer *b, const char *host, const char *owner,
-            const struct bdigest_entry *v, size_t n, size_t dropped)
+            const struct spool_bdigest *v, size_t n, uint64_t more)
 {
+	uint64_t all = n + more;
 	char date[64], rnd[17] = "0", stamp[32];
 	struct tm tm;
 	size_t i;
@@ -65,11 +76,11 @@ digest_text(struct evbuffer *b, const char *host, const char *owner,
 	(void)util_random_hex(rnd, 16);
 	evbuffer_add_printf(b,
 	                    "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n"
-	                    "Subject: Undelivered mail digest: %zu recipient%s\r\nDate: %s\r\n"
+	                    "Subject: Undelivered mail digest: %llu recipient%s\r\nDate: %s\r\n"
 	                    "Message-ID: <digest.%s@%s>\r\nAuto-Submitted: auto-generated\r\n"
 	                    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
-	                    host, owner, n + dropped, n + dropped == 1 ? "" : "s", date, rnd,
-	                    host);
+	                    host, owner, (unsigned long long)all, all == 1 ? "" : "s", date,
+	                    rnd, host);
 	evbuffer_add_printf(b,
 	                    "This is the mail delivery system at %s.\r\n\r\n"
 	                    "The recipients below failed since the last digest, for mail whose\r\n"
@@ -83,24 +94,9 @@ digest_text(struct evbuffer *b, const char *host, const char *owner,
 		                    stamp, v[i].qid, v[i].sender, v[i].rcpt, v[i].status,
 		                    v[i].reason);
 	}
-	if (n + dropped > i)
-		evbuffer_add_printf(b, "\r\n... and %zu more (not listed).\r\n", n + dropped - i);
-}
-
-/* Feed msg (CRLF lines) to the content rules, dot-stuffed as DATA is. */
-static void
-feed(struct content *ct, const char *msg, size_t len)
-{
-	const char *p = msg, *end = msg + len;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		if (*p == '.')
-			content_line(ct, ".", 1);
-		content_line(ct, p, n);
-		p += n;
-	}
+	if (all > i)
+		evbuffer_add_printf(b, "\r\n... and %llu more (not listed).\r\n",
+		                    (unsigned long long)(all - i));
 }
 
 static void
@@ -120,8 +116,31 @@ run_end(struct drun *r)
 		evbuffer_free(b);
 	}
 	job->run = NULL;
+	spool_bdigest_set_free(&r->set);
+	free(r->data_dir);
 	free(r->owner);
 	free(r);
+}
+
+static int
+forget_fn(struct spool *sp, void *arg, char *err, size_t errlen)
+{
+	struct drun *r = arg;
+
+	return spool_bdigest_done(sp, &r->set, err, errlen);
+}
+
+/* The queued digest's entries are removed (or stay, logged, for the next digest). */
+static void
+forgotten(struct writer_job *wj)
+{
+	struct drun *r = wj->arg;
+
+	if (wj->status != 0)
+		log_warn("event=bounce_digest_keep to=\"<%s>\" error=\"%s\" note=\"the next digest "
+		         "lists these failures again\"",
+		         r->owner, wj->err);
+	next_owner(r);
 }
 
 static void
@@ -129,46 +148,42 @@ submitted(void *arg, const struct intake_result *res)
 {
 	struct drun *r = arg;
 
-	if (res->id == R_QUEUED) {
-		r->queued++;
-		log_info("qid=%s event=bounce_digest to=\"<%s>\"", r->qid, r->owner);
-	} else {
+	if (res->id != R_QUEUED) {
 		r->refused++;
-		log_warn("event=bounce_digest_refused to=\"<%s>\" reason=\"%s\"", r->owner,
-		         res->text ? res->text : "");
+		log_warn("event=bounce_digest_refused to=\"<%s>\" reason=\"%s\" note=\"kept for the "
+		         "next digest\"",
+		         r->owner, res->text ? res->text : "");
+		next_owner(r);
+		return;
 	}
-	next_owner(r);
+	r->queued++;
+	log_info("qid=%s event=bounce_digest to=\"<%s>\" failures=%llu", r->qid, r->owner,
+	         (unsigned long long)(r->set.n + r->set.more));
+	memset(&r->wj, 0, sizeof r->wj);
+	r->wj.kind = WRITER_FN;
+	r->wj.fn = forget_fn;
+	r->wj.done = forgotten;
+	r->wj.arg = r;
+	writer_submit(r->job->srv->writer, &r->wj);
 }
 
-/* One owner's digest into intake; 0, or -1 when none is waiting. */
-static int
-submit_one(struct drun *r, const char *owner)
+/* The loaded owner's digest into intake. */
+static void
+submit_one(struct drun *r)
 {
 	struct server *srv = r->job->srv;
 	struct evbuffer *b = evbuffer_new();
-	struct bdigest_entry *v;
 	struct intake_env env = {0};
-	char received[512], date[64];
-	size_t n, dropped;
-	struct content *ct;
 
 	free(r->owner);
-	r->owner = xstrdup(owner);
-	if (b == NULL || bdigest_take(r->owner, &v, &n, &dropped) != 0) {
-		if (b)
-			evbuffer_free(b);
-		return -1;
+	r->owner = xstrdup(r->set.owner);
+	if (b == NULL) { /* out of memory: the entries stay for the next digest */
+		r->refused++;
+		next_owner(r);
+		return;
 	}
-	digest_text(b, srv->cfg->hostname, r->owner, v, n, dropped);
-	free(v);
+	digest_text(b, srv->cfg->hostname, r->owner, r->set.v, r->set.n, r->set.more);
 	util_make_qid(r->qid);
-	util_rfc5322_date(date, sizeof date, time(NULL));
-	snprintf(received, sizeof received,
-	         "Received: by %s (mxrelay) with local id %s\r\n\t(bounce digest);\r\n\t%s\r\n",
-	         srv->cfg->hostname, r->qid, date);
-	ct = content_new(srv, r->qid, "", received);
-	feed(ct, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
-	evbuffer_free(b);
 	env.log_id = "bdigest";
 	env.qid = r->qid;
 	env.sender = "";
@@ -176,19 +191,47 @@ submit_one(struct drun *r, const char *owner)
 	env.nrcpts = 1;
 	env.client_ip = "local (bounce digest)";
 	env.log_who = "ip=local bounce_digest=yes";
-	intake_submit(srv, &env, ct, submitted, r);
-	return 0;
+	daily_submit(srv, &env, "bounce digest", (const char *)evbuffer_pullup(b, -1),
+	             evbuffer_get_length(b), submitted, r);
+	evbuffer_free(b);
+}
+
+/* Worker: the next owner's entries (read-only handle). */
+static void
+load_work(void *arg)
+{
+	struct drun *r = arg;
+	struct spool *sp = reader_spool(r->data_dir, r->err, sizeof r->err);
+
+	spool_bdigest_set_free(&r->set);
+	r->rc = sp ? spool_bdigest_load(sp, r->after, DIGEST_LINES_MAX, &r->set, r->err,
+	                                sizeof r->err)
+	           : -1;
+}
+
+static void
+load_done(void *arg)
+{
+	struct drun *r = arg;
+
+	if (r->rc != 0)
+		log_warn("event=bounce_digest_failed error=\"%s\"", r->err);
+	if (r->rc != 0 || r->set.owner[0] == '\0' || r->job->srv->draining) {
+		run_end(r);
+		return;
+	}
+	snprintf(r->after, sizeof r->after, "%s", r->set.owner);
+	submit_one(r);
 }
 
 static void
 next_owner(struct drun *r)
 {
-	const char *owner;
-
-	while ((owner = bdigest_next_owner()) != NULL && !r->job->srv->draining)
-		if (submit_one(r, owner) == 0)
-			return; /* submitted() goes on */
-	run_end(r);
+	if (r->job->srv->draining) {
+		run_end(r);
+		return;
+	}
+	async_run(r->job->srv->async, load_work, load_done, r);
 }
 
 static int
@@ -201,6 +244,7 @@ run_start(struct bdigest_job *job, struct ctl_conn *c)
 	r = xcalloc(1, sizeof(*r));
 	r->job = job;
 	r->c = c;
+	r->data_dir = xstrdup(job->srv->cfg->data_dir);
 	job->run = r;
 	if (c)
 		c->waiting = true;
@@ -208,39 +252,19 @@ run_start(struct bdigest_job *job, struct ctl_conn *c)
 	return 0;
 }
 
-/* Seconds from now to the next 00:20 UTC. */
-static time_t
-next_delay(void)
-{
-	time_t now = time(NULL);
-	time_t at = (now / 86400) * 86400 + DIGEST_AT;
-
-	return (at > now ? at : at + 86400) - now;
-}
-
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+on_timer(void *arg)
 {
-	struct bdigest_job *job = arg;
-	struct timeval tv = {next_delay(), 0};
-
-	(void)fd;
-	(void)what;
-	if (!job->srv->draining)
-		(void)run_start(job, NULL);
-	evtimer_add(job->timer, &tv);
+	(void)run_start(arg, NULL);
 }
 
 struct bdigest_job *
 bdigest_job_new(struct server *srv)
 {
 	struct bdigest_job *job = xcalloc(1, sizeof(*job));
-	struct timeval tv = {next_delay(), 0};
 
 	job->srv = srv;
-	job->timer = evtimer_new(srv->base, on_timer, job);
-	if (job->timer)
-		evtimer_add(job->timer, &tv);
+	job->timer = daily_new(srv, DIGEST_AT, 0, on_timer, job);
 	return job;
 }
 
@@ -259,9 +283,7 @@ bdigest_job_free(struct bdigest_job *job)
 		job->run->c = NULL; /* its connection is closed by ctl_free */
 		run_end(job->run);
 	}
-	if (job->timer)
-		event_free(job->timer);
-	bdigest_clear();
+	daily_free(job->timer);
 	free(job);
 }
 

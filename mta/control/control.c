@@ -118,6 +118,69 @@ ctl_bounce_digest(struct ctl_conn *c, char *arg)
 	bdigest_verb(c->ctl->digest, c, arg);
 }
 
+/*
+ * RELOAD: what SIGHUP does, with its outcome for `mxrelayctl reload`
+ * (systemctl reload's ExecReload): {"reloaded": true, "notes": [...]}
+ * (changes that need a restart) or {"error": "FILE:LINE: KEY: reason"}.
+ */
+static void
+ctl_reload(struct ctl_conn *c, char *arg)
+{
+	char err[1024], notes[2048];
+	struct evbuffer *b;
+	struct jw w;
+
+	if (c->srv->reload == NULL) {
+		ctl_error(c, NULL, "reload is not available here");
+		return;
+	}
+	log_info("%s event=reload_request uid=%u", c->id, (unsigned)c->uid);
+	if (c->srv->reload(c->srv, err, sizeof(err), notes, sizeof(notes)) != 0) {
+		ctl_error(c, NULL, "%s", err);
+		return;
+	}
+	b = evbuffer_new();
+	jw_init(&w, b);
+	jw_obj(&w, NULL);
+	jw_bool(&w, "reloaded", true);
+	jw_str(&w, "config", c->srv->cfg->path ? c->srv->cfg->path : "(default)");
+	jw_arr(&w, "notes");
+	for (char *s = notes, *nl; *s; s = nl ? nl + 1 : s + strlen(s)) {
+		nl = strchr(s, '\n');
+		if (nl)
+			*nl = '\0';
+		jw_str(&w, NULL, s);
+	}
+	jw_end(&w);
+	jw_end(&w);
+	ctl_reply(c, b);
+	evbuffer_free(b);
+}
+
+/* LOG-REOPEN: SIGUSR1's work, for logrotate's postrotate (etc/logrotate.d/mxrelay). */
+static void
+ctl_log_reopen(struct ctl_conn *c, char *arg)
+{
+	struct evbuffer *b;
+	struct jw w;
+
+	if (log_reopen() != 0) {
+		log_err("event=log_reopen_failed file=%s error=\"%s\"", log_file(), strerror(errno));
+		ctl_error(c, NULL, "log %s: %s", log_file(), strerror(errno));
+		return;
+	}
+	if (log_file() != NULL)
+		log_info("event=log_reopened file=%s", log_file());
+	b = evbuffer_new();
+	jw_init(&w, b);
+	jw_obj(&w, NULL);
+	jw_str(&w, "log", log_file() ? log_file() : c->srv->cfg->log);
+	jw_bool(&w, "reopened", log_file() != NULL);
+	jw_end(&w);
+	ctl_reply(c, b);
+	evbuffer_free(b);
+}
+
 static const struct verb {
 	const char *name;
 	void (*fn)(struct ctl_conn *c, char *arg);
@@ -130,6 +193,8 @@ static const struct verb {
     {"BOUNCE", ctlq_bounce, true, false},   {"SUBMIT", submit_start, false, true},
     {"TLS-SEND-REPORTS", ctl_tls_reports, true, false},
     {"BOUNCE-DIGEST", ctl_bounce_digest, true, false},
+    {"RELOAD", ctl_reload, true, false},
+    {"LOG-REOPEN", ctl_log_reopen, true, false},
 };
 
 static void

@@ -3,7 +3,8 @@
  *
  *   control_socket (mode 0660, group mxrelay or the daemon's group):
  *     mxrelayctl queue ... (list, show, summary, flush, hold, release,
- *     delete, bounce) and INFO.
+ *     delete, bounce), INFO, RELOAD (mxrelayctl reload: main.c's reload
+ *     through srv->reload, with its outcome) and LOG-REOPEN.
  *   submit_socket (mode 0666): INFO and SUBMIT only, for mxrelay-sendmail:
  *     any local user may send mail, as with any sendmail; the sender's uid
  *     (SO_PEERCRED) goes into the Received header and the log.

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "mta/async.h"
@@ -48,6 +49,7 @@ struct qop {
 	char domain[256];
 	char dir[4096];
 	char hostname[256];
+	char pm[320]; /* postmaster_bounce_copy, "" for none */
 	size_t limit;
 	time_t now;
 	int64_t id;
@@ -67,6 +69,7 @@ struct qop {
 	struct spool_msg_in bounce;
 	const char *bounce_rcpt;
 	char reply[64]; /* R_ADMIN_BOUNCE, recorded for every recipient */
+	struct bounce_copy bcopy; /* postmaster_bounce_copy (issue 16): body NULL when none */
 	bool was_queued;
 	struct writer_job wj;
 };
@@ -80,6 +83,8 @@ qop_new(struct ctl_conn *c)
 	op->now = time(NULL);
 	snprintf(op->dir, sizeof(op->dir), "%s", c->srv->cfg->data_dir);
 	snprintf(op->hostname, sizeof(op->hostname), "%s", c->srv->cfg->hostname);
+	snprintf(op->pm, sizeof(op->pm), "%s",
+	         c->srv->cfg->postmaster_bounce_copy ? c->srv->cfg->postmaster_bounce_copy : "");
 	c->waiting = true;
 	return op;
 }
@@ -93,6 +98,7 @@ qop_free(struct qop *op)
 	spool_work_free(op->w);
 	free(op->res);
 	free(op->dsn);
+	bounce_copy_clear(&op->bcopy);
 	free(op);
 }
 
@@ -503,10 +509,9 @@ valid_domain(const char *d)
 void
 ctlq_flush(struct ctl_conn *c, char *arg)
 {
-	char q[300];
 	struct qop *op;
 
-	if (*arg == '\0' || strcmp(arg, "all") == 0) {
+	if (*arg == '\0' || strcasecmp(arg, "all") == 0) {
 		struct sched *s = sched_of(c);
 		op = qop_new(c);
 		size_t n = s ? sched_queued(s) : 0;
@@ -521,8 +526,8 @@ ctlq_flush(struct ctl_conn *c, char *arg)
 		async_run(c->srv->async, flush_id_work, flush_id_done, op);
 		return;
 	}
-	if (!valid_domain(arg)) {
-		ctl_error(c, NULL, "\"%s\" is neither a queue id nor a domain", LOG_Q(q, arg));
+	if (!valid_domain(arg)) { /* several ids, or from=, to=, domain= (issue 16) */
+		qbulk_start(c, CTLQ_FLUSH, arg);
 		return;
 	}
 	op = qop_new(c);
@@ -582,6 +587,8 @@ change_done(struct writer_job *wj)
 		qstats_set_held(sched_qstats(s), op->id, wj->fn == hold_fn);
 	log_info("qid=%s event=%s by=ctl uid=%u in_flight=%d", op->qid, verb, (unsigned)op->c->uid,
 	         where == SCHED_INFLIGHT);
+	if (wj->fn == delete_fn)
+		log_info("qid=%s event=removed", op->qid);
 	b = evbuffer_new();
 	jw_init(&w, b);
 	jw_obj(&w, NULL);
@@ -605,22 +612,32 @@ change(struct ctl_conn *c, char *arg, int (*fn)(struct spool *, void *, char *, 
 	writer_submit(c->srv->writer, &op->wj);
 }
 
+/* A lone queue id keeps its reply of old; ALL, several ids and filters go to qbulk.c. */
 void
 ctlq_hold(struct ctl_conn *c, char *arg)
 {
-	change(c, arg, hold_fn);
+	if (looks_like_qid(arg))
+		change(c, arg, hold_fn);
+	else
+		qbulk_start(c, CTLQ_HOLD, arg);
 }
 
 void
 ctlq_release(struct ctl_conn *c, char *arg)
 {
-	change(c, arg, release_fn);
+	if (looks_like_qid(arg))
+		change(c, arg, release_fn);
+	else
+		qbulk_start(c, CTLQ_RELEASE, arg);
 }
 
 void
 ctlq_delete(struct ctl_conn *c, char *arg)
 {
-	change(c, arg, delete_fn);
+	if (looks_like_qid(arg))
+		change(c, arg, delete_fn);
+	else
+		qbulk_start(c, CTLQ_DELETE, arg);
 }
 
 /* ---- bounce -------------------------------------------------------------- */
@@ -664,6 +681,9 @@ bounce_work(void *arg)
 		                         NULL /* bounce_owner: not for admin bounces yet */};
 		if (bounce_build(&bi, &op->dsn, &op->dsn_len, op->err, sizeof(op->err)) != 0)
 			op->dsn = NULL; /* logged on the loop; the recipients still fail */
+		else if (op->pm[0])     /* a copy that cannot be made costs no notice */
+			bounce_copy_make(&op->bcopy, &bi, op->pm, op->now, op->err,
+			                 sizeof(op->err));
 	}
 	free(br);
 }
@@ -699,6 +719,13 @@ bounce_applied(struct writer_job *wj)
 		           op->bounce.rcpts, op->bounce.nrcpts);
 		if (op->c->srv->sched)
 			sched_add(op->c->srv->sched, op->bounce.id, op->now);
+	}
+	if (op->dsn && op->bcopy.body && op->bcopy.in.id > 0) {
+		log_info("qid=%s event=bounce_copy bounce_qid=%s to=\"<%s>\"", op->qid,
+		         op->bcopy.in.qid, LOG_Q(qa, op->pm));
+		qstats_add(sched_qstats(s), op->bcopy.in.id, op->now, false, op->bcopy.in.rcpts, 1);
+		if (s)
+			sched_add(s, op->bcopy.in.id, op->now);
 	}
 	b = evbuffer_new();
 	jw_init(&w, b);
@@ -743,6 +770,7 @@ bounce_loaded(void *arg)
 	op->wj.upd.next_try = op->now;
 	op->wj.upd.attempts = op->w->attempts;
 	op->wj.upd.bounce = op->dsn ? &op->bounce : NULL;
+	op->wj.upd.bounce_copy = op->dsn && op->bcopy.body ? &op->bcopy.in : NULL;
 	op->wj.done = bounce_applied;
 	op->wj.arg = op;
 	writer_submit(op->c->srv->writer, &op->wj);
@@ -751,7 +779,13 @@ bounce_loaded(void *arg)
 void
 ctlq_bounce(struct ctl_conn *c, char *arg)
 {
-	struct qop *op = qop_for_qid(c, arg);
+	struct qop *op;
+
+	if (!looks_like_qid(arg)) {
+		qbulk_start(c, CTLQ_BOUNCE, arg);
+		return;
+	}
+	op = qop_for_qid(c, arg);
 
 	if (op == NULL)
 		return;

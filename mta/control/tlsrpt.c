@@ -34,7 +34,6 @@
 #include "mta/control/control_int.h"
 
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +44,6 @@
 #include "mta/control/jsonw.h"
 #include "mta/delivery/https.h"
 #include "mta/delivery/rptnet.h"
-#include "mta/intake/content.h"
 #include "mta/intake/dkimsign.h"
 #include "mta/intake/intake.h"
 #include "mta/server.h"
@@ -101,7 +99,7 @@ struct run {
 
 struct tlsrpt_job {
 	struct server *srv;
-	struct event *timer;
+	struct daily *timer;
 	struct run *run;     /* at most one at a time */
 	struct https *https; /* made at the first https: rua, freed with the job */
 };
@@ -383,22 +381,6 @@ submitted(void *arg, const struct intake_result *res)
 	next_uri(r);
 }
 
-/* Feed msg (CRLF lines) to the content rules, dot-stuffed as DATA is. */
-static void
-feed(struct content *ct, const char *msg, size_t len)
-{
-	const char *p = msg, *end = msg + len;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		if (*p == '.')
-			content_line(ct, ".", 1);
-		content_line(ct, p, n);
-		p += n;
-	}
-}
-
 static int
 build_message(struct run *r, const char *from, const char *to, char **msg, size_t *len)
 {
@@ -431,10 +413,9 @@ static void
 submit_mailto(struct run *r, const char *addr)
 {
 	struct server *srv = r->job->srv;
-	char fbuf[300], received[512], date[64], *msg;
+	char fbuf[300], *msg;
 	const char *from = config_tlsrpt_from(srv->cfg, fbuf, sizeof fbuf);
 	struct intake_env env = {0};
-	struct content *ct;
 	size_t len;
 
 	/* RFC 8460 3: receivers ignore unsigned reports; left due for a run with a key */
@@ -467,13 +448,6 @@ submit_mailto(struct run *r, const char *addr)
 		next_uri(r);
 		return;
 	}
-	util_rfc5322_date(date, sizeof date, time(NULL));
-	snprintf(received, sizeof received,
-	         "Received: by %s (mxrelay) with local id %s\r\n\t(TLS report);\r\n\t%s\r\n",
-	         srv->cfg->hostname, r->qid, date);
-	ct = content_new(srv, r->qid, r->from_addr, received);
-	feed(ct, msg, len);
-	free(msg);
 	env.log_id = "tlsrpt";
 	env.qid = r->qid;
 	env.sender = r->from_addr;
@@ -482,7 +456,8 @@ submit_mailto(struct run *r, const char *addr)
 	env.flags = SPOOL_F_TLSRPT; /* RFC 8460 3: delivered despite TLS failures */
 	env.client_ip = "local (tlsrpt)";
 	env.log_who = "ip=local tlsrpt=yes";
-	intake_submit(srv, &env, ct, submitted, r);
+	daily_submit(srv, &env, "TLS report", msg, len, submitted, r);
+	free(msg);
 }
 
 static void
@@ -665,44 +640,23 @@ run_start(struct tlsrpt_job *job, struct ctl_conn *c, int64_t from, int64_t to)
 	return 0;
 }
 
-/* Seconds from now to the next 00:10 UTC plus jitter. */
-static time_t
-next_delay(void)
-{
-	time_t now = time(NULL);
-	time_t at = (now / 86400 + 1) * 86400 + RPT_AT;
-	char hex[9];
-	unsigned long j = 0;
-
-	if (util_random_hex(hex, 8) == 0)
-		j = strtoul(hex, NULL, 16) % RPT_JITTER;
-	return at + (time_t)j - now;
-}
-
+/* The daily run (daily.c: 00:10 UTC plus jitter, never while draining). */
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+on_timer(void *arg)
 {
 	struct tlsrpt_job *job = arg;
-	struct timeval tv = {next_delay(), 0};
 
-	(void)fd;
-	(void)what;
-	if (job->srv->cfg->tlsrpt && !job->srv->draining &&
-	    run_start(job, NULL, today() - RPT_DAYS_BACK, today() - 1) != 0)
+	if (job->srv->cfg->tlsrpt && run_start(job, NULL, today() - RPT_DAYS_BACK, today() - 1) != 0)
 		log_info("event=tlsrpt_run note=\"a run is in progress: this one skipped\"");
-	evtimer_add(job->timer, &tv);
 }
 
 struct tlsrpt_job *
 tlsrpt_job_new(struct server *srv)
 {
 	struct tlsrpt_job *job = xcalloc(1, sizeof *job);
-	struct timeval tv = {next_delay(), 0};
 
 	job->srv = srv;
-	job->timer = evtimer_new(srv->base, on_timer, job);
-	if (job->timer)
-		evtimer_add(job->timer, &tv);
+	job->timer = daily_new(srv, RPT_AT, RPT_JITTER, on_timer, job);
 	return job;
 }
 
@@ -720,8 +674,7 @@ tlsrpt_job_free(struct tlsrpt_job *job)
 	if (job->run)
 		run_free(job->run); /* its connection is closed by ctl_free */
 	https_free(job->https);
-	if (job->timer)
-		event_free(job->timer);
+	daily_free(job->timer);
 	free(job);
 }
 

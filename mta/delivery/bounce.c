@@ -388,9 +388,28 @@ part_owner(struct obuf *b, const struct bounce_info *bi)
 	free(line.p);
 }
 
+/* postmaster_bounce_copy (issue 16): whose notice this copies. */
+static void
+part_copy(struct obuf *b, const struct bounce_info *bi)
+{
+	struct obuf line = {0};
+
+	ob_str(&line,
+	       "This is the postmaster's copy (postmaster_bounce_copy) of the notice sent to <");
+	clean(&line, bi->owner != NULL ? bi->owner : bi->orig_sender, ESC_TEXT, 512);
+	ob_str(&line, ">. As in that notice, only the headers of the message are attached, "
+	              "never its body.");
+	if (line.oom)
+		b->oom = 1;
+	else
+		wrap(b, line.p, 0, "");
+	ob_str(b, "\r\n\r\n");
+	free(line.p);
+}
+
 /* Part 1: what a person reads. */
 static void
-part_text(struct obuf *b, const struct bounce_info *bi, const char *date)
+part_text(struct obuf *b, const struct bounce_info *bi, const char *date, const char *copy_to)
 {
 	size_t i;
 
@@ -405,7 +424,9 @@ part_text(struct obuf *b, const struct bounce_info *bi, const char *date)
 		ob_str(b, "Your message could not be delivered to the recipients listed below.\r\n"
 		          "The mail system has given up on them. The headers of your message\r\n"
 		          "are attached.\r\n\r\n");
-	if (bi->owner != NULL)
+	if (copy_to != NULL)
+		part_copy(b, bi);
+	else if (bi->owner != NULL)
 		part_owner(b, bi);
 	ob_str(b, "Queue ID: ");
 	clean(b, bi->qid ? bi->qid : "-", ESC_TEXT, 64);
@@ -609,15 +630,15 @@ random_hex(char *out, size_t n)
 
 static void
 put_headers(struct obuf *b, const struct bounce_info *bi, const char *now, const char *boundary,
-            int eight)
+            int eight, const char *copy_to)
 {
 	time_t t = time(NULL);
 	struct tm tm;
 	char rnd[17], stamp[32], *qid;
 
 	ob_fmt(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", bi->hostname);
-	put_to(b, bi->owner != NULL ? bi->owner : bi->orig_sender);
-	ob_fmt(b, "Subject: %s\r\n",
+	put_to(b, copy_to != NULL ? copy_to : bi->owner != NULL ? bi->owner : bi->orig_sender);
+	ob_fmt(b, "Subject: %s%s\r\n", copy_to != NULL ? "Postmaster Copy: " : "",
 	       bi->delayed ? "Delayed Mail (still being retried)"
 	                   : "Undelivered Mail Returned to Sender");
 	ob_fmt(b, "Date: %s\r\n", now);
@@ -665,8 +686,10 @@ check_info(const struct bounce_info *bi, char *err, size_t errlen)
 	return -1;
 }
 
-int
-bounce_build(const struct bounce_info *bi, char **out, size_t *outlen, char *err, size_t errlen)
+/* The notice of bi, to copy_to instead when not NULL (the postmaster's copy). */
+static int
+build(const struct bounce_info *bi, const char *copy_to, char **out, size_t *outlen, char *err,
+      size_t errlen)
 {
 	struct obuf parts[3] = {{0}}, msg = {0};
 	char now[64], arrival[64], boundary[48], rnd[25];
@@ -679,7 +702,7 @@ bounce_build(const struct bounce_info *bi, char **out, size_t *outlen, char *err
 		return -1;
 	util_rfc5322_date(now, sizeof now, time(NULL));
 	util_rfc5322_date(arrival, sizeof arrival, bi->arrival);
-	part_text(&parts[0], bi, arrival);
+	part_text(&parts[0], bi, arrival, copy_to);
 	part_status(&parts[1], bi, arrival, now);
 	eight = part_headers(&parts[2], bi);
 	/* The boundary must not occur in any part (RFC 2046 5.1.1). */
@@ -693,7 +716,7 @@ bounce_build(const struct bounce_info *bi, char **out, size_t *outlen, char *err
 		snprintf(err, errlen, "bounce: cannot find a MIME boundary");
 		goto done;
 	}
-	put_headers(&msg, bi, now, boundary, eight);
+	put_headers(&msg, bi, now, boundary, eight, copy_to);
 	for (i = 0; i < 3; i++) {
 		ob_fmt(&msg, "\r\n--%s\r\n", boundary);
 		ob_add(&msg, parts[i].p, parts[i].len);
@@ -713,6 +736,34 @@ done:
 		free(parts[i].p);
 	free(msg.p);
 	return ret;
+}
+
+int
+bounce_build(const struct bounce_info *bi, char **out, size_t *outlen, char *err, size_t errlen)
+{
+	return build(bi, NULL, out, outlen, err, errlen);
+}
+
+int
+bounce_copy_make(struct bounce_copy *bc, const struct bounce_info *bi, const char *to, time_t when,
+                 char *err, size_t errlen)
+{
+	memset(bc, 0, sizeof(*bc));
+	if (to == NULL || *to == '\0') {
+		snprintf(err, errlen, "bounce: no postmaster address");
+		return -1;
+	}
+	if (build(bi, to, &bc->body, &bc->len, err, errlen) != 0)
+		return -1;
+	bounce_msg_in(&bc->in, &bc->rcpt, to, bc->body, bc->len, when);
+	return 0;
+}
+
+void
+bounce_copy_clear(struct bounce_copy *bc)
+{
+	free(bc->body);
+	memset(bc, 0, sizeof(*bc));
 }
 
 void

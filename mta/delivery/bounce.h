@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "spool/spool.h"
+
 /* The original header block copied into part 3 is cut (at a line end) here. */
 #define BOUNCE_HEADERS_MAX (64 * 1024)
 /* A remote reply is cut to this many octets (after cleaning) in the DSN. */
@@ -78,5 +80,24 @@ bool bounce_wanted(const char *sender);
 struct spool_msg_in;
 void bounce_msg_in(struct spool_msg_in *in, const char **rcpt_slot, const char *to,
                    const char *body, size_t len, time_t when);
+
+/*
+ * postmaster_bounce_copy (issue 16; Postfix's notify_classes = bounce): a
+ * copy of the notice of bi for the postmaster address `to`: the same
+ * report (the original's headers only, never its body) with To: `to`, a
+ * "Postmaster Copy:" subject and a line saying whose notice it copies.
+ * bc->in is the message for the spool (spool_update.bounce_copy), from <>,
+ * a new queue id; bc owns its body: bounce_copy_clear frees it. 0 / -1
+ * with err (then bc holds nothing).
+ */
+struct bounce_copy {
+	char *body;
+	size_t len;
+	struct spool_msg_in in;
+	const char *rcpt; /* in.rcpts points here */
+};
+int bounce_copy_make(struct bounce_copy *bc, const struct bounce_info *bi, const char *to,
+                     time_t when, char *err, size_t errlen);
+void bounce_copy_clear(struct bounce_copy *bc);
 
 #endif

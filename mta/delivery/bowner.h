@@ -11,12 +11,13 @@
 
 /*
  * The bounce_owner rule for a message stored with auth_user (NULL or "":
- * none) and client_ip (the spool's text; not an address, as "local (uid N)"
- * of a local submission: matches only "*"), or NULL. The most specific
+ * none), listener (the accepting listener's name, schema 8; NULL for local
+ * submission and for mail queued before schema 8: listener: rules do not
+ * match it) and client_ip (the spool's text; not an address, as "local (uid
+ * N)" of a local submission: matches only "*"), or NULL. The most specific
  * matching rule wins (config_who_rank), the first in the file among equals.
- * listener: rules never match here: the spool does not record the listener.
  */
 const struct bounce_owner_conf *bowner_find(const struct config *c, const char *auth_user,
-                                            const char *client_ip);
+                                            const char *listener, const char *client_ip);
 
 #endif

@@ -78,6 +78,8 @@ job_free(struct djob *j)
 	free(j->res);
 	free(j->claim_waiters);
 	free(j->bounce_body);
+	free(j->digest);
+	bounce_copy_clear(&j->bcopy);
 	spool_work_free(j->w);
 	free(j);
 }
@@ -226,14 +228,20 @@ bounce_logged(struct djob *j, const struct bounce_owner_conf *bo, size_t n)
 	         bo->line);
 }
 
-/* bounce_owner ... digest: the failures wait for the owner's daily digest (bdigest.h). */
+/*
+ * bounce_owner ... digest: the failures wait for the owner's daily digest,
+ * stored by the job's last apply with the failures themselves (bdigest.h).
+ */
 static void
 digest_note(struct djob *j, const struct bounce_owner_conf *bo, const struct bounce_rcpt *br,
             size_t n)
 {
+	free(j->digest);
+	j->digest = xcalloc(n, sizeof(*j->digest));
+	j->ndigest = n;
 	for (size_t i = 0; i < n; i++)
-		bdigest_add(bo->address, j->w->qid, j->w->sender, br[i].address,
-		            br[i].status ? br[i].status : "5.0.0", br[i].diagnostic);
+		bdigest_fill(&j->digest[i], bo->address, j->w->qid, j->w->sender, br[i].address,
+		             br[i].status ? br[i].status : "5.0.0", br[i].diagnostic, time(NULL));
 }
 
 /* One DSN for every failed recipient (RFC 3464). 0 / -1 (then no bounce). */
@@ -261,7 +269,8 @@ make_bounce(struct djob *j)
 		n++;
 	}
 	/* bounce_owner (issue 15): a device sender without a mailbox has an owner */
-	const struct bounce_owner_conf *bo = bowner_find(c, j->w->auth_user, j->w->client_ip);
+	const struct bounce_owner_conf *bo =
+	    bowner_find(c, j->w->auth_user, j->w->listener, j->w->client_ip);
 	const char *to = bo != NULL ? bo->address : j->w->sender;
 	struct bounce_info bi = {c->hostname, j->w->qid, j->w->sender, j->w->received, 0,
 	                         br,          n,         j->w->body,   j->w->body_len, NULL};
@@ -271,6 +280,11 @@ make_bounce(struct djob *j)
 		bounce_msg_in(&j->bounce, &j->bounce_rcpt, to, j->bounce_body, len, time(NULL));
 		j->has_bounce = true;
 		bounce_logged(j, bo, n);
+		/* issue 16: Postfix's notify_classes = bounce; a failed copy costs no notice */
+		if (c->postmaster_bounce_copy &&
+		    bounce_copy_make(&j->bcopy, &bi, c->postmaster_bounce_copy, time(NULL), err,
+		                     sizeof(err)) != 0)
+			log_err("qid=%s event=bounce_copy_failed error=\"%s\"", j->w->qid, err);
 	} else if (n) {
 		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
 	}
@@ -296,6 +310,20 @@ qstats_applied(struct djob *j, const struct japply *a)
 				break;
 			}
 	}
+}
+
+/* The postmaster's copy of j's DSN is in the spool: counted, scheduled, logged. */
+static void
+bcopy_queued(struct djob *j)
+{
+	struct sched *s = j->dl->srv->sched;
+	char qa[300];
+
+	log_info("qid=%s event=bounce_copy bounce_qid=%s to=\"<%s>\"", j->w->qid, j->bcopy.in.qid,
+	         LOG_Q(qa, j->bcopy.rcpt));
+	qstats_add(sched_qstats(s), j->bcopy.in.id, j->bcopy.in.received, false, j->bcopy.in.rcpts,
+	           j->bcopy.in.nrcpts);
+	sched_add(s, j->bcopy.in.id, time(NULL));
 }
 
 /* dl->applied (record.c): apply a of j is durable. */
@@ -326,6 +354,8 @@ job_applied(struct djob *j, struct japply *a)
 			           false, j->bounce.rcpts, j->bounce.nrcpts);
 			sched_add(dl->srv->sched, j->bounce.id, time(NULL));
 		}
+		if (j->has_bounce && j->bcopy.body && j->bcopy.in.id > 0)
+			bcopy_queued(j);
 	}
 	/* in flight for the scheduler until every apply landed: no attempt starts meanwhile */
 	if (j->finished && j->applies == NULL)
@@ -405,6 +435,9 @@ job_finish(struct djob *j)
 	a->wj.upd.next_try = next;
 	a->wj.upd.attempts = attempts;
 	a->wj.upd.bounce = j->has_bounce ? &j->bounce : NULL;
+	a->wj.upd.digest = j->digest;
+	a->wj.upd.ndigest = j->ndigest;
+	a->wj.upd.bounce_copy = j->has_bounce && j->bcopy.body ? &j->bcopy.in : NULL;
 	job_apply(j, a);
 }
 
@@ -671,6 +704,17 @@ unsigned
 deliver_busy(const struct deliver *dl)
 {
 	return dl->busy;
+}
+
+void
+deliver_set_tls(struct deliver *dl, SSL_CTX *tls)
+{
+	if (tls == NULL || SSL_CTX_up_ref(tls) != 1)
+		return;
+	SSL_CTX_free(dl->tls);
+	dl->tls = tls;
+	dests_set_tls(dl->dests, tls);
+	sts_set_trust(dl->sts, tls); /* MTA-STS policy fetches: the same tls_ca_file */
 }
 
 /* Claims of attempts that did not end before exit (see deliver.h). */

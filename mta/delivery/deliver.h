@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <time.h>
 
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+
 struct server;
 struct deliver;
 struct sched;
@@ -32,6 +34,13 @@ void deliver_stop(struct deliver *dl);
 
 /* Deliveries still running. */
 unsigned deliver_busy(const struct deliver *dl);
+
+/*
+ * Reload: the outbound TLS client context (tls_ca_file, tls_client_cert/key
+ * re-read by main.c) for connections opened from now on; dl takes its own
+ * reference. Connections already open keep theirs.
+ */
+void deliver_set_tls(struct deliver *dl, struct ssl_ctx_st *tls);
 
 /*
  * After the loop, the writer and the worker pool have stopped: give back the

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "dns/dns.h"
+#include "mta/delivery/bounce.h"
 #include "mta/delivery/deliver.h"
 #include "mta/delivery/dest.h"
 #include "mta/writer.h"
@@ -79,6 +80,9 @@ struct djob {
 	char *bounce_body;
 	const char *bounce_rcpt;
 	bool has_bounce;
+	struct spool_bdigest *digest; /* bounce_owner ... digest entries, stored with the apply */
+	size_t ndigest;
+	struct bounce_copy bcopy; /* postmaster_bounce_copy (issue 16): body NULL when none */
 	enum job_claim_state claim;
 	bool claimed;            /* counted in messages.unfinished (spool_claim): give it back */
 	bool finish_after_claim; /* every group ended while the claim was written */

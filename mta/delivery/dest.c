@@ -1,16 +1,14 @@
 /*
  * dest: destinations (one per recipient domain) and their connections.
  *
- * A destination queues groups, resolves its MX targets (dns/, cached by
- * TTL), and runs up to `window` connections: the window starts at
- * domain_concurrency_start, grows by one on each successful session and
- * halves when every target failed. A connection walks the target list (next
- * MX on connect failure, timeout, or 4xx/5xx greeting), retries a target in
- * plaintext when its TLS handshake fails (opportunistic TLS), carries one
- * group per transaction, and stays open IDLE_SECONDS for the next group.
- * No connection opens for a group, and no transaction starts, before the
- * group's message is claimed (the owner's claim callback): a crash in
- * either is counted.
+ * A destination queues groups, resolves its MX targets (dns/, cached by TTL), and runs up to
+ * `window` connections: the window starts at domain_concurrency_start, grows by one on each
+ * successful session and halves when every target failed. A connection walks the target list
+ * (next MX on connect failure, timeout, or 4xx/5xx greeting), retries a target in plaintext
+ * when its TLS handshake fails (opportunistic TLS), carries one group per transaction, and
+ * stays open IDLE_SECONDS for the next group. No connection opens for a group, and no
+ * transaction starts, before the group's message is claimed (the owner's claim callback): a
+ * crash in either is counted.
  * Never: calls its owner (deliver.c, claim.c) but through struct dest_cbs.
  */
 #include "mta/delivery/dest.h"
@@ -504,7 +502,9 @@ on_resolved(void *arg, const struct dns_mx_result *res)
 	case DNS_OK:
 		break;
 	case DNS_NXDOMAIN:
-		fail_queue_r(d, R_DLV_NXDOMAIN, res->reason, NULL);
+	case DNS_MX_NXDOMAIN: /* no such domain (5.1.2) / no MX host exists (5.4.4) */
+		fail_queue_r(d, res->status == DNS_NXDOMAIN ? R_DLV_NXDOMAIN : R_DLV_MX_NXDOMAIN,
+		             res->reason, NULL);
 		return;
 	case DNS_NULL_MX:
 		/* RFC 7505 3: the domain accepts no mail, permanently */

@@ -69,6 +69,9 @@ struct dests *dests_new(struct server *srv, struct resolver *res, SSL_CTX *tls, 
 /* At exit: every destination with its connections (idle or busy), queued groups dropped. */
 void dests_free(struct dests *ds);
 
+/* Reload: new connections use tls (the caller keeps it alive; open ones hold their own). */
+void dests_set_tls(struct dests *ds, SSL_CTX *tls);
+
 /* Queue g for domain's destination (made on first use) and start what can start. */
 void dest_enqueue(struct dests *ds, const char *domain, struct dgroup *g);
 

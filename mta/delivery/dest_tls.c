@@ -172,3 +172,10 @@ dest_tls_sts(struct dest *d, const struct sts_view *v)
 		tlsstats_problem(d->ds->stats, d->domain, &o, v->policy_text);
 	}
 }
+
+/* Reload (dest.h): connections opened from now on start TLS with tls. */
+void
+dests_set_tls(struct dests *ds, SSL_CTX *tls)
+{
+	ds->tls = tls;
+}

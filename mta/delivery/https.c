@@ -641,6 +641,15 @@ https_new(struct event_base *base, struct dns *dns, struct ssl_ctx_st *trust, ch
 }
 
 void
+https_set_trust(struct https *h, SSL_CTX *trust)
+{
+	if (h == NULL || trust == NULL || SSL_CTX_up_ref(trust) != 1)
+		return;
+	SSL_CTX_free(h->trust);
+	h->trust = trust;
+}
+
+void
 https_free(struct https *h)
 {
 	if (h == NULL)

@@ -78,6 +78,13 @@ struct https *https_new(struct event_base *base, struct dns *dns, struct ssl_ctx
 void https_free(struct https *h);
 
 /*
+ * Reload: verify servers against trust's store from the next connection
+ * on (h takes its own reference, drops the old one). NULL: no change, as a
+ * request in flight may be reading the store.
+ */
+void https_set_trust(struct https *h, struct ssl_ctx_st *trust);
+
+/*
  * GET url (https://HOST[:PORT]/PATH; HOST a name, not an address). OK
  * needs status 200 and, when want_type is not NULL, that media type
  * (parameters and case ignored; RFC 8461 3.3: "text/plain"). The body is

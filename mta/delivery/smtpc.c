@@ -56,6 +56,7 @@ real_free(void *arg)
 		bufferevent_free(c->bev);
 	smtpc_rd_free(c->rd);
 	tls_req_clear(&c->req);
+	SSL_CTX_free(c->conf.tls); /* the reference taken at connect */
 	free(c->rr);
 	free(c->rcpt_ok);
 	free(c);
@@ -653,6 +654,9 @@ smtpc_connect(struct event_base *base, const struct smtpc_conf *conf, const char
 
 	c->base = base;
 	c->conf = *conf;
+	/* a reload may replace the context before this session's STARTTLS */
+	if (c->conf.tls != NULL && SSL_CTX_up_ref(c->conf.tls) != 1)
+		c->conf.tls = NULL;
 	snprintf(c->helo, sizeof(c->helo), "%s", conf->helo);
 	c->conf.helo = c->helo;
 	snprintf(c->mx, sizeof(c->mx), "%s", mxname);

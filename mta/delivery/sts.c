@@ -589,3 +589,10 @@ sts_free(struct sts *s)
 	loop_timer_free(s->sweep);
 	free(s);
 }
+
+void
+sts_set_trust(struct sts *s, struct ssl_ctx_st *trust)
+{
+	if (s != NULL)
+		https_set_trust(s->https, trust);
+}

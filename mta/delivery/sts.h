@@ -53,6 +53,9 @@ typedef void (*sts_cb)(void *arg, const struct sts_view *v);
 /* The per-process MTA-STS state; NULL when mta_sts = no. */
 struct sts *sts_new(struct server *srv, struct resolver *res);
 void sts_free(struct sts *s);
+/* Reload: policy fetches verify with trust (tls_ca_file) from now on (https_set_trust). */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+void sts_set_trust(struct sts *s, struct ssl_ctx_st *trust);
 
 /*
  * The policy for domain (A-label, lower case). cb fires exactly once,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mta/intake/dispname.h"
 #include "mta/shared/creds.h"
 #include "mta/shared/util.h"
 
@@ -85,6 +86,8 @@ end_field(struct hdrfrom *h)
 		           ADDR_OK) {
 			h->from[0] = '\0';
 			set_err(&h->from_err, R_FROM_NOT_ONE, addr_strerror(st), NULL, NULL);
+		} else if (!dispname_foreign(h->val, h->len, h->from, h->shown, sizeof(h->shown))) {
+			h->shown[0] = '\0';
 		}
 	} else if (h->kind != HF_NONE && h->kind != HF_FROM) {
 		end_other(h);
@@ -174,4 +177,10 @@ const char *
 hdrfrom_mailbox(const struct hdrfrom *h)
 {
 	return h->from;
+}
+
+const char *
+hdrfrom_shown(const struct hdrfrom *h)
+{
+	return h->shown;
 }

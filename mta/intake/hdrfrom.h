@@ -48,6 +48,7 @@ struct hdrfrom {                /* fields private to hdrfrom.c; zeroed memory is
 	bool cut;
 	unsigned nfrom, nsender;
 	char from[ADDR_MAX];              /* the From mailbox, once it parsed */
+	char shown[ADDR_MAX];             /* another domain's address it shows (dispname.h) */
 	struct hdrfrom_refusal from_err;  /* why From is refused; R_NONE so far fine */
 	struct hdrfrom_refusal other_err; /* the same for Sender and Resent-* */
 	struct hdrfrom_box boxes[HDRFROM_BOXES_MAX];
@@ -89,5 +90,12 @@ enum reply_id hdrfrom_cred_refusal(const struct hdrfrom *h, const struct cred *c
 
 /* The From mailbox ("" when there is none that parsed). */
 const char *hdrfrom_mailbox(const struct hdrfrom *h);
+
+/*
+ * An address of another domain than the From mailbox's that the From
+ * field shows in its display name or a comment (dispname.h), "" when none:
+ * for the display_name_address policy (intake.c).
+ */
+const char *hdrfrom_shown(const struct hdrfrom *h);
 
 #endif

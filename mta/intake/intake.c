@@ -20,6 +20,7 @@
 #include "mta/metrics.h"
 #include "mta/server.h"
 #include "mta/shared/addr.h"
+#include "mta/shared/cidr.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/util.h"
@@ -43,6 +44,7 @@ struct intake_job {
 	bool at_once; /* still inside intake_submit: no wait began */
 	size_t bare_lf; /* lines whose bare LF content.c normalised */
 	bool repaired;  /* header_repair changed the header */
+	char shown[ADDR_MAX]; /* display_name_address: the refusal's argument */
 };
 
 /*
@@ -144,6 +146,7 @@ spool_it(struct intake_job *j)
 	w->in.client_ip = e->client_ip;
 	w->in.helo = e->helo;
 	w->in.auth_user = e->auth_user;
+	w->in.listener = e->listener;
 	w->in.flags = e->flags;
 	if (e->audit)
 		w->in.audit = audit_fill(&j->audit, e->audit, j->from, strlen(j->from));
@@ -232,6 +235,37 @@ judge(const struct intake_env *e, struct content *c, struct hdrfrom_refusal *r)
 	return hdrfrom_refusal(content_hdrfrom(c), r);
 }
 
+/*
+ * display_name_address (dispname.h): a From that shows another domain's
+ * address in its display name is refused (the default), logged, or let
+ * through, by the client's best matching rule.
+ */
+static enum reply_id
+display_policy(struct intake_job *j, const struct content *c, struct hdrfrom_refusal *r)
+{
+	const struct intake_env *e = &j->env;
+	const char *shown = hdrfrom_shown(content_hdrfrom(c));
+	struct sockaddr_storage ss;
+	char qa[300], qs[300];
+	int line, act;
+
+	if (r->id != R_NONE || shown[0] == '\0')
+		return r->id;
+	act = config_display_name_action(j->srv->cfg, e->auth_user, e->listener,
+	                                 cidr_addr_parse(e->client_ip, &ss), &line);
+	snprintf(j->shown, sizeof(j->shown), "%s", shown);
+	if (act == DNA_WARN)
+		log_warn("%s qid=%s event=display_name_address action=warn %s from=\"<%s>\" "
+		         "shown=\"%s\" line=%d",
+		         e->log_id, e->qid, e->log_who, LOG_Q(qa, hdrfrom_mailbox(content_hdrfrom(c))),
+		         LOG_Q(qs, j->shown), line);
+	if (act == DNA_REFUSE) {
+		r->id = R_FROM_DISPLAY_ADDRESS;
+		r->arg[0] = j->shown;
+	}
+	return r->id;
+}
+
 void
 intake_submit(struct server *srv, const struct intake_env *env, struct content *content,
               intake_done_fn done, void *arg)
@@ -246,6 +280,7 @@ intake_submit(struct server *srv, const struct intake_env *env, struct content *
 	j->arg = arg;
 	j->at_once = true;
 	judge(env, content, &r);
+	display_policy(j, content, &r);
 	note_changes(j, content, r.id == R_NONE);
 	snprintf(j->from, sizeof(j->from), "%s", hdrfrom_mailbox(content_hdrfrom(content)));
 	j->body = content_take(content, &j->len);

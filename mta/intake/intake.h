@@ -40,6 +40,7 @@ struct intake_env {
 	const char *client_ip;   /* the spool's client_ip: "192.0.2.1" or "local (uid N)" */
 	const char *helo;        /* NULL for local submission */
 	const char *auth_user;   /* NULL: no credential rules apply */
+	const char *listener;    /* the accepting listener's name; NULL: not SMTP (stored as NULL) */
 	const struct cred *cred; /* with auth_user; NULL: the user vanished (refused) */
 	const struct audit_client *audit; /* NULL: no audit record (local submission) */
 	/* log keys after "event=..." naming the client: `ip=192.0.2.1` or `ip=local uid=N` */

@@ -16,16 +16,7 @@ unsigned
 repair_choose(const struct config *cfg, const char *user, const char *listener,
               const struct sockaddr *client)
 {
-	const struct header_repair_conf *r, *best = NULL;
-
-	for (r = cfg->header_repairs; r; r = r->next) {
-		if (!config_who_matches(&r->who, user, listener, client))
-			continue;
-		/* strictly higher: on a tie the first rule in file order stays */
-		if (best == NULL || config_who_rank(&r->who) > config_who_rank(&best->who))
-			best = r;
-	}
-	return best ? best->repairs : 0;
+	return config_header_repairs(cfg, user, listener, client);
 }
 
 static bool

@@ -145,3 +145,23 @@ cidr_addr_text(const struct sockaddr *sa, char *out, size_t outlen)
 	if (fam < 0 || inet_ntop(fam, b, out, (socklen_t)outlen) == NULL)
 		snprintf(out, outlen, "unknown");
 }
+
+const struct sockaddr *
+cidr_addr_parse(const char *ip, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (ip == NULL)
+		return NULL;
+	if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		return (const struct sockaddr *)ss;
+	}
+	if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		return (const struct sockaddr *)ss;
+	}
+	return NULL;
+}

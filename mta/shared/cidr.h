@@ -34,4 +34,10 @@ bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa);
 /* Text of a peer address ("192.0.2.1" or "2001:db8::1", mapped v4 shown as v4). */
 void cidr_addr_text(const struct sockaddr *sa, char *out, size_t outlen);
 
+/*
+ * The reverse: ip ("192.0.2.1", "2001:db8::1") as a socket address in *ss,
+ * returned; NULL when ip is NULL or no address (the spool's "local (uid N)").
+ */
+const struct sockaddr *cidr_addr_parse(const char *ip, struct sockaddr_storage *ss);
+
 #endif

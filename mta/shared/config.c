@@ -243,6 +243,17 @@ validate_space(struct config_parse *p, struct config *c)
 	return 0;
 }
 
+/* The per-sender rules' listener:NAME must name a [listener NAME] (config_sender.c). */
+static int
+validate_rules(struct config_parse *p, const struct config *c)
+{
+	char why[512];
+
+	if (config_sender_validate(c, &p->line, &p->key, why, sizeof why) != 0)
+		return config_fail(p, "%s", why);
+	return 0;
+}
+
 static int
 validate(struct config_parse *p, struct config *c)
 {
@@ -301,7 +312,7 @@ validate(struct config_parse *p, struct config *c)
 	                                             : line_of(p, "provider_backoff_min");
 	if (c->provider_backoff_max < c->provider_backoff_min)
 		return config_fail(p, "must not be below provider_backoff_min");
-	return 0;
+	return validate_rules(p, c);
 }
 
 /*

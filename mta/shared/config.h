@@ -146,6 +146,20 @@ struct header_repair_conf {
 	struct header_repair_conf *next;
 };
 
+/*
+ * display_name_address = WHO refuse|warn|allow (issue 15): a From display
+ * name (or comment) that shows an address of another domain than the From
+ * address's; without a matching rule: refuse.
+ */
+enum display_name_action { DNA_REFUSE = 0, DNA_WARN, DNA_ALLOW };
+
+struct display_name_conf {
+	struct sender_who who;
+	int action;		/* DNA_* */
+	int line;
+	struct display_name_conf *next;
+};
+
 struct config {
 	char *path;		/* NULL for the embedded default */
 	char *hostname;
@@ -226,9 +240,12 @@ struct config {
 	/* legacy senders (issue 15) */
 	int sender_case_sensitive;	/* sender_case: 0 local parts compare case-insensitively */
 	char *local_sender;		/* domain for mxrelay-sendmail's senders; NULL: hostname */
+	char *postmaster_bounce_copy;	/* issue 16: a copy of every DSN (headers only) goes
+					 * here; NULL: none */
 	struct rate_limit_conf *rate_limits;		/* file order */
 	struct bounce_owner_conf *bounce_owners;	/* file order */
 	struct header_repair_conf *header_repairs;	/* file order */
+	struct display_name_conf *display_name_rules;	/* file order */
 
 	/* a message without a From header (RFC 5322 3.6): refused, or given the envelope sender */
 	int missing_from;		/* MISSING_FROM_* */
@@ -257,6 +274,19 @@ int config_parse_duration(const char *v, bool weeks, uint64_t max_secs, uint64_t
 bool config_who_matches(const struct sender_who *w, const char *user, const char *listener,
 			const struct sockaddr *client);
 int config_who_rank(const struct sender_who *w);
+/*
+ * display_name_address: the DNA_* action of the best matching rule (rank
+ * as above, the first in file order among equals) for that client, its
+ * config line in *line (0: no rule matched, DNA_REFUSE, the default).
+ */
+int config_display_name_action(const struct config *c, const char *user, const char *listener,
+			       const struct sockaddr *client, int *line);
+/* The same choice for bounce_owner (NULL: none matches) and header_repair (HREPAIR_* bits). */
+const struct bounce_owner_conf *config_bounce_owner(const struct config *c, const char *user,
+						    const char *listener,
+						    const struct sockaddr *client);
+unsigned config_header_repairs(const struct config *c, const char *user, const char *listener,
+			       const struct sockaddr *client);
 void config_who_text(const struct sender_who *w, char *buf, size_t len);
 
 /* The route for domain (case-insensitive), or NULL. */

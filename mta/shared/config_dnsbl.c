@@ -59,20 +59,6 @@ dnsbl_url_ok(const char *u)
 	return 0;
 }
 
-/* The reason into why; -1. */
-static int bad(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int
-bad(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* "zen.spamhaus.org https://check.spamhaus.org/", "bl.test", or "none" */
 int
 config_dnsbl_add(struct config *c, const char *v, int line, char *why, size_t whylen)
@@ -82,23 +68,23 @@ config_dnsbl_add(struct config *c, const char *v, int line, char *why, size_t wh
 	struct dnsbl_conf *b, **tail;
 
 	if (n < 1 || n > 2)
-		return bad(why, whylen, "expected \"ZONE [DELISTING-URL]\" or \"none\"");
+		return util_failf(why, whylen, "expected \"ZONE [DELISTING-URL]\" or \"none\"");
 	if (strcmp(zone, "none") == 0 && n == 1) {
 		if (c->dnsbls != NULL)
-			return bad(why, whylen, "\"none\" but line %d names a list",
+			return util_failf(why, whylen, "\"none\" but line %d names a list",
 			           c->dnsbls->line);
 		c->dnsbl_none = line;
 		return 0;
 	}
 	if (c->dnsbl_none)
-		return bad(why, whylen, "line %d says \"dnsbl = none\"", c->dnsbl_none);
+		return util_failf(why, whylen, "line %d says \"dnsbl = none\"", c->dnsbl_none);
 	if (dnsbl_zone_ok(zone) != 0)
-		return bad(why, whylen, "\"%s\" is not a DNS zone name", zone);
+		return util_failf(why, whylen, "\"%s\" is not a DNS zone name", zone);
 	if (n == 2 && dnsbl_url_ok(url) != 0)
-		return bad(why, whylen, "\"%s\" is not an http:// or https:// URL", url);
+		return util_failf(why, whylen, "\"%s\" is not an http:// or https:// URL", url);
 	for (tail = &c->dnsbls; *tail; tail = &(*tail)->next)
 		if (strcasecmp((*tail)->zone, zone) == 0)
-			return bad(why, whylen, "%s is already listed on line %d", zone,
+			return util_failf(why, whylen, "%s is already listed on line %d", zone,
 			           (*tail)->line);
 	b = xcalloc(1, sizeof(*b));
 	b->zone = xstrdup(zone);

@@ -60,14 +60,19 @@ int config_dnsbl_add(struct config *c, const char *v, int line, char *why, size_
 void config_dnsbl_free(struct config *c);
 
 /*
- * config_sender.c: one rate_limit / bounce_owner / header_repair line (of
- * line) appended to c's list; 0, or -1 with why. config_sender_free frees
- * them and local_sender.
+ * config_sender.c: one rate_limit / bounce_owner / header_repair /
+ * display_name_address line (the key's name; of line) appended to c's
+ * list; 0, or -1 with why. config_sender_free frees them and local_sender.
  */
-int config_rate_limit_add(struct config *c, const char *v, int line, char *why, size_t whylen);
-int config_bounce_owner_add(struct config *c, const char *v, int line, char *why, size_t whylen);
-int config_header_repair_add(struct config *c, const char *v, int line, char *why, size_t whylen);
+int config_sender_rule_add(struct config *c, const char *key, const char *v, int line, char *why,
+			   size_t whylen);
+/* After reading: every listener:NAME of those rules names a [listener NAME] section; else
+ * -1 with why, and the rule's line and key in *line and *key. */
+int config_sender_validate(const struct config *c, int *line, const char **key, char *why,
+			   size_t whylen);
 void config_sender_free(struct config *c);
+/* postmaster_bounce_copy = ADDRESS | none (issue 16); same signature as the rules' add */
+int config_pm_copy_set(struct config *c, const char *v, int line, char *why, size_t whylen);
 
 /* config_tls.c: the cross-key checks and the frees of the TLS keys. */
 int config_tls_validate(struct config_parse *p, struct config *c, int from_line);

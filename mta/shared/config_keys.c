@@ -364,8 +364,9 @@ set_str(struct config_parse *p, const struct config_key *k, void *base, const ch
 static int
 set_log(struct config_parse *p, const struct config_key *k, void *base, const char *v)
 {
-	if (*v != '\0' && strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0)
-		return config_fail(p, "\"%s\" is not one of stderr, syslog", v);
+	if (*v != '\0' && strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0 && *v != '/')
+		return config_fail(p, "\"%s\" is not one of stderr, syslog or an absolute file path",
+		                   v);
 	return set_str(p, k, base, v);
 }
 
@@ -618,17 +619,13 @@ set_dnsbl(struct config_parse *p, const struct config_key *k, void *base, const 
 	return 0;
 }
 
-/* rate_limit, bounce_owner, header_repair: "WHO ..." lines (config_sender.c) */
+/* rate_limit, bounce_owner, header_repair...: "WHO ..." lines (config_sender.c) */
 static int
 set_sender_rule(struct config_parse *p, const struct config_key *k, void *base, const char *v)
 {
-	int (*add)(struct config *, const char *, int, char *, size_t) =
-	    strcmp(k->name, "rate_limit") == 0     ? config_rate_limit_add
-	    : strcmp(k->name, "bounce_owner") == 0 ? config_bounce_owner_add
-						   : config_header_repair_add;
 	char why[512];
 
-	if (add(base, v, p->line, why, sizeof why) != 0)
+	if (config_sender_rule_add(base, k->name, v, p->line, why, sizeof why) != 0)
 		return config_fail(p, "%s", why);
 	return 0;
 }
@@ -734,7 +731,9 @@ const struct config_key config_keys[] = {
     G("local_sender", set_domain, local_sender),
     G("rate_limit", set_sender_rule, rate_limits),
     G("bounce_owner", set_sender_rule, bounce_owners),
+    G("postmaster_bounce_copy", set_sender_rule, postmaster_bounce_copy),
     G("header_repair", set_sender_rule, header_repairs),
+    G("display_name_address", set_sender_rule, display_name_rules),
     GC("dkim_unsigned", dkim_refuse_unsigned, unsigned_modes),
     G("dkim_require_published", set_bool, dkim_require_published),
     GC("missing_from", missing_from, missing_from_modes),

@@ -43,15 +43,16 @@ struct entry {
 	struct provider_reply r;
 };
 
+/* 4.7.650 and 4.7.651 are one reason (Microsoft's two throttling pools) */
+#define MS_THROTTLED                                                                                \
+	{PRV_MS_IP_THROTTLED, "ms_ip_throttled", PROVIDER_MICROSOFT, true,                          \
+	 "Microsoft rate-limits this IP for its reputation: mxrelay slows down every Microsoft "    \
+	 "MX; check the IP's reputation (Microsoft SNDS) and the senders' complaint rates, "        \
+	 "see " MS_NDR}
+
 static const struct entry table[] = {
-    {"4.7.650", NULL,
-     {PRV_MS_IP_THROTTLED, "ms_ip_throttled", PROVIDER_MICROSOFT, true,
-      "Microsoft rate-limits this IP for its reputation: mxrelay slows down every Microsoft "
-      "MX; check the IP's reputation (Microsoft SNDS) and the senders' complaint rates, see " MS_NDR}},
-    {"4.7.651", NULL,
-     {PRV_MS_IP_THROTTLED, "ms_ip_throttled", PROVIDER_MICROSOFT, true,
-      "Microsoft rate-limits this IP for its reputation: mxrelay slows down every Microsoft "
-      "MX; check the IP's reputation (Microsoft SNDS) and the senders' complaint rates, see " MS_NDR}},
+    {"4.7.650", NULL, MS_THROTTLED},
+    {"4.7.651", NULL, MS_THROTTLED},
     {"5.7.606", NULL,
      {PRV_MS_BANNED_IP, "ms_banned_ip", PROVIDER_MICROSOFT, false,
       "this relay's IP is on Microsoft's block list: request delisting at "

@@ -32,6 +32,9 @@ void *xrealloc(void *p, size_t n);
 void util_seterrf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* util_seterrf, then -1: the one-line failure of a 0 / -1 function. */
+int util_failf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Monotonic clock in milliseconds. */
 int64_t util_now_ms(void);
 

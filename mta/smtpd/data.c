@@ -178,6 +178,7 @@ finish(struct session *s)
 	env.client_ip = s->ip;
 	env.helo = s->helo;
 	env.auth_user = s->auth_user;
+	env.listener = s->lis->conf->name; /* stable: a reload keeps the listener sections */
 	env.cred = s->auth_user ? smtpd_cred(s) : NULL;
 	env.audit = &d->audit;
 	env.log_who = d->who;

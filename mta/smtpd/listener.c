@@ -81,8 +81,10 @@ bind_one(const struct listener_conf *lc, char *err, size_t errlen)
 	return fd;
 fail:
 	snprintf(err, errlen, "[listener %s] %s: %s", lc->name, lc->address_text, strerror(errno));
+	int e = errno; /* main.c tells a port in use (permanent) from a transient failure */
 	if (fd >= 0)
 		close(fd);
+	errno = e;
 	return -1;
 }
 
@@ -128,6 +130,74 @@ listeners_tls_init(struct server *srv, char *err, size_t errlen)
 		}
 	}
 	return 0;
+}
+
+/* The section of next for l (same name), else l's own. */
+static const struct listener_conf *
+next_conf(const struct listener *l, const struct listener_conf *next)
+{
+	for (; next; next = next->next)
+		if (strcmp(next->name, l->conf->name) == 0)
+			return next;
+	return l->conf;
+}
+
+int
+listeners_tls_prepare(struct server *srv, const struct listener_conf *next,
+                      struct tls_listener **out, char *err, size_t errlen)
+{
+	size_t n = 0, i = 0;
+	struct listener *l;
+	struct tls_listener *t;
+
+	for (l = srv->listeners; l; l = l->next)
+		n++;
+	t = xcalloc(n ? n : 1, sizeof(*t));
+	for (l = srv->listeners; l; l = l->next, i++) {
+		const struct listener_conf *nc = next_conf(l, next);
+		struct listener_conf tmp = *l->conf; /* what the socket runs with, new files */
+		char e[512];
+		tmp.cert = nc->cert;
+		tmp.key = nc->key;
+		if (tls_listener_init(&t[i], &tmp, srv->cfg->data_dir, e, sizeof(e)) != 0) {
+			snprintf(err, errlen, "[listener %s] TLS: %s", l->conf->name, e);
+			listeners_tls_discard(srv, t);
+			return -1;
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+void
+listeners_tls_commit(struct server *srv, struct listener_conf *next, struct tls_listener *t)
+{
+	size_t i = 0;
+
+	for (struct listener *l = srv->listeners; l; l = l->next, i++) {
+		struct listener_conf *nc = (struct listener_conf *)next_conf(l, next);
+		char *c = l->conf->cert, *k = l->conf->key;
+		tls_listener_free(&l->tls); /* sessions on TLS hold their own reference */
+		l->tls = t[i];
+		/* the kept section names the files now loaded; next (freed later) the old ones */
+		l->conf->cert = nc->cert;
+		l->conf->key = nc->key;
+		nc->cert = c;
+		nc->key = k;
+	}
+	free(t);
+}
+
+void
+listeners_tls_discard(struct server *srv, struct tls_listener *t)
+{
+	size_t i = 0;
+
+	if (t == NULL)
+		return;
+	for (struct listener *l = srv->listeners; l; l = l->next, i++)
+		tls_listener_free(&t[i]);
+	free(t);
 }
 
 void

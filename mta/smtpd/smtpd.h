@@ -33,6 +33,20 @@ struct listener {
 int listeners_open(struct server *srv, char *err, size_t errlen); /* bind, as root */
 int listeners_tls_init(struct server *srv, char *err, size_t errlen);
 void listeners_enable(struct server *srv);
+/*
+ * Reload, in two steps so that a bad file changes nothing: prepare builds
+ * new contexts for every listener from the cert and key of its section in
+ * next (same name; its own when next has none), with everything else as
+ * the socket runs now; 0, or -1 with err naming the listener and the file
+ * (nothing to discard then). commit puts them in place (sessions already
+ * on TLS keep the old context: each SSL holds a reference) and swaps the
+ * cert/key strings, so the kept sections name the loaded files and next's
+ * the old ones; it frees t. discard frees t unused.
+ */
+int listeners_tls_prepare(struct server *srv, const struct listener_conf *next,
+                          struct tls_listener **t, char *err, size_t errlen);
+void listeners_tls_commit(struct server *srv, struct listener_conf *next, struct tls_listener *t);
+void listeners_tls_discard(struct server *srv, struct tls_listener *t);
 /* Close the sockets and the connections still sending a PROXY header. */
 void listeners_free(struct server *srv);
 

@@ -14,6 +14,9 @@
 #   4. queue commands, each the best of 3 wall-clock runs of mxrelayctl: summary, list --limit 10,
 #      show QID, flush d7.bench.test (N / DOMAINS messages become due: the drain of one domain);
 #   5. restart (SIGTERM, start): seconds to `event=ready` again, memory;
+#   5b. bulk commands (issue 16), each timed with a `queue summary` 0.3 s into it: hold and release
+#      of one domain (N / DOMAINS messages, then delivered), hold ALL, then release ALL (drain)
+#      or, with --no-drain, a recipient delete of one domain and delete ALL;
 #   6. drain: `queue flush` (all), then the queue summary every 5 s until it says 0 messages:
 #      messages per second, a summary timed under that load, and `status=sent` lines counted
 #      against the messages put in (a message delivered twice shows as more lines than messages).
@@ -170,6 +173,29 @@ stop_daemon
 start_daemon
 result "restart to event=ready" "$READY s  ($LOADED)"
 result "mxrelayd memory after the restart" "$(mem)"
+
+# ---- 5b. bulk queue commands (issue 16): batches, while the loop keeps answering ------------------
+# one command, timed, with a `queue summary` timed 0.3 s into it (the loop must not be held)
+bulk() {
+	local t0 bp under t
+	t0=$(now)
+	ctlq "$@" >"$WORK/bulk.out" 2>&1 &
+	bp=$!
+	sleep 0.3
+	under=$(timed3 summary)
+	wait "$bp" || { cat "$WORK/bulk.out" >&2; die "queue $* failed"; }
+	t=$(since "$t0")
+	result "queue $*" "$t s: $(cat "$WORK/bulk.out"); summary meanwhile $under"
+}
+bulk hold --domain d3.bench.test
+bulk release --domain d3.bench.test
+bulk hold ALL
+if [ "$DRAIN" = 1 ]; then
+	bulk release ALL
+else
+	bulk delete --domain d5.bench.test
+	bulk delete ALL
+fi
 
 # ---- 6. drain -----------------------------------------------------------------------------------
 if [ "$DRAIN" = 1 ]; then

@@ -124,6 +124,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	refusal = content_end(d);
 	if (refusal == R_NONE)
 		refusal = hdrfrom_refusal(content_hdrfrom(d), &r);
+	/* display_name_address: what is shown goes into a reply line: printable ASCII only */
+	for (const char *sh = hdrfrom_shown(content_hdrfrom(d)); *sh; sh++)
+		if ((unsigned char)*sh < 0x20 || (unsigned char)*sh >= 0x7f)
+			abort();
 	dp = addr_domain(hdrfrom_mailbox(content_hdrfrom(d)));
 	snprintf(dom, sizeof(dom), "%s", dp ? dp : "");
 	if (refusal == R_NONE) {

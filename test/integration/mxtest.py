@@ -479,6 +479,19 @@ class Daemon:
             kw.setdefault("implicit_tls", True)
         return Smtp(self.port(listener), host=host, **kw)
 
+    def starttls_with(self, listener, ctx, src=None):
+        """EHLO, STARTTLS and a handshake with ctx (e.g. an old copier's legacy_ctx()):
+        (session, "") or, when the handshake fails, (None, the error text)."""
+        s = self.connect(listener, src=src)
+        s.ehlo()
+        s.cmd("STARTTLS", 220, "2.0.0")
+        try:
+            s.wrap(ctx)
+        except (ssl.SSLError, OSError) as e:
+            s.close()
+            return None, str(e)
+        return s, ""
+
 
 def shared_daemon(key, factory):
     """A daemon kept running for every test of the file (started on first use)."""

@@ -236,6 +236,8 @@ def test_upgrade_from_schema_1_keeps_mail():
     con.execute("DROP TABLE audit")
     for t in ("sts_policies", "tls_stats", "tls_failures", "tlsrpt_sent"):  # schema version 6
         con.execute(f"DROP TABLE {t}")
+    for t in ("bounce_digest", "bounce_digest_dropped"):           # schema version 9
+        con.execute(f"DROP TABLE {t}")
     con.execute("ALTER TABLE messages DROP COLUMN listener")     # schema version 8
     con.execute("ALTER TABLE messages DROP COLUMN message_id")
     con.execute("ALTER TABLE messages DROP COLUMN unfinished")   # schema version 3
@@ -251,7 +253,7 @@ def test_upgrade_from_schema_1_keeps_mail():
     con.commit()
     con.close()
     d.start()
-    assert d.query("PRAGMA user_version")[0]["user_version"] == 8
+    assert d.query("PRAGMA user_version")[0]["user_version"] == 9
     assert d.message(qid)["sender"] == "a@example.com", "the queued message was lost"
     assert b"\r\n\r\n" in d.message(qid)["body"], "the queued message lost its body"
     # schema 5 filled in the domain of the recipient already queued (queue flush DOMAIN)

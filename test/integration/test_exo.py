@@ -172,6 +172,32 @@ def test_printed_passwd_command_works():
         ("ready", "copier-3f", None), e
 
 
+def test_plan_listener_rules():
+    """The audit records the listener each client last used (schema 9): a moved
+    sender keeps that listener in the plan, and the plan names the bounce_owner
+    its DSNs follow, listener: rules included (matched as the daemon does)."""
+    d = populate()
+    conf = m365_conf(d, ["bounce_owner = listener:sub it@example.com",
+                         "bounce_owner = user:scanner scan-owner@example.com"])
+    rows = {(r["client_ip"], r["auth_user"]): r["listener"]
+            for r in d.query("SELECT client_ip, auth_user, listener FROM audit")}
+    assert rows == {("127.0.0.1", "scanner"): "legacy", ("127.0.0.1", "crmsrv"): "sub",
+                    ("127.0.0.1", ""): "sub"}, rows
+    doc = strict_json(ctl(d, "audit", "plan", "--json", conf=conf).stdout)
+    by = {e["sender"]: e for e in doc["senders"]}
+    got = {k: (by[k]["listener"], by[k]["bounce_owner"]) for k in
+           ("scans@example.com", "crm@example.com", "alerts@example.org",
+            "Copier-3F@example.com")}
+    assert got == {"scans@example.com": ("legacy", "scan-owner@example.com"),
+                   "crm@example.com": ("sub", "it@example.com"),
+                   "alerts@example.org": ("sub", "it@example.com"),
+                   "Copier-3F@example.com": ("legacy", None)}, got
+    out = ctl(d, "audit", "plan", conf=conf).stdout.splitlines()
+    i = out.index("crm@example.com  moved  messages=1250 tls1.0=0% tls1.1=0% tls1.2=100%")
+    assert any(ln.startswith("  bounces:     to it@example.com (bounce_owner listener:sub, "
+                             "line ") for ln in out[i:i + 6]), out[i:i + 6]
+
+
 def m365_conf(d, extra):
     """A copy of the daemon's config with pinned egress addresses and extra keys."""
     text = d.config_text().replace("[listener", "\n".join(

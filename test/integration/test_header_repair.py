@@ -138,12 +138,12 @@ def test_look_alike_spoofs_stay_refused():
         r = device(d, "main", f"From: {name} <scans@{DOM}>\r\n".encode(), subject=f"lk{i}")
         assert r.code == 550 and r.enh == "5.7.1", f"{name!r} was repaired: {r}"
     assert not d.grep("event=header_repair")
-    # already quoted: valid RFC 5322, accepted as sent, not touched (README, Header From)
+    # already quoted: valid RFC 5322, but readers show ceo@bank.example as the author:
+    # refused by display_name_address's default, never repaired (README, Header From)
     quoted = f'From: "ceo@bank.example" <scans@{DOM}>'.encode()
     r = device(d, "main", quoted + b"\r\n", subject="quoted")
-    assert r.code == 250, r
-    assert field(at_sink(sinks, "quoted"), "From") == [quoted]
-    assert not d.grep(rf"qid={r.qid()} event=header_repair")
+    assert r.code == 550 and r.enh == "5.7.1" and "ceo@bank.example" in r.text, r
+    assert not d.grep("event=header_repair")
     # the mailbox's own address, any case, and an '@' with no dot after it are still repaired
     r = device(d, "main", f"From: SCANS@{DOM.upper()} <scans@{DOM}>\r\n".encode(), subject="own")
     assert r.code == 250, r

@@ -68,20 +68,8 @@ def daemon():
     return mxtest.shared_daemon("sunset", make)
 
 
-def handshake(d, listener, ctx, src=None):
-    s = d.connect(listener, src=src)
-    s.ehlo()
-    s.cmd("STARTTLS", 220, "2.0.0")
-    try:
-        s.wrap(ctx)
-    except (ssl.SSLError, OSError) as e:
-        s.close()
-        return None, str(e)
-    return s, ""
-
-
 def tls_session(d, listener="sub"):
-    s, err = handshake(d, listener, mxtest.client_ctx())
+    s, err = d.starttls_with(listener, mxtest.client_ctx())
     assert s, err
     s.ehlo()
     return s
@@ -139,12 +127,12 @@ def test_wrong_password_after_sunset_is_a_plain_failure():
 
 def test_legacy_tls_far_quiet_near_warns():
     d = daemon()
-    s, err = handshake(d, "legacy_far", mxtest.legacy_ctx())
+    s, err = d.starttls_with("legacy_far", mxtest.legacy_ctx())
     assert s and s.tls[0] == "TLSv1", err
     s.quit()
     assert d.wait_log(r"event=legacy_tls .*listener=legacy_far")
     assert not d.grep(r"event=sunset_near")
-    s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(ssl.TLSVersion.TLSv1_1))
+    s, err = d.starttls_with("legacy_near", mxtest.legacy_ctx(ssl.TLSVersion.TLSv1_1))
     assert s and s.tls[0] == "TLSv1.1", err
     s.ehlo()
     # counted at MAIL, once the user (here none: "-") is known
@@ -156,12 +144,12 @@ def test_legacy_tls_far_quiet_near_warns():
 
 def test_legacy_tls_past_refused_names_rule():
     d = daemon()
-    s, err = handshake(d, "legacy_past", mxtest.legacy_ctx())
+    s, err = d.starttls_with("legacy_past", mxtest.legacy_ctx())
     assert s is None, f"TLS 1.0 accepted after legacy_tls_until ({s and s.tls})"
     ln = d.wait_log(r"event=tls_failed .*listener=legacy_past ")
     assert re.search(r" rule=legacy_tls_until date=" + PAST + r"\b", ln[0]), ln
     # a modern client is fine on the same listener
-    s, err = handshake(d, "legacy_past", mxtest.client_ctx())
+    s, err = d.starttls_with("legacy_past", mxtest.client_ctx())
     assert s, err
     s.quit()
 
@@ -171,12 +159,12 @@ def test_tls10_refusal_rules():
     cases = [("sub", None, "tls_min_version"), ("from_far", "127.0.0.1", "legacy_tls_from"),
              ("from_past", OLD, "legacy_tls_until")]
     for listener, src, rule in cases:
-        s, err = handshake(d, listener, mxtest.legacy_ctx(), src=src)
+        s, err = d.starttls_with(listener, mxtest.legacy_ctx(), src=src)
         assert s is None, f"{listener}: TLS 1.0 accepted"
         ln = d.wait_log(r"event=tls_failed .*listener=%s " % listener)
         assert re.search(r"reason=\"[^\"]*\" rule=%s\b" % rule, ln[-1]), (listener, ln)
     # in the CIDR, before any sunset: allowed
-    s, err = handshake(d, "from_far", mxtest.legacy_ctx(), src=OLD)
+    s, err = d.starttls_with("from_far", mxtest.legacy_ctx(), src=OLD)
     assert s and s.tls[0] == "TLSv1", err
     s.quit()
 
@@ -280,16 +268,16 @@ def audit_rows(conf_path, *args):
 def test_audit_counts_warnings_and_refusals():
     d = daemon()
     src = "127.0.0.77"
-    s, err = handshake(d, "sub", mxtest.client_ctx(), src=src)
+    s, err = d.starttls_with("sub", mxtest.client_ctx(), src=src)
     s.ehlo()
     s.auth_plain("gone", "pw-xxxxxxxx").expect(535, "5.7.13")
     s.quit()
     for _ in range(2):
-        s, err = handshake(d, "sub", mxtest.client_ctx(), src=src)
+        s, err = d.starttls_with("sub", mxtest.client_ctx(), src=src)
         s.ehlo()
         s.auth_plain("soon", "pw-xxxxxxxx").expect(235, "2.7.0")
         s.quit()
-    s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(), src=src)
+    s, err = d.starttls_with("legacy_near", mxtest.legacy_ctx(), src=src)
     assert s, err
     s.ehlo()
     s.cmd("MAIL FROM:<dev@example.com>", 250)
@@ -330,7 +318,7 @@ def test_warnings_credited_to_the_user():
     s.quit()
     assert d.wait_log(r"event=sunset_near ip=" + src + r" listener=plain_near user=later "
                       r"rule=auth_without_tls_until")
-    s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(), src=src)
+    s, err = d.starttls_with("legacy_near", mxtest.legacy_ctx(), src=src)
     assert s, err
     s.ehlo()
     s.auth_plain("later", "pw-xxxxxxxx").expect(235, "2.7.0")
@@ -338,11 +326,11 @@ def test_warnings_credited_to_the_user():
         s.cmd("MAIL FROM:<dev@example.com>", 250)
         s.cmd("RSET", 250)
     s.quit()
-    s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(), src=src)
+    s, err = d.starttls_with("legacy_near", mxtest.legacy_ctx(), src=src)
     s.ehlo()
     s.cmd("MAIL FROM:<dev@example.com>", 250)
     s.quit()
-    s, err = handshake(d, "legacy_near", mxtest.legacy_ctx(), src=src)
+    s, err = d.starttls_with("legacy_near", mxtest.legacy_ctx(), src=src)
     s.quit()  # no MAIL: no user known, nothing counted
     want = {("later", "sunset_warn"): 2, ("", "sunset_warn"): 1}
 
@@ -367,6 +355,9 @@ def test_schema_6_spool_upgrades_to_7():
         con.execute(f"ALTER TABLE audit DROP COLUMN {col}")
     for col in ("listener", "message_id"):  # schema 8's
         con.execute(f"ALTER TABLE messages DROP COLUMN {col}")
+    con.execute("ALTER TABLE audit DROP COLUMN listener")  # schema 9's
+    for t in ("bounce_digest", "bounce_digest_dropped"):
+        con.execute(f"DROP TABLE {t}")
     con.execute("PRAGMA user_version = 6")
     con.commit()
     con.close()
@@ -374,10 +365,10 @@ def test_schema_6_spool_upgrades_to_7():
     rows = audit_rows(d.conf_path)
     assert rows[("127.0.0.1", "")]["messages"] == 1 and rows[("127.0.0.1", "")]["bare_lf"] == 0
     d.start()
-    assert d.query("PRAGMA user_version")[0]["user_version"] == 8
+    assert d.query("PRAGMA user_version")[0]["user_version"] == 9
     cols = [r["name"] for r in d.query("PRAGMA table_info(audit)")]
-    assert cols[-5:] == ["sunset_warn", "sunset_refused", "rate_limited", "repaired",
-                         "bare_lf"], cols
+    assert cols[-6:] == ["sunset_warn", "sunset_refused", "rate_limited", "repaired",
+                         "bare_lf", "listener"], cols
     assert d.message(qid)["sender"] == "a@example.com"
     rows = audit_rows(d.conf_path)
     assert rows[("127.0.0.1", "")]["messages"] == 1

@@ -27,7 +27,8 @@ EXPECTED = {
 FOLDERS = ("sbin/", "lib/systemd/system/", "share/doc/mxrelay/",
            "share/man/", "share/bash-completion/completions/")  # it.test_manpages checks these
 HARDENING = [
-    "Type=simple",
+    "Type=notify",
+    "NotifyAccess=main",
     "User=mxrelay",
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
@@ -43,8 +44,10 @@ HARDENING = [
     "SystemCallFilter=@system-service",
     "StateDirectory=mxrelay",
     "ReadWritePaths=/var/lib/mxrelay",
-    "ExecReload=/bin/kill -HUP $MAINPID",
+    "ExecReload=/usr/local/sbin/mxrelayctl reload -c /etc/mxrelay/mxrelay.conf",
     "Restart=on-failure",
+    "RestartPreventExitStatus=78",
+    "StartLimitBurst=5",
 ]
 
 
@@ -106,7 +109,7 @@ def test_install_puts_files_in_place():
     assert p.stdout.startswith("mxrelayd "), p.stdout
     unit = open(os.path.join(prefix, "lib/systemd/system/mxrelayd.service")).read()
     assert f"ExecStart={prefix}/sbin/mxrelayd -c /etc/mxrelay/mxrelay.conf" in unit, unit
-    assert f"ExecStartPre={prefix}/sbin/mxrelayd -n -c /etc/mxrelay/mxrelay.conf" in unit, unit
+    assert f"ExecReload={prefix}/sbin/mxrelayctl reload -c /etc/mxrelay/mxrelay.conf" in unit, unit
     assert "/usr/local/" not in unit
     assert open(os.path.join(prefix, "share/doc/mxrelay/mxrelay.conf.sample")).read() == \
         open(SAMPLE).read()

@@ -28,19 +28,6 @@ def daemon():
     return mxtest.shared_daemon("tls", make)
 
 
-def _handshake(d, listener, ctx, src=None):
-    """STARTTLS with ctx; returns (session or None, error text)."""
-    s = d.connect(listener, src=src)
-    s.ehlo()
-    s.cmd("STARTTLS", 220, "2.0.0")
-    try:
-        s.wrap(ctx)
-    except (ssl.SSLError, OSError) as e:
-        s.close()
-        return None, str(e)
-    return s, ""
-
-
 def test_starttls_then_mail():
     d = daemon()
     s = d.connect("sub")
@@ -139,7 +126,7 @@ def test_swaks_and_curl_implicit_tls():
 
 def test_tls12_client_works_by_default():
     d = daemon()
-    s, err = _handshake(d, "sub", mxtest.client_ctx(maxv=ssl.TLSVersion.TLSv1_2))
+    s, err = d.starttls_with("sub", mxtest.client_ctx(maxv=ssl.TLSVersion.TLSv1_2))
     assert s, f"TLS 1.2 handshake failed: {err}"
     assert s.tls[0] == "TLSv1.2"
     s.ehlo()
@@ -148,18 +135,18 @@ def test_tls12_client_works_by_default():
 
 def test_tls_min_version_13():
     d = daemon()
-    s, err = _handshake(d, "tls13", mxtest.client_ctx(maxv=ssl.TLSVersion.TLSv1_2))
+    s, err = d.starttls_with("tls13", mxtest.client_ctx(maxv=ssl.TLSVersion.TLSv1_2))
     assert s is None, f"TLS 1.2 accepted on a tls_min_version = 1.3 listener ({s and s.tls})"
-    s, err = _handshake(d, "tls13", mxtest.client_ctx())
+    s, err = d.starttls_with("tls13", mxtest.client_ctx())
     assert s and s.tls[0] == "TLSv1.3", err
     s.quit()
 
 
 def test_tls10_refused_on_normal_listener():
     d = daemon()
-    s, err = _handshake(d, "sub", mxtest.legacy_ctx())
+    s, err = d.starttls_with("sub", mxtest.legacy_ctx())
     assert s is None, f"TLS 1.0 accepted on a listener without legacy_tls ({s and s.tls})"
-    s, err = _handshake(d, "sub", mxtest.legacy_ctx(ssl.TLSVersion.TLSv1_1))
+    s, err = d.starttls_with("sub", mxtest.legacy_ctx(ssl.TLSVersion.TLSv1_1))
     assert s is None, f"TLS 1.1 accepted on a listener without legacy_tls ({s and s.tls})"
     assert d.alive()
     assert not d.grep(r"event=legacy_tls")
@@ -167,7 +154,7 @@ def test_tls10_refused_on_normal_listener():
 
 def test_tls10_on_legacy_listener():
     d = daemon()
-    s, err = _handshake(d, "legacy", mxtest.legacy_ctx())
+    s, err = d.starttls_with("legacy", mxtest.legacy_ctx())
     assert s, f"TLS 1.0 handshake failed on legacy_tls = yes: {err}"
     assert s.tls[0] == "TLSv1", s.tls
     s.ehlo()
@@ -182,7 +169,7 @@ def test_tls10_on_legacy_listener():
 
 def test_tls11_on_legacy_listener():
     d = daemon()
-    s, err = _handshake(d, "legacy", mxtest.legacy_ctx(ssl.TLSVersion.TLSv1_1))
+    s, err = d.starttls_with("legacy", mxtest.legacy_ctx(ssl.TLSVersion.TLSv1_1))
     assert s, f"TLS 1.1 handshake failed on legacy_tls = yes: {err}"
     assert s.tls[0] == "TLSv1.1", s.tls
     s.ehlo()
@@ -192,7 +179,7 @@ def test_tls11_on_legacy_listener():
 
 def test_modern_client_on_legacy_listener_gets_modern_tls():
     d = daemon()
-    s, err = _handshake(d, "legacy", mxtest.client_ctx())
+    s, err = d.starttls_with("legacy", mxtest.client_ctx())
     assert s and s.tls[0] == "TLSv1.3", f"modern client on a legacy listener: {err or s.tls}"
     s.quit()
     assert not d.grep(r"event=legacy_tls"), "a TLS 1.3 session logged event=legacy_tls"
@@ -215,23 +202,23 @@ def test_openssl_s_client_tls1():
 
 def test_legacy_tls_from_cidr():
     d = daemon()
-    s, err = _handshake(d, "legacy_from", mxtest.legacy_ctx(), src=OLD)
+    s, err = d.starttls_with("legacy_from", mxtest.legacy_ctx(), src=OLD)
     assert s, f"TLS 1.0 from {OLD} (in legacy_tls_from) failed: {err}"
     assert s.tls[0] == "TLSv1"
     s.quit()
-    s, err = _handshake(d, "legacy_from", mxtest.legacy_ctx(), src="127.0.0.1")
+    s, err = d.starttls_with("legacy_from", mxtest.legacy_ctx(), src="127.0.0.1")
     assert s is None, f"TLS 1.0 from 127.0.0.1 (not in legacy_tls_from) was accepted: {s and s.tls}"
     # a modern client from outside the CIDR is fine
-    s, err = _handshake(d, "legacy_from", mxtest.client_ctx(), src="127.0.0.1")
+    s, err = d.starttls_with("legacy_from", mxtest.client_ctx(), src="127.0.0.1")
     assert s, err
     s.quit()
 
 
 def test_legacy_tls_until_past():
     d = daemon()
-    s, err = _handshake(d, "sunset", mxtest.legacy_ctx())
+    s, err = d.starttls_with("sunset", mxtest.legacy_ctx())
     assert s is None, f"TLS 1.0 accepted after legacy_tls_until ({s and s.tls})"
-    s, err = _handshake(d, "sunset", mxtest.client_ctx())
+    s, err = d.starttls_with("sunset", mxtest.client_ctx())
     assert s, err
     s.quit()
 

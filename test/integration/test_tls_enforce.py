@@ -155,5 +155,24 @@ def test_tls_policy_encrypt_without_starttls_defers_474():
     assert s.connections() == 1 and s.events("mail") == [], s.events()
 
 
+
+def test_ca_file_reload_reaches_policy_fetches():
+    """Issue 16: a tls_ca_file read again by `mxrelayctl reload` is the one the MTA-STS policy
+    fetch verifies with too. With a CA that did not sign the policy server the fetch fails
+    and mail goes out as without MTA-STS (RFC 8461 5); after the reload to the test CA the
+    next domain's policy is fetched and applied, without a restart."""
+    n = net()
+    n.sinks({**mx("tst"), **mx("good")})
+    other, _ = mxtest.make_cert(mxtest.tmpdir(), cn="unrelated-ca.test", name="unrelated")
+    d = n.relay(conf={"tls_ca_file": other})
+    ev = n.deliver(d, ["ann@tst.plain.test"], "sent")[0]
+    assert ev["tls_policy"] != "mta-sts", ev
+    assert d.grep(r"event=sts_fetch_failed .*domain=tst\.plain\.test"), d.tail(20)
+    d.configure({"tls_ca_file": n.ca_file})
+    p = mxtest.run([mxtest.MXRELAYCTL, "reload", "-c", d.conf_path], timeout=30, check=0)
+    assert "mxrelayd reloaded" in p.stdout, p.stdout + p.stderr
+    ev = n.deliver(d, ["ben@good.plain.test"], "sent")[0]
+    assert ev["tls_policy"] == "mta-sts" and ev["tls_verified"] == "yes", ev
+
 if __name__ == "__main__":
     mxtest.main()

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "testutil.h"
+
 /* A new directory /tmp/NAME.XXXXXX in base, and dir = base/spool (not made:
  * spool_open makes it). 0 / -1. */
 static inline int
@@ -19,6 +21,14 @@ tu_spool_dirs(const char *name, char *base, size_t baselen, char *dir, size_t di
 		return -1;
 	snprintf(dir, dirlen, "%s/spool", base);
 	return 0;
+}
+
+/* The end of a spool fixture: close sp, then remove base and everything below it. */
+static inline void
+tu_spool_close_rm(struct spool *sp, const char *base)
+{
+	spool_close(sp);
+	tu_rmtree(base);
 }
 
 /* spool_open that fails the test, naming the error. */

@@ -336,6 +336,8 @@ test_upgrade_from_v1(void **state)
 	                              "DROP TABLE audit; DROP INDEX IF EXISTS audit_last_seen;"
 	                              " INSERT INTO body_chunks SELECT msg_id, seq, data FROM bodies;"
 	                              " DROP TABLE bodies;"
+	                              " DROP TABLE bounce_digest;" /* 9 */
+	                              " DROP TABLE bounce_digest_dropped;"
 	                              " ALTER TABLE messages DROP COLUMN listener;" /* 8 */
 	                              " ALTER TABLE messages DROP COLUMN message_id;"
 	                              " ALTER TABLE messages DROP COLUMN unfinished;"

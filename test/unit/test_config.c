@@ -535,7 +535,7 @@ static const struct bad_case bad_cases[] = {
     /* values */
     {"empty string", "hostname =\n", 1, "hostname", "empty"},
     {"empty path", "data_dir = \t\n", 1, "data_dir", "empty"},
-    {"bad log", "log = /var/log/mx.log\n", 1, "log", "stderr, syslog"},
+    {"bad log", "log = var/log/mx.log\n", 1, "log", "stderr, syslog or an absolute file path"},
     {"bad size suffix", "max_message_size = 35X\n", 1, "max_message_size", "not a size"},
     {"size with space", "max_message_size = 35 M\n", 1, "max_message_size", "not a size"},
     {"negative size", "max_header_size = -1\n", 1, "max_header_size", "not a size"},

@@ -76,6 +76,10 @@ static const char zone_example[] = "$ORIGIN example.test.\n"
                                    "halfbroken MX 10 mx.broken.test.\n"
                                    "halfbroken MX 20 mx2\n"
                                    "allbroken MX 10 mx.broken.test.\n"
+                                   "allgone MX 10 gone1\n"
+                                   "allgone MX 20 gone2\n"
+                                   "gonebroken MX 10 gone1\n"
+                                   "gonebroken MX 20 mx.broken.test.\n"
                                    "loop MX 10 lo\n"
                                    "lo A 127.0.0.2\n"
                                    "lo AAAA ::1\n"
@@ -531,6 +535,17 @@ test_host_failures_skipped(void **state)
 	resolve(d, &L, "allbroken.example.test", &c);
 	assert_int_equal(c.status, DNS_TEMPFAIL);
 	assert_non_null(strstr(c.reason, "mx.broken.test: SERVFAIL"));
+
+	/* every MX host name is NXDOMAIN: permanent (5.4.4), not "no address" */
+	resolve(d, &L, "allgone.example.test", &c);
+	assert_int_equal(c.status, DNS_MX_NXDOMAIN);
+	assert_int_equal(c.n, 0);
+	assert_non_null(strstr(c.reason, "gone1.example.test: NXDOMAIN"));
+	assert_non_null(strstr(c.reason, "gone2.example.test: NXDOMAIN"));
+
+	/* one NXDOMAIN, one SERVFAIL: the SERVFAIL may pass, so retry later */
+	resolve(d, &L, "gonebroken.example.test", &c);
+	assert_int_equal(c.status, DNS_TEMPFAIL);
 	dns_free(d);
 }
 

@@ -90,7 +90,7 @@ rule(struct config *c, const char *line)
 {
 	char why[256];
 
-	if (config_header_repair_add(c, line, 1, why, sizeof(why)) != 0)
+	if (config_sender_rule_add(c, "header_repair", line, 1, why, sizeof(why)) != 0)
 		fail_msg("%s: %s", line, why);
 }
 

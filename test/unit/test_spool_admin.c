@@ -2,7 +2,8 @@
  * Unit tests for spool/spool_admin: list, show, find, summary per domain
  * and age, the ids of one domain, hold / release (and that
  * spool_load_pending leaves held messages out), delete, and the
- * "no such message QID" errors. Each test gets its own mkdtemp directory.
+ * "no such message QID" errors, the bulk selection and batch of spool_qsel.c.
+ * Each test gets its own mkdtemp directory.
  */
 #include <ftw.h>
 #include <setjmp.h>
@@ -200,6 +201,63 @@ test_delete(void **state)
 	assert_string_equal(err, "no such message 00000000000000a2");
 }
 
+/* spool_qsel.c (issue 16): which messages a selection names, then a batch change. */
+static void
+test_select_and_batch(void **state)
+{
+	static const char *const two[] = {"00000000000000a2", "00000000000000a0", "0000000000000bad"};
+	static const struct {
+		const char *label;
+		struct spool_qsel sel;
+		size_t n;
+		uint64_t first;
+	} cases[] = {
+	    {"ALL", {NULL, 0, NULL, NULL, NULL, -1}, 3, 0xa0},
+	    {"ALL queued", {NULL, 0, NULL, NULL, NULL, SPOOL_MSG_QUEUED}, 3, 0xa0},
+	    {"ALL held", {NULL, 0, NULL, NULL, NULL, SPOOL_MSG_HELD}, 0, 0},
+	    {"from, any case", {NULL, 0, "S@X.EXAMPLE", NULL, NULL, -1}, 2, 0xa0},
+	    {"from the null sender", {NULL, 0, "", NULL, NULL, -1}, 1, 0xa1},
+	    {"to, any case", {NULL, 0, NULL, "B@two.example", NULL, -1}, 1, 0xa0},
+	    {"domain", {NULL, 0, NULL, NULL, "two.example", -1}, 2, 0xa0},
+	    {"domain and from", {NULL, 0, "", NULL, "two.example", -1}, 1, 0xa1},
+	    {"to and another domain", {NULL, 0, NULL, "c@two.example", "one.example", -1}, 0, 0},
+	    {"ids, one unknown", {two + 1, 2, NULL, NULL, NULL, -1}, 1, 0xa0},
+	};
+	struct fx *fx = *state;
+	struct spool_qhit *h = NULL;
+	size_t n = 0, i;
+	char err[256] = "";
+	int64_t ids[2];
+	unsigned char done[2] = {0, 0};
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		if (spool_queue_select(fx->sp, &cases[i].sel, &h, &n, err, sizeof err) != 0)
+			fail_msg("%s: %s", cases[i].label, err);
+		if (n != cases[i].n || (n && h[0].qid != cases[i].first))
+			fail_msg("%s: %zu hits, first %llx", cases[i].label, n,
+			         n ? (unsigned long long)h[0].qid : 0ULL);
+		free(h);
+		h = NULL;
+	}
+	/* hold two, one of them gone meanwhile: done says which */
+	ids[0] = fx->id[2];
+	ids[1] = 999999;
+	assert_int_equal(spool_queue_batch(fx->sp, SPOOL_QB_HOLD, ids, 2, 0, done, err, sizeof err), 0);
+	assert_int_equal(done[0], 1);
+	assert_int_equal(done[1], 0);
+	struct spool_qsel held = {NULL, 0, NULL, NULL, NULL, SPOOL_MSG_HELD};
+	assert_int_equal(spool_queue_select(fx->sp, &held, &h, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(h[0].id, fx->id[2]);
+	assert_int_equal(h[0].state, SPOOL_MSG_HELD);
+	free(h);
+	assert_int_equal(spool_queue_batch(fx->sp, SPOOL_QB_DELETE, ids, 1, 0, done, err, sizeof err),
+	                 0);
+	assert_int_equal(spool_queue_select(fx->sp, &held, &h, &n, err, sizeof err), 0);
+	assert_int_equal(n, 0);
+	free(h);
+}
+
 int
 main(void)
 {
@@ -208,6 +266,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hold_release_pending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_select_and_batch, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
