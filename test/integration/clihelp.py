@@ -79,11 +79,24 @@ def _subcommands(cmd, text):
     return subs
 
 
+def own_blocks(cmd, text):
+    """The lines of cmd's help that are about cmd: a help may also show the usage of a
+    command that goes with it (`reload --help` shows log-reopen's too)."""
+    keep, out = True, []
+    for line in text.splitlines():
+        m = COMMAND_LINE.match(line)
+        if m:
+            keep = m.group(1) == cmd
+        if keep:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def commands():
     top = help_text([mxtest.MXRELAYCTL])
     out, names = {}, _command_names(top)
     for cmd in names:
-        text = help_text([mxtest.MXRELAYCTL, cmd])
+        text = own_blocks(cmd, help_text([mxtest.MXRELAYCTL, cmd]))
         out[cmd] = {"subs": _subcommands(cmd, text),
                     "options": options_in(text, [c for c in names if c != cmd])}
     return out

@@ -69,7 +69,12 @@ _mxrelayctl_options()
 		return 0
 	fi
 	[[ $1 =~ ^[a-z0-9-]+$ && $2 =~ ^[a-z0-9-]*$ ]] || return 0
-	text=$(_mxrelayctl_help "$1")
+	# only the usage blocks of this command (reload's help shows log-reopen's too)
+	text=$(_mxrelayctl_help "$1" | awk -v c="$1" 'BEGIN { keep = 1 }
+		match($0, /^  (mxrelayctl )?[a-z][a-z0-9-]*/) {
+			w = substr($0, RSTART, RLENGTH); sub(/^  (mxrelayctl )?/, "", w); keep = (w == c)
+		}
+		keep')
 	if [[ -n $2 ]] && grep -qE "^  (mxrelayctl )?$1 $2( |\$)" <<<"$text"; then
 		text=$(awk -v h="^  (mxrelayctl )?$1 $2( |\$)" \
 			'$0 ~ h { p = 1; print; next } /^  [^ ]/ { p = 0 } p' <<<"$text")
