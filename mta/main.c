@@ -391,6 +391,7 @@ start(struct server *srv, char *err, size_t errlen, int *status)
 	if (start_files(srv, &acct, err, errlen, status) != 0)
 		return -1;
 	srv->peers = peers_new();
+	srv->authfail = &peers_authfail_ops; /* mxrelayctl unblock (control/ops.c) */
 	if (open_listeners(srv, err, errlen, status) != 0)
 		return -1;
 	*status = EXIT_CONFIG;

@@ -10,6 +10,7 @@
 #define MXRELAY_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -29,6 +30,31 @@ struct listener;
 struct peers;
 struct proxy_conn;
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+struct cidr;
+struct server;
+
+/* One address's failed-AUTH state (smtpd/peers.c), as the control socket shows it. */
+struct authfail_info {
+	char addr[64];        /* "192.0.2.7", or an IPv6 /64's first address */
+	int prefix;           /* 32, or 64: IPv6 failures are kept per /64 */
+	unsigned failures;    /* not aged out yet */
+	time_t blocked_until; /* AUTH refused until then (past: not blocked) */
+	time_t last;          /* the last failure or check */
+};
+
+/*
+ * smtpd/peers.c's failed-AUTH table as control/ (mxrelayctl unblock) uses
+ * it: control/ may not include smtpd/, so main.c points srv->authfail at
+ * these. Loop thread only. Each returns how many entries there are (or
+ * were cleared) in all and copies the first max of them into out.
+ */
+struct authfail_ops {
+	/* Addresses with failures or a block at now. */
+	size_t (*list)(struct server *srv, time_t now, struct authfail_info *out, size_t max);
+	/* Forget the state of the addresses inside net (NULL: all): AUTH works at once again. */
+	size_t (*clear)(struct server *srv, const struct cidr *net, time_t now,
+	                struct authfail_info *out, size_t max);
+};
 
 struct server {
 	struct event_base *base;
@@ -48,6 +74,7 @@ struct server {
 	struct session *sessions;   /* all live sessions, for shutdown */
 	unsigned nsessions;
 	struct peers *peers;         /* per client address: sessions, failed AUTH (smtpd/peers.h) */
+	const struct authfail_ops *authfail; /* peers.c's, for control/ (set by main.c; NULL in tests) */
 	struct proxy_conn *proxying; /* connections still sending their PROXY header */
 	unsigned nproxying;          /* count of those, within max_connections */
 	unsigned nevicting;          /* sessions closing after an eviction: no longer counted */

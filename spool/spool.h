@@ -334,6 +334,8 @@ struct spool_update {
 	int results_only;	/* 1: only the results (and the delete below); the message's
 				 * next_try, attempts and unfinished count stay as they are:
 				 * one destination's outcomes, recorded before the attempt ends */
+	int *removed;		/* out (NULL: not wanted): 1 when this update deleted the
+				 * message (no PENDING recipient left), else 0 */
 };
 
 /*
@@ -479,6 +481,24 @@ void spool_audit_rows_free(struct spool_audit_row *rows, size_t n);
  */
 int spool_oldest_received(struct spool *sp, time_t *oldest, char *err, size_t errlen);
 
+
+/* What spool_backup copied (counted in the copy). */
+struct spool_backup_info {
+	int64_t messages, pending; /* messages; recipients still to deliver */
+	int64_t pages, bytes;
+	char integrity[256]; /* "ok", or the first problem integrity_check found */
+};
+
+/*
+ * An online backup of DIR/spool.db (spool_backup.c, mxrelayctl backup) into
+ * dest, an EMPTY file the caller has made (mode 0600: it holds mail): every
+ * page in one read transaction of the live database (WAL: the daemon's
+ * writers go on; the copy is consistent as of the transaction's start),
+ * then made a single file (journal_mode=DELETE) and checked. 0, or -1 with
+ * err (a copy that fails integrity_check or foreign_key_check is -1).
+ */
+int spool_backup(const char *dir, const char *dest, struct spool_backup_info *info, char *err,
+		 size_t errlen);
 
 /*
  * Queue administration (spool_admin.c), for mxrelayctl's queue commands

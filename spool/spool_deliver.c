@@ -288,6 +288,8 @@ apply_one(struct spool *sp, const struct spool_update *u, char *err, size_t errl
 		u->bounce->id = 0;
 	if (u->bounce_copy != NULL)
 		u->bounce_copy->id = 0;
+	if (u->removed != NULL)
+		*u->removed = 0;
 	if (u->nresults > 0 && u->results == NULL) {
 		spool_seterr(err, errlen, "spool: apply %s: NULL results", tag);
 		return SQLITE_MISUSE;
@@ -316,6 +318,9 @@ apply_one(struct spool *sp, const struct spool_update *u, char *err, size_t errl
 		rc = spool_insert_one(sp, u->bounce_copy, err, errlen);
 	if (rc == SQLITE_OK)
 		rc = step_msg(sp, ST_DEL_IF_DONE, u->msg_id, tag, err, errlen);
+	/* the message's own row (the cascade is not counted): it left the queue */
+	if (rc == SQLITE_OK && u->removed != NULL)
+		*u->removed = sqlite3_changes(sp->db) > 0;
 	return rc;
 }
 

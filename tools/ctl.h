@@ -16,6 +16,17 @@
 int ctl_passwd(int argc, char **argv);
 /* The synopsis lines of `passwd`, for mxrelayctl's usage and its own. */
 void ctl_passwd_usage(FILE *f);
+/* passwd --list [--json] and --delete USER (tools/ctl_passwd_admin.c): exit status. */
+int ctl_passwd_list(const char *file, bool json);
+int ctl_passwd_delete(const char *file, const char *user);
+
+/* unblock: the daemon's failed-AUTH blocks (tools/ctl_unblock.c) */
+int ctl_unblock(int argc, char **argv);
+void ctl_unblock_usage(FILE *f);
+
+/* backup: an online copy of spool.db (tools/ctl_backup.c) */
+int ctl_backup(int argc, char **argv);
+void ctl_backup_usage(FILE *f);
 
 /* dkim keygen (tools/ctl_dkim.c) */
 int ctl_dkim(int argc, char **argv);

@@ -1,6 +1,7 @@
 /*
  * mxrelayctl passwd: add a user to the credentials file, or change its
- * password, allowed senders or state (mta/shared/creds does the file work).
+ * password, allowed senders or state (mta/shared/creds does the file work);
+ * --list and --delete are ctl_passwd_admin.c's.
  *
  * The password comes from the terminal with echo off, asked twice, or as
  * one line on standard input; never from argv, where ps(1) would show it.
@@ -37,6 +38,8 @@ struct opts {
 	time_t sunset;       /* -1 keep, 0 none, else creds_parse_date's value */
 	int use_stdin;
 	int no_password;
+	int list, json;         /* --list [--json] */
+	const char *delete_user; /* --delete USER */
 };
 
 /* The terminal state to put back when a signal ends us at a prompt. */
@@ -56,6 +59,12 @@ ctl_passwd_usage(FILE *f)
 	      "      --sunset DATE|none       last day USER may authenticate (warnings\n"
 	      "                               from 30 days before); none removes it\n"
 	      "      --no-password            keep the password of an existing user\n"
+	      "  passwd --list [--json] [-f FILE]\n"
+	      "      the users: state, sunset, allowed senders (never the hashes)\n"
+	      "  passwd --delete USER [-f FILE]\n"
+	      "      remove USER (the file is rewritten in place, locked against other\n"
+	      "      passwd runs); the running mxrelayd forgets USER at its next reload\n"
+	      "      (systemctl reload mxrelayd, or SIGHUP)\n"
 	      "      FILE defaults to " DEFAULT_FILE "\n",
 	      f);
 }
@@ -76,11 +85,84 @@ parse_sunset(const char *v, time_t *out)
 	return creds_parse_date(v, out);
 }
 
+enum {
+	OPT_SENDERS = 256,
+	OPT_DISABLE,
+	OPT_ENABLE,
+	OPT_STDIN,
+	OPT_NO_PASSWORD,
+	OPT_SUNSET,
+	OPT_LIST,
+	OPT_DELETE,
+	OPT_JSON
+};
+
+/* One option into *o (enable/disable counted); 0, or -1 when ch is none of ours. */
+static int
+take_opt(int ch, struct opts *o, int *enable, int *disable)
+{
+	switch (ch) {
+	case 'f':
+		o->file = optarg;
+		break;
+	case OPT_SENDERS:
+		o->senders = optarg;
+		break;
+	case OPT_DISABLE:
+		*disable = 1;
+		break;
+	case OPT_ENABLE:
+		*enable = 1;
+		break;
+	case OPT_STDIN:
+		o->use_stdin = 1;
+		break;
+	case OPT_NO_PASSWORD:
+		o->no_password = 1;
+		break;
+	case OPT_SUNSET:
+		o->sunset_arg = optarg;
+		break;
+	case OPT_LIST:
+		o->list = 1;
+		break;
+	case OPT_DELETE:
+		o->delete_user = optarg;
+		break;
+	case OPT_JSON:
+		o->json = 1;
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
+/* --list and --delete USER stand alone (only -f, and --json for --list). 0 or 2. */
+static int
+check_admin(int argc, char **argv, const struct opts *o, int changes)
+{
+	if (o->json && !o->list)
+		return usage_error("--json is only for --list", NULL);
+	if (!o->list && !o->delete_user)
+		return 0;
+	if (o->list && o->delete_user)
+		return usage_error("--list and --delete exclude each other", NULL);
+	if (changes)
+		return usage_error(o->list ? "--list takes no other option than -f and --json"
+		                           : "--delete USER takes no other option than -f",
+		                   NULL);
+	if (argc - optind != 0)
+		return usage_error(o->list ? "--list takes no USER"
+		                           : "--delete takes one USER only",
+		                   argv[optind]);
+	return 0;
+}
+
 /* 0, or the exit status (2, or 0 after --help) when the caller must stop. */
 static int
 parse_args(int argc, char **argv, struct opts *o, int *stop)
 {
-	enum { OPT_SENDERS = 256, OPT_DISABLE, OPT_ENABLE, OPT_STDIN, OPT_NO_PASSWORD, OPT_SUNSET };
 	static const struct option longopts[] = {
 	    {"file", required_argument, NULL, 'f'},
 	    {"senders", required_argument, NULL, OPT_SENDERS},
@@ -89,10 +171,13 @@ parse_args(int argc, char **argv, struct opts *o, int *stop)
 	    {"stdin", no_argument, NULL, OPT_STDIN},
 	    {"no-password", no_argument, NULL, OPT_NO_PASSWORD},
 	    {"sunset", required_argument, NULL, OPT_SUNSET},
+	    {"list", no_argument, NULL, OPT_LIST},
+	    {"delete", required_argument, NULL, OPT_DELETE},
+	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int ch, enable = 0, disable = 0;
+	int ch, enable = 0, disable = 0, rc;
 
 	memset(o, 0, sizeof *o);
 	o->file = DEFAULT_FILE;
@@ -101,32 +186,17 @@ parse_args(int argc, char **argv, struct opts *o, int *stop)
 	/* our own messages: getopt's would be prefixed "passwd:", like passwd(1) */
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":f:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			o->file = optarg;
-			break;
-		case OPT_SENDERS:
-			o->senders = optarg;
-			break;
-		case OPT_DISABLE:
-			disable = 1;
-			break;
-		case OPT_ENABLE:
-			enable = 1;
-			break;
-		case OPT_STDIN:
-			o->use_stdin = 1;
-			break;
-		case OPT_NO_PASSWORD:
-			o->no_password = 1;
-			break;
-		case OPT_SUNSET:
-			o->sunset_arg = optarg;
-			break;
-		default:
+	while ((ch = getopt_long(argc, argv, ":f:h", longopts, NULL)) != -1)
+		if (take_opt(ch, o, &enable, &disable) != 0)
 			return ctl_opt_end(ch, argv, PROG, ctl_passwd_usage);
-		}
+	rc = check_admin(argc, argv, o,
+	                 o->senders || enable || disable || o->use_stdin || o->no_password ||
+	                     o->sunset_arg);
+	if (rc != 0)
+		return rc;
+	if (o->list || o->delete_user) {
+		*stop = 0; /* ctl_passwd_list / ctl_passwd_delete */
+		return 0;
 	}
 	if (enable && disable)
 		return usage_error("--enable and --disable exclude each other", NULL);
@@ -390,6 +460,10 @@ ctl_passwd(int argc, char **argv)
 	status = parse_args(argc, argv, &o, &stop);
 	if (stop)
 		return status;
+	if (o.list)
+		return ctl_passwd_list(o.file, o.json);
+	if (o.delete_user)
+		return ctl_passwd_delete(o.file, o.delete_user);
 	if (parse_sunset(o.sunset_arg, &o.sunset) < 0)
 		return usage_error("--sunset wants a date YYYY-MM-DD or none, not", o.sunset_arg);
 	status = 1;

@@ -67,6 +67,8 @@ libmail-spf-perl
 libmail-dkim-perl
 logrotate
 prometheus
+fail2ban
+time
 mandoc
 groff-base
 man-db
@@ -84,6 +86,8 @@ man-db
 # python3-cryptography: the TLS tests' CA and certificates (test/integration/tlspeers.py)
 # python3-spf (pyspf; its resolver python3-dnspython), python3-yaml, libmail-spf-perl
 # (Mail::SPF, second opinion): the RFC 7208 suite test (test/integration/spfsuite.py)
+# fail2ban: fail2ban-regex checks etc/fail2ban/filter.d/mxrelay.conf on a real log (test_logs)
+# time: GNU time, the peak memory of mxrelayctl report (test_logs)
 
 usage() {
 	echo "usage: install-deps.sh [--test]" >&2

@@ -132,9 +132,16 @@ escape(struct rd *r, char *o)
 static char *
 string(struct rd *r)
 {
-	/* the decoded text is never longer than the source */
-	char *out = zalloc((size_t)(r->end - r->p) + 1), *o = out;
+	const char *q = r->p;
+	char *out, *o;
 	int n;
+
+	/* the decoded text is never longer than its source: room for that string
+	 * only (the rest of the document per string made a 100,000-message
+	 * listing take gigabytes) */
+	while (q < r->end && *q != '"')
+		q += *q == '\\' && q + 1 < r->end ? 2 : 1;
+	out = o = zalloc((size_t)(q - r->p) + 1);
 
 	while (r->p < r->end && *r->p != '"') {
 		unsigned char c = (unsigned char)*r->p++;

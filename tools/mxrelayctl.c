@@ -3,6 +3,7 @@
  * sub-command (tools/ctl.h); each sub-command parses its own options.
  */
 #include "tools/ctl.h"
+#include "tools/ctl_report.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,9 @@ static const struct command commands[] = {
     {"m365", ctl_m365},
     {"reload", ctl_reload},
     {"log-reopen", ctl_log_reopen},
+    {"unblock", ctl_unblock},
+    {"backup", ctl_backup},
+    {"report", ctl_report},
 };
 
 static void
@@ -43,6 +47,9 @@ usage(FILE *f)
 	ctl_tls_usage(f);
 	ctl_m365_usage(f);
 	ctl_reload_usage(f);
+	ctl_unblock_usage(f);
+	ctl_backup_usage(f);
+	ctl_report_usage(f);
 }
 
 int

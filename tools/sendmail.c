@@ -8,16 +8,24 @@
  *   -i, -oi     a line with a single "." does not end the message
  *   -f SENDER   envelope sender (also -r); default USER@DOMAIN
  *   -F NAME     full name for the From header added when the message has none
- *   -C FILE     mxrelayd's configuration (for submit_socket)
- *   -oX..., -v, -N, -R, -B, -U, -h N, -p, -V, -X, -bm   accepted, ignored
+ *   -C FILE     mxrelayd's configuration (for submit_socket, control_socket)
+ *   -bm         mail from standard input (the default mode)
+ *   -bp         list the queue (also: called as mailq), sendmail_bp.c
+ *   -bs         SMTP on standard input and output, sendmail_bs.c
+ *   -q, -qR DOMAIN, -qI QUEUEID   deliver queued mail now (-qINTERVAL: ignored)
+ *   -oX..., -v, -N, -R, -B, -U, -h N, -p, -V, -X   accepted, ignored
  *   --help (or -h alone), --version
  *
- * The socket: submit_socket of -C FILE, else $MXRELAY_SUBMIT_SOCKET, else
- * /var/lib/mxrelay/submit.sock. Bare names ("root") get "@" and DOMAIN:
- * the daemon's local_sender, else its hostname (a host name seldom has a
- * mailbox: local_sender keeps cron's bounces from vanishing, issue 15). Exit status as sendmail's (sysexits.h): 0 queued,
- * 64 usage, 65 refused content, 67 bad address, 69 refused, 75 try later
- * (daemon not running or a temporary failure); a line on stderr says why.
+ * The sockets: submit_socket and control_socket of -C FILE, else
+ * $MXRELAY_SUBMIT_SOCKET and $MXRELAY_CONTROL_SOCKET, else
+ * /var/lib/mxrelay/submit.sock and control.sock. Bare names ("root") get
+ * "@" and DOMAIN: the daemon's local_sender, else its hostname (a host name
+ * seldom has a mailbox: local_sender keeps cron's bounces from vanishing,
+ * issue 15). Exit status as sendmail's (sysexits.h): 0 queued, 64 usage, 65
+ * refused content, 67 bad address, 69 refused (or, for -bp and -q, the
+ * daemon not running), 75 try later (daemon not running or a temporary
+ * failure), 77 -bp or -q by a user outside the group mxrelay; a line on
+ * stderr says why.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,11 +41,11 @@
 
 #include "mta/shared/config.h"
 #include "mta/shared/addr.h"
-#include "tools/ctlsock.h"
-#include "tools/json.h"
+#include "tools/sendmail.h"
 
 #define PROG "mxrelay-sendmail"
 #define DEFAULT_SOCKET "/var/lib/mxrelay/submit.sock"
+#define DEFAULT_CONTROL "/var/lib/mxrelay/control.sock"
 #define LINE_MAX_IN (1024 * 1024) /* one input line; the daemon refuses > 998 anyway */
 #define HDR_MAX (1024 * 1024)     /* To/Cc/Bcc text collected for -t */
 
@@ -46,29 +54,17 @@ struct buf {
 	size_t len, cap;
 };
 
+enum sm_mode { MODE_MAIL, MODE_QUEUE, MODE_SMTP, MODE_FLUSH };
+
 struct opts {
 	bool extract, dots_ok, verbose;
 	const char *sender, *fullname, *conf;
+	enum sm_mode mode;
+	const char *flush; /* -qR DOMAIN, -qI ID: what to flush (NULL: all) */
+	bool q_interval;   /* -q30m: sendmail's queue-runner interval (ours runs always) */
 };
 
-static struct {
-	char hostname[256]; /* the domain of bare names: local_sender, else the hostname */
-	unsigned long long max_size;
-	char path[4096];
-} daemon_info;
-
-static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void
-die(int code, const char *fmt, ...)
-{
-	va_list ap;
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
+#define die sm_die
 
 static void
 badd(struct buf *b, const void *p, size_t n)
@@ -90,65 +86,6 @@ static void
 badds(struct buf *b, const char *s)
 {
 	badd(b, s, strlen(s));
-}
-
-/* ---- the daemon -------------------------------------------------------- */
-
-static struct json *
-ask(const char *request, size_t reqlen)
-{
-	char err[128], *raw;
-	size_t len;
-	struct json *doc;
-	int fd = ctlsock_connect(daemon_info.path);
-
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
-			die(EX_TEMPFAIL, "mxrelayd is not running (submit socket %s: %s)",
-			    daemon_info.path, strerror(errno));
-		die(EX_TEMPFAIL, "submit socket %s: %s", daemon_info.path, strerror(errno));
-	}
-	if (ctlsock_send(fd, request, reqlen) != 0 || (raw = ctlsock_read_all(fd, &len)) == NULL)
-		die(EX_TEMPFAIL, "submit socket %s: %s", daemon_info.path, strerror(errno));
-	close(fd);
-	if ((doc = json_parse(raw, len, err, sizeof(err))) == NULL)
-		die(EX_TEMPFAIL, "no answer from mxrelayd (%s)", len ? err : "connection closed");
-	free(raw);
-	return doc;
-}
-
-static void
-get_info(void)
-{
-	struct json *doc = ask("INFO\n", 5);
-	const char *host = json_gets(doc, "hostname"), *err = json_gets(doc, "error");
-	const char *local = json_gets(doc, "local_sender");
-
-	if (err)
-		die(EX_UNAVAILABLE, "mxrelayd refused: %s", err);
-	if (host == NULL || strlen(host) >= sizeof(daemon_info.hostname))
-		die(EX_UNAVAILABLE, "mxrelayd did not tell its hostname");
-	if (local != NULL && *local != '\0' && strlen(local) < sizeof(daemon_info.hostname))
-		host = local;
-	snprintf(daemon_info.hostname, sizeof(daemon_info.hostname), "%s", host);
-	daemon_info.max_size = (unsigned long long)json_geti(doc, "max_message_size", 35 << 20);
-	json_free(doc);
-}
-
-/* "root" -> "root@DOMAIN" (local_sender or hostname); anything with an '@' stays. malloc'd. */
-static char *
-qualify(const char *a)
-{
-	size_t n = strlen(a) + strlen(daemon_info.hostname) + 2;
-	char *q = malloc(n);
-
-	if (q == NULL)
-		die(EX_OSERR, "out of memory");
-	if (strchr(a, '@') || *a == '\0')
-		snprintf(q, n, "%s", a);
-	else
-		snprintf(q, n, "%s@%s", a, daemon_info.hostname);
-	return q;
 }
 
 /* ---- the message ---------------------------------------------------------- */
@@ -190,9 +127,9 @@ put_line(struct msg *m, const char *l, size_t n)
 	badd(&m->out, l, n);
 	badd(&m->out, "\r\n", 2);
 	m->stuffed += n + 2;
-	if (m->stuffed > daemon_info.max_size)
+	if (m->stuffed > sm_daemon.max_size)
 		die(EX_DATAERR, "message too big: mxrelayd takes at most %llu bytes",
-		    daemon_info.max_size);
+		    sm_daemon.max_size);
 }
 
 /* RFC 2047 encoded word for a non-ASCII display name. */
@@ -330,7 +267,7 @@ struct rcpts {
 static void
 add_rcpt(struct rcpts *r, const char *a)
 {
-	char *q = qualify(a);
+	char *q = sm_qualify(a);
 	for (size_t i = 0; i < r->n; i++)
 		if (strcmp(r->v[i], q) == 0) {
 			free(q);
@@ -373,38 +310,22 @@ check_arg(const char *what, const char *v)
 static void
 submit(const char *sender, const struct rcpts *r, const struct msg *m, bool verbose)
 {
-	struct buf req = {0};
-	char n[32];
-	struct json *doc;
-	const char *err, *code;
+	struct sm_result res;
+	const char *code = res.code;
 
-	badds(&req, "SUBMIT\nFROM ");
-	badds(&req, sender);
-	badds(&req, "\n");
-	for (size_t i = 0; i < r->n; i++) {
-		badds(&req, "TO ");
-		badds(&req, r->v[i]);
-		badds(&req, "\n");
+	if (sm_submit(sender, r->v, r->n, m->out.p ? m->out.p : "", m->out.len, &res) == 0) {
+		if (verbose)
+			printf("queued as %s\n", res.qid);
+		return;
 	}
-	snprintf(n, sizeof(n), "DATA %zu\n", m->out.len);
-	badds(&req, n);
-	badd(&req, m->out.p ? m->out.p : "", m->out.len);
-	doc = ask(req.p, req.len);
-	free(req.p);
-	if ((err = json_gets(doc, "error")) != NULL) {
-		code = json_gets(doc, "code");
-		fprintf(stderr, PROG ": %s%s%s%s\n", err, code ? " (" : "", code ? code : "",
-		        code ? ")" : "");
-		exit(code == NULL            ? EX_UNAVAILABLE
-		     : code[0] == '4'        ? EX_TEMPFAIL
-		     : strstr(code, " 5.1.") ? EX_NOUSER
-		                             : EX_DATAERR);
-	}
-	if (json_gets(doc, "queued") == NULL)
-		die(EX_TEMPFAIL, "unexpected answer from mxrelayd");
-	if (verbose)
-		printf("queued as %s\n", json_gets(doc, "queued"));
-	json_free(doc);
+	if (*code)
+		fprintf(stderr, PROG ": %s (%s)\n", res.text, code);
+	else
+		fprintf(stderr, PROG ": %s\n", res.text);
+	exit(code[0] == '4'               ? EX_TEMPFAIL
+	     : strstr(code, " 5.1.")      ? EX_NOUSER
+	     : strncmp(code, "5", 1) == 0 ? EX_DATAERR
+	                                  : EX_UNAVAILABLE);
 }
 
 /* ---- main ------------------------------------------------------------------ */
@@ -413,20 +334,32 @@ static void
 usage(FILE *f)
 {
 	fputs("usage: " PROG " [-t] [-i] [-f SENDER] [-F NAME] [-C FILE] [--] [RECIPIENT...]\n"
+	      "       " PROG " -bp [-C FILE]     (also: mailq [-C FILE])\n"
+	      "       " PROG " -bs [-C FILE]\n"
+	      "       " PROG " -q [-C FILE] | -qR DOMAIN | -qI QUEUEID\n"
 	      "  reads a message on standard input and queues it with the running mxrelayd\n"
 	      "  -t          recipients from To, Cc and Bcc too (Bcc is removed)\n"
 	      "  -i, -oi     a line with a single \".\" does not end the message\n"
 	      "  -f SENDER   envelope sender (also -r SENDER); default USER@HOSTNAME\n"
 	      "  -F NAME     full name for the From header added when the message has none\n"
-	      "  -C FILE     mxrelayd's configuration, for its submit_socket (default:\n"
-	      "              $MXRELAY_SUBMIT_SOCKET, else " DEFAULT_SOCKET ")\n"
+	      "  -C FILE     mxrelayd's configuration, for its submit_socket and control_socket\n"
+	      "              (default: $MXRELAY_SUBMIT_SOCKET and $MXRELAY_CONTROL_SOCKET, else\n"
+	      "              " DEFAULT_SOCKET " and " DEFAULT_CONTROL ")\n"
 	      "  -v          print the daemon's answer\n"
-	      "  -bm         read mail from standard input (the only mode)\n"
+	      "  -bm         read mail from standard input (the default)\n"
+	      "  -bp         list the queue like Postfix's mailq: queue id (* being delivered,\n"
+	      "              ! held), size, arrival time, sender, then each pending recipient\n"
+	      "              under its last reply; root and the group mxrelay only\n"
+	      "  -bs         speak SMTP on standard input and output (no AUTH, no STARTTLS):\n"
+	      "              each message is queued as by " PROG ", as your uid\n"
+	      "  -q          deliver every queued message now (postqueue -f); -qR DOMAIN:\n"
+	      "              those for DOMAIN; -qI QUEUEID: that one; -qINTERVAL: ignored\n"
 	      "  -oX, -B X, -h N, -N X, -n, -p X, -R X, -U, -V X, -X X\n"
 	      "              sendmail options, accepted and ignored\n"
 	      "  --help      this help (also -h alone); --version: the version\n"
 	      "exit status: 0 queued, 64 usage, 65 refused content, 67 bad address,\n"
-	      "  69 refused, 75 mxrelayd not running or a temporary failure\n",
+	      "  69 refused (-bp, -q: mxrelayd not running), 75 mxrelayd not running or a\n"
+	      "  temporary failure, 77 -bp or -q outside the group mxrelay\n",
 	      f);
 }
 
@@ -471,18 +404,51 @@ take_opt(struct opts *o, int c)
 	return true;
 }
 
+/* -bX: the mode. */
+static void
+take_mode(struct opts *o, const char *arg)
+{
+	if (strcmp(arg, "m") == 0)
+		o->mode = MODE_MAIL;
+	else if (strcmp(arg, "p") == 0)
+		o->mode = MODE_QUEUE;
+	else if (strcmp(arg, "s") == 0)
+		o->mode = MODE_SMTP;
+	else
+		die(EX_USAGE, "-b%s is not supported (-bm, -bp and -bs are)", arg);
+}
+
+/*
+ * -q: flush everything; -qR DOMAIN (sendmail's -qRsite, Postfix's flush of a
+ * site) and -qI QUEUEID the ones named; -q30m (a queue runner's interval)
+ * is a no-op, as in Postfix: mxrelayd schedules its own retries.
+ */
+static void
+take_q(struct opts *o, const char *arg)
+{
+	o->mode = MODE_FLUSH;
+	if (arg == NULL || *arg == '\0')
+		return;
+	if (arg[0] == 'R' || arg[0] == 'I') {
+		o->flush = arg[1] ? arg + 1 : NULL; /* NULL: the next argument (q_value) */
+		return;
+	}
+	if (strspn(arg, "0123456789smhdw") != strlen(arg))
+		die(EX_USAGE, "-q%s: want -q, -qR DOMAIN, -qI QUEUEID or -qINTERVAL", arg);
+	o->q_interval = true;
+}
+
 /* The other letters: modes, sendmail's ignored ones, --help, --version; exits on an unknown one. */
 static void
-other_opt(int c)
+other_opt(struct opts *o, int c)
 {
 	switch (c) {
 	case 'b':
-		if (strcmp(optarg, "m") != 0)
-			die(EX_USAGE, "-b%s is not supported (only mail from standard input)",
-			    optarg);
+		take_mode(o, optarg);
 		break;
 	case 'q':
-		die(EX_USAGE, "-q is not supported: mxrelayd runs its own queue");
+		take_q(o, optarg);
+		break;
 	case 'B':
 	case 'h':
 	case 'N':
@@ -504,6 +470,22 @@ other_opt(int c)
 	}
 }
 
+/* "-qR DOMAIN" and "-qI ID" with the value as the next argument. */
+static void
+q_value(int argc, char **argv, struct opts *o)
+{
+	const char *prev;
+
+	if (o->mode != MODE_FLUSH || o->flush != NULL || optind < 2)
+		return;
+	prev = argv[optind - 1];
+	if (strcmp(prev, "-qR") == 0 || strcmp(prev, "-qI") == 0) {
+		if (optind >= argc)
+			die(EX_USAGE, "%s needs a value", prev);
+		o->flush = argv[optind++];
+	}
+}
+
 static void
 parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -516,29 +498,72 @@ parse_opts(int argc, char **argv, struct opts *o)
 		usage(stdout);
 		exit(EX_OK);
 	}
-	/* sendmail's letters; those that take a value take it even when ignored */
-	while ((c = getopt_long(argc, argv, "B:b:C:F:f:h:iN:no:p:q:R:r:tUvV:X:", longopts, NULL)) !=
-	       -1)
+	/* sendmail's letters; those taking a value take it even when ignored; -q's is optional */
+	while ((c = getopt_long(argc, argv, "B:b:C:F:f:h:iN:no:p:q::R:r:tUvV:X:", longopts,
+	                        NULL)) != -1) {
 		if (!take_opt(o, c))
-			other_opt(c);
+			other_opt(o, c);
+		q_value(argc, argv, o);
+	}
 }
 
 static void
-find_socket(const struct opts *o)
+find_sockets(const struct opts *o)
 {
-	const char *env = getenv("MXRELAY_SUBMIT_SOCKET");
+	const char *env = getenv("MXRELAY_SUBMIT_SOCKET"), *cenv = getenv("MXRELAY_CONTROL_SOCKET");
 
 	if (o->conf) {
 		struct config *c = NULL;
 		char err[1024];
 		if (config_load(&c, o->conf, err, sizeof(err)) != 0)
 			die(EX_CONFIG, "%s", err);
-		snprintf(daemon_info.path, sizeof(daemon_info.path), "%s", c->submit_socket);
+		snprintf(sm_daemon.submit_path, sizeof(sm_daemon.submit_path), "%s",
+		         c->submit_socket);
+		snprintf(sm_daemon.control_path, sizeof(sm_daemon.control_path), "%s",
+		         c->control_socket);
 		config_free(c);
-	} else {
-		snprintf(daemon_info.path, sizeof(daemon_info.path), "%s",
-		         env && *env ? env : DEFAULT_SOCKET);
+		return;
 	}
+	snprintf(sm_daemon.submit_path, sizeof(sm_daemon.submit_path), "%s",
+	         env && *env ? env : DEFAULT_SOCKET);
+	snprintf(sm_daemon.control_path, sizeof(sm_daemon.control_path), "%s",
+	         cenv && *cenv ? cenv : DEFAULT_CONTROL);
+}
+
+/* The envelope sender of -f (or the user): "<a@b>", "<>" and "a@b" alike, qualified. malloc'd. */
+static char *
+envelope_sender(const struct opts *o, const char *user)
+{
+	char bare[ADDR_MAX];
+	size_t n;
+
+	if (o->sender == NULL)
+		return sm_qualify(user);
+	n = strlen(o->sender);
+	check_arg("sender", o->sender);
+	if (n >= 2 && o->sender[0] == '<' && o->sender[n - 1] == '>')
+		snprintf(bare, sizeof(bare), "%.*s", (int)n - 2, o->sender + 1);
+	else
+		snprintf(bare, sizeof(bare), "%s", o->sender);
+	return sm_qualify(bare);
+}
+
+/* -bp, -q, -bs: their own paths. Returns only for plain mail. */
+static void
+other_modes(const struct opts *o, int nargs)
+{
+	if (o->mode == MODE_MAIL)
+		return;
+	if (nargs > 0 && o->mode != MODE_SMTP)
+		die(EX_USAGE, "%s takes no recipients", o->mode == MODE_QUEUE ? "-bp" : "-q");
+	if (o->mode == MODE_QUEUE)
+		exit(sm_mailq());
+	if (o->mode == MODE_FLUSH)
+		exit(o->q_interval ? EX_OK : sm_flush(o->flush));
+	if (nargs > 0)
+		die(EX_USAGE, "-bs takes no recipients: they come with RCPT TO");
+	sm_get_info();
+	exit(sm_smtp_session());
 }
 
 int
@@ -548,35 +573,30 @@ main(int argc, char **argv)
 	struct msg m = {0};
 	struct rcpts r = {0};
 	struct passwd *pw = getpwuid(getuid());
+	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	char user[64], *sender, *from_addr;
 	int i;
 
+	/* mailq is this program by another name (a symlink), as with Postfix and sendmail */
+	if (strcmp(base, "mailq") == 0) {
+		sm_prog = "mailq";
+		o.mode = MODE_QUEUE;
+	}
 	parse_opts(argc, argv, &o);
 	if (pw && strlen(pw->pw_name) < sizeof(user))
 		snprintf(user, sizeof(user), "%s", pw->pw_name);
 	else
 		snprintf(user, sizeof(user), "uid%u", (unsigned)getuid());
-	find_socket(&o);
-	get_info();
+	find_sockets(&o);
+	other_modes(&o, argc - optind);
+	sm_get_info();
 	for (i = optind; i < argc; i++) {
 		check_arg("recipient", argv[i]);
 		add_rcpt(&r, argv[i]);
 	}
-	if (o.sender) {
-		char bare[ADDR_MAX];
-		size_t n = strlen(o.sender);
-		check_arg("sender", o.sender);
-		/* "<a@b>" and "<>" as well as "a@b" */
-		if (n >= 2 && o.sender[0] == '<' && o.sender[n - 1] == '>')
-			snprintf(bare, sizeof(bare), "%.*s", (int)n - 2, o.sender + 1);
-		else
-			snprintf(bare, sizeof(bare), "%s", o.sender);
-		sender = qualify(bare);
-	} else {
-		sender = qualify(user);
-	}
+	sender = envelope_sender(&o, user);
 	/* the header From: the sender, or the user for mail with a null sender */
-	from_addr = *sender ? sender : qualify(user);
+	from_addr = *sender ? sender : sm_qualify(user);
 	read_message(&m, &o, from_addr);
 	if (o.extract)
 		rcpts_from_headers(&r, &m.rcpt_hdrs);

@@ -99,6 +99,7 @@ ctl_info(struct ctl_conn *c, char *arg)
 		jw_str(&w, "local_sender", cfg->local_sender);
 	jw_int(&w, "max_message_size", (int64_t)cfg->max_message_size);
 	jw_int(&w, "max_recipients", cfg->max_recipients);
+	jw_int(&w, "session_timeout", cfg->session_timeout); /* mxrelay-sendmail -bs's silence */
 	jw_int(&w, "pid", (int64_t)getpid());
 	jw_bool(&w, "draining", c->srv->draining != 0);
 	jw_end(&w);
@@ -195,6 +196,8 @@ static const struct verb {
     {"BOUNCE-DIGEST", ctl_bounce_digest, true, false},
     {"RELOAD", ctl_reload, true, false},
     {"LOG-REOPEN", ctl_log_reopen, true, false},
+    {"MAILQ", ops_mailq, true, false}, {"BLOCKS", ops_blocks, true, false},
+    {"UNBLOCK", ops_unblock, true, false},
 };
 
 static void

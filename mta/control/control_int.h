@@ -33,6 +33,10 @@ void ctlq_bounce(struct ctl_conn *c, char *arg);
  */
 enum ctlq_verb { CTLQ_HOLD, CTLQ_RELEASE, CTLQ_DELETE, CTLQ_BOUNCE, CTLQ_FLUSH };
 void qbulk_start(struct ctl_conn *c, enum ctlq_verb verb, const char *arg);
+/* ops.c: MAILQ [N] (mailq, mxrelay-sendmail -bp), BLOCKS and UNBLOCK ALL|NET (mxrelayctl unblock) */
+void ops_mailq(struct ctl_conn *c, char *arg);
+void ops_blocks(struct ctl_conn *c, char *arg);
+void ops_unblock(struct ctl_conn *c, char *arg);
 
 /* submit.c: "SUBMIT" read; the envelope and body follow on the same connection */
 void submit_start(struct ctl_conn *c, char *arg);

@@ -35,6 +35,7 @@
 
 #include "mta/async.h"
 #include "mta/delivery/bounce.h"
+#include "mta/delivery/dlvlog.h"
 #include "mta/delivery/sched.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
@@ -340,7 +341,7 @@ state_done(struct writer_job *wj)
 		log_info("qid=%s event=%s by=ctl uid=%u in_flight=%d", qt, verb_done[b->verb],
 		         (unsigned)b->c->uid, where == SCHED_INFLIGHT);
 		if (b->verb == CTLQ_DELETE)
-			log_info("qid=%s event=removed", qt);
+			dlvlog_removed(qt, "deleted");
 	}
 	b->pos += b->bn;
 	next_batch(b);
@@ -576,7 +577,7 @@ rcpt_message_done(struct qbulk *b, struct qb_msg *m)
 			sched_add(s, m->bcopy.in.id, b->now);
 	}
 	if (m->nres == m->w->nrcpts) { /* nothing pending: spool_apply removed it */
-		log_info("qid=%s event=removed", m->w->qid);
+		dlvlog_removed(m->w->qid, b->verb == CTLQ_BOUNCE ? "bounced" : "deleted");
 		b->removed++;
 	}
 }

@@ -25,6 +25,7 @@
 
 #include "mta/async.h"
 #include "mta/delivery/bounce.h"
+#include "mta/delivery/dlvlog.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/shared/provider.h"
@@ -71,6 +72,7 @@ struct qop {
 	char reply[64]; /* R_ADMIN_BOUNCE, recorded for every recipient */
 	struct bounce_copy bcopy; /* postmaster_bounce_copy (issue 16): body NULL when none */
 	bool was_queued;
+	int removed; /* spool_update.removed of the bounce */
 	struct writer_job wj;
 };
 
@@ -588,7 +590,7 @@ change_done(struct writer_job *wj)
 	log_info("qid=%s event=%s by=ctl uid=%u in_flight=%d", op->qid, verb, (unsigned)op->c->uid,
 	         where == SCHED_INFLIGHT);
 	if (wj->fn == delete_fn)
-		log_info("qid=%s event=removed", op->qid);
+		dlvlog_removed(op->qid, "deleted");
 	b = evbuffer_new();
 	jw_init(&w, b);
 	jw_obj(&w, NULL);
@@ -712,6 +714,8 @@ bounce_applied(struct writer_job *wj)
 		         "by=ctl uid=%u reply=\"%s\"",
 		         op->qid, LOG_Q(qa, op->w->rcpts[i].address), reply_status(R_ADMIN_BOUNCE),
 		         (unsigned)op->c->uid, op->reply);
+	if (op->removed)
+		dlvlog_removed(op->qid, "bounced");
 	if (op->dsn && op->bounce.id > 0) {
 		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", op->qid,
 		         op->bounce.qid, LOG_Q(qa, op->w->sender), op->w->nrcpts);
@@ -771,6 +775,7 @@ bounce_loaded(void *arg)
 	op->wj.upd.attempts = op->w->attempts;
 	op->wj.upd.bounce = op->dsn ? &op->bounce : NULL;
 	op->wj.upd.bounce_copy = op->dsn && op->bcopy.body ? &op->bcopy.in : NULL;
+	op->wj.upd.removed = &op->removed;
 	op->wj.done = bounce_applied;
 	op->wj.arg = op;
 	writer_submit(op->c->srv->writer, &op->wj);

@@ -94,8 +94,10 @@ refuse(struct submit *sub, enum reply_id id, const char *a0, const char *a1)
 
 	sub->state = SUB_DONE;
 	reply_format_text(text, sizeof(text), id, a0, a1);
-	log_warn("%s qid=%s event=rejected ip=local uid=%u from=\"<%s>\" reason=\"%s\"", sub->c->id,
-	         sub->qid, (unsigned)sub->c->uid, LOG_Q(q, sub->from ? sub->from : ""), text);
+	log_warn("%s qid=%s event=rejected ip=local uid=%u from=\"<%s>\" code=%u dsn=%s "
+	         "reason=\"%s\"",
+	         sub->c->id, sub->qid, (unsigned)sub->c->uid, LOG_Q(q, sub->from ? sub->from : ""),
+	         reply_code(id), reply_status(id), text);
 	error_id(sub->c, id, a0, a1, text, sizeof(text));
 }
 

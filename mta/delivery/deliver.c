@@ -28,6 +28,7 @@
 #include "mta/delivery/bounce.h"
 #include "mta/delivery/bowner.h"
 #include "mta/delivery/bdigest.h"
+#include "mta/delivery/dlvlog.h"
 #include "mta/delivery/smtpc_tls.h"
 #include "mta/shared/config.h"
 #include "mta/shared/addr.h"
@@ -156,13 +157,31 @@ reply_provider(int code, const char *text, const char *relay)
 	return provider_group_of_host(host) == pr->group ? pr : NULL;
 }
 
+/*
+ * delays=a/b/c/d of an outcome now (README "Log lines"): a from arrival to
+ * this attempt's start (job_arrival);
+ * b to the group's first claim (a connection opened or handed to it); c to
+ * MAIL FROM; d to now. Stages not reached take no time: with no claim (a DNS
+ * failure, an expiry) all is b, with no MAIL FROM all after the claim is c.
+ */
+static char *
+delays_of(const struct djob *j, const struct dgroup *g, char *out, size_t outlen)
+{
+	int64_t now = util_now_ms(), slot = g && g->t_slot ? g->t_slot : now;
+	int64_t tx = g && g->t_tx ? g->t_tx : now;
+
+	return dlvlog_delays(out, outlen, (double)(j->pickup_wall_ms - j->arrival_ms) / 1000.0,
+	                     (double)(slot - j->pickup_ms) / 1000.0, (double)(tx - slot) / 1000.0,
+	                     (double)(now - tx) / 1000.0);
+}
+
 static void
-job_record(struct djob *j, size_t i, int code, const char *text, const char *relay,
-           const struct tls_outcome *o)
+job_record(struct djob *j, const struct dgroup *g, size_t i, int code, const char *text,
+           const char *relay, const struct tls_outcome *o)
 {
 	struct rres *r = &j->res[i];
 	const char *status;
-	char q[600], qa[300];
+	char q[600], qa[300], dl[64];
 	/* a large provider's known reply: its reason code (README: provider-aware delivery) */
 	const struct provider_reply *pr = reply_provider(code, text, relay);
 
@@ -186,11 +205,13 @@ job_record(struct djob *j, size_t i, int code, const char *text, const char *rel
 	}
 	if (pr != NULL)
 		metrics_inc((enum metric_counter)(M_PROV_MS_IP_THROTTLED + pr->reason));
-	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f dsn=%s "
-	         "status=%s tls=%s tls_policy=%s tls_verified=%s reason_code=%s reply=\"%s\"",
+	/* delays= after the keys that were there before it: existing greps keep matching */
+	log_info("qid=%s event=delivery to=\"<%s>\" relay=%s delay=%.1f attempt_time=%.1f delays=%s "
+	         "dsn=%s status=%s tls=%s tls_policy=%s tls_verified=%s reason_code=%s reply=\"%s\"",
 	         j->w->qid, LOG_Q(qa, j->w->rcpts[i].address), r->relay ? r->relay : "none",
-	         (double)(time(NULL) - j->w->received), (util_now_ms() - j->start_ms) / 1000.0,
-	         r->dsn, status, o && o->tls ? o->version : "none",
+	         (double)(util_wall_ms() - j->arrival_ms) / 1000.0,
+	         (util_now_ms() - j->start_ms) / 1000.0, delays_of(j, g, dl, sizeof(dl)), r->dsn,
+	         status, o && o->tls ? o->version : "none",
 	         o ? tls_kind_name(o->kind) : "none", o && o->verified ? "yes" : "no",
 	         pr ? pr->code : "none", log_sanitize(q, sizeof(q), r->reply, strlen(r->reply)));
 }
@@ -208,91 +229,6 @@ backoff(const struct config *c, int attempts)
 	if (getrandom(&rnd, sizeof(rnd), 0) == sizeof(rnd) && d >= 10)
 		d = d - d / 10 + rnd % (d / 5 + 1);
 	return (time_t)d;
-}
-
-/* event=bounce; with a bounce_owner rule, also the sender and the rule (new fields). */
-static void
-bounce_logged(struct djob *j, const struct bounce_owner_conf *bo, size_t n)
-{
-	char qa[300], qs[300], who[300];
-
-	if (bo == NULL) {
-		log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu", j->w->qid,
-		         j->bounce.qid, LOG_Q(qa, j->w->sender), n);
-		return;
-	}
-	config_who_text(&bo->who, who, sizeof(who));
-	log_info("qid=%s event=bounce bounce_qid=%s to=\"<%s>\" failed=%zu sender=\"<%s>\" "
-	         "bounce_owner=\"%s\" line=%d",
-	         j->w->qid, j->bounce.qid, LOG_Q(qa, bo->address), n, LOG_Q(qs, j->w->sender), who,
-	         bo->line);
-}
-
-/*
- * bounce_owner ... digest: the failures wait for the owner's daily digest,
- * stored by the job's last apply with the failures themselves (bdigest.h).
- */
-static void
-digest_note(struct djob *j, const struct bounce_owner_conf *bo, const struct bounce_rcpt *br,
-            size_t n)
-{
-	free(j->digest);
-	j->digest = xcalloc(n, sizeof(*j->digest));
-	j->ndigest = n;
-	for (size_t i = 0; i < n; i++)
-		bdigest_fill(&j->digest[i], bo->address, j->w->qid, j->w->sender, br[i].address,
-		             br[i].status ? br[i].status : "5.0.0", br[i].diagnostic, time(NULL));
-}
-
-/* One DSN for every failed recipient (RFC 3464). 0 / -1 (then no bounce). */
-static int
-make_bounce(struct djob *j)
-{
-	const struct config *c = j->dl->srv->cfg;
-	struct bounce_rcpt *br = xcalloc(j->w->nrcpts, sizeof(*br));
-	char(*mta)[256] = xcalloc(j->w->nrcpts, sizeof(*mta));
-	size_t i, n = 0, len;
-	char err[256] = "";
-	int rc;
-
-	for (i = 0; i < j->w->nrcpts; i++) {
-		struct rres *r = &j->res[i];
-		if (r->state != SPOOL_RCPT_FAILED)
-			continue;
-		if (r->relay)
-			snprintf(mta[n], sizeof(mta[n]), "%.*s", (int)strcspn(r->relay, "["),
-			         r->relay);
-		br[n].address = j->w->rcpts[i].address;
-		br[n].status = r->dsn;
-		br[n].remote_mta = r->relay && mta[n][0] ? mta[n] : NULL;
-		br[n].diagnostic = r->reply;
-		n++;
-	}
-	/* bounce_owner (issue 15): a device sender without a mailbox has an owner */
-	const struct bounce_owner_conf *bo =
-	    bowner_find(c, j->w->auth_user, j->w->listener, j->w->client_ip);
-	const char *to = bo != NULL ? bo->address : j->w->sender;
-	struct bounce_info bi = {c->hostname, j->w->qid, j->w->sender, j->w->received, 0,
-	                         br,          n,         j->w->body,   j->w->body_len, NULL};
-	bi.owner = bo != NULL ? bo->address : NULL;
-	rc = n ? bounce_build(&bi, &j->bounce_body, &len, err, sizeof(err)) : -1;
-	if (rc == 0) {
-		bounce_msg_in(&j->bounce, &j->bounce_rcpt, to, j->bounce_body, len, time(NULL));
-		j->has_bounce = true;
-		bounce_logged(j, bo, n);
-		/* issue 16: Postfix's notify_classes = bounce; a failed copy costs no notice */
-		if (c->postmaster_bounce_copy &&
-		    bounce_copy_make(&j->bcopy, &bi, c->postmaster_bounce_copy, time(NULL), err,
-		                     sizeof(err)) != 0)
-			log_err("qid=%s event=bounce_copy_failed error=\"%s\"", j->w->qid, err);
-	} else if (n) {
-		log_err("qid=%s event=bounce_failed error=\"%s\"", j->w->qid, err);
-	}
-	if (bo != NULL && bo->digest && n)
-		digest_note(j, bo, br, n);
-	free(br);
-	free(mta);
-	return rc;
 }
 
 /* The recipients of apply a that have an outcome leave the queue counts. */
@@ -333,6 +269,8 @@ job_applied(struct djob *j, struct japply *a)
 	struct deliver *dl = j->dl;
 
 	qstats_applied(j, a);
+	if (a->removed) /* gone from the spool with this apply: exactly once (spool_apply) */
+		dlvlog_removed(j->w->qid, "done");
 	/* counted once the outcome is durable, so a crash never counts an attempt twice */
 	for (size_t i = 0; i < a->n; i++) {
 		int st = a->sres[i].state;
@@ -382,7 +320,7 @@ job_expire(struct djob *j, size_t i, time_t now, int attempts)
 	             : life >= 3600 ? " hours"
 	                            : " seconds",
 	             r->reply ? r->reply : "not tried");
-	job_record(j, i, (int)reply_code(R_DLV_EXPIRED), text, r->relay, NULL);
+	job_record(j, NULL, i, (int)reply_code(R_DLV_EXPIRED), text, r->relay, NULL);
 	snprintf(r->dsn, sizeof(r->dsn), "4.4.7");
 }
 
@@ -427,7 +365,7 @@ job_finish(struct djob *j)
 	}
 	/* never a bounce for a bounce (RFC 5321 6.1, 3464) */
 	if (nfailed && bounce_wanted(j->w->sender))
-		make_bounce(j);
+		job_make_bounce(j);
 	a->last = true;
 	a->wj.upd.msg_id = j->id;
 	a->wj.upd.results = a->sres;
@@ -480,7 +418,7 @@ static void
 group_outcome(struct dgroup *g, size_t k, int code, const char *text, const char *relay,
               const struct tls_outcome *o)
 {
-	job_record(g->job, g->idx[k], code, text, relay, o);
+	job_record(g->job, g, g->idx[k], code, text, relay, o);
 }
 
 /* dest_cbs.drop: free g alone, its job untouched (at exit). */
@@ -512,6 +450,8 @@ group_done(struct dgroup *g)
 static int
 group_claim(struct dgroup *g, struct dest *d)
 {
+	if (g->t_slot == 0) /* delays=: the end of b */
+		g->t_slot = util_now_ms();
 	return job_claim(g->job, d);
 }
 
@@ -559,14 +499,32 @@ job_dispatch(struct djob *j)
 	j->groups_left = ngroups;
 	for (k = 0; k < ngroups; k++) {
 		struct dgroup *g = groups[k];
-		struct smtpc_msg m = {j->w->sender,   g->rcpts,     g->n,        j->w->body,
-		                      j->w->body_len, j->need_8bit, j->need_utf8};
+		/* t_sent: MAIL FROM stamps g->t_tx, the end of c in delays= */
+		struct smtpc_msg m = {j->w->sender,   g->rcpts,     g->n,         j->w->body,
+		                      j->w->body_len, j->need_8bit, j->need_utf8, &g->t_tx};
 		g->m = m;
 		g->tls_report = (j->w->flags & SPOOL_F_TLSRPT) != 0;
 		dest_enqueue(j->dl->dests, gdom[k], g);
 	}
 	free(groups);
 	free(gdom);
+}
+
+/*
+ * The message's arrival in milliseconds for delay= and delays=: intake's
+ * note (sched_arrived) when it is there and agrees with the stored second (a
+ * row id used again by a DSN must not take an old message's), else the
+ * stored second.
+ */
+static void
+job_arrival(struct djob *j)
+{
+	int64_t ms = sched_arrival(j->dl->srv->sched, j->id);
+
+	if (ms / 1000 == (int64_t)j->w->received)
+		j->arrival_ms = ms;
+	else
+		j->arrival_ms = (int64_t)j->w->received * 1000;
 }
 
 static void
@@ -596,6 +554,7 @@ job_loaded(void *arg)
 	j->need_utf8 = (j->w->flags & SPOOL_F_SMTPUTF8) != 0;
 	j->need_8bit = (j->w->flags & SPOOL_F_8BITMIME) || has_8bit(j->w->body, j->w->body_len);
 	j->start_ms = util_now_ms();
+	job_arrival(j);
 	job_dispatch(j);
 }
 
@@ -618,6 +577,8 @@ deliver_start(int64_t id, void *arg)
 
 	j->dl = dl;
 	j->id = id;
+	j->pickup_ms = util_now_ms(); /* delays=: the end of a */
+	j->pickup_wall_ms = util_wall_ms();
 	j->next = dl->jobs;
 	if (dl->jobs)
 		dl->jobs->prev = j;

@@ -72,6 +72,8 @@ struct djob {
 	size_t groups_left;
 	bool need_8bit, need_utf8;
 	int64_t start_ms;
+	/* delays= (deliver.c): when sched started this attempt, monotonic and wall clock */
+	int64_t pickup_ms, pickup_wall_ms, arrival_ms;
 	struct writer_job wj; /* the claim's (claim.c); applies have their own (struct japply) */
 	struct japply *applies; /* handed to the writer, not yet durable (record.c) */
 	bool finished;          /* the last apply is durable: the job ends with the others */
@@ -106,6 +108,7 @@ struct japply {
 	struct spool_result *sres; /* owned; sres[i].reply borrows job->res[].reply */
 	size_t n;
 	bool last;
+	int removed; /* spool_update.removed: this apply deleted the message */
 	unsigned retry_ms;   /* the wait after the next failure (1 s doubling to 30 s) */
 	struct event *timer; /* armed while waiting to be handed to the writer again */
 	struct japply *next; /* djob.applies */
@@ -137,5 +140,8 @@ int job_claim(struct djob *j, struct dest *d);
 void job_claim_write(struct djob *j, int op, int max_unfinished, void (*done)(struct writer_job *));
 /* A job ended (suspect: it was the suspect under way): the next suspect's turn. */
 void suspect_end(struct deliver *dl, bool suspect);
+
+/* deliver_bounce.c: j's DSN (j->bounce, j->bcopy, j->digest) for its failed recipients; 0 / -1 */
+int job_make_bounce(struct djob *j);
 
 #endif

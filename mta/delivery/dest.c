@@ -376,8 +376,8 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 		conn_close(k);
 		return;
 	}
-	log_info("event=connect_failed domain=%s relay=%s stage=%d reason=\"%s\"", d->domain,
-	         smtpc_peer(c), (int)stage, why->text);
+	log_info("event=connect_failed domain=%s relay=%s stage=%s reason=\"%s\"", d->domain,
+	         smtpc_peer(c), smtpc_stage_name(stage), why->text);
 	if (why->code > 0)
 		dest_provider_reply(k, why->code, why->text); /* e.g. a 421 [TSS04] greeting */
 	/* a required level is never retried in plaintext (RFC 7672 2.2, RFC 8461 5) */

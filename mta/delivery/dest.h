@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "mta/delivery/smtpc.h"
@@ -30,6 +31,9 @@ struct dgroup {
 	size_t n;
 	struct smtpc_msg m; /* sender, rcpts/n, body: valid until done() or drop() */
 	bool tls_report;    /* an RFC 8460 report (SPOOL_F_TLSRPT): a destination of its own */
+	/* the owner's delays= (util_now_ms, 0: not yet): its first claim (a connection is
+	 * opened or handed to it) and MAIL FROM sent (m.t_sent points here) */
+	int64_t t_slot, t_tx;
 	struct dgroup *next;
 };
 

@@ -90,9 +90,10 @@ apply_done(struct writer_job *wj)
 		return;
 	if (a->timer == NULL)
 		a->timer = loop_timer_new(dl->srv->base, false, apply_retry, a);
-	log_err("qid=%s event=apply_retry results=%zu last=%s retry_ms=%u disk_full=%d "
+	log_err("qid=%s event=apply_retry results=%zu last=%s retry_ms=%u disk_full=%s "
 	        "error=\"%s\"",
-	        j->w->qid, a->n, a->last ? "yes" : "no", a->retry_ms, wj->disk_full, wj->err);
+	        j->w->qid, a->n, a->last ? "yes" : "no", a->retry_ms, wj->disk_full ? "yes" : "no",
+	        wj->err);
 	if (a->timer == NULL) { /* out of memory: the writer again at once */
 		apply_submit(a);
 		return;
@@ -105,6 +106,7 @@ void
 job_apply(struct djob *j, struct japply *a)
 {
 	a->job = j;
+	a->wj.upd.removed = &a->removed; /* event=removed once it lands (deliver.c) */
 	a->retry_ms = RETRY_FIRST_MS;
 	a->next = j->applies;
 	j->applies = a;

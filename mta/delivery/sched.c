@@ -41,6 +41,9 @@ struct sched {
 	sched_start_fn start;
 	void *arg;
 	struct qstats *stats; /* the queue's counts (qstats.c), owned here */
+	struct {
+		int64_t id, ms;
+	} arrivals[SCHED_ARRIVALS]; /* sched_arrived: slot id % SCHED_ARRIVALS */
 	bool stopped;
 	bool armed;
 };
@@ -353,4 +356,22 @@ size_t
 sched_inflight(const struct sched *s)
 {
 	return s->inflight;
+}
+
+void
+sched_arrived(struct sched *s, int64_t id, int64_t wall_ms)
+{
+	if (s == NULL)
+		return;
+	/* row ids grow by one: the last SCHED_ARRIVALS messages never share a slot */
+	s->arrivals[(uint64_t)id % SCHED_ARRIVALS].id = id;
+	s->arrivals[(uint64_t)id % SCHED_ARRIVALS].ms = wall_ms;
+}
+
+int64_t
+sched_arrival(const struct sched *s, int64_t id)
+{
+	if (s == NULL || s->arrivals[(uint64_t)id % SCHED_ARRIVALS].id != id)
+		return 0;
+	return s->arrivals[(uint64_t)id % SCHED_ARRIVALS].ms;
 }

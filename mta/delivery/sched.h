@@ -56,6 +56,17 @@ enum sched_where sched_remove(struct sched *s, int64_t id);
 /* release: add id at due, or undo sched_remove of an attempt still in flight. */
 void sched_release(struct sched *s, int64_t id, time_t due);
 
+/*
+ * The arrival of a message to the millisecond (util_wall_ms), for the
+ * delivery line's delays= (the spool keeps whole seconds): intake notes it
+ * once the message is stored; delivery asks at each attempt's start and
+ * gets 0 when it is not known (then whole seconds serve). The last
+ * SCHED_ARRIVALS ids only, by id: fixed memory whatever the queue holds.
+ */
+#define SCHED_ARRIVALS 4096
+void sched_arrived(struct sched *s, int64_t id, int64_t wall_ms);
+int64_t sched_arrival(const struct sched *s, int64_t id);
+
 /* Stop starting deliveries (shutdown). */
 void sched_stop(struct sched *s);
 

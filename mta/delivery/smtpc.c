@@ -702,8 +702,19 @@ smtpc_send(struct smtpc *c, const struct smtpc_msg *m)
 	if (!smtpc_usable(c) || m->nrcpts == 0)
 		return -1;
 	smtpc_tx_begin(c, m);
+	if (m->t_sent != NULL)
+		*m->t_sent = util_now_ms();
 	enter(c, C_MAIL);
 	return 0;
+}
+
+const char *
+smtpc_stage_name(enum smtpc_stage st)
+{
+	static const char *const name[] = {"connect", "banner",   "ehlo",         "starttls",
+	                                   "lost",    "protocol", "tls_required", "tls_verify"};
+
+	return (unsigned)st < sizeof(name) / sizeof(name[0]) ? name[st] : "unknown";
 }
 
 void

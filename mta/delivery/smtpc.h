@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "mta/delivery/smtpc_reply.h"
@@ -55,6 +56,9 @@ struct smtpc_conf {
 enum smtpc_stage { SMTPC_CONNECT, SMTPC_BANNER, SMTPC_EHLO, SMTPC_TLS, SMTPC_LOST,
 		   SMTPC_PROTOCOL, SMTPC_TLS_REQUIRED, SMTPC_TLS_VERIFY };
 
+/* The stage as a log word: "connect", "banner", "ehlo", "starttls", "lost", ... */
+const char *smtpc_stage_name(enum smtpc_stage st);
+
 struct smtpc_msg {
 	const char *sender;	/* "" for the null sender */
 	const char *const *rcpts;
@@ -63,6 +67,8 @@ struct smtpc_msg {
 	size_t body_len;
 	bool need_8bit;		/* content has 8-bit bytes / BODY=8BITMIME */
 	bool need_utf8;		/* SMTPUTF8 was used */
+	int64_t *t_sent;	/* NULL, or set to util_now_ms() when MAIL FROM is sent
+				 * (the owner's delays=: transmission starts) */
 };
 
 struct smtpc_cbs {

@@ -45,6 +45,10 @@ struct content {
 	size_t pend_len, pend_colon; /* 0: nothing held */
 	const char *sender; /* the envelope sender (borrowed), for missing_from */
 	struct hdrfrom hf;  /* From, Sender, Resent-*: read as the header goes by */
+	/* the first Message-ID field's value, unfolded (content_msgid) */
+	char msgid[CONTENT_MSGID_MAX + 1];
+	size_t msgid_len;
+	bool in_msgid; /* the field being read is that Message-ID: folds go on it */
 };
 
 static void
@@ -104,6 +108,17 @@ flush_from(struct content *d)
 	d->pend_len = 0;
 }
 
+/* Part of the Message-ID's value: CR and LF of a fold dropped (RFC 5322 2.2.3), bounded. */
+static void
+msgid_add(struct content *d, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && d->msgid_len < CONTENT_MSGID_MAX; i++)
+		if (p[i] != '\r' && p[i] != '\n' &&
+		    !(d->msgid_len == 0 && (p[i] == ' ' || p[i] == '\t'))) /* leading blanks */
+			d->msgid[d->msgid_len++] = p[i] == '\t' ? ' ' : p[i];
+	d->msgid[d->msgid_len] = '\0';
+}
+
 static void
 add_missing(struct content *d)
 {
@@ -118,8 +133,13 @@ add_missing(struct content *d)
 		util_rfc5322_date(date, sizeof(date), time(NULL));
 		appendf(d, "Date: %s\r\n", date);
 	}
-	if (!d->seen_msgid)
+	if (!d->seen_msgid) {
 		appendf(d, "Message-ID: <%s@%s>\r\n", d->qid, d->srv->cfg->hostname);
+		d->msgid_len = (size_t)snprintf(d->msgid, sizeof(d->msgid), "<%s@%s>", d->qid,
+		                                d->srv->cfg->hostname);
+		if (d->msgid_len > CONTENT_MSGID_MAX)
+			d->msgid_len = CONTENT_MSGID_MAX;
+	}
 	/* RFC 5322 3.6.3: an empty group says the recipients were not disclosed */
 	if ((d->repairs & HREPAIR_ADD_TO) && !d->seen_to) {
 		appendf(d, "To: undisclosed-recipients:;\r\n");
@@ -174,9 +194,12 @@ header_line(struct content *d, const char *p, size_t n)
 	if (p[0] == ' ' || p[0] == '\t') {
 		if (d->pend_len > 0 && hold_from(d, p, n, 0))
 			return true;
+		if (d->in_msgid)
+			msgid_add(d, p, n);
 		hdrfrom_fold(&d->hf, p, n);
 		return false;
 	}
+	d->in_msgid = false;
 	colon = memchr(p, ':', n);
 	for (i = 0; colon && p + i < colon && p[i] > 32 && p[i] < 127; i++)
 		;
@@ -204,8 +227,10 @@ header_line(struct content *d, const char *p, size_t n)
 	    hold_from(d, p, n, i))
 		return true;
 	hdrfrom_field(&d->hf, p, namelen, colon + 1, n - i - 1);
-	if (header_is(p, namelen, "Message-ID"))
-		d->seen_msgid = true;
+	if (header_is(p, namelen, "Message-ID") && !d->seen_msgid) {
+		d->seen_msgid = d->in_msgid = true;
+		msgid_add(d, colon + 1, n - i - 1);
+	}
 	if (header_is(p, namelen, "Date"))
 		d->seen_date = true;
 	return false;
@@ -343,6 +368,22 @@ unsigned
 content_repaired(const struct content *d)
 {
 	return d->repaired;
+}
+
+const char *
+content_msgid(struct content *d)
+{
+	char *p = d->msgid;
+	size_t n = d->msgid_len;
+
+	while (n > 0 && *p == ' ') {
+		p++;
+		n--;
+	}
+	while (n > 0 && p[n - 1] == ' ')
+		n--;
+	p[n] = '\0'; /* trimmed in place */
+	return p;
 }
 
 const struct hdrfrom *

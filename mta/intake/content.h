@@ -16,6 +16,7 @@
 #include "mta/reply.h"
 
 #define CONTENT_LINE_MAX 1000 /* RFC 5321 4.5.3.1.6, incl. CRLF */
+#define CONTENT_MSGID_MAX 998 /* the Message-ID value kept: RFC 5322 2.1.1's line limit */
 
 struct server;
 struct content;
@@ -58,6 +59,13 @@ enum reply_id content_end(struct content *c);
 /* Lines whose bare LF was normalised (content_options), and the HREPAIR_* bits applied. */
 size_t content_bare_lf(const struct content *c);
 unsigned content_repaired(const struct content *c);
+
+/*
+ * The first Message-ID field's value, unfolded and trimmed, at most
+ * CONTENT_MSGID_MAX octets (the one added when the message had none); ""
+ * when the field is empty. After content_end; valid until content_free.
+ */
+const char *content_msgid(struct content *c);
 
 /* The author fields read from the header (valid until content_free). */
 const struct hdrfrom *content_hdrfrom(const struct content *c);

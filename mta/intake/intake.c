@@ -45,6 +45,8 @@ struct intake_job {
 	size_t bare_lf; /* lines whose bare LF content.c normalised */
 	bool repaired;  /* header_repair changed the header */
 	char shown[ADDR_MAX]; /* display_name_address: the refusal's argument */
+	char msgid[CONTENT_MSGID_MAX + 1]; /* content_msgid: logged and stored */
+	int64_t arrival_ms; /* util_wall_ms when stored: spool_msg_in.received is its second */
 };
 
 /*
@@ -89,9 +91,26 @@ reject(struct intake_job *j, enum reply_id id, const char *a0, const char *a1, c
 	metrics_reject(reply_class(id));
 	count_changes(j, false);
 	reply_format_text(text, sizeof(text), id, a0, a1, a2);
-	log_warn("%s qid=%s event=rejected %s from=\"<%s>\" reason=\"%s\"", j->env.log_id,
-	         j->env.qid, j->env.log_who, LOG_Q(qa, j->env.sender), text);
+	log_warn("%s qid=%s event=rejected %s from=\"<%s>\" code=%u dsn=%s reason=\"%s\"",
+	         j->env.log_id, j->env.qid, j->env.log_who, LOG_Q(qa, j->env.sender),
+	         reply_code(id), reply_status(id), text);
 	report(j, id, a0, a1, a2);
+}
+
+/*
+ * The Message-ID for event=accepted: one token (no space, quote or control
+ * byte, so a hostile value cannot add keys), or "none" when empty.
+ */
+static const char *
+msgid_log(char *out, size_t outlen, const char *msgid)
+{
+	if (msgid[0] == '\0')
+		return "none";
+	log_sanitize(out, outlen, msgid, strlen(msgid));
+	for (char *p = out; *p; p++)
+		if (*p == ' ')
+			*p = '?';
+	return out;
 }
 
 static void
@@ -99,15 +118,15 @@ stored(struct writer_job *wj)
 {
 	struct intake_job *j = wj->arg;
 	const struct intake_env *e = &j->env;
-	char qa[300], lf[32];
+	char qa[300], lf[32], mid[CONTENT_MSGID_MAX + 4];
 
 	if (e->spooling)
 		*e->spooling = false;
 	if (wj->status != 0) {
 		j->srv->rejected++; /* the stop line's count of refusals includes these 452s */
 		metrics_reject(RC_SYSTEM);
-		log_err("%s qid=%s event=spool_error %s disk_full=%d error=\"%s\"", e->log_id,
-		        e->qid, e->log_who, wj->disk_full, wj->err);
+		log_err("%s qid=%s event=spool_error %s disk_full=%s error=\"%s\"", e->log_id,
+		        e->qid, e->log_who, wj->disk_full ? "yes" : "no", wj->err);
 		count_changes(j, false);
 		report(j, wj->disk_full ? R_SPOOL_FULL : R_LOCAL_ERROR, NULL, NULL, NULL);
 		return;
@@ -115,14 +134,16 @@ stored(struct writer_job *wj)
 	j->srv->accepted++;
 	metrics_inc(M_ACCEPTED);
 	snprintf(lf, sizeof(lf), " bare_lf=%zu", j->bare_lf);
-	log_info("%s qid=%s event=accepted %s from=\"<%s>\" nrcpt=%zu size=%zu%s%s", e->log_id,
-	         e->qid, e->log_who_accepted ? e->log_who_accepted : e->log_who,
+	log_info("%s qid=%s event=accepted %s from=\"<%s>\" nrcpt=%zu size=%zu%s%s msgid=%s",
+	         e->log_id, e->qid, e->log_who_accepted ? e->log_who_accepted : e->log_who,
 	         LOG_Q(qa, e->sender), e->nrcpts, wj->in.body_len,
-	         e->log_accepted_tail ? e->log_accepted_tail : "", j->bare_lf ? lf : "");
+	         e->log_accepted_tail ? e->log_accepted_tail : "", j->bare_lf ? lf : "",
+	         msgid_log(mid, sizeof(mid), j->msgid));
 	count_changes(j, true);
 	qstats_add(sched_qstats(j->srv->sched), wj->in.id, wj->in.received, false, wj->in.rcpts,
 	           wj->in.nrcpts);
 	/* queued whether or not the client is still there to hear it */
+	sched_arrived(j->srv->sched, wj->in.id, j->arrival_ms); /* delays= to the millisecond */
 	if (j->srv->sched)
 		sched_add(j->srv->sched, wj->in.id, time(NULL));
 	report(j, R_QUEUED, e->qid, NULL, NULL);
@@ -142,12 +163,14 @@ spool_it(struct intake_job *j)
 	w->in.nrcpts = e->nrcpts;
 	w->in.body = j->body;
 	w->in.body_len = j->len;
-	w->in.received = time(NULL);
+	j->arrival_ms = util_wall_ms();
+	w->in.received = (time_t)(j->arrival_ms / 1000);
 	w->in.client_ip = e->client_ip;
 	w->in.helo = e->helo;
 	w->in.auth_user = e->auth_user;
 	w->in.listener = e->listener;
 	w->in.flags = e->flags;
+	w->in.message_id = j->msgid[0] ? j->msgid : NULL;
 	if (e->audit)
 		w->in.audit = audit_fill(&j->audit, e->audit, j->from, strlen(j->from));
 	w->done = stored;
@@ -283,6 +306,7 @@ intake_submit(struct server *srv, const struct intake_env *env, struct content *
 	display_policy(j, content, &r);
 	note_changes(j, content, r.id == R_NONE);
 	snprintf(j->from, sizeof(j->from), "%s", hdrfrom_mailbox(content_hdrfrom(content)));
+	snprintf(j->msgid, sizeof(j->msgid), "%s", content_msgid(content));
 	j->body = content_take(content, &j->len);
 	content_free(content);
 	if (r.id != R_NONE) {

@@ -128,6 +128,14 @@ int creds_update_file_sunset(const char *path, const char *user, const char *has
 			     size_t errlen);
 
 /*
+ * Remove USER's line from the file at PATH (mxrelayctl passwd --delete),
+ * keeping every other line, comment, the mode, owner and group; the same
+ * lock, temp file, fsync and rename as creds_update_file. -1 with err when
+ * the file is absent, does not load, or has no such user.
+ */
+int creds_delete_user(const char *path, const char *user, char *err, size_t errlen);
+
+/*
  * "YYYY-MM-DD" (a real calendar date) into the first second after that day
  * UTC: the date names the last day that still works. 0 / -1.
  */

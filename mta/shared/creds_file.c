@@ -1,7 +1,7 @@
 /*
  * creds_file: rewriting the credentials file for mxrelayctl passwd: lock,
- * re-read, update one user, write a temp file, fsync, rename, fsync the
- * directory. Keeps every other line and comment as it was.
+ * re-read, update or delete one user, write a temp file, fsync, rename,
+ * fsync the directory. Keeps every other line and comment as it was.
  */
 #include "mta/shared/creds_int.h"
 
@@ -299,36 +299,76 @@ creds_update_file(const char *path, const char *user, const char *hash, const ch
 	return creds_update_file_sunset(path, user, hash, senders, disabled, -1, err, errlen);
 }
 
+/* The file locked and read: fd holds the flock, lines every raw line, c the users. */
+struct locked {
+	int fd, created;
+	struct stat st;
+	struct creds *c;
+	struct lines lines;
+};
+
+/* Lock PATH (create: an absent file is made empty) and read it. 0 / -1 (unlock_free still due). */
+static int
+lock_load(const char *path, int create, struct locked *lk, char *err, size_t errlen)
+{
+	FILE *in = NULL;
+	int dupfd, rc = -1;
+
+	memset(lk, 0, sizeof(*lk));
+	lk->fd = -1;
+	if (!create && access(path, F_OK) != 0) {
+		util_seterrf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (lock_path(path, &lk->fd, &lk->created, &lk->st, err, errlen) < 0)
+		return -1;
+	if (lk->created && !create) {
+		util_seterrf(err, errlen, "%s: no such file", path);
+		return -1;
+	}
+	lk->c = calloc(1, sizeof *lk->c);
+	dupfd = fcntl(lk->fd, F_DUPFD_CLOEXEC, 0);
+	/* read through a dup: closing the FILE must not drop the lock on fd */
+	in = dupfd >= 0 ? fdopen(dupfd, "r") : NULL;
+	if (!lk->c || !in) {
+		util_seterrf(err, errlen, "%s: %s", path, strerror(errno));
+		if (dupfd >= 0 && !in)
+			close(dupfd);
+	} else {
+		rc = creds_load_stream(lk->c, in, path, &lk->lines, err, errlen);
+	}
+	if (in)
+		fclose(in);
+	return rc;
+}
+
+/* Unlock and free; an empty file lock_load made is removed unless renamed over. */
+static void
+unlock_free(const char *path, struct locked *lk, int renamed)
+{
+	if (lk->created && !renamed)
+		unlink(path);
+	if (lk->fd >= 0)
+		close(lk->fd);
+	creds_lines_free(&lk->lines);
+	creds_free(lk->c);
+}
+
 int
 creds_update_file_sunset(const char *path, const char *user, const char *hash,
                          const char *senders, int disabled, time_t sunset, char *err,
                          size_t errlen)
 {
 	char line[CREDS_MAX_LINE + 2];
-	struct creds *c = NULL;
-	struct lines lines = {0};
+	struct locked lk;
 	struct entry *e;
-	struct stat st;
-	FILE *in = NULL;
-	int fd = -1, dupfd, created = 0, renamed = 0, rc = -1;
+	int renamed = 0, rc = -1;
 
 	if (check_update(user, hash, senders, disabled, err, errlen) < 0)
 		return -1;
-	if (lock_path(path, &fd, &created, &st, err, errlen) < 0)
-		return -1;
-	c = calloc(1, sizeof *c);
-	dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	/* read through a dup: closing the FILE must not drop the lock on fd */
-	in = dupfd >= 0 ? fdopen(dupfd, "r") : NULL;
-	if (!c || !in) {
-		util_seterrf(err, errlen, "%s: %s", path, strerror(errno));
-		if (dupfd >= 0 && !in)
-			close(dupfd);
+	if (lock_load(path, 1, &lk, err, errlen) < 0)
 		goto done;
-	}
-	if (creds_load_stream(c, in, path, &lines, err, errlen) < 0)
-		goto done;
-	e = creds_find_entry(c, user);
+	e = creds_find_entry(lk.c, user);
 	if (!e && !hash) {
 		util_seterrf(err, errlen,
 		             "%s: user '%s' does not exist; a new user needs a password", path,
@@ -337,18 +377,37 @@ creds_update_file_sunset(const char *path, const char *user, const char *hash,
 	}
 	if (build_line(line, sizeof line, user, hash, senders, disabled, sunset, e, err, errlen) < 0)
 		goto done;
-	if (put_line(&lines, e, line, err, errlen) < 0)
+	if (put_line(&lk.lines, e, line, err, errlen) < 0)
 		goto done;
-	rc = replace_file(path, &lines, created, &st, &renamed, err, errlen);
+	rc = replace_file(path, &lk.lines, lk.created, &lk.st, &renamed, err, errlen);
 done:
-	/* do not leave behind the empty file lock_path made for us */
-	if (rc < 0 && created && !renamed)
-		unlink(path);
-	if (in)
-		fclose(in);
-	if (fd >= 0)
-		close(fd);
-	creds_lines_free(&lines);
-	creds_free(c);
+	unlock_free(path, &lk, renamed);
+	return rc;
+}
+
+int
+creds_delete_user(const char *path, const char *user, char *err, size_t errlen)
+{
+	struct locked lk;
+	struct entry *e;
+	int renamed = 0, rc = -1;
+	size_t i;
+
+	if (creds_check_user(user, err, errlen) < 0)
+		return -1;
+	if (lock_load(path, 0, &lk, err, errlen) < 0)
+		goto done;
+	if ((e = creds_find_entry(lk.c, user)) == NULL) {
+		util_seterrf(err, errlen, "%s: no user '%s'", path, user);
+		goto done;
+	}
+	/* its one line goes; every other line and comment stays as it was */
+	i = e->line - 1;
+	free(lk.lines.v[i]);
+	memmove(&lk.lines.v[i], &lk.lines.v[i + 1], (lk.lines.n - i - 1) * sizeof(*lk.lines.v));
+	lk.lines.n--;
+	rc = replace_file(path, &lk.lines, 0, &lk.st, &renamed, err, errlen);
+done:
+	unlock_free(path, &lk, renamed);
 	return rc;
 }

@@ -37,6 +37,9 @@ int util_failf(char *err, size_t errlen, const char *fmt, ...) __attribute__((fo
 
 /* Monotonic clock in milliseconds. */
 int64_t util_now_ms(void);
+/* Wall clock (CLOCK_REALTIME) in milliseconds since the epoch: times that are stored or compared
+ * with stored ones (a message's arrival for delays=). */
+int64_t util_wall_ms(void);
 
 /*
  * The bucket of a row id in a hash table of nbuckets (a power of two):

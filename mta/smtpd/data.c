@@ -264,8 +264,10 @@ smtpd_data_stalled(struct session *s, int64_t now)
 	reply_format_text(text, sizeof(text), R_LF_DOT_END);
 	s->srv->rejected++;
 	metrics_reject(reply_class(R_LF_DOT_END));
-	log_warn("s=%s qid=%s event=rejected ip=%s from=\"<%s>\" reason=\"%s\" quiet_ms=%lld",
-	         s->id, s->qid, s->ip, LOG_Q(qa, s->mail_from ? s->mail_from : ""), text,
+	log_warn("s=%s qid=%s event=rejected ip=%s from=\"<%s>\" code=%u dsn=%s reason=\"%s\" "
+	         "quiet_ms=%lld",
+	         s->id, s->qid, s->ip, LOG_Q(qa, s->mail_from ? s->mail_from : ""),
+	         reply_code(R_LF_DOT_END), reply_status(R_LF_DOT_END), text,
 	         (long long)(now - s->last_read));
 	audit_event(s->srv, s->ip, s->auth_user, AUDIT_EV_BARE_LF);
 	smtpd_reply_id(s, R_LF_DOT_END);

@@ -24,6 +24,7 @@
  */
 #include "mta/smtpd/peers.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@
 #include <string.h>
 
 #include "mta/server.h"
+#include "mta/shared/cidr.h"
 #include "mta/shared/config.h"
 #include "mta/shared/util.h"
 
@@ -411,3 +413,100 @@ authfail_clear(struct server *srv, const struct sockaddr *sa, const char *user)
 	if ((u = user_slot(a, user, 0)) != NULL)
 		memset(u, 0, sizeof(*u));
 }
+
+/* ---- the table for the control socket (server.h authfail_ops) ----------------- */
+
+static bool
+key_is_v4(const unsigned char k[16])
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	return memcmp(k, mapped, 12) == 0;
+}
+
+/* Is the entry keyed k (IPv4, or an IPv6 /64) inside net? NULL: every entry is. */
+static bool
+key_in(const unsigned char k[16], const struct cidr *net)
+{
+	struct sockaddr_in sin;
+	int bits;
+
+	if (net == NULL)
+		return true;
+	if (net->family == AF_INET) {
+		if (!key_is_v4(k))
+			return false;
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		memcpy(&sin.sin_addr, k + 12, 4);
+		return cidr_match(net, (struct sockaddr *)&sin);
+	}
+	if (key_is_v4(k))
+		return false;
+	/* failures are kept per /64: a longer prefix names the /64 that holds it */
+	bits = net->prefix < 64 ? net->prefix : 64;
+	for (int i = 0; i < bits; i++) {
+		unsigned m = 0x80u >> (i % 8);
+		if ((k[i / 8] & m) != (net->addr[i / 8] & m))
+			return false;
+	}
+	return true;
+}
+
+static void
+entry_info(struct peer *p, unsigned window, time_t now, struct authfail_info *out)
+{
+	bool v4 = key_is_v4(p->key);
+
+	memset(out, 0, sizeof(*out));
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? p->key + 12 : p->key, out->addr,
+	          sizeof(out->addr));
+	out->prefix = v4 ? 32 : 64;
+	out->failures = failures(&p->auth, window, now);
+	out->blocked_until = p->auth.blocked_until;
+	out->last = p->auth.last;
+}
+
+/* Every entry with AUTH state inside net: listed (clear: also forgotten). */
+static size_t
+authfail_walk(struct server *srv, const struct cidr *net, bool clear, time_t now,
+              struct authfail_info *out, size_t max)
+{
+	struct peers *t = table(srv);
+	unsigned window = srv->cfg->auth_block_time;
+	size_t n = 0;
+
+	for (size_t i = 0; i < PEER_BUCKETS; i++) {
+		struct peer *p, *next;
+		for (p = t->b[i]; p; p = next) {
+			struct authfail_info info;
+			next = p->next;
+			if (!p->has_auth || !key_in(p->key, net))
+				continue;
+			entry_info(p, window, now, &info);
+			/* what still counts is shown; a clear forgets checks in flight too */
+			if (info.failures > 0 || info.blocked_until > now) {
+				if (n < max)
+					out[n] = info;
+				n++;
+			}
+			if (clear)
+				auth_drop(t, p); /* p may be freed: next was taken first */
+		}
+	}
+	return n;
+}
+
+static size_t
+authfail_list(struct server *srv, time_t now, struct authfail_info *out, size_t max)
+{
+	return authfail_walk(srv, NULL, false, now, out, max);
+}
+
+static size_t
+authfail_clear_net(struct server *srv, const struct cidr *net, time_t now,
+                   struct authfail_info *out, size_t max)
+{
+	return authfail_walk(srv, net, true, now, out, max);
+}
+
+const struct authfail_ops peers_authfail_ops = {authfail_list, authfail_clear_net};

@@ -63,4 +63,10 @@ void authfail_clear(struct server *srv, const struct sockaddr *sa, const char *u
  */
 unsigned authfail_refused(struct server *srv, const struct sockaddr *sa, time_t now);
 
+/*
+ * The failed-AUTH table for the control socket (mxrelayctl unblock, server.h):
+ * main.c sets srv->authfail to this.
+ */
+extern const struct authfail_ops peers_authfail_ops;
+
 #endif

@@ -182,7 +182,7 @@ collect(struct conv *v)
 static void
 on_ready(struct smtpc *c, void *arg)
 {
-	struct smtpc_msg m = {"s@fuzz.test", rcpts, 2, body, sizeof(body) - 1, false, false};
+	struct smtpc_msg m = {"s@fuzz.test", rcpts, 2, body, sizeof(body) - 1, false, false, NULL};
 	struct smtpc_reply why;
 	struct conv *v = arg;
 

@@ -164,7 +164,8 @@ def test_refusals_and_exit_codes():
     assert "5.1.3" in p.stderr, p.stderr
     p = sendmail(d, ["-t"], "Subject: nobody\n\nx\n", check=64)
     assert "no recipients" in p.stderr, p.stderr
-    sendmail(d, ["-bp"], "", check=64)
+    p = sendmail(d, ["-bi"], "", check=64)    # newaliases: no aliases here
+    assert "-bi is not supported" in p.stderr, p.stderr
     assert not sinks.messages(), "a refused message was delivered"
     assert d.count() == 0
 

@@ -23,8 +23,9 @@ EXPECTED = {
     "share/doc/mxrelay/mxrelay.conf.sample",
     "share/doc/mxrelay/deployment.md",
     "share/doc/mxrelay/senders.md",
+    "bin/mailq",  # issue 16: a symlink to ../sbin/mxrelay-sendmail, as Debian puts mailq in bin
 }
-FOLDERS = ("sbin/", "lib/systemd/system/", "share/doc/mxrelay/",
+FOLDERS = ("sbin/", "bin/mailq", "lib/systemd/system/", "share/doc/mxrelay/",
            "share/man/", "share/bash-completion/completions/")  # it.test_manpages checks these
 HARDENING = [
     "Type=notify",
@@ -105,6 +106,8 @@ def test_install_puts_files_in_place():
     check_tree(tree(prefix))
     for b in ("sbin/mxrelayd", "sbin/mxrelayctl"):
         assert os.access(os.path.join(prefix, b), os.X_OK), b
+    mailq = os.path.join(prefix, "bin/mailq")   # mxrelay-sendmail by another name
+    assert os.readlink(mailq) == "../sbin/mxrelay-sendmail", os.readlink(mailq)
     p = mxtest.run([os.path.join(prefix, "sbin/mxrelayd"), "-V"], timeout=15, check=0)
     assert p.stdout.startswith("mxrelayd "), p.stdout
     unit = open(os.path.join(prefix, "lib/systemd/system/mxrelayd.service")).read()

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 struct row {
 	const char *label;
@@ -126,6 +127,39 @@ test_null(void **state)
 	free(text);
 }
 
+/*
+ * A mailq of 100,000 messages is a document of ~10 MB with ~10 strings per
+ * message: each string gets room for itself, not for the rest of the
+ * document (that took gigabytes and the OOM killer). Address space is
+ * capped at 2 GB so a regression fails here instead of filling the machine
+ * (not under ASan, whose shadow memory needs far more).
+ */
+static void
+test_many_strings(void **state)
+{
+	size_t n = 200000, cap = n * 64 + 64, len = 0;
+	char *doc = malloc(cap), err[128];
+	struct json *j;
+
+	(void)state;
+#ifndef __SANITIZE_ADDRESS__
+	struct rlimit rl = {2UL << 30, 2UL << 30};
+	assert_int_equal(setrlimit(RLIMIT_AS, &rl), 0);
+#endif
+	assert_non_null(doc);
+	len += (size_t)snprintf(doc + len, cap - len, "{\"messages\": [");
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(doc + len, cap - len, "%s{\"qid\": \"q%zu\", \"to\": \"a@b\"}",
+		                        i ? "," : "", i);
+	len += (size_t)snprintf(doc + len, cap - len, "]}");
+	j = json_parse(doc, len, err, sizeof err);
+	assert_non_null(j);
+	assert_int_equal(json_get(j, "messages")->n, n);
+	assert_string_equal(json_gets(json_get(j, "messages")->v[n - 1], "qid"), "q199999");
+	json_free(j);
+	free(doc);
+}
+
 int
 main(void)
 {
@@ -133,6 +167,7 @@ main(void)
 	    cmocka_unit_test(test_writers),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_null),
+	    cmocka_unit_test(test_many_strings), /* last: it caps the address space */
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

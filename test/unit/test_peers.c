@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 
 #include "mta/server.h"
+#include "mta/shared/cidr.h"
 #include "mta/shared/config.h"
 
 #define T0 1000000 /* the scenarios' time 0 */
@@ -261,12 +262,80 @@ test_auth_part_is_bounded(void **state)
 	peers_free(srv.peers);
 }
 
+static void
+fail_n(struct server *srv, const char *addr, unsigned n, time_t now)
+{
+	struct sockaddr_storage ss;
+
+	addr_of(addr, &ss);
+	for (unsigned i = 0; i < n; i++)
+		authfail_record(srv, (const struct sockaddr *)&ss, "u", now);
+}
+
+/* The addresses peers_authfail_ops.clear clears for net (NULL: all), joined with ' '. */
+static void
+clear_text(struct server *srv, const char *net, char *out, size_t len)
+{
+	struct authfail_info v[8];
+	struct cidr c;
+	char err[128];
+	size_t n, used = 0;
+
+	if (net)
+		assert_int_equal(cidr_parse(&c, net, err, sizeof(err)), 0);
+	n = peers_authfail_ops.clear(srv, net ? &c : NULL, T0 + 1, v, 8);
+	out[0] = '\0';
+	for (size_t i = 0; i < n && i < 8; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%s/%d:%u%s", i ? " " : "",
+		                         v[i].addr, v[i].prefix, v[i].failures,
+		                         v[i].blocked_until > T0 + 1 ? "!" : "");
+}
+
+/*
+ * mxrelayctl unblock's view (server.h authfail_ops): list shows what counts,
+ * clear forgets the entries inside a network (IPv6 by /64, so an address or
+ * a longer prefix names its /64) and AUTH works again at once.
+ */
+static void
+test_unblock_ops(void **state)
+{
+	struct server srv;
+	struct config cfg;
+	struct authfail_info v[8];
+	struct sockaddr_storage ss;
+	char got[512];
+
+	(void)state;
+	server_init(&srv, &cfg);
+	fail_n(&srv, "192.0.2.1", 3, T0);
+	fail_n(&srv, "192.0.2.77", 1, T0);
+	fail_n(&srv, "2001:db8::1", 2, T0);
+	fail_n(&srv, "2001:db8::2", 1, T0);
+	fail_n(&srv, "2001:db8:0:1::1", 3, T0);
+	assert_int_equal(peers_authfail_ops.list(&srv, T0 + 1, v, 8), 4);
+	assert_int_equal(peers_authfail_ops.list(&srv, T0 + 1, v, 2), 4); /* the count in all */
+	clear_text(&srv, "2001:db8::99", got, sizeof(got));
+	assert_string_equal(got, "2001:db8::/64:3!");
+	clear_text(&srv, "192.0.2.0/25", got, sizeof(got));
+	assert_true(strcmp(got, "192.0.2.1/32:3! 192.0.2.77/32:1") == 0 ||
+	            strcmp(got, "192.0.2.77/32:1 192.0.2.1/32:3!") == 0);
+	addr_of("192.0.2.1", &ss);
+	assert_int_equal(authfail_blocked(&srv, (const struct sockaddr *)&ss, T0 + 1), 0);
+	clear_text(&srv, "192.0.2.1", got, sizeof(got));
+	assert_string_equal(got, "");
+	clear_text(&srv, NULL, got, sizeof(got));
+	assert_string_equal(got, "2001:db8:0:1::/64:3!");
+	assert_int_equal(peers_authfail_ops.list(&srv, T0 + 1, v, 8), 0);
+	peers_free(srv.peers);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_scenarios),
 	    cmocka_unit_test(test_auth_part_is_bounded),
+	    cmocka_unit_test(test_unblock_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -518,6 +518,7 @@ test_apply_deletes_finished(void **state)
 	struct built b[2];
 	char err[256] = "";
 	int64_t keep;
+	int removed[2] = {-1, -1}; /* spool_update.removed: the delivery log's event=removed */
 
 	build(&b[0], 1, 3, 700 * KiB);
 	build(&b[1], 2, 1, 10);
@@ -537,7 +538,11 @@ test_apply_deletes_finished(void **state)
 	                             .attempts = 1};
 	/* Same group commit: a reschedule of the other message without results. */
 	u[1] = (struct spool_update){.msg_id = keep, .next_try = T0 + 50, .attempts = 0};
+	u[0].removed = &removed[0];
+	u[1].removed = &removed[1];
 	apply_ok(fx->sp, u, 2);
+	assert_int_equal(removed[0], 0);
+	assert_int_equal(removed[1], 0);
 	assert_int_equal(db_int(fx->dir, "SELECT count(*) FROM messages", NULL), 2);
 	assert_int_equal(
 	    db_int(fx->dir, "SELECT next_try FROM messages WHERE qid = ?1", b[1].in.qid), T0 + 50);
@@ -547,6 +552,7 @@ test_apply_deletes_finished(void **state)
 	u[0].nresults = 1;
 	u[0].attempts = 2;
 	apply_ok(fx->sp, u, 1);
+	assert_int_equal(removed[0], 1); /* its last pending recipient: deleted by this update */
 	assert_int_equal(db_int(fx->dir, "SELECT count(*) FROM messages", NULL), 1);
 	assert_int_equal(db_int(fx->dir,
 	                        "SELECT count(*) FROM recipients WHERE msg_id NOT IN"
@@ -567,6 +573,8 @@ test_apply_deletes_finished(void **state)
 	/* A late update for the deleted message is skipped, the rest applies. */
 	u[1].next_try = T0 + 77;
 	apply_ok(fx->sp, u, 2);
+	assert_int_equal(removed[0], 0); /* skipped: it was removed once, not again */
+	assert_int_equal(removed[1], 0);
 	assert_int_equal(db_int(fx->dir, "SELECT next_try FROM messages", NULL), T0 + 77);
 	unbuild(b, 2);
 }
