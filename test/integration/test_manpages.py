@@ -290,11 +290,14 @@ def test_install_puts_pages_where_man_finds_them():
     comp = os.path.join(prefix, "share", "bash-completion", "completions", "mxrelayctl")
     assert open(comp).read() == \
         open(os.path.join(mxtest.SRC, "tools", "completion", "mxrelayctl.bash")).read()
+    mailq = os.path.join(mandir, "man1", "mailq.1")
+    assert os.path.islink(mailq) and os.readlink(mailq) == "mxrelay-sendmail.1", \
+        f"{mailq} is not a link to mxrelay-sendmail.1"
     for section, name in (("5", "mxrelay.conf"), ("8", "mxrelayd"), ("8", "mxrelayctl"),
-                          ("1", "mxrelay-sendmail")):
+                          ("1", "mxrelay-sendmail"), ("1", "mailq")):
         p = mxtest.run([tool("man", "man-db"), "--warnings", "-M", mandir, section, name],
                        timeout=30, env=ENV, quiet=True)
-        assert p.returncode == 0 and name in p.stdout and not p.stderr.strip(), \
+        assert p.returncode == 0 and name in p.stdout.lower() and not p.stderr.strip(), \
             f"man -M {mandir} {section} {name}: exit {p.returncode} {p.stderr}"
 
 
