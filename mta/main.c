@@ -188,6 +188,7 @@ check_only(const char *path)
 		        "domain: mailed TLS reports are skipped until one exists (RFC 8460 3 wants "
 		        "them DKIM-signed); https: reports are still posted\n",
 		        from);
+	bdigest_warn_unsigned(c, dk, stderr);
 	dkimsign_unref(dk);
 	local_sender_warn(c, stderr);
 	for (struct listener_conf *l = c->listeners; l; l = l->next) {
@@ -370,6 +371,7 @@ start_files(struct server *srv, struct runas *acct, char *err, size_t errlen, in
 	if (dkimsign_load(c, &srv->dkim, err, errlen) != 0) /* keys are root-only */
 		return -1;
 	reload_tlsrpt_warn_unsigned(c, srv->dkim);
+	bdigest_warn_unsigned(c, srv->dkim, NULL);
 	local_sender_warn(c, NULL);
 	srv->client_tls = smtpc_tls_ctx_new(c, err, errlen); /* so may tls_client_key be */
 	if (srv->client_tls == NULL)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mta/control/control.h"
 #include "mta/delivery/deliver.h"
 #include "mta/delivery/sched.h"
 #include "mta/delivery/smtpc_tls.h"
@@ -223,6 +224,7 @@ reload_run(struct server *srv, char *err, size_t errlen, char *notes, size_t not
 		log_err("event=log_reopen_failed file=%s error=\"%s\"", log_file(), strerror(errno));
 	log_notes(notes);
 	reload_tlsrpt_warn_unsigned(srv->cfg, srv->dkim);
+	bdigest_warn_unsigned(srv->cfg, srv->dkim, NULL);
 	log_info("event=reloaded config=%s credentials=%s",
 	         srv->cfg->path ? srv->cfg->path : "(default)",
 	         srv->cfg->credentials ? srv->cfg->credentials : "none");

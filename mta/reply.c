@@ -30,8 +30,9 @@ static const struct reply_def table[R__COUNT] = {
                     "Message contains a \".\" line next to a bare LF, which could end DATA "
                     "for another server (SMTP smuggling); end DATA with CRLF.CRLF only"},
     [R_LF_DOT_END] = {550, "5.6.0", RC_CONTENT,
-                      "DATA must end with CRLF.CRLF; your client ended it with LF.LF "
-                      "(RFC 5321 4.1.1.4): make it send CRLF line ends"},
+                      "DATA must end with CRLF.CRLF; your client ended it with LF.LF or "
+                      "another '.' line next to a bare LF (RFC 5321 4.1.1.4): make it send "
+                      "CRLF line ends"},
     [R_MSG_TOO_BIG] = {552, "5.3.4", RC_SIZE, "Message size exceeds fixed limit"},
     [R_HEADER_TOO_BIG] = {552, "5.3.4", RC_SIZE, "Message header size exceeds limit"},
     [R_LINE_TOO_LONG] = {550, "5.6.0", RC_CONTENT,
@@ -145,6 +146,14 @@ static const struct reply_def table[R__COUNT] = {
     [R_AUTH_NO_TLS_SUNSET] = {538, "5.7.11", RC_NONE,
                               "AUTH without TLS ended on %s on listener %s; use STARTTLS "
                               "(TLS 1.2 or newer) before AUTH"},
+    /* a tls = none listener offers no STARTTLS: name the listener that has TLS */
+    [R_AUTH_NO_TLS_SUNSET_MOVE] = {538, "5.7.11", RC_NONE,
+                                   "AUTH without TLS ended on %s on listener %s; connect to "
+                                   "listener %s at %s and use %s (TLS 1.2 or newer)"},
+    [R_AUTH_NO_TLS_SUNSET_NONE] = {538, "5.7.11", RC_NONE,
+                                   "AUTH without TLS ended on %s on listener %s, which offers "
+                                   "no TLS; ask the relay's administrator for a listener with "
+                                   "TLS 1.2 or newer"},
     /* X.7.13 "user account disabled": the right password for an account that
      * stays refused until the administrator acts (RFC 5248 registry) */
     [R_AUTH_SUNSET] = {535, "5.7.13", RC_NONE,

@@ -120,6 +120,8 @@ enum reply_id {
 	R_AUTH_UNAVAILABLE,    /* 502 5.5.1 */
 	R_AUTH_NEED_TLS,       /* 538 5.7.11 */
 	R_AUTH_NO_TLS_SUNSET,  /* 538 5.7.11 auth_without_tls_until passed */
+	R_AUTH_NO_TLS_SUNSET_MOVE, /* 538 5.7.11 the same on a tls = none listener: another has TLS */
+	R_AUTH_NO_TLS_SUNSET_NONE, /* 538 5.7.11 the same, and no listener has TLS */
 	R_AUTH_SUNSET,         /* 535 5.7.13 the credential's sunset passed */
 	R_AUTH_IN_TX,          /* 503 5.5.1 */
 	R_AUTH_MECH,           /* 504 5.5.4 */

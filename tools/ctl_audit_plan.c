@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -85,9 +86,13 @@ static void
 pick_cred(struct plan_entry *e, const struct creds *cs)
 {
 	const char *addr = e->exo->sender;
+	const struct cred *seen = cs && e->seen_user[0] ? creds_find(cs, e->seen_user) : NULL;
 	int best = 0;
 	size_t o = 0;
 
+	/* only a credential naming the address proves the device moved: one allowed
+	 * "@domain" or "*" (a CRM server) may once have sent as a mailbox that did not */
+	e->unproven = e->seen && (seen == NULL || cred_rank(seen, addr) < 3);
 	for (size_t i = 0; cs && i < creds_count(cs); i++) {
 		const struct cred *cr = creds_at(cs, i);
 		int r = cred_rank(cr, addr);
@@ -110,6 +115,63 @@ pick_cred(struct plan_entry *e, const struct creds *cs)
 		snprintf(e->new_user + o, sizeof e->new_user - o, "%sdevice", o ? "-" : "");
 }
 
+/* The proposed names, hashed: each name once, and per base name the next
+ * "-K" to try, so n colliding senders cost O(n), not O(n^3) (review 7). */
+struct plan_names {
+	struct pname {
+		char *key;
+		unsigned next; /* a base name's next suffix (0: none tried yet) */
+	} *v;
+	size_t cap, n;
+};
+
+static struct pname *
+names_slot(struct plan_names *s, const char *key)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	size_t i;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	for (i = h & (s->cap - 1); s->v[i].key && strcmp(s->v[i].key, key) != 0;
+	     i = (i + 1) & (s->cap - 1))
+		;
+	return &s->v[i];
+}
+
+/* The slot of key, added when missing (the table grows at half full); NULL: out of memory. */
+static struct pname *
+names_get(struct plan_names *s, const char *key)
+{
+	struct pname *sl;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		struct plan_names g = {calloc(s->cap ? s->cap * 2 : 64, sizeof *g.v),
+		                       s->cap ? s->cap * 2 : 64, s->n};
+		if (g.v == NULL)
+			return NULL;
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->v[i].key)
+				*names_slot(&g, s->v[i].key) = s->v[i];
+		free(s->v);
+		*s = g;
+	}
+	sl = names_slot(s, key);
+	if (sl->key == NULL && (sl->key = strdup(key)) != NULL)
+		s->n++;
+	return sl->key ? sl : NULL;
+}
+
+static void
+names_free(struct plan_names *s)
+{
+	for (size_t i = 0; s && i < s->cap; i++)
+		free(s->v[i].key);
+	if (s)
+		free(s->v);
+	free(s);
+}
+
 /* Two senders must not be told to create one credential: the second passwd
  * would replace the first's password and senders. "-2", "-3"... make each
  * proposed name unique among the plan's and the credentials file's. */
@@ -117,18 +179,31 @@ static void
 unique_new_user(struct plan *p, size_t i, const struct creds *cs)
 {
 	struct plan_entry *e = &p->e[i];
-	char base[200];
+	struct pname *base, *sl;
+	char name[sizeof e->new_user];
 
 	if (e->cred[0] || !e->new_user[0])
 		return;
-	snprintf(base, sizeof base, "%s", e->new_user);
-	for (unsigned k = 2; k < 1000000; k++) {
-		int taken = cs && creds_find(cs, e->new_user);
-		for (size_t j = 0; j < i && !taken; j++)
-			taken = strcmp(p->e[j].new_user, e->new_user) == 0;
-		if (!taken)
-			return;
-		snprintf(e->new_user, sizeof e->new_user, "%s-%u", base, k);
+	if (p->names == NULL && (p->names = calloc(1, sizeof *p->names)) == NULL)
+		return;
+	if ((base = names_get(p->names, e->new_user)) == NULL)
+		return;
+	if (base->next == 0 && !(cs && creds_find(cs, e->new_user))) {
+		base->next = 2; /* the plain name is taken now */
+		return;
+	}
+	for (unsigned k = base->next ? base->next : 2; k < 100000000; k++) {
+		snprintf(name, sizeof name, "%s-%u", e->new_user, k);
+		if (cs && creds_find(cs, name))
+			continue;
+		if ((sl = names_get(p->names, name)) == NULL || sl->next != 0)
+			continue; /* a sender's own name already (e.g. scanner-2@...) */
+		sl->next = 2;
+		/* names_get may have moved the table: the base's slot again */
+		if ((base = names_get(p->names, e->new_user)) != NULL)
+			base->next = k + 1;
+		snprintf(e->new_user, sizeof e->new_user, "%s", name);
+		return;
 	}
 }
 
@@ -310,6 +385,7 @@ plan_free(struct plan *p)
 	free(p->e);
 	free(p->creds_path);
 	free(p->hostname);
+	names_free(p->names);
 	memset(p, 0, sizeof *p);
 }
 
@@ -337,8 +413,8 @@ day(char *out, size_t len, time_t until)
 }
 
 /* v for a POSIX shell: as is when plain, else single-quoted ('\'' inside). */
-static void
-sh_quote(const char *v, char *out, size_t len)
+void
+plan_sh_quote(const char *v, char *out, size_t len)
 {
 	size_t o = 0;
 	int plain = *v != '\0';
@@ -383,8 +459,8 @@ todo_of(const struct plan *p, const struct plan_entry *e, char out[TODO_MAX][600
 	size_t n = 0;
 	char d[16], q[EXO_MAX_FIELD * 4 + 3], f[300], to[300];
 
-	sh_quote(e->exo->sender, q, sizeof q);
-	sh_quote(p->creds_path ? p->creds_path : "", f, sizeof f);
+	plan_sh_quote(e->exo->sender, q, sizeof q);
+	plan_sh_quote(p->creds_path ? p->creds_path : "", f, sizeof f);
 	if (e->listener)
 		connect_to(p->hostname, e->listener_addr, to, sizeof to);
 	if (!e->cred[0])
@@ -415,6 +491,11 @@ todo_of(const struct plan *p, const struct plan_entry *e, char out[TODO_MAX][600
 		         "seen only without AUTH from allowlisted %s: check that this is the device, "
 		         "then turn SMTP AUTH off for %s in Exchange Online",
 		         e->seen_ip, e->exo->sender);
+	else if (e->unproven)
+		snprintf(out[n++], 600,
+		         "seen as user %s, whose senders do not name %s: check that this is the "
+		         "device, then turn SMTP AUTH off for it in Exchange Online",
+		         e->seen_user, e->exo->sender);
 	else if (e->seen)
 		snprintf(out[n++], 600,
 		         "turn SMTP AUTH off for %s in Exchange Online (mxrelayctl m365 --plan)",

@@ -63,6 +63,7 @@ struct plan_entry {
 	int allowlisted;           /* seen without AUTH (relay_from) */
 	char cred[256];            /* a credential allowing it; "" none */
 	char new_user[256];        /* the credential to create when cred is "" */
+	int unproven;              /* seen, but not AUTH'd by a credential naming the address */
 	int legacy;                /* its TLS shares show TLS 1.0 or 1.1 */
 	const char *listener;      /* listener it needs; NULL none fits */
 	const char *listener_addr;
@@ -78,12 +79,24 @@ struct plan {
 	size_t n;
 	char *creds_path; /* the credentials file (NULL: none configured) */
 	char *hostname;   /* the relay's, for wildcard listener addresses */
+	struct plan_names *names; /* the proposed credential names (a hash set, ctl_audit_plan.c) */
 };
 
 /* Build the plan for c (import + audit + credentials). -1 with err. The
  * entries point into c (listener names): free p before c. */
 int plan_build(const struct config *c, struct plan *p, char *err, size_t errlen);
 void plan_free(struct plan *p);
+
+/*
+ * d is a host name as DNS holds it (RFC 1123 2.1, RFC 5890 2.3.2.1: LDH
+ * labels, an IDN as its A-label xn--...) with at least two labels: checked
+ * for every CSV sender's domain, as they are printed into -SenderDomains
+ * and into shell lines. 1 / 0 (exo_csv.c).
+ */
+int exo_domain_ok(const char *d);
+
+/* v for a POSIX shell into out: as is when plain, else single-quoted (ctl_audit_plan.c). */
+void plan_sh_quote(const char *v, char *out, size_t len);
 
 /* audit plan [--json] (tools/ctl_audit_plan.c) */
 int ctl_audit_plan(int argc, char **argv);

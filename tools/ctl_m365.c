@@ -110,6 +110,8 @@ cert_name(const char *path, char *out, size_t len, char *err, size_t errlen)
 	return rc;
 }
 
+static size_t domains_left_out; /* past MAX_DOMAINS: said, never dropped silently */
+
 /* Add d to the set (case-insensitive, bounded). */
 static void
 add_domain(const char **v, size_t *n, const char *d)
@@ -119,6 +121,8 @@ add_domain(const char **v, size_t *n, const char *d)
 			return;
 	if (*n < MAX_DOMAINS)
 		v[(*n)++] = d;
+	else
+		domains_left_out++;
 }
 
 /* The sending domains: --domain, the dkim_key domains, then the plan's senders'. */
@@ -262,6 +266,10 @@ print_mailboxes(const struct plan *p)
 			printf("# seen only without AUTH from allowlisted %s: check it is the device, "
 			       "then:\n# ",
 			       p->e[i].seen_ip);
+		else if (p->e[i].unproven) /* a domain-wide credential: maybe not this mailbox */
+			printf("# seen as user %s, whose senders do not name this address: check it is "
+			       "the device, then:\n# ",
+			       p->e[i].seen_user);
 		fputs("Set-CASMailbox -Identity ", stdout);
 		ps_str(p->rows[i].sender);
 		fputs(" -SmtpClientAuthenticationDisabled $true\n", stdout);
@@ -277,15 +285,16 @@ print_mailboxes(const struct plan *p)
 static void
 print_dns(const struct config *c, const char **dom, size_t nd)
 {
-	const char *conf = c->path ? c->path : NULL;
+	char conf[PATH_MAX * 4 + 3] = "", d[300];
 
+	if (c->path)
+		plan_sh_quote(c->path, conf, sizeof conf);
 	printf("# 3. SPF and DKIM for each sending domain (DNS, not PowerShell): keep "
 	       "include:spf.protection.outlook.com while Exchange Online still sends.\n");
-	for (size_t i = 0; i < nd; i++) {
-		printf("#   mxrelayctl dns spf %s%s%s\n", dom[i], conf ? " -c " : "",
-		       conf ? conf : "");
-		printf("#   mxrelayctl dns dkim %s%s%s\n", dom[i], conf ? " -c " : "",
-		       conf ? conf : "");
+	for (size_t i = 0; i < nd; i++) { /* shell lines: quoted (--domain is the admin's) */
+		plan_sh_quote(dom[i], d, sizeof d);
+		printf("#   mxrelayctl dns spf %s%s%s\n", d, conf[0] ? " -c " : "", conf);
+		printf("#   mxrelayctl dns dkim %s%s%s\n", d, conf[0] ? " -c " : "", conf);
 	}
 }
 
@@ -366,6 +375,11 @@ ctl_m365(int argc, char **argv)
 		        ctl_config_name(c));
 		goto done;
 	}
+	if (domains_left_out)
+		fprintf(stderr,
+		        PROG ": %zu more sending domain%s left out: at most %d per run; run again "
+		             "with --domain D for the rest\n",
+		        domains_left_out, domains_left_out == 1 ? "" : "s", MAX_DOMAINS);
 	printf("# Exchange Online PowerShell for moving senders to mxrelay (%s).\n", c->hostname);
 	printf("# Run it in a session opened with Connect-ExchangeOnline.\n");
 	if (print_connector(c, &o, cert, dom, nd) != 0)

@@ -174,7 +174,7 @@ print_list(const struct json *doc)
 static void
 print_provider(const char *last)
 {
-	const struct provider_reply *pr = last ? provider_classify(last) : NULL;
+	const struct provider_reply *pr = provider_classify_from(last, NULL);
 
 	if (pr == NULL)
 		return;

@@ -210,16 +210,42 @@ parse_count(const char *v, int64_t *out)
 	return digits ? 0 : -1;
 }
 
+/* the domain is printed into -SenderDomains and shell lines (ctl_m365.c):
+ * no '*', no blank, no shell character may get there (see ctl_exo.h) */
+int
+exo_domain_ok(const char *d)
+{
+	size_t label = 0, labels = 1, n = strlen(d);
+
+	if (n == 0 || n > 253 || d[0] == '.' || d[n - 1] == '.' || d[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] == '.') {
+			if (label == 0 || d[i - 1] == '-')
+				return 0;
+			label = 0;
+			labels++;
+			continue;
+		}
+		if (!isalnum((unsigned char)d[i]) && !(d[i] == '-' && label > 0))
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return labels >= 2;
+}
+
+/* 1, 0 (not user@domain), or -1 (the domain is not a host name). */
 static int
 valid_sender(const char *v)
 {
 	const char *at = strrchr(v, '@');
 	if (!at || at == v || !at[1] || strlen(v) > 254)
 		return 0;
-	for (; *v; v++)
-		if ((unsigned char)*v <= ' ' || *v == '<' || *v == '>' || *v == ',' || *v == '"')
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == '<' || *p == '>' || *p == ',' || *p == '"')
 			return 0;
-	return 1;
+	return exo_domain_ok(at + 1) ? 1 : -1;
 }
 
 static int
@@ -245,9 +271,16 @@ parse_row(struct csv *s, const int colof[COL__N], struct exo_row *r, char *err, 
 	}
 	memset(r, 0, sizeof *r);
 	r->line = s->rec_line;
-	if (!valid_sender(s->f[colof[COL_SENDER]]))
+	switch (valid_sender(s->f[colof[COL_SENDER]])) {
+	case 0:
 		return field_error(s, colof[COL_SENDER], COL_SENDER,
 		                   "not a mail address (want user@domain)", err, errlen);
+	case -1:
+		return field_error(s, colof[COL_SENDER], COL_SENDER,
+		                   "its domain is not a host name (letters, digits and '-' in "
+		                   "dot-separated labels, an IDN as its xn-- A-label; no '*')",
+		                   err, errlen);
+	}
 	snprintf(r->sender, sizeof r->sender, "%s", s->f[colof[COL_SENDER]]);
 	for (int c = COL_TLS10; c <= COL_TLS12; c++)
 		if (parse_share(s->f[colof[c]], share[c - COL_TLS10]) != 0)

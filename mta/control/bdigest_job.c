@@ -28,8 +28,10 @@
 
 #include "mta/async.h"
 #include "mta/control/jsonw.h"
+#include "mta/intake/dkimsign.h"
 #include "mta/intake/intake.h"
 #include "mta/server.h"
+#include "mta/shared/addr.h"
 #include "mta/shared/config.h"
 #include "mta/shared/log.h"
 #include "mta/reader.h"
@@ -64,7 +66,7 @@ static void next_owner(struct drun *r);
 
 /* Append the header and the list for owner to b (CRLF lines, none over 998 octets). */
 static void
-digest_text(struct evbuffer *b, const char *host, const char *owner,
+digest_text(struct evbuffer *b, const char *host, const char *from_dom, const char *owner,
             const struct spool_bdigest *v, size_t n, uint64_t more)
 {
 	uint64_t all = n + more;
@@ -79,8 +81,8 @@ digest_text(struct evbuffer *b, const char *host, const char *owner,
 	                    "Subject: Undelivered mail digest: %llu recipient%s\r\nDate: %s\r\n"
 	                    "Message-ID: <digest.%s@%s>\r\nAuto-Submitted: auto-generated\r\n"
 	                    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
-	                    host, owner, (unsigned long long)all, all == 1 ? "" : "s", date,
-	                    rnd, host);
+	                    from_dom, owner, (unsigned long long)all, all == 1 ? "" : "s", date,
+	                    rnd, from_dom);
 	evbuffer_add_printf(b,
 	                    "This is the mail delivery system at %s.\r\n\r\n"
 	                    "The recipients below failed since the last digest, for mail whose\r\n"
@@ -182,7 +184,8 @@ submit_one(struct drun *r)
 		next_owner(r);
 		return;
 	}
-	digest_text(b, srv->cfg->hostname, r->owner, r->set.v, r->set.n, r->set.more);
+	digest_text(b, srv->cfg->hostname, bdigest_from_domain(srv->cfg, srv->dkim, r->owner),
+	            r->owner, r->set.v, r->set.n, r->set.more);
 	util_make_qid(r->qid);
 	env.log_id = "bdigest";
 	env.qid = r->qid;
@@ -300,4 +303,38 @@ bdigest_verb(struct bdigest_job *job, struct ctl_conn *c, char *arg)
 	}
 	if (run_start(job, c) != 0)
 		ctl_error(c, NULL, "a digest run is in progress; try again later");
+}
+
+const char *
+bdigest_from_domain(const struct config *c, const struct dkimsign *dk, const char *owner)
+{
+	const char *dom = addr_domain(owner);
+
+	if (dkimsign_has(dk, c->hostname) || dom == NULL || !dkimsign_has(dk, dom))
+		return c->hostname;
+	return dom;
+}
+
+void
+bdigest_warn_unsigned(const struct config *c, const struct dkimsign *dk, FILE *fp)
+{
+	if (!c->dkim_refuse_unsigned)
+		return;
+	for (const struct bounce_owner_conf *o = c->bounce_owners; o; o = o->next) {
+		const char *dom = bdigest_from_domain(c, dk, o->address);
+		if (!o->digest || dkimsign_has(dk, dom))
+			continue;
+		if (fp)
+			fprintf(fp,
+			        "mxrelayd: %s:%d: bounce_owner: dkim_unsigned = refuse and no "
+			        "dkim_key for %s or %s: the digests to %s are refused until one "
+			        "exists\n",
+			        c->path ? c->path : "(default)", o->line, c->hostname,
+			        addr_domain(o->address) ? addr_domain(o->address) : "?", o->address);
+		else
+			log_warn("event=bounce_digest_unsigned to=\"<%s>\" line=%d note=\"dkim_unsigned "
+			         "= refuse and no dkim_key for %s or the owner's domain: its digests "
+			         "are refused (kept for the next run) until one exists\"",
+			         o->address, o->line, c->hostname);
+	}
 }

@@ -23,9 +23,12 @@
 #define MXRELAY_CTL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct server;
 struct ctl;
+struct config;
+struct dkimsign;
 
 /*
  * Create both sockets (after privileges are dropped: the files belong to
@@ -37,6 +40,22 @@ struct ctl *ctl_open(struct server *srv, char *err, size_t errlen);
 
 /* Local submissions not yet answered and a TLS-RPT run under way: the drain waits for them. */
 unsigned ctl_busy(const struct ctl *c);
+
+/*
+ * The domain a bounce digest to owner is sent from (MAILER-DAEMON@it): the
+ * hostname when it has a dkim_key, else the owner's own domain when that
+ * has one (so the digest is signed and aligned where it is read), else the
+ * hostname (unsigned). Points into c or owner.
+ */
+const char *bdigest_from_domain(const struct config *c, const struct dkimsign *dk,
+                                const char *owner);
+
+/*
+ * With dkim_unsigned = refuse, the digests that can never be signed are
+ * refused by intake: said once per such owner, on fp (-n) or in the log
+ * (start-up, reload).
+ */
+void bdigest_warn_unsigned(const struct config *c, const struct dkimsign *dk, FILE *fp);
 
 /*
  * Close every connection and unlink the socket files. Call after

@@ -94,9 +94,7 @@ feed(struct content *ct, const char *msg, size_t len)
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		if (*p == '.')
-			content_line(ct, ".", 1);
-		content_line(ct, p, n);
+		content_line_unstuffed(ct, p, n);
 		p += n;
 	}
 }

@@ -183,7 +183,7 @@ rcpt_state_name(int st)
 static void
 put_provider(struct jw *w, const char *last_reply)
 {
-	const struct provider_reply *pr = last_reply ? provider_classify(last_reply) : NULL;
+	const struct provider_reply *pr = provider_classify_from(last_reply, NULL);
 
 	if (pr == NULL) {
 		jw_null(w, "reason_code");

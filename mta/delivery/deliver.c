@@ -75,6 +75,7 @@ job_free(struct djob *j)
 		for (i = 0; i < j->w->nrcpts; i++) {
 			free(j->res[i].reply);
 			free(j->res[i].relay);
+			free(j->res[i].stored);
 		}
 	free(j->res);
 	free(j->claim_waiters);
@@ -148,13 +149,7 @@ dsn_of(int code, const char *text, char *out, size_t outlen)
 static const struct provider_reply *
 reply_provider(int code, const char *text, const char *relay)
 {
-	const struct provider_reply *pr = code >= 400 ? provider_classify(text) : NULL;
-	char host[256];
-
-	if (pr == NULL || relay == NULL)
-		return pr;
-	snprintf(host, sizeof(host), "%.*s", (int)strcspn(relay, "["), relay);
-	return provider_group_of_host(host) == pr->group ? pr : NULL;
+	return code >= 400 ? provider_classify_from(text, relay) : NULL;
 }
 
 /*
@@ -193,6 +188,13 @@ job_record(struct djob *j, const struct dgroup *g, size_t i, int code, const cha
 	r->reply = nreply;
 	free(r->relay);
 	r->relay = nrelay;
+	free(r->stored);
+	r->stored = NULL;
+	if (relay) { /* the spool's last_reply names the host (queue show reads it alike) */
+		size_t n = strlen(relay) + strlen(text) + 32;
+		r->stored = xmalloc(n);
+		provider_said(r->stored, n, relay, text);
+	}
 	if (code >= 200 && code < 300) {
 		r->state = SPOOL_RCPT_DONE;
 		status = "sent";
@@ -361,7 +363,7 @@ job_finish(struct djob *j)
 		a->sres[a->n].rcpt_id = j->w->rcpts[i].id;
 		a->sres[a->n].state = r->state;
 		a->sres[a->n].next_try = next;
-		a->sres[a->n++].reply = r->reply;
+		a->sres[a->n++].reply = r->stored ? r->stored : r->reply;
 	}
 	/* never a bounce for a bounce (RFC 5321 6.1, 3464) */
 	if (nfailed && bounce_wanted(j->w->sender))
@@ -399,7 +401,7 @@ group_record(struct djob *j, const struct dgroup *g)
 		r->recorded = true;
 		a->sres[a->n].rcpt_id = j->w->rcpts[g->idx[k]].id;
 		a->sres[a->n].state = r->state;
-		a->sres[a->n++].reply = r->reply;
+		a->sres[a->n++].reply = r->stored ? r->stored : r->reply;
 	}
 	if (a->n == 0) {
 		free(a->sres);

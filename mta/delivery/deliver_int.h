@@ -61,6 +61,7 @@ struct rres {
 	char dsn[16]; /* "2.0.0", "4.4.1", "5.1.1" */
 	char *reply;
 	char *relay; /* "mx[ip]:port", NULL when no connection */
+	char *stored; /* reply as last_reply: "host RELAY said: REPLY", NULL without relay */
 };
 
 /* One message being delivered. */

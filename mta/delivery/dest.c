@@ -378,8 +378,7 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	}
 	log_info("event=connect_failed domain=%s relay=%s stage=%s reason=\"%s\"", d->domain,
 	         smtpc_peer(c), smtpc_stage_name(stage), why->text);
-	if (why->code > 0)
-		dest_provider_reply(k, why->code, why->text); /* e.g. a 421 [TSS04] greeting */
+	dest_provider_fail(k, why, smtpc_peer(c)); /* e.g. a 421 [TSS04] greeting */
 	/* a required level is never retried in plaintext (RFC 7672 2.2, RFC 8461 5) */
 	code =
 	    tlspol_fail_reply(&k->req, stage, smtpc_peer(c), o->detail[0] ? o->detail : why->text,
@@ -396,7 +395,7 @@ on_fail(struct smtpc *c, void *arg, enum smtpc_stage stage, const struct smtpc_r
 	if (stage == SMTPC_TLS && !k->no_tls && !code) {
 		k->no_tls = true; /* opportunistic TLS: the same host in plaintext */
 	} else if (++k->ti >= k->nt) {
-		walk_failed(k, why->text);
+		walk_failed(k, why->code > 0 ? k->said : why->text);
 		return;
 	} else {
 		k->no_tls = false;

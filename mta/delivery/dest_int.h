@@ -90,6 +90,7 @@ struct dconn {
 	unsigned gen_cfg, gen_sts;
 	enum provider_group grp; /* counted in ds->prov[grp].active (PROVIDER_NONE: none) */
 	struct event *hold_ev;   /* waiting for its provider group before t[ti] */
+	char said[700];          /* the last failed connection's reply, with its host */
 };
 
 /*
@@ -133,6 +134,12 @@ void dest_provider_reply(struct dconn *k, int code, const char *text);
  * start is counted).
  */
 bool dest_provider_hold(struct dconn *k, loop_timer_fn resume);
+/*
+ * A connection failed with why (why->code > 0: the remote's reply, from
+ * peer): the provider group's backoff, and the reply quoted with its host
+ * into k->said ("host PEER said: ..."), the outcome if the walk ends here.
+ */
+void dest_provider_fail(struct dconn *k, const struct smtpc_reply *why, const char *peer);
 /* The replies of one transaction (one step: a rate-limit reply, else a 2xx): true for a
  * rate-limit reply (the caller closes the connection). */
 bool dest_provider_result(struct dconn *k, const struct smtpc_reply *r, size_t n);

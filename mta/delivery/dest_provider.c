@@ -97,6 +97,16 @@ dest_provider_hold(struct dconn *k, loop_timer_fn resume)
 	return true;
 }
 
+void
+dest_provider_fail(struct dconn *k, const struct smtpc_reply *why, const char *peer)
+{
+	if (why->code <= 0)
+		return;
+	dest_provider_reply(k, why->code, why->text);
+	/* only the provider of the host that said it may classify it (provider.h) */
+	provider_said(k->said, sizeof(k->said), peer, why->text);
+}
+
 bool
 dest_provider_result(struct dconn *k, const struct smtpc_reply *r, size_t n)
 {

@@ -334,6 +334,25 @@ content_line(struct content *d, const char *line, size_t n)
 		take_line(d, line, n);
 }
 
+void
+content_line_unstuffed(struct content *d, const char *line, size_t n)
+{
+	char buf[CONTENT_LINE_MAX + 1];
+
+	if (n == 0 || line[0] != '.') {
+		content_line(d, line, n);
+		return;
+	}
+	/* RFC 5321 4.5.2: one more "." in front, in the same line (content_line strips it) */
+	if (n + 1 > CONTENT_LINE_MAX) {
+		content_line(d, NULL, n + 1);
+		return;
+	}
+	buf[0] = '.';
+	memcpy(buf + 1, line, n);
+	content_line(d, buf, n + 1);
+}
+
 enum reply_id
 content_end(struct content *d)
 {

@@ -48,6 +48,13 @@ void content_options(struct content *c, bool normalize_lf, unsigned repairs);
 void content_line(struct content *c, const char *line, size_t n);
 
 /*
+ * One line of a message the relay wrote itself (a digest, a report): not
+ * dot-stuffed, with its CRLF. Stuffed here (RFC 5321 4.5.2) and handed to
+ * content_line, so a line starting with "." is kept as it is.
+ */
+void content_line_unstuffed(struct content *c, const char *line, size_t n);
+
+/*
  * The input is complete: finish the header (adding what is missing).
  * Returns R_NONE when the content is acceptable, else its refusal
  * (R_BARE_LINE_END, R_NUL_BYTE, R_MSG_TOO_BIG, R_HEADER_TOO_BIG,

@@ -147,6 +147,43 @@ provider_classify(const char *text)
 	return NULL;
 }
 
+#define SAID_HOST "host "
+#define SAID " said: "
+#define SAID_LAST "; last: " /* reply.c's R_DLV_ALL_MX_FAILED: "... failed; last: %s" */
+
+void
+provider_said(char *buf, size_t len, const char *relay, const char *reply)
+{
+	snprintf(buf, len, SAID_HOST "%s" SAID "%s", relay, reply);
+}
+
+const struct provider_reply *
+provider_classify_from(const char *text, const char *relay)
+{
+	const struct provider_reply *pr;
+	const char *p, *said;
+	char host[256];
+
+	if (text == NULL)
+		return NULL;
+	if (relay == NULL) {
+		/* ours at the start, or after the domain (no ';' in it) of the all-MX text */
+		p = strncmp(text, SAID_HOST, strlen(SAID_HOST)) == 0 ? text : strstr(text, SAID_LAST);
+		if (p == NULL || (p != text && strncmp(p += strlen(SAID_LAST), SAID_HOST,
+		                                       strlen(SAID_HOST)) != 0))
+			return NULL;
+		relay = p + strlen(SAID_HOST);
+		if ((said = strstr(relay, SAID)) == NULL)
+			return NULL;
+		text = said + strlen(SAID);
+	}
+	pr = provider_classify(text);
+	if (pr == NULL)
+		return NULL;
+	snprintf(host, sizeof(host), "%.*s", (int)strcspn(relay, "[ "), relay);
+	return provider_group_of_host(host) == pr->group ? pr : NULL;
+}
+
 const struct provider_reply *
 provider_reply_of(enum provider_reason r)
 {

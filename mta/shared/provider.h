@@ -52,6 +52,20 @@ struct provider_reply {
  */
 const struct provider_reply *provider_classify(const char *text);
 
+/*
+ * The known reply only when a host of its own provider gave it: relay
+ * ("host[ip]:port", as the delivery log's relay=) is the host that said
+ * text. With relay NULL, text is one the relay wrote itself (a queued
+ * recipient's last_reply, "all MX hosts ... failed; last: ..."): only a
+ * remote reply it quotes as provider_said wrote it is read, with that
+ * host; anything else is NULL. So the log, metrics and `queue show` never
+ * give Microsoft's delisting page for another MX's copy of its text.
+ */
+const struct provider_reply *provider_classify_from(const char *text, const char *relay);
+
+/* "host RELAY said: REPLY" into buf (cut to len): how a remote reply is quoted and stored. */
+void provider_said(char *buf, size_t len, const char *relay, const char *reply);
+
 /* The entry of a reason code (PRV_*), never NULL for a valid one. */
 const struct provider_reply *provider_reply_of(enum provider_reason r);
 

@@ -32,7 +32,7 @@ bool
 smtpd_auth_offered(const struct session *s)
 {
 	return s->srv->creds != NULL && s->auth_user == NULL &&
-	       (s->tls || s->lis->conf->auth_without_tls);
+	       (s->tls || (s->lis->conf->auth_without_tls && !smtpd_sunset_auth_passed(s)));
 }
 
 const struct cred *
@@ -258,6 +258,27 @@ smtpd_auth_line(struct session *s, char *line)
 	auth_check(s, user, dec);
 }
 
+/* After auth_without_tls_until: the 538 naming what this client can change to. */
+static void
+auth_sunset_refuse(struct session *s, const char *day)
+{
+	const struct listener_conf *l = s->lis->conf, *o;
+
+	if (l->tls != LTLS_NONE) { /* STARTTLS is right here */
+		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET, day, l->name);
+		return;
+	}
+	for (o = s->srv->cfg->listeners; o; o = o->next)
+		if (o->tls != LTLS_NONE)
+			break;
+	if (o == NULL)
+		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET_NONE, day, l->name);
+	else
+		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET_MOVE, day, l->name, o->name,
+		               o->address_text,
+		               o->tls == LTLS_IMPLICIT ? "TLS from the start (RFC 8314)" : "STARTTLS");
+}
+
 void
 smtpd_cmd_auth(struct session *s, char *arg)
 {
@@ -276,7 +297,7 @@ smtpd_cmd_auth(struct session *s, char *arg)
 		return;
 	}
 	if (!smtpd_sunset_auth_cmd(s, day, sizeof day)) {
-		smtpd_reply_id(s, R_AUTH_NO_TLS_SUNSET, day, s->lis->conf->name);
+		auth_sunset_refuse(s, day);
 		return;
 	}
 	if (s->in_tx) {

@@ -21,7 +21,8 @@
  *
  * A device that ends DATA with "LF . LF" waits for a reply that the rule
  * above never gives: when the input stops right after such a "." line for
- * LF_DOT_QUIET_MS, smtpd_data_stalled refuses the message (R_LF_DOT_END)
+ * LF_DOT_QUIET_MS (or after a QUIT pipelined right behind it),
+ * smtpd_data_stalled refuses the message (R_LF_DOT_END)
  * and closes: what such a client sends next cannot be told apart from the
  * rest of its message, so none of it may be read as a command.
  */
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "mta/intake/audit.h"
@@ -237,7 +239,10 @@ feed(struct session *s, struct evbuffer *in)
 			return false;
 		}
 		d->prev_crlf = n >= 2 && line[n - 2] == '\r';
-		d->last_dot = line[0] == '.' && (n == 2 || (n == 3 && line[1] == '\r'));
+		/* a device may pipeline QUIT right behind its LF . LF: quiet after it too */
+		d->last_dot = (line[0] == '.' && (n == 2 || (n == 3 && line[1] == '\r'))) ||
+		              (d->last_dot && (n == 5 || (n == 6 && line[4] == '\r')) &&
+		               strncasecmp(line, "QUIT", 4) == 0);
 		content_line(d->c, line, n);
 	}
 }

@@ -154,6 +154,8 @@ const struct cred *smtpd_cred(const struct session *s);
 /* sunset.c: the sunset dates of issue 15 (false: refused and logged; day names the date) */
 void smtpd_sunset_tls(struct session *s);
 bool smtpd_sunset_auth_cmd(struct session *s, char *day, size_t daylen);
+/* auth_without_tls_until has passed and s has no TLS (EHLO then offers no AUTH). */
+bool smtpd_sunset_auth_passed(const struct session *s);
 bool smtpd_sunset_cred(struct session *s, const char *user, char *day, size_t daylen);
 /* sunset.c: count a due warning against the user, once known (after AUTH; at MAIL) */
 void smtpd_sunset_auth_ok(struct session *s);

@@ -114,6 +114,14 @@ smtpd_sunset_auth_cmd(struct session *s, char *day, size_t daylen)
 }
 
 bool
+smtpd_sunset_auth_passed(const struct session *s)
+{
+	time_t until = s->lis->conf->auth_without_tls_until;
+
+	return !s->tls && until != 0 && time(NULL) >= until;
+}
+
+bool
 smtpd_sunset_cred(struct session *s, const char *user, char *day, size_t daylen)
 {
 	const struct cred *c = s->srv->creds ? creds_find(s->srv->creds, user) : NULL;

@@ -155,6 +155,29 @@ def test_lf_dot_lf_then_quiet_gets_5xx_in_seconds():
                       r"ended it with LF\.LF.* quiet_ms=\d+"), d.tail(20)
 
 
+def test_quit_pipelined_after_lf_dot_lf_gets_5xx_in_seconds():
+    """A device that pipelines QUIT right behind LF . LF (and one ending with
+    CR LF . LF) still gets the 550 within seconds, not the idle timeout; the
+    reply covers both ("LF.LF or another '.' line next to a bare LF")."""
+    _, d = env()
+    for end in (b"\n.\nQUIT\r\n", b"\r\n.\nQUIT\n"):
+        sock = socket.create_connection(("127.0.0.1", d.port()), 10)
+        f = sock.makefile("rb")
+        assert f.readline().startswith(b"220")
+        sock.sendall(b"HELO copier\r\nMAIL FROM:<copier@example.com>\r\n"
+                     + f"RCPT TO:<{RCPT}>\r\n".encode() + b"DATA\r\n")
+        for want in (b"250", b"250", b"250", b"354"):
+            assert f.readline().startswith(want)
+        sock.sendall(b"Subject: scan\n\nscanned page" + end)
+        t0 = time.monotonic()
+        sock.settimeout(15)
+        line = f.readline()
+        waited = time.monotonic() - t0
+        assert line.startswith(b"550 5.6.0 ") and b"next to a bare LF" in line, (end, line)
+        assert 4.0 <= waited <= 8.0, f"{end!r}: the reply took {waited:.2f}s"
+        sock.close()
+
+
 def test_size_limit_counts_normalized_octets():
     """Each bare LF is stored as CRLF: max_message_size applies to that (review of issue 15)."""
     sinks = mxpeers.Sinks({"mx.sink": {}}).start()

@@ -47,6 +47,8 @@ HOSTS = {
     "g3.l.google.com": 23,
     "g4.l.google.com": 24,
     "mx.other.prov.test": 41,
+    "mx.tss.prov.test": 42,                   # not Yahoo, greets with Yahoo's [TSS04] text
+    "c.mail.protection.outlook.com": 13,      # Microsoft, throttles at the greeting
 }
 # recipient domain (under prov.test) -> its MX host
 DOMAINS = {
@@ -56,6 +58,8 @@ DOMAINS = {
     "gm2": "g2.l.google.com",
     "ya": "y.am0.yahoodns.net",
     "other": "mx.other.prov.test",
+    "tss": "mx.tss.prov.test",
+    "msc": "c.mail.protection.outlook.com",
 }
 # recipient domain -> its two MX hosts of one provider (10, 20): the first
 # refuses with a rate-limit reply at the greeting or at EHLO
@@ -87,7 +91,9 @@ RCPT_REPLIES = {
               "unexpected volume or user complaints; see "
               "https://postmaster.yahooinc.com/error-codes"],
 }
-GREETING_REFUSE = {"y1.am0.yahoodns.net": RCPT_REPLIES["tss04"]}
+GREETING_REFUSE = {"y1.am0.yahoodns.net": RCPT_REPLIES["tss04"],
+                   "mx.tss.prov.test": RCPT_REPLIES["tss04"],
+                   "c.mail.protection.outlook.com": RCPT_REPLIES["ms650"]}
 EHLO_REFUSE = {"g3.l.google.com": RCPT_REPLIES["gm28"]}
 DOT_REPLIES = {
     "gmmid": ["550-5.7.1 Messages missing a valid Message-ID header are not accepted.",
@@ -396,6 +402,44 @@ def test_provider_reply_from_another_mx_gets_no_reason_code():
     q = submit(d, ["ms606@msa.prov.test"], sender=SENDER)
     (ev,) = wait_event(d, "delivery", qid=q, status="bounced")
     assert ev["reason_code"] == "ms_banned_ip", ev["_line"]
+
+
+def test_queue_show_checks_the_host_too():
+    """`queue show` classifies a stored reply only with the host that gave
+    it (stored as "host H[IP]:PORT said: ..."), as the delivery log does:
+    Microsoft's 4.7.650 text from another MX has no reason there either."""
+    d, mx = make_relay()
+    q = submit(d, ["ms650@other.prov.test"], sender=SENDER)
+    (ev,) = wait_event(d, "delivery", qid=q, status="deferred")
+    assert ev["reason_code"] == "none", ev["_line"]
+    out = ctl(d, "show", q)
+    assert "4.7.650" in out and "host mx.other.prov.test[" in out, out
+    assert "reason:" not in out, out
+    (r,) = json.loads(ctl(d, "--json", "show", q))["recipients"]
+    assert r["reason_code"] is None and r["fix"] is None, r
+
+
+def test_all_mx_failed_is_classified_by_the_host_that_replied():
+    """Every MX fails: the outcome (451 4.4.1 all MX hosts ... failed; last:
+    host H said: REPLY) takes its reason code from REPLY only when H is of
+    REPLY's provider: a non-Yahoo MX copying [TSS04] gets none, Microsoft's
+    own MX greeting with 4.7.650 gets ms_ip_throttled (log, queue show, metrics)."""
+    d, mx = make_relay()
+    q1 = submit(d, ["ok@tss.prov.test"], sender=SENDER)
+    (ev,) = wait_event(d, "delivery", qid=q1, status="deferred", timeout=20)
+    assert ev["reason_code"] == "none" and "[TSS04]" in ev["reply"], ev["_line"]
+    assert "reason:" not in ctl(d, "show", q1)
+    q2 = submit(d, ["ok@msc.prov.test"], sender=SENDER)
+    (ev,) = wait_event(d, "delivery", qid=q2, status="deferred", timeout=20)
+    assert ev["reason_code"] == "ms_ip_throttled", ev["_line"]
+    assert "host c.mail.protection.outlook.com[" in ev["reply"], ev["_line"]
+    out = ctl(d, "show", q2)
+    assert "reason: ms_ip_throttled (microsoft)" in out, out
+    text = scrape(d)
+    assert metric(text, "mxrelay_delivery_provider_replies_total",
+                  'reason="ms_ip_throttled"') == 1, text
+    assert metric(text, "mxrelay_delivery_provider_replies_total",
+                  'reason="yahoo_tss04"') == 0, text
 
 
 if __name__ == "__main__":

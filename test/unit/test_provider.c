@@ -139,6 +139,53 @@ test_groups(void **state)
 	assert_string_equal(provider_group_name(PROVIDER_NONE), "none");
 }
 
+#define MS650 "451 4.7.650 The mail server [192.0.2.9] has been temporarily rate limited"
+#define TSS04 "421 4.7.0 [TSS04] Messages from 192.0.2.9 temporarily deferred"
+#define MSMX "a-com.mail.protection.outlook.com[192.0.2.7]:25"
+
+/* provider_classify_from: only the provider's own host; quoted replies read with their host. */
+static const struct {
+	const char *label, *text, *relay, *code;
+} from_cases[] = {
+    {"direct, Microsoft's MX", MS650, MSMX, "ms_ip_throttled"},
+    {"direct, another MX", MS650, "mx.example.net[192.0.2.8]:25", NULL},
+    {"no relay, bare reply (a local text)", MS650, NULL, NULL},
+    {"stored with its host", "host " MSMX " said: " MS650, NULL, "ms_ip_throttled"},
+    {"stored, another host", "host mx.example.net[192.0.2.8]:25 said: " MS650, NULL, NULL},
+    {"all MX failed, last Microsoft's",
+     "451 4.4.1 all MX hosts of a.com failed; last: host " MSMX " said: " MS650, NULL,
+     "ms_ip_throttled"},
+    {"all MX failed, last a Yahoo look-alike",
+     "451 4.4.1 all MX hosts of t.com failed; last: host mx.t.com[192.0.2.8]:25 said: " TSS04,
+     NULL, NULL},
+    {"all MX failed, last no reply (refused connection)",
+     "451 4.4.1 all MX hosts of a.com failed; last: connection refused", NULL, NULL},
+    {"a remote's text cannot name a host of its own",
+     "host mx.example.net[192.0.2.8]:25 said: 451 4.4.1 x; last: host " MSMX " said: " MS650,
+     NULL, NULL},
+    {"not 4xx/5xx", "host " MSMX " said: 250 2.0.0 4.7.650 ok", NULL, NULL},
+};
+
+static void
+test_classify_from(void **state)
+{
+	char buf[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(from_cases) / sizeof(from_cases[0]); i++) {
+		const struct provider_reply *pr =
+		    provider_classify_from(from_cases[i].text, from_cases[i].relay);
+		print_message("from: %s\n", from_cases[i].label);
+		if (from_cases[i].code == NULL)
+			assert_null(pr);
+		else
+			assert_string_equal(pr ? pr->code : "(none)", from_cases[i].code);
+	}
+	assert_null(provider_classify_from(NULL, MSMX));
+	provider_said(buf, sizeof(buf), MSMX, MS650);
+	assert_string_equal(buf, "host " MSMX " said: " MS650);
+}
+
 int
 main(void)
 {
@@ -146,6 +193,7 @@ main(void)
 	    cmocka_unit_test(test_classify),
 	    cmocka_unit_test(test_fix_pages),
 	    cmocka_unit_test(test_groups),
+	    cmocka_unit_test(test_classify_from),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
