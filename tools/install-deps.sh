@@ -73,8 +73,13 @@ logrotate
 prometheus
 fail2ban
 time
+mandoc
+groff-base
+man-db
 "
 # prometheus: promtool check metrics on /metrics (queue engineer, test_queue_bulk)
+# mandoc, groff-base, man-db: it.test_manpages lints docs/man with mandoc -Tlint,
+# groff -ww and man --warnings
 # libmail-dkim-perl: Mail::DKIM, second DKIM verifier of test_dns_records
 # logrotate: test_logfile runs etc/logrotate.d/mxrelay for real (systemd engineer, issue 16)
 # git: test_newcomer clones the checkout; clang, libclang-rt-14-dev, llvm: the

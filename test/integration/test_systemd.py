@@ -25,7 +25,8 @@ EXPECTED = {
     "share/doc/mxrelay/senders.md",
     "bin/mailq",  # issue 16: a symlink to ../sbin/mxrelay-sendmail, as Debian puts mailq in bin
 }
-FOLDERS = ("sbin/", "bin/mailq", "lib/systemd/system/", "share/doc/mxrelay/")
+FOLDERS = ("sbin/", "bin/mailq", "lib/systemd/system/", "share/doc/mxrelay/",
+           "share/man/", "share/bash-completion/completions/")  # it.test_manpages checks these
 HARDENING = [
     "Type=notify",
     "NotifyAccess=main",
