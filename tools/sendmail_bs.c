@@ -191,16 +191,6 @@ body_add(struct body *b, const char *p, size_t n)
 	b->len += n + 2;
 }
 
-static bool
-is_header_line(const char *l, size_t n)
-{
-	size_t i;
-	for (i = 0; i < n && l[i] != ':'; i++)
-		if ((unsigned char)l[i] <= 32 || (unsigned char)l[i] >= 127)
-			return false;
-	return i > 0 && i < n;
-}
-
 /* The header ends: a message without From gets one, as mxrelay-sendmail's own mail does. */
 static void
 end_header(struct session *s, struct body *b)
@@ -225,7 +215,7 @@ body_line(struct session *s, struct body *b, const char *l, size_t n)
 	size_t un = n - (size_t)(u - l);
 
 	if (b->in_header) {
-		if (un > 0 && (u[0] == ' ' || u[0] == '\t' || is_header_line(u, un))) {
+		if (un > 0 && (u[0] == ' ' || u[0] == '\t' || smtp_header_line(u, un))) {
 			if (un > 5 && strncasecmp(u, "From:", 5) == 0)
 				b->seen_from = true;
 		} else {
