@@ -98,12 +98,8 @@ def test_mailq_shape_marks_and_symlink():
 def test_mailq_refused_outside_the_group_and_without_daemon():
     assert shutil.which("setpriv"), "setpriv not installed (package util-linux)"
     d = mxtest.Daemon().start()
-    tmp = mxtest.tmpdir()
-    exe = os.path.join(tmp, "mxrelay-sendmail")
-    shutil.copy(SENDMAIL, exe)
-    env = privns.other_user_env(tmp)
-    env["MXRELAY_CONTROL_SOCKET"] = os.path.join(d.data_dir, "control.sock")
-    mxtest.wait_for(lambda: os.path.exists(env["MXRELAY_CONTROL_SOCKET"]), 20, what="the socket")
+    exe, env = privns.copy_for_other_user(SENDMAIL, "MXRELAY_CONTROL_SOCKET",
+                                          os.path.join(d.data_dir, "control.sock"))
     as_other = ["setpriv", f"--reuid={OTHER_UID}", f"--regid={OTHER_UID}", "--clear-groups", exe]
     p = mxtest.run(as_other + ["-bp"], env=env, check=77)
     assert "group mxrelay" in p.stderr and f"uid {OTHER_UID}" in p.stderr, p.stderr
