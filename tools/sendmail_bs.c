@@ -297,6 +297,23 @@ do_data(struct session *s, const char *arg)
 
 /* ---- commands ------------------------------------------------------------ */
 
+/* The reply to a MAIL FROM or RCPT TO argument smtp_*_arg refused (nothing for SA_OK). */
+static void
+refuse_arg(enum smtp_arg r, enum addr_status st, const char *cmd, const char *who,
+           const char *enh)
+{
+	if (r == SA_SYNTAX)
+		reply(501, "5.5.4", "Syntax: %s:<address>", cmd);
+	else if (r == SA_ADDR && st == ADDR_NEED_UTF8)
+		reply(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+	else if (r == SA_ADDR)
+		reply(501, enh, "Bad %s address syntax: %s", who, addr_strerror(st)); /* enh: RFC 3463 3.2, 5.1.7 sender, 5.1.3 recipient */
+	else if (r == SA_PARAM_SIZE)
+		reply(501, "5.5.4", "Bad SIZE parameter");
+	else if (r == SA_PARAM)
+		reply(555, "5.5.4", "Unsupported parameter");
+}
+
 static void
 do_mail(struct session *s, const char *arg)
 {
@@ -311,16 +328,8 @@ do_mail(struct session *s, const char *arg)
 	r = smtp_mail_arg(arg, sm_daemon.domain, &s->mail, &st);
 	if (r == SA_OK && s->mail.size > sm_daemon.max_size)
 		reply(552, "5.3.4", "Message size exceeds fixed limit");
-	else if (r == SA_SYNTAX)
-		reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
-	else if (r == SA_ADDR && st == ADDR_NEED_UTF8)
-		reply(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
-	else if (r == SA_ADDR)
-		reply(501, "5.1.7", "Bad sender address syntax: %s", addr_strerror(st));
-	else if (r == SA_PARAM_SIZE)
-		reply(501, "5.5.4", "Bad SIZE parameter");
-	else if (r == SA_PARAM)
-		reply(555, "5.5.4", "Unsupported parameter");
+	else
+		refuse_arg(r, st, "MAIL FROM", "sender", "5.1.7");
 	if (r != SA_OK || s->mail.size > sm_daemon.max_size) {
 		memset(&s->mail, 0, sizeof(s->mail));
 		s->errors++;
@@ -347,14 +356,7 @@ do_rcpt(struct session *s, const char *arg)
 		return;
 	}
 	r = smtp_rcpt_arg(arg, sm_daemon.domain, s->mail.utf8, addr, &st);
-	if (r == SA_SYNTAX)
-		reply(501, "5.5.4", "Syntax: RCPT TO:<address>");
-	else if (r == SA_ADDR && st == ADDR_NEED_UTF8)
-		reply(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
-	else if (r == SA_ADDR)
-		reply(501, "5.1.3", "Bad recipient address syntax: %s", addr_strerror(st));
-	else if (r == SA_PARAM)
-		reply(555, "5.5.4", "Unsupported parameter");
+	refuse_arg(r, st, "RCPT TO", "recipient", "5.1.3");
 	if (r != SA_OK) {
 		s->errors++;
 		return;
