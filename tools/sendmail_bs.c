@@ -307,7 +307,8 @@ refuse_arg(enum smtp_arg r, enum addr_status st, const char *cmd, const char *wh
 	else if (r == SA_ADDR && st == ADDR_NEED_UTF8)
 		reply(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 	else if (r == SA_ADDR)
-		reply(501, enh, "Bad %s address syntax: %s", who, addr_strerror(st)); /* enh: RFC 3463 3.2, 5.1.7 sender, 5.1.3 recipient */
+		/* RFC 3463 3.2: 5.1.7 a bad sender, 5.1.3 a bad recipient */
+		reply(501, enh, "Bad %s address syntax: %s", who, addr_strerror(st));
 	else if (r == SA_PARAM_SIZE)
 		reply(501, "5.5.4", "Bad SIZE parameter");
 	else if (r == SA_PARAM)
