@@ -201,13 +201,36 @@ done:
 	return ret;
 }
 
+/* The message qid and its recipients into m (inside the caller's read transaction). 0 / -1. */
+static int
+qmsg_by_qid(struct spool *sp, const char *qid, const char *what, struct spool_qmsg *m, char *err,
+            size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ret = -1;
+
+	if (prep(sp, "SELECT " QMSG_COLS " FROM messages WHERE qid = ?1", &st, what, err, errlen) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, qid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		spool_seterr(err, errlen, "no such message %s", qid);
+	else if (rc != SQLITE_ROW)
+		spool_seterr(err, errlen, "spool: %s %s: %s", what, qid, sqlite3_errmsg(sp->db));
+	else if (qmsg_row(m, st) < 0)
+		spool_seterr(err, errlen, "spool: %s %s: out of memory", what, qid);
+	else if (qmsg_rcpts(sp, m, 0, err, errlen) == 0)
+		ret = 0;
+	sqlite3_finalize(st);
+	return ret;
+}
+
 int
 spool_queue_show(struct spool *sp, const char *qid, struct spool_qmsg **out, char *err,
                  size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
 	struct spool_qmsg *m = calloc(1, sizeof *m);
-	int rc, ret = -1;
+	int ret = -1;
 
 	*out = NULL;
 	if (m == NULL) {
@@ -218,21 +241,7 @@ spool_queue_show(struct spool *sp, const char *qid, struct spool_qmsg **out, cha
 		free(m);
 		return -1;
 	}
-	if (prep(sp, "SELECT " QMSG_COLS " FROM messages WHERE qid = ?1", &st, "queue show", err,
-	         errlen) < 0)
-		goto done;
-	sqlite3_bind_text(st, 1, qid, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		spool_seterr(err, errlen, "no such message %s", qid);
-	else if (rc != SQLITE_ROW)
-		spool_seterr(err, errlen, "spool: queue show %s: %s", qid, sqlite3_errmsg(sp->db));
-	else if (qmsg_row(m, st) < 0)
-		spool_seterr(err, errlen, "spool: queue show %s: out of memory", qid);
-	else if (qmsg_rcpts(sp, m, 0, err, errlen) == 0)
-		ret = 0;
-done:
-	sqlite3_finalize(st);
+	ret = qmsg_by_qid(sp, qid, "queue show", m, err, errlen);
 	spool_read_end(sp);
 	if (ret == 0)
 		*out = m;
@@ -597,9 +606,8 @@ spool_queue_cat(const char *dir, const char *qid, struct spool_qmsg **msg, char 
                 char *err, size_t errlen)
 {
 	struct spool ro;
-	sqlite3_stmt *st = NULL;
 	struct spool_qmsg *m = calloc(1, sizeof *m);
-	int rc, ret = -1;
+	int ret = -1;
 
 	*msg = NULL;
 	*body = NULL;
@@ -608,23 +616,12 @@ spool_queue_cat(const char *dir, const char *qid, struct spool_qmsg **msg, char 
 	if (m == NULL || cat_open(dir, &ro.db, err, errlen) < 0)
 		goto done;
 	/* one snapshot: the envelope, the recipients and the body agree */
-	if (sqlite3_exec(ro.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-	    prep(&ro, "SELECT " QMSG_COLS " FROM messages WHERE qid = ?1", &st, "queue cat", err,
-	         errlen) < 0)
-		goto done;
-	sqlite3_bind_text(st, 1, qid, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		spool_seterr(err, errlen, "no such message %s", qid);
-	else if (rc != SQLITE_ROW)
+	if (sqlite3_exec(ro.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		spool_seterr(err, errlen, "spool: queue cat %s: %s", qid, sqlite3_errmsg(ro.db));
-	else if (qmsg_row(m, st) < 0)
-		spool_seterr(err, errlen, "spool: queue cat %s: out of memory", qid);
-	else if (qmsg_rcpts(&ro, m, 0, err, errlen) == 0 &&
+	else if (qmsg_by_qid(&ro, qid, "queue cat", m, err, errlen) == 0 &&
 	         cat_body(ro.db, m, body, len, err, errlen) == 0)
 		ret = 0;
 done:
-	sqlite3_finalize(st);
 	if (ro.db)
 		sqlite3_close(ro.db); /* ends the read transaction */
 	if (ret == 0)

@@ -105,6 +105,25 @@ int ctl_help(void (*usage)(FILE *f));
  */
 int ctl_opt_end(int ch, char **argv, const char *prog, void (*usage)(FILE *f));
 
+/*
+ * The control socket: socket when not NULL, else control_socket of the
+ * configuration conf (ctl_load_config). 0, or -1 after a message.
+ */
+int ctl_socket_path(const char *prog, const char *conf, const char *socket, char *out,
+                    size_t outlen);
+
+struct json;
+
+/*
+ * One request line to mxrelayd's control socket at path (ctlsock_ask), its
+ * reply in *doc (raw text in *raw when raw is not NULL; free both). 0, or
+ * 1 after one message in the words every command uses: "mxrelayd is not
+ * running", "root and the group mxrelay may use the control socket",
+ * "unreadable reply from mxrelayd".
+ */
+int ctl_request(const char *prog, const char *path, const char *line, struct json **doc,
+                char **raw);
+
 /* ---- helpers shared by the DNS and DKIM commands (tools/ctl_dns_common.c) ---- */
 
 #define CTL_MAX_IPS 8

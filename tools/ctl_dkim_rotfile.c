@@ -362,25 +362,24 @@ rot_reload(const struct config *c, char *msg, size_t msglen)
 {
 	const char *path = c->control_socket;
 	struct json *doc = NULL;
-	size_t len;
-	char *raw = NULL, err[128];
+	char err[4200];
 	long long pid;
-	int fd = ctlsock_connect(path), rc = -1;
+	int rc = -1;
 
-	if (fd < 0) {
-		int e = errno;
-		snprintf(msg, msglen, "%s (control socket %s: %s)",
-		         e == ENOENT || e == ECONNREFUSED ? "mxrelayd is not running"
-		                                          : "cannot reach mxrelayd",
-		         path, strerror(e));
-		return e == ENOENT || e == ECONNREFUSED ? 1 : -1;
+	switch (ctlsock_ask(path, "INFO\n", 5, &doc, NULL, err, sizeof err)) {
+	case CTLSOCK_OK:
+		break;
+	case CTLSOCK_DOWN:
+		snprintf(msg, msglen, "mxrelayd is not running (control socket %s)", err);
+		return 1;
+	case CTLSOCK_BADJSON:
+		snprintf(msg, msglen, "control socket %s: no pid in mxrelayd's INFO reply", path);
+		return -1;
+	default:
+		snprintf(msg, msglen, "cannot reach mxrelayd (control socket %s)", err);
+		return -1;
 	}
-	if (ctlsock_send(fd, "INFO\n", 5) != 0 || (raw = ctlsock_read_all(fd, &len)) == NULL) {
-		snprintf(msg, msglen, "control socket %s: %s", path, strerror(errno));
-		goto done;
-	}
-	if ((doc = json_parse(raw, len, err, sizeof err)) == NULL ||
-	    (pid = json_geti(doc, "pid", 0)) <= 1) {
+	if ((pid = json_geti(doc, "pid", 0)) <= 1) {
 		snprintf(msg, msglen, "control socket %s: no pid in mxrelayd's INFO reply", path);
 		goto done;
 	}
@@ -396,7 +395,5 @@ rot_reload(const struct config *c, char *msg, size_t msglen)
 	rc = 0;
 done:
 	json_free(doc);
-	free(raw);
-	close(fd);
 	return rc;
 }

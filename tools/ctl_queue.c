@@ -322,58 +322,6 @@ print_bulk(const struct json *d, bool quiet)
 
 /* ---- talking to the daemon ----------------------------------------------- */
 
-static int
-socket_path(const struct qopts *o, char *out, size_t outlen)
-{
-	struct config *c = NULL;
-
-	if (o->socket) {
-		snprintf(out, outlen, "%s", o->socket);
-		return 0;
-	}
-	if (ctl_load_config(PROG, o->conf, &c) != 0)
-		return -1;
-	snprintf(out, outlen, "%s", c->control_socket);
-	config_free(c);
-	return 0;
-}
-
-/* One request, its parsed reply in *doc (and the raw text in *raw). 0 / 1. */
-static int
-request(const char *path, const char *line, struct json **doc, char **raw)
-{
-	size_t len;
-	char err[128];
-	int fd = ctlsock_connect(path);
-
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
-			fprintf(stderr, PROG ": mxrelayd is not running (control socket %s: %s)\n",
-			        path, strerror(errno));
-		else if (errno == EACCES)
-			fprintf(stderr,
-			        PROG ": cannot use the control socket %s: %s (root and the group "
-			             "mxrelay may)\n",
-			        path, strerror(errno));
-		else
-			fprintf(stderr, PROG ": control socket %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	if (ctlsock_send(fd, line, strlen(line)) != 0 ||
-	    (*raw = ctlsock_read_all(fd, &len)) == NULL) {
-		fprintf(stderr, PROG ": control socket %s: %s\n", path, strerror(errno));
-		close(fd);
-		return 1;
-	}
-	close(fd);
-	if ((*doc = json_parse(*raw, len, err, sizeof(err))) == NULL) {
-		fprintf(stderr, PROG ": unreadable reply from mxrelayd (%s)\n",
-		        len ? err : "it closed without an answer");
-		return 1;
-	}
-	return 0;
-}
-
 /* Append " key=value" (value without spaces or line ends) to line. 0 / 2 (usage error). */
 static int
 add_word(char *line, size_t len, const char *key, const char *val)
@@ -556,9 +504,9 @@ ctl_queue(int argc, char **argv)
 		return usage_error("a command is needed (list, show, summary, flush, ...)", NULL);
 	if ((rc = build_line(argc - optind, argv + optind, &o, line, sizeof(line))) != 0)
 		return rc;
-	if (socket_path(&o, path, sizeof(path)) != 0)
+	if (ctl_socket_path(PROG, o.conf, o.socket, path, sizeof(path)) != 0)
 		return 1;
-	if ((rc = request(path, line, &doc, &raw)) != 0)
+	if ((rc = ctl_request(PROG, path, line, &doc, &raw)) != 0)
 		goto done;
 	if (o.json) /* a long bulk run sends spaces first to show it is alive */
 		fputs(raw + strspn(raw, " "), stdout);

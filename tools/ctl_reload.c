@@ -84,30 +84,23 @@ socket_path(const struct ropts *o, char *out, size_t outlen)
 static int
 request(const char *path, const char *line, struct json **doc)
 {
-	size_t len;
-	char err[128], *raw;
-	int fd = ctlsock_connect(path);
+	char err[4200];
 
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
-			return 3;
-		say(3, "control socket %s: %s%s", path, strerror(errno),
-		    errno == EACCES ? " (root and the group mxrelay may use it)" : "");
+	switch (ctlsock_ask(path, line, strlen(line), doc, NULL, err, sizeof(err))) {
+	case CTLSOCK_OK:
+		return 0;
+	case CTLSOCK_DOWN:
+		return 3;
+	case CTLSOCK_DENIED:
+		say(3, "root and the group mxrelay may use the control socket (control socket %s)", err);
+		return 1;
+	case CTLSOCK_IO:
+		say(3, "control socket %s", err);
+		return 1;
+	default:
+		say(3, "%s", err);
 		return 1;
 	}
-	if (ctlsock_send(fd, line, strlen(line)) != 0 || (raw = ctlsock_read_all(fd, &len)) == NULL) {
-		say(3, "control socket %s: %s", path, strerror(errno));
-		close(fd);
-		return 1;
-	}
-	close(fd);
-	*doc = json_parse(raw, len, err, sizeof(err));
-	free(raw);
-	if (*doc == NULL) {
-		say(3, "unreadable reply from mxrelayd (%s)", len ? err : "it closed without an answer");
-		return 1;
-	}
-	return 0;
 }
 
 /* Options after the command name. -1: go on; else the exit status. */

@@ -284,36 +284,16 @@ static int
 send_reports(const struct opts *o)
 {
 	char path[4096], line[64], *raw = NULL;
-	struct config *c = NULL;
 	struct json *doc = NULL;
 	const char *e;
-	size_t len;
-	int fd, rc = 1;
+	int rc = 1;
 
-	if (o->socket) {
-		snprintf(path, sizeof path, "%s", o->socket);
-	} else {
-		if (ctl_load_config(PROG, o->conf, &c) != 0)
-			return 1;
-		snprintf(path, sizeof path, "%s", c->control_socket);
-		config_free(c);
-	}
+	if (ctl_socket_path(PROG, o->conf, o->socket, path, sizeof path) != 0)
+		return 1;
 	snprintf(line, sizeof line, "TLS-SEND-REPORTS%s%s\n", o->day ? " " : "",
 	         o->day ? o->day : "");
-	if ((fd = ctlsock_connect(path)) < 0) {
-		fprintf(stderr, PROG ": control socket %s: %s%s\n", path, strerror(errno),
-		        errno == ENOENT || errno == ECONNREFUSED ? " (is mxrelayd running?)" : "");
+	if (ctl_request(PROG, path, line, &doc, &raw) != 0)
 		return 1;
-	}
-	if (ctlsock_send(fd, line, strlen(line)) != 0 ||
-	    (raw = ctlsock_read_all(fd, &len)) == NULL) {
-		fprintf(stderr, PROG ": control socket %s: %s\n", path, strerror(errno));
-		goto done;
-	}
-	if ((doc = json_parse(raw, len, line, sizeof line)) == NULL) {
-		fprintf(stderr, PROG ": unreadable reply from mxrelayd\n");
-		goto done;
-	}
 	if ((e = json_gets(doc, "error")) != NULL) {
 		fprintf(stderr, PROG ": %s\n", e);
 		goto done;
@@ -329,7 +309,6 @@ send_reports(const struct opts *o)
 		       (long long)json_geti(doc, "failed", 0));
 	rc = json_geti(doc, "failed", 0) ? 1 : 0;
 done:
-	close(fd);
 	json_free(doc);
 	free(raw);
 	return rc;

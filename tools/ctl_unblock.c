@@ -85,47 +85,6 @@ print_entries(const struct json *doc, const char *key, const char *verb)
 		printf("... %lld in all\n", (long long)json_geti(doc, "count", 0));
 }
 
-/* The request's reply into *doc and *raw. 0, or 1 after a message. */
-static int
-request(const struct uopts *o, const char *line, struct json **doc, char **raw)
-{
-	char path[4096], err[128];
-	struct config *c = NULL;
-	size_t len;
-	int fd;
-
-	if (o->socket) {
-		snprintf(path, sizeof(path), "%s", o->socket);
-	} else {
-		if (ctl_load_config(PROG, o->conf, &c) != 0)
-			return 1;
-		snprintf(path, sizeof(path), "%s", c->control_socket);
-		config_free(c);
-	}
-	if ((fd = ctlsock_connect(path)) < 0) {
-		int e = errno;
-		fprintf(stderr, PROG ": %s (control socket %s: %s)\n",
-		        e == ENOENT || e == ECONNREFUSED ? "mxrelayd is not running"
-		        : e == EACCES ? "root and the group mxrelay may use the control socket"
-		                      : "cannot reach mxrelayd",
-		        path, strerror(e));
-		return 1;
-	}
-	if (ctlsock_send(fd, line, strlen(line)) != 0 ||
-	    (*raw = ctlsock_read_all(fd, &len)) == NULL) {
-		fprintf(stderr, PROG ": control socket %s: %s\n", path, strerror(errno));
-		close(fd);
-		return 1;
-	}
-	close(fd);
-	if ((*doc = json_parse(*raw, len, err, sizeof(err))) == NULL) {
-		fprintf(stderr, PROG ": unreadable reply from mxrelayd (%s)\n",
-		        len ? err : "it closed without an answer");
-		return 1;
-	}
-	return 0;
-}
-
 /* Options into *o; -1: go on at optind, otherwise the exit status. */
 static int
 parse_opts(int argc, char **argv, struct uopts *o)
@@ -174,7 +133,7 @@ int
 ctl_unblock(int argc, char **argv)
 {
 	struct uopts o = {0};
-	char line[128], *raw = NULL;
+	char path[4096], line[128], *raw = NULL;
 	struct json *doc = NULL;
 	const char *err;
 	int rc;
@@ -185,7 +144,9 @@ ctl_unblock(int argc, char **argv)
 	         o.list  ? ""
 	         : o.all ? "ALL"
 	                 : argv[optind]);
-	if ((rc = request(&o, line, &doc, &raw)) != 0)
+	if (ctl_socket_path(PROG, o.conf, o.socket, path, sizeof(path)) != 0)
+		return 1;
+	if ((rc = ctl_request(PROG, path, line, &doc, &raw)) != 0)
 		goto done;
 	if ((err = json_gets(doc, "error")) != NULL) {
 		fprintf(stderr, PROG ": %s\n", err);

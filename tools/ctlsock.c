@@ -1,7 +1,9 @@
 /* ctlsock: client side of mxrelayd's unix sockets (see ctlsock.h). */
 #include "tools/ctlsock.h"
+#include "tools/json.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -94,4 +96,47 @@ ctlsock_read_all(int fd, size_t *len)
 	buf[n] = '\0';
 	*len = n;
 	return buf;
+}
+
+/* fd's connect error as a status, with "PATH: strerror" in err. */
+static enum ctlsock_status
+io_failed(const char *path, char *err, size_t errlen)
+{
+	int e = errno;
+
+	snprintf(err, errlen, "%s: %s", path, strerror(e));
+	errno = e;
+	if (e == ENOENT || e == ECONNREFUSED)
+		return CTLSOCK_DOWN;
+	return e == EACCES ? CTLSOCK_DENIED : CTLSOCK_IO;
+}
+
+enum ctlsock_status
+ctlsock_ask(const char *path, const char *line, size_t n, struct json **doc, char **raw,
+            char *err, size_t errlen)
+{
+	char perr[128], *text;
+	size_t len;
+	int fd = ctlsock_connect(path);
+
+	*doc = NULL;
+	if (fd < 0)
+		return io_failed(path, err, errlen);
+	if (ctlsock_send(fd, line, n) != 0 || (text = ctlsock_read_all(fd, &len)) == NULL) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		close(fd);
+		errno = e;
+		return CTLSOCK_IO;
+	}
+	close(fd);
+	*doc = json_parse(text, len, perr, sizeof(perr));
+	if (*doc == NULL)
+		snprintf(err, errlen, "unreadable reply from mxrelayd (%s)",
+		         len ? perr : "it closed without an answer");
+	if (raw != NULL && *doc != NULL)
+		*raw = text;
+	else
+		free(text);
+	return *doc != NULL ? CTLSOCK_OK : CTLSOCK_BADJSON;
 }

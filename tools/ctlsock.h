@@ -23,4 +23,24 @@ int ctlsock_send(int fd, const void *buf, size_t n);
  */
 char *ctlsock_read_all(int fd, size_t *len);
 
+struct json;
+
+/* What ctlsock_ask ran into. */
+enum ctlsock_status {
+	CTLSOCK_OK = 0,
+	CTLSOCK_DOWN,    /* nothing listens (ENOENT / ECONNREFUSED): mxrelayd is not running */
+	CTLSOCK_DENIED,  /* EACCES: not root nor in the socket's group */
+	CTLSOCK_IO,      /* connect, send or read failed otherwise */
+	CTLSOCK_BADJSON, /* the reply is not JSON (or empty) */
+};
+
+/*
+ * One request on the socket at path, its parsed reply in *doc (and the raw
+ * text in *raw, malloc'd, when raw is not NULL). On failure err says why:
+ * "PATH: strerror" for DOWN / DENIED / IO (the caller names the socket),
+ * "unreadable reply from mxrelayd (...)" for BADJSON; errno is kept.
+ */
+enum ctlsock_status ctlsock_ask(const char *path, const char *line, size_t n, struct json **doc,
+                                char **raw, char *err, size_t errlen);
+
 #endif

@@ -42,6 +42,7 @@
 #include "mta/shared/config.h"
 #include "mta/shared/addr.h"
 #include "tools/sendmail.h"
+#include "tools/sendmail_smtp.h"
 
 #define PROG "mxrelay-sendmail"
 #define DEFAULT_SOCKET "/var/lib/mxrelay/submit.sock"
@@ -104,16 +105,6 @@ is_field(const char *line, size_t n, const char *name)
 {
 	size_t k = strlen(name);
 	return n > k && line[k] == ':' && strncasecmp(line, name, k) == 0;
-}
-
-static bool
-is_header_line(const char *l, size_t n)
-{
-	size_t i;
-	for (i = 0; i < n && l[i] != ':'; i++)
-		if ((unsigned char)l[i] <= 32 || (unsigned char)l[i] >= 127)
-			return false;
-	return i > 0 && i < n;
 }
 
 /* One output line (without its line end): dot-stuffed, CRLF. */
@@ -235,7 +226,7 @@ read_message(struct msg *m, const struct opts *o, const char *from_addr)
 			break;
 		if (m->in_header) {
 			if (n > 0 &&
-			    (is_header_line(line, n) || line[0] == ' ' || line[0] == '\t')) {
+			    (smtp_header_line(line, n) || line[0] == ' ' || line[0] == '\t')) {
 				header_line(m, o, line, n);
 				continue;
 			}

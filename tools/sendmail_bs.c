@@ -191,16 +191,6 @@ body_add(struct body *b, const char *p, size_t n)
 	b->len += n + 2;
 }
 
-static bool
-is_header_line(const char *l, size_t n)
-{
-	size_t i;
-	for (i = 0; i < n && l[i] != ':'; i++)
-		if ((unsigned char)l[i] <= 32 || (unsigned char)l[i] >= 127)
-			return false;
-	return i > 0 && i < n;
-}
-
 /* The header ends: a message without From gets one, as mxrelay-sendmail's own mail does. */
 static void
 end_header(struct session *s, struct body *b)
@@ -225,7 +215,7 @@ body_line(struct session *s, struct body *b, const char *l, size_t n)
 	size_t un = n - (size_t)(u - l);
 
 	if (b->in_header) {
-		if (un > 0 && (u[0] == ' ' || u[0] == '\t' || is_header_line(u, un))) {
+		if (un > 0 && (u[0] == ' ' || u[0] == '\t' || smtp_header_line(u, un))) {
 			if (un > 5 && strncasecmp(u, "From:", 5) == 0)
 				b->seen_from = true;
 		} else {
@@ -307,6 +297,24 @@ do_data(struct session *s, const char *arg)
 
 /* ---- commands ------------------------------------------------------------ */
 
+/* The reply to a MAIL FROM or RCPT TO argument smtp_*_arg refused (nothing for SA_OK). */
+static void
+refuse_arg(enum smtp_arg r, enum addr_status st, const char *cmd, const char *who,
+           const char *enh)
+{
+	if (r == SA_SYNTAX)
+		reply(501, "5.5.4", "Syntax: %s:<address>", cmd);
+	else if (r == SA_ADDR && st == ADDR_NEED_UTF8)
+		reply(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+	else if (r == SA_ADDR)
+		/* RFC 3463 3.2: 5.1.7 a bad sender, 5.1.3 a bad recipient */
+		reply(501, enh, "Bad %s address syntax: %s", who, addr_strerror(st));
+	else if (r == SA_PARAM_SIZE)
+		reply(501, "5.5.4", "Bad SIZE parameter");
+	else if (r == SA_PARAM)
+		reply(555, "5.5.4", "Unsupported parameter");
+}
+
 static void
 do_mail(struct session *s, const char *arg)
 {
@@ -321,16 +329,8 @@ do_mail(struct session *s, const char *arg)
 	r = smtp_mail_arg(arg, sm_daemon.domain, &s->mail, &st);
 	if (r == SA_OK && s->mail.size > sm_daemon.max_size)
 		reply(552, "5.3.4", "Message size exceeds fixed limit");
-	else if (r == SA_SYNTAX)
-		reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
-	else if (r == SA_ADDR && st == ADDR_NEED_UTF8)
-		reply(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
-	else if (r == SA_ADDR)
-		reply(501, "5.1.7", "Bad sender address syntax: %s", addr_strerror(st));
-	else if (r == SA_PARAM_SIZE)
-		reply(501, "5.5.4", "Bad SIZE parameter");
-	else if (r == SA_PARAM)
-		reply(555, "5.5.4", "Unsupported parameter");
+	else
+		refuse_arg(r, st, "MAIL FROM", "sender", "5.1.7");
 	if (r != SA_OK || s->mail.size > sm_daemon.max_size) {
 		memset(&s->mail, 0, sizeof(s->mail));
 		s->errors++;
@@ -357,14 +357,7 @@ do_rcpt(struct session *s, const char *arg)
 		return;
 	}
 	r = smtp_rcpt_arg(arg, sm_daemon.domain, s->mail.utf8, addr, &st);
-	if (r == SA_SYNTAX)
-		reply(501, "5.5.4", "Syntax: RCPT TO:<address>");
-	else if (r == SA_ADDR && st == ADDR_NEED_UTF8)
-		reply(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
-	else if (r == SA_ADDR)
-		reply(501, "5.1.3", "Bad recipient address syntax: %s", addr_strerror(st));
-	else if (r == SA_PARAM)
-		reply(555, "5.5.4", "Unsupported parameter");
+	refuse_arg(r, st, "RCPT TO", "recipient", "5.1.3");
 	if (r != SA_OK) {
 		s->errors++;
 		return;

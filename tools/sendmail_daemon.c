@@ -41,25 +41,10 @@ sm_die(int code, const char *fmt, ...)
 static struct json *
 ask(const char *path, const char *request, size_t reqlen, int *down, char *err, size_t errlen)
 {
-	char perr[128], *raw = NULL;
-	size_t len = 0;
-	struct json *doc = NULL;
-	int fd = ctlsock_connect(path);
+	struct json *doc;
+	enum ctlsock_status st = ctlsock_ask(path, request, reqlen, &doc, NULL, err, errlen);
 
-	*down = fd < 0 && (errno == ENOENT || errno == ECONNREFUSED);
-	if (fd < 0) {
-		int saved = errno; /* sm_control tells EACCES apart */
-		snprintf(err, errlen, "%s: %s", path, strerror(saved));
-		errno = saved;
-		return NULL;
-	}
-	if (ctlsock_send(fd, request, reqlen) != 0 || (raw = ctlsock_read_all(fd, &len)) == NULL)
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	else if ((doc = json_parse(raw, len, perr, sizeof(perr))) == NULL)
-		snprintf(err, errlen, "no answer from mxrelayd (%s)",
-		         len ? perr : "connection closed");
-	close(fd);
-	free(raw);
+	*down = st == CTLSOCK_DOWN; /* errno kept: sm_control tells EACCES apart */
 	return doc;
 }
 

@@ -159,3 +159,14 @@ smtp_rcpt_arg(const char *arg, const char *domain, bool utf8, char *out, enum ad
 	/* no DSN is offered: NOTIFY= and ORCPT= are as unknown as any other */
 	return *params ? SA_PARAM : SA_OK;
 }
+
+bool
+smtp_header_line(const char *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && l[i] != ':'; i++)
+		if ((unsigned char)l[i] <= 32 || (unsigned char)l[i] >= 127)
+			return false;
+	return i > 0 && i < n;
+}

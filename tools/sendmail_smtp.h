@@ -1,7 +1,8 @@
 /*
  * sendmail_smtp: the pure parsers of `mxrelay-sendmail -bs` (sendmail_bs.c):
- * the command line, MAIL FROM / RCPT TO and their parameters. No I/O, no
- * globals; every input is bounded by its length (fuzz_sendmail_bs).
+ * the command line, MAIL FROM / RCPT TO and their parameters, and the
+ * header-line test mxrelay-sendmail shares. No I/O, no globals; every
+ * input is bounded by its length (fuzz_sendmail_bs).
  */
 #ifndef MXRELAY_TOOLS_SENDMAIL_SMTP_H
 #define MXRELAY_TOOLS_SENDMAIL_SMTP_H
@@ -60,5 +61,12 @@ enum smtp_arg smtp_mail_arg(const char *arg, const char *domain, struct smtp_mai
 /* "TO:<path>" (RFC 5321 4.1.1.3) into out (ADDR_MAX); no parameters (no DSN here). */
 enum smtp_arg smtp_rcpt_arg(const char *arg, const char *domain, bool utf8, char *out,
                             enum addr_status *st);
+
+/*
+ * Whether a line of n octets starts a header field: a name of printable
+ * US-ASCII other than space, then ':' (RFC 5322 2.2). For the header of
+ * mxrelay-sendmail's input, on the command line and under -bs alike.
+ */
+bool smtp_header_line(const char *l, size_t n);
 
 #endif

@@ -368,6 +368,18 @@ rcpt_status(const struct bounce_info *bi, const struct bounce_rcpt *r)
 	return bi->delayed ? "4.0.0" : "5.0.0";
 }
 
+/* line, folded with indent (wrap), then end onto b; frees line. */
+static void
+put_wrapped(struct obuf *b, struct obuf *line, const char *indent, const char *end)
+{
+	if (line->oom)
+		b->oom = 1;
+	else
+		wrap(b, line->p, 0, indent);
+	ob_str(b, end);
+	free(line->p);
+}
+
 /* bounce_owner: why this notice reaches the owner and not the sender. */
 static void
 part_owner(struct obuf *b, const struct bounce_info *bi)
@@ -380,12 +392,7 @@ part_owner(struct obuf *b, const struct bounce_info *bi)
 	ob_str(&line, ">, and the relay's bounce_owner setting sends its delivery notices to <");
 	clean(&line, bi->owner, ESC_TEXT, 512);
 	ob_str(&line, "> instead of the envelope sender.");
-	if (line.oom)
-		b->oom = 1;
-	else
-		wrap(b, line.p, 0, "");
-	ob_str(b, "\r\n\r\n");
-	free(line.p);
+	put_wrapped(b, &line, "", "\r\n\r\n");
 }
 
 /* postmaster_bounce_copy (issue 16): whose notice this copies. */
@@ -399,12 +406,7 @@ part_copy(struct obuf *b, const struct bounce_info *bi)
 	clean(&line, bi->owner != NULL ? bi->owner : bi->orig_sender, ESC_TEXT, 512);
 	ob_str(&line, ">. As in that notice, only the headers of the message are attached, "
 	              "never its body.");
-	if (line.oom)
-		b->oom = 1;
-	else
-		wrap(b, line.p, 0, "");
-	ob_str(b, "\r\n\r\n");
-	free(line.p);
+	put_wrapped(b, &line, "", "\r\n\r\n");
 }
 
 /* Part 1: what a person reads. */
@@ -448,12 +450,7 @@ part_text(struct obuf *b, const struct bounce_info *bi, const char *date, const 
 		if (r->diagnostic != NULL)
 			clean(&line, r->diagnostic, ESC_TEXT, BOUNCE_DIAG_MAX);
 		ob_fmt(&line, " (status %s)", rcpt_status(bi, r));
-		if (line.oom)
-			b->oom = 1;
-		else
-			wrap(b, line.p, 0, "    ");
-		ob_str(b, "\r\n");
-		free(line.p);
+		put_wrapped(b, &line, "    ", "\r\n");
 	}
 }
 

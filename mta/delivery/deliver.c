@@ -191,9 +191,10 @@ job_record(struct djob *j, const struct dgroup *g, size_t i, int code, const cha
 	free(r->stored);
 	r->stored = NULL;
 	if (relay) { /* the spool's last_reply names the host (queue show reads it alike) */
-		size_t n = strlen(relay) + strlen(text) + 32;
+		/* the copies: relay and text may be the r->relay and r->reply freed above */
+		size_t n = strlen(r->relay) + strlen(r->reply) + 32;
 		r->stored = xmalloc(n);
-		provider_said(r->stored, n, relay, text);
+		provider_said(r->stored, n, r->relay, r->reply);
 	}
 	if (code >= 200 && code < 300) {
 		r->state = SPOOL_RCPT_DONE;

@@ -114,3 +114,16 @@ def other_user_env(directory, env=None):
         os.chmod(copy, 0o644)
         env["LSAN_OPTIONS"] = opts.replace(m.group(0), "suppressions=" + copy)
     return env
+
+
+def copy_for_other_user(exe, var, sock):
+    """A copy of exe in a fresh folder another account can run (the checkout may sit in a
+    private one, /root or mktemp -d), and that account's environment with var=sock, once
+    the daemon has made sock. Returns (path of the copy, env)."""
+    tmp = mxtest.tmpdir()
+    copy = os.path.join(tmp, os.path.basename(exe))
+    shutil.copy(exe, copy)
+    env = other_user_env(tmp)
+    env[var] = sock
+    mxtest.wait_for(lambda: os.path.exists(sock), 20, what="the socket")
+    return copy, env

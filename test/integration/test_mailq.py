@@ -98,12 +98,8 @@ def test_mailq_shape_marks_and_symlink():
 def test_mailq_refused_outside_the_group_and_without_daemon():
     assert shutil.which("setpriv"), "setpriv not installed (package util-linux)"
     d = mxtest.Daemon().start()
-    tmp = mxtest.tmpdir()
-    exe = os.path.join(tmp, "mxrelay-sendmail")
-    shutil.copy(SENDMAIL, exe)
-    env = privns.other_user_env(tmp)
-    env["MXRELAY_CONTROL_SOCKET"] = os.path.join(d.data_dir, "control.sock")
-    mxtest.wait_for(lambda: os.path.exists(env["MXRELAY_CONTROL_SOCKET"]), 20, what="the socket")
+    exe, env = privns.copy_for_other_user(SENDMAIL, "MXRELAY_CONTROL_SOCKET",
+                                          os.path.join(d.data_dir, "control.sock"))
     as_other = ["setpriv", f"--reuid={OTHER_UID}", f"--regid={OTHER_UID}", "--clear-groups", exe]
     p = mxtest.run(as_other + ["-bp"], env=env, check=77)
     assert "group mxrelay" in p.stderr and f"uid {OTHER_UID}" in p.stderr, p.stderr
@@ -223,22 +219,16 @@ def test_bs_pipelined_session_lf_from_and_refusals():
     wait_event(d, "accepted", qid=qid, uid="0")
 
     # refusals, each with its code and RFC 3463 code
-    s.send(f"RCPT TO:<{rcpt}>\r\n")
-    s.expect(503, "5.5.1")
-    s.send("STARTTLS\r\n")
-    s.expect(502, "5.5.1")
-    s.send("AUTH PLAIN AGFsaWNlAHB3\r\n")
-    s.expect(502, "5.5.1")
-    s.send("FOO\r\n")
-    s.expect(500, "5.5.1")
-    s.send("MAIL FROM:<a@b.example> RET=FULL\r\n")
-    s.expect(555, "5.5.4")
-    s.send("MAIL FROM:<a@b.example> SIZE=999999\r\n")
-    s.expect(552, "5.3.4")
-    s.send("MAIL FROM:<a b@c>\r\n")
-    s.expect(501, "5.1.7")
-    s.send("X" * 3000 + "\r\n")
-    s.expect(500, "5.5.2")
+    for line, code, enh in [(f"RCPT TO:<{rcpt}>", 503, "5.5.1"),
+                            ("STARTTLS", 502, "5.5.1"),
+                            ("AUTH PLAIN AGFsaWNlAHB3", 502, "5.5.1"),
+                            ("FOO", 500, "5.5.1"),
+                            ("MAIL FROM:<a@b.example> RET=FULL", 555, "5.5.4"),
+                            ("MAIL FROM:<a@b.example> SIZE=999999", 552, "5.3.4"),
+                            ("MAIL FROM:<a b@c>", 501, "5.1.7"),
+                            ("X" * 3000, 500, "5.5.2")]:
+        s.send(line + "\r\n")
+        s.expect(code, enh)
     s.send(f"MAIL FROM:<{SENDER}>\r\n")
     s.expect(250)
     s.send("RCPT TO:<user%host@sink.dlv.test>\r\n")

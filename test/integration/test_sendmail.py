@@ -137,12 +137,8 @@ def test_other_user_and_env_socket():
     d = mxpeers.relay(sinks)
     rcpt = f"someone@sink.{ZONE}"
     # a copy nobody can run: the checkout may sit in a private folder (/root, mktemp -d)
-    tmp = mxtest.tmpdir()
-    exe = os.path.join(tmp, "mxrelay-sendmail")
-    shutil.copy(SENDMAIL, exe)
-    env = privns.other_user_env(tmp)
-    env["MXRELAY_SUBMIT_SOCKET"] = os.path.join(d.data_dir, "submit.sock")
-    mxtest.wait_for(lambda: os.path.exists(env["MXRELAY_SUBMIT_SOCKET"]), 20, what="the socket")
+    exe, env = privns.copy_for_other_user(SENDMAIL, "MXRELAY_SUBMIT_SOCKET",
+                                          os.path.join(d.data_dir, "submit.sock"))
     mxtest.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, rcpt],
                input="Subject: from nobody\n\nhello\n", env=env, timeout=30, check=0)
     m = one_message(sinks)
