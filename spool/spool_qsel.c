@@ -141,8 +141,8 @@ fail:
 static const char *const batch_sql[] = {
     [SPOOL_QB_HOLD] = "UPDATE messages SET state = 1 WHERE id = ?1",
     /* a release is due at once and starts the count of unfinished attempts over */
-    [SPOOL_QB_RELEASE] = "UPDATE messages SET state = 0, next_try = ?2, unfinished = 0"
-                         " WHERE id = ?1",
+    [SPOOL_QB_RELEASE] =
+        "UPDATE messages SET state = 0, next_try = ?2, unfinished = 0 WHERE id = ?1",
     /* foreign_keys=ON: the cascade removes recipients and body rows */
     [SPOOL_QB_DELETE] = "DELETE FROM messages WHERE id = ?1",
 };
