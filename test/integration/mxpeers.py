@@ -36,6 +36,8 @@ import subprocess
 import sys
 import time
 
+import dnsns
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEBIAN_PYTHON = "/usr/bin/python3"
 ZONE = "dlv.test"
@@ -193,23 +195,7 @@ class Nsd:
 
     def _write(self):
         d = self.dir
-        conf = [
-            "server:",
-            f"    ip-address: 127.0.0.1@{self.port}",
-            f"    port: {self.port}",
-            '    username: ""', '    chroot: ""', '    database: ""',
-            f'    zonesdir: "{d}"',
-            f'    zonelistfile: "{d}/zone.list"',
-            f'    xfrdfile: "{d}/xfrd.state"',
-            f'    xfrdir: "{d}"',
-            f'    pidfile: "{d}/nsd.pid"',
-            f'    logfile: "{d}/nsd.log"',
-            "    server-count: 1",
-            "    verbosity: 1",
-            "    hide-version: yes",
-            "remote-control:",
-            "    control-enable: no",
-        ]
+        conf = dnsns.nsd_conf(d, listen=(f"127.0.0.1@{self.port}",), port=self.port)
         for name, text in self.zones.items():
             conf += ["zone:", f"    name: {name}", f'    zonefile: "{d}/{name}.zone"']
             path = os.path.join(d, name + ".zone")
